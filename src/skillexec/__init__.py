@@ -1,0 +1,1 @@
+"""skillexec: a skill execution engine for AI assistants."""

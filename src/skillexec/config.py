@@ -1,0 +1,117 @@
+"""EngineConfig: every engine setting in one immutable object.
+
+Read, in order of precedence: keyword options, a ``skillexec.toml`` (in the working directory,
+or the file named by ``SKILLEXEC_CONFIG``), then ``SKILLEXEC_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from skillexec.errors import ConfigError
+from skillexec.skills.model import Isolation
+
+__all__ = ["EngineConfig", "load_config"]
+
+
+class EngineConfig(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SKILLEXEC_", frozen=True, extra="forbid", validate_default=True
+    )
+
+    # where things are
+    skills_dir: Path | None = Field(None, description="Folder of skill folders to load at start.")
+    data_dir: Path = Field(Path(".skillexec"), description="Journal and artifacts live here.")
+
+    # scheduling
+    max_concurrency: int = Field(1000, ge=1, description="Tasks running at once, all runners.")
+    max_queue_size: int = Field(100_000, ge=1, description="Queued tasks before submit refuses.")
+    queue_aging_s: float = Field(
+        10.0, gt=0, description="A waiting task gains one priority level per this many seconds."
+    )
+    default_priority: int = Field(5, ge=0, le=9)
+    default_timeout_s: float = Field(60.0, gt=0, description="When neither call nor skill say.")
+    default_max_retries: int = Field(2, ge=0, le=100, description="Retries of retryable errors.")
+    retry_base_delay_s: float = Field(0.05, ge=0, description="First retry's backoff.")
+    retry_max_delay_s: float = Field(5.0, ge=0, description="Backoff cap.")
+    thread_pool_size: int = Field(32, ge=1, description="Threads for synchronous inline skills.")
+
+    # validation and limits
+    coerce_parameters: bool = Field(True, description="'3'->3, 'true'->true, 'a,b'->[..].")
+    max_param_bytes: int = Field(1 << 20, ge=1, description="Largest accepted parameters (JSON).")
+    max_output_bytes: int = Field(16 << 20, ge=1, description="Largest accepted output (JSON).")
+    max_artifact_bytes: int = Field(100 << 20, ge=1, description="Largest single artifact.")
+
+    # runtime
+    keep_workdirs: bool = Field(False, description="Keep each attempt's folder for debugging.")
+    default_isolation: Isolation = Field(
+        Isolation.INLINE, description="Runner for folder skills whose manifest does not say."
+    )
+    strict_manifests: bool = Field(False, description="SKILL.md per the spec, no extra keys.")
+
+    # journal
+    journal: bool = Field(True, description="Record every task in SQLite (off: benchmarks only).")
+    journal_synchronous: Literal["normal", "full"] = Field(
+        "normal", description="SQLite synchronous: normal survives kill -9, full power loss."
+    )
+    journal_max_batch: int = Field(2000, ge=1, description="Records per group commit at most.")
+
+    @field_validator("skills_dir", "data_dir", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return Path(value).expanduser()
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("SKILLEXEC_CONFIG", "skillexec.toml"))
+        return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file), env_settings)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @property
+    def work_root(self) -> Path:
+        return self.data_dir / "work"
+
+
+def load_config(**options: Any) -> EngineConfig:
+    """Build an EngineConfig; a bad setting is a ConfigError that names it."""
+    options = {k: v for k, v in options.items() if v is not None}
+    if os.environ.get("SKILLEXEC_CONFIG") and not Path(os.environ["SKILLEXEC_CONFIG"]).is_file():
+        raise ConfigError(f"SKILLEXEC_CONFIG names {os.environ['SKILLEXEC_CONFIG']!r}, "
+                          "which is not a file")
+    try:
+        return EngineConfig(**options)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(settings)"
+            problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid setting " + "; ".join(problems),
+                          details={"errors": problems}) from None
+    except (ValueError, OSError) as exc:  # a malformed skillexec.toml
+        raise ConfigError(f"cannot read the configuration: {exc}") from None

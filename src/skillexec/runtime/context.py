@@ -1,0 +1,83 @@
+"""SkillContext: what a running skill may know and do besides its parameters."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from skillexec.task import ArtifactRef
+
+__all__ = ["ArtifactSink", "ProgressSink", "SkillContext"]
+
+ProgressSink = Callable[[float, str], None]
+ArtifactSink = Callable[[str, bytes, "str | None"], ArtifactRef]
+
+
+class SkillContext:
+    """Handed to ``execute(input_data, context)``.
+
+    Thread-safe where it matters: sync skills run in worker threads, so cancellation is a
+    ``threading.Event`` and the sinks are expected to be callable from any thread.
+    """
+
+    __slots__ = ("_artifact_sink", "_cancel", "_progress_sink", "attempt", "config",
+                 "deadline", "log", "skill_id", "task_id", "trace", "workdir")
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        skill_id: str,
+        attempt: int,
+        workdir: Path,
+        config: dict[str, Any],
+        deadline: float,
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        progress_sink: ProgressSink | None = None,
+        artifact_sink: ArtifactSink | None = None,
+        cancel_event: threading.Event | None = None,
+        trace: dict[str, str] | None = None,
+    ) -> None:
+        self.task_id = task_id
+        self.skill_id = skill_id
+        self.attempt = attempt
+        self.workdir = workdir
+        self.config = config
+        self.deadline = deadline  # wall clock, seconds since the epoch
+        self.log = log
+        self.trace = trace or {}
+        self._progress_sink = progress_sink
+        self._artifact_sink = artifact_sink
+        self._cancel = cancel_event or threading.Event()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def remaining_s(self) -> float:
+        """Seconds left before the deadline (never negative)."""
+        return max(0.0, self.deadline - time.time())
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress in [0, 1]; values outside are clamped."""
+        if self._progress_sink is not None:
+            self._progress_sink(min(1.0, max(0.0, float(fraction))), str(message))
+
+    def save_artifact(self, name: str, data: bytes | str, mime: str | None = None) -> ArtifactRef:
+        """Keep a file this skill produced; returns its reference (also listed on the result)."""
+        if self._artifact_sink is None:
+            raise RuntimeError("this context cannot store artifacts")
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        return self._artifact_sink(name, payload, mime)
+
+    def cancel(self) -> None:
+        """Engine side: ask the skill to stop."""
+        self._cancel.set()
+
+    def __repr__(self) -> str:
+        return f"SkillContext(task_id={self.task_id!r}, attempt={self.attempt})"

@@ -1,0 +1,69 @@
+"""The runner interface: what executes one attempt of a task.
+
+Runners own the attempt's deadline (only they know how to stop what they started: a
+coroutine is cancelled, a child process group is killed) and report what they measured.
+The engine cancels the coroutine that awaits :meth:`Runner.run` to cancel an attempt; a
+runner must stop its work before letting :class:`asyncio.CancelledError` through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from skillexec.errors import ErrorInfo
+from skillexec.runtime.context import SkillContext
+from skillexec.skills.model import Skill
+
+__all__ = ["Attempt", "AttemptLimits", "Outcome", "Runner"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptLimits:
+    timeout_s: float
+    memory_mb: int | None = None
+    cpu_seconds: float | None = None
+    max_output_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    skill: Skill
+    input_data: dict[str, Any]  # parameters at the top level, plus "parameters" and "config"
+    context: SkillContext
+    limits: AttemptLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt produced: an output, or an error; plus what was measured.
+
+    ``output`` is the skill's return value with the Py Copilot envelope already removed.
+    Metrics a runner cannot measure honestly are absent (or None), never zero.
+    """
+
+    output: Any = None
+    error: ErrorInfo | None = None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@runtime_checkable
+class Runner(Protocol):
+    name: str
+
+    async def prepare(self, skill: Skill) -> None:
+        """Get ready to run this skill fast (import it, warm a zygote). Idempotent."""
+
+    async def run(self, attempt: Attempt) -> Outcome:
+        """Run one attempt within ``attempt.limits``; never raise for a skill's failure."""
+
+    async def evict(self, skill: Skill) -> None:
+        """Forget what was prepared for this skill (it was unloaded or replaced)."""
+
+    async def close(self) -> None:
+        """Release everything: threads, processes."""

@@ -1,0 +1,161 @@
+"""Tasks and their results: one request to run a skill, and what came of it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from skillexec.errors import ErrorInfo
+
+__all__ = [
+    "ArtifactRef",
+    "ExecutionResult",
+    "ExecutionTask",
+    "TaskInfo",
+    "TaskStatus",
+]
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED,
+     TaskStatus.REJECTED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    id: str
+    name: str
+    mime: str
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "mime": self.mime, "size": self.size,
+                "sha256": self.sha256}
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionTask:
+    """The engine's working record of one invocation. Mutable; owned by the engine."""
+
+    task_id: str
+    skill_id: str
+    skill_version: str
+    params: dict[str, Any]
+    config: dict[str, Any]
+    priority: int
+    timeout_s: float
+    max_retries: int
+    idempotent: bool
+    created_at: float = field(default_factory=time.time)
+    status: TaskStatus = TaskStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    queued_mono: float = 0.0  # monotonic clock when queued: queue wait and aging
+    principal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    task_id: str
+    skill_id: str
+    skill_version: str
+    status: TaskStatus
+    output: Any = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    cached: bool = False
+    artifacts: tuple[ArtifactRef, ...] = ()
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is TaskStatus.SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "skill_id": self.skill_id,
+            "skill_version": self.skill_version,
+            "status": self.status.value,
+            "output": self.output,
+            "error": self.error.to_dict() if self.error else None,
+            "attempts": self.attempts,
+            "cached": self.cached,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "metrics": dict(self.metrics),
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExecutionResult:
+        err = data.get("error")
+        return cls(
+            task_id=data["task_id"],
+            skill_id=data["skill_id"],
+            skill_version=data["skill_version"],
+            status=TaskStatus(data["status"]),
+            output=data.get("output"),
+            error=ErrorInfo.from_dict(err) if err else None,
+            attempts=int(data.get("attempts", 0)),
+            cached=bool(data.get("cached", False)),
+            artifacts=tuple(ArtifactRef(**a) for a in data.get("artifacts") or ()),
+            metrics=dict(data.get("metrics") or {}),
+            created_at=float(data.get("created_at") or 0.0),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """A task as seen from outside, live or finished."""
+
+    task_id: str
+    skill_id: str
+    skill_version: str
+    status: TaskStatus
+    priority: int
+    attempts: int
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: ExecutionResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "skill_id": self.skill_id,
+            "skill_version": self.skill_version,
+            "status": self.status.value,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "result": self.result.to_dict() if self.result else None,
+        }
