@@ -24,8 +24,8 @@ class SkillContext:
     ``threading.Event`` and the sinks are expected to be callable from any thread.
     """
 
-    __slots__ = ("_artifact_sink", "_cancel", "_progress_sink", "attempt", "config",
-                 "deadline", "log", "skill_id", "task_id", "trace", "workdir")
+    __slots__ = ("_artifact_sink", "_cancel", "_progress_sink", "_workdir", "_workdir_made",
+                 "attempt", "config", "deadline", "log", "skill_id", "task_id", "trace")
 
     def __init__(
         self,
@@ -45,7 +45,8 @@ class SkillContext:
         self.task_id = task_id
         self.skill_id = skill_id
         self.attempt = attempt
-        self.workdir = workdir
+        self._workdir = workdir
+        self._workdir_made = False
         self.config = config
         self.deadline = deadline  # wall clock, seconds since the epoch
         self.log = log
@@ -53,6 +54,18 @@ class SkillContext:
         self._progress_sink = progress_sink
         self._artifact_sink = artifact_sink
         self._cancel = cancel_event or threading.Event()
+
+    @property
+    def workdir(self) -> Path:
+        """A fresh private folder for this attempt, made on first use (most skills never ask)."""
+        if not self._workdir_made:
+            self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._workdir_made = True
+        return self._workdir
+
+    @property
+    def workdir_made(self) -> bool:
+        return self._workdir_made
 
     @property
     def cancelled(self) -> bool:

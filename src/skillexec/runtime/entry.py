@@ -164,7 +164,7 @@ def _module_invoker(skill: Skill, module: ModuleType, attr: str | None) -> Invok
             instance = target()
         except TypeError:
             # Py Copilot's skill classes sometimes take their manifest config.
-            instance = target(dict(skill.default_config))
+            instance = target(dict(skill.default_config))  # type: ignore[call-arg]
         method = getattr(instance, "execute_async", None) or getattr(instance, "execute", None)
         if method is None:
             raise DependencyError(

@@ -1,0 +1,110 @@
+"""ArtifactManager: files that skills produce, stored by content, described in the journal.
+
+A file is stored once under ``artifacts/ab/abcdef...`` (its sha256), however many times it
+is saved; each save gets its own id, name and mime type in the journal. Names are labels,
+never paths: nothing a skill says can make the store write outside its folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillexec.errors import ResourceError, SkillNotFoundError
+from skillexec.storage.store import ArtifactRecord, TaskStore
+from skillexec.task import ArtifactRef
+
+__all__ = ["ArtifactManager", "PruneReport", "safe_name"]
+
+_UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
+
+
+def safe_name(name: str) -> str:
+    """A display name with no directory part, no control characters, at most 200 chars."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")
+    return base[:200] or "artifact"
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    records: int
+    files: int
+    bytes: int
+
+
+class ArtifactManager:
+    def __init__(self, root: Path, store: TaskStore, *, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._store = store
+
+    def save(self, name: str, data: bytes, mime: str | None = None, *,
+             task_id: str | None = None) -> ArtifactRef:
+        """Store bytes; safe to call from any thread (sync skills run in threads)."""
+        if len(data) > self.max_bytes:
+            raise ResourceError(
+                f"artifact {name!r} is {len(data)} bytes; the limit is {self.max_bytes}",
+                code="artifact_too_large")
+        digest = hashlib.sha256(data).hexdigest()
+        target = self._file(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        label = safe_name(name)
+        ref = ArtifactRef(id="art_" + secrets.token_hex(12), name=label,
+                          mime=mime or mimetypes.guess_type(label)[0]
+                          or "application/octet-stream",
+                          size=len(data), sha256=digest)
+        # The journal record is ordered before the task's terminal record, so a finished
+        # task never names an artifact the journal does not know.
+        self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=time.time()))
+        return ref
+
+    async def info(self, artifact_id: str) -> ArtifactRef:
+        record = await self._store.get_artifact(artifact_id)
+        if record is None:
+            raise SkillNotFoundError(f"no artifact with id {artifact_id!r}",
+                                     code="artifact_not_found")
+        return record.ref
+
+    async def path(self, artifact_id: str) -> Path:
+        ref = await self.info(artifact_id)
+        return self._file(ref.sha256)
+
+    async def read(self, artifact_id: str) -> bytes:
+        return (await self.path(artifact_id)).read_bytes()
+
+    async def prune(self, *, older_than_s: float) -> PruneReport:
+        """Forget artifacts saved more than ``older_than_s`` ago; delete unreferenced files."""
+        old = await self._store.artifacts_older_than(time.time() - older_than_s)
+        orphans = await self._store.delete_artifacts([r.ref.id for r in old])
+        files = freed = 0
+        for digest in orphans:
+            f = self._file(digest)
+            try:
+                freed += f.stat().st_size
+                f.unlink()
+                files += 1
+            except FileNotFoundError:
+                pass
+        return PruneReport(records=len(old), files=files, bytes=freed)
+
+    def _file(self, digest: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(f"not a sha256 digest: {digest!r}")
+        return self.root / digest[:2] / digest

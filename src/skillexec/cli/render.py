@@ -1,0 +1,117 @@
+"""How results and tasks look in a terminal."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
+
+__all__ = ["error_sentence", "metrics_table", "results_table", "short", "tasks_table"]
+
+_STYLE = {
+    TaskStatus.SUCCEEDED: "green", TaskStatus.FAILED: "red", TaskStatus.TIMED_OUT: "yellow",
+    TaskStatus.CANCELLED: "magenta", TaskStatus.REJECTED: "red",
+}
+
+
+def short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def error_sentence(result: ExecutionResult) -> str:
+    err = result.error
+    if err is None:
+        return ""
+    text = f"{err.message} [{err.type.value}/{err.code}]"
+    violations = err.details.get("violations") or []
+    if violations and len(violations) > 1:
+        text += "; " + "; ".join(f"{v['path'] or '/'}: {v['message']}" for v in violations[1:])
+    suggestions = err.details.get("suggestions")
+    if suggestions and "did you mean" not in err.message:
+        text += f" (did you mean: {', '.join(suggestions)}?)"
+    return text
+
+
+def status_text(status: TaskStatus) -> str:
+    style = _STYLE.get(status, "cyan")
+    return f"[{style}]{status.value}[/{style}]"
+
+
+def results_table(rows: Sequence[tuple[int, str, ExecutionResult]], *, title: str) -> Table:
+    table = Table(title=title, show_lines=False, expand=True)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("skill", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("ms", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("output / error", ratio=1, overflow="fold")
+    for line, skill, r in rows:
+        wall = r.metrics.get("wall_ms")
+        detail = short(r.output, 90) if r.ok else f"[red]{short(error_sentence(r), 120)}[/red]"
+        if r.artifacts:
+            detail += f" [dim]+{len(r.artifacts)} artifact(s)[/dim]"
+        table.add_row(str(line), skill, status_text(r.status),
+                      f"{wall:.1f}" if isinstance(wall, int | float) else "-",
+                      str(r.attempts), detail)
+    return table
+
+
+def metrics_table(results: Sequence[ExecutionResult], elapsed_s: float) -> Table:
+    counts = Counter(r.status for r in results)
+    walls = sorted(float(w) for r in results if isinstance(w := r.metrics.get("wall_ms"),
+                                                           int | float))
+    queues = [float(q) for r in results if isinstance(q := r.metrics.get("queue_ms"),
+                                                      int | float)]
+    table = Table(title="metrics", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("tasks", str(len(results)))
+    table.add_row("by status", ", ".join(f"{s.value} {n}" for s, n in counts.most_common()))
+    ran = [r for r in results if r.status is not TaskStatus.REJECTED]
+    if ran:
+        ok = counts[TaskStatus.SUCCEEDED]
+        table.add_row("success rate (of tasks run)", f"{100.0 * ok / len(ran):.1f}%")
+    table.add_row("elapsed", f"{elapsed_s:.2f} s")
+    if elapsed_s > 0:
+        table.add_row("throughput", f"{len(results) / elapsed_s:.1f} tasks/s")
+    if walls:
+        table.add_row("run time p50 / p95 / max",
+                      f"{_pct(walls, 50):.1f} / {_pct(walls, 95):.1f} / {walls[-1]:.1f} ms")
+    if queues:
+        table.add_row("queue wait mean", f"{statistics.fmean(queues):.1f} ms")
+    retried = sum(1 for r in results if r.attempts > 1)
+    table.add_row("retried", str(retried))
+    table.add_row("artifacts", str(sum(len(r.artifacts) for r in results)))
+    return table
+
+
+def tasks_table(infos: Sequence[TaskInfo]) -> Table:
+    table = Table(title="tasks")
+    for col in ("task id", "skill", "status", "prio", "tries", "created", "wall ms"):
+        table.add_column(col, no_wrap=True)
+    import datetime as _dt
+    for i in infos:
+        wall = i.result.metrics.get("wall_ms") if i.result else None
+        created = _dt.datetime.fromtimestamp(i.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(i.task_id, i.skill_id, status_text(i.status), str(i.priority),
+                      str(i.attempts), created,
+                      f"{wall:.1f}" if isinstance(wall, int | float) else "-")
+    return table
+
+
+def _pct(sorted_values: list[float], p: float) -> float:
+    k = max(0, min(len(sorted_values) - 1, round(p / 100.0 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

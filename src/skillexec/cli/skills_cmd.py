@@ -1,0 +1,168 @@
+"""``skillexec skills list | show | validate | init``."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import make_console
+from skillexec.errors import SkillExecError
+from skillexec.skills.loader import load_skills
+from skillexec.skills.model import Skill
+from skillexec.skills.registry import SkillRegistry
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Find, inspect, check and create skills.")
+
+
+def _registry(skills_dir: Path | None) -> SkillRegistry:
+    cfg = opt.config(skills_dir=skills_dir, data_dir=None)
+    if cfg.skills_dir is None:
+        opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+    registry = SkillRegistry()
+    registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
+    return registry
+
+
+def _entry(skill: Skill) -> str:
+    e = skill.entry
+    if e.command:
+        return " ".join(e.command)
+    if e.file is not None:
+        return f"{e.file.name}:{e.attr or '(discovered)'}"
+    if e.func is not None:
+        return getattr(e.func, "__qualname__", "function")
+    return f"[red]none[/red] ({e.reason})" if e.reason else "[red]none[/red]"
+
+
+@app.command("list")
+def list_(skills_dir: opt.SkillsDir = None,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every skill in the folder, and every folder that could not be loaded, with why."""
+    registry = _registry(skills_dir)
+    skills = registry.list()
+    if as_json:
+        typer.echo(orjson.dumps([_summary(s) for s in skills]).decode())
+        return
+    console = make_console()
+    table = Table(title=f"{len(skills)} skills")
+    for col in ("id", "version", "format", "isolation", "entry", "description"):
+        table.add_column(col, overflow="fold")
+    for s in skills:
+        table.add_row(s.id, s.version, s.source,
+                      s.execution.isolation.value if s.execution.isolation else "default",
+                      _entry(s), (s.description or "")[:80])
+    console.print(table)
+    for problem in registry.problems:
+        console.print(f"[red]not loaded[/red] {problem.reason}")
+
+
+@app.command()
+def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
+    """Everything known about one skill."""
+    registry = _registry(skills_dir)
+    try:
+        skill = registry.get(skill_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    body = _summary(skill) | {
+        "parameters_schema": skill.parameters_schema, "output_schema": skill.output_schema,
+        "versions": registry.versions(skill.id), "warnings": list(skill.warnings),
+        "dependencies": [f"{d.name}{d.specifier}" for d in skill.dependencies],
+        "skill_dependencies": [f"{d.id} {d.requirement}" for d in skill.skill_dependencies],
+    }
+    try:
+        registry.check_dependencies(skill)
+        body["dependencies_ok"] = True
+    except SkillExecError as exc:
+        body["dependencies_ok"] = str(exc)
+    make_console().print_json(orjson.dumps(body, default=str).decode())
+
+
+@app.command()
+def validate(path: Path,
+             strict: Annotated[bool, typer.Option(help="SKILL.md per the spec.")] = False) -> None:
+    """Check a skill folder (or a folder of them); explain every problem found."""
+    from skillexec.validation import ParameterValidator
+
+    if not path.exists():
+        opt.fail(f"no such path: {path}")
+    report = load_skills(path, strict=strict)
+    console = make_console()
+    validator = ParameterValidator()
+    bad = len(report.problems)
+    for s in report.skills:
+        problems = []
+        try:
+            validator.validate(s, _defaults_probe(s))
+        except SkillExecError as exc:
+            if exc.code != "invalid_parameters":  # a missing required value is expected here
+                problems.append(str(exc))
+        if not s.runnable:
+            problems.append(f"no executable entry: {s.entry.reason}")
+        status = "[red]invalid[/red]" if problems else "[green]ok[/green]"
+        console.print(f"{status} {s.id} {s.version} ({s.source}) at {s.path}")
+        for w in s.warnings:
+            console.print(f"  [yellow]warning[/yellow] {w}")
+        for p in problems:
+            console.print(f"  [red]error[/red] {p}")
+        bad += bool(problems)
+    for problem in report.problems:
+        console.print(f"[red]invalid[/red] {problem.reason}")
+    if not report.skills and not report.problems:
+        opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
+    raise typer.Exit(2 if bad else 0)
+
+
+@app.command()
+def init(name: str,
+         directory: Annotated[Path, typer.Option("--dir", help="Where to create it.")] = Path(".")
+         ) -> None:
+    """Create a working skill skeleton in ./NAME."""
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) or len(name) > 64:
+        opt.fail(f"{name!r} is not a valid skill id: use lowercase letters, digits and "
+                 "single hyphens, at most 64 characters")
+    target = directory / name
+    if target.exists():
+        opt.fail(f"{target} already exists")
+    template = resources.files("skillexec.skills") / "templates" / "skill"
+    title = name.replace("-", " ").title()
+    _copy(template, target, {"{{id}}": name, "{{name}}": title,
+                             "{{module}}": name.replace("-", "_")})
+    make_console().print(f"created [bold]{target}[/bold]; try: skillexec run {target} "
+                         f"-p text=hello")
+
+
+def _copy(src: resources.abc.Traversable, dst: Path, subst: dict[str, str]) -> None:
+    dst.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.name == "__pycache__":
+            continue
+        if item.is_dir():
+            _copy(item, dst / item.name, subst)
+            continue
+        text = item.read_text()
+        for k, v in subst.items():
+            text = text.replace(k, v)
+        (dst / item.name).write_text(text)
+
+
+def _defaults_probe(skill: Skill) -> dict[str, object]:
+    return {}
+
+
+def _summary(s: Skill) -> dict[str, object]:
+    return {"id": s.id, "version": s.version, "name": s.name, "description": s.description,
+            "source": s.source, "path": str(s.path) if s.path else None,
+            "runnable": s.runnable, "entry": _entry(s),
+            "permissions": sorted(p.value for p in s.permissions),
+            "isolation": s.execution.isolation.value if s.execution.isolation else None,
+            "category": s.category, "tags": list(s.tags)}

@@ -1,0 +1,78 @@
+"""``skillexec tasks list | show | cancel``: read the journal, even of a stopped engine."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import make_console, tasks_table
+from skillexec.storage.sqlite import SQLiteStore
+from skillexec.task import TaskStatus
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Look at and cancel tasks in the journal.")
+T = TypeVar("T")
+
+
+def _with_store(data_dir: Path | None, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> T:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return opt.run_async(go())
+
+
+@app.command("list")
+def list_(
+    status: Annotated[TaskStatus | None, typer.Option(help="Only tasks in this state.")] = None,
+    skill: Annotated[str | None, typer.Option(help="Only tasks of this skill.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """The most recent tasks."""
+    infos = _with_store(data_dir, lambda s: s.list_tasks(status=status, skill_id=skill,
+                                                          limit=limit))
+    if as_json:
+        typer.echo(orjson.dumps([i.to_dict() for i in infos], default=str).decode())
+    else:
+        make_console().print(tasks_table(infos))
+
+
+@app.command()
+def show(task_id: str, data_dir: opt.DataDir = None) -> None:
+    """One task: its state, result, and every attempt with the decision taken."""
+    async def fetch(store: SQLiteStore) -> tuple[object, object]:
+        return await store.get(task_id), await store.history(task_id)
+
+    info, history = _with_store(data_dir, fetch)
+    if info is None:
+        opt.fail(f"no task with id {task_id!r}")
+    body = info.to_dict()  # type: ignore[attr-defined]
+    body["history"] = history
+    make_console().print_json(orjson.dumps(body, default=str).decode())
+
+
+@app.command()
+def cancel(task_id: str, data_dir: opt.DataDir = None) -> None:
+    """Cancel a queued or running task (the engine that runs it acts within a second)."""
+    done = _with_store(data_dir, lambda s: s.request_cancel(task_id))
+    if not done:
+        opt.fail(f"task {task_id} is unknown or already finished", 1)
+    make_console().print(f"cancellation of {task_id} requested")
+
+

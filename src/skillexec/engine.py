@@ -1,0 +1,676 @@
+"""SkillExecutionEngine: the pipeline, and nothing else.
+
+submit: resolve the skill → validate parameters → check it may run → journal (durable) →
+queue. A worker slot then runs attempts through a runner until one succeeds or the retry
+strategy gives up, stores the result, and wakes whoever waits. Cross-cutting concerns plug in
+as middleware (see :mod:`skillexec.middleware`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from skillexec.artifacts import ArtifactManager
+from skillexec.config import EngineConfig, load_config
+from skillexec.errors import (
+    CancelledError,
+    ErrorInfo,
+    ErrorType,
+    ExecutionError,
+    ResourceError,
+    SkillExecError,
+    SkillNotFoundError,
+)
+from skillexec.middleware import Middleware
+from skillexec.monitoring.events import EventBus, TaskEvent
+from skillexec.reliability.classify import ErrorClassifier
+from skillexec.reliability.retry import ExponentialBackoffRetryStrategy, RetryStrategy
+from skillexec.runtime.entry import build_input
+from skillexec.runtime.environment import ExecutionEnvironment
+from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
+from skillexec.runtime.runners.inline import InlineRunner
+from skillexec.scheduling.queue import TaskQueue
+from skillexec.skills.decorator import skill_of
+from skillexec.skills.loader import LoadReport
+from skillexec.skills.model import EntryKind, Isolation, Skill
+from skillexec.skills.registry import SkillRegistry
+from skillexec.storage.memory import MemoryStore
+from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import StoredTask, TaskStore
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+from skillexec.validation import ParameterValidator
+
+__all__ = ["SkillExecutionEngine"]
+
+log = logging.getLogger("skillexec.engine")
+
+_CANCEL_POLL_S = 0.5
+
+
+class SkillExecutionEngine:
+    """Runs skills. Use as ``async with SkillExecutionEngine(skills_dir="skills") as engine``."""
+
+    def __init__(
+        self,
+        *,
+        skills_dir: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        max_concurrency: int | None = None,
+        default_timeout_s: float | None = None,
+        config: EngineConfig | None = None,
+        middleware: Sequence[Middleware] = (),
+        runners: Mapping[str, Runner] | None = None,
+        store: TaskStore | None = None,
+        retry_strategy: RetryStrategy | None = None,
+    ) -> None:
+        overrides = {"skills_dir": skills_dir, "data_dir": data_dir,
+                     "max_concurrency": max_concurrency, "default_timeout_s": default_timeout_s}
+        if config is None:
+            config = load_config(**overrides)
+        elif any(v is not None for v in overrides.values()):
+            config = config.model_copy(update={k: v for k, v in overrides.items()
+                                               if v is not None})
+        self.config = config
+        self.skills = SkillRegistry()
+        self.validator = ParameterValidator(coerce=config.coerce_parameters,
+                                            max_param_bytes=config.max_param_bytes,
+                                            max_output_bytes=config.max_output_bytes)
+        self.classifier = ErrorClassifier()
+        self.retry = retry_strategy or ExponentialBackoffRetryStrategy(
+            base_delay_s=config.retry_base_delay_s, max_delay_s=config.retry_max_delay_s)
+        self._store: TaskStore = store or (
+            SQLiteStore(config.journal_path, synchronous=config.journal_synchronous,
+                        max_batch=config.journal_max_batch)
+            if config.journal else MemoryStore())
+        self.artifacts = ArtifactManager(config.artifacts_dir, self._store,
+                                         max_bytes=config.max_artifact_bytes)
+        self.environment = ExecutionEnvironment(
+            work_root=config.work_root, artifacts=self.artifacts,
+            keep_workdirs=config.keep_workdirs, logger=logging.getLogger("skillexec.skill"))
+        self._runners: dict[str, Runner] = dict(runners or {})
+        self._runners.setdefault(Isolation.INLINE.value,
+                                 InlineRunner(thread_pool_size=config.thread_pool_size,
+                                              classifier=self.classifier))
+        self._middleware = list(middleware)
+        self._hooks: dict[str, list[Middleware]] = {}
+        self._index_hooks()
+        self.events_bus = EventBus()
+        self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s)
+        self._live: dict[str, ExecutionTask] = {}
+        self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._contexts: dict[str, Any] = {}
+        self._cancelling: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._started = False
+        self._closing = False
+        self._lock_fd: int | None = None
+        self.load_report: LoadReport | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SkillExecutionEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self._store.open()
+        self._started = True
+        if self.config.skills_dir is not None:
+            self.load_skills(self.config.skills_dir)
+        for skill in self.skills.list():
+            await self._prepare(skill)
+        if self._take_lock():
+            await self._recover()
+        self._spawn(self._poll_cancel_requests())
+
+    async def close(self, *, grace_s: float = 30.0) -> None:
+        """Finish what is queued and running (up to ``grace_s``), then release everything.
+
+        Tasks still unfinished after the grace period stay in the journal and are resumed
+        by the next engine that opens this data directory.
+        """
+        if not self._started or self._closing:
+            return
+        self._closing = True
+        deadline = time.monotonic() + grace_s
+        while (self._running or len(self._queue)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for t in list(self._running.values()):
+            t.cancel()
+        for t in list(self._background):
+            t.cancel()
+        await asyncio.gather(*self._running.values(), *self._background,
+                             return_exceptions=True)
+        for runner in self._runners.values():
+            await runner.close()
+        await self._store.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        self._started = False
+
+    def _take_lock(self) -> bool:
+        """One engine per data directory recovers the journal; others only share it."""
+        fd = os.open(self.config.data_dir / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            log.warning("another engine holds %s; not recovering its tasks",
+                        self.config.data_dir)
+            return False
+        self._lock_fd = fd
+        return True
+
+    # -- skills ----------------------------------------------------------------------------
+
+    def load_skills(self, path: str | Path) -> LoadReport:
+        report = self.skills.load_dir(Path(path), strict=self.config.strict_manifests)
+        self.load_report = report
+        for problem in report.problems:
+            log.warning("skill at %s not loaded: %s", problem.path, problem.reason)
+        if self._started:
+            for s in report.skills:
+                self._spawn(self._prepare(s))
+        return report
+
+    def register(self, fn_or_path: Callable[..., Any] | str | Path | Skill) -> Skill:
+        """Add a decorated function, a skill folder, or a Skill; returns what was added."""
+        if isinstance(fn_or_path, Skill):
+            skill = fn_or_path
+        elif isinstance(fn_or_path, str | Path):
+            from skillexec.skills.loader import load_skill
+            skill = load_skill(Path(fn_or_path), strict=self.config.strict_manifests)
+        else:
+            skill = skill_of(fn_or_path)
+        self.skills.add(skill)
+        if self._started:
+            self._spawn(self._prepare(skill))
+        return skill
+
+    async def _prepare(self, skill: Skill) -> None:
+        if not skill.runnable:
+            return
+        runner = self._runners.get(self._isolation(skill).value)
+        if runner is None:
+            return
+        try:
+            await runner.prepare(skill)
+        except SkillExecError as exc:
+            log.warning("skill %s cannot be prepared: %s", skill.key, exc)
+
+    def _isolation(self, skill: Skill) -> Isolation:
+        wanted = skill.execution.isolation
+        if wanted is None:
+            if skill.entry.kind is EntryKind.CALLABLE:
+                return Isolation.INLINE
+            wanted = self.config.default_isolation
+        if skill.entry.kind is EntryKind.COMMAND and wanted is Isolation.INLINE:
+            return Isolation.PROCESS  # a command always runs as a child process
+        return wanted
+
+    # -- the public calls --------------------------------------------------------------------
+
+    async def submit(
+        self,
+        skill_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        priority: int | None = None,
+        timeout: float | None = None,
+        version: str | None = None,
+        max_retries: int | None = None,
+        principal: str | None = None,
+    ) -> str:
+        """Accept a task and return its id once the journal holds it.
+
+        A request that cannot run (unknown skill, invalid parameters, full queue, ...) is
+        still given an id: its task ends at once in ``rejected`` with the reason.
+        """
+        if not self._started:
+            await self.start()
+        task_id = os.urandom(12).hex()
+        try:
+            if self._closing:
+                raise ResourceError("the engine is shutting down", code="engine_closing",
+                                    retryable=True)
+            skill = self.skills.get(skill_id, version)
+            task = self._admit(task_id, skill, params, config, priority, timeout,
+                               max_retries, principal)
+        except SkillExecError as exc:
+            await self._reject(task_id, skill_id, version, exc, priority, principal)
+            return task_id
+        for mw in self._hooks["on_submit"]:
+            try:
+                await mw.on_submit(task, skill)
+            except SkillExecError as exc:
+                await self._reject(task_id, skill_id, skill.version, exc, priority, principal)
+                return task_id
+        task.status = TaskStatus.QUEUED
+        task.queued_mono = time.monotonic()
+        self._live[task_id] = task
+        try:
+            await self._store.queued(task)
+        except BaseException:
+            self._live.pop(task_id, None)
+            raise
+        try:
+            self._queue.push(task)
+        except ResourceError as exc:
+            self._live.pop(task_id, None)
+            await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+            return task_id
+        self._emit(task)
+        self._dispatch()
+        return task_id
+
+    async def execute(self, skill_id: str, params: Mapping[str, Any] | None = None,
+                      **options: Any) -> ExecutionResult:
+        """Submit and wait: the result of one call."""
+        task_id = await self.submit(skill_id, params, **options)
+        return await self.wait(task_id)
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
+        fut = self._waiters.get(task_id)
+        if fut is None:
+            if task_id in self._live:
+                fut = self._waiters[task_id] = asyncio.get_running_loop().create_future()
+            else:
+                info = await self._store.get(task_id)
+                if info is None:
+                    raise SkillNotFoundError(f"no task with id {task_id!r}",
+                                             code="task_not_found")
+                if info.result is not None:
+                    return info.result
+                return await self._wait_elsewhere(task_id, timeout)
+        if timeout is None:
+            return await asyncio.shield(fut)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            raise ResourceError(f"task {task_id} did not finish within {timeout} s",
+                                code="wait_timeout", retryable=True) from None
+
+    async def _wait_elsewhere(self, task_id: str, timeout: float | None) -> ExecutionResult:
+        """A task another engine owns: follow the shared journal until it ends."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while end is None or time.monotonic() < end:
+            info = await self._store.get(task_id)
+            if info is not None and info.result is not None:
+                return info.result
+            await asyncio.sleep(0.1)
+        raise ResourceError(f"task {task_id} did not finish within {timeout} s",
+                            code="wait_timeout", retryable=True)
+
+    async def status(self, task_id: str) -> TaskInfo:
+        task = self._live.get(task_id)
+        if task is not None:
+            return TaskInfo(task_id=task_id, skill_id=task.skill_id,
+                            skill_version=task.skill_version, status=task.status,
+                            priority=task.priority, attempts=task.attempts,
+                            created_at=task.created_at, started_at=task.started_at)
+        info = await self._store.get(task_id)
+        if info is None:
+            raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
+        return info
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        """Each attempt of a finished task: its timing, error and the decision taken."""
+        return await self._store.history(task_id)
+
+    async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
+                    limit: int = 50) -> list[TaskInfo]:
+        return await self._store.list_tasks(status=status, skill_id=skill_id, limit=limit)
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a queued or running task. False if it had already finished."""
+        task = self._live.get(task_id)
+        if task is None:
+            return await self._store.request_cancel(task_id)
+        if task.status.terminal or task_id in self._cancelling:
+            return not task.status.terminal
+        if self._queue.discard(task_id):
+            await self._finish(task, Outcome(error=_cancelled_info()),
+                               status=TaskStatus.CANCELLED)
+            return True
+        self._cancelling.add(task_id)
+        ctx = self._contexts.get(task_id)
+        if ctx is not None:
+            ctx.cancel()
+        runner_task = self._running.get(task_id)
+        if runner_task is not None:
+            runner_task.cancel()
+        return True
+
+    async def events(self, task_id: str | None = None) -> AsyncIterator[TaskEvent]:
+        """Follow one task's events from its current state to its end (or every task's)."""
+        first = None
+        if task_id is not None:
+            info = await self.status(task_id)
+            first = TaskEvent(task_id=task_id, kind="status", status=info.status,
+                              attempt=info.attempts)
+        async for event in self.events_bus.subscribe(task_id, first):
+            yield event
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    # -- admission ---------------------------------------------------------------------------
+
+    def _admit(self, task_id: str, skill: Skill, params: Mapping[str, Any] | None,
+               config: Mapping[str, Any] | None, priority: int | None, timeout: float | None,
+               max_retries: int | None, principal: str | None) -> ExecutionTask:
+        if not skill.runnable:
+            from skillexec.errors import DependencyError
+            raise DependencyError(
+                f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
+                code="no_entry_point")
+        isolation = self._isolation(skill)
+        if isolation.value not in self._runners:
+            raise ResourceError(
+                f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
+                "does not provide", code="isolation_unavailable")
+        self.skills.check_dependencies(skill)
+        validated = self.validator.validate(skill, params)
+        ex = skill.execution
+        cfg = {**skill.default_config, **config} if config else skill.default_config
+        prio = priority if priority is not None else (
+            ex.priority if ex.priority is not None else self.config.default_priority)
+        if not 0 <= prio <= 9:
+            from skillexec.errors import ParameterError
+            raise ParameterError(f"priority must be between 0 and 9 (got {prio})",
+                                 code="invalid_priority")
+        timeout_s = timeout if timeout is not None else (ex.timeout_s or
+                                                         self.config.default_timeout_s)
+        if timeout_s <= 0:
+            from skillexec.errors import ParameterError
+            raise ParameterError(f"timeout must be positive (got {timeout_s})",
+                                 code="invalid_timeout")
+        retries = max_retries if max_retries is not None else (
+            ex.max_retries if ex.max_retries is not None else self.config.default_max_retries)
+        return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
+                             params=validated, config=dict(cfg), priority=prio,
+                             timeout_s=float(timeout_s), max_retries=retries,
+                             idempotent=ex.idempotent, principal=principal)
+
+    async def _reject(self, task_id: str, skill_id: str, version: str | None,
+                      exc: SkillExecError, priority: int | None, principal: str | None) -> None:
+        task = ExecutionTask(task_id=task_id, skill_id=skill_id, skill_version=version or "",
+                             params={}, config={},
+                             priority=priority if priority is not None and 0 <= priority <= 9
+                             else self.config.default_priority, timeout_s=0.0, max_retries=0,
+                             idempotent=False, principal=principal)
+        self._live[task_id] = task
+        await self._store.queued(task)  # as pending: the journal keeps refusals too
+        await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        limit = self.config.max_concurrency
+        running = self._running
+        while len(running) < limit:
+            task = self._queue.pop()
+            if task is None:
+                return
+            running[task.task_id] = asyncio.get_running_loop().create_task(self._run(task))
+
+    async def _run(self, task: ExecutionTask) -> None:
+        skill: Skill | None = None
+        outcome: Outcome | None = None
+        history: list[dict[str, Any]] = []
+        saved: list[ArtifactRef] = []
+        try:
+            skill = self.skills.get(task.skill_id, task.skill_version)
+            runner = self._runners[self._isolation(skill).value]
+            queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
+            task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
+            while True:
+                task.attempts += 1
+                task.status = TaskStatus.RUNNING
+                if task.started_at is None:
+                    task.started_at = time.time()
+                written = self._store.started(task)
+                if not task.idempotent:
+                    # At most once: the journal must know the attempt began before it does.
+                    await written
+                self._emit(task)
+                outcome = await self._attempt(task, skill, runner, saved, task_deadline)
+                entry: dict[str, Any] = {"attempt": task.attempts, "metrics": outcome.metrics,
+                                         "error": outcome.error.to_dict()
+                                         if outcome.error else None}
+                history.append(entry)
+                err = outcome.error
+                if err is None or not self.retry.should_retry(err, task.attempts,
+                                                              task.max_retries):
+                    entry["decision"] = "done" if err is None else "give_up"
+                    break
+                delay = self.retry.get_delay(err, task.attempts)
+                if time.time() + delay + 0.001 >= task_deadline:
+                    entry["decision"] = "give_up: retry would pass the task's deadline"
+                    break
+                entry["decision"] = f"retry after {delay * 1000:.0f} ms"
+                if outcome.traceback:
+                    entry["traceback"] = outcome.traceback[-4000:]
+                task.status = TaskStatus.RETRYING
+                self._store.retrying(task)
+                self._emit(task)
+                await asyncio.sleep(delay)
+            outcome.metrics["queue_ms"] = queue_ms
+        except asyncio.CancelledError:
+            if task.task_id not in self._cancelling:
+                raise  # the engine is closing: the journal keeps the task for the next start
+            outcome = Outcome(error=_cancelled_info(), metrics=outcome.metrics if outcome
+                              else {})
+        except SkillExecError as exc:
+            outcome = Outcome(error=exc.info)
+        except Exception as exc:  # a bug in the engine itself must still end the task
+            log.exception("task %s failed inside the engine", task.task_id)
+            outcome = Outcome(error=ExecutionError(f"internal error: {exc!r}",
+                                                   code="engine_error").info)
+        finally:
+            self._running.pop(task.task_id, None)
+            self._dispatch()
+        if outcome.traceback and history and "traceback" not in history[-1]:
+            history[-1]["traceback"] = outcome.traceback[-4000:]
+        await self._finish(task, outcome, skill=skill, history=history, artifacts=saved)
+
+    async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
+                       saved: list[ArtifactRef], task_deadline: float) -> Outcome:
+        timeout_s = min(task.timeout_s, max(0.001, task_deadline - time.time()))
+        ctx = self.environment.context(
+            task, deadline=time.time() + timeout_s, saved=saved,
+            progress=self._progress_sink(task) if self.events_bus.wants(task.task_id)
+            else None)
+        self._contexts[task.task_id] = ctx
+        ex = skill.execution
+        attempt = Attempt(skill=skill, input_data=build_input(task.params, task.config),
+                          context=ctx,
+                          limits=AttemptLimits(timeout_s=timeout_s, memory_mb=ex.memory_mb,
+                                               cpu_seconds=ex.cpu_seconds,
+                                               max_output_bytes=self.config.max_output_bytes))
+        try:
+            for mw in self._hooks["before_attempt"]:
+                await mw.before_attempt(task, attempt)
+            outcome = await runner.run(attempt)
+            if outcome.error is None:
+                outcome = self._check_output(skill, outcome)
+            for mw in self._hooks["after_attempt"]:
+                await mw.after_attempt(task, attempt, outcome)
+            return outcome
+        finally:
+            self._contexts.pop(task.task_id, None)
+            self.environment.cleanup(ctx)
+
+    def _check_output(self, skill: Skill, outcome: Outcome) -> Outcome:
+        try:
+            encoded = orjson.dumps(outcome.output)
+        except TypeError as exc:
+            return Outcome(error=ExecutionError(
+                f"skill {skill.id!r} returned a value that is not JSON: {exc}",
+                code="output_not_json").info, metrics=outcome.metrics)
+        try:
+            self.validator.validate_output(skill, outcome.output, size=len(encoded))
+        except SkillExecError as exc:
+            return Outcome(error=exc.info, metrics=outcome.metrics)
+        return outcome
+
+    def _progress_sink(self, task: ExecutionTask) -> Callable[[float, str], None]:
+        loop = asyncio.get_running_loop()
+        bus = self.events_bus
+
+        def sink(fraction: float, message: str) -> None:
+            event = TaskEvent(task_id=task.task_id, kind="progress", status=task.status,
+                              attempt=task.attempts, fraction=fraction, message=message)
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                bus.publish(event)
+            else:  # a sync skill in a worker thread
+                loop.call_soon_threadsafe(bus.publish, event)
+
+        return sink
+
+    async def _finish(self, task: ExecutionTask, outcome: Outcome, *,
+                      status: TaskStatus | None = None, skill: Skill | None = None,
+                      history: list[dict[str, Any]] | None = None,
+                      artifacts: list[ArtifactRef] | None = None) -> None:
+        err = outcome.error
+        if status is None:
+            if err is None:
+                status = TaskStatus.SUCCEEDED
+            elif err.type is ErrorType.TIMEOUT:
+                status = TaskStatus.TIMED_OUT
+            elif err.type is ErrorType.CANCELLED:
+                status = TaskStatus.CANCELLED
+            else:
+                status = TaskStatus.FAILED
+        now = time.time()
+        metrics = outcome.metrics
+        if task.started_at is not None:
+            metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
+        result = ExecutionResult(
+            task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
+            status=status, output=outcome.output if err is None else None, error=err,
+            attempts=task.attempts, artifacts=tuple(artifacts or ()), metrics=metrics,
+            created_at=task.created_at, started_at=task.started_at, finished_at=now)
+        task.status = status
+        try:
+            await self._store.finished(task, result, history or [])
+        except SkillExecError:
+            log.exception("task %s: the journal could not record its end", task.task_id)
+        self._live.pop(task.task_id, None)
+        self._cancelling.discard(task.task_id)
+        fut = self._waiters.pop(task.task_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(result)
+        self._emit(task)
+        for mw in self._hooks["on_finish"]:
+            try:
+                await mw.on_finish(task, result)
+            except Exception:
+                log.exception("middleware %r failed in on_finish", mw)
+
+    def _emit(self, task: ExecutionTask) -> None:
+        if self.events_bus.wants(task.task_id):
+            self.events_bus.publish(TaskEvent(task_id=task.task_id, kind="status",
+                                              status=task.status, attempt=task.attempts))
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        """Resume or close every task a previous engine left unfinished (see README)."""
+        stored = await self._store.unfinished()
+        for st in stored:
+            task = _task_from_stored(st)
+            self._live[task.task_id] = task
+            if st.cancel_requested:
+                await self._finish(task, Outcome(error=_cancelled_info()),
+                                   status=TaskStatus.CANCELLED)
+                continue
+            never_started = st.status in (TaskStatus.PENDING, TaskStatus.QUEUED)
+            try:
+                self.skills.get(st.skill_id, st.skill_version)
+            except SkillExecError as exc:
+                await self._finish(task, Outcome(error=ErrorInfo(
+                    type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                    message=f"the engine stopped before task {st.task_id} finished, and its "
+                            f"skill is no longer available: {exc}")))
+                continue
+            if never_started or st.idempotent:
+                task.status = TaskStatus.QUEUED
+                task.queued_mono = time.monotonic()
+                self._queue.push(task)
+            else:
+                await self._finish(task, Outcome(error=ErrorInfo(
+                    type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                    message=f"the engine stopped while task {st.task_id} was running; "
+                            f"skill {st.skill_id!r} is not idempotent, so it was not re-run")))
+        if stored:
+            log.info("recovered %d unfinished tasks", len(stored))
+            self._dispatch()
+
+    async def _poll_cancel_requests(self) -> None:
+        """Cancellations asked through the journal (``skillexec tasks cancel`` elsewhere)."""
+        while True:
+            await asyncio.sleep(_CANCEL_POLL_S)
+            if not self._live:
+                continue
+            with contextlib.suppress(SkillExecError, OSError):
+                for task_id in await self._store.cancel_requests():
+                    if task_id in self._live:
+                        await self.cancel(task_id)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _index_hooks(self) -> None:
+        self._hooks = {hook: [m for m in self._middleware if type(m).overrides(hook)]
+                       for hook in ("on_submit", "before_attempt", "after_attempt",
+                                    "on_finish")}
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        self._middleware.append(middleware)
+        self._index_hooks()
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._background.add(t)
+        t.add_done_callback(self._background.discard)
+
+
+def _cancelled_info() -> ErrorInfo:
+    return CancelledError("the task was cancelled").info
+
+
+def _task_from_stored(st: StoredTask) -> ExecutionTask:
+    return ExecutionTask(task_id=st.task_id, skill_id=st.skill_id,
+                         skill_version=st.skill_version, params=st.params, config=st.config,
+                         priority=st.priority, timeout_s=st.timeout_s,
+                         max_retries=st.max_retries, idempotent=st.idempotent,
+                         created_at=st.created_at, status=st.status, attempts=st.attempts,
+                         principal=st.principal)

@@ -1,0 +1,1 @@
+"""Failure handling: classification, retries, recovery."""

@@ -1,0 +1,274 @@
+"""The manifest's structured fields, checked: ``execution``, ``permissions``,
+``dependencies`` and ``skill_dependencies``.
+
+Shared by the folder loader and the ``@skill`` decorator, so that a bad value reads the same
+wherever it was written. Each function takes ``where`` (the file and field, for messages) and
+raises :class:`~skillexec.errors.ManifestError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from skillexec.errors import ManifestError
+from skillexec.skills.model import (
+    ExecutionSettings,
+    Isolation,
+    PackageDependency,
+    Permission,
+    SkillDependency,
+)
+from skillexec.skills.semver import parse_requirement
+
+__all__ = [
+    "SKILL_ID",
+    "parse_execution",
+    "parse_packages",
+    "parse_permissions",
+    "parse_skill_dependencies",
+]
+
+SKILL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+# name in the manifest -> (ExecutionSettings field, kind of value)
+_EXECUTION_FIELDS: dict[str, tuple[str, str]] = {
+    "timeout": ("timeout_s", "positive"),
+    "timeout_s": ("timeout_s", "positive"),
+    "max_retries": ("max_retries", "retries"),
+    "priority": ("priority", "priority"),
+    "memory_mb": ("memory_mb", "positive_int"),
+    "cpu_seconds": ("cpu_seconds", "positive"),
+    "isolation": ("isolation", "isolation"),
+    "cacheable": ("cacheable", "bool"),
+    "cache_ttl": ("cache_ttl_s", "non_negative"),
+    "cache_ttl_s": ("cache_ttl_s", "non_negative"),
+    "idempotent": ("idempotent", "bool"),
+    "fallback": ("fallback", "skill_id"),
+    "concurrency": ("concurrency", "positive_int"),
+}
+_KIND_TEXT = {
+    "positive": "a number of seconds above 0",
+    "non_negative": "a number of seconds, 0 or more",
+    "retries": "a whole number from 0 to 100",
+    "priority": "a whole number from 0 to 9",
+    "positive_int": "a whole number above 0",
+    "isolation": "one of " + ", ".join(repr(i.value) for i in Isolation),
+    "bool": "true or false",
+    "skill_id": "a skill id",
+}
+_INVALID = object()
+_PERMISSION_ALIASES: dict[str, tuple[Permission, ...]] = {
+    "network": (Permission.NETWORK_ACCESS,),
+    "internet": (Permission.NETWORK_ACCESS,),
+    "filesystem": (Permission.FILE_READ, Permission.FILE_WRITE),
+    "file_system": (Permission.FILE_READ, Permission.FILE_WRITE),
+    "database": (Permission.DATABASE_ACCESS,),
+    "system": (Permission.SYSTEM_INFO,),
+}
+_PYTHON_SOURCES = frozenset({"", "pip", "pypi", "python", "conda"})
+_SKILL_DEP = re.compile(
+    r"^(?P<id>[A-Za-z0-9][A-Za-z0-9._-]*?)\s*(?:@\s*(?P<at>.+)|(?P<op>(?:\^|~|[<>=!]=?).+))?$"
+)
+
+
+def parse_execution(
+    raw: Any, *, where: str = "execution", strict: bool = False
+) -> tuple[ExecutionSettings, list[str]]:
+    """The ``execution`` block as settings, plus warnings (unknown settings, when lenient)."""
+    if raw is None:
+        return ExecutionSettings(), []
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where} must be an object of settings, not {raw!r}",
+                            details={"field": "execution"})
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in raw.items():
+        spec = _EXECUTION_FIELDS.get(key)
+        if spec is None:
+            known = ", ".join(k for k in _EXECUTION_FIELDS if not k.endswith("_s"))
+            message = f"{where}.{key} is not a known setting (known: {known})"
+            if strict:
+                raise ManifestError(message, details={"field": f"execution.{key}"})
+            warnings.append(message)
+            continue
+        if value is None:
+            continue
+        target, kind = spec
+        checked = _check_setting(kind, value)
+        if checked is _INVALID:
+            raise ManifestError(
+                f"{where}.{key} must be {_KIND_TEXT[kind]}, not {value!r}",
+                details={"field": f"execution.{key}", "value": value},
+            )
+        values[target] = checked
+    return ExecutionSettings(**values), warnings
+
+
+def _check_setting(kind: str, value: Any) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    match kind:
+        case "positive":
+            return float(value) if is_number and value > 0 else _INVALID
+        case "non_negative":
+            return float(value) if is_number and value >= 0 else _INVALID
+        case "retries":
+            return value if is_int and 0 <= value <= 100 else _INVALID
+        case "priority":
+            return value if is_int and 0 <= value <= 9 else _INVALID
+        case "positive_int":
+            return value if is_int and value > 0 else _INVALID
+        case "bool":
+            return value if isinstance(value, bool) else _INVALID
+        case "isolation":
+            try:
+                return Isolation(value)
+            except ValueError:
+                return _INVALID
+        case _:
+            return value if isinstance(value, str) and SKILL_ID.match(value) else _INVALID
+
+
+def parse_permissions(
+    raw: Any, *, where: str = "permissions", strict: bool = False
+) -> tuple[frozenset[Permission], list[str]]:
+    """Requested permissions from a list, a comma-separated string or ``{perm: true}``;
+    unknown names are an error when strict, a warning (and not granted) otherwise."""
+    if raw is None:
+        return frozenset(), []
+    names: list[Any]
+    if isinstance(raw, dict):
+        bad = [k for k, v in raw.items() if not isinstance(v, bool)]
+        if bad:
+            raise ManifestError(f"{where}.{bad[0]} must be true or false",
+                                details={"field": f"permissions.{bad[0]}"})
+        names = [k for k, v in raw.items() if v]
+    elif isinstance(raw, str):
+        names = [p for p in re.split(r"[,\s]+", raw) if p]
+    elif isinstance(raw, list | tuple | set | frozenset):
+        names = list(raw)
+    else:
+        raise ManifestError(f"{where} must be a list of permission names, not {raw!r}",
+                            details={"field": "permissions"})
+    granted: set[Permission] = set()
+    warnings: list[str] = []
+    for name in names:
+        text = name.strip().lower() if isinstance(name, str) else ""
+        if text in _PERMISSION_ALIASES:
+            granted.update(_PERMISSION_ALIASES[text])
+            continue
+        try:
+            granted.add(Permission(text))
+        except ValueError:
+            message = (f"{where} names an unknown permission {name!r} (known: "
+                       + ", ".join(p.value for p in Permission) + ")")
+            if strict or not isinstance(name, str):
+                raise ManifestError(message, details={"field": "permissions"}) from None
+            warnings.append(message + "; it is not requested")
+    return frozenset(granted), warnings
+
+
+def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDependency, ...]:
+    """Python packages from ``{name: specifier}``, ``["pandas>=1.5", ...]`` or
+    ``[{package_name, version, source, optional}, ...]``."""
+    if raw in (None, "", [], {}):
+        return ()
+    items: list[tuple[Any, Any, bool]] = []
+    if isinstance(raw, dict):
+        for name, spec in raw.items():
+            if isinstance(spec, dict):
+                items.append((name, spec.get("version"), bool(spec.get("optional"))))
+            else:
+                items.append((name, spec, False))
+    elif isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, str):
+                items.extend(_requirement(item, where))
+            elif isinstance(item, dict):
+                if str(item.get("source") or "").lower() not in _PYTHON_SOURCES:
+                    continue  # npm or system packages: kept in the manifest, not checked here
+                name = item.get("package_name") or item.get("name") or item.get("package")
+                spec = next((item[k] for k in ("version", "version_spec", "specifier")
+                             if item.get(k) is not None), None)
+                items.append((name, spec, bool(item.get("optional"))))
+            else:
+                raise ManifestError(f"{where} has an entry {item!r} that is neither a "
+                                    "requirement string nor an object",
+                                    details={"field": "dependencies"})
+    else:
+        raise ManifestError(f"{where} must be a list or an object, not {raw!r}",
+                            details={"field": "dependencies"})
+    return tuple(PackageDependency(str(name), _specifier(name, spec, where), optional)
+                 for name, spec, optional in items)
+
+
+def _requirement(text: str, where: str) -> list[tuple[Any, Any, bool]]:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ManifestError(f"{where} has an invalid requirement {text!r}: {exc}",
+                            details={"field": "dependencies"}) from None
+    if req.marker is not None and not req.marker.evaluate():
+        return []  # for another platform or Python version
+    return [(req.name, str(req.specifier), False)]
+
+
+def _specifier(name: Any, spec: Any, where: str) -> str:
+    if not isinstance(name, str) or not SKILL_ID.match(name):
+        raise ManifestError(f"{where} names an invalid package {name!r}",
+                            details={"field": "dependencies"})
+    text = "" if spec is None else str(spec).strip()
+    if text.lower() in ("", "*", "latest", "any"):
+        return ""
+    if re.match(r"^v?\d", text):
+        text = "==" + text.lstrip("vV")  # a bare version means exactly that version
+    try:
+        return str(SpecifierSet(text))
+    except InvalidSpecifier:
+        raise ManifestError(
+            f"{where} gives {name!r} an invalid version specifier {spec!r} "
+            "(expected a PEP 440 specifier such as '>=1.5,<3')",
+            details={"field": "dependencies", "package": name},
+        ) from None
+
+
+def parse_skill_dependencies(
+    raw: Any, *, where: str = "skill_dependencies"
+) -> tuple[SkillDependency, ...]:
+    """Other skills from ``["id", "id@^1.2"]``, ``{id: requirement}`` or
+    ``[{id, version}, ...]``; each requirement must be a valid semver requirement."""
+    if raw in (None, "", [], {}):
+        return ()
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(raw, dict):
+        pairs = list(raw.items())
+    elif isinstance(raw, list):
+        for item in raw:
+            if isinstance(item, dict):
+                pairs.append((item.get("id") or item.get("skill_id") or item.get("name"),
+                              item.get("version") or item.get("requirement")))
+            elif isinstance(item, str) and (m := _SKILL_DEP.match(item.strip())):
+                pairs.append((m["id"], m["at"] or m["op"]))
+            else:
+                raise ManifestError(f"{where} has an unreadable entry {item!r}",
+                                    details={"field": "skill_dependencies"})
+    else:
+        raise ManifestError(f"{where} must be a list or an object, not {raw!r}",
+                            details={"field": "skill_dependencies"})
+    deps: list[SkillDependency] = []
+    for ident, requirement in pairs:
+        if not isinstance(ident, str) or not SKILL_ID.match(ident):
+            raise ManifestError(f"{where} names an invalid skill id {ident!r}",
+                                details={"field": "skill_dependencies"})
+        req = "*" if requirement in (None, "") else str(requirement).strip()
+        try:
+            parse_requirement(req)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: {ident!r}: {exc}",
+                                details={"field": "skill_dependencies", "skill": ident}) from None
+        deps.append(SkillDependency(ident, req))
+    return tuple(deps)

@@ -1,0 +1,375 @@
+"""Loading skill folders: find them, read and merge their manifests, make a :class:`Skill`.
+
+A folder is a skill when it holds ``skill.json``, ``skill.yaml``/``skill.yml`` or ``SKILL.md``.
+Side-by-side manifests are merged field by field (skill.json > skill.yaml > SKILL.md).
+Loading is lenient by default: unknown fields are kept, soft problems become
+``Skill.warnings``, and in :func:`load_skills` one broken folder never stops the others.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillexec.errors import ManifestError
+from skillexec.skills.fields import (
+    SKILL_ID,
+    parse_execution,
+    parse_packages,
+    parse_permissions,
+    parse_skill_dependencies,
+)
+from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, read_manifest
+from skillexec.skills.model import Entry, EntryKind, Skill
+from skillexec.skills.schema import normalize_parameters_schema
+from skillexec.skills.semver import parse_version
+
+__all__ = ["LoadProblem", "LoadReport", "is_skill_folder", "load_skill", "load_skills"]
+
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+_MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
+_SCRIPT_RUNNERS = {".js": "node", ".mjs": "node", ".cjs": "node", ".sh": "sh"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProblem:
+    """A folder that could not be loaded, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    skills: tuple[Skill, ...] = ()
+    problems: tuple[LoadProblem, ...] = ()
+
+
+def is_skill_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / name).is_file() for name in MANIFEST_NAMES)
+
+
+def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
+    """Every skill folder at or below ``root``; broken ones are reported, never raised."""
+    root = Path(root)
+    if not root.is_dir():
+        return LoadReport(problems=(LoadProblem(root, f"{root}: no such folder"),))
+    skills: list[Skill] = []
+    problems: list[LoadProblem] = []
+    seen: dict[str, Path] = {}
+    for folder in _skill_folders(root):
+        try:
+            skill = load_skill(folder, strict=strict)
+        except ManifestError as exc:
+            problems.append(LoadProblem(folder, exc.message))
+            continue
+        except Exception as exc:  # a loader bug on one odd folder must not hide the rest
+            problems.append(LoadProblem(folder, f"{folder}: {type(exc).__name__}: {exc}"))
+            continue
+        if skill.key in seen:
+            problems.append(LoadProblem(
+                folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}"))
+            continue
+        seen[skill.key] = folder
+        skills.append(skill)
+    return LoadReport(skills=tuple(skills), problems=tuple(problems))
+
+
+def _skill_folders(root: Path) -> list[Path]:
+    if is_skill_folder(root):
+        return [root]
+    found: list[Path] = []
+    queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    while queue:
+        folder, depth = queue.popleft()
+        try:
+            children = sorted(p for p in folder.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        for child in children:
+            if child.name.startswith(".") or child.name in _SKIP_DIRS:
+                continue
+            if is_skill_folder(child):
+                found.append(child)
+            elif depth + 1 < _MAX_DEPTH:
+                queue.append((child, depth + 1))
+    return sorted(found)
+
+
+def load_skill(folder: Path, *, strict: bool = False) -> Skill:
+    """One skill folder as a :class:`Skill`; ManifestError names the file and the problem."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise ManifestError(f"{folder}: no such folder", details={"path": str(folder)})
+    docs = [read_manifest(folder / n, strict=strict)
+            for n in MANIFEST_NAMES if (folder / n).is_file()]
+    if not docs:
+        raise ManifestError(f"{folder}: no skill.json, skill.yaml or SKILL.md",
+                            details={"path": str(folder)})
+    return _Builder(folder, docs, strict=strict).build()
+
+
+class _Builder:
+    """Merges the manifests of one folder and normalises each field, remembering which file
+    every field came from so that errors can name it."""
+
+    def __init__(self, folder: Path, docs: list[ManifestDoc], *, strict: bool) -> None:
+        self.folder = folder
+        self.strict = strict
+        self.docs = docs
+        self.fields: dict[str, Any] = {}
+        self.origin: dict[str, str] = {}
+        for doc in reversed(docs):  # lowest precedence first, so higher ones overwrite
+            self.fields.update(doc.fields)
+            self.origin.update(dict.fromkeys(doc.fields, doc.path.name))
+        self.warnings: list[str] = [w for doc in docs for w in doc.warnings]
+
+    def where(self, key: str) -> str:
+        return f"{self.folder / self.origin.get(key, self.docs[0].path.name)}: {key}"
+
+    def fail(self, key: str, problem: str) -> ManifestError:
+        return ManifestError(f"{self.where(key)} {problem}",
+                             details={"path": str(self.folder), "field": key})
+
+    def _rank(self, key: str) -> int:
+        """Precedence of the manifest a field came from: lower wins."""
+        return MANIFEST_NAMES.index(self.origin[key])
+
+    def warn(self, key: str, problem: str) -> None:
+        self.warnings.append(f"{self.origin.get(key, self.docs[0].path.name)}: {key} {problem}")
+
+    def build(self) -> Skill:
+        ident = self._id()
+        execution, exec_warnings = parse_execution(
+            self.fields.get("execution"), where=self.where("execution"), strict=self.strict)
+        permissions, perm_warnings = parse_permissions(
+            self.fields.get("permissions"), where=self.where("permissions"), strict=self.strict)
+        # Warnings name the manifest by its file name, like the others; errors by full path.
+        prefix = f"{self.folder}{os.sep}"
+        self.warnings += [w.removeprefix(prefix) for w in exec_warnings + perm_warnings]
+        config_schema = self._mapping("config_schema")
+        manifest = dict(self.fields)
+        body = next((d.body for d in self.docs if d.body is not None), None)
+        if body and "instructions" not in manifest:
+            manifest["instructions"] = body
+        parts: dict[str, Any] = {
+            "version": self._version(),
+            "entry": self._entry(),
+            "name": self._text("name") or ident,
+            "description": self._text("description"),
+            "parameters_schema": self._parameters_schema(),
+            "output_schema": self._mapping("output_schema"),
+            "dependencies": parse_packages(self.fields.get("dependencies"),
+                                           where=self.where("dependencies")),
+            "skill_dependencies": parse_skill_dependencies(
+                self.fields.get("skill_dependencies"), where=self.where("skill_dependencies")),
+            "default_config": self._default_config(config_schema),
+            "category": self._text("category"),
+            "author": self._author(),
+            "tags": self._tags(),
+        }
+        return Skill(
+            id=ident, path=self.folder, execution=execution, permissions=permissions,
+            config_schema=config_schema, source="+".join(d.path.name for d in self.docs),
+            manifest=manifest, warnings=tuple(self.warnings), **parts,
+        )
+
+    # -- scalar fields --------------------------------------------------------------------
+
+    def _text(self, key: str, default: str = "") -> str:
+        value = self.fields.get(key)
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]  # what an unknown YAML tag such as !!python/object/apply leaves
+        if value is None:
+            return default
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value).strip()
+        raise self.fail(key, f"must be text, not {value!r}")
+
+    def _id(self) -> str:
+        present = [k for k in ("id", "skill_id") if self.fields.get(k) not in (None, "")]
+        # The id from the highest-precedence manifest wins, whichever spelling it used.
+        present.sort(key=self._rank)
+        if not present:
+            if self.strict:
+                raise self.fail("id", "is missing")
+            self.warn("id", f"is missing; using the folder name {self.folder.name!r}")
+            ident = self.folder.name
+        else:
+            ident = self._text(present[0])
+            others = {self._text(k) for k in present[1:]} - {ident}
+            if others:
+                self.warn(present[0], f"{ident!r} differs from {sorted(others)} (using {ident!r})")
+        if not SKILL_ID.match(ident):
+            raise self.fail("id", f"{ident!r} is not a valid skill id (letters, digits, '-', "
+                                  "'_' and '.', starting with a letter or digit, at most 128)")
+        return ident
+
+    def _version(self) -> str:
+        if self.fields.get("version") in (None, ""):
+            self.warn("version", "is missing; using 1.0.0")
+            return "1.0.0"
+        text = self._text("version")
+        try:
+            parse_version(text)
+        except ValueError as exc:
+            raise self.fail("version", f"is malformed: {exc}") from None
+        return text[1:] if text[:1] in ("v", "V") else text
+
+    def _author(self) -> str:
+        value = self.fields.get("author")
+        if isinstance(value, dict):
+            return str(value.get("name") or value.get("email") or "")
+        return self._text("author")
+
+    def _tags(self) -> tuple[str, ...]:
+        value = self.fields.get("tags")
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        if isinstance(value, list) and all(isinstance(t, str | int | float) for t in value):
+            return tuple(str(t) for t in value)
+        raise self.fail("tags", f"must be a list of words, not {value!r}")
+
+    def _mapping(self, key: str) -> dict[str, Any] | None:
+        value = self.fields.get(key)
+        if value is None or isinstance(value, dict):
+            return value
+        raise self.fail(key, f"must be an object, not {value!r}")
+
+    def _default_config(self, config_schema: dict[str, Any] | None) -> dict[str, Any]:
+        config = dict(self._mapping("default_config") or {})
+        props = (config_schema or {}).get("properties")
+        if isinstance(props, dict):
+            # Py Copilot manifests often give defaults only inside config_schema.
+            for name, prop in props.items():
+                if isinstance(prop, dict) and "default" in prop:
+                    config.setdefault(name, prop["default"])
+        return config
+
+    def _parameters_schema(self) -> dict[str, Any]:
+        for key in ("parameters_schema", "parameters", "input_schema", "inputSchema"):
+            if key in self.fields:
+                return normalize_parameters_schema(self.fields[key], where=self.where(key))
+        return {"type": "object"}
+
+    # -- entry ----------------------------------------------------------------------------
+
+    def _entry(self) -> Entry:
+        command = self.fields.get("command")
+        point = self.fields.get("entry_point")
+        if command not in (None, "", []) and (
+            point in (None, "") or self._rank("command") <= self._rank("entry_point")
+        ):
+            return self._command_entry(command)
+        if point not in (None, ""):
+            if not isinstance(point, str):
+                raise self.fail("entry_point", f"must be text, not {point!r}")
+            entry = self._entry_from_point(point.strip())
+            if entry is not None:
+                return entry
+            names_package = re.split(r"[.:/]", point.strip())[-1] == self.folder.name
+            if not names_package:
+                problem = f"{point!r} names no file in {self.folder}"
+                if self.strict:
+                    raise self.fail("entry_point", problem)
+                self.warn("entry_point", problem)
+        main_file = self.fields.get("main_file")
+        if isinstance(main_file, str) and main_file.strip():
+            path = self._inside("main_file", main_file.strip())
+            if path.is_file():
+                return Entry(EntryKind.PYTHON, file=path)
+        if (self.folder / "main.py").is_file():
+            return Entry(EntryKind.PYTHON, file=self.folder / "main.py")
+        if _defines_execute(self.folder / "skill.py"):
+            return Entry(EntryKind.PYTHON, file=self.folder / "skill.py")
+        return Entry(EntryKind.NONE, reason=(
+            "no entry_point (skill.json), metadata.entry_point or metadata.command (SKILL.md) "
+            f"names code, and {self.folder} has no main.py or skill.py with an execute()"))
+
+    def _command_entry(self, command: Any) -> Entry:
+        if isinstance(command, str):
+            try:
+                argv = shlex.split(command)
+            except ValueError as exc:
+                raise self.fail("command", f"cannot be split into arguments: {exc}") from None
+        elif isinstance(command, list) and all(isinstance(a, str) for a in command):
+            argv = list(command)
+        else:
+            raise self.fail("command", f"must be a command line or a list, not {command!r}")
+        for arg in argv[1:]:
+            looks_like_script = Path(arg).suffix in (".py", *_SCRIPT_RUNNERS)
+            if looks_like_script and not self._inside("command", arg).is_file():
+                if self.strict:
+                    raise self.fail("command", f"runs {arg!r}, which is not in the folder")
+                self.warn("command", f"runs {arg!r}, which is not in the folder")
+        return Entry(EntryKind.COMMAND, command=tuple(argv))
+
+    def _entry_from_point(self, point: str) -> Entry | None:
+        module, _, attr = point.partition(":") if ":" in point else (point, "", "")
+        suffix = Path(module).suffix
+        if suffix in _SCRIPT_RUNNERS:
+            path = self._inside("entry_point", module)
+            if not path.is_file():
+                return None
+            rel = path.relative_to(self.folder).as_posix()
+            return Entry(EntryKind.COMMAND, command=(_SCRIPT_RUNNERS[suffix], rel))
+        file = self._module_file(module)
+        if file is None and not attr and "." in module and suffix != ".py":
+            # "main.execute": the last component is the attribute, not a module.
+            module, _, attr = module.rpartition(".")
+            file = self._module_file(module)
+        if file is None and attr and isinstance(self.fields.get("main_file"), str):
+            file = self._module_file(self.fields["main_file"])
+        return Entry(EntryKind.PYTHON, file=file, attr=attr or None) if file else None
+
+    def _module_file(self, module: str) -> Path | None:
+        if not module:
+            return None
+        if module.endswith(".py") or "/" in module or "\\" in module:
+            rel = module if module.endswith(".py") else module + ".py"
+            path = self._inside("entry_point", rel)
+            return path if path.is_file() else None
+        parts = module.split(".")
+        if not all(parts):
+            return None
+        for i in range(len(parts)):  # the longest dotted suffix that is a file here
+            path = self.folder.joinpath(*parts[i:]).with_suffix(".py")
+            if path.is_file():
+                return self._inside("entry_point", str(path.relative_to(self.folder)))
+        return None
+
+    def _inside(self, key: str, rel: str) -> Path:
+        path = (self.folder / rel).resolve()
+        if not path.is_relative_to(self.folder):
+            raise self.fail(key, f"{rel!r} points outside the skill folder")
+        return path
+
+
+def _defines_execute(path: Path) -> bool:
+    """Does this file define ``execute``, as a function, a name or a class's method?"""
+    if not path.is_file():
+        return False
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return True  # let the runner report the real import error
+    names = {"execute", "execute_async"}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id in names for t in node.targets):
+            return True
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name in names
+            for n in node.body):
+            return True
+    return False

@@ -1,0 +1,247 @@
+"""Reading manifests: ``skill.json``, ``skill.yaml``/``skill.yml`` and ``SKILL.md``.
+
+Each file is read into a :class:`ManifestDoc` whose ``fields`` use one vocabulary (the
+``skill.json`` one), so that the loader can merge side-by-side manifests field by field
+before turning them into a :class:`~skillexec.skills.model.Skill`.
+
+YAML is read with a SafeLoader subclass that turns any tag it does not know (Py Copilot's
+own ``skill.yaml`` files carry ``!!python/object/apply:`` tags) into the plain value under
+it, so reading a manifest can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from skillexec.errors import ManifestError
+
+__all__ = [
+    "MANIFEST_NAMES",
+    "MAX_MANIFEST_BYTES",
+    "ManifestDoc",
+    "read_manifest",
+    "safe_yaml_load",
+]
+
+# In order of precedence: a field in skill.json wins over the same field in skill.yaml,
+# which wins over SKILL.md's front matter.
+MANIFEST_NAMES = ("skill.json", "skill.yaml", "skill.yml", "SKILL.md")
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is metadata; anything bigger is a mistake or abuse
+
+_SKILL_MD_KEYS = frozenset(
+    {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
+)
+_AGENT_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestDoc:
+    """One manifest file, read: its fields in ``skill.json`` vocabulary."""
+
+    path: Path
+    fields: dict[str, Any]
+    body: str | None = None  # SKILL.md: the Markdown instructions after the front matter
+    warnings: tuple[str, ...] = field(default=())
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """SafeLoader that reads unknown tags as plain data and timestamps as strings."""
+
+
+def _construct_plain(loader: yaml.SafeLoader, suffix: Any, node: yaml.Node | None = None) -> Any:
+    # Registered both as the fallback constructor (called with the node) and as the
+    # multi-constructor for every prefix (called with the tag suffix and the node).
+    target = node if node is not None else suffix
+    if isinstance(target, yaml.MappingNode):
+        return loader.construct_mapping(target, deep=True)
+    if isinstance(target, yaml.SequenceNode):
+        return loader.construct_sequence(target, deep=True)
+    if isinstance(target, yaml.ScalarNode):
+        return loader.construct_scalar(target)
+    raise yaml.constructor.ConstructorError(None, None, f"cannot read tag {suffix!r}")
+
+
+def _construct_timestamp_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    # Manifests end up in JSON (HTTP, journal): keep dates as the text that was written.
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_PlainLoader.add_constructor(None, _construct_plain)
+_PlainLoader.add_multi_constructor("", _construct_plain)
+_PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_text)
+
+
+def safe_yaml_load(text: str) -> Any:
+    """Parse YAML without ever constructing Python objects from tags."""
+    return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
+    """Read one manifest file; ManifestError names the file and what is wrong."""
+    text = _read_text(path)
+    if path.name == "SKILL.md":
+        return _read_skill_md(path, text, strict=strict)
+    data: Any
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                details={"path": str(path)},
+            ) from None
+    else:
+        data = _load_yaml(path, text)
+    if not isinstance(data, dict):
+        raise ManifestError(
+            f"{path}: the manifest must be an object of fields, not {type(data).__name__}",
+            details={"path": str(path)},
+        )
+    return ManifestDoc(path=path, fields=_hoist_nested_shape(data))
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"{path}: {size} bytes is too large for a manifest "
+                f"(limit {MAX_MANIFEST_BYTES})",
+                details={"path": str(path)},
+            )
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                            details={"path": str(path)}) from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read: {exc.strerror or exc}",
+                            details={"path": str(path)}) from None
+
+
+def _load_yaml(path: Path, text: str) -> Any:
+    try:
+        return safe_yaml_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"{path}: invalid YAML{where}: {problem}",
+                            details={"path": str(path)}) from None
+
+
+def _hoist_nested_shape(data: dict[str, Any]) -> dict[str, Any]:
+    """Py Copilot's installed Node skills nest their fields under ``metadata`` and
+    ``config``; lift them to the top level, keeping the originals."""
+    meta = data.get("metadata")
+    if any(k in data for k in ("id", "skill_id", "name")) or not isinstance(meta, dict):
+        return data
+    if "name" not in meta:
+        return data
+    out = {**{k: v for k, v in meta.items() if k not in data}, **data}
+    config = data.get("config")
+    if isinstance(config, dict):
+        entry = config.get("entry_point", config.get("entryPoint"))
+        if entry is not None and "entry_point" not in out:
+            out["entry_point"] = entry
+        if "runtime" in config and "runtime" not in out:
+            out["runtime"] = config["runtime"]
+        if "permissions" in config and "permissions" not in out:
+            out["permissions"] = config["permissions"]
+        if "timeout" in config and "execution" not in out:
+            out["execution"] = {"timeout": config["timeout"]}
+    return out
+
+
+def _read_skill_md(path: Path, text: str, *, strict: bool) -> ManifestDoc:
+    front_text, body = _split_front_matter(path, text)
+    front = _load_yaml(path, front_text) if front_text.strip() else {}
+    if not isinstance(front, dict):
+        raise ManifestError(
+            f"{path}: the front matter must be a mapping of keys, not {type(front).__name__}",
+            details={"path": str(path)},
+        )
+    problems, notes = _check_agent_skill(path, front)
+    if strict and (problems or notes):
+        raise ManifestError(f"{path}: " + "; ".join(problems + notes),
+                            details={"path": str(path), "problems": problems + notes})
+    warnings = tuple(f"{path.name}: {p}" for p in problems + notes)
+    return ManifestDoc(path=path, fields=_agent_fields(path, front), body=body.strip(),
+                       warnings=warnings)
+
+
+def _split_front_matter(path: Path, text: str) -> tuple[str, str]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise ManifestError(
+            f"{path}: no YAML front matter: the file must start with a '---' line, then "
+            "name and description, then another '---' line",
+            details={"path": str(path)},
+        )
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() == "---":
+            return "".join(lines[1:i]), "".join(lines[i + 1:])
+    raise ManifestError(f"{path}: the front matter is not closed by a '---' line",
+                        details={"path": str(path)})
+
+
+def _check_agent_skill(path: Path, front: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The Agent Skills specification's rules: (violations, unknown keys)."""
+    problems: list[str] = []
+    name = front.get("name")
+    folder = path.parent.name
+    if name is None:
+        problems.append(f"'name' is required (using the folder name {folder!r})")
+    elif not isinstance(name, str) or not 1 <= len(name) <= 64 or not _AGENT_NAME.match(name):
+        problems.append(
+            f"'name' must be 1-64 lowercase letters, digits and single hyphens, not {name!r}"
+        )
+    elif name != folder:
+        problems.append(f"'name' {name!r} must equal the folder name {folder!r}")
+    description = front.get("description")
+    if not isinstance(description, str) or not description.strip():
+        problems.append("'description' is required: 1-1024 characters")
+    elif len(description) > 1024:
+        problems.append(f"'description' has {len(description)} characters (at most 1024)")
+    compat = front.get("compatibility")
+    if compat is not None and (not isinstance(compat, str) or len(compat) > 500):
+        problems.append("'compatibility' must be text of at most 500 characters")
+    lic = front.get("license")
+    if lic is not None and not isinstance(lic, str):
+        problems.append("'license' must be text")
+    meta = front.get("metadata")
+    if meta is not None and (
+        not isinstance(meta, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+    ):
+        problems.append("'metadata' must map strings to strings")
+    tools = front.get("allowed-tools")
+    if tools is not None and not isinstance(tools, str):
+        problems.append("'allowed-tools' must be a space-separated string")
+    unknown = sorted(str(k) for k in front if k not in _SKILL_MD_KEYS)
+    notes = [f"unknown front matter key {k!r} (kept)" for k in unknown]
+    return problems, notes
+
+
+def _agent_fields(path: Path, front: dict[str, Any]) -> dict[str, Any]:
+    """Front matter in skill.json vocabulary; unknown keys pass through as they are."""
+    fields = {k: v for k, v in front.items() if k not in ("name", "allowed-tools")}
+    name = front.get("name")
+    ident = name if isinstance(name, str) and name else path.parent.name
+    fields["id"] = ident
+    fields["name"] = ident
+    if "allowed-tools" in front:
+        fields["allowed_tools"] = front["allowed-tools"]
+    meta = front.get("metadata")
+    if isinstance(meta, dict):
+        # The specification has no entry and no version; metadata is where they live.
+        for key in ("entry_point", "command", "version", "author", "category"):
+            if key in meta and key not in fields:
+                fields[key] = meta[key]
+    return fields
+

@@ -1,0 +1,315 @@
+"""The skill registry: every loaded version of every skill, looked up by id and semver.
+
+``get(id)`` is on the hot path of every call, so it is one dict lookup; requirements are
+matched only when one is given. Writers copy and swap the per-id maps under a lock, so
+readers never need one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import importlib.metadata
+import platform
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from skillexec.errors import DependencyError, ManifestError, ParameterError, SkillNotFoundError
+from skillexec.skills.loader import LoadProblem, LoadReport, load_skills
+from skillexec.skills.model import Skill
+from skillexec.skills.semver import best_match, is_any, parse_version
+
+__all__ = ["SkillRegistry"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A cached dependency failure, re-raised as a fresh exception each time."""
+
+    message: str
+    code: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def error(self) -> DependencyError:
+        return DependencyError(self.message, code=self.code, details=dict(self.details))
+
+
+class SkillRegistry:
+    """Skills by id, several versions each; the latest non-pre-release is the default."""
+
+    def __init__(self, skills: Iterable[Skill] = ()) -> None:
+        self._versions: dict[str, dict[str, Skill]] = {}
+        self._latest: dict[str, Skill] = {}
+        self._problems: dict[Path, tuple[LoadProblem, ...]] = {}
+        self._checked: dict[str, _Failure | None] = {}
+        self._lock = threading.RLock()
+        for skill in skills:
+            self.add(skill)
+
+    # -- contents -------------------------------------------------------------------------
+
+    def add(self, skill: Skill, *, replace: bool = True) -> None:
+        """Register ``skill``; an equal version already there is replaced unless
+        ``replace=False``, which raises ManifestError instead."""
+        try:
+            version = parse_version(skill.version)
+        except ValueError as exc:
+            raise ManifestError(f"skill {skill.id!r}: {exc}",
+                                details={"field": "version"}) from None
+        with self._lock:
+            current = self._versions.get(skill.id, {})
+            same = [v for v in current if parse_version(v) == version]
+            if same and not replace:
+                raise ManifestError(
+                    f"skill {skill.id}@{same[0]} is already registered"
+                    + (f" (from {current[same[0]].path})" if current[same[0]].path else ""),
+                    code="skill_already_registered",
+                    details={"skill_id": skill.id, "version": same[0]},
+                )
+            updated = {v: s for v, s in current.items() if v not in same}
+            updated[skill.version] = skill
+            self._publish(skill.id, updated)
+
+    def remove(self, id: str, version: str | None = None) -> tuple[Skill, ...]:
+        """Unregister every version of ``id``, or only ``version``; returns what was removed."""
+        with self._lock:
+            current = self._versions.get(id)
+            if current is None:
+                raise self._not_found(id)
+            if version is None:
+                removed = tuple(current.values())
+                self._publish(id, {})
+                return removed
+            wanted = parse_version(version)
+            gone = [v for v in current if parse_version(v) == wanted]
+            if not gone:
+                raise self._no_version(id, version)
+            self._publish(id, {v: s for v, s in current.items() if v not in gone})
+            return tuple(current[v] for v in gone)
+
+    def _publish(self, id: str, versions: dict[str, Skill]) -> None:
+        if versions:
+            self._versions[id] = versions
+            self._latest[id] = versions[_latest_version(versions)]
+        else:
+            self._versions.pop(id, None)
+            self._latest.pop(id, None)
+        # Any skill may depend on the one that changed.
+        self._checked = {}
+
+    def load_dir(self, path: Path, *, strict: bool = False) -> LoadReport:
+        """Load every skill under ``path`` and add it; problems are kept in ``problems``."""
+        report = load_skills(Path(path), strict=strict)
+        for skill in report.skills:
+            self.add(skill)
+        with self._lock:
+            self._problems[Path(path).resolve()] = report.problems
+        return report
+
+    @property
+    def problems(self) -> tuple[LoadProblem, ...]:
+        """The folders that failed to load, from every ``load_dir`` (latest per folder)."""
+        return tuple(p for problems in self._problems.values() for p in problems)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def get(self, id: str, requirement: str | None = None) -> Skill:
+        """The latest version of ``id`` matching ``requirement`` (semver; None for latest)."""
+        if requirement is None:
+            found = self._latest.get(id)
+            if found is not None:
+                return found
+            raise self._not_found(id)
+        versions = self._versions.get(id)
+        if versions is None:
+            raise self._not_found(id)
+        if is_any(requirement):
+            return self.get(id)
+        if requirement.count(".") >= 2 and requirement in versions:
+            return versions[requirement]  # an exact version, as the journal stores them
+        try:
+            best = best_match(versions, requirement)
+        except ValueError as exc:
+            raise ParameterError(str(exc), code="invalid_version_requirement",
+                                 details={"skill_id": id, "requirement": requirement}) from None
+        if best is None:
+            raise self._no_version(id, requirement)
+        return versions[best]
+
+    def resolve(self, id: str, requirement: str | None = None) -> Skill:
+        """``get`` followed by ``check_dependencies``."""
+        skill = self.get(id, requirement)
+        self.check_dependencies(skill)
+        return skill
+
+    def list(self) -> list[Skill]:
+        """The latest version of each skill, sorted by id."""
+        latest = self._latest
+        return [latest[i] for i in sorted(latest)]
+
+    def versions(self, id: str) -> builtins.list[str]:
+        """The registered versions of ``id``, oldest first; [] for an unknown id."""
+        return sorted(self._versions.get(id, {}), key=parse_version)
+
+    def __contains__(self, item: object) -> bool:
+        """``"id" in registry``, or ``skill in registry`` (by id and version)."""
+        if isinstance(item, Skill):
+            return self._versions.get(item.id, {}).get(item.version) is not None
+        return isinstance(item, str) and item in self._latest
+
+    def __len__(self) -> int:
+        """The number of distinct skill ids (versions of one id count once)."""
+        return len(self._latest)
+
+    def __iter__(self) -> Iterator[Skill]:
+        return iter(self.list())
+
+    def _not_found(self, id: str) -> SkillNotFoundError:
+        known = sorted(self._latest)
+        suggestions = difflib.get_close_matches(id, known, n=3, cutoff=0.6)
+        lowered = id.lower()
+        for other in known:  # "csv" should still point at "csv-stats"
+            if len(suggestions) < 3 and other not in suggestions and lowered and (
+                lowered in other.lower() or other.lower() in lowered
+            ):
+                suggestions.append(other)
+        if suggestions:
+            hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        elif not known:
+            hint = "; no skills are loaded"
+        elif len(known) <= 10:
+            hint = f"; loaded skills: {', '.join(known)}"
+        else:
+            hint = f" among the {len(known)} loaded skills"
+        return SkillNotFoundError(f"no skill {id!r}{hint}",
+                                  details={"skill_id": id, "suggestions": suggestions})
+
+    def _no_version(self, id: str, requirement: str) -> SkillNotFoundError:
+        available = self.versions(id)
+        return SkillNotFoundError(
+            f"skill {id!r} has no version matching {requirement!r}; "
+            f"available: {', '.join(available) or 'none'}",
+            code="version_not_found",
+            details={"skill_id": id, "requirement": requirement, "available": available},
+        )
+
+    # -- dependencies ---------------------------------------------------------------------
+
+    def check_dependencies(self, skill: Skill) -> None:
+        """Raise DependencyError unless every skill and package ``skill`` needs, directly
+        or through other skills, is there in a compatible version. Results are cached per
+        registered skill until the registry changes (or :meth:`clear_cache`)."""
+        cached = self._checked.get(skill.key, _UNCHECKED)
+        if cached is None:
+            return
+        if isinstance(cached, _Failure):
+            raise cached.error()
+        cacheable = self._versions.get(skill.id, {}).get(skill.version) is skill
+        try:
+            self._check(skill, (skill,), set())
+        except DependencyError as exc:
+            if cacheable:
+                self._checked[skill.key] = _Failure(exc.message, exc.code, exc.details)
+            raise
+        if cacheable:
+            self._checked[skill.key] = None
+
+    def clear_cache(self) -> None:
+        """Forget dependency results, e.g. after installing packages."""
+        self._checked = {}
+
+    def _check(self, skill: Skill, path: tuple[Skill, ...], done: set[str]) -> None:
+        done.add(skill.key)
+        _check_packages(skill, path)
+        for dep in skill.skill_dependencies:
+            versions = self._versions.get(dep.id)
+            who = _who(path)
+            details = {"skill_id": skill.id, "dependency": dep.id,
+                       "requirement": dep.requirement}
+            if not versions:
+                raise DependencyError(
+                    f"{who} needs skill {dep.id!r} {dep.requirement}, which is not loaded",
+                    code="skill_dependency_missing", details={**details, "found": []},
+                )
+            try:
+                best = best_match(versions, dep.requirement)
+            except ValueError as exc:
+                raise DependencyError(f"{who}: skill dependency {dep.id!r}: {exc}",
+                                      code="skill_dependency_incompatible",
+                                      details=details) from None
+            if best is None:
+                found = self.versions(dep.id)
+                raise DependencyError(
+                    f"{who} needs skill {dep.id!r} {dep.requirement}, but only version"
+                    f"{'s' if len(found) > 1 else ''} {', '.join(found)} "
+                    f"{'are' if len(found) > 1 else 'is'} loaded",
+                    code="skill_dependency_incompatible", details={**details, "found": found},
+                )
+            target = versions[best]
+            ids = [s.id for s in path]
+            if target.id in ids:
+                cycle = [*ids[ids.index(target.id):], target.id]
+                raise DependencyError(f"dependency cycle: {' → '.join(cycle)}",
+                                      code="dependency_cycle", details={"cycle": cycle})
+            if target.key not in done and self._checked.get(target.key, _UNCHECKED) is not None:
+                self._check(target, (*path, target), done)
+
+
+_UNCHECKED = object()
+
+
+def _latest_version(versions: dict[str, Skill]) -> str:
+    parsed = {v: parse_version(v) for v in versions}
+    stable = [v for v, p in parsed.items() if not p.is_prerelease]
+    return max(stable or parsed, key=parsed.__getitem__)
+
+
+def _who(path: tuple[Skill, ...]) -> str:
+    if len(path) == 1:
+        return f"skill {path[0].id!r}"
+    chain = " → ".join(s.id for s in path[:-1])
+    return f"skill {path[-1].id!r} (needed by {chain})"
+
+
+def _check_packages(skill: Skill, path: tuple[Skill, ...]) -> None:
+    for dep in skill.dependencies:
+        installed = _installed_version(dep.name)
+        details = {"skill_id": skill.id, "package": dep.name, "specifier": dep.specifier,
+                   "installed": installed}
+        wanted = f"{dep.name!r}" + (f" {dep.specifier}" if dep.specifier else "")
+        if installed is None:
+            if dep.optional:
+                continue
+            raise DependencyError(
+                f"{_who(path)} needs the Python package {wanted}, which is not installed",
+                code="package_missing", details=details,
+            )
+        if dep.specifier and not _satisfies(installed, dep.specifier):
+            if dep.optional:
+                continue
+            raise DependencyError(
+                f"{_who(path)} needs the Python package {wanted}, but {installed} is installed",
+                code="package_incompatible", details=details,
+            )
+
+
+def _installed_version(name: str) -> str | None:
+    if name.lower() in ("python", "python3", "cpython"):
+        return platform.python_version()
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _satisfies(installed: str, specifier: str) -> bool:
+    try:
+        return SpecifierSet(specifier).contains(Version(installed), prereleases=True)
+    except InvalidVersion:
+        return False

@@ -1,0 +1,103 @@
+"""A journal that keeps nothing on disk: for benchmarks and throwaway engines.
+
+Finished tasks are remembered in a bounded LRU so that ``status()`` and ``wait()`` still
+answer for recent tasks; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+from skillexec.storage.store import ArtifactRecord, StoredTask
+from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+
+__all__ = ["MemoryStore"]
+
+
+class _Done:
+    """An awaitable that is already complete, shared by every write."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+_DONE = _Done()
+
+
+class MemoryStore:
+    def __init__(self, *, max_finished: int = 100_000) -> None:
+        self._max = max_finished
+        self._finished: OrderedDict[str, tuple[TaskInfo, list[dict[str, Any]]]] = OrderedDict()
+        self._artifacts: dict[str, ArtifactRecord] = {}
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+        return _DONE
+
+    def started(self, task: ExecutionTask) -> Awaitable[None]:
+        return _DONE
+
+    def retrying(self, task: ExecutionTask) -> Awaitable[None]:
+        return _DONE
+
+    def finished(self, task: ExecutionTask, result: ExecutionResult,
+                 history: list[dict[str, Any]]) -> Awaitable[None]:
+        if task.task_id not in self._finished:
+            info = TaskInfo(task_id=task.task_id, skill_id=task.skill_id,
+                            skill_version=task.skill_version, status=result.status,
+                            priority=task.priority, attempts=result.attempts,
+                            created_at=task.created_at, started_at=result.started_at,
+                            finished_at=result.finished_at, result=result)
+            self._finished[task.task_id] = (info, history)
+            if len(self._finished) > self._max:
+                self._finished.popitem(last=False)
+        return _DONE
+
+    def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
+        self._artifacts[record.ref.id] = record
+        return _DONE
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        hit = self._finished.get(task_id)
+        return hit[0] if hit else None
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        hit = self._finished.get(task_id)
+        return list(hit[1]) if hit else []
+
+    async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
+                         limit: int = 50) -> list[TaskInfo]:
+        out = [info for info, _ in reversed(self._finished.values())
+               if (status is None or info.status is status)
+               and (skill_id is None or info.skill_id == skill_id)]
+        return out[:limit]
+
+    async def unfinished(self) -> list[StoredTask]:
+        return []
+
+    async def request_cancel(self, task_id: str) -> bool:
+        return False
+
+    async def cancel_requests(self) -> list[str]:
+        return []
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        return self._artifacts.get(artifact_id)
+
+    async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
+        return [r for r in self._artifacts.values() if r.created_at < cutoff]
+
+    async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
+        gone = {self._artifacts.pop(a).ref.sha256 for a in artifact_ids if a in self._artifacts}
+        still = {r.ref.sha256 for r in self._artifacts.values()}
+        return gone - still

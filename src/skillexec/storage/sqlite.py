@@ -1,0 +1,367 @@
+"""The embedded journal: one SQLite file in WAL mode, written with group commit.
+
+One writer thread owns the write connection. Callers enqueue records and get a future that
+resolves once the transaction holding the record has committed; the writer drains everything
+waiting into one transaction, so 1 or 1,000 records cost about one commit. Reads use a
+second connection (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from skillexec.errors import ResourceError
+from skillexec.storage.store import ArtifactRecord, StoredTask
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+
+__all__ = ["SQLiteStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    skill_id TEXT NOT NULL,
+    skill_version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    params BLOB NOT NULL,
+    config BLOB NOT NULL,
+    timeout_s REAL NOT NULL,
+    max_retries INTEGER NOT NULL,
+    idempotent INTEGER NOT NULL,
+    principal TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result BLOB,
+    history BLOB,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(status)
+    WHERE status IN ('pending', 'queued', 'running', 'retrying');
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created_at);
+CREATE INDEX IF NOT EXISTS tasks_skill ON tasks(skill_id, created_at);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    task_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS artifacts_sha ON artifacts(sha256);
+CREATE INDEX IF NOT EXISTS artifacts_created ON artifacts(created_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
+"""
+
+_TERMINAL = tuple(s.value for s in TaskStatus if s.terminal)
+_TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in _TERMINAL) + ")"
+
+_INSERT = (
+    "INSERT INTO tasks(task_id, skill_id, skill_version, status, priority, params, config,"
+    " timeout_s, max_retries, idempotent, principal, created_at, attempts)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_STARTED = (
+    "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
+    f" WHERE task_id=? AND status NOT IN {_TERMINAL_SQL}"
+)
+_FINISHED = (
+    "UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?), attempts=?,"
+    f" result=?, history=? WHERE task_id=? AND status NOT IN {_TERMINAL_SQL}"
+)
+_ARTIFACT = (
+    "INSERT OR REPLACE INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
+    " VALUES (?,?,?,?,?,?,?)"
+)
+_INFO_COLUMNS = (
+    "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
+    " finished_at, result"
+)
+
+_Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+_STOP = ("", (), None)
+
+
+class SQLiteStore:
+    """The TaskStore of the embedded engine."""
+
+    def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000) -> None:
+        self.path = path
+        self._synchronous = synchronous.upper()
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Record] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._failure: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._writer = threading.Thread(target=self._write_loop, args=(ready,),
+                                        name="skillexec-journal", daemon=True)
+        self._writer.start()
+        await ready
+        self._read = self._connect()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._writer.join)
+            self._writer = None
+        if self._read is not None:
+            self._read.close()
+            self._read = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
+        assert self._loop is not None, "the store is not open"
+        fut = self._loop.create_future()
+        if self._failure is not None:
+            fut.set_exception(self._journal_error(self._failure))
+        else:
+            self._queue.put((sql, args, fut))
+        return fut
+
+    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_INSERT, (
+            task.task_id, task.skill_id, task.skill_version, task.status.value, task.priority,
+            orjson.dumps(task.params), orjson.dumps(task.config), task.timeout_s,
+            task.max_retries, int(task.idempotent), task.principal, task.created_at,
+            task.attempts,
+        ))
+
+    def started(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_STARTED, (task.status.value, task.started_at, task.attempts,
+                                    task.task_id))
+
+    def retrying(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_STARTED, (TaskStatus.RETRYING.value, task.started_at, task.attempts,
+                                    task.task_id))
+
+    def finished(self, task: ExecutionTask, result: ExecutionResult,
+                 history: list[dict[str, Any]]) -> Awaitable[None]:
+        body = result.to_dict()
+        return self._put(_FINISHED, (
+            result.status.value, result.finished_at, result.started_at, result.attempts,
+            orjson.dumps(body, default=str), orjson.dumps(history, default=str), task.task_id,
+        ))
+
+    def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
+        ref = record.ref
+        return self._put(_ARTIFACT, (ref.id, ref.sha256, ref.name, ref.mime, ref.size,
+                                     record.task_id, record.created_at))
+
+    def _write_loop(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = self._connect()
+            conn.executescript(_SCHEMA)
+        except BaseException as exc:  # report the failure to open() and stop
+            loop.call_soon_threadsafe(_settle, [ready], exc)
+            return
+        loop.call_soon_threadsafe(_settle, [ready], None)
+        get = self._queue.get
+        get_nowait = self._queue.get_nowait
+        stopping = False
+        while not stopping:
+            batch = [get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is _STOP or any(r is _STOP for r in batch):
+                stopping = True
+                batch = [r for r in batch if r is not _STOP]
+            if not batch:
+                continue
+            futures = [r[2] for r in batch if r[2] is not None]
+            error: BaseException | None = None
+            try:
+                conn.execute("BEGIN")
+                _execute_grouped(conn, batch)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                error = exc
+                self._failure = exc
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            if futures:
+                try:
+                    loop.call_soon_threadsafe(_settle, futures,
+                                              self._journal_error(error) if error else None)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    pass
+        conn.close()
+
+    @staticmethod
+    def _journal_error(exc: BaseException) -> ResourceError:
+        return ResourceError(f"the journal could not be written: {exc}",
+                             code="journal_write_failed")
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        def run() -> Any:
+            assert self._read is not None, "the store is not open"
+            with self._read_lock:
+                return fn(self._read)
+        return await asyncio.to_thread(run)
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        row = await self._query(lambda c: c.execute(
+            f"SELECT {_INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        return _info(row) if row else None
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        row = await self._query(lambda c: c.execute(
+            "SELECT history FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        return list(orjson.loads(row[0])) if row and row[0] else []
+
+    async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
+                         limit: int = 50) -> list[TaskInfo]:
+        where, args = [], []
+        if status is not None:
+            where.append("status=?")
+            args.append(status.value)
+        if skill_id is not None:
+            where.append("skill_id=?")
+            args.append(skill_id)
+        sql = f"SELECT {_INFO_COLUMNS} FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        args.append(str(int(limit)))
+        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
+        return [_info(r) for r in rows]
+
+    async def unfinished(self) -> list[StoredTask]:
+        rows = await self._query(lambda c: c.execute(
+            "SELECT task_id, skill_id, skill_version, status, priority, params, config,"
+            " timeout_s, max_retries, idempotent, attempts, created_at, cancel_requested,"
+            " principal FROM tasks"
+            " WHERE status IN ('pending','queued','running','retrying') ORDER BY created_at"
+        ).fetchall())
+        return [
+            StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
+                       priority=r[4], params=orjson.loads(r[5]), config=orjson.loads(r[6]),
+                       timeout_s=r[7], max_retries=r[8], idempotent=bool(r[9]),
+                       attempts=r[10], created_at=r[11], cancel_requested=bool(r[12]),
+                       principal=r[13])
+            for r in rows
+        ]
+
+    async def request_cancel(self, task_id: str) -> bool:
+        def run(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                f"UPDATE tasks SET cancel_requested=1 WHERE task_id=?"
+                f" AND status NOT IN {_TERMINAL_SQL}", (task_id,))
+            return cur.rowcount > 0
+        return bool(await self._query(run))
+
+    async def cancel_requests(self) -> list[str]:
+        rows = await self._query(lambda c: c.execute(
+            "SELECT task_id FROM tasks WHERE cancel_requested=1"
+            " AND status IN ('pending','queued','running','retrying')").fetchall())
+        return [r[0] for r in rows]
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        row = await self._query(lambda c: c.execute(
+            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
+            " WHERE id=?", (artifact_id,)).fetchone())
+        return _artifact(row) if row else None
+
+    async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
+        rows = await self._query(lambda c: c.execute(
+            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
+            " WHERE created_at < ?", (cutoff,)).fetchall())
+        return [_artifact(r) for r in rows]
+
+    async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
+        def run(c: sqlite3.Connection) -> set[str]:
+            orphaned: set[str] = set()
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for aid in artifact_ids:
+                    row = c.execute("SELECT sha256 FROM artifacts WHERE id=?", (aid,)).fetchone()
+                    if row is None:
+                        continue
+                    c.execute("DELETE FROM artifacts WHERE id=?", (aid,))
+                    left = c.execute("SELECT 1 FROM artifacts WHERE sha256=? LIMIT 1",
+                                     (row[0],)).fetchone()
+                    if left is None:
+                        orphaned.add(row[0])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return orphaned
+        result: set[str] = await self._query(run)
+        return result
+
+
+def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:
+    """executemany over runs of the same statement, keeping the order of the records."""
+    start = 0
+    n = len(batch)
+    while start < n:
+        sql = batch[start][0]
+        end = start + 1
+        while end < n and batch[end][0] == sql:
+            end += 1
+        if end - start == 1:
+            conn.execute(sql, batch[start][1])
+        else:
+            conn.executemany(sql, [r[1] for r in batch[start:end]])
+        start = end
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futures:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
+def _info(row: tuple[Any, ...]) -> TaskInfo:
+    result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
+    return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
+                    status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
+                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
+
+
+def _artifact(row: tuple[Any, ...]) -> ArtifactRecord:
+    return ArtifactRecord(ref=ArtifactRef(id=row[0], name=row[1], mime=row[2], size=row[3],
+                                          sha256=row[4]),
+                          task_id=row[5], created_at=row[6])
+

@@ -1,0 +1,93 @@
+"""The journal interface: where tasks, results and artifact metadata are kept.
+
+Writes are fire-and-forget calls that return an awaitable resolved once the record is
+durable, so a store can batch them (group commit) while callers that need durability wait.
+Writes for one task are applied in the order they were made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+
+__all__ = ["ArtifactRecord", "StoredTask", "TaskStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    """An unfinished task as found in the journal at start: enough to resume it."""
+
+    task_id: str
+    skill_id: str
+    skill_version: str
+    status: TaskStatus
+    priority: int
+    params: dict[str, Any]
+    config: dict[str, Any]
+    timeout_s: float
+    max_retries: int
+    idempotent: bool
+    attempts: int
+    created_at: float
+    cancel_requested: bool
+    principal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    ref: ArtifactRef
+    task_id: str | None
+    created_at: float
+
+
+class TaskStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+        """Record an accepted task; resolved when durable."""
+        ...
+
+    def started(self, task: ExecutionTask) -> Awaitable[None]:
+        """Record that an attempt began (status, attempt number, started_at)."""
+        ...
+
+    def retrying(self, task: ExecutionTask) -> Awaitable[None]:
+        """Record that a failed attempt will be tried again."""
+        ...
+
+    def finished(self, task: ExecutionTask, result: ExecutionResult,
+                 history: list[dict[str, Any]]) -> Awaitable[None]:
+        """Record the terminal state, once: a second terminal write for a task is ignored."""
+        ...
+
+    def artifact(self, record: ArtifactRecord) -> Awaitable[None]: ...
+
+    async def get(self, task_id: str) -> TaskInfo | None: ...
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]: ...
+
+    async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
+                         limit: int = 50) -> list[TaskInfo]: ...
+
+    async def unfinished(self) -> list[StoredTask]: ...
+
+    async def request_cancel(self, task_id: str) -> bool:
+        """Ask whichever engine runs this task to cancel it. False if already terminal."""
+        ...
+
+    async def cancel_requests(self) -> list[str]:
+        """Unfinished tasks whose cancellation was asked for from outside."""
+        ...
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
+
+    async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]: ...
+
+    async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
+        """Delete these records; return the sha256 digests no longer referenced at all."""
+        ...

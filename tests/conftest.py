@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "skills"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Engines default to ./.skillexec and ./skillexec.toml: keep every test in its own folder,
+    # and keep the developer's SKILLEXEC_* settings out of the tests.
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith("SKILLEXEC_") and not key.startswith("SKILLEXEC_REQUIRE"):
+            monkeypatch.delenv(key)

@@ -1,0 +1,644 @@
+"""Loading skill folders: the Py Copilot and Agent Skills formats as real folders have them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skillexec.errors import ManifestError
+from skillexec.runtime.entry import build_input, interpret_result, load_invoker
+from skillexec.skills import (
+    EntryKind,
+    Isolation,
+    PackageDependency,
+    Permission,
+    SkillDependency,
+    is_skill_folder,
+    load_skill,
+    load_skills,
+    normalize_parameters_schema,
+)
+
+SKILLS = Path(__file__).resolve().parent / "fixtures" / "skills"
+LOADABLE = {
+    "chart-maker", "csv-analyzer", "data-analysis", "glossary", "pdf-extract",
+    "report-generator", "web-scraper", "word-count", "yaml-exploit",
+}
+BROKEN = {"bad-execution", "bad-front-matter", "broken-json", "reserved-config"}
+
+
+def write(folder: Path, files: dict[str, Any]) -> Path:
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, dict | list):
+            content = json.dumps(content)
+        path.write_text(content, encoding="utf-8")
+    return folder
+
+
+# -- the fixture tree ----------------------------------------------------------------------
+
+
+def test_one_broken_skill_never_stops_the_others() -> None:
+    report = load_skills(SKILLS)
+    assert {s.id for s in report.skills} == LOADABLE
+    assert {p.path.name for p in report.problems} == BROKEN
+    for problem in report.problems:
+        assert str(problem.path) in problem.reason  # every reason names the file
+
+
+@pytest.mark.parametrize(
+    ("folder", "says"),
+    [
+        ("broken-json", r"skill\.json: invalid JSON at line 5 column"),
+        ("bad-front-matter", r"SKILL\.md: invalid YAML at line 3"),
+        ("reserved-config", r"skill\.json: parameters_schema: declares 'config'"),
+        ("bad-execution", r"skill\.json: execution\.priority must be a whole number from 0 to 9"),
+    ],
+)
+def test_broken_folders_raise_a_manifest_error_naming_file_and_field(
+    folder: str, says: str
+) -> None:
+    with pytest.raises(ManifestError, match=says):
+        load_skill(SKILLS / folder)
+
+
+def test_repository_shape_skill_json(tmp_path: Path) -> None:
+    skill = load_skill(SKILLS / "csv-analyzer")
+    assert (skill.id, skill.version, skill.name) == ("csv-analyzer", "1.3.0", "CSV Analyzer")
+    assert skill.source == "skill.json"
+    # "skills.csv_analyzer.main": the longest dotted suffix that is a file here is main.py
+    assert skill.entry.kind is EntryKind.PYTHON
+    assert skill.entry.file == SKILLS.resolve() / "csv-analyzer" / "main.py"
+    assert skill.entry.attr is None
+    assert skill.dependencies == (PackageDependency("pandas", ">=1.5"),
+                                  PackageDependency("chardet", ""))
+    assert skill.permissions == {Permission.FILE_READ}
+    assert skill.default_config == {"max_rows": 100000}  # from config_schema's defaults
+    for bookkeeping in ("created_at", "updated_at", "status", "installed", "downloads",
+                        "rating", "usage_count", "author_email"):
+        assert bookkeeping in skill.manifest
+    assert skill.parameters_schema == {
+        "type": "object",
+        "properties": {
+            "file_path": {"type": "string", "minLength": 1,
+                          "description": "The CSV file to analyse."},
+            "delimiter": {"type": "string", "default": ",", "minLength": 1, "maxLength": 1},
+            "columns": {"type": "array", "items": {"type": "string"},
+                        "description": "Only these columns."},
+        },
+        "required": ["file_path"],
+    }
+    ex = skill.execution
+    assert (ex.timeout_s, ex.max_retries, ex.priority, ex.isolation) == (
+        30.0, 2, 6, Isolation.PROCESS)
+    assert (ex.cacheable, ex.cache_ttl_s, ex.idempotent) == (True, 300.0, True)
+    assert skill.warnings == ()
+
+    # The class-based entry runs through the engine's entry contract.
+    data = tmp_path / "sales.csv"
+    data.write_text("region,amount\nnorth,10\nsouth,30\n", encoding="utf-8")
+    invoker = load_invoker(skill)
+    raw = invoker.call(build_input({"file_path": str(data)}, skill.default_config), None)
+    output, error = interpret_result(raw)
+    assert error is None
+    assert output["rows"] == 2
+    assert output["stats"]["amount"] == {"type": "numeric", "count": 2, "min": 10.0,
+                                         "max": 30.0, "mean": 20.0}
+
+
+def test_documented_shape_skill_json() -> None:
+    skill = load_skill(SKILLS / "report-generator")
+    assert skill.entry.kind is EntryKind.PYTHON
+    assert (skill.entry.file.name if skill.entry.file else None, skill.entry.attr) == (
+        "main.py", "execute")
+    assert skill.dependencies == (PackageDependency("pyyaml", ">=5.1"),)
+    assert skill.skill_dependencies == (SkillDependency("csv-analyzer", "^1.2"),)
+    assert skill.permissions == {Permission.FILE_READ, Permission.FILE_WRITE}
+    # default_config wins over config_schema's defaults; the rest are filled in
+    assert skill.default_config == {"heading_level": 1, "include_toc": False}
+    assert skill.config_schema is not None
+    assert skill.execution.isolation is None  # the engine's policy decides
+    assert skill.manifest["marketplace_id"] == "skill-042"
+    assert skill.manifest["examples"][0]["title"] == "Basic"
+
+
+def test_py_copilots_own_folder_with_python_tags_and_no_entry() -> None:
+    skill = load_skill(SKILLS / "data-analysis")
+    assert skill.source == "skill.json+skill.yaml"
+    assert skill.category == "data"
+    assert not skill.runnable
+    assert skill.entry.kind is EntryKind.NONE
+    assert "no main.py or skill.py" in skill.entry.reason
+    # entry_point names the skill's own package: no warning, it simply has no code to run
+    assert skill.warnings == ()
+
+
+def test_dependency_management_shape_and_permission_dict() -> None:
+    skill = load_skill(SKILLS / "web-scraper")
+    assert skill.dependencies == (
+        PackageDependency("requests", ">=2.28.0"),
+        PackageDependency("beautifulsoup4", "==4.12.2", optional=True),
+    )  # the npm package is kept in the manifest, not checked as a Python package
+    assert skill.permissions == {Permission.NETWORK_ACCESS}
+    assert skill.author == "Py Copilot Team"
+    assert skill.tags == ("web", "scraping", "html")
+    assert (skill.entry.attr, skill.execution.concurrency) == ("execute", 4)
+    assert skill.parameters_schema["required"] == ["url"]
+    assert skill.parameters_schema["properties"]["follow_links"] == {
+        "type": "boolean", "default": False}
+
+
+def test_agent_skill_with_metadata_entry_point() -> None:
+    skill = load_skill(SKILLS / "pdf-extract")
+    assert (skill.id, skill.version, skill.author) == ("pdf-extract", "2.1.0", "docs-team")
+    assert skill.entry.kind is EntryKind.PYTHON
+    assert skill.entry.file == SKILLS.resolve() / "pdf-extract" / "scripts" / "extract.py"
+    assert skill.entry.attr == "main"
+    assert skill.manifest["instructions"].startswith("# PDF extract")
+    assert skill.manifest["license"] == "Apache-2.0"
+    assert skill.manifest["allowed_tools"] == "Read Bash(python:*)"
+    assert any("unknown front matter key 'author'" in w for w in skill.warnings)
+    assert skill.tags == ("pdf", "text")
+
+
+def test_strict_mode_follows_the_agent_skills_specification() -> None:
+    with pytest.raises(ManifestError, match="unknown front matter key 'author'"):
+        load_skill(SKILLS / "pdf-extract", strict=True)
+    report = load_skills(SKILLS, strict=True)
+    assert "pdf-extract" in {p.path.name for p in report.problems}
+
+
+def test_agent_skill_command_is_an_argv_never_a_shell() -> None:
+    skill = load_skill(SKILLS / "word-count")
+    assert skill.entry.kind is EntryKind.COMMAND
+    assert skill.entry.command == ("python3", "scripts/count.py", "--json")
+    assert skill.version == "1.0.0"
+    assert any("version is missing" in w for w in skill.warnings)
+
+
+def test_side_by_side_manifests_merge_json_over_yaml_over_skill_md() -> None:
+    skill = load_skill(SKILLS / "chart-maker")
+    assert skill.source == "skill.json+skill.yaml+SKILL.md"
+    assert skill.version == "1.2.0"  # skill.json over skill.yaml's 1.1.0
+    assert skill.category == "visualization"  # only skill.yaml says it
+    assert skill.description.startswith("Draws a bar or line chart")  # yaml over SKILL.md
+    assert skill.manifest["license"] == "MIT"  # only SKILL.md says it
+    assert skill.manifest["instructions"].startswith("Pick `line`")
+    assert (skill.execution.timeout_s, skill.execution.priority) == (5.0, 7)
+    assert skill.output_schema == {"type": "object", "required": ["svg"]}
+    assert skill.entry.attr == "render"
+
+
+def test_instructions_only_agent_skill_is_listed_but_not_runnable() -> None:
+    skill = load_skill(SKILLS / "glossary")
+    assert not skill.runnable
+    assert skill.description.startswith("The team's glossary")
+    assert "**Skill**" in skill.manifest["instructions"]
+
+
+def test_root_may_be_a_single_skill_folder() -> None:
+    report = load_skills(SKILLS / "csv-analyzer")
+    assert [s.id for s in report.skills] == ["csv-analyzer"]
+    assert is_skill_folder(SKILLS / "glossary")
+    assert not is_skill_folder(SKILLS)
+
+
+def test_missing_root_is_a_problem_not_an_exception(tmp_path: Path) -> None:
+    report = load_skills(tmp_path / "nowhere")
+    assert report.skills == ()
+    assert "no such folder" in report.problems[0].reason
+
+
+# -- YAML never runs code ------------------------------------------------------------------
+
+
+def test_python_tags_in_skill_yaml_do_not_execute(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    write(tmp_path / "evil", {
+        "skill.yaml": (
+            "id: evil\nversion: 1.0.0\n"
+            f'description: !!python/object/apply:os.system ["touch {marker}"]\n'
+            f"on_load: !!python/object/apply:subprocess.check_call [[touch, {marker}]]\n"
+            "hook: !!python/name:os.system\n"
+            "obj: !!python/object/new:os.system {args: [id]}\n"
+            "custom: !include other.yaml\n"
+            "released: 2024-01-27\n"
+        ),
+    })
+    skill = load_skill(tmp_path / "evil")
+    assert not marker.exists()
+    assert skill.description == f"touch {marker}"  # the plain value under the tag
+    assert skill.manifest["on_load"] == [["touch", str(marker)]]
+    assert skill.manifest["hook"] == ""
+    assert skill.manifest["obj"] == {"args": ["id"]}
+    assert skill.manifest["custom"] == "other.yaml"
+    assert skill.manifest["released"] == "2024-01-27"  # dates stay JSON-friendly text
+    json.dumps(skill.manifest)
+
+
+def test_the_fixture_exploit_loads_as_plain_data() -> None:
+    marker = Path("/tmp/skillexec-fixture-pwned")
+    if marker.exists():
+        os.unlink(marker)
+    skill = load_skill(SKILLS / "yaml-exploit")
+    assert not marker.exists()
+    assert skill.category == "touch /tmp/skillexec-fixture-pwned"
+    assert skill.manifest["hook"] == ""
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "files", "file", "attr"),
+    [
+        ("main:execute", ["main.py"], "main.py", "execute"),
+        ("main.py:execute", ["main.py"], "main.py", "execute"),
+        ("main", ["main.py"], "main.py", None),
+        ("main.execute", ["main.py"], "main.py", "execute"),
+        ("skills.my_tool.main", ["main.py"], "main.py", None),
+        ("skills.my_tool.main.MyToolSkill", ["main.py"], "main.py", "MyToolSkill"),
+        ("skills.my_tool.core.engine", ["core/engine.py", "main.py"], "core/engine.py", None),
+        ("scripts/run.py:main", ["scripts/run.py"], "scripts/run.py", "main"),
+        ("tool:execute", ["impl.py"], "impl.py", "execute"),  # main_file rescues the module
+    ],
+)
+def test_entry_point_forms(
+    tmp_path: Path, entry_point: str, files: list[str], file: str, attr: str | None
+) -> None:
+    folder = tmp_path / "my-tool"
+    manifest: dict[str, Any] = {"id": "my-tool", "version": "1.0.0", "entry_point": entry_point}
+    if "impl.py" in files:
+        manifest["main_file"] = "impl.py"
+    write(folder, {"skill.json": manifest, **{f: "def execute(d):\n    return d\n" for f in files}})
+    skill = load_skill(folder)
+    assert skill.entry.kind is EntryKind.PYTHON
+    assert skill.entry.file == folder.resolve() / file
+    assert skill.entry.attr == attr
+
+
+def test_no_entry_point_uses_main_py_or_a_skill_py_with_execute(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", {"skill.json": {"id": "a", "version": "1.0"},
+                               "main.py": "x = 1\n"})
+    assert load_skill(a).entry.file == a.resolve() / "main.py"
+    b = write(tmp_path / "b", {"skill.json": {"id": "b", "version": "1.0"},
+                               "skill.py": "class B:\n    async def execute(self, d):\n"
+                                           "        return d\n"})
+    assert load_skill(b).entry.file == b.resolve() / "skill.py"
+    c = write(tmp_path / "c", {"skill.json": {"id": "c", "version": "1.0"},
+                               "skill.py": "def helper():\n    pass\n"})
+    assert load_skill(c).entry.kind is EntryKind.NONE
+
+
+def test_entry_point_naming_no_file_is_a_warning_or_a_strict_error(tmp_path: Path) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+                                                   "entry_point": "gone:execute"}})
+    skill = load_skill(folder)
+    assert skill.entry.kind is EntryKind.NONE
+    assert any("'gone:execute' names no file" in w for w in skill.warnings)
+    with pytest.raises(ManifestError, match="entry_point 'gone:execute' names no file"):
+        load_skill(folder, strict=True)
+
+
+@pytest.mark.parametrize("entry_point", ["../outside.py:execute", "scripts/../../outside.py"])
+def test_entry_point_cannot_leave_the_folder(tmp_path: Path, entry_point: str) -> None:
+    write(tmp_path, {"outside.py": "def execute(d):\n    return d\n"})
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+                                                   "entry_point": entry_point}})
+    with pytest.raises(ManifestError, match="points outside the skill folder"):
+        load_skill(folder)
+
+
+def test_py_copilot_node_skill_nested_shape(tmp_path: Path) -> None:
+    folder = write(tmp_path / "web-automation", {
+        "skill.json": {
+            "metadata": {"name": "web-automation", "displayName": "网页自动化",
+                         "description": "网页自动化技能", "version": "1.0.0",
+                         "author": "Py Copilot Team", "category": "browser", "icon": "🌐"},
+            "config": {"entryPoint": "index.js", "runtime": "node", "timeout": 60,
+                       "permissions": ["network", "filesystem"]},
+            "parameters": [
+                {"name": "action", "type": "string", "required": True,
+                 "enum": ["scrape", "screenshot"]},
+                {"name": "url", "type": "string", "required": True},
+                {"name": "viewport", "type": "object", "required": False},
+            ],
+        },
+        "index.js": "process.stdout.write('{}')\n",
+    })
+    skill = load_skill(folder)
+    assert (skill.id, skill.category, skill.execution.timeout_s) == (
+        "web-automation", "browser", 60.0)
+    assert skill.entry.command == ("node", "index.js")
+    assert skill.permissions == {Permission.NETWORK_ACCESS, Permission.FILE_READ,
+                                 Permission.FILE_WRITE}
+    assert skill.parameters_schema["required"] == ["action", "url"]
+    assert skill.manifest["metadata"]["icon"] == "🌐"
+
+
+def test_the_higher_manifest_decides_between_command_and_entry_point(tmp_path: Path) -> None:
+    skill_md = ("---\nname: both\ndescription: d\nmetadata:\n"
+                "  command: node run.js\n---\n")
+    folder = write(tmp_path / "both", {
+        "SKILL.md": skill_md, "run.js": "", "main.py": "def execute(d):\n    return d\n",
+        "skill.json": {"id": "both", "version": "1.0.0", "entry_point": "main:execute"},
+    })
+    assert load_skill(folder).entry.kind is EntryKind.PYTHON
+    (folder / "skill.json").unlink()
+    assert load_skill(folder).entry.command == ("node", "run.js")
+
+
+def test_command_script_missing_is_a_warning(tmp_path: Path) -> None:
+    folder = write(tmp_path / "cmd", {"SKILL.md": (
+        "---\nname: cmd\ndescription: d\nmetadata:\n  command: python3 run.py --fast\n---\n")})
+    skill = load_skill(folder)
+    assert skill.entry.command == ("python3", "run.py", "--fast")
+    assert any("'run.py', which is not in the folder" in w for w in skill.warnings)
+
+
+# -- fields ----------------------------------------------------------------------------------
+
+
+def test_version_missing_defaults_with_a_warning_and_malformed_is_an_error(
+    tmp_path: Path,
+) -> None:
+    ok = write(tmp_path / "a", {"skill.json": {"id": "a"}, "main.py": ""})
+    skill = load_skill(ok)
+    assert skill.version == "1.0.0"
+    assert skill.warnings == ("skill.json: version is missing; using 1.0.0",)
+    bad = write(tmp_path / "b", {"skill.json": {"id": "b", "version": "one"}})
+    with pytest.raises(ManifestError, match=r"b/skill\.json: version is malformed"):
+        load_skill(bad)
+    yaml_float = write(tmp_path / "c", {"skill.yaml": "id: c\nversion: 1.0\n"})
+    assert load_skill(yaml_float).version == "1.0"
+    with_v = write(tmp_path / "d", {"skill.json": {"id": "d", "version": "v2.3.4"}})
+    assert load_skill(with_v).version == "2.3.4"
+
+
+def test_missing_id_falls_back_to_the_folder_name(tmp_path: Path) -> None:
+    folder = write(tmp_path / "my-skill", {"skill.json": {"version": "1.0.0"}})
+    skill = load_skill(folder)
+    assert skill.id == "my-skill"
+    assert any("id is missing" in w for w in skill.warnings)
+    with pytest.raises(ManifestError, match="id is missing"):
+        load_skill(folder, strict=True)
+    bad = write(tmp_path / "x", {"skill.json": {"id": "no spaces please"}})
+    with pytest.raises(ManifestError, match="is not a valid skill id"):
+        load_skill(bad)
+
+
+@pytest.mark.parametrize(
+    ("execution", "says"),
+    [
+        ({"priority": 12}, "execution.priority must be a whole number from 0 to 9, not 12"),
+        ({"isolation": "vm"}, "execution.isolation must be one of 'inline', 'process', "
+                              "'sandbox', not 'vm'"),
+        ({"timeout": 0}, "execution.timeout must be a number of seconds above 0"),
+        ({"timeout": "30s"}, "execution.timeout must be"),
+        ({"max_retries": -1}, "execution.max_retries must be a whole number from 0 to 100"),
+        ({"cacheable": "yes"}, "execution.cacheable must be true or false"),
+        ({"memory_mb": 1.5}, "execution.memory_mb must be a whole number above 0"),
+        ({"concurrency": 0}, "execution.concurrency must be a whole number above 0"),
+        ({"fallback": "no such id!"}, "execution.fallback must be a skill id"),
+        ("fast", "execution must be an object of settings"),
+    ],
+)
+def test_invalid_execution_values_name_the_field(
+    tmp_path: Path, execution: Any, says: str
+) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+                                                   "execution": execution}})
+    with pytest.raises(ManifestError) as caught:
+        load_skill(folder)
+    assert says in caught.value.message
+    assert str(folder.resolve() / "skill.json") in caught.value.message
+
+
+def test_unknown_execution_settings_and_permissions_warn_or_fail_strictly(
+    tmp_path: Path,
+) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {
+        "id": "t", "version": "1.0.0", "execution": {"timeout": 3, "gpu": True},
+        "permissions": ["file_read", "teleport"]}})
+    skill = load_skill(folder)
+    assert skill.execution.timeout_s == 3.0
+    assert skill.permissions == {Permission.FILE_READ}
+    assert any(w.startswith("skill.json: execution.gpu is not a known setting")
+               for w in skill.warnings)
+    assert any(w.startswith("skill.json: permissions names an unknown permission 'teleport'")
+               for w in skill.warnings)
+    with pytest.raises(ManifestError, match=r"execution\.gpu"):
+        load_skill(folder, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["pdf", "docx"], (SkillDependency("pdf"), SkillDependency("docx"))),
+        ({"pdf": "^1.2", "docx": None}, (SkillDependency("pdf", "^1.2"),
+                                          SkillDependency("docx"))),
+        ([{"id": "pdf", "version": "~1.4.0"}, {"skill_id": "docx"}],
+         (SkillDependency("pdf", "~1.4.0"), SkillDependency("docx"))),
+        (["pdf@>=1.0 <2.0", "docx>=2"], (SkillDependency("pdf", ">=1.0 <2.0"),
+                                          SkillDependency("docx", ">=2"))),
+    ],
+)
+def test_skill_dependency_shapes(tmp_path: Path, raw: Any, expected: tuple[Any, ...]) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+                                                   "skill_dependencies": raw}})
+    assert load_skill(folder).skill_dependencies == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "says"),
+    [
+        ("skill_dependencies", {"pdf": "^^1"}, "skill_dependencies: 'pdf': invalid version"),
+        ("dependencies", {"pandas": "=>1.5"}, "gives 'pandas' an invalid version specifier"),
+        ("dependencies", ["pandas>>1"], "invalid requirement 'pandas>>1'"),
+        ("dependencies", 42, "dependencies must be a list or an object"),
+        ("tags", {"a": 1}, "tags must be a list of words"),
+        ("output_schema", [1], "output_schema must be an object"),
+    ],
+)
+def test_malformed_fields_are_manifest_errors(
+    tmp_path: Path, field: str, raw: Any, says: str
+) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0", field: raw}})
+    with pytest.raises(ManifestError, match=says):
+        load_skill(folder)
+
+
+def test_package_specifiers_are_normalised(tmp_path: Path) -> None:
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+        "dependencies": {"numpy": "1.26.0", "scipy": "*", "polars": ">=0.20,<2"},
+    }})
+    assert load_skill(folder).dependencies == (
+        PackageDependency("numpy", "==1.26.0"), PackageDependency("scipy", ""),
+        PackageDependency("polars", "<2,>=0.20"))
+
+
+# -- SKILL.md --------------------------------------------------------------------------------
+
+
+def test_skill_md_soft_violations_warn_in_lenient_mode(tmp_path: Path) -> None:
+    folder = write(tmp_path / "my-notes", {"SKILL.md": (
+        "---\nname: My_Notes\ndescription: ''\nmetadata:\n  version: 2\n---\nBody\n")})
+    skill = load_skill(folder)
+    assert skill.id == "My_Notes"
+    text = " ".join(skill.warnings)
+    assert "'name' must be 1-64 lowercase letters" in text
+    assert "'description' is required" in text
+    assert "'metadata' must map strings to strings" in text
+    with pytest.raises(ManifestError, match="'name' must be 1-64 lowercase"):
+        load_skill(folder, strict=True)
+
+
+def test_skill_md_name_must_match_the_folder(tmp_path: Path) -> None:
+    folder = write(tmp_path / "alpha", {"SKILL.md": "---\nname: beta\ndescription: d\n---\n"})
+    assert any("must equal the folder name 'alpha'" in w for w in load_skill(folder).warnings)
+    with pytest.raises(ManifestError, match="must equal the folder name"):
+        load_skill(folder, strict=True)
+
+
+def test_skill_md_without_name_uses_the_folder(tmp_path: Path) -> None:
+    folder = write(tmp_path / "helper", {"SKILL.md": "---\ndescription: helps\n---\n"})
+    skill = load_skill(folder)
+    assert skill.id == "helper"
+    assert any("'name' is required (using the folder name 'helper')" in w
+               for w in skill.warnings)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("# Just Markdown\n", "no YAML front matter"),
+        ("---\nname: x\ndescription: d\n", "not closed by a '---' line"),
+        ("---\n- a\n- b\n---\n", "front matter must be a mapping"),
+    ],
+)
+def test_skill_md_structure_errors(tmp_path: Path, content: str, says: str) -> None:
+    folder = write(tmp_path / "x", {"SKILL.md": content})
+    with pytest.raises(ManifestError, match=says):
+        load_skill(folder)
+
+
+def test_skill_md_limits(tmp_path: Path) -> None:
+    long = "d" * 1025
+    folder = write(tmp_path / "x", {"SKILL.md": (
+        f"---\nname: x\ndescription: {long}\ncompatibility: {'c' * 501}\n---\n")})
+    with pytest.raises(ManifestError) as caught:
+        load_skill(folder, strict=True)
+    assert "1025 characters (at most 1024)" in caught.value.message
+    assert "'compatibility' must be text of at most 500 characters" in caught.value.message
+
+
+# -- discovery -------------------------------------------------------------------------------
+
+
+def test_discovery_descends_into_categories_and_skips_hidden_and_caches(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {
+        "data/csv-a/skill.json": {"id": "csv-a", "version": "1.0.0"},
+        "text/words/SKILL.md": "---\nname: words\ndescription: d\n---\n",
+        ".hidden/h/skill.json": {"id": "h"},
+        "data/csv-a/__pycache__/skill.json": {"id": "cached"},
+        "node_modules/n/skill.json": {"id": "n"},
+    })
+    assert [s.id for s in load_skills(tmp_path).skills] == ["csv-a", "words"]
+
+
+def test_duplicate_id_and_version_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, {"a/skill.json": {"id": "same", "version": "1.0.0"},
+                     "b/skill.json": {"id": "same", "version": "1.0.0"},
+                     "c/skill.json": {"id": "same", "version": "1.1.0"}})
+    report = load_skills(tmp_path)
+    assert [s.version for s in report.skills] == ["1.0.0", "1.1.0"]
+    assert "skill same@1.0.0 is already defined in" in report.problems[0].reason
+
+
+def test_oversized_and_non_utf8_manifests_are_refused(tmp_path: Path) -> None:
+    big = write(tmp_path / "big", {"skill.json": json.dumps({"id": "big", "pad": "x" * 2**20})})
+    with pytest.raises(ManifestError, match="too large for a manifest"):
+        load_skill(big)
+    (tmp_path / "latin").mkdir()
+    (tmp_path / "latin" / "skill.json").write_bytes(b'{"id": "caf\xe9"}')
+    with pytest.raises(ManifestError, match="not UTF-8 text"):
+        load_skill(tmp_path / "latin")
+
+
+# -- parameters schema -------------------------------------------------------------------
+
+
+def test_flat_schema_becomes_json_schema() -> None:
+    flat = {
+        "query": {"type": "str", "required": True, "minLength": 1, "pattern": "^\\S",
+                  "description": "what to look for"},
+        "limit": {"type": "int", "default": 10, "minimum": 1, "maximum": 100},
+        "mode": {"type": "string", "enum": ["fast", "full"], "default": "fast"},
+        "tags": {"type": "array", "items": {"type": "str"}},
+        "ratio": "float",
+        "payload": {"type": "any", "optional": False},
+    }
+    assert normalize_parameters_schema(flat) == {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "pattern": "^\\S",
+                      "description": "what to look for"},
+            "limit": {"type": "integer", "default": 10, "minimum": 1, "maximum": 100},
+            "mode": {"type": "string", "enum": ["fast", "full"], "default": "fast"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "ratio": {"type": "number"},
+            "payload": {},
+        },
+        "required": ["query", "payload"],
+    }
+
+
+def test_json_schema_passes_through_unchanged() -> None:
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+              "properties": {"x": {"type": "integer"}}, "required": ["x"],
+              "additionalProperties": False}
+    assert normalize_parameters_schema(schema) == schema
+    no_type = {"properties": {"x": {"type": "integer"}}}
+    assert normalize_parameters_schema(no_type) == no_type
+    assert normalize_parameters_schema(None) == {"type": "object"}
+    # a flat parameter called "properties" is still read as flat
+    flat = {"properties": {"type": "object", "required": True}}
+    assert normalize_parameters_schema(flat)["required"] == ["properties"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"parameters": {"type": "object"}},
+        {"type": "object", "properties": {"config": {"type": "object"}}},
+        {"type": "object", "required": ["parameters"]},
+        [{"name": "config", "type": "object"}],
+    ],
+)
+def test_reserved_parameter_names_are_refused(raw: Any) -> None:
+    with pytest.raises(ManifestError, match="which the entry contract reserves"):
+        normalize_parameters_schema(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"x": {"type": "uuid"}}, r"parameters_schema\.x\.type: unknown type 'uuid'"),
+        ({"x": {"type": "string", "required": "yes"}}, "must be true or false"),
+        ({"x": 5}, "a parameter is described by an object"),
+        ({"type": "array"}, "the parameters of a call are an object"),
+        ([{"type": "string"}], "needs a 'name'"),
+        ("string", "must be an object"),
+    ],
+)
+def test_malformed_parameters_schema(raw: Any, says: str) -> None:
+    with pytest.raises(ManifestError, match=says):
+        normalize_parameters_schema(raw)
