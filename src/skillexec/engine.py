@@ -47,7 +47,14 @@ from skillexec.skills.registry import SkillRegistry
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import StoredTask, TaskStore
-from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+from skillexec.task import (
+    ArtifactRef,
+    ExecutionResult,
+    ExecutionTask,
+    TaskInfo,
+    TaskStatus,
+    new_task_id,
+)
 from skillexec.validation import ParameterValidator
 
 __all__ = ["SkillExecutionEngine"]
@@ -108,7 +115,8 @@ class SkillExecutionEngine:
         self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s)
         self._live: dict[str, ExecutionTask] = {}
         self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._slots = 0  # tasks holding a slot: running, or accepted to run at once
         self._contexts: dict[str, Any] = {}
         self._cancelling: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -150,7 +158,7 @@ class SkillExecutionEngine:
             return
         self._closing = True
         deadline = time.monotonic() + grace_s
-        while (self._running or len(self._queue)) and time.monotonic() < deadline:
+        while (self._slots or len(self._queue)) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for t in list(self._running.values()):
             t.cancel()
@@ -245,9 +253,51 @@ class SkillExecutionEngine:
         A request that cannot run (unknown skill, invalid parameters, full queue, ...) is
         still given an id: its task ends at once in ``rejected`` with the reason.
         """
+        task, _ = await self._accept(skill_id, params, config=config, priority=priority,
+                                     timeout=timeout, version=version,
+                                     max_retries=max_retries, principal=principal)
+        if task.status is TaskStatus.RUNNING:  # a slot was claimed for it at acceptance
+            self._running[task.task_id] = asyncio.get_running_loop().create_task(
+                self._run(task))
+        return task.task_id
+
+    async def execute(
+        self,
+        skill_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        priority: int | None = None,
+        timeout: float | None = None,
+        version: str | None = None,
+        max_retries: int | None = None,
+        principal: str | None = None,
+    ) -> ExecutionResult:
+        """Submit and wait: the result of one call.
+
+        When a slot is free the task runs in the caller's own coroutine (no task to spawn,
+        no future to wake); cancelling the caller cancels the task.
+        """
+        task, result = await self._accept(skill_id, params, config=config, priority=priority,
+                                          timeout=timeout, version=version,
+                                          max_retries=max_retries, principal=principal)
+        if result is not None:
+            return result
+        if task.status is TaskStatus.RUNNING:
+            current = asyncio.current_task()
+            assert current is not None
+            self._running[task.task_id] = current
+            return await self._run(task, direct=True)
+        return await self.wait(task.task_id)
+
+    async def _accept(
+        self, skill_id: str, params: Mapping[str, Any] | None, *,
+        config: Mapping[str, Any] | None, priority: int | None, timeout: float | None,
+        version: str | None, max_retries: int | None, principal: str | None,
+    ) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
             await self.start()
-        task_id = os.urandom(12).hex()
+        task_id = new_task_id()
         try:
             if self._closing:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
@@ -255,38 +305,37 @@ class SkillExecutionEngine:
             skill = self.skills.get(skill_id, version)
             task = self._admit(task_id, skill, params, config, priority, timeout,
                                max_retries, principal)
-        except SkillExecError as exc:
-            await self._reject(task_id, skill_id, version, exc, priority, principal)
-            return task_id
-        for mw in self._hooks["on_submit"]:
-            try:
+            for mw in self._hooks["on_submit"]:
                 await mw.on_submit(task, skill)
-            except SkillExecError as exc:
-                await self._reject(task_id, skill_id, skill.version, exc, priority, principal)
-                return task_id
-        task.status = TaskStatus.QUEUED
-        task.queued_mono = time.monotonic()
+        except SkillExecError as exc:
+            return await self._reject(task_id, skill_id, version, exc, priority, principal)
         self._live[task_id] = task
+        task.queued_mono = time.monotonic()
+        if self._slots < self.config.max_concurrency and not len(self._queue):
+            # Free capacity: accepted and started in one journal write.
+            self._slots += 1
+            task.status = TaskStatus.RUNNING
+            task.attempts = 1
+            task.started_at = task.created_at
+        else:
+            task.status = TaskStatus.QUEUED
+            try:
+                self._queue.push(task)
+            except ResourceError as exc:
+                self._live.pop(task_id, None)
+                return await self._reject(task_id, skill_id, skill.version, exc, priority,
+                                          principal)
         try:
             await self._store.queued(task)
         except BaseException:
             self._live.pop(task_id, None)
+            if task.status is TaskStatus.RUNNING:
+                self._slots -= 1
+            else:
+                self._queue.discard(task_id)
             raise
-        try:
-            self._queue.push(task)
-        except ResourceError as exc:
-            self._live.pop(task_id, None)
-            await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
-            return task_id
         self._emit(task)
-        self._dispatch()
-        return task_id
-
-    async def execute(self, skill_id: str, params: Mapping[str, Any] | None = None,
-                      **options: Any) -> ExecutionResult:
-        """Submit and wait: the result of one call."""
-        task_id = await self.submit(skill_id, params, **options)
-        return await self.wait(task_id)
+        return task, None
 
     async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
         fut = self._waiters.get(task_id)
@@ -376,7 +425,7 @@ class SkillExecutionEngine:
 
     @property
     def running_count(self) -> int:
-        return len(self._running)
+        return self._slots
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -414,10 +463,11 @@ class SkillExecutionEngine:
         return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
                              params=validated, config=dict(cfg), priority=prio,
                              timeout_s=float(timeout_s), max_retries=retries,
-                             idempotent=ex.idempotent, principal=principal)
+                             idempotent=ex.idempotent, principal=principal, skill=skill)
 
     async def _reject(self, task_id: str, skill_id: str, version: str | None,
-                      exc: SkillExecError, priority: int | None, principal: str | None) -> None:
+                      exc: SkillExecError, priority: int | None, principal: str | None,
+                      ) -> tuple[ExecutionTask, ExecutionResult]:
         task = ExecutionTask(task_id=task_id, skill_id=skill_id, skill_version=version or "",
                              params={}, config={},
                              priority=priority if priority is not None and 0 <= priority <= 9
@@ -425,45 +475,55 @@ class SkillExecutionEngine:
                              idempotent=False, principal=principal)
         self._live[task_id] = task
         await self._store.queued(task)  # as pending: the journal keeps refusals too
-        await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+        return task, await self._finish(task, Outcome(error=exc.info),
+                                        status=TaskStatus.REJECTED)
 
     # -- running -------------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
         limit = self.config.max_concurrency
-        running = self._running
-        while len(running) < limit:
+        while self._slots < limit:
             task = self._queue.pop()
             if task is None:
                 return
-            running[task.task_id] = asyncio.get_running_loop().create_task(self._run(task))
+            self._slots += 1
+            self._running[task.task_id] = asyncio.get_running_loop().create_task(
+                self._run(task))
 
-    async def _run(self, task: ExecutionTask) -> None:
-        skill: Skill | None = None
+    async def _run(self, task: ExecutionTask, *, direct: bool = False) -> ExecutionResult:
+        """Run a task that holds a slot through its attempts; release the slot; finish it."""
+        skill = task.skill
         outcome: Outcome | None = None
         history: list[dict[str, Any]] = []
         saved: list[ArtifactRef] = []
+        reraise = False
         try:
-            skill = self.skills.get(task.skill_id, task.skill_version)
+            if skill is None:  # recovered from the journal
+                skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
             runner = self._runners[self._isolation(skill).value]
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
             task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
+            journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
             while True:
-                task.attempts += 1
-                task.status = TaskStatus.RUNNING
-                if task.started_at is None:
-                    task.started_at = time.time()
-                written = self._store.started(task)
-                if not task.idempotent:
-                    # At most once: the journal must know the attempt began before it does.
-                    await written
+                if task.task_id in self._cancelling:  # cancelled before it could start
+                    raise asyncio.CancelledError
+                if journaled:
+                    journaled = False
+                else:
+                    task.attempts += 1
+                    task.status = TaskStatus.RUNNING
+                    if task.started_at is None:
+                        task.started_at = time.time()
+                    written = self._store.started(task)
+                    if not task.idempotent:
+                        # At most once: the journal knows the attempt began before it does.
+                        await written
                 self._emit(task)
                 outcome = await self._attempt(task, skill, runner, saved, task_deadline)
-                entry: dict[str, Any] = {"attempt": task.attempts, "metrics": outcome.metrics,
-                                         "error": outcome.error.to_dict()
-                                         if outcome.error else None}
-                history.append(entry)
                 err = outcome.error
+                entry: dict[str, Any] = {"attempt": task.attempts, "metrics": outcome.metrics,
+                                         "error": err.to_dict() if err else None}
+                history.append(entry)
                 if err is None or not self.retry.should_retry(err, task.attempts,
                                                               task.max_retries):
                     entry["decision"] = "done" if err is None else "give_up"
@@ -481,10 +541,17 @@ class SkillExecutionEngine:
                 await asyncio.sleep(delay)
             outcome.metrics["queue_ms"] = queue_ms
         except asyncio.CancelledError:
-            if task.task_id not in self._cancelling:
-                raise  # the engine is closing: the journal keeps the task for the next start
-            outcome = Outcome(error=_cancelled_info(), metrics=outcome.metrics if outcome
-                              else {})
+            by_engine = task.task_id in self._cancelling
+            if self._closing and not by_engine:
+                raise  # shutting down: the journal keeps the task for the next start
+            if by_engine:
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+            else:
+                reraise = True  # the caller of execute() was cancelled: so is its task
+            outcome = Outcome(error=_cancelled_info(),
+                              metrics=outcome.metrics if outcome else {})
         except SkillExecError as exc:
             outcome = Outcome(error=exc.info)
         except Exception as exc:  # a bug in the engine itself must still end the task
@@ -492,11 +559,17 @@ class SkillExecutionEngine:
             outcome = Outcome(error=ExecutionError(f"internal error: {exc!r}",
                                                    code="engine_error").info)
         finally:
+            self._slots -= 1
             self._running.pop(task.task_id, None)
-            self._dispatch()
+            if len(self._queue):
+                self._dispatch()
         if outcome.traceback and history and "traceback" not in history[-1]:
             history[-1]["traceback"] = outcome.traceback[-4000:]
-        await self._finish(task, outcome, skill=skill, history=history, artifacts=saved)
+        result = await self._finish(task, outcome, skill=skill, history=history,
+                                    artifacts=saved)
+        if reraise:
+            raise asyncio.CancelledError
+        return result
 
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
@@ -536,7 +609,7 @@ class SkillExecutionEngine:
             self.validator.validate_output(skill, outcome.output, size=len(encoded))
         except SkillExecError as exc:
             return Outcome(error=exc.info, metrics=outcome.metrics)
-        return outcome
+        return Outcome(output=outcome.output, metrics=outcome.metrics, output_json=encoded)
 
     def _progress_sink(self, task: ExecutionTask) -> Callable[[float, str], None]:
         loop = asyncio.get_running_loop()
@@ -559,7 +632,7 @@ class SkillExecutionEngine:
     async def _finish(self, task: ExecutionTask, outcome: Outcome, *,
                       status: TaskStatus | None = None, skill: Skill | None = None,
                       history: list[dict[str, Any]] | None = None,
-                      artifacts: list[ArtifactRef] | None = None) -> None:
+                      artifacts: list[ArtifactRef] | None = None) -> ExecutionResult:
         err = outcome.error
         if status is None:
             if err is None:
@@ -581,7 +654,8 @@ class SkillExecutionEngine:
             created_at=task.created_at, started_at=task.started_at, finished_at=now)
         task.status = status
         try:
-            await self._store.finished(task, result, history or [])
+            await self._store.finished(task, result, history or [],
+                                       output_json=outcome.output_json)
         except SkillExecError:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._live.pop(task.task_id, None)
@@ -595,6 +669,7 @@ class SkillExecutionEngine:
                 await mw.on_finish(task, result)
             except Exception:
                 log.exception("middleware %r failed in on_finish", mw)
+        return result
 
     def _emit(self, task: ExecutionTask) -> None:
         if self.events_bus.wants(task.task_id):

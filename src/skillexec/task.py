@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorInfo
+
+if TYPE_CHECKING:
+    from skillexec.skills.model import Skill
 
 __all__ = [
     "ArtifactRef",
@@ -15,7 +19,17 @@ __all__ = [
     "ExecutionTask",
     "TaskInfo",
     "TaskStatus",
+    "new_task_id",
 ]
+
+
+def new_task_id() -> str:
+    """24 hex characters: microseconds since the epoch, then randomness.
+
+    Ids sort by creation time, so the journal appends instead of inserting at random places
+    in its index, and listing newest-first needs no extra index.
+    """
+    return f"{time.time_ns() // 1000:014x}{random.getrandbits(40):010x}"
 
 
 class TaskStatus(StrEnum):
@@ -72,6 +86,7 @@ class ExecutionTask:
     started_at: float | None = None
     queued_mono: float = 0.0  # monotonic clock when queued: queue wait and aging
     principal: str | None = None
+    skill: Skill | None = None  # resolved at admission; not stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,12 @@ ArtifactSink = Callable[[str, bytes, "str | None"], ArtifactRef]
 class SkillContext:
     """Handed to ``execute(input_data, context)``.
 
-    Thread-safe where it matters: sync skills run in worker threads, so cancellation is a
-    ``threading.Event`` and the sinks are expected to be callable from any thread.
+    Sync skills run in worker threads, so the sinks must be callable from any thread.
     """
 
-    __slots__ = ("_artifact_sink", "_cancel", "_progress_sink", "_workdir", "_workdir_made",
-                 "attempt", "config", "deadline", "log", "skill_id", "task_id", "trace")
+    __slots__ = ("_artifact_sink", "_cancel_event", "_cancelled", "_log", "_progress_sink",
+                 "_workdir", "_workdir_made", "attempt", "config", "deadline", "skill_id",
+                 "task_id", "trace")
 
     def __init__(
         self,
@@ -33,10 +33,10 @@ class SkillContext:
         task_id: str,
         skill_id: str,
         attempt: int,
-        workdir: Path,
+        workdir: Path | str,
         config: dict[str, Any],
         deadline: float,
-        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         progress_sink: ProgressSink | None = None,
         artifact_sink: ArtifactSink | None = None,
         cancel_event: threading.Event | None = None,
@@ -45,31 +45,46 @@ class SkillContext:
         self.task_id = task_id
         self.skill_id = skill_id
         self.attempt = attempt
+        # Most skills never touch their folder or logger, so neither is made until asked for.
         self._workdir = workdir
         self._workdir_made = False
         self.config = config
         self.deadline = deadline  # wall clock, seconds since the epoch
-        self.log = log
+        self._log = log
         self.trace = trace or {}
         self._progress_sink = progress_sink
         self._artifact_sink = artifact_sink
-        self._cancel = cancel_event or threading.Event()
+        # A plain flag, set on the loop's thread and read from a skill's worker thread; an
+        # event where the caller has one to share (a child process's signal handler).
+        self._cancelled = False
+        self._cancel_event = cancel_event
 
     @property
     def workdir(self) -> Path:
-        """A fresh private folder for this attempt, made on first use (most skills never ask)."""
+        """A fresh private folder for this attempt, made on first use."""
+        path = self._workdir if isinstance(self._workdir, Path) else Path(self._workdir)
         if not self._workdir_made:
-            self._workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._workdir = path
             self._workdir_made = True
-        return self._workdir
+        return path
 
     @property
     def workdir_made(self) -> bool:
         return self._workdir_made
 
     @property
+    def log(self) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+        if self._log is None:
+            self._log = logging.LoggerAdapter(
+                logging.getLogger("skillexec.skill"),
+                {"task_id": self.task_id, "skill_id": self.skill_id, "attempt": self.attempt})
+        return self._log
+
+    @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        return self._cancelled or (self._cancel_event is not None
+                                   and self._cancel_event.is_set())
 
     @property
     def remaining_s(self) -> float:
@@ -90,7 +105,9 @@ class SkillContext:
 
     def cancel(self) -> None:
         """Engine side: ask the skill to stop."""
-        self._cancel.set()
+        self._cancelled = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     def __repr__(self) -> str:
         return f"SkillContext(task_id={self.task_id!r}, attempt={self.attempt})"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
                  logger: logging.Logger) -> None:
         self.work_root = work_root
+        self._work_root_str = str(work_root)
         self.keep_workdirs = keep_workdirs
         self._artifacts = artifacts
         self._logger = logger
@@ -37,14 +37,11 @@ class ExecutionEnvironment:
             task_id=task_id,
             skill_id=task.skill_id,
             attempt=task.attempts,
-            workdir=self.work_root / f"{task_id}-{task.attempts}",
+            workdir=f"{self._work_root_str}/{task_id}-{task.attempts}",
             config=task.config,
             deadline=deadline,
-            log=logging.LoggerAdapter(self._logger, {"task_id": task_id,
-                                                     "skill_id": task.skill_id}),
             progress_sink=progress,
             artifact_sink=save,
-            cancel_event=threading.Event(),
             trace=trace,
         )
 

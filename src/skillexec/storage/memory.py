@@ -51,7 +51,8 @@ class MemoryStore:
         return _DONE
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
-                 history: list[dict[str, Any]]) -> Awaitable[None]:
+                 history: list[dict[str, Any]], *,
+                 output_json: bytes | None = None) -> Awaitable[None]:
         if task.task_id not in self._finished:
             info = TaskInfo(task_id=task.task_id, skill_id=task.skill_id,
                             skill_version=task.skill_version, status=result.status,

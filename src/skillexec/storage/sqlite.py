@@ -1,15 +1,16 @@
 """The embedded journal: one SQLite file in WAL mode, written with group commit.
 
-One writer thread owns the write connection. Callers enqueue records and get a future that
-resolves once the transaction holding the record has committed; the writer drains everything
-waiting into one transaction, so 1 or 1,000 records cost about one commit. Reads use a
-second connection (WAL lets them run beside the writer).
+Callers add records and get a future that resolves once the transaction holding the record
+has committed. Every record added during one turn of the event loop goes into one
+transaction, written at the end of that turn on the loop's own thread: a WAL commit without
+fsync costs microseconds, whereas a writer thread would fight the loop for the GIL at every
+row (measured: 3x slower). Checkpoints, which do fsync, run on a thread of their own. Reads
+use another connection in a thread (WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -44,11 +45,12 @@ CREATE TABLE IF NOT EXISTS tasks (
     result BLOB,
     history BLOB,
     cancel_requested INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(status)
-    WHERE status IN ('pending', 'queued', 'running', 'retrying');
-CREATE INDEX IF NOT EXISTS tasks_created ON tasks(created_at);
-CREATE INDEX IF NOT EXISTS tasks_skill ON tasks(skill_id, created_at);
+) WITHOUT ROWID;
+-- Task ids sort by time, so the table itself is in creation order. The partial index holds
+-- only unfinished tasks, and a task enters it once and leaves it once: indexing status
+-- instead would move every task in and out of an index at each of its state changes.
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(task_id) WHERE finished_at IS NULL;
+CREATE INDEX IF NOT EXISTS tasks_skill ON tasks(skill_id, task_id);
 CREATE TABLE IF NOT EXISTS artifacts (
     id TEXT PRIMARY KEY,
     sha256 TEXT NOT NULL,
@@ -64,21 +66,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 """
 
-_TERMINAL = tuple(s.value for s in TaskStatus if s.terminal)
-_TERMINAL_SQL = "(" + ",".join(f"'{s}'" for s in _TERMINAL) + ")"
-
 _INSERT = (
     "INSERT INTO tasks(task_id, skill_id, skill_version, status, priority, params, config,"
-    " timeout_s, max_retries, idempotent, principal, created_at, attempts)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " timeout_s, max_retries, idempotent, principal, created_at, started_at, attempts)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _STARTED = (
     "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
-    f" WHERE task_id=? AND status NOT IN {_TERMINAL_SQL}"
+    " WHERE task_id=? AND finished_at IS NULL"
 )
 _FINISHED = (
     "UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?), attempts=?,"
-    f" result=?, history=? WHERE task_id=? AND status NOT IN {_TERMINAL_SQL}"
+    " result=?, history=? WHERE task_id=? AND finished_at IS NULL"
 )
 _ARTIFACT = (
     "INSERT OR REPLACE INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
@@ -90,40 +89,53 @@ _INFO_COLUMNS = (
 )
 
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
-_STOP = ("", (), None)
 
 
 class SQLiteStore:
     """The TaskStore of the embedded engine."""
 
-    def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000) -> None:
+    def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
+                 checkpoint_interval_s: float = 1.0) -> None:
         self.path = path
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Record] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._pending: list[_Record] = []
+        self._scheduled = False
+        self._write: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self._read: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
         self._failure: BaseException | None = None
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._writer = threading.Thread(target=self._write_loop, args=(ready,),
-                                        name="skillexec-journal", daemon=True)
-        self._writer.start()
-        await ready
+        self._loop_thread = threading.get_ident()
+        self._write = self._connect()
+        self._write.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+        self._write.executescript(_SCHEMA)
         self._read = self._connect()
+        self._stop.clear()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
+                                              name="skillexec-checkpoint")
+        self._checkpointer.start()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
-            self._writer = None
+        if self._write is not None:
+            self._flush()
+            self._stop.set()
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.join)
+                self._checkpointer = None
+            self._write.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._write.close()
+            self._write = None
         if self._read is not None:
             self._read.close()
             self._read = None
@@ -136,23 +148,72 @@ class SQLiteStore:
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
+    def _checkpoint_loop(self) -> None:
+        conn = self._connect()
+        try:
+            while not self._stop.wait(self._checkpoint_interval_s):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    pass  # busy now; the next round will do it
+        finally:
+            conn.close()
+
     # -- writes ----------------------------------------------------------------------------
 
     def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
-        assert self._loop is not None, "the store is not open"
-        fut = self._loop.create_future()
-        if self._failure is not None:
+        loop = self._loop
+        assert loop is not None, "the store is not open"
+        fut = loop.create_future()
+        if threading.get_ident() != self._loop_thread:
+            # A sync skill saving an artifact from its worker thread.
+            loop.call_soon_threadsafe(self._add, (sql, args, None))
+            fut.set_result(None)
+        elif self._failure is not None:
             fut.set_exception(self._journal_error(self._failure))
         else:
-            self._queue.put((sql, args, fut))
+            self._add((sql, args, fut))
         return fut
+
+    def _add(self, record: _Record) -> None:
+        self._pending.append(record)
+        if len(self._pending) >= self._max_batch:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch or self._write is None:
+            return
+        conn = self._write
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN")
+            _execute_grouped(conn, batch)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = self._failure = exc
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        for _, _, fut in batch:
+            if fut is not None and not fut.done():
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(self._journal_error(error))
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_INSERT, (
             task.task_id, task.skill_id, task.skill_version, task.status.value, task.priority,
             orjson.dumps(task.params), orjson.dumps(task.config), task.timeout_s,
             task.max_retries, int(task.idempotent), task.principal, task.created_at,
-            task.attempts,
+            task.started_at, task.attempts,
         ))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
@@ -164,63 +225,23 @@ class SQLiteStore:
                                     task.task_id))
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
-                 history: list[dict[str, Any]]) -> Awaitable[None]:
+                 history: list[dict[str, Any]], *,
+                 output_json: bytes | None = None) -> Awaitable[None]:
         body = result.to_dict()
+        if output_json is not None:  # already encoded once, to check its size
+            body["output"] = orjson.Fragment(output_json)
+        # One clean attempt says nothing the result does not: keep the row small.
+        keep = len(history) > 1 or (history and history[0].get("error"))
         return self._put(_FINISHED, (
             result.status.value, result.finished_at, result.started_at, result.attempts,
-            orjson.dumps(body, default=str), orjson.dumps(history, default=str), task.task_id,
+            orjson.dumps(body, default=str),
+            orjson.dumps(history, default=str) if keep else None, task.task_id,
         ))
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
         ref = record.ref
         return self._put(_ARTIFACT, (ref.id, ref.sha256, ref.name, ref.mime, ref.size,
                                      record.task_id, record.created_at))
-
-    def _write_loop(self, ready: asyncio.Future[None]) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            conn = self._connect()
-            conn.executescript(_SCHEMA)
-        except BaseException as exc:  # report the failure to open() and stop
-            loop.call_soon_threadsafe(_settle, [ready], exc)
-            return
-        loop.call_soon_threadsafe(_settle, [ready], None)
-        get = self._queue.get
-        get_nowait = self._queue.get_nowait
-        stopping = False
-        while not stopping:
-            batch = [get()]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(get_nowait())
-                except queue.Empty:
-                    break
-            if batch[-1] is _STOP or any(r is _STOP for r in batch):
-                stopping = True
-                batch = [r for r in batch if r is not _STOP]
-            if not batch:
-                continue
-            futures = [r[2] for r in batch if r[2] is not None]
-            error: BaseException | None = None
-            try:
-                conn.execute("BEGIN")
-                _execute_grouped(conn, batch)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                error = exc
-                self._failure = exc
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-            if futures:
-                try:
-                    loop.call_soon_threadsafe(_settle, futures,
-                                              self._journal_error(error) if error else None)
-                except RuntimeError:  # the loop is closed: nobody is waiting any more
-                    pass
-        conn.close()
 
     @staticmethod
     def _journal_error(exc: BaseException) -> ResourceError:
@@ -243,8 +264,17 @@ class SQLiteStore:
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         row = await self._query(lambda c: c.execute(
-            "SELECT history FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return list(orjson.loads(row[0])) if row and row[0] else []
+            "SELECT history, result, attempts FROM tasks WHERE task_id=?", (task_id,)
+        ).fetchone())
+        if not row:
+            return []
+        if row[0]:
+            return list(orjson.loads(row[0]))
+        if row[1]:  # one clean attempt: its record is the result's
+            result = orjson.loads(row[1])
+            return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
+                     "decision": "done"}]
+        return []
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50) -> list[TaskInfo]:
@@ -258,7 +288,7 @@ class SQLiteStore:
         sql = f"SELECT {_INFO_COLUMNS} FROM tasks"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC LIMIT ?"
+        sql += " ORDER BY task_id DESC LIMIT ?"
         args.append(str(int(limit)))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [_info(r) for r in rows]
@@ -268,7 +298,7 @@ class SQLiteStore:
             "SELECT task_id, skill_id, skill_version, status, priority, params, config,"
             " timeout_s, max_retries, idempotent, attempts, created_at, cancel_requested,"
             " principal FROM tasks"
-            " WHERE status IN ('pending','queued','running','retrying') ORDER BY created_at"
+            " WHERE finished_at IS NULL ORDER BY task_id"
         ).fetchall())
         return [
             StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
@@ -282,15 +312,15 @@ class SQLiteStore:
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:
             cur = c.execute(
-                f"UPDATE tasks SET cancel_requested=1 WHERE task_id=?"
-                f" AND status NOT IN {_TERMINAL_SQL}", (task_id,))
+                "UPDATE tasks SET cancel_requested=1 WHERE task_id=? AND finished_at IS NULL",
+                (task_id,))
             return cur.rowcount > 0
         return bool(await self._query(run))
 
     async def cancel_requests(self) -> list[str]:
         rows = await self._query(lambda c: c.execute(
-            "SELECT task_id FROM tasks WHERE cancel_requested=1"
-            " AND status IN ('pending','queued','running','retrying')").fetchall())
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL AND cancel_requested=1"
+        ).fetchall())
         return [r[0] for r in rows]
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
@@ -342,15 +372,6 @@ def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:
         else:
             conn.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
-
-
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for fut in futures:
-        if not fut.done():
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
 
 
 def _info(row: tuple[Any, ...]) -> TaskInfo:

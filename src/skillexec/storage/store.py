@@ -61,8 +61,12 @@ class TaskStore(Protocol):
         ...
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
-                 history: list[dict[str, Any]]) -> Awaitable[None]:
-        """Record the terminal state, once: a second terminal write for a task is ignored."""
+                 history: list[dict[str, Any]], *,
+                 output_json: bytes | None = None) -> Awaitable[None]:
+        """Record the terminal state, once: a second terminal write for a task is ignored.
+
+        ``output_json`` is the output already encoded as JSON, when the caller has it.
+        """
         ...
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]: ...

@@ -46,6 +46,7 @@ class Outcome:
     error: ErrorInfo | None = None
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     traceback: str | None = None
+    output_json: bytes | None = None  # the output encoded, once the engine has checked it
 
     @property
     def ok(self) -> bool:
