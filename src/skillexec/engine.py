@@ -298,6 +298,7 @@ class SkillExecutionEngine:
         if not self._started:
             await self.start()
         task_id = new_task_id()
+        skill: Skill | None = None
         try:
             if self._closing:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
@@ -308,7 +309,8 @@ class SkillExecutionEngine:
             for mw in self._hooks["on_submit"]:
                 await mw.on_submit(task, skill)
         except SkillExecError as exc:
-            return await self._reject(task_id, skill_id, version, exc, priority, principal)
+            return await self._reject(task_id, skill_id, skill.version if skill else version,
+                                      exc, priority, principal)
         self._live[task_id] = task
         task.queued_mono = time.monotonic()
         if self._slots < self.config.max_concurrency and not len(self._queue):

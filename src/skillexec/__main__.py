@@ -1,0 +1,5 @@
+"""``python -m skillexec``."""
+
+from skillexec.cli import main
+
+main()
