@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -19,7 +20,10 @@ from pydantic_settings import (
 )
 
 from skillexec.errors import ConfigError
-from skillexec.skills.model import Isolation
+from skillexec.skills.model import Isolation, Permission
+
+if TYPE_CHECKING:
+    from skillexec.runtime.runners.settings import IsolationSettings
 
 __all__ = ["EngineConfig", "load_config"]
 
@@ -54,10 +58,27 @@ class EngineConfig(BaseSettings):
 
     # runtime
     keep_workdirs: bool = Field(False, description="Keep each attempt's folder for debugging.")
-    default_isolation: Isolation = Field(
-        Isolation.INLINE, description="Runner for folder skills whose manifest does not say."
-    )
     strict_manifests: bool = Field(False, description="SKILL.md per the spec, no extra keys.")
+
+    # isolation and permissions
+    default_isolation: Isolation = Field(
+        Isolation.SANDBOX, description="Runner for folder skills whose manifest does not say."
+    )
+    allow_weaker_isolation: bool = Field(
+        False, description="Run a skill even where a sandbox mechanism is missing here.")
+    permissions_allowed: frozenset[Permission] = Field(
+        frozenset({Permission.FILE_READ, Permission.FILE_WRITE}),
+        description="Manifest permissions granted to every skill.")
+    permissions_per_skill: dict[str, frozenset[Permission]] = Field(
+        default_factory=dict, description="Skill id -> further permissions granted to it.")
+    file_read_paths: tuple[Path, ...] = Field((), description="Readable with file_read.")
+    file_write_paths: tuple[Path, ...] = Field((), description="Writable with file_write.")
+    default_memory_mb: int = Field(512, ge=16, description="Memory an isolated attempt may use.")
+    max_memory_mb: int = Field(4096, ge=16, description="Most a manifest may ask for.")
+    default_cpu_seconds: float = Field(60.0, gt=0, description="CPU time an attempt may use.")
+    max_cpu_seconds: float = Field(600.0, gt=0, description="Most a manifest may ask for.")
+    zygote_idle_s: float = Field(300.0, gt=0, description="Idle warm parents are stopped.")
+    zygote_max_attempts: int = Field(1000, ge=1, description="A warm parent is recycled after.")
 
     # journal
     journal: bool = Field(True, description="Record every task in SQLite (off: benchmarks only).")
@@ -84,6 +105,25 @@ class EngineConfig(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("SKILLEXEC_CONFIG", "skillexec.toml"))
         return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file), env_settings)
+
+    def isolation_settings(self) -> IsolationSettings:
+        """What the process and sandbox runners are told."""
+        from skillexec.runtime.runners.settings import IsolationSettings
+        from skillexec.security.policy import PermissionPolicy
+
+        policy = PermissionPolicy(
+            allowed=self.permissions_allowed,
+            per_skill=MappingProxyType(dict(self.permissions_per_skill)),
+            file_read_paths=tuple(p.resolve() for p in self.file_read_paths),
+            file_write_paths=tuple(p.resolve() for p in self.file_write_paths))
+        return IsolationSettings(
+            default_memory_mb=self.default_memory_mb, max_memory_mb=self.max_memory_mb,
+            default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds,
+            zygote_idle_s=self.zygote_idle_s, zygote_max_attempts=self.zygote_max_attempts,
+            max_output_bytes=self.max_output_bytes,
+            max_artifact_bytes=self.max_artifact_bytes,
+            allow_weaker_isolation=self.allow_weaker_isolation, permission_policy=policy,
+            work_root=self.work_root.resolve())
 
     @property
     def journal_path(self) -> Path:

@@ -39,6 +39,8 @@ from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
 from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
 from skillexec.runtime.runners.inline import InlineRunner
+from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport
@@ -104,10 +106,14 @@ class SkillExecutionEngine:
         self.environment = ExecutionEnvironment(
             work_root=config.work_root, artifacts=self.artifacts,
             keep_workdirs=config.keep_workdirs, logger=logging.getLogger("skillexec.skill"))
+        self.isolation = config.isolation_settings()
+        self.policy = self.isolation.permission_policy
         self._runners: dict[str, Runner] = dict(runners or {})
         self._runners.setdefault(Isolation.INLINE.value,
                                  InlineRunner(thread_pool_size=config.thread_pool_size,
                                               classifier=self.classifier))
+        self._runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=self.isolation))
+        self._runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=self.isolation))
         self._middleware = list(middleware)
         self._hooks: dict[str, list[Middleware]] = {}
         self._index_hooks()
@@ -440,10 +446,15 @@ class SkillExecutionEngine:
                 f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
                 code="no_entry_point")
         isolation = self._isolation(skill)
-        if isolation.value not in self._runners:
+        runner = self._runners.get(isolation.value)
+        if runner is None:
             raise ResourceError(
                 f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
                 "does not provide", code="isolation_unavailable")
+        self.policy.check(skill)  # a refused permission: refused before it runs
+        refused = runner.refusal(skill)
+        if refused is not None:  # e.g. the sandbox is not available on this machine
+            raise SkillExecError.from_info(refused)
         self.skills.check_dependencies(skill)
         validated = self.validator.validate(skill, params)
         ex = skill.execution

@@ -14,7 +14,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,23 +22,17 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from skillexec.errors import (
-    ExecutionError,
-    ManifestError,
-    ParameterError,
-    ResourceError,
-    Violation,
-)
+from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError, Violation
 from skillexec.skills.model import Skill
 
 __all__ = ["ParameterValidator"]
 
 _CACHE_SIZE = 4096
 _SHOWN = 5  # violations spelled out in an error's one sentence; all of them are in details
-_NO: Any = object()  # "no such value / coercion refused", distinct from a real None
+_NO: Any = object()  # "no value here / coercion refused", distinct from a real None
 _ORDER = ("null", "integer", "number", "boolean", "array", "object")  # "1" is 1 before True
 _INT = re.compile(r"[-+]?\d+")
-_NUM = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # float() alone accepts "1_0", "nan"
+_NUM = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # float() alone takes "1_0", "nan"
 _BOOLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 _I64_MIN, _U64_MAX = -(1 << 63), (1 << 64) - 1  # what orjson can encode again downstream
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -56,7 +50,7 @@ class _Node:
     props_c: tuple[tuple[str, _Node], ...] = ()  # those with work when coercing
     props_f: tuple[tuple[str, _Node], ...] = ()  # those with work when only filling defaults
     declared: frozenset[str] = frozenset()
-    defaults: tuple[tuple[str, Any, bool, _Node | None], ...] = ()  # name, value, mutable, node
+    defaults: tuple[tuple[str, Any, bool, _Node], ...] = ()  # name, value, mutable, its node
     extra: _Node | None = None  # additionalProperties, for undeclared keys
     items: _Node | None = None
     prefix: tuple[_Node | None, ...] = ()
@@ -70,7 +64,7 @@ class _Compiled:
     schema: Any  # held so that the id() keying the cache cannot be reused while cached
     validator: jsonschema_rs.Validator
     plan: _Node
-    trivial: bool  # accepts every object: nothing to do for parameters
+    accepts: str  # "any": every object; "empty": only {} (a function without parameters)
 
 
 class ParameterValidator:
@@ -93,38 +87,27 @@ class ParameterValidator:
         elif isinstance(params, Mapping):
             data = dict(params)
         else:
-            raise ParameterError(
-                f"parameters for skill {skill.id!r} must be a JSON object, "
-                f"not {type(params).__name__}", code="parameters_not_object")
+            raise ParameterError(f"parameters for skill {skill.id!r} must be a JSON object, "
+                                 f"not {type(params).__name__}", code="parameters_not_object")
         try:
             size = len(orjson.dumps(data))
         except TypeError as exc:
-            raise ParameterError(f"parameters for skill {skill.id!r} are not JSON: {exc}",
-                                 code="parameters_not_json") from None
+            raise _not_json(skill, exc) from None
         if size > self.max_param_bytes:
             raise ParameterError(
                 f"parameters for skill {skill.id!r} are {size} bytes of JSON, over the "
                 f"{self.max_param_bytes}-byte limit", code="parameters_too_large",
                 details={"size": size, "limit": self.max_param_bytes})
-        schema = skill.parameters_schema
-        compiled = self._cache.get(id(schema))  # _compiled's fast path, inlined
-        if compiled is None or compiled.schema is not schema:
-            compiled = self._compiled(skill, schema, "parameters_schema")
-        elif len(self._cache) > 1:
-            try:
-                self._cache.move_to_end(id(schema))
-            except KeyError:  # evicted by another thread just now: still good to use
-                pass
-        if compiled.trivial:
+        compiled = self._compiled(skill, skill.parameters_schema, "parameters_schema")
+        if compiled.accepts and (compiled.accepts == "any" or not data):
             return dict(data) if data is params else data
         plan = compiled.plan
         if plan.box_c if self.coerce else plan.fills:
             data = _apply_object(plan, data, self.coerce)
         try:
             ok = compiled.validator.is_valid(data)
-        except ValueError as exc:  # a value orjson encodes but JSON has no word for: datetime
-            raise ParameterError(f"parameters for skill {skill.id!r} are not JSON: {exc}",
-                                 code="parameters_not_json") from None
+        except ValueError as exc:  # a value orjson encodes but JSON Schema cannot see: datetime
+            raise _not_json(skill, exc) from None
         if not ok:
             violations = _violations(compiled.validator, data, "parameters")
             raise ParameterError(
@@ -147,8 +130,7 @@ class ParameterValidator:
         except ValueError as exc:
             raise ExecutionError(f"skill {skill.id!r} returned a value that is not JSON: {exc}",
                                  code="output_not_json") from None
-        if not ok:
-            # The caller did nothing wrong: the skill broke its own promise.
+        if not ok:  # the caller did nothing wrong: the skill broke its own promise
             violations = _violations(validator, output, "output")
             raise ExecutionError(
                 f"skill {skill.id!r} returned output that does not match its output_schema: "
@@ -172,63 +154,72 @@ class ParameterValidator:
         return compiled
 
 
+def _not_json(skill: Skill, exc: Exception) -> ParameterError:
+    return ParameterError(f"parameters for skill {skill.id!r} are not JSON: {exc}",
+                          code="parameters_not_json")
+
+
 # -- compiling ------------------------------------------------------------------------------
 
 
 def _compile(skill: Skill, schema: Any, field: str) -> _Compiled:
-    if schema is None:
-        schema = {}
-    try:
-        # offline: a manifest must not make the engine fetch URLs.
+    try:  # offline: a manifest must not make the engine fetch URLs
         validator = jsonschema_rs.validator_for(schema, offline=True)
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError,
             TypeError) as exc:
         problem = str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
+        if isinstance(exc, jsonschema_rs.ValidationError) and exc.instance_path:
+            problem = f"at {_pointer(exc.instance_path)}: {problem}"  # where in the schema
         raise ManifestError(f"skill {skill.id!r} has an invalid {field}: {problem}",
                             code="invalid_schema",
                             details={"skill": skill.id, "field": field}) from None
-    return _Compiled(schema=schema, validator=validator, plan=_Planner(schema).build(),
-                     trivial=_is_trivial(schema))
+    try:
+        plan = _Planner(schema).build()
+    except RecursionError:
+        raise ManifestError(f"skill {skill.id!r} has a {field} nested too deeply",
+                            code="invalid_schema",
+                            details={"skill": skill.id, "field": field}) from None
+    return _Compiled(schema=schema, validator=validator, plan=plan, accepts=_accepts(schema))
 
 
-def _is_trivial(schema: Any) -> bool:
+def _accepts(schema: Any) -> str:
+    """Which objects a schema accepts, when that is simple to say; else ""."""
     if schema is True:
-        return True
+        return "any"
     if not isinstance(schema, dict):
-        return False
+        return ""
+    closed = False
     for key, value in schema.items():
         if key in _INERT or (key == "type" and value in ("object", ["object"])):
             continue
-        if key == "additionalProperties" and value is True:
-            continue
-        if key in ("properties", "required", "$defs", "definitions") and not value:
-            continue
-        return False
-    return True
+        if key == "additionalProperties" and isinstance(value, bool):
+            closed = not value
+        elif key not in ("properties", "required", "$defs", "definitions") or value:
+            return ""
+    return "empty" if closed else "any"
 
 
 class _Planner:
-    """Turns a schema into a _Node graph; one node per distinct set of subschemas."""
+    """Turns a schema into a _Node graph: one node per distinct set of subschemas."""
 
     def __init__(self, root: Any) -> None:
         self.root = root
         self.memo: dict[tuple[int, ...], _Node] = {}
-        self.nodes: list[_Node] = []
 
     def build(self) -> _Node:
         top = self.node((self.root,))
-        # Work flags flow up from children; cycles need a fixpoint, and flags only turn on.
-        changed = True
+        nodes = list(self.memo.values())
+        changed = True  # flags flow up from children; cycles need a fixpoint (flags only rise)
         while changed:
             changed = False
-            for n in self.nodes:
+            for n in nodes:
                 kids = [c for _, c in n.props] + [c for c in (n.extra, n.items, *n.prefix) if c]
-                coerces = bool(n.want) or any(c.coerces for c in kids)
-                fills = bool(n.defaults) or any(c.fills for c in kids)
-                box_c = bool(n.defaults) or any(c.coerces or c.fills for c in kids)
-                if (coerces, fills, box_c) != (n.coerces, n.fills, n.box_c):
-                    n.coerces, n.fills, n.box_c, changed = coerces, fills, box_c, True
-        for n in self.nodes:
+                flags = (bool(n.want) or any(c.coerces for c in kids),
+                         bool(n.defaults) or any(c.fills for c in kids),
+                         bool(n.defaults) or any(c.coerces or c.fills for c in kids))
+                if flags != (n.coerces, n.fills, n.box_c):
+                    (n.coerces, n.fills, n.box_c), changed = flags, True
+        for n in nodes:
             n.props_c = tuple((k, c) for k, c in n.props if c.want or c.box_c)
             n.props_f = tuple((k, c) for k, c in n.props if c.fills)
         return top
@@ -239,96 +230,78 @@ class _Planner:
         target = self.root
         for raw in ref[1:].split("/")[1:]:
             token = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, dict) and token in target:
-                target = target[token]
-            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+            if isinstance(target, list) and token.isdigit() and int(token) < len(target):
                 target = target[int(token)]
+            elif isinstance(target, dict) and token in target:
+                target = target[token]
             else:
                 return None
         return target
 
-    def conj(self, schema: Any, seen: set[int] | None = None) -> Iterator[dict[str, Any]]:
-        """The schema and those that also hold wherever it holds: its $ref and allOf."""
+    def members(self, schema: Any, *, branches: bool, seen: set[int] | None = None
+                ) -> Iterator[dict[str, Any]]:
+        """The schema and those that hold with it ($ref, allOf), and with ``branches`` every
+        anyOf/oneOf alternative too: all the places a keyword for this spot may come from."""
         seen = set() if seen is None else seen
         if not isinstance(schema, dict) or id(schema) in seen:
             return
         seen.add(id(schema))
         yield schema
-        yield from self.conj(self.resolve(schema.get("$ref")), seen)
-        for sub in schema.get("allOf") or ():
-            yield from self.conj(sub, seen)
-
-    def full(self, schema: Any, seen: set[int] | None = None) -> Iterator[dict[str, Any]]:
-        """conj plus every anyOf/oneOf branch: all the places a keyword may come from."""
-        seen = set() if seen is None else seen
-        for member in list(self.conj(schema)):
-            if id(member) in seen:
-                continue
-            seen.add(id(member))
-            yield member
-            for sub in (member.get("anyOf") or []) + (member.get("oneOf") or []):
-                yield from self.full(sub, seen)
+        subs = [self.resolve(schema.get("$ref")), *schema.get("allOf", ())]
+        if branches:
+            subs += [*schema.get("anyOf", ()), *schema.get("oneOf", ())]
+        for sub in subs:
+            yield from self.members(sub, branches=branches, seen=seen)
 
     def types(self, schema: Any, depth: int = 0) -> frozenset[str] | None:
-        """The JSON types a schema admits, or None when it cannot be told simply."""
-        members = list(self.conj(schema))
-        for member in members:
-            t = member.get("type")
-            if isinstance(t, str):
-                return frozenset((t,))
-            if isinstance(t, list):
-                return frozenset(x for x in t if isinstance(x, str))
-        branches = [b for m in members for b in (m.get("anyOf") or []) + (m.get("oneOf") or [])]
-        if not branches or depth > 8:
-            return None
-        out: set[str] = set()
-        for branch in branches:
-            t = self.types(branch, depth + 1)
+        """The JSON types a schema admits, or None when that cannot be told simply."""
+        members = list(self.members(schema, branches=False))
+        for m in members:
+            if isinstance(m.get("type"), str | list):
+                t = m["type"]
+                return frozenset([t] if isinstance(t, str) else t)
+        alternatives = [b for m in members for b in (*m.get("anyOf", ()), *m.get("oneOf", ()))]
+        found: set[str] = set()
+        for alternative in alternatives:
+            t = self.types(alternative, depth + 1) if depth < 8 else None
             if t is None:
                 return None
-            out |= t
-        return frozenset(out)
+            found |= t
+        return frozenset(found) if alternatives else None
 
     def node(self, sources: tuple[Any, ...]) -> _Node:
+        sources = tuple({id(s): s for s in sources}.values())  # one key per set of schemas
         key = tuple(map(id, sources))
         if key in self.memo:
             return self.memo[key]
         n = self.memo[key] = _Node()
-        self.nodes.append(n)
         found: set[str] = set()
         for source in sources:
-            t = self.types(source)
-            if t is None:  # no safe guess: leave strings alone here
-                found = {"string"}
-                break
-            found |= t
+            found |= self.types(source) or {"string"}  # unknown: leave strings alone here
         if "string" not in found:
             n.want = tuple(t for t in _ORDER if t in found)
-        flat = [m for s in sources for m in self.full(s)]
         props: dict[str, list[Any]] = {}
         items: list[Any] = []
-        prefix: list[list[Any]] = []
         extra: list[Any] = []
-        for m in flat:
-            for name, sub in (m.get("properties") or {}).items():
+        prefix: list[list[Any]] = []
+        for m in (m for s in sources for m in self.members(s, branches=True)):
+            for name, sub in m.get("properties", {}).items():
                 props.setdefault(name, []).append(sub)
             if isinstance(m.get("items"), dict):
                 items.append(m["items"])
-            for i, sub in enumerate(m.get("prefixItems") or ()):
-                while len(prefix) <= i:
-                    prefix.append([])
+            for i, sub in enumerate(m.get("prefixItems", ())):
+                prefix += [[] for _ in range(i + 1 - len(prefix))]
                 prefix[i].append(sub)
             if isinstance(m.get("additionalProperties"), dict) and "patternProperties" not in m:
                 extra.append(m["additionalProperties"])
         n.props = tuple((name, self.node(tuple(subs))) for name, subs in props.items())
         n.declared = frozenset(props)
-        by_name = dict(n.props)
         defaults = []
-        for name, subs in props.items():
-            value = next((m["default"] for s in subs for m in self.conj(s) if "default" in m),
-                         _NO)
+        for (name, child), subs in zip(n.props, props.values(), strict=True):
+            value = next((m["default"] for s in subs
+                          for m in self.members(s, branches=False) if "default" in m), _NO)
             if value is not _NO:
-                defaults.append((name, value, not isinstance(value, _IMMUTABLE), by_name[name]))
+                defaults.append((name, value, not isinstance(value, _IMMUTABLE), child))
         n.defaults = tuple(defaults)
         n.items = self.node(tuple(items)) if items else None
         n.prefix = tuple(self.node(tuple(p)) if p else None for p in prefix)
@@ -356,8 +329,7 @@ def _apply_object(node: _Node, value: dict[str, Any], coerce: bool) -> dict[str,
     for name, child in node.props_c if coerce else node.props_f:
         v = value.get(name, _NO)
         kind = type(v)
-        # The checks of _apply, inlined: most properties are scalars with nothing to do.
-        if kind is str:
+        if kind is str:  # _apply, inlined: most properties are scalars with nothing to do
             if not (coerce and child.want):
                 continue
             nv = _coerce(child, v)
@@ -367,59 +339,51 @@ def _apply_object(node: _Node, value: dict[str, Any], coerce: bool) -> dict[str,
         else:
             continue
         if nv is not v:
-            if out is None:
-                out = dict(value)
+            out = dict(value) if out is None else out
             out[name] = nv
     extra = node.extra
     if extra is not None and (extra.coerces if coerce else extra.fills):
         for name, v in value.items():
-            if name not in node.declared:
-                nv = _apply(extra, v, coerce)
-                if nv is not v:
-                    if out is None:
-                        out = dict(value)
-                    out[name] = nv
-    for name, default, mutable, sub in node.defaults:
+            if name not in node.declared and (nv := _apply(extra, v, coerce)) is not v:
+                out = dict(value) if out is None else out
+                out[name] = nv
+    for name, default, mutable, child in node.defaults:
         if name not in value:
-            if out is None:
-                out = dict(value)
-            v = copy.deepcopy(default) if mutable else default
-            out[name] = _apply(sub, v, coerce) if sub is not None else v
+            out = dict(value) if out is None else out
+            out[name] = _apply(child, copy.deepcopy(default) if mutable else default, coerce)
     return value if out is None else out
 
 
 def _apply_array(node: _Node, value: list[Any], coerce: bool) -> list[Any]:
     out: list[Any] | None = None
-    prefix = node.prefix
     for i, v in enumerate(value):
-        child: _Node | None = prefix[i] if i < len(prefix) else node.items
-        if child is None or not (child.coerces if coerce else child.fills):
-            continue
-        nv = _apply(child, v, coerce)
-        if nv is not v:
-            if out is None:
-                out = list(value)
+        child = _item(node, i)
+        if (child is not None and (child.coerces if coerce else child.fills)
+                and (nv := _apply(child, v, coerce)) is not v):
+            out = list(value) if out is None else out
             out[i] = nv
     return value if out is None else out
 
 
-def _coerce(node: _Node, raw: str) -> Any:
+def _item(node: _Node, i: int) -> _Node | None:
+    return node.prefix[i] if i < len(node.prefix) else node.items
+
+
+def _coerce(node: _Node, raw: str, *, split: bool = True) -> Any:
     """The value a string obviously stands for, given the types wanted here; else the string."""
     text = raw.strip()
     for kind in node.want:
+        if kind == "array" and not text.startswith("["):
+            if not split:  # "a" -> ["a"] -> [["a"]]... forever under a recursive schema
+                continue
+            parts = [p.strip() for p in text.split(",")] if text else []
+            return [_coerce(c, p, split=False) if (c := _item(node, i)) and c.want else p
+                    for i, p in enumerate(parts)]
         value = _PARSERS[kind](text)
         if value is not _NO:
             # A parsed container still needs its own items/properties coerced and defaulted.
             return _apply(node, value, True) if kind in ("array", "object") else value
     return raw
-
-
-def _to_null(text: str) -> Any:
-    return None if text.lower() == "null" else _NO
-
-
-def _to_bool(text: str) -> Any:
-    return _BOOLS.get(text.lower(), _NO)
 
 
 def _to_int(text: str) -> Any:
@@ -436,20 +400,8 @@ def _to_int(text: str) -> Any:
 def _to_number(text: str) -> Any:
     if _INT.fullmatch(text):
         return _to_int(text)  # "3" stays the integer 3, as JSON would read it
-    if not _NUM.fullmatch(text):
-        return _NO
-    f = float(text)
+    f = float(text) if _NUM.fullmatch(text) else math.nan
     return f if math.isfinite(f) else _NO
-
-
-def _to_array(text: str) -> Any:
-    if text.startswith("["):
-        return _json_of(text, list)
-    return [part.strip() for part in text.split(",")] if text else []
-
-
-def _to_object(text: str) -> Any:
-    return _json_of(text, dict) if text.startswith("{") else _NO
 
 
 def _json_of(text: str, kind: type) -> Any:
@@ -460,85 +412,83 @@ def _json_of(text: str, kind: type) -> Any:
     return value if type(value) is kind else _NO
 
 
-_PARSERS = {"null": _to_null, "boolean": _to_bool, "integer": _to_int, "number": _to_number,
-            "array": _to_array, "object": _to_object}
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "null": lambda text: None if text.lower() == "null" else _NO,
+    "boolean": lambda text: _BOOLS.get(text.lower(), _NO),
+    "integer": _to_int,
+    "number": _to_number,
+    "array": lambda text: _json_of(text, list),  # "[...]"; comma lists are split in _coerce
+    "object": lambda text: _json_of(text, dict) if text.startswith("{") else _NO,
+}
 
 
 # -- reporting ------------------------------------------------------------------------------
 
+_SAYS = {  # the rule broken -> what the value must be; {} is the rule's limit or options
+    "type": "must be of type {}", "enum": "must be one of {}", "const": "must be {}",
+    "minimum": "must be >= {}", "maximum": "must be <= {}",
+    "exclusiveMinimum": "must be > {}", "exclusiveMaximum": "must be < {}",
+    "pattern": "must match the pattern {}", "multipleOf": "must be a multiple of {}",
+    "format": "must be a valid {}", "uniqueItems": "must not contain duplicate items",
+    "anyOf": "does not match any of the allowed forms",
+    "oneOf": "does not match any of the allowed forms",
+    **{f"{end}{what}": f"must have at {side} {{}} {noun}"
+       for end, side in (("min", "least"), ("max", "most"))
+       for what, noun in (("Length", "characters"), ("Items", "items"),
+                          ("Properties", "properties"))},
+}
+
 
 def _violations(validator: jsonschema_rs.Validator, instance: Any, root: str) -> list[Violation]:
-    found: list[tuple[tuple[tuple[int, Any], ...], Violation]] = []
-    for error in validator.iter_errors(instance):
-        for tokens, violation in _explain(error, root):
-            found.append((tuple((0, t) if isinstance(t, int) else (1, t) for t in tokens),
-                          violation))
-    # Sorted by place, so "/limit" comes before "/path" whatever order the keywords ran in.
-    found.sort(key=lambda pair: pair[0])
+    found = [pair for error in validator.iter_errors(instance) for pair in _explain(error, root)]
+    # Sorted by place (indexes as numbers), so "/limit" comes before "/path" whatever order
+    # the keywords were checked in.
+    found.sort(key=lambda p: tuple((0, t) if isinstance(t, int) else (1, t) for t in p[0]))
     return [v for _, v in found]
 
 
 def _explain(error: jsonschema_rs.ValidationError,
              root: str) -> list[tuple[list[str | int], Violation]]:
-    kind = error.kind.name
-    tokens = list(error.instance_path)
+    kind, tokens, detail = error.kind.name, list(error.instance_path), error.kind.as_dict()
     path = _pointer(tokens)
-    where = path or root
-    detail = error.kind.as_dict()
-    if kind == "required":
-        name = str(detail["property"])
-        rule = "dependentRequired" if error.schema_path[-1:] == ["dependentRequired"] else kind
-        sub = [*tokens, name]
-        text = f"'{name}' is required" if not tokens else f"{_pointer(sub)} is required"
-        return [(sub, Violation(_pointer(sub), rule, text, None))]
-    if kind in ("additionalProperties", "unevaluatedProperties", "unevaluatedItems"):
-        out: list[tuple[list[str | int], Violation]] = []
-        container = error.instance
-        for key in detail["unexpected"]:
+    if kind in ("required", "additionalProperties", "unevaluatedProperties",
+                "unevaluatedItems"):  # name the missing or unexpected member itself
+        out = []
+        for key in [detail["property"]] if kind == "required" else detail["unexpected"]:
             sub = [*tokens, key]
-            text = f"'{key}' is not allowed" if not tokens else f"{_pointer(sub)} is not allowed"
-            value = container[key] if isinstance(container, dict | list) else None
-            out.append((sub, Violation(_pointer(sub), kind, text, value)))
+            name = f"'{key}'" if not tokens else _pointer(sub)
+            if kind == "required":
+                rule = "dependentRequired" if error.schema_path[-1:] == [
+                    "dependentRequired"] else kind
+                out.append((sub, Violation(_pointer(sub), rule, f"{name} is required")))
+            else:
+                container = error.instance
+                value = container[key] if isinstance(container, dict | list) else None
+                out.append((sub, Violation(_pointer(sub), kind, f"{name} is not allowed",
+                                           value)))
         return out
-    got = f" (got {_show(error.instance)})"
-    limit = detail.get("limit")
-    if kind == "falseSchema":
-        last = error.schema_path[-1] if error.schema_path else ""
-        parent = error.schema_path[-2] if len(error.schema_path) > 1 else "false"
-        kind = str(last if last in ("items", "additionalProperties", "contains") else parent)
+    where = path or root
+    if kind == "falseSchema":  # the keyword holding the `false`, or the one above it
+        at = ["false", "false", *error.schema_path]
+        kind = str(at[-1] if at[-1] in ("items", "additionalProperties", "contains") else at[-2])
         text = f"{where} is not allowed"
-    elif kind == "type":
-        text = f"{where} must be of type {' or '.join(map(str, detail['types']))}{got}"
-    elif kind in _COMPARE:
-        text = f"{where} must be {_COMPARE[kind]} {_show(limit)}{got}"
-    elif kind in _COUNTS:
-        side, noun = _COUNTS[kind]
-        text = f"{where} must have at {side} {limit} {noun}{got}"
-    elif kind == "enum":
-        options = detail["options"]
-        shown = ", ".join(_show(o) for o in options[:10]) + (", ..." if len(options) > 10 else "")
-        text = f"{where} must be one of {shown}{got}"
-    elif kind == "const":
-        text = f"{where} must be {_show(detail['expected_value'])}{got}"
-    elif kind == "pattern":
-        text = f"{where} must match the pattern {_show(detail['pattern'])}{got}"
-    elif kind == "multipleOf":
-        text = f"{where} must be a multiple of {_show(detail['multiple_of'])}{got}"
-    elif kind == "format":
-        text = f"{where} must be a valid {detail['format']}{got}"
-    elif kind == "uniqueItems":
-        text = f"{where} must not contain duplicate items"
-    elif kind in ("anyOf", "oneOf") and "more than one" not in error.message:
-        text = f"{where} does not match any of the allowed forms{got}"
+    elif kind in _SAYS and "more than one" not in error.message:
+        says = _SAYS[kind]
+        says = says.format(_limit(kind, detail)) if "{}" in says else says
+        text = f"{where} {says} (got {_show(error.instance)})"
     else:
         text = f"{where}: {error.message}"
     return [(tokens, Violation(path, kind, text, error.instance))]
 
 
-_COMPARE = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-_COUNTS = {"minLength": ("least", "characters"), "maxLength": ("most", "characters"),
-           "minItems": ("least", "items"), "maxItems": ("most", "items"),
-           "minProperties": ("least", "properties"), "maxProperties": ("most", "properties")}
+def _limit(kind: str, detail: dict[str, Any]) -> str:
+    if kind == "type":
+        return " or ".join(map(str, detail["types"]))
+    if kind == "enum":
+        options = detail["options"]
+        return ", ".join(map(_show, options[:10])) + (", ..." if len(options) > 10 else "")
+    value = next(iter(detail.values()), "")  # limit, expected_value, pattern, multiple_of...
+    return str(value) if kind == "format" else _show(value)
 
 
 def _pointer(tokens: list[str | int]) -> str:
@@ -554,7 +504,6 @@ def _show(value: Any) -> str:
 
 
 def _summary(violations: list[Violation]) -> str:
-    text = "; ".join(v.message for v in violations[:_SHOWN])
-    if len(violations) > _SHOWN:
-        text += f"; and {len(violations) - _SHOWN} more"
-    return text
+    more = len(violations) - _SHOWN
+    return "; ".join(v.message for v in violations[:_SHOWN]) + (
+        f"; and {more} more" if more > 0 else "")

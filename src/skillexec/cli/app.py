@@ -172,6 +172,30 @@ async def _batch_call(engine: SkillExecutionEngine, number: int,
     return spec["skill"], result
 
 
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """What isolation this machine can give, mechanism by mechanism."""
+    from rich.table import Table
+
+    from skillexec.runtime.capabilities import doctor_rows
+
+    rows = doctor_rows()
+    if as_json:
+        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+        return
+    console = make_console()
+    for section, title in (("kernel", "mechanisms"), ("level", "isolation levels")):
+        table = Table(title=title, expand=True)
+        table.add_column("", no_wrap=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("what it gives here", overflow="fold", ratio=1)
+        for r in rows:
+            if r["section"] == section:
+                mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
+                table.add_row(mark, str(r["mechanism"]), str(r["detail"]))
+        console.print(table)
+
+
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")

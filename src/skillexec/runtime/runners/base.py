@@ -57,6 +57,9 @@ class Outcome:
 class Runner(Protocol):
     name: str
 
+    def refusal(self, skill: Skill) -> ErrorInfo | None:
+        """Why this runner will not run this skill on this machine, or None."""
+
     async def prepare(self, skill: Skill) -> None:
         """Get ready to run this skill fast (import it, warm a zygote). Idempotent."""
 

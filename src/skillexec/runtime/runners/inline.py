@@ -35,6 +35,9 @@ class InlineRunner:
         self._classifier = classifier or ErrorClassifier()
         self._dog: _Watchdog | None = None
 
+    def refusal(self, skill: Skill) -> ErrorInfo | None:
+        return None
+
     async def prepare(self, skill: Skill) -> None:
         self._invoker(skill)
 

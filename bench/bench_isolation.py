@@ -1,0 +1,169 @@
+"""Isolated calls side by side: fresh interpreter per call vs process runner vs sandbox runner.
+
+    .venv/bin/python bench/bench_isolation.py [--quick]
+
+Prints one table: p50/p95 latency of a no-op skill and of a skill importing Pillow at module
+level, throughput of sandboxed no-op calls at concurrency 8, 100 concurrent sandboxed
+0.5 s sleepers, and memory (USS/PSS) per concurrent sandboxed call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from skillexec.runtime.context import SkillContext
+from skillexec.runtime.entry import build_input
+from skillexec.runtime.runners.base import Attempt, AttemptLimits
+from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.skills.model import Entry, EntryKind, Skill
+
+QUICK = "--quick" in sys.argv
+N = 30 if QUICK else 100
+NOOP = "def execute(input_data):\n    return {'ok': True}\n"
+HEAVY = ("from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps\n"
+         "def execute(input_data):\n"
+         "    im = Image.new('RGB', (16, 16), 'white').filter(ImageFilter.BLUR)\n"
+         "    return {'size': list(im.size)}\n")
+SLEEP = "import time\ndef execute(input_data):\n    time.sleep(0.5)\n    return 1\n"
+FRESH = ("import importlib.util, json, sys\n"
+         "spec = importlib.util.spec_from_file_location('skill', sys.argv[1])\n"
+         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+         "print(json.dumps(m.execute(json.loads(sys.stdin.read()))))\n")
+
+
+def make(root: Path, name: str, code: str) -> Skill:
+    d = root / name
+    d.mkdir()
+    (d / "main.py").write_text(code)
+    return Skill(id=name, version="1.0.0", entry=Entry(kind=EntryKind.PYTHON, file=d / "main.py"),
+                 path=d)
+
+
+_n = [0]
+
+
+def att(skill: Skill, work: Path, timeout_s: float = 30.0) -> Attempt:
+    _n[0] += 1
+    ctx = SkillContext(task_id=f"b{_n[0]}", skill_id=skill.id, attempt=1,
+                       workdir=work / f"b{_n[0]}", config={}, deadline=time.time() + timeout_s,
+                       log=logging.getLogger("bench"))
+    return Attempt(skill=skill, input_data=build_input({}, {}), context=ctx,
+                   limits=AttemptLimits(timeout_s=timeout_s))
+
+
+async def fresh_call(skill: Skill) -> None:
+    assert skill.entry.file is not None
+    p = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FRESH, str(skill.entry.file), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await p.communicate(json.dumps(build_input({}, {})).encode())
+    json.loads(out)
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+async def lat(fn: object, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        await fn()  # type: ignore[operator]
+        out.append(time.perf_counter() - t)
+    return out
+
+
+async def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="skillexec-bench-"))
+    work = root / "work"
+    skills = {"noop": make(root, "noop", NOOP), "pillow": make(root, "pillow", HEAVY)}
+    sleeper = make(root, "sleeper", SLEEP)
+    cfg = IsolationSettings(work_root=work)
+    proc, sand = ProcessRunner(settings=cfg), SandboxRunner(settings=cfg)
+    rows: list[tuple[str, str, str]] = []
+    results: dict[tuple[str, str], float] = {}
+    try:
+        for name, skill in skills.items():
+            for r in (proc, sand):
+                await r.prepare(skill)
+                await r.run(att(skill, work))
+
+            async def via(r: ProcessRunner, s: Skill = skill) -> None:
+                o = await r.run(att(s, work))
+                assert o.ok, o.error
+
+            await fresh_call(skill)
+            fl = await lat(lambda s=skill: fresh_call(s), N // 2)
+            pl = await lat(lambda: via(proc), N)
+            sl = await lat(lambda: via(sand), N)
+            for label, xs in (("fresh interpreter", fl), ("process runner", pl),
+                              ("sandbox runner", sl)):
+                results[(name, label)] = pct(xs, 0.5)
+                rows.append((f"{name}: {label}", f"p50 {pct(xs, 0.5):7.2f} ms",
+                             f"p95 {pct(xs, 0.95):7.2f} ms"))
+            f50 = results[(name, "fresh interpreter")]
+            p50 = results[(name, "process runner")]
+            rows.append((f"{name}: ratios", f"process {p50 / f50:.2f}x",
+                         f"sandbox {results[(name, 'sandbox runner')] / f50:.2f}x of fresh;"
+                         f" sandbox {f50 / results[(name, 'sandbox runner')]:.1f}x faster"))
+        # throughput of sandboxed no-op calls at concurrency 8
+        sem = asyncio.Semaphore(8)
+        total = 300 if QUICK else 1000
+
+        async def one() -> None:
+            async with sem:
+                o = await sand.run(att(skills["noop"], work))
+                assert o.ok, o.error
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*[one() for _ in range(total)])
+        rate = total / (time.perf_counter() - t0)
+        rows.append(("sandbox no-op throughput (conc. 8)", f"{rate:7.0f} calls/s", ""))
+        # 100 concurrent sleepers, and memory of the children while they sleep
+        await sand.prepare(sleeper)
+        await sand.run(att(sleeper, work))
+        zpid = sand._zygotes[sleeper.key].pid
+        mem: list[tuple[float, float]] = []
+
+        async def sample() -> None:
+            await asyncio.sleep(0.35)
+            for c in psutil.Process(zpid).children():
+                try:
+                    fi = c.memory_full_info()
+                    mem.append((fi.uss / 2**20, fi.pss / 2**20))
+                except psutil.Error:
+                    pass
+
+        t0 = time.perf_counter()
+        outs, _ = await asyncio.gather(
+            asyncio.gather(*[sand.run(att(sleeper, work)) for _ in range(100)]), sample())
+        wall = time.perf_counter() - t0
+        assert all(o.ok for o in outs), [o.error for o in outs if not o.ok][:2]
+        rows.append(("100 concurrent sandboxed 0.5 s sleeps", f"{wall:7.2f} s wall", ""))
+        if mem:
+            rows.append((f"memory per sandboxed call ({len(mem)} sampled)",
+                         f"USS {statistics.median(u for u, _ in mem):5.2f} MB",
+                         f"PSS {statistics.median(p for _, p in mem):5.2f} MB"))
+    finally:
+        await proc.close()
+        await sand.close()
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  {'':<20}  {''}")
+    for a, b, c in rows:
+        print(f"{a:<{width}}  {b:<20}  {c}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

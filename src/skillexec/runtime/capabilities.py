@@ -1,0 +1,169 @@
+"""What this kernel and these privileges can really enforce, detected once, failing closed.
+
+Namespaces are probed in a throw-away interpreter (an ``unshare`` that works there works in
+a zygote); Landlock by asking the kernel its ABI; cgroups by looking for writable v1
+hierarchies (or a v2 one with controllers). ``doctor_rows()`` turns the result into the
+table ``skillexec doctor`` prints, including what each isolation level gets here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import orjson
+
+from skillexec.runtime.limits import cgroup_v1_dir
+from skillexec.security import landlock, seccomp
+
+__all__ = ["Capabilities", "detect_capabilities", "doctor_rows", "missing_for"]
+
+_PROBE = r"""
+import ctypes, os, json
+libc = ctypes.CDLL(None, use_errno=True)
+def try_unshare(flags):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if libc.unshare(flags) == 0 else 1)
+    _, st = os.waitpid(pid, 0)
+    return os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
+NEWUSER, NEWNET = 0x10000000, 0x40000000
+out = {"userns": try_unshare(NEWUSER),
+       "netns": try_unshare(NEWNET) or try_unshare(NEWUSER | NEWNET),
+       "seccomp": libc.prctl(21, 0, 0, 0, 0) >= 0,
+       "pdeathsig": libc.prctl(1, 0, 0, 0, 0) == 0}
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    linux: bool
+    arch: str
+    is_root: bool
+    prctl: bool
+    user_namespaces: bool
+    network_namespaces: bool
+    landlock_abi: int
+    seccomp: bool
+    cgroup_v1_pids: bool
+    cgroup_v1_memory: bool
+    cgroup_v2_controllers: tuple[str, ...]
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cgroup_pids(self) -> bool:
+        return self.cgroup_v1_pids
+
+    @property
+    def cgroup_memory(self) -> bool:
+        return self.cgroup_v1_memory
+
+    @property
+    def uid_drop(self) -> bool:
+        return self.is_root
+
+
+@cache
+def detect_capabilities() -> Capabilities:
+    linux = sys.platform.startswith("linux")
+    details: dict[str, str] = {}
+    probe: dict[str, bool] = {}
+    if linux:
+        try:
+            res = subprocess.run([sys.executable, "-I", "-S", "-c", _PROBE], capture_output=True,
+                                 timeout=20, check=False, env={"PATH": "/usr/bin:/bin"})
+            probe = orjson.loads(res.stdout) if res.returncode == 0 else {}
+            if res.returncode != 0:
+                details["probe"] = res.stderr.decode(errors="replace")[-300:]
+        except (OSError, subprocess.TimeoutExpired, orjson.JSONDecodeError) as exc:
+            details["probe"] = f"probe failed: {exc}"
+    v2: tuple[str, ...] = ()
+    for cand in (Path("/sys/fs/cgroup/cgroup.controllers"),
+                 Path("/sys/fs/cgroup/unified/cgroup.controllers")):
+        try:
+            v2 = tuple(cand.read_text().split())
+            details["cgroup_v2"] = str(cand.parent)
+            break
+        except OSError:
+            continue
+    pids_dir = cgroup_v1_dir("pids") if linux else None
+    mem_dir = cgroup_v1_dir("memory") if linux else None
+    is_root = linux and os.geteuid() == 0
+    return Capabilities(
+        linux=linux, arch=platform.machine(), is_root=is_root,
+        prctl=bool(probe.get("pdeathsig")),
+        user_namespaces=bool(probe.get("userns")),
+        network_namespaces=bool(probe.get("netns")),
+        landlock_abi=landlock.abi_version() if linux else 0,
+        seccomp=bool(probe.get("seccomp")) and seccomp.supported(),
+        cgroup_v1_pids=pids_dir is not None and is_root and os.access(pids_dir, os.W_OK),
+        cgroup_v1_memory=mem_dir is not None and is_root and os.access(mem_dir, os.W_OK),
+        cgroup_v2_controllers=v2,
+        details=details,
+    )
+
+
+def missing_for(level: str, caps: Capabilities, *, network: bool) -> list[str]:
+    """Mechanisms ``level`` needs that this machine lacks (empty: it is fully available)."""
+    if level == "inline":
+        return []
+    missing = [] if caps.linux and caps.prctl else ["linux process control (prctl)"]
+    if level == "sandbox":
+        if caps.landlock_abi < 1:
+            missing.append("Landlock")
+        if not caps.seccomp:
+            missing.append(f"seccomp filter (x86_64 only; this is {caps.arch})")
+        if not network and not caps.network_namespaces:
+            missing.append("network namespace")
+    return missing
+
+
+def doctor_rows() -> list[dict[str, object]]:
+    """Plain rows for ``skillexec doctor``: section, mechanism, available, detail."""
+    c = detect_capabilities()
+    abi = c.landlock_abi
+    rows: list[dict[str, object]] = []
+
+    def row(section: str, mechanism: str, ok: bool, detail: str) -> None:
+        rows.append({"section": section, "mechanism": mechanism, "available": ok,
+                     "detail": detail})
+
+    row("kernel", "running as root", c.is_root,
+        "children drop to a per-skill uid" if c.is_root else "children keep the engine's uid")
+    row("kernel", "prctl (parent-death signal, subreaper)", c.prctl, "")
+    row("kernel", "user namespaces", c.user_namespaces, "unprivileged unshare(CLONE_NEWUSER)")
+    row("kernel", "network namespaces", c.network_namespaces,
+        "no network unless network_access is granted")
+    row("kernel", "Landlock", abi >= 1,
+        f"ABI {abi}: files" + (", TCP bind/connect" if abi >= 4 else ", no TCP rules (ABI<4)")
+        + (", abstract-unix and signal scoping" if abi >= 6 else ", no IPC scoping (ABI<6)"))
+    row("kernel", "seccomp-bpf", c.seccomp, f"filter written for x86_64; arch {c.arch}")
+    row("kernel", "cgroup v1 pids", c.cgroup_v1_pids, "per-attempt process limit and kill-all")
+    row("kernel", "cgroup v1 memory", c.cgroup_v1_memory, "per-attempt memory limit, OOM seen")
+    row("kernel", "cgroup v2", bool(c.cgroup_v2_controllers),
+        "controllers: " + (" ".join(c.cgroup_v2_controllers) or "none")
+        + " (not used by the runners yet)")
+    uid = "per-skill unprivileged uid (keeps only CAP_DAC_READ_SEARCH)" if c.is_root else \
+        "engine's uid"
+    kill = "pids cgroup kill-all" if c.cgroup_v1_pids else "process group + subreaper zygote"
+    mem = "RLIMIT_AS + memory cgroup" if c.cgroup_v1_memory else "RLIMIT_AS only"
+    base = (f"fork from warm zygote; rlimits (CPU, file size, open files, core off); {mem}; "
+            f"{uid}; own session; parent-death signal; private cwd; env allowlist; {kill}")
+    row("level", "inline", True, "engine's own process: no isolation (trusted code only)")
+    row("level", "process", not missing_for("process", c, network=True), base)
+    sandbox_missing = missing_for("sandbox", c, network=False)
+    sb = base + "; " + ", ".join(x for x in (
+        "network namespace" if c.network_namespaces else "",
+        f"Landlock ABI {abi}" if abi else "",
+        "seccomp (no AF_UNIX, ptrace, mount, unshare/setns, bpf, io_uring, keyrings)"
+        if c.seccomp else "") if x)
+    if sandbox_missing:
+        sb += "; MISSING: " + ", ".join(sandbox_missing)
+    row("level", "sandbox", not sandbox_missing, sb)
+    return rows

@@ -1,0 +1,248 @@
+"""Resource limits of one attempt: rlimits (in the child) and per-slot cgroups (engine side).
+
+cgroup v1 is what this machine mounts (/sys/fs/cgroup/{pids,memory}). The runner keeps a
+pool of *slots*, each a pids cgroup and a memory cgroup nested under the engine's own
+cgroups (so the session's accounting still covers them); an attempt leases a slot, the
+engine moves the child in before it reads its input, and at the end kills every process
+still in it — grandchildren that daemonised with setsid included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CgroupPool", "CgroupSlot", "apply_rlimits", "cgroup_v1_dir"]
+
+_V1_ROOT = Path("/sys/fs/cgroup")
+
+
+def apply_rlimits(*, address_space_bytes: int | None, cpu_seconds: float | None,
+                  file_size_bytes: int, open_files: int, processes: int | None) -> None:
+    """Lower this process's limits (soft = hard, so the skill cannot raise them back)."""
+
+    def both(which: int, value: int) -> None:
+        _soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    both(resource.RLIMIT_FSIZE, file_size_bytes)
+    both(resource.RLIMIT_NOFILE, open_files)
+    if address_space_bytes is not None:
+        both(resource.RLIMIT_AS, address_space_bytes)
+    if cpu_seconds is not None:
+        soft = max(1, int(cpu_seconds + 0.999))
+        # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
+        _s, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1 if hard == resource.RLIM_INFINITY
+                                                  else min(hard, soft + 1)))
+    if processes is not None:
+        both(resource.RLIMIT_NPROC, processes)
+
+
+def cgroup_v1_dir(controller: str) -> Path | None:
+    """This process's cgroup directory in a v1 hierarchy, or None if it is not mounted."""
+    root = _V1_ROOT / controller
+    if not (root / "cgroup.procs").exists():
+        return None
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _hid, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return root / path.lstrip("/")
+    return None
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read_int(path: Path) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+@dataclass(slots=True)
+class CgroupSlot:
+    index: int
+    pids_dir: Path | None
+    memory_dir: Path | None
+    oom_kills_before: int = 0
+
+    def arm(self, *, memory_bytes: int | None, max_pids: int) -> None:
+        if self.pids_dir is not None:
+            _write(self.pids_dir / "pids.max", str(max_pids))
+        if self.memory_dir is not None:
+            limit = str(memory_bytes) if memory_bytes is not None else "-1"
+            with contextlib.suppress(OSError):
+                _write(self.memory_dir / "memory.limit_in_bytes", limit)
+            with contextlib.suppress(OSError):
+                _write(self.memory_dir / "memory.max_usage_in_bytes", "0")
+            self.oom_kills_before = self._oom_kills()
+
+    def add(self, pid: int) -> None:
+        """Move ``pid`` in (engine side, before the child reads its input)."""
+        for d in (self.pids_dir, self.memory_dir):
+            if d is not None:
+                _write(d / "cgroup.procs", str(pid))
+
+    def pids(self) -> list[int]:
+        out: set[int] = set()
+        for d in (self.pids_dir, self.memory_dir):
+            if d is None:
+                continue
+            try:
+                out.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(out)
+
+    def kill_all(self, *, rounds: int = 200) -> int:
+        """SIGKILL everything in the slot until it is empty; returns how many were killed.
+
+        Repeated because a process may fork between the listing and the kill; the pids
+        limit bounds how long that can go on.
+        """
+        killed = 0
+        for i in range(rounds):
+            pids = self.pids()
+            if not pids:
+                return killed
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+            if i:
+                time.sleep(0.001)
+        return killed
+
+    def oom_killed(self) -> bool:
+        return self.memory_dir is not None and self._oom_kills() > self.oom_kills_before
+
+    def peak_memory_bytes(self) -> int | None:
+        if self.memory_dir is None:
+            return None
+        return _read_int(self.memory_dir / "memory.max_usage_in_bytes")
+
+    def _oom_kills(self) -> int:
+        if self.memory_dir is None:
+            return 0
+        try:
+            for line in (self.memory_dir / "memory.oom_control").read_text().splitlines():
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return _read_int(self.memory_dir / "memory.failcnt")
+
+
+class CgroupPool:
+    """Slots created on demand under ``<own cgroup>/skillexec-<pid>``, reused, removed at close."""
+
+    def __init__(self, *, use_pids: bool, use_memory: bool) -> None:
+        tag = f"skillexec-{os.getpid()}-{id(self):x}"
+        self._bases: dict[str, Path] = {}
+        for ctl, wanted in (("pids", use_pids), ("memory", use_memory)):
+            own = cgroup_v1_dir(ctl) if wanted else None
+            if own is None:
+                continue
+            _sweep_stale(own)
+            base = own / tag
+            try:
+                base.mkdir(exist_ok=True)
+                if ctl == "memory":
+                    with contextlib.suppress(OSError):
+                        _write(base / "memory.use_hierarchy", "1")
+            except OSError:
+                continue
+            self._bases[ctl] = base
+        self._free: list[CgroupSlot] = []
+        self._all: list[CgroupSlot] = []
+
+    @property
+    def has_pids(self) -> bool:
+        return "pids" in self._bases
+
+    @property
+    def has_memory(self) -> bool:
+        return "memory" in self._bases
+
+    def lease(self) -> CgroupSlot:
+        if self._free:
+            return self._free.pop()
+        index = len(self._all)
+        dirs: dict[str, Path | None] = {}
+        for ctl in ("pids", "memory"):
+            base = self._bases.get(ctl)
+            if base is None:
+                dirs[ctl] = None
+                continue
+            d = base / f"slot{index}"
+            d.mkdir(exist_ok=True)
+            dirs[ctl] = d
+        slot = CgroupSlot(index=index, pids_dir=dirs["pids"], memory_dir=dirs["memory"])
+        self._all.append(slot)
+        return slot
+
+    def release(self, slot: CgroupSlot) -> None:
+        self._free.append(slot)
+
+    def close(self) -> None:
+        for slot in self._all:
+            slot.kill_all()
+        for slot in self._all:
+            for d in (slot.pids_dir, slot.memory_dir):
+                if d is not None:
+                    _rmdir(d)
+        for base in self._bases.values():
+            _rmdir(base)
+        self._all.clear()
+        self._free.clear()
+
+
+def _sweep_stale(own: Path) -> None:
+    """Kill what a SIGKILLed engine left behind (daemons in its slots) and remove its cgroups.
+
+    Its zygotes and children died with it (parent-death signal); a grandchild that
+    daemonised did not, but it is still in the dead engine's slot.
+    """
+    try:
+        entries = [e for e in own.iterdir() if e.name.startswith("skillexec-")]
+    except OSError:
+        return
+    for base in entries:
+        try:
+            pid = int(base.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if pid == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        slots = [d for d in base.iterdir() if d.is_dir()]
+        for d in slots:
+            CgroupSlot(index=-1, pids_dir=d, memory_dir=None).kill_all()
+            _rmdir(d)
+        _rmdir(base)
+
+
+def _rmdir(d: Path) -> None:
+    for _ in range(50):
+        try:
+            d.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.002)

@@ -1,0 +1,309 @@
+"""One attempt in flight, engine side: feed the child, serve its requests, read its answer.
+
+Everything the child sends is untrusted: frames are size-checked before they are read,
+stdout and stderr are capped (past the cap the attempt is killed), and every way the child
+can end — an answer, a crash, a limit, the deadline — maps to one ErrorInfo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
+from skillexec.runtime.entry import interpret_result
+from skillexec.runtime.limits import CgroupSlot
+from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._zygote_handle import ChildExit
+from skillexec.runtime.runners.base import Attempt, Outcome
+
+__all__ = ["AttemptIO", "Capture"]
+
+_SLACK_BYTES = 64 * 1024
+
+
+class Capture:
+    """Collects a pipe (stdout or stderr) up to ``cap`` bytes; past it, ``overflow`` is set."""
+
+    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Event) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.buf = bytearray()
+        self.overflowed = False
+        self.eof = asyncio.Event()
+        self._overflow = overflow
+        os.set_blocking(fd, False)
+        asyncio.get_running_loop().add_reader(fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, 256 * 1024)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.close()
+            return
+        if len(self.buf) + len(chunk) > self.cap:
+            self.overflowed = True
+            self._overflow.set()
+            self.close()
+            return
+        self.buf += chunk
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+        self.eof.set()
+
+    def tail(self, n: int = 4000) -> str:
+        return bytes(self.buf[-n:]).decode(errors="replace")
+
+
+@dataclass(slots=True)
+class AttemptIO:
+    attempt: Attempt
+    pid: int
+    exit_fut: asyncio.Future[ChildExit]
+    sock: socket.socket
+    stdout: Capture
+    stderr: Capture
+    overflow: asyncio.Event
+    slot: CgroupSlot | None
+    kind: str  # "python" | "command"
+    sandbox: bool
+    max_output_bytes: int
+    max_artifact_bytes: int
+    cpu_limit_s: float | None
+    stdin_fd: int | None = None
+    started: float = field(default_factory=time.perf_counter)
+    net: list[int] | None = None
+    killed: bool = False
+    setup_failure: str | None = None
+
+    async def run(self) -> Outcome:
+        reader, writer = await asyncio.open_unix_connection(sock=self.sock)
+        convo = asyncio.ensure_future(self._python(reader, writer) if self.kind == "python"
+                                      else self._command(writer))
+        overflow = asyncio.ensure_future(self.overflow.wait())
+        cancel_watch = asyncio.ensure_future(self._watch_cancel(writer))
+        timeout_s = self.attempt.limits.timeout_s
+        try:
+            done, _ = await asyncio.wait({convo, overflow}, timeout=timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if convo in done:
+                outcome = convo.result()
+            elif overflow in done:
+                self.kill()
+                which = "stdout" if self.stdout.overflowed else "stderr"
+                cap = self.stdout.cap if which == "stdout" else self.stderr.cap
+                outcome = self._fail(ErrorType.RESOURCE, "output_too_large",
+                                     f"the skill wrote more than {cap} bytes to {which}",
+                                     details={"stream": which, "cap": cap})
+            else:
+                self.kill()
+                outcome = self._fail(ErrorType.TIMEOUT, "execution_timeout",
+                                     f"skill {self.attempt.skill.id!r} did not finish within "
+                                     f"{timeout_s:g} s", retryable=True)
+        finally:
+            for t in (convo, overflow, cancel_watch):
+                t.cancel()
+            await asyncio.gather(convo, overflow, cancel_watch, return_exceptions=True)
+            writer.close()
+        return outcome
+
+    # -- Python skills: frames both ways ------------------------------------------------
+    async def _python(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> Outcome:
+        ctx = self.attempt.context
+        start = {"input": self.attempt.input_data, "context": {
+            "task_id": ctx.task_id, "skill_id": ctx.skill_id, "attempt": ctx.attempt,
+            "config": ctx.config, "deadline": ctx.deadline, "trace": ctx.trace}}
+        try:
+            writer.write(proto.encode_frame(start))
+            await writer.drain()
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            self.kill()
+            return self._fail(ErrorType.PARAMETER, "input_not_json",
+                              f"the input could not be sent as JSON: {exc}")
+        except OSError:
+            pass  # the child died before reading: its exit status says why
+        result_cap = self.max_output_bytes + _SLACK_BYTES
+        while True:
+            try:
+                _kind, msg = await proto.read_frame_async(reader, cap=result_cap)
+            except proto.FrameTooLarge as exc:
+                self.kill()
+                return self._fail(ErrorType.RESOURCE, "output_too_large",
+                                  f"the skill sent {exc.size} bytes, over the cap of "
+                                  f"{self.max_output_bytes} bytes", details={"size": exc.size})
+            except (EOFError, OSError, proto.ProtocolError):
+                return await self._ended_without_answer()
+            if not isinstance(msg, dict):
+                continue
+            t = msg.get("t")
+            if t == "result":
+                return self._result(msg)
+            if t == "progress":
+                with contextlib.suppress(Exception):
+                    ctx.progress(float(msg.get("fraction", 0.0)), str(msg.get("message", "")))
+            elif t == "artifact":
+                try:
+                    _k, data = await proto.read_frame_async(reader, cap=self.max_artifact_bytes)
+                except proto.FrameTooLarge as exc:
+                    self.kill()
+                    return self._fail(ErrorType.RESOURCE, "output_too_large",
+                                      f"artifact of {exc.size} bytes is over the cap of "
+                                      f"{self.max_artifact_bytes} bytes")
+                except (EOFError, OSError, proto.ProtocolError):
+                    return await self._ended_without_answer()
+                await self._save_artifact(writer, msg, data)
+            elif t == "setup_failed":
+                self.setup_failure = str(msg.get("message"))
+
+    async def _save_artifact(self, writer: asyncio.StreamWriter, msg: dict[str, Any],
+                             data: Any) -> None:
+        reply: dict[str, Any] = {"t": "artifact_reply", "id": msg.get("id")}
+        try:
+            ref = await asyncio.to_thread(self.attempt.context.save_artifact,
+                                          str(msg.get("name")), bytes(data),
+                                          msg.get("mime") if isinstance(msg.get("mime"), str)
+                                          else None)
+            reply["ref"] = ref.to_dict()
+        except Exception as exc:
+            reply["error"] = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError):
+            writer.write(proto.encode_frame(reply))
+            await writer.drain()
+
+    def _result(self, msg: dict[str, Any]) -> Outcome:
+        net = msg.get("net")
+        if isinstance(net, list) and len(net) == 2:
+            self.net = [int(net[0]), int(net[1])]
+        if msg.get("ok"):
+            output, error = interpret_result(msg.get("value"))
+            return Outcome(output=output, error=error)
+        try:
+            error = ErrorInfo.from_dict(msg["error"])
+        except (KeyError, TypeError, ValueError):
+            error = ErrorInfo(type=ErrorType.EXECUTION, code="execution_failed",
+                              message="the skill failed and sent a malformed error")
+        tb = msg.get("traceback")
+        return Outcome(error=error, traceback=tb if isinstance(tb, str) else None)
+
+    # -- command skills: JSON on stdin, JSON on stdout ------------------------------------
+    async def _command(self, writer: asyncio.StreamWriter) -> Outcome:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(OSError):
+            writer.write(proto.encode_frame({"t": "go"}))
+            await writer.drain()
+        assert self.stdin_fd is not None
+        pipe = os.fdopen(self.stdin_fd, "wb", buffering=0)
+        self.stdin_fd = None
+        transport, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, pipe)
+        try:
+            data = self.attempt.input_data
+            transport.write(orjson.dumps(data.get("parameters", data)))
+        finally:
+            transport.close()
+        await self.stdout.eof.wait()
+        child = await self.exit_fut
+        status = child.status
+        if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            raw = bytes(self.stdout.buf)
+            try:
+                value = orjson.loads(raw) if raw.strip() else None
+            except orjson.JSONDecodeError:
+                return self._fail(ErrorType.EXECUTION, "output_not_json",
+                                  "the command's stdout is not JSON: "
+                                  f"{raw[:200].decode(errors='replace')!r}")
+            output, error = interpret_result(value)
+            return Outcome(output=output, error=error)
+        if status is not None and os.WIFEXITED(status):
+            return self._fail(ErrorType.EXECUTION, "command_failed",
+                              f"the command exited with status {os.WEXITSTATUS(status)}",
+                              details={"exit_code": os.WEXITSTATUS(status),
+                                       "stderr": self.stderr.tail()})
+        return self._from_status(child)
+
+    # -- endings ----------------------------------------------------------------------------
+    async def _ended_without_answer(self) -> Outcome:
+        try:
+            child = await asyncio.wait_for(asyncio.shield(self.exit_fut), 5.0)
+        except TimeoutError:
+            self.kill()
+            child = ChildExit(status=None)
+        if self.setup_failure is not None:
+            return self._fail(ErrorType.RESOURCE, "isolation_unavailable",
+                              f"the sandbox could not be applied: {self.setup_failure}",
+                              severity=ErrorSeverity.CRITICAL)
+        return self._from_status(child)
+
+    def _from_status(self, child: ChildExit) -> Outcome:
+        status = child.status
+        if status is None:
+            return self._fail(ErrorType.EXECUTION, "child_crashed",
+                              "the child process vanished (its zygote died)", retryable=True)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = str(sig)
+            cpu = child.cpu_s or 0.0
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and self.cpu_limit_s is not None
+                                         and cpu >= self.cpu_limit_s):
+                return self._fail(ErrorType.RESOURCE, "cpu_limit_exceeded",
+                                  f"the skill used more than {self.cpu_limit_s:g} s of CPU")
+            if sig == signal.SIGKILL and self.slot is not None and self.slot.oom_killed():
+                return self._fail(ErrorType.RESOURCE, "memory_limit_exceeded",
+                                  "the skill exceeded its memory limit (killed by the kernel)")
+            if sig == signal.SIGSYS:
+                return self._fail(ErrorType.PERMISSION, "sandbox_denied",
+                                  "the sandbox killed the skill for a forbidden system call")
+            return self._fail(ErrorType.EXECUTION, "child_crashed",
+                              f"the child process was killed by {name}",
+                              details={"signal": name, "stderr": self.stderr.tail()})
+        code = os.WEXITSTATUS(status)
+        if self.slot is not None and self.slot.oom_killed():
+            return self._fail(ErrorType.RESOURCE, "memory_limit_exceeded",
+                              "the skill exceeded its memory limit")
+        return self._fail(ErrorType.EXECUTION, "child_crashed",
+                          f"the child process exited with status {code} without an answer",
+                          details={"exit_code": code, "stderr": self.stderr.tail()})
+
+    def _fail(self, etype: ErrorType, code: str, message: str, *, retryable: bool = False,
+              severity: ErrorSeverity = ErrorSeverity.MEDIUM,
+              details: dict[str, Any] | None = None) -> Outcome:
+        return Outcome(error=ErrorInfo(type=etype, code=code, message=message,
+                                       retryable=retryable, severity=severity,
+                                       details=details or {}))
+
+    async def _watch_cancel(self, writer: asyncio.StreamWriter) -> None:
+        ctx = self.attempt.context
+        while not ctx.cancelled:
+            await asyncio.sleep(0.2)
+        # Cooperative: the child's handler sets context.cancelled; the deadline still holds.
+        if not self.exit_fut.done():
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group and everything left in its cgroups."""
+        self.killed = True
+        if not self.exit_fut.done():
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.slot is not None:
+            self.slot.kill_all()

@@ -1,0 +1,184 @@
+"""The zygote: a warm interpreter per skill that forks one child per attempt.
+
+Started by the engine as ``python -I -c 'from ..._zygote import main; main()'`` with its
+spec in the environment and a SOCK_SEQPACKET control socket. Before it imports the skill
+it confines itself as far as the isolation level says — its own network namespace, an
+unprivileged uid, a Landlock layer, the seccomp filter — so that even the skill's
+module-level code never runs with the engine's rights. Children inherit all of that.
+
+It is a child subreaper, so daemonised grandchildren reparent to it and are reaped; it
+dies with the engine (parent-death signal), and reports each child's exit status and
+rusage, which only the parent can collect.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import selectors
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.runtime.entry import load_invoker
+from skillexec.runtime.runners import _child
+from skillexec.runtime.runners import _protocol as proto
+from skillexec.security import landlock, seccomp
+from skillexec.security.privileges import (
+    drop_to_uid,
+    set_child_subreaper,
+    set_no_new_privs,
+    set_parent_death_signal,
+    unshare_network,
+)
+from skillexec.skills.model import Entry, EntryKind, Skill
+
+__all__ = ["SPEC_ENV", "main"]
+
+SPEC_ENV = "SKILLEXEC_ZYGOTE_SPEC"
+
+
+def main() -> None:
+    spec: dict[str, Any] = orjson.loads(os.environ.pop(SPEC_ENV))
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != spec["engine_pid"]:
+        os._exit(0)  # the engine died before we could arm the parent-death signal
+    ctl = socket.socket(fileno=int(spec["control_fd"]))
+    try:
+        setup, statm_fd = _prepare(spec)
+    except BaseException as exc:
+        if isinstance(exc, SkillExecError):
+            info = exc.info
+        else:
+            info = ErrorInfo(type=ErrorType.RESOURCE, code="isolation_unavailable",
+                             message=f"the zygote could not set up: {type(exc).__name__}: {exc}")
+        try:
+            proto.send_control(ctl, {"t": "error", "error": info.to_dict()})
+        except OSError:
+            pass
+        os._exit(0)
+    proto.send_control(ctl, {"t": "ready", "pid": os.getpid()})
+    _serve(ctl, setup, statm_fd)
+
+
+def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
+    sys.dont_write_bytecode = True
+    set_child_subreaper()
+    if spec["netns"]:
+        unshare_network()
+    _child.open_net_counters()
+    statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    read_fds = landlock.open_rule_fds(spec["read_paths"])
+    if spec["uid"] is not None:
+        drop_to_uid(int(spec["uid"]), int(spec["gid"]))
+    use_landlock = bool(spec["landlock"])
+    sandbox = use_landlock or bool(spec["seccomp"])
+    allow_network = bool(spec["allow_network"])
+    connect_ports = tuple(int(p) for p in spec["connect_ports"])
+    if sandbox:
+        set_no_new_privs()
+    if use_landlock:
+        landlock.restrict_self(
+            landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
+            read_fds=read_fds,
+            write_fds=landlock.open_rule_fds((*spec["write_paths"], os.devnull)),
+        )
+    if spec["seccomp"]:
+        seccomp.install_filter(seccomp.build_filter(allow_network=allow_network))
+    sk = spec["skill"]
+    invoker = None
+    if sk["kind"] == EntryKind.PYTHON.value:
+        skill = Skill(id=sk["id"], version=sk["version"],
+                      entry=Entry(kind=EntryKind.PYTHON, file=Path(sk["file"]), attr=sk["attr"]),
+                      path=Path(sk["path"]) if sk["path"] else None,
+                      default_config=sk["default_config"])
+        invoker = load_invoker(skill)
+    if invoker is not None and invoker.is_async:
+        import asyncio  # noqa: F401 - warm it for async skills only: it costs every fork
+    # Objects that exist now are never collected: children then share their pages instead
+    # of copying them when the collector would touch their headers.
+    gc.collect()
+    gc.freeze()
+    return _child.ChildSetup(
+        invoker=invoker, sandbox=sandbox, landlock=use_landlock, allow_network=allow_network,
+        read_fds=read_fds,
+        write_paths=tuple(spec["child_write_paths"]), connect_ports=connect_ports,
+        zygote_pid=os.getpid()), statm_fd
+
+
+def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+    signal.set_wakeup_fd(wake_w)
+    sel = selectors.DefaultSelector()
+    sel.register(ctl, selectors.EVENT_READ)
+    sel.register(wake_r, selectors.EVENT_READ)
+    children: dict[int, int] = {}
+    retiring = False
+    page = os.sysconf("SC_PAGE_SIZE")
+    while True:
+        for key, _ in sel.select(timeout=5.0):
+            if key.fd == wake_r:
+                try:
+                    while os.read(wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                continue
+            try:
+                msg, fds = proto.recv_control(ctl)
+            except (EOFError, OSError):
+                os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
+            if msg.get("t") == "fork" and not retiring:
+                vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    for fd in fds:
+                        os.close(fd)
+                    proto.send_control(ctl, {"t": "fork_failed", "id": msg["id"],
+                                             "message": f"fork: {exc}"})
+                    continue
+                if pid == 0:
+                    sel.close()
+                    ctl.close()
+                    os.close(wake_r)
+                    os.close(wake_w)
+                    os.close(statm_fd)
+                    _child.run_child(setup, msg, fds, vsz)
+                for fd in fds:
+                    os.close(fd)
+                children[pid] = int(msg["id"])
+                proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": pid})
+            elif msg.get("t") == "fork":
+                for fd in fds:
+                    os.close(fd)
+                proto.send_control(ctl, {"t": "fork_failed", "id": msg["id"],
+                                         "message": "zygote is retiring"})
+            elif msg.get("t") == "retire":
+                retiring = True
+        _reap(ctl, children)
+        if retiring and not children:
+            os._exit(0)
+
+
+def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
+    while True:
+        try:
+            pid, status, ru = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if children.pop(pid, None) is None:
+            continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
+        proto.send_control(ctl, {
+            "t": "exited", "pid": pid, "status": status,
+            "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
+            "inblock": ru.ru_inblock, "oublock": ru.ru_oublock,
+        })

@@ -1,0 +1,233 @@
+"""Engine side of one zygote: start it, ask it to fork, hear about exits, stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from skillexec.errors import ErrorInfo, ErrorType
+from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._zygote import SPEC_ENV
+
+__all__ = ["ChildExit", "ZygoteDied", "ZygoteHandle"]
+
+# The zygote's bootstrap. It imports only what it needs: every resident megabyte costs each
+# fork about 0.1 ms here (page tables), which is why ``skillexec`` and ``skillexec.skills``
+# import their public names lazily.
+_BOOT = """
+import json, os, sys
+sys.path[:0] = json.loads(os.environ.pop("SKILLEXEC_ZYGOTE_PATH"))
+from skillexec.runtime.runners._zygote import main
+main()
+"""
+
+
+class ZygoteDied(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExit:
+    status: int | None  # None: unknown (the zygote died before it could reap the child)
+    cpu_s: float | None = None
+    maxrss_kb: int | None = None
+    inblock: int | None = None
+    oublock: int | None = None
+
+
+class ZygoteHandle:
+    def __init__(self, spec: dict[str, Any], *, env: dict[str, str]) -> None:
+        self._spec = spec
+        self.spec_netns = bool(spec.get("netns"))
+        self._env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        self._sock: socket.socket | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._forks: dict[int, asyncio.Future[tuple[int, asyncio.Future[ChildExit]]]] = {}
+        self._exits: dict[int, asyncio.Future[ChildExit]] = {}
+        self._next_id = 0
+        self.dead = False
+        self.error: ErrorInfo | None = None
+        self.attempts = 0
+        self.active = 0
+        self.overlapped = False  # attempts ran at once: per-namespace counters are shared
+        self.last_used = time.monotonic()
+        self.retired = False
+
+    async def start(self, *, timeout_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        spec = dict(self._spec, control_fd=child.fileno(), engine_pid=os.getpid())
+        env = dict(self._env)
+        env[SPEC_ENV] = orjson.dumps(spec).decode()
+        env["SKILLEXEC_ZYGOTE_PATH"] = orjson.dumps([p for p in sys.path if p]).decode()
+        try:
+            # Started from the loop's thread: the zygote's parent-death signal follows the
+            # thread that forked it.
+            self.proc = subprocess.Popen(  # noqa: ASYNC220 - a vfork+exec, no waiting
+                [sys.executable, "-I", "-c", _BOOT], env=env, pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+                close_fds=True)
+        finally:
+            child.close()
+        self.pid = self.proc.pid
+        parent.setblocking(False)
+        self._sock = parent
+        self._ready = loop.create_future()
+        loop.add_reader(parent.fileno(), self._on_readable)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ready), timeout_s)
+        except TimeoutError:
+            self.error = ErrorInfo(type=ErrorType.RESOURCE, code="zygote_start_timeout",
+                                   message=f"the skill's zygote did not start within "
+                                           f"{timeout_s:g} s")
+            self.kill()
+        except ZygoteDied:
+            if self.error is None:
+                self.error = ErrorInfo(type=ErrorType.EXECUTION, code="zygote_failed",
+                                       message="the skill's zygote exited while starting")
+            self.kill()
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                msg, fds = proto.recv_control(self._sock)
+            except BlockingIOError:
+                return
+            except (EOFError, OSError, proto.ProtocolError):
+                self._on_death()
+                return
+            for fd in fds:
+                os.close(fd)
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        t = msg.get("t")
+        if t == "forked":
+            fut = self._forks.pop(int(msg["id"]), None)
+            pid = int(msg["pid"])
+            ex_fut: asyncio.Future[ChildExit] = asyncio.get_running_loop().create_future()
+            self._exits[pid] = ex_fut
+            if fut is not None and not fut.done():
+                fut.set_result((pid, ex_fut))
+        elif t == "fork_failed":
+            fut = self._forks.pop(int(msg["id"]), None)
+            if fut is not None and not fut.done():
+                fut.set_exception(ZygoteDied(str(msg.get("message"))))
+        elif t == "exited":
+            ex = self._exits.pop(int(msg["pid"]), None)
+            if ex is not None and not ex.done():
+                ex.set_result(ChildExit(
+                    status=int(msg["status"]), cpu_s=float(msg["utime"]) + float(msg["stime"]),
+                    maxrss_kb=int(msg["maxrss_kb"]), inblock=int(msg["inblock"]),
+                    oublock=int(msg["oublock"])))
+        elif t == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(None)
+        elif t == "error":
+            self.error = ErrorInfo.from_dict(msg["error"])
+
+    def _on_death(self) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(ZygoteDied("zygote exited"))
+            self._ready.exception()  # consumed: start() may have timed out already
+        for fut in self._forks.values():
+            if not fut.done():
+                fut.set_exception(ZygoteDied("zygote exited"))
+        for ex in self._exits.values():
+            if not ex.done():
+                ex.set_result(ChildExit(status=None))
+        self._forks.clear()
+        self._exits.clear()
+        self._reap_self()
+
+    async def fork(self, request: dict[str, Any], fds: list[int],
+                   ) -> tuple[int, asyncio.Future[ChildExit]]:
+        if self.dead or self._sock is None:
+            raise ZygoteDied("zygote is not running")
+        self._next_id += 1
+        rid = self._next_id
+        fut: asyncio.Future[tuple[int, asyncio.Future[ChildExit]]] = (
+            asyncio.get_running_loop().create_future())
+        self._forks[rid] = fut
+        msg = dict(request, t="fork", id=rid)
+        try:
+            await _send_with_fds(self._sock, msg, fds)
+        except OSError as exc:
+            self._forks.pop(rid, None)
+            self._on_death()
+            raise ZygoteDied(f"zygote control channel failed: {exc}") from exc
+        return await fut
+
+    def rss_mb(self) -> float:
+        try:
+            with open(f"/proc/{self.pid}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def retire(self) -> None:
+        """Stop taking forks; the zygote exits once its running children are reaped."""
+        self.retired = True
+        if self.dead or self._sock is None:
+            return
+        if self.active == 0:
+            self.kill()
+            return
+        with contextlib.suppress(OSError):
+            proto.send_control(self._sock, {"t": "retire"})
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+        self._on_death()
+
+    def _reap_self(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=0.5)
+
+
+async def _send_with_fds(sock: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            proto.send_control(sock, msg, fds)
+            return
+        except BlockingIOError:
+            await _writable(loop, sock)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_writer(sock.fileno(), ready)
+    try:
+        await fut
+    finally:
+        loop.remove_writer(sock.fileno())

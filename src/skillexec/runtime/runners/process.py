@@ -1,0 +1,427 @@
+"""The process runner: one child per attempt, forked from a warm per-skill zygote.
+
+Per attempt the engine side leases a cgroup slot, hands the zygote a socket and two pipes
+(SCM_RIGHTS), moves the forked child into the slot, sends it its input, then serves its
+progress and artifact requests until it answers, fails, overruns a cap or the deadline.
+Whatever happens, the child's process group and everything left in its slot is killed
+before ``run`` returns (or re-raises a cancellation).
+
+``SandboxRunner`` (sandbox.py) is this runner with ``sandbox=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, SkillPermissionError
+from skillexec.runtime.capabilities import detect_capabilities, missing_for
+from skillexec.runtime.limits import CgroupPool, CgroupSlot
+from skillexec.runtime.runners._attempt import AttemptIO, Capture
+from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners.base import Attempt, Outcome
+from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.skills.model import EntryKind, Permission, Skill
+
+__all__ = ["ProcessRunner"]
+
+_MB = 1024 * 1024
+_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
+                "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
+                "/etc/host.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates",
+                "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group",
+                "/dev/urandom", "/dev/random", "/dev/zero")
+
+
+class ProcessRunner:
+    name = "process"
+
+    def __init__(self, *, settings: IsolationSettings | None = None, sandbox: bool = False,
+                 ) -> None:
+        self.settings = settings or IsolationSettings()
+        self.sandbox = sandbox
+        self.name = "sandbox" if sandbox else "process"
+        self._caps = detect_capabilities()
+        self._zygotes: dict[str, ZygoteHandle] = {}
+        # Every zygote started, retired ones too (they live on until their children end):
+        # close() must leave none behind.
+        self._handles: set[ZygoteHandle] = set()
+        self._starting: dict[str, asyncio.Future[ZygoteHandle]] = {}
+        self._work_roots: dict[str, str] = {}
+        self._uids: dict[str, int] = {}
+        self._pool: CgroupPool | None = None
+        self._janitor: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- Runner protocol ------------------------------------------------------------------
+    async def prepare(self, skill: Skill) -> None:
+        if self.refusal(skill) is None:
+            wr = self.settings.work_root
+            await self._zygote(skill, str(wr) if wr is not None else None)
+
+    async def run(self, attempt: Attempt) -> Outcome:
+        started = time.perf_counter()
+        skill = attempt.skill
+        refusal = self.refusal(skill)
+        if refusal is not None:
+            return Outcome(error=refusal, metrics={"wall_ms": _ms(started)})
+        workdir = attempt.context.workdir
+        for tries in range(2):
+            zyg = await self._zygote(skill, str(workdir.parent))
+            if zyg.error is not None:
+                return Outcome(error=zyg.error, metrics={"wall_ms": _ms(started)})
+            try:
+                return await self._run_on(zyg, attempt, workdir, started)
+            except ZygoteDied:
+                self._drop(skill, zyg)
+                if tries:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def evict(self, skill: Skill) -> None:
+        zyg = self._zygotes.pop(skill.key, None)
+        if zyg is not None:
+            zyg.retire()
+        self._uids.pop(skill.key, None)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+        for zyg in (*self._zygotes.values(), *self._handles):
+            zyg.kill()
+        self._zygotes.clear()
+        self._handles.clear()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    # -- policy and capabilities ----------------------------------------------------------
+    def refusal(self, skill: Skill) -> ErrorInfo | None:
+        kind = skill.entry.kind
+        if kind is EntryKind.NONE:
+            reason = f": {skill.entry.reason}" if skill.entry.reason else ""
+            return ErrorInfo(type=ErrorType.DEPENDENCY, code="no_entry_point",
+                             message=f"skill {skill.id!r} has no executable entry{reason}")
+        if kind is EntryKind.CALLABLE:
+            return ErrorInfo(type=ErrorType.DEPENDENCY, code="entry_not_isolatable",
+                             message=f"skill {skill.id!r} is an in-memory function; it can "
+                                     f"only run inline, not in a {self.name} child")
+        try:
+            self.settings.permission_policy.check(skill)
+        except SkillPermissionError as exc:
+            return exc.info
+        network = bool(skill.permissions & {Permission.NETWORK_ACCESS,
+                                             Permission.DATABASE_ACCESS})
+        missing = missing_for(self.name, self._caps, network=network)
+        if missing and not self.settings.allow_weaker_isolation:
+            return ErrorInfo(
+                type=ErrorType.RESOURCE, code="isolation_unavailable",
+                severity=ErrorSeverity.CRITICAL,
+                message=f"skill {skill.id!r} needs {self.name} isolation, which this machine "
+                        f"cannot give: missing {', '.join(missing)}",
+                details={"missing": missing, "level": self.name})
+        return None
+
+    def _mechanisms(self, skill: Skill) -> dict[str, bool]:
+        """Which mechanisms this skill's zygote uses (a weaker level only if allowed)."""
+        c = self._caps
+        perms = skill.permissions
+        network = Permission.NETWORK_ACCESS in perms
+        sb = self.sandbox
+        return {
+            "uid": c.is_root and (sb or self.settings.drop_privileges_in_process),
+            "netns": sb and c.network_namespaces and not network
+            and Permission.DATABASE_ACCESS not in perms,
+            "landlock": sb and c.landlock_abi >= 1,
+            "seccomp": sb and c.seccomp,
+        }
+
+    # -- zygotes ------------------------------------------------------------------------
+    async def _zygote(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
+        key = skill.key
+        zyg = self._zygotes.get(key)
+        if zyg is not None and not zyg.dead and not zyg.retired and (
+                not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
+                or _inside(work_root, self._work_roots.get(key))):
+            return zyg
+        if zyg is not None:
+            self._drop(skill, zyg)
+        pending = self._starting.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[ZygoteHandle] = asyncio.get_running_loop().create_future()
+        self._starting[key] = fut
+        try:
+            if work_root is not None:
+                # Landlock rules need the folder to exist when the zygote confines itself.
+                os.makedirs(work_root, exist_ok=True)
+            zyg = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            self._handles = {h for h in self._handles if not h.dead}
+            self._handles.add(zyg)
+            await zyg.start(timeout_s=self.settings.zygote_start_timeout_s)
+            if work_root is not None:
+                self._work_roots[key] = work_root
+            self._zygotes[key] = zyg
+            fut.set_result(zyg)
+            self._ensure_janitor()
+            return zyg
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            raise
+        finally:
+            del self._starting[key]
+
+    def _drop(self, skill: Skill, zyg: ZygoteHandle) -> None:
+        if self._zygotes.get(skill.key) is zyg:
+            del self._zygotes[skill.key]
+        zyg.retire()
+
+    def _uid(self, skill: Skill) -> int:
+        uid = self._uids.get(skill.key)
+        if uid is None:
+            used = set(self._uids.values())
+            s = self.settings
+            uid = next((s.unprivileged_uid + i for i in range(s.unprivileged_uid_count)
+                        if s.unprivileged_uid + i not in used), s.unprivileged_uid)
+            self._uids[skill.key] = uid
+        return uid
+
+    def _spec(self, skill: Skill, work_root: str | None) -> dict[str, Any]:
+        mech = self._mechanisms(skill)
+        policy = self.settings.permission_policy
+        perms = skill.permissions
+        uid = self._uid(skill) if mech["uid"] else None
+        file_writes = [str(p) for p in policy.file_write_paths] \
+            if Permission.FILE_WRITE in perms else []
+        db_only = Permission.DATABASE_ACCESS in perms and Permission.NETWORK_ACCESS not in perms
+        entry = skill.entry
+        return {
+            "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
+                      "file": str(entry.file) if entry.file else None, "attr": entry.attr,
+                      "path": str(skill.path) if skill.path else None,
+                      "default_config": skill.default_config},
+            "landlock": mech["landlock"], "seccomp": mech["seccomp"],
+            "allow_network": Permission.NETWORK_ACCESS in perms,
+            "netns": mech["netns"], "uid": uid, "gid": uid,
+            "read_paths": self._read_paths(skill),
+            "write_paths": ([work_root] if work_root else []) + file_writes,
+            "child_write_paths": file_writes,
+            "connect_ports": list(policy.database_ports) if db_only else [],
+        }
+
+    def _read_paths(self, skill: Skill) -> list[str]:
+        perms = skill.permissions
+        paths: list[str] = list(_SYSTEM_READ)
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                  os.path.dirname(os.path.realpath(sys.executable)),
+                  *sysconfig.get_paths().values(), *sys.path):
+            if p and os.path.isabs(p) and os.path.exists(p):
+                paths.append(os.path.realpath(p) if os.path.isdir(p) else p)
+        paths += [p for p in self.settings.path_allowlist if os.path.isdir(p)]
+        if skill.path is not None:
+            paths.append(str(skill.path))
+        if skill.entry.file is not None:
+            paths.append(str(skill.entry.file.parent))
+        exe = self._command_exe(skill)
+        if exe:
+            paths.append(os.path.dirname(os.path.realpath(exe)))
+        if Permission.SYSTEM_INFO in perms:
+            paths += ["/proc", "/sys"]
+        if Permission.FILE_READ in perms:
+            paths += [str(p) for p in self.settings.permission_policy.file_read_paths]
+        paths += [str(p) for p in self.settings.extra_read_paths]
+        return sorted(set(paths))
+
+    def _zygote_env(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in self.settings.env_allowlist if k in os.environ}
+        env["PATH"] = ":".join(self.settings.path_allowlist)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        return env
+
+    def _child_env(self, workdir: Path) -> dict[str, str]:
+        env = self._zygote_env()
+        env["HOME"] = env["TMPDIR"] = str(workdir)
+        return env
+
+    def _command_exe(self, skill: Skill) -> str | None:
+        if skill.entry.kind is not EntryKind.COMMAND or not skill.entry.command:
+            return None
+        prog = skill.entry.command[0]
+        if "/" in prog:
+            base = skill.path or Path.cwd()
+            return str(prog if os.path.isabs(prog) else (base / prog).resolve())
+        return shutil.which(prog, path=":".join(self.settings.path_allowlist))
+
+    def _argv(self, skill: Skill) -> list[str]:
+        argv = list(skill.entry.command)
+        for i, arg in enumerate(argv[1:], start=1):
+            if skill.path is not None and not os.path.isabs(arg) and (skill.path / arg).exists():
+                argv[i] = str((skill.path / arg).resolve())
+        return argv
+
+    def _ensure_janitor(self) -> None:
+        if self._janitor is None or self._janitor.done():
+            self._janitor = asyncio.get_running_loop().create_task(self._evict_idle())
+
+    async def _evict_idle(self) -> None:
+        idle_s = self.settings.zygote_idle_s
+        while self._zygotes:
+            await asyncio.sleep(min(30.0, max(0.05, idle_s / 4)))
+            now = time.monotonic()
+            for key, zyg in list(self._zygotes.items()):
+                if zyg.active == 0 and now - zyg.last_used > idle_s:
+                    del self._zygotes[key]
+                    zyg.retire()
+
+    # -- one attempt ----------------------------------------------------------------------
+    def _slot(self) -> CgroupSlot | None:
+        if not self.settings.use_cgroups or not (self._caps.cgroup_pids
+                                                 or self._caps.cgroup_memory):
+            return None
+        if self._pool is None:
+            self._pool = CgroupPool(use_pids=self._caps.cgroup_pids,
+                                    use_memory=self._caps.cgroup_memory)
+        return self._pool.lease()
+
+    async def _run_on(self, zyg: ZygoteHandle, attempt: Attempt, workdir: Path,
+                      started: float) -> Outcome:
+        s = self.settings
+        skill = attempt.skill
+        memory_mb = min(attempt.limits.memory_mb or skill.execution.memory_mb
+                        or s.default_memory_mb, s.max_memory_mb)
+        cpu_s = min(attempt.limits.cpu_seconds or skill.execution.cpu_seconds
+                    or s.default_cpu_seconds, s.max_cpu_seconds)
+        max_output = min(attempt.limits.max_output_bytes, s.max_output_bytes)
+        uid = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        command = skill.entry.kind is EntryKind.COMMAND
+        slot = self._slot()
+        if slot is not None:
+            slot.arm(memory_bytes=memory_mb * _MB, max_pids=s.max_processes)
+        engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
+        child_fds = [child_sock.fileno(), out_w, err_w] + ([in_r] if command else [])
+        request: dict[str, Any] = {
+            "kind": "command" if command else "python",
+            "workdir": str(workdir), "env": self._child_env(workdir),
+            "max_input_bytes": s.max_input_bytes, "max_output_bytes": max_output,
+            "limits": {
+                # Commands (node, a JVM) reserve far more address space than they use: the
+                # memory cgroup bounds them where it exists; RLIMIT_AS is a looser net.
+                "memory_bytes": memory_mb * _MB * (4 if command else 1)
+                + (1024 * _MB if command else 0),
+                "cpu_seconds": cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
+                "open_files": s.max_open_files,
+                "processes": s.max_processes * 8 if uid is not None else None,
+            },
+        }
+        if command:
+            request["exe"] = self._command_exe(skill) or skill.entry.command[0]
+            request["argv"] = self._argv(skill)
+        zyg.active += 1
+        zyg.attempts += 1
+        zyg.last_used = time.monotonic()
+        alone_at_start = zyg.active == 1
+        overflow = asyncio.Event()
+        io: AttemptIO | None = None
+        stdout = stderr = None
+        try:
+            try:
+                pid, exit_fut = await zyg.fork(request, child_fds)
+            finally:
+                child_sock.close()
+                for fd in (out_w, err_w, in_r):
+                    if fd >= 0:
+                        os.close(fd)
+            if slot is not None:
+                try:
+                    slot.add(pid)
+                except OSError:
+                    pass  # it died already; its exit status tells the rest
+            stdout = Capture(out_r, cap=max_output if command else s.max_stdout_bytes,
+                             overflow=overflow)
+            stderr = Capture(err_r, cap=s.max_stdout_bytes, overflow=overflow)
+            out_r = err_r = -1
+            io = AttemptIO(attempt=attempt, pid=pid, exit_fut=exit_fut, sock=engine_sock,
+                           stdout=stdout, stderr=stderr, overflow=overflow, slot=slot,
+                           kind=request["kind"], sandbox=self.sandbox, max_output_bytes=max_output,
+                           max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=cpu_s,
+                           stdin_fd=in_w if command else None)
+            in_w = -1
+            outcome = await io.run()
+            child = None
+            if not io.killed:
+                # It answered: give it a moment to exit on its own (cheaper than a kill).
+                with contextlib.suppress(TimeoutError):
+                    child = await asyncio.wait_for(asyncio.shield(exit_fut), 1.0)
+            io.kill()  # daemons and stragglers: nothing outlives its attempt
+            if child is None:
+                with contextlib.suppress(TimeoutError):
+                    child = await asyncio.wait_for(asyncio.shield(exit_fut), 5.0)
+            alone = alone_at_start and zyg.active == 1
+            return _with_metrics(outcome, started, child, io.net if alone else None,
+                                 zyg_netns=bool(zyg.spec_netns), slot=slot)
+        except BaseException:
+            if io is not None:
+                io.kill()
+            raise
+        finally:
+            zyg.active -= 1
+            zyg.last_used = time.monotonic()
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            for cap in (stdout, stderr):
+                if cap is not None:
+                    cap.close()
+            engine_sock.close()
+            if slot is not None and self._pool is not None:
+                slot.kill_all()
+                self._pool.release(slot)
+            if zyg.attempts >= s.zygote_max_attempts or (
+                    zyg.attempts % 50 == 0 and zyg.rss_mb() > s.zygote_max_rss_mb):
+                self._drop(skill, zyg)
+            elif zyg.retired and zyg.active == 0:
+                zyg.kill()
+
+
+def _inside(path: str, root: str | None) -> bool:
+    return root is not None and (path == root or path.startswith(root.rstrip("/") + "/"))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _with_metrics(outcome: Outcome, started: float, child: Any, net: list[int] | None, *,
+                  zyg_netns: bool, slot: CgroupSlot | None) -> Outcome:
+    m: dict[str, float | int | None] = dict(outcome.metrics)
+    m["wall_ms"] = _ms(started)
+    if child is not None and child.status is not None:
+        m["cpu_ms"] = (child.cpu_s or 0.0) * 1000.0
+        m["max_rss_mb"] = (child.maxrss_kb or 0) / 1024.0
+        m["disk_read_bytes"] = (child.inblock or 0) * 512
+        m["disk_write_bytes"] = (child.oublock or 0) * 512
+    if zyg_netns and net is not None:
+        m["net_rx_bytes"], m["net_tx_bytes"] = net
+    if slot is not None and slot.memory_dir is not None:
+        peak = slot.peak_memory_bytes()
+        if peak:
+            m["cgroup_peak_mb"] = peak / _MB
+    return Outcome(output=outcome.output, error=outcome.error, metrics=m,
+                   traceback=outcome.traceback)

@@ -1,0 +1,168 @@
+"""Landlock, driven with raw syscalls: confine file access, TCP and IPC scopes of a process.
+
+Landlock is allow-list only: a ruleset names the rights it *handles*; every handled right is
+then denied except beneath the paths (or on the ports) given a rule. Rulesets stack: a
+process restricted twice gets the intersection, which is how the zygote's layer (every
+workdir) and each child's layer (its own workdir) combine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = [
+    "FS_READ",
+    "FS_WRITE",
+    "LandlockError",
+    "LandlockRules",
+    "abi_version",
+    "restrict_self",
+]
+
+_NR_CREATE_RULESET = 444
+_NR_ADD_RULE = 445
+_NR_RESTRICT_SELF = 446
+_CREATE_RULESET_VERSION = 1
+_RULE_PATH_BENEATH = 1
+_RULE_NET_PORT = 2
+
+EXECUTE = 1 << 0
+WRITE_FILE = 1 << 1
+READ_FILE = 1 << 2
+READ_DIR = 1 << 3
+REMOVE_DIR = 1 << 4
+REMOVE_FILE = 1 << 5
+MAKE_CHAR = 1 << 6
+MAKE_DIR = 1 << 7
+MAKE_REG = 1 << 8
+MAKE_SOCK = 1 << 9
+MAKE_FIFO = 1 << 10
+MAKE_BLOCK = 1 << 11
+MAKE_SYM = 1 << 12
+REFER = 1 << 13  # ABI 2
+TRUNCATE = 1 << 14  # ABI 3
+IOCTL_DEV = 1 << 15  # ABI 5
+NET_BIND_TCP = 1 << 0  # ABI 4
+NET_CONNECT_TCP = 1 << 1  # ABI 4
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0  # ABI 6
+SCOPE_SIGNAL = 1 << 1  # ABI 6
+
+FS_READ = EXECUTE | READ_FILE | READ_DIR
+FS_WRITE = (WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SYM
+            | MAKE_FIFO | MAKE_SOCK | REFER | TRUNCATE)
+# Rights that make sense on a file (not a directory): the kernel refuses the others there.
+_FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+class LandlockError(OSError):
+    pass
+
+
+@cache
+def abi_version() -> int:
+    """The kernel's Landlock ABI version; 0 when Landlock is absent or disabled."""
+    res = _syscall(_NR_CREATE_RULESET, None, ctypes.c_size_t(0),
+                   ctypes.c_uint32(_CREATE_RULESET_VERSION))
+    return int(res) if res > 0 else 0
+
+
+def _handled_fs(abi: int) -> int:
+    rights = FS_READ | FS_WRITE | MAKE_CHAR | MAKE_BLOCK
+    if abi < 2:
+        rights &= ~REFER
+    if abi < 3:
+        rights &= ~TRUNCATE
+    if abi >= 5:
+        rights |= IOCTL_DEV
+    return rights
+
+
+@dataclass(frozen=True, slots=True)
+class LandlockRules:
+    """What stays allowed. Paths that do not exist are skipped (a rule needs an open fd)."""
+
+    read_paths: tuple[str, ...] = ()
+    write_paths: tuple[str, ...] = ()  # read and write
+    deny_tcp: bool = True  # handle TCP bind/connect (ABI 4+), allowing only connect_ports
+    connect_ports: tuple[int, ...] = ()
+    scoped: bool = True  # abstract unix sockets and signals stay inside the domain (ABI 6+)
+
+
+def open_rule_fds(paths: Iterable[str]) -> list[tuple[int, bool]]:
+    """O_PATH descriptors for rule paths, opened before any restriction; (fd, is_dir)."""
+    out: list[tuple[int, bool]] = []
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        # fstat works on an O_PATH fd, and needs no /proc (which Landlock may hide).
+        out.append((fd, stat.S_ISDIR(os.fstat(fd).st_mode)))
+    return out
+
+
+def restrict_self(rules: LandlockRules, *, read_fds: list[tuple[int, bool]] | None = None,
+                  write_fds: list[tuple[int, bool]] | None = None) -> int:
+    """Apply ``rules`` to the calling thread (and its future children). Returns the ABI used.
+
+    The caller must have set no_new_privs (or hold CAP_SYS_ADMIN). Raises LandlockError
+    when the kernel has no Landlock: callers fail closed.
+    """
+    abi = abi_version()
+    if abi < 1:
+        raise LandlockError("Landlock is not available on this kernel")
+    handled_fs = _handled_fs(abi)
+    handled_net = NET_BIND_TCP | NET_CONNECT_TCP if rules.deny_tcp and abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if rules.scoped and abi >= 6 else 0
+    if abi >= 6:
+        attr = struct.pack("=QQQ", handled_fs, handled_net, scoped)
+    elif abi >= 4:
+        attr = struct.pack("=QQ", handled_fs, handled_net)
+    else:
+        attr = struct.pack("=Q", handled_fs)
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = _syscall(_NR_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        err = ctypes.get_errno()
+        raise LandlockError(err, f"landlock_create_ruleset: {os.strerror(err)}")
+    own: list[int] = []
+    try:
+        if read_fds is None:
+            read_fds = open_rule_fds(rules.read_paths)
+            own += [fd for fd, _ in read_fds]
+        if write_fds is None:
+            write_fds = open_rule_fds(rules.write_paths)
+            own += [fd for fd, _ in write_fds]
+        for fds, rights in ((read_fds, FS_READ), (write_fds, handled_fs)):
+            for fd, is_dir in fds:
+                allowed = (rights & handled_fs) if is_dir else (rights & handled_fs & _FILE_RIGHTS)
+                _add_rule(ruleset, _RULE_PATH_BENEATH, struct.pack("=Qi", allowed, fd))
+        if handled_net:
+            for port in rules.connect_ports:
+                _add_rule(ruleset, _RULE_NET_PORT, struct.pack("=QQ", NET_CONNECT_TCP, port))
+        if _syscall(_NR_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) < 0:
+            err = ctypes.get_errno()
+            raise LandlockError(err, f"landlock_restrict_self: {os.strerror(err)}")
+    finally:
+        os.close(ruleset)
+        for fd in own:
+            os.close(fd)
+    return abi
+
+
+def _add_rule(ruleset: int, rule_type: int, attr: bytes) -> None:
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    if _syscall(_NR_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(rule_type), buf,
+                ctypes.c_uint32(0)) < 0:
+        err = ctypes.get_errno()
+        raise LandlockError(err, f"landlock_add_rule: {os.strerror(err)}")

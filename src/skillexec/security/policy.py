@@ -1,0 +1,52 @@
+"""The engine's permission policy: which manifest permissions may be granted, to whom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from skillexec.errors import SkillPermissionError
+from skillexec.skills.model import Permission, Skill
+
+__all__ = ["DEFAULT_DATABASE_PORTS", "PermissionPolicy"]
+
+# What `database_access` opens without `network_access`: TCP connect to these ports only
+# (PostgreSQL, MySQL, Redis, MongoDB, SQL Server).
+DEFAULT_DATABASE_PORTS: tuple[int, ...] = (5432, 3306, 6379, 27017, 1433)
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionPolicy:
+    """``allowed`` applies to every skill; ``per_skill`` (skill id → set) adds to it.
+
+    Paths are what ``file_read`` / ``file_write`` open in the sandbox, for any skill granted
+    that permission (the skill's own folder is always readable, its workdir writable).
+    """
+
+    allowed: frozenset[Permission] = frozenset({Permission.FILE_READ, Permission.FILE_WRITE})
+    per_skill: Mapping[str, frozenset[Permission]] = field(
+        default_factory=lambda: MappingProxyType({}))
+    file_read_paths: tuple[Path, ...] = ()
+    file_write_paths: tuple[Path, ...] = ()
+    database_ports: tuple[int, ...] = DEFAULT_DATABASE_PORTS
+
+    def granted_for(self, skill_id: str) -> frozenset[Permission]:
+        return self.allowed | self.per_skill.get(skill_id, frozenset())
+
+    def check(self, skill: Skill) -> frozenset[Permission]:
+        """The permissions granted to ``skill``; raises if it requests one the policy refuses."""
+        refused = skill.permissions - self.granted_for(skill.id)
+        if refused:
+            names = ", ".join(sorted(p.value for p in refused))
+            raise SkillPermissionError(
+                f"skill {skill.id!r} requests permissions the engine policy does not grant: "
+                f"{names}",
+                code="permission_not_granted",
+                details={"skill_id": skill.id, "refused": sorted(p.value for p in refused)},
+            )
+        return skill.permissions
+
+
+

@@ -1,0 +1,105 @@
+"""Dropping root: an unprivileged uid that keeps only CAP_DAC_READ_SEARCH, and namespaces.
+
+Why keep CAP_DAC_READ_SEARCH: the interpreter lives under /root/.pyenv and /root is 0700,
+so a plain setuid() child could not import a module it had not imported yet. The
+capability lets it traverse and read past mode bits, while Landlock (in the sandbox)
+confines *which* paths it may read; ``open_by_handle_at`` — the one way this capability
+reaches around paths — is denied by the seccomp filter. It is raised as an ambient
+capability so that a command skill's exec'd interpreter keeps it too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from functools import cache
+
+__all__ = [
+    "CAP_DAC_READ_SEARCH",
+    "PrivilegeError",
+    "drop_to_uid",
+    "set_child_subreaper",
+    "set_parent_death_signal",
+    "unshare_network",
+]
+
+CAP_DAC_READ_SEARCH = 2
+_PR_SET_PDEATHSIG = 1
+_PR_SET_KEEPCAPS = 8
+_PR_CAPBSET_DROP = 24
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_RAISE = 2
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_NR_CAPSET = 126
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+_CLONE_NEWNET = 0x40000000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class PrivilegeError(OSError):
+    pass
+
+
+def _prctl(option: int, arg2: int = 0, arg3: int = 0) -> None:
+    if _libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise PrivilegeError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+@cache
+def last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return 40
+
+
+def set_parent_death_signal(sig: int) -> None:
+    _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def set_child_subreaper() -> None:
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def unshare_network() -> None:
+    if _libc.unshare(_CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise PrivilegeError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+
+
+def _capset(effective: int, permitted: int, inheritable: int) -> None:
+    header = ctypes.create_string_buffer(struct.pack("=Ii", _LINUX_CAPABILITY_VERSION_3, 0), 8)
+    data = ctypes.create_string_buffer(struct.pack(
+        "=IIIIII", effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+        effective >> 32, permitted >> 32, inheritable >> 32), 24)
+    if _libc.syscall(_NR_CAPSET, header, data) != 0:
+        err = ctypes.get_errno()
+        raise PrivilegeError(err, f"capset: {os.strerror(err)}")
+
+
+def drop_to_uid(uid: int, gid: int, *, keep_read_search: bool = True) -> None:
+    """Become ``uid``/``gid`` for good, keeping at most CAP_DAC_READ_SEARCH. Needs root."""
+    keep = CAP_DAC_READ_SEARCH if keep_read_search else -1
+    for cap in range(last_cap() + 1):
+        if cap != keep:
+            _prctl(_PR_CAPBSET_DROP, cap)
+    _prctl(_PR_SET_KEEPCAPS, 1)
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    _prctl(_PR_SET_KEEPCAPS, 0)
+    mask = 1 << CAP_DAC_READ_SEARCH if keep_read_search else 0
+    _capset(mask, mask, mask)
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
+    if keep_read_search:
+        _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH)
+
+
+def set_no_new_privs() -> None:
+    _prctl(38, 1)  # PR_SET_NO_NEW_PRIVS: needed before Landlock without CAP_SYS_ADMIN

@@ -1,0 +1,259 @@
+"""The process runner, end to end with real processes: results, errors, context, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.security.policy import PermissionPolicy
+from skillexec.skills.model import Entry, EntryKind, Permission, Skill
+from tests._isolation import NOOP, attempt, settings, skill_processes, wait_gone, write_skill
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _runner(tmp_path: Path, **kw: object) -> ProcessRunner:
+    return ProcessRunner(settings=settings(tmp_path, **kw))  # type: ignore[arg-type]
+
+
+def test_runs_a_skill_with_a_scrubbed_environment(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_TOKEN", "hunter2")
+    skill = write_skill(tmp_path / "s", (
+        "import os\n"
+        "def execute(input_data, context):\n"
+        "    return {'x': input_data['x'], 'env': dict(os.environ), 'cwd': os.getcwd(),\n"
+        "            'uid': os.getuid(), 'sid': os.getsid(0) == os.getpid(),\n"
+        "            'workdir': str(context.workdir), 'task': context.task_id}\n"))
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            await r.prepare(skill)
+            att = attempt(skill, tmp_path, {"x": 41})
+            out = await r.run(att)
+            assert out.ok, out.error
+            o = out.output
+            assert o["x"] == 41 and o["task"] == att.context.task_id
+            assert "SECRET_TOKEN" not in o["env"] and "hunter2" not in str(o["env"])
+            assert o["env"]["HOME"] == o["cwd"] == o["workdir"] == str(att.context.workdir)
+            assert o["sid"] is True
+            if os.geteuid() == 0:
+                assert o["uid"] == r.settings.unprivileged_uid
+            for key in ("wall_ms", "cpu_ms", "max_rss_mb", "disk_read_bytes", "disk_write_bytes"):
+                assert isinstance(out.metrics[key], int | float), key
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_errors_are_classified(tmp_path: Path) -> None:
+    boom = write_skill(tmp_path / "boom", "def execute(d):\n    raise ValueError('bad value')\n")
+    transient = write_skill(tmp_path / "tr", (
+        "from skillexec.errors import TransientError\n"
+        "def execute(d):\n    raise TransientError('try later', code='upstream_busy')\n"))
+    envelope = write_skill(tmp_path / "env", (
+        "def execute(d):\n    return {'success': False, 'error': 'nope', 'message': 'm'}\n"))
+    broken = write_skill(tmp_path / "broken", "import not_a_module_anywhere\n")
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            out = await r.run(attempt(boom, tmp_path))
+            assert out.error is not None and out.error.type.value == "execution_error"
+            assert out.error.details["exception"] == "ValueError"
+            assert "bad value" in out.error.message and "ValueError" in (out.traceback or "")
+            out = await r.run(attempt(transient, tmp_path))
+            assert out.error is not None and out.error.code == "upstream_busy"
+            assert out.error.retryable and out.error.details["retryable"] is True
+            out = await r.run(attempt(envelope, tmp_path))
+            assert out.error is not None and out.error.message == "nope"
+            out = await r.run(attempt(broken, tmp_path))
+            assert out.error is not None and out.error.type.value == "dependency_error"
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_progress_artifacts_and_async(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "a", (
+        "import asyncio\n"
+        "async def execute(input_data, context):\n"
+        "    await asyncio.sleep(0.01)\n"
+        "    context.progress(0.5, 'half')\n"
+        "    ref = context.save_artifact('r.txt', b'hello', 'text/plain')\n"
+        "    return {'ref': ref.id, 'size': ref.size}\n"))
+    progress: list[object] = []
+    artifacts: list[object] = []
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            out = await r.run(attempt(skill, tmp_path, progress=progress, artifacts=artifacts))
+            assert out.ok, out.error
+            assert out.output == {"ref": "a0", "size": 5}
+            assert progress == [(0.5, "half")]
+            assert artifacts == [("r.txt", b"hello", "text/plain")]
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_cancel_kills_the_child(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "slow", "import time\ndef execute(d):\n    time.sleep(30)\n")
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            await r.prepare(skill)
+            task = asyncio.ensure_future(r.run(attempt(skill, tmp_path, timeout_s=30)))
+            await asyncio.sleep(0.5)
+            assert skill_processes(r)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not wait_gone(r)
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_cooperative_cancel_sets_context_cancelled(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "coop", (
+        "import time\n"
+        "def execute(d, context):\n"
+        "    for _ in range(300):\n"
+        "        if context.cancelled:\n"
+        "            return {'stopped': True}\n"
+        "        time.sleep(0.01)\n"
+        "    return {'stopped': False}\n"))
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            await r.prepare(skill)
+            att = attempt(skill, tmp_path)
+            task = asyncio.ensure_future(r.run(att))
+            await asyncio.sleep(0.3)
+            att.context.cancel()
+            out = await task
+            assert out.output == {"stopped": True}
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_concurrent_attempts(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "nap", "import time\ndef execute(d):\n    time.sleep(0.3)\n"
+                                          "    return d['i']\n")
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            await r.prepare(skill)
+            t0 = time.perf_counter()
+            outs = await asyncio.gather(*[r.run(attempt(skill, tmp_path, {"i": i}))
+                                          for i in range(50)])
+            assert [o.output for o in outs] == list(range(50))
+            assert time.perf_counter() - t0 < 3.0
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_zygote_lifecycle(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "n", NOOP)
+
+    async def go() -> None:
+        r = _runner(tmp_path, zygote_max_attempts=3, zygote_idle_s=0.3)
+        try:
+            await r.prepare(skill)
+            first = r._zygotes[skill.key].pid
+            os.kill(first, signal.SIGKILL)  # dies: restarted on the next attempt
+            await asyncio.sleep(0.1)
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            second = r._zygotes[skill.key].pid
+            assert second != first
+            for _ in range(3):
+                assert (await r.run(attempt(skill, tmp_path))).ok
+            assert skill.key not in r._zygotes or r._zygotes[skill.key].pid != second  # recycled
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            await asyncio.sleep(1.0)  # idle: evicted, costs nothing
+            assert skill.key not in r._zygotes
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            await r.evict(skill)
+            assert skill.key not in r._zygotes
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_refusals_before_running(tmp_path: Path) -> None:
+    net = write_skill(tmp_path / "net", NOOP, permissions=frozenset({Permission.NETWORK_ACCESS}))
+    fn = Skill(id="fn", version="1.0.0", entry=Entry(kind=EntryKind.CALLABLE, func=lambda: 1))
+    none = Skill(id="none", version="1.0.0", entry=Entry(kind=EntryKind.NONE, reason="docs"))
+
+    async def go() -> None:
+        r = _runner(tmp_path, permission_policy=PermissionPolicy(allowed=frozenset()))
+        try:
+            out = await r.run(attempt(net, tmp_path))
+            assert out.error is not None and out.error.type.value == "permission_error"
+            assert out.error.code == "permission_not_granted"
+            assert "network_access" in out.error.message and "net" in out.error.message
+            assert not r._zygotes  # refused before anything started
+            out = await r.run(attempt(fn, tmp_path))
+            assert out.error is not None and out.error.code == "entry_not_isolatable"
+            out = await r.run(attempt(none, tmp_path))
+            assert out.error is not None and out.error.code == "no_entry_point"
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def _command_skill(folder: Path, script: str, argv: tuple[str, ...]) -> Skill:
+    (folder / "scripts").mkdir(parents=True, exist_ok=True)
+    (folder / "scripts" / "run.py").write_text(script)
+    return Skill(id=folder.name, version="1.0.0", path=folder,
+                 entry=Entry(kind=EntryKind.COMMAND, command=argv))
+
+
+def test_command_skills(tmp_path: Path) -> None:
+    ok = _command_skill(tmp_path / "cmd", (
+        "import json, os, sys\n"
+        "p = json.load(sys.stdin)\n"
+        "print(json.dumps({'sum': p['a'] + p['b'], 'cwd': os.getcwd()}))\n"),
+        ("python", "scripts/run.py"))
+    bad = _command_skill(tmp_path / "bad", "print('not json')\n", ("python", "scripts/run.py"))
+    fails = _command_skill(tmp_path / "fails", "import sys\nsys.exit(3)\n",
+                           ("python", "scripts/run.py"))
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            att = attempt(ok, tmp_path, {"a": 2, "b": 3})
+            out = await r.run(att)
+            assert out.ok, out.error
+            assert out.output == {"sum": 5, "cwd": str(att.context.workdir)}
+            out = await r.run(attempt(bad, tmp_path))
+            assert out.error is not None and out.error.code == "output_not_json"
+            out = await r.run(attempt(fails, tmp_path))
+            assert out.error is not None and out.error.code == "command_failed"
+            assert out.error.details["exit_code"] == 3
+        finally:
+            await r.close()
+
+    asyncio.run(go())

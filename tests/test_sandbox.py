@@ -1,0 +1,281 @@
+"""The sandbox runner and its mechanisms, against the real kernel: grants are enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from skillexec.errors import SkillPermissionError
+from skillexec.runtime.capabilities import detect_capabilities, doctor_rows, missing_for
+from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.security import seccomp
+from skillexec.security.policy import PermissionPolicy
+from skillexec.skills.model import Entry, EntryKind, Permission, Skill
+from tests._isolation import REQUIRE, attempt, need, need_sandbox, settings, wait_gone, write_skill
+
+pytestmark = pytest.mark.timeout(60)
+ALL = frozenset(Permission)
+
+
+def _listener() -> tuple[socket.socket, int, list[bytes]]:
+    srv = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            got.append(conn.recv(10))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[1], got
+
+
+CONNECT = ("import socket\n"
+           "def execute(d):\n"
+           "    s = socket.create_connection(('127.0.0.1', d['port']), timeout=2)\n"
+           "    s.sendall(b'hi')\n"
+           "    s.close()\n"
+           "    return 'sent'\n")
+
+
+def test_this_machine_has_what_the_sandbox_needs() -> None:
+    c = detect_capabilities()
+    if REQUIRE:
+        assert c.landlock_abi >= 1 and c.seccomp and c.network_namespaces
+    rows = doctor_rows()
+    levels = {r["mechanism"]: r for r in rows if r["section"] == "level"}
+    assert set(levels) == {"inline", "process", "sandbox"}
+    assert levels["sandbox"]["available"] == (not missing_for("sandbox", c, network=False))
+    assert all(set(r) == {"section", "mechanism", "available", "detail"} for r in rows)
+
+
+def test_network_is_granted_only_when_asked(tmp_path: Path) -> None:
+    need_sandbox()
+    denied = write_skill(tmp_path / "nonet", CONNECT)
+    allowed = write_skill(tmp_path / "net", CONNECT,
+                          permissions=frozenset({Permission.NETWORK_ACCESS}))
+    srv, port, got = _listener()
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, permission_policy=PermissionPolicy(
+            allowed=ALL)))
+        try:
+            out = await r.run(attempt(denied, tmp_path, {"port": port}))
+            assert out.error is not None and out.error.code == "sandbox_denied", out
+            assert out.metrics.get("net_tx_bytes") == 0
+            out = await r.run(attempt(allowed, tmp_path, {"port": port}))
+            assert out.ok, out.error
+        finally:
+            await r.close()
+            srv.close()
+
+    asyncio.run(go())
+    assert got == [b"hi"]
+
+
+def test_database_access_opens_only_database_ports(tmp_path: Path) -> None:
+    need_sandbox()
+    need(detect_capabilities().landlock_abi >= 4, "Landlock ABI < 4 has no TCP rules")
+    skill = write_skill(tmp_path / "db", CONNECT,
+                        permissions=frozenset({Permission.DATABASE_ACCESS}))
+    srv, port, got = _listener()
+    other, other_port, other_got = _listener()
+
+    async def go() -> None:
+        policy = PermissionPolicy(allowed=ALL, database_ports=(port,))
+        r = SandboxRunner(settings=settings(tmp_path, permission_policy=policy))
+        try:
+            assert (await r.run(attempt(skill, tmp_path, {"port": port}))).ok
+            out = await r.run(attempt(skill, tmp_path, {"port": other_port}))
+            assert out.error is not None and out.error.code == "sandbox_denied"
+        finally:
+            await r.close()
+            srv.close()
+            other.close()
+
+    asyncio.run(go())
+    assert got == [b"hi"] and not other_got
+
+
+def test_file_grants(tmp_path: Path) -> None:
+    need_sandbox()
+    shared_in = tmp_path / "shared_in"
+    shared_in.mkdir()
+    (shared_in / "data.txt").write_text("payload")
+    shared_out = tmp_path / "shared_out"
+    shared_out.mkdir()
+    uid = 61000 + os.getpid() % 1000  # the one uid this test's runner hands out
+    os.chown(shared_out, uid, uid) if os.geteuid() == 0 else None
+    code = ("def execute(d):\n"
+            "    text = open(d['src']).read()\n"
+            "    open(d['dst'], 'w').write(text.upper())\n"
+            "    return text\n")
+    granted = write_skill(tmp_path / "rw", code, skill_id="rw",
+                          permissions=frozenset({Permission.FILE_READ, Permission.FILE_WRITE}))
+    plain = write_skill(tmp_path / "plain", code, skill_id="plain")
+    params = {"src": str(shared_in / "data.txt"), "dst": str(shared_out / "o.txt")}
+
+    async def go() -> None:
+        policy = PermissionPolicy(allowed=ALL, file_read_paths=(shared_in,),
+                                  file_write_paths=(shared_out,))
+        r = SandboxRunner(settings=settings(tmp_path, permission_policy=policy,
+                                            unprivileged_uid=uid, unprivileged_uid_count=1))
+        try:
+            out = await r.run(attempt(plain, tmp_path, params))
+            assert out.error is not None and out.error.code == "sandbox_denied"
+            await r.evict(plain)
+            out = await r.run(attempt(granted, tmp_path, params))
+            assert out.ok and out.output == "payload", out.error
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+    assert (shared_out / "o.txt").read_text() == "PAYLOAD"
+
+
+def test_system_info_and_lazy_imports(tmp_path: Path) -> None:
+    need_sandbox()
+    code = ("import os\n"
+            "def execute(d):\n"
+            "    import decimal, sqlite3, json  # not imported by the zygote: read now\n"
+            "    return len([p for p in os.listdir('/proc') if p.isdigit()])\n")
+    info = write_skill(tmp_path / "info", code, permissions=frozenset({Permission.SYSTEM_INFO}))
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, permission_policy=PermissionPolicy(
+            allowed=ALL)))
+        try:
+            out = await r.run(attempt(info, tmp_path))
+            assert out.ok and out.output > 0, out.error
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_asyncio_and_workdir_writes_work_in_the_sandbox(tmp_path: Path) -> None:
+    need_sandbox()
+    code = ("import asyncio\n"
+            "async def execute(d, context):\n"
+            "    await asyncio.sleep(0.01)\n"
+            "    r, w = await asyncio.open_connection(sock=None) if False else (None, None)\n"
+            "    (context.workdir / 'f.txt').write_text('ok')\n"
+            "    import tempfile\n"
+            "    with tempfile.NamedTemporaryFile() as f:\n"
+            "        f.write(b'x')\n"
+            "    return (context.workdir / 'f.txt').read_text()\n")
+    skill = write_skill(tmp_path / "aio", code)
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok and out.output == "ok", (out.error, out.traceback)
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_command_skill_in_the_sandbox(tmp_path: Path) -> None:
+    need_sandbox()
+    folder = tmp_path / "cmd"
+    folder.mkdir()
+    (folder / "run.py").write_text(
+        "import json, sys\n"
+        "p = json.load(sys.stdin)\n"
+        "try:\n"
+        "    open('/etc/shadow').read()\n"
+        "    leaked = True\n"
+        "except OSError:\n"
+        "    leaked = False\n"
+        "print(json.dumps({'n': p['n'] * 2, 'leaked': leaked}))\n")
+    skill = Skill(id="cmd", version="1.0.0", path=folder,
+                  entry=Entry(kind=EntryKind.COMMAND, command=("python", "run.py")))
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path, {"n": 21}))
+            assert out.ok, out.error
+            assert out.output == {"n": 42, "leaked": False}
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_fails_closed_without_a_mechanism(tmp_path: Path) -> None:
+    skill = write_skill(tmp_path / "n", "def execute(d):\n    return 1\n")
+
+    async def go(allow: bool) -> None:
+        r = SandboxRunner(settings=settings(tmp_path, allow_weaker_isolation=allow))
+        # The machine as it would be without Landlock or seccomp.
+        r._caps = dataclasses.replace(r._caps, landlock_abi=0, seccomp=False)
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            if allow:
+                assert out.ok, out.error
+            else:
+                assert out.error is not None and out.error.code == "isolation_unavailable"
+                assert "Landlock" in out.error.message and not r._zygotes
+        finally:
+            await r.close()
+
+    asyncio.run(go(False))
+    asyncio.run(go(True))
+
+
+def test_permission_policy() -> None:
+    s = Skill(id="x", version="1.0.0", entry=Entry(kind=EntryKind.NONE),
+              permissions=frozenset({Permission.NETWORK_ACCESS, Permission.FILE_READ}))
+    p = PermissionPolicy(allowed=frozenset({Permission.FILE_READ}))
+    with pytest.raises(SkillPermissionError) as exc:
+        p.check(s)
+    assert exc.value.code == "permission_not_granted" and "network_access" in str(exc.value)
+    assert exc.value.details["refused"] == ["network_access"]
+    p2 = PermissionPolicy(allowed=frozenset({Permission.FILE_READ}),
+                          per_skill={"x": frozenset({Permission.NETWORK_ACCESS})})
+    assert p2.check(s) == s.permissions
+
+
+def test_seccomp_program_shape() -> None:
+    need(seccomp.supported(), "seccomp filter is x86_64 only")
+    prog = seccomp.build_filter(allow_network=False)
+    assert prog.length * 8 == len(prog.code) and prog.length < 255
+    assert seccomp.build_filter(allow_network=True).length < prog.length
+
+
+def test_hundred_concurrent_sandboxed_calls(tmp_path: Path) -> None:
+    need_sandbox()
+    skill = write_skill(tmp_path / "nap", "import time\ndef execute(d):\n    time.sleep(0.5)\n"
+                                          "    return d['i']\n")
+
+    async def go() -> float:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            await r.prepare(skill)
+            await r.run(attempt(skill, tmp_path, {"i": -1}))
+            t0 = time.perf_counter()
+            outs = await asyncio.gather(*[r.run(attempt(skill, tmp_path, {"i": i}))
+                                          for i in range(100)])
+            took = time.perf_counter() - t0
+            assert [o.output for o in outs] == list(range(100)), [o.error for o in outs][:3]
+            return took
+        finally:
+            await r.close()
+            assert not wait_gone(r)
+
+    took = asyncio.run(go())
+    assert took < 3.0, took
