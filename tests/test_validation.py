@@ -681,3 +681,16 @@ def test_validate_is_idempotent(params: dict[str, Any], coerce: bool) -> None:
         return
     assert v.validate(FIXED, once) == once
     assert V.validate(FIXED, once) == once  # a coerced result needs no more coercion
+
+
+def test_branch_defaults_only_where_the_branch_is_the_one_object_form() -> None:
+    # Two object forms: filling 'op' from the first would break the second form's
+    # additionalProperties: false when the value is meant for it.
+    s = mk({"type": "object", "properties": {"where": {"anyOf": [
+        {"type": "object", "properties": {"field": {"type": "string"},
+                                          "op": {"type": "string", "default": "=="}},
+         "required": ["field"], "additionalProperties": False},
+        {"type": "object", "properties": {"any": {"type": "array"}},
+         "required": ["any"], "additionalProperties": False}]}}})
+    assert V.validate(s, {"where": {"any": [1]}}) == {"where": {"any": [1]}}
+    assert V.validate(s, {"where": {"field": "a"}}) == {"where": {"field": "a"}}

@@ -296,8 +296,19 @@ class _Planner:
                 extra.append(m["additionalProperties"])
         n.props = tuple((name, self.node(tuple(subs))) for name, subs in props.items())
         n.declared = frozenset(props)
+        # A default declared in an anyOf/oneOf branch is filled only when that branch is the
+        # one object form (Optional[Model]); with several object forms it would be added even
+        # when another form is the one that matches, breaking additionalProperties: false.
+        object_forms = [b for s in sources for m in self.members(s, branches=False)
+                        for b in (*m.get("anyOf", ()), *m.get("oneOf", ()))
+                        if (t := self.types(b)) is None or "object" in t]
+        certain = set(props) if len(object_forms) <= 1 else {
+            name for s in sources for m in self.members(s, branches=False)
+            for name in m.get("properties", {})}
         defaults = []
         for (name, child), subs in zip(n.props, props.values(), strict=True):
+            if name not in certain:
+                continue
             value = next((m["default"] for s in subs
                           for m in self.members(s, branches=False) if "default" in m), _NO)
             if value is not _NO:
