@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from skillexec import (
     ErrorType,
     PermanentError,
@@ -311,3 +313,31 @@ def test_closing_waits_for_running_work(tmp_path: Path) -> None:
             info = await e.status(task_id)
             assert info.status is TaskStatus.SUCCEEDED
     arun(check())
+
+
+def test_cancelling_the_caller_of_execute_cancels_its_task(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with engine(tmp_path) as e:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(e.execute("sleepy", {"seconds": 10}), 0.2)
+            infos = await e.tasks(skill_id="sleepy")
+            assert infos and infos[0].status is TaskStatus.CANCELLED
+            assert e.running_count == 0
+            r = await e.execute("add", {"a": 1})  # the engine is still healthy
+            assert r.ok
+    arun(main())
+
+
+def test_wait_timeout_and_unknown_task(tmp_path: Path) -> None:
+    from skillexec import ResourceError, SkillNotFoundError
+
+    async def main() -> None:
+        async with engine(tmp_path) as e:
+            task_id = await e.submit("sleepy", {"seconds": 0.5})
+            with pytest.raises(ResourceError) as info:
+                await e.wait(task_id, timeout=0.05)
+            assert info.value.code == "wait_timeout"
+            assert (await e.wait(task_id, timeout=5)).ok
+            with pytest.raises(SkillNotFoundError):
+                await e.status("nope")
+    arun(main())
