@@ -24,9 +24,11 @@ from skillexec.artifacts import ArtifactManager
 from skillexec.config import EngineConfig, load_config
 from skillexec.errors import (
     CancelledError,
+    DependencyError,
     ErrorInfo,
     ErrorType,
     ExecutionError,
+    ParameterError,
     ResourceError,
     SkillExecError,
     SkillNotFoundError,
@@ -441,7 +443,6 @@ class SkillExecutionEngine:
                config: Mapping[str, Any] | None, priority: int | None, timeout: float | None,
                max_retries: int | None, principal: str | None) -> ExecutionTask:
         if not skill.runnable:
-            from skillexec.errors import DependencyError
             raise DependencyError(
                 f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
                 code="no_entry_point")
@@ -462,13 +463,11 @@ class SkillExecutionEngine:
         prio = priority if priority is not None else (
             ex.priority if ex.priority is not None else self.config.default_priority)
         if not 0 <= prio <= 9:
-            from skillexec.errors import ParameterError
             raise ParameterError(f"priority must be between 0 and 9 (got {prio})",
                                  code="invalid_priority")
         timeout_s = timeout if timeout is not None else (ex.timeout_s or
                                                          self.config.default_timeout_s)
         if timeout_s <= 0:
-            from skillexec.errors import ParameterError
             raise ParameterError(f"timeout must be positive (got {timeout_s})",
                                  code="invalid_timeout")
         retries = max_retries if max_retries is not None else (

@@ -85,7 +85,7 @@ def run(
         async with engine:
             skill_id = skill
             folder = Path(skill)
-            if folder.is_dir() and not engine.skills.__contains__(skill):
+            if folder.is_dir() and skill not in engine.skills:
                 skill_id = engine.register(folder).id
             return await engine.execute(skill_id, values, priority=priority, timeout=timeout,
                                         version=version)

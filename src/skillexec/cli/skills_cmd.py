@@ -102,7 +102,7 @@ def validate(path: Path,
     for s in report.skills:
         problems = []
         try:
-            validator.validate(s, _defaults_probe(s))
+            validator.validate(s, {})  # compiles the parameters schema: reports a broken one
         except SkillExecError as exc:
             if exc.code != "invalid_parameters":  # a missing required value is expected here
                 problems.append(str(exc))
@@ -153,10 +153,6 @@ def _copy(src: resources.abc.Traversable, dst: Path, subst: dict[str, str]) -> N
         for k, v in subst.items():
             text = text.replace(k, v)
         (dst / item.name).write_text(text)
-
-
-def _defaults_probe(skill: Skill) -> dict[str, object]:
-    return {}
 
 
 def _summary(s: Skill) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -12,7 +12,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console, tasks_table
 from skillexec.storage.sqlite import SQLiteStore
-from skillexec.task import TaskStatus
+from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["app"]
 
@@ -56,13 +56,13 @@ def list_(
 @app.command()
 def show(task_id: str, data_dir: opt.DataDir = None) -> None:
     """One task: its state, result, and every attempt with the decision taken."""
-    async def fetch(store: SQLiteStore) -> tuple[object, object]:
+    async def fetch(store: SQLiteStore) -> tuple[TaskInfo | None, list[dict[str, Any]]]:
         return await store.get(task_id), await store.history(task_id)
 
     info, history = _with_store(data_dir, fetch)
     if info is None:
         opt.fail(f"no task with id {task_id!r}")
-    body = info.to_dict()  # type: ignore[attr-defined]
+    body = info.to_dict()
     body["history"] = history
     make_console().print_json(orjson.dumps(body, default=str).decode())
 
