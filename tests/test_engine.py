@@ -341,3 +341,29 @@ def test_wait_timeout_and_unknown_task(tmp_path: Path) -> None:
             with pytest.raises(SkillNotFoundError):
                 await e.status("nope")
     arun(main())
+
+
+def test_fallback_skill_runs_when_recovery_is_exhausted(tmp_path: Path) -> None:
+    import dataclasses
+
+    @skill(id="primary", max_retries=1)
+    def primary(q: str) -> str:
+        raise TransientError("primary is down")
+
+    @skill(id="backup")
+    def backup(q: str) -> str:
+        return f"backup answered {q}"
+
+    async def main() -> None:
+        async with engine(tmp_path) as e:
+            p = primary.__skill__  # type: ignore[attr-defined]
+            e.register(dataclasses.replace(
+                p, execution=dataclasses.replace(p.execution, fallback="backup")))
+            e.register(backup)
+            r = await e.execute("primary", {"q": "x"})
+            assert r.ok and r.output == "backup answered x" and r.attempts == 3
+            decisions = [h["decision"] for h in await e.history(r.task_id)]
+            assert decisions[0].startswith("retry")
+            assert decisions[1].startswith("fallback to backup")
+            assert decisions[2] == "done"
+    arun(main())

@@ -36,6 +36,7 @@ from skillexec.errors import (
 from skillexec.middleware import Middleware
 from skillexec.monitoring.events import EventBus, TaskEvent
 from skillexec.reliability.classify import ErrorClassifier
+from skillexec.reliability.handler import ErrorHandler
 from skillexec.reliability.retry import ExponentialBackoffRetryStrategy, RetryStrategy
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
@@ -99,6 +100,7 @@ class SkillExecutionEngine:
         self.classifier = ErrorClassifier()
         self.retry = retry_strategy or ExponentialBackoffRetryStrategy(
             base_delay_s=config.retry_base_delay_s, max_delay_s=config.retry_max_delay_s)
+        self.errors = ErrorHandler(classifier=self.classifier, retry=self.retry)
         self._store: TaskStore = store or (
             SQLiteStore(config.journal_path, synchronous=config.journal_synchronous,
                         max_batch=config.journal_max_batch)
@@ -453,6 +455,7 @@ class SkillExecutionEngine:
                 f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
                 "does not provide", code="isolation_unavailable")
         self.policy.check(skill)  # a refused permission: refused before it runs
+        self.errors.admit(skill)  # e.g. its circuit is open: fail fast
         refused = runner.refusal(skill)
         if refused is not None:  # e.g. the sandbox is not available on this machine
             raise SkillExecError.from_info(refused)
@@ -516,6 +519,7 @@ class SkillExecutionEngine:
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
             task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
+            fallback_used = False
             while True:
                 if task.task_id in self._cancelling:  # cancelled before it could start
                     raise asyncio.CancelledError
@@ -533,24 +537,30 @@ class SkillExecutionEngine:
                 self._emit(task)
                 outcome = await self._attempt(task, skill, runner, saved, task_deadline)
                 err = outcome.error
-                entry: dict[str, Any] = {"attempt": task.attempts, "metrics": outcome.metrics,
-                                         "error": err.to_dict() if err else None}
-                history.append(entry)
-                if err is None or not self.retry.should_retry(err, task.attempts,
-                                                              task.max_retries):
-                    entry["decision"] = "done" if err is None else "give_up"
-                    break
-                delay = self.retry.get_delay(err, task.attempts)
-                if time.time() + delay + 0.001 >= task_deadline:
-                    entry["decision"] = "give_up: retry would pass the task's deadline"
-                    break
-                entry["decision"] = f"retry after {delay * 1000:.0f} ms"
-                if outcome.traceback:
+                decision = self.errors.decide(task, skill, outcome, deadline=task_deadline,
+                                              fallback_used=fallback_used)
+                entry: dict[str, Any] = {"attempt": task.attempts, "skill": skill.key,
+                                         "metrics": outcome.metrics,
+                                         "error": err.to_dict() if err else None,
+                                         "decision": decision.describe()}
+                if err is not None and outcome.traceback:
                     entry["traceback"] = outcome.traceback[-4000:]
-                task.status = TaskStatus.RETRYING
-                self._store.retrying(task)
-                self._emit(task)
-                await asyncio.sleep(delay)
+                history.append(entry)
+                if decision.action == "retry":
+                    task.status = TaskStatus.RETRYING
+                    self._store.retrying(task)
+                    self._emit(task)
+                    await asyncio.sleep(decision.delay_s)
+                elif decision.action == "fallback" and decision.fallback:
+                    fallback_used = True
+                    skill = self.skills.get(decision.fallback)
+                    runner = self._runners[self._isolation(skill).value]
+                    task.params = self.validator.validate(skill, task.params)
+                    task.status = TaskStatus.RETRYING
+                    self._store.retrying(task)
+                    self._emit(task)
+                else:
+                    break
             outcome.metrics["queue_ms"] = queue_ms
         except asyncio.CancelledError:
             by_engine = task.task_id in self._cancelling
@@ -575,8 +585,6 @@ class SkillExecutionEngine:
             self._running.pop(task.task_id, None)
             if len(self._queue):
                 self._dispatch()
-        if outcome.traceback and history and "traceback" not in history[-1]:
-            history[-1]["traceback"] = outcome.traceback[-4000:]
         result = await self._finish(task, outcome, skill=skill, history=history,
                                     artifacts=saved)
         if reraise:
@@ -676,6 +684,7 @@ class SkillExecutionEngine:
         if fut is not None and not fut.done():
             fut.set_result(result)
         self._emit(task)
+        self.errors.on_finish(task, result)
         for mw in self._hooks["on_finish"]:
             try:
                 await mw.on_finish(task, result)

@@ -6,7 +6,8 @@ answer for recent tasks; nothing survives the process.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Generator
 from typing import Any
 
@@ -34,6 +35,8 @@ class MemoryStore:
         self._max = max_finished
         self._finished: OrderedDict[str, tuple[TaskInfo, list[dict[str, Any]]]] = OrderedDict()
         self._artifacts: dict[str, ArtifactRecord] = {}
+        self._events: deque[dict[str, Any]] = deque(maxlen=max_finished)
+        self._seq = 0
 
     async def open(self) -> None:
         return None
@@ -77,10 +80,27 @@ class MemoryStore:
         return list(hit[1]) if hit else []
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
-                         limit: int = 50) -> list[TaskInfo]:
+                         limit: int = 50, since: float | None = None,
+                         until: float | None = None) -> list[TaskInfo]:
         out = [info for info, _ in reversed(self._finished.values())
                if (status is None or info.status is status)
-               and (skill_id is None or info.skill_id == skill_id)]
+               and (skill_id is None or info.skill_id == skill_id)
+               and (since is None or info.created_at >= since)
+               and (until is None or info.created_at < until)]
+        return out[:limit]
+
+    async def get_request(self, task_id: str) -> StoredTask | None:
+        return None  # nothing is kept: a memory journal cannot replay
+
+    def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
+        self._seq += 1
+        self._events.append({"seq": self._seq, "kind": kind, "at": time.time(), "data": data})
+        return _DONE
+
+    async def read_events(self, kind: str | None = None, *, since: float = 0.0,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        out = [e for e in self._events
+               if e["at"] >= since and (kind is None or e["kind"] == kind)]
         return out[:limit]
 
     async def unfinished(self) -> list[StoredTask]:

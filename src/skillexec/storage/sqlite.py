@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 CREATE INDEX IF NOT EXISTS artifacts_sha ON artifacts(sha256);
 CREATE INDEX IF NOT EXISTS artifacts_created ON artifacts(created_at);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 """
@@ -82,6 +90,11 @@ _FINISHED = (
 _ARTIFACT = (
     "INSERT OR REPLACE INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
     " VALUES (?,?,?,?,?,?,?)"
+)
+_EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
+_REQUEST_COLUMNS = (
+    "task_id, skill_id, skill_version, status, priority, params, config, timeout_s,"
+    " max_retries, idempotent, attempts, created_at, cancel_requested, principal"
 )
 _INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
@@ -238,6 +251,22 @@ class SQLiteStore:
             orjson.dumps(history, default=str) if keep else None, task.task_id,
         ))
 
+    def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
+        return self._put(_EVENT, (kind, time.time(), orjson.dumps(data, default=str)))
+
+    async def read_events(self, kind: str | None = None, *, since: float = 0.0,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        sql = "SELECT seq, kind, at, data FROM events WHERE at >= ?"
+        args: list[Any] = [since]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(int(limit))
+        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
+        return [{"seq": r[0], "kind": r[1], "at": r[2], "data": orjson.loads(r[3])}
+                for r in rows]
+
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
         ref = record.ref
         return self._put(_ARTIFACT, (ref.id, ref.sha256, ref.name, ref.mime, ref.size,
@@ -277,8 +306,16 @@ class SQLiteStore:
         return []
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
-                         limit: int = 50) -> list[TaskInfo]:
-        where, args = [], []
+                         limit: int = 50, since: float | None = None,
+                         until: float | None = None) -> list[TaskInfo]:
+        where: list[str] = []
+        args: list[Any] = []
+        if since is not None:  # ids start with the creation time in microseconds
+            where.append("task_id >= ?")
+            args.append(f"{int(since * 1e6):014x}")
+        if until is not None:
+            where.append("task_id < ?")
+            args.append(f"{int(until * 1e6):014x}")
         if status is not None:
             where.append("status=?")
             args.append(status.value)
@@ -289,25 +326,20 @@ class SQLiteStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY task_id DESC LIMIT ?"
-        args.append(str(int(limit)))
+        args.append(int(limit))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [_info(r) for r in rows]
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(
-            "SELECT task_id, skill_id, skill_version, status, priority, params, config,"
-            " timeout_s, max_retries, idempotent, attempts, created_at, cancel_requested,"
-            " principal FROM tasks"
-            " WHERE finished_at IS NULL ORDER BY task_id"
+            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
         ).fetchall())
-        return [
-            StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
-                       priority=r[4], params=orjson.loads(r[5]), config=orjson.loads(r[6]),
-                       timeout_s=r[7], max_retries=r[8], idempotent=bool(r[9]),
-                       attempts=r[10], created_at=r[11], cancel_requested=bool(r[12]),
-                       principal=r[13])
-            for r in rows
-        ]
+        return [_request(r) for r in rows]
+
+    async def get_request(self, task_id: str) -> StoredTask | None:
+        row = await self._query(lambda c: c.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        return _request(row) if row else None
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:
@@ -372,6 +404,14 @@ def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:
         else:
             conn.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
+
+
+def _request(r: tuple[Any, ...]) -> StoredTask:
+    return StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
+                      priority=r[4], params=orjson.loads(r[5]), config=orjson.loads(r[6]),
+                      timeout_s=r[7], max_retries=r[8], idempotent=bool(r[9]),
+                      attempts=r[10], created_at=r[11], cancel_requested=bool(r[12]),
+                      principal=r[13])
 
 
 def _info(row: tuple[Any, ...]) -> TaskInfo:

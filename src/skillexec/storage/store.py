@@ -76,7 +76,23 @@ class TaskStore(Protocol):
     async def history(self, task_id: str) -> list[dict[str, Any]]: ...
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
-                         limit: int = 50) -> list[TaskInfo]: ...
+                         limit: int = 50, since: float | None = None,
+                         until: float | None = None) -> list[TaskInfo]:
+        """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch)."""
+        ...
+
+    async def get_request(self, task_id: str) -> StoredTask | None:
+        """What was asked: enough to run the task again (replay)."""
+        ...
+
+    def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
+        """Keep an engine event (an alert, a breaker opening, ...) in the journal."""
+        ...
+
+    async def read_events(self, kind: str | None = None, *, since: float = 0.0,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        """Journal events, oldest first: each ``{seq, kind, at, data}``."""
+        ...
 
     async def unfinished(self) -> list[StoredTask]: ...
 
