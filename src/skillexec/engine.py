@@ -546,6 +546,8 @@ class SkillExecutionEngine:
                 if err is not None and outcome.traceback:
                     entry["traceback"] = outcome.traceback[-4000:]
                 history.append(entry)
+                if decision.timeout_s is not None:
+                    task.timeout_s = decision.timeout_s
                 if decision.action == "retry":
                     task.status = TaskStatus.RETRYING
                     self._store.retrying(task)
