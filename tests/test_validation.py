@@ -694,3 +694,12 @@ def test_branch_defaults_only_where_the_branch_is_the_one_object_form() -> None:
          "required": ["any"], "additionalProperties": False}]}}})
     assert V.validate(s, {"where": {"any": [1]}}) == {"where": {"any": [1]}}
     assert V.validate(s, {"where": {"field": "a"}}) == {"where": {"field": "a"}}
+
+
+def test_alternatives_that_differ_by_what_they_require_say_so() -> None:
+    s = mk({"type": "object", "properties": {"path": {"type": "string"},
+                                             "text": {"type": "string"}},
+            "anyOf": [{"required": ["path"]}, {"required": ["text"]}]})
+    with pytest.raises(ParameterError) as info:
+        V.validate(s, {})
+    assert "needs one of 'path' or 'text'" in str(info.value)

@@ -109,7 +109,7 @@ class ParameterValidator:
         except ValueError as exc:  # a value orjson encodes but JSON Schema cannot see: datetime
             raise _not_json(skill, exc) from None
         if not ok:
-            violations = _violations(compiled.validator, data, "parameters")
+            violations = _violations(compiled.validator, data, "parameters", compiled.schema)
             raise ParameterError(
                 f"invalid parameters for skill {skill.id!r}: {_summary(violations)}",
                 violations=violations)
@@ -131,7 +131,7 @@ class ParameterValidator:
             raise ExecutionError(f"skill {skill.id!r} returned a value that is not JSON: {exc}",
                                  code="output_not_json") from None
         if not ok:  # the caller did nothing wrong: the skill broke its own promise
-            violations = _violations(validator, output, "output")
+            violations = _violations(validator, output, "output", skill.output_schema)
             raise ExecutionError(
                 f"skill {skill.id!r} returned output that does not match its output_schema: "
                 f"{_summary(violations)}", code="output_schema_violation",
@@ -450,18 +450,23 @@ _SAYS = {  # the rule broken -> what the value must be; {} is the rule's limit o
 }
 
 
-def _violations(validator: jsonschema_rs.Validator, instance: Any, root: str) -> list[Violation]:
-    found = [pair for error in validator.iter_errors(instance) for pair in _explain(error, root)]
+def _violations(validator: jsonschema_rs.Validator, instance: Any, root: str,
+                schema: Any = None) -> list[Violation]:
+    found = [pair for error in validator.iter_errors(instance)
+             for pair in _explain(error, root, schema)]
     # Sorted by place (indexes as numbers), so "/limit" comes before "/path" whatever order
     # the keywords were checked in.
     found.sort(key=lambda p: tuple((0, t) if isinstance(t, int) else (1, t) for t in p[0]))
     return [v for _, v in found]
 
 
-def _explain(error: jsonschema_rs.ValidationError,
-             root: str) -> list[tuple[list[str | int], Violation]]:
+def _explain(error: jsonschema_rs.ValidationError, root: str,
+             schema: Any = None) -> list[tuple[list[str | int], Violation]]:
     kind, tokens, detail = error.kind.name, list(error.instance_path), error.kind.as_dict()
     path = _pointer(tokens)
+    if kind in ("anyOf", "oneOf") and (needs := _required_forms(schema, error)):
+        text = f"{path or root} needs {needs} (got {_show(error.instance)})"
+        return [(tokens, Violation(path, kind, text, error.instance))]
     if kind in ("required", "additionalProperties", "unevaluatedProperties",
                 "unevaluatedItems"):  # name the missing or unexpected member itself
         out = []
@@ -490,6 +495,23 @@ def _explain(error: jsonschema_rs.ValidationError,
     else:
         text = f"{where}: {error.message}"
     return [(tokens, Violation(path, kind, text, error.instance))]
+
+
+def _required_forms(schema: Any, error: jsonschema_rs.ValidationError) -> str:
+    """For alternatives that differ by what they require: "'path' or 'csv_text'"."""
+    node = schema
+    for token in error.schema_path:
+        if isinstance(node, dict):
+            node = node.get(token)
+        elif isinstance(node, list) and isinstance(token, int) and token < len(node):
+            node = node[token]
+        else:
+            return ""
+    if not isinstance(node, list) or not all(
+            isinstance(b, dict) and b.get("required") for b in node):
+        return ""
+    forms = [" and ".join(f"'{r}'" for r in b["required"]) for b in node]
+    return ("one of " if error.kind.name == "anyOf" else "exactly one of ") + " or ".join(forms)
 
 
 def _limit(kind: str, detail: dict[str, Any]) -> str:

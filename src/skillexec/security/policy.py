@@ -42,7 +42,8 @@ class PermissionPolicy:
             names = ", ".join(sorted(p.value for p in refused))
             raise SkillPermissionError(
                 f"skill {skill.id!r} requests permissions the engine policy does not grant: "
-                f"{names}",
+                f"{names} (grant them with the permissions_allowed or permissions_per_skill "
+                "settings)",
                 code="permission_not_granted",
                 details={"skill_id": skill.id, "refused": sorted(p.value for p in refused)},
             )
