@@ -22,13 +22,13 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError, Violation
+from skillexec._schema_errors import pointer, summary, violations
+from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError
 from skillexec.skills.model import Skill
 
 __all__ = ["ParameterValidator"]
 
 _CACHE_SIZE = 4096
-_SHOWN = 5  # violations spelled out in an error's one sentence; all of them are in details
 _NO: Any = object()  # "no value here / coercion refused", distinct from a real None
 _ORDER = ("null", "integer", "number", "boolean", "array", "object")  # "1" is 1 before True
 _INT = re.compile(r"[-+]?\d+")
@@ -109,10 +109,10 @@ class ParameterValidator:
         except ValueError as exc:  # a value orjson encodes but JSON Schema cannot see: datetime
             raise _not_json(skill, exc) from None
         if not ok:
-            violations = _violations(compiled.validator, data, "parameters", compiled.schema)
+            found = violations(compiled.validator, data, "parameters", compiled.schema)
             raise ParameterError(
-                f"invalid parameters for skill {skill.id!r}: {_summary(violations)}",
-                violations=violations)
+                f"invalid parameters for skill {skill.id!r}: {summary(found)}",
+                violations=found)
         return dict(data) if data is params else data
 
     def validate_output(self, skill: Skill, output: Any, *, size: int | None = None) -> None:
@@ -131,11 +131,11 @@ class ParameterValidator:
             raise ExecutionError(f"skill {skill.id!r} returned a value that is not JSON: {exc}",
                                  code="output_not_json") from None
         if not ok:  # the caller did nothing wrong: the skill broke its own promise
-            violations = _violations(validator, output, "output", skill.output_schema)
+            found = violations(validator, output, "output", skill.output_schema)
             raise ExecutionError(
                 f"skill {skill.id!r} returned output that does not match its output_schema: "
-                f"{_summary(violations)}", code="output_schema_violation",
-                details={"violations": [v.to_dict() for v in violations]})
+                f"{summary(found)}", code="output_schema_violation",
+                details={"violations": [v.to_dict() for v in found]})
 
     def _compiled(self, skill: Skill, schema: Any, field: str) -> _Compiled:
         key = id(schema)
@@ -169,7 +169,7 @@ def _compile(skill: Skill, schema: Any, field: str) -> _Compiled:
             TypeError) as exc:
         problem = str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
         if isinstance(exc, jsonschema_rs.ValidationError) and exc.instance_path:
-            problem = f"at {_pointer(exc.instance_path)}: {problem}"  # where in the schema
+            problem = f"at {pointer(exc.instance_path)}: {problem}"  # where in the schema
         raise ManifestError(f"skill {skill.id!r} has an invalid {field}: {problem}",
                             code="invalid_schema",
                             details={"skill": skill.id, "field": field}) from None
@@ -431,112 +431,3 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "array": lambda text: _json_of(text, list),  # "[...]"; comma lists are split in _coerce
     "object": lambda text: _json_of(text, dict) if text.startswith("{") else _NO,
 }
-
-
-# -- reporting ------------------------------------------------------------------------------
-
-_SAYS = {  # the rule broken -> what the value must be; {} is the rule's limit or options
-    "type": "must be of type {}", "enum": "must be one of {}", "const": "must be {}",
-    "minimum": "must be >= {}", "maximum": "must be <= {}",
-    "exclusiveMinimum": "must be > {}", "exclusiveMaximum": "must be < {}",
-    "pattern": "must match the pattern {}", "multipleOf": "must be a multiple of {}",
-    "format": "must be a valid {}", "uniqueItems": "must not contain duplicate items",
-    "anyOf": "does not match any of the allowed forms",
-    "oneOf": "does not match any of the allowed forms",
-    **{f"{end}{what}": f"must have at {side} {{}} {noun}"
-       for end, side in (("min", "least"), ("max", "most"))
-       for what, noun in (("Length", "characters"), ("Items", "items"),
-                          ("Properties", "properties"))},
-}
-
-
-def _violations(validator: jsonschema_rs.Validator, instance: Any, root: str,
-                schema: Any = None) -> list[Violation]:
-    found = [pair for error in validator.iter_errors(instance)
-             for pair in _explain(error, root, schema)]
-    # Sorted by place (indexes as numbers), so "/limit" comes before "/path" whatever order
-    # the keywords were checked in.
-    found.sort(key=lambda p: tuple((0, t) if isinstance(t, int) else (1, t) for t in p[0]))
-    return [v for _, v in found]
-
-
-def _explain(error: jsonschema_rs.ValidationError, root: str,
-             schema: Any = None) -> list[tuple[list[str | int], Violation]]:
-    kind, tokens, detail = error.kind.name, list(error.instance_path), error.kind.as_dict()
-    path = _pointer(tokens)
-    if kind in ("anyOf", "oneOf") and (needs := _required_forms(schema, error)):
-        text = f"{path or root} needs {needs} (got {_show(error.instance)})"
-        return [(tokens, Violation(path, kind, text, error.instance))]
-    if kind in ("required", "additionalProperties", "unevaluatedProperties",
-                "unevaluatedItems"):  # name the missing or unexpected member itself
-        out = []
-        for key in [detail["property"]] if kind == "required" else detail["unexpected"]:
-            sub = [*tokens, key]
-            name = f"'{key}'" if not tokens else _pointer(sub)
-            if kind == "required":
-                rule = "dependentRequired" if error.schema_path[-1:] == [
-                    "dependentRequired"] else kind
-                out.append((sub, Violation(_pointer(sub), rule, f"{name} is required")))
-            else:
-                container = error.instance
-                value = container[key] if isinstance(container, dict | list) else None
-                out.append((sub, Violation(_pointer(sub), kind, f"{name} is not allowed",
-                                           value)))
-        return out
-    where = path or root
-    if kind == "falseSchema":  # the keyword holding the `false`, or the one above it
-        at = ["false", "false", *error.schema_path]
-        kind = str(at[-1] if at[-1] in ("items", "additionalProperties", "contains") else at[-2])
-        text = f"{where} is not allowed"
-    elif kind in _SAYS and "more than one" not in error.message:
-        says = _SAYS[kind]
-        says = says.format(_limit(kind, detail)) if "{}" in says else says
-        text = f"{where} {says} (got {_show(error.instance)})"
-    else:
-        text = f"{where}: {error.message}"
-    return [(tokens, Violation(path, kind, text, error.instance))]
-
-
-def _required_forms(schema: Any, error: jsonschema_rs.ValidationError) -> str:
-    """For alternatives that differ by what they require: "'path' or 'csv_text'"."""
-    node = schema
-    for token in error.schema_path:
-        if isinstance(node, dict):
-            node = node.get(token)
-        elif isinstance(node, list) and isinstance(token, int) and token < len(node):
-            node = node[token]
-        else:
-            return ""
-    if not isinstance(node, list) or not all(
-            isinstance(b, dict) and b.get("required") for b in node):
-        return ""
-    forms = [" and ".join(f"'{r}'" for r in b["required"]) for b in node]
-    return ("one of " if error.kind.name == "anyOf" else "exactly one of ") + " or ".join(forms)
-
-
-def _limit(kind: str, detail: dict[str, Any]) -> str:
-    if kind == "type":
-        return " or ".join(map(str, detail["types"]))
-    if kind == "enum":
-        options = detail["options"]
-        return ", ".join(map(_show, options[:10])) + (", ..." if len(options) > 10 else "")
-    value = next(iter(detail.values()), "")  # limit, expected_value, pattern, multiple_of...
-    return str(value) if kind == "format" else _show(value)
-
-
-def _pointer(tokens: list[str | int]) -> str:
-    return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
-
-
-def _show(value: Any) -> str:
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _summary(violations: list[Violation]) -> str:
-    more = len(violations) - _SHOWN
-    return "; ".join(v.message for v in violations[:_SHOWN]) + (
-        f"; and {more} more" if more > 0 else "")
