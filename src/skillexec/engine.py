@@ -44,6 +44,7 @@ from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runn
 from skillexec.runtime.runners.inline import InlineRunner
 from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport
@@ -123,10 +124,10 @@ class SkillExecutionEngine:
         self._index_hooks()
         self.events_bus = EventBus()
         self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s)
+        self.executor = AsyncExecutor(self._queue, max_concurrency=config.max_concurrency,
+                                      run=self._run)
         self._live: dict[str, ExecutionTask] = {}
         self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
-        self._running: dict[str, asyncio.Task[Any]] = {}
-        self._slots = 0  # tasks holding a slot: running, or accepted to run at once
         self._contexts: dict[str, Any] = {}
         self._cancelling: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
@@ -168,13 +169,13 @@ class SkillExecutionEngine:
             return
         self._closing = True
         deadline = time.monotonic() + grace_s
-        while (self._slots or len(self._queue)) and time.monotonic() < deadline:
+        while self.executor.busy and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        for t in list(self._running.values()):
+        for t in list(self.executor.running.values()):
             t.cancel()
         for t in list(self._background):
             t.cancel()
-        await asyncio.gather(*self._running.values(), *self._background,
+        await asyncio.gather(*self.executor.running.values(), *self._background,
                              return_exceptions=True)
         for runner in self._runners.values():
             await runner.close()
@@ -267,8 +268,7 @@ class SkillExecutionEngine:
                                      timeout=timeout, version=version,
                                      max_retries=max_retries, principal=principal)
         if task.status is TaskStatus.RUNNING:  # a slot was claimed for it at acceptance
-            self._running[task.task_id] = asyncio.get_running_loop().create_task(
-                self._run(task))
+            self.executor.start(task)
         return task.task_id
 
     async def execute(
@@ -294,10 +294,8 @@ class SkillExecutionEngine:
         if result is not None:
             return result
         if task.status is TaskStatus.RUNNING:
-            current = asyncio.current_task()
-            assert current is not None
-            self._running[task.task_id] = current
-            return await self._run(task, direct=True)
+            self.executor.adopt(task)
+            return await self._run(task)
         return await self.wait(task.task_id)
 
     async def _accept(
@@ -323,9 +321,8 @@ class SkillExecutionEngine:
                                       exc, priority, principal)
         self._live[task_id] = task
         task.queued_mono = time.monotonic()
-        if self._slots < self.config.max_concurrency and not len(self._queue):
+        if self.executor.claim():
             # Free capacity: accepted and started in one journal write.
-            self._slots += 1
             task.status = TaskStatus.RUNNING
             task.attempts = 1
             task.started_at = task.created_at
@@ -342,7 +339,7 @@ class SkillExecutionEngine:
         except BaseException:
             self._live.pop(task_id, None)
             if task.status is TaskStatus.RUNNING:
-                self._slots -= 1
+                self.executor.unclaim()
             else:
                 self._queue.discard(task_id)
             raise
@@ -416,7 +413,7 @@ class SkillExecutionEngine:
         ctx = self._contexts.get(task_id)
         if ctx is not None:
             ctx.cancel()
-        runner_task = self._running.get(task_id)
+        runner_task = self.executor.running.get(task_id)
         if runner_task is not None:
             runner_task.cancel()
         return True
@@ -437,7 +434,7 @@ class SkillExecutionEngine:
 
     @property
     def running_count(self) -> int:
-        return self._slots
+        return self.executor.slots
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -495,17 +492,7 @@ class SkillExecutionEngine:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        limit = self.config.max_concurrency
-        while self._slots < limit:
-            task = self._queue.pop()
-            if task is None:
-                return
-            self._slots += 1
-            self._running[task.task_id] = asyncio.get_running_loop().create_task(
-                self._run(task))
-
-    async def _run(self, task: ExecutionTask, *, direct: bool = False) -> ExecutionResult:
+    async def _run(self, task: ExecutionTask) -> ExecutionResult:
         """Run a task that holds a slot through its attempts; release the slot; finish it."""
         skill = task.skill
         outcome: Outcome | None = None
@@ -583,10 +570,7 @@ class SkillExecutionEngine:
             outcome = Outcome(error=ExecutionError(f"internal error: {exc!r}",
                                                    code="engine_error").info)
         finally:
-            self._slots -= 1
-            self._running.pop(task.task_id, None)
-            if len(self._queue):
-                self._dispatch()
+            self.executor.release(task)
         result = await self._finish(task, outcome, skill=skill, history=history,
                                     artifacts=saved)
         if reraise:
@@ -731,7 +715,7 @@ class SkillExecutionEngine:
                             f"skill {st.skill_id!r} is not idempotent, so it was not re-run")))
         if stored:
             log.info("recovered %d unfinished tasks", len(stored))
-            self._dispatch()
+            self.executor.dispatch()
 
     async def _poll_cancel_requests(self) -> None:
         """Cancellations asked through the journal (``skillexec tasks cancel`` elsewhere)."""
