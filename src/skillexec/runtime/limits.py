@@ -63,14 +63,15 @@ def cgroup_v1_dir(controller: str) -> Path | None:
     return None
 
 
-def _write(path: Path, value: str) -> None:
+def _write(path: Path | str, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)
 
 
-def _read_int(path: Path) -> int:
+def _read_int(path: Path | str) -> int:
     try:
-        return int(path.read_text().split()[0])
+        with open(path, "rb") as f:
+            return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -81,45 +82,79 @@ class CgroupSlot:
     pids_dir: Path | None
     memory_dir: Path | None
     oom_kills_before: int = 0
+    # Per-attempt bookkeeping costs a handful of cgroup file operations on the engine's
+    # event loop, so paths are joined once and limits are only rewritten when they change
+    # (only the engine's uid may write these files; a process that could rewrite them could
+    # as well leave the slot through cgroup.procs).
+    _procs: tuple[str, ...] = ()
+    _pids_max: str | None = None
+    _mem_limit: str | None = None
+    _mem_usage: str = ""
+    _oom_control: str = ""
+    _pids_max_set: str | None = None
+    _mem_limit_set: str | None = None
+    _clean: bool = False  # nothing was added since kill_all last saw the slot empty
+
+    def __post_init__(self) -> None:
+        self._procs = tuple(f"{d}/cgroup.procs" for d in (self.pids_dir, self.memory_dir)
+                            if d is not None)
+        if self.pids_dir is not None:
+            self._pids_max = f"{self.pids_dir}/pids.max"
+        if self.memory_dir is not None:
+            self._mem_limit = f"{self.memory_dir}/memory.limit_in_bytes"
+            self._mem_usage = f"{self.memory_dir}/memory.max_usage_in_bytes"
+            self._oom_control = f"{self.memory_dir}/memory.oom_control"
 
     def arm(self, *, memory_bytes: int | None, max_pids: int) -> None:
-        if self.pids_dir is not None:
-            _write(self.pids_dir / "pids.max", str(max_pids))
-        if self.memory_dir is not None:
+        if self._pids_max is not None:
+            value = str(max_pids)
+            if value != self._pids_max_set:
+                self._pids_max_set = None
+                _write(self._pids_max, value)
+                self._pids_max_set = value
+        if self.memory_dir is not None and self._mem_limit is not None:
             limit = str(memory_bytes) if memory_bytes is not None else "-1"
+            if limit != self._mem_limit_set:
+                self._mem_limit_set = None
+                with contextlib.suppress(OSError):
+                    _write(self._mem_limit, limit)
+                    self._mem_limit_set = limit
             with contextlib.suppress(OSError):
-                _write(self.memory_dir / "memory.limit_in_bytes", limit)
-            with contextlib.suppress(OSError):
-                _write(self.memory_dir / "memory.max_usage_in_bytes", "0")
+                _write(self._mem_usage, "0")
             self.oom_kills_before = self._oom_kills()
 
     def add(self, pid: int) -> None:
         """Move ``pid`` in (engine side, before the child reads its input)."""
-        for d in (self.pids_dir, self.memory_dir):
-            if d is not None:
-                _write(d / "cgroup.procs", str(pid))
+        self._clean = False
+        for path in self._procs:
+            _write(path, str(pid))
 
     def pids(self) -> list[int]:
         out: set[int] = set()
-        for d in (self.pids_dir, self.memory_dir):
-            if d is None:
-                continue
+        for path in self._procs:
             try:
-                out.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+                with open(path, "rb") as f:
+                    out.update(int(x) for x in f.read().split())
             except (OSError, ValueError):
-                pass
+                continue
+            # Children inherit both cgroups: one listing is enough unless it failed.
+            break
         return sorted(out)
 
     def kill_all(self, *, rounds: int = 200) -> int:
         """SIGKILL everything in the slot until it is empty; returns how many were killed.
 
         Repeated because a process may fork between the listing and the kill; the pids
-        limit bounds how long that can go on.
+        limit bounds how long that can go on. Once the slot was seen empty, nothing can
+        enter it again until the next ``add`` (only a process inside can fork into it).
         """
+        if self._clean:
+            return 0
         killed = 0
         for i in range(rounds):
             pids = self.pids()
             if not pids:
+                self._clean = True
                 return killed
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -135,13 +170,15 @@ class CgroupSlot:
     def peak_memory_bytes(self) -> int | None:
         if self.memory_dir is None:
             return None
-        return _read_int(self.memory_dir / "memory.max_usage_in_bytes")
+        return _read_int(self._mem_usage)
 
     def _oom_kills(self) -> int:
         if self.memory_dir is None:
             return 0
         try:
-            for line in (self.memory_dir / "memory.oom_control").read_text().splitlines():
+            with open(self._oom_control) as f:
+                text = f.read()
+            for line in text.splitlines():
                 if line.startswith("oom_kill "):
                     return int(line.split()[1])
         except (OSError, ValueError):

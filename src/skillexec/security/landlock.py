@@ -12,7 +12,7 @@ import ctypes
 import os
 import stat
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,6 +21,7 @@ __all__ = [
     "FS_WRITE",
     "LandlockError",
     "LandlockRules",
+    "PreparedRuleset",
     "abi_version",
     "restrict_self",
 ]
@@ -111,6 +112,75 @@ def open_rule_fds(paths: Iterable[str]) -> list[tuple[int, bool]]:
     return out
 
 
+class PreparedRuleset:
+    """A ruleset's attribute and rule buffers, built once (in the zygote) so that applying
+    it per attempt (in each forked child) is only the syscalls: every Python object a child
+    touches costs it a copy-on-write page fault.
+    """
+
+    __slots__ = ("_attr", "_attr_len", "_rules", "handled_fs")
+
+    def __init__(self, rules: LandlockRules, read_fds: Sequence[tuple[int, bool]],
+                 write_fds: Sequence[tuple[int, bool]] = ()) -> None:
+        abi = abi_version()
+        if abi < 1:
+            raise LandlockError("Landlock is not available on this kernel")
+        handled_fs = _handled_fs(abi)
+        handled_net = NET_BIND_TCP | NET_CONNECT_TCP if rules.deny_tcp and abi >= 4 else 0
+        scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if rules.scoped and abi >= 6 else 0
+        if abi >= 6:
+            attr = struct.pack("=QQQ", handled_fs, handled_net, scoped)
+        elif abi >= 4:
+            attr = struct.pack("=QQ", handled_fs, handled_net)
+        else:
+            attr = struct.pack("=Q", handled_fs)
+        self.handled_fs = handled_fs
+        self._attr = ctypes.create_string_buffer(attr, len(attr))
+        self._attr_len = ctypes.c_size_t(len(attr))
+        rule_bufs: list[tuple[ctypes.c_int, ctypes.Array[ctypes.c_char]]] = []
+        path_type = ctypes.c_int(_RULE_PATH_BENEATH)
+        for fds, rights in ((read_fds, FS_READ), (write_fds, handled_fs)):
+            for fd, is_dir in fds:
+                rule_bufs.append((path_type, _path_rule(handled_fs, rights, fd, is_dir)))
+        if handled_net:
+            port_type = ctypes.c_int(_RULE_NET_PORT)
+            for port in rules.connect_ports:
+                b = struct.pack("=QQ", NET_CONNECT_TCP, port)
+                rule_bufs.append((port_type, ctypes.create_string_buffer(b, len(b))))
+        self._rules = tuple(rule_bufs)
+
+    def restrict_self(self, extra_write_fds: Sequence[tuple[int, bool]] = ()) -> None:
+        """Create the ruleset, add the prepared rules and ``extra_write_fds``, enforce it."""
+        ruleset = _syscall(_NR_CREATE_RULESET, self._attr, self._attr_len, _ZERO_U32)
+        if ruleset < 0:
+            err = ctypes.get_errno()
+            raise LandlockError(err, f"landlock_create_ruleset: {os.strerror(err)}")
+        try:
+            rs = ctypes.c_int(ruleset)
+            for rule_type, buf in self._rules:
+                _add_rule_buf(rs, rule_type, buf)
+            if extra_write_fds:
+                path_type = ctypes.c_int(_RULE_PATH_BENEATH)
+                for fd, is_dir in extra_write_fds:
+                    _add_rule_buf(rs, path_type,
+                                  _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
+            if _syscall(_NR_RESTRICT_SELF, rs, _ZERO_U32) < 0:
+                err = ctypes.get_errno()
+                raise LandlockError(err, f"landlock_restrict_self: {os.strerror(err)}")
+        finally:
+            os.close(ruleset)
+
+
+_ZERO_U32 = ctypes.c_uint32(0)
+
+
+def _path_rule(handled_fs: int, rights: int, fd: int, is_dir: bool,
+               ) -> ctypes.Array[ctypes.c_char]:
+    allowed = (rights & handled_fs) if is_dir else (rights & handled_fs & _FILE_RIGHTS)
+    b = struct.pack("=Qi", allowed, fd)
+    return ctypes.create_string_buffer(b, len(b))
+
+
 def restrict_self(rules: LandlockRules, *, read_fds: list[tuple[int, bool]] | None = None,
                   write_fds: list[tuple[int, bool]] | None = None) -> int:
     """Apply ``rules`` to the calling thread (and its future children). Returns the ABI used.
@@ -121,20 +191,6 @@ def restrict_self(rules: LandlockRules, *, read_fds: list[tuple[int, bool]] | No
     abi = abi_version()
     if abi < 1:
         raise LandlockError("Landlock is not available on this kernel")
-    handled_fs = _handled_fs(abi)
-    handled_net = NET_BIND_TCP | NET_CONNECT_TCP if rules.deny_tcp and abi >= 4 else 0
-    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if rules.scoped and abi >= 6 else 0
-    if abi >= 6:
-        attr = struct.pack("=QQQ", handled_fs, handled_net, scoped)
-    elif abi >= 4:
-        attr = struct.pack("=QQ", handled_fs, handled_net)
-    else:
-        attr = struct.pack("=Q", handled_fs)
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    ruleset = _syscall(_NR_CREATE_RULESET, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
-    if ruleset < 0:
-        err = ctypes.get_errno()
-        raise LandlockError(err, f"landlock_create_ruleset: {os.strerror(err)}")
     own: list[int] = []
     try:
         if read_fds is None:
@@ -143,26 +199,15 @@ def restrict_self(rules: LandlockRules, *, read_fds: list[tuple[int, bool]] | No
         if write_fds is None:
             write_fds = open_rule_fds(rules.write_paths)
             own += [fd for fd, _ in write_fds]
-        for fds, rights in ((read_fds, FS_READ), (write_fds, handled_fs)):
-            for fd, is_dir in fds:
-                allowed = (rights & handled_fs) if is_dir else (rights & handled_fs & _FILE_RIGHTS)
-                _add_rule(ruleset, _RULE_PATH_BENEATH, struct.pack("=Qi", allowed, fd))
-        if handled_net:
-            for port in rules.connect_ports:
-                _add_rule(ruleset, _RULE_NET_PORT, struct.pack("=QQ", NET_CONNECT_TCP, port))
-        if _syscall(_NR_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) < 0:
-            err = ctypes.get_errno()
-            raise LandlockError(err, f"landlock_restrict_self: {os.strerror(err)}")
+        PreparedRuleset(rules, read_fds, write_fds).restrict_self()
     finally:
-        os.close(ruleset)
         for fd in own:
             os.close(fd)
     return abi
 
 
-def _add_rule(ruleset: int, rule_type: int, attr: bytes) -> None:
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    if _syscall(_NR_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(rule_type), buf,
-                ctypes.c_uint32(0)) < 0:
+def _add_rule_buf(ruleset: ctypes.c_int, rule_type: ctypes.c_int,
+                  buf: ctypes.Array[ctypes.c_char]) -> None:
+    if _syscall(_NR_ADD_RULE, ruleset, rule_type, buf, _ZERO_U32) < 0:
         err = ctypes.get_errno()
         raise LandlockError(err, f"landlock_add_rule: {os.strerror(err)}")

@@ -33,7 +33,7 @@ _SLACK_BYTES = 64 * 1024
 class Capture:
     """Collects a pipe (stdout or stderr) up to ``cap`` bytes; past it, ``overflow`` is set."""
 
-    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Event) -> None:
+    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Future[None]) -> None:
         self.fd = fd
         self.cap = cap
         self.buf = bytearray()
@@ -55,7 +55,8 @@ class Capture:
             return
         if len(self.buf) + len(chunk) > self.cap:
             self.overflowed = True
-            self._overflow.set()
+            if not self._overflow.done():
+                self._overflow.set_result(None)
             self.close()
             return
         self.buf += chunk
@@ -79,7 +80,7 @@ class AttemptIO:
     sock: socket.socket
     stdout: Capture
     stderr: Capture
-    overflow: asyncio.Event
+    overflow: asyncio.Future[None]
     slot: CgroupSlot | None
     kind: str  # "python" | "command"
     sandbox: bool
@@ -96,15 +97,28 @@ class AttemptIO:
         reader, writer = await asyncio.open_unix_connection(sock=self.sock)
         convo = asyncio.ensure_future(self._python(reader, writer) if self.kind == "python"
                                       else self._command(writer))
-        overflow = asyncio.ensure_future(self.overflow.wait())
-        cancel_watch = asyncio.ensure_future(self._watch_cancel(writer))
+        # Cancellation is polled with a timer rather than a task: one less task per attempt.
+        loop = asyncio.get_running_loop()
+        watch: list[asyncio.TimerHandle] = []
+
+        def poll_cancel() -> None:
+            if self.attempt.context.cancelled:
+                # Cooperative: the child's handler sets context.cancelled; the deadline holds.
+                if not self.exit_fut.done():
+                    with contextlib.suppress(OSError):
+                        os.kill(self.pid, signal.SIGTERM)
+                return
+            watch[:] = [loop.call_later(0.2, poll_cancel)]
+
+        watch.append(loop.call_later(0.2, poll_cancel))
         timeout_s = self.attempt.limits.timeout_s
         try:
-            done, _ = await asyncio.wait({convo, overflow}, timeout=timeout_s,
+            waiters: set[asyncio.Future[Any]] = {convo, self.overflow}
+            done, _ = await asyncio.wait(waiters, timeout=timeout_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             if convo in done:
                 outcome = convo.result()
-            elif overflow in done:
+            elif self.overflow in done:
                 self.kill()
                 which = "stdout" if self.stdout.overflowed else "stderr"
                 cap = self.stdout.cap if which == "stdout" else self.stderr.cap
@@ -117,9 +131,11 @@ class AttemptIO:
                                      f"skill {self.attempt.skill.id!r} did not finish within "
                                      f"{timeout_s:g} s", retryable=True)
         finally:
-            for t in (convo, overflow, cancel_watch):
-                t.cancel()
-            await asyncio.gather(convo, overflow, cancel_watch, return_exceptions=True)
+            for h in watch:
+                h.cancel()
+            if not convo.done():
+                convo.cancel()
+                await asyncio.gather(convo, return_exceptions=True)
             writer.close()
         return outcome
 
@@ -289,15 +305,6 @@ class AttemptIO:
         return Outcome(error=ErrorInfo(type=etype, code=code, message=message,
                                        retryable=retryable, severity=severity,
                                        details=details or {}))
-
-    async def _watch_cancel(self, writer: asyncio.StreamWriter) -> None:
-        ctx = self.attempt.context
-        while not ctx.cancelled:
-            await asyncio.sleep(0.2)
-        # Cooperative: the child's handler sets context.cancelled; the deadline still holds.
-        if not self.exit_fut.done():
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         """SIGKILL the child's process group and everything left in its cgroups."""

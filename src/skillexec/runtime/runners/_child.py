@@ -10,6 +10,7 @@ over the socket it was given (length-prefixed JSON frames, see ``_protocol``).
 from __future__ import annotations
 
 import errno
+import importlib
 import logging
 import os
 import signal
@@ -17,7 +18,6 @@ import socket
 import sys
 import threading
 import traceback
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,24 +33,38 @@ from skillexec.task import ArtifactRef
 
 __all__ = ["ChildSetup", "run_child"]
 
+# The C functions under signal.signal(): the wrappers convert to and from enums, which
+# touches (and so copies, after a fork) many pages for nothing.
+_signal: Any = importlib.import_module("_signal")
+_SIGCHLD = int(signal.SIGCHLD)
+_SIGTERM = int(signal.SIGTERM)
+_SIG_DFL = int(signal.SIG_DFL)
 _SANDBOX_ERRNOS = frozenset({errno.EPERM, errno.EACCES, errno.ENETUNREACH, errno.EROFS})
 
 
 class ChildSetup:
     """What the zygote prepared once and hands to every child it forks."""
 
-    def __init__(self, *, invoker: Invoker | None, sandbox: bool, landlock: bool,
-                 allow_network: bool,
-                 read_fds: list[tuple[int, bool]], write_paths: tuple[str, ...],
-                 connect_ports: tuple[int, ...], zygote_pid: int) -> None:
+    def __init__(self, *, invoker: Invoker | None, sandbox: bool, allow_network: bool,
+                 landlock_rules: landlock.PreparedRuleset | None, skill_id: str,
+                 log: logging.Logger, zygote_pid: int) -> None:
         self.invoker = invoker
         self.sandbox = sandbox
-        self.landlock = landlock
+        # The child's own Landlock layer, prepared: the zygote's reads, and writes only in
+        # the extra write paths (and, added per child, its own workdir).
+        self.landlock_rules = landlock_rules
         self.allow_network = allow_network
-        self.read_fds = read_fds
-        self.write_paths = write_paths
-        self.connect_ports = connect_ports
+        self.skill_id = skill_id
+        self.log = log
         self.zygote_pid = zygote_pid
+        # Made once in the zygote; each child gets its own copy of them (copy-on-write).
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()
+        # The zygote's environment once it is ready: children compare against this plain
+        # dict instead of walking os.environ (which decodes every key).
+        self.environ: dict[str, str] = dict(os.environ)
+        # Network counters matter only in the zygote's own network namespace.
+        self.net_counters = True
 
 
 def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes: int) -> None:
@@ -85,9 +99,8 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes:
 
 
 def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes: int) -> None:
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):
-        signal.signal(sig, signal.SIG_DFL)
+    _signal.set_wakeup_fd(-1)
+    _signal.signal(_SIGCHLD, _SIG_DFL)  # the zygote reset SIGINT, SIGHUP, SIGXCPU
     os.setsid()
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != setup.zygote_pid:
@@ -111,16 +124,25 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes: 
     )
     workdir = req["workdir"]
     os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(req["env"])
-    if setup.landlock:
+    # The environment becomes exactly req["env"]; it mostly matches the zygote's already,
+    # so only the differences are written (each write is a putenv and page faults).
+    env: dict[str, str] = req["env"]
+    environ = os.environ
+    base = setup.environ  # what os.environ holds: the zygote changes nothing after its setup
+    for k in base:
+        if k not in env:
+            del environ[k]
+    for k, v in env.items():
+        if base.get(k) != v:
+            environ[k] = v
+    if setup.landlock_rules is not None:
         # A second layer on top of the zygote's: writes only in this attempt's workdir.
-        landlock.restrict_self(
-            landlock.LandlockRules(deny_tcp=not setup.allow_network,
-                                   connect_ports=setup.connect_ports),
-            read_fds=setup.read_fds,
-            write_fds=landlock.open_rule_fds((workdir, *setup.write_paths, os.devnull)),
-        )
+        wfds = landlock.open_rule_fds((workdir,))
+        try:
+            setup.landlock_rules.restrict_self(wfds)
+        finally:
+            for fd, _ in wfds:
+                os.close(fd)
 
 
 def _exec_command(sock: socket.socket, req: dict[str, Any]) -> None:
@@ -141,9 +163,9 @@ class _Channel:
     Cancellation arrives as SIGTERM.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, lock: threading.Lock) -> None:
         self.sock = sock
-        self._lock = threading.Lock()
+        self._lock = lock
         self._next = 0
 
     def send(self, payload: Any) -> None:
@@ -176,18 +198,19 @@ class _Channel:
 
 def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
     _kind, start = proto.read_frame_sync(sock, cap=int(req["max_input_bytes"]))
-    cancel = threading.Event()
-    signal.signal(signal.SIGTERM, lambda _s, _f: cancel.set())
-    chan = _Channel(sock)
+    cancel = setup.cancel
+    _signal.signal(_SIGTERM, lambda _s, _f: cancel.set())
+    chan = _Channel(sock, setup.lock)
     c = start["context"]
     ctx = SkillContext(
         task_id=c["task_id"], skill_id=c["skill_id"], attempt=int(c["attempt"]),
-        workdir=Path(req["workdir"]), config=c["config"], deadline=float(c["deadline"]),
-        log=logging.getLogger(f"skillexec.skill.{c['skill_id']}"),
+        workdir=req["workdir"], config=c["config"], deadline=float(c["deadline"]),
+        log=setup.log if c["skill_id"] == setup.skill_id
+        else logging.getLogger(f"skillexec.skill.{c['skill_id']}"),
         progress_sink=lambda f, m: chan.send({"t": "progress", "fraction": f, "message": m}),
         artifact_sink=chan.save_artifact, cancel_event=cancel, trace=c.get("trace") or {},
     )
-    net_before = _net_counters()
+    net_before = _net_counters() if setup.net_counters else None
     me = os.getpid()
     try:
         inv = setup.invoker
@@ -319,7 +342,9 @@ def _net_counters() -> tuple[int, int] | None:
 
 
 def _net_delta(before: tuple[int, int] | None) -> list[int] | None:
+    if before is None:
+        return None
     after = _net_counters()
-    if before is None or after is None:
+    if after is None:
         return None
     return [after[0] - before[0], after[1] - before[1]]

@@ -14,8 +14,9 @@ rusage, which only the parent can collect.
 from __future__ import annotations
 
 import gc
+import logging
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -74,6 +75,8 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     _child.open_net_counters()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
     read_fds = landlock.open_rule_fds(spec["read_paths"])
+    # What each child's own Landlock layer allows writing besides its workdir.
+    child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
     if spec["uid"] is not None:
         drop_to_uid(int(spec["uid"]), int(spec["gid"]))
     use_landlock = bool(spec["landlock"])
@@ -88,6 +91,9 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
             read_fds=read_fds,
             write_fds=landlock.open_rule_fds((*spec["write_paths"], os.devnull)),
         )
+    child_rules = landlock.PreparedRuleset(
+        landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
+        read_fds, child_write_fds) if use_landlock else None
     if spec["seccomp"]:
         seccomp.install_filter(seccomp.build_filter(allow_network=allow_network))
     sk = spec["skill"]
@@ -100,30 +106,38 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         invoker = load_invoker(skill)
     if invoker is not None and invoker.is_async:
         import asyncio  # noqa: F401 - warm it for async skills only: it costs every fork
+    # Made here once rather than in each child: what a child allocates or first touches
+    # costs it copy-on-write page faults (several microseconds each on a VM).
+    log = logging.getLogger(f"skillexec.skill.{sk['id']}")
     # Objects that exist now are never collected: children then share their pages instead
     # of copying them when the collector would touch their headers.
     gc.collect()
     gc.freeze()
-    return _child.ChildSetup(
-        invoker=invoker, sandbox=sandbox, landlock=use_landlock, allow_network=allow_network,
-        read_fds=read_fds,
-        write_paths=tuple(spec["child_write_paths"]), connect_ports=connect_ports,
-        zygote_pid=os.getpid()), statm_fd
+    setup = _child.ChildSetup(
+        invoker=invoker, sandbox=sandbox, allow_network=allow_network,
+        landlock_rules=child_rules, skill_id=sk["id"], log=log, zygote_pid=os.getpid())
+    setup.net_counters = bool(spec["netns"])
+    return setup, statm_fd
 
 
 def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)
     signal.set_wakeup_fd(wake_w)
-    sel = selectors.DefaultSelector()
-    sel.register(ctl, selectors.EVENT_READ)
-    sel.register(wake_r, selectors.EVENT_READ)
+    # Defaults the children want, set once here (children reset only SIGCHLD).
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):
+        signal.signal(sig, signal.SIG_DFL)
+    # epoll itself, not selectors: after each fork every page the loop touches is a
+    # copy-on-write fault here, and the selectors layer touches many.
+    ep = select.epoll()
+    ep.register(ctl.fileno(), select.EPOLLIN)
+    ep.register(wake_r, select.EPOLLIN)
     children: dict[int, int] = {}
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     while True:
-        for key, _ in sel.select(timeout=5.0):
-            if key.fd == wake_r:
+        for fd, _ in ep.poll(5.0):
+            if fd == wake_r:
                 try:
                     while os.read(wake_r, 4096):
                         pass
@@ -145,7 +159,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
                                              "message": f"fork: {exc}"})
                     continue
                 if pid == 0:
-                    sel.close()
+                    os.close(ep.fileno())  # not ep.close(): touching objects costs faults
                     ctl.close()
                     os.close(wake_r)
                     os.close(wake_w)
@@ -180,5 +194,5 @@ def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
-            "inblock": ru.ru_inblock, "oublock": ru.ru_oublock,
+            "inblock": ru.ru_inblock, "oublock": ru.ru_oublock, "minflt": ru.ru_minflt,
         })

@@ -43,6 +43,7 @@ class ChildExit:
     maxrss_kb: int | None = None
     inblock: int | None = None
     oublock: int | None = None
+    minflt: int | None = None  # page faults: on a VM each costs several microseconds
 
 
 class ZygoteHandle:
@@ -132,7 +133,7 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(
                     status=int(msg["status"]), cpu_s=float(msg["utime"]) + float(msg["stime"]),
                     maxrss_kb=int(msg["maxrss_kb"]), inblock=int(msg["inblock"]),
-                    oublock=int(msg["oublock"])))
+                    oublock=int(msg["oublock"]), minflt=int(msg.get("minflt", 0))))
         elif t == "ready":
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)

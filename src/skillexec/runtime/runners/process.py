@@ -55,6 +55,9 @@ class ProcessRunner:
         # close() must leave none behind.
         self._handles: set[ZygoteHandle] = set()
         self._starting: dict[str, asyncio.Future[ZygoteHandle]] = {}
+        # Replacements warmed in the background for zygotes close to their attempt cap, so
+        # that recycling one does not stall the attempts that arrive meanwhile.
+        self._replacing: dict[str, asyncio.Task[None]] = {}
         self._work_roots: dict[str, str] = {}
         self._uids: dict[str, int] = {}
         self._pool: CgroupPool | None = None
@@ -87,6 +90,9 @@ class ProcessRunner:
         raise AssertionError("unreachable")
 
     async def evict(self, skill: Skill) -> None:
+        rep = self._replacing.pop(skill.key, None)
+        if rep is not None:
+            rep.cancel()
         zyg = self._zygotes.pop(skill.key, None)
         if zyg is not None:
             zyg.retire()
@@ -94,6 +100,9 @@ class ProcessRunner:
 
     async def close(self) -> None:
         self._closed = True
+        for rep in list(self._replacing.values()):
+            rep.cancel()
+        self._replacing.clear()
         if self._janitor is not None:
             self._janitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -155,6 +164,11 @@ class ProcessRunner:
                 not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
                 or _inside(work_root, self._work_roots.get(key))):
             return zyg
+        rep = self._replacing.get(key)
+        if rep is not None:
+            # Its replacement is warming up: wait for it rather than start a second one.
+            await asyncio.wait({rep})
+            return await self._zygote(skill, work_root)
         if zyg is not None:
             self._drop(skill, zyg)
         pending = self._starting.get(key)
@@ -182,6 +196,36 @@ class ProcessRunner:
             raise
         finally:
             del self._starting[key]
+
+    def _prewarm(self, skill: Skill, old: ZygoteHandle) -> None:
+        key = skill.key
+        if self._closed or key in self._replacing or key in self._starting:
+            return
+        self._replacing[key] = asyncio.get_running_loop().create_task(
+            self._replace(skill, old, self._work_roots.get(key)))
+
+    async def _replace(self, skill: Skill, old: ZygoteHandle, work_root: str | None) -> None:
+        key = skill.key
+        new: ZygoteHandle | None = None
+        try:
+            new = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            self._handles.add(new)
+            await new.start(timeout_s=self.settings.zygote_start_timeout_s)
+            current = self._zygotes.get(key)
+            if (new.error is None and not new.dead and not self._closed
+                    and (current is None or current is old)):
+                if work_root is not None:
+                    self._work_roots[key] = work_root
+                self._zygotes[key] = new
+                new = None
+                self._ensure_janitor()
+                if not old.dead:
+                    old.retire()
+        finally:
+            if new is not None:
+                new.kill()
+            if self._replacing.get(key) is asyncio.current_task():
+                del self._replacing[key]
 
     def _drop(self, skill: Skill, zyg: ZygoteHandle) -> None:
         if self._zygotes.get(skill.key) is zyg:
@@ -337,7 +381,7 @@ class ProcessRunner:
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
         alone_at_start = zyg.active == 1
-        overflow = asyncio.Event()
+        overflow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         io: AttemptIO | None = None
         stdout = stderr = None
         try:
@@ -398,6 +442,9 @@ class ProcessRunner:
                 self._drop(skill, zyg)
             elif zyg.retired and zyg.active == 0:
                 zyg.kill()
+            elif (s.zygote_max_attempts >= 100 and not zyg.retired
+                  and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
+                self._prewarm(skill, zyg)
 
 
 def _inside(path: str, root: str | None) -> bool:
