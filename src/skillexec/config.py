@@ -6,12 +6,14 @@ or the file named by ``SKILLEXEC_CONFIG``), then ``SKILLEXEC_*`` environment var
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import os
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,6 +28,14 @@ if TYPE_CHECKING:
     from skillexec.runtime.runners.settings import IsolationSettings
 
 __all__ = ["EngineConfig", "load_config"]
+
+_SUBSYSTEMS = {
+    "monitor": ("skillexec.monitoring.settings", "MonitorSettings"),
+    "reliability": ("skillexec.reliability.settings", "ReliabilitySettings"),
+    "resources": ("skillexec.resources.limits", "ResourceLimits"),
+    "pressure": ("skillexec.resources.limits", "PressureSettings"),
+    "cache": ("skillexec.optimization.optimizer", "CacheSettings"),
+}
 
 
 class EngineConfig(BaseSettings):
@@ -86,6 +96,43 @@ class EngineConfig(BaseSettings):
         "normal", description="SQLite synchronous: normal survives kill -9, full power loss."
     )
     journal_max_batch: int = Field(2000, ge=1, description="Records per group commit at most.")
+
+    # subsystems: a [table] in skillexec.toml, or JSON in SKILLEXEC_<NAME>; keys are the
+    # fields of each subsystem's settings (README lists them)
+    monitor: dict[str, Any] = Field(default_factory=dict, description="ExecutionMonitor.")
+    reliability: dict[str, Any] = Field(default_factory=dict, description="ErrorHandler.")
+    resources: dict[str, Any] = Field(default_factory=dict, description="ResourceLimits.")
+    pressure: dict[str, Any] = Field(default_factory=dict, description="Admission control.")
+    cache: dict[str, Any] = Field(default_factory=dict, description="Result cache.")
+
+    @model_validator(mode="after")
+    def _subsystems_are_valid(self) -> EngineConfig:
+        for name in _SUBSYSTEMS:
+            self.settings_of(name)  # a wrong key or value fails at start, named
+        return self
+
+    def settings_of(self, name: str) -> Any:
+        """The frozen settings object of a subsystem, built from its table."""
+        module, cls_name = _SUBSYSTEMS[name]
+        cls = getattr(importlib.import_module(module), cls_name)
+        data = dict(getattr(self, name))
+        if name == "resources" and isinstance(data.get("call"), dict):
+            from skillexec.resources.limits import CallLimits
+            data["call"] = CallLimits(**data["call"])
+        if name == "monitor":
+            try:
+                return cls.from_dict(data)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"monitor: {exc}") from None
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{name}: unknown setting(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: {exc}") from None
 
     @field_validator("skills_dir", "data_dir", mode="before")
     @classmethod
@@ -149,8 +196,11 @@ def load_config(**options: Any) -> EngineConfig:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(settings)"
-            problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+            if err["loc"]:
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+            else:  # a check across settings: its message names the setting
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise ConfigError("invalid setting " + "; ".join(problems),
                           details={"errors": problems}) from None
     except (ValueError, OSError) as exc:  # a malformed skillexec.toml

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -35,9 +36,15 @@ from skillexec.errors import (
 )
 from skillexec.middleware import Middleware
 from skillexec.monitoring.events import EventBus, TaskEvent
+from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
+from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.optimization.singleflight import Flight
 from skillexec.reliability.classify import ErrorClassifier
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.reliability.retry import ExponentialBackoffRetryStrategy, RetryStrategy
+from skillexec.resources.limits import CallLimits
+from skillexec.resources.manager import ResourceManager
+from skillexec.resources.pressure import PressureGauge
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
 from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
@@ -85,6 +92,8 @@ class SkillExecutionEngine:
         runners: Mapping[str, Runner] | None = None,
         store: TaskStore | None = None,
         retry_strategy: RetryStrategy | None = None,
+        resources: ResourceManager | None = None,
+        optimizer: ExecutionOptimizer | None = None,
     ) -> None:
         overrides = {"skills_dir": skills_dir, "data_dir": data_dir,
                      "max_concurrency": max_concurrency, "default_timeout_s": default_timeout_s}
@@ -101,7 +110,7 @@ class SkillExecutionEngine:
         self.classifier = ErrorClassifier()
         self.retry = retry_strategy or ExponentialBackoffRetryStrategy(
             base_delay_s=config.retry_base_delay_s, max_delay_s=config.retry_max_delay_s)
-        self.errors = ErrorHandler(classifier=self.classifier, retry=self.retry)
+        self.errors = ErrorHandler(classifier=self.classifier, retry=self.retry, config=config, store=lambda: self._store)  # noqa: E501
         self._store: TaskStore = store or (
             SQLiteStore(config.journal_path, synchronous=config.journal_synchronous,
                         max_batch=config.journal_max_batch)
@@ -123,9 +132,19 @@ class SkillExecutionEngine:
         self._hooks: dict[str, list[Middleware]] = {}
         self._index_hooks()
         self.events_bus = EventBus()
-        self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s)
-        self.executor = AsyncExecutor(self._queue, max_concurrency=config.max_concurrency,
-                                      run=self._run)
+        self.resources = resources or ResourceManager(
+            limits=config.settings_of("resources"),
+            pressure=PressureGauge(settings=config.settings_of("pressure")))
+        self.optimizer = optimizer or ExecutionOptimizer(
+            settings=config.settings_of("cache"), store=self._store)
+        self.optimizer.bind_store(self._store)
+        limits = self.resources.limits
+        self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s,
+                                capacity_by_priority=limits.queue_capacity_by_priority)
+        self.executor = AsyncExecutor(
+            self._queue, max_concurrency=limits.max_concurrency or config.max_concurrency,
+            run=self._run, gate=self.resources)
+        self.resources.bind(journal=self._store.append_event, reopen=self.executor.reopen)
         self._live: dict[str, ExecutionTask] = {}
         self._waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
         self._contexts: dict[str, Any] = {}
@@ -135,6 +154,9 @@ class SkillExecutionEngine:
         self._closing = False
         self._lock_fd: int | None = None
         self.load_report: LoadReport | None = None
+        self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
+        if self.monitor.settings.enabled:
+            self.add_middleware(self.monitor)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -258,16 +280,23 @@ class SkillExecutionEngine:
         version: str | None = None,
         max_retries: int | None = None,
         principal: str | None = None,
+        cache: bool = True,
+        limits: CallLimits | Mapping[str, float | int | None] | None = None,
     ) -> str:
         """Accept a task and return its id once the journal holds it.
 
         A request that cannot run (unknown skill, invalid parameters, full queue, ...) is
         still given an id: its task ends at once in ``rejected`` with the reason.
+        ``cache=False`` bypasses the result cache and single-flight; ``limits``
+        (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
         """
         task, _ = await self._accept(skill_id, params, config=config, priority=priority,
                                      timeout=timeout, version=version,
-                                     max_retries=max_retries, principal=principal)
-        if task.status is TaskStatus.RUNNING:  # a slot was claimed for it at acceptance
+                                     max_retries=max_retries, principal=principal,
+                                     cache=cache, limits=limits)
+        # Only a slot taken at acceptance is started here: a queued task may already have
+        # been started by dispatch() while its journal record was being written.
+        if task.claimed:
             self.executor.start(task)
         return task.task_id
 
@@ -282,18 +311,22 @@ class SkillExecutionEngine:
         version: str | None = None,
         max_retries: int | None = None,
         principal: str | None = None,
+        cache: bool = True,
+        limits: CallLimits | Mapping[str, float | int | None] | None = None,
     ) -> ExecutionResult:
         """Submit and wait: the result of one call.
 
         When a slot is free the task runs in the caller's own coroutine (no task to spawn,
-        no future to wake); cancelling the caller cancels the task.
+        no future to wake); cancelling the caller cancels the task. A cache hit never takes
+        a slot.
         """
         task, result = await self._accept(skill_id, params, config=config, priority=priority,
                                           timeout=timeout, version=version,
-                                          max_retries=max_retries, principal=principal)
+                                          max_retries=max_retries, principal=principal,
+                                          cache=cache, limits=limits)
         if result is not None:
             return result
-        if task.status is TaskStatus.RUNNING:
+        if task.claimed:
             self.executor.adopt(task)
             return await self._run(task)
         return await self.wait(task.task_id)
@@ -302,9 +335,15 @@ class SkillExecutionEngine:
         self, skill_id: str, params: Mapping[str, Any] | None, *,
         config: Mapping[str, Any] | None, priority: int | None, timeout: float | None,
         version: str | None, max_retries: int | None, principal: str | None,
+        cache: bool = True,
+        limits: CallLimits | Mapping[str, float | int | None] | None = None,
     ) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
             await self.start()
+        if self.resources.sampling is False:
+            sampler = self.resources.sampler()
+            if sampler is not None:
+                self._spawn(sampler)
         task_id = new_task_id()
         skill: Skill | None = None
         try:
@@ -316,13 +355,30 @@ class SkillExecutionEngine:
                                max_retries, principal)
             for mw in self._hooks["on_submit"]:
                 await mw.on_submit(task, skill)
+            ex = skill.execution
+            key = None
+            if (ex.cacheable or ex.idempotent) and self.optimizer.enabled:
+                key = self.optimizer.key(task)
+                if cache:
+                    shortcut = await self._shortcut(task, skill, key)
+                    if shortcut is not None:
+                        return shortcut
+            self.resources.admit(task, skill, None if limits is None else CallLimits.of(limits),
+                                 timeout_given=timeout is not None)
+            if key is not None:
+                self.optimizer.lead(key, task, skill, bypass=not cache)
         except SkillExecError as exc:
             return await self._reject(task_id, skill_id, skill.version if skill else version,
                                       exc, priority, principal)
+        except ValueError as exc:  # limits= that are not limits
+            return await self._reject(task_id, skill_id, skill.version if skill else version,
+                                      ParameterError(str(exc), code="invalid_limits"),
+                                      priority, principal)
         self._live[task_id] = task
         task.queued_mono = time.monotonic()
-        if self.executor.claim():
+        if self.executor.claim(task):
             # Free capacity: accepted and started in one journal write.
+            task.claimed = True
             task.status = TaskStatus.RUNNING
             task.attempts = 1
             task.started_at = task.created_at
@@ -338,10 +394,39 @@ class SkillExecutionEngine:
             await self._store.queued(task)
         except BaseException:
             self._live.pop(task_id, None)
-            if task.status is TaskStatus.RUNNING:
-                self.executor.unclaim()
+            if task.claimed:
+                self.executor.unclaim(task)
             else:
                 self._queue.discard(task_id)
+            raise
+        if task.status is TaskStatus.QUEUED:
+            self.executor.dispatch()  # a free slot that limits kept from the queue's head
+        self._emit(task)
+        return task, None
+
+    async def _shortcut(self, task: ExecutionTask, skill: Skill, key: str,
+                        ) -> tuple[ExecutionTask, ExecutionResult | None] | None:
+        """A cache hit (finished at once, no slot) or a follower of an identical call."""
+        opt = self.optimizer
+        if skill.execution.cacheable:
+            hit = await opt.lookup(key, skill, self.skills.get(skill.id).version)
+            if hit is not None:
+                self._store.queued(task)  # one transaction with the result below
+                return task, await self._finish(
+                    task, Outcome(output=orjson.loads(hit.value_json),
+                                  output_json=hit.value_json), cached=True)
+        flight = opt.follow(key, task)
+        if flight is None:
+            return None
+        task.status = TaskStatus.QUEUED
+        task.queued_mono = time.monotonic()
+        self._live[task.task_id] = task
+        try:
+            await self._store.queued(task)
+        except BaseException:
+            self._live.pop(task.task_id, None)
+            with contextlib.suppress(ValueError):
+                flight.followers.remove(task)
             raise
         self._emit(task)
         return task, None
@@ -526,6 +611,10 @@ class SkillExecutionEngine:
                 err = outcome.error
                 decision = self.errors.decide(task, skill, outcome, deadline=task_deadline,
                                               fallback_used=fallback_used)
+                if err is not None and decision.error is not None:
+                    # Keep the error as classified (type, retryable, retry-after).
+                    err = decision.error
+                    outcome = dataclasses.replace(outcome, error=err)
                 entry: dict[str, Any] = {"attempt": task.attempts, "skill": skill.key,
                                          "metrics": outcome.metrics,
                                          "error": err.to_dict() if err else None,
@@ -638,7 +727,10 @@ class SkillExecutionEngine:
     async def _finish(self, task: ExecutionTask, outcome: Outcome, *,
                       status: TaskStatus | None = None, skill: Skill | None = None,
                       history: list[dict[str, Any]] | None = None,
-                      artifacts: list[ArtifactRef] | None = None) -> ExecutionResult:
+                      artifacts: list[ArtifactRef] | None = None,
+                      cached: bool = False) -> ExecutionResult:
+        if self.resources.output_limits:
+            outcome = self._check_output_limit(task, outcome)
         err = outcome.error
         if status is None:
             if err is None:
@@ -656,8 +748,9 @@ class SkillExecutionEngine:
         result = ExecutionResult(
             task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
             status=status, output=outcome.output if err is None else None, error=err,
-            attempts=task.attempts, artifacts=tuple(artifacts or ()), metrics=metrics,
-            created_at=task.created_at, started_at=task.started_at, finished_at=now)
+            attempts=task.attempts, cached=cached, artifacts=tuple(artifacts or ()),
+            metrics=metrics, created_at=task.created_at, started_at=task.started_at,
+            finished_at=now)
         task.status = status
         try:
             await self._store.finished(task, result, history or [],
@@ -670,6 +763,11 @@ class SkillExecutionEngine:
         if fut is not None and not fut.done():
             fut.set_result(result)
         self._emit(task)
+        self.resources.finished(task.skill_id, task.principal, metrics,
+                                ok=status is TaskStatus.SUCCEEDED, cached=cached)
+        flight = self.optimizer.landed(task.task_id)
+        if flight is not None:
+            await self._land(flight, task, result, outcome)
         self.errors.on_finish(task, result)
         for mw in self._hooks["on_finish"]:
             try:
@@ -677,6 +775,46 @@ class SkillExecutionEngine:
             except Exception:
                 log.exception("middleware %r failed in on_finish", mw)
         return result
+
+    def _check_output_limit(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
+        limit = self.resources.output_limits.pop(task.task_id, None)
+        if limit is None or outcome.error is not None:
+            return outcome
+        size = len(outcome.output_json if outcome.output_json is not None
+                   else orjson.dumps(outcome.output, default=str))
+        if size <= limit:
+            return outcome
+        return Outcome(error=ResourceError(
+            f"the output is {size} bytes, over this call's limit of {limit} bytes",
+            code="output_too_large", details={"size": size, "max_output_bytes": limit}).info,
+            metrics=outcome.metrics)
+
+    async def _land(self, flight: Flight, task: ExecutionTask, result: ExecutionResult,
+                    outcome: Outcome) -> None:
+        """The leader of identical calls ended: cache its result, end its followers."""
+        value = outcome.output_json
+        if flight.cacheable and result.status is TaskStatus.SUCCEEDED:
+            if value is None:
+                value = orjson.dumps(result.output, default=str)
+            self.optimizer.keep(flight, task.skill_id, task.skill_version, value)
+        if not flight.followers:
+            return
+        shared = [{"attempt": 0, "decision": "shared", "leader_task_id": task.task_id,
+                   "status": result.status.value}]
+        ends = []
+        for follower in flight.followers:
+            if follower.task_id in self._cancelling:
+                ends.append(self._finish(follower, Outcome(error=_cancelled_info()),
+                                         status=TaskStatus.CANCELLED))
+                continue
+            follower.skill_version = result.skill_version
+            ends.append(self._finish(
+                follower, Outcome(output=result.output, error=result.error,
+                                  metrics={"shared": 1, "leader_wall_ms":
+                                           result.metrics.get("wall_ms")},
+                                  output_json=value),
+                status=result.status, history=shared))
+        await asyncio.gather(*ends)
 
     def _emit(self, task: ExecutionTask) -> None:
         if self.events_bus.wants(task.task_id):

@@ -87,6 +87,7 @@ class ExecutionTask:
     queued_mono: float = 0.0  # monotonic clock when queued: queue wait and aging
     principal: str | None = None
     skill: Skill | None = None  # resolved at admission; not stored
+    claimed: bool = False  # a slot was taken for it at acceptance: its caller starts it
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,14 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from skillexec.cli import artifacts_cmd, report_cmd, skills_cmd, tasks_cmd
+from skillexec.cli import (
+    artifacts_cmd,
+    errors_cmd,
+    metrics_cmd,
+    report_cmd,
+    skills_cmd,
+    tasks_cmd,
+)
 from skillexec.cli import options as opt
 from skillexec.cli.render import (
     error_sentence,
@@ -199,6 +206,9 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")
+app.add_typer(metrics_cmd.app, name="metrics")
+report_cmd.app.command("errors")(errors_cmd.errors)
+tasks_cmd.app.command("replay")(errors_cmd.replay)
 if report_cmd.app.registered_commands:  # the report commands come from their own modules
     app.add_typer(report_cmd.app, name="report")
 

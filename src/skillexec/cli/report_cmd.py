@@ -1,9 +1,112 @@
-"""``skillexec report ...``: reports read from the journal."""
+"""``skillexec report ...``: reports read from the journal (past runs and restarts included).
+
+``summary``, ``performance``, ``task ID`` and ``alerts`` print a table, JSON, or write a
+self-contained HTML file (charts as inline SVG: it works offline).
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import make_console
 
 __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, help="Reports from the journal: past runs included.")
+
+Since = Annotated[str, typer.Option(help="From: 30m, 1h, 2d ago, an ISO date, or all.")]
+Until = Annotated[str | None, typer.Option(help="Up to (same forms as --since).")]
+Format = Annotated[Literal["table", "json", "html"], typer.Option(
+    "--format", "-f", help="table, json or html.")]
+Output = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write to this file (html defaults to report.html).")]
+
+
+def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
+             make: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
+    from skillexec.monitoring.report_render import to_html, to_json, to_table
+    from skillexec.monitoring.reports import ExecutionReportGenerator
+    from skillexec.storage.sqlite import SQLiteStore
+
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> dict[str, Any]:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await make(ExecutionReportGenerator(store))
+        finally:
+            await store.close()
+
+    try:
+        report = opt.run_async(go())
+    except KeyError as exc:
+        opt.fail(str(exc.args[0]) if exc.args else str(exc))
+    if fmt == "html":
+        target = output or Path(f"{kind}-report.html")
+        target.write_text(to_html(report), encoding="utf-8")
+        make_console(stderr=True).print(f"wrote {target}")
+    elif fmt == "json":
+        text = to_json(report) + "\n"
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    else:
+        console = make_console()
+        if output is not None:
+            from rich.console import Console
+
+            with output.open("w", encoding="utf-8") as fh:
+                Console(file=fh, width=160).print(to_table(report))
+        else:
+            console.print(to_table(report))
+
+
+def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:
+    from skillexec.monitoring.reports import parse_since
+
+    try:
+        return parse_since(since), parse_since(until)
+    except ValueError as exc:
+        opt.fail(str(exc))
+
+
+@app.command()
+def summary(since: Since = "24h", until: Until = None, fmt: Format = "table",
+            output: Output = None, data_dir: opt.DataDir = None) -> None:
+    """Counts, success rate, top errors and the busiest skills of a time range."""
+    start, end = _bounds(since, until)
+    _produce("summary", fmt, output, data_dir, lambda g: g.summary(start, end))
+
+
+@app.command()
+def performance(since: Since = "24h", until: Until = None, fmt: Format = "table",
+                output: Output = None, data_dir: opt.DataDir = None) -> None:
+    """Per-skill percentiles, throughput over time, resource use and the slowest calls."""
+    start, end = _bounds(since, until)
+    _produce("performance", fmt, output, data_dir, lambda g: g.performance(start, end))
+
+
+@app.command("task")
+def task_report(task_id: Annotated[str, typer.Argument(help="The task's id.")],
+                fmt: Format = "table", output: Output = None,
+                data_dir: opt.DataDir = None) -> None:
+    """One task: its timeline, attempts, metrics, artifacts and errors."""
+    _produce("task", fmt, output, data_dir, lambda g: g.detailed(task_id))
+
+
+@app.command()
+def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
+           output: Output = None, data_dir: opt.DataDir = None) -> None:
+    """Alerts sent (and resolved), newest first, from the journal."""
+    start, end = _bounds(since, until)
+    _produce("alerts", fmt, output, data_dir, lambda g: g.alerts(start, end))

@@ -4,39 +4,67 @@ A slot is held from the moment a task is accepted to run (or popped from the que
 its last attempt ends. There are no worker coroutines waiting on the queue: a task that
 finds a free slot and an empty queue is started at once (by the caller, or in the caller's
 own coroutine for ``execute()``), and each task that ends starts the next queued ones.
+
+A :class:`Gate` (the ResourceManager) adds limits beside the global one: a task it holds
+back waits, parked in the queue under the limit's key, and the tasks behind it go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
 
 from skillexec.scheduling.queue import QueueBackend
 from skillexec.task import ExecutionTask
 
-__all__ = ["AsyncExecutor"]
+__all__ = ["AsyncExecutor", "Gate"]
 
 Run = Callable[[ExecutionTask], Coroutine[Any, Any, Any]]
 
 
+class Gate(Protocol):
+    gated: bool  # False: no limit can hold a task back (``blocked`` is not even asked)
+
+    def blocked(self, task: ExecutionTask) -> str | None:
+        """The key of the limit that holds this task back now, or None."""
+        ...
+
+    def enter(self, task: ExecutionTask) -> None:
+        """The task took a slot (asked only while ``gated``)."""
+        ...
+
+    def leave(self, task: ExecutionTask) -> Iterable[str]:
+        """The task gave its slot back: the keys of limits that may have opened."""
+        ...
+
+
 class AsyncExecutor:
-    def __init__(self, queue: QueueBackend, *, max_concurrency: int, run: Run) -> None:
+    def __init__(self, queue: QueueBackend, *, max_concurrency: int, run: Run,
+                 gate: Gate | None = None) -> None:
         self.queue = queue
         self.max_concurrency = max_concurrency
         self._run = run
+        self.gate = gate
         self.slots = 0  # tasks holding a slot
         self.running: dict[str, asyncio.Task[Any]] = {}  # task id -> what runs it
 
-    def claim(self) -> bool:
+    def claim(self, task: ExecutionTask | None = None) -> bool:
         """Take a slot for a new task if one is free and nothing waits before it."""
-        if self.slots < self.max_concurrency and not len(self.queue):
+        if self.slots < self.max_concurrency and not self.queue.ready:
+            gate = self.gate
+            if gate is not None and task is not None and gate.gated:
+                if gate.blocked(task) is not None:
+                    return False
+                gate.enter(task)
             self.slots += 1
             return True
         return False
 
-    def unclaim(self) -> None:
+    def unclaim(self, task: ExecutionTask | None = None) -> None:
         self.slots -= 1
+        if self.gate is not None and task is not None and self.gate.gated:
+            self._open(self.gate.leave(task))
 
     def start(self, task: ExecutionTask) -> None:
         """Run a task that holds a slot in a task of its own."""
@@ -52,14 +80,31 @@ class AsyncExecutor:
         """A task ended: free its slot and start what waits."""
         self.slots -= 1
         self.running.pop(task.task_id, None)
+        gate = self.gate
+        if gate is not None and gate.gated:
+            self._open(gate.leave(task))
+        if len(self.queue):
+            self.dispatch()
+
+    def _open(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.queue.unpark(key)
+
+    def reopen(self, keys: Iterable[str]) -> None:
+        """Limits opened outside a release (pressure fell): start what they held back."""
+        self._open(keys)
         if len(self.queue):
             self.dispatch()
 
     def dispatch(self) -> None:
+        gate = self.gate
+        blocked = gate.blocked if gate is not None and gate.gated else None
         while self.slots < self.max_concurrency:
-            task = self.queue.pop()
+            task = self.queue.pop(blocked)
             if task is None:
                 return
+            if blocked is not None:
+                gate.enter(task)  # type: ignore[union-attr]
             self.slots += 1
             self.start(task)
 

@@ -4,12 +4,18 @@ Aging that grows every waiting task's priority at the same linear rate needs no 
 a goes before task b when ``pa + (now - ta)/T > pb + (now - tb)/T``, and ``now`` cancels
 out, so the order is fixed at push time by the key ``t - p*T`` (a virtual arrival time). A
 priority-0 task therefore waits at most ``9*T`` behind any stream of priority-9 work.
+
+Bulkheads: ``pop(blocked)`` skips a task whose limit is reached (its skill's concurrency,
+its principal's, system pressure) and *parks* it under that limit's key, in order; when the
+limit opens, ``unpark(key)`` puts those tasks back with their original keys. A skill at its
+limit therefore never blocks the tasks of other skills behind it, and keeps its place.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from skillexec.errors import ResourceError
@@ -23,7 +29,13 @@ class QueueBackend(Protocol):
 
     def push(self, task: ExecutionTask) -> None: ...
 
-    def pop(self) -> ExecutionTask | None: ...
+    def pop(self, blocked: Callable[[ExecutionTask], str | None] | None = None
+            ) -> ExecutionTask | None: ...
+
+    def unpark(self, key: str) -> int: ...
+
+    @property
+    def ready(self) -> int: ...
 
     def discard(self, task_id: str) -> bool: ...
 
@@ -33,11 +45,17 @@ class QueueBackend(Protocol):
 
 
 class TaskQueue:
-    def __init__(self, *, capacity: int, aging_s: float) -> None:
+    def __init__(self, *, capacity: int, aging_s: float,
+                 capacity_by_priority: Mapping[int, int] | None = None) -> None:
         self.capacity = capacity
         self.aging_s = aging_s
+        caps = capacity_by_priority or {}
+        self._caps = [caps.get(p) for p in range(10)] if caps else None
+        # entry: [virtual arrival, seq, task (None once discarded), parked-under key]
         self._heap: list[list[object]] = []
         self._entries: dict[str, list[object]] = {}
+        self._parked: dict[str, list[list[object]]] = {}
+        self._n_parked = 0
         self._seq = itertools.count()
         self._depth = [0] * 10
 
@@ -48,22 +66,56 @@ class TaskQueue:
                 code="queue_full", retryable=True,
                 details={"capacity": self.capacity},
             )
+        if self._caps is not None:
+            cap = self._caps[task.priority]
+            if cap is not None and self._depth[task.priority] >= cap:
+                raise ResourceError(
+                    f"the queue for priority {task.priority} is full ({cap} tasks waiting); "
+                    "try again later", code="queue_full", retryable=True,
+                    details={"capacity": cap, "priority": task.priority})
         entry: list[object] = [task.queued_mono - task.priority * self.aging_s,
-                               next(self._seq), task]
+                               next(self._seq), task, None]
         self._entries[task.task_id] = entry
         self._depth[task.priority] += 1
         heapq.heappush(self._heap, entry)
 
-    def pop(self) -> ExecutionTask | None:
+    def pop(self, blocked: Callable[[ExecutionTask], str | None] | None = None
+            ) -> ExecutionTask | None:
+        """The first task in order that ``blocked`` does not hold back (parking those)."""
         heap = self._heap
         while heap:
-            task = heapq.heappop(heap)[2]
-            if task is not None:
-                assert isinstance(task, ExecutionTask)
-                del self._entries[task.task_id]
-                self._depth[task.priority] -= 1
-                return task
+            entry = heapq.heappop(heap)
+            task = entry[2]
+            if task is None:
+                continue
+            assert isinstance(task, ExecutionTask)
+            if blocked is not None:
+                key = blocked(task)
+                if key is not None:
+                    entry[3] = key
+                    # Popped in order, so appending keeps each parked list sorted.
+                    self._parked.setdefault(key, []).append(entry)
+                    self._n_parked += 1
+                    continue
+            del self._entries[task.task_id]
+            self._depth[task.priority] -= 1
+            return task
         return None
+
+    def unpark(self, key: str) -> int:
+        """The limit ``key`` opened: its tasks take their places again. Returns how many."""
+        entries = self._parked.pop(key, None)
+        if not entries:
+            return 0
+        n = 0
+        heap = self._heap
+        for entry in entries:
+            entry[3] = None
+            if entry[2] is not None:
+                n += 1
+                heapq.heappush(heap, entry)
+        self._n_parked -= n
+        return n
 
     def discard(self, task_id: str) -> bool:
         entry = self._entries.pop(task_id, None)
@@ -72,8 +124,20 @@ class TaskQueue:
         task = entry[2]
         assert isinstance(task, ExecutionTask)
         self._depth[task.priority] -= 1
-        entry[2] = None  # removed lazily when it reaches the top of the heap
+        if entry[3] is not None:
+            self._n_parked -= 1
+        entry[2] = None  # removed lazily when it reaches the top of the heap (or unparked)
         return True
+
+    @property
+    def ready(self) -> int:
+        """Tasks waiting that no known limit holds back."""
+        return len(self._entries) - self._n_parked
+
+    def parked(self) -> dict[str, int]:
+        """Tasks held back, by the key of the limit they wait on."""
+        return {k: n for k, v in self._parked.items()
+                if (n := sum(e[2] is not None for e in v))}
 
     def __len__(self) -> int:
         return len(self._entries)

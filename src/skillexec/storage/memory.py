@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Generator
 from typing import Any
 
-from skillexec.storage.store import ArtifactRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -37,6 +37,7 @@ class MemoryStore:
         self._artifacts: dict[str, ArtifactRecord] = {}
         self._events: deque[dict[str, Any]] = deque(maxlen=max_finished)
         self._seq = 0
+        self._cache: dict[str, CacheRecord] = {}
 
     async def open(self) -> None:
         return None
@@ -122,3 +123,20 @@ class MemoryStore:
         gone = {self._artifacts.pop(a).ref.sha256 for a in artifact_ids if a in self._artifacts}
         still = {r.ref.sha256 for r in self._artifacts.values()}
         return gone - still
+
+    async def cache_get(self, key: str) -> CacheRecord | None:
+        return self._cache.get(key)
+
+    def cache_put(self, record: CacheRecord) -> Awaitable[None]:
+        self._cache[record.key] = record
+        return _DONE
+
+    def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
+        self._cache = {k: r for k, r in self._cache.items()
+                       if r.skill_id != skill_id or r.version == keep_version}
+        return _DONE
+
+    async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
+        self._cache = {k: r for k, r in self._cache.items()
+                       if r.expires_at is None or r.expires_at > now}
+        return list(self._cache), list(self._cache.values())[-limit:][::-1] if limit else []

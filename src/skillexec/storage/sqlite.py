@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from skillexec.errors import ResourceError
+from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.store import ArtifactRecord, StoredTask
 from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
@@ -70,6 +71,15 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    skill_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    value BLOB NOT NULL,
+    expires_at REAL,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cache_skill ON cache(skill_id, version);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 """
@@ -104,7 +114,7 @@ _INFO_COLUMNS = (
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteCacheMixin):
     """The TaskStore of the embedded engine."""
 
     def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
@@ -244,7 +254,8 @@ class SQLiteStore:
         if output_json is not None:  # already encoded once, to check its size
             body["output"] = orjson.Fragment(output_json)
         # One clean attempt says nothing the result does not: keep the row small.
-        keep = len(history) > 1 or (history and history[0].get("error"))
+        keep = len(history) > 1 or (history and (history[0].get("error")
+                                                  or history[0].get("leader_task_id")))
         return self._put(_FINISHED, (
             result.status.value, result.finished_at, result.started_at, result.attempts,
             orjson.dumps(body, default=str),

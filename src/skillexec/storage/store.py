@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
-__all__ = ["ArtifactRecord", "StoredTask", "TaskStore"]
+__all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,17 @@ class ArtifactRecord:
     ref: ArtifactRef
     task_id: str | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheRecord:
+    """A cached result: the output as JSON, and until when it may be served."""
+
+    key: str
+    value_json: bytes
+    expires_at: float | None
+    skill_id: str
+    version: str
 
 
 class TaskStore(Protocol):
@@ -110,4 +121,18 @@ class TaskStore(Protocol):
 
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         """Delete these records; return the sha256 digests no longer referenced at all."""
+        ...
+
+    # -- the result cache (ExecutionOptimizer) ------------------------------------------------
+
+    async def cache_get(self, key: str) -> CacheRecord | None: ...
+
+    def cache_put(self, record: CacheRecord) -> Awaitable[None]: ...
+
+    def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
+        """Drop the cached results of ``skill_id`` except those of ``keep_version``."""
+        ...
+
+    async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
+        """Drop expired entries; return every live key, and the ``limit`` newest records."""
         ...

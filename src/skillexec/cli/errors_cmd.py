@@ -1,0 +1,174 @@
+"""``skillexec report errors`` and ``skillexec tasks replay``: failures, read and re-run."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import make_console
+from skillexec.engine import SkillExecutionEngine
+from skillexec.reliability.analysis import ErrorReport, error_report
+from skillexec.reliability.deadletter import ReplayOutcome, dead_letters
+from skillexec.reliability.deadletter import replay as replay_tasks
+from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import TaskStore
+from skillexec.task import TaskStatus
+
+__all__ = ["errors", "parse_since", "replay"]
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_since(text: str | None, *, now: float | None = None) -> float | None:
+    """``1h``, ``30m``, ``2d`` ago; an ISO date or time; ``all`` (None)."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    now = time.time() if now is None else now
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if m:
+        return now - float(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        opt.fail(f"--since {text!r}: use an age (30m, 1h, 2d), an ISO date, or 'all'")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def errors(
+    since: Annotated[str, typer.Option(help="Tasks created since: 1h, 30m, 2d, a date, all.")]
+    = "24h",
+    fmt: Annotated[Literal["table", "json"], typer.Option(
+        "--format", help="table or json.")] = "table",
+    limit: Annotated[int, typer.Option(min=1, help="Most recent tasks to read.")] = 10000,
+    tracebacks: Annotated[bool, typer.Option(help="Print each group's example traceback.")]
+    = False,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Failures grouped by skill, error type and message fingerprint, with recovery rates."""
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    start = parse_since(since)
+
+    async def go() -> ErrorReport:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await error_report(store, since=start, limit=limit)
+        finally:
+            await store.close()
+
+    report = opt.run_async(go())
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2,
+                                      default=str).decode() + "\n")
+        return
+    _print_report(report, tracebacks=tracebacks)
+
+
+def _print_report(report: ErrorReport, *, tracebacks: bool) -> None:
+    from rich.table import Table
+
+    console = make_console()
+    console.print(
+        f"{report.tasks_scanned} tasks read; {report.tasks_with_failures} with a failed "
+        f"attempt ({report.failed_attempts} failed attempts), {report.recovered_tasks} of "
+        f"them recovered ({report.recovery_rate:.1%}); {report.dead_letters} dead letters")
+    if not report.groups:
+        console.print("no failures")
+        return
+    table = Table(title="failures by skill, type and fingerprint")
+    for col, justify in (("skill", "left"), ("type", "left"), ("fingerprint", "left"),
+                         ("count", "right"), ("tasks", "right"), ("recovered", "right"),
+                         ("mean attempts", "right"), ("first seen", "left"),
+                         ("last seen", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for g in report.groups:
+        table.add_row(g.skill_id, g.error_type, g.fingerprint[:80], str(g.count),
+                      str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
+                      _stamp(g.first_seen), _stamp(g.last_seen))
+    console.print(table)
+    if report.breaker_transitions:
+        console.print("circuit breakers:")
+        for t in report.breaker_transitions[-20:]:
+            console.print(f"  {_stamp(t['at'])} {t.get('skill')}: {t.get('from')} → "
+                          f"{t.get('to')} ({t.get('reason')})")
+    if tracebacks:
+        for g in report.groups:
+            if g.example_traceback:
+                console.rule(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}")
+                console.print(g.example_traceback, markup=False, highlight=False)
+
+
+def replay(
+    task_id: Annotated[str | None, typer.Argument(help="The task to run again.")] = None,
+    all_failed: Annotated[bool, typer.Option(
+        "--all-failed", help="Every dead letter not replayed yet.")] = False,
+    since: Annotated[str, typer.Option(help="With --all-failed: dead letters since.")]
+    = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per task.")]
+    = False,
+    skills_dir: opt.SkillsDir = None,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Run a failed task again (its stored request), or every dead letter: new task ids."""
+    if (task_id is None) == (not all_failed):
+        opt.fail("give a task id or --all-failed (not both)")
+    start = parse_since(since) or 0.0
+
+    async def go() -> list[ReplayOutcome]:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
+        async with engine:
+            if task_id is not None:
+                ids = [task_id]
+            else:
+                ids = [str(d["task_id"]) for d in await dead_letters(
+                    _store(engine), since=start)]
+            return await replay_tasks(engine, ids)
+
+    outcomes = opt.run_async(go())
+    console = make_console()
+    if not outcomes and not as_json:
+        console.print("nothing to replay")
+    ok = True
+    for o in outcomes:
+        status = o.result.status if o.result else None
+        ok = ok and status is TaskStatus.SUCCEEDED
+        if as_json:
+            sys.stdout.write(orjson.dumps(o.to_dict(), default=str).decode() + "\n")
+            continue
+        if o.new_task_id is None:
+            console.print(f"{o.original_task_id}: not replayed: {o.error}")
+            continue
+        res = o.result
+        what = ""
+        if res is not None and res.error is not None:
+            what = f" {res.error.code}: {res.error.message}"
+        elif res is not None:
+            what = " " + orjson.dumps(res.output, default=str).decode()[:200]
+        console.print(f"{o.original_task_id} → {o.new_task_id}: "
+                      f"{status.value if status else 'submitted'} "
+                      f"({res.attempts if res else 0} attempts){what}",
+                      markup=False, highlight=False)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _store(engine: SkillExecutionEngine) -> TaskStore:
+    store = engine.errors.store
+    if store is None:
+        opt.fail("this engine has no journal")
+    return store
+

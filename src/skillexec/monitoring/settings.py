@@ -1,0 +1,95 @@
+"""MonitorSettings: what the monitor does, frozen, with defaults that suit production."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from skillexec.monitoring.rules import AlertRule, default_rules
+
+__all__ = ["MonitorSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSettings:
+    enabled: bool = True
+    # live statistics
+    max_skills: int = 100  # distinct skills with their own statistics and labels; more: "other"
+    max_principals: int = 1000  # distinct principals counted; more: "other"
+    relative_accuracy: float = 0.01  # of the cumulative quantile sketches
+    window_accuracy: float = 0.02  # of the rolling window's sketches (alerts)
+    window_slot_s: float = 10.0  # the rolling window (alerts) moves by this much
+    window_slots: int = 90  # ... and covers slot_s * slots (15 min)
+    # events
+    event_log: bool = True  # keep live tasks' events so a late subscriber replays them
+    event_log_max_per_task: int = 256
+    event_log_grace_s: float = 5.0  # kept this long after a task ends ...
+    event_log_max_ended: int = 256  # ... but no more than this many ended tasks
+    # logs
+    log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal
+    log_level: str = "INFO"
+    log_file: Path | None = None  # None: the "skillexec.tasks" stdlib logger's handlers
+    sensitive_params: frozenset[str] = frozenset()  # parameter names kept out of logs
+    # tracing
+    tracing: bool = True  # OpenTelemetry spans when the [otel] extra is installed
+    # system metrics
+    system_metrics_ttl_s: float = 1.0  # psutil is read at most this often
+    # alerts
+    alerts: bool = True
+    alert_rules: tuple[AlertRule, ...] = field(default_factory=default_rules)
+    alert_interval_s: float = 15.0
+    webhook_url: str | None = None
+    webhook_retries: int = 3
+    webhook_timeout_s: float = 5.0
+
+    @classmethod
+    def from_config(cls, config: Any) -> MonitorSettings:
+        """The engine config's ``monitor`` field where it has one, else SKILLEXEC_MONITOR_*."""
+        given = getattr(config, "monitor", None)
+        if isinstance(given, MonitorSettings):
+            return given
+        if isinstance(given, Mapping):
+            return cls.from_dict(dict(given))
+        return cls.from_env()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MonitorSettings:
+        data = dict(data)
+        if "alert_rules" in data:
+            data["alert_rules"] = tuple(
+                r if isinstance(r, AlertRule) else AlertRule.from_dict(r)
+                for r in data["alert_rules"])
+        if "sensitive_params" in data:
+            data["sensitive_params"] = frozenset(data["sensitive_params"])
+        if data.get("log_file") is not None:
+            data["log_file"] = Path(data["log_file"])
+        return cls(**data)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitorSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"SKILLEXEC_MONITOR_{f.name.upper()}")
+            if raw is None or f.name == "alert_rules":
+                continue
+            default = getattr(cls(), f.name)
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            elif isinstance(default, frozenset):
+                values[f.name] = frozenset(s.strip() for s in raw.split(",") if s.strip())
+            elif f.name == "log_file":
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> MonitorSettings:
+        return replace(self, **changes)

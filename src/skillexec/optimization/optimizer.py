@@ -1,0 +1,115 @@
+"""ExecutionOptimizer: answers a call from the result cache, or joins it to an identical
+call already running, before it takes a worker slot.
+
+Only skills marked ``execution.cacheable`` are cached; single-flight applies to those and to
+``idempotent`` ones. ``cache=False`` on a call bypasses both (it neither reads the cache nor
+joins a flight), though a cacheable skill's fresh result still refreshes the cache. A cached
+entry lives ``cache_ttl`` seconds (the manifest's, else ``default_ttl_s``); when a skill's
+newest version changes, the entries of its other versions are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from skillexec.errors import SkillExecError
+from skillexec.optimization.cache import ResultCache, cache_key
+from skillexec.optimization.singleflight import Flight, SingleFlight
+from skillexec.skills.model import Skill
+from skillexec.storage.store import CacheRecord, TaskStore
+from skillexec.task import ExecutionTask
+
+__all__ = ["CacheSettings", "ExecutionOptimizer"]
+
+log = logging.getLogger("skillexec.optimizer")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """``enabled``: the cache and single-flight at all; ``max_entries``: the in-memory LRU;
+    ``default_ttl_s``: for cacheable skills whose manifest gives no ``cache_ttl`` (None: no
+    expiry); ``persist``: keep entries in the journal's ``cache`` table (hits survive a
+    restart); ``single_flight``: share one run among identical concurrent calls."""
+
+    enabled: bool = True
+    max_entries: int = 10_000
+    default_ttl_s: float | None = 3600.0
+    persist: bool = True
+    single_flight: bool = True
+
+
+class ExecutionOptimizer:
+    def __init__(self, *, settings: CacheSettings | None = None, store: TaskStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = s = settings or CacheSettings()
+        self.enabled = s.enabled
+        self._clock = clock
+        self.cache = ResultCache(store=store if s.persist else None,
+                                 max_entries=s.max_entries, clock=clock)
+        self.flights = SingleFlight()
+        self._versions: dict[str, str] = {}
+
+    def bind_store(self, store: TaskStore) -> None:
+        """Use this journal (when the engine's store was chosen after the optimizer)."""
+        if self.settings.persist and not self.cache.has_store and not len(self.cache):
+            self.cache = ResultCache(store=store, max_entries=self.settings.max_entries,
+                                     clock=self._clock)
+
+    def ttl_s(self, skill: Skill) -> float | None:
+        ttl = skill.execution.cache_ttl_s
+        return ttl if ttl is not None else self.settings.default_ttl_s
+
+    @staticmethod
+    def key(task: ExecutionTask) -> str:
+        return cache_key(task.skill_id, task.skill_version, task.params, task.config)
+
+    async def lookup(self, key: str, skill: Skill, latest_version: str) -> CacheRecord | None:
+        """The cached result of this call, if there is a live one."""
+        cache = self.cache
+        try:
+            if not cache.loaded:
+                await cache.load()
+            if self._versions.get(skill.id) != latest_version:
+                self._versions[skill.id] = latest_version
+                cache.invalidate(skill.id, latest_version)
+            if self.ttl_s(skill) == 0:
+                return None
+            return await cache.get(key)
+        except (OSError, sqlite3.Error, SkillExecError):  # the cache is an optimisation only
+            log.warning("result cache unavailable; running %s", skill.key, exc_info=True)
+            cache.loaded = True
+            return None
+
+    def follow(self, key: str, task: ExecutionTask) -> Flight | None:
+        """Join an identical call in flight (then share its result), or None to run."""
+        if not self.settings.single_flight:
+            return None
+        return self.flights.join(key, task)
+
+    def lead(self, key: str, task: ExecutionTask, skill: Skill, *, bypass: bool) -> None:
+        cacheable = skill.execution.cacheable and self.ttl_s(skill) != 0
+        self.flights.lead(key, task.task_id, cacheable=cacheable,
+                          shared=self.settings.single_flight and not bypass,
+                          ttl_s=self.ttl_s(skill))
+
+    def landed(self, task_id: str) -> Flight | None:
+        """A task ended: the flight it led, if it led one."""
+        if not self.flights.by_task:
+            return None
+        return self.flights.land(task_id)
+
+    def keep(self, flight: Flight, skill_id: str, version: str, value_json: bytes) -> None:
+        """Cache a leader's successful result."""
+        ttl = flight.ttl_s
+        self.cache.put(CacheRecord(key=flight.key, value_json=value_json,
+                                   expires_at=None if ttl is None else self._clock() + ttl,
+                                   skill_id=skill_id, version=version))
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.cache.stats, "entries": len(self.cache),
+                "in_flight": len(self.flights), "shared": self.flights.shared}

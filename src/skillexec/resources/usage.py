@@ -1,0 +1,67 @@
+"""Usage accounting: calls, CPU seconds, wall time and peak memory per skill and principal.
+
+Kept as plain lists updated in place (this runs once per call, on the hot path); read as
+dicts through :meth:`UsageLedger.snapshot`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["UsageLedger"]
+
+# fields of one account: calls, failures, cached, cpu_ms, wall_ms, peak_memory_mb (or -1)
+_CALLS, _FAILURES, _CACHED, _CPU_MS, _WALL_MS, _PEAK_MB = range(6)
+
+
+def _new() -> list[float]:
+    return [0, 0, 0, 0.0, 0.0, -1.0]
+
+
+def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool) -> None:
+    acc[_CALLS] += 1
+    if not ok:
+        acc[_FAILURES] += 1
+    if cached:
+        acc[_CACHED] += 1
+    cpu = metrics.get("cpu_ms")
+    if cpu:
+        acc[_CPU_MS] += cpu
+    wall = metrics.get("wall_ms")
+    if wall:
+        acc[_WALL_MS] += wall
+    mem = metrics.get("max_rss_mb")
+    if mem is not None and mem > acc[_PEAK_MB]:
+        acc[_PEAK_MB] = float(mem)
+
+
+def _as_dict(acc: list[float]) -> dict[str, Any]:
+    return {"calls": int(acc[_CALLS]), "failures": int(acc[_FAILURES]),
+            "cached": int(acc[_CACHED]), "cpu_seconds": round(acc[_CPU_MS] / 1000.0, 6),
+            "wall_seconds": round(acc[_WALL_MS] / 1000.0, 6),
+            "peak_memory_mb": None if acc[_PEAK_MB] < 0 else acc[_PEAK_MB]}
+
+
+class UsageLedger:
+    def __init__(self) -> None:
+        self._skills: dict[str, list[float]] = {}
+        self._principals: dict[str, list[float]] = {}
+
+    def record(self, skill_id: str, principal: str | None, metrics: Mapping[str, Any], *,
+               ok: bool, cached: bool) -> None:
+        acc = self._skills.get(skill_id)
+        if acc is None:
+            acc = self._skills[skill_id] = _new()
+        _add(acc, metrics, ok, cached)
+        if principal is not None:
+            pacc = self._principals.get(principal)
+            if pacc is None:
+                pacc = self._principals[principal] = _new()
+            _add(pacc, metrics, ok, cached)
+
+    def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{"skills": {id: usage}, "principals": {name: usage}}``; each usage is
+        ``{calls, failures, cached, cpu_seconds, wall_seconds, peak_memory_mb}``."""
+        return {"skills": {k: _as_dict(v) for k, v in sorted(self._skills.items())},
+                "principals": {k: _as_dict(v) for k, v in sorted(self._principals.items())}}

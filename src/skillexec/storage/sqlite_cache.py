@@ -1,0 +1,62 @@
+"""The result cache's table in the journal's SQLite file (a part of :class:`SQLiteStore`).
+
+Entries are written with the journal's group commit and read on its reader connection; at
+first use the cache drops expired entries and learns which keys the table holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from skillexec.storage.store import CacheRecord
+
+__all__ = ["SQLiteCacheMixin"]
+
+_CACHE_PUT = (
+    "INSERT OR REPLACE INTO cache(key, skill_id, version, value, expires_at, created_at)"
+    " VALUES (?,?,?,?,?,?)"
+)
+_CACHE_DROP = "DELETE FROM cache WHERE skill_id=? AND version != ?"
+
+
+class SQLiteCacheMixin:
+    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
+        raise NotImplementedError
+
+    async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        raise NotImplementedError
+
+    async def cache_get(self, key: str) -> CacheRecord | None:
+        row = await self._query(lambda c: c.execute(
+            "SELECT key, value, expires_at, skill_id, version FROM cache WHERE key=?", (key,)
+        ).fetchone())
+        return _cache(row) if row else None
+
+    def cache_put(self, record: CacheRecord) -> Awaitable[None]:
+        return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
+                                      record.value_json, record.expires_at, time.time()))
+
+    def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
+        if keep_version is None:
+            return self._put("DELETE FROM cache WHERE skill_id=?", (skill_id,))
+        return self._put(_CACHE_DROP, (skill_id, keep_version))
+
+    async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
+        def run(c: sqlite3.Connection) -> tuple[list[str], list[CacheRecord]]:
+            c.execute("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                      (now,))
+            keys = [r[0] for r in c.execute("SELECT key FROM cache")]
+            rows = c.execute("SELECT key, value, expires_at, skill_id, version FROM cache"
+                             " ORDER BY created_at DESC LIMIT ?", (int(limit),)).fetchall()
+            return keys, [_cache(r) for r in rows]
+        result: tuple[list[str], list[CacheRecord]] = await self._query(run)
+        return result
+
+
+def _cache(row: tuple[Any, ...]) -> CacheRecord:
+    return CacheRecord(key=row[0], value_json=bytes(row[1]), expires_at=row[2],
+                       skill_id=row[3], version=row[4])

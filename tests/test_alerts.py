@@ -1,0 +1,185 @@
+"""Alert rules firing and not firing, with a controllable clock; notifiers; the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skillexec import EngineConfig, SkillExecutionEngine, skill
+from skillexec.monitoring.notifiers import CallbackNotifier, WebhookNotifier
+from skillexec.monitoring.rules import Alert, AlertRule
+from skillexec.monitoring.settings import MonitorSettings
+from tests.conftest import arun
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@skill(id="flip", version="1.0.0", max_retries=0, timeout=5)
+async def flip(fail: bool = False) -> str:
+    if fail:
+        raise RuntimeError("asked to fail")
+    return "ok"
+
+
+@skill(id="laggy", version="1.0.0", timeout=0.2, max_retries=0)
+async def laggy() -> str:
+    await asyncio.sleep(0.17)
+    return "late-ish"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    fail_first = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Hook.fail_first > 0:
+            _Hook.fail_first -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    _Hook.received = []
+    _Hook.fail_first = 0
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _engine(tmp: Path, clock: Clock, rules: list[AlertRule], **kw: Any) -> SkillExecutionEngine:
+    engine = SkillExecutionEngine(config=EngineConfig(data_dir=tmp / "d"))
+    engine.monitor.reconfigure(MonitorSettings(alert_rules=tuple(rules),
+                                               alert_interval_s=3600, **kw), clock=clock)
+    engine.register(flip)
+    engine.register(laggy)
+    return engine
+
+
+def test_error_rate_fires_dedupes_resolves_and_cools_down(tmp_path: Path, webhook: str) -> None:
+    clock = Clock()
+    got: list[Alert] = []
+    rule = AlertRule("errors", "error_rate", ">", 0.5, window_s=60, min_calls=4,
+                     cooldown_s=600, severity="critical")
+
+    async def go() -> list[list[tuple[str, str, str]]]:
+        engine = _engine(tmp_path, clock, [rule], webhook_url=webhook)
+        alerts = engine.monitor.alerts
+        assert alerts is not None
+        alerts.add_notifier(CallbackNotifier(got.append))
+        for n in alerts.notifiers:
+            if isinstance(n, WebhookNotifier):
+                n.backoff_s = 0.01
+        _Hook.fail_first = 1  # the first POST gets a 503: the notifier retries
+        rounds: list[list[tuple[str, str, str]]] = []
+
+        async def evaluate() -> None:
+            fired = await engine.monitor.evaluate_alerts()
+            rounds.append([(a.rule, a.subject, a.state) for a in fired])
+
+        async with engine:
+            for _ in range(4):
+                await engine.execute("flip", {"fail": False})
+            await evaluate()  # 0% errors: nothing
+            for _ in range(6):
+                await engine.execute("flip", {"fail": True})
+            await evaluate()  # 60%: fires
+            await evaluate()  # still breached: deduplicated
+            clock.now += 61  # a fresh window
+            for _ in range(5):
+                await engine.execute("flip", {"fail": False})
+            await evaluate()  # 0%: resolved
+            for _ in range(10):
+                await engine.execute("flip", {"fail": True})
+            await evaluate()  # breached again within the cooldown: not sent
+            clock.now += 601
+            for _ in range(5):
+                await engine.execute("flip", {"fail": True})
+            await evaluate()  # after the cooldown: sent again
+            history = await engine._store.read_events("alert")
+        assert [e["data"]["state"] for e in history] == ["firing", "resolved", "firing"]
+        return rounds
+
+    rounds = arun(go())
+    assert rounds == [[], [("errors", "flip", "firing")], [], [("errors", "flip", "resolved")],
+                      [], [("errors", "flip", "firing")]]
+    assert [a.state for a in got] == ["firing", "resolved", "firing"]
+    assert got[0].severity == "critical" and got[0].value == pytest.approx(0.6)
+    # the webhook got all three, the first after a retry
+    assert [r["alert"]["state"] for r in _Hook.received] == ["firing", "resolved", "firing"]
+    assert _Hook.received[0]["alert"]["subject"] == "flip"
+
+
+def test_engine_rules_fire_and_do_not_fire(tmp_path: Path) -> None:
+    clock = Clock()
+    rules = [
+        AlertRule("near_timeout", "p95_timeout_ratio", ">", 0.8, window_s=60, min_calls=3),
+        AlertRule("fast_enough", "p95_timeout_ratio", ">", 0.99, window_s=60, min_calls=3),
+        AlertRule("depth_any", "queue_depth", ">", -1),
+        AlertRule("depth_big", "queue_depth", ">", 1000),
+        AlertRule("wait_any", "queue_wait_p95_ms", ">=", 0.0, min_calls=1),
+        AlertRule("wait_big", "queue_wait_p95_ms", ">", 5000, min_calls=1),
+        AlertRule("mem_any", "system_memory_percent", ">", 0),
+        AlertRule("mem_full", "system_memory_percent", ">", 100),
+        AlertRule("cpu_full", "system_cpu_percent", ">", 100),
+        AlertRule("circuit", "circuit_open", ">=", 1, severity="critical"),
+    ]
+
+    async def go() -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
+        engine = _engine(tmp_path, clock, rules)
+        async with engine:
+            await asyncio.gather(*(engine.execute("laggy") for _ in range(3)))
+            await engine._store.append_event("circuit", {"skill": "flip", "state": "open"})
+            first = await engine.monitor.evaluate_alerts()
+            await engine._store.append_event("circuit", {"skill": "flip", "state": "closed"})
+            second = await engine.monitor.evaluate_alerts()
+            assert engine.monitor.circuits == {"flip": "closed"}
+            text = engine.monitor.prometheus_text()
+            assert 'skillexec_circuit_state{skill="flip"} 0.0' in text
+        return ({(a.rule, a.subject) for a in first},
+                {(a.rule, a.subject, a.state) for a in second})
+
+    first, second = arun(go())
+    assert first == {("near_timeout", "laggy"), ("depth_any", "engine"), ("wait_any", "engine"),
+                     ("mem_any", "system"), ("circuit", "flip")}
+    assert second == {("circuit", "flip", "resolved")}
+
+
+def test_rules_from_settings_and_validation() -> None:
+    s = MonitorSettings.from_dict({"alert_rules": [
+        {"name": "x", "metric": "error_rate", "condition": ">=", "threshold": 0.1,
+         "window_s": 30, "severity": "info", "cooldown_s": 5}]})
+    assert s.alert_rules[0].breached(0.1) and not s.alert_rules[0].breached(0.05)
+    with pytest.raises(ValueError, match="unknown metric"):
+        AlertRule("y", "latency_vibes")
+    with pytest.raises(ValueError, match="unknown condition"):
+        AlertRule("y", "error_rate", "~")
+    assert {r.metric for r in MonitorSettings().alert_rules} >= {
+        "error_rate", "p95_timeout_ratio", "queue_depth", "queue_wait_p95_ms",
+        "system_memory_percent", "system_cpu_percent", "circuit_open"}

@@ -1,0 +1,332 @@
+"""The execution monitor: metrics against known workloads, snapshots, Prometheus, events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from skillexec import EngineConfig, SkillContext, SkillExecutionEngine, skill
+from skillexec.monitoring.metrics import ExecutionMetrics
+from skillexec.monitoring.settings import MonitorSettings
+from skillexec.monitoring.sketch import QuantileSketch
+from skillexec.task import TaskStatus
+from tests.conftest import arun
+
+
+@skill(id="nap", version="1.0.0", timeout=10)
+async def nap(ms: float = 20.0) -> str:
+    await asyncio.sleep(ms / 1000.0)
+    return "ok"
+
+
+@skill(id="spin", version="1.0.0", timeout=10)
+def spin(ms: float = 30.0) -> int:
+    end = time.thread_time() + ms / 1000.0
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return n
+
+
+@skill(id="broken", version="1.0.0", max_retries=0)
+async def broken() -> None:
+    raise ValueError("always")
+
+
+_flaky_calls: dict[str, int] = {}
+
+
+@skill(id="flaky", version="1.0.0", max_retries=3)
+async def flaky(key: str) -> str:
+    _flaky_calls[key] = _flaky_calls.get(key, 0) + 1
+    if _flaky_calls[key] == 1:
+        raise ConnectionError("first try fails")
+    return "second"
+
+
+def _engine(tmp: Path, **settings: object) -> SkillExecutionEngine:
+    cfg = EngineConfig(data_dir=tmp / "data", retry_base_delay_s=0.0, retry_max_delay_s=0.0)
+    engine = SkillExecutionEngine(config=cfg)
+    engine.monitor.reconfigure(MonitorSettings(alerts=False, **settings))  # type: ignore[arg-type]
+    for fn in (nap, spin, broken, flaky):
+        engine.register(fn)
+    return engine
+
+
+def test_sketch_accuracy_and_bounds() -> None:
+    rng = random.Random(3)
+    values = [rng.lognormvariate(1.0, 1.5) for _ in range(50_000)]
+    s = QuantileSketch(0.01)
+    s.extend(values)
+    values.sort()
+    for q in (0.5, 0.9, 0.95, 0.99, 0.999):
+        exact = values[int(q * (len(values) - 1))]
+        got = s.quantile(q)
+        assert got is not None and abs(got - exact) / exact <= 0.02, (q, got, exact)
+    assert s.count == 50_000 and s.quantile(0.0) == values[0] and s.quantile(1.0) == values[-1]
+    small = QuantileSketch(0.01, max_buckets=64)
+    small.extend(10 ** rng.uniform(-6, 6) for _ in range(5000))
+    assert small.bucket_count <= 64
+    empty = QuantileSketch()
+    assert empty.quantile(0.5) is None
+    a, b = QuantileSketch(), QuantileSketch()
+    a.extend([1.0, 2.0, 3.0])
+    b.extend([100.0, 200.0])
+    a.merge(b)
+    assert a.count == 5 and a.quantile(1.0) == 200.0
+
+
+def test_known_workload_metrics(tmp_path: Path) -> None:
+    async def go() -> None:
+        engine = _engine(tmp_path)
+        async with engine:
+            results = await asyncio.gather(*(engine.execute("nap", {"ms": 20}) for _ in range(10)))
+            assert all(r.ok for r in results)
+            for _ in range(3):
+                assert (await engine.execute("broken")).status is TaskStatus.FAILED
+            sync = await engine.execute("spin", {"ms": 30})
+            retried = await engine.execute("flaky", {"key": "a"}, principal="alice")
+            assert retried.ok and retried.attempts == 2
+            rejected = await engine.execute("nap", {"ms": "not a number"})
+            assert rejected.status is TaskStatus.REJECTED
+            snap = engine.monitor.snapshot()
+        n = snap.skills["nap"]
+        assert n.counts == {"succeeded": 10, "rejected": 1}
+        assert n.success_rate == 1.0
+        assert n.exec_p50_ms is not None and 19.0 <= n.exec_p50_ms < 200.0
+        assert n.exec_p99_ms is not None and n.exec_p99_ms >= n.exec_p50_ms
+        assert n.errors == {"parameter_error": 1}
+        assert n.running == 0 and n.attempts == 10
+        b = snap.skills["broken"]
+        assert b.counts == {"failed": 3} and b.success_rate == 0.0
+        assert b.errors == {"execution_error": 3}
+        f = snap.skills["flaky"]
+        assert f.attempts == 2 and f.retries == 1 and f.errors == {"network_error": 1}
+        # a sync skill's CPU time is measured; an async one's is unknown, not zero
+        assert snap.skills["spin"].cpu_ms_mean is not None
+        assert snap.skills["spin"].cpu_ms_mean >= 25.0
+        assert n.cpu_ms_mean is None
+        assert snap.calls_by_principal["alice"] == 1
+        assert sum(snap.calls_by_principal.values()) == 16
+        assert snap.calls_by_principal["anonymous"] == 15
+        assert snap.calls_by_category == {"uncategorised": 16}
+        assert snap.running == 0 and snap.queue_depth == 0
+        with pytest.raises(TypeError):
+            snap.skills["nap"].counts["succeeded"] = 0  # type: ignore[index]
+        # per-task metrics from the result and the journal's attempt history
+        info = await engine_history(tmp_path, retried.task_id)
+        m = ExecutionMetrics.from_result(retried, info)
+        assert m.attempts == 2 and m.error_count == 1 and m.success_rate == 0.5
+        assert m.wall_ms is not None and m.queue_ms is not None
+        assert m.concurrent_executions is not None and m.concurrent_executions >= 1
+        s = ExecutionMetrics.from_result(sync)
+        assert s.cpu_ms is not None and s.cpu_percent is not None and s.cpu_percent > 10
+        assert ExecutionMetrics.from_result(results[0]).cpu_ms is None
+
+    arun(go())
+
+
+async def engine_history(tmp: Path, task_id: str) -> list[dict[str, object]]:
+    async with SkillExecutionEngine(config=EngineConfig(data_dir=tmp / "data")) as engine:
+        return await engine.history(task_id)
+
+
+def test_prometheus_exposition_parses(tmp_path: Path) -> None:
+    async def go() -> str:
+        engine = _engine(tmp_path)
+        async with engine:
+            for _ in range(4):
+                await engine.execute("nap", {"ms": 1})
+            await engine.execute("broken")
+            await engine.execute("no-such-skill")
+            return engine.monitor.prometheus_text()
+
+    text = arun(go())
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    execs = {(s.labels["skill"], s.labels["status"]): s.value
+             for s in fams["skillexec_executions"].samples}
+    assert execs[("nap", "succeeded")] == 4
+    assert execs[("broken", "failed")] == 1
+    assert execs[("other", "rejected")] == 1  # an unknown id is not a label of its own
+    hist = fams["skillexec_execution_duration_seconds"]
+    count = next(s for s in hist.samples
+             if s.name.endswith("_count") and s.labels["skill"] == "nap")
+    inf = next(s for s in hist.samples if s.labels.get("le") == "+Inf"
+           and s.labels["skill"] == "nap")
+    assert count.value == inf.value == 4
+    total = [s for s in hist.samples if s.name.endswith("_sum") and s.labels["skill"] == "nap"]
+    assert 0.001 * 4 <= total[0].value < 1.0
+    errors = {(s.labels["skill"], s.labels["type"]): s.value
+              for s in fams["skillexec_errors"].samples}
+    assert errors[("broken", "execution_error")] == 1
+    for name in ("skillexec_queue_wait_seconds", "skillexec_queue_depth", "skillexec_running",
+                 "skillexec_retries", "skillexec_cache_hits", "skillexec_circuit_state",
+                 "skillexec_resource_rejections", "skillexec_system_memory_percent",
+                 "skillexec_queue_depth_by_priority"):
+        assert name in fams, name
+    assert not any("task_id" in s.labels for f in fams.values() for s in f.samples)
+
+
+def test_label_cardinality_is_capped(tmp_path: Path) -> None:
+    async def go() -> str:
+        cfg = EngineConfig(data_dir=tmp_path / "d")
+        engine = SkillExecutionEngine(config=cfg)
+        engine.monitor.reconfigure(MonitorSettings(alerts=False, max_skills=3))
+        for i in range(6):
+            engine.register(skill(id=f"s{i}", version="1.0.0")(_noop_factory()))
+        async with engine:
+            for i in range(6):
+                await engine.execute(f"s{i}")
+            return engine.monitor.prometheus_text()
+
+    fams = {f.name: f for f in text_string_to_metric_families(arun(go()))}
+    skills = {s.labels["skill"] for s in fams["skillexec_executions"].samples}
+    assert skills == {"s0", "s1", "s2", "other"}
+    other = [s.value for s in fams["skillexec_executions"].samples
+             if s.labels["skill"] == "other"]
+    assert other == [3]
+
+
+def _noop_factory():  # type: ignore[no-untyped-def]
+    async def fn() -> None:
+        return None
+    return fn
+
+
+def test_late_subscriber_replays_from_the_start(tmp_path: Path) -> None:
+    gate: dict[str, asyncio.Event] = {}
+
+    @skill(id="stepper", version="1.0.0")
+    async def stepper(context: SkillContext) -> str:
+        context.progress(0.25, "a quarter")
+        context.progress(0.5, "half")
+        await gate["go"].wait()
+        context.progress(1.0, "done")
+        return "ok"
+
+    async def go() -> list[tuple[str, str | None, float | None]]:
+        gate["go"] = asyncio.Event()
+        engine = _engine(tmp_path)
+        engine.register(stepper)
+        async with engine:
+            task_id = await engine.submit("stepper")
+            for _ in range(100):  # let it run up to the gate
+                await asyncio.sleep(0.01)
+                if engine.monitor.event_log and len(
+                        engine.monitor.event_log.replay(task_id)) >= 3:
+                    break
+            seen: list[tuple[str, str | None, float | None]] = []
+
+            async def follow() -> None:
+                async for ev in engine.events(task_id):
+                    seen.append((ev.kind, ev.status.value if ev.status else None, ev.fraction))
+
+            follower = asyncio.create_task(follow())
+            await asyncio.sleep(0.05)
+            gate["go"].set()
+            await asyncio.wait_for(follower, 5)
+            await engine.wait(task_id)
+            return seen
+
+    seen = arun(go())
+    kinds = [(k, s, f) for k, s, f in seen]
+    assert kinds[0][0] == "status" and kinds[0][1] in ("queued", "running")
+    progress = [f for k, _, f in kinds if k == "progress"]
+    assert progress == [0.25, 0.5, 1.0]  # the two before subscribing were replayed
+    assert kinds[-1] == ("status", "succeeded", None)
+    assert len(kinds) == len(set(map(str, enumerate(kinds))))  # nothing twice (by position)
+    statuses = [s for k, s, _ in kinds if k == "status"]
+    assert statuses.count("succeeded") == 1
+
+
+def test_event_log_is_bounded(tmp_path: Path) -> None:
+    async def go() -> int:
+        engine = _engine(tmp_path, event_log_max_per_task=8)
+        async with engine:
+            assert engine.monitor.event_log is not None
+            engine.monitor.event_log.max_ended = 5
+            for _ in range(30):
+                await engine.execute("nap", {"ms": 0})
+            return len(engine.monitor.event_log)
+
+    assert arun(go()) <= 6
+
+
+def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
+    async def go() -> None:
+        engine = _engine(tmp_path)
+        engine.monitor.reconfigure(MonitorSettings(enabled=False))
+        assert engine.monitor not in engine._middleware
+        assert engine.events_bus.log is None
+        async with engine:
+            assert (await engine.execute("nap", {"ms": 0})).ok
+        assert engine.monitor.snapshot().skills == {}
+
+    arun(go())
+
+
+def test_metrics_serve_exposes_the_engine_registry(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skillexec", "metrics", "serve", "--port", "0", "--duration",
+         "20", "--data-dir", str(tmp_path / "d")], cwd=tmp_path, env=env,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "serving metrics at http://127.0.0.1:" in line, line
+        url = line.split(" at ", 1)[1].strip()
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = resp.read().decode()
+        names = {f.name for f in text_string_to_metric_families(body)}
+        assert {"skillexec_running", "skillexec_queue_depth",
+                "skillexec_system_cpu_percent"} <= names
+        assert "python_gc_objects_collected" not in body  # its own registry, not the global
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
+    from skillexec.skills.model import Isolation
+    from tests._isolation import write_skill
+
+    code = (
+        "import time\n"
+        "def execute(input_data):\n"
+        "    block = bytearray(64 * 1024 * 1024)\n"
+        "    for i in range(0, len(block), 4096):\n"
+        "        block[i] = 1\n"
+        "    end = time.process_time() + 0.05\n"
+        "    while time.process_time() < end:\n"
+        "        pass\n"
+        "    return len(block)\n")
+    sk = write_skill(tmp_path / "hog", code, isolation=Isolation.PROCESS, timeout_s=20,
+                     memory_mb=512)
+
+    async def go() -> tuple[object, object]:
+        engine = _engine(tmp_path)
+        engine.register(sk)
+        async with engine:
+            r = await engine.execute("hog")
+            assert r.ok, r.error
+            return r, engine.monitor.snapshot().skills["hog"]
+
+    result, snap = arun(go())
+    m = ExecutionMetrics.from_result(result)  # type: ignore[arg-type]
+    assert m.cpu_ms is not None and m.cpu_ms >= 40.0
+    assert m.max_rss_mb is not None and m.max_rss_mb >= 60.0
+    assert m.cpu_percent is not None and 0 < m.cpu_percent <= 100.0 * 4
+    assert m.disk_read_bytes is not None and m.disk_write_bytes is not None
+    assert snap.max_rss_mb is not None and snap.max_rss_mb >= 60.0  # type: ignore[attr-defined]
+    assert snap.cpu_ms_mean is not None and snap.cpu_ms_mean >= 40.0  # type: ignore[attr-defined]

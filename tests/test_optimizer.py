@@ -1,0 +1,228 @@
+"""ExecutionOptimizer through the engine: the result cache and single-flight (real SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from skillexec import SkillExecutionEngine, TaskStatus, skill
+from skillexec.optimization import CacheSettings, ExecutionOptimizer, cache_key
+from skillexec.skills.decorator import skill_of
+from skillexec.skills.model import Skill
+from tests.conftest import arun
+
+CALLS: dict[str, int] = {}
+
+
+def _count(name: str) -> int:
+    CALLS[name] = CALLS.get(name, 0) + 1
+    return CALLS[name]
+
+
+@skill(id="square", version="1.0.0", cacheable=True)
+def square(x: int) -> dict[str, Any]:
+    return {"y": x * x, "run": _count("square")}
+
+
+@skill(id="square", version="2.0.0", cacheable=True)
+def square2(x: int) -> dict[str, Any]:
+    return {"y": x * x, "v": 2, "run": _count("square2")}
+
+
+@skill(id="plain")
+def plain(x: int) -> int:
+    _count("plain")
+    return x
+
+
+@skill(id="slowcache", cacheable=True)
+async def slowcache(x: int) -> dict[str, int]:
+    n = _count("slowcache")
+    await asyncio.sleep(0.05)
+    return {"x": x, "run": n}
+
+
+@skill(id="idem", idempotent=True)
+async def idem(x: int) -> int:
+    _count("idem")
+    await asyncio.sleep(0.3)
+    return x
+
+
+def ttl(fn: Any, seconds: float) -> Skill:
+    s = skill_of(fn)
+    return dataclasses.replace(s, execution=dataclasses.replace(s.execution,
+                                                                cache_ttl_s=seconds))
+
+
+def make(data: Path, clock: Any = None, **kw: Any) -> SkillExecutionEngine:
+    opt = (ExecutionOptimizer(settings=CacheSettings(**kw), clock=clock or time.time)
+           if clock or kw else None)
+    e = SkillExecutionEngine(data_dir=data, optimizer=opt)
+    for fn in (square, plain, slowcache, idem):
+        e.register(fn)
+    return e
+
+
+def test_cache_key_is_canonical() -> None:
+    assert cache_key("s", "1", {"a": 1, "b": {"y": 1, "x": 2}}, {}) == \
+        cache_key("s", "1", {"b": {"x": 2, "y": 1}, "a": 1}, {})
+    assert cache_key("s", "1", {"a": 1}, {}) != cache_key("s", "2", {"a": 1}, {})
+    assert cache_key("s", "1", {"a": 1}, {}) != cache_key("s", "1", {"a": 1}, {"c": 1})
+
+
+def test_hit_miss_and_bypass(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            a = await e.execute("square", {"x": 3})
+            b = await e.execute("square", {"x": 3})
+            c = await e.execute("square", {"x": 4})
+            assert a.ok and not a.cached and a.output == {"y": 9, "run": 1}
+            assert b.ok and b.cached and b.output == a.output and b.task_id != a.task_id
+            assert c.ok and not c.cached and c.output["run"] == 2
+            d = await e.execute("square", {"x": 3}, cache=False)  # bypass: it runs
+            assert not d.cached and d.output["run"] == 3
+            f = await e.execute("square", {"x": 3})  # and refreshed the cache
+            assert f.cached and f.output["run"] == 3
+            info = await e.status(b.task_id)  # a hit is journaled like any task
+            assert info.status is TaskStatus.SUCCEEDED and info.result is not None
+            assert info.result.cached
+            assert e.optimizer.stats()["hits"] == 2
+            assert e.resources.usage()["skills"]["square"]["cached"] == 2
+    arun(main())
+
+
+def test_only_cacheable_skills_are_cached(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            for _ in range(3):
+                r = await e.execute("plain", {"x": 1})
+                assert r.ok and not r.cached
+            await e.execute("idem", {"x": 1})
+            r = await e.execute("idem", {"x": 1})  # idempotent: shared in flight, not cached
+            assert not r.cached
+            assert CALLS == {"plain": 3, "idem": 2}
+    arun(main())
+
+
+def test_ttl_expiry_with_a_controllable_clock(tmp_path: Path) -> None:
+    CALLS.clear()
+    now = [1_000_000.0]
+
+    async def main() -> None:
+        e = make(tmp_path / "d", clock=lambda: now[0])
+        e.register(ttl(square, 10.0))
+        async with e:
+            assert not (await e.execute("square", {"x": 2})).cached
+            now[0] += 9.0
+            assert (await e.execute("square", {"x": 2})).cached
+            now[0] += 2.0
+            r = await e.execute("square", {"x": 2})
+            assert not r.cached and r.output["run"] == 2
+            assert e.optimizer.stats()["expired"] == 1
+    arun(main())
+
+
+def test_hits_survive_a_restart(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            first = await e.execute("square", {"x": 5})
+        async with make(tmp_path / "d") as e:
+            again = await e.execute("square", {"x": 5})
+            assert again.cached and again.output == first.output
+        async with make(tmp_path / "d", max_entries=1) as e:  # read from disk when not in memory
+            await e.execute("square", {"x": 6})
+            again = await e.execute("square", {"x": 5})
+            assert again.cached and again.output == first.output
+            assert e.optimizer.stats()["disk_hits"] == 1
+        assert CALLS["square"] == 2
+    arun(main())
+
+
+def test_new_version_invalidates_other_versions(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            await e.execute("square", {"x": 7})
+            assert (await e.execute("square", {"x": 7})).cached
+            e.register(square2)  # 2.0.0 is now the newest
+            r = await e.execute("square", {"x": 7})
+            assert not r.cached and r.skill_version == "2.0.0"
+            old = await e.execute("square", {"x": 7}, version="1.0.0")
+            assert not old.cached  # 1.0.0's entries were dropped
+        async with make(tmp_path / "d") as e:
+            e.register(square2)
+            assert (await e.execute("square", {"x": 7})).cached  # 2.0.0's survived
+    arun(main())
+
+
+def test_single_flight_runs_once_for_100_concurrent_calls(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            results = await asyncio.gather(*(e.execute("slowcache", {"x": 1})
+                                             for _ in range(100)))
+            assert CALLS["slowcache"] == 1
+            assert all(r.ok and r.output == {"x": 1, "run": 1} for r in results)
+            ids = {r.task_id for r in results}
+            assert len(ids) == 100
+            # (under heavy load a late call may find the result cached instead of in flight)
+            leader = [r for r in results if "shared" not in r.metrics and not r.cached]
+            assert len(leader) == 1
+            follower = next(r for r in results if r.metrics.get("shared"))
+            hist = await e.history(follower.task_id)
+            assert hist[0]["leader_task_id"] == leader[0].task_id
+            assert (await e.status(follower.task_id)).status is TaskStatus.SUCCEEDED
+            # idempotent, not cacheable: shared while in flight, run again afterwards
+            await asyncio.gather(*(e.execute("idem", {"x": 2}) for _ in range(100)))
+            assert CALLS["idem"] == 1
+            await e.execute("idem", {"x": 2})
+            assert CALLS["idem"] == 2
+    arun(main())
+
+
+def test_single_flight_shares_failures_and_bypass_does_not_join(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    @skill(id="boom", idempotent=True, max_retries=0)
+    async def boom() -> None:
+        _count("boom")
+        await asyncio.sleep(0.05)
+        raise ValueError("no")
+
+    async def main() -> None:
+        async with make(tmp_path / "d") as e:
+            e.register(boom)
+            rs = await asyncio.gather(*(e.execute("boom") for _ in range(5)))
+            assert CALLS["boom"] == 1 and all(r.status is TaskStatus.FAILED for r in rs)
+            await asyncio.gather(e.execute("slowcache", {"x": 9}),
+                                 e.execute("slowcache", {"x": 9}, cache=False))
+            assert CALLS["slowcache"] == 2
+    arun(main())
+
+
+def test_cache_without_a_journal(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def main() -> None:
+        from skillexec import EngineConfig
+
+        async with SkillExecutionEngine(config=EngineConfig(data_dir=tmp_path / "m",
+                                                            journal=False)) as e:
+            e.register(square)
+            assert not (await e.execute("square", {"x": 2})).cached
+            hit = await e.execute("square", {"x": 2})
+            assert hit.cached and hit.output == {"y": 4, "run": 1}
+            assert (await e.wait(hit.task_id)).cached
+    arun(main())
