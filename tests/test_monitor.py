@@ -330,3 +330,64 @@ def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
     assert m.disk_read_bytes is not None and m.disk_write_bytes is not None
     assert snap.max_rss_mb is not None and snap.max_rss_mb >= 60.0  # type: ignore[attr-defined]
     assert snap.cpu_ms_mean is not None and snap.cpu_ms_mean >= 40.0  # type: ignore[attr-defined]
+
+
+def test_event_log_rebuilds_grace_and_progress_cap() -> None:
+    from skillexec.monitoring.events import EventLog, TaskEvent
+    from skillexec.task import ExecutionResult, ExecutionTask
+
+    now = [100.0]
+    log = EventLog(max_per_task=4, grace_s=5.0, max_ended=100, clock=lambda: now[0])
+    live = ExecutionTask(task_id="a", skill_id="s", skill_version="1", params={}, config={},
+                         priority=5, timeout_s=1, max_retries=2, idempotent=True,
+                         created_at=90.0, status=TaskStatus.RUNNING, attempts=2,
+                         started_at=91.0)
+    log.live = {"a": live}.get
+    log.retry_started("a", 95.0)
+    for i in range(10):
+        log.record(TaskEvent("a", "progress", TaskStatus.RUNNING, 2, fraction=i / 10,
+                             at=96.0 + i / 100))
+    got = [(e.kind, e.status.value if e.status else None, e.attempt, e.fraction)
+           for e in log.replay("a")]
+    assert got[:4] == [("status", "queued", 0, None), ("status", "running", 1, None),
+                       ("status", "retrying", 1, None), ("status", "running", 2, None)]
+    progress = [f for k, _, _, f in got if k == "progress"]
+    assert len(progress) == 4 and progress[-1] == 0.9  # the latest replaces the previous
+    end = ExecutionResult(task_id="a", skill_id="s", skill_version="1",
+                          status=TaskStatus.SUCCEEDED, attempts=2, created_at=90.0,
+                          started_at=91.0, finished_at=99.0)
+    log.live = lambda _id: None
+    log.ended(end)
+    assert log.replay("a")[-1].final and log.replay("a")[0].status is TaskStatus.QUEUED
+    now[0] = 103.0
+    log.ended(ExecutionResult(task_id="b", skill_id="s", skill_version="1",
+                              status=TaskStatus.FAILED, attempts=1, created_at=102.0,
+                              started_at=102.0, finished_at=103.0))
+    assert log.replay("a")  # within its grace
+    now[0] = 104.5
+    log.ended(ExecutionResult(task_id="c", skill_id="s", skill_version="1",
+                              status=TaskStatus.SUCCEEDED, attempts=1, created_at=104.0,
+                              started_at=104.0, finished_at=104.5))
+    assert log.replay("a") == () and log.replay("b") and log.replay("c")
+    assert log.replay("unknown") == ()
+    ev = TaskEvent(task_id="x", kind="status", status=TaskStatus.QUEUED)
+    assert ev.to_dict()["status"] == "queued" and ev.at > 0 and ev.data == {}
+    with pytest.raises(AttributeError):
+        ev.kind = "other"  # type: ignore[misc]
+
+
+def test_settings_from_env_and_dict() -> None:
+    s = MonitorSettings.from_env({"SKILLEXEC_MONITOR_ENABLED": "false",
+                                  "SKILLEXEC_MONITOR_MAX_SKILLS": "7",
+                                  "SKILLEXEC_MONITOR_SENSITIVE_PARAMS": "pin, ssn",
+                                  "SKILLEXEC_MONITOR_LOG_FILE": "/tmp/x.log",
+                                  "SKILLEXEC_MONITOR_WEBHOOK_URL": "http://127.0.0.1:1/h"})
+    assert s.enabled is False and s.max_skills == 7
+    assert s.sensitive_params == frozenset({"pin", "ssn"})
+    assert str(s.log_file) == "/tmp/x.log" and s.webhook_url == "http://127.0.0.1:1/h"
+
+    class Cfg:
+        monitor = {"max_skills": 3, "sensitive_params": ["a"]}
+
+    assert MonitorSettings.from_config(Cfg()).max_skills == 3
+    assert MonitorSettings.from_config(object()) == MonitorSettings.from_env({})

@@ -504,7 +504,7 @@ class SkillExecutionEngine:
         return True
 
     async def events(self, task_id: str | None = None) -> AsyncIterator[TaskEvent]:
-        """Follow one task's events from its current state to its end (or every task's)."""
+        """Follow one task's events from its start to its end (or every task's)."""
         first = None
         if task_id is not None:
             info = await self.status(task_id)

@@ -1,25 +1,22 @@
 """Task events: every state change and progress report, for whoever is listening.
 
 Publishing costs one dict lookup when nobody listens, so the engine may publish freely.
-With an :class:`EventLog` attached (the monitor attaches one), every event of a live task is
-also kept, briefly, so that a subscriber who comes late replays the task from its start.
+With an :class:`EventLog` attached (the monitor attaches one), a subscriber who comes late
+replays the task from its start (see EventLog for how that stays cheap).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from skillexec.task import TaskStatus
 
 _now = time.time
-# Enum members hash through Python code; their ids hash in C (this runs per event).
-_TERMINAL_IDS = frozenset(id(s) for s in TaskStatus if s.terminal)
 
-__all__ = ["EventBus", "EventLog", "TaskEvent"]
+__all__ = ["EventBus", "EventLog", "TaskEvent", "TaskState"]
 
 
 class _TaskEventFields(NamedTuple):
@@ -60,48 +57,113 @@ class TaskEvent(_TaskEventFields):
                 **({"data": self.data} if self.data else {})}
 
 
-class EventLog:
-    """The events of live tasks, each task's log bounded, dropped ``grace_s`` after its end.
+class TaskState(Protocol):
+    """What the log needs to know of a task: an ExecutionTask or an ExecutionResult."""
 
-    Ended tasks are kept at most ``max_ended``. Status events are always kept (a task has few);
-    progress events beyond ``max_per_task`` replace the previous progress event, so a chatty
-    skill costs a fixed amount. Expiry is lazy (checked as events arrive), so no timer per
-    task.
+    @property
+    def task_id(self) -> str: ...
+
+    @property
+    def created_at(self) -> float: ...
+
+    @property
+    def started_at(self) -> float | None: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def status(self) -> TaskStatus: ...
+
+
+class EventLog:
+    """What a late subscriber replays: a task's events from its start, rebuilt cheaply.
+
+    Creating an event object for every state change of every task would cost the engine
+    several allocations per call for the rare subscriber who comes late. So nothing is
+    recorded per state change: a task's status events are rebuilt from the task itself
+    (created, queued, started, each attempt, retries, its end), and only what cannot be
+    rebuilt is kept: its progress reports (at most ``max_per_task``; beyond, the latest
+    replaces the previous one) and when each retry began. Ended tasks stay replayable for
+    ``grace_s`` seconds, at most ``max_ended`` of them.
     """
 
-    __slots__ = ("_clock", "_ended", "_logs", "grace_s", "max_ended", "max_per_task")
+    __slots__ = ("_clock", "_ended", "_progress", "_retries", "grace_s", "live", "max_ended",
+                 "max_per_task")
 
     def __init__(self, *, max_per_task: int = 256, grace_s: float = 30.0,
                  max_ended: int = 256,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         self.max_per_task = max_per_task
-        self.max_ended = max_ended  # ended tasks kept at most (their grace cut short beyond)
         self.grace_s = grace_s
+        self.max_ended = max_ended
         self._clock = clock
-        self._logs: dict[str, list[TaskEvent]] = {}
-        self._ended: deque[tuple[float, str]] = deque()
+        self.live: Callable[[str], TaskState | None] = lambda _task_id: None
+        self._progress: dict[str, list[TaskEvent]] = {}
+        self._retries: dict[str, list[float]] = {}
+        self._ended: dict[str, TaskState] = {}  # insertion order: oldest first
 
     def record(self, event: TaskEvent) -> None:
-        log = self._logs.get(event.task_id)
-        if log is None:
-            log = self._logs[event.task_id] = []
-        if len(log) >= self.max_per_task and event.kind == "progress":
-            if log[-1].kind == "progress":
-                log[-1] = event
+        """Keep a progress event (status events are rebuilt, not kept)."""
+        if event.kind != "progress":
             return
-        log.append(event)
-        if id(event.status) in _TERMINAL_IDS and event.kind == "status":
-            now = self._clock()
-            self._ended.append((now + self.grace_s, event.task_id))
-            ended = self._ended
-            while ended and (ended[0][0] <= now or len(ended) > self.max_ended):
-                self._logs.pop(ended.popleft()[1], None)
+        log = self._progress.get(event.task_id)
+        if log is None:
+            log = self._progress[event.task_id] = []
+        if len(log) >= self.max_per_task:
+            log[-1] = event
+        else:
+            log.append(event)
+
+    def retry_started(self, task_id: str, at: float) -> None:
+        self._retries.setdefault(task_id, []).append(at)
+
+    def ended(self, state: TaskState) -> None:
+        """A task finished: replayable for the grace period (``state`` has ``finished_at``)."""
+        ended = self._ended
+        ended[state.task_id] = state
+        if len(ended) > self.max_ended:
+            self._forget(next(iter(ended)))
+        oldest = next(iter(ended.values()))
+        if (getattr(oldest, "finished_at", None) or 0.0) < self._clock() - self.grace_s:
+            self._forget(oldest.task_id)
+
+    def _forget(self, task_id: str) -> None:
+        self._ended.pop(task_id, None)
+        self._progress.pop(task_id, None)
+        self._retries.pop(task_id, None)
 
     def replay(self, task_id: str) -> tuple[TaskEvent, ...]:
-        return tuple(self._logs.get(task_id, ()))
+        """The task's events so far, oldest first; () when it is unknown here."""
+        state = self._ended.get(task_id) or self.live(task_id)
+        if state is None:
+            return ()
+        status, attempts = state.status, state.attempts
+        created, started = state.created_at, state.started_at
+        out: list[TaskEvent] = []
+        if started is None or started > created:
+            out.append(TaskEvent(task_id, "status", TaskStatus.QUEUED, 0, at=created))
+        retries = self._retries.get(task_id, ())
+        if attempts >= 1 and started is not None:
+            out.append(TaskEvent(task_id, "status", TaskStatus.RUNNING, 1, at=started))
+            for n in range(2, attempts + 1):
+                at = retries[n - 2] if n - 2 < len(retries) else started
+                out.append(TaskEvent(task_id, "status", TaskStatus.RETRYING, n - 1, at=at))
+                out.append(TaskEvent(task_id, "status", TaskStatus.RUNNING, n, at=at))
+        if status is TaskStatus.RETRYING:
+            out.append(TaskEvent(task_id, "status", status, attempts, at=self._clock()))
+        final = None
+        if status.terminal:
+            final = TaskEvent(task_id, "status", status, attempts,
+                              at=getattr(state, "finished_at", None) or self._clock())
+        out.extend(self._progress.get(task_id, ()))
+        out.sort(key=lambda e: e.at)
+        if final is not None:
+            out.append(final)
+        return tuple(out)
 
     def __len__(self) -> int:
-        return len(self._logs)
+        return len(self._ended) + len(self._progress)
 
 
 class EventBus:
@@ -109,13 +171,13 @@ class EventBus:
         self._by_task: dict[str, set[asyncio.Queue[TaskEvent]]] = {}
         self._all: set[asyncio.Queue[TaskEvent]] = set()
         self._max_pending = max_pending
-        self.log: EventLog | None = None  # when set, every event is kept for late subscribers
+        self.log: EventLog | None = None  # when set, late subscribers replay from the start
 
     def wants(self, task_id: str) -> bool:
-        return self.log is not None or bool(self._all) or task_id in self._by_task
+        return bool(self._all) or task_id in self._by_task
 
     def publish(self, event: TaskEvent) -> None:
-        if self.log is not None:
+        if self.log is not None and event.kind == "progress":
             self.log.record(event)
         targets = self._by_task.get(event.task_id)
         if targets is None and not self._all:
@@ -130,8 +192,9 @@ class EventBus:
                         first: TaskEvent | None = None) -> AsyncIterator[TaskEvent]:
         """Events of one task (until its final one) or of all tasks (until cancelled).
 
-        For one task whose events the log still holds, those are replayed first (from the
-        task's start, in place of ``first``), then the live ones follow, none twice.
+        For one task the log knows (live, or ended within its grace), its events so far are
+        replayed first (from the task's start, in place of ``first``), then the live ones
+        follow, none twice.
         """
         q: asyncio.Queue[TaskEvent] = asyncio.Queue(self._max_pending)
         if task_id is None:

@@ -6,20 +6,23 @@ prometheus call, no log record unless something went wrong (successes are logged
 Everything else (snapshots, the Prometheus exposition, alerts) is computed when asked.
 
 Events: with ``event_log`` on, the monitor attaches an :class:`EventLog` to the engine's
-event bus, so ``engine.events(task_id)`` replays a live task's events from its start.
+event bus, so ``engine.events(task_id)`` replays a task's events from its start (rebuilt from
+the task, plus the progress reports and retry times the monitor keeps).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorType
 from skillexec.middleware import Middleware
-from skillexec.monitoring.events import EventLog
+from skillexec.monitoring.events import EventLog, TaskEvent
 from skillexec.monitoring.logs import make_logger, scrub, secret_values
 from skillexec.monitoring.metrics import MetricCollector
 from skillexec.monitoring.prometheus import EngineCollector, make_registry, text
@@ -70,7 +73,9 @@ class ExecutionMonitor(Middleware):
         self.event_log = (EventLog(max_per_task=s.event_log_max_per_task,
                                    grace_s=s.event_log_grace_s,
                                    max_ended=s.event_log_max_ended)
-                          if s.enabled and s.event_log else None)
+                          if s.enabled and s.event_log and engine is not None else None)
+        if self.event_log is not None and engine is not None:
+            self.event_log.live = engine._live.get
         self.log = make_logger(s)
         self._debug = logging.getLevelNamesMapping().get(s.log_level.upper(), 20) <= 10
         self.registry: CollectorRegistry = make_registry(EngineCollector(
@@ -111,8 +116,34 @@ class ExecutionMonitor(Middleware):
 
     # -- hooks (the hot path) ------------------------------------------------------------------
 
-    # No before_attempt: attempts running per skill are counted from the engine's live tasks
-    # when a snapshot is taken, so a call pays for two hooks, not three.
+    async def before_attempt(self, task: ExecutionTask, attempt: Attempt) -> None:
+        # Attempts running per skill are counted from the engine's live tasks when a snapshot
+        # is taken; here only what a late subscriber will need: progress reports (the engine
+        # gives the skill a progress sink only while someone listens) and retry times.
+        log = self.event_log
+        if log is None:
+            return
+        ctx = attempt.context
+        if ctx._progress_sink is None:
+            ctx._progress_sink = partial(self._progress, task, asyncio.get_running_loop())
+        if task.attempts > 1:
+            log.retry_started(task.task_id, time.time())
+
+    def _progress(self, task: ExecutionTask, loop: asyncio.AbstractEventLoop,
+                  fraction: float, message: str) -> None:
+        engine = self._engine
+        if engine is None:
+            return
+        event = TaskEvent(task.task_id, "progress", task.status, task.attempts,
+                          fraction=fraction, message=message)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            engine.events_bus.publish(event)
+        else:  # a sync skill in a worker thread
+            loop.call_soon_threadsafe(engine.events_bus.publish, event)
 
     async def after_attempt(self, task: ExecutionTask, attempt: Attempt,
                             outcome: Outcome) -> None:
@@ -152,6 +183,8 @@ class ExecutionMonitor(Middleware):
                                status=status.value, wall_ms=result.metrics.get("wall_ms"))
         else:
             self._finished_badly(task, result, stats)
+        if self.event_log is not None:
+            self.event_log.ended(result)
         if self._loop_wanted:
             self._start_alert_loop()
 
