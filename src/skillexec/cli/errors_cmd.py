@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -14,6 +12,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.engine import SkillExecutionEngine
+from skillexec.monitoring import reports
 from skillexec.reliability.analysis import ErrorReport, error_report
 from skillexec.reliability.deadletter import ReplayOutcome, dead_letters
 from skillexec.reliability.deadletter import replay as replay_tasks
@@ -23,24 +22,12 @@ from skillexec.task import TaskStatus
 
 __all__ = ["errors", "parse_since", "replay"]
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
 def parse_since(text: str | None, *, now: float | None = None) -> float | None:
-    """``1h``, ``30m``, ``2d`` ago; an ISO date or time; ``all`` (None)."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    now = time.time() if now is None else now
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2)]
+    """``1h``, ``30m``, ``2d`` ago; an ISO date or time; epoch seconds; ``all`` (None)."""
     try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        opt.fail(f"--since {text!r}: use an age (30m, 1h, 2d), an ISO date, or 'all'")
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
+        return reports.parse_since(text, now=now)
+    except ValueError as exc:
+        opt.fail(f"--since: {exc}")
 
 
 def _stamp(t: float) -> str:
