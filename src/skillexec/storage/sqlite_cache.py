@@ -10,7 +10,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from skillexec.storage.store import CacheRecord
 
@@ -23,29 +23,33 @@ _CACHE_PUT = (
 _CACHE_DROP = "DELETE FROM cache WHERE skill_id=? AND version != ?"
 
 
+class _Journal(Protocol):
+    """What the mixin needs of the SQLiteStore it is mixed into."""
+
+    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]: ...
+
+    async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any: ...
+
+
 class SQLiteCacheMixin:
-    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
-        raise NotImplementedError
-
-    async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        raise NotImplementedError
-
-    async def cache_get(self, key: str) -> CacheRecord | None:
+    async def cache_get(self: _Journal, key: str) -> CacheRecord | None:
         row = await self._query(lambda c: c.execute(
             "SELECT key, value, expires_at, skill_id, version FROM cache WHERE key=?", (key,)
         ).fetchone())
         return _cache(row) if row else None
 
-    def cache_put(self, record: CacheRecord) -> Awaitable[None]:
+    def cache_put(self: _Journal, record: CacheRecord) -> Awaitable[None]:
         return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
                                       record.value_json, record.expires_at, time.time()))
 
-    def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
+    def cache_invalidate(self: _Journal, skill_id: str,
+                         keep_version: str | None) -> Awaitable[None]:
         if keep_version is None:
             return self._put("DELETE FROM cache WHERE skill_id=?", (skill_id,))
         return self._put(_CACHE_DROP, (skill_id, keep_version))
 
-    async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
+    async def cache_load(self: _Journal, *, now: float,
+                         limit: int) -> tuple[list[str], list[CacheRecord]]:
         def run(c: sqlite3.Connection) -> tuple[list[str], list[CacheRecord]]:
             c.execute("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
                       (now,))
