@@ -136,11 +136,12 @@ def to_html(report: dict[str, Any]) -> str:
         sk = report["skills"]
         tp = report["throughput"]
         end = tp["start"] + tp["bin_s"] * len(tp["calls"]) if tp["calls"] else None
+        ran = [s for s in sk if s["p50_ms"] is not None]  # refused calls have no run time
         body = (h.cards([("finished tasks", report["total"]), ("skills", len(sk))])
                 + "<h2>Latency per skill</h2>"
-                + h.bar_chart("execution time percentiles (ms)", [s["skill"] for s in sk],
-                              [[s["p50_ms"] for s in sk], [s["p95_ms"] for s in sk],
-                               [s["p99_ms"] for s in sk]], ["p50", "p95", "p99"], unit=" ms")
+                + h.bar_chart("execution time percentiles (ms)", [s["skill"] for s in ran],
+                              [[s["p50_ms"] for s in ran], [s["p95_ms"] for s in ran],
+                               [s["p99_ms"] for s in ran]], ["p50", "p95", "p99"], unit=" ms")
                 + "<h2>Throughput</h2>"
                 + h.line_chart(f"finished tasks per {tp['bin_s']:.3g} s",
                                [list(map(float, tp["calls"])),
