@@ -110,11 +110,12 @@ class SkillExecutionEngine:
         self.classifier = ErrorClassifier()
         self.retry = retry_strategy or ExponentialBackoffRetryStrategy(
             base_delay_s=config.retry_base_delay_s, max_delay_s=config.retry_max_delay_s)
-        self.errors = ErrorHandler(classifier=self.classifier, retry=self.retry, config=config, store=lambda: self._store)  # noqa: E501
         self._store: TaskStore = store or (
             SQLiteStore(config.journal_path, synchronous=config.journal_synchronous,
                         max_batch=config.journal_max_batch)
             if config.journal else MemoryStore())
+        self.errors = ErrorHandler(classifier=self.classifier, retry=self.retry, config=config,
+                                   store=self._store)
         self.artifacts = ArtifactManager(config.artifacts_dir, self._store,
                                          max_bytes=config.max_artifact_bytes)
         self.environment = ExecutionEnvironment(
@@ -135,9 +136,10 @@ class SkillExecutionEngine:
         self.resources = resources or ResourceManager(
             limits=config.settings_of("resources"),
             pressure=PressureGauge(settings=config.settings_of("pressure")))
+        if optimizer is not None:
+            optimizer.bind_store(self._store)  # it was made before the engine chose a store
         self.optimizer = optimizer or ExecutionOptimizer(
             settings=config.settings_of("cache"), store=self._store)
-        self.optimizer.bind_store(self._store)
         limits = self.resources.limits
         self._queue = TaskQueue(capacity=config.max_queue_size, aging_s=config.queue_aging_s,
                                 capacity_by_priority=limits.queue_capacity_by_priority)

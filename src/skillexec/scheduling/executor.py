@@ -28,15 +28,12 @@ class Gate(Protocol):
 
     def blocked(self, task: ExecutionTask) -> str | None:
         """The key of the limit that holds this task back now, or None."""
-        ...
 
     def enter(self, task: ExecutionTask) -> None:
         """The task took a slot (asked only while ``gated``)."""
-        ...
 
     def leave(self, task: ExecutionTask) -> Iterable[str]:
         """The task gave its slot back: the keys of limits that may have opened."""
-        ...
 
 
 class AsyncExecutor:

@@ -61,15 +61,12 @@ class TaskStore(Protocol):
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         """Record an accepted task; resolved when durable."""
-        ...
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         """Record that an attempt began (status, attempt number, started_at)."""
-        ...
 
     def retrying(self, task: ExecutionTask) -> Awaitable[None]:
         """Record that a failed attempt will be tried again."""
-        ...
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
@@ -78,7 +75,6 @@ class TaskStore(Protocol):
 
         ``output_json`` is the output already encoded as JSON, when the caller has it.
         """
-        ...
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]: ...
 
@@ -90,30 +86,24 @@ class TaskStore(Protocol):
                          limit: int = 50, since: float | None = None,
                          until: float | None = None) -> list[TaskInfo]:
         """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch)."""
-        ...
 
     async def get_request(self, task_id: str) -> StoredTask | None:
         """What was asked: enough to run the task again (replay)."""
-        ...
 
     def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
         """Keep an engine event (an alert, a breaker opening, ...) in the journal."""
-        ...
 
     async def read_events(self, kind: str | None = None, *, since: float = 0.0,
                           limit: int = 1000) -> list[dict[str, Any]]:
         """Journal events, oldest first: each ``{seq, kind, at, data}``."""
-        ...
 
     async def unfinished(self) -> list[StoredTask]: ...
 
     async def request_cancel(self, task_id: str) -> bool:
         """Ask whichever engine runs this task to cancel it. False if already terminal."""
-        ...
 
     async def cancel_requests(self) -> list[str]:
         """Unfinished tasks whose cancellation was asked for from outside."""
-        ...
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
 
@@ -121,7 +111,6 @@ class TaskStore(Protocol):
 
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         """Delete these records; return the sha256 digests no longer referenced at all."""
-        ...
 
     # -- the result cache (ExecutionOptimizer) ------------------------------------------------
 
@@ -131,8 +120,6 @@ class TaskStore(Protocol):
 
     def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
         """Drop the cached results of ``skill_id`` except those of ``keep_version``."""
-        ...
 
     async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
         """Drop expired entries; return every live key, and the ``limit`` newest records."""
-        ...
