@@ -35,6 +35,7 @@ _SUBSYSTEMS = {
     "resources": ("skillexec.resources.limits", "ResourceLimits"),
     "pressure": ("skillexec.resources.limits", "PressureSettings"),
     "cache": ("skillexec.optimization.optimizer", "CacheSettings"),
+    "smart": ("skillexec.smart.settings", "SmartSettings"),
 }
 
 
@@ -104,6 +105,8 @@ class EngineConfig(BaseSettings):
     resources: dict[str, Any] = Field(default_factory=dict, description="ResourceLimits.")
     pressure: dict[str, Any] = Field(default_factory=dict, description="Admission control.")
     cache: dict[str, Any] = Field(default_factory=dict, description="Result cache.")
+    smart: dict[str, Any] = Field(default_factory=dict,
+                                  description="SmartExecutor and adaptive optimization.")
 
     @model_validator(mode="after")
     def _subsystems_are_valid(self) -> EngineConfig:

@@ -57,6 +57,7 @@ from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport
 from skillexec.skills.model import EntryKind, Isolation, Skill
 from skillexec.skills.registry import SkillRegistry
+from skillexec.smart.executor import SmartExecutor
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import StoredTask, TaskStore
@@ -159,6 +160,11 @@ class SkillExecutionEngine:
         self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
         if self.monitor.settings.enabled:
             self.add_middleware(self.monitor)
+        self.smart = SmartExecutor(self, config.settings_of("smart"))
+        if self.smart.enabled:
+            self.add_middleware(self.smart)
+        self.optimizer.analyse_with(skills=self.skills, resources=self.resources,
+                                    config=config)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -203,6 +209,7 @@ class SkillExecutionEngine:
                              return_exceptions=True)
         for runner in self._runners.values():
             await runner.close()
+        await self.smart.close()
         await self._store.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -258,6 +265,21 @@ class SkillExecutionEngine:
             await runner.prepare(skill)
         except SkillExecError as exc:
             log.warning("skill %s cannot be prepared: %s", skill.key, exc)
+
+    def isolation_of(self, skill: Skill) -> str:
+        """The runner a call of this skill uses unless an advisor chooses another."""
+        return self._isolation(skill).value
+
+    def runner_allows(self, name: str, skill: Skill) -> bool:
+        """Whether this engine's runner ``name`` exists and will run this skill here."""
+        runner = self._runners.get(name)
+        if runner is None or (skill.entry.kind is EntryKind.COMMAND and name == "inline"):
+            return False
+        return runner.refusal(skill) is None
+
+    def journal_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Record an engine event (``adaptive``, ``breaker``, ...) in the journal."""
+        self._store.append_event(kind, data)
 
     def _isolation(self, skill: Skill) -> Isolation:
         wanted = skill.execution.isolation
@@ -562,7 +584,9 @@ class SkillExecutionEngine:
         return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
                              params=validated, config=dict(cfg), priority=prio,
                              timeout_s=float(timeout_s), max_retries=retries,
-                             idempotent=ex.idempotent, principal=principal, skill=skill)
+                             idempotent=ex.idempotent, principal=principal, skill=skill,
+                             timeout_fixed=timeout is not None,
+                             retries_fixed=max_retries is not None)
 
     async def _reject(self, task_id: str, skill_id: str, version: str | None,
                       exc: SkillExecError, priority: int | None, principal: str | None,
@@ -589,7 +613,7 @@ class SkillExecutionEngine:
         try:
             if skill is None:  # recovered from the journal
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
-            runner = self._runners[self._isolation(skill).value]
+            runner = self._runners[task.runner or self._isolation(skill).value]
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
             task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
@@ -747,6 +771,10 @@ class SkillExecutionEngine:
         metrics = outcome.metrics
         if task.started_at is not None:
             metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
+        prediction = task.prediction
+        if prediction is not None:
+            metrics["predicted_ms"] = round(prediction.expected_ms, 3)
+            metrics["p_fail"] = round(prediction.p_fail, 4)
         result = ExecutionResult(
             task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
             status=status, output=outcome.output if err is None else None, error=err,

@@ -12,6 +12,7 @@ from skillexec.errors import ErrorInfo
 
 if TYPE_CHECKING:
     from skillexec.skills.model import Skill
+    from skillexec.smart.prediction import Prediction
 
 __all__ = [
     "ArtifactRef",
@@ -88,6 +89,21 @@ class ExecutionTask:
     principal: str | None = None
     skill: Skill | None = None  # resolved at admission; not stored
     claimed: bool = False  # a slot was taken for it at acceptance: its caller starts it
+    timeout_fixed: bool = False  # the caller chose the timeout: no advisor changes it
+    retries_fixed: bool = False  # the caller chose max_retries
+    prediction: Prediction | None = None  # the SmartExecutor's, made at admission
+    order_s: float = 0.0  # put back this far in its priority's queue (shortest-first)
+    runner: str | None = None  # an isolation level chosen for this task (else the skill's)
+
+    @property
+    def predicted_ms(self) -> float | None:
+        """Expected duration of an attempt, from history (None: nothing to go on yet)."""
+        return self.prediction.expected_ms if self.prediction is not None else None
+
+    @property
+    def p_fail(self) -> float | None:
+        """Predicted probability that the task fails."""
+        return self.prediction.p_fail if self.prediction is not None else None
 
 
 @dataclass(frozen=True, slots=True)

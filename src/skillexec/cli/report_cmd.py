@@ -110,3 +110,57 @@ def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
     """Alerts sent (and resolved), newest first, from the journal."""
     start, end = _bounds(since, until)
     _produce("alerts", fmt, output, data_dir, lambda g: g.alerts(start, end))
+
+
+@app.command()
+def suggestions(since: Since = "7d", until: Until = None,
+                fmt: Annotated[Literal["table", "json"], typer.Option(
+                    "--format", "-f", help="table or json.")] = "table",
+                min_calls: Annotated[int, typer.Option(
+                    help="Calls of a skill needed before it is judged.")] = 20,
+                skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
+    """Concrete advice (timeouts, caching, memory, concurrency, failures), with its numbers."""
+    import orjson
+
+    from skillexec.optimization.suggestions import suggest
+    from skillexec.resources.manager import ResourceManager
+    from skillexec.skills.registry import SkillRegistry
+    from skillexec.storage.sqlite import SQLiteStore
+
+    start, end = _bounds(since, until)
+    cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    registry = SkillRegistry()
+    if cfg.skills_dir is not None and cfg.skills_dir.is_dir():
+        registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
+
+    async def go() -> list[Any]:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await suggest(store, skills=registry,
+                                 resources=ResourceManager(limits=cfg.settings_of("resources")),
+                                 config=cfg, since=start, until=end, min_calls=min_calls)
+        finally:
+            await store.close()
+
+    found = opt.run_async(go())
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps([s.to_dict() for s in found],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console = make_console()
+    if not found:
+        console.print("no suggestions: nothing in the journal calls for a change")
+        return
+    from rich.table import Table
+
+    table = Table(title="Suggestions", show_lines=True)
+    for col in ("severity", "skill", "suggestion", "evidence"):
+        table.add_column(col)
+    for s in found:
+        evidence = ", ".join(f"{k}={v}" for k, v in s.evidence.items()
+                             if not isinstance(v, dict))
+        table.add_row(s.severity, s.skill, s.message, evidence)
+    console.print(table)

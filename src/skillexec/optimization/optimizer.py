@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import SkillExecError
 from skillexec.optimization.cache import ResultCache, cache_key
@@ -23,6 +23,12 @@ from skillexec.optimization.singleflight import Flight, SingleFlight
 from skillexec.skills.model import Skill
 from skillexec.storage.store import CacheRecord, TaskStore
 from skillexec.task import ExecutionTask
+
+if TYPE_CHECKING:
+    from skillexec.config import EngineConfig
+    from skillexec.optimization.suggestions import Suggestion
+    from skillexec.resources.manager import ResourceManager
+    from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["CacheSettings", "ExecutionOptimizer"]
 
@@ -53,9 +59,28 @@ class ExecutionOptimizer:
                                  max_entries=s.max_entries, clock=clock)
         self.flights = SingleFlight()
         self._versions: dict[str, str] = {}
+        self._store = store
+        self._context: dict[str, Any] = {}
+
+    def analyse_with(self, *, skills: SkillRegistry, resources: ResourceManager,
+                     config: EngineConfig) -> None:
+        """What suggestions() reads besides the journal (the engine binds its own)."""
+        self._context = {"skills": skills, "resources": resources, "config": config}
+
+    async def suggestions(self, *, since: float | None = None, until: float | None = None,
+                          min_calls: int = 20) -> list[Suggestion]:
+        """Evidence-backed advice from what the journal recorded (see ``suggestions``)."""
+        from skillexec.optimization.suggestions import suggest
+
+        if self._store is None:
+            return []
+        return await suggest(self._store, since=since, until=until, min_calls=min_calls,
+                             **self._context)
 
     def bind_store(self, store: TaskStore) -> None:
         """Use this journal (when the engine's store was chosen after the optimizer)."""
+        if self._store is None:
+            self._store = store
         if self.settings.persist and not self.cache.has_store and not len(self.cache):
             self.cache = ResultCache(store=store, max_entries=self.settings.max_entries,
                                      clock=self._clock)

@@ -46,6 +46,7 @@ class ResourceManager:
         self._pressure_waits = ps.enabled and ps.action == "wait"
         self._min_priority = ps.min_priority
         self._skill_limits: dict[str, int] = dict(lim.skill_concurrency)
+        self._adapted: set[str] = set()  # skills whose limit adaptive tuning now sets
         self._default_skill_limit = lim.skill_concurrency_default
         self._principal_limit = lim.principal_concurrency
         self._buckets: dict[str, TokenBucket] | None = (
@@ -89,7 +90,8 @@ class ResourceManager:
         """Refuse the task (ResourceError) or settle its limits, before it is queued."""
         ex = skill.execution
         if (ex.concurrency is not None and skill.id not in self.limits.skill_concurrency
-                and self._skill_limits.get(skill.id) != ex.concurrency):
+                and self._skill_limits.get(skill.id) != ex.concurrency
+                and skill.id not in self._adapted):
             self._skill_limits[skill.id] = ex.concurrency
             self._gated_static = self.gated = True
         if (self._pressure_waits and not self._gated_static and ex.memory_mb is not None
@@ -158,6 +160,24 @@ class ResourceManager:
             self.counters["limits_tightened"] += 1
         if eff.max_output_bytes is not None:
             self.output_limits[task.task_id] = eff.max_output_bytes
+
+    def skill_limit(self, skill: Skill) -> int | None:
+        """The concurrency limit configured for a skill (config, else manifest), or None."""
+        configured = self.limits.skill_concurrency.get(skill.id)
+        if configured is not None:
+            return configured
+        if skill.execution.concurrency is not None:
+            return skill.execution.concurrency
+        return self._default_skill_limit
+
+    def set_skill_limit(self, skill_id: str, limit: int) -> None:
+        """Adaptive tuning moved a skill's concurrency limit (within the configured one)."""
+        old = self._skill_limits.get(skill_id, self._default_skill_limit)
+        self._skill_limits[skill_id] = limit
+        self._adapted.add(skill_id)
+        self._gated_static = self.gated = True
+        if (old is None or limit > old) and self._reopen is not None:
+            self._reopen(("skill:" + skill_id,))
 
     # -- the executor's gate -----------------------------------------------------------------
 

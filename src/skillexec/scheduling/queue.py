@@ -5,6 +5,11 @@ a goes before task b when ``pa + (now - ta)/T > pb + (now - tb)/T``, and ``now``
 out, so the order is fixed at push time by the key ``t - p*T`` (a virtual arrival time). A
 priority-0 task therefore waits at most ``9*T`` behind any stream of priority-9 work.
 
+Shortest-first within a priority uses the same trick: a task may be put back by
+``task.order_s`` seconds of virtual arrival (the SmartExecutor sets it from the predicted
+duration, capped), so a call expected to be long lets shorter ones that arrive within that
+bound go first, and is never passed by anything that arrived later than that.
+
 Bulkheads: ``pop(blocked)`` skips a task whose limit is reached (its skill's concurrency,
 its principal's, system pressure) and *parks* it under that limit's key, in order; when the
 limit opens, ``unpark(key)`` puts those tasks back with their original keys. A skill at its
@@ -73,7 +78,7 @@ class TaskQueue:
                     f"the queue for priority {task.priority} is full ({cap} tasks waiting); "
                     "try again later", code="queue_full", retryable=True,
                     details={"capacity": cap, "priority": task.priority})
-        entry: list[object] = [task.queued_mono - task.priority * self.aging_s,
+        entry: list[object] = [task.queued_mono - task.priority * self.aging_s + task.order_s,
                                next(self._seq), task, None]
         self._entries[task.task_id] = entry
         self._depth[task.priority] += 1

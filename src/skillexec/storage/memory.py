@@ -90,6 +90,10 @@ class MemoryStore:
                and (until is None or info.created_at < until)]
         return out[:limit]
 
+    async def requests(self, *, since: float | None = None, until: float | None = None,
+                       limit: int = 100_000) -> list[StoredTask]:
+        return []  # requests are not kept
+
     async def get_request(self, task_id: str) -> StoredTask | None:
         return None  # nothing is kept: a memory journal cannot replay
 

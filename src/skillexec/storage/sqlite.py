@@ -347,6 +347,22 @@ class SQLiteStore(SQLiteCacheMixin):
         ).fetchall())
         return [_request(r) for r in rows]
 
+    async def requests(self, *, since: float | None = None, until: float | None = None,
+                       limit: int = 100_000) -> list[StoredTask]:
+        where: list[str] = ["1"]
+        args: list[Any] = []
+        if since is not None:
+            where.append("task_id >= ?")
+            args.append(f"{int(since * 1e6):014x}")
+        if until is not None:
+            where.append("task_id < ?")
+            args.append(f"{int(until * 1e6):014x}")
+        sql = (f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE {' AND '.join(where)}"
+               " ORDER BY task_id DESC LIMIT ?")
+        args.append(int(limit))
+        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
+        return [_request(r) for r in rows]
+
     async def get_request(self, task_id: str) -> StoredTask | None:
         row = await self._query(lambda c: c.execute(
             f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())

@@ -87,6 +87,10 @@ class TaskStore(Protocol):
                          until: float | None = None) -> list[TaskInfo]:
         """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch)."""
 
+    async def requests(self, *, since: float | None = None, until: float | None = None,
+                       limit: int = 100_000) -> list[StoredTask]:
+        """The requests (parameters, timeout) of tasks created in a range, newest first."""
+
     async def get_request(self, task_id: str) -> StoredTask | None:
         """What was asked: enough to run the task again (replay)."""
 
