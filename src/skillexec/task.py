@@ -12,7 +12,7 @@ from skillexec.errors import ErrorInfo
 
 if TYPE_CHECKING:
     from skillexec.skills.model import Skill
-    from skillexec.smart.prediction import Prediction
+    from skillexec.smart.prediction import Features, Prediction
 
 __all__ = [
     "ArtifactRef",
@@ -92,6 +92,7 @@ class ExecutionTask:
     timeout_fixed: bool = False  # the caller chose the timeout: no advisor changes it
     retries_fixed: bool = False  # the caller chose max_retries
     prediction: Prediction | None = None  # the SmartExecutor's, made at admission
+    features: Features | None = None  # what the prediction was made from (learnt at the end)
     order_s: float = 0.0  # put back this far in its priority's queue (shortest-first)
     runner: str | None = None  # an isolation level chosen for this task (else the skill's)
 

@@ -32,6 +32,7 @@ __all__ = ["SmartExecutor"]
 log = logging.getLogger("skillexec.smart")
 
 _NOT_LEARNED = frozenset({TaskStatus.CANCELLED, TaskStatus.REJECTED})
+_SUCCEEDED = TaskStatus.SUCCEEDED
 _BUCKET_S = 60.0
 
 
@@ -123,7 +124,7 @@ class SmartExecutor(Middleware):
     async def on_submit(self, task: ExecutionTask, skill: Skill) -> None:
         if not self.enabled:
             return
-        features = features_of(skill, task.params)
+        features = task.features = features_of(skill, task.params)
         p = task.prediction = self.predictor.predict(skill.id, features)
         if p is None:
             self.counters["unknown"] += 1
@@ -176,15 +177,17 @@ class SmartExecutor(Middleware):
             return
         skill = task.skill
         metrics = result.metrics
-        if skill is None or metrics.get("shared"):
+        if skill is None or "shared" in metrics:
             return
         wall = metrics.get("wall_ms")
         p = task.prediction
         if p is not None and wall is not None:
-            self._accuracy.add(skill.id, p, float(wall), time.time())
-        self.predictor.observe(skill.id, features_of(skill, task.params),
-                               None if wall is None else float(wall),
-                               result.status is not TaskStatus.SUCCEEDED)
+            self._accuracy.add(skill.id, p, wall, time.time())
+        features = task.features
+        if features is None:  # recovered from the journal: never predicted
+            features = features_of(skill, task.params)
+        self.predictor.observe(skill.id, features, wall,
+                               result.status is not _SUCCEEDED)
         if self.tuner is not None:
             self.tuner.observe(task, skill, result)
 

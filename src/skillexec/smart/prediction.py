@@ -16,8 +16,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -32,8 +31,7 @@ _PRIOR_WEIGHT = 2.0  # ...worth this many calls of evidence
 _MIN_CLASS_WEIGHT = 5.0  # a parameter class is used once it has this much evidence
 
 
-@dataclass(frozen=True, slots=True)
-class Features:
+class Features(NamedTuple):
     payload_bytes: int
     key: str  # the parameter class: enum-like values, "" when the skill has none
 
@@ -41,8 +39,7 @@ class Features:
         return {"payload_bytes": self.payload_bytes, "class": self.key}
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(NamedTuple):
     """A call's expected duration (ms) and failure probability, and what they rest on."""
 
     expected_ms: float
@@ -158,19 +155,21 @@ class Predictor:
         return len(self._skills)
 
 
-_ENUM_LIKE: dict[str, tuple[str, ...]] = {}
+_ENUM_LIKE: dict[int, tuple[Skill, tuple[str, ...]]] = {}
 
 
 def _enum_like(skill: Skill) -> tuple[str, ...]:
-    names = _ENUM_LIKE.get(skill.key)
-    if names is None:
-        props = (skill.parameters_schema or {}).get("properties") or {}
-        names = tuple(sorted(
-            name for name, spec in props.items() if isinstance(spec, Mapping) and (
-                "enum" in spec or "const" in spec or spec.get("type") == "boolean")))
-        if len(_ENUM_LIKE) > 10_000:
-            _ENUM_LIKE.clear()
-        _ENUM_LIKE[skill.key] = names
+    # Keyed by identity (a Skill is immutable), holding the skill so its id stays unique.
+    hit = _ENUM_LIKE.get(id(skill))
+    if hit is not None and hit[0] is skill:
+        return hit[1]
+    props = (skill.parameters_schema or {}).get("properties") or {}
+    names = tuple(sorted(
+        name for name, spec in props.items() if isinstance(spec, Mapping) and (
+            "enum" in spec or "const" in spec or spec.get("type") == "boolean")))
+    if len(_ENUM_LIKE) > 10_000:
+        _ENUM_LIKE.clear()
+    _ENUM_LIKE[id(skill)] = (skill, names)
     return names
 
 
@@ -182,6 +181,6 @@ def features_of(skill: Skill, params: Mapping[str, Any]) -> Features:
         size = 0
     names = _enum_like(skill)
     if not names:
-        return Features(size, "")
+        return Features(size, "")  # the common case
     key = "&".join(f"{n}={params.get(n)!s:.40}" for n in names)
     return Features(size, key)
