@@ -184,7 +184,7 @@ async def mixed(rate: float, tasks: int, seed: int, data: Path) -> dict[str, Any
 # -- 2. one dependency down ----------------------------------------------------------------
 
 async def outage_run(with_outage: bool, data: Path, seconds: float,
-                     seed: int) -> dict[str, Any]:
+                     seed: int, rate: float) -> dict[str, Any]:
     global F
     F = Faults(0.0, seed)
     async with _engine(data, 200) as engine:
@@ -203,27 +203,37 @@ async def outage_run(with_outage: bool, data: Path, seconds: float,
         opened_at: float | None = None
         rng = random.Random(seed)
 
-        async def caller() -> None:
+        async def one(sid: str) -> None:
             nonlocal opened_at, dep_attempts_down
-            while time.monotonic() - start < seconds:
-                sid = "dep" if rng.random() < 0.3 else "steady"
-                t0 = time.perf_counter()
-                r = await engine.execute(sid, {"n": 1}, cache=False, max_retries=2)
-                dt = time.perf_counter() - t0
-                now = time.monotonic()
-                if sid == "steady":
-                    steady_lat.append(dt)
-                elif r.error is not None and r.error.code == "circuit_open":
-                    dep_fast.append(dt)
-                    if opened_at is None:
-                        opened_at = now
-                elif down[0] <= now < down[1]:
-                    dep_attempts_down += r.attempts
-                    if r.error is not None:
-                        dep_failing.append(dt)
-                await asyncio.sleep(0.002)
+            t0 = time.perf_counter()
+            r = await engine.execute(sid, {"n": 1}, cache=False, max_retries=2)
+            dt = time.perf_counter() - t0
+            now = time.monotonic()
+            if sid == "steady":
+                steady_lat.append(dt)
+            elif r.error is not None and r.error.code == "circuit_open":
+                dep_fast.append(dt)
+                if opened_at is None:
+                    opened_at = now
+            elif down[0] <= now < down[1]:
+                dep_attempts_down += r.attempts
+                if r.error is not None:
+                    dep_failing.append(dt)
 
-        await asyncio.gather(*(caller() for _ in range(40)))
+        # Open loop: the same seeded Poisson arrivals with and without the outage, so that
+        # fast failures do not turn into more offered load (as they would with closed-loop
+        # callers, which then measure their own extra load rather than the outage).
+        calls: list[asyncio.Task[None]] = []
+        due = start
+        while True:
+            due += rng.expovariate(rate)
+            if due - start >= seconds:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            calls.append(asyncio.create_task(one("dep" if rng.random() < 0.3 else "steady")))
+        await asyncio.gather(*calls)
         await engine.errors.flush()
         events = await engine.errors.store.read_events("breaker")  # type: ignore[union-attr]
         return {"steady_p50": pct(steady_lat, 0.5), "steady_p99": pct(steady_lat, 0.99),
@@ -344,6 +354,13 @@ def ms(x: float | None) -> str:
 
 async def run_async(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str, str, bool]]:
     rows: list[tuple[str, str, str, bool]] = []
+    if args.only != "outage":
+        rows += await mixed_rows(args, tmp)
+    return rows + await outage_rows(args, tmp)
+
+
+async def mixed_rows(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str, str, bool]]:
+    rows: list[tuple[str, str, str, bool]] = []
     m5 = await mixed(0.05, args.tasks, args.seed, tmp / "m5")
     m20 = await mixed(0.20, args.tasks, args.seed + 1, tmp / "m20")
     for m in (m5, m20):
@@ -361,11 +378,18 @@ async def run_async(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str,
     rows.append((f"permanent errors retried ({m5['perm_tasks'] + m20['perm_tasks']} tasks)",
                  str(perm_retried), "0", perm_retried == 0))
     print("final errors at 20%:", m20["final_errors"], file=sys.stderr)
+    return rows
+
+
+async def outage_rows(args: argparse.Namespace, tmp: Path) -> list[tuple[str, str, str, bool]]:
+    rows: list[tuple[str, str, str, bool]] = []
     base: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for r in range(args.rounds):  # interleaved, side by side
-        base.append(await outage_run(False, tmp / f"b{r}", args.seconds, args.seed + r))
-        out.append(await outage_run(True, tmp / f"o{r}", args.seconds, args.seed + r))
+        base.append(await outage_run(False, tmp / f"b{r}", args.seconds, args.seed + r,
+                                     args.rate))
+        out.append(await outage_run(True, tmp / f"o{r}", args.seconds, args.seed + r,
+                                    args.rate))
     b99 = statistics.median(x["steady_p99"] for x in base)
     o99 = statistics.median(x["steady_p99"] for x in out)
     opens = [x["open_after_s"] for x in out]
@@ -396,12 +420,27 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=2000.0,
+                    help="calls/s offered in the outage runs (open loop)")
+    ap.add_argument("--only", choices=["outage"], default=None,
+                    help="run only the outage comparison")
     args = ap.parse_args()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rows = asyncio.run(run_async(args, tmp))
-        k = kill_run(args.kills, args.seed, tmp / "kill")
+        k = None if args.only else kill_run(args.kills, args.seed, tmp / "kill")
+    if k is not None:
+        rows += kill_rows(k)
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{w}}  {'result':>30}  {'target':>22}  ok")
+    for name, value, target, ok in rows:
+        print(f"{name:<{w}}  {value:>30}  {target:>22}  {'yes' if ok else 'NO'}")
+    print(f"\n(seed {args.seed}; {time.perf_counter() - t0:.0f} s)")
+
+
+def kill_rows(k: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    rows: list[tuple[str, str, str, bool]] = []
     rows.append((f"kill -9 x{k['kills']}: tasks acknowledged / lost",
                  f"{k['acked']} / {k['lost']}", "0 lost", k["lost"] == 0))
     rows.append(("kill -9: tasks left unfinished after restart / with two terminal states",
@@ -411,11 +450,7 @@ def main() -> None:
                  f"{k['once_run_twice']} / {k['idempotent_rerun']}", "0 / any",
                  k["once_run_twice"] == 0))
     print(f"statuses after kills: {k['statuses']}", file=sys.stderr)
-    w = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{w}}  {'result':>30}  {'target':>22}  ok")
-    for name, value, target, ok in rows:
-        print(f"{name:<{w}}  {value:>30}  {target:>22}  {'yes' if ok else 'NO'}")
-    print(f"\n(seed {args.seed}; {time.perf_counter() - t0:.0f} s)")
+    return rows
 
 
 if __name__ == "__main__":
