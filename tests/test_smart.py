@@ -426,3 +426,30 @@ def test_llm_advisor_with_nobody_listening(tmp_path: Path) -> None:
                 assert (await e.execute("hangs", {"seconds": 0.001})).ok
             assert e.smart.advisor.counters["failed"] >= 1  # type: ignore[attr-defined]
     arun(main())
+
+
+def test_report_predictions_reads_the_journal(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / ".skillexec") as e:
+            e.register(sized)
+            for i in range(150):
+                await e.execute("sized", {"text": "y" * ((i * 7919) % 40_000)})
+    arun(main())
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, "-m", "skillexec", "report", "predictions", "-f",
+                        "json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    row = body["skills"][0]
+    assert row["skill"] == "sized" and row["calls"] == 149
+    assert row["mae_ms"] < row["baseline_mae_ms"]  # payload size explains the duration
+    assert body["over_time"] and sum(b["calls"] for b in body["over_time"]) == 149
+    r = subprocess.run([sys.executable, "-m", "skillexec", "report", "predictions"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "sized" in r.stdout and "MAE" in r.stdout

@@ -164,3 +164,49 @@ def suggestions(since: Since = "7d", until: Until = None,
                              if not isinstance(v, dict))
         table.add_row(s.severity, s.skill, s.message, evidence)
     console.print(table)
+
+
+@app.command()
+def predictions(since: Since = "7d", until: Until = None,
+                fmt: Annotated[Literal["table", "json"], typer.Option(
+                    "--format", "-f", help="table or json.")] = "table",
+                data_dir: opt.DataDir = None) -> None:
+    """How accurate the SmartExecutor's duration predictions were (MAE), per skill and over
+    time, next to predicting each skill's mean."""
+    import orjson
+
+    from skillexec.smart.accuracy import prediction_report
+    from skillexec.storage.sqlite import SQLiteStore
+
+    start, end = _bounds(since, until)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> dict[str, Any]:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await prediction_report(store, since=start, until=end)
+        finally:
+            await store.close()
+
+    report = opt.run_async(go())
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    from rich.table import Table
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    table = Table(title=f"Prediction accuracy: {report['calls']} predicted calls, MAE "
+                        f"{ms(report['mae_ms'])} ms (per-skill mean: "
+                        f"{ms(report['baseline_mae_ms'])} ms)")
+    for col in ("skill", "calls", "mean ms", "MAE ms", "baseline MAE ms", "ratio"):
+        table.add_column(col, justify="left" if col == "skill" else "right")
+    for s in report["skills"]:
+        table.add_row(s["skill"], str(s["calls"]), ms(s["mean_ms"]), ms(s["mae_ms"]),
+                      ms(s["baseline_mae_ms"]),
+                      "-" if s["ratio"] is None else f"{s['ratio']:.2f}")
+    make_console().print(table)
