@@ -12,7 +12,12 @@ from skillexec.reliability.breaker import BreakerState, CircuitBreaker, Transiti
 from skillexec.reliability.settings import ReliabilitySettings
 
 S = ReliabilitySettings(breaker_window_s=10.0, breaker_failure_rate=0.5, breaker_min_calls=4,
-                        breaker_open_s=5.0, breaker_half_open_probes=2)
+                        breaker_open_s=5.0, breaker_half_open_probes=2,
+                        breaker_consecutive_failures=0)
+# The same with a streak limit below min_calls, so that both ways of opening are exercised.
+S3 = ReliabilitySettings(breaker_window_s=10.0, breaker_failure_rate=0.5, breaker_min_calls=4,
+                         breaker_open_s=5.0, breaker_half_open_probes=2,
+                         breaker_consecutive_failures=3)
 
 
 def state(b: CircuitBreaker) -> BreakerState:
@@ -66,6 +71,23 @@ def test_probe_failure_reopens_and_old_failures_leave_the_window() -> None:
     assert state(b) is BreakerState.OPEN
 
 
+def test_a_streak_of_failures_opens_before_the_rate_would() -> None:
+    clock = Clock()
+    b = CircuitBreaker("s", S3, clock=clock)
+    for _ in range(20):
+        b.record(True)
+    b.record(False)
+    b.record(False)
+    assert state(b) is BreakerState.CLOSED
+    b.record(True)  # a success ends the streak
+    b.record(False)
+    b.record(False)
+    assert state(b) is BreakerState.CLOSED
+    b.record(False)  # 3 in a row, though 4 of 25 is far below the 50% rate
+    assert state(b) is BreakerState.OPEN
+    assert "3 attempts in a row failed" in b.transitions[-1].reason
+
+
 def test_lost_probes_are_given_up() -> None:
     clock = Clock()
     b = CircuitBreaker("s", S, clock=clock)
@@ -82,10 +104,13 @@ def test_lost_probes_are_given_up() -> None:
 class BreakerModel(RuleBasedStateMachine):
     """Compare the breaker against a direct model of the rules in its docstring."""
 
+    settings_ = S
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.b = CircuitBreaker("s", S, clock=self.clock)
+        self.b = CircuitBreaker("s", self.settings_, clock=self.clock)
+        self.streak = 0
         self.state = BreakerState.CLOSED
         self.window: deque[tuple[float, bool]] = deque()
         self.opened_at = 0.0
@@ -114,20 +139,26 @@ class BreakerModel(RuleBasedStateMachine):
             if not ok:
                 self.state, self.opened_at = BreakerState.OPEN, now
                 self.window.clear()
+                self.streak = 0
             else:
                 self.successes += 1
                 if self.successes >= S.breaker_half_open_probes:
                     self.state = BreakerState.CLOSED
                     self.window.clear()
+                    self.streak = 0
             return
         self.window.append((now, not ok))
+        self.streak = 0 if ok else self.streak + 1
         while self.window and self.window[0][0] < now - S.breaker_window_s:
             self.window.popleft()
         fails = sum(f for _, f in self.window)
-        if (not ok and len(self.window) >= S.breaker_min_calls
-                and fails / len(self.window) >= S.breaker_failure_rate):
+        limit = self.settings_.breaker_consecutive_failures
+        if not ok and ((len(self.window) >= S.breaker_min_calls
+                        and fails / len(self.window) >= S.breaker_failure_rate)
+                       or (limit and self.streak >= limit)):
             self.state, self.opened_at = BreakerState.OPEN, now
             self.window.clear()
+            self.streak = 0
 
     @rule()
     def allow(self) -> None:
@@ -163,4 +194,13 @@ class BreakerModel(RuleBasedStateMachine):
 
 BreakerModel.TestCase.settings = settings(max_examples=100, stateful_step_count=50,
                                           deadline=None)
+
+
+class StreakBreakerModel(BreakerModel):
+    settings_ = S3
+
+
+StreakBreakerModel.TestCase.settings = settings(max_examples=100, stateful_step_count=50,
+                                                deadline=None)
+TestStreakBreakerModel = StreakBreakerModel.TestCase
 TestBreakerModel = BreakerModel.TestCase

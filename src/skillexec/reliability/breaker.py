@@ -1,8 +1,11 @@
 """CircuitBreaker: stop calling a skill that keeps failing, and try it again carefully.
 
 closed → open: over a sliding window of ``window_s`` seconds holding at least ``min_calls``
-attempts, the share that failed reaches ``failure_rate``. While open, calls are refused at
-admission (``circuit_open``, retryable, ``details.retry_after_s``) and no retries are made.
+attempts, the share that failed reaches ``failure_rate``; or ``consecutive_failures``
+attempts in a row failed (a rate over a window reacts only once the failures outweigh the
+window's earlier successes; a streak catches a dependency that just went down at once).
+While open, calls are refused at admission (``circuit_open``, retryable,
+``details.retry_after_s``) and no retries are made.
 open → half-open after ``open_s``: up to ``probes`` calls are let through; one failure
 opens it again, ``probes`` successes close it. Probes that never report back (refused later
 at admission, or lost) are given up after ``open_s`` and new ones are let through.
@@ -55,6 +58,8 @@ class CircuitBreaker:
         self.min_calls = s.breaker_min_calls
         self.open_s = s.breaker_open_s
         self.probes = s.breaker_half_open_probes
+        self.streak_limit = s.breaker_consecutive_failures
+        self._streak = 0
         self._clock = clock
         self._notify = on_transition
         self._state = BreakerState.CLOSED
@@ -130,16 +135,23 @@ class CircuitBreaker:
             if self._successes >= self.probes:
                 self._window.clear()
                 self._failures = 0
+                self._streak = 0
                 self._move(BreakerState.CLOSED, f"{self._successes} probes succeeded")
             return
         self._window.append((now, not ok))
-        if not ok:
+        if ok:
+            self._streak = 0
+        else:
             self._failures += 1
+            self._streak += 1
         self._prune(now)
         n = len(self._window)
         if not ok and n >= self.min_calls and self._failures / n >= self.failure_rate:
             self._open(now, f"{self._failures} of {n} attempts failed in "
                             f"{self.window_s:g} s", self._failures / n, n)
+        elif not ok and self.streak_limit and self._streak >= self.streak_limit:
+            self._open(now, f"{self._streak} attempts in a row failed",
+                       self._failures / n, n)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -155,6 +167,7 @@ class CircuitBreaker:
         self._opened_at = now
         self._window.clear()
         self._failures = 0
+        self._streak = 0
         self._move(BreakerState.OPEN, reason, rate, calls)
 
     def _move(self, new: BreakerState, reason: str, rate: float | None = None,

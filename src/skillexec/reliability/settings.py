@@ -19,6 +19,9 @@ class ReliabilitySettings:
     breaker_window_s: float = 30.0        # sliding window the failure rate is measured over
     breaker_failure_rate: float = 0.5     # open at or above this share of failed attempts
     breaker_min_calls: int = 20           # ... once the window holds at least this many
+    breaker_consecutive_failures: int = 10  # or open after this many failures in a row
+                                          # (a dependency that just went down is cut off
+                                          # at once; 0: off)
     breaker_open_s: float = 5.0           # how long it stays open before half-open
     breaker_half_open_probes: int = 3     # probes let through; all must succeed to close
     # retry budget, per skill: a token bucket
@@ -39,6 +42,8 @@ class ReliabilitySettings:
             raise ValueError("breaker_failure_rate must be in (0, 1]")
         if self.breaker_window_s <= 0 or self.breaker_open_s < 0:
             raise ValueError("breaker_window_s must be > 0 and breaker_open_s >= 0")
+        if self.breaker_consecutive_failures < 0:
+            raise ValueError("breaker_consecutive_failures must be >= 0 (0: off)")
         if self.breaker_min_calls < 1 or self.breaker_half_open_probes < 1:
             raise ValueError("breaker_min_calls and breaker_half_open_probes must be >= 1")
         if self.budget_ratio < 0 or self.budget_max_tokens < 1:
