@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -258,7 +259,31 @@ def test_usage_accounting(tmp_path: Path) -> None:
             assert u["principals"]["ann"]["calls"] == 3
             assert u["principals"]["bob"]["calls"] == 1
             assert u["skills"]["nope"]["failures"] == 1
+        # The same accounts, read back from the journal (past runs included).
+        from skillexec.resources.usage_report import usage_report
+        from skillexec.storage.sqlite import SQLiteStore
+
+        store = SQLiteStore(tmp_path / "data" / "journal.db")
+        await store.open()
+        try:
+            r = await usage_report(store)
+        finally:
+            await store.close()
+        assert r["skills"]["big"]["calls"] == 3 and r["principals"]["ann"]["calls"] == 3
+        assert r["principals"]["bob"]["calls"] == 1 and r["skills"]["nope"]["failures"] == 1
+        assert r["skills"]["big"]["wall_seconds"] == pytest.approx(
+            u["skills"]["big"]["wall_seconds"], rel=1e-3)
     arun(main())
+
+
+def test_usage_ledger_is_bounded() -> None:
+    from skillexec.resources.usage import UsageLedger
+
+    ledger = UsageLedger(max_keys=3)
+    for i in range(10):
+        ledger.record("s", f"user{i}", {"wall_ms": 1.0}, ok=True, cached=False)
+    principals = ledger.snapshot()["principals"]
+    assert len(principals) == 4 and principals["other"]["calls"] == 7
 
 
 # -- properties ------------------------------------------------------------------------------

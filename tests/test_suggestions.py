@@ -104,6 +104,12 @@ def test_report_suggestions_cli_reads_past_runs(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "skillexec", "report", "suggestions"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "raise it to" in r.stdout and "cacheable" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "skillexec", "report", "usage", "-f", "json"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    usage = json.loads(r.stdout)
+    assert usage["skills"]["edge"]["calls"] == 30 and usage["skills"]["lookup"]["calls"] == 30
+    assert usage["skills"]["edge"]["wall_seconds"] > 0
 
 
 async def workload_small(e: SkillExecutionEngine) -> None:

@@ -210,3 +210,47 @@ def predictions(since: Since = "7d", until: Until = None,
                       ms(s["baseline_mae_ms"]),
                       "-" if s["ratio"] is None else f"{s['ratio']:.2f}")
     make_console().print(table)
+
+
+@app.command()
+def usage(since: Since = "24h", until: Until = None,
+          fmt: Annotated[Literal["table", "json"], typer.Option(
+              "--format", "-f", help="table or json.")] = "table",
+          data_dir: opt.DataDir = None) -> None:
+    """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
+    import orjson
+
+    from skillexec.resources.usage_report import usage_report
+    from skillexec.storage.sqlite import SQLiteStore
+
+    start, end = _bounds(since, until)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> dict[str, Any]:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await usage_report(store, since=start, until=end)
+        finally:
+            await store.close()
+
+    report = opt.run_async(go())
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    from rich.table import Table
+
+    console = make_console()
+    for title, rows in (("skill", report["skills"]), ("principal", report["principals"])):
+        if not rows:
+            continue
+        table = Table(title=f"Usage by {title}")
+        for col in (title, "calls", "failures", "cached", "CPU s", "wall s", "peak MB"):
+            table.add_column(col, justify="left" if col == title else "right")
+        for name, u in sorted(rows.items(), key=lambda kv: -kv[1]["wall_seconds"]):
+            table.add_row(name, str(u["calls"]), str(u["failures"]), str(u["cached"]),
+                          f"{u['cpu_seconds']:.3f}", f"{u['wall_seconds']:.3f}",
+                          "-" if u["peak_memory_mb"] is None else f"{u['peak_memory_mb']:.1f}")
+        console.print(table)

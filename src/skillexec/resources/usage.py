@@ -43,22 +43,36 @@ def _as_dict(acc: list[float]) -> dict[str, Any]:
             "peak_memory_mb": None if acc[_PEAK_MB] < 0 else acc[_PEAK_MB]}
 
 
+OTHER = "other"
+
+
 class UsageLedger:
-    def __init__(self) -> None:
+    """Bounded: past ``max_keys`` skills or principals, the rest are counted as "other"."""
+
+    def __init__(self, *, max_keys: int = 10_000) -> None:
         self._skills: dict[str, list[float]] = {}
         self._principals: dict[str, list[float]] = {}
+        self._max = max_keys
 
     def record(self, skill_id: str, principal: str | None, metrics: Mapping[str, Any], *,
                ok: bool, cached: bool) -> None:
         acc = self._skills.get(skill_id)
         if acc is None:
-            acc = self._skills[skill_id] = _new()
+            acc = self._account(self._skills, skill_id)
         _add(acc, metrics, ok, cached)
         if principal is not None:
             pacc = self._principals.get(principal)
             if pacc is None:
-                pacc = self._principals[principal] = _new()
+                pacc = self._account(self._principals, principal)
             _add(pacc, metrics, ok, cached)
+
+    def _account(self, accounts: dict[str, list[float]], key: str) -> list[float]:
+        if len(accounts) >= self._max:
+            key = OTHER
+            if key in accounts:
+                return accounts[key]
+        acc = accounts[key] = _new()
+        return acc
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``{"skills": {id: usage}, "principals": {name: usage}}``; each usage is
