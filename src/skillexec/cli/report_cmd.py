@@ -171,8 +171,7 @@ def predictions(since: Since = "7d", until: Until = None,
                 fmt: Annotated[Literal["table", "json"], typer.Option(
                     "--format", "-f", help="table or json.")] = "table",
                 data_dir: opt.DataDir = None) -> None:
-    """How accurate the SmartExecutor's duration predictions were (MAE), per skill and over
-    time, next to predicting each skill's mean."""
+    """How accurate the duration predictions were (MAE), per skill and over time."""
     import orjson
 
     from skillexec.smart.accuracy import prediction_report
