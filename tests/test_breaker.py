@@ -149,7 +149,9 @@ class BreakerModel(RuleBasedStateMachine):
             return
         self.window.append((now, not ok))
         self.streak = 0 if ok else self.streak + 1
-        while self.window and self.window[0][0] < now - S.breaker_window_s:
+        # The window is ten buckets: the current one and the nine before it.
+        bucket_s = S.breaker_window_s / 10
+        while self.window and int(self.window[0][0] / bucket_s) < int(now / bucket_s) - 9:
             self.window.popleft()
         fails = sum(f for _, f in self.window)
         limit = self.settings_.breaker_consecutive_failures

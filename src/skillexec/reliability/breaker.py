@@ -1,9 +1,10 @@
 """CircuitBreaker: stop calling a skill that keeps failing, and try it again carefully.
 
-closed → open: over a sliding window of ``window_s`` seconds holding at least ``min_calls``
-attempts, the share that failed reaches ``failure_rate``; or ``consecutive_failures``
-attempts in a row failed (a rate over a window reacts only once the failures outweigh the
-window's earlier successes; a streak catches a dependency that just went down at once).
+closed → open: over a sliding window of ``window_s`` seconds (kept as ten buckets, so its
+memory does not grow with the call rate) holding at least ``min_calls`` attempts, the share
+that failed reaches ``failure_rate``; or ``consecutive_failures`` attempts in a row failed
+(a rate over a window reacts only once the failures outweigh the window's earlier
+successes; a streak catches a dependency that just went down at once).
 While open, calls are refused at admission (``circuit_open``, retryable,
 ``details.retry_after_s``) and no retries are made.
 open → half-open after ``open_s``: up to ``probes`` calls are let through; one failure
@@ -24,6 +25,8 @@ from typing import Any
 from skillexec.reliability.settings import ReliabilitySettings
 
 __all__ = ["BreakerState", "CircuitBreaker", "Transition"]
+
+_BUCKETS = 10
 
 
 class BreakerState(StrEnum):
@@ -63,7 +66,9 @@ class CircuitBreaker:
         self._clock = clock
         self._notify = on_transition
         self._state = BreakerState.CLOSED
-        self._window: deque[tuple[float, bool]] = deque()  # (when, failed)
+        self._bucket_s = self.window_s / _BUCKETS
+        self._window: deque[list[int]] = deque()  # [bucket number, attempts, failures]
+        self._calls = 0
         self._failures = 0
         self._opened_at = 0.0
         self._half_open_at = 0.0
@@ -83,7 +88,7 @@ class CircuitBreaker:
     def stats(self) -> tuple[int, float]:
         """Attempts in the window, and the share of them that failed."""
         self._prune(self._clock())
-        n = len(self._window)
+        n = self._calls
         return n, (self._failures / n if n else 0.0)
 
     def retry_after(self) -> float:
@@ -133,19 +138,24 @@ class CircuitBreaker:
                 return
             self._successes += 1
             if self._successes >= self.probes:
-                self._window.clear()
-                self._failures = 0
-                self._streak = 0
+                self._clear()
                 self._move(BreakerState.CLOSED, f"{self._successes} probes succeeded")
             return
-        self._window.append((now, not ok))
+        key = int(now / self._bucket_s)
+        w = self._window
+        if not w or w[-1][0] != key:
+            w.append([key, 0, 0])
+        bucket = w[-1]
+        bucket[1] += 1
+        self._calls += 1
         if ok:
             self._streak = 0
         else:
+            bucket[2] += 1
             self._failures += 1
             self._streak += 1
         self._prune(now)
-        n = len(self._window)
+        n = self._calls
         if not ok and n >= self.min_calls and self._failures / n >= self.failure_rate:
             self._open(now, f"{self._failures} of {n} attempts failed in "
                             f"{self.window_s:g} s", self._failures / n, n)
@@ -157,17 +167,19 @@ class CircuitBreaker:
 
     def _prune(self, now: float) -> None:
         w = self._window
-        horizon = now - self.window_s
-        while w and w[0][0] < horizon:
-            _, failed = w.popleft()
-            if failed:
-                self._failures -= 1
+        oldest = int(now / self._bucket_s) - _BUCKETS + 1
+        while w and w[0][0] < oldest:
+            _, calls, failures = w.popleft()
+            self._calls -= calls
+            self._failures -= failures
+
+    def _clear(self) -> None:
+        self._window.clear()
+        self._calls = self._failures = self._streak = 0
 
     def _open(self, now: float, reason: str, rate: float | None, calls: int | None) -> None:
         self._opened_at = now
-        self._window.clear()
-        self._failures = 0
-        self._streak = 0
+        self._clear()
         self._move(BreakerState.OPEN, reason, rate, calls)
 
     def _move(self, new: BreakerState, reason: str, rate: float | None = None,
