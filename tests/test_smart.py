@@ -453,3 +453,35 @@ def test_report_predictions_reads_the_journal(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "skillexec", "report", "predictions"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "sized" in r.stdout and "MAE" in r.stdout
+
+
+def test_adaptive_concurrency_is_cut_by_timeouts_and_journaled(tmp_path: Path) -> None:
+    async def main() -> None:
+        smart = {"adaptive": True, "min_samples": 5, "adapt_timeouts": False,
+                 "concurrency_max": 16}
+        async with make(tmp_path, smart) as e:
+            for _ in range(8):
+                assert (await e.execute("hangs", {"seconds": 0.002})).ok
+            r = await e.execute("hangs", {"seconds": 1.0}, timeout=0.05, max_retries=0)
+            assert r.status is TaskStatus.TIMED_OUT
+            assert e.smart.stats()["concurrency"]["hangs"] == 8
+            await asyncio.sleep(0.05)  # the journal commits at the end of a loop turn
+            events = [x["data"] for x in await e._store.read_events("adaptive")]
+            assert {"skill": "hangs", "setting": "concurrency", "old": 16, "new": 8,
+                    "reason": "a call timed out"} in events
+            # The limit holds: 20 concurrent calls run at most 8 at a time (9, 10 once as
+            # many calls have ended well: the additive increase).
+            peak = 0
+
+            async def call() -> None:
+                await e.execute("hangs", {"seconds": 0.02})
+
+            async def watch() -> None:
+                nonlocal peak
+                for _ in range(40):
+                    peak = max(peak, e.resources.running_by_skill.get("hangs", 0))
+                    await asyncio.sleep(0.005)
+
+            await asyncio.gather(watch(), *(call() for _ in range(20)))
+            assert 1 <= peak <= e.smart.stats()["concurrency"]["hangs"] <= 10
+    arun(main())
