@@ -418,3 +418,27 @@ def test_low_priority_memory_is_reserved_under_the_threshold(tmp_path: Path) -> 
             GATES["m2"].set()
             assert (await e.wait(second, timeout=2)).ok
     arun(main())
+
+
+def test_usage_and_limits_in_prometheus(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def main() -> str:
+        async with make(tmp_path) as e:
+            for i in range(3):
+                assert (await e.execute("big", {"n": i}, principal="ann")).ok
+            await e.execute("fast", principal="bob")
+            await e.execute("slow", {"gate": "open"})
+            return e.monitor.prometheus_text()
+
+    fams = {f.name: f for f in text_string_to_metric_families(arun(main()))}
+    calls = {s.labels["skill"]: s.value for s in fams["skillexec_skill_calls"].samples}
+    assert calls["big"] == 3 and calls["fast"] == 1
+    by_principal = {s.labels["principal"]: s.value
+                    for s in fams["skillexec_principal_calls"].samples}
+    assert by_principal == {"ann": 3, "bob": 1}
+    wall = {s.labels["skill"]: s.value for s in fams["skillexec_skill_wall_seconds"].samples}
+    assert wall["big"] > 0
+    limits = {s.labels["skill"]: s.value
+              for s in fams["skillexec_skill_concurrency_limit"].samples}
+    assert limits == {"slow": 1}  # declared by its manifest

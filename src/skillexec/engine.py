@@ -45,6 +45,7 @@ from skillexec.reliability.retry import ExponentialBackoffRetryStrategy, RetrySt
 from skillexec.resources.limits import CallLimits
 from skillexec.resources.manager import ResourceManager
 from skillexec.resources.pressure import PressureGauge
+from skillexec.resources.prometheus import UsageCollector
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
 from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
@@ -158,6 +159,8 @@ class SkillExecutionEngine:
         self._lock_fd: int | None = None
         self.load_report: LoadReport | None = None
         self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
+        self.monitor.registry.register(UsageCollector(
+            self.resources, skills=lambda: self.monitor.metrics.skills))
         if self.monitor.settings.enabled:
             self.add_middleware(self.monitor)
         self.smart = SmartExecutor(self, config.settings_of("smart"))

@@ -170,6 +170,10 @@ class ResourceManager:
             return skill.execution.concurrency
         return self._default_skill_limit
 
+    def skill_limits(self) -> dict[str, int]:
+        """The per-skill concurrency limits in force now, by skill."""
+        return dict(self._skill_limits)
+
     def set_skill_limit(self, skill_id: str, limit: int) -> None:
         """Adaptive tuning moved a skill's concurrency limit (within the configured one)."""
         old = self._skill_limits.get(skill_id, self._default_skill_limit)

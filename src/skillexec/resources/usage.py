@@ -49,7 +49,7 @@ OTHER = "other"
 class UsageLedger:
     """Bounded: past ``max_keys`` skills or principals, the rest are counted as "other"."""
 
-    def __init__(self, *, max_keys: int = 10_000) -> None:
+    def __init__(self, *, max_keys: int = 1000) -> None:
         self._skills: dict[str, list[float]] = {}
         self._principals: dict[str, list[float]] = {}
         self._max = max_keys
