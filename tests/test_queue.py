@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,3 +80,30 @@ def test_capacity_and_depth() -> None:
     with pytest.raises(ResourceError) as info:
         q.push(task(9, 5, 0.0))
     assert info.value.code == "queue_full" and info.value.retryable
+
+
+BOUND_S = 2.0
+timed = st.lists(st.tuples(st.floats(0, 50, allow_nan=False), st.floats(0, 10, allow_nan=False)),
+                 min_size=1, max_size=60)
+
+
+@given(timed)
+@settings(max_examples=300)
+def test_shortest_expected_first_within_the_aging_bound(items: list[tuple[float, float]]) -> None:
+    """Within a priority, a task put back by order_s <= BOUND_S goes after shorter ones that
+    arrived within that bound, but before anything that arrived more than BOUND_S later."""
+    q = TaskQueue(capacity=1000, aging_s=AGING_S)
+    for i, (at, predicted_s) in enumerate(sorted(items)):
+        t = task(i, 5, at)
+        t.order_s = min(BOUND_S, predicted_s * 10)
+        q.push(t)
+    out = drain(q)
+    assert len(out) == len(items)
+    for k, first in enumerate(out):
+        for later in out[k + 1:]:
+            # nothing popped after a task arrived more than the bound before it
+            assert later.queued_mono >= first.queued_mono - BOUND_S - 1e-9
+    keys = [t.queued_mono + t.order_s for t in out]
+    # shortest expected first, at equal arrival (to float precision: the queue's key also
+    # holds the priority's aging offset)
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(keys))
