@@ -4,7 +4,9 @@
 
 Prints one table: p50/p95 latency of a no-op skill and of skills importing a heavy library at
 module level (pandas, ~0.5 s to import here, and Pillow; each one's import cost in a fresh
-interpreter is measured and printed), throughput of sandboxed no-op calls at concurrency 8,
+interpreter is measured and printed), minor page faults per sandboxed no-op call (child and
+zygote; each costs several microseconds on a VM), throughput of sandboxed no-op calls at
+concurrency 8,
 100 concurrent sandboxed 0.5 s sleepers, and memory (USS/PSS) per concurrent sandboxed call.
 """
 
@@ -93,6 +95,16 @@ async def import_cost_ms(stmt: str) -> float:
     return statistics.median(xs)
 
 
+def faults(pid: int) -> tuple[int, int] | None:
+    """(minor faults of ``pid``, of its reaped children) from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[7]), int(fields[8])
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
@@ -133,7 +145,16 @@ async def main() -> None:
             await fresh_call(skill)
             fl = await lat(lambda s=skill: fresh_call(s), N // 2)
             pl = await lat(lambda: via(proc), N)
+            zpid = sand._zygotes[skill.key].pid
+            f0, t0 = faults(zpid), time.process_time()
             sl = await lat(lambda: via(sand), N)
+            f1, t1 = faults(zpid), time.process_time()
+            if name == "noop" and f0 and f1:
+                # Minor (copy-on-write) faults: each costs several microseconds on a VM.
+                rows.append(("noop: sandbox faults per call (sequential)",
+                             f"child {(f1[1] - f0[1]) / N:5.0f}",
+                             f"zygote {(f1[0] - f0[0]) / N:4.0f}; engine CPU "
+                             f"{(t1 - t0) / N * 1000:.2f} ms/call"))
             for label, xs in (("fresh interpreter", fl), ("process runner", pl),
                               ("sandbox runner", sl)):
                 results[(name, label)] = pct(xs, 0.5)

@@ -257,3 +257,49 @@ def test_command_skills(tmp_path: Path) -> None:
             await r.close()
 
     asyncio.run(go())
+
+
+def test_children_reseed_random_and_run_the_skills_fork_hooks(tmp_path: Path) -> None:
+    # The zygote forks without os.fork()'s hook machinery (see _fork): random must still
+    # be reseeded per child, and hooks a skill's module registers must still run.
+    code = ("import os, random\n"
+            "_seen = []\n"
+            "os.register_at_fork(after_in_child=lambda: _seen.append(os.getpid()))\n"
+            "def execute(d):\n"
+            "    return {'r': random.random(), 'hooked': _seen == [os.getpid()]}\n")
+    skill = write_skill(tmp_path / "rnd", code)
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            outs = [await r.run(attempt(skill, tmp_path)) for _ in range(4)]
+            outs += await asyncio.gather(*[r.run(attempt(skill, tmp_path)) for _ in range(8)])
+            assert all(o.ok for o in outs), [o.error for o in outs]
+            assert all(o.output["hooked"] for o in outs), [o.output for o in outs]
+            values = [o.output["r"] for o in outs]
+            assert len(set(values)) == len(values), values
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_a_zygote_with_threads_forks_the_safe_way(tmp_path: Path) -> None:
+    # A thread started by the skill's import could hold a lock at a fork: the zygote then
+    # falls back to os.fork(), whose hooks re-create those locks in the child.
+    code = ("import threading, time, logging\n"
+            "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
+            "def execute(d):\n"
+            "    logging.getLogger('x').warning('still works')\n"
+            "    return threading.active_count()\n")
+    skill = write_skill(tmp_path / "thr", code)
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            outs = await asyncio.gather(*[r.run(attempt(skill, tmp_path)) for _ in range(4)])
+            assert all(o.ok and o.output == 1 for o in outs), [(o.output, o.error) for o in outs]
+        finally:
+            await r.close()
+
+    asyncio.run(go())

@@ -279,3 +279,38 @@ def test_hundred_concurrent_sandboxed_calls(tmp_path: Path) -> None:
 
     took = asyncio.run(go())
     assert took < 3.0, took
+
+
+def test_concurrent_children_hold_no_sibling_descriptors(tmp_path: Path) -> None:
+    # The zygote forks queued requests back to back; each child must close the other
+    # requests' sockets, pipes and Landlock rulesets before the skill runs.
+    need_sandbox()
+    code = ("import os, stat, time\n"
+            "def execute(d):\n"
+            "    kinds = {}\n"
+            "    for fd in range(3, 1024):\n"
+            "        try:\n"
+            "            mode = os.fstat(fd).st_mode\n"
+            "        except OSError:\n"
+            "            continue\n"
+            "        k = 'sock' if stat.S_ISSOCK(mode) else 'fifo' if stat.S_ISFIFO(mode) \\\n"
+            "            else 'dir' if stat.S_ISDIR(mode) else 'other'\n"
+            "        kinds[k] = kinds.get(k, 0) + 1\n"
+            "    time.sleep(0.05)\n"
+            "    return kinds\n")
+    skill = write_skill(tmp_path / "fds", code)
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            await r.prepare(skill)
+            outs = await asyncio.gather(*[r.run(attempt(skill, tmp_path)) for _ in range(24)])
+            for out in outs:
+                assert out.ok, out.error
+                # Its own channel only; no pipes; no O_PATH directory fds (Landlock rules).
+                assert out.output.get("sock") == 1, out.output
+                assert "fifo" not in out.output and "dir" not in out.output, out.output
+        finally:
+            await r.close()
+
+    asyncio.run(go())

@@ -17,34 +17,61 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CgroupPool", "CgroupSlot", "apply_rlimits", "cgroup_v1_dir"]
+__all__ = ["CgroupPool", "CgroupSlot", "RlimitPlan", "apply_rlimits", "cgroup_v1_dir",
+           "hard_limits", "rlimit_plan"]
 
 _V1_ROOT = Path("/sys/fs/cgroup")
+
+
+RlimitPlan = list[tuple[int, tuple[int, int]]]
+_RLIMITS = (resource.RLIMIT_CORE, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
+            resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC)
+
+
+def hard_limits() -> dict[int, int]:
+    """This process's hard limits, read once (by the zygote) for ``rlimit_plan``."""
+    return {which: resource.getrlimit(which)[1] for which in _RLIMITS}
+
+
+def rlimit_plan(hard: dict[int, int], *, address_space_bytes: int | None,
+                cpu_seconds: float | None, file_size_bytes: int, open_files: int,
+                processes: int | None) -> RlimitPlan:
+    """The ``setrlimit`` calls that lower a process's limits to these (soft = hard, so the
+    skill cannot raise them back), never above the current hard limits ``hard``.
+
+    Worked out in the zygote before the fork; the child only makes the calls.
+    """
+    inf = resource.RLIM_INFINITY
+
+    def both(which: int, value: int) -> tuple[int, tuple[int, int]]:
+        h = hard[which]
+        if h != inf:
+            value = min(value, h)
+        return which, (value, value)
+
+    plan: RlimitPlan = [(resource.RLIMIT_CORE, (0, 0)),
+                        both(resource.RLIMIT_FSIZE, file_size_bytes),
+                        both(resource.RLIMIT_NOFILE, open_files)]
+    if address_space_bytes is not None:
+        plan.append(both(resource.RLIMIT_AS, address_space_bytes))
+    if cpu_seconds is not None:
+        soft = max(1, int(cpu_seconds + 0.999))
+        # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
+        h = hard[resource.RLIMIT_CPU]
+        plan.append((resource.RLIMIT_CPU, (soft, soft + 1 if h == inf else min(h, soft + 1))))
+    if processes is not None:
+        plan.append(both(resource.RLIMIT_NPROC, processes))
+    return plan
 
 
 def apply_rlimits(*, address_space_bytes: int | None, cpu_seconds: float | None,
                   file_size_bytes: int, open_files: int, processes: int | None) -> None:
     """Lower this process's limits (soft = hard, so the skill cannot raise them back)."""
-
-    def both(which: int, value: int) -> None:
-        _soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    both(resource.RLIMIT_FSIZE, file_size_bytes)
-    both(resource.RLIMIT_NOFILE, open_files)
-    if address_space_bytes is not None:
-        both(resource.RLIMIT_AS, address_space_bytes)
-    if cpu_seconds is not None:
-        soft = max(1, int(cpu_seconds + 0.999))
-        # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.
-        _s, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1 if hard == resource.RLIM_INFINITY
-                                                  else min(hard, soft + 1)))
-    if processes is not None:
-        both(resource.RLIMIT_NPROC, processes)
+    setrlimit = resource.setrlimit
+    for which, pair in rlimit_plan(hard_limits(), address_space_bytes=address_space_bytes,
+                                   cpu_seconds=cpu_seconds, file_size_bytes=file_size_bytes,
+                                   open_files=open_files, processes=processes):
+        setrlimit(which, pair)
 
 
 def cgroup_v1_dir(controller: str) -> Path | None:
@@ -63,15 +90,31 @@ def cgroup_v1_dir(controller: str) -> Path | None:
     return None
 
 
+# Plain os calls rather than open(): a handful of cgroup files are read or written per
+# attempt on the engine's event loop, and io.open's file, buffer and text layers cost more
+# than the system calls themselves.
 def _write(path: Path | str, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path | str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _read_int(path: Path | str) -> int:
     try:
-        with open(path, "rb") as f:
-            return int(f.read().split()[0])
+        return int(_read(path).split()[0])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -133,8 +176,7 @@ class CgroupSlot:
         out: set[int] = set()
         for path in self._procs:
             try:
-                with open(path, "rb") as f:
-                    out.update(int(x) for x in f.read().split())
+                out.update(int(x) for x in _read(path).split())
             except (OSError, ValueError):
                 continue
             # Children inherit both cgroups: one listing is enough unless it failed.
@@ -176,9 +218,7 @@ class CgroupSlot:
         if self.memory_dir is None:
             return 0
         try:
-            with open(self._oom_control) as f:
-                text = f.read()
-            for line in text.splitlines():
+            for line in _read(self._oom_control).decode().splitlines():
                 if line.startswith("oom_kill "):
                     return int(line.split()[1])
         except (OSError, ValueError):

@@ -23,6 +23,8 @@ __all__ = [
     "LandlockRules",
     "PreparedRuleset",
     "abi_version",
+    "enforce",
+    "open_rule_fds",
     "restrict_self",
 ]
 
@@ -151,24 +153,51 @@ class PreparedRuleset:
 
     def restrict_self(self, extra_write_fds: Sequence[tuple[int, bool]] = ()) -> None:
         """Create the ruleset, add the prepared rules and ``extra_write_fds``, enforce it."""
+        ruleset = self.build(extra_write_fds)
+        try:
+            enforce(ruleset)
+        finally:
+            os.close(ruleset)
+
+    def build(self, extra_write_fds: Sequence[tuple[int, bool]] = ()) -> int:
+        """A ruleset fd with the prepared rules and ``extra_write_fds``; the caller closes it.
+
+        The zygote builds each child's ruleset before forking it, so the child's part is a
+        single ``enforce``. A ruleset is copied into the domain when it is enforced, so the
+        fd is only ever used once, by the one child it was built for.
+        """
         ruleset = _syscall(_NR_CREATE_RULESET, self._attr, self._attr_len, _ZERO_U32)
         if ruleset < 0:
             err = ctypes.get_errno()
             raise LandlockError(err, f"landlock_create_ruleset: {os.strerror(err)}")
         try:
             rs = ctypes.c_int(ruleset)
+            syscall = _syscall
+            # Inlined (no helper call per rule): this runs for every child, in the zygote,
+            # where every page it touches after a fork is a copy-on-write fault.
             for rule_type, buf in self._rules:
-                _add_rule_buf(rs, rule_type, buf)
+                if syscall(_NR_ADD_RULE, rs, rule_type, buf, _ZERO_U32) < 0:
+                    err = ctypes.get_errno()
+                    raise LandlockError(err, f"landlock_add_rule: {os.strerror(err)}")
             if extra_write_fds:
                 path_type = ctypes.c_int(_RULE_PATH_BENEATH)
                 for fd, is_dir in extra_write_fds:
                     _add_rule_buf(rs, path_type,
                                   _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
-            if _syscall(_NR_RESTRICT_SELF, rs, _ZERO_U32) < 0:
-                err = ctypes.get_errno()
-                raise LandlockError(err, f"landlock_restrict_self: {os.strerror(err)}")
-        finally:
+        except BaseException:
             os.close(ruleset)
+            raise
+        return int(ruleset)
+
+
+def enforce(ruleset_fd: int) -> None:
+    """Confine the calling thread (and its future children) to a built ruleset.
+
+    Needs no_new_privs (the zygote sets it; children inherit it). Raises LandlockError.
+    """
+    if _syscall(_NR_RESTRICT_SELF, ctypes.c_int(ruleset_fd), _ZERO_U32) < 0:
+        err = ctypes.get_errno()
+        raise LandlockError(err, f"landlock_restrict_self: {os.strerror(err)}")
 
 
 _ZERO_U32 = ctypes.c_uint32(0)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from collections.abc import Callable
 from functools import cache
 
 __all__ = [
     "CAP_DAC_READ_SEARCH",
     "PrivilegeError",
     "drop_to_uid",
+    "prepare_parent_death_signal",
     "set_child_subreaper",
     "set_parent_death_signal",
     "unshare_network",
@@ -61,6 +63,21 @@ def last_cap() -> int:
 
 def set_parent_death_signal(sig: int) -> None:
     _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def prepare_parent_death_signal(sig: int) -> Callable[[], None]:
+    """``set_parent_death_signal(sig)`` with its C arguments built now (in the zygote): a
+    forked child then only makes the call, touching (and so copying) fewer pages."""
+    prctl = _libc.prctl
+    args = (ctypes.c_int(_PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
+            ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+    def apply() -> None:
+        if prctl(*args) != 0:
+            err = ctypes.get_errno()
+            raise PrivilegeError(err, f"prctl(PR_SET_PDEATHSIG): {os.strerror(err)}")
+
+    return apply
 
 
 def set_child_subreaper() -> None:

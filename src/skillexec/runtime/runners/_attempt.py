@@ -72,6 +72,50 @@ class Capture:
         return bytes(self.buf[-n:]).decode(errors="replace")
 
 
+class _Conn:
+    """The engine's end of a child's socket: whole frames in, bytes out.
+
+    Reads ask the kernel for what the current frame still lacks (at most 64 KiB more), so
+    what a child sends beyond the frame being read stays in the socket, not in memory; a
+    frame's size is checked against its cap before its body is read.
+    """
+
+    __slots__ = ("_buf", "_loop", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._buf = bytearray()
+
+    async def _fill(self, n: int) -> None:
+        buf = self._buf
+        while len(buf) < n:
+            data = await self._loop.sock_recv(self._sock, min(n - len(buf), 64 * 1024))
+            if not data:
+                raise EOFError("peer closed the channel")
+            buf += data
+
+    async def read_frame(self, *, cap: int) -> tuple[int, Any]:
+        """One frame; EOFError at the end, FrameTooLarge before reading an oversized one."""
+        await self._fill(proto.HEADER_SIZE)
+        size, kind = proto.parse_header(self._buf)
+        if size > cap:
+            raise proto.FrameTooLarge(size, cap)
+        end = proto.HEADER_SIZE + size
+        await self._fill(end)
+        body = bytes(self._buf[proto.HEADER_SIZE:end])
+        del self._buf[:end]
+        if kind == proto.KIND_BYTES:
+            return kind, body
+        try:
+            return kind, orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise proto.ProtocolError(f"malformed frame: {exc}") from exc
+
+    async def send(self, data: bytes) -> None:
+        await self._loop.sock_sendall(self._sock, data)
+
+
 @dataclass(slots=True)
 class AttemptIO:
     attempt: Attempt
@@ -89,14 +133,16 @@ class AttemptIO:
     cpu_limit_s: float | None
     stdin_fd: int | None = None
     started: float = field(default_factory=time.perf_counter)
-    net: list[int] | None = None
     killed: bool = False
     setup_failure: str | None = None
 
     async def run(self) -> Outcome:
-        reader, writer = await asyncio.open_unix_connection(sock=self.sock)
-        convo = asyncio.ensure_future(self._python(reader, writer) if self.kind == "python"
-                                      else self._command(writer))
+        # The raw socket with the loop's sock_* calls: asyncio streams cost a transport, a
+        # protocol and a reader per attempt (~0.3 ms of the engine's CPU here).
+        self.sock.setblocking(False)
+        conn = _Conn(self.sock)
+        convo = asyncio.ensure_future(self._python(conn) if self.kind == "python"
+                                      else self._command(conn))
         # Cancellation is polled with a timer rather than a task: one less task per attempt.
         loop = asyncio.get_running_loop()
         watch: list[asyncio.TimerHandle] = []
@@ -136,19 +182,16 @@ class AttemptIO:
             if not convo.done():
                 convo.cancel()
                 await asyncio.gather(convo, return_exceptions=True)
-            writer.close()
         return outcome
 
     # -- Python skills: frames both ways ------------------------------------------------
-    async def _python(self, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> Outcome:
+    async def _python(self, conn: _Conn) -> Outcome:
         ctx = self.attempt.context
         start = {"input": self.attempt.input_data, "context": {
             "task_id": ctx.task_id, "skill_id": ctx.skill_id, "attempt": ctx.attempt,
             "config": ctx.config, "deadline": ctx.deadline, "trace": ctx.trace}}
         try:
-            writer.write(proto.encode_frame(start))
-            await writer.drain()
+            await conn.send(proto.encode_frame(start))
         except (TypeError, orjson.JSONEncodeError) as exc:
             self.kill()
             return self._fail(ErrorType.PARAMETER, "input_not_json",
@@ -158,7 +201,7 @@ class AttemptIO:
         result_cap = self.max_output_bytes + _SLACK_BYTES
         while True:
             try:
-                _kind, msg = await proto.read_frame_async(reader, cap=result_cap)
+                _kind, msg = await conn.read_frame(cap=result_cap)
             except proto.FrameTooLarge as exc:
                 self.kill()
                 return self._fail(ErrorType.RESOURCE, "output_too_large",
@@ -176,7 +219,7 @@ class AttemptIO:
                     ctx.progress(float(msg.get("fraction", 0.0)), str(msg.get("message", "")))
             elif t == "artifact":
                 try:
-                    _k, data = await proto.read_frame_async(reader, cap=self.max_artifact_bytes)
+                    _k, data = await conn.read_frame(cap=self.max_artifact_bytes)
                 except proto.FrameTooLarge as exc:
                     self.kill()
                     return self._fail(ErrorType.RESOURCE, "output_too_large",
@@ -184,12 +227,11 @@ class AttemptIO:
                                       f"{self.max_artifact_bytes} bytes")
                 except (EOFError, OSError, proto.ProtocolError):
                     return await self._ended_without_answer()
-                await self._save_artifact(writer, msg, data)
+                await self._save_artifact(conn, msg, data)
             elif t == "setup_failed":
                 self.setup_failure = str(msg.get("message"))
 
-    async def _save_artifact(self, writer: asyncio.StreamWriter, msg: dict[str, Any],
-                             data: Any) -> None:
+    async def _save_artifact(self, conn: _Conn, msg: dict[str, Any], data: Any) -> None:
         reply: dict[str, Any] = {"t": "artifact_reply", "id": msg.get("id")}
         try:
             ref = await asyncio.to_thread(self.attempt.context.save_artifact,
@@ -200,13 +242,9 @@ class AttemptIO:
         except Exception as exc:
             reply["error"] = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(OSError):
-            writer.write(proto.encode_frame(reply))
-            await writer.drain()
+            await conn.send(proto.encode_frame(reply))
 
     def _result(self, msg: dict[str, Any]) -> Outcome:
-        net = msg.get("net")
-        if isinstance(net, list) and len(net) == 2:
-            self.net = [int(net[0]), int(net[1])]
         if msg.get("ok"):
             output, error = interpret_result(msg.get("value"))
             return Outcome(output=output, error=error)
@@ -219,11 +257,10 @@ class AttemptIO:
         return Outcome(error=error, traceback=tb if isinstance(tb, str) else None)
 
     # -- command skills: JSON on stdin, JSON on stdout ------------------------------------
-    async def _command(self, writer: asyncio.StreamWriter) -> Outcome:
+    async def _command(self, conn: _Conn) -> Outcome:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(OSError):
-            writer.write(proto.encode_frame({"t": "go"}))
-            await writer.drain()
+            await conn.send(proto.encode_frame({"t": "go"}))
         assert self.stdin_fd is not None
         pipe = os.fdopen(self.stdin_fd, "wb", buffering=0)
         self.stdin_fd = None

@@ -5,16 +5,20 @@ confined (uid, Landlock layer, seccomp, network namespace). The child adds what 
 attempt: its own session, parent-death signal, rlimits, a private cwd and environment and
 a second Landlock layer that narrows writes to its own workdir. Then it talks to the engine
 over the socket it was given (length-prefixed JSON frames, see ``_protocol``).
+
+What can be worked out before the fork is, by the zygote (``prepare``: the rlimits, the
+environment's changes, the Landlock ruleset itself): after a fork every page a process
+writes costs it a copy-on-write fault (several microseconds each on a VM), so the child
+only makes system calls with what it was handed, and touches as few objects as it can.
 """
 
 from __future__ import annotations
 
-import errno
 import importlib
 import logging
 import os
+import resource
 import signal
-import socket
 import sys
 import threading
 import traceback
@@ -22,16 +26,18 @@ from typing import Any
 
 import orjson
 
-from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import Invoker
-from skillexec.runtime.limits import apply_rlimits
+from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._child_result import classify, estimated_size
+from skillexec.runtime.runners._fork import ForkPlan
 from skillexec.security import landlock
-from skillexec.security.privileges import set_parent_death_signal
+from skillexec.security.privileges import prepare_parent_death_signal
 from skillexec.task import ArtifactRef
 
-__all__ = ["ChildSetup", "run_child"]
+__all__ = ["ChildSetup", "ForkPrep", "prepare", "run_child"]
 
 # The C functions under signal.signal(): the wrappers convert to and from enums, which
 # touches (and so copies, after a fork) many pages for nothing.
@@ -39,7 +45,11 @@ _signal: Any = importlib.import_module("_signal")
 _SIGCHLD = int(signal.SIGCHLD)
 _SIGTERM = int(signal.SIGTERM)
 _SIG_DFL = int(signal.SIG_DFL)
-_SANDBOX_ERRNOS = frozenset({errno.EPERM, errno.EACCES, errno.ENETUNREACH, errno.EROFS})
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def _fsencode(text: str) -> bytes:
+    return text.encode(_FS_ENCODING, "surrogateescape")  # as os.environ encodes
 
 
 class ChildSetup:
@@ -60,27 +70,125 @@ class ChildSetup:
         # Made once in the zygote; each child gets its own copy of them (copy-on-write).
         self.cancel = threading.Event()
         self.lock = threading.Lock()
-        # The zygote's environment once it is ready: children compare against this plain
-        # dict instead of walking os.environ (which decodes every key).
+        # The zygote's environment once it is ready: the zygote diffs each request against
+        # this plain dict instead of walking os.environ (which decodes every key).
         self.environ: dict[str, str] = dict(os.environ)
-        # Network counters matter only in the zygote's own network namespace.
-        self.net_counters = True
+        # What turns it back into the environment the zygote started with (the skill's
+        # import may have changed it): the base of a request's "env_extra".
+        self.env_restore_unset: list[str] = []
+        self.env_restore_set: list[tuple[str, str]] = []
+        self.rlimit_key: tuple[Any, ...] | None = None
+        self.rlimit_plan: RlimitPlan = []
+        # How to fork without the at-fork hooks' cost; None: plain os.fork (see _fork).
+        self.fork_plan: ForkPlan | None = None
+        self.hard_limits = hard_limits()
+        self.set_pdeathsig = prepare_parent_death_signal(signal.SIGKILL)
+        # The zygote's own descriptors, which no child may keep (set by the zygote's loop).
+        self.close_fds: tuple[int, ...] = ()
+        # The descriptors of every request in the batch being forked (see _zygote._handle).
+        self.batch_fds: tuple[int, ...] = ()
+        self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
-def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes: int) -> None:
+    def started_with(self, env: dict[str, str]) -> None:
+        """Record the environment the zygote started with (before the skill's import)."""
+        self.env_restore_unset = [k for k in self.environ if k not in env]
+        self.env_restore_set = [(k, v) for k, v in env.items() if self.environ.get(k) != v]
+
+
+class ForkPrep:
+    """One child's confinement, worked out by the zygote before the fork (see ``prepare``):
+    what a child computes or allocates itself costs it copy-on-write page faults, while
+    the zygote redoes the same work on pages it has already copied."""
+
+    __slots__ = ("env_bytes", "env_set", "env_unset", "rlimits", "ruleset_error",
+                 "ruleset_fd")
+
+    def __init__(self, rlimits: RlimitPlan, env_unset: list[str],
+                 env_set: list[tuple[str, str]], ruleset_fd: int,
+                 ruleset_error: str | None) -> None:
+        self.rlimits = rlimits
+        self.env_unset = env_unset
+        self.env_set = env_set
+        # The same, encoded as os.environ stores them (None: could not be encoded here).
+        self.env_bytes: tuple[list[bytes], list[tuple[bytes, bytes]]] | None = None
+        try:
+            self.env_bytes = ([_fsencode(k) for k in env_unset],
+                              [(_fsencode(k), _fsencode(v)) for k, v in env_set])
+        except (TypeError, UnicodeError):
+            pass
+        self.ruleset_fd = ruleset_fd
+        self.ruleset_error = ruleset_error
+
+    def close(self) -> None:
+        """In the zygote, once the child is forked (or was not)."""
+        if self.ruleset_fd >= 0:
+            os.close(self.ruleset_fd)
+            self.ruleset_fd = -1
+
+
+def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
+    """In the zygote, before forking the child for ``req``; never raises for a bad request
+    (the child reports it as a setup failure instead, and so fails closed)."""
+    lim = req["limits"]
+    as_bytes = lim.get("memory_bytes")
+    # Limits rarely change between a skill's attempts: the last plan is reused as it is.
+    key = (as_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"], lim["open_files"],
+           lim.get("processes"), vsz_bytes)
+    if key != setup.rlimit_key:
+        setup.rlimit_plan = rlimit_plan(
+            setup.hard_limits,
+            address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
+            cpu_seconds=lim.get("cpu_seconds"),
+            file_size_bytes=int(lim["file_size_bytes"]),
+            open_files=int(lim["open_files"]),
+            processes=lim.get("processes"),
+        )
+        setup.rlimit_key = key
+    # The environment becomes exactly what the engine asked for; only the differences
+    # from what os.environ holds (setup.environ: nothing changes it after the setup) are
+    # written, as each write is a putenv and page faults. Usually the engine sends just
+    # the variables it adds to the zygote's own starting environment ("env_extra").
+    extra: dict[str, str] | None = req.get("env_extra")
+    if extra is not None:
+        unset = [k for k in setup.env_restore_unset if k not in extra]
+        changed = [*setup.env_restore_set, *extra.items()]
+    else:
+        env: dict[str, str] = req["env"]
+        base = setup.environ
+        unset = [k for k in base if k not in env]
+        changed = [(k, v) for k, v in env.items() if base.get(k) != v]
+    ruleset_fd, error = -1, None
+    if setup.landlock_rules is not None:
+        # A second layer on top of the zygote's: writes only in this attempt's workdir.
+        # (O_PATH opens are not subject to Landlock, so the zygote can name the workdir.)
+        try:
+            wfds = landlock.open_rule_fds((req["workdir"],))
+            try:
+                if not wfds:
+                    raise landlock.LandlockError(f"cannot open the workdir {req['workdir']!r}")
+                ruleset_fd = setup.landlock_rules.build(wfds)
+            finally:
+                for fd, _ in wfds:
+                    os.close(fd)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    return ForkPrep(setup.rlimit_plan, unset, changed, ruleset_fd, error)
+
+
+def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep) -> None:
     """Never returns: the child ends with os._exit."""
     code = 0
-    sock: socket.socket | None = None
+    sock = fds[0]  # the engine's channel, used as a raw fd (see _protocol.write_all)
     try:
-        sock = socket.socket(fileno=fds[0])
-        _confine(setup, req, fds, vsz_bytes)
+        _confine(setup, req, fds, prep)
     except BaseException as exc:
-        if sock is not None:
-            try:
-                proto.write_frame_sync(sock, {"t": "setup_failed",
-                                              "message": f"{type(exc).__name__}: {exc}"})
-            except OSError:
-                pass
+        try:
+            proto.write_all(sock, proto.encode_frame(
+                {"t": "setup_failed", "message": f"{type(exc).__name__}: {exc}"}))
+        except OSError:
+            pass
         os._exit(70)
     try:
         if req["kind"] == "command":
@@ -98,61 +206,64 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes:
     os._exit(code)
 
 
-def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], vsz_bytes: int) -> None:
+def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep) -> None:
+    for fd in setup.close_fds:
+        os.close(fd)
+    # Forked in a batch: the other requests' sockets, pipes and rulesets are not ours.
+    for fd in setup.batch_fds:
+        if fd not in fds and fd != prep.ruleset_fd:
+            os.close(fd)
     _signal.set_wakeup_fd(-1)
     _signal.signal(_SIGCHLD, _SIG_DFL)  # the zygote reset SIGINT, SIGHUP, SIGXCPU
     os.setsid()
-    set_parent_death_signal(signal.SIGKILL)
+    setup.set_pdeathsig()
     if os.getppid() != setup.zygote_pid:
         os._exit(72)  # the zygote died between fork and prctl
     # fds: [socket, stdout, stderr] (+ stdin for commands)
-    stdin_fd = fds[3] if len(fds) > 3 else os.open(os.devnull, os.O_RDONLY)
-    os.dup2(stdin_fd, 0)
+    os.dup2(fds[3] if len(fds) > 3 else setup.devnull, 0)
     os.dup2(fds[1], 1)
     os.dup2(fds[2], 2)
-    for fd in {stdin_fd, fds[1], fds[2]}:
+    for fd in fds[1:]:
         if fd > 2:
             os.close(fd)
-    lim = req["limits"]
-    as_bytes = lim.get("memory_bytes")
-    apply_rlimits(
-        address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
-        cpu_seconds=lim.get("cpu_seconds"),
-        file_size_bytes=int(lim["file_size_bytes"]),
-        open_files=int(lim["open_files"]),
-        processes=lim.get("processes"),
-    )
-    workdir = req["workdir"]
-    os.chdir(workdir)
-    # The environment becomes exactly req["env"]; it mostly matches the zygote's already,
-    # so only the differences are written (each write is a putenv and page faults).
-    env: dict[str, str] = req["env"]
-    environ = os.environ
-    base = setup.environ  # what os.environ holds: the zygote changes nothing after its setup
-    for k in base:
-        if k not in env:
+    os.close(setup.devnull)
+    setrlimit = resource.setrlimit
+    for which, pair in prep.rlimits:
+        setrlimit(which, pair)
+    os.chdir(req["workdir"])
+    data = getattr(os.environ, "_data", None)
+    if type(data) is dict and prep.env_bytes is not None:
+        # What os.environ's __setitem__/__delitem__ do, with the keys and values encoded
+        # by the zygote: its Python-level encoders cost a child a few dozen page faults.
+        unset_b, set_b = prep.env_bytes
+        for kb in unset_b:
+            os.unsetenv(kb)
+            data.pop(kb, None)
+        for kb, vb in set_b:
+            os.putenv(kb, vb)
+            data[kb] = vb
+    else:
+        environ = os.environ
+        for k in prep.env_unset:
             del environ[k]
-    for k, v in env.items():
-        if base.get(k) != v:
+        for k, v in prep.env_set:
             environ[k] = v
     if setup.landlock_rules is not None:
-        # A second layer on top of the zygote's: writes only in this attempt's workdir.
-        wfds = landlock.open_rule_fds((workdir,))
-        try:
-            setup.landlock_rules.restrict_self(wfds)
-        finally:
-            for fd, _ in wfds:
-                os.close(fd)
+        if prep.ruleset_fd < 0:
+            raise landlock.LandlockError(prep.ruleset_error or "no Landlock ruleset")
+        landlock.enforce(prep.ruleset_fd)
+        os.close(prep.ruleset_fd)
 
 
-def _exec_command(sock: socket.socket, req: dict[str, Any]) -> None:
+def _exec_command(sock: int, req: dict[str, Any]) -> None:
     # Wait for the engine's "go": by then it has moved this process into its cgroups.
-    proto.read_frame_sync(sock, cap=4096)
+    proto.read_frame_fd(sock, cap=4096)
     argv = [str(a) for a in req["argv"]]
     try:
         os.execve(req["exe"], argv, dict(os.environ))
     except OSError as exc:
-        proto.write_frame_sync(sock, {"t": "exec_failed", "message": f"{argv[0]}: {exc}"})
+        proto.write_all(sock, proto.encode_frame(
+            {"t": "exec_failed", "message": f"{argv[0]}: {exc}"}))
         os._exit(127)
 
 
@@ -163,7 +274,7 @@ class _Channel:
     Cancellation arrives as SIGTERM.
     """
 
-    def __init__(self, sock: socket.socket, lock: threading.Lock) -> None:
+    def __init__(self, sock: int, lock: threading.Lock) -> None:
         self.sock = sock
         self._lock = lock
         self._next = 0
@@ -171,21 +282,22 @@ class _Channel:
     def send(self, payload: Any) -> None:
         data = proto.encode_frame(payload)
         with self._lock:
-            self.sock.sendall(data)
+            proto.write_all(self.sock, data)
 
     def send_encoded(self, data: bytes) -> None:
         with self._lock:
-            self.sock.sendall(data)
+            proto.write_all(self.sock, data)
 
     def save_artifact(self, name: str, data: bytes, mime: str | None) -> ArtifactRef:
         with self._lock:
             self._next += 1
-            self.sock.sendall(
+            proto.write_all(
+                self.sock,
                 proto.encode_frame({"t": "artifact", "id": self._next, "name": name,
                                     "mime": mime})
                 + proto.encode_frame(data, kind=proto.KIND_BYTES))
             try:
-                _kind, reply = proto.read_frame_sync(self.sock, cap=1 << 20)
+                _kind, reply = proto.read_frame_fd(self.sock, cap=1 << 20)
             except (EOFError, OSError, proto.ProtocolError):
                 os._exit(73)  # the engine is gone: nobody wants the answer
         if not isinstance(reply, dict) or "ref" not in reply:
@@ -196,8 +308,8 @@ class _Channel:
                            sha256=r["sha256"])
 
 
-def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
-    _kind, start = proto.read_frame_sync(sock, cap=int(req["max_input_bytes"]))
+def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
+    _kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
     cancel = setup.cancel
     _signal.signal(_SIGTERM, lambda _s, _f: cancel.set())
     chan = _Channel(sock, setup.lock)
@@ -210,7 +322,6 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
         progress_sink=lambda f, m: chan.send({"t": "progress", "fraction": f, "message": m}),
         artifact_sink=chan.save_artifact, cancel_event=cancel, trace=c.get("trace") or {},
     )
-    net_before = _net_counters() if setup.net_counters else None
     me = os.getpid()
     try:
         inv = setup.invoker
@@ -222,15 +333,14 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
         else:
             value = inv.call(start["input"], ctx)
     except BaseException as exc:
-        info = _classify(setup, exc)
+        info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
         chan.send({"t": "result", "ok": False, "error": info.to_dict(),
-                   "traceback": traceback.format_exc(limit=50)[-64 * 1024:],
-                   "net": _net_delta(net_before)})
+                   "traceback": traceback.format_exc(limit=50)[-64 * 1024:]})
         return 0
     if os.getpid() != me:
         os._exit(0)
     cap = int(req["max_output_bytes"])
-    estimate = _estimated_size(value, cap)
+    estimate = estimated_size(value, cap)
     if estimate > cap:
         chan.send({"t": "result", "ok": False, "error": ErrorInfo(
             type=ErrorType.RESOURCE, code="output_too_large",
@@ -238,8 +348,7 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
             details={"cap": cap}).to_dict()})
         return 0
     try:
-        body = orjson.dumps({"t": "result", "ok": True, "value": value,
-                             "net": _net_delta(net_before)},
+        body = orjson.dumps({"t": "result", "ok": True, "value": value},
                             option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     except (TypeError, orjson.JSONEncodeError) as exc:
         chan.send({"t": "result", "ok": False, "error": ErrorInfo(
@@ -254,97 +363,3 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: socket.socket) -> int:
         return 0
     chan.send_encoded(proto.encode_json_body(body))
     return 0
-
-
-def _estimated_size(value: Any, budget: int) -> int:
-    """A lower bound of the JSON size, stopping once past ``budget``.
-
-    Checked before serialising because orjson crashes (SIGSEGV) instead of raising when an
-    allocation fails under RLIMIT_AS, and a result of hundreds of megabytes would do that.
-    """
-    total = 0
-    stack = [value]
-    while stack and total <= budget:
-        v = stack.pop()
-        if isinstance(v, str | bytes | bytearray):
-            total += len(v) + 2
-        elif isinstance(v, dict):
-            total += 2 + 2 * len(v)
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, list | tuple):
-            total += 2 + len(v)
-            stack.extend(v)
-        else:
-            total += 8
-    return total
-
-
-def _classify(setup: ChildSetup, exc: BaseException) -> ErrorInfo:
-    name = type(exc).__name__
-    if isinstance(exc, SkillExecError):
-        info = exc.info
-    elif isinstance(exc, MemoryError):
-        info = ErrorInfo(type=ErrorType.RESOURCE, code="memory_limit_exceeded",
-                         message="the skill ran out of its memory limit")
-    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-        info = ErrorInfo(type=ErrorType.RESOURCE, code="file_size_limit_exceeded",
-                         message=f"the skill wrote past its file size limit: {exc}")
-    elif setup.sandbox and isinstance(exc, OSError) and exc.errno in _SANDBOX_ERRNOS and (
-            exc.errno != errno.ENETUNREACH or not setup.allow_network):
-        info = ErrorInfo(type=ErrorType.PERMISSION, code="sandbox_denied",
-                         message=f"the sandbox denied an operation: {name}: {exc}")
-    elif isinstance(exc, SystemExit):
-        info = ErrorInfo(type=ErrorType.EXECUTION, code="skill_exited",
-                         message=f"the skill called exit({exc.code!r})")
-    else:
-        # Imported on the error path only: it pulls in ssl, which every fork would pay for.
-        from skillexec.reliability.classify import ErrorClassifier
-
-        info = ErrorClassifier().classify(exc)
-        info = ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
-                         severity=info.severity, details=info.details,
-                         message=f"{name}: {exc}" if str(exc) else name)
-    details = dict(info.details)
-    details["exception"] = name
-    details["retryable"] = info.retryable
-    return ErrorInfo(type=info.type, code=info.code, message=info.message,
-                     retryable=info.retryable, severity=info.severity, details=details)
-
-
-_net_fd: int | None = None
-
-
-def open_net_counters() -> None:
-    """In the zygote, before Landlock: keep /proc/self/net/dev open for later reads."""
-    global _net_fd
-    try:
-        _net_fd = os.open("/proc/self/net/dev", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        _net_fd = None
-
-
-def _net_counters() -> tuple[int, int] | None:
-    if _net_fd is None:
-        return None
-    try:
-        text = os.pread(_net_fd, 65536, 0).decode()
-    except OSError:
-        return None
-    rx = tx = 0
-    for line in text.splitlines()[2:]:
-        _iface, _, rest = line.partition(":")
-        cols = rest.split()
-        if len(cols) >= 9:
-            rx += int(cols[0])
-            tx += int(cols[8])
-    return rx, tx
-
-
-def _net_delta(before: tuple[int, int] | None) -> list[int] | None:
-    if before is None:
-        return None
-    after = _net_counters()
-    if after is None:
-        return None
-    return [after[0] - before[0], after[1] - before[1]]

@@ -2,7 +2,8 @@
 
 A frame is a 5-byte header — payload length (big-endian u32) and a kind byte — then the
 payload. Every reader checks the length against a cap *before* reading the payload, so a
-hostile child cannot make the engine allocate more than the cap. Nothing is ever pickled.
+hostile child cannot make the engine allocate more than the cap (the engine's reader is
+``_attempt._Conn``; the child reads and writes its raw fd). Nothing is ever pickled.
 
 The engine↔zygote control channel is a SOCK_SEQPACKET socket instead: one small JSON
 message per packet, with file descriptors attached (SCM_RIGHTS) to fork requests.
@@ -10,33 +11,34 @@ message per packet, with file descriptors attached (SCM_RIGHTS) to fork requests
 
 from __future__ import annotations
 
+import array
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    import asyncio
-
 __all__ = [
+    "HEADER_SIZE",
     "KIND_BYTES",
     "KIND_JSON",
     "FrameTooLarge",
     "ProtocolError",
     "encode_frame",
     "encode_json_body",
-    "read_frame_async",
-    "read_frame_sync",
+    "parse_header",
+    "read_frame_fd",
     "recv_control",
+    "recv_control_into",
     "send_control",
-    "write_frame_sync",
+    "write_all",
 ]
 
 KIND_JSON = 0x4A  # "J"
 KIND_BYTES = 0x42  # "B"
 _HEADER = struct.Struct(">IB")
+HEADER_SIZE = _HEADER.size
 CONTROL_MAX_BYTES = 256 * 1024
 CONTROL_MAX_FDS = 8
 
@@ -57,54 +59,48 @@ def encode_frame(payload: Any, *, kind: int = KIND_JSON) -> bytes:
     return _HEADER.pack(len(body), kind) + body
 
 
+def parse_header(data: bytes | bytearray) -> tuple[int, int]:
+    """(payload size, kind) from the first HEADER_SIZE bytes of ``data``."""
+    size, kind = _HEADER.unpack_from(data)
+    return int(size), int(kind)
+
+
 def encode_json_body(body: bytes) -> bytes:
     """A JSON frame around a payload already serialised (to check its size first)."""
     return _HEADER.pack(len(body), KIND_JSON) + body
 
 
-def write_frame_sync(sock: socket.socket, payload: Any, *, kind: int = KIND_JSON) -> None:
-    sock.sendall(encode_frame(payload, kind=kind))
+def write_all(fd: int, data: bytes) -> None:
+    """``sendall`` on a raw descriptor: the child talks over its socket's fd, not a socket
+    object (creating one costs a forked child a few dozen page faults)."""
+    n = os.write(fd, data)
+    if n < len(data):
+        view = memoryview(data)
+        while n < len(data):
+            n += os.write(fd, view[n:])
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
+def _read_exact_fd(fd: int, n: int) -> bytes:
+    data = os.read(fd, n)
+    if len(data) == n:
+        return data
+    buf = bytearray(data)
     while len(buf) < n:
-        chunk = sock.recv(min(n - len(buf), 1 << 20))
-        if not chunk:
+        if not data:
             raise EOFError("peer closed the channel")
-        buf += chunk
+        data = os.read(fd, min(n - len(buf), 1 << 20))
+        buf += data
     return bytes(buf)
 
 
-def read_frame_sync(sock: socket.socket, *, cap: int) -> tuple[int, Any]:
-    size, kind = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+def read_frame_fd(fd: int, *, cap: int) -> tuple[int, Any]:
+    """One frame from a raw descriptor (the child's end); EOFError at the end,
+    FrameTooLarge before reading an oversized one."""
+    size, kind = _HEADER.unpack(_read_exact_fd(fd, _HEADER.size))
     if size > cap:
         raise FrameTooLarge(size, cap)
-    body = _recv_exact(sock, size)
+    body = _read_exact_fd(fd, size)
     return kind, (body if kind == KIND_BYTES else orjson.loads(body))
-
-
-async def read_frame_async(reader: asyncio.StreamReader, *, cap: int) -> tuple[int, Any]:
-    """One frame; EOFError at the end, FrameTooLarge before reading an oversized one."""
-    import asyncio
-
-    try:
-        header = await reader.readexactly(_HEADER.size)
-    except asyncio.IncompleteReadError as exc:
-        raise EOFError("peer closed the channel") from exc
-    size, kind = _HEADER.unpack(header)
-    if size > cap:
-        raise FrameTooLarge(size, cap)
-    try:
-        body = await reader.readexactly(size)
-    except asyncio.IncompleteReadError as exc:
-        raise EOFError("peer closed the channel mid-frame") from exc
-    if kind == KIND_BYTES:
-        return kind, body
-    try:
-        return kind, orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"malformed frame: {exc}") from exc
 
 
 def send_control(sock: socket.socket, message: dict[str, Any], fds: list[int] | None = None,
@@ -129,6 +125,34 @@ def recv_control(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     if not isinstance(msg, dict):
         raise ProtocolError("control message is not an object")
     return msg, list(fds)
+
+
+_ANCBUF = socket.CMSG_SPACE(CONTROL_MAX_FDS * 4)
+_TRUNCATED = socket.MSG_TRUNC | socket.MSG_CTRUNC
+
+
+def recv_control_into(sock: socket.socket, buf: bytearray, *, flags: int = 0,
+                      ) -> tuple[dict[str, Any], list[int]]:
+    """``recv_control`` into a buffer of CONTROL_MAX_BYTES made once (the zygote's loop):
+    ``socket.recv_fds`` allocates that much per message and parses in Python, and after a
+    fork every page the zygote touches is a copy-on-write fault."""
+    n, ancdata, mflags, _addr = sock.recvmsg_into((buf,), _ANCBUF, flags)
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", data[:len(data) - len(data) % 4]).tolist()
+    if n == 0 or mflags & _TRUNCATED:
+        for fd in fds:
+            _close(fd)
+        if n == 0:
+            raise EOFError("control channel closed")
+        raise ProtocolError("control message truncated")
+    msg = orjson.loads(bytes(buf[:n]))
+    if not isinstance(msg, dict):
+        for fd in fds:
+            _close(fd)
+        raise ProtocolError("control message is not an object")
+    return msg, fds
 
 
 def _close(fd: int) -> None:

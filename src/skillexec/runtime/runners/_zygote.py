@@ -9,6 +9,10 @@ module-level code never runs with the engine's rights. Children inherit all of t
 It is a child subreaper, so daemonised grandchildren reparent to it and are reaped; it
 dies with the engine (parent-death signal), and reports each child's exit status and
 rusage, which only the parent can collect.
+
+Forking is the hot path: fork requests waiting together are forked back to back (see
+``_handle``), children are forked without CPython's at-fork hooks (``_fork``), and each
+child's confinement is prepared here beforehand (``_child.prepare``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import orjson
 
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
-from skillexec.runtime.runners import _child
+from skillexec.runtime.runners import _child, _fork
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.security import landlock, seccomp
 from skillexec.security.privileges import (
@@ -42,6 +46,7 @@ from skillexec.skills.model import Entry, EntryKind, Skill
 __all__ = ["SPEC_ENV", "main"]
 
 SPEC_ENV = "SKILLEXEC_ZYGOTE_SPEC"
+_MAX_BATCH = 32  # fork requests read per pass of the loop; more wait for the next pass
 
 
 def main() -> None:
@@ -69,10 +74,10 @@ def main() -> None:
 
 def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     sys.dont_write_bytecode = True
+    start_env = dict(os.environ)  # the engine's env for this zygote (see env_extra)
     set_child_subreaper()
     if spec["netns"]:
         unshare_network()
-    _child.open_net_counters()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
     read_fds = landlock.open_rule_fds(spec["read_paths"])
     # What each child's own Landlock layer allows writing besides its workdir.
@@ -86,11 +91,14 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     if sandbox:
         set_no_new_privs()
     if use_landlock:
-        landlock.restrict_self(
-            landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
-            read_fds=read_fds,
-            write_fds=landlock.open_rule_fds((*spec["write_paths"], os.devnull)),
-        )
+        write_fds = landlock.open_rule_fds((*spec["write_paths"], os.devnull))
+        try:
+            landlock.restrict_self(
+                landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
+                read_fds=read_fds, write_fds=write_fds)
+        finally:
+            for fd, _ in write_fds:
+                os.close(fd)
     child_rules = landlock.PreparedRuleset(
         landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
         read_fds, child_write_fds) if use_landlock else None
@@ -109,14 +117,19 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     # Made here once rather than in each child: what a child allocates or first touches
     # costs it copy-on-write page faults (several microseconds each on a VM).
     log = logging.getLogger(f"skillexec.skill.{sk['id']}")
+    setup = _child.ChildSetup(
+        invoker=invoker, sandbox=sandbox, allow_network=allow_network,
+        landlock_rules=child_rules, skill_id=sk["id"], log=log, zygote_pid=os.getpid())
+    setup.started_with(start_env)
+    # The rule fds stay open here (each child's ruleset is built from them) but not in
+    # the children: see _serve and _child._confine.
+    setup.rule_fds = tuple(fd for fd, _ in (*read_fds, *child_write_fds))
+    # After the skill's import: its libraries' at-fork hooks are known by now.
+    setup.fork_plan = _fork.plan()
     # Objects that exist now are never collected: children then share their pages instead
     # of copying them when the collector would touch their headers.
     gc.collect()
     gc.freeze()
-    setup = _child.ChildSetup(
-        invoker=invoker, sandbox=sandbox, allow_network=allow_network,
-        landlock_rules=child_rules, skill_id=sk["id"], log=log, zygote_pid=os.getpid())
-    setup.net_counters = bool(spec["netns"])
     return setup, statm_fd
 
 
@@ -135,7 +148,10 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     children: dict[int, int] = {}
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
+    rbuf = bytearray(proto.CONTROL_MAX_BYTES)
+    setup.close_fds = (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds)
     while True:
+        readable = False
         for fd, _ in ep.poll(5.0):
             if fd == wake_r:
                 try:
@@ -143,42 +159,78 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
                         pass
                 except BlockingIOError:
                     pass
-                continue
-            try:
-                msg, fds = proto.recv_control(ctl)
-            except (EOFError, OSError):
-                os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
-            if msg.get("t") == "fork" and not retiring:
-                vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
-                try:
-                    pid = os.fork()
-                except OSError as exc:
-                    for fd in fds:
-                        os.close(fd)
-                    proto.send_control(ctl, {"t": "fork_failed", "id": msg["id"],
-                                             "message": f"fork: {exc}"})
-                    continue
-                if pid == 0:
-                    os.close(ep.fileno())  # not ep.close(): touching objects costs faults
-                    ctl.close()
-                    os.close(wake_r)
-                    os.close(wake_w)
-                    os.close(statm_fd)
-                    _child.run_child(setup, msg, fds, vsz)
-                for fd in fds:
-                    os.close(fd)
-                children[pid] = int(msg["id"])
-                proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": pid})
-            elif msg.get("t") == "fork":
-                for fd in fds:
-                    os.close(fd)
-                proto.send_control(ctl, {"t": "fork_failed", "id": msg["id"],
-                                         "message": "zygote is retiring"})
-            elif msg.get("t") == "retire":
-                retiring = True
+            else:
+                readable = True
+        if readable:
+            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, retiring)
         _reap(ctl, children)
         if retiring and not children:
             os._exit(0)
+
+
+def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm_fd: int,
+            page: int, children: dict[int, int], retiring: bool) -> bool:
+    """Everything the engine has sent so far; returns whether the zygote is retiring.
+
+    Fork requests are batched: after each fork every page this process touches is a
+    copy-on-write fault (~200 per pass of this loop), so the requests are all read and
+    prepared first, then forked back to back, then answered. Each child closes the other
+    requests' descriptors before anything else (see ``_child._confine``).
+    """
+    batch: list[tuple[dict[str, Any], list[int], _child.ForkPrep]] = []
+    for _ in range(_MAX_BATCH):
+        try:
+            msg, fds = proto.recv_control_into(ctl, rbuf, flags=socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        except (EOFError, OSError):
+            os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
+        t = msg.get("t")
+        if t == "fork" and not retiring:
+            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            try:
+                batch.append((msg, fds, _child.prepare(setup, msg, vsz)))
+            except Exception as exc:  # a malformed request: the engine's bug
+                _refuse(ctl, msg, fds, f"bad request: {exc!r}")
+        elif t == "fork":
+            _refuse(ctl, msg, fds, "zygote is retiring")
+        else:
+            for fd in fds:
+                os.close(fd)
+            if t == "retire":
+                retiring = True
+    if not batch:
+        return retiring
+    setup.batch_fds = tuple(fd for _m, fds, prep in batch
+                            for fd in (*fds, prep.ruleset_fd) if fd >= 0)
+    plan = setup.fork_plan
+    pids: list[int | OSError] = []
+    for msg, fds, prep in batch:
+        try:
+            pid = _fork.fork(plan)
+        except OSError as exc:
+            pids.append(exc)
+            continue
+        if pid == 0:
+            _child.run_child(setup, msg, fds, prep)  # never returns
+        pids.append(pid)
+    setup.batch_fds = ()
+    for (msg, fds, prep), res in zip(batch, pids, strict=True):
+        prep.close()
+        if isinstance(res, OSError):
+            _refuse(ctl, msg, fds, f"fork: {res}")
+            continue
+        for fd in fds:
+            os.close(fd)
+        children[res] = int(msg["id"])
+        proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": res})
+    return retiring
+
+
+def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -> None:
+    for fd in fds:
+        os.close(fd)
+    proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
 
 
 def _reap(ctl: socket.socket, children: dict[int, int]) -> None:

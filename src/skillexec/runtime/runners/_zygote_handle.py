@@ -23,10 +23,13 @@ __all__ = ["ChildExit", "ZygoteDied", "ZygoteHandle"]
 
 # The zygote's bootstrap. It imports only what it needs: every resident megabyte costs each
 # fork about 0.1 ms here (page tables), which is why ``skillexec`` and ``skillexec.skills``
-# import their public names lazily.
+# import their public names lazily. ``_fork.install`` comes first: it must see every
+# at-fork hook registered (see ``_fork``).
 _BOOT = """
 import json, os, sys
 sys.path[:0] = json.loads(os.environ.pop("SKILLEXEC_ZYGOTE_PATH"))
+from skillexec.runtime.runners._fork import install
+install()
 from skillexec.runtime.runners._zygote import main
 main()
 """
@@ -51,6 +54,7 @@ class ZygoteHandle:
         self._spec = spec
         self.spec_netns = bool(spec.get("netns"))
         self._env = env
+        self.env = env  # the zygote's starting environment (children get "env_extra" on top)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
         self._sock: socket.socket | None = None

@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
-import sys
-import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from typing import Any
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, SkillPermissionError
 from skillexec.runtime.capabilities import detect_capabilities, missing_for
 from skillexec.runtime.limits import CgroupPool, CgroupSlot
+from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners.base import Attempt, Outcome
@@ -34,11 +32,6 @@ from skillexec.skills.model import EntryKind, Permission, Skill
 __all__ = ["ProcessRunner"]
 
 _MB = 1024 * 1024
-_SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
-                "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
-                "/etc/host.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates",
-                "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group",
-                "/dev/urandom", "/dev/random", "/dev/zero")
 
 
 class ProcessRunner:
@@ -244,76 +237,11 @@ class ProcessRunner:
 
     def _spec(self, skill: Skill, work_root: str | None) -> dict[str, Any]:
         mech = self._mechanisms(skill)
-        policy = self.settings.permission_policy
-        perms = skill.permissions
         uid = self._uid(skill) if mech["uid"] else None
-        file_writes = [str(p) for p in policy.file_write_paths] \
-            if Permission.FILE_WRITE in perms else []
-        db_only = Permission.DATABASE_ACCESS in perms and Permission.NETWORK_ACCESS not in perms
-        entry = skill.entry
-        return {
-            "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
-                      "file": str(entry.file) if entry.file else None, "attr": entry.attr,
-                      "path": str(skill.path) if skill.path else None,
-                      "default_config": skill.default_config},
-            "landlock": mech["landlock"], "seccomp": mech["seccomp"],
-            "allow_network": Permission.NETWORK_ACCESS in perms,
-            "netns": mech["netns"], "uid": uid, "gid": uid,
-            "read_paths": self._read_paths(skill),
-            "write_paths": ([work_root] if work_root else []) + file_writes,
-            "child_write_paths": file_writes,
-            "connect_ports": list(policy.database_ports) if db_only else [],
-        }
-
-    def _read_paths(self, skill: Skill) -> list[str]:
-        perms = skill.permissions
-        paths: list[str] = list(_SYSTEM_READ)
-        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-                  os.path.dirname(os.path.realpath(sys.executable)),
-                  *sysconfig.get_paths().values(), *sys.path):
-            if p and os.path.isabs(p) and os.path.exists(p):
-                paths.append(os.path.realpath(p) if os.path.isdir(p) else p)
-        paths += [p for p in self.settings.path_allowlist if os.path.isdir(p)]
-        if skill.path is not None:
-            paths.append(str(skill.path))
-        if skill.entry.file is not None:
-            paths.append(str(skill.entry.file.parent))
-        exe = self._command_exe(skill)
-        if exe:
-            paths.append(os.path.dirname(os.path.realpath(exe)))
-        if Permission.SYSTEM_INFO in perms:
-            paths += ["/proc", "/sys"]
-        if Permission.FILE_READ in perms:
-            paths += [str(p) for p in self.settings.permission_policy.file_read_paths]
-        paths += [str(p) for p in self.settings.extra_read_paths]
-        return sorted(set(paths))
+        return _spec.zygote_spec(self.settings, skill, mech, uid, work_root)
 
     def _zygote_env(self) -> dict[str, str]:
-        env = {k: os.environ[k] for k in self.settings.env_allowlist if k in os.environ}
-        env["PATH"] = ":".join(self.settings.path_allowlist)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        return env
-
-    def _child_env(self, workdir: Path) -> dict[str, str]:
-        env = self._zygote_env()
-        env["HOME"] = env["TMPDIR"] = str(workdir)
-        return env
-
-    def _command_exe(self, skill: Skill) -> str | None:
-        if skill.entry.kind is not EntryKind.COMMAND or not skill.entry.command:
-            return None
-        prog = skill.entry.command[0]
-        if "/" in prog:
-            base = skill.path or Path.cwd()
-            return str(prog if os.path.isabs(prog) else (base / prog).resolve())
-        return shutil.which(prog, path=":".join(self.settings.path_allowlist))
-
-    def _argv(self, skill: Skill) -> list[str]:
-        argv = list(skill.entry.command)
-        for i, arg in enumerate(argv[1:], start=1):
-            if skill.path is not None and not os.path.isabs(arg) and (skill.path / arg).exists():
-                argv[i] = str((skill.path / arg).resolve())
-        return argv
+        return _spec.zygote_env(self.settings)
 
     def _ensure_janitor(self) -> None:
         if self._janitor is None or self._janitor.done():
@@ -362,7 +290,7 @@ class ProcessRunner:
         child_fds = [child_sock.fileno(), out_w, err_w] + ([in_r] if command else [])
         request: dict[str, Any] = {
             "kind": "command" if command else "python",
-            "workdir": str(workdir), "env": self._child_env(workdir),
+            "workdir": str(workdir),
             "max_input_bytes": s.max_input_bytes, "max_output_bytes": max_output,
             "limits": {
                 # Commands (node, a JVM) reserve far more address space than they use: the
@@ -374,13 +302,23 @@ class ProcessRunner:
                 "processes": s.max_processes * 8 if uid is not None else None,
             },
         }
+        env = self._zygote_env()
+        if env == zyg.env:
+            # Only what it adds to the zygote's own environment (smaller to send and parse).
+            request["env_extra"] = {"HOME": str(workdir), "TMPDIR": str(workdir)}
+        else:
+            request["env"] = _spec.child_env(self.settings, workdir)
         if command:
-            request["exe"] = self._command_exe(skill) or skill.entry.command[0]
-            request["argv"] = self._argv(skill)
+            request["exe"] = _spec.command_exe(self.settings, skill) or skill.entry.command[0]
+            request["argv"] = _spec.argv(skill)
         zyg.active += 1
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
         alone_at_start = zyg.active == 1
+        # The zygote's network namespace is the attempt's alone, if no other attempt runs
+        # in it: its counters are read here, from outside, rather than by the child (every
+        # page a child touches costs it a copy-on-write fault).
+        net_before = _net_counters(zyg.pid) if zyg.spec_netns and alone_at_start else None
         overflow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         io: AttemptIO | None = None
         stdout = stderr = None
@@ -408,18 +346,20 @@ class ProcessRunner:
                            stdin_fd=in_w if command else None)
             in_w = -1
             outcome = await io.run()
-            child = None
-            if not io.killed:
+            if not io.killed and not exit_fut.done():
                 # It answered: give it a moment to exit on its own (cheaper than a kill).
-                with contextlib.suppress(TimeoutError):
-                    child = await asyncio.wait_for(asyncio.shield(exit_fut), 1.0)
+                # asyncio.wait, not wait_for(shield()): no task, and exit_fut is left alone.
+                await asyncio.wait((exit_fut,), timeout=1.0)
             io.kill()  # daemons and stragglers: nothing outlives its attempt
-            if child is None:
-                with contextlib.suppress(TimeoutError):
-                    child = await asyncio.wait_for(asyncio.shield(exit_fut), 5.0)
-            alone = alone_at_start and zyg.active == 1
-            return _with_metrics(outcome, started, child, io.net if alone else None,
-                                 zyg_netns=bool(zyg.spec_netns), slot=slot)
+            if not exit_fut.done():
+                await asyncio.wait((exit_fut,), timeout=5.0)
+            child = exit_fut.result() if exit_fut.done() else None
+            net = None
+            if net_before is not None and zyg.active == 1:
+                after = _net_counters(zyg.pid)
+                if after is not None:
+                    net = [after[0] - net_before[0], after[1] - net_before[1]]
+            return _with_metrics(outcome, started, child, net, slot=slot)
         except BaseException:
             if io is not None:
                 io.kill()
@@ -455,8 +395,24 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
+def _net_counters(pid: int) -> tuple[int, int] | None:
+    """Bytes received and sent in process ``pid``'s network namespace (all interfaces)."""
+    try:
+        with open(f"/proc/{pid}/net/dev", "rb") as f:
+            lines = f.read().splitlines()[2:]
+    except OSError:
+        return None
+    rx = tx = 0
+    for line in lines:
+        cols = line.partition(b":")[2].split()
+        if len(cols) >= 9:
+            rx += int(cols[0])
+            tx += int(cols[8])
+    return rx, tx
+
+
 def _with_metrics(outcome: Outcome, started: float, child: Any, net: list[int] | None, *,
-                  zyg_netns: bool, slot: CgroupSlot | None) -> Outcome:
+                  slot: CgroupSlot | None) -> Outcome:
     m: dict[str, float | int | None] = dict(outcome.metrics)
     m["wall_ms"] = _ms(started)
     if child is not None and child.status is not None:
@@ -464,7 +420,7 @@ def _with_metrics(outcome: Outcome, started: float, child: Any, net: list[int] |
         m["max_rss_mb"] = (child.maxrss_kb or 0) / 1024.0
         m["disk_read_bytes"] = (child.inblock or 0) * 512
         m["disk_write_bytes"] = (child.oublock or 0) * 512
-    if zyg_netns and net is not None:
+    if net is not None:
         m["net_rx_bytes"], m["net_tx_bytes"] = net
     if slot is not None and slot.memory_dir is not None:
         peak = slot.peak_memory_bytes()
