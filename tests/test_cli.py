@@ -158,3 +158,87 @@ def test_artifacts_get_and_prune(skills: Path, tmp_path: Path) -> None:
     assert r.returncode == 0 and "forgot 1" in r.stdout and "deleted 1" in r.stdout
     r = cli("artifacts", "get", art["id"], cwd=tmp_path)
     assert r.returncode == 2 and "no artifact" in r.stderr
+
+
+def test_bad_input_is_refused_with_one_sentence_and_exit_2(skills: Path, tmp_path: Path) -> None:
+    where = ("--skills-dir", str(skills))
+    (tmp_path / "latin1.json").write_bytes(b'{"text": "caf\xe9"}')
+    cases = [
+        (("run", "echo", "--params", str(tmp_path / "missing.json"), *where),
+         "cannot be read: No such file or directory"),
+        (("run", "echo", "--params", str(tmp_path), *where), "is a folder, not a JSON file"),
+        (("run", "echo", "--params", str(tmp_path / "latin1.json"), *where), "not UTF-8 text"),
+        (("run", "echo", "-p", "text=x", "--timeout", "nan", *where),
+         "--timeout nan: must be a number of seconds above 0"),
+        (("run", "echo", "--skills-dir", str(tmp_path / "latin1.json")),
+         "is a file, not a folder"),
+        (("run", str(skills)), "is a folder of skills, not one skill: pass --skills-dir"),
+        (("batch", str(tmp_path / "latin1.json"), *where), "not UTF-8 text"),
+        (("batch", str(tmp_path), *where), "is a folder, not a JSON Lines file"),
+    ]
+    for args, says in cases:
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        assert says in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr + r.stdout
+    for args, says in ((("run", "echo", "--bogus", *where), "No such option: --bogus"),
+                       (("run", "echo", "--priority", "11", *where), "'--priority'"),
+                       (("skills", "nosuch"), "No such command 'nosuch'")):
+        r = cli(*args, cwd=tmp_path)  # usage errors too: one line, exit 2
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "--help" in r.stderr
+    r = cli("run", "echo", "--params", "-", *where, cwd=tmp_path,
+            stdin='{"a": ' + "[" * 2000 + "]" * 2000 + "}")
+    assert r.returncode == 2 and "nested more than 254 levels deep" in r.stderr
+    r = cli("run", "echo", "-p", "n=0", *where, cwd=tmp_path)  # each violation said once
+    assert r.returncode == 2 and r.stderr.count("'text' is required") == 1
+
+
+def test_a_failed_command_shows_the_line_of_stderr_that_says_why(tmp_path: Path) -> None:
+    folder = tmp_path / "skills" / "flaky"
+    folder.mkdir(parents=True)
+    (folder / "run.sh").write_text('echo "warming up" >&2\n'
+                                   'echo "Error: the input file is missing" >&2\nexit 3\n')
+    (folder / "skill.json").write_text(json.dumps({
+        "id": "flaky", "version": "1.0.0", "command": ["sh", "run.sh"],
+        "execution": {"isolation": "inline", "max_retries": 0}}))
+    r = cli("run", "flaky", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "exited with status 3" in r.stderr
+    assert "(stderr: Error: the input file is missing)" in r.stderr
+
+
+def test_skills_commands_on_folders_that_cannot_run(tmp_path: Path) -> None:
+    root = tmp_path / "skills"
+    docs = root / "house-style"
+    docs.mkdir(parents=True)
+    (docs / "skill.json").write_text(json.dumps({
+        "skill_id": "house-style", "version": "1.0.0",
+        "entry_point": "app.skills.skills.house-style",
+        "dependencies": {"no-such-pkg-3f9a": "*"}}))
+    (docs / "SKILL.md").write_text(
+        "---\nname: house-style\ndescription: Our style.\n---\nUse it.\n")
+    typo = root / "typo"
+    typo.mkdir()
+    (typo / "skill.json").write_text('{"id": "typo", "version": "1.0.0"}')
+    (typo / "main.py").write_text("def execute(data:\n")
+    where = ("--skills-dir", str(root))
+    r = cli("skills", "list", *where, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "not runnable house-style: entry_point 'app.skills.skills.house-style' is a Py " \
+           "Copilot package path" in " ".join(r.stdout.split())
+    r = cli("skills", "show", "house-style", *where, cwd=tmp_path)
+    body = json.loads(r.stdout)
+    assert body["entry"].startswith("none (entry_point") and "[red]" not in r.stdout
+    assert "no-such-pkg-3f9a" in body["dependencies_ok"]
+    r = cli("skills", "validate", str(docs), cwd=tmp_path)
+    out = " ".join(r.stdout.split())
+    assert r.returncode == 2 and "SKILL.md is instructions only" in out
+    assert "warning not runnable on this machine" in out and "no-such-pkg-3f9a" in out
+    r = cli("skills", "validate", str(typo), cwd=tmp_path)
+    assert r.returncode == 2 and "main.py: line 1:" in r.stdout
+    r = cli("run", "house-style", *where, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "is a Py Copilot package path" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = cli("skills", "list", "--skills-dir", str(typo / "skill.json"), cwd=tmp_path)
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr

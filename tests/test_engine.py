@@ -367,3 +367,44 @@ def test_fallback_skill_runs_when_recovery_is_exhausted(tmp_path: Path) -> None:
             assert decisions[1].startswith("fallback to backup")
             assert decisions[2] == "done"
     arun(main())
+
+
+def test_a_bad_journal_record_fails_alone(tmp_path: Path) -> None:
+    from skillexec.errors import SkillExecError
+    from skillexec.storage.sqlite import SQLiteStore
+    from skillexec.task import ExecutionTask
+
+    def make_task(i: int, timeout_s: float) -> ExecutionTask:
+        return ExecutionTask(task_id=f"t{i:023d}", skill_id="s", skill_version="1",
+                             params={}, config={}, priority=5, timeout_s=timeout_s,
+                             max_retries=0, idempotent=False)
+
+    async def main() -> None:
+        store = SQLiteStore(tmp_path / "j.db")
+        await store.open()
+        try:
+            # Same loop turn: one group commit. NaN is stored as NULL: NOT NULL fails.
+            futs = [store.queued(make_task(i, float("nan") if i == 1 else 1.0))
+                    for i in range(3)]
+            got = await asyncio.gather(*futs, return_exceptions=True)
+            assert got[0] is None and got[2] is None
+            assert isinstance(got[1], SkillExecError)
+            assert await store.get_request(f"t{0:023d}") is not None
+            assert await store.get_request(f"t{2:023d}") is not None
+            assert await store.get_request(f"t{1:023d}") is None
+        finally:
+            await store.close()
+    arun(main())
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), -1.0, 0.0])
+def test_timeouts_that_are_not_positive_numbers_are_refused(tmp_path: Path,
+                                                            timeout: float) -> None:
+    async def main() -> None:
+        async with engine(tmp_path) as e:
+            r = await e.execute("add", {"a": 1, "b": 2}, timeout=timeout)
+            assert r.status is TaskStatus.REJECTED and r.error is not None
+            assert r.error.code == "invalid_timeout"
+            ok = await e.execute("add", {"a": 1, "b": 2})
+            assert ok.ok
+    arun(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -642,3 +643,147 @@ def test_reserved_parameter_names_are_refused(raw: Any) -> None:
 def test_malformed_parameters_schema(raw: Any, says: str) -> None:
     with pytest.raises(ManifestError, match=says):
         normalize_parameters_schema(raw)
+
+
+# -- real-world and hostile folders: every refusal names what is wrong ---------------------
+
+
+def test_py_copilot_package_entry_point_is_explained_not_called_missing(tmp_path: Path) -> None:
+    # Py Copilot's own manifests name the host's package, e.g. app.skills.skills.<folder>.
+    meta = {"skill_id": "tally", "version": "1.0.0", "entry_point": "app.skills.skills.tally"}
+    helper = write(tmp_path / "tally", {"skill.json": meta,
+                                        "tally_core.py": "class Tally:\n    pass\n"})
+    skill = load_skill(helper)
+    assert not skill.runnable and skill.warnings == ()
+    reason = skill.entry.reason
+    assert "entry_point 'app.skills.skills.tally' is a Py Copilot package path" in reason
+    assert "tally_core.py" in reason and "no entry_point" not in reason
+    docs = write(tmp_path / "notes", {
+        "skill.json": {**meta, "skill_id": "notes", "entry_point": "app.skills.skills.notes.x"},
+        "SKILL.md": "---\nname: notes\ndescription: Team notes.\n---\nRead me.\n"})
+    assert "no Python code (SKILL.md is instructions only)" in load_skill(docs).entry.reason
+    bare = write(tmp_path / "bare", {"skill.json": {"id": "bare", "version": "1.0.0"}})
+    assert load_skill(bare).entry.reason.startswith("no entry_point, command or main_file")
+
+
+@pytest.mark.parametrize("module", ["__init__.py", "word_tally.py"])
+def test_py_copilot_package_entry_point_finds_the_package_code(tmp_path: Path,
+                                                               module: str) -> None:
+    folder = write(tmp_path / "word-tally", {
+        "skill.json": {"skill_id": "word-tally", "version": "1.0.0",
+                       "entry_point": "app.skills.skills.word-tally"},
+        module: "def execute(data):\n    return len(data['text'].split())\n"})
+    skill = load_skill(folder)
+    assert skill.entry.kind is EntryKind.PYTHON
+    assert skill.entry.file == folder.resolve() / module
+
+
+@pytest.mark.parametrize("name", ["skill.json", "skill.yaml", "SKILL.md"])
+def test_empty_manifest_says_it_is_empty(tmp_path: Path, name: str) -> None:
+    folder = write(tmp_path / "e", {name: "  \n"})
+    with pytest.raises(ManifestError, match=rf"{re.escape(name)}: the file is empty"):
+        load_skill(folder)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("skill.json", '{"id": "d", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+         "nested more than 64 levels deep"),
+        ("skill.json", '{"id": "d", "x": ' + "[" * 100 + "]" * 100 + "}",
+         "nested more than 64 levels deep"),
+        ("skill.yaml", "id: d\nx: " + "[" * 5000 + "]" * 5000 + "\n",
+         "nested more than 64 levels deep"),
+        ("skill.yaml", "id: d\nx: &x [*x]\n", "a YAML alias refers to a value that contains it"),
+        ("skill.yaml", "id: d\n" + "".join(
+            f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "'x'"] * 9) + "]\n"
+            for i in range(8)), "expands to more than 100000 values"),
+        ("SKILL.md", "---\nname: d\ndescription: &d [*d]\n---\n",
+         "a YAML alias refers to a value that contains it"),
+    ],
+)
+def test_manifests_that_would_hang_or_crash_a_reader_are_refused(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    folder = write(tmp_path / "d", {name: content})
+    with pytest.raises(ManifestError, match=re.escape(says)) as info:
+        load_skill(folder)
+    assert name in info.value.message
+    report = load_skills(tmp_path)  # and in a folder of skills, one problem among others
+    assert says in report.problems[0].reason
+
+
+def test_symlink_out_of_the_folder_is_named(tmp_path: Path) -> None:
+    write(tmp_path, {"elsewhere.py": "def execute(d):\n    return d\n"})
+    folder = write(tmp_path / "t", {"skill.json": {"id": "t", "version": "1.0.0",
+                                                   "entry_point": "main:execute"}})
+    (folder / "main.py").symlink_to(tmp_path / "elsewhere.py")
+    says = "outside the skill folder (through the symlink 'main.py')"
+    with pytest.raises(ManifestError, match=re.escape(says)):
+        load_skill(folder)
+
+
+def test_a_file_or_a_folder_of_skills_where_one_skill_is_expected(tmp_path: Path) -> None:
+    file = write(tmp_path, {"notes.txt": "hello"}) / "notes.txt"
+    assert "is a file, not a folder" in load_skills(file).problems[0].reason
+    with pytest.raises(ManifestError, match="is a file, not a folder"):
+        load_skill(file)
+    write(tmp_path / "many" / "one", {"skill.json": {"id": "one", "version": "1.0.0"}})
+    with pytest.raises(ManifestError, match="it is a folder of skills"):
+        load_skill(tmp_path / "many")
+
+
+def test_json_schema_with_ref_is_not_read_as_flat_parameters() -> None:
+    schema = {"$ref": "#/$defs/args", "$defs": {"args": {"type": "object"}}}
+    assert normalize_parameters_schema(schema) == schema
+    combined = {"allOf": [{"type": "object"}]}
+    assert normalize_parameters_schema(combined) == combined
+
+
+def test_py_copilot_nested_shape_takes_its_id_from_metadata_name(tmp_path: Path) -> None:
+    folder = write(tmp_path / "folder-name", {"skill.json": {
+        "metadata": {"name": "page-grab", "version": "1.0.0", "description": "d"},
+        "config": {"entryPoint": "index.js", "runtime": "node"}}, "index.js": "\n"})
+    skill = load_skill(folder)
+    assert skill.id == "page-grab"
+    assert not any("id is missing" in w for w in skill.warnings)
+
+
+def test_command_skills_need_their_program_and_npm_packages(tmp_path: Path) -> None:
+    from skillexec.errors import DependencyError
+    from skillexec.skills import SkillRegistry
+
+    node = write(tmp_path / "grab", {
+        "skill.json": {"id": "grab", "version": "1.0.0", "entry_point": "index.js"},
+        "index.js": "require('left-pad')\n",
+        "package.json": {"name": "grab", "dependencies": {"left-pad": "^1.3.0"}}})
+    gone = write(tmp_path / "gone", {"skill.json": {
+        "id": "gone", "version": "1.0.0", "command": ["no-such-program-3f9a", "x"]}})
+    registry = SkillRegistry([load_skill(node), load_skill(gone)])
+    with pytest.raises(DependencyError, match="'no-such-program-3f9a', which is not installed"):
+        registry.check_dependencies(registry.get("gone"))
+    with pytest.raises(DependencyError) as info:
+        registry.check_dependencies(registry.get("grab"))
+    assert info.value.code in ("package_missing", "program_missing")
+    if info.value.code == "package_missing":
+        assert "npm package 'left-pad' ^1.3.0, which is not installed" in info.value.message
+        write(node / "node_modules" / "left-pad", {"package.json": {"name": "left-pad"}})
+        registry.clear_cache()
+        registry.check_dependencies(registry.get("grab"))  # installed now: no error
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("entry_point", "x" * 5000, "entry_point names a path this system cannot use"),
+        ("command", ["sh", "y" * 5000 + ".sh"], "command names a path this system cannot use"),
+        ("main_file", 3, "main_file must be text, not 3"),
+        ("execution", {"timeout": "z" * 5000}, "not 'zzz"),
+    ],
+)
+def test_odd_values_give_a_short_error_naming_the_field(tmp_path: Path, field: str,
+                                                        value: Any, says: str) -> None:
+    folder = write(tmp_path / "w", {"skill.json": {"id": "w", field: value}})
+    with pytest.raises(ManifestError, match=re.escape(says)) as info:
+        load_skill(folder)
+    assert len(info.value.message) < 300

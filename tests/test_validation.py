@@ -703,3 +703,36 @@ def test_alternatives_that_differ_by_what_they_require_say_so() -> None:
     with pytest.raises(ParameterError) as info:
         V.validate(s, {})
     assert "needs one of 'path' or 'text'" in str(info.value)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    node = root
+    for _ in range(depth):
+        node["x"] = {}
+        node = node["x"]
+    return root
+
+
+def _cyclic() -> dict[str, Any]:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    return loop
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"v": 2**80}, "/v is an integer beyond the 64-bit range"),
+        ({"v": {1: "a"}}, "/v has a key 1 that is not a string"),
+        ({"v": ["ok", b"raw"]}, "/v/1 is a Python bytes, which JSON cannot represent"),
+        ({"v": {"a/b": object()}}, "/v/a~1b is a Python object"),
+        ({"v": "\ud800"}, "/v holds text that is not valid Unicode"),
+        (_nested(300), "nested more than 254 levels deep"),
+        (_cyclic(), "nested more than 254 levels deep (or a value contains itself)"),
+    ],
+)
+def test_parameters_not_json_say_where_and_why(params: Any, says: str) -> None:
+    err = errors_of(mk(), params)
+    assert err.code == "parameters_not_json"
+    assert says in err.message

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import fcntl
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -579,9 +580,9 @@ class SkillExecutionEngine:
                                  code="invalid_priority")
         timeout_s = timeout if timeout is not None else (ex.timeout_s or
                                                          self.config.default_timeout_s)
-        if timeout_s <= 0:
-            raise ParameterError(f"timeout must be positive (got {timeout_s})",
-                                 code="invalid_timeout")
+        if not 0 < timeout_s < math.inf:  # NaN fails this too
+            raise ParameterError(f"timeout must be a positive number of seconds "
+                                 f"(got {timeout_s})", code="invalid_timeout")
         retries = max_retries if max_retries is not None else (
             ex.max_retries if ex.max_retries is not None else self.config.default_max_retries)
         return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,

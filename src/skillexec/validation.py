@@ -92,7 +92,7 @@ class ParameterValidator:
         try:
             size = len(orjson.dumps(data))
         except TypeError as exc:
-            raise _not_json(skill, exc) from None
+            raise _not_json(skill, exc, data) from None
         if size > self.max_param_bytes:
             raise ParameterError(
                 f"parameters for skill {skill.id!r} are {size} bytes of JSON, over the "
@@ -154,9 +154,53 @@ class ParameterValidator:
         return compiled
 
 
-def _not_json(skill: Skill, exc: Exception) -> ParameterError:
-    return ParameterError(f"parameters for skill {skill.id!r} are not JSON: {exc}",
-                          code="parameters_not_json")
+def _not_json(skill: Skill, exc: Exception, data: Any = None) -> ParameterError:
+    """Which value cannot be JSON, and where (searched only now, on the error path)."""
+    found = _json_problem(data, "", 0) if data is not None else None
+    if found is None:
+        return ParameterError(f"parameters for skill {skill.id!r} are not JSON: {exc}",
+                              code="parameters_not_json")
+    where, problem = found
+    said = f"{where} {problem}" if where else problem.removeprefix("are ")
+    return ParameterError(f"parameters for skill {skill.id!r} are not JSON: {said}",
+                          code="parameters_not_json", details={"path": where or "/"})
+
+
+_JSON_DEPTH = 254  # orjson refuses deeper documents, and so do the journal and the runners
+
+
+def _json_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
+    if depth > _JSON_DEPTH:
+        return "", (f"are nested more than {_JSON_DEPTH} levels deep (or a value contains "
+                    "itself)")
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return where, "holds text that is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int):
+        if not _I64_MIN <= value <= _U64_MAX:
+            return where, "is an integer beyond the 64-bit range"
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return where, f"has a key {key!r} that is not a string"
+            step = key.replace("~", "~0").replace("/", "~1")
+            found = _json_problem(item, f"{where}/{step}", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _json_problem(item, f"{where}/{i}", depth + 1)
+            if found:
+                return found
+        return None
+    return where, f"is a Python {type(value).__name__}, which JSON cannot represent"
 
 
 # -- compiling ------------------------------------------------------------------------------

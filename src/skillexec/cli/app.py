@@ -32,6 +32,7 @@ from skillexec.cli.render import (
 )
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
+from skillexec.skills.loader import is_skill_folder, load_skills
 from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["app", "main"]
@@ -52,11 +53,24 @@ def exit_code(result: ExecutionResult) -> int:
 def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if params_file is not None:
-        raw = sys.stdin.buffer.read() if params_file == "-" else Path(params_file).read_bytes()
+        try:
+            raw = (sys.stdin.buffer.read() if params_file == "-"
+                   else Path(params_file).read_bytes())
+        except IsADirectoryError:
+            opt.fail(f"--params {params_file}: is a folder, not a JSON file")
+        except OSError as exc:
+            opt.fail(f"--params {params_file}: cannot be read: {exc.strerror or exc}")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            opt.fail(f"--params {params_file}: not UTF-8 text ({exc.reason} at byte "
+                     f"{exc.start})")
         try:
             loaded = orjson.loads(raw) if raw.strip() else {}
         except orjson.JSONDecodeError as exc:
-            opt.fail(f"--params {params_file}: not valid JSON ({exc})")
+            problem = ("nested more than 254 levels deep" if "depth limit" in str(exc)
+                       else str(exc))
+            opt.fail(f"--params {params_file}: not valid JSON ({problem})")
         if not isinstance(loaded, dict):
             opt.fail(f"--params {params_file}: expected a JSON object, got "
                      f"{type(loaded).__name__}")
@@ -85,6 +99,8 @@ def run(
     data_dir: opt.DataDir = None,
 ) -> None:
     """Run one skill and print its output."""
+    if timeout is not None and not timeout > 0:  # also NaN, which compares false
+        opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
@@ -93,6 +109,9 @@ def run(
             skill_id = skill
             folder = Path(skill)
             if folder.is_dir() and skill not in engine.skills:
+                if not is_skill_folder(folder) and load_skills(folder).skills:
+                    opt.fail(f"{folder} is a folder of skills, not one skill: pass "
+                             f"--skills-dir {folder} and a skill id")
                 skill_id = engine.register(folder).id
             return await engine.execute(skill_id, values, priority=priority, timeout=timeout,
                                         version=version)
@@ -126,8 +145,15 @@ def batch(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not file.is_file():
-        opt.fail(f"no such file: {file}")
-    lines = [(n, ln) for n, ln in enumerate(file.read_text().splitlines(), 1) if ln.strip()]
+        opt.fail(f"{file}: is a folder, not a JSON Lines file" if file.is_dir()
+                 else f"no such file: {file}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        opt.fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+    except OSError as exc:
+        opt.fail(f"{file}: cannot be read: {exc.strerror or exc}")
+    lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
     console = make_console(stderr=as_json)
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float]:
@@ -215,7 +241,23 @@ if report_cmd.app.registered_commands:  # the report commands come from their ow
 
 def main() -> None:
     try:
-        app()
+        code = app(standalone_mode=False)
     except SkillExecError as exc:
         sys.stderr.write(f"skillexec: {exc}\n")
         sys.exit(2)
+    except typer.Abort:
+        sys.stderr.write("skillexec: aborted\n")
+        sys.exit(1)
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, ...
+        exit_code = int(getattr(exc, "exit_code", 2))
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            getattr(exc, "show", lambda: None)()  # no arguments: the help is the answer
+            sys.exit(exit_code)
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "skillexec"
+        format_message = getattr(exc, "format_message", None)
+        text = format_message() if callable(format_message) else str(exc)
+        message = " ".join(str(text).split())  # one line
+        sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

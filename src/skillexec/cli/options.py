@@ -34,7 +34,8 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
     cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
     if skills_dir is not None:
         if not skills_dir.is_dir():
-            fail(f"--skills-dir {skills_dir}: no such folder")
+            fail(f"--skills-dir {skills_dir}: "
+                 + ("is a file, not a folder" if skills_dir.exists() else "no such folder"))
         return cfg.model_copy(update={"skills_dir": skills_dir})
     if cfg.skills_dir is None and Path("skills").is_dir():
         return cfg.model_copy(update={"skills_dir": Path("skills")})

@@ -33,12 +33,29 @@ def error_sentence(result: ExecutionResult) -> str:
         return ""
     text = f"{err.message} [{err.type.value}/{err.code}]"
     violations = err.details.get("violations") or []
-    if violations and len(violations) > 1:
-        text += "; " + "; ".join(f"{v['path'] or '/'}: {v['message']}" for v in violations[1:])
+    # The message already spells out the first few; add only those it left out.
+    rest = [v for v in violations if isinstance(v, dict)
+            and str(v.get("message", "")) not in err.message]
+    if rest:
+        text += "; " + "; ".join(f"{v.get('path') or '/'}: {v.get('message')}" for v in rest)
+    stderr = err.details.get("stderr")
+    if isinstance(stderr, str) and stderr.strip():
+        text += f" (stderr: {_telling_line(stderr)})"
     suggestions = err.details.get("suggestions")
     if suggestions and "did you mean" not in err.message:
         text += f" (did you mean: {', '.join(suggestions)}?)"
     return text
+
+
+def _telling_line(stderr: str) -> str:
+    """The line of a failed command's stderr that says what went wrong: the first one that
+    names an error (``Error: Cannot find module 'x'``, ``ValueError: ...``), else the last."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for line in lines:
+        head = line.split(":", 1)[0]
+        if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
+            return short(line, 200)
+    return short(lines[-1], 200)
 
 
 def status_text(status: TaskStatus) -> str:

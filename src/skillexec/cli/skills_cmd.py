@@ -9,10 +9,11 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from skillexec.cli import options as opt
-from skillexec.cli.render import make_console
+from skillexec.cli.render import make_console, short
 from skillexec.errors import SkillExecError
 from skillexec.skills.loader import load_skills
 from skillexec.skills.model import Skill
@@ -32,7 +33,8 @@ def _registry(skills_dir: Path | None) -> SkillRegistry:
     return registry
 
 
-def _entry(skill: Skill) -> str:
+def _entry(skill: Skill, *, reason: bool = True) -> str:
+    """The entry as plain text (JSON output); ``reason=False`` leaves out why there is none."""
     e = skill.entry
     if e.command:
         return " ".join(e.command)
@@ -40,7 +42,7 @@ def _entry(skill: Skill) -> str:
         return f"{e.file.name}:{e.attr or '(discovered)'}"
     if e.func is not None:
         return getattr(e.func, "__qualname__", "function")
-    return f"[red]none[/red] ({e.reason})" if e.reason else "[red]none[/red]"
+    return f"none ({e.reason})" if e.reason and reason else "none"
 
 
 @app.command("list")
@@ -57,12 +59,17 @@ def list_(skills_dir: opt.SkillsDir = None,
     for col in ("id", "version", "format", "isolation", "entry", "description"):
         table.add_column(col, overflow="fold")
     for s in skills:
+        entry = escape(_entry(s, reason=False))
         table.add_row(s.id, s.version, s.source,
                       s.execution.isolation.value if s.execution.isolation else "default",
-                      _entry(s), (s.description or "")[:80])
+                      entry if s.runnable else f"[red]{entry}[/red]",
+                      escape(short(s.description or "", 40)))
     console.print(table)
+    for s in skills:  # below the table, where a long reason stays readable
+        if not s.runnable:
+            console.print(f"[yellow]not runnable[/yellow] {s.id}: {escape(s.entry.reason)}")
     for problem in registry.problems:
-        console.print(f"[red]not loaded[/red] {problem.reason}")
+        console.print(f"[red]not loaded[/red] {escape(problem.reason)}")
 
 
 @app.command()
@@ -98,6 +105,7 @@ def validate(path: Path,
     report = load_skills(path, strict=strict)
     console = make_console()
     validator = ParameterValidator()
+    registry = SkillRegistry(report.skills)
     bad = len(report.problems)
     for s in report.skills:
         problems = []
@@ -108,18 +116,37 @@ def validate(path: Path,
                 problems.append(str(exc))
         if not s.runnable:
             problems.append(f"no executable entry: {s.entry.reason}")
+        elif s.entry.file is not None and (syntax := _syntax_error(s.entry.file)):
+            problems.append(syntax)
+        warnings = list(s.warnings)
+        try:  # what is missing here may be installed where the skill will run: a warning
+            registry.check_dependencies(s)
+        except SkillExecError as exc:
+            warnings.append(f"not runnable on this machine: {exc}")
         status = "[red]invalid[/red]" if problems else "[green]ok[/green]"
-        console.print(f"{status} {s.id} {s.version} ({s.source}) at {s.path}")
-        for w in s.warnings:
-            console.print(f"  [yellow]warning[/yellow] {w}")
+        console.print(f"{status} {s.id} {s.version} ({escape(s.source)}) at "
+                      f"{escape(str(s.path))}")
+        for w in warnings:
+            console.print(f"  [yellow]warning[/yellow] {escape(w)}")
         for p in problems:
-            console.print(f"  [red]error[/red] {p}")
+            console.print(f"  [red]error[/red] {escape(p)}")
         bad += bool(problems)
     for problem in report.problems:
-        console.print(f"[red]invalid[/red] {problem.reason}")
+        console.print(f"[red]invalid[/red] {escape(problem.reason)}")
     if not report.skills and not report.problems:
         opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
     raise typer.Exit(2 if bad else 0)
+
+
+def _syntax_error(file: Path) -> str:
+    """The entry file's syntax error, found by compiling it (never running it)."""
+    try:
+        compile(file.read_bytes(), str(file), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{file.name}: line {exc.lineno}: {exc.msg}"
+    except (ValueError, OSError, RecursionError, MemoryError) as exc:
+        return f"{file.name}: cannot be compiled: {exc}"
+    return ""
 
 
 @app.command()

@@ -9,6 +9,7 @@ raises :class:`~skillexec.errors.ManifestError` naming the field and the value.
 from __future__ import annotations
 
 import re
+import reprlib
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -26,6 +27,7 @@ from skillexec.skills.semver import parse_requirement
 
 __all__ = [
     "SKILL_ID",
+    "brief",
     "parse_execution",
     "parse_packages",
     "parse_permissions",
@@ -33,6 +35,15 @@ __all__ = [
 ]
 
 SKILL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
+_BRIEF.maxstring = _BRIEF.maxother = 80
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxset = 5
+_BRIEF.maxdict, _BRIEF.maxlevel, _BRIEF.maxlong = 4, 3, 40
+
+
+def brief(value: Any) -> str:
+    """``repr(value)`` short enough for a one-sentence error, whatever a manifest holds."""
+    return _BRIEF.repr(value)
 
 # name in the manifest -> (ExecutionSettings field, kind of value)
 _EXECUTION_FIELDS: dict[str, tuple[str, str]] = {
@@ -82,7 +93,7 @@ def parse_execution(
     if raw is None:
         return ExecutionSettings(), []
     if not isinstance(raw, dict):
-        raise ManifestError(f"{where} must be an object of settings, not {raw!r}",
+        raise ManifestError(f"{where} must be an object of settings, not {brief(raw)}",
                             details={"field": "execution"})
     values: dict[str, Any] = {}
     warnings: list[str] = []
@@ -101,7 +112,7 @@ def parse_execution(
         checked = _check_setting(kind, value)
         if checked is _INVALID:
             raise ManifestError(
-                f"{where}.{key} must be {_KIND_TEXT[kind]}, not {value!r}",
+                f"{where}.{key} must be {_KIND_TEXT[kind]}, not {brief(value)}",
                 details={"field": f"execution.{key}", "value": value},
             )
         values[target] = checked
@@ -152,7 +163,7 @@ def parse_permissions(
     elif isinstance(raw, list | tuple | set | frozenset):
         names = list(raw)
     else:
-        raise ManifestError(f"{where} must be a list of permission names, not {raw!r}",
+        raise ManifestError(f"{where} must be a list of permission names, not {brief(raw)}",
                             details={"field": "permissions"})
     granted: set[Permission] = set()
     warnings: list[str] = []
@@ -196,11 +207,11 @@ def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDep
                              if item.get(k) is not None), None)
                 items.append((name, spec, bool(item.get("optional"))))
             else:
-                raise ManifestError(f"{where} has an entry {item!r} that is neither a "
+                raise ManifestError(f"{where} has an entry {brief(item)} that is neither a "
                                     "requirement string nor an object",
                                     details={"field": "dependencies"})
     else:
-        raise ManifestError(f"{where} must be a list or an object, not {raw!r}",
+        raise ManifestError(f"{where} must be a list or an object, not {brief(raw)}",
                             details={"field": "dependencies"})
     return tuple(PackageDependency(str(name), _specifier(name, spec, where), optional)
                  for name, spec, optional in items)
@@ -210,7 +221,7 @@ def _requirement(text: str, where: str) -> list[tuple[Any, Any, bool]]:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise ManifestError(f"{where} has an invalid requirement {text!r}: {exc}",
+        raise ManifestError(f"{where} has an invalid requirement {brief(text)}: {exc}",
                             details={"field": "dependencies"}) from None
     if req.marker is not None and not req.marker.evaluate():
         return []  # for another platform or Python version
@@ -254,10 +265,10 @@ def parse_skill_dependencies(
             elif isinstance(item, str) and (m := _SKILL_DEP.match(item.strip())):
                 pairs.append((m["id"], m["at"] or m["op"]))
             else:
-                raise ManifestError(f"{where} has an unreadable entry {item!r}",
+                raise ManifestError(f"{where} has an unreadable entry {brief(item)}",
                                     details={"field": "skill_dependencies"})
     else:
-        raise ManifestError(f"{where} must be a list or an object, not {raw!r}",
+        raise ManifestError(f"{where} must be a list or an object, not {brief(raw)}",
                             details={"field": "skill_dependencies"})
     deps: list[SkillDependency] = []
     for ident, requirement in pairs:

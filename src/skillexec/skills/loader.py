@@ -20,6 +20,7 @@ from typing import Any
 from skillexec.errors import ManifestError
 from skillexec.skills.fields import (
     SKILL_ID,
+    brief,
     parse_execution,
     parse_packages,
     parse_permissions,
@@ -59,7 +60,8 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     """Every skill folder at or below ``root``; broken ones are reported, never raised."""
     root = Path(root)
     if not root.is_dir():
-        return LoadReport(problems=(LoadProblem(root, f"{root}: no such folder"),))
+        problem = "is a file, not a folder" if root.exists() else "no such folder"
+        return LoadReport(problems=(LoadProblem(root, f"{root}: {problem}"),))
     skills: list[Skill] = []
     problems: list[LoadProblem] = []
     seen: dict[str, Path] = {}
@@ -106,11 +108,18 @@ def load_skill(folder: Path, *, strict: bool = False) -> Skill:
     """One skill folder as a :class:`Skill`; ManifestError names the file and the problem."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
-        raise ManifestError(f"{folder}: no such folder", details={"path": str(folder)})
+        problem = "is a file, not a folder" if folder.exists() else "no such folder"
+        raise ManifestError(f"{folder}: {problem}", details={"path": str(folder)})
     docs = [read_manifest(folder / n, strict=strict)
             for n in MANIFEST_NAMES if (folder / n).is_file()]
     if not docs:
-        raise ManifestError(f"{folder}: no skill.json, skill.yaml or SKILL.md",
+        hint = ""
+        try:
+            if any(is_skill_folder(p) for p in folder.iterdir() if not p.name.startswith(".")):
+                hint = " (it is a folder of skills: load it as a skills folder instead)"
+        except OSError:
+            pass
+        raise ManifestError(f"{folder}: no skill.json, skill.yaml or SKILL.md{hint}",
                             details={"path": str(folder)})
     return _Builder(folder, docs, strict=strict).build()
 
@@ -160,7 +169,7 @@ class _Builder:
             manifest["instructions"] = body
         parts: dict[str, Any] = {
             "version": self._version(),
-            "entry": self._entry(),
+            "entry": self._checked_entry(),
             "name": self._text("name") or ident,
             "description": self._text("description"),
             "parameters_schema": self._parameters_schema(),
@@ -190,7 +199,7 @@ class _Builder:
             return default
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value).strip()
-        raise self.fail(key, f"must be text, not {value!r}")
+        raise self.fail(key, f"must be text, not {brief(value)}")
 
     def _id(self) -> str:
         present = [k for k in ("id", "skill_id") if self.fields.get(k) not in (None, "")]
@@ -236,13 +245,13 @@ class _Builder:
             return tuple(t.strip() for t in value.split(",") if t.strip())
         if isinstance(value, list) and all(isinstance(t, str | int | float) for t in value):
             return tuple(str(t) for t in value)
-        raise self.fail("tags", f"must be a list of words, not {value!r}")
+        raise self.fail("tags", f"must be a list of words, not {brief(value)}")
 
     def _mapping(self, key: str) -> dict[str, Any] | None:
         value = self.fields.get(key)
         if value is None or isinstance(value, dict):
             return value
-        raise self.fail(key, f"must be an object, not {value!r}")
+        raise self.fail(key, f"must be an object, not {brief(value)}")
 
     def _default_config(self, config_schema: dict[str, Any] | None) -> dict[str, Any]:
         config = dict(self._mapping("default_config") or {})
@@ -262,6 +271,15 @@ class _Builder:
 
     # -- entry ----------------------------------------------------------------------------
 
+    def _checked_entry(self) -> Entry:
+        try:
+            return self._entry()
+        except OSError as exc:  # a name too long for the file system, a loop of symlinks
+            key = next((k for k in ("command", "entry_point", "main_file")
+                        if self.fields.get(k) not in (None, "", [])), "entry_point")
+            raise self.fail(key, f"names a path this system cannot use: "
+                                 f"{exc.strerror or type(exc).__name__}") from None
+
     def _entry(self) -> Entry:
         command = self.fields.get("command")
         point = self.fields.get("entry_point")
@@ -269,19 +287,26 @@ class _Builder:
             point in (None, "") or self._rank("command") <= self._rank("entry_point")
         ):
             return self._command_entry(command)
+        names_package = False
         if point not in (None, ""):
             if not isinstance(point, str):
-                raise self.fail("entry_point", f"must be text, not {point!r}")
+                raise self.fail("entry_point", f"must be text, not {brief(point)}")
             entry = self._entry_from_point(point.strip())
             if entry is not None:
                 return entry
-            names_package = re.split(r"[.:/]", point.strip())[-1] == self.folder.name
-            if not names_package:
-                problem = f"{point!r} names no file in {self.folder}"
+            names_package = _names_package(point.strip(), self.folder.name)
+            if names_package:
+                entry = self._package_entry()
+                if entry is not None:
+                    return entry
+            else:
+                problem = f"{brief(point)} names no file in {self.folder}"
                 if self.strict:
                     raise self.fail("entry_point", problem)
                 self.warn("entry_point", problem)
         main_file = self.fields.get("main_file")
+        if main_file is not None and not isinstance(main_file, str):
+            raise self.fail("main_file", f"must be text, not {brief(main_file)}")
         if isinstance(main_file, str) and main_file.strip():
             path = self._inside("main_file", main_file.strip())
             if path.is_file():
@@ -290,9 +315,36 @@ class _Builder:
             return Entry(EntryKind.PYTHON, file=self.folder / "main.py")
         if _defines_execute(self.folder / "skill.py"):
             return Entry(EntryKind.PYTHON, file=self.folder / "skill.py")
-        return Entry(EntryKind.NONE, reason=(
-            "no entry_point (skill.json), metadata.entry_point or metadata.command (SKILL.md) "
-            f"names code, and {self.folder} has no main.py or skill.py with an execute()"))
+        return Entry(EntryKind.NONE, reason=self._no_entry_reason(point, names_package))
+
+    def _package_entry(self) -> Entry | None:
+        """Py Copilot's ``app.skills.skills.<folder>`` names the folder as a package: its
+        ``__init__.py``, or the module named after it (``data_analysis.py``), if either
+        defines ``execute``."""
+        for name in ("__init__.py", self.folder.name.replace("-", "_") + ".py"):
+            if _defines_execute(self.folder / name, unreadable=False):
+                return Entry(EntryKind.PYTHON, file=self._inside("entry_point", name))
+        return None
+
+    def _no_entry_reason(self, point: Any, names_package: bool) -> str:
+        """Why nothing here can run, in words that continue "has no executable entry: "."""
+        if names_package:
+            said = (f"entry_point {brief(point)} is a Py Copilot package path (only the Py Copilot "
+                    "host can import it)")
+        elif point not in (None, ""):
+            said = f"entry_point {brief(point)} names no file in the folder"
+        elif all(d.path.name == "SKILL.md" for d in self.docs):
+            said = "SKILL.md gives no metadata.entry_point or metadata.command"
+        else:
+            said = "no entry_point, command or main_file is given"
+        sources = sorted(p.name for p in self.folder.glob("*.py") if p.is_file())
+        if sources:
+            shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
+            return (f"{said}, and there is no main.py or skill.py with an execute() "
+                    f"(Python files: {shown}; name one in entry_point as 'file:function')")
+        if any(d.path.name == "SKILL.md" for d in self.docs):
+            return f"{said}, and the folder has no Python code (SKILL.md is instructions only)"
+        return f"{said}, and the folder has no Python code"
 
     def _command_entry(self, command: Any) -> Entry:
         if isinstance(command, str):
@@ -303,7 +355,7 @@ class _Builder:
         elif isinstance(command, list) and all(isinstance(a, str) for a in command):
             argv = list(command)
         else:
-            raise self.fail("command", f"must be a command line or a list, not {command!r}")
+            raise self.fail("command", f"must be a command line or a list, not {brief(command)}")
         for arg in argv[1:]:
             looks_like_script = Path(arg).suffix in (".py", *_SCRIPT_RUNNERS)
             if looks_like_script and not self._inside("command", arg).is_file():
@@ -349,18 +401,30 @@ class _Builder:
     def _inside(self, key: str, rel: str) -> Path:
         path = (self.folder / rel).resolve()
         if not path.is_relative_to(self.folder):
-            raise self.fail(key, f"{rel!r} points outside the skill folder")
+            link = next((p for p in (self.folder / rel, *(self.folder / rel).parents)
+                         if p.is_symlink()), None)
+            via = f" (through the symlink {link.name!r})" if link is not None else ""
+            raise self.fail(key, f"{rel!r} points outside the skill folder{via}: to {path}")
         return path
 
 
-def _defines_execute(path: Path) -> bool:
-    """Does this file define ``execute``, as a function, a name or a class's method?"""
+def _names_package(point: str, folder_name: str) -> bool:
+    """``app.skills.skills.data-analysis``: a dotted path to the skill's own package."""
+    parts = [p for p in re.split(r"[.:/]", point) if p]
+    return bool(parts) and (parts[-1] == folder_name
+                            or (len(parts) > 2 and parts[:2] == ["app", "skills"]))
+
+
+def _defines_execute(path: Path, *, unreadable: bool = True) -> bool:
+    """Does this file define ``execute``, as a function, a name or a class's method?
+    A file that cannot be parsed counts as ``unreadable`` says (True: let the runner
+    report the real import error)."""
     if not path.is_file():
         return False
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, OSError):
-        return True  # let the runner report the real import error
+    except (SyntaxError, ValueError, OSError, RecursionError):
+        return unreadable
     names = {"execute", "execute_async"}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in names:

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from skillexec.errors import ManifestError
+from skillexec.skills.fields import SKILL_ID
 
 __all__ = [
     "MANIFEST_NAMES",
@@ -33,6 +34,8 @@ __all__ = [
 # which wins over SKILL.md's front matter.
 MANIFEST_NAMES = ("skill.json", "skill.yaml", "skill.yml", "SKILL.md")
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is metadata; anything bigger is a mistake or abuse
+MAX_MANIFEST_DEPTH = 64  # levels of nesting; real manifests use fewer than ten
+MAX_MANIFEST_VALUES = 100_000  # values once YAML aliases are expanded (a "billion laughs")
 
 _SKILL_MD_KEYS = frozenset(
     {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
@@ -85,6 +88,13 @@ def safe_yaml_load(text: str) -> Any:
 def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
     """Read one manifest file; ManifestError names the file and what is wrong."""
     text = _read_text(path)
+    if not text.strip():
+        raise ManifestError(
+            f"{path}: the file is empty" + (
+                "; it must start with YAML front matter ('---', name and description, '---')"
+                if path.name == "SKILL.md" else "; it must be an object of fields"),
+            details={"path": str(path)},
+        )
     if path.name == "SKILL.md":
         return _read_skill_md(path, text, strict=strict)
     data: Any
@@ -96,6 +106,9 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
                 f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                 details={"path": str(path)},
             ) from None
+        except RecursionError:
+            raise _too_deep(path) from None
+        _check_shape(path, data)
     else:
         data = _load_yaml(path, text)
     if not isinstance(data, dict):
@@ -124,15 +137,59 @@ def _read_text(path: Path) -> str:
                             details={"path": str(path)}) from None
 
 
+def _too_deep(path: Path) -> ManifestError:
+    return ManifestError(f"{path}: nested more than {MAX_MANIFEST_DEPTH} levels deep",
+                         details={"path": str(path)})
+
+
+def _check_shape(path: Path, data: Any) -> None:
+    """Refuse what would hang or crash whoever walks the manifest later: nesting deeper
+    than MAX_MANIFEST_DEPTH, a YAML alias that contains itself, and aliases that expand to
+    more than MAX_MANIFEST_VALUES values. Shared (aliased) containers are sized once."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(value: Any, depth: int) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise ManifestError(f"{path}: a YAML alias refers to a value that contains it",
+                                details={"path": str(path)})
+        if depth > MAX_MANIFEST_DEPTH:
+            raise _too_deep(path)
+        open_.add(key)
+        items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        total = 1
+        for k, v in items:
+            total += size(k, depth + 1) + size(v, depth + 1)
+            if total > MAX_MANIFEST_VALUES:
+                raise ManifestError(
+                    f"{path}: expands to more than {MAX_MANIFEST_VALUES} values "
+                    "(YAML aliases repeated inside each other?)",
+                    details={"path": str(path)})
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data, 0)
+
+
 def _load_yaml(path: Path, text: str) -> Any:
     try:
-        return safe_yaml_load(text)
+        data = safe_yaml_load(text)
+    except RecursionError:
+        raise _too_deep(path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(f"{path}: invalid YAML{where}: {problem}",
                             details={"path": str(path)}) from None
+    _check_shape(path, data)
+    return data
 
 
 def _hoist_nested_shape(data: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +201,8 @@ def _hoist_nested_shape(data: dict[str, Any]) -> dict[str, Any]:
     if "name" not in meta:
         return data
     out = {**{k: v for k, v in meta.items() if k not in data}, **data}
+    if "id" not in meta and isinstance(meta["name"], str) and SKILL_ID.match(meta["name"]):
+        out["id"] = meta["name"]  # this shape's name is the identifier (package.json style)
     config = data.get("config")
     if isinstance(config, dict):
         entry = config.get("entry_point", config.get("entryPoint"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import builtins
 import difflib
 import importlib.metadata
+import json
 import platform
+import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from packaging.version import InvalidVersion, Version
 
 from skillexec.errors import DependencyError, ManifestError, ParameterError, SkillNotFoundError
 from skillexec.skills.loader import LoadProblem, LoadReport, load_skills
-from skillexec.skills.model import Skill
+from skillexec.skills.model import EntryKind, Skill
 from skillexec.skills.semver import best_match, is_any, parse_version
 
 __all__ = ["SkillRegistry"]
@@ -277,7 +279,44 @@ def _who(path: tuple[Skill, ...]) -> str:
     return f"skill {path[-1].id!r} (needed by {chain})"
 
 
+def _check_program(skill: Skill, path: tuple[Skill, ...]) -> None:
+    """A command skill needs its program (``node``, ``sh``, ...) and, for Node, the npm
+    packages its package.json lists, installed where Node will look for them."""
+    if skill.entry.kind is not EntryKind.COMMAND or not skill.entry.command:
+        return
+    program = skill.entry.command[0]
+    details: dict[str, Any] = {"skill_id": skill.id, "program": program}
+    if "/" not in program and shutil.which(program) is None:
+        raise DependencyError(
+            f"{_who(path)} runs the program {program!r}, which is not installed here "
+            "(not found on PATH)", code="program_missing", details=details)
+    if Path(program).name not in ("node", "nodejs") or skill.path is None:
+        return
+    for name, spec in _npm_dependencies(skill.path / "package.json"):
+        if not any((folder / "node_modules" / name / "package.json").is_file()
+                   for folder in (skill.path, *skill.path.parents)):
+            wanted = f"{name!r}" + (f" {spec}" if spec else "")
+            raise DependencyError(
+                f"{_who(path)} needs the npm package {wanted}, which is not installed "
+                f"(no node_modules/{name} in or above {skill.path}; run npm install there)",
+                code="package_missing", details={**details, "package": name,
+                                                 "specifier": spec, "installed": None})
+
+
+def _npm_dependencies(package_json: Path) -> list[tuple[str, str]]:
+    try:
+        data = json.loads(package_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return []  # no package.json, or one npm itself would reject: Node reports it
+    deps = data.get("dependencies") if isinstance(data, dict) else None
+    if not isinstance(deps, dict):
+        return []
+    return [(str(k), v if isinstance(v, str) else "") for k, v in deps.items()
+            if isinstance(k, str) and k and ".." not in k and not k.startswith("/")]
+
+
 def _check_packages(skill: Skill, path: tuple[Skill, ...]) -> None:
+    _check_program(skill, path)
     for dep in skill.dependencies:
         installed = _installed_version(dep.name)
         details = {"skill_id": skill.id, "package": dep.name, "specifier": dep.specifier,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from skillexec.errors import ManifestError
+from skillexec.skills.fields import brief
 
 __all__ = ["RESERVED_PARAMETERS", "normalize_parameters_schema"]
 
@@ -48,8 +49,17 @@ def normalize_parameters_schema(raw: Any, *, where: str = "parameters_schema") -
     return schema
 
 
+# Keywords that only JSON Schema uses at the top of a schema: a flat parameter list never
+# has a parameter called "$ref" or "allOf" whose value is a list.
+_SCHEMA_ONLY_KEYS = frozenset({"$ref", "$defs", "$id", "$anchor", "$dynamicRef", "definitions"})
+_SCHEMA_COMBINATORS = frozenset({"allOf", "anyOf", "oneOf"})
+
+
 def _is_json_schema(raw: dict[str, Any]) -> bool:
     if "$schema" in raw or isinstance(raw.get("type"), str | list):
+        return True
+    if any(k in raw for k in _SCHEMA_ONLY_KEYS) or any(
+            isinstance(raw.get(k), list) for k in _SCHEMA_COMBINATORS):
         return True
     props = raw.get("properties")
     # A flat parameter that happens to be called "properties" has keyword values ("type":
@@ -62,7 +72,7 @@ def _pass_through(schema: dict[str, Any], where: str) -> dict[str, Any]:
     if kind != "object" and not (isinstance(kind, list) and "object" in kind):
         raise ManifestError(
             f"{where}: the parameters of a call are an object, but the schema's type is "
-            f"{kind!r}",
+            f"{brief(kind)}",
             details={"field": where},
         )
     return schema
@@ -115,7 +125,7 @@ def _definition(name: str, definition: Any, where: str) -> dict[str, Any]:
     if not isinstance(definition, dict):
         raise ManifestError(
             f"{where}.{name}: a parameter is described by an object such as "
-            f'{{"type": "string", "required": true}}, not {definition!r}',
+            f'{{"type": "string", "required": true}}, not {brief(definition)}',
             details={"field": f"{where}.{name}"},
         )
     return definition
@@ -126,8 +136,9 @@ def _is_required(name: str, spec: dict[str, Any], where: str) -> bool:
     if "optional" in spec and "required" not in spec:
         required = not spec["optional"]
     if not isinstance(required, bool):
-        raise ManifestError(f"{where}.{name}.required: must be true or false, not {required!r}",
-                            details={"field": f"{where}.{name}.required"})
+        raise ManifestError(
+            f"{where}.{name}.required: must be true or false, not {brief(required)}",
+            details={"field": f"{where}.{name}.required"})
     return required
 
 
@@ -138,7 +149,7 @@ def _json_type(raw: Any, where: str) -> str | list[str] | None:
             return None
         return [n for n in names if isinstance(n, str)]
     if not isinstance(raw, str):
-        raise ManifestError(f"{where}: a type is a name such as 'string', not {raw!r}",
+        raise ManifestError(f"{where}: a type is a name such as 'string', not {brief(raw)}",
                             details={"field": where})
     lowered = raw.strip().lower()
     if lowered in _ANY_TYPES:
@@ -146,7 +157,7 @@ def _json_type(raw: Any, where: str) -> str | list[str] | None:
     name = _TYPE_ALIASES.get(lowered, lowered)
     if name not in _JSON_TYPES:
         raise ManifestError(
-            f"{where}: unknown type {raw!r}; use one of {', '.join(sorted(_JSON_TYPES))}",
+            f"{where}: unknown type {brief(raw)}; use one of {', '.join(sorted(_JSON_TYPES))}",
             details={"field": where},
         )
     return name

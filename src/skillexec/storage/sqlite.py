@@ -213,19 +213,23 @@ class SQLiteStore(SQLiteCacheMixin):
         if not batch or self._write is None:
             return
         conn = self._write
-        error: BaseException | None = None
+        errors: list[BaseException | None] | None = None
         try:
             conn.execute("BEGIN")
             _execute_grouped(conn, batch)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            error = self._failure = exc
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-        for _, _, fut in batch:
+            # One bad record must not take the rest of its group commit with it: write
+            # them again one by one, each in a savepoint, and fail only those that fail.
+            errors = _one_by_one(conn, batch) if len(batch) > 1 else [exc]
+            self._failure = next((e for e in errors if e is not None), None)
+        for i, (_, _, fut) in enumerate(batch):
             if fut is not None and not fut.done():
+                error = errors[i] if errors is not None else None
                 if error is None:
                     fut.set_result(None)
                 else:
@@ -415,6 +419,29 @@ class SQLiteStore(SQLiteCacheMixin):
             return orphaned
         result: set[str] = await self._query(run)
         return result
+
+
+def _one_by_one(conn: sqlite3.Connection, batch: list[_Record]) -> list[BaseException | None]:
+    errors: list[BaseException | None] = [None] * len(batch)
+    try:
+        conn.execute("BEGIN")
+        for i, (sql, args, _) in enumerate(batch):
+            conn.execute("SAVEPOINT one")
+            try:
+                conn.execute(sql, args)
+                conn.execute("RELEASE one")
+            except sqlite3.Error as exc:
+                errors[i] = exc
+                conn.execute("ROLLBACK TO one")
+                conn.execute("RELEASE one")
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:  # the database itself fails (disk full, I/O): all fail
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        return [exc] * len(batch)
+    return errors
 
 
 def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:
