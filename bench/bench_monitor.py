@@ -57,13 +57,13 @@ async def drive(engine: SkillExecutionEngine, total: int,
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-async def run_engine(total: int, callers: int, data: Path,
-                     monitored: bool) -> tuple[float, float]:
+async def run_engine(total: int, callers: int, data: Path, monitored: bool,
+                     log_level: str = "INFO") -> tuple[float, float]:
     cfg = EngineConfig(data_dir=data, journal=True, max_concurrency=1000)
     async with SkillExecutionEngine(config=cfg) as engine:
         if monitored:
             engine.monitor.reconfigure(MonitorSettings(
-                log_file=data / "monitor.log", log_format="json", log_level="INFO"))
+                log_file=data / "monitor.log", log_format="json", log_level=log_level))
         else:
             engine.monitor.reconfigure(MonitorSettings(enabled=False))
         engine.register(noop)
@@ -76,7 +76,10 @@ async def run_engine(total: int, callers: int, data: Path,
             assert engine.events_bus.log is not None
         else:
             assert engine.events_bus.log is None and engine.monitor not in engine._middleware
-        return wall
+    if monitored and log_level.upper() == "DEBUG":  # a line per call, all written by now
+        lines = (data / "monitor.log").read_text().splitlines()
+        assert len(lines) >= total and json.loads(lines[-1])["event"] == "task_finished"
+    return wall
 
 
 def _task(skill_id: str, n: int) -> ExecutionTask:
@@ -153,12 +156,14 @@ def main() -> None:
     ap.add_argument("--callers", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--memory-calls", type=int, default=1_000_000)
+    ap.add_argument("--log-level", default="INFO",
+                    help="of the monitored engine; DEBUG logs a line per call (task_finished)")
     ap.add_argument("--variant", choices=("on", "off"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="skillexec-bench-monitor-"))
     if args.variant:  # one round, in a fresh process (see below)
         wall, cpu = asyncio.run(run_engine(args.calls, args.callers, tmp / args.variant,
-                                           args.variant == "on"))
+                                           args.variant == "on", args.log_level))
         print(json.dumps({"wall": wall, "cpu": cpu}))
         return
     walls: dict[str, list[float]] = {"off": [], "on": []}
@@ -169,7 +174,8 @@ def main() -> None:
         for name in ("off", "on") if r % 2 == 0 else ("on", "off"):
             out = subprocess.run(
                 [sys.executable, __file__, "--variant", name, "--calls", str(args.calls),
-                 "--callers", str(args.callers)], check=True, capture_output=True, text=True)
+                 "--callers", str(args.callers), "--log-level", args.log_level],
+                check=True, capture_output=True, text=True)
             got = json.loads(out.stdout.strip().splitlines()[-1])
             walls[name].append(got["wall"])
             cpus[name].append(got["cpu"])
@@ -182,8 +188,8 @@ def main() -> None:
     ma = memory_and_accuracy(args.memory_calls, 100)
 
     print(f"\nengine.execute of an async no-op, {args.callers} concurrent callers, "
-          f"{args.calls} calls, journal on, best of {args.rounds} interleaved rounds "
-          "(each in a fresh process)")
+          f"{args.calls} calls, journal on, monitor logs at {args.log_level.upper()}, best of "
+          f"{args.rounds} interleaved rounds (each in a fresh process)")
     print(f"{'measure':58} {'value':>14} {'target':>14}")
     rows = [
         ("throughput, monitoring off (calls/s)", f"{off:,.0f}", ""),

@@ -391,3 +391,56 @@ def test_settings_from_env_and_dict() -> None:
 
     assert MonitorSettings.from_config(Cfg()).max_skills == 3
     assert MonitorSettings.from_config(object()) == MonitorSettings.from_env({})
+
+
+def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
+    # A call's times are folded in batches; every read (snapshot, exposition, window) and
+    # every slot change folds what is pending first, so nothing is missed or misplaced.
+    from skillexec.monitoring.stats import SkillStats
+
+    st = SkillStats("s", accuracy=0.01, slot_s=10.0, slots=6)
+    ok = TaskStatus.SUCCEEDED
+    for _ in range(3):  # fewer than a batch, in the slot [100, 110)
+        st.finished(105.0, ok, {"wall_ms": 2.0, "queue_ms": 5.0}, False)
+    snap = st.snapshot()
+    assert snap.total == 3 and snap.exec_p50_ms == pytest.approx(2.0, rel=0.01)
+    assert snap.queue_p99_ms == pytest.approx(5.0, rel=0.01)
+    st.finished(106.0, ok, {"wall_ms": 2.0, "queue_ms": 0.2}, False)  # pending...
+    st.finished(111.0, TaskStatus.FAILED, {"wall_ms": 900.0}, False)  # ...then a new slot
+    # The 2 ms calls stay in their slot: the last 10 s (slot [110, 120)) hold only 900 ms.
+    assert st.window.quantile(111.0, 10.0, 0.5) == pytest.approx(900.0, rel=0.02)
+    assert st.window.quantile(111.0, 20.0, 0.5) == pytest.approx(2.0, rel=0.02)
+    assert st.window.totals(111.0, 20.0) == (5, 1)
+    # queue quantiles of the window: 3 kept waits of 5 ms, 1 short one counted as zero
+    assert st.window.quantile(111.0, 20.0, 0.0, queue=True) == 0.0
+    for _ in range(200):  # more than a batch: folded on the way, and the rest when read
+        st.finished(112.0, ok, {"wall_ms": 40.0, "queue_ms": 0.1}, False)
+    st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)  # not in the window
+    st.flush()
+    assert st.exec.count == 205 and st.queue.count == 205
+    assert sum(st.exec_buckets) == 205 and sum(st.queue_buckets) == 205
+    assert st.window.totals(113.0, 20.0) == (205, 1)
+
+
+def test_event_log_keeps_the_latest_ended_tasks() -> None:
+    from skillexec.monitoring.events import EventLog
+    from skillexec.task import ExecutionResult
+
+    now = [1000.0]
+    log = EventLog(max_ended=3, grace_s=60.0, clock=lambda: now[0])
+
+    def end(task_id: str) -> None:
+        log.ended(ExecutionResult(task_id=task_id, skill_id="s", skill_version="1",
+                                  status=TaskStatus.SUCCEEDED, attempts=1, created_at=now[0],
+                                  started_at=now[0], finished_at=now[0]))
+
+    for t in ("a", "b", "c", "a", "d"):  # "a" ended twice: kept once, not twice
+        end(t)
+    assert [t for t in "abcd" if log.replay(t)] == ["b", "c", "d"]
+    for i in range(1000):  # many more than kept: the oldest go first, in order
+        end(f"t{i}")
+    assert [t for t in ("t996", "t997", "t998", "t999") if log.replay(t)] == \
+        ["t997", "t998", "t999"]
+    now[0] += 61.0  # past the grace: all go at the next end
+    end("last")
+    assert len(log) == 1 and log.replay("last")

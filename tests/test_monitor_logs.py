@@ -92,3 +92,41 @@ def test_engine_failure_logged_to_file_without_secrets(tmp_path: Path) -> None:
     raw = log_file.read_text()
     assert "sk_live_abcdefghijklmnop1234" not in raw
     assert "private-note" not in raw  # configured as sensitive: in params and in messages?
+
+
+def test_file_lines_are_batched_per_loop_turn_whole_and_in_order(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from skillexec.monitoring.logs import flush_logs
+
+    path = tmp_path / "batched.log"
+    log = make_logger(MonitorSettings(log_file=path, log_format="json"))
+
+    async def go() -> list[int]:
+        sizes = []
+        for turn in range(3):
+            for i in range(100):
+                log.info("line", n=turn * 100 + i, token="t0ps3cret-value")
+            sizes.append(len(path.read_text().splitlines()))  # this turn's: not yet
+            await asyncio.sleep(0)  # the turn ends: its lines are written
+        # A line from a thread (a sync skill's logger) is written at once, after the
+        # earlier ones.
+        await asyncio.sleep(0)
+        t = threading.Thread(target=lambda: log.info("from_thread", n=-1))
+        t.start()
+        t.join()
+        sizes.append(len(path.read_text().splitlines()))
+        log.info("pending_at_exit", n=-2)
+        return sizes
+
+    sizes = asyncio.run(go())
+    assert sizes == [0, 100, 200, 301]
+    flush_logs()  # what the atexit hook does
+    lines = path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line whole
+    assert [r["n"] for r in records[:300]] == list(range(300))
+    assert [r["event"] for r in records[300:]] == ["from_thread", "pending_at_exit"]
+    assert all(r["token"] == REDACTED for r in records[:300])
+    log.info("outside_a_loop", n=-3)  # no loop: written at once
+    assert json.loads(path.read_text().splitlines()[-1])["event"] == "outside_a_loop"

@@ -8,12 +8,14 @@ never paths: nothing a skill says can make the store write outside its folder.
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import re
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,9 @@ from skillexec.errors import ResourceError, SkillNotFoundError
 from skillexec.storage.store import ArtifactRecord, TaskStore
 from skillexec.task import ArtifactRef
 
-__all__ = ["ArtifactManager", "PruneReport", "safe_name"]
+__all__ = ["ArtifactManager", "PruneReport", "SaveObserver", "safe_name"]
 
+_log = logging.getLogger("skillexec.artifacts")
 _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
 
 
@@ -40,15 +43,39 @@ class PruneReport:
     bytes: int
 
 
+SaveObserver = Callable[[str | None, ArtifactRef, int, int], None]
+"""Told of each save: ``(task_id, ref, start_ns, end_ns)``, epoch nanoseconds (tracing)."""
+
+
 class ArtifactManager:
     def __init__(self, root: Path, store: TaskStore, *, max_bytes: int) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self._store = store
+        # A tuple, replaced whole: saves read it from worker threads without a lock.
+        self._observers: tuple[SaveObserver, ...] = ()
+
+    def add_observer(self, observer: SaveObserver) -> None:
+        """Call ``observer`` after each successful save (from the saving thread)."""
+        self._observers = (*self._observers, observer)
+
+    def remove_observer(self, observer: SaveObserver) -> None:
+        self._observers = tuple(o for o in self._observers if o != observer)
 
     def save(self, name: str, data: bytes, mime: str | None = None, *,
              task_id: str | None = None) -> ArtifactRef:
         """Store bytes; safe to call from any thread (sync skills run in threads)."""
+        started = time.time_ns()
+        ref = self._save(name, data, mime, task_id)
+        for observer in self._observers:
+            try:
+                observer(task_id, ref, started, time.time_ns())
+            except Exception:  # the file is stored: an observer's failure must not undo it
+                _log.exception("artifact observer %r failed", observer)
+        return ref
+
+    def _save(self, name: str, data: bytes, mime: str | None,
+              task_id: str | None) -> ArtifactRef:
         if len(data) > self.max_bytes:
             raise ResourceError(
                 f"artifact {name!r} is {len(data)} bytes; the limit is {self.max_bytes}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -88,8 +89,8 @@ class EventLog:
     ``grace_s`` seconds, at most ``max_ended`` of them.
     """
 
-    __slots__ = ("_clock", "_ended", "_progress", "_retries", "grace_s", "live", "max_ended",
-                 "max_per_task")
+    __slots__ = ("_clock", "_ended", "_expires", "_order", "_progress", "_retries", "grace_s",
+                 "live", "max_ended", "max_per_task")
 
     def __init__(self, *, max_per_task: int = 256, grace_s: float = 30.0,
                  max_ended: int = 256,
@@ -101,7 +102,13 @@ class EventLog:
         self.live: Callable[[str], TaskState | None] = lambda _task_id: None
         self._progress: dict[str, list[TaskEvent]] = {}
         self._retries: dict[str, list[float]] = {}
-        self._ended: dict[str, TaskState] = {}  # insertion order: oldest first
+        # created_at, started_at, attempts, status value, finished_at, per ended task
+        self._ended: dict[str, tuple[float, float | None, int, str, float | None]] = {}
+        # Their ids, oldest first. Not the dict's own order: a dict added to at one end and
+        # emptied from the other keeps the removed slots until it is resized, so finding its
+        # first item scans them all (the cost of every task end, measured); a deque does not.
+        self._order: deque[str] = deque()
+        self._expires = 0.0  # when the oldest kept task's grace ends (0: check now)
 
     def record(self, event: TaskEvent) -> None:
         """Keep a progress event (status events are rebuilt, not kept)."""
@@ -119,27 +126,56 @@ class EventLog:
         self._retries.setdefault(task_id, []).append(at)
 
     def ended(self, state: TaskState) -> None:
-        """A task finished: replayable for the grace period (``state`` has ``finished_at``)."""
+        """A task finished: replayable for the grace period (``state`` has ``finished_at``).
+
+        Called for every task, so it does little: the oldest goes when over ``max_ended``,
+        and the grace period is checked only once the oldest kept task may be past it.
+        """
         ended = self._ended
-        ended[state.task_id] = state
+        task_id = state.task_id
+        if task_id not in ended:
+            self._order.append(task_id)
+        # What replay needs, in a tuple of plain values: the result itself (its output, its
+        # metrics) is freed as soon as its caller drops it, and the tuple is not even
+        # tracked by the garbage collector (a full result kept per ended task was).
+        ended[task_id] = (state.created_at, state.started_at, state.attempts,
+                          state.status.value, getattr(state, "finished_at", None))
         if len(ended) > self.max_ended:
-            self._forget(next(iter(ended)))
-        oldest = next(iter(ended.values()))
-        if (getattr(oldest, "finished_at", None) or 0.0) < self._clock() - self.grace_s:
-            self._forget(oldest.task_id)
+            self._forget(self._order.popleft())
+        if self._clock() >= self._expires:
+            self._expire()
+
+    def _expire(self) -> None:
+        limit = self._clock() - self.grace_s
+        order = self._order
+        while order:
+            at = self._ended[order[0]][4] or 0.0
+            if at >= limit:
+                self._expires = at + self.grace_s
+                return
+            self._forget(order.popleft())
+        self._expires = 0.0
 
     def _forget(self, task_id: str) -> None:
         self._ended.pop(task_id, None)
-        self._progress.pop(task_id, None)
-        self._retries.pop(task_id, None)
+        if self._progress:  # most tasks report no progress and are never retried
+            self._progress.pop(task_id, None)
+        if self._retries:
+            self._retries.pop(task_id, None)
 
     def replay(self, task_id: str) -> tuple[TaskEvent, ...]:
         """The task's events so far, oldest first; () when it is unknown here."""
-        state = self._ended.get(task_id) or self.live(task_id)
-        if state is None:
-            return ()
-        status, attempts = state.status, state.attempts
-        created, started = state.created_at, state.started_at
+        kept = self._ended.get(task_id)
+        finished: float | None = None
+        if kept is not None:
+            created, started, attempts, value, finished = kept
+            status = TaskStatus(value)
+        else:
+            state = self.live(task_id)
+            if state is None:
+                return ()
+            status, attempts = state.status, state.attempts
+            created, started = state.created_at, state.started_at
         out: list[TaskEvent] = []
         if started is None or started > created:
             out.append(TaskEvent(task_id, "status", TaskStatus.QUEUED, 0, at=created))
@@ -155,7 +191,7 @@ class EventLog:
         final = None
         if status.terminal:
             final = TaskEvent(task_id, "status", status, attempts,
-                              at=getattr(state, "finished_at", None) or self._clock())
+                              at=finished or self._clock())
         out.extend(self._progress.get(task_id, ()))
         out.sort(key=lambda e: e.at)
         if final is not None:

@@ -1,8 +1,10 @@
 """ExecutionMonitor: the middleware that measures every attempt and task, live.
 
-Per call it touches a few ints, two quantile sketches, two histogram bucket lists and a
-window slot of the task's skill: no lock (everything runs on the event loop's thread), no
-prometheus call, no log record unless something went wrong (successes are logged at DEBUG).
+Per call it touches a few ints of the task's skill and appends its times to two lists,
+folded in batches into the quantile sketches, histograms and window slot (see SkillStats):
+no lock (everything runs on the event loop's thread), no prometheus call, no log record
+unless something went wrong (successes are logged at DEBUG; file lines are written once
+per event loop turn, see logs.LineWriter).
 Everything else (snapshots, the Prometheus exposition, alerts) is computed when asked.
 
 Events: with ``event_log`` on, the monitor attaches an :class:`EventLog` to the engine's
@@ -69,6 +71,7 @@ class ExecutionMonitor(Middleware):
             system_ttl_s=s.system_metrics_ttl_s,
             known_skill=(lambda sid: sid in skills) if skills is not None else None)
         self._stats = self.metrics.skills
+        self._progress_bound = self._progress  # one bound method, not one per attempt
         self.circuits: dict[str, str] = {}
         self.event_log = (EventLog(max_per_task=s.event_log_max_per_task,
                                    grace_s=s.event_log_grace_s,
@@ -91,6 +94,7 @@ class ExecutionMonitor(Middleware):
                 runner_of=lambda sk: engine._isolation(sk).value)
             if self.tracing is not None:
                 engine.add_middleware(self.tracing)
+                engine.artifacts.add_observer(self.tracing.artifact_saved)
             from skillexec.monitoring.alerts import AlertManager
 
             self.alerts = AlertManager.from_settings(self, s, clock=clock)
@@ -104,6 +108,8 @@ class ExecutionMonitor(Middleware):
             for mw in (self, self.tracing):
                 if mw is not None and mw in mws:
                     mws.remove(mw)
+            if self.tracing is not None:
+                engine.artifacts.remove_observer(self.tracing.artifact_saved)
             engine.events_bus.log = None
         self.tracing = None
         self.alerts = None
@@ -125,7 +131,7 @@ class ExecutionMonitor(Middleware):
             return
         ctx = attempt.context
         if ctx._progress_sink is None:
-            ctx._progress_sink = partial(self._progress, task, asyncio.get_running_loop())
+            ctx._progress_sink = partial(self._progress_bound, task, asyncio.get_running_loop())
         if task.attempts > 1:
             log.retry_started(task.task_id, time.time())
 
@@ -183,8 +189,9 @@ class ExecutionMonitor(Middleware):
                                status=status.value, wall_ms=result.metrics.get("wall_ms"))
         else:
             self._finished_badly(task, result, stats)
-        if self.event_log is not None:
-            self.event_log.ended(result)
+        event_log = self.event_log
+        if event_log is not None:
+            event_log.ended(result)
         if self._loop_wanted:
             self._start_alert_loop()
 

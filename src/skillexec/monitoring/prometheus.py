@@ -78,6 +78,7 @@ class EngineCollector(Collector):
         running = GaugeMetricFamily("skillexec_skill_running", "Attempts running, by skill.",
                                     labels=["skill"])
         for st in skills:
+            st.flush()  # the latest calls' times into the histograms
             s = st.skill
             for status, n in st.status_counts().items():
                 if n:

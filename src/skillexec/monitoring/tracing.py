@@ -2,9 +2,10 @@
 
 ``skillexec.task`` (submit to finish) holds ``skillexec.queue`` (accepted to first attempt),
 one ``skillexec.attempt`` per attempt with its ``skillexec.runner`` inside, and
-``skillexec.artifacts`` (what the task stored). The runner span's W3C trace context
-(``traceparent``, ``tracestate``) is put in ``SkillContext.trace`` so a skill can carry it
-into the calls it makes.
+``skillexec.artifacts`` (what the task stored: from its first save's start to its last
+save's end, with one ``skillexec.artifact.save`` per save, timed by the ArtifactManager).
+The runner span's W3C trace context (``traceparent``, ``tracestate``) is put in
+``SkillContext.trace`` so a skill can carry it into the calls it makes.
 
 Without the ``opentelemetry`` package, :func:`tracing_middleware` returns None and the
 engine gets no tracing middleware at all: no hook is called, nothing is imported.
@@ -19,7 +20,7 @@ from typing import Any
 from skillexec.middleware import Middleware
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.skills.model import Skill
-from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["TracingMiddleware", "otel_available", "tracing_middleware"]
 
@@ -49,6 +50,18 @@ class TracingMiddleware(Middleware):
         self._propagator = TraceContextTextMapPropagator()
         self._runner_of = runner_of or (lambda s: str(s.execution.isolation or "inline"))
         self._spans: dict[str, _Spans] = {}
+        # Timed saves per live task: (ref, start_ns, end_ns), appended from any thread.
+        self._saves: dict[str, list[tuple[ArtifactRef, int, int]]] = {}
+
+    def artifact_saved(self, task_id: str | None, ref: ArtifactRef, start_ns: int,
+                       end_ns: int) -> None:
+        """The ArtifactManager's observer: keep the save's times for the task's span."""
+        if task_id is None or task_id not in self._spans:  # not a task traced here
+            return
+        saves = self._saves.get(task_id)
+        if saves is None:
+            saves = self._saves.setdefault(task_id, [])
+        saves.append((ref, start_ns, end_ns))  # list.append: atomic under the GIL
 
     def _child(self, name: str, parent: Any, **attrs: Any) -> Any:
         ctx = self._trace.set_span_in_context(parent)
@@ -108,17 +121,37 @@ class TracingMiddleware(Middleware):
         for span in (spans.queue, spans.runner, spans.attempt):
             if span is not None:
                 span.end()
-        if result.artifacts:
-            art = self._child("skillexec.artifacts", spans.task, **{
-                "skillexec.artifacts.count": len(result.artifacts),
-                "skillexec.artifacts.bytes": sum(a.size for a in result.artifacts)})
-            art.end()
+        saves = self._saves.pop(task.task_id, None)
+        if saves or result.artifacts:
+            self._artifacts_span(spans.task, result, saves or [])
         spans.task.set_attribute("skillexec.status", result.status.value)
         spans.task.set_attribute("skillexec.attempts", result.attempts)
         if result.status is not TaskStatus.SUCCEEDED:
             msg = result.error.message[:200] if result.error else result.status.value
             spans.task.set_status(self._trace.Status(self._trace.StatusCode.ERROR, msg))
         spans.task.end()
+
+
+    def _artifacts_span(self, parent: Any, result: ExecutionResult,
+                        saves: list[tuple[ArtifactRef, int, int]]) -> None:
+        refs = result.artifacts
+        attrs: dict[str, Any] = {"skillexec.artifacts.count": len(refs),
+                                 "skillexec.artifacts.bytes": sum(a.size for a in refs)}
+        if not saves:  # listed but not saved by this task here (a cached result): an instant
+            self._child("skillexec.artifacts", parent, **attrs).end()
+            return
+        attrs["skillexec.artifacts.saves"] = len(saves)
+        attrs["skillexec.artifacts.save_ms"] = sum(e - s for _, s, e in saves) / 1e6
+        ctx = self._trace.set_span_in_context(parent)
+        span = self._tracer.start_span("skillexec.artifacts", context=ctx, attributes=attrs,
+                                       start_time=min(s for _, s, _ in saves))
+        inner = self._trace.set_span_in_context(span)
+        for ref, start_ns, end_ns in saves:
+            self._tracer.start_span("skillexec.artifact.save", context=inner, attributes={
+                "skillexec.artifact.id": ref.id, "skillexec.artifact.name": ref.name,
+                "skillexec.artifact.mime": ref.mime, "skillexec.artifact.bytes": ref.size,
+                }, start_time=start_ns).end(end_time=end_ns)
+        span.end(end_time=max(e for _, _, e in saves))
 
 
 def tracing_middleware(enabled: bool, *, tracer_provider: Any = None,
