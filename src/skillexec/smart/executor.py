@@ -44,6 +44,8 @@ class _Accuracy:
         self.by_skill: dict[str, list[float]] = {}  # [n, abs err, baseline abs err]
         self.timeline: deque[list[float]] = deque(maxlen=minutes)  # [t0, n, err, base err]
         self._max_skills = max_skills
+        self._bucket: list[float] = [0.0, 0.0, 0.0, 0.0]
+        self._bucket_end = 0.0
 
     def add(self, skill_id: str, p: Prediction, actual_ms: float, now: float) -> None:
         err = abs(p.expected_ms - actual_ms)
@@ -56,11 +58,12 @@ class _Accuracy:
         row[0] += 1
         row[1] += err
         row[2] += base
-        t0 = now - now % _BUCKET_S
-        tl = self.timeline
-        if not tl or tl[-1][0] != t0:
-            tl.append([t0, 0.0, 0.0, 0.0])
-        b = tl[-1]
+        b = self._bucket
+        if now >= self._bucket_end:  # a new minute (or a clock that went back)
+            t0 = now - now % _BUCKET_S
+            b = self._bucket = [t0, 0.0, 0.0, 0.0]
+            self._bucket_end = t0 + _BUCKET_S
+            self.timeline.append(b)
         b[1] += 1
         b[2] += err
         b[3] += base
@@ -95,7 +98,7 @@ class SmartExecutor(Middleware):
         self.tuner = (ConcurrencyTuner(engine.resources, s, journal=self._journal)
                       if self.adaptive and s.adapt_concurrency else None)
         self._timeouts: dict[str, float] = {}  # the adaptive timeout last recorded, per skill
-        self.counters = {"predicted": 0, "unknown": 0, "advised": 0, "timeouts_set": 0,
+        self.counters = {"advised": 0, "timeouts_set": 0,
                          "retries_capped": 0, "runners_chosen": 0, "reordered": 0}
 
     # -- public ------------------------------------------------------------------------------
@@ -126,11 +129,7 @@ class SmartExecutor(Middleware):
             return
         features = task.features = features_of(skill, task.params)
         p = task.prediction = self.predictor.predict(skill.id, features)
-        if p is None:
-            self.counters["unknown"] += 1
-            return
-        self.counters["predicted"] += 1
-        if not self.adaptive:
+        if p is None or not self.adaptive:
             return
         engine = self.engine
         monitor = engine.monitor

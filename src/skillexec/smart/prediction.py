@@ -29,6 +29,7 @@ _Z99 = 2.326
 _PRIOR_FAIL = 0.05  # a skill we know nothing of fails this often...
 _PRIOR_WEIGHT = 2.0  # ...worth this many calls of evidence
 _MIN_CLASS_WEIGHT = 5.0  # a parameter class is used once it has this much evidence
+_tuple_new = tuple.__new__
 
 
 class Features(NamedTuple):
@@ -125,9 +126,9 @@ class Predictor:
             if c is not None and c.n >= _MIN_CLASS_WEIGHT:
                 cell, basis = c, "class"
         expected, sd = cell.fit(features.payload_bytes / 1024.0)
-        return Prediction(expected_ms=expected, p95_ms=expected + _Z95 * sd,
-                          p99_ms=expected + _Z99 * sd, p_fail=cell.p_fail(),
-                          samples=cell.total, basis=basis, baseline_ms=model.all.mean())
+        # tuple.__new__ directly: a named tuple's own __new__ is a Python call, per call.
+        return _tuple_new(Prediction, (expected, expected + _Z95 * sd, expected + _Z99 * sd,
+                                       cell.p_fail(), cell.total, basis, model.all.mean()))
 
     def observe(self, skill_id: str, features: Features, duration_ms: float | None,
                 failed: bool) -> None:
@@ -181,6 +182,6 @@ def features_of(skill: Skill, params: Mapping[str, Any]) -> Features:
         size = 0
     names = _enum_like(skill)
     if not names:
-        return Features(size, "")  # the common case
+        return _tuple_new(Features, (size, ""))  # the common case
     key = "&".join(f"{n}={params.get(n)!s:.40}" for n in names)
-    return Features(size, key)
+    return _tuple_new(Features, (size, key))
