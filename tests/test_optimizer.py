@@ -226,3 +226,62 @@ def test_cache_without_a_journal(tmp_path: Path) -> None:
             assert hit.cached and hit.output == {"y": 4, "run": 1}
             assert (await e.wait(hit.task_id)).cached
     arun(main())
+
+
+DOWN = {"flag": False}
+
+
+@skill(id="quote", cacheable=True, max_retries=1)
+def quote(symbol: str) -> dict[str, Any]:
+    if DOWN["flag"]:
+        raise ConnectionError("quote service unreachable")
+    return {"symbol": symbol, "price": 42, "run": _count("quote")}
+
+
+def test_a_stale_cached_result_recovers_a_failed_call(tmp_path: Path) -> None:
+    from skillexec.config import load_config
+
+    async def main() -> None:
+        DOWN["flag"] = False
+        cfg = load_config(data_dir=tmp_path / "d", retry_base_delay_s=0.001,
+                          cache={"stale_on_error_s": 30.0})
+        async with SkillExecutionEngine(config=cfg) as e:
+            e.register(ttl(quote, 0.2))
+            first = await e.execute("quote", {"symbol": "ACME"})
+            assert first.ok and not first.cached
+            await asyncio.sleep(0.3)  # expired
+            DOWN["flag"] = True
+            r = await e.execute("quote", {"symbol": "ACME"})
+            assert r.status is TaskStatus.SUCCEEDED and r.cached
+            assert r.output == first.output and float(r.metrics["stale_s"] or 0) > 0
+            decisions = [h["decision"] for h in await e.history(r.task_id)]
+            assert "served a stale cached result" in decisions[-1]
+            assert "network_error" in decisions[-1] and r.attempts == 2  # retried first
+            other = await e.execute("quote", {"symbol": "OTHER"})  # never cached: fails
+            assert other.status is TaskStatus.FAILED
+            bad = await e.execute("quote", {"symbol": 7})  # invalid: never hidden
+            assert bad.status is TaskStatus.REJECTED
+        # After a restart the expired entry is still there to serve.
+        async with SkillExecutionEngine(config=cfg) as e:
+            e.register(ttl(quote, 0.2))
+            r = await e.execute("quote", {"symbol": "ACME"})
+            assert r.ok and r.cached and r.output == first.output
+            DOWN["flag"] = False
+            fresh = await e.execute("quote", {"symbol": "ACME"})
+            assert fresh.ok and not fresh.cached  # the stale answer did not refresh the cache
+        DOWN["flag"] = False
+    arun(main())
+
+
+def test_stale_results_are_off_by_default(tmp_path: Path) -> None:
+    async def main() -> None:
+        DOWN["flag"] = False
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
+            e.register(ttl(quote, 0.1))
+            assert (await e.execute("quote", {"symbol": "ACME"})).ok
+            await asyncio.sleep(0.2)
+            DOWN["flag"] = True
+            r = await e.execute("quote", {"symbol": "ACME"}, max_retries=0)
+            assert r.status is TaskStatus.FAILED and not r.cached
+        DOWN["flag"] = False
+    arun(main())

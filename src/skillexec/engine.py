@@ -78,6 +78,9 @@ __all__ = ["SkillExecutionEngine"]
 log = logging.getLogger("skillexec.engine")
 
 _CANCEL_POLL_S = 0.5
+# Failures a stale answer must not hide: the request itself is wrong, or was withdrawn.
+_NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPENDENCY,
+                       ErrorType.CANCELLED})
 
 
 class SkillExecutionEngine:
@@ -673,6 +676,10 @@ class SkillExecutionEngine:
                 else:
                     break
             outcome.metrics["queue_ms"] = queue_ms
+            if outcome.error is not None and outcome.error.type not in _NO_STALE:
+                stale = await self._stale(task, skill, outcome, history)
+                if stale is not None:
+                    outcome = stale
         except asyncio.CancelledError:
             by_engine = task.task_id in self._cancelling
             if self._closing and not by_engine:
@@ -694,10 +701,26 @@ class SkillExecutionEngine:
         finally:
             self.executor.release(task)
         result = await self._finish(task, outcome, skill=skill, history=history,
-                                    artifacts=saved)
+                                    artifacts=saved, cached="stale_s" in outcome.metrics)
         if reraise:
             raise asyncio.CancelledError
         return result
+
+    async def _stale(self, task: ExecutionTask, skill: Skill, outcome: Outcome,
+                     history: list[dict[str, Any]]) -> Outcome | None:
+        """Recovery by a stale cached result: the call failed for good, but an expired
+        answer to the same call is still within the configured window."""
+        rec = await self.optimizer.stale(task, skill)
+        if rec is None or rec.expires_at is None:
+            return None
+        age = max(0.0, time.time() - rec.expires_at)
+        assert outcome.error is not None
+        history.append({"attempt": task.attempts, "skill": skill.key, "error": None,
+                        "metrics": {}, "decision": f"served a stale cached result (expired "
+                        f"{age:.1f} s ago) after {outcome.error.type.value}/"
+                        f"{outcome.error.code}"})
+        return Outcome(output=orjson.loads(rec.value_json), output_json=rec.value_json,
+                       metrics={**outcome.metrics, "stale_s": round(age, 3)})
 
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
@@ -830,7 +853,7 @@ class SkillExecutionEngine:
                     outcome: Outcome) -> None:
         """The leader of identical calls ended: cache its result, end its followers."""
         value = outcome.output_json
-        if flight.cacheable and result.status is TaskStatus.SUCCEEDED:
+        if flight.cacheable and result.status is TaskStatus.SUCCEEDED and not result.cached:
             if value is None:
                 value = orjson.dumps(result.output, default=str)
             self.optimizer.keep(flight, task.skill_id, task.skill_version, value)

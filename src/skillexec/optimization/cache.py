@@ -31,8 +31,9 @@ def cache_key(skill_id: str, version: str, params: Mapping[str, Any],
 
 class ResultCache:
     def __init__(self, *, store: TaskStore | None, max_entries: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, stale_s: float = 0.0) -> None:
         self._store = store
+        self.stale_s = stale_s  # expired entries are kept this long, to serve on errors
         self.max_entries = max_entries
         self._clock = clock
         self._lru: OrderedDict[str, CacheRecord] = OrderedDict()
@@ -49,7 +50,7 @@ class ResultCache:
         if self.loaded or self._store is None:
             self.loaded = True
             return
-        keys, records = await self._store.cache_load(now=self._clock(),
+        keys, records = await self._store.cache_load(now=self._clock() - self.stale_s,
                                                      limit=self.max_entries)
         self._on_disk.update(keys)
         for rec in reversed(records):  # oldest first, so the newest end up most recent
@@ -77,10 +78,27 @@ class ResultCache:
         if not self._live(rec):
             self.stats["expired"] += 1
             self.stats["misses"] += 1
-            lru.pop(key, None)
+            if not self._servable_stale(rec):
+                lru.pop(key, None)
             return None
         lru.move_to_end(key)
         self.stats["hits"] += 1
+        return rec
+
+    def _servable_stale(self, rec: CacheRecord) -> bool:
+        return (self.stale_s > 0 and rec.expires_at is not None
+                and rec.expires_at + self.stale_s > self._clock())
+
+    async def get_stale(self, key: str) -> CacheRecord | None:
+        """An expired entry still within ``stale_s`` of its expiry (for a call that failed)."""
+        if self.stale_s <= 0:
+            return None
+        rec = self._lru.get(key)
+        if rec is None and key in self._on_disk and self._store is not None:
+            rec = await self._store.cache_get(key)
+        if rec is None or self._live(rec) or not self._servable_stale(rec):
+            return None
+        self.stats["stale_served"] = self.stats.get("stale_served", 0) + 1
         return rec
 
     def _remember(self, rec: CacheRecord) -> None:

@@ -40,13 +40,21 @@ class CacheSettings:
     """``enabled``: the cache and single-flight at all; ``max_entries``: the in-memory LRU;
     ``default_ttl_s``: for cacheable skills whose manifest gives no ``cache_ttl`` (None: no
     expiry); ``persist``: keep entries in the journal's ``cache`` table (hits survive a
-    restart); ``single_flight``: share one run among identical concurrent calls."""
+    restart); ``single_flight``: share one run among identical concurrent calls;
+    ``stale_on_error_s``: a recovery strategy — when a cacheable skill's call fails for
+    good, answer with its cached result if that expired no longer than this ago (marked
+    ``stale``; 0: off)."""
 
     enabled: bool = True
     max_entries: int = 10_000
     default_ttl_s: float | None = 3600.0
     persist: bool = True
     single_flight: bool = True
+    stale_on_error_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.stale_on_error_s < 0:
+            raise ValueError("stale_on_error_s must not be negative")
 
 
 class ExecutionOptimizer:
@@ -56,7 +64,8 @@ class ExecutionOptimizer:
         self.enabled = s.enabled
         self._clock = clock
         self.cache = ResultCache(store=store if s.persist else None,
-                                 max_entries=s.max_entries, clock=clock)
+                                 max_entries=s.max_entries, clock=clock,
+                                 stale_s=s.stale_on_error_s)
         self.flights = SingleFlight()
         self._versions: dict[str, str] = {}
         self._store = store
@@ -83,7 +92,8 @@ class ExecutionOptimizer:
             self._store = store
         if self.settings.persist and not self.cache.has_store and not len(self.cache):
             self.cache = ResultCache(store=store, max_entries=self.settings.max_entries,
-                                     clock=self._clock)
+                                     clock=self._clock,
+                                     stale_s=self.settings.stale_on_error_s)
 
     def ttl_s(self, skill: Skill) -> float | None:
         ttl = skill.execution.cache_ttl_s
@@ -121,6 +131,15 @@ class ExecutionOptimizer:
         self.flights.lead(key, task.task_id, cacheable=cacheable,
                           shared=self.settings.single_flight and not bypass,
                           ttl_s=self.ttl_s(skill))
+
+    async def stale(self, task: ExecutionTask, skill: Skill) -> CacheRecord | None:
+        """For a cacheable skill's call that failed: an expired result still allowed."""
+        if not (self.enabled and skill.execution.cacheable and self.settings.stale_on_error_s):
+            return None
+        try:
+            return await self.cache.get_stale(self.key(task))
+        except (OSError, sqlite3.Error, SkillExecError):
+            return None
 
     def landed(self, task_id: str) -> Flight | None:
         """A task ended: the flight it led, if it led one."""
