@@ -194,6 +194,10 @@ def predictions(since: Since = "7d", until: Until = None,
     if fmt == "json":
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
+    if not report["calls"]:
+        make_console().print("no predicted calls in this range: a skill is predicted from "
+                             "its second call on (with [smart] enabled)")
+        return
     from rich.table import Table
 
     def ms(x: float | None) -> str:
