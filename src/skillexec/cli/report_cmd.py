@@ -196,7 +196,7 @@ def predictions(since: Since = "7d", until: Until = None,
         return
     if not report["calls"]:
         make_console().print("no predicted calls in this range: a skill is predicted from "
-                             "its second call on (with [smart] enabled)")
+                             "its second call on (with [smart] enabled)", markup=False)
         return
     from rich.table import Table
 
