@@ -562,7 +562,7 @@ class SkillExecutionEngine:
                 f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
                 code="no_entry_point")
         isolation = self._isolation(skill)
-        runner = self._runners.get(isolation.value)
+        runner = self._runners.get(isolation._value_)
         if runner is None:
             raise ResourceError(
                 f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
@@ -623,7 +623,7 @@ class SkillExecutionEngine:
         try:
             if skill is None:  # recovered from the journal
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
-            runner = self._runners[task.runner or self._isolation(skill).value]
+            runner = self._runners[task.runner or self._isolation(skill)._value_]
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
             task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1

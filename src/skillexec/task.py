@@ -132,7 +132,7 @@ class ExecutionResult:
             "task_id": self.task_id,
             "skill_id": self.skill_id,
             "skill_version": self.skill_version,
-            "status": self.status.value,
+            "status": self.status._value_,  # not .value: a Python-level descriptor
             "output": self.output,
             "error": self.error.to_dict() if self.error else None,
             "attempts": self.attempts,
@@ -184,7 +184,7 @@ class TaskInfo:
             "task_id": self.task_id,
             "skill_id": self.skill_id,
             "skill_version": self.skill_version,
-            "status": self.status.value,
+            "status": self.status._value_,  # not .value: a Python-level descriptor
             "priority": self.priority,
             "attempts": self.attempts,
             "created_at": self.created_at,

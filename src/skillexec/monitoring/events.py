@@ -102,8 +102,8 @@ class EventLog:
         self.live: Callable[[str], TaskState | None] = lambda _task_id: None
         self._progress: dict[str, list[TaskEvent]] = {}
         self._retries: dict[str, list[float]] = {}
-        # created_at, started_at, attempts, status value, finished_at, per ended task
-        self._ended: dict[str, tuple[float, float | None, int, str, float | None]] = {}
+        # created_at, started_at, attempts, status, finished_at, per ended task
+        self._ended: dict[str, tuple[float, float | None, int, TaskStatus, float | None]] = {}
         # Their ids, oldest first. Not the dict's own order: a dict added to at one end and
         # emptied from the other keeps the removed slots until it is resized, so finding its
         # first item scans them all (the cost of every task end, measured); a deque does not.
@@ -138,8 +138,9 @@ class EventLog:
         # What replay needs, in a tuple of plain values: the result itself (its output, its
         # metrics) is freed as soon as its caller drops it, and the tuple is not even
         # tracked by the garbage collector (a full result kept per ended task was).
+        # The status member itself: an enum's .value is a Python-level descriptor, per call.
         ended[task_id] = (state.created_at, state.started_at, state.attempts,
-                          state.status.value, getattr(state, "finished_at", None))
+                          state.status, getattr(state, "finished_at", None))
         if len(ended) > self.max_ended:
             self._forget(self._order.popleft())
         if self._clock() >= self._expires:
@@ -168,8 +169,7 @@ class EventLog:
         kept = self._ended.get(task_id)
         finished: float | None = None
         if kept is not None:
-            created, started, attempts, value, finished = kept
-            status = TaskStatus(value)
+            created, started, attempts, status, finished = kept
         else:
             state = self.live(task_id)
             if state is None:

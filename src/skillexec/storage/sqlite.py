@@ -237,14 +237,14 @@ class SQLiteStore(SQLiteCacheMixin):
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_INSERT, (
-            task.task_id, task.skill_id, task.skill_version, task.status.value, task.priority,
+            task.task_id, task.skill_id, task.skill_version, task.status._value_, task.priority,
             orjson.dumps(task.params), orjson.dumps(task.config), task.timeout_s,
             task.max_retries, int(task.idempotent), task.principal, task.created_at,
             task.started_at, task.attempts,
         ))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_STARTED, (task.status.value, task.started_at, task.attempts,
+        return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
                                     task.task_id))
 
     def retrying(self, task: ExecutionTask) -> Awaitable[None]:
@@ -261,7 +261,7 @@ class SQLiteStore(SQLiteCacheMixin):
         keep = len(history) > 1 or (history and (history[0].get("error")
                                                   or history[0].get("leader_task_id")))
         return self._put(_FINISHED, (
-            result.status.value, result.finished_at, result.started_at, result.attempts,
+            result.status._value_, result.finished_at, result.started_at, result.attempts,
             orjson.dumps(body, default=str),
             orjson.dumps(history, default=str) if keep else None, task.task_id,
         ))
