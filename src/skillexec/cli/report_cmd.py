@@ -9,14 +9,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 
+if TYPE_CHECKING:
+    from skillexec.config import EngineConfig
+    from skillexec.storage.store import TaskStore
+
 __all__ = ["app"]
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Reports from the journal: past runs included.")
 
@@ -28,26 +34,42 @@ Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to this file (html defaults to report.html).")]
 
 
+TableOrJson = Annotated[Literal["table", "json"], typer.Option(
+    "--format", "-f", help="table or json.")]
+
+
+def _from_journal(cfg: EngineConfig, make: Callable[[TaskStore], Awaitable[T]]) -> T:
+    """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
+    from skillexec.storage.sqlite import SQLiteStore
+
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> T:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await make(store)
+        finally:
+            await store.close()
+
+    return opt.run_async(go())
+
+
+def _print_json(data: Any) -> None:
+    import orjson
+
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
 def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
              make: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
     from skillexec.monitoring.report_render import to_html, to_json, to_table
     from skillexec.monitoring.reports import ExecutionReportGenerator
-    from skillexec.storage.sqlite import SQLiteStore
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-
-    async def go() -> dict[str, Any]:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await make(ExecutionReportGenerator(store))
-        finally:
-            await store.close()
-
     try:
-        report = opt.run_async(go())
+        report = _from_journal(cfg, lambda store: make(ExecutionReportGenerator(store)))
     except KeyError as exc:
         opt.fail(str(exc.args[0]) if exc.args else str(exc))
     if fmt == "html":
@@ -114,41 +136,26 @@ def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
 
 @app.command()
 def suggestions(since: Since = "7d", until: Until = None,
-                fmt: Annotated[Literal["table", "json"], typer.Option(
-                    "--format", "-f", help="table or json.")] = "table",
+                fmt: TableOrJson = "table",
                 min_calls: Annotated[int, typer.Option(
                     help="Calls of a skill needed before it is judged.")] = 20,
                 skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """Concrete advice (timeouts, caching, memory, concurrency, failures), with its numbers."""
-    import orjson
-
     from skillexec.optimization.suggestions import suggest
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.registry import SkillRegistry
-    from skillexec.storage.sqlite import SQLiteStore
 
     start, end = _bounds(since, until)
     cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
     registry = SkillRegistry()
     if cfg.skills_dir is not None and cfg.skills_dir.is_dir():
         registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
-
-    async def go() -> list[Any]:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await suggest(store, skills=registry,
-                                 resources=ResourceManager(limits=cfg.settings_of("resources")),
-                                 config=cfg, since=start, until=end, min_calls=min_calls)
-        finally:
-            await store.close()
-
-    found = opt.run_async(go())
+    resources = ResourceManager(limits=cfg.settings_of("resources"))
+    found = _from_journal(cfg, lambda store: suggest(
+        store, skills=registry, resources=resources, config=cfg, since=start, until=end,
+        min_calls=min_calls))
     if fmt == "json":
-        sys.stdout.write(orjson.dumps([s.to_dict() for s in found],
-                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json([s.to_dict() for s in found])
         return
     console = make_console()
     if not found:
@@ -167,32 +174,16 @@ def suggestions(since: Since = "7d", until: Until = None,
 
 
 @app.command()
-def predictions(since: Since = "7d", until: Until = None,
-                fmt: Annotated[Literal["table", "json"], typer.Option(
-                    "--format", "-f", help="table or json.")] = "table",
+def predictions(since: Since = "7d", until: Until = None, fmt: TableOrJson = "table",
                 data_dir: opt.DataDir = None) -> None:
     """How accurate the duration predictions were (MAE), per skill and over time."""
-    import orjson
-
     from skillexec.smart.accuracy import prediction_report
-    from skillexec.storage.sqlite import SQLiteStore
 
     start, end = _bounds(since, until)
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-
-    async def go() -> dict[str, Any]:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await prediction_report(store, since=start, until=end)
-        finally:
-            await store.close()
-
-    report = opt.run_async(go())
+    report = _from_journal(cfg, lambda store: prediction_report(store, since=start, until=end))
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(report)
         return
     if not report["calls"]:
         make_console().print("no predicted calls in this range: a skill is predicted from "
@@ -216,32 +207,16 @@ def predictions(since: Since = "7d", until: Until = None,
 
 
 @app.command()
-def usage(since: Since = "24h", until: Until = None,
-          fmt: Annotated[Literal["table", "json"], typer.Option(
-              "--format", "-f", help="table or json.")] = "table",
+def usage(since: Since = "24h", until: Until = None, fmt: TableOrJson = "table",
           data_dir: opt.DataDir = None) -> None:
     """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
-    import orjson
-
     from skillexec.resources.usage_report import usage_report
-    from skillexec.storage.sqlite import SQLiteStore
 
     start, end = _bounds(since, until)
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-
-    async def go() -> dict[str, Any]:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await usage_report(store, since=start, until=end)
-        finally:
-            await store.close()
-
-    report = opt.run_async(go())
+    report = _from_journal(cfg, lambda store: usage_report(store, since=start, until=end))
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json(report)
         return
     from rich.table import Table
 

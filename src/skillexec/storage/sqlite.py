@@ -323,14 +323,7 @@ class SQLiteStore(SQLiteCacheMixin):
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
                          until: float | None = None) -> list[TaskInfo]:
-        where: list[str] = []
-        args: list[Any] = []
-        if since is not None:  # ids start with the creation time in microseconds
-            where.append("task_id >= ?")
-            args.append(f"{int(since * 1e6):014x}")
-        if until is not None:
-            where.append("task_id < ?")
-            args.append(f"{int(until * 1e6):014x}")
+        where, args = _created_between(since, until)
         if status is not None:
             where.append("status=?")
             args.append(status.value)
@@ -353,16 +346,11 @@ class SQLiteStore(SQLiteCacheMixin):
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
-        where: list[str] = ["1"]
-        args: list[Any] = []
-        if since is not None:
-            where.append("task_id >= ?")
-            args.append(f"{int(since * 1e6):014x}")
-        if until is not None:
-            where.append("task_id < ?")
-            args.append(f"{int(until * 1e6):014x}")
-        sql = (f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE {' AND '.join(where)}"
-               " ORDER BY task_id DESC LIMIT ?")
+        where, args = _created_between(since, until)
+        sql = f"SELECT {_REQUEST_COLUMNS} FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY task_id DESC LIMIT ?"
         args.append(int(limit))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [_request(r) for r in rows]
@@ -419,6 +407,21 @@ class SQLiteStore(SQLiteCacheMixin):
             return orphaned
         result: set[str] = await self._query(run)
         return result
+
+
+def _created_between(since: float | None,
+                     until: float | None) -> tuple[list[str], list[Any]]:
+    """WHERE terms for tasks created in [since, until): ids start with the creation time in
+    microseconds, so this is a range of the primary key."""
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append("task_id >= ?")
+        args.append(f"{int(since * 1e6):014x}")
+    if until is not None:
+        where.append("task_id < ?")
+        args.append(f"{int(until * 1e6):014x}")
+    return where, args
 
 
 def _one_by_one(conn: sqlite3.Connection, batch: list[_Record]) -> list[BaseException | None]:
