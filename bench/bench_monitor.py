@@ -109,7 +109,7 @@ def memory_and_accuracy(n_calls: int, n_skills: int) -> dict[str, Any]:
                                   status=TaskStatus.SUCCEEDED if i % 50 else TaskStatus.FAILED,
                                   attempts=1,
                                   metrics={"wall_ms": walls[i], "queue_ms": walls[i] / 10})
-            await monitor.on_finish(t, res)
+            monitor.on_finish(t, res)
 
     asyncio.run(feed())
     gc.collect()
@@ -143,8 +143,8 @@ def hook_cost(n: int) -> float:
     async def go() -> float:
         t0 = time.perf_counter()
         for _ in range(n):
-            await monitor.after_attempt(t, attempt, outcome)
-            await monitor.on_finish(t, res)
+            monitor.after_attempt(t, attempt, outcome)
+            monitor.on_finish(t, res)
         return (time.perf_counter() - t0) / n * 1e6
 
     return asyncio.run(go())

@@ -245,16 +245,27 @@ def test_late_subscriber_replays_from_the_start(tmp_path: Path) -> None:
 
 
 def test_event_log_is_bounded(tmp_path: Path) -> None:
-    async def go() -> int:
-        engine = _engine(tmp_path, event_log_max_per_task=8)
-        async with engine:
-            assert engine.monitor.event_log is not None
-            engine.monitor.event_log.max_ended = 5
-            for _ in range(30):
-                await engine.execute("nap", {"ms": 0})
-            return len(engine.monitor.event_log)
+    @skill(id="reporter", version="1.0.0")
+    async def reporter(context: SkillContext) -> None:
+        for i in range(20):
+            context.progress(i / 20)
 
-    assert arun(go()) <= 6
+    async def go() -> tuple[int, int, int]:
+        engine = _engine(tmp_path, event_log_max_per_task=8)
+        engine.register(reporter)
+        async with engine:
+            log = engine.monitor.event_log
+            assert log is not None
+            log.max_ended = 5
+            for _ in range(30):
+                await engine.execute("reporter")
+            for _ in range(30):
+                await engine.execute("nap", {"ms": 0})  # no progress: nothing kept
+            longest = max(len(k.progress) for k in log.kept.values())
+            return len(log), longest, len(log._order)
+
+    kept, longest, order = arun(go())
+    assert kept == 5 and order == 5 and longest == 8
 
 
 def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
@@ -334,7 +345,7 @@ def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
 
 def test_event_log_rebuilds_grace_and_progress_cap() -> None:
     from skillexec.monitoring.events import EventLog, TaskEvent
-    from skillexec.task import ExecutionResult, ExecutionTask
+    from skillexec.task import ExecutionTask, TaskInfo
 
     now = [100.0]
     log = EventLog(max_per_task=4, grace_s=5.0, max_ended=100, clock=lambda: now[0])
@@ -347,33 +358,68 @@ def test_event_log_rebuilds_grace_and_progress_cap() -> None:
     for i in range(10):
         log.record(TaskEvent("a", "progress", TaskStatus.RUNNING, 2, fraction=i / 10,
                              at=96.0 + i / 100))
-    got = [(e.kind, e.status.value if e.status else None, e.attempt, e.fraction)
+    got = [(e.kind, e.status.value if e.status else None, e.attempt, e.fraction, e.at)
            for e in log.replay("a")]
-    assert got[:4] == [("status", "queued", 0, None), ("status", "running", 1, None),
-                       ("status", "retrying", 1, None), ("status", "running", 2, None)]
-    progress = [f for k, _, _, f in got if k == "progress"]
+    assert got[:4] == [("status", "queued", 0, None, 90.0), ("status", "running", 1, None, 91.0),
+                       ("status", "retrying", 1, None, 95.0),
+                       ("status", "running", 2, None, 95.0)]
+    progress = [f for k, _, _, f, _ in got if k == "progress"]
     assert len(progress) == 4 and progress[-1] == 0.9  # the latest replaces the previous
-    end = ExecutionResult(task_id="a", skill_id="s", skill_version="1",
-                          status=TaskStatus.SUCCEEDED, attempts=2, created_at=90.0,
-                          started_at=91.0, finished_at=99.0)
+    # Ended: rebuilt from its journal record, with what the log kept, for the grace period.
+    record = TaskInfo(task_id="a", skill_id="s", skill_version="1",
+                      status=TaskStatus.SUCCEEDED, priority=5, attempts=2, created_at=90.0,
+                      started_at=91.0, finished_at=99.0)
     log.live = lambda _id: None
-    log.ended(end)
-    assert log.replay("a")[-1].final and log.replay("a")[0].status is TaskStatus.QUEUED
-    now[0] = 103.0
-    log.ended(ExecutionResult(task_id="b", skill_id="s", skill_version="1",
-                              status=TaskStatus.FAILED, attempts=1, created_at=102.0,
-                              started_at=102.0, finished_at=103.0))
-    assert log.replay("a")  # within its grace
-    now[0] = 104.5
-    log.ended(ExecutionResult(task_id="c", skill_id="s", skill_version="1",
-                              status=TaskStatus.SUCCEEDED, attempts=1, created_at=104.0,
-                              started_at=104.0, finished_at=104.5))
-    assert log.replay("a") == () and log.replay("b") and log.replay("c")
-    assert log.replay("unknown") == ()
+    assert log.replay("a") == ()  # not live, no record given
+    now[0] = 99.0
+    log.ended("a")
+    events = log.replay("a", record)
+    assert events[-1].final and events[-1].at == 99.0 and events[0].status is TaskStatus.QUEUED
+    assert [e.fraction for e in events if e.kind == "progress"] == progress
+    assert events[2].at == 95.0  # the retry's time, kept
+    log.ended("never-kept")  # a task the log kept nothing of: nothing to do
+    assert len(log) == 1
+    now[0] = 104.5  # past the grace: rebuilt without what was kept, and forgotten
+    events = log.replay("a", record)
+    assert [e.kind for e in events] == ["status"] * 5 and events[-1].final
+    log.retry_started("b", 104.0)
+    log.ended("b")
+    assert len(log) == 1 and "a" not in log.kept
     ev = TaskEvent(task_id="x", kind="status", status=TaskStatus.QUEUED)
     assert ev.to_dict()["status"] == "queued" and ev.at > 0 and ev.data == {}
     with pytest.raises(AttributeError):
         ev.kind = "other"  # type: ignore[misc]
+
+
+def test_late_subscriber_after_the_end_replays_from_the_journal(tmp_path: Path) -> None:
+    # Ended tasks are rebuilt from their journal record, so a subscriber who comes after
+    # the end still sees the whole task: queued, each attempt and retry, progress, the end.
+    @skill(id="twice", version="1.0.0", max_retries=2)
+    async def twice(context: SkillContext) -> str:
+        context.progress(0.5, f"attempt {context.attempt}")
+        if context.attempt == 1:
+            raise ConnectionError("transient")
+        return "ok"
+
+    async def go() -> tuple[list[tuple[str, str | None, int]], list[str]]:
+        engine = _engine(tmp_path)
+        engine.register(twice)
+        async with engine:
+            result = await engine.execute("twice")
+            assert result.ok and result.attempts == 2
+            seen = [ev async for ev in engine.events(result.task_id)]
+            plain = [ev async for ev in engine.events(
+                (await engine.execute("nap", {"ms": 0})).task_id)]
+        return ([(e.kind, e.status.value if e.status else None, e.attempt) for e in seen],
+                [e.status.value for e in plain if e.status])
+
+    seen, plain = arun(go())
+    statuses = [(s, a) for k, s, a in seen if k == "status"]
+    if statuses[0] == ("queued", 0):  # only when it waited for a slot
+        statuses.pop(0)
+    assert statuses == [("running", 1), ("retrying", 1), ("running", 2), ("succeeded", 2)]
+    assert [a for k, _, a in seen if k == "progress"] == [1, 2]
+    assert plain[-1] == "succeeded" and plain[0] in ("queued", "running")
 
 
 def test_settings_from_env_and_dict() -> None:
@@ -424,23 +470,20 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
 
 def test_event_log_keeps_the_latest_ended_tasks() -> None:
     from skillexec.monitoring.events import EventLog
-    from skillexec.task import ExecutionResult
 
     now = [1000.0]
     log = EventLog(max_ended=3, grace_s=60.0, clock=lambda: now[0])
 
     def end(task_id: str) -> None:
-        log.ended(ExecutionResult(task_id=task_id, skill_id="s", skill_version="1",
-                                  status=TaskStatus.SUCCEEDED, attempts=1, created_at=now[0],
-                                  started_at=now[0], finished_at=now[0]))
+        log.retry_started(task_id, now[0])
+        log.ended(task_id)
 
     for t in ("a", "b", "c", "a", "d"):  # "a" ended twice: kept once, not twice
         end(t)
-    assert [t for t in "abcd" if log.replay(t)] == ["b", "c", "d"]
+    assert sorted(log.kept) == ["b", "c", "d"]
     for i in range(1000):  # many more than kept: the oldest go first, in order
         end(f"t{i}")
-    assert [t for t in ("t996", "t997", "t998", "t999") if log.replay(t)] == \
-        ["t997", "t998", "t999"]
+    assert sorted(log.kept) == ["t997", "t998", "t999"]
     now[0] += 61.0  # past the grace: all go at the next end
     end("last")
-    assert len(log) == 1 and log.replay("last")
+    assert list(log.kept) == ["last"]

@@ -385,7 +385,8 @@ class SkillExecutionEngine:
             task = self._admit(task_id, skill, params, config, priority, timeout,
                                max_retries, principal)
             for mw in self._hooks["on_submit"]:
-                await mw.on_submit(task, skill)
+                if (pending := mw.on_submit(task, skill)) is not None:
+                    await pending
             ex = skill.execution
             key = None
             if (ex.cacheable or ex.idempotent) and self.optimizer.enabled:
@@ -541,7 +542,7 @@ class SkillExecutionEngine:
             info = await self.status(task_id)
             first = TaskEvent(task_id=task_id, kind="status", status=info.status,
                               attempt=info.attempts)
-        async for event in self.events_bus.subscribe(task_id, first):
+        async for event in self.events_bus.subscribe(task_id, first, journal=self._store.get):
             yield event
 
     @property
@@ -638,6 +639,8 @@ class SkillExecutionEngine:
                     task.status = TaskStatus.RUNNING
                     if task.started_at is None:
                         task.started_at = time.time()
+                    elif (event_log := self.events_bus.log) is not None:
+                        event_log.retry_started(task.task_id, time.time())
                     written = self._store.started(task)
                     if not task.idempotent:
                         # At most once: the journal knows the attempt began before it does.
@@ -727,8 +730,8 @@ class SkillExecutionEngine:
         timeout_s = min(task.timeout_s, max(0.001, task_deadline - time.time()))
         ctx = self.environment.context(
             task, deadline=time.time() + timeout_s, saved=saved,
-            progress=self._progress_sink(task) if self.events_bus.wants(task.task_id)
-            else None)
+            progress=self._progress_sink(task) if self.events_bus.log is not None
+            or self.events_bus.wants(task.task_id) else None)
         self._contexts[task.task_id] = ctx
         ex = skill.execution
         attempt = Attempt(skill=skill, input_data=build_input(task.params, task.config),
@@ -738,12 +741,17 @@ class SkillExecutionEngine:
                                                max_output_bytes=self.config.max_output_bytes))
         try:
             for mw in self._hooks["before_attempt"]:
-                await mw.before_attempt(task, attempt)
+                if (pending := mw.before_attempt(task, attempt)) is not None:
+                    await pending
             outcome = await runner.run(attempt)
+            # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
+            # engine's to say, so a result reads the same with the monitor on or off.
+            outcome.metrics["concurrency"] = self.executor.slots
             if outcome.error is None:
                 outcome = self._check_output(skill, outcome)
             for mw in self._hooks["after_attempt"]:
-                await mw.after_attempt(task, attempt, outcome)
+                if (pending := mw.after_attempt(task, attempt, outcome)) is not None:
+                    await pending
             return outcome
         finally:
             self._contexts.pop(task.task_id, None)
@@ -818,6 +826,9 @@ class SkillExecutionEngine:
         except SkillExecError:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._live.pop(task.task_id, None)
+        event_log = self.events_bus.log
+        if event_log is not None and task.task_id in event_log.kept:
+            event_log.ended(task.task_id)
         self._cancelling.discard(task.task_id)
         fut = self._waiters.pop(task.task_id, None)
         if fut is not None and not fut.done():
@@ -831,7 +842,8 @@ class SkillExecutionEngine:
         self.errors.on_finish(task, result)
         for mw in self._hooks["on_finish"]:
             try:
-                await mw.on_finish(task, result)
+                if (pending := mw.on_finish(task, result)) is not None:
+                    await pending
             except Exception:
                 log.exception("middleware %r failed in on_finish", mw)
         return result

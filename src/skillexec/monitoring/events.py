@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple, Protocol
 
 from skillexec.task import TaskStatus
@@ -77,20 +77,32 @@ class TaskState(Protocol):
     def status(self) -> TaskStatus: ...
 
 
+class _Kept:
+    """What cannot be rebuilt of one task: its progress reports and when its retries began."""
+
+    __slots__ = ("ended_at", "progress", "retries")
+
+    def __init__(self) -> None:
+        self.progress: list[TaskEvent] = []
+        self.retries: list[float] = []
+        self.ended_at: float | None = None
+
+
 class EventLog:
     """What a late subscriber replays: a task's events from its start, rebuilt cheaply.
 
     Creating an event object for every state change of every task would cost the engine
     several allocations per call for the rare subscriber who comes late. So nothing is
     recorded per state change: a task's status events are rebuilt from the task itself
-    (created, queued, started, each attempt, retries, its end), and only what cannot be
-    rebuilt is kept: its progress reports (at most ``max_per_task``; beyond, the latest
-    replaces the previous one) and when each retry began. Ended tasks stay replayable for
-    ``grace_s`` seconds, at most ``max_ended`` of them.
+    (created, queued, started, each attempt, retries, its end): the live task while it runs,
+    its journal record once it has ended. Only what cannot be rebuilt is kept here: progress
+    reports (at most ``max_per_task``; beyond, the latest replaces the previous one) and when
+    each retry began. A task that had neither costs the log nothing at all; one that had
+    them keeps them ``grace_s`` seconds after its end, at most ``max_ended`` such tasks.
     """
 
-    __slots__ = ("_clock", "_ended", "_expires", "_order", "_progress", "_retries", "grace_s",
-                 "live", "max_ended", "max_per_task")
+    __slots__ = ("_clock", "_expires", "_order", "grace_s", "kept", "live", "max_ended",
+                 "max_per_task")
 
     def __init__(self, *, max_per_task: int = 256, grace_s: float = 30.0,
                  max_ended: int = 256,
@@ -100,86 +112,74 @@ class EventLog:
         self.max_ended = max_ended
         self._clock = clock
         self.live: Callable[[str], TaskState | None] = lambda _task_id: None
-        self._progress: dict[str, list[TaskEvent]] = {}
-        self._retries: dict[str, list[float]] = {}
-        # created_at, started_at, attempts, status, finished_at, per ended task
-        self._ended: dict[str, tuple[float, float | None, int, TaskStatus, float | None]] = {}
-        # Their ids, oldest first. Not the dict's own order: a dict added to at one end and
-        # emptied from the other keeps the removed slots until it is resized, so finding its
-        # first item scans them all (the cost of every task end, measured); a deque does not.
+        self.kept: dict[str, _Kept] = {}  # by task id; the engine tells the end of these
+        # Ended kept tasks, oldest first. Not the dict's own order: a dict added to at one
+        # end and emptied from the other keeps the removed slots until it is resized, so
+        # finding its first item scans them all; a deque does not.
         self._order: deque[str] = deque()
-        self._expires = 0.0  # when the oldest kept task's grace ends (0: check now)
+        self._expires = 0.0  # when the oldest ended task's grace ends (0: check now)
+
+    def _of(self, task_id: str) -> _Kept:
+        kept = self.kept.get(task_id)
+        if kept is None:
+            kept = self.kept[task_id] = _Kept()
+        return kept
 
     def record(self, event: TaskEvent) -> None:
         """Keep a progress event (status events are rebuilt, not kept)."""
         if event.kind != "progress":
             return
-        log = self._progress.get(event.task_id)
-        if log is None:
-            log = self._progress[event.task_id] = []
+        log = self._of(event.task_id).progress
         if len(log) >= self.max_per_task:
             log[-1] = event
         else:
             log.append(event)
 
     def retry_started(self, task_id: str, at: float) -> None:
-        self._retries.setdefault(task_id, []).append(at)
+        self._of(task_id).retries.append(at)
 
-    def ended(self, state: TaskState) -> None:
-        """A task finished: replayable for the grace period (``state`` has ``finished_at``).
-
-        Called for every task, so it does little: the oldest goes when over ``max_ended``,
-        and the grace period is checked only once the oldest kept task may be past it.
-        """
-        ended = self._ended
-        task_id = state.task_id
-        if task_id not in ended:
+    def ended(self, task_id: str) -> None:
+        """A task this log keeps something of has ended: kept for the grace period."""
+        kept = self.kept.get(task_id)
+        if kept is None:
+            return
+        if kept.ended_at is None:
             self._order.append(task_id)
-        # What replay needs, in a tuple of plain values: the result itself (its output, its
-        # metrics) is freed as soon as its caller drops it, and the tuple is not even
-        # tracked by the garbage collector (a full result kept per ended task was).
-        # The status member itself: an enum's .value is a Python-level descriptor, per call.
-        ended[task_id] = (state.created_at, state.started_at, state.attempts,
-                          state.status, getattr(state, "finished_at", None))
-        if len(ended) > self.max_ended:
-            self._forget(self._order.popleft())
-        if self._clock() >= self._expires:
+        kept.ended_at = self._clock()
+        while len(self._order) > self.max_ended:
+            self.kept.pop(self._order.popleft(), None)
+        if kept.ended_at >= self._expires:
             self._expire()
 
     def _expire(self) -> None:
         limit = self._clock() - self.grace_s
         order = self._order
         while order:
-            at = self._ended[order[0]][4] or 0.0
-            if at >= limit:
+            kept = self.kept.get(order[0])
+            at = kept.ended_at if kept is not None else None
+            if at is not None and at >= limit:
                 self._expires = at + self.grace_s
                 return
-            self._forget(order.popleft())
+            self.kept.pop(order.popleft(), None)
         self._expires = 0.0
 
-    def _forget(self, task_id: str) -> None:
-        self._ended.pop(task_id, None)
-        if self._progress:  # most tasks report no progress and are never retried
-            self._progress.pop(task_id, None)
-        if self._retries:
-            self._retries.pop(task_id, None)
-
-    def replay(self, task_id: str) -> tuple[TaskEvent, ...]:
-        """The task's events so far, oldest first; () when it is unknown here."""
-        kept = self._ended.get(task_id)
-        finished: float | None = None
-        if kept is not None:
-            created, started, attempts, status, finished = kept
-        else:
-            state = self.live(task_id)
-            if state is None:
-                return ()
-            status, attempts = state.status, state.attempts
-            created, started = state.created_at, state.started_at
+    def replay(self, task_id: str, ended: TaskState | None = None) -> tuple[TaskEvent, ...]:
+        """The task's events so far, oldest first: rebuilt from the live task, else from
+        ``ended`` (its journal record, with ``finished_at``); () when neither is known."""
+        state = self.live(task_id) or ended
+        if state is None:
+            return ()
+        status, attempts = state.status, state.attempts
+        created, started = state.created_at, state.started_at
+        finished: float | None = getattr(state, "finished_at", None)
+        kept = self.kept.get(task_id)
+        if kept is not None and kept.ended_at is not None and kept.ended_at < self._clock() \
+                - self.grace_s:
+            kept = None  # past its grace: as if already forgotten
         out: list[TaskEvent] = []
         if started is None or started > created:
             out.append(TaskEvent(task_id, "status", TaskStatus.QUEUED, 0, at=created))
-        retries = self._retries.get(task_id, ())
+        retries = kept.retries if kept is not None else []
         if attempts >= 1 and started is not None:
             out.append(TaskEvent(task_id, "status", TaskStatus.RUNNING, 1, at=started))
             for n in range(2, attempts + 1):
@@ -192,14 +192,15 @@ class EventLog:
         if status.terminal:
             final = TaskEvent(task_id, "status", status, attempts,
                               at=finished or self._clock())
-        out.extend(self._progress.get(task_id, ()))
+        if kept is not None:
+            out.extend(kept.progress)
         out.sort(key=lambda e: e.at)
         if final is not None:
             out.append(final)
         return tuple(out)
 
     def __len__(self) -> int:
-        return len(self._ended) + len(self._progress)
+        return len(self.kept)
 
 
 class EventBus:
@@ -224,22 +225,29 @@ class EventBus:
             except asyncio.QueueFull:
                 pass  # a subscriber that does not keep up loses events, never blocks the engine
 
-    async def subscribe(self, task_id: str | None = None,
-                        first: TaskEvent | None = None) -> AsyncIterator[TaskEvent]:
+    async def subscribe(self, task_id: str | None = None, first: TaskEvent | None = None, *,
+                        journal: Callable[[str], Awaitable[TaskState | None]] | None = None,
+                        ) -> AsyncIterator[TaskEvent]:
         """Events of one task (until its final one) or of all tasks (until cancelled).
 
-        For one task the log knows (live, or ended within its grace), its events so far are
-        replayed first (from the task's start, in place of ``first``), then the live ones
-        follow, none twice.
+        With a log, a task's events so far are replayed first (from the task's start, in
+        place of ``first``), then the live ones follow, none twice: a live task is rebuilt
+        in the same step as the queue is registered; one that has already ended is rebuilt
+        from ``journal`` (its record), and nothing more will come for it.
         """
         q: asyncio.Queue[TaskEvent] = asyncio.Queue(self._max_pending)
         if task_id is None:
             self._all.add(q)
         else:
             self._by_task.setdefault(task_id, set()).add(q)
-        # Taken in the same step as the queue is registered: nothing falls in between.
-        replay = self.log.replay(task_id) if self.log is not None and task_id else ()
         try:
+            replay: tuple[TaskEvent, ...] = ()
+            if self.log is not None and task_id:
+                replay = self.log.replay(task_id)
+                if not replay and journal is not None:
+                    # Not live when the queue was registered: it had ended (its end is in
+                    # the journal before the engine lets go of it).
+                    replay = self.log.replay(task_id, await journal(task_id))
             for event in replay:
                 yield event
                 if event.final:

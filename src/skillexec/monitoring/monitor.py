@@ -9,22 +9,21 @@ Everything else (snapshots, the Prometheus exposition, alerts) is computed when 
 
 Events: with ``event_log`` on, the monitor attaches an :class:`EventLog` to the engine's
 event bus, so ``engine.events(task_id)`` replays a task's events from its start (rebuilt from
-the task, plus the progress reports and retry times the monitor keeps).
+the live task or its journal record, plus the progress reports and retry times the log
+keeps); the engine feeds the log, so the monitor adds no hook per attempt for it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorType
 from skillexec.middleware import Middleware
-from skillexec.monitoring.events import EventLog, TaskEvent
+from skillexec.monitoring.events import EventLog
 from skillexec.monitoring.logs import make_logger, scrub, secret_values
 from skillexec.monitoring.metrics import MetricCollector
 from skillexec.monitoring.prometheus import EngineCollector, make_registry, text
@@ -71,7 +70,6 @@ class ExecutionMonitor(Middleware):
             system_ttl_s=s.system_metrics_ttl_s,
             known_skill=(lambda sid: sid in skills) if skills is not None else None)
         self._stats = self.metrics.skills
-        self._progress_bound = self._progress  # one bound method, not one per attempt
         self.circuits: dict[str, str] = {}
         self.event_log = (EventLog(max_per_task=s.event_log_max_per_task,
                                    grace_s=s.event_log_grace_s,
@@ -122,43 +120,11 @@ class ExecutionMonitor(Middleware):
 
     # -- hooks (the hot path) ------------------------------------------------------------------
 
-    async def before_attempt(self, task: ExecutionTask, attempt: Attempt) -> None:
-        # Attempts running per skill are counted from the engine's live tasks when a snapshot
-        # is taken; here only what a late subscriber will need: progress reports (the engine
-        # gives the skill a progress sink only while someone listens) and retry times.
-        log = self.event_log
-        if log is None:
-            return
-        ctx = attempt.context
-        if ctx._progress_sink is None:
-            ctx._progress_sink = partial(self._progress_bound, task, asyncio.get_running_loop())
-        if task.attempts > 1:
-            log.retry_started(task.task_id, time.time())
-
-    def _progress(self, task: ExecutionTask, loop: asyncio.AbstractEventLoop,
-                  fraction: float, message: str) -> None:
-        engine = self._engine
-        if engine is None:
-            return
-        event = TaskEvent(task.task_id, "progress", task.status, task.attempts,
-                          fraction=fraction, message=message)
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            engine.events_bus.publish(event)
-        else:  # a sync skill in a worker thread
-            loop.call_soon_threadsafe(engine.events_bus.publish, event)
-
-    async def after_attempt(self, task: ExecutionTask, attempt: Attempt,
-                            outcome: Outcome) -> None:
+    def after_attempt(self, task: ExecutionTask, attempt: Attempt,
+                      outcome: Outcome) -> None:
         st = self._stats.get(task.skill_id) or self.metrics.stats(task.skill_id)
         st.attempts += 1
         m = outcome.metrics
-        engine = self._engine
-        if engine is not None:
-            m["concurrency"] = engine.executor.slots
         if len(m) > 3 or m.get("cpu_ms") is not None:
             st.resources(m)
         err = outcome.error
@@ -171,7 +137,7 @@ class ExecutionMonitor(Middleware):
                           error_type=key, error_code=err.code,
                           message=scrub(err.message, secrets))
 
-    async def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
+    def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
         stats = self._stats.get(task.skill_id) or self.metrics.stats(task.skill_id)
         status = result.status
         if task.attempts > 1:
@@ -189,9 +155,6 @@ class ExecutionMonitor(Middleware):
                                status=status.value, wall_ms=result.metrics.get("wall_ms"))
         else:
             self._finished_badly(task, result, stats)
-        event_log = self.event_log
-        if event_log is not None:
-            event_log.ended(result)
         if self._loop_wanted:
             self._start_alert_loop()
 

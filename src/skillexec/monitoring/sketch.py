@@ -1,42 +1,84 @@
-"""A streaming quantile sketch with relative accuracy (the DDSketch idea, kept small).
+"""A streaming quantile sketch with relative accuracy (log-linear buckets, as in HDR
+histograms and DDSketch's log-linear mapping), built so that a batch is counted at C speed.
 
-A positive value x falls in bucket ``ceil(log_gamma(x))`` with ``gamma = (1+a)/(1-a)``; every
-value in a bucket is within a relative error ``a`` of the bucket's representative value, so any
-quantile is answered within ``a`` (1% by default) of a value of the right rank. Memory is one
-8-byte counter per bucket between the lowest and highest seen: values from 1 µs to one day at
-1% take fewer than 1,200 buckets, and ``max_buckets`` bounds it whatever arrives (the lowest
-buckets are merged, so high quantiles, the ones that matter for latency, stay accurate).
+A positive value's bucket is read off its IEEE 754 single-precision bits: the sign, the 8
+exponent bits and the top ``p`` mantissa bits. Every power of two is thus cut into ``2**p``
+buckets, each at most ``2**-p`` wide relative to its start, and a bucket's representative
+value is within ``2**-p / (2 + 2**-p)`` of everything in it, so any quantile is answered
+within that of a value of the right rank (``p = 6``: 0.78 %, for a requested 1 %).
+
+Why bits and not ``ceil(log(x) / log(gamma))``: a batch becomes float32 in one
+``struct.pack`` and the top 16 bits of each value are read by slicing a 16-bit view of it,
+all in C; the keys are then tallied by ``Counter.update`` (C) into a pending tally, settled
+into the dense bucket array only when read or when it grows large. Per value that is a
+third of the CPU instructions of a log, a multiplication and a ceil, each a call.
+
+Memory is one counter per bucket between the lowest and highest seen (8 bytes, or 4 for a
+``narrow`` sketch; ``2**p`` buckets per doubling: 1 µs to one day at 1 % is 2,300 buckets),
+and ``max_buckets`` bounds it whatever arrives (the lowest buckets are merged, so high
+quantiles, the ones that matter for latency, stay accurate).
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import sys
 from array import array
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import repeat
-from operator import mul as _mul
 
 __all__ = ["QuantileSketch", "extend_all"]
 
 _MIN_VALUE = 1e-9  # values at or below this count as zero
+_PENDING_MAX = 128  # distinct keys counted before they are settled (bounds its memory)
+_KEY_BITS = 7  # mantissa bits in a key: float32's top 16 bits are sign, 8 exponent, 7 of these
+_F32 = struct.Struct("<f")
+_U32 = struct.Struct("<I")
+_F32_MAX = 3.4e38  # about the largest float32; larger values are counted as this
+_HIGH = 1 if sys.byteorder == "little" else 0  # the high half of each float32, as two uint16
+
+
+def _keys(positive: Sequence[float]) -> array[int]:
+    """The top 16 bits of each value as float32 (the caller keeps them <= _F32_MAX)."""
+    return array("H", struct.pack(f"<{len(positive)}f", *positive))[_HIGH::2]
+
+
+def _key(value: float) -> int:
+    key: int = _U32.unpack(_F32.pack(min(value, _F32_MAX)))[0] >> 16
+    return key
+
+
+def _edge(bucket: int, shift: int) -> float:
+    """The smallest value of ``bucket`` (and the bound above ``bucket - 1``)."""
+    return float(_F32.unpack(_U32.pack((bucket << shift) << 16))[0])
 
 
 class QuantileSketch:
-    """Counts in a dense array of 8-byte buckets from the lowest occupied index up."""
+    """Counts in a dense array of 8-byte buckets from the lowest occupied one up."""
 
-    __slots__ = ("_counts", "_gamma", "_inv_log_gamma", "_max_buckets", "_offset", "count",
-                 "max", "min", "relative_accuracy", "sum", "zero_count")
+    __slots__ = ("_counts", "_max_buckets", "_offset", "_pending", "_shift", "count", "max",
+                 "min", "relative_accuracy", "sum", "zero_count")
 
-    def __init__(self, relative_accuracy: float = 0.01, *, max_buckets: int = 2048) -> None:
+    def __init__(self, relative_accuracy: float = 0.01, *, max_buckets: int = 4096,
+                 narrow: bool = False) -> None:
+        """``narrow``: 4-byte counters (at most 2**32 - 1 per bucket), half the memory, for
+        short-lived sketches such as a rolling window's 10-second slots."""
         if not 0.0 < relative_accuracy < 1.0:
             raise ValueError("relative_accuracy must be in (0, 1)")
-        self.relative_accuracy = relative_accuracy
-        self._gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
-        self._inv_log_gamma = 1.0 / math.log(self._gamma)
+        # The fewest mantissa bits that meet the accuracy asked for (finer is not offered:
+        # 7 bits, 0.39 %, is what the 16-bit keys hold).
+        bits = 0
+        while bits < _KEY_BITS and 2.0 ** -bits / (2.0 + 2.0 ** -bits) > relative_accuracy:
+            bits += 1
+        self._shift = _KEY_BITS - bits  # key >> shift: the bucket
+        self.relative_accuracy = 2.0 ** -bits / (2.0 + 2.0 ** -bits)  # what it guarantees
         self._max_buckets = max(2, max_buckets)
-        self._counts: array[int] = array("q")
+        self._counts: array[int] = array("I" if narrow else "q")
         self._offset = 0
+        # Counts by key (not bucket) not yet in the array: see the module's docstring.
+        self._pending: Counter[int] | None = None
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
@@ -53,7 +95,7 @@ class QuantileSketch:
         if value <= _MIN_VALUE:
             self.zero_count += 1
             return
-        i = math.ceil(math.log(value) * self._inv_log_gamma)
+        i = _key(value) >> self._shift
         j = i - self._offset
         c = self._counts
         if 0 <= j < len(c):
@@ -67,10 +109,10 @@ class QuantileSketch:
             self._offset = i
             c.append(0)
         elif i < self._offset:
-            self._counts = c = array("q", bytes(8 * (self._offset - i))) + c
+            self._counts = c = array(c.typecode, bytes(c.itemsize * (self._offset - i))) + c
             self._offset = i
         elif i >= self._offset + len(c):
-            c.extend(array("q", bytes(8 * (i - self._offset - len(c) + 1))))
+            c.extend(array(c.typecode, bytes(c.itemsize * (i - self._offset - len(c) + 1))))
         excess = len(c) - self._max_buckets
         if excess > 0:  # merge the lowest buckets: high quantiles keep their accuracy
             moved = sum(c[:excess])
@@ -93,10 +135,10 @@ class QuantileSketch:
         """Add many values (see :func:`extend_all`)."""
         extend_all((self,), values)
 
-    def _add_logs(self, n: int, total: float, lo: float, hi: float, zeros: int,
-                  logs: Iterable[float]) -> None:
+    def _add_keys(self, n: int, total: float, lo: float, hi: float, zeros: int,
+                  keys: Iterable[int] | Counter[int]) -> None:
         """``n`` values (``zeros`` of them zeros) whose sum, min and max are given, and the
-        natural logs of the positive ones."""
+        keys of the positive ones (or their tally)."""
         self.count += n
         self.sum += total
         if lo < self.min:
@@ -104,9 +146,24 @@ class QuantileSketch:
         if hi > self.max:
             self.max = hi
         self.zero_count += zeros
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = Counter()
+        pending.update(keys)
+        if len(pending) > _PENDING_MAX:
+            self.settle()
+
+    def settle(self) -> None:
+        """Move the pending counts into the array (readers call it; so may an owner whose
+        sketch will not be written again, to free the pending tally)."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        shift = self._shift
         c = self._counts
-        for i, k in Counter(map(math.ceil, map(_mul, logs,
-                                               repeat(self._inv_log_gamma)))).items():
+        for key, k in pending.items():
+            i = key >> shift
             j = i - self._offset
             if 0 <= j < len(c):
                 c[j] += k
@@ -115,8 +172,10 @@ class QuantileSketch:
                 c = self._counts
 
     def merge(self, other: QuantileSketch) -> None:
-        if other._gamma != self._gamma:
+        if other._shift != self._shift:
             raise ValueError("sketches of different accuracy cannot be merged")
+        self.settle()
+        other.settle()
         for j, n in enumerate(other._counts):
             if n:
                 i = other._offset + j
@@ -132,7 +191,10 @@ class QuantileSketch:
         self.max = max(self.max, other.max)
 
     def _value(self, i: int) -> float:
-        return min(max(2.0 * self._gamma ** i / (self._gamma + 1.0), self.min), self.max)
+        lo, hi = _edge(i, self._shift), _edge(i + 1, self._shift)
+        # The harmonic mean of the edges: equally close, relatively, to both.
+        mid = 2.0 * lo * hi / (lo + hi) if math.isfinite(hi) else lo
+        return min(max(mid, self.min), self.max)
 
     def quantile(self, q: float) -> float | None:
         """The value of rank ``q`` (0..1), within the relative accuracy; None when empty."""
@@ -144,6 +206,7 @@ class QuantileSketch:
         out: list[float | None] = [None] * len(wanted)
         if self.count == 0:
             return out
+        self.settle()
         c = self._counts
         seen = self.zero_count
         j = 0
@@ -171,11 +234,13 @@ class QuantileSketch:
         """How many values are at most ``bound`` (to bucket accuracy)."""
         if bound <= _MIN_VALUE:
             return self.zero_count
-        limit = math.ceil(math.log(bound) * self._inv_log_gamma) - self._offset
+        self.settle()
+        limit = (_key(bound) >> self._shift) - self._offset
         return self.zero_count + sum(self._counts[:max(0, limit + 1)])
 
     @property
     def bucket_count(self) -> int:
+        self.settle()
         return len(self._counts)
 
     def __len__(self) -> int:
@@ -183,23 +248,24 @@ class QuantileSketch:
 
 
 def extend_all(sketches: Sequence[QuantileSketch], values: Iterable[float]) -> None:
-    """Add the same values to several sketches, at C speed: sum, min, max and logarithms
-    computed once for all of them, bucket indices by ``map`` over math functions, counted by
-    a Counter, then one array update per distinct bucket (the monitor folds its calls'
-    times in batches into a cumulative sketch and a window's; a batch of latencies falls in
-    a few dozen buckets)."""
-    vals = values if isinstance(values, list | tuple) else list(values)
+    """Add the same values to several sketches, at C speed: sorted once (which gives min and
+    max, and the zeros as a prefix), summed once, turned into keys once and, for several
+    sketches, tallied once (the monitor folds its calls' times in batches into a cumulative
+    sketch and a window's). NaN is not a value: it is left out."""
+    vals = sorted(values)
+    total = sum(vals)
+    if total != total:  # a NaN somewhere (NaNs do not sort: filter, then sort again)
+        vals = sorted(v for v in vals if v == v)
+        total = sum(vals)
     if not vals:
         return
-    lo, hi = min(vals), max(vals)
-    zeros = 0
-    positive: Sequence[float]
-    if lo <= _MIN_VALUE:
-        positive = [v for v in vals if v > _MIN_VALUE]
-        zeros = len(vals) - len(positive)
-    else:
-        positive = vals
-    logs = list(map(math.log, positive)) if len(sketches) > 1 else map(math.log, positive)
-    total = sum(vals)
+    zeros = bisect_right(vals, _MIN_VALUE)
+    positive = vals[zeros:] if zeros else vals
+    if positive and positive[-1] > _F32_MAX:  # float32 cannot hold it: the top bucket
+        positive = [min(v, _F32_MAX) for v in positive]
+    keys: Iterable[int] | Counter[int] = _keys(positive)
+    if len(sketches) > 1:
+        keys = Counter(keys)
+    lo, hi, n = vals[0], vals[-1], len(vals)
     for sketch in sketches:
-        sketch._add_logs(len(vals), total, lo, hi, zeros, logs)
+        sketch._add_keys(n, total, lo, hi, zeros, keys)

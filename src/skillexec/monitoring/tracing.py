@@ -67,7 +67,7 @@ class TracingMiddleware(Middleware):
         ctx = self._trace.set_span_in_context(parent)
         return self._tracer.start_span(name, context=ctx, attributes=attrs)
 
-    async def on_submit(self, task: ExecutionTask, skill: Skill) -> None:
+    def on_submit(self, task: ExecutionTask, skill: Skill) -> None:
         root = self._tracer.start_span("skillexec.task", attributes={
             "skillexec.task_id": task.task_id, "skillexec.skill_id": task.skill_id,
             "skillexec.skill_version": task.skill_version,
@@ -75,7 +75,7 @@ class TracingMiddleware(Middleware):
             "skillexec.principal": task.principal or ""})
         self._spans[task.task_id] = _Spans(root, self._child("skillexec.queue", root))
 
-    async def before_attempt(self, task: ExecutionTask, attempt: Attempt) -> None:
+    def before_attempt(self, task: ExecutionTask, attempt: Attempt) -> None:
         spans = self._spans.get(task.task_id)
         if spans is None:  # recovered from the journal: no submit in this process
             root = self._tracer.start_span("skillexec.task", attributes={
@@ -94,8 +94,8 @@ class TracingMiddleware(Middleware):
         self._propagator.inject(carrier, context=self._trace.set_span_in_context(spans.runner))
         attempt.context.trace.update(carrier)
 
-    async def after_attempt(self, task: ExecutionTask, attempt: Attempt,
-                            outcome: Outcome) -> None:
+    def after_attempt(self, task: ExecutionTask, attempt: Attempt,
+                      outcome: Outcome) -> None:
         spans = self._spans.get(task.task_id)
         if spans is None:
             return
@@ -113,7 +113,7 @@ class TracingMiddleware(Middleware):
             span.end()
         spans.runner = spans.attempt = None
 
-    async def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
+    def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
         spans = self._spans.pop(task.task_id, None)
         if spans is None:  # refused before it was queued
             spans = _Spans(self._tracer.start_span("skillexec.task", attributes={

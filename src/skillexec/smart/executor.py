@@ -13,14 +13,14 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from skillexec.middleware import Middleware
 from skillexec.optimization.adaptive import ConcurrencyTuner
 from skillexec.skills.model import Skill
 from skillexec.smart.advisor import AdviceRequest, Advisor, StatisticalAdvisor, Strategy
-from skillexec.smart.prediction import Prediction, Predictor, features_of
+from skillexec.smart.prediction import Features, Prediction, Predictor, features_of
 from skillexec.smart.settings import SmartSettings
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
@@ -124,13 +124,17 @@ class SmartExecutor(Middleware):
 
     # -- hooks -------------------------------------------------------------------------------
 
-    async def on_submit(self, task: ExecutionTask, skill: Skill) -> None:
+    def on_submit(self, task: ExecutionTask, skill: Skill) -> Awaitable[None] | None:
         if not self.enabled:
-            return
+            return None
         features = task.features = features_of(skill, task.params)
         p = task.prediction = self.predictor.predict(skill.id, features)
         if p is None or not self.adaptive:
-            return
+            return None
+        return self._advise(task, skill, features, p)  # only advice is awaited
+
+    async def _advise(self, task: ExecutionTask, skill: Skill, features: Features,
+                      p: Prediction) -> None:
         engine = self.engine
         monitor = engine.monitor
         request = AdviceRequest(
@@ -171,7 +175,7 @@ class SmartExecutor(Middleware):
             task.runner = strategy.runner
             self.counters["runners_chosen"] += 1
 
-    async def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
+    def on_finish(self, task: ExecutionTask, result: ExecutionResult) -> None:
         if not self.enabled or result.cached or result.status in _NOT_LEARNED:
             return
         skill = task.skill
