@@ -457,8 +457,11 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
     assert st.window.quantile(111.0, 10.0, 0.5) == pytest.approx(900.0, rel=0.02)
     assert st.window.quantile(111.0, 20.0, 0.5) == pytest.approx(2.0, rel=0.02)
     assert st.window.totals(111.0, 20.0) == (5, 1)
-    # queue quantiles of the window: 3 kept waits of 5 ms, 1 short one counted as zero
+    # queue quantiles of the window: waits of 5, 5, 5 and 0.2 ms, and the failed call that
+    # has none, counted as zero
     assert st.window.quantile(111.0, 20.0, 0.0, queue=True) == 0.0
+    assert st.window.quantile(111.0, 20.0, 0.25, queue=True) == pytest.approx(0.2, rel=0.02)
+    assert st.window.quantile(111.0, 10.0, 0.5, queue=True) == 0.0  # only that call
     for _ in range(200):  # more than a batch: folded on the way, and the rest when read
         st.finished(112.0, ok, {"wall_ms": 40.0, "queue_ms": 0.1}, False)
     st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)  # not in the window

@@ -64,3 +64,48 @@ def test_histogram_counts_match_counting_one_by_one(values: list[float],
         i = next((i for i, b in enumerate(_BOUNDS_MS) if v <= b), len(_BOUNDS_MS))
         expected[i] += 1
     assert buckets == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(calls=st.lists(st.tuples(
+    st.floats(min_value=0.0, max_value=60.0),  # seconds later
+    # times within a slot sketch's 256 buckets (beyond, its lowest merge, order-dependent)
+    st.floats(min_value=1.0, max_value=200.0),  # wall ms
+    st.one_of(st.just(0.0), st.floats(min_value=0.5, max_value=100.0)),  # queue ms
+    st.booleans()),  # read the snapshot after this call
+    min_size=1, max_size=300))
+def test_window_slots_hold_exactly_their_calls(
+        calls: list[tuple[float, float, float, bool]]) -> None:
+    # Times are tallied once, by the cumulative sketches, and handed on to the window's
+    # current slot when they settle (on reads and slot changes): whatever the order of
+    # calls and reads, every slot must hold its own calls' times and no other's.
+    from skillexec.monitoring.stats import SkillStats
+    from skillexec.task import TaskStatus
+
+    slot_s, slots = 10.0, 1000
+    stats = SkillStats("s", accuracy=0.01, slot_s=slot_s, slots=slots)
+    now = 1000.0
+    by_slot: dict[int, tuple[list[float], list[float]]] = {}
+    for later, wall, queue, read in sorted(calls, key=lambda c: c[0]):
+        at = now + later
+        stats.finished(at, TaskStatus.SUCCEEDED, {"wall_ms": wall, "queue_ms": queue}, False)
+        walls, queues = by_slot.setdefault(int(at // slot_s), ([], []))
+        walls.append(wall)
+        queues.append(queue)
+        if read:
+            stats.snapshot()
+    end = now + 61.0
+    for sid, (walls, queues) in by_slot.items():
+        at = sid * slot_s
+        for queue, values in ((False, walls), (True, queues)):
+            exact = QuantileSketch(0.02)
+            exact.extend(values)
+            got = stats.window.merge_into(QuantileSketch(0.02), at, slot_s / 2, queue=queue)
+            assert got.count == len(values)
+            assert got.quantiles((0.1, 0.5, 0.9)) == exact.quantiles((0.1, 0.5, 0.9))
+    everything = [w for walls, _ in by_slot.values() for w in walls]
+    assert stats.window.totals(end, 100.0)[0] == len(everything) == stats.snapshot().total
+    whole = QuantileSketch(0.01)
+    whole.extend(everything)
+    stats.flush()
+    assert stats.exec.quantiles((0.5, 0.99)) == whole.quantiles((0.5, 0.99))

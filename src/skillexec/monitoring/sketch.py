@@ -27,7 +27,7 @@ import sys
 from array import array
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = ["QuantileSketch", "extend_all"]
 
@@ -59,7 +59,7 @@ class QuantileSketch:
     """Counts in a dense array of 8-byte buckets from the lowest occupied one up."""
 
     __slots__ = ("_counts", "_max_buckets", "_offset", "_pending", "_shift", "count", "max",
-                 "min", "relative_accuracy", "sum", "zero_count")
+                 "min", "mirror", "relative_accuracy", "sum", "zero_count")
 
     def __init__(self, relative_accuracy: float = 0.01, *, max_buckets: int = 4096,
                  narrow: bool = False) -> None:
@@ -79,6 +79,9 @@ class QuantileSketch:
         self._offset = 0
         # Counts by key (not bucket) not yet in the array: see the module's docstring.
         self._pending: Counter[int] | None = None
+        # Where batches are also counted (see _add_keys): the rolling window's current slot
+        # gets the same values as the cumulative sketch, without tallying them twice.
+        self.mirror: Callable[[], QuantileSketch] | None = None
         self.zero_count = 0
         self.count = 0
         self.sum = 0.0
@@ -136,16 +139,12 @@ class QuantileSketch:
         extend_all((self,), values)
 
     def _add_keys(self, n: int, total: float, lo: float, hi: float, zeros: int,
-                  keys: Iterable[int] | Counter[int]) -> None:
+                  keys: Iterable[int]) -> None:
         """``n`` values (``zeros`` of them zeros) whose sum, min and max are given, and the
-        keys of the positive ones (or their tally)."""
-        self.count += n
-        self.sum += total
-        if lo < self.min:
-            self.min = lo
-        if hi > self.max:
-            self.max = hi
-        self.zero_count += zeros
+        keys of the positive ones."""
+        self._add_scalars(n, total, lo, hi, zeros)
+        if self.mirror is not None:  # its buckets follow when this settles
+            self.mirror()._add_scalars(n, total, lo, hi, zeros)
         pending = self._pending
         if pending is None:
             pending = self._pending = Counter()
@@ -153,13 +152,28 @@ class QuantileSketch:
         if len(pending) > _PENDING_MAX:
             self.settle()
 
+    def _add_scalars(self, n: int, total: float, lo: float, hi: float, zeros: int) -> None:
+        self.count += n
+        self.sum += total
+        if lo < self.min:
+            self.min = lo
+        if hi > self.max:
+            self.max = hi
+        self.zero_count += zeros
+
     def settle(self) -> None:
         """Move the pending counts into the array (readers call it; so may an owner whose
-        sketch will not be written again, to free the pending tally)."""
+        sketch will not be written again, to free the pending tally). With a mirror, the
+        tally is handed on to it: its owner settles before the mirror changes, so everything
+        pending belongs to the mirror of the moment."""
         pending = self._pending
         if pending is None:
             return
         self._pending = None
+        if self.mirror is not None:
+            target = self.mirror()
+            target.settle()
+            target._pending = pending  # handed on: read below, then let go of
         shift = self._shift
         c = self._counts
         for key, k in pending.items():
@@ -263,9 +277,8 @@ def extend_all(sketches: Sequence[QuantileSketch], values: Iterable[float]) -> N
     positive = vals[zeros:] if zeros else vals
     if positive and positive[-1] > _F32_MAX:  # float32 cannot hold it: the top bucket
         positive = [min(v, _F32_MAX) for v in positive]
-    keys: Iterable[int] | Counter[int] = _keys(positive)
-    if len(sketches) > 1:
-        keys = Counter(keys)
+    keys = _keys(positive)  # tallied by each sketch at C speed (a shared tally would be
+    # merged into each in a Python step per distinct key: dearer for latencies, most distinct)
     lo, hi, n = vals[0], vals[-1], len(vals)
     for sketch in sketches:
         sketch._add_keys(n, total, lo, hi, zeros, keys)

@@ -2,7 +2,8 @@
 
 Everything here is updated on the engine's event loop thread only, so no locks: a call
 touches a handful of ints and appends its times to two lists, folded in batches into two
-sketches, two bucket lists and the window's sketches. Memory is bounded per skill
+sketches (which hand their tallies on to the window's current slot) and two bucket lists.
+Memory is bounded per skill
 (sketch buckets are capped, the window is a fixed ring), and skills are capped by the
 monitor, so statistics stay small however long the engine runs.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from skillexec.monitoring.sketch import QuantileSketch, extend_all
+from skillexec.monitoring.sketch import QuantileSketch
 from skillexec.task import TaskStatus
 
 __all__ = ["DURATION_BUCKETS_S", "MonitorSnapshot", "SkillSnapshot", "SkillStats", "Window"]
@@ -35,8 +36,9 @@ _BATCH = 64  # calls whose times wait to be folded in (see SkillStats)
 class Window:
     """A ring of time slots: calls, errors and execution/queue times of the last minutes.
 
-    The current slot's times arrive in batches from its :class:`SkillStats` (see there):
-    ``flush`` is that skill's, called before any read and before the slot moves on.
+    Calls are counted here as they end; their times reach the current slot's sketches as
+    the mirror of their :class:`SkillStats`' cumulative sketches (see there). ``flush`` is
+    that skill's, called before any read and before the slot moves on.
     """
 
     __slots__ = ("_accuracy", "_calls", "_cur_i", "_end", "_errors", "_exec", "_ids", "_queue",
@@ -56,13 +58,6 @@ class Window:
         self._end = 0.0
         self.flush: Callable[[], None] = _nothing
 
-    def record(self, now: float, failed: bool, wall_ms: float | None,
-               queue_ms: float | None) -> None:
-        """One call, its times added at once (SkillStats batches them instead)."""
-        self.count(now, failed)
-        self.add_times([] if wall_ms is None else [wall_ms],
-                       [] if queue_ms is None else [queue_ms])
-
     def count(self, now: float, failed: bool) -> None:
         if not self._start <= now < self._end:
             self.flush()  # the times still pending belong to the slot being left
@@ -72,30 +67,22 @@ class Window:
         if failed:
             self._errors[i] += 1
 
-    def add_times(self, walls: list[float], queues: list[float]) -> None:
-        """Execution and queue times of calls counted in the current slot."""
-        if walls:
-            self.exec_sketch().extend(walls)
-        self.add_waits(queues)
-
     def exec_sketch(self) -> QuantileSketch:
         """The current slot's execution times."""
-        i = self._cur_i
-        s = self._exec[i]
+        s = self._exec[self._cur_i]
         if s is None:
-            s = self._exec[i] = QuantileSketch(self._accuracy, max_buckets=256, narrow=True)
+            s = self._exec[self._cur_i] = self._sketch()
         return s
 
-    def add_waits(self, queues: list[float]) -> None:
-        # Waits under 1 ms (a free slot: most calls) are not kept, only counted: the
-        # window's queue quantiles treat calls minus kept waits as zero waits.
-        long_waits = [q for q in queues if q >= 1.0]
-        if long_waits:
-            i = self._cur_i
-            s = self._queue[i]
-            if s is None:
-                s = self._queue[i] = QuantileSketch(self._accuracy, max_buckets=256, narrow=True)
-            s.extend(long_waits)
+    def queue_sketch(self) -> QuantileSketch:
+        """The current slot's queue waits."""
+        s = self._queue[self._cur_i]
+        if s is None:
+            s = self._queue[self._cur_i] = self._sketch()
+        return s
+
+    def _sketch(self) -> QuantileSketch:
+        return QuantileSketch(self._accuracy, max_buckets=256, narrow=True)
 
     def _rotate(self, sid: int) -> None:
         for done in (self._exec[self._cur_i], self._queue[self._cur_i]):
@@ -129,7 +116,7 @@ class Window:
             if s is not None:
                 into.merge(s)
                 kept = s.count
-            if queue:  # the short waits that were only counted
+            if queue:  # calls that ended without a queue wait (e.g. never queued) as zeros
                 into.add_zeros(self._calls[i] - kept)
         return into
 
@@ -164,11 +151,12 @@ class SkillStats:
     """Cumulative statistics of one skill (or of "other", where skills are folded).
 
     Counters are updated per call; execution and queue times are appended to two short
-    lists and folded into the sketches, histograms and window in batches (every
-    ``_BATCH`` calls, when the window's slot moves on, and before anything reads them:
-    :meth:`flush`). A batch is folded in a few passes at C speed (sort, map, Counter),
-    cheaper per value than adding each time to four sketches and two histograms as it
-    comes; the results are the same (sums aside, added in another order).
+    lists and folded into the cumulative sketches and histograms every ``_BATCH`` calls,
+    in a few passes at C speed (sort, struct, Counter), far cheaper per value than adding
+    each as it comes. The cumulative sketches mirror into the window's current slot: what
+    they tallied since they last settled is handed on to it when they settle, which
+    :meth:`flush` makes them do before any read and before the slot moves on, so each
+    time is tallied once for both.
     """
 
     __slots__ = ("_queues", "_walls", "attempts", "cache_hits", "category", "counts", "cpu_ms",
@@ -202,6 +190,8 @@ class SkillStats:
         self.category: str | None = None  # the skill's (set on its first call)
         self.window = Window(slot_s, slots, window_accuracy)
         self.window.flush = self.flush
+        self.exec.mirror = self.window.exec_sketch
+        self.queue.mirror = self.window.queue_sketch
 
     def finished(self, now: float, status: TaskStatus, metrics: dict[str, Any],
                  cached: bool) -> None:
@@ -215,9 +205,7 @@ class SkillStats:
         wall = metrics.get("wall_ms")
         queue = metrics.get("queue_ms")
         if status is _REJECTED:  # rare; not in the window, so not in the batch either
-            if wall is not None or queue is not None:
-                self.flush()
-                self._fold([] if wall is None else [wall], [] if queue is None else [queue])
+            self._rejected(wall, queue)
             return
         w = self.window  # Window.count, inline: this runs for every task
         if not w._start <= now < w._end:
@@ -231,34 +219,39 @@ class SkillStats:
         if queue is not None:
             self._queues.append(queue)
             if len(self._queues) >= _BATCH:
-                self.flush()
+                self._fold()
         elif len(self._walls) >= _BATCH:
-            self.flush()
+            self._fold()
 
-    def flush(self) -> None:
-        """Fold the pending times into the sketches, histograms and the window's slot."""
+    def _fold(self) -> None:
+        """The pending times into the cumulative sketches (mirrored later) and histograms."""
         walls, queues = self._walls, self._queues
-        if walls or queues:
-            self._walls, self._queues = [], []
-            window = self.window
-            if walls:  # one pass for both sketches: the same values
-                walls.sort()  # once: the sketches and the histogram then find it sorted
-                extend_all((self.exec, window.exec_sketch()), walls)
-                _count_buckets(self.exec_buckets, walls)
-            if queues:
-                queues.sort()
-                self.queue.extend(queues)
-                _count_buckets(self.queue_buckets, queues)
-                window.add_waits(queues)
-
-    def _fold(self, walls: list[float], queues: list[float]) -> None:
-        """Into the cumulative statistics only (rejected tasks are not in the window)."""
         if walls:
+            self._walls = []
+            walls.sort()  # once: the sketch and the histogram then find it sorted
             self.exec.extend(walls)
             _count_buckets(self.exec_buckets, walls)
         if queues:
+            self._queues = []
+            queues.sort()
             self.queue.extend(queues)
             _count_buckets(self.queue_buckets, queues)
+
+    def flush(self) -> None:
+        """Everything pending into the sketches, histograms and the window's current slot
+        (before any read, and before the slot moves on)."""
+        self._fold()
+        self.exec.settle()
+        self.queue.settle()
+
+    def _rejected(self, wall: float | None, queue: float | None) -> None:
+        """Into the cumulative statistics only: the sketches' own arrays, not the tally
+        they hand on to the window."""
+        for value, sketch, buckets in ((wall, self.exec, self.exec_buckets),
+                                       (queue, self.queue, self.queue_buckets)):
+            if value is not None:
+                sketch.add(value)
+                _count_buckets(buckets, [value])
 
     def status_counts(self) -> dict[TaskStatus, int]:
         counts = dict(self.counts)
