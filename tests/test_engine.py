@@ -408,3 +408,44 @@ def test_timeouts_that_are_not_positive_numbers_are_refused(tmp_path: Path,
             ok = await e.execute("add", {"a": 1, "b": 2})
             assert ok.ok
     arun(main())
+
+
+def test_middleware_hooks_async_and_plain(tmp_path: Path) -> None:
+    # A hook may be async (awaited: it can wait for I/O) or a plain function (called, for
+    # hooks that never wait); both see every stage, and on_submit may refuse a task.
+    from skillexec.errors import SkillPermissionError
+    from skillexec.middleware import Middleware
+
+    seen: list[str] = []
+
+    class Audit(Middleware):
+        async def on_submit(self, task: Any, skill: Any) -> None:
+            await asyncio.sleep(0)
+            if task.params.get("text") == "forbidden":
+                raise SkillPermissionError("not this text", code="audit_refused")
+            seen.append(f"submit {task.skill_id}")
+
+        def before_attempt(self, task: Any, attempt: Any) -> None:
+            seen.append(f"before {task.attempts}")
+
+        async def after_attempt(self, task: Any, attempt: Any, outcome: Any) -> None:
+            seen.append(f"after {'ok' if outcome.error is None else outcome.error.code}")
+
+        def on_finish(self, task: Any, result: Any) -> None:
+            seen.append(f"finish {result.status.value}")
+
+    @skill(id="echo-mw", version="1.0.0")
+    def echo_mw(text: str) -> str:
+        return text
+
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d", middleware=[Audit()]) as e:
+            e.register(echo_mw)
+            assert (await e.execute("echo-mw", {"text": "hi"})).output == "hi"
+            refused = await e.execute("echo-mw", {"text": "forbidden"})
+            assert refused.status is TaskStatus.REJECTED and refused.error is not None
+            assert refused.error.code == "audit_refused"
+
+    arun(main())
+    assert seen == ["submit echo-mw", "before 1", "after ok", "finish succeeded",
+                    "finish rejected"]

@@ -24,10 +24,11 @@ class MonitorSettings:
     window_slot_s: float = 10.0  # the rolling window (alerts) moves by this much
     window_slots: int = 90  # ... and covers slot_s * slots (15 min)
     # events
-    event_log: bool = True  # keep live tasks' events so a late subscriber replays them
-    event_log_max_per_task: int = 256
-    event_log_grace_s: float = 5.0  # kept this long after a task ends ...
-    event_log_max_ended: int = 256  # ... but no more than this many ended tasks
+    event_log: bool = True  # a late subscriber replays a task's events from its start
+    event_log_max_per_task: int = 256  # progress reports kept per task (then the latest)
+    event_log_grace_s: float = 5.0  # progress and retry times kept this long after the end
+    event_log_max_ended: int = 256  # ... of at most this many ended tasks (status events are
+    # rebuilt from the journal, however old the task)
     # logs
     log_format: Literal["auto", "json", "console"] = "auto"  # auto: console on a terminal
     log_level: str = "INFO"
