@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -112,13 +113,20 @@ def metrics_table(results: Sequence[ExecutionResult], elapsed_s: float) -> Table
 
 
 def tasks_table(infos: Sequence[TaskInfo]) -> Table:
-    table = Table(title="tasks")
-    for col in ("task id", "skill", "status", "prio", "tries", "created", "wall ms"):
-        table.add_column(col, no_wrap=True)
+    table = Table(title="tasks", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # The id is what a reader copies into the next command: whole, however narrow the
+    # terminal (80 columns leave the skill 8 and fold it; `--json` has everything).
+    table.add_column("task id", no_wrap=True, min_width=24)
+    table.add_column("skill", overflow="fold", min_width=8)
+    table.add_column("status", no_wrap=True)
+    table.add_column("prio", justify="right", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("wall ms", justify="right", no_wrap=True)
     import datetime as _dt
     for i in infos:
         wall = i.result.metrics.get("wall_ms") if i.result else None
-        created = _dt.datetime.fromtimestamp(i.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        created = _dt.datetime.fromtimestamp(i.created_at).strftime("%m-%d %H:%M")
         table.add_row(i.task_id, i.skill_id, status_text(i.status), str(i.priority),
                       str(i.attempts), created,
                       f"{wall:.1f}" if isinstance(wall, int | float) else "-")
