@@ -437,6 +437,19 @@ def test_settings_from_env_and_dict() -> None:
 
     assert MonitorSettings.from_config(Cfg()).max_skills == 3
     assert MonitorSettings.from_config(object()) == MonitorSettings.from_env({})
+    # Bad settings are refused at once, naming the setting (not at the first call)
+    from skillexec.errors import ConfigError
+
+    for bad, named in (({"relative_accuracy": 0.001}, "relative_accuracy"),
+                       ({"window_accuracy": 0.9}, "window_accuracy"),
+                       ({"window_slots": 0}, "window_slots"),
+                       ({"alert_interval_s": float("nan")}, "alert_interval_s"),
+                       ({"event_log_grace_s": -1.0}, "event_log_grace_s"),
+                       ({"max_skils": 3}, "max_skils")):
+        with pytest.raises(ConfigError, match=named):
+            MonitorSettings.from_dict(bad)
+    with pytest.raises(ConfigError, match="SKILLEXEC_MONITOR_MAX_SKILLS"):
+        MonitorSettings.from_env({"SKILLEXEC_MONITOR_MAX_SKILLS": "ten"})
 
 
 def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:

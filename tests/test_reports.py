@@ -36,7 +36,7 @@ async def fast(n: int = 0) -> int:
 
 @skill(id="slow", version="1.0.0")
 async def slow(context: SkillContext) -> str:
-    await asyncio.sleep(0.03)
+    await asyncio.sleep(0.2)  # far above a fast call's time, even on a loaded machine
     context.save_artifact("result.csv", "a,b\n1,2\n", "text/csv")
     return "done"
 

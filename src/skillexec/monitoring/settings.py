@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from skillexec.errors import ConfigError
 from skillexec.monitoring.rules import AlertRule, default_rules
 
 __all__ = ["MonitorSettings"]
+
+_MIN_ACCURACY = 0.004  # the sketches' finest: 7 mantissa bits, 0.39 %
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,27 @@ class MonitorSettings:
     webhook_retries: int = 3
     webhook_timeout_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        for name in ("relative_accuracy", "window_accuracy"):
+            value = getattr(self, name)
+            if not _MIN_ACCURACY <= value < 0.5:
+                raise ConfigError(f"monitor setting {name} must be in [{_MIN_ACCURACY}, 0.5) "
+                                  f"(got {value!r}; the sketches are no finer than 0.39 %)")
+        for name in ("max_skills", "max_principals", "window_slots"):
+            if not getattr(self, name) >= 1:
+                raise ConfigError(f"monitor setting {name} must be at least 1 "
+                                  f"(got {getattr(self, name)!r})")
+        for name in ("window_slot_s", "alert_interval_s", "webhook_timeout_s"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"monitor setting {name} must be a positive number of "
+                                  f"seconds (got {value!r})")
+        for name in ("event_log_max_per_task", "event_log_max_ended", "event_log_grace_s",
+                     "system_metrics_ttl_s", "webhook_retries"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"monitor setting {name} must not be negative "
+                                  f"(got {getattr(self, name)!r})")
+
     @classmethod
     def from_config(cls, config: Any) -> MonitorSettings:
         """The engine config's ``monitor`` field where it has one, else SKILLEXEC_MONITOR_*."""
@@ -67,6 +92,9 @@ class MonitorSettings:
             data["sensitive_params"] = frozenset(data["sensitive_params"])
         if data.get("log_file") is not None:
             data["log_file"] = Path(data["log_file"])
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown monitor setting(s): {', '.join(unknown)}")
         return cls(**data)
 
     @classmethod
@@ -80,10 +108,12 @@ class MonitorSettings:
             default = getattr(cls(), f.name)
             if isinstance(default, bool):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
+            elif isinstance(default, int | float):
+                try:
+                    values[f.name] = type(default)(raw)
+                except ValueError:
+                    raise ConfigError(f"SKILLEXEC_MONITOR_{f.name.upper()} must be a "
+                                      f"number (got {raw!r})") from None
             elif isinstance(default, frozenset):
                 values[f.name] = frozenset(s.strip() for s in raw.split(",") if s.strip())
             elif f.name == "log_file":
