@@ -503,3 +503,30 @@ def test_event_log_keeps_the_latest_ended_tasks() -> None:
     now[0] += 61.0  # past the grace: all go at the next end
     end("last")
     assert list(log.kept) == ["last"]
+
+
+def test_progress_after_the_end_is_not_kept(tmp_path: Path) -> None:
+    # A sync skill's thread outlives its timed-out task and goes on reporting progress:
+    # the event log must not keep anything for a task that has already ended.
+    @skill(id="lingers", version="1.0.0", timeout=0.05, max_retries=0)
+    def lingers(context: SkillContext) -> str:
+        for i in range(40):
+            context.progress(i / 40)
+            time.sleep(0.01)
+        return "late"
+
+    async def go() -> tuple[str, int, float | None]:
+        engine = _engine(tmp_path)
+        engine.register(lingers)
+        async with engine:
+            result = await engine.execute("lingers")
+            await asyncio.sleep(0.5)  # the thread reports for a while after the end
+            log = engine.monitor.event_log
+            assert log is not None and result.task_id in log.kept  # it reported while live
+            kept = log.kept[result.task_id]
+            return result.status.value, len(kept.progress), kept.ended_at
+
+    status, reported, ended_at = arun(go())
+    assert status == "timed_out"
+    assert ended_at is not None  # released after its grace, like any ended task
+    assert 1 <= reported < 15  # what came before the end (about 5 of 40), nothing after

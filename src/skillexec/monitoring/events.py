@@ -126,8 +126,10 @@ class EventLog:
         return kept
 
     def record(self, event: TaskEvent) -> None:
-        """Keep a progress event (status events are rebuilt, not kept)."""
-        if event.kind != "progress":
+        """Keep a progress event (status events are rebuilt, not kept) of a live task: a
+        skill's thread that outlives its task (a sync skill past its timeout) may go on
+        reporting, and must not make the log keep what no end will ever release."""
+        if event.kind != "progress" or self.live(event.task_id) is None:
             return
         log = self._of(event.task_id).progress
         if len(log) >= self.max_per_task:
