@@ -811,8 +811,9 @@ class SkillExecutionEngine:
             metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
         prediction = task.prediction
         if prediction is not None:
-            metrics["predicted_ms"] = round(prediction.expected_ms, 3)
-            metrics["p_fail"] = round(prediction.p_fail, 4)
+            # Unrounded, like wall_ms: round(x, n) costs more than the bytes it saves.
+            metrics["predicted_ms"] = prediction.expected_ms
+            metrics["p_fail"] = prediction.p_fail
         result = ExecutionResult(
             task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
             status=status, output=outcome.output if err is None else None, error=err,
