@@ -94,10 +94,12 @@ class CircuitBreaker:
     def retry_after(self) -> float:
         """Seconds until calls may be let through again (0 when they may now)."""
         st = self.state
+        # open_s - elapsed, the same difference `state` compares: for floats, a < b implies
+        # b - a > 0, so an open breaker never says 0 (opened_at + open_s - now could).
         if st is BreakerState.OPEN:
-            return max(0.0, self._opened_at + self.open_s - self._clock())
+            return max(0.0, self.open_s - (self._clock() - self._opened_at))
         if st is BreakerState.HALF_OPEN and self._admitted >= self.probes:
-            return max(0.0, self._half_open_at + self.open_s - self._clock())
+            return max(0.0, self.open_s - (self._clock() - self._half_open_at))
         return 0.0
 
     # -- admission ---------------------------------------------------------------------------

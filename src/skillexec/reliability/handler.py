@@ -71,6 +71,11 @@ class Decision:
         return self.action + (f": {self.reason}" if self.reason else "")
 
 
+# The answer for every attempt that succeeded, shared: a frozen dataclass is immutable, and
+# making one sets each field through object.__setattr__ (per call, on the hot path).
+_DONE = Decision("done")
+
+
 class ErrorHandler:
     def __init__(self, *, classifier: ErrorClassifier, retry: RetryStrategy,
                  config: Any = None, settings: ReliabilitySettings | None = None,
@@ -119,7 +124,7 @@ class ErrorHandler:
         if raw is None:
             if breaker is not None:
                 breaker.record(True)
-            return Decision("done")
+            return _DONE
         err = self.classifier.classify_info(raw)
         if breaker is not None and err.type is not ErrorType.CANCELLED:
             breaker.record(not (err.retryable or err.type in _HEALTH_TYPES))
