@@ -56,7 +56,8 @@ def _edge(bucket: int, shift: int) -> float:
 
 
 class QuantileSketch:
-    """Counts in a dense array of 8-byte buckets from the lowest occupied one up."""
+    """Counts in a dense array of buckets from the lowest occupied one up, plus a tally of
+    the keys not yet settled into it."""
 
     __slots__ = ("_counts", "_max_buckets", "_offset", "_pending", "_shift", "count", "max",
                  "min", "mirror", "relative_accuracy", "sum", "zero_count")
@@ -263,9 +264,8 @@ class QuantileSketch:
 
 def extend_all(sketches: Sequence[QuantileSketch], values: Iterable[float]) -> None:
     """Add the same values to several sketches, at C speed: sorted once (which gives min and
-    max, and the zeros as a prefix), summed once, turned into keys once and, for several
-    sketches, tallied once (the monitor folds its calls' times in batches into a cumulative
-    sketch and a window's). NaN is not a value: it is left out."""
+    max, and the zeros as a prefix), summed once and turned into keys once; each sketch
+    tallies the keys. NaN is not a value: it is left out."""
     vals = sorted(values)
     total = sum(vals)
     if total != total:  # a NaN somewhere (NaNs do not sort: filter, then sort again)

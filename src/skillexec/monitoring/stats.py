@@ -36,9 +36,10 @@ _BATCH = 64  # calls whose times wait to be folded in (see SkillStats)
 class Window:
     """A ring of time slots: calls, errors and execution/queue times of the last minutes.
 
-    Calls are counted here as they end; their times reach the current slot's sketches as
-    the mirror of their :class:`SkillStats`' cumulative sketches (see there). ``flush`` is
-    that skill's, called before any read and before the slot moves on.
+    Its :class:`SkillStats` counts each call in the current slot as it ends (moving the slot
+    on first when its time is up); the calls' times reach the slot's sketches as the mirror
+    of the skill's cumulative sketches (see there). ``flush`` is that skill's, called before
+    any read and before the slot moves on.
     """
 
     __slots__ = ("_accuracy", "_calls", "_cur_i", "_end", "_errors", "_exec", "_ids", "_queue",
@@ -57,15 +58,6 @@ class Window:
         self._start = 0.0
         self._end = 0.0
         self.flush: Callable[[], None] = _nothing
-
-    def count(self, now: float, failed: bool) -> None:
-        if not self._start <= now < self._end:
-            self.flush()  # the times still pending belong to the slot being left
-            self._rotate(int(now // self.slot_s))
-        i = self._cur_i
-        self._calls[i] += 1
-        if failed:
-            self._errors[i] += 1
 
     def exec_sketch(self) -> QuantileSketch:
         """The current slot's execution times."""
@@ -207,7 +199,7 @@ class SkillStats:
         if status is _REJECTED:  # rare; not in the window, so not in the batch either
             self._rejected(wall, queue)
             return
-        w = self.window  # Window.count, inline: this runs for every task
+        w = self.window  # the call counted in the window's slot (inline: for every task)
         if not w._start <= now < w._end:
             self.flush()  # the times still pending belong to the slot being left
             w._rotate(int(now // w.slot_s))
