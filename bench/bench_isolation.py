@@ -120,6 +120,12 @@ async def lat(fn: object, n: int) -> list[float]:
 
 
 async def main() -> None:
+    import importlib.util
+
+    missing = [m for m in ("pandas", "PIL") if importlib.util.find_spec(m) is None]
+    if missing:  # the heavy-import rows need them: say so rather than fail half-way
+        sys.exit(f"bench_isolation needs {', '.join(missing)}: "
+                 "pip install -e '.[bench]' (into this venv) and run it again")
     root = Path(tempfile.mkdtemp(prefix="skillexec-bench-"))
     work = root / "work"
     skills = {"noop": make(root, "noop", NOOP), "pandas": make(root, "pandas", PANDAS),
