@@ -16,7 +16,6 @@ from skillexec.monitoring import reports
 from skillexec.reliability.analysis import ErrorReport, error_report
 from skillexec.reliability.deadletter import ReplayOutcome, dead_letters
 from skillexec.reliability.deadletter import replay as replay_tasks
-from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import TaskStore
 from skillexec.task import TaskStatus
 
@@ -46,19 +45,8 @@ def errors(
 ) -> None:
     """Failures grouped by skill, error type and message fingerprint, with recovery rates."""
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
     start = parse_since(since)
-
-    async def go() -> ErrorReport:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await error_report(store, since=start, limit=limit)
-        finally:
-            await store.close()
-
-    report = opt.run_async(go())
+    report = opt.with_journal(cfg, lambda store: error_report(store, since=start, limit=limit))
     if fmt == "json":
         sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2,
                                       default=str).decode() + "\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -13,8 +13,9 @@ import typer
 from skillexec.config import EngineConfig, load_config
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
+from skillexec.storage.sqlite import SQLiteStore
 
-__all__ = ["DataDir", "SkillsDir", "config", "engine", "fail", "run_async"]
+__all__ = ["DataDir", "SkillsDir", "config", "engine", "fail", "run_async", "with_journal"]
 
 T = TypeVar("T")
 
@@ -58,3 +59,19 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+
+
+def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+    """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
+    if not cfg.journal_path.exists():
+        fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    async def go() -> T:
+        store = SQLiteStore(cfg.journal_path)
+        await store.open()
+        try:
+            return await make(store)
+        finally:
+            await store.close()
+
+    return run_async(go())

@@ -9,20 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 
-if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
-    from skillexec.storage.store import TaskStore
-
 __all__ = ["app"]
-
-T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="Reports from the journal: past runs included.")
 
@@ -38,28 +32,24 @@ TableOrJson = Annotated[Literal["table", "json"], typer.Option(
     "--format", "-f", help="table or json.")]
 
 
-def _from_journal(cfg: EngineConfig, make: Callable[[TaskStore], Awaitable[T]]) -> T:
-    """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
-    from skillexec.storage.sqlite import SQLiteStore
-
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-
-    async def go() -> T:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await make(store)
-        finally:
-            await store.close()
-
-    return opt.run_async(go())
-
-
 def _print_json(data: Any) -> None:
     import orjson
 
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
+                    until: str | None, fmt: str,
+                    data_dir: Path | None) -> dict[str, Any] | None:
+    """``make(store, since=, until=)`` over the journal; printed here as JSON (then None),
+    else returned for the caller's table."""
+    start, end = _bounds(since, until)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    report = opt.with_journal(cfg, lambda store: make(store, since=start, until=end))
+    if fmt == "json":
+        _print_json(report)
+        return None
+    return report
 
 
 def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
@@ -69,7 +59,7 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     try:
-        report = _from_journal(cfg, lambda store: make(ExecutionReportGenerator(store)))
+        report = opt.with_journal(cfg, lambda store: make(ExecutionReportGenerator(store)))
     except KeyError as exc:
         opt.fail(str(exc.args[0]) if exc.args else str(exc))
     if fmt == "html":
@@ -151,7 +141,7 @@ def suggestions(since: Since = "7d", until: Until = None,
     if cfg.skills_dir is not None and cfg.skills_dir.is_dir():
         registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
     resources = ResourceManager(limits=cfg.settings_of("resources"))
-    found = _from_journal(cfg, lambda store: suggest(
+    found = opt.with_journal(cfg, lambda store: suggest(
         store, skills=registry, resources=resources, config=cfg, since=start, until=end,
         min_calls=min_calls))
     if fmt == "json":
@@ -179,11 +169,8 @@ def predictions(since: Since = "7d", until: Until = None, fmt: TableOrJson = "ta
     """How accurate the duration predictions were (MAE), per skill and over time."""
     from skillexec.smart.accuracy import prediction_report
 
-    start, end = _bounds(since, until)
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    report = _from_journal(cfg, lambda store: prediction_report(store, since=start, until=end))
-    if fmt == "json":
-        _print_json(report)
+    report = _journal_report(prediction_report, since, until, fmt, data_dir)
+    if report is None:
         return
     if not report["calls"]:
         make_console().print("no predicted calls in this range: a skill is predicted from "
@@ -212,11 +199,8 @@ def usage(since: Since = "24h", until: Until = None, fmt: TableOrJson = "table",
     """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
     from skillexec.resources.usage_report import usage_report
 
-    start, end = _bounds(since, until)
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    report = _from_journal(cfg, lambda store: usage_report(store, since=start, until=end))
-    if fmt == "json":
-        _print_json(report)
+    report = _journal_report(usage_report, since, until, fmt, data_dir)
+    if report is None:
         return
     from rich.table import Table
 

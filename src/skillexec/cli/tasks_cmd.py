@@ -21,19 +21,7 @@ T = TypeVar("T")
 
 
 def _with_store(data_dir: Path | None, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-
-    async def go() -> T:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return opt.run_async(go())
+    return opt.with_journal(opt.config(skills_dir=None, data_dir=data_dir), fn)
 
 
 @app.command("list")

@@ -220,14 +220,12 @@ class SkillStats:
         walls, queues = self._walls, self._queues
         if walls:
             self._walls = []
-            walls.sort()  # once: the sketch and the histogram then find it sorted
+            _count_buckets(self.exec_buckets, walls)  # sorts them: the sketch finds them so
             self.exec.extend(walls)
-            _count_buckets(self.exec_buckets, walls)
         if queues:
             self._queues = []
-            queues.sort()
-            self.queue.extend(queues)
             _count_buckets(self.queue_buckets, queues)
+            self.queue.extend(queues)
 
     def flush(self) -> None:
         """Everything pending into the sketches, histograms and the window's current slot
