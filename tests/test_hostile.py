@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,9 @@ from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.runners.base import Outcome
 from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.loader import load_skill
+from skillexec.skills.model import Permission
 from tests._isolation import (
     HOSTILE,
     NOOP,
@@ -52,17 +57,37 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
     "big_result": (("resource_error", "output_too_large"),) * 2,
     "kill_parent": (DENIED, ("any_error", None)),
     "ctypes_unshare": (DENIED, None),
+    "chan_unix_dgram": (DENIED, None),
+    "chan_vsock": (DENIED, None),
+    "chan_packet_raw": (DENIED, None),
+    "chan_netlink_diag": (DENIED, None),
+    "chan_db_udp": (DENIED, None),
+    "chan_db_mptcp": (DENIED, None),
+    "chan_db_port": (DENIED, None),
 }
 SECRET = "s3cr3t-token-for-the-hostile-test"
 
 
 class _Targets:
-    """A TCP listener, a Unix socket, a 0600 secret file: things a skill must not reach."""
+    """A TCP listener, a Unix socket, a 0600 secret file: things a skill must not reach.
+
+    Also a UDP socket and a Unix datagram socket (the /dev/log kind) in a folder every uid
+    can reach, so that only the sandbox, not file modes, stands between them and a skill.
+    """
 
     def __init__(self, tmp_path: Path) -> None:
         self.received: list[bytes] = []
         self.tcp = socket.create_server(("127.0.0.1", 0))
         self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp_port = self.udp.getsockname()[1]
+        self.open_dir = tempfile.mkdtemp(prefix="skillexec-hostile-")
+        os.chmod(self.open_dir, 0o755)
+        self.dgram_path = os.path.join(self.open_dir, "log.sock")
+        self.dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.dgram.bind(self.dgram_path)
+        os.chmod(self.dgram_path, 0o777)
         self.unix_path = str(tmp_path / "host.sock")
         self.unix = socket.socket(socket.AF_UNIX)
         self.unix.bind(self.unix_path)
@@ -77,6 +102,9 @@ class _Targets:
         for s in (self.tcp, self.unix):
             s.settimeout(0.2)
             threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        for s in (self.udp, self.dgram):
+            s.settimeout(0.2)
+            threading.Thread(target=self._receive, args=(s,), daemon=True).start()
 
     def _accept(self, s: socket.socket) -> None:
         while True:
@@ -88,14 +116,28 @@ class _Targets:
                 return
             self.received.append(conn.recv(100))
 
+    def _receive(self, s: socket.socket) -> None:
+        while True:
+            try:
+                self.received.append(s.recv(100))
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
     def params(self, name: str) -> dict[str, Any]:
         return {"tcp_connect": {"port": self.port}, "unix_connect": {"path": self.unix_path},
                 "write_outside": {"path": str(self.outside)},
-                "read_secret_file": {"path": str(self.secret_file)}}.get(name, {})
+                "read_secret_file": {"path": str(self.secret_file)},
+                "chan_unix_dgram": {"dgram_path": self.dgram_path},
+                "chan_db_udp": {"udp_port": self.udp_port},
+                "chan_db_mptcp": {"port": self.port},
+                "chan_db_port": {"port": self.port}}.get(name, {})
 
     def close(self) -> None:
-        self.tcp.close()
-        self.unix.close()
+        for s in (self.tcp, self.unix, self.udp, self.dgram):
+            s.close()
+        shutil.rmtree(self.open_dir, ignore_errors=True)
 
 
 def _check(name: str, out: Outcome, expected: tuple[str, str | None], targets: _Targets,
@@ -127,7 +169,9 @@ def _run(runner_cls: type[ProcessRunner], name: str, tmp_path: Path,
     normal = write_skill(tmp_path / "normal", NOOP)
 
     async def go() -> None:
-        runner = runner_cls(settings=settings(tmp_path))
+        # The policy grants what the skill asks for: the sandbox, not the policy, is tested.
+        policy = PermissionPolicy(per_skill={skill.id: skill.permissions})
+        runner = runner_cls(settings=settings(tmp_path, permission_policy=policy))
         try:
             await runner.prepare(skill)
             att = attempt(skill, tmp_path, targets.params(name))
@@ -170,3 +214,52 @@ def test_hostile_process(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_corpus_is_complete() -> None:
     folders = {p.name for p in HOSTILE.iterdir() if (p / "skill.json").exists()}
     assert folders == set(EXPECT)
+
+
+_CHANNELS_NEEDED = """
+import asyncio, multiprocessing, socket
+
+async def _ping():
+    await asyncio.sleep(0)
+    return True
+
+def execute(input_data):
+    a, b = multiprocessing.Pipe()  # a stream socketpair
+    a.send_bytes(b"x")
+    s = socket.create_connection(("127.0.0.1", int(input_data["port"])), timeout=2)
+    s.sendall(b"db-hello")
+    s.close()
+    return {"async": asyncio.run(_ping()), "pipe": b.recv_bytes().decode(),
+            "addr": len(socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP,
+                                           flags=socket.AI_ADDRCONFIG)) > 0}
+"""
+
+
+def test_sandbox_keeps_granted_channels(tmp_path: Path) -> None:
+    """What the socket allowlist must still let through: asyncio's self-pipe, a duplex
+    multiprocessing Pipe, getaddrinfo (netlink route), and TCP to a database port."""
+    need_sandbox()
+    need(detect_capabilities().landlock_abi >= 4, "Landlock has no TCP rules (ABI < 4)")
+    targets = _Targets(tmp_path)
+    skill = write_skill(tmp_path / "dbskill", _CHANNELS_NEEDED,
+                        permissions=frozenset({Permission.DATABASE_ACCESS}))
+    policy = PermissionPolicy(per_skill={skill.id: skill.permissions},
+                              database_ports=(targets.port,))
+
+    async def go() -> None:
+        runner = SandboxRunner(settings=settings(tmp_path, permission_policy=policy))
+        try:
+            out = await runner.run(attempt(skill, tmp_path, {"port": targets.port}))
+            assert out.ok, out.error
+            assert out.output == {"async": True, "pipe": "x", "addr": True}
+        finally:
+            await runner.close()
+
+    try:
+        asyncio.run(go())
+        deadline = time.monotonic() + 2
+        while not targets.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert targets.received == [b"db-hello"]
+    finally:
+        targets.close()

@@ -45,6 +45,7 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "write_paths": ([work_root] if work_root else []) + file_writes,
         "child_write_paths": file_writes,
         "connect_ports": list(policy.database_ports) if db_only else [],
+        "tcp_only": db_only,  # seccomp: IP sockets only for TCP, whose ports Landlock checks
     }
 
 

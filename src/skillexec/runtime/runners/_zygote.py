@@ -103,7 +103,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
         read_fds, child_write_fds) if use_landlock else None
     if spec["seccomp"]:
-        seccomp.install_filter(seccomp.build_filter(allow_network=allow_network))
+        seccomp.install_filter(seccomp.build_filter(tcp_only=bool(spec.get("tcp_only"))))
     sk = spec["skill"]
     invoker = None
     if sk["kind"] == EntryKind.PYTHON.value:
