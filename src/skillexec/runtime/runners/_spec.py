@@ -6,8 +6,10 @@ comes from the skill's input, only from its manifest and the engine's settings.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import site
 import sys
 import sysconfig
 from pathlib import Path
@@ -50,27 +52,99 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
 
 
 def read_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
+    """What a sandboxed skill may read: the interpreter and its libraries, the skill's own
+    folder, its command, what the policy and operator add — never the engine's working
+    directory, the folder of the script that embeds it, or its data directory (journal,
+    artifacts, configuration), even when those are on the engine's ``sys.path``."""
     perms = skill.permissions
-    paths: list[str] = list(_SYSTEM_READ)
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-              os.path.dirname(os.path.realpath(sys.executable)),
-              *sysconfig.get_paths().values(), *sys.path):
-        if p and os.path.isabs(p) and os.path.exists(p):
-            paths.append(os.path.realpath(p) if os.path.isdir(p) else p)
-    paths += [p for p in settings.path_allowlist if os.path.isdir(p)]
+    forbidden = _engine_private_dirs(settings)
+    # Ambient trees (the interpreter's, PATH): dropped if they would expose the engine.
+    ambient = [p for p in (*python_paths(), *settings.path_allowlist)
+               if not any(_contains(p, f) for f in forbidden)]
+    paths: list[str] = [*_SYSTEM_READ, *ambient]
     if skill.path is not None:
         paths.append(str(skill.path))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
     exe = command_exe(settings, skill)
     if exe:
-        paths.append(os.path.dirname(os.path.realpath(exe)))
+        # The program itself, not its folder (which may be the engine's or anyone's).
+        paths.append(os.path.realpath(exe))
     if Permission.SYSTEM_INFO in perms:
         paths += ["/proc", "/sys"]
     if Permission.FILE_READ in perms:
         paths += [str(p) for p in settings.permission_policy.file_read_paths]
     paths += [str(p) for p in settings.extra_read_paths]
-    return _outermost(paths)
+    return _outermost([p for p in paths if os.path.exists(p)])
+
+
+def python_paths() -> list[str]:
+    """The interpreter's own trees and its libraries' folders, as the zygote and its skill
+    import from them: the prefixes, the install scheme's folders, site-packages and what
+    their ``.pth`` files add, ``PYTHONPATH``, and skillexec's own package folder (the
+    zygote imports it lazily). Not ``sys.path`` as a whole: it starts with the embedding
+    script's folder (or the working directory), and pytest puts its rootdir there."""
+    found: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix,
+                        os.path.dirname(os.path.realpath(sys.executable)),
+                        *sysconfig.get_paths().values()]
+    sites = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        sites.append(site.getusersitepackages())
+    for sitedir in sites:
+        found.append(sitedir)
+        found += _pth_entries(sitedir)
+    found += os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    for mod in ("skillexec", "orjson"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin:
+            found.append(os.path.dirname(spec.origin))
+    return [p for p in found if p and os.path.isabs(p) and os.path.exists(p)]
+
+
+def _pth_entries(sitedir: str) -> list[str]:
+    """The folders a site directory's ``.pth`` files add to ``sys.path`` (as ``site`` reads
+    them: a line is a path relative to the site directory, unless it is an import)."""
+    out: list[str] = []
+    try:
+        names = sorted(n for n in os.listdir(sitedir) if n.endswith(".pth"))
+    except OSError:
+        return out
+    for name in names:
+        try:
+            with open(os.path.join(sitedir, name), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeError):
+            continue
+        for line in lines:
+            line = line.rstrip()
+            if line and not line.startswith(("#", "import ", "import\t")):
+                out.append(os.path.join(sitedir, line))
+    return out
+
+
+def _engine_private_dirs(settings: IsolationSettings) -> list[str]:
+    """Folders no ambient read rule may cover: the working directory, the embedding
+    script's folder, the data directory (the work root's parent) and the configuration's."""
+    dirs = [os.getcwd()]
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file:
+        script_dir = os.path.dirname(os.path.realpath(main_file))
+        prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+        # An installed entry point (the skillexec CLI, pytest) is the interpreter's own.
+        if not any(_contains(p, script_dir) for p in prefixes):
+            dirs.append(script_dir)
+    if settings.work_root is not None:
+        dirs.append(str(Path(settings.work_root).parent))
+    config = os.environ.get("SKILLEXEC_CONFIG")
+    if config:
+        dirs.append(os.path.dirname(os.path.abspath(config)))
+    return [os.path.realpath(d) for d in dirs]
+
+
+def _contains(tree: str, path: str) -> bool:
+    tree = os.path.realpath(tree)
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
 
 
 def _outermost(paths: list[str]) -> list[str]:

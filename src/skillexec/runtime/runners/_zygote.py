@@ -33,7 +33,7 @@ from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.runners import _child, _fork
 from skillexec.runtime.runners import _protocol as proto
-from skillexec.security import landlock, seccomp
+from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
     drop_to_uid,
     set_child_subreaper,
@@ -79,6 +79,8 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     if spec["netns"]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
+                      uid=spec["uid"], gid=spec["gid"])  # no capability needed to read them
     read_fds = landlock.open_rule_fds(spec["read_paths"])
     # What each child's own Landlock layer allows writing besides its workdir.
     child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
