@@ -7,9 +7,12 @@ afterwards, and nothing the hostile skill started may still be running.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -64,8 +67,11 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
     "chan_db_udp": (DENIED, None),
     "chan_db_mptcp": (DENIED, None),
     "chan_db_port": (DENIED, None),
+    "read_private_files": (DENIED, None),
+    "read_engine_files": (DENIED, None),
 }
 SECRET = "s3cr3t-token-for-the-hostile-test"
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Targets:
@@ -88,6 +94,14 @@ class _Targets:
         self.dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.dgram.bind(self.dgram_path)
         os.chmod(self.dgram_path, 0o777)
+        # An allowed tree (extra_read_paths) with a private folder and key inside it.
+        self.tree = Path(self.open_dir) / "tree"
+        (self.tree / "private").mkdir(parents=True)
+        self.key = self.tree / "private" / "key.pem"
+        self.key.write_text(SECRET)
+        self.key.chmod(0o600)
+        (self.tree / "private").chmod(0o710)
+        self.tmp_path = tmp_path
         self.unix_path = str(tmp_path / "host.sock")
         self.unix = socket.socket(socket.AF_UNIX)
         self.unix.bind(self.unix_path)
@@ -132,7 +146,15 @@ class _Targets:
                 "chan_unix_dgram": {"dgram_path": self.dgram_path},
                 "chan_db_udp": {"udp_port": self.udp_port},
                 "chan_db_mptcp": {"port": self.port},
-                "chan_db_port": {"port": self.port}}.get(name, {})
+                "chan_db_port": {"port": self.port},
+                "read_private_files": {"paths": [
+                    str(self.key), str(self.key.parent),
+                    *(p for p in ("/etc/ssl/private", "/root") if os.path.exists(p))]},
+                # The engine's working directory and data directory (work_root's parent),
+                # and the project folder pytest puts on sys.path (pythonpath = ["."]).
+                "read_engine_files": {"paths": [os.getcwd(), str(self.tmp_path),
+                                                str(_ROOT / "pyproject.toml")]},
+                }.get(name, {})
 
     def close(self) -> None:
         for s in (self.tcp, self.unix, self.udp, self.dgram):
@@ -171,7 +193,8 @@ def _run(runner_cls: type[ProcessRunner], name: str, tmp_path: Path,
     async def go() -> None:
         # The policy grants what the skill asks for: the sandbox, not the policy, is tested.
         policy = PermissionPolicy(per_skill={skill.id: skill.permissions})
-        runner = runner_cls(settings=settings(tmp_path, permission_policy=policy))
+        runner = runner_cls(settings=settings(tmp_path, permission_policy=policy,
+                                              extra_read_paths=(targets.tree,)))
         try:
             await runner.prepare(skill)
             att = attempt(skill, tmp_path, targets.params(name))
@@ -263,3 +286,54 @@ def test_sandbox_keeps_granted_channels(tmp_path: Path) -> None:
         assert targets.received == [b"db-hello"]
     finally:
         targets.close()
+
+
+_APP = """
+import asyncio, json, sys
+from skillexec import SkillExecutionEngine
+
+async def main():
+    async with SkillExecutionEngine(skills_dir="skills") as engine:
+        # A first call puts another caller's secret in the journal.
+        first = await engine.execute("read-engine-files", {"paths": [], "note": sys.argv[1]})
+        probe = await engine.execute("read-engine-files", {"paths": json.loads(sys.argv[2])})
+    print(json.dumps({"first": first.status.value, "status": probe.status.value,
+                      "output": probe.output, "error": probe.error}, default=repr))
+
+asyncio.run(main())
+"""
+
+
+def test_sandbox_reads_nothing_of_an_embedding_script(tmp_path: Path) -> None:
+    """A script that embeds the engine: its folder (on sys.path), skillexec.toml, the
+    journal, the data directory, and a private key in the skill's own folder stay unread."""
+    need_sandbox()
+    base = Path(tempfile.mkdtemp(prefix="skillexec-app-"))
+    try:
+        base.chmod(0o755)  # reachable by any uid: only the sandbox stands in the way
+        app = base / "app"
+        app.mkdir(mode=0o755)
+        (app / "main.py").write_text(_APP)
+        (app / "skillexec.toml").write_text(f"# {SECRET}\nmax_concurrency = 2\n")
+        skill_dir = app / "skills" / "read_engine_files"
+        shutil.copytree(HOSTILE / "read_engine_files", skill_dir)
+        private = skill_dir / "private"
+        private.mkdir()
+        (private / "key.pem").write_text(SECRET)
+        (private / "key.pem").chmod(0o600)
+        private.chmod(0o710)
+        data = app / ".skillexec"
+        paths = [str(p) for p in (app / "skillexec.toml", data / "journal.db", app / "main.py",
+                                  app, data, private / "key.pem")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")}
+        res = subprocess.run([sys.executable, str(app / "main.py"), SECRET, json.dumps(paths)],
+                             cwd=app, env=env, capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert (data / "journal.db").exists()
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert SECRET not in res.stdout, f"the skill read the engine's files: {out}"
+        assert out["first"] == "succeeded", out
+        assert out["status"] == "failed" and "sandbox_denied" in str(out["error"]), out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -110,10 +110,10 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int,
 
 
 def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None) -> tuple[str, ...]:
-    """The zygote's step before it drops root: leave the engine's working directory (the
-    skill's import-time code must not find the engine's files relative to it) and, when it
-    is to become ``uid``, open the way to ``paths`` (see ``reveal``)."""
-    os.chdir("/")
+    """The zygote's step before it drops root to ``uid``: open the way to ``paths`` (see
+    ``reveal``). Nothing to do without root (``uid`` None): no uid change, no private
+    ancestor in the way. (The zygote keeps the engine's working directory — workdirs may be
+    relative to it — but Landlock judges a file by where it is, not by the path used.)"""
     if uid is None or os.geteuid() != 0:
         return ()
     return reveal(paths, uid=uid, gid=uid if gid is None else gid)
