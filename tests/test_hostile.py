@@ -28,7 +28,7 @@ from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.loader import load_skill
-from skillexec.skills.model import Permission
+from skillexec.skills.model import Entry, EntryKind, Permission, Skill
 from tests._isolation import (
     HOSTILE,
     NOOP,
@@ -335,5 +335,44 @@ def test_sandbox_reads_nothing_of_an_embedding_script(tmp_path: Path) -> None:
         assert SECRET not in res.stdout, f"the skill read the engine's files: {out}"
         assert out["first"] == "succeeded", out
         assert out["status"] == "failed" and "sandbox_denied" in str(out["error"]), out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_command_program_does_not_open_its_folder(tmp_path: Path) -> None:
+    """A command skill's argv[0] outside its folder: the program file is readable, the
+    folder it sits in (and so its neighbours) is not."""
+    need_sandbox()
+    base = Path(tempfile.mkdtemp(prefix="skillexec-bin-"))
+    try:
+        base.chmod(0o755)  # reachable by any uid: only Landlock stands in the way
+        prog = base / "tool"
+        prog.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            "json.load(sys.stdin)\n"
+            "here = os.path.dirname(os.path.abspath(sys.argv[0]))\n"
+            "try:\n"
+            "    leaked = open(os.path.join(here, 'neighbour.txt')).read()\n"
+            "except OSError:\n"
+            "    leaked = None\n"
+            "print(json.dumps({'leaked': leaked}))\n")
+        prog.chmod(0o755)
+        (base / "neighbour.txt").write_text(SECRET)
+        folder = tmp_path / "cmdskill"
+        folder.mkdir()
+        skill = Skill(id="cmdskill", version="1.0.0", path=folder,
+                      entry=Entry(kind=EntryKind.COMMAND, command=(str(prog),)))
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(tmp_path))
+            try:
+                out = await runner.run(attempt(skill, tmp_path, {}))
+                assert out.ok, out.error
+                assert out.output == {"leaked": None}
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -112,11 +112,26 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int,
 def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None) -> tuple[str, ...]:
     """The zygote's step before it drops root to ``uid``: open the way to ``paths`` (see
     ``reveal``). Nothing to do without root (``uid`` None): no uid change, no private
-    ancestor in the way. (The zygote keeps the engine's working directory — workdirs may be
-    relative to it — but Landlock judges a file by where it is, not by the path used.)"""
+    ancestor in the way.
+
+    The working directory is the engine's, and workdirs may be given relative to it: it is
+    entered again through the view, since the real folder may be one the uid cannot search
+    (in the view it is a bare folder on the way to the workspace, or the same folder when
+    nothing covered it). Landlock judges a file by where it is, not by the path used.
+    """
     if uid is None or os.geteuid() != 0:
         return ()
-    return reveal(paths, uid=uid, gid=uid if gid is None else gid)
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:
+        cwd = None
+    covered = reveal(paths, uid=uid, gid=uid if gid is None else gid)
+    if covered and cwd is not None:
+        try:
+            os.chdir(cwd)
+        except OSError:
+            pass  # hidden whole: a relative path from it now fails, as it should
+    return covered
 
 
 def reveal(paths: Iterable[str], *, uid: int, gid: int) -> tuple[str, ...]:
