@@ -3,16 +3,21 @@ zygote's private mount view, each tried in a real forked process."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
 import shutil
 import socket
+import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from skillexec.security import fsview, seccomp
 from skillexec.security.privileges import drop_to_uid
@@ -160,3 +165,90 @@ def test_no_view_when_nothing_is_private() -> None:
     assert fsview.private_ancestors(["/usr/lib", "/etc/hosts"], uid=4_000_001,
                                     gid=4_000_001) == {}
     assert fsview.enter_view(["/usr/lib"], uid=None, gid=None) == ()
+
+
+def _run_bpf(code: bytes, nr: int, args: tuple[int, ...], arch: int = 0xC000003E) -> int:
+    """Classic BPF as the kernel runs a seccomp filter, for the few opcodes ours uses."""
+    full = (*args, 0, 0, 0, 0, 0, 0)[:6]
+    data = struct.pack("=iIQ6Q", nr, arch, 0, *(a & 0xFFFFFFFFFFFFFFFF for a in full))
+    ins = [struct.unpack_from("=HBBI", code, i) for i in range(0, len(code), 8)]
+    pc, acc = 0, 0
+    while True:
+        op, jt, jf, k = ins[pc]
+        if op == 0x20:  # ld [k]
+            acc = struct.unpack_from("=I", data, k)[0]
+        elif op == 0x54:  # and #k
+            acc &= k
+        elif op == 0x06:  # ret #k
+            return int(k)
+        elif op in (0x15, 0x35, 0x45):  # jeq / jge / jset #k
+            hit = acc == k if op == 0x15 else acc >= k if op == 0x35 else bool(acc & k)
+            pc += jt if hit else jf
+        else:
+            raise AssertionError(f"unexpected opcode {op:#x}")
+        pc += 1
+
+
+_EPERM = 0x00050000 | 1
+_ALLOW = 0x7FFF0000
+
+
+def _expected(nr: int, family: int, sock_type: int, proto: int, *, tcp_only: bool) -> int:
+    """The policy the filter must implement, written plainly."""
+    t = sock_type & 0xF
+    if nr == 41:  # socket
+        if family in (2, 10):
+            if tcp_only:
+                return _ALLOW if t == 1 and proto in (0, 6) else _EPERM
+            ok = (t == 1 and proto in (0, 6, 262)) or (t == 2 and proto in (0, 17, 1, 58))
+            return _ALLOW if ok else _EPERM
+        if family == 16:
+            return _ALLOW if t in (2, 3) and proto == 0 else _EPERM
+        return _EPERM
+    if nr == 53:  # socketpair
+        return _ALLOW if family == 1 and t in (1, 2) and proto == 0 else _EPERM
+    if nr in seccomp.DENIED_SYSCALLS.values():
+        return _EPERM
+    return _ALLOW
+
+
+_FAMILY_GRID = (0, 1, 2, 10, 16, 17, 38, 40, 44)
+_TYPE_GRID = tuple(t | f for t in (1, 2, 3, 5, 10) for f in (0, 0o4000, 0o2000000))
+_PROTO_GRID = (0, 1, 4, 6, 17, 58, 132, 136, 255, 262)
+
+
+@pytest.mark.parametrize("tcp_only", [False, True])
+def test_filter_matches_the_policy_on_every_case_that_matters(tcp_only: bool) -> None:
+    """Every family, type (with and without flags) and protocol named anywhere in the
+    policy, for socket and socketpair: the assembled program against the plain policy."""
+    prog = seccomp.build_filter(tcp_only=tcp_only)
+    for nr, family, sock_type, proto in itertools.product(
+            (41, 53), _FAMILY_GRID, _TYPE_GRID, _PROTO_GRID):
+        got = _run_bpf(prog.code, nr, (family, sock_type, proto))
+        assert got == _expected(nr, family, sock_type, proto, tcp_only=tcp_only), \
+            (nr, family, sock_type, proto)
+
+
+@given(nr=st.integers(0, 460), family=st.integers(0, 2**32 - 1),
+       sock_type=st.integers(0, 2**32 - 1), proto=st.integers(0, 2**32 - 1),
+       tcp_only=st.booleans(), high=st.integers(0, 2**32 - 1))
+@hyp_settings(max_examples=300, deadline=None)
+def test_filter_matches_the_policy(nr: int, family: int, sock_type: int, proto: int,
+                                   tcp_only: bool, high: int) -> None:
+    """Any syscall with any arguments; the high 32 bits of an int argument are ignored,
+    as by the kernel."""
+    if nr in (56, 435):  # clone and clone3 have their own rules, checked below
+        return
+    prog = seccomp.build_filter(tcp_only=tcp_only)
+    args = (family | high << 32, sock_type, proto)
+    assert _run_bpf(prog.code, nr, args) == _expected(nr, family, sock_type, proto,
+                                                      tcp_only=tcp_only)
+
+
+def test_filter_arch_and_clone() -> None:
+    prog = seccomp.build_filter()
+    assert _run_bpf(prog.code, 41, (2, 1, 0), arch=0x40000003) == 0x80000000  # i386: killed
+    assert _run_bpf(prog.code, 0x40000000 + 41, (2, 1, 0)) == 0x80000000  # x32: killed
+    assert _run_bpf(prog.code, 435, ()) == 0x00050000 | 38  # clone3: ENOSYS
+    assert _run_bpf(prog.code, 56, (0x01200011,)) == _ALLOW  # fork()'s flags
+    assert _run_bpf(prog.code, 56, (0x40000000,)) == _EPERM  # CLONE_NEWNET
