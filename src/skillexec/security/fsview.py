@@ -169,9 +169,10 @@ def _cover(anc: str, inner: list[str]) -> None:
     held = [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in inner]
     try:
         _mount("tmpfs", anc, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
-               "mode=0755,size=64k,nr_inodes=4096")
+               "mode=0711,size=64k,nr_inodes=4096")
         for p, fd in held:
-            os.makedirs(os.path.dirname(p), mode=0o755, exist_ok=True)
+            # Search only: the way through, not a listing of what was revealed.
+            os.makedirs(os.path.dirname(p), mode=0o711, exist_ok=True)
             if stat.S_ISDIR(os.fstat(fd).st_mode):
                 os.mkdir(p, 0o755)
             else:
