@@ -381,3 +381,37 @@ def test_command_program_does_not_open_its_folder(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_data_dir_inside_the_skill_folder_stays_hidden(tmp_path: Path) -> None:
+    """The engine run from inside a skill's folder: its data directory (journal, artifacts)
+    lies in a tree the skill may read, and is hidden from it all the same; its workspace,
+    in the same folder, still works."""
+    need_sandbox()
+    need(os.geteuid() == 0, "hiding a folder inside a readable tree takes a mount namespace")
+    base = Path(tempfile.mkdtemp(prefix="skillexec-inside-"))
+    try:
+        base.chmod(0o755)
+        folder = base / "probe"
+        shutil.copytree(HOSTILE / "read_engine_files", folder)
+        data = folder / ".skillexec"
+        data.mkdir()
+        (data / "journal.db").write_text(SECRET)
+        (data / "artifacts").mkdir()
+        skill = load_skill(folder)
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(data))
+            try:
+                out = await runner.run(attempt(skill, data, {"paths": [
+                    str(data / "journal.db"), str(data / "artifacts"), str(data)]}))
+                assert SECRET not in repr(out.output), out.output
+                assert out.error is not None and out.error.code == "sandbox_denied", out
+                mine = await runner.run(attempt(skill, data, {"paths": [str(folder / "main.py")]}))
+                assert mine.ok and "def execute" in str(mine.output), mine.error
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -22,7 +22,8 @@ import os
 import stat
 from collections.abc import Iterable
 
-__all__ = ["FsViewError", "enter_view", "hidden", "private_ancestors", "reveal"]
+__all__ = ["FsViewError", "conceal_inside", "enter_view", "hidden", "private_ancestors",
+           "reveal"]
 
 _CLONE_NEWNS = 0x00020000
 _MS_NOSUID = 0x2
@@ -109,10 +110,13 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int,
            f"mount({source!r}, {target!r}, {fstype!r})")
 
 
-def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None) -> tuple[str, ...]:
+def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None,
+               conceal: Iterable[str] = ()) -> tuple[str, ...]:
     """The zygote's step before it drops root to ``uid``: open the way to ``paths`` (see
-    ``reveal``). Nothing to do without root (``uid`` None): no uid change, no private
-    ancestor in the way.
+    ``reveal``), then hide each of the engine's folders in ``conceal`` (its working
+    directory, data directory...) that those paths would otherwise expose (see
+    ``conceal_inside``). Nothing to do without root (``uid`` None). Returns the folders
+    covered.
 
     The working directory is the engine's, and workdirs may be given relative to it: it is
     entered again through the view, since the real folder may be one the uid cannot search
@@ -125,7 +129,9 @@ def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None) -> tup
         cwd: str | None = os.getcwd()
     except OSError:
         cwd = None
-    covered = reveal(paths, uid=uid, gid=uid if gid is None else gid)
+    wanted = [os.path.realpath(p) for p in paths]
+    covered = reveal(wanted, uid=uid, gid=uid if gid is None else gid)
+    covered += conceal_inside(conceal, wanted)
     if covered and cwd is not None:
         try:
             os.chdir(cwd)
@@ -143,28 +149,53 @@ def reveal(paths: Iterable[str], *, uid: int, gid: int) -> tuple[str, ...]:
     """
     wanted = [os.path.realpath(p) for p in paths]
     todo = private_ancestors(wanted, uid=uid, gid=gid)
-    if not todo:
-        return ()
-    _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    # Nothing done here may propagate back to the host's mount table.
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     covered: list[str] = []
     # A needed path under another one may have a private folder on the way from it: a
     # second round covers that one too. Each round covers folders the last did not.
     for _round in range(8):
+        if not todo:
+            return tuple(covered)
         for anc, inner in todo.items():
             _cover(anc, inner)
             covered.append(anc)
-            _covered.append(anc)
-            _revealed.extend(inner)
         todo = private_ancestors(wanted, uid=uid, gid=gid)
-        if not todo:
-            return tuple(covered)
     raise FsViewError(f"could not open a way to {sorted(todo.values())} for uid {uid}")
+
+
+def conceal_inside(folders: Iterable[str], needed: Iterable[str]) -> tuple[str, ...]:
+    """Hide each of ``folders`` that lies inside a ``needed`` tree (the engine's data
+    directory inside a skill's folder, its working directory under /usr...), keeping the
+    needed paths beneath it (the workspace). A folder that is itself needed (the engine
+    run from inside the skill's folder) is left alone. Needs root."""
+    need = sorted({os.path.realpath(p) for p in needed})
+    covered: list[str] = []
+    for folder in sorted({os.path.realpath(f) for f in folders}, key=len):
+        if not os.path.isdir(folder) or folder in need \
+                or any(_under(folder, c) for c in covered) \
+                or not any(_under(folder, n) for n in need):
+            continue
+        _cover(folder, [p for p in need if p != folder and _under(p, folder)
+                        and not any(_under(p, q) and q != p for q in need
+                                    if q != folder and _under(q, folder))])
+        covered.append(folder)
+    return tuple(covered)
+
+
+_in_namespace = [False]
+
+
+def _own_namespace() -> None:
+    """A mount namespace of this process's own, made once, whose mounts stay in it."""
+    if _in_namespace[0]:
+        return
+    _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
+    _in_namespace[0] = True
 
 
 def _cover(anc: str, inner: list[str]) -> None:
     """An empty tmpfs over ``anc`` with ``inner`` bind-mounted back at the same paths."""
+    _own_namespace()
     # Held open across the tmpfs mount: afterwards their paths lead into the tmpfs.
     held = [(p, os.open(p, os.O_PATH | os.O_CLOEXEC)) for p in inner]
     try:
@@ -181,3 +212,5 @@ def _cover(anc: str, inner: list[str]) -> None:
     finally:
         for _p, fd in held:
             os.close(fd)
+    _covered.append(anc)
+    _revealed.extend(inner)

@@ -48,6 +48,8 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "child_write_paths": file_writes,
         "connect_ports": list(policy.database_ports) if db_only else [],
         "tcp_only": db_only,  # seccomp: IP sockets only for TCP, whose ports Landlock checks
+        # The engine's folders, hidden from the skill where a read path would expose them.
+        "conceal": _engine_private_dirs(settings),
     }
 
 
