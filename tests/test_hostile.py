@@ -152,7 +152,8 @@ class _Targets:
                 # (as an ordinary user the skill is the key's owner, and may read it).
                 "read_private_files": {"paths": [
                     *((str(self.key), str(self.key.parent)) if os.geteuid() == 0 else ()),
-                    *(p for p in ("/etc/ssl/private", "/root") if os.path.exists(p))]},
+                    *(p for p in ("/etc/ssl/private", "/root/.profile", "/root/.bashrc")
+                      if os.path.exists(p))]},
                 # The engine's working directory and data directory (work_root's parent),
                 # and the project folder pytest puts on sys.path (pythonpath = ["."]).
                 "read_engine_files": {"paths": [os.getcwd(), str(self.tmp_path),
