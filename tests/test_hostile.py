@@ -416,3 +416,38 @@ def test_data_dir_inside_the_skill_folder_stays_hidden(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_engine_cwd_inside_a_readable_tree_stays_hidden(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's working directory inside a tree the skill may read (as /usr/src/app is
+    under /usr): hidden, except what the skill needs beneath it (a library folder there)."""
+    need_sandbox()
+    need(os.geteuid() == 0, "hiding a folder inside a readable tree takes a mount namespace")
+    base = Path(tempfile.mkdtemp(prefix="skillexec-cwd-"))
+    try:
+        base.chmod(0o755)
+        app = base / "app"
+        (app / "lib").mkdir(parents=True)
+        (app / "lib" / "data.txt").write_text("library data")
+        (app / "skillexec.toml").write_text(f"# {SECRET}\n")
+        monkeypatch.chdir(app)
+        skill = load_skill(HOSTILE / "read_engine_files")
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(tmp_path,
+                                                     extra_read_paths=(base, app / "lib")))
+            try:
+                out = await runner.run(attempt(skill, tmp_path, {"paths": [
+                    str(app / "skillexec.toml"), str(app)]}))
+                assert SECRET not in repr(out.output), out.output
+                assert out.error is not None and out.error.code == "sandbox_denied", out
+                lib = await runner.run(attempt(skill, tmp_path, {"paths": [
+                    str(app / "lib" / "data.txt")]}))
+                assert lib.ok and "library data" in str(lib.output), lib.error
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -111,11 +111,12 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int,
 
 
 def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None,
-               conceal: Iterable[str] = ()) -> tuple[str, ...]:
+               conceal: Iterable[str] = (), keep: Iterable[str] = ()) -> tuple[str, ...]:
     """The zygote's step before it drops root to ``uid``: open the way to ``paths`` (see
     ``reveal``), then hide each of the engine's folders in ``conceal`` (its working
     directory, data directory...) that those paths would otherwise expose (see
-    ``conceal_inside``). Nothing to do without root (``uid`` None). Returns the folders
+    ``conceal_inside``; ``keep``: needed paths beneath ``paths``, which a concealed folder
+    must not take along). Nothing to do without root (``uid`` None). Returns the folders
     covered.
 
     The working directory is the engine's, and workdirs may be given relative to it: it is
@@ -131,7 +132,7 @@ def enter_view(paths: Iterable[str], *, uid: int | None, gid: int | None,
         cwd = None
     wanted = [os.path.realpath(p) for p in paths]
     covered = reveal(wanted, uid=uid, gid=uid if gid is None else gid)
-    covered += conceal_inside(conceal, wanted)
+    covered += conceal_inside(conceal, [*wanted, *keep])
     if covered and cwd is not None:
         try:
             os.chdir(cwd)

@@ -18,7 +18,8 @@ from typing import Any
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import EntryKind, Permission, Skill
 
-__all__ = ["argv", "child_env", "command_exe", "read_paths", "zygote_env", "zygote_spec"]
+__all__ = ["argv", "child_env", "command_exe", "needed_paths", "python_paths", "read_paths",
+           "zygote_env", "zygote_spec"]
 
 _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
@@ -35,6 +36,7 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         if Permission.FILE_WRITE in perms else []
     db_only = Permission.DATABASE_ACCESS in perms and Permission.NETWORK_ACCESS not in perms
     entry = skill.entry
+    needed = needed_paths(settings, skill)
     return {
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": str(entry.file) if entry.file else None, "attr": entry.attr,
@@ -43,13 +45,15 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,
         "netns": mech["netns"], "uid": uid, "gid": uid,
-        "read_paths": read_paths(settings, skill),
+        "read_paths": _outermost(needed),
         "write_paths": ([work_root] if work_root else []) + file_writes,
         "child_write_paths": file_writes,
         "connect_ports": list(policy.database_ports) if db_only else [],
         "tcp_only": db_only,  # seccomp: IP sockets only for TCP, whose ports Landlock checks
-        # The engine's folders, hidden from the skill where a read path would expose them.
+        # The engine's folders, hidden from the skill where a read path would expose them,
+        # and what to keep of them (see fsview.conceal_inside).
         "conceal": _engine_private_dirs(settings),
+        "keep": needed,
     }
 
 
@@ -57,7 +61,15 @@ def read_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
     """What a sandboxed skill may read: the interpreter and its libraries, the skill's own
     folder, its command, what the policy and operator add — never the engine's working
     directory, the folder of the script that embeds it, or its data directory (journal,
-    artifacts, configuration), even when those are on the engine's ``sys.path``."""
+    artifacts, configuration), even when those are on the engine's ``sys.path``.
+    The outermost of ``needed_paths``: a Landlock rule covers its whole subtree."""
+    return _outermost(needed_paths(settings, skill))
+
+
+def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
+    """``read_paths`` before the nested ones are dropped: where the zygote hides one of the
+    engine's folders, the paths beneath it that the skill needs (a virtualenv inside the
+    engine's working directory) are bound back, and so must all be known."""
     perms = skill.permissions
     forbidden = _engine_private_dirs(settings)
     # Ambient trees (the interpreter's, PATH): dropped if they would expose the engine.
@@ -77,7 +89,7 @@ def read_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
     if Permission.FILE_READ in perms:
         paths += [str(p) for p in settings.permission_policy.file_read_paths]
     paths += [str(p) for p in settings.extra_read_paths]
-    return _outermost([p for p in paths if os.path.exists(p)])
+    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
 
 
 def python_paths() -> list[str]:

@@ -80,7 +80,8 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
     fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
-                      uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()))
+                      uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
+                      keep=spec.get("keep", ()))
     read_fds = landlock.open_rule_fds(spec["read_paths"])
     # What each child's own Landlock layer allows writing besides its workdir.
     child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
