@@ -12,6 +12,9 @@ ancestor vanishes for the skill; beneath the needed paths file modes hold as usu
 0600 key in a 0710 folder stays private. It costs one ``unshare`` and a few mounts per
 zygote, nothing per attempt.
 
+The same view hides the engine's own folders (working directory, data directory...) where
+a readable tree would expose them, binding back what the skill needs beneath them.
+
 Without root (user namespaces) the interpreter is the user's own and readable: nothing to do.
 """
 
@@ -72,8 +75,8 @@ def _searchable(st: os.stat_result, uid: int, gid: int) -> bool:
 def private_ancestors(paths: Iterable[str], *, uid: int, gid: int) -> dict[str, list[str]]:
     """For each outermost folder that ``uid`` cannot search, the given paths beneath it.
 
-    Paths that do not exist are left out (nothing to reveal); so are paths whose own mode is
-    private: only the way to them is opened, never the paths themselves.
+    Paths that do not exist are left out (nothing to reveal). A path's own mode is not
+    looked at: only the way to it is opened, never the path itself.
     """
     out: dict[str, list[str]] = {}
     for p in sorted({os.path.realpath(p) for p in paths}):
