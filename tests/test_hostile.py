@@ -7,9 +7,15 @@ afterwards, and nothing the hostile skill started may still be running.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +26,9 @@ from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.runners.base import Outcome
 from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.loader import load_skill
+from skillexec.skills.model import Entry, EntryKind, Permission, Skill
 from tests._isolation import (
     HOSTILE,
     NOOP,
@@ -52,17 +60,49 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
     "big_result": (("resource_error", "output_too_large"),) * 2,
     "kill_parent": (DENIED, ("any_error", None)),
     "ctypes_unshare": (DENIED, None),
+    "chan_unix_dgram": (DENIED, None),
+    "chan_vsock": (DENIED, None),
+    "chan_packet_raw": (DENIED, None),
+    "chan_netlink_diag": (DENIED, None),
+    "chan_db_udp": (DENIED, None),
+    "chan_db_mptcp": (DENIED, None),
+    "chan_db_port": (DENIED, None),
+    # The process runner has no Landlock, but its uid has no capability either now.
+    "read_private_files": (DENIED, ("any_error", None)),
+    "read_engine_files": (DENIED, None),
 }
 SECRET = "s3cr3t-token-for-the-hostile-test"
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Targets:
-    """A TCP listener, a Unix socket, a 0600 secret file: things a skill must not reach."""
+    """A TCP listener, a Unix socket, a 0600 secret file: things a skill must not reach.
+
+    Also a UDP socket and a Unix datagram socket (the /dev/log kind) in a folder every uid
+    can reach, so that only the sandbox, not file modes, stands between them and a skill.
+    """
 
     def __init__(self, tmp_path: Path) -> None:
         self.received: list[bytes] = []
         self.tcp = socket.create_server(("127.0.0.1", 0))
         self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp_port = self.udp.getsockname()[1]
+        self.open_dir = tempfile.mkdtemp(prefix="skillexec-hostile-")
+        os.chmod(self.open_dir, 0o755)
+        self.dgram_path = os.path.join(self.open_dir, "log.sock")
+        self.dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.dgram.bind(self.dgram_path)
+        os.chmod(self.dgram_path, 0o777)
+        # An allowed tree (extra_read_paths) with a private folder and key inside it.
+        self.tree = Path(self.open_dir) / "tree"
+        (self.tree / "private").mkdir(parents=True)
+        self.key = self.tree / "private" / "key.pem"
+        self.key.write_text(SECRET)
+        self.key.chmod(0o600)
+        (self.tree / "private").chmod(0o710)
+        self.tmp_path = tmp_path
         self.unix_path = str(tmp_path / "host.sock")
         self.unix = socket.socket(socket.AF_UNIX)
         self.unix.bind(self.unix_path)
@@ -77,6 +117,9 @@ class _Targets:
         for s in (self.tcp, self.unix):
             s.settimeout(0.2)
             threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+        for s in (self.udp, self.dgram):
+            s.settimeout(0.2)
+            threading.Thread(target=self._receive, args=(s,), daemon=True).start()
 
     def _accept(self, s: socket.socket) -> None:
         while True:
@@ -88,14 +131,39 @@ class _Targets:
                 return
             self.received.append(conn.recv(100))
 
+    def _receive(self, s: socket.socket) -> None:
+        while True:
+            try:
+                self.received.append(s.recv(100))
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
     def params(self, name: str) -> dict[str, Any]:
         return {"tcp_connect": {"port": self.port}, "unix_connect": {"path": self.unix_path},
                 "write_outside": {"path": str(self.outside)},
-                "read_secret_file": {"path": str(self.secret_file)}}.get(name, {})
+                "read_secret_file": {"path": str(self.secret_file)},
+                "chan_unix_dgram": {"dgram_path": self.dgram_path},
+                "chan_db_udp": {"udp_port": self.udp_port},
+                "chan_db_mptcp": {"port": self.port},
+                "chan_db_port": {"port": self.port},
+                # Root's private files; the key only when the skill runs as another uid
+                # (as an ordinary user the skill is the key's owner, and may read it).
+                "read_private_files": {"paths": [
+                    *((str(self.key), str(self.key.parent)) if os.geteuid() == 0 else ()),
+                    *(p for p in ("/etc/ssl/private", "/root/.profile", "/root/.bashrc")
+                      if os.path.exists(p))]},
+                # The engine's working directory and data directory (work_root's parent),
+                # and the project folder pytest puts on sys.path (pythonpath = ["."]).
+                "read_engine_files": {"paths": [os.getcwd(), str(self.tmp_path),
+                                                str(_ROOT / "pyproject.toml")]},
+                }.get(name, {})
 
     def close(self) -> None:
-        self.tcp.close()
-        self.unix.close()
+        for s in (self.tcp, self.unix, self.udp, self.dgram):
+            s.close()
+        shutil.rmtree(self.open_dir, ignore_errors=True)
 
 
 def _check(name: str, out: Outcome, expected: tuple[str, str | None], targets: _Targets,
@@ -127,7 +195,10 @@ def _run(runner_cls: type[ProcessRunner], name: str, tmp_path: Path,
     normal = write_skill(tmp_path / "normal", NOOP)
 
     async def go() -> None:
-        runner = runner_cls(settings=settings(tmp_path))
+        # The policy grants what the skill asks for: the sandbox, not the policy, is tested.
+        policy = PermissionPolicy(per_skill={skill.id: skill.permissions})
+        runner = runner_cls(settings=settings(tmp_path, permission_policy=policy,
+                                              extra_read_paths=(targets.tree,)))
         try:
             await runner.prepare(skill)
             att = attempt(skill, tmp_path, targets.params(name))
@@ -170,3 +241,213 @@ def test_hostile_process(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_corpus_is_complete() -> None:
     folders = {p.name for p in HOSTILE.iterdir() if (p / "skill.json").exists()}
     assert folders == set(EXPECT)
+
+
+_CHANNELS_NEEDED = """
+import asyncio, multiprocessing, socket
+
+async def _ping():
+    await asyncio.sleep(0)
+    return True
+
+def execute(input_data):
+    a, b = multiprocessing.Pipe()  # a stream socketpair
+    a.send_bytes(b"x")
+    s = socket.create_connection(("127.0.0.1", int(input_data["port"])), timeout=2)
+    s.sendall(b"db-hello")
+    s.close()
+    return {"async": asyncio.run(_ping()), "pipe": b.recv_bytes().decode(),
+            "addr": len(socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP,
+                                           flags=socket.AI_ADDRCONFIG)) > 0}
+"""
+
+
+def test_sandbox_keeps_granted_channels(tmp_path: Path) -> None:
+    """What the socket allowlist must still let through: asyncio's self-pipe, a duplex
+    multiprocessing Pipe, getaddrinfo (netlink route), and TCP to a database port."""
+    need_sandbox()
+    need(detect_capabilities().landlock_abi >= 4, "Landlock has no TCP rules (ABI < 4)")
+    targets = _Targets(tmp_path)
+    skill = write_skill(tmp_path / "dbskill", _CHANNELS_NEEDED,
+                        permissions=frozenset({Permission.DATABASE_ACCESS}))
+    policy = PermissionPolicy(per_skill={skill.id: skill.permissions},
+                              database_ports=(targets.port,))
+
+    async def go() -> None:
+        runner = SandboxRunner(settings=settings(tmp_path, permission_policy=policy))
+        try:
+            out = await runner.run(attempt(skill, tmp_path, {"port": targets.port}))
+            assert out.ok, out.error
+            assert out.output == {"async": True, "pipe": "x", "addr": True}
+        finally:
+            await runner.close()
+
+    try:
+        asyncio.run(go())
+        deadline = time.monotonic() + 2
+        while not targets.received and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert targets.received == [b"db-hello"]
+    finally:
+        targets.close()
+
+
+_APP = """
+import asyncio, json, sys
+from skillexec import SkillExecutionEngine
+
+async def main():
+    async with SkillExecutionEngine(skills_dir="skills") as engine:
+        # A first call puts another caller's secret in the journal.
+        first = await engine.execute("read-engine-files", {"paths": [], "note": sys.argv[1]})
+        probe = await engine.execute("read-engine-files", {"paths": json.loads(sys.argv[2])})
+    print(json.dumps({"first": first.status.value, "status": probe.status.value,
+                      "output": probe.output, "error": probe.error}, default=repr))
+
+asyncio.run(main())
+"""
+
+
+def test_sandbox_reads_nothing_of_an_embedding_script(tmp_path: Path) -> None:
+    """A script that embeds the engine: its folder (on sys.path), skillexec.toml, the
+    journal, the data directory, and a private key in the skill's own folder stay unread."""
+    need_sandbox()
+    base = Path(tempfile.mkdtemp(prefix="skillexec-app-"))
+    try:
+        base.chmod(0o755)  # reachable by any uid: only the sandbox stands in the way
+        app = base / "app"
+        app.mkdir(mode=0o755)
+        (app / "main.py").write_text(_APP)
+        (app / "skillexec.toml").write_text(f"# {SECRET}\nmax_concurrency = 2\n")
+        skill_dir = app / "skills" / "read_engine_files"
+        shutil.copytree(HOSTILE / "read_engine_files", skill_dir)
+        private = skill_dir / "private"
+        private.mkdir()
+        (private / "key.pem").write_text(SECRET)
+        (private / "key.pem").chmod(0o600)
+        private.chmod(0o710)
+        data = app / ".skillexec"
+        paths = [str(p) for p in (app / "skillexec.toml", data / "journal.db", app / "main.py",
+                                  app, data)]
+        if os.geteuid() == 0:  # as an ordinary user, the skill would be the key's owner
+            paths.append(str(private / "key.pem"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")}
+        res = subprocess.run([sys.executable, str(app / "main.py"), SECRET, json.dumps(paths)],
+                             cwd=app, env=env, capture_output=True, text=True, timeout=120,
+                             check=False)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert (data / "journal.db").exists()
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert SECRET not in res.stdout, f"the skill read the engine's files: {out}"
+        assert out["first"] == "succeeded", out
+        assert out["status"] == "failed" and "sandbox_denied" in str(out["error"]), out
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_command_program_does_not_open_its_folder(tmp_path: Path) -> None:
+    """A command skill's argv[0] outside its folder: the program file is readable, the
+    folder it sits in (and so its neighbours) is not."""
+    need_sandbox()
+    base = Path(tempfile.mkdtemp(prefix="skillexec-bin-"))
+    try:
+        base.chmod(0o755)  # reachable by any uid: only Landlock stands in the way
+        prog = base / "tool"
+        prog.write_text(
+            f"#!{sys.executable}\n"
+            "import json, os, sys\n"
+            "json.load(sys.stdin)\n"
+            "here = os.path.dirname(os.path.abspath(sys.argv[0]))\n"
+            "try:\n"
+            "    leaked = open(os.path.join(here, 'neighbour.txt')).read()\n"
+            "except OSError:\n"
+            "    leaked = None\n"
+            "print(json.dumps({'leaked': leaked}))\n")
+        prog.chmod(0o755)
+        (base / "neighbour.txt").write_text(SECRET)
+        folder = tmp_path / "cmdskill"
+        folder.mkdir()
+        skill = Skill(id="cmdskill", version="1.0.0", path=folder,
+                      entry=Entry(kind=EntryKind.COMMAND, command=(str(prog),)))
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(tmp_path))
+            try:
+                out = await runner.run(attempt(skill, tmp_path, {}))
+                assert out.ok, out.error
+                assert out.output == {"leaked": None}
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_data_dir_inside_the_skill_folder_stays_hidden(tmp_path: Path) -> None:
+    """The engine run from inside a skill's folder: its data directory (journal, artifacts)
+    lies in a tree the skill may read, and is hidden from it all the same; its workspace,
+    in the same folder, still works."""
+    need_sandbox()
+    need(os.geteuid() == 0, "hiding a folder inside a readable tree takes a mount namespace")
+    base = Path(tempfile.mkdtemp(prefix="skillexec-inside-"))
+    try:
+        base.chmod(0o755)
+        folder = base / "probe"
+        shutil.copytree(HOSTILE / "read_engine_files", folder)
+        data = folder / ".skillexec"
+        data.mkdir()
+        (data / "journal.db").write_text(SECRET)
+        (data / "artifacts").mkdir()
+        skill = load_skill(folder)
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(data))
+            try:
+                out = await runner.run(attempt(skill, data, {"paths": [
+                    str(data / "journal.db"), str(data / "artifacts"), str(data)]}))
+                assert SECRET not in repr(out.output), out.output
+                assert out.error is not None and out.error.code == "sandbox_denied", out
+                mine = await runner.run(attempt(skill, data, {"paths": [str(folder / "main.py")]}))
+                assert mine.ok and "def execute" in str(mine.output), mine.error
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_engine_cwd_inside_a_readable_tree_stays_hidden(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's working directory inside a tree the skill may read (as /usr/src/app is
+    under /usr): hidden, except what the skill needs beneath it (a library folder there)."""
+    need_sandbox()
+    need(os.geteuid() == 0, "hiding a folder inside a readable tree takes a mount namespace")
+    base = Path(tempfile.mkdtemp(prefix="skillexec-cwd-"))
+    try:
+        base.chmod(0o755)
+        app = base / "app"
+        (app / "lib").mkdir(parents=True)
+        (app / "lib" / "data.txt").write_text("library data")
+        (app / "skillexec.toml").write_text(f"# {SECRET}\n")
+        monkeypatch.chdir(app)
+        skill = load_skill(HOSTILE / "read_engine_files")
+
+        async def go() -> None:
+            runner = SandboxRunner(settings=settings(tmp_path,
+                                                     extra_read_paths=(base, app / "lib")))
+            try:
+                out = await runner.run(attempt(skill, tmp_path, {"paths": [
+                    str(app / "skillexec.toml"), str(app)]}))
+                assert SECRET not in repr(out.output), out.output
+                assert out.error is not None and out.error.code == "sandbox_denied", out
+                lib = await runner.run(attempt(skill, tmp_path, {"paths": [
+                    str(app / "lib" / "data.txt")]}))
+                assert lib.ok and "library data" in str(lib.output), lib.error
+            finally:
+                await runner.close()
+
+        asyncio.run(go())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

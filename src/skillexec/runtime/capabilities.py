@@ -149,8 +149,8 @@ def doctor_rows() -> list[dict[str, object]]:
     row("kernel", "cgroup v2", bool(c.cgroup_v2_controllers),
         "controllers: " + (" ".join(c.cgroup_v2_controllers) or "none")
         + " (not used by the runners yet)")
-    uid = "per-skill unprivileged uid (keeps only CAP_DAC_READ_SEARCH)" if c.is_root else \
-        "engine's uid"
+    uid = ("per-skill unprivileged uid, no capabilities (a private mount view opens only "
+           "the needed trees under 0700 folders)") if c.is_root else "engine's uid"
     kill = "pids cgroup kill-all" if c.cgroup_v1_pids else "process group + subreaper zygote"
     mem = "RLIMIT_AS + memory cgroup" if c.cgroup_v1_memory else "RLIMIT_AS only"
     base = (f"fork from warm zygote; rlimits (CPU, file size, open files, core off); {mem}; "
@@ -161,7 +161,8 @@ def doctor_rows() -> list[dict[str, object]]:
     sb = base + "; " + ", ".join(x for x in (
         "network namespace" if c.network_namespaces else "",
         f"Landlock ABI {abi}" if abi else "",
-        "seccomp (no AF_UNIX, ptrace, mount, unshare/setns, bpf, io_uring, keyrings)"
+        "seccomp (sockets: IPv4/6 TCP and UDP, netlink route, AF_UNIX stream pairs only; "
+        "no ptrace, mount, unshare/setns, bpf, io_uring, keyrings)"
         if c.seccomp else "") if x)
     if sandbox_missing:
         sb += "; MISSING: " + ", ".join(sandbox_missing)

@@ -127,6 +127,9 @@ class PreparedRuleset:
         abi = abi_version()
         if abi < 1:
             raise LandlockError("Landlock is not available on this kernel")
+        if rules.deny_tcp and rules.connect_ports and abi < 4:
+            # database_access without TCP rules would be the whole network: fail closed.
+            raise LandlockError(f"TCP port rules need Landlock ABI 4; this kernel has {abi}")
         handled_fs = _handled_fs(abi)
         handled_net = NET_BIND_TCP | NET_CONNECT_TCP if rules.deny_tcp and abi >= 4 else 0
         scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if rules.scoped and abi >= 6 else 0

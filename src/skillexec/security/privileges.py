@@ -1,11 +1,11 @@
-"""Dropping root: an unprivileged uid that keeps only CAP_DAC_READ_SEARCH, and namespaces.
+"""Dropping root: an unprivileged uid with no capabilities at all, and namespaces.
 
-Why keep CAP_DAC_READ_SEARCH: the interpreter lives under /root/.pyenv and /root is 0700,
-so a plain setuid() child could not import a module it had not imported yet. The
-capability lets it traverse and read past mode bits, while Landlock (in the sandbox)
-confines *which* paths it may read; ``open_by_handle_at`` — the one way this capability
-reaches around paths — is denied by the seccomp filter. It is raised as an ambient
-capability so that a command skill's exec'd interpreter keeps it too.
+The interpreter may live under a private home (/root/.pyenv, /root being 0700): a plain
+setuid() child could not import a module it had not imported yet. CAP_DAC_READ_SEARCH
+would get it there, but also past the mode bits of every private file under every tree
+Landlock allows (a 0600 key in a 0710 folder). So the zygote does not keep it: before the
+drop it opens the way to exactly the trees it needs in a mount namespace of its own (see
+``security.fsview``). ``keep_read_search`` remains for a caller that must have it.
 """
 
 from __future__ import annotations
@@ -100,8 +100,9 @@ def _capset(effective: int, permitted: int, inheritable: int) -> None:
         raise PrivilegeError(err, f"capset: {os.strerror(err)}")
 
 
-def drop_to_uid(uid: int, gid: int, *, keep_read_search: bool = True) -> None:
-    """Become ``uid``/``gid`` for good, keeping at most CAP_DAC_READ_SEARCH. Needs root."""
+def drop_to_uid(uid: int, gid: int, *, keep_read_search: bool = False) -> None:
+    """Become ``uid``/``gid`` for good, with no capability left (or only
+    CAP_DAC_READ_SEARCH, raised as ambient, with ``keep_read_search``). Needs root."""
     keep = CAP_DAC_READ_SEARCH if keep_read_search else -1
     for cap in range(last_cap() + 1):
         if cap != keep:

@@ -6,6 +6,7 @@ import errno
 from typing import Any
 
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.security import fsview
 
 __all__ = ["classify", "estimated_size"]
 
@@ -47,8 +48,9 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
     elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         info = ErrorInfo(type=ErrorType.RESOURCE, code="file_size_limit_exceeded",
                          message=f"the skill wrote past its file size limit: {exc}")
-    elif sandbox and isinstance(exc, OSError) and exc.errno in _SANDBOX_ERRNOS and (
-            exc.errno != errno.ENETUNREACH or not allow_network):
+    elif sandbox and isinstance(exc, OSError) and (
+            (exc.errno in _SANDBOX_ERRNOS and (exc.errno != errno.ENETUNREACH or not allow_network))
+            or (exc.errno == errno.ENOENT and fsview.hidden(exc.filename))):
         info = ErrorInfo(type=ErrorType.PERMISSION, code="sandbox_denied",
                          message=f"the sandbox denied an operation: {name}: {exc}")
     elif isinstance(exc, SystemExit):

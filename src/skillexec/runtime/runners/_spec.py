@@ -6,8 +6,10 @@ comes from the skill's input, only from its manifest and the engine's settings.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import site
 import sys
 import sysconfig
 from pathlib import Path
@@ -16,7 +18,8 @@ from typing import Any
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import EntryKind, Permission, Skill
 
-__all__ = ["argv", "child_env", "command_exe", "read_paths", "zygote_env", "zygote_spec"]
+__all__ = ["argv", "child_env", "command_exe", "needed_paths", "python_paths", "read_paths",
+           "zygote_env", "zygote_spec"]
 
 _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
@@ -33,6 +36,7 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         if Permission.FILE_WRITE in perms else []
     db_only = Permission.DATABASE_ACCESS in perms and Permission.NETWORK_ACCESS not in perms
     entry = skill.entry
+    needed = needed_paths(settings, skill)
     return {
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": str(entry.file) if entry.file else None, "attr": entry.attr,
@@ -41,35 +45,120 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,
         "netns": mech["netns"], "uid": uid, "gid": uid,
-        "read_paths": read_paths(settings, skill),
+        "read_paths": _outermost(needed),
         "write_paths": ([work_root] if work_root else []) + file_writes,
         "child_write_paths": file_writes,
         "connect_ports": list(policy.database_ports) if db_only else [],
+        "tcp_only": db_only,  # seccomp: IP sockets only for TCP, whose ports Landlock checks
+        # The engine's folders, hidden from the skill where a read path would expose them,
+        # and what to keep of them (see fsview.conceal_inside).
+        "conceal": _engine_private_dirs(settings),
+        "keep": needed,
     }
 
 
 def read_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
+    """What a sandboxed skill may read: the interpreter and its libraries, the skill's own
+    folder, its command, what the policy and operator add — never the engine's working
+    directory, the folder of the script that embeds it, or its data directory (journal,
+    artifacts, configuration), even when those are on the engine's ``sys.path``.
+    The outermost of ``needed_paths``: a Landlock rule covers its whole subtree."""
+    return _outermost(needed_paths(settings, skill))
+
+
+def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
+    """``read_paths`` before the nested ones are dropped: where the zygote hides one of the
+    engine's folders, the paths beneath it that the skill needs (a virtualenv inside the
+    engine's working directory) are bound back, and so must all be known."""
     perms = skill.permissions
-    paths: list[str] = list(_SYSTEM_READ)
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
-              os.path.dirname(os.path.realpath(sys.executable)),
-              *sysconfig.get_paths().values(), *sys.path):
-        if p and os.path.isabs(p) and os.path.exists(p):
-            paths.append(os.path.realpath(p) if os.path.isdir(p) else p)
-    paths += [p for p in settings.path_allowlist if os.path.isdir(p)]
+    forbidden = _engine_private_dirs(settings)
+    # Ambient trees (the interpreter's, PATH): dropped if they would expose the engine.
+    ambient = [p for p in (*python_paths(), *settings.path_allowlist)
+               if not any(_contains(p, f) for f in forbidden)]
+    paths: list[str] = [*_SYSTEM_READ, *ambient]
     if skill.path is not None:
         paths.append(str(skill.path))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
     exe = command_exe(settings, skill)
     if exe:
-        paths.append(os.path.dirname(os.path.realpath(exe)))
+        # The program itself, not its folder (which may be the engine's or anyone's).
+        paths.append(os.path.realpath(exe))
     if Permission.SYSTEM_INFO in perms:
         paths += ["/proc", "/sys"]
     if Permission.FILE_READ in perms:
         paths += [str(p) for p in settings.permission_policy.file_read_paths]
     paths += [str(p) for p in settings.extra_read_paths]
-    return _outermost(paths)
+    return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+
+
+def python_paths() -> list[str]:
+    """The interpreter's own trees and its libraries' folders, as the zygote and its skill
+    import from them: the prefixes, the install scheme's folders, site-packages and what
+    their ``.pth`` files add, ``PYTHONPATH``, and skillexec's own package folder (the
+    zygote imports it lazily). Not ``sys.path`` as a whole: it starts with the embedding
+    script's folder (or the working directory), and pytest puts its rootdir there."""
+    found: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix,
+                        os.path.dirname(os.path.realpath(sys.executable)),
+                        *sysconfig.get_paths().values()]
+    sites = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        sites.append(site.getusersitepackages())
+    for sitedir in sites:
+        found.append(sitedir)
+        found += _pth_entries(sitedir)
+    found += os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    for mod in ("skillexec", "orjson"):
+        spec = importlib.util.find_spec(mod)
+        if spec is not None and spec.origin:
+            found.append(os.path.dirname(spec.origin))
+    return [p for p in found if p and os.path.isabs(p) and os.path.exists(p)]
+
+
+def _pth_entries(sitedir: str) -> list[str]:
+    """The folders a site directory's ``.pth`` files add to ``sys.path`` (as ``site`` reads
+    them: a line is a path relative to the site directory, unless it is an import)."""
+    out: list[str] = []
+    try:
+        names = sorted(n for n in os.listdir(sitedir) if n.endswith(".pth"))
+    except OSError:
+        return out
+    for name in names:
+        try:
+            with open(os.path.join(sitedir, name), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except (OSError, UnicodeError):
+            continue
+        for line in lines:
+            line = line.rstrip()
+            if line and not line.startswith(("#", "import ", "import\t")):
+                out.append(os.path.join(sitedir, line))
+    return out
+
+
+def _engine_private_dirs(settings: IsolationSettings) -> list[str]:
+    """Folders no ambient read rule may cover: the working directory, the embedding
+    script's folder, the data directory (the work root's parent) and the configuration's."""
+    dirs = [os.getcwd()]
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file:
+        script_dir = os.path.dirname(os.path.realpath(main_file))
+        prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+        # An installed entry point (the skillexec CLI, pytest) is the interpreter's own.
+        if not any(_contains(p, script_dir) for p in prefixes):
+            dirs.append(script_dir)
+    if settings.work_root is not None:
+        dirs.append(str(Path(settings.work_root).parent))
+    config = os.environ.get("SKILLEXEC_CONFIG")
+    if config:
+        dirs.append(os.path.dirname(os.path.abspath(config)))
+    return [os.path.realpath(d) for d in dirs]
+
+
+def _contains(tree: str, path: str) -> bool:
+    tree = os.path.realpath(tree)
+    return path == tree or path.startswith(tree.rstrip("/") + "/")
 
 
 def _outermost(paths: list[str]) -> list[str]:

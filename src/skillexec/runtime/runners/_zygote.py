@@ -33,7 +33,7 @@ from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.runners import _child, _fork
 from skillexec.runtime.runners import _protocol as proto
-from skillexec.security import landlock, seccomp
+from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
     drop_to_uid,
     set_child_subreaper,
@@ -79,6 +79,9 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     if spec["netns"]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
+                      uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
+                      keep=spec.get("keep", ()))
     read_fds = landlock.open_rule_fds(spec["read_paths"])
     # What each child's own Landlock layer allows writing besides its workdir.
     child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
@@ -103,7 +106,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         landlock.LandlockRules(deny_tcp=not allow_network, connect_ports=connect_ports),
         read_fds, child_write_fds) if use_landlock else None
     if spec["seccomp"]:
-        seccomp.install_filter(seccomp.build_filter(allow_network=allow_network))
+        seccomp.install_filter(seccomp.build_filter(tcp_only=bool(spec.get("tcp_only"))))
     sk = spec["skill"]
     invoker = None
     if sk["kind"] == EntryKind.PYTHON.value:
