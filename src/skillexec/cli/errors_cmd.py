@@ -105,8 +105,9 @@ def replay(
     start = parse_since(since) or 0.0
 
     async def go() -> list[ReplayOutcome]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
-        async with engine:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
+        async with opt.engine_scope(engine):
+            opt.left_notice(engine)
             if task_id is not None:
                 ids = [task_id]
             else:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -15,7 +17,10 @@ from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
 from skillexec.storage.sqlite import SQLiteStore
 
-__all__ = ["DataDir", "SkillsDir", "config", "engine", "fail", "run_async", "with_journal"]
+__all__ = ["INTERRUPTED", "DataDir", "SkillsDir", "config", "engine", "engine_scope", "fail",
+           "left_notice", "run_async", "with_journal"]
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 T = TypeVar("T")
 
@@ -44,21 +49,66 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,
-           concurrency: int | None = None) -> SkillExecutionEngine:
+           concurrency: int | None = None, recover: bool = True) -> SkillExecutionEngine:
+    """``recover=False`` for a one-shot command: it runs what it was asked, never another
+    command's leftovers (``left_notice`` says they are there)."""
     try:
         cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency)
     except SkillExecError as exc:
         fail(str(exc))
+    if not recover:
+        cfg = cfg.model_copy(update={"recover": False})
     return SkillExecutionEngine(config=cfg)
 
 
+def left_notice(engine: SkillExecutionEngine) -> None:
+    """One line on stderr when a stopped process left tasks this command did not run."""
+    left = engine.recovery.left
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        sys.stderr.write(
+            f"skillexec: note: {len(left)} task(s) left unfinished by a process that stopped "
+            f"are in the journal and were not run by this command ({shown}); "
+            f"'skillexec tasks cancel ID' ends one, 'skillexec tasks replay ID' runs it "
+            f"again\n")
+
+
+@contextlib.asynccontextmanager
+async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecutionEngine]:
+    """``async with engine`` that, when the command is interrupted, cancels what the engine
+    accepted (after ``interrupt_grace_s``) and journals each end before it closes."""
+    async with engine:
+        try:
+            yield engine
+        except asyncio.CancelledError:
+            await engine.cancel_all(grace_s=engine.config.interrupt_grace_s)
+            raise
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; SIGINT and SIGTERM cancel it (each time one arrives).
+
+    A command that holds an engine cancels what it accepted (``engine_scope``), prints
+    what it has, and exits 130; any other command just stops with exit 130.
+    """
+    async def main() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await coro
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
     try:
-        return asyncio.run(coro)
+        return asyncio.run(main())
     except SkillExecError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        fail("interrupted", INTERRUPTED)
 
 
 def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]]) -> T:
