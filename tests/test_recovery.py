@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from skillexec import SkillExecutionEngine, TaskStatus
+from skillexec.engine import Recovery
 from tests.conftest import ROOT, arun
 
 SKILL = """
@@ -80,8 +81,14 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
 
     os.environ["RUNS_FILE"] = str(runs)
 
+    with sqlite3.connect(data / "journal.db") as db:
+        unfinished = {r[0] for r in db.execute(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL")}
+    recovery: list[Recovery] = []
+
     async def resume() -> dict[str, TaskStatus]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as engine:
+            recovery.append(engine.recovery)  # what it resumed is said, never silent
             out = {}
             for task_id in ids["again"] + ids["once"]:
                 out[task_id] = (await engine.wait(task_id, timeout=30)).status
@@ -92,6 +99,9 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     finally:
         del os.environ["RUNS_FILE"]
 
+    rec = recovery[0]
+    assert set(rec.interrupted) == {t for t in ids["once"] if t in started_before} & unfinished
+    assert set(rec.resumed) | set(rec.interrupted) == unfinished and not rec.left
     # every accepted task reached exactly one terminal state
     assert len(statuses) == 24 and all(s.terminal for s in statuses.values())
     for task_id in ids["again"]:  # idempotent: re-run if interrupted, so all succeed

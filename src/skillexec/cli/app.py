@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -386,4 +386,20 @@ def main() -> None:
         message = " ".join(str(text).split())  # one line
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
         sys.exit(exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if code == opt.INTERRUPTED:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without joining the threads of calls that were cancelled but cannot be stopped
+    (a synchronous skill sleeping in the thread pool): their ends are already journaled,
+    and an interrupted command must not hang until they return."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
