@@ -56,6 +56,8 @@ def exit_code(result: ExecutionResult) -> int:
         return 0
     if result.status is TaskStatus.REJECTED:
         return 2
+    if result.error is not None and result.error.code == "no_entry_point":
+        return 2  # the entry could not even be found: nothing of the skill ran
     return 1
 
 
