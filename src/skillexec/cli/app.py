@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass
@@ -46,9 +47,29 @@ __all__ = ["app", "main"]
 
 T = TypeVar("T")
 
-app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=False,
+app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False,
                   help="Run AI-assistant skills: validated, queued, isolated, measured.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"skillexec {version('skillexec')}")
+        except PackageNotFoundError:
+            typer.echo("skillexec (version unknown: not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Run AI-assistant skills: validated, queued, isolated, measured."""
 
 
 def exit_code(result: ExecutionResult) -> int:
@@ -388,6 +409,18 @@ def main() -> None:
         message = " ".join(str(text).split())  # one line
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
         sys.exit(exit_code)
+    except BrokenPipeError:  # `skillexec tasks list | head -1`: the reader has had enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (OSError, sqlite3.Error) as exc:  # the machine refused: a file, a folder, a disk
+        sys.stderr.write(f"skillexec: {opt.reason(exc)}\n")
+        sys.exit(2)
+    except Exception as exc:  # a bug: still one sentence, never a traceback
+        sys.stderr.write(f"skillexec: internal error: {type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())}\n")
+        sys.exit(1)
     code = code if isinstance(code, int) else 0
     if code == opt.INTERRUPTED:
         _exit_now(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -18,7 +19,7 @@ from skillexec.errors import SkillExecError
 from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["INTERRUPTED", "DataDir", "SkillsDir", "config", "engine", "engine_scope", "fail",
-           "left_notice", "run_async", "with_journal"]
+           "left_notice", "open_journal", "reason", "run_async", "with_journal"]
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
@@ -38,6 +39,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def config(*, skills_dir: Path | None, data_dir: Path | None,
            concurrency: int | None = None) -> EngineConfig:
     cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
+    if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
+        fail(f"--data-dir {cfg.data_dir}: is a file, not a folder")
     if skills_dir is not None:
         if not skills_dir.is_dir():
             fail(f"--skills-dir {skills_dir}: "
@@ -77,12 +80,28 @@ def left_notice(engine: SkillExecutionEngine) -> None:
 async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecutionEngine]:
     """``async with engine`` that, when the command is interrupted, cancels what the engine
     accepted (after ``interrupt_grace_s``) and journals each end before it closes."""
-    async with engine:
-        try:
-            yield engine
-        except asyncio.CancelledError:
-            await engine.cancel_all(grace_s=engine.config.interrupt_grace_s)
-            raise
+    try:
+        await engine.start()
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the data folder {engine.config.data_dir}: {reason(exc)}")
+    try:
+        yield engine
+    except asyncio.CancelledError:
+        await engine.cancel_all(grace_s=engine.config.interrupt_grace_s)
+        raise
+    finally:
+        await engine.close()
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, as the end of a sentence (no exception class names)."""
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    text = str(exc)
+    if "readonly database" in text or "read-only" in text:
+        return f"{text} (SQLite needs to write beside its journal even to read it)"
+    return text or type(exc).__name__
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -111,14 +130,25 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         fail("interrupted", INTERRUPTED)
 
 
+async def open_journal(cfg: EngineConfig) -> SQLiteStore:
+    """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
+    if not cfg.journal_path.exists():
+        fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    store = SQLiteStore(cfg.journal_path)
+    try:
+        await store.open()
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the journal {cfg.journal_path}: {reason(exc)}")
+    return store
+
+
 def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]]) -> T:
     """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
     if not cfg.journal_path.exists():
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
 
     async def go() -> T:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
+        store = await open_journal(cfg)
         try:
             return await make(store)
         finally:

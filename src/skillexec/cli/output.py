@@ -59,14 +59,11 @@ def _fits(console: Console, table: Table) -> bool:
 
 
 def print_table(table: Table, *, console: Console | None = None) -> None:
-    """Print ``table`` on stdout: drawn in a terminal where it fits, else plain."""
-    import sys
-
+    """Print ``table`` on ``console``: drawn in a terminal where it fits, else plain."""
     console = console or Console(highlight=False, soft_wrap=False)
-    if console.is_terminal and _fits(console, table):
-        console.print(table)
+    if console.record or (console.is_terminal and _fits(console, table)):
+        console.print(table)  # a recording console is written to a file at its own width
         return
     if table.title and console.is_terminal:
         console.print(Text(str(table.title), style="bold"))
-    sys.stdout.write(plain_table(table))
-    sys.stdout.flush()
+    console.print(plain_table(table), markup=False, highlight=False, soft_wrap=True, end="")
