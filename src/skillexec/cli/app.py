@@ -118,7 +118,8 @@ def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
 
 @app.command()
 def run(
-    skill: Annotated[str, typer.Argument(help="A skill id, or the path of a skill folder.")],
+    skill: Annotated[str, typer.Argument(metavar="SKILL",
+                                         help="A skill id, or the path of a skill folder.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p",
                                                     help="key=value (repeatable).")] = None,
     params: Annotated[str | None, typer.Option("--params",

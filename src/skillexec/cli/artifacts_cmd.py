@@ -76,7 +76,7 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
 
 
 @app.command()
-def get(artifact_id: str,
+def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifact id.")],
         output: Annotated[Path | None, typer.Option(
             "-o", "--output", help="Write the bytes to this file (default: stdout).")] = None,
         as_json: Annotated[bool, typer.Option(

@@ -49,7 +49,8 @@ def errors(
         "--output", "-o", help="Write to this file (html defaults to errors-report.html).")]
     = None,
     limit: Annotated[int, typer.Option(min=1, help="Most recent tasks to read.")] = 10000,
-    tracebacks: Annotated[bool, typer.Option(help="Print each group's example traceback.")]
+    tracebacks: Annotated[bool, typer.Option(
+        "--tracebacks", help="Print each group's example traceback.")]
     = False,
     data_dir: opt.DataDir = None,
 ) -> None:
@@ -122,7 +123,8 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
 
 
 def replay(
-    task_id: Annotated[str | None, typer.Argument(help="The task to run again.")] = None,
+    task_id: Annotated[str | None, typer.Argument(
+        metavar="ID", help="The task to run again.")] = None,
     all_failed: Annotated[bool, typer.Option(
         "--all-failed", help="Every dead letter not replayed yet.")] = False,
     since: Annotated[str, typer.Option(help="With --all-failed: dead letters since.")]

@@ -79,7 +79,8 @@ def list_(skills_dir: opt.SkillsDir = None,
 
 
 @app.command()
-def show(skill_id: str, skills_dir: opt.SkillsDir = None,
+def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.")],
+         skills_dir: opt.SkillsDir = None,
          as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False
          ) -> None:
     """Everything known about one skill."""
@@ -107,8 +108,10 @@ def show(skill_id: str, skills_dir: opt.SkillsDir = None,
 
 
 @app.command()
-def validate(path: Path,
-             strict: Annotated[bool, typer.Option(help="SKILL.md per the spec.")] = False,
+def validate(path: Annotated[Path, typer.Argument(
+                 metavar="PATH", help="A skill folder, or a folder of them.")],
+             strict: Annotated[bool, typer.Option(
+                 "--strict", help="SKILL.md exactly per the Agent Skills spec.")] = False,
              as_json: Annotated[bool, typer.Option("--json", help="The findings as JSON.")]
              = False) -> None:
     """Check a skill folder (or a folder of them); report every problem found."""
@@ -188,7 +191,7 @@ def _syntax_error(file: Path) -> str:
 
 
 @app.command()
-def init(name: str,
+def init(name: Annotated[str, typer.Argument(metavar="NAME", help="The new skill's id.")],
          directory: Annotated[Path, typer.Option("--dir", help="Where to create it.")] = Path(".")
          ) -> None:
     """Create a working skill skeleton in ./NAME."""

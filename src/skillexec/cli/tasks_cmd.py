@@ -54,7 +54,7 @@ def list_(
 
 
 @app.command()
-def show(task_id: str,
+def show(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
          as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
          data_dir: opt.DataDir = None) -> None:
     """One task: its state, result, and every attempt with the decision taken."""
@@ -74,7 +74,7 @@ def show(task_id: str,
 
 
 @app.command()
-def cancel(task_id: str,
+def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
            as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
            data_dir: opt.DataDir = None) -> None:
     """Cancel a queued or running task, also one whose process has died."""
