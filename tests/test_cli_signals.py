@@ -138,3 +138,18 @@ def test_tasks_cancel_reaches_the_engine_that_runs_the_task(skills: Path,
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
+
+
+def test_interrupted_run_journals_its_task_cancelled(skills: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skillexec", "run", "slow", "-p",
+                             "seconds=30"], cwd=tmp_path, env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = tmp_path / "runs.txt"
+    deadline = time.monotonic() + 30
+    while not runs.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)  # not the 30 s the call would take
+    assert proc.returncode == 130 and err == "skillexec: interrupted\n", err
+    [(_, status, finished)] = _rows(tmp_path / ".skillexec")
+    assert status == "cancelled" and finished

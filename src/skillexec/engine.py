@@ -958,8 +958,9 @@ class SkillExecutionEngine:
         if stored:
             # Never silent: a user must be able to tell why tasks they did not submit now run.
             log.warning("recovered %d tasks a stopped engine left unfinished: resumed %s; "
-                        "ended interrupted %s; ended cancelled %s", len(stored),
-                        resumed or "none", interrupted or "none", cancelled or "none")
+                        "ended interrupted %s; ended cancelled %s (engine.recovery has "
+                        "every id)", len(stored), _some(resumed), _some(interrupted),
+                        _some(cancelled))
             self.executor.dispatch()
 
     async def _leave_unfinished(self) -> None:
@@ -1034,6 +1035,13 @@ class SkillExecutionEngine:
         t = asyncio.get_running_loop().create_task(coro)
         self._background.add(t)
         t.add_done_callback(self._background.discard)
+
+
+def _some(ids: list[str], shown: int = 10) -> str:
+    if not ids:
+        return "none"
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"{len(ids)} ({', '.join(ids[:shown])}{more})"
 
 
 def _cancelled_info() -> ErrorInfo:

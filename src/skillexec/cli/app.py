@@ -318,7 +318,7 @@ def batch(
     if not as_json:
         title = f"{file if file != '-' else 'stdin'}: {len(rows)} calls"
         print_table(results_table(rows, title=title), console=out)
-    out.print(metrics_table([r for _, _, r in rows], elapsed))
+    print_table(metrics_table([r for _, _, r in rows], elapsed), console=out)
     if interrupted:
         cancelled = sum(r.status is TaskStatus.CANCELLED for _, _, r in rows)
         sys.stderr.write(f"skillexec: interrupted: {len(rows)} calls ended ({cancelled} of "

@@ -30,8 +30,11 @@ def plain_table(table: Table) -> str:
     """The table as aligned plain text, every cell whole (the last column unpadded)."""
     columns = table.columns
     header = [_plain(c.header) for c in columns]
-    rows = [header] + [[_plain(cell) for cell in cells]
-                       for cells in zip(*(c._cells for c in columns), strict=True)]
+    rows = [header] if table.show_header else []
+    rows += [[_plain(cell) for cell in cells]
+             for cells in zip(*(c._cells for c in columns), strict=True)]
+    if not rows:
+        return ""
     widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
     right = [c.justify == "right" for c in columns]
     lines = []
