@@ -9,6 +9,7 @@ aligned and separated by two spaces, every cell whole, no markup — what ``| ca
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,12 +36,13 @@ def plain_table(table: Table) -> str:
              for cells in zip(*(c._cells for c in columns), strict=True)]
     if not rows:
         return ""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+    # Terminal cells, not characters: a CJK character or an emoji takes two.
+    widths = [max(cell_len(r[i]) for r in rows) for i in range(len(columns))]
     right = [c.justify == "right" for c in columns]
     lines = []
     for r in rows:
-        cells = [(v.rjust(w) if rj else v.ljust(w)) for v, w, rj in zip(r, widths, right,
-                                                                       strict=True)]
+        cells = [" " * (w - cell_len(v)) + v if rj else v + " " * (w - cell_len(v))
+                 for v, w, rj in zip(r, widths, right, strict=True)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines) + "\n"
 
