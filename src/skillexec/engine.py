@@ -78,6 +78,12 @@ __all__ = ["Recovery", "SkillExecutionEngine"]
 log = logging.getLogger("skillexec.engine")
 
 
+_CANCEL_POLL_S = 0.5
+# Failures a stale answer must not hide: the request itself is wrong, or was withdrawn.
+_NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPENDENCY,
+                       ErrorType.CANCELLED})
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Recovery:
     """What this engine found at start that a stopped engine had left unfinished.
@@ -93,11 +99,6 @@ class Recovery:
     interrupted: tuple[str, ...] = ()
     cancelled: tuple[str, ...] = ()
     left: tuple[str, ...] = ()
-
-_CANCEL_POLL_S = 0.5
-# Failures a stale answer must not hide: the request itself is wrong, or was withdrawn.
-_NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPENDENCY,
-                       ErrorType.CANCELLED})
 
 
 class SkillExecutionEngine:
