@@ -542,6 +542,10 @@ class SkillExecutionEngine:
         """Cancel a queued or running task. False if it had already finished."""
         task = self._live.get(task_id)
         if task is None:
+            orphan = self._orphans.pop(task_id, None)
+            if orphan is not None:  # left by a stopped engine; nobody else will end it
+                await self._end_orphan(orphan)
+                return True
             return await self._store.request_cancel(task_id)
         if task.status.terminal or task_id in self._cancelling:
             return not task.status.terminal
