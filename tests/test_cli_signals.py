@@ -153,3 +153,14 @@ def test_interrupted_run_journals_its_task_cancelled(skills: Path, tmp_path: Pat
     assert proc.returncode == 130 and err == "skillexec: interrupted\n", err
     [(_, status, finished)] = _rows(tmp_path / ".skillexec")
     assert status == "cancelled" and finished
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_while_reading_stdin(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skillexec", "batch", "-"], cwd=tmp_path,
+                            env=_env(tmp_path), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # started, waiting for lines that never come
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and err == "skillexec: interrupted\n", err

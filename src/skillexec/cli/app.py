@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sqlite3
 import sys
 import time
@@ -389,9 +390,20 @@ if report_cmd.app.registered_commands:  # the report commands come from their ow
     app.add_typer(report_cmd.app, name="report")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM outside a command's event loop (reading stdin, printing): said
+    here, since Typer turns the KeyboardInterrupt into a silent exit 130."""
+    sys.stderr.write("skillexec: interrupted\n")
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _exit_now(opt.INTERRUPTED)
     except SkillExecError as exc:
         sys.stderr.write(f"skillexec: {exc}\n")
         sys.exit(2)
