@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import orjson
 import typer
+from rich.markup import escape
 
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
@@ -106,7 +107,8 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
         table.add_column(col, justify=justify,  # type: ignore[arg-type]
                          no_wrap=col == "skill")
     for g in report.groups:
-        table.add_row(g.skill_id, g.error_type, g.fingerprint[:80], str(g.count),
+        table.add_row(escape(g.skill_id), escape(g.error_type), escape(g.fingerprint[:80]),
+                      str(g.count),
                       str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
                       _stamp(g.first_seen), _stamp(g.last_seen))
     print_table(table, console=console)
@@ -114,11 +116,12 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
         console.print("circuit breakers:")
         for t in report.breaker_transitions[-20:]:
             console.print(f"  {_stamp(t['at'])} {t.get('skill')}: {t.get('from')} → "
-                          f"{t.get('to')} ({t.get('reason')})", soft_wrap=True)
+                          f"{t.get('to')} ({t.get('reason')})", soft_wrap=True,
+                          markup=False)
     if tracebacks:
         for g in report.groups:
             if g.example_traceback:
-                console.rule(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}")
+                console.rule(escape(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}"))
                 console.print(g.example_traceback, markup=False, highlight=False)
 
 

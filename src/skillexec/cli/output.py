@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.table import Table
 from rich.text import Text
 
@@ -21,7 +22,10 @@ def _plain(cell: object) -> str:
     if isinstance(cell, Text):
         text = cell.plain
     elif isinstance(cell, str):
-        text = Text.from_markup(cell).plain
+        try:
+            text = Text.from_markup(cell).plain
+        except MarkupError:  # not markup after all: a "[/x]" in the data itself
+            text = cell
     else:
         text = str(cell)
     return " ".join(text.split())  # one line per row, whatever the cell held
