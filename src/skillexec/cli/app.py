@@ -377,7 +377,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             if r["section"] == section:
                 mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
                 table.add_row(mark, str(r["mechanism"]), str(r["detail"]))
-        console.print(table)
+        print_table(table, console=console)
 
 
 app.add_typer(skills_cmd.app, name="skills")
