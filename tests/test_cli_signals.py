@@ -54,10 +54,14 @@ def _rows(data: Path) -> list[tuple[str, str, float | None]]:
         return db.execute("SELECT task_id, status, finished_at FROM tasks").fetchall()
 
 
-def _start_batch(tmp_path: Path, n: int, seconds: float, **extra: str) -> subprocess.Popen[str]:
+def _start_batch(tmp_path: Path, n: int, seconds: float, *, then_s: float | None = None,
+                 **extra: str) -> subprocess.Popen[str]:
+    """A batch of ``n`` calls, two at a time: the first two take ``seconds``, the others
+    ``then_s`` (default: the same)."""
     batch = tmp_path / "b.jsonl"
-    batch.write_text("".join(json.dumps({"skill": "slow", "params": {"seconds": seconds}})
-                             + "\n" for _ in range(n)))
+    lasts = [seconds] * 2 + [seconds if then_s is None else then_s] * (n - 2)
+    batch.write_text("".join(json.dumps({"skill": "slow", "params": {"seconds": s}}) + "\n"
+                             for s in lasts[:n]))
     proc = subprocess.Popen([sys.executable, "-m", "skillexec", "batch", str(batch),
                              "--concurrency", "2"], cwd=tmp_path, env=_env(tmp_path, **extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -164,3 +168,19 @@ def test_interrupted_while_reading_stdin(tmp_path: Path, sig: signal.Signals) ->
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130 and err == "skillexec: interrupted\n", err
+
+
+def test_replaying_a_leftover_replaces_it(skills: Path, tmp_path: Path) -> None:
+    proc = _start_batch(tmp_path, 4, 30, then_s=0)
+    proc.kill()
+    proc.communicate(timeout=20)
+    queued = [t for t, s, _ in _rows(tmp_path / ".skillexec") if s == "queued"]
+    r = _cli(tmp_path, "tasks", "replay", queued[0], "--json")
+    assert r.returncode == 0, r.stderr
+    outcome = json.loads(r.stdout)
+    assert outcome["original_task_id"] == queued[0]
+    assert "3 task(s) left unfinished" in r.stderr  # the replayed one is not among them
+    statuses = {t: s for t, s, _ in _rows(tmp_path / ".skillexec")}
+    assert statuses[queued[0]] == "cancelled"  # replaced: its request ran once, as the new
+    assert statuses[outcome["new_task_id"]] == "succeeded"
+    assert statuses[queued[1]] == "queued"

@@ -145,13 +145,20 @@ def replay(
     async def go() -> list[ReplayOutcome]:
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
         async with opt.engine_scope(engine):
-            opt.left_notice(engine)
             if task_id is not None:
                 ids = [task_id]
             else:
                 ids = [str(d["task_id"]) for d in await dead_letters(
                     _store(engine), since=start)]
-            return await replay_tasks(engine, ids)
+            opt.left_notice(engine, exclude=ids)
+            outcomes = await replay_tasks(engine, ids)
+            # A leftover of a killed process, replayed, is replaced: the original ends
+            # (cancelled) so that its request has run once, not once more later.
+            left = set(engine.recovery.left)
+            for o in outcomes:
+                if o.new_task_id is not None and o.original_task_id in left:
+                    await engine.cancel(o.original_task_id)
+            return outcomes
 
     outcomes = opt.run_async(go())
     if task_id is not None and outcomes and outcomes[0].new_task_id is None:

@@ -7,7 +7,7 @@ import contextlib
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -64,9 +64,9 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
     return SkillExecutionEngine(config=cfg)
 
 
-def left_notice(engine: SkillExecutionEngine) -> None:
+def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) -> None:
     """One line on stderr when a stopped process left tasks this command did not run."""
-    left = engine.recovery.left
+    left = [t for t in engine.recovery.left if t not in exclude]
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         sys.stderr.write(
