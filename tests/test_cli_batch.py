@@ -103,6 +103,7 @@ def test_json_streams_each_result_as_it_ends(tmp_path: Path) -> None:
     rest, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert first["output"] == 2 and still_running  # the quick call, before the slow ends
+    assert first["line"] == 2
     assert time.monotonic() - seen_at > 1
     assert [json.loads(x)["output"] for x in rest.splitlines()] == [1]
     assert "by status" in err and "by status" not in rest  # stdout: only the JSON lines

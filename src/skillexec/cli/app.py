@@ -257,9 +257,10 @@ def batch(
     out = make_console(stderr=as_json)
     err_console = make_console(stderr=True)
 
-    def emit(result: ExecutionResult) -> None:
-        if as_json:  # streamed: a reader sees each call as it ends
-            sys.stdout.write(orjson.dumps(result.to_dict(), default=str).decode() + "\n")
+    def emit(row: tuple[int, str, ExecutionResult]) -> None:
+        if as_json:  # streamed as each call ends; "line" ties it to the input line
+            body = {"line": row[0], **row[2].to_dict()}
+            sys.stdout.write(orjson.dumps(body, default=str).decode() + "\n")
             sys.stdout.flush()
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
@@ -269,7 +270,7 @@ def batch(
         for call in calls:
             if call.problem:
                 rows.append((call.line, call.skill, _refused(call)))
-                emit(rows[-1][2])
+                emit(rows[-1])
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
             started = time.perf_counter()
@@ -299,7 +300,7 @@ def batch(
                         for w in done:
                             call = ids[waits[w]]
                             rows.append((call.line, call.skill, w.result()))
-                            emit(rows[-1][2])
+                            emit(rows[-1])
                             progress.advance(bar)
                 except asyncio.CancelledError:
                     interrupted = True
@@ -310,7 +311,7 @@ def batch(
                     for w in pending:
                         call = ids[waits[w]]
                         rows.append((call.line, call.skill, await _settled(w)))
-                        emit(rows[-1][2])
+                        emit(rows[-1])
             not_sent = len(calls) - len(rows)
             return (sorted(rows, key=lambda r: r[0]), time.perf_counter() - started,
                     not_sent, interrupted)
