@@ -114,7 +114,7 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
                              "ends it", markup=False)
 
 
-_WAIT_S = 2.0  # a live engine reads cancellation requests every 0.5 s
+_WAIT_S = 5.0  # a live engine reads cancellation requests every 0.5 s; a busy one later
 
 
 async def _until_ended(store: SQLiteStore, task_id: str, wait_s: float) -> TaskInfo | None:
