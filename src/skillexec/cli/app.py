@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
+from rich.markup import escape
 
 from skillexec.cli import (
     artifacts_cmd,
@@ -319,7 +320,9 @@ def batch(
     rows, elapsed, not_sent, interrupted = opt.run_async(go())
     if not as_json:
         title = f"{file if file != '-' else 'stdin'}: {len(rows)} calls"
-        print_table(results_table(rows, title=title), console=out)
+        # The skill id comes from the input file: text, never markup.
+        shown = [(n, escape(skill), r) for n, skill, r in rows]
+        print_table(results_table(shown, title=title), console=out)
     print_table(metrics_table([r for _, _, r in rows], elapsed), console=out)
     if interrupted:
         cancelled = sum(r.status is TaskStatus.CANCELLED for _, _, r in rows)
