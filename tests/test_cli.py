@@ -99,14 +99,14 @@ def test_batch_and_tasks_commands(skills: Path, tmp_path: Path) -> None:
     lines.append({"skill": "nope"})
     batch = tmp_path / "b.jsonl"
     batch.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
-    r = cli("batch", str(batch), "--skills-dir", str(skills), cwd=tmp_path)
+    r = cli("batch", str(batch), "--keep-going", "--skills-dir", str(skills), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "succeeded 8" in r.stdout and "rejected 2" in r.stdout
-    r = cli("batch", str(batch), "--json", "--strict", "--skills-dir", str(skills),
-            cwd=tmp_path)
-    assert r.returncode == 1
+    r = cli("batch", str(batch), "--json", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 1  # failures: exit 1 unless --keep-going
     results = [json.loads(x) for x in r.stdout.splitlines()]
-    assert len(results) == 10 and results[-1]["error"]["code"] == "invalid_batch_line"
+    assert len(results) == 10
+    assert [(x["error"] or {}).get("code") for x in results].count("invalid_batch_line") == 1
 
     r = cli("tasks", "list", "--json", "--status", "succeeded", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

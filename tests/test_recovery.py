@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 from skillexec import SkillExecutionEngine, TaskStatus
+from skillexec.config import load_config
+from skillexec.engine import Recovery
 from tests.conftest import ROOT, arun
 
 SKILL = """
@@ -59,7 +62,8 @@ def make_skills(root: Path) -> Path:
     return root / "skills"
 
 
-def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
+def _killed_mid_run(tmp_path: Path) -> tuple[Path, Path, dict[str, list[str]], Path]:
+    """A process accepts 24 tasks, starts some, and is killed (SIGKILL) mid-run."""
     skills = make_skills(tmp_path)
     data = tmp_path / "data"
     ids_file = tmp_path / "ids.json"
@@ -70,18 +74,28 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "READY"
-        time.sleep(0.3)  # some tasks are running now, most still queued
+        time.sleep(0.3)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    ids = json.loads(ids_file.read_text())
+    return skills, data, json.loads(ids_file.read_text()), runs
+
+
+def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
+    skills, data, ids, runs = _killed_mid_run(tmp_path)
     started_before = set(runs.read_text().split()) if runs.exists() else set()
     assert started_before, "the kill came before anything ran"
 
     os.environ["RUNS_FILE"] = str(runs)
 
+    with sqlite3.connect(data / "journal.db") as db:
+        unfinished = {r[0] for r in db.execute(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL")}
+    recovery: list[Recovery] = []
+
     async def resume() -> dict[str, TaskStatus]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as engine:
+            recovery.append(engine.recovery)  # what it resumed is said, never silent
             out = {}
             for task_id in ids["again"] + ids["once"]:
                 out[task_id] = (await engine.wait(task_id, timeout=30)).status
@@ -92,6 +106,9 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     finally:
         del os.environ["RUNS_FILE"]
 
+    rec = recovery[0]
+    assert set(rec.interrupted) == {t for t in ids["once"] if t in started_before} & unfinished
+    assert set(rec.resumed) | set(rec.interrupted) == unfinished and not rec.left
     # every accepted task reached exactly one terminal state
     assert len(statuses) == 24 and all(s.terminal for s in statuses.values())
     for task_id in ids["again"]:  # idempotent: re-run if interrupted, so all succeed
@@ -112,3 +129,58 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     for task_id in interrupted:
         info = json.loads(next(r[2] for r in rows if r[0] == task_id))
         assert info["error"]["code"] == "interrupted"
+
+
+def test_an_engine_that_does_not_recover_leaves_leftovers_and_cancels_them(
+        tmp_path: Path) -> None:
+    skills, data, _, runs = _killed_mid_run(tmp_path)
+    ran = runs.read_text().split()
+    with sqlite3.connect(data / "journal.db") as db:
+        unfinished = {r[0] for r in db.execute(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL")}
+    assert unfinished
+    first = sorted(unfinished)[0]
+
+    async def look() -> tuple[Recovery, TaskStatus, TaskStatus]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data,
+                                        config=load_config(recover=False)) as engine:
+            assert await engine.cancel(first)  # its engine is gone: this one ends it
+            mine = await engine.execute("again", {"n": 99, "seconds": 0})
+            return engine.recovery, (await engine.wait(first, timeout=5)).status, mine.status
+
+    os.environ["RUNS_FILE"] = str(runs)
+    try:
+        recovery, cancelled, mine = arun(look())
+    finally:
+        del os.environ["RUNS_FILE"]
+    assert set(recovery.left) == unfinished and not recovery.resumed
+    assert cancelled is TaskStatus.CANCELLED and mine is TaskStatus.SUCCEEDED
+    assert len(runs.read_text().split()) == len(ran) + 1  # only its own call ran
+    with sqlite3.connect(data / "journal.db") as db:
+        still = {r[0] for r in db.execute(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL")}
+    assert still == unfinished - {first}  # the others wait for an engine that recovers
+
+
+def test_cancel_all_ends_every_task_in_the_journal(tmp_path: Path) -> None:
+    skills = make_skills(tmp_path)
+    os.environ["RUNS_FILE"] = str(tmp_path / "runs.txt")
+
+    async def go() -> tuple[list[str], list[TaskStatus], float]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data",
+                                        max_concurrency=2) as engine:
+            ids = [await engine.submit("once", {"n": n, "seconds": 30}) for n in range(5)]
+            await asyncio.sleep(0.2)  # two running, three queued
+            started = time.monotonic()
+            ended = await engine.cancel_all(grace_s=0)
+            took = time.monotonic() - started
+            return ended, [(await engine.wait(t)).status for t in ids], took
+
+    try:
+        ended, statuses, took = arun(go())
+    finally:
+        del os.environ["RUNS_FILE"]
+    assert len(ended) == 5 and statuses == [TaskStatus.CANCELLED] * 5 and took < 5
+    with sqlite3.connect(tmp_path / "data" / "journal.db") as db:
+        rows = db.execute("SELECT status, finished_at FROM tasks").fetchall()
+    assert len(rows) == 5 and all(s == "cancelled" and f for s, f in rows)

@@ -277,7 +277,8 @@ def test_entry_point_forms(
     manifest: dict[str, Any] = {"id": "my-tool", "version": "1.0.0", "entry_point": entry_point}
     if "impl.py" in files:
         manifest["main_file"] = "impl.py"
-    write(folder, {"skill.json": manifest, **{f: "def execute(d):\n    return d\n" for f in files}})
+    code = "def execute(d):\n    return d\n" + (f"{attr} = execute\n" if attr else "")
+    write(folder, {"skill.json": manifest, **dict.fromkeys(files, code)})
     skill = load_skill(folder)
     assert skill.entry.kind is EntryKind.PYTHON
     assert skill.entry.file == folder.resolve() / file

@@ -97,6 +97,10 @@ class EngineConfig(BaseSettings):
         "normal", description="SQLite synchronous: normal survives kill -9, full power loss."
     )
     journal_max_batch: int = Field(2000, ge=1, description="Records per group commit at most.")
+    recover: bool = Field(True, description="At start, resume or close the tasks a stopped "
+                          "engine left unfinished (the CLI's one-shot commands do not).")
+    interrupt_grace_s: float = Field(2.0, ge=0, description="On Ctrl-C/SIGTERM, how long "
+                                     "running calls may finish before they are cancelled.")
 
     # subsystems: a [table] in skillexec.toml, or JSON in SKILLEXEC_<NAME>; keys are the
     # fields of each subsystem's settings (README lists them)

@@ -73,14 +73,32 @@ from skillexec.task import (
 )
 from skillexec.validation import ParameterValidator
 
-__all__ = ["SkillExecutionEngine"]
+__all__ = ["Recovery", "SkillExecutionEngine"]
 
 log = logging.getLogger("skillexec.engine")
+
 
 _CANCEL_POLL_S = 0.5
 # Failures a stale answer must not hide: the request itself is wrong, or was withdrawn.
 _NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPENDENCY,
                        ErrorType.CANCELLED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recovery:
+    """What this engine found at start that a stopped engine had left unfinished.
+
+    ``resumed`` were queued again; ``interrupted`` ended ``failed`` (code ``interrupted``);
+    ``cancelled`` ended ``cancelled`` (their cancellation had been asked); ``left`` were
+    neither run nor ended, because this engine does not recover (``recover = false``, as
+    the CLI's one-shot commands): they stay in the journal for an engine that does, and
+    ``skillexec tasks cancel`` ends one.
+    """
+
+    resumed: tuple[str, ...] = ()
+    interrupted: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
 
 
 class SkillExecutionEngine:
@@ -161,6 +179,8 @@ class SkillExecutionEngine:
         self._started = False
         self._closing = False
         self._lock_fd: int | None = None
+        self.recovery = Recovery()
+        self._orphans: dict[str, StoredTask] = {}  # left unfinished, not recovered (see above)
         self.load_report: LoadReport | None = None
         self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
         self.monitor.registry.register(UsageCollector(
@@ -193,7 +213,10 @@ class SkillExecutionEngine:
         for skill in self.skills.list():
             await self._prepare(skill)
         if self._take_lock():
-            await self._recover()
+            if self.config.recover:
+                await self._recover()
+            else:
+                await self._leave_unfinished()
         self._spawn(self._poll_cancel_requests())
 
     async def close(self, *, grace_s: float = 30.0) -> None:
@@ -519,6 +542,10 @@ class SkillExecutionEngine:
         """Cancel a queued or running task. False if it had already finished."""
         task = self._live.get(task_id)
         if task is None:
+            orphan = self._orphans.pop(task_id, None)
+            if orphan is not None:  # left by a stopped engine; nobody else will end it
+                await self._end_orphan(orphan)
+                return True
             return await self._store.request_cancel(task_id)
         if task.status.terminal or task_id in self._cancelling:
             return not task.status.terminal
@@ -899,12 +926,16 @@ class SkillExecutionEngine:
     async def _recover(self) -> None:
         """Resume or close every task a previous engine left unfinished (see README)."""
         stored = await self._store.unfinished()
+        resumed: list[str] = []
+        interrupted: list[str] = []
+        cancelled: list[str] = []
         for st in stored:
             task = _task_from_stored(st)
             self._live[task.task_id] = task
             if st.cancel_requested:
                 await self._finish(task, Outcome(error=_cancelled_info()),
                                    status=TaskStatus.CANCELLED)
+                cancelled.append(st.task_id)
                 continue
             never_started = st.status in (TaskStatus.PENDING, TaskStatus.QUEUED)
             try:
@@ -914,30 +945,85 @@ class SkillExecutionEngine:
                     type=ErrorType.EXECUTION, code="interrupted", retryable=False,
                     message=f"the engine stopped before task {st.task_id} finished, and its "
                             f"skill is no longer available: {exc}")))
+                interrupted.append(st.task_id)
                 continue
             if never_started or st.idempotent:
                 task.status = TaskStatus.QUEUED
                 task.queued_mono = time.monotonic()
                 self._queue.push(task)
+                resumed.append(st.task_id)
             else:
+                interrupted.append(st.task_id)
                 await self._finish(task, Outcome(error=ErrorInfo(
                     type=ErrorType.EXECUTION, code="interrupted", retryable=False,
                     message=f"the engine stopped while task {st.task_id} was running; "
                             f"skill {st.skill_id!r} is not idempotent, so it was not re-run")))
+        self.recovery = Recovery(resumed=tuple(resumed), interrupted=tuple(interrupted),
+                                 cancelled=tuple(cancelled))
         if stored:
-            log.info("recovered %d unfinished tasks", len(stored))
+            # Never silent: a user must be able to tell why tasks they did not submit now run.
+            log.warning("recovered %d tasks a stopped engine left unfinished: resumed %s; "
+                        "ended interrupted %s; ended cancelled %s (engine.recovery has "
+                        "every id)", len(stored), _some(resumed), _some(interrupted),
+                        _some(cancelled))
             self.executor.dispatch()
+
+    async def _leave_unfinished(self) -> None:
+        """``recover = false``: run none of a stopped engine's leftovers, end none — except
+        those whose cancellation was asked, which nobody else would ever end."""
+        cancelled: list[str] = []
+        for st in await self._store.unfinished():
+            if st.cancel_requested:
+                await self._end_orphan(st)
+                cancelled.append(st.task_id)
+            else:
+                self._orphans[st.task_id] = st
+        self.recovery = Recovery(cancelled=tuple(cancelled), left=tuple(self._orphans))
+
+    async def _end_orphan(self, st: StoredTask) -> None:
+        task = _task_from_stored(st)
+        self._live[task.task_id] = task
+        await self._finish(task, Outcome(error=_cancelled_info()), status=TaskStatus.CANCELLED)
+
+    async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
+        """Stop: cancel every queued task now, give running ones ``grace_s`` to finish, then
+        cancel them; return once every one of them has its end in the journal.
+
+        What an interrupted CLI command does (Ctrl-C, SIGTERM), so that nothing it accepted
+        is left ``running`` for another command to find. A second interruption (the caller
+        cancelled again) ends the grace at once; the ends are still written.
+        """
+        ids = list(self._live)
+        for task_id in ids:
+            task = self._live.get(task_id)
+            if task is not None and task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
+                await self.cancel(task_id)
+        waits = [asyncio.ensure_future(self.wait(t)) for t in ids if t in self._live]
+        if waits and grace_s > 0:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait(waits, timeout=grace_s)
+        for task_id in list(self._live):
+            await self.cancel(task_id)
+        if waits:
+            ends = asyncio.gather(*waits, return_exceptions=True)
+            # Shielded: a further interruption must not leave a task without its end.
+            while not ends.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(ends)
+        return ids
 
     async def _poll_cancel_requests(self) -> None:
         """Cancellations asked through the journal (``skillexec tasks cancel`` elsewhere)."""
         while True:
             await asyncio.sleep(_CANCEL_POLL_S)
-            if not self._live:
+            if not self._live and not self._orphans:
                 continue
             with contextlib.suppress(SkillExecError, OSError):
                 for task_id in await self._store.cancel_requests():
                     if task_id in self._live:
                         await self.cancel(task_id)
+                    elif (orphan := self._orphans.pop(task_id, None)) is not None:
+                        await self._end_orphan(orphan)  # its engine is gone: end it here
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -954,6 +1040,13 @@ class SkillExecutionEngine:
         t = asyncio.get_running_loop().create_task(coro)
         self._background.add(t)
         t.add_done_callback(self._background.discard)
+
+
+def _some(ids: list[str], shown: int = 10) -> str:
+    if not ids:
+        return "none"
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"{len(ids)} ({', '.join(ids[:shown])}{more})"
 
 
 def _cancelled_info() -> ErrorInfo:

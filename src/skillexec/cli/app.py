@@ -7,13 +7,18 @@ was refused before running (unknown skill, invalid parameters, missing dependenc
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
+from rich.markup import escape
 
 from skillexec.cli import (
     artifacts_cmd,
@@ -24,6 +29,7 @@ from skillexec.cli import (
     tasks_cmd,
 )
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
 from skillexec.cli.render import (
     error_sentence,
     make_console,
@@ -35,11 +41,37 @@ from skillexec.errors import SkillExecError
 from skillexec.skills.loader import is_skill_folder, load_skills
 from skillexec.task import ExecutionResult, TaskStatus
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
 __all__ = ["app", "main"]
 
-app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=False,
+T = TypeVar("T")
+
+app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False,
                   help="Run AI-assistant skills: validated, queued, isolated, measured.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"skillexec {version('skillexec')}")
+        except PackageNotFoundError:
+            typer.echo("skillexec (version unknown: not installed as a package)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Run AI-assistant skills: validated, queued, isolated, measured."""
 
 
 def exit_code(result: ExecutionResult) -> int:
@@ -47,6 +79,8 @@ def exit_code(result: ExecutionResult) -> int:
         return 0
     if result.status is TaskStatus.REJECTED:
         return 2
+    if result.error is not None and result.error.code == "no_entry_point":
+        return 2  # the entry could not even be found: nothing of the skill ran
     return 1
 
 
@@ -86,7 +120,8 @@ def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
 
 @app.command()
 def run(
-    skill: Annotated[str, typer.Argument(help="A skill id, or the path of a skill folder.")],
+    skill: Annotated[str, typer.Argument(metavar="SKILL",
+                                         help="A skill id, or the path of a skill folder.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p",
                                                     help="key=value (repeatable).")] = None,
     params: Annotated[str | None, typer.Option("--params",
@@ -104,8 +139,9 @@ def run(
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
-        async with engine:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
+        async with opt.engine_scope(engine):
+            opt.left_notice(engine)
             skill_id = skill
             folder = Path(skill)
             if folder.is_dir() and skill not in engine.skills:
@@ -132,77 +168,196 @@ def run(
     raise typer.Exit(exit_code(result))
 
 
+_BATCH_KEYS = ("skill", "params", "priority", "timeout", "version", "config")
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One line of a batch: the call it asks for, or why it cannot be one."""
+
+    line: int
+    skill: str
+    options: dict[str, Any]
+    problem: str = ""
+
+
+def _parse_line(number: int, text: str) -> _Call:
+    try:
+        spec = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return _Call(number, "?", {}, f"line {number}: not valid JSON ({exc})")
+    if not isinstance(spec, dict) or not isinstance(spec.get("skill"), str):
+        return _Call(number, "?", {},
+                     f"line {number}: each line must be an object with a string 'skill'")
+    unknown = sorted(set(spec) - set(_BATCH_KEYS))
+    if unknown:
+        return _Call(number, spec["skill"], {},
+                     f"line {number}: unknown key(s) {', '.join(map(repr, unknown))} "
+                     f"(a line may have {', '.join(_BATCH_KEYS)})")
+    params = spec.get("params")
+    if params is not None and not isinstance(params, dict):
+        return _Call(number, spec["skill"], {},
+                     f"line {number}: 'params' must be an object, got "
+                     f"{type(params).__name__}")
+    options = {k: spec[k] for k in _BATCH_KEYS[2:] if k in spec}
+    return _Call(number, spec["skill"], {"params": params or {}, **options})
+
+
+def _read_batch(file: str) -> str:
+    if file == "-":
+        raw = sys.stdin.buffer.read()
+        name = "stdin"
+    else:
+        path = Path(file)
+        if not path.is_file():
+            opt.fail(f"{path}: is a folder, not a JSON Lines file" if path.is_dir()
+                     else f"no such file: {path}")
+        name = str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            opt.fail(f"{path}: cannot be read: {exc.strerror or exc}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        opt.fail(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+def _refused(call: _Call) -> ExecutionResult:
+    from skillexec.errors import ParameterError
+
+    err = ParameterError(call.problem, code="invalid_batch_line")
+    return ExecutionResult(task_id="-", skill_id=call.skill, skill_version="",
+                           status=TaskStatus.REJECTED, error=err.info, created_at=time.time())
+
+
+async def _settled(fut: asyncio.Future[T]) -> T:
+    """The result of ``fut``, however often the caller is interrupted meanwhile."""
+    while not fut.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(fut)
+    return fut.result()
+
+
 @app.command()
 def batch(
-    file: Annotated[Path, typer.Argument(help="JSON Lines: {skill, params, priority, ...}.")],
+    file: Annotated[str, typer.Argument(
+        metavar="FILE.jsonl|-", help="JSON Lines: {skill, params, priority, timeout, version, "
+                                     "config} per line; - reads stdin.")],
     concurrency: Annotated[int, typer.Option(min=1, help="Calls in flight at once.")] = 16,
-    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON lines.")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 1 if any task did not succeed.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON result per line, as each call ends.")] = False,
+    keep_going: Annotated[bool, typer.Option(
+        "--keep-going", help="Exit 0 even if some calls did not succeed.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
 ) -> None:
-    """Run every call in a JSON Lines file, with a progress bar and a summary."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Run every call of a JSON Lines file (highest priority first), with a summary."""
+    lines = [(n, ln) for n, ln in enumerate(_read_batch(file).splitlines(), 1) if ln.strip()]
+    calls = [_parse_line(n, ln) for n, ln in lines]
+    out = make_console(stderr=as_json)
+    err_console = make_console(stderr=True)
 
-    if not file.is_file():
-        opt.fail(f"{file}: is a folder, not a JSON Lines file" if file.is_dir()
-                 else f"no such file: {file}")
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        opt.fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    except OSError as exc:
-        opt.fail(f"{file}: cannot be read: {exc.strerror or exc}")
-    lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
-    console = make_console(stderr=as_json)
+    def emit(row: tuple[int, str, ExecutionResult]) -> None:
+        if as_json:  # streamed as each call ends; "line" ties it to the input line
+            body = {"line": row[0], **row[2].to_dict()}
+            sys.stdout.write(orjson.dumps(body, default=str).decode() + "\n")
+            sys.stdout.flush()
 
-    async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency)
+    async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
+                            recover=False)
         rows: list[tuple[int, str, ExecutionResult]] = []
-        async with engine:
-            sem = asyncio.Semaphore(concurrency)
-            progress = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
-                                TimeElapsedColumn(), console=console, transient=False)
+        for call in calls:
+            if call.problem:
+                rows.append((call.line, call.skill, _refused(call)))
+                emit(rows[-1])
+        async with opt.engine_scope(engine):
+            opt.left_notice(engine)
             started = time.perf_counter()
+            todo = sorted((c for c in calls if not c.problem),
+                          key=lambda c: -_priority(engine, c))
+            # Highest priority first, file order within a priority: what the queue would do
+            # with everything submitted at once (the first calls take free slots directly).
+            ids: dict[str, _Call] = {}
+            interrupted = False
+            for call in todo:
+                submitting = asyncio.ensure_future(engine.submit(call.skill, **call.options))
+                try:
+                    ids[await asyncio.shield(submitting)] = call
+                except asyncio.CancelledError:
+                    ids[await _settled(submitting)] = call  # accepted: it is ours to end
+                    interrupted = True
+                    break
+            waits = {asyncio.ensure_future(engine.wait(t)): t for t in ids}
+            pending = set(waits)
+            progress = _progress(err_console, total=len(calls))
             with progress:
-                bar = progress.add_task("batch", total=len(lines))
+                bar = progress.add_task("batch", total=len(calls), completed=len(rows))
+                try:
+                    while pending and not interrupted:
+                        done, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED)
+                        for w in done:
+                            call = ids[waits[w]]
+                            rows.append((call.line, call.skill, w.result()))
+                            emit(rows[-1])
+                            progress.advance(bar)
+                except asyncio.CancelledError:
+                    interrupted = True
+                if interrupted:
+                    # Stop: journal every accepted call's end before anything is printed.
+                    await _settled(asyncio.ensure_future(
+                        engine.cancel_all(grace_s=engine.config.interrupt_grace_s)))
+                    for w in pending:
+                        call = ids[waits[w]]
+                        rows.append((call.line, call.skill, await _settled(w)))
+                        emit(rows[-1])
+            not_sent = len(calls) - len(rows)
+            return (sorted(rows, key=lambda r: r[0]), time.perf_counter() - started,
+                    not_sent, interrupted)
 
-                async def one(number: int, text: str) -> None:
-                    async with sem:
-                        skill_id, result = await _batch_call(engine, number, text)
-                    rows.append((number, skill_id, result))
-                    progress.advance(bar)
-
-                await asyncio.gather(*(one(n, t) for n, t in lines))
-            return sorted(rows, key=lambda r: r[0]), time.perf_counter() - started
-
-    rows, elapsed = opt.run_async(go())
-    if as_json:
-        for _, _, r in rows:
-            sys.stdout.write(orjson.dumps(r.to_dict(), default=str).decode() + "\n")
-    else:
-        console.print(results_table(rows, title=f"{file.name}: {len(rows)} calls"))
-    console.print(metrics_table([r for _, _, r in rows], elapsed))
-    if strict and any(not r.ok for _, _, r in rows):
+    rows, elapsed, not_sent, interrupted = opt.run_async(go())
+    if not as_json:
+        title = f"{file if file != '-' else 'stdin'}: {len(rows)} calls"
+        # The skill id comes from the input file: text, never markup.
+        shown = [(n, escape(skill), r) for n, skill, r in rows]
+        print_table(results_table(shown, title=title), console=out)
+    print_table(metrics_table([r for _, _, r in rows], elapsed), console=out)
+    if interrupted:
+        cancelled = sum(r.status is TaskStatus.CANCELLED for _, _, r in rows)
+        sys.stderr.write(f"skillexec: interrupted: {len(rows)} calls ended ({cancelled} of "
+                         f"them cancelled), {not_sent} not submitted\n")
+        raise typer.Exit(opt.INTERRUPTED)
+    if not keep_going and any(not r.ok for _, _, r in rows):
         raise typer.Exit(1)
 
 
-async def _batch_call(engine: SkillExecutionEngine, number: int,
-                      text: str) -> tuple[str, ExecutionResult]:
-    from skillexec.errors import ParameterError
-
+def _priority(engine: SkillExecutionEngine, call: _Call) -> int:
+    given = call.options.get("priority")
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
     try:
-        spec = orjson.loads(text)
-        if not isinstance(spec, dict) or not isinstance(spec.get("skill"), str):
-            raise ValueError("each line must be an object with a string 'skill'")
-    except (orjson.JSONDecodeError, ValueError) as exc:
-        err = ParameterError(f"line {number}: {exc}", code="invalid_batch_line")
-        return "?", ExecutionResult(task_id="-", skill_id="?", skill_version="",
-                                    status=TaskStatus.REJECTED, error=err.info,
-                                    created_at=time.time())
-    options = {k: spec[k] for k in ("priority", "timeout", "version", "config") if k in spec}
-    result = await engine.execute(spec["skill"], spec.get("params") or {}, **options)
-    return spec["skill"], result
+        skill = engine.skills.get(call.skill, call.options.get("version"))
+    except SkillExecError:
+        return engine.config.default_priority  # refused at submit, with the reason
+    own = skill.execution.priority
+    return own if own is not None else engine.config.default_priority
+
+
+def _progress(console: Console, *, total: int) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    # On a terminal only: in a pipe or a log a bar is noise.
+    return Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not console.is_terminal or total == 0)
 
 
 @app.command()
@@ -226,7 +381,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
             if r["section"] == section:
                 mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
                 table.add_row(mark, str(r["mechanism"]), str(r["detail"]))
-        console.print(table)
+        print_table(table, console=console)
 
 
 app.add_typer(skills_cmd.app, name="skills")
@@ -239,9 +394,20 @@ if report_cmd.app.registered_commands:  # the report commands come from their ow
     app.add_typer(report_cmd.app, name="report")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM outside a command's event loop (reading stdin, printing): said
+    here, since Typer turns the KeyboardInterrupt into a silent exit 130."""
+    sys.stderr.write("skillexec: interrupted\n")
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _exit_now(opt.INTERRUPTED)
     except SkillExecError as exc:
         sys.stderr.write(f"skillexec: {exc}\n")
         sys.exit(2)
@@ -260,4 +426,32 @@ def main() -> None:
         message = " ".join(str(text).split())  # one line
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
         sys.exit(exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+    except BrokenPipeError:  # `skillexec tasks list | head -1`: the reader has had enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except (OSError, sqlite3.Error) as exc:  # the machine refused: a file, a folder, a disk
+        sys.stderr.write(f"skillexec: {opt.reason(exc)}\n")
+        sys.exit(2)
+    except Exception as exc:  # a bug: still one sentence, never a traceback
+        sys.stderr.write(f"skillexec: internal error: {type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())}\n")
+        sys.exit(1)
+    code = code if isinstance(code, int) else 0
+    if code == opt.INTERRUPTED:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without joining the threads of calls that were cancelled but cannot be stopped
+    (a synchronous skill sleeping in the thread pool): their ends are already journaled,
+    and an interrupted command must not hang until they return."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,22 +1,27 @@
-"""``skillexec artifacts get | prune``."""
+"""``skillexec artifacts list | get | prune``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import orjson
 import typer
+from rich.table import Table
 
 from skillexec.artifacts import ArtifactManager, PruneReport
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
 from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import ArtifactRecord
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Read and expire stored artifacts.")
+app = typer.Typer(no_args_is_help=True, help="List, read and expire stored artifacts.")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -30,30 +35,92 @@ def parse_age(text: str) -> float:
 
 async def _manager(data_dir: Path | None) -> tuple[ArtifactManager, SQLiteStore]:
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}")
-    store = SQLiteStore(cfg.journal_path)
-    await store.open()
+    store = await opt.open_journal(cfg)
     return ArtifactManager(cfg.artifacts_dir, store, max_bytes=cfg.max_artifact_bytes), store
 
 
-@app.command()
-def get(artifact_id: str,
-        output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
-        data_dir: opt.DataDir = None) -> None:
-    """Write an artifact's bytes to a file (or stdout)."""
-    async def go() -> bytes:
-        manager, store = await _manager(data_dir)
+def _record(r: ArtifactRecord) -> dict[str, Any]:
+    return {**r.ref.to_dict(), "task_id": r.task_id, "created_at": r.created_at}
+
+
+@app.command("list")
+def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifacts.")] = None,
+          limit: Annotated[int, typer.Option(min=1, help="Most recent first, at most.")] = 100,
+          as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+          data_dir: opt.DataDir = None) -> None:
+    """The stored artifacts, newest first."""
+    async def go() -> list[ArtifactRecord]:
+        _, store = await _manager(data_dir)
         try:
-            return await manager.read(artifact_id)
+            return await store.artifacts_older_than(float("inf"))
         finally:
             await store.close()
 
-    data = opt.run_async(go())
-    if output is None:
+    records = [r for r in opt.run_async(go()) if task is None or r.task_id == task]
+    records = sorted(records, key=lambda r: -r.created_at)[:limit]
+    if as_json:
+        typer.echo(orjson.dumps([_record(r) for r in records]).decode())
+        return
+    table = Table(title=f"{len(records)} artifacts")
+    for col in ("artifact id", "task id"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("mime", no_wrap=True)
+    table.add_column("bytes", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for r in records:
+        table.add_row(r.ref.id, r.task_id or "-", r.ref.name, r.ref.mime, str(r.ref.size),
+                      dt.datetime.fromtimestamp(r.created_at).strftime("%m-%d %H:%M"),
+                      )
+    print_table(table, console=make_console())
+
+
+@app.command()
+def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifact id.")],
+        output: Annotated[Path | None, typer.Option(
+            "-o", "--output", help="Write the bytes to this file (default: stdout).")] = None,
+        as_json: Annotated[bool, typer.Option(
+            "--json", help="Print the artifact's record as JSON (its bytes go to -o only).")]
+        = False,
+        data_dir: opt.DataDir = None) -> None:
+    """Write an artifact's bytes to a file (or stdout)."""
+    if output is not None:
+        _check_target(output)
+
+    async def go() -> tuple[bytes, ArtifactRecord | None]:
+        manager, store = await _manager(data_dir)
+        try:
+            try:
+                data = await manager.read(artifact_id)
+            except OSError as exc:
+                opt.fail(f"artifact {artifact_id}: its stored file cannot be read: "
+                         f"{exc.strerror or exc}")
+            return data, await store.get_artifact(artifact_id)
+        finally:
+            await store.close()
+
+    data, record = opt.run_async(go())
+    if output is not None:
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            opt.fail(f"-o {output}: cannot be written: {exc.strerror or exc}")
+    elif not as_json:
         sys.stdout.buffer.write(data)
-    else:
-        output.write_bytes(data)
+    if as_json:
+        body: dict[str, Any] = _record(record) if record is not None else {"id": artifact_id}
+        body["written_to"] = str(output) if output is not None else None
+        typer.echo(orjson.dumps(body).decode())
+
+
+def _check_target(output: Path) -> None:
+    """Refuse a target that cannot be written before reading anything."""
+    if output.is_dir():
+        opt.fail(f"-o {output}: is a folder; name a file in it")
+    parent = output.parent
+    if not parent.is_dir():
+        opt.fail(f"-o {output}: " + (f"{parent} is a file, not a folder" if parent.exists()
+                                     else f"no such folder: {parent}"))
 
 
 @app.command()

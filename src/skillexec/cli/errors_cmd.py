@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import orjson
 import typer
+from rich.markup import escape
 
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
 from skillexec.engine import SkillExecutionEngine
 from skillexec.monitoring import reports
@@ -19,7 +23,11 @@ from skillexec.reliability.deadletter import replay as replay_tasks
 from skillexec.storage.store import TaskStore
 from skillexec.task import TaskStatus
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["errors", "parse_since", "replay"]
+
 
 def parse_since(text: str | None, *, now: float | None = None) -> float | None:
     """``1h``, ``30m``, ``2d`` ago; an ISO date or time; epoch seconds; ``all`` (None)."""
@@ -36,10 +44,14 @@ def _stamp(t: float) -> str:
 def errors(
     since: Annotated[str, typer.Option(help="Tasks created since: 1h, 30m, 2d, a date, all.")]
     = "24h",
-    fmt: Annotated[Literal["table", "json"], typer.Option(
-        "--format", help="table or json.")] = "table",
+    fmt: Annotated[Literal["table", "json", "html"], typer.Option(
+        "--format", "-f", help="table, json or html.")] = "table",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file (html defaults to errors-report.html).")]
+    = None,
     limit: Annotated[int, typer.Option(min=1, help="Most recent tasks to read.")] = 10000,
-    tracebacks: Annotated[bool, typer.Option(help="Print each group's example traceback.")]
+    tracebacks: Annotated[bool, typer.Option(
+        "--tracebacks", help="Print each group's example traceback.")]
     = False,
     data_dir: opt.DataDir = None,
 ) -> None:
@@ -48,20 +60,42 @@ def errors(
     start = parse_since(since)
     report = opt.with_journal(cfg, lambda store: error_report(store, since=start, limit=limit))
     if fmt == "json":
-        sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2,
-                                      default=str).decode() + "\n")
+        text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2,
+                            default=str).decode() + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            _write(output, text)
         return
-    _print_report(report, tracebacks=tracebacks)
+    if fmt == "table" and output is None:
+        _print_report(report, tracebacks=tracebacks, console=make_console())
+        return
+    from rich.console import Console
+
+    # A file gets the drawn tables at a width a reader's editor or browser shows whole.
+    console = Console(record=True, width=160, file=io.StringIO(), highlight=False)
+    _print_report(report, tracebacks=tracebacks, console=console)
+    target = output or Path("errors-report.html")
+    _write(target, console.export_html(inline_styles=True) if fmt == "html"
+           else console.export_text())
+    make_console(stderr=True).print(f"wrote {target}", markup=False)
 
 
-def _print_report(report: ErrorReport, *, tracebacks: bool) -> None:
+def _write(target: Path, text: str) -> None:
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        opt.fail(f"--output {target}: cannot be written: {exc.strerror or exc}")
+
+
+def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) -> None:
     from rich.table import Table
 
-    console = make_console()
     console.print(
         f"{report.tasks_scanned} tasks read; {report.tasks_with_failures} with a failed "
         f"attempt ({report.failed_attempts} failed attempts), {report.recovered_tasks} of "
-        f"them recovered ({report.recovery_rate:.1%}); {report.dead_letters} dead letters")
+        f"them recovered ({report.recovery_rate:.1%}); {report.dead_letters} dead letters",
+        soft_wrap=True)
     if not report.groups:
         console.print("no failures")
         return
@@ -70,26 +104,30 @@ def _print_report(report: ErrorReport, *, tracebacks: bool) -> None:
                          ("count", "right"), ("tasks", "right"), ("recovered", "right"),
                          ("mean attempts", "right"), ("first seen", "left"),
                          ("last seen", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify,  # type: ignore[arg-type]
+                         no_wrap=col == "skill")
     for g in report.groups:
-        table.add_row(g.skill_id, g.error_type, g.fingerprint[:80], str(g.count),
+        table.add_row(escape(g.skill_id), escape(g.error_type), escape(g.fingerprint[:80]),
+                      str(g.count),
                       str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
                       _stamp(g.first_seen), _stamp(g.last_seen))
-    console.print(table)
+    print_table(table, console=console)
     if report.breaker_transitions:
         console.print("circuit breakers:")
         for t in report.breaker_transitions[-20:]:
             console.print(f"  {_stamp(t['at'])} {t.get('skill')}: {t.get('from')} → "
-                          f"{t.get('to')} ({t.get('reason')})")
+                          f"{t.get('to')} ({t.get('reason')})", soft_wrap=True,
+                          markup=False)
     if tracebacks:
         for g in report.groups:
             if g.example_traceback:
-                console.rule(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}")
+                console.rule(escape(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}"))
                 console.print(g.example_traceback, markup=False, highlight=False)
 
 
 def replay(
-    task_id: Annotated[str | None, typer.Argument(help="The task to run again.")] = None,
+    task_id: Annotated[str | None, typer.Argument(
+        metavar="ID", help="The task to run again.")] = None,
     all_failed: Annotated[bool, typer.Option(
         "--all-failed", help="Every dead letter not replayed yet.")] = False,
     since: Annotated[str, typer.Option(help="With --all-failed: dead letters since.")]
@@ -105,16 +143,26 @@ def replay(
     start = parse_since(since) or 0.0
 
     async def go() -> list[ReplayOutcome]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
-        async with engine:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
+        async with opt.engine_scope(engine):
             if task_id is not None:
                 ids = [task_id]
             else:
                 ids = [str(d["task_id"]) for d in await dead_letters(
                     _store(engine), since=start)]
-            return await replay_tasks(engine, ids)
+            opt.left_notice(engine, exclude=ids)
+            outcomes = await replay_tasks(engine, ids)
+            # A leftover of a killed process, replayed, is replaced: the original ends
+            # (cancelled) so that its request has run once, not once more later.
+            left = set(engine.recovery.left)
+            for o in outcomes:
+                if o.new_task_id is not None and o.original_task_id in left:
+                    await engine.cancel(o.original_task_id)
+            return outcomes
 
     outcomes = opt.run_async(go())
+    if task_id is not None and outcomes and outcomes[0].new_task_id is None:
+        opt.fail(f"task {task_id} not replayed: {outcomes[0].error}")
     console = make_console()
     if not outcomes and not as_json:
         console.print("nothing to replay")

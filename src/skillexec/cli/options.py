@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+import sqlite3
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -15,7 +18,10 @@ from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
 from skillexec.storage.sqlite import SQLiteStore
 
-__all__ = ["DataDir", "SkillsDir", "config", "engine", "fail", "run_async", "with_journal"]
+__all__ = ["INTERRUPTED", "DataDir", "SkillsDir", "config", "engine", "engine_scope", "fail",
+           "left_notice", "open_journal", "reason", "run_async", "with_journal"]
+
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 T = TypeVar("T")
 
@@ -33,6 +39,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def config(*, skills_dir: Path | None, data_dir: Path | None,
            concurrency: int | None = None) -> EngineConfig:
     cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
+    if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
+        fail(f"--data-dir {cfg.data_dir}: is a file, not a folder")
     if skills_dir is not None:
         if not skills_dir.is_dir():
             fail(f"--skills-dir {skills_dir}: "
@@ -44,21 +52,96 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,
-           concurrency: int | None = None) -> SkillExecutionEngine:
+           concurrency: int | None = None, recover: bool = True) -> SkillExecutionEngine:
+    """``recover=False`` for a one-shot command: it runs what it was asked, never another
+    command's leftovers (``left_notice`` says they are there)."""
     try:
         cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency)
     except SkillExecError as exc:
         fail(str(exc))
+    if not recover:
+        cfg = cfg.model_copy(update={"recover": False})
     return SkillExecutionEngine(config=cfg)
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
+def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) -> None:
+    """One line on stderr when a stopped process left tasks this command did not run."""
+    left = [t for t in engine.recovery.left if t not in exclude]
+    if left:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        sys.stderr.write(
+            f"skillexec: note: {len(left)} task(s) left unfinished by a process that stopped "
+            f"are in the journal and were not run by this command ({shown}); "
+            f"'skillexec tasks cancel ID' ends one, 'skillexec tasks replay ID' runs it "
+            f"again\n")
+
+
+@contextlib.asynccontextmanager
+async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecutionEngine]:
+    """``async with engine`` that, when the command is interrupted, cancels what the engine
+    accepted (after ``interrupt_grace_s``) and journals each end before it closes."""
     try:
-        return asyncio.run(coro)
+        await engine.start()
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the data folder {engine.config.data_dir}: {reason(exc)}")
+    try:
+        yield engine
+    except asyncio.CancelledError:
+        await engine.cancel_all(grace_s=engine.config.interrupt_grace_s)
+        raise
+    finally:
+        await engine.close()
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, as the end of a sentence (no exception class names)."""
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    text = str(exc)
+    if "readonly database" in text or "read-only" in text:
+        return f"{text} (SQLite needs to write beside its journal even to read it)"
+    return text or type(exc).__name__
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; SIGINT and SIGTERM cancel it (each time one arrives).
+
+    A command that holds an engine cancels what it accepted (``engine_scope``), prints
+    what it has, and exits 130; any other command just stops with exit 130.
+    """
+    async def main() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in before:
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await coro
+        finally:
+            for sig, handler in before.items():
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, handler)  # what main() set, outside the event loop
+
+    try:
+        return asyncio.run(main())
     except SkillExecError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        fail("interrupted", INTERRUPTED)
+
+
+async def open_journal(cfg: EngineConfig) -> SQLiteStore:
+    """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
+    if not cfg.journal_path.exists():
+        fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    store = SQLiteStore(cfg.journal_path)
+    try:
+        await store.open()
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the journal {cfg.journal_path}: {reason(exc)}")
+    return store
 
 
 def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]]) -> T:
@@ -67,8 +150,7 @@ def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]])
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
 
     async def go() -> T:
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
+        store = await open_journal(cfg)
         try:
             return await make(store)
         finally:

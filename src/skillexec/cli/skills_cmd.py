@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -13,9 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
 from skillexec.errors import SkillExecError
-from skillexec.skills.loader import load_skills
+from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 
@@ -47,7 +49,8 @@ def _entry(skill: Skill, *, reason: bool = True) -> str:
 
 @app.command("list")
 def list_(skills_dir: opt.SkillsDir = None,
-          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+          as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False
+          ) -> None:
     """Every skill in the folder, and every folder that could not be loaded, with why."""
     registry = _registry(skills_dir)
     skills = registry.list()
@@ -56,24 +59,30 @@ def list_(skills_dir: opt.SkillsDir = None,
         return
     console = make_console()
     table = Table(title=f"{len(skills)} skills")
-    for col in ("id", "version", "format", "isolation", "entry", "description"):
+    for col in ("id", "version", "format", "isolation"):
+        table.add_column(col, no_wrap=True)  # an id is copied whole into the next command
+    for col in ("entry", "description"):
         table.add_column(col, overflow="fold")
     for s in skills:
         entry = escape(_entry(s, reason=False))
-        table.add_row(s.id, s.version, s.source,
+        table.add_row(escape(s.id), escape(s.version), s.source,
                       s.execution.isolation.value if s.execution.isolation else "default",
                       entry if s.runnable else f"[red]{entry}[/red]",
                       escape(short(s.description or "", 40)))
-    console.print(table)
+    print_table(table, console=console)
     for s in skills:  # below the table, where a long reason stays readable
         if not s.runnable:
-            console.print(f"[yellow]not runnable[/yellow] {s.id}: {escape(s.entry.reason)}")
+            console.print(f"[yellow]not runnable[/yellow] {escape(s.id)}: "
+                          f"{escape(s.entry.reason)}", soft_wrap=True)
     for problem in registry.problems:
-        console.print(f"[red]not loaded[/red] {escape(problem.reason)}")
+        console.print(f"[red]not loaded[/red] {escape(problem.reason)}", soft_wrap=True)
 
 
 @app.command()
-def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
+def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.")],
+         skills_dir: opt.SkillsDir = None,
+         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False
+         ) -> None:
     """Everything known about one skill."""
     registry = _registry(skills_dir)
     try:
@@ -91,51 +100,83 @@ def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
-    make_console().print_json(orjson.dumps(body, default=str).decode())
+    text = orjson.dumps(body, default=str).decode()
+    if as_json or not sys.stdout.isatty():
+        typer.echo(text)
+    else:
+        make_console().print_json(text)
 
 
 @app.command()
-def validate(path: Path,
-             strict: Annotated[bool, typer.Option(help="SKILL.md per the spec.")] = False) -> None:
-    """Check a skill folder (or a folder of them); explain every problem found."""
-    from skillexec.validation import ParameterValidator
-
+def validate(path: Annotated[Path, typer.Argument(
+                 metavar="PATH", help="A skill folder, or a folder of them.")],
+             strict: Annotated[bool, typer.Option(
+                 "--strict", help="SKILL.md exactly per the Agent Skills spec.")] = False,
+             as_json: Annotated[bool, typer.Option("--json", help="The findings as JSON.")]
+             = False) -> None:
+    """Check a skill folder (or a folder of them); report every problem found."""
     if not path.exists():
         opt.fail(f"no such path: {path}")
-    report = load_skills(path, strict=strict)
-    console = make_console()
-    validator = ParameterValidator()
-    registry = SkillRegistry(report.skills)
-    bad = len(report.problems)
-    for s in report.skills:
-        problems = []
-        try:
-            validator.validate(s, {})  # compiles the parameters schema: reports a broken one
-        except SkillExecError as exc:
-            if exc.code != "invalid_parameters":  # a missing required value is expected here
-                problems.append(str(exc))
-        if not s.runnable:
-            problems.append(f"no executable entry: {s.entry.reason}")
-        elif s.entry.file is not None and (syntax := _syntax_error(s.entry.file)):
-            problems.append(syntax)
-        warnings = list(s.warnings)
-        try:  # what is missing here may be installed where the skill will run: a warning
-            registry.check_dependencies(s)
-        except SkillExecError as exc:
-            warnings.append(f"not runnable on this machine: {exc}")
-        status = "[red]invalid[/red]" if problems else "[green]ok[/green]"
-        console.print(f"{status} {s.id} {s.version} ({escape(s.source)}) at "
-                      f"{escape(str(s.path))}")
-        for w in warnings:
-            console.print(f"  [yellow]warning[/yellow] {escape(w)}")
-        for p in problems:
-            console.print(f"  [red]error[/red] {escape(p)}")
-        bad += bool(problems)
-    for problem in report.problems:
-        console.print(f"[red]invalid[/red] {escape(problem.reason)}")
-    if not report.skills and not report.problems:
+    try:
+        findings = _check(path, strict=strict)
+    except OSError as exc:
+        opt.fail(f"{path}: cannot be read: {exc.strerror or exc}")
+    if not findings:
         opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
-    raise typer.Exit(2 if bad else 0)
+    if as_json:
+        typer.echo(orjson.dumps(findings).decode())
+    else:
+        console = make_console()
+        for f in findings:
+            status = "[red]invalid[/red]" if f["errors"] else "[green]ok[/green]"
+            what = (f"{escape(str(f['id']))} {escape(str(f['version']))} "
+                    f"({escape(str(f['source']))}) at " if f["id"] else "")
+            console.print(f"{status} {what}{escape(str(f['path']))}", soft_wrap=True)
+            for w in f["warnings"]:
+                console.print(f"  [yellow]warning[/yellow] {escape(w)}", soft_wrap=True)
+            for e in f["errors"]:
+                console.print(f"  [red]error[/red] {escape(e)}", soft_wrap=True)
+    raise typer.Exit(2 if any(f["errors"] for f in findings) else 0)
+
+
+def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
+    """Each skill folder at or below ``path``, with every error and warning it has."""
+    from skillexec.validation import ParameterValidator
+
+    if is_skill_folder(path):
+        folders = {path.resolve(): ""}
+    else:
+        report = load_skills(path, strict=strict)
+        folders = {s.path.resolve(): "" for s in report.skills if s.path is not None}
+        for p in report.problems:  # e.g. the same id and version twice
+            folders[p.path.resolve()] = p.reason
+    validator = ParameterValidator()
+    findings: list[dict[str, Any]] = []
+    for folder, load_problem in sorted(folders.items()):
+        skill, errors = check_skill(folder, strict=strict)
+        if load_problem and not errors:
+            errors.append(load_problem)
+        warnings: list[str] = []
+        if skill is not None:
+            try:
+                validator.validate(skill, {})  # compiles the parameters schema
+            except SkillExecError as exc:
+                if exc.code != "invalid_parameters":  # a missing required value is expected
+                    errors.append(str(exc))
+            if not skill.runnable:
+                errors.append(f"no executable entry: {skill.entry.reason}")
+            elif skill.entry.file is not None and (syntax := _syntax_error(skill.entry.file)):
+                errors.append(syntax)
+            warnings = list(skill.warnings)
+            try:  # what is missing here may be installed where the skill will run
+                SkillRegistry([skill]).check_dependencies(skill)
+            except SkillExecError as exc:
+                warnings.append(f"not runnable on this machine: {exc}")
+        findings.append({"path": str(folder), "id": skill.id if skill else None,
+                         "version": skill.version if skill else None,
+                         "source": skill.source if skill else None,
+                         "ok": not errors, "errors": errors, "warnings": warnings})
+    return findings
 
 
 def _syntax_error(file: Path) -> str:
@@ -150,7 +191,7 @@ def _syntax_error(file: Path) -> str:
 
 
 @app.command()
-def init(name: str,
+def init(name: Annotated[str, typer.Argument(metavar="NAME", help="The new skill's id.")],
          directory: Annotated[Path, typer.Option("--dir", help="Where to create it.")] = Path(".")
          ) -> None:
     """Create a working skill skeleton in ./NAME."""

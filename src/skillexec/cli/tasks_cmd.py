@@ -1,7 +1,17 @@
-"""``skillexec tasks list | show | cancel``: read the journal, even of a stopped engine."""
+"""``skillexec tasks list | show | cancel``: read the journal, even of a stopped engine.
+
+``cancel`` asks through the journal; the engine holding the data directory acts on it
+within a second. When no engine holds it (the process that accepted the task was killed),
+``cancel`` ends the task itself: it is journaled ``cancelled``, never left ``running``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -10,7 +20,9 @@ import orjson
 import typer
 
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, tasks_table
+from skillexec.engine import SkillExecutionEngine
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.task import TaskInfo, TaskStatus
 
@@ -29,7 +41,7 @@ def list_(
     status: Annotated[TaskStatus | None, typer.Option(help="Only tasks in this state.")] = None,
     skill: Annotated[str | None, typer.Option(help="Only tasks of this skill.")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
     data_dir: opt.DataDir = None,
 ) -> None:
     """The most recent tasks."""
@@ -38,11 +50,13 @@ def list_(
     if as_json:
         typer.echo(orjson.dumps([i.to_dict() for i in infos], default=str).decode())
     else:
-        make_console().print(tasks_table(infos))
+        print_table(tasks_table(infos), console=make_console())
 
 
 @app.command()
-def show(task_id: str, data_dir: opt.DataDir = None) -> None:
+def show(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
+         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+         data_dir: opt.DataDir = None) -> None:
     """One task: its state, result, and every attempt with the decision taken."""
     async def fetch(store: SQLiteStore) -> tuple[TaskInfo | None, list[dict[str, Any]]]:
         return await store.get(task_id), await store.history(task_id)
@@ -52,15 +66,79 @@ def show(task_id: str, data_dir: opt.DataDir = None) -> None:
         opt.fail(f"no task with id {task_id!r}")
     body = info.to_dict()
     body["history"] = history
-    make_console().print_json(orjson.dumps(body, default=str).decode())
+    text = orjson.dumps(body, default=str).decode()
+    if as_json or not sys.stdout.isatty():
+        typer.echo(text)
+    else:
+        make_console().print_json(text)
 
 
 @app.command()
-def cancel(task_id: str, data_dir: opt.DataDir = None) -> None:
-    """Cancel a queued or running task (the engine that runs it acts within a second)."""
-    done = _with_store(data_dir, lambda s: s.request_cancel(task_id))
-    if not done:
-        opt.fail(f"task {task_id} is unknown or already finished", 1)
-    make_console().print(f"cancellation of {task_id} requested")
+def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
+           as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
+           data_dir: opt.DataDir = None) -> None:
+    """Cancel a queued or running task, also one whose process has died."""
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+
+    async def ask(store: SQLiteStore) -> TaskInfo | None:
+        info = await store.get(task_id)
+        if info is not None and not info.status.terminal:
+            await store.request_cancel(task_id)
+        return info
+
+    info = opt.with_journal(cfg, ask)
+    if info is None:
+        opt.fail(f"no task with id {task_id!r}")
+    if info.status.terminal:
+        opt.fail(f"task {task_id} already finished ({info.status.value})", 1)
+    if not _engine_alive(cfg.data_dir):
+        # Nobody will act on the request: the process that accepted the task is gone. An
+        # engine that does not recover ends exactly the tasks whose cancellation was asked.
+        async def end() -> None:
+            engine = SkillExecutionEngine(config=cfg.model_copy(
+                update={"recover": False, "skills_dir": None}))
+            async with engine:
+                pass
+
+        opt.run_async(end())
+    final = opt.with_journal(cfg, lambda s: _until_ended(s, task_id, _WAIT_S))
+    ended = final is not None and final.status.terminal
+    if as_json:
+        typer.echo(orjson.dumps({"task_id": task_id, "cancel_requested": True,
+                                 "status": final.status.value if final else None,
+                                 "ended": ended}).decode())
+    elif ended and final is not None:
+        make_console().print(f"task {task_id} {final.status.value}", markup=False)
+    else:
+        make_console().print(f"cancellation of {task_id} requested; the engine running it "
+                             "ends it", markup=False)
 
 
+_WAIT_S = 5.0  # a live engine reads cancellation requests every 0.5 s; a busy one later
+
+
+async def _until_ended(store: SQLiteStore, task_id: str, wait_s: float) -> TaskInfo | None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        info = await store.get(task_id)
+        if info is None or info.status.terminal or time.monotonic() >= deadline:
+            return info
+        await asyncio.sleep(0.05)
+
+
+def _engine_alive(data_dir: Path) -> bool:
+    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
+    lock = data_dir / "engine.lock"
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: leave the task to whoever may hold it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this probe took
+    return False

@@ -9,6 +9,8 @@ Loading is lenient by default: unknown fields are kept, soft problems become
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import os
 import re
 import shlex
@@ -31,7 +33,8 @@ from skillexec.skills.model import Entry, EntryKind, Skill
 from skillexec.skills.schema import normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 
-__all__ = ["LoadProblem", "LoadReport", "is_skill_folder", "load_skill", "load_skills"]
+__all__ = ["LoadProblem", "LoadReport", "check_skill", "is_skill_folder", "load_skill",
+           "load_skills"]
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
 _MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
@@ -122,6 +125,52 @@ def load_skill(folder: Path, *, strict: bool = False) -> Skill:
         raise ManifestError(f"{folder}: no skill.json, skill.yaml or SKILL.md{hint}",
                             details={"path": str(folder)})
     return _Builder(folder, docs, strict=strict).build()
+
+
+def check_skill(folder: Path, *, strict: bool = False) -> tuple[Skill | None, list[str]]:
+    """Every problem of one skill folder's manifests, not only the first: a field found
+    wrong is set aside and the rest read again (``skillexec skills validate``). The skill
+    is returned when what remains loads, for the checks that need one."""
+    try:
+        return load_skill(folder, strict=strict), []
+    except ManifestError as exc:
+        problems = [exc.message]
+        key = exc.details.get("field")
+    folder = Path(folder).resolve()
+    try:
+        docs = [read_manifest(folder / n, strict=strict)
+                for n in MANIFEST_NAMES if (folder / n).is_file()]
+    except ManifestError:
+        return None, problems  # a manifest that cannot be read at all hides the rest
+    docs = [dataclasses.replace(d, fields=copy.deepcopy(d.fields)) for d in docs]
+    for _ in range(64):  # each turn sets one field aside: a bound, not a loop forever
+        if not isinstance(key, str) or not _set_aside(docs, key):
+            return None, problems
+        try:
+            return _Builder(folder, docs, strict=strict).build(), problems
+        except ManifestError as exc:
+            problems.append(exc.message)
+            key = exc.details.get("field")
+    return None, problems
+
+
+def _set_aside(docs: list[ManifestDoc], key: str) -> bool:
+    """Remove ``key`` (dotted: ``execution.priority``) from every manifest, or the deepest
+    part of its path that exists; False if nothing was there."""
+    found = False
+    parts = key.rsplit(": ", 1)[-1].split(".")  # the schema's errors name "<file>: <key>"
+    for doc in docs:
+        holder: Any = doc.fields
+        for depth, part in enumerate(parts):
+            if not isinstance(holder, dict) or part not in holder:
+                break
+            if depth == len(parts) - 1 or not isinstance(holder[part], dict) or (
+                    parts[depth + 1] not in holder[part]):
+                del holder[part]
+                found = True
+                break
+            holder = holder[part]
+    return found
 
 
 class _Builder:
@@ -380,7 +429,15 @@ class _Builder:
             file = self._module_file(module)
         if file is None and attr and isinstance(self.fields.get("main_file"), str):
             file = self._module_file(self.fields["main_file"])
-        return Entry(EntryKind.PYTHON, file=file, attr=attr or None) if file else None
+        if file is None:
+            return None
+        if attr and (names := _top_level_names(file)) is not None and attr not in names:
+            # Found without running it: such a skill is refused, not failed at its first call.
+            defined = ", ".join(sorted(n for n in names if not n.startswith("_"))[:8])
+            return Entry(EntryKind.NONE, reason=(
+                f"entry_point {point!r}: {file.name} defines no {attr!r}"
+                + (f" (it defines {defined})" if defined else "")))
+        return Entry(EntryKind.PYTHON, file=file, attr=attr or None)
 
     def _module_file(self, module: str) -> Path | None:
         if not module:
@@ -437,3 +494,35 @@ def _defines_execute(path: Path, *, unreadable: bool = True) -> bool:
             for n in node.body):
             return True
     return False
+
+
+def _top_level_names(path: Path) -> set[str] | None:
+    """The names a module defines at its top level, read from its syntax tree (never run);
+    None when that cannot be known (unparsable, ``import *``, a module ``__getattr__``,
+    ``globals()`` written to)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, OSError, RecursionError):
+        return None
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+                elif isinstance(sub, ast.Name) and sub.id in ("globals", "vars", "setattr"):
+                    return None
+                elif isinstance(sub, ast.stmt) and sub is not node and isinstance(
+                        sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+                        | ast.Import | ast.ImportFrom):
+                    todo.append(sub)  # defined inside if/try/with at the top level
+    return None if "__getattr__" in names else names

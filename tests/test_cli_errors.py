@@ -1,0 +1,120 @@
+"""Every command, given bad input or an unusable machine: one sentence on stderr, never a
+traceback, the exit codes of DESIGN §4.2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+CODE = """
+def execute(input_data, context):
+    context.save_artifact("out.txt", "hello")
+    return 1
+"""
+
+
+@pytest.fixture()
+def home() -> Iterator[Path]:
+    """A folder another user can enter (pytest's tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="skillexec-cli-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(cwd: Path, *args: str, other_user: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80"}
+    python = sys.executable
+    extra: dict[str, Any] = {}
+    if other_user:
+        # This interpreter may live where another user cannot go (root's home): use the
+        # system's, same minor version, with this environment's packages.
+        python = _OTHER_PYTHON or pytest.skip("no system python3.11 for another user")
+        env["PYTHONPATH"] += os.pathsep + sysconfig.get_paths()["purelib"]
+        extra = {"user": 65534, "group": 65534, "extra_groups": []}
+    return subprocess.run([python, "-m", "skillexec", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60, **extra)
+
+
+_OTHER_PYTHON = shutil.which(f"python3.{sys.version_info.minor}", path="/usr/bin:/bin")
+
+
+def one_sentence(r: subprocess.CompletedProcess[str], code: int, says: str) -> None:
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("skillexec: ") and says in r.stderr, r.stderr
+
+
+@pytest.fixture()
+def ran(home: Path) -> tuple[Path, str]:
+    """A skills folder, a journal with one task and its artifact."""
+    d = home / "skills" / "one"
+    d.mkdir(parents=True)
+    (d / "main.py").write_text(CODE)
+    (d / "skill.json").write_text(json.dumps({
+        "id": "one", "version": "1.0.0", "entry_point": "main:execute",
+        "execution": {"isolation": "inline"}}))
+    r = cli(home, "run", "one", "--json")
+    assert r.returncode == 0, r.stderr
+    return home, json.loads(r.stdout)["artifacts"][0]["id"]
+
+
+def test_bad_input_on_every_command(ran: tuple[Path, str]) -> None:
+    home, art = ran
+    (home / "afile").write_text("x")
+    cases: list[tuple[tuple[str, ...], int, str]] = [
+        (("artifacts", "get", art, "-o", "missing/dir/out.txt"), 2, "no such folder"),
+        (("artifacts", "get", art, "-o", "skills"), 2, "is a folder; name a file in it"),
+        (("artifacts", "get", art, "-o", "afile/out.txt"), 2, "is a file, not a folder"),
+        (("artifacts", "get", "art_nope"), 2, "art_nope"),
+        (("artifacts", "prune", "--older-than", "soon"), 2, "is not an age"),
+        (("tasks", "show", "nope"), 2, "no task with id 'nope'"),
+        (("tasks", "cancel", "nope"), 2, "no task with id 'nope'"),
+        (("tasks", "replay", "nope"), 2, "no task with id 'nope'"),
+        (("tasks", "list", "--data-dir", "afile"), 2, "is a file, not a folder"),
+        (("run", "one", "--data-dir", "afile"), 2, "is a file, not a folder"),
+        (("report", "summary", "--since", "someday"), 2, "someday"),
+        (("report", "errors", "--since", "someday"), 2, "someday"),
+        (("report", "task", "nope"), 2, "nope"),
+        (("report", "errors", "-f", "html", "-o", "missing/e.html"), 2, "cannot be written"),
+        (("skills", "show", "nope"), 2, "nope"),
+        (("skills", "validate", "nowhere"), 2, "no such path: nowhere"),
+        (("skills", "list", "--skills-dir", "afile"), 2, "is a file, not a folder"),
+        (("batch", "nowhere.jsonl"), 2, "no such file"),
+        (("tasks", "list", "--status", "sleeping"), 2, "--status"),
+    ]
+    for args, code, says in cases:
+        one_sentence(cli(home, *args), code, says)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a command as another user")
+def test_a_read_only_data_dir_and_an_unreadable_skills_dir(ran: tuple[Path, str]) -> None:
+    home, _ = ran
+    for path in (home, *home.rglob("*")):  # everything readable, nothing writable by others
+        mode = path.stat().st_mode
+        path.chmod((mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
+                   & ~stat.S_IWOTH)
+    for args in (("tasks", "list"), ("report", "summary"), ("report", "errors"),
+                 ("artifacts", "list"), ("tasks", "show", "x")):
+        one_sentence(cli(home, *args, other_user=True), 2, "journal")
+    one_sentence(cli(home, "run", "one", other_user=True), 2, ".skillexec")
+    (home / "skills").chmod(0o700)
+    for args in (("skills", "list"), ("run", "one", "--data-dir", "/tmp"),
+                 ("skills", "validate", "skills")):
+        one_sentence(cli(home, *args, other_user=True), 2, "skills")

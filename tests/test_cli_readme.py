@@ -1,0 +1,109 @@
+"""The README's command-line synopsis is the command line: each command's ``--help``
+(its usage line and its options) against the README's line for it, both ways."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+
+from tests.conftest import ROOT
+
+# Options every command that uses them shares; the README says so once, below its synopsis.
+_SHARED = {"--help", "--skills-dir", "--data-dir"}
+_OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])")
+
+
+@cache
+def help_text(*path: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "250",
+           "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
+    r = subprocess.run([sys.executable, "-m", "skillexec", *path, "--help"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (path, r.stderr)
+    return r.stdout
+
+
+def _panel(text: str, title: str) -> list[str]:
+    """The rows of one of Rich's help panels (``Options``, ``Commands``, ``Arguments``)."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("╭─ ") and title in line:
+            inside = True
+        elif line.startswith("╰"):
+            inside = False
+        elif inside:
+            rows.append(line.strip("│ "))
+    return rows
+
+
+def commands(*path: str) -> list[tuple[str, ...]]:
+    """Every command below ``path``, as the words that name it."""
+    rows = _panel(help_text(*path), "Commands")
+    if not rows:
+        return [path]
+    names = [row.split()[0] for row in rows if row and not row.startswith(" ")]
+    return [c for name in names for c in commands(*path, name)]
+
+
+def usage(path: tuple[str, ...]) -> list[str]:
+    """The arguments of the usage line (``Usage: skillexec tasks show [OPTIONS] {ID}``),
+    required ones in braces, optional ones in brackets."""
+    line = next(ln for ln in help_text(*path).splitlines() if "Usage:" in ln)
+    return line.split("[OPTIONS]", 1)[1].split() if "[OPTIONS]" in line else []
+
+
+def options(path: tuple[str, ...]) -> set[str]:
+    """The option names of a command's help: the leading tokens of each Options row."""
+    found: set[str] = set()
+    for row in _panel(help_text(*path), "Options"):
+        for token in row.split():
+            if token == "*":  # a required option's mark
+                continue
+            if not _OPTION.fullmatch(token):
+                break
+            found.add(token)
+    return found - _SHARED
+
+
+def readme_synopsis() -> dict[tuple[str, ...], str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1]
+    lines: dict[tuple[str, ...], str] = {}
+    for line in block.strip().splitlines():
+        words = line.split()
+        assert words[0] == "skillexec", line
+        i = 1
+        path: tuple[str, ...] = ()
+        while i < len(words) and re.fullmatch(r"[a-z][a-z-]*", words[i]):
+            path += (words[i],)
+            i += 1
+        lines[path] = " ".join(words[i:])
+    return lines
+
+
+def test_every_command_is_in_the_readme_and_every_readme_line_is_a_command() -> None:
+    synopsis = readme_synopsis()
+    cli_commands = set(commands()) | {()}  # () : `skillexec --version` and completion
+    assert set(synopsis) == cli_commands
+
+
+def test_each_readme_line_matches_the_commands_help() -> None:
+    for path, rest in readme_synopsis().items():
+        said = set(_OPTION.findall(rest))
+        if path == ():
+            assert said == {"--version", "--install-completion", "--show-completion"}
+            assert said <= set(_OPTION.findall(help_text()))
+            continue
+        assert said == options(path), (path, said ^ options(path))
+        # the required arguments, as the usage line spells them, in order; then the
+        # optional ones
+        required = [w.upper() for w in re.sub(r"\[[^\]]*\]", " ", rest).split()
+                    if not w.startswith("-") and w not in ("|", "...")]
+        optional = [w.strip("[]").upper() for w in re.findall(r"\[[A-Za-z_]+\]", rest)]
+        args = usage(path)
+        assert required == [w.strip("{}").upper() for w in args if w.startswith("{")], path
+        assert optional == [w.strip("[]").upper() for w in args if w.startswith("[")], path

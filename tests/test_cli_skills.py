@@ -1,0 +1,46 @@
+"""``skillexec skills ...`` on broken folders: every problem in one run, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.test_cli import cli
+
+
+def _folder(root: Path, manifest: dict[str, object], code: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "skill.json").write_text(json.dumps(manifest))
+    (root / "main.py").write_text(code)
+    return root
+
+
+def test_validate_reports_every_problem_of_a_folder(tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "skills" / "many", {
+        "id": "many", "version": "1.0.0", "entry_point": "main:run_it",
+        "parameters_schema": {"n": {"type": "intger"}},
+        "execution": {"isolation": "inline", "priority": 12}},
+        "def execute(input_data, context):\n    return 1\n")
+    r = cli("skills", "validate", str(folder), "--json", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    [finding] = json.loads(r.stdout)
+    errors = " | ".join(finding["errors"])
+    assert "execution.priority must be a whole number from 0 to 9, not 12" in errors
+    assert "unknown type 'intger'" in errors
+    assert "main.py defines no 'run_it' (it defines execute)" in errors
+    assert len(finding["errors"]) == 3 and finding["ok"] is False
+    r = cli("skills", "validate", str(folder), cwd=tmp_path)  # the same, for a person
+    assert r.returncode == 2 and r.stdout.count("  error ") == 3
+
+
+def test_an_entry_point_naming_a_missing_function_is_refused(tmp_path: Path) -> None:
+    skills = tmp_path / "skills"
+    _folder(skills / "typo", {"id": "typo", "version": "1.0.0", "entry_point": "main:exec",
+                              "execution": {"isolation": "inline"}},
+            "def execute(input_data, context):\n    return 1\n")
+    r = cli("skills", "validate", str(skills / "typo"), cwd=tmp_path)
+    assert r.returncode == 2 and "main.py defines no 'exec'" in r.stdout
+    r = cli("run", "typo", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr  # refused before running, not failed
+    assert "defines no 'exec'" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert "Traceback" not in r.stderr
