@@ -24,7 +24,10 @@ from typing import Any
 
 from skillexec.reliability.settings import ReliabilitySettings
 
-__all__ = ["BreakerState", "CircuitBreaker", "Transition"]
+__all__ = ["BREAKER_EVENT", "BreakerState", "CircuitBreaker", "Transition"]
+
+# The journal event kind of a transition (data: Transition.to_dict()); the monitor reads it.
+BREAKER_EVENT = "breaker"
 
 _BUCKETS = 10
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, ResourceError
-from skillexec.reliability.breaker import BreakerState, CircuitBreaker, Transition
+from skillexec.reliability.breaker import BREAKER_EVENT, BreakerState, CircuitBreaker, Transition
 from skillexec.reliability.budget import RetryBudget
 from skillexec.reliability.classify import ErrorClassifier
 from skillexec.reliability.retry import (
@@ -247,7 +247,7 @@ class ErrorHandler:
     def _transition(self, t: Transition) -> None:
         log.warning("circuit breaker of %s: %s → %s (%s)", t.skill, t.old.value,
                     t.new.value, t.reason)
-        self._journal("breaker", t.to_dict())
+        self._journal(BREAKER_EVENT, t.to_dict())
 
     def _get_store(self) -> TaskStore | None:
         st = self._store
