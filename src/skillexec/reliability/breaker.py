@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from skillexec.reliability.settings import ReliabilitySettings
+from skillexec.units import duration
 
 __all__ = ["BREAKER_EVENT", "BreakerState", "CircuitBreaker", "Transition"]
 
@@ -163,7 +164,7 @@ class CircuitBreaker:
         n = self._calls
         if not ok and n >= self.min_calls and self._failures / n >= self.failure_rate:
             self._open(now, f"{self._failures} of {n} attempts failed in "
-                            f"{self.window_s:g} s", self._failures / n, n)
+                            f"{duration(self.window_s)}", self._failures / n, n)
         elif not ok and self.streak_limit and self._streak >= self.streak_limit:
             self._open(now, f"{self._streak} attempts in a row failed",
                        self._failures / n, n)

@@ -33,6 +33,7 @@ from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.runtime.runners.base import Outcome
 from skillexec.skills.model import Skill
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.units import duration
 
 if TYPE_CHECKING:
     from skillexec.reliability.analysis import ErrorReport
@@ -60,9 +61,9 @@ class Decision:
 
     def describe(self) -> str:
         if self.action == "retry":
-            text = f"retry after {self.delay_s * 1000:.0f} ms"
+            text = f"retry after {duration(self.delay_s)}"
             if self.timeout_s is not None:
-                text += f" with timeout {self.timeout_s:g} s"
+                text += f" with timeout {duration(self.timeout_s)}"
             return text + (f" ({self.reason})" if self.reason else "")
         if self.action == "fallback":
             return f"fallback to {self.fallback}" + (f" ({self.reason})" if self.reason else "")
