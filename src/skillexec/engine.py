@@ -302,7 +302,7 @@ class SkillExecutionEngine:
 
     async def submit(
         self,
-        skill_id: str,
+        skill_id: str | Callable[..., Any] | Skill,
         params: Mapping[str, Any] | None = None,
         *,
         config: Mapping[str, Any] | None = None,
@@ -316,11 +316,16 @@ class SkillExecutionEngine:
     ) -> str:
         """Accept a task and return its id once the journal holds it.
 
+        ``skill_id`` is a skill's id, or a ``@skill``-decorated function or a Skill (added
+        to the registry on first use, as :meth:`register` does).
+
         A request that cannot run (unknown skill, invalid parameters, full queue, ...) is
         still given an id: its task ends at once in ``rejected`` with the reason.
         ``cache=False`` bypasses the result cache and single-flight; ``limits``
         (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
         """
+        if not isinstance(skill_id, str):
+            skill_id, version = self._skill_ref(skill_id, version)
         task, _ = await self._accept(skill_id, params, config=config, priority=priority,
                                      timeout=timeout, version=version,
                                      max_retries=max_retries, principal=principal,
@@ -333,7 +338,7 @@ class SkillExecutionEngine:
 
     async def execute(
         self,
-        skill_id: str,
+        skill_id: str | Callable[..., Any] | Skill,
         params: Mapping[str, Any] | None = None,
         *,
         config: Mapping[str, Any] | None = None,
@@ -345,12 +350,14 @@ class SkillExecutionEngine:
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
     ) -> ExecutionResult:
-        """Submit and wait: the result of one call.
+        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
 
         When a slot is free the task runs in the caller's own coroutine (no task to spawn,
         no future to wake); cancelling the caller cancels the task. A cache hit never takes
         a slot.
         """
+        if not isinstance(skill_id, str):
+            skill_id, version = self._skill_ref(skill_id, version)
         task, result = await self._accept(skill_id, params, config=config, priority=priority,
                                           timeout=timeout, version=version,
                                           max_retries=max_retries, principal=principal,
@@ -361,6 +368,21 @@ class SkillExecutionEngine:
             self.executor.adopt(task)
             return await self._run(task)
         return await self.wait(task.task_id)
+
+    def _skill_ref(self, ref: Callable[..., Any] | Skill,
+                   version: str | None) -> tuple[str, str | None]:
+        """The id (and version) of a skill given as a decorated function or a Skill."""
+        if isinstance(ref, Skill):
+            found = ref
+        elif isinstance(getattr(ref, "__skill__", None), Skill):
+            found = skill_of(ref)
+        else:
+            raise ParameterError(
+                f"a skill is named by its id (a str), a @skill-decorated function or a Skill; "
+                f"got {type(ref).__name__} {ref!r}", code="invalid_skill_reference")
+        if found not in self.skills:
+            self.register(found)
+        return found.id, version if version is not None else found.version
 
     async def _accept(
         self, skill_id: str, params: Mapping[str, Any] | None, *,
