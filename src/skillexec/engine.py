@@ -71,6 +71,7 @@ from skillexec.task import (
     TaskStatus,
     new_task_id,
 )
+from skillexec.units import duration
 from skillexec.validation import ParameterValidator
 
 __all__ = ["SkillExecutionEngine"]
@@ -313,6 +314,7 @@ class SkillExecutionEngine:
         principal: str | None = None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Accept a task and return its id once the journal holds it.
 
@@ -323,13 +325,16 @@ class SkillExecutionEngine:
         still given an id: its task ends at once in ``rejected`` with the reason.
         ``cache=False`` bypasses the result cache and single-flight; ``limits``
         (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
+        ``timeout`` (seconds) bounds each attempt, every attempt alike; ``deadline``
+        (seconds from now) bounds the whole call, all attempts and the waits between them
+        (default: the ``default_deadline_s`` setting, unset: no overall limit).
         """
         if not isinstance(skill_id, str):
             skill_id, version = self._skill_ref(skill_id, version)
         task, _ = await self._accept(skill_id, params, config=config, priority=priority,
                                      timeout=timeout, version=version,
                                      max_retries=max_retries, principal=principal,
-                                     cache=cache, limits=limits)
+                                     cache=cache, limits=limits, deadline=deadline)
         # Only a slot taken at acceptance is started here: a queued task may already have
         # been started by dispatch() while its journal record was being written.
         if task.claimed:
@@ -349,6 +354,7 @@ class SkillExecutionEngine:
         principal: str | None = None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> ExecutionResult:
         """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
 
@@ -361,7 +367,7 @@ class SkillExecutionEngine:
         task, result = await self._accept(skill_id, params, config=config, priority=priority,
                                           timeout=timeout, version=version,
                                           max_retries=max_retries, principal=principal,
-                                          cache=cache, limits=limits)
+                                          cache=cache, limits=limits, deadline=deadline)
         if result is not None:
             return result
         if task.claimed:
@@ -390,6 +396,7 @@ class SkillExecutionEngine:
         version: str | None, max_retries: int | None, principal: str | None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
             await self.start()
@@ -406,6 +413,8 @@ class SkillExecutionEngine:
             skill = self.skills.get(skill_id, version)
             task = self._admit(task_id, skill, params, config, priority, timeout,
                                max_retries, principal)
+            if deadline is not None or self.config.default_deadline_s is not None:
+                task.deadline_s = _deadline(deadline, self.config.default_deadline_s)
             for mw in self._hooks["on_submit"]:
                 if (pending := mw.on_submit(task, skill)) is not None:
                     await pending
@@ -648,7 +657,9 @@ class SkillExecutionEngine:
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
             runner = self._runners[task.runner or self._isolation(skill)._value_]
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
-            task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
+            task_deadline = (math.inf if task.deadline_s is None
+                             else task.created_at + task.deadline_s)
+            run_started = time.perf_counter()
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
             fallback_used = False
             while True:
@@ -700,6 +711,8 @@ class SkillExecutionEngine:
                     self._emit(task)
                 else:
                     break
+            if len(history) > 1:
+                outcome.metrics = _over_attempts(outcome.metrics, history, run_started)
             outcome.metrics["queue_ms"] = queue_ms
             if outcome.error is not None and outcome.error.type not in _NO_STALE:
                 stale = await self._stale(task, skill, outcome, history)
@@ -749,7 +762,10 @@ class SkillExecutionEngine:
 
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
-        timeout_s = min(task.timeout_s, max(0.001, task_deadline - time.time()))
+        timeout_s = task.timeout_s
+        cut = task_deadline - time.time() < timeout_s  # the call's deadline comes first
+        if cut:
+            timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(
             task, deadline=time.time() + timeout_s, saved=saved,
             progress=self._progress_sink(task) if self.events_bus.log is not None
@@ -769,6 +785,8 @@ class SkillExecutionEngine:
             # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
             # engine's to say, so a result reads the same with the monitor on or off.
             outcome.metrics["concurrency"] = self.executor.slots
+            if cut and outcome.error is not None and outcome.error.type is ErrorType.TIMEOUT:
+                outcome.error = _past_deadline(skill, task, outcome.error)
             if outcome.error is None:
                 outcome = self._check_output(skill, outcome)
             for mw in self._hooks["after_attempt"]:
@@ -976,6 +994,37 @@ class SkillExecutionEngine:
         t = asyncio.get_running_loop().create_task(coro)
         self._background.add(t)
         t.add_done_callback(self._background.discard)
+
+
+def _deadline(given: float | None, default: float | None) -> float:
+    value = given if given is not None else default
+    if value is None or not 0 < value < math.inf:  # NaN fails this too
+        raise ParameterError(f"deadline must be a positive number of seconds (got {value})",
+                             code="invalid_deadline")
+    return float(value)
+
+
+def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorInfo:
+    """An attempt cut short by the call's deadline, not by its own timeout."""
+    return dataclasses.replace(
+        err, code="deadline_exceeded", retryable=False,
+        message=f"skill {skill.id!r} did not finish within the call's deadline of "
+                f"{duration(task.deadline_s)} (attempt {task.attempts}; each attempt may "
+                f"take {duration(task.timeout_s)})",
+        details={**err.details, "deadline_s": task.deadline_s})
+
+
+def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],
+                   run_started: float) -> dict[str, Any]:
+    """A retried task's metrics: wall and CPU time over all its attempts, the last's apart."""
+    out = dict(last)
+    out["last_attempt_wall_ms"] = last.get("wall_ms")
+    out["wall_ms"] = (time.perf_counter() - run_started) * 1000.0
+    cpu = [h["metrics"].get("cpu_ms") for h in history]
+    if last.get("cpu_ms") is not None:
+        out["last_attempt_cpu_ms"] = last["cpu_ms"]
+    out["cpu_ms"] = sum(cpu) if all(c is not None for c in cpu) else None
+    return out
 
 
 def _cancelled_info() -> ErrorInfo:

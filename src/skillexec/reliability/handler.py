@@ -4,7 +4,9 @@ The engine asks :meth:`ErrorHandler.admit` before queueing a task (a circuit tha
 refuses it: ``circuit_open``) and :meth:`ErrorHandler.decide` after every attempt. Decisions
 are data, recorded in the task's history: done, retry after a delay, run the fallback skill,
 or give up, each with the reason. Policy, in order: an error is normalised by the classifier
-(codes, HTTP statuses, Retry-After); it is retried if the strategy allows it (type policy,
+(codes, HTTP statuses, Retry-After); an attempt that may still be running (an inline
+thread past its timeout: ``details.attempt_may_still_run``) is never followed by another
+unless the skill is ``idempotent``; it is retried if the strategy allows it (type policy,
 the skill's ``retry_on``/``backoff``, the call's ``max_retries``), the skill's breaker is not
 open, the retry ends before the task's deadline and the skill's retry budget has a token;
 otherwise the fallback skill runs, if there is one; otherwise the task gives up and, once
@@ -131,6 +133,13 @@ class ErrorHandler:
             breaker.record(not (err.retryable or err.type in _HEALTH_TYPES))
         strategy = self._strategy(skill)
         label = f"{err.type.value}/{err.code}"
+        if err.details.get("attempt_may_still_run") and not skill.execution.idempotent:
+            # Another attempt (or the fallback) would overlap the one that may still run.
+            note = (f"not retried: the attempt's thread may still run and {skill.id!r} is "
+                    "not declared idempotent")
+            err = replace(err, message=f"{err.message}; {note}",
+                          details={**err.details, "not_retried": note})
+            return Decision("give_up", reason=f"{label}; {note}", error=err)
         reason: str
         if strategy.should_retry(err, task.attempts, task.max_retries):
             delay = self._delay(strategy, err, task)
