@@ -163,6 +163,7 @@ class SkillExecutionEngine:
         self._closing = False
         self._lock_fd: int | None = None
         self.load_report: LoadReport | None = None
+        self._prepare_only: frozenset[str] | None = None  # None: every skill at start
         self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
         self.monitor.registry.register(UsageCollector(
             self.resources, skills=lambda: self.monitor.metrics.skills))
@@ -190,9 +191,11 @@ class SkillExecutionEngine:
         await self._store.open()
         self._started = True
         if self.config.skills_dir is not None:
-            self.load_skills(self.config.skills_dir)
+            self._load(self.config.skills_dir)  # prepared below, not in the background too
+        only = self._prepare_only
         for skill in self.skills.list():
-            await self._prepare(skill)
+            if only is None or skill.id in only:
+                await self._prepare(skill)
         if self._take_lock():
             await self._recover()
         self._spawn(self._poll_cancel_requests())
@@ -240,14 +243,33 @@ class SkillExecutionEngine:
     # -- skills ----------------------------------------------------------------------------
 
     def load_skills(self, path: str | Path) -> LoadReport:
+        """Add every skill folder under ``path``; the report lists those not loaded."""
+        report = self._load(path)
+        if self._started:
+            only = self._prepare_only
+            for s in report.skills:
+                if only is None or s.id in only:
+                    self._spawn(self._prepare(s))
+        return report
+
+    def _load(self, path: str | Path) -> LoadReport:
         report = self.skills.load_dir(Path(path), strict=self.config.strict_manifests)
         self.load_report = report
+        only = self._prepare_only
         for problem in report.problems:
-            log.warning("skill at %s not loaded: %s", problem.path, problem.reason)
-        if self._started:
-            for s in report.skills:
-                self._spawn(self._prepare(s))
+            # A one-call engine is not the place to hear of other skills' folders.
+            level = (logging.WARNING if only is None or problem.path.name in only
+                     or str(problem.path) in only else logging.DEBUG)
+            log.log(level, "skill at %s not loaded: %s", problem.path, problem.reason)
         return report
+
+    def prepare_only(self, *skills: str) -> SkillExecutionEngine:
+        """Warm only these skills (ids, or folder names/paths) at start; warn only about their
+        folders if they cannot be loaded. Others are still loaded, and prepared on first
+        use. For a process that makes one call (``skillexec run``): a heavy neighbour's
+        warm-up, or a broken unrelated folder, is not its business. Before :meth:`start`."""
+        self._prepare_only = frozenset(skills) | {Path(s).name for s in skills}
+        return self
 
     def register(self, fn_or_path: Callable[..., Any] | str | Path | Skill) -> Skill:
         """Add a decorated function, a skill folder, or a Skill; returns what was added."""

@@ -10,7 +10,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -30,10 +30,11 @@ from skillexec.cli.render import (
     metrics_table,
     results_table,
 )
-from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.skills.loader import is_skill_folder, load_skills
 from skillexec.task import ExecutionResult, TaskStatus
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for the engine
+    from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["app", "main"]
 
@@ -104,7 +105,9 @@ def run(
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
+        from skillexec.skills.loader import is_skill_folder, load_skills
+
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir).prepare_only(skill)
         async with engine:
             skill_id = skill
             folder = Path(skill)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from skillexec.artifacts import ArtifactManager, PruneReport
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
-from skillexec.storage.sqlite import SQLiteStore
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.artifacts import ArtifactManager, PruneReport
+    from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["app"]
 
@@ -29,6 +31,9 @@ def parse_age(text: str) -> float:
 
 
 async def _manager(data_dir: Path | None) -> tuple[ArtifactManager, SQLiteStore]:
+    from skillexec.artifacts import ArtifactManager
+    from skillexec.storage.sqlite import SQLiteStore
+
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     if not cfg.journal_path.exists():
         opt.fail(f"no journal at {cfg.journal_path}")

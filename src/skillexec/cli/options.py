@@ -6,14 +6,16 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from skillexec.config import EngineConfig, load_config
-from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.storage.sqlite import SQLiteStore
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for the engine
+    from skillexec.config import EngineConfig
+    from skillexec.engine import SkillExecutionEngine
+    from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["DataDir", "SkillsDir", "config", "engine", "fail", "run_async", "with_journal"]
 
@@ -32,6 +34,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def config(*, skills_dir: Path | None, data_dir: Path | None,
            concurrency: int | None = None) -> EngineConfig:
+    from skillexec.config import load_config
+
     cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
     if skills_dir is not None:
         if not skills_dir.is_dir():
@@ -49,6 +53,8 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
         cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency)
     except SkillExecError as exc:
         fail(str(exc))
+    from skillexec.engine import SkillExecutionEngine
+
     return SkillExecutionEngine(config=cfg)
 
 
@@ -65,6 +71,8 @@ def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]])
     """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
     if not cfg.journal_path.exists():
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+
+    from skillexec.storage.sqlite import SQLiteStore
 
     async def go() -> T:
         store = SQLiteStore(cfg.journal_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -15,9 +15,10 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console, short
 from skillexec.errors import SkillExecError
-from skillexec.skills.loader import load_skills
-from skillexec.skills.model import Skill
-from skillexec.skills.registry import SkillRegistry
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.skills.model import Skill
+    from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["app"]
 
@@ -25,6 +26,8 @@ app = typer.Typer(no_args_is_help=True, help="Find, inspect, check and create sk
 
 
 def _registry(skills_dir: Path | None) -> SkillRegistry:
+    from skillexec.skills.registry import SkillRegistry
+
     cfg = opt.config(skills_dir=skills_dir, data_dir=None)
     if cfg.skills_dir is None:
         opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
@@ -98,6 +101,8 @@ def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
 def validate(path: Path,
              strict: Annotated[bool, typer.Option(help="SKILL.md per the spec.")] = False) -> None:
     """Check a skill folder (or a folder of them); explain every problem found."""
+    from skillexec.skills.loader import load_skills
+    from skillexec.skills.registry import SkillRegistry
     from skillexec.validation import ParameterValidator
 
     if not path.exists():

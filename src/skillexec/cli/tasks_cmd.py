@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console, tasks_table
-from skillexec.storage.sqlite import SQLiteStore
 from skillexec.task import TaskInfo, TaskStatus
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for it
+    from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["app"]
 
