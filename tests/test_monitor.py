@@ -121,7 +121,7 @@ def test_known_workload_metrics(tmp_path: Path) -> None:
         # per-task metrics from the result and the journal's attempt history
         info = await engine_history(tmp_path, retried.task_id)
         m = ExecutionMetrics.from_result(retried, info)
-        assert m.attempts == 2 and m.error_count == 1 and m.success_rate == 0.5
+        assert m.attempts == 2 and m.error_count == 1 and m.attempt_success_rate == 0.5
         assert m.wall_ms is not None and m.queue_ms is not None
         assert m.concurrent_executions is not None and m.concurrent_executions >= 1
         s = ExecutionMetrics.from_result(sync)
@@ -477,10 +477,12 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
     assert st.window.quantile(111.0, 10.0, 0.5, queue=True) == 0.0  # only that call
     for _ in range(200):  # more than a batch: folded on the way, and the rest when read
         st.finished(112.0, ok, {"wall_ms": 40.0, "queue_ms": 0.1}, False)
-    st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)  # not in the window
+    # Rejected (and cancelled) tasks are counted, but in no time statistic (stats.VERDICTS).
+    st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)
+    st.finished(113.0, TaskStatus.CANCELLED, {"wall_ms": 5000.0, "queue_ms": 3.0}, False)
     st.flush()
-    assert st.exec.count == 205 and st.queue.count == 205
-    assert sum(st.exec_buckets) == 205 and sum(st.queue_buckets) == 205
+    assert st.exec.count == 205 and st.queue.count == 204
+    assert sum(st.exec_buckets) == 205 and sum(st.queue_buckets) == 204
     assert st.window.totals(113.0, 20.0) == (205, 1)
 
 

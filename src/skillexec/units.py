@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["duration", "duration_ms"]
+__all__ = ["duration", "duration_ms", "number"]
 
 # (unit, seconds in it), largest first; a value is shown in the largest unit it reaches.
 _UNITS = (("d", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3),
@@ -36,6 +36,21 @@ def duration(seconds: float | None) -> str:
 def duration_ms(ms: float | None) -> str:
     """A duration given in milliseconds (the unit metrics are kept in)."""
     return duration(None if ms is None else ms / 1000.0)
+
+
+def number(value: float | None) -> str:
+    """A count or measure without an exponent: ``12,345``, ``3.6``, ``0.25``."""
+    if value is None or math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
+    if value < 0:
+        return "-" + number(-value)
+    if value >= 1000 or float(value).is_integer():
+        return f"{round(value):,}"
+    if value < 0.01:
+        return f"{value:.2g}" if value >= 1e-4 else "0"
+    return _number(value)
 
 
 def _number(value: float) -> str:
