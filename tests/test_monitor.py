@@ -281,7 +281,8 @@ def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
     arun(go())
 
 
-def test_metrics_serve_exposes_the_engine_registry(tmp_path: Path) -> None:
+def test_metrics_serve_exposes_the_journal_registry(tmp_path: Path) -> None:
+    # An empty data dir: it says so and serves (the journal's metrics, once there are any).
     import os
     import subprocess
     import sys
@@ -294,14 +295,15 @@ def test_metrics_serve_exposes_the_engine_registry(tmp_path: Path) -> None:
         stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
+        assert "no journal at" in proc.stderr.readline()
         line = proc.stderr.readline()
         assert "serving metrics at http://127.0.0.1:" in line, line
         url = line.split(" at ", 1)[1].strip()
         with urllib.request.urlopen(url, timeout=10) as resp:
             body = resp.read().decode()
         names = {f.name for f in text_string_to_metric_families(body)}
-        assert {"skillexec_running", "skillexec_queue_depth",
-                "skillexec_system_cpu_percent"} <= names
+        assert {"skillexec_journal_tasks", "skillexec_journal_success_rate",
+                "skillexec_journal_duration_seconds"} <= names
         assert "python_gc_objects_collected" not in body  # its own registry, not the global
     finally:
         proc.terminate()
