@@ -84,6 +84,8 @@ def test_a_timed_out_thread_is_not_run_again_while_it_may_still_run(tmp_path: Pa
             r2 = await engine.execute("lookup")
             assert r2.attempts == 3 and r2.status is TaskStatus.TIMED_OUT
             assert r2.error is not None and "not_retried" not in r2.error.details
+            decisions = [h["decision"] for h in await engine.history(r2.task_id)]
+            assert "retried as idempotent" in decisions[0]
         assert CHARGES.calls == 1 and CHARGES.most == 1
         assert IDEMPOTENT.calls == 3
 

@@ -110,6 +110,7 @@ class SkillExecutionEngine:
             config = config.model_copy(update={k: v for k, v in overrides.items()
                                                if v is not None})
         self.config = config
+        self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
         self.skills = SkillRegistry()
         self.validator = ParameterValidator(coerce=config.coerce_parameters,
                                             max_param_bytes=config.max_param_bytes,
@@ -435,8 +436,8 @@ class SkillExecutionEngine:
             skill = self.skills.get(skill_id, version)
             task = self._admit(task_id, skill, params, config, priority, timeout,
                                max_retries, principal)
-            if deadline is not None or self.config.default_deadline_s is not None:
-                task.deadline_s = _deadline(deadline, self.config.default_deadline_s)
+            if deadline is not None or self._default_deadline_s is not None:
+                task.deadline_s = _deadline(deadline, self._default_deadline_s)
             for mw in self._hooks["on_submit"]:
                 if (pending := mw.on_submit(task, skill)) is not None:
                     await pending
@@ -785,7 +786,8 @@ class SkillExecutionEngine:
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
         timeout_s = task.timeout_s
-        cut = task_deadline - time.time() < timeout_s  # the call's deadline comes first
+        # The call's deadline comes first (no clock read without one: the common case).
+        cut = task.deadline_s is not None and task_deadline - time.time() < timeout_s
         if cut:
             timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(

@@ -97,7 +97,7 @@ def _add(ev: _Evidence, t: TaskInfo, request: StoredTask | None) -> None:
     m = r.metrics
     if r.cached:
         ev.cached += 1
-    wall = m.get("wall_ms")
+    wall = m.get("last_attempt_wall_ms", m.get("wall_ms"))  # timeouts are per attempt
     if wall is not None and not r.cached and not m.get("shared"):
         ev.walls.append(float(wall))
         if t.status is TaskStatus.SUCCEEDED:

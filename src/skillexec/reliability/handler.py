@@ -155,8 +155,11 @@ class ErrorHandler:
                 self._previous[task.task_id] = delay
                 timeout = self._grown_timeout(task, err, remaining - delay)
                 limit = strategy.get_max_attempts(task.max_retries)
+                reason = f"{label}, attempt {task.attempts + 1} of {limit}"
+                if err.details.get("attempt_may_still_run"):
+                    reason += "; the earlier attempt may still run: retried as idempotent"
                 return Decision("retry", delay_s=delay, timeout_s=timeout, error=err,
-                                reason=f"{label}, attempt {task.attempts + 1} of {limit}")
+                                reason=reason)
         elif err.type in NEVER_RETRIED:
             reason = f"{label} is never retried"
         elif not err.retryable:
