@@ -90,3 +90,17 @@ def test_one_registry_serves_the_journal_and_a_live_engine(tmp_path: Path) -> No
     text = arun(go())
     assert 'skillexec_executions_total{skill="tally",status="succeeded"} 1.0' in text  # live
     assert 'skillexec_journal_tasks{skill="tally",status="succeeded"} 4.0' in text  # all runs
+
+
+def test_scrapes_count_each_task_once(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    registry = metrics_registry(journal=data / "journal.db")
+    assert "skillexec_journal_tasks{" not in generate_latest(registry).decode()  # no journal
+    line = 'skillexec_journal_tasks{skill="tally",status="succeeded"} '
+    for runs in (1, 2, 3):
+        _run_some(data)  # 3 successes each, finished since the previous scrape
+        for _ in range(2):  # a scrape with nothing new changes nothing
+            text = generate_latest(registry).decode()
+            assert f"{line}{3.0 * runs}" in text
+            assert (f'skillexec_journal_duration_seconds_count{{skill="tally"}} {5.0 * runs}'
+                    in text)
