@@ -92,8 +92,9 @@ class InlineRunner:
                 except TimeoutError:
                     if not fut.done():
                         ctx.cancel()
-                        # Never started (queued behind busy threads): it is over for sure.
-                        if not cf.cancel():
+                        # Never started (queued behind busy threads), or just returned:
+                        # over for sure. Otherwise its thread runs on.
+                        if not cf.cancel() and not cf.done():
                             still_running = True
                             self._stuck(cf)
                         raise _Deadline from None
