@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, TaskStatus, skill
 from skillexec.monitoring.reports import ExecutionReportGenerator
@@ -87,3 +89,52 @@ def test_reports_print_times_a_person_reads(tmp_path: Path) -> None:
              cwd=tmp_path)
     body = json.loads(r.stdout)
     assert body["success_rate"] == body["busiest_skills"][0]["success_rate"]
+
+
+@skill(id="outcome", version="1.0.0", max_retries=0, timeout=0.05)
+async def outcome(what: str) -> str:
+    if what == "fail":
+        raise ValueError("asked to fail")
+    if what in ("timeout", "cancel"):
+        await asyncio.sleep(1)
+    return what
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["ok", "fail", "timeout", "reject", "cancel"]), max_size=10))
+def test_success_rate_is_one_number_whatever_happened(tmp_path: Path, whats: list[str]) -> None:
+    """For any mix of outcomes: the summary (overall and per skill), the live monitor and the
+    journal's Prometheus metrics give the same success rate, and it is the definition's."""
+    from prometheus_client import generate_latest
+
+    from skillexec.monitoring.journal_metrics import metrics_registry
+
+    data = tmp_path / f"d{len(list(tmp_path.iterdir()))}"
+
+    async def go() -> tuple[object, object, object, str]:
+        async with SkillExecutionEngine(data_dir=data) as engine:
+            engine.register(outcome)
+            for what in whats:
+                if what == "reject":
+                    await engine.execute("outcome", {"what": 1})
+                elif what == "cancel":
+                    task_id = await engine.submit("outcome", {"what": what})
+                    await asyncio.sleep(0.01)
+                    await engine.cancel(task_id)
+                    await engine.wait(task_id)
+                else:
+                    await engine.execute("outcome", {"what": what})
+            summary = await ExecutionReportGenerator(engine._store).summary()
+            live = engine.monitor.snapshot().skills.get("outcome")
+            text = generate_latest(metrics_registry(journal=engine.config.journal_path))
+            return (summary["success_rate"],
+                    summary["busiest_skills"][0]["success_rate"] if whats else None,
+                    live.success_rate if live else None, text.decode())
+
+    overall, per_skill, live, text = arun(go())
+    decided = sum(w in ("ok", "fail", "timeout") for w in whats)
+    expected = whats.count("ok") / decided if decided else None
+    assert overall == per_skill == live == expected
+    found = re.search(r'skillexec_journal_success_rate\{skill="outcome"\} (\S+)', text)
+    assert (float(found.group(1)) if found else None) == pytest.approx(expected)
