@@ -42,7 +42,10 @@ def run(skill: str | Path | Callable[..., Any], params: Mapping[str, Any] | None
                          else engine_config).model_copy(update=config_updates)
 
     async def go() -> ExecutionResult:
-        async with SkillExecutionEngine(config=engine_config, **engine_kwargs) as engine:
+        engine = SkillExecutionEngine(config=engine_config, **engine_kwargs)
+        if isinstance(skill, str | Path):
+            engine.prepare_only(str(skill))  # one call: no other skill is warmed
+        async with engine:
             skill_id = skill
             if callable(skill) or (isinstance(skill, str | Path) and Path(skill).is_dir()
                                    and str(skill) not in engine.skills):
