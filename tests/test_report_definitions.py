@@ -119,7 +119,7 @@ def test_success_rate_is_one_number_whatever_happened(tmp_path: Path, whats: lis
                 if what == "reject":
                     await engine.execute("outcome", {"what": 1})
                 elif what == "cancel":
-                    task_id = await engine.submit("outcome", {"what": what})
+                    task_id = await engine.submit("outcome", {"what": what}, timeout=30)
                     await asyncio.sleep(0.01)
                     await engine.cancel(task_id)
                     await engine.wait(task_id)

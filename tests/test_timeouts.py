@@ -141,7 +141,7 @@ def test_an_overall_deadline_is_its_own_setting(tmp_path: Path) -> None:
             assert r.status is TaskStatus.TIMED_OUT and r.attempts == 2
             assert r.error is not None and r.error.code == "deadline_exceeded"
             assert "deadline of 500 ms" in r.error.message
-            assert 450 <= r.metrics["wall_ms"] <= 900
+            assert 450 <= r.metrics["wall_ms"] < 1500  # six 300 ms attempts would be 1.8 s
             bad = await engine.execute("slow", deadline=-1)
             assert bad.error is not None and bad.error.code == "invalid_deadline"
         async with _engine(tmp_path / "b", default_deadline_s=0.4) as engine:
