@@ -682,7 +682,6 @@ class SkillExecutionEngine:
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
             task_deadline = (math.inf if task.deadline_s is None
                              else task.created_at + task.deadline_s)
-            run_started = time.perf_counter()
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
             fallback_used = False
             while True:
@@ -735,7 +734,7 @@ class SkillExecutionEngine:
                 else:
                     break
             if len(history) > 1:
-                outcome.metrics = _over_attempts(outcome.metrics, history, run_started)
+                outcome.metrics = _over_attempts(outcome.metrics, history, task.started_at)
             outcome.metrics["queue_ms"] = queue_ms
             if outcome.error is not None and outcome.error.type not in _NO_STALE:
                 stale = await self._stale(task, skill, outcome, history)
@@ -1039,11 +1038,13 @@ def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorIn
 
 
 def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],
-                   run_started: float) -> dict[str, Any]:
-    """A retried task's metrics: wall and CPU time over all its attempts, the last's apart."""
+                   started_at: float | None) -> dict[str, Any]:
+    """A retried task's metrics: wall and CPU time over all its attempts (from the first
+    one's start: no clock is read for the many tasks that ran once), the last's apart."""
     out = dict(last)
     out["last_attempt_wall_ms"] = last.get("wall_ms")
-    out["wall_ms"] = (time.perf_counter() - run_started) * 1000.0
+    if started_at is not None:
+        out["wall_ms"] = (time.time() - started_at) * 1000.0
     cpu = [h["metrics"].get("cpu_ms") for h in history]
     if last.get("cpu_ms") is not None:
         out["last_attempt_cpu_ms"] = last["cpu_ms"]
