@@ -3,6 +3,7 @@ own (issue 12 item 13); the same collector serves beside an engine's live metric
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -11,10 +12,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prometheus_client import generate_latest
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from skillexec import EngineConfig, SkillExecutionEngine, skill
-from skillexec.monitoring.journal_metrics import metrics_registry
+from skillexec.monitoring.journal_metrics import JournalCollector, metrics_registry
 from tests.conftest import ROOT, arun
 
 
@@ -92,9 +94,13 @@ def test_one_registry_serves_the_journal_and_a_live_engine(tmp_path: Path) -> No
     assert 'skillexec_journal_tasks{skill="tally",status="succeeded"} 4.0' in text  # all runs
 
 
-def test_scrapes_count_each_task_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recent_s", [0.0, 5.0])
+def test_scrapes_count_each_task_once(tmp_path: Path, recent_s: float) -> None:
+    # recent_s=0: every task is folded into the totals at once (as tasks older than a few
+    # seconds are); 5: they are all tallied afresh at each scrape. Same numbers either way.
     data = tmp_path / "d"
-    registry = metrics_registry(journal=data / "journal.db")
+    registry = CollectorRegistry()
+    registry.register(JournalCollector(data / "journal.db", recent_s=recent_s))
     assert "skillexec_journal_tasks{" not in generate_latest(registry).decode()  # no journal
     line = 'skillexec_journal_tasks{skill="tally",status="succeeded"} '
     for runs in (1, 2, 3):
@@ -104,3 +110,29 @@ def test_scrapes_count_each_task_once(tmp_path: Path) -> None:
             assert f"{line}{3.0 * runs}" in text
             assert (f'skillexec_journal_duration_seconds_count{{skill="tally"}} {5.0 * runs}'
                     in text)
+
+
+def test_a_task_running_at_one_scrape_is_counted_when_it_ends(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    registry = CollectorRegistry()
+    registry.register(JournalCollector(data / "journal.db", recent_s=0.0))
+
+    @skill(id="slowly", version="1.0.0")
+    async def slowly() -> str:
+        await asyncio.sleep(0.5)
+        return "done"
+
+    async def go() -> tuple[str, str]:
+        async with SkillExecutionEngine(data_dir=data) as engine:
+            engine.register(slowly)
+            task_id = await engine.submit("slowly")
+            await asyncio.sleep(0.1)
+            during = generate_latest(registry).decode()  # running: followed by its id
+            await engine.wait(task_id)
+        return during, generate_latest(registry).decode()
+
+    during, after = arun(go())
+    assert 'skillexec_journal_tasks{skill="slowly",status="running"} 1.0' in during
+    assert 'status="succeeded"' not in during
+    assert 'skillexec_journal_tasks{skill="slowly",status="succeeded"} 1.0' in after
+    assert 'status="running"' not in after

@@ -7,17 +7,20 @@ restarts included — read from the journal at scrape time. Metrics are named
 service serves both when the engine runs in its process; ``skillexec metrics serve`` serves
 the journal's).
 
-Each scrape reads only what finished since the last one (an index-free scan of one column,
-no JSON parsed for rows already counted), so scraping a large journal stays cheap after the
-first time. What counts as a success or a latency is :mod:`.stats`' definition.
+A scrape does not scan the journal: task ids sort by creation time, so tasks created more
+than ``recent_s`` ago are folded once into running totals (by primary-key range), those
+still unfinished then are followed by id until they finish, and only the last few seconds
+of tasks are tallied afresh at each scrape (a task's insert may become visible a little
+after its id was made). What counts as a success or a latency is :mod:`.stats`' definition.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["JournalCollector", "metrics_registry"]
 
-# A task's end reaches the journal a little after its finished_at (group commit): rows are
-# re-read this far back, and the ids already counted there are skipped.
-_OVERLAP_S = 30.0
+_CHUNK = 500  # ids per IN (...) query
+_COLUMNS = "task_id, skill_id, status, attempts, result, finished_at"
 _OTHER = "other"
 
 
@@ -52,15 +54,26 @@ class _Skill:
         self.wall_count = 0
         self.retries = 0
 
+    def add(self, other: _Skill) -> None:
+        self.counts.update(other.counts)
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        self.wall_sum_s += other.wall_sum_s
+        self.wall_count += other.wall_count
+        self.retries += other.retries
+
 
 class JournalCollector(Collector):
-    def __init__(self, journal_path: str | Path, *, max_skills: int = 500) -> None:
+    def __init__(self, journal_path: str | Path, *, max_skills: int = 500,
+                 recent_s: float = 5.0) -> None:
         self.path = Path(journal_path)
         self.max_skills = max_skills
+        # Tasks created this recently are tallied afresh at each scrape, not folded into the
+        # totals: their rows may still be on their way to the journal (group commit).
+        self.recent_s = recent_s
         self._lock = threading.Lock()  # scrapes may come from several server threads
-        self._skills: dict[str, _Skill] = {}
-        self._cursor = 0.0  # finished_at up to which tasks are counted
-        self._recent: dict[str, float] = {}  # ids counted within the overlap, by finished_at
+        self._totals: dict[str, _Skill] = {}  # tasks created before _low that finished
+        self._low = ""  # task ids below this are in _totals or in _pending
+        self._pending: set[str] = set()  # ids below _low not finished when last seen
         self._event_seq = 0
         self._circuits: dict[str, str] = {}
 
@@ -69,46 +82,64 @@ class JournalCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            unfinished = self._refresh()
-            yield from self._families(unfinished)
+            recent, unfinished = self._refresh()
+            yield from self._families(recent, unfinished)
 
     # -- reading the journal -------------------------------------------------------------------
 
-    def _refresh(self) -> Counter[tuple[str, str]]:
-        """Fold in what finished since the last scrape; count what has not finished."""
+    def _refresh(self) -> tuple[dict[str, _Skill], Counter[tuple[str, str]]]:
+        """Fold what became final into the totals; tally the recent tasks and count the
+        unfinished ones afresh."""
+        recent: dict[str, _Skill] = {}
         if not self.path.exists():
-            return Counter()
+            return recent, Counter()
         try:
             conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
         except sqlite3.Error:
-            return Counter()
+            return recent, Counter()
         try:
             self._fold(conn)
+            self._tally(recent, conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE task_id >= ? AND finished_at IS NOT NULL",
+                (self._low,)))
             self._read_breakers(conn)
-            return Counter({(self._label(sid), status): n for sid, status, n in conn.execute(
-                "SELECT skill_id, status, count(*) FROM tasks WHERE finished_at IS NULL "
-                "GROUP BY skill_id, status")})
+            return recent, Counter({
+                (self._label(sid), status): n for sid, status, n in conn.execute(
+                    "SELECT skill_id, status, count(*) FROM tasks WHERE finished_at IS NULL "
+                    "GROUP BY skill_id, status")})
         except sqlite3.Error:  # locked for longer than the timeout, or not a journal yet
-            return Counter()
+            return recent, Counter()
         finally:
             conn.close()
 
     def _fold(self, conn: sqlite3.Connection) -> None:
-        since = self._cursor - _OVERLAP_S
-        rows = conn.execute(
-            "SELECT task_id, skill_id, status, attempts, finished_at, result FROM tasks "
-            "WHERE finished_at >= ? ORDER BY finished_at", (since,)).fetchall()
-        recent = {k: v for k, v in self._recent.items() if v >= since}
-        for task_id, skill_id, status_text, attempts, finished_at, result in rows:
-            if task_id in recent:
-                continue
-            recent[task_id] = finished_at
-            self._cursor = max(self._cursor, finished_at)
+        """Into the totals: tasks that left the recent window, and followed ones that ended."""
+        low = max(self._low, _id_at(time.time() - self.recent_s))
+        if low > self._low:
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id >= ? AND "
+                                "task_id < ?", (self._low, low)).fetchall()
+            self._pending.update(r[0] for r in rows if r[5] is None)
+            self._tally(self._totals, (r for r in rows if r[5] is not None))
+            self._low = low
+        pending = sorted(self._pending)
+        for i in range(0, len(pending), _CHUNK):
+            chunk = pending[i:i + _CHUNK]
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM tasks WHERE finished_at IS NOT NULL AND task_id IN "
+                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            self._pending.difference_update(r[0] for r in rows)
+            self._tally(self._totals, rows)
+
+    def _tally(self, into: dict[str, _Skill], rows: Iterable[Any]) -> None:
+        for _task_id, skill_id, status_text, attempts, result, _finished in rows:
             try:
                 status = TaskStatus(status_text)
             except ValueError:
                 continue
-            st = self._skill(skill_id)
+            key = self._label(skill_id)
+            st = into.get(key)
+            if st is None:
+                st = into[key] = _Skill()
             st.counts[status] += 1
             if attempts and attempts > 1:
                 st.retries += attempts - 1
@@ -116,7 +147,6 @@ class JournalCollector(Collector):
                 wall = _wall_ms(result)
                 if wall is not None:
                     self._observe(st, wall / 1000.0)
-        self._recent = recent
 
     def _read_breakers(self, conn: sqlite3.Connection) -> None:
         for seq, data in conn.execute(
@@ -132,15 +162,9 @@ class JournalCollector(Collector):
                 self._circuits[skill] = state
 
     def _label(self, skill_id: str) -> str:
-        return skill_id if skill_id in self._skills or len(self._skills) < self.max_skills \
-            else _OTHER
-
-    def _skill(self, skill_id: str) -> _Skill:
-        key = self._label(skill_id)
-        st = self._skills.get(key)
-        if st is None:
-            st = self._skills[key] = _Skill()
-        return st
+        """Skills beyond ``max_skills`` are counted under "other" (bounded label sets)."""
+        totals = self._totals
+        return skill_id if skill_id in totals or len(totals) < self.max_skills else _OTHER
 
     @staticmethod
     def _observe(st: _Skill, seconds: float) -> None:
@@ -155,7 +179,15 @@ class JournalCollector(Collector):
 
     # -- the exposition ------------------------------------------------------------------------
 
-    def _families(self, unfinished: Counter[tuple[str, str]]) -> Iterator[Metric]:
+    def _families(self, recent: dict[str, _Skill],
+                  unfinished: Counter[tuple[str, str]]) -> Iterator[Metric]:
+        merged: dict[str, _Skill] = {}
+        for part in (self._totals, recent):
+            for key, st in part.items():
+                into = merged.get(key)
+                if into is None:
+                    into = merged[key] = _Skill()
+                into.add(st)
         tasks = GaugeMetricFamily("skillexec_journal_tasks",
                                   "Tasks in the journal by skill and status (every engine on "
                                   "this data directory, past runs included).",
@@ -168,7 +200,7 @@ class JournalCollector(Collector):
         dur = HistogramMetricFamily("skillexec_journal_duration_seconds",
                                     "Wall time of tasks that ran to a verdict (all attempts).",
                                     labels=["skill"])
-        for skill, st in sorted(self._skills.items()):
+        for skill, st in sorted(merged.items()):
             for done, n in st.counts.items():
                 tasks.add_metric([skill, done.value], n)
             r = success_rate(st.counts)
@@ -184,6 +216,11 @@ class JournalCollector(Collector):
         for skill, state in sorted(self._circuits.items()):
             circuit.add_metric([skill], CIRCUIT_STATES.get(state, 0))
         yield from (tasks, rate, retries, dur, circuit)
+
+
+def _id_at(t: float) -> str:
+    """The smallest task id made at time ``t`` (see task.new_task_id)."""
+    return f"{max(0, int(t * 1e6)):014x}" + "0" * 10
 
 
 def _wall_ms(result: bytes | str) -> float | None:
