@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["JournalCollector", "metrics_registry"]
 
 _CHUNK = 500  # ids per IN (...) query
-_COLUMNS = "task_id, skill_id, status, attempts, result, finished_at"
+# The wall time is picked out of the result by SQLite (in C, without the output, which may
+# be megabytes); an SQLite without JSON functions hands over the result to parse here.
+_WALL_SQL = "json_extract(CAST(result AS TEXT), '$.metrics.wall_ms')"
 _OTHER = "other"
 
 
@@ -76,6 +78,7 @@ class JournalCollector(Collector):
         self._pending: set[str] = set()  # ids below _low not finished when last seen
         self._event_seq = 0
         self._circuits: dict[str, str] = {}
+        self._columns = ""
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # built at scrape time
@@ -98,9 +101,10 @@ class JournalCollector(Collector):
         except sqlite3.Error:
             return recent, Counter()
         try:
+            self._columns = self._columns or _columns(conn)
             self._fold(conn)
             self._tally(recent, conn.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE task_id >= ? AND finished_at IS NOT NULL",
+                f"SELECT {self._columns} FROM tasks WHERE task_id >= ? AND finished_at IS NOT NULL",
                 (self._low,)))
             self._read_breakers(conn)
             return recent, Counter({
@@ -116,7 +120,7 @@ class JournalCollector(Collector):
         """Into the totals: tasks that left the recent window, and followed ones that ended."""
         low = max(self._low, _id_at(time.time() - self.recent_s))
         if low > self._low:
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM tasks WHERE task_id >= ? AND "
+            rows = conn.execute(f"SELECT {self._columns} FROM tasks WHERE task_id >= ? AND "
                                 "task_id < ?", (self._low, low)).fetchall()
             self._pending.update(r[0] for r in rows if r[5] is None)
             self._tally(self._totals, (r for r in rows if r[5] is not None))
@@ -125,7 +129,7 @@ class JournalCollector(Collector):
         for i in range(0, len(pending), _CHUNK):
             chunk = pending[i:i + _CHUNK]
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM tasks WHERE finished_at IS NOT NULL AND task_id IN "
+                f"SELECT {self._columns} FROM tasks WHERE finished_at IS NOT NULL AND task_id IN "
                 f"({','.join('?' * len(chunk))})", chunk).fetchall()
             self._pending.difference_update(r[0] for r in rows)
             self._tally(self._totals, rows)
@@ -143,8 +147,9 @@ class JournalCollector(Collector):
             st.counts[status] += 1
             if attempts and attempts > 1:
                 st.retries += attempts - 1
-            if status in VERDICTS and result:
-                wall = _wall_ms(result)
+            if status in VERDICTS and result is not None:
+                wall = (float(result) if isinstance(result, int | float)
+                        else _wall_ms(result))
                 if wall is not None:
                     self._observe(st, wall / 1000.0)
 
@@ -216,6 +221,15 @@ class JournalCollector(Collector):
         for skill, state in sorted(self._circuits.items()):
             circuit.add_metric([skill], CIRCUIT_STATES.get(state, 0))
         yield from (tasks, rate, retries, dur, circuit)
+
+
+def _columns(conn: sqlite3.Connection) -> str:
+    try:
+        conn.execute("SELECT json_extract('{}', '$.a')")
+        wall = _WALL_SQL
+    except sqlite3.OperationalError:
+        wall = "result"
+    return f"task_id, skill_id, status, attempts, {wall}, finished_at"
 
 
 def _id_at(t: float) -> str:
