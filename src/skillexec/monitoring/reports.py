@@ -163,6 +163,7 @@ class ExecutionReportGenerator:
         for skill_id, rows in sorted(per_skill.items(), key=lambda kv: -len(kv[1])):
             walls = sorted(w for t in rows if (w := _wall(t)) is not None)
             queues = sorted(float(q) for t in rows if t.result is not None
+                            and t.status in VERDICTS  # as the monitor's queue waits
                             and (q := t.result.metrics.get("queue_ms")) is not None)
             cpu = [float(c) for t in rows if t.result is not None
                    and (c := t.result.metrics.get("cpu_ms")) is not None]
