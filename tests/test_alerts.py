@@ -148,27 +148,59 @@ def test_engine_rules_fire_and_do_not_fire(tmp_path: Path) -> None:
         AlertRule("mem_any", "system_memory_percent", ">", 0),
         AlertRule("mem_full", "system_memory_percent", ">", 100),
         AlertRule("cpu_full", "system_cpu_percent", ">", 100),
-        AlertRule("circuit", "circuit_open", ">=", 1, severity="critical"),
     ]
 
     async def go() -> tuple[set[tuple[str, str]], set[tuple[str, str, str]]]:
         engine = _engine(tmp_path, clock, rules)
         async with engine:
             await asyncio.gather(*(engine.execute("laggy") for _ in range(3)))
-            await engine._store.append_event("circuit", {"skill": "flip", "state": "open"})
             first = await engine.monitor.evaluate_alerts()
-            await engine._store.append_event("circuit", {"skill": "flip", "state": "closed"})
+            clock.now += 3600  # every window empties: what fired resolves
             second = await engine.monitor.evaluate_alerts()
-            assert engine.monitor.circuits == {"flip": "closed"}
-            text = engine.monitor.prometheus_text()
-            assert 'skillexec_circuit_state{skill="flip"} 0.0' in text
         return ({(a.rule, a.subject) for a in first},
                 {(a.rule, a.subject, a.state) for a in second})
 
     first, second = arun(go())
     assert first == {("near_timeout", "laggy"), ("depth_any", "engine"), ("wait_any", "engine"),
-                     ("mem_any", "system"), ("circuit", "flip")}
-    assert second == {("circuit", "flip", "resolved")}
+                     ("mem_any", "system")}
+    assert ("near_timeout", "laggy", "resolved") not in second  # emptied, not resolved
+
+
+@skill(id="down", version="1.0.0", max_retries=0, timeout=5)
+async def down() -> str:
+    raise ConnectionError("the service it depends on is down")
+
+
+def test_a_real_breaker_opens_its_gauge_and_alert(tmp_path: Path) -> None:
+    """A failing skill called until its breaker opens: gauge, default alert, journal."""
+    config = EngineConfig(data_dir=tmp_path / "d", reliability={
+        "breaker_consecutive_failures": 3, "breaker_open_s": 3600})
+
+    async def go() -> None:
+        engine = SkillExecutionEngine(config=config)
+        engine.monitor.reconfigure(MonitorSettings(alert_interval_s=3600))
+        engine.register(down)
+        got: list[Alert] = []
+        async with engine:
+            assert engine.monitor.alerts is not None
+            engine.monitor.alerts.add_notifier(CallbackNotifier(got.append))
+            codes = [(await engine.execute("down")).error for _ in range(5)]
+            assert [e.code if e else None for e in codes][-1] == "circuit_open"
+            assert 'skillexec_circuit_state{skill="down"} 2.0' in \
+                engine.monitor.prometheus_text()
+            fired = await engine.monitor.evaluate_alerts()
+            assert ("circuit_opened", "down", "firing") in \
+                {(a.rule, a.subject, a.state) for a in fired}
+            await engine.errors.flush()
+        # Another process (a report, `metrics serve`) learns the state from the journal.
+        other = SkillExecutionEngine(config=config)
+        other.monitor.reconfigure(MonitorSettings(alert_interval_s=3600))
+        async with other:
+            assert other.monitor.alerts is not None
+            await other.monitor.alerts.poll_circuits()
+            assert other.monitor.circuits == {"down": "open"}
+
+    arun(go())
 
 
 def test_rules_from_settings_and_validation() -> None:

@@ -92,7 +92,7 @@ def test_retry_decisions_are_journaled(tmp_path: Path) -> None:
             ok = await engine.execute("sometimes", {"key": "t"}, max_retries=3)
             assert ok.status is TaskStatus.SUCCEEDED and ok.attempts == 3
             hist = await engine.history(ok.task_id)
-            assert [h["decision"].split(" (")[0].split(" ms")[0].rstrip("0123456789 ")
+            assert [re.sub(r" [\d.]+ (µs|ms|s)$", "", h["decision"].split(" (")[0])
                     for h in hist] == ["retry after", "retry after", "done"]
             for key in ("permanent", "value"):
                 bad = await engine.execute("sometimes", {"key": key}, max_retries=3)
@@ -148,9 +148,8 @@ def test_fallback_retry_after_and_timeout_growth(tmp_path: Path) -> None:
             assert r.status is TaskStatus.SUCCEEDED and r.attempts == 2
             (first, _) = await engine.history(r.task_id)
             assert first["error"]["type"] == "timeout_error"
-            # Grown x1.5 to 0.15 s, or less where the task's deadline leaves less room.
-            grown = re.search(r"with timeout ([\d.]+) s", first["decision"])
-            assert grown is not None and 0.1 < float(grown.group(1)) <= 0.15
+            # Grown x1.5 to 0.15 s (no overall deadline here to leave less room).
+            assert "with timeout 150 ms" in first["decision"]
 
     arun(go())
 

@@ -121,7 +121,7 @@ def test_known_workload_metrics(tmp_path: Path) -> None:
         # per-task metrics from the result and the journal's attempt history
         info = await engine_history(tmp_path, retried.task_id)
         m = ExecutionMetrics.from_result(retried, info)
-        assert m.attempts == 2 and m.error_count == 1 and m.success_rate == 0.5
+        assert m.attempts == 2 and m.error_count == 1 and m.attempt_success_rate == 0.5
         assert m.wall_ms is not None and m.queue_ms is not None
         assert m.concurrent_executions is not None and m.concurrent_executions >= 1
         s = ExecutionMetrics.from_result(sync)
@@ -281,7 +281,8 @@ def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
     arun(go())
 
 
-def test_metrics_serve_exposes_the_engine_registry(tmp_path: Path) -> None:
+def test_metrics_serve_exposes_the_journal_registry(tmp_path: Path) -> None:
+    # An empty data dir: it says so and serves (the journal's metrics, once there are any).
     import os
     import subprocess
     import sys
@@ -294,14 +295,15 @@ def test_metrics_serve_exposes_the_engine_registry(tmp_path: Path) -> None:
         stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
+        assert "no journal at" in proc.stderr.readline()
         line = proc.stderr.readline()
         assert "serving metrics at http://127.0.0.1:" in line, line
         url = line.split(" at ", 1)[1].strip()
         with urllib.request.urlopen(url, timeout=10) as resp:
             body = resp.read().decode()
         names = {f.name for f in text_string_to_metric_families(body)}
-        assert {"skillexec_running", "skillexec_queue_depth",
-                "skillexec_system_cpu_percent"} <= names
+        assert {"skillexec_journal_tasks", "skillexec_journal_success_rate",
+                "skillexec_journal_duration_seconds"} <= names
         assert "python_gc_objects_collected" not in body  # its own registry, not the global
     finally:
         proc.terminate()
@@ -477,10 +479,12 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
     assert st.window.quantile(111.0, 10.0, 0.5, queue=True) == 0.0  # only that call
     for _ in range(200):  # more than a batch: folded on the way, and the rest when read
         st.finished(112.0, ok, {"wall_ms": 40.0, "queue_ms": 0.1}, False)
-    st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)  # not in the window
+    # Rejected (and cancelled) tasks are counted, but in no time statistic (stats.VERDICTS).
+    st.finished(113.0, TaskStatus.REJECTED, {"queue_ms": 3.0}, False)
+    st.finished(113.0, TaskStatus.CANCELLED, {"wall_ms": 5000.0, "queue_ms": 3.0}, False)
     st.flush()
-    assert st.exec.count == 205 and st.queue.count == 205
-    assert sum(st.exec_buckets) == 205 and sum(st.queue_buckets) == 205
+    assert st.exec.count == 205 and st.queue.count == 204
+    assert sum(st.exec_buckets) == 205 and sum(st.queue_buckets) == 204
     assert st.window.totals(113.0, 20.0) == (205, 1)
 
 

@@ -123,7 +123,7 @@ def test_reports_from_the_journal(journal: tuple[Path, dict[str, str]]) -> None:
     t = r["task"]
     assert t["status"] == "succeeded" and t["attempts_count"] == 2
     assert [a["error"] is not None for a in t["attempts"]] == [True, False]  # type: ignore[attr-defined]
-    assert t["metrics"]["error_count"] == 1 and t["metrics"]["success_rate"] == 0.5  # type: ignore[index]
+    assert t["metrics"]["error_count"] == 1 and t["metrics"]["attempt_success_rate"] == 0.5  # type: ignore[index]
     phases = [ph["phase"] for ph in t["timeline"]]  # type: ignore[attr-defined]
     assert phases[:3] == ["submitted", "queued", "attempt 1"] and "attempt 2" in phases
     assert t["errors"][0]["type"] == "network_error"  # type: ignore[index]

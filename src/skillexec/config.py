@@ -61,6 +61,10 @@ class EngineConfig(BaseSettings):
     retry_max_delay_s: float = Field(5.0, ge=0, description="Backoff cap.")
     thread_pool_size: int = Field(32, ge=1, description="Threads for synchronous inline skills.")
 
+    # timeouts (core): timeout_s is per attempt; this bounds a call over all its attempts
+    default_deadline_s: float | None = Field(
+        None, gt=0, description="Time a call may take over all attempts (None: no limit).")
+
     # validation and limits
     coerce_parameters: bool = Field(True, description="'3'->3, 'true'->true, 'a,b'->[..].")
     max_param_bytes: int = Field(1 << 20, ge=1, description="Largest accepted parameters (JSON).")

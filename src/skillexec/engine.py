@@ -71,6 +71,7 @@ from skillexec.task import (
     TaskStatus,
     new_task_id,
 )
+from skillexec.units import duration
 from skillexec.validation import ParameterValidator
 
 __all__ = ["Recovery", "SkillExecutionEngine"]
@@ -127,6 +128,7 @@ class SkillExecutionEngine:
             config = config.model_copy(update={k: v for k, v in overrides.items()
                                                if v is not None})
         self.config = config
+        self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
         self.skills = SkillRegistry()
         self.validator = ParameterValidator(coerce=config.coerce_parameters,
                                             max_param_bytes=config.max_param_bytes,
@@ -182,6 +184,7 @@ class SkillExecutionEngine:
         self.recovery = Recovery()
         self._orphans: dict[str, StoredTask] = {}  # left unfinished, not recovered (see above)
         self.load_report: LoadReport | None = None
+        self._prepare_only: frozenset[str] | None = None  # None: every skill at start
         self.monitor = ExecutionMonitor(self, MonitorSettings.from_config(config))
         self.monitor.registry.register(UsageCollector(
             self.resources, skills=lambda: self.monitor.metrics.skills))
@@ -209,9 +212,11 @@ class SkillExecutionEngine:
         await self._store.open()
         self._started = True
         if self.config.skills_dir is not None:
-            self.load_skills(self.config.skills_dir)
+            self._load(self.config.skills_dir)  # prepared below, not in the background too
+        only = self._prepare_only
         for skill in self.skills.list():
-            await self._prepare(skill)
+            if only is None or skill.id in only:
+                await self._prepare(skill)
         if self._take_lock():
             if self.config.recover:
                 await self._recover()
@@ -262,14 +267,33 @@ class SkillExecutionEngine:
     # -- skills ----------------------------------------------------------------------------
 
     def load_skills(self, path: str | Path) -> LoadReport:
+        """Add every skill folder under ``path``; the report lists those not loaded."""
+        report = self._load(path)
+        if self._started:
+            only = self._prepare_only
+            for s in report.skills:
+                if only is None or s.id in only:
+                    self._spawn(self._prepare(s))
+        return report
+
+    def _load(self, path: str | Path) -> LoadReport:
         report = self.skills.load_dir(Path(path), strict=self.config.strict_manifests)
         self.load_report = report
+        only = self._prepare_only
         for problem in report.problems:
-            log.warning("skill at %s not loaded: %s", problem.path, problem.reason)
-        if self._started:
-            for s in report.skills:
-                self._spawn(self._prepare(s))
+            # A one-call engine is not the place to hear of other skills' folders.
+            level = (logging.WARNING if only is None or problem.path.name in only
+                     or str(problem.path) in only else logging.DEBUG)
+            log.log(level, "skill at %s not loaded: %s", problem.path, problem.reason)
         return report
+
+    def prepare_only(self, *skills: str) -> SkillExecutionEngine:
+        """Warm only these skills (ids, or folder names/paths) at start; warn only about their
+        folders if they cannot be loaded. Others are still loaded, and prepared on first
+        use. For a process that makes one call (``skillexec run``): a heavy neighbour's
+        warm-up, or a broken unrelated folder, is not its business. Before :meth:`start`."""
+        self._prepare_only = frozenset(skills) | {Path(s).name for s in skills}
+        return self
 
     def register(self, fn_or_path: Callable[..., Any] | str | Path | Skill) -> Skill:
         """Add a decorated function, a skill folder, or a Skill; returns what was added."""
@@ -325,7 +349,7 @@ class SkillExecutionEngine:
 
     async def submit(
         self,
-        skill_id: str,
+        skill_id: str | Callable[..., Any] | Skill,
         params: Mapping[str, Any] | None = None,
         *,
         config: Mapping[str, Any] | None = None,
@@ -336,18 +360,27 @@ class SkillExecutionEngine:
         principal: str | None = None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> str:
         """Accept a task and return its id once the journal holds it.
+
+        ``skill_id`` is a skill's id, or a ``@skill``-decorated function or a Skill (added
+        to the registry on first use, as :meth:`register` does).
 
         A request that cannot run (unknown skill, invalid parameters, full queue, ...) is
         still given an id: its task ends at once in ``rejected`` with the reason.
         ``cache=False`` bypasses the result cache and single-flight; ``limits``
         (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
+        ``timeout`` (seconds) bounds each attempt, every attempt alike; ``deadline``
+        (seconds from now) bounds the whole call, all attempts and the waits between them
+        (default: the ``default_deadline_s`` setting, unset: no overall limit).
         """
+        if not isinstance(skill_id, str):
+            skill_id, version = self._skill_ref(skill_id, version)
         task, _ = await self._accept(skill_id, params, config=config, priority=priority,
                                      timeout=timeout, version=version,
                                      max_retries=max_retries, principal=principal,
-                                     cache=cache, limits=limits)
+                                     cache=cache, limits=limits, deadline=deadline)
         # Only a slot taken at acceptance is started here: a queued task may already have
         # been started by dispatch() while its journal record was being written.
         if task.claimed:
@@ -356,7 +389,7 @@ class SkillExecutionEngine:
 
     async def execute(
         self,
-        skill_id: str,
+        skill_id: str | Callable[..., Any] | Skill,
         params: Mapping[str, Any] | None = None,
         *,
         config: Mapping[str, Any] | None = None,
@@ -367,17 +400,20 @@ class SkillExecutionEngine:
         principal: str | None = None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> ExecutionResult:
-        """Submit and wait: the result of one call.
+        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
 
         When a slot is free the task runs in the caller's own coroutine (no task to spawn,
         no future to wake); cancelling the caller cancels the task. A cache hit never takes
         a slot.
         """
+        if not isinstance(skill_id, str):
+            skill_id, version = self._skill_ref(skill_id, version)
         task, result = await self._accept(skill_id, params, config=config, priority=priority,
                                           timeout=timeout, version=version,
                                           max_retries=max_retries, principal=principal,
-                                          cache=cache, limits=limits)
+                                          cache=cache, limits=limits, deadline=deadline)
         if result is not None:
             return result
         if task.claimed:
@@ -385,12 +421,28 @@ class SkillExecutionEngine:
             return await self._run(task)
         return await self.wait(task.task_id)
 
+    def _skill_ref(self, ref: Callable[..., Any] | Skill,
+                   version: str | None) -> tuple[str, str | None]:
+        """The id (and version) of a skill given as a decorated function or a Skill."""
+        if isinstance(ref, Skill):
+            found = ref
+        elif isinstance(getattr(ref, "__skill__", None), Skill):
+            found = skill_of(ref)
+        else:
+            raise ParameterError(
+                f"a skill is named by its id (a str), a @skill-decorated function or a Skill; "
+                f"got {type(ref).__name__} {ref!r}", code="invalid_skill_reference")
+        if found not in self.skills:
+            self.register(found)
+        return found.id, version if version is not None else found.version
+
     async def _accept(
         self, skill_id: str, params: Mapping[str, Any] | None, *,
         config: Mapping[str, Any] | None, priority: int | None, timeout: float | None,
         version: str | None, max_retries: int | None, principal: str | None,
         cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
+        deadline: float | None = None,
     ) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
             await self.start()
@@ -407,6 +459,8 @@ class SkillExecutionEngine:
             skill = self.skills.get(skill_id, version)
             task = self._admit(task_id, skill, params, config, priority, timeout,
                                max_retries, principal)
+            if deadline is not None or self._default_deadline_s is not None:
+                task.deadline_s = _deadline(deadline, self._default_deadline_s)
             for mw in self._hooks["on_submit"]:
                 if (pending := mw.on_submit(task, skill)) is not None:
                     await pending
@@ -653,7 +707,8 @@ class SkillExecutionEngine:
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
             runner = self._runners[task.runner or self._isolation(skill)._value_]
             queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
-            task_deadline = time.time() + task.timeout_s * (task.max_retries + 1)
+            task_deadline = (math.inf if task.deadline_s is None
+                             else task.created_at + task.deadline_s)
             journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
             fallback_used = False
             while True:
@@ -705,6 +760,8 @@ class SkillExecutionEngine:
                     self._emit(task)
                 else:
                     break
+            if len(history) > 1:
+                outcome.metrics = _over_attempts(outcome.metrics, history, task.started_at)
             outcome.metrics["queue_ms"] = queue_ms
             if outcome.error is not None and outcome.error.type not in _NO_STALE:
                 stale = await self._stale(task, skill, outcome, history)
@@ -754,7 +811,11 @@ class SkillExecutionEngine:
 
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
-        timeout_s = min(task.timeout_s, max(0.001, task_deadline - time.time()))
+        timeout_s = task.timeout_s
+        # The call's deadline comes first (no clock read without one: the common case).
+        cut = task.deadline_s is not None and task_deadline - time.time() < timeout_s
+        if cut:
+            timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(
             task, deadline=time.time() + timeout_s, saved=saved,
             progress=self._progress_sink(task) if self.events_bus.log is not None
@@ -774,6 +835,8 @@ class SkillExecutionEngine:
             # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
             # engine's to say, so a result reads the same with the monitor on or off.
             outcome.metrics["concurrency"] = self.executor.slots
+            if cut and outcome.error is not None and outcome.error.type is ErrorType.TIMEOUT:
+                outcome.error = _past_deadline(skill, task, outcome.error)
             if outcome.error is None:
                 outcome = self._check_output(skill, outcome)
             for mw in self._hooks["after_attempt"]:
@@ -1047,6 +1110,39 @@ def _some(ids: list[str], shown: int = 10) -> str:
         return "none"
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return f"{len(ids)} ({', '.join(ids[:shown])}{more})"
+
+
+def _deadline(given: float | None, default: float | None) -> float:
+    value = given if given is not None else default
+    if value is None or not 0 < value < math.inf:  # NaN fails this too
+        raise ParameterError(f"deadline must be a positive number of seconds (got {value})",
+                             code="invalid_deadline")
+    return float(value)
+
+
+def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorInfo:
+    """An attempt cut short by the call's deadline, not by its own timeout."""
+    return dataclasses.replace(
+        err, code="deadline_exceeded", retryable=False,
+        message=f"skill {skill.id!r} did not finish within the call's deadline of "
+                f"{duration(task.deadline_s)} (attempt {task.attempts}; each attempt may "
+                f"take {duration(task.timeout_s)})",
+        details={**err.details, "deadline_s": task.deadline_s})
+
+
+def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],
+                   started_at: float | None) -> dict[str, Any]:
+    """A retried task's metrics: wall and CPU time over all its attempts (from the first
+    one's start: no clock is read for the many tasks that ran once), the last's apart."""
+    out = dict(last)
+    out["last_attempt_wall_ms"] = last.get("wall_ms")
+    if started_at is not None:
+        out["wall_ms"] = (time.time() - started_at) * 1000.0
+    cpu = [h["metrics"].get("cpu_ms") for h in history]
+    if last.get("cpu_ms") is not None:
+        out["last_attempt_cpu_ms"] = last["cpu_ms"]
+    out["cpu_ms"] = sum(cpu) if all(c is not None for c in cpu) else None
+    return out
 
 
 def _cancelled_info() -> ErrorInfo:

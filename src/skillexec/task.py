@@ -95,6 +95,8 @@ class ExecutionTask:
     features: Features | None = None  # what the prediction was made from (learnt at the end)
     order_s: float = 0.0  # put back this far in its priority's queue (shortest-first)
     runner: str | None = None  # an isolation level chosen for this task (else the skill's)
+    deadline_s: float | None = None  # all attempts end this long after acceptance (None: no
+                                     # limit beyond each attempt's timeout_s); not journaled
 
     @property
     def predicted_ms(self) -> float | None:

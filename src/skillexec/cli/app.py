@@ -36,14 +36,14 @@ from skillexec.cli.render import (
     metrics_table,
     results_table,
 )
-from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.skills.loader import is_skill_folder, load_skills
 from skillexec.task import ExecutionResult, TaskStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from rich.console import Console
     from rich.progress import Progress
+
+    from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["app", "main"]
 
@@ -128,6 +128,8 @@ def run(
                                                help="A JSON file of parameters, or -.")] = None,
     priority: Annotated[int | None, typer.Option(min=0, max=9)] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per attempt.")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help="Seconds for the whole call, every attempt and wait included.")] = None,
     version: Annotated[str | None, typer.Option(help="Semver requirement, e.g. ^1.2")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
@@ -136,21 +138,25 @@ def run(
     """Run one skill and print its output."""
     if timeout is not None and not timeout > 0:  # also NaN, which compares false
         opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
+    if deadline is not None and not 0 < deadline < float("inf"):
+        opt.fail(f"--deadline {deadline}: must be a number of seconds above 0")
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
+                            recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
             skill_id = skill
             folder = Path(skill)
             if folder.is_dir() and skill not in engine.skills:
+                from skillexec.skills.loader import is_skill_folder, load_skills
                 if not is_skill_folder(folder) and load_skills(folder).skills:
                     opt.fail(f"{folder} is a folder of skills, not one skill: pass "
                              f"--skills-dir {folder} and a skill id")
                 skill_id = engine.register(folder).id
             return await engine.execute(skill_id, values, priority=priority, timeout=timeout,
-                                        version=version)
+                                        deadline=deadline, version=version)
 
     result = opt.run_async(go())
     if as_json:

@@ -6,18 +6,20 @@ import datetime as dt
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.table import Table
 
-from skillexec.artifacts import ArtifactManager, PruneReport
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
-from skillexec.storage.sqlite import SQLiteStore
-from skillexec.storage.store import ArtifactRecord
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.artifacts import ArtifactManager, PruneReport
+    from skillexec.storage.sqlite import SQLiteStore
+    from skillexec.storage.store import ArtifactRecord
 
 __all__ = ["app"]
 
@@ -36,6 +38,7 @@ def parse_age(text: str) -> float:
 async def _manager(data_dir: Path | None) -> tuple[ArtifactManager, SQLiteStore]:
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     store = await opt.open_journal(cfg)
+    from skillexec.artifacts import ArtifactManager
     return ArtifactManager(cfg.artifacts_dir, store, max_bytes=cfg.max_artifact_bytes), store
 
 

@@ -15,16 +15,15 @@ from rich.markup import escape
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
-from skillexec.engine import SkillExecutionEngine
-from skillexec.monitoring import reports
-from skillexec.reliability.analysis import ErrorReport, error_report
-from skillexec.reliability.deadletter import ReplayOutcome, dead_letters
-from skillexec.reliability.deadletter import replay as replay_tasks
-from skillexec.storage.store import TaskStore
 from skillexec.task import TaskStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from rich.console import Console
+
+    from skillexec.engine import SkillExecutionEngine
+    from skillexec.reliability.analysis import ErrorReport
+    from skillexec.reliability.deadletter import ReplayOutcome
+    from skillexec.storage.store import TaskStore
 
 __all__ = ["errors", "parse_since", "replay"]
 
@@ -32,6 +31,7 @@ __all__ = ["errors", "parse_since", "replay"]
 def parse_since(text: str | None, *, now: float | None = None) -> float | None:
     """``1h``, ``30m``, ``2d`` ago; an ISO date or time; epoch seconds; ``all`` (None)."""
     try:
+        from skillexec.monitoring import reports
         return reports.parse_since(text, now=now)
     except ValueError as exc:
         opt.fail(f"--since: {exc}")
@@ -58,6 +58,7 @@ def errors(
     """Failures grouped by skill, error type and message fingerprint, with recovery rates."""
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     start = parse_since(since)
+    from skillexec.reliability.analysis import error_report
     report = opt.with_journal(cfg, lambda store: error_report(store, since=start, limit=limit))
     if fmt == "json":
         text = orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2,
@@ -142,6 +143,8 @@ def replay(
         opt.fail("give a task id or --all-failed (not both)")
     start = parse_since(since) or 0.0
 
+    from skillexec.reliability.deadletter import dead_letters
+    from skillexec.reliability.deadletter import replay as replay_tasks
     async def go() -> list[ReplayOutcome]:
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
         async with opt.engine_scope(engine):

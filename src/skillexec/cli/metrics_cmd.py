@@ -1,14 +1,16 @@
-"""``skillexec metrics serve | show``: an engine's Prometheus metrics.
+"""``skillexec metrics serve | show``: the Prometheus metrics of a data directory.
 
-``serve`` starts an engine on the data directory (it recovers and runs what the journal
-holds, like any engine) and exposes its registry over HTTP with prometheus_client's server,
-at ``/metrics``, until interrupted. ``show`` prints the exposition once.
+Both read the data directory's journal (:class:`JournalCollector`): what every engine on it
+did, past runs included — not an idle engine of their own. ``serve`` exposes them over HTTP
+with prometheus_client's server at ``/metrics`` until interrupted; ``show`` prints them once.
+An engine that runs in the same process adds its live metrics to the same registry
+(:func:`skillexec.monitoring.journal_metrics.metrics_registry`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
+import time
 from typing import Annotated
 
 import typer
@@ -17,7 +19,7 @@ from skillexec.cli import options as opt
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, help="Prometheus metrics of an engine.")
+app = typer.Typer(no_args_is_help=True, help="Prometheus metrics of a data directory.")
 
 
 @app.command()
@@ -26,44 +28,47 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     duration: Annotated[float | None, typer.Option(
         hidden=True, help="Stop after this many seconds (tests).")] = None,
-    skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
 ) -> None:
-    """Run an engine on the data directory and serve its metrics at /metrics."""
+    """Serve the journal's metrics (every run on the data directory) at /metrics."""
     from prometheus_client import start_http_server
 
-    async def go() -> None:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
-        async with engine:
-            try:
-                server, thread = start_http_server(port, addr=host,
-                                                   registry=engine.monitor.registry)
-            except OSError as exc:
-                opt.fail(f"cannot listen on {host}:{port}: {exc}")
-            bound = server.server_port
-            sys.stderr.write(f"skillexec: serving metrics at http://{host}:{bound}/metrics\n")
-            sys.stderr.flush()
-            try:
-                if duration is None:
-                    while True:
-                        await asyncio.sleep(3600)
-                else:
-                    await asyncio.sleep(duration)
-            finally:
-                server.shutdown()
-                server.server_close()
-                thread.join(5)
+    from skillexec.monitoring.journal_metrics import metrics_registry
 
-    opt.run_async(go())
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    registry = metrics_registry(journal=cfg.journal_path)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        opt.fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    if not cfg.journal_path.exists():
+        sys.stderr.write(f"skillexec: no journal at {cfg.journal_path} yet: serving its "
+                         "metrics once something has run there\n")
+    sys.stderr.write(f"skillexec: serving metrics at http://{host}:{server.server_port}"
+                     "/metrics\n")
+    sys.stderr.flush()
+    try:
+        if duration is None:
+            while True:
+                time.sleep(3600)
+        else:
+            time.sleep(duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @app.command()
-def show(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
-    """Print the Prometheus exposition of a fresh engine on the data directory once."""
+def show(data_dir: opt.DataDir = None) -> None:
+    """Print the journal's metrics (every run on the data directory) once."""
+    from prometheus_client import generate_latest
 
-    async def go() -> str:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
-        async with engine:
-            return engine.monitor.prometheus_text()
+    from skillexec.monitoring.journal_metrics import metrics_registry
 
-    sys.stdout.write(opt.run_async(go()))
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_path)).decode())

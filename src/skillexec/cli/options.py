@@ -9,14 +9,16 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from skillexec.config import EngineConfig, load_config
-from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.storage.sqlite import SQLiteStore
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.config import EngineConfig
+    from skillexec.engine import SkillExecutionEngine
+    from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["INTERRUPTED", "DataDir", "SkillsDir", "config", "engine", "engine_scope", "fail",
            "left_notice", "open_journal", "reason", "run_async", "with_journal"]
@@ -38,6 +40,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def config(*, skills_dir: Path | None, data_dir: Path | None,
            concurrency: int | None = None) -> EngineConfig:
+    from skillexec.config import load_config
     cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
     if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
         fail(f"--data-dir {cfg.data_dir}: is a file, not a folder")
@@ -61,6 +64,7 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
         fail(str(exc))
     if not recover:
         cfg = cfg.model_copy(update={"recover": False})
+    from skillexec.engine import SkillExecutionEngine
     return SkillExecutionEngine(config=cfg)
 
 
@@ -136,6 +140,7 @@ async def open_journal(cfg: EngineConfig) -> SQLiteStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
     if not cfg.journal_path.exists():
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    from skillexec.storage.sqlite import SQLiteStore
     store = SQLiteStore(cfg.journal_path)
     try:
         await store.open()

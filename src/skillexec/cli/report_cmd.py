@@ -178,13 +178,12 @@ def predictions(since: Since = "7d", until: Until = None, fmt: TableOrJson = "ta
         return
     from rich.table import Table
 
-    def ms(x: float | None) -> str:
-        return "-" if x is None else f"{x:.2f}"
+    from skillexec.units import duration_ms as ms
 
     table = Table(title=f"Prediction accuracy: {report['calls']} predicted calls, MAE "
-                        f"{ms(report['mae_ms'])} ms (per-skill mean: "
-                        f"{ms(report['baseline_mae_ms'])} ms)")
-    for col in ("skill", "calls", "mean ms", "MAE ms", "baseline MAE ms", "ratio"):
+                        f"{ms(report['mae_ms'])} (per-skill mean: "
+                        f"{ms(report['baseline_mae_ms'])})")
+    for col in ("skill", "calls", "mean", "MAE", "baseline MAE", "ratio"):
         table.add_column(col, justify="left" if col == "skill" else "right")
     for s in report["skills"]:
         table.add_row(s["skill"], str(s["calls"]), ms(s["mean_ms"]), ms(s["mae_ms"]),
@@ -204,15 +203,18 @@ def usage(since: Since = "24h", until: Until = None, fmt: TableOrJson = "table",
         return
     from rich.table import Table
 
+    from skillexec.units import duration, number
+
     console = make_console()
     for title, rows in (("skill", report["skills"]), ("principal", report["principals"])):
         if not rows:
             continue
         table = Table(title=f"Usage by {title}")
-        for col in (title, "calls", "failures", "cached", "CPU s", "wall s", "peak MB"):
+        for col in (title, "calls", "failures", "cached", "CPU", "wall", "peak memory"):
             table.add_column(col, justify="left" if col == title else "right")
         for name, u in sorted(rows.items(), key=lambda kv: -kv[1]["wall_seconds"]):
             table.add_row(name, str(u["calls"]), str(u["failures"]), str(u["cached"]),
-                          f"{u['cpu_seconds']:.3f}", f"{u['wall_seconds']:.3f}",
-                          "-" if u["peak_memory_mb"] is None else f"{u['peak_memory_mb']:.1f}")
+                          duration(u["cpu_seconds"]), duration(u["wall_seconds"]),
+                          "-" if u["peak_memory_mb"] is None
+                          else f"{number(u['peak_memory_mb'])} MB")
         console.print(table)

@@ -6,7 +6,7 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -17,9 +17,10 @@ from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
 from skillexec.errors import SkillExecError
-from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
-from skillexec.skills.model import Skill
-from skillexec.skills.registry import SkillRegistry
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.skills.model import Skill
+    from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["app"]
 
@@ -30,6 +31,7 @@ def _registry(skills_dir: Path | None) -> SkillRegistry:
     cfg = opt.config(skills_dir=skills_dir, data_dir=None)
     if cfg.skills_dir is None:
         opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+    from skillexec.skills.registry import SkillRegistry
     registry = SkillRegistry()
     registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
     return registry
@@ -141,8 +143,9 @@ def validate(path: Annotated[Path, typer.Argument(
 
 def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     """Each skill folder at or below ``path``, with every error and warning it has."""
+    from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
+    from skillexec.skills.registry import SkillRegistry
     from skillexec.validation import ParameterValidator
-
     if is_skill_folder(path):
         folders = {path.resolve(): ""}
     else:

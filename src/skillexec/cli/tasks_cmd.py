@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
@@ -22,9 +22,10 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, tasks_table
-from skillexec.engine import SkillExecutionEngine
-from skillexec.storage.sqlite import SQLiteStore
 from skillexec.task import TaskInfo, TaskStatus
+
+if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["app"]
 
@@ -95,6 +96,7 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
         # Nobody will act on the request: the process that accepted the task is gone. An
         # engine that does not recover ends exactly the tasks whose cancellation was asked.
         async def end() -> None:
+            from skillexec.engine import SkillExecutionEngine
             engine = SkillExecutionEngine(config=cfg.model_copy(
                 update={"recover": False, "skills_dir": None}))
             async with engine:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from skillexec.units import duration_ms, number
 
 __all__ = ["bar_chart", "line_chart", "page", "timeline_chart"]
 
@@ -31,17 +33,19 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _num(value: Any, digits: int = 2) -> str:
+def _num(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        return esc(number(value))
     return f"{value:,}" if isinstance(value, int) else esc(value)
 
 
 def bar_chart(title: str, labels: Sequence[str], series: Sequence[Sequence[float | None]],
-              names: Sequence[str] = (), *, unit: str = "") -> str:
-    """Horizontal bars, one group per label, one bar per series."""
+              names: Sequence[str] = (), *,
+              fmt: Callable[[float], str] = number) -> str:
+    """Horizontal bars, one group per label, one bar per series; ``fmt`` writes a value
+    (e.g. ``units.duration_ms``)."""
     n = len(labels)
     if n == 0:
         return ""
@@ -61,9 +65,9 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Sequence[float
             w = max(1.0, v * scale)
             parts.append(f'<rect x="{left}" y="{y + j * bar_h}" width="{w:.1f}" '
                          f'height="{bar_h - 2}" fill="{_COLORS[j % len(_COLORS)]}">'
-                         f'<title>{esc(label)}: {v:,.3g}{esc(unit)}</title></rect>')
+                         f'<title>{esc(label)}: {esc(fmt(v))}</title></rect>')
             parts.append(f'<text x="{left + w + 4:.1f}" y="{y + j * bar_h + 11}">'
-                         f'{v:,.3g}{esc(unit)}</text>')
+                         f'{esc(fmt(v))}</text>')
         y += k * bar_h + gap
     for j, name in enumerate(names):
         parts.append(f'<rect x="{left + j * 110}" y="{height - 14}" width="10" height="10" '
@@ -90,7 +94,7 @@ def line_chart(title: str, values: Sequence[Sequence[float]], names: Sequence[st
              f'<text x="{pad}" y="{height - pad + 16}">{esc(x_labels[0])}</text>',
              f'<text x="{width - pad}" y="{height - pad + 16}" text-anchor="end">'
              f'{esc(x_labels[1])}</text>',
-             f'<text x="4" y="{pad}">{top:,.3g}</text>']
+             f'<text x="4" y="{pad}">{esc(number(top))}</text>']
     for j, s in enumerate(values):
         color = _COLORS[j % len(_COLORS)]
         pts = [(pad + i * step, height - pad - (v / top) * (height - 2 * pad - 10))
@@ -124,8 +128,9 @@ def timeline_chart(title: str, phases: Sequence[dict[str, Any]]) -> str:
         x, w = left + p["at_ms"] * scale, max(1.5, p["ms"] * scale)
         parts.append(f'<text x="10" y="{y + 12}">{esc(p["phase"])}</text>'
                      f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" '
-                     f'fill="{color}"><title>{p["ms"]:,.3f} ms</title></rect>'
-                     f'<text x="{x + w + 4:.1f}" y="{y + 12}">{p["ms"]:,.3g} ms</text>')
+                     f'fill="{color}"><title>{esc(duration_ms(p["ms"]))}</title></rect>'
+                     f'<text x="{x + w + 4:.1f}" y="{y + 12}">{esc(duration_ms(p["ms"]))}'
+                     '</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -18,6 +18,7 @@ from skillexec.monitoring.notifiers import LogNotifier, Notifier, WebhookNotifie
 from skillexec.monitoring.rules import Alert, AlertRule
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.monitoring.sketch import QuantileSketch
+from skillexec.reliability.breaker import BREAKER_EVENT
 
 if TYPE_CHECKING:
     from skillexec.monitoring.monitor import ExecutionMonitor
@@ -86,29 +87,30 @@ class AlertManager:
             out.append(("system", sysm.memory_percent if rule.metric ==
                         "system_memory_percent" else sysm.cpu_percent))
         elif rule.metric == "circuit_open":
-            for skill, state in m.circuits.items():
+            for skill, state in m.circuit_states().items():
                 if rule.skill is None or skill == rule.skill:
                     out.append((skill, 1.0 if state == "open" else 0.0))
         return out
 
     async def poll_circuits(self) -> None:
-        """Learn circuit states from the journal's ``circuit`` events (written elsewhere)."""
+        """Learn circuit states from the journal's ``breaker`` events (the ErrorHandler of
+        any engine on this data directory writes one per transition)."""
         if self.store is None:
             return
         try:
-            events = await self.store.read_events("circuit", limit=10_000) \
+            events = await self.store.read_events(BREAKER_EVENT, limit=10_000) \
                 if self._circuit_seq == 0 else await self._events_after()
         except Exception:  # the journal is closed or busy: next time
             return
         for ev in events:
             self._circuit_seq = max(self._circuit_seq, int(ev["seq"]))
             data = ev.get("data") or {}
-            skill, state = data.get("skill"), data.get("state")
+            skill, state = data.get("skill"), data.get("to")
             if isinstance(skill, str) and isinstance(state, str):
                 self.monitor.circuits[skill] = state
 
     async def _events_after(self) -> list[dict[str, Any]]:
-        recent = await self.store.read_events("circuit", since=time.time() - 86400,
+        recent = await self.store.read_events(BREAKER_EVENT, since=time.time() - 86400,
                                               limit=10_000)
         return [e for e in recent if int(e["seq"]) > self._circuit_seq]
 

@@ -45,7 +45,8 @@ class ExecutionMetrics:
     net_tx_bytes: int | None = None
     attempts: int = 1
     error_count: int = 0  # failed attempts
-    success_rate: float | None = None  # succeeded attempts / attempts
+    attempt_success_rate: float | None = None  # succeeded attempts / attempts (not the
+                                               # success rate of tasks: see stats)
     concurrent_executions: int | None = None  # attempts running engine-wide (at its end)
 
     @classmethod
@@ -58,7 +59,8 @@ class ExecutionMetrics:
                    disk_write_bytes=_i(metrics, "disk_write_bytes"),
                    net_rx_bytes=_i(metrics, "net_rx_bytes"),
                    net_tx_bytes=_i(metrics, "net_tx_bytes"),
-                   attempts=1, error_count=int(failed), success_rate=0.0 if failed else 1.0,
+                   attempts=1, error_count=int(failed),
+                   attempt_success_rate=0.0 if failed else 1.0,
                    concurrent_executions=_i(metrics, "concurrency"))
 
     @classmethod
@@ -91,7 +93,7 @@ class ExecutionMetrics:
                    cpu_percent=(cpu / wall * 100.0) if cpu is not None and wall else None,
                    max_rss_mb=max(rss) if rss else _f(m, "max_rss_mb"),
                    attempts=attempts, error_count=errors,
-                   success_rate=((attempts - errors) / attempts) if attempts else None,
+                   attempt_success_rate=((attempts - errors) / attempts) if attempts else None,
                    concurrent_executions=_i(m, "concurrency"), **ints)
 
     def to_dict(self) -> dict[str, Any]:

@@ -81,7 +81,8 @@ class ExecutionMonitor(Middleware):
         self._debug = logging.getLevelNamesMapping().get(s.log_level.upper(), 20) <= 10
         self.registry: CollectorRegistry = make_registry(EngineCollector(
             self.metrics, running=self._running, queue_depth=self._queue_depth,
-            circuits=lambda: self.circuits, running_by_skill=self.running_by_skill))
+            circuits=self.circuit_states, running_by_skill=self.running_by_skill,
+            threads_stuck=self._threads_stuck if engine is not None else None))
         self._loop_wanted = bool(s.enabled and s.alerts and engine is not None)
         if engine is not None and s.enabled:
             engine.events_bus.log = self.event_log
@@ -193,6 +194,20 @@ class ExecutionMonitor(Middleware):
             if task.status is TaskStatus.RUNNING:
                 key = self.metrics.stats(task.skill_id).skill
                 out[key] = out.get(key, 0) + 1
+        return out
+
+    def _threads_stuck(self) -> int:
+        inline = self._engine._runners.get("inline") if self._engine is not None else None
+        return int(getattr(inline, "threads_stuck", 0))
+
+    def circuit_states(self) -> dict[str, str]:
+        """Each skill's circuit breaker state: this engine's own breakers as they are now,
+        others' as last journaled (``breaker`` events, learned by the alert poll)."""
+        out = dict(self.circuits)
+        engine = self._engine
+        if engine is not None:
+            for skill_id, info in engine.errors.breakers().items():
+                out[skill_id] = info["state"]
         return out
 
     def snapshot(self) -> MonitorSnapshot:

@@ -43,12 +43,14 @@ class EngineCollector(Collector):
                  queue_depth: Callable[[], Mapping[int, int]],
                  circuits: Callable[[], Mapping[str, str]],
                  running_by_skill: Callable[[], Mapping[str, int]] = dict,
+                 threads_stuck: Callable[[], int] | None = None,
                  system: bool = True) -> None:
         self.metrics = metrics
         self._running = running
         self._queue_depth = queue_depth
         self._circuits = circuits
         self._running_by_skill = running_by_skill
+        self._threads_stuck = threads_stuck
         self._system = system
 
     def describe(self) -> Iterator[Metric]:
@@ -97,6 +99,12 @@ class EngineCollector(Collector):
 
         yield GaugeMetricFamily("skillexec_running", "Attempts running now.",
                                 value=self._running())
+        if self._threads_stuck is not None:
+            yield GaugeMetricFamily(
+                "skillexec_inline_threads_stuck",
+                "Inline threads still running an attempt that timed out (not retried unless "
+                "idempotent; they hold a thread of the pool until they return).",
+                value=self._threads_stuck())
         depth = self._queue_depth()
         yield GaugeMetricFamily("skillexec_queue_depth", "Tasks waiting for a slot.",
                                 value=sum(depth.values()))

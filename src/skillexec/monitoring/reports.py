@@ -8,7 +8,9 @@ JSON or a self-contained HTML page (:mod:`skillexec.monitoring.report_render`):
 - ``performance(since, until)``: per-skill percentiles, throughput over time, resource use,
   the slowest calls.
 
-Percentiles here are exact (computed over the journal's rows), unlike the live sketches.
+Percentiles here are exact (computed over the journal's rows), unlike the live sketches;
+what counts in a success rate or a latency is defined once, in :mod:`.stats` (``VERDICTS``,
+``success_rate``, ``in_latency``, ``percentile``), for these reports and the monitor alike.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from skillexec.monitoring.logs import redact
 from skillexec.monitoring.metrics import ExecutionMetrics
+from skillexec.monitoring.stats import VERDICTS, in_latency, percentile, success_rate
 from skillexec.storage.store import TaskStore
 from skillexec.task import TaskInfo, TaskStatus
 
@@ -48,16 +51,11 @@ def parse_since(text: str | None, *, now: float | None = None) -> float | None:
         raise ValueError(f"not a duration (30m, 1h, 2d), date or timestamp: {text!r}") from None
 
 
-def _pct(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(q * (len(sorted_values) - 1) + 0.5))]
-
-
 def _wall(info: TaskInfo) -> float | None:
+    """The task's wall time if it counts in latency statistics (see stats.in_latency)."""
     r = info.result
     v = r.metrics.get("wall_ms") if r is not None else None
-    return float(v) if v is not None else None
+    return float(v) if v is not None and in_latency(info.status, v) else None
 
 
 class ExecutionReportGenerator:
@@ -116,24 +114,16 @@ class ExecutionReportGenerator:
     async def summary(self, since: float | None = None,
                       until: float | None = None) -> dict[str, Any]:
         tasks = await self._tasks(since, until)
-        by_status = Counter(t.status.value for t in tasks)
+        statuses = Counter(t.status for t in tasks)
         finished = [t for t in tasks if t.status.terminal]
-        decided = [t for t in finished
-                   if t.status not in (TaskStatus.CANCELLED, TaskStatus.REJECTED)]
-        ok = sum(1 for t in decided if t.status is TaskStatus.SUCCEEDED)
         errors: dict[tuple[str, str], dict[str, Any]] = {}
-        skills: dict[str, dict[str, Any]] = defaultdict(
-            lambda: {"calls": 0, "succeeded": 0, "failed": 0, "walls": []})
+        per_skill: dict[str, Counter[TaskStatus]] = defaultdict(Counter)
+        walls_of: dict[str, list[float]] = defaultdict(list)
         for t in tasks:
-            row = skills[t.skill_id]
-            row["calls"] += 1
-            if t.status is TaskStatus.SUCCEEDED:
-                row["succeeded"] += 1
-            elif t.status.terminal:
-                row["failed"] += 1
+            per_skill[t.skill_id][t.status] += 1
             w = _wall(t)
             if w is not None:
-                row["walls"].append(w)
+                walls_of[t.skill_id].append(w)
             err = t.result.error if t.result else None
             if err is not None:
                 e = errors.setdefault((err.type.value, err.code), {
@@ -145,17 +135,18 @@ class ExecutionReportGenerator:
         for e in top_errors:
             e["skills"] = sorted(e["skills"])
         busiest = []
-        for skill_id, row in sorted(skills.items(), key=lambda kv: -kv[1]["calls"])[:15]:
-            walls = row.pop("walls")
-            done = row["succeeded"] + row["failed"]
-            busiest.append({"skill": skill_id, **row,
-                            "success_rate": row["succeeded"] / done if done else None,
+        for skill_id, counts in sorted(per_skill.items(),
+                                       key=lambda kv: -kv[1].total())[:15]:
+            walls = walls_of[skill_id]
+            busiest.append({"skill": skill_id, **_outcomes(counts),
+                            "success_rate": success_rate(counts),
                             "mean_ms": sum(walls) / len(walls) if walls else None})
         alerts = await self._alerts(since, until)
         return {
             "kind": "summary", "generated_at": time.time(), "range": self._range(since, until),
-            "total": len(tasks), "finished": len(finished), "by_status": dict(by_status),
-            "success_rate": ok / len(decided) if decided else None,
+            "total": len(tasks), "finished": len(finished),
+            "by_status": {s.value: n for s, n in statuses.items()},
+            **_outcomes(statuses), "success_rate": success_rate(statuses),
             "top_errors": top_errors, "busiest_skills": busiest,
             "alerts": {"count": len(alerts),
                        "by_rule": dict(Counter(a["data"].get("rule") for a in alerts))},
@@ -172,6 +163,7 @@ class ExecutionReportGenerator:
         for skill_id, rows in sorted(per_skill.items(), key=lambda kv: -len(kv[1])):
             walls = sorted(w for t in rows if (w := _wall(t)) is not None)
             queues = sorted(float(q) for t in rows if t.result is not None
+                            and t.status in VERDICTS  # as the monitor's queue waits
                             and (q := t.result.metrics.get("queue_ms")) is not None)
             cpu = [float(c) for t in rows if t.result is not None
                    and (c := t.result.metrics.get("cpu_ms")) is not None]
@@ -183,9 +175,10 @@ class ExecutionReportGenerator:
                     and t.result.metrics.get("disk_read_bytes") is not None]
             skills.append({
                 "skill": skill_id, "calls": len(rows),
-                "p50_ms": _pct(walls, 0.5), "p95_ms": _pct(walls, 0.95),
-                "p99_ms": _pct(walls, 0.99), "max_ms": walls[-1] if walls else None,
-                "queue_p95_ms": _pct(queues, 0.95),
+                "measured": len(walls),
+                "p50_ms": percentile(walls, 0.5), "p95_ms": percentile(walls, 0.95),
+                "p99_ms": percentile(walls, 0.99), "max_ms": walls[-1] if walls else None,
+                "queue_p95_ms": percentile(queues, 0.95),
                 "cpu_ms_mean": sum(cpu) / len(cpu) if cpu else None,
                 "max_rss_mb": max(rss) if rss else None,
                 "disk_bytes": sum(disk) if disk else None})
@@ -214,6 +207,14 @@ class ExecutionReportGenerator:
         return {"kind": "alerts", "generated_at": time.time(),
                 "range": self._range(since, until), "total": len(rows),
                 "by_rule": dict(Counter(r["rule"] for r in rows)), "alerts": rows[::-1]}
+
+
+def _outcomes(counts: Counter[TaskStatus]) -> dict[str, int]:
+    """The counts every report shows beside a success rate, so it can be checked by hand:
+    ``success_rate = succeeded / (succeeded + failed)``; ``failed`` includes timed out."""
+    return {"calls": counts.total(), "succeeded": counts[TaskStatus.SUCCEEDED],
+            "failed": counts[TaskStatus.FAILED] + counts[TaskStatus.TIMED_OUT],
+            "cancelled": counts[TaskStatus.CANCELLED], "rejected": counts[TaskStatus.REJECTED]}
 
 
 def _timeline(info: TaskInfo, attempts: list[dict[str, Any]],
@@ -249,7 +250,7 @@ def _throughput(tasks: list[TaskInfo], since: float | None, until: float | None,
     for t in tasks:
         i = min(bins - 1, max(0, int(((t.finished_at or t.created_at) - start) / width)))
         calls[i] += 1
-        if t.status is not TaskStatus.SUCCEEDED:
-            errors[i] += 1
+        if t.status is not TaskStatus.SUCCEEDED and t.status in VERDICTS:
+            errors[i] += 1  # failed or timed out (cancelled and rejected are not failures)
     return {"start": start, "bin_s": width, "calls": calls, "errors": errors,
             "per_s": [c / width for c in calls]}

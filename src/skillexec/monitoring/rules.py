@@ -7,8 +7,8 @@ Metrics a rule may watch (``subject`` is what an alert is about: a skill, or "en
 - ``queue_depth``       engine: tasks waiting now
 - ``queue_wait_p95_ms`` engine: p95 queue wait in the window, milliseconds
 - ``system_memory_percent``, ``system_cpu_percent``  the machine, now
-- ``circuit_open``      per skill: 1 while its circuit breaker is open (journal events
-  of kind "circuit" with data ``{skill, state}``)
+- ``circuit_open``      per skill: 1 while its circuit breaker is open (this engine's
+  breakers live; other engines' from journal events of kind "breaker", data ``{skill, to}``)
 """
 
 from __future__ import annotations

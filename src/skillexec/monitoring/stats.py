@@ -11,7 +11,7 @@ monitor, so statistics stay small however long the engine runs.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +19,38 @@ from typing import Any
 from skillexec.monitoring.sketch import QuantileSketch
 from skillexec.task import TaskStatus
 
-__all__ = ["DURATION_BUCKETS_S", "MonitorSnapshot", "SkillSnapshot", "SkillStats", "Window"]
+__all__ = ["DURATION_BUCKETS_S", "VERDICTS", "MonitorSnapshot", "SkillSnapshot", "SkillStats",
+           "Window", "in_latency", "percentile", "success_rate"]
+
+# -- what the numbers mean: one definition of each, used by the live monitor, the alerts and
+# every report read from the journal (README, "Monitoring": what the numbers mean) --------
+
+# Tasks that ran to a verdict: they count in success rates, error rates and latency.
+# Excluded everywhere: cancelled (the caller's choice, however long it ran) and rejected
+# (refused before running: counted as rejections, by code), and, from latency only, tasks
+# answered without running (a cache hit or a shared single-flight result has no wall time).
+VERDICTS = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT})
+
+
+def success_rate(counts: Mapping[TaskStatus, int]) -> float | None:
+    """succeeded / (succeeded + failed + timed_out); None when no task reached a verdict."""
+    decided = sum(counts.get(s, 0) for s in VERDICTS)
+    return counts.get(TaskStatus.SUCCEEDED, 0) / decided if decided else None
+
+
+def in_latency(status: TaskStatus, wall_ms: float | None) -> bool:
+    """Whether a finished task's wall time counts in latency statistics (percentiles, mean,
+    histograms): it ran to a verdict and has one."""
+    return wall_ms is not None and status in VERDICTS
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The exact ``q`` quantile (nearest rank) of values sorted ascending; None if empty.
+    (The live monitor's sketches approximate the same thing within their accuracy.)"""
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(q * (len(sorted_values) - 1) + 0.5))]
+
 
 # Prometheus histogram bounds, seconds (execution time and queue wait share them).
 DURATION_BUCKETS_S: tuple[float, ...] = (
@@ -28,7 +59,6 @@ DURATION_BUCKETS_S: tuple[float, ...] = (
 _BOUNDS_MS = tuple(b * 1000.0 for b in DURATION_BUCKETS_S)
 _STATUSES = tuple(TaskStatus)
 _SUCCEEDED = TaskStatus.SUCCEEDED
-_REJECTED = TaskStatus.REJECTED
 _QS = (0.5, 0.95, 0.99)
 _BATCH = 64  # calls whose times wait to be folded in (see SkillStats)
 
@@ -194,11 +224,10 @@ class SkillStats:
             self.counts[status] += 1
         if cached:
             self.cache_hits += 1
+        if status is not _SUCCEEDED and status not in VERDICTS:
+            return  # cancelled or rejected: counted, and in no rate or latency (see VERDICTS)
         wall = metrics.get("wall_ms")
         queue = metrics.get("queue_ms")
-        if status is _REJECTED:  # rare; not in the window, so not in the batch either
-            self._rejected(wall, queue)
-            return
         w = self.window  # the call counted in the window's slot (inline: for every task)
         if not w._start <= now < w._end:
             self.flush()  # the times still pending belong to the slot being left
@@ -234,15 +263,6 @@ class SkillStats:
         self.exec.settle()
         self.queue.settle()
 
-    def _rejected(self, wall: float | None, queue: float | None) -> None:
-        """Into the cumulative statistics only: the sketches' own arrays, not the tally
-        they hand on to the window."""
-        for value, sketch, buckets in ((wall, self.exec, self.exec_buckets),
-                                       (queue, self.queue, self.queue_buckets)):
-            if value is not None:
-                sketch.add(value)
-                _count_buckets(buckets, [value])
-
     def status_counts(self) -> dict[TaskStatus, int]:
         counts = dict(self.counts)
         counts[_SUCCEEDED] += self.succeeded
@@ -271,13 +291,11 @@ class SkillStats:
         all_counts = self.status_counts()
         counts = {s.value: n for s, n in all_counts.items() if n}
         done = sum(n for s, n in all_counts.items() if s.terminal)
-        ok = all_counts[TaskStatus.SUCCEEDED]
-        decided = done - all_counts[TaskStatus.CANCELLED] - all_counts[TaskStatus.REJECTED]
         e50, e95, e99 = self.exec.quantiles(_QS)
         q50, q95, q99 = self.queue.quantiles(_QS)
         return SkillSnapshot(
             skill=self.skill, counts=MappingProxyType(counts), total=done,
-            success_rate=(ok / decided) if decided else None,
+            success_rate=success_rate(all_counts),
             exec_p50_ms=e50, exec_p95_ms=e95, exec_p99_ms=e99,
             queue_p50_ms=q50, queue_p95_ms=q95, queue_p99_ms=q99,
             exec_mean_ms=(self.exec.sum / self.exec.count) if self.exec.count else None,
@@ -293,7 +311,7 @@ class SkillSnapshot:
     skill: str
     counts: MappingProxyType[str, int]  # terminal and live statuses seen, by value
     total: int  # finished tasks
-    success_rate: float | None  # succeeded / (finished - cancelled - rejected)
+    success_rate: float | None  # see success_rate()
     exec_p50_ms: float | None
     exec_p95_ms: float | None
     exec_p99_ms: float | None

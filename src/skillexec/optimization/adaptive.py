@@ -63,7 +63,8 @@ class ConcurrencyTuner:
         pred = task.prediction
         if pred is None or pred.samples < s.min_samples:
             return  # too little known to tell slow from normal
-        wall = result.metrics.get("wall_ms")
+        # The prediction is per attempt; a retried task's wall_ms covers all of its attempts.
+        wall = result.metrics.get("last_attempt_wall_ms", result.metrics.get("wall_ms"))
         err = result.error
         why = None
         if result.status is TaskStatus.TIMED_OUT:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from skillexec.monitoring.stats import percentile
 from skillexec.task import TaskInfo, TaskStatus
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def _add(ev: _Evidence, t: TaskInfo, request: StoredTask | None) -> None:
     m = r.metrics
     if r.cached:
         ev.cached += 1
-    wall = m.get("wall_ms")
+    wall = m.get("last_attempt_wall_ms", m.get("wall_ms"))  # timeouts are per attempt
     if wall is not None and not r.cached and not m.get("shared"):
         ev.walls.append(float(wall))
         if t.status is TaskStatus.SUCCEEDED:
@@ -121,10 +122,7 @@ def _add(ev: _Evidence, t: TaskInfo, request: StoredTask | None) -> None:
 
 
 def _pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    v = sorted(values)
-    return v[min(len(v) - 1, int(q * len(v)))]
+    return percentile(sorted(values), q)  # the reports' and the monitor's definition
 
 
 def _round_up(x: float) -> float:

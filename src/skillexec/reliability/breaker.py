@@ -23,8 +23,12 @@ from enum import StrEnum
 from typing import Any
 
 from skillexec.reliability.settings import ReliabilitySettings
+from skillexec.units import duration
 
-__all__ = ["BreakerState", "CircuitBreaker", "Transition"]
+__all__ = ["BREAKER_EVENT", "BreakerState", "CircuitBreaker", "Transition"]
+
+# The journal event kind of a transition (data: Transition.to_dict()); the monitor reads it.
+BREAKER_EVENT = "breaker"
 
 _BUCKETS = 10
 
@@ -160,7 +164,7 @@ class CircuitBreaker:
         n = self._calls
         if not ok and n >= self.min_calls and self._failures / n >= self.failure_rate:
             self._open(now, f"{self._failures} of {n} attempts failed in "
-                            f"{self.window_s:g} s", self._failures / n, n)
+                            f"{duration(self.window_s)}", self._failures / n, n)
         elif not ok and self.streak_limit and self._streak >= self.streak_limit:
             self._open(now, f"{self._streak} attempts in a row failed",
                        self._failures / n, n)

@@ -165,6 +165,8 @@ DEFAULT_CODE_RULES: tuple[CodeRule, ...] = (
     CodeRule("queue_full", ErrorType.RESOURCE, True),
     CodeRule("circuit_open", ErrorType.RESOURCE, True),
     CodeRule("retry_budget_exhausted", ErrorType.RESOURCE, True),
+    CodeRule("deadline_exceeded", ErrorType.TIMEOUT, False),  # the call's time is up
+    CodeRule("inline_threads_exhausted", ErrorType.RESOURCE, True),  # threads may return
     CodeRule("interrupted", ErrorType.EXECUTION, False, _H),
     CodeRule("engine_error", ErrorType.EXECUTION, False, _C),
     # what skills say, as exceptions or envelopes

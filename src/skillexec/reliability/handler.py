@@ -4,7 +4,9 @@ The engine asks :meth:`ErrorHandler.admit` before queueing a task (a circuit tha
 refuses it: ``circuit_open``) and :meth:`ErrorHandler.decide` after every attempt. Decisions
 are data, recorded in the task's history: done, retry after a delay, run the fallback skill,
 or give up, each with the reason. Policy, in order: an error is normalised by the classifier
-(codes, HTTP statuses, Retry-After); it is retried if the strategy allows it (type policy,
+(codes, HTTP statuses, Retry-After); an attempt that may still be running (an inline
+thread past its timeout: ``details.attempt_may_still_run``) is never followed by another
+unless the skill is ``idempotent``; it is retried if the strategy allows it (type policy,
 the skill's ``retry_on``/``backoff``, the call's ``max_retries``), the skill's breaker is not
 open, the retry ends before the task's deadline and the skill's retry budget has a token;
 otherwise the fallback skill runs, if there is one; otherwise the task gives up and, once
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, ResourceError
-from skillexec.reliability.breaker import BreakerState, CircuitBreaker, Transition
+from skillexec.reliability.breaker import BREAKER_EVENT, BreakerState, CircuitBreaker, Transition
 from skillexec.reliability.budget import RetryBudget
 from skillexec.reliability.classify import ErrorClassifier
 from skillexec.reliability.retry import (
@@ -33,6 +35,7 @@ from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.runtime.runners.base import Outcome
 from skillexec.skills.model import Skill
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.units import duration
 
 if TYPE_CHECKING:
     from skillexec.reliability.analysis import ErrorReport
@@ -60,9 +63,9 @@ class Decision:
 
     def describe(self) -> str:
         if self.action == "retry":
-            text = f"retry after {self.delay_s * 1000:.0f} ms"
+            text = f"retry after {duration(self.delay_s)}"
             if self.timeout_s is not None:
-                text += f" with timeout {self.timeout_s:g} s"
+                text += f" with timeout {duration(self.timeout_s)}"
             return text + (f" ({self.reason})" if self.reason else "")
         if self.action == "fallback":
             return f"fallback to {self.fallback}" + (f" ({self.reason})" if self.reason else "")
@@ -130,6 +133,13 @@ class ErrorHandler:
             breaker.record(not (err.retryable or err.type in _HEALTH_TYPES))
         strategy = self._strategy(skill)
         label = f"{err.type.value}/{err.code}"
+        if err.details.get("attempt_may_still_run") and not skill.execution.idempotent:
+            # Another attempt (or the fallback) would overlap the one that may still run.
+            note = (f"not retried: the attempt's thread may still run and {skill.id!r} is "
+                    "not declared idempotent")
+            err = replace(err, message=f"{err.message}; {note}",
+                          details={**err.details, "not_retried": note})
+            return Decision("give_up", reason=f"{label}; {note}", error=err)
         reason: str
         if strategy.should_retry(err, task.attempts, task.max_retries):
             delay = self._delay(strategy, err, task)
@@ -145,8 +155,11 @@ class ErrorHandler:
                 self._previous[task.task_id] = delay
                 timeout = self._grown_timeout(task, err, remaining - delay)
                 limit = strategy.get_max_attempts(task.max_retries)
+                reason = f"{label}, attempt {task.attempts + 1} of {limit}"
+                if err.details.get("attempt_may_still_run"):
+                    reason += "; the earlier attempt may still run: retried as idempotent"
                 return Decision("retry", delay_s=delay, timeout_s=timeout, error=err,
-                                reason=f"{label}, attempt {task.attempts + 1} of {limit}")
+                                reason=reason)
         elif err.type in NEVER_RETRIED:
             reason = f"{label} is never retried"
         elif not err.retryable:
@@ -247,7 +260,7 @@ class ErrorHandler:
     def _transition(self, t: Transition) -> None:
         log.warning("circuit breaker of %s: %s → %s (%s)", t.skill, t.old.value,
                     t.new.value, t.reason)
-        self._journal("breaker", t.to_dict())
+        self._journal(BREAKER_EVENT, t.to_dict())
 
     def _get_store(self) -> TaskStore | None:
         st = self._store

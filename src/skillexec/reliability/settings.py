@@ -32,8 +32,7 @@ class ReliabilitySettings:
     jitter: Jitter = "full"
     max_retry_after_s: float = 60.0       # a Retry-After longer than this: give up instead
     grow_timeout: float = 1.0             # next timeout after a timeout_error: x this
-                                          # (1.0: off; a grown attempt uses the deadline
-                                          # that later retries would have had)
+                                          # (1.0: off; never past the call's deadline)
     # dead letters
     dead_letters: bool = True
 

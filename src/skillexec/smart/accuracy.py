@@ -25,7 +25,8 @@ async def prediction_report(store: TaskStore, *, since: float | None = None,
         r = t.result
         if r is None or r.cached:
             continue
-        pred, wall = r.metrics.get("predicted_ms"), r.metrics.get("wall_ms")
+        pred = r.metrics.get("predicted_ms")  # per attempt, like the last attempt's time
+        wall = r.metrics.get("last_attempt_wall_ms", r.metrics.get("wall_ms"))
         if pred is None or wall is None:
             continue
         rows.append((t.skill_id, t.created_at, float(pred), float(wall)))

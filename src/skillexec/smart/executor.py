@@ -182,7 +182,8 @@ class SmartExecutor(Middleware):
         metrics = result.metrics
         if skill is None or "shared" in metrics:
             return
-        wall = metrics.get("wall_ms")
+        # Predictions are per attempt; a retried task's wall_ms covers all of its attempts.
+        wall = metrics.get("last_attempt_wall_ms", metrics.get("wall_ms"))
         p = task.prediction
         if p is not None and wall is not None:
             self._accuracy.add(skill.id, p, wall, time.time())

@@ -24,6 +24,7 @@ from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
+from skillexec.units import duration
 
 __all__ = ["AttemptIO", "Capture"]
 
@@ -175,7 +176,7 @@ class AttemptIO:
                 self.kill()
                 outcome = self._fail(ErrorType.TIMEOUT, "execution_timeout",
                                      f"skill {self.attempt.skill.id!r} did not finish within "
-                                     f"{timeout_s:g} s", retryable=True)
+                                     f"{duration(timeout_s)}", retryable=True)
         finally:
             for h in watch:
                 h.cancel()

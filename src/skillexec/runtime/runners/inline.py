@@ -3,7 +3,12 @@
 Async skills run on the event loop; sync ones in a bounded thread pool. For first-party,
 trusted code only: a thread cannot be killed, so a sync skill past its deadline is reported
 as timed out and asked to stop through ``context.cancelled``, but keeps its thread until it
-returns.
+returns. Such an attempt may still be running: its error says so
+(``details.attempt_may_still_run``) and the ErrorHandler does not retry it unless the skill
+is idempotent. Its thread counts as stuck (:attr:`InlineRunner.threads_stuck`) until it
+returns; while every thread of the pool is stuck, sync calls are refused at once
+(``inline_threads_exhausted``) instead of waiting out their timeout in the pool's queue.
+A cancelled coroutine has unwound when its ``await`` returns: an async attempt is over.
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ import asyncio
 import heapq
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
 from skillexec.reliability.classify import ErrorClassifier
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.skills.model import Skill
+from skillexec.units import duration
 
 __all__ = ["InlineRunner"]
 
@@ -31,6 +37,9 @@ class InlineRunner:
                  classifier: ErrorClassifier | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=thread_pool_size,
                                         thread_name_prefix="skillexec-inline")
+        self.thread_pool_size = thread_pool_size
+        # Threads still running an attempt that already timed out (they cannot be stopped).
+        self.threads_stuck = 0
         self._invokers: dict[str, Invoker] = {}
         self._classifier = classifier or ErrorClassifier()
         self._dog: _Watchdog | None = None
@@ -53,6 +62,7 @@ class InlineRunner:
         ctx = attempt.context
         timeout_s = attempt.limits.timeout_s
         cpu_s: float | None = None
+        still_running = False
         try:
             inv = self._invoker(attempt.skill)
             if inv.is_async:
@@ -69,24 +79,40 @@ class InlineRunner:
                 finally:
                     watch.task = None
             else:
-                loop = asyncio.get_running_loop()
-                fut = loop.run_in_executor(self._pool, _call_measured, inv.call,
-                                           attempt.input_data, ctx)
+                if self.threads_stuck >= self.thread_pool_size:
+                    raise ResourceError(
+                        f"all {self.thread_pool_size} inline threads are still running "
+                        "attempts that timed out; no thread is left for this call",
+                        code="inline_threads_exhausted", retryable=True,
+                        details={"threads_stuck": self.threads_stuck})
+                cf = self._pool.submit(_call_measured, inv.call, attempt.input_data, ctx)
+                fut = asyncio.wrap_future(cf)
                 try:
                     value, cpu_s = await asyncio.wait_for(asyncio.shield(fut), timeout_s)
                 except TimeoutError:
                     if not fut.done():
                         ctx.cancel()
+                        # Never started (queued behind busy threads), or just returned:
+                        # over for sure. Otherwise its thread runs on.
+                        if not cf.cancel() and not cf.done():
+                            still_running = True
+                            self._stuck(cf)
                         raise _Deadline from None
                     raise
                 except asyncio.CancelledError:
                     ctx.cancel()
+                    if not cf.cancel() and not cf.done():
+                        self._stuck(cf)
                     raise
         except _Deadline:
+            message = f"skill {attempt.skill.id!r} did not finish within {duration(timeout_s)}"
+            details: dict[str, Any] = {}
+            if still_running:
+                message += " (its thread cannot be stopped and may still be running)"
+                details["attempt_may_still_run"] = True
             return Outcome(error=ErrorInfo(
                 type=ErrorType.TIMEOUT, code="execution_timeout", retryable=True,
-                message=f"skill {attempt.skill.id!r} did not finish within {timeout_s:g} s"),
-                metrics=_metrics(started, cpu_s))
+                message=message, details=details), metrics=_metrics(started, cpu_s))
         except SkillExecError as exc:
             return Outcome(error=exc.info, metrics=_metrics(started, cpu_s),
                            traceback=traceback.format_exc())
@@ -95,6 +121,22 @@ class InlineRunner:
                            traceback=traceback.format_exc())
         output, error = interpret_result(value)
         return Outcome(output=output, error=error, metrics=_metrics(started, cpu_s))
+
+    def _stuck(self, cf: Future[Any]) -> None:
+        self.threads_stuck += 1
+        loop = asyncio.get_running_loop()
+
+        def returned(_: Future[Any]) -> None:
+            # Called in the pool's thread: the count is the event loop's to change.
+            try:
+                loop.call_soon_threadsafe(self._unstuck)
+            except RuntimeError:
+                pass  # the loop is closed: nobody reads the count any more
+
+        cf.add_done_callback(returned)
+
+    def _unstuck(self) -> None:
+        self.threads_stuck -= 1
 
     def _watchdog(self) -> _Watchdog:
         dog = self._dog

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -354,6 +355,9 @@ class ProcessRunner:
             if not exit_fut.done():
                 await asyncio.wait((exit_fut,), timeout=5.0)
             child = exit_fut.result() if exit_fut.done() else None
+            if child is None and outcome.error is not None:  # killed, but not seen to exit
+                outcome.error = dataclasses.replace(outcome.error, details={
+                    **outcome.error.details, "attempt_may_still_run": True})
             net = None
             if net_before is not None and zyg.active == 1:
                 after = _net_counters(zyg.pid)

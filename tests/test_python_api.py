@@ -1,0 +1,50 @@
+"""Python API edges (issue 12 item 14): a decorated function where a skill id goes, what
+``skillexec.run`` writes and where."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import skillexec
+from skillexec import ParameterError, SkillExecutionEngine, TaskStatus, skill
+from tests.conftest import arun
+
+
+@skill(id="double", version="1.2.0")
+def double(x: int) -> int:
+    return 2 * x
+
+
+def not_a_skill(x: int) -> int:
+    return x
+
+
+def test_execute_and_submit_take_a_decorated_function(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
+            r = await engine.execute(double, {"x": 4})  # not registered before: it is now
+            assert r.status is TaskStatus.SUCCEEDED and r.output == 8
+            assert r.skill_id == "double" and r.skill_version == "1.2.0"
+            assert "double" in engine.skills
+            task_id = await engine.submit(double, {"x": 5})
+            assert (await engine.wait(task_id)).output == 10
+            with pytest.raises(ParameterError, match="@skill-decorated function") as err:
+                await engine.execute(not_a_skill, {"x": 1})  # type: ignore[arg-type]
+            assert err.value.info.code == "invalid_skill_reference"
+
+    arun(go())
+
+
+def test_run_writes_its_journal_in_the_data_dir_or_keeps_it_in_memory(tmp_path: Path) -> None:
+    result = skillexec.run(double, {"x": 2}, data_dir=tmp_path / "here")
+    assert result.output == 4
+    with sqlite3.connect(tmp_path / "here" / "journal.db") as db:
+        assert db.execute("select count(*) from tasks where task_id = ?",
+                          (result.task_id,)).fetchone() == (1,)
+    in_memory = skillexec.run(double, {"x": 3}, data_dir=tmp_path / "mem", journal=False)
+    assert in_memory.output == 6
+    assert not (tmp_path / "mem" / "journal.db").exists()
+    assert "journal" in (skillexec.run.__doc__ or "")
