@@ -50,6 +50,9 @@ asyncio.run(main())
 """
 
 
+TRUSTED = '["again", "once"]'  # they ask for inline: the operator's policy names them
+
+
 def make_skills(root: Path) -> Path:
     for sid, idem in (("again", "true"), ("once", "false")):
         d = root / "skills" / sid
@@ -64,7 +67,8 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     ids_file = tmp_path / "ids.json"
     runs = tmp_path / "runs.txt"
-    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_TRUSTED_SKILLS": TRUSTED}
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(skills), str(data),
                              str(ids_file)], stdout=subprocess.PIPE, env=env, text=True)
     try:
@@ -79,6 +83,7 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     assert started_before, "the kill came before anything ran"
 
     os.environ["RUNS_FILE"] = str(runs)
+    os.environ["SKILLEXEC_TRUSTED_SKILLS"] = TRUSTED
 
     async def resume() -> dict[str, TaskStatus]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as engine:
@@ -91,6 +96,7 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
         statuses = arun(resume())
     finally:
         del os.environ["RUNS_FILE"]
+        del os.environ["SKILLEXEC_TRUSTED_SKILLS"]
 
     # every accepted task reached exactly one terminal state
     assert len(statuses) == 24 and all(s.terminal for s in statuses.values())

@@ -228,6 +228,9 @@ class AttemptIO:
                 except (EOFError, OSError, proto.ProtocolError):
                     return await self._ended_without_answer()
                 await self._save_artifact(conn, msg, data)
+                if (over := self.attempt.context.quota_error) is not None:
+                    self.kill()  # past a quota: nothing more is read, nothing more kept
+                    return Outcome(error=over)
             elif t == "setup_failed":
                 self.setup_failure = str(msg.get("message"))
 
