@@ -86,6 +86,10 @@ def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
         "dependencies": [f"{d.name}{d.specifier}" for d in skill.dependencies],
         "skill_dependencies": [f"{d.id} {d.requirement}" for d in skill.skill_dependencies],
     }
+    cfg = opt.config(skills_dir=skills_dir, data_dir=None)  # the policy decides what runs
+    body["execution"] = cfg.isolation_policy().describe(
+        skill, default_timeout_s=cfg.default_timeout_s,
+        default_max_retries=cfg.default_max_retries)
     try:
         registry.check_dependencies(skill)
         body["dependencies_ok"] = True
@@ -106,6 +110,7 @@ def validate(path: Path,
     console = make_console()
     validator = ParameterValidator()
     registry = SkillRegistry(report.skills)
+    policy = opt.config(skills_dir=None, data_dir=None).isolation_policy()
     bad = len(report.problems)
     for s in report.skills:
         problems = []
@@ -123,6 +128,8 @@ def validate(path: Path,
             registry.check_dependencies(s)
         except SkillExecError as exc:
             warnings.append(f"not runnable on this machine: {exc}")
+        if (refused := policy.refusal(s)) is not None:  # the operator may name it: a warning
+            warnings.append(f"refused by this engine's policy: {refused.message}")
         status = "[red]invalid[/red]" if problems else "[green]ok[/green]"
         console.print(f"{status} {s.id} {s.version} ({escape(s.source)}) at "
                       f"{escape(str(s.path))}")

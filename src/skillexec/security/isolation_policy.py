@@ -98,6 +98,11 @@ class IsolationPolicy:
             changes["cpu_seconds"] = self.max_cpu_seconds
         return dataclasses.replace(ex, **changes) if changes else ex
 
+    def resource_limits(self, ex: ExecutionSettings) -> tuple[int, float]:
+        """(memory MB, CPU seconds) an isolated attempt of ``ex`` gets."""
+        return (min(ex.memory_mb or self.default_memory_mb, self.max_memory_mb),
+                min(ex.cpu_seconds or self.default_cpu_seconds, self.max_cpu_seconds))
+
     def describe(self, skill: Skill, *, default_timeout_s: float,
                  default_max_retries: int) -> dict[str, Any]:
         """What ``skills show`` prints: the effective values, and what was asked where the
@@ -110,10 +115,8 @@ class IsolationPolicy:
             "timeout_s": min(ex.timeout_s or default_timeout_s, self.max_timeout_s),
             "max_retries": min(ex.max_retries if ex.max_retries is not None
                                else default_max_retries, self.max_retries),
-            "memory_mb": min(ex.memory_mb or self.default_memory_mb, self.max_memory_mb),
-            "cpu_seconds": min(ex.cpu_seconds or self.default_cpu_seconds,
-                               self.max_cpu_seconds),
         }
+        out["memory_mb"], out["cpu_seconds"] = self.resource_limits(ex)
         if refused is not None:
             out["refused"] = refused.message
         clamped = {name: getattr(asked, name) for name in
