@@ -140,5 +140,6 @@ def remove_tree(path: str) -> WorkspaceUsage:
                 break
     finally:
         os.close(root_fd)
-    os.rmdir(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
     return WorkspaceUsage(files=files, bytes=used, complete=True)
