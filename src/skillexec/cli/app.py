@@ -30,6 +30,7 @@ from skillexec.cli.render import (
     metrics_table,
     results_table,
 )
+from skillexec.cli.safe_text import cell, json_text, safe_block
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
 from skillexec.skills.loader import is_skill_folder, load_skills
@@ -118,15 +119,16 @@ def run(
 
     result = opt.run_async(go())
     if as_json:
-        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
-                                      default=str).decode() + "\n")
+        sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
+                                                default=str).decode()) + "\n")
     elif result.ok:
         out = result.output
         text = out if isinstance(out, str) else orjson.dumps(
             out, option=orjson.OPT_INDENT_2, default=str).decode()
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(safe_block(text) + "\n")
         for a in result.artifacts:
-            make_console(stderr=True).print(f"artifact {a.id}: {a.name} ({a.mime}, {a.size} B)")
+            make_console(stderr=True).print(
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
     raise typer.Exit(exit_code(result))
@@ -179,7 +181,7 @@ def batch(
     rows, elapsed = opt.run_async(go())
     if as_json:
         for _, _, r in rows:
-            sys.stdout.write(orjson.dumps(r.to_dict(), default=str).decode() + "\n")
+            sys.stdout.write(json_text(orjson.dumps(r.to_dict(), default=str).decode()) + "\n")
     else:
         console.print(results_table(rows, title=f"{file.name}: {len(rows)} calls"))
     console.print(metrics_table([r for _, _, r in rows], elapsed))

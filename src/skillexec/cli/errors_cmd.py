@@ -11,6 +11,7 @@ import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.engine import SkillExecutionEngine
 from skillexec.monitoring import reports
 from skillexec.reliability.analysis import ErrorReport, error_report
@@ -72,20 +73,20 @@ def _print_report(report: ErrorReport, *, tracebacks: bool) -> None:
                          ("last seen", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for g in report.groups:
-        table.add_row(g.skill_id, g.error_type, g.fingerprint[:80], str(g.count),
+        table.add_row(cell(g.skill_id), cell(g.error_type), cell(g.fingerprint[:80]), str(g.count),
                       str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
                       _stamp(g.first_seen), _stamp(g.last_seen))
     console.print(table)
     if report.breaker_transitions:
         console.print("circuit breakers:")
         for t in report.breaker_transitions[-20:]:
-            console.print(f"  {_stamp(t['at'])} {t.get('skill')}: {t.get('from')} → "
-                          f"{t.get('to')} ({t.get('reason')})")
+            console.print(f"  {_stamp(t['at'])} {cell(t.get('skill'))}: {t.get('from')} → "
+                          f"{t.get('to')} ({cell(t.get('reason'))})")
     if tracebacks:
         for g in report.groups:
             if g.example_traceback:
-                console.rule(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}")
-                console.print(g.example_traceback, markup=False, highlight=False)
+                console.rule(cell(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}"))
+                console.print(safe_block(g.example_traceback), markup=False, highlight=False)
 
 
 def replay(
@@ -123,10 +124,10 @@ def replay(
         status = o.result.status if o.result else None
         ok = ok and status is TaskStatus.SUCCEEDED
         if as_json:
-            sys.stdout.write(orjson.dumps(o.to_dict(), default=str).decode() + "\n")
+            sys.stdout.write(json_text(orjson.dumps(o.to_dict(), default=str).decode()) + "\n")
             continue
         if o.new_task_id is None:
-            console.print(f"{o.original_task_id}: not replayed: {o.error}")
+            console.print(f"{cell(o.original_task_id)}: not replayed: {cell(o.error)}")
             continue
         res = o.result
         what = ""
@@ -134,9 +135,9 @@ def replay(
             what = f" {res.error.code}: {res.error.message}"
         elif res is not None:
             what = " " + orjson.dumps(res.output, default=str).decode()[:200]
-        console.print(f"{o.original_task_id} → {o.new_task_id}: "
-                      f"{status.value if status else 'submitted'} "
-                      f"({res.attempts if res else 0} attempts){what}",
+        console.print(safe_line(f"{o.original_task_id} → {o.new_task_id}: "
+                                f"{status.value if status else 'submitted'} "
+                                f"({res.attempts if res else 0} attempts){what}"),
                       markup=False, highlight=False)
     raise typer.Exit(0 if ok else 1)
 

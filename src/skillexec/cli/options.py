@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from skillexec.cli.safe_text import safe_line
 from skillexec.config import EngineConfig, load_config
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
@@ -26,7 +27,7 @@ DataDir = Annotated[Path | None, typer.Option(
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"skillexec: {message}\n")
+    sys.stderr.write(f"skillexec: {safe_line(message)}\n")
     raise typer.Exit(code)
 
 

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console, short
+from skillexec.cli.safe_text import cell, json_text, print_json
 from skillexec.errors import SkillExecError
 from skillexec.skills.loader import load_skills
 from skillexec.skills.model import Skill
@@ -52,24 +52,24 @@ def list_(skills_dir: opt.SkillsDir = None,
     registry = _registry(skills_dir)
     skills = registry.list()
     if as_json:
-        typer.echo(orjson.dumps([_summary(s) for s in skills]).decode())
+        typer.echo(json_text(orjson.dumps([_summary(s) for s in skills]).decode()))
         return
     console = make_console()
     table = Table(title=f"{len(skills)} skills")
     for col in ("id", "version", "format", "isolation", "entry", "description"):
         table.add_column(col, overflow="fold")
     for s in skills:
-        entry = escape(_entry(s, reason=False))
-        table.add_row(s.id, s.version, s.source,
+        entry = cell(_entry(s, reason=False))
+        table.add_row(cell(s.id), cell(s.version), cell(s.source),
                       s.execution.isolation.value if s.execution.isolation else "default",
                       entry if s.runnable else f"[red]{entry}[/red]",
-                      escape(short(s.description or "", 40)))
+                      cell(short(s.description or "", 40)))
     console.print(table)
     for s in skills:  # below the table, where a long reason stays readable
         if not s.runnable:
-            console.print(f"[yellow]not runnable[/yellow] {s.id}: {escape(s.entry.reason)}")
+            console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: {cell(s.entry.reason)}")
     for problem in registry.problems:
-        console.print(f"[red]not loaded[/red] {escape(problem.reason)}")
+        console.print(f"[red]not loaded[/red] {cell(problem.reason)}")
 
 
 @app.command()
@@ -95,7 +95,7 @@ def show(skill_id: str, skills_dir: opt.SkillsDir = None) -> None:
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
-    make_console().print_json(orjson.dumps(body, default=str).decode())
+    print_json(make_console(), orjson.dumps(body, default=str).decode())
 
 
 @app.command()
@@ -131,15 +131,15 @@ def validate(path: Path,
         if (refused := policy.refusal(s)) is not None:  # the operator may name it: a warning
             warnings.append(f"refused by this engine's policy: {refused.message}")
         status = "[red]invalid[/red]" if problems else "[green]ok[/green]"
-        console.print(f"{status} {s.id} {s.version} ({escape(s.source)}) at "
-                      f"{escape(str(s.path))}")
+        console.print(f"{status} {cell(s.id)} {cell(s.version)} ({cell(s.source)}) at "
+                      f"{cell(s.path)}")
         for w in warnings:
-            console.print(f"  [yellow]warning[/yellow] {escape(w)}")
+            console.print(f"  [yellow]warning[/yellow] {cell(w)}")
         for p in problems:
-            console.print(f"  [red]error[/red] {escape(p)}")
+            console.print(f"  [red]error[/red] {cell(p)}")
         bad += bool(problems)
     for problem in report.problems:
-        console.print(f"[red]invalid[/red] {escape(problem.reason)}")
+        console.print(f"[red]invalid[/red] {cell(problem.reason)}")
     if not report.skills and not report.problems:
         opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
     raise typer.Exit(2 if bad else 0)

@@ -11,6 +11,7 @@ import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console, tasks_table
+from skillexec.cli.safe_text import json_text, print_json
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.task import TaskInfo, TaskStatus
 
@@ -36,7 +37,7 @@ def list_(
     infos = _with_store(data_dir, lambda s: s.list_tasks(status=status, skill_id=skill,
                                                           limit=limit))
     if as_json:
-        typer.echo(orjson.dumps([i.to_dict() for i in infos], default=str).decode())
+        typer.echo(json_text(orjson.dumps([i.to_dict() for i in infos], default=str).decode()))
     else:
         make_console().print(tasks_table(infos))
 
@@ -52,7 +53,7 @@ def show(task_id: str, data_dir: opt.DataDir = None) -> None:
         opt.fail(f"no task with id {task_id!r}")
     body = info.to_dict()
     body["history"] = history
-    make_console().print_json(orjson.dumps(body, default=str).decode())
+    print_json(make_console(), orjson.dumps(body, default=str).decode())
 
 
 @app.command()
