@@ -116,6 +116,24 @@ def test_a_full_workspace_ends_with_the_quota_named(tmp_path: Path) -> None:
     assert _left_on_disk(tmp_path) == []
 
 
+def test_a_workspace_past_its_quota_is_stopped_while_it_runs(tmp_path: Path) -> None:
+    need_sandbox()
+
+    async def go() -> float:
+        async with _engine(tmp_path, "quota_full_workspace",
+                           max_workspace_bytes=16 << 20) as engine:
+            started = time.monotonic()
+            r = await engine.execute("quota-full-workspace",
+                                     {"files": 2, "mb_per_file": 12, "hold": True}, timeout=60)
+            assert r.error is not None
+            assert (r.error.type.value, r.error.code) == ("resource_error",
+                                                           "workspace_quota_exceeded")
+            return time.monotonic() - started
+    took = arun(go())
+    assert took < 15, f"stopped only after {took:.1f} s (its deadline is 60 s)"
+    assert _left_on_disk(tmp_path) == []
+
+
 def test_thousands_of_artifacts_stop_at_the_quota(tmp_path: Path) -> None:
     need_sandbox()
 

@@ -28,7 +28,8 @@ class SkillContext:
 
     __slots__ = ("_artifact_sink", "_cancel_event", "_cancelled", "_log", "_progress_sink",
                  "_workdir", "_workdir_made", "attempt", "config", "deadline",
-                 "max_message_bytes", "quota_error", "skill_id", "task_id", "trace")
+                 "max_message_bytes", "quota_error", "skill_id", "task_id", "trace",
+                 "workspace_quota")
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class SkillContext:
         cancel_event: threading.Event | None = None,
         trace: dict[str, str] | None = None,
         max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
+        workspace_quota: tuple[int, int] | None = None,
     ) -> None:
         self.task_id = task_id
         self.skill_id = skill_id
@@ -63,6 +65,8 @@ class SkillContext:
         self._cancelled = False
         self._cancel_event = cancel_event
         self.max_message_bytes = max_message_bytes
+        # (files, bytes) the workspace may hold; watched while an isolated attempt runs.
+        self.workspace_quota = workspace_quota
         # The first quota the attempt broke (engine side): whatever the skill does with the
         # exception it got, the attempt ends with this error.
         self.quota_error: ErrorInfo | None = None

@@ -21,7 +21,12 @@ from typing import Any
 from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
-from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, remove_tree
+from skillexec.runtime.workspace import (
+    WorkspaceUsage,
+    measure_tree,
+    quota_error,
+    remove_tree,
+)
 from skillexec.task import ArtifactRef, ExecutionTask
 
 __all__ = ["AttemptQuotas", "ExecutionEnvironment"]
@@ -103,6 +108,7 @@ class ExecutionEnvironment:
             artifact_sink=save,
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
+            workspace_quota=(quotas.max_workspace_files, quotas.max_workspace_bytes),
         )
         return ctx
 
@@ -136,19 +142,8 @@ class ExecutionEnvironment:
 
     def _workspace_error(self, usage: WorkspaceUsage) -> ErrorInfo | None:
         q = self.quotas
-        if usage.files > q.max_workspace_files:
-            return ResourceError(
-                f"the skill made more than {q.max_workspace_files} files in its workspace "
-                "(the max_workspace_files quota)", code="workspace_quota_exceeded",
-                details={"quota": "max_workspace_files", "limit": q.max_workspace_files,
-                         "used": usage.files}).info
-        if usage.bytes > q.max_workspace_bytes:
-            return ResourceError(
-                f"the skill wrote more than {q.max_workspace_bytes} bytes to its workspace "
-                "(the max_workspace_bytes quota)", code="workspace_quota_exceeded",
-                details={"quota": "max_workspace_bytes", "limit": q.max_workspace_bytes,
-                         "used": usage.bytes}).info
-        return None
+        return quota_error(usage, max_files=q.max_workspace_files,
+                           max_bytes=q.max_workspace_bytes)
 
     def describe(self) -> dict[str, Any]:
         return {"work_root": str(self.work_root), "keep_workdirs": self.keep_workdirs}

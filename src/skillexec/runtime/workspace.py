@@ -18,7 +18,9 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["WorkspaceUsage", "measure_tree", "remove_tree"]
+from skillexec.errors import ErrorInfo, ResourceError
+
+__all__ = ["WorkspaceUsage", "measure_tree", "quota_error", "remove_tree"]
 
 _MAX_DEPTH = 48
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -29,6 +31,23 @@ class WorkspaceUsage:
     files: int  # every entry: files, folders, links
     bytes: int  # allocated on disk (st_blocks), so sparse files count what they take
     complete: bool  # False: the walk stopped early, past a limit
+
+
+def quota_error(usage: WorkspaceUsage, *, max_files: int, max_bytes: int) -> ErrorInfo | None:
+    """The error of an attempt whose workspace holds more than the quotas allow, or None."""
+    if usage.files > max_files:
+        return ResourceError(
+            f"the skill made more than {max_files} files in its workspace (the "
+            "max_workspace_files quota)", code="workspace_quota_exceeded",
+            details={"quota": "max_workspace_files", "limit": max_files,
+                     "used": usage.files}).info
+    if usage.bytes > max_bytes:
+        return ResourceError(
+            f"the skill wrote more than {max_bytes} bytes to its workspace (the "
+            "max_workspace_bytes quota)", code="workspace_quota_exceeded",
+            details={"quota": "max_workspace_bytes", "limit": max_bytes,
+                     "used": usage.bytes}).info
+    return None
 
 
 def _open_dir(name: str, parent_fd: int) -> int:

@@ -1,3 +1,6 @@
+import time
+
+
 def execute(input_data):
     chunk = b"w" * (1 << 20)
     written = 0
@@ -9,4 +12,6 @@ def execute(input_data):
                     written += len(chunk)
         except OSError:  # RLIMIT_FSIZE (EFBIG) or a full disk: keep going with a new file
             continue
+    if input_data.get("hold"):  # keep the disk full until the deadline, if let
+        time.sleep(1000)
     return {"written": written}
