@@ -12,9 +12,7 @@ from typing import Any
 from skillexec.errors import ErrorInfo
 from skillexec.task import ArtifactRef
 
-__all__ = ["DEFAULT_MESSAGE_BYTES", "ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
-
-DEFAULT_MESSAGE_BYTES = 64 << 10
+__all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
 
 ProgressSink = Callable[[float, str], None]
 ArtifactSink = Callable[[str, bytes, "str | None"], ArtifactRef]
@@ -45,7 +43,7 @@ class SkillContext:
         artifact_sink: ArtifactSink | None = None,
         cancel_event: threading.Event | None = None,
         trace: dict[str, str] | None = None,
-        max_message_bytes: int = DEFAULT_MESSAGE_BYTES,
+        max_message_bytes: int | None = None,
         workspace_quota: tuple[int, int] | None = None,
     ) -> None:
         self.task_id = task_id
@@ -64,6 +62,8 @@ class SkillContext:
         # event where the caller has one to share (a child process's signal handler).
         self._cancelled = False
         self._cancel_event = cancel_event
+        # Set engine side (the max_message_bytes setting); None in a child, whose messages
+        # the engine cuts as they arrive.
         self.max_message_bytes = max_message_bytes
         # (files, bytes) the workspace may hold; watched while an isolated attempt runs.
         self.workspace_quota = workspace_quota
@@ -112,8 +112,10 @@ class SkillContext:
         """Report progress in [0, 1]; values outside are clamped, a message longer than
         ``max_message_bytes`` (UTF-8) is cut, with a marker saying how long it was."""
         if self._progress_sink is not None:
-            self._progress_sink(min(1.0, max(0.0, float(fraction))),
-                                cut_message(str(message), self.max_message_bytes))
+            text = str(message)
+            if self.max_message_bytes is not None:
+                text = cut_message(text, self.max_message_bytes)
+            self._progress_sink(min(1.0, max(0.0, float(fraction))), text)
 
     def save_artifact(self, name: str, data: bytes | str, mime: str | None = None) -> ArtifactRef:
         """Keep a file this skill produced; returns its reference (also listed on the result)."""
@@ -148,7 +150,7 @@ class _CappedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A skill's logger: each message, once formatted, cut to ``max_bytes``."""
 
     def __init__(self, logger: logging.Logger, extra: dict[str, Any], *,
-                 max_bytes: int) -> None:
+                 max_bytes: int | None) -> None:
         super().__init__(logger, extra)
         self.max_bytes = max_bytes
 
@@ -159,5 +161,7 @@ class _CappedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = f"{msg} {args!r}"
-        cut, options = self.process(cut_message(text, self.max_bytes), kwargs)
+        if self.max_bytes is not None:
+            text = cut_message(text, self.max_bytes)
+        cut, options = self.process(text, kwargs)
         self.logger.log(level, cut, **options)
