@@ -110,6 +110,12 @@ def test_tasks_batch_and_skills_views_are_escaped(skills: Path, tmp_path: Path) 
         out = cli(*args, "--skills-dir", str(skills), cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         _clean(out.stdout)
+    for args in (("report", "summary"), ("report", "task", task_id), ("report", "errors"),
+                 ("report", "summary", "-f", "json")):
+        out = cli(*args, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        _clean(out.stdout)
+        assert "boom" in out.stdout or args[1] != "task", out.stdout
 
 
 # -- the helpers, for any text ----------------------------------------------------------------

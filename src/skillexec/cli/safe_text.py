@@ -15,11 +15,12 @@ rest the JSON way, which parses to the same value.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape as escape_markup
 
-__all__ = ["cell", "json_text", "print_json", "safe_block", "safe_line"]
+__all__ = ["cell", "cells", "json_text", "print_json", "safe_block", "safe_line"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")  # one line: every control, \n too
@@ -62,3 +63,16 @@ def print_json(console: Console, text: str) -> None:
     """
     risky = _JSON.search(text) is not None or "\\u" in text  # raw, or escaped in the text
     console.print_json(text, ensure_ascii=risky)
+
+
+def cells(data: Any) -> Any:
+    """``data`` (a report: dicts, lists, scalars) with every string in it made a :func:`cell`,
+    for a renderer that puts values (and keys: a skill id may be one) into Rich tables. The
+    renderer's own keys are plain words, which this leaves as they are."""
+    if isinstance(data, str):
+        return cell(data)
+    if isinstance(data, dict):
+        return {cells(k): cells(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [cells(v) for v in data]
+    return data
