@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def execute(input_data, context):
     mode = input_data.get("mode")
     if mode == "fail":
         raise RuntimeError("boom\\n" + {FORGED!r} + " \\u202eevil")
-    context.save_artifact("a\\x1b[31m\\u202e.txt", b"data", "text/plain\\x1b[0m")
+    context.save_artifact("a\\x1b[31m\\u202e.txt", b"data\\x1b[2J", "text/plain\\x1b[0m")
     if mode == "dict":
         return {{"text": nasty}}
     return nasty
@@ -71,7 +72,7 @@ def test_run_escapes_output_artifacts_and_errors(skills: Path, tmp_path: Path) -
     _clean(r.stdout)
     _clean(r.stderr)
     assert "\\u001b[2J" in r.stdout and "\\u202eevil" in r.stdout
-    assert "(application/octet-stream, 4 B)" in r.stderr  # the invalid mime was not stored
+    assert "(application/octet-stream, 8 B)" in r.stderr  # the invalid mime was not stored
 
     bad = cli("run", "forger", "-p", "mode=fail", "--skills-dir", str(skills), cwd=tmp_path)
     assert bad.returncode == 1
@@ -116,6 +117,33 @@ def test_tasks_batch_and_skills_views_are_escaped(skills: Path, tmp_path: Path) 
         assert out.returncode == 0, out.stderr
         _clean(out.stdout)
         assert "boom" in out.stdout or args[1] != "task", out.stdout
+
+
+def test_artifacts_get_escapes_for_a_terminal_only(skills: Path, tmp_path: Path) -> None:
+    r = cli("run", "forger", "--json", "--skills-dir", str(skills), cwd=tmp_path)
+    art = json.loads(r.stdout)["artifacts"][0]["id"]
+    piped = subprocess.run([sys.executable, "-m", "skillexec", "artifacts", "get", art],
+                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                           capture_output=True, timeout=60, check=False)
+    assert piped.stdout == b"data\x1b[2J"  # to a pipe: the bytes, exactly
+    main, sub = pty.openpty()
+    try:
+        subprocess.run([sys.executable, "-m", "skillexec", "artifacts", "get", art],
+                       cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                       stdout=sub, stderr=subprocess.PIPE, timeout=60, check=True)
+        os.close(sub)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(main)
+    assert b"\x1b" not in seen and b"data\\u001b[2J" in seen, seen
 
 
 # -- the helpers, for any text ----------------------------------------------------------------

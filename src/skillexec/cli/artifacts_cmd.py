@@ -12,6 +12,7 @@ import typer
 from skillexec.artifacts import ArtifactManager, PruneReport
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import for_terminal
 from skillexec.storage.sqlite import SQLiteStore
 
 __all__ = ["app"]
@@ -51,7 +52,7 @@ def get(artifact_id: str,
 
     data = opt.run_async(go())
     if output is None:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(for_terminal(data) if sys.stdout.isatty() else data)
     else:
         output.write_bytes(data)
 

@@ -20,7 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape as escape_markup
 
-__all__ = ["cell", "cells", "json_text", "print_json", "safe_block", "safe_line"]
+__all__ = ["cell", "cells", "for_terminal", "json_text", "print_json", "safe_block",
+           "safe_line"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")  # one line: every control, \n too
@@ -76,3 +77,9 @@ def cells(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [cells(v) for v in data]
     return data
+
+
+def for_terminal(data: bytes) -> bytes:
+    """An artifact's bytes for a terminal (stdout is a TTY): decoded as UTF-8 (invalid bytes
+    replaced) and :func:`safe_block`-escaped. Written to a pipe or a file, bytes stay bytes."""
+    return safe_block(data.decode("utf-8", "replace")).encode()
