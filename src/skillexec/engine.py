@@ -58,7 +58,7 @@ from skillexec.scheduling.queue import TaskQueue
 from skillexec.security.isolation_policy import strength
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport
-from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skill
+from skillexec.skills.model import EntryKind, Isolation, Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
 from skillexec.storage.memory import MemoryStore
@@ -757,7 +757,7 @@ class SkillExecutionEngine:
             # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
             # engine's to say, so a result reads the same with the monitor on or off.
             outcome.metrics["concurrency"] = self.executor.slots
-            self._report_limits(outcome.metrics, task, ex, runner)
+            self._report_limits(outcome.metrics, task, attempt.limits, runner)
             if outcome.error is None:
                 outcome = self._check_output(skill, outcome)
             for mw in self._hooks["after_attempt"]:
@@ -769,13 +769,14 @@ class SkillExecutionEngine:
             self.environment.discard(ctx)  # only if finish() did not run
 
     def _report_limits(self, metrics: dict[str, float | int | None], task: ExecutionTask,
-                       ex: ExecutionSettings, runner: Runner) -> None:
-        """The effective limits (after the operator's clamps) go on the result; memory and
-        CPU only where a runner enforces them."""
+                       limits: AttemptLimits, runner: Runner) -> None:
+        """The effective limits (after the operator's clamps and the call's own) go on the
+        result; memory and CPU only where a runner enforces them."""
         metrics["timeout_s"] = task.timeout_s
         if runner is not self._runners.get("inline"):
             metrics["memory_limit_mb"], metrics["cpu_limit_s"] = \
-                self.isolation_policy.resource_limits(ex)
+                self.isolation_policy.resource_limits(memory_mb=limits.memory_mb,
+                                                      cpu_seconds=limits.cpu_seconds)
 
     def _check_output(self, skill: Skill, outcome: Outcome) -> Outcome:
         try:

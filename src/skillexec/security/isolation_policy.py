@@ -98,10 +98,11 @@ class IsolationPolicy:
             changes["cpu_seconds"] = self.max_cpu_seconds
         return dataclasses.replace(ex, **changes) if changes else ex
 
-    def resource_limits(self, ex: ExecutionSettings) -> tuple[int, float]:
-        """(memory MB, CPU seconds) an isolated attempt of ``ex`` gets."""
-        return (min(ex.memory_mb or self.default_memory_mb, self.max_memory_mb),
-                min(ex.cpu_seconds or self.default_cpu_seconds, self.max_cpu_seconds))
+    def resource_limits(self, *, memory_mb: int | None,
+                        cpu_seconds: float | None) -> tuple[int, float]:
+        """(memory MB, CPU seconds) an isolated attempt asking for these gets."""
+        return (min(memory_mb or self.default_memory_mb, self.max_memory_mb),
+                min(cpu_seconds or self.default_cpu_seconds, self.max_cpu_seconds))
 
     def describe(self, skill: Skill, *, default_timeout_s: float,
                  default_max_retries: int) -> dict[str, Any]:
@@ -116,7 +117,8 @@ class IsolationPolicy:
             "max_retries": min(ex.max_retries if ex.max_retries is not None
                                else default_max_retries, self.max_retries),
         }
-        out["memory_mb"], out["cpu_seconds"] = self.resource_limits(ex)
+        out["memory_mb"], out["cpu_seconds"] = self.resource_limits(
+            memory_mb=ex.memory_mb, cpu_seconds=ex.cpu_seconds)
         if refused is not None:
             out["refused"] = refused.message
         clamped = {name: getattr(asked, name) for name in
