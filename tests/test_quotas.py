@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from skillexec import SkillExecutionEngine
+from skillexec import SkillExecutionEngine, skill
 from skillexec.config import EngineConfig
 from skillexec.monitoring.events import TaskEvent
 from skillexec.runtime.context import SkillContext, cut_message
@@ -197,6 +197,25 @@ def test_a_huge_progress_message_is_cut_and_memory_stays_bounded(tmp_path: Path)
         assert ev.message is not None
         assert len(ev.message.encode()) <= 64 << 10
         assert "cut: the message was" in ev.message
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_inline_skills_have_the_same_workspace_quota(tmp_path: Path, keep: bool) -> None:
+    @skill("scribbler")
+    def scribbler(context: Any) -> int:
+        for i in range(20):
+            (context.workdir / f"f{i}").write_text("x")
+        return 20
+
+    async def go() -> None:
+        cfg = EngineConfig(data_dir=tmp_path / "d", max_workspace_files=10, keep_workdirs=keep)
+        async with SkillExecutionEngine(config=cfg) as engine:
+            engine.register(scribbler)
+            r = await engine.execute("scribbler")
+            assert r.error is not None and r.error.code == "workspace_quota_exceeded"
+            assert r.error.details["quota"] == "max_workspace_files"
+    arun(go())
+    assert bool(_left_on_disk(tmp_path)) is keep  # kept for debugging only when asked
 
 
 # -- the pieces, directly ---------------------------------------------------------------------

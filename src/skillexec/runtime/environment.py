@@ -133,8 +133,13 @@ class ExecutionEnvironment:
         ctx.forget_workdir()
         q = self.quotas
         if self.keep_workdirs:
-            return await asyncio.to_thread(measure_tree, path, max_files=q.max_workspace_files,
-                                           max_bytes=q.max_workspace_bytes)
+            try:
+                return await asyncio.to_thread(measure_tree, path,
+                                               max_files=q.max_workspace_files,
+                                               max_bytes=q.max_workspace_bytes)
+            except OSError as exc:  # kept for debugging: a folder it cannot read is no error
+                _log.warning("workspace %s could not be measured: %s", path, exc)
+                return WorkspaceUsage(files=0, bytes=0, complete=False)
         small = _remove_small(path)
         if small is not None:
             return small
