@@ -14,6 +14,8 @@ from typing import Any
 
 import psutil
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, skill
 from skillexec.config import EngineConfig
@@ -227,6 +229,14 @@ def test_cut_message_keeps_short_text_and_marks_a_cut() -> None:
     out = cut_message(long, 500)
     assert len(out.encode()) <= 500 and "2000 bytes" in out
     out.encode()  # never a split character
+
+
+@given(st.text(max_size=3000), st.integers(min_value=256, max_value=4096))
+def test_cut_message_never_exceeds_its_limit(text: str, limit: int) -> None:
+    out = cut_message(text, limit)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    assert len(out.encode("utf-8", "surrogatepass")) <= limit
+    assert out == text if size <= limit else f"was {size} bytes" in out
 
 
 def test_a_skill_log_message_is_cut(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
