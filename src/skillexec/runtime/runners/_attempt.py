@@ -33,7 +33,10 @@ _SLACK_BYTES = 64 * 1024
 # An attempt still running after this long has its workspace measured (in a worker thread,
 # stopping at the quota), and again each time as long after: a skill filling the disk is
 # stopped within seconds, not at its deadline. Shorter attempts are checked once, at the end.
+# A walk that took long (a big tree) waits _WALK_SHARE times its duration before the next,
+# so watching costs the engine at most a fifth of a core, whatever the skill makes.
 _WORKSPACE_CHECK_S = 1.0
+_WALK_SHARE = 4.0
 
 
 class Capture:
@@ -206,6 +209,7 @@ class AttemptIO:
             return
         files, size = quota
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         measuring = loop.run_in_executor(None, functools.partial(
             measure_tree, str(self.attempt.context.workdir), max_files=files, max_bytes=size))
 
@@ -214,7 +218,9 @@ class AttemptIO:
                 return
             error = quota_error(fut.result(), max_files=files, max_bytes=size)
             if error is None:
-                self._quota_timer = loop.call_later(_WORKSPACE_CHECK_S, self._check_workspace)
+                walked = time.perf_counter() - started
+                self._quota_timer = loop.call_later(max(_WORKSPACE_CHECK_S, walked * _WALK_SHARE),
+                                                    self._check_workspace)
             elif not self.overflow.done():
                 self.quota_error = error
                 self.kill()
