@@ -99,12 +99,13 @@ def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
                 continue
             child = _open_dir(entry.name, fd)
             stack.append((child, os.scandir(child), entry.name))
-    finally:
-        for fd, entries, _ in stack[1:]:
+    finally:  # stopped early (a measure past its limit, an error): close what is open
+        for fd, entries, _ in stack:
             with contextlib.suppress(OSError, AttributeError):
                 entries.close()  # type: ignore[attr-defined]
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd != root_fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def measure_tree(path: str, *, max_files: int, max_bytes: int) -> WorkspaceUsage:
