@@ -125,8 +125,9 @@ class ExecutionEnvironment:
             return
         path = str(ctx.workdir)
         ctx.forget_workdir()
+        # Not a daemon: exiting waits for the folder to go rather than leave it behind.
         threading.Thread(target=_remove_quietly, args=(path,), name="skillexec-cleanup",
-                         daemon=True).start()
+                         daemon=False).start()
 
     async def _release(self, ctx: SkillContext) -> WorkspaceUsage:
         path = str(ctx.workdir)
