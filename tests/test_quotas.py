@@ -220,6 +220,33 @@ def test_inline_skills_have_the_same_workspace_quota(tmp_path: Path, keep: bool)
     assert bool(_left_on_disk(tmp_path)) is keep  # kept for debugging only when asked
 
 
+def test_a_cancelled_attempt_leaves_nothing_on_disk(tmp_path: Path) -> None:
+    @skill("writer")
+    async def writer(context: Any) -> None:
+        for i in range(50):
+            (context.workdir / f"f{i}").write_text("x")
+        await asyncio.sleep(30)
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=EngineConfig(data_dir=tmp_path / "d")) as engine:
+            engine.register(writer)
+            task_id = await engine.submit("writer")
+            for _ in range(200):
+                if _left_on_disk(tmp_path):
+                    break
+                await asyncio.sleep(0.01)
+            assert _left_on_disk(tmp_path), "the skill never made its files"
+            assert await engine.cancel(task_id)
+            r = await engine.wait(task_id, timeout=10)
+            assert r.status.value == "cancelled"
+    arun(go())
+    for _ in range(100):  # removed in a worker thread
+        if not _left_on_disk(tmp_path):
+            break
+        time.sleep(0.02)
+    assert _left_on_disk(tmp_path) == []
+
+
 # -- the pieces, directly ---------------------------------------------------------------------
 
 
