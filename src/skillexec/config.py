@@ -212,8 +212,8 @@ class EngineConfig(BaseSettings):
             zygote_idle_s=self.zygote_idle_s, zygote_max_attempts=self.zygote_max_attempts,
             max_output_bytes=self.max_output_bytes,
             max_artifact_bytes=min(self.max_artifact_bytes, self.max_artifacts_bytes),
-            # One file at RLIMIT_FSIZE is already past the workspace quota: counted, it ends the
-            # attempt with the quota's error rather than the skill's EFBIG.
+            # RLIMIT_FSIZE: 256 MiB, or just past a smaller workspace quota, so that one file
+            # stopped by it is counted over the quota (the quota's error, not the skill's EFBIG).
             max_file_size_mb=min(256, (self.max_workspace_bytes >> 20) + 1),
             allow_weaker_isolation=self.allow_weaker_isolation, permission_policy=policy,
             work_root=self.work_root.resolve())
