@@ -298,7 +298,8 @@ def kill_run(kills: int, seed: int, root: Path) -> dict[str, Any]:
                                   "s": {"type": "number", "required": True}},
             "execution": {"isolation": "inline", "idempotent": idem}}))
     data, ids_file, runs = root / "data", root / "ids.txt", root / "runs.txt"
-    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_TRUSTED_SKILLS": '["again", "once"]'}  # they ask for inline
     rng = random.Random(seed)
 
     def start(mode: str, i: int) -> subprocess.Popen[str]:

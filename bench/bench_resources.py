@@ -152,7 +152,8 @@ async def pressure_run(data: Path, seconds: float, *, load: bool, control: bool,
         enabled=control, memory_threshold_mb=threshold_mb, cpu_threshold_pct=80.0,
         action="wait", sample_interval_s=0.1))
     rm = ResourceManager(limits=ResourceLimits(skill_concurrency={"hog": 8}), pressure=gauge)
-    cfg = EngineConfig(data_dir=data, journal=True, max_concurrency=64, thread_pool_size=16)
+    cfg = EngineConfig(data_dir=data, journal=True, max_concurrency=64, thread_pool_size=16,
+                       trusted_skills=frozenset({"hog"}))  # it asks for process
     peak = [used_mb()]
     stop = asyncio.Event()
 

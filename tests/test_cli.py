@@ -29,8 +29,13 @@ def execute(input_data, context):
 """
 
 
+# The skills here ask for `inline` (fast): the operator's policy must name them.
+TRUSTED = '["echo", "slow", "flaky"]'
+
+
 def cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200",
+           "SKILLEXEC_TRUSTED_SKILLS": TRUSTED}
     return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
                           input=stdin, capture_output=True, text=True, timeout=60)
 

@@ -38,7 +38,8 @@ def home() -> Iterator[Path]:
 
 
 def cli(cwd: Path, *args: str, other_user: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80",
+           "SKILLEXEC_TRUSTED_SKILLS": '["one"]'}  # inline: the operator names it
     python = sys.executable
     extra: dict[str, Any] = {}
     if other_user:

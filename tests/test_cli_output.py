@@ -27,7 +27,8 @@ def execute(input_data, context):
 
 
 def cli(cwd: Path, *args: str, columns: int = 40) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": str(columns)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": str(columns),
+           "SKILLEXEC_TRUSTED_SKILLS": json.dumps([LONG])}  # inline: the operator names it
     return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
@@ -35,7 +36,7 @@ def cli(cwd: Path, *args: str, columns: int = 40) -> subprocess.CompletedProcess
 def in_terminal(cwd: Path, *args: str, columns: int = 40) -> str:
     """Run with stdout on a pseudo-terminal ``columns`` wide; what it showed, no colours."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": str(columns),
-           "LINES": "50", "TERM": "xterm"}
+           "LINES": "50", "TERM": "xterm", "SKILLEXEC_TRUSTED_SKILLS": json.dumps([LONG])}
     env.pop("NO_COLOR", None)
     primary, secondary = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,

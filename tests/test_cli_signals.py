@@ -28,6 +28,7 @@ def execute(input_data, context):
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200",
+            "SKILLEXEC_TRUSTED_SKILLS": '["slow"]',  # inline: the operator names it
             "RUNS_FILE": str(tmp_path / "runs.txt"), **extra}
 
 

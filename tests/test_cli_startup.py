@@ -29,7 +29,8 @@ def execute(input_data, context):
 
 def _cli(*args: str, cwd: Path, extra: list[str] | None = None,
          ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200",
+           "SKILLEXEC_TRUSTED_SKILLS": '["light", "heavy"]'}  # inline: the operator names them
     return subprocess.run([sys.executable, *(extra or []), "-m", "skillexec", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=120)
 

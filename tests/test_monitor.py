@@ -49,8 +49,10 @@ async def flaky(key: str) -> str:
     return "second"
 
 
-def _engine(tmp: Path, **settings: object) -> SkillExecutionEngine:
-    cfg = EngineConfig(data_dir=tmp / "data", retry_base_delay_s=0.0, retry_max_delay_s=0.0)
+def _engine(tmp: Path, *, trusted_skills: frozenset[str] = frozenset(),
+            **settings: object) -> SkillExecutionEngine:
+    cfg = EngineConfig(data_dir=tmp / "data", retry_base_delay_s=0.0, retry_max_delay_s=0.0,
+                       trusted_skills=trusted_skills)
     engine = SkillExecutionEngine(config=cfg)
     engine.monitor.reconfigure(MonitorSettings(alerts=False, **settings))  # type: ignore[arg-type]
     for fn in (nap, spin, broken, flaky):
@@ -328,7 +330,7 @@ def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
                      memory_mb=512)
 
     async def go() -> tuple[object, object]:
-        engine = _engine(tmp_path)
+        engine = _engine(tmp_path, trusted_skills=frozenset({"hog"}))
         engine.register(sk)
         async with engine:
             r = await engine.execute("hog")

@@ -173,7 +173,8 @@ def test_traceparent_reaches_a_process_isolated_skill(tmp_path: Path) -> None:
         "    return {'trace': dict(context.trace), 'pid': os.getpid()}\n")
 
     async def go() -> Any:
-        engine = SkillExecutionEngine(config=EngineConfig(data_dir=tmp_path / "d"))
+        engine = SkillExecutionEngine(config=EngineConfig(
+            data_dir=tmp_path / "d", trusted_skills=frozenset({"trace-echo"})))
         engine.monitor.reconfigure(MonitorSettings(alerts=False), tracer_provider=provider)
         engine.register(folder)
         assert engine._isolation(engine.skills.get("trace-echo")).value == "process"

@@ -53,6 +53,9 @@ asyncio.run(main())
 """
 
 
+TRUSTED = '["again", "once"]'  # they ask for inline: the operator's policy names them
+
+
 def make_skills(root: Path) -> Path:
     for sid, idem in (("again", "true"), ("once", "false")):
         d = root / "skills" / sid
@@ -68,7 +71,8 @@ def _killed_mid_run(tmp_path: Path) -> tuple[Path, Path, dict[str, list[str]], P
     data = tmp_path / "data"
     ids_file = tmp_path / "ids.json"
     runs = tmp_path / "runs.txt"
-    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_TRUSTED_SKILLS": TRUSTED}
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(skills), str(data),
                              str(ids_file)], stdout=subprocess.PIPE, env=env, text=True)
     try:
@@ -87,6 +91,7 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
     assert started_before, "the kill came before anything ran"
 
     os.environ["RUNS_FILE"] = str(runs)
+    os.environ["SKILLEXEC_TRUSTED_SKILLS"] = TRUSTED
 
     with sqlite3.connect(data / "journal.db") as db:
         unfinished = {r[0] for r in db.execute(
@@ -105,6 +110,7 @@ def test_sigkill_mid_run_loses_nothing(tmp_path: Path) -> None:
         statuses = arun(resume())
     finally:
         del os.environ["RUNS_FILE"]
+        del os.environ["SKILLEXEC_TRUSTED_SKILLS"]
 
     rec = recovery[0]
     assert set(rec.interrupted) == {t for t in ids["once"] if t in started_before} & unfinished

@@ -234,7 +234,7 @@ def test_the_advisor_picks_among_allowed_runners_only(tmp_path: Path) -> None:
         from skillexec.config import load_config
 
         cfg = load_config(data_dir=tmp_path / "data", skills_dir=tmp_path / "skills",
-                          default_isolation="process",
+                          default_isolation="process", trusted_skills=["whoami"],
                           smart={"adaptive": True, "min_samples": 5,
                                  "runners": ["inline", "process"]})
         async with SkillExecutionEngine(config=cfg) as e:

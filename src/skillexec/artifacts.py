@@ -23,10 +23,17 @@ from skillexec.errors import ResourceError, SkillNotFoundError
 from skillexec.storage.store import ArtifactRecord, TaskStore
 from skillexec.task import ArtifactRef
 
-__all__ = ["ArtifactManager", "PruneReport", "SaveObserver", "safe_name"]
+__all__ = ["ArtifactManager", "PruneReport", "SaveObserver", "safe_mime", "safe_name"]
 
 _log = logging.getLogger("skillexec.artifacts")
 _UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
+# RFC 6838 section 4.2: type "/" subtype, each a restricted-name (a letter or digit first,
+# at most 127 characters); then RFC 2045 parameters, "; name=value" with token values.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+_PARAM_WORD = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MIME = re.compile(rf"{_NAME}/{_NAME}(?:[ \t]*;[ \t]*{_PARAM_WORD}={_PARAM_WORD})*")
+_MAX_MIME = 255
+_OCTET_STREAM = "application/octet-stream"
 
 
 def safe_name(name: str) -> str:
@@ -34,6 +41,14 @@ def safe_name(name: str) -> str:
     base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
     base = _UNSAFE.sub("_", base).strip(" .")
     return base[:200] or "artifact"
+
+
+def safe_mime(mime: object) -> str | None:
+    """``mime`` if it is a valid media type (RFC 6838 grammar, at most 255 characters),
+    else None: a skill's label is kept only when it cannot be anything but a media type."""
+    if not isinstance(mime, str) or len(mime) > _MAX_MIME or not _MIME.fullmatch(mime):
+        return None
+    return mime
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +108,12 @@ class ArtifactManager:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         label = safe_name(name)
+        # An invalid media type is stored as octet-stream, not refused: the bytes are the
+        # artifact, the label only a hint (and never raw text for a terminal or a browser).
         ref = ArtifactRef(id="art_" + secrets.token_hex(12), name=label,
-                          mime=mime or mimetypes.guess_type(label)[0]
-                          or "application/octet-stream",
+                          mime=(safe_mime(mime) if mime else None)
+                          or (_OCTET_STREAM if mime else mimetypes.guess_type(label)[0])
+                          or _OCTET_STREAM,
                           size=len(data), sha256=digest)
         # The journal record is ordered before the task's terminal record, so a finished
         # task never names an artifact the journal does not know.

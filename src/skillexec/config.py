@@ -25,7 +25,9 @@ from skillexec.errors import ConfigError
 from skillexec.skills.model import Isolation, Permission
 
 if TYPE_CHECKING:
+    from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
+    from skillexec.security.isolation_policy import IsolationPolicy
 
 __all__ = ["EngineConfig", "load_config"]
 
@@ -92,6 +94,24 @@ class EngineConfig(BaseSettings):
     max_memory_mb: int = Field(4096, ge=16, description="Most a manifest may ask for.")
     default_cpu_seconds: float = Field(60.0, gt=0, description="CPU time an attempt may use.")
     max_cpu_seconds: float = Field(600.0, gt=0, description="Most a manifest may ask for.")
+    trusted_skills: frozenset[str] = Field(
+        frozenset(), description="Folder skill ids (exact, no patterns) that may ask for "
+        "weaker isolation than default_isolation.")
+    max_timeout_s: float = Field(3600.0, gt=0, description="Longest an attempt may run, "
+                                 "whatever a manifest or a call asks.")
+    max_retries: int = Field(10, ge=0, le=100, description="Most retries a manifest or a "
+                             "call may ask for.")
+
+    # quotas: what one attempt may make
+    max_workspace_bytes: int = Field(1 << 30, ge=1 << 20, description="Bytes in an attempt's "
+                                     "workspace (RLIMIT_FSIZE per file, counted at the end).")
+    max_workspace_files: int = Field(100_000, ge=1, description="Files and folders in an "
+                                     "attempt's workspace.")
+    max_artifacts: int = Field(1000, ge=0, description="Artifacts one attempt may save.")
+    max_artifacts_bytes: int = Field(256 << 20, ge=1, description="Total bytes of the "
+                                     "artifacts one attempt may save.")
+    max_message_bytes: int = Field(64 << 10, ge=256, description="A progress or log message "
+                                   "past this (UTF-8) is cut, with a marker.")
     zygote_idle_s: float = Field(300.0, gt=0, description="Idle warm parents are stopped.")
     zygote_max_attempts: int = Field(1000, ge=1, description="A warm parent is recycled after.")
 
@@ -115,6 +135,26 @@ class EngineConfig(BaseSettings):
     cache: dict[str, Any] = Field(default_factory=dict, description="Result cache.")
     smart: dict[str, Any] = Field(default_factory=dict,
                                   description="SmartExecutor and adaptive optimization.")
+
+    @field_validator("trusted_skills")
+    @classmethod
+    def _skill_ids(cls, value: frozenset[str]) -> frozenset[str]:
+        from skillexec.skills.fields import SKILL_ID
+        bad = sorted(v for v in value if not SKILL_ID.match(v))
+        if bad:
+            raise ValueError(f"not skill ids (exact ids only, no patterns): {', '.join(bad)}")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_within_maxima(self) -> EngineConfig:
+        for default, most in (("default_timeout_s", "max_timeout_s"),
+                              ("default_max_retries", "max_retries"),
+                              ("default_memory_mb", "max_memory_mb"),
+                              ("default_cpu_seconds", "max_cpu_seconds")):
+            if getattr(self, default) > getattr(self, most):
+                raise ValueError(f"{default} ({getattr(self, default)}) is above {most} "
+                                 f"({getattr(self, most)})")
+        return self
 
     @model_validator(mode="after")
     def _subsystems_are_valid(self) -> EngineConfig:
@@ -179,9 +219,31 @@ class EngineConfig(BaseSettings):
             default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds,
             zygote_idle_s=self.zygote_idle_s, zygote_max_attempts=self.zygote_max_attempts,
             max_output_bytes=self.max_output_bytes,
-            max_artifact_bytes=self.max_artifact_bytes,
+            max_artifact_bytes=min(self.max_artifact_bytes, self.max_artifacts_bytes),
+            # RLIMIT_FSIZE: 256 MiB, or just past a smaller workspace quota, so that one file
+            # stopped by it is counted over the quota (the quota's error, not the skill's EFBIG).
+            max_file_size_mb=min(256, (self.max_workspace_bytes >> 20) + 1),
             allow_weaker_isolation=self.allow_weaker_isolation, permission_policy=policy,
             work_root=self.work_root.resolve())
+
+    def isolation_policy(self) -> IsolationPolicy:
+        """Which isolation level a skill runs at, and its execution settings clamped."""
+        from skillexec.security.isolation_policy import IsolationPolicy
+
+        return IsolationPolicy(
+            default_isolation=self.default_isolation, trusted_skills=self.trusted_skills,
+            max_timeout_s=self.max_timeout_s, max_retries=self.max_retries,
+            default_memory_mb=self.default_memory_mb, max_memory_mb=self.max_memory_mb,
+            default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds)
+
+    def attempt_quotas(self) -> AttemptQuotas:
+        from skillexec.runtime.environment import AttemptQuotas
+
+        return AttemptQuotas(
+            max_workspace_bytes=self.max_workspace_bytes,
+            max_workspace_files=self.max_workspace_files, max_artifacts=self.max_artifacts,
+            max_artifacts_bytes=self.max_artifacts_bytes,
+            max_message_bytes=self.max_message_bytes)
 
     @property
     def journal_path(self) -> Path:

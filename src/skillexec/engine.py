@@ -55,6 +55,7 @@ from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
+from skillexec.security.isolation_policy import strength
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport
 from skillexec.skills.model import EntryKind, Isolation, Skill
@@ -77,6 +78,7 @@ from skillexec.validation import ParameterValidator
 __all__ = ["Recovery", "SkillExecutionEngine"]
 
 log = logging.getLogger("skillexec.engine")
+_LEVELS = {level.value: level for level in Isolation}
 
 
 _CANCEL_POLL_S = 0.5
@@ -146,7 +148,9 @@ class SkillExecutionEngine:
                                          max_bytes=config.max_artifact_bytes)
         self.environment = ExecutionEnvironment(
             work_root=config.work_root, artifacts=self.artifacts,
-            keep_workdirs=config.keep_workdirs, logger=logging.getLogger("skillexec.skill"))
+            keep_workdirs=config.keep_workdirs, logger=logging.getLogger("skillexec.skill"),
+            quotas=config.attempt_quotas())
+        self.isolation_policy = config.isolation_policy()
         self.isolation = config.isolation_settings()
         self.policy = self.isolation.permission_policy
         self._runners: dict[str, Runner] = dict(runners or {})
@@ -312,6 +316,8 @@ class SkillExecutionEngine:
     async def _prepare(self, skill: Skill) -> None:
         if not skill.runnable:
             return
+        if self.isolation_policy.refusal(skill) is not None:
+            return  # refused at each call, with the reason: nothing to warm up
         runner = self._runners.get(self._isolation(skill).value)
         if runner is None:
             return
@@ -329,6 +335,9 @@ class SkillExecutionEngine:
         runner = self._runners.get(name)
         if runner is None or (skill.entry.kind is EntryKind.COMMAND and name == "inline"):
             return False
+        policy = self.isolation_policy
+        if name in _LEVELS and strength(_LEVELS[name]) < strength(policy.floor(skill)):
+            return False  # an advisor may not weaken isolation past the operator's policy
         return runner.refusal(skill) is None
 
     def journal_event(self, kind: str, data: dict[str, Any]) -> None:
@@ -336,14 +345,9 @@ class SkillExecutionEngine:
         self._store.append_event(kind, data)
 
     def _isolation(self, skill: Skill) -> Isolation:
-        wanted = skill.execution.isolation
-        if wanted is None:
-            if skill.entry.kind is EntryKind.CALLABLE:
-                return Isolation.INLINE
-            wanted = self.config.default_isolation
-        if skill.entry.kind is EntryKind.COMMAND and wanted is Isolation.INLINE:
-            return Isolation.PROCESS  # a command always runs as a child process
-        return wanted
+        """The level a skill runs at; a manifest asking for less than the operator's
+        policy allows is refused (permission_error, before anything of it runs)."""
+        return self.isolation_policy.isolation(skill)
 
     # -- the public calls --------------------------------------------------------------------
 
@@ -643,7 +647,7 @@ class SkillExecutionEngine:
             raise DependencyError(
                 f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
                 code="no_entry_point")
-        isolation = self._isolation(skill)
+        isolation = self._isolation(skill)  # refused here if it asks for too little
         runner = self._runners.get(isolation._value_)
         if runner is None:
             raise ResourceError(
@@ -656,7 +660,7 @@ class SkillExecutionEngine:
             raise SkillExecError.from_info(refused)
         self.skills.check_dependencies(skill)
         validated = self.validator.validate(skill, params)
-        ex = skill.execution
+        ex = self.isolation_policy.effective(skill.execution)  # clamped to the maxima
         cfg = {**skill.default_config, **config} if config else skill.default_config
         prio = priority if priority is not None else (
             ex.priority if ex.priority is not None else self.config.default_priority)
@@ -670,6 +674,9 @@ class SkillExecutionEngine:
                                  f"(got {timeout_s})", code="invalid_timeout")
         retries = max_retries if max_retries is not None else (
             ex.max_retries if ex.max_retries is not None else self.config.default_max_retries)
+        # A call may tighten, never pass the operator's maxima either.
+        timeout_s = min(timeout_s, self.config.max_timeout_s)
+        retries = min(retries, self.config.max_retries)
         return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
                              params=validated, config=dict(cfg), priority=prio,
                              timeout_s=float(timeout_s), max_retries=retries,
@@ -821,7 +828,7 @@ class SkillExecutionEngine:
             progress=self._progress_sink(task) if self.events_bus.log is not None
             or self.events_bus.wants(task.task_id) else None)
         self._contexts[task.task_id] = ctx
-        ex = skill.execution
+        ex = self.isolation_policy.effective(skill.execution)
         attempt = Attempt(skill=skill, input_data=build_input(task.params, task.config),
                           context=ctx,
                           limits=AttemptLimits(timeout_s=timeout_s, memory_mb=ex.memory_mb,
@@ -832,11 +839,15 @@ class SkillExecutionEngine:
                 if (pending := mw.before_attempt(task, attempt)) is not None:
                     await pending
             outcome = await runner.run(attempt)
+            if (ctx.workdir_made or ctx.quota_error is not None) and (  # quotas: environment
+                    over := await self.environment.finish(ctx)) is not None:
+                outcome = Outcome(error=over, metrics=outcome.metrics)
             # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
             # engine's to say, so a result reads the same with the monitor on or off.
             outcome.metrics["concurrency"] = self.executor.slots
             if cut and outcome.error is not None and outcome.error.type is ErrorType.TIMEOUT:
                 outcome.error = _past_deadline(skill, task, outcome.error)
+            self._report_limits(outcome.metrics, task, attempt.limits, runner)
             if outcome.error is None:
                 outcome = self._check_output(skill, outcome)
             for mw in self._hooks["after_attempt"]:
@@ -845,7 +856,17 @@ class SkillExecutionEngine:
             return outcome
         finally:
             self._contexts.pop(task.task_id, None)
-            self.environment.cleanup(ctx)
+            self.environment.discard(ctx)  # only if finish() did not run
+
+    def _report_limits(self, metrics: dict[str, float | int | None], task: ExecutionTask,
+                       limits: AttemptLimits, runner: Runner) -> None:
+        """The effective limits (after the operator's clamps and the call's own) go on the
+        result; memory and CPU only where a runner enforces them."""
+        metrics["timeout_s"] = task.timeout_s
+        if runner is not self._runners.get("inline"):
+            metrics["memory_limit_mb"], metrics["cpu_limit_s"] = \
+                self.isolation_policy.resource_limits(memory_mb=limits.memory_mb,
+                                                      cpu_seconds=limits.cpu_seconds)
 
     def _check_output(self, skill: Skill, outcome: Outcome) -> Outcome:
         try:

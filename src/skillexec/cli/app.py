@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
-from rich.markup import escape
 
 from skillexec.cli import (
     artifacts_cmd,
@@ -36,6 +35,7 @@ from skillexec.cli.render import (
     metrics_table,
     results_table,
 )
+from skillexec.cli.safe_text import cell, json_text, safe_block
 from skillexec.errors import SkillExecError
 from skillexec.task import ExecutionResult, TaskStatus
 
@@ -160,15 +160,16 @@ def run(
 
     result = opt.run_async(go())
     if as_json:
-        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
-                                      default=str).decode() + "\n")
+        sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
+                                                default=str).decode()) + "\n")
     elif result.ok:
         out = result.output
         text = out if isinstance(out, str) else orjson.dumps(
             out, option=orjson.OPT_INDENT_2, default=str).decode()
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(safe_block(text) + "\n")
         for a in result.artifacts:
-            make_console(stderr=True).print(f"artifact {a.id}: {a.name} ({a.mime}, {a.size} B)")
+            make_console(stderr=True).print(
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
     raise typer.Exit(exit_code(result))
@@ -267,7 +268,7 @@ def batch(
     def emit(row: tuple[int, str, ExecutionResult]) -> None:
         if as_json:  # streamed as each call ends; "line" ties it to the input line
             body = {"line": row[0], **row[2].to_dict()}
-            sys.stdout.write(orjson.dumps(body, default=str).decode() + "\n")
+            sys.stdout.write(json_text(orjson.dumps(body, default=str).decode()) + "\n")
             sys.stdout.flush()
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
@@ -326,9 +327,7 @@ def batch(
     rows, elapsed, not_sent, interrupted = opt.run_async(go())
     if not as_json:
         title = f"{file if file != '-' else 'stdin'}: {len(rows)} calls"
-        # The skill id comes from the input file: text, never markup.
-        shown = [(n, escape(skill), r) for n, skill, r in rows]
-        print_table(results_table(shown, title=title), console=out)
+        print_table(results_table(rows, title=title), console=out)
     print_table(metrics_table([r for _, _, r in rows], elapsed), console=out)
     if interrupted:
         cancelled = sum(r.status is TaskStatus.CANCELLED for _, _, r in rows)

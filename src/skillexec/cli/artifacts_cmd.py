@@ -15,6 +15,7 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import cell, for_terminal, json_text
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.artifacts import ArtifactManager, PruneReport
@@ -62,7 +63,7 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
     records = [r for r in opt.run_async(go()) if task is None or r.task_id == task]
     records = sorted(records, key=lambda r: -r.created_at)[:limit]
     if as_json:
-        typer.echo(orjson.dumps([_record(r) for r in records]).decode())
+        typer.echo(json_text(orjson.dumps([_record(r) for r in records]).decode()))
         return
     table = Table(title=f"{len(records)} artifacts")
     for col in ("artifact id", "task id"):
@@ -72,7 +73,8 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
     table.add_column("bytes", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
     for r in records:
-        table.add_row(r.ref.id, r.task_id or "-", r.ref.name, r.ref.mime, str(r.ref.size),
+        table.add_row(cell(r.ref.id), cell(r.task_id or "-"), cell(r.ref.name), cell(r.ref.mime),
+                      str(r.ref.size),
                       dt.datetime.fromtimestamp(r.created_at).strftime("%m-%d %H:%M"),
                       )
     print_table(table, console=make_console())
@@ -109,11 +111,11 @@ def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifa
         except OSError as exc:
             opt.fail(f"-o {output}: cannot be written: {exc.strerror or exc}")
     elif not as_json:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(for_terminal(data) if sys.stdout.isatty() else data)
     if as_json:
         body: dict[str, Any] = _record(record) if record is not None else {"id": artifact_id}
         body["written_to"] = str(output) if output is not None else None
-        typer.echo(orjson.dumps(body).decode())
+        typer.echo(json_text(orjson.dumps(body).decode()))
 
 
 def _check_target(output: Path) -> None:

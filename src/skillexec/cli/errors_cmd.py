@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import orjson
 import typer
-from rich.markup import escape
 
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.task import TaskStatus
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -108,7 +108,7 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
         table.add_column(col, justify=justify,  # type: ignore[arg-type]
                          no_wrap=col == "skill")
     for g in report.groups:
-        table.add_row(escape(g.skill_id), escape(g.error_type), escape(g.fingerprint[:80]),
+        table.add_row(cell(g.skill_id), cell(g.error_type), cell(g.fingerprint[:80]),
                       str(g.count),
                       str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
                       _stamp(g.first_seen), _stamp(g.last_seen))
@@ -116,14 +116,13 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
     if report.breaker_transitions:
         console.print("circuit breakers:")
         for t in report.breaker_transitions[-20:]:
-            console.print(f"  {_stamp(t['at'])} {t.get('skill')}: {t.get('from')} → "
-                          f"{t.get('to')} ({t.get('reason')})", soft_wrap=True,
-                          markup=False)
+            console.print(f"  {_stamp(t['at'])} {cell(t.get('skill'))}: {t.get('from')} → "
+                          f"{t.get('to')} ({cell(t.get('reason'))})", soft_wrap=True)
     if tracebacks:
         for g in report.groups:
             if g.example_traceback:
-                console.rule(escape(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}"))
-                console.print(g.example_traceback, markup=False, highlight=False)
+                console.rule(cell(f"{g.skill_id} {g.error_type}: {g.fingerprint[:60]}"))
+                console.print(safe_block(g.example_traceback), markup=False, highlight=False)
 
 
 def replay(
@@ -174,10 +173,10 @@ def replay(
         status = o.result.status if o.result else None
         ok = ok and status is TaskStatus.SUCCEEDED
         if as_json:
-            sys.stdout.write(orjson.dumps(o.to_dict(), default=str).decode() + "\n")
+            sys.stdout.write(json_text(orjson.dumps(o.to_dict(), default=str).decode()) + "\n")
             continue
         if o.new_task_id is None:
-            console.print(f"{o.original_task_id}: not replayed: {o.error}")
+            console.print(f"{cell(o.original_task_id)}: not replayed: {cell(o.error)}")
             continue
         res = o.result
         what = ""
@@ -185,9 +184,9 @@ def replay(
             what = f" {res.error.code}: {res.error.message}"
         elif res is not None:
             what = " " + orjson.dumps(res.output, default=str).decode()[:200]
-        console.print(f"{o.original_task_id} → {o.new_task_id}: "
-                      f"{status.value if status else 'submitted'} "
-                      f"({res.attempts if res else 0} attempts){what}",
+        console.print(safe_line(f"{o.original_task_id} → {o.new_task_id}: "
+                                f"{status.value if status else 'submitted'} "
+                                f"({res.attempts if res else 0} attempts){what}"),
                       markup=False, highlight=False)
     raise typer.Exit(0 if ok else 1)
 

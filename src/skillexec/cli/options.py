@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from skillexec.cli.safe_text import safe_line
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -34,7 +35,7 @@ DataDir = Annotated[Path | None, typer.Option(
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"skillexec: {message}\n")
+    sys.stderr.write(f"skillexec: {safe_line(message)}\n")
     raise typer.Exit(code)
 
 

@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from skillexec.cli.safe_text import cell, safe_line
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
 
 __all__ = ["error_sentence", "metrics_table", "results_table", "short", "tasks_table"]
@@ -23,9 +25,10 @@ _STYLE = {
 
 
 def short(value: Any, width: int = 60) -> str:
+    """One line of at most ``width`` characters (before escaping), controls escaped."""
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return safe_line(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def error_sentence(result: ExecutionResult) -> str:
@@ -44,8 +47,8 @@ def error_sentence(result: ExecutionResult) -> str:
         text += f" (stderr: {_telling_line(stderr)})"
     suggestions = err.details.get("suggestions")
     if suggestions and "did you mean" not in err.message:
-        text += f" (did you mean: {', '.join(suggestions)}?)"
-    return text
+        text += f" (did you mean: {', '.join(str(s) for s in suggestions)}?)"
+    return safe_line(text)  # a skill's message: one line, no control characters
 
 
 def _telling_line(stderr: str) -> str:
@@ -74,10 +77,11 @@ def results_table(rows: Sequence[tuple[int, str, ExecutionResult]], *, title: st
     table.add_column("output / error", ratio=1, overflow="fold")
     for line, skill, r in rows:
         wall = r.metrics.get("wall_ms")
-        detail = short(r.output, 90) if r.ok else f"[red]{short(error_sentence(r), 120)}[/red]"
+        detail = (escape(short(r.output, 90)) if r.ok
+                  else f"[red]{escape(short(error_sentence(r), 120))}[/red]")
         if r.artifacts:
             detail += f" [dim]+{len(r.artifacts)} artifact(s)[/dim]"
-        table.add_row(str(line), skill, status_text(r.status),
+        table.add_row(str(line), cell(skill), status_text(r.status),
                       f"{wall:.1f}" if isinstance(wall, int | float) else "-",
                       str(r.attempts), detail)
     return table
@@ -127,7 +131,7 @@ def tasks_table(infos: Sequence[TaskInfo]) -> Table:
     for i in infos:
         wall = i.result.metrics.get("wall_ms") if i.result else None
         created = _dt.datetime.fromtimestamp(i.created_at).strftime("%m-%d %H:%M")
-        table.add_row(i.task_id, i.skill_id, status_text(i.status), str(i.priority),
+        table.add_row(cell(i.task_id), cell(i.skill_id), status_text(i.status), str(i.priority),
                       str(i.attempts), created,
                       f"{wall:.1f}" if isinstance(wall, int | float) else "-")
     return table

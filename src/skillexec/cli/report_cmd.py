@@ -15,6 +15,7 @@ import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import cells, json_text
 
 __all__ = ["app"]
 
@@ -35,7 +36,7 @@ TableOrJson = Annotated[Literal["table", "json"], typer.Option(
 def _print_json(data: Any) -> None:
     import orjson
 
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()) + "\n")
 
 
 def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
@@ -67,7 +68,7 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
         target.write_text(to_html(report), encoding="utf-8")
         make_console(stderr=True).print(f"wrote {target}")
     elif fmt == "json":
-        text = to_json(report) + "\n"
+        text = json_text(to_json(report)) + "\n"
         if output is not None:
             output.write_text(text, encoding="utf-8")
         else:
@@ -78,9 +79,9 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
             from rich.console import Console
 
             with output.open("w", encoding="utf-8") as fh:
-                Console(file=fh, width=160).print(to_table(report))
+                Console(file=fh, width=160).print(to_table(cells(report)))
         else:
-            console.print(to_table(report))
+            console.print(to_table(cells(report)))
 
 
 def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
+from skillexec.cli.safe_text import cell, json_text, print_json
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -57,7 +57,7 @@ def list_(skills_dir: opt.SkillsDir = None,
     registry = _registry(skills_dir)
     skills = registry.list()
     if as_json:
-        typer.echo(orjson.dumps([_summary(s) for s in skills]).decode())
+        typer.echo(json_text(orjson.dumps([_summary(s) for s in skills]).decode()))
         return
     console = make_console()
     table = Table(title=f"{len(skills)} skills")
@@ -66,18 +66,18 @@ def list_(skills_dir: opt.SkillsDir = None,
     for col in ("entry", "description"):
         table.add_column(col, overflow="fold")
     for s in skills:
-        entry = escape(_entry(s, reason=False))
-        table.add_row(escape(s.id), escape(s.version), s.source,
+        entry = cell(_entry(s, reason=False))
+        table.add_row(cell(s.id), cell(s.version), cell(s.source),
                       s.execution.isolation.value if s.execution.isolation else "default",
                       entry if s.runnable else f"[red]{entry}[/red]",
-                      escape(short(s.description or "", 40)))
+                      cell(short(s.description or "", 40)))
     print_table(table, console=console)
     for s in skills:  # below the table, where a long reason stays readable
         if not s.runnable:
-            console.print(f"[yellow]not runnable[/yellow] {escape(s.id)}: "
-                          f"{escape(s.entry.reason)}", soft_wrap=True)
+            console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: "
+                          f"{cell(s.entry.reason)}", soft_wrap=True)
     for problem in registry.problems:
-        console.print(f"[red]not loaded[/red] {escape(problem.reason)}", soft_wrap=True)
+        console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
 
 
 @app.command()
@@ -97,16 +97,20 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
         "dependencies": [f"{d.name}{d.specifier}" for d in skill.dependencies],
         "skill_dependencies": [f"{d.id} {d.requirement}" for d in skill.skill_dependencies],
     }
+    cfg = opt.config(skills_dir=skills_dir, data_dir=None)  # the policy decides what runs
+    body["execution"] = cfg.isolation_policy().describe(
+        skill, default_timeout_s=cfg.default_timeout_s,
+        default_max_retries=cfg.default_max_retries)
     try:
         registry.check_dependencies(skill)
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
-    text = orjson.dumps(body, default=str).decode()
+    text = json_text(orjson.dumps(body, default=str).decode())
     if as_json or not sys.stdout.isatty():
         typer.echo(text)
     else:
-        make_console().print_json(text)
+        print_json(make_console(), text)
 
 
 @app.command()
@@ -126,18 +130,18 @@ def validate(path: Annotated[Path, typer.Argument(
     if not findings:
         opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
     if as_json:
-        typer.echo(orjson.dumps(findings).decode())
+        typer.echo(json_text(orjson.dumps(findings).decode()))
     else:
         console = make_console()
         for f in findings:
             status = "[red]invalid[/red]" if f["errors"] else "[green]ok[/green]"
-            what = (f"{escape(str(f['id']))} {escape(str(f['version']))} "
-                    f"({escape(str(f['source']))}) at " if f["id"] else "")
-            console.print(f"{status} {what}{escape(str(f['path']))}", soft_wrap=True)
+            what = (f"{cell(f['id'])} {cell(f['version'])} ({cell(f['source'])}) at "
+                    if f["id"] else "")
+            console.print(f"{status} {what}{cell(f['path'])}", soft_wrap=True)
             for w in f["warnings"]:
-                console.print(f"  [yellow]warning[/yellow] {escape(w)}", soft_wrap=True)
+                console.print(f"  [yellow]warning[/yellow] {cell(w)}", soft_wrap=True)
             for e in f["errors"]:
-                console.print(f"  [red]error[/red] {escape(e)}", soft_wrap=True)
+                console.print(f"  [red]error[/red] {cell(e)}", soft_wrap=True)
     raise typer.Exit(2 if any(f["errors"] for f in findings) else 0)
 
 
@@ -154,6 +158,7 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
         for p in report.problems:  # e.g. the same id and version twice
             folders[p.path.resolve()] = p.reason
     validator = ParameterValidator()
+    policy = opt.config(skills_dir=None, data_dir=None).isolation_policy()
     findings: list[dict[str, Any]] = []
     for folder, load_problem in sorted(folders.items()):
         skill, errors = check_skill(folder, strict=strict)
@@ -175,6 +180,8 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
                 SkillRegistry([skill]).check_dependencies(skill)
             except SkillExecError as exc:
                 warnings.append(f"not runnable on this machine: {exc}")
+            if (refused := policy.refusal(skill)) is not None:  # the operator may name it
+                warnings.append(f"refused by this engine's policy: {refused.message}")
         findings.append({"path": str(folder), "id": skill.id if skill else None,
                          "version": skill.version if skill else None,
                          "source": skill.source if skill else None,

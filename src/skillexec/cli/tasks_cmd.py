@@ -22,6 +22,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, tasks_table
+from skillexec.cli.safe_text import json_text, print_json
 from skillexec.task import TaskInfo, TaskStatus
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -49,7 +50,7 @@ def list_(
     infos = _with_store(data_dir, lambda s: s.list_tasks(status=status, skill_id=skill,
                                                           limit=limit))
     if as_json:
-        typer.echo(orjson.dumps([i.to_dict() for i in infos], default=str).decode())
+        typer.echo(json_text(orjson.dumps([i.to_dict() for i in infos], default=str).decode()))
     else:
         print_table(tasks_table(infos), console=make_console())
 
@@ -67,11 +68,11 @@ def show(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")
         opt.fail(f"no task with id {task_id!r}")
     body = info.to_dict()
     body["history"] = history
-    text = orjson.dumps(body, default=str).decode()
+    text = json_text(orjson.dumps(body, default=str).decode())
     if as_json or not sys.stdout.isatty():
         typer.echo(text)
     else:
-        make_console().print_json(text)
+        print_json(make_console(), text)
 
 
 @app.command()

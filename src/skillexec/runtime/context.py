@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from skillexec.errors import ErrorInfo
 from skillexec.task import ArtifactRef
 
-__all__ = ["ArtifactSink", "ProgressSink", "SkillContext"]
+__all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
 
 ProgressSink = Callable[[float, str], None]
 ArtifactSink = Callable[[str, bytes, "str | None"], ArtifactRef]
@@ -24,8 +25,9 @@ class SkillContext:
     """
 
     __slots__ = ("_artifact_sink", "_cancel_event", "_cancelled", "_log", "_progress_sink",
-                 "_workdir", "_workdir_made", "attempt", "config", "deadline", "skill_id",
-                 "task_id", "trace")
+                 "_workdir", "_workdir_made", "attempt", "config", "deadline",
+                 "max_message_bytes", "quota_error", "skill_id", "task_id", "trace",
+                 "workspace_quota")
 
     def __init__(
         self,
@@ -41,6 +43,8 @@ class SkillContext:
         artifact_sink: ArtifactSink | None = None,
         cancel_event: threading.Event | None = None,
         trace: dict[str, str] | None = None,
+        max_message_bytes: int | None = None,
+        workspace_quota: tuple[int, int] | None = None,
     ) -> None:
         self.task_id = task_id
         self.skill_id = skill_id
@@ -58,6 +62,14 @@ class SkillContext:
         # event where the caller has one to share (a child process's signal handler).
         self._cancelled = False
         self._cancel_event = cancel_event
+        # Set engine side (the max_message_bytes setting); None in a child, whose messages
+        # the engine cuts as they arrive.
+        self.max_message_bytes = max_message_bytes
+        # (files, bytes) the workspace may hold; watched while an isolated attempt runs.
+        self.workspace_quota = workspace_quota
+        # The first quota the attempt broke (engine side): whatever the skill does with the
+        # exception it got, the attempt ends with this error.
+        self.quota_error: ErrorInfo | None = None
 
     @property
     def workdir(self) -> Path:
@@ -73,12 +85,17 @@ class SkillContext:
     def workdir_made(self) -> bool:
         return self._workdir_made
 
+    def forget_workdir(self) -> None:
+        """Engine side: the folder is being removed; nothing more is made in it."""
+        self._workdir_made = False
+
     @property
     def log(self) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         if self._log is None:
-            self._log = logging.LoggerAdapter(
+            self._log = _CappedLog(
                 logging.getLogger("skillexec.skill"),
-                {"task_id": self.task_id, "skill_id": self.skill_id, "attempt": self.attempt})
+                {"task_id": self.task_id, "skill_id": self.skill_id, "attempt": self.attempt},
+                max_bytes=self.max_message_bytes)
         return self._log
 
     @property
@@ -92,9 +109,13 @@ class SkillContext:
         return max(0.0, self.deadline - time.time())
 
     def progress(self, fraction: float, message: str = "") -> None:
-        """Report progress in [0, 1]; values outside are clamped."""
+        """Report progress in [0, 1]; values outside are clamped, a message longer than
+        ``max_message_bytes`` (UTF-8) is cut, with a marker saying how long it was."""
         if self._progress_sink is not None:
-            self._progress_sink(min(1.0, max(0.0, float(fraction))), str(message))
+            text = str(message)
+            if self.max_message_bytes is not None:
+                text = cut_message(text, self.max_message_bytes)
+            self._progress_sink(min(1.0, max(0.0, float(fraction))), text)
 
     def save_artifact(self, name: str, data: bytes | str, mime: str | None = None) -> ArtifactRef:
         """Keep a file this skill produced; returns its reference (also listed on the result)."""
@@ -111,3 +132,36 @@ class SkillContext:
 
     def __repr__(self) -> str:
         return f"SkillContext(task_id={self.task_id!r}, attempt={self.attempt})"
+
+
+def cut_message(text: str, max_bytes: int) -> str:
+    """``text`` if it fits in ``max_bytes`` of UTF-8, else its head and a marker."""
+    if len(text) * 4 <= max_bytes:  # fits whatever its characters: no encoding needed
+        return text
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return text
+    marker = f"... [cut: the message was {len(data)} bytes, the limit is {max_bytes}]"
+    head = data[: max(0, max_bytes - len(marker))].decode("utf-8", "ignore")
+    return head + marker
+
+
+class _CappedLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A skill's logger: each message, once formatted, cut to ``max_bytes``."""
+
+    def __init__(self, logger: logging.Logger, extra: dict[str, Any], *,
+                 max_bytes: int | None) -> None:
+        super().__init__(logger, extra)
+        self.max_bytes = max_bytes
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = f"{msg} {args!r}"
+        if self.max_bytes is not None:
+            text = cut_message(text, self.max_bytes)
+        cut, options = self.process(text, kwargs)
+        self.logger.log(level, cut, **options)

@@ -1,25 +1,72 @@
-"""ExecutionEnvironment: the private folder and the context of one attempt."""
+"""ExecutionEnvironment: the private folder, the context and the quotas of one attempt.
+
+Quotas bound what one attempt can make, whatever the runner: artifacts (count and total
+bytes, checked as each is saved: past the quota nothing more is kept and the attempt ends
+``resource_error``), progress and log messages (cut to a size), and the workspace (files
+and bytes, counted as the folder is removed after the attempt; RLIMIT_FSIZE bounds each
+file while it runs, in the isolated runners). Removal runs in a worker thread, so a tree of
+a million files or ten thousand levels never stalls the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import shutil
+import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from skillexec.artifacts import ArtifactManager
+from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
+from skillexec.runtime.workspace import (
+    WorkspaceUsage,
+    measure_tree,
+    quota_error,
+    remove_tree,
+)
 from skillexec.task import ArtifactRef, ExecutionTask
 
-__all__ = ["ExecutionEnvironment"]
+__all__ = ["AttemptQuotas", "ExecutionEnvironment"]
+
+_log = logging.getLogger("skillexec.environment")
+# A workspace with at most this many top-level entries and no folder is removed on the
+# loop (a few system calls): the common case, an empty or near-empty folder, pays no
+# thread hop.
+_INLINE_ENTRIES = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptQuotas:
+    """What one attempt may make. Every field is a setting of EngineConfig."""
+
+    max_workspace_bytes: int = 1 << 30
+    max_workspace_files: int = 100_000
+    max_artifacts: int = 1000
+    max_artifacts_bytes: int = 256 << 20
+    max_message_bytes: int = 64 << 10
+
+
+class _ArtifactTally:
+    """The artifacts one attempt saved so far; thread-safe (sync skills save from threads)."""
+
+    __slots__ = ("bytes", "count", "lock")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.bytes = 0
+        self.lock = threading.Lock()
 
 
 class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, quotas: AttemptQuotas | None = None) -> None:
         self.work_root = work_root
         self._work_root_str = str(work_root)
         self.keep_workdirs = keep_workdirs
+        self.quotas = quotas or AttemptQuotas()
         self._artifacts = artifacts
         self._logger = logger
 
@@ -27,13 +74,30 @@ class ExecutionEnvironment:
                 progress: ProgressSink | None, trace: dict[str, str] | None = None,
                 ) -> SkillContext:
         task_id = task.task_id
+        quotas = self.quotas
+        tally = _ArtifactTally()
+        ctx: SkillContext
 
         def save(name: str, data: bytes, mime: str | None) -> ArtifactRef:
-            ref = self._artifacts.save(name, data, mime, task_id=task_id)
+            with tally.lock:  # reserve first: two threads cannot both pass the last slot
+                error = _artifact_quota_error(quotas, tally, len(data))
+                if error is not None:
+                    if ctx.quota_error is None:
+                        ctx.quota_error = error.info
+                    raise error
+                tally.count += 1
+                tally.bytes += len(data)
+            try:
+                ref = self._artifacts.save(name, data, mime, task_id=task_id)
+            except BaseException:
+                with tally.lock:
+                    tally.count -= 1
+                    tally.bytes -= len(data)
+                raise
             saved.append(ref)
             return ref
 
-        return SkillContext(
+        ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,
             attempt=task.attempts,
@@ -43,11 +107,99 @@ class ExecutionEnvironment:
             progress_sink=progress,
             artifact_sink=save,
             trace=trace,
+            max_message_bytes=quotas.max_message_bytes,
+            workspace_quota=(quotas.max_workspace_files, quotas.max_workspace_bytes),
         )
+        return ctx
 
-    def cleanup(self, ctx: SkillContext) -> None:
-        if ctx.workdir_made and not self.keep_workdirs:
-            shutil.rmtree(ctx.workdir, ignore_errors=True)
+    async def finish(self, ctx: SkillContext) -> ErrorInfo | None:
+        """After an attempt: remove (or measure, when kept) its workspace; the quota it
+        broke, if any (artifacts first: that one is known without touching the disk)."""
+        over = self._workspace_error(await self._release(ctx)) if ctx.workdir_made else None
+        return ctx.quota_error or over
+
+    def discard(self, ctx: SkillContext) -> None:
+        """Remove the workspace without waiting (an attempt that ended by an exception or
+        a cancellation): in a worker thread, so the loop is never held by it."""
+        if not ctx.workdir_made or self.keep_workdirs:
+            return
+        path = str(ctx.workdir)
+        ctx.forget_workdir()
+        # Not a daemon: exiting waits for the folder to go rather than leave it behind.
+        threading.Thread(target=_remove_quietly, args=(path,), name="skillexec-cleanup",
+                         daemon=False).start()
+
+    async def _release(self, ctx: SkillContext) -> WorkspaceUsage:
+        path = str(ctx.workdir)
+        ctx.forget_workdir()
+        q = self.quotas
+        if self.keep_workdirs:
+            try:
+                return await asyncio.to_thread(measure_tree, path,
+                                               max_files=q.max_workspace_files,
+                                               max_bytes=q.max_workspace_bytes)
+            except OSError as exc:  # kept for debugging: a folder it cannot read is no error
+                _log.warning("workspace %s could not be measured: %s", path, exc)
+                return WorkspaceUsage(files=0, bytes=0, complete=False)
+        small = _remove_small(path)
+        if small is not None:
+            return small
+        return await asyncio.to_thread(_remove_or_log, path)
+
+    def _workspace_error(self, usage: WorkspaceUsage) -> ErrorInfo | None:
+        q = self.quotas
+        return quota_error(usage, max_files=q.max_workspace_files,
+                           max_bytes=q.max_workspace_bytes)
 
     def describe(self) -> dict[str, Any]:
         return {"work_root": str(self.work_root), "keep_workdirs": self.keep_workdirs}
+
+
+def _artifact_quota_error(quotas: AttemptQuotas, tally: _ArtifactTally,
+                          size: int) -> ResourceError | None:
+    if tally.count >= quotas.max_artifacts:
+        return ResourceError(
+            f"the skill saved more than {quotas.max_artifacts} artifacts in one attempt "
+            "(the max_artifacts quota); nothing past it was kept",
+            code="artifact_quota_exceeded",
+            details={"quota": "max_artifacts", "limit": quotas.max_artifacts})
+    if tally.bytes + size > quotas.max_artifacts_bytes:
+        return ResourceError(
+            f"the skill's artifacts came to more than {quotas.max_artifacts_bytes} bytes in "
+            "one attempt (the max_artifacts_bytes quota); nothing past it was kept",
+            code="artifact_quota_exceeded",
+            details={"quota": "max_artifacts_bytes", "limit": quotas.max_artifacts_bytes})
+    return None
+
+
+def _remove_small(path: str) -> WorkspaceUsage | None:
+    """Remove a workspace of a few plain files on the spot; None if it needs the thread."""
+    try:
+        with os.scandir(path) as it:
+            entries: list[os.DirEntry[str]] = []
+            for entry in it:
+                if len(entries) >= _INLINE_ENTRIES or entry.is_dir(follow_symlinks=False):
+                    return None
+                entries.append(entry)
+        used = 0
+        for entry in entries:
+            used += entry.stat(follow_symlinks=False).st_blocks * 512
+            os.unlink(entry.path)
+        os.rmdir(path)
+    except FileNotFoundError:
+        return WorkspaceUsage(files=0, bytes=0, complete=True)
+    except OSError:
+        return None
+    return WorkspaceUsage(files=len(entries), bytes=used, complete=True)
+
+
+def _remove_or_log(path: str) -> WorkspaceUsage:
+    try:
+        return remove_tree(path)
+    except OSError as exc:  # never fail an attempt over its leftovers: say so, go on
+        _log.warning("workspace %s could not be removed completely: %s", path, exc)
+        return WorkspaceUsage(files=0, bytes=0, complete=False)
+
+
+def _remove_quietly(path: str) -> None:
+    _remove_or_log(path)

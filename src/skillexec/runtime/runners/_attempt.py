@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -24,11 +25,19 @@ from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
+from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
 from skillexec.units import duration
 
 __all__ = ["AttemptIO", "Capture"]
 
 _SLACK_BYTES = 64 * 1024
+# An attempt still running after this long has its workspace measured (in a worker thread,
+# stopping at the quota), and again each time as long after: a skill filling the disk is
+# stopped within seconds, not at its deadline. Shorter attempts are checked once, at the end.
+# A walk that took long (a big tree) waits _WALK_SHARE times its duration before the next,
+# so watching costs the engine at most a fifth of a core, whatever the skill makes.
+_WORKSPACE_CHECK_S = 1.0
+_WALK_SHARE = 4.0
 
 
 class Capture:
@@ -136,6 +145,9 @@ class AttemptIO:
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
+    quota_error: ErrorInfo | None = None
+    _ended: bool = False
+    _quota_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> Outcome:
         # The raw socket with the loop's sock_* calls: asyncio streams cost a transport, a
@@ -158,6 +170,8 @@ class AttemptIO:
             watch[:] = [loop.call_later(0.2, poll_cancel)]
 
         watch.append(loop.call_later(0.2, poll_cancel))
+        if self.attempt.context.workspace_quota is not None:
+            self._quota_timer = loop.call_later(_WORKSPACE_CHECK_S, self._check_workspace)
         timeout_s = self.attempt.limits.timeout_s
         try:
             waiters: set[asyncio.Future[Any]] = {convo, self.overflow}
@@ -165,6 +179,8 @@ class AttemptIO:
                                          return_when=asyncio.FIRST_COMPLETED)
             if convo in done:
                 outcome = convo.result()
+            elif self.overflow in done and self.quota_error is not None:
+                outcome = Outcome(error=self.quota_error)  # the child was killed already
             elif self.overflow in done:
                 self.kill()
                 which = "stdout" if self.stdout.overflowed else "stderr"
@@ -178,12 +194,40 @@ class AttemptIO:
                                      f"skill {self.attempt.skill.id!r} did not finish within "
                                      f"{duration(timeout_s)}", retryable=True)
         finally:
+            self._ended = True
+            if self._quota_timer is not None:
+                self._quota_timer.cancel()
             for h in watch:
                 h.cancel()
             if not convo.done():
                 convo.cancel()
                 await asyncio.gather(convo, return_exceptions=True)
         return outcome
+
+    def _check_workspace(self) -> None:
+        quota = self.attempt.context.workspace_quota
+        if self._ended or quota is None:
+            return
+        files, size = quota
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        measuring = loop.run_in_executor(None, functools.partial(
+            measure_tree, str(self.attempt.context.workdir), max_files=files, max_bytes=size))
+
+        def measured(fut: asyncio.Future[WorkspaceUsage]) -> None:
+            if self._ended or fut.cancelled() or fut.exception() is not None:
+                return
+            error = quota_error(fut.result(), max_files=files, max_bytes=size)
+            if error is None:
+                walked = time.perf_counter() - started
+                self._quota_timer = loop.call_later(max(_WORKSPACE_CHECK_S, walked * _WALK_SHARE),
+                                                    self._check_workspace)
+            elif not self.overflow.done():
+                self.quota_error = error
+                self.kill()
+                self.overflow.set_result(None)
+
+        measuring.add_done_callback(measured)
 
     # -- Python skills: frames both ways ------------------------------------------------
     async def _python(self, conn: _Conn) -> Outcome:
@@ -229,6 +273,9 @@ class AttemptIO:
                 except (EOFError, OSError, proto.ProtocolError):
                     return await self._ended_without_answer()
                 await self._save_artifact(conn, msg, data)
+                if (over := self.attempt.context.quota_error) is not None:
+                    self.kill()  # past a quota: nothing more is read, nothing more kept
+                    return Outcome(error=over)
             elif t == "setup_failed":
                 self.setup_failure = str(msg.get("message"))
 

@@ -1,0 +1,165 @@
+"""An attempt's workspace on disk: how much it holds, and removing it whatever a skill made.
+
+A skill controls the shape of its workspace: a tree thousands of folders deep, hundreds of
+thousands of files, symlinks to anywhere, folders it made unreadable. Both walks here are
+iterative (no recursion limit), work through directory file descriptors (no path grows past
+PATH_MAX, no symlink is ever followed) and keep a bounded number of descriptors open: a
+folder found deeper than ``_MAX_DEPTH`` is first moved up to the workspace's top, so depth
+costs passes, not descriptors. They run in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from skillexec.errors import ErrorInfo, ResourceError
+
+__all__ = ["WorkspaceUsage", "measure_tree", "quota_error", "remove_tree"]
+
+_MAX_DEPTH = 48
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceUsage:
+    files: int  # every entry: files, folders, links
+    bytes: int  # allocated on disk (st_blocks), so sparse files count what they take
+    complete: bool  # False: the walk stopped early, past a limit
+
+
+def quota_error(usage: WorkspaceUsage, *, max_files: int, max_bytes: int) -> ErrorInfo | None:
+    """The error of an attempt whose workspace holds more than the quotas allow, or None."""
+    if usage.files > max_files:
+        return ResourceError(
+            f"the skill made more than {max_files} files in its workspace (the "
+            "max_workspace_files quota)", code="workspace_quota_exceeded",
+            details={"quota": "max_workspace_files", "limit": max_files,
+                     "used": usage.files}).info
+    if usage.bytes > max_bytes:
+        return ResourceError(
+            f"the skill wrote more than {max_bytes} bytes to its workspace (the "
+            "max_workspace_bytes quota)", code="workspace_quota_exceeded",
+            details={"quota": "max_workspace_bytes", "limit": max_bytes,
+                     "used": usage.bytes}).info
+    return None
+
+
+def _open_dir(name: str, parent_fd: int) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    except PermissionError:
+        # A folder the skill made unreadable (chmod 0): its owner (or root) may open it up.
+        os.chmod(name, 0o700, dir_fd=parent_fd, follow_symlinks=False)
+        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+
+
+def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
+    """Visit (and with ``remove``, delete) everything under ``root_fd``, one pass.
+
+    Yields the stat of each entry. With ``remove``, a folder deeper than _MAX_DEPTH is
+    moved to the top under a fresh name instead of being entered, and None is yielded for
+    it: the caller repeats passes until a pass moves nothing. Without, it is not entered.
+    """
+    stack: list[tuple[int, Iterator[os.DirEntry[str]], str]] = [(root_fd, os.scandir(root_fd),
+                                                                  "")]
+    try:
+        while stack:
+            fd, entries, name = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                with contextlib.suppress(AttributeError):
+                    entries.close()  # type: ignore[attr-defined]
+                if stack:
+                    os.close(fd)
+                    if remove:
+                        os.rmdir(name, dir_fd=stack[-1][0])
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            yield st
+            if not stat.S_ISDIR(st.st_mode):
+                if remove:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.name, dir_fd=fd)
+                continue
+            if len(stack) >= _MAX_DEPTH:
+                if remove:
+                    os.rename(entry.name, f".deep-{secrets.token_hex(8)}", src_dir_fd=fd,
+                              dst_dir_fd=root_fd)
+                    yield None
+                continue
+            child = _open_dir(entry.name, fd)
+            stack.append((child, os.scandir(child), entry.name))
+    finally:  # stopped early (a measure past its limit, an error): close what is open
+        for fd, entries, _ in stack:
+            with contextlib.suppress(OSError, AttributeError):
+                entries.close()  # type: ignore[attr-defined]
+            if fd != root_fd:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def measure_tree(path: str, *, max_files: int, max_bytes: int) -> WorkspaceUsage:
+    """What ``path`` holds, stopping as soon as either limit is passed.
+
+    Only for a workspace that is kept (``keep_workdirs``, debugging): it leaves the tree
+    as it is, so folders deeper than the walk's depth bound are counted, not entered.
+    """
+    try:
+        root_fd = os.open(path, _DIR_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return WorkspaceUsage(files=0, bytes=0, complete=True)
+    files = used = 0
+    try:
+        for st in _walk(root_fd, remove=False):
+            if st is None:
+                continue
+            files += 1
+            used += st.st_blocks * 512
+            if files > max_files or used > max_bytes:
+                return WorkspaceUsage(files=files, bytes=used, complete=False)
+    finally:
+        os.close(root_fd)
+    return WorkspaceUsage(files=files, bytes=used, complete=True)
+
+
+def remove_tree(path: str) -> WorkspaceUsage:
+    """Delete ``path`` and everything under it; returns what it held (not counting itself).
+
+    A symlink at ``path`` itself is removed, never followed. Missing is not an error.
+    """
+    try:
+        root_fd = os.open(path, _DIR_FLAGS)
+    except FileNotFoundError:
+        return WorkspaceUsage(files=0, bytes=0, complete=True)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):  # a file or a symlink: not entered
+            os.unlink(path)
+            return WorkspaceUsage(files=1, bytes=0, complete=True)
+        raise
+    files = used = 0
+    try:
+        while True:
+            moved = 0
+            for st in _walk(root_fd, remove=True):
+                if st is None:
+                    moved += 1  # a deep folder went up: the next pass takes it
+                    continue
+                files += 1
+                used += st.st_blocks * 512
+            if not moved:
+                break
+    finally:
+        os.close(root_fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.rmdir(path)
+    return WorkspaceUsage(files=files, bytes=used, complete=True)

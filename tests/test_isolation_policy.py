@@ -1,0 +1,249 @@
+"""Isolation is the operator's policy (issue 11, item 1; DESIGN §5): a folder skill's manifest
+may only ask for stronger isolation than the operator's level, weaker only when the operator
+names it in ``trusted_skills``; its timeout, retries, memory and CPU are clamped to maxima."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skillexec import SkillExecutionEngine, skill
+from skillexec.config import EngineConfig, load_config
+from skillexec.errors import ConfigError, SkillPermissionError
+from skillexec.security.isolation_policy import IsolationPolicy, strength
+from skillexec.skills.model import Entry, EntryKind, ExecutionSettings, Isolation, Skill
+from tests.conftest import ROOT, arun
+
+# Import-time code leaves a mark: a refused skill must not have run any of it.
+CODE = """
+import os
+if "MARK_FILE" in os.environ:  # a child's environment is scrubbed: the mark is engine-side
+    open(os.environ["MARK_FILE"], "a").write("imported\\n")
+
+def execute(input_data, context):
+    if input_data.get("fail"):
+        raise ConnectionResetError("backend reset")
+    return {"pid": os.getpid()}
+"""
+
+
+def _folder(root: Path, sid: str, **execution: Any) -> Path:
+    d = root / "skills" / sid
+    d.mkdir(parents=True)
+    (d / "main.py").write_text(CODE)
+    (d / "skill.json").write_text(json.dumps({
+        "id": sid, "version": "1.0.0", "entry_point": "main:execute",
+        "parameters_schema": {"fail": {"type": "boolean", "default": False}},
+        "execution": execution}))
+    return root / "skills"
+
+
+@pytest.fixture()
+def mark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "mark.txt"
+    monkeypatch.setenv("MARK_FILE", str(path))
+    return path
+
+
+@pytest.mark.parametrize("asked", ["inline", "process"])
+def test_a_manifest_asking_for_weaker_isolation_is_refused_before_it_runs(
+        tmp_path: Path, mark: Path, asked: str) -> None:
+    skills = _folder(tmp_path, "weak", isolation=asked)
+
+    async def go() -> None:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as engine:
+            r = await engine.execute("weak")
+            assert r.error is not None
+            assert (r.error.type.value, r.error.code) == ("permission_error",
+                                                           "isolation_not_allowed")
+            for word in ("'weak'", repr(asked), "'sandbox'", "trusted_skills"):
+                assert word in r.error.message, r.error.message
+            assert r.attempts == 0
+    arun(go())
+    assert not mark.exists(), "the refused skill's import-time code ran"
+
+
+def test_a_trusted_skill_may_ask_for_inline(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "mine", isolation="inline")
+    cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d",
+                       trusted_skills=frozenset({"mine"}))
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("mine")
+            assert r.ok, r.error
+            assert r.output == {"pid": os.getpid()}  # inline: in the engine's process
+    arun(go())
+
+
+def test_stronger_than_the_operators_level_is_granted(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "careful", isolation="process")
+    cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d", default_isolation="inline")
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("careful")
+            assert r.ok, r.error
+            assert r.output["pid"] != os.getpid()
+    arun(go())
+
+
+def test_decorated_functions_stay_inline(tmp_path: Path) -> None:
+    @skill("local-pid")
+    def local_pid() -> int:
+        return os.getpid()
+
+    async def go() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
+            engine.register(local_pid)
+            r = await engine.execute("local-pid")
+            assert r.ok and r.output == os.getpid()
+    arun(go())
+
+
+def test_an_advisor_cannot_pick_a_weaker_runner(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "plain")
+    cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d", default_isolation="process")
+    engine = SkillExecutionEngine(config=cfg)
+    engine.load_skills(skills)
+    plain = engine.skills.get("plain")
+    assert not engine.runner_allows("inline", plain)
+    assert engine.runner_allows("process", plain)
+
+
+def test_timeout_and_retries_are_clamped_to_the_operators_maxima(tmp_path: Path,
+                                                                 mark: Path) -> None:
+    skills = _folder(tmp_path, "greedy", isolation="inline", timeout=1e9, max_retries=50)
+    cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d",
+                       trusted_skills=frozenset({"greedy"}), max_timeout_s=120.0,
+                       max_retries=2, retry_base_delay_s=0.0, retry_max_delay_s=0.0)
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=cfg) as engine:
+            ok = await engine.execute("greedy")
+            assert ok.ok, ok.error
+            assert ok.metrics["timeout_s"] == 120.0  # not 1e9
+            bad = await engine.execute("greedy", {"fail": True})
+            assert not bad.ok
+            assert bad.attempts == 3  # 1 + max_retries (2), not 1 + 50
+            call = await engine.execute("greedy", timeout=1e6)
+            assert call.metrics["timeout_s"] == 120.0  # a call cannot pass it either
+    arun(go())
+
+
+def test_memory_and_cpu_are_clamped_and_reported(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "hungry", isolation="process", memory_mb=1_000_000,
+                     cpu_seconds=1e6)
+    cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d", max_memory_mb=1024,
+                       default_cpu_seconds=10.0, max_cpu_seconds=30.0,
+                       trusted_skills=frozenset({"hungry"}))
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("hungry")
+            assert r.ok, r.error
+            assert r.metrics["memory_limit_mb"] == 1024
+            assert r.metrics["cpu_limit_s"] == 30.0
+    arun(go())
+
+
+def test_skills_show_prints_the_effective_values(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "greedy", timeout=1e9, max_retries=50, memory_mb=100_000)
+    _folder(tmp_path, "weak", isolation="inline")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SKILLEXEC_MAX_TIMEOUT_S": "300"}
+
+    def show(sid: str) -> dict[str, Any]:
+        r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "show", sid,
+                            "--skills-dir", str(skills)], env=env, cwd=tmp_path, text=True,
+                           capture_output=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["execution"]  # type: ignore[no-any-return]
+
+    ex = show("greedy")
+    assert ex["isolation"] == "sandbox"
+    assert (ex["timeout_s"], ex["max_retries"], ex["memory_mb"]) == (300.0, 10, 4096)
+    assert ex["clamped_from"] == {"timeout_s": 1e9, "max_retries": 50, "memory_mb": 100_000}
+    weak = show("weak")
+    assert weak["isolation"] is None and "trusted_skills" in weak["refused"]
+    r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "validate",
+                        str(skills / "weak")], env=env, cwd=tmp_path, text=True,
+                       capture_output=True, timeout=60, check=False)
+    assert "refused by this engine's policy" in r.stdout and "trusted_skills" in r.stdout
+
+
+def test_the_cli_refuses_a_weak_manifest_with_exit_2(tmp_path: Path, mark: Path) -> None:
+    skills = _folder(tmp_path, "weak", isolation="inline")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run([sys.executable, "-m", "skillexec", "run", "weak", "--skills-dir",
+                        str(skills)], env=env, cwd=tmp_path, text=True, capture_output=True,
+                       timeout=60, check=False)
+    assert r.returncode == 2, r.stderr
+    assert "isolation_not_allowed" in r.stderr and "Traceback" not in r.stderr
+    assert not mark.exists()
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"trusted_skills": ["acme-*"]}, ("trusted_skills", "acme-*", "no patterns")),
+    ({"default_timeout_s": 100, "max_timeout_s": 50}, ("default_timeout_s (100.0) is above "
+                                                       "max_timeout_s (50.0)",)),
+    ({"default_max_retries": 5, "max_retries": 1}, ("default_max_retries (5) is above "
+                                                    "max_retries (1)",)),
+    ({"max_workspace_files": 0}, ("max_workspace_files", "greater than or equal to 1")),
+])
+def test_bad_policy_settings_are_named(tmp_path: Path, bad: dict[str, Any],
+                                       words: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(data_dir=tmp_path, **bad)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+
+
+# -- the policy's rule, for every combination -------------------------------------------------
+
+_KINDS = [EntryKind.PYTHON, EntryKind.COMMAND, EntryKind.CALLABLE]
+
+
+@given(default=st.sampled_from(list(Isolation)),
+       asked=st.none() | st.sampled_from(list(Isolation)),
+       kind=st.sampled_from(_KINDS), trusted=st.booleans(),
+       timeout=st.none() | st.floats(allow_nan=True, allow_infinity=True).filter(
+           lambda t: not t <= 0),
+       retries=st.none() | st.integers(min_value=0, max_value=1000))
+def test_policy_never_runs_a_skill_weaker_than_allowed(
+        default: Isolation, asked: Isolation | None, kind: EntryKind, trusted: bool,
+        timeout: float | None, retries: int | None) -> None:
+    policy = IsolationPolicy(default_isolation=default,
+                             trusted_skills=frozenset({"s"}) if trusted else frozenset(),
+                             max_timeout_s=100.0, max_retries=3)
+    entry = Entry(kind=kind, command=("true",) if kind is EntryKind.COMMAND else ())
+    sk = Skill(id="s", version="1.0.0", entry=entry,
+               execution=ExecutionSettings(isolation=asked, timeout_s=timeout,
+                                           max_retries=retries))
+    first_party = kind is EntryKind.CALLABLE
+    try:
+        level = policy.isolation(sk)
+    except SkillPermissionError as exc:
+        assert not first_party and not trusted
+        assert asked is not None and strength(asked) < strength(default)
+        assert exc.code == "isolation_not_allowed"
+    else:
+        if not first_party and not trusted:
+            assert strength(level) >= strength(default)
+        if asked is not None and not (kind is EntryKind.COMMAND and asked is Isolation.INLINE):
+            assert level is asked  # a level is granted as asked, or refused: never changed
+        if kind is EntryKind.COMMAND:
+            assert level is not Isolation.INLINE
+    ex = policy.effective(sk.execution)
+    if timeout is not None:
+        assert ex.timeout_s is not None and ex.timeout_s <= 100.0
+        assert ex.timeout_s == min(timeout, 100.0) or timeout != timeout or timeout > 100
+    if retries is not None:
+        assert ex.max_retries == min(retries, 3)
