@@ -9,6 +9,7 @@ from typing import Any
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.runtime.context import ProgressSink, SkillContext
+from skillexec.runtime.runners.process import skill_slot
 from skillexec.task import ArtifactRef, ExecutionTask
 
 __all__ = ["ExecutionEnvironment"]
@@ -37,7 +38,7 @@ class ExecutionEnvironment:
             task_id=task_id,
             skill_id=task.skill_id,
             attempt=task.attempts,
-            workdir=f"{self._work_root_str}/{task_id}-{task.attempts}",
+            workdir=f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}",
             config=task.config,
             deadline=deadline,
             progress_sink=progress,

@@ -6,6 +6,12 @@ progress and artifact requests until it answers, fails, overruns a cap or the de
 Whatever happens, the child's process group and everything left in its slot is killed
 before ``run`` returns (or re-raises a cancellation).
 
+Each skill's zygote gets its own identity: a uid leased host-wide (``security.uids``) when
+the engine is root, and always, where the kernel allows, a PID namespace of its own (inside
+a user namespace when the engine is not root). The trust boundary is the skill: attempts of
+the same skill share an identity, a zygote, its private HOME and its work root
+(``<work_root>/<skill slot>/``), which is all a skill's import-time code can ever write.
+
 ``SandboxRunner`` (sandbox.py) is this runner with ``sandbox=True``.
 """
 
@@ -13,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
+import re
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +36,10 @@ from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import EntryKind, Permission, Skill
 
-__all__ = ["ProcessRunner"]
+__all__ = ["ProcessRunner", "skill_slot"]
 
 _MB = 1024 * 1024
 
@@ -52,7 +62,7 @@ class ProcessRunner:
         # that recycling one does not stall the attempts that arrive meanwhile.
         self._replacing: dict[str, asyncio.Task[None]] = {}
         self._work_roots: dict[str, str] = {}
-        self._uids: dict[str, int] = {}
+        self._uids: dict[str, UidLease] = {}
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
@@ -61,7 +71,7 @@ class ProcessRunner:
     async def prepare(self, skill: Skill) -> None:
         if self.refusal(skill) is None:
             wr = self.settings.work_root
-            await self._zygote(skill, str(wr) if wr is not None else None)
+            await self._zygote(skill, f"{wr}/{skill_slot(skill.id)}" if wr is not None else None)
 
     async def run(self, attempt: Attempt) -> Outcome:
         started = time.perf_counter()
@@ -89,7 +99,9 @@ class ProcessRunner:
         zyg = self._zygotes.pop(skill.key, None)
         if zyg is not None:
             zyg.retire()
-        self._uids.pop(skill.key, None)
+        lease = self._uids.pop(skill.key, None)
+        if lease is not None and (zyg is None or zyg.dead):
+            lease.release()  # else its zygote still runs as it: freed with the runner
 
     async def close(self) -> None:
         self._closed = True
@@ -104,6 +116,9 @@ class ProcessRunner:
             zyg.kill()
         self._zygotes.clear()
         self._handles.clear()
+        for lease in self._uids.values():
+            lease.release()
+        self._uids.clear()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -141,10 +156,14 @@ class ProcessRunner:
         perms = skill.permissions
         network = Permission.NETWORK_ACCESS in perms
         sb = self.sandbox
+        netns = (sb and c.network_namespaces and not network
+                 and Permission.DATABASE_ACCESS not in perms)
         return {
             "uid": c.is_root and (sb or self.settings.drop_privileges_in_process),
-            "netns": sb and c.network_namespaces and not network
-            and Permission.DATABASE_ACCESS not in perms,
+            "netns": netns,
+            # Without root, namespaces need a user namespace of their own.
+            "userns": not c.is_root and c.user_namespaces and (netns or c.pid_namespaces),
+            "pidns": c.pid_namespaces,
             "landlock": sb and c.landlock_abi >= 1,
             "seccomp": sb and c.seccomp,
         }
@@ -170,13 +189,10 @@ class ProcessRunner:
         fut: asyncio.Future[ZygoteHandle] = asyncio.get_running_loop().create_future()
         self._starting[key] = fut
         try:
-            if work_root is not None:
-                # Landlock rules need the folder to exist when the zygote confines itself.
-                os.makedirs(work_root, exist_ok=True)
-            zyg = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            zyg = self._new_handle(skill, work_root)
             self._handles = {h for h in self._handles if not h.dead}
             self._handles.add(zyg)
-            await zyg.start(timeout_s=self.settings.zygote_start_timeout_s)
+            await zyg.start(timeout_s=self.settings.zygote_import_timeout_s)
             if work_root is not None:
                 self._work_roots[key] = work_root
             self._zygotes[key] = zyg
@@ -201,9 +217,9 @@ class ProcessRunner:
         key = skill.key
         new: ZygoteHandle | None = None
         try:
-            new = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            new = self._new_handle(skill, work_root)
             self._handles.add(new)
-            await new.start(timeout_s=self.settings.zygote_start_timeout_s)
+            await new.start(timeout_s=self.settings.zygote_import_timeout_s)
             current = self._zygotes.get(key)
             if (new.error is None and not new.dead and not self._closed
                     and (current is None or current is old)):
@@ -226,19 +242,63 @@ class ProcessRunner:
         zyg.retire()
 
     def _uid(self, skill: Skill) -> int:
-        uid = self._uids.get(skill.key)
-        if uid is None:
-            used = set(self._uids.values())
+        lease = self._uids.get(skill.key)
+        if lease is None:
             s = self.settings
-            uid = next((s.unprivileged_uid + i for i in range(s.unprivileged_uid_count)
-                        if s.unprivileged_uid + i not in used), s.unprivileged_uid)
-            self._uids[skill.key] = uid
-        return uid
+            lease = lease_uid(s.unprivileged_uid, s.unprivileged_uid_count)
+            self._uids[skill.key] = lease
+        return lease.uid
 
-    def _spec(self, skill: Skill, work_root: str | None) -> dict[str, Any]:
+    def _new_handle(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
+        """A zygote not started yet: its spec, private folders and cgroup slot made."""
         mech = self._mechanisms(skill)
         uid = self._uid(skill) if mech["uid"] else None
-        return _spec.zygote_spec(self.settings, skill, mech, uid, work_root)
+        if work_root is not None:
+            # Landlock rules need the folder to exist when the zygote confines itself.
+            os.makedirs(work_root, exist_ok=True)
+        # HOME, TMPDIR and the XDG folders of the zygote (and of its import): inside its
+        # work root, removed when it dies (see ZygoteHandle._on_death).
+        private = tempfile.mkdtemp(prefix=".zygote-", dir=work_root)
+        env = self._zygote_env()
+        env.update(HOME=private, TMPDIR=f"{private}/tmp", XDG_CACHE_HOME=f"{private}/.cache",
+                   XDG_CONFIG_HOME=f"{private}/.config", XDG_DATA_HOME=f"{private}/.local")
+        for d in ("tmp", ".cache", ".config", ".local"):
+            os.mkdir(f"{private}/{d}", 0o700)
+        if uid is not None:
+            for d in (private, *(f"{private}/{x}" for x in ("tmp", ".cache", ".config",
+                                                              ".local"))):
+                os.chown(d, uid, uid)
+        spec = _spec.zygote_spec(self.settings, skill, mech, uid, work_root)
+        spec["write_paths"] = [*spec["write_paths"], private]
+        spec["child_write_paths"] = [*spec["child_write_paths"], private]
+        spec["userns"], spec["pidns"] = mech["userns"], mech["pidns"]
+        s = self.settings
+        command = skill.entry.kind is EntryKind.COMMAND
+        # What the import may take: the zygote's own memory plus the most an attempt may
+        # add on top (children inherit these as their ceilings).
+        as_mb = s.zygote_memory_mb + s.max_memory_mb * (4 if command else 1) \
+            + (1024 if command else 0)
+        spec["zygote_limits"] = {
+            "address_space_bytes": as_mb * _MB,
+            "file_size_bytes": s.max_file_size_mb * _MB,
+            # Counted per uid: a private one, or the user's uid inside its own namespace.
+            "processes": s.max_processes * 8 if uid is not None or mech["userns"] else None,
+        }
+        slot = self._slot()
+        if slot is not None:
+            slot.arm(memory_bytes=s.zygote_memory_mb * _MB, max_pids=s.max_processes)
+            spec["cgroup_procs"] = list(slot._procs)
+        zyg = ZygoteHandle(spec, env=env, private_dir=private)
+        if slot is not None:
+            pool = self._pool
+
+            def release() -> None:
+                slot.kill_all()  # what its import left behind (the namespace took the rest)
+                if pool is not None and pool is self._pool:
+                    pool.release(slot)
+
+            zyg.on_death = release
+        return zyg
 
     def _zygote_env(self) -> dict[str, str]:
         return _spec.zygote_env(self.settings)
@@ -276,7 +336,8 @@ class ProcessRunner:
         cpu_s = min(attempt.limits.cpu_seconds or skill.execution.cpu_seconds
                     or s.default_cpu_seconds, s.max_cpu_seconds)
         max_output = min(attempt.limits.max_output_bytes, s.max_output_bytes)
-        uid = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        uid = lease.uid if lease is not None else None
         if uid is not None:
             os.chown(workdir, uid, uid)
         command = skill.entry.kind is EntryKind.COMMAND
@@ -299,7 +360,7 @@ class ProcessRunner:
                 + (1024 * _MB if command else 0),
                 "cpu_seconds": cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
                 "open_files": s.max_open_files,
-                "processes": s.max_processes * 8 if uid is not None else None,
+                "processes": s.max_processes * 8 if uid is not None or zyg.userns else None,
             },
         }
         env = self._zygote_env()
@@ -330,7 +391,7 @@ class ProcessRunner:
                 for fd in (out_w, err_w, in_r):
                     if fd >= 0:
                         os.close(fd)
-            if slot is not None:
+            if slot is not None and pid > 0:
                 try:
                     slot.add(pid)
                 except OSError:
@@ -385,6 +446,14 @@ class ProcessRunner:
             elif (s.zygote_max_attempts >= 100 and not zyg.retired
                   and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
                 self._prewarm(skill, zyg)
+
+
+def skill_slot(skill_id: str) -> str:
+    """The folder of a skill's workdirs under the work root (see the module's docstring)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", skill_id)[:80]
+    if safe != skill_id or safe.startswith("."):
+        safe += "-" + hashlib.sha256(skill_id.encode()).hexdigest()[:12]
+    return safe
 
 
 def _inside(path: str, root: str | None) -> bool:
