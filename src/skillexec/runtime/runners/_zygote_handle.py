@@ -76,6 +76,7 @@ class ZygoteHandle:
         self.on_death: Callable[[], None] | None = None  # once, when the zygote is gone
         self._env = env
         self.env = env  # the zygote's starting environment (children get "env_extra" on top)
+        self.base_env = env  # the same without its private folders (set by the runner)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
         self._sock: socket.socket | None = None

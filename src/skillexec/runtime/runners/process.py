@@ -259,7 +259,8 @@ class ProcessRunner:
         # HOME, TMPDIR and the XDG folders of the zygote (and of its import): inside its
         # work root, removed when it dies (see ZygoteHandle._on_death).
         private = tempfile.mkdtemp(prefix=".zygote-", dir=work_root)
-        env = self._zygote_env()
+        base_env = self._zygote_env()
+        env = dict(base_env)
         env.update(HOME=private, TMPDIR=f"{private}/tmp", XDG_CACHE_HOME=f"{private}/.cache",
                    XDG_CONFIG_HOME=f"{private}/.config", XDG_DATA_HOME=f"{private}/.local")
         for d in ("tmp", ".cache", ".config", ".local"):
@@ -289,6 +290,7 @@ class ProcessRunner:
             slot.arm(memory_bytes=s.zygote_memory_mb * _MB, max_pids=s.max_processes)
             spec["cgroup_procs"] = list(slot._procs)
         zyg = ZygoteHandle(spec, env=env, private_dir=private)
+        zyg.base_env = base_env
         if slot is not None:
             pool = self._pool
 
@@ -364,11 +366,16 @@ class ProcessRunner:
             },
         }
         env = self._zygote_env()
+        wd = str(workdir)
+        # The attempt's HOME, TMPDIR and XDG folders are its workdir (what a library cached
+        # at import stays in the zygote's private folder, which its attempts may write).
+        dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
+                "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
         if env == zyg.env:
             # Only what it adds to the zygote's own environment (smaller to send and parse).
-            request["env_extra"] = {"HOME": str(workdir), "TMPDIR": str(workdir)}
+            request["env_extra"] = dirs
         else:
-            request["env"] = _spec.child_env(self.settings, workdir)
+            request["env"] = {**_spec.child_env(self.settings, workdir), **dirs}
         if command:
             request["exe"] = _spec.command_exe(self.settings, skill) or skill.entry.command[0]
             request["argv"] = _spec.argv(skill)
