@@ -314,3 +314,48 @@ def test_concurrent_children_hold_no_sibling_descriptors(tmp_path: Path) -> None
             await r.close()
 
     asyncio.run(go())
+
+
+PROBE = """
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def execute(d):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # needs a route: none in an empty network namespace
+        routed = True
+    except OSError:
+        routed = False
+    s.close()
+    return {"uid": os.getuid(), "ppid": os.getppid(), "routed": routed,
+            "no_new_privs": libc.prctl(39, 0, 0, 0, 0), "seccomp": libc.prctl(21, 0, 0, 0, 0)}
+"""
+
+
+def test_doctor_tells_what_a_sandboxed_skill_gets(tmp_path: Path) -> None:
+    """What ``doctor`` says, as whoever runs the tests (root, or nobody in scripts/test.sh),
+    is what a sandboxed skill really gets."""
+    c = detect_capabilities()
+    rows = {r["mechanism"]: r for r in doctor_rows()}
+    skill = write_skill(tmp_path / "probe", PROBE)
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+        finally:
+            await r.close()
+        assert out.ok == bool(rows["sandbox"]["available"]), (rows["sandbox"], out.error)
+        if not out.ok:
+            return
+        got = out.output
+        assert got["no_new_privs"] == 1 and got["seccomp"] == 2
+        assert got["routed"] is False  # doctor: network namespace
+        assert rows["PID namespaces"]["available"] == (got["ppid"] == 1)
+        if rows["running as root"]["available"]:
+            assert got["uid"] != 0 and got["uid"] >= r.settings.unprivileged_uid
+        else:
+            assert got["uid"] == os.getuid()
+        assert "user namespace" in str(rows["running as root"]["detail"]) or c.is_root
+
+    asyncio.run(go())
