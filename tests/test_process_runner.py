@@ -303,3 +303,40 @@ def test_a_zygote_with_threads_forks_the_safe_way(tmp_path: Path) -> None:
             await r.close()
 
     asyncio.run(go())
+
+
+def test_uid_leases_are_host_wide_and_die_with_their_holder(tmp_path: Path) -> None:
+    """Two holders never get the same uid, in one process or in two; a holder's death
+    frees its uid without any cleanup."""
+    import random
+    import subprocess
+    import sys
+
+    from skillexec.errors import ResourceError
+    from skillexec.security.uids import lease_uid
+
+    base = random.randrange(200_000, 2_000_000_000)
+    lock_dir = str(tmp_path / "uids")
+    a = lease_uid(base, 3, lock_dir=lock_dir)
+    b = lease_uid(base, 3, lock_dir=lock_dir)
+    assert {a.uid, b.uid} == {base, base + 1}
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from skillexec.security.uids import lease_uid\n"
+         f"lease = lease_uid({base}, 3, lock_dir={lock_dir!r})\n"
+         "print(lease.uid, flush=True)\n"
+         "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None
+        assert int(other.stdout.readline()) == base + 2
+        with pytest.raises(ResourceError) as err:
+            lease_uid(base, 3, lock_dir=lock_dir)
+        assert err.value.code == "isolation_unavailable"
+    finally:
+        other.kill()
+        other.wait()
+    c = lease_uid(base, 3, lock_dir=lock_dir)
+    assert c.uid == base + 2
+    a.release()
+    assert lease_uid(base, 3, lock_dir=lock_dir).uid == base
+    assert oct(os.stat(lock_dir).st_mode & 0o777) == "0o700"
