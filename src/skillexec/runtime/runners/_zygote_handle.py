@@ -73,6 +73,7 @@ class ZygoteHandle:
         self._out_fd = -1
         self._out_tail = bytearray()
         self._hosts: dict[int, int] = {}  # the live children: pid in the namespace -> on host
+        self._ns_of: dict[int, int] = {}  # the zygote's children seen: host pid -> its NSpid
         self.on_death: Callable[[], None] | None = None  # once, when the zygote is gone
         self._env = env
         self.env = env  # the zygote's starting environment (children get "env_extra" on top)
@@ -209,7 +210,9 @@ class ZygoteHandle:
             if fut is not None and not fut.done():
                 fut.set_exception(ZygoteDied(str(msg.get("message"))))
         elif t == "exited":
-            self._hosts.pop(int(msg["pid"]), None)
+            gone = self._hosts.pop(int(msg["pid"]), None)
+            if gone is not None:
+                self._ns_of.pop(gone, None)  # the number may be a new child's next time
             ex = self._exits.pop(int(msg["pid"]), None)
             if ex is not None and not ex.done():
                 ex.set_result(ChildExit(
@@ -242,6 +245,7 @@ class ZygoteHandle:
         self._forks.clear()
         self._exits.clear()
         self._hosts.clear()
+        self._ns_of.clear()
         self._reap_self()
         self._read_output()
         self._close_output()
@@ -253,17 +257,22 @@ class ZygoteHandle:
             done()
 
     def _host_pid(self, inner: int) -> int:
-        """The host pid of the zygote's child whose pid in the namespace is ``inner``."""
+        """The host pid of the zygote's child whose pid in the namespace is ``inner``.
+
+        Each of the zygote's children has its ``NSpid`` read once (``_ns_of`` keeps them
+        while they are there): forks come in batches, and their answers arrive together.
+        """
         zpid = self.pid
         try:
             with open(f"/proc/{zpid}/task/{zpid}/children", "rb") as f:
-                kids = f.read().split()
+                kids = [int(k) for k in f.read().split()]
         except OSError:
             return 0
-        known = set(self._hosts.values())
-        for k in reversed(kids):  # the newest last
-            host = int(k)
-            if host not in known and _ns_pid(host) == inner:
+        old = self._ns_of
+        # Only the children there now: a pid that went away may come back as another.
+        ns_of = self._ns_of = {h: old.get(h) or _ns_pid(h) for h in kids}
+        for host, ns in ns_of.items():
+            if ns == inner:
                 return host
         return 0
 
