@@ -62,8 +62,8 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
     "zygote_import_noise": (("ok", None), ("ok", None)),
 }
 # Driven by their own tests below (they need a second skill, a setting or a check of their own).
-SPECIAL = {"zygote_import_fails", "zygote_import_slow", "zygote_patch_landlock",
-           "zygote_home_writes", "uid_victim", "uid_attacker"}
+SPECIAL = {"zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
+           "zygote_patch_landlock", "zygote_home_writes", "uid_victim", "uid_attacker"}
 SECRET = "s3cr3t-token-for-the-hostile-test"
 
 
@@ -266,6 +266,29 @@ def test_slow_import_fails_that_skill_only(runner_cls: type[ProcessRunner],
         finally:
             await r.close()
         assert not processes_in(tmp_path / "work")
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("runner_cls", LEVELS)
+def test_import_is_bounded_like_an_attempt(runner_cls: type[ProcessRunner],
+                                           tmp_path: Path) -> None:
+    """The zygote's rlimits (and cgroup) hold before the skill's module-level code runs."""
+    _need_level(runner_cls)
+    c = detect_capabilities()
+    need(c.is_root or c.user_namespaces or c.cgroup_pids, "nothing to count processes by")
+    skill = load_skill(HOSTILE / "zygote_import_hog")
+
+    async def go() -> None:
+        r = runner_cls(settings=settings(tmp_path, zygote_memory_mb=256, max_memory_mb=256,
+                                         max_processes=8))
+        try:
+            out = await r.run(attempt(skill, tmp_path, timeout_s=60))
+            assert out.ok, out.error
+            assert out.output["mapped"] is False, out.output
+            assert out.output["forked"] < 100, out.output
+        finally:
+            await r.close()
 
     asyncio.run(go())
 

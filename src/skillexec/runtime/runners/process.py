@@ -63,6 +63,7 @@ class ProcessRunner:
         self._replacing: dict[str, asyncio.Task[None]] = {}
         self._work_roots: dict[str, str] = {}
         self._uids: dict[str, UidLease] = {}
+        self._spent_uids: list[UidLease] = []
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
@@ -100,8 +101,9 @@ class ProcessRunner:
         if zyg is not None:
             zyg.retire()
         lease = self._uids.pop(skill.key, None)
-        if lease is not None and (zyg is None or zyg.dead):
-            lease.release()  # else its zygote still runs as it: freed with the runner
+        if lease is not None:
+            # Its zygote may still run as it (retiring): freed when the runner closes.
+            self._spent_uids.append(lease)
 
     async def close(self) -> None:
         self._closed = True
@@ -116,9 +118,10 @@ class ProcessRunner:
             zyg.kill()
         self._zygotes.clear()
         self._handles.clear()
-        for lease in self._uids.values():
+        for lease in (*self._uids.values(), *self._spent_uids):
             lease.release()
         self._uids.clear()
+        self._spent_uids.clear()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
