@@ -90,6 +90,13 @@ def attempt(skill: Skill, tmp_path: Path, params: dict[str, Any] | None = None, 
                    limits=AttemptLimits(timeout_s=timeout))
 
 
+def _cwd(p: psutil.Process) -> str:
+    try:
+        return p.cwd() or ""
+    except (psutil.Error, OSError):  # OSError: e.g. a cwd too long to read (ENAMETOOLONG)
+        return ""
+
+
 def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
     """Processes still running as one of the runner's skill uids, or (as a user without
     root, where skills keep the user's uid) in one of its workdirs; zygotes excepted."""
@@ -98,14 +105,13 @@ def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
     root = str(s.work_root) + "/" if s.work_root is not None else None
     zygotes = {z.pid for z in runner._zygotes.values()}
     out = []
-    for p in psutil.process_iter(["uids", "status", "cwd"]):
+    for p in psutil.process_iter():
         try:
-            if p.pid in zygotes or p.info["status"] == psutil.STATUS_ZOMBIE:
+            if p.pid in zygotes or p.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if lo <= p.info["uids"].real < hi or (
-                    root is not None and (p.info["cwd"] or "").startswith(root)):
+            if lo <= p.uids().real < hi or (root is not None and _cwd(p).startswith(root)):
                 out.append(p)
-        except (psutil.Error, TypeError):
+        except (psutil.Error, OSError):
             continue
     return out
 
@@ -117,13 +123,13 @@ def processes_in(folder: Path, *, timeout_s: float = 3.0) -> list[psutil.Process
     deadline = time.monotonic() + timeout_s
     while True:
         left = []
-        for p in psutil.process_iter(["cwd", "status"]):
+        for p in psutil.process_iter():
+            cwd = _cwd(p)
             try:
-                cwd = p.info["cwd"] or ""
                 if (cwd == root or cwd.startswith(root + "/")) \
-                        and p.info["status"] != psutil.STATUS_ZOMBIE:
+                        and p.status() != psutil.STATUS_ZOMBIE:
                     left.append(p)
-            except (psutil.Error, TypeError):
+            except (psutil.Error, OSError):
                 continue
         if not left or time.monotonic() > deadline:
             return left

@@ -102,8 +102,10 @@ class ProcessRunner:
             zyg.retire()
         lease = self._uids.pop(skill.key, None)
         if lease is not None:
-            # Its zygote may still run as it (retiring): freed when the runner closes.
-            self._spent_uids.append(lease)
+            if zyg is None or zyg.dead:
+                lease.release()
+            else:  # its zygote still runs as it (retiring): freed when the runner closes
+                self._spent_uids.append(lease)
 
     async def close(self) -> None:
         self._closed = True
