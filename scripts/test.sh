@@ -19,6 +19,10 @@ pytest -q "$@"
 user_tests=(tests/test_sandbox.py tests/test_hostile.py tests/test_process_runner.py)
 if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody >/dev/null 2>&1; then
   user_py="${USER_PYTHON:-/usr/bin/python3.11}"
+  if [ ! -x "$user_py" ]; then
+    echo "no $user_py for the tests as nobody (set USER_PYTHON to a python readable by all)" >&2
+    exit 1
+  fi
   user_venv="$root/.venv-user"
   if [ ! -x "$user_venv/bin/python" ]; then
     "$user_py" -m venv "$user_venv"
