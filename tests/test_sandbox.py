@@ -359,3 +359,38 @@ def test_doctor_tells_what_a_sandboxed_skill_gets(tmp_path: Path) -> None:
         assert "user namespace" in str(rows["running as root"]["detail"]) or c.is_root
 
     asyncio.run(go())
+
+
+def test_engine_gives_each_skill_its_own_work_root(tmp_path: Path) -> None:
+    """Through the engine: a skill's workdirs live in ``<work_root>/<skill>/``, and a skill
+    whose import disabled its attempts' own Landlock layer still cannot write where another
+    skill's workdirs are (its warm parent's layer covers its own folder only)."""
+    import shutil
+
+    from skillexec import SkillExecutionEngine
+    from tests._isolation import HOSTILE
+
+    need_sandbox()
+    skills = tmp_path / "skills"
+    shutil.copytree(HOSTILE / "zygote_patch_landlock", skills / "patcher")
+    victim = skills / "victim"
+    victim.mkdir()
+    (victim / "skill.json").write_text(
+        '{"id": "victim", "name": "victim", "version": "1.0.0", "description": "v",'
+        ' "entry_point": "main:execute", "main_file": "main.py"}')
+    (victim / "main.py").write_text(
+        "def execute(input_data, context):\n    return str(context.workdir)\n")
+
+    async def main() -> None:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            r = await e.execute("victim")
+            assert r.error is None, r.error
+            folder = Path(r.output).parent
+            assert folder.name == "victim", r.output
+            folder.chmod(0o777)  # file modes allow it: only Landlock stands in the way
+            out = await e.execute("zygote-patch-landlock", {"path": str(folder / "x.txt")})
+            assert out.error is None, out.error
+            assert out.output["written"] is False, out.output
+            assert not (folder / "x.txt").exists()
+
+    asyncio.run(main())
