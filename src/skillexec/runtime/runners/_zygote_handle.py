@@ -145,7 +145,13 @@ class ZygoteHandle:
                     retryable=self.error.retryable, severity=self.error.severity,
                     details={**self.error.details, "output": tail})
         elif self.pidns:
-            self.pid = _only_child(self.proc.pid) or self.pid
+            self.pid = _only_child(self.proc.pid)
+            if not self.pid:  # fail closed: its children could not be told apart
+                self.error = ErrorInfo(
+                    type=ErrorType.RESOURCE, code="isolation_unavailable",
+                    message=f"skill {skill_id!r}'s zygote cannot be found in /proc")
+                self.pid = self.proc.pid
+                self.kill()
 
     def _read_output(self) -> None:
         fd = self._out_fd

@@ -292,7 +292,8 @@ class ProcessRunner:
         }
         slot = self._slot()
         if slot is not None:
-            slot.arm(memory_bytes=s.zygote_memory_mb * _MB, max_pids=s.max_processes)
+            # Room for the children it forks: each is born here, then moved to its own slot.
+            slot.arm(memory_bytes=s.zygote_memory_mb * _MB, max_pids=s.max_processes * 8)
             spec["cgroup_procs"] = list(slot._procs)
         zyg = ZygoteHandle(spec, env=env, private_dir=private)
         zyg.base_env = base_env
