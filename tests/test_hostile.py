@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from skillexec.runtime.capabilities import detect_capabilities
@@ -62,7 +63,7 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
     "zygote_import_noise": (("ok", None), ("ok", None)),
 }
 # Driven by their own tests below (they need a second skill, a setting or a check of their own).
-SPECIAL = {"zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
+SPECIAL = {"zygote_engine_killed", "zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
            "zygote_patch_landlock", "zygote_home_writes", "uid_victim", "uid_attacker"}
 SECRET = "s3cr3t-token-for-the-hostile-test"
 
@@ -403,3 +404,73 @@ def test_skills_cannot_reach_each_other(where: str, tmp_path: Path) -> None:
                 await r2.close()
 
     asyncio.run(go())
+
+
+ENGINE = """
+import asyncio, sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from skillexec.runtime.runners.{module} import {cls}
+from skillexec.skills.loader import load_skill
+from tests._isolation import attempt, settings
+
+async def main():
+    tmp = Path({tmp!r})
+    r = {cls}(settings=settings(tmp))
+    await r.run(attempt(load_skill(Path({skill!r})), tmp, timeout_s=60))
+
+asyncio.run(main())
+"""
+
+
+# Stands in for a host's init (here the VM's pid 1 kills what it adopts, systemd does not):
+# a subreaper that adopts orphans and lets them live, reaping only what exits.
+HOST_INIT = """
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+engine = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+print(engine.pid, flush=True)
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        time.sleep(0.1)
+"""
+
+
+@pytest.mark.parametrize("runner_cls", LEVELS)
+def test_nothing_outlives_a_killed_engine(runner_cls: type[ProcessRunner],
+                                          tmp_path: Path) -> None:
+    """The engine is SIGKILLed while an attempt runs whose daemon escaped its session: no
+    engine is left to kill its cgroup slot, yet the daemon dies (the zygote's PID
+    namespace dies with it, and the zygote with the engine)."""
+    import subprocess
+    import sys
+
+    _need_level(runner_cls)
+    repo = str(Path(__file__).resolve().parent.parent)
+    code = ENGINE.format(repo=repo, tmp=str(tmp_path),
+                         skill=str(HOSTILE / "zygote_engine_killed"),
+                         module="sandbox" if runner_cls is SandboxRunner else "process",
+                         cls=runner_cls.__name__)
+    init = subprocess.Popen([sys.executable, "-c", HOST_INIT, code], cwd=tmp_path,
+                            stdout=subprocess.PIPE, text=True)
+    work = tmp_path / "work"
+    left: list[psutil.Process] = []
+    try:
+        assert init.stdout is not None
+        engine_pid = int(init.stdout.readline())
+        deadline = time.monotonic() + 30
+        while not list(work.rglob("daemon.started")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(work.rglob("daemon.started")), "the daemon never started"
+        assert processes_in(work, timeout_s=0)
+        os.kill(engine_pid, signal.SIGKILL)
+        left = processes_in(work, timeout_s=5)
+    finally:
+        for p in processes_in(work, timeout_s=0):  # leave nothing to the next test
+            with contextlib.suppress(Exception):
+                p.kill()
+        init.kill()
+        init.wait()
+    assert not left, f"outlived the engine: {left}"
