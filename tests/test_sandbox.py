@@ -394,3 +394,48 @@ def test_engine_gives_each_skill_its_own_work_root(tmp_path: Path) -> None:
             assert not (folder / "x.txt").exists()
 
     asyncio.run(main())
+
+
+MATPLOTLIB = """
+import io
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+def execute(d):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return {"png_bytes": len(buf.getvalue()), "configdir": matplotlib.get_configdir(),
+            "cachedir": matplotlib.get_cachedir()}
+"""
+
+
+@pytest.mark.parametrize("level", ["sandbox", "process"])
+def test_matplotlib_imports_and_plots(level: str, tmp_path: Path) -> None:
+    """matplotlib needs a writable config and cache folder at import: the warm parent's
+    private HOME/XDG folders give it one, inside the skill's work root, and nothing is
+    left in the host's /tmp."""
+    from skillexec.runtime.runners.process import ProcessRunner
+
+    if level == "sandbox":
+        need_sandbox()
+    skill = write_skill(tmp_path / "plot", MATPLOTLIB, timeout_s=60)
+    before = set(os.listdir("/tmp"))
+
+    async def go() -> None:
+        cls = SandboxRunner if level == "sandbox" else ProcessRunner
+        r = cls(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path, timeout_s=60))
+            assert out.ok, out.error
+            assert out.output["png_bytes"] > 1000
+            root = str(tmp_path / "work") + "/"
+            assert out.output["configdir"].startswith(root), out.output
+            assert out.output["cachedir"].startswith(root), out.output
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+    assert not {n for n in set(os.listdir("/tmp")) - before if "matplotlib" in n}
