@@ -23,7 +23,6 @@ import hashlib
 import os
 import re
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners._zygote_setup import new_zygote
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.security.uids import UidLease, lease_uid
@@ -258,45 +258,9 @@ class ProcessRunner:
         """A zygote not started yet: its spec, private folders and cgroup slot made."""
         mech = self._mechanisms(skill)
         uid = self._uid(skill) if mech["uid"] else None
-        if work_root is not None:
-            # Landlock rules need the folder to exist when the zygote confines itself.
-            os.makedirs(work_root, exist_ok=True)
-        # HOME, TMPDIR and the XDG folders of the zygote (and of its import): inside its
-        # work root, removed when it dies (see ZygoteHandle._on_death).
-        private = tempfile.mkdtemp(prefix=".zygote-", dir=work_root)
-        base_env = self._zygote_env()
-        env = dict(base_env)
-        env.update(HOME=private, TMPDIR=f"{private}/tmp", XDG_CACHE_HOME=f"{private}/.cache",
-                   XDG_CONFIG_HOME=f"{private}/.config", XDG_DATA_HOME=f"{private}/.local")
-        for d in ("tmp", ".cache", ".config", ".local"):
-            os.mkdir(f"{private}/{d}", 0o700)
-        if uid is not None:
-            for d in (private, *(f"{private}/{x}" for x in ("tmp", ".cache", ".config",
-                                                              ".local"))):
-                os.chown(d, uid, uid)
-        spec = _spec.zygote_spec(self.settings, skill, mech, uid, work_root)
-        spec["write_paths"] = [*spec["write_paths"], private]
-        spec["child_write_paths"] = [*spec["child_write_paths"], private]
-        spec["userns"], spec["pidns"] = mech["userns"], mech["pidns"]
-        s = self.settings
-        command = skill.entry.kind is EntryKind.COMMAND
-        # What the import may take: the zygote's own memory plus the most an attempt may
-        # add on top (children inherit these as their ceilings).
-        as_mb = s.zygote_memory_mb + s.max_memory_mb * (4 if command else 1) \
-            + (1024 if command else 0)
-        spec["zygote_limits"] = {
-            "address_space_bytes": as_mb * _MB,
-            "file_size_bytes": s.max_file_size_mb * _MB,
-            # Counted per uid: a private one, or the user's uid inside its own namespace.
-            "processes": s.max_processes * 8 if uid is not None or mech["userns"] else None,
-        }
         slot = self._slot()
-        if slot is not None:
-            # Room for the children it forks: each is born here, then moved to its own slot.
-            slot.arm(memory_bytes=s.zygote_memory_mb * _MB, max_pids=s.max_processes * 8)
-            spec["cgroup_procs"] = list(slot._procs)
-        zyg = ZygoteHandle(spec, env=env, private_dir=private)
-        zyg.base_env = base_env
+        zyg = new_zygote(self.settings, skill, mech=mech, uid=uid, work_root=work_root,
+                         env=self._zygote_env(), slot=slot)
         if slot is not None:
             pool = self._pool
 
