@@ -109,6 +109,12 @@ class ZygoteHandle:
                 [sys.executable, "-I", "-c", _BOOT], env=env, pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True)
+        except OSError as exc:
+            parent.close()
+            self.error = ErrorInfo(type=ErrorType.RESOURCE, code="zygote_failed",
+                                   message=f"the skill's zygote could not be started: {exc}")
+            self._on_death()  # its private folder and slot go now
+            return
         finally:
             child.close()
         self.pid = self.proc.pid
