@@ -27,10 +27,14 @@ if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody
   if [ ! -x "$user_venv/bin/python" ]; then
     "$user_py" -m venv "$user_venv"
   fi
+  # Only what these test files need (not the whole test extra: browsers, linters).
+  user_deps=(pytest pytest-timeout psutil "matplotlib>=3.8")
+  user_want="$want ${user_deps[*]}"
   if [ ! -f "$user_venv/.skillexec-installed" ] \
-      || [ "$(cat "$user_venv/.skillexec-installed")" != "$want" ]; then
-    "$user_venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test]"
-    echo "$want" > "$user_venv/.skillexec-installed"
+      || [ "$(cat "$user_venv/.skillexec-installed")" != "$user_want" ]; then
+    "$user_venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root" \
+      "${user_deps[@]}"
+    echo "$user_want" > "$user_venv/.skillexec-installed"
   fi
   chmod -R a+rX "$user_venv"
   user_home="$(mktemp -d)"
