@@ -340,3 +340,35 @@ def test_uid_leases_are_host_wide_and_die_with_their_holder(tmp_path: Path) -> N
     a.release()
     assert lease_uid(base, 3, lock_dir=lock_dir).uid == base
     assert oct(os.stat(lock_dir).st_mode & 0o777) == "0o700"
+
+
+def test_a_killed_engines_private_folders_are_swept(tmp_path: Path) -> None:
+    """A SIGKILLed engine cannot remove its zygotes' private HOME folders: the next runner
+    to use that work root does, and leaves a live engine's alone."""
+    import subprocess
+    import sys
+
+    from skillexec.runtime.runners.process import skill_slot
+
+    skill = write_skill(tmp_path / "s", NOOP)
+    root = tmp_path / "work" / skill_slot(skill.id)
+    root.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = root / f".zygote-{dead.pid}-abc"
+    (stale / ".cache").mkdir(parents=True)
+    live = root / f".zygote-{os.getppid()}-def"  # pytest's parent: alive
+    live.mkdir()
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok, out.error
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+    assert not stale.exists()
+    assert live.exists()
+    assert [p.name for p in root.iterdir() if p.name.startswith(".zygote-")] == [live.name]

@@ -7,7 +7,9 @@ untrusted as a call.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 
 from skillexec.runtime.limits import CgroupSlot
@@ -16,7 +18,7 @@ from skillexec.runtime.runners._zygote_handle import ZygoteHandle
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import EntryKind, Skill
 
-__all__ = ["new_zygote"]
+__all__ = ["new_zygote", "sweep_stale"]
 
 _MB = 1024 * 1024
 _PRIVATE_DIRS = ("tmp", ".cache", ".config", ".local")
@@ -30,8 +32,9 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
         # Landlock rules need the folder to exist when the zygote confines itself.
         os.makedirs(work_root, exist_ok=True)
     # HOME, TMPDIR and the XDG folders of the zygote (and of its import): inside its work
-    # root, removed when it dies (see ZygoteHandle._on_death).
-    private = tempfile.mkdtemp(prefix=".zygote-", dir=work_root)
+    # root, removed when it dies (see ZygoteHandle._on_death). The engine's pid in the name
+    # lets a later engine remove those of one that was killed.
+    private = tempfile.mkdtemp(prefix=f".zygote-{os.getpid()}-", dir=work_root)
     for d in _PRIVATE_DIRS:
         os.mkdir(f"{private}/{d}", 0o700)
     if uid is not None:
@@ -65,3 +68,24 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     zyg = ZygoteHandle(spec, env=start_env, private_dir=private)
     zyg.base_env = env
     return zyg
+
+
+def sweep_stale(work_root: str) -> None:
+    """Remove the private folders that killed engines left in ``work_root``; a folder whose
+    engine may still live is left alone."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(work_root):
+            parts = entry.name.split("-")
+            if len(parts) < 3 or parts[0] != ".zygote" or not parts[1].isdigit():
+                continue
+            pid = int(parts[1])
+            if pid == os.getpid():
+                continue
+            try:
+                os.kill(pid, 0)
+                continue  # alive (or its pid reused): not ours to judge
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)

@@ -33,7 +33,7 @@ from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
-from skillexec.runtime.runners._zygote_setup import new_zygote
+from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.security.uids import UidLease, lease_uid
@@ -62,6 +62,7 @@ class ProcessRunner:
         # that recycling one does not stall the attempts that arrive meanwhile.
         self._replacing: dict[str, asyncio.Task[None]] = {}
         self._work_roots: dict[str, str] = {}
+        self._swept: set[str] = set()
         self._uids: dict[str, UidLease] = {}
         self._spent_uids: list[UidLease] = []
         self._pool: CgroupPool | None = None
@@ -258,6 +259,9 @@ class ProcessRunner:
         """A zygote not started yet: its spec, private folders and cgroup slot made."""
         mech = self._mechanisms(skill)
         uid = self._uid(skill) if mech["uid"] else None
+        if work_root is not None and work_root not in self._swept:
+            self._swept.add(work_root)
+            sweep_stale(work_root)  # what a killed engine's zygotes left there
         slot = self._slot()
         zyg = new_zygote(self.settings, skill, mech=mech, uid=uid, work_root=work_root,
                          env=self._zygote_env(), slot=slot)
