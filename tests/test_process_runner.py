@@ -338,7 +338,12 @@ def test_uid_leases_are_host_wide_and_die_with_their_holder(tmp_path: Path) -> N
     c = lease_uid(base, 3, lock_dir=lock_dir)
     assert c.uid == base + 2
     a.release()
-    assert lease_uid(base, 3, lock_dir=lock_dir).uid == base
+    assert not os.path.exists(f"{lock_dir}/{base}.lock")  # no litter once released
+    d = lease_uid(base, 3, lock_dir=lock_dir)
+    assert d.uid == base
+    for lease in (b, c, d):
+        lease.release()
+    assert os.listdir(lock_dir) == []
     assert oct(os.stat(lock_dir).st_mode & 0o777) == "0o700"
 
 
@@ -372,3 +377,43 @@ def test_a_killed_engines_private_folders_are_swept(tmp_path: Path) -> None:
     assert not stale.exists()
     assert live.exists()
     assert [p.name for p in root.iterdir() if p.name.startswith(".zygote-")] == [live.name]
+
+
+def test_uid_leases_stay_exclusive_while_released_and_taken_in_a_race(tmp_path: Path) -> None:
+    """Four processes take and release the one uid of a range as fast as they can; a
+    released lease unlinks its file, and no two holders may ever overlap."""
+    import random
+    import subprocess
+    import sys
+
+    base = random.randrange(200_000, 2_000_000_000)
+    lock_dir = str(tmp_path / "uids")
+    holder = tmp_path / "holder"
+    code = (
+        "import os, time\n"
+        "from skillexec.errors import ResourceError\n"
+        "from skillexec.security.uids import lease_uid\n"
+        f"holder = {str(holder)!r}\n"
+        "me = str(os.getpid()).encode()\n"
+        "taken = 0\n"
+        "deadline = time.monotonic() + 20\n"
+        "while taken < 150 and time.monotonic() < deadline:\n"
+        "    try:\n"
+        f"        lease = lease_uid({base}, 1, lock_dir={lock_dir!r})\n"
+        "    except ResourceError:\n"
+        "        continue\n"
+        "    fd = os.open(holder, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)\n"
+        "    os.write(fd, me)\n"
+        "    os.close(fd)\n"
+        "    time.sleep(0.0005)\n"
+        "    with open(holder, 'rb') as f:\n"
+        "        assert f.read() == me, 'two holders at once'\n"
+        "    lease.release()\n"
+        "    taken += 1\n"
+        "print(taken)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert sum(int(o) for o, _ in outs) > 0
+    assert os.listdir(lock_dir) == []

@@ -3,12 +3,13 @@
 Every runner of every engine on the host draws its skills' uids from the same range, so a
 uid is taken by ``flock``-ing ``<lock_dir>/<uid>.lock`` (a root-only folder) and kept for as
 long as the lease lives. The kernel drops the lock when its holder dies, so a crashed
-engine's uids are free again at once, with nothing to clean up. Two runners in one engine
-hold two open file descriptions, and ``flock`` keeps those apart too.
+engine's uids are free again at once; a released lease removes its file. Two runners in one
+engine hold two open file descriptions, and ``flock`` keeps those apart too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import stat
@@ -23,15 +24,19 @@ DEFAULT_LOCK_DIR = "/run/skillexec/uids"
 class UidLease:
     """A uid held for one skill; ``release`` (or the holder's death) frees it."""
 
-    __slots__ = ("_fd", "uid")
+    __slots__ = ("_fd", "_path", "uid")
 
-    def __init__(self, uid: int, fd: int) -> None:
+    def __init__(self, uid: int, fd: int, path: str) -> None:
         self.uid = uid
         self._fd = fd
+        self._path = path
 
     def release(self) -> None:
-        # The file stays: unlinking it would race with a taker that has it open already.
         if self._fd >= 0:
+            # Unlinked while still locked: a taker that opened it meanwhile sees, once it
+            # has the lock, that the path no longer names its file, and tries again.
+            with contextlib.suppress(OSError):
+                os.unlink(self._path)
             os.close(self._fd)
             self._fd = -1
 
@@ -55,18 +60,31 @@ def lease_uid(base: int, count: int, *, lock_dir: str = DEFAULT_LOCK_DIR) -> Uid
     """The first uid in ``[base, base + count)`` no other holder on this host has."""
     folder = _lock_dir(lock_dir)
     for uid in range(base, base + count):
-        fd = os.open(f"{folder}/{uid}.lock",
-                     os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        except BaseException:
-            os.close(fd)
-            raise
-        return UidLease(uid, fd)
+        lease = _try_lock(uid, f"{folder}/{uid}.lock")
+        if lease is not None:
+            return lease
     raise ResourceError(
         f"all {count} skill uids from {base} are in use on this host (unprivileged_uid, "
         f"unprivileged_uid_count)", code="isolation_unavailable",
         details={"unprivileged_uid": base, "unprivileged_uid_count": count})
+
+
+def _try_lock(uid: int, path: str) -> UidLease | None:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = os.fstat(fd)
+            try:
+                now = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                now = None
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+            return UidLease(uid, fd, path)
+        os.close(fd)  # released (and unlinked) while we waited: take the new file
