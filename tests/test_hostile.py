@@ -417,7 +417,7 @@ from tests._isolation import attempt, settings
 
 async def main():
     tmp = Path({tmp!r})
-    r = {cls}(settings=settings(tmp))
+    r = {cls}(settings=settings(tmp, unprivileged_uid={uid}))
     await r.run(attempt(load_skill(Path({skill!r})), tmp, timeout_s=60))
 
 asyncio.run(main())
@@ -450,7 +450,8 @@ def test_nothing_outlives_a_killed_engine(runner_cls: type[ProcessRunner],
 
     _need_level(runner_cls)
     repo = str(Path(__file__).resolve().parent.parent)
-    code = ENGINE.format(repo=repo, tmp=str(tmp_path),
+    uid = settings(tmp_path).unprivileged_uid  # a random range of its own
+    code = ENGINE.format(repo=repo, tmp=str(tmp_path), uid=uid,
                          skill=str(HOSTILE / "zygote_engine_killed"),
                          module="sandbox" if runner_cls is SandboxRunner else "process",
                          cls=runner_cls.__name__)
@@ -474,4 +475,9 @@ def test_nothing_outlives_a_killed_engine(runner_cls: type[ProcessRunner],
                 p.kill()
         init.kill()
         init.wait()
+        if detect_capabilities().is_root:
+            # The killed engine's uid lock is free but its file stays: take and drop it.
+            from skillexec.security.uids import lease_uid
+
+            lease_uid(uid, 1).release()
     assert not left, f"outlived the engine: {left}"
