@@ -2,6 +2,14 @@
 
     .venv/bin/python bench/bench_isolation.py [--quick]
 
+As an unprivileged user (the sandbox then stands on user namespaces): ./.venv's interpreter
+lives under /root, so use the world-readable ./.venv-user that scripts/test.sh makes as root,
+with the bench extra added once:
+
+    .venv-user/bin/python -m pip install -q -e '.[bench]'
+    setpriv --reuid=nobody --regid=nogroup --clear-groups --reset-env \
+        env HOME=/tmp .venv-user/bin/python bench/bench_isolation.py --quick
+
 Prints one table: p50/p95 latency of a no-op skill and of skills importing a heavy library at
 module level (pandas, ~0.5 s to import here, and Pillow; each one's import cost in a fresh
 interpreter is measured and printed), minor page faults per sandboxed no-op call (child and
@@ -26,7 +34,7 @@ import psutil
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.runners.base import Attempt, AttemptLimits
-from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.process import ProcessRunner, skill_slot
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import Entry, EntryKind, Skill
@@ -69,8 +77,8 @@ _n = [0]
 def att(skill: Skill, work: Path, timeout_s: float = 30.0) -> Attempt:
     _n[0] += 1
     ctx = SkillContext(task_id=f"b{_n[0]}", skill_id=skill.id, attempt=1,
-                       workdir=work / f"b{_n[0]}", config={}, deadline=time.time() + timeout_s,
-                       log=logging.getLogger("bench"))
+                       workdir=work / skill_slot(skill.id) / f"b{_n[0]}", config={},
+                       deadline=time.time() + timeout_s, log=logging.getLogger("bench"))
     return Attempt(skill=skill, input_data=build_input({}, {}), context=ctx,
                    limits=AttemptLimits(timeout_s=timeout_s))
 

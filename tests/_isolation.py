@@ -16,7 +16,7 @@ from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.runners.base import Attempt, AttemptLimits
-from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.process import ProcessRunner, skill_slot
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import Entry, EntryKind, Permission, Skill
 
@@ -81,7 +81,8 @@ def attempt(skill: Skill, tmp_path: Path, params: dict[str, Any] | None = None, 
         return ref
 
     ctx = SkillContext(
-        task_id=f"task{n}", skill_id=skill.id, attempt=1, workdir=tmp_path / "work" / f"t{n}",
+        task_id=f"task{n}", skill_id=skill.id, attempt=1,
+        workdir=tmp_path / "work" / skill_slot(skill.id) / f"t{n}",
         config=config or {}, deadline=time.time() + timeout, log=logging.getLogger("test"),
         progress_sink=(lambda f, m: progress.append((f, m))) if progress is not None else None,
         artifact_sink=save)
@@ -89,20 +90,50 @@ def attempt(skill: Skill, tmp_path: Path, params: dict[str, Any] | None = None, 
                    limits=AttemptLimits(timeout_s=timeout))
 
 
+def _cwd(p: psutil.Process) -> str:
+    try:
+        return p.cwd() or ""
+    except (psutil.Error, OSError):  # OSError: e.g. a cwd too long to read (ENAMETOOLONG)
+        return ""
+
+
 def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
-    """Processes still running as one of the runner's skill uids, zygotes excepted."""
+    """Processes still running as one of the runner's skill uids, or (as a user without
+    root, where skills keep the user's uid) in one of its workdirs; zygotes excepted."""
     s = runner.settings
     lo, hi = s.unprivileged_uid, s.unprivileged_uid + s.unprivileged_uid_count
+    root = str(s.work_root) + "/" if s.work_root is not None else None
     zygotes = {z.pid for z in runner._zygotes.values()}
     out = []
-    for p in psutil.process_iter(["uids", "status"]):
+    for p in psutil.process_iter():
         try:
-            if lo <= p.info["uids"].real < hi and p.pid not in zygotes \
-                    and p.info["status"] != psutil.STATUS_ZOMBIE:
+            if p.pid in zygotes or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if lo <= p.uids().real < hi or (root is not None and _cwd(p).startswith(root)):
                 out.append(p)
-        except (psutil.Error, TypeError):
+        except (psutil.Error, OSError):
             continue
     return out
+
+
+def processes_in(folder: Path, *, timeout_s: float = 3.0) -> list[psutil.Process]:
+    """Live processes whose working directory is ``folder`` or beneath it (any uid, any
+    PID namespace), after waiting up to ``timeout_s`` for them to go."""
+    root = str(folder)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = []
+        for p in psutil.process_iter():
+            cwd = _cwd(p)
+            try:
+                if (cwd == root or cwd.startswith(root + "/")) \
+                        and p.status() != psutil.STATUS_ZOMBIE:
+                    left.append(p)
+            except (psutil.Error, OSError):
+                continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def wait_gone(runner: ProcessRunner, *, timeout_s: float = 3.0) -> list[psutil.Process]:

@@ -303,3 +303,117 @@ def test_a_zygote_with_threads_forks_the_safe_way(tmp_path: Path) -> None:
             await r.close()
 
     asyncio.run(go())
+
+
+def test_uid_leases_are_host_wide_and_die_with_their_holder(tmp_path: Path) -> None:
+    """Two holders never get the same uid, in one process or in two; a holder's death
+    frees its uid without any cleanup."""
+    import random
+    import subprocess
+    import sys
+
+    from skillexec.errors import ResourceError
+    from skillexec.security.uids import lease_uid
+
+    base = random.randrange(200_000, 2_000_000_000)
+    lock_dir = str(tmp_path / "uids")
+    a = lease_uid(base, 3, lock_dir=lock_dir)
+    b = lease_uid(base, 3, lock_dir=lock_dir)
+    assert {a.uid, b.uid} == {base, base + 1}
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from skillexec.security.uids import lease_uid\n"
+         f"lease = lease_uid({base}, 3, lock_dir={lock_dir!r})\n"
+         "print(lease.uid, flush=True)\n"
+         "time.sleep(60)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None
+        assert int(other.stdout.readline()) == base + 2
+        with pytest.raises(ResourceError) as err:
+            lease_uid(base, 3, lock_dir=lock_dir)
+        assert err.value.code == "isolation_unavailable"
+    finally:
+        other.kill()
+        other.wait()
+    c = lease_uid(base, 3, lock_dir=lock_dir)
+    assert c.uid == base + 2
+    a.release()
+    assert not os.path.exists(f"{lock_dir}/{base}.lock")  # no litter once released
+    d = lease_uid(base, 3, lock_dir=lock_dir)
+    assert d.uid == base
+    for lease in (b, c, d):
+        lease.release()
+    assert os.listdir(lock_dir) == []
+    assert oct(os.stat(lock_dir).st_mode & 0o777) == "0o700"
+
+
+def test_a_killed_engines_private_folders_are_swept(tmp_path: Path) -> None:
+    """A SIGKILLed engine cannot remove its zygotes' private HOME folders: the next runner
+    to use that work root does, and leaves a live engine's alone."""
+    import subprocess
+    import sys
+
+    from skillexec.runtime.runners.process import skill_slot
+
+    skill = write_skill(tmp_path / "s", NOOP)
+    root = tmp_path / "work" / skill_slot(skill.id)
+    root.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = root / f".zygote-{dead.pid}-abc"
+    (stale / ".cache").mkdir(parents=True)
+    live = root / f".zygote-{os.getppid()}-def"  # pytest's parent: alive
+    live.mkdir()
+
+    async def go() -> None:
+        r = _runner(tmp_path)
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok, out.error
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+    assert not stale.exists()
+    assert live.exists()
+    assert [p.name for p in root.iterdir() if p.name.startswith(".zygote-")] == [live.name]
+
+
+def test_uid_leases_stay_exclusive_while_released_and_taken_in_a_race(tmp_path: Path) -> None:
+    """Four processes take and release the one uid of a range as fast as they can; a
+    released lease unlinks its file, and no two holders may ever overlap."""
+    import random
+    import subprocess
+    import sys
+
+    base = random.randrange(200_000, 2_000_000_000)
+    lock_dir = str(tmp_path / "uids")
+    holder = tmp_path / "holder"
+    code = (
+        "import os, time\n"
+        "from skillexec.errors import ResourceError\n"
+        "from skillexec.security.uids import lease_uid\n"
+        f"holder = {str(holder)!r}\n"
+        "me = str(os.getpid()).encode()\n"
+        "taken = 0\n"
+        "deadline = time.monotonic() + 20\n"
+        "while taken < 150 and time.monotonic() < deadline:\n"
+        "    try:\n"
+        f"        lease = lease_uid({base}, 1, lock_dir={lock_dir!r})\n"
+        "    except ResourceError:\n"
+        "        continue\n"
+        "    fd = os.open(holder, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)\n"
+        "    os.write(fd, me)\n"
+        "    os.close(fd)\n"
+        "    time.sleep(0.0005)\n"
+        "    with open(holder, 'rb') as f:\n"
+        "        assert f.read() == me, 'two holders at once'\n"
+        "    lease.release()\n"
+        "    taken += 1\n"
+        "print(taken)\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert sum(int(o) for o, _ in outs) > 0
+    assert os.listdir(lock_dir) == []

@@ -314,3 +314,128 @@ def test_concurrent_children_hold_no_sibling_descriptors(tmp_path: Path) -> None
             await r.close()
 
     asyncio.run(go())
+
+
+PROBE = """
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def execute(d):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("192.0.2.1", 9))  # needs a route: none in an empty network namespace
+        routed = True
+    except OSError:
+        routed = False
+    s.close()
+    return {"uid": os.getuid(), "ppid": os.getppid(), "routed": routed,
+            "no_new_privs": libc.prctl(39, 0, 0, 0, 0), "seccomp": libc.prctl(21, 0, 0, 0, 0)}
+"""
+
+
+def test_doctor_tells_what_a_sandboxed_skill_gets(tmp_path: Path) -> None:
+    """What ``doctor`` says, as whoever runs the tests (root, or nobody in scripts/test.sh),
+    is what a sandboxed skill really gets."""
+    c = detect_capabilities()
+    rows = {r["mechanism"]: r for r in doctor_rows()}
+    skill = write_skill(tmp_path / "probe", PROBE)
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+        finally:
+            await r.close()
+        assert out.ok == bool(rows["sandbox"]["available"]), (rows["sandbox"], out.error)
+        if not out.ok:
+            return
+        got = out.output
+        assert got["no_new_privs"] == 1 and got["seccomp"] == 2
+        assert got["routed"] is False  # doctor: network namespace
+        assert rows["PID namespaces"]["available"] == (got["ppid"] == 1)
+        if rows["running as root"]["available"]:
+            assert got["uid"] != 0 and got["uid"] >= r.settings.unprivileged_uid
+        else:
+            assert got["uid"] == os.getuid()
+        assert "user namespace" in str(rows["running as root"]["detail"]) or c.is_root
+
+    asyncio.run(go())
+
+
+def test_engine_gives_each_skill_its_own_work_root(tmp_path: Path) -> None:
+    """Through the engine: a skill's workdirs live in ``<work_root>/<skill>/``, and a skill
+    whose import disabled its attempts' own Landlock layer still cannot write where another
+    skill's workdirs are (its warm parent's layer covers its own folder only)."""
+    import shutil
+
+    from skillexec import SkillExecutionEngine
+    from tests._isolation import HOSTILE
+
+    need_sandbox()
+    skills = tmp_path / "skills"
+    shutil.copytree(HOSTILE / "zygote_patch_landlock", skills / "patcher")
+    victim = skills / "victim"
+    victim.mkdir()
+    (victim / "skill.json").write_text(
+        '{"id": "victim", "name": "victim", "version": "1.0.0", "description": "v",'
+        ' "entry_point": "main:execute", "main_file": "main.py"}')
+    (victim / "main.py").write_text(
+        "def execute(input_data, context):\n    return str(context.workdir)\n")
+
+    async def main() -> None:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            r = await e.execute("victim")
+            assert r.error is None, r.error
+            folder = Path(r.output).parent
+            assert folder.name == "victim", r.output
+            folder.chmod(0o777)  # file modes allow it: only Landlock stands in the way
+            out = await e.execute("zygote-patch-landlock", {"path": str(folder / "x.txt")})
+            assert out.error is None, out.error
+            assert out.output["written"] is False, out.output
+            assert not (folder / "x.txt").exists()
+
+    asyncio.run(main())
+
+
+MATPLOTLIB = """
+import io
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+def execute(d):
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return {"png_bytes": len(buf.getvalue()), "configdir": matplotlib.get_configdir(),
+            "cachedir": matplotlib.get_cachedir()}
+"""
+
+
+@pytest.mark.parametrize("level", ["sandbox", "process"])
+def test_matplotlib_imports_and_plots(level: str, tmp_path: Path) -> None:
+    """matplotlib needs a writable config and cache folder at import: the warm parent's
+    private HOME/XDG folders give it one, inside the skill's work root, and nothing is
+    left in the host's /tmp."""
+    from skillexec.runtime.runners.process import ProcessRunner
+
+    if level == "sandbox":
+        need_sandbox()
+    skill = write_skill(tmp_path / "plot", MATPLOTLIB, timeout_s=60)
+    before = set(os.listdir("/tmp"))
+
+    async def go() -> None:
+        cls = SandboxRunner if level == "sandbox" else ProcessRunner
+        r = cls(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path, timeout_s=60))
+            assert out.ok, out.error
+            assert out.output["png_bytes"] > 1000
+            root = str(tmp_path / "work") + "/"
+            assert out.output["configdir"].startswith(root), out.output
+            assert out.output["cachedir"].startswith(root), out.output
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+    assert not {n for n in set(os.listdir("/tmp")) - before if "matplotlib" in n}

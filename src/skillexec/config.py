@@ -114,6 +114,9 @@ class EngineConfig(BaseSettings):
                                    "past this (UTF-8) is cut, with a marker.")
     zygote_idle_s: float = Field(300.0, gt=0, description="Idle warm parents are stopped.")
     zygote_max_attempts: int = Field(1000, ge=1, description="A warm parent is recycled after.")
+    zygote_import_timeout_s: float = Field(
+        30.0, gt=0, description="A skill whose import takes longer fails (that skill only).")
+    zygote_memory_mb: int = Field(2048, ge=64, description="A warm parent's own memory.")
 
     # journal
     journal: bool = Field(True, description="Record every task in SQLite (off: benchmarks only).")
@@ -218,6 +221,8 @@ class EngineConfig(BaseSettings):
             default_memory_mb=self.default_memory_mb, max_memory_mb=self.max_memory_mb,
             default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds,
             zygote_idle_s=self.zygote_idle_s, zygote_max_attempts=self.zygote_max_attempts,
+            zygote_import_timeout_s=self.zygote_import_timeout_s,
+            zygote_memory_mb=self.zygote_memory_mb,
             max_output_bytes=self.max_output_bytes,
             max_artifact_bytes=min(self.max_artifact_bytes, self.max_artifacts_bytes),
             # RLIMIT_FSIZE: 256 MiB, or just past a smaller workspace quota, so that one file

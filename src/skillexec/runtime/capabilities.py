@@ -32,9 +32,14 @@ def try_unshare(flags):
         os._exit(0 if libc.unshare(flags) == 0 else 1)
     _, st = os.waitpid(pid, 0)
     return os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0
-NEWUSER, NEWNET = 0x10000000, 0x40000000
-out = {"userns": try_unshare(NEWUSER),
-       "netns": try_unshare(NEWNET) or try_unshare(NEWUSER | NEWNET),
+NEWUSER, NEWPID, NEWNET = 0x10000000, 0x20000000, 0x40000000
+root = os.geteuid() == 0
+userns = try_unshare(NEWUSER)
+# What the runners really do: root unshares directly, anyone else inside a user namespace.
+extra = 0 if root else NEWUSER
+out = {"userns": userns,
+       "netns": try_unshare(extra | NEWNET) if root or userns else False,
+       "pidns": try_unshare(extra | NEWPID) if root or userns else False,
        "seccomp": libc.prctl(21, 0, 0, 0, 0) >= 0,
        "pdeathsig": libc.prctl(1, 0, 0, 0, 0) == 0}
 print(json.dumps(out))
@@ -55,6 +60,7 @@ class Capabilities:
     cgroup_v1_memory: bool
     cgroup_v2_controllers: tuple[str, ...]
     details: dict[str, str] = field(default_factory=dict)
+    pid_namespaces: bool = False
 
     @property
     def cgroup_pids(self) -> bool:
@@ -106,6 +112,7 @@ def detect_capabilities() -> Capabilities:
         cgroup_v1_memory=mem_dir is not None and is_root and os.access(mem_dir, os.W_OK),
         cgroup_v2_controllers=v2,
         details=details,
+        pid_namespaces=bool(probe.get("pidns")),
     )
 
 
@@ -121,6 +128,8 @@ def missing_for(level: str, caps: Capabilities, *, network: bool) -> list[str]:
             missing.append(f"seccomp filter (x86_64 only; this is {caps.arch})")
         if not network and not caps.network_namespaces:
             missing.append("network namespace")
+        if not caps.pid_namespaces:
+            missing.append("PID namespace")
     return missing
 
 
@@ -135,25 +144,41 @@ def doctor_rows() -> list[dict[str, object]]:
                      "detail": detail})
 
     row("kernel", "running as root", c.is_root,
-        "children drop to a per-skill uid" if c.is_root else "children keep the engine's uid")
+        "each skill runs as its own uid, leased host-wide" if c.is_root
+        else "skills keep the engine's uid, each in a user namespace of its own"
+        if c.user_namespaces else "skills keep the engine's uid")
     row("kernel", "prctl (parent-death signal, subreaper)", c.prctl, "")
-    row("kernel", "user namespaces", c.user_namespaces, "unprivileged unshare(CLONE_NEWUSER)")
+    row("kernel", "user namespaces", c.user_namespaces,
+        "unprivileged unshare(CLONE_NEWUSER)" + ("" if c.is_root else
+                                                 ": what namespaces need without root"))
+    ns_how = "" if c.is_root else " (inside a user namespace)"
     row("kernel", "network namespaces", c.network_namespaces,
-        "no network unless network_access is granted")
+        "no network unless network_access is granted" + ns_how)
+    row("kernel", "PID namespaces", c.pid_namespaces,
+        "each skill's zygote is pid 1 of its own: what it starts dies with it, other "
+        "skills' processes are invisible" + ns_how)
     row("kernel", "Landlock", abi >= 1,
         f"ABI {abi}: files" + (", TCP bind/connect" if abi >= 4 else ", no TCP rules (ABI<4)")
         + (", abstract-unix and signal scoping" if abi >= 6 else ", no IPC scoping (ABI<6)"))
     row("kernel", "seccomp-bpf", c.seccomp, f"filter written for x86_64; arch {c.arch}")
-    row("kernel", "cgroup v1 pids", c.cgroup_v1_pids, "per-attempt process limit and kill-all")
-    row("kernel", "cgroup v1 memory", c.cgroup_v1_memory, "per-attempt memory limit, OOM seen")
+    row("kernel", "cgroup v1 pids", c.cgroup_v1_pids,
+        "per-attempt and per-zygote process limit and kill-all"
+        + ("" if c.is_root else " (needs root here)"))
+    row("kernel", "cgroup v1 memory", c.cgroup_v1_memory,
+        "per-attempt and per-zygote memory limit, OOM seen"
+        + ("" if c.is_root else " (needs root here)"))
     row("kernel", "cgroup v2", bool(c.cgroup_v2_controllers),
         "controllers: " + (" ".join(c.cgroup_v2_controllers) or "none")
         + " (not used by the runners yet)")
-    uid = ("per-skill unprivileged uid, no capabilities (a private mount view opens only "
-           "the needed trees under 0700 folders)") if c.is_root else "engine's uid"
+    uid = ("per-skill unprivileged uid leased host-wide, no capabilities (a private mount "
+           "view opens only the needed trees under 0700 folders)") if c.is_root \
+        else "engine's uid in a user namespace of its own, no capabilities"
     kill = "pids cgroup kill-all" if c.cgroup_v1_pids else "process group + subreaper zygote"
+    if c.pid_namespaces:
+        kill += "; PID namespace per skill"
     mem = "RLIMIT_AS + memory cgroup" if c.cgroup_v1_memory else "RLIMIT_AS only"
-    base = (f"fork from warm zygote; rlimits (CPU, file size, open files, core off); {mem}; "
+    base = (f"fork from warm zygote (confined before the skill's import; private HOME and "
+            f"TMPDIR; output captured); rlimits (CPU, file size, open files, core off); {mem}; "
             f"{uid}; own session; parent-death signal; private cwd; env allowlist; {kill}")
     row("level", "inline", True, "engine's own process: no isolation (trusted code only)")
     row("level", "process", not missing_for("process", c, network=True), base)

@@ -21,6 +21,7 @@ from typing import Any
 from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
+from skillexec.runtime.runners.process import skill_slot
 from skillexec.runtime.workspace import (
     WorkspaceUsage,
     measure_tree,
@@ -101,7 +102,7 @@ class ExecutionEnvironment:
             task_id=task_id,
             skill_id=task.skill_id,
             attempt=task.attempts,
-            workdir=f"{self._work_root_str}/{task_id}-{task.attempts}",
+            workdir=f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}",
             config=task.config,
             deadline=deadline,
             progress_sink=progress,

@@ -19,10 +19,13 @@ from functools import cache
 __all__ = [
     "CAP_DAC_READ_SEARCH",
     "PrivilegeError",
+    "drop_capabilities",
     "drop_to_uid",
+    "map_own_identity",
     "prepare_parent_death_signal",
     "set_child_subreaper",
     "set_parent_death_signal",
+    "unshare",
     "unshare_network",
 ]
 
@@ -37,6 +40,8 @@ _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _NR_CAPSET = 126
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -85,9 +90,39 @@ def set_child_subreaper() -> None:
 
 
 def unshare_network() -> None:
-    if _libc.unshare(_CLONE_NEWNET) != 0:
+    unshare(_CLONE_NEWNET)
+
+
+_FLAG_NAMES = {CLONE_NEWUSER: "CLONE_NEWUSER", CLONE_NEWPID: "CLONE_NEWPID",
+               _CLONE_NEWNET: "CLONE_NEWNET"}
+
+
+def unshare(flags: int) -> None:
+    if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()
-        raise PrivilegeError(err, f"unshare(CLONE_NEWNET): {os.strerror(err)}")
+        names = "|".join(n for f, n in _FLAG_NAMES.items() if flags & f) or hex(flags)
+        raise PrivilegeError(err, f"unshare({names}): {os.strerror(err)}")
+
+
+def map_own_identity(uid: int, gid: int) -> None:
+    """In a user namespace this process just made, map its own uid and gid (and nothing
+    else) so that files keep their owners; the only mapping an ordinary user may write."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+
+def drop_capabilities() -> None:
+    """Give up every capability for good (the bounding set too): what the creator of a user
+    namespace holds inside it must not reach the skill, which keeps the engine's uid."""
+    for cap in range(last_cap() + 1):
+        _prctl(_PR_CAPBSET_DROP, cap)
+    _capset(0, 0, 0)
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL)
 
 
 def _capset(effective: int, permitted: int, inheritable: int) -> None:

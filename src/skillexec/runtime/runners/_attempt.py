@@ -163,7 +163,7 @@ class AttemptIO:
         def poll_cancel() -> None:
             if self.attempt.context.cancelled:
                 # Cooperative: the child's handler sets context.cancelled; the deadline holds.
-                if not self.exit_fut.done():
+                if not self.exit_fut.done() and self.pid > 0:
                     with contextlib.suppress(OSError):
                         os.kill(self.pid, signal.SIGTERM)
                 return
@@ -394,7 +394,7 @@ class AttemptIO:
     def kill(self) -> None:
         """SIGKILL the child's process group and everything left in its cgroups."""
         self.killed = True
-        if not self.exit_fut.done():
+        if not self.exit_fut.done() and self.pid > 0:  # 0: gone before it was found
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:

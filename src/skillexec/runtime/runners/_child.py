@@ -248,6 +248,9 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
             del environ[k]
         for k, v in prep.env_set:
             environ[k] = v
+    tmp: Any = sys.modules.get("tempfile")
+    if tmp is not None and getattr(tmp, "tempdir", None) is not None:
+        tmp.tempdir = None  # cached by the import: TMPDIR is the workdir now
     if setup.landlock_rules is not None:
         if prep.ruleset_fd < 0:
             raise landlock.LandlockError(prep.ruleset_error or "no Landlock ruleset")

@@ -6,9 +6,16 @@ it confines itself as far as the isolation level says — its own network namesp
 unprivileged uid, a Landlock layer, the seccomp filter — so that even the skill's
 module-level code never runs with the engine's rights. Children inherit all of that.
 
-It is a child subreaper, so daemonised grandchildren reparent to it and are reaped; it
-dies with the engine (parent-death signal), and reports each child's exit status and
-rusage, which only the parent can collect.
+It is started as a tiny launcher that makes a PID namespace (inside a user namespace of its
+own when the engine is not root: the user's uid mapped to itself) and forks the zygote as
+that namespace's pid 1: whatever the skill starts, at import or in a call, dies when the
+zygote dies, and other skills' processes are not even visible to it (no signals, prlimit,
+setpriority or sched_* across skills). Before the fork the launcher joins the zygote's own
+cgroup slot (root), and the zygote lowers its rlimits before the import. Its stdout and
+stderr are a pipe the engine reads and caps; its HOME, TMPDIR and XDG folders are private
+(the engine makes and removes them). Daemonised grandchildren reparent to it and are reaped;
+it dies with the engine (parent-death signal, through the launcher), and reports each
+child's exit status and rusage, which only the parent can collect.
 
 Forking is the hot path: fork requests waiting together are forked back to back (see
 ``_handle``), children are forked without CPython's at-fork hooks (``_fork``), and each
@@ -20,6 +27,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import resource
 import select
 import signal
 import socket
@@ -31,14 +39,20 @@ import orjson
 
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
+from skillexec.runtime.limits import hard_limits, rlimit_plan
 from skillexec.runtime.runners import _child, _fork
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    drop_capabilities,
     drop_to_uid,
+    map_own_identity,
     set_child_subreaper,
     set_no_new_privs,
     set_parent_death_signal,
+    unshare,
     unshare_network,
 )
 from skillexec.skills.model import Entry, EntryKind, Skill
@@ -56,6 +70,7 @@ def main() -> None:
         os._exit(0)  # the engine died before we could arm the parent-death signal
     ctl = socket.socket(fileno=int(spec["control_fd"]))
     try:
+        _enter_namespaces(spec, ctl)
         setup, statm_fd = _prepare(spec)
     except BaseException as exc:
         if isinstance(exc, SkillExecError):
@@ -68,8 +83,63 @@ def main() -> None:
         except OSError:
             pass
         os._exit(0)
+    _kill_leftovers()  # what the import started: no helper outlives it into an attempt
     proto.send_control(ctl, {"t": "ready", "pid": os.getpid()})
     _serve(ctl, setup, statm_fd)
+
+
+def _enter_namespaces(spec: dict[str, Any], ctl: socket.socket) -> None:
+    """Join the zygote's cgroup slot, make its namespaces and fork it as their pid 1; the
+    process that called this stays behind as the launcher (see ``_launch``)."""
+    for procs in spec.get("cgroup_procs") or ():
+        # As root, before the fork: the zygote is born inside its slot.
+        fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+    userns, pidns = bool(spec.get("userns")), bool(spec.get("pidns"))
+    if not (userns or pidns):
+        return
+    uid, gid = os.getuid(), os.getgid()
+    unshare((CLONE_NEWUSER if userns else 0) | (CLONE_NEWPID if pidns else 0))
+    if userns:
+        map_own_identity(uid, gid)
+    if not pidns:
+        return
+    pid = os.fork()
+    if pid:
+        ctl.close()
+        _launch(pid)
+    # The launcher is our parent now; if it dies first, the engine's end of the control
+    # socket closes with it (the engine kills both), and the loop exits on EOF.
+    set_parent_death_signal(signal.SIGKILL)
+
+
+def _launch(zygote: int) -> None:
+    """The launcher: wait for the zygote and exit with it (the engine watches this pid)."""
+    while True:
+        try:
+            _, status = os.waitpid(zygote, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(0)
+        os._exit(min(255, max(0, os.waitstatus_to_exitcode(status))))
+
+
+def _lower_limits(spec: dict[str, Any]) -> None:
+    """The zygote's own rlimits, before the skill's import (soft = hard: for good)."""
+    lim = spec.get("zygote_limits")
+    if not lim:
+        return
+    setrlimit = resource.setrlimit
+    for which, pair in rlimit_plan(
+            hard_limits(), address_space_bytes=lim.get("address_space_bytes"),
+            cpu_seconds=None, file_size_bytes=int(lim["file_size_bytes"]),
+            open_files=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            processes=lim.get("processes")):
+        setrlimit(which, pair)
 
 
 def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
@@ -87,6 +157,9 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
     if spec["uid"] is not None:
         drop_to_uid(int(spec["uid"]), int(spec["gid"]))
+    elif spec.get("userns"):
+        drop_capabilities()  # what the namespace's creator held in it stays behind
+    _lower_limits(spec)
     use_landlock = bool(spec["landlock"])
     sandbox = use_landlock or bool(spec["seccomp"])
     allow_network = bool(spec["allow_network"])
@@ -236,6 +309,18 @@ def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -
     proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
 
 
+def _kill_leftovers() -> None:
+    """As pid 1 of its PID namespace, SIGKILL every other process in it: called when no
+    attempt runs, so nothing an attempt (or the import) left behind — daemons that escaped
+    their session included — outlives it. (Without a namespace, only the cgroup slot and
+    process group of each attempt do that.)"""
+    if os.getpid() == 1:
+        try:
+            os.kill(-1, signal.SIGKILL)  # in a PID namespace: all but its init, us
+        except OSError:
+            pass  # ESRCH: there was nobody
+
+
 def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
     while True:
         try:
@@ -246,6 +331,8 @@ def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
             return
         if children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
+        if not children:
+            _kill_leftovers()
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,

@@ -1,15 +1,25 @@
-"""Engine side of one zygote: start it, ask it to fork, hear about exits, stop it."""
+"""Engine side of one zygote: start it, ask it to fork, hear about exits, stop it.
+
+The process started is a launcher; the zygote is its child and pid 1 of a PID namespace
+(see ``_zygote``). Pids the zygote reports are that namespace's, so each forked child's
+pid on the host is looked up once (``/proc/<zygote>/task/<zygote>/children`` and the
+candidates' ``NSpid``). The zygote's stdout and stderr come back on one pipe, of which the
+last ``OUTPUT_TAIL_BYTES`` are kept for the error of a failed start; nothing reaches the
+engine's terminal.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +29,9 @@ from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._zygote import SPEC_ENV
 
-__all__ = ["ChildExit", "ZygoteDied", "ZygoteHandle"]
+__all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "ZygoteDied", "ZygoteHandle"]
+
+OUTPUT_TAIL_BYTES = 64 * 1024
 
 # The zygote's bootstrap. It imports only what it needs: every resident megabyte costs each
 # fork about 0.1 ms here (page tables), which is why ``skillexec`` and ``skillexec.skills``
@@ -50,11 +62,22 @@ class ChildExit:
 
 
 class ZygoteHandle:
-    def __init__(self, spec: dict[str, Any], *, env: dict[str, str]) -> None:
+    def __init__(self, spec: dict[str, Any], *, env: dict[str, str],
+                 private_dir: str | None = None) -> None:
         self._spec = spec
         self.spec_netns = bool(spec.get("netns"))
+        self.pidns = bool(spec.get("pidns"))
+        self.userns = bool(spec.get("userns"))
+        # The zygote's HOME/TMPDIR/XDG folder: removed once it is dead.
+        self.private_dir = private_dir
+        self._out_fd = -1
+        self._out_tail = bytearray()
+        self._hosts: dict[int, int] = {}  # the live children: pid in the namespace -> on host
+        self._ns_of: dict[int, int] = {}  # the zygote's children seen: host pid -> its NSpid
+        self.on_death: Callable[[], None] | None = None  # once, when the zygote is gone
         self._env = env
         self.env = env  # the zygote's starting environment (children get "env_extra" on top)
+        self.base_env = env  # the same without its private folders (set by the runner)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid = 0
         self._sock: socket.socket | None = None
@@ -80,29 +103,91 @@ class ZygoteHandle:
         try:
             # Started from the loop's thread: the zygote's parent-death signal follows the
             # thread that forked it.
+            # Its own session (no controlling terminal), stdin from /dev/null, stdout and
+            # stderr into a pipe read (and capped) here.
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - a vfork+exec, no waiting
                 [sys.executable, "-I", "-c", _BOOT], env=env, pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
-                close_fds=True)
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True)
+        except OSError as exc:
+            parent.close()
+            self.error = ErrorInfo(type=ErrorType.RESOURCE, code="zygote_failed",
+                                   message=f"the skill's zygote could not be started: {exc}")
+            self._on_death()  # its private folder and slot go now
+            return
         finally:
             child.close()
         self.pid = self.proc.pid
+        assert self.proc.stdout is not None
+        self._out_fd = os.dup(self.proc.stdout.fileno())
+        self.proc.stdout.close()
+        os.set_blocking(self._out_fd, False)
+        loop.add_reader(self._out_fd, self._read_output)
         parent.setblocking(False)
         self._sock = parent
         self._ready = loop.create_future()
         loop.add_reader(parent.fileno(), self._on_readable)
+        skill_id = self._spec.get("skill", {}).get("id", "?")
         try:
             await asyncio.wait_for(asyncio.shield(self._ready), timeout_s)
         except TimeoutError:
-            self.error = ErrorInfo(type=ErrorType.RESOURCE, code="zygote_start_timeout",
-                                   message=f"the skill's zygote did not start within "
-                                           f"{timeout_s:g} s")
+            self.error = ErrorInfo(
+                type=ErrorType.TIMEOUT, code="import_timeout",
+                message=f"skill {skill_id!r} did not finish importing within {timeout_s:g} s "
+                        f"(zygote_import_timeout_s)", details={"timeout_s": timeout_s})
             self.kill()
         except ZygoteDied:
             if self.error is None:
                 self.error = ErrorInfo(type=ErrorType.EXECUTION, code="zygote_failed",
-                                       message="the skill's zygote exited while starting")
+                                       message=f"skill {skill_id!r}'s zygote exited while "
+                                               f"starting")
             self.kill()
+        if self.error is not None:
+            self._read_output()
+            tail = self.output_tail()
+            if tail:
+                self.error = ErrorInfo(
+                    type=self.error.type, code=self.error.code, message=self.error.message,
+                    retryable=self.error.retryable, severity=self.error.severity,
+                    details={**self.error.details, "output": tail})
+        elif self.pidns:
+            self.pid = _only_child(self.proc.pid)
+            if not self.pid:  # fail closed: its children could not be told apart
+                self.error = ErrorInfo(
+                    type=ErrorType.RESOURCE, code="isolation_unavailable",
+                    message=f"skill {skill_id!r}'s zygote cannot be found in /proc")
+                self.pid = self.proc.pid
+                self.kill()
+
+    def _read_output(self) -> None:
+        fd = self._out_fd
+        if fd < 0:
+            return
+        tail = self._out_tail
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._close_output()
+                return
+            tail += chunk
+            if len(tail) > OUTPUT_TAIL_BYTES:
+                del tail[:len(tail) - OUTPUT_TAIL_BYTES]
+
+    def _close_output(self) -> None:
+        if self._out_fd >= 0:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._out_fd)
+            os.close(self._out_fd)
+            self._out_fd = -1
+
+    def output_tail(self) -> str:
+        """The last bytes the zygote wrote to stdout or stderr (its import's output)."""
+        return self._out_tail.decode(errors="replace")
 
     def _on_readable(self) -> None:
         assert self._sock is not None
@@ -125,13 +210,21 @@ class ZygoteHandle:
             pid = int(msg["pid"])
             ex_fut: asyncio.Future[ChildExit] = asyncio.get_running_loop().create_future()
             self._exits[pid] = ex_fut
+            host = pid
+            if self.pidns:
+                # 0 when it is gone already (reaped): nothing left to signal or to move.
+                host = self._host_pid(pid)
+                self._hosts[pid] = host
             if fut is not None and not fut.done():
-                fut.set_result((pid, ex_fut))
+                fut.set_result((host, ex_fut))
         elif t == "fork_failed":
             fut = self._forks.pop(int(msg["id"]), None)
             if fut is not None and not fut.done():
                 fut.set_exception(ZygoteDied(str(msg.get("message"))))
         elif t == "exited":
+            gone = self._hosts.pop(int(msg["pid"]), None)
+            if gone is not None:
+                self._ns_of.pop(gone, None)  # the number may be a new child's next time
             ex = self._exits.pop(int(msg["pid"]), None)
             if ex is not None and not ex.done():
                 ex.set_result(ChildExit(
@@ -163,7 +256,37 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(status=None))
         self._forks.clear()
         self._exits.clear()
+        self._hosts.clear()
+        self._ns_of.clear()
         self._reap_self()
+        self._read_output()
+        self._close_output()
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
+            self.private_dir = None
+        if self.on_death is not None:
+            done, self.on_death = self.on_death, None
+            done()
+
+    def _host_pid(self, inner: int) -> int:
+        """The host pid of the zygote's child whose pid in the namespace is ``inner``.
+
+        Each of the zygote's children has its ``NSpid`` read once (``_ns_of`` keeps them
+        while they are there): forks come in batches, and their answers arrive together.
+        """
+        zpid = self.pid
+        try:
+            with open(f"/proc/{zpid}/task/{zpid}/children", "rb") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            return 0
+        old = self._ns_of
+        # Only the children there now: a pid that went away may come back as another.
+        ns_of = self._ns_of = {h: old.get(h) or _ns_pid(h) for h in kids}
+        for host, ns in ns_of.items():
+            if ns == inner:
+                return host
+        return 0
 
     async def fork(self, request: dict[str, Any], fds: list[int],
                    ) -> tuple[int, asyncio.Future[ChildExit]]:
@@ -203,8 +326,10 @@ class ZygoteHandle:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
+            # The zygote first (pid 1: its namespace dies with it), then the launcher.
+            for pid in ({self.pid, self.proc.pid} if self.pid > 0 else {self.proc.pid}):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         self._on_death()
 
     def _reap_self(self) -> None:
@@ -212,6 +337,27 @@ class ZygoteHandle:
             return
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=0.5)
+
+
+def _only_child(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            kids = f.read().split()
+    except OSError:
+        return 0
+    return int(kids[0]) if len(kids) == 1 else 0
+
+
+def _ns_pid(pid: int) -> int:
+    """A process's pid in its own (innermost) PID namespace; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 async def _send_with_fds(sock: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:

@@ -6,6 +6,12 @@ progress and artifact requests until it answers, fails, overruns a cap or the de
 Whatever happens, the child's process group and everything left in its slot is killed
 before ``run`` returns (or re-raises a cancellation).
 
+Each skill's zygote gets its own identity: a uid leased host-wide (``security.uids``) when
+the engine is root, and always, where the kernel allows, a PID namespace of its own (inside
+a user namespace when the engine is not root). The trust boundary is the skill: attempts of
+the same skill share an identity, a zygote, its private HOME and its work root
+(``<work_root>/<skill slot>/``), which is all a skill's import-time code can ever write.
+
 ``SandboxRunner`` (sandbox.py) is this runner with ``sandbox=True``.
 """
 
@@ -14,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -26,11 +34,13 @@ from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import EntryKind, Permission, Skill
 
-__all__ = ["ProcessRunner"]
+__all__ = ["ProcessRunner", "skill_slot"]
 
 _MB = 1024 * 1024
 
@@ -53,7 +63,9 @@ class ProcessRunner:
         # that recycling one does not stall the attempts that arrive meanwhile.
         self._replacing: dict[str, asyncio.Task[None]] = {}
         self._work_roots: dict[str, str] = {}
-        self._uids: dict[str, int] = {}
+        self._swept: set[str] = set()
+        self._uids: dict[str, UidLease] = {}
+        self._spent_uids: list[UidLease] = []
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
@@ -62,7 +74,7 @@ class ProcessRunner:
     async def prepare(self, skill: Skill) -> None:
         if self.refusal(skill) is None:
             wr = self.settings.work_root
-            await self._zygote(skill, str(wr) if wr is not None else None)
+            await self._zygote(skill, f"{wr}/{skill_slot(skill.id)}" if wr is not None else None)
 
     async def run(self, attempt: Attempt) -> Outcome:
         started = time.perf_counter()
@@ -90,7 +102,12 @@ class ProcessRunner:
         zyg = self._zygotes.pop(skill.key, None)
         if zyg is not None:
             zyg.retire()
-        self._uids.pop(skill.key, None)
+        lease = self._uids.pop(skill.key, None)
+        if lease is not None:
+            if zyg is None or zyg.dead:
+                lease.release()
+            else:  # its zygote still runs as it (retiring): freed when the runner closes
+                self._spent_uids.append(lease)
 
     async def close(self) -> None:
         self._closed = True
@@ -105,6 +122,10 @@ class ProcessRunner:
             zyg.kill()
         self._zygotes.clear()
         self._handles.clear()
+        for lease in (*self._uids.values(), *self._spent_uids):
+            lease.release()
+        self._uids.clear()
+        self._spent_uids.clear()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -142,10 +163,14 @@ class ProcessRunner:
         perms = skill.permissions
         network = Permission.NETWORK_ACCESS in perms
         sb = self.sandbox
+        netns = (sb and c.network_namespaces and not network
+                 and Permission.DATABASE_ACCESS not in perms)
         return {
             "uid": c.is_root and (sb or self.settings.drop_privileges_in_process),
-            "netns": sb and c.network_namespaces and not network
-            and Permission.DATABASE_ACCESS not in perms,
+            "netns": netns,
+            # Without root, namespaces need a user namespace of their own.
+            "userns": not c.is_root and c.user_namespaces and (netns or c.pid_namespaces),
+            "pidns": c.pid_namespaces,
             "landlock": sb and c.landlock_abi >= 1,
             "seccomp": sb and c.seccomp,
         }
@@ -171,13 +196,10 @@ class ProcessRunner:
         fut: asyncio.Future[ZygoteHandle] = asyncio.get_running_loop().create_future()
         self._starting[key] = fut
         try:
-            if work_root is not None:
-                # Landlock rules need the folder to exist when the zygote confines itself.
-                os.makedirs(work_root, exist_ok=True)
-            zyg = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            zyg = self._new_handle(skill, work_root)
             self._handles = {h for h in self._handles if not h.dead}
             self._handles.add(zyg)
-            await zyg.start(timeout_s=self.settings.zygote_start_timeout_s)
+            await zyg.start(timeout_s=self.settings.zygote_import_timeout_s)
             if work_root is not None:
                 self._work_roots[key] = work_root
             self._zygotes[key] = zyg
@@ -202,9 +224,9 @@ class ProcessRunner:
         key = skill.key
         new: ZygoteHandle | None = None
         try:
-            new = ZygoteHandle(self._spec(skill, work_root), env=self._zygote_env())
+            new = self._new_handle(skill, work_root)
             self._handles.add(new)
-            await new.start(timeout_s=self.settings.zygote_start_timeout_s)
+            await new.start(timeout_s=self.settings.zygote_import_timeout_s)
             current = self._zygotes.get(key)
             if (new.error is None and not new.dead and not self._closed
                     and (current is None or current is old)):
@@ -227,19 +249,33 @@ class ProcessRunner:
         zyg.retire()
 
     def _uid(self, skill: Skill) -> int:
-        uid = self._uids.get(skill.key)
-        if uid is None:
-            used = set(self._uids.values())
+        lease = self._uids.get(skill.key)
+        if lease is None:
             s = self.settings
-            uid = next((s.unprivileged_uid + i for i in range(s.unprivileged_uid_count)
-                        if s.unprivileged_uid + i not in used), s.unprivileged_uid)
-            self._uids[skill.key] = uid
-        return uid
+            lease = lease_uid(s.unprivileged_uid, s.unprivileged_uid_count)
+            self._uids[skill.key] = lease
+        return lease.uid
 
-    def _spec(self, skill: Skill, work_root: str | None) -> dict[str, Any]:
+    def _new_handle(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
+        """A zygote not started yet: its spec, private folders and cgroup slot made."""
         mech = self._mechanisms(skill)
         uid = self._uid(skill) if mech["uid"] else None
-        return _spec.zygote_spec(self.settings, skill, mech, uid, work_root)
+        if work_root is not None and work_root not in self._swept:
+            self._swept.add(work_root)
+            sweep_stale(work_root)  # what a killed engine's zygotes left there
+        slot = self._slot()
+        zyg = new_zygote(self.settings, skill, mech=mech, uid=uid, work_root=work_root,
+                         env=self._zygote_env(), slot=slot)
+        if slot is not None:
+            pool = self._pool
+
+            def release() -> None:
+                slot.kill_all()  # what its import left behind (the namespace took the rest)
+                if pool is not None and pool is self._pool:
+                    pool.release(slot)
+
+            zyg.on_death = release
+        return zyg
 
     def _zygote_env(self) -> dict[str, str]:
         return _spec.zygote_env(self.settings)
@@ -277,7 +313,8 @@ class ProcessRunner:
         cpu_s = min(attempt.limits.cpu_seconds or skill.execution.cpu_seconds
                     or s.default_cpu_seconds, s.max_cpu_seconds)
         max_output = min(attempt.limits.max_output_bytes, s.max_output_bytes)
-        uid = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        uid = lease.uid if lease is not None else None
         if uid is not None:
             os.chown(workdir, uid, uid)
         command = skill.entry.kind is EntryKind.COMMAND
@@ -300,15 +337,20 @@ class ProcessRunner:
                 + (1024 * _MB if command else 0),
                 "cpu_seconds": cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
                 "open_files": s.max_open_files,
-                "processes": s.max_processes * 8 if uid is not None else None,
+                "processes": s.max_processes * 8 if uid is not None or zyg.userns else None,
             },
         }
         env = self._zygote_env()
+        wd = str(workdir)
+        # The attempt's HOME, TMPDIR and XDG folders are its workdir (what a library cached
+        # at import stays in the zygote's private folder, which its attempts may write).
+        dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
+                "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
         if env == zyg.env:
             # Only what it adds to the zygote's own environment (smaller to send and parse).
-            request["env_extra"] = {"HOME": str(workdir), "TMPDIR": str(workdir)}
+            request["env_extra"] = dirs
         else:
-            request["env"] = _spec.child_env(self.settings, workdir)
+            request["env"] = {**_spec.child_env(self.settings, workdir), **dirs}
         if command:
             request["exe"] = _spec.command_exe(self.settings, skill) or skill.entry.command[0]
             request["argv"] = _spec.argv(skill)
@@ -331,7 +373,7 @@ class ProcessRunner:
                 for fd in (out_w, err_w, in_r):
                     if fd >= 0:
                         os.close(fd)
-            if slot is not None:
+            if slot is not None and pid > 0:
                 try:
                     slot.add(pid)
                 except OSError:
@@ -389,6 +431,14 @@ class ProcessRunner:
             elif (s.zygote_max_attempts >= 100 and not zyg.retired
                   and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
                 self._prewarm(skill, zyg)
+
+
+def skill_slot(skill_id: str) -> str:
+    """The folder of a skill's workdirs under the work root (see the module's docstring)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", skill_id)[:80]
+    if safe != skill_id or safe.startswith("."):
+        safe += "-" + hashlib.sha256(skill_id.encode()).hexdigest()[:12]
+    return safe
 
 
 def _inside(path: str, root: str | None) -> bool:

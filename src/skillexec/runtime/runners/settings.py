@@ -39,7 +39,9 @@ class IsolationSettings:
     zygote_max_attempts: int = 1000  # recycled after this many attempts ...
     zygote_max_rss_mb: int = 512  # ... or when it grew past this
     zygote_idle_s: float = 300.0  # an idle zygote is stopped (re-warmed on next use)
-    zygote_start_timeout_s: float = 60.0
+    # A skill whose import (its zygote's start) takes longer fails with import_timeout.
+    zygote_import_timeout_s: float = 30.0
+    zygote_memory_mb: int = 2048  # the zygote's own memory (cgroup; address space with more)
     allow_weaker_isolation: bool = False  # run anyway when a mechanism is missing
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     path_allowlist: tuple[str, ...] = field(default_factory=_default_path)
