@@ -10,12 +10,12 @@ aligned and separated by two spaces, every cell whole, no markup — what ``| ca
 from __future__ import annotations
 
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.errors import MarkupError
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["plain_table", "print_table"]
+__all__ = ["plain_table", "print_report", "print_table"]
 
 
 def _plain(cell: object) -> str:
@@ -76,3 +76,17 @@ def print_table(table: Table, *, console: Console | None = None) -> None:
     if table.title and console.is_terminal:
         console.print(Text(str(table.title), style="bold"))
     console.print(plain_table(table), markup=False, highlight=False, soft_wrap=True, end="")
+
+
+def print_report(report: RenderableType, *, console: Console | None = None) -> None:
+    """A report of several tables (a Rich ``Group``): each through :func:`print_table`; in a
+    pipe each plain table is headed by its title, which tells the tables apart."""
+    console = console or Console(highlight=False, soft_wrap=False)
+    parts = list(report.renderables) if isinstance(report, Group) else [report]
+    for part in parts:
+        if not isinstance(part, Table):
+            console.print(part)
+            continue
+        if part.title and not console.is_terminal and not console.record:
+            console.print(f"# {Text(str(part.title)).plain}", markup=False, highlight=False)
+        print_table(part, console=console)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from skillexec.cli.safe_text import cell, safe_line
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
+from skillexec.units import duration
 
 __all__ = ["error_sentence", "metrics_table", "results_table", "short", "tasks_table"]
 
@@ -88,9 +89,14 @@ def results_table(rows: Sequence[tuple[int, str, ExecutionResult]], *, title: st
 
 
 def metrics_table(results: Sequence[ExecutionResult], elapsed_s: float) -> Table:
+    # The monitor's definitions (README, "what the numbers mean"): imported here, not at
+    # start, because `--help` must not pay for the monitoring package.
+    from skillexec.monitoring.stats import in_latency, percentile, success_rate
+
     counts = Counter(r.status for r in results)
-    walls = sorted(float(w) for r in results if isinstance(w := r.metrics.get("wall_ms"),
-                                                           int | float))
+    walls = sorted(float(w) for r in results
+                   if isinstance(w := r.metrics.get("wall_ms"), int | float)
+                   and in_latency(r.status, float(w)))
     queues = [float(q) for r in results if isinstance(q := r.metrics.get("queue_ms"),
                                                       int | float)]
     table = Table(title="metrics", show_header=False)
@@ -98,18 +104,19 @@ def metrics_table(results: Sequence[ExecutionResult], elapsed_s: float) -> Table
     table.add_column("value")
     table.add_row("tasks", str(len(results)))
     table.add_row("by status", ", ".join(f"{s.value} {n}" for s, n in counts.most_common()))
-    ran = [r for r in results if r.status is not TaskStatus.REJECTED]
-    if ran:
-        ok = counts[TaskStatus.SUCCEEDED]
-        table.add_row("success rate (of tasks run)", f"{100.0 * ok / len(ran):.1f}%")
-    table.add_row("elapsed", f"{elapsed_s:.2f} s")
+    rate = success_rate(counts)
+    if rate is not None:
+        table.add_row("success rate (of tasks that ran to a verdict)", f"{100.0 * rate:.1f}%")
+    table.add_row("elapsed", duration(elapsed_s))
     if elapsed_s > 0:
         table.add_row("throughput", f"{len(results) / elapsed_s:.1f} tasks/s")
     if walls:
+        p50, p95 = percentile(walls, 0.5), percentile(walls, 0.95)
         table.add_row("run time p50 / p95 / max",
-                      f"{_pct(walls, 50):.1f} / {_pct(walls, 95):.1f} / {walls[-1]:.1f} ms")
+                      " / ".join(duration(v / 1000.0) for v in (p50 or 0.0, p95 or 0.0,
+                                                                  walls[-1])))
     if queues:
-        table.add_row("queue wait mean", f"{statistics.fmean(queues):.1f} ms")
+        table.add_row("queue wait mean", duration(statistics.fmean(queues) / 1000.0))
     retried = sum(1 for r in results if r.attempts > 1)
     table.add_row("retried", str(retried))
     table.add_row("artifacts", str(sum(len(r.artifacts) for r in results)))
@@ -136,10 +143,6 @@ def tasks_table(infos: Sequence[TaskInfo]) -> Table:
                       f"{wall:.1f}" if isinstance(wall, int | float) else "-")
     return table
 
-
-def _pct(sorted_values: list[float], p: float) -> float:
-    k = max(0, min(len(sorted_values) - 1, round(p / 100.0 * (len(sorted_values) - 1))))
-    return sorted_values[k]
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -6,6 +6,7 @@ self-contained HTML file (charts as inline SVG: it works offline).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Annotated, Any, Literal
 import typer
 
 from skillexec.cli import options as opt
+from skillexec.cli.output import print_report
 from skillexec.cli.render import make_console
-from skillexec.cli.safe_text import cells, json_text
+from skillexec.cli.safe_text import cell, cells, json_text
 
 __all__ = ["app"]
 
@@ -29,18 +31,21 @@ Output = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to this file (html defaults to report.html).")]
 
 
-TableOrJson = Annotated[Literal["table", "json"], typer.Option(
-    "--format", "-f", help="table or json.")]
-
-
-def _print_json(data: Any) -> None:
+def _print_json(data: Any, output: Path | None = None) -> None:
     import orjson
 
-    sys.stdout.write(json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()) + "\n")
+    text = json_text(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        opt.fail(f"--output {output}: cannot be written: {exc.strerror or exc}")
 
 
 def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
-                    until: str | None, fmt: str,
+                    until: str | None, fmt: str, output: Path | None,
                     data_dir: Path | None) -> dict[str, Any] | None:
     """``make(store, since=, until=)`` over the journal; printed here as JSON (then None),
     else returned for the caller's table."""
@@ -48,7 +53,7 @@ def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     report = opt.with_journal(cfg, lambda store: make(store, since=start, until=end))
     if fmt == "json":
-        _print_json(report)
+        _print_json(report, output)
         return None
     return report
 
@@ -81,7 +86,7 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
             with output.open("w", encoding="utf-8") as fh:
                 Console(file=fh, width=160).print(to_table(cells(report)))
         else:
-            console.print(to_table(cells(report)))
+            print_report(to_table(cells(report)), console=console)
 
 
 def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:
@@ -127,9 +132,10 @@ def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
 
 @app.command()
 def suggestions(since: Since = "7d", until: Until = None,
-                fmt: TableOrJson = "table",
+                fmt: Format = "table",
                 min_calls: Annotated[int, typer.Option(
                     help="Calls of a skill needed before it is judged.")] = 20,
+                output: Output = None,
                 skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """Concrete advice (timeouts, caching, memory, concurrency, failures), with its numbers."""
     from skillexec.optimization.suggestions import suggest
@@ -146,11 +152,11 @@ def suggestions(since: Since = "7d", until: Until = None,
         store, skills=registry, resources=resources, config=cfg, since=start, until=end,
         min_calls=min_calls))
     if fmt == "json":
-        _print_json([s.to_dict() for s in found])
+        _print_json([s.to_dict() for s in found], output)
         return
-    console = make_console()
     if not found:
-        console.print("no suggestions: nothing in the journal calls for a change")
+        _emit("suggestions", ["no suggestions: nothing in the journal calls for a change"],
+              fmt, output)
         return
     from rich.table import Table
 
@@ -160,22 +166,22 @@ def suggestions(since: Since = "7d", until: Until = None,
     for s in found:
         evidence = ", ".join(f"{k}={v}" for k, v in s.evidence.items()
                              if not isinstance(v, dict))
-        table.add_row(s.severity, s.skill, s.message, evidence)
-    console.print(table)
+        table.add_row(s.severity, cell(s.skill), cell(s.message), cell(evidence))
+    _emit("suggestions", [table], fmt, output)
 
 
 @app.command()
-def predictions(since: Since = "7d", until: Until = None, fmt: TableOrJson = "table",
-                data_dir: opt.DataDir = None) -> None:
+def predictions(since: Since = "7d", until: Until = None, fmt: Format = "table",
+                output: Output = None, data_dir: opt.DataDir = None) -> None:
     """How accurate the duration predictions were (MAE), per skill and over time."""
     from skillexec.smart.accuracy import prediction_report
 
-    report = _journal_report(prediction_report, since, until, fmt, data_dir)
+    report = _journal_report(prediction_report, since, until, fmt, output, data_dir)
     if report is None:
         return
     if not report["calls"]:
-        make_console().print("no predicted calls in this range: a skill is predicted from "
-                             "its second call on (with [smart] enabled)", markup=False)
+        _emit("predictions", ["no predicted calls in this range: a skill is predicted from "
+                              "its second call on (with \\[smart] enabled)"], fmt, output)
         return
     from rich.table import Table
 
@@ -187,26 +193,26 @@ def predictions(since: Since = "7d", until: Until = None, fmt: TableOrJson = "ta
     for col in ("skill", "calls", "mean", "MAE", "baseline MAE", "ratio"):
         table.add_column(col, justify="left" if col == "skill" else "right")
     for s in report["skills"]:
-        table.add_row(s["skill"], str(s["calls"]), ms(s["mean_ms"]), ms(s["mae_ms"]),
+        table.add_row(cell(s["skill"]), str(s["calls"]), ms(s["mean_ms"]), ms(s["mae_ms"]),
                       ms(s["baseline_mae_ms"]),
                       "-" if s["ratio"] is None else f"{s['ratio']:.2f}")
-    make_console().print(table)
+    _emit("predictions", [table], fmt, output)
 
 
 @app.command()
-def usage(since: Since = "24h", until: Until = None, fmt: TableOrJson = "table",
-          data_dir: opt.DataDir = None) -> None:
+def usage(since: Since = "24h", until: Until = None, fmt: Format = "table",
+          output: Output = None, data_dir: opt.DataDir = None) -> None:
     """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
     from skillexec.resources.usage_report import usage_report
 
-    report = _journal_report(usage_report, since, until, fmt, data_dir)
+    report = _journal_report(usage_report, since, until, fmt, output, data_dir)
     if report is None:
         return
     from rich.table import Table
 
     from skillexec.units import duration, number
 
-    console = make_console()
+    tables: list[Any] = []
     for title, rows in (("skill", report["skills"]), ("principal", report["principals"])):
         if not rows:
             continue
@@ -214,8 +220,33 @@ def usage(since: Since = "24h", until: Until = None, fmt: TableOrJson = "table",
         for col in (title, "calls", "failures", "cached", "CPU", "wall", "peak memory"):
             table.add_column(col, justify="left" if col == title else "right")
         for name, u in sorted(rows.items(), key=lambda kv: -kv[1]["wall_seconds"]):
-            table.add_row(name, str(u["calls"]), str(u["failures"]), str(u["cached"]),
+            table.add_row(cell(name), str(u["calls"]), str(u["failures"]), str(u["cached"]),
                           duration(u["cpu_seconds"]), duration(u["wall_seconds"]),
                           "-" if u["peak_memory_mb"] is None
                           else f"{number(u['peak_memory_mb'])} MB")
-        console.print(table)
+        tables.append(table)
+    _emit("usage", tables or ["no calls in this range"], fmt, output)
+
+
+def _emit(kind: str, parts: list[Any], fmt: str, output: Path | None) -> None:
+    """Tables (or a line of text) as a table on stdout or in a text file, or as HTML."""
+    from rich.console import Console, Group
+
+    if fmt == "table" and output is None:
+        print_report(Group(*parts), console=make_console())
+        return
+    console = Console(record=True, width=160, file=open(os.devnull, "w"),  # noqa: SIM115
+                      highlight=False)
+    try:
+        print_report(Group(*parts), console=console)
+    finally:
+        console.file.close()
+    target = output or Path(f"{kind}-report.html")
+    text = (console.export_html(inline_styles=True) if fmt == "html"
+            else console.export_text())
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        opt.fail(f"--output {target}: cannot be written: {exc.strerror or exc}")
+    if fmt == "html" or output is not None:
+        make_console(stderr=True).print(f"wrote {cell(target)}")
