@@ -247,3 +247,23 @@ def test_policy_never_runs_a_skill_weaker_than_allowed(
         assert ex.timeout_s == min(timeout, 100.0) or timeout != timeout or timeout > 100
     if retries is not None:
         assert ex.max_retries == min(retries, 3)
+
+
+def test_skills_list_shows_the_level_each_skill_runs_at(tmp_path: Path, mark: Path) -> None:
+    """The operator's policy decides, not the manifest: `skills list` says what will run."""
+    skills = _folder(tmp_path, "plain")
+    _folder(tmp_path, "weak", isolation="inline")
+    _folder(tmp_path, "trusted", isolation="process")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_TRUSTED_SKILLS": '["trusted"]'}
+    r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "list", "--json",
+                        "--skills-dir", str(skills)], env=env, cwd=tmp_path, text=True,
+                       capture_output=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    runs_as = {s["id"]: s["runs_as"] for s in json.loads(r.stdout)}
+    assert runs_as == {"plain": "sandbox", "weak": "refused (inline)", "trusted": "process"}
+    r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "list",
+                        "--skills-dir", str(skills)], env=env, cwd=tmp_path, text=True,
+                       capture_output=True, timeout=60, check=False)
+    weak_line = next(line for line in r.stdout.splitlines() if line.startswith("weak"))
+    assert "refused (inline)" in weak_line, r.stdout

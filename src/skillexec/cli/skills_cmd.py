@@ -19,6 +19,7 @@ from skillexec.cli.safe_text import cell, json_text, print_json
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.security.isolation_policy import IsolationPolicy
     from skillexec.skills.model import Skill
     from skillexec.skills.registry import SkillRegistry
 
@@ -56,8 +57,10 @@ def list_(skills_dir: opt.SkillsDir = None,
     """Every skill in the folder, and every folder that could not be loaded, with why."""
     registry = _registry(skills_dir)
     skills = registry.list()
+    policy = opt.config(skills_dir=skills_dir, data_dir=None).isolation_policy()
     if as_json:
-        typer.echo(json_text(orjson.dumps([_summary(s) for s in skills]).decode()))
+        typer.echo(json_text(orjson.dumps([{**_summary(s), "runs_as": _runs_as(policy, s)}
+                                           for s in skills]).decode()))
         return
     console = make_console()
     table = Table(title=f"{len(skills)} skills")
@@ -68,7 +71,7 @@ def list_(skills_dir: opt.SkillsDir = None,
     for s in skills:
         entry = cell(_entry(s, reason=False))
         table.add_row(cell(s.id), cell(s.version), cell(s.source),
-                      s.execution.isolation.value if s.execution.isolation else "default",
+                      _runs_as(policy, s),
                       entry if s.runnable else f"[red]{entry}[/red]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
@@ -231,6 +234,14 @@ def _copy(src: resources.abc.Traversable, dst: Path, subst: dict[str, str]) -> N
         for k, v in subst.items():
             text = text.replace(k, v)
         (dst / item.name).write_text(text)
+
+
+def _runs_as(policy: IsolationPolicy, s: Skill) -> str:
+    """The level the skill runs at here (the operator's policy decides, not its manifest),
+    or why it will not run."""
+    if policy.refusal(s) is not None:
+        return f"refused ({policy.wanted(s).value})"
+    return policy.isolation(s).value
 
 
 def _summary(s: Skill) -> dict[str, object]:
