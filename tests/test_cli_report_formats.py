@@ -41,7 +41,8 @@ def test_every_report_writes_html(ran: Path, report: str) -> None:
     r = cli(ran, "report", report, "--since", "all", "-f", "html", "-o", str(target))
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
-    assert target.read_text().lstrip().lower().startswith("<!doctype html"), target.read_text()[:200]
+    page = target.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html"), page[:200]
 
 
 @pytest.mark.parametrize("report", ["summary", "performance", "usage"])
