@@ -248,6 +248,7 @@ class SkillExecutionEngine:
                              return_exceptions=True)
         for runner in self._runners.values():
             await runner.close()
+        await self.environment.close()
         await self.smart.close()
         await self._store.close()
         if self._lock_fd is not None:

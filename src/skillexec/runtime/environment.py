@@ -11,9 +11,11 @@ a million files or ten thousand levels never stalls the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ class ExecutionEnvironment:
         self.quotas = quotas or AttemptQuotas()
         self._artifacts = artifacts
         self._logger = logger
+        self._cleanups: set[threading.Thread] = set()
 
     def context(self, task: ExecutionTask, *, deadline: float, saved: list[ArtifactRef],
                 progress: ProgressSink | None, trace: dict[str, str] | None = None,
@@ -127,8 +130,25 @@ class ExecutionEnvironment:
         path = str(ctx.workdir)
         ctx.forget_workdir()
         # Not a daemon: exiting waits for the folder to go rather than leave it behind.
-        threading.Thread(target=_remove_quietly, args=(path,), name="skillexec-cleanup",
-                         daemon=False).start()
+        t = threading.Thread(target=self._cleanup, args=(path,), name="skillexec-cleanup",
+                             daemon=False)
+        self._cleanups.add(t)
+        t.start()
+
+    def _cleanup(self, path: str) -> None:
+        try:
+            _remove_quietly(path)
+        finally:
+            self._cleanups.discard(threading.current_thread())
+
+    async def close(self, *, grace_s: float = 30.0) -> None:
+        """When the runners are gone: wait (off the loop, up to ``grace_s``) for workspaces
+        still being removed, then remove the skills' folders left empty under the work
+        root (each skill's attempts live in a folder of its own: see ``skill_slot``)."""
+        deadline = time.monotonic() + grace_s
+        for t in list(self._cleanups):
+            await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic()))
+        await asyncio.to_thread(_remove_empty_slots, self._work_root_str)
 
     async def _release(self, ctx: SkillContext) -> WorkspaceUsage:
         path = str(ctx.workdir)
@@ -204,3 +224,14 @@ def _remove_or_log(path: str) -> WorkspaceUsage:
 
 def _remove_quietly(path: str) -> None:
     _remove_or_log(path)
+
+
+def _remove_empty_slots(work_root: str) -> None:
+    try:
+        with os.scandir(work_root) as it:
+            slots = [e.path for e in it if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for path in slots:
+        with contextlib.suppress(OSError):  # not empty (kept workdirs, another engine's)
+            os.rmdir(path)
