@@ -131,6 +131,7 @@ class SkillExecutionEngine:
                                                if v is not None})
         self.config = config
         self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
+        self._max_timeout_s = config.max_timeout_s
         self.skills = SkillRegistry()
         self.validator = ParameterValidator(coerce=config.coerce_parameters,
                                             max_param_bytes=config.max_param_bytes,
@@ -819,7 +820,9 @@ class SkillExecutionEngine:
 
     async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
                        saved: list[ArtifactRef], task_deadline: float) -> Outcome:
-        timeout_s = task.timeout_s
+        # The operator's ceiling holds whoever set the timeout (a caller, the manifest, the
+        # SmartExecutor's adaptive timeout, a grown timeout after a timed-out attempt).
+        timeout_s = min(task.timeout_s, self._max_timeout_s)
         # The call's deadline comes first (no clock read without one: the common case).
         cut = task.deadline_s is not None and task_deadline - time.time() < timeout_s
         if cut:
