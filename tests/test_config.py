@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -62,3 +63,90 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in EngineConfig.model_fields:
         assert re.search(rf"`{name}`", readme), f"README does not document {name}"
+
+
+def _readme_tables() -> tuple[set[str], dict[str, set[str]]]:
+    """The settings the README's two configuration tables name: top level, then per table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    top: set[str] = set()
+    tables: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        row = re.match(r"\| `(\w+)` \| `SKILLEXEC_(\w+?)(__<KEY>)?` \|(.*)\|$", line)
+        if row is None:
+            continue
+        if row.group(3):  # a sub-model: every `key` in its row
+            tables[row.group(1)] = set(re.findall(r"`(\w+)`", row.group(4)))
+        else:
+            top.add(row.group(1))
+    return top, tables
+
+
+def test_readme_settings_tables_match_the_tree() -> None:
+    # Both ways: every field of the tree is in the README's tables, every row names a field
+    from skillexec.config import TABLES
+
+    top, tables = _readme_tables()
+    flat = set(EngineConfig.model_fields) - set(TABLES)
+    assert top == flat, (f"README lacks {sorted(flat - top)}; "
+                         f"README has unknown {sorted(top - flat)}")
+    assert set(tables) == set(TABLES)
+    for name, cls in TABLES.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert tables[name] == fields, (
+            f"[{name}]: README lacks {sorted(fields - tables[name])}; "
+            f"README has unknown {sorted(tables[name] - fields)}")
+
+
+def test_each_table_is_a_typed_sub_model_from_every_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skillexec.monitoring.settings import MonitorSettings
+    from skillexec.optimization.settings import CacheSettings
+
+    (tmp_path / "skillexec.toml").write_text(
+        "[monitor]\nmax_skills = 3\nsensitive_params = ['pin']\n"
+        "[resources]\nskill_concurrency = {a = 2}\n[resources.call]\nmemory_mb = 64\n")
+    monkeypatch.setenv("SKILLEXEC_CACHE__MAX_ENTRIES", "5")
+    monkeypatch.setenv("SKILLEXEC_SMART__RUNNERS", "process, sandbox")
+    monkeypatch.setenv("SKILLEXEC_PRESSURE", '{"action": "refuse"}')
+    cfg = load_config(reliability={"breaker_min_calls": 4})
+    assert isinstance(cfg.monitor, MonitorSettings) and isinstance(cfg.cache, CacheSettings)
+    assert cfg.monitor.max_skills == 3 and cfg.monitor.sensitive_params == frozenset({"pin"})
+    assert cfg.resources.skill_concurrency == {"a": 2} and cfg.resources.call.memory_mb == 64
+    assert cfg.cache.max_entries == 5 and cfg.smart.runners == ("process", "sandbox")
+    assert cfg.pressure.action == "refuse" and cfg.reliability.breaker_min_calls == 4
+    # the construction calls components make read the same sub-model
+    assert MonitorSettings.from_config(cfg) is cfg.monitor
+    assert CacheSettings.from_config(cfg) is cfg.cache is cfg.settings_of("cache")
+
+
+@pytest.mark.parametrize("table", ["monitor", "reliability", "resources", "pressure", "cache",
+                                   "smart"])
+def test_an_unknown_key_in_any_table_is_named(table: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match=f"{table}.*no_such_key"):
+        load_config(**{table: {"no_such_key": 1}})
+    (tmp_path / "skillexec.toml").write_text(f"[{table}]\nalso_no_such_key = 1\n")
+    with pytest.raises(ConfigError, match=f"{table}.*also_no_such_key"):
+        load_config()
+    (tmp_path / "skillexec.toml").unlink()
+    monkeypatch.setenv(f"SKILLEXEC_{table.upper()}__NOT_A_KEY", "1")
+    with pytest.raises(ConfigError, match=f"{table}.*not_a_key"):
+        load_config()
+
+
+def test_reliability_settings_refuse_unknown_keys_instead_of_dropping_them() -> None:
+    from skillexec.reliability.settings import ReliabilitySettings
+
+    class Cfg:
+        reliability = {"breaker_min_calls": 4, "breaker_min_call": 5}
+
+    with pytest.raises(ValueError, match=r"breaker_min_call\b"):
+        ReliabilitySettings.from_config(Cfg())
+
+
+def test_the_monitors_former_variables_are_an_error_naming_the_new_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLEXEC_MONITOR_LOG_LEVEL", "DEBUG")
+    with pytest.raises(ConfigError, match="SKILLEXEC_MONITOR__LOG_LEVEL"):
+        load_config()

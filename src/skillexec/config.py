@@ -1,19 +1,32 @@
-"""EngineConfig: every engine setting in one immutable object.
+"""EngineConfig: every engine setting in one immutable tree.
 
-Read, in order of precedence: keyword options, a ``skillexec.toml`` (in the working directory,
-or the file named by ``SKILLEXEC_CONFIG``), then ``SKILLEXEC_*`` environment variables.
+The top level holds the core settings, flat (``max_concurrency``); each subsystem has a typed
+sub-model (``config.monitor.max_skills``, ``config.cache.default_ttl_s``, ...). One loader reads,
+in order of precedence: keyword options, a ``skillexec.toml`` (in the working directory, or the
+file named by ``SKILLEXEC_CONFIG``; a subsystem is a ``[table]``), then the environment, in one
+scheme: ``SKILLEXEC_<SETTING>`` for the top level, ``SKILLEXEC_<TABLE>__<KEY>`` for a key of a
+table (``SKILLEXEC_MONITOR__LOG_LEVEL=DEBUG``) or ``SKILLEXEC_<TABLE>`` for the whole table as
+JSON. An unknown key, at any level, is an error that names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,29 +35,89 @@ from pydantic_settings import (
 )
 
 from skillexec.errors import ConfigError
+from skillexec.monitoring.settings import MonitorSettings
+from skillexec.optimization.settings import CacheSettings
+from skillexec.reliability.settings import ReliabilitySettings
+from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.skills.model import Isolation, Permission
+from skillexec.smart.settings import SmartSettings
 
 if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
 
-__all__ = ["EngineConfig", "load_config"]
+__all__ = ["TABLES", "EngineConfig", "load_config"]
 
-_SUBSYSTEMS = {
-    "monitor": ("skillexec.monitoring.settings", "MonitorSettings"),
-    "reliability": ("skillexec.reliability.settings", "ReliabilitySettings"),
-    "resources": ("skillexec.resources.limits", "ResourceLimits"),
-    "pressure": ("skillexec.resources.limits", "PressureSettings"),
-    "cache": ("skillexec.optimization.optimizer", "CacheSettings"),
-    "smart": ("skillexec.smart.settings", "SmartSettings"),
-}
+# the sub-models: a [table] in skillexec.toml, SKILLEXEC_<TABLE>__<KEY>, or SKILLEXEC_<TABLE>
+TABLES: Mapping[str, type[Any]] = MappingProxyType({
+    "monitor": MonitorSettings, "reliability": ReliabilitySettings,
+    "resources": ResourceLimits, "pressure": PressureSettings, "cache": CacheSettings,
+    "smart": SmartSettings})
+
+# a table's keys whose values are lists or mappings: from the environment, a JSON string
+# (or, for a list of names, comma-separated names)
+_STRUCTURED = ("frozenset", "tuple", "Mapping", "dict", "CallLimits", "list")
+
+
+def _table(name: str) -> WrapValidator:
+    """Validates one table: an unknown key is an error naming it and the known ones."""
+    cls = TABLES[name]
+    known = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - set(known))
+            if unknown:
+                raise ValueError(f"unknown setting(s) {', '.join(map(str, unknown))}; "
+                                 f"known: {', '.join(sorted(known))}")
+            value = {k: _decoded(v, known[k]) for k, v in value.items()}
+        try:
+            if name == "monitor" and isinstance(value, dict):  # rules have their own parser
+                value = _with_rules(value)
+            return handler(value)
+        except (ConfigError, TypeError) as exc:  # a table's own checks
+            raise ValueError(str(exc)) from None
+
+    return WrapValidator(validate)
+
+
+def _decoded(value: Any, annotation: str) -> Any:
+    if not isinstance(value, str) or not annotation.startswith(_STRUCTURED):
+        return value
+    text = value.strip()
+    if text[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _with_rules(value: dict[str, Any]) -> dict[str, Any]:
+    from skillexec.monitoring.rules import AlertRule
+
+    rules = value.get("alert_rules")
+    if rules is not None and not isinstance(rules, str):
+        value["alert_rules"] = tuple(
+            r if isinstance(r, AlertRule) else AlertRule.from_dict(r) for r in rules)
+    return value
+
+
+def _legacy_monitor_env(environ: Mapping[str, str]) -> list[str]:
+    """The monitor's former variables (``SKILLEXEC_MONITOR_X``), now ``..._MONITOR__X``."""
+    prefix = "SKILLEXEC_MONITOR_"
+    names = {f.name.upper() for f in dataclasses.fields(MonitorSettings)}
+    return sorted(k for k in environ
+                  if k.upper().startswith(prefix) and k.upper()[len(prefix):] in names)
 
 
 class EngineConfig(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SKILLEXEC_", frozen=True, extra="forbid", validate_default=True
-    )
+        env_prefix="SKILLEXEC_", env_nested_delimiter="__", frozen=True, extra="forbid",
+        validate_default=True)
 
     # where things are
     skills_dir: Path | None = Field(None, description="Folder of skill folders to load at start.")
@@ -129,15 +202,22 @@ class EngineConfig(BaseSettings):
     interrupt_grace_s: float = Field(2.0, ge=0, description="On Ctrl-C/SIGTERM, how long "
                                      "running calls may finish before they are cancelled.")
 
-    # subsystems: a [table] in skillexec.toml, or JSON in SKILLEXEC_<NAME>; keys are the
-    # fields of each subsystem's settings (README lists them)
-    monitor: dict[str, Any] = Field(default_factory=dict, description="ExecutionMonitor.")
-    reliability: dict[str, Any] = Field(default_factory=dict, description="ErrorHandler.")
-    resources: dict[str, Any] = Field(default_factory=dict, description="ResourceLimits.")
-    pressure: dict[str, Any] = Field(default_factory=dict, description="Admission control.")
-    cache: dict[str, Any] = Field(default_factory=dict, description="Result cache.")
-    smart: dict[str, Any] = Field(default_factory=dict,
-                                  description="SmartExecutor and adaptive optimization.")
+    # subsystems: typed sub-models (README: "Configuration" lists their keys)
+    monitor: Annotated[MonitorSettings, _table("monitor")] = Field(
+        default_factory=MonitorSettings, description="ExecutionMonitor: statistics, events, "
+        "logs, tracing, alerts.")
+    reliability: Annotated[ReliabilitySettings, _table("reliability")] = Field(
+        default_factory=ReliabilitySettings, description="Circuit breakers, retry budget, "
+        "backoff, dead letters.")
+    resources: Annotated[ResourceLimits, _table("resources")] = Field(
+        default_factory=ResourceLimits, description="Concurrency, rates, queue capacity, call "
+        "limits.")
+    pressure: Annotated[PressureSettings, _table("pressure")] = Field(
+        default_factory=PressureSettings, description="Admission under system pressure.")
+    cache: Annotated[CacheSettings, _table("cache")] = Field(
+        default_factory=CacheSettings, description="Result cache and single-flight.")
+    smart: Annotated[SmartSettings, _table("smart")] = Field(
+        default_factory=SmartSettings, description="Prediction and adaptive optimization.")
 
     @field_validator("trusted_skills")
     @classmethod
@@ -159,34 +239,22 @@ class EngineConfig(BaseSettings):
                                  f"({getattr(self, most)})")
         return self
 
-    @model_validator(mode="after")
-    def _subsystems_are_valid(self) -> EngineConfig:
-        for name in _SUBSYSTEMS:
-            self.settings_of(name)  # a wrong key or value fails at start, named
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _no_legacy_env(cls, data: Any) -> Any:
+        legacy = _legacy_monitor_env(os.environ)
+        if legacy:  # read no more: say so rather than silently ignore an operator's setting
+            raise ValueError("no longer read: " + ", ".join(
+                f"{k} (now {k[:len('SKILLEXEC_MONITOR')]}__{k[len('SKILLEXEC_MONITOR_'):]})"
+                for k in legacy))
+        return data
 
     def settings_of(self, name: str) -> Any:
-        """The frozen settings object of a subsystem, built from its table."""
-        module, cls_name = _SUBSYSTEMS[name]
-        cls = getattr(importlib.import_module(module), cls_name)
-        data = dict(getattr(self, name))
-        if name == "resources" and isinstance(data.get("call"), dict):
-            from skillexec.resources.limits import CallLimits
-            data["call"] = CallLimits(**data["call"])
-        if name == "monitor":
-            try:
-                return cls.from_dict(data)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"monitor: {exc}") from None
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{name}: unknown setting(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: {exc}") from None
+        """A subsystem's settings: the same as ``getattr(config, name)`` (kept for callers
+        that name the table)."""
+        if name not in TABLES:
+            raise KeyError(f"no settings table {name!r}; tables: {', '.join(TABLES)}")
+        return getattr(self, name)
 
     @field_validator("skills_dir", "data_dir", mode="before")
     @classmethod
@@ -276,7 +344,8 @@ def load_config(**options: Any) -> EngineConfig:
         for err in exc.errors():
             if err["loc"]:
                 where = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{where}: {msg} (got {err.get('input')!r})")
             else:  # a check across settings: its message names the setting
                 problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise ConfigError("invalid setting " + "; ".join(problems),
