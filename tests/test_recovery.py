@@ -13,6 +13,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from skillexec import SkillExecutionEngine, TaskStatus
 from skillexec.config import load_config
 from skillexec.engine import Recovery
@@ -54,6 +56,13 @@ asyncio.run(main())
 
 
 TRUSTED = '["again", "once"]'  # they ask for inline: the operator's policy names them
+
+
+@pytest.fixture(autouse=True)
+def _trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The skills here ask for inline isolation: the operator trusts them (the driver's
+    # engine, in a child process, reads the same variable).
+    monkeypatch.setenv("SKILLEXEC_TRUSTED_SKILLS", '["again", "once"]')
 
 
 def make_skills(root: Path) -> Path:
