@@ -66,36 +66,77 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def _readme_tables() -> tuple[set[str], dict[str, set[str]]]:
-    """The settings the README's two configuration tables name: top level, then per table."""
+    """What the README's two configuration tables name: the first table's settings (top
+    level, or ``section.key`` of a core section), then each subsystem row's keys."""
     text = (ROOT / "README.md").read_text()
     section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    top: set[str] = set()
+    first: set[str] = set()
     tables: dict[str, set[str]] = {}
     for line in section.splitlines():
-        row = re.match(r"\| `(\w+)` \| `SKILLEXEC_(\w+?)(__<KEY>)?` \|(.*)\|$", line)
+        row = re.match(r"\| `([\w.]+)` \| `SKILLEXEC_(\w+?)(__<KEY>)?` \|(.*)\|$", line)
         if row is None:
             continue
-        if row.group(3):  # a sub-model: every `key` in its row
+        if row.group(3):  # a subsystem: every `key` in its row
             tables[row.group(1)] = set(re.findall(r"`(\w+)`", row.group(4)))
         else:
-            top.add(row.group(1))
-    return top, tables
+            first.add(row.group(1))
+            env = row.group(2).lower().replace("__", ".")
+            assert env == row.group(1), f"{row.group(1)}: environment SKILLEXEC_{row.group(2)}"
+    return first, tables
 
 
 def test_readme_settings_tables_match_the_tree() -> None:
-    # Both ways: every field of the tree is in the README's tables, every row names a field
-    from skillexec.config import TABLES
+    # Both ways: every setting of the tree is in the README's tables, every row names one
+    from skillexec.config import SECTIONS, TABLES
 
-    top, tables = _readme_tables()
-    flat = set(EngineConfig.model_fields) - set(TABLES)
-    assert top == flat, (f"README lacks {sorted(flat - top)}; "
-                         f"README has unknown {sorted(top - flat)}")
+    first, tables = _readme_tables()
+    tree = {n for n in EngineConfig.model_fields if n not in TABLES and n not in SECTIONS}
+    tree |= {f"{s}.{k}" for s, cls in SECTIONS.items() for k in cls.model_fields}
+    assert first == tree, (f"README lacks {sorted(tree - first)}; "
+                           f"README has unknown {sorted(first - tree)}")
     assert set(tables) == set(TABLES)
     for name, cls in TABLES.items():
         fields = {f.name for f in dataclasses.fields(cls)}
         assert tables[name] == fields, (
             f"[{name}]: README lacks {sorted(fields - tables[name])}; "
             f"README has unknown {sorted(tables[name] - fields)}")
+
+
+def test_core_sections_from_every_source_and_the_former_flat_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "skillexec.toml").write_text(
+        "journal = false\ndefault_isolation = 'process'\n[zygote]\nidle_s = 5\n"
+        "[limits]\nmax_memory_mb = 2048\n")
+    monkeypatch.setenv("SKILLEXEC_QUOTAS__MAX_ARTIFACTS", "7")
+    monkeypatch.setenv("SKILLEXEC_TRUSTED_SKILLS", '["old-name"]')  # a former variable
+    monkeypatch.setenv("SKILLEXEC_PERMISSIONS__ALLOWED", '["file_read"]')
+    cfg = load_config(default_memory_mb=64)
+    assert cfg.journal.enabled is False and not cfg.journal
+    assert cfg.isolation.default_level == "process" and cfg.zygote.idle_s == 5
+    assert (cfg.limits.max_memory_mb, cfg.limits.default_memory_mb) == (2048, 64)
+    assert cfg.quotas.max_artifacts == 7 and cfg.isolation.trusted_skills == {"old-name"}
+    assert cfg.permissions.allowed == {"file_read"}
+    # the former names read through, so callers written against them keep working
+    assert (cfg.default_isolation, cfg.zygote_idle_s, cfg.max_artifacts,
+            cfg.default_memory_mb, cfg.trusted_skills) == ("process", 5, 7, 64, {"old-name"})
+    assert cfg.isolation_settings().zygote_idle_s == 5
+    assert cfg.isolation_policy().default_isolation == "process"
+    # precedence holds between a former name in one source and the new one in another
+    assert load_config(isolation={"trusted_skills": ["new"]}).trusted_skills == {"new"}
+    monkeypatch.setenv("SKILLEXEC_ISOLATION__TRUSTED_SKILLS", '["newer"]')
+    assert load_config().trusted_skills == {"newer"}
+    assert load_config(trusted_skills=["kw"]).trusted_skills == {"kw"}
+    with pytest.raises(ConfigError, match=r"max_memory_mb and limits\.max_memory_mb"):
+        load_config(max_memory_mb=1024, limits={"max_memory_mb": 2048})
+    with pytest.raises(ConfigError, match=r"limits\.nope"):
+        load_config(limits={"nope": 1})
+    with pytest.raises(ConfigError, match="default_memory_mb"):
+        load_config(default_memory_mb=4096, max_memory_mb=1024)
+    # a validated copy (model_copy(update=...) checks nothing)
+    copy = cfg.with_(journal=True, max_memory_mb=512)
+    assert copy.journal.enabled is True and copy.limits.max_memory_mb == 512
+    with pytest.raises(ValueError, match="max_memory_mb"):
+        cfg.with_(max_memory_mb=1)
 
 
 def test_each_table_is_a_typed_sub_model_from_every_source(
