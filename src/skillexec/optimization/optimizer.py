@@ -25,8 +25,7 @@ from skillexec.storage.store import CacheRecord, TaskStore
 from skillexec.task import ExecutionTask
 
 if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
-    from skillexec.optimization.suggestions import Suggestion
+    from skillexec.optimization.suggestions import EngineDefaults, Suggestion
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.registry import SkillRegistry
 
@@ -50,7 +49,7 @@ class ExecutionOptimizer:
         self._context: dict[str, Any] = {}
 
     def analyse_with(self, *, skills: SkillRegistry, resources: ResourceManager,
-                     config: EngineConfig) -> None:
+                     config: EngineDefaults) -> None:
         """What suggestions() reads besides the journal (the engine binds its own)."""
         self._context = {"skills": skills, "resources": resources, "config": config}
 
