@@ -137,6 +137,8 @@ def test_core_sections_from_every_source_and_the_former_flat_names(
     assert copy.journal.enabled is True and copy.limits.max_memory_mb == 512
     with pytest.raises(ValueError, match="max_memory_mb"):
         cfg.with_(max_memory_mb=1)
+    moved = cfg.model_copy(update={"trusted_skills": frozenset({"other"}), "recover": False})
+    assert moved.isolation.trusted_skills == {"other"} and moved.recover is False
 
 
 def test_each_table_is_a_typed_sub_model_from_every_source(

@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -177,12 +177,20 @@ class EngineConfig(BaseSettings):
                                  f"({getattr(self.limits, most)}) (limits.{most})")
         return self
 
-    def with_(self, **changes: Any) -> EngineConfig:
+    def with_(self, **changes: Any) -> Self:
         """A copy with ``changes`` (any name, former flat ones too), validated like input;
         unlike ``model_copy(update=...)``, which checks nothing."""
         data: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
         data.update(changes)
         return type(self).model_validate(data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        """pydantic's copy; an update that names a former flat setting is placed in its
+        section and validated (``with_``), rather than set where nothing reads it."""
+        if update and any(k in FORMER_NAMES or k == "journal" for k in update):
+            return self.with_(**update)
+        return super().model_copy(update=update, deep=deep)
 
     def settings_of(self, name: str) -> Any:
         """A section: the same as ``getattr(config, name)`` (kept for callers that name it)."""
