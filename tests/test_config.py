@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skillexec import ConfigError, EngineConfig, SkillExecutionEngine
 from skillexec.config import load_config
@@ -193,3 +196,54 @@ def test_the_monitors_former_variables_are_an_error_naming_the_new_one(
     monkeypatch.setenv("SKILLEXEC_MONITOR_LOG_LEVEL", "DEBUG")
     with pytest.raises(ConfigError, match="SKILLEXEC_MONITOR__LOG_LEVEL"):
         load_config()
+
+
+def _former_value(old: str) -> st.SearchStrategy[Any]:
+    """A valid value for a former flat setting (each maximum at least its default)."""
+    from skillexec.config import FORMER_NAMES, SECTIONS
+
+    section, key = FORMER_NAMES[old]
+    default = SECTIONS[section].model_fields[key].default
+    if isinstance(default, bool):
+        return st.booleans()
+    if key.startswith("max_") and isinstance(default, int | float):
+        return st.integers(int(default), int(default) * 4)
+    if key.startswith("default_") and isinstance(default, int | float) and key != "default_level":
+        return st.integers(16, int(default))
+    if key == "trusted_skills":
+        return st.frozensets(st.sampled_from(["a", "b-c", "d_e"]))
+    if key in ("allowed", "per_skill"):
+        perms = st.frozensets(st.sampled_from(["file_read", "file_write", "network_access"]))
+        return perms if key == "allowed" else st.dictionaries(
+            st.sampled_from(["a", "b-c"]), perms, max_size=2)
+    if key == "default_level":
+        return st.sampled_from(["inline", "process", "sandbox"])
+    if key == "synchronous":
+        return st.sampled_from(["normal", "full"])
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        return st.integers(max(1, int(default) // 2), int(default) * 2)
+    return st.just(default)
+
+
+@st.composite
+def _former_settings(draw: st.DrawFn) -> dict[str, Any]:
+    from skillexec.config import FORMER_NAMES
+
+    names = draw(st.sets(st.sampled_from(sorted(FORMER_NAMES)), max_size=8))
+    return {old: draw(_former_value(old)) for old in sorted(names)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(_former_settings())
+def test_a_former_name_means_exactly_its_new_place(given_: dict[str, Any]) -> None:
+    # Any mix of former flat names gives the same tree as the same values in their sections
+    from skillexec.config import FORMER_NAMES
+
+    nested: dict[str, dict[str, Any]] = {}
+    for old, value in given_.items():
+        section, key = FORMER_NAMES[old]
+        nested.setdefault(section, {})[key] = value
+    old_way, new_way = EngineConfig(**given_), EngineConfig(**nested)
+    assert old_way == new_way
+    for old, value in given_.items():
+        assert getattr(old_way, old) == value
