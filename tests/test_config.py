@@ -181,6 +181,16 @@ def test_an_unknown_key_in_any_table_is_named(table: str, tmp_path: Path,
         load_config()
 
 
+def test_an_error_in_a_section_does_not_echo_the_section() -> None:
+    # Its other keys may be secrets (a webhook URL with a token); the wrong key is named
+    with pytest.raises(ConfigError) as info:
+        load_config(monitor={"webhook_url": "https://hooks.example/T0/s3cr3t", "max_skils": 1})
+    assert "max_skils" in str(info.value) and "s3cr3t" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_config(monitor={"webhook_url": "https://hooks.example/T0/s3cr3t", "max_skills": 0})
+    assert "max_skills" in str(info.value) and "s3cr3t" not in str(info.value)
+
+
 def test_reliability_settings_refuse_unknown_keys_instead_of_dropping_them() -> None:
     from skillexec.reliability.settings import ReliabilitySettings
 

@@ -355,7 +355,11 @@ def load_config(**options: Any) -> EngineConfig:
                 if former is not None:
                     where += f" (formerly {former})"
                 msg = str(err["msg"]).removeprefix("Value error, ")
-                problems.append(f"{where}: {msg} (got {err.get('input')!r})")
+                given = err.get("input")
+                # A whole section is not echoed: it may hold a secret (a webhook URL's token)
+                # beside the key that is wrong, and the message names that key already.
+                shown = "" if isinstance(given, Mapping) else f" (got {given!r})"
+                problems.append(f"{where}: {msg}{shown}")
             else:  # a check across settings: its message names the setting
                 problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise ConfigError("invalid setting " + "; ".join(problems),
