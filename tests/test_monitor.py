@@ -426,12 +426,16 @@ def test_late_subscriber_after_the_end_replays_from_the_journal(tmp_path: Path) 
     assert plain[-1] == "succeeded" and plain[0] in ("queued", "running")
 
 
-def test_settings_from_env_and_dict() -> None:
-    s = MonitorSettings.from_env({"SKILLEXEC_MONITOR_ENABLED": "false",
-                                  "SKILLEXEC_MONITOR_MAX_SKILLS": "7",
-                                  "SKILLEXEC_MONITOR_SENSITIVE_PARAMS": "pin, ssn",
-                                  "SKILLEXEC_MONITOR_LOG_FILE": "/tmp/x.log",
-                                  "SKILLEXEC_MONITOR_WEBHOOK_URL": "http://127.0.0.1:1/h"})
+def test_settings_from_env_and_dict(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One environment scheme, EngineConfig's: SKILLEXEC_MONITOR__<KEY>
+    from skillexec.config import load_config
+    from skillexec.errors import ConfigError
+
+    for key, value in (("ENABLED", "false"), ("MAX_SKILLS", "7"),
+                       ("SENSITIVE_PARAMS", "pin, ssn"), ("LOG_FILE", "/tmp/x.log"),
+                       ("WEBHOOK_URL", "http://127.0.0.1:1/h")):
+        monkeypatch.setenv(f"SKILLEXEC_MONITOR__{key}", value)
+    s = MonitorSettings.from_config(load_config())
     assert s.enabled is False and s.max_skills == 7
     assert s.sensitive_params == frozenset({"pin", "ssn"})
     assert str(s.log_file) == "/tmp/x.log" and s.webhook_url == "http://127.0.0.1:1/h"
@@ -440,10 +444,8 @@ def test_settings_from_env_and_dict() -> None:
         monitor = {"max_skills": 3, "sensitive_params": ["a"]}
 
     assert MonitorSettings.from_config(Cfg()).max_skills == 3
-    assert MonitorSettings.from_config(object()) == MonitorSettings.from_env({})
+    assert MonitorSettings.from_config(object()) == MonitorSettings()
     # Bad settings are refused at once, naming the setting (not at the first call)
-    from skillexec.errors import ConfigError
-
     for bad, named in (({"relative_accuracy": 0.001}, "relative_accuracy"),
                        ({"window_accuracy": 0.9}, "window_accuracy"),
                        ({"window_slots": 0}, "window_slots"),
@@ -452,8 +454,11 @@ def test_settings_from_env_and_dict() -> None:
                        ({"max_skils": 3}, "max_skils")):
         with pytest.raises(ConfigError, match=named):
             MonitorSettings.from_dict(bad)
-    with pytest.raises(ConfigError, match="SKILLEXEC_MONITOR_MAX_SKILLS"):
-        MonitorSettings.from_env({"SKILLEXEC_MONITOR_MAX_SKILLS": "ten"})
+        with pytest.raises(ConfigError, match=named):
+            load_config(monitor=bad)
+    monkeypatch.setenv("SKILLEXEC_MONITOR__MAX_SKILLS", "ten")
+    with pytest.raises(ConfigError, match=r"monitor\.max_skills"):
+        load_config()
 
 
 def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:

@@ -45,8 +45,11 @@ def _engine(tmp_path: Path, name: str, **config: Any) -> SkillExecutionEngine:
 
 
 def _left_on_disk(tmp_path: Path) -> list[Path]:
+    """What attempts left under the work root. Each skill's attempts live in a folder of the
+    skill's (its warm parent's work root), which stays, empty, for the skill's next calls."""
     work = tmp_path / "d" / "work"
-    return list(work.iterdir()) if work.exists() else []
+    return [p for p in work.rglob("*") if p.parent != work or not p.is_dir()
+            or any(p.iterdir())] if work.exists() else []
 
 
 async def _run_watching_the_loop(engine: SkillExecutionEngine, skill_id: str,

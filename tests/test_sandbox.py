@@ -129,16 +129,18 @@ def test_file_grants(tmp_path: Path) -> None:
     async def go() -> None:
         policy = PermissionPolicy(allowed=ALL, file_read_paths=(shared_in,),
                                   file_write_paths=(shared_out,))
-        r = SandboxRunner(settings=settings(tmp_path, permission_policy=policy,
-                                            unprivileged_uid=uid, unprivileged_uid_count=1))
-        try:
-            out = await r.run(attempt(plain, tmp_path, params))
-            assert out.error is not None and out.error.code == "sandbox_denied"
-            await r.evict(plain)
-            out = await r.run(attempt(granted, tmp_path, params))
-            assert out.ok and out.output == "payload", out.error
-        finally:
-            await r.close()
+        # One uid to hand out: each skill gets a runner of its own, one after the other.
+        for skill, ok in ((plain, False), (granted, True)):
+            r = SandboxRunner(settings=settings(tmp_path, permission_policy=policy,
+                                                unprivileged_uid=uid, unprivileged_uid_count=1))
+            try:
+                out = await r.run(attempt(skill, tmp_path, params))
+                if ok:
+                    assert out.ok and out.output == "payload", out.error
+                else:
+                    assert out.error is not None and out.error.code == "sandbox_denied"
+            finally:
+                await r.close()
 
     asyncio.run(go())
     assert (shared_out / "o.txt").read_text() == "PAYLOAD"

@@ -39,7 +39,7 @@ def run(skill: str | Path | Callable[..., Any], params: Mapping[str, Any] | None
     config_updates = {k: options.pop(k) for k in _CONFIG_OPTIONS if k in options}
     if config_updates:
         engine_config = (load_config() if engine_config is None
-                         else engine_config).model_copy(update=config_updates)
+                         else engine_config).with_(**config_updates)
 
     async def go() -> ExecutionResult:
         engine = SkillExecutionEngine(config=engine_config, **engine_kwargs)

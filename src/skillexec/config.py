@@ -1,19 +1,32 @@
-"""EngineConfig: every engine setting in one immutable object.
+"""EngineConfig: every engine setting in one immutable tree.
 
-Read, in order of precedence: keyword options, a ``skillexec.toml`` (in the working directory,
-or the file named by ``SKILLEXEC_CONFIG``), then ``SKILLEXEC_*`` environment variables.
+The top level holds the settings of the call pipeline itself, flat (``max_concurrency``);
+everything else is a typed section: the core ones (``config.limits.max_memory_mb``,
+``config.isolation.trusted_skills``, ``config.quotas``, ``config.zygote``, ``config.journal``,
+``config.permissions``) and the subsystems' (``config.monitor.max_skills``,
+``config.cache.default_ttl_s``, ...). One loader reads, in order of precedence: keyword
+options, a ``skillexec.toml`` (in the working directory, or the file named by
+``SKILLEXEC_CONFIG``; a section is a ``[table]``), then the environment, in one scheme:
+``SKILLEXEC_<SETTING>`` for the top level, ``SKILLEXEC_<SECTION>__<KEY>`` for a key of a
+section (``SKILLEXEC_MONITOR__LOG_LEVEL=DEBUG``) or ``SKILLEXEC_<SECTION>`` for a whole
+section as JSON. An unknown key, at any level, is an error that names it.
+
+The flat names of earlier releases (``default_memory_mb``, ``zygote_idle_s``, ``journal =
+false``, ``SKILLEXEC_TRUSTED_SKILLS``...) are still read, from every source, and put in their
+section; ``config.<old name>`` still reads the value (see ``FORMER_NAMES``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,30 +34,39 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from skillexec.config_sections import (
+    SECTIONS,
+    TABLES,
+    IsolationConfig,
+    JournalConfig,
+    LimitsConfig,
+    Moved,
+    PermissionsConfig,
+    QuotasConfig,
+    ZygoteConfig,
+    former_monitor_env,
+    table,
+)
 from skillexec.errors import ConfigError
+from skillexec.monitoring.settings import MonitorSettings
+from skillexec.optimization.settings import CacheSettings
+from skillexec.reliability.settings import ReliabilitySettings
+from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.skills.model import Isolation, Permission
+from skillexec.smart.settings import SmartSettings
 
 if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
 
-__all__ = ["EngineConfig", "load_config"]
-
-_SUBSYSTEMS = {
-    "monitor": ("skillexec.monitoring.settings", "MonitorSettings"),
-    "reliability": ("skillexec.reliability.settings", "ReliabilitySettings"),
-    "resources": ("skillexec.resources.limits", "ResourceLimits"),
-    "pressure": ("skillexec.resources.limits", "PressureSettings"),
-    "cache": ("skillexec.optimization.optimizer", "CacheSettings"),
-    "smart": ("skillexec.smart.settings", "SmartSettings"),
-}
+__all__ = ["FORMER_NAMES", "SECTIONS", "TABLES", "EngineConfig", "load_config"]
 
 
 class EngineConfig(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SKILLEXEC_", frozen=True, extra="forbid", validate_default=True
-    )
+        env_prefix="SKILLEXEC_", env_nested_delimiter="__", frozen=True, extra="forbid",
+        validate_default=True, ignored_types=(Moved,))
 
     # where things are
     skills_dir: Path | None = Field(None, description="Folder of skill folders to load at start.")
@@ -67,126 +89,115 @@ class EngineConfig(BaseSettings):
     default_deadline_s: float | None = Field(
         None, gt=0, description="Time a call may take over all attempts (None: no limit).")
 
-    # validation and limits
+    # calls
     coerce_parameters: bool = Field(True, description="'3'->3, 'true'->true, 'a,b'->[..].")
-    max_param_bytes: int = Field(1 << 20, ge=1, description="Largest accepted parameters (JSON).")
-    max_output_bytes: int = Field(16 << 20, ge=1, description="Largest accepted output (JSON).")
-    max_artifact_bytes: int = Field(100 << 20, ge=1, description="Largest single artifact.")
-
-    # runtime
     keep_workdirs: bool = Field(False, description="Keep each attempt's folder for debugging.")
     strict_manifests: bool = Field(False, description="SKILL.md per the spec, no extra keys.")
-
-    # isolation and permissions
-    default_isolation: Isolation = Field(
-        Isolation.SANDBOX, description="Runner for folder skills whose manifest does not say."
-    )
-    allow_weaker_isolation: bool = Field(
-        False, description="Run a skill even where a sandbox mechanism is missing here.")
-    permissions_allowed: frozenset[Permission] = Field(
-        frozenset({Permission.FILE_READ, Permission.FILE_WRITE}),
-        description="Manifest permissions granted to every skill.")
-    permissions_per_skill: dict[str, frozenset[Permission]] = Field(
-        default_factory=dict, description="Skill id -> further permissions granted to it.")
-    file_read_paths: tuple[Path, ...] = Field((), description="Readable with file_read.")
-    file_write_paths: tuple[Path, ...] = Field((), description="Writable with file_write.")
-    default_memory_mb: int = Field(512, ge=16, description="Memory an isolated attempt may use.")
-    max_memory_mb: int = Field(4096, ge=16, description="Most a manifest may ask for.")
-    default_cpu_seconds: float = Field(60.0, gt=0, description="CPU time an attempt may use.")
-    max_cpu_seconds: float = Field(600.0, gt=0, description="Most a manifest may ask for.")
-    trusted_skills: frozenset[str] = Field(
-        frozenset(), description="Folder skill ids (exact, no patterns) that may ask for "
-        "weaker isolation than default_isolation.")
-    max_timeout_s: float = Field(3600.0, gt=0, description="Longest an attempt may run, "
-                                 "whatever a manifest or a call asks.")
-    max_retries: int = Field(10, ge=0, le=100, description="Most retries a manifest or a "
-                             "call may ask for.")
-
-    # quotas: what one attempt may make
-    max_workspace_bytes: int = Field(1 << 30, ge=1 << 20, description="Bytes in an attempt's "
-                                     "workspace (RLIMIT_FSIZE per file, counted at the end).")
-    max_workspace_files: int = Field(100_000, ge=1, description="Files and folders in an "
-                                     "attempt's workspace.")
-    max_artifacts: int = Field(1000, ge=0, description="Artifacts one attempt may save.")
-    max_artifacts_bytes: int = Field(256 << 20, ge=1, description="Total bytes of the "
-                                     "artifacts one attempt may save.")
-    max_message_bytes: int = Field(64 << 10, ge=256, description="A progress or log message "
-                                   "past this (UTF-8) is cut, with a marker.")
-    zygote_idle_s: float = Field(300.0, gt=0, description="Idle warm parents are stopped.")
-    zygote_max_attempts: int = Field(1000, ge=1, description="A warm parent is recycled after.")
-    zygote_import_timeout_s: float = Field(
-        30.0, gt=0, description="A skill whose import takes longer fails (that skill only).")
-    zygote_memory_mb: int = Field(2048, ge=64, description="A warm parent's own memory.")
-
-    # journal
-    journal: bool = Field(True, description="Record every task in SQLite (off: benchmarks only).")
-    journal_synchronous: Literal["normal", "full"] = Field(
-        "normal", description="SQLite synchronous: normal survives kill -9, full power loss."
-    )
-    journal_max_batch: int = Field(2000, ge=1, description="Records per group commit at most.")
     recover: bool = Field(True, description="At start, resume or close the tasks a stopped "
                           "engine left unfinished (the CLI's one-shot commands do not).")
     interrupt_grace_s: float = Field(2.0, ge=0, description="On Ctrl-C/SIGTERM, how long "
                                      "running calls may finish before they are cancelled.")
 
-    # subsystems: a [table] in skillexec.toml, or JSON in SKILLEXEC_<NAME>; keys are the
-    # fields of each subsystem's settings (README lists them)
-    monitor: dict[str, Any] = Field(default_factory=dict, description="ExecutionMonitor.")
-    reliability: dict[str, Any] = Field(default_factory=dict, description="ErrorHandler.")
-    resources: dict[str, Any] = Field(default_factory=dict, description="ResourceLimits.")
-    pressure: dict[str, Any] = Field(default_factory=dict, description="Admission control.")
-    cache: dict[str, Any] = Field(default_factory=dict, description="Result cache.")
-    smart: dict[str, Any] = Field(default_factory=dict,
-                                  description="SmartExecutor and adaptive optimization.")
+    # core sections
+    limits: LimitsConfig = Field(default_factory=LimitsConfig,
+                                 description="What one call or attempt may use.")
+    isolation: IsolationConfig = Field(default_factory=IsolationConfig,
+                                       description="Runner levels and trusted skills.")
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig,
+                                           description="What manifests may be granted.")
+    quotas: QuotasConfig = Field(default_factory=QuotasConfig,
+                                 description="What one attempt may make.")
+    zygote: ZygoteConfig = Field(default_factory=ZygoteConfig,
+                                 description="Warm parent processes.")
+    journal: JournalConfig = Field(default_factory=JournalConfig,
+                                   description="The SQLite journal.")
 
-    @field_validator("trusted_skills")
+    # subsystems' sections (README: "Configuration" lists their keys)
+    monitor: Annotated[MonitorSettings, table("monitor")] = Field(
+        default_factory=MonitorSettings, description="ExecutionMonitor: statistics, events, "
+        "logs, tracing, alerts.")
+    reliability: Annotated[ReliabilitySettings, table("reliability")] = Field(
+        default_factory=ReliabilitySettings, description="Circuit breakers, retry budget, "
+        "backoff, dead letters.")
+    resources: Annotated[ResourceLimits, table("resources")] = Field(
+        default_factory=ResourceLimits, description="Concurrency, rates, queue capacity, call "
+        "limits.")
+    pressure: Annotated[PressureSettings, table("pressure")] = Field(
+        default_factory=PressureSettings, description="Admission under system pressure.")
+    cache: Annotated[CacheSettings, table("cache")] = Field(
+        default_factory=CacheSettings, description="Result cache and single-flight.")
+    smart: Annotated[SmartSettings, table("smart")] = Field(
+        default_factory=SmartSettings, description="Prediction and adaptive optimization.")
+
+    # the flat names of earlier releases, read through (FORMER_NAMES maps them)
+    max_param_bytes = Moved[int]("limits")
+    max_output_bytes = Moved[int]("limits")
+    max_artifact_bytes = Moved[int]("limits")
+    default_memory_mb = Moved[int]("limits")
+    max_memory_mb = Moved[int]("limits")
+    default_cpu_seconds = Moved[float]("limits")
+    max_cpu_seconds = Moved[float]("limits")
+    max_timeout_s = Moved[float]("limits")
+    max_retries = Moved[int]("limits")
+    default_isolation = Moved[Isolation]("isolation", "default_level")
+    allow_weaker_isolation = Moved[bool]("isolation", "allow_weaker")
+    trusted_skills = Moved[frozenset[str]]("isolation")
+    permissions_allowed = Moved[frozenset[Permission]]("permissions", "allowed")
+    permissions_per_skill = Moved[dict[str, frozenset[Permission]]]("permissions", "per_skill")
+    file_read_paths = Moved[tuple[Path, ...]]("permissions")
+    file_write_paths = Moved[tuple[Path, ...]]("permissions")
+    max_workspace_bytes = Moved[int]("quotas")
+    max_workspace_files = Moved[int]("quotas")
+    max_artifacts = Moved[int]("quotas")
+    max_artifacts_bytes = Moved[int]("quotas")
+    max_message_bytes = Moved[int]("quotas")
+    zygote_idle_s = Moved[float]("zygote", "idle_s")
+    zygote_max_attempts = Moved[int]("zygote", "max_attempts")
+    zygote_import_timeout_s = Moved[float]("zygote", "import_timeout_s")
+    zygote_memory_mb = Moved[int]("zygote", "memory_mb")
+    journal_synchronous = Moved[Literal["normal", "full"]]("journal", "synchronous")
+    journal_max_batch = Moved[int]("journal", "max_batch")
+
+    @model_validator(mode="before")
     @classmethod
-    def _skill_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        from skillexec.skills.fields import SKILL_ID
-        bad = sorted(v for v in value if not SKILL_ID.match(v))
-        if bad:
-            raise ValueError(f"not skill ids (exact ids only, no patterns): {', '.join(bad)}")
-        return value
+    def _former_names(cls, data: Any) -> Any:
+        legacy = former_monitor_env(os.environ)
+        if legacy:  # read no more: say so rather than silently ignore an operator's setting
+            raise ValueError("no longer read: " + ", ".join(
+                f"{k} (now {k[:len('SKILLEXEC_MONITOR')]}__{k[len('SKILLEXEC_MONITOR_'):]})"
+                for k in legacy))
+        return _placed(data) if isinstance(data, Mapping) else data
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> EngineConfig:
         for default, most in (("default_timeout_s", "max_timeout_s"),
-                              ("default_max_retries", "max_retries"),
-                              ("default_memory_mb", "max_memory_mb"),
-                              ("default_cpu_seconds", "max_cpu_seconds")):
-            if getattr(self, default) > getattr(self, most):
+                              ("default_max_retries", "max_retries")):
+            if getattr(self, default) > getattr(self.limits, most):
                 raise ValueError(f"{default} ({getattr(self, default)}) is above {most} "
-                                 f"({getattr(self, most)})")
+                                 f"({getattr(self.limits, most)}) (limits.{most})")
         return self
 
-    @model_validator(mode="after")
-    def _subsystems_are_valid(self) -> EngineConfig:
-        for name in _SUBSYSTEMS:
-            self.settings_of(name)  # a wrong key or value fails at start, named
-        return self
+    def with_(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (any name, former flat ones too), validated like input;
+        unlike ``model_copy(update=...)``, which checks nothing."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        return type(self).model_validate(data)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        """pydantic's copy; an update that names a former flat setting is placed in its
+        section and validated (``with_``), rather than set where nothing reads it."""
+        if update and any(k in FORMER_NAMES or k == "journal" for k in update):
+            return self.with_(**update)
+        return super().model_copy(update=update, deep=deep)
 
     def settings_of(self, name: str) -> Any:
-        """The frozen settings object of a subsystem, built from its table."""
-        module, cls_name = _SUBSYSTEMS[name]
-        cls = getattr(importlib.import_module(module), cls_name)
-        data = dict(getattr(self, name))
-        if name == "resources" and isinstance(data.get("call"), dict):
-            from skillexec.resources.limits import CallLimits
-            data["call"] = CallLimits(**data["call"])
-        if name == "monitor":
-            try:
-                return cls.from_dict(data)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"monitor: {exc}") from None
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{name}: unknown setting(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: {exc}") from None
+        """A section: the same as ``getattr(config, name)`` (kept for callers that name it)."""
+        if name not in TABLES and name not in SECTIONS:
+            raise KeyError(f"no settings section {name!r}; sections: "
+                           f"{', '.join([*SECTIONS, *TABLES])}")
+        return getattr(self, name)
 
     @field_validator("skills_dir", "data_dir", mode="before")
     @classmethod
@@ -205,50 +216,55 @@ class EngineConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("SKILLEXEC_CONFIG", "skillexec.toml"))
-        return (init_settings, TomlConfigSettingsSource(settings_cls, toml_file), env_settings)
+        # Former flat names are put in their sections source by source, so that precedence
+        # holds between a former name in one source and the current one in another.
+        return tuple(_Placed(settings_cls, source) for source in (
+            init_settings, TomlConfigSettingsSource(settings_cls, toml_file), env_settings,
+            _FormerEnv(settings_cls)))
 
     def isolation_settings(self) -> IsolationSettings:
         """What the process and sandbox runners are told."""
         from skillexec.runtime.runners.settings import IsolationSettings
         from skillexec.security.policy import PermissionPolicy
 
+        p, lim, q, z = self.permissions, self.limits, self.quotas, self.zygote
         policy = PermissionPolicy(
-            allowed=self.permissions_allowed,
-            per_skill=MappingProxyType(dict(self.permissions_per_skill)),
-            file_read_paths=tuple(p.resolve() for p in self.file_read_paths),
-            file_write_paths=tuple(p.resolve() for p in self.file_write_paths))
+            allowed=p.allowed, per_skill=MappingProxyType(dict(p.per_skill)),
+            file_read_paths=tuple(path.resolve() for path in p.file_read_paths),
+            file_write_paths=tuple(path.resolve() for path in p.file_write_paths))
         return IsolationSettings(
-            default_memory_mb=self.default_memory_mb, max_memory_mb=self.max_memory_mb,
-            default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds,
-            zygote_idle_s=self.zygote_idle_s, zygote_max_attempts=self.zygote_max_attempts,
-            zygote_import_timeout_s=self.zygote_import_timeout_s,
-            zygote_memory_mb=self.zygote_memory_mb,
-            max_output_bytes=self.max_output_bytes,
-            max_artifact_bytes=min(self.max_artifact_bytes, self.max_artifacts_bytes),
+            default_memory_mb=lim.default_memory_mb, max_memory_mb=lim.max_memory_mb,
+            default_cpu_seconds=lim.default_cpu_seconds, max_cpu_seconds=lim.max_cpu_seconds,
+            zygote_idle_s=z.idle_s, zygote_max_attempts=z.max_attempts,
+            zygote_import_timeout_s=z.import_timeout_s, zygote_memory_mb=z.memory_mb,
+            max_output_bytes=lim.max_output_bytes,
+            max_artifact_bytes=min(lim.max_artifact_bytes, q.max_artifacts_bytes),
             # RLIMIT_FSIZE: 256 MiB, or just past a smaller workspace quota, so that one file
             # stopped by it is counted over the quota (the quota's error, not the skill's EFBIG).
-            max_file_size_mb=min(256, (self.max_workspace_bytes >> 20) + 1),
-            allow_weaker_isolation=self.allow_weaker_isolation, permission_policy=policy,
+            max_file_size_mb=min(256, (q.max_workspace_bytes >> 20) + 1),
+            allow_weaker_isolation=self.isolation.allow_weaker, permission_policy=policy,
             work_root=self.work_root.resolve())
 
     def isolation_policy(self) -> IsolationPolicy:
         """Which isolation level a skill runs at, and its execution settings clamped."""
         from skillexec.security.isolation_policy import IsolationPolicy
 
+        lim = self.limits
         return IsolationPolicy(
-            default_isolation=self.default_isolation, trusted_skills=self.trusted_skills,
-            max_timeout_s=self.max_timeout_s, max_retries=self.max_retries,
-            default_memory_mb=self.default_memory_mb, max_memory_mb=self.max_memory_mb,
-            default_cpu_seconds=self.default_cpu_seconds, max_cpu_seconds=self.max_cpu_seconds)
+            default_isolation=self.isolation.default_level,
+            trusted_skills=self.isolation.trusted_skills,
+            max_timeout_s=lim.max_timeout_s, max_retries=lim.max_retries,
+            default_memory_mb=lim.default_memory_mb, max_memory_mb=lim.max_memory_mb,
+            default_cpu_seconds=lim.default_cpu_seconds, max_cpu_seconds=lim.max_cpu_seconds)
 
     def attempt_quotas(self) -> AttemptQuotas:
         from skillexec.runtime.environment import AttemptQuotas
 
+        q = self.quotas
         return AttemptQuotas(
-            max_workspace_bytes=self.max_workspace_bytes,
-            max_workspace_files=self.max_workspace_files, max_artifacts=self.max_artifacts,
-            max_artifacts_bytes=self.max_artifacts_bytes,
-            max_message_bytes=self.max_message_bytes)
+            max_workspace_bytes=q.max_workspace_bytes,
+            max_workspace_files=q.max_workspace_files, max_artifacts=q.max_artifacts,
+            max_artifacts_bytes=q.max_artifacts_bytes, max_message_bytes=q.max_message_bytes)
 
     @property
     def journal_path(self) -> Path:
@@ -261,6 +277,65 @@ class EngineConfig(BaseSettings):
     @property
     def work_root(self) -> Path:
         return self.data_dir / "work"
+
+
+# former flat name -> (section, key); `journal` was the flag, now `journal.enabled`
+FORMER_NAMES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    name: (v.section, v.key) for name, v in vars(EngineConfig).items() if isinstance(v, Moved)})
+
+_FORMERLY: dict[tuple[str, ...], str] = {
+    (section, key): old for old, (section, key) in FORMER_NAMES.items()}
+_FORMERLY[("journal", "enabled")] = "journal"
+
+
+def _placed(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Input with the former flat names put in their sections (both given: an error)."""
+    out = dict(data)
+    if "journal" in out and not isinstance(out["journal"], Mapping | JournalConfig):
+        out["journal"] = {"enabled": out["journal"]}
+    for old in [k for k in out if k in FORMER_NAMES]:
+        section, key = FORMER_NAMES[old]
+        value = out.pop(old)
+        given = out.get(section, {})
+        merged = dict(given.model_dump() if isinstance(given, SECTIONS[section]) else given)
+        if key in merged and not isinstance(given, SECTIONS[section]):
+            raise ValueError(f"{old} and {section}.{key} are the same setting, given twice "
+                             f"(keep {section}.{key})")
+        merged[key] = value
+        out[section] = merged
+    return out
+
+
+class _Placed(PydanticBaseSettingsSource):
+    """A source whose former flat names are put in their sections."""
+
+    def __init__(self, settings_cls: type[BaseSettings],
+                 inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # all done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        return _placed(self.inner())
+
+
+class _FormerEnv(PydanticBaseSettingsSource):
+    """``SKILLEXEC_<FORMER FLAT NAME>`` variables, read below the current scheme."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # all done in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        found: dict[str, Any] = {}
+        for old in FORMER_NAMES:
+            raw = env.get(f"SKILLEXEC_{old.upper()}")
+            if raw is not None:
+                text = raw.strip()
+                found[old] = json.loads(text) if text[:1] in ("[", "{") else raw
+        return found
 
 
 def load_config(**options: Any) -> EngineConfig:
@@ -276,7 +351,15 @@ def load_config(**options: Any) -> EngineConfig:
         for err in exc.errors():
             if err["loc"]:
                 where = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{where}: {err['msg']} (got {err.get('input')!r})")
+                former = _FORMERLY.get(tuple(map(str, err["loc"][:2])))
+                if former is not None:
+                    where += f" (formerly {former})"
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                given = err.get("input")
+                # A whole section is not echoed: it may hold a secret (a webhook URL's token)
+                # beside the key that is wrong, and the message names that key already.
+                shown = "" if isinstance(given, Mapping) else f" (got {given!r})"
+                problems.append(f"{where}: {msg}{shown}")
             else:  # a check across settings: its message names the setting
                 problems.append(str(err["msg"]).removeprefix("Value error, "))
         raise ConfigError("invalid setting " + "; ".join(problems),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -73,13 +72,14 @@ class MonitorSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> MonitorSettings:
-        """The engine config's ``monitor`` field where it has one, else SKILLEXEC_MONITOR_*."""
+        """``config.monitor``: EngineConfig's typed sub-model (or a mapping of its keys), else
+        the defaults. The environment is read by EngineConfig alone (``SKILLEXEC_MONITOR__*``)."""
         given = getattr(config, "monitor", None)
         if isinstance(given, MonitorSettings):
             return given
         if isinstance(given, Mapping):
             return cls.from_dict(dict(given))
-        return cls.from_env()
+        return cls()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MonitorSettings:
@@ -96,31 +96,6 @@ class MonitorSettings:
         if unknown:
             raise ConfigError(f"unknown monitor setting(s): {', '.join(unknown)}")
         return cls(**data)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitorSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"SKILLEXEC_MONITOR_{f.name.upper()}")
-            if raw is None or f.name == "alert_rules":
-                continue
-            default = getattr(cls(), f.name)
-            if isinstance(default, bool):
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int | float):
-                try:
-                    values[f.name] = type(default)(raw)
-                except ValueError:
-                    raise ConfigError(f"SKILLEXEC_MONITOR_{f.name.upper()} must be a "
-                                      f"number (got {raw!r})") from None
-            elif isinstance(default, frozenset):
-                values[f.name] = frozenset(s.strip() for s in raw.split(",") if s.strip())
-            elif f.name == "log_file":
-                values[f.name] = Path(raw)
-            else:
-                values[f.name] = raw
-        return cls(**values)
 
     def with_(self, **changes: Any) -> MonitorSettings:
         return replace(self, **changes)

@@ -13,19 +13,34 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from skillexec.errors import ErrorType
 from skillexec.resources.manager import ResourceManager
 from skillexec.skills.model import Skill
-from skillexec.smart.settings import SmartSettings
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
-__all__ = ["ConcurrencyTuner"]
+__all__ = ["ConcurrencyTuner", "TunerSettings"]
 
 log = logging.getLogger("skillexec.adaptive")
 
 Journal = Callable[[str, dict[str, Any]], object]
+
+
+class TunerSettings(Protocol):
+    """What the tuner reads of the ``[smart]`` section (SmartSettings is one)."""
+
+    @property
+    def concurrency_min(self) -> int: ...
+
+    @property
+    def concurrency_max(self) -> int: ...
+
+    @property
+    def min_samples(self) -> int: ...
+
+    @property
+    def latency_factor(self) -> float: ...
 
 
 class _State:
@@ -39,7 +54,7 @@ class _State:
 
 
 class ConcurrencyTuner:
-    def __init__(self, resources: ResourceManager, settings: SmartSettings, *,
+    def __init__(self, resources: ResourceManager, settings: TunerSettings, *,
                  journal: Journal | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.resources = resources

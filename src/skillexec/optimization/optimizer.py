@@ -14,47 +14,24 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import SkillExecError
 from skillexec.optimization.cache import ResultCache, cache_key
+from skillexec.optimization.settings import CacheSettings
 from skillexec.optimization.singleflight import Flight, SingleFlight
 from skillexec.skills.model import Skill
 from skillexec.storage.store import CacheRecord, TaskStore
 from skillexec.task import ExecutionTask
 
 if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
-    from skillexec.optimization.suggestions import Suggestion
+    from skillexec.optimization.suggestions import EngineDefaults, Suggestion
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["CacheSettings", "ExecutionOptimizer"]
 
 log = logging.getLogger("skillexec.optimizer")
-
-
-@dataclass(frozen=True, slots=True)
-class CacheSettings:
-    """``enabled``: the cache and single-flight at all; ``max_entries``: the in-memory LRU;
-    ``default_ttl_s``: for cacheable skills whose manifest gives no ``cache_ttl`` (None: no
-    expiry); ``persist``: keep entries in the journal's ``cache`` table (hits survive a
-    restart); ``single_flight``: share one run among identical concurrent calls;
-    ``stale_on_error_s``: a recovery strategy — when a cacheable skill's call fails for
-    good, answer with its cached result if that expired no longer than this ago (marked
-    ``stale``; 0: off)."""
-
-    enabled: bool = True
-    max_entries: int = 10_000
-    default_ttl_s: float | None = 3600.0
-    persist: bool = True
-    single_flight: bool = True
-    stale_on_error_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.stale_on_error_s < 0:
-            raise ValueError("stale_on_error_s must not be negative")
 
 
 class ExecutionOptimizer:
@@ -72,7 +49,7 @@ class ExecutionOptimizer:
         self._context: dict[str, Any] = {}
 
     def analyse_with(self, *, skills: SkillRegistry, resources: ResourceManager,
-                     config: EngineConfig) -> None:
+                     config: EngineDefaults) -> None:
         """What suggestions() reads besides the journal (the engine binds its own)."""
         self._context = {"skills": skills, "resources": resources, "config": config}
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -21,12 +21,22 @@ from skillexec.monitoring.stats import percentile
 from skillexec.task import TaskInfo, TaskStatus
 
 if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.registry import SkillRegistry
     from skillexec.storage.store import StoredTask, TaskStore
 
-__all__ = ["Suggestion", "suggest"]
+__all__ = ["EngineDefaults", "Suggestion", "suggest"]
+
+
+class EngineDefaults(Protocol):
+    """What the rules read of the engine's settings (EngineConfig is one): the settings tree
+    sits above the components, which never import it."""
+
+    @property
+    def default_timeout_s(self) -> float: ...
+
+    @property
+    def default_memory_mb(self) -> int: ...
 
 _SEVERITY = {"warning": 0, "info": 1}
 
@@ -64,7 +74,7 @@ class _Evidence:
 
 async def suggest(store: TaskStore, *, skills: SkillRegistry | None = None,
                   resources: ResourceManager | None = None,
-                  config: EngineConfig | None = None, since: float | None = None,
+                  config: EngineDefaults | None = None, since: float | None = None,
                   until: float | None = None, min_calls: int = 20,
                   max_tasks: int = 200_000) -> list[Suggestion]:
     """Suggestions for the tasks created in [since, until), most pressing first."""
@@ -138,7 +148,7 @@ def _s(ms: float) -> str:
 
 
 def _rules(ev: _Evidence, skills: SkillRegistry | None, resources: ResourceManager | None,
-           config: EngineConfig | None) -> list[Suggestion]:
+           config: EngineDefaults | None) -> list[Suggestion]:
     out = []
     sid, n = ev.skill, ev.finished
     skill = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -54,11 +55,16 @@ class ReliabilitySettings:
 
     @classmethod
     def from_config(cls, config: Any) -> ReliabilitySettings:
-        """From ``config.reliability`` (a ReliabilitySettings or a mapping), else defaults."""
+        """``config.reliability``: EngineConfig's typed sub-model (or a mapping of its keys,
+        where an unknown key is an error that names it), else the defaults."""
         raw = getattr(config, "reliability", None)
         if isinstance(raw, cls):
             return raw
-        if isinstance(raw, dict):
-            names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in names})
+        if isinstance(raw, Mapping):
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(raw) - known)
+            if unknown:
+                raise ValueError(f"reliability: unknown setting(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+            return cls(**raw)
         return cls()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SmartSettings"]
 
@@ -89,3 +90,9 @@ class SmartSettings:
             raise ValueError(f"advisor must be 'statistical' or 'llm' (got {self.advisor!r})")
         if self.advisor == "llm" and not (self.llm_base_url and self.llm_model):
             raise ValueError("advisor 'llm' needs llm_base_url and llm_model")
+
+    @classmethod
+    def from_config(cls, config: Any) -> SmartSettings:
+        """``config.smart`` (EngineConfig's typed sub-model), else the defaults."""
+        given = getattr(config, "smart", None)
+        return given if isinstance(given, cls) else cls()

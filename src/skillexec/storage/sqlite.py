@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ import orjson
 
 from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
-from skillexec.storage.store import ArtifactRecord, StoredTask
-from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
+from skillexec.storage.store import ArtifactRecord
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["SQLiteStore"]
 
@@ -102,19 +103,10 @@ _ARTIFACT = (
     " VALUES (?,?,?,?,?,?,?)"
 )
 _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
-_REQUEST_COLUMNS = (
-    "task_id, skill_id, skill_version, status, priority, params, config, timeout_s,"
-    " max_retries, idempotent, attempts, created_at, cancel_requested, principal"
-)
-_INFO_COLUMNS = (
-    "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
-    " finished_at, result"
-)
-
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class SQLiteStore(SQLiteCacheMixin):
+class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
     """The TaskStore of the embedded engine."""
 
     def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
@@ -292,138 +284,6 @@ class SQLiteStore(SQLiteCacheMixin):
         return ResourceError(f"the journal could not be written: {exc}",
                              code="journal_write_failed")
 
-    # -- reads -----------------------------------------------------------------------------
-
-    async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        def run() -> Any:
-            assert self._read is not None, "the store is not open"
-            with self._read_lock:
-                return fn(self._read)
-        return await asyncio.to_thread(run)
-
-    async def get(self, task_id: str) -> TaskInfo | None:
-        row = await self._query(lambda c: c.execute(
-            f"SELECT {_INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return _info(row) if row else None
-
-    async def history(self, task_id: str) -> list[dict[str, Any]]:
-        row = await self._query(lambda c: c.execute(
-            "SELECT history, result, attempts FROM tasks WHERE task_id=?", (task_id,)
-        ).fetchone())
-        if not row:
-            return []
-        if row[0]:
-            return list(orjson.loads(row[0]))
-        if row[1]:  # one clean attempt: its record is the result's
-            result = orjson.loads(row[1])
-            return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
-                     "decision": "done"}]
-        return []
-
-    async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
-                         limit: int = 50, since: float | None = None,
-                         until: float | None = None) -> list[TaskInfo]:
-        where, args = _created_between(since, until)
-        if status is not None:
-            where.append("status=?")
-            args.append(status.value)
-        if skill_id is not None:
-            where.append("skill_id=?")
-            args.append(skill_id)
-        sql = f"SELECT {_INFO_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY task_id DESC LIMIT ?"
-        args.append(int(limit))
-        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [_info(r) for r in rows]
-
-    async def unfinished(self) -> list[StoredTask]:
-        rows = await self._query(lambda c: c.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
-        ).fetchall())
-        return [_request(r) for r in rows]
-
-    async def requests(self, *, since: float | None = None, until: float | None = None,
-                       limit: int = 100_000) -> list[StoredTask]:
-        where, args = _created_between(since, until)
-        sql = f"SELECT {_REQUEST_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY task_id DESC LIMIT ?"
-        args.append(int(limit))
-        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [_request(r) for r in rows]
-
-    async def get_request(self, task_id: str) -> StoredTask | None:
-        row = await self._query(lambda c: c.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return _request(row) if row else None
-
-    async def request_cancel(self, task_id: str) -> bool:
-        def run(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "UPDATE tasks SET cancel_requested=1 WHERE task_id=? AND finished_at IS NULL",
-                (task_id,))
-            return cur.rowcount > 0
-        return bool(await self._query(run))
-
-    async def cancel_requests(self) -> list[str]:
-        rows = await self._query(lambda c: c.execute(
-            "SELECT task_id FROM tasks WHERE finished_at IS NULL AND cancel_requested=1"
-        ).fetchall())
-        return [r[0] for r in rows]
-
-    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
-        row = await self._query(lambda c: c.execute(
-            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
-            " WHERE id=?", (artifact_id,)).fetchone())
-        return _artifact(row) if row else None
-
-    async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
-        rows = await self._query(lambda c: c.execute(
-            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
-            " WHERE created_at < ?", (cutoff,)).fetchall())
-        return [_artifact(r) for r in rows]
-
-    async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
-        def run(c: sqlite3.Connection) -> set[str]:
-            orphaned: set[str] = set()
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                for aid in artifact_ids:
-                    row = c.execute("SELECT sha256 FROM artifacts WHERE id=?", (aid,)).fetchone()
-                    if row is None:
-                        continue
-                    c.execute("DELETE FROM artifacts WHERE id=?", (aid,))
-                    left = c.execute("SELECT 1 FROM artifacts WHERE sha256=? LIMIT 1",
-                                     (row[0],)).fetchone()
-                    if left is None:
-                        orphaned.add(row[0])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            return orphaned
-        result: set[str] = await self._query(run)
-        return result
-
-
-def _created_between(since: float | None,
-                     until: float | None) -> tuple[list[str], list[Any]]:
-    """WHERE terms for tasks created in [since, until): ids start with the creation time in
-    microseconds, so this is a range of the primary key."""
-    where: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        where.append("task_id >= ?")
-        args.append(f"{int(since * 1e6):014x}")
-    if until is not None:
-        where.append("task_id < ?")
-        args.append(f"{int(until * 1e6):014x}")
-    return where, args
-
-
 def _one_by_one(conn: sqlite3.Connection, batch: list[_Record]) -> list[BaseException | None]:
     errors: list[BaseException | None] = [None] * len(batch)
     try:
@@ -461,25 +321,3 @@ def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:
         else:
             conn.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
-
-
-def _request(r: tuple[Any, ...]) -> StoredTask:
-    return StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
-                      priority=r[4], params=orjson.loads(r[5]), config=orjson.loads(r[6]),
-                      timeout_s=r[7], max_retries=r[8], idempotent=bool(r[9]),
-                      attempts=r[10], created_at=r[11], cancel_requested=bool(r[12]),
-                      principal=r[13])
-
-
-def _info(row: tuple[Any, ...]) -> TaskInfo:
-    result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
-    return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
-                    status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
-                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
-
-
-def _artifact(row: tuple[Any, ...]) -> ArtifactRecord:
-    return ArtifactRecord(ref=ArtifactRef(id=row[0], name=row[1], mime=row[2], size=row[3],
-                                          sha256=row[4]),
-                          task_id=row[5], created_at=row[6])
-

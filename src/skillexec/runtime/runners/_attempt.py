@@ -23,6 +23,7 @@ from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
@@ -38,92 +39,6 @@ _SLACK_BYTES = 64 * 1024
 # so watching costs the engine at most a fifth of a core, whatever the skill makes.
 _WORKSPACE_CHECK_S = 1.0
 _WALK_SHARE = 4.0
-
-
-class Capture:
-    """Collects a pipe (stdout or stderr) up to ``cap`` bytes; past it, ``overflow`` is set."""
-
-    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Future[None]) -> None:
-        self.fd = fd
-        self.cap = cap
-        self.buf = bytearray()
-        self.overflowed = False
-        self.eof = asyncio.Event()
-        self._overflow = overflow
-        os.set_blocking(fd, False)
-        asyncio.get_running_loop().add_reader(fd, self._on_readable)
-
-    def _on_readable(self) -> None:
-        try:
-            chunk = os.read(self.fd, 256 * 1024)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            self.close()
-            return
-        if len(self.buf) + len(chunk) > self.cap:
-            self.overflowed = True
-            if not self._overflow.done():
-                self._overflow.set_result(None)
-            self.close()
-            return
-        self.buf += chunk
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            asyncio.get_running_loop().remove_reader(self.fd)
-            os.close(self.fd)
-            self.fd = -1
-        self.eof.set()
-
-    def tail(self, n: int = 4000) -> str:
-        return bytes(self.buf[-n:]).decode(errors="replace")
-
-
-class _Conn:
-    """The engine's end of a child's socket: whole frames in, bytes out.
-
-    Reads ask the kernel for what the current frame still lacks (at most 64 KiB more), so
-    what a child sends beyond the frame being read stays in the socket, not in memory; a
-    frame's size is checked against its cap before its body is read.
-    """
-
-    __slots__ = ("_buf", "_loop", "_sock")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._loop = asyncio.get_running_loop()
-        self._buf = bytearray()
-
-    async def _fill(self, n: int) -> None:
-        buf = self._buf
-        while len(buf) < n:
-            data = await self._loop.sock_recv(self._sock, min(n - len(buf), 64 * 1024))
-            if not data:
-                raise EOFError("peer closed the channel")
-            buf += data
-
-    async def read_frame(self, *, cap: int) -> tuple[int, Any]:
-        """One frame; EOFError at the end, FrameTooLarge before reading an oversized one."""
-        await self._fill(proto.HEADER_SIZE)
-        size, kind = proto.parse_header(self._buf)
-        if size > cap:
-            raise proto.FrameTooLarge(size, cap)
-        end = proto.HEADER_SIZE + size
-        await self._fill(end)
-        body = bytes(self._buf[proto.HEADER_SIZE:end])
-        del self._buf[:end]
-        if kind == proto.KIND_BYTES:
-            return kind, body
-        try:
-            return kind, orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise proto.ProtocolError(f"malformed frame: {exc}") from exc
-
-    async def send(self, data: bytes) -> None:
-        await self._loop.sock_sendall(self._sock, data)
 
 
 @dataclass(slots=True)
@@ -153,7 +68,7 @@ class AttemptIO:
         # The raw socket with the loop's sock_* calls: asyncio streams cost a transport, a
         # protocol and a reader per attempt (~0.3 ms of the engine's CPU here).
         self.sock.setblocking(False)
-        conn = _Conn(self.sock)
+        conn = Conn(self.sock)
         convo = asyncio.ensure_future(self._python(conn) if self.kind == "python"
                                       else self._command(conn))
         # Cancellation is polled with a timer rather than a task: one less task per attempt.
@@ -230,7 +145,7 @@ class AttemptIO:
         measuring.add_done_callback(measured)
 
     # -- Python skills: frames both ways ------------------------------------------------
-    async def _python(self, conn: _Conn) -> Outcome:
+    async def _python(self, conn: Conn) -> Outcome:
         ctx = self.attempt.context
         start = {"input": self.attempt.input_data, "context": {
             "task_id": ctx.task_id, "skill_id": ctx.skill_id, "attempt": ctx.attempt,
@@ -279,7 +194,7 @@ class AttemptIO:
             elif t == "setup_failed":
                 self.setup_failure = str(msg.get("message"))
 
-    async def _save_artifact(self, conn: _Conn, msg: dict[str, Any], data: Any) -> None:
+    async def _save_artifact(self, conn: Conn, msg: dict[str, Any], data: Any) -> None:
         reply: dict[str, Any] = {"t": "artifact_reply", "id": msg.get("id")}
         try:
             ref = await asyncio.to_thread(self.attempt.context.save_artifact,
@@ -305,7 +220,7 @@ class AttemptIO:
         return Outcome(error=error, traceback=tb if isinstance(tb, str) else None)
 
     # -- command skills: JSON on stdin, JSON on stdout ------------------------------------
-    async def _command(self, conn: _Conn) -> Outcome:
+    async def _command(self, conn: Conn) -> Outcome:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(OSError):
             await conn.send(proto.encode_frame({"t": "go"}))

@@ -58,7 +58,7 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
                          message=f"the skill called exit({exc.code!r})")
     else:
         # Imported on the error path only: it pulls in ssl, which every fork would pay for.
-        from skillexec.reliability.classify import ErrorClassifier
+        from skillexec.classification import ErrorClassifier
 
         info = ErrorClassifier().classify(exc)
         info = ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,

@@ -20,8 +20,8 @@ import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from skillexec.classification import ErrorClassifier
 from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
-from skillexec.reliability.classify import ErrorClassifier
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.skills.model import Skill
@@ -143,9 +143,6 @@ class InlineRunner:
         if dog is None or dog.loop is not asyncio.get_running_loop():
             dog = self._dog = _Watchdog(asyncio.get_running_loop())
         return dog
-
-    async def evict(self, skill: Skill) -> None:
-        self._invokers.pop(skill.key, None)
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -28,17 +28,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, SkillPermissionError
-from skillexec.runtime.capabilities import detect_capabilities, missing_for
+from skillexec.errors import ErrorInfo
+from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
+from skillexec.runtime.runners._attempt_metrics import ms_since, net_counters, with_metrics
+from skillexec.runtime.runners._child_request import AttemptPlan, child_request, plan_attempt
+from skillexec.runtime.runners._mechanisms import mechanisms, refusal
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.security.uids import UidLease, lease_uid
-from skillexec.skills.model import EntryKind, Permission, Skill
+from skillexec.skills.model import Skill
 
 __all__ = ["ProcessRunner", "skill_slot"]
 
@@ -65,7 +68,6 @@ class ProcessRunner:
         self._work_roots: dict[str, str] = {}
         self._swept: set[str] = set()
         self._uids: dict[str, UidLease] = {}
-        self._spent_uids: list[UidLease] = []
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._closed = False
@@ -81,12 +83,12 @@ class ProcessRunner:
         skill = attempt.skill
         refusal = self.refusal(skill)
         if refusal is not None:
-            return Outcome(error=refusal, metrics={"wall_ms": _ms(started)})
+            return Outcome(error=refusal, metrics={"wall_ms": ms_since(started)})
         workdir = attempt.context.workdir
         for tries in range(2):
             zyg = await self._zygote(skill, str(workdir.parent))
             if zyg.error is not None:
-                return Outcome(error=zyg.error, metrics={"wall_ms": _ms(started)})
+                return Outcome(error=zyg.error, metrics={"wall_ms": ms_since(started)})
             try:
                 return await self._run_on(zyg, attempt, workdir, started)
             except ZygoteDied:
@@ -94,20 +96,6 @@ class ProcessRunner:
                 if tries:
                     raise
         raise AssertionError("unreachable")
-
-    async def evict(self, skill: Skill) -> None:
-        rep = self._replacing.pop(skill.key, None)
-        if rep is not None:
-            rep.cancel()
-        zyg = self._zygotes.pop(skill.key, None)
-        if zyg is not None:
-            zyg.retire()
-        lease = self._uids.pop(skill.key, None)
-        if lease is not None:
-            if zyg is None or zyg.dead:
-                lease.release()
-            else:  # its zygote still runs as it (retiring): freed when the runner closes
-                self._spent_uids.append(lease)
 
     async def close(self) -> None:
         self._closed = True
@@ -122,58 +110,19 @@ class ProcessRunner:
             zyg.kill()
         self._zygotes.clear()
         self._handles.clear()
-        for lease in (*self._uids.values(), *self._spent_uids):
+        for lease in self._uids.values():
             lease.release()
         self._uids.clear()
-        self._spent_uids.clear()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
 
     # -- policy and capabilities ----------------------------------------------------------
     def refusal(self, skill: Skill) -> ErrorInfo | None:
-        kind = skill.entry.kind
-        if kind is EntryKind.NONE:
-            reason = f": {skill.entry.reason}" if skill.entry.reason else ""
-            return ErrorInfo(type=ErrorType.DEPENDENCY, code="no_entry_point",
-                             message=f"skill {skill.id!r} has no executable entry{reason}")
-        if kind is EntryKind.CALLABLE:
-            return ErrorInfo(type=ErrorType.DEPENDENCY, code="entry_not_isolatable",
-                             message=f"skill {skill.id!r} is an in-memory function; it can "
-                                     f"only run inline, not in a {self.name} child")
-        try:
-            self.settings.permission_policy.check(skill)
-        except SkillPermissionError as exc:
-            return exc.info
-        network = bool(skill.permissions & {Permission.NETWORK_ACCESS,
-                                             Permission.DATABASE_ACCESS})
-        missing = missing_for(self.name, self._caps, network=network)
-        if missing and not self.settings.allow_weaker_isolation:
-            return ErrorInfo(
-                type=ErrorType.RESOURCE, code="isolation_unavailable",
-                severity=ErrorSeverity.CRITICAL,
-                message=f"skill {skill.id!r} needs {self.name} isolation, which this machine "
-                        f"cannot give: missing {', '.join(missing)}",
-                details={"missing": missing, "level": self.name})
-        return None
+        return refusal(self.name, self.settings, self._caps, skill)
 
     def _mechanisms(self, skill: Skill) -> dict[str, bool]:
-        """Which mechanisms this skill's zygote uses (a weaker level only if allowed)."""
-        c = self._caps
-        perms = skill.permissions
-        network = Permission.NETWORK_ACCESS in perms
-        sb = self.sandbox
-        netns = (sb and c.network_namespaces and not network
-                 and Permission.DATABASE_ACCESS not in perms)
-        return {
-            "uid": c.is_root and (sb or self.settings.drop_privileges_in_process),
-            "netns": netns,
-            # Without root, namespaces need a user namespace of their own.
-            "userns": not c.is_root and c.user_namespaces and (netns or c.pid_namespaces),
-            "pidns": c.pid_namespaces,
-            "landlock": sb and c.landlock_abi >= 1,
-            "seccomp": sb and c.seccomp,
-        }
+        return mechanisms(self.settings, self._caps, skill, sandbox=self.sandbox)
 
     # -- zygotes ------------------------------------------------------------------------
     async def _zygote(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
@@ -308,60 +257,51 @@ class ProcessRunner:
                       started: float) -> Outcome:
         s = self.settings
         skill = attempt.skill
-        memory_mb = min(attempt.limits.memory_mb or skill.execution.memory_mb
-                        or s.default_memory_mb, s.max_memory_mb)
-        cpu_s = min(attempt.limits.cpu_seconds or skill.execution.cpu_seconds
-                    or s.default_cpu_seconds, s.max_cpu_seconds)
-        max_output = min(attempt.limits.max_output_bytes, s.max_output_bytes)
+        plan = plan_attempt(s, attempt)
         lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
         uid = lease.uid if lease is not None else None
         if uid is not None:
             os.chown(workdir, uid, uid)
-        command = skill.entry.kind is EntryKind.COMMAND
         slot = self._slot()
         if slot is not None:
-            slot.arm(memory_bytes=memory_mb * _MB, max_pids=s.max_processes)
+            slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
+        request = child_request(s, attempt, plan, workdir=workdir,
+                                own_pids=uid is not None or zyg.userns,
+                                zygote_env=zyg.env, env=self._zygote_env())
+        zyg.active += 1
+        zyg.attempts += 1
+        zyg.last_used = time.monotonic()
+        # The zygote's network namespace is the attempt's alone, if no other attempt runs
+        # in it: its counters are read here, from outside, rather than by the child (every
+        # page a child touches costs it a copy-on-write fault).
+        net_before = net_counters(zyg.pid) if zyg.spec_netns and zyg.active == 1 else None
+        try:
+            outcome, child = await self._fork_and_serve(zyg, attempt, request, plan, slot)
+            net = None
+            if net_before is not None and zyg.active == 1:
+                after = net_counters(zyg.pid)
+                if after is not None:
+                    net = [after[0] - net_before[0], after[1] - net_before[1]]
+            return with_metrics(outcome, started, child, net, slot=slot)
+        finally:
+            zyg.active -= 1
+            zyg.last_used = time.monotonic()
+            if slot is not None and self._pool is not None:
+                slot.kill_all()
+                self._pool.release(slot)
+            self._after_attempt(skill, zyg)
+
+    async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
+                              request: dict[str, Any], plan: AttemptPlan,
+                              slot: CgroupSlot | None) -> tuple[Outcome, Any]:
+        """Fork the child, serve it until it answers or fails; its exit status with it."""
+        s = self.settings
+        command = plan.command
         engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
         child_fds = [child_sock.fileno(), out_w, err_w] + ([in_r] if command else [])
-        request: dict[str, Any] = {
-            "kind": "command" if command else "python",
-            "workdir": str(workdir),
-            "max_input_bytes": s.max_input_bytes, "max_output_bytes": max_output,
-            "limits": {
-                # Commands (node, a JVM) reserve far more address space than they use: the
-                # memory cgroup bounds them where it exists; RLIMIT_AS is a looser net.
-                "memory_bytes": memory_mb * _MB * (4 if command else 1)
-                + (1024 * _MB if command else 0),
-                "cpu_seconds": cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
-                "open_files": s.max_open_files,
-                "processes": s.max_processes * 8 if uid is not None or zyg.userns else None,
-            },
-        }
-        env = self._zygote_env()
-        wd = str(workdir)
-        # The attempt's HOME, TMPDIR and XDG folders are its workdir (what a library cached
-        # at import stays in the zygote's private folder, which its attempts may write).
-        dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
-                "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
-        if env == zyg.env:
-            # Only what it adds to the zygote's own environment (smaller to send and parse).
-            request["env_extra"] = dirs
-        else:
-            request["env"] = {**_spec.child_env(self.settings, workdir), **dirs}
-        if command:
-            request["exe"] = _spec.command_exe(self.settings, skill) or skill.entry.command[0]
-            request["argv"] = _spec.argv(skill)
-        zyg.active += 1
-        zyg.attempts += 1
-        zyg.last_used = time.monotonic()
-        alone_at_start = zyg.active == 1
-        # The zygote's network namespace is the attempt's alone, if no other attempt runs
-        # in it: its counters are read here, from outside, rather than by the child (every
-        # page a child touches costs it a copy-on-write fault).
-        net_before = _net_counters(zyg.pid) if zyg.spec_netns and alone_at_start else None
         overflow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         io: AttemptIO | None = None
         stdout = stderr = None
@@ -374,45 +314,26 @@ class ProcessRunner:
                     if fd >= 0:
                         os.close(fd)
             if slot is not None and pid > 0:
-                try:
+                with contextlib.suppress(OSError):  # it died already: its exit status says
                     slot.add(pid)
-                except OSError:
-                    pass  # it died already; its exit status tells the rest
-            stdout = Capture(out_r, cap=max_output if command else s.max_stdout_bytes,
-                             overflow=overflow)
+            stdout = Capture(out_r, cap=plan.max_output_bytes if command
+                             else s.max_stdout_bytes, overflow=overflow)
             stderr = Capture(err_r, cap=s.max_stdout_bytes, overflow=overflow)
             out_r = err_r = -1
             io = AttemptIO(attempt=attempt, pid=pid, exit_fut=exit_fut, sock=engine_sock,
                            stdout=stdout, stderr=stderr, overflow=overflow, slot=slot,
-                           kind=request["kind"], sandbox=self.sandbox, max_output_bytes=max_output,
-                           max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=cpu_s,
+                           kind=request["kind"], sandbox=self.sandbox,
+                           max_output_bytes=plan.max_output_bytes,
+                           max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None)
             in_w = -1
             outcome = await io.run()
-            if not io.killed and not exit_fut.done():
-                # It answered: give it a moment to exit on its own (cheaper than a kill).
-                # asyncio.wait, not wait_for(shield()): no task, and exit_fut is left alone.
-                await asyncio.wait((exit_fut,), timeout=1.0)
-            io.kill()  # daemons and stragglers: nothing outlives its attempt
-            if not exit_fut.done():
-                await asyncio.wait((exit_fut,), timeout=5.0)
-            child = exit_fut.result() if exit_fut.done() else None
-            if child is None and outcome.error is not None:  # killed, but not seen to exit
-                outcome.error = dataclasses.replace(outcome.error, details={
-                    **outcome.error.details, "attempt_may_still_run": True})
-            net = None
-            if net_before is not None and zyg.active == 1:
-                after = _net_counters(zyg.pid)
-                if after is not None:
-                    net = [after[0] - net_before[0], after[1] - net_before[1]]
-            return _with_metrics(outcome, started, child, net, slot=slot)
+            return outcome, await _reap(io, exit_fut, outcome)
         except BaseException:
             if io is not None:
                 io.kill()
             raise
         finally:
-            zyg.active -= 1
-            zyg.last_used = time.monotonic()
             for fd in (out_r, err_r, in_w):
                 if fd >= 0:
                     os.close(fd)
@@ -420,17 +341,34 @@ class ProcessRunner:
                 if cap is not None:
                     cap.close()
             engine_sock.close()
-            if slot is not None and self._pool is not None:
-                slot.kill_all()
-                self._pool.release(slot)
-            if zyg.attempts >= s.zygote_max_attempts or (
-                    zyg.attempts % 50 == 0 and zyg.rss_mb() > s.zygote_max_rss_mb):
-                self._drop(skill, zyg)
-            elif zyg.retired and zyg.active == 0:
-                zyg.kill()
-            elif (s.zygote_max_attempts >= 100 and not zyg.retired
-                  and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
-                self._prewarm(skill, zyg)
+
+    def _after_attempt(self, skill: Skill, zyg: ZygoteHandle) -> None:
+        """Recycle a zygote past its caps; warm its replacement when it nears them."""
+        s = self.settings
+        if zyg.attempts >= s.zygote_max_attempts or (
+                zyg.attempts % 50 == 0 and zyg.rss_mb() > s.zygote_max_rss_mb):
+            self._drop(skill, zyg)
+        elif zyg.retired and zyg.active == 0:
+            zyg.kill()
+        elif (s.zygote_max_attempts >= 100 and not zyg.retired
+              and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
+            self._prewarm(skill, zyg)
+
+
+async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) -> Any:
+    """The child's exit status once it is gone (None if it was not seen to exit)."""
+    if not io.killed and not exit_fut.done():
+        # It answered: give it a moment to exit on its own (cheaper than a kill).
+        # asyncio.wait, not wait_for(shield()): no task, and exit_fut is left alone.
+        await asyncio.wait((exit_fut,), timeout=1.0)
+    io.kill()  # daemons and stragglers: nothing outlives its attempt
+    if not exit_fut.done():
+        await asyncio.wait((exit_fut,), timeout=5.0)
+    child = exit_fut.result() if exit_fut.done() else None
+    if child is None and outcome.error is not None:  # killed, but not seen to exit
+        outcome.error = dataclasses.replace(outcome.error, details={
+            **outcome.error.details, "attempt_may_still_run": True})
+    return child
 
 
 def skill_slot(skill_id: str) -> str:
@@ -443,42 +381,3 @@ def skill_slot(skill_id: str) -> str:
 
 def _inside(path: str, root: str | None) -> bool:
     return root is not None and (path == root or path.startswith(root.rstrip("/") + "/"))
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
-
-
-def _net_counters(pid: int) -> tuple[int, int] | None:
-    """Bytes received and sent in process ``pid``'s network namespace (all interfaces)."""
-    try:
-        with open(f"/proc/{pid}/net/dev", "rb") as f:
-            lines = f.read().splitlines()[2:]
-    except OSError:
-        return None
-    rx = tx = 0
-    for line in lines:
-        cols = line.partition(b":")[2].split()
-        if len(cols) >= 9:
-            rx += int(cols[0])
-            tx += int(cols[8])
-    return rx, tx
-
-
-def _with_metrics(outcome: Outcome, started: float, child: Any, net: list[int] | None, *,
-                  slot: CgroupSlot | None) -> Outcome:
-    m: dict[str, float | int | None] = dict(outcome.metrics)
-    m["wall_ms"] = _ms(started)
-    if child is not None and child.status is not None:
-        m["cpu_ms"] = (child.cpu_s or 0.0) * 1000.0
-        m["max_rss_mb"] = (child.maxrss_kb or 0) / 1024.0
-        m["disk_read_bytes"] = (child.inblock or 0) * 512
-        m["disk_write_bytes"] = (child.oublock or 0) * 512
-    if net is not None:
-        m["net_rx_bytes"], m["net_tx_bytes"] = net
-    if slot is not None and slot.memory_dir is not None:
-        peak = slot.peak_memory_bytes()
-        if peak:
-            m["cgroup_peak_mb"] = peak / _MB
-    return Outcome(output=outcome.output, error=outcome.error, metrics=m,
-                   traceback=outcome.traceback)

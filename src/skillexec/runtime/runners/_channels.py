@@ -1,0 +1,101 @@
+"""The byte channels of an attempt, engine side: a child's stdout/stderr pipe collected up
+to a cap, and its socket read as whole, size-checked frames."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from typing import Any
+
+import orjson
+
+from skillexec.runtime.runners import _protocol as proto
+
+__all__ = ["Capture", "Conn"]
+
+
+class Capture:
+    """Collects a pipe (stdout or stderr) up to ``cap`` bytes; past it, ``overflow`` is set."""
+
+    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Future[None]) -> None:
+        self.fd = fd
+        self.cap = cap
+        self.buf = bytearray()
+        self.overflowed = False
+        self.eof = asyncio.Event()
+        self._overflow = overflow
+        os.set_blocking(fd, False)
+        asyncio.get_running_loop().add_reader(fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, 256 * 1024)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.close()
+            return
+        if len(self.buf) + len(chunk) > self.cap:
+            self.overflowed = True
+            if not self._overflow.done():
+                self._overflow.set_result(None)
+            self.close()
+            return
+        self.buf += chunk
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            asyncio.get_running_loop().remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+        self.eof.set()
+
+    def tail(self, n: int = 4000) -> str:
+        return bytes(self.buf[-n:]).decode(errors="replace")
+
+
+class Conn:
+    """The engine's end of a child's socket: whole frames in, bytes out.
+
+    Reads ask the kernel for what the current frame still lacks (at most 64 KiB more), so
+    what a child sends beyond the frame being read stays in the socket, not in memory; a
+    frame's size is checked against its cap before its body is read.
+    """
+
+    __slots__ = ("_buf", "_loop", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._buf = bytearray()
+
+    async def _fill(self, n: int) -> None:
+        buf = self._buf
+        while len(buf) < n:
+            data = await self._loop.sock_recv(self._sock, min(n - len(buf), 64 * 1024))
+            if not data:
+                raise EOFError("peer closed the channel")
+            buf += data
+
+    async def read_frame(self, *, cap: int) -> tuple[int, Any]:
+        """One frame; EOFError at the end, FrameTooLarge before reading an oversized one."""
+        await self._fill(proto.HEADER_SIZE)
+        size, kind = proto.parse_header(self._buf)
+        if size > cap:
+            raise proto.FrameTooLarge(size, cap)
+        end = proto.HEADER_SIZE + size
+        await self._fill(end)
+        body = bytes(self._buf[proto.HEADER_SIZE:end])
+        del self._buf[:end]
+        if kind == proto.KIND_BYTES:
+            return kind, body
+        try:
+            return kind, orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise proto.ProtocolError(f"malformed frame: {exc}") from exc
+
+    async def send(self, data: bytes) -> None:
+        await self._loop.sock_sendall(self._sock, data)

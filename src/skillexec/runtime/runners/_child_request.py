@@ -1,0 +1,77 @@
+"""What one attempt's child is told: its limits, environment and command, as the request the
+zygote forks it with (JSON over the zygote's socket; nothing here runs code)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillexec.runtime.runners import _spec
+from skillexec.runtime.runners.base import Attempt
+from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.skills.model import EntryKind
+
+__all__ = ["AttemptPlan", "child_request", "plan_attempt"]
+
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPlan:
+    """One attempt's limits, settled: the call's, else the manifest's, else the default,
+    never past the engine's maxima."""
+
+    memory_mb: int
+    cpu_s: float
+    max_output_bytes: int
+    command: bool  # an external command (not a Python entry)
+
+
+def plan_attempt(s: IsolationSettings, attempt: Attempt) -> AttemptPlan:
+    skill = attempt.skill
+    return AttemptPlan(
+        memory_mb=min(attempt.limits.memory_mb or skill.execution.memory_mb
+                      or s.default_memory_mb, s.max_memory_mb),
+        cpu_s=min(attempt.limits.cpu_seconds or skill.execution.cpu_seconds
+                  or s.default_cpu_seconds, s.max_cpu_seconds),
+        max_output_bytes=min(attempt.limits.max_output_bytes, s.max_output_bytes),
+        command=skill.entry.kind is EntryKind.COMMAND)
+
+
+def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
+                  workdir: Path, own_pids: bool, zygote_env: dict[str, str],
+                  env: dict[str, str]) -> dict[str, Any]:
+    """``own_pids``: the child runs under a uid or user namespace of its own, so a process
+    limit counts only its processes. ``zygote_env``: the zygote's environment as started;
+    ``env``: what it would be now (the same unless the settings changed)."""
+    command = plan.command
+    request: dict[str, Any] = {
+        "kind": "command" if command else "python",
+        "workdir": str(workdir),
+        "max_input_bytes": s.max_input_bytes, "max_output_bytes": plan.max_output_bytes,
+        "limits": {
+            # Commands (node, a JVM) reserve far more address space than they use: the
+            # memory cgroup bounds them where it exists; RLIMIT_AS is a looser net.
+            "memory_bytes": plan.memory_mb * _MB * (4 if command else 1)
+            + (1024 * _MB if command else 0),
+            "cpu_seconds": plan.cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
+            "open_files": s.max_open_files,
+            "processes": s.max_processes * 8 if own_pids else None,
+        },
+    }
+    wd = str(workdir)
+    # The attempt's HOME, TMPDIR and XDG folders are its workdir (what a library cached
+    # at import stays in the zygote's private folder, which its attempts may write).
+    dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
+            "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
+    if env == zygote_env:
+        # Only what it adds to the zygote's own environment (smaller to send and parse).
+        request["env_extra"] = dirs
+    else:
+        request["env"] = {**_spec.child_env(s, workdir), **dirs}
+    if command:
+        skill = attempt.skill
+        request["exe"] = _spec.command_exe(s, skill) or skill.entry.command[0]
+        request["argv"] = _spec.argv(skill)
+    return request
