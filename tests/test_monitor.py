@@ -274,7 +274,7 @@ def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
     async def go() -> None:
         engine = _engine(tmp_path)
         engine.monitor.reconfigure(MonitorSettings(enabled=False))
-        assert engine.monitor not in engine._middleware
+        assert engine.monitor not in engine.middleware
         assert engine.events_bus.log is None
         async with engine:
             assert (await engine.execute("nap", {"ms": 0})).ok

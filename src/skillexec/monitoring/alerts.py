@@ -22,6 +22,7 @@ from skillexec.reliability.breaker import BREAKER_EVENT
 
 if TYPE_CHECKING:
     from skillexec.monitoring.monitor import ExecutionMonitor
+    from skillexec.storage.store import TaskStore
 
 __all__ = ["AlertManager"]
 
@@ -30,7 +31,7 @@ _log = logging.getLogger("skillexec.alerts")
 
 class AlertManager:
     def __init__(self, monitor: ExecutionMonitor, rules: Iterable[AlertRule],
-                 notifiers: Iterable[Notifier] = (), *, store: Any = None,
+                 notifiers: Iterable[Notifier] = (), *, store: TaskStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.monitor = monitor
         self.rules = tuple(rules)
@@ -43,15 +44,14 @@ class AlertManager:
 
     @classmethod
     def from_settings(cls, monitor: ExecutionMonitor, settings: MonitorSettings, *,
+                      store: TaskStore | None = None,
                       clock: Callable[[], float] = time.time) -> AlertManager:
         notifiers: list[Notifier] = [LogNotifier(monitor.log)]
         if settings.webhook_url:
             notifiers.append(WebhookNotifier(settings.webhook_url,
                                              retries=settings.webhook_retries,
                                              timeout_s=settings.webhook_timeout_s))
-        engine = monitor._engine
-        return cls(monitor, settings.alert_rules, notifiers,
-                   store=getattr(engine, "_store", None), clock=clock)
+        return cls(monitor, settings.alert_rules, notifiers, store=store, clock=clock)
 
     def add_notifier(self, notifier: Notifier) -> None:
         self.notifiers.append(notifier)
@@ -75,7 +75,7 @@ class AlertManager:
                 if calls >= rule.min_calls and p95 is not None and st.timeout_s:
                     out.append((st.skill, p95 / 1000.0 / st.timeout_s))
         elif rule.metric == "queue_depth":
-            out.append(("engine", float(sum(m._queue_depth().values()))))
+            out.append(("engine", float(sum(m.queue_depth().values()))))
         elif rule.metric == "queue_wait_p95_ms":
             merged = QuantileSketch(m.settings.window_accuracy)
             for st in stats:
@@ -110,6 +110,7 @@ class AlertManager:
                 self.monitor.circuits[skill] = state
 
     async def _events_after(self) -> list[dict[str, Any]]:
+        assert self.store is not None  # poll_circuits asks only with a store
         recent = await self.store.read_events(BREAKER_EVENT, since=time.time() - 86400,
                                               limit=10_000)
         return [e for e in recent if int(e["seq"]) > self._circuit_seq]

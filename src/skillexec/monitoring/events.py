@@ -227,6 +227,32 @@ class EventBus:
             except asyncio.QueueFull:
                 pass  # a subscriber that does not keep up loses events, never blocks the engine
 
+    def status(self, task: TaskState) -> None:
+        """A task's status changed: tell its subscribers (nothing is made when none)."""
+        if bool(self._all) or task.task_id in self._by_task:
+            self.publish(TaskEvent(task_id=task.task_id, kind="status", status=task.status,
+                                   attempt=task.attempts))
+
+    def progress_sink(self, task: TaskState) -> Callable[[float, str], None] | None:
+        """Where a skill's progress reports go (None: nobody could ever see them)."""
+        if self.log is None and not self.wants(task.task_id):
+            return None
+        loop = asyncio.get_running_loop()
+
+        def sink(fraction: float, message: str) -> None:
+            event = TaskEvent(task_id=task.task_id, kind="progress", status=task.status,
+                              attempt=task.attempts, fraction=fraction, message=message)
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                self.publish(event)
+            else:  # a sync skill in a worker thread
+                loop.call_soon_threadsafe(self.publish, event)
+
+        return sink
+
     async def subscribe(self, task_id: str | None = None, first: TaskEvent | None = None, *,
                         journal: Callable[[str], Awaitable[TaskState | None]] | None = None,
                         ) -> AsyncIterator[TaskEvent]:

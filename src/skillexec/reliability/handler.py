@@ -102,7 +102,7 @@ class ErrorHandler:
 
     # -- the engine's calls ------------------------------------------------------------------
 
-    def admit(self, skill: Skill) -> None:
+    def refuse_if_open(self, skill: Skill) -> None:
         """Raise a SkillExecError to refuse a task before it is queued."""
         if not self.settings.breaker_enabled:
             return
