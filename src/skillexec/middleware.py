@@ -74,6 +74,7 @@ class HookIndex:
 
     def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
         self._all: list[Middleware] = list(middleware)
+        self._services: Services | None = None  # while the engine runs
         self.failures: dict[str, int] = {}  # "<middleware class>.<hook>" -> count
         self.on_submit: tuple[Middleware, ...] = ()
         self.before_attempt: tuple[Middleware, ...] = ()
@@ -91,8 +92,14 @@ class HookIndex:
         return len(self._all)
 
     def add(self, middleware: Middleware) -> None:
+        """Add a middleware; to a running engine too (its ``on_start`` runs at once, an
+        async one in the background)."""
         self._all.append(middleware)
         self._reindex()
+        if self._services is not None:
+            pending = self._call(middleware, "on_start", self._services)
+            if pending is not None:
+                self._services.spawn(self._settle(middleware, "on_start", pending))
 
     def remove(self, middleware: Middleware) -> bool:
         """Take a middleware out; False if it was not in."""
@@ -106,6 +113,34 @@ class HookIndex:
         """Put ``new`` in ``old``'s place (the order of hooks is kept)."""
         self._all[self._all.index(old)] = new
         self._reindex()
+
+    async def start(self, services: Services) -> None:
+        """The engine started: give every middleware its services."""
+        self._services = services
+        for mw in tuple(self._all):
+            if (pending := self._call(mw, "on_start", services)) is not None:
+                await self._settle(mw, "on_start", pending)
+
+    async def close(self) -> None:
+        """The engine is closing: every middleware's ``on_close``."""
+        self._services = None
+        for mw in tuple(self._all):
+            if (pending := self._call(mw, "on_close")) is not None:
+                await self._settle(mw, "on_close", pending)
+
+    def _call(self, mw: Middleware, hook: str, *args: object) -> Awaitable[None] | None:
+        try:
+            result: Awaitable[None] | None = getattr(mw, hook)(*args)
+        except Exception:
+            self.failed(mw, hook)
+            return None
+        return result
+
+    async def _settle(self, mw: Middleware, hook: str, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+        except Exception:
+            self.failed(mw, hook)
 
     def failed(self, middleware: Middleware, hook: str) -> None:
         """A hook raised: log it with its traceback (call from an ``except``) and count it."""

@@ -75,6 +75,15 @@ class Admission:
                              timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)
 
+    def refused(self, task_id: str, skill_id: str, version: str | None,
+                priority: int | None, principal: str | None) -> ExecutionTask:
+        """The task a refused request is recorded as (it ends ``rejected`` at once)."""
+        return ExecutionTask(task_id=task_id, skill_id=skill_id, skill_version=version or "",
+                             params={}, config={},
+                             priority=priority if priority is not None and 0 <= priority <= 9
+                             else self.config.default_priority, timeout_s=0.0, max_retries=0,
+                             idempotent=False, principal=principal)
+
     def _runner(self, skill: Skill) -> Runner:
         isolation = self.policy.isolation(skill)  # refused here if it asks for too little
         runner = self.runners.get(isolation._value_)

@@ -55,13 +55,24 @@ class Recoverer:
     """Resumes, ends or leaves a stopped engine's tasks; keeps those it left (orphans)."""
 
     def __init__(self, *, journal: TaskStore, skills: SkillRegistry, queue: TaskQueue,
-                 live: dict[str, ExecutionTask], finish: Finish) -> None:
+                 live: dict[str, ExecutionTask], finish: Finish,
+                 dispatch: Callable[[], None]) -> None:
         self.journal = journal
         self.skills = skills
         self.queue = queue
         self.live = live
         self.finish = finish
+        self.dispatch = dispatch  # start what was queued again
         self.orphans: dict[str, StoredTask] = {}  # left unfinished, not recovered
+
+    async def at_start(self, *, recover: bool) -> Recovery:
+        """What an engine that holds the data directory's lock does at start."""
+        if not recover:
+            return await self.leave_unfinished()
+        found = await self.recover()
+        if found.resumed:
+            self.dispatch()
+        return found
 
     async def recover(self) -> Recovery:
         """Resume or close every task a previous engine left unfinished (see README)."""

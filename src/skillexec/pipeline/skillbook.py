@@ -81,6 +81,12 @@ class SkillBook:
             self.register(found)
         return found.id, version if version is not None else found.version
 
+    async def prepare_all(self) -> None:
+        """Warm up every skill wanted before its first call (at start)."""
+        for skill in self.skills.list():
+            if self.wanted(skill):
+                await self.prepare(skill)
+
     async def prepare(self, skill: Skill) -> None:
         if not skill.runnable:
             return
