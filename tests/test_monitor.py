@@ -348,7 +348,7 @@ def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
 
 
 def test_event_log_rebuilds_grace_and_progress_cap() -> None:
-    from skillexec.monitoring.events import EventLog, TaskEvent
+    from skillexec.events import EventLog, TaskEvent
     from skillexec.task import ExecutionTask, TaskInfo
 
     now = [100.0]
@@ -491,7 +491,7 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
 
 
 def test_event_log_keeps_the_latest_ended_tasks() -> None:
-    from skillexec.monitoring.events import EventLog
+    from skillexec.events import EventLog
 
     now = [1000.0]
     log = EventLog(max_ended=3, grace_s=60.0, clock=lambda: now[0])

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, skill
 from skillexec.config import EngineConfig
-from skillexec.monitoring.events import TaskEvent
+from skillexec.events import TaskEvent
 from skillexec.runtime.context import SkillContext, cut_message
 from skillexec.runtime.workspace import measure_tree, remove_tree
 from skillexec.task import ExecutionResult

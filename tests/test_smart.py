@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, TaskStatus, TransientError, skill
-from skillexec.optimization.adaptive import ConcurrencyTuner
 from skillexec.resources.manager import ResourceManager
 from skillexec.skills.decorator import skill_of
 from skillexec.smart import Predictor, SmartSettings
+from skillexec.smart.adaptive import ConcurrencyTuner
 from skillexec.smart.prediction import Features, features_of
 from skillexec.task import ExecutionResult, ExecutionTask
 from tests.conftest import arun

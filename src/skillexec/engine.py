@@ -19,8 +19,8 @@ from typing import Any
 
 from skillexec.config import EngineConfig
 from skillexec.errors import ParameterError, ResourceError, SkillExecError
+from skillexec.events import TaskEvent
 from skillexec.middleware import Middleware
-from skillexec.monitoring.events import TaskEvent
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured

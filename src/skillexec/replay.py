@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from skillexec.errors import SkillExecError
+from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult
 
-if TYPE_CHECKING:
-    from skillexec.engine import SkillExecutionEngine
+__all__ = ["Engine", "ReplayOutcome", "replay"]
 
-__all__ = ["ReplayOutcome", "replay"]
+
+class Engine(Protocol):
+    """What replay needs of an engine (a SkillExecutionEngine is one)."""
+
+    @property
+    def journal(self) -> TaskStore: ...
+
+    async def submit(self, skill_id: str, params: dict[str, Any] | None = None, *,
+                     config: dict[str, Any] | None = ..., priority: int | None = ...,
+                     timeout: float | None = ..., max_retries: int | None = ...,
+                     principal: str | None = ..., cache: bool = ...) -> str: ...
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +46,7 @@ class ReplayOutcome:
                 "error": self.error}
 
 
-async def replay(engine: SkillExecutionEngine, task_ids: list[str], *,
+async def replay(engine: Engine, task_ids: list[str], *,
                  wait: bool = True) -> list[ReplayOutcome]:
     """Submit each task's stored request again; wait for the new tasks' results."""
     store = engine.journal

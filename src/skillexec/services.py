@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from skillexec.artifacts import ArtifactManager
-    from skillexec.middleware import HookIndex
-    from skillexec.monitoring.events import EventBus
+    from skillexec.events import EventBus
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.model import Skill
     from skillexec.skills.registry import SkillRegistry
@@ -25,7 +24,20 @@ if TYPE_CHECKING:
     from skillexec.task import ExecutionTask
     from skillexec.validation import ParameterValidator
 
-__all__ = ["Services"]
+__all__ = ["Hooks", "Services"]
+
+
+class Hooks(Protocol):
+    """The engine's middleware (:class:`skillexec.middleware.HookIndex`), changeable at run
+    time. Typed by shape: the middleware module depends on this one, not the reverse."""
+
+    def add(self, middleware: Any) -> None: ...
+
+    def remove(self, middleware: Any) -> bool: ...
+
+    def replace(self, old: Any, new: Any) -> None: ...
+
+    def __contains__(self, middleware: object) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -38,7 +50,7 @@ class Services:
     validator: ParameterValidator
     resources: ResourceManager
     artifacts: ArtifactManager
-    hooks: HookIndex
+    hooks: Hooks
     """The engine's middleware: add, replace or remove at run time."""
     isolation_of: Callable[[Skill], str]
     """The runner a call of this skill uses unless an advisor chooses another."""

@@ -22,8 +22,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorType
+from skillexec.events import EventLog
 from skillexec.middleware import Middleware
-from skillexec.monitoring.events import EventLog
 from skillexec.monitoring.logs import make_logger, scrub, secret_values
 from skillexec.monitoring.metrics import MetricCollector
 from skillexec.monitoring.prometheus import EngineCollector, make_registry, text

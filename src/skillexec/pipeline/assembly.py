@@ -13,8 +13,8 @@ from typing import Any
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.config import EngineConfig, load_config
+from skillexec.events import EventBus
 from skillexec.middleware import HookIndex, Middleware
-from skillexec.monitoring.events import EventBus
 from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import Admission

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError, SkillExecError
+from skillexec.events import EventBus
 from skillexec.middleware import HookIndex
-from skillexec.monitoring.events import EventBus
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
@@ -124,7 +124,7 @@ class AttemptLoop:
                 await self._begin(task)
             self.events.status(task)
             outcome = await self._attempt(task, skill, runner, saved, task_deadline)
-            decision = self.error_handler.decide(task, skill, outcome, deadline=task_deadline,
+            decision = self.error_handler.decide(task, skill, outcome.error, deadline=task_deadline,
                                                  fallback_used=fallback_used)
             if outcome.error is not None and decision.error is not None:
                 # Keep the error as classified (type, retryable, retry-after).

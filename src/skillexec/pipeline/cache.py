@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from skillexec.monitoring.events import EventBus
+from skillexec.events import EventBus
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.optimization.singleflight import Flight
 from skillexec.pipeline.recovery import cancelled_info

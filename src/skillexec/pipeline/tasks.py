@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from skillexec.errors import ResourceError, SkillNotFoundError
-from skillexec.monitoring.events import EventBus
+from skillexec.events import EventBus
 from skillexec.pipeline.watcher import JournalWatcher
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo

@@ -32,7 +32,6 @@ from skillexec.reliability.retry import (
     RetryStrategy,
 )
 from skillexec.reliability.settings import ReliabilitySettings
-from skillexec.runtime.runners.base import Outcome
 from skillexec.skills.model import Skill
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 from skillexec.units import duration
@@ -117,12 +116,12 @@ class ErrorHandler:
             details={"retry_after_s": round(wait, 3), "retry_after": round(wait, 3),
                      "skill": skill.id, "breaker": breaker.state.value})
 
-    def decide(self, task: ExecutionTask, skill: Skill, outcome: Outcome, *,
+    def decide(self, task: ExecutionTask, skill: Skill, raw: ErrorInfo | None, *,
                deadline: float, fallback_used: bool) -> Decision:
+        """What follows an attempt that ended with ``raw`` (None: it succeeded)."""
         first = task.attempts <= 1 and not fallback_used
         if first:
             self.budget.deposit(skill.id)
-        raw = outcome.error
         breaker = self.breaker(skill.id) if self.settings.breaker_enabled else None
         if raw is None:
             if breaker is not None:

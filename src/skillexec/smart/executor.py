@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from skillexec.middleware import Middleware
-from skillexec.optimization.adaptive import ConcurrencyTuner
 from skillexec.skills.model import Skill
+from skillexec.smart.adaptive import ConcurrencyTuner
 from skillexec.smart.advisor import AdviceRequest, Advisor, StatisticalAdvisor, Strategy
 from skillexec.smart.prediction import Features, Prediction, Predictor, features_of
 from skillexec.smart.settings import SmartSettings
