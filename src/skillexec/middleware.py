@@ -92,27 +92,36 @@ class HookIndex:
         return len(self._all)
 
     def add(self, middleware: Middleware) -> None:
-        """Add a middleware; to a running engine too (its ``on_start`` runs at once, an
-        async one in the background)."""
+        """Add a middleware; to a running engine too: its ``on_start`` runs at once (an
+        async one in the background, on the engine's loop)."""
         self._all.append(middleware)
         self._reindex()
-        if self._services is not None:
-            pending = self._call(middleware, "on_start", self._services)
-            if pending is not None:
-                self._services.spawn(self._settle(middleware, "on_start", pending))
+        self._now(middleware, "on_start")
 
     def remove(self, middleware: Middleware) -> bool:
-        """Take a middleware out; False if it was not in."""
+        """Take a middleware out (its ``on_close`` runs if the engine runs); False if it was
+        not in."""
         if middleware not in self._all:
             return False
         self._all.remove(middleware)
         self._reindex()
+        self._now(middleware, "on_close")
         return True
 
     def replace(self, old: Middleware, new: Middleware) -> None:
         """Put ``new`` in ``old``'s place (the order of hooks is kept)."""
         self._all[self._all.index(old)] = new
         self._reindex()
+        self._now(old, "on_close")
+        self._now(new, "on_start")
+
+    def _now(self, mw: Middleware, hook: str) -> None:
+        services = self._services
+        if services is None:  # not running: start() and close() will call it
+            return
+        pending = self._call(mw, hook, services) if hook == "on_start" else self._call(mw, hook)
+        if pending is not None:
+            services.spawn(self._settle(mw, hook, pending))
 
     async def start(self, services: Services) -> None:
         """The engine started: give every middleware its services."""
