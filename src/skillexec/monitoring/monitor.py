@@ -208,11 +208,6 @@ class ExecutionMonitor(Middleware):
         """The Prometheus text exposition of this engine (for an HTTP ``/metrics``)."""
         return text(self.registry)
 
-    def task_logger(self, task: ExecutionTask) -> Any:
-        """The structured logger with this task's fields bound."""
-        return self.log.bind(task_id=task.task_id, skill_id=task.skill_id,
-                             attempt=task.attempts, principal=task.principal)
-
     # -- alerts --------------------------------------------------------------------------------
 
     def _start_alert_loop(self) -> None:

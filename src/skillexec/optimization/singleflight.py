@@ -16,7 +16,6 @@ __all__ = ["Flight", "SingleFlight"]
 @dataclass(slots=True)
 class Flight:
     key: str
-    leader_id: str
     cacheable: bool  # store the leader's result in the cache when it succeeds
     shared: bool  # others may join
     ttl_s: float | None = None
@@ -40,7 +39,7 @@ class SingleFlight:
 
     def lead(self, key: str, task_id: str, *, cacheable: bool, shared: bool,
              ttl_s: float | None) -> Flight:
-        flight = Flight(key=key, leader_id=task_id, cacheable=cacheable, shared=shared,
+        flight = Flight(key=key, cacheable=cacheable, shared=shared,
                         ttl_s=ttl_s)
         if shared and key not in self._by_key:
             self._by_key[key] = flight

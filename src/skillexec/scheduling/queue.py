@@ -139,11 +139,6 @@ class TaskQueue:
         """Tasks waiting that no known limit holds back."""
         return len(self._entries) - self._n_parked
 
-    def parked(self) -> dict[str, int]:
-        """Tasks held back, by the key of the limit they wait on."""
-        return {k: n for k, v in self._parked.items()
-                if (n := sum(e[2] is not None for e in v))}
-
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -71,8 +71,5 @@ class Runner(Protocol):
     async def run(self, attempt: Attempt) -> Outcome:
         """Run one attempt within ``attempt.limits``; never raise for a skill's failure."""
 
-    async def evict(self, skill: Skill) -> None:
-        """Forget what was prepared for this skill (it was unloaded or replaced)."""
-
     async def close(self) -> None:
         """Release everything: threads, processes."""

@@ -144,9 +144,6 @@ class InlineRunner:
             dog = self._dog = _Watchdog(asyncio.get_running_loop())
         return dog
 
-    async def evict(self, skill: Skill) -> None:
-        self._invokers.pop(skill.key, None)
-
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
