@@ -19,6 +19,7 @@ from skillexec.monitoring.rules import Alert, AlertRule
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.monitoring.sketch import QuantileSketch
 from skillexec.reliability.breaker import BREAKER_EVENT
+from skillexec.storage.journal import EventWriter
 
 if TYPE_CHECKING:
     from skillexec.monitoring.monitor import ExecutionMonitor
@@ -37,6 +38,7 @@ class AlertManager:
         self.rules = tuple(rules)
         self.notifiers: list[Notifier] = list(notifiers)
         self.store = store
+        self._events = EventWriter(store)
         self.clock = clock
         self._active: set[tuple[str, str]] = set()
         self._last_sent: dict[tuple[str, str], float] = {}
@@ -161,11 +163,7 @@ class AlertManager:
                      state="firing" if state == "firing" else "resolved", message=msg)
 
     async def _deliver(self, alert: Alert) -> None:
-        if self.store is not None:
-            try:
-                await self.store.append_event("alert", alert.to_dict())
-            except Exception:
-                _log.exception("alert %s could not be journaled", alert.rule)
+        await self._events.durable("alert", alert.to_dict())
         for n in self.notifiers:
             try:
                 await n.notify(alert)

@@ -43,6 +43,7 @@ from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
+from skillexec.storage.journal import EventWriter
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import TaskStore
@@ -132,7 +133,8 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
         optimizer=given.optimizer or ExecutionOptimizer(settings=c.settings_of("cache"),
                                                         store=journal),
-        hooks=HookIndex(given.middleware), events=EventBus())
+        hooks=HookIndex(given.middleware), events=EventBus(),
+        events_writer=EventWriter(journal))
 
 
 def assemble(c: EngineConfig, given: Given, *,
@@ -157,7 +159,7 @@ def assemble(c: EngineConfig, given: Given, *,
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)
-    resources.bind(journal=journal.append_event, reopen=executor.reopen)
+    resources.bind(journal=p["events_writer"].record, reopen=executor.reopen)
     recoverer = Recoverer(journal=journal, skills=skills, queue=queue, live=tasks.live,
                           finish=finish, dispatch=executor.dispatch)
     cancellation = Cancellation(tasks=tasks, queue=queue, executor=executor,
@@ -202,9 +204,6 @@ def _services(c: EngineConfig, p: dict[str, Any], book: SkillBook, tasks: LiveTa
               spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> Services:
     journal, runners = p["journal"], p["runners"]
 
-    def journal_event(kind: str, data: dict[str, Any]) -> None:
-        journal.append_event(kind, data)
-
     return Services(
         data_dir=c.data_dir, journal=journal, events=p["events"], skills=p["skills"],
         validator=p["validator"], resources=p["resources"], artifacts=p["artifacts"],
@@ -213,4 +212,4 @@ def _services(c: EngineConfig, p: dict[str, Any], book: SkillBook, tasks: LiveTa
         queue_depth=queue.depth_by_priority, running=lambda: executor.slots,
         breakers=p["error_handler"].breakers,
         threads_stuck=lambda: int(getattr(runners.get("inline"), "threads_stuck", 0)),
-        spawn=spawn, journal_event=journal_event)
+        spawn=spawn, journal_event=p["events_writer"].record)

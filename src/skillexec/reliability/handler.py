@@ -15,10 +15,9 @@ finished, gets a dead-letter record in the journal (``skillexec tasks replay``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +32,7 @@ from skillexec.reliability.retry import (
 )
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.skills.model import Skill
+from skillexec.storage.journal import EventWriter
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 from skillexec.units import duration
 
@@ -92,12 +92,11 @@ class ErrorHandler:
         self.retry = retry
         self.budget = RetryBudget(ratio=s.budget_ratio, max_tokens=s.budget_max_tokens,
                                   enabled=s.budget_enabled)
-        self._store = store
+        self.events = EventWriter(store)  # breaker transitions, dead letters
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
         self._strategies: dict[str, RetryStrategy] = {}
         self._previous: dict[str, float] = {}  # task id → its last delay (decorrelated)
-        self._pending: set[asyncio.Future[None]] = set()  # journal writes not yet durable
 
     # -- the engine's calls ------------------------------------------------------------------
 
@@ -262,31 +261,11 @@ class ErrorHandler:
         self._journal(BREAKER_EVENT, t.to_dict())
 
     def _get_store(self) -> TaskStore | None:
-        st = self._store
-        if st is None or hasattr(st, "append_event"):
-            return st  # type: ignore[return-value]
-        return st()
+        return self.events.store
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
-        store = self._get_store()
-        if store is None:
-            return
-        try:
-            written: Awaitable[None] = store.append_event(kind, data)
-        except Exception:
-            log.exception("could not journal a %s event", kind)
-            return
-        if isinstance(written, asyncio.Future) and not written.done():
-            self._pending.add(written)
-            written.add_done_callback(self._pending.discard)
-            written.add_done_callback(_quiet)
+        self.events.record(kind, data)
 
     async def flush(self) -> None:
         """Wait until the events journaled so far (breakers, dead letters) are durable."""
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-
-def _quiet(fut: asyncio.Future[None]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("a reliability event was not journaled: %s", fut.exception())
+        await self.events.flush()

@@ -198,10 +198,7 @@ class SmartExecutor(Middleware):
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
         log.info("adaptive: %s", data)
-        try:
-            self.services.journal_event(kind, data)
-        except Exception:  # an event is a record, not a reason to fail a call
-            log.debug("could not journal %s", kind, exc_info=True)
+        self.services.journal_event(kind, data)  # fire-and-forget: never raises
 
     async def close(self) -> None:
         closer = getattr(self.advisor, "close", None)
