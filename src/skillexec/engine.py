@@ -77,7 +77,7 @@ class SkillExecutionEngine:
         self.middleware, self.events_bus, self.executor = p.hooks, p.events, p.executor
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
-        self._admit, self.recovery = p.admission.task_for, Recovery()
+        self._task_for, self.recovery = p.admission.task_for, Recovery()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -284,7 +284,7 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
-            task = self._admit(task_id, skill, params, opts.config, opts.priority,
+            task = self._task_for(task_id, skill, params, opts.config, opts.priority,
                                            opts.timeout, opts.max_retries, opts.principal)
             if opts.deadline is not None or self._default_deadline_s is not None:
                 task.deadline_s = deadline_s(opts.deadline, self._default_deadline_s)
