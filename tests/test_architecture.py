@@ -178,3 +178,17 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
         "def f(engine):\n    return engine._store\n")
     assert _cycles(_graph(pkg)) == [["a", "b"]]
     assert len(_private_reaches(pkg)) == 1
+
+
+def test_the_pipeline_reads_in_one_sitting() -> None:
+    """engine.py under 400 lines; no function of the pipeline over 60."""
+    engine = SRC / "engine.py"
+    assert len(engine.read_text().splitlines()) < 400
+    long = []
+    for path in (engine, *sorted((SRC / "pipeline").glob("*.py"))):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (node.end_lineno or node.lineno) - node.lineno + 1
+                if size > 60:
+                    long.append(f"{path}:{node.lineno}: {node.name} ({size} lines)")
+    assert not long, "\n".join(long)
