@@ -56,7 +56,11 @@ class EventWriter:
         except Exception as exc:  # closed, or a bug: the event is lost, the call goes on
             log.warning("a %s event was not journaled: %s", kind, exc)
             return
-        if isinstance(written, asyncio.Future) and not written.done():
+        if not isinstance(written, asyncio.Future):
+            return  # a store that wrote it already (the memory store)
+        if written.done():
+            _report(kind, written)
+        else:
             self._pending.add(written)
             written.add_done_callback(self._pending.discard)
             written.add_done_callback(lambda fut: _report(kind, fut))
