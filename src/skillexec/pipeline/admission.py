@@ -16,6 +16,7 @@ from skillexec.errors import DependencyError, ParameterError, ResourceError, Ski
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
+from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionTask
@@ -28,13 +29,13 @@ Check = Callable[[Skill, Runner], object]  # raises to refuse; what it returns i
 
 class Admission:
     def __init__(self, *, config: EngineConfig, runners: Mapping[str, Runner],
-                 policy: IsolationPolicy, skills: SkillRegistry,
-                 validator: ParameterValidator, error_handler: ErrorHandler) -> None:
+                 policy: IsolationPolicy, permissions: PermissionPolicy,
+                 skills: SkillRegistry, validator: ParameterValidator,
+                 error_handler: ErrorHandler) -> None:
         self.config = config
         self.runners = runners
         self.policy = policy
         self.validator = validator
-        permissions = config.isolation_settings().permission_policy
         # After the skill is found runnable and the runner its isolation needs is found.
         self.checks: list[Check] = [
             lambda skill, _: permissions.check(skill),  # a refused permission

@@ -133,7 +133,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
         optimizer=given.optimizer or ExecutionOptimizer(settings=c.settings_of("cache"),
                                                         store=journal),
-        hooks=HookIndex(given.middleware), events=EventBus(),
+        hooks=HookIndex(given.middleware), events=EventBus(), isolation=settings,
         events_writer=EventWriter(journal))
 
 
@@ -175,7 +175,8 @@ def assemble(c: EngineConfig, given: Given, *,
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
-        admission=Admission(config=c, runners=runners, policy=policy, skills=skills,
+        admission=Admission(config=c, runners=runners, policy=policy,
+                            permissions=p["isolation"].permission_policy, skills=skills,
                             validator=p["validator"], error_handler=p["error_handler"]),
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
