@@ -37,8 +37,6 @@ import httpx
 
 from skillexec import SkillExecutionEngine, TaskStatus, skill
 from skillexec.errors import PermanentError
-from skillexec.reliability.handler import ErrorHandler
-from skillexec.reliability.settings import ReliabilitySettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,9 +116,6 @@ async def steady(n: int) -> int:
     return n
 
 
-def tuned(engine: SkillExecutionEngine, **kw: Any) -> None:
-    engine.errors = ErrorHandler(classifier=engine.classifier, retry=engine.retry,
-                                 settings=ReliabilitySettings(**kw), store=engine.errors.store)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -130,11 +125,11 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _engine(data: Path, concurrency: int) -> SkillExecutionEngine:
+def _engine(data: Path, concurrency: int, **reliability: Any) -> SkillExecutionEngine:
     from skillexec.config import load_config
 
     cfg = load_config(data_dir=data, max_concurrency=concurrency, retry_base_delay_s=0.005,
-                      retry_max_delay_s=0.05, default_max_retries=3)
+                      retry_max_delay_s=0.05, default_max_retries=3, reliability=reliability)
     return SkillExecutionEngine(config=cfg)
 
 
@@ -148,7 +143,6 @@ async def mixed(rate: float, tasks: int, seed: int, data: Path) -> dict[str, Any
     plan = [(rng.choice(mix), i) for i in range(tasks)]
     perm_calls = max(50, tasks // 20)
     async with _engine(data, 100) as engine:
-        tuned(engine)
         for fn in (net, slow, api, mem, perm):
             engine.register(fn)
         sem = asyncio.Semaphore(100)
@@ -177,7 +171,7 @@ async def mixed(rate: float, tasks: int, seed: int, data: Path) -> dict[str, Any
             "perm_tasks": len(perms),
             "perm_retried": sum(r.attempts - 1 for r in perms),
             "perm_failed": sum(r.status is TaskStatus.FAILED for r in perms),
-            "final_errors": codes, "budget": engine.errors.budget.snapshot(),
+            "final_errors": codes, "budget": engine.error_handler.budget.snapshot(),
         }
 
 
@@ -187,9 +181,8 @@ async def outage_run(with_outage: bool, data: Path, seconds: float,
                      seed: int, rate: float) -> dict[str, Any]:
     global F
     F = Faults(0.0, seed)
-    async with _engine(data, 200) as engine:
-        tuned(engine, breaker_window_s=1.0, breaker_min_calls=20, breaker_open_s=0.5,
-              breaker_half_open_probes=3)
+    async with _engine(data, 200, breaker_window_s=1.0, breaker_min_calls=20,
+                       breaker_open_s=0.5, breaker_half_open_probes=3) as engine:
         engine.register(dep)
         engine.register(steady)
         start = time.monotonic()
@@ -234,8 +227,8 @@ async def outage_run(with_outage: bool, data: Path, seconds: float,
                 await asyncio.sleep(delay)
             calls.append(asyncio.create_task(one("dep" if rng.random() < 0.3 else "steady")))
         await asyncio.gather(*calls)
-        await engine.errors.flush()
-        events = await engine.errors.store.read_events("breaker")  # type: ignore[union-attr]
+        await engine.error_handler.flush()
+        events = await engine.journal.read_events("breaker")
         return {"steady_p50": pct(steady_lat, 0.5), "steady_p99": pct(steady_lat, 0.99),
                 "steady_calls": len(steady_lat),
                 "open_after_s": None if opened_at is None else opened_at - down[0],

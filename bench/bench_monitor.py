@@ -75,7 +75,7 @@ async def run_engine(total: int, callers: int, data: Path, monitored: bool,
             assert snap.counts["succeeded"] >= total, snap
             assert engine.events_bus.log is not None
         else:
-            assert engine.events_bus.log is None and engine.monitor not in engine._middleware
+            assert engine.events_bus.log is None and engine.monitor not in engine.middleware
     if monitored and log_level.upper() == "DEBUG":  # a line per call, all written by now
         lines = (data / "monitor.log").read_text().splitlines()
         assert len(lines) >= total and json.loads(lines[-1])["event"] == "task_finished"
@@ -88,12 +88,27 @@ def _task(skill_id: str, n: int) -> ExecutionTask:
                          idempotent=True, attempts=1)
 
 
+def _services(*skill_ids: str) -> Any:
+    """The services of an engine that is never started (a monitor measured on its own),
+    whose registry knows these skills (the monitor folds unknown ones into "other")."""
+    engine = SkillExecutionEngine(config=EngineConfig(journal=False, data_dir=Path(
+        tempfile.mkdtemp(prefix="skillexec-bench-monitor-"))))
+    for sid in skill_ids:
+        engine.register(skill(id=sid)(noop_fn))
+    return engine.services
+
+
+async def noop_fn() -> None:
+    return None
+
+
 def memory_and_accuracy(n_calls: int, n_skills: int) -> dict[str, Any]:
     rng = random.Random(7)
     clock_now = [1_000_000.0]
-    monitor = ExecutionMonitor(None, MonitorSettings(max_skills=n_skills),
-                               clock=lambda: clock_now[0])
     skills = [f"skill-{i:03d}" for i in range(n_skills)]
+    monitor = ExecutionMonitor(_services(*skills),
+                               MonitorSettings(max_skills=n_skills, alerts=False),
+                               clock=lambda: clock_now[0])
     tasks = [_task(s, i) for i, s in enumerate(skills)]
     walls = [rng.lognormvariate(2.0, 1.0) for _ in range(n_calls)]
     exact_sketch = QuantileSketch()
@@ -129,7 +144,7 @@ def memory_and_accuracy(n_calls: int, n_skills: int) -> dict[str, Any]:
 def hook_cost(n: int) -> float:
     from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome
 
-    monitor = ExecutionMonitor(None, MonitorSettings())
+    monitor = ExecutionMonitor(_services("noop"), MonitorSettings(alerts=False))
     t = _task("noop", 1)
     ctx: Any = None
     attempt = Attempt(skill=skill_of(noop), input_data={}, context=ctx,

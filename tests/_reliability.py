@@ -12,7 +12,6 @@ from skillexec.reliability.classify import ErrorClassifier
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.reliability.retry import ExponentialBackoffRetryStrategy
 from skillexec.reliability.settings import ReliabilitySettings
-from skillexec.runtime.runners.base import Outcome
 from skillexec.skills.decorator import skill, skill_of
 from skillexec.task import ExecutionTask
 
@@ -43,7 +42,7 @@ def decide_chain(*, timeout: float, retries: int, base: float, seed: int,
     while True:
         n += 1
         task.attempts = n
-        d = handler.decide(task, sk, Outcome(error=err), deadline=deadline - (now - start),
+        d = handler.decide(task, sk, err, deadline=deadline - (now - start),
                            fallback_used=False)
         if d.action != "retry":
             return total, n

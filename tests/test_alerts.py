@@ -122,7 +122,7 @@ def test_error_rate_fires_dedupes_resolves_and_cools_down(tmp_path: Path, webhoo
             for _ in range(5):
                 await engine.execute("flip", {"fail": True})
             await evaluate()  # after the cooldown: sent again
-            history = await engine._store.read_events("alert")
+            history = await engine.journal.read_events("alert")
         assert [e["data"]["state"] for e in history] == ["firing", "resolved", "firing"]
         return rounds
 
@@ -191,7 +191,7 @@ def test_a_real_breaker_opens_its_gauge_and_alert(tmp_path: Path) -> None:
             fired = await engine.monitor.evaluate_alerts()
             assert ("circuit_opened", "down", "firing") in \
                 {(a.rule, a.subject, a.state) for a in fired}
-            await engine.errors.flush()
+            await engine.error_handler.flush()
         # Another process (a report, `metrics serve`) learns the state from the journal.
         other = SkillExecutionEngine(config=config)
         other.monitor.reconfigure(MonitorSettings(alert_interval_s=3600))

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from skillexec import SkillExecutionEngine, TaskStatus, skill
-from skillexec.config import EngineConfig
+from skillexec.config import EngineConfig, load_config
 from skillexec.errors import PermanentError, TransientError
-from skillexec.reliability.handler import ErrorHandler
-from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.skills.decorator import skill_of
 from tests._reliability import with_fallback
 from tests.conftest import ROOT, arun
@@ -26,9 +24,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
        "SKILLEXEC_TRUSTED_SKILLS": json.dumps(sorted(TRUSTED))}
 
 
-def tune(engine: SkillExecutionEngine, **kw: Any) -> None:
-    engine.errors = ErrorHandler(classifier=engine.classifier, retry=engine.retry,
-                                 settings=ReliabilitySettings(**kw), store=engine.errors.store)
+def tuned(data_dir: Path, **reliability: Any) -> SkillExecutionEngine:
+    """An engine whose ErrorHandler has these settings (the ``reliability`` table)."""
+    return SkillExecutionEngine(config=load_config(data_dir=data_dir, reliability=reliability))
 
 
 STATE: dict[str, Any] = {"down": False, "calls": 0}
@@ -46,14 +44,13 @@ def test_breaker_opens_fails_fast_and_a_probe_closes_it(tmp_path: Path) -> None:
     STATE.update(down=True, calls=0)
 
     async def go() -> None:
-        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
-            tune(engine, breaker_min_calls=4, breaker_window_s=10, breaker_open_s=0.3,
-                 breaker_half_open_probes=1)
+        async with tuned(tmp_path / "d", breaker_min_calls=4, breaker_window_s=10,
+                         breaker_open_s=0.3, breaker_half_open_probes=1) as engine:
             engine.register(dep)
             for i in range(4):
                 r = await engine.execute("dep", {"n": i}, max_retries=0)
                 assert r.status is TaskStatus.FAILED
-            assert engine.errors.breakers()["dep"]["state"] == "open"
+            assert engine.error_handler.breakers()["dep"]["state"] == "open"
             calls = STATE["calls"]
             t0 = time.perf_counter()
             r = await engine.execute("dep", {"n": 9})
@@ -66,9 +63,9 @@ def test_breaker_opens_fails_fast_and_a_probe_closes_it(tmp_path: Path) -> None:
             time.sleep(0.3)
             r = await engine.execute("dep", {"n": 5})  # the half-open probe
             assert r.status is TaskStatus.SUCCEEDED and r.output == 5
-            assert engine.errors.breakers()["dep"]["state"] == "closed"
-            await engine.errors.flush()
-            events = await engine.errors.store.read_events("breaker")  # type: ignore[union-attr]
+            assert engine.error_handler.breakers()["dep"]["state"] == "closed"
+            await engine.error_handler.flush()
+            events = await engine.journal.read_events("breaker")  # type: ignore[union-attr]
             assert [(e["data"]["from"], e["data"]["to"]) for e in events] == [
                 ("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
 
@@ -133,8 +130,7 @@ def test_fallback_retry_after_and_timeout_growth(tmp_path: Path) -> None:
         return "finished"
 
     async def go() -> None:
-        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
-            tune(engine, grow_timeout=1.5)
+        async with tuned(tmp_path / "d", grow_timeout=1.5) as engine:
             engine.register(with_fallback(skill_of(primary), "backup"))
             engine.register(backup)
             engine.register(busy)
@@ -190,7 +186,7 @@ def test_dead_letters_replay_and_report_through_the_cli(tmp_path: Path) -> None:
                 skills_dir=skills, data_dir=data, trusted_skills=TRUSTED)) as engine:
             results = [await engine.execute("flaky", {"n": n}) for n in (1, 2)]
             assert all(r.status is TaskStatus.FAILED and r.attempts == 2 for r in results)
-            letters = await engine.errors.dead_letters()
+            letters = await engine.error_handler.dead_letters()
             assert [d["task_id"] for d in letters] == [r.task_id for r in results]
             assert letters[0]["error"]["code"] == "connection_failed"
             return [r.task_id for r in results]

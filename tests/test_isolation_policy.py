@@ -272,9 +272,6 @@ def test_skills_list_shows_the_level_each_skill_runs_at(tmp_path: Path, mark: Pa
 def test_a_grown_timeout_stays_under_the_operators_maximum(tmp_path: Path) -> None:
     """The ceiling holds whoever raises the timeout: here the ErrorHandler growing it after
     a timed-out attempt (the SmartExecutor's adaptive timeout goes the same way)."""
-    from skillexec.reliability.handler import ErrorHandler
-    from skillexec.reliability.settings import ReliabilitySettings
-
     @skill(id="slowish", timeout=0.1)
     async def slowish() -> str:
         import asyncio
@@ -282,11 +279,9 @@ def test_a_grown_timeout_stays_under_the_operators_maximum(tmp_path: Path) -> No
         return "finished"
 
     async def go() -> None:
-        cfg = load_config(data_dir=tmp_path / "d", max_timeout_s=0.1, default_timeout_s=0.1)
+        cfg = load_config(data_dir=tmp_path / "d", max_timeout_s=0.1, default_timeout_s=0.1,
+                          reliability={"grow_timeout": 3.0})
         async with SkillExecutionEngine(config=cfg) as engine:
-            engine.errors = ErrorHandler(classifier=engine.classifier, retry=engine.retry,
-                                         settings=ReliabilitySettings(grow_timeout=3.0),
-                                         store=engine.errors.store)
             engine.register(slowish)
             r = await engine.execute("slowish", {}, max_retries=2)
             # Grown to 0.3 s the second attempt would finish; clamped to 0.1 s it cannot.

@@ -38,7 +38,7 @@ def _run_some(data_dir: Path) -> None:
                 await engine.execute("tally", {"n": n})
             for _ in range(2):
                 await engine.execute("tally", {"n": -1})  # two failures open its breaker
-            await engine.errors.flush()
+            await engine.error_handler.flush()
 
     arun(go())
 

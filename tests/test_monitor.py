@@ -274,7 +274,7 @@ def test_monitor_disabled_costs_nothing(tmp_path: Path) -> None:
     async def go() -> None:
         engine = _engine(tmp_path)
         engine.monitor.reconfigure(MonitorSettings(enabled=False))
-        assert engine.monitor not in engine._middleware
+        assert engine.monitor not in engine.middleware
         assert engine.events_bus.log is None
         async with engine:
             assert (await engine.execute("nap", {"ms": 0})).ok
@@ -348,7 +348,7 @@ def test_isolated_runner_metrics_reach_the_monitor(tmp_path: Path) -> None:
 
 
 def test_event_log_rebuilds_grace_and_progress_cap() -> None:
-    from skillexec.monitoring.events import EventLog, TaskEvent
+    from skillexec.events import EventLog, TaskEvent
     from skillexec.task import ExecutionTask, TaskInfo
 
     now = [100.0]
@@ -496,7 +496,7 @@ def test_batched_times_reach_every_reader_and_the_right_window_slot() -> None:
 
 
 def test_event_log_keeps_the_latest_ended_tasks() -> None:
-    from skillexec.monitoring.events import EventLog
+    from skillexec.events import EventLog
 
     now = [1000.0]
     log = EventLog(max_ended=3, grace_s=60.0, clock=lambda: now[0])

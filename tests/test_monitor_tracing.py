@@ -177,7 +177,7 @@ def test_traceparent_reaches_a_process_isolated_skill(tmp_path: Path) -> None:
             data_dir=tmp_path / "d", trusted_skills=frozenset({"trace-echo"})))
         engine.monitor.reconfigure(MonitorSettings(alerts=False), tracer_provider=provider)
         engine.register(folder)
-        assert engine._isolation(engine.skills.get("trace-echo")).value == "process"
+        assert engine.isolation_of(engine.skills.get("trace-echo")) == "process"
         async with engine:
             r = await engine.execute("trace-echo")
             assert r.ok, r.error

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, skill
 from skillexec.config import EngineConfig
-from skillexec.monitoring.events import TaskEvent
+from skillexec.events import TaskEvent
 from skillexec.runtime.context import SkillContext, cut_message
 from skillexec.runtime.workspace import measure_tree, remove_tree
 from skillexec.task import ExecutionResult
@@ -150,7 +150,7 @@ def test_thousands_of_artifacts_stop_at_the_quota(tmp_path: Path) -> None:
                                                            "artifact_quota_exceeded")
             assert "max_artifacts" in r.error.message
             assert len(r.artifacts) == 1000
-            stored = await engine._store.artifacts_older_than(time.time() + 1)
+            stored = await engine.journal.artifacts_older_than(time.time() + 1)
             assert len(stored) == 1000  # nothing past the quota was kept
     arun(go())
     assert _left_on_disk(tmp_path) == []

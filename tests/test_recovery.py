@@ -162,10 +162,12 @@ def test_an_engine_that_does_not_recover_leaves_leftovers_and_cancels_them(
             return engine.recovery, (await engine.wait(first, timeout=5)).status, mine.status
 
     os.environ["RUNS_FILE"] = str(runs)
+    os.environ["SKILLEXEC_TRUSTED_SKILLS"] = TRUSTED  # they ask for inline
     try:
         recovery, cancelled, mine = arun(look())
     finally:
         del os.environ["RUNS_FILE"]
+        del os.environ["SKILLEXEC_TRUSTED_SKILLS"]
     assert set(recovery.left) == unfinished and not recovery.resumed
     assert cancelled is TaskStatus.CANCELLED and mine is TaskStatus.SUCCEEDED
     assert len(runs.read_text().split()) == len(ran) + 1  # only its own call ran
@@ -178,6 +180,7 @@ def test_an_engine_that_does_not_recover_leaves_leftovers_and_cancels_them(
 def test_cancel_all_ends_every_task_in_the_journal(tmp_path: Path) -> None:
     skills = make_skills(tmp_path)
     os.environ["RUNS_FILE"] = str(tmp_path / "runs.txt")
+    os.environ["SKILLEXEC_TRUSTED_SKILLS"] = TRUSTED  # they ask for inline
 
     async def go() -> tuple[list[str], list[TaskStatus], float]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data",
@@ -193,6 +196,7 @@ def test_cancel_all_ends_every_task_in_the_journal(tmp_path: Path) -> None:
         ended, statuses, took = arun(go())
     finally:
         del os.environ["RUNS_FILE"]
+        del os.environ["SKILLEXEC_TRUSTED_SKILLS"]
     assert len(ended) == 5 and statuses == [TaskStatus.CANCELLED] * 5 and took < 5
     with sqlite3.connect(tmp_path / "data" / "journal.db") as db:
         rows = db.execute("SELECT status, finished_at FROM tasks").fetchall()

@@ -43,7 +43,7 @@ def _fill(data_dir: Path) -> dict[str, object]:
             await engine.cancel(long)  # ran 0.6 s: the caller's choice, not a latency
             assert (await engine.wait(long)).status is TaskStatus.CANCELLED
             snap = engine.monitor.snapshot().skills["mixed"]
-            gen = ExecutionReportGenerator(engine._store)
+            gen = ExecutionReportGenerator(engine.journal)
             return {"live_rate": snap.success_rate, "live_p99": snap.exec_p99_ms,
                     "summary": await gen.summary(), "performance": await gen.performance()}
 
@@ -125,7 +125,7 @@ def test_success_rate_is_one_number_whatever_happened(tmp_path: Path, whats: lis
                     await engine.wait(task_id)
                 else:
                     await engine.execute("outcome", {"what": what})
-            summary = await ExecutionReportGenerator(engine._store).summary()
+            summary = await ExecutionReportGenerator(engine.journal).summary()
             live = engine.monitor.snapshot().skills.get("outcome")
             text = generate_latest(metrics_registry(journal=engine.config.journal_path))
             return (summary["success_rate"],

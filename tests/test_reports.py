@@ -71,7 +71,7 @@ def _journal(tmp: Path) -> dict[str, str]:
             b = await engine.execute("bad")
             await engine.execute("bad")
             await engine.execute("fast", {"n": "nope"})
-            engine._store.append_event("alert", {"rule": "skill_error_rate", "subject": "bad",
+            engine.journal.append_event("alert", {"rule": "skill_error_rate", "subject": "bad",
                                                  "state": "firing", "severity": "warning",
                                                  "metric": "error_rate", "value": 1.0,
                                                  "threshold": 0.2, "message": "bad fails"})

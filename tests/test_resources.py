@@ -158,7 +158,7 @@ def test_pressure_refuses_low_priority_with_retry_after(tmp_path: Path) -> None:
             assert counters["refused_pressure"] == 1 and counters["pressure_on"] == 1
             assert counters["pressure_off"] == 1
         async with SkillExecutionEngine(data_dir=tmp_path / "data") as e2:
-            events = await e2._store.read_events("resource")
+            events = await e2.journal.read_events("resource")
             reasons = [(ev["data"]["decision"], ev["data"]["reason"]) for ev in events]
             assert reasons == [("pressure", "on"), ("refused", "pressure"),
                                ("pressure", "off")]

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine, TaskStatus, TransientError, skill
-from skillexec.optimization.adaptive import ConcurrencyTuner
 from skillexec.resources.manager import ResourceManager
 from skillexec.skills.decorator import skill_of
 from skillexec.smart import Predictor, SmartSettings
+from skillexec.smart.adaptive import ConcurrencyTuner
 from skillexec.smart.prediction import Features, features_of
 from skillexec.task import ExecutionResult, ExecutionTask
 from tests.conftest import arun
@@ -156,7 +156,7 @@ def test_adaptive_timeout_cuts_a_hung_call_early(tmp_path: Path) -> None:
             r = await e.execute("hangs", {"seconds": 30}, max_retries=0)
             took = time.monotonic() - t0
             assert r.status is TaskStatus.TIMED_OUT and took < 2.0  # default timeout: 60 s
-            events = await e._store.read_events("adaptive")
+            events = await e.journal.read_events("adaptive")
             assert any(ev["data"]["setting"] == "timeout_s" and ev["data"]["skill"] == "hangs"
                        and "p99" in ev["data"]["reason"] for ev in events)
             # The caller's own timeout always wins.
@@ -370,7 +370,7 @@ def test_llm_advice_is_used_checked_and_private(tmp_path: Path,
             for _ in range(3):  # reused within its ttl: not asked again
                 await e.execute("sized", {"text": "secret-value-42"})
             assert len(server.requests) == 1
-            events = await e._store.read_events("adaptive")
+            events = await e.journal.read_events("adaptive")
             ev = [x["data"] for x in events if x["data"]["setting"] == "timeout_s"]
             assert ev and ev[-1]["source"] == "llm" and ev[-1]["new"] == 600.0  # clamped
             assert ev[-1]["reason"] == "calls are short"
@@ -405,7 +405,7 @@ def test_llm_advisor_falls_back_to_statistics(tmp_path: Path, answer: str, delay
             assert r.ok and time.monotonic() - t0 < 1.0  # the budget held
             adv = e.smart.advisor
             assert adv.counters[counter] >= 1  # type: ignore[attr-defined]
-            events = await e._store.read_events("adaptive")
+            events = await e.journal.read_events("adaptive")
             assert any(x["data"]["source"] == "statistical" for x in events)
     try:
         arun(main())
@@ -466,7 +466,7 @@ def test_adaptive_concurrency_is_cut_by_timeouts_and_journaled(tmp_path: Path) -
             assert r.status is TaskStatus.TIMED_OUT
             assert e.smart.stats()["concurrency"]["hangs"] == 8
             await asyncio.sleep(0.05)  # the journal commits at the end of a loop turn
-            events = [x["data"] for x in await e._store.read_events("adaptive")]
+            events = [x["data"] for x in await e.journal.read_events("adaptive")]
             assert {"skill": "hangs", "setting": "concurrency", "old": 16, "new": 8,
                     "reason": "a call timed out"} in events
             # The limit holds: 20 concurrent calls run at most 8 at a time (9, 10 once as

@@ -58,11 +58,12 @@ async def slow(context: SkillContext) -> str:
     return "late"
 
 
-async def _until_free(inline: object) -> None:
+async def _until_free(engine: SkillExecutionEngine) -> None:
+    stuck = engine.services.threads_stuck
     end = time.monotonic() + 10
-    while getattr(inline, "threads_stuck") and time.monotonic() < end:
+    while stuck() and time.monotonic() < end:
         await asyncio.sleep(0.05)
-    assert getattr(inline, "threads_stuck") == 0  # the count follows the thread's return
+    assert stuck() == 0  # the count follows the thread's return
 
 
 def _engine(tmp_path: Path, **config: Any) -> SkillExecutionEngine:
@@ -83,12 +84,11 @@ def test_a_timed_out_thread_is_not_run_again_while_it_may_still_run(tmp_path: Pa
             assert r.error is not None and r.error.details["attempt_may_still_run"]
             assert "not retried" in r.error.message and "idempotent" in r.error.message
             assert "within 200 ms" in r.error.message
-            inline = engine._runners["inline"]
-            assert getattr(inline, "threads_stuck") == 1  # counted until it returns
+            assert engine.services.threads_stuck() == 1  # counted until it returns
             assert "skillexec_inline_threads_stuck 1.0" in engine.monitor.prometheus_text()
             history = await engine.history(r.task_id)
             assert "not retried" in history[-1]["decision"]
-            await _until_free(inline)
+            await _until_free(engine)
             # An idempotent skill may overlap itself: it is retried, and the result says so.
             r2 = await engine.execute("lookup")
             assert r2.attempts == 3 and r2.status is TaskStatus.TIMED_OUT
@@ -110,7 +110,7 @@ def test_stuck_threads_count_against_the_pool(tmp_path: Path) -> None:
             # Refused at once: waiting for the thread, it would have timed out instead.
             assert second.error is not None
             assert second.error.code == "inline_threads_exhausted" and second.error.retryable
-            await _until_free(engine._runners["inline"])
+            await _until_free(engine)
             third = await engine.execute("charge", {"seconds": 0.01})
             assert third.status is TaskStatus.SUCCEEDED
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     )
     from skillexec.middleware import Middleware
     from skillexec.runtime.context import SkillContext
+    from skillexec.services import Services
     from skillexec.skills.decorator import skill
     from skillexec.skills.model import Isolation, Permission, Skill
     from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
@@ -46,6 +47,7 @@ _WHERE = {
     "EngineConfig": "skillexec.config",
     "SkillExecutionEngine": "skillexec.engine",
     "Middleware": "skillexec.middleware",
+    "Services": "skillexec.services",
     "SkillContext": "skillexec.runtime.context",
     "skill": "skillexec.skills.decorator",
     "Isolation": "skillexec.skills.model",
@@ -90,6 +92,7 @@ __all__ = [
     "PermanentError",
     "Permission",
     "ResourceError",
+    "Services",
     "Skill",
     "SkillContext",
     "SkillExecError",

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from skillexec.errors import ErrorInfo
 
 if TYPE_CHECKING:
+    from skillexec.forecast import Features, Prediction
     from skillexec.skills.model import Skill
-    from skillexec.smart.prediction import Features, Prediction
 
 __all__ = [
     "ArtifactRef",

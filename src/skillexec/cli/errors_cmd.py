@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
 
     from skillexec.engine import SkillExecutionEngine
     from skillexec.reliability.analysis import ErrorReport
-    from skillexec.reliability.deadletter import ReplayOutcome
+    from skillexec.replay import ReplayOutcome
     from skillexec.storage.store import TaskStore
 
 __all__ = ["errors", "parse_since", "replay"]
@@ -143,7 +143,7 @@ def replay(
     start = parse_since(since) or 0.0
 
     from skillexec.reliability.deadletter import dead_letters
-    from skillexec.reliability.deadletter import replay as replay_tasks
+    from skillexec.replay import replay as replay_tasks
     async def go() -> list[ReplayOutcome]:
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
         async with opt.engine_scope(engine):
@@ -192,7 +192,7 @@ def replay(
 
 
 def _store(engine: SkillExecutionEngine) -> TaskStore:
-    store = engine.errors.store
+    store = engine.journal
     if store is None:
         opt.fail("this engine has no journal")
     return store

@@ -37,7 +37,7 @@ def plain_table(table: Table) -> str:
     header = [_plain(c.header) for c in columns]
     rows = [header] if table.show_header else []
     rows += [[_plain(cell) for cell in cells]
-             for cells in zip(*(c._cells for c in columns), strict=True)]
+             for cells in zip(*(c.cells for c in columns), strict=True)]
     if not rows:
         return ""
     # Terminal cells, not characters: a CJK character or an emoji takes two.
@@ -60,7 +60,7 @@ def _fits(console: Console, table: Table) -> bool:
     for column in table.columns:
         if not column.no_wrap:
             continue
-        for cell in column._cells:
+        for cell in column.cells:
             value = _plain(cell)
             if value and not any(value in line for line in lines):
                 return False

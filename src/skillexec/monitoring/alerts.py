@@ -19,9 +19,11 @@ from skillexec.monitoring.rules import Alert, AlertRule
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.monitoring.sketch import QuantileSketch
 from skillexec.reliability.breaker import BREAKER_EVENT
+from skillexec.storage.journal import EventWriter
 
 if TYPE_CHECKING:
     from skillexec.monitoring.monitor import ExecutionMonitor
+    from skillexec.storage.store import TaskStore
 
 __all__ = ["AlertManager"]
 
@@ -30,12 +32,13 @@ _log = logging.getLogger("skillexec.alerts")
 
 class AlertManager:
     def __init__(self, monitor: ExecutionMonitor, rules: Iterable[AlertRule],
-                 notifiers: Iterable[Notifier] = (), *, store: Any = None,
+                 notifiers: Iterable[Notifier] = (), *, store: TaskStore | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.monitor = monitor
         self.rules = tuple(rules)
         self.notifiers: list[Notifier] = list(notifiers)
         self.store = store
+        self._events = EventWriter(store)
         self.clock = clock
         self._active: set[tuple[str, str]] = set()
         self._last_sent: dict[tuple[str, str], float] = {}
@@ -43,15 +46,14 @@ class AlertManager:
 
     @classmethod
     def from_settings(cls, monitor: ExecutionMonitor, settings: MonitorSettings, *,
+                      store: TaskStore | None = None,
                       clock: Callable[[], float] = time.time) -> AlertManager:
         notifiers: list[Notifier] = [LogNotifier(monitor.log)]
         if settings.webhook_url:
             notifiers.append(WebhookNotifier(settings.webhook_url,
                                              retries=settings.webhook_retries,
                                              timeout_s=settings.webhook_timeout_s))
-        engine = monitor._engine
-        return cls(monitor, settings.alert_rules, notifiers,
-                   store=getattr(engine, "_store", None), clock=clock)
+        return cls(monitor, settings.alert_rules, notifiers, store=store, clock=clock)
 
     def add_notifier(self, notifier: Notifier) -> None:
         self.notifiers.append(notifier)
@@ -75,7 +77,7 @@ class AlertManager:
                 if calls >= rule.min_calls and p95 is not None and st.timeout_s:
                     out.append((st.skill, p95 / 1000.0 / st.timeout_s))
         elif rule.metric == "queue_depth":
-            out.append(("engine", float(sum(m._queue_depth().values()))))
+            out.append(("engine", float(sum(m.queue_depth().values()))))
         elif rule.metric == "queue_wait_p95_ms":
             merged = QuantileSketch(m.settings.window_accuracy)
             for st in stats:
@@ -110,6 +112,7 @@ class AlertManager:
                 self.monitor.circuits[skill] = state
 
     async def _events_after(self) -> list[dict[str, Any]]:
+        assert self.store is not None  # poll_circuits asks only with a store
         recent = await self.store.read_events(BREAKER_EVENT, since=time.time() - 86400,
                                               limit=10_000)
         return [e for e in recent if int(e["seq"]) > self._circuit_seq]
@@ -160,11 +163,7 @@ class AlertManager:
                      state="firing" if state == "firing" else "resolved", message=msg)
 
     async def _deliver(self, alert: Alert) -> None:
-        if self.store is not None:
-            try:
-                await self.store.append_event("alert", alert.to_dict())
-            except Exception:
-                _log.exception("alert %s could not be journaled", alert.rule)
+        await self._events.durable("alert", alert.to_dict())
         for n in self.notifiers:
             try:
                 await n.notify(alert)

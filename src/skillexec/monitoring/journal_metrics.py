@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -35,7 +35,14 @@ from skillexec.reliability.breaker import BREAKER_EVENT
 from skillexec.task import TaskStatus
 
 if TYPE_CHECKING:
-    from skillexec.engine import SkillExecutionEngine
+    from skillexec.monitoring.monitor import ExecutionMonitor
+
+
+class _Monitored(Protocol):
+    """What :func:`metrics_registry` needs of an engine: its live monitor."""
+
+    @property
+    def monitor(self) -> ExecutionMonitor: ...
 
 __all__ = ["JournalCollector", "metrics_registry"]
 
@@ -261,7 +268,7 @@ class _Registry(Collector):
 
 
 def metrics_registry(*, journal: str | Path | None = None,
-                     engine: SkillExecutionEngine | None = None) -> CollectorRegistry:
+                     engine: _Monitored | None = None) -> CollectorRegistry:
     """One registry to serve: a journal's metrics (``skillexec_journal_*``), and an engine's
     live ones (``skillexec_*``) when it runs in this process; either or both."""
     registry = CollectorRegistry(auto_describe=False)

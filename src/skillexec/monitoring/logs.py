@@ -196,10 +196,6 @@ class Redactor:
         return event_dict
 
 
-def _json(obj: Any, **_: Any) -> str:
-    return orjson.dumps(obj, default=str).decode()
-
-
 _LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level
 
 

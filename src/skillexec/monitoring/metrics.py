@@ -189,10 +189,6 @@ class MetricCollector:
                 out[c] = out.get(c, 0) + self._finished(st)
         return out
 
-    @property
-    def calls_by_skill(self) -> dict[str, int]:
-        return {k: sum(v.status_counts().values()) for k, v in self.skills.items()}
-
     # -- system ------------------------------------------------------------------------------
 
     def system(self) -> SystemMetrics:

@@ -22,8 +22,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorType
+from skillexec.events import EventLog
 from skillexec.middleware import Middleware
-from skillexec.monitoring.events import EventLog
 from skillexec.monitoring.logs import make_logger, scrub, secret_values
 from skillexec.monitoring.metrics import MetricCollector
 from skillexec.monitoring.prometheus import EngineCollector, make_registry, text
@@ -35,9 +35,9 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from skillexec.engine import SkillExecutionEngine
     from skillexec.monitoring.alerts import AlertManager
     from skillexec.monitoring.tracing import TracingMiddleware
+    from skillexec.services import Services
 
 __all__ = ["ExecutionMonitor", "MonitorSettings"]
 
@@ -47,11 +47,12 @@ _log = logging.getLogger("skillexec.monitor")
 
 
 class ExecutionMonitor(Middleware):
-    def __init__(self, engine: SkillExecutionEngine | None = None,
-                 settings: MonitorSettings | None = None, *,
+    """Built by the engine with its :class:`~skillexec.services.Services`."""
+
+    def __init__(self, services: Services, settings: MonitorSettings | None = None, *,
                  clock: Callable[[], float] = time.time,
                  tracer_provider: Any = None) -> None:
-        self._engine = engine
+        self.services = services
         self.tracing: TracingMiddleware | None = None
         self.alerts: AlertManager | None = None
         self._setup(settings or MonitorSettings(), clock, tracer_provider)
@@ -60,64 +61,55 @@ class ExecutionMonitor(Middleware):
                tracer_provider: Any) -> None:
         self.settings = s = settings
         self.clock = clock
-        engine = self._engine
-        skills = engine.skills if engine is not None else None
+        sv = self.services
+        skills = sv.skills
         self.metrics = MetricCollector(
             max_skills=s.max_skills, max_principals=s.max_principals,
             accuracy=s.relative_accuracy, slot_s=s.window_slot_s, slots=s.window_slots,
-            window_accuracy=s.window_accuracy,
-            disk_path=engine.config.data_dir if engine is not None else None,
-            system_ttl_s=s.system_metrics_ttl_s,
-            known_skill=(lambda sid: sid in skills) if skills is not None else None)
+            window_accuracy=s.window_accuracy, disk_path=sv.data_dir,
+            system_ttl_s=s.system_metrics_ttl_s, known_skill=lambda sid: sid in skills)
         self._stats = self.metrics.skills
         self.circuits: dict[str, str] = {}
         self.event_log = (EventLog(max_per_task=s.event_log_max_per_task,
                                    grace_s=s.event_log_grace_s,
                                    max_ended=s.event_log_max_ended)
-                          if s.enabled and s.event_log and engine is not None else None)
-        if self.event_log is not None and engine is not None:
-            self.event_log.live = engine._live.get
+                          if s.enabled and s.event_log else None)
+        if self.event_log is not None:
+            self.event_log.live = sv.live_task
         self.log = make_logger(s)
         self._debug = logging.getLevelNamesMapping().get(s.log_level.upper(), 20) <= 10
         self.registry: CollectorRegistry = make_registry(EngineCollector(
-            self.metrics, running=self._running, queue_depth=self._queue_depth,
+            self.metrics, running=sv.running, queue_depth=self.queue_depth,
             circuits=self.circuit_states, running_by_skill=self.running_by_skill,
-            threads_stuck=self._threads_stuck if engine is not None else None))
-        self._loop_wanted = bool(s.enabled and s.alerts and engine is not None)
-        if engine is not None and s.enabled:
-            engine.events_bus.log = self.event_log
+            threads_stuck=sv.threads_stuck))
+        self._loop_wanted = bool(s.enabled and s.alerts)
+        if s.enabled:
+            sv.events.log = self.event_log
             from skillexec.monitoring.tracing import tracing_middleware
 
-            self.tracing = tracing_middleware(
-                s.tracing, tracer_provider=tracer_provider,
-                runner_of=lambda sk: engine._isolation(sk).value)
+            self.tracing = tracing_middleware(s.tracing, tracer_provider=tracer_provider,
+                                              runner_of=sv.isolation_of)
             if self.tracing is not None:
-                engine.add_middleware(self.tracing)
-                engine.artifacts.add_observer(self.tracing.artifact_saved)
+                sv.hooks.add(self.tracing)
+                sv.artifacts.add_observer(self.tracing.artifact_saved)
             from skillexec.monitoring.alerts import AlertManager
 
-            self.alerts = AlertManager.from_settings(self, s, clock=clock)
+            self.alerts = AlertManager.from_settings(self, s, store=sv.journal, clock=clock)
 
     def reconfigure(self, settings: MonitorSettings, *, clock: Callable[[], float] | None = None,
                     tracer_provider: Any = None) -> None:
         """Start over with other settings (statistics are reset); before the engine runs."""
-        engine = self._engine
-        if engine is not None:
-            mws = engine._middleware
-            for mw in (self, self.tracing):
-                if mw is not None and mw in mws:
-                    mws.remove(mw)
-            if self.tracing is not None:
-                engine.artifacts.remove_observer(self.tracing.artifact_saved)
-            engine.events_bus.log = None
+        sv = self.services
+        sv.hooks.remove(self)
+        if self.tracing is not None:
+            sv.hooks.remove(self.tracing)
+            sv.artifacts.remove_observer(self.tracing.artifact_saved)
+        sv.events.log = None
         self.tracing = None
         self.alerts = None
         self._setup(settings, clock or self.clock, tracer_provider)
-        if engine is not None:
-            if settings.enabled:
-                engine.add_middleware(self)
-            else:
-                engine._index_hooks()
+        if settings.enabled:
+            sv.hooks.add(self)
 
     # -- hooks (the hot path) ------------------------------------------------------------------
 
@@ -177,49 +169,37 @@ class ExecutionMonitor(Middleware):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _running(self) -> int:
-        return self._engine.running_count if self._engine is not None else 0
-
-    def _queue_depth(self) -> dict[int, int]:
-        engine = self._engine
-        return engine._queue.depth_by_priority() if engine is not None else {}
+    def queue_depth(self) -> dict[int, int]:
+        """Queued tasks per priority, now."""
+        return self.services.queue_depth()
 
     def running_by_skill(self) -> dict[str, int]:
         """Attempts running now, per skill (as labelled: folded skills count as "other")."""
-        engine = self._engine
         out: dict[str, int] = {}
-        if engine is None:
-            return out
-        for task in list(engine._live.values()):
+        for task in list(self.services.live_tasks()):
             if task.status is TaskStatus.RUNNING:
                 key = self.metrics.stats(task.skill_id).skill
                 out[key] = out.get(key, 0) + 1
         return out
 
-    def _threads_stuck(self) -> int:
-        inline = self._engine._runners.get("inline") if self._engine is not None else None
-        return int(getattr(inline, "threads_stuck", 0))
-
     def circuit_states(self) -> dict[str, str]:
         """Each skill's circuit breaker state: this engine's own breakers as they are now,
         others' as last journaled (``breaker`` events, learned by the alert poll)."""
         out = dict(self.circuits)
-        engine = self._engine
-        if engine is not None:
-            for skill_id, info in engine.errors.breakers().items():
-                out[skill_id] = info["state"]
+        for skill_id, info in self.services.breakers().items():
+            out[skill_id] = info["state"]
         return out
 
     def snapshot(self) -> MonitorSnapshot:
         """Immutable statistics: per skill, plus concurrency and queue depth now."""
-        depth = self._queue_depth()
+        depth = self.services.queue_depth()
         running = self.running_by_skill()
         for key, st in self._stats.items():
             st.running = running.get(key, 0)
         return MonitorSnapshot(
             at=self.clock(),
             skills=MappingProxyType({k: st.snapshot() for k, st in self._stats.items()}),
-            running=self._running(), queue_depth=sum(depth.values()),
+            running=self.services.running(), queue_depth=sum(depth.values()),
             queue_depth_by_priority=MappingProxyType(dict(depth)),
             calls_by_principal=MappingProxyType(self.metrics.calls_by_principal()),
             calls_by_category=MappingProxyType(self.metrics.calls_by_category()))
@@ -228,20 +208,15 @@ class ExecutionMonitor(Middleware):
         """The Prometheus text exposition of this engine (for an HTTP ``/metrics``)."""
         return text(self.registry)
 
-    def task_logger(self, task: ExecutionTask) -> Any:
-        """The structured logger with this task's fields bound."""
-        return self.log.bind(task_id=task.task_id, skill_id=task.skill_id,
-                             attempt=task.attempts, principal=task.principal)
-
     # -- alerts --------------------------------------------------------------------------------
 
     def _start_alert_loop(self) -> None:
         self._loop_wanted = False
-        engine, alerts = self._engine, self.alerts
-        if engine is None or alerts is None:
+        alerts = self.alerts
+        if alerts is None:
             return
         try:
-            engine._spawn(alerts.run(self.settings.alert_interval_s))
+            self.services.spawn(alerts.run(self.settings.alert_interval_s))
         except RuntimeError:  # no running loop: the next finish will try again
             self._loop_wanted = True
 

@@ -245,14 +245,6 @@ class QuantileSketch:
             out[n] = self._value(self._offset + j) if j < len(c) else self.max
         return out
 
-    def count_at_most(self, bound: float) -> int:
-        """How many values are at most ``bound`` (to bucket accuracy)."""
-        if bound <= _MIN_VALUE:
-            return self.zero_count
-        self.settle()
-        limit = (_key(bound) >> self._shift) - self._offset
-        return self.zero_count + sum(self._counts[:max(0, limit + 1)])
-
     @property
     def bucket_count(self) -> int:
         self.settle()

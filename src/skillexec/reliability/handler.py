@@ -15,10 +15,9 @@ finished, gets a dead-letter record in the journal (``skillexec tasks replay``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,8 +31,8 @@ from skillexec.reliability.retry import (
     RetryStrategy,
 )
 from skillexec.reliability.settings import ReliabilitySettings
-from skillexec.runtime.runners.base import Outcome
 from skillexec.skills.model import Skill
+from skillexec.storage.journal import EventWriter
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 from skillexec.units import duration
 
@@ -93,16 +92,15 @@ class ErrorHandler:
         self.retry = retry
         self.budget = RetryBudget(ratio=s.budget_ratio, max_tokens=s.budget_max_tokens,
                                   enabled=s.budget_enabled)
-        self._store = store
+        self.events = EventWriter(store)  # breaker transitions, dead letters
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
         self._strategies: dict[str, RetryStrategy] = {}
         self._previous: dict[str, float] = {}  # task id → its last delay (decorrelated)
-        self._pending: set[asyncio.Future[None]] = set()  # journal writes not yet durable
 
     # -- the engine's calls ------------------------------------------------------------------
 
-    def admit(self, skill: Skill) -> None:
+    def refuse_if_open(self, skill: Skill) -> None:
         """Raise a SkillExecError to refuse a task before it is queued."""
         if not self.settings.breaker_enabled:
             return
@@ -117,12 +115,12 @@ class ErrorHandler:
             details={"retry_after_s": round(wait, 3), "retry_after": round(wait, 3),
                      "skill": skill.id, "breaker": breaker.state.value})
 
-    def decide(self, task: ExecutionTask, skill: Skill, outcome: Outcome, *,
+    def decide(self, task: ExecutionTask, skill: Skill, raw: ErrorInfo | None, *,
                deadline: float, fallback_used: bool) -> Decision:
+        """What follows an attempt that ended with ``raw`` (None: it succeeded)."""
         first = task.attempts <= 1 and not fallback_used
         if first:
             self.budget.deposit(skill.id)
-        raw = outcome.error
         breaker = self.breaker(skill.id) if self.settings.breaker_enabled else None
         if raw is None:
             if breaker is not None:
@@ -263,31 +261,11 @@ class ErrorHandler:
         self._journal(BREAKER_EVENT, t.to_dict())
 
     def _get_store(self) -> TaskStore | None:
-        st = self._store
-        if st is None or hasattr(st, "append_event"):
-            return st  # type: ignore[return-value]
-        return st()
+        return self.events.store
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
-        store = self._get_store()
-        if store is None:
-            return
-        try:
-            written: Awaitable[None] = store.append_event(kind, data)
-        except Exception:
-            log.exception("could not journal a %s event", kind)
-            return
-        if isinstance(written, asyncio.Future) and not written.done():
-            self._pending.add(written)
-            written.add_done_callback(self._pending.discard)
-            written.add_done_callback(_quiet)
+        self.events.record(kind, data)
 
     async def flush(self) -> None:
         """Wait until the events journaled so far (breakers, dead letters) are durable."""
-        if self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-
-def _quiet(fut: asyncio.Future[None]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.warning("a reliability event was not journaled: %s", fut.exception())
+        await self.events.flush()

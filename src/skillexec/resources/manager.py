@@ -297,11 +297,8 @@ class ResourceManager:
             self._last_event[reason] = (last, skipped + 1)
             return
         self._last_event[reason] = (now, 0)
-        try:
-            self._journal("resource", {"decision": kind, "reason": reason,
-                                       "also_since_last": skipped, **data})
-        except Exception:  # the journal's failure is reported by the journal
-            log.debug("resource event not journaled", exc_info=True)
+        self._journal("resource", {"decision": kind, "reason": reason,  # never raises
+                                   "also_since_last": skipped, **data})
 
 
 def _memory_mb(task: ExecutionTask) -> int | None:

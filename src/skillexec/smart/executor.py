@@ -13,19 +13,19 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from skillexec.middleware import Middleware
-from skillexec.optimization.adaptive import ConcurrencyTuner
 from skillexec.skills.model import Skill
+from skillexec.smart.adaptive import ConcurrencyTuner
 from skillexec.smart.advisor import AdviceRequest, Advisor, StatisticalAdvisor, Strategy
 from skillexec.smart.prediction import Features, Prediction, Predictor, features_of
 from skillexec.smart.settings import SmartSettings
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 if TYPE_CHECKING:
-    from skillexec.engine import SkillExecutionEngine
+    from skillexec.services import Services
 
 __all__ = ["SmartExecutor"]
 
@@ -85,9 +85,11 @@ class _Accuracy:
 
 
 class SmartExecutor(Middleware):
-    def __init__(self, engine: SkillExecutionEngine, settings: SmartSettings | None = None, *,
-                 advisor: Advisor | None = None) -> None:
-        self.engine = engine
+    def __init__(self, services: Services, settings: SmartSettings | None = None, *,
+                 advisor: Advisor | None = None,
+                 skill_stats: Callable[[str], Any] = lambda skill_id: None) -> None:
+        self.services = services
+        self._skill_stats = skill_stats  # the monitor's live statistics of a skill
         self.settings = s = settings or SmartSettings()
         self.enabled = s.enabled
         self.adaptive = s.enabled and s.adaptive
@@ -95,7 +97,7 @@ class SmartExecutor(Middleware):
                                    max_keys=s.max_keys_per_skill)
         self.advisor: Advisor = advisor or _default_advisor(s)
         self._accuracy = _Accuracy()
-        self.tuner = (ConcurrencyTuner(engine.resources, s, journal=self._journal)
+        self.tuner = (ConcurrencyTuner(services.resources, s, journal=self._journal)
                       if self.adaptive and s.adapt_concurrency else None)
         self._timeouts: dict[str, float] = {}  # the adaptive timeout last recorded, per skill
         self.counters = {"advised": 0, "timeouts_set": 0,
@@ -107,8 +109,8 @@ class SmartExecutor(Middleware):
                 version: str | None = None) -> Prediction | None:
         """What a call of this skill with these parameters is expected to cost (None: no
         history yet). Parameters are validated as a call's would be."""
-        skill = self.engine.skills.get(skill_id, version)
-        validated = self.engine.validator.validate(skill, params)
+        skill = self.services.skills.get(skill_id, version)
+        validated = self.services.validator.validate(skill, params)
         return self.predictor.predict(skill.id, features_of(skill, validated))
 
     def accuracy(self) -> dict[str, Any]:
@@ -135,13 +137,12 @@ class SmartExecutor(Middleware):
 
     async def _advise(self, task: ExecutionTask, skill: Skill, features: Features,
                       p: Prediction) -> None:
-        engine = self.engine
-        monitor = engine.monitor
+        stats = self._skill_stats
         request = AdviceRequest(
             skill=skill, params=task.params, features=features, prediction=p,
             timeout_s=task.timeout_s, max_retries=task.max_retries,
-            isolation=engine.isolation_of(skill), runners=self.settings.runners,
-            _stats=lambda: monitor.snapshot().skills.get(skill.id))
+            isolation=self.services.isolation_of(skill), runners=self.settings.runners,
+            _stats=lambda: stats(skill.id))
         try:
             strategy = await self.advisor.advise(request)
         except Exception:  # advice is optional: a broken advisor must not fail calls
@@ -171,7 +172,7 @@ class SmartExecutor(Middleware):
             self.counters["reordered"] += 1
         if strategy.runner is not None and strategy.runner in s.runners \
                 and skill.execution.isolation is None \
-                and self.engine.runner_allows(strategy.runner, skill):
+                and self.services.runner_allows(strategy.runner, skill):
             task.runner = strategy.runner
             self.counters["runners_chosen"] += 1
 
@@ -197,10 +198,7 @@ class SmartExecutor(Middleware):
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
         log.info("adaptive: %s", data)
-        try:
-            self.engine.journal_event(kind, data)
-        except Exception:  # an event is a record, not a reason to fail a call
-            log.debug("could not journal %s", kind, exc_info=True)
+        self.services.journal_event(kind, data)  # fire-and-forget: never raises
 
     async def close(self) -> None:
         closer = getattr(self.advisor, "close", None)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
+from skillexec.forecast import Features, Prediction
 from skillexec.skills.model import Skill
 
+# The values live in skillexec.forecast (a task carries them; smart depends on task, not
+# the reverse); they are re-exported here, where they are made.
 __all__ = ["Features", "Prediction", "Predictor", "features_of"]
 
 _Z95 = 1.645
@@ -30,32 +33,6 @@ _PRIOR_FAIL = 0.05  # a skill we know nothing of fails this often...
 _PRIOR_WEIGHT = 2.0  # ...worth this many calls of evidence
 _MIN_CLASS_WEIGHT = 5.0  # a parameter class is used once it has this much evidence
 _tuple_new = tuple.__new__
-
-
-class Features(NamedTuple):
-    payload_bytes: int
-    key: str  # the parameter class: enum-like values, "" when the skill has none
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"payload_bytes": self.payload_bytes, "class": self.key}
-
-
-class Prediction(NamedTuple):
-    """A call's expected duration (ms) and failure probability, and what they rest on."""
-
-    expected_ms: float
-    p95_ms: float
-    p99_ms: float
-    p_fail: float
-    samples: float  # effective observations behind it (forgetting makes it fractional)
-    basis: str  # "class": this parameter class; "skill": all calls of the skill
-    baseline_ms: float  # the skill's plain mean duration: what a naive predictor says
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"expected_ms": round(self.expected_ms, 3), "p95_ms": round(self.p95_ms, 3),
-                "p99_ms": round(self.p99_ms, 3), "p_fail": round(self.p_fail, 4),
-                "samples": round(self.samples, 1), "basis": self.basis,
-                "baseline_ms": round(self.baseline_ms, 3)}
 
 
 class _Cell:

@@ -1,0 +1,116 @@
+"""Admission: whether a request may run here, and the task it becomes.
+
+The checks are a list, run in order on the resolved skill; each raises the SkillExecError
+that refuses the call (and names why). Then the request's options are resolved against the
+skill's execution settings and the operator's maxima.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from skillexec.config import EngineConfig
+from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
+from skillexec.reliability.handler import ErrorHandler
+from skillexec.runtime.runners.base import Runner
+from skillexec.security.isolation_policy import IsolationPolicy
+from skillexec.security.policy import PermissionPolicy
+from skillexec.skills.model import Skill
+from skillexec.skills.registry import SkillRegistry
+from skillexec.task import ExecutionTask
+from skillexec.validation import ParameterValidator
+
+__all__ = ["Admission", "Check", "deadline_s"]
+
+Check = Callable[[Skill, Runner], object]  # raises to refuse; what it returns is ignored
+
+
+class Admission:
+    def __init__(self, *, config: EngineConfig, runners: Mapping[str, Runner],
+                 policy: IsolationPolicy, permissions: PermissionPolicy,
+                 skills: SkillRegistry, validator: ParameterValidator,
+                 error_handler: ErrorHandler) -> None:
+        self.config = config
+        self.runners = runners
+        self.policy = policy
+        self.validator = validator
+        # After the skill is found runnable and the runner its isolation needs is found.
+        self.checks: list[Check] = [
+            lambda skill, _: permissions.check(skill),  # a refused permission
+            lambda skill, _: error_handler.refuse_if_open(skill),  # an open circuit
+            _runner_accepts,  # e.g. the sandbox is not available on this machine
+            lambda skill, _: skills.check_dependencies(skill)]
+
+    def task_for(self, task_id: str, skill: Skill, params: Mapping[str, Any] | None,
+                 config: Mapping[str, Any] | None, priority: int | None,
+                 timeout: float | None, max_retries: int | None,
+                 principal: str | None) -> ExecutionTask:
+        """Run every check, then the task this request becomes (parameters validated)."""
+        _runnable(skill)
+        runner = self._runner(skill)
+        for check in self.checks:
+            check(skill, runner)
+        validated = self.validator.validate(skill, params)
+        ex = self.policy.effective(skill.execution)  # clamped to the maxima
+        cfg = {**skill.default_config, **config} if config else skill.default_config
+        c = self.config
+        prio = priority if priority is not None else (
+            ex.priority if ex.priority is not None else c.default_priority)
+        if not 0 <= prio <= 9:
+            raise ParameterError(f"priority must be between 0 and 9 (got {prio})",
+                                 code="invalid_priority")
+        timeout_s = timeout if timeout is not None else (ex.timeout_s or c.default_timeout_s)
+        if not 0 < timeout_s < math.inf:  # NaN fails this too
+            raise ParameterError(f"timeout must be a positive number of seconds "
+                                 f"(got {timeout_s})", code="invalid_timeout")
+        retries = max_retries if max_retries is not None else (
+            ex.max_retries if ex.max_retries is not None else c.default_max_retries)
+        # A call may tighten, never pass the operator's maxima either.
+        return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
+                             params=validated, config=dict(cfg), priority=prio,
+                             timeout_s=float(min(timeout_s, c.max_timeout_s)),
+                             max_retries=min(retries, c.max_retries),
+                             idempotent=ex.idempotent, principal=principal, skill=skill,
+                             timeout_fixed=timeout is not None,
+                             retries_fixed=max_retries is not None)
+
+    def refused(self, task_id: str, skill_id: str, version: str | None,
+                priority: int | None, principal: str | None) -> ExecutionTask:
+        """The task a refused request is recorded as (it ends ``rejected`` at once)."""
+        return ExecutionTask(task_id=task_id, skill_id=skill_id, skill_version=version or "",
+                             params={}, config={},
+                             priority=priority if priority is not None and 0 <= priority <= 9
+                             else self.config.default_priority, timeout_s=0.0, max_retries=0,
+                             idempotent=False, principal=principal)
+
+    def _runner(self, skill: Skill) -> Runner:
+        isolation = self.policy.isolation(skill)  # refused here if it asks for too little
+        runner = self.runners.get(isolation._value_)
+        if runner is None:
+            raise ResourceError(
+                f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
+                "does not provide", code="isolation_unavailable")
+        return runner
+
+
+def _runner_accepts(skill: Skill, runner: Runner) -> None:
+    refused = runner.refusal(skill)
+    if refused is not None:
+        raise SkillExecError.from_info(refused)
+
+
+def _runnable(skill: Skill) -> None:
+    if not skill.runnable:
+        raise DependencyError(
+            f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
+            code="no_entry_point")
+
+
+def deadline_s(given: float | None, default: float | None) -> float:
+    value = given if given is not None else default
+    if value is None or not 0 < value < math.inf:  # NaN fails this too
+        raise ParameterError(f"deadline must be a positive number of seconds (got {value})",
+                             code="invalid_deadline")
+    return float(value)

@@ -1,0 +1,216 @@
+"""Assembly: the components of one engine and the stages of its pipeline, wired once.
+
+The engine supplies what only it can (its finish, spawn, and whether it is started or
+closing); everything else is made here from the configuration, unless given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from skillexec.artifacts import ArtifactManager
+from skillexec.config import EngineConfig, load_config
+from skillexec.events import EventBus
+from skillexec.middleware import HookIndex, Middleware
+from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
+from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.admission import Admission
+from skillexec.pipeline.attempts import AttemptLoop
+from skillexec.pipeline.cache import ResultCache
+from skillexec.pipeline.cancellation import Cancellation
+from skillexec.pipeline.lock import DataDirLock
+from skillexec.pipeline.recovery import Recoverer
+from skillexec.pipeline.skillbook import SkillBook
+from skillexec.pipeline.tasks import LiveTasks
+from skillexec.pipeline.watcher import JournalWatcher
+from skillexec.reliability.classify import ErrorClassifier
+from skillexec.reliability.handler import ErrorHandler
+from skillexec.reliability.retry import ExponentialBackoffRetryStrategy, RetryStrategy
+from skillexec.resources.manager import ResourceManager
+from skillexec.resources.pressure import PressureGauge
+from skillexec.resources.prometheus import UsageCollector
+from skillexec.runtime.environment import ExecutionEnvironment
+from skillexec.runtime.runners.base import Runner
+from skillexec.runtime.runners.inline import InlineRunner
+from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.sandbox import SandboxRunner
+from skillexec.scheduling.executor import AsyncExecutor
+from skillexec.scheduling.queue import TaskQueue
+from skillexec.services import Services
+from skillexec.skills.model import Isolation
+from skillexec.skills.registry import SkillRegistry
+from skillexec.smart.executor import SmartExecutor
+from skillexec.storage.journal import EventWriter
+from skillexec.storage.memory import MemoryStore
+from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import TaskStore
+from skillexec.task import ExecutionResult
+from skillexec.validation import ParameterValidator
+
+__all__ = ["Given", "Pipeline", "assemble"]
+
+
+@dataclass(frozen=True, slots=True)
+class Given:
+    """What a caller of the engine may bring instead of the default made from the config."""
+
+    middleware: Sequence[Middleware] = ()
+    runners: Mapping[str, Runner] | None = None
+    store: TaskStore | None = None
+    retry_strategy: RetryStrategy | None = None
+    resources: ResourceManager | None = None
+    optimizer: ExecutionOptimizer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    journal: TaskStore
+    skills: SkillRegistry
+    validator: ParameterValidator
+    error_handler: ErrorHandler
+    artifacts: ArtifactManager
+    runners: dict[str, Runner]
+    hooks: HookIndex
+    events: EventBus
+    resources: ResourceManager
+    optimizer: ExecutionOptimizer
+    queue: TaskQueue
+    executor: AsyncExecutor
+    tasks: LiveTasks
+    book: SkillBook
+    admission: Admission
+    attempts: AttemptLoop
+    cache: ResultCache
+    cancellation: Cancellation
+    recoverer: Recoverer
+    watcher: JournalWatcher
+    lock: DataDirLock
+    services: Services
+    monitor: ExecutionMonitor
+    smart: SmartExecutor
+
+
+def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
+    """The engine's configuration: ``config`` (else loaded) with the arguments given."""
+    if config is None:
+        return load_config(**overrides)
+    if any(v is not None for v in overrides.values()):
+        return config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    return config
+
+
+def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
+    journal = given.store or (
+        SQLiteStore(c.journal_path, synchronous=c.journal_synchronous,
+                    max_batch=c.journal_max_batch) if c.journal else MemoryStore())
+    classifier = ErrorClassifier()
+    retry = given.retry_strategy or ExponentialBackoffRetryStrategy(
+        base_delay_s=c.retry_base_delay_s, max_delay_s=c.retry_max_delay_s)
+    artifacts = ArtifactManager(c.artifacts_dir, journal, max_bytes=c.max_artifact_bytes)
+    runners = dict(given.runners or {})
+    settings = c.isolation_settings()
+    runners.setdefault(Isolation.INLINE.value, InlineRunner(
+        thread_pool_size=c.thread_pool_size, classifier=classifier))
+    runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
+    runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
+    if given.optimizer is not None:
+        given.optimizer.bind_store(journal)  # it was made before the engine chose a store
+    return dict(
+        journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
+        validator=ParameterValidator(coerce=c.coerce_parameters,
+                                     max_param_bytes=c.max_param_bytes,
+                                     max_output_bytes=c.max_output_bytes),
+        error_handler=ErrorHandler(classifier=classifier, retry=retry, config=c,
+                                   store=journal),
+        environment=ExecutionEnvironment(
+            work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
+            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas()),
+        resources=given.resources or ResourceManager(
+            limits=c.settings_of("resources"),
+            pressure=PressureGauge(settings=c.settings_of("pressure"))),
+        optimizer=given.optimizer or ExecutionOptimizer(settings=c.settings_of("cache"),
+                                                        store=journal),
+        hooks=HookIndex(given.middleware), events=EventBus(), isolation=settings,
+        events_writer=EventWriter(journal))
+
+
+def assemble(c: EngineConfig, given: Given, *,
+             finish: Callable[..., Awaitable[ExecutionResult]],
+             spawn: Callable[[Coroutine[Any, Any, Any]], None],
+             started: Callable[[], bool], closing: Callable[[], bool]) -> Pipeline:
+    p = _components(c, given)
+    journal, skills, runners, events = p["journal"], p["skills"], p["runners"], p["events"]
+    resources, policy = p["resources"], c.isolation_policy()
+    limits = resources.limits
+    queue = TaskQueue(capacity=c.max_queue_size, aging_s=c.queue_aging_s,
+                      capacity_by_priority=limits.queue_capacity_by_priority)
+    tasks = LiveTasks(journal=journal, events=events)
+    book = SkillBook(skills=skills, runners=runners, policy=policy,
+                     strict_manifests=c.strict_manifests, spawn=spawn, started=started)
+    attempts = AttemptLoop(
+        runners=runners, policy=policy, environment=p["environment"],
+        validator=p["validator"], skills=skills, error_handler=p["error_handler"],
+        events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
+        max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
+        finish=finish)
+    executor = attempts.executor = AsyncExecutor(
+        queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
+        run=attempts.run, gate=resources)
+    resources.bind(journal=p["events_writer"].record, reopen=executor.reopen)
+    recoverer = Recoverer(journal=journal, skills=skills, queue=queue, live=tasks.live,
+                          finish=finish, dispatch=executor.dispatch)
+    cancellation = Cancellation(tasks=tasks, queue=queue, executor=executor,
+                                contexts=attempts.contexts, recoverer=recoverer,
+                                journal=journal, finish=finish)
+    watcher = tasks.watcher = JournalWatcher(journal=journal, live=tasks.live,
+                                             recoverer=recoverer, cancel=cancellation.cancel)
+    services = _services(c, p, book, tasks, queue, executor, spawn)
+    monitor, smart = _observers(c, services)
+    p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
+    return Pipeline(
+        journal=journal, skills=skills, validator=p["validator"],
+        error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
+        hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
+        queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
+        admission=Admission(config=c, runners=runners, policy=policy,
+                            permissions=p["isolation"].permission_policy, skills=skills,
+                            validator=p["validator"], error_handler=p["error_handler"]),
+        cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
+                          events=events, live=tasks.live, cancelling=tasks.cancelling,
+                          finish=finish),
+        cancellation=cancellation, recoverer=recoverer, watcher=watcher,
+        lock=DataDirLock(c.data_dir),
+        services=services, monitor=monitor, smart=smart)
+
+
+def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:
+    """The monitor and the SmartExecutor, as middleware when they are on."""
+    monitor = ExecutionMonitor(services, MonitorSettings.from_config(c))
+    monitor.registry.register(UsageCollector(services.resources,
+                                             skills=lambda: monitor.metrics.skills))
+    if monitor.settings.enabled:
+        services.hooks.add(monitor)
+    smart = SmartExecutor(services, c.settings_of("smart"),
+                          skill_stats=lambda sid: monitor.snapshot().skills.get(sid))
+    if smart.enabled:
+        services.hooks.add(smart)
+    return monitor, smart
+
+
+def _services(c: EngineConfig, p: dict[str, Any], book: SkillBook, tasks: LiveTasks,
+              queue: TaskQueue, executor: AsyncExecutor,
+              spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> Services:
+    journal, runners = p["journal"], p["runners"]
+
+    return Services(
+        data_dir=c.data_dir, journal=journal, events=p["events"], skills=p["skills"],
+        validator=p["validator"], resources=p["resources"], artifacts=p["artifacts"],
+        hooks=p["hooks"], isolation_of=book.isolation_of, runner_allows=book.runner_allows,
+        live_task=tasks.live.get, live_tasks=tasks.live.values,
+        queue_depth=queue.depth_by_priority, running=lambda: executor.slots,
+        breakers=p["error_handler"].breakers,
+        threads_stuck=lambda: int(getattr(runners.get("inline"), "threads_stuck", 0)),
+        spawn=spawn, journal_event=p["events_writer"].record)

@@ -1,0 +1,339 @@
+"""AttemptLoop: runs a task that holds a slot through its attempts, retries and fallbacks,
+until one succeeds or the retry strategy gives up; then releases the slot and finishes it.
+
+The journal contract here: the start of an attempt of a task that is not idempotent is
+awaited before the attempt runs (at most once: the journal knows it began before it does);
+every other write of the loop is fire-and-forget (see :mod:`skillexec.storage.journal`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError, SkillExecError
+from skillexec.events import EventBus
+from skillexec.middleware import HookIndex
+from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.recovery import cancelled_info
+from skillexec.reliability.handler import ErrorHandler
+from skillexec.runtime.entry import build_input
+from skillexec.runtime.environment import ExecutionEnvironment
+from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
+from skillexec.scheduling.executor import AsyncExecutor
+from skillexec.security.isolation_policy import IsolationPolicy
+from skillexec.skills.model import Skill
+from skillexec.skills.registry import SkillRegistry
+from skillexec.storage.store import TaskStore
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.units import duration
+from skillexec.validation import ParameterValidator
+
+__all__ = ["AttemptLoop", "output_limit", "result_of"]
+
+log = logging.getLogger("skillexec.engine")
+
+# Failures a stale answer must not hide: the request itself is wrong, or was withdrawn.
+_NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPENDENCY,
+                       ErrorType.CANCELLED})
+
+Finish = Callable[..., Awaitable[ExecutionResult]]
+
+
+class AttemptLoop:
+    executor: AsyncExecutor  # set by the engine once made: it runs this loop's run()
+
+    def __init__(self, *, runners: dict[str, Runner], policy: IsolationPolicy,
+                 environment: ExecutionEnvironment, validator: ParameterValidator,
+                 skills: SkillRegistry, error_handler: ErrorHandler, events: EventBus,
+                 journal: TaskStore, hooks: HookIndex,
+                 optimizer: ExecutionOptimizer, max_output_bytes: int,
+                 cancelling: set[str], closing: Callable[[], bool], finish: Finish) -> None:
+        self.runners = runners
+        self.policy = policy
+        self.environment = environment
+        self.validator = validator
+        self.skills = skills
+        self.error_handler = error_handler
+        self.events = events
+        self.journal = journal
+        self.hooks = hooks
+        self.optimizer = optimizer
+        self.max_output_bytes = max_output_bytes
+        self.cancelling = cancelling  # ids the engine cancels (owned by the engine)
+        self.contexts: dict[str, Any] = {}  # task id -> the running attempt's SkillContext
+        self.closing = closing
+        self.finish = finish
+
+    async def run(self, task: ExecutionTask) -> ExecutionResult:
+        """Run a task that holds a slot through its attempts; release the slot; finish it."""
+        skill = task.skill
+        history: list[dict[str, Any]] = []
+        saved: list[ArtifactRef] = []
+        reraise = False
+        try:
+            if skill is None:  # recovered from the journal
+                skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+            outcome, skill = await self._attempts(task, skill, history, saved)
+        except asyncio.CancelledError:
+            by_engine = task.task_id in self.cancelling
+            if self.closing() and not by_engine:
+                raise  # shutting down: the journal keeps the task for the next start
+            if by_engine:
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+            else:
+                reraise = True  # the caller of execute() was cancelled: so is its task
+            outcome = Outcome(error=cancelled_info(),  # the last attempt's measures
+                              metrics=history[-1]["metrics"] if history else {})
+        except SkillExecError as exc:
+            outcome = Outcome(error=exc.info)
+        except Exception as exc:  # a bug in the engine itself must still end the task
+            log.exception("task %s failed inside the engine", task.task_id)
+            outcome = Outcome(error=ExecutionError(f"internal error: {exc!r}",
+                                                   code="engine_error").info)
+        finally:
+            self.executor.release(task)
+        result = await self.finish(task, outcome, history=history,
+                                   artifacts=saved, cached="stale_s" in outcome.metrics)
+        if reraise:
+            raise asyncio.CancelledError
+        return result
+
+    async def _attempts(self, task: ExecutionTask, skill: Skill, history: list[dict[str, Any]],
+                        saved: list[ArtifactRef]) -> tuple[Outcome, Skill]:
+        runner = self.runners[task.runner or self.policy.isolation(skill)._value_]
+        queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
+        task_deadline = math.inf if task.deadline_s is None else task.created_at + task.deadline_s
+        journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
+        fallback_used = False
+        while True:
+            if task.task_id in self.cancelling:  # cancelled before it could start
+                raise asyncio.CancelledError
+            if journaled:
+                journaled = False
+            else:
+                await self._begin(task)
+            self.events.status(task)
+            outcome = await self._attempt(task, skill, runner, saved, task_deadline)
+            decision = self.error_handler.decide(task, skill, outcome.error, deadline=task_deadline,
+                                                 fallback_used=fallback_used)
+            if outcome.error is not None and decision.error is not None:
+                # Keep the error as classified (type, retryable, retry-after).
+                outcome = dataclasses.replace(outcome, error=decision.error)
+            history.append(_entry(task, skill, outcome, decision.describe()))
+            if decision.timeout_s is not None:
+                task.timeout_s = decision.timeout_s
+            if decision.action == "retry":
+                self._retrying(task)
+                await asyncio.sleep(decision.delay_s)
+            elif decision.action == "fallback" and decision.fallback:
+                fallback_used = True
+                skill = self.skills.get(decision.fallback)
+                runner = self.runners[self.policy.isolation(skill).value]
+                task.params = self.validator.validate(skill, task.params)
+                self._retrying(task)
+            else:
+                break
+        if len(history) > 1:
+            outcome.metrics = _over_attempts(outcome.metrics, history, task.started_at)
+        outcome.metrics["queue_ms"] = queue_ms
+        if outcome.error is not None and outcome.error.type not in _NO_STALE:
+            stale = await self._stale(task, skill, outcome, history)
+            if stale is not None:
+                outcome = stale
+        return outcome, skill
+
+    async def _begin(self, task: ExecutionTask) -> None:
+        task.attempts += 1
+        task.status = TaskStatus.RUNNING
+        if task.started_at is None:
+            task.started_at = time.time()
+        elif (event_log := self.events.log) is not None:
+            event_log.retry_started(task.task_id, time.time())
+        written = self.journal.started(task)
+        if not task.idempotent:
+            # At most once: the journal knows the attempt began before it does.
+            await written
+
+    def _retrying(self, task: ExecutionTask) -> None:
+        task.status = TaskStatus.RETRYING
+        self.journal.retrying(task)
+        self.events.status(task)
+
+    async def _stale(self, task: ExecutionTask, skill: Skill, outcome: Outcome,
+                     history: list[dict[str, Any]]) -> Outcome | None:
+        """Recovery by a stale cached result: the call failed for good, but an expired
+        answer to the same call is still within the configured window."""
+        rec = await self.optimizer.stale(task, skill)
+        if rec is None or rec.expires_at is None:
+            return None
+        age = max(0.0, time.time() - rec.expires_at)
+        assert outcome.error is not None
+        history.append({"attempt": task.attempts, "skill": skill.key, "error": None,
+                        "metrics": {}, "decision": f"served a stale cached result (expired "
+                        f"{age:.1f} s ago) after {outcome.error.type.value}/"
+                        f"{outcome.error.code}"})
+        return Outcome(output=orjson.loads(rec.value_json), output_json=rec.value_json,
+                       metrics={**outcome.metrics, "stale_s": round(age, 3)})
+
+    async def _attempt(self, task: ExecutionTask, skill: Skill, runner: Runner,
+                       saved: list[ArtifactRef], task_deadline: float) -> Outcome:
+        # The operator's ceiling holds whoever set the timeout (a caller, the manifest, the
+        # SmartExecutor's adaptive timeout, a grown timeout after a timed-out attempt).
+        timeout_s = min(task.timeout_s, self.policy.max_timeout_s)
+        # The call's deadline comes first (no clock read without one: the common case).
+        cut = task.deadline_s is not None and task_deadline - time.time() < timeout_s
+        if cut:
+            timeout_s = max(0.001, task_deadline - time.time())
+        ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
+                                       progress=self.events.progress_sink(task))
+        self.contexts[task.task_id] = ctx
+        ex = self.policy.effective(skill.execution)
+        attempt = Attempt(skill=skill, input_data=build_input(task.params, task.config),
+                          context=ctx,
+                          limits=AttemptLimits(timeout_s=timeout_s, memory_mb=ex.memory_mb,
+                                               cpu_seconds=ex.cpu_seconds,
+                                               max_output_bytes=self.max_output_bytes))
+        hooks = self.hooks
+        try:
+            for mw in hooks.before_attempt:
+                try:
+                    if (pending := mw.before_attempt(task, attempt)) is not None:
+                        await pending
+                except Exception:
+                    hooks.failed(mw, "before_attempt")
+            outcome = await runner.run(attempt)
+            if (ctx.workdir_made or ctx.quota_error is not None) and (  # quotas: environment
+                    over := await self.environment.finish(ctx)) is not None:
+                outcome = Outcome(error=over, metrics=outcome.metrics)
+            outcome = self._measured(task, skill, runner, attempt, outcome, cut)
+            for mw in hooks.after_attempt:
+                try:
+                    if (pending := mw.after_attempt(task, attempt, outcome)) is not None:
+                        await pending
+                except Exception:
+                    hooks.failed(mw, "after_attempt")
+            return outcome
+        finally:
+            self.contexts.pop(task.task_id, None)
+            self.environment.discard(ctx)  # only if finish() did not run
+
+    def _measured(self, task: ExecutionTask, skill: Skill, runner: Runner, attempt: Attempt,
+                  outcome: Outcome, cut: bool) -> Outcome:
+        # Attempts holding a slot as this one ended (ExecutionMetrics' concurrency): the
+        # engine's to say, so a result reads the same with the monitor on or off.
+        metrics = outcome.metrics
+        metrics["concurrency"] = self.executor.slots
+        if cut and outcome.error is not None and outcome.error.type is ErrorType.TIMEOUT:
+            outcome.error = _past_deadline(skill, task, outcome.error)
+        # The effective limits (after the operator's clamps and the call's own) go on the
+        # result; memory and CPU only where a runner enforces them.
+        metrics["timeout_s"] = task.timeout_s
+        if runner is not self.runners.get("inline"):
+            limits = attempt.limits
+            metrics["memory_limit_mb"], metrics["cpu_limit_s"] = \
+                self.policy.resource_limits(memory_mb=limits.memory_mb,
+                                            cpu_seconds=limits.cpu_seconds)
+        if outcome.error is None:
+            outcome = self._check_output(skill, outcome)
+        return outcome
+
+    def _check_output(self, skill: Skill, outcome: Outcome) -> Outcome:
+        try:
+            encoded = orjson.dumps(outcome.output)
+        except TypeError as exc:
+            return Outcome(error=ExecutionError(
+                f"skill {skill.id!r} returned a value that is not JSON: {exc}",
+                code="output_not_json").info, metrics=outcome.metrics)
+        try:
+            self.validator.validate_output(skill, outcome.output, size=len(encoded))
+        except SkillExecError as exc:
+            return Outcome(error=exc.info, metrics=outcome.metrics)
+        return Outcome(output=outcome.output, metrics=outcome.metrics, output_json=encoded)
+
+
+def _entry(task: ExecutionTask, skill: Skill, outcome: Outcome,
+           decision: str) -> dict[str, Any]:
+    err = outcome.error
+    entry: dict[str, Any] = {"attempt": task.attempts, "skill": skill.key,
+                             "metrics": outcome.metrics,
+                             "error": err.to_dict() if err else None, "decision": decision}
+    if err is not None and outcome.traceback:
+        entry["traceback"] = outcome.traceback[-4000:]
+    return entry
+
+
+def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorInfo:
+    """An attempt cut short by the call's deadline, not by its own timeout."""
+    return dataclasses.replace(
+        err, code="deadline_exceeded", retryable=False,
+        message=f"skill {skill.id!r} did not finish within the call's deadline of "
+                f"{duration(task.deadline_s)} (attempt {task.attempts}; each attempt may "
+                f"take {duration(task.timeout_s)})",
+        details={**err.details, "deadline_s": task.deadline_s})
+
+
+def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],
+                   started_at: float | None) -> dict[str, Any]:
+    """A retried task's metrics: wall and CPU time over all its attempts (from the first
+    one's start: no clock is read for the many tasks that ran once), the last's apart."""
+    out = dict(last)
+    out["last_attempt_wall_ms"] = last.get("wall_ms")
+    if started_at is not None:
+        out["wall_ms"] = (time.time() - started_at) * 1000.0
+    cpu = [h["metrics"].get("cpu_ms") for h in history]
+    if last.get("cpu_ms") is not None:
+        out["last_attempt_cpu_ms"] = last["cpu_ms"]
+    out["cpu_ms"] = sum(cpu) if all(c is not None for c in cpu) else None
+    return out
+
+
+def output_limit(limits: dict[str, int], task: ExecutionTask, outcome: Outcome) -> Outcome:
+    """A call's own ``max_output_bytes`` (its ``limits=``), checked on the encoded output
+    (taken out of ``limits``: checked once)."""
+    limit = limits.pop(task.task_id, None)
+    if limit is None or outcome.error is not None:
+        return outcome
+    size = len(outcome.output_json if outcome.output_json is not None
+               else orjson.dumps(outcome.output, default=str))
+    if size <= limit:
+        return outcome
+    return Outcome(error=ResourceError(
+        f"the output is {size} bytes, over this call's limit of {limit} bytes",
+        code="output_too_large", details={"size": size, "max_output_bytes": limit}).info,
+        metrics=outcome.metrics)
+
+
+_ENDS = {ErrorType.TIMEOUT: TaskStatus.TIMED_OUT, ErrorType.CANCELLED: TaskStatus.CANCELLED}
+
+
+def result_of(task: ExecutionTask, outcome: Outcome, status: TaskStatus | None,
+              artifacts: list[ArtifactRef] | None, cached: bool) -> ExecutionResult:
+    """What a task came to (``status`` None: as its outcome says); its metrics completed."""
+    err = outcome.error
+    if status is None:
+        status = TaskStatus.SUCCEEDED if err is None else _ENDS.get(err.type, TaskStatus.FAILED)
+    now = time.time()
+    metrics = outcome.metrics
+    if task.started_at is not None:
+        metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
+    prediction = task.prediction
+    if prediction is not None:
+        # Unrounded, like wall_ms: round(x, n) costs more than the bytes it saves.
+        metrics["predicted_ms"] = prediction.expected_ms
+        metrics["p_fail"] = prediction.p_fail
+    return ExecutionResult(
+        task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
+        status=status, output=outcome.output if err is None else None, error=err,
+        attempts=task.attempts, cached=cached, artifacts=tuple(artifacts or ()),
+        metrics=metrics, created_at=task.created_at, started_at=task.started_at,
+        finished_at=now)

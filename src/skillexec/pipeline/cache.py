@@ -1,0 +1,92 @@
+"""ResultCache: the stage that answers a call from the result cache, makes an identical
+call follow one already running (single-flight), and lands the leader's result on both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from skillexec.events import EventBus
+from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.optimization.singleflight import Flight
+from skillexec.pipeline.recovery import cancelled_info
+from skillexec.runtime.runners.base import Outcome
+from skillexec.skills.model import Skill
+from skillexec.skills.registry import SkillRegistry
+from skillexec.storage.store import TaskStore
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+
+__all__ = ["ResultCache"]
+
+Finish = Callable[..., Awaitable[ExecutionResult]]
+
+
+class ResultCache:
+    def __init__(self, *, optimizer: ExecutionOptimizer, skills: SkillRegistry,
+                 journal: TaskStore, events: EventBus, live: dict[str, ExecutionTask],
+                 cancelling: set[str], finish: Finish) -> None:
+        self.optimizer = optimizer
+        self.skills = skills
+        self.journal = journal
+        self.events = events
+        self.live = live
+        self.cancelling = cancelling
+        self.finish = finish
+
+    async def shortcut(self, task: ExecutionTask, skill: Skill, key: str,
+                       ) -> tuple[ExecutionTask, ExecutionResult | None] | None:
+        """A cache hit (finished at once, no slot) or a follower of an identical call."""
+        opt = self.optimizer
+        if skill.execution.cacheable:
+            hit = await opt.lookup(key, skill, self.skills.get(skill.id).version)
+            if hit is not None:
+                self.journal.queued(task)  # one transaction with the result below
+                return task, await self.finish(
+                    task, Outcome(output=orjson.loads(hit.value_json),
+                                  output_json=hit.value_json), cached=True)
+        flight = opt.follow(key, task)
+        if flight is None:
+            return None
+        task.status = TaskStatus.QUEUED
+        task.queued_mono = time.monotonic()
+        self.live[task.task_id] = task
+        try:
+            await self.journal.queued(task)
+        except BaseException:
+            self.live.pop(task.task_id, None)
+            with contextlib.suppress(ValueError):
+                flight.followers.remove(task)
+            raise
+        self.events.status(task)
+        return task, None
+
+    async def land(self, flight: Flight, task: ExecutionTask, result: ExecutionResult,
+                   outcome: Outcome) -> None:
+        """The leader of identical calls ended: cache its result, end its followers."""
+        value = outcome.output_json
+        if flight.cacheable and result.status is TaskStatus.SUCCEEDED and not result.cached:
+            if value is None:
+                value = orjson.dumps(result.output, default=str)
+            self.optimizer.keep(flight, task.skill_id, task.skill_version, value)
+        if not flight.followers:
+            return
+        shared = [{"attempt": 0, "decision": "shared", "leader_task_id": task.task_id,
+                   "status": result.status.value}]
+        ends = []
+        for follower in flight.followers:
+            if follower.task_id in self.cancelling:
+                ends.append(self.finish(follower, Outcome(error=cancelled_info()),
+                                        status=TaskStatus.CANCELLED))
+                continue
+            follower.skill_version = result.skill_version
+            ends.append(self.finish(
+                follower, Outcome(output=result.output, error=result.error,
+                                  metrics={"shared": 1, "leader_wall_ms":
+                                           result.metrics.get("wall_ms")},
+                                  output_json=value),
+                status=result.status, history=shared))
+        await asyncio.gather(*ends)

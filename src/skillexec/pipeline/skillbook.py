@@ -1,0 +1,114 @@
+"""SkillBook: the skills an engine runs, the runners that run them, and their warm-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+from skillexec.errors import ParameterError, SkillExecError
+from skillexec.runtime.runners.base import Runner
+from skillexec.security.isolation_policy import IsolationPolicy, strength
+from skillexec.skills.decorator import skill_of
+from skillexec.skills.loader import LoadReport, load_skill
+from skillexec.skills.model import EntryKind, Isolation, Skill
+from skillexec.skills.registry import SkillRegistry
+
+__all__ = ["SkillBook"]
+
+log = logging.getLogger("skillexec.engine")
+_LEVELS = {level.value: level for level in Isolation}
+
+
+class SkillBook:
+    def __init__(self, *, skills: SkillRegistry, runners: Mapping[str, Runner],
+                 policy: IsolationPolicy, strict_manifests: bool,
+                 spawn: Callable[[Coroutine[Any, Any, Any]], None],
+                 started: Callable[[], bool]) -> None:
+        self.skills = skills
+        self.runners = runners
+        self.policy = policy
+        self.strict_manifests = strict_manifests
+        self.spawn = spawn
+        self.started = started
+        self.prepare_only: frozenset[str] | None = None  # None: every skill at start
+
+    def load(self, path: str | Path, *, warm: bool = True) -> LoadReport:
+        """Add every skill folder under ``path``; ``warm``: once started, warm them up in
+        the background."""
+        report = self.skills.load_dir(Path(path), strict=self.strict_manifests)
+        only = self.prepare_only
+        for problem in report.problems:
+            # A one-call engine is not the place to hear of other skills' folders.
+            level = (logging.WARNING if only is None or problem.path.name in only
+                     or str(problem.path) in only else logging.DEBUG)
+            log.log(level, "skill at %s not loaded: %s", problem.path, problem.reason)
+        if warm and self.started():
+            for s in report.skills:
+                if self.wanted(s):
+                    self.spawn(self.prepare(s))
+        return report
+
+    def wanted(self, skill: Skill) -> bool:
+        """Whether a skill is warmed up before its first call."""
+        return self.prepare_only is None or skill.id in self.prepare_only
+
+    def register(self, fn_or_path: Callable[..., Any] | str | Path | Skill) -> Skill:
+        if isinstance(fn_or_path, Skill):
+            skill = fn_or_path
+        elif isinstance(fn_or_path, str | Path):
+            skill = load_skill(Path(fn_or_path), strict=self.strict_manifests)
+        else:
+            skill = skill_of(fn_or_path)
+        self.skills.add(skill)
+        if self.started():
+            self.spawn(self.prepare(skill))
+        return skill
+
+    def ref(self, ref: Callable[..., Any] | Skill, version: str | None,
+            ) -> tuple[str, str | None]:
+        """The id (and version) of a skill given as a decorated function or a Skill."""
+        if isinstance(ref, Skill):
+            found = ref
+        elif isinstance(getattr(ref, "__skill__", None), Skill):
+            found = skill_of(ref)
+        else:
+            raise ParameterError(
+                f"a skill is named by its id (a str), a @skill-decorated function or a Skill; "
+                f"got {type(ref).__name__} {ref!r}", code="invalid_skill_reference")
+        if found not in self.skills:
+            self.register(found)
+        return found.id, version if version is not None else found.version
+
+    async def prepare_all(self) -> None:
+        """Warm up every skill wanted before its first call (at start)."""
+        for skill in self.skills.list():
+            if self.wanted(skill):
+                await self.prepare(skill)
+
+    async def prepare(self, skill: Skill) -> None:
+        if not skill.runnable:
+            return
+        if self.policy.refusal(skill) is not None:
+            return  # refused at each call, with the reason: nothing to warm up
+        runner = self.runners.get(self.policy.isolation(skill).value)
+        if runner is None:
+            return
+        try:
+            await runner.prepare(skill)
+        except SkillExecError as exc:
+            log.warning("skill %s cannot be prepared: %s", skill.key, exc)
+
+    def isolation_of(self, skill: Skill) -> str:
+        """The runner a call of this skill uses unless an advisor chooses another."""
+        return self.policy.isolation(skill).value
+
+    def runner_allows(self, name: str, skill: Skill) -> bool:
+        """Whether this engine's runner ``name`` exists and will run this skill here."""
+        runner = self.runners.get(name)
+        if runner is None or (skill.entry.kind is EntryKind.COMMAND and name == "inline"):
+            return False
+        if name in _LEVELS and strength(_LEVELS[name]) < strength(self.policy.floor(skill)):
+            return False  # an advisor may not weaken isolation past the operator's policy
+        return runner.refusal(skill) is None

@@ -1,0 +1,72 @@
+"""Replay of dead letters: a client of the engine, not a part of it.
+
+:func:`replay` submits the stored request of tasks that exhausted recovery again (a new
+task each, the same parameters, config, priority, timeout and retries) and journals a
+``replayed`` event linking the old and the new task, so that ``--all-failed`` does not
+replay the same dead letter twice (see :mod:`skillexec.reliability.deadletter`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from skillexec.errors import SkillExecError
+from skillexec.storage.store import TaskStore
+from skillexec.task import ExecutionResult
+
+__all__ = ["Engine", "ReplayOutcome", "replay"]
+
+
+class Engine(Protocol):
+    """What replay needs of an engine (a SkillExecutionEngine is one)."""
+
+    @property
+    def journal(self) -> TaskStore: ...
+
+    async def submit(self, skill_id: str, params: dict[str, Any] | None = None, *,
+                     config: dict[str, Any] | None = ..., priority: int | None = ...,
+                     timeout: float | None = ..., max_retries: int | None = ...,
+                     principal: str | None = ..., cache: bool = ...) -> str: ...
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    original_task_id: str
+    new_task_id: str | None
+    result: ExecutionResult | None
+    error: str | None = None  # why it could not be replayed at all
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"original_task_id": self.original_task_id, "new_task_id": self.new_task_id,
+                "result": self.result.to_dict() if self.result else None,
+                "error": self.error}
+
+
+async def replay(engine: Engine, task_ids: list[str], *,
+                 wait: bool = True) -> list[ReplayOutcome]:
+    """Submit each task's stored request again; wait for the new tasks' results."""
+    store = engine.journal
+
+    async def one(task_id: str) -> ReplayOutcome:
+        st = await store.get_request(task_id)
+        if st is None:
+            return ReplayOutcome(task_id, None, None, f"no task with id {task_id!r}")
+        try:
+            new_id = await engine.submit(st.skill_id, st.params, config=st.config,
+                                         priority=st.priority, timeout=st.timeout_s or None,
+                                         max_retries=st.max_retries, principal=st.principal,
+                                         cache=False)
+        except SkillExecError as exc:
+            return ReplayOutcome(task_id, None, None, str(exc))
+        result = await engine.wait(new_id) if wait else None
+        written = store.append_event("replayed", {
+            "task_id": task_id, "new_task_id": new_id,
+            "status": result.status.value if result else None})
+        await written
+        return ReplayOutcome(task_id, new_id, result)
+
+    return list(await asyncio.gather(*(one(t) for t in task_ids)))
