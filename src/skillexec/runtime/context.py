@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorInfo
+from skillexec.errors import ErrorInfo, SkillExecError
 from skillexec.task import ArtifactRef
 
 __all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
@@ -122,7 +122,13 @@ class SkillContext:
         if self._artifact_sink is None:
             raise RuntimeError("this context cannot store artifacts")
         payload = data.encode() if isinstance(data, str) else bytes(data)
-        return self._artifact_sink(name, payload, mime)
+        try:
+            return self._artifact_sink(name, payload, mime)
+        except SkillExecError as exc:
+            # Kept even if the skill catches it: the attempt ends resource_error regardless.
+            if exc.code == "artifact_quota_exceeded" and self.quota_error is None:
+                self.quota_error = exc.info
+            raise
 
     def cancel(self) -> None:
         """Engine side: ask the skill to stop."""

@@ -52,15 +52,42 @@ class AttemptQuotas:
     max_message_bytes: int = 64 << 10
 
 
-class _ArtifactTally:
-    """The artifacts one attempt saved so far; thread-safe (sync skills save from threads)."""
+# Saves are rare and short: one lock for every attempt's tally, rather than one made per call.
+_SAVE_LOCK = threading.Lock()
 
-    __slots__ = ("bytes", "count", "lock")
 
-    def __init__(self) -> None:
+class _ArtifactSaver:
+    """An attempt's artifact sink: keeps the count and bytes it saved under the quotas;
+    thread-safe (sync skills save from threads)."""
+
+    __slots__ = ("artifacts", "bytes", "count", "quotas", "saved", "task_id")
+
+    def __init__(self, artifacts: ArtifactManager, quotas: AttemptQuotas, task_id: str,
+                 saved: list[ArtifactRef]) -> None:
+        self.artifacts = artifacts
+        self.quotas = quotas
+        self.task_id = task_id
+        self.saved = saved
         self.count = 0
         self.bytes = 0
-        self.lock = threading.Lock()
+
+    def __call__(self, name: str, data: bytes, mime: str | None) -> ArtifactRef:
+        size = len(data)
+        with _SAVE_LOCK:  # reserve first: two threads cannot both pass the last slot
+            error = _artifact_quota_error(self.quotas, self, size)
+            if error is not None:  # SkillContext.save_artifact notes it on the context
+                raise error
+            self.count += 1
+            self.bytes += size
+        try:
+            ref = self.artifacts.save(name, data, mime, task_id=self.task_id)
+        except BaseException:
+            with _SAVE_LOCK:
+                self.count -= 1
+                self.bytes -= size
+            raise
+        self.saved.append(ref)
+        return ref
 
 
 class ExecutionEnvironment:
@@ -73,34 +100,14 @@ class ExecutionEnvironment:
         self._artifacts = artifacts
         self._logger = logger
         self._cleanups: set[threading.Thread] = set()
+        self._workspace_quota = (self.quotas.max_workspace_files, self.quotas.max_workspace_bytes)
 
     def context(self, task: ExecutionTask, *, deadline: float, saved: list[ArtifactRef],
                 progress: ProgressSink | None, trace: dict[str, str] | None = None,
                 ) -> SkillContext:
         task_id = task.task_id
         quotas = self.quotas
-        tally = _ArtifactTally()
-        ctx: SkillContext
-
-        def save(name: str, data: bytes, mime: str | None) -> ArtifactRef:
-            with tally.lock:  # reserve first: two threads cannot both pass the last slot
-                error = _artifact_quota_error(quotas, tally, len(data))
-                if error is not None:
-                    if ctx.quota_error is None:
-                        ctx.quota_error = error.info
-                    raise error
-                tally.count += 1
-                tally.bytes += len(data)
-            try:
-                ref = self._artifacts.save(name, data, mime, task_id=task_id)
-            except BaseException:
-                with tally.lock:
-                    tally.count -= 1
-                    tally.bytes -= len(data)
-                raise
-            saved.append(ref)
-            return ref
-
+        save = _ArtifactSaver(self._artifacts, quotas, task_id, saved)
         ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,
@@ -112,7 +119,7 @@ class ExecutionEnvironment:
             artifact_sink=save,
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
-            workspace_quota=(quotas.max_workspace_files, quotas.max_workspace_bytes),
+            workspace_quota=self._workspace_quota,
         )
         return ctx
 
@@ -176,7 +183,7 @@ class ExecutionEnvironment:
         return {"work_root": str(self.work_root), "keep_workdirs": self.keep_workdirs}
 
 
-def _artifact_quota_error(quotas: AttemptQuotas, tally: _ArtifactTally,
+def _artifact_quota_error(quotas: AttemptQuotas, tally: _ArtifactSaver,
                           size: int) -> ResourceError | None:
     if tally.count >= quotas.max_artifacts:
         return ResourceError(

@@ -16,7 +16,7 @@ engine, ``skills show``) reads.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skillexec.errors import SkillPermissionError
@@ -44,6 +44,19 @@ class IsolationPolicy:
     max_memory_mb: int = 4096
     default_cpu_seconds: float = 60.0
     max_cpu_seconds: float = 600.0
+    # Every call asks for its skill's level and limits: answered once per skill object (a
+    # replaced skill is a new object). Refusals are not kept: each one is a fresh error.
+    _memo: dict[int, tuple[object, object]] = field(default_factory=dict, init=False,
+                                                    compare=False, repr=False)
+
+    def _remember(self, key: object, value: object) -> None:
+        if len(self._memo) >= 4096:
+            self._memo.clear()
+        self._memo[id(key)] = (key, value)
+
+    def _recall(self, key: object) -> object | None:
+        hit = self._memo.get(id(key))
+        return hit[1] if hit is not None and hit[0] is key else None
 
     def first_party(self, skill: Skill) -> bool:
         return skill.entry.kind is EntryKind.CALLABLE
@@ -65,6 +78,8 @@ class IsolationPolicy:
 
     def refusal(self, skill: Skill) -> SkillPermissionError | None:
         """Why ``skill`` may not run at the level it asks for, or None."""
+        if isinstance(self._recall(skill), Isolation):
+            return None
         wanted = self.wanted(skill)
         floor = self.floor(skill)
         if strength(wanted) >= strength(floor):
@@ -79,14 +94,22 @@ class IsolationPolicy:
 
     def isolation(self, skill: Skill) -> Isolation:
         """The level ``skill`` runs at; raises SkillPermissionError if it asks for less."""
+        known = self._recall(skill)
+        if isinstance(known, Isolation):
+            return known
         refused = self.refusal(skill)
         if refused is not None:
             raise refused
-        return self.wanted(skill)
+        level = self.wanted(skill)
+        self._remember(skill, level)
+        return level
 
     def effective(self, ex: ExecutionSettings) -> ExecutionSettings:
         """``ex`` with every value past the operator's maxima clamped (the same object when
         nothing is: the common case costs no copy)."""
+        known = self._recall(ex)
+        if isinstance(known, ExecutionSettings):
+            return known
         changes: dict[str, Any] = {}
         if ex.timeout_s is not None and not ex.timeout_s <= self.max_timeout_s:
             changes["timeout_s"] = self.max_timeout_s  # NaN and inf are clamped too
@@ -96,7 +119,9 @@ class IsolationPolicy:
             changes["memory_mb"] = self.max_memory_mb
         if ex.cpu_seconds is not None and not ex.cpu_seconds <= self.max_cpu_seconds:
             changes["cpu_seconds"] = self.max_cpu_seconds
-        return dataclasses.replace(ex, **changes) if changes else ex
+        out = dataclasses.replace(ex, **changes) if changes else ex
+        self._remember(ex, out)
+        return out
 
     def resource_limits(self, *, memory_mb: int | None,
                         cpu_seconds: float | None) -> tuple[int, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -371,6 +372,7 @@ async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) 
     return child
 
 
+@functools.lru_cache(maxsize=4096)  # on every call's path: the id's folder, worked out once
 def skill_slot(skill_id: str) -> str:
     """The folder of a skill's workdirs under the work root (see the module's docstring)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", skill_id)[:80]
