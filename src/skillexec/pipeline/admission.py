@@ -70,8 +70,8 @@ class Admission:
         # A call may tighten, never pass the operator's maxima either.
         return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
                              params=validated, config=dict(cfg), priority=prio,
-                             timeout_s=float(min(timeout_s, c.max_timeout_s)),
-                             max_retries=min(retries, c.max_retries),
+                             timeout_s=float(min(timeout_s, self.policy.max_timeout_s)),
+                             max_retries=min(retries, self.policy.max_retries),
                              idempotent=ex.idempotent, principal=principal, skill=skill,
                              timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)
