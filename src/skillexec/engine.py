@@ -285,10 +285,10 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
+            deadline = None if opts.deadline is None and self._default_deadline_s is None \
+                else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,
-                                           opts.timeout, opts.max_retries, opts.principal)
-            if opts.deadline is not None or self._default_deadline_s is not None:
-                task.deadline_s = deadline_s(opts.deadline, self._default_deadline_s)
+                                  opts.timeout, opts.max_retries, opts.principal, deadline)
             for mw in self.middleware.on_submit:
                 try:
                     if (pending := mw.on_submit(task, skill)) is not None:

@@ -326,11 +326,10 @@ def result_of(task: ExecutionTask, outcome: Outcome, status: TaskStatus | None,
     metrics = outcome.metrics
     if task.started_at is not None:
         metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
-    prediction = task.prediction
-    if prediction is not None:
+    if task.predicted_ms is not None:
         # Unrounded, like wall_ms: round(x, n) costs more than the bytes it saves.
-        metrics["predicted_ms"] = prediction.expected_ms
-        metrics["p_fail"] = prediction.p_fail
+        metrics["predicted_ms"] = task.predicted_ms
+        metrics["p_fail"] = task.p_fail
     return ExecutionResult(
         task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
         status=status, output=outcome.output if err is None else None, error=err,

@@ -82,7 +82,7 @@ class ResultCache:
                 ends.append(self.finish(follower, Outcome(error=cancelled_info()),
                                         status=TaskStatus.CANCELLED))
                 continue
-            follower.skill_version = result.skill_version
+            follower.request = follower.request.at_version(result.skill_version)
             ends.append(self.finish(
                 follower, Outcome(output=result.output, error=result.error,
                                   metrics={"shared": 1, "leader_wall_ms":
