@@ -123,7 +123,7 @@ class ExecutionTask:
     runner: str | None = None  # an isolation level chosen for this task (else the skill's)
     predicted_ms: float | None = None  # expected duration of an attempt, from history
     p_fail: float | None = None  # predicted probability that the task fails
-    advice: object = None  # the advisor's own record of this task; opaque to everyone else
+    advice: object = None  # what the SmartExecutor keeps of this task; opaque to the rest
 
     @classmethod
     def of(cls, task_id: str, request: Request, *, status: TaskStatus = TaskStatus.PENDING,

@@ -22,10 +22,16 @@ STORED_COLUMNS = f"task_id, status, attempts, cancel_requested, {_REQUEST_COLUMN
 
 
 def insert_values(task: ExecutionTask) -> tuple[Any, ...]:
+    """The row of a task being queued.
+
+    Its timeout and retries are the task's as queued (after advice and the resource clamp,
+    which ran at acceptance and do not run again), so that a resumed task runs as it would
+    have here.
+    """
     r = task.request
     return (task.task_id, task.status._value_, task.started_at, task.attempts, r.skill_id,
             r.skill_version, orjson.dumps(r.params), orjson.dumps(r.config), r.priority,
-            r.timeout_s, r.max_retries, int(r.idempotent), r.created_at, r.principal,
+            task.timeout_s, task.max_retries, int(r.idempotent), r.created_at, r.principal,
             r.deadline_s)
 
 

@@ -25,7 +25,11 @@ __all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore"]
 
 @dataclass(frozen=True, slots=True)
 class StoredTask:
-    """A task as the journal keeps it: its request, and what the journal adds."""
+    """A task as the journal keeps it: its request, and what the journal adds.
+
+    The request's ``timeout_s`` and ``max_retries`` are those the task was queued with
+    (after advice and resource clamps), so that a resumed task runs as it would have.
+    """
 
     task_id: str
     request: Request
