@@ -324,7 +324,7 @@ class SkillExecutionEngine:
             task.claimed = True
             task.status = TaskStatus.RUNNING
             task.attempts = 1
-            task.started_at = task.created_at
+            task.started_at = task.request.created_at
         else:
             task.status = TaskStatus.QUEUED
             try:
@@ -378,7 +378,7 @@ class SkillExecutionEngine:
         except SkillExecError:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._tasks.ended(task, result)
-        self.resources.finished(task.skill_id, task.principal, metrics,
+        self.resources.finished(task.request.skill_id, task.request.principal, metrics,
                                 ok=status is TaskStatus.SUCCEEDED, cached=cached)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:
