@@ -13,7 +13,7 @@ from skillexec.reliability.handler import ErrorHandler
 from skillexec.reliability.retry import ExponentialBackoffRetryStrategy
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.skills.decorator import skill, skill_of
-from skillexec.task import ExecutionTask
+from skillexec.task import ExecutionTask, Request
 
 
 @skill(id="flaky")
@@ -30,9 +30,8 @@ def decide_chain(*, timeout: float, retries: int, base: float, seed: int,
                            settings=ReliabilitySettings(breaker_enabled=False,
                                                         budget_enabled=False, **overrides))
     sk = skill_of(_flaky)
-    task = ExecutionTask(task_id="t", skill_id=sk.id, skill_version=sk.version, params={},
-                         config={}, priority=5, timeout_s=timeout, max_retries=retries,
-                         idempotent=False, skill=sk)
+    task = ExecutionTask.of("t", Request(sk.id, sk.version, {}, {}, 5, timeout, retries, False,
+                                         time.time()), skill=sk)
     start = time.time()
     deadline = start + timeout * (retries + 1)
     err = ErrorInfo(ErrorType.NETWORK, "connection_failed", "x", retryable=True)

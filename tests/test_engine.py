@@ -372,12 +372,11 @@ def test_fallback_skill_runs_when_recovery_is_exhausted(tmp_path: Path) -> None:
 def test_a_bad_journal_record_fails_alone(tmp_path: Path) -> None:
     from skillexec.errors import SkillExecError
     from skillexec.storage.sqlite import SQLiteStore
-    from skillexec.task import ExecutionTask
+    from skillexec.task import ExecutionTask, Request
 
     def make_task(i: int, timeout_s: float) -> ExecutionTask:
-        return ExecutionTask(task_id=f"t{i:023d}", skill_id="s", skill_version="1",
-                             params={}, config={}, priority=5, timeout_s=timeout_s,
-                             max_retries=0, idempotent=False)
+        return ExecutionTask.of(f"t{i:023d}", Request("s", "1", {}, {}, 5, timeout_s, 0, False,
+                                                      time.time()))
 
     async def main() -> None:
         store = SQLiteStore(tmp_path / "j.db")

@@ -14,7 +14,7 @@ from skillexec import EngineConfig, SkillContext, SkillExecutionEngine, skill
 from skillexec.monitoring.metrics import ExecutionMetrics
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.monitoring.sketch import QuantileSketch
-from skillexec.task import TaskStatus
+from skillexec.task import Request, TaskStatus
 from tests.conftest import arun
 
 
@@ -353,10 +353,9 @@ def test_event_log_rebuilds_grace_and_progress_cap() -> None:
 
     now = [100.0]
     log = EventLog(max_per_task=4, grace_s=5.0, max_ended=100, clock=lambda: now[0])
-    live = ExecutionTask(task_id="a", skill_id="s", skill_version="1", params={}, config={},
-                         priority=5, timeout_s=1, max_retries=2, idempotent=True,
-                         created_at=90.0, status=TaskStatus.RUNNING, attempts=2,
-                         started_at=91.0)
+    live = ExecutionTask.of("a", Request("s", "1", {}, {}, 5, 1, 2, True, 90.0),
+                            status=TaskStatus.RUNNING, attempts=2)
+    live.started_at = 91.0
     log.live = {"a": live}.get
     log.retry_started("a", 95.0)
     for i in range(10):

@@ -10,14 +10,13 @@ from hypothesis import strategies as st
 
 from skillexec.errors import ResourceError
 from skillexec.scheduling.queue import TaskQueue
-from skillexec.task import ExecutionTask
+from skillexec.task import ExecutionTask, Request
 
 AGING_S = 10.0
 
 
 def task(i: int, priority: int, at: float) -> ExecutionTask:
-    t = ExecutionTask(task_id=f"t{i}", skill_id="s", skill_version="1", params={}, config={},
-                      priority=priority, timeout_s=1, max_retries=0, idempotent=False)
+    t = ExecutionTask.of(f"t{i}", Request("s", "1", {}, {}, priority, 1, 0, False, 0.0))
     t.queued_mono = at
     return t
 

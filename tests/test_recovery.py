@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from skillexec import SkillExecutionEngine, TaskStatus
+from skillexec import ExecutionResult, SkillExecutionEngine, TaskStatus
 from skillexec.config import load_config
 from skillexec.engine import Recovery
 from tests.conftest import ROOT, arun
@@ -201,3 +201,52 @@ def test_cancel_all_ends_every_task_in_the_journal(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "data" / "journal.db") as db:
         rows = db.execute("SELECT status, finished_at FROM tasks").fetchall()
     assert len(rows) == 5 and all(s == "cancelled" and f for s, f in rows)
+
+
+DEADLINE_DRIVER = """
+import asyncio, os, sys
+from skillexec import SkillExecutionEngine
+
+async def main():
+    async with SkillExecutionEngine(skills_dir=sys.argv[1], data_dir=sys.argv[2]) as engine:
+        task_id = await engine.submit("again", {"n": 1, "seconds": 60}, deadline=4.0)
+        while not os.path.exists(os.environ["RUNS_FILE"]):
+            await asyncio.sleep(0.01)
+        print(task_id, flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_resumed_task_keeps_its_deadline(tmp_path: Path) -> None:
+    """The deadline is journaled: the engine that resumes the task ends it on time."""
+    skills = make_skills(tmp_path)
+    data, runs = tmp_path / "data", tmp_path / "runs.txt"
+    env = {**os.environ, "RUNS_FILE": str(runs), "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_TRUSTED_SKILLS": TRUSTED}
+    proc = subprocess.Popen([sys.executable, "-c", DEADLINE_DRIVER, str(skills), str(data)],
+                            stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None
+        task_id = proc.stdout.readline().strip()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert task_id and runs.read_text().split() == [task_id]  # killed while it ran
+
+    async def resume() -> tuple[Recovery, ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as engine:
+            return engine.recovery, await engine.wait(task_id, timeout=20)
+
+    os.environ["RUNS_FILE"] = str(runs)
+    try:
+        recovery, result = arun(resume())
+    finally:
+        del os.environ["RUNS_FILE"]
+    assert recovery.resumed == (task_id,)
+    assert result.status is TaskStatus.TIMED_OUT and result.error is not None
+    assert result.error.code == "deadline_exceeded"
+    assert result.error.details["deadline_s"] == 4.0
+    assert result.finished_at is not None
+    assert result.finished_at - result.created_at < 4.0 + 2.0  # counted from acceptance

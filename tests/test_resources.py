@@ -26,7 +26,7 @@ from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.model import Skill
-from skillexec.task import ExecutionTask
+from skillexec.task import ExecutionTask, Request
 from tests.conftest import arun
 
 GATES: dict[str, asyncio.Event] = {}
@@ -344,9 +344,7 @@ def test_bulkhead_scheduling_invariants(slots: int, per_skill: dict[str, int],
     running: list[ExecutionTask] = []
     for n, (op, a, prio) in enumerate(seq):
         if op == "push":
-            t = ExecutionTask(task_id=f"t{n}", skill_id=f"s{a}", skill_version="1", params={},
-                              config={}, priority=prio, timeout_s=1, max_retries=0,
-                              idempotent=False)
+            t = ExecutionTask.of(f"t{n}", Request(f"s{a}", "1", {}, {}, prio, 1, 0, False, 0.0))
             t.queued_mono = float(n)
             if ex.claim(t):
                 ex.started.append(t)

@@ -19,7 +19,7 @@ from skillexec.skills.decorator import skill_of
 from skillexec.smart import Predictor, SmartSettings
 from skillexec.smart.adaptive import ConcurrencyTuner
 from skillexec.smart.prediction import Features, features_of
-from skillexec.task import ExecutionResult, ExecutionTask
+from skillexec.task import ExecutionResult, ExecutionTask, Request
 from tests.conftest import arun
 
 
@@ -281,18 +281,17 @@ def test_concurrency_is_halved_on_congestion_and_grows_back() -> None:
     tuner = ConcurrencyTuner(rm, SmartSettings(concurrency_max=16, min_samples=1),
                              journal=lambda k, d: events.append(d), clock=lambda: clock[0])
     sk = skill_of(hangs)
-    task = ExecutionTask(task_id="t", skill_id="hangs", skill_version="1", params={},
-                         config={}, priority=5, timeout_s=1, max_retries=0, idempotent=False,
-                         prediction=Prediction(10, 12, 14, 0.01, 100, "skill", 10))
-    tuner.observe(task, sk, _result(task, TaskStatus.TIMED_OUT, 1000))
+    task = ExecutionTask.of("t", Request("hangs", "1", {}, {}, 5, 1, 0, False, 0.0))
+    p = Prediction(10, 12, 14, 0.01, 100, "skill", 10)
+    tuner.observe(p, sk, _result(task, TaskStatus.TIMED_OUT, 1000))
     assert tuner.limit("hangs") == 8 and rm._skill_limits["hangs"] == 8
-    tuner.observe(task, sk, _result(task, TaskStatus.SUCCEEDED, 100))  # slow: within cooldown
+    tuner.observe(p, sk, _result(task, TaskStatus.SUCCEEDED, 100))  # slow: within cooldown
     assert tuner.limit("hangs") == 8
     clock[0] += 5
-    tuner.observe(task, sk, _result(task, TaskStatus.SUCCEEDED, 100))  # 10x expected
+    tuner.observe(p, sk, _result(task, TaskStatus.SUCCEEDED, 100))  # 10x expected
     assert tuner.limit("hangs") == 4
     for _ in range(4):
-        tuner.observe(task, sk, _result(task, TaskStatus.SUCCEEDED, 10))
+        tuner.observe(p, sk, _result(task, TaskStatus.SUCCEEDED, 10))
     assert tuner.limit("hangs") == 5  # one more after a limit's worth of good calls
     assert [e["new"] for e in events] == [8, 4, 5] and all(e["reason"] for e in events)
 

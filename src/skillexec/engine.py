@@ -285,10 +285,10 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
+            deadline = None if opts.deadline is None and self._default_deadline_s is None \
+                else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,
-                                           opts.timeout, opts.max_retries, opts.principal)
-            if opts.deadline is not None or self._default_deadline_s is not None:
-                task.deadline_s = deadline_s(opts.deadline, self._default_deadline_s)
+                                  opts.timeout, opts.max_retries, opts.principal, deadline)
             for mw in self.middleware.on_submit:
                 try:
                     if (pending := mw.on_submit(task, skill)) is not None:
@@ -324,7 +324,7 @@ class SkillExecutionEngine:
             task.claimed = True
             task.status = TaskStatus.RUNNING
             task.attempts = 1
-            task.started_at = task.created_at
+            task.started_at = task.request.created_at
         else:
             task.status = TaskStatus.QUEUED
             try:
@@ -378,7 +378,7 @@ class SkillExecutionEngine:
         except SkillExecError:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._tasks.ended(task, result)
-        self.resources.finished(task.skill_id, task.principal, metrics,
+        self.resources.finished(task.request.skill_id, task.request.principal, metrics,
                                 ok=status is TaskStatus.SUCCEEDED, cached=cached)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:

@@ -28,7 +28,8 @@ class Engine(Protocol):
     async def submit(self, skill_id: str, params: dict[str, Any] | None = None, *,
                      config: dict[str, Any] | None = ..., priority: int | None = ...,
                      timeout: float | None = ..., max_retries: int | None = ...,
-                     principal: str | None = ..., cache: bool = ...) -> str: ...
+                     principal: str | None = ..., cache: bool = ...,
+                     deadline: float | None = ...) -> str: ...
 
     async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult: ...
 
@@ -56,10 +57,11 @@ async def replay(engine: Engine, task_ids: list[str], *,
         if st is None:
             return ReplayOutcome(task_id, None, None, f"no task with id {task_id!r}")
         try:
-            new_id = await engine.submit(st.skill_id, st.params, config=st.config,
-                                         priority=st.priority, timeout=st.timeout_s or None,
-                                         max_retries=st.max_retries, principal=st.principal,
-                                         cache=False)
+            r = st.request
+            new_id = await engine.submit(r.skill_id, r.params, config=r.config,
+                                         priority=r.priority, timeout=r.timeout_s or None,
+                                         max_retries=r.max_retries, principal=r.principal,
+                                         deadline=r.deadline_s, cache=False)
         except SkillExecError as exc:
             return ReplayOutcome(task_id, None, None, str(exc))
         result = await engine.wait(new_id) if wait else None

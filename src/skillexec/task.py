@@ -6,18 +6,18 @@ import random
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from skillexec.errors import ErrorInfo
 
 if TYPE_CHECKING:
-    from skillexec.forecast import Features, Prediction
     from skillexec.skills.model import Skill
 
 __all__ = [
     "ArtifactRef",
     "ExecutionResult",
     "ExecutionTask",
+    "Request",
     "TaskInfo",
     "TaskStatus",
     "new_task_id",
@@ -68,11 +68,18 @@ class ArtifactRef:
                 "sha256": self.sha256}
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionTask:
-    """The engine's working record of one invocation. Mutable; owned by the engine."""
+class Request(NamedTuple):
+    """One accepted request, resolved at admission: what the journal keeps and a resumed or
+    replayed task is rebuilt from. Shared by the live task and the stored one.
 
-    task_id: str
+    A NamedTuple rather than a frozen dataclass: built once per call on the hot path, and a
+    tuple is the cheapest immutable record to make (measured: 0.34 us against 0.94 us for a
+    frozen slotted dataclass, which sets each field through ``object.__setattr__``).
+    ``timeout_s`` and ``max_retries`` are as resolved from the call, the skill and the
+    engine's settings; what the engine then makes of them for one run (advice, clamps) lives
+    on the task.
+    """
+
     skill_id: str
     skill_version: str
     params: dict[str, Any]
@@ -81,32 +88,82 @@ class ExecutionTask:
     timeout_s: float
     max_retries: int
     idempotent: bool
-    created_at: float = field(default_factory=time.time)
+    created_at: float
+    principal: str | None = None
+    deadline_s: float | None = None  # all attempts end this long after created_at
+
+    def at_version(self, version: str) -> Request:
+        """The same request, answered by another version (a single-flight follower's)."""
+        return self._replace(skill_version=version)
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionTask:
+    """The engine's working record of one invocation: the request, and the run's own state.
+
+    Mutable; owned by the engine. The request's fields read through (``task.skill_id``);
+    ``params``, ``timeout_s`` and ``max_retries`` start as the request's and are what this
+    run uses (a fallback revalidates the parameters, advice and clamps change the others).
+    """
+
+    task_id: str
+    request: Request
+    params: dict[str, Any]
+    timeout_s: float
+    max_retries: int
     status: TaskStatus = TaskStatus.PENDING
     attempts: int = 0
     started_at: float | None = None
     queued_mono: float = 0.0  # monotonic clock when queued: queue wait and aging
-    principal: str | None = None
     skill: Skill | None = None  # resolved at admission; not stored
     claimed: bool = False  # a slot was taken for it at acceptance: its caller starts it
     timeout_fixed: bool = False  # the caller chose the timeout: no advisor changes it
     retries_fixed: bool = False  # the caller chose max_retries
-    prediction: Prediction | None = None  # the SmartExecutor's, made at admission
-    features: Features | None = None  # what the prediction was made from (learnt at the end)
     order_s: float = 0.0  # put back this far in its priority's queue (shortest-first)
     runner: str | None = None  # an isolation level chosen for this task (else the skill's)
-    deadline_s: float | None = None  # all attempts end this long after acceptance (None: no
-                                     # limit beyond each attempt's timeout_s); not journaled
+    predicted_ms: float | None = None  # expected duration of an attempt, from history
+    p_fail: float | None = None  # predicted probability that the task fails
+    advice: object = None  # what the SmartExecutor keeps of this task; opaque to the rest
+
+    @classmethod
+    def of(cls, task_id: str, request: Request, *, status: TaskStatus = TaskStatus.PENDING,
+           attempts: int = 0, skill: Skill | None = None) -> ExecutionTask:
+        """A task for ``request``, its run values starting as the request's."""
+        return cls(task_id, request, request.params, request.timeout_s, request.max_retries,
+                   status, attempts, skill=skill)
 
     @property
-    def predicted_ms(self) -> float | None:
-        """Expected duration of an attempt, from history (None: nothing to go on yet)."""
-        return self.prediction.expected_ms if self.prediction is not None else None
+    def skill_id(self) -> str:
+        return self.request.skill_id
 
     @property
-    def p_fail(self) -> float | None:
-        """Predicted probability that the task fails."""
-        return self.prediction.p_fail if self.prediction is not None else None
+    def skill_version(self) -> str:
+        return self.request.skill_version
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.request.config
+
+    @property
+    def priority(self) -> int:
+        return self.request.priority
+
+    @property
+    def idempotent(self) -> bool:
+        return self.request.idempotent
+
+    @property
+    def principal(self) -> str | None:
+        return self.request.principal
+
+    @property
+    def created_at(self) -> float:
+        return self.request.created_at
+
+    @property
+    def deadline_s(self) -> float | None:
+        """All attempts end this long after acceptance (None: each attempt's timeout only)."""
+        return self.request.deadline_s
 
 
 @dataclass(frozen=True, slots=True)

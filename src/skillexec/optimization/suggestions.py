@@ -126,8 +126,9 @@ def _add(ev: _Evidence, t: TaskInfo, request: StoredTask | None) -> None:
         if r.error is not None:
             ev.errors[f"{r.error.type.value}:{r.error.code}"] += 1
     if request is not None:
-        ev.timeouts_s.append(request.timeout_s)
-        blob = orjson.dumps([request.params, request.config], option=orjson.OPT_SORT_KEYS)
+        req = request.request
+        ev.timeouts_s.append(req.timeout_s)
+        blob = orjson.dumps([req.params, req.config], option=orjson.OPT_SORT_KEYS)
         ev.digests[hashlib.blake2b(blob, digest_size=12).hexdigest()] += 1
 
 

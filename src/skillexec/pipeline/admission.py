@@ -8,6 +8,7 @@ skill's execution settings and the operator's maxima.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
-from skillexec.task import ExecutionTask
+from skillexec.task import ExecutionTask, Request
 from skillexec.validation import ParameterValidator
 
 __all__ = ["Admission", "Check", "deadline_s"]
@@ -46,7 +47,7 @@ class Admission:
     def task_for(self, task_id: str, skill: Skill, params: Mapping[str, Any] | None,
                  config: Mapping[str, Any] | None, priority: int | None,
                  timeout: float | None, max_retries: int | None,
-                 principal: str | None) -> ExecutionTask:
+                 principal: str | None, deadline: float | None) -> ExecutionTask:
         """Run every check, then the task this request becomes (parameters validated)."""
         _runnable(skill)
         runner = self._runner(skill)
@@ -68,22 +69,21 @@ class Admission:
         retries = max_retries if max_retries is not None else (
             ex.max_retries if ex.max_retries is not None else c.default_max_retries)
         # A call may tighten, never pass the operator's maxima either.
-        return ExecutionTask(task_id=task_id, skill_id=skill.id, skill_version=skill.version,
-                             params=validated, config=dict(cfg), priority=prio,
-                             timeout_s=float(min(timeout_s, self.policy.max_timeout_s)),
-                             max_retries=min(retries, self.policy.max_retries),
-                             idempotent=ex.idempotent, principal=principal, skill=skill,
-                             timeout_fixed=timeout is not None,
+        req = Request(skill.id, skill.version, validated, dict(cfg), prio,
+                      float(min(timeout_s, self.policy.max_timeout_s)),
+                      min(retries, self.policy.max_retries),
+                      ex.idempotent, time.time(), principal, deadline)
+        return ExecutionTask(task_id, req, validated, req.timeout_s, req.max_retries,
+                             skill=skill, timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)
 
     def refused(self, task_id: str, skill_id: str, version: str | None,
                 priority: int | None, principal: str | None) -> ExecutionTask:
         """The task a refused request is recorded as (it ends ``rejected`` at once)."""
-        return ExecutionTask(task_id=task_id, skill_id=skill_id, skill_version=version or "",
-                             params={}, config={},
-                             priority=priority if priority is not None and 0 <= priority <= 9
-                             else self.config.default_priority, timeout_s=0.0, max_retries=0,
-                             idempotent=False, principal=principal)
+        prio = priority if priority is not None and 0 <= priority <= 9 \
+            else self.config.default_priority
+        return ExecutionTask.of(task_id, Request(skill_id, version or "", {}, {}, prio, 0.0, 0,
+                                                 False, time.time(), principal))
 
     def _runner(self, skill: Skill) -> Runner:
         isolation = self.policy.isolation(skill)  # refused here if it asks for too little

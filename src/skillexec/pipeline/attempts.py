@@ -112,7 +112,8 @@ class AttemptLoop:
                         saved: list[ArtifactRef]) -> tuple[Outcome, Skill]:
         runner = self.runners[task.runner or self.policy.isolation(skill)._value_]
         queue_ms = (time.monotonic() - task.queued_mono) * 1000.0
-        task_deadline = math.inf if task.deadline_s is None else task.created_at + task.deadline_s
+        req = task.request
+        task_deadline = math.inf if req.deadline_s is None else req.created_at + req.deadline_s
         journaled = task.status is TaskStatus.RUNNING  # the fast path wrote attempt 1
         fallback_used = False
         while True:
@@ -160,7 +161,7 @@ class AttemptLoop:
         elif (event_log := self.events.log) is not None:
             event_log.retry_started(task.task_id, time.time())
         written = self.journal.started(task)
-        if not task.idempotent:
+        if not task.request.idempotent:
             # At most once: the journal knows the attempt began before it does.
             await written
 
@@ -191,14 +192,14 @@ class AttemptLoop:
         # SmartExecutor's adaptive timeout, a grown timeout after a timed-out attempt).
         timeout_s = min(task.timeout_s, self.policy.max_timeout_s)
         # The call's deadline comes first (no clock read without one: the common case).
-        cut = task.deadline_s is not None and task_deadline - time.time() < timeout_s
+        cut = task.request.deadline_s is not None and task_deadline - time.time() < timeout_s
         if cut:
             timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
                                        progress=self.events.progress_sink(task))
         self.contexts[task.task_id] = ctx
         ex = self.policy.effective(skill.execution)
-        attempt = Attempt(skill=skill, input_data=build_input(task.params, task.config),
+        attempt = Attempt(skill=skill, input_data=build_input(task.params, task.request.config),
                           context=ctx,
                           limits=AttemptLimits(timeout_s=timeout_s, memory_mb=ex.memory_mb,
                                                cpu_seconds=ex.cpu_seconds,
@@ -319,21 +320,20 @@ _ENDS = {ErrorType.TIMEOUT: TaskStatus.TIMED_OUT, ErrorType.CANCELLED: TaskStatu
 def result_of(task: ExecutionTask, outcome: Outcome, status: TaskStatus | None,
               artifacts: list[ArtifactRef] | None, cached: bool) -> ExecutionResult:
     """What a task came to (``status`` None: as its outcome says); its metrics completed."""
-    err = outcome.error
+    err, req = outcome.error, task.request
     if status is None:
         status = TaskStatus.SUCCEEDED if err is None else _ENDS.get(err.type, TaskStatus.FAILED)
     now = time.time()
     metrics = outcome.metrics
     if task.started_at is not None:
         metrics["wall_ms"] = metrics.get("wall_ms") or (now - task.started_at) * 1000.0
-    prediction = task.prediction
-    if prediction is not None:
+    if task.predicted_ms is not None:
         # Unrounded, like wall_ms: round(x, n) costs more than the bytes it saves.
-        metrics["predicted_ms"] = prediction.expected_ms
-        metrics["p_fail"] = prediction.p_fail
+        metrics["predicted_ms"] = task.predicted_ms
+        metrics["p_fail"] = task.p_fail
     return ExecutionResult(
-        task_id=task.task_id, skill_id=task.skill_id, skill_version=task.skill_version,
+        task_id=task.task_id, skill_id=req.skill_id, skill_version=req.skill_version,
         status=status, output=outcome.output if err is None else None, error=err,
         attempts=task.attempts, cached=cached, artifacts=tuple(artifacts or ()),
-        metrics=metrics, created_at=task.created_at, started_at=task.started_at,
+        metrics=metrics, created_at=req.created_at, started_at=task.started_at,
         finished_at=now)

@@ -71,7 +71,7 @@ class ResultCache:
         if flight.cacheable and result.status is TaskStatus.SUCCEEDED and not result.cached:
             if value is None:
                 value = orjson.dumps(result.output, default=str)
-            self.optimizer.keep(flight, task.skill_id, task.skill_version, value)
+            self.optimizer.keep(flight, task.request.skill_id, task.request.skill_version, value)
         if not flight.followers:
             return
         shared = [{"attempt": 0, "decision": "shared", "leader_task_id": task.task_id,
@@ -82,7 +82,7 @@ class ResultCache:
                 ends.append(self.finish(follower, Outcome(error=cancelled_info()),
                                         status=TaskStatus.CANCELLED))
                 continue
-            follower.skill_version = result.skill_version
+            follower.request = follower.request.at_version(result.skill_version)
             ends.append(self.finish(
                 follower, Outcome(output=result.output, error=result.error,
                                   metrics={"shared": 1, "leader_wall_ms":

@@ -43,12 +43,7 @@ def cancelled_info() -> ErrorInfo:
 
 
 def task_from_stored(st: StoredTask) -> ExecutionTask:
-    return ExecutionTask(task_id=st.task_id, skill_id=st.skill_id,
-                         skill_version=st.skill_version, params=st.params, config=st.config,
-                         priority=st.priority, timeout_s=st.timeout_s,
-                         max_retries=st.max_retries, idempotent=st.idempotent,
-                         created_at=st.created_at, status=st.status, attempts=st.attempts,
-                         principal=st.principal)
+    return ExecutionTask.of(st.task_id, st.request, status=st.status, attempts=st.attempts)
 
 
 class Recoverer:
@@ -90,7 +85,7 @@ class Recoverer:
             elif (gone := self._skill_gone(st)) is not None:
                 await self.finish(task, Outcome(error=gone))
                 interrupted.append(st.task_id)
-            elif st.status in (TaskStatus.PENDING, TaskStatus.QUEUED) or st.idempotent:
+            elif st.status in (TaskStatus.PENDING, TaskStatus.QUEUED) or st.request.idempotent:
                 task.status = TaskStatus.QUEUED
                 task.queued_mono = time.monotonic()
                 self.queue.push(task)
@@ -100,7 +95,8 @@ class Recoverer:
                 await self.finish(task, Outcome(error=ErrorInfo(
                     type=ErrorType.EXECUTION, code="interrupted", retryable=False,
                     message=f"the engine stopped while task {st.task_id} was running; "
-                            f"skill {st.skill_id!r} is not idempotent, so it was not re-run")))
+                            f"skill {st.request.skill_id!r} is not idempotent, so it was not "
+                            "re-run")))
         if stored:
             # Never silent: a user must be able to tell why tasks they did not submit now run.
             log.warning("recovered %d tasks a stopped engine left unfinished: resumed %s; "
@@ -112,7 +108,7 @@ class Recoverer:
 
     def _skill_gone(self, st: StoredTask) -> ErrorInfo | None:
         try:
-            self.skills.get(st.skill_id, st.skill_version)
+            self.skills.get(st.request.skill_id, st.request.skill_version)
         except SkillExecError as exc:
             return ErrorInfo(
                 type=ErrorType.EXECUTION, code="interrupted", retryable=False,

@@ -61,10 +61,10 @@ class LiveTasks:
     async def status(self, task_id: str) -> TaskInfo:
         task = self.live.get(task_id)
         if task is not None:
-            return TaskInfo(task_id=task_id, skill_id=task.skill_id,
-                            skill_version=task.skill_version, status=task.status,
-                            priority=task.priority, attempts=task.attempts,
-                            created_at=task.created_at, started_at=task.started_at)
+            return TaskInfo(task_id=task_id, skill_id=task.request.skill_id,
+                            skill_version=task.request.skill_version, status=task.status,
+                            priority=task.request.priority, attempts=task.attempts,
+                            created_at=task.request.created_at, started_at=task.started_at)
         info = await self.journal.get(task_id)
         if info is None:
             raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")

@@ -20,7 +20,7 @@ async def usage_report(store: TaskStore, *, since: float | None = None,
                        until: float | None = None,
                        max_tasks: int = 200_000) -> dict[str, Any]:
     tasks = await store.list_tasks(since=since, until=until, limit=max_tasks)
-    principals = {r.task_id: r.principal for r in await store.requests(
+    principals = {r.task_id: r.request.principal for r in await store.requests(
         since=since, until=until, limit=max_tasks)}
     ledger = UsageLedger()
     for t in tasks:

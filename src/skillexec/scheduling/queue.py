@@ -78,10 +78,11 @@ class TaskQueue:
                     f"the queue for priority {task.priority} is full ({cap} tasks waiting); "
                     "try again later", code="queue_full", retryable=True,
                     details={"capacity": cap, "priority": task.priority})
-        entry: list[object] = [task.queued_mono - task.priority * self.aging_s + task.order_s,
+        prio = task.request.priority  # the request's field, not the task's property: hot
+        entry: list[object] = [task.queued_mono - prio * self.aging_s + task.order_s,
                                next(self._seq), task, None]
         self._entries[task.task_id] = entry
-        self._depth[task.priority] += 1
+        self._depth[prio] += 1
         heapq.heappush(self._heap, entry)
 
     def pop(self, blocked: Callable[[ExecutionTask], str | None] | None = None

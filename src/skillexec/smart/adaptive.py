@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from skillexec.errors import ErrorType
+from skillexec.forecast import Prediction
 from skillexec.resources.manager import ResourceManager
 from skillexec.skills.model import Skill
-from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["ConcurrencyTuner", "TunerSettings"]
 
@@ -68,14 +69,13 @@ class ConcurrencyTuner:
         st = self._skills.get(skill_id)
         return None if st is None else st.limit
 
-    def observe(self, task: ExecutionTask, skill: Skill, result: ExecutionResult) -> None:
+    def observe(self, pred: Prediction | None, skill: Skill, result: ExecutionResult) -> None:
         s = self.settings
         st = self._skills.get(skill.id)
         if st is None:
             configured = self.resources.skill_limit(skill)
             ceiling = min(configured, s.concurrency_max) if configured else s.concurrency_max
             st = self._skills[skill.id] = _State(ceiling, ceiling)
-        pred = task.prediction
         if pred is None or pred.samples < s.min_samples:
             return  # too little known to tell slow from normal
         # The prediction is per attempt; a retried task's wall_ms covers all of its attempts.

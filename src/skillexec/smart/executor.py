@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from skillexec.middleware import Middleware
 from skillexec.skills.model import Skill
@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from skillexec.services import Services
 
 __all__ = ["SmartExecutor"]
+
+
+class _Forecast(NamedTuple):
+    """What the SmartExecutor keeps on a task (``task.advice``) from admission to the end."""
+
+    features: Features
+    prediction: Prediction | None
 
 log = logging.getLogger("skillexec.smart")
 
@@ -129,8 +136,11 @@ class SmartExecutor(Middleware):
     def on_submit(self, task: ExecutionTask, skill: Skill) -> Awaitable[None] | None:
         if not self.enabled:
             return None
-        features = task.features = features_of(skill, task.params)
-        p = task.prediction = self.predictor.predict(skill.id, features)
+        features = features_of(skill, task.params)
+        p = self.predictor.predict(skill.id, features)
+        task.advice = _Forecast(features, p)
+        if p is not None:
+            task.predicted_ms, task.p_fail = p.expected_ms, p.p_fail
         if p is None or not self.adaptive:
             return None
         return self._advise(task, skill, features, p)  # only advice is awaited
@@ -185,16 +195,18 @@ class SmartExecutor(Middleware):
             return
         # Predictions are per attempt; a retried task's wall_ms covers all of its attempts.
         wall = metrics.get("last_attempt_wall_ms", metrics.get("wall_ms"))
-        p = task.prediction
+        forecast = task.advice
+        p = features = None
+        if isinstance(forecast, _Forecast):
+            features, p = forecast
         if p is not None and wall is not None:
             self._accuracy.add(skill.id, p, wall, time.time())
-        features = task.features
         if features is None:  # recovered from the journal: never predicted
             features = features_of(skill, task.params)
         self.predictor.observe(skill.id, features, wall,
                                result.status is not _SUCCEEDED)
         if self.tuner is not None:
-            self.tuner.observe(task, skill, result)
+            self.tuner.observe(p, skill, result)
 
     def _journal(self, kind: str, data: dict[str, Any]) -> None:
         log.info("adaptive: %s", data)

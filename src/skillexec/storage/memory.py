@@ -58,10 +58,10 @@ class MemoryStore:
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
         if task.task_id not in self._finished:
-            info = TaskInfo(task_id=task.task_id, skill_id=task.skill_id,
-                            skill_version=task.skill_version, status=result.status,
-                            priority=task.priority, attempts=result.attempts,
-                            created_at=task.created_at, started_at=result.started_at,
+            info = TaskInfo(task_id=task.task_id, skill_id=task.request.skill_id,
+                            skill_version=task.request.skill_version, status=result.status,
+                            priority=task.request.priority, attempts=result.attempts,
+                            created_at=task.request.created_at, started_at=result.started_at,
                             finished_at=result.finished_at, result=result)
             self._finished[task.task_id] = (info, history)
             if len(self._finished) > self._max:

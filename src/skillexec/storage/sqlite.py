@@ -23,6 +23,7 @@ import orjson
 from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
+from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
 from skillexec.storage.store import ArtifactRecord
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     idempotent INTEGER NOT NULL,
     principal TEXT,
     created_at REAL NOT NULL,
+    deadline_s REAL,
     started_at REAL,
     finished_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -85,11 +87,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
 """
 
-_INSERT = (
-    "INSERT INTO tasks(task_id, skill_id, skill_version, status, priority, params, config,"
-    " timeout_s, max_retries, idempotent, principal, created_at, started_at, attempts)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 _STARTED = (
     "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
     " WHERE task_id=? AND finished_at IS NULL"
@@ -135,6 +132,9 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
         self._write = self._connect()
         self._write.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         self._write.executescript(_SCHEMA)
+        columns = {r[1] for r in self._write.execute("PRAGMA table_info(tasks)")}
+        if "deadline_s" not in columns:  # a journal from before deadlines were kept
+            self._write.execute("ALTER TABLE tasks ADD COLUMN deadline_s REAL")
         self._read = self._connect()
         self._stop.clear()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,
@@ -228,12 +228,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
                     fut.set_exception(self._journal_error(error))
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_INSERT, (
-            task.task_id, task.skill_id, task.skill_version, task.status._value_, task.priority,
-            orjson.dumps(task.params), orjson.dumps(task.config), task.timeout_s,
-            task.max_retries, int(task.idempotent), task.principal, task.created_at,
-            task.started_at, task.attempts,
-        ))
+        return self._put(INSERT_TASK, insert_values(task))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,

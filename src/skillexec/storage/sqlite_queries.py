@@ -12,15 +12,12 @@ from typing import Any
 
 import orjson
 
+from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, StoredTask
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
 
 __all__ = ["SQLiteQueriesMixin"]
 
-_REQUEST_COLUMNS = (
-    "task_id, skill_id, skill_version, status, priority, params, config, timeout_s,"
-    " max_retries, idempotent, attempts, created_at, cancel_requested, principal"
-)
 _INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
     " finished_at, result"
@@ -80,25 +77,25 @@ class SQLiteQueriesMixin:
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
+            f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
         ).fetchall())
-        return [_request(r) for r in rows]
+        return [stored_task(r) for r in rows]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
         where, args = _created_between(since, until)
-        sql = f"SELECT {_REQUEST_COLUMNS} FROM tasks"
+        sql = f"SELECT {STORED_COLUMNS} FROM tasks"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY task_id DESC LIMIT ?"
         args.append(int(limit))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [_request(r) for r in rows]
+        return [stored_task(r) for r in rows]
 
     async def get_request(self, task_id: str) -> StoredTask | None:
         row = await self._query(lambda c: c.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return _request(row) if row else None
+            f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        return stored_task(row) if row else None
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:
@@ -162,14 +159,6 @@ def _created_between(since: float | None,
         where.append("task_id < ?")
         args.append(f"{int(until * 1e6):014x}")
     return where, args
-
-def _request(r: tuple[Any, ...]) -> StoredTask:
-    return StoredTask(task_id=r[0], skill_id=r[1], skill_version=r[2], status=TaskStatus(r[3]),
-                      priority=r[4], params=orjson.loads(r[5]), config=orjson.loads(r[6]),
-                      timeout_s=r[7], max_retries=r[8], idempotent=bool(r[9]),
-                      attempts=r[10], created_at=r[11], cancel_requested=bool(r[12]),
-                      principal=r[13])
-
 
 def _info(row: tuple[Any, ...]) -> TaskInfo:
     result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None

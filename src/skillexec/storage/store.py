@@ -11,29 +11,31 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+from skillexec.task import (
+    ArtifactRef,
+    ExecutionResult,
+    ExecutionTask,
+    Request,
+    TaskInfo,
+    TaskStatus,
+)
 
 __all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore"]
 
 
 @dataclass(frozen=True, slots=True)
 class StoredTask:
-    """An unfinished task as found in the journal at start: enough to resume it."""
+    """A task as the journal keeps it: its request, and what the journal adds.
+
+    The request's ``timeout_s`` and ``max_retries`` are those the task was queued with
+    (after advice and resource clamps), so that a resumed task runs as it would have.
+    """
 
     task_id: str
-    skill_id: str
-    skill_version: str
+    request: Request
     status: TaskStatus
-    priority: int
-    params: dict[str, Any]
-    config: dict[str, Any]
-    timeout_s: float
-    max_retries: int
-    idempotent: bool
     attempts: int
-    created_at: float
     cancel_requested: bool
-    principal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,46 @@
+"""The one mapping between a :class:`~skillexec.request.Request` and a ``tasks`` row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from skillexec.storage.store import StoredTask
+from skillexec.task import ExecutionTask, Request, TaskStatus
+
+__all__ = ["INSERT_TASK", "STORED_COLUMNS", "insert_values", "stored_task"]
+
+# In Request's field order, so that a row's tail is the Request's fields.
+_REQUEST_COLUMNS = ("skill_id, skill_version, params, config, priority, timeout_s, max_retries,"
+                    " idempotent, created_at, principal, deadline_s")
+_N = _REQUEST_COLUMNS.count(",") + 1
+
+INSERT_TASK = (f"INSERT INTO tasks(task_id, status, started_at, attempts, {_REQUEST_COLUMNS})"
+               f" VALUES ({','.join('?' * (4 + _N))})")
+STORED_COLUMNS = f"task_id, status, attempts, cancel_requested, {_REQUEST_COLUMNS}"
+
+
+def insert_values(task: ExecutionTask) -> tuple[Any, ...]:
+    """The row of a task being queued.
+
+    Its timeout and retries are the task's as queued (after advice and the resource clamp,
+    which ran at acceptance and do not run again), so that a resumed task runs as it would
+    have here.
+    """
+    r = task.request
+    return (task.task_id, task.status._value_, task.started_at, task.attempts, r.skill_id,
+            r.skill_version, orjson.dumps(r.params), orjson.dumps(r.config), r.priority,
+            task.timeout_s, task.max_retries, int(r.idempotent), r.created_at, r.principal,
+            r.deadline_s)
+
+
+def stored_task(row: tuple[Any, ...]) -> StoredTask:
+    """A row selected as ``STORED_COLUMNS``."""
+    (skill_id, version, params, config, priority, timeout_s, max_retries, idempotent,
+     created_at, principal, deadline) = row[4:]
+    return StoredTask(task_id=row[0], status=TaskStatus(row[1]), attempts=row[2],
+                      cancel_requested=bool(row[3]),
+                      request=Request(skill_id, version, orjson.loads(params),
+                                      orjson.loads(config), priority, timeout_s, max_retries,
+                                      bool(idempotent), created_at, principal, deadline))
