@@ -15,7 +15,7 @@ from rich.table import Table
 
 from skillexec.cli.safe_text import cell, safe_line
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
-from skillexec.units import duration
+from skillexec.units import duration, duration_ms
 
 __all__ = ["error_sentence", "metrics_table", "results_table", "short", "tasks_table"]
 
@@ -113,10 +113,9 @@ def metrics_table(results: Sequence[ExecutionResult], elapsed_s: float) -> Table
     if walls:
         p50, p95 = percentile(walls, 0.5), percentile(walls, 0.95)
         table.add_row("run time p50 / p95 / max",
-                      " / ".join(duration(v / 1000.0) for v in (p50 or 0.0, p95 or 0.0,
-                                                                  walls[-1])))
+                      " / ".join(duration_ms(v) for v in (p50, p95, walls[-1])))
     if queues:
-        table.add_row("queue wait mean", duration(statistics.fmean(queues) / 1000.0))
+        table.add_row("queue wait mean", duration_ms(statistics.fmean(queues)))
     retried = sum(1 for r in results if r.attempts > 1)
     table.add_row("retried", str(retried))
     table.add_row("artifacts", str(sum(len(r.artifacts) for r in results)))

@@ -6,7 +6,7 @@ self-contained HTML file (charts as inline SVG: it works offline).
 
 from __future__ import annotations
 
-import os
+import io
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -235,12 +235,8 @@ def _emit(kind: str, parts: list[Any], fmt: str, output: Path | None) -> None:
     if fmt == "table" and output is None:
         print_report(Group(*parts), console=make_console())
         return
-    console = Console(record=True, width=160, file=open(os.devnull, "w"),  # noqa: SIM115
-                      highlight=False)
-    try:
-        print_report(Group(*parts), console=console)
-    finally:
-        console.file.close()
+    console = Console(record=True, width=160, file=io.StringIO(), highlight=False)
+    print_report(Group(*parts), console=console)
     target = output or Path(f"{kind}-report.html")
     text = (console.export_html(inline_styles=True) if fmt == "html"
             else console.export_text())

@@ -23,12 +23,12 @@ from typing import Any
 from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
-from skillexec.runtime.runners.process import skill_slot
 from skillexec.runtime.workspace import (
     WorkspaceUsage,
     measure_tree,
     quota_error,
     remove_tree,
+    skill_slot,
 )
 from skillexec.task import ArtifactRef, ExecutionTask
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import hashlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from skillexec.errors import ErrorInfo, ResourceError
 
-__all__ = ["WorkspaceUsage", "measure_tree", "quota_error", "remove_tree"]
+__all__ = ["WorkspaceUsage", "measure_tree", "quota_error", "remove_tree", "skill_slot"]
 
 _MAX_DEPTH = 48
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -163,3 +166,13 @@ def remove_tree(path: str) -> WorkspaceUsage:
     with contextlib.suppress(FileNotFoundError):
         os.rmdir(path)
     return WorkspaceUsage(files=files, bytes=used, complete=True)
+
+
+@functools.lru_cache(maxsize=4096)  # on every call's path: the id's folder, worked out once
+def skill_slot(skill_id: str) -> str:
+    """The folder of a skill's workdirs under the work root: its id when that is a safe
+    name, else a safe form of it plus a hash (two ids never share a folder)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", skill_id)[:80]
+    if safe != skill_id or safe.startswith("."):
+        safe += "-" + hashlib.sha256(skill_id.encode()).hexdigest()[:12]
+    return safe

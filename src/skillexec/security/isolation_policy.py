@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from skillexec.errors import SkillPermissionError
 from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skill
@@ -25,6 +25,10 @@ from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skil
 __all__ = ["IsolationPolicy", "strength"]
 
 _STRENGTH = {Isolation.INLINE: 0, Isolation.PROCESS: 1, Isolation.SANDBOX: 2}
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 def strength(level: Isolation) -> int:
@@ -45,18 +49,12 @@ class IsolationPolicy:
     default_cpu_seconds: float = 60.0
     max_cpu_seconds: float = 600.0
     # Every call asks for its skill's level and limits: answered once per skill object (a
-    # replaced skill is a new object). Refusals are not kept: each one is a fresh error.
-    _memo: dict[int, tuple[object, object]] = field(default_factory=dict, init=False,
-                                                    compare=False, repr=False)
-
-    def _remember(self, key: object, value: object) -> None:
-        if len(self._memo) >= 4096:
-            self._memo.clear()
-        self._memo[id(key)] = (key, value)
-
-    def _recall(self, key: object) -> object | None:
-        hit = self._memo.get(id(key))
-        return hit[1] if hit is not None and hit[0] is key else None
+    # replaced skill is a new object), keyed by id and checked by identity. Refusals are not
+    # kept: each one is a fresh error.
+    _levels: dict[int, tuple[Skill, Isolation]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
+    _clamped: dict[int, tuple[ExecutionSettings, ExecutionSettings]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def first_party(self, skill: Skill) -> bool:
         return skill.entry.kind is EntryKind.CALLABLE
@@ -78,7 +76,8 @@ class IsolationPolicy:
 
     def refusal(self, skill: Skill) -> SkillPermissionError | None:
         """Why ``skill`` may not run at the level it asks for, or None."""
-        if isinstance(self._recall(skill), Isolation):
+        hit = self._levels.get(id(skill))
+        if hit is not None and hit[0] is skill:
             return None
         wanted = self.wanted(skill)
         floor = self.floor(skill)
@@ -94,22 +93,22 @@ class IsolationPolicy:
 
     def isolation(self, skill: Skill) -> Isolation:
         """The level ``skill`` runs at; raises SkillPermissionError if it asks for less."""
-        hit = self._memo.get(id(skill))  # inlined: this runs twice on every call
+        hit = self._levels.get(id(skill))
         if hit is not None and hit[0] is skill:
-            return hit[1]  # type: ignore[return-value]  # only levels are remembered by skill
+            return hit[1]
         refused = self.refusal(skill)
         if refused is not None:
             raise refused
         level = self.wanted(skill)
-        self._remember(skill, level)
+        _remember(self._levels, skill, level)
         return level
 
     def effective(self, ex: ExecutionSettings) -> ExecutionSettings:
         """``ex`` with every value past the operator's maxima clamped (the same object when
         nothing is: the common case costs no copy)."""
-        hit = self._memo.get(id(ex))  # inlined: this runs twice on every call
+        hit = self._clamped.get(id(ex))
         if hit is not None and hit[0] is ex:
-            return hit[1]  # type: ignore[return-value]  # only settings are remembered by ex
+            return hit[1]
         changes: dict[str, Any] = {}
         if ex.timeout_s is not None and not ex.timeout_s <= self.max_timeout_s:
             changes["timeout_s"] = self.max_timeout_s  # NaN and inf are clamped too
@@ -120,7 +119,7 @@ class IsolationPolicy:
         if ex.cpu_seconds is not None and not ex.cpu_seconds <= self.max_cpu_seconds:
             changes["cpu_seconds"] = self.max_cpu_seconds
         out = dataclasses.replace(ex, **changes) if changes else ex
-        self._remember(ex, out)
+        _remember(self._clamped, ex, out)
         return out
 
     def resource_limits(self, *, memory_mb: int | None,
@@ -152,3 +151,9 @@ class IsolationPolicy:
         if clamped:
             out["clamped_from"] = clamped
         return out
+
+
+def _remember(memo: dict[int, tuple[_K, _V]], key: _K, value: _V) -> None:
+    if len(memo) >= 4096:  # bounded: skills replaced many times over a long life
+        memo.clear()
+    memo[id(key)] = (key, value)

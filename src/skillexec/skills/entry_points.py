@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 import shlex
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ __all__ = ["EntryResolver"]
 _SCRIPT_RUNNERS = {".js": "node", ".mjs": "node", ".cjs": "node", ".sh": "sh"}
 
 
-class EntryResolver:
+class EntryResolver(ABC):
     """The entry part of the manifest builder (loader._Builder): it gives the merged
     fields, the folder, and how a field's problem is reported."""
 
@@ -31,14 +32,17 @@ class EntryResolver:
     docs: list[ManifestDoc]
     fields: dict[str, Any]
 
+    @abstractmethod
     def fail(self, key: str, problem: str) -> ManifestError:
-        raise NotImplementedError
+        """Given by the builder."""
 
+    @abstractmethod
     def warn(self, key: str, problem: str) -> None:
-        raise NotImplementedError
+        """Given by the builder."""
 
+    @abstractmethod
     def _rank(self, key: str) -> int:
-        raise NotImplementedError
+        """Given by the builder."""
 
     def _checked_entry(self) -> Entry:
         try:

@@ -67,11 +67,7 @@ class SQLiteQueriesMixin:
         if skill_id is not None:
             where.append("skill_id=?")
             args.append(skill_id)
-        sql = f"SELECT {_INFO_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY task_id DESC LIMIT ?"
-        args.append(int(limit))
+        sql = _newest_first(_INFO_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [_info(r) for r in rows]
 
@@ -84,11 +80,7 @@ class SQLiteQueriesMixin:
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
         where, args = _created_between(since, until)
-        sql = f"SELECT {STORED_COLUMNS} FROM tasks"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY task_id DESC LIMIT ?"
-        args.append(int(limit))
+        sql = _newest_first(STORED_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [stored_task(r) for r in rows]
 
@@ -144,6 +136,14 @@ class SQLiteQueriesMixin:
             return orphaned
         result: set[str] = await self._query(run)
         return result
+
+
+def _newest_first(columns: str, where: list[str], args: list[Any], limit: int) -> str:
+    """SELECT ``columns`` of the tasks matching ``where``, newest first, at most ``limit``
+    (its value appended to ``args``)."""
+    args.append(int(limit))
+    clause = " WHERE " + " AND ".join(where) if where else ""
+    return f"SELECT {columns} FROM tasks{clause} ORDER BY task_id DESC LIMIT ?"
 
 
 def _created_between(since: float | None,

@@ -20,10 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
-import hashlib
 import os
-import re
 import socket
 import time
 from pathlib import Path
@@ -41,6 +38,7 @@ from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.runtime.workspace import skill_slot
 from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import Skill
 
@@ -372,13 +370,6 @@ async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) 
     return child
 
 
-@functools.lru_cache(maxsize=4096)  # on every call's path: the id's folder, worked out once
-def skill_slot(skill_id: str) -> str:
-    """The folder of a skill's workdirs under the work root (see the module's docstring)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", skill_id)[:80]
-    if safe != skill_id or safe.startswith("."):
-        safe += "-" + hashlib.sha256(skill_id.encode()).hexdigest()[:12]
-    return safe
 
 
 def _inside(path: str, root: str | None) -> bool:
