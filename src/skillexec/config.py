@@ -110,7 +110,7 @@ class EngineConfig(BaseSettings):
     zygote: ZygoteConfig = Field(default_factory=ZygoteConfig,
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
-                                   description="The SQLite journal.")
+                                   description="The journal: SQLite, or PostgreSQL.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(
@@ -157,6 +157,7 @@ class EngineConfig(BaseSettings):
     zygote_memory_mb = Moved[int]("zygote", "memory_mb")
     journal_synchronous = Moved[Literal["normal", "full"]]("journal", "synchronous")
     journal_max_batch = Moved[int]("journal", "max_batch")
+    journal_url = Moved[str | None]("journal", "url")  # also SKILLEXEC_JOURNAL_URL
 
     @model_validator(mode="before")
     @classmethod
