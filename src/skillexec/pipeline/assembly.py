@@ -43,7 +43,6 @@ from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
-from skillexec.storage.factory import journal_store
 from skillexec.storage.journal import EventWriter
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult
@@ -102,7 +101,7 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
-    journal = given.store or journal_store(c)
+    journal = given.store or c.journal_store()
     classifier = ErrorClassifier()
     retry = given.retry_strategy or ExponentialBackoffRetryStrategy(
         base_delay_s=c.retry_base_delay_s, max_delay_s=c.retry_max_delay_s)

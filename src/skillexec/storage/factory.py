@@ -1,40 +1,31 @@
-"""The journal a configuration names: SQLite (embedded, the default) or PostgreSQL."""
+"""The journal a URL names: SQLite (embedded, the default) or PostgreSQL
+(``EngineConfig.journal_store()`` calls this with its ``journal`` settings)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from skillexec.storage.memory import MemoryStore
 from skillexec.storage.store import TaskStore
-from skillexec.storage.url import kind, sqlite_path
+from skillexec.storage.url import kind, redacted, sqlite_path
 
-if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
-
-__all__ = ["journal_store", "journal_where"]
+__all__ = ["make_store", "where"]
 
 
-def journal_store(config: EngineConfig) -> TaskStore:
-    """The journal of ``config``, not opened yet (a MemoryStore when the journal is off)."""
-    j = config.journal
-    if not j.enabled:
-        return MemoryStore()
-    if kind(j.url) == "postgresql":
-        assert j.url is not None
+def make_store(url: str | None, *, default_path: Path, synchronous: str, max_batch: int,
+               pool_size: int, connect_timeout_s: float) -> TaskStore:
+    """The journal ``url`` names (unset: the SQLite file ``default_path``), not opened yet."""
+    if url is not None and kind(url) == "postgresql":
         # Imported here: an embedded engine never loads psycopg.
         from skillexec.storage.postgres import PostgresStore
-        return PostgresStore(j.url, max_batch=j.max_batch, pool_size=j.pool_size,
-                             connect_timeout_s=j.connect_timeout_s)
+        return PostgresStore(url, max_batch=max_batch, pool_size=pool_size,
+                             connect_timeout_s=connect_timeout_s)
     from skillexec.storage.sqlite import SQLiteStore
-    return SQLiteStore(sqlite_path(j.url, config.journal_path), synchronous=j.synchronous,
-                       max_batch=j.max_batch)
+    return SQLiteStore(sqlite_path(url, default_path), synchronous=synchronous,
+                       max_batch=max_batch)
 
 
-def journal_where(config: EngineConfig) -> str:
+def where(url: str | None, *, default_path: Path) -> str:
     """The journal named for a message: its file, or its URL without the password."""
-    from skillexec.storage.url import redacted
-    url = config.journal.url
-    if kind(url) == "postgresql":
-        assert url is not None
+    if url is not None and kind(url) == "postgresql":
         return redacted(url)
-    return str(sqlite_path(url, config.journal_path))
+    return str(sqlite_path(url, default_path))
