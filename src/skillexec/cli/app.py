@@ -134,6 +134,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run one skill and print its output."""
     if timeout is not None and not timeout > 0:  # also NaN, which compares false
@@ -143,7 +144,7 @@ def run(
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
                             recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
@@ -258,6 +259,7 @@ def batch(
         "--keep-going", help="Exit 0 even if some calls did not succeed.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run every call of a JSON Lines file (highest priority first), with a summary."""
     lines = [(n, ln) for n, ln in enumerate(_read_batch(file).splitlines(), 1) if ln.strip()]
@@ -272,8 +274,8 @@ def batch(
             sys.stdout.flush()
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
-                            recover=False)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
+                            concurrency=concurrency, recover=False)
         rows: list[tuple[int, str, ExecutionResult]] = []
         for call in calls:
             if call.problem:

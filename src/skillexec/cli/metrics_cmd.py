@@ -29,13 +29,14 @@ def serve(
     duration: Annotated[float | None, typer.Option(
         hidden=True, help="Stop after this many seconds (tests).")] = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Serve the journal's metrics (every run on the data directory) at /metrics."""
     from prometheus_client import start_http_server
 
     from skillexec.monitoring.journal_metrics import metrics_registry
 
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     registry = metrics_registry(journal=cfg.journal_path)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
@@ -62,13 +63,14 @@ def serve(
 
 
 @app.command()
-def show(data_dir: opt.DataDir = None) -> None:
+def show(data_dir: opt.DataDir = None,
+         journal_url: opt.JournalUrl = None) -> None:
     """Print the journal's metrics (every run on the data directory) once."""
     from prometheus_client import generate_latest
 
     from skillexec.monitoring.journal_metrics import metrics_registry
 
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     if not cfg.journal_path.exists():
         opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
     sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_path)).decode())
