@@ -280,6 +280,16 @@ class EngineConfig(BaseSettings):
         return kind(self.journal.url) == "postgresql"
 
     @property
+    def journal_location(self) -> str | Path:
+        """The PostgreSQL journal's URL (password included: never print it), or the SQLite
+        file (what JournalCollector reads)."""
+        from skillexec.storage.url import sqlite_path
+        if self.journal_is_shared:
+            assert self.journal.url is not None
+            return self.journal.url
+        return sqlite_path(self.journal.url, self.journal_path)
+
+    @property
     def journal_where(self) -> str:
         """The journal, named for a message: its file, or its URL without the password."""
         from skillexec.storage.factory import where

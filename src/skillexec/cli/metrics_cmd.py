@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,13 +38,13 @@ def serve(
     from skillexec.monitoring.journal_metrics import metrics_registry
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
-    registry = metrics_registry(journal=cfg.journal_path)
+    registry = metrics_registry(journal=cfg.journal_location)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         opt.fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    if not cfg.journal_path.exists():
-        sys.stderr.write(f"skillexec: no journal at {cfg.journal_path} yet: serving its "
+    if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
+        sys.stderr.write(f"skillexec: no journal at {cfg.journal_where} yet: serving its "
                          "metrics once something has run there\n")
     sys.stderr.write(f"skillexec: serving metrics at http://{host}:{server.server_port}"
                      "/metrics\n")
@@ -71,6 +72,6 @@ def show(data_dir: opt.DataDir = None,
     from skillexec.monitoring.journal_metrics import metrics_registry
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-    sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_path)).decode())
+    if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
+        opt.fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+    sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_location)).decode())
