@@ -35,7 +35,9 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["PostgresStore"]
 
-_INSERT = pg(INSERT_TASK)
+# With the node that accepted the task: the one that resumes it when it restarts.
+_INSERT = pg(INSERT_TASK.replace("INSERT INTO tasks(", "INSERT INTO tasks(node, ", 1)
+             .replace(" VALUES (", " VALUES (?,", 1))
 _STARTED = pg(
     "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
     " WHERE task_id=? AND finished_at IS NULL"
@@ -69,9 +71,14 @@ _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 class PostgresStore(PostgresQueriesMixin):
     """The TaskStore of engines that share one journal."""
 
-    def __init__(self, url: str, *, max_batch: int = 2000, pool_size: int = 4,
-                 connect_timeout_s: float = 10.0, wait_poll_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, node: str | None = None, max_batch: int = 2000,
+                 pool_size: int = 4, connect_timeout_s: float = 10.0,
+                 wait_poll_s: float = 5.0) -> None:
+        """``node``: who this is (host and data directory); ``unfinished()`` is then this
+        node's tasks only, so that an engine starting never resumes a task another live
+        node runs (None: every node's, for readers such as the CLI)."""
         self.url = url
+        self.node = node
         self._max_batch = max_batch
         self._pool_size = pool_size
         self._connect_timeout_s = connect_timeout_s
@@ -194,7 +201,7 @@ class PostgresStore(PostgresQueriesMixin):
             return await _one_by_one(self._conn, batch)
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_INSERT, insert_values(task))
+        return self._put(_INSERT, (self.node, *insert_values(task)))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,

@@ -40,10 +40,11 @@ CREATE TABLE tasks (
     attempts integer NOT NULL DEFAULT 0,
     result bytea,
     history bytea,
-    cancel_requested integer NOT NULL DEFAULT 0
+    cancel_requested integer NOT NULL DEFAULT 0,
+    node text  -- the node that accepted it: the one that resumes it after a restart
 );
 -- Only unfinished tasks: a task enters this index once and leaves it once.
-CREATE INDEX tasks_unfinished ON tasks(task_id) WHERE finished_at IS NULL;
+CREATE INDEX tasks_unfinished ON tasks(node, task_id) WHERE finished_at IS NULL;
 CREATE INDEX tasks_skill ON tasks(skill_id, task_id);
 CREATE TABLE artifacts (
     id text PRIMARY KEY,
