@@ -15,7 +15,6 @@ from skillexec.storage import postgres_schema
 from skillexec.storage.postgres import PostgresStore
 from skillexec.storage.postgres_notify import CHANNEL
 from skillexec.task import TaskStatus
-from tests._postgres import fresh_pg, pg_database, pg_url  # noqa: F401  (fixtures)
 from tests.conftest import arun
 from tests.test_store_contract import request, result, task
 

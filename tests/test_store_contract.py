@@ -22,7 +22,6 @@ from skillexec.task import (
     TaskStatus,
     new_task_id,
 )
-from tests._postgres import pg_database, pg_url  # noqa: F401  (fixtures)
 from tests.conftest import arun
 
 MakeStore = Callable[[], TaskStore]
