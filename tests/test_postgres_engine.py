@@ -188,3 +188,24 @@ def test_an_engine_restarting_leaves_another_live_nodes_tasks_alone(
     recovered, res = arun(go())
     assert not recovered.resumed and not recovered.interrupted
     assert res.output == "done by a"
+
+
+def test_doctor_checks_the_database(tmp_path: Path, pg_url: str) -> None:
+    arun(_open_once(pg_url))
+    out = _cli("doctor", "--json", "--journal-url", pg_url)
+    assert out.returncode == 0, out.stderr
+    rows = {r["mechanism"]: r for r in json.loads(out.stdout) if r["section"] == "journal"}
+    assert rows["database reachable"]["available"] is True
+    assert rows["server version"]["detail"].startswith("PostgreSQL ")
+    assert rows["journal schema"]["available"] is True
+    assert rows["journal schema"]["detail"].startswith("version ")
+    down = _cli("doctor", "--json", "--journal-url", "postgresql://u:s3cret@127.0.0.1:1/x")
+    assert down.returncode == 1 and "s3cret" not in down.stdout
+    [row] = [r for r in json.loads(down.stdout) if r["section"] == "journal"]
+    assert row["available"] is False and "Connection refused" in row["detail"]
+
+
+async def _open_once(url: str) -> None:
+    store = PostgresStore(url)
+    await store.open()
+    await store.close()

@@ -135,7 +135,7 @@ class PostgresStore(PostgresQueriesMixin):
                 self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
         except psycopg.Error as exc:
             raise ResourceError(f"cannot reach the journal database {redacted(self.url)}: "
-                                f"{str(exc).strip()}", code="journal_unreachable",
+                                f"{' '.join(str(exc).split())}", code="journal_unreachable",
                                 retryable=True) from None
 
     # -- writes ----------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class PostgresStore(PostgresQueriesMixin):
                         fut.set_result(None)
                     else:
                         fut.set_exception(ResourceError(
-                            f"the journal could not be written: {str(error).strip()}",
+                            f"the journal could not be written: {' '.join(str(error).split())}",
                             code="journal_write_failed", retryable=True))
             if self._closing:
                 return
