@@ -371,8 +371,11 @@ def _progress(console: Console, *, total: int) -> Progress:
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
            data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
-    """What isolation this machine can give, mechanism by mechanism; and with a PostgreSQL
-    journal, whether its database answers and is migrated (exit 1 when it is not there)."""
+    """What isolation this machine can give, mechanism by mechanism; and the journal.
+
+    With a PostgreSQL journal: whether its database answers and is migrated (exit 1 when it
+    cannot be reached).
+    """
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
