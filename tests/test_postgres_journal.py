@@ -207,3 +207,30 @@ def test_a_node_resumes_only_its_own_tasks(pg_url: str) -> None:
                 await s.close()
 
     assert arun(go()) == (["x"], ["y"], ["x", "y"])
+
+
+def test_the_journal_reconnects_after_the_server_drops_it(pg_url: str) -> None:
+    async def go() -> tuple[int, Any]:
+        s = await _opened(pg_url)
+        try:
+            before = task()
+            await s.queued(before)
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as c:
+                await c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()")
+            failed = 0
+            for _ in range(3):  # the batch on the dead connection fails, retryable
+                t = task()
+                try:
+                    await s.queued(t)
+                    break
+                except ResourceError as exc:
+                    assert exc.retryable and exc.code == "journal_write_failed"
+                    failed += 1
+            return failed, (await s.get(t.task_id), await s.get(before.task_id))
+        finally:
+            await s.close()
+
+    failed, (now, before) = arun(go())
+    assert failed <= 1 and now is not None and before is not None

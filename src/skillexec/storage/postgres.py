@@ -106,7 +106,10 @@ class PostgresStore(PostgresQueriesMixin):
         await postgres_schema.migrate(self._conn)
         pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._pool_size, open=False,
-            kwargs={"autocommit": True}, timeout=self._connect_timeout_s)
+            kwargs={"autocommit": True}, timeout=self._connect_timeout_s,
+            # A connection is checked as it is handed out: after a server restart a read
+            # gets a new one rather than the error of a dead one.
+            check=AsyncConnectionPool.check_connection)
         await pool.open(wait=True, timeout=self._connect_timeout_s)
         self._pool = pool
         self._listener = FinishedListener(self.url, poll_s=self._wait_poll_s,
@@ -199,6 +202,8 @@ class PostgresStore(PostgresQueriesMixin):
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
             return await _one_by_one(self._conn, batch)
+        except Exception as exc:  # whatever it is, the batch's callers must not wait forever
+            return [exc] * len(batch)
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_INSERT, (self.node, *insert_values(task)))
