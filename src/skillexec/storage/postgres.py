@@ -103,7 +103,12 @@ class PostgresStore(PostgresQueriesMixin):
         self._wake = asyncio.Event()
         self._closing = False
         self._conn = await self._connect()
-        await postgres_schema.migrate(self._conn)
+        try:
+            await postgres_schema.migrate(self._conn)
+        except BaseException:
+            await self._conn.close()
+            self._conn = None
+            raise
         pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._pool_size, open=False,
             kwargs={"autocommit": True}, timeout=self._connect_timeout_s,
