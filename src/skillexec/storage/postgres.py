@@ -194,9 +194,7 @@ class PostgresStore(PostgresQueriesMixin):
                 self._conn = await self._connect()
             conn = self._conn
             async with conn.transaction(), conn.pipeline():
-                cur = conn.cursor()
-                for sql, args, _ in batch:
-                    await cur.execute(sql, args)
+                await _execute_runs(conn.cursor(), batch)
             self.commits += 1
             self.records += len(batch)
             return None
@@ -260,6 +258,23 @@ class PostgresStore(PostgresQueriesMixin):
         its info then, maybe unfinished; None when the journal has no such task."""
         assert self._listener is not None, "the store is not open"
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
+
+
+async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
+                        batch: list[_Record]) -> None:
+    """executemany over runs of the same statement, keeping the order of the records (the
+    callers of one turn often make the same kind of record: many accepts, many ends)."""
+    start, n = 0, len(batch)
+    while start < n:
+        sql = batch[start][0]
+        end = start + 1
+        while end < n and batch[end][0] == sql:
+            end += 1
+        if end - start == 1:
+            await cur.execute(sql, batch[start][1])
+        else:
+            await cur.executemany(sql, [r[1] for r in batch[start:end]])
+        start = end
 
 
 async def _one_by_one(conn: _Conn, batch: list[_Record]) -> list[BaseException | None]:
