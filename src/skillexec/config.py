@@ -295,12 +295,13 @@ class EngineConfig(BaseSettings):
         from skillexec.storage.factory import where
         return where(self.journal.url, default_path=self.journal_path)
 
-    def journal_store(self, *, node: bool = True) -> TaskStore:
+    def journal_store(self, *, reader: bool = False) -> TaskStore:
         """The journal these settings name, not opened yet (a MemoryStore when it is off).
 
         In a shared journal an engine is a node: its host and data directory, so that a
-        restart on the same folder resumes what it accepted, and nothing of another node's
-        (``node=False``: a reader, such as a CLI command).
+        restart on the same folder resumes what it accepted, and nothing of another node's.
+        ``reader``: for a command that reads what engines journaled (the journal even when
+        this configuration turns it off; every node's tasks).
         """
         import socket
 
@@ -308,13 +309,12 @@ class EngineConfig(BaseSettings):
         from skillexec.storage.memory import MemoryStore
 
         j = self.journal
-        if not j.enabled:
+        if not j.enabled and not reader:
             return MemoryStore()
+        node = None if reader else f"{socket.gethostname()}:{self.data_dir.resolve()}"
         return make_store(j.url, default_path=self.journal_path, synchronous=j.synchronous,
                           max_batch=j.max_batch, pool_size=j.pool_size,
-                          connect_timeout_s=j.connect_timeout_s,
-                          node=f"{socket.gethostname()}:{self.data_dir.resolve()}" if node
-                          else None)
+                          connect_timeout_s=j.connect_timeout_s, node=node)
 
     @property
     def artifacts_dir(self) -> Path:

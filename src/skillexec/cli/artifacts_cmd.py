@@ -52,7 +52,7 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
           limit: Annotated[int, typer.Option(min=1, help="Most recent first, at most.")] = 100,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
           data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+          journal_url: opt.JournalUrl = None) -> None:
     """The stored artifacts, newest first."""
     async def go() -> list[ArtifactRecord]:
         _, store = await _manager(data_dir, journal_url)
@@ -133,7 +133,7 @@ def _check_target(output: Path) -> None:
 @app.command()
 def prune(older_than: Annotated[str, typer.Option(help="Age, e.g. 30d, 12h.")] = "30d",
           data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+          journal_url: opt.JournalUrl = None) -> None:
     """Delete artifacts older than an age; files still referenced elsewhere stay."""
     age_s = parse_age(older_than)
 

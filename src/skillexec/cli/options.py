@@ -147,7 +147,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 async def open_journal(cfg: EngineConfig) -> TaskStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
     _exists(cfg)
-    store = cfg.journal_store()
+    store = cfg.journal_store(reader=True)
     try:
         await store.open()
     except (OSError, sqlite3.Error) as exc:

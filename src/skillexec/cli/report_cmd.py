@@ -101,7 +101,7 @@ def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:
 @app.command()
 def summary(since: Since = "24h", until: Until = None, fmt: Format = "table",
             output: Output = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+            journal_url: opt.JournalUrl = None) -> None:
     """Counts, success rate, top errors and the busiest skills of a time range."""
     start, end = _bounds(since, until)
     _produce("summary", fmt, output, data_dir, journal_url, lambda g: g.summary(start, end))
@@ -110,7 +110,7 @@ def summary(since: Since = "24h", until: Until = None, fmt: Format = "table",
 @app.command()
 def performance(since: Since = "24h", until: Until = None, fmt: Format = "table",
                 output: Output = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+                journal_url: opt.JournalUrl = None) -> None:
     """Per-skill percentiles, throughput over time, resource use and the slowest calls."""
     start, end = _bounds(since, until)
     _produce("performance", fmt, output, data_dir, journal_url, lambda g: g.performance(start, end))
@@ -120,7 +120,7 @@ def performance(since: Since = "24h", until: Until = None, fmt: Format = "table"
 def task_report(task_id: Annotated[str, typer.Argument(help="The task's id.")],
                 fmt: Format = "table", output: Output = None,
                 data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+                journal_url: opt.JournalUrl = None) -> None:
     """One task: its timeline, attempts, metrics, artifacts and errors."""
     _produce("task", fmt, output, data_dir, journal_url, lambda g: g.detailed(task_id))
 
@@ -128,7 +128,7 @@ def task_report(task_id: Annotated[str, typer.Argument(help="The task's id.")],
 @app.command()
 def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
            output: Output = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+           journal_url: opt.JournalUrl = None) -> None:
     """Alerts sent (and resolved), newest first, from the journal."""
     start, end = _bounds(since, until)
     _produce("alerts", fmt, output, data_dir, journal_url, lambda g: g.alerts(start, end))
@@ -141,7 +141,7 @@ def suggestions(since: Since = "7d", until: Until = None,
                     help="Calls of a skill needed before it is judged.")] = 20,
                 output: Output = None,
                 skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+                journal_url: opt.JournalUrl = None) -> None:
     """Concrete advice (timeouts, caching, memory, concurrency, failures), with its numbers."""
     from skillexec.optimization.suggestions import suggest
     from skillexec.resources.manager import ResourceManager
@@ -179,7 +179,7 @@ def suggestions(since: Since = "7d", until: Until = None,
 @app.command()
 def predictions(since: Since = "7d", until: Until = None, fmt: Format = "table",
                 output: Output = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+                journal_url: opt.JournalUrl = None) -> None:
     """How accurate the duration predictions were (MAE), per skill and over time."""
     from skillexec.smart.accuracy import prediction_report
 
@@ -209,7 +209,7 @@ def predictions(since: Since = "7d", until: Until = None, fmt: Format = "table",
 @app.command()
 def usage(since: Since = "24h", until: Until = None, fmt: Format = "table",
           output: Output = None, data_dir: opt.DataDir = None,
-        journal_url: opt.JournalUrl = None) -> None:
+          journal_url: opt.JournalUrl = None) -> None:
     """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
     from skillexec.resources.usage_report import usage_report
 
