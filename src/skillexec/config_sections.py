@@ -150,7 +150,7 @@ class JournalConfig(_Section):
                                      description="PostgreSQL: a connection attempt gives up.")
 
     enabled: bool = Field(default=True,
-                          description="Record every task in SQLite (off: benchmarks only).")
+                          description="Record every task in the journal (off: benchmarks only).")
     synchronous: Literal["normal", "full"] = Field(
         default="normal",
         description="SQLite synchronous: normal survives kill -9, full power loss.")
