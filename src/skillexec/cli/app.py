@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from rich.console import Console
     from rich.progress import Progress
 
+    from skillexec.config import EngineConfig
     from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["app", "main"]
@@ -134,6 +135,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run one skill and print its output."""
     if timeout is not None and not timeout > 0:  # also NaN, which compares false
@@ -143,7 +145,7 @@ def run(
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
                             recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
@@ -258,6 +260,7 @@ def batch(
         "--keep-going", help="Exit 0 even if some calls did not succeed.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run every call of a JSON Lines file (highest priority first), with a summary."""
     lines = [(n, ln) for n, ln in enumerate(_read_batch(file).splitlines(), 1) if ln.strip()]
@@ -272,8 +275,8 @@ def batch(
             sys.stdout.flush()
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
-                            recover=False)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
+                            concurrency=concurrency, recover=False)
         rows: list[tuple[int, str, ExecutionResult]] = []
         for call in calls:
             if call.problem:
@@ -366,27 +369,55 @@ def _progress(console: Console, *, total: int) -> Progress:
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """What isolation this machine can give, mechanism by mechanism."""
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
+           data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
+    """What isolation this machine can give, mechanism by mechanism; and the journal.
+
+    With a PostgreSQL journal: whether its database answers and is migrated (exit 1 when it
+    cannot be reached).
+    """
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
 
     rows = doctor_rows()
+    journal_ok = _journal_rows(rows, opt.config(skills_dir=None, data_dir=data_dir,
+                                                journal_url=journal_url))
     if as_json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")
-        return
-    console = make_console()
-    for section, title in (("kernel", "mechanisms"), ("level", "isolation levels")):
-        table = Table(title=title, expand=True)
-        table.add_column("", no_wrap=True)
-        table.add_column("name", no_wrap=True)
-        table.add_column("what it gives here", overflow="fold", ratio=1)
-        for r in rows:
-            if r["section"] == section:
-                mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
-                table.add_row(mark, str(r["mechanism"]), str(r["detail"]))
-        print_table(table, console=console)
+    else:
+        console = make_console()
+        for section, title in (("kernel", "mechanisms"), ("level", "isolation levels"),
+                               ("journal", "journal")):
+            table = Table(title=title, expand=True)
+            table.add_column("", no_wrap=True)
+            table.add_column("name", no_wrap=True)
+            table.add_column("what it gives here", overflow="fold", ratio=1)
+            for r in rows:
+                if r["section"] == section:
+                    mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
+                    table.add_row(mark, cell(str(r["mechanism"])), cell(str(r["detail"])))
+            if table.row_count:
+                print_table(table, console=console)
+    if not journal_ok:
+        raise typer.Exit(1)
+
+
+def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
+    """The journal's rows (a PostgreSQL one is checked); False when its database is not
+    reachable."""
+    if not cfg.journal_is_shared:
+        rows.append({"section": "journal", "mechanism": "SQLite file", "available": True,
+                     "detail": cfg.journal_where})
+        return True
+    from skillexec.storage.postgres_schema import health
+
+    assert cfg.journal.url is not None
+    checks = opt.run_async(health(cfg.journal.url,
+                                  connect_timeout_s=cfg.journal.connect_timeout_s))
+    rows.extend({"section": "journal", "mechanism": name, "available": ok, "detail": detail}
+                for name, ok, detail in checks)
+    return checks[0][1]
 
 
 app.add_typer(skills_cmd.app, name="skills")
