@@ -27,8 +27,10 @@ class NoCredentials(Exception):
 async def peer_pid(sock: socket.socket) -> int:
     """The pid, in the engine's PID namespace, of the child that sent ``HELLO`` first on
     ``sock`` (a non-blocking socket with SO_PASSCRED set before the child was forked): the
-    kernel translates the sender's pid into the reader's namespace. 0 if the child closed
-    its end first (it is gone, or going). Only the hello byte is read.
+    kernel translates the sender's pid into the reader's namespace. 0 if the socket closed
+    first: the child is gone, or was never forked (the zygote closes what it was sent for
+    a child it refuses or cannot fork, and what a dead zygote held closes with it). Only
+    the hello byte is read.
 
     NoCredentials when something else arrived: the caller then knows no process to confine
     and must not let the attempt run (fail closed)."""

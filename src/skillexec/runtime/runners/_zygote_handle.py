@@ -68,6 +68,7 @@ class ZygoteHandle:
         self.spec_netns = bool(spec.get("netns"))
         self.pidns = bool(spec.get("pidns"))
         self.userns = bool(spec.get("userns"))
+        self.uid: int | None = spec.get("uid")  # its identity, leased (None: the engine's)
         # The zygote's HOME/TMPDIR/XDG folder: removed once it is dead.
         self.private_dir = private_dir
         self._out_fd = -1
@@ -257,9 +258,11 @@ class ZygoteHandle:
             done()
 
     async def fork(self, request: dict[str, Any], fds: list[int],
-                   ) -> tuple[int, asyncio.Future[ChildExit]]:
-        """The child's pid as the zygote sees it (in its PID namespace, if it has one) and
-        the future of its exit."""
+                   ) -> asyncio.Future[tuple[int, asyncio.Future[ChildExit]]]:
+        """Ask for a child; the future (awaited by the caller, as late as it can: other
+        news of the child may come first) resolves to its pid as the zygote sees it (in
+        its PID namespace, if it has one) and the future of its exit, or fails with
+        ZygoteDied."""
         if self.dead or self._sock is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1
@@ -274,7 +277,7 @@ class ZygoteHandle:
             self._forks.pop(rid, None)
             self._on_death()
             raise ZygoteDied(f"zygote control channel failed: {exc}") from exc
-        return await fut
+        return fut
 
     def rss_mb(self) -> float:
         try:

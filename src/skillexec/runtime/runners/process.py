@@ -258,8 +258,7 @@ class ProcessRunner:
         s = self.settings
         skill = attempt.skill
         plan = plan_attempt(s, attempt)
-        lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
-        uid = lease.uid if lease is not None else None
+        uid = zyg.uid
         if uid is not None:
             os.chown(workdir, uid, uid)
         slot = self._slot()
@@ -310,26 +309,33 @@ class ProcessRunner:
         stdout = stderr = None
         try:
             try:
-                pid, exit_fut = await zyg.fork(request, child_fds)
+                forked = await zyg.fork(request, child_fds)
             finally:
                 child_sock.close()
                 for fd in (out_w, err_w, in_r):
                     if fd >= 0:
                         os.close(fd)
+            host = 0
             if zyg.pidns:
-                # The zygote's number is its namespace's; the kernel gives ours. 0: the
-                # child is gone already (nothing left to signal or to move).
+                # The zygote's number is its namespace's; the kernel gives ours, with the
+                # child's first byte. Awaited first: the zygote's answer is usually in by
+                # then (one wake-up, not two). 0: the child is gone already (nothing left
+                # to signal or to move), or never came (then ``forked`` says why).
                 try:
-                    pid = await peer_pid(engine_sock)
+                    host = await peer_pid(engine_sock)
                 except NoCredentials as exc:
                     # Fail closed: a child that cannot be found is not sent its input (it
                     # exits on the closed socket) and the attempt fails.
                     engine_sock.shutdown(socket.SHUT_RDWR)
+                    _pid, exit_fut = await forked
                     await asyncio.wait((exit_fut,), timeout=5.0)
                     return Outcome(error=ErrorInfo(
                         type=ErrorType.RESOURCE, code="isolation_unavailable",
                         message=f"the skill's child could not be identified: {exc}")), (
                         exit_fut.result() if exit_fut.done() else None)
+            pid, exit_fut = await forked
+            if zyg.pidns:
+                pid = host
             if slot is not None and pid > 0:
                 with contextlib.suppress(OSError):  # it died already: its exit status says
                     slot.add(pid)
