@@ -1,18 +1,69 @@
 """The byte channels of an attempt, engine side: a child's stdout/stderr pipe collected up
-to a cap, and its socket read as whole, size-checked frames."""
+to a cap, its socket read as whole, size-checked frames, and its pid from the kernel's
+credentials on that socket."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
+import struct
 from typing import Any
 
 import orjson
 
 from skillexec.runtime.runners import _protocol as proto
 
-__all__ = ["Capture", "Conn"]
+__all__ = ["Capture", "Conn", "NoCredentials", "peer_pid"]
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
+_CMSG_UCRED = socket.CMSG_SPACE(_UCRED.size)
+
+
+class NoCredentials(Exception):
+    """The child's first byte came without its credentials, or was not the hello."""
+
+
+async def peer_pid(sock: socket.socket) -> int:
+    """The pid, in the engine's PID namespace, of the child that sent ``HELLO`` first on
+    ``sock`` (a non-blocking socket with SO_PASSCRED set before the child was forked): the
+    kernel translates the sender's pid into the reader's namespace. 0 if the socket closed
+    first: the child is gone, or was never forked (the zygote closes what it was sent for
+    a child it refuses or cannot fork, and what a dead zygote held closes with it). Only
+    the hello byte is read.
+
+    NoCredentials when something else arrived: the caller then knows no process to confine
+    and must not let the attempt run (fail closed)."""
+    while True:
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(1, _CMSG_UCRED)
+            break
+        except BlockingIOError:
+            await _readable(sock)
+    if not data:
+        return 0
+    for level, kind, payload in anc:
+        if (level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS
+                and len(payload) >= _UCRED.size and data == proto.HELLO):
+            pid = int(_UCRED.unpack_from(payload)[0])
+            if pid > 0:
+                return pid
+    raise NoCredentials("the child's socket carried no credentials with its hello")
+
+
+async def _readable(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(sock.fileno(), ready)
+    try:
+        await fut
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 class Capture:

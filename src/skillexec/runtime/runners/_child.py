@@ -207,6 +207,12 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
 
 
 def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep) -> None:
+    if req.get("hello"):
+        # One byte before anything else: the engine's end has SO_PASSCRED, so the kernel
+        # hands it this process's pid as the engine's PID namespace numbers it (the zygote,
+        # in a namespace of its own, only knows ours). Sent before any of the skill's code
+        # runs, so the skill cannot forge it.
+        os.write(fds[0], proto.HELLO)
     for fd in setup.close_fds:
         os.close(fd)
     # Forked in a batch: the other requests' sockets, pipes and rulesets are not ours.

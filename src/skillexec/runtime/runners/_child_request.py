@@ -40,11 +40,15 @@ def plan_attempt(s: IsolationSettings, attempt: Attempt) -> AttemptPlan:
 
 
 def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
-                  workdir: Path, own_pids: bool, zygote_env: dict[str, str],
-                  env: dict[str, str]) -> dict[str, Any]:
+                  workdir: Path, own_pids: bool, hello: bool) -> dict[str, Any]:
     """``own_pids``: the child runs under a uid or user namespace of its own, so a process
-    limit counts only its processes. ``zygote_env``: the zygote's environment as started;
-    ``env``: what it would be now (the same unless the settings changed)."""
+    limit counts only its processes. ``hello``: the child first sends ``proto.HELLO`` on its
+    socket (the engine learns its pid from it; see ``_channels.peer_pid``).
+
+    The child's environment is its zygote's as that was started (the settings' allowlist,
+    read from the engine's environment once per zygote) with the attempt's own folders on
+    top: a variable the engine sets later reaches the skill's next zygote, as it would
+    have reached the import."""
     command = plan.command
     request: dict[str, Any] = {
         "kind": "command" if command else "python",
@@ -65,11 +69,10 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     # at import stays in the zygote's private folder, which its attempts may write).
     dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
             "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
-    if env == zygote_env:
-        # Only what it adds to the zygote's own environment (smaller to send and parse).
-        request["env_extra"] = dirs
-    else:
-        request["env"] = {**_spec.child_env(s, workdir), **dirs}
+    # Only what it adds to the zygote's own environment (smaller to send and parse).
+    request["env_extra"] = dirs
+    if hello:
+        request["hello"] = True
     if command:
         skill = attempt.skill
         request["exe"] = _spec.command_exe(s, skill) or skill.entry.command[0]

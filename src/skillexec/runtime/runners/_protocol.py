@@ -21,6 +21,7 @@ import orjson
 
 __all__ = [
     "HEADER_SIZE",
+    "HELLO",
     "KIND_BYTES",
     "KIND_JSON",
     "FrameTooLarge",
@@ -37,6 +38,8 @@ __all__ = [
 
 KIND_JSON = 0x4A  # "J"
 KIND_BYTES = 0x42  # "B"
+# A child in a PID namespace sends this one byte first on its socket (see ``_channels.peer_pid``).
+HELLO = b"H"
 _HEADER = struct.Struct(">IB")
 HEADER_SIZE = _HEADER.size
 CONTROL_MAX_BYTES = 256 * 1024

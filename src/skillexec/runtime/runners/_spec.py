@@ -18,7 +18,7 @@ from typing import Any
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.skills.model import EntryKind, Permission, Skill
 
-__all__ = ["argv", "child_env", "command_exe", "needed_paths", "python_paths", "read_paths",
+__all__ = ["argv", "command_exe", "needed_paths", "python_paths", "read_paths",
            "zygote_env", "zygote_spec"]
 
 _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
@@ -179,12 +179,6 @@ def zygote_env(settings: IsolationSettings) -> dict[str, str]:
     env = {k: os.environ[k] for k in settings.env_allowlist if k in os.environ}
     env["PATH"] = ":".join(settings.path_allowlist)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def child_env(settings: IsolationSettings, workdir: Path) -> dict[str, str]:
-    env = zygote_env(settings)
-    env["HOME"] = env["TMPDIR"] = str(workdir)
     return env
 
 

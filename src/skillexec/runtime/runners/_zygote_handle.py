@@ -1,9 +1,9 @@
 """Engine side of one zygote: start it, ask it to fork, hear about exits, stop it.
 
 The process started is a launcher; the zygote is its child and pid 1 of a PID namespace
-(see ``_zygote``). Pids the zygote reports are that namespace's, so each forked child's
-pid on the host is looked up once (``/proc/<zygote>/task/<zygote>/children`` and the
-candidates' ``NSpid``). The zygote's stdout and stderr come back on one pipe, of which the
+(see ``_zygote``). Pids the zygote reports are that namespace's: a forked child's pid on
+the host comes from the kernel, with the first byte the child sends on its own socket
+(``_channels.peer_pid``). The zygote's stdout and stderr come back on one pipe, of which the
 last ``OUTPUT_TAIL_BYTES`` are kept for the error of a failed start; nothing reaches the
 engine's terminal.
 """
@@ -68,12 +68,11 @@ class ZygoteHandle:
         self.spec_netns = bool(spec.get("netns"))
         self.pidns = bool(spec.get("pidns"))
         self.userns = bool(spec.get("userns"))
+        self.uid: int | None = spec.get("uid")  # its identity, leased (None: the engine's)
         # The zygote's HOME/TMPDIR/XDG folder: removed once it is dead.
         self.private_dir = private_dir
         self._out_fd = -1
         self._out_tail = bytearray()
-        self._hosts: dict[int, int] = {}  # the live children: pid in the namespace -> on host
-        self._ns_of: dict[int, int] = {}  # the zygote's children seen: host pid -> its NSpid
         self.on_death: Callable[[], None] | None = None  # once, when the zygote is gone
         self._env = env
         self.env = env  # the zygote's starting environment (children get "env_extra" on top)
@@ -210,21 +209,13 @@ class ZygoteHandle:
             pid = int(msg["pid"])
             ex_fut: asyncio.Future[ChildExit] = asyncio.get_running_loop().create_future()
             self._exits[pid] = ex_fut
-            host = pid
-            if self.pidns:
-                # 0 when it is gone already (reaped): nothing left to signal or to move.
-                host = self._host_pid(pid)
-                self._hosts[pid] = host
             if fut is not None and not fut.done():
-                fut.set_result((host, ex_fut))
+                fut.set_result((pid, ex_fut))
         elif t == "fork_failed":
             fut = self._forks.pop(int(msg["id"]), None)
             if fut is not None and not fut.done():
                 fut.set_exception(ZygoteDied(str(msg.get("message"))))
         elif t == "exited":
-            gone = self._hosts.pop(int(msg["pid"]), None)
-            if gone is not None:
-                self._ns_of.pop(gone, None)  # the number may be a new child's next time
             ex = self._exits.pop(int(msg["pid"]), None)
             if ex is not None and not ex.done():
                 ex.set_result(ChildExit(
@@ -256,8 +247,6 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(status=None))
         self._forks.clear()
         self._exits.clear()
-        self._hosts.clear()
-        self._ns_of.clear()
         self._reap_self()
         self._read_output()
         self._close_output()
@@ -268,28 +257,12 @@ class ZygoteHandle:
             done, self.on_death = self.on_death, None
             done()
 
-    def _host_pid(self, inner: int) -> int:
-        """The host pid of the zygote's child whose pid in the namespace is ``inner``.
-
-        Each of the zygote's children has its ``NSpid`` read once (``_ns_of`` keeps them
-        while they are there): forks come in batches, and their answers arrive together.
-        """
-        zpid = self.pid
-        try:
-            with open(f"/proc/{zpid}/task/{zpid}/children", "rb") as f:
-                kids = [int(k) for k in f.read().split()]
-        except OSError:
-            return 0
-        old = self._ns_of
-        # Only the children there now: a pid that went away may come back as another.
-        ns_of = self._ns_of = {h: old.get(h) or _ns_pid(h) for h in kids}
-        for host, ns in ns_of.items():
-            if ns == inner:
-                return host
-        return 0
-
     async def fork(self, request: dict[str, Any], fds: list[int],
-                   ) -> tuple[int, asyncio.Future[ChildExit]]:
+                   ) -> asyncio.Future[tuple[int, asyncio.Future[ChildExit]]]:
+        """Ask for a child; the future (awaited by the caller, as late as it can: other
+        news of the child may come first) resolves to its pid as the zygote sees it (in
+        its PID namespace, if it has one) and the future of its exit, or fails with
+        ZygoteDied."""
         if self.dead or self._sock is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1
@@ -304,7 +277,7 @@ class ZygoteHandle:
             self._forks.pop(rid, None)
             self._on_death()
             raise ZygoteDied(f"zygote control channel failed: {exc}") from exc
-        return await fut
+        return fut
 
     def rss_mb(self) -> float:
         try:
@@ -346,18 +319,6 @@ def _only_child(pid: int) -> int:
     except OSError:
         return 0
     return int(kids[0]) if len(kids) == 1 else 0
-
-
-def _ns_pid(pid: int) -> int:
-    """A process's pid in its own (innermost) PID namespace; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"NSpid:"):
-                    return int(line.split()[-1])
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 async def _send_with_fds(sock: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:

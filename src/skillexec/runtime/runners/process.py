@@ -26,12 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorInfo
+from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._attempt_metrics import ms_since, net_counters, with_metrics
+from skillexec.runtime.runners._channels import NoCredentials, peer_pid
 from skillexec.runtime.runners._child_request import AttemptPlan, child_request, plan_attempt
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
@@ -257,16 +258,14 @@ class ProcessRunner:
         s = self.settings
         skill = attempt.skill
         plan = plan_attempt(s, attempt)
-        lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
-        uid = lease.uid if lease is not None else None
+        uid = zyg.uid
         if uid is not None:
             os.chown(workdir, uid, uid)
         slot = self._slot()
         if slot is not None:
             slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
         request = child_request(s, attempt, plan, workdir=workdir,
-                                own_pids=uid is not None or zyg.userns,
-                                zygote_env=zyg.env, env=self._zygote_env())
+                                own_pids=uid is not None or zyg.userns, hello=zyg.pidns)
         zyg.active += 1
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
@@ -297,6 +296,10 @@ class ProcessRunner:
         s = self.settings
         command = plan.command
         engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if zyg.pidns:
+            # Before the fork: the child's hello then carries its pid (see peer_pid).
+            engine_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            engine_sock.setblocking(False)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
@@ -306,12 +309,33 @@ class ProcessRunner:
         stdout = stderr = None
         try:
             try:
-                pid, exit_fut = await zyg.fork(request, child_fds)
+                forked = await zyg.fork(request, child_fds)
             finally:
                 child_sock.close()
                 for fd in (out_w, err_w, in_r):
                     if fd >= 0:
                         os.close(fd)
+            host = 0
+            if zyg.pidns:
+                # The zygote's number is its namespace's; the kernel gives ours, with the
+                # child's first byte. Awaited first: the zygote's answer is usually in by
+                # then (one wake-up, not two). 0: the child is gone already (nothing left
+                # to signal or to move), or never came (then ``forked`` says why).
+                try:
+                    host = await peer_pid(engine_sock)
+                except NoCredentials as exc:
+                    # Fail closed: a child that cannot be found is not sent its input (it
+                    # exits on the closed socket) and the attempt fails.
+                    engine_sock.shutdown(socket.SHUT_RDWR)
+                    _pid, exit_fut = await forked
+                    await asyncio.wait((exit_fut,), timeout=5.0)
+                    return Outcome(error=ErrorInfo(
+                        type=ErrorType.RESOURCE, code="isolation_unavailable",
+                        message=f"the skill's child could not be identified: {exc}")), (
+                        exit_fut.result() if exit_fut.done() else None)
+            pid, exit_fut = await forked
+            if zyg.pidns:
+                pid = host
             if slot is not None and pid > 0:
                 with contextlib.suppress(OSError):  # it died already: its exit status says
                     slot.add(pid)
