@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from skillexec.environments.modules import missing_module_message, package_for
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, SkillExecError
 
 __all__ = ["DEFAULT_CODE_RULES", "DEFAULT_RULES", "DEFAULT_STATUS_RULES", "STATUS_SOURCES",
@@ -233,6 +234,13 @@ class ErrorClassifier:
                     return ErrorInfo(type=rule.error_type, code=rule.code, message=message,
                                      retryable=rule.retryable, severity=rule.severity,
                                      details=details)
+            if type(link) is ModuleNotFoundError and link.name:
+                # An undeclared import: name the package to declare (never installed here).
+                return ErrorInfo(type=ErrorType.DEPENDENCY, code="missing_module",
+                                 message=missing_module_message(link.name),
+                                 retryable=False, severity=ErrorSeverity.HIGH,
+                                 details={**base, "module": link.name.split(".")[0],
+                                          "package": package_for(link.name)})
             for r in self._rules:
                 if r.matches(link):
                     return ErrorInfo(type=r.error_type, code=r.code, message=message,

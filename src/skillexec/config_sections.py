@@ -31,8 +31,9 @@ from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
-__all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "ZygoteConfig", "former_monitor_env", "table"]
+__all__ = ["SECTIONS", "TABLES", "EnvironmentsConfig", "IsolationConfig", "JournalConfig",
+           "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig", "SkillOverride",
+           "ZygoteConfig", "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -153,9 +154,33 @@ class JournalConfig(_Section):
         return self.enabled
 
 
+class EnvironmentsConfig(_Section):
+    """How skill environments are installed (DESIGN §3.6): ``<data_dir>/envs``."""
+
+    installer: Literal["auto", "uv", "pip"] = Field(
+        default="auto", description="auto: uv where it is installed, else pip.")
+    index_url: str | None = Field(default=None, description="Package index (None: the "
+                                  "installer's own default or its environment variables).")
+    find_links: tuple[str, ...] = Field(default=(), description="Folders or pages of wheels "
+                                        "to install from as well.")
+    no_index: bool = Field(default=False, description="Only find_links, never an index.")
+    offline: bool = Field(default=False, description="uv: install from its cache only.")
+    install_timeout_s: float = Field(default=600.0, gt=0,
+                                     description="One environment's install at most.")
+
+
+class SkillOverride(_Section):
+    """``[skills.<id>]``: what the operator says of one skill without editing its folder."""
+
+    entry: str | None = Field(default=None, description="The entry, as 'file.py:function' or "
+                              "'file.py:Class.method' (the class made without arguments, "
+                              "the method called with the parameters).")
+
+
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
-    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig})
+    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
+    "environments": EnvironmentsConfig})
 
 
 class Moved(Generic[T]):
