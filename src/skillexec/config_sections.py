@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from pydantic import (
     BaseModel,
@@ -28,12 +28,15 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
-from skillexec.skills.model import Isolation, Permission
+from skillexec.skills.model import Isolation, Permission, Skill
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "EnvironmentsConfig", "IsolationConfig", "JournalConfig",
            "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig", "SkillOverride",
            "ZygoteConfig", "former_monitor_env", "table"]
+
+if TYPE_CHECKING:
+    from skillexec.environments.manager import EnvironmentManager
 
 T = TypeVar("T")
 
@@ -167,6 +170,16 @@ class EnvironmentsConfig(_Section):
     offline: bool = Field(default=False, description="uv: install from its cache only.")
     install_timeout_s: float = Field(default=600.0, gt=0,
                                      description="One environment's install at most.")
+
+    def manager(self, data_dir: Path, *, publish: Callable[[Skill], None] | None = None,
+                ) -> EnvironmentManager:
+        """The environments under ``<data_dir>/envs``, installed as this section says."""
+        from skillexec.environments.installer import InstallSettings
+        from skillexec.environments.manager import EnvironmentManager
+        return EnvironmentManager(Path(data_dir) / "envs", publish=publish,
+                                  settings=InstallSettings(
+            installer=self.installer, index_url=self.index_url, find_links=self.find_links,
+            no_index=self.no_index, offline=self.offline, timeout_s=self.install_timeout_s))
 
 
 class SkillOverride(_Section):

@@ -286,7 +286,7 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
-            if self._envs.pending and skill.key in self._envs.pending:
+            if self._envs.pending and skill.key in self._envs.pending and skill.runnable:
                 skill = await self._envs.ensure(skill)  # its first call: install, off the loop
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)

@@ -13,7 +13,6 @@ from typing import Any
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.config import EngineConfig, load_config
-from skillexec.environments.installer import InstallSettings
 from skillexec.environments.manager import EnvironmentManager
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex, Middleware
@@ -151,11 +150,7 @@ def assemble(c: EngineConfig, given: Given, *,
     queue = TaskQueue(capacity=c.max_queue_size, aging_s=c.queue_aging_s,
                       capacity_by_priority=limits.queue_capacity_by_priority)
     tasks = LiveTasks(journal=journal, events=events)
-    e = c.environments
-    environments = EnvironmentManager(c.data_dir / "envs", publish=skills.add,
-                                      settings=InstallSettings(
-        installer=e.installer, index_url=e.index_url, find_links=e.find_links,
-        no_index=e.no_index, offline=e.offline, timeout_s=e.install_timeout_s))
+    environments = c.environments.manager(c.data_dir, publish=skills.add)
     book = SkillBook(skills=skills, runners=runners, policy=policy,
                      strict_manifests=c.strict_manifests, spawn=spawn, started=started,
                      environments=environments,
