@@ -63,7 +63,8 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
         info = ErrorClassifier().classify(exc)
         info = ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
                          severity=info.severity, details=info.details,
-                         message=f"{name}: {exc}" if str(exc) else name)
+                         message=info.message if info.code == "missing_module"  # names
+                         else f"{name}: {exc}" if str(exc) else name)  # the package to add
     details = dict(info.details)
     details["exception"] = name
     details["retryable"] = info.retryable
