@@ -17,7 +17,14 @@ from types import ModuleType
 from typing import Any
 
 from skillexec.environments.modules import missing_module_message, package_for
-from skillexec.errors import DependencyError, ErrorInfo, ErrorSeverity, ErrorType, ExecutionError
+from skillexec.errors import (
+    DependencyError,
+    ErrorInfo,
+    ErrorSeverity,
+    ErrorType,
+    ExecutionError,
+    ParameterError,
+)
 from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["Invoker", "build_input", "interpret_result", "load_invoker"]
@@ -205,20 +212,24 @@ def _method_invoker(skill: Skill, module: ModuleType, attr: str) -> Invoker:
     if not callable(method):
         raise DependencyError(f"skill {skill.id!r}: class {cls_name} has no method "
                               f"{method_name!r}", code="no_entry_point")
-    wants_context = "context" in _parameter_names(method)
+    try:
+        sig: inspect.Signature | None = inspect.signature(method)
+    except (TypeError, ValueError):
+        sig = None
+    wants_context = sig is not None and "context" in sig.parameters
 
     def call(data: dict[str, Any], ctx: Any) -> Any:
         params = data["parameters"]
-        return method(**params, context=ctx) if wants_context else method(**params)
+        kwargs = {**params, "context": ctx} if wants_context else params
+        if sig is not None:
+            try:  # a Py Copilot method has no schema: its signature is the check
+                sig.bind(**kwargs)
+            except TypeError as exc:
+                raise ParameterError(f"skill {skill.id!r}: {attr}: {exc}",
+                                     code="invalid_parameters") from None
+        return method(**kwargs)
 
     return Invoker(call=call, is_async=_is_async(method))
-
-
-def _parameter_names(fn: Callable[..., Any]) -> set[str]:
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
 
 
 def _discover(module: ModuleType) -> Any:
