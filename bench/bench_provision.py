@@ -66,8 +66,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     uv = _uv_bin()
-    print(f"python {sys.version.split()[0]}, installer: {'uv ' if uv else 'pip'}"
-          f"{subprocess.run([uv, '--version'], capture_output=True, text=True).stdout.split()[1] if uv else ''}")
+    version = subprocess.run([uv, "--version"], capture_output=True, text=True).stdout.strip() \
+        if uv else "pip"
+    print(f"python {sys.version.split()[0]}, installer: {version}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         make_skill(root, args.packages, args.modules)

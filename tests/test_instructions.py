@@ -118,3 +118,16 @@ def test_resources_are_bounded(tmp_path: Path) -> None:
         (folder / "data" / f"f{i:04}.txt").write_text("x")
     skill = load_skill(folder)
     assert len(skill.resources) == MAX_RESOURCES
+
+
+def test_an_agent_skill_without_entry_offers_its_top_level_scripts(tmp_path: Path) -> None:
+    """Py Copilot's xlsx: SKILL.md tells the model to run ``recalc.py`` beside it."""
+    folder = tmp_path / "skills" / "sheets"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: sheets\ndescription: S.\n---\nRun recalc.py.\n")
+    (folder / "recalc.py").write_text("print('ok')\n")
+    skill = load_skill(folder)
+    assert skill.scripts == ("recalc.py",) and skill.offers == "1 script"
+    (folder / "main.py").write_text("def execute(data):\n    return 1\n")
+    skill = load_skill(folder)  # with an entry, Python files beside it are its modules
+    assert skill.scripts == () and skill.offers == "entry"

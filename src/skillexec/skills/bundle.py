@@ -26,8 +26,11 @@ _MAX_DEPTH = 6
 _SCRIPT_DIRS = ("scripts", "bin")
 
 
-def scan_bundle(folder: Path) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
-    """The folder's bundled files (manifests excepted) and, among them, its scripts."""
+def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
+                ) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
+    """The folder's bundled files (manifests excepted) and, among them, its scripts: those
+    under ``scripts/`` (or ``bin/``), and with ``top_level_scripts`` (an Agent Skill with no
+    entry, such as Py Copilot's xlsx and its ``recalc.py``) those beside the manifest."""
     resources: list[Resource] = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         rel_root = Path(root).relative_to(folder)
@@ -49,14 +52,15 @@ def scan_bundle(folder: Path) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
             mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
             resources.append(Resource(rel, st.st_size, mime))
             if len(resources) >= MAX_RESOURCES:
-                return tuple(resources), _scripts(resources)
-    return tuple(resources), _scripts(resources)
+                return tuple(resources), _scripts(resources, top_level_scripts)
+    return tuple(resources), _scripts(resources, top_level_scripts)
 
 
-def _scripts(resources: list[Resource]) -> tuple[str, ...]:
+def _scripts(resources: list[Resource], top_level: bool) -> tuple[str, ...]:
     return tuple(r.path for r in resources
                  if Path(r.path).suffix in SCRIPT_SUFFIXES
-                 and any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
+                 and (any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
+                      or (top_level and "/" not in r.path))
                  and Path(r.path).name != "__init__.py")
 
 

@@ -230,7 +230,8 @@ class _Builder(EntryResolver):
             "author": self._author(),
             "tags": self._tags(),
         }
-        resources, scripts = scan_bundle(self.folder)
+        resources, scripts = scan_bundle(self.folder, top_level_scripts=bool(
+            body and not parts["entry"].runnable))
         return Skill(
             id=ident, path=self.folder, execution=execution, permissions=permissions,
             config_schema=config_schema, source="+".join(d.path.name for d in self.docs),
