@@ -186,7 +186,7 @@ def render(rows: list[Row], *, markdown: bool) -> str:
     head = ("skill", "instructions", "scripts", "packages", "undeclared imports",
             "runs end to end", "why not / notes")
     body = [(r.id, r.instructions, r.scripts, r.packages, ", ".join(r.undeclared) or "-",
-             r.run, r.why or "-") for r in rows]
+             r.run, re.sub(r"/tmp/\w+/data/", "<data_dir>/", r.why) or "-") for r in rows]
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in row)

@@ -66,8 +66,9 @@ def _entry(skill: Skill, *, reason: bool = True) -> str:
 def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False
           ) -> None:
-    """Every skill in the folder, what it offers (an entry, scripts, instructions) and its
-    environment's state, and every folder that could not be loaded, with why."""
+    """Every skill in the folder, and every folder that could not be loaded, with why.
+
+    For each: what it offers (an entry, scripts, instructions) and its environment."""
     registry = _registry(skills_dir)
     skills = registry.list()
     cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
@@ -112,7 +113,7 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
          instructions: Annotated[bool, typer.Option(
              "--instructions", help="Print its SKILL.md instructions only.")] = False,
          ) -> None:
-    """Everything known about one skill (its instructions with --instructions)."""
+    """Everything known about one skill (--instructions: its SKILL.md body)."""
     registry = _registry(skills_dir)
     try:
         skill = registry.get(skill_id)

@@ -23,9 +23,10 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON document.")]
 @app.command()
 def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: AsJson = False) -> None:
-    """List the imports of the skill's Python files that neither the standard library, the
-    skill's folder nor its environment provide, with the package to declare for each.
-    Exit 0 when there are none, 2 when some are missing."""
+    """List the skill's imports that nothing here provides, with the package to declare.
+
+    Imports of its Python files that neither the standard library, the skill's folder nor
+    its environment provide. Exit 0 when there are none, 2 when some are missing."""
     from skillexec.environments.imports import missing_imports
     registry = _registry(skills_dir)
     try:
@@ -64,11 +65,13 @@ def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.Dat
 @app.command()
 def install(skill_id: SkillId,
             packages: Annotated[list[str] | None, typer.Argument(
-                metavar="[PKG]...", help="Packages to add for this skill (kept).")] = None,
+                metavar="PKG", help="Packages to add for this skill (kept).")] = None,
             skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
             as_json: AsJson = False) -> None:
-    """Provision the skill's environment now: its declared packages plus PKG... (recorded
-    for this skill under the data folder, and installed again with it from then on)."""
+    """Provision the skill's environment now, with PKG... added for it (kept).
+
+    Its declared packages plus PKG..., recorded for this skill under the data folder and
+    installed with it from then on."""
     from packaging.requirements import InvalidRequirement
     registry = _registry(skills_dir)
     try:
