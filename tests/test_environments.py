@@ -221,6 +221,23 @@ def test_skills_install_ahead_of_time_with_extra_packages_kept(tmp_path: Path) -
     arun(go())
 
 
+def test_a_relative_data_dir_gives_absolute_env_paths(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "rel", files={"main.py": USES,
+                                                    "requirements.txt": f"{PKG}\n"})
+
+    async def go() -> None:  # the tests run in tmp_path: "data" is relative to it
+        cfg = EngineConfig(skills_dir=Path("skills"), data_dir=Path("data"),
+                           environments={"find_links": [str(links)], "no_index": True})
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("rel", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            [path] = engine.skills.get("rel").env_paths
+            assert Path(path).is_absolute() and Path(path).is_dir()
+
+    arun(go())
+
+
 def test_pip_is_the_fallback_installer(tmp_path: Path) -> None:
     links = wheels(tmp_path)
     skill_folder(tmp_path / "skills", "via-pip", files={

@@ -67,7 +67,7 @@ class EnvironmentManager:
 
     def __init__(self, root: Path, *, settings: InstallSettings | None = None,
                  publish: Callable[[Skill], None] | None = None) -> None:
-        self.root = Path(root)
+        self.root = Path(root).absolute()  # env_paths go on a zygote's sys.path: absolute
         self.settings = settings or InstallSettings()
         self.publish = publish  # tells the registry of a skill whose environment is ready
         self.installs = 0  # installs this manager ran (not the ones it found made)
