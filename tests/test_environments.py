@@ -262,9 +262,13 @@ def test_an_undeclared_import_ends_the_call_missing_module(tmp_path: Path) -> No
         "main.py": "import cv2\ndef execute(data):\n    return 1\n"})
     skill_folder(tmp_path / "skills", "late", files={
         "main.py": "def execute(data):\n    import docx.shared\n    return 1\n"})
+    skill_folder(tmp_path / "skills", "inline-late", files={
+        "main.py": "def execute(data):\n    from bs4 import BeautifulSoup\n    return 1\n"},
+        manifest={"execution": {"isolation": "inline"}})
 
     async def go() -> None:
-        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
+        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
+                           isolation={"trusted_skills": ["inline-late"]})
         async with SkillExecutionEngine(config=cfg) as engine:
             r = await engine.execute("vision", {})
             assert r.error is not None and r.error.type.value == "dependency_error"
@@ -274,6 +278,11 @@ def test_an_undeclared_import_ends_the_call_missing_module(tmp_path: Path) -> No
             late = await engine.execute("late", {})  # imported at call time
             assert late.error is not None and late.error.code == "missing_module"
             assert "'docx'" in late.error.message and "'python-docx'" in late.error.message
+            inline = await engine.execute("inline-late", {})  # in the engine's own process
+            assert inline.error is not None and inline.error.code == "missing_module"
+            assert inline.error.message.startswith("skill 'inline-late' imports the module "
+                                                   "'bs4', which is not installed")
+            assert inline.error.details["package"] == "beautifulsoup4"
 
     arun(go())
 

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from skillexec.environments.modules import missing_module_message, package_for
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType, SkillExecError
 
 __all__ = ["DEFAULT_CODE_RULES", "DEFAULT_RULES", "DEFAULT_STATUS_RULES", "STATUS_SOURCES",
@@ -130,6 +129,8 @@ DEFAULT_RULES: tuple[ClassificationRule, ...] = (
     ClassificationRule(PermissionError, ErrorType.PERMISSION, "os_permission_denied", False),
     ClassificationRule(OSError, ErrorType.PERMISSION, "os_permission_denied", False,
                        errnos=_PERM_ERRNOS),
+    # An undeclared import: the runners name the package to declare (environments.modules).
+    ClassificationRule(ModuleNotFoundError, ErrorType.DEPENDENCY, "missing_module", False, _H),
     ClassificationRule(ImportError, ErrorType.DEPENDENCY, "import_failed", False, _H),
 )
 
@@ -234,13 +235,6 @@ class ErrorClassifier:
                     return ErrorInfo(type=rule.error_type, code=rule.code, message=message,
                                      retryable=rule.retryable, severity=rule.severity,
                                      details=details)
-            if type(link) is ModuleNotFoundError and link.name:
-                # An undeclared import: name the package to declare (never installed here).
-                return ErrorInfo(type=ErrorType.DEPENDENCY, code="missing_module",
-                                 message=missing_module_message(link.name),
-                                 retryable=False, severity=ErrorSeverity.HIGH,
-                                 details={**base, "module": link.name.split(".")[0],
-                                          "package": package_for(link.name)})
             for r in self._rules:
                 if r.matches(link):
                     return ErrorInfo(type=r.error_type, code=r.code, message=message,

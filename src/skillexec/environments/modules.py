@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["missing_module_message", "package_for"]
+from skillexec.errors import ErrorInfo
+
+__all__ = ["missing_module_message", "name_the_package", "package_for"]
 
 # Import names that differ from their distribution's name; any other is its own name.
 _PACKAGES: dict[str, str] = {
@@ -48,3 +50,19 @@ def missing_module_message(module: str, *, skill_id: str | None = None) -> str:
     fix = (f" (or run: skillexec skills install {skill_id} {package})" if skill_id else "")
     return (f"{who} the module {top!r}, which is not installed: declare the package "
             f"{package!r} in its dependencies or requirements.txt{fix}")
+
+
+def name_the_package(info: ErrorInfo, exc: BaseException, *, skill_id: str | None = None,
+                     ) -> ErrorInfo:
+    """``info`` (classified ``missing_module``) saying which package to declare."""
+    link: BaseException | None = exc
+    while link is not None and not (type(link) is ModuleNotFoundError and link.name):
+        link = link.__cause__ or link.__context__
+    if info.code != "missing_module" or not isinstance(link, ModuleNotFoundError) \
+            or not link.name:
+        return info
+    return ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
+                     severity=info.severity,
+                     message=missing_module_message(link.name, skill_id=skill_id),
+                     details={**info.details, "module": link.name.split(".")[0],
+                              "package": package_for(link.name)})
