@@ -238,6 +238,22 @@ def test_a_relative_data_dir_gives_absolute_env_paths(tmp_path: Path) -> None:
     arun(go())
 
 
+def test_a_bad_requirements_file_refuses_each_call_with_the_line(tmp_path: Path) -> None:
+    skill_folder(tmp_path / "skills", "typo", files={"main.py": USES,
+                                                     "requirements.txt": "rich\nnumpy>=>1\n"})
+
+    async def go() -> None:
+        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("typo", {})
+            assert r.status is TaskStatus.REJECTED and r.error is not None
+            assert r.error.code == "invalid_requirements"
+            assert "requirements.txt: line 2: 'numpy>=>1' is not a valid requirement" \
+                in r.error.message
+
+    arun(go())
+
+
 def test_pip_is_the_fallback_installer(tmp_path: Path) -> None:
     links = wheels(tmp_path)
     skill_folder(tmp_path / "skills", "via-pip", files={

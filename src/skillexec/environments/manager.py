@@ -72,7 +72,8 @@ class EnvironmentManager:
         self.publish = publish  # tells the registry of a skill whose environment is ready
         self.installs = 0  # installs this manager ran (not the ones it found made)
         # Skills by key whose environment is not ready: the engine's hot path reads this.
-        self.pending: dict[str, RequirementSet] = {}
+        # A requirement that cannot be read is kept as its error: each call is refused with it.
+        self.pending: dict[str, RequirementSet | SkillExecError] = {}
         self._flights: dict[str, asyncio.Future[None]] = {}
         self._lock = threading.Lock()
         self._extras: dict[str, tuple[str, ...]] | None = None
@@ -115,8 +116,9 @@ class EnvironmentManager:
         same skill, remembered as pending (its first call provisions it)."""
         try:
             reqs = self.requirements(skill)
-        except SkillExecError:
-            return skill  # a bad requirements file: reported by ensure() and skills check
+        except SkillExecError as exc:  # a bad requirements file: each call says so
+            self.pending[skill.key] = exc
+            return skill
         if not _needs_env(reqs):
             self.pending.pop(skill.key, None)
             return skill
@@ -135,6 +137,10 @@ class EnvironmentManager:
         reqs = self.pending.get(skill.key)
         if reqs is None:
             return skill
+        if isinstance(reqs, SkillExecError):
+            raise DependencyError(f"skill {skill.id!r}: its requirements cannot be read: "
+                                  f"{reqs.message}", code="invalid_requirements",
+                                  details={"skill_id": skill.id})
         key = reqs.key
         if (failed := self._failure(key)) is not None:
             raise _unavailable(skill, failed)
