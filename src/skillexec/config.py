@@ -37,12 +37,14 @@ from pydantic_settings import (
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
+    EnvironmentsConfig,
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
     Moved,
     PermissionsConfig,
     QuotasConfig,
+    SkillOverride,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -112,6 +114,10 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The journal: SQLite, or PostgreSQL.")
+    environments: EnvironmentsConfig = Field(
+        default_factory=EnvironmentsConfig, description="Skill environments' installs.")
+    skills: dict[str, SkillOverride] = Field(
+        default_factory=dict, description="[skills.<id>]: per-skill overrides (entry).")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

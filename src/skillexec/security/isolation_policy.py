@@ -70,8 +70,11 @@ class IsolationPolicy:
         wanted = skill.execution.isolation
         if wanted is None:
             wanted = Isolation.INLINE if self.first_party(skill) else self.default_isolation
-        if skill.entry.kind is EntryKind.COMMAND and wanted is Isolation.INLINE:
-            return Isolation.PROCESS  # a command always runs as a child process
+        if wanted is Isolation.INLINE and (skill.entry.kind is EntryKind.COMMAND
+                                           or skill.env_paths):
+            # A command always runs as a child process; so does a skill with an environment
+            # of its own (its packages must not be imported into the engine's process).
+            return Isolation.PROCESS
         return wanted
 
     def refusal(self, skill: Skill) -> SkillPermissionError | None:

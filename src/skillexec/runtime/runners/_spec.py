@@ -41,7 +41,8 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": str(entry.file) if entry.file else None, "attr": entry.attr,
                   "path": str(skill.path) if skill.path else None,
-                  "default_config": skill.default_config},
+                  "default_config": skill.default_config,
+                  "env_paths": list(skill.env_paths)},
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,
         "netns": mech["netns"], "uid": uid, "gid": uid,
@@ -80,6 +81,9 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
         paths.append(str(skill.path))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
+    # Its environment's packages: read only (the write set is the workspace alone), and
+    # bound back where they lie inside the engine's concealed data directory.
+    paths += skill.env_paths
     exe = command_exe(settings, skill)
     if exe:
         # The program itself, not its folder (which may be the engine's or anyone's).
