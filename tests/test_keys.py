@@ -81,7 +81,7 @@ def test_expiry_revocation_and_rotation() -> None:
     async def main() -> None:
         clock = Clock()
         keys = KeyManager(MemoryStore(), clock=clock)
-        old, old_raw = await keys.create(name="svc", role="runner", expires_s=3600)
+        _, old_raw = await keys.create(name="svc", role="runner", expires_s=3600)
         new, new_raw = await keys.create(name="svc", role="runner")
         # two valid at once: both are the same principal
         a, b = await keys.authenticate(old_raw), await keys.authenticate(new_raw)

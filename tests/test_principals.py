@@ -30,7 +30,7 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("role", list(Role))
-@pytest.mark.parametrize("action", sorted(ACTIONS) + ["delete_everything", ""])
+@pytest.mark.parametrize("action", [*sorted(ACTIONS), "delete_everything", ""])
 def test_role_action_table(role: Role, action: str) -> None:
     assert Principal("p", role).can(action) is (action in EXPECTED[role.value])
 
