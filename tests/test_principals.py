@@ -199,3 +199,38 @@ def test_cancel_own_task_and_any_task_for_operators(tmp_path: Path) -> None:
             cancels = await _audit(e, "task.cancel")
             assert [c["principal"] for c in cancels] == ["alice", "op"]
     arun(main())
+
+
+def test_cli_refusal_exits_2_and_is_audited(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    skill_dir = tmp_path / "skills" / "fetcher"
+    skill_dir.mkdir(parents=True)
+    (skill_dir / "skill.json").write_text(json.dumps({
+        "id": "fetcher", "version": "1.0.0", "entry_point": "main:execute",
+        "permissions": ["network_access"], "execution": {"isolation": "inline"}}))
+    (skill_dir / "main.py").write_text("def execute(input_data, context):\n    return 1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": "[\"fetcher\"]",
+           "SKILLEXEC_PERMISSIONS__PER_SKILL": '{"fetcher": ["network_access"]}'}
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "skillexec", "run", "fetcher"],
+                              cwd=tmp_path, env={**env, **extra}, capture_output=True,
+                              text=True, timeout=60)
+    assert run().returncode == 0
+    # the local admin is under the admin role's ceiling when one is set
+    refused = run(SKILLEXEC_ACCESS__ROLE_PERMISSIONS='{"admin": ["file_read"]}')
+    assert refused.returncode == 2 and "network_access" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    shown = subprocess.run([sys.executable, "-m", "skillexec", "audit", "show", "--json"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    denied = [r for r in map(json.loads, shown.stdout.splitlines())
+              if r["action"] == "permission.denied"]
+    assert len(denied) == 1 and denied[0]["details"]["code"] == "permission_beyond_grant"
+    assert denied[0]["principal"] == "local"

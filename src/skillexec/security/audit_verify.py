@@ -15,7 +15,7 @@ from skillexec.security.audit_checkpoints import Checkpoint
 
 __all__ = ["VerifyReport", "verify_chain"]
 
-PAGE = 50_000
+PAGE = 20_000  # rows per read: memory stays flat however long the chain
 
 
 class _Rows(Protocol):
@@ -53,7 +53,7 @@ async def verify_chain(store: _Rows, checkpoints: list[Checkpoint]) -> VerifyRep
                                 "this data directory's audit key (forged or damaged)")
         signed[cp.seq] = cp.digest
     expected, prev, count = 0, GENESIS, 0
-    sha256 = hashlib.sha256
+    sha256, loads = hashlib.sha256, orjson.loads
 
     def bad(seq: int, kind: str, problem: str) -> VerifyReport:
         return VerifyReport(False, count, expected - 1 if expected else None, len(signed),
@@ -70,17 +70,21 @@ async def verify_chain(store: _Rows, checkpoints: list[Checkpoint]) -> VerifyRep
             if sha256(body).digest() != digest:
                 return bad(seq, "edited", f"record {seq} was changed: its content does not "
                            "match its digest")
-            # The chain fields read without parsing: the body is canonical, its keys
-            # sorted, so the last "prev", "seq" and "ts" keys are the record's own (a
-            # string value cannot hold an unescaped quote, and "details" comes first).
-            # The slow path below parses, only to say what is wrong.
-            p = body.rfind(b'"prev":"')
-            q = body.rfind(b',"seq":')
-            t = body.rfind(b',"ts":')
-            if p < 0 or q < 0 or t < 0 or body[p + 8:p + 72] != prev.hex().encode() \
-                    or body[q + 7:body.find(b",", q + 7)] != b"%d" % seq \
-                    or body[t + 6:-1] != b"%d" % ts_us:
-                return bad(seq, *_diagnose(seq, ts_us, body, prev))
+            try:
+                d = loads(body)
+                b_seq, b_prev, b_ts = d["seq"], d["prev"], d["ts"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                return bad(seq, "edited", f"record {seq} is not an audit record")
+            if b_seq != seq:
+                return bad(seq, "reordered", f"record {seq} holds record {b_seq}'s content: "
+                           "records were reordered, or one was inserted before it")
+            if b_prev != prev.hex():
+                return bad(seq, "chain", f"record {seq} does not follow record {seq - 1} "
+                           "(its prev is not that record's digest): a record before it was "
+                           "changed, inserted or removed")
+            if b_ts != ts_us:
+                return bad(seq, "edited", f"record {seq} was changed: its time column is "
+                           "not its content's")
             want = signed.get(seq)
             if want is not None and want != digest.hex():
                 return bad(seq, "rewritten", f"record {seq} is not the one a signed "
@@ -93,22 +97,3 @@ async def verify_chain(store: _Rows, checkpoints: list[Checkpoint]) -> VerifyRep
                    f"signed checkpoint holds record {ahead}: records were cut from the tail, "
                    "or an older copy of the journal was restored")
     return VerifyReport(True, count, expected - 1 if expected else None, len(signed))
-
-
-def _diagnose(seq: int, ts_us: int, body: bytes, prev: bytes) -> tuple[str, str]:
-    """Why a record whose digest matches its content does not belong where it is."""
-    try:
-        d = orjson.loads(body)
-        b_seq, b_prev, b_ts = d["seq"], d["prev"], d["ts"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return "edited", f"record {seq} is not an audit record"
-    if b_seq != seq:
-        return "reordered", (f"record {seq} holds record {b_seq}'s content: records were "
-                             "reordered, or one was inserted before it")
-    if b_prev != prev.hex():
-        return "chain", (f"record {seq} does not follow record {seq - 1} (its prev is not "
-                         "that record's digest): a record before it was changed, inserted "
-                         "or removed")
-    if b_ts != ts_us:
-        return "edited", f"record {seq} was changed: its time column is not its content's"
-    return "edited", f"record {seq} is not in canonical form"
