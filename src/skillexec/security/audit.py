@@ -60,6 +60,7 @@ class AuditLog:
         self._since_checkpoint = 0
         self._signing: asyncio.Task[None] | None = None
         self._signed: int | None = None  # seq of the last checkpoint written here
+        self._last: Awaitable[None] = _DONE  # the newest record's write
 
     def record(self, action: str, *, principal: str | Principal | None = None,
                target: str = "", outcome: str = "ok",
@@ -74,7 +75,7 @@ class AuditLog:
             return _DONE
         who = LOCAL_ID if principal is None else (
             principal.id if isinstance(principal, Principal) else principal)
-        done = self._store.audit_append(AuditEntry(
+        done = self._last = self._store.audit_append(AuditEntry(
             int(time.time() * 1_000_000), who, action, target, outcome, details))
         if self._file is not None:
             self._since_checkpoint += 1
@@ -96,6 +97,10 @@ class AuditLog:
         """Sign the chain's head now; its seq (None: nothing to sign, or no checkpoints)."""
         if self._file is None:
             return None
+        try:
+            await self._last  # what was recorded before this call is in the chain
+        except Exception:  # its writer was told; sign what the journal holds
+            pass
         head = await self._store.audit_head()
         if head is None or head[0] == self._signed:
             return None
