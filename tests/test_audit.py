@@ -179,7 +179,8 @@ def test_checkpoints_every_n_records(tmp_path: Path) -> None:
     run_tasks(tmp_path / "d", 10, audit={"checkpoint_every": 4})
     lines = (tmp_path / "d" / "audit" / "checkpoints.jsonl").read_text().splitlines()
     seqs = [json.loads(x)["seq"] for x in lines]
-    assert len(seqs) >= 4 and seqs[-1] == 20 and seqs == sorted(seqs)
+    # one while running (at least: a signing under way defers the next one), one at close
+    assert len(seqs) >= 2 and seqs[0] >= 3 and seqs[-1] == 20 and seqs == sorted(seqs)
     assert verify(tmp_path / "d").checkpoints == len(seqs)
 
 
