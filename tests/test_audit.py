@@ -34,6 +34,9 @@ def add(a: int, b: int = 2) -> int:
 
 
 def run_tasks(data: Path, n: int, **settings: Any) -> None:
+    """N calls of add; with a task.submitted record each too, unless told otherwise."""
+    settings["audit"] = {"task_submissions": True, **settings.get("audit", {})}
+
     async def main() -> None:
         cfg = load_config(data_dir=data, skills_dir=None, **settings)
         async with SkillExecutionEngine(config=cfg) as e:
@@ -88,6 +91,17 @@ def test_an_intact_chain_verifies_with_its_checkpoint(data: Path) -> None:
         assert row(data, s)[1] == canonical(records[s])  # stored canonical: sorted, compact
     key = data / "audit" / "signing.key"
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_by_default_a_task_has_one_record_holding_its_submission(tmp_path: Path) -> None:
+    run_tasks(tmp_path / "d", 2, audit={"task_submissions": False})
+    records = [json.loads(row(tmp_path / "d", s)[1]) for s in range(3)]
+    assert [r["action"] for r in records] == ["engine.started", "task.finished",
+                                              "task.finished"]
+    d = records[1]["details"]
+    assert (d["skill"], d["version"], d["isolation"]) == ("add", "1.0.0", "inline")
+    assert records[1]["ts"] - 60_000_000 < d["submitted_us"] <= records[1]["ts"]
+    assert verify(tmp_path / "d").count == 3
 
 
 def test_edit_a_field(data: Path) -> None:
