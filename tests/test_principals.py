@@ -37,7 +37,7 @@ def test_role_action_table(role: Role, action: str) -> None:
 
 def test_local_is_the_admin_and_names_are_runners() -> None:
     assert Principal.local() is LOCAL and LOCAL.id == "local" and LOCAL.role is Role.ADMIN
-    assert principal_of(None) is LOCAL
+    assert principal_of(None) is LOCAL and principal_of("local") is LOCAL
     alice = principal_of("alice")
     assert alice == Principal("alice", Role.RUNNER) and alice.may_run("anything")
     assert not alice.can("read_any")
