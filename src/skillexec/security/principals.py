@@ -103,8 +103,8 @@ def principal_id(given: Who) -> str | None:
 
 def principal_of(given: Who) -> Principal:
     """The principal of a call: None (or ``"local"``) is ``local``, an admin; another name
-    is a runner of that name with every skill (a Python caller is trusted to say whom a call is for, never to raise
-    its rights); a Principal is itself."""
+    is a runner of that name with every skill (a Python caller is trusted to say whom a
+    call is for, never to raise its rights); a Principal is itself."""
     if given is None or given == LOCAL_ID:  # "local" by name is local itself
         return LOCAL
     if isinstance(given, Principal):
