@@ -234,3 +234,18 @@ def test_cli_refusal_exits_2_and_is_audited(tmp_path: Path) -> None:
               if r["action"] == "permission.denied"]
     assert len(denied) == 1 and denied[0]["details"]["code"] == "permission_beyond_grant"
     assert denied[0]["principal"] == "local"
+
+
+def test_task_lists_show_a_runner_only_its_own(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with _engine(tmp_path) as e:
+            mine = (await e.execute("add", {"a": 1}, principal="alice")).task_id
+            theirs = (await e.execute("add", {"a": 2}, principal="bob")).task_id
+            local = (await e.execute("add", {"a": 3})).task_id
+            assert [t.task_id for t in await e.tasks(principal="alice")] == [mine]
+            assert [t.task_id for t in await e.tasks(principal="bob")] == [theirs]
+            everyone = [local, theirs, mine]  # newest first
+            for who in (None, Principal("op", Role.OPERATOR), LOCAL):
+                assert [t.task_id for t in await e.tasks(principal=who)] == everyone
+            assert await e.tasks(principal=Principal("v", Role.VIEWER)) == []
+    arun(main())

@@ -35,6 +35,14 @@ class Access:
             raise not_found(task_id)
         return info
 
+    async def tasks(self, status: TaskStatus | None, skill_id: str | None, limit: int,
+                    principal: Who) -> list[TaskInfo]:
+        """The newest tasks; a principal without ``read_any`` sees only its own."""
+        who = None if principal is None else principal_of(principal)
+        return await self._journal.list_tasks(
+            status=status, skill_id=skill_id, limit=limit,
+            principal=None if who is None or who.can("read_any") else who.id)
+
     async def check(self, task_id: str, principal: Who) -> None:
         """Raise "not found" unless ``principal`` (None: no check) may read this task."""
         if principal is not None:
