@@ -278,3 +278,11 @@ def test_cli_verify_and_show(data: Path, tmp_path: Path) -> None:
     assert bad_json.returncode == 1 and json.loads(bad_json.stdout)["kind"] == "missing"
     none = cli("audit", "verify", "--data-dir", str(tmp_path / "empty"), cwd=tmp_path)
     assert none.returncode == 2 and "no journal" in none.stderr
+
+
+def test_an_unwritable_checkpoint_does_not_stop_the_engine_closing(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    run_tasks(d, 1)
+    (d / "audit" / "signing.key").chmod(0o644)  # refused: the shutdown checkpoint fails
+    run_tasks(d, 1)  # still closes (the journal is released and complete)
+    assert db(d).execute("SELECT count(*) FROM audit").fetchone() == (6,)
