@@ -37,6 +37,8 @@ from pydantic_settings import (
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
+    AccessConfig,
+    AuditConfig,
     EnvironmentsConfig,
     IsolationConfig,
     JournalConfig,
@@ -118,6 +120,10 @@ class EngineConfig(BaseSettings):
         default_factory=EnvironmentsConfig, description="Skill environments' installs.")
     skills: dict[str, SkillOverride] = Field(
         default_factory=dict, description="[skills.<id>]: per-skill overrides (entry).")
+    access: AccessConfig = Field(default_factory=AccessConfig,
+                                 description="Permission ceilings per role.")
+    audit: AuditConfig = Field(default_factory=AuditConfig,
+                               description="The audit log and its checkpoints.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(
@@ -184,6 +190,12 @@ class EngineConfig(BaseSettings):
                 raise ValueError(f"{default} ({getattr(self, default)}) is above {most} "
                                  f"({getattr(self.limits, most)}) (limits.{most})")
         return self
+
+    def digest(self) -> str:
+        """SHA-256 of every setting (as JSON): the audit's note of which configuration ran,
+        so that a change shows without the values (which may hold secrets)."""
+        import hashlib
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def with_(self, **changes: Any) -> Self:
         """A copy with ``changes`` (any name, former flat ones too), validated like input;

@@ -6,6 +6,8 @@ closing); everything else is made here from the configuration, unless given.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +20,10 @@ from skillexec.events import EventBus
 from skillexec.middleware import HookIndex, Middleware
 from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.access import Access
 from skillexec.pipeline.admission import Admission
 from skillexec.pipeline.attempts import AttemptLoop
+from skillexec.pipeline.authorization import Authorization
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
@@ -40,11 +44,14 @@ from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
+from skillexec.security.audit import AuditLog
+from skillexec.security.keys import KeyManager
 from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
 from skillexec.storage.journal import EventWriter
+from skillexec.storage.memory import MemoryStore
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult
 from skillexec.validation import ParameterValidator
@@ -91,6 +98,18 @@ class Pipeline:
     services: Services
     monitor: ExecutionMonitor
     smart: SmartExecutor
+    audit: AuditLog
+    keys: KeyManager
+    access: Access
+
+    async def close(self) -> None:
+        """Release what the stages hold, the journal last (they may still write to it)."""
+        for runner in self.runners.values():
+            await runner.close()
+        await self.attempts.environment.close()
+        await self.hooks.close()
+        await asyncio.gather(self.smart.close(), self.audit.close())
+        await self.journal.close()
 
 
 def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
@@ -168,6 +187,13 @@ def assemble(c: EngineConfig, given: Given, *,
                                 journal=journal, finish=finish)
     watcher = tasks.watcher = JournalWatcher(journal=journal, live=tasks.live,
                                              recoverer=recoverer, cancel=cancellation.cancel)
+    # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
+    audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
+                     else c.data_dir / "audit", enabled=c.audit.enabled,
+                     checkpoint_every=c.audit.checkpoint_every,
+                     task_submissions=c.audit.task_submissions)
+    access = Access(tasks=tasks, journal=journal, audit=audit, book=book)
+    p["artifacts"].guard = access.may_read_artifact
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
     p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
@@ -179,13 +205,17 @@ def assemble(c: EngineConfig, given: Given, *,
         environments=environments,
         admission=Admission(config=c, runners=runners, policy=policy,
                             permissions=p["isolation"].permission_policy, skills=skills,
-                            validator=p["validator"], error_handler=p["error_handler"]),
+                            validator=p["validator"], error_handler=p["error_handler"],
+                            authorization=Authorization(
+                                role_permissions=c.access.role_permissions)),
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
         lock=DataDirLock(c.data_dir),
-        services=services, monitor=monitor, smart=smart)
+        services=services, monitor=monitor, smart=smart, audit=audit,
+        keys=KeyManager(journal, audit=audit.record),
+        access=access)
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

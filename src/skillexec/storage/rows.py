@@ -11,15 +11,16 @@ from typing import Any
 
 import orjson
 
+from skillexec.security.principals import LOCAL_ID
 from skillexec.storage.store import ArtifactRecord
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
 
 __all__ = ["ARTIFACT_COLUMNS", "INFO_COLUMNS", "artifact", "created_between", "info",
-           "newest_first", "pg"]
+           "newest_first", "owned_by", "pg"]
 
 INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
-    " finished_at, result"
+    " finished_at, result, principal"
 )
 ARTIFACT_COLUMNS = "id, name, mime, size, sha256, task_id, created_at"
 
@@ -53,12 +54,25 @@ def created_between(since: float | None, until: float | None) -> tuple[list[str]
     return where, args
 
 
+def owned_by(principal: str | None, where: list[str], args: list[Any]) -> None:
+    """Narrow ``where`` to the tasks of ``principal`` (None: every task). The local
+    principal's tasks are kept with a NULL principal."""
+    if principal is None:
+        return
+    if principal == LOCAL_ID:
+        where.append("principal IS NULL")
+    else:
+        where.append("principal=?")
+        args.append(principal)
+
+
 def info(row: tuple[Any, ...]) -> TaskInfo:
     """A row selected as ``INFO_COLUMNS``."""
     result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
     return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
                     status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
-                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
+                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result,
+                    principal=row[10])
 
 
 def artifact(row: tuple[Any, ...]) -> ArtifactRecord:

@@ -17,6 +17,7 @@ from skillexec.storage.rows import (
     created_between,
     info,
     newest_first,
+    owned_by,
 )
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
@@ -49,8 +50,10 @@ class SQLiteQueriesMixin:
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
-                         until: float | None = None) -> list[TaskInfo]:
+                         until: float | None = None,
+                         principal: str | None = None) -> list[TaskInfo]:
         where, args = created_between(since, until)
+        owned_by(principal, where, args)
         if status is not None:
             where.append("status=?")
             args.append(status.value)
