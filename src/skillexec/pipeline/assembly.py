@@ -7,7 +7,6 @@ closing); everything else is made here from the configuration, unless given.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,12 +186,7 @@ def assemble(c: EngineConfig, given: Given, *,
                                 journal=journal, finish=finish)
     watcher = tasks.watcher = JournalWatcher(journal=journal, live=tasks.live,
                                              recoverer=recoverer, cancel=cancellation.cancel)
-    # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
-    audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
-                     else c.data_dir / "audit", enabled=c.audit.enabled,
-                     checkpoint_every=c.audit.checkpoint_every,
-                     task_submissions=c.audit.task_submissions)
-    access = Access(tasks=tasks, journal=journal, audit=audit, book=book)
+    audit, access = _security(c, journal, tasks, book)
     p["artifacts"].guard = access.may_read_artifact
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
@@ -216,6 +210,16 @@ def assemble(c: EngineConfig, given: Given, *,
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record),
         access=access)
+
+
+def _security(c: EngineConfig, journal: TaskStore, tasks: LiveTasks,
+              book: SkillBook) -> tuple[AuditLog, Access]:
+    # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
+    audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
+                     else c.data_dir / "audit", enabled=c.audit.enabled,
+                     checkpoint_every=c.audit.checkpoint_every,
+                     task_submissions=c.audit.task_submissions)
+    return audit, Access(tasks=tasks, journal=journal, audit=audit, book=book)
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:
