@@ -43,6 +43,7 @@ from skillexec.config_sections import (
     Moved,
     PermissionsConfig,
     QuotasConfig,
+    SecurityConfig,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -111,6 +112,8 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The SQLite journal.")
+    security: SecurityConfig = Field(default_factory=SecurityConfig,
+                                     description="Encryption at rest, redaction, retention.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(
@@ -269,6 +272,10 @@ class EngineConfig(BaseSettings):
     @property
     def journal_path(self) -> Path:
         return self.data_dir / "journal.db"
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "keyring.json"
 
     @property
     def artifacts_dir(self) -> Path:

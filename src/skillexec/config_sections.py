@@ -32,7 +32,8 @@ from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "ZygoteConfig", "former_monitor_env", "table"]
+           "PermissionsConfig", "QuotasConfig", "SecurityConfig", "ZygoteConfig",
+           "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -153,9 +154,30 @@ class JournalConfig(_Section):
         return self.enabled
 
 
+class SecurityConfig(_Section):
+    """Data protection: encryption at rest, output filtering, retention."""
+
+    encryption: bool = Field(default=False, description="Seal parameters, outputs, errors' "
+                             "text and artifact bytes with AES-256-GCM (needs a master key).")
+    master_key_file: Path | None = Field(
+        default=None, description="A file (mode 0600) holding the 32-byte master key "
+        "(raw, base64 or hex); else SKILLEXEC_MASTER_KEY.")
+    redact: bool = Field(default=True, description="Mask secrets in outputs, error and "
+                         "progress messages.")
+    redact_exempt_skills: frozenset[str] = Field(
+        default=frozenset(), description="Skill ids whose outputs are not masked (the "
+        "operator's choice; a manifest cannot ask for it).")
+    retention_days: float | None = Field(
+        default=None, gt=0, description="Purge tasks (and their artifacts) older than this, "
+        "periodically (None: keep).")
+    retention_interval_s: float = Field(default=3600.0, gt=0,
+                                        description="How often the retention purge runs.")
+
+
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
-    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig})
+    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
+    "security": SecurityConfig})
 
 
 class Moved(Generic[T]):

@@ -22,6 +22,7 @@ import typer
 from skillexec.cli import (
     artifacts_cmd,
     errors_cmd,
+    keys_cmd,
     metrics_cmd,
     report_cmd,
     skills_cmd,
@@ -393,6 +394,7 @@ app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(keys_cmd.app, name="keys")
 report_cmd.app.command("errors")(errors_cmd.errors)
 tasks_cmd.app.command("replay")(errors_cmd.replay)
 if report_cmd.app.registered_commands:  # the report commands come from their own modules

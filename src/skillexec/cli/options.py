@@ -141,8 +141,13 @@ async def open_journal(cfg: EngineConfig) -> SQLiteStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
     if not cfg.journal_path.exists():
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    from skillexec.storage.codec import open_codec
     from skillexec.storage.sqlite import SQLiteStore
-    store = SQLiteStore(cfg.journal_path)
+    try:
+        codec = open_codec(cfg)
+    except SkillExecError as exc:
+        fail(str(exc))
+    store = SQLiteStore(cfg.journal_path, codec=codec)
     try:
         await store.open()
     except (OSError, sqlite3.Error) as exc:

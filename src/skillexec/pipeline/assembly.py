@@ -43,6 +43,7 @@ from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
+from skillexec.storage.codec import PLAIN, open_codec
 from skillexec.storage.journal import EventWriter
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.sqlite import SQLiteStore
@@ -103,13 +104,16 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
+    # a missing or wrong master key stops the engine here, before any row is read
+    codec = open_codec(c) if c.journal or c.security.encryption else PLAIN
     journal = given.store or (
         SQLiteStore(c.journal_path, synchronous=c.journal_synchronous,
-                    max_batch=c.journal_max_batch) if c.journal else MemoryStore())
+                    max_batch=c.journal_max_batch, codec=codec) if c.journal else MemoryStore())
     classifier = ErrorClassifier()
     retry = given.retry_strategy or ExponentialBackoffRetryStrategy(
         base_delay_s=c.retry_base_delay_s, max_delay_s=c.retry_max_delay_s)
-    artifacts = ArtifactManager(c.artifacts_dir, journal, max_bytes=c.max_artifact_bytes)
+    artifacts = ArtifactManager(c.artifacts_dir, journal, max_bytes=c.max_artifact_bytes,
+                                codec=codec)
     runners = dict(given.runners or {})
     settings = c.isolation_settings()
     runners.setdefault(Isolation.INLINE.value, InlineRunner(

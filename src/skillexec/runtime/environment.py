@@ -60,11 +60,12 @@ class _ArtifactSaver:
     """An attempt's artifact sink: keeps the count and bytes it saved under the quotas;
     thread-safe (sync skills save from threads)."""
 
-    __slots__ = ("artifacts", "bytes", "count", "quotas", "saved", "task_id")
+    __slots__ = ("artifacts", "bytes", "count", "principal", "quotas", "saved", "task_id")
 
     def __init__(self, artifacts: ArtifactManager, quotas: AttemptQuotas, task_id: str,
-                 saved: list[ArtifactRef]) -> None:
+                 saved: list[ArtifactRef], principal: str | None = None) -> None:
         self.artifacts = artifacts
+        self.principal = principal
         self.quotas = quotas
         self.task_id = task_id
         self.saved = saved
@@ -80,7 +81,8 @@ class _ArtifactSaver:
             self.count += 1
             self.bytes += size
         try:
-            ref = self.artifacts.save(name, data, mime, task_id=self.task_id)
+            ref = self.artifacts.save(name, data, mime, task_id=self.task_id,
+                                      principal=self.principal)
         except BaseException:
             with _SAVE_LOCK:
                 self.count -= 1
@@ -107,7 +109,7 @@ class ExecutionEnvironment:
                 ) -> SkillContext:
         task_id = task.task_id
         quotas = self.quotas
-        save = _ArtifactSaver(self._artifacts, quotas, task_id, saved)
+        save = _ArtifactSaver(self._artifacts, quotas, task_id, saved, task.principal)
         ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,

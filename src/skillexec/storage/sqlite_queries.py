@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from skillexec.storage.codec import Codec
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, StoredTask
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
@@ -20,7 +21,7 @@ __all__ = ["SQLiteQueriesMixin"]
 
 _INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
-    " finished_at, result"
+    " finished_at, result, principal"
 )
 
 
@@ -30,6 +31,7 @@ class SQLiteQueriesMixin:
 
     _read: sqlite3.Connection | None
     _read_lock: threading.Lock
+    _codec: Codec
 
     async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def run() -> Any:
@@ -41,17 +43,18 @@ class SQLiteQueriesMixin:
     async def get(self, task_id: str) -> TaskInfo | None:
         row = await self._query(lambda c: c.execute(
             f"SELECT {_INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return _info(row) if row else None
+        return _info(row, self._codec) if row else None
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         row = await self._query(lambda c: c.execute(
-            "SELECT history, result, attempts FROM tasks WHERE task_id=?", (task_id,)
-        ).fetchone())
+            "SELECT history, result, attempts, principal FROM tasks WHERE task_id=?",
+            (task_id,)).fetchone())
         if not row:
             return []
         if row[0]:
-            return list(orjson.loads(row[0]))
-        if row[1]:  # one clean attempt: its record is the result's
+            return list(orjson.loads(self._codec.open("tasks", task_id, "history", row[3],
+                                                      row[0])))
+        if row[1]:  # one clean attempt: its record is the result's (metrics: never sealed)
             result = orjson.loads(row[1])
             return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
                      "decision": "done"}]
@@ -69,25 +72,25 @@ class SQLiteQueriesMixin:
             args.append(skill_id)
         sql = _newest_first(_INFO_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [_info(r) for r in rows]
+        return [_info(r, self._codec) for r in rows]
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
         ).fetchall())
-        return [stored_task(r) for r in rows]
+        return [stored_task(r, self._codec) for r in rows]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
         where, args = _created_between(since, until)
         sql = _newest_first(STORED_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [stored_task(r) for r in rows]
+        return [stored_task(r, self._codec) for r in rows]
 
     async def get_request(self, task_id: str) -> StoredTask | None:
         row = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return stored_task(row) if row else None
+        return stored_task(row, self._codec) if row else None
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:
@@ -160,8 +163,9 @@ def _created_between(since: float | None,
         args.append(f"{int(until * 1e6):014x}")
     return where, args
 
-def _info(row: tuple[Any, ...]) -> TaskInfo:
-    result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
+def _info(row: tuple[Any, ...], codec: Codec) -> TaskInfo:
+    result = ExecutionResult.from_dict(codec.open_result(
+        orjson.loads(row[9]), task_id=row[0], principal=row[10])) if row[9] else None
     return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
                     status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
                     created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
