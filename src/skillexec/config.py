@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
+    from skillexec.storage.codec import Codec
 
 __all__ = ["FORMER_NAMES", "SECTIONS", "TABLES", "EngineConfig", "load_config"]
 
@@ -276,6 +277,14 @@ class EngineConfig(BaseSettings):
     @property
     def keyring_path(self) -> Path:
         return self.data_dir / "keyring.json"
+
+    def codec(self) -> Codec:
+        """How the journal and the artifacts store payloads (sealed with encryption on);
+        a missing or wrong master key is a ConfigError here."""
+        from skillexec.storage.codec import open_codec
+        sec = self.security
+        return open_codec(encryption=sec.encryption, keyring=self.keyring_path,
+                          master_key_file=sec.master_key_file)
 
     @property
     def artifacts_dir(self) -> Path:

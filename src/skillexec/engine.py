@@ -78,6 +78,7 @@ class SkillExecutionEngine:
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
+        self._output_filter = p.attempts.output_filter
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -369,6 +370,8 @@ class SkillExecutionEngine:
         its subscribers, resources, the cache's followers, the error handler, middleware."""
         if self.resources.output_limits:
             outcome = output_limit(self.resources.output_limits, task, outcome)
+        if outcome.error is not None:  # a refusal or an engine-made error may quote secrets
+            outcome = self._output_filter.final_error(task, outcome)
         result = result_of(task, outcome, status, artifacts, cached)
         metrics, status = result.metrics, result.status
         task.status = status

@@ -141,10 +141,9 @@ async def open_journal(cfg: EngineConfig) -> SQLiteStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
     if not cfg.journal_path.exists():
         fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-    from skillexec.storage.codec import open_codec
     from skillexec.storage.sqlite import SQLiteStore
     try:
-        codec = open_codec(cfg)
+        codec = cfg.codec()
     except SkillExecError as exc:
         fail(str(exc))
     store = SQLiteStore(cfg.journal_path, codec=codec)

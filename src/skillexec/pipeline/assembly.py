@@ -22,6 +22,7 @@ from skillexec.pipeline.attempts import AttemptLoop
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
+from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.pipeline.recovery import Recoverer
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -43,7 +44,7 @@ from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
-from skillexec.storage.codec import PLAIN, open_codec
+from skillexec.storage.codec import PLAIN
 from skillexec.storage.journal import EventWriter
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.sqlite import SQLiteStore
@@ -105,7 +106,7 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
     # a missing or wrong master key stops the engine here, before any row is read
-    codec = open_codec(c) if c.journal or c.security.encryption else PLAIN
+    codec = c.codec() if c.journal or c.security.encryption else PLAIN
     journal = given.store or (
         SQLiteStore(c.journal_path, synchronous=c.journal_synchronous,
                     max_batch=c.journal_max_batch, codec=codec) if c.journal else MemoryStore())
@@ -159,7 +160,9 @@ def assemble(c: EngineConfig, given: Given, *,
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
         events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
-        finish=finish)
+        finish=finish, output_filter=OutputFilter(
+            enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
+            sensitive=c.settings_of("monitor").sensitive_params))
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)

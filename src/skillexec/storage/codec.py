@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import base64
 import os
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import orjson
 from cryptography.exceptions import InvalidTag
 
 from skillexec.errors import ConfigError, ResourceError
 from skillexec.security.keyring import Keyring, load_master_key
-
-if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
 
 __all__ = ["PLAIN", "Codec", "SealingCodec", "is_sealed", "open_codec"]
 
@@ -180,15 +178,15 @@ class SealingCodec(Codec):
         return data
 
 
-def open_codec(config: EngineConfig) -> Codec:
-    """The codec of ``config``'s data directory; a missing or wrong master key, or an
-    encrypted directory opened without encryption, is a ConfigError in one sentence."""
-    path = config.keyring_path
-    if not config.security.encryption:
-        if path.exists():
-            raise ConfigError(f"the data directory {config.data_dir} is encrypted ({path.name}"
-                              "): set [security] encryption = true and give its master key",
-                              code="master_key_missing")
+def open_codec(*, encryption: bool, keyring: Path, master_key_file: Path | None) -> Codec:
+    """The codec of a data directory whose keyring is (or would be) at ``keyring``; a
+    missing or wrong master key, or an encrypted directory opened without encryption, is a
+    ConfigError in one sentence."""
+    if not encryption:
+        if keyring.exists():
+            raise ConfigError(f"the data directory {keyring.parent} is encrypted ("
+                              f"{keyring.name}): set [security] encryption = true and give its "
+                              "master key", code="master_key_missing")
         return PLAIN
-    master = load_master_key(key_file=config.security.master_key_file)
-    return SealingCodec(Keyring.open(path, master))
+    master = load_master_key(key_file=master_key_file)
+    return SealingCodec(Keyring.open(keyring, master))

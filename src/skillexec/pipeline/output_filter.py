@@ -1,0 +1,89 @@
+"""The output filter: what a task hands back has its secrets masked before anyone sees it.
+
+Applied to each attempt's outcome (its output, after the output_schema check; its error's
+message, details and traceback) and to its progress messages, then once more to an error
+that ends a task without an attempt (a refusal may quote the parameters). Masked: the exact
+values of the call's secret parameters and config keys (names that say secret, password,
+token, ... or configured as sensitive), and every credential shape that
+:mod:`skillexec.security.redaction` knows. The operator, never a manifest, may exempt a
+skill (``[security] redact_exempt_skills``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from skillexec.errors import ErrorInfo
+from skillexec.monitoring.logs import secret_values
+from skillexec.runtime.runners.base import Outcome
+from skillexec.security.redaction import mask, mask_value
+from skillexec.task import ExecutionTask
+
+__all__ = ["OutputFilter"]
+
+Progress = Callable[[float, str], None]
+
+
+class OutputFilter:
+    def __init__(self, *, enabled: bool, exempt: Iterable[str] = (),
+                 sensitive: Iterable[str] = ()) -> None:
+        self.enabled = enabled
+        self.exempt = frozenset(exempt)
+        self.sensitive = frozenset(s.lower() for s in sensitive)
+
+    def applies(self, task: ExecutionTask) -> bool:
+        return self.enabled and task.request.skill_id not in self.exempt
+
+    def secrets(self, task: ExecutionTask) -> tuple[str, ...]:
+        """The call's own secret values, longest first (a value inside another one is
+        masked as part of it)."""
+        found = secret_values(task.params, self.sensitive)
+        config = task.request.config
+        if config:
+            found += secret_values(config, self.sensitive)
+        return tuple(sorted(set(found), key=len, reverse=True))
+
+    def outcome(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
+        if not self.applies(task):
+            return outcome
+        exact = self.secrets(task)
+        if outcome.error is not None:
+            error = self.error(outcome.error, exact)
+            tb = outcome.traceback
+            if error is not outcome.error or (tb and mask(tb, exact) != tb):
+                return dataclasses.replace(outcome, error=error,
+                                           traceback=mask(tb, exact) if tb else tb)
+            return outcome
+        output, changed = mask_value(outcome.output, exact)
+        if not changed:
+            return outcome
+        return dataclasses.replace(outcome, output=output,
+                                   output_json=orjson.dumps(output, default=str))
+
+    def error(self, error: ErrorInfo, exact: tuple[str, ...]) -> ErrorInfo:
+        message = mask(error.message, exact)
+        details, changed = mask_value(error.details, exact) if error.details else ({}, False)
+        if message == error.message and not changed:
+            return error
+        return dataclasses.replace(error, message=message,
+                                   details=dict(details) if changed else error.details)
+
+    def final_error(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
+        """An ending error's text masked (one that no attempt made passes here first)."""
+        if outcome.error is None or not self.applies(task):
+            return outcome
+        error = self.error(outcome.error, self.secrets(task))
+        return outcome if error is outcome.error else dataclasses.replace(outcome, error=error)
+
+    def progress(self, task: ExecutionTask, sink: Progress | None) -> Progress | None:
+        if sink is None or not self.applies(task):
+            return sink
+        exact = self.secrets(task)
+
+        def filtered(fraction: float, message: str) -> None:
+            sink(fraction, mask(message, exact) if message else message)
+        return filtered
+
