@@ -352,7 +352,9 @@ def make_logger(settings: MonitorSettings, *, stream: Any = None) -> Any:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             Redactor(settings.sensitive_params),
-            structlog.dev.ConsoleRenderer(colors=False),
+            # plain tracebacks: rich's would dump local variables (a secret among them)
+            structlog.dev.ConsoleRenderer(colors=False,
+                                          exception_formatter=structlog.dev.plain_traceback),
         ]
     else:
         processors = [JsonLine(settings.sensitive_params)]
