@@ -278,3 +278,20 @@ def test_artifacts_dedupe_within_a_principal_only_by_keyed_hash(
     assert hashlib.sha256(b"same bytes").hexdigest() not in {a1.sha256, b1.sha256}
     files = [p for p in config.artifacts_dir.rglob("*") if p.is_file()]
     assert len(files) == 2
+
+
+def test_reports_and_listings_work_with_encryption_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from skillexec.cli.app import app
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", _master())
+    monkeypatch.setenv("SKILLEXEC_SECURITY__ENCRYPTION", "true")
+    config = _config(tmp_path)
+    ok_id, _, _ = _run_some(config)
+    d = str(config.data_dir)
+    runner = CliRunner()
+    for args in (["report", "summary"], ["report", "errors"], ["tasks", "list"],
+                 ["tasks", "show", ok_id], ["artifacts", "list"]):
+        out = runner.invoke(app, [*args, "--data-dir", d])
+        assert out.exit_code == 0, (args, out.output)
+    shown = runner.invoke(app, ["tasks", "show", ok_id, "--json", "--data-dir", d])
+    assert OUT_CANARY in shown.output  # decrypted for whoever holds the key

@@ -15,7 +15,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,8 +168,17 @@ class ArtifactManager:
         """Forget artifacts saved more than ``older_than_s`` ago; delete unreferenced files."""
         old = await self._store.artifacts_older_than(time.time() - older_than_s)
         orphans = await self._store.delete_artifacts([r.ref.id for r in old])
+        files, freed = self._unlink(orphans)
+        return PruneReport(records=len(old), files=files, bytes=freed)
+
+    def remove_files(self, digests: Iterable[str]) -> int:
+        """Delete the files of these content addresses (no record refers to them); how
+        many were there."""
+        return self._unlink(digests)[0]
+
+    def _unlink(self, digests: Iterable[str]) -> tuple[int, int]:
         files = freed = 0
-        for digest in orphans:
+        for digest in digests:
             f = self._file(digest)
             try:
                 freed += f.stat().st_size
@@ -177,7 +186,7 @@ class ArtifactManager:
                 files += 1
             except FileNotFoundError:
                 pass
-        return PruneReport(records=len(old), files=files, bytes=freed)
+        return files, freed
 
     def _file(self, digest: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", digest):

@@ -25,6 +25,7 @@ from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured
 from skillexec.pipeline.attempts import output_limit, result_of
+from skillexec.pipeline.purge import PurgeOutcome
 from skillexec.pipeline.recovery import Recovery
 from skillexec.reliability.retry import RetryStrategy
 from skillexec.request import CallOptions
@@ -79,6 +80,7 @@ class SkillExecutionEngine:
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
         self._output_filter = p.attempts.output_filter
+        self.purger = p.purger  # its record_audit: the audit log's recorder, when wired
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -102,6 +104,8 @@ class SkillExecutionEngine:
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
+        if self.config.security.retention_days is not None:
+            self._spawn(self.purger.retention_loop())
 
     async def close(self, *, grace_s: float = 30.0) -> None:
         """Finish what is queued and running (up to ``grace_s``), then release everything.
@@ -238,6 +242,12 @@ class SkillExecutionEngine:
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                     limit: int = 50) -> list[TaskInfo]:
         return await self._store.list_tasks(status=status, skill_id=skill_id, limit=limit)
+
+    async def purge(self, principal: str | None, *, before: float | None = None) -> PurgeOutcome:
+        """Erase ``principal``'s finished tasks' payloads, artifacts and failure events
+        (those created before ``before``, seconds since the epoch); with encryption and no
+        ``before``, destroy its data key too (see :mod:`skillexec.pipeline.purge`)."""
+        return await self.purger.purge(principal=principal, before=before)
 
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task. False if it had already finished."""

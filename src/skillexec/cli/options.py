@@ -66,7 +66,10 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
     if not recover:
         cfg = cfg.model_copy(update={"recover": False})
     from skillexec.engine import SkillExecutionEngine
-    return SkillExecutionEngine(config=cfg)
+    try:
+        return SkillExecutionEngine(config=cfg)
+    except SkillExecError as exc:  # a missing or wrong master key: one sentence
+        fail(str(exc))
 
 
 def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) -> None:

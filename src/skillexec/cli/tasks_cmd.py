@@ -117,6 +117,51 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
                              "ends it", markup=False)
 
 
+@app.command()
+def purge(
+    principal: Annotated[str | None, typer.Option(
+        help="Whose data to erase (the principal tasks were run as).")] = None,
+    anonymous: Annotated[bool, typer.Option(
+        "--anonymous", help="Erase the data of tasks run without a principal.")] = False,
+    before: Annotated[str | None, typer.Option(
+        help="Only tasks created before this date or time (ISO 8601, UTC unless it says).")
+    ] = None,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Erase a principal's task parameters, outputs, errors, history and artifacts (with
+    encryption and no --before, its data key is destroyed too). Stop the engine first."""
+    if (principal is None) == (not anonymous):
+        opt.fail("give --principal NAME or --anonymous (exactly one)")
+    cutoff = _instant(before) if before is not None else None
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    if _engine_alive(cfg.data_dir):
+        opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (its keys and "
+                 "caches would outlive the purge)")
+
+    async def go() -> dict[str, Any]:
+        engine = opt.engine(skills_dir=None, data_dir=data_dir, recover=False)
+        async with opt.engine_scope(engine):
+            return (await engine.purge(principal, before=cutoff)).to_dict()
+
+    done = opt.run_async(go())
+    typer.echo(f"purged {done['tasks']} tasks, {done['artifacts']} artifacts "
+               f"({done['files']} files), {done['events']} events"
+               + ("; the data key was destroyed" if done["key_destroyed"] else ""))
+
+
+def _instant(text: str) -> float:
+    import datetime as dt
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        opt.fail(f"--before {text!r}: not an ISO 8601 date or time (e.g. 2026-01-31)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 _WAIT_S = 5.0  # a live engine reads cancellation requests every 0.5 s; a busy one later
 
 

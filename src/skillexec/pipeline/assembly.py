@@ -23,6 +23,7 @@ from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
 from skillexec.pipeline.output_filter import OutputFilter
+from skillexec.pipeline.purge import Purger
 from skillexec.pipeline.recovery import Recoverer
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -93,6 +94,7 @@ class Pipeline:
     services: Services
     monitor: ExecutionMonitor
     smart: SmartExecutor
+    purger: Purger
 
 
 def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
@@ -125,6 +127,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
         journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
+        codec=codec,
         validator=ParameterValidator(coerce=c.coerce_parameters,
                                      max_param_bytes=c.max_param_bytes,
                                      max_output_bytes=c.max_output_bytes),
@@ -177,8 +180,11 @@ def assemble(c: EngineConfig, given: Given, *,
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
     p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
+    purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
+                    optimizer=p["optimizer"], retention_days=c.security.retention_days,
+                    interval_s=c.security.retention_interval_s)
     return Pipeline(
-        journal=journal, skills=skills, validator=p["validator"],
+        purger=purger, journal=journal, skills=skills, validator=p["validator"],
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,

@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Generator
 from typing import Any
 
-from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, CacheRecord, PurgeReport, StoredTask
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -33,7 +33,9 @@ _DONE = _Done()
 class MemoryStore:
     def __init__(self, *, max_finished: int = 100_000) -> None:
         self._max = max_finished
-        self._finished: OrderedDict[str, tuple[TaskInfo, list[dict[str, Any]]]] = OrderedDict()
+        # task id -> (info, history, principal)
+        self._finished: OrderedDict[
+            str, tuple[TaskInfo, list[dict[str, Any]], str | None]] = OrderedDict()
         self._artifacts: dict[str, ArtifactRecord] = {}
         self._events: deque[dict[str, Any]] = deque(maxlen=max_finished)
         self._seq = 0
@@ -63,7 +65,7 @@ class MemoryStore:
                             priority=task.request.priority, attempts=result.attempts,
                             created_at=task.request.created_at, started_at=result.started_at,
                             finished_at=result.finished_at, result=result)
-            self._finished[task.task_id] = (info, history)
+            self._finished[task.task_id] = (info, history, task.request.principal)
             if len(self._finished) > self._max:
                 self._finished.popitem(last=False)
         return _DONE
@@ -83,7 +85,7 @@ class MemoryStore:
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
                          until: float | None = None) -> list[TaskInfo]:
-        out = [info for info, _ in reversed(self._finished.values())
+        out = [info for info, _, _ in reversed(self._finished.values())
                if (status is None or info.status is status)
                and (skill_id is None or info.skill_id == skill_id)
                and (since is None or info.created_at >= since)
@@ -127,6 +129,24 @@ class MemoryStore:
         gone = {self._artifacts.pop(a).ref.sha256 for a in artifact_ids if a in self._artifacts}
         still = {r.ref.sha256 for r in self._artifacts.values()}
         return gone - still
+
+    async def purge(self, *, principal: str | None, everyone: bool = False,
+                    before: float | None = None) -> PurgeReport:
+        ids = {tid for tid, (info, _, who) in self._finished.items()
+               if (everyone or who == principal)
+               and (before is None or info.created_at < before)}
+        skills = sorted({self._finished[t][0].skill_id for t in ids})
+        for tid in ids:
+            del self._finished[tid]
+        arts = [a for a, r in self._artifacts.items() if r.task_id in ids]
+        orphans = await self.delete_artifacts(arts)
+        n_events = len(self._events)
+        kept = [e for e in self._events if e["data"].get("task_id") not in ids]
+        self._events.clear()
+        self._events.extend(kept)
+        self._cache = {k: r for k, r in self._cache.items() if r.skill_id not in skills}
+        return PurgeReport(tasks=len(ids), artifacts=len(arts), events=n_events - len(kept),
+                           skills=tuple(skills), orphans=frozenset(orphans))
 
     async def cache_get(self, key: str) -> CacheRecord | None:
         return self._cache.get(key)

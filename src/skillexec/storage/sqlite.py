@@ -23,6 +23,7 @@ import orjson
 from skillexec.errors import ResourceError
 from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
+from skillexec.storage.sqlite_purge import SQLiteVacuumMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
 from skillexec.storage.store import ArtifactRecord
@@ -104,7 +105,7 @@ _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
+class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteVacuumMixin):
     """The TaskStore of the embedded engine."""
 
     def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
