@@ -67,7 +67,7 @@ def test_purge_leaves_no_trace_and_spares_others(tmp_path: Path, encryption: boo
             engine.purger.record_audit = lambda action, data: audited.append((action, data))
             alice = await _run_for(engine, "alice")
             bob = await _run_for(engine, "bob")
-            outcome = await engine.purge("alice")
+            outcome = await engine.purge(principal="alice")
             after = [await engine.status(t) for t in alice]
             history = await engine.history(alice[2])
             bob_out = (await engine.status(bob[0])).result.output
@@ -107,7 +107,7 @@ def test_a_backup_is_unreadable_after_the_principal_is_purged(
 
     async def purge() -> None:
         async with SkillExecutionEngine(config=config) as engine:
-            await engine.purge("alice")
+            await engine.purge(principal="alice")
     arun(purge())
 
     async def read_backup() -> Any:
@@ -131,7 +131,7 @@ def test_before_purges_only_older_tasks(tmp_path: Path) -> None:
             cut = time.time()
             await asyncio.sleep(0.01)
             new = await _run_for(engine, "alice")
-            outcome = await engine.purge("alice", before=cut)
+            outcome = await engine.purge(principal="alice", before=cut)
             return (outcome, (await engine.status(old[0])).result.output,
                     (await engine.status(new[0])).result.output)
     outcome, old_out, new_out = arun(go())

@@ -25,7 +25,6 @@ from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured
 from skillexec.pipeline.attempts import output_limit, result_of
-from skillexec.pipeline.purge import PurgeOutcome
 from skillexec.pipeline.recovery import Recovery
 from skillexec.reliability.retry import RetryStrategy
 from skillexec.request import CallOptions
@@ -79,8 +78,8 @@ class SkillExecutionEngine:
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
-        self._output_filter = p.attempts.output_filter
-        self.purger = p.purger  # its record_audit: the audit log's recorder, when wired
+        self._output_filter, self.purger = p.attempts.output_filter, p.purger
+        self.purge = p.purger.purge  # erase a principal's data: skillexec.pipeline.purge
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -104,8 +103,7 @@ class SkillExecutionEngine:
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
-        if self.config.security.retention_days is not None:
-            self._spawn(self.purger.retention_loop())
+        self._spawn(self.purger.retention_loop())  # returns at once without retention_days
 
     async def close(self, *, grace_s: float = 30.0) -> None:
         """Finish what is queued and running (up to ``grace_s``), then release everything.
@@ -243,12 +241,6 @@ class SkillExecutionEngine:
                     limit: int = 50) -> list[TaskInfo]:
         return await self._store.list_tasks(status=status, skill_id=skill_id, limit=limit)
 
-    async def purge(self, principal: str | None, *, before: float | None = None) -> PurgeOutcome:
-        """Erase ``principal``'s finished tasks' payloads, artifacts and failure events
-        (those created before ``before``, seconds since the epoch); with encryption and no
-        ``before``, destroy its data key too (see :mod:`skillexec.pipeline.purge`)."""
-        return await self.purger.purge(principal=principal, before=before)
-
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task. False if it had already finished."""
         return await self._pipeline.cancellation.cancel(task_id)
@@ -380,8 +372,7 @@ class SkillExecutionEngine:
         its subscribers, resources, the cache's followers, the error handler, middleware."""
         if self.resources.output_limits:
             outcome = output_limit(self.resources.output_limits, task, outcome)
-        if outcome.error is not None:  # a refusal or an engine-made error may quote secrets
-            outcome = self._output_filter.final_error(task, outcome)
+        outcome = self._output_filter.final_error(task, outcome)  # a refusal may quote secrets
         result = result_of(task, outcome, status, artifacts, cached)
         metrics, status = result.metrics, result.status
         task.status = status

@@ -143,7 +143,7 @@ def purge(
     async def go() -> dict[str, Any]:
         engine = opt.engine(skills_dir=None, data_dir=data_dir, recover=False)
         async with opt.engine_scope(engine):
-            return (await engine.purge(principal, before=cutoff)).to_dict()
+            return (await engine.purge(principal=principal, before=cutoff)).to_dict()
 
     done = opt.run_async(go())
     typer.echo(f"purged {done['tasks']} tasks, {done['artifacts']} artifacts "
