@@ -9,57 +9,79 @@ Two sources of what is a secret:
   key blocks, JWTs, bearer tokens, passwords in URLs and in ``key=value`` text, and card
   numbers that pass the Luhn check.
 
-Cheap by construction: a string shorter than the shortest secret, or with none of the
-literal prefixes and no run of digits, is returned after one prefilter search; the rules are
-one compiled alternation whose quantifiers are all bounded (no catastrophic backtracking).
+Cheap by construction: every rule starts with a literal or a character class, so each
+rule's own search (the prefilter) runs at substring-search speed; a text where none finds
+anything is returned as it is. The rules found are then applied in one pass, as one
+compiled alternation (cached per set of rules). Every quantifier is bounded (no
+catastrophic backtracking).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["KINDS", "candidate", "mask", "mask_value", "masked_text"]
 
-# (kind, pattern); a pattern with a group named "v" masks only that group (the key name
-# or the URL around a password stays readable).
-_RULES: tuple[tuple[str, str], ...] = (
+# (kind, pattern, bounded): every pattern starts with a literal or a character class, never
+# with a look-behind, \b or an inline flag, so that CPython searches for it at the speed of a
+# substring search; "bounded" rules must not follow a letter, digit or "_" (checked on the
+# match). A pattern with a group named "v<n>" masks only that group (the key name or the URL
+# around a password stays readable).
+_RULES: tuple[tuple[str, str, bool], ...] = (
     ("private_key", r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
                     r"[\s\S]{0,16384}?(?:-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
-                    r"|\Z)"),
-    ("aws_access_key", r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b"),
-    ("github_token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})\b"),
-    ("gitlab_token", r"\bglpat-[A-Za-z0-9_-]{20}(?![A-Za-z0-9_-])"),
-    ("slack_token", r"\bxox[baprs]-[0-9A-Za-z-]{10,200}"),
-    ("stripe_key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,99}\b"),
-    ("google_api_key", r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
-    ("anthropic_key", r"\bsk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA(?![A-Za-z0-9_-])"),
-    ("openai_key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{10,150}T3BlbkFJ"
-                   r"[A-Za-z0-9_-]{10,150}"),
-    ("age_secret_key", r"\bAGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}\b"),
-    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{8,4096}"),
-    ("bearer_token", r"(?i:\bbearer)\s{1,5}(?P<v1>[A-Za-z0-9._~+/-]{16,4096}=*)"),
-    ("url_password", r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@]{1,256}:"
-                     r"(?P<v2>[^\s@/]{1,256})@"),
-    ("password", r"(?i:\b(?:password|passwd|pwd|pass|secret|api[_-]?key|apikey|"
-                 r"access[_-]?key|auth[_-]?token|token)\b)[\"']?\s{0,5}[:=]\s{0,5}[\"']?"
-                 r"(?P<v3>[^\s\"',;&]{6,256})"),
-    ("card_number", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])"),
+                    r"|\Z)", False),
+    ("aws_access_key", r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])", True),
+    ("github_token", r"(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})"
+                     r"(?![A-Za-z0-9_])", True),
+    ("gitlab_token", r"glpat-[A-Za-z0-9_-]{20}(?![A-Za-z0-9_-])", True),
+    ("slack_token", r"xox[baprs]-[0-9A-Za-z-]{10,200}", True),
+    ("stripe_key", r"[sr]k_(?:live|test)_[A-Za-z0-9]{10,99}(?![A-Za-z0-9])", True),
+    ("google_api_key", r"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", True),
+    ("anthropic_key", r"sk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA(?![A-Za-z0-9_-])", True),
+    ("openai_key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{10,150}T3BlbkFJ"
+                   r"[A-Za-z0-9_-]{10,150}", True),
+    ("age_secret_key", r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"
+                       r"(?![A-Za-z0-9])", True),
+    ("jwt", r"eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{8,4096}", True),
+    ("bearer_token", r"(?:[Bb]earer|BEARER)\s{1,5}(?P<v1>[A-Za-z0-9._~+/-]{16,4096}=*)", True),
+    ("url_password", r"://[^\s:/@]{1,256}:(?P<v2>[^\s@/]{1,256})@", False),
+    ("password", r"(?:[Pp]ass(?:word|wd)?|PASS(?:WORD|WD)?|[Pp]wd|PWD|[Ss]ecret|SECRET|"
+                 r"[Aa]pi[_-]?[Kk]ey|API[_-]?KEY|[Aa]ccess[_-]?[Kk]ey|ACCESS[_-]?KEY|"
+                 r"[Aa]uth[_-]?[Tt]oken|AUTH[_-]?TOKEN|[Tt]oken|TOKEN)(?![A-Za-z0-9])"
+                 r"[\"']?\s{0,5}[:=]\s{0,5}[\"']?(?P<v3>[^\s\"',;&]{6,256})", False),
+    ("card_number", r"[0-9](?:[ -]?[0-9]){12,18}(?![0-9])", True),
 )
-KINDS = tuple(kind for kind, _ in _RULES)
-_PATTERN = re.compile("|".join(f"(?P<{kind}>{rx})" for kind, rx in _RULES))
+KINDS = tuple(kind for kind, _, _ in _RULES)
+# The prefilter: a probe per rule, a pattern that starts with a character rare in prose (so
+# that CPython skips to its occurrences at memchr speed) and that every match of the rule
+# contains; measured on 64 KiB of prose, a probe takes 20-60 us where the rule itself
+# (starting with a letter class, or one alternation of all rules) takes milliseconds.
+_PROBES: dict[str, str] = {
+    "private_key": r"PRIVATE KEY", "aws_access_key": r"A(?:3T[A-Z0-9]|KIA|SIA|BIA|CCA)[A-Z2-7]{16}",
+    "github_token": r"_[A-Za-z0-9_]{36}", "gitlab_token": r"-[A-Za-z0-9_-]{20}",
+    "slack_token": r"xox[baprs]-", "stripe_key": r"_(?:live|test)_[A-Za-z0-9]{10}",
+    "google_api_key": r"AIza", "anthropic_key": r"-ant-(?:api03|admin01)-",
+    "openai_key": r"T3BlbkFJ", "age_secret_key": r"AGE-SECRET-KEY-1",
+    "jwt": r"J[A-Za-z0-9_-]{7,4096}\.eyJ", "bearer_token": r"(?:Bearer|bearer|BEARER)\s",
+    "url_password": r"://[^\s:/@]{1,256}:[^\s@/]{1,256}@",
+    "password": r"[:=]\s{0,5}[\"']?[^\s\"',;&]{6}",  # run only where ":" or "=" is (memchr)
+    "card_number": r"[0-9](?:[ -]?[0-9]){12}",  # run only where a digit is (memchr)
+}
+_GATES: dict[str, tuple[str, ...]] = {"password": (":", "="), "card_number": tuple("0123456789")}
+_SEARCH = tuple((kind, re.compile(_PROBES[kind]), _GATES.get(kind, ())) for kind, _, _ in _RULES)
+_BOUNDED = frozenset(kind for kind, _, bounded in _RULES if bounded)
 _VALUE_GROUP = {"bearer_token": "v1", "url_password": "v2", "password": "v3"}
-
-# Each rule needs one of these (literal prefixes, case aside where the rule ignores case,
-# or seven digits in a row give or take separators for a card number): a string with none
-# is clean after this one search.
-_PREFILTER = re.compile(
-    r"PRIVATE KEY|A3T|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|"
-    r"[sr]k_(?:live|test)_|AIza|sk-|AGE-SECRET|eyJ|://|(?i:bearer|pass|pwd|secret|key|token)"
-    r"|\d[ -]?\d[ -]?\d[ -]?\d[ -]?\d[ -]?\d[ -]?\d")
 _MIN_LEN = 8
-_MAX_SCAN = 1 << 20  # past this, a string is scanned in pieces (bounded work per search)
+
+
+@functools.lru_cache(maxsize=256)
+def _combined(kinds: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation of the rules found in a text (in their order of precedence)."""
+    return re.compile("|".join(f"(?P<{kind}>{rx})" for kind, rx, _ in _RULES if kind in kinds))
 
 
 def _luhn(digits: str) -> bool:
@@ -74,37 +96,67 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _replace(m: re.Match[str]) -> str:
+def _replacement(m: re.Match[str]) -> str | None:
+    """What replaces this match, or None to keep it (a look-alike)."""
     kind = m.lastgroup or "secret"
+    start = m.start()
+    if kind in _BOUNDED and start > 0:
+        before = m.string[start - 1]
+        if before.isalnum() or before == "_" or (kind == "card_number" and before == "-"):
+            return None
     if kind == "card_number":
-        digits = re.sub(r"[ -]", "", m.group(0))
+        digits = m.group(0).replace(" ", "").replace("-", "")
         # issuers' first digits (2: Mastercard's 2-series, 3: Amex/Diners/JCB, 4: Visa,
         # 5: Mastercard, 6: Discover/UnionPay): a 13-digit millisecond timestamp is none
-        if (not (13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits))
-                or len(set(digits)) == 1):
-            return m.group(0)
+        if (digits[0] not in "23456" or not _luhn(digits) or len(set(digits)) == 1):
+            return None
     group = _VALUE_GROUP.get(kind)
     if group is not None:
-        start, end = m.span(group)
-        whole = m.group(0)
-        s0 = m.start()
-        return f"{whole[:start - s0]}[REDACTED:{kind}]{whole[end - s0:]}"
+        g0, g1 = m.span(group)
+        return f"{m.string[start:g0]}[REDACTED:{kind}]{m.string[g1:m.end()]}"
     return f"[REDACTED:{kind}]"
 
 
 def candidate(text: str) -> bool:
     """Whether ``text`` may hold a credential shape (else no rule can match it)."""
-    return len(text) >= _MIN_LEN and _PREFILTER.search(text) is not None
+    return len(text) >= _MIN_LEN and bool(_found(text)[0])
+
+
+def _found(text: str) -> tuple[list[str], int]:
+    """The rules whose probe finds something in ``text``, and where the first such find
+    starts (no rule matches before it: each match contains its probe's)."""
+    found: list[str] = []
+    first = len(text)
+    for kind, probe, gates in _SEARCH:
+        if gates and not any(g in text for g in gates):
+            continue
+        m = probe.search(text)
+        if m is not None:
+            found.append(kind)
+            first = min(first, m.start())
+    return found, first
 
 
 def masked_text(text: str) -> str:
     """``text`` with every credential shape masked (no exact values)."""
-    if len(text) < _MIN_LEN or _PREFILTER.search(text) is None:
+    if len(text) < _MIN_LEN:
         return text
-    if len(text) <= _MAX_SCAN:
-        return _PATTERN.sub(_replace, text)
-    return "".join(_PATTERN.sub(_replace, text[i:i + _MAX_SCAN])
-                   for i in range(0, len(text), _MAX_SCAN))
+    found, first = _found(text)
+    if not found:
+        return text
+    out: list[str] = []
+    last = 0
+    # a match starts at most this far before its probe's (the longest prefix before one)
+    for m in _combined(tuple(found)).finditer(text, max(0, first - 300)):
+        rep = _replacement(m)
+        if rep is not None:
+            out.append(text[last:m.start()])
+            out.append(rep)
+            last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def mask(text: str, exact: Iterable[str] = ()) -> str:
