@@ -208,7 +208,7 @@ def test_rotate_master_rewraps_without_touching_the_data(
     new_file.write_text(new)
     new_file.chmod(0o600)
     monkeypatch.setenv("SKILLEXEC_SECURITY__ENCRYPTION", "true")
-    out = CliRunner().invoke(app, ["keys", "rotate-master", "--new-key-file", str(new_file),
+    out = CliRunner().invoke(app, ["keys", "rotate-master", str(new_file),
                                    "--data-dir", str(config.data_dir)])
     assert out.exit_code == 0, out.output
     assert "re-wrapped 2 data keys" in out.output  # alice's and the engine's own

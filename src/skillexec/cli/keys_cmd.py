@@ -19,12 +19,15 @@ app = typer.Typer(no_args_is_help=True, help="Encryption keys of the data direct
 
 @app.command("rotate-master")
 def rotate_master(
-    new_key_file: Annotated[Path, typer.Option(
+    new_key_file: Annotated[Path, typer.Argument(
+        metavar="NEW_KEY_FILE",
         help="A file (mode 0600) holding the new 32-byte master key (raw, base64 or hex).")],
     data_dir: opt.DataDir = None,
 ) -> None:
-    """Re-wrap every data key under a new master key (the current one must be given as
-    usual: SKILLEXEC_MASTER_KEY or [security] master_key_file). Stop the engine first."""
+    """Re-wrap the data keys under a new master key.
+
+    The current key is given as usual (SKILLEXEC_MASTER_KEY or [security] master_key_file).
+    Stop the engine first."""
     from skillexec.security.keyring import Keyring, load_master_key
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir)

@@ -128,8 +128,10 @@ def purge(
     ] = None,
     data_dir: opt.DataDir = None,
 ) -> None:
-    """Erase a principal's task parameters, outputs, errors, history and artifacts (with
-    encryption and no --before, its data key is destroyed too). Stop the engine first."""
+    """Erase a principal's task data and artifacts.
+
+    Parameters, outputs, error text, histories and artifacts of its finished tasks go (with
+    encryption and no --before, its data key too). Stop the engine first."""
     if (principal is None) == (not anonymous):
         opt.fail("give --principal NAME or --anonymous (exactly one)")
     cutoff = _instant(before) if before is not None else None
