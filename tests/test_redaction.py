@@ -250,3 +250,54 @@ def test_the_cli_prints_masked_output(tmp_path: Path, monkeypatch: pytest.Monkey
                                    "--data-dir", str(tmp_path / "d")])
     assert out.exit_code == 0, out.output
     assert AWS not in out.output and "[REDACTED:aws_access_key]" in out.output
+
+
+# -- secrets the engine hands a skill ([security] skill_secrets) -----------------------------
+
+@skill(id="uses-secret", timeout=5)
+async def uses_secret(context: Any = None) -> dict[str, Any]:
+    token = context.secrets["SVC_TOKEN"]
+    context.progress(0.5, f"calling with {token}")
+    return {"got": token, "len": len(token)}
+
+
+def test_handed_secrets_reach_the_skill_and_are_masked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SVC_TOKEN", "plain-looking-value-77")
+    skills = tmp_path / "skills" / "env-reader"
+    skills.mkdir(parents=True)
+    (skills / "skill.json").write_text(orjson.dumps({
+        "id": "env-reader", "name": "Env reader", "version": "1.0.0", "description": "reads",
+        "entry_point": "main:execute", "parameters_schema": {},
+        "execution": {"isolation": "process", "max_retries": 0}}).decode())
+    (skills / "main.py").write_text(
+        "import os\n"
+        "def execute(input_data, context):\n"
+        "    return {'success': True, 'result': {'got': os.environ.get('SVC_TOKEN')}}\n")
+    config = EngineConfig(
+        data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
+        isolation={"trusted_skills": ["env-reader"]},
+        security={"skill_secrets": {"uses-secret": ["SVC_TOKEN"], "env-reader": ["SVC_TOKEN"]}})
+
+    async def go() -> tuple[Any, Any, list[str]]:
+        async with SkillExecutionEngine(config=config) as engine:
+            engine.register(uses_secret)
+            inline = await engine.execute("uses-secret")
+            isolated = await engine.execute("env-reader")
+            journal = (tmp_path / "d" / "journal.db").read_bytes()
+            return inline, isolated, [journal.decode("latin-1")]
+    inline, isolated, raw = arun(go())
+    assert inline.output == {"got": "[REDACTED:secret]", "len": 22}
+    assert isolated.ok, isolated.error
+    assert isolated.output == {"got": "[REDACTED:secret]"}  # it was there, as a variable
+    assert "plain-looking-value-77" not in raw[0]
+
+
+def test_a_handed_secret_that_is_not_set_stops_the_engine(tmp_path: Path) -> None:
+    from skillexec.errors import ConfigError
+    with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE, which is not set"):
+        SkillExecutionEngine(config=EngineConfig(
+            data_dir=tmp_path / "d", security={"skill_secrets": {"x": ["NOT_SET_ANYWHERE"]}}))
+    with pytest.raises(ConfigError, match="master key is never handed"):
+        SkillExecutionEngine(config=EngineConfig(
+            data_dir=tmp_path / "d", security={"skill_secrets": {"x": ["SKILLEXEC_MASTER_KEY"]}}))

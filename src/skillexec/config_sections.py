@@ -167,11 +167,31 @@ class SecurityConfig(_Section):
     redact_exempt_skills: frozenset[str] = Field(
         default=frozenset(), description="Skill ids whose outputs are not masked (the "
         "operator's choice; a manifest cannot ask for it).")
+    skill_secrets: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Skill id -> names of the engine's environment "
+        "variables handed to that skill (context.secrets; the environment of an isolated "
+        "attempt) and masked wherever they appear.")
     retention_days: float | None = Field(
         default=None, gt=0, description="Purge tasks (and their artifacts) older than this, "
         "periodically (None: keep).")
     retention_interval_s: float = Field(default=3600.0, gt=0,
                                         description="How often the retention purge runs.")
+
+    def secret_values(self, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        """Skill id -> {name: value} of its secrets, read from ``environ`` once (at the
+        engine's construction); a variable that is not set is an error naming it."""
+        out: dict[str, dict[str, str]] = {}
+        for skill_id, names in self.skill_secrets.items():
+            for name in names:
+                if name.upper() == "SKILLEXEC_MASTER_KEY":
+                    raise ConfigError("[security] skill_secrets: the master key is never "
+                                      "handed to a skill", code="invalid_config")
+                if name not in environ:
+                    raise ConfigError(f"[security] skill_secrets: {skill_id!r} is to get "
+                                      f"{name}, which is not set in the environment",
+                                      code="invalid_config")
+            out[skill_id] = {name: environ[name] for name in names}
+        return out
 
 
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({

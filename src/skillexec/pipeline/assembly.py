@@ -7,6 +7,7 @@ closing); everything else is made here from the configuration, unless given.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,7 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
+    secrets = c.security.secret_values(os.environ)  # a secret that is not set stops it here
     # a missing or wrong master key stops the engine here, before any row is read
     codec = c.codec() if c.journal or c.security.encryption else PLAIN
     journal = given.store or (
@@ -127,7 +129,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
         journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
-        codec=codec,
+        codec=codec, secrets=secrets,
         validator=ParameterValidator(coerce=c.coerce_parameters,
                                      max_param_bytes=c.max_param_bytes,
                                      max_output_bytes=c.max_output_bytes),
@@ -135,7 +137,8 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
                                    store=journal),
         environment=ExecutionEnvironment(
             work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
-            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas()),
+            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas(),
+            secrets=secrets),
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
@@ -165,7 +168,7 @@ def assemble(c: EngineConfig, given: Given, *,
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
         finish=finish, output_filter=OutputFilter(
             enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
-            sensitive=c.settings_of("monitor").sensitive_params))
+            sensitive=c.settings_of("monitor").sensitive_params, handed=p["secrets"]))
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)

@@ -4,7 +4,8 @@ Applied to each attempt's outcome (its output, after the output_schema check; it
 message, details and traceback) and to its progress messages, then once more to an error
 that ends a task without an attempt (a refusal may quote the parameters). Masked: the exact
 values of the call's secret parameters and config keys (names that say secret, password,
-token, ... or configured as sensitive), and every credential shape that
+token, ... or configured as sensitive) and of the secrets the engine hands the skill
+(``[security] skill_secrets``), and every credential shape that
 :mod:`skillexec.security.redaction` knows. The operator, never a manifest, may exempt a
 skill (``[security] redact_exempt_skills``).
 """
@@ -12,7 +13,7 @@ skill (``[security] redact_exempt_skills``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import orjson
 
@@ -29,8 +30,12 @@ Progress = Callable[[float, str], None]
 
 class OutputFilter:
     def __init__(self, *, enabled: bool, exempt: Iterable[str] = (),
-                 sensitive: Iterable[str] = ()) -> None:
+                 sensitive: Iterable[str] = (),
+                 handed: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.enabled = enabled
+        # skill id -> the secrets the engine hands it ([security] skill_secrets)
+        self.handed = {k: tuple(v for v in values.values() if v)
+                       for k, values in (handed or {}).items()}
         self.exempt = frozenset(exempt)
         self.sensitive = frozenset(s.lower() for s in sensitive)
 
@@ -44,6 +49,8 @@ class OutputFilter:
         config = task.request.config
         if config:
             found += secret_values(config, self.sensitive)
+        if self.handed:
+            found += self.handed.get(task.request.skill_id, ())
         return tuple(sorted(set(found), key=len, reverse=True))
 
     def outcome(self, task: ExecutionTask, outcome: Outcome) -> Outcome:

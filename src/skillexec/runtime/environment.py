@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,10 @@ class _ArtifactSaver:
 
 class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
-                 logger: logging.Logger, quotas: AttemptQuotas | None = None) -> None:
+                 logger: logging.Logger, quotas: AttemptQuotas | None = None,
+                 secrets: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.work_root = work_root
+        self.secrets = secrets or {}  # skill id -> the secrets handed to it
         self._work_root_str = str(work_root)
         self.keep_workdirs = keep_workdirs
         self.quotas = quotas or AttemptQuotas()
@@ -122,6 +125,7 @@ class ExecutionEnvironment:
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
             workspace_quota=self._workspace_quota,
+            secrets=self.secrets.get(task.skill_id) if self.secrets else None,
         )
         return ctx
 
