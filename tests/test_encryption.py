@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from skillexec import EngineConfig, SkillExecutionEngine, TaskStatus, skill
@@ -295,3 +298,75 @@ def test_reports_and_listings_work_with_encryption_on(
         assert out.exit_code == 0, (args, out.output)
     shown = runner.invoke(app, ["tasks", "show", ok_id, "--json", "--data-dir", d])
     assert OUT_CANARY in shown.output  # decrypted for whoever holds the key
+
+
+_RING: list[Keyring] = []
+
+
+def _codec() -> SealingCodec:
+    if not _RING:
+        import tempfile
+        _RING.append(Keyring.open(Path(tempfile.mkdtemp()) / "k.json", os.urandom(32)))
+    return SealingCodec(_RING[0])
+
+
+_NAMES = st.text(min_size=0, max_size=12)
+
+
+@given(data=st.binary(max_size=2048), table=_NAMES, row=_NAMES, field=_NAMES,
+       who=st.one_of(st.none(), _NAMES), flip=st.integers(min_value=0))
+@settings(max_examples=200, deadline=None)
+def test_sealing_round_trips_and_any_flipped_byte_fails(
+        data: bytes, table: str, row: str, field: str, who: str | None, flip: int) -> None:
+    codec = _codec()
+    sealed = codec.seal(table, row, field, who, data)
+    assert codec.open(table, row, field, who, sealed) == data
+    assert data not in sealed or len(data) < 4
+    bad = bytearray(sealed)
+    bad[flip % len(bad)] ^= 0x01
+    with pytest.raises(SkillExecError):
+        opened = codec.open(table, row, field, who, bytes(bad))
+        # a flipped version byte reads as "never sealed": then it is not the data either
+        assert opened != data
+        raise ResourceError("read as plain", code="decrypt_failed")
+
+
+@given(a=st.tuples(_NAMES, _NAMES, _NAMES), b=st.tuples(_NAMES, _NAMES, _NAMES))
+@settings(max_examples=100, deadline=None)
+def test_associated_data_is_unambiguous(a: tuple[str, str, str],
+                                        b: tuple[str, str, str]) -> None:
+    codec = _codec()
+    sealed = codec.seal(*a, "p", b"x")
+    if a != b:
+        with pytest.raises(ResourceError):
+            codec.open(*b, "p", sealed)
+
+
+def test_a_clear_payload_in_place_of_a_sealed_one_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", _master())
+    config = _config(tmp_path)
+    ok_id, _, _ = _run_some(config)
+    with sqlite3.connect(config.journal_path) as db:
+        db.execute("UPDATE tasks SET params=? WHERE task_id=?", (b'{"text": "forged"}', ok_id))
+        result = db.execute("SELECT result FROM tasks WHERE task_id=?", (ok_id,)).fetchone()[0]
+        body = json.loads(result)
+        body.pop("sealed")
+        body["output"] = {"said": "forged"}
+        db.execute("UPDATE tasks SET result=? WHERE task_id=?", (json.dumps(body), ok_id))
+
+    async def read() -> tuple[Any, Any]:
+        async with SkillExecutionEngine(config=config.model_copy(update={"recover": False})) \
+                as engine:
+            try:
+                await engine.journal.get_request(ok_id)
+            except ResourceError as exc:
+                req = exc
+            try:
+                await engine.status(ok_id)
+            except ResourceError as exc:
+                return req, exc
+            return req, None
+    req_err, res_err = arun(read())
+    assert isinstance(req_err, ResourceError) and req_err.code == "decrypt_failed"
+    assert isinstance(res_err, ResourceError) and res_err.code == "decrypt_failed"

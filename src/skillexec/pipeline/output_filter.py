@@ -26,6 +26,7 @@ from skillexec.task import ExecutionTask
 __all__ = ["OutputFilter"]
 
 Progress = Callable[[float, str], None]
+_SCALARS = (type(None), bool, int, float)
 
 
 class OutputFilter:
@@ -56,6 +57,8 @@ class OutputFilter:
     def outcome(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
         if not self.applies(task):
             return outcome
+        if outcome.error is None and isinstance(outcome.output, _SCALARS):
+            return outcome  # nothing to mask, and no secret to look up (the hot path)
         exact = self.secrets(task)
         if outcome.error is not None:
             error = self.error(outcome.error, exact)
@@ -88,9 +91,13 @@ class OutputFilter:
     def progress(self, task: ExecutionTask, sink: Progress | None) -> Progress | None:
         if sink is None or not self.applies(task):
             return sink
-        exact = self.secrets(task)
+        exact: list[tuple[str, ...]] = []  # looked up at the first message: most send none
 
         def filtered(fraction: float, message: str) -> None:
-            sink(fraction, mask(message, exact) if message else message)
+            if message:
+                if not exact:
+                    exact.append(self.secrets(task))
+                message = mask(message, exact[0])
+            sink(fraction, message)
         return filtered
 

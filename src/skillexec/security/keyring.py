@@ -22,6 +22,7 @@ import secrets
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,8 @@ class Keyring:
         self._kcv = key_check_value(master)
         self._lock = threading.Lock()
         self._wrapped: dict[str, dict[str, Any]] = {}
+        # when encryption began here: every task made since has its payloads sealed
+        self.created_at = time.time()
         self._keys: dict[str, DataKey] = {}
         self._by_id: dict[tuple[str, int], DataKey] = {}
 
@@ -140,6 +143,7 @@ class Keyring:
                 f"the master key does not match the one {path} was made with: give the "
                 "right key (the data cannot be read with this one)", code="master_key_wrong")
         ring._wrapped = dict(doc.get("keys") or {})
+        ring.created_at = float(doc.get("created_at") or 0.0)
         return ring
 
     @staticmethod
@@ -225,7 +229,8 @@ class Keyring:
         return DataKey(key_id, raw)
 
     def _save(self) -> None:
-        doc = {"format": _FORMAT, "kcv": self._kcv, "keys": self._wrapped}
+        doc = {"format": _FORMAT, "kcv": self._kcv, "keys": self._wrapped,
+               "created_at": self.created_at}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keyring-")
         try:

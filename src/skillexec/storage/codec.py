@@ -97,6 +97,14 @@ class SealingCodec(Codec):
 
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
+        # Task ids sort by creation time: a task made since encryption began has sealed
+        # payloads, so a clear one there was put in place of a ciphertext (fail closed).
+        self._sealed_since = f"{int(keyring.created_at * 1e6):014x}"
+
+    def _clear_allowed(self, table: str, row_id: str, *, purged: bool) -> None:
+        if table == "tasks" and row_id >= self._sealed_since and not purged:
+            raise ResourceError(f"{table} {row_id}: a payload that should be sealed is not "
+                                "(altered)", code="decrypt_failed")
 
     def seal(self, table: str, row_id: str, field: str, principal: str | None,
              data: bytes) -> bytes:
@@ -110,6 +118,8 @@ class SealingCodec(Codec):
              blob: bytes) -> bytes:
         if not is_sealed(blob):
             # Written before encryption was turned on: read as it is (it was never sealed).
+            # (a purge leaves "{}" in clear: nothing to hide, and no key left to seal it)
+            self._clear_allowed(table, row_id, purged=bytes(blob) == b"{}")
             return bytes(blob)
         kid = bytes(blob[1:5])
         key = self.keyring.key_by_id(principal, int.from_bytes(kid, "big"))
@@ -141,6 +151,7 @@ class SealingCodec(Codec):
                     principal: str | None) -> dict[str, Any]:
         sealed = body.pop(_SEALED_KEY, None)
         if sealed is None:
+            self._clear_allowed("tasks", task_id, purged=body.get("purged") is True)
             return body
         hidden = orjson.loads(self.open("tasks", task_id, "result", principal,
                                         base64.b64decode(sealed)))
