@@ -34,6 +34,9 @@ def rotate_master(
     path = cfg.keyring_path
     if not path.exists():
         opt.fail(f"{cfg.data_dir} holds no keyring: encryption was never on here")
+    if opt.engine_alive(cfg.data_dir):
+        opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (it would write "
+                 "the keyring under the old key)")
     try:
         current = load_master_key(key_file=cfg.security.master_key_file)
         new = load_master_key(key_file=new_key_file)

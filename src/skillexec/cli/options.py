@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import signal
 import sqlite3
 import sys
@@ -170,3 +172,21 @@ def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]])
             await store.close()
 
     return run_async(go())
+
+
+def engine_alive(data_dir: Path) -> bool:
+    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
+    lock = data_dir / "engine.lock"
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: leave the task to whoever may hold it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this probe took
+    return False

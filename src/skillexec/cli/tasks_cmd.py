@@ -8,8 +8,6 @@ within a second. When no engine holds it (the process that accepted the task was
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -93,7 +91,7 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
         opt.fail(f"no task with id {task_id!r}")
     if info.status.terminal:
         opt.fail(f"task {task_id} already finished ({info.status.value})", 1)
-    if not _engine_alive(cfg.data_dir):
+    if not opt.engine_alive(cfg.data_dir):
         # Nobody will act on the request: the process that accepted the task is gone. An
         # engine that does not recover ends exactly the tasks whose cancellation was asked.
         async def end() -> None:
@@ -138,7 +136,7 @@ def purge(
     cfg = opt.config(skills_dir=None, data_dir=data_dir)
     if not cfg.journal_path.exists():
         opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-    if _engine_alive(cfg.data_dir):
+    if opt.engine_alive(cfg.data_dir):
         opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (its keys and "
                  "caches would outlive the purge)")
 
@@ -174,21 +172,3 @@ async def _until_ended(store: SQLiteStore, task_id: str, wait_s: float) -> TaskI
         if info is None or info.status.terminal or time.monotonic() >= deadline:
             return info
         await asyncio.sleep(0.05)
-
-
-def _engine_alive(data_dir: Path) -> bool:
-    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
-    lock = data_dir / "engine.lock"
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # cannot tell: leave the task to whoever may hold it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock this probe took
-    return False
