@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -39,6 +40,7 @@ class OutputFilter:
                        for k, values in (handed or {}).items()}
         self.exempt = frozenset(exempt)
         self.sensitive = frozenset(s.lower() for s in sensitive)
+        self._names: dict[str, bool] = {}  # parameter name -> names a secret
 
     def applies(self, task: ExecutionTask) -> bool:
         return self.enabled and task.request.skill_id not in self.exempt
@@ -46,13 +48,31 @@ class OutputFilter:
     def secrets(self, task: ExecutionTask) -> tuple[str, ...]:
         """The call's own secret values, longest first (a value inside another one is
         masked as part of it)."""
-        found = secret_values(task.params, self.sensitive)
+        found = self._values(task.params)
         config = task.request.config
         if config:
-            found += secret_values(config, self.sensitive)
+            found += self._values(config)
         if self.handed:
             found += self.handed.get(task.request.skill_id, ())
+        if len(found) < 2:
+            return tuple(found)
         return tuple(sorted(set(found), key=len, reverse=True))
+
+    def _values(self, mapping: Mapping[str, Any]) -> list[str]:
+        """The values (4+ characters) under keys that name a secret or are sensitive."""
+        out: list[str] = []
+        names = self._names
+        for key, value in mapping.items():
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                continue
+            hit = names.get(key)
+            if hit is None:  # keys come from skills' schemas: few; bounded anyway
+                hit = bool(secret_values({key: "xxxx"}, self.sensitive))
+                if len(names) < 4096:
+                    names[key] = hit
+            if hit and len(text := str(value)) >= 4:
+                out.append(text)
+        return out
 
     def outcome(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
         if not self.applies(task):

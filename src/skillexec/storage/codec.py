@@ -15,6 +15,7 @@ row fails to open instead of reading as that row's data.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,22 @@ def is_sealed(blob: bytes | str | None) -> bool:
         and blob[0] == _V1
 
 
-def _ad(key_id: bytes, table: str, row_id: str, field: str, principal: str | None) -> bytes:
-    parts = [table.encode(), row_id.encode(), field.encode(),
-             b"\x00" if principal is None else b"\x01" + principal.encode()]
+def _lp(data: bytes) -> bytes:
     # length-prefixed: ("ab", "c") and ("a", "bc") are different associated data
-    return bytes([_V1]) + key_id + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+    return len(data).to_bytes(4, "big") + data
+
+
+@functools.lru_cache(maxsize=4096)
+def _ad_parts(key_id: bytes, table: str, field: str,
+              principal: str | None) -> tuple[bytes, bytes]:
+    """The associated data around the row id (which alone changes from row to row)."""
+    who = b"\x00" if principal is None else b"\x01" + principal.encode()
+    return bytes([_V1]) + key_id + _lp(table.encode()), _lp(field.encode()) + _lp(who)
+
+
+def _ad(key_id: bytes, table: str, row_id: str, field: str, principal: str | None) -> bytes:
+    head, tail = _ad_parts(key_id, table, field, principal)
+    return head + _lp(row_id.encode()) + tail
 
 
 class Codec:
