@@ -301,3 +301,14 @@ def test_a_handed_secret_that_is_not_set_stops_the_engine(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="master key is never handed"):
         SkillExecutionEngine(config=EngineConfig(
             data_dir=tmp_path / "d", security={"skill_secrets": {"x": ["SKILLEXEC_MASTER_KEY"]}}))
+
+
+def test_secrets_far_apart_in_a_long_text_are_all_masked() -> None:
+    filler = "lorem ipsum dolor sit amet " * 2000  # ~54 KB, no candidate
+    parts = [AWS, JWT, "password=hunter2xyz", "4111 1111 1111 1111", GH, PEM, GOOGLE]
+    text = filler.join(["start "] + [f" {p} " for p in parts] + [" end"])
+    out = masked_text(text)
+    for p in parts:
+        assert p not in out
+    assert out.count("[REDACTED:") == len(parts)
+    assert out.replace(filler, "") .count("[REDACTED:") == len(parts)

@@ -143,6 +143,35 @@ def _found(text: str) -> tuple[list[str], int]:
     return found, first
 
 
+# A match starts at most _BEFORE characters before its probe's find and ends at most
+# _AFTER after it (a PEM block or a JWT: 16 KiB and more; a bearer token 4 KiB).
+_BEFORE = 300
+_AFTER = {"private_key": 17_000, "jwt": 17_000}
+_AFTER_DEFAULT = 4_400
+
+
+def _windows(text: str, found: list[str], first: int) -> list[tuple[int, int]]:
+    """Where the rules found can match: around each of their probes' finds, merged; the
+    whole text from the first find when it is short (scanning it costs less)."""
+    n = len(text)
+    if n - first <= 16_384:
+        return [(max(0, first - _BEFORE), n)]
+    spans: list[tuple[int, int]] = []
+    for kind, probe, _ in _SEARCH:
+        if kind in found:
+            after = _AFTER.get(kind, _AFTER_DEFAULT)
+            spans.extend((max(0, m.start() - _BEFORE), min(n, m.end() + after))
+                         for m in probe.finditer(text))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
 def masked_text(text: str) -> str:
     """``text`` with every credential shape masked (no exact values)."""
     if len(text) < _MIN_LEN:
@@ -152,13 +181,14 @@ def masked_text(text: str) -> str:
         return text
     out: list[str] = []
     last = 0
-    # a match starts at most this far before its probe's (the longest prefix before one)
-    for m in _combined(tuple(found)).finditer(text, max(0, first - 300)):
-        rep = _replacement(m)
-        if rep is not None:
-            out.append(text[last:m.start()])
-            out.append(rep)
-            last = m.end()
+    pattern = _combined(tuple(found))
+    for start, end in _windows(text, found, first):
+        for m in pattern.finditer(text, max(start, last), end):
+            rep = _replacement(m)
+            if rep is not None:
+                out.append(text[last:m.start()])
+                out.append(rep)
+                last = m.end()
     if not out:
         return text
     out.append(text[last:])
