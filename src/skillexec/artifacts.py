@@ -15,12 +15,14 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from skillexec.errors import ResourceError, SkillNotFoundError
+from skillexec.security.artifact_seal import address, open_chunks, seal_to
 from skillexec.security.principals import Who
+from skillexec.storage.codec import PLAIN, Codec, SealingCodec
 from skillexec.storage.store import ArtifactRecord, TaskStore
 from skillexec.task import ArtifactRef
 
@@ -64,10 +66,13 @@ SaveObserver = Callable[[str | None, ArtifactRef, int, int], None]
 
 
 class ArtifactManager:
-    def __init__(self, root: Path, store: TaskStore, *, max_bytes: int) -> None:
+    def __init__(self, root: Path, store: TaskStore, *, max_bytes: int,
+                 codec: Codec = PLAIN) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self._store = store
+        # sealed files (encryption at rest): addressed by a keyed hash, in 64 KiB chunks
+        self._sealing = codec if isinstance(codec, SealingCodec) else None
         # A tuple, replaced whole: saves read it from worker threads without a lock.
         self._observers: tuple[SaveObserver, ...] = ()
         # Set by the engine: may this principal read this artifact? (audited there)
@@ -81,10 +86,13 @@ class ArtifactManager:
         self._observers = tuple(o for o in self._observers if o != observer)
 
     def save(self, name: str, data: bytes, mime: str | None = None, *,
-             task_id: str | None = None) -> ArtifactRef:
-        """Store bytes; safe to call from any thread (sync skills run in threads)."""
+             task_id: str | None = None, principal: str | None = None) -> ArtifactRef:
+        """Store bytes; safe to call from any thread (sync skills run in threads).
+
+        With encryption, ``principal`` owns the file: it is sealed under its data key.
+        """
         started = time.time_ns()
-        ref = self._save(name, data, mime, task_id)
+        ref = self._save(name, data, mime, task_id, principal)
         for observer in self._observers:
             try:
                 observer(task_id, ref, started, time.time_ns())
@@ -93,19 +101,24 @@ class ArtifactManager:
         return ref
 
     def _save(self, name: str, data: bytes, mime: str | None,
-              task_id: str | None) -> ArtifactRef:
+              task_id: str | None, principal: str | None) -> ArtifactRef:
         if len(data) > self.max_bytes:
             raise ResourceError(
                 f"artifact {name!r} is {len(data)} bytes; the limit is {self.max_bytes}",
                 code="artifact_too_large")
-        digest = hashlib.sha256(data).hexdigest()
+        sealing = self._sealing
+        key = sealing.keyring.key_for(principal) if sealing is not None else None
+        digest = address(key, data) if key is not None else hashlib.sha256(data).hexdigest()
         target = self._file(digest)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                    if key is not None:
+                        seal_to(fh, data, key=key, owner=principal, digest=digest)
+                    else:
+                        fh.write(data)
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -135,18 +148,44 @@ class ArtifactManager:
         return record.ref
 
     async def path(self, artifact_id: str, *, principal: Who = None) -> Path:
+        """Where the artifact's bytes are; with encryption they are sealed there: read them
+        with :meth:`read` or :meth:`chunks`."""
         ref = await self.info(artifact_id, principal=principal)
         return self._file(ref.sha256)
 
     async def read(self, artifact_id: str, *, principal: Who = None) -> bytes:
-        return (await self.path(artifact_id, principal=principal)).read_bytes()
+        path = await self.path(artifact_id, principal=principal)
+        if self._sealing is None:
+            return path.read_bytes()
+        return b"".join(self._chunks(path))
+
+    async def chunks(self, artifact_id: str, *, principal: Who = None) -> Iterator[bytes]:
+        """The artifact's bytes in pieces (64 KiB when sealed), each checked as it is read."""
+        path = await self.path(artifact_id, principal=principal)
+        if self._sealing is None:
+            return iter((path.read_bytes(),))
+        return self._chunks(path)
+
+    def _chunks(self, path: Path) -> Iterator[bytes]:
+        assert self._sealing is not None
+        with path.open("rb") as fh:
+            yield from open_chunks(fh, keyring=self._sealing.keyring, digest=path.name)
 
     async def prune(self, *, older_than_s: float) -> PruneReport:
         """Forget artifacts saved more than ``older_than_s`` ago; delete unreferenced files."""
         old = await self._store.artifacts_older_than(time.time() - older_than_s)
         orphans = await self._store.delete_artifacts([r.ref.id for r in old])
+        files, freed = self._unlink(orphans)
+        return PruneReport(records=len(old), files=files, bytes=freed)
+
+    def remove_files(self, digests: Iterable[str]) -> int:
+        """Delete the files of these content addresses (no record refers to them); how
+        many were there."""
+        return self._unlink(digests)[0]
+
+    def _unlink(self, digests: Iterable[str]) -> tuple[int, int]:
         files = freed = 0
-        for digest in orphans:
+        for digest in digests:
             f = self._file(digest)
             try:
                 freed += f.stat().st_size
@@ -154,7 +193,7 @@ class ArtifactManager:
                 files += 1
             except FileNotFoundError:
                 pass
-        return PruneReport(records=len(old), files=files, bytes=freed)
+        return files, freed
 
     def _file(self, digest: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", digest):

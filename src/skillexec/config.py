@@ -46,6 +46,7 @@ from skillexec.config_sections import (
     Moved,
     PermissionsConfig,
     QuotasConfig,
+    SecurityConfig,
     SkillOverride,
     ZygoteConfig,
     former_monitor_env,
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
+    from skillexec.storage.codec import Codec
     from skillexec.storage.store import TaskStore
 
 __all__ = ["FORMER_NAMES", "SECTIONS", "TABLES", "EngineConfig", "load_config"]
@@ -124,6 +126,8 @@ class EngineConfig(BaseSettings):
                                  description="Permission ceilings per role.")
     audit: AuditConfig = Field(default_factory=AuditConfig,
                                description="The audit log and its checkpoints.")
+    security: SecurityConfig = Field(default_factory=SecurityConfig,
+                                     description="Encryption at rest, redaction, retention.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(
@@ -313,7 +317,7 @@ class EngineConfig(BaseSettings):
         from skillexec.storage.factory import where
         return where(self.journal.url, default_path=self.journal_path)
 
-    def journal_store(self, *, reader: bool = False) -> TaskStore:
+    def journal_store(self, *, reader: bool = False, codec: Codec | None = None) -> TaskStore:
         """The journal these settings name, not opened yet (a MemoryStore when it is off).
 
         In a shared journal an engine is a node: its host and data directory, so that a
@@ -332,7 +336,19 @@ class EngineConfig(BaseSettings):
         node = None if reader else f"{socket.gethostname()}:{self.data_dir.resolve()}"
         return make_store(j.url, default_path=self.journal_path, synchronous=j.synchronous,
                           max_batch=j.max_batch, pool_size=j.pool_size,
-                          connect_timeout_s=j.connect_timeout_s, node=node)
+                          connect_timeout_s=j.connect_timeout_s, node=node, codec=codec)
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "keyring.json"
+
+    def codec(self) -> Codec:
+        """How the journal and the artifacts store payloads (sealed with encryption on);
+        a missing or wrong master key is a ConfigError here."""
+        from skillexec.storage.codec import open_codec
+        sec = self.security
+        return open_codec(encryption=sec.encryption, keyring=self.keyring_path,
+                          master_key_file=sec.master_key_file)
 
     @property
     def artifacts_dir(self) -> Path:

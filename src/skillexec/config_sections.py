@@ -33,7 +33,8 @@ from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "EnvironmentsConfig",
            "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig",
-           "QuotasConfig", "SkillOverride", "ZygoteConfig", "former_monitor_env", "table"]
+           "QuotasConfig", "SecurityConfig", "SkillOverride", "ZygoteConfig",
+           "former_monitor_env", "table"]
 
 if TYPE_CHECKING:
     from skillexec.environments.manager import EnvironmentManager
@@ -236,10 +237,51 @@ class AuditConfig(_Section):
         "task's one record is its end, which holds its submission; refusals always).")
 
 
+class SecurityConfig(_Section):
+    """Data protection: encryption at rest, output filtering, retention."""
+
+    encryption: bool = Field(default=False, description="Seal parameters, outputs, errors' "
+                             "text and artifact bytes with AES-256-GCM (needs a master key).")
+    master_key_file: Path | None = Field(
+        default=None, description="A file (mode 0600) holding the 32-byte master key "
+        "(raw, base64 or hex); else SKILLEXEC_MASTER_KEY.")
+    redact: bool = Field(default=True, description="Mask secrets in outputs, error and "
+                         "progress messages.")
+    redact_exempt_skills: frozenset[str] = Field(
+        default=frozenset(), description="Skill ids whose outputs are not masked (the "
+        "operator's choice; a manifest cannot ask for it).")
+    skill_secrets: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Skill id -> names of the engine's environment "
+        "variables handed to that skill (context.secrets; the environment of an isolated "
+        "attempt) and masked wherever they appear.")
+    retention_days: float | None = Field(
+        default=None, gt=0, description="Purge tasks (and their artifacts) older than this, "
+        "periodically (None: keep).")
+    retention_interval_s: float = Field(default=3600.0, gt=0,
+                                        description="How often the retention purge runs.")
+
+    def secret_values(self, environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        """Skill id -> {name: value} of its secrets, read from ``environ`` once (at the
+        engine's construction); a variable that is not set is an error naming it."""
+        out: dict[str, dict[str, str]] = {}
+        for skill_id, names in self.skill_secrets.items():
+            for name in names:
+                if name.upper() == "SKILLEXEC_MASTER_KEY":
+                    raise ConfigError("[security] skill_secrets: the master key is never "
+                                      "handed to a skill", code="invalid_config")
+                if name not in environ:
+                    raise ConfigError(f"[security] skill_secrets: {skill_id!r} is to get "
+                                      f"{name}, which is not set in the environment",
+                                      code="invalid_config")
+            out[skill_id] = {name: environ[name] for name in names}
+        return out
+
+
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
-    "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig})
+    "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
+    "security": SecurityConfig})
 
 
 class Moved(Generic[T]):

@@ -80,6 +80,8 @@ class SkillExecutionEngine:
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery, self._access = p.admission.task_for, Recovery(), p.access
         self.environments, self.audit, self.keys = p.environments, p.audit, p.keys
+        self._output_filter, self.purger = p.attempts.output_filter, p.purger
+        self.purge = p.purger.purge  # erase a principal's data: skillexec.pipeline.purge
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class SkillExecutionEngine:
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
+        self._spawn(self.purger.retention_loop())  # returns at once without retention_days
 
     async def close(self, *, grace_s: float = 30.0) -> None:
         """Finish what is queued and running (up to ``grace_s``), then release everything.
@@ -372,6 +375,7 @@ class SkillExecutionEngine:
         its subscribers, resources, the cache's followers, the error handler, middleware."""
         if self.resources.output_limits:
             outcome = output_limit(self.resources.output_limits, task, outcome)
+        outcome = self._output_filter.final_error(task, outcome)  # a refusal may quote secrets
         result = result_of(task, outcome, status, artifacts, cached)
         metrics, status = result.metrics, result.status
         task.status = status

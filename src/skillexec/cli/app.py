@@ -53,7 +53,7 @@ __all__ = ["app", "main"]
 T = TypeVar("T")
 
 app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=True,
-                  pretty_exceptions_enable=False,
+                  pretty_exceptions_enable=False, pretty_exceptions_show_locals=False,
                   help="Run AI-assistant skills: validated, queued, isolated, measured.")
 
 

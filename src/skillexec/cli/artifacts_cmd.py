@@ -40,7 +40,8 @@ async def _manager(data_dir: Path | None,
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     store = await opt.open_journal(cfg)
     from skillexec.artifacts import ArtifactManager
-    return ArtifactManager(cfg.artifacts_dir, store, max_bytes=cfg.max_artifact_bytes), store
+    return ArtifactManager(cfg.artifacts_dir, store, max_bytes=cfg.max_artifact_bytes,
+                           codec=cfg.codec()), store
 
 
 def _record(r: ArtifactRecord) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``skillexec keys create | list | revoke``: the API keys of this data directory.
+"""``skillexec keys create | list | revoke | rotate-master``: the API keys of this data
+directory, and the master key its data keys are wrapped under.
 
 ``create`` prints the key once: the journal keeps only its SHA-256, so a lost key cannot be
 shown again (make another and revoke the lost one). Every change is audited as ``local``.
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
 __all__ = ["app", "with_keys"]
 
 T = TypeVar("T")
-app = typer.Typer(no_args_is_help=True, help="Create, list and revoke API keys.")
+app = typer.Typer(no_args_is_help=True,
+                  help="API keys (create, list, revoke) and the master key (rotate-master).")
 
 
 def with_keys(data_dir: Path | None, use: Callable[[KeyManager], Awaitable[T]]) -> T:
@@ -128,3 +130,34 @@ def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="A key id.")
     if not with_keys(data_dir, lambda keys: keys.revoke(key_id)):
         opt.fail(f"no valid key with id {key_id!r}", 1)
     typer.echo(f"key {key_id} revoked")
+
+
+@app.command("rotate-master")
+def rotate_master(
+    new_key_file: Annotated[Path, typer.Argument(
+        metavar="NEW_KEY_FILE",
+        help="A file (mode 0600) holding the new 32-byte master key (raw, base64 or hex).")],
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Re-wrap the data keys under a new master key (only keyring.json changes).
+
+    The current key is given as usual (SKILLEXEC_MASTER_KEY or [security] master_key_file).
+    Stop the engine first."""
+    from skillexec.errors import SkillExecError
+    from skillexec.security.keyring import Keyring, load_master_key
+
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    path = cfg.keyring_path
+    if not path.exists():
+        opt.fail(f"{cfg.data_dir} holds no keyring: encryption was never on here")
+    if opt.engine_alive(cfg.data_dir):
+        opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (it would write "
+                 "the keyring under the old key)")
+    try:
+        current = load_master_key(key_file=cfg.security.master_key_file)
+        new = load_master_key(key_file=new_key_file)
+        count = Keyring.open(path, current).rotate_master(new)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    typer.echo(f"re-wrapped {count} data keys under the new master key; give the engine the "
+               "new key from now on")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import signal
 import sqlite3
 import sys
@@ -73,7 +75,10 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
     if not recover:
         cfg = cfg.model_copy(update={"recover": False})
     from skillexec.engine import SkillExecutionEngine
-    return SkillExecutionEngine(config=cfg)
+    try:
+        return SkillExecutionEngine(config=cfg)
+    except SkillExecError as exc:  # a missing or wrong master key: one sentence
+        fail(str(exc))
 
 
 def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) -> None:
@@ -147,7 +152,11 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 async def open_journal(cfg: EngineConfig) -> TaskStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
     _exists(cfg)
-    store = cfg.journal_store(reader=True)
+    try:
+        codec = cfg.codec()
+    except SkillExecError as exc:
+        fail(str(exc))
+    store = cfg.journal_store(reader=True, codec=codec)
     try:
         await store.open()
     except (OSError, sqlite3.Error) as exc:
@@ -176,3 +185,19 @@ def _exists(cfg: EngineConfig) -> None:
     is made (migrated) by whoever opens it first."""
     if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
         fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+def engine_alive(data_dir: Path) -> bool:
+    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
+    lock = data_dir / "engine.lock"
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: leave the task to whoever may hold it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock this probe took
+    return False

@@ -8,8 +8,6 @@ within a second. When no engine holds it (the process that accepted the task was
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -98,7 +96,7 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
         opt.fail(f"no task with id {task_id!r}")
     if info.status.terminal:
         opt.fail(f"task {task_id} already finished ({info.status.value})", 1)
-    if not _engine_alive(cfg.data_dir):
+    if not opt.engine_alive(cfg.data_dir):
         # Nobody will act on the request: the process that accepted the task is gone. An
         # engine that does not recover ends exactly the tasks whose cancellation was asked.
         async def end() -> None:
@@ -122,6 +120,53 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
                              "ends it", markup=False)
 
 
+@app.command()
+def purge(
+    principal: Annotated[str | None, typer.Option(
+        help="Whose data to erase (the principal tasks were run as).")] = None,
+    anonymous: Annotated[bool, typer.Option(
+        "--anonymous", help="Erase the data of tasks run without a principal.")] = False,
+    before: Annotated[str | None, typer.Option(
+        help="Only tasks created before this date or time (ISO 8601, UTC unless it says).")
+    ] = None,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Erase a principal's task data and artifacts.
+
+    Parameters, outputs, error text, histories and artifacts of its finished tasks go (with
+    encryption and no --before, its data key too). Stop the engine first."""
+    if (principal is None) == (not anonymous):
+        opt.fail("give --principal NAME or --anonymous (exactly one)")
+    cutoff = _instant(before) if before is not None else None
+    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    if not cfg.journal_path.exists():
+        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    if opt.engine_alive(cfg.data_dir):
+        opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (its keys and "
+                 "caches would outlive the purge)")
+
+    async def go() -> dict[str, Any]:
+        engine = opt.engine(skills_dir=None, data_dir=data_dir, recover=False)
+        async with opt.engine_scope(engine):
+            return (await engine.purge(principal=principal, before=cutoff)).to_dict()
+
+    done = opt.run_async(go())
+    typer.echo(f"purged {done['tasks']} tasks, {done['artifacts']} artifacts "
+               f"({done['files']} files), {done['events']} events"
+               + ("; the data key was destroyed" if done["key_destroyed"] else ""))
+
+
+def _instant(text: str) -> float:
+    import datetime as dt
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        opt.fail(f"--before {text!r}: not an ISO 8601 date or time (e.g. 2026-01-31)")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 _WAIT_S = 5.0  # a live engine reads cancellation requests every 0.5 s; a busy one later
 
 
@@ -132,21 +177,3 @@ async def _until_ended(store: TaskStore, task_id: str, wait_s: float) -> TaskInf
         if info is None or info.status.terminal or time.monotonic() >= deadline:
             return info
         await asyncio.sleep(0.05)
-
-
-def _engine_alive(data_dir: Path) -> bool:
-    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
-    lock = data_dir / "engine.lock"
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # cannot tell: leave the task to whoever may hold it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock this probe took
-    return False

@@ -10,7 +10,8 @@ Redaction, the last step before rendering, replaces with ``[REDACTED]``:
   authorization, cookie, credential, private_key, session, ...), at any depth;
 - the value of any configured sensitive parameter name;
 - inside strings: bearer tokens, AWS access key ids, JWTs, ``key=value`` secrets in URLs
-  and command lines, and PEM private keys.
+  and command lines, and PEM private keys; then every credential shape of
+  :mod:`skillexec.security.redaction` (``[REDACTED:<kind>]``: tokens, card numbers, ...).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import orjson
 import structlog
 
 from skillexec.monitoring.settings import MonitorSettings
+from skillexec.security.redaction import candidate, masked_text
 
 __all__ = ["REDACTED", "JsonLine", "LineWriter", "Redactor", "flush_logs", "make_logger", "redact",
            "scrub", "secret_values"]
@@ -75,7 +77,7 @@ _CLEAN_LEN = 256
 def _redact_str(value: str) -> str:
     if len(value) < 8 or value in _CLEAN:
         return value
-    if _MAYBE_SECRET.search(value) is None:
+    if _MAYBE_SECRET.search(value) is None and not candidate(value):
         if len(value) <= _CLEAN_LEN:
             if len(_CLEAN) >= _CLEAN_MAX:
                 _CLEAN.clear()
@@ -85,6 +87,7 @@ def _redact_str(value: str) -> str:
     for rx in _SECRET_VALUES:
         out = rx.sub(REDACTED, out)
     out = _KV_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", out)
+    out = masked_text(out)  # the credential shapes outputs are filtered for, by kind
     if out == value and len(value) <= _CLEAN_LEN:  # a near miss ("task_id=..."): clean
         if len(_CLEAN) >= _CLEAN_MAX:
             _CLEAN.clear()
@@ -349,7 +352,9 @@ def make_logger(settings: MonitorSettings, *, stream: Any = None) -> Any:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             Redactor(settings.sensitive_params),
-            structlog.dev.ConsoleRenderer(colors=False),
+            # plain tracebacks: rich's would dump local variables (a secret among them)
+            structlog.dev.ConsoleRenderer(colors=False,
+                                          exception_formatter=structlog.dev.plain_traceback),
         ]
     else:
         processors = [JsonLine(settings.sensitive_params)]

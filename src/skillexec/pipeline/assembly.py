@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ from skillexec.pipeline.authorization import Authorization
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
+from skillexec.pipeline.output_filter import OutputFilter
+from skillexec.pipeline.purge import Purger
 from skillexec.pipeline.recovery import Recoverer
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -49,6 +52,7 @@ from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
+from skillexec.storage.codec import PLAIN
 from skillexec.storage.journal import EventWriter
 from skillexec.storage.memory import MemoryStore
 from skillexec.storage.store import TaskStore
@@ -100,6 +104,7 @@ class Pipeline:
     audit: AuditLog
     keys: KeyManager
     access: Access
+    purger: Purger
 
     async def close(self) -> None:
         """Release what the stages hold, the journal last (they may still write to it)."""
@@ -121,11 +126,15 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
-    journal = given.store or c.journal_store()
+    secrets = c.security.secret_values(os.environ)  # a secret that is not set stops it here
+    # a missing or wrong master key stops the engine here, before any row is read
+    codec = c.codec() if c.journal or c.security.encryption else PLAIN
+    journal = given.store or c.journal_store(codec=codec)
     classifier = ErrorClassifier()
     retry = given.retry_strategy or ExponentialBackoffRetryStrategy(
         base_delay_s=c.retry_base_delay_s, max_delay_s=c.retry_max_delay_s)
-    artifacts = ArtifactManager(c.artifacts_dir, journal, max_bytes=c.max_artifact_bytes)
+    artifacts = ArtifactManager(c.artifacts_dir, journal, max_bytes=c.max_artifact_bytes,
+                                codec=codec)
     runners = dict(given.runners or {})
     settings = c.isolation_settings()
     runners.setdefault(Isolation.INLINE.value, InlineRunner(
@@ -136,6 +145,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
         journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
+        codec=codec, secrets=secrets,
         validator=ParameterValidator(coerce=c.coerce_parameters,
                                      max_param_bytes=c.max_param_bytes,
                                      max_output_bytes=c.max_output_bytes),
@@ -143,7 +153,8 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
                                    store=journal),
         environment=ExecutionEnvironment(
             work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
-            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas()),
+            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas(),
+            secrets=secrets),
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
@@ -174,7 +185,9 @@ def assemble(c: EngineConfig, given: Given, *,
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
         events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
-        finish=finish)
+        finish=finish, output_filter=OutputFilter(
+            enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
+            sensitive=c.settings_of("monitor").sensitive_params, handed=p["secrets"]))
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)
@@ -191,8 +204,12 @@ def assemble(c: EngineConfig, given: Given, *,
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
     p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
+    purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
+                    optimizer=p["optimizer"], retention_days=c.security.retention_days,
+                    interval_s=c.security.retention_interval_s,
+                    record_audit=lambda action, data: _audit_purge(audit, data))
     return Pipeline(
-        journal=journal, skills=skills, validator=p["validator"],
+        purger=purger, journal=journal, skills=skills, validator=p["validator"],
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
@@ -220,6 +237,11 @@ def _security(c: EngineConfig, journal: TaskStore, tasks: LiveTasks,
                      checkpoint_every=c.audit.checkpoint_every,
                      task_submissions=c.audit.task_submissions)
     return audit, Access(tasks=tasks, journal=journal, audit=audit, book=book)
+
+
+def _audit_purge(audit: AuditLog, data: dict[str, Any]) -> None:
+    """A purge, in the audit log: who was purged, and what went."""
+    audit.record("tasks.purged", target=str(data.get("principal") or "*"), details=data)
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

@@ -22,6 +22,7 @@ from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.entry import build_input
@@ -55,8 +56,10 @@ class AttemptLoop:
                  skills: SkillRegistry, error_handler: ErrorHandler, events: EventBus,
                  journal: TaskStore, hooks: HookIndex,
                  optimizer: ExecutionOptimizer, max_output_bytes: int,
-                 cancelling: set[str], closing: Callable[[], bool], finish: Finish) -> None:
+                 cancelling: set[str], closing: Callable[[], bool], finish: Finish,
+                 output_filter: OutputFilter | None = None) -> None:
         self.runners = runners
+        self.output_filter = output_filter or OutputFilter(enabled=False)
         self.policy = policy
         self.environment = environment
         self.validator = validator
@@ -196,7 +199,8 @@ class AttemptLoop:
         if cut:
             timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
-                                       progress=self.events.progress_sink(task))
+                                       progress=self.output_filter.progress(
+                                           task, self.events.progress_sink(task)))
         self.contexts[task.task_id] = ctx
         ex = self.policy.effective(skill.execution)
         attempt = Attempt(skill=skill, input_data=build_input(task.params, task.request.config),
@@ -217,6 +221,8 @@ class AttemptLoop:
                     over := await self.environment.finish(ctx)) is not None:
                 outcome = Outcome(error=over, metrics=outcome.metrics)
             outcome = self._measured(task, skill, runner, attempt, outcome, cut)
+            if self.output_filter.enabled:
+                outcome = self.output_filter.outcome(task, outcome)
             for mw in hooks.after_attempt:
                 try:
                     if (pending := mw.after_attempt(task, attempt, outcome)) is not None:

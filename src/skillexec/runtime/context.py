@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ class SkillContext:
 
     __slots__ = ("_artifact_sink", "_cancel_event", "_cancelled", "_log", "_progress_sink",
                  "_workdir", "_workdir_made", "attempt", "config", "deadline",
-                 "max_message_bytes", "quota_error", "skill_id", "task_id", "trace",
-                 "workspace_quota")
+                 "max_message_bytes", "quota_error", "secrets", "skill_id", "task_id",
+                 "trace", "workspace_quota")
 
     def __init__(
         self,
@@ -45,6 +45,7 @@ class SkillContext:
         trace: dict[str, str] | None = None,
         max_message_bytes: int | None = None,
         workspace_quota: tuple[int, int] | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.task_id = task_id
         self.skill_id = skill_id
@@ -53,6 +54,9 @@ class SkillContext:
         self._workdir = workdir
         self._workdir_made = False
         self.config = config
+        # What the operator hands this skill ([security] skill_secrets): never journaled,
+        # and masked in whatever the skill returns or says.
+        self.secrets: Mapping[str, str] = secrets or {}
         self.deadline = deadline  # wall clock, seconds since the epoch
         self._log = log
         self.trace = trace or {}

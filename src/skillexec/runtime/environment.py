@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,12 @@ class _ArtifactSaver:
     """An attempt's artifact sink: keeps the count and bytes it saved under the quotas;
     thread-safe (sync skills save from threads)."""
 
-    __slots__ = ("artifacts", "bytes", "count", "quotas", "saved", "task_id")
+    __slots__ = ("artifacts", "bytes", "count", "principal", "quotas", "saved", "task_id")
 
     def __init__(self, artifacts: ArtifactManager, quotas: AttemptQuotas, task_id: str,
-                 saved: list[ArtifactRef]) -> None:
+                 saved: list[ArtifactRef], principal: str | None = None) -> None:
         self.artifacts = artifacts
+        self.principal = principal
         self.quotas = quotas
         self.task_id = task_id
         self.saved = saved
@@ -80,7 +82,8 @@ class _ArtifactSaver:
             self.count += 1
             self.bytes += size
         try:
-            ref = self.artifacts.save(name, data, mime, task_id=self.task_id)
+            ref = self.artifacts.save(name, data, mime, task_id=self.task_id,
+                                      principal=self.principal)
         except BaseException:
             with _SAVE_LOCK:
                 self.count -= 1
@@ -92,8 +95,10 @@ class _ArtifactSaver:
 
 class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
-                 logger: logging.Logger, quotas: AttemptQuotas | None = None) -> None:
+                 logger: logging.Logger, quotas: AttemptQuotas | None = None,
+                 secrets: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.work_root = work_root
+        self.secrets = secrets or {}  # skill id -> the secrets handed to it
         self._work_root_str = str(work_root)
         self.keep_workdirs = keep_workdirs
         self.quotas = quotas or AttemptQuotas()
@@ -107,7 +112,7 @@ class ExecutionEnvironment:
                 ) -> SkillContext:
         task_id = task.task_id
         quotas = self.quotas
-        save = _ArtifactSaver(self._artifacts, quotas, task_id, saved)
+        save = _ArtifactSaver(self._artifacts, quotas, task_id, saved, task.principal)
         ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,
@@ -120,6 +125,7 @@ class ExecutionEnvironment:
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
             workspace_quota=self._workspace_quota,
+            secrets=self.secrets.get(task.skill_id) if self.secrets else None,
         )
         return ctx
 

@@ -16,7 +16,7 @@ from typing import Any
 from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
 from skillexec.security.keys import KeyRecord
 from skillexec.security.principals import LOCAL_ID
-from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, CacheRecord, PurgeReport, StoredTask
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -38,7 +38,9 @@ _DONE = _Done()
 class MemoryStore:
     def __init__(self, *, max_finished: int = 100_000) -> None:
         self._max = max_finished
-        self._finished: OrderedDict[str, tuple[TaskInfo, list[dict[str, Any]]]] = OrderedDict()
+        # task id -> (info, history, principal)
+        self._finished: OrderedDict[
+            str, tuple[TaskInfo, list[dict[str, Any]], str | None]] = OrderedDict()
         self._artifacts: dict[str, ArtifactRecord] = {}
         self._events: deque[dict[str, Any]] = deque(maxlen=max_finished)
         self._seq = 0
@@ -71,7 +73,7 @@ class MemoryStore:
                             created_at=task.request.created_at, started_at=result.started_at,
                             finished_at=result.finished_at, result=result,
                             principal=task.request.principal)
-            self._finished[task.task_id] = (info, history)
+            self._finished[task.task_id] = (info, history, task.request.principal)
             if len(self._finished) > self._max:
                 self._finished.popitem(last=False)
         return _DONE
@@ -92,7 +94,7 @@ class MemoryStore:
                          limit: int = 50, since: float | None = None,
                          until: float | None = None,
                          principal: str | None = None) -> list[TaskInfo]:
-        out = [info for info, _ in reversed(self._finished.values())
+        out = [info for info, _, _ in reversed(self._finished.values())
                if (principal is None or (info.principal or LOCAL_ID) == principal)
                and (status is None or info.status is status)
                and (skill_id is None or info.skill_id == skill_id)
@@ -137,6 +139,24 @@ class MemoryStore:
         gone = {self._artifacts.pop(a).ref.sha256 for a in artifact_ids if a in self._artifacts}
         still = {r.ref.sha256 for r in self._artifacts.values()}
         return gone - still
+
+    async def purge(self, *, principal: str | None, everyone: bool = False,
+                    before: float | None = None) -> PurgeReport:
+        ids = {tid for tid, (info, _, who) in self._finished.items()
+               if (everyone or who == principal)
+               and (before is None or info.created_at < before)}
+        skills = sorted({self._finished[t][0].skill_id for t in ids})
+        for tid in ids:
+            del self._finished[tid]
+        arts = [a for a, r in self._artifacts.items() if r.task_id in ids]
+        orphans = await self.delete_artifacts(arts)
+        n_events = len(self._events)
+        kept = [e for e in self._events if e["data"].get("task_id") not in ids]
+        self._events.clear()
+        self._events.extend(kept)
+        self._cache = {k: r for k, r in self._cache.items() if r.skill_id not in skills}
+        return PurgeReport(tasks=len(ids), artifacts=len(arts), events=n_events - len(kept),
+                           skills=tuple(skills), orphans=frozenset(orphans))
 
     async def cache_get(self, key: str) -> CacheRecord | None:
         return self._cache.get(key)

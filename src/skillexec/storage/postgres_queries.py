@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from skillexec.storage.rows import (
     ARTIFACT_COLUMNS,
+    HISTORY_COLUMNS,
     INFO_COLUMNS,
     artifact,
     created_between,
@@ -53,7 +54,7 @@ class PostgresQueriesMixin:
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         return history_of(await self._row(
-            "SELECT history, result FROM tasks WHERE task_id=?", (task_id,)))
+            f"SELECT {HISTORY_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)))
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,

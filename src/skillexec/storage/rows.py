@@ -12,17 +12,19 @@ from typing import Any
 import orjson
 
 from skillexec.security.principals import LOCAL_ID
+from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.store import ArtifactRecord
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
 
-__all__ = ["ARTIFACT_COLUMNS", "INFO_COLUMNS", "artifact", "created_between", "info",
-           "newest_first", "owned_by", "pg"]
+__all__ = ["ARTIFACT_COLUMNS", "HISTORY_COLUMNS", "INFO_COLUMNS", "artifact", "created_between",
+           "info", "newest_first", "owned_by", "pg"]
 
 INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
     " finished_at, result, principal"
 )
 ARTIFACT_COLUMNS = "id, name, mime, size, sha256, task_id, created_at"
+HISTORY_COLUMNS = "history, result, principal"
 
 
 def pg(sql: str) -> str:
@@ -66,9 +68,10 @@ def owned_by(principal: str | None, where: list[str], args: list[Any]) -> None:
         args.append(principal)
 
 
-def info(row: tuple[Any, ...]) -> TaskInfo:
-    """A row selected as ``INFO_COLUMNS``."""
-    result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
+def info(row: tuple[Any, ...], codec: Codec = PLAIN) -> TaskInfo:
+    """A row selected as ``INFO_COLUMNS``; ``codec`` opens its sealed result."""
+    result = ExecutionResult.from_dict(codec.open_result(
+        orjson.loads(row[9]), task_id=row[0], principal=row[10])) if row[9] else None
     return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
                     status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
                     created_at=row[6], started_at=row[7], finished_at=row[8], result=result,
@@ -82,13 +85,14 @@ def artifact(row: tuple[Any, ...]) -> ArtifactRecord:
                           task_id=row[5], created_at=row[6])
 
 
-def history(row: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-    """The attempts of a row selected as ``history, result``."""
+def history(row: tuple[Any, ...] | None, codec: Codec = PLAIN, *,
+            task_id: str = "") -> list[dict[str, Any]]:
+    """The attempts of a row selected as ``HISTORY_COLUMNS`` (of task ``task_id``)."""
     if not row:
         return []
     if row[0]:
-        return list(orjson.loads(row[0]))
-    if row[1]:  # one clean attempt: its record is the result's
+        return list(orjson.loads(codec.open("tasks", task_id, "history", row[2], row[0])))
+    if row[1]:  # one clean attempt: its record is the result's (metrics: never sealed)
         result = orjson.loads(row[1])
         return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
                  "decision": "done"}]

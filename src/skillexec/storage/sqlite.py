@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 
 from skillexec.errors import ResourceError
+from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
+from skillexec.storage.sqlite_purge import SQLiteVacuumMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
 from skillexec.storage.sqlite_security import (
@@ -109,12 +111,14 @@ _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
+class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
+                  SQLiteVacuumMixin):
     """The TaskStore of the embedded engine."""
 
     def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
-                 checkpoint_interval_s: float = 1.0) -> None:
+                 checkpoint_interval_s: float = 1.0, codec: Codec = PLAIN) -> None:
         self.path = path
+        self._codec = codec
         self._synchronous = synchronous.upper()
         self._max_batch = max_batch
         self._checkpoint_interval_s = checkpoint_interval_s
@@ -129,6 +133,11 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
         self._failure: BaseException | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+
+    @property
+    def codec(self) -> Codec:
+        """How this journal stores payloads (plain, or sealed)."""
+        return self._codec
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -249,7 +258,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
                     fut.set_exception(self._journal_error(error))
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(INSERT_TASK, insert_values(task))
+        return self._put(INSERT_TASK, insert_values(task, self._codec))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
@@ -268,13 +277,21 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
         # One clean attempt says nothing the result does not: keep the row small.
         keep = len(history) > 1 or (history and (history[0].get("error")
                                                   or history[0].get("leader_task_id")))
+        codec = self._codec
+        kept = orjson.dumps(history, default=str) if keep else None
+        if codec.enabled:
+            principal = task.request.principal
+            body = codec.seal_result(body, task_id=task.task_id, principal=principal)
+            if kept is not None:
+                kept = codec.seal("tasks", task.task_id, "history", principal, kept)
         return self._put(_FINISHED, (
             result.status._value_, result.finished_at, result.started_at, result.attempts,
-            orjson.dumps(body, default=str),
-            orjson.dumps(history, default=str) if keep else None, task.task_id,
+            orjson.dumps(body, default=str), kept, task.task_id,
         ))
 
     def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
+        if self._codec.enabled:
+            data = self._codec.seal_error(data, table="events", row_id=kind, principal=None)
         return self._put(_EVENT, (kind, time.time(), orjson.dumps(data, default=str)))
 
     async def read_events(self, kind: str | None = None, *, since: float = 0.0,
@@ -287,7 +304,10 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
         sql += " ORDER BY seq LIMIT ?"
         args.append(int(limit))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [{"seq": r[0], "kind": r[1], "at": r[2], "data": orjson.loads(r[3])}
+        codec = self._codec
+        return [{"seq": r[0], "kind": r[1], "at": r[2],
+                 "data": codec.open_error(orjson.loads(r[3]), table="events", row_id=r[1],
+                                          principal=None)}
                 for r in rows]
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:

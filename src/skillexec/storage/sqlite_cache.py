@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from skillexec.storage.codec import Codec
 from skillexec.storage.store import CacheRecord
 
 __all__ = ["SQLiteCacheMixin"]
@@ -26,6 +27,8 @@ _CACHE_DROP = "DELETE FROM cache WHERE skill_id=? AND version != ?"
 class _Journal(Protocol):
     """What the mixin needs of the SQLiteStore it is mixed into."""
 
+    _codec: Codec
+
     def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]: ...
 
     async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any: ...
@@ -36,11 +39,14 @@ class SQLiteCacheMixin:
         row = await self._query(lambda c: c.execute(
             "SELECT key, value, expires_at, skill_id, version FROM cache WHERE key=?", (key,)
         ).fetchone())
-        return _cache(row) if row else None
+        return _cache(row, self._codec) if row else None
 
     def cache_put(self: _Journal, record: CacheRecord) -> Awaitable[None]:
+        value = record.value_json
+        if self._codec.enabled:  # a cached output is an output: sealed like the task's
+            value = self._codec.seal("cache", record.key, "value", None, value)
         return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
-                                      record.value_json, record.expires_at, time.time()))
+                                      value, record.expires_at, time.time()))
 
     def cache_invalidate(self: _Journal, skill_id: str,
                          keep_version: str | None) -> Awaitable[None]:
@@ -56,11 +62,12 @@ class SQLiteCacheMixin:
             keys = [r[0] for r in c.execute("SELECT key FROM cache")]
             rows = c.execute("SELECT key, value, expires_at, skill_id, version FROM cache"
                              " ORDER BY created_at DESC LIMIT ?", (int(limit),)).fetchall()
-            return keys, [_cache(r) for r in rows]
+            return keys, [_cache(r, self._codec) for r in rows]
         result: tuple[list[str], list[CacheRecord]] = await self._query(run)
         return result
 
 
-def _cache(row: tuple[Any, ...]) -> CacheRecord:
-    return CacheRecord(key=row[0], value_json=bytes(row[1]), expires_at=row[2],
+def _cache(row: tuple[Any, ...], codec: Codec) -> CacheRecord:
+    return CacheRecord(key=row[0], value_json=codec.open("cache", row[0], "value", None,
+                                                         row[1]), expires_at=row[2],
                        skill_id=row[3], version=row[4])

@@ -10,8 +10,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from skillexec.storage.codec import Codec
 from skillexec.storage.rows import (
     ARTIFACT_COLUMNS,
+    HISTORY_COLUMNS,
     INFO_COLUMNS,
     artifact,
     created_between,
@@ -31,6 +33,7 @@ class SQLiteQueriesMixin:
 
     _read: sqlite3.Connection | None
     _read_lock: threading.Lock
+    _codec: Codec
 
     async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         def run() -> Any:
@@ -42,11 +45,12 @@ class SQLiteQueriesMixin:
     async def get(self, task_id: str) -> TaskInfo | None:
         row = await self._query(lambda c: c.execute(
             f"SELECT {INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return info(row) if row else None
+        return info(row, self._codec) if row else None
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         return history_of(await self._query(lambda c: c.execute(
-            "SELECT history, result FROM tasks WHERE task_id=?", (task_id,)).fetchone()))
+            f"SELECT {HISTORY_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone()),
+            self._codec, task_id=task_id)
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
@@ -62,25 +66,25 @@ class SQLiteQueriesMixin:
             args.append(skill_id)
         sql = newest_first(INFO_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [info(r) for r in rows]
+        return [info(r, self._codec) for r in rows]
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id"
         ).fetchall())
-        return [stored_task(r) for r in rows]
+        return [stored_task(r, self._codec) for r in rows]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
         where, args = created_between(since, until)
         sql = newest_first(STORED_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [stored_task(r) for r in rows]
+        return [stored_task(r, self._codec) for r in rows]
 
     async def get_request(self, task_id: str) -> StoredTask | None:
         row = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return stored_task(row) if row else None
+        return stored_task(row, self._codec) if row else None
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:

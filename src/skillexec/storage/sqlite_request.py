@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.store import StoredTask
 from skillexec.task import ExecutionTask, Request, TaskStatus
 
@@ -21,7 +22,7 @@ INSERT_TASK = (f"INSERT INTO tasks(task_id, status, started_at, attempts, {_REQU
 STORED_COLUMNS = f"task_id, status, attempts, cancel_requested, {_REQUEST_COLUMNS}"
 
 
-def insert_values(task: ExecutionTask) -> tuple[Any, ...]:
+def insert_values(task: ExecutionTask, codec: Codec = PLAIN) -> tuple[Any, ...]:
     """The row of a task being queued.
 
     Its timeout and retries are the task's as queued (after advice and the resource clamp,
@@ -29,16 +30,23 @@ def insert_values(task: ExecutionTask) -> tuple[Any, ...]:
     have here.
     """
     r = task.request
+    params, config = orjson.dumps(r.params), orjson.dumps(r.config)
+    if codec.enabled:
+        params = codec.seal("tasks", task.task_id, "params", r.principal, params)
+        if config != b"{}":  # most calls have none: an empty object hides nothing
+            config = codec.seal("tasks", task.task_id, "config", r.principal, config)
     return (task.task_id, task.status._value_, task.started_at, task.attempts, r.skill_id,
-            r.skill_version, orjson.dumps(r.params), orjson.dumps(r.config), r.priority,
+            r.skill_version, params, config, r.priority,
             task.timeout_s, task.max_retries, int(r.idempotent), r.created_at, r.principal,
             r.deadline_s)
 
 
-def stored_task(row: tuple[Any, ...]) -> StoredTask:
+def stored_task(row: tuple[Any, ...], codec: Codec = PLAIN) -> StoredTask:
     """A row selected as ``STORED_COLUMNS``."""
     (skill_id, version, params, config, priority, timeout_s, max_retries, idempotent,
      created_at, principal, deadline) = row[4:]
+    params = codec.open("tasks", row[0], "params", principal, params)
+    config = codec.open("tasks", row[0], "config", principal, config)
     return StoredTask(task_id=row[0], status=TaskStatus(row[1]), attempts=row[2],
                       cancel_requested=bool(row[3]),
                       request=Request(skill_id, version, orjson.loads(params),

@@ -22,7 +22,7 @@ from skillexec.task import (
     TaskStatus,
 )
 
-__all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore"]
+__all__ = ["ArtifactRecord", "CacheRecord", "PurgeReport", "StoredTask", "TaskStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,19 @@ class CacheRecord:
     expires_at: float | None
     skill_id: str
     version: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """What a purge removed: the tasks whose payloads went, their artifact records, the
+    events about them, the skills whose cached results were dropped, and the artifact
+    files (content addresses) no record refers to any more."""
+
+    tasks: int
+    artifacts: int
+    events: int
+    skills: tuple[str, ...]
+    orphans: frozenset[str]
 
 
 class TaskStore(Protocol):
@@ -121,6 +134,14 @@ class TaskStore(Protocol):
 
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         """Delete these records; return the sha256 digests no longer referenced at all."""
+
+    async def purge(self, *, principal: str | None, everyone: bool = False,
+                    before: float | None = None) -> PurgeReport:
+        """Erase the payloads (parameters, config, output, error text, history) of the
+        finished tasks of ``principal`` (of every principal when ``everyone``) created
+        before ``before``; delete their artifact records, the events about them and the
+        cached results of their skills. Ids, states, times and metrics stay (reports). The
+        erased bytes must not survive in the store's files (secure delete, compaction)."""
 
     # -- the result cache (ExecutionOptimizer) ------------------------------------------------
 

@@ -69,6 +69,9 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     # at import stays in the zygote's private folder, which its attempts may write).
     dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
             "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
+    secrets = attempt.context.secrets
+    if secrets:  # the operator's secrets for this skill, as environment variables
+        dirs = {**secrets, **dirs}
     # Only what it adds to the zygote's own environment (smaller to send and parse).
     request["env_extra"] = dirs
     if hello:
