@@ -32,7 +32,7 @@ from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "ZygoteConfig", "former_monitor_env", "table"]
+           "PermissionsConfig", "QuotasConfig", "SessionsConfig", "ZygoteConfig", "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -107,6 +107,20 @@ class PermissionsConfig(_Section):
                                                description="Writable with file_write.")
 
 
+class SessionsConfig(_Section):
+    """Script sessions: workspaces that persist across calls (see skillexec.sessions)."""
+
+    default_ttl_s: float = Field(default=3600.0, gt=0, description="A session is removed "
+                                 "this long after its last use, unless created with a TTL.")
+    max_ttl_s: float = Field(default=86400.0, gt=0, description="Longest TTL a session may "
+                             "be created with.")
+    max_bytes: int = Field(default=256 << 20, ge=1 << 20,
+                           description="Bytes a session's workspace may hold.")
+    max_files: int = Field(default=10_000, ge=1,
+                           description="Files and folders a session's workspace may hold.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
+
+
 class QuotasConfig(_Section):
     """What one attempt may make."""
 
@@ -155,7 +169,8 @@ class JournalConfig(_Section):
 
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
-    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig})
+    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
+    "sessions": SessionsConfig})
 
 
 class Moved(Generic[T]):

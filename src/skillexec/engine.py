@@ -78,6 +78,7 @@ class SkillExecutionEngine:
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
+        self.sessions, self._scripts = p.scripts.sessions, p.scripts  # DESIGN §3.5
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -101,6 +102,7 @@ class SkillExecutionEngine:
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
+        self._spawn(self._scripts.sweeper())
 
     async def close(self, *, grace_s: float = 30.0) -> None:
         """Finish what is queued and running (up to ``grace_s``), then release everything.
@@ -222,6 +224,19 @@ class SkillExecutionEngine:
             self.executor.adopt(task)
             return await self._run(task)
         return await self.wait(task.task_id)
+
+    async def run_script(
+        self, skill_id: str, script: str, *, args: Sequence[str] = (),
+        files: Mapping[str, bytes] | None = None, stdin: bytes | str | None = None,
+        session: str | None = None, timeout: float | None = None, priority: int | None = None,
+        principal: str | None = None,
+    ) -> ExecutionResult:
+        """Run a skill's bundled script as a task (DESIGN §3.5): ``script`` relative to the
+        skill's folder, ``args`` as they are, ``files`` (path -> bytes) into its workspace."""
+        return await self._scripts.run(
+            skill_id, script, execute=self.execute, args=args, files=files, stdin=stdin,
+            reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o),
+            session=session, timeout=timeout, priority=priority, principal=principal)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""

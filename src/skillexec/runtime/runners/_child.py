@@ -30,6 +30,7 @@ from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import Invoker
 from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
+from skillexec.runtime.runners import _child_script
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._child_result import classify, estimated_size
 from skillexec.runtime.runners._fork import ForkPlan
@@ -193,6 +194,8 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
     try:
         if req["kind"] == "command":
             _exec_command(sock, req)
+        elif req["kind"] == "script":
+            code = _child_script.run(req, sock)
         else:
             code = _serve(setup, req, sock)
     except BaseException:

@@ -25,6 +25,7 @@ child's confinement is prepared here beforehand (``_child.prepare``).
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import resource
@@ -188,6 +189,8 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
                       path=Path(sk["path"]) if sk["path"] else None,
                       default_config=sk["default_config"])
         invoker = load_invoker(skill)
+    elif sk["kind"] == EntryKind.SCRIPT.value:
+        _preload(sk)
     if invoker is not None and invoker.is_async:
         import asyncio  # noqa: F401 - warm it for async skills only: it costs every fork
     # Made here once rather than in each child: what a child allocates or first touches
@@ -207,6 +210,24 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     gc.collect()
     gc.freeze()
     return setup, statm_fd
+
+
+def _preload(sk: dict[str, Any]) -> None:
+    """A script parent: the skill's environment first on sys.path, and what its scripts
+    import at top level imported once here, so that each forked child finds it loaded.
+    Confined already: this is the skill's (or its packages') code. A module that fails to
+    import is left for the script, whose traceback then says so."""
+    sys.path[:0] = [str(p) for p in sk.get("env_paths") or ()]
+    for name in sk.get("preload") or ():
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # nothing the imports printed may reach a child's own stdout
+        except Exception:
+            pass
 
 
 def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
