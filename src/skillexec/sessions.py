@@ -23,13 +23,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from skillexec.config_sections import SessionsConfig
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
+
+if TYPE_CHECKING:
+    from skillexec.config import EngineConfig
 
 __all__ = ["SessionInfo", "SessionStore"]
 
@@ -63,6 +66,12 @@ class SessionStore:
         self.records = records  # their records (inside the data dir: the engine's side)
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def of(cls, config: EngineConfig) -> SessionStore:
+        """The sessions of an engine with this configuration (its data directory's)."""
+        return cls(root=config.work_root.resolve() / ".sessions",
+                   records=config.data_dir / "sessions", settings=config.sessions)
 
     # -- the public calls ----------------------------------------------------------------
     def create(self, *, ttl_s: float | None = None) -> str:

@@ -119,8 +119,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         thread_pool_size=c.thread_pool_size, classifier=classifier))
     runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
     runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
-    sessions = SessionStore(root=c.work_root.resolve() / ".sessions",
-                            records=c.data_dir / "sessions", settings=c.sessions)
+    sessions = SessionStore.of(c)
     if given.optimizer is not None:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
