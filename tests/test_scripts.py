@@ -98,7 +98,7 @@ def test_pdf_workflow_in_one_session(tmp_path: Path) -> None:
                 files={"values.json": json.dumps(values).encode(), "out/.keep": b""})
             # Artifacts are labelled with the file's name (the artifact store keeps names
             # flat); the session's listing has the paths.
-            out = [a for a in fill.artifacts if a.name == "filled.pdf"][0]
+            out = next(iter(a for a in fill.artifacts if a.name == "filled.pdf"))
             files = e.sessions.files(sid)
             return [check, extract, fill], await e.artifacts.read(out.id), files
 
@@ -191,7 +191,7 @@ def test_bash_script_and_its_exit_code(tmp_path: Path) -> None:
         async with engine(tmp_path) as e:
             ok = await e.run_script(PDF, "scripts/hello.sh", args=["one", "two words", "$(id)"])
             return ok, await e.artifacts.read(ok.artifacts[0].id)
-    ok, data = arun(go())
+    _, data = arun(go())
     assert data == b"one\ntwo words\n$(id)\n"
     r = run(tmp_path, "scripts/hello.sh", args=["fail"])
     assert r.status is TaskStatus.FAILED and r.error is not None
@@ -220,7 +220,7 @@ def test_script_call_is_journaled(tmp_path: Path) -> None:
         async with engine(tmp_path) as e:
             r = await e.run_script(PDF, "scripts/echo_args.py", args=["x"])
             return r, await e.status(r.task_id)
-    r, info = arun(go())
+    _, info = arun(go())
     assert info.status is TaskStatus.SUCCEEDED
     assert info.skill_id == "pdf-forms:scripts/echo_args.py"
 

@@ -32,7 +32,8 @@ from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "SessionsConfig", "ZygoteConfig", "former_monitor_env", "table"]
+           "PermissionsConfig", "QuotasConfig", "SessionsConfig", "ZygoteConfig",
+           "former_monitor_env", "table"]
 
 T = TypeVar("T")
 

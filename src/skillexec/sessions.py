@@ -14,6 +14,7 @@ while a call runs and after it.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 import re
@@ -66,6 +67,7 @@ class SessionStore:
         self.records = records  # their records (inside the data dir: the engine's side)
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
 
     @classmethod
     def of(cls, config: EngineConfig) -> SessionStore:
@@ -90,13 +92,14 @@ class SessionStore:
                                 code="too_many_sessions", retryable=True)
         sid = "s_" + secrets.token_hex(12)
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)  # each session's uid reaches its own folder only
+        # Traversable by the skills' uids; each session's own folder is 0700 (its uid's).
+        os.chmod(self.root, 0o755)  # noqa: S103
         os.mkdir(self.root / sid, 0o700)
         now = time.time()
         self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl})
         return sid
 
-    def list(self) -> list[SessionInfo]:
+    def list(self) -> builtins.list[SessionInfo]:
         """Every open session, oldest first."""
         self.sweep()
         out = [info for sid in self._ids() if (info := self._info(sid)) is not None]
@@ -110,10 +113,10 @@ class SessionStore:
             raise self._not_found(session_id)
         return info
 
-    def files(self, session_id: str) -> list[dict[str, Any]]:
+    def files(self, session_id: str) -> builtins.list[dict[str, Any]]:
         """The regular files in a session's folder: ``{path, size, mtime}``, by path."""
         root = self.path(session_id)
-        out: list[dict[str, Any]] = []
+        out: builtins.list[dict[str, Any]] = []
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
             for name in filenames:
@@ -158,28 +161,34 @@ class SessionStore:
         """Hold the session for one call: calls wait their turn in the order they came."""
         self.path(session_id)
         lock = self._locks.setdefault(session_id, asyncio.Lock())  # FIFO waiters
-        async with lock:
-            path = self.path(session_id)  # closed or expired while waiting: refused
-            try:
-                yield path
-            finally:
-                self._touch(session_id)
-        if not lock.locked() and session_id in self._locks and not lock._waiters:
-            self._locks.pop(session_id, None)
+        self._users[session_id] = self._users.get(session_id, 0) + 1
+        try:
+            async with lock:
+                path = self.path(session_id)  # closed or expired while waiting: refused
+                try:
+                    yield path
+                finally:
+                    self._touch(session_id)
+        finally:
+            left = self._users[session_id] = self._users.get(session_id, 1) - 1
+            if left <= 0:
+                self._users.pop(session_id, None)
+                if self._locks.get(session_id) is lock:
+                    del self._locks[session_id]
 
     def sweep(self) -> int:
         """Remove the sessions whose TTL has passed; how many were removed."""
         now, gone = time.time(), 0
         for sid in self._ids():
             rec = self._read(sid)
-            if rec is None or now > rec["last_used_at"] + rec["ttl_s"]:
-                if sid not in self._locks:  # one in use is kept until its call ends
-                    self._remove(sid)
-                    gone += 1
+            expired = rec is None or now > rec["last_used_at"] + rec["ttl_s"]
+            if expired and sid not in self._locks:  # one in use is kept until its call ends
+                self._remove(sid)
+                gone += 1
         return gone
 
     # -- records -------------------------------------------------------------------------
-    def _ids(self) -> list[str]:
+    def _ids(self) -> builtins.list[str]:
         try:
             return [n[:-5] for n in os.listdir(self.records)
                     if n.endswith(".json") and _ID.match(n[:-5])]

@@ -45,7 +45,7 @@ def script(
     path: Annotated[str, typer.Argument(metavar="SCRIPT",
                                         help="The script, relative to the skill's folder.")],
     args: Annotated[list[str] | None, typer.Argument(
-        metavar="[ARG]...", help="Passed to the script as they are (after -- if an "
+        metavar="ARG", help="Passed to the script as they are (after -- if an "
         "argument starts with -).")] = None,
     file: Annotated[list[str] | None, typer.Option(
         "--file", "-f", help="A file for its workspace: PATH (under its name) or "

@@ -17,8 +17,8 @@ from skillexec.errors import SkillExecError
 from skillexec.request import CallOptions
 from skillexec.scripts import SEPARATOR, ScriptCatalog, script_params
 from skillexec.sessions import SessionStore
-from skillexec.skills.registry import SkillRegistry
 from skillexec.skills.model import Skill
+from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionResult
 
 __all__ = ["ScriptCalls"]

@@ -51,8 +51,8 @@ from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.runtime.workspace import skill_slot
-from skillexec.security.uids import UidLease, lease_uid
 from skillexec.scripts import base_id, interpreter
+from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["ProcessRunner", "skill_slot"]
