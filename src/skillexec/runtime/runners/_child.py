@@ -89,6 +89,8 @@ class ChildSetup:
         # The descriptors of every request in the batch being forked (see _zygote._handle).
         self.batch_fds: tuple[int, ...] = ()
         self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
+        # A script parent's scripts, compiled once (see _child_script.compile_scripts).
+        self.scripts: dict[str, _child_script.Compiled] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
@@ -195,7 +197,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
         if req["kind"] == "command":
             _exec_command(sock, req)
         elif req["kind"] == "script":
-            code = _child_script.run(req, sock)
+            code = _child_script.run(req, sock, setup.scripts)
         else:
             code = _serve(setup, req, sock)
     except BaseException:

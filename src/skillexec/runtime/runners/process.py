@@ -164,8 +164,12 @@ class ProcessRunner:
         max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
             else 100_000
 
+        session = attempt.input_data.get("session")
+        if not files and not session:
+            return root, {}  # a fresh workspace, empty: no thread hop for nothing
+
         def prepare() -> Snapshot:
-            if uid is not None and attempt.input_data.get("session"):
+            if uid is not None and session:
                 chown_tree(str(workdir), uid)
             write_inputs(str(workdir), files, uid=uid)
             return snapshot(str(workdir), max_files=max_files)
@@ -178,6 +182,8 @@ class ProcessRunner:
         any skill's artifacts: past one, the attempt ends with its error)."""
         ctx = attempt.context
         max_files = ctx.workspace_quota[0] if ctx.workspace_quota else 100_000
+        if not before and _empty(str(workdir)):
+            return  # the common case: it made nothing
         try:
             await asyncio.to_thread(collect, str(workdir), before, max_files=max_files,
                                     max_bytes=self.settings.max_artifact_bytes,
@@ -439,6 +445,14 @@ async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) 
     return child
 
 
+
+
+def _empty(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _inside(path: str, root: str | None) -> bool:
