@@ -44,7 +44,7 @@ def test_a_script_reads_no_engine_file_and_no_other_session(tmp_path: Path) -> N
                                         args=[str(data), str(data / "sessions"), str(other),
                                               str(other.parent)])
             return read, listed, mine, theirs
-    read, listed, mine, theirs = arun(go())
+    read, listed, _, theirs = arun(go())
     assert read.status is TaskStatus.SUCCEEDED, read.error
     got = json.loads(read.output["stdout"])
     assert all(str(v).startswith("denied") for v in got.values()), got
