@@ -28,6 +28,7 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
+from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
@@ -108,20 +109,6 @@ class PermissionsConfig(_Section):
                                                description="Writable with file_write.")
 
 
-class SessionsConfig(_Section):
-    """Script sessions: workspaces that persist across calls (see skillexec.sessions)."""
-
-    default_ttl_s: float = Field(default=3600.0, gt=0, description="A session is removed "
-                                 "this long after its last use, unless created with a TTL.")
-    max_ttl_s: float = Field(default=86400.0, gt=0, description="Longest TTL a session may "
-                             "be created with.")
-    max_bytes: int = Field(default=256 << 20, ge=1 << 20,
-                           description="Bytes a session's workspace may hold.")
-    max_files: int = Field(default=10_000, ge=1,
-                           description="Files and folders a session's workspace may hold.")
-    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
-
-
 class QuotasConfig(_Section):
     """What one attempt may make."""
 
@@ -168,7 +155,7 @@ class JournalConfig(_Section):
         return self.enabled
 
 
-SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
+SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
     "sessions": SessionsConfig})

@@ -24,20 +24,33 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
-from skillexec.config_sections import SessionsConfig
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
 
-if TYPE_CHECKING:
-    from skillexec.config import EngineConfig
-
-__all__ = ["SessionInfo", "SessionStore"]
+__all__ = ["SessionInfo", "SessionStore", "SessionsConfig"]
 
 _ID = re.compile(r"^s_[0-9a-f]{24}$")
+
+
+class SessionsConfig(BaseModel):
+    """The ``sessions`` section of the settings tree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    default_ttl_s: float = Field(default=3600.0, gt=0, description="A session is removed "
+                                 "this long after its last use, unless created with a TTL.")
+    max_ttl_s: float = Field(default=86400.0, gt=0, description="Longest TTL a session may "
+                             "be created with.")
+    max_bytes: int = Field(default=256 << 20, ge=1 << 20,
+                           description="Bytes a session's workspace may hold.")
+    max_files: int = Field(default=10_000, ge=1,
+                           description="Files and folders a session's workspace may hold.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +81,6 @@ class SessionStore:
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
-
-    @classmethod
-    def of(cls, config: EngineConfig) -> SessionStore:
-        """The sessions of an engine with this configuration (its data directory's)."""
-        return cls(root=config.work_root.resolve() / ".sessions",
-                   records=config.data_dir / "sessions", settings=config.sessions)
 
     # -- the public calls ----------------------------------------------------------------
     def create(self, *, ttl_s: float | None = None) -> str:

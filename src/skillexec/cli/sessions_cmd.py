@@ -26,8 +26,7 @@ app = typer.Typer(no_args_is_help=True, help="List, inspect and remove script se
 
 
 def _store(data_dir: Path | None) -> SessionStore:
-    from skillexec.sessions import SessionStore
-    return SessionStore.of(opt.config(skills_dir=None, data_dir=data_dir))
+    return opt.config(skills_dir=None, data_dir=data_dir).session_store()
 
 
 def _when(ts: float) -> str:

@@ -41,7 +41,6 @@ from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.services import Services
-from skillexec.sessions import SessionStore
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
@@ -119,7 +118,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         thread_pool_size=c.thread_pool_size, classifier=classifier))
     runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
     runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
-    sessions = SessionStore.of(c)
+    sessions = c.session_store()
     if given.optimizer is not None:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
