@@ -28,12 +28,13 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
+from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission, Skill
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "EnvironmentsConfig",
            "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig",
-           "QuotasConfig", "SecurityConfig", "SkillOverride", "ZygoteConfig",
+           "QuotasConfig", "SecurityConfig", "SessionsConfig", "SkillOverride", "ZygoteConfig",
            "former_monitor_env", "table"]
 
 if TYPE_CHECKING:
@@ -277,11 +278,11 @@ class SecurityConfig(_Section):
         return out
 
 
-SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
+SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
     "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
-    "security": SecurityConfig})
+    "security": SecurityConfig, "sessions": SessionsConfig})
 
 
 class Moved(Generic[T]):

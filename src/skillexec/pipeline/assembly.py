@@ -30,6 +30,7 @@ from skillexec.pipeline.lock import DataDirLock
 from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.pipeline.purge import Purger
 from skillexec.pipeline.recovery import Recoverer
+from skillexec.pipeline.scripts import ScriptCalls
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.pipeline.watcher import JournalWatcher
@@ -105,6 +106,12 @@ class Pipeline:
     keys: KeyManager
     access: Access
     purger: Purger
+    scripts: ScriptCalls
+
+    def background(self) -> list[Coroutine[Any, Any, None]]:
+        """The loops that run beside the pipeline for as long as the engine does."""
+        return [self.watcher.poll_cancel_requests(), self.purger.retention_loop(),
+                self.scripts.sweeper()]
 
     async def close(self) -> None:
         """Release what the stages hold, the journal last (they may still write to it)."""
@@ -141,6 +148,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         thread_pool_size=c.thread_pool_size, classifier=classifier))
     runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
     runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
+    sessions = c.session_store()
     if given.optimizer is not None:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
@@ -154,7 +162,8 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         environment=ExecutionEnvironment(
             work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
             logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas(),
-            secrets=secrets),
+            secrets=secrets, sessions=sessions),
+        sessions=sessions,
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
@@ -225,8 +234,8 @@ def assemble(c: EngineConfig, given: Given, *,
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
         lock=DataDirLock(c.data_dir),
         services=services, monitor=monitor, smart=smart, audit=audit,
-        keys=KeyManager(journal, audit=audit.record),
-        access=access)
+        keys=KeyManager(journal, audit=audit.record), access=access,
+        scripts=ScriptCalls(skills=skills, sessions=p["sessions"]))
 
 
 def _security(c: EngineConfig, journal: TaskStore, tasks: LiveTasks,

@@ -12,6 +12,7 @@ back waits, parked in the queue under the limit's key, and the tasks behind it g
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
@@ -108,3 +109,9 @@ class AsyncExecutor:
     @property
     def busy(self) -> bool:
         return bool(self.slots or len(self.queue))
+
+    async def drain(self, *, grace_s: float) -> None:
+        """Wait up to ``grace_s`` for the queued and running tasks to finish."""
+        deadline = time.monotonic() + grace_s
+        while self.busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)

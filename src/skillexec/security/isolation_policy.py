@@ -24,6 +24,7 @@ from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skil
 
 __all__ = ["IsolationPolicy", "strength"]
 
+_CHILD_ONLY = frozenset({EntryKind.COMMAND, EntryKind.SCRIPT})
 _STRENGTH = {Isolation.INLINE: 0, Isolation.PROCESS: 1, Isolation.SANDBOX: 2}
 
 
@@ -70,10 +71,9 @@ class IsolationPolicy:
         wanted = skill.execution.isolation
         if wanted is None:
             wanted = Isolation.INLINE if self.first_party(skill) else self.default_isolation
-        if wanted is Isolation.INLINE and (skill.entry.kind is EntryKind.COMMAND
-                                           or skill.env_paths):
-            # A command always runs as a child process; so does a skill with an environment
-            # of its own (its packages must not be imported into the engine's process).
+        if wanted is Isolation.INLINE and (skill.entry.kind in _CHILD_ONLY or skill.env_paths):
+            # A command or a script always runs as a child process; so does a skill with an
+            # environment of its own (its packages must not be imported into the engine).
             return Isolation.PROCESS
         return wanted
 

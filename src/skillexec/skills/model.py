@@ -44,6 +44,7 @@ class EntryKind(StrEnum):
     CALLABLE = "callable"  # a Python object already in memory (the @skill decorator)
     COMMAND = "command"  # an argv run as a child process: JSON on stdin, JSON on stdout
     NONE = "none"  # metadata only: listed, refused at run time
+    SCRIPT = "script"  # a bundled script run with argv and files (see skillexec.scripts)
 
 
 @dataclass(frozen=True, slots=True)
