@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import orjson
@@ -22,8 +23,6 @@ from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
-    from pathlib import Path
-
     from skillexec.security.keys import KeyInfo, KeyManager
 
 __all__ = ["app", "with_keys"]

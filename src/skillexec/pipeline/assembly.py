@@ -208,15 +208,11 @@ def assemble(c: EngineConfig, given: Given, *,
                                 journal=journal, finish=finish)
     watcher = tasks.watcher = JournalWatcher(journal=journal, live=tasks.live,
                                              recoverer=recoverer, cancel=cancellation.cancel)
-    audit, access = _security(c, journal, tasks, book)
+    audit, access, purger = _security(c, p, tasks, book)
     p["artifacts"].guard = access.may_read_artifact
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
     p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
-    purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
-                    optimizer=p["optimizer"], retention_days=c.security.retention_days,
-                    interval_s=c.security.retention_interval_s,
-                    record_audit=lambda action, data: _audit_purge(audit, data))
     return Pipeline(
         purger=purger, journal=journal, skills=skills, validator=p["validator"],
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
@@ -238,14 +234,19 @@ def assemble(c: EngineConfig, given: Given, *,
         scripts=ScriptCalls(skills=skills, sessions=p["sessions"]))
 
 
-def _security(c: EngineConfig, journal: TaskStore, tasks: LiveTasks,
-              book: SkillBook) -> tuple[AuditLog, Access]:
+def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
+              book: SkillBook) -> tuple[AuditLog, Access, Purger]:
+    journal = p["journal"]
     # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
     audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
                      else c.data_dir / "audit", enabled=c.audit.enabled,
                      checkpoint_every=c.audit.checkpoint_every,
                      task_submissions=c.audit.task_submissions)
-    return audit, Access(tasks=tasks, journal=journal, audit=audit, book=book)
+    purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
+                    optimizer=p["optimizer"], retention_days=c.security.retention_days,
+                    interval_s=c.security.retention_interval_s,
+                    record_audit=lambda action, data: _audit_purge(audit, data))
+    return audit, Access(tasks=tasks, journal=journal, audit=audit, book=book), purger
 
 
 def _audit_purge(audit: AuditLog, data: dict[str, Any]) -> None:
