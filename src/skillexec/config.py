@@ -37,6 +37,7 @@ from pydantic_settings import (
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
+    DistributedConfig,
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
@@ -111,6 +112,11 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The SQLite journal.")
+    broker_url: str | None = Field(
+        None, pattern=r"^(redis|rediss|amqp|amqps)://",
+        description="Distributed mode: the Celery broker (redis://, amqp://); None: embedded.")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig,
+                                           description="Claims, leases, workers.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

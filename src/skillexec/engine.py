@@ -77,7 +77,8 @@ class SkillExecutionEngine:
         self.middleware, self.events_bus, self.executor = p.hooks, p.events, p.executor
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
-        self._task_for, self.recovery = p.admission.task_for, Recovery()
+        self._task_for, self.recovery, self._remote = p.admission.task_for, Recovery(), p.remote
+        self.claimed = p.claimed  # distributed mode: what a worker claimed runs here
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -316,6 +317,8 @@ class SkillExecutionEngine:
 
     async def _enqueue(self, task: ExecutionTask, opts: CallOptions,
                        ) -> tuple[ExecutionTask, ExecutionResult | None]:
+        if self._remote is not None:  # distributed: published, a worker runs it
+            return await self._remote.enqueue(task)
         task_id = task.task_id
         self._live[task_id] = task
         task.queued_mono = time.monotonic()

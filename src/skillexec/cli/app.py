@@ -26,6 +26,7 @@ from skillexec.cli import (
     report_cmd,
     skills_cmd,
     tasks_cmd,
+    worker_cmd,
 )
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
@@ -366,18 +367,26 @@ def _progress(console: Console, *, total: int) -> Progress:
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """What isolation this machine can give, mechanism by mechanism."""
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
+           broker_url: worker_cmd.BrokerUrl = None,
+           database_url: worker_cmd.DatabaseUrl = None) -> None:
+    """What isolation this machine can give, mechanism by mechanism (and, in distributed
+    mode, whether the broker and the database answer)."""
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
 
-    rows = doctor_rows()
+    rows = doctor_rows() + worker_cmd.doctor_rows(worker_cmd.distributed_config(
+        opt.config(skills_dir=None, data_dir=None), broker_url=broker_url,
+        database_url=database_url))
     if as_json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")
         return
     console = make_console()
-    for section, title in (("kernel", "mechanisms"), ("level", "isolation levels")):
+    for section, title in (("kernel", "mechanisms"), ("level", "isolation levels"),
+                           ("distributed", "distributed mode")):
+        if not any(r["section"] == section for r in rows):
+            continue
         table = Table(title=title, expand=True)
         table.add_column("", no_wrap=True)
         table.add_column("name", no_wrap=True)
@@ -389,6 +398,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         print_table(table, console=console)
 
 
+app.command("worker")(worker_cmd.worker)
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")

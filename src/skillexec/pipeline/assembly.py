@@ -6,6 +6,7 @@ closing); everything else is made here from the configuration, unless given.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
 from skillexec.pipeline.recovery import Recoverer
+from skillexec.pipeline.remote import ClaimedRuns, RemoteEnqueue
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.pipeline.watcher import JournalWatcher
@@ -91,6 +93,8 @@ class Pipeline:
     services: Services
     monitor: ExecutionMonitor
     smart: SmartExecutor
+    remote: RemoteEnqueue | None  # distributed mode: submit publishes instead of queueing
+    claimed: ClaimedRuns  # a worker's claimed tasks
 
 
 def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
@@ -131,10 +135,19 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
-        optimizer=given.optimizer or ExecutionOptimizer(settings=c.settings_of("cache"),
+        optimizer=given.optimizer or ExecutionOptimizer(settings=_cache_settings(c),
                                                         store=journal),
         hooks=HookIndex(given.middleware), events=EventBus(), isolation=settings,
         events_writer=EventWriter(journal))
+
+
+def _cache_settings(c: EngineConfig) -> Any:
+    """Distributed mode: no single-flight or result cache on the submitting node, since a
+    follower would wait for a leader that lands on another node (future work)."""
+    settings = c.settings_of("cache")
+    if c.broker_url is not None:
+        return dataclasses.replace(settings, enabled=False)
+    return settings
 
 
 def assemble(c: EngineConfig, given: Given, *,
@@ -161,7 +174,8 @@ def assemble(c: EngineConfig, given: Given, *,
         run=attempts.run, gate=resources)
     resources.bind(journal=p["events_writer"].record, reopen=executor.reopen)
     recoverer = Recoverer(journal=journal, skills=skills, queue=queue, live=tasks.live,
-                          finish=finish, dispatch=executor.dispatch)
+                          finish=finish, dispatch=executor.dispatch,
+                          shared=c.broker_url is not None)
     cancellation = Cancellation(tasks=tasks, queue=queue, executor=executor,
                                 contexts=attempts.contexts, recoverer=recoverer,
                                 journal=journal, finish=finish)
@@ -183,7 +197,17 @@ def assemble(c: EngineConfig, given: Given, *,
                           finish=finish),
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
         lock=DataDirLock(c.data_dir),
-        services=services, monitor=monitor, smart=smart)
+        services=services, monitor=monitor, smart=smart, remote=_remote(c, journal, events),
+        claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
+
+
+def _remote(c: EngineConfig, journal: TaskStore, events: EventBus) -> RemoteEnqueue | None:
+    if c.broker_url is None:
+        return None
+    from skillexec.distributed.transport import Transport  # Celery only when distributed
+
+    return RemoteEnqueue(journal=journal, events=events,
+                         publisher=Transport(c.broker_url, c.distributed.queue))
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

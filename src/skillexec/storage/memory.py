@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Generator
 from typing import Any
 
-from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask, poll_finished
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -110,6 +110,9 @@ class MemoryStore:
 
     async def unfinished(self) -> list[StoredTask]:
         return []
+
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        return await poll_finished(self.get, task_id, timeout_s=timeout_s)
 
     async def request_cancel(self, task_id: str) -> bool:
         return False

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
-from skillexec.storage.store import ArtifactRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, StoredTask, poll_finished
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
 
 __all__ = ["SQLiteQueriesMixin"]
@@ -88,6 +88,9 @@ class SQLiteQueriesMixin:
         row = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
         return stored_task(row) if row else None
+
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        return await poll_finished(self.get, task_id, timeout_s=timeout_s)
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:

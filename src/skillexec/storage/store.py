@@ -7,7 +7,9 @@ Writes for one task are applied in the order they were made.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,7 +22,9 @@ from skillexec.task import (
     TaskStatus,
 )
 
-__all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore"]
+__all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore", "poll_finished"]
+
+_FINISHED_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,10 @@ class TaskStore(Protocol):
 
     async def unfinished(self) -> list[StoredTask]: ...
 
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        """The task once it has a terminal state (written by any engine on this journal);
+        None if ``timeout_s`` passed first or there is no such task."""
+
     async def request_cancel(self, task_id: str) -> bool:
         """Ask whichever engine runs this task to cancel it. False if already terminal."""
 
@@ -129,3 +137,16 @@ class TaskStore(Protocol):
 
     async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
         """Drop expired entries; return every live key, and the ``limit`` newest records."""
+
+
+async def poll_finished(get: Callable[[str], Awaitable[TaskInfo | None]], task_id: str, *,
+                        timeout_s: float | None) -> TaskInfo | None:
+    """``wait_finished`` for a journal that cannot notify: read the row until it ends."""
+    end = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        info = await get(task_id)
+        if info is None or info.result is not None:
+            return info
+        if end is not None and time.monotonic() >= end:
+            return None
+        await asyncio.sleep(_FINISHED_POLL_S)
