@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
+    from skillexec.storage.store import TaskStore
 
 __all__ = ["FORMER_NAMES", "SECTIONS", "TABLES", "EngineConfig", "load_config"]
 
@@ -111,7 +112,7 @@ class EngineConfig(BaseSettings):
     zygote: ZygoteConfig = Field(default_factory=ZygoteConfig,
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
-                                   description="The SQLite journal.")
+                                   description="The journal: SQLite, or PostgreSQL.")
     broker_url: str | None = Field(
         None, pattern=r"^(redis|rediss|amqp|amqps)://",
         description="Distributed mode: the Celery broker (redis://, amqp://); None: embedded.")
@@ -163,6 +164,7 @@ class EngineConfig(BaseSettings):
     zygote_memory_mb = Moved[int]("zygote", "memory_mb")
     journal_synchronous = Moved[Literal["normal", "full"]]("journal", "synchronous")
     journal_max_batch = Moved[int]("journal", "max_batch")
+    journal_url = Moved[str | None]("journal", "url")  # also SKILLEXEC_JOURNAL_URL
 
     @model_validator(mode="before")
     @classmethod
@@ -274,7 +276,32 @@ class EngineConfig(BaseSettings):
 
     @property
     def journal_path(self) -> Path:
+        """The embedded journal's file (``journal.url`` may name another journal)."""
         return self.data_dir / "journal.db"
+
+    @property
+    def journal_is_shared(self) -> bool:
+        """Whether the journal is a PostgreSQL database (other nodes may use it too)."""
+        from skillexec.storage.url import kind
+        return kind(self.journal.url) == "postgresql"
+
+    @property
+    def journal_where(self) -> str:
+        """The journal, named for a message: its file, or its URL without the password."""
+        from skillexec.storage.factory import where
+        return where(self.journal.url, default_path=self.journal_path)
+
+    def journal_store(self) -> TaskStore:
+        """The journal these settings name, not opened yet (a MemoryStore when it is off)."""
+        from skillexec.storage.factory import make_store
+        from skillexec.storage.memory import MemoryStore
+
+        j = self.journal
+        if not j.enabled:
+            return MemoryStore()
+        return make_store(j.url, default_path=self.journal_path, synchronous=j.synchronous,
+                          max_batch=j.max_batch, pool_size=j.pool_size,
+                          connect_timeout_s=j.connect_timeout_s)
 
     @property
     def artifacts_dir(self) -> Path:
@@ -292,6 +319,7 @@ FORMER_NAMES: Mapping[str, tuple[str, str]] = MappingProxyType({
 _FORMERLY: dict[tuple[str, ...], str] = {
     (section, key): old for old, (section, key) in FORMER_NAMES.items()}
 _FORMERLY[("journal", "enabled")] = "journal"
+del _FORMERLY[("journal", "url")]  # journal_url: the name the distributed docs use
 
 
 def _placed(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -344,6 +372,12 @@ class _FormerEnv(PydanticBaseSettingsSource):
         return found
 
 
+def _without_secret(given: Any) -> Any:
+    """An input echoed in an error: a URL's password is not (journal_url, ...)."""
+    from skillexec.storage.url import redacted
+    return redacted(given) if isinstance(given, str) else given
+
+
 def load_config(**options: Any) -> EngineConfig:
     """Build an EngineConfig; a bad setting is a ConfigError that names it."""
     options = {k: v for k, v in options.items() if v is not None}
@@ -364,7 +398,7 @@ def load_config(**options: Any) -> EngineConfig:
                 given = err.get("input")
                 # A whole section is not echoed: it may hold a secret (a webhook URL's token)
                 # beside the key that is wrong, and the message names that key already.
-                shown = "" if isinstance(given, Mapping) else f" (got {given!r})"
+                shown = "" if isinstance(given, Mapping) else f" (got {_without_secret(given)!r})"
                 problems.append(f"{where}: {msg}{shown}")
             else:  # a check across settings: its message names the setting
                 problems.append(str(err["msg"]).removeprefix("Value error, "))

@@ -138,7 +138,16 @@ class ZygoteConfig(_Section):
 
 
 class JournalConfig(_Section):
-    """The SQLite journal of every task."""
+    """The journal of every task: the embedded SQLite file, or a shared PostgreSQL."""
+
+    url: str | None = Field(
+        default=None,
+        description="Unset: the embedded SQLite file; postgresql://user@host/db: a journal "
+                    "shared by every node; sqlite:///path: a SQLite file elsewhere.")
+    pool_size: int = Field(default=4, ge=1, le=100,
+                           description="PostgreSQL: connections for reads, at most.")
+    connect_timeout_s: float = Field(default=10.0, gt=0,
+                                     description="PostgreSQL: a connection attempt gives up.")
 
     enabled: bool = Field(default=True,
                           description="Record every task in SQLite (off: benchmarks only).")
@@ -147,6 +156,12 @@ class JournalConfig(_Section):
         description="SQLite synchronous: normal survives kill -9, full power loss.")
     max_batch: int = Field(default=2000, ge=1,
                            description="Records per group commit at most.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        from skillexec.storage.url import check
+        return check(value)
 
     def __bool__(self) -> bool:
         # `if config.journal:` meant "journal on" when it was a flat bool: it still does

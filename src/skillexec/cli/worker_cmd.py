@@ -68,14 +68,12 @@ def worker(
         opt.fail("--queues: give at least one queue name")
     from skillexec.distributed.worker import run_worker
     from skillexec.engine import SkillExecutionEngine
-    from skillexec.storage.sqlite import SQLiteStore
 
     def make_engine(store: Any) -> SkillExecutionEngine:
         return SkillExecutionEngine(config=cfg, store=store)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    journal = SQLiteStore(cfg.journal_path, synchronous=cfg.journal.synchronous,
-                          max_batch=cfg.journal.max_batch)
+    journal = cfg.journal_store()  # SQLite shared on this host, or PostgreSQL for many
     try:
         code = run_worker(broker_url=cfg.broker_url, settings=cfg.distributed, journal=journal,
                           make_engine=make_engine, concurrency=concurrency, queues=names,

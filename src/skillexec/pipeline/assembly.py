@@ -46,8 +46,6 @@ from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
 from skillexec.smart.executor import SmartExecutor
 from skillexec.storage.journal import EventWriter
-from skillexec.storage.memory import MemoryStore
-from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult
 from skillexec.validation import ParameterValidator
@@ -107,9 +105,7 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
-    journal = given.store or (
-        SQLiteStore(c.journal_path, synchronous=c.journal_synchronous,
-                    max_batch=c.journal_max_batch) if c.journal else MemoryStore())
+    journal = given.store or c.journal_store()
     classifier = ErrorClassifier()
     retry = given.retry_strategy or ExponentialBackoffRetryStrategy(
         base_delay_s=c.retry_base_delay_s, max_delay_s=c.retry_max_delay_s)

@@ -10,20 +10,20 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from skillexec.storage.rows import (
+    ARTIFACT_COLUMNS,
+    INFO_COLUMNS,
+    artifact,
+    created_between,
+    info,
+    newest_first,
+)
+from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, StoredTask, poll_finished
-from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
+from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["SQLiteQueriesMixin"]
-
-_INFO_COLUMNS = (
-    "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
-    " finished_at, result"
-)
-
-
 
 class SQLiteQueriesMixin:
     """What SQLiteStore answers from the journal; it opens ``_read`` and holds the lock."""
@@ -40,36 +40,26 @@ class SQLiteQueriesMixin:
 
     async def get(self, task_id: str) -> TaskInfo | None:
         row = await self._query(lambda c: c.execute(
-            f"SELECT {_INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
-        return _info(row) if row else None
+            f"SELECT {INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
+        return info(row) if row else None
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
-        row = await self._query(lambda c: c.execute(
-            "SELECT history, result, attempts FROM tasks WHERE task_id=?", (task_id,)
-        ).fetchone())
-        if not row:
-            return []
-        if row[0]:
-            return list(orjson.loads(row[0]))
-        if row[1]:  # one clean attempt: its record is the result's
-            result = orjson.loads(row[1])
-            return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
-                     "decision": "done"}]
-        return []
+        return history_of(await self._query(lambda c: c.execute(
+            "SELECT history, result FROM tasks WHERE task_id=?", (task_id,)).fetchone()))
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
                          until: float | None = None) -> list[TaskInfo]:
-        where, args = _created_between(since, until)
+        where, args = created_between(since, until)
         if status is not None:
             where.append("status=?")
             args.append(status.value)
         if skill_id is not None:
             where.append("skill_id=?")
             args.append(skill_id)
-        sql = _newest_first(_INFO_COLUMNS, where, args, limit)
+        sql = newest_first(INFO_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        return [_info(r) for r in rows]
+        return [info(r) for r in rows]
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(
@@ -79,8 +69,8 @@ class SQLiteQueriesMixin:
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
-        where, args = _created_between(since, until)
-        sql = _newest_first(STORED_COLUMNS, where, args, limit)
+        where, args = created_between(since, until)
+        sql = newest_first(STORED_COLUMNS, where, args, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [stored_task(r) for r in rows]
 
@@ -108,15 +98,15 @@ class SQLiteQueriesMixin:
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         row = await self._query(lambda c: c.execute(
-            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
+            f"SELECT {ARTIFACT_COLUMNS} FROM artifacts"
             " WHERE id=?", (artifact_id,)).fetchone())
-        return _artifact(row) if row else None
+        return artifact(row) if row else None
 
     async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
         rows = await self._query(lambda c: c.execute(
-            "SELECT id, name, mime, size, sha256, task_id, created_at FROM artifacts"
+            f"SELECT {ARTIFACT_COLUMNS} FROM artifacts"
             " WHERE created_at < ?", (cutoff,)).fetchall())
-        return [_artifact(r) for r in rows]
+        return [artifact(r) for r in rows]
 
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         def run(c: sqlite3.Connection) -> set[str]:
@@ -139,39 +129,3 @@ class SQLiteQueriesMixin:
             return orphaned
         result: set[str] = await self._query(run)
         return result
-
-
-def _newest_first(columns: str, where: list[str], args: list[Any], limit: int) -> str:
-    """SELECT ``columns`` of the tasks matching ``where``, newest first, at most ``limit``
-    (its value appended to ``args``)."""
-    args.append(int(limit))
-    clause = " WHERE " + " AND ".join(where) if where else ""
-    return f"SELECT {columns} FROM tasks{clause} ORDER BY task_id DESC LIMIT ?"
-
-
-def _created_between(since: float | None,
-                     until: float | None) -> tuple[list[str], list[Any]]:
-    """WHERE terms for tasks created in [since, until): ids start with the creation time in
-    microseconds, so this is a range of the primary key."""
-    where: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        where.append("task_id >= ?")
-        args.append(f"{int(since * 1e6):014x}")
-    if until is not None:
-        where.append("task_id < ?")
-        args.append(f"{int(until * 1e6):014x}")
-    return where, args
-
-def _info(row: tuple[Any, ...]) -> TaskInfo:
-    result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
-    return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
-                    status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
-                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
-
-
-def _artifact(row: tuple[Any, ...]) -> ArtifactRecord:
-    return ArtifactRecord(ref=ArtifactRef(id=row[0], name=row[1], mime=row[2], size=row[3],
-                                          sha256=row[4]),
-                          task_id=row[5], created_at=row[6])
-

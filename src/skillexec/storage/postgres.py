@@ -1,0 +1,264 @@
+"""The shared journal: PostgreSQL through psycopg 3, written with group commit.
+
+Writes are queued and resolved once the transaction holding them has committed, as in the
+SQLite journal. One writer coroutine owns one connection: while a commit is in flight, the
+records made meanwhile gather, and the next transaction takes them all (up to ``max_batch``),
+sent in one pipeline (one round trip). One connection keeps each task's writes in order.
+A commit costs an fsync on the server (``synchronous_commit`` on): batching is what lifts
+the journal above one fsync per step (research/distributed.md §3.6). Reads go through a
+pool. The terminal write wins once across every node sharing the database, and NOTIFYs
+``skillexec_finished`` in its transaction (``wait_finished``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from skillexec.errors import ResourceError
+from skillexec.storage import postgres_schema
+from skillexec.storage.postgres_notify import CHANNEL, FinishedListener
+from skillexec.storage.postgres_queries import PostgresQueriesMixin
+from skillexec.storage.rows import pg
+from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
+from skillexec.storage.store import ArtifactRecord, CacheRecord
+from skillexec.storage.url import redacted
+from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+
+__all__ = ["PostgresStore"]
+
+_INSERT = pg(INSERT_TASK)
+_STARTED = pg(
+    "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
+    " WHERE task_id=? AND finished_at IS NULL"
+)
+# Guarded: a second terminal write (another node's, a late one) matches no row, and only
+# the write that matched notifies.
+_FINISHED = pg(
+    "WITH done AS (UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
+    " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL RETURNING task_id)"
+    f" SELECT pg_notify('{CHANNEL}', task_id) FROM done"
+)
+_ARTIFACT = pg(
+    "INSERT INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
+    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET sha256=excluded.sha256,"
+    " name=excluded.name, mime=excluded.mime, size=excluded.size, task_id=excluded.task_id,"
+    " created_at=excluded.created_at"
+)
+_EVENT = pg("INSERT INTO events(kind, at, data) VALUES (?,?,?)")
+_CACHE_PUT = pg(
+    "INSERT INTO cache(key, skill_id, version, value, expires_at, created_at)"
+    " VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE SET skill_id=excluded.skill_id,"
+    " version=excluded.version, value=excluded.value, expires_at=excluded.expires_at,"
+    " created_at=excluded.created_at"
+)
+_CACHE_DROP_ALL = pg("DELETE FROM cache WHERE skill_id=?")
+_CACHE_DROP = pg("DELETE FROM cache WHERE skill_id=? AND version != ?")
+_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+_Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+
+
+class PostgresStore(PostgresQueriesMixin):
+    """The TaskStore of engines that share one journal."""
+
+    def __init__(self, url: str, *, max_batch: int = 2000, pool_size: int = 4,
+                 connect_timeout_s: float = 10.0, wait_poll_s: float = 5.0) -> None:
+        self.url = url
+        self._max_batch = max_batch
+        self._pool_size = pool_size
+        self._connect_timeout_s = connect_timeout_s
+        self._wait_poll_s = wait_poll_s
+        self._pool: AsyncConnectionPool[_Conn] | None = None
+        self._conn: _Conn | None = None  # the writer's
+        self._pending: list[_Record] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._listener: FinishedListener | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self.commits = 0  # transactions written, and the records they held (the bench's
+        self.records = 0  # mean batch size)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._conn = await self._connect()
+        await postgres_schema.migrate(self._conn)
+        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, open=False,
+            kwargs={"autocommit": True}, timeout=self._connect_timeout_s)
+        await pool.open(wait=True, timeout=self._connect_timeout_s)
+        self._pool = pool
+        self._listener = FinishedListener(self.url, poll_s=self._wait_poll_s,
+                                          connect_timeout_s=self._connect_timeout_s)
+        self._writer = self._loop.create_task(self._write_loop(), name="skillexec-journal-write")
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._closing = True
+            self._wake.set()
+            await self._writer
+            self._writer = None
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _connect(self) -> _Conn:
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
+        except psycopg.Error as exc:
+            raise ResourceError(f"cannot reach the journal database {redacted(self.url)}: "
+                                f"{str(exc).strip()}", code="journal_unreachable",
+                                retryable=True) from None
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
+        loop = self._loop
+        assert loop is not None, "the store is not open"
+        fut = loop.create_future()
+        if threading.get_ident() != self._loop_thread:
+            # A sync skill saving an artifact from its worker thread.
+            loop.call_soon_threadsafe(self._add, (sql, args, None))
+            fut.set_result(None)
+        elif self._closing or self._writer is None:
+            fut.set_exception(ResourceError("the journal is closed",
+                                            code="journal_write_failed"))
+        else:
+            self._add((sql, args, fut))
+        return fut
+
+    def _add(self, record: _Record) -> None:
+        self._pending.append(record)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[:self._max_batch]
+                del self._pending[:len(batch)]
+                errors = await self._commit(batch)
+                for i, (_, _, fut) in enumerate(batch):
+                    if fut is None or fut.done():
+                        continue
+                    error = errors[i] if errors is not None else None
+                    if error is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(ResourceError(
+                            f"the journal could not be written: {str(error).strip()}",
+                            code="journal_write_failed", retryable=True))
+            if self._closing:
+                return
+
+    async def _commit(self, batch: list[_Record]) -> list[BaseException | None] | None:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = await self._connect()
+            conn = self._conn
+            async with conn.transaction(), conn.pipeline():
+                cur = conn.cursor()
+                for sql, args, _ in batch:
+                    await cur.execute(sql, args)
+            self.commits += 1
+            self.records += len(batch)
+            return None
+        except (psycopg.Error, ResourceError) as exc:
+            if self._conn is None or self._conn.closed or self._conn.broken or len(batch) == 1:
+                # The database itself is gone: every record fails (the next batch reconnects).
+                return [exc] * len(batch)
+            # One bad record must not take the rest of its group commit with it: write them
+            # again one by one, each in a savepoint, and fail only those that fail.
+            return await _one_by_one(self._conn, batch)
+
+    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_INSERT, insert_values(task))
+
+    def started(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
+                                    task.task_id))
+
+    def retrying(self, task: ExecutionTask) -> Awaitable[None]:
+        return self._put(_STARTED, (TaskStatus.RETRYING.value, task.started_at, task.attempts,
+                                    task.task_id))
+
+    def finished(self, task: ExecutionTask, result: ExecutionResult,
+                 history: list[dict[str, Any]], *,
+                 output_json: bytes | None = None) -> Awaitable[None]:
+        body = result.to_dict()
+        if output_json is not None:  # already encoded once, to check its size
+            body["output"] = orjson.Fragment(output_json)
+        # One clean attempt says nothing the result does not: keep the row small.
+        keep = len(history) > 1 or (history and (history[0].get("error")
+                                                  or history[0].get("leader_task_id")))
+        return self._put(_FINISHED, (
+            result.status._value_, result.finished_at, result.started_at, result.attempts,
+            orjson.dumps(body, default=str),
+            orjson.dumps(history, default=str) if keep else None, task.task_id,
+        ))
+
+    def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
+        ref = record.ref
+        return self._put(_ARTIFACT, (ref.id, ref.sha256, ref.name, ref.mime, ref.size,
+                                     record.task_id, record.created_at))
+
+    def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
+        return self._put(_EVENT, (kind, time.time(), orjson.dumps(data, default=str)))
+
+    def cache_put(self, record: CacheRecord) -> Awaitable[None]:
+        return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
+                                      record.value_json, record.expires_at, time.time()))
+
+    def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
+        if keep_version is None:
+            return self._put(_CACHE_DROP_ALL, (skill_id,))
+        return self._put(_CACHE_DROP, (skill_id, keep_version))
+
+    # -- waiting for an end, from any node -------------------------------------------------
+
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        """The task's info once it is terminal (whichever node ended it); at ``timeout_s``
+        its info then, maybe unfinished; None when the journal has no such task."""
+        assert self._listener is not None, "the store is not open"
+        return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
+
+
+async def _one_by_one(conn: _Conn, batch: list[_Record]) -> list[BaseException | None]:
+    errors: list[BaseException | None] = [None] * len(batch)
+    try:
+        async with conn.transaction():
+            for i, (sql, args, _) in enumerate(batch):
+                try:
+                    async with conn.transaction():  # a savepoint
+                        await conn.execute(sql, args)
+                except psycopg.Error as exc:
+                    if conn.broken:
+                        raise
+                    errors[i] = exc
+    except psycopg.Error as exc:  # the database itself fails: all fail
+        with contextlib.suppress(psycopg.Error):
+            await conn.close()
+        return [exc] * len(batch)
+    return errors

@@ -1,0 +1,144 @@
+"""The PostgreSQL journal's reads (and the deletions that go with them), on its pool
+(a part of :class:`PostgresStore`). The statements are the SQLite journal's, in psycopg's
+placeholder style, through the row mappers both share (``rows``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from skillexec.storage.rows import (
+    ARTIFACT_COLUMNS,
+    INFO_COLUMNS,
+    artifact,
+    created_between,
+    info,
+    newest_first,
+    pg,
+)
+from skillexec.storage.rows import history as history_of
+from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
+from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
+from skillexec.task import TaskInfo, TaskStatus
+
+__all__ = ["PostgresQueriesMixin"]
+
+_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+_CACHE_COLUMNS = "key, value, expires_at, skill_id, version"
+
+
+class PostgresQueriesMixin:
+    """What PostgresStore answers from the journal; it opens ``_pool``."""
+
+    _pool: AsyncConnectionPool[_Conn] | None
+
+    async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        assert self._pool is not None, "the store is not open"
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(pg(sql), args)
+            return await cur.fetchall()
+
+    async def _row(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Any:
+        rows = await self._rows(sql, args)
+        return rows[0] if rows else None
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        row = await self._row(f"SELECT {INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,))
+        return info(row) if row else None
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        return history_of(await self._row(
+            "SELECT history, result FROM tasks WHERE task_id=?", (task_id,)))
+
+    async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
+                         limit: int = 50, since: float | None = None,
+                         until: float | None = None) -> list[TaskInfo]:
+        where, args = created_between(since, until)
+        if status is not None:
+            where.append("status=?")
+            args.append(status.value)
+        if skill_id is not None:
+            where.append("skill_id=?")
+            args.append(skill_id)
+        return [info(r) for r in await self._rows(
+            newest_first(INFO_COLUMNS, where, args, limit), args)]
+
+    async def unfinished(self) -> list[StoredTask]:
+        return [stored_task(r) for r in await self._rows(
+            f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id")]
+
+    async def requests(self, *, since: float | None = None, until: float | None = None,
+                       limit: int = 100_000) -> list[StoredTask]:
+        where, args = created_between(since, until)
+        return [stored_task(r) for r in await self._rows(
+            newest_first(STORED_COLUMNS, where, args, limit), args)]
+
+    async def get_request(self, task_id: str) -> StoredTask | None:
+        row = await self._row(f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?",
+                              (task_id,))
+        return stored_task(row) if row else None
+
+    async def read_events(self, kind: str | None = None, *, since: float = 0.0,
+                          limit: int = 1000) -> list[dict[str, Any]]:
+        sql = "SELECT seq, kind, at, data FROM events WHERE at >= ?"
+        args: list[Any] = [since]
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(int(limit))
+        return [{"seq": r[0], "kind": r[1], "at": r[2], "data": orjson.loads(r[3])}
+                for r in await self._rows(sql, args)]
+
+    async def request_cancel(self, task_id: str) -> bool:
+        rows = await self._rows("UPDATE tasks SET cancel_requested=1 WHERE task_id=?"
+                                " AND finished_at IS NULL RETURNING task_id", (task_id,))
+        return bool(rows)
+
+    async def cancel_requests(self) -> list[str]:
+        return [r[0] for r in await self._rows(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL AND cancel_requested=1")]
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        row = await self._row(f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id=?",
+                              (artifact_id,))
+        return artifact(row) if row else None
+
+    async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
+        return [artifact(r) for r in await self._rows(
+            f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE created_at < ?", (cutoff,))]
+
+    async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
+        assert self._pool is not None, "the store is not open"
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(pg("DELETE FROM artifacts WHERE id = ANY(?)"
+                                        " RETURNING sha256"), (list(artifact_ids),))
+            gone = {r[0] for r in await cur.fetchall()}
+            if not gone:
+                return set()
+            cur = await conn.execute(pg("SELECT DISTINCT sha256 FROM artifacts"
+                                        " WHERE sha256 = ANY(?)"), (sorted(gone),))
+            return gone - {r[0] for r in await cur.fetchall()}
+
+    # -- the result cache (ExecutionOptimizer) ------------------------------------------------
+
+    async def cache_get(self, key: str) -> CacheRecord | None:
+        row = await self._row(f"SELECT {_CACHE_COLUMNS} FROM cache WHERE key=?", (key,))
+        return _cache(row) if row else None
+
+    async def cache_load(self, *, now: float,
+                         limit: int) -> tuple[list[str], list[CacheRecord]]:
+        await self._rows("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                         " RETURNING key", (now,))
+        keys = [r[0] for r in await self._rows("SELECT key FROM cache")]
+        rows = await self._rows(f"SELECT {_CACHE_COLUMNS} FROM cache ORDER BY created_at DESC"
+                                " LIMIT ?", (int(limit),))
+        return keys, [_cache(r) for r in rows]
+
+
+def _cache(row: tuple[Any, ...]) -> CacheRecord:
+    return CacheRecord(key=row[0], value_json=bytes(row[1]), expires_at=row[2],
+                       skill_id=row[3], version=row[4])
