@@ -15,19 +15,28 @@ import pytest
 
 from skillexec import SkillExecutionEngine, TaskStatus
 from skillexec.distributed.transport import Transport
-from tests._distributed import AMQP, PG_ADMIN, REDIS, Cluster, drop_database, fresh_database
+from tests._distributed import (
+    AMQP,
+    PG_ADMIN,
+    REDIS,
+    Cluster,
+    drop_database,
+    fresh_database,
+    wait_until,
+)
 from tests._distributed import need as need_services
-from tests._distributed import wait_until
 from tests.conftest import arun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def _cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str,
-             **settings: str) -> Iterator[Cluster]:
+def _cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str, *,
+             pg_journal: bool = False, **settings: str) -> Iterator[Cluster]:
     need_services(PG_ADMIN, broker)
     url = fresh_database()
     cluster = Cluster(tmp_path, broker, url, **settings)
+    if pg_journal:  # the journal in the same database as the claims
+        cluster.env["SKILLEXEC_JOURNAL__URL"] = url
     cluster.apply_env(monkeypatch)
     try:
         yield cluster
@@ -36,17 +45,19 @@ def _cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str,
         drop_database(url)
 
 
-@pytest.fixture(params=["redis", "amqp"])
+@pytest.fixture(params=["redis", "amqp", "redis+pg-journal"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    yield from _cluster(tmp_path, monkeypatch, REDIS if request.param == "redis" else AMQP,
-                        lease_s="2", heartbeat_s="0.5", sweep_interval_s="0.5",
-                        reconcile_after_s="1.5")
+    yield from _cluster(tmp_path, monkeypatch, AMQP if request.param == "amqp" else REDIS,
+                        pg_journal=request.param.endswith("pg-journal"), lease_s="2",
+                        heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="1.5")
 
 
-@pytest.fixture
-def redis_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    yield from _cluster(tmp_path, monkeypatch, REDIS, lease_s="2", heartbeat_s="0.5",
+@pytest.fixture(params=["sqlite-journal", "pg-journal"])
+def redis_cluster(request: pytest.FixtureRequest, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    yield from _cluster(tmp_path, monkeypatch, REDIS, pg_journal=request.param == "pg-journal",
+                        lease_s="2", heartbeat_s="0.5",
                         sweep_interval_s="0.5", reconcile_after_s="1.5")
 
 
@@ -200,3 +211,4 @@ def test_priorities_hold_across_the_broker(redis_cluster: Cluster) -> None:
     # The first delivery may be any (it was fetched as the worker started); the rest are
     # served highest priority first.
     assert set(order[1:6]) <= set(high), order
+    assert set(order[-5:]) <= set(low), order
