@@ -24,7 +24,10 @@ from skillexec.task import (
 
 __all__ = ["ArtifactRecord", "CacheRecord", "StoredTask", "TaskStore", "poll_finished"]
 
-_FINISHED_POLL_S = 0.05
+# Polling starts fast (a short task's end is seen within milliseconds) and backs off, so
+# that thousands of waiters on long tasks cost little.
+_FINISHED_POLL_FIRST_S = 0.002
+_FINISHED_POLL_MAX_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +146,12 @@ async def poll_finished(get: Callable[[str], Awaitable[TaskInfo | None]], task_i
                         timeout_s: float | None) -> TaskInfo | None:
     """``wait_finished`` for a journal that cannot notify: read the row until it ends."""
     end = None if timeout_s is None else time.monotonic() + timeout_s
+    pause = _FINISHED_POLL_FIRST_S
     while True:
         info = await get(task_id)
         if info is None or info.result is not None:
             return info
         if end is not None and time.monotonic() >= end:
             return None
-        await asyncio.sleep(_FINISHED_POLL_S)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, _FINISHED_POLL_MAX_S)
