@@ -5,6 +5,7 @@ messages, killed workers and cancellations are settled by the fenced claims."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -212,3 +213,42 @@ def test_priorities_hold_across_the_broker(redis_cluster: Cluster) -> None:
     # served highest priority first.
     assert set(order[1:6]) <= set(high), order
     assert set(order[-5:]) <= set(low), order
+
+
+def test_sigterm_finishes_within_the_grace_then_hands_back(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    gen = _cluster(tmp_path, monkeypatch, REDIS, lease_s="2", heartbeat_s="0.5",
+                   sweep_interval_s="0.5", reconcile_after_s="30", shutdown_grace_s="0.5")
+    c = next(gen)
+    try:
+        first = c.start_worker(2)
+
+        async def go() -> tuple[str, str, TaskStatus, TaskStatus, float]:
+            async with _engine(c) as engine:
+                # Long enough that a worker that waited for them could not pass the check.
+                again = await engine.submit("again", {"n": 1, "seconds": 20})
+                once = await engine.submit("once", {"n": 2, "seconds": 20})
+                await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) == 2, 30,
+                                        "both tasks running")
+                stopped = time.monotonic()
+                first.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(first.wait, 30)
+                took = time.monotonic() - stopped
+                c.start_worker(2)  # takes the task handed back
+                r_once = await engine.wait(once, timeout=60)
+                await asyncio.to_thread(wait_until, lambda: c.run_counts()[again] == 2, 60,
+                                        "the handed-back task running again")
+                info = await engine.status(again)
+                return again, once, info.status, r_once.status, took
+
+        again, once, s_again, s_once, took = arun(go())
+        assert first.returncode == 0, c.logs()
+        assert took < 12, c.logs()  # the grace period (and a loaded box's exit), not 20 s
+        assert s_again is TaskStatus.RUNNING  # handed back, running again elsewhere
+        assert s_once is TaskStatus.CANCELLED  # not idempotent: never run twice
+        counts = c.run_counts()
+        assert (counts[again], counts[once]) == (2, 1)
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(gen)
