@@ -16,6 +16,7 @@ import pytest
 
 from skillexec import SkillExecutionEngine, TaskStatus
 from skillexec.distributed.transport import Transport
+from skillexec.pipeline.recovery import task_from_stored
 from tests._distributed import (
     AMQP,
     PG_ADMIN,
@@ -252,3 +253,25 @@ def test_sigterm_finishes_within_the_grace_then_hands_back(tmp_path: Path,
     finally:
         with contextlib.suppress(StopIteration):
             next(gen)
+
+
+def test_a_started_non_idempotent_task_whose_claim_was_lost_is_not_run_again(
+        redis_cluster: Cluster) -> None:
+    """The journal says it started, the ledger has no claim (PostgreSQL lost the claim's
+    commit in a crash): a worker ends it ``interrupted`` instead of running it twice."""
+    c = redis_cluster
+
+    async def go() -> tuple[TaskStatus, str | None]:
+        async with _engine(c) as engine:
+            task_id = await engine.submit("once", {"n": 3})
+            stored = await engine.journal.get_request(task_id)
+            assert stored is not None
+            task = task_from_stored(stored)
+            task.status, task.attempts, task.started_at = TaskStatus.RUNNING, 1, time.time()
+            await engine.journal.started(task)
+            c.start_worker(1)
+            result = await engine.wait(task_id, timeout=60)
+            return result.status, result.error.code if result.error else None
+
+    assert arun(go()) == (TaskStatus.FAILED, "interrupted")
+    assert not c.run_counts()

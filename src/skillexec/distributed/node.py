@@ -32,6 +32,7 @@ from skillexec.task import ExecutionResult, TaskStatus
 __all__ = ["ClaimedRunner", "NodeEngine", "WorkerNode", "new_worker_id"]
 
 log = logging.getLogger("skillexec.distributed")
+_STARTED = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING})
 
 
 class ClaimedRunner(Protocol):
@@ -144,6 +145,10 @@ class WorkerNode:
             if st.cancel_requested:
                 await self.engine.claimed.end(st, CancelledError("the task was cancelled").info,
                                               status=TaskStatus.CANCELLED)
+            elif not r.idempotent and st.status in _STARTED:
+                # It began somewhere and its claim was lost (PostgreSQL crashed before the
+                # claim's commit reached disk): never run it a second time.
+                await self.engine.claimed.end(st, interrupted_info(task_id, r.skill_id))
             else:
                 result = await self.engine.claimed.run(st)
                 self.metrics.finished.labels(result.status.value).inc()
