@@ -26,11 +26,18 @@ DatabaseUrl = Annotated[str | None, typer.Option(
 
 def distributed_config(cfg: EngineConfig, *, broker_url: str | None,
                        database_url: str | None) -> EngineConfig:
-    """``cfg`` with the command's --broker-url / --database-url, validated."""
+    """``cfg`` with the command's --broker-url / --database-url, validated; the claims'
+    database defaults to the journal's when that is PostgreSQL."""
     from pydantic import ValidationError
 
     from skillexec.config import EngineConfig
 
+    journal_url = cfg.journal.url or ""
+    if database_url is None and cfg.distributed.database_url is None and \
+            journal_url.startswith(("postgresql://", "postgres://")):
+        database_url = journal_url  # claims beside the shared journal, unless told otherwise
+    if broker_url is None and database_url is None:
+        return cfg
     data = cfg.model_dump()
     if broker_url is not None:
         data["broker_url"] = broker_url

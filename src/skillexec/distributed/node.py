@@ -92,6 +92,7 @@ class WorkerNode:
         self.idempotent: dict[str, bool] = {}  # claimed here: task id -> idempotent
         self.stopping = False
         self._renewed_mono = time.monotonic()
+        self._reconciled_mono = 0.0
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -122,7 +123,10 @@ class WorkerNode:
     # -- one delivery -------------------------------------------------------------------------
 
     async def handle(self, task_id: str) -> Delivery:
-        if self.stopping or self.cut_off:
+        if self.stopping:
+            return Delivery("requeue")
+        if self.cut_off:
+            await asyncio.sleep(1.0)  # not a hot loop of deliveries handed straight back
             return Delivery("requeue")
         try:
             st = await self.journal.get_request(task_id)
@@ -192,10 +196,15 @@ class WorkerNode:
 
     async def sweep(self) -> None:
         """Reaper and reconciler (only the leader's sweep does anything)."""
-        bound = time.time() - self.settings.reconcile_after_s
-        candidates = [(st.task_id, st.request.idempotent, st.request.priority, self.queues[0])
-                      for st in await self.journal.unfinished()
-                      if st.request.created_at < bound]
+        candidates: list[tuple[str, bool, int, str]] = []
+        now = time.monotonic()
+        # Reading every unfinished task is the sweep's cost: only twice per bound.
+        if now - self._reconciled_mono >= self.settings.reconcile_after_s / 2:
+            self._reconciled_mono = now
+            bound = time.time() - self.settings.reconcile_after_s
+            candidates = [(st.task_id, st.request.idempotent, st.request.priority,
+                           self.queues[0]) for st in await self.journal.unfinished()
+                          if st.request.created_at < bound]
         expired, again, done = await self.ledger.sweep(
             candidates, reconcile_after_s=self.settings.reconcile_after_s)
         for e in expired:

@@ -49,8 +49,10 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
                      for q in queues],
         task_default_queue=queues[0], task_create_missing_queues=False,
         broker_transport_options=transport, broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False, worker_send_task_events=True,
-        task_send_sent_event=False, worker_enable_remote_control=True,
+        # Celery's defaults for events (off until Flower or `celery control enable_events`
+        # turns them on through remote control, which stays on): three event messages per
+        # task would cost more than the no-op itself.
+        worker_hijack_root_logger=False, worker_enable_remote_control=True,
     )
     return app
 
