@@ -370,8 +370,9 @@ def _progress(console: Console, *, total: int) -> Progress:
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
            broker_url: worker_cmd.BrokerUrl = None,
            database_url: worker_cmd.DatabaseUrl = None) -> None:
-    """What isolation this machine can give, mechanism by mechanism (and, in distributed
-    mode, whether the broker and the database answer)."""
+    """What isolation this machine can give, mechanism by mechanism.
+
+    With a broker (distributed mode): whether the broker and the database answer."""
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
