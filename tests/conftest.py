@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+# PostgreSQL fixtures (pg_database, pg_url, fresh_pg): a database per test session.
+pytest_plugins = ["tests._postgres"]
+
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "skills"

@@ -12,7 +12,7 @@ from functools import cache
 from tests.conftest import ROOT
 
 # Options every command that uses them shares; the README says so once, below its synopsis.
-_SHARED = {"--help", "--skills-dir", "--data-dir"}
+_SHARED = {"--help", "--skills-dir", "--data-dir", "--journal-url"}
 _OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])")
 
 

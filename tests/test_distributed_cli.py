@@ -40,7 +40,7 @@ def test_doctor_says_the_broker_and_database_answer(db: str) -> None:
 def test_doctor_says_which_one_does_not_answer() -> None:
     done = _skillexec("doctor", "--json", "--broker-url", "redis://127.0.0.1:1/0",
                       "--database-url", "postgresql://postgres@127.0.0.1:1/none")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
     assert not rows["broker"]["available"] and not rows["database"]["available"]
     assert "Traceback" not in done.stderr

@@ -286,13 +286,30 @@ class EngineConfig(BaseSettings):
         return kind(self.journal.url) == "postgresql"
 
     @property
+    def journal_location(self) -> str | Path:
+        """The PostgreSQL journal's URL (password included: never print it), or the SQLite
+        file (what JournalCollector reads)."""
+        from skillexec.storage.url import sqlite_path
+        if self.journal_is_shared:
+            assert self.journal.url is not None
+            return self.journal.url
+        return sqlite_path(self.journal.url, self.journal_path)
+
+    @property
     def journal_where(self) -> str:
         """The journal, named for a message: its file, or its URL without the password."""
         from skillexec.storage.factory import where
         return where(self.journal.url, default_path=self.journal_path)
 
-    def journal_store(self) -> TaskStore:
-        """The journal these settings name, not opened yet (a MemoryStore when it is off)."""
+    def journal_store(self, *, node: bool = True) -> TaskStore:
+        """The journal these settings name, not opened yet (a MemoryStore when it is off).
+
+        In a shared journal an engine is a node: its host and data directory, so that a
+        restart on the same folder resumes what it accepted, and nothing of another node's
+        (``node=False``: a reader, such as a CLI command).
+        """
+        import socket
+
         from skillexec.storage.factory import make_store
         from skillexec.storage.memory import MemoryStore
 
@@ -301,7 +318,9 @@ class EngineConfig(BaseSettings):
             return MemoryStore()
         return make_store(j.url, default_path=self.journal_path, synchronous=j.synchronous,
                           max_batch=j.max_batch, pool_size=j.pool_size,
-                          connect_timeout_s=j.connect_timeout_s)
+                          connect_timeout_s=j.connect_timeout_s,
+                          node=f"{socket.gethostname()}:{self.data_dir.resolve()}" if node
+                          else None)
 
     @property
     def artifacts_dir(self) -> Path:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from rich.console import Console
     from rich.progress import Progress
 
+    from skillexec.config import EngineConfig
     from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["app", "main"]
@@ -135,6 +136,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run one skill and print its output."""
     if timeout is not None and not timeout > 0:  # also NaN, which compares false
@@ -144,7 +146,7 @@ def run(
     values = parse_params(param or [], params)
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
                             recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
@@ -259,6 +261,7 @@ def batch(
         "--keep-going", help="Exit 0 even if some calls did not succeed.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run every call of a JSON Lines file (highest priority first), with a summary."""
     lines = [(n, ln) for n, ln in enumerate(_read_batch(file).splitlines(), 1) if ln.strip()]
@@ -273,8 +276,8 @@ def batch(
             sys.stdout.flush()
 
     async def go() -> tuple[list[tuple[int, str, ExecutionResult]], float, int, bool]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
-                            recover=False)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
+                            concurrency=concurrency, recover=False)
         rows: list[tuple[int, str, ExecutionResult]] = []
         for call in calls:
             if call.problem:
@@ -368,35 +371,60 @@ def _progress(console: Console, *, total: int) -> Progress:
 
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
+           data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None,
            broker_url: worker_cmd.BrokerUrl = None,
            database_url: worker_cmd.DatabaseUrl = None) -> None:
-    """What isolation this machine can give, mechanism by mechanism.
+    """What isolation this machine can give, mechanism by mechanism; and the journal.
 
-    With a broker (distributed mode): whether the broker and the database answer."""
+    With a PostgreSQL journal: whether its database answers and is migrated; with a broker
+    (distributed mode): whether the broker and the claims' database answer (exit 1 when
+    one of them cannot be reached).
+    """
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
 
-    rows = doctor_rows() + worker_cmd.doctor_rows(worker_cmd.distributed_config(
-        opt.config(skills_dir=None, data_dir=None), broker_url=broker_url,
-        database_url=database_url))
+    rows = doctor_rows()
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    journal_ok = _journal_rows(rows, cfg)
+    distributed = worker_cmd.doctor_rows(worker_cmd.distributed_config(
+        cfg, broker_url=broker_url, database_url=database_url))
+    rows += distributed
     if as_json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")
-        return
-    console = make_console()
-    for section, title in (("kernel", "mechanisms"), ("level", "isolation levels"),
-                           ("distributed", "distributed mode")):
-        if not any(r["section"] == section for r in rows):
-            continue
-        table = Table(title=title, expand=True)
-        table.add_column("", no_wrap=True)
-        table.add_column("name", no_wrap=True)
-        table.add_column("what it gives here", overflow="fold", ratio=1)
-        for r in rows:
-            if r["section"] == section:
-                mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
-                table.add_row(mark, str(r["mechanism"]), str(r["detail"]))
-        print_table(table, console=console)
+    else:
+        console = make_console()
+        for section, title in (("kernel", "mechanisms"), ("level", "isolation levels"),
+                               ("journal", "journal"), ("distributed", "distributed mode")):
+            table = Table(title=title, expand=True)
+            table.add_column("", no_wrap=True)
+            table.add_column("name", no_wrap=True)
+            table.add_column("what it gives here", overflow="fold", ratio=1)
+            for r in rows:
+                if r["section"] == section:
+                    mark = "[green]yes[/green]" if r["available"] else "[red]no[/red]"
+                    table.add_row(mark, cell(str(r["mechanism"])), cell(str(r["detail"])))
+            if table.row_count:
+                print_table(table, console=console)
+    if not journal_ok or not all(r["available"] for r in distributed):
+        raise typer.Exit(1)
+
+
+def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
+    """The journal's rows (a PostgreSQL one is checked); False when its database is not
+    reachable."""
+    if not cfg.journal_is_shared:
+        rows.append({"section": "journal", "mechanism": "SQLite file", "available": True,
+                     "detail": cfg.journal_where})
+        return True
+    from skillexec.storage.postgres_schema import health
+
+    assert cfg.journal.url is not None
+    checks = opt.run_async(health(cfg.journal.url,
+                                  connect_timeout_s=cfg.journal.connect_timeout_s))
+    rows.extend({"section": "journal", "mechanism": name, "available": ok, "detail": detail}
+                for name, ok, detail in checks)
+    return checks[0][1]
 
 
 app.command("worker")(worker_cmd.worker)

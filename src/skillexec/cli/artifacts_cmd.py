@@ -19,8 +19,7 @@ from skillexec.cli.safe_text import cell, for_terminal, json_text
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.artifacts import ArtifactManager, PruneReport
-    from skillexec.storage.sqlite import SQLiteStore
-    from skillexec.storage.store import ArtifactRecord
+    from skillexec.storage.store import ArtifactRecord, TaskStore
 
 __all__ = ["app"]
 
@@ -36,8 +35,9 @@ def parse_age(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "d"]
 
 
-async def _manager(data_dir: Path | None) -> tuple[ArtifactManager, SQLiteStore]:
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+async def _manager(data_dir: Path | None,
+                   journal_url: str | None) -> tuple[ArtifactManager, TaskStore]:
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     store = await opt.open_journal(cfg)
     from skillexec.artifacts import ArtifactManager
     return ArtifactManager(cfg.artifacts_dir, store, max_bytes=cfg.max_artifact_bytes), store
@@ -51,10 +51,11 @@ def _record(r: ArtifactRecord) -> dict[str, Any]:
 def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifacts.")] = None,
           limit: Annotated[int, typer.Option(min=1, help="Most recent first, at most.")] = 100,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
-          data_dir: opt.DataDir = None) -> None:
+          data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """The stored artifacts, newest first."""
     async def go() -> list[ArtifactRecord]:
-        _, store = await _manager(data_dir)
+        _, store = await _manager(data_dir, journal_url)
         try:
             return await store.artifacts_older_than(float("inf"))
         finally:
@@ -87,13 +88,14 @@ def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifa
         as_json: Annotated[bool, typer.Option(
             "--json", help="Print the artifact's record as JSON (its bytes go to -o only).")]
         = False,
-        data_dir: opt.DataDir = None) -> None:
+        data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Write an artifact's bytes to a file (or stdout)."""
     if output is not None:
         _check_target(output)
 
     async def go() -> tuple[bytes, ArtifactRecord | None]:
-        manager, store = await _manager(data_dir)
+        manager, store = await _manager(data_dir, journal_url)
         try:
             try:
                 data = await manager.read(artifact_id)
@@ -130,12 +132,13 @@ def _check_target(output: Path) -> None:
 
 @app.command()
 def prune(older_than: Annotated[str, typer.Option(help="Age, e.g. 30d, 12h.")] = "30d",
-          data_dir: opt.DataDir = None) -> None:
+          data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Delete artifacts older than an age; files still referenced elsewhere stay."""
     age_s = parse_age(older_than)
 
     async def go() -> PruneReport:
-        manager, store = await _manager(data_dir)
+        manager, store = await _manager(data_dir, journal_url)
         try:
             return await manager.prune(older_than_s=age_s)
         finally:

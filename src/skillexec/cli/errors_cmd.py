@@ -54,9 +54,10 @@ def errors(
         "--tracebacks", help="Print each group's example traceback.")]
     = False,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Failures grouped by skill, error type and message fingerprint, with recovery rates."""
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     start = parse_since(since)
     from skillexec.reliability.analysis import error_report
     report = opt.with_journal(cfg, lambda store: error_report(store, since=start, limit=limit))
@@ -136,6 +137,7 @@ def replay(
     = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run a failed task again (its stored request), or every dead letter: new task ids."""
     if (task_id is None) == (not all_failed):
@@ -145,7 +147,8 @@ def replay(
     from skillexec.reliability.deadletter import dead_letters
     from skillexec.replay import replay as replay_tasks
     async def go() -> list[ReplayOutcome]:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
+                            recover=False)
         async with opt.engine_scope(engine):
             if task_id is not None:
                 ids = [task_id]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,20 +30,21 @@ def serve(
     duration: Annotated[float | None, typer.Option(
         hidden=True, help="Stop after this many seconds (tests).")] = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Serve the journal's metrics (every run on the data directory) at /metrics."""
     from prometheus_client import start_http_server
 
     from skillexec.monitoring.journal_metrics import metrics_registry
 
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    registry = metrics_registry(journal=cfg.journal_path)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    registry = metrics_registry(journal=cfg.journal_location)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         opt.fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    if not cfg.journal_path.exists():
-        sys.stderr.write(f"skillexec: no journal at {cfg.journal_path} yet: serving its "
+    if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
+        sys.stderr.write(f"skillexec: no journal at {cfg.journal_where} yet: serving its "
                          "metrics once something has run there\n")
     sys.stderr.write(f"skillexec: serving metrics at http://{host}:{server.server_port}"
                      "/metrics\n")
@@ -62,13 +64,14 @@ def serve(
 
 
 @app.command()
-def show(data_dir: opt.DataDir = None) -> None:
+def show(data_dir: opt.DataDir = None,
+         journal_url: opt.JournalUrl = None) -> None:
     """Print the journal's metrics (every run on the data directory) once."""
     from prometheus_client import generate_latest
 
     from skillexec.monitoring.journal_metrics import metrics_registry
 
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-    sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_path)).decode())
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
+        opt.fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+    sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_location)).decode())

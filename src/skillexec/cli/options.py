@@ -19,10 +19,11 @@ from skillexec.errors import SkillExecError
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.config import EngineConfig
     from skillexec.engine import SkillExecutionEngine
-    from skillexec.storage.sqlite import SQLiteStore
+    from skillexec.storage.store import TaskStore
 
-__all__ = ["INTERRUPTED", "DataDir", "SkillsDir", "config", "engine", "engine_scope", "fail",
-           "left_notice", "open_journal", "reason", "run_async", "with_journal"]
+__all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
+           "engine_scope", "fail", "left_notice", "open_journal", "reason", "run_async",
+           "with_journal"]
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
@@ -32,6 +33,10 @@ SkillsDir = Annotated[Path | None, typer.Option(
     "--skills-dir", help="Folder of skill folders (default: ./skills, or SKILLEXEC_SKILLS_DIR).")]
 DataDir = Annotated[Path | None, typer.Option(
     "--data-dir", help="Journal and artifacts (default: ./.skillexec).")]
+JournalUrl = Annotated[str | None, typer.Option(
+    "--journal-url", show_default=False,
+    help="The journal: postgresql://user@host/db (shared by every node) or sqlite:///path "
+         "(default: the data folder's SQLite file, or SKILLEXEC_JOURNAL_URL).")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -40,9 +45,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def config(*, skills_dir: Path | None, data_dir: Path | None,
-           concurrency: int | None = None) -> EngineConfig:
+           concurrency: int | None = None, journal_url: str | None = None) -> EngineConfig:
     from skillexec.config import load_config
-    cfg = load_config(data_dir=data_dir, max_concurrency=concurrency)
+    cfg = load_config(data_dir=data_dir, max_concurrency=concurrency, journal_url=journal_url)
     if cfg.data_dir.exists() and not cfg.data_dir.is_dir():
         fail(f"--data-dir {cfg.data_dir}: is a file, not a folder")
     if skills_dir is not None:
@@ -56,11 +61,13 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,
-           concurrency: int | None = None, recover: bool = True) -> SkillExecutionEngine:
+           concurrency: int | None = None, recover: bool = True,
+           journal_url: str | None = None) -> SkillExecutionEngine:
     """``recover=False`` for a one-shot command: it runs what it was asked, never another
     command's leftovers (``left_notice`` says they are there)."""
     try:
-        cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency)
+        cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
+                     journal_url=journal_url)
     except SkillExecError as exc:
         fail(str(exc))
     if not recover:
@@ -137,23 +144,22 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         fail("interrupted", INTERRUPTED)
 
 
-async def open_journal(cfg: EngineConfig) -> SQLiteStore:
+async def open_journal(cfg: EngineConfig) -> TaskStore:
     """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
-    if not cfg.journal_path.exists():
-        fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
-    from skillexec.storage.sqlite import SQLiteStore
-    store = SQLiteStore(cfg.journal_path)
+    _exists(cfg)
+    store = cfg.journal_store()
     try:
         await store.open()
     except (OSError, sqlite3.Error) as exc:
-        fail(f"cannot open the journal {cfg.journal_path}: {reason(exc)}")
+        fail(f"cannot open the journal {cfg.journal_where}: {reason(exc)}")
+    except SkillExecError as exc:  # a database that cannot be reached (its own sentence)
+        fail(str(exc))
     return store
 
 
-def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]]) -> T:
+def with_journal(cfg: EngineConfig, make: Callable[[TaskStore], Awaitable[T]]) -> T:
     """Open the journal of ``cfg`` (it must exist), run ``make`` on it, close it."""
-    if not cfg.journal_path.exists():
-        fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    _exists(cfg)
 
     async def go() -> T:
         store = await open_journal(cfg)
@@ -163,3 +169,10 @@ def with_journal(cfg: EngineConfig, make: Callable[[SQLiteStore], Awaitable[T]])
             await store.close()
 
     return run_async(go())
+
+
+def _exists(cfg: EngineConfig) -> None:
+    """A SQLite journal must be there already (reading never makes one); a PostgreSQL one
+    is made (migrated) by whoever opens it first."""
+    if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
+        fail(f"no journal at {cfg.journal_where}: nothing has run here yet")

@@ -46,11 +46,11 @@ def _print_json(data: Any, output: Path | None = None) -> None:
 
 def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
                     until: str | None, fmt: str, output: Path | None,
-                    data_dir: Path | None) -> dict[str, Any] | None:
+                    data_dir: Path | None, journal_url: str | None) -> dict[str, Any] | None:
     """``make(store, since=, until=)`` over the journal; printed here as JSON (then None),
     else returned for the caller's table."""
     start, end = _bounds(since, until)
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     report = opt.with_journal(cfg, lambda store: make(store, since=start, until=end))
     if fmt == "json":
         _print_json(report, output)
@@ -59,11 +59,11 @@ def _journal_report(make: Callable[..., Awaitable[dict[str, Any]]], since: str,
 
 
 def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
-             make: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
+             journal_url: str | None, make: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
     from skillexec.monitoring.report_render import to_html, to_json, to_table
     from skillexec.monitoring.reports import ExecutionReportGenerator
 
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     try:
         report = opt.with_journal(cfg, lambda store: make(ExecutionReportGenerator(store)))
     except KeyError as exc:
@@ -100,34 +100,38 @@ def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:
 
 @app.command()
 def summary(since: Since = "24h", until: Until = None, fmt: Format = "table",
-            output: Output = None, data_dir: opt.DataDir = None) -> None:
+            output: Output = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Counts, success rate, top errors and the busiest skills of a time range."""
     start, end = _bounds(since, until)
-    _produce("summary", fmt, output, data_dir, lambda g: g.summary(start, end))
+    _produce("summary", fmt, output, data_dir, journal_url, lambda g: g.summary(start, end))
 
 
 @app.command()
 def performance(since: Since = "24h", until: Until = None, fmt: Format = "table",
-                output: Output = None, data_dir: opt.DataDir = None) -> None:
+                output: Output = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Per-skill percentiles, throughput over time, resource use and the slowest calls."""
     start, end = _bounds(since, until)
-    _produce("performance", fmt, output, data_dir, lambda g: g.performance(start, end))
+    _produce("performance", fmt, output, data_dir, journal_url, lambda g: g.performance(start, end))
 
 
 @app.command("task")
 def task_report(task_id: Annotated[str, typer.Argument(help="The task's id.")],
                 fmt: Format = "table", output: Output = None,
-                data_dir: opt.DataDir = None) -> None:
+                data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """One task: its timeline, attempts, metrics, artifacts and errors."""
-    _produce("task", fmt, output, data_dir, lambda g: g.detailed(task_id))
+    _produce("task", fmt, output, data_dir, journal_url, lambda g: g.detailed(task_id))
 
 
 @app.command()
 def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
-           output: Output = None, data_dir: opt.DataDir = None) -> None:
+           output: Output = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Alerts sent (and resolved), newest first, from the journal."""
     start, end = _bounds(since, until)
-    _produce("alerts", fmt, output, data_dir, lambda g: g.alerts(start, end))
+    _produce("alerts", fmt, output, data_dir, journal_url, lambda g: g.alerts(start, end))
 
 
 @app.command()
@@ -136,14 +140,16 @@ def suggestions(since: Since = "7d", until: Until = None,
                 min_calls: Annotated[int, typer.Option(
                     help="Calls of a skill needed before it is judged.")] = 20,
                 output: Output = None,
-                skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
+                skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Concrete advice (timeouts, caching, memory, concurrency, failures), with its numbers."""
     from skillexec.optimization.suggestions import suggest
     from skillexec.resources.manager import ResourceManager
     from skillexec.skills.registry import SkillRegistry
 
     start, end = _bounds(since, until)
-    cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
+    cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir,
+                     journal_url=journal_url)
     registry = SkillRegistry()
     if cfg.skills_dir is not None and cfg.skills_dir.is_dir():
         registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
@@ -172,11 +178,12 @@ def suggestions(since: Since = "7d", until: Until = None,
 
 @app.command()
 def predictions(since: Since = "7d", until: Until = None, fmt: Format = "table",
-                output: Output = None, data_dir: opt.DataDir = None) -> None:
+                output: Output = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """How accurate the duration predictions were (MAE), per skill and over time."""
     from skillexec.smart.accuracy import prediction_report
 
-    report = _journal_report(prediction_report, since, until, fmt, output, data_dir)
+    report = _journal_report(prediction_report, since, until, fmt, output, data_dir, journal_url)
     if report is None:
         return
     if not report["calls"]:
@@ -201,11 +208,12 @@ def predictions(since: Since = "7d", until: Until = None, fmt: Format = "table",
 
 @app.command()
 def usage(since: Since = "24h", until: Until = None, fmt: Format = "table",
-          output: Output = None, data_dir: opt.DataDir = None) -> None:
+          output: Output = None, data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """What each skill and each principal used: calls, CPU seconds, wall time, peak memory."""
     from skillexec.resources.usage_report import usage_report
 
-    report = _journal_report(usage_report, since, until, fmt, output, data_dir)
+    report = _journal_report(usage_report, since, until, fmt, output, data_dir, journal_url)
     if report is None:
         return
     from rich.table import Table

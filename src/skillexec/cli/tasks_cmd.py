@@ -26,7 +26,7 @@ from skillexec.cli.safe_text import json_text, print_json
 from skillexec.task import TaskInfo, TaskStatus
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
-    from skillexec.storage.sqlite import SQLiteStore
+    from skillexec.storage.store import TaskStore
 
 __all__ = ["app"]
 
@@ -34,8 +34,10 @@ app = typer.Typer(no_args_is_help=True, help="Look at and cancel tasks in the jo
 T = TypeVar("T")
 
 
-def _with_store(data_dir: Path | None, fn: Callable[[SQLiteStore], Awaitable[T]]) -> T:
-    return opt.with_journal(opt.config(skills_dir=None, data_dir=data_dir), fn)
+def _with_store(data_dir: Path | None, journal_url: str | None,
+                fn: Callable[[TaskStore], Awaitable[T]]) -> T:
+    return opt.with_journal(opt.config(skills_dir=None, data_dir=data_dir,
+                                       journal_url=journal_url), fn)
 
 
 @app.command("list")
@@ -45,9 +47,10 @@ def list_(
     limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """The most recent tasks."""
-    infos = _with_store(data_dir, lambda s: s.list_tasks(status=status, skill_id=skill,
+    infos = _with_store(data_dir, journal_url, lambda s: s.list_tasks(status=status, skill_id=skill,
                                                           limit=limit))
     if as_json:
         typer.echo(json_text(orjson.dumps([i.to_dict() for i in infos], default=str).decode()))
@@ -58,12 +61,13 @@ def list_(
 @app.command()
 def show(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
          as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
-         data_dir: opt.DataDir = None) -> None:
+         data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """One task: its state, result, and every attempt with the decision taken."""
-    async def fetch(store: SQLiteStore) -> tuple[TaskInfo | None, list[dict[str, Any]]]:
+    async def fetch(store: TaskStore) -> tuple[TaskInfo | None, list[dict[str, Any]]]:
         return await store.get(task_id), await store.history(task_id)
 
-    info, history = _with_store(data_dir, fetch)
+    info, history = _with_store(data_dir, journal_url, fetch)
     if info is None:
         opt.fail(f"no task with id {task_id!r}")
     body = info.to_dict()
@@ -78,11 +82,12 @@ def show(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")
 @app.command()
 def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.")],
            as_json: Annotated[bool, typer.Option("--json", help="The outcome as JSON.")] = False,
-           data_dir: opt.DataDir = None) -> None:
+           data_dir: opt.DataDir = None,
+        journal_url: opt.JournalUrl = None) -> None:
     """Cancel a queued or running task, also one whose process has died."""
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
 
-    async def ask(store: SQLiteStore) -> TaskInfo | None:
+    async def ask(store: TaskStore) -> TaskInfo | None:
         info = await store.get(task_id)
         if info is not None and not info.status.terminal:
             await store.request_cancel(task_id)
@@ -120,7 +125,7 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
 _WAIT_S = 5.0  # a live engine reads cancellation requests every 0.5 s; a busy one later
 
 
-async def _until_ended(store: SQLiteStore, task_id: str, wait_s: float) -> TaskInfo | None:
+async def _until_ended(store: TaskStore, task_id: str, wait_s: float) -> TaskInfo | None:
     deadline = time.monotonic() + wait_s
     while True:
         info = await store.get(task_id)

@@ -60,13 +60,15 @@ def worker(
         "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on 127.0.0.1.")]
     = None,
     broker_url: BrokerUrl = None, database_url: DatabaseUrl = None,
+    journal_url: opt.JournalUrl = None,
     skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
     loglevel: Annotated[str, typer.Option("--loglevel", help="Celery's log level.")]
     = "WARNING",
 ) -> None:
     """Run a worker: claim tasks published by any node, run them, until SIGTERM."""
     cfg = distributed_config(
-        opt.config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency),
+        opt.config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
+                   journal_url=journal_url),
         broker_url=broker_url, database_url=database_url)
     if cfg.broker_url is None:
         opt.fail("a worker needs a broker: --broker-url or SKILLEXEC_BROKER_URL")

@@ -74,6 +74,9 @@ class _Skill:
 class JournalCollector(Collector):
     def __init__(self, journal_path: str | Path, *, max_skills: int = 500,
                  recent_s: float = 5.0) -> None:
+        """``journal_path``: the SQLite file, or a PostgreSQL journal's URL."""
+        self.url = journal_path if isinstance(journal_path, str) and journal_path.startswith(
+            ("postgresql://", "postgres://")) else None
         self.path = Path(journal_path)
         self.max_skills = max_skills
         # Tasks created this recently are tallied afresh at each scrape, not folded into the
@@ -101,43 +104,46 @@ class JournalCollector(Collector):
         """Fold what became final into the totals; tally the recent tasks and count the
         unfinished ones afresh."""
         recent: dict[str, _Skill] = {}
-        if not self.path.exists():
+        if self.url is None and not self.path.exists():
             return recent, Counter()
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
-        except sqlite3.Error:
+            conn: _SQLite | _Postgres = (_SQLite(self.path) if self.url is None
+                                         else _Postgres(self.url))
+        except _errors():  # not there, not reachable
             return recent, Counter()
         try:
-            self._columns = self._columns or _columns(conn)
+            if not self._columns:
+                self._columns = (f"task_id, skill_id, status, attempts, {conn.wall_sql()},"
+                                 " finished_at")
             self._fold(conn)
-            self._tally(recent, conn.execute(
+            self._tally(recent, conn.rows(
                 f"SELECT {self._columns} FROM tasks WHERE task_id >= ? AND finished_at IS NOT NULL",
                 (self._low,)))
             self._read_breakers(conn)
             return recent, Counter({
-                (self._label(sid), status): n for sid, status, n in conn.execute(
+                (self._label(sid), status): n for sid, status, n in conn.rows(
                     "SELECT skill_id, status, count(*) FROM tasks WHERE finished_at IS NULL "
                     "GROUP BY skill_id, status")})
-        except sqlite3.Error:  # locked for longer than the timeout, or not a journal yet
+        except _errors():  # locked for longer than the timeout, or not a journal yet
             return recent, Counter()
         finally:
             conn.close()
 
-    def _fold(self, conn: sqlite3.Connection) -> None:
+    def _fold(self, conn: _SQLite | _Postgres) -> None:
         """Into the totals: tasks that left the recent window, and followed ones that ended."""
         low = max(self._low, _id_at(time.time() - self.recent_s))
         if low > self._low:
-            rows = conn.execute(f"SELECT {self._columns} FROM tasks WHERE task_id >= ? AND "
-                                "task_id < ?", (self._low, low)).fetchall()
+            rows = conn.rows(f"SELECT {self._columns} FROM tasks WHERE task_id >= ? AND "
+                             "task_id < ?", (self._low, low))
             self._pending.update(r[0] for r in rows if r[5] is None)
             self._tally(self._totals, (r for r in rows if r[5] is not None))
             self._low = low
         pending = sorted(self._pending)
         for i in range(0, len(pending), _CHUNK):
             chunk = pending[i:i + _CHUNK]
-            rows = conn.execute(
+            rows = conn.rows(
                 f"SELECT {self._columns} FROM tasks WHERE finished_at IS NOT NULL AND task_id IN "
-                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+                f"({','.join('?' * len(chunk))})", chunk)
             self._pending.difference_update(r[0] for r in rows)
             self._tally(self._totals, rows)
 
@@ -160,8 +166,8 @@ class JournalCollector(Collector):
                 if wall is not None:
                     self._observe(st, wall / 1000.0)
 
-    def _read_breakers(self, conn: sqlite3.Connection) -> None:
-        for seq, data in conn.execute(
+    def _read_breakers(self, conn: _SQLite | _Postgres) -> None:
+        for seq, data in conn.rows(
                 "SELECT seq, data FROM events WHERE kind = ? AND seq > ? ORDER BY seq",
                 (BREAKER_EVENT, self._event_seq)):
             self._event_seq = seq
@@ -230,13 +236,47 @@ class JournalCollector(Collector):
         yield from (tasks, rate, retries, dur, circuit)
 
 
-def _columns(conn: sqlite3.Connection) -> str:
-    try:
-        conn.execute("SELECT json_extract('{}', '$.a')")
-        wall = _WALL_SQL
-    except sqlite3.OperationalError:
-        wall = "result"
-    return f"task_id, skill_id, status, attempts, {wall}, finished_at"
+class _SQLite:
+    """The SQLite journal, read-only, as the collector reads it (rows as lists)."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+
+    def rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        return self.conn.execute(sql, tuple(args)).fetchall()
+
+    def wall_sql(self) -> str:
+        try:
+            self.conn.execute("SELECT json_extract('{}', '$.a')")
+            return _WALL_SQL
+        except sqlite3.OperationalError:
+            return "result"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _Postgres:
+    """A PostgreSQL journal (``journal.url``), read the same way in its own transaction."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+    def rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        from skillexec.storage.rows import pg
+        return self.conn.execute(pg(sql), tuple(args)).fetchall()
+
+    def wall_sql(self) -> str:
+        return "(convert_from(result, 'UTF8')::jsonb #>> '{metrics,wall_ms}')::float8"
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    import psycopg  # loaded by the first scrape, not by the import of this module
+    return sqlite3.Error, psycopg.Error
 
 
 def _id_at(t: float) -> str:

@@ -12,12 +12,13 @@ __all__ = ["make_store", "where"]
 
 
 def make_store(url: str | None, *, default_path: Path, synchronous: str, max_batch: int,
-               pool_size: int, connect_timeout_s: float) -> TaskStore:
-    """The journal ``url`` names (unset: the SQLite file ``default_path``), not opened yet."""
+               pool_size: int, connect_timeout_s: float, node: str | None) -> TaskStore:
+    """The journal ``url`` names (unset: the SQLite file ``default_path``), not opened yet;
+    ``node`` names this engine in a shared journal."""
     if url is not None and kind(url) == "postgresql":
         # Imported here: an embedded engine never loads psycopg.
         from skillexec.storage.postgres import PostgresStore
-        return PostgresStore(url, max_batch=max_batch, pool_size=pool_size,
+        return PostgresStore(url, node=node, max_batch=max_batch, pool_size=pool_size,
                              connect_timeout_s=connect_timeout_s)
     from skillexec.storage.sqlite import SQLiteStore
     return SQLiteStore(sqlite_path(url, default_path), synchronous=synchronous,

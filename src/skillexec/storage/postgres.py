@@ -35,7 +35,9 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["PostgresStore"]
 
-_INSERT = pg(INSERT_TASK)
+# With the node that accepted the task: the one that resumes it when it restarts.
+_INSERT = pg(INSERT_TASK.replace("INSERT INTO tasks(", "INSERT INTO tasks(node, ", 1)
+             .replace(" VALUES (", " VALUES (?,", 1))
 _STARTED = pg(
     "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
     " WHERE task_id=? AND finished_at IS NULL"
@@ -69,9 +71,14 @@ _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 class PostgresStore(PostgresQueriesMixin):
     """The TaskStore of engines that share one journal."""
 
-    def __init__(self, url: str, *, max_batch: int = 2000, pool_size: int = 4,
-                 connect_timeout_s: float = 10.0, wait_poll_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, node: str | None = None, max_batch: int = 2000,
+                 pool_size: int = 4, connect_timeout_s: float = 10.0,
+                 wait_poll_s: float = 5.0) -> None:
+        """``node``: who this is (host and data directory); ``unfinished()`` is then this
+        node's tasks only, so that an engine starting never resumes a task another live
+        node runs (None: every node's, for readers such as the CLI)."""
         self.url = url
+        self.node = node
         self._max_batch = max_batch
         self._pool_size = pool_size
         self._connect_timeout_s = connect_timeout_s
@@ -96,10 +103,18 @@ class PostgresStore(PostgresQueriesMixin):
         self._wake = asyncio.Event()
         self._closing = False
         self._conn = await self._connect()
-        await postgres_schema.migrate(self._conn)
+        try:
+            await postgres_schema.migrate(self._conn)
+        except BaseException:
+            await self._conn.close()
+            self._conn = None
+            raise
         pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._pool_size, open=False,
-            kwargs={"autocommit": True}, timeout=self._connect_timeout_s)
+            kwargs={"autocommit": True}, timeout=self._connect_timeout_s,
+            # A connection is checked as it is handed out: after a server restart a read
+            # gets a new one rather than the error of a dead one.
+            check=AsyncConnectionPool.check_connection)
         await pool.open(wait=True, timeout=self._connect_timeout_s)
         self._pool = pool
         self._listener = FinishedListener(self.url, poll_s=self._wait_poll_s,
@@ -128,7 +143,7 @@ class PostgresStore(PostgresQueriesMixin):
                 self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
         except psycopg.Error as exc:
             raise ResourceError(f"cannot reach the journal database {redacted(self.url)}: "
-                                f"{str(exc).strip()}", code="journal_unreachable",
+                                f"{' '.join(str(exc).split())}", code="journal_unreachable",
                                 retryable=True) from None
 
     # -- writes ----------------------------------------------------------------------------
@@ -168,7 +183,7 @@ class PostgresStore(PostgresQueriesMixin):
                         fut.set_result(None)
                     else:
                         fut.set_exception(ResourceError(
-                            f"the journal could not be written: {str(error).strip()}",
+                            f"the journal could not be written: {' '.join(str(error).split())}",
                             code="journal_write_failed", retryable=True))
             if self._closing:
                 return
@@ -179,9 +194,7 @@ class PostgresStore(PostgresQueriesMixin):
                 self._conn = await self._connect()
             conn = self._conn
             async with conn.transaction(), conn.pipeline():
-                cur = conn.cursor()
-                for sql, args, _ in batch:
-                    await cur.execute(sql, args)
+                await _execute_runs(conn.cursor(), batch)
             self.commits += 1
             self.records += len(batch)
             return None
@@ -192,9 +205,11 @@ class PostgresStore(PostgresQueriesMixin):
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
             return await _one_by_one(self._conn, batch)
+        except Exception as exc:  # whatever it is, the batch's callers must not wait forever
+            return [exc] * len(batch)
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_INSERT, insert_values(task))
+        return self._put(_INSERT, (self.node, *insert_values(task)))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
@@ -243,6 +258,23 @@ class PostgresStore(PostgresQueriesMixin):
         its info then, maybe unfinished; None when the journal has no such task."""
         assert self._listener is not None, "the store is not open"
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
+
+
+async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
+                        batch: list[_Record]) -> None:
+    """executemany over runs of the same statement, keeping the order of the records (the
+    callers of one turn often make the same kind of record: many accepts, many ends)."""
+    start, n = 0, len(batch)
+    while start < n:
+        sql = batch[start][0]
+        end = start + 1
+        while end < n and batch[end][0] == sql:
+            end += 1
+        if end - start == 1:
+            await cur.execute(sql, batch[start][1])
+        else:
+            await cur.executemany(sql, [r[1] for r in batch[start:end]])
+        start = end
 
 
 async def _one_by_one(conn: _Conn, batch: list[_Record]) -> list[BaseException | None]:

@@ -34,6 +34,7 @@ class PostgresQueriesMixin:
     """What PostgresStore answers from the journal; it opens ``_pool``."""
 
     _pool: AsyncConnectionPool[_Conn] | None
+    node: str | None
 
     async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         assert self._pool is not None, "the store is not open"
@@ -67,8 +68,12 @@ class PostgresQueriesMixin:
             newest_first(INFO_COLUMNS, where, args, limit), args)]
 
     async def unfinished(self) -> list[StoredTask]:
+        """This node's unfinished tasks (every node's for a store without a node): another
+        node's are its own to resume when it restarts."""
+        mine, args = ("", ()) if self.node is None else (" AND node=?", (self.node,))
         return [stored_task(r) for r in await self._rows(
-            f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL ORDER BY task_id")]
+            f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL{mine}"
+            " ORDER BY task_id", args)]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:

@@ -40,10 +40,11 @@ CREATE TABLE tasks (
     attempts integer NOT NULL DEFAULT 0,
     result bytea,
     history bytea,
-    cancel_requested integer NOT NULL DEFAULT 0
+    cancel_requested integer NOT NULL DEFAULT 0,
+    node text  -- the node that accepted it: the one that resumes it after a restart
 );
 -- Only unfinished tasks: a task enters this index once and leaves it once.
-CREATE INDEX tasks_unfinished ON tasks(task_id) WHERE finished_at IS NULL;
+CREATE INDEX tasks_unfinished ON tasks(node, task_id) WHERE finished_at IS NULL;
 CREATE INDEX tasks_skill ON tasks(skill_id, task_id);
 CREATE TABLE artifacts (
     id text PRIMARY KEY,
@@ -123,3 +124,29 @@ async def version(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> int | No
     cur = await conn.execute("SELECT max(version) FROM schema_version")
     row = await cur.fetchone()
     return int(str(row[0])) if row and row[0] is not None else None
+
+
+async def health(url: str, *, connect_timeout_s: float) -> list[tuple[str, bool, str]]:
+    """``skillexec doctor``'s rows for a PostgreSQL journal: (check, ok, detail)."""
+    from skillexec.storage.url import redacted
+
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, connect_timeout=max(1, int(connect_timeout_s)))
+    except psycopg.Error as exc:
+        return [("database reachable", False, f"{redacted(url)}: {' '.join(str(exc).split())}")]
+    async with conn:
+        server = conn.info.server_version  # e.g. 150020
+        have = await version(conn)
+    rows = [("database reachable", True, redacted(url)),
+            ("server version", server >= 120000,
+             f"PostgreSQL {server // 10000}.{server % 10000}"
+             + ("" if server >= 120000 else ": the journal needs 12 or newer"))]
+    if have is None:
+        rows.append(("journal schema", False, f"not migrated yet (latest {latest()}): the "
+                                              "first engine that opens it migrates it"))
+    else:
+        rows.append(("journal schema", have >= latest(),
+                     f"version {have} of {latest()}" + (
+                         "" if have >= latest() else ": the next engine to start migrates it")))
+    return rows

@@ -14,7 +14,7 @@ from typing import Literal
 __all__ = ["check", "kind", "redacted", "sqlite_path"]
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-_PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
+_PASSWORD_PARAM = re.compile(r"(password=)[^&]*", re.IGNORECASE)
 _SCHEMES = ("postgresql://", "postgres://", "sqlite:///")
 
 

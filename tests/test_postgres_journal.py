@@ -1,0 +1,236 @@
+"""What only the PostgreSQL journal does: versioned migrations (empty, old, concurrent),
+wait_finished over LISTEN/NOTIFY, one terminal write across nodes, nodes' own tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import psycopg
+import pytest
+
+from skillexec.errors import ResourceError
+from skillexec.storage import postgres_schema
+from skillexec.storage.postgres import PostgresStore
+from skillexec.storage.postgres_notify import CHANNEL
+from skillexec.task import TaskStatus
+from tests.conftest import arun
+from tests.test_store_contract import request, result, task
+
+
+async def _opened(url: str, **kw: Any) -> PostgresStore:
+    store = PostgresStore(url, **kw)
+    await store.open()
+    return store
+
+
+def _versions(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+
+
+def test_an_empty_database_is_migrated_once(fresh_pg: str) -> None:
+    async def go() -> list[int]:
+        store = await _opened(fresh_pg)
+        await store.close()
+        async with await psycopg.AsyncConnection.connect(fresh_pg, autocommit=True) as c:
+            return await postgres_schema.migrate(c)  # again: nothing left to apply
+
+    assert arun(go()) == []
+    assert _versions(fresh_pg) == [n for n, _, _ in postgres_schema.MIGRATIONS]
+
+
+def test_an_old_schema_is_brought_up_to_date_with_its_rows(fresh_pg: str) -> None:
+    t = task()
+
+    async def old_only() -> None:  # a journal of a release that had migration 1 only
+        async with await psycopg.AsyncConnection.connect(fresh_pg, autocommit=True) as c:
+            await postgres_schema.migrate(c, upto=1)
+
+    arun(old_only())
+    assert _versions(fresh_pg) == [1]
+    with psycopg.connect(fresh_pg) as conn:
+        conn.execute(
+            "INSERT INTO tasks(task_id, skill_id, skill_version, status, priority, params,"
+            " config, timeout_s, max_retries, idempotent, created_at) VALUES"
+            " (%s, 's', '1.0.0', 'queued', 5, '{}', '{}', 1.0, 0, 1, 1.0)", (t.task_id,))
+
+    async def reopen() -> Any:
+        store = await _opened(fresh_pg)
+        try:
+            return await store.get_request(t.task_id)
+        finally:
+            await store.close()
+
+    got = arun(reopen())
+    assert got is not None and got.status is TaskStatus.QUEUED and got.request.params == {}
+    assert _versions(fresh_pg) == [1, 2]
+    with psycopg.connect(fresh_pg) as conn:
+        options = conn.execute("SELECT reloptions FROM pg_class WHERE relname='tasks'").fetchone()
+    assert options is not None and "fillfactor=70" in options[0]
+
+
+def test_nodes_starting_together_apply_each_migration_once(fresh_pg: str) -> None:
+    async def go() -> None:
+        stores = await asyncio.gather(*(_opened(fresh_pg) for _ in range(5)))
+        await asyncio.gather(*(s.close() for s in stores))
+
+    arun(go())
+    assert _versions(fresh_pg) == [n for n, _, _ in postgres_schema.MIGRATIONS]
+
+
+def test_an_unreachable_database_is_one_sentence_without_the_password() -> None:
+    async def go() -> None:
+        await PostgresStore("postgresql://me:s3cret@127.0.0.1:1/nope",
+                            connect_timeout_s=2).open()
+
+    with pytest.raises(ResourceError) as caught:
+        arun(go())
+    assert caught.value.code == "journal_unreachable"
+    assert "s3cret" not in str(caught.value) and "me:***@127.0.0.1:1/nope" in str(caught.value)
+
+
+def test_the_journal_goes_on_after_a_bad_record(pg_url: str) -> None:
+    async def go() -> None:
+        s = await _opened(pg_url)
+        try:
+            t = task()
+            await s.queued(t)
+            with pytest.raises(ResourceError):
+                await s.queued(t)
+            later = task()
+            await s.queued(later)
+            assert await s.get(later.task_id) is not None
+        finally:
+            await s.close()
+
+    arun(go())
+
+
+def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
+    async def go() -> tuple[Any, float, Any, Any]:
+        # A poll every 60 s: only the notification can answer within the test's time.
+        a = await _opened(pg_url, wait_poll_s=60)
+        b = await _opened(pg_url)
+        try:
+            t = task()
+            await a.queued(t)
+            waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()
+            t0 = time.monotonic()
+            await b.finished(t, result(t, TaskStatus.FAILED), [])
+            info = await waiting
+            took = time.monotonic() - t0
+            other = task()
+            await a.queued(other)
+            timed_out = await a.wait_finished(other.task_id, timeout_s=0.2)
+            unknown = await a.wait_finished("f" * 24, timeout_s=0.2)
+            return info, took, timed_out, unknown
+        finally:
+            await a.close()
+            await b.close()
+
+    info, took, timed_out, unknown = arun(go())
+    assert info is not None and info.status is TaskStatus.FAILED and took < 2.0
+    assert timed_out is not None and timed_out.status is TaskStatus.PENDING
+    assert unknown is None
+
+
+def test_a_notification_missed_while_reconnecting_is_not_a_hang(pg_url: str) -> None:
+    async def go() -> Any:
+        a = await _opened(pg_url, wait_poll_s=60)
+        b = await _opened(pg_url)
+        try:
+            t = task()
+            await a.queued(t)
+            waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
+            await asyncio.sleep(0.3)
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as c:
+                # The listener's connection dies; the end is written while it is down.
+                await c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                                (f"LISTEN {CHANNEL}%",))
+            await b.finished(t, result(t), [])
+            return await asyncio.wait_for(waiting, 10)
+        finally:
+            await a.close()
+            await b.close()
+
+    info = arun(go())
+    assert info is not None and info.status is TaskStatus.SUCCEEDED
+
+
+def test_two_nodes_finishing_the_same_tasks_write_each_end_once(pg_url: str) -> None:
+    n = 200
+
+    async def go() -> tuple[dict[str, str], list[str]]:
+        a, b = await _opened(pg_url), await _opened(pg_url)
+        heard: list[str] = []
+        listen = await psycopg.AsyncConnection.connect(pg_url, autocommit=True)
+        await listen.execute(f"LISTEN {CHANNEL}")
+        try:
+            ts = [task() for _ in range(n)]
+            await asyncio.gather(*(a.queued(t) for t in ts))
+            await asyncio.gather(
+                *(a.finished(t, result(t, TaskStatus.SUCCEEDED, output="a"), []) for t in ts),
+                *(b.finished(t, result(t, TaskStatus.FAILED, output="b"), []) for t in ts))
+            async for note in listen.notifies(timeout=2.0):
+                heard.append(note.payload)
+            ends = {i.task_id: i.result.output for i in await a.list_tasks(limit=n)
+                    if i.result is not None}
+            return ends, heard
+        finally:
+            await listen.close()
+            await a.close()
+            await b.close()
+
+    ends, heard = arun(go())
+    assert len(ends) == n and set(ends.values()) <= {"a", "b"}
+    assert sorted(heard) == sorted(ends)  # one notification per task: the winner's
+
+
+def test_a_node_resumes_only_its_own_tasks(pg_url: str) -> None:
+    async def go() -> tuple[list[str], list[str], list[str]]:
+        a = await _opened(pg_url, node="host:/a")
+        b = await _opened(pg_url, node="host:/b")
+        reader = await _opened(pg_url)
+        try:
+            ta, tb = task(request("x")), task(request("y"))
+            await asyncio.gather(a.queued(ta), b.queued(tb))
+            return ([s.request.skill_id for s in await a.unfinished()],
+                    [s.request.skill_id for s in await b.unfinished()],
+                    sorted(s.request.skill_id for s in await reader.unfinished()))
+        finally:
+            for s in (a, b, reader):
+                await s.close()
+
+    assert arun(go()) == (["x"], ["y"], ["x", "y"])
+
+
+def test_the_journal_reconnects_after_the_server_drops_it(pg_url: str) -> None:
+    async def go() -> tuple[int, Any]:
+        s = await _opened(pg_url)
+        try:
+            before = task()
+            await s.queued(before)
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as c:
+                await c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                " WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()")
+            failed = 0
+            for _ in range(3):  # the batch on the dead connection fails, retryable
+                t = task()
+                try:
+                    await s.queued(t)
+                    break
+                except ResourceError as exc:
+                    assert exc.retryable and exc.code == "journal_write_failed"
+                    failed += 1
+            return failed, (await s.get(t.task_id), await s.get(before.task_id))
+        finally:
+            await s.close()
+
+    failed, (now, before) = arun(go())
+    assert failed <= 1 and now is not None and before is not None

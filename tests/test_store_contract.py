@@ -1,0 +1,224 @@
+"""The TaskStore contract, held by both SQL journals: the embedded SQLite file and the shared
+PostgreSQL database (tests/_postgres.py makes one per test session)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from skillexec.errors import ResourceError
+from skillexec.storage.store import ArtifactRecord, CacheRecord, TaskStore
+from skillexec.task import (
+    ArtifactRef,
+    ExecutionResult,
+    ExecutionTask,
+    Request,
+    TaskStatus,
+    new_task_id,
+)
+from tests.conftest import arun
+
+MakeStore = Callable[[], TaskStore]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    if request.param == "sqlite":
+        from skillexec.storage.sqlite import SQLiteStore
+        return lambda: SQLiteStore(tmp_path / "journal.db")
+    url = request.getfixturevalue("pg_url")
+    from skillexec.storage.postgres import PostgresStore
+    return lambda: PostgresStore(url)
+
+
+def using(make: MakeStore, body: Callable[[TaskStore], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        store = make()
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+    return arun(go())
+
+
+def request(skill: str = "s", *, idempotent: bool = True, created_at: float | None = None,
+            params: dict[str, Any] | None = None) -> Request:
+    return Request(skill, "1.0.0", params if params is not None else {"n": 1}, {"mode": "x"},
+                   5, 2.5, 1, idempotent, created_at or time.time(), "alice", 9.0)
+
+
+def task(req: Request | None = None) -> ExecutionTask:
+    return ExecutionTask.of(new_task_id(), req or request())
+
+
+def result(t: ExecutionTask, status: TaskStatus = TaskStatus.SUCCEEDED,
+           output: Any = "ok", attempts: int = 1) -> ExecutionResult:
+    now = time.time()
+    return ExecutionResult(t.task_id, t.skill_id, "1.0.0", status, output=output,
+                           attempts=attempts, metrics={"wall_ms": 12.5},
+                           created_at=t.request.created_at, started_at=now, finished_at=now)
+
+
+def test_a_task_goes_through_its_states_and_reads_back_exactly(make_store: MakeStore) -> None:
+    params = {"text": "héllo ☃ \u0000", "big": 2**62, "f": 0.1, "nested": [{"a": None}]}
+
+    async def body(s: TaskStore) -> None:
+        t = task(request(params=params))
+        await s.queued(t)
+        info = await s.get(t.task_id)
+        assert info is not None and info.status is TaskStatus.PENDING and info.result is None
+        got = await s.get_request(t.task_id)
+        assert got is not None and got.request == t.request and got.request.params == params
+        assert [u.task_id for u in await s.unfinished()] == [t.task_id]
+        t.status, t.attempts, t.started_at = TaskStatus.RUNNING, 1, time.time()
+        await s.started(t)
+        assert (await s.get(t.task_id)).status is TaskStatus.RUNNING  # type: ignore[union-attr]
+        await s.retrying(t)
+        assert (await s.get(t.task_id)).status is TaskStatus.RETRYING  # type: ignore[union-attr]
+        history = [{"attempt": 1, "error": {"code": "x"}}, {"attempt": 2, "error": None}]
+        await s.finished(t, result(t, attempts=2), history,
+                         output_json=orjson.dumps({"out": "☃"}))
+        info = await s.get(t.task_id)
+        assert info is not None and info.status is TaskStatus.SUCCEEDED and info.attempts == 2
+        assert info.result is not None and info.result.output == {"out": "☃"}
+        assert info.result.metrics == {"wall_ms": 12.5}
+        assert await s.history(t.task_id) == history
+        assert await s.unfinished() == []
+
+    using(make_store, body)
+
+
+def test_a_second_terminal_write_is_ignored(make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> tuple[Any, ...]:
+        t = task()
+        await s.queued(t)
+        first = s.finished(t, result(t, TaskStatus.CANCELLED, output=None), [])
+        second = s.finished(t, result(t, TaskStatus.SUCCEEDED, output="late"), [])
+        await asyncio.gather(first, second)  # in one group commit, both resolve
+        await s.finished(t, result(t, TaskStatus.FAILED), [])  # and in a later one
+        started_late = ExecutionTask.of(t.task_id, t.request, status=TaskStatus.RUNNING)
+        await s.started(started_late)
+        info = await s.get(t.task_id)
+        assert info is not None and info.result is not None
+        return info.status, info.result.output, await s.history(t.task_id)
+
+    status, output, history = using(make_store, body)
+    assert (status, output) == (TaskStatus.CANCELLED, None)
+    assert history == [{"attempt": 1, "metrics": {"wall_ms": 12.5}, "error": None,
+                        "decision": "done"}]
+
+
+def test_lists_filter_and_go_newest_first(make_store: MakeStore) -> None:
+    base = time.time() - 100
+
+    async def body(s: TaskStore) -> None:
+        ts = []
+        for i in range(6):
+            t = ExecutionTask.of(f"{int((base + i) * 1e6):014x}{i:010x}",
+                                 request("a" if i % 2 else "b", created_at=base + i))
+            ts.append(t)
+            await s.queued(t)
+        await s.finished(ts[1], result(ts[1], TaskStatus.FAILED), [])
+        ids = [t.task_id for t in ts]
+        assert [i.task_id for i in await s.list_tasks()] == ids[::-1]
+        assert [i.task_id for i in await s.list_tasks(limit=2)] == ids[:3:-1]
+        assert [i.task_id for i in await s.list_tasks(skill_id="a")] == [ids[5], ids[3], ids[1]]
+        assert [i.task_id for i in await s.list_tasks(status=TaskStatus.FAILED)] == [ids[1]]
+        assert [i.task_id for i in await s.list_tasks(since=base + 2, until=base + 4)] == [
+            ids[3], ids[2]]
+        assert [r.task_id for r in await s.requests(since=base + 4)] == [ids[5], ids[4]]
+        assert [r.task_id for r in await s.unfinished()] == [i for i in ids if i != ids[1]]
+
+    using(make_store, body)
+
+
+def test_events_cancel_requests_and_artifacts(make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> None:
+        t1, t2 = task(), task()
+        await asyncio.gather(s.queued(t1), s.queued(t2))
+        await asyncio.gather(s.append_event("breaker", {"skill": "a", "to": "open"}),
+                             s.append_event("alert", {"rule": "r", "n": 1}))
+        events = await s.read_events()
+        assert [(e["kind"], e["data"]) for e in events] == [
+            ("breaker", {"skill": "a", "to": "open"}), ("alert", {"rule": "r", "n": 1})]
+        assert events[0]["seq"] < events[1]["seq"]
+        assert [e["kind"] for e in await s.read_events("alert")] == ["alert"]
+        assert await s.read_events(since=time.time() + 60) == []
+
+        assert await s.request_cancel(t1.task_id) is True
+        assert await s.cancel_requests() == [t1.task_id]
+        assert (await s.get_request(t1.task_id)).cancel_requested  # type: ignore[union-attr]
+        await s.finished(t1, result(t1, TaskStatus.CANCELLED), [])
+        assert await s.request_cancel(t1.task_id) is False  # already ended
+        assert await s.cancel_requests() == []
+
+        old, now = time.time() - 3600, time.time()
+        refs = [ArtifactRef(f"art{i}", f"f{i}.txt", "text/plain", 10 + i, sha)
+                for i, sha in enumerate(["s1", "s1", "s2"])]
+        await asyncio.gather(*(s.artifact(ArtifactRecord(r, t2.task_id, old if i < 2 else now))
+                               for i, r in enumerate(refs)))
+        got = await s.get_artifact("art2")
+        assert got == ArtifactRecord(refs[2], t2.task_id, now)
+        assert await s.get_artifact("nope") is None
+        assert {a.ref.id for a in await s.artifacts_older_than(now - 60)} == {"art0", "art1"}
+        assert await s.delete_artifacts(["art0"]) == set()  # art1 still holds s1
+        assert await s.delete_artifacts(["art1", "art2", "nope"]) == {"s1", "s2"}
+        assert await s.artifacts_older_than(float("inf")) == []
+
+    using(make_store, body)
+
+
+def test_the_result_cache(make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> None:
+        now = time.time()
+        value = orjson.dumps({"x": [1, 2, "☃"]})
+        await asyncio.gather(
+            s.cache_put(CacheRecord("k1", value, None, "a", "1")),
+            s.cache_put(CacheRecord("k2", b"2", now - 1, "a", "1")),  # expired
+            s.cache_put(CacheRecord("k3", b"3", None, "a", "2")),
+            s.cache_put(CacheRecord("k4", b"4", None, "b", "1")))
+        assert await s.cache_get("k1") == CacheRecord("k1", value, None, "a", "1")
+        await s.cache_put(CacheRecord("k1", b"new", now + 60, "a", "1"))  # replaced
+        assert (await s.cache_get("k1")).value_json == b"new"  # type: ignore[union-attr]
+        keys, records = await s.cache_load(now=now, limit=2)
+        assert sorted(keys) == ["k1", "k3", "k4"] and len(records) == 2
+        await s.cache_invalidate("a", "2")
+        assert await s.cache_get("k1") is None and await s.cache_get("k3") is not None
+        await s.cache_invalidate("a", None)
+        assert await s.cache_get("k3") is None and await s.cache_get("k4") is not None
+
+    using(make_store, body)
+
+
+def test_one_bad_record_fails_alone_in_its_group_commit(make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> None:
+        t, other = task(), task()
+        await s.queued(t)
+        again = s.queued(t)  # the same id: the primary key refuses it
+        fine = [s.queued(other), s.append_event("e", {})]
+        with pytest.raises(ResourceError) as caught:
+            await again
+        assert caught.value.code == "journal_write_failed"
+        await asyncio.gather(*fine)
+        assert await s.get(other.task_id) is not None
+        assert [e["kind"] for e in await s.read_events("e")] == ["e"]
+
+    using(make_store, body)
+
+
+def test_a_reopened_journal_keeps_everything(make_store: MakeStore) -> None:
+    t = task(request(idempotent=False))
+    using(make_store, lambda s: s.queued(t))
+
+    async def body(s: TaskStore) -> Any:
+        return await s.unfinished()
+
+    [back] = using(make_store, body)
+    assert back.task_id == t.task_id and back.request == t.request
