@@ -21,7 +21,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from skillexec.config_sections import DistributedConfig
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Ledger
 from skillexec.distributed.metrics import NodeMetrics
@@ -29,10 +28,33 @@ from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecErro
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, TaskStatus
 
-__all__ = ["ClaimedRunner", "NodeEngine", "WorkerNode", "new_worker_id"]
+__all__ = ["ClaimedRunner", "NodeEngine", "NodeSettings", "WorkerNode", "new_worker_id"]
 
 log = logging.getLogger("skillexec.distributed")
 _STARTED = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING})
+
+
+class NodeSettings(Protocol):
+    """What a worker reads of the ``distributed`` settings (given its section, never the
+    settings tree)."""
+
+    @property
+    def database_url(self) -> str | None: ...
+
+    @property
+    def lease_s(self) -> float: ...
+
+    @property
+    def heartbeat_s(self) -> float: ...
+
+    @property
+    def reconcile_after_s(self) -> float: ...
+
+    @property
+    def sweep_interval_s(self) -> float: ...
+
+    @property
+    def shutdown_grace_s(self) -> float: ...
 
 
 class ClaimedRunner(Protocol):
@@ -79,7 +101,7 @@ def interrupted_info(task_id: str, skill_id: str) -> ErrorInfo:
 
 class WorkerNode:
     def __init__(self, *, engine: NodeEngine, store: FencedStore, ledger: Ledger,
-                 publisher: Publisher, settings: DistributedConfig, queues: list[str],
+                 publisher: Publisher, settings: NodeSettings, queues: list[str],
                  metrics: NodeMetrics) -> None:
         self.engine = engine
         self.store = store

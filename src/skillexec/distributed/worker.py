@@ -20,11 +20,10 @@ from typing import Any, TypeVar
 from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 
-from skillexec.config_sections import DistributedConfig
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Ledger
 from skillexec.distributed.metrics import NodeMetrics
-from skillexec.distributed.node import NodeEngine, WorkerNode, new_worker_id
+from skillexec.distributed.node import NodeEngine, NodeSettings, WorkerNode, new_worker_id
 from skillexec.distributed.transport import RUN_TASK, Transport, celery_app
 from skillexec.errors import ConfigError
 from skillexec.storage.store import TaskStore
@@ -52,7 +51,7 @@ class EngineLoop:
         self._thread.join(timeout=10)
 
 
-def run_worker(*, broker_url: str, settings: DistributedConfig, journal: TaskStore,
+def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
                make_engine: Callable[[TaskStore], NodeEngine], concurrency: int,
                queues: list[str], metrics_port: int | None = None,
                loglevel: str = "WARNING") -> int:
