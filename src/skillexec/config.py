@@ -39,6 +39,7 @@ from skillexec.config_sections import (
     TABLES,
     AccessConfig,
     AuditConfig,
+    DistributedConfig,
     EnvironmentsConfig,
     IsolationConfig,
     JournalConfig,
@@ -132,6 +133,11 @@ class EngineConfig(BaseSettings):
                                      description="Encryption at rest, redaction, retention.")
     sessions: SessionsConfig = Field(default_factory=SessionsConfig,
                                      description="Script sessions' TTL and quotas.")
+    broker_url: str | None = Field(
+        None, pattern=r"^(redis|rediss|amqp|amqps)://",
+        description="Distributed mode: the Celery broker (redis://, amqp://); None: embedded.")
+    distributed: DistributedConfig = Field(default_factory=DistributedConfig,
+                                           description="Claims, leases, workers.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

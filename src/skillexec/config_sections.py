@@ -32,7 +32,8 @@ from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission, Skill
 from skillexec.smart.settings import SmartSettings
 
-__all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "EnvironmentsConfig",
+__all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "DistributedConfig",
+           "EnvironmentsConfig",
            "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig",
            "QuotasConfig", "SecurityConfig", "SessionsConfig", "SkillOverride", "ZygoteConfig",
            "former_monitor_env", "table"]
@@ -278,11 +279,31 @@ class SecurityConfig(_Section):
         return out
 
 
+class DistributedConfig(_Section):
+    """Distributed mode (``broker_url`` set): claims, leases and workers in PostgreSQL."""
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL holding claims, leases and workers "
+        "(postgresql://...); required with a broker.")
+    queue: str = Field(default="skillexec", min_length=1, max_length=200,
+                       pattern=r"^[A-Za-z0-9_.:-]+$", description="Broker queue tasks go to.")
+    lease_s: float = Field(default=15.0, gt=0, description="A claim not renewed for this long "
+                           "is the reaper's (its worker is presumed dead).")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="Lease renewal period.")
+    reconcile_after_s: float = Field(
+        default=30.0, gt=0, description="A queued task nobody claimed for this long is "
+        "published again (a lost message).")
+    sweep_interval_s: float = Field(default=2.0, gt=0,
+                                    description="How often a worker runs reaper/reconciler.")
+    shutdown_grace_s: float = Field(default=30.0, ge=0, description="On SIGTERM, how long "
+                                    "running tasks may finish before they are handed back.")
+
+
 SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
     "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
-    "security": SecurityConfig, "sessions": SessionsConfig})
+    "security": SecurityConfig, "sessions": SessionsConfig, "distributed": DistributedConfig})
 
 
 class Moved(Generic[T]):

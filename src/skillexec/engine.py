@@ -82,9 +82,9 @@ class SkillExecutionEngine:
         self._output_filter, self.purger, self._scripts = p.attempts.output_filter, p.purger, \
             p.scripts
         self.purge, self.sessions = p.purger.purge, p.scripts.sessions  # §4.5, §3.5
-        # The runner a skill's calls use (unless an advisor chooses another), and whether
-        # runner ``name`` exists and will run a skill here (as Services has them).
+        # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
+        self._remote, self.claimed = p.remote, p.claimed  # distributed mode (a worker's claims)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -317,6 +317,8 @@ class SkillExecutionEngine:
 
     async def _enqueue(self, task: ExecutionTask, opts: CallOptions,
                        ) -> tuple[ExecutionTask, ExecutionResult | None]:
+        if self._remote is not None:  # distributed: published, a worker runs it
+            return await self._remote.enqueue(task)
         task_id = task.task_id
         self._live[task_id] = task
         task.queued_mono = time.monotonic()

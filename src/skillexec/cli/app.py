@@ -30,6 +30,7 @@ from skillexec.cli import (
     sessions_cmd,
     skills_cmd,
     tasks_cmd,
+    worker_cmd,
 )
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
@@ -374,25 +375,31 @@ def _progress(console: Console, *, total: int) -> Progress:
 
 @app.command()
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
-           data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
+           data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None,
+           broker_url: worker_cmd.BrokerUrl = None,
+           database_url: worker_cmd.DatabaseUrl = None) -> None:
     """What isolation this machine can give, mechanism by mechanism; and the journal.
 
-    With a PostgreSQL journal: whether its database answers and is migrated (exit 1 when it
-    cannot be reached).
+    With a PostgreSQL journal: whether its database answers and is migrated; with a broker
+    (distributed mode): whether the broker and the claims' database answer (exit 1 when
+    one of them cannot be reached).
     """
     from rich.table import Table
 
     from skillexec.runtime.capabilities import doctor_rows
 
     rows = doctor_rows()
-    journal_ok = _journal_rows(rows, opt.config(skills_dir=None, data_dir=data_dir,
-                                                journal_url=journal_url))
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    journal_ok = _journal_rows(rows, cfg)
+    distributed = worker_cmd.doctor_rows(worker_cmd.distributed_config(
+        cfg, broker_url=broker_url, database_url=database_url))
+    rows += distributed
     if as_json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")
     else:
         console = make_console()
         for section, title in (("kernel", "mechanisms"), ("level", "isolation levels"),
-                               ("journal", "journal")):
+                               ("journal", "journal"), ("distributed", "distributed mode")):
             table = Table(title=title, expand=True)
             table.add_column("", no_wrap=True)
             table.add_column("name", no_wrap=True)
@@ -403,7 +410,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
                     table.add_row(mark, cell(str(r["mechanism"])), cell(str(r["detail"])))
             if table.row_count:
                 print_table(table, console=console)
-    if not journal_ok:
+    if not journal_ok or not all(r["available"] for r in distributed):
         raise typer.Exit(1)
 
 
@@ -425,6 +432,7 @@ def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
 
 
 app.command("script")(script_cmd.script)
+app.command("worker")(worker_cmd.worker)
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(tasks_cmd.app, name="tasks")

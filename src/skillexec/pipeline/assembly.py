@@ -7,6 +7,7 @@ closing); everything else is made here from the configuration, unless given.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -30,6 +31,7 @@ from skillexec.pipeline.lock import DataDirLock
 from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.pipeline.purge import Purger
 from skillexec.pipeline.recovery import Recoverer
+from skillexec.pipeline.remote import ClaimedRuns, RemoteEnqueue
 from skillexec.pipeline.scripts import ScriptCalls
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -107,6 +109,8 @@ class Pipeline:
     access: Access
     purger: Purger
     scripts: ScriptCalls
+    remote: RemoteEnqueue | None  # distributed mode: submit publishes instead of queueing
+    claimed: ClaimedRuns  # a worker's claimed tasks
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """The loops that run beside the pipeline for as long as the engine does."""
@@ -167,10 +171,19 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
-        optimizer=given.optimizer or ExecutionOptimizer(settings=c.settings_of("cache"),
+        optimizer=given.optimizer or ExecutionOptimizer(settings=_cache_settings(c),
                                                         store=journal),
         hooks=HookIndex(given.middleware), events=EventBus(), isolation=settings,
         events_writer=EventWriter(journal))
+
+
+def _cache_settings(c: EngineConfig) -> Any:
+    """Distributed mode: no single-flight or result cache on the submitting node, since a
+    follower would wait for a leader that lands on another node (future work)."""
+    settings = c.settings_of("cache")
+    if c.broker_url is not None:
+        return dataclasses.replace(settings, enabled=False)
+    return settings
 
 
 def assemble(c: EngineConfig, given: Given, *,
@@ -202,7 +215,8 @@ def assemble(c: EngineConfig, given: Given, *,
         run=attempts.run, gate=resources)
     resources.bind(journal=p["events_writer"].record, reopen=executor.reopen)
     recoverer = Recoverer(journal=journal, skills=skills, queue=queue, live=tasks.live,
-                          finish=finish, dispatch=executor.dispatch)
+                          finish=finish, dispatch=executor.dispatch,
+                          shared=c.broker_url is not None)
     cancellation = Cancellation(tasks=tasks, queue=queue, executor=executor,
                                 contexts=attempts.contexts, recoverer=recoverer,
                                 journal=journal, finish=finish)
@@ -231,7 +245,9 @@ def assemble(c: EngineConfig, given: Given, *,
         lock=DataDirLock(c.data_dir),
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record), access=access,
-        scripts=ScriptCalls(skills=skills, sessions=p["sessions"]))
+        scripts=ScriptCalls(skills=skills, sessions=p["sessions"]),
+        remote=_remote(c, journal, events),
+        claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
 
 
 def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
@@ -252,6 +268,15 @@ def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
 def _audit_purge(audit: AuditLog, data: dict[str, Any]) -> None:
     """A purge, in the audit log: who was purged, and what went."""
     audit.record("tasks.purged", target=str(data.get("principal") or "*"), details=data)
+
+
+def _remote(c: EngineConfig, journal: TaskStore, events: EventBus) -> RemoteEnqueue | None:
+    if c.broker_url is None:
+        return None
+    from skillexec.distributed.transport import Transport  # Celery only when distributed
+
+    return RemoteEnqueue(journal=journal, events=events,
+                         publisher=Transport(c.broker_url, c.distributed.queue))
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

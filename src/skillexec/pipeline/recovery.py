@@ -51,7 +51,7 @@ class Recoverer:
 
     def __init__(self, *, journal: TaskStore, skills: SkillRegistry, queue: TaskQueue,
                  live: dict[str, ExecutionTask], finish: Finish,
-                 dispatch: Callable[[], None]) -> None:
+                 dispatch: Callable[[], None], shared: bool = False) -> None:
         self.journal = journal
         self.skills = skills
         self.queue = queue
@@ -59,9 +59,14 @@ class Recoverer:
         self.finish = finish
         self.dispatch = dispatch  # start what was queued again
         self.orphans: dict[str, StoredTask] = {}  # left unfinished, not recovered
+        # Distributed mode: unfinished tasks belong to the workers' claims; the reaper and
+        # the reconciler recover them, never an engine at start.
+        self.shared = shared
 
     async def at_start(self, *, recover: bool) -> Recovery:
         """What an engine that holds the data directory's lock does at start."""
+        if self.shared:
+            return Recovery()
         if not recover:
             return await self.leave_unfinished()
         found = await self.recover()

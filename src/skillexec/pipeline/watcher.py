@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from skillexec.errors import ResourceError, SkillExecError
@@ -16,7 +15,6 @@ from skillexec.task import ExecutionResult
 __all__ = ["JournalWatcher"]
 
 _CANCEL_POLL_S = 0.5
-_WAIT_POLL_S = 0.1
 
 
 class JournalWatcher:
@@ -43,11 +41,8 @@ class JournalWatcher:
 
     async def wait_elsewhere(self, task_id: str, timeout: float | None) -> ExecutionResult:
         """A task another engine owns: follow the shared journal until it ends."""
-        end = None if timeout is None else time.monotonic() + timeout
-        while end is None or time.monotonic() < end:
-            info = await self.journal.get(task_id)
-            if info is not None and info.result is not None:
-                return info.result
-            await asyncio.sleep(_WAIT_POLL_S)
+        info = await self.journal.wait_finished(task_id, timeout_s=timeout)
+        if info is not None and info.result is not None:
+            return info.result
         raise ResourceError(f"task {task_id} did not finish within {timeout} s",
                             code="wait_timeout", retryable=True)

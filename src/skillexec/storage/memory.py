@@ -16,7 +16,13 @@ from typing import Any
 from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
 from skillexec.security.keys import KeyRecord
 from skillexec.security.principals import LOCAL_ID
-from skillexec.storage.store import ArtifactRecord, CacheRecord, PurgeReport, StoredTask
+from skillexec.storage.store import (
+    ArtifactRecord,
+    CacheRecord,
+    PurgeReport,
+    StoredTask,
+    poll_finished,
+)
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -122,6 +128,9 @@ class MemoryStore:
 
     async def unfinished(self) -> list[StoredTask]:
         return []
+
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        return await poll_finished(self.get, task_id, timeout_s=timeout_s)
 
     async def request_cancel(self, task_id: str) -> bool:
         return False

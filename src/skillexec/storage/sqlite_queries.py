@@ -23,7 +23,7 @@ from skillexec.storage.rows import (
 )
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
-from skillexec.storage.store import ArtifactRecord, StoredTask
+from skillexec.storage.store import ArtifactRecord, StoredTask, poll_finished
 from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["SQLiteQueriesMixin"]
@@ -85,6 +85,9 @@ class SQLiteQueriesMixin:
         row = await self._query(lambda c: c.execute(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)).fetchone())
         return stored_task(row, self._codec) if row else None
+
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        return await poll_finished(self.get, task_id, timeout_s=timeout_s)
 
     async def request_cancel(self, task_id: str) -> bool:
         def run(c: sqlite3.Connection) -> bool:

@@ -7,7 +7,9 @@ Writes for one task are applied in the order they were made.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +24,13 @@ from skillexec.task import (
     TaskStatus,
 )
 
-__all__ = ["ArtifactRecord", "CacheRecord", "PurgeReport", "StoredTask", "TaskStore"]
+__all__ = ["ArtifactRecord", "CacheRecord", "PurgeReport", "StoredTask", "TaskStore",
+           "poll_finished"]
+
+# Polling starts fast (a short task's end is seen within milliseconds) and backs off, so
+# that thousands of waiters on long tasks cost little.
+_FINISHED_POLL_FIRST_S = 0.002
+_FINISHED_POLL_MAX_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,10 @@ class TaskStore(Protocol):
 
     async def unfinished(self) -> list[StoredTask]: ...
 
+    async def wait_finished(self, task_id: str, *, timeout_s: float | None) -> TaskInfo | None:
+        """The task once it has a terminal state (written by any engine on this journal);
+        None if ``timeout_s`` passed first or there is no such task."""
+
     async def request_cancel(self, task_id: str) -> bool:
         """Ask whichever engine runs this task to cancel it. False if already terminal."""
 
@@ -184,3 +196,17 @@ class TaskStore(Protocol):
     async def audit_rows(self, *, after_seq: int = -1, since_us: int | None = None,
                          limit: int = 10_000) -> list[AuditRow]:
         """Records in seq order after ``after_seq`` (and with ``ts_us >= since_us``)."""
+
+async def poll_finished(get: Callable[[str], Awaitable[TaskInfo | None]], task_id: str, *,
+                        timeout_s: float | None) -> TaskInfo | None:
+    """``wait_finished`` for a journal that cannot notify: read the row until it ends."""
+    end = None if timeout_s is None else time.monotonic() + timeout_s
+    pause = _FINISHED_POLL_FIRST_S
+    while True:
+        info = await get(task_id)
+        if info is None or info.result is not None:
+            return info
+        if end is not None and time.monotonic() >= end:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, _FINISHED_POLL_MAX_S)

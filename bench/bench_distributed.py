@@ -1,0 +1,320 @@
+"""Distributed mode against bare Celery: same machine, same broker, two worker processes.
+
+Run:  .venv/bin/python bench/bench_distributed.py [--tasks 2000] [--rounds 3] [--kills 20]
+      (needs Redis, PostgreSQL; the Celery arms need sqlalchemy for db+postgresql://)
+
+Arms, interleaved round by round (each arm's workers started fresh, queues unique):
+  celery      bare Celery no-op, no result backend (completion counted in Redis)
+  celery_pg   bare Celery no-op with the PostgreSQL result backend (db+postgresql://)
+  skillexec   distributed skillexec: validation, PostgreSQL journal, fenced claim; the
+              client submits and waits through the journal
+  fresh       Celery task that runs a fresh interpreter (``python -c pass``) per task
+  sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode
+Throughput = N / (first submit -> last end seen by the client). Round trip = one task
+submitted and its end seen, one at a time (p50/p99). Then ``--kills`` runs of: 10 tasks
+(5 idempotent, 5 not) on two workers, kill -9 of one mid-run, a fresh worker started:
+lost tasks, tasks whose terminal state changed after it was first read, non-idempotent
+tasks run twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import redis
+
+HERE = Path(__file__).resolve().parent
+PG_ADMIN = os.environ.get("SKILLEXEC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+NOOP = """
+async def execute(input_data, context):
+    return {"n": input_data["n"]}
+"""
+LOGGED = """
+import asyncio, os
+async def execute(input_data, context):
+    with open(os.environ["RUNS_FILE"], "a") as fh:
+        fh.write(f"{context.task_id}\\n")
+    await asyncio.sleep(input_data["seconds"])
+    return {"n": input_data["n"]}
+"""
+MANIFEST = """{{"id": "{id}", "version": "1.0.0", "entry_point": "main:execute",
+ "parameters_schema": {{"n": {{"type": "integer", "required": true}},
+                        "seconds": {{"type": "number", "default": 0}}}},
+ "execution": {{"idempotent": {idem}, "isolation": "{iso}", "timeout": 60}}}}"""
+
+
+def new_db() -> str:
+    name = f"skx_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_db(url: str) -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+# -- bare Celery -----------------------------------------------------------------------------
+
+def celery_workers(broker: str, backend: str | None, queue: str, key: str,
+                   counter: str) -> list[subprocess.Popen[bytes]]:
+    env = {**os.environ, "BENCH_BROKER": broker, "BENCH_BACKEND": backend or "",
+           "BENCH_KEY": key, "BENCH_COUNTER": counter, "PYTHONPATH": str(HERE)}
+    return [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "_celery_noop", "worker", "-P", "solo",
+         "-Q", queue, "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", f"--hostname=b{i}.{uuid.uuid4().hex[:6]}@%h"],
+        env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for i in range(2)]
+
+
+def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
+               rtt: int = 0) -> tuple[float, list[float]]:
+    sys.path.insert(0, str(HERE))
+    queue, key = f"bq-{uuid.uuid4().hex[:8]}", f"bk-{uuid.uuid4().hex[:8]}"
+    os.environ.update(BENCH_BROKER=broker, BENCH_BACKEND=backend or "", BENCH_KEY=key,
+                      BENCH_COUNTER=broker)
+    import importlib
+
+    import _celery_noop
+    mod = importlib.reload(_celery_noop)
+    r = redis.Redis.from_url(broker)
+    procs = celery_workers(broker, backend, queue, key, broker)
+    try:
+        warm = [mod.app.send_task(task, args=(-1,), queue=queue) for _ in range(4)]
+        deadline = time.monotonic() + 60
+        while int(r.get(key) or 0) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        del warm
+        r.set(key, 0)
+        t0 = time.perf_counter()
+        results = [mod.app.send_task(task, args=(i,), queue=queue) for i in range(n)]
+        # Every arm counts completions in Redis (the backend arm also writes its results
+        # to PostgreSQL): AsyncResult.get() polling would measure the client, not workers.
+        while int(r.get(key) or 0) < n:
+            time.sleep(0.002)
+        del results
+        rate = n / (time.perf_counter() - t0)
+        lat: list[float] = []
+        for _ in range(rtt):
+            done = f"bp-{uuid.uuid4().hex[:8]}"
+            t = time.perf_counter()
+            mod.app.send_task("ping", args=(done,), queue=queue)
+            r.blpop([done], timeout=30)
+            lat.append((time.perf_counter() - t) * 1000)
+        return rate, lat
+    finally:
+        stop(procs)
+        mod.app.close()
+
+
+# -- skillexec -------------------------------------------------------------------------------
+
+class Skx:
+    def __init__(self, root: Path, broker: str, db: str, iso: str) -> None:
+        self.root = root
+        for sid, body, idem in (("noop", NOOP, "true"), ("again", LOGGED, "true"),
+                                ("once", LOGGED, "false")):
+            d = root / "skills" / sid
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "main.py").write_text(body)
+            (d / "skill.json").write_text(MANIFEST.format(
+                id=sid, idem=idem, iso=iso if sid == "noop" else "inline"))
+        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")},
+                    "SKILLEXEC_BROKER_URL": broker, "SKILLEXEC_JOURNAL__URL": db,
+                    "SKILLEXEC_DISTRIBUTED__DATABASE_URL": db,
+                    "SKILLEXEC_DISTRIBUTED__QUEUE": f"sq-{uuid.uuid4().hex[:8]}",
+                    "SKILLEXEC_DISTRIBUTED__LEASE_S": "1.5",
+                    "SKILLEXEC_DISTRIBUTED__HEARTBEAT_S": "0.4",
+                    "SKILLEXEC_DISTRIBUTED__SWEEP_INTERVAL_S": "0.5",
+                    "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": '["noop", "again", "once"]',
+                    "SKILLEXEC_MONITOR__ENABLED": "false",
+                    "RUNS_FILE": str(root / "runs.txt")}
+        (root / "runs.txt").touch()
+
+    def worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "skillexec", "worker", "--skills-dir",
+             str(self.root / "skills"), "--data-dir", str(self.root / "data"),
+             "-c", str(concurrency)], env=self.env, cwd=self.root,
+            stdout=subprocess.DEVNULL, stderr=open(self.root / "workers.log", "ab"))
+
+    def engine(self) -> object:
+        os.environ.update(self.env)
+        from skillexec import SkillExecutionEngine
+        return SkillExecutionEngine(skills_dir=self.root / "skills", data_dir=self.root / "data")
+
+
+async def _skx_run(skx: Skx, n: int, rtt: int) -> tuple[float, list[float]]:
+    engine = skx.engine()
+    async with engine as e:  # type: ignore[attr-defined]
+        for _ in range(4):
+            await e.execute("noop", {"n": -1})
+        t0 = time.perf_counter()
+        # Many callers at once, as behind an API (Celery's client publishes one by one
+        # without waiting for anything durable; skillexec's submit waits for the journal).
+        ids: list[str] = []
+        for lo in range(0, n, 200):
+            ids += await asyncio.gather(*(e.submit("noop", {"n": i})
+                                          for i in range(lo, min(n, lo + 200))))
+        for t in ids:
+            r = await e.wait(t, timeout=300)
+            assert r.ok, r.error
+        rate = n / (time.perf_counter() - t0)
+        lat = []
+        for _ in range(rtt):
+            t = time.perf_counter()
+            await e.execute("noop", {"n": 0})
+            lat.append((time.perf_counter() - t) * 1000)
+        return rate, lat
+
+
+def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0) -> tuple[float, list[float]]:
+    db = new_db()
+    with tempfile.TemporaryDirectory() as tmp:
+        skx = Skx(Path(tmp), broker, db, iso)
+        procs = [skx.worker(), skx.worker()]
+        try:
+            return asyncio.run(_skx_run(skx, n, rtt))
+        finally:
+            stop(procs)
+            drop_db(db)
+
+
+async def _kill_once(skx: Skx) -> tuple[int, int, int]:
+    victim = skx.worker(3)
+    others = [skx.worker(3)]
+    runs = skx.root / "runs.txt"
+    engine = skx.engine()
+    try:
+        async with engine as e:  # type: ignore[attr-defined]
+            skill_of = {}
+            for i in range(5):
+                skill_of[await e.submit("again", {"n": i, "seconds": 1})] = "again"
+                skill_of[await e.submit("once", {"n": i, "seconds": 1})] = "once"
+            deadline = time.monotonic() + 30
+            while len(runs.read_text().splitlines()) < 3 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            others.append(skx.worker(3))
+            first: dict[str, str] = {}
+            lost = 0
+            for t in skill_of:
+                try:
+                    r = await e.wait(t, timeout=60)
+                    first[t] = r.status.value
+                except Exception:
+                    lost += 1
+            await asyncio.sleep(2.0)  # let any late (zombie) write land, then read again
+            changed = 0
+            for t, s in first.items():
+                changed += (await e.status(t)).status.value != s
+            counts = Counter(runs.read_text().split())
+            twice = sum(1 for t, sk in skill_of.items() if sk == "once" and counts[t] > 1)
+            return lost, changed, twice
+    finally:
+        stop(others)
+
+
+def kill_arm(broker: str, kills: int) -> tuple[int, int, int]:
+    totals = [0, 0, 0]
+    for _ in range(kills):
+        db = new_db()
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                got = asyncio.run(_kill_once(Skx(Path(tmp), broker, db, "inline")))
+            finally:
+                drop_db(db)
+        totals = [a + b for a, b in zip(totals, got, strict=True)]
+    return totals[0], totals[1], totals[2]
+
+
+def _summary(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.0f} ({min(xs):.0f}-{max(xs):.0f})"
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--tasks", type=int, default=2000)
+    ap.add_argument("--fresh-tasks", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rtt", type=int, default=200)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--arms", default="celery,celery_pg,skillexec,fresh,sandboxed")
+    a = ap.parse_args()
+    arms = a.arms.split(",")
+    pg_backend = "db+" + new_db()
+    rates: dict[str, list[float]] = {k: [] for k in arms}
+    lats: dict[str, list[float]] = {k: [] for k in arms}
+    try:
+        for rnd in range(a.rounds):
+            for arm in arms:
+                rtt = a.rtt if rnd == 0 and arm in ("celery", "skillexec") else 0
+                if arm == "celery":
+                    rate, lat = celery_arm(a.broker, a.tasks, backend=None, rtt=rtt)
+                elif arm == "celery_pg":
+                    rate, lat = celery_arm(a.broker, a.tasks, backend=pg_backend)
+                elif arm == "fresh":
+                    rate, lat = celery_arm(a.broker, a.fresh_tasks, backend=None, task="fresh")
+                elif arm == "sandboxed":
+                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox")
+                else:
+                    rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt)
+                rates[arm].append(rate)
+                lats[arm] += lat
+                print(f"round {rnd + 1} {arm:10s} {rate:8.0f} tasks/s", flush=True)
+    finally:
+        drop_db(pg_backend.removeprefix("db+"))
+    print(f"\nthroughput, median (min-max) of {a.rounds} interleaved rounds, system-wide:")
+    for arm in arms:
+        print(f"  {arm:10s} {_summary(rates[arm])} tasks/s")
+    for arm in ("celery", "skillexec"):
+        if lats.get(arm):
+            print(f"  round trip {arm:10s} p50 {_pct(lats[arm], 0.5):.2f} ms "
+                  f"p99 {_pct(lats[arm], 0.99):.2f} ms ({len(lats[arm])} calls)")
+    med = {k: statistics.median(v) for k, v in rates.items() if v}
+    for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
+                       ("sandboxed", "fresh", 2.0)):
+        if x in med and y in med:
+            print(f"  {x}/{y}: {med[x] / med[y]:.2f}x (target >= {need}x)")
+    if a.kills:
+        lost, changed, twice = kill_arm(a.broker, a.kills)
+        print(f"\nkill -9 of a worker mid-run, {a.kills} runs x 10 tasks: lost {lost}, "
+              f"terminal state changed {changed}, non-idempotent run twice {twice}")
+
+
+if __name__ == "__main__":
+    main()

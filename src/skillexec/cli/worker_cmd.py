@@ -1,0 +1,134 @@
+"""``skillexec worker``: run tasks published by any node (distributed mode), and the
+``doctor`` rows that check the broker and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.errors import SkillExecError
+
+if TYPE_CHECKING:
+    from skillexec.config import EngineConfig
+
+__all__ = ["BrokerUrl", "DatabaseUrl", "distributed_config", "doctor_rows", "worker"]
+
+BrokerUrl = Annotated[str | None, typer.Option(
+    "--broker-url", help="Celery broker, redis://... or amqp://... (or SKILLEXEC_BROKER_URL).")]
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="PostgreSQL for claims and leases (or "
+    "SKILLEXEC_DISTRIBUTED__DATABASE_URL).")]
+
+
+def distributed_config(cfg: EngineConfig, *, broker_url: str | None,
+                       database_url: str | None) -> EngineConfig:
+    """``cfg`` with the command's --broker-url / --database-url, validated; the claims'
+    database defaults to the journal's when that is PostgreSQL."""
+    from pydantic import ValidationError
+
+    from skillexec.config import EngineConfig
+
+    journal_url = cfg.journal.url or ""
+    if database_url is None and cfg.distributed.database_url is None and \
+            journal_url.startswith(("postgresql://", "postgres://")):
+        database_url = journal_url  # claims beside the shared journal, unless told otherwise
+    if broker_url is None and database_url is None:
+        return cfg
+    data = cfg.model_dump()
+    if broker_url is not None:
+        data["broker_url"] = broker_url
+    if database_url is not None:
+        data["distributed"]["database_url"] = database_url
+    try:
+        return EngineConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        opt.fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=1, max=1000,
+                                             help="Tasks this worker runs at once.")] = 2,
+    queues: Annotated[str | None, typer.Option(
+        "--queues", "-Q", help="Comma-separated broker queues (default: distributed.queue).")]
+    = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on 127.0.0.1.")]
+    = None,
+    broker_url: BrokerUrl = None, database_url: DatabaseUrl = None,
+    journal_url: opt.JournalUrl = None,
+    skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+    loglevel: Annotated[str, typer.Option("--loglevel", help="Celery's log level.")]
+    = "WARNING",
+) -> None:
+    """Run a worker: claim tasks published by any node, run them, until SIGTERM."""
+    cfg = distributed_config(
+        opt.config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
+                   journal_url=journal_url),
+        broker_url=broker_url, database_url=database_url)
+    if cfg.broker_url is None:
+        opt.fail("a worker needs a broker: --broker-url or SKILLEXEC_BROKER_URL")
+    names = [q.strip() for q in (queues or cfg.distributed.queue).split(",") if q.strip()]
+    if not names:
+        opt.fail("--queues: give at least one queue name")
+    from skillexec.distributed.worker import run_worker
+    from skillexec.engine import SkillExecutionEngine
+
+    def make_engine(store: Any) -> SkillExecutionEngine:
+        return SkillExecutionEngine(config=cfg, store=store)
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    journal = cfg.journal_store()  # SQLite shared on this host, or PostgreSQL for many
+    try:
+        code = run_worker(broker_url=cfg.broker_url, settings=cfg.distributed, journal=journal,
+                          make_engine=make_engine, concurrency=concurrency, queues=names,
+                          metrics_port=metrics_port, loglevel=loglevel)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    raise typer.Exit(code)
+
+
+def doctor_rows(cfg: EngineConfig) -> list[dict[str, Any]]:
+    """Whether the broker and the database of distributed mode answer (none: embedded)."""
+    if cfg.broker_url is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    from skillexec.distributed.transport import Transport
+
+    transport = Transport(cfg.broker_url, cfg.distributed.queue)
+    try:
+        transport.ping()
+        rows.append(_row("broker", True, "answers"))
+    except Exception as exc:
+        rows.append(_row("broker", False, f"does not answer: {opt.reason(exc)}"))
+    finally:
+        transport.close()
+    url = cfg.distributed.database_url
+    if url is None:
+        rows.append(_row("database", False, "distributed.database_url is not set"))
+        return rows
+    from skillexec.distributed.ledger import Ledger
+
+    async def check() -> int:
+        ledger = Ledger(url, worker_id="doctor", lease_s=1.0, pool_size=1)
+        await ledger.open()
+        try:
+            return await ledger.migrate()
+        finally:
+            await ledger.close()
+
+    try:
+        version = asyncio.run(check())
+        rows.append(_row("database", True, f"answers; ledger schema version {version}"))
+    except SkillExecError as exc:
+        rows.append(_row("database", False, str(exc)))
+    return rows
+
+
+def _row(name: str, ok: bool, detail: str) -> dict[str, Any]:
+    return {"section": "distributed", "mechanism": name, "available": ok, "detail": detail}
+

@@ -1,0 +1,258 @@
+"""Ledger: claims with fences, worker heartbeats and leases, in PostgreSQL.
+
+The broker only rings the doorbell; whether a worker may run a task is decided here. A
+claim bumps the task's fence and succeeds only if nobody holds the task under a live lease
+and it has not ended; a terminal write is allowed only to the holder of the current fence.
+Every comparison of time uses the database clock (``now()``), never a node's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from skillexec.errors import ResourceError
+
+__all__ = ["MIGRATIONS", "Claim", "Expired", "Ledger"]
+
+log = logging.getLogger("skillexec.distributed")
+
+# Versioned, applied in order under an advisory lock; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE skillexec_workers (
+        worker_id text PRIMARY KEY,
+        hostname text NOT NULL,
+        pid integer NOT NULL,
+        queues text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        seen_at timestamptz NOT NULL DEFAULT now(),
+        stopping boolean NOT NULL DEFAULT false
+    );
+    CREATE TABLE skillexec_claims (
+        task_id text PRIMARY KEY,
+        fence bigint NOT NULL,
+        state text NOT NULL CHECK (state IN ('queued', 'running', 'done')),
+        worker_id text,
+        idempotent boolean NOT NULL,
+        priority integer NOT NULL,
+        queue text NOT NULL,
+        lease_until timestamptz,
+        claimed_at timestamptz,
+        published_at timestamptz
+    ) WITH (fillfactor = 70);
+    CREATE INDEX skillexec_claims_running ON skillexec_claims (lease_until)
+        WHERE state = 'running';
+    CREATE INDEX skillexec_claims_worker ON skillexec_claims (worker_id)
+        WHERE state = 'running';
+    """,
+)
+_MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
+_SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
+
+# One statement, one round trip: insert the first claim, or take a row that is back in the
+# queue (reaper, shutdown) or whose idempotent holder's lease ran out.
+_CLAIM = """
+INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent, priority,
+                                  queue, lease_until, claimed_at)
+VALUES (%s, 1, 'running', %s, %s, %s, %s, now() + make_interval(secs => %s), now())
+ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
+    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
+WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
+RETURNING fence
+"""
+_FINISH = """
+UPDATE skillexec_claims SET state = 'done', lease_until = NULL
+WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING task_id
+"""
+_RELEASE = """
+UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
+    lease_until = NULL, published_at = now()
+WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING task_id
+"""
+_BEAT = """
+INSERT INTO skillexec_workers (worker_id, hostname, pid, queues, stopping)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), stopping = EXCLUDED.stopping
+"""
+_RENEW = """
+UPDATE skillexec_claims SET lease_until = now() + make_interval(secs => %s)
+WHERE worker_id = %s AND state = 'running'
+"""
+_REAP = """
+UPDATE skillexec_claims SET state = CASE WHEN idempotent THEN 'queued' ELSE 'done' END,
+    fence = fence + 1, worker_id = NULL, lease_until = NULL, published_at = now()
+WHERE state = 'running' AND lease_until < now()
+RETURNING task_id, idempotent, priority, queue
+"""
+_KNOWN = "SELECT task_id, state FROM skillexec_claims WHERE task_id = ANY(%s)"
+# A queued task nobody claimed: record that it was published again, once per bound.
+_REPUBLISH = """
+INSERT INTO skillexec_claims AS c (task_id, fence, state, idempotent, priority, queue,
+                                  published_at)
+VALUES (%s, 0, 'queued', %s, %s, %s, now())
+ON CONFLICT (task_id) DO UPDATE SET published_at = now()
+WHERE c.state = 'queued' AND c.published_at < now() - make_interval(secs => %s)
+RETURNING task_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    task_id: str
+    fence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A claim whose lease ran out, taken back by the reaper."""
+
+    task_id: str
+    idempotent: bool
+    priority: int
+    queue: str
+
+
+class Ledger:
+    """Claims and leases of one node, over a small connection pool."""
+
+    def __init__(self, url: str, *, worker_id: str, lease_s: float, pool_size: int = 4) -> None:
+        self.worker_id = worker_id
+        self.lease_s = lease_s
+        self._pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False,
+                                         kwargs={"autocommit": True})
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=10.0)
+            await self.migrate()
+        except (psycopg.Error, TimeoutError, OSError) as exc:
+            await self._pool.close()
+            raise _unavailable(exc) from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def migrate(self) -> int:
+        """Apply the migrations not yet applied; the schema version after."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute("CREATE TABLE IF NOT EXISTS skillexec_ledger_version "
+                               "(version integer PRIMARY KEY, applied_at timestamptz "
+                               "NOT NULL DEFAULT now())")
+            cur = await conn.execute("SELECT coalesce(max(version), 0) "
+                                     "FROM skillexec_ledger_version")
+            row = await cur.fetchone()
+            done = int(row[0]) if row else 0
+            for version, sql in enumerate(MIGRATIONS[done:], start=done + 1):
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO skillexec_ledger_version(version) "
+                                   "VALUES (%s)", (version,))
+            return len(MIGRATIONS)
+
+    async def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(sql, args)
+                return await cur.fetchone()
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def claim(self, task_id: str, *, idempotent: bool, priority: int,
+                    queue: str) -> Claim | None:
+        """Take the task, fenced; None if another holds it or it has ended.
+
+        Committed without waiting for its WAL flush (one fsync less per task): the row lock
+        decides between concurrent claimers all the same, and a claim lost to a PostgreSQL
+        crash can only let a task be claimed again, which is harmless for an idempotent
+        task, and for a non-idempotent one the journal already says it started (its start
+        is written durably before the skill runs), so the next claimer ends it
+        ``interrupted`` instead of running it (WorkerNode.handle)."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit = off")
+                cur = await conn.execute(_CLAIM, (task_id, self.worker_id, idempotent,
+                                                  priority, queue, self.lease_s))
+                row = await cur.fetchone()
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return None if row is None else Claim(task_id, int(row[0]))
+
+    async def finish(self, claim: Claim) -> bool:
+        """The fence check before a terminal write: True only for the current holder.
+
+        Committed without waiting for its WAL flush: the row lock and the fence check are
+        what exclude a zombie, and if PostgreSQL crashed and lost this commit the claim
+        would read ``running`` again, which the reaper settles against the journal's
+        durable terminal row (a re-claim finds the task ended; ``interrupted`` loses to the
+        guarded write). It saves one fsync per task."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit = off")
+                cur = await conn.execute(_FINISH, (claim.task_id, claim.fence))
+                return await cur.fetchone() is not None
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def release(self, claim: Claim) -> bool:
+        """Hand a claim back (shutdown): queued again under a new fence."""
+        return await self._one(_RELEASE, (claim.task_id, claim.fence)) is not None
+
+    async def heartbeat(self, *, hostname: str, pid: int, queues: str,
+                        stopping: bool = False) -> None:
+        """This worker is alive: its row seen now, its running claims' leases renewed."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(_BEAT, (self.worker_id, hostname, pid, queues, stopping))
+                await conn.execute(_RENEW, (self.lease_s, self.worker_id))
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def sweep(self, candidates: list[tuple[str, bool, int, str]], *,
+                    reconcile_after_s: float) -> tuple[list[Expired], list[str], set[str]]:
+        """As the leader (else nothing): take back expired claims; of ``candidates``
+        (queued journal tasks old enough: id, idempotent, priority, queue), those to publish
+        again; and which of them the ledger knows as ended (``done``)."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
+                                         (_SWEEP_LOCK,))
+                row = await cur.fetchone()
+                if not row or not row[0]:
+                    return [], [], set()
+                cur = await conn.execute(_REAP)
+                expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3])
+                           for r in await cur.fetchall()]
+                ids = [c[0] for c in candidates]
+                cur = await conn.execute(_KNOWN, (ids,))
+                states = {r[0]: r[1] for r in await cur.fetchall()}
+                again: list[str] = []
+                for task_id, idempotent, priority, queue in candidates:
+                    if states.get(task_id, "queued") != "queued":
+                        continue
+                    cur = await conn.execute(_REPUBLISH, (task_id, idempotent, priority,
+                                                          queue, reconcile_after_s))
+                    if await cur.fetchone() is not None:
+                        again.append(task_id)
+                done = {t for t, s in states.items() if s == "done"}
+                return expired, again, done
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def state(self, task_id: str) -> tuple[str, int] | None:
+        """(state, fence) of a task's claim, or None (never claimed)."""
+        row = await self._one("SELECT state, fence FROM skillexec_claims WHERE task_id = %s",
+                              (task_id,))
+        return None if row is None else (str(row[0]), int(row[1]))
+
+    async def ping(self) -> None:
+        await self._one("SELECT 1", ())
+
+
+def _unavailable(exc: BaseException) -> ResourceError:
+    return ResourceError(f"the distributed ledger (PostgreSQL) is unavailable: {exc}",
+                         code="ledger_unavailable", retryable=True)

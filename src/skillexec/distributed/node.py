@@ -1,0 +1,280 @@
+"""WorkerNode: what one ``skillexec worker`` process does beside Celery.
+
+Celery delivers task ids to its pool threads; each thread hands the id to the node's event
+loop (one thread, the engine's) and blocks until the task ends, so Celery's concurrency is
+the engine's and a message is acked only after its task ended (late ack). On the loop, a
+delivery is: read the journal, take the fenced claim (a duplicate or stale message is
+refused there), run the task in the engine. Beside that the node heartbeats (renewing its
+leases), and sweeps as the leader: expired leases (idempotent tasks published again,
+non-idempotent ones ended ``interrupted``) and queued tasks nobody claimed (published again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from skillexec.distributed.fenced import FencedStore
+from skillexec.distributed.ledger import Ledger
+from skillexec.distributed.metrics import NodeMetrics
+from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecError
+from skillexec.storage.store import StoredTask, TaskStore
+from skillexec.task import ExecutionResult, TaskStatus
+
+__all__ = ["ClaimedRunner", "NodeEngine", "NodeSettings", "WorkerNode", "new_worker_id"]
+
+log = logging.getLogger("skillexec.distributed")
+_STARTED = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING})
+
+
+class NodeSettings(Protocol):
+    """What a worker reads of the ``distributed`` settings (given its section, never the
+    settings tree)."""
+
+    @property
+    def database_url(self) -> str | None: ...
+
+    @property
+    def lease_s(self) -> float: ...
+
+    @property
+    def heartbeat_s(self) -> float: ...
+
+    @property
+    def reconcile_after_s(self) -> float: ...
+
+    @property
+    def sweep_interval_s(self) -> float: ...
+
+    @property
+    def shutdown_grace_s(self) -> float: ...
+
+
+class ClaimedRunner(Protocol):
+    async def run(self, st: StoredTask) -> ExecutionResult: ...
+
+    async def end(self, st: StoredTask, error: ErrorInfo, *,
+                  status: TaskStatus | None = None) -> ExecutionResult: ...
+
+
+class NodeEngine(Protocol):
+    """The narrow view of the engine a worker drives."""
+
+    @property
+    def claimed(self) -> ClaimedRunner: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self, *, grace_s: float = 30.0) -> None: ...
+
+    async def cancel(self, task_id: str) -> bool: ...
+
+
+class Publisher(Protocol):
+    def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What became of one message: ran, refused (duplicate/stale/ended), or requeue."""
+
+    outcome: str
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def interrupted_info(task_id: str, skill_id: str) -> ErrorInfo:
+    return ErrorInfo(type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                     message=f"the worker running task {task_id} stopped (its lease ran "
+                             f"out); skill {skill_id!r} is not idempotent, so it was not "
+                             "re-run")
+
+
+class WorkerNode:
+    def __init__(self, *, engine: NodeEngine, store: FencedStore, ledger: Ledger,
+                 publisher: Publisher, settings: NodeSettings, queues: list[str],
+                 metrics: NodeMetrics) -> None:
+        self.engine = engine
+        self.store = store
+        self.journal: TaskStore = store.journal()
+        self.ledger = ledger
+        self.publisher = publisher
+        self.settings = settings
+        self.queues = queues
+        self.metrics = metrics
+        self.idempotent: dict[str, bool] = {}  # claimed here: task id -> idempotent
+        self.stopping = False
+        self._renewed_mono = time.monotonic()
+        self._reconciled_mono = 0.0
+        self._loops: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.ledger.open()
+        await self.engine.start()
+        await self._beat()
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._heartbeat_loop()),
+                       loop.create_task(self._sweep_loop())]
+
+    async def close(self, *, grace_s: float) -> None:
+        for t in self._loops:
+            t.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.engine.close(grace_s=grace_s)
+        with contextlib.suppress(SkillExecError):
+            await self.ledger.heartbeat(hostname=socket.gethostname(), pid=os.getpid(),
+                                        queues=",".join(self.queues), stopping=True)
+        await self.ledger.close()
+
+    @property
+    def cut_off(self) -> bool:
+        """No lease renewal for half a lease: stop starting work (fence ourselves)."""
+        return time.monotonic() - self._renewed_mono > self.settings.lease_s / 2
+
+    # -- one delivery -------------------------------------------------------------------------
+
+    async def handle(self, task_id: str) -> Delivery:
+        if self.stopping:
+            return Delivery("requeue")
+        if self.cut_off:
+            await asyncio.sleep(1.0)  # not a hot loop of deliveries handed straight back
+            return Delivery("requeue")
+        try:
+            st = await self.journal.get_request(task_id)
+            if st is None or st.status.terminal:
+                self.metrics.refused.inc()
+                return Delivery("refused")
+            r = st.request
+            claim = await self.ledger.claim(task_id, idempotent=r.idempotent,
+                                            priority=r.priority, queue=self.queues[0])
+        except SkillExecError as exc:
+            log.warning("task %s: cannot claim now (%s); the message goes back", task_id, exc)
+            return Delivery("requeue")
+        if claim is None:  # a duplicate, or a task another worker holds or ended
+            self.metrics.refused.inc()
+            return Delivery("refused")
+        self.metrics.claimed.inc()
+        self.store.claims[task_id] = claim
+        self.idempotent[task_id] = r.idempotent
+        try:
+            if st.cancel_requested:
+                await self.engine.claimed.end(st, CancelledError("the task was cancelled").info,
+                                              status=TaskStatus.CANCELLED)
+            elif not r.idempotent and st.status in _STARTED:
+                # It began somewhere and its claim was lost (PostgreSQL crashed before the
+                # claim's commit reached disk): never run it a second time.
+                await self.engine.claimed.end(st, interrupted_info(task_id, r.skill_id))
+            else:
+                result = await self.engine.claimed.run(st)
+                self.metrics.finished.labels(result.status.value).inc()
+        finally:
+            self.idempotent.pop(task_id, None)
+        return Delivery("ran")
+
+    # -- liveness and recovery -----------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        await self.ledger.heartbeat(hostname=socket.gethostname(), pid=os.getpid(),
+                                    queues=",".join(self.queues), stopping=self.stopping)
+        self._renewed_mono = time.monotonic()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._beat()
+            except SkillExecError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                if self.cut_off:
+                    await self._fence_self()
+
+    async def _fence_self(self) -> None:
+        """Cut off from the ledger: our idempotent runs will be run elsewhere; stop them
+        (their ends cannot be written anyway). Non-idempotent ones run on: they never run
+        twice, and the reaper ends them ``interrupted`` if we stay away."""
+        for task_id, idempotent in list(self.idempotent.items()):
+            if idempotent:
+                log.warning("task %s: cut off from the ledger, cancelling it here", task_id)
+                await self.engine.cancel(task_id)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                await self.sweep()
+            except SkillExecError as exc:
+                log.warning("sweep failed: %s", exc)
+
+    async def sweep(self) -> None:
+        """Reaper and reconciler (only the leader's sweep does anything)."""
+        candidates: list[tuple[str, bool, int, str]] = []
+        now = time.monotonic()
+        # Reading every unfinished task is the sweep's cost: only twice per bound.
+        if now - self._reconciled_mono >= self.settings.reconcile_after_s / 2:
+            self._reconciled_mono = now
+            bound = time.time() - self.settings.reconcile_after_s
+            candidates = [(st.task_id, st.request.idempotent, st.request.priority,
+                           self.queues[0]) for st in await self.journal.unfinished()
+                          if st.request.created_at < bound]
+        expired, again, done = await self.ledger.sweep(
+            candidates, reconcile_after_s=self.settings.reconcile_after_s)
+        for e in expired:
+            self.metrics.reaped.labels("requeued" if e.idempotent else "interrupted").inc()
+            if e.idempotent:
+                self._publish(e.task_id, e.priority, e.queue)
+                continue
+            st = await self.journal.get_request(e.task_id)
+            if st is not None and not st.status.terminal:
+                self.store.claims.pop(e.task_id, None)  # the reaper's end, not a holder's
+                await self.engine.claimed.end(st, interrupted_info(e.task_id,
+                                                                   st.request.skill_id))
+        for task_id in again:
+            self.metrics.republished.inc()
+            priority = next(c[2] for c in candidates if c[0] == task_id)
+            self._publish(task_id, priority, None)
+        for task_id in done:  # the ledger saw its end, the journal never did
+            st = await self.journal.get_request(task_id)
+            if st is not None and not st.status.terminal:
+                await self.engine.claimed.end(st, ErrorInfo(
+                    type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                    message=f"the worker ending task {task_id} stopped before the journal "
+                            "recorded its result"))
+        if expired or again:
+            log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
+                        len(expired), len(again))
+
+    def _publish(self, task_id: str, priority: int, queue: str | None) -> None:
+        try:
+            self.publisher.publish(task_id, priority=priority, queue=queue)
+        except Exception as exc:  # the next sweep publishes it again
+            log.warning("task %s: publish failed (%s)", task_id, exc)
+
+    # -- shutdown ----------------------------------------------------------------------------
+
+    async def hand_back(self) -> list[str]:
+        """After the grace period: give back what still runs here. Idempotent tasks are
+        released (a new fence, queued, published) and cancelled here, their ends refused;
+        non-idempotent ones are cancelled and end ``cancelled`` (they never run twice)."""
+        self.stopping = True
+        handed: list[str] = []
+        for task_id, idempotent in list(self.idempotent.items()):
+            claim = self.store.claims.get(task_id)
+            if idempotent and claim is not None:
+                with contextlib.suppress(SkillExecError):
+                    if await self.ledger.release(claim):
+                        st = await self.journal.get_request(task_id)
+                        self._publish(task_id, st.request.priority if st else 5, None)
+                        handed.append(task_id)
+            await self.engine.cancel(task_id)
+        return handed

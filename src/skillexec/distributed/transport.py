@@ -1,0 +1,79 @@
+"""Transport: the Celery app that carries task ids (never parameters) between nodes.
+
+JSON only, no result backend (the journal is the result store), late ack with a prefetch of
+one (the fenced claim makes a redelivery harmless), broker priorities mapped from
+skillexec's 0-9 (9 highest): RabbitMQ queues declared with ``x-max-priority``; Redis lists
+per priority step, where 0 is served first, hence ``9 - p``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Queue
+
+__all__ = ["RUN_TASK", "Transport", "broker_priority", "celery_app"]
+
+RUN_TASK = "skillexec.run"
+_MAX_PRIORITY = 9
+
+
+def _is_redis(broker_url: str) -> bool:
+    return broker_url.startswith(("redis://", "rediss://"))
+
+
+def broker_priority(broker_url: str, priority: int) -> int:
+    """skillexec's priority (0-9, higher first) as the broker orders it."""
+    p = min(max(priority, 0), _MAX_PRIORITY)
+    return _MAX_PRIORITY - p if _is_redis(broker_url) else p
+
+
+def celery_app(broker_url: str, queues: list[str]) -> Celery:
+    app = Celery("skillexec", broker=broker_url, set_as_current=False)
+    transport: dict[str, Any] = {}
+    if _is_redis(broker_url):
+        transport = {"queue_order_strategy": "priority",
+                     "priority_steps": list(range(_MAX_PRIORITY + 1)),
+                     "sep": ":",
+                     # The lease, not Redis' visibility timeout, decides when a task is
+                     # taken back; a long timeout keeps Redis from re-delivering live work.
+                     "visibility_timeout": 43_200}
+    else:
+        transport = {"confirm_publish": True}
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], result_serializer="json",
+        result_accept_content=["json"], task_ignore_result=True, result_backend=None,
+        task_acks_late=True, worker_prefetch_multiplier=1,
+        task_queues=[Queue(q, queue_arguments={"x-max-priority": _MAX_PRIORITY + 1})  # type: ignore[no-untyped-call]
+                     for q in queues],
+        task_default_queue=queues[0], task_create_missing_queues=False,
+        broker_transport_options=transport, broker_connection_retry_on_startup=True,
+        # Celery's defaults for events (off until Flower or `celery control enable_events`
+        # turns them on through remote control, which stays on): three event messages per
+        # task would cost more than the no-op itself.
+        worker_hijack_root_logger=False, worker_enable_remote_control=True,
+    )
+    return app
+
+
+class Transport:
+    """The publishing side: one task id per message."""
+
+    def __init__(self, broker_url: str, queue: str) -> None:
+        self.broker_url = broker_url
+        self.queue = queue
+        self.app = celery_app(broker_url, [queue])
+
+    def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None:
+        self.app.send_task(RUN_TASK, args=(task_id,), queue=queue or self.queue,
+                           priority=broker_priority(self.broker_url, priority),
+                           task_id=task_id)
+
+    def ping(self) -> None:
+        """Connect to the broker once (``doctor``); raises what kombu raises."""
+        with self.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+
+    def close(self) -> None:
+        self.app.close()

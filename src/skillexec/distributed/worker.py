@@ -1,0 +1,110 @@
+"""run_worker: a Celery worker (threads pool) whose task handler feeds a WorkerNode.
+
+Why threads and one event-loop thread: the engine is asyncio, and Celery has no asyncio
+pool (celery-aio-pool is a pre-release). A prefork pool would need an engine per child and
+gives nothing here: the skill itself already runs in the engine's runners (threads,
+processes, sandboxes). So Celery's pool threads only wait: each hands its task id to the
+loop (``run_coroutine_threadsafe``) and blocks until the task ended, which is also what
+makes late ack mean "acked once the journal holds the end".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from celery.exceptions import Reject
+from celery.signals import worker_shutting_down
+
+from skillexec.distributed.fenced import FencedStore
+from skillexec.distributed.ledger import Ledger
+from skillexec.distributed.metrics import NodeMetrics
+from skillexec.distributed.node import NodeEngine, NodeSettings, WorkerNode, new_worker_id
+from skillexec.distributed.transport import RUN_TASK, Transport, celery_app
+from skillexec.errors import ConfigError
+from skillexec.storage.store import TaskStore
+
+__all__ = ["EngineLoop", "run_worker"]
+
+log = logging.getLogger("skillexec.distributed")
+T = TypeVar("T")
+
+
+class EngineLoop:
+    """An asyncio loop on a thread of its own; other threads run coroutines on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True,
+                                        name="skillexec-engine")
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+
+
+def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
+               make_engine: Callable[[TaskStore], NodeEngine], concurrency: int,
+               queues: list[str], metrics_port: int | None = None,
+               loglevel: str = "WARNING") -> int:
+    """Run until SIGTERM/SIGINT; 0 after a clean shutdown."""
+    if settings.database_url is None:
+        raise ConfigError("distributed mode needs PostgreSQL: set distributed.database_url "
+                          "(SKILLEXEC_DISTRIBUTED__DATABASE_URL)", code="no_database_url")
+    worker_id = new_worker_id()
+    ledger = Ledger(settings.database_url, worker_id=worker_id, lease_s=settings.lease_s)
+    store = FencedStore(journal, ledger)
+    metrics = NodeMetrics()
+    metrics.fenced_out.set_function(lambda: store.fenced_out)
+    publisher = Transport(broker_url, queues[0])
+    engine_loop = EngineLoop()
+    node = WorkerNode(engine=make_engine(store.journal()), store=store, ledger=ledger,
+                      publisher=publisher, settings=settings, queues=queues, metrics=metrics)
+    try:
+        engine_loop.run(node.start(), timeout_s=120)
+    except BaseException:
+        engine_loop.stop()
+        raise
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
+    app = celery_app(broker_url, queues)
+
+    @app.task(name=RUN_TASK, bind=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def run(self: Any, task_id: str) -> None:
+        delivery = engine_loop.run(node.handle(task_id))
+        if delivery.outcome == "requeue":
+            raise Reject("this worker cannot claim now", requeue=True)
+
+    def on_shutdown(**_: Any) -> None:
+        # Warm shutdown waits for the running handlers; after the grace period, give back
+        # what still runs so that they return (and are acked) and others take the tasks.
+        def later() -> None:
+            if not done.wait(settings.shutdown_grace_s):
+                handed = engine_loop.run(node.hand_back(), timeout_s=60)
+                log.warning("shutdown: handed back %d tasks", len(handed))
+        threading.Thread(target=later, daemon=True, name="skillexec-grace").start()
+
+    done = threading.Event()
+    worker_shutting_down.connect(on_shutdown, weak=False)
+    try:
+        app.worker_main(["worker", "--pool=threads", f"--concurrency={concurrency}",
+                         f"--queues={','.join(queues)}", f"--loglevel={loglevel}",
+                         "--without-gossip", "--without-mingle",
+                         f"--hostname=skillexec.{os.getpid()}@%h"])
+    finally:
+        done.set()
+        worker_shutting_down.disconnect(on_shutdown)
+        try:
+            engine_loop.run(node.close(grace_s=settings.shutdown_grace_s), timeout_s=120)
+        finally:
+            engine_loop.stop()
+            publisher.close()
+    return 0

@@ -1,0 +1,82 @@
+"""Remote: the pipeline's stages for distributed mode (a broker is configured).
+
+``enqueue`` replaces the local queue on the submitting node: the task is journaled (durable)
+and then only its id is published; any worker claims and runs it. ``ClaimedRuns`` is the
+worker's side: a task a worker claimed from the journal runs through this engine's own queue
+(priority order), slots and attempt loop, exactly as a local one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from skillexec.errors import ErrorInfo
+from skillexec.events import EventBus
+from skillexec.pipeline.recovery import task_from_stored
+from skillexec.pipeline.tasks import LiveTasks
+from skillexec.runtime.runners.base import Outcome
+from skillexec.scheduling.executor import AsyncExecutor
+from skillexec.scheduling.queue import TaskQueue
+from skillexec.storage.store import StoredTask, TaskStore
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+
+__all__ = ["ClaimedRuns", "Publisher", "RemoteEnqueue"]
+
+log = logging.getLogger("skillexec.distributed")
+
+
+class Publisher(Protocol):
+    def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None: ...
+
+
+class RemoteEnqueue:
+    def __init__(self, *, journal: TaskStore, events: EventBus, publisher: Publisher) -> None:
+        self.journal = journal
+        self.events = events
+        self.publisher = publisher
+
+    async def enqueue(self, task: ExecutionTask) -> tuple[ExecutionTask, None]:
+        task.status = TaskStatus.QUEUED
+        task.queued_mono = time.monotonic()
+        await self.journal.queued(task)  # durable before anyone hears of it
+        try:
+            self.publisher.publish(task.task_id, priority=task.request.priority)
+        except Exception as exc:  # the journal has it: the reconciler publishes it again
+            log.warning("task %s journaled but not published (%s); a worker's reconciler "
+                        "will publish it", task.task_id, exc)
+        self.events.status(task)
+        return task, None
+
+
+class ClaimedRuns:
+    def __init__(self, *, tasks: LiveTasks, queue: TaskQueue, executor: AsyncExecutor,
+                 finish: Callable[..., Awaitable[ExecutionResult]]) -> None:
+        self.tasks = tasks
+        self.queue = queue
+        self.executor = executor
+        self.finish = finish
+
+    async def run(self, st: StoredTask) -> ExecutionResult:
+        """Run a task this node claimed; its result once it ends."""
+        task = task_from_stored(st)
+        task.status = TaskStatus.QUEUED
+        task.queued_mono = time.monotonic()
+        self.tasks.live[task.task_id] = task
+        self.queue.push(task)
+        self.executor.dispatch()
+        return await self.tasks.wait(task.task_id)
+
+    async def end(self, st: StoredTask, error: ErrorInfo, *,
+                  status: TaskStatus | None = None) -> ExecutionResult:
+        """End a claimed task without running it (cancelled before it started, or a dead
+        worker's non-idempotent task)."""
+        task = task_from_stored(st)
+        self.tasks.live[task.task_id] = task
+        return await self.finish(task, Outcome(error=error), status=status)
+
+    def held(self) -> list[str]:
+        """Ids of the tasks this node holds now (queued or running)."""
+        return list(self.tasks.live)

@@ -1,0 +1,277 @@
+"""Distributed mode end to end: a submitting engine, ``skillexec worker`` processes, the
+real Redis/RabbitMQ and PostgreSQL. The broker is only a doorbell: lost and repeated
+messages, killed workers and cancellations are settled by the fenced claims."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skillexec import SkillExecutionEngine, TaskStatus
+from skillexec.distributed.transport import Transport
+from skillexec.pipeline.recovery import task_from_stored
+from tests._distributed import (
+    AMQP,
+    PG_ADMIN,
+    REDIS,
+    Cluster,
+    drop_database,
+    fresh_database,
+    wait_until,
+)
+from tests._distributed import need as need_services
+from tests.conftest import arun
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def _cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str, *,
+             pg_journal: bool = False, **settings: str) -> Iterator[Cluster]:
+    need_services(PG_ADMIN, broker)
+    url = fresh_database()
+    cluster = Cluster(tmp_path, broker, url, **settings)
+    if pg_journal:  # the journal in the same database as the claims
+        cluster.env["SKILLEXEC_JOURNAL__URL"] = url
+    cluster.apply_env(monkeypatch)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        drop_database(url)
+
+
+@pytest.fixture(params=["redis", "amqp", "redis+pg-journal"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    yield from _cluster(tmp_path, monkeypatch, AMQP if request.param == "amqp" else REDIS,
+                        pg_journal=request.param.endswith("pg-journal"), lease_s="2",
+                        heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="1.5")
+
+
+@pytest.fixture(params=["sqlite-journal", "pg-journal"])
+def redis_cluster(request: pytest.FixtureRequest, tmp_path: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    yield from _cluster(tmp_path, monkeypatch, REDIS, pg_journal=request.param == "pg-journal",
+                        lease_s="2", heartbeat_s="0.5",
+                        sweep_interval_s="0.5", reconcile_after_s="1.5")
+
+
+def _engine(c: Cluster) -> SkillExecutionEngine:
+    return SkillExecutionEngine(skills_dir=c.skills, data_dir=c.data)
+
+
+def test_many_tasks_over_two_workers_each_runs_once(cluster: Cluster) -> None:
+    cluster.start_worker(2)
+    cluster.start_worker(2)
+
+    async def go() -> list[TaskStatus]:
+        async with _engine(cluster) as engine:
+            ids = [await engine.submit("once" if n % 2 else "again", {"n": n,
+                                                                     "seconds": 0.01})
+                   for n in range(120)]
+            results = [await engine.wait(t, timeout=90) for t in ids]
+            assert [r.output for r in results] == [{"n": n} for n in range(120)]
+            return [r.status for r in results]
+
+    assert set(arun(go())) == {TaskStatus.SUCCEEDED}, cluster.logs()
+    counts = cluster.run_counts()
+    assert len(counts) == 120 and set(counts.values()) == {1}
+    assert len(cluster.run_pids()) == 2, "both workers should have run tasks"
+
+
+def test_a_message_delivered_twice_runs_once(cluster: Cluster) -> None:
+    cluster.start_worker(2)
+
+    async def go() -> str:
+        async with _engine(cluster) as engine:
+            task_id = await engine.submit("once", {"n": 1, "seconds": 0.3})
+            transport = Transport(cluster.env["SKILLEXEC_BROKER_URL"], cluster.queue)
+            for _ in range(3):  # the broker repeats it (redelivery, a duplicate publish)
+                transport.publish(task_id, priority=5)
+            result = await engine.wait(task_id, timeout=60)
+            assert result.status is TaskStatus.SUCCEEDED
+            await asyncio.sleep(1.5)  # time for the duplicates to arrive and be refused
+            for _ in range(2):  # and after its end
+                transport.publish(task_id, priority=5)
+            await asyncio.sleep(1.0)
+            transport.close()
+            return task_id
+
+    task_id = arun(go())
+    assert cluster.run_counts()[task_id] == 1, cluster.logs()
+
+
+def test_submitted_while_no_worker_runs_it_runs_when_one_starts(redis_cluster: Cluster
+                                                               ) -> None:
+    c = redis_cluster
+
+    async def go() -> None:
+        async with _engine(c) as engine:
+            ids = [await engine.submit("again", {"n": n}) for n in range(5)]
+            await asyncio.sleep(0.5)
+            assert {(await engine.status(t)).status for t in ids} == {TaskStatus.QUEUED}
+            c.start_worker(1)
+            for t in ids:
+                assert (await engine.wait(t, timeout=60)).status is TaskStatus.SUCCEEDED
+
+    arun(go())
+
+
+def test_a_lost_message_is_published_again_and_runs(redis_cluster: Cluster,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Journaled, but its message went where nobody listens (as good as never published):
+    the reconciler publishes it again once it has waited reconcile_after_s."""
+    c = redis_cluster
+    c.start_worker(1)
+    monkeypatch.setenv("SKILLEXEC_DISTRIBUTED__QUEUE", c.queue + "-void")
+
+    async def go() -> None:
+        async with _engine(c) as engine:
+            task_id = await engine.submit("once", {"n": 7})
+            result = await engine.wait(task_id, timeout=60)
+            assert result.status is TaskStatus.SUCCEEDED and result.output == {"n": 7}
+
+    arun(go())
+    assert set(c.run_counts().values()) == {1}
+
+
+def test_kill_9_of_a_worker_mid_run_loses_nothing_and_never_runs_twice(
+        redis_cluster: Cluster) -> None:
+    c = redis_cluster
+    victim = c.start_worker(3)
+
+    async def go() -> dict[str, tuple[str, TaskStatus, str | None]]:
+        async with _engine(c) as engine:
+            skill_of = {}
+            for n in range(3):
+                skill_of[await engine.submit("again", {"n": n, "seconds": 2})] = "again"
+                skill_of[await engine.submit("once", {"n": n, "seconds": 2})] = "once"
+            await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) >= 3, 30,
+                                    "three tasks running on the victim")
+            os.kill(victim.pid, signal.SIGKILL)
+            c.start_worker(3)
+            out = {}
+            for t, skill in skill_of.items():
+                r = await engine.wait(t, timeout=120)
+                out[t] = (skill, r.status, r.error.code if r.error else None)
+            return out
+
+    ends = arun(go())
+    counts = c.run_counts()
+    victim_ran = {line.split()[0] for line in c.runs.read_text().splitlines()
+                  if line.split()[1] == str(victim.pid)}
+    assert victim_ran, c.logs()
+    for task_id, (skill, status, code) in ends.items():
+        if skill == "again":  # idempotent: run again elsewhere, succeeded
+            assert status is TaskStatus.SUCCEEDED, (task_id, status, code, c.logs())
+        elif task_id in victim_ran:  # non-idempotent, was running on the victim
+            assert (status, code) == (TaskStatus.FAILED, "interrupted"), c.logs()
+            assert counts[task_id] == 1
+        else:
+            assert status is TaskStatus.SUCCEEDED and counts[task_id] == 1
+
+
+def test_cancel_reaches_a_task_running_on_a_worker(redis_cluster: Cluster) -> None:
+    c = redis_cluster
+    c.start_worker(1)
+
+    async def go() -> None:
+        async with _engine(c) as engine:
+            task_id = await engine.submit("once", {"n": 1, "seconds": 60})
+            await asyncio.to_thread(wait_until, lambda: task_id in c.run_counts(), 30,
+                                    "the task running")
+            started = time.monotonic()
+            assert await engine.cancel(task_id)
+            result = await engine.wait(task_id, timeout=30)
+            assert result.status is TaskStatus.CANCELLED
+            assert time.monotonic() - started < 10
+
+    arun(go())
+
+
+def test_priorities_hold_across_the_broker(redis_cluster: Cluster) -> None:
+    c = redis_cluster
+
+    async def go() -> tuple[list[str], list[str]]:
+        async with _engine(c) as engine:
+            low = [await engine.submit("again", {"n": n}, priority=1) for n in range(6)]
+            high = [await engine.submit("again", {"n": n}, priority=9) for n in range(6)]
+            c.start_worker(1)
+            for t in low + high:
+                await engine.wait(t, timeout=60)
+            return low, high
+
+    low, high = arun(go())
+    order = [line.split()[0] for line in c.runs.read_text().splitlines()]
+    # The first delivery may be any (it was fetched as the worker started); the rest are
+    # served highest priority first.
+    assert set(order[1:6]) <= set(high), order
+    assert set(order[-5:]) <= set(low), order
+
+
+def test_sigterm_finishes_within_the_grace_then_hands_back(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    gen = _cluster(tmp_path, monkeypatch, REDIS, lease_s="2", heartbeat_s="0.5",
+                   sweep_interval_s="0.5", reconcile_after_s="30", shutdown_grace_s="0.5")
+    c = next(gen)
+    try:
+        first = c.start_worker(2)
+
+        async def go() -> tuple[str, str, TaskStatus, TaskStatus, float]:
+            async with _engine(c) as engine:
+                # Long enough that a worker that waited for them could not pass the check.
+                again = await engine.submit("again", {"n": 1, "seconds": 20})
+                once = await engine.submit("once", {"n": 2, "seconds": 20})
+                await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) == 2, 30,
+                                        "both tasks running")
+                stopped = time.monotonic()
+                first.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(first.wait, 30)
+                took = time.monotonic() - stopped
+                c.start_worker(2)  # takes the task handed back
+                r_once = await engine.wait(once, timeout=60)
+                await asyncio.to_thread(wait_until, lambda: c.run_counts()[again] == 2, 60,
+                                        "the handed-back task running again")
+                info = await engine.status(again)
+                return again, once, info.status, r_once.status, took
+
+        again, once, s_again, s_once, took = arun(go())
+        assert first.returncode == 0, c.logs()
+        assert took < 12, c.logs()  # the grace period (and a loaded box's exit), not 20 s
+        assert s_again is TaskStatus.RUNNING  # handed back, running again elsewhere
+        assert s_once is TaskStatus.CANCELLED  # not idempotent: never run twice
+        counts = c.run_counts()
+        assert (counts[again], counts[once]) == (2, 1)
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(gen)
+
+
+def test_a_started_non_idempotent_task_whose_claim_was_lost_is_not_run_again(
+        redis_cluster: Cluster) -> None:
+    """The journal says it started, the ledger has no claim (PostgreSQL lost the claim's
+    commit in a crash): a worker ends it ``interrupted`` instead of running it twice."""
+    c = redis_cluster
+
+    async def go() -> tuple[TaskStatus, str | None]:
+        async with _engine(c) as engine:
+            task_id = await engine.submit("once", {"n": 3})
+            stored = await engine.journal.get_request(task_id)
+            assert stored is not None
+            task = task_from_stored(stored)
+            task.status, task.attempts, task.started_at = TaskStatus.RUNNING, 1, time.time()
+            await engine.journal.started(task)
+            c.start_worker(1)
+            result = await engine.wait(task_id, timeout=60)
+            return result.status, result.error.code if result.error else None
+
+    assert arun(go()) == (TaskStatus.FAILED, "interrupted")
+    assert not c.run_counts()

@@ -1,0 +1,63 @@
+"""``skillexec doctor`` checks the broker and the database of distributed mode; ``skillexec
+worker`` refuses to start without them, in one sentence."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests._distributed import PG_ADMIN, REDIS, drop_database, fresh_database
+from tests._distributed import need as need_services
+
+
+def _skillexec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+@pytest.fixture
+def db() -> Iterator[str]:
+    need_services(PG_ADMIN, REDIS)
+    url = fresh_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def test_doctor_says_the_broker_and_database_answer(db: str) -> None:
+    done = _skillexec("doctor", "--json", "--broker-url", REDIS, "--database-url", db)
+    assert done.returncode == 0, done.stderr
+    rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
+    assert rows["broker"]["available"] and rows["database"]["available"]
+    assert "schema version 1" in rows["database"]["detail"]
+
+
+def test_doctor_says_which_one_does_not_answer() -> None:
+    done = _skillexec("doctor", "--json", "--broker-url", "redis://127.0.0.1:1/0",
+                      "--database-url", "postgresql://postgres@127.0.0.1:1/none")
+    assert done.returncode == 1, done.stderr
+    rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
+    assert not rows["broker"]["available"] and not rows["database"]["available"]
+    assert "Traceback" not in done.stderr
+
+
+def test_doctor_without_a_broker_has_no_distributed_rows() -> None:
+    done = _skillexec("doctor", "--json")
+    assert not [r for r in json.loads(done.stdout) if r["section"] == "distributed"]
+
+
+def test_worker_without_a_broker_or_database_refuses_in_one_sentence(tmp_path: object) -> None:
+    done = _skillexec("worker")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("skillexec: a worker needs a broker: --broker-url or "
+                                   "SKILLEXEC_BROKER_URL")
+    done = _skillexec("worker", "--broker-url", "redis://127.0.0.1:6379/0")
+    assert done.returncode == 2 and "distributed.database_url" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = _skillexec("worker", "--broker-url", "http://x")
+    assert done.returncode == 2 and "broker_url" in done.stderr, done.stderr

@@ -1,0 +1,204 @@
+"""The ledger's fenced claims on the real PostgreSQL: one winner per claim, a zombie's late
+terminal write loses, the reaper re-queues idempotent tasks and ends the others, and a
+journal reader hears of an end written by another process (``wait_finished``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from skillexec.distributed.fenced import FencedStore
+from skillexec.distributed.ledger import MIGRATIONS, Claim, Ledger
+from skillexec.storage.sqlite import SQLiteStore
+from skillexec.task import ExecutionResult, ExecutionTask, Request, TaskStatus
+from tests._distributed import PG_ADMIN, drop_database, fresh_database
+from tests._distributed import need as need_services
+from tests.conftest import arun
+
+
+@pytest.fixture
+def db() -> Iterator[str]:
+    need_services(PG_ADMIN)
+    url = fresh_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def _ledger(url: str, worker: str, lease_s: float = 30.0) -> Ledger:
+    return Ledger(url, worker_id=worker, lease_s=lease_s)
+
+
+def _task(task_id: str, *, idempotent: bool = True) -> ExecutionTask:
+    return ExecutionTask.of(task_id, Request("s", "1", {}, {}, 5, 1.0, 0, idempotent,
+                                             time.time()), status=TaskStatus.RUNNING)
+
+
+def _result(task_id: str, output: object) -> ExecutionResult:
+    return ExecutionResult(task_id, "s", "1", TaskStatus.SUCCEEDED, output=output, attempts=1,
+                           finished_at=time.time())
+
+
+def test_migrations_are_versioned_and_idempotent(db: str) -> None:
+    async def go() -> None:
+        a, b = _ledger(db, "a"), _ledger(db, "b")
+        await asyncio.gather(a.open(), b.open())  # two nodes migrating at once
+        assert await a.migrate() == len(MIGRATIONS)
+        await a.close()
+        await b.close()
+
+    arun(go())
+
+
+def test_of_many_concurrent_claims_exactly_one_wins(db: str) -> None:
+    async def go() -> list[Claim | None]:
+        nodes = [_ledger(db, f"w{i}") for i in range(6)]
+        for n in nodes:
+            await n.open()
+        try:
+            won = await asyncio.gather(*(n.claim("t1", idempotent=False, priority=5,
+                                                 queue="q") for n in nodes for _ in range(3)))
+            return list(won)
+        finally:
+            for n in nodes:
+                await n.close()
+
+    won = [c for c in arun(go()) if c is not None]
+    assert won == [Claim("t1", 1)]
+
+
+def test_a_zombie_loses_its_terminal_write_to_the_new_fence_holder(db: str,
+                                                                   tmp_path: Path) -> None:
+    """Worker A is cut off long enough for its lease to expire; the reaper gives the
+    idempotent task back, B claims and ends it; A's late end is refused, the journal keeps
+    B's."""
+    async def go() -> tuple[object, int]:
+        journal = SQLiteStore(tmp_path / "journal.db")
+        await journal.open()
+        a, b = _ledger(db, "a", lease_s=0.2), _ledger(db, "b")
+        await a.open()
+        await b.open()
+        try:
+            zombie, holder = FencedStore(journal, a), FencedStore(journal, b)
+            task = _task("t" * 24)
+            await journal.queued(task)
+            claim_a = await a.claim(task.task_id, idempotent=True, priority=5, queue="q")
+            assert claim_a == Claim(task.task_id, 1)
+            zombie.claims[task.task_id] = claim_a
+            assert await b.claim(task.task_id, idempotent=True, priority=5, queue="q") is None
+            await asyncio.sleep(0.4)  # A's lease runs out (no heartbeat)
+            expired, _, _ = await b.sweep([], reconcile_after_s=60)
+            assert [(e.task_id, e.idempotent) for e in expired] == [(task.task_id, True)]
+            claim_b = await b.claim(task.task_id, idempotent=True, priority=5, queue="q")
+            assert claim_b is not None and claim_b.fence > claim_a.fence
+            holder.claims[task.task_id] = claim_b
+            await zombie.finished(task, _result(task.task_id, "zombie"), [])
+            info = await journal.get(task.task_id)
+            assert info is not None and info.result is None  # refused: not written
+            await holder.finished(task, _result(task.task_id, "holder"), [])
+            info = await journal.get(task.task_id)
+            assert info is not None and info.result is not None
+            return info.result.output, zombie.fenced_out
+        finally:
+            await a.close()
+            await b.close()
+            await journal.close()
+
+    assert arun(go()) == ("holder", 1)
+
+
+def test_the_reaper_ends_an_expired_non_idempotent_claim_and_nobody_reclaims_it(
+        db: str) -> None:
+    async def go() -> None:
+        a, b = _ledger(db, "a", lease_s=0.2), _ledger(db, "b")
+        await a.open()
+        await b.open()
+        try:
+            claim = await a.claim("t2", idempotent=False, priority=5, queue="q")
+            assert claim is not None
+            await asyncio.sleep(0.4)
+            # An expired non-idempotent claim is not for the taking, even before the reaper.
+            assert await b.claim("t2", idempotent=False, priority=5, queue="q") is None
+            expired, _, _ = await b.sweep([], reconcile_after_s=60)
+            assert [(e.task_id, e.idempotent) for e in expired] == [("t2", False)]
+            assert await b.state("t2") == ("done", claim.fence + 1)
+            assert await b.claim("t2", idempotent=False, priority=5, queue="q") is None
+            assert not await a.finish(claim)  # the old holder's end is refused
+        finally:
+            await a.close()
+            await b.close()
+
+    arun(go())
+
+
+def test_a_renewed_lease_is_not_reaped(db: str) -> None:
+    async def go() -> None:
+        a, b = _ledger(db, "a", lease_s=0.5), _ledger(db, "b")
+        await a.open()
+        await b.open()
+        try:
+            claim = await a.claim("t3", idempotent=True, priority=5, queue="q")
+            assert claim is not None
+            for _ in range(4):
+                await asyncio.sleep(0.25)
+                await a.heartbeat(hostname="h", pid=1, queues="q")
+            expired, _, _ = await b.sweep([], reconcile_after_s=60)
+            assert expired == []
+            assert await a.finish(claim)
+        finally:
+            await a.close()
+            await b.close()
+
+    arun(go())
+
+
+def test_the_reconciler_publishes_a_queued_task_again_once_per_bound(db: str) -> None:
+    async def go() -> None:
+        a = _ledger(db, "a")
+        await a.open()
+        try:
+            candidate = [("t4", True, 5, "q")]
+            _, again, _ = await a.sweep(candidate, reconcile_after_s=0.3)
+            assert again == ["t4"]
+            _, again, _ = await a.sweep(candidate, reconcile_after_s=0.3)
+            assert again == []  # published just now: wait for the bound
+            await asyncio.sleep(0.4)
+            _, again, _ = await a.sweep(candidate, reconcile_after_s=0.3)
+            assert again == ["t4"]
+            assert await a.claim("t4", idempotent=True, priority=5, queue="q") is not None
+            _, again, _ = await a.sweep(candidate, reconcile_after_s=0.0)
+            assert again == []  # claimed: not for the reconciler
+        finally:
+            await a.close()
+
+    arun(go())
+
+
+def test_wait_finished_hears_of_an_end_another_process_wrote(tmp_path: Path) -> None:
+    async def go() -> None:
+        writer, reader = SQLiteStore(tmp_path / "j.db"), SQLiteStore(tmp_path / "j.db")
+        await writer.open()
+        await reader.open()
+        try:
+            task = _task("u" * 24)
+            await writer.queued(task)
+            assert await reader.wait_finished(task.task_id, timeout_s=0.2) is None
+
+            async def end_later() -> None:
+                await asyncio.sleep(0.3)
+                await writer.finished(task, _result(task.task_id, 42), [])
+
+            ender = asyncio.ensure_future(end_later())
+            info = await reader.wait_finished(task.task_id, timeout_s=5)
+            await ender
+            assert info is not None and info.result is not None and info.result.output == 42
+        finally:
+            await writer.close()
+            await reader.close()
+
+    arun(go())
