@@ -50,6 +50,7 @@ from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.security.audit import AuditLog
+from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.keys import KeyManager
 from skillexec.services import Services
 from skillexec.skills.model import Isolation
@@ -233,11 +234,7 @@ def assemble(c: EngineConfig, given: Given, *,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
         environments=environments,
-        admission=Admission(config=c, runners=runners, policy=policy,
-                            permissions=p["isolation"].permission_policy, skills=skills,
-                            validator=p["validator"], error_handler=p["error_handler"],
-                            authorization=Authorization(
-                                role_permissions=c.access.role_permissions)),
+        admission=_admission(c, p, policy),
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),
@@ -248,6 +245,13 @@ def assemble(c: EngineConfig, given: Given, *,
         scripts=ScriptCalls(skills=skills, sessions=p["sessions"]),
         remote=_remote(c, journal, events),
         claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
+
+
+def _admission(c: EngineConfig, p: dict[str, Any], policy: IsolationPolicy) -> Admission:
+    return Admission(config=c, runners=p["runners"], policy=policy,
+                     permissions=p["isolation"].permission_policy, skills=p["skills"],
+                     validator=p["validator"], error_handler=p["error_handler"],
+                     authorization=Authorization(role_permissions=c.access.role_permissions))
 
 
 def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
