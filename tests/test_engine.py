@@ -178,6 +178,18 @@ def test_cancel_queued_and_running(tmp_path: Path) -> None:
     arun(main())
 
 
+def test_cancel_in_the_same_turn_as_submit_ends_the_task(tmp_path: Path) -> None:
+    """A task cancelled before its coroutine first ran still ends (and frees its slot)."""
+    async def main() -> None:
+        async with engine(tmp_path, max_concurrency=1) as e:
+            task_id = await e.submit("sleepy", {"seconds": 10})
+            assert await e.cancel(task_id)  # no await between: its coroutine has not begun
+            r = await e.wait(task_id, timeout=5)
+            assert r.status is TaskStatus.CANCELLED
+            assert (await e.execute("add", {"a": 1})).output == 3  # the slot was freed
+    arun(main())
+
+
 def test_priority_order_under_saturation(tmp_path: Path) -> None:
     order: list[int] = []
     gate = threading.Event()

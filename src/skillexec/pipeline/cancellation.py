@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,7 +52,11 @@ class Cancellation:
         if ctx is not None:
             ctx.cancel()
         runner_task = self.executor.running.get(task_id)
-        if runner_task is not None:
+        # A task whose coroutine has not begun yet is left to begin: cancelled now, it
+        # would never enter the attempt loop that ends it (nor free its slot). The loop
+        # sees it in ``cancelling`` before its first attempt and ends it cancelled.
+        if runner_task is not None and \
+                inspect.getcoroutinestate(runner_task.get_coro()) != inspect.CORO_CREATED:
             runner_task.cancel()
         return True
 
