@@ -322,17 +322,22 @@ def _kill_leftovers() -> None:
 
 
 def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
+    # Leftovers are swept only when wait4 says a process we did not fork is still alive.
+    # Every process of our PID namespace descends from us (orphans reparent to its pid 1,
+    # us, or to a subreaper that is itself one of our descendants), so "no children at
+    # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
+    # which is most of what a call costs the zygote's kernel time on a busy machine.
     while True:
         try:
             pid, status, ru = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
+            if not children:
+                _kill_leftovers()  # someone lives on that no attempt accounts for
             return
         if children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
-        if not children:
-            _kill_leftovers()
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
