@@ -225,7 +225,8 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
-    setup.close_fds = (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds)
+    setup.close_runs = _child.fd_runs(
+        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds))
     while True:
         readable = False
         for fd, _ in ep.poll(5.0):
