@@ -83,6 +83,10 @@ class ChildSetup:
         # How to fork without the at-fork hooks' cost; None: plain os.fork (see _fork).
         self.fork_plan: ForkPlan | None = None
         self.hard_limits = hard_limits()
+        # The zygote's own limits once it is ready (soft = hard where it lowered them, so
+        # nothing in it can raise them again): a child's limit equal to one of them is
+        # inherited as it is, and its setrlimit call is left out of the plan.
+        self.own_limits = {which: resource.getrlimit(which) for which in self.hard_limits}
         self.set_pdeathsig = prepare_parent_death_signal(signal.SIGKILL)
         # The zygote's own descriptors, which no child may keep (set by the zygote's loop),
         # as [low, high) runs: mostly consecutive (its Landlock rule fds), so a child closes
@@ -151,14 +155,15 @@ def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
     key = (as_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"], lim["open_files"],
            lim.get("processes"), vsz_bytes)
     if key != setup.rlimit_key:
-        setup.rlimit_plan = rlimit_plan(
+        own = setup.own_limits
+        setup.rlimit_plan = [(which, pair) for which, pair in rlimit_plan(
             setup.hard_limits,
             address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
             cpu_seconds=lim.get("cpu_seconds"),
             file_size_bytes=int(lim["file_size_bytes"]),
             open_files=int(lim["open_files"]),
             processes=lim.get("processes"),
-        )
+        ) if own.get(which) != pair]
         setup.rlimit_key = key
     # The environment becomes exactly what the engine asked for; only the differences
     # from what os.environ holds (setup.environ: nothing changes it after the setup) are
