@@ -11,6 +11,7 @@ import resource
 from pathlib import Path
 
 from hypothesis import given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from skillexec.runtime.runners._child import fd_runs
@@ -18,6 +19,7 @@ from skillexec.runtime.runners.sandbox import SandboxRunner
 from tests._isolation import attempt, need_sandbox, settings, write_skill
 
 
+@hyp_settings(deadline=None)  # pure, but the machine is shared: no wall-clock deadline
 @given(st.lists(st.integers(min_value=0, max_value=300), max_size=60))
 def test_runs_cover_exactly_the_descriptors(fds: list[int]) -> None:
     runs = fd_runs(fds)
