@@ -69,11 +69,25 @@ class AttemptIO:
         # protocol and a reader per attempt (~0.3 ms of the engine's CPU here).
         self.sock.setblocking(False)
         conn = Conn(self.sock)
-        convo = asyncio.ensure_future(self._python(conn) if self.kind == "python"
-                                      else self._script(conn) if self.kind == "script"
-                                      else self._command(conn))
-        # Cancellation is polled with a timer rather than a task: one less task per attempt.
         loop = asyncio.get_running_loop()
+        # The conversation runs in this task; the deadline and an overflow interrupt it by
+        # cancelling the task (as asyncio.timeout does) rather than racing a second task
+        # with asyncio.wait: no task, waiter and done callbacks per attempt, and two fewer
+        # passes of the event loop once the child has answered.
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        interrupted: list[str] = []  # "overflow" or "timeout", the first one only
+
+        def interrupt(why: str) -> None:
+            if not self._ended and not interrupted:
+                interrupted.append(why)
+                task.cancel()
+
+        def on_overflow(_fut: asyncio.Future[None]) -> None:
+            interrupt("overflow")
+
+        # Cancellation is polled with a timer rather than a task: one less task per attempt.
         watch: list[asyncio.TimerHandle] = []
 
         def poll_cancel() -> None:
@@ -89,36 +103,42 @@ class AttemptIO:
         if self.attempt.context.workspace_quota is not None:
             self._quota_timer = loop.call_later(_WORKSPACE_CHECK_S, self._check_workspace)
         timeout_s = self.attempt.limits.timeout_s
+        deadline = loop.call_later(timeout_s, interrupt, "timeout")
+        self.overflow.add_done_callback(on_overflow)
         try:
-            waiters: set[asyncio.Future[Any]] = {convo, self.overflow}
-            done, _ = await asyncio.wait(waiters, timeout=timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if convo in done:
-                outcome = convo.result()
-            elif self.overflow in done and self.quota_error is not None:
-                outcome = Outcome(error=self.quota_error)  # the child was killed already
-            elif self.overflow in done:
-                self.kill()
-                which = "stdout" if self.stdout.overflowed else "stderr"
-                cap = self.stdout.cap if which == "stdout" else self.stderr.cap
-                outcome = self._fail(ErrorType.RESOURCE, "output_too_large",
-                                     f"the skill wrote more than {cap} bytes to {which}",
-                                     details={"stream": which, "cap": cap})
-            else:
-                self.kill()
-                outcome = self._fail(ErrorType.TIMEOUT, "execution_timeout",
-                                     f"skill {self.attempt.skill.id!r} did not finish within "
-                                     f"{duration(timeout_s)}", retryable=True)
+            try:
+                outcome = await (self._python(conn) if self.kind == "python"
+                                 else self._script(conn) if self.kind == "script"
+                                 else self._command(conn))
+            except asyncio.CancelledError:
+                # Ours only if nobody else cancelled the task meanwhile (the engine's own
+                # cancellation of the attempt propagates as it is).
+                if not interrupted or task.uncancel() > cancelling:
+                    raise
+                outcome = self._interrupted(interrupted[0], timeout_s)
         finally:
-            self._ended = True
+            self._ended = True  # an interrupt still queued on the loop is now a no-op
+            deadline.cancel()
+            self.overflow.remove_done_callback(on_overflow)
             if self._quota_timer is not None:
                 self._quota_timer.cancel()
             for h in watch:
                 h.cancel()
-            if not convo.done():
-                convo.cancel()
-                await asyncio.gather(convo, return_exceptions=True)
         return outcome
+
+    def _interrupted(self, why: str, timeout_s: float) -> Outcome:
+        if why == "overflow" and self.quota_error is not None:
+            return Outcome(error=self.quota_error)  # the child was killed already
+        self.kill()
+        if why == "overflow":
+            which = "stdout" if self.stdout.overflowed else "stderr"
+            cap = self.stdout.cap if which == "stdout" else self.stderr.cap
+            return self._fail(ErrorType.RESOURCE, "output_too_large",
+                              f"the skill wrote more than {cap} bytes to {which}",
+                              details={"stream": which, "cap": cap})
+        return self._fail(ErrorType.TIMEOUT, "execution_timeout",
+                          f"skill {self.attempt.skill.id!r} did not finish within "
+                          f"{duration(timeout_s)}", retryable=True)
 
     def _check_workspace(self) -> None:
         quota = self.attempt.context.workspace_quota
@@ -235,7 +255,9 @@ class AttemptIO:
         finally:
             transport.close()
         await self.stdout.eof.wait()
-        child = await self.exit_fut
+        # Shielded: an interrupt (deadline, overflow) cancels this task, not the exit's
+        # future, which the attempt still reads afterwards.
+        child = await asyncio.shield(self.exit_fut)
         status = child.status
         if status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             raw = bytes(self.stdout.buf)

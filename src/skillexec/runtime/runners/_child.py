@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -83,9 +84,15 @@ class ChildSetup:
         # How to fork without the at-fork hooks' cost; None: plain os.fork (see _fork).
         self.fork_plan: ForkPlan | None = None
         self.hard_limits = hard_limits()
+        # The zygote's own limits once it is ready (soft = hard where it lowered them, so
+        # nothing in it can raise them again): a child's limit equal to one of them is
+        # inherited as it is, and its setrlimit call is left out of the plan.
+        self.own_limits = {which: resource.getrlimit(which) for which in self.hard_limits}
         self.set_pdeathsig = prepare_parent_death_signal(signal.SIGKILL)
-        # The zygote's own descriptors, which no child may keep (set by the zygote's loop).
-        self.close_fds: tuple[int, ...] = ()
+        # The zygote's own descriptors, which no child may keep (set by the zygote's loop),
+        # as [low, high) runs: mostly consecutive (its Landlock rule fds), so a child closes
+        # them with a few close_range calls instead of one close per descriptor.
+        self.close_runs: tuple[tuple[int, int], ...] = ()
         # The descriptors of every request in the batch being forked (see _zygote._handle).
         self.batch_fds: tuple[int, ...] = ()
         self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
@@ -98,6 +105,17 @@ class ChildSetup:
         """Record the environment the zygote started with (before the skill's import)."""
         self.env_restore_unset = [k for k in self.environ if k not in env]
         self.env_restore_set = [(k, v) for k, v in env.items() if self.environ.get(k) != v]
+
+
+def fd_runs(fds: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """``fds`` as [low, high) runs of consecutive descriptors (for ``os.closerange``)."""
+    runs: list[tuple[int, int]] = []
+    for fd in sorted(set(fds)):
+        if runs and runs[-1][1] == fd:
+            runs[-1] = (runs[-1][0], fd + 1)
+        else:
+            runs.append((fd, fd + 1))
+    return tuple(runs)
 
 
 class ForkPrep:
@@ -140,14 +158,15 @@ def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
     key = (as_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"], lim["open_files"],
            lim.get("processes"), vsz_bytes)
     if key != setup.rlimit_key:
-        setup.rlimit_plan = rlimit_plan(
+        own = setup.own_limits
+        setup.rlimit_plan = [(which, pair) for which, pair in rlimit_plan(
             setup.hard_limits,
             address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
             cpu_seconds=lim.get("cpu_seconds"),
             file_size_bytes=int(lim["file_size_bytes"]),
             open_files=int(lim["open_files"]),
             processes=lim.get("processes"),
-        )
+        ) if own.get(which) != pair]
         setup.rlimit_key = key
     # The environment becomes exactly what the engine asked for; only the differences
     # from what os.environ holds (setup.environ: nothing changes it after the setup) are
@@ -218,8 +237,8 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
         # in a namespace of its own, only knows ours). Sent before any of the skill's code
         # runs, so the skill cannot forge it.
         os.write(fds[0], proto.HELLO)
-    for fd in setup.close_fds:
-        os.close(fd)
+    for low, high in setup.close_runs:
+        os.closerange(low, high)
     # Forked in a batch: the other requests' sockets, pipes and rulesets are not ours.
     for fd in setup.batch_fds:
         if fd not in fds and fd != prep.ruleset_fd:

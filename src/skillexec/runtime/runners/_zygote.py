@@ -251,7 +251,8 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
-    setup.close_fds = (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds)
+    setup.close_runs = _child.fd_runs(
+        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds))
     while True:
         readable = False
         for fd, _ in ep.poll(5.0):
@@ -348,17 +349,22 @@ def _kill_leftovers() -> None:
 
 
 def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
+    # Leftovers are swept only when wait4 says a process we did not fork is still alive.
+    # Every process of our PID namespace descends from us (orphans reparent to its pid 1,
+    # us, or to a subreaper that is itself one of our descendants), so "no children at
+    # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
+    # which is most of what a call costs the zygote's kernel time on a busy machine.
     while True:
         try:
             pid, status, ru = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
+            if not children:
+                _kill_leftovers()  # someone lives on that no attempt accounts for
             return
         if children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
-        if not children:
-            _kill_leftovers()
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
