@@ -55,8 +55,7 @@ class Cancellation:
         # A task whose coroutine has not begun yet is left to begin: cancelled now, it
         # would never enter the attempt loop that ends it (nor free its slot). The loop
         # sees it in ``cancelling`` before its first attempt and ends it cancelled.
-        if runner_task is not None and \
-                inspect.getcoroutinestate(runner_task.get_coro()) != inspect.CORO_CREATED:
+        if runner_task is not None and not _unbegun(runner_task):
             runner_task.cancel()
         return True
 
@@ -86,3 +85,9 @@ class Cancellation:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(ends)
         return ids
+
+
+def _unbegun(task: asyncio.Task[Any]) -> bool:
+    coro = task.get_coro()
+    return inspect.iscoroutine(coro) and \
+        inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
