@@ -49,7 +49,8 @@ _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 class _Journal(Protocol):
     def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]: ...
 
-    async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]: ...
+    async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = (), *,
+                    binary: bool = False) -> list[Any]: ...
 
     async def _row(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Any: ...
 
@@ -101,4 +102,4 @@ class PostgresSecurityMixin:
                          limit: int = 10_000) -> list[AuditRow]:
         """Records in seq order after ``after_seq`` (and at or after ``since_us``)."""
         sql, args = audit_since(after_seq, since_us, limit)
-        return [audit_row(r) for r in await self._rows(sql, args)]
+        return [audit_row(r) for r in await self._rows(sql, args, binary=True)]
