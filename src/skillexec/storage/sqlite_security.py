@@ -64,9 +64,8 @@ class _Journal(Protocol):
 
 def place_audit(conn: sqlite3.Connection, batch: list[Record]) -> list[Record]:
     """The batch with its audit entries placed in the chain, after the other records (in a
-    transaction that holds the write lock: the head read here stays the head)."""
-    if not any(r[0] is AUDIT_MARK for r in batch):
-        return batch
+    transaction that holds the write lock: the head read here stays the head). Called for
+    a batch that holds some (the writer counts them as they are queued)."""
     return audit_placed(conn.execute(AUDIT_HEAD).fetchone(), batch)
 
 
