@@ -1,12 +1,15 @@
 """The audit log's costs (issue #15).
 
 Run:  .venv/bin/python bench/bench_audit.py [--records 1000000] [--calls 20000]
+      [--journal-url postgresql://postgres@127.0.0.1/bench_audit] [--skip-throughput]
 
 1. `audit verify` of a chain of N records (default 1,000,000; target < 10 s): the chain is
    made by a bulk writer (the same `audit_chain.chain` the journal uses, executemany in
    100k-row transactions) with a signed checkpoint at its head, then verified through
    `AuditLog.verify()` as `skillexec audit verify` does: streamed in pages, each record
    hashed from its stored bytes. The peak RSS growth during verify shows it streams.
+   With ``--journal-url postgresql://...`` the chain is built (COPY) and verified in that
+   database instead (its audit table is emptied first: name a database of its own).
 2. Inline no-op engine throughput, SQLite journal on, audit on vs off (the engine core of
    bench_engine.py: monitor, breakers, pressure and cache off), interleaved rounds in one
    run, best of each.
@@ -28,6 +31,7 @@ from skillexec.security.audit import AuditLog
 from skillexec.security.audit_chain import AuditEntry, chain
 from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import TaskStore
 
 
 @skill(id="noop", version="1.0.0")
@@ -69,9 +73,47 @@ def build_chain(data: Path, n: int) -> float:
     return time.perf_counter() - t0
 
 
-async def verify(data: Path) -> tuple[float, float, int, bool, float]:
+def build_chain_pg(url: str, data: Path, n: int) -> float:
+    """The same N records COPYed into the PostgreSQL journal ``url``; seconds taken."""
+    import psycopg
+
+    from skillexec.storage.postgres import PostgresStore
+
+    async def schema() -> None:
+        store = PostgresStore(url)
+        await store.open()
+        await store.close()
+    asyncio.run(schema())
+    t0 = time.perf_counter()
+    head: tuple[int, bytes] | None = None
+    ts = int(time.time() * 1e6)
+    step = 100_000
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE audit")
+        for start in range(0, n, step):
+            entries = [AuditEntry(ts + i, "alice", "task.finished", f"{i:024x}", "succeeded",
+                                  {"skill": "csv.read", "version": "1.2.0"})
+                       for i in range(start, min(n, start + step))]
+            rows = chain(head, entries)
+            with conn.transaction(), conn.cursor().copy(
+                    "COPY audit(seq, ts_us, body, digest) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+            head = (rows[-1].seq, rows[-1].digest)
+        conn.execute("VACUUM ANALYZE audit")
+    assert head is not None
+    CheckpointFile(data / "audit").write(*head)
+    return time.perf_counter() - t0
+
+
+async def verify(data: Path, url: str | None = None) -> tuple[float, float, int, bool, float]:
     """Wall seconds, CPU seconds (this process, all threads), count, intact, RSS growth."""
-    store = SQLiteStore(data / "journal.db")
+    store: TaskStore
+    if url is None:
+        store = SQLiteStore(data / "journal.db")
+    else:
+        from skillexec.storage.postgres import PostgresStore
+        store = PostgresStore(url)
     await store.open()
     try:
         gc.collect()
@@ -114,6 +156,13 @@ async def throughput(total: int, callers: int, *, audit: bool,
                 (time.process_time() - c0) / total * 1e6)
 
 
+def _pg_size_mb(url: str) -> float:
+    import psycopg
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT pg_total_relation_size('audit')").fetchone()
+    return float(row[0]) / 2**20 if row else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=1_000_000)
@@ -121,19 +170,32 @@ def main() -> None:
     ap.add_argument("--callers", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-verify", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--journal-url", default=None,
+                    help="build and verify the chain in this PostgreSQL database")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="skillexec-bench-audit-"))
 
     if not args.skip_verify:
-        built = build_chain(tmp / "chain", args.records)
-        size_mb = (tmp / "chain" / "journal.db").stat().st_size / 2**20
-        print(f"chain of {args.records:,} records built in {built:.1f} s ({size_mb:.0f} MB)")
+        url = args.journal_url
+        if url is None:
+            built = build_chain(tmp / "chain", args.records)
+            size_mb = (tmp / "chain" / "journal.db").stat().st_size / 2**20
+            where = "SQLite"
+        else:
+            built = build_chain_pg(url, tmp / "chain", args.records)
+            size_mb = _pg_size_mb(url)
+            where = "PostgreSQL"
+        print(f"chain of {args.records:,} records built in {built:.1f} s ({size_mb:.0f} MB "
+              f"of {where})")
         for _ in range(2):  # the second with the file in the page cache
-            wall, cpu, count, ok, grew = asyncio.run(verify(tmp / "chain"))
+            wall, cpu, count, ok, grew = asyncio.run(verify(tmp / "chain", url))
             print(f"audit verify: {count:,} records in {wall:.2f} s wall, {cpu:.2f} s CPU, "
                   f"intact={ok} ({count / wall:,.0f} records/s; target < 10 s), "
                   f"peak RSS grew {grew:.0f} MB")
 
+    if args.skip_throughput:
+        return
     rows: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(args.rounds):  # interleaved: noise hits both alike
         for audit in (False, True):

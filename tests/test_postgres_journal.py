@@ -65,10 +65,13 @@ def test_an_old_schema_is_brought_up_to_date_with_its_rows(fresh_pg: str) -> Non
 
     got = arun(reopen())
     assert got is not None and got.status is TaskStatus.QUEUED and got.request.params == {}
-    assert _versions(fresh_pg) == [1, 2]
+    assert _versions(fresh_pg) == [n for n, _, _ in postgres_schema.MIGRATIONS]
     with psycopg.connect(fresh_pg) as conn:
         options = conn.execute("SELECT reloptions FROM pg_class WHERE relname='tasks'").fetchone()
+        security = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename IN"
+                                " ('api_keys', 'audit')").fetchone()
     assert options is not None and "fillfactor=70" in options[0]
+    assert security == (2,)  # migration 3
 
 
 def test_nodes_starting_together_apply_each_migration_once(fresh_pg: str) -> None:

@@ -4,6 +4,7 @@ PostgreSQL database (tests/_postgres.py makes one per test session)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,6 +14,10 @@ import orjson
 import pytest
 
 from skillexec.errors import ResourceError
+from skillexec.security.audit_chain import AuditEntry, chain
+from skillexec.security.audit_verify import verify_chain
+from skillexec.security.keys import KeyInfo, KeyRecord
+from skillexec.security.principals import Role
 from skillexec.storage.store import ArtifactRecord, CacheRecord, TaskStore
 from skillexec.task import (
     ArtifactRef,
@@ -222,3 +227,91 @@ def test_a_reopened_journal_keeps_everything(make_store: MakeStore) -> None:
 
     [back] = using(make_store, body)
     assert back.task_id == t.task_id and back.request == t.request
+
+
+def test_api_keys_keep_their_digest_and_change_once(make_store: MakeStore) -> None:
+    now = time.time()
+    kept = KeyRecord(KeyInfo("k1", "alice", Role.RUNNER, frozenset({"add", "csv.*"}),
+                             frozenset({"file_read"}), now, now + 60, None, None),
+                     hashlib.sha256(b"secret").digest())
+    plain = KeyRecord(KeyInfo("k2", "bob", Role.ADMIN, None, None, now + 1, None, None, None),
+                      bytes(32))
+
+    async def body(s: TaskStore) -> None:
+        await asyncio.gather(s.key_put(kept), s.key_put(plain))
+        assert await s.key_get("k1") == kept and await s.key_get("nope") is None
+        assert await s.key_list() == [kept, plain]  # oldest first
+        with pytest.raises(ResourceError):
+            await s.key_put(kept)  # one key id, once
+        assert await s.key_used("k1", now + 2) and not await s.key_used("k1", now + 3)
+        assert await s.key_revoke("k2", now + 4) and not await s.key_revoke("k2", now + 5)
+        assert not await s.key_revoke("nope", now) and not await s.key_used("nope", now)
+        got = await s.key_get("k1"), await s.key_get("k2")
+        assert got[0] is not None and got[0].info.used_at == now + 2
+        assert got[1] is not None and got[1].info.revoked_at == now + 4
+        assert got[0].info.revoked_at is None and got[1].info.used_at is None
+
+    using(make_store, body)
+
+
+def entry(i: int, who: str = "p") -> AuditEntry:
+    return AuditEntry(1_000_000 + i, who, "x", str(i), "ok", {"i": i} if i % 2 else None)
+
+
+def test_audit_records_chain_in_the_group_commit_of_the_task_writes(
+        make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> None:
+        assert await s.audit_head() is None and await s.audit_rows() == []
+        t = task()
+        # one turn: the task's write and its records share a transaction
+        await asyncio.gather(s.queued(t), *(s.audit_append(entry(i)) for i in range(3)),
+                             s.append_event("e", {}))
+        await asyncio.gather(*(s.audit_append(entry(i)) for i in range(3, 5)))
+        rows = await s.audit_rows()
+        assert rows == chain(None, [entry(i) for i in range(5)])
+        assert await s.audit_head() == (4, rows[-1].digest)
+        assert await s.audit_rows(after_seq=2) == rows[3:]
+        assert await s.audit_rows(since_us=1_000_003, limit=1) == rows[3:4]
+        assert (await verify_chain(s, [])).ok
+
+    using(make_store, body)
+
+
+def test_a_bad_record_beside_audit_entries_fails_alone(make_store: MakeStore) -> None:
+    async def body(s: TaskStore) -> None:
+        t, other = task(), task()
+        await asyncio.gather(s.queued(t), s.audit_append(entry(0)))
+        again = s.queued(t)  # the primary key refuses it; the rest of its batch is written
+        fine = [s.audit_append(entry(1)), s.queued(other), s.audit_append(entry(2))]
+        with pytest.raises(ResourceError):
+            await again
+        await asyncio.gather(*fine)
+        assert await s.get(other.task_id) is not None
+        assert await s.audit_rows() == chain(None, [entry(i) for i in range(3)])
+
+    using(make_store, body)
+
+
+def test_two_writers_on_one_journal_never_fork_the_audit_chain(make_store: MakeStore) -> None:
+    async def main() -> None:
+        a, b = make_store(), make_store()
+        await a.open()
+        await b.open()
+        try:
+            writes = []
+            for i in range(150):
+                for who, store in (("a", a), ("b", b)):
+                    writes.append(store.audit_append(entry(i, who)))
+                if i % 7 == 0:
+                    await asyncio.sleep(0.001)  # let one store commit between the other's
+            await asyncio.gather(*writes)
+            report = await verify_chain(a, [])
+            assert report.ok and report.count == 300, report
+            rows = await b.audit_rows(limit=1000)
+            assert [r.seq for r in rows] == list(range(300))
+            assert sorted(orjson.loads(r.body)["principal"] for r in rows) == \
+                ["a"] * 150 + ["b"] * 150
+        finally:
+            await a.close()
+            await b.close()
+    arun(main())

@@ -29,10 +29,10 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True, help="Verify and read the audit log.")
 
 
-def _audit(data_dir: Any) -> tuple[Any, Any]:
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+def _audit(data_dir: Any, journal_url: str | None) -> tuple[Any, Any]:
+    """The settings, and the folder of this data directory's signed checkpoints (a shared
+    journal's chain is checked against the checkpoints this node signed)."""
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     return cfg, cfg.data_dir / "audit"
 
 
@@ -44,9 +44,10 @@ async def _open(cfg: Any, directory: Any) -> tuple[AuditLog, TaskStore]:
 
 @app.command()
 def verify(as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-           = False, data_dir: opt.DataDir = None) -> None:
+           = False, data_dir: opt.DataDir = None,
+           journal_url: opt.JournalUrl = None) -> None:
     """Check every record's hash chain and every signed checkpoint."""
-    cfg, directory = _audit(data_dir)
+    cfg, directory = _audit(data_dir, journal_url)
 
     async def go() -> Any:
         from skillexec.errors import SkillExecError
@@ -77,9 +78,10 @@ def show(since: Annotated[str | None, typer.Option(
          limit: Annotated[int, typer.Option(min=1, help="At most this many (oldest first).")]
          = 1000,
          as_json: Annotated[bool, typer.Option("--json", help="One JSON record a line.")]
-         = False, data_dir: opt.DataDir = None) -> None:
+         = False, data_dir: opt.DataDir = None,
+         journal_url: opt.JournalUrl = None) -> None:
     """The audit records, oldest first."""
-    cfg, directory = _audit(data_dir)
+    cfg, directory = _audit(data_dir, journal_url)
     since_s = None if since is None else time.time() - parse_age(since)
 
     async def go() -> list[dict[str, Any]]:

@@ -32,19 +32,18 @@ app = typer.Typer(no_args_is_help=True,
                   help="API keys (create, list, revoke) and the master key (rotate-master).")
 
 
-def with_keys(data_dir: Path | None, use: Callable[[KeyManager], Awaitable[T]]) -> T:
-    """Open (or make) the journal of ``data_dir`` and its audit log, run ``use``, close."""
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
+def with_keys(data_dir: Path | None, journal_url: str | None,
+              use: Callable[[KeyManager], Awaitable[T]]) -> T:
+    """Open (or make) the journal (``journal_url``, else the SQLite file of ``data_dir``)
+    and the audit log of ``data_dir``, run ``use``, close."""
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
 
     async def go() -> T:
         from skillexec.errors import SkillExecError
         from skillexec.security.audit import AuditLog
         from skillexec.security.keys import KeyManager
-        from skillexec.storage.sqlite import SQLiteStore
 
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SQLiteStore(cfg.journal_path)
-        await store.open()
+        store = await opt.open_journal(cfg, make=True)
         audit = AuditLog(store, directory=cfg.data_dir / "audit", enabled=cfg.audit.enabled,
                          checkpoint_every=cfg.audit.checkpoint_every)
         try:
@@ -80,10 +79,11 @@ def create(
         help="Lifetime, e.g. 30d, 12h (default: until revoked).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Make a key and print it, once."""
     expires_s = None if expires is None else parse_age(expires)
-    info, raw = with_keys(data_dir, lambda keys: keys.create(
+    info, raw = with_keys(data_dir, journal_url, lambda keys: keys.create(
         name=name, role=role, skills=_names(skills), permissions=_names(permissions),
         expires_s=expires_s))
     if as_json:
@@ -97,11 +97,11 @@ def create(
 
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
-          data_dir: opt.DataDir = None) -> None:
+          data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
     """Every key, oldest first: ids, owners, roles, grants and state (never a secret)."""
     import time
 
-    infos: list[KeyInfo] = with_keys(data_dir, lambda keys: keys.list())
+    infos: list[KeyInfo] = with_keys(data_dir, journal_url, lambda keys: keys.list())
     now = time.time()
     if as_json:
         typer.echo(json_text(orjson.dumps(
@@ -124,9 +124,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JS
 
 @app.command()
 def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="A key id.")],
-           data_dir: opt.DataDir = None) -> None:
+           data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
     """Revoke a key: refused from its next use on."""
-    if not with_keys(data_dir, lambda keys: keys.revoke(key_id)):
+    if not with_keys(data_dir, journal_url, lambda keys: keys.revoke(key_id)):
         opt.fail(f"no valid key with id {key_id!r}", 1)
     typer.echo(f"key {key_id} revoked")
 

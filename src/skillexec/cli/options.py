@@ -149,9 +149,14 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         fail("interrupted", INTERRUPTED)
 
 
-async def open_journal(cfg: EngineConfig) -> TaskStore:
-    """The journal of ``cfg``, open; a clear sentence when it is missing or unusable."""
-    _exists(cfg)
+async def open_journal(cfg: EngineConfig, *, make: bool = False) -> TaskStore:
+    """The journal of ``cfg``, open; a clear sentence when it is missing or unusable.
+    ``make``: a SQLite journal not there yet is made (a command that writes, as
+    ``keys create``), rather than refused."""
+    if make and not cfg.journal_is_shared:
+        Path(cfg.journal_where).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        _exists(cfg)
     try:
         codec = cfg.codec()
     except SkillExecError as exc:

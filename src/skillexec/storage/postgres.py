@@ -27,7 +27,8 @@ from skillexec.errors import ResourceError
 from skillexec.storage import postgres_schema
 from skillexec.storage.postgres_notify import CHANNEL, FinishedListener
 from skillexec.storage.postgres_queries import PostgresQueriesMixin
-from skillexec.storage.rows import pg
+from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
+from skillexec.storage.rows import AUDIT_MARK, Record, pg
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
 from skillexec.storage.store import ArtifactRecord, CacheRecord
 from skillexec.storage.url import redacted
@@ -65,10 +66,9 @@ _CACHE_PUT = pg(
 _CACHE_DROP_ALL = pg("DELETE FROM cache WHERE skill_id=?")
 _CACHE_DROP = pg("DELETE FROM cache WHERE skill_id=? AND version != ?")
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
-_Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class PostgresStore(PostgresQueriesMixin):
+class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
     """The TaskStore of engines that share one journal."""
 
     def __init__(self, url: str, *, node: str | None = None, max_batch: int = 2000,
@@ -85,7 +85,7 @@ class PostgresStore(PostgresQueriesMixin):
         self._wait_poll_s = wait_poll_s
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._conn: _Conn | None = None  # the writer's
-        self._pending: list[_Record] = []
+        self._pending: list[Record] = []
         self._wake = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -163,7 +163,7 @@ class PostgresStore(PostgresQueriesMixin):
             self._add((sql, args, fut))
         return fut
 
-    def _add(self, record: _Record) -> None:
+    def _add(self, record: Record) -> None:
         self._pending.append(record)
         self._wake.set()
 
@@ -174,7 +174,7 @@ class PostgresStore(PostgresQueriesMixin):
             while self._pending:
                 batch = self._pending[:self._max_batch]
                 del self._pending[:len(batch)]
-                errors = await self._commit(batch)
+                batch, errors = await self._commit(batch)
                 for i, (_, _, fut) in enumerate(batch):
                     if fut is None or fut.done():
                         continue
@@ -188,25 +188,31 @@ class PostgresStore(PostgresQueriesMixin):
             if self._closing:
                 return
 
-    async def _commit(self, batch: list[_Record]) -> list[BaseException | None] | None:
+    async def _commit(self, batch: list[Record],
+                      ) -> tuple[list[Record], list[BaseException | None] | None]:
+        """Write the batch in one transaction; return it as written (its audit entries
+        placed in the chain) and each record's error (None: all written)."""
+        placed = batch
         try:
             if self._conn is None or self._conn.closed:
                 self._conn = await self._connect()
             conn = self._conn
-            async with conn.transaction(), conn.pipeline():
-                await _execute_runs(conn.cursor(), batch)
+            async with conn.transaction():
+                placed = await place_audit(conn, batch)
+                async with conn.pipeline():
+                    await _execute_runs(conn.cursor(), placed)
             self.commits += 1
             self.records += len(batch)
-            return None
+            return placed, None
         except (psycopg.Error, ResourceError) as exc:
             if self._conn is None or self._conn.closed or self._conn.broken or len(batch) == 1:
                 # The database itself is gone: every record fails (the next batch reconnects).
-                return [exc] * len(batch)
+                return placed, [exc] * len(batch)
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
             return await _one_by_one(self._conn, batch)
         except Exception as exc:  # whatever it is, the batch's callers must not wait forever
-            return [exc] * len(batch)
+            return placed, [exc] * len(batch)
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_INSERT, (self.node, *insert_values(task)))
@@ -261,7 +267,7 @@ class PostgresStore(PostgresQueriesMixin):
 
 
 async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
-                        batch: list[_Record]) -> None:
+                        batch: list[Record]) -> None:
     """executemany over runs of the same statement, keeping the order of the records (the
     callers of one turn often make the same kind of record: many accepts, many ends)."""
     start, n = 0, len(batch)
@@ -277,11 +283,19 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
         start = end
 
 
-async def _one_by_one(conn: _Conn, batch: list[_Record]) -> list[BaseException | None]:
+async def _one_by_one(conn: _Conn, batch: list[Record],
+                      ) -> tuple[list[Record], list[BaseException | None]]:
+    """The batch as written and each record's error. The audit entries (placed last) are
+    written together in one savepoint: each follows the one before it, so they stand or
+    fall as one (a chain with a hole in it would read as a deleted record)."""
+    placed = batch
     errors: list[BaseException | None] = [None] * len(batch)
+    audits = sum(1 for r in batch if r[0] is AUDIT_MARK)
     try:
         async with conn.transaction():
-            for i, (sql, args, _) in enumerate(batch):
+            placed = await place_audit(conn, batch)
+            others = len(placed) - audits
+            for i, (sql, args, _) in enumerate(placed[:others]):
                 try:
                     async with conn.transaction():  # a savepoint
                         await conn.execute(sql, args)
@@ -289,8 +303,17 @@ async def _one_by_one(conn: _Conn, batch: list[_Record]) -> list[BaseException |
                     if conn.broken:
                         raise
                     errors[i] = exc
+            if audits:
+                try:
+                    async with conn.transaction():
+                        await conn.cursor().executemany(placed[others][0],
+                                                        [r[1] for r in placed[others:]])
+                except psycopg.Error as exc:
+                    if conn.broken:
+                        raise
+                    errors[others:] = [exc] * audits
     except psycopg.Error as exc:  # the database itself fails: all fail
         with contextlib.suppress(psycopg.Error):
             await conn.close()
-        return [exc] * len(batch)
-    return errors
+        return placed, [exc] * len(batch)
+    return placed, errors

@@ -84,9 +84,34 @@ ALTER TABLE tasks SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01,
                        autovacuum_vacuum_cost_delay = 0);
 """
 
+# The security tables, as the SQLite journal's (storage/sqlite_security.py). The audit log's
+# seq is given by the writer that holds the chain's lock (postgres_security.AUDIT_LOCK_KEY),
+# never by a sequence: a sequence's gaps would read as deleted records.
+_V3 = """
+CREATE TABLE api_keys (
+    key_id text PRIMARY KEY,
+    name text NOT NULL,
+    role text NOT NULL,
+    skills bytea,
+    permissions bytea,
+    digest bytea NOT NULL,
+    created_at double precision NOT NULL,
+    expires_at double precision,
+    revoked_at double precision,
+    used_at double precision
+);
+CREATE TABLE audit (
+    seq bigint PRIMARY KEY,
+    ts_us bigint NOT NULL,
+    body bytea NOT NULL,
+    digest bytea NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "tasks, artifacts, events, cache", _V1),
     (2, "tasks: fillfactor 70, early autovacuum", _V2),
+    (3, "api_keys, audit", _V3),
 )
 
 

@@ -1,5 +1,6 @@
 """What the SQL journals (SQLite, PostgreSQL) share: the columns they select, how a row
-becomes a :class:`TaskInfo` or an :class:`ArtifactRecord`, and the newest-first SELECT.
+becomes a :class:`TaskInfo`, an :class:`ArtifactRecord` or a :class:`KeyRecord`, the
+newest-first SELECT, and the audit log's statements.
 
 The statements are written with ``?`` placeholders; the PostgreSQL store turns them into
 psycopg's ``%s`` once, at import (:func:`pg`).
@@ -7,17 +8,22 @@ psycopg's ``%s`` once, at import (:func:`pg`).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 
-from skillexec.security.principals import LOCAL_ID
+from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
+from skillexec.security.keys import KeyInfo, KeyRecord
+from skillexec.security.principals import LOCAL_ID, Role
 from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.store import ArtifactRecord
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
 
-__all__ = ["ARTIFACT_COLUMNS", "HISTORY_COLUMNS", "INFO_COLUMNS", "artifact", "created_between",
-           "info", "newest_first", "owned_by", "pg"]
+__all__ = ["ARTIFACT_COLUMNS", "AUDIT_HEAD", "AUDIT_INSERT", "AUDIT_MARK", "HISTORY_COLUMNS",
+           "INFO_COLUMNS", "KEY_COLUMNS", "KEY_PUT", "Record", "artifact", "audit_placed",
+           "audit_row", "audit_since", "created_between", "info", "key", "key_values",
+           "newest_first", "owned_by", "pg"]
 
 INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
@@ -25,6 +31,14 @@ INFO_COLUMNS = (
 )
 ARTIFACT_COLUMNS = "id, name, mime, size, sha256, task_id, created_at"
 HISTORY_COLUMNS = "history, result, principal"
+KEY_COLUMNS = ("key_id, name, role, skills, permissions, digest, created_at, expires_at,"
+               " revoked_at, used_at")
+KEY_PUT = f"INSERT INTO api_keys({KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+AUDIT_INSERT = "INSERT INTO audit(seq, ts_us, body, digest) VALUES (?,?,?,?)"
+AUDIT_HEAD = "SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1"
+AUDIT_MARK = "-- audit entry"  # a pending record that the writer turns into an audit row
+# A pending write of a group commit: its statement, arguments and who waits for it.
+Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
 def pg(sql: str) -> str:
@@ -97,3 +111,51 @@ def history(row: tuple[Any, ...] | None, codec: Codec = PLAIN, *,
         return [{"attempt": 1, "metrics": result.get("metrics") or {}, "error": None,
                  "decision": "done"}]
     return []
+
+
+def _names_json(values: frozenset[str] | None) -> bytes | None:
+    return None if values is None else orjson.dumps(sorted(values))
+
+
+def key_values(record: KeyRecord) -> tuple[Any, ...]:
+    """``KEY_PUT``'s arguments: the key's digest, never the key."""
+    i = record.info
+    return (i.key_id, i.name, i.role.value, _names_json(i.skills), _names_json(i.permissions),
+            record.digest, i.created_at, i.expires_at, i.revoked_at, i.used_at)
+
+
+def key(row: tuple[Any, ...]) -> KeyRecord:
+    """A row selected as ``KEY_COLUMNS``."""
+    def names(blob: Any) -> frozenset[str] | None:
+        return None if blob is None else frozenset(orjson.loads(blob))
+    return KeyRecord(KeyInfo(row[0], row[1], Role(row[2]), names(row[3]), names(row[4]),
+                             row[6], row[7], row[8], row[9]), bytes(row[5]))
+
+
+def audit_since(after_seq: int, since_us: int | None, limit: int) -> tuple[str, list[Any]]:
+    """The SELECT of the audit records after ``after_seq`` (at or after ``since_us``), in
+    seq order, at most ``limit``; and its arguments."""
+    sql, args = "SELECT seq, ts_us, body, digest FROM audit WHERE seq > ?", [after_seq]
+    if since_us is not None:
+        sql += " AND ts_us >= ?"
+        args.append(since_us)
+    args.append(int(limit))
+    return sql + " ORDER BY seq LIMIT ?", args
+
+
+def audit_row(row: tuple[Any, ...]) -> AuditRow:
+    """A row selected by ``audit_since``."""
+    return AuditRow(row[0], row[1], bytes(row[2]), bytes(row[3]))
+
+
+def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
+                 insert: str = AUDIT_INSERT) -> list[Record]:
+    """The batch with its audit entries (``AUDIT_MARK`` records) placed in the chain after
+    ``head`` (the row ``AUDIT_HEAD`` read), behind the other records; ``insert``: the
+    store's spelling of ``AUDIT_INSERT``. The caller holds the chain's lock from the read
+    of the head until its commit, so the head stays the head."""
+    entries = [r for r in batch if r[0] is AUDIT_MARK]
+    rows = chain((head[0], bytes(head[1])) if head else None,
+                 [AuditEntry(*r[1]) for r in entries])
+    return [r for r in batch if r[0] is not AUDIT_MARK] + [
+        (insert, tuple(row), r[2]) for row, r in zip(rows, entries, strict=True)]

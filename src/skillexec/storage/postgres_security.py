@@ -1,0 +1,105 @@
+"""The security tables of the PostgreSQL journal: API keys and the audit log (a part of
+:class:`PostgresStore`), with the SQLite journal's statements and row mappers (``rows``).
+
+Audit records join the journal's group commit, as in SQLite: ``audit_append`` queues an
+entry, and the writer places the batch's entries in the chain inside the transaction that
+writes them. Every node sharing the database takes the same transaction-scoped advisory lock
+(``AUDIT_LOCK_KEY``) before it reads the chain's head, and holds it until its commit; the
+head is read by a statement of its own after the lock is held (under READ COMMITTED each
+statement sees what was committed when it began), so two engines never fork the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+import psycopg
+
+from skillexec.security.audit_chain import AuditEntry, AuditRow
+from skillexec.security.keys import KeyRecord
+from skillexec.storage.rows import (
+    AUDIT_HEAD,
+    AUDIT_INSERT,
+    AUDIT_MARK,
+    KEY_COLUMNS,
+    KEY_PUT,
+    Record,
+    audit_placed,
+    audit_row,
+    audit_since,
+    key,
+    key_values,
+    pg,
+)
+
+__all__ = ["AUDIT_LOCK_KEY", "PostgresSecurityMixin", "place_audit"]
+
+# pg_advisory_xact_lock's key for the chain: "skillaud" on 8 bytes, fixed so that every node
+# takes the same (and apart from the migrations' key).
+AUDIT_LOCK_KEY = int.from_bytes(b"skillaud", "big") & 0x7FFF_FFFF_FFFF_FFFF
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_HEAD = pg(AUDIT_HEAD)
+_INSERT = pg(AUDIT_INSERT)
+_KEY_PUT = pg(KEY_PUT)
+_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+class _Journal(Protocol):
+    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]: ...
+
+    async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = (), *,
+                    binary: bool = False) -> list[Any]: ...
+
+    async def _row(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Any: ...
+
+
+async def place_audit(conn: _Conn, batch: list[Record]) -> list[Record]:
+    """The batch with its audit entries placed in the chain, after the other records; in a
+    transaction of ``conn``, which holds the chain's lock from here to its end."""
+    if not any(r[0] is AUDIT_MARK for r in batch):
+        return batch
+    await conn.execute(_LOCK, (AUDIT_LOCK_KEY,))
+    head = await (await conn.execute(_HEAD)).fetchone()
+    return audit_placed(head, batch, insert=_INSERT)
+
+
+class PostgresSecurityMixin:
+    # -- API keys ----------------------------------------------------------------------------
+
+    def key_put(self: _Journal, record: KeyRecord) -> Awaitable[None]:
+        return self._put(_KEY_PUT, key_values(record))
+
+    async def key_get(self: _Journal, key_id: str) -> KeyRecord | None:
+        row = await self._row(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id=?", (key_id,))
+        return None if row is None else key(row)
+
+    async def key_list(self: _Journal) -> list[KeyRecord]:
+        return [key(r) for r in await self._rows(
+            f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
+
+    async def key_revoke(self: _Journal, key_id: str, at: float) -> bool:
+        return bool(await self._rows(
+            "UPDATE api_keys SET revoked_at=? WHERE key_id=? AND revoked_at IS NULL"
+            " RETURNING key_id", (at, key_id)))
+
+    async def key_used(self: _Journal, key_id: str, at: float) -> bool:
+        return bool(await self._rows(
+            "UPDATE api_keys SET used_at=? WHERE key_id=? AND used_at IS NULL"
+            " RETURNING key_id", (at, key_id)))
+
+    # -- the audit log -----------------------------------------------------------------------
+
+    def audit_append(self: _Journal, entry: AuditEntry) -> Awaitable[None]:
+        return self._put(AUDIT_MARK, entry)
+
+    async def audit_head(self: _Journal) -> tuple[int, bytes] | None:
+        row = await self._row(AUDIT_HEAD)
+        return None if row is None else (row[0], bytes(row[1]))
+
+    async def audit_rows(self: _Journal, *, after_seq: int = -1, since_us: int | None = None,
+                         limit: int = 10_000) -> list[AuditRow]:
+        """Records in seq order after ``after_seq`` (and at or after ``since_us``)."""
+        sql, args = audit_since(after_seq, since_us, limit)
+        return [audit_row(r) for r in await self._rows(sql, args, binary=True)]
