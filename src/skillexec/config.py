@@ -43,6 +43,7 @@ from skillexec.config_sections import (
     Moved,
     PermissionsConfig,
     QuotasConfig,
+    ServiceConfig,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -111,6 +112,8 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The SQLite journal.")
+    service: ServiceConfig = Field(default_factory=ServiceConfig,
+                                   description="The HTTP service (skillexec serve).")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

@@ -24,6 +24,7 @@ from skillexec.cli import (
     errors_cmd,
     metrics_cmd,
     report_cmd,
+    serve_cmd,
     skills_cmd,
     tasks_cmd,
 )
@@ -389,6 +390,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         print_table(table, console=console)
 
 
+app.command("serve")(serve_cmd.serve)
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")

@@ -1,0 +1,120 @@
+"""Per request, around everything (pure ASGI, so streams are not buffered): its id, the
+body size limit, and one structured access-log line.
+
+The id comes from ``X-Request-ID`` when it is 1-128 printable characters (Py Copilot's
+axios client sends base-36 ids, not UUIDs), else a new uuid4; it goes back in the response
+header, into the envelope's metadata (``request.state.request_id``), and is bound with
+structlog's contextvars for the request, so the engine's task logs of the calls it made
+carry it too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from skillexec.service.envelope import error_body
+
+__all__ = ["RequestContext", "valid_request_id"]
+
+_ID = re.compile(r"[\x20-\x7e]{1,128}")
+
+
+def valid_request_id(value: str | None) -> str | None:
+    return value if value is not None and _ID.fullmatch(value) else None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: Any) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = valid_request_id(value.decode("latin-1"))
+                break
+        rid = given or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        tokens = structlog.contextvars.bind_contextvars(request_id=rid)
+        started = time.perf_counter()
+        status = 0
+        response_started = False
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", rid.encode("latin-1"))]
+            await send(message)
+
+        try:
+            if scope["type"] == "http" and _declared_length(scope) > limit:
+                status = 413
+                await self._too_large(scope, send, rid)
+                return
+            try:
+                await self.app(scope, limited_receive if scope["type"] == "http" else receive,
+                               send_with_id)
+            except _TooLarge:
+                if response_started:
+                    raise
+                status = 413
+                await self._too_large(scope, send, rid)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
+            state = scope.get("state", {})
+            principal = state.get("principal")
+            self.log.info("http_request", request_id=rid, method=scope.get("method", "WS"),
+                          path=scope["path"], status=status,
+                          duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                          principal=getattr(principal, "id", None),
+                          client=(scope.get("client") or ("", 0))[0])
+
+    async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
+        message = f"the request body is larger than {self.max_body_bytes} bytes"
+        body = orjson.dumps(error_body("PAYLOAD_TOO_LARGE", message, request_id=rid,
+                                       path=scope["path"], method=scope.get("method", "")))
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"x-request-id", rid.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0

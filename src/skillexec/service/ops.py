@@ -1,0 +1,95 @@
+"""Operations: ``/health`` (liveness and readiness), ``/metrics`` (Prometheus, live), and
+the dashboard's static files at ``/``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import FileResponse, Response
+
+from skillexec.service.auth import api_key, bearer, caller
+from skillexec.service.envelope import ApiError, ErrorEnvelope, json_response
+from skillexec.service.models import Health
+from skillexec.service.state import ServiceState
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["operations"])
+_DASHBOARD = Path(__file__).parent / "dashboard"
+_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript",
+          "style.css": "text/css"}
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("skillexec")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+@router.get("/health", operation_id="health", response_model=Health,
+            responses={503: {"model": Health, "description": "Not ready (starting or "
+                             "draining)."}})
+async def health(request: Request) -> Response:
+    """Liveness and readiness, with the engine's state; 503 while draining. Says loudly
+    when authentication is off."""
+    state = _state(request)
+    engine = state.engine
+    draining = state.draining.is_set()
+    ready = state.ready and not draining
+    body: dict[str, Any] = {
+        "status": "draining" if draining else ("ok" if ready else "starting"),
+        "live": True, "ready": ready,
+        "auth": "DISABLED (--insecure-no-auth)" if state.insecure else "api-key",
+        "version": version(), "uptime_s": round(time.time() - state.started_at, 3),
+        "engine": {"running": engine.running_count, "queue_depth": engine.queue_depth,
+                   "max_queue_size": engine.config.max_queue_size,
+                   "max_concurrency": engine.config.max_concurrency,
+                   "skills": len(engine.skills), "streams_open": state.streams_open}}
+    if state.insecure:
+        body["warning"] = ("authentication is disabled: anyone who can reach this port can "
+                           "run skills as admin")
+    return json_response(body, 200 if ready else 503,
+                         None if ready else state.retry_after)
+
+
+@router.get("/metrics", operation_id="metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                             "description": "Prometheus text format."},
+                       401: {"model": ErrorEnvelope}})
+async def metrics(
+    request: Request, key: Annotated[str | None, Security(api_key)] = None,
+    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Response:
+    """The engine's Prometheus metrics, live (a key is asked for when ``metrics_auth``)."""
+    state = _state(request)
+    if state.settings.metrics_auth:
+        principal = await caller(request, key, token)
+        if not principal.can("reports"):
+            raise ApiError(403, "PERMISSION_DENIED", "this key may not read metrics")
+    return Response(state.engine.monitor.prometheus_text(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+async def dashboard_index() -> Response:
+    return FileResponse(_DASHBOARD / "index.html", media_type=_FILES["index.html"])
+
+
+@router.get("/dashboard/{name}", include_in_schema=False)
+async def dashboard_file(name: str) -> Response:
+    if name not in _FILES:
+        raise ApiError(404, "NOT_FOUND", f"no dashboard file {name!r}")
+    return FileResponse(_DASHBOARD / name, media_type=_FILES[name])
