@@ -15,11 +15,12 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from skillexec.errors import ResourceError, SkillNotFoundError
+from skillexec.security.principals import Who
 from skillexec.storage.store import ArtifactRecord, TaskStore
 from skillexec.task import ArtifactRef
 
@@ -69,6 +70,8 @@ class ArtifactManager:
         self._store = store
         # A tuple, replaced whole: saves read it from worker threads without a lock.
         self._observers: tuple[SaveObserver, ...] = ()
+        # Set by the engine: may this principal read this artifact? (audited there)
+        self.guard: Callable[[ArtifactRecord, Who], Awaitable[bool]] | None = None
 
     def add_observer(self, observer: SaveObserver) -> None:
         """Call ``observer`` after each successful save (from the saving thread)."""
@@ -120,19 +123,23 @@ class ArtifactManager:
         self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=time.time()))
         return ref
 
-    async def info(self, artifact_id: str) -> ArtifactRef:
+    async def info(self, artifact_id: str, *, principal: Who = None) -> ArtifactRef:
+        """``principal``: whose eyes; another's artifact is "not found" to a runner."""
         record = await self._store.get_artifact(artifact_id)
+        if record is not None and self.guard is not None and \
+                not await self.guard(record, principal):
+            record = None
         if record is None:
             raise SkillNotFoundError(f"no artifact with id {artifact_id!r}",
                                      code="artifact_not_found")
         return record.ref
 
-    async def path(self, artifact_id: str) -> Path:
-        ref = await self.info(artifact_id)
+    async def path(self, artifact_id: str, *, principal: Who = None) -> Path:
+        ref = await self.info(artifact_id, principal=principal)
         return self._file(ref.sha256)
 
-    async def read(self, artifact_id: str) -> bytes:
-        return (await self.path(artifact_id)).read_bytes()
+    async def read(self, artifact_id: str, *, principal: Who = None) -> bytes:
+        return (await self.path(artifact_id, principal=principal)).read_bytes()
 
     async def prune(self, *, older_than_s: float) -> PruneReport:
         """Forget artifacts saved more than ``older_than_s`` ago; delete unreferenced files."""

@@ -37,6 +37,8 @@ from pydantic_settings import (
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
+    AccessConfig,
+    AuditConfig,
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
@@ -112,6 +114,10 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The SQLite journal.")
+    access: AccessConfig = Field(default_factory=AccessConfig,
+                                 description="Permission ceilings per role.")
+    audit: AuditConfig = Field(default_factory=AuditConfig,
+                               description="The audit log and its checkpoints.")
     service: ServiceConfig = Field(default_factory=ServiceConfig,
                                    description="The HTTP service (skillexec serve).")
 
@@ -179,6 +185,12 @@ class EngineConfig(BaseSettings):
                 raise ValueError(f"{default} ({getattr(self, default)}) is above {most} "
                                  f"({getattr(self.limits, most)}) (limits.{most})")
         return self
+
+    def digest(self) -> str:
+        """SHA-256 of every setting (as JSON): the audit's note of which configuration ran,
+        so that a change shows without the values (which may hold secrets)."""
+        import hashlib
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
     def with_(self, **changes: Any) -> Self:
         """A copy with ``changes`` (any name, former flat ones too), validated like input;

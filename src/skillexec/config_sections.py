@@ -31,9 +31,9 @@ from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
-__all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "ServiceConfig", "ZygoteConfig",
-           "former_monitor_env", "table"]
+__all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "IsolationConfig",
+           "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig",
+           "ServiceConfig", "ZygoteConfig", "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -154,6 +154,34 @@ class JournalConfig(_Section):
         return self.enabled
 
 
+class AccessConfig(_Section):
+    """What principals may be granted, beyond their role and their key's grants."""
+
+    role_permissions: dict[str, frozenset[Permission]] = Field(
+        default_factory=dict, description="Role -> the most manifest permissions a skill "
+        "run by a principal of that role may be granted (a role not listed: no ceiling).")
+
+    @field_validator("role_permissions")
+    @classmethod
+    def _roles(cls, value: dict[str, frozenset[Permission]]) -> dict[str, frozenset[Permission]]:
+        from skillexec.security.principals import Role
+        known = {r.value for r in Role}
+        bad = sorted(set(value) - known)
+        if bad:
+            raise ValueError(f"unknown role(s) {', '.join(bad)}; roles: "
+                             f"{', '.join(sorted(known))}")
+        return value
+
+
+class AuditConfig(_Section):
+    """The hash-chained audit log in the journal, and its signed checkpoints."""
+
+    enabled: bool = Field(default=True, description="Keep the audit log.")
+    checkpoint_every: int = Field(
+        default=1000, ge=1, description="Sign the chain's head into "
+        "<data_dir>/audit/checkpoints.jsonl every this many records (and at shutdown).")
+
+
 class ServiceConfig(_Section):
     """The HTTP service (``skillexec serve``): limits, streams and operations."""
 
@@ -183,7 +211,7 @@ class ServiceConfig(_Section):
 SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
-    "service": ServiceConfig})
+    "access": AccessConfig, "audit": AuditConfig, "service": ServiceConfig})
 
 
 class Moved(Generic[T]):

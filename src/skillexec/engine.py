@@ -31,6 +31,7 @@ from skillexec.request import CallOptions
 from skillexec.resources.limits import CallLimits
 from skillexec.resources.manager import ResourceManager
 from skillexec.runtime.runners.base import Outcome, Runner
+from skillexec.security.principals import Who
 from skillexec.skills.loader import LoadReport
 from skillexec.skills.model import Skill
 from skillexec.storage.store import TaskStore
@@ -77,7 +78,8 @@ class SkillExecutionEngine:
         self.middleware, self.events_bus, self.executor = p.hooks, p.events, p.executor
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
-        self._task_for, self.recovery = p.admission.task_for, Recovery()
+        self._task_for, self.recovery, self._access = p.admission.task_for, Recovery(), p.access
+        self.audit, self.keys = p.audit, p.keys  # the audit log; API keys (security)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class SkillExecutionEngine:
             self._pipeline.book.load(self.config.skills_dir, warm=False)  # warmed up just below
         await self._pipeline.book.prepare_all()
         await self.middleware.start(self.services)
+        self._access.started(self.config.data_dir, self.config.digest())
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
@@ -122,7 +125,7 @@ class SkillExecutionEngine:
             await runner.close()
         await self._pipeline.attempts.environment.close()
         await self.middleware.close()
-        await self.smart.close()
+        await asyncio.gather(self.smart.close(), self.audit.close())  # then the journal
         await self._store.close()
         self._pipeline.lock.release()
         self._started = False
@@ -169,7 +172,7 @@ class SkillExecutionEngine:
         self, skill_id: SkillRef, params: Mapping[str, Any] | None = None, *,
         config: Mapping[str, Any] | None = None, priority: int | None = None,
         timeout: float | None = None, version: str | None = None,
-        max_retries: int | None = None, principal: str | None = None, cache: bool = True,
+        max_retries: int | None = None, principal: Who = None, cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
         deadline: float | None = None,
     ) -> str:
@@ -201,7 +204,7 @@ class SkillExecutionEngine:
         self, skill_id: SkillRef, params: Mapping[str, Any] | None = None, *,
         config: Mapping[str, Any] | None = None, priority: int | None = None,
         timeout: float | None = None, version: str | None = None,
-        max_retries: int | None = None, principal: str | None = None, cache: bool = True,
+        max_retries: int | None = None, principal: Who = None, cache: bool = True,
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
         deadline: float | None = None,
     ) -> ExecutionResult:
@@ -223,23 +226,27 @@ class SkillExecutionEngine:
             return await self._run(task)
         return await self.wait(task.task_id)
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
+    async def wait(self, task_id: str, timeout: float | None = None, *,
+                   principal: Who = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
+        await self._access.check(task_id, principal)
         return await self._tasks.wait(task_id, timeout)
 
-    async def status(self, task_id: str) -> TaskInfo:
-        return await self._tasks.status(task_id)
+    async def status(self, task_id: str, *, principal: Who = None) -> TaskInfo:
+        return await self._access.status(task_id, principal)
 
-    async def history(self, task_id: str) -> list[dict[str, Any]]:
+    async def history(self, task_id: str, *, principal: Who = None) -> list[dict[str, Any]]:
         """Each attempt of a finished task: its timing, error and the decision taken."""
+        await self._access.check(task_id, principal)
         return await self._store.history(task_id)
 
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                     limit: int = 50) -> list[TaskInfo]:
         return await self._store.list_tasks(status=status, skill_id=skill_id, limit=limit)
 
-    async def cancel(self, task_id: str) -> bool:
+    async def cancel(self, task_id: str, *, principal: Who = None) -> bool:
         """Cancel a queued or running task. False if it had already finished."""
+        await self._access.may_cancel(task_id, principal)
         return await self._pipeline.cancellation.cancel(task_id)
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
@@ -252,13 +259,10 @@ class SkillExecutionEngine:
         """
         return await self._pipeline.cancellation.cancel_all(grace_s=grace_s)
 
-    async def events(self, task_id: str | None = None) -> AsyncIterator[TaskEvent]:
+    async def events(self, task_id: str | None = None, *,
+                     principal: Who = None) -> AsyncIterator[TaskEvent]:
         """Follow one task's events from its start to its end (or every task's)."""
-        first = None
-        if task_id is not None:
-            info = await self.status(task_id)
-            first = TaskEvent(task_id=task_id, kind="status", status=info.status,
-                              attempt=info.attempts)
+        first = await self._access.first_event(task_id, principal)
         async for event in self.events_bus.subscribe(task_id, first, journal=self._store.get):
             yield event
 
@@ -333,6 +337,7 @@ class SkillExecutionEngine:
                 self._live.pop(task_id, None)
                 return await self._reject(task_id, task.skill_id, task.skill_version, exc,
                                           opts)
+        self._access.submitted(task)  # audited in the same group commit as the task's row
         try:
             await self._store.queued(task)  # durable before the caller hears of it
         except BaseException:
@@ -372,6 +377,7 @@ class SkillExecutionEngine:
         result = result_of(task, outcome, status, artifacts, cached)
         metrics, status = result.metrics, result.status
         task.status = status
+        self._access.ended(task, result)
         try:
             await self._store.finished(task, result, history or [],
                                        output_json=outcome.output_json)
@@ -391,4 +397,3 @@ class SkillExecutionEngine:
             except Exception:
                 self.middleware.failed(mw, "on_finish")
         return result
-

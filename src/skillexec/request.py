@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from skillexec.resources.limits import CallLimits
+from skillexec.security.principals import Who
 
 __all__ = ["CallOptions"]
 
@@ -22,7 +23,7 @@ class CallOptions(NamedTuple):
     timeout: float | None = None
     version: str | None = None
     max_retries: int | None = None
-    principal: str | None = None
+    principal: Who = None  # a str (or None) once admitted: the journal's principal id
     cache: bool = True
     limits: CallLimits | Mapping[str, float | int | None] | None = None
     deadline: float | None = None

@@ -237,6 +237,7 @@ class TaskInfo:
     started_at: float | None = None
     finished_at: float | None = None
     result: ExecutionResult | None = None
+    principal: str | None = None  # who asked (None: ``local``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,4 +251,5 @@ class TaskInfo:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "result": self.result.to_dict() if self.result else None,
+            "principal": self.principal or "local",
         }

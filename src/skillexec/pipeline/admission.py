@@ -14,10 +14,12 @@ from typing import Any
 
 from skillexec.config import EngineConfig
 from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
+from skillexec.pipeline.authorization import Authorization
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
+from skillexec.security.principals import Who, principal_id, principal_of
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionTask, Request
@@ -32,11 +34,12 @@ class Admission:
     def __init__(self, *, config: EngineConfig, runners: Mapping[str, Runner],
                  policy: IsolationPolicy, permissions: PermissionPolicy,
                  skills: SkillRegistry, validator: ParameterValidator,
-                 error_handler: ErrorHandler) -> None:
+                 error_handler: ErrorHandler, authorization: Authorization) -> None:
         self.config = config
         self.runners = runners
         self.policy = policy
         self.validator = validator
+        self.authorize = authorization.check
         # After the skill is found runnable and the runner its isolation needs is found.
         self.checks: list[Check] = [
             lambda skill, _: permissions.check(skill),  # a refused permission
@@ -47,8 +50,9 @@ class Admission:
     def task_for(self, task_id: str, skill: Skill, params: Mapping[str, Any] | None,
                  config: Mapping[str, Any] | None, priority: int | None,
                  timeout: float | None, max_retries: int | None,
-                 principal: str | None, deadline: float | None) -> ExecutionTask:
+                 principal: Who, deadline: float | None) -> ExecutionTask:
         """Run every check, then the task this request becomes (parameters validated)."""
+        self.authorize(principal_of(principal), skill)  # first: may this principal run it?
         _runnable(skill)
         runner = self._runner(skill)
         for check in self.checks:
@@ -72,18 +76,19 @@ class Admission:
         req = Request(skill.id, skill.version, validated, dict(cfg), prio,
                       float(min(timeout_s, self.policy.max_timeout_s)),
                       min(retries, self.policy.max_retries),
-                      ex.idempotent, time.time(), principal, deadline)
+                      ex.idempotent, time.time(), principal_id(principal), deadline)
         return ExecutionTask(task_id, req, validated, req.timeout_s, req.max_retries,
                              skill=skill, timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)
 
     def refused(self, task_id: str, skill_id: str, version: str | None,
-                priority: int | None, principal: str | None) -> ExecutionTask:
+                priority: int | None, principal: Who) -> ExecutionTask:
         """The task a refused request is recorded as (it ends ``rejected`` at once)."""
         prio = priority if priority is not None and 0 <= priority <= 9 \
             else self.config.default_priority
         return ExecutionTask.of(task_id, Request(skill_id, version or "", {}, {}, prio, 0.0, 0,
-                                                 False, time.time(), principal))
+                                                 False, time.time(),
+                                                 principal_id(principal)))
 
     def _runner(self, skill: Skill) -> Runner:
         isolation = self.policy.isolation(skill)  # refused here if it asks for too little

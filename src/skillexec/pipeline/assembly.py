@@ -17,8 +17,10 @@ from skillexec.events import EventBus
 from skillexec.middleware import HookIndex, Middleware
 from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.access import Access
 from skillexec.pipeline.admission import Admission
 from skillexec.pipeline.attempts import AttemptLoop
+from skillexec.pipeline.authorization import Authorization
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
@@ -39,6 +41,8 @@ from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
+from skillexec.security.audit import AuditLog
+from skillexec.security.keys import KeyManager
 from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
@@ -91,6 +95,9 @@ class Pipeline:
     services: Services
     monitor: ExecutionMonitor
     smart: SmartExecutor
+    audit: AuditLog
+    keys: KeyManager
+    access: Access
 
 
 def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
@@ -167,6 +174,12 @@ def assemble(c: EngineConfig, given: Given, *,
                                 journal=journal, finish=finish)
     watcher = tasks.watcher = JournalWatcher(journal=journal, live=tasks.live,
                                              recoverer=recoverer, cancel=cancellation.cancel)
+    # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
+    audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
+                     else c.data_dir / "audit", enabled=c.audit.enabled,
+                     checkpoint_every=c.audit.checkpoint_every)
+    access = Access(tasks=tasks, journal=journal, audit=audit, book=book)
+    p["artifacts"].guard = access.may_read_artifact
     services = _services(c, p, book, tasks, queue, executor, spawn)
     monitor, smart = _observers(c, services)
     p["optimizer"].analyse_with(skills=skills, resources=resources, config=c)
@@ -177,13 +190,17 @@ def assemble(c: EngineConfig, given: Given, *,
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
         admission=Admission(config=c, runners=runners, policy=policy,
                             permissions=p["isolation"].permission_policy, skills=skills,
-                            validator=p["validator"], error_handler=p["error_handler"]),
+                            validator=p["validator"], error_handler=p["error_handler"],
+                            authorization=Authorization(
+                                role_permissions=c.access.role_permissions)),
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
         lock=DataDirLock(c.data_dir),
-        services=services, monitor=monitor, smart=smart)
+        services=services, monitor=monitor, smart=smart, audit=audit,
+        keys=KeyManager(journal, audit=audit.record),
+        access=access)
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

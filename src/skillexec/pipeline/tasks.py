@@ -64,7 +64,8 @@ class LiveTasks:
             return TaskInfo(task_id=task_id, skill_id=task.request.skill_id,
                             skill_version=task.request.skill_version, status=task.status,
                             priority=task.request.priority, attempts=task.attempts,
-                            created_at=task.request.created_at, started_at=task.started_at)
+                            created_at=task.request.created_at, started_at=task.started_at,
+                            principal=task.request.principal)
         info = await self.journal.get(task_id)
         if info is None:
             raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")

@@ -9,8 +9,12 @@ from __future__ import annotations
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Generator
+from dataclasses import replace
+from itertools import islice
 from typing import Any
 
+from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
+from skillexec.security.keys import KeyRecord
 from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
@@ -38,6 +42,8 @@ class MemoryStore:
         self._events: deque[dict[str, Any]] = deque(maxlen=max_finished)
         self._seq = 0
         self._cache: dict[str, CacheRecord] = {}
+        self._keys: dict[str, KeyRecord] = {}
+        self._audit: list[AuditRow] = []  # kept whole: a memory journal is for short lives
 
     async def open(self) -> None:
         return None
@@ -62,7 +68,8 @@ class MemoryStore:
                             skill_version=task.request.skill_version, status=result.status,
                             priority=task.request.priority, attempts=result.attempts,
                             created_at=task.request.created_at, started_at=result.started_at,
-                            finished_at=result.finished_at, result=result)
+                            finished_at=result.finished_at, result=result,
+                            principal=task.request.principal)
             self._finished[task.task_id] = (info, history)
             if len(self._finished) > self._max:
                 self._finished.popitem(last=False)
@@ -144,3 +151,44 @@ class MemoryStore:
         self._cache = {k: r for k, r in self._cache.items()
                        if r.expires_at is None or r.expires_at > now}
         return list(self._cache), list(self._cache.values())[-limit:][::-1] if limit else []
+
+    # -- API keys and the audit log ----------------------------------------------------------
+
+    def key_put(self, record: KeyRecord) -> Awaitable[None]:
+        self._keys[record.info.key_id] = record
+        return _DONE
+
+    async def key_get(self, key_id: str) -> KeyRecord | None:
+        return self._keys.get(key_id)
+
+    async def key_list(self) -> list[KeyRecord]:
+        return sorted(self._keys.values(), key=lambda r: r.info.created_at)
+
+    async def key_revoke(self, key_id: str, at: float) -> bool:
+        r = self._keys.get(key_id)
+        if r is None or r.info.revoked_at is not None:
+            return False
+        self._keys[key_id] = replace(r, info=replace(r.info, revoked_at=at))
+        return True
+
+    async def key_used(self, key_id: str, at: float) -> bool:
+        r = self._keys.get(key_id)
+        if r is None or r.info.used_at is not None:
+            return False
+        self._keys[key_id] = replace(r, info=replace(r.info, used_at=at))
+        return True
+
+    def audit_append(self, entry: AuditEntry) -> Awaitable[None]:
+        last = self._audit[-1] if self._audit else None
+        self._audit.extend(chain(None if last is None else (last.seq, last.digest), [entry]))
+        return _DONE
+
+    async def audit_head(self) -> tuple[int, bytes] | None:
+        last = self._audit[-1] if self._audit else None
+        return None if last is None else (last.seq, last.digest)
+
+    async def audit_rows(self, *, after_seq: int = -1, since_us: int | None = None,
+                         limit: int = 10_000) -> list[AuditRow]:
+        rows = (r for r in self._audit[max(after_seq + 1, 0):]
+                if since_us is None or r.ts_us >= since_us)
+        return list(islice(rows, limit))

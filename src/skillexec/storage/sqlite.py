@@ -24,6 +24,12 @@ from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
+from skillexec.storage.sqlite_security import (
+    AUDIT_MARK,
+    SECURITY_SCHEMA,
+    SQLiteSecurityMixin,
+    place_audit,
+)
 from skillexec.storage.store import ArtifactRecord
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
@@ -103,7 +109,7 @@ _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
-class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
+class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin):
     """The TaskStore of the embedded engine."""
 
     def __init__(self, path: Path, *, synchronous: str = "normal", max_batch: int = 2000,
@@ -113,6 +119,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
         self._max_batch = max_batch
         self._checkpoint_interval_s = checkpoint_interval_s
         self._pending: list[_Record] = []
+        self._audits = 0  # audit entries pending (most batches have none: no scan then)
         self._scheduled = False
         self._write: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +139,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
         self._write = self._connect()
         self._write.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
         self._write.executescript(_SCHEMA)
+        self._write.executescript(SECURITY_SCHEMA)
         columns = {r[1] for r in self._write.execute("PRAGMA table_info(tasks)")}
         if "deadline_s" not in columns:  # a journal from before deadlines were kept
             self._write.execute("ALTER TABLE tasks ADD COLUMN deadline_s REAL")
@@ -192,6 +200,8 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
 
     def _add(self, record: _Record) -> None:
         self._pending.append(record)
+        if record[0] is AUDIT_MARK:
+            self._audits += 1
         if len(self._pending) >= self._max_batch:
             self._flush()
         elif not self._scheduled:
@@ -206,8 +216,16 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
             return
         conn = self._write
         errors: list[BaseException | None] | None = None
+        # Audit entries take their place in the chain inside the transaction: the write
+        # lock is taken first (IMMEDIATE), so the head read there is still the head.
+        audited, self._audits = self._audits > 0, 0
+        given = batch
         try:
-            conn.execute("BEGIN")
+            if audited:
+                conn.execute("BEGIN IMMEDIATE")
+                batch = place_audit(conn, batch)
+            else:
+                conn.execute("BEGIN")
             _execute_grouped(conn, batch)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -217,8 +235,11 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
                 pass
             # One bad record must not take the rest of its group commit with it: write
             # them again one by one, each in a savepoint, and fail only those that fail.
-            errors = _one_by_one(conn, batch) if len(batch) > 1 else [exc]
-            self._failure = next((e for e in errors if e is not None), None)
+            failed: list[BaseException | None] = [exc]
+            batch, failed = _one_by_one(conn, given, audited) if len(given) > 1 \
+                else (batch, failed)
+            self._failure = next((e for e in failed if e is not None), None)
+            errors = failed
         for i, (_, _, fut) in enumerate(batch):
             if fut is not None and not fut.done():
                 error = errors[i] if errors is not None else None
@@ -279,10 +300,14 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin):
         return ResourceError(f"the journal could not be written: {exc}",
                              code="journal_write_failed")
 
-def _one_by_one(conn: sqlite3.Connection, batch: list[_Record]) -> list[BaseException | None]:
+def _one_by_one(conn: sqlite3.Connection, batch: list[_Record], audited: bool = False,
+                ) -> tuple[list[_Record], list[BaseException | None]]:
+    """The batch as written (audit entries placed) and each record's error, if any."""
     errors: list[BaseException | None] = [None] * len(batch)
     try:
-        conn.execute("BEGIN")
+        conn.execute("BEGIN IMMEDIATE" if audited else "BEGIN")
+        if audited:
+            batch = place_audit(conn, batch)
         for i, (sql, args, _) in enumerate(batch):
             conn.execute("SAVEPOINT one")
             try:
@@ -298,8 +323,8 @@ def _one_by_one(conn: sqlite3.Connection, batch: list[_Record]) -> list[BaseExce
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-        return [exc] * len(batch)
-    return errors
+        return batch, [exc] * len(batch)
+    return batch, errors
 
 
 def _execute_grouped(conn: sqlite3.Connection, batch: list[_Record]) -> None:

@@ -20,7 +20,7 @@ __all__ = ["SQLiteQueriesMixin"]
 
 _INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
-    " finished_at, result"
+    " finished_at, result, principal"
 )
 
 
@@ -164,7 +164,8 @@ def _info(row: tuple[Any, ...]) -> TaskInfo:
     result = ExecutionResult.from_dict(orjson.loads(row[9])) if row[9] else None
     return TaskInfo(task_id=row[0], skill_id=row[1], skill_version=row[2],
                     status=TaskStatus(row[3]), priority=row[4], attempts=row[5],
-                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result)
+                    created_at=row[6], started_at=row[7], finished_at=row[8], result=result,
+                    principal=row[10])
 
 
 def _artifact(row: tuple[Any, ...]) -> ArtifactRecord:

@@ -11,6 +11,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from skillexec.security.audit_chain import AuditEntry, AuditRow
+from skillexec.security.keys import KeyRecord
 from skillexec.task import (
     ArtifactRef,
     ExecutionResult,
@@ -129,3 +131,33 @@ class TaskStore(Protocol):
 
     async def cache_load(self, *, now: float, limit: int) -> tuple[list[str], list[CacheRecord]]:
         """Drop expired entries; return every live key, and the ``limit`` newest records."""
+
+    # -- API keys (skillexec.security.keys) ----------------------------------------------------
+
+    def key_put(self, record: KeyRecord) -> Awaitable[None]:
+        """Keep a new key (its digest, never the key)."""
+
+    async def key_get(self, key_id: str) -> KeyRecord | None: ...
+
+    async def key_list(self) -> list[KeyRecord]:
+        """Every key, oldest first (revoked and expired ones too)."""
+
+    async def key_revoke(self, key_id: str, at: float) -> bool:
+        """Mark a key revoked; False if there is no such key or it already was."""
+
+    async def key_used(self, key_id: str, at: float) -> bool:
+        """Note a key's first use; True only the first time."""
+
+    # -- the audit log (skillexec.security.audit) ----------------------------------------------
+
+    def audit_append(self, entry: AuditEntry) -> Awaitable[None]:
+        """Add a record to the chain, in the same transaction (group commit) as the task
+        writes made with it; the store gives it its seq and prev (``audit_chain.chain``)
+        while holding its write lock, so that two writers never fork the chain."""
+
+    async def audit_head(self) -> tuple[int, bytes] | None:
+        """The last record's seq and digest (None: no record yet)."""
+
+    async def audit_rows(self, *, after_seq: int = -1, since_us: int | None = None,
+                         limit: int = 10_000) -> list[AuditRow]:
+        """Records in seq order after ``after_seq`` (and with ``ts_us >= since_us``)."""

@@ -1,0 +1,112 @@
+"""Access: who may see, cancel and read what, and the audit records of a task's life.
+
+A runner sees its own tasks and artifacts only; anything else is answered exactly as an
+unknown id is (not found), so that an id is never confirmed to someone who may not read it.
+Operators and admins see every task (``read_any``, ``cancel_any``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from skillexec.errors import ErrorType, SkillNotFoundError
+from skillexec.events import TaskEvent
+from skillexec.pipeline.skillbook import SkillBook
+from skillexec.pipeline.tasks import LiveTasks
+from skillexec.security.audit import AuditLog
+from skillexec.security.principals import Who, principal_of
+from skillexec.storage.store import ArtifactRecord, TaskStore
+from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
+
+__all__ = ["Access"]
+
+
+class Access:
+    def __init__(self, *, tasks: LiveTasks, journal: TaskStore, audit: AuditLog,
+                 book: SkillBook) -> None:
+        self._tasks = tasks
+        self._journal = journal
+        self._audit = audit
+        self._book = book
+
+    async def status(self, task_id: str, principal: Who) -> TaskInfo:
+        info = await self._tasks.status(task_id)
+        if principal is not None and not principal_of(principal).may_read_task(info.principal):
+            raise not_found(task_id)
+        return info
+
+    async def check(self, task_id: str, principal: Who) -> None:
+        """Raise "not found" unless ``principal`` (None: no check) may read this task."""
+        if principal is not None:
+            await self.status(task_id, principal)
+
+    async def may_cancel(self, task_id: str, principal: Who) -> None:
+        if principal is None:
+            return
+        who = principal_of(principal)
+        info = await self.status(task_id, who)
+        if not who.may_cancel_task(info.principal):
+            raise not_found(task_id)
+        self._audit.record("task.cancel", principal=who, target=task_id)
+
+    async def may_read_artifact(self, record: ArtifactRecord, principal: Who) -> bool:
+        """Whether ``principal`` may read the task that made this artifact (audited)."""
+        who = principal_of(principal)
+        owner = None
+        if record.task_id is not None:
+            try:
+                owner = (await self._tasks.status(record.task_id)).principal
+            except SkillNotFoundError:
+                owner = None  # its task is gone: only read_any may read it
+        ok = who.may_read_task(owner) if record.task_id is not None else who.can("read_any")
+        self._audit.record("artifact.read", principal=who, target=record.ref.id,
+                           outcome="ok" if ok else "denied",
+                           details={"task_id": record.task_id})
+        return ok
+
+    def started(self, data_dir: Path, config_sha256: str) -> None:
+        """Audit: an engine started, and with which settings (their digest: a changed
+        configuration shows as a new digest, without its values)."""
+        self._audit.record("engine.started", target=str(data_dir),
+                           details={"config_sha256": config_sha256})
+
+    async def first_event(self, task_id: str | None, principal: Who) -> TaskEvent | None:
+        """The status event a subscription starts with (every task's: ``read_any`` only)."""
+        if task_id is None:
+            if principal is not None and not principal_of(principal).can("read_any"):
+                raise SkillNotFoundError("no task events for this principal",
+                                         code="task_not_found")
+            return None
+        info = await self.status(task_id, principal)
+        return TaskEvent(task_id=task_id, kind="status", status=info.status,
+                         attempt=info.attempts)
+
+    def submitted(self, task: ExecutionTask) -> None:
+        """Audit: a task was accepted (who, which skill, the isolation it is to run under).
+        Queued before the task's own row, so that both go in one group commit."""
+        if not self._audit.enabled:
+            return
+        req = task.request
+        isolation = task.runner or (self._book.isolation_of(task.skill) if task.skill
+                                    else None)
+        self._audit.record("task.submitted", principal=req.principal, target=task.task_id,
+                           details={"skill": req.skill_id, "version": req.skill_version,
+                                    "isolation": isolation})
+
+    def ended(self, task: ExecutionTask, result: ExecutionResult) -> None:
+        """Audit: a task ended; a refusal says why (a permission refused is its own action)."""
+        if not self._audit.enabled:
+            return
+        err, status = result.error, result.status
+        action = "task.finished"
+        if status is TaskStatus.REJECTED:
+            action = "permission.denied" if err is not None and \
+                err.type is ErrorType.PERMISSION else "task.refused"
+        self._audit.record(action, principal=task.request.principal, target=task.task_id,
+                           outcome=status._value_, details=None if err is None else {
+                               "skill": task.request.skill_id, "code": err.code})
+
+
+def not_found(task_id: str) -> SkillNotFoundError:
+    # The very error an unknown id gets: another principal's task is not even confirmed.
+    return SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")

@@ -1,0 +1,122 @@
+"""The audit log (``engine.audit``): who did what to which task, key or setting, and how it
+ended, in a hash chain written with the journal's own group commit (DESIGN §4.5).
+
+Records are queued with the task write they belong to (no commit of their own); every
+``checkpoint_every`` records, and at close, the chain's head is signed into a file outside
+the journal (:mod:`skillexec.security.audit_checkpoints`). ``verify`` streams the chain and
+matches the checkpoints (:mod:`skillexec.security.audit_verify`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from skillexec.security.audit_chain import AuditEntry, AuditRow
+from skillexec.security.audit_checkpoints import CheckpointFile
+from skillexec.security.audit_verify import VerifyReport, verify_chain
+from skillexec.security.principals import LOCAL_ID, Principal
+
+__all__ = ["AuditLog", "AuditStore", "VerifyReport"]
+
+log = logging.getLogger("skillexec.audit")
+
+
+class AuditStore(Protocol):
+    def audit_append(self, entry: AuditEntry) -> Awaitable[None]: ...
+
+    async def audit_head(self) -> tuple[int, bytes] | None: ...
+
+    async def audit_rows(self, *, after_seq: int = -1, since_us: int | None = None,
+                         limit: int = 10_000) -> list[AuditRow]: ...
+
+
+class _Done:
+    __slots__ = ()
+
+    def __await__(self) -> Any:
+        return
+        yield  # pragma: no cover
+
+
+_DONE = _Done()
+
+
+class AuditLog:
+    """``directory`` None: no checkpoints (a memory journal's chain dies with it)."""
+
+    def __init__(self, store: AuditStore, *, directory: Path | None, enabled: bool = True,
+                 checkpoint_every: int = 1000) -> None:
+        self.enabled = enabled
+        self._store = store
+        self._file = CheckpointFile(directory) if directory is not None else None
+        self._every = checkpoint_every
+        self._since_checkpoint = 0
+        self._signing: asyncio.Task[None] | None = None
+        self._signed: int | None = None  # seq of the last checkpoint written here
+
+    def record(self, action: str, *, principal: str | Principal | None = None,
+               target: str = "", outcome: str = "ok",
+               details: Mapping[str, Any] | None = None) -> Awaitable[None]:
+        """Add a record (durable with the journal's next group commit: await to know it is).
+
+        ``principal``: who acted (None: ``local``; "" for no one, e.g. a failed
+        authentication). ``details``: small and never secret (no parameters, outputs or
+        keys): it is kept for as long as the audit log.
+        """
+        if not self.enabled:
+            return _DONE
+        who = LOCAL_ID if principal is None else (
+            principal.id if isinstance(principal, Principal) else principal)
+        done = self._store.audit_append(AuditEntry(
+            int(time.time() * 1_000_000), who, action, target, outcome, details))
+        if self._file is not None:
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= self._every and self._signing is None:
+                self._since_checkpoint = 0
+                self._signing = asyncio.get_running_loop().create_task(self._sign(done))
+        return done
+
+    async def _sign(self, written: Awaitable[None]) -> None:
+        try:
+            await written
+            await self.checkpoint()
+        except Exception:  # the journal's failure is reported where it was written
+            log.exception("the audit checkpoint could not be written")
+        finally:
+            self._signing = None
+
+    async def checkpoint(self) -> int | None:
+        """Sign the chain's head now; its seq (None: nothing to sign, or no checkpoints)."""
+        if self._file is None:
+            return None
+        head = await self._store.audit_head()
+        if head is None or head[0] == self._signed:
+            return None
+        await asyncio.to_thread(self._file.write, head[0], head[1])
+        self._signed = head[0]
+        return head[0]
+
+    async def close(self) -> None:
+        """At shutdown: the head is signed (after the last records are durable)."""
+        if self._signing is not None:
+            await asyncio.gather(self._signing, return_exceptions=True)
+        if self.enabled:
+            await self.checkpoint()
+
+    async def verify(self) -> VerifyReport:
+        checkpoints = list(self._file.read()) if self._file is not None else []
+        return await verify_chain(self._store, checkpoints)
+
+    async def read(self, *, since: float | None = None, limit: int = 1000,
+                   ) -> list[dict[str, Any]]:
+        """Records (as stored, parsed), oldest first; ``since``: seconds since the epoch."""
+        rows = await self._store.audit_rows(
+            since_us=None if since is None else int(since * 1_000_000), limit=limit)
+        return [orjson.loads(r.body) for r in rows]
