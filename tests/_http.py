@@ -75,7 +75,7 @@ class Server:
     def key(self, role: str, *, name: str | None = None,
             skills: list[str] | None = None) -> str:
         """A new API key of ``role`` (made with the engine's own key API)."""
-        raw, _info = self.call(self.engine.keys.create(name=name or role, role=role,
+        _info, raw = self.call(self.engine.keys.create(name=name or role, role=role,
                                                        skills=skills))
         return str(raw)
 
@@ -112,6 +112,9 @@ def running(tmp_path: Path, *, insecure: bool = False, service: dict[str, Any] |
         uv.should_exit = True
         thread.join(30)
         sock.close()
+        for task in asyncio.all_tasks(loop):  # e.g. sse-starlette's shutdown watcher
+            task.cancel()
+        loop.run_until_complete(asyncio.sleep(0))
         loop.close()
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
@@ -48,11 +48,11 @@ async def get_artifact(
 ) -> Response:
     """An artifact's bytes, if this key may read the task that made it."""
     state = _state(request)
-    data = await state.engine.read_artifact(artifact_id, principal=principal)
+    path = await state.engine.artifacts.path(artifact_id, principal=principal)  # audited
     record = await state.engine.journal.get_artifact(artifact_id)
-    if record is None:
+    if record is None or not path.is_file():
         raise not_found("artifact", artifact_id)
-    return Response(data, media_type=record.ref.mime, headers={
+    return FileResponse(path, media_type=record.ref.mime, headers={
         "Content-Disposition": f"attachment; filename=\"{quoted(record.ref.name)}\""})
 
 
@@ -122,8 +122,8 @@ async def create_key(request: Request, body: KeyCreate,
                      principal: Annotated[Principal, Depends(need("keys"))]) -> Response:
     """Make a key: the answer holds it (``key``) once; only its digest is kept."""
     engine = _state(request).engine
-    raw, info = await engine.keys.create(name=body.name, role=body.role, skills=body.skills,
-                                         expires_in_s=body.expires_in_s, by=principal)
+    info, raw = await engine.keys.create(name=body.name, role=body.role, skills=body.skills,
+                                         expires_s=body.expires_in_s, by=principal)
     return ok({**info.to_dict(), "key": raw}, request.state.request_id, status=201,
               message="store this key now: it is not shown again")
 
@@ -150,7 +150,7 @@ async def read_audit(
     """The audit log's records (newest ``limit`` since ``since``), and its check."""
     audit = _state(request).engine.audit
     records = await audit.read(since=_since(since), limit=limit)
-    data: dict[str, Any] = {"records": [r.to_dict() for r in records]}
+    data: dict[str, Any] = {"records": records}
     if verify:
         data["verify"] = (await audit.verify()).to_dict()
     return ok(data, request.state.request_id)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from skillexec.security.principals import Principal
 from skillexec.service.api_admin import quoted
@@ -281,8 +281,10 @@ async def v1_artifacts(request: Request, skill_id: SkillId,
     if info.skill_id != skill_id:
         raise not_found("task", execution_id)
     result = info.result
+    if result is None:
+        return json_response([])
     return json_response([_v1_artifact(a.to_dict(), result.finished_at)
-                          for a in (result.artifacts if result else ())])
+                          for a in result.artifacts])
 
 
 @router.get("/{skill_id}/artifacts/{execution_id}/{artifact_id}/download",
@@ -301,6 +303,8 @@ async def v1_download(request: Request, skill_id: SkillId,
     ref = refs.get(artifact_id)
     if info.skill_id != skill_id or ref is None:
         raise not_found("artifact", artifact_id)
-    data = await state.engine.read_artifact(artifact_id, principal=principal)
-    return Response(data, media_type=ref.mime, headers={
+    path = await state.engine.artifacts.path(artifact_id, principal=principal)  # audited
+    if not path.is_file():
+        raise not_found("artifact", artifact_id)
+    return FileResponse(path, media_type=ref.mime, headers={
         "Content-Disposition": f"attachment; filename=\"{quoted(ref.name)}\""})

@@ -103,6 +103,7 @@ class ExecutionModel(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     result: ResultModel | None = None
+    principal: str = Field(description="Who asked (\"local\": the CLI or Python).")
 
 
 class Submitted(BaseModel):

@@ -140,7 +140,8 @@ class _Session:
             self._error("task_not_found", f"no task with id {task_id!r}")
             return
         since = msg.get("since")
-        sub = await follow(self.state, self.principal, task_id, since if isinstance(since, str) else None)
+        sub = await follow(self.state, self.principal, task_id,
+                           since if isinstance(since, str) else None)
         self._put({"type": "subscribed", "task_id": task_id})
         pump = asyncio.ensure_future(self._forward(task_id, sub))
         self.subs[task_id] = (sub, pump)
