@@ -112,10 +112,17 @@ def running(tmp_path: Path, *, insecure: bool = False, service: dict[str, Any] |
         uv.should_exit = True
         thread.join(30)
         sock.close()
-        for task in asyncio.all_tasks(loop):  # e.g. sse-starlette's shutdown watcher
-            task.cancel()
-        loop.run_until_complete(asyncio.sleep(0))
+        loop.run_until_complete(_cancel_left())
         loop.close()
+
+
+async def _cancel_left() -> None:
+    """Tasks a server leaves on its loop (sse-starlette's shutdown watcher)."""
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
 
 
 def sse_events(text: str) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
 from skillexec.monitoring.logs import make_logger
 from skillexec.service import api_admin, api_executions, api_skills, compat, ops, ws
-from skillexec.service.context import RequestContext
+from skillexec.service.context import BodyTooLarge, RequestContext
 from skillexec.service.envelope import ApiError, error_body, error_for, json_response
 from skillexec.service.state import ServiceState
 
@@ -110,6 +110,9 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, BodyTooLarge):
+            return _error(request, 413, "PAYLOAD_TOO_LARGE", "the request body is larger "
+                          f"than {state.settings.max_body_bytes} bytes")
         code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":

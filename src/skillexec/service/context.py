@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from skillexec.service.envelope import error_body
 
-__all__ = ["RequestContext", "valid_request_id"]
+__all__ = ["BodyTooLarge", "RequestContext", "valid_request_id"]
 
 _ID = re.compile(r"[\x20-\x7e]{1,128}")
 
@@ -30,8 +30,9 @@ def valid_request_id(value: str | None) -> str | None:
     return value if value is not None and _ID.fullmatch(value) else None
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised while the body is read past the limit (FastAPI wraps it in its 400 for a body
+    it could not parse; the service's handler answers 413 for it)."""
 
 
 class RequestContext:
@@ -64,7 +65,7 @@ class RequestContext:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    raise BodyTooLarge
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -84,7 +85,7 @@ class RequestContext:
             try:
                 await self.app(scope, limited_receive if scope["type"] == "http" else receive,
                                send_with_id)
-            except _TooLarge:
+            except BodyTooLarge:
                 if response_started:
                     raise
                 status = 413
