@@ -48,7 +48,8 @@ async def list_executions(
     cursor: Annotated[str | None, Query(pattern=_CURSOR, description="next_cursor of the "
                                         "previous page.")] = None,
 ) -> Response:
-    """Tasks, newest first, that this key may read (a runner: its own)."""
+    """Tasks, newest first, that this key may read (a runner: its own). A viewer sees
+    every task's state without its result (what the dashboard shows)."""
     state = _state(request)
     until = None
     if cursor is not None:
@@ -61,9 +62,13 @@ async def list_executions(
         for info in batch:
             if cursor is not None and info.task_id >= cursor:
                 continue
-            if not principal.may_read_task(info.principal):
+            if principal.may_read_task(info.principal):
+                items.append(info.to_dict())
+            elif principal.can("reports"):
+                # A viewer (the dashboard) sees every task's state, not what it computed.
+                items.append({**info.to_dict(), "result": None})
+            else:
                 continue
-            items.append(info.to_dict())
             if len(items) == want:
                 break
         if len(items) == want or len(batch) < want + 64:
