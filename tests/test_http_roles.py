@@ -150,3 +150,19 @@ def test_the_audit_log_holds_what_was_done_over_http(srv) -> None:
     actions = {rec["action"] for rec in data["records"]}
     assert {"key.created", "task.submitted", "auth.failed"} <= actions
     assert data["verify"]["ok"] is True
+
+
+def test_audit_records_and_the_access_log_carry_the_request_id(srv, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="skillexec.tasks")
+    with srv.client(srv.keys["runner"]) as c:
+        r = c.post("/api/skills/echo/execute", json={}, headers={"X-Request-ID": "req-4242"})
+        task_id = r.json()["data"]["task_id"]
+    with srv.client(srv.keys["auditor"]) as c:
+        records = c.get("/api/audit", params={"since": "all"}).json()["data"]["records"]
+    mine = [rec for rec in records if rec.get("target") == task_id]
+    assert {rec["action"] for rec in mine} >= {"task.submitted", "task.finished"}
+    assert all(rec["details"]["request_id"] == "req-4242" for rec in mine)
+    lines = [rec.getMessage() for rec in caplog.records if "req-4242" in rec.getMessage()]
+    assert any('"http_request"' in line and '"status":200' in line for line in lines)

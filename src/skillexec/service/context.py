@@ -5,7 +5,7 @@ The id comes from ``X-Request-ID`` when it is 1-128 printable characters (Py Cop
 axios client sends base-36 ids, not UUIDs), else a new uuid4; it goes back in the response
 header, into the envelope's metadata (``request.state.request_id``), and is bound with
 structlog's contextvars for the request, so the engine's task logs of the calls it made
-carry it too.
+carry it too, and set for the audit log (its records keep it in their details).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from skillexec.security.audit import REQUEST_ID
 from skillexec.service.envelope import error_body
 
 __all__ = ["BodyTooLarge", "RequestContext", "valid_request_id"]
@@ -53,6 +54,7 @@ class RequestContext:
         rid = given or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         tokens = structlog.contextvars.bind_contextvars(request_id=rid)
+        audit_token = REQUEST_ID.set(rid)
         started = time.perf_counter()
         status = 0
         response_started = False
@@ -92,6 +94,7 @@ class RequestContext:
                 await self._too_large(scope, send, rid)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
+            REQUEST_ID.reset(audit_token)
             state = scope.get("state", {})
             principal = state.get("principal")
             self.log.info("http_request", request_id=rid, method=scope.get("method", "WS"),
