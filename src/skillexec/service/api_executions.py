@@ -13,13 +13,20 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.responses import Response
 
+from skillexec.events import TaskEvent
 from skillexec.security.principals import Principal
 from skillexec.service.auth import caller
 from skillexec.service.calls import task_info
 from skillexec.service.envelope import ApiError, Envelope, ErrorEnvelope, ok
 from skillexec.service.models import ExecutionList, ExecutionModel
 from skillexec.service.state import ServiceState
-from skillexec.service.streams import Subscription, event_id, event_payload, parse_event_id
+from skillexec.service.streams import (
+    Key,
+    Subscription,
+    event_id,
+    event_payload,
+    parse_event_id,
+)
 from skillexec.task import TaskStatus
 
 __all__ = ["follow", "router"]
@@ -137,12 +144,12 @@ async def execution_events(
     async def stream() -> AsyncIterator[ServerSentEvent]:
         state.streams_open += 1
         draining = asyncio.ensure_future(state.draining.wait())
+        nxt: asyncio.Future[tuple[Key, TaskEvent]] | None = None
         try:
             while True:
                 nxt = asyncio.ensure_future(sub.__anext__())
                 await asyncio.wait((nxt, draining), return_when=asyncio.FIRST_COMPLETED)
                 if not nxt.done():
-                    nxt.cancel()
                     yield ServerSentEvent(event="shutdown", data='{"reason":"draining"}')
                     return
                 try:
@@ -155,6 +162,11 @@ async def execution_events(
         finally:
             state.streams_open -= 1
             draining.cancel()
+            if nxt is not None:
+                if nxt.done():
+                    nxt.exception()  # retrieved: the end of the stream is no error
+                else:
+                    nxt.cancel()
             await sub.close()
 
     return EventSourceResponse(stream(), ping=state.settings.sse_ping_s,
