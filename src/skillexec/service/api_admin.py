@@ -6,27 +6,34 @@ import math
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import FileResponse, Response
 
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
 from skillexec.security.principals import Principal, Role
 from skillexec.service.auth import caller, need
-from skillexec.service.envelope import ApiError, Envelope, ErrorEnvelope, not_found, ok
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
+from skillexec.service.models import not_bool
 from skillexec.service.state import ServiceState
 
 __all__ = ["quoted", "router"]
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
-E = {"model": ErrorEnvelope}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: E, 403: E, 429: E}
+E = ERROR
+AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
 
 
 def _state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
+
+
+# What parse_since reads: a duration ago, epoch seconds, a date (no time: a pattern for
+# every valid time would be longer than its parser), or all.
+SINCE = (r"^(all|[0-9]{1,9}(\.[0-9]{1,6})?[smhdw]?|[0-9]{4}-(0[1-9]|1[0-2])-"
+         r"(0[1-9]|1[0-9]|2[0-8]))$")
 
 
 def _since(text: str | None) -> float | None:
@@ -40,7 +47,8 @@ def _since(text: str | None) -> float | None:
     "/artifacts/{artifact_id}", operation_id="get_artifact", tags=["artifacts"],
     response_class=Response,
     responses={200: {"description": "The artifact's bytes, with its mime type.",
-                     "content": {"application/octet-stream": {}}}, **AUTH_ERRORS, 404: E})
+                     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+               **AUTH_ERRORS, 404: E})
 async def get_artifact(
     request: Request, principal: Annotated[Principal, Depends(caller)],
     artifact_id: Annotated[str, Path(min_length=1, max_length=100,
@@ -68,9 +76,9 @@ ReportKind = Literal["summary", "performance", "errors"]
 async def get_report(
     request: Request, kind: ReportKind,
     principal: Annotated[Principal, Depends(need("reports"))],
-    since: Annotated[str, Query(max_length=64, description="30m, 1h, 2d, a date, all")]
+    since: Annotated[str, Query(pattern=SINCE, description="30m, 1h, 2d, a date, all")]
     = "24h",
-    until: Annotated[str | None, Query(max_length=64)] = None,
+    until: Annotated[str | None, Query(pattern=SINCE)] = None,
 ) -> Response:
     """A report over the journal: summary, performance or errors."""
     state = _state(request)
@@ -100,11 +108,16 @@ def _finite(value: Any) -> Any:
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$",
+                      description="Whom the key is for (not 'local', the CLI's own "
+                      "principal).")
     role: Role
-    skills: list[str] | None = Field(None, description="Skill ids or patterns it may run "
-                                     "(none: every skill).")
+    skills: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")]] | None = \
+        Field(None, min_length=1, description="Skill ids or patterns it may run (none: every "
+              "skill).")
     expires_in_s: float | None = Field(None, gt=0, le=10 * 365 * 86400)
+
+    _numbers = field_validator("expires_in_s", mode="before")(not_bool)
 
 
 @router.get("/keys", operation_id="list_keys", tags=["keys"],
@@ -117,7 +130,7 @@ async def list_keys(request: Request,
 
 
 @router.post("/keys", operation_id="create_key", tags=["keys"], status_code=201,
-             response_model=Envelope[dict[str, Any]], responses={**AUTH_ERRORS, 422: E})
+             response_model=Envelope[dict[str, Any]], responses={**AUTH_ERRORS, 409: E})
 async def create_key(request: Request, body: KeyCreate,
                      principal: Annotated[Principal, Depends(need("keys"))]) -> Response:
     """Make a key: the answer holds it (``key``) once; only its digest is kept."""
@@ -143,7 +156,7 @@ async def revoke_key(request: Request,
             response_model=Envelope[dict[str, Any]], responses={**AUTH_ERRORS, 422: E})
 async def read_audit(
     request: Request, principal: Annotated[Principal, Depends(need("audit"))],
-    since: Annotated[str, Query(max_length=64)] = "24h",
+    since: Annotated[str, Query(pattern=SINCE)] = "24h",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     verify: Annotated[bool, Query(description="Also check the chain.")] = False,
 ) -> Response:

@@ -17,7 +17,7 @@ from skillexec.events import TaskEvent
 from skillexec.security.principals import Principal
 from skillexec.service.auth import caller
 from skillexec.service.calls import task_info
-from skillexec.service.envelope import ApiError, Envelope, ErrorEnvelope, ok
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
 from skillexec.service.models import ExecutionList, ExecutionModel
 from skillexec.service.state import ServiceState
 from skillexec.service.streams import (
@@ -33,8 +33,8 @@ __all__ = ["follow", "router"]
 
 router = APIRouter(prefix="/api/executions", tags=["executions"])
 
-E = {"model": ErrorEnvelope}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: E, 403: E, 429: E}
+E = ERROR
+AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
 TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$",
                              description="A task id.")]
 _CURSOR = r"^[0-9a-f]{24}$"

@@ -13,7 +13,7 @@ from skillexec.errors import SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.auth import need
 from skillexec.service.calls import Call, result_or_refusal, submit, wait_for
-from skillexec.service.envelope import ApiError, Envelope, ErrorEnvelope, not_found, ok
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
 from skillexec.service.models import (
     BatchData,
     BatchRequest,
@@ -31,8 +31,8 @@ __all__ = ["router", "skill_detail", "skill_summary"]
 
 router = APIRouter(prefix="/api/skills", tags=["skills"])
 
-E = {"model": ErrorEnvelope}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: E, 403: E, 429: E}
+E = ERROR
+AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
 SkillId = Annotated[str, Path(min_length=1, max_length=200, description="A skill id.")]
 
 
@@ -99,7 +99,7 @@ async def list_skills(
     tag: Annotated[str | None, Query(max_length=100)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Response:
     """Every loaded skill, by id; filtered by a search text, a tag or a category."""
     state = _state(request)

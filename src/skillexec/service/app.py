@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import Match
 
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
@@ -42,6 +44,14 @@ def _error(request: Request, status: int, code: str, message: str, *, details: A
     return json_response(error_body(code, message, request_id=_rid(request),
                                     path=request.url.path, method=request.method,
                                     details=details, field=field), status, headers)
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None = None,
@@ -74,6 +84,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     for router in (api_skills.router, api_executions.router, api_admin.router, ws.router,
                    compat.router, ops.router):
         app.include_router(router)
+    ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -115,10 +126,12 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
                           f"than {state.settings.max_body_bytes} bytes")
         code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not the first route's only
+            headers["Allow"] = ", ".join(_methods(app, request))
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}"
-        return _error(request, exc.status_code, code, message,
-                      headers=dict(exc.headers or {}))
+        return _error(request, exc.status_code, code, message, headers=headers)
 
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import FileResponse, Response
 
 from skillexec.security.principals import Principal
@@ -25,7 +25,8 @@ from skillexec.service.api_admin import quoted
 from skillexec.service.api_skills import find_skill, matching
 from skillexec.service.auth import caller, need
 from skillexec.service.calls import Call, result_or_refusal, submit, task_info, wait_for
-from skillexec.service.envelope import ApiError, ErrorEnvelope, json_response, not_found
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, json_response, not_found
+from skillexec.service.models import not_bool
 from skillexec.service.state import ServiceState
 from skillexec.skills.model import Skill
 
@@ -33,8 +34,8 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/skills", tags=["py-copilot"])
 
-E = {"model": ErrorEnvelope}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: E, 403: E, 429: E}
+E = ERROR
+AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
 SkillId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
@@ -101,6 +102,8 @@ class V1Match(BaseModel):
     task_description: str = Field(min_length=1, max_length=10_000)
     limit: int = Field(5, ge=1, le=20)
 
+    _numbers = field_validator("limit", mode="before")(not_bool)
+
 
 class V1Matched(BaseModel):
     matched_skills: list[dict[str, Any]]
@@ -139,13 +142,14 @@ def v1_skill(skill: Skill, usage: int) -> dict[str, Any]:
             responses=AUTH_ERRORS)
 async def v1_list_skills(
     request: Request, principal: Annotated[Principal, Depends(need("skills"))],
-    skip: Annotated[int, Query(ge=0)] = 0,
+    skip: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
     status: Annotated[str | None, Query(max_length=50)] = None,
     tags: Annotated[str | None, Query(max_length=500, description="Comma-separated.")] = None,
     search: Annotated[str | None, Query(max_length=200)] = None,
-    page: Annotated[int | None, Query(ge=1, description="With page_size: skip = (page-1) * "
-                                      "page_size (what skillApi.js sends).")] = None,
+    page: Annotated[int | None, Query(ge=1, le=1_000_000, description="With page_size: "
+                                      "skip = (page-1) * page_size (what skillApi.js "
+                                      "sends).")] = None,
     page_size: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> Response:
     """Skills in Py Copilot's list shape; ``page``/``page_size`` are honoured too."""
@@ -289,7 +293,7 @@ async def v1_artifacts(request: Request, skill_id: SkillId,
 
 @router.get("/{skill_id}/artifacts/{execution_id}/{artifact_id}/download",
             operation_id="v1_download_artifact", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}},
+            responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "The artifact's bytes."},
                        **AUTH_ERRORS, 404: E})
 async def v1_download(request: Request, skill_id: SkillId,

@@ -21,8 +21,8 @@ from starlette.responses import Response
 
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 
-__all__ = ["ApiError", "Envelope", "ErrorEnvelope", "Metadata", "error_body", "error_for",
-           "iso_now", "json_response", "not_found", "ok"]
+__all__ = ["COMMON_ERRORS", "ERROR", "ApiError", "Envelope", "ErrorEnvelope", "Metadata",
+           "error_body", "error_for", "iso_now", "json_response", "not_found", "ok"]
 
 T = TypeVar("T")
 
@@ -72,6 +72,13 @@ class ErrorEnvelope(BaseModel):
     message: str
 
 
+ERROR: dict[str, Any] = {"model": ErrorEnvelope}
+# What any operation may answer: a body it cannot read (400), no or a bad key (401), a role
+# that may not (403), a parameter out of its declared range (422), too fast (429).
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {400: ERROR, 401: ERROR, 403: ERROR,
+                                                  422: ERROR, 429: ERROR}
+
+
 class ApiError(SkillExecError):
     """A request the service refuses: an HTTP status, a stable API code, a sentence."""
 
@@ -117,6 +124,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "artifact_not_found": (404, "ARTIFACT_NOT_FOUND"),
     "invalid_parameters": (422, "INVALID_PARAMETERS"),
     "wait_timeout": (504, "EXECUTION_TIMEOUT"),
+    "too_many_keys": (409, "CONFLICT"),
     "circuit_open": (503, "CIRCUIT_OPEN"),
     "queue_full": (503, "OVERLOADED"),
     "system_pressure": (503, "OVERLOADED"),

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from skillexec.task import TaskStatus
 
-__all__ = ["ArtifactModel", "BatchItem", "BatchRequest", "ErrorInfoModel", "ExecuteRequest",
-           "ExecutionList", "ExecutionModel", "ResultModel", "SkillDetail", "SkillList",
-           "SkillSummary", "Submitted"]
+__all__ = [
+    "ArtifactModel",
+    "BatchItem",
+    "BatchRequest",
+    "ErrorInfoModel",
+    "ExecuteRequest",
+    "ExecutionList",
+    "ExecutionModel",
+    "ResultModel",
+    "SkillDetail",
+    "SkillList",
+    "SkillSummary",
+    "Submitted",
+    "not_bool",
+]
+
+
+def not_bool(value: Any) -> Any:
+    """JSON Schema's numbers are not booleans (pydantic's lax mode reads true as 1). A
+    field validator, not an annotation, so the schema keeps its bounds."""
+    if isinstance(value, bool):
+        raise ValueError("a number is expected, not a boolean")
+    return value
 
 
 class _Strict(BaseModel):
@@ -31,9 +51,12 @@ class ExecuteRequest(_Strict):
                                    description="Seconds for the whole call.")
     max_retries: int | None = Field(None, ge=0, le=100)
     version: str | None = Field(None, max_length=100, description="Semver requirement.")
-    cache: bool = Field(True, description="False: bypass the result cache.")
-    wait: bool = Field(True, description="True: answer with the result (200); false: "
+    cache: StrictBool = Field(True, description="False: bypass the result cache.")
+    wait: StrictBool = Field(True, description="True: answer with the result (200); false: "
                        "answer at once with the task id (202 and Location).")
+
+    _numbers = field_validator("priority", "timeout", "deadline", "max_retries",
+                               mode="before")(not_bool)
 
 
 class BatchItem(_Strict):
@@ -45,14 +68,18 @@ class BatchItem(_Strict):
     priority: int | None = Field(None, ge=0, le=9)
     timeout: float | None = Field(None, gt=0, le=86400)
 
+    _numbers = field_validator("priority", "timeout", mode="before")(not_bool)
+
 
 class BatchRequest(_Strict):
     tasks: list[BatchItem] = Field(min_length=1)
-    wait: bool = True
-    parallel: bool = Field(True, description="Accepted for Py Copilot; tasks always run "
+    wait: StrictBool = True
+    parallel: StrictBool = Field(True, description="Accepted for Py Copilot; tasks always run "
                            "concurrently, by priority.")
     timeout: float | None = Field(None, gt=0, le=86400, description="Seconds per attempt, "
                                   "for tasks that give none.")
+
+    _numbers = field_validator("timeout", mode="before")(not_bool)
 
 
 class ErrorInfoModel(BaseModel):

@@ -7,17 +7,17 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Security
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import FileResponse, Response
 
 from skillexec.service.auth import api_key, bearer, caller
-from skillexec.service.envelope import ApiError, ErrorEnvelope, json_response
+from skillexec.service.envelope import COMMON_ERRORS, ApiError, json_response
 from skillexec.service.models import Health
 from skillexec.service.state import ServiceState
 
-__all__ = ["router"]
+__all__ = ["add_metrics", "router", "version"]
 
 router = APIRouter(tags=["operations"])
 _DASHBOARD = Path(__file__).parent / "dashboard"
@@ -66,21 +66,35 @@ async def health(request: Request) -> Response:
                          None if ready else state.retry_after)
 
 
-@router.get("/metrics", operation_id="metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                             "description": "Prometheus text format."},
-                       401: {"model": ErrorEnvelope}})
-async def metrics(
+_METRICS_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+          "description": "Prometheus text format."}}
+
+
+async def metrics_open(request: Request) -> Response:
+    """The engine's Prometheus metrics, live."""
+    return Response(_state(request).engine.monitor.prometheus_text(),
+                    media_type=CONTENT_TYPE_LATEST)
+
+
+async def metrics_keyed(
     request: Request, key: Annotated[str | None, Security(api_key)] = None,
     token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
 ) -> Response:
-    """The engine's Prometheus metrics, live (a key is asked for when ``metrics_auth``)."""
-    state = _state(request)
-    if state.settings.metrics_auth:
-        principal = await caller(request, key, token)
-        if not principal.can("reports"):
-            raise ApiError(403, "PERMISSION_DENIED", "this key may not read metrics")
-    return Response(state.engine.monitor.prometheus_text(), media_type=CONTENT_TYPE_LATEST)
+    """The engine's Prometheus metrics, live, for a key that may read reports."""
+    principal = await caller(request, key, token)
+    if not principal.can("reports"):
+        raise ApiError(403, "PERMISSION_DENIED", "this key may not read metrics")
+    return await metrics_open(request)
+
+
+def add_metrics(app: FastAPI, *, keyed: bool) -> None:
+    """``/metrics``, with a key (``metrics_auth``) or open (what scrapers expect by
+    default): declared as it is, so the OpenAPI document tells which."""
+    app.add_api_route("/metrics", metrics_keyed if keyed else metrics_open,
+                      methods=["GET"], operation_id="metrics", tags=["operations"],
+                      response_class=Response,
+                      responses={**_METRICS_DOC, **(COMMON_ERRORS if keyed else {})})
 
 
 @router.get("/", include_in_schema=False)
