@@ -3,6 +3,9 @@ role may not, 404 for another principal's task or artifact, else the route's suc
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from tests._http import running
@@ -155,14 +158,18 @@ def test_the_audit_log_holds_what_was_done_over_http(srv) -> None:
 def test_audit_records_and_the_access_log_carry_the_request_id(srv, caplog) -> None:
     import logging
 
-    caplog.set_level(logging.INFO, logger="skillexec.tasks")
+    caplog.set_level(logging.INFO, logger="skillexec.http")
     with srv.client(srv.keys["runner"]) as c:
         r = c.post("/api/skills/echo/execute", json={}, headers={"X-Request-ID": "req-4242"})
         task_id = r.json()["data"]["task_id"]
+    time.sleep(0.5)  # access-log lines are written in batches, at most 0.25 s late
     with srv.client(srv.keys["auditor"]) as c:
         records = c.get("/api/audit", params={"since": "all"}).json()["data"]["records"]
     mine = [rec for rec in records if rec.get("target") == task_id]
     assert {rec["action"] for rec in mine} >= {"task.submitted", "task.finished"}
     assert all(rec["details"]["request_id"] == "req-4242" for rec in mine)
-    lines = [rec.getMessage() for rec in caplog.records if "req-4242" in rec.getMessage()]
-    assert any('"http_request"' in line and '"status":200' in line for line in lines)
+    lines = [line for rec in caplog.records if rec.name == "skillexec.http"
+             for line in rec.getMessage().splitlines() if "req-4242" in line]
+    (line,) = (json.loads(x) for x in lines)
+    assert line["event"] == "http_request" and line["status"] == 200
+    assert line["principal"] == "runner" and line["path"] == "/api/skills/echo/execute"

@@ -195,6 +195,10 @@ class ServiceConfig(_Section):
     rate_per_s: float = Field(default=100.0, gt=0,
                               description="Requests per second per API key (token bucket).")
     rate_burst: int = Field(default=200, ge=1, description="Requests a key may make at once.")
+    auth_cache_s: float = Field(default=1.0, ge=0, description="A valid key's principal is "
+                                "reused this long (0: the journal is asked every request); "
+                                "a revocation through this service applies at once, one "
+                                "made elsewhere within this time.")
     max_wait_s: float = Field(default=300.0, gt=0, description="Longest a request waits for "
                               "its result (wait=true); then 202 and the task's address.")
     max_batch: int = Field(default=100, ge=1, description="Tasks in one batch-execute.")

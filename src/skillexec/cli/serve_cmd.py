@@ -18,6 +18,8 @@ def serve(
         "--insecure-no-auth", help="No API keys: every request is admin. Local development "
         "only.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's own log level.")] = "warning",
+    access_log: Annotated[bool, typer.Option(
+        "--access-log/--no-access-log", help="One JSON line per request on stderr.")] = True,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
 ) -> None:
@@ -37,6 +39,6 @@ def serve(
         signal.signal(sig, signal.SIG_DFL)
     try:
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
-                   log_level=log_level.lower())
+                   log_level=log_level.lower(), access_log=access_log)
     finally:
         sock.close()

@@ -147,8 +147,10 @@ async def revoke_key(request: Request,
                      key_id: Annotated[str, Path(min_length=1, max_length=100)],
                      principal: Annotated[Principal, Depends(need("keys"))]) -> Response:
     """Revoke a key: it stops working at once."""
-    if not await _state(request).engine.keys.revoke(key_id, by=principal):
+    state = _state(request)
+    if not await state.engine.keys.revoke(key_id, by=principal):
         raise not_found("key", key_id)
+    state.known_keys.clear()  # the revoked key stops working here at once
     return ok({"key_id": key_id, "revoked": True}, request.state.request_id)
 
 

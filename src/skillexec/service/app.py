@@ -19,9 +19,8 @@ from starlette.routing import Match
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.monitoring.logs import make_logger
 from skillexec.service import api_admin, api_executions, api_skills, compat, ops, ws
-from skillexec.service.context import BodyTooLarge, RequestContext
+from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
 from skillexec.service.envelope import ApiError, error_body, error_for, json_response
 from skillexec.service.state import ServiceState
 
@@ -60,6 +59,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     ``close_engine``, closes it at the end (running tasks get ``shutdown_grace_s``)."""
     settings = settings or engine.config.service
     state = ServiceState(engine, settings, insecure=insecure_no_auth)
+    access = AccessLog(logging.getLogger("skillexec.http"))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +69,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
             yield
         finally:
             state.draining.set()
+            access.flush()
             if close_engine:
                 await engine.close(grace_s=settings.shutdown_grace_s)
 
@@ -93,8 +94,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                                           "X-Request-ID", "Last-Event-ID"],
                            expose_headers=["X-Request-ID", "Location", "Retry-After"])
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
-                       access_log=make_logger(engine.config.monitor).bind(
-                           logger="skillexec.http"))
+                       access_log=access)
     return app
 
 

@@ -9,6 +9,8 @@ credential schemes are declared on every operation, so the OpenAPI document show
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
 bearer = HTTPBearer(auto_error=False, scheme_name="Bearer",
                     description="The same API key as a bearer token.")
 
+_MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
 
 
@@ -44,9 +47,19 @@ async def authenticate(state: ServiceState, raw: str | None) -> Principal:
     if not raw:
         raise unauthenticated("an API key is required (X-API-Key header or Authorization: "
                               "Bearer)")
+    ttl = state.settings.auth_cache_s
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+    if ttl > 0 and (hit := state.known_keys.get(digest)) is not None:
+        if hit[1] > time.monotonic():
+            return hit[0]
+        del state.known_keys[digest]
     principal = await state.engine.keys.authenticate(raw)
     if principal is None:
         raise unauthenticated("the API key is not valid (unknown, revoked or expired)")
+    if ttl > 0:
+        if len(state.known_keys) >= _MAX_KNOWN:
+            state.known_keys.clear()
+        state.known_keys[digest] = (principal, time.monotonic() + ttl)
     return principal
 
 

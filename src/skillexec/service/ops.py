@@ -3,6 +3,7 @@ the dashboard's static files at ``/``."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ _FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript",
           "style.css": "text/css"}
 
 
+@functools.cache  # read from the installed metadata once: /health is polled
 def version() -> str:
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version as installed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -75,8 +76,18 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
-          insecure_no_auth: bool = False, log_level: str = "warning") -> None:
-    """Serve until SIGTERM/SIGINT (blocking)."""
+          insecure_no_auth: bool = False, log_level: str = "warning",
+          access_log: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT (blocking). ``access_log``: one JSON line per request
+    on stderr (the ``skillexec.http`` logger; an application may route it elsewhere)."""
+    if access_log:
+        http_log = logging.getLogger("skillexec.http")
+        if not http_log.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            http_log.addHandler(handler)
+            http_log.propagate = False
+        http_log.setLevel(logging.INFO)
     app = create_app(engine, insecure_no_auth=insecure_no_auth)
     state: ServiceState = app.state.service
     config = uvicorn.Config(

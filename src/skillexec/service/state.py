@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
+from skillexec.security.principals import Principal
 from skillexec.service.ratelimit import RateLimiter
 
 __all__ = ["ServiceState"]
@@ -24,6 +25,8 @@ class ServiceState:
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = field(default_factory=time.time)
     streams_open: int = 0  # SSE and WebSocket subscriptions now
+    # key digest -> (principal, until when, monotonic): see ServiceConfig.auth_cache_s
+    known_keys: dict[bytes, tuple[Principal, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
