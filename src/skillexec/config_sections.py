@@ -180,6 +180,9 @@ class AuditConfig(_Section):
     checkpoint_every: int = Field(
         default=1000, ge=1, description="Sign the chain's head into "
         "<data_dir>/audit/checkpoints.jsonl every this many records (and at shutdown).")
+    task_submissions: bool = Field(
+        default=False, description="A task.submitted record at acceptance too (off: a "
+        "task's one record is its end, which holds its submission; refusals always).")
 
 
 class ServiceConfig(_Section):

@@ -241,8 +241,8 @@ class SkillExecutionEngine:
         return await self._store.history(task_id)
 
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
-                    limit: int = 50) -> list[TaskInfo]:
-        return await self._store.list_tasks(status=status, skill_id=skill_id, limit=limit)
+                    limit: int = 50, principal: Who = None) -> list[TaskInfo]:
+        return await self._access.tasks(status, skill_id, limit, principal)
 
     async def cancel(self, task_id: str, *, principal: Who = None) -> bool:
         """Cancel a queued or running task. False if it had already finished."""

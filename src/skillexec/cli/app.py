@@ -21,7 +21,9 @@ import typer
 
 from skillexec.cli import (
     artifacts_cmd,
+    audit_cmd,
     errors_cmd,
+    keys_cmd,
     metrics_cmd,
     report_cmd,
     serve_cmd,
@@ -395,6 +397,8 @@ app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(metrics_cmd.app, name="metrics")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(audit_cmd.app, name="audit")
 report_cmd.app.command("errors")(errors_cmd.errors)
 tasks_cmd.app.command("replay")(errors_cmd.replay)
 if report_cmd.app.registered_commands:  # the report commands come from their own modules

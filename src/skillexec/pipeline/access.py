@@ -35,6 +35,14 @@ class Access:
             raise not_found(task_id)
         return info
 
+    async def tasks(self, status: TaskStatus | None, skill_id: str | None, limit: int,
+                    principal: Who) -> list[TaskInfo]:
+        """The newest tasks; a principal without ``read_any`` sees only its own."""
+        who = None if principal is None else principal_of(principal)
+        return await self._journal.list_tasks(
+            status=status, skill_id=skill_id, limit=limit,
+            principal=None if who is None or who.can("read_any") else who.id)
+
     async def check(self, task_id: str, principal: Who) -> None:
         """Raise "not found" unless ``principal`` (None: no check) may read this task."""
         if principal is not None:
@@ -82,30 +90,37 @@ class Access:
                          attempt=info.attempts)
 
     def submitted(self, task: ExecutionTask) -> None:
-        """Audit: a task was accepted (who, which skill, the isolation it is to run under).
-        Queued before the task's own row, so that both go in one group commit."""
-        if not self._audit.enabled:
-            return
-        req = task.request
-        isolation = task.runner or (self._book.isolation_of(task.skill) if task.skill
-                                    else None)
-        self._audit.record("task.submitted", principal=req.principal, target=task.task_id,
-                           details={"skill": req.skill_id, "version": req.skill_version,
-                                    "isolation": isolation})
+        """Audit (``audit.task_submissions`` on): a task was accepted. Queued before the
+        task's own row, so that both go in one group commit."""
+        if self._audit.enabled and self._audit.task_submissions:
+            req = task.request
+            self._audit.record("task.submitted", principal=req.principal,
+                               target=task.task_id, details=self._what(task))
 
     def ended(self, task: ExecutionTask, result: ExecutionResult) -> None:
-        """Audit: a task ended; a refusal says why (a permission refused is its own action)."""
+        """Audit: a task ended (with what it ran: by default the one record of a task that
+        ran, its submission folded in); a refusal says why, a permission refused is its
+        own action."""
         if not self._audit.enabled:
             return
         err, status = result.error, result.status
         action = "task.finished"
-        if status is TaskStatus.REJECTED:
-            action = "permission.denied" if err is not None and \
-                err.type is ErrorType.PERMISSION else "task.refused"
+        details = self._what(task)
+        if err is not None:
+            details["code"] = err.code
+            if status is TaskStatus.REJECTED:
+                action = "permission.denied" if err.type is ErrorType.PERMISSION \
+                    else "task.refused"
         self._audit.record(action, principal=task.request.principal, target=task.task_id,
-                           outcome=status._value_, details=None if err is None else {
-                               "skill": task.request.skill_id, "code": err.code})
+                           outcome=status._value_, details=details)
 
+    def _what(self, task: ExecutionTask) -> dict[str, object]:
+        """Which skill, which version, under which isolation, accepted when (µs)."""
+        req = task.request
+        return {"skill": req.skill_id, "version": req.skill_version,
+                "isolation": task.runner or (self._book.isolation_of(task.skill)
+                                             if task.skill else None),
+                "submitted_us": int(req.created_at * 1_000_000)}
 
 def not_found(task_id: str) -> SkillNotFoundError:
     # The very error an unknown id gets: another principal's task is not even confirmed.

@@ -177,7 +177,8 @@ def assemble(c: EngineConfig, given: Given, *,
     # A memory journal's chain ends with its process: no checkpoints on disk to outlive it.
     audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
                      else c.data_dir / "audit", enabled=c.audit.enabled,
-                     checkpoint_every=c.audit.checkpoint_every)
+                     checkpoint_every=c.audit.checkpoint_every,
+                     task_submissions=c.audit.task_submissions)
     access = Access(tasks=tasks, journal=journal, audit=audit, book=book)
     p["artifacts"].guard = access.may_read_artifact
     services = _services(c, p, book, tasks, queue, executor, spawn)

@@ -22,6 +22,7 @@ class Authorization:
     def __init__(self, *, role_permissions: Mapping[str, frozenset[str]]) -> None:
         self._ceilings = {role: frozenset(str(p) for p in perms)
                           for role, perms in role_permissions.items()}
+        self._local_free = "admin" not in self._ceilings  # else local has a ceiling too
 
     def ceiling(self, who: Principal) -> frozenset[str] | None:
         """The most manifest permissions a skill run by ``who`` may get (None: no ceiling)."""
@@ -32,7 +33,7 @@ class Authorization:
 
     def check(self, who: Principal, skill: Skill) -> None:
         """Raise SkillPermissionError if ``who`` may not run ``skill``."""
-        if who is LOCAL:  # the CLI and unnamed Python callers: nothing to check
+        if who is LOCAL and self._local_free:  # the CLI, unnamed Python callers: no check
             return
         if not who.may_run(skill.id):
             raise SkillPermissionError(

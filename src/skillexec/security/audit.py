@@ -59,14 +59,16 @@ class AuditLog:
     """``directory`` None: no checkpoints (a memory journal's chain dies with it)."""
 
     def __init__(self, store: AuditStore, *, directory: Path | None, enabled: bool = True,
-                 checkpoint_every: int = 1000) -> None:
+                 checkpoint_every: int = 1000, task_submissions: bool = False) -> None:
         self.enabled = enabled
+        self.task_submissions = task_submissions  # a record at acceptance too
         self._store = store
         self._file = CheckpointFile(directory) if directory is not None else None
         self._every = checkpoint_every
         self._since_checkpoint = 0
         self._signing: asyncio.Task[None] | None = None
         self._signed: int | None = None  # seq of the last checkpoint written here
+        self._last: Awaitable[None] = _DONE  # the newest record's write
 
     def record(self, action: str, *, principal: str | Principal | None = None,
                target: str = "", outcome: str = "ok",
@@ -83,7 +85,7 @@ class AuditLog:
             details = {**(details or {}), "request_id": request_id}
         who = LOCAL_ID if principal is None else (
             principal.id if isinstance(principal, Principal) else principal)
-        done = self._store.audit_append(AuditEntry(
+        done = self._last = self._store.audit_append(AuditEntry(
             int(time.time() * 1_000_000), who, action, target, outcome, details))
         if self._file is not None:
             self._since_checkpoint += 1
@@ -105,6 +107,10 @@ class AuditLog:
         """Sign the chain's head now; its seq (None: nothing to sign, or no checkpoints)."""
         if self._file is None:
             return None
+        try:
+            await self._last  # what was recorded before this call is in the chain
+        except Exception:  # its writer was told; sign what the journal holds
+            pass
         head = await self._store.audit_head()
         if head is None or head[0] == self._signed:
             return None
@@ -117,7 +123,10 @@ class AuditLog:
         if self._signing is not None:
             await asyncio.gather(self._signing, return_exceptions=True)
         if self.enabled:
-            await self.checkpoint()
+            try:
+                await self.checkpoint()
+            except Exception:  # the engine must still close its journal; verify will say
+                log.exception("the audit checkpoint could not be written at shutdown")
 
     async def verify(self) -> VerifyReport:
         checkpoints = list(self._file.read()) if self._file is not None else []

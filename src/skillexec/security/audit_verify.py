@@ -15,7 +15,7 @@ from skillexec.security.audit_checkpoints import Checkpoint
 
 __all__ = ["VerifyReport", "verify_chain"]
 
-PAGE = 50_000
+PAGE = 20_000  # rows per read: memory stays flat however long the chain
 
 
 class _Rows(Protocol):

@@ -98,14 +98,14 @@ def principal_id(given: Who) -> str | None:
     call is still journaled)."""
     if isinstance(given, Principal):
         return None if given is LOCAL else given.id
-    return given if isinstance(given, str) and given.strip() else None
+    return given if isinstance(given, str) and given.strip() and given != LOCAL_ID else None
 
 
 def principal_of(given: Who) -> Principal:
-    """The principal of a call: None is ``local`` (admin); a name is a runner of that name
-    with every skill (a Python caller is trusted to say whom a call is for, never to raise
-    its rights); a Principal is itself."""
-    if given is None:
+    """The principal of a call: None (or ``"local"``) is ``local``, an admin; another name
+    is a runner of that name with every skill (a Python caller is trusted to say whom a
+    call is for, never to raise its rights); a Principal is itself."""
+    if given is None or given == LOCAL_ID:  # "local" by name is local itself
         return LOCAL
     if isinstance(given, Principal):
         return given

@@ -15,6 +15,7 @@ from typing import Any
 
 from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
 from skillexec.security.keys import KeyRecord
+from skillexec.security.principals import LOCAL_ID
 from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
@@ -89,9 +90,11 @@ class MemoryStore:
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
-                         until: float | None = None) -> list[TaskInfo]:
+                         until: float | None = None,
+                         principal: str | None = None) -> list[TaskInfo]:
         out = [info for info, _ in reversed(self._finished.values())
-               if (status is None or info.status is status)
+               if (principal is None or (info.principal or LOCAL_ID) == principal)
+               and (status is None or info.status is status)
                and (skill_id is None or info.skill_id == skill_id)
                and (since is None or info.created_at >= since)
                and (until is None or info.created_at < until)]

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from skillexec.security.principals import LOCAL_ID
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, StoredTask
 from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
@@ -59,8 +60,13 @@ class SQLiteQueriesMixin:
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
-                         until: float | None = None) -> list[TaskInfo]:
+                         until: float | None = None,
+                         principal: str | None = None) -> list[TaskInfo]:
         where, args = _created_between(since, until)
+        if principal is not None:  # local's tasks are kept with NULL
+            where.append("principal IS NULL" if principal == LOCAL_ID else "principal=?")
+            if principal != LOCAL_ID:
+                args.append(principal)
         if status is not None:
             where.append("status=?")
             args.append(status.value)

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS audit (
     body BLOB NOT NULL,
     digest BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_ts ON audit(ts_us);
+-- No index on ts_us: one more B-tree write per record on the hot path, for `audit show
+-- --since`, an operator's command that may scan.
 """
 
 AUDIT_MARK = "-- audit entry"  # a pending record that the writer turns into an audit row

@@ -88,8 +88,10 @@ class TaskStore(Protocol):
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
-                         until: float | None = None) -> list[TaskInfo]:
-        """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch)."""
+                         until: float | None = None,
+                         principal: str | None = None) -> list[TaskInfo]:
+        """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch);
+        ``principal``: only that principal's tasks (``local``'s are stored with NULL)."""
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:

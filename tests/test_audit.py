@@ -1,0 +1,288 @@
+"""The audit log (DESIGN §4.5): a hash chain written with the journal's group commit, signed
+checkpoints outside the journal, and a verifier that names the first bad record for each
+way of tampering with it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skillexec import SkillExecutionEngine, skill
+from skillexec.config import load_config
+from skillexec.errors import ConfigError
+from skillexec.security.audit import AuditLog, VerifyReport
+from skillexec.security.audit_chain import AuditEntry, canonical
+from skillexec.storage.sqlite import SQLiteStore
+from tests.conftest import ROOT, arun
+
+
+@skill(id="add")
+def add(a: int, b: int = 2) -> int:
+    return a + b
+
+
+def run_tasks(data: Path, n: int, **settings: Any) -> None:
+    """N calls of add; with a task.submitted record each too, unless told otherwise."""
+    settings["audit"] = {"task_submissions": True, **settings.get("audit", {})}
+
+    async def main() -> None:
+        cfg = load_config(data_dir=data, skills_dir=None, **settings)
+        async with SkillExecutionEngine(config=cfg) as e:
+            e.register(add)
+            for i in range(n):
+                assert (await e.execute("add", {"a": i})).ok
+    arun(main())
+
+
+def verify(data: Path) -> VerifyReport:
+    async def main() -> VerifyReport:
+        store = SQLiteStore(data / "journal.db")
+        await store.open()
+        try:
+            return await AuditLog(store, directory=data / "audit").verify()
+        finally:
+            await store.close()
+    return arun(main())
+
+
+def db(data: Path) -> sqlite3.Connection:
+    return sqlite3.connect(data / "journal.db", isolation_level=None)
+
+
+def row(data: Path, seq: int) -> tuple[int, bytes, bytes]:
+    ts, body, digest = db(data).execute(
+        "SELECT ts_us, body, digest FROM audit WHERE seq=?", (seq,)).fetchone()
+    return ts, bytes(body), bytes(digest)
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    run_tasks(d, 5)  # engine.started + 5 x (task.submitted, task.finished) = 11 records
+    return d
+
+
+def test_an_intact_chain_verifies_with_its_checkpoint(data: Path) -> None:
+    report = verify(data)
+    assert report.ok and report.count == 11 and report.head_seq == 10
+    assert report.checkpoints == 1  # signed at shutdown
+    records = [json.loads(row(data, s)[1]) for s in range(11)]
+    assert [r["action"] for r in records[:3]] == ["engine.started", "task.submitted",
+                                                  "task.finished"]
+    assert records[1]["principal"] == "local" and records[1]["details"]["skill"] == "add"
+    assert records[1]["details"]["isolation"] == "inline"
+    assert records[2]["outcome"] == "succeeded" and records[1]["target"] == records[2]["target"]
+    # each record holds the SHA-256 of the previous one's canonical bytes
+    assert records[0]["prev"] == "0" * 64
+    for s in range(1, 11):
+        assert records[s]["prev"] == hashlib.sha256(row(data, s - 1)[1]).hexdigest()
+        assert row(data, s)[1] == canonical(records[s])  # stored canonical: sorted, compact
+    key = data / "audit" / "signing.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_by_default_a_task_has_one_record_holding_its_submission(tmp_path: Path) -> None:
+    run_tasks(tmp_path / "d", 2, audit={"task_submissions": False})
+    records = [json.loads(row(tmp_path / "d", s)[1]) for s in range(3)]
+    assert [r["action"] for r in records] == ["engine.started", "task.finished",
+                                              "task.finished"]
+    d = records[1]["details"]
+    assert (d["skill"], d["version"], d["isolation"]) == ("add", "1.0.0", "inline")
+    assert records[1]["ts"] - 60_000_000 < d["submitted_us"] <= records[1]["ts"]
+    assert verify(tmp_path / "d").count == 3
+
+
+def test_edit_a_field(data: Path) -> None:
+    body = row(data, 4)[1].replace(b'"succeeded"', b'"failed"')
+    db(data).execute("UPDATE audit SET body=? WHERE seq=4", (body,))
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (4, "edited") and "record 4 was changed" in r.problem
+
+
+def test_edit_a_field_and_its_digest(data: Path) -> None:
+    body = row(data, 4)[1].replace(b'"succeeded"', b'"failed"')
+    db(data).execute("UPDATE audit SET body=?, digest=? WHERE seq=4",
+                     (body, hashlib.sha256(body).digest()))
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (5, "chain")  # the next record no longer follows
+
+
+def test_edit_the_time_column(data: Path) -> None:
+    db(data).execute("UPDATE audit SET ts_us=ts_us+1 WHERE seq=3")
+    r = verify(data)
+    assert (r.ok, r.seq, r.kind) == (False, 3, "edited")
+
+
+def test_delete_a_record(data: Path) -> None:
+    db(data).execute("DELETE FROM audit WHERE seq=6")
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (6, "missing") and "record 6 is missing" in r.problem
+
+
+def test_insert_a_record(data: Path) -> None:
+    conn = db(data)
+    conn.execute("UPDATE audit SET seq=seq+1000 WHERE seq>=5")
+    conn.execute("UPDATE audit SET seq=seq-999 WHERE seq>=1000")
+    prev = row(data, 4)[2]
+    forged = canonical({"seq": 5, "ts": 1, "principal": "mallory", "action": "key.created",
+                        "target": "k", "outcome": "ok", "details": {}, "prev": prev.hex()})
+    conn.execute("INSERT INTO audit(seq, ts_us, body, digest) VALUES (5, 1, ?, ?)",
+                 (forged, hashlib.sha256(forged).digest()))
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (6, "reordered")
+
+
+def test_reorder_two_records(data: Path) -> None:
+    a, b = row(data, 3), row(data, 4)
+    conn = db(data)
+    conn.execute("UPDATE audit SET ts_us=?, body=?, digest=? WHERE seq=3", b)
+    conn.execute("UPDATE audit SET ts_us=?, body=?, digest=? WHERE seq=4", a)
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (3, "reordered")
+
+
+def test_cut_the_tail_behind_a_checkpoint(data: Path) -> None:
+    db(data).execute("DELETE FROM audit WHERE seq>=8")
+    r = verify(data)
+    assert not r.ok and r.kind == "truncated" and r.seq == 8
+    assert "ends at record 7" in r.problem and "holds record 10" in r.problem
+
+
+def test_restore_an_older_copy_of_the_journal(data: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    shutil.copy(data / "journal.db", old)
+    run_tasks(data, 3)  # records 11..17, a checkpoint at 17
+    assert verify(data).ok
+    shutil.copy(old, data / "journal.db")
+    r = verify(data)
+    assert not r.ok and r.kind == "truncated" and "holds record 17" in r.problem
+    run_tasks(data, 5)  # written on top of the old copy: 11..21, other records at 17
+    r = verify(data)
+    assert not r.ok and (r.seq, r.kind) == (17, "rewritten")
+
+
+def test_a_forged_checkpoint_line(data: Path) -> None:
+    path = data / "audit" / "checkpoints.jsonl"
+    line = json.loads(path.read_text().splitlines()[0])
+    line["seq"] = 3
+    with path.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    r = verify(data)
+    assert not r.ok and r.kind == "checkpoint" and "line 2" in r.problem
+
+
+def test_a_signing_key_others_may_read_is_refused(data: Path) -> None:
+    (data / "audit" / "signing.key").chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        verify(data)
+
+
+def test_checkpoints_every_n_records(tmp_path: Path) -> None:
+    run_tasks(tmp_path / "d", 10, audit={"checkpoint_every": 4})
+    lines = (tmp_path / "d" / "audit" / "checkpoints.jsonl").read_text().splitlines()
+    seqs = [json.loads(x)["seq"] for x in lines]
+    # one while running (at least: a signing under way defers the next one), one at close
+    assert len(seqs) >= 2 and seqs[0] >= 3 and seqs[-1] == 20 and seqs == sorted(seqs)
+    assert verify(tmp_path / "d").checkpoints == len(seqs)
+
+
+def test_audit_off_writes_nothing(tmp_path: Path) -> None:
+    run_tasks(tmp_path / "d", 3, audit={"enabled": False})
+    assert db(tmp_path / "d").execute("SELECT count(*) FROM audit").fetchone() == (0,)
+    assert not (tmp_path / "d" / "audit" / "checkpoints.jsonl").exists()
+
+
+def test_two_writers_on_one_journal_never_fork_the_chain(tmp_path: Path) -> None:
+    async def main() -> None:
+        path = tmp_path / "journal.db"
+        a, b = SQLiteStore(path), SQLiteStore(path)
+        await a.open()
+        await b.open()
+        try:
+            writes = []
+            for i in range(60):
+                for store in (a, b):
+                    writes.append(store.audit_append(AuditEntry(i, "p", "x", str(i), "ok", None)))
+                if i % 7 == 0:
+                    await asyncio.sleep(0)  # let one store commit between the other's
+            await asyncio.gather(*writes)
+        finally:
+            await a.close()
+            await b.close()
+    arun(main())
+    report = verify(tmp_path)
+    assert report.ok and report.count == 120
+
+
+def test_refusals_and_the_reason_are_audited(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
+            e.register(add)
+            r = await e.execute("add", {"a": "not a number"})
+            missing = await e.execute("nope")
+            records = await e.audit.read()
+        refused = [x for x in records if x["action"] == "task.refused"]
+        assert [(x["target"], x["details"]["code"]) for x in refused] == [
+            (r.task_id, r.error.code if r.error else ""),
+            (missing.task_id, "skill_not_found")]
+        assert all(x["outcome"] == "rejected" for x in refused)
+    arun(main())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=12), max_size=8))
+def test_canonical_json_is_sorted_compact_utf8(value: dict[str, Any]) -> None:
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(value) == expected.encode()
+    assert json.loads(canonical(value)) == value
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_verify_and_show(data: Path, tmp_path: Path) -> None:
+    args = ("--data-dir", str(data))
+    ok = cli("audit", "verify", *args, cwd=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.strip() == \
+        "audit log intact: 11 records, 1 signed checkpoints"
+    as_json = json.loads(cli("audit", "verify", "--json", *args, cwd=tmp_path).stdout)
+    assert as_json["ok"] and as_json["count"] == 11
+    shown = cli("audit", "show", "--since", "1h", "--json", *args, cwd=tmp_path)
+    assert [json.loads(x)["seq"] for x in shown.stdout.splitlines()] == list(range(11))
+    assert cli("audit", "show", "--since", "1h", *args, cwd=tmp_path).returncode == 0
+    db(data).execute("DELETE FROM audit WHERE seq=2")
+    bad = cli("audit", "verify", *args, cwd=tmp_path)
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.strip() == ("skillexec: audit log damaged at record 2 (missing): record "
+                                  "2 is missing (deleted): record 3 follows record 1")
+    bad_json = cli("audit", "verify", "--json", *args, cwd=tmp_path)
+    assert bad_json.returncode == 1 and json.loads(bad_json.stdout)["kind"] == "missing"
+    none = cli("audit", "verify", "--data-dir", str(tmp_path / "empty"), cwd=tmp_path)
+    assert none.returncode == 2 and "no journal" in none.stderr
+
+
+def test_an_unwritable_checkpoint_does_not_stop_the_engine_closing(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    run_tasks(d, 1)
+    (d / "audit" / "signing.key").chmod(0o644)  # refused: the shutdown checkpoint fails
+    run_tasks(d, 1)  # still closes (the journal is released and complete)
+    assert db(d).execute("SELECT count(*) FROM audit").fetchone() == (6,)
