@@ -28,12 +28,13 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
+from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "IsolationConfig",
            "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig",
-           "ServiceConfig", "ZygoteConfig", "former_monitor_env", "table"]
+           "ServiceConfig", "SessionsConfig", "ZygoteConfig", "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -215,10 +216,11 @@ class ServiceConfig(_Section):
                                "or draining).")
 
 
-SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
+SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
-    "access": AccessConfig, "audit": AuditConfig, "service": ServiceConfig})
+    "access": AccessConfig, "audit": AuditConfig, "service": ServiceConfig,
+    "sessions": SessionsConfig})
 
 
 class Moved(Generic[T]):

@@ -26,7 +26,9 @@ from skillexec.cli import (
     keys_cmd,
     metrics_cmd,
     report_cmd,
+    script_cmd,
     serve_cmd,
+    sessions_cmd,
     skills_cmd,
     tasks_cmd,
 )
@@ -393,7 +395,9 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 app.command("serve")(serve_cmd.serve)
+app.command("script")(script_cmd.script)
 app.add_typer(skills_cmd.app, name="skills")
+app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(metrics_cmd.app, name="metrics")

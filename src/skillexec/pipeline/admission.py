@@ -16,6 +16,7 @@ from skillexec.config import EngineConfig
 from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
 from skillexec.pipeline.authorization import Authorization
 from skillexec.reliability.handler import ErrorHandler
+from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
@@ -40,6 +41,7 @@ class Admission:
         self.policy = policy
         self.validator = validator
         self.authorize = authorization.check
+        self.binary = BinaryFields()
         # After the skill is found runnable and the runner its isolation needs is found.
         self.checks: list[Check] = [
             lambda skill, _: permissions.check(skill),  # a refused permission
@@ -57,6 +59,8 @@ class Admission:
         runner = self._runner(skill)
         for check in self.checks:
             check(skill, runner)
+        if fields := self.binary.of(skill):  # bytes for "format": "binary" properties
+            params = self.binary.encode(params, fields)
         validated = self.validator.validate(skill, params)
         ex = self.policy.effective(skill.execution)  # clamped to the maxima
         cfg = {**skill.default_config, **config} if config else skill.default_config
