@@ -39,6 +39,7 @@ from skillexec.config_sections import (
     TABLES,
     AccessConfig,
     AuditConfig,
+    EnvironmentsConfig,
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
@@ -47,6 +48,7 @@ from skillexec.config_sections import (
     QuotasConfig,
     ServiceConfig,
     SessionsConfig,
+    SkillOverride,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -124,6 +126,10 @@ class EngineConfig(BaseSettings):
                                    description="The HTTP service (skillexec serve).")
     sessions: SessionsConfig = Field(default_factory=SessionsConfig,
                                      description="Script sessions' TTL and quotas.")
+    environments: EnvironmentsConfig = Field(
+        default_factory=EnvironmentsConfig, description="Skill environments' installs.")
+    skills: dict[str, SkillOverride] = Field(
+        default_factory=dict, description="[skills.<id>]: per-skill overrides (entry).")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

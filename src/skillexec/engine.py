@@ -78,6 +78,7 @@ class SkillExecutionEngine:
         self._task_for, self.recovery, self._access = p.admission.task_for, Recovery(), p.access
         self.audit, self.keys = p.audit, p.keys  # the audit log; API keys (security)
         self.sessions, self._scripts = p.scripts.sessions, p.scripts  # DESIGN §3.5
+        self.environments = self._envs = p.environments
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -181,8 +182,7 @@ class SkillExecutionEngine:
         (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
         ``timeout`` (seconds) bounds each attempt, every attempt alike; ``deadline``
         (seconds from now) bounds the whole call, all attempts and the waits between them
-        (default: the ``default_deadline_s`` setting, unset: no overall limit).
-        """
+        (default: the ``default_deadline_s`` setting, unset: no overall limit)."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, _ = await self._accept(skill_id, params, CallOptions(
@@ -205,9 +205,7 @@ class SkillExecutionEngine:
         """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
 
         When a slot is free the task runs in the caller's own coroutine (no task to spawn,
-        no future to wake); cancelling the caller cancels the task. A cache hit never takes
-        a slot.
-        """
+        no future to wake); cancelling the caller cancels it. A cache hit takes no slot."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, result = await self._accept(skill_id, params, CallOptions(
@@ -289,6 +287,8 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
+            if self._envs.pending and skill.key in self._envs.pending and skill.runnable:
+                skill = await self._envs.ensure(skill)  # its first call: install, off the loop
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,
