@@ -66,7 +66,11 @@ def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
                               "optional": d.optional} for d in skill.dependencies],
             "skill_dependencies": [{"id": d.id, "requirement": d.requirement}
                                    for d in skill.skill_dependencies],
-            "source": skill.source, "warnings": list(skill.warnings)}
+            "source": skill.source, "warnings": list(skill.warnings),
+            # Agent Skills (DESIGN §3.5): the SKILL.md body, bundled files, runnable scripts
+            "instructions": skill.instructions,
+            "resources": [r.to_dict() for r in skill.resources],
+            "scripts": list(skill.scripts), "offers": skill.offers}
 
 
 def find_skill(state: ServiceState, skill_id: str) -> Skill:
@@ -113,7 +117,8 @@ async def list_skills(
             responses={**AUTH_ERRORS, 404: E})
 async def get_skill(request: Request, skill_id: SkillId,
                     principal: Annotated[Principal, Depends(need("skills"))]) -> Response:
-    """One skill: its manifest's fields, schemas and versions."""
+    """One skill: its manifest's fields, schemas, versions, and what it bundles (its
+    instructions, resources and scripts)."""
     state = _state(request)
     return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
 

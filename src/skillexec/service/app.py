@@ -19,7 +19,15 @@ from starlette.routing import Match
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.service import api_admin, api_executions, api_skills, compat, ops, ws
+from skillexec.service import (
+    api_admin,
+    api_executions,
+    api_scripts,
+    api_skills,
+    compat,
+    ops,
+    ws,
+)
 from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
 from skillexec.service.envelope import ApiError, error_body, error_for, json_response
 from skillexec.service.state import ServiceState
@@ -82,8 +90,8 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                       {"name": "reports"}, {"name": "keys"}, {"name": "audit"},
                       {"name": "py-copilot"}, {"name": "operations"}])
     app.state.service = state
-    for router in (api_skills.router, api_executions.router, api_admin.router, ws.router,
-                   compat.router, ops.router):
+    for router in (api_skills.router, api_scripts.router, api_executions.router,
+                   api_admin.router, ws.router, compat.router, ops.router):
         app.include_router(router)
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)

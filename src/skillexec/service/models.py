@@ -177,6 +177,11 @@ class SkillDetail(SkillSummary):
     skill_dependencies: list[dict[str, Any]]
     source: str
     warnings: list[str]
+    instructions: str | None = Field(description="The SKILL.md body (None: none).")
+    resources: list[dict[str, Any]] = Field(description="Bundled files: {path, size, mime}.")
+    scripts: list[str] = Field(description="Runnable bundled scripts (POST .../scripts).")
+    offers: str = Field(description="What a caller can use: entry, N scripts, instructions "
+                        "only.")
 
 
 class BatchData(BaseModel):
