@@ -157,14 +157,13 @@ def assemble(c: EngineConfig, given: Given, *,
              started: Callable[[], bool], closing: Callable[[], bool]) -> Pipeline:
     p = _components(c, given)
     journal, skills, runners, events = p["journal"], p["skills"], p["runners"], p["events"]
-    resources, policy = p["resources"], c.isolation_policy()
-    limits = resources.limits
+    resources, policy, limits = p["resources"], c.isolation_policy(), p["resources"].limits
     queue = TaskQueue(capacity=c.max_queue_size, aging_s=c.queue_aging_s,
                       capacity_by_priority=limits.queue_capacity_by_priority)
     tasks = LiveTasks(journal=journal, events=events)
     environments = c.environments.manager(c.data_dir, publish=skills.add)
-    book = SkillBook(skills=skills, runners=runners, policy=policy,
-                     strict_manifests=c.strict_manifests, spawn=spawn, started=started,
+    book = SkillBook(skills=skills, runners=runners, policy=policy, spawn=spawn,
+                     strict_manifests=c.strict_manifests, started=started,
                      environments=environments,
                      entries={k: v.entry for k, v in c.skills.items() if v.entry})
     attempts = AttemptLoop(
@@ -199,7 +198,6 @@ def assemble(c: EngineConfig, given: Given, *,
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
-        environments=environments,
         admission=Admission(config=c, runners=runners, policy=policy,
                             permissions=p["isolation"].permission_policy, skills=skills,
                             validator=p["validator"], error_handler=p["error_handler"],
@@ -209,9 +207,9 @@ def assemble(c: EngineConfig, given: Given, *,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
-        lock=DataDirLock(c.data_dir),
-        services=services, monitor=monitor, smart=smart, audit=audit,
-        keys=KeyManager(journal, audit=audit.record), access=access,
+        lock=DataDirLock(c.data_dir), environments=environments, services=services,
+        monitor=monitor, smart=smart, audit=audit, access=access,
+        keys=KeyManager(journal, audit=audit.record),
         scripts=ScriptCalls(skills=skills, sessions=p["sessions"]))
 
 
