@@ -274,3 +274,28 @@ def test_openapi_declares_every_route_its_errors_and_the_key_schemes(admin) -> N
                     "$ref": "#/components/schemas/ErrorEnvelope"}
     execute = paths["/api/skills/{skill_id}/execute"]["post"]["responses"]
     assert {"200", "202", "404", "422", "503"} <= set(execute)
+
+
+def test_the_dashboard_is_served_whole_from_the_service(srv) -> None:
+    with srv.client() as c:
+        page = c.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        js, css = c.get("/dashboard/app.js"), c.get("/dashboard/style.css")
+        assert js.status_code == css.status_code == 200
+        assert c.get("/dashboard/secrets.txt").status_code == 404
+    for text in (page.text, js.text, css.text):
+        assert "http://" not in text and "https://" not in text  # no CDN
+    for route in ("/api/executions", "/api/skills/ws", "/api/reports/performance",
+                  "/api/reports/errors", "/execute"):
+        assert route in js.text
+    assert "innerHTML" not in js.text  # server text is set as text, never as markup
+
+
+def test_a_key_revoked_elsewhere_stops_within_auth_cache_s(tmp_path: Path) -> None:
+    with running(tmp_path, service={"auth_cache_s": 0.5}) as srv:
+        key = srv.key("viewer", name="cached")
+        with srv.client(key) as c:
+            assert c.get("/api/skills").status_code == 200
+            srv.call(srv.engine.keys.revoke(key.split("_")[1]))  # as the CLI would
+            time.sleep(0.6)
+            assert c.get("/api/skills").status_code == 401
