@@ -63,9 +63,13 @@ async def list_executions(
         until = (int(cursor[:14], 16) + 1.5) / 1e6  # the cursor's microsecond, included
     items: list[dict[str, Any]] = []
     want = limit + 1
+    # Whose tasks the journal is asked for: all (read_any; a viewer sees every task's
+    # state), else the caller's own, selected there rather than filtered here.
+    only = None if principal.can("read_any") or principal.can("reports") else principal.id
     while True:
         batch = await state.engine.journal.list_tasks(status=status, skill_id=skill_id,
-                                                      limit=want + 64, until=until)
+                                                      limit=want + 64, until=until,
+                                                      principal=only)
         for info in batch:
             if cursor is not None and info.task_id >= cursor:
                 continue
