@@ -28,6 +28,7 @@ from skillexec.service import (
     ops,
     ws,
 )
+from skillexec.service.auth import declare_security
 from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
 from skillexec.service.envelope import ApiError, error_body, error_for, json_response
 from skillexec.service.state import ServiceState
@@ -95,6 +96,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
         app.include_router(router)
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
+    _openapi(app, metrics_keyed=settings.metrics_auth)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
@@ -104,6 +106,21 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
                        access_log=access)
     return app
+
+
+def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:
+    """FastAPI's document, with the key schemes on every operation that needs a key."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = made()
+            declare_security(schema, keyed=lambda path: path.startswith("/api/") or (
+                metrics_keyed and path == "/metrics"))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _handlers(app: FastAPI, state: ServiceState) -> None:

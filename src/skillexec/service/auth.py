@@ -4,7 +4,8 @@ roles per route, rate limits per key.
 Keys, principals and roles are the engine's (:mod:`skillexec.security.principals`,
 ``engine.keys``); this module only reads the request's credentials, asks the engine who they
 belong to, and answers 401 (no or bad key), 403 (the role may not) or 429 (too fast). Both
-credential schemes are declared on every operation, so the OpenAPI document shows them.
+credential schemes are declared on every keyed operation, so the OpenAPI document shows
+them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 
 from skillexec.errors import ErrorType
 from skillexec.security.principals import LOCAL, Principal
@@ -24,12 +24,7 @@ from skillexec.service.envelope import ApiError
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["api_key", "bearer", "caller", "need", "principal_of_ws", "unauthenticated"]
-
-api_key = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-                       description="An API key made by `skillexec keys create`.")
-bearer = HTTPBearer(auto_error=False, scheme_name="Bearer",
-                    description="The same API key as a bearer token.")
+__all__ = ["caller", "declare_security", "need", "principal_of_ws", "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -71,11 +66,21 @@ def _limit(state: ServiceState, principal: Principal) -> None:
                        error_type=ErrorType.RESOURCE, retryable=True)
 
 
-async def caller(request: Request, key: str | None = Security(api_key),
-                 token: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
-    """The request's principal (authenticated, within its rate)."""
+def _raw_key(headers: Any) -> str | None:
+    raw = headers.get("x-api-key")
+    if raw:
+        return str(raw)
+    scheme, _, value = (headers.get("authorization") or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def caller(request: Request) -> Principal:
+    """The request's principal (authenticated, within its rate). Reads the two headers
+    itself rather than through FastAPI's security dependencies (two sub-dependencies to
+    solve on every request cost more than the lookup): the schemes are declared on each
+    operation by :func:`declare_security`."""
     state: ServiceState = request.app.state.service
-    principal = await authenticate(state, key or (token.credentials if token else None))
+    principal = await authenticate(state, _raw_key(request.headers))
     _limit(state, principal)
     request.state.principal = principal
     return principal
@@ -84,10 +89,8 @@ async def caller(request: Request, key: str | None = Security(api_key),
 def need(action: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, who must be allowed ``action`` (403 otherwise)."""
 
-    async def allowed(request: Request, key: str | None = Security(api_key),
-                      token: HTTPAuthorizationCredentials | None = Security(bearer),
-                      ) -> Principal:
-        principal = await caller(request, key, token)
+    async def allowed(request: Request) -> Principal:
+        principal = await caller(request)
         if not principal.can(action):
             raise ApiError(403, "PERMISSION_DENIED", f"role {principal.role.value!r} may not "
                            f"do this ({action})", error_type=ErrorType.PERMISSION)
@@ -97,14 +100,25 @@ def need(action: str) -> Callable[..., Awaitable[Principal]]:
     return allowed
 
 
+def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) -> None:
+    """Both key schemes in the OpenAPI document, required by every operation whose path
+    ``keyed`` says needs a key."""
+    components = schema.setdefault("components", {})
+    components["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An API key made by `skillexec keys create`."},
+        "Bearer": {"type": "http", "scheme": "bearer",
+                   "description": "The same API key as a bearer token."}}
+    for path, operations in schema.get("paths", {}).items():
+        if keyed(path):
+            for operation in operations.values():
+                operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+
+
 async def principal_of_ws(state: ServiceState, headers: Any, query: Any) -> Principal:
     """A WebSocket's principal: the same headers, or ``?api_key=`` (browsers cannot set
     headers on a WebSocket)."""
-    raw = headers.get("x-api-key")
-    if not raw:
-        auth = headers.get("authorization") or ""
-        scheme, _, value = auth.partition(" ")
-        raw = value.strip() if scheme.lower() == "bearer" else None
+    raw = _raw_key(headers)
     principal = await authenticate(state, raw or query.get("api_key"))
     _limit(state, principal)
     return principal

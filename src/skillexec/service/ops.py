@@ -6,14 +6,13 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import FileResponse, Response
 
-from skillexec.service.auth import api_key, bearer, caller
+from skillexec.service.auth import caller
 from skillexec.service.envelope import COMMON_ERRORS, ApiError, json_response
 from skillexec.service.models import Health
 from skillexec.service.state import ServiceState
@@ -79,12 +78,9 @@ async def metrics_open(request: Request) -> Response:
                     media_type=CONTENT_TYPE_LATEST)
 
 
-async def metrics_keyed(
-    request: Request, key: Annotated[str | None, Security(api_key)] = None,
-    token: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
-) -> Response:
+async def metrics_keyed(request: Request) -> Response:
     """The engine's Prometheus metrics, live, for a key that may read reports."""
-    principal = await caller(request, key, token)
+    principal = await caller(request)
     if not principal.can("reports"):
         raise ApiError(403, "PERMISSION_DENIED", "this key may not read metrics")
     return await metrics_open(request)
