@@ -286,3 +286,15 @@ def test_an_unwritable_checkpoint_does_not_stop_the_engine_closing(tmp_path: Pat
     (d / "audit" / "signing.key").chmod(0o644)  # refused: the shutdown checkpoint fails
     run_tasks(d, 1)  # still closes (the journal is released and complete)
     assert db(d).execute("SELECT count(*) FROM audit").fetchone() == (6,)
+
+
+def test_a_configuration_change_shows_as_a_new_digest(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    run_tasks(d, 0)
+    run_tasks(d, 0)
+    run_tasks(d, 0, default_timeout_s=7.0)
+    started = [json.loads(row(d, s)[1]) for s in range(3)]
+    assert [r["action"] for r in started] == ["engine.started"] * 3
+    digests = [r["details"]["config_sha256"] for r in started]
+    assert digests[0] == digests[1] != digests[2] and len(digests[2]) == 64
+    assert verify(d).ok
