@@ -48,6 +48,7 @@ from skillexec.config_sections import (
     PermissionsConfig,
     QuotasConfig,
     SecurityConfig,
+    ServiceConfig,
     SessionsConfig,
     SkillOverride,
     ZygoteConfig,
@@ -138,6 +139,8 @@ class EngineConfig(BaseSettings):
         description="Distributed mode: the Celery broker (redis://, amqp://); None: embedded.")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig,
                                            description="Claims, leases, workers.")
+    service: ServiceConfig = Field(default_factory=ServiceConfig,
+                                   description="The HTTP service (skillexec serve).")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

@@ -35,7 +35,8 @@ from skillexec.smart.settings import SmartSettings
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "DistributedConfig",
            "EnvironmentsConfig",
            "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig",
-           "QuotasConfig", "SecurityConfig", "SessionsConfig", "SkillOverride", "ZygoteConfig",
+           "QuotasConfig", "SecurityConfig", "ServiceConfig", "SessionsConfig", "SkillOverride",
+           "ZygoteConfig",
            "former_monitor_env", "table"]
 
 if TYPE_CHECKING:
@@ -175,6 +176,36 @@ class JournalConfig(_Section):
         return self.enabled
 
 
+class ServiceConfig(_Section):
+    """The HTTP service (``skillexec serve``): limits, streams and operations."""
+
+    max_body_bytes: int = Field(default=2 << 20, ge=1024,
+                                description="Largest accepted request body (413 beyond).")
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Origins a browser may call from (Py Copilot's frontend: "
+        "http://localhost:5173); empty: no CORS headers.")
+    metrics_auth: bool = Field(default=False, description="/metrics asks for a key "
+                               "(any role but auditor) when true.")
+    rate_per_s: float = Field(default=100.0, gt=0,
+                              description="Requests per second per API key (token bucket).")
+    rate_burst: int = Field(default=200, ge=1, description="Requests a key may make at once.")
+    auth_cache_s: float = Field(default=1.0, ge=0, description="A valid key's principal is "
+                                "reused this long (0: the journal is asked every request); "
+                                "a revocation through this service applies at once, one "
+                                "made elsewhere within this time.")
+    max_wait_s: float = Field(default=300.0, gt=0, description="Longest a request waits for "
+                              "its result (wait=true); then 202 and the task's address.")
+    max_batch: int = Field(default=100, ge=1, description="Tasks in one batch-execute.")
+    subscriber_buffer: int = Field(default=64, ge=2, description="Events held for one slow "
+                                   "stream subscriber before it drops to the latest state.")
+    sse_ping_s: float = Field(default=15.0, gt=0, description="Keep-alive comment on idle "
+                              "event streams.")
+    shutdown_grace_s: float = Field(default=10.0, ge=0, description="On SIGTERM, how long open "
+                                    "requests may finish before they are cut.")
+    retry_after_s: int = Field(default=1, ge=1, description="Retry-After on 503 (overloaded "
+                               "or draining).")
+
+
 class EnvironmentsConfig(_Section):
     """How skill environments are installed (DESIGN §3.6): ``<data_dir>/envs``."""
 
@@ -303,7 +334,8 @@ SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
     "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
-    "security": SecurityConfig, "sessions": SessionsConfig, "distributed": DistributedConfig})
+    "security": SecurityConfig, "sessions": SessionsConfig, "distributed": DistributedConfig,
+    "service": ServiceConfig})
 
 
 class Moved(Generic[T]):

@@ -1,11 +1,9 @@
 """SkillExecutionEngine: the pipeline, and nothing else.
 
 submit: resolve the skill → admission (parameters validated, may it run here) → the result
-cache → journal (durable) → queue. A worker slot then runs the task through the attempt
-loop, and :meth:`_finish` stores the result and wakes whoever waits. The other stages are
-in :mod:`skillexec.pipeline` (wired by its assembly); cross-cutting concerns plug in as
-middleware (:mod:`skillexec.middleware`), given the engine's Services, never the engine.
-"""
+cache → journal (durable) → queue. A worker slot runs the task through the attempt loop, and
+:meth:`_finish` stores the result and wakes whoever waits. The other stages are in
+:mod:`skillexec.pipeline`; cross-cutting concerns are middleware, given Services."""
 
 from __future__ import annotations
 
@@ -138,9 +136,8 @@ class SkillExecutionEngine:
         return self._pipeline.book.load(path)
 
     def prepare_only(self, *skills: str) -> SkillExecutionEngine:
-        """Warm only these skills (ids, or folder names/paths) at start, and warn only about
-        their folders; others are prepared on first use. For a process that makes one call
-        (``skillexec run``): a neighbour's warm-up is not its business. Before start()."""
+        """Warm only these skills (ids, folder names/paths) at start, warn only about their
+        folders; others are prepared on first use (``skillexec run``). Before start()."""
         self._pipeline.book.prepare_only = frozenset(skills) | {Path(s).name for s in skills}
         return self
 
@@ -173,8 +170,7 @@ class SkillExecutionEngine:
         (memory_mb, cpu_seconds, wall_s, max_output_bytes) can only tighten the skill's.
         ``timeout`` (seconds) bounds each attempt, every attempt alike; ``deadline``
         (seconds from now) bounds the whole call, all attempts and the waits between them
-        (default: the ``default_deadline_s`` setting, unset: no overall limit).
-        """
+        (default: the ``default_deadline_s`` setting, unset: no overall limit)."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, _ = await self._accept(skill_id, params, CallOptions(
@@ -197,9 +193,7 @@ class SkillExecutionEngine:
         """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
 
         When a slot is free the task runs in the caller's own coroutine (no task to spawn,
-        no future to wake); cancelling the caller cancels the task. A cache hit never takes
-        a slot.
-        """
+        no future to wake); cancelling the caller cancels it. A cache hit takes no slot."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, result = await self._accept(skill_id, params, CallOptions(
@@ -248,9 +242,8 @@ class SkillExecutionEngine:
         return await self._pipeline.cancellation.cancel(task_id)
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
-        """Stop: cancel every queued task now, give running ones ``grace_s`` to finish, then
-        cancel them; return once every one of them has its end in the journal (what an
-        interrupted CLI command does; see Cancellation.cancel_all)."""
+        """Stop: cancel every queued task, give running ones ``grace_s``, then cancel them;
+        return once each end is journaled (what an interrupted CLI command does)."""
         return await self._pipeline.cancellation.cancel_all(grace_s=grace_s)
 
     async def events(self, task_id: str | None = None, *,

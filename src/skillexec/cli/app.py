@@ -27,6 +27,7 @@ from skillexec.cli import (
     metrics_cmd,
     report_cmd,
     script_cmd,
+    serve_cmd,
     sessions_cmd,
     skills_cmd,
     tasks_cmd,
@@ -431,6 +432,7 @@ def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
     return checks[0][1]
 
 
+app.command("serve")(serve_cmd.serve)
 app.command("script")(script_cmd.script)
 app.command("worker")(worker_cmd.worker)
 app.add_typer(skills_cmd.app, name="skills")

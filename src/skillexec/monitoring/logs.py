@@ -348,6 +348,7 @@ def make_logger(settings: MonitorSettings, *, stream: Any = None) -> Any:
     processors: list[Any]
     if fmt == "console":
         processors = [
+            structlog.contextvars.merge_contextvars,  # e.g. the HTTP request's id
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -357,7 +358,8 @@ def make_logger(settings: MonitorSettings, *, stream: Any = None) -> Any:
                                           exception_formatter=structlog.dev.plain_traceback),
         ]
     else:
-        processors = [JsonLine(settings.sensitive_params)]
+        processors = [structlog.contextvars.merge_contextvars,
+                      JsonLine(settings.sensitive_params)]
     underlying: Any
     if stream is not None:
         underlying = structlog.WriteLogger(stream)

@@ -193,14 +193,13 @@ def assemble(c: EngineConfig, given: Given, *,
              started: Callable[[], bool], closing: Callable[[], bool]) -> Pipeline:
     p = _components(c, given)
     journal, skills, runners, events = p["journal"], p["skills"], p["runners"], p["events"]
-    resources, policy = p["resources"], c.isolation_policy()
-    limits = resources.limits
+    resources, policy, limits = p["resources"], c.isolation_policy(), p["resources"].limits
     queue = TaskQueue(capacity=c.max_queue_size, aging_s=c.queue_aging_s,
                       capacity_by_priority=limits.queue_capacity_by_priority)
     tasks = LiveTasks(journal=journal, events=events)
     environments = c.environments.manager(c.data_dir, publish=skills.add)
-    book = SkillBook(skills=skills, runners=runners, policy=policy,
-                     strict_manifests=c.strict_manifests, spawn=spawn, started=started,
+    book = SkillBook(skills=skills, runners=runners, policy=policy, spawn=spawn,
+                     strict_manifests=c.strict_manifests, started=started,
                      environments=environments,
                      entries={k: v.entry for k, v in c.skills.items() if v.entry})
     attempts = AttemptLoop(

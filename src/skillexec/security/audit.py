@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.security.audit_verify import VerifyReport, verify_chain
 from skillexec.security.principals import LOCAL_ID, Principal
 
-__all__ = ["AuditLog", "AuditStore", "VerifyReport"]
+__all__ = ["REQUEST_ID", "AuditLog", "AuditStore", "VerifyReport"]
 
 log = logging.getLogger("skillexec.audit")
 
@@ -46,6 +47,12 @@ class _Done:
 
 
 _DONE = _Done()
+
+
+# The request a record is made for (the HTTP service sets it for each request, and tasks
+# inherit it with their context): kept in the record, so that an audit record leads to the
+# access log's line for its request, and back.
+REQUEST_ID: ContextVar[str | None] = ContextVar("skillexec_request_id", default=None)
 
 
 class AuditLog:
@@ -74,6 +81,8 @@ class AuditLog:
         """
         if not self.enabled:
             return _DONE
+        if (request_id := REQUEST_ID.get()) is not None:
+            details = {**(details or {}), "request_id": request_id}
         who = LOCAL_ID if principal is None else (
             principal.id if isinstance(principal, Principal) else principal)
         done = self._last = self._store.audit_append(AuditEntry(

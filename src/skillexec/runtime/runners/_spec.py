@@ -91,7 +91,9 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
         paths.append(str(skill.path))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
-    paths += skill.env_paths  # the skill's provisioned environment (site-packages)
+    # Its environment's packages: read only (the write set is the workspace alone), and
+    # bound back where they lie inside the engine's concealed data directory.
+    paths += skill.env_paths
     exes = [command_exe(settings, skill)]
     if skill.entry.kind is EntryKind.SCRIPT:
         exes += [shutil.which(p, path=":".join(settings.path_allowlist))

@@ -1,0 +1,75 @@
+"""``POST /api/skills/{id}/scripts``: run one of a skill's bundled scripts (DESIGN §3.5),
+through the engine's ``run_script`` (the whole pipeline: journal, isolation, limits)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.responses import Response
+
+from skillexec.security.principals import Principal
+from skillexec.service.api_skills import find_skill
+from skillexec.service.auth import need
+from skillexec.service.calls import may_run, refuse_if_draining, result_or_refusal
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
+from skillexec.service.models import ResultModel, not_bool
+from skillexec.service.state import ServiceState
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/skills", tags=["skills"])
+
+
+class ScriptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = Field(min_length=1, max_length=500, description="Its path in the skill's "
+                        "folder, e.g. scripts/fill.py (see the skill's `scripts`).")
+    args: list[Annotated[str, Field(max_length=10_000)]] = Field(default=[], max_length=1000)
+    files: dict[str, str] = Field(default={}, description="Path in the workspace -> the "
+                                  "file's bytes, base64.")
+    stdin: str | None = Field(None, max_length=1 << 20)
+    session: str | None = Field(None, max_length=200, description="An open session's id: "
+                                "its folder is the workspace, kept between calls.")
+    timeout: float | None = Field(None, gt=0, le=86400, description="Seconds.")
+    priority: int | None = Field(None, ge=0, le=9)
+
+    _numbers = field_validator("timeout", "priority", mode="before")(not_bool)
+
+
+def _decoded(files: dict[str, str]) -> dict[str, bytes]:
+    out = {}
+    for path, text in files.items():
+        try:
+            out[path] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "INVALID_REQUEST", f"files.{path}: not base64",
+                           field=f"files.{path}") from None
+    return out
+
+
+@router.post("/{skill_id}/scripts", operation_id="run_skill_script",
+             response_model=Envelope[ResultModel],
+             responses={**COMMON_ERRORS, 404: ERROR, 409: ERROR, 413: ERROR, 503: ERROR})
+async def run_skill_script(
+    request: Request, body: ScriptRequest,
+    skill_id: Annotated[str, Path(min_length=1, max_length=200)],
+    principal: Annotated[Principal, Depends(need("run"))],
+) -> Response:
+    """Run a bundled script with arguments and files, and answer its result (its exit
+    status, stdout and stderr in ``output``; files it wrote are artifacts). Refusals before
+    it runs are errors as for execute (404, 422 ``script_outside_skill``, 403, 503)."""
+    state: ServiceState = request.app.state.service
+    refuse_if_draining(state)
+    may_run(principal, skill_id)
+    find_skill(state, skill_id)
+    result = await state.engine.run_script(
+        skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
+        session=body.session, timeout=body.timeout, priority=body.priority,
+        principal=principal.id)
+    return ok(result_or_refusal(state, result).to_dict(), request.state.request_id)
+

@@ -1,0 +1,203 @@
+"""``/api/skills...``: list and show skills, execute one, execute a batch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from skillexec.errors import SkillExecError
+from skillexec.security.principals import Principal
+from skillexec.service.auth import need
+from skillexec.service.calls import Call, result_or_refusal, submit, wait_for
+from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
+from skillexec.service.models import (
+    BatchData,
+    BatchRequest,
+    ExecuteRequest,
+    ResultModel,
+    SkillDetail,
+    SkillList,
+    Submitted,
+)
+from skillexec.service.state import ServiceState
+from skillexec.skills.model import Skill
+from skillexec.task import TaskStatus
+
+__all__ = ["router", "skill_detail", "skill_summary"]
+
+router = APIRouter(prefix="/api/skills", tags=["skills"])
+
+E = ERROR
+AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
+SkillId = Annotated[str, Path(min_length=1, max_length=200, description="A skill id.")]
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def skill_summary(state: ServiceState, skill: Skill) -> dict[str, Any]:
+    return {"id": skill.id, "name": skill.name or skill.id, "version": skill.version,
+            "description": skill.description, "category": skill.category,
+            "tags": list(skill.tags), "author": skill.author,
+            "isolation": state.engine.isolation_of(skill), "runnable": skill.runnable}
+
+
+def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
+    ex = skill.execution
+    return {**skill_summary(state, skill),
+            "versions": state.engine.skills.versions(skill.id),
+            "parameters_schema": skill.parameters_schema,
+            "output_schema": skill.output_schema, "config_schema": skill.config_schema,
+            "default_config": skill.default_config,
+            "permissions": sorted(p.value for p in skill.permissions),
+            "execution": {"timeout_s": ex.timeout_s, "max_retries": ex.max_retries,
+                          "priority": ex.priority, "memory_mb": ex.memory_mb,
+                          "cpu_seconds": ex.cpu_seconds,
+                          "isolation": ex.isolation.value if ex.isolation else None,
+                          "cacheable": ex.cacheable, "idempotent": ex.idempotent,
+                          "fallback": ex.fallback, "concurrency": ex.concurrency},
+            "dependencies": [{"name": d.name, "specifier": d.specifier,
+                              "optional": d.optional} for d in skill.dependencies],
+            "skill_dependencies": [{"id": d.id, "requirement": d.requirement}
+                                   for d in skill.skill_dependencies],
+            "source": skill.source, "warnings": list(skill.warnings),
+            # Agent Skills (DESIGN §3.5): the SKILL.md body, bundled files, runnable scripts
+            "instructions": skill.instructions,
+            "resources": [r.to_dict() for r in skill.resources],
+            "scripts": list(skill.scripts), "offers": skill.offers}
+
+
+def find_skill(state: ServiceState, skill_id: str) -> Skill:
+    try:
+        return state.engine.skills.get(skill_id)
+    except SkillExecError:
+        raise not_found("skill", skill_id) from None
+
+
+def matching(state: ServiceState, search: str | None, tag: str | None,
+             category: str | None) -> list[Skill]:
+    out = []
+    needle = (search or "").lower()
+    for skill in sorted(state.engine.skills.list(), key=lambda s: s.id):
+        if tag and tag not in skill.tags:
+            continue
+        if category and skill.category != category:
+            continue
+        if needle and needle not in f"{skill.id} {skill.name} {skill.description}".lower():
+            continue
+        out.append(skill)
+    return out
+
+
+@router.get("", operation_id="list_skills", response_model=Envelope[SkillList],
+            responses=AUTH_ERRORS)
+async def list_skills(
+    request: Request, principal: Annotated[Principal, Depends(need("skills"))],
+    search: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Response:
+    """Every loaded skill, by id; filtered by a search text, a tag or a category."""
+    state = _state(request)
+    found = matching(state, search, tag, category)
+    page = [skill_summary(state, s) for s in found[offset:offset + limit]]
+    return ok({"skills": page, "total": len(found), "offset": offset, "limit": limit},
+              request.state.request_id)
+
+
+@router.get("/{skill_id}", operation_id="get_skill", response_model=Envelope[SkillDetail],
+            responses={**AUTH_ERRORS, 404: E})
+async def get_skill(request: Request, skill_id: SkillId,
+                    principal: Annotated[Principal, Depends(need("skills"))]) -> Response:
+    """One skill: its manifest's fields, schemas, versions, and what it bundles (its
+    instructions, resources and scripts)."""
+    state = _state(request)
+    return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
+
+
+def _submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:
+    return {"task_id": task_id, "status": status.value,
+            "location": f"/api/executions/{task_id}",
+            "events": f"/api/executions/{task_id}/events"}
+
+
+@router.post(
+    "/{skill_id}/execute", operation_id="execute_skill", response_model=Envelope[ResultModel],
+    responses={**AUTH_ERRORS, 202: {"model": Envelope[Submitted],
+                                     "description": "Accepted; not finished yet."},
+               404: E, 409: E, 413: E, 422: E, 503: E})
+async def execute_skill(request: Request, skill_id: SkillId, body: ExecuteRequest,
+                        principal: Annotated[Principal, Depends(need("run"))]) -> Response:
+    """Run a skill. ``wait`` (default): 200 and the result, once it ends (a run that failed
+    is still a 200, with ``status`` and ``error``); ``wait: false``, or a run longer than
+    the service waits: 202, the task id and a ``Location``. Refusals before running are
+    errors: 404 unknown skill, 422 invalid parameters (every violation in ``details``), 403
+    not granted, 503 overloaded."""
+    state = _state(request)
+    params = {**(body.data or {}), **(body.parameters or {})}
+    call = Call(skill_id, params, config=body.config, priority=body.priority,
+                timeout=body.timeout, deadline=body.deadline, max_retries=body.max_retries,
+                version=body.version, use_cache=body.cache)
+    task_id = await submit(state, principal, call)
+    rid = request.state.request_id
+    result = await wait_for(state, task_id, state.settings.max_wait_s if body.wait else 0.0)
+    if result is not None:
+        result = result_or_refusal(state, result)
+        if body.wait:
+            return ok(result.to_dict(), rid)
+    if result is not None and not body.wait:
+        status = result.status
+    else:
+        status = (await state.engine.status(task_id, principal=principal)).status
+    return ok(_submitted(task_id, status), rid, status=202,
+              headers={"Location": f"/api/executions/{task_id}"},
+              message="accepted")
+
+
+@router.post("/batch-execute", operation_id="batch_execute",
+             response_model=Envelope[BatchData],
+             responses={**AUTH_ERRORS, 413: E, 422: E, 503: E})
+async def batch_execute(request: Request, body: BatchRequest,
+                        principal: Annotated[Principal, Depends(need("run"))]) -> Response:
+    """Run several calls at once. Each ends on its own: a refused or failed one is a result
+    with its status and error, not an HTTP error."""
+    state = _state(request)
+    if len(body.tasks) > state.settings.max_batch:
+        raise ApiError(413, "BATCH_TOO_LARGE", f"{len(body.tasks)} tasks in one batch: at "
+                       f"most {state.settings.max_batch}")
+    started = time.perf_counter()
+    ids: list[str] = []
+    for item in body.tasks:
+        params = {**(item.input_data or {}), **(item.parameters or {})}
+        ids.append(await submit(state, principal, Call(
+            item.skill_id, params, config=item.config, priority=item.priority,
+            timeout=item.timeout or body.timeout)))
+    results: list[dict[str, Any]] = []
+    ok_count = failed = 0
+    if body.wait:
+        done = await asyncio.gather(*(wait_for(state, t, state.settings.max_wait_s)
+                                      for t in ids))
+        for task_id, res in zip(ids, done, strict=True):
+            if res is None:
+                info = await state.engine.status(task_id, principal=principal)
+                results.append(_submitted(task_id, info.status))
+                continue
+            results.append(res.to_dict())
+            ok_count += res.ok
+            failed += not res.ok
+    else:
+        for task_id in ids:
+            info = await state.engine.status(task_id, principal=principal)
+            results.append(_submitted(task_id, info.status))
+            failed += info.status is TaskStatus.REJECTED
+    return ok({"results": results, "total_time_ms": (time.perf_counter() - started) * 1000,
+               "success_count": ok_count, "failed_count": failed}, request.state.request_id)
+

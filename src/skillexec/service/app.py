@@ -1,0 +1,172 @@
+"""The FastAPI application: one engine behind both route families, its errors as
+envelopes, and its lifespan (start the engine; on exit, drain and close it)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.routing import Match
+
+from skillexec.config_sections import ServiceConfig
+from skillexec.engine import SkillExecutionEngine
+from skillexec.errors import SkillExecError
+from skillexec.service import (
+    api_admin,
+    api_executions,
+    api_scripts,
+    api_skills,
+    compat,
+    ops,
+    ws,
+)
+from skillexec.service.auth import declare_security
+from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
+from skillexec.service.envelope import ApiError, error_body, error_for, json_response
+from skillexec.service.state import ServiceState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("skillexec.service")
+
+_STATUS_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
+                 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE",
+                 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+                 422: "INVALID_REQUEST", 429: "RATE_LIMITED", 503: "UNAVAILABLE"}
+
+
+def _rid(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def _error(request: Request, status: int, code: str, message: str, *, details: Any = None,
+           field: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    return json_response(error_body(code, message, request_id=_rid(request),
+                                    path=request.url.path, method=request.method,
+                                    details=details, field=field), status, headers)
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None = None,
+               insecure_no_auth: bool = False, close_engine: bool = True) -> FastAPI:
+    """The service for ``engine``. Its lifespan starts the engine and, with
+    ``close_engine``, closes it at the end (running tasks get ``shutdown_grace_s``)."""
+    settings = settings or engine.config.service
+    state = ServiceState(engine, settings, insecure=insecure_no_auth)
+    access = AccessLog(logging.getLogger("skillexec.http"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await engine.start()
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.draining.set()
+            access.flush()
+            if close_engine:
+                await engine.close(grace_s=settings.shutdown_grace_s)
+
+    app = FastAPI(
+        title="skillexec", version=ops.version(), lifespan=lifespan,
+        description="Run AI-assistant skills over HTTP: validated, queued, isolated, "
+        "measured. `/api/...` answers in envelopes; `/api/v1/skills...` in Py Copilot's "
+        "shapes. Send an API key as `X-API-Key` or `Authorization: Bearer`.",
+        openapi_tags=[{"name": "skills"}, {"name": "executions"}, {"name": "artifacts"},
+                      {"name": "reports"}, {"name": "keys"}, {"name": "audit"},
+                      {"name": "py-copilot"}, {"name": "operations"}])
+    app.state.service = state
+    for router in (api_skills.router, api_scripts.router, api_executions.router,
+                   api_admin.router, ws.router, compat.router, ops.router):
+        app.include_router(router)
+    ops.add_metrics(app, keyed=settings.metrics_auth)
+    _handlers(app, state)
+    _openapi(app, metrics_keyed=settings.metrics_auth)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["X-API-Key", "Authorization", "Content-Type",
+                                          "X-Request-ID", "Last-Event-ID"],
+                           expose_headers=["X-Request-ID", "Location", "Retry-After"])
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
+                       access_log=access)
+    return app
+
+
+def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:
+    """FastAPI's document, with the key schemes on every operation that needs a key."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = made()
+            declare_security(schema, keyed=lambda path: path.startswith("/api/") or (
+                metrics_keyed and path == "/metrics"))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _handlers(app: FastAPI, state: ServiceState) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return _error(request, exc.status, exc.code, exc.message, details=exc.api_details,
+                      field=exc.field, headers=exc.headers)
+
+    async def engine_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SkillExecError)
+        err = error_for(exc.info, retry_after_s=state.settings.retry_after_s)
+        return await api_error(request, err)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or
+                    str(e.get("loc", ("",))[0]), "message": str(e.get("msg", "")),
+                    "rule": str(e.get("type", ""))} for e in exc.errors()]
+        first = details[0] if details else {"field": None, "message": "invalid request"}
+        where = f"{first['field']}: " if first["field"] else ""
+        return _error(request, 422, "INVALID_REQUEST", f"{where}{first['message']}",
+                      details=details, field=first["field"])
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, BodyTooLarge):
+            return _error(request, 413, "PAYLOAD_TOO_LARGE", "the request body is larger "
+                          f"than {state.settings.max_body_bytes} bytes")
+        code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not the first route's only
+            headers["Allow"] = ", ".join(_methods(app, request))
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        return _error(request, exc.status_code, code, message, headers=headers)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
+        response = _error(request, 500, "INTERNAL_ERROR", "the service failed on this "
+                          f"request ({type(exc).__name__}); its id is in the logs")
+        response.headers["X-Request-ID"] = _rid(request)  # outside the middleware here
+        return response
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(SkillExecError, engine_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, crash)

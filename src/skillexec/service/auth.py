@@ -1,0 +1,124 @@
+"""Who is asking, and may they: API keys (``X-API-Key`` or ``Authorization: Bearer``),
+roles per route, rate limits per key.
+
+Keys, principals and roles are the engine's (:mod:`skillexec.security.principals`,
+``engine.keys``); this module only reads the request's credentials, asks the engine who they
+belong to, and answers 401 (no or bad key), 403 (the role may not) or 429 (too fast). Both
+credential schemes are declared on every keyed operation, so the OpenAPI document shows
+them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+
+from skillexec.errors import ErrorType
+from skillexec.security.principals import LOCAL, Principal
+from skillexec.service.envelope import ApiError
+
+if TYPE_CHECKING:
+    from skillexec.service.state import ServiceState
+
+__all__ = ["caller", "declare_security", "need", "principal_of_ws", "unauthenticated"]
+
+_MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
+_CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
+
+
+def unauthenticated(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHENTICATED", message, headers=_CHALLENGE,
+                    error_type=ErrorType.PERMISSION)
+
+
+async def authenticate(state: ServiceState, raw: str | None) -> Principal:
+    """The principal a raw key belongs to; 401 when none or not a valid key."""
+    if state.insecure:
+        return LOCAL
+    if not raw:
+        raise unauthenticated("an API key is required (X-API-Key header or Authorization: "
+                              "Bearer)")
+    ttl = state.settings.auth_cache_s
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+    if ttl > 0 and (hit := state.known_keys.get(digest)) is not None:
+        if hit[1] > time.monotonic():
+            return hit[0]
+        del state.known_keys[digest]
+    principal = await state.engine.keys.authenticate(raw)
+    if principal is None:
+        raise unauthenticated("the API key is not valid (unknown, revoked or expired)")
+    if ttl > 0:
+        if len(state.known_keys) >= _MAX_KNOWN:
+            state.known_keys.clear()
+        state.known_keys[digest] = (principal, time.monotonic() + ttl)
+    return principal
+
+
+def _limit(state: ServiceState, principal: Principal) -> None:
+    wait = state.limiter.take(principal.key_id or principal.id)
+    if wait > 0.0:
+        raise ApiError(429, "RATE_LIMITED", f"too many requests for this key: try again in "
+                       f"{wait:.2f} s", headers={"Retry-After": state.limiter.retry_after(wait)},
+                       error_type=ErrorType.RESOURCE, retryable=True)
+
+
+def _raw_key(headers: Any) -> str | None:
+    raw = headers.get("x-api-key")
+    if raw:
+        return str(raw)
+    scheme, _, value = (headers.get("authorization") or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def caller(request: Request) -> Principal:
+    """The request's principal (authenticated, within its rate). Reads the two headers
+    itself rather than through FastAPI's security dependencies (two sub-dependencies to
+    solve on every request cost more than the lookup): the schemes are declared on each
+    operation by :func:`declare_security`."""
+    state: ServiceState = request.app.state.service
+    principal = await authenticate(state, _raw_key(request.headers))
+    _limit(state, principal)
+    request.state.principal = principal
+    return principal
+
+
+def need(action: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, who must be allowed ``action`` (403 otherwise)."""
+
+    async def allowed(request: Request) -> Principal:
+        principal = await caller(request)
+        if not principal.can(action):
+            raise ApiError(403, "PERMISSION_DENIED", f"role {principal.role.value!r} may not "
+                           f"do this ({action})", error_type=ErrorType.PERMISSION)
+        return principal
+
+    allowed.__name__ = f"need_{action}"
+    return allowed
+
+
+def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) -> None:
+    """Both key schemes in the OpenAPI document, required by every operation whose path
+    ``keyed`` says needs a key."""
+    components = schema.setdefault("components", {})
+    components["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An API key made by `skillexec keys create`."},
+        "Bearer": {"type": "http", "scheme": "bearer",
+                   "description": "The same API key as a bearer token."}}
+    for path, operations in schema.get("paths", {}).items():
+        if keyed(path):
+            for operation in operations.values():
+                operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
+
+
+async def principal_of_ws(state: ServiceState, headers: Any, query: Any) -> Principal:
+    """A WebSocket's principal: the same headers, or ``?api_key=`` (browsers cannot set
+    headers on a WebSocket)."""
+    raw = _raw_key(headers)
+    principal = await authenticate(state, raw or query.get("api_key"))
+    _limit(state, principal)
+    return principal

@@ -1,0 +1,169 @@
+"""The service's answers: one success envelope, one error envelope, and the error that
+carries an HTTP status.
+
+``/api/...`` answers ``{success: true, data, message, error: null, metadata: {timestamp,
+request_id}}``; every error, on every route, answers ``{success: false, data: null, error:
+{code, message, details, field, context, timestamp}, detail, message}`` with a real status.
+``detail`` is there because Py Copilot's skillApi.js reads ``body.detail``; ``error.context``
+because its errorService.js reads it. Bodies are written with orjson straight from dicts:
+the pydantic models below describe them in the OpenAPI document (and the tests hold the
+answers to them), without validating each answer again on the hot path.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+
+__all__ = ["COMMON_ERRORS", "ERROR", "ApiError", "Envelope", "ErrorEnvelope", "Metadata",
+           "error_body", "error_for", "iso_now", "json_response", "not_found", "ok"]
+
+T = TypeVar("T")
+
+
+def iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Metadata(BaseModel):
+    timestamp: str = Field(description="When the answer was made (ISO 8601, UTC).")
+    request_id: str = Field(description="This request's id (X-Request-ID).")
+
+
+class Envelope(BaseModel, Generic[T]):
+    """Every successful ``/api/...`` answer."""
+
+    success: Literal[True] = True
+    data: T
+    message: str = ""
+    error: None = None
+    metadata: Metadata
+
+
+class ErrorContext(BaseModel):
+    request_id: str
+    path: str
+    method: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable code, e.g. SKILL_NOT_FOUND, INVALID_PARAMETERS.")
+    message: str
+    details: Any = Field(default=None, description="What exactly: for INVALID_PARAMETERS, "
+                         "a list of {field, message, rule}.")
+    field: str | None = None
+    context: ErrorContext
+    timestamp: str
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error, on every route."""
+
+    success: Literal[False] = False
+    data: None = None
+    error: ErrorBody
+    detail: str = Field(description="The message again, where FastAPI clients look for it.")
+    message: str
+
+
+ERROR: dict[str, Any] = {"model": ErrorEnvelope}
+# What any operation may answer: a body it cannot read (400), no or a bad key (401), a role
+# that may not (403), a parameter out of its declared range (422), too fast (429).
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {400: ERROR, 401: ERROR, 403: ERROR,
+                                                  422: ERROR, 429: ERROR}
+
+
+class ApiError(SkillExecError):
+    """A request the service refuses: an HTTP status, a stable API code, a sentence."""
+
+    def __init__(self, status: int, code: str, message: str, *, details: Any = None,
+                 field: str | None = None, headers: dict[str, str] | None = None,
+                 error_type: ErrorType = ErrorType.PARAMETER, retryable: bool = False) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.error_type = error_type
+        self.status = status
+        self.api_details = details
+        self.field = field
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
+                  ) -> Response:
+    return Response(orjson.dumps(body, default=str), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def ok(data: Any, request_id: str, *, message: str = "", status: int = 200,
+       headers: dict[str, str] | None = None) -> Response:
+    return json_response({"success": True, "data": data, "message": message, "error": None,
+                          "metadata": {"timestamp": iso_now(), "request_id": request_id}},
+                         status, headers)
+
+
+def error_body(code: str, message: str, *, request_id: str, path: str, method: str,
+               details: Any = None, field: str | None = None) -> dict[str, Any]:
+    return {"success": False, "data": None,
+            "error": {"code": code, "message": message, "details": details, "field": field,
+                      "context": {"request_id": request_id, "path": path, "method": method},
+                      "timestamp": iso_now()},
+            "detail": message, "message": message}
+
+
+# An engine error (a refusal before running) -> (status, API code). Looked up by the
+# engine's code first, then by its type.
+_BY_CODE: dict[str, tuple[int, str]] = {
+    "skill_not_found": (404, "SKILL_NOT_FOUND"),
+    "version_not_found": (404, "SKILL_NOT_FOUND"),
+    "task_not_found": (404, "TASK_NOT_FOUND"),
+    "artifact_not_found": (404, "ARTIFACT_NOT_FOUND"),
+    "invalid_parameters": (422, "INVALID_PARAMETERS"),
+    "wait_timeout": (504, "EXECUTION_TIMEOUT"),
+    "too_many_keys": (409, "CONFLICT"),
+    "circuit_open": (503, "CIRCUIT_OPEN"),
+    "queue_full": (503, "OVERLOADED"),
+    "system_pressure": (503, "OVERLOADED"),
+    "engine_closing": (503, "SHUTTING_DOWN"),
+}
+_BY_TYPE: dict[ErrorType, tuple[int, str]] = {
+    ErrorType.PARAMETER: (422, "INVALID_PARAMETERS"),
+    ErrorType.PERMISSION: (403, "PERMISSION_DENIED"),
+    ErrorType.DEPENDENCY: (409, "DEPENDENCY_CONFLICT"),
+    ErrorType.RESOURCE: (503, "OVERLOADED"),
+}
+
+
+def error_for(info: ErrorInfo, *, retry_after_s: int) -> ApiError:
+    """The HTTP refusal for an engine error that stopped a request before it ran."""
+    status, code = _BY_CODE.get(info.code) or _BY_TYPE.get(info.type) or (409, "REFUSED")
+    if status == 503 and not info.retryable:
+        status = 409  # a resource refusal that waiting will not cure (e.g. a limit)
+    headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
+    details: Any = {"engine_code": info.code, "type": info.type.value}
+    violations = info.details.get("violations") if info.details else None
+    if violations:
+        details = [{"field": _field(v.get("path", "")), "message": v.get("message", ""),
+                    "rule": v.get("rule", "")} for v in violations]
+    elif info.details:
+        details = {**info.details, **details}
+    first = details[0]["field"] if isinstance(details, list) and details else None
+    return ApiError(status, code, info.message, details=details, field=first,
+                    headers=headers, error_type=info.type, retryable=info.retryable)
+
+
+def _field(pointer: str) -> str:
+    """``/a/0/b`` -> ``a.0.b``: how form libraries name a field."""
+    return ".".join(p for p in pointer.split("/") if p)
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    code = {"task": "TASK_NOT_FOUND", "skill": "SKILL_NOT_FOUND",
+            "artifact": "ARTIFACT_NOT_FOUND", "key": "KEY_NOT_FOUND"}[what]
+    return ApiError(404, code, f"no {what} with id {ident!r}",
+                    error_type=ErrorType.DEPENDENCY)
+

@@ -1,0 +1,107 @@
+"""Running the service: uvicorn on a socket of ours, draining on SIGTERM.
+
+On SIGTERM (or Ctrl-C) the service first *drains*: /health answers 503, new executions 503
+with Retry-After, every open event stream sends ``event: shutdown`` and ends, WebSockets
+close with 1001. Then uvicorn stops as usual: in-flight requests get ``shutdown_grace_s``,
+and the lifespan closes the engine (running tasks get the same grace; what is left stays in
+the journal for the next start). Open streams never hold the process up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import uvicorn
+
+from skillexec.engine import SkillExecutionEngine
+from skillexec.service.app import create_app
+from skillexec.service.state import ServiceState
+
+__all__ = ["bind", "serve"]
+
+
+class _DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
+        super().__init__(config)
+        self._service = state
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets=sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is not None:  # a signal handler: the loop may be mid-step
+            self._loop.call_soon_threadsafe(self._service.draining.set)
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's, without raising the signal again once stopped: a service that
+        drained and stopped as asked exits 0, not killed by the signal."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {sig: signal.signal(sig, self.handle_exit)
+                  for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (OSError when the address cannot be had)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
+          insecure_no_auth: bool = False, log_level: str = "warning",
+          access_log: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT (blocking). ``access_log``: one JSON line per request
+    on stderr (the ``skillexec.http`` logger; an application may route it elsewhere)."""
+    if access_log:
+        http_log = logging.getLogger("skillexec.http")
+        if not http_log.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            http_log.addHandler(handler)
+            http_log.propagate = False
+        http_log.setLevel(logging.INFO)
+    app = create_app(engine, insecure_no_auth=insecure_no_auth)
+    state: ServiceState = app.state.service
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False,  # our access log is structured
+        timeout_graceful_shutdown=max(1, int(state.settings.shutdown_grace_s) or 1),
+        lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
+    server = _DrainingServer(config, state)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    sys.stderr.write(f"skillexec: serving http://{shown}:{port} (API docs at /docs, "
+                     "dashboard at /)\n")
+    if insecure_no_auth:
+        sys.stderr.write("skillexec: WARNING: authentication is DISABLED "
+                         "(--insecure-no-auth): anyone who can reach this port can run "
+                         "skills as admin. For local development only.\n")
+    sys.stderr.flush()
+    server.run(sockets=[sock])

@@ -1,0 +1,37 @@
+"""What every route of one service shares: its engine, settings, limiter, and whether it is
+draining (SIGTERM received: no new work, streams close, /health says so)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from skillexec.config_sections import ServiceConfig
+from skillexec.engine import SkillExecutionEngine
+from skillexec.security.principals import Principal
+from skillexec.service.ratelimit import RateLimiter
+
+__all__ = ["ServiceState"]
+
+
+@dataclass(eq=False)
+class ServiceState:
+    engine: SkillExecutionEngine
+    settings: ServiceConfig
+    insecure: bool = False
+    ready: bool = False  # the engine has started
+    limiter: RateLimiter = field(init=False)
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = field(default_factory=time.time)
+    streams_open: int = 0  # SSE and WebSocket subscriptions now
+    # key digest -> (principal, until when, monotonic): see ServiceConfig.auth_cache_s
+    known_keys: dict[bytes, tuple[Principal, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
+                                   burst=self.settings.rate_burst)
+
+    @property
+    def retry_after(self) -> dict[str, str]:
+        return {"Retry-After": str(self.settings.retry_after_s)}

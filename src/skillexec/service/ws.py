@@ -1,0 +1,161 @@
+"""WebSocket ``/api/skills/ws``: subscribe to tasks, receive their progress.
+
+Client messages (JSON objects with ``type``): ``subscribe {task_id, since?}`` (``since``: an
+event id, as on the SSE stream; ``execution_id`` is accepted for ``task_id``, Py Copilot's
+name), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_id}``,
+``status {task_id, status, attempt, id}``, ``progress {task_id, execution_id, progress
+(0-100), message, id}``, ``complete {task_id, execution_id, success, status, result}``,
+``pong``, ``error {error_code, error_message}``. Credentials: the same headers as HTTP, or
+``?api_key=`` (a browser cannot set headers on a WebSocket). Close codes: 1008 bad or no key,
+1001 the service is shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from skillexec.errors import SkillExecError
+from skillexec.security.principals import Principal
+from skillexec.service.api_executions import follow
+from skillexec.service.auth import principal_of_ws
+from skillexec.service.calls import task_info
+from skillexec.service.envelope import ApiError
+from skillexec.service.state import ServiceState
+from skillexec.service.streams import Subscription, event_payload
+
+__all__ = ["router"]
+
+router = APIRouter()
+_MAX_SUBSCRIPTIONS = 100  # per connection
+_MAX_MESSAGE_BYTES = 64 << 10
+
+
+@router.websocket("/api/skills/ws")
+async def skills_ws(websocket: WebSocket) -> None:
+    state: ServiceState = websocket.app.state.service
+    try:
+        principal = await principal_of_ws(state, websocket.headers, websocket.query_params)
+    except ApiError as exc:
+        await websocket.close(code=1008, reason=exc.message[:120])
+        return
+    await websocket.accept()
+    session = _Session(state, principal, websocket)
+    await session.run()
+
+
+class _Session:
+    def __init__(self, state: ServiceState, principal: Principal, ws: WebSocket) -> None:
+        self.state = state
+        self.principal = principal
+        self.ws = ws
+        self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(256)
+        self.subs: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
+
+    async def run(self) -> None:
+        sender = asyncio.ensure_future(self._send_loop())
+        reader = asyncio.ensure_future(self._read_loop())
+        draining = asyncio.ensure_future(self.state.draining.wait())
+        self.state.streams_open += 1
+        try:
+            await asyncio.wait((sender, reader, draining), return_when=asyncio.FIRST_COMPLETED)
+            if draining.done():
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1001, reason="the service is shutting down")
+        finally:
+            self.state.streams_open -= 1
+            for t in (sender, reader, draining):
+                t.cancel()
+            for sub, pump in self.subs.values():
+                pump.cancel()
+                await sub.close()
+            await asyncio.gather(sender, reader, draining, return_exceptions=True)
+
+    async def _send_loop(self) -> None:
+        while (msg := await self.out.get()) is not None:
+            await self.ws.send_text(orjson.dumps(msg, default=str).decode())
+
+    def _error(self, code: str, message: str) -> None:
+        self._put({"type": "error", "error_code": code, "error_message": message})
+
+    def _put(self, msg: dict[str, Any]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            # Control messages only: event messages are bounded by their subscriptions
+            # and wait their turn below.
+            self.out.put_nowait(msg)
+
+    async def _read_loop(self) -> None:
+        while True:
+            try:
+                text = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            if len(text) > _MAX_MESSAGE_BYTES:
+                self._error("message_too_large", f"messages are at most {_MAX_MESSAGE_BYTES} "
+                            "bytes")
+                continue
+            try:
+                msg = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                self._error("invalid_json", "a message is one JSON object")
+                continue
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                self._error("invalid_message", "a message is a JSON object with a type")
+                continue
+            await self._handle(msg)
+
+    async def _handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind in ("ping", "heartbeat"):
+            self._put({"type": "pong" if kind == "ping" else "heartbeat_response",
+                       "id": msg.get("id"), "status": "ok"})
+            return
+        task_id = msg.get("task_id") or msg.get("execution_id")
+        if kind not in ("subscribe", "unsubscribe"):
+            self._error("unknown_message_type", f"unknown message type {kind!r}")
+            return
+        if not isinstance(task_id, str) or not task_id:
+            self._error("invalid_message", f"{kind} needs a task_id")
+            return
+        if kind == "unsubscribe":
+            if (entry := self.subs.pop(task_id, None)) is not None:
+                entry[1].cancel()
+                await entry[0].close()
+            self._put({"type": "unsubscribed", "task_id": task_id})
+            return
+        if task_id in self.subs:
+            self._put({"type": "subscribed", "task_id": task_id})
+            return
+        if len(self.subs) >= _MAX_SUBSCRIPTIONS:
+            self._error("too_many_subscriptions", f"at most {_MAX_SUBSCRIPTIONS} per "
+                        "connection")
+            return
+        try:
+            await task_info(self.state, self.principal, task_id)
+        except (ApiError, SkillExecError):
+            self._error("task_not_found", f"no task with id {task_id!r}")
+            return
+        since = msg.get("since")
+        sub = await follow(self.state, self.principal, task_id,
+                           since if isinstance(since, str) else None)
+        self._put({"type": "subscribed", "task_id": task_id})
+        pump = asyncio.ensure_future(self._forward(task_id, sub))
+        self.subs[task_id] = (sub, pump)
+
+    async def _forward(self, task_id: str, sub: Subscription) -> None:
+        async for key, event in sub:
+            body = event_payload(event, key)
+            body["execution_id"] = task_id
+            if event.final:
+                info = await self.state.engine.status(task_id, principal=self.principal)
+                result = info.result.to_dict() if info.result else None
+                body.update(type="complete", success=info.status.value == "succeeded",
+                            result=result)
+            else:
+                body["type"] = event.kind
+            await self.out.put(body)  # waits when the client is slow: the sub drops
+        self.subs.pop(task_id, None)
