@@ -74,8 +74,11 @@ def _programs_needed(folder: Path, script: str) -> list[str]:
         text = (folder / script).read_text(errors="replace")
     except OSError:
         return []
+    # Python names a program as a string; a shell script as a command word.
+    pattern = r"(^|[;&|(]\s*|\s){prog}\s" if script.endswith(".sh") else r"['\"]{prog}['\"]"
     return sorted({name for prog, name in _PROGRAMS.items()
-                   if re.search(rf"['\"]{prog}['\"]", text) and shutil.which(prog) is None})
+                   if re.search(pattern.format(prog=prog), text, re.M)
+                   and shutil.which(prog) is None})
 
 
 def form_pdf() -> bytes:
@@ -270,7 +273,9 @@ async def _try_run(engine: SkillExecutionEngine, skill: Skill, row: Row) -> None
             elif "Traceback" not in err + out:
                 row.run = (f"started ({shown}: exit {code}, its own message)" if not done
                            else f"partly ({'; '.join(done)} ok; {shown}: exit {code})")
-                row.why = row.why or _first_line(out + "\n" + err)
+                said = [ln.strip() for ln in (out + "\n" + err).splitlines() if ln.strip()]
+                told = [ln for ln in said if re.search(r"(?i)error|usage", ln)] or said
+                row.why = row.why or (told[0][:160] if told else "")
             else:
                 row.run = f"no ({shown}: exit {code})"
                 row.why = row.why or _first_line(err) or _first_line(out)
