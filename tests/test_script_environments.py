@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skillexec import SkillExecutionEngine
 from skillexec.config import EngineConfig
 from skillexec.environments.manager import MARKER
+from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._attempt import _missing_module
+from skillexec.runtime.runners._channels import Conn
 from skillexec.task import ExecutionResult, TaskStatus
 from tests._isolation import need_sandbox
 from tests._wheels import make_wheel
@@ -27,7 +34,7 @@ PEP, PEP_MOD = "tinypkg-pep", "tinypkg_pep"
 SKILL = "pdf-tools"
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def _sandbox() -> None:
     need_sandbox()
 
@@ -56,6 +63,7 @@ def config(root: Path) -> EngineConfig:
 USE = f"import {MOD}\nprint({MOD}.VALUE, {MOD}.__file__)\n"
 
 
+@pytest.mark.usefixtures("_sandbox")
 def test_a_script_only_skill_gets_its_environment_at_the_first_script_call(
         tmp_path: Path) -> None:
     script_skill(tmp_path, {"requirements.txt": f"{PKG}==1.0.0\n", "scripts/use.py": USE,
@@ -90,6 +98,7 @@ def test_a_script_only_skill_gets_its_environment_at_the_first_script_call(
     assert installs == 0
 
 
+@pytest.mark.usefixtures("_sandbox")
 def test_a_pep_723_script_s_dependencies_belong_to_its_skill(tmp_path: Path) -> None:
     script_skill(tmp_path, {
         "scripts/declares.py": (f"# /// script\n# dependencies = ['{PEP}>=2']\n# ///\n"
@@ -109,6 +118,7 @@ def test_a_pep_723_script_s_dependencies_belong_to_its_skill(tmp_path: Path) -> 
     assert declares.status is TaskStatus.SUCCEEDED, declares.error
 
 
+@pytest.mark.usefixtures("_sandbox")
 def test_a_failed_install_refuses_the_script_naming_the_package(tmp_path: Path) -> None:
     script_skill(tmp_path, {"requirements.txt": "tinypkg-absent==9.9\n",
                             "scripts/use.py": "print('never')\n"})
@@ -127,6 +137,7 @@ def test_a_failed_install_refuses_the_script_naming_the_package(tmp_path: Path) 
     assert not list((tmp_path / "data" / "envs").glob(f"*/{MARKER}"))
 
 
+@pytest.mark.usefixtures("_sandbox")
 def test_an_undeclared_import_is_missing_module_naming_the_package(tmp_path: Path) -> None:
     script_skill(tmp_path, {
         "scripts/vision.py": "print('starting')\nimport cv2.data\n",
@@ -161,3 +172,26 @@ def test_an_undeclared_import_is_missing_module_naming_the_package(tmp_path: Pat
     assert r["optional"].status is TaskStatus.SUCCEEDED, r["optional"].error
     bad = r["badname"].error
     assert bad is not None and bad.code == "script_exit"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.integers(-(2**63), 2**63 - 1), st.none(),
+                 st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}(\.[a-z_]{1,5}){0,3}",
+                               fullmatch=True)),
+       st.sampled_from(["missing_module", "setup_failed", None]))
+def test_the_child_s_word_on_a_missing_module_is_checked(module: object,
+                                                          kind: str | None) -> None:
+    """What a failed script's child says is untrusted: a module name is taken only when it
+    is a dotted Python name in a ``missing_module`` frame; anything else is no word."""
+    async def go() -> str | None:
+        engine_end, child_end = socket.socketpair()
+        with engine_end, child_end:
+            engine_end.setblocking(False)
+            child_end.sendall(proto.encode_frame({"t": kind, "module": module}))
+            child_end.close()
+            return await _missing_module(Conn(engine_end))
+    got = arun(go())
+    valid = (kind == "missing_module" and isinstance(module, str)
+             and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module, re.ASCII) is not None
+             and module.count(".") <= 20)
+    assert got == (module if valid else None)
