@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from skillexec.environments.modules import missing_module_message, package_for
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
@@ -28,6 +29,7 @@ from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
+from skillexec.scripts import base_id
 from skillexec.units import duration
 
 __all__ = ["AttemptIO", "Capture"]
@@ -283,9 +285,6 @@ class AttemptIO:
         if code == 0:
             return Outcome(output=out)
         if (missing := await _missing_module(conn)) is not None:
-            from skillexec.environments.modules import missing_module_message, package_for
-            from skillexec.scripts import base_id
-
             return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
                 missing, skill_id=base_id(self.attempt.skill)), details={
                     **out, "module": missing.split(".")[0], "package": package_for(missing)})
