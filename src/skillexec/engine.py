@@ -276,9 +276,8 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
-            if (envs := self.environments).pending and skill.key in envs.pending \
-                    and skill.runnable:
-                skill = await envs.ensure(skill)  # its first call: install, off the loop
+            if self.environments.pending and skill.runnable:
+                skill = await self._scripts.ready(skill)  # first call: install, off the loop
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,

@@ -241,7 +241,7 @@ def assemble(c: EngineConfig, given: Given, *,
         lock=DataDirLock(c.data_dir),
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record), access=access,
-        scripts=ScriptCalls(skills=skills, sessions=p["sessions"]),
+        scripts=ScriptCalls(skills=skills, sessions=p["sessions"], environments=environments),
         remote=_remote(c, journal, events),
         claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
 

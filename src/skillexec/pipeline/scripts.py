@@ -2,7 +2,10 @@
 
 The call becomes a task of the derived skill ``<skill>:<script>`` (see
 :mod:`skillexec.scripts`), through the whole pipeline like any call; a call in a session
-waits for the session's earlier calls first (one at a time, in submit order).
+waits for the session's earlier calls first (one at a time, in submit order). A script
+runs in the environment of the skill it belongs to (what the skill's requirements files,
+manifest and scripts' PEP 723 blocks declare): provisioned at the first call of any of
+its scripts or of its entry, whichever comes first, and shared by all of them.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from pathlib import Path
 from typing import Any
 
+from skillexec.environments.manager import EnvironmentManager
 from skillexec.errors import SkillExecError
 from skillexec.request import CallOptions
-from skillexec.scripts import SEPARATOR, ScriptCatalog, script_params
+from skillexec.scripts import SEPARATOR, ScriptCatalog, base_id, script_params
 from skillexec.security.principals import Who
 from skillexec.sessions import SessionStore
-from skillexec.skills.model import Skill
+from skillexec.skills.model import EntryKind, Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionResult
 
@@ -29,9 +33,11 @@ Reject = Callable[[str, SkillExecError, CallOptions], Awaitable[tuple[Any, Execu
 
 
 class ScriptCalls:
-    def __init__(self, *, skills: SkillRegistry, sessions: SessionStore) -> None:
+    def __init__(self, *, skills: SkillRegistry, sessions: SessionStore,
+                 environments: EnvironmentManager) -> None:
         self.skills = skills
         self.sessions = sessions
+        self.environments = environments
         self.catalog = ScriptCatalog()
         skills.derive = self.derive
 
@@ -39,6 +45,19 @@ class ScriptCalls:
         """The registry's hook: ``<skill>:<script>`` -> the derived script skill."""
         base, _, script = id.partition(SEPARATOR)
         return self.catalog.skill(self.skills.get(base, requirement), script)
+
+    async def ready(self, skill: Skill) -> Skill:
+        """``skill`` with its environment ready, provisioned now at its first call (off the
+        loop; ``DependencyError`` when the install fails). A script skill's environment is
+        the one of the skill it belongs to: that skill is provisioned (and published to the
+        registry with its ``env_paths``), and the script derived again from it."""
+        envs = self.environments
+        if skill.entry.kind is not EntryKind.SCRIPT:
+            return await envs.ensure(skill) if skill.key in envs.pending else skill
+        base = self.skills.get(base_id(skill), skill.version)
+        if base.key not in envs.pending:
+            return skill
+        return self.catalog.skill(await envs.ensure(base), skill.entry.attr or "")
 
     async def run(self, skill_id: str, script: str, *, execute: Execute, reject: Reject,
                   args: Sequence[str] = (), files: Mapping[str, bytes] | None = None,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import signal
 import socket
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from skillexec.environments.modules import missing_module_message, package_for
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
@@ -27,11 +29,13 @@ from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
+from skillexec.scripts import base_id
 from skillexec.units import duration
 
 __all__ = ["AttemptIO", "Capture"]
 
 _SLACK_BYTES = 64 * 1024
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")  # the child's word
 # An attempt still running after this long has its workspace measured (in a worker thread,
 # stopping at the quota), and again each time as long after: a skill filling the disk is
 # stopped within seconds, not at its deadline. Shorter attempts are checked once, at the end.
@@ -302,6 +306,10 @@ class AttemptIO:
                "stderr": self.stderr.buf.decode(errors="replace")}
         if code == 0:
             return Outcome(output=out)
+        if (missing := await _missing_module(conn)) is not None:
+            return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
+                missing, skill_id=base_id(self.attempt.skill)), details={
+                    **out, "module": missing.split(".")[0], "package": package_for(missing)})
         tail = self.stderr.tail()
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}"
@@ -369,3 +377,15 @@ class AttemptIO:
                 os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:
             self.slot.kill_all()
+
+
+async def _missing_module(conn: Conn) -> str | None:
+    """The module a failed script's child said nothing provides (it writes that before it
+    exits, so the frame is in the socket already, or the socket is at its end)."""
+    try:
+        _k, msg = await asyncio.wait_for(conn.read_frame(cap=1 << 12), 0.5)
+    except (EOFError, OSError, TimeoutError, proto.ProtocolError, proto.FrameTooLarge):
+        return None
+    module = msg.get("module") if isinstance(msg, dict) and msg.get("t") == "missing_module" \
+        else None
+    return module if isinstance(module, str) and _MODULE.fullmatch(module) else None

@@ -73,10 +73,25 @@ def run(req: dict[str, Any], sock: int, compiled: dict[str, Compiled]) -> int:
             exec(code, main.__dict__)  # noqa: S102 - the skill's script, in its sandbox
     except SystemExit as exc:
         return _exit_code(exc.code)
-    except BaseException:
+    except BaseException as exc:
         traceback.print_exc()
+        _tell_missing_module(exc, sock)
         return 1
     return 0
+
+
+def _tell_missing_module(exc: BaseException, sock: int) -> None:
+    """An import nothing provides ended the script: the engine hears which module (from
+    the exception, never the traceback's text) and names the package to declare."""
+    link: BaseException | None = exc
+    while link is not None and not (type(link) is ModuleNotFoundError and link.name):
+        link = link.__cause__ or link.__context__
+    if isinstance(link, ModuleNotFoundError) and link.name:
+        try:
+            proto.write_all(sock, proto.encode_frame({"t": "missing_module",
+                                                      "module": str(link.name)[:200]}))
+        except OSError:
+            pass  # the engine reports the exit status and traceback instead
 
 
 def _unchanged(hit: Compiled | None, script: str) -> CodeType | None:
