@@ -1,14 +1,14 @@
 """The TaskStore contract, held by both SQL journals: the embedded SQLite file and the shared
 PostgreSQL database (tests/_postgres.py makes one per test session), each with its payloads
 in clear and sealed (encryption at rest): sealing changes nothing a caller reads back, and
-a raw dump of either journal holds no parameter, output, error text or cached value."""
+a raw dump of either journal (its file; every value of every table) holds no parameter,
+output, error text or cached value."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import os
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +29,7 @@ from skillexec.task import (
     TaskStatus,
     new_task_id,
 )
+from tests._postgres import table_bytes
 from tests.conftest import arun
 
 MakeStore = Callable[[], TaskStore]
@@ -303,5 +304,4 @@ def _raw_dump(kind: str, tmp_path: Path, url: str | None) -> bytes:
     if url is None:  # closed: the write-ahead log was checkpointed into the file
         return b"".join(p.read_bytes() for p in tmp_path.iterdir()
                         if p.name.startswith("journal.db"))
-    return subprocess.run(["pg_dump", "--data-only", url], capture_output=True,
-                          check=True, timeout=60).stdout
+    return table_bytes(url)
