@@ -82,16 +82,17 @@ def _pg_holds(url: str, needle: str) -> list[str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")  # the pages as they are now, on disk
         root = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
-        files = [r[0] for r in conn.execute(
-            "SELECT pg_relation_filepath(c.oid) FROM pg_class c WHERE c.relname = ANY(%s)"
+        files = [(r[0], r[1]) for r in conn.execute(
+            "SELECT pg_relation_filepath(c.oid), c.relname FROM pg_class c"
+            " WHERE c.relname = ANY(%s)"
             " OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relname = ANY(%s))",
             (list(_TABLES), list(_TABLES)))]
     if not os.access(root, os.R_OK | os.X_OK):  # the server's files are not ours to read
         return found
-    for name in files:
+    for name, relation in files:
         for path in root.parent.glob(f"{root.name}/{name}*"):  # its segments (.1, ...)
             if any(f in path.read_bytes() for f in forms):
-                found.append(str(path))
+                found.append(f"{path} ({relation})")
     return found
 
 

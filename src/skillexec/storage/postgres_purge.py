@@ -28,6 +28,7 @@ What PostgreSQL can and cannot guarantee about the erased bytes:
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any, Protocol
 
 import psycopg
@@ -39,11 +40,15 @@ from skillexec.storage.store import PurgeReport
 
 __all__ = ["PostgresPurgeMixin"]
 
+log = logging.getLogger("skillexec.purge")
+
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 _TABLES = ("tasks", "artifacts", "events", "cache")
 # Every statement written before the purge is committed before it: the writer commits in
 # order, so once this no-op is committed, so is everything queued ahead of it.
 _BARRIER = "SELECT 1"
+_HORIZON_TRIES = 200  # 10 s: an analyze or a report's read, not a transaction left open
+_HORIZON_PAUSE_S = 0.05
 _SCRUB = pg("UPDATE tasks SET params=?, config=?, history=NULL, result=? WHERE task_id=?")
 
 
@@ -63,11 +68,32 @@ class PostgresPurgeMixin:
             async with conn.transaction():
                 report = await _purge_rows(conn, principal=principal, everyone=everyone,
                                            before=before)
+                cur = await conn.execute("SELECT pg_current_xact_id()::text::bigint")
+                row = await cur.fetchone()
+                xid = int(row[0]) % 2**32 if row else 0
             if report.tasks or report.artifacts:
+                await _horizon_passed(conn, xid)
                 # VACUUM runs outside a transaction: the pool's connections autocommit.
                 full = "(FULL) " if not self._codec.enabled else ""
                 await conn.execute(f"VACUUM {full}{', '.join(_TABLES)}")
         return report
+
+
+async def _horizon_passed(conn: _Conn, xid: int) -> None:
+    """Wait (a while) until no snapshot in this database predates the purge's commit: a
+    row version a live snapshot may still see is "recently dead", and VACUUM, FULL too,
+    keeps it (measured: an auto-analyze running then left erased text in the new file)."""
+    for _ in range(_HORIZON_TRIES):
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
+            " AND age(backend_xmin) >= age(%s::xid)", (str(xid),))
+        row = await cur.fetchone()
+        if not row or not row[0]:
+            return
+        await asyncio.sleep(_HORIZON_PAUSE_S)
+    log.warning("a transaction older than the purge is still open: VACUUM may keep the "
+                "erased row versions until it ends")
 
 
 async def _purge_rows(conn: _Conn, *, principal: str | None, everyone: bool,
