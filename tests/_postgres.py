@@ -70,3 +70,17 @@ def fresh_pg(request: pytest.FixtureRequest) -> Iterator[str]:
     url = create_database(name)
     yield url
     drop_database(name)
+
+
+def table_bytes(url: str) -> bytes:
+    """Every value of every journal table, as stored (bytea as its bytes; a dump would show
+    them in hex): what a raw copy of the database holds, to search for plaintext."""
+    parts: list[bytes] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:
+            for row in conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))):
+                parts.extend(bytes(v) if isinstance(v, bytes | memoryview) else
+                             str(v).encode() for v in row)
+    return b"\n".join(parts)

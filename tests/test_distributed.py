@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -275,3 +276,33 @@ def test_a_started_non_idempotent_task_whose_claim_was_lost_is_not_run_again(
 
     assert arun(go()) == (TaskStatus.FAILED, "interrupted")
     assert not c.run_counts()
+
+
+def test_a_worker_seals_what_it_writes_in_an_encrypted_postgresql_journal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's journal seals with the engines' keyring (the data folder they share):
+    it reads the sealed request and writes a sealed output, no number of it in clear."""
+    import base64
+
+    from tests._postgres import table_bytes
+    canary = 7_318_204_559  # the parameter, and the output that echoes it
+    for c in _cluster(tmp_path, monkeypatch, REDIS, pg_journal=True, lease_s="2",
+                      heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="1.5"):
+        extra = {"SKILLEXEC_SECURITY__ENCRYPTION": "true",
+                 "SKILLEXEC_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+                 # the PostgreSQL journal's audit tables come with branch pgsec
+                 "SKILLEXEC_AUDIT__ENABLED": "false"}
+        c.env.update(extra)
+        c.apply_env(monkeypatch)
+        for k, v in extra.items():
+            monkeypatch.setenv(k, v)
+
+        async def go() -> Any:
+            async with _engine(c) as engine:
+                task_id = await engine.submit("again", {"n": canary})
+                return await engine.wait(task_id, timeout=60)
+        c.start_worker(1)
+        result = arun(go())
+        assert result.status is TaskStatus.SUCCEEDED, c.logs()
+        assert result.output == {"n": canary}
+        assert str(canary).encode() not in table_bytes(c.env["SKILLEXEC_JOURNAL__URL"])

@@ -1,5 +1,6 @@
 """Privacy: purge by principal (Python and CLI), retention, and no trace left in the data
-directory's bytes afterwards, with encryption on and off; with encryption the principal's
+directory's bytes afterwards, with encryption on and off, over both journals (SQLite; and
+PostgreSQL, whose tables and their files on disk are searched too); with encryption the principal's
 data key is destroyed, so a backup taken before the purge is unreadable too."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from skillexec import EngineConfig, SkillExecutionEngine, TaskStatus, skill
 from skillexec.errors import ResourceError
 from skillexec.storage.sqlite import SQLiteStore
+from tests._postgres import table_bytes
 from tests.conftest import arun
 
 
@@ -49,16 +51,60 @@ def _files_hold(data_dir: Path, needle: str) -> list[str]:
             and any(f in p.read_bytes() for f in forms)]
 
 
-def _config(tmp_path: Path, encryption: bool, **security: Any) -> EngineConfig:
+def _config(tmp_path: Path, encryption: bool, url: str | None = None,
+            **security: Any) -> EngineConfig:
+    # The PostgreSQL journal's audit tables come with branch pgsec: until then, no audit log
+    # over it (the purge's own audit record is checked through Purger.record_audit).
     return EngineConfig(data_dir=tmp_path / "d", reliability={"dead_letters": True},
-                        security={"encryption": encryption, **security})
+                        security={"encryption": encryption, **security}, journal_url=url,
+                        audit={"enabled": url is None})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def journal_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the data directory's SQLite journal; else the session's PostgreSQL database."""
+    return None if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+def _held(config: EngineConfig, needle: str) -> list[str]:
+    """Where the data directory, and a PostgreSQL journal's tables and their files, hold
+    ``needle`` (or its base64)."""
+    found = _files_hold(config.data_dir, needle)
+    if config.journal_is_shared:
+        found += _pg_holds(str(config.journal.url), needle)
+    return found
+
+
+def _pg_holds(url: str, needle: str) -> list[str]:
+    import psycopg
+    forms = [needle.encode(), base64.b64encode(needle.encode())]
+    found = ["tables"] if any(f in table_bytes(url) for f in forms) else []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # the pages as they are now, on disk
+        root = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+        files = [(r[0], r[1]) for r in conn.execute(
+            "SELECT pg_relation_filepath(c.oid), c.relname FROM pg_class c"
+            " WHERE c.relname = ANY(%s)"
+            " OR c.oid IN (SELECT reltoastrelid FROM pg_class WHERE relname = ANY(%s))",
+            (list(_TABLES), list(_TABLES)))]
+    if not os.access(root, os.R_OK | os.X_OK):  # the server's files are not ours to read
+        return found
+    for name, relation in files:
+        for path in root.parent.glob(f"{root.name}/{name}*"):  # its segments (.1, ...)
+            if any(f in path.read_bytes() for f in forms):
+                found.append(f"{path} ({relation})")
+    return found
+
+
+_TABLES = ("tasks", "artifacts", "events", "cache")
 
 
 @pytest.mark.parametrize("encryption", [False, True])
 def test_purge_leaves_no_trace_and_spares_others(tmp_path: Path, encryption: bool,
+                                                 journal_url: str | None,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SKILLEXEC_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
-    config = _config(tmp_path, encryption)
+    config = _config(tmp_path, encryption, journal_url)
     audited: list[tuple[str, dict[str, Any]]] = []
 
     async def go() -> tuple[Any, ...]:
@@ -87,9 +133,11 @@ def test_purge_leaves_no_trace_and_spares_others(tmp_path: Path, encryption: boo
     assert history[0]["error"] is None or "canary" not in str(history)
     assert bob_out == {"kept": "output of bob-canary-0"} and bob_art == b"artifact of bob-canary-0"
     for canary in _canaries("alice"):
-        assert _files_hold(config.data_dir, canary) == []
+        assert _held(config, canary) == []
     if not encryption:  # the control: bob's plaintext is there to be found
         assert _files_hold(config.data_dir, "bob-canary-0")
+        if journal_url is not None:
+            assert "tables" in _pg_holds(journal_url, "bob-canary-0")
 
 
 def test_a_backup_is_unreadable_after_the_principal_is_purged(
@@ -121,8 +169,8 @@ def test_a_backup_is_unreadable_after_the_principal_is_purged(
         arun(read_backup())
 
 
-def test_before_purges_only_older_tasks(tmp_path: Path) -> None:
-    config = _config(tmp_path, False)
+def test_before_purges_only_older_tasks(tmp_path: Path, journal_url: str | None) -> None:
+    config = _config(tmp_path, False, journal_url)
 
     async def go() -> tuple[Any, ...]:
         async with SkillExecutionEngine(config=config) as engine:
@@ -158,9 +206,12 @@ def test_retention_purges_old_tasks_on_its_own(tmp_path: Path) -> None:
     assert _files_hold(tmp_path / "d", "carol-canary-0") == []
 
 
-def test_cli_purge(tmp_path: Path) -> None:
+def test_cli_purge(tmp_path: Path, journal_url: str | None,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
     from skillexec.cli.app import app
-    config = _config(tmp_path, False)
+    config = _config(tmp_path, False, journal_url)
+    if journal_url is not None:  # as _config: no audit log over PostgreSQL before pgsec
+        monkeypatch.setenv("SKILLEXEC_AUDIT__ENABLED", "false")
 
     async def go() -> None:
         async with SkillExecutionEngine(config=config) as engine:
@@ -168,15 +219,17 @@ def test_cli_purge(tmp_path: Path) -> None:
             await _run_for(engine, "dave")
     arun(go())
     runner = CliRunner()
-    d = str(config.data_dir)
-    out = runner.invoke(app, ["tasks", "purge", "--data-dir", d])
+    # the journal named on the command line, not by settings
+    where = ["--data-dir", str(config.data_dir)] + (
+        ["--journal-url", journal_url] if journal_url is not None else [])
+    out = runner.invoke(app, ["tasks", "purge", *where])
     assert out.exit_code == 2 and "--principal NAME or --anonymous" in out.output
     out = runner.invoke(app, ["tasks", "purge", "--principal", "dave", "--before", "soon",
-                              "--data-dir", d])
+                              *where])
     assert out.exit_code == 2 and "not an ISO 8601" in out.output
-    out = runner.invoke(app, ["tasks", "purge", "--principal", "dave", "--data-dir", d])
+    out = runner.invoke(app, ["tasks", "purge", "--principal", "dave", *where])
     assert out.exit_code == 0, out.output
     assert "purged 3 tasks, 3 artifacts (3 files), 1 events" in out.output
-    assert _files_hold(config.data_dir, "dave-canary-1") == []
-    summary = runner.invoke(app, ["report", "summary", "--data-dir", d])
+    assert _held(config, "dave-canary-1") == []
+    summary = runner.invoke(app, ["report", "summary", *where])
     assert summary.exit_code == 0, summary.output

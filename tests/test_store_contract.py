@@ -1,10 +1,15 @@
 """The TaskStore contract, held by both SQL journals: the embedded SQLite file and the shared
-PostgreSQL database (tests/_postgres.py makes one per test session)."""
+PostgreSQL database (tests/_postgres.py makes one per test session), each with its payloads
+in clear and sealed (encryption at rest): sealing changes nothing a caller reads back, and
+a raw dump of either journal (its file; every value of every table) holds no parameter,
+output, error text or cached value."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,8 +21,10 @@ import pytest
 from skillexec.errors import ResourceError
 from skillexec.security.audit_chain import AuditEntry, chain
 from skillexec.security.audit_verify import verify_chain
+from skillexec.security.keyring import Keyring
 from skillexec.security.keys import KeyInfo, KeyRecord
 from skillexec.security.principals import Role
+from skillexec.storage.codec import PLAIN, Codec, SealingCodec
 from skillexec.storage.store import ArtifactRecord, CacheRecord, TaskStore
 from skillexec.task import (
     ArtifactRef,
@@ -27,19 +34,41 @@ from skillexec.task import (
     TaskStatus,
     new_task_id,
 )
+from tests._postgres import table_bytes
 from tests.conftest import arun
 
 MakeStore = Callable[[], TaskStore]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
-    if request.param == "sqlite":
+def _codec(tmp_path: Path, sealed: bool) -> Codec:
+    if not sealed:
+        return PLAIN
+    return SealingCodec(Keyring.open(tmp_path / "keyring.json", os.urandom(32)))
+
+
+def _maker(kind: str, sealed: bool, request: pytest.FixtureRequest,
+           tmp_path: Path) -> MakeStore:
+    codec = _codec(tmp_path, sealed)  # one keyring for every store the test opens
+    if kind == "sqlite":
         from skillexec.storage.sqlite import SQLiteStore
-        return lambda: SQLiteStore(tmp_path / "journal.db")
+        return lambda: SQLiteStore(tmp_path / "journal.db", codec=codec)
     url = request.getfixturevalue("pg_url")
     from skillexec.storage.postgres import PostgresStore
-    return lambda: PostgresStore(url)
+    return lambda: PostgresStore(url, codec=codec)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite-sealed", "postgresql-sealed"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    kind, _, sealed = str(request.param).partition("-")
+    return _maker(kind, bool(sealed), request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sealed_store(request: pytest.FixtureRequest,
+                 tmp_path: Path) -> tuple[str, MakeStore, str | None]:
+    make = _maker(request.param, True, request, tmp_path)
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    return request.param, make, url
 
 
 def using(make: MakeStore, body: Callable[[TaskStore], Awaitable[Any]]) -> Any:
@@ -315,3 +344,55 @@ def test_two_writers_on_one_journal_never_fork_the_audit_chain(make_store: MakeS
             await a.close()
             await b.close()
     arun(main())
+def test_a_raw_dump_of_a_sealed_journal_holds_no_payload(
+        sealed_store: tuple[str, MakeStore, str | None], tmp_path: Path) -> None:
+    kind, make, url = sealed_store
+    canaries = {name: f"canary-{name}-{os.urandom(6).hex()}"
+                for name in ("param", "config", "output", "error", "history", "event",
+                             "cache")}
+
+    async def body(s: TaskStore) -> None:
+        t = ExecutionTask.of(new_task_id(), Request(
+            "s", "1.0.0", {"text": canaries["param"]}, {"mode": canaries["config"]}, 5, 2.5,
+            1, True, time.time(), "alice", 9.0))
+        failed = task()
+        await asyncio.gather(s.queued(t), s.queued(failed))
+        await s.finished(t, result(t, output={"said": canaries["output"]}, attempts=2),
+                         [{"attempt": 1, "error": {"message": canaries["history"]}},
+                          {"attempt": 2, "error": None}])
+        bad = result(failed, TaskStatus.FAILED, output=None)
+        bad = ExecutionResult.from_dict({**bad.to_dict(), "error": {
+            "type": "execution_error", "code": "boom", "message": canaries["error"],
+            "retryable": False}})
+        await s.finished(failed, bad, [])
+        await s.append_event("dead_letter", {"task_id": failed.task_id, "error": {
+            "code": "boom", "message": canaries["event"]}})
+        await s.cache_put(CacheRecord("k", orjson.dumps(canaries["cache"]), None, "s", "1"))
+        # and all of it reads back as written
+        assert (await s.get_request(t.task_id)).request.params == {  # type: ignore[union-attr]
+            "text": canaries["param"]}
+        info = await s.get(t.task_id)
+        assert info is not None and info.result is not None
+        assert info.result.output == {"said": canaries["output"]}
+        got = await s.get(failed.task_id)
+        assert got is not None and got.result is not None and got.result.error is not None
+        assert got.result.error.message == canaries["error"]
+        assert canaries["history"] in str(await s.history(t.task_id))
+        [event] = await s.read_events("dead_letter")
+        assert event["data"]["error"]["message"] == canaries["event"]
+        assert (await s.cache_get("k")).value_json == orjson.dumps(  # type: ignore[union-attr]
+            canaries["cache"])
+
+    using(make, body)
+    dump = _raw_dump(kind, tmp_path, url)
+    assert b"alice" in dump and b"dead_letter" in dump  # the control: the journal's rows
+    for name, canary in canaries.items():
+        for form in (canary.encode(), base64.b64encode(canary.encode())):
+            assert form not in dump, f"the {name} is in the {kind} journal in clear"
+
+
+def _raw_dump(kind: str, tmp_path: Path, url: str | None) -> bytes:
+    if url is None:  # closed: the write-ahead log was checkpointed into the file
+        return b"".join(p.read_bytes() for p in tmp_path.iterdir()
+                        if p.name.startswith("journal.db"))
+    return table_bytes(url)

@@ -130,6 +130,7 @@ def purge(
         help="Only tasks created before this date or time (ISO 8601, UTC unless it says).")
     ] = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Erase a principal's task data and artifacts.
 
@@ -138,15 +139,16 @@ def purge(
     if (principal is None) == (not anonymous):
         opt.fail("give --principal NAME or --anonymous (exactly one)")
     cutoff = _instant(before) if before is not None else None
-    cfg = opt.config(skills_dir=None, data_dir=data_dir)
-    if not cfg.journal_path.exists():
-        opt.fail(f"no journal at {cfg.journal_path}: nothing has run here yet")
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
+        opt.fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
     if opt.engine_alive(cfg.data_dir):
         opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (its keys and "
                  "caches would outlive the purge)")
 
     async def go() -> dict[str, Any]:
-        engine = opt.engine(skills_dir=None, data_dir=data_dir, recover=False)
+        engine = opt.engine(skills_dir=None, data_dir=data_dir, recover=False,
+                            journal_url=journal_url)
         async with opt.engine_scope(engine):
             return (await engine.purge(principal=principal, before=cutoff)).to_dict()
 

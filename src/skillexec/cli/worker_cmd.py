@@ -82,7 +82,12 @@ def worker(
         return SkillExecutionEngine(config=cfg, store=store)
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    journal = cfg.journal_store()  # SQLite shared on this host, or PostgreSQL for many
+    try:  # sealed as the engines' journal is (a wrong or missing master key: one sentence)
+        codec = cfg.codec()
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    # SQLite shared on this host, or PostgreSQL for many
+    journal = cfg.journal_store(codec=codec)
     try:
         code = run_worker(broker_url=cfg.broker_url, settings=cfg.distributed, journal=journal,
                           make_engine=make_engine, concurrency=concurrency, queues=names,

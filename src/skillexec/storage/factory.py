@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skillexec.errors import ConfigError
 from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.store import TaskStore
 from skillexec.storage.url import kind, redacted, sqlite_path
@@ -19,14 +18,10 @@ def make_store(url: str | None, *, default_path: Path, synchronous: str, max_bat
     """The journal ``url`` names (unset: the SQLite file ``default_path``), not opened yet;
     ``node`` names this engine in a shared journal; ``codec`` seals its payloads."""
     if url is not None and kind(url) == "postgresql":
-        if codec is not None and codec is not PLAIN:  # fail closed: never store in clear
-            raise ConfigError("encryption at rest is not available with a PostgreSQL journal "
-                              "yet: set [security] encryption = false, or use the SQLite "
-                              "journal")
         # Imported here: an embedded engine never loads psycopg.
         from skillexec.storage.postgres import PostgresStore
         return PostgresStore(url, node=node, max_batch=max_batch, pool_size=pool_size,
-                             connect_timeout_s=connect_timeout_s)
+                             connect_timeout_s=connect_timeout_s, codec=codec or PLAIN)
     from skillexec.storage.sqlite import SQLiteStore
     return SQLiteStore(sqlite_path(url, default_path), synchronous=synchronous,
                        max_batch=max_batch, codec=codec or PLAIN)

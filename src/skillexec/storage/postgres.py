@@ -19,16 +19,24 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from skillexec.errors import ResourceError
 from skillexec.storage import postgres_schema
+from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.postgres_notify import CHANNEL, FinishedListener
+from skillexec.storage.postgres_purge import PostgresPurgeMixin
 from skillexec.storage.postgres_queries import PostgresQueriesMixin
 from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
-from skillexec.storage.rows import AUDIT_MARK, Record, pg
+from skillexec.storage.rows import (
+    AUDIT_MARK,
+    Record,
+    cache_value,
+    event_data,
+    finished_values,
+    pg,
+)
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
 from skillexec.storage.store import ArtifactRecord, CacheRecord
 from skillexec.storage.url import redacted
@@ -68,17 +76,19 @@ _CACHE_DROP = pg("DELETE FROM cache WHERE skill_id=? AND version != ?")
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
-class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
+class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMixin):
     """The TaskStore of engines that share one journal."""
 
     def __init__(self, url: str, *, node: str | None = None, max_batch: int = 2000,
                  pool_size: int = 4, connect_timeout_s: float = 10.0,
-                 wait_poll_s: float = 5.0) -> None:
+                 wait_poll_s: float = 5.0, codec: Codec = PLAIN) -> None:
         """``node``: who this is (host and data directory); ``unfinished()`` is then this
         node's tasks only, so that an engine starting never resumes a task another live
-        node runs (None: every node's, for readers such as the CLI)."""
+        node runs (None: every node's, for readers such as the CLI). ``codec`` seals the
+        payloads, as the SQLite journal's does (``rows``)."""
         self.url = url
         self.node = node
+        self._codec = codec
         self._max_batch = max_batch
         self._pool_size = pool_size
         self._connect_timeout_s = connect_timeout_s
@@ -94,6 +104,11 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
         self._loop_thread = 0
         self.commits = 0  # transactions written, and the records they held (the bench's
         self.records = 0  # mean batch size)
+
+    @property
+    def codec(self) -> Codec:
+        """How this journal stores payloads (plain, or sealed)."""
+        return self._codec
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -215,7 +230,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
             return placed, [exc] * len(batch)
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_INSERT, (self.node, *insert_values(task)))
+        return self._put(_INSERT, (self.node, *insert_values(task, self._codec)))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
@@ -228,17 +243,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
-        body = result.to_dict()
-        if output_json is not None:  # already encoded once, to check its size
-            body["output"] = orjson.Fragment(output_json)
-        # One clean attempt says nothing the result does not: keep the row small.
-        keep = len(history) > 1 or (history and (history[0].get("error")
-                                                  or history[0].get("leader_task_id")))
-        return self._put(_FINISHED, (
-            result.status._value_, result.finished_at, result.started_at, result.attempts,
-            orjson.dumps(body, default=str),
-            orjson.dumps(history, default=str) if keep else None, task.task_id,
-        ))
+        return self._put(_FINISHED, finished_values(task, result, history, output_json,
+                                                    self._codec))
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
         ref = record.ref
@@ -246,11 +252,12 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin):
                                      record.task_id, record.created_at))
 
     def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
-        return self._put(_EVENT, (kind, time.time(), orjson.dumps(data, default=str)))
+        return self._put(_EVENT, (kind, time.time(), event_data(kind, data, self._codec)))
 
     def cache_put(self, record: CacheRecord) -> Awaitable[None]:
         return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
-                                      record.value_json, record.expires_at, time.time()))
+                                      cache_value(record, self._codec), record.expires_at,
+                                      time.time()))
 
     def cache_invalidate(self, skill_id: str, keep_version: str | None) -> Awaitable[None]:
         if keep_version is None:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from skillexec.storage.codec import Codec
 from skillexec.storage.rows import (
     ARTIFACT_COLUMNS,
+    CACHE_COLUMNS,
     HISTORY_COLUMNS,
     INFO_COLUMNS,
     artifact,
+    cache_record,
     created_between,
+    event,
     info,
     newest_first,
     owned_by,
@@ -29,13 +32,13 @@ from skillexec.task import TaskInfo, TaskStatus
 __all__ = ["PostgresQueriesMixin"]
 
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
-_CACHE_COLUMNS = "key, value, expires_at, skill_id, version"
 
 
 class PostgresQueriesMixin:
     """What PostgresStore answers from the journal; it opens ``_pool``."""
 
     _pool: AsyncConnectionPool[_Conn] | None
+    _codec: Codec
     node: str | None
 
     async def _rows(self, sql: str, args: tuple[Any, ...] | list[Any] = (), *,
@@ -53,11 +56,12 @@ class PostgresQueriesMixin:
 
     async def get(self, task_id: str) -> TaskInfo | None:
         row = await self._row(f"SELECT {INFO_COLUMNS} FROM tasks WHERE task_id=?", (task_id,))
-        return info(row) if row else None
+        return info(row, self._codec) if row else None
 
     async def history(self, task_id: str) -> list[dict[str, Any]]:
         return history_of(await self._row(
-            f"SELECT {HISTORY_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)))
+            f"SELECT {HISTORY_COLUMNS} FROM tasks WHERE task_id=?", (task_id,)), self._codec,
+            task_id=task_id)
 
     async def list_tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                          limit: int = 50, since: float | None = None,
@@ -71,27 +75,27 @@ class PostgresQueriesMixin:
         if skill_id is not None:
             where.append("skill_id=?")
             args.append(skill_id)
-        return [info(r) for r in await self._rows(
+        return [info(r, self._codec) for r in await self._rows(
             newest_first(INFO_COLUMNS, where, args, limit), args)]
 
     async def unfinished(self) -> list[StoredTask]:
         """This node's unfinished tasks (every node's for a store without a node): another
         node's are its own to resume when it restarts."""
         mine, args = ("", ()) if self.node is None else (" AND node=?", (self.node,))
-        return [stored_task(r) for r in await self._rows(
+        return [stored_task(r, self._codec) for r in await self._rows(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL{mine}"
             " ORDER BY task_id", args)]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
         where, args = created_between(since, until)
-        return [stored_task(r) for r in await self._rows(
+        return [stored_task(r, self._codec) for r in await self._rows(
             newest_first(STORED_COLUMNS, where, args, limit), args)]
 
     async def get_request(self, task_id: str) -> StoredTask | None:
         row = await self._row(f"SELECT {STORED_COLUMNS} FROM tasks WHERE task_id=?",
                               (task_id,))
-        return stored_task(row) if row else None
+        return stored_task(row, self._codec) if row else None
 
     async def read_events(self, kind: str | None = None, *, since: float = 0.0,
                           limit: int = 1000) -> list[dict[str, Any]]:
@@ -102,8 +106,7 @@ class PostgresQueriesMixin:
             args.append(kind)
         sql += " ORDER BY seq LIMIT ?"
         args.append(int(limit))
-        return [{"seq": r[0], "kind": r[1], "at": r[2], "data": orjson.loads(r[3])}
-                for r in await self._rows(sql, args)]
+        return [event(r, self._codec) for r in await self._rows(sql, args)]
 
     async def request_cancel(self, task_id: str) -> bool:
         rows = await self._rows("UPDATE tasks SET cancel_requested=1 WHERE task_id=?"
@@ -138,19 +141,15 @@ class PostgresQueriesMixin:
     # -- the result cache (ExecutionOptimizer) ------------------------------------------------
 
     async def cache_get(self, key: str) -> CacheRecord | None:
-        row = await self._row(f"SELECT {_CACHE_COLUMNS} FROM cache WHERE key=?", (key,))
-        return _cache(row) if row else None
+        row = await self._row(f"SELECT {CACHE_COLUMNS} FROM cache WHERE key=?", (key,))
+        return cache_record(row, self._codec) if row else None
 
     async def cache_load(self, *, now: float,
                          limit: int) -> tuple[list[str], list[CacheRecord]]:
         await self._rows("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?"
                          " RETURNING key", (now,))
         keys = [r[0] for r in await self._rows("SELECT key FROM cache")]
-        rows = await self._rows(f"SELECT {_CACHE_COLUMNS} FROM cache ORDER BY created_at DESC"
+        rows = await self._rows(f"SELECT {CACHE_COLUMNS} FROM cache ORDER BY created_at DESC"
                                 " LIMIT ?", (int(limit),))
-        return keys, [_cache(r) for r in rows]
+        return keys, [cache_record(r, self._codec) for r in rows]
 
-
-def _cache(row: tuple[Any, ...]) -> CacheRecord:
-    return CacheRecord(key=row[0], value_json=bytes(row[1]), expires_at=row[2],
-                       skill_id=row[3], version=row[4])

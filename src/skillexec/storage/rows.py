@@ -1,6 +1,8 @@
 """What the SQL journals (SQLite, PostgreSQL) share: the columns they select, how a row
 becomes a :class:`TaskInfo`, an :class:`ArtifactRecord` or a :class:`KeyRecord`, the
-newest-first SELECT, and the audit log's statements.
+newest-first SELECT, the audit log's statements, how a payload is sealed on its way in
+and opened on its way out (one codec, the same fields in both journals), and what a
+purge selects and leaves.
 
 The statements are written with ``?`` placeholders; the PostgreSQL store turns them into
 psycopg's ``%s`` once, at import (:func:`pg`).
@@ -17,13 +19,15 @@ from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
 from skillexec.security.keys import KeyInfo, KeyRecord
 from skillexec.security.principals import LOCAL_ID, Role
 from skillexec.storage.codec import PLAIN, Codec
-from skillexec.storage.store import ArtifactRecord
-from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
+from skillexec.storage.store import ArtifactRecord, CacheRecord
+from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
-__all__ = ["ARTIFACT_COLUMNS", "AUDIT_HEAD", "AUDIT_INSERT", "AUDIT_MARK", "HISTORY_COLUMNS",
-           "INFO_COLUMNS", "KEY_COLUMNS", "KEY_PUT", "Record", "artifact", "audit_placed",
-           "audit_row", "audit_since", "created_between", "info", "key", "key_values",
-           "newest_first", "owned_by", "pg"]
+__all__ = ["ARTIFACT_COLUMNS", "AUDIT_HEAD", "AUDIT_INSERT", "AUDIT_MARK", "CACHE_COLUMNS",
+           "HISTORY_COLUMNS", "INFO_COLUMNS", "KEY_COLUMNS", "KEY_PUT", "PURGED", "Record",
+           "artifact", "audit_placed", "audit_row", "audit_since", "cache_record",
+           "cache_value", "created_between", "event", "event_data", "finished_values",
+           "info", "key", "key_values", "newest_first", "owned_by", "pg", "purge_where",
+           "purged_result"]
 
 INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
@@ -39,6 +43,8 @@ AUDIT_HEAD = "SELECT seq, digest FROM audit ORDER BY seq DESC LIMIT 1"
 AUDIT_MARK = "-- audit entry"  # a pending record that the writer turns into an audit row
 # A pending write of a group commit: its statement, arguments and who waits for it.
 Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
+CACHE_COLUMNS = "key, value, expires_at, skill_id, version"
+PURGED = b"{}"  # what a purge leaves of parameters and config
 
 
 def pg(sql: str) -> str:
@@ -159,3 +165,90 @@ def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
                  [AuditEntry(*r[1]) for r in entries])
     return [r for r in batch if r[0] is not AUDIT_MARK] + [
         (insert, tuple(row), r[2]) for row, r in zip(rows, entries, strict=True)]
+
+# -- payloads in and out (sealed with encryption on) ----------------------------------------
+
+def finished_values(task: ExecutionTask, result: ExecutionResult,
+                    history: list[dict[str, Any]], output_json: bytes | None,
+                    codec: Codec) -> tuple[Any, ...]:
+    """The terminal write's values: status, finished_at, started_at, attempts, result,
+    history, task_id (the result's output and error text, and the history, sealed)."""
+    body = result.to_dict()
+    if output_json is not None:  # already encoded once, to check its size
+        body["output"] = orjson.Fragment(output_json)
+    # One clean attempt says nothing the result does not: keep the row small.
+    keep = len(history) > 1 or (history and (history[0].get("error")
+                                              or history[0].get("leader_task_id")))
+    kept = orjson.dumps(history, default=str) if keep else None
+    if codec.enabled:
+        principal = task.request.principal
+        body = codec.seal_result(body, task_id=task.task_id, principal=principal)
+        if kept is not None:
+            kept = codec.seal("tasks", task.task_id, "history", principal, kept)
+    return (result.status._value_, result.finished_at, result.started_at, result.attempts,
+            orjson.dumps(body, default=str), kept, task.task_id)
+
+
+def event_data(kind: str, data: dict[str, Any], codec: Codec) -> bytes:
+    """An event's stored data (the text of an error it carries sealed)."""
+    if codec.enabled:
+        data = codec.seal_error(data, table="events", row_id=kind, principal=None)
+    return orjson.dumps(data, default=str)
+
+
+def event(row: tuple[Any, ...], codec: Codec) -> dict[str, Any]:
+    """A row selected as ``seq, kind, at, data``."""
+    return {"seq": row[0], "kind": row[1], "at": row[2],
+            "data": codec.open_error(orjson.loads(row[3]), table="events", row_id=row[1],
+                                     principal=None)}
+
+
+def cache_value(record: CacheRecord, codec: Codec) -> bytes:
+    """A cached output as stored: an output, sealed like the task's."""
+    if codec.enabled:
+        return codec.seal("cache", record.key, "value", None, record.value_json)
+    return record.value_json
+
+
+def cache_record(row: tuple[Any, ...], codec: Codec) -> CacheRecord:
+    """A row selected as ``CACHE_COLUMNS``."""
+    return CacheRecord(key=row[0], value_json=codec.open("cache", row[0], "value", None,
+                                                         bytes(row[1])),
+                       expires_at=row[2], skill_id=row[3], version=row[4])
+
+
+# -- purge -----------------------------------------------------------------------------------
+
+def purge_where(*, principal: str | None, everyone: bool,
+                before: float | None) -> tuple[list[str], list[Any]]:
+    """WHERE terms for the tasks a purge erases: finished ones (a running task's payload
+    is still in use) of ``principal`` (None: those run without one) unless ``everyone``,
+    created before ``before``."""
+    where = ["finished_at IS NOT NULL"]
+    args: list[Any] = []
+    if not everyone:
+        if principal is None:
+            where.append("principal IS NULL")
+        else:
+            where.append("principal=?")
+            args.append(principal)
+    if before is not None:
+        where.append("task_id < ?")  # ids start with the creation time (task.new_task_id)
+        args.append(f"{max(0, int(before * 1e6)):014x}")
+    return where, args
+
+
+def purged_result(result: bytes | None) -> bytes | None:
+    """A stored result with its output, error text and sealed part gone (state, times,
+    metrics and error code stay for reports), marked purged."""
+    if not result:
+        return result
+    body = orjson.loads(result)
+    body["output"] = None
+    body.pop("sealed", None)
+    error = body.get("error")
+    if isinstance(error, dict):
+        error["message"] = "(purged)"
+        error.pop("details", None)
+    body["purged"] = True
+    return orjson.dumps(body)

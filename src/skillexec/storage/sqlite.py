@@ -18,10 +18,9 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from skillexec.errors import ResourceError
 from skillexec.storage.codec import PLAIN, Codec
+from skillexec.storage.rows import event, event_data, finished_values
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.sqlite_purge import SQLiteVacuumMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
@@ -271,28 +270,11 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
-        body = result.to_dict()
-        if output_json is not None:  # already encoded once, to check its size
-            body["output"] = orjson.Fragment(output_json)
-        # One clean attempt says nothing the result does not: keep the row small.
-        keep = len(history) > 1 or (history and (history[0].get("error")
-                                                  or history[0].get("leader_task_id")))
-        codec = self._codec
-        kept = orjson.dumps(history, default=str) if keep else None
-        if codec.enabled:
-            principal = task.request.principal
-            body = codec.seal_result(body, task_id=task.task_id, principal=principal)
-            if kept is not None:
-                kept = codec.seal("tasks", task.task_id, "history", principal, kept)
-        return self._put(_FINISHED, (
-            result.status._value_, result.finished_at, result.started_at, result.attempts,
-            orjson.dumps(body, default=str), kept, task.task_id,
-        ))
+        return self._put(_FINISHED, finished_values(task, result, history, output_json,
+                                                    self._codec))
 
     def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
-        if self._codec.enabled:
-            data = self._codec.seal_error(data, table="events", row_id=kind, principal=None)
-        return self._put(_EVENT, (kind, time.time(), orjson.dumps(data, default=str)))
+        return self._put(_EVENT, (kind, time.time(), event_data(kind, data, self._codec)))
 
     async def read_events(self, kind: str | None = None, *, since: float = 0.0,
                           limit: int = 1000) -> list[dict[str, Any]]:
@@ -304,11 +286,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         sql += " ORDER BY seq LIMIT ?"
         args.append(int(limit))
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
-        codec = self._codec
-        return [{"seq": r[0], "kind": r[1], "at": r[2],
-                 "data": codec.open_error(orjson.loads(r[3]), table="events", row_id=r[1],
-                                          principal=None)}
-                for r in rows]
+        return [event(r, self._codec) for r in rows]
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
         ref = record.ref

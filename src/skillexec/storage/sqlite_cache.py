@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from skillexec.storage.codec import Codec
+from skillexec.storage.rows import CACHE_COLUMNS, cache_record, cache_value
 from skillexec.storage.store import CacheRecord
 
 __all__ = ["SQLiteCacheMixin"]
@@ -37,16 +38,14 @@ class _Journal(Protocol):
 class SQLiteCacheMixin:
     async def cache_get(self: _Journal, key: str) -> CacheRecord | None:
         row = await self._query(lambda c: c.execute(
-            "SELECT key, value, expires_at, skill_id, version FROM cache WHERE key=?", (key,)
+            f"SELECT {CACHE_COLUMNS} FROM cache WHERE key=?", (key,)
         ).fetchone())
-        return _cache(row, self._codec) if row else None
+        return cache_record(row, self._codec) if row else None
 
     def cache_put(self: _Journal, record: CacheRecord) -> Awaitable[None]:
-        value = record.value_json
-        if self._codec.enabled:  # a cached output is an output: sealed like the task's
-            value = self._codec.seal("cache", record.key, "value", None, value)
         return self._put(_CACHE_PUT, (record.key, record.skill_id, record.version,
-                                      value, record.expires_at, time.time()))
+                                      cache_value(record, self._codec), record.expires_at,
+                                      time.time()))
 
     def cache_invalidate(self: _Journal, skill_id: str,
                          keep_version: str | None) -> Awaitable[None]:
@@ -60,14 +59,9 @@ class SQLiteCacheMixin:
             c.execute("DELETE FROM cache WHERE expires_at IS NOT NULL AND expires_at <= ?",
                       (now,))
             keys = [r[0] for r in c.execute("SELECT key FROM cache")]
-            rows = c.execute("SELECT key, value, expires_at, skill_id, version FROM cache"
+            rows = c.execute(f"SELECT {CACHE_COLUMNS} FROM cache"
                              " ORDER BY created_at DESC LIMIT ?", (int(limit),)).fetchall()
-            return keys, [_cache(r, self._codec) for r in rows]
+            return keys, [cache_record(r, self._codec) for r in rows]
         result: tuple[list[str], list[CacheRecord]] = await self._query(run)
         return result
 
-
-def _cache(row: tuple[Any, ...], codec: Codec) -> CacheRecord:
-    return CacheRecord(key=row[0], value_json=codec.open("cache", row[0], "value", None,
-                                                         row[1]), expires_at=row[2],
-                       skill_id=row[3], version=row[4])

@@ -15,14 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import orjson
-
+from skillexec.storage.rows import PURGED, purge_where, purged_result
 from skillexec.storage.store import PurgeReport
 
 __all__ = ["SQLiteVacuumMixin", "purge_rows"]
 
 _CHUNK = 500
-_EMPTY = b"{}"
 
 
 class _Journal(Protocol):
@@ -44,14 +42,7 @@ class SQLiteVacuumMixin:
 
 def purge_rows(c: sqlite3.Connection, *, principal: str | None, everyone: bool,
                before: float | None) -> PurgeReport:
-    where = ["finished_at IS NOT NULL"]  # a running task's payload is still in use
-    args: list[Any] = []
-    if not everyone:
-        where.append("principal IS ?")
-        args.append(principal)
-    if before is not None:
-        where.append("task_id < ?")  # ids start with the creation time (task.new_task_id)
-        args.append(f"{max(0, int(before * 1e6)):014x}")
+    where, args = purge_where(principal=principal, everyone=everyone, before=before)
     c.execute("PRAGMA secure_delete=ON")
     c.execute("BEGIN IMMEDIATE")
     try:
@@ -66,7 +57,7 @@ def purge_rows(c: sqlite3.Connection, *, principal: str | None, everyone: bool,
             marks = ",".join("?" * len(ids))
             c.executemany("UPDATE tasks SET params=?, config=?, history=NULL, result=? "
                           "WHERE task_id=?",
-                          [(_EMPTY, _EMPTY, _scrubbed(r[2]), r[0]) for r in part])
+                          [(PURGED, PURGED, purged_result(r[2]), r[0]) for r in part])
             digests = c.execute(f"SELECT DISTINCT sha256 FROM artifacts WHERE task_id IN "
                                 f"({marks})", ids).fetchall()
             artifacts += c.execute(f"DELETE FROM artifacts WHERE task_id IN ({marks})",
@@ -87,20 +78,6 @@ def purge_rows(c: sqlite3.Connection, *, principal: str | None, everyone: bool,
         c.execute("PRAGMA secure_delete=OFF")
     return PurgeReport(tasks=len(rows), artifacts=artifacts, events=events,
                        skills=tuple(skills), orphans=frozenset(orphans))
-
-
-def _scrubbed(result: bytes | None) -> bytes | None:
-    if not result:
-        return result
-    body = orjson.loads(result)
-    body["output"] = None
-    body.pop("sealed", None)
-    error = body.get("error")
-    if isinstance(error, dict):
-        error["message"] = "(purged)"
-        error.pop("details", None)
-    body["purged"] = True
-    return orjson.dumps(body)
 
 
 def _compact(c: sqlite3.Connection) -> None:
