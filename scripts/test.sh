@@ -16,7 +16,8 @@ pytest -q "$@"
 # The files of the sandbox, runners and hostile corpus, as nobody. ./.venv's interpreter
 # lives under /root (0700), so nobody gets ./.venv-user: the system's python, readable by
 # everyone, skillexec installed editable from this tree.
-user_tests=(tests/test_sandbox.py tests/test_hostile.py tests/test_process_runner.py)
+user_tests=(tests/test_sandbox.py tests/test_hostile.py tests/test_process_runner.py tests/test_scripts.py
+  tests/test_sessions.py tests/test_scripts_hostile.py tests/test_cli_scripts.py)
 if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody >/dev/null 2>&1; then
   user_py="${USER_PYTHON:-/usr/bin/python3.11}"
   if [ ! -x "$user_py" ]; then
@@ -28,7 +29,7 @@ if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody
     "$user_py" -m venv "$user_venv"
   fi
   # Only what these test files need (not the whole test extra: browsers, linters).
-  user_deps=(pytest pytest-timeout psutil "matplotlib>=3.8")
+  user_deps=(pytest pytest-timeout psutil hypothesis "matplotlib>=3.8" "pypdf>=4")
   user_want="$want ${user_deps[*]}"
   if [ ! -f "$user_venv/.skillexec-installed" ] \
       || [ "$(cat "$user_venv/.skillexec-installed")" != "$user_want" ]; then

@@ -50,9 +50,10 @@ def commands(*path: str) -> list[tuple[str, ...]]:
 
 def usage(path: tuple[str, ...]) -> list[str]:
     """The arguments of the usage line (``Usage: skillexec tasks show [OPTIONS] {ID}``),
-    required ones in braces, optional ones in brackets."""
+    required ones in braces, optional ones in brackets (``[ARG]...``: a repeated one)."""
     line = next(ln for ln in help_text(*path).splitlines() if "Usage:" in ln)
-    return line.split("[OPTIONS]", 1)[1].split() if "[OPTIONS]" in line else []
+    words = line.split("[OPTIONS]", 1)[1].split() if "[OPTIONS]" in line else []
+    return [w.removesuffix("...") for w in words]
 
 
 def options(path: tuple[str, ...]) -> set[str]:

@@ -43,6 +43,7 @@ from skillexec.config_sections import (
     Moved,
     PermissionsConfig,
     QuotasConfig,
+    SessionsConfig,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from skillexec.runtime.environment import AttemptQuotas
     from skillexec.runtime.runners.settings import IsolationSettings
     from skillexec.security.isolation_policy import IsolationPolicy
+    from skillexec.sessions import SessionStore
     from skillexec.storage.store import TaskStore
 
 __all__ = ["FORMER_NAMES", "SECTIONS", "TABLES", "EngineConfig", "load_config"]
@@ -112,6 +114,8 @@ class EngineConfig(BaseSettings):
                                  description="Warm parent processes.")
     journal: JournalConfig = Field(default_factory=JournalConfig,
                                    description="The journal: SQLite, or PostgreSQL.")
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig,
+                                     description="Script sessions' TTL and quotas.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(
@@ -258,6 +262,13 @@ class EngineConfig(BaseSettings):
             max_timeout_s=lim.max_timeout_s, max_retries=lim.max_retries,
             default_memory_mb=lim.default_memory_mb, max_memory_mb=lim.max_memory_mb,
             default_cpu_seconds=lim.default_cpu_seconds, max_cpu_seconds=lim.max_cpu_seconds)
+
+    def session_store(self) -> SessionStore:
+        """The script sessions of this data directory (DESIGN §3.5)."""
+        from skillexec.sessions import SessionStore
+
+        return SessionStore(root=self.work_root.resolve() / ".sessions",
+                            records=self.data_dir / "sessions", settings=self.sessions)
 
     def attempt_quotas(self) -> AttemptQuotas:
         from skillexec.runtime.environment import AttemptQuotas

@@ -28,11 +28,13 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
+from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "ZygoteConfig", "former_monitor_env", "table"]
+           "PermissionsConfig", "QuotasConfig", "SessionsConfig", "ZygoteConfig",
+           "former_monitor_env", "table"]
 
 T = TypeVar("T")
 
@@ -168,9 +170,10 @@ class JournalConfig(_Section):
         return self.enabled
 
 
-SECTIONS: Mapping[str, type[_Section]] = MappingProxyType({
+SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
-    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig})
+    "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
+    "sessions": SessionsConfig})
 
 
 class Moved(Generic[T]):

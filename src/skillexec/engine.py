@@ -4,8 +4,7 @@ submit: resolve the skill → admission (parameters validated, may it run here) 
 cache → journal (durable) → queue. A worker slot then runs the task through the attempt
 loop, and :meth:`_finish` stores the result and wakes whoever waits. The other stages are
 in :mod:`skillexec.pipeline` (wired by its assembly); cross-cutting concerns plug in as
-middleware (:mod:`skillexec.middleware`), given the engine's
-:class:`~skillexec.services.Services`, never the engine.
+middleware (:mod:`skillexec.middleware`), given the engine's Services, never the engine.
 """
 
 from __future__ import annotations
@@ -78,6 +77,7 @@ class SkillExecutionEngine:
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
+        self.sessions, self._scripts = p.scripts.sessions, p.scripts  # DESIGN §3.5
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -101,13 +101,11 @@ class SkillExecutionEngine:
         if self._pipeline.lock.take():
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         self._spawn(self._pipeline.watcher.poll_cancel_requests())
+        self._spawn(self._scripts.sweeper())
 
     async def close(self, *, grace_s: float = 30.0) -> None:
-        """Finish what is queued and running (up to ``grace_s``), then release everything.
-
-        Tasks still unfinished after the grace period stay in the journal and are resumed
-        by the next engine that opens this data directory.
-        """
+        """Finish what is queued and running (up to ``grace_s``), then release everything;
+        tasks still unfinished stay in the journal for the next engine to resume."""
         if not self._started or self._closing:
             return
         self._closing = True
@@ -139,10 +137,9 @@ class SkillExecutionEngine:
         return self._pipeline.book.load(path)
 
     def prepare_only(self, *skills: str) -> SkillExecutionEngine:
-        """Warm only these skills (ids, or folder names/paths) at start; warn only about their
-        folders if they cannot be loaded. Others are still loaded, and prepared on first
-        use. For a process that makes one call (``skillexec run``): a heavy neighbour's
-        warm-up, or a broken unrelated folder, is not its business. Before :meth:`start`."""
+        """Warm only these skills (ids, or folder names/paths) at start, and warn only about
+        their folders; others are prepared on first use. For a process that makes one call
+        (``skillexec run``): a neighbour's warm-up is not its business. Before start()."""
         self._pipeline.book.prepare_only = frozenset(skills) | {Path(s).name for s in skills}
         return self
 
@@ -223,6 +220,18 @@ class SkillExecutionEngine:
             return await self._run(task)
         return await self.wait(task.task_id)
 
+    async def run_script(
+        self, skill_id: str, script: str, *, args: Sequence[str] = (),
+        files: Mapping[str, bytes] | None = None, stdin: bytes | str | None = None,
+        session: str | None = None, timeout: float | None = None, priority: int | None = None,
+        principal: str | None = None,
+    ) -> ExecutionResult:
+        """Run a skill's bundled script as a task (DESIGN §3.5; skillexec.pipeline.scripts)."""
+        return await self._scripts.run(
+            skill_id, script, execute=self.execute, args=args, files=files, stdin=stdin,
+            reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o),
+            session=session, timeout=timeout, priority=priority, principal=principal)
+
     async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
         return await self._tasks.wait(task_id, timeout)
@@ -244,12 +253,8 @@ class SkillExecutionEngine:
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Stop: cancel every queued task now, give running ones ``grace_s`` to finish, then
-        cancel them; return once every one of them has its end in the journal.
-
-        What an interrupted CLI command does (Ctrl-C, SIGTERM), so that nothing it accepted
-        is left ``running`` for another command to find. A second interruption (the caller
-        cancelled again) ends the grace at once; the ends are still written.
-        """
+        cancel them; return once every one of them has its end in the journal (what an
+        interrupted CLI command does; see Cancellation.cancel_all)."""
         return await self._pipeline.cancellation.cancel_all(grace_s=grace_s)
 
     async def events(self, task_id: str | None = None) -> AsyncIterator[TaskEvent]:

@@ -24,6 +24,8 @@ from skillexec.cli import (
     errors_cmd,
     metrics_cmd,
     report_cmd,
+    script_cmd,
+    sessions_cmd,
     skills_cmd,
     tasks_cmd,
 )
@@ -420,7 +422,9 @@ def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
     return checks[0][1]
 
 
+app.command("script")(script_cmd.script)
 app.add_typer(skills_cmd.app, name="skills")
+app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(tasks_cmd.app, name="tasks")
 app.add_typer(artifacts_cmd.app, name="artifacts")
 app.add_typer(metrics_cmd.app, name="metrics")

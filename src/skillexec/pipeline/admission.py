@@ -15,6 +15,7 @@ from typing import Any
 from skillexec.config import EngineConfig
 from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
 from skillexec.reliability.handler import ErrorHandler
+from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
@@ -37,6 +38,7 @@ class Admission:
         self.runners = runners
         self.policy = policy
         self.validator = validator
+        self.binary = BinaryFields()
         # After the skill is found runnable and the runner its isolation needs is found.
         self.checks: list[Check] = [
             lambda skill, _: permissions.check(skill),  # a refused permission
@@ -53,6 +55,8 @@ class Admission:
         runner = self._runner(skill)
         for check in self.checks:
             check(skill, runner)
+        if fields := self.binary.of(skill):  # bytes for "format": "binary" properties
+            params = self.binary.encode(params, fields)
         validated = self.validator.validate(skill, params)
         ex = self.policy.effective(skill.execution)  # clamped to the maxima
         cfg = {**skill.default_config, **config} if config else skill.default_config

@@ -23,6 +23,7 @@ from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
 from skillexec.pipeline.recovery import Recoverer
+from skillexec.pipeline.scripts import ScriptCalls
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.pipeline.watcher import JournalWatcher
@@ -89,6 +90,7 @@ class Pipeline:
     services: Services
     monitor: ExecutionMonitor
     smart: SmartExecutor
+    scripts: ScriptCalls
 
 
 def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
@@ -112,6 +114,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         thread_pool_size=c.thread_pool_size, classifier=classifier))
     runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
     runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
+    sessions = c.session_store()
     if given.optimizer is not None:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
@@ -123,7 +126,9 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
                                    store=journal),
         environment=ExecutionEnvironment(
             work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
-            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas()),
+            logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas(),
+            sessions=sessions),
+        sessions=sessions,
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),
             pressure=PressureGauge(settings=c.settings_of("pressure"))),
@@ -179,7 +184,8 @@ def assemble(c: EngineConfig, given: Given, *,
                           finish=finish),
         cancellation=cancellation, recoverer=recoverer, watcher=watcher,
         lock=DataDirLock(c.data_dir),
-        services=services, monitor=monitor, smart=smart)
+        services=services, monitor=monitor, smart=smart,
+        scripts=ScriptCalls(skills=skills, sessions=p["sessions"]))
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

@@ -24,6 +24,7 @@ from skillexec.middleware import HookIndex
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
+from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
 from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
@@ -71,6 +72,7 @@ class AttemptLoop:
         self.contexts: dict[str, Any] = {}  # task id -> the running attempt's SkillContext
         self.closing = closing
         self.finish = finish
+        self.binary = BinaryFields()
 
     async def run(self, task: ExecutionTask) -> ExecutionResult:
         """Run a task that holds a slot through its attempts; release the slot; finish it."""
@@ -199,7 +201,15 @@ class AttemptLoop:
                                        progress=self.events.progress_sink(task))
         self.contexts[task.task_id] = ctx
         ex = self.policy.effective(skill.execution)
-        attempt = Attempt(skill=skill, input_data=build_input(task.params, task.request.config),
+        params = task.params
+        if fields := self.binary.of(skill):  # written into this attempt's workspace
+            try:
+                params = self.binary.write(params, fields, ctx.workdir)
+            except BaseException:
+                self.contexts.pop(task.task_id, None)
+                self.environment.discard(ctx)
+                raise
+        attempt = Attempt(skill=skill, input_data=build_input(params, task.request.config),
                           context=ctx,
                           limits=AttemptLimits(timeout_s=timeout_s, memory_mb=ex.memory_mb,
                                                cpu_seconds=ex.cpu_seconds,

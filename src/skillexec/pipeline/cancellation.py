@@ -57,7 +57,11 @@ class Cancellation:
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Cancel every queued task now, give running ones ``grace_s`` to finish, then cancel
-        them; return once every one of them has its end in the journal."""
+        them; return once every one of them has its end in the journal.
+
+        What an interrupted CLI command does (Ctrl-C, SIGTERM), so that nothing it accepted
+        is left ``running`` for another command to find. A second interruption (the caller
+        cancelled again) ends the grace at once; the ends are still written."""
         live = self.tasks.live
         ids = list(live)
         for task_id in ids:

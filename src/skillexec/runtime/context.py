@@ -82,6 +82,11 @@ class SkillContext:
         return path
 
     @property
+    def workdir_path(self) -> str | Path:
+        """The workspace's path, without making it."""
+        return self._workdir
+
+    @property
     def workdir_made(self) -> bool:
         return self._workdir_made
 

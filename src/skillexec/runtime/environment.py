@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
@@ -30,9 +30,22 @@ from skillexec.runtime.workspace import (
     remove_tree,
     skill_slot,
 )
+from skillexec.scripts import base_id
+from skillexec.skills.model import EntryKind, Skill
 from skillexec.task import ArtifactRef, ExecutionTask
 
-__all__ = ["AttemptQuotas", "ExecutionEnvironment"]
+__all__ = ["AttemptQuotas", "ExecutionEnvironment", "SessionFolders"]
+
+
+class SessionFolders(Protocol):
+    """What the environment needs of the sessions (skillexec.sessions.SessionStore)."""
+
+    @property
+    def quota(self) -> tuple[int, int]:  # (max files, max bytes) of a session's folder
+        ...
+
+    def path(self, session_id: str) -> Path:
+        ...
 
 _log = logging.getLogger("skillexec.environment")
 # A workspace with at most this many top-level entries and no folder is removed on the
@@ -92,14 +105,17 @@ class _ArtifactSaver:
 
 class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
-                 logger: logging.Logger, quotas: AttemptQuotas | None = None) -> None:
+                 logger: logging.Logger, quotas: AttemptQuotas | None = None,
+                 sessions: SessionFolders | None = None) -> None:
         self.work_root = work_root
+        self.sessions = sessions
         self._work_root_str = str(work_root)
         self.keep_workdirs = keep_workdirs
         self.quotas = quotas or AttemptQuotas()
         self._artifacts = artifacts
         self._logger = logger
         self._cleanups: set[threading.Thread] = set()
+        self._in_session: set[str] = set()  # workspaces that are a session's folder
         self._workspace_quota = (self.quotas.max_workspace_files, self.quotas.max_workspace_bytes)
 
     def context(self, task: ExecutionTask, *, deadline: float, saved: list[ArtifactRef],
@@ -108,30 +124,60 @@ class ExecutionEnvironment:
         task_id = task.task_id
         quotas = self.quotas
         save = _ArtifactSaver(self._artifacts, quotas, task_id, saved)
+        skill, workspace_quota = task.skill, self._workspace_quota
+        if skill is not None and skill.entry.kind is EntryKind.SCRIPT:
+            workdir, workspace_quota = self._script_workdir(task, skill)
+        else:
+            workdir = f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}"
         ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,
             attempt=task.attempts,
-            workdir=f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}",
+            workdir=workdir,
             config=task.config,
             deadline=deadline,
             progress_sink=progress,
             artifact_sink=save,
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
-            workspace_quota=self._workspace_quota,
+            workspace_quota=workspace_quota,
         )
         return ctx
+
+    def _script_workdir(self, task: ExecutionTask, skill: Skill) -> tuple[str, tuple[int, int]]:
+        """A script's workspace: its session's folder (kept, under the session's quotas),
+        else a fresh folder in the slot of the skill it belongs to (where its warm parent
+        may write)."""
+        session = task.params.get("session")
+        if session and self.sessions is not None:
+            path = str(self.sessions.path(session))
+            self._in_session.add(path)
+            return path, self.sessions.quota
+        return (f"{self._work_root_str}/{skill_slot(base_id(skill))}/"
+                f"{task.task_id}-{task.attempts}", self._workspace_quota)
 
     async def finish(self, ctx: SkillContext) -> ErrorInfo | None:
         """After an attempt: remove (or measure, when kept) its workspace; the quota it
         broke, if any (artifacts first: that one is known without touching the disk)."""
+        path = str(ctx.workdir_path)
+        if path in self._in_session:
+            self._in_session.discard(path)
+            ctx.forget_workdir()  # the session keeps it: measured against its quotas
+            assert self.sessions is not None
+            files, size = self.sessions.quota
+            usage = await asyncio.to_thread(measure_tree, path, max_files=files, max_bytes=size)
+            return ctx.quota_error or _session_quota(quota_error(
+                usage, max_files=files, max_bytes=size))
         over = self._workspace_error(await self._release(ctx)) if ctx.workdir_made else None
         return ctx.quota_error or over
 
     def discard(self, ctx: SkillContext) -> None:
         """Remove the workspace without waiting (an attempt that ended by an exception or
         a cancellation): in a worker thread, so the loop is never held by it."""
+        if str(ctx.workdir_path) in self._in_session:  # a session's folder outlives its calls
+            self._in_session.discard(str(ctx.workdir_path))
+            ctx.forget_workdir()
+            return
         if not ctx.workdir_made or self.keep_workdirs:
             return
         path = str(ctx.workdir)
@@ -198,6 +244,17 @@ def _artifact_quota_error(quotas: AttemptQuotas, tally: _ArtifactSaver,
             code="artifact_quota_exceeded",
             details={"quota": "max_artifacts_bytes", "limit": quotas.max_artifacts_bytes})
     return None
+
+
+def _session_quota(error: ErrorInfo | None) -> ErrorInfo | None:
+    if error is None:
+        return None
+    quota = "sessions.max_files" if "files" in error.details.get("quota", "") \
+        else "sessions.max_bytes"
+    return ResourceError(f"the session's folder is over its quota ({quota}): "
+                         f"{error.details.get('used')} used, {error.details.get('limit')} "
+                         "allowed", code="session_quota_exceeded",
+                         details={**error.details, "quota": quota}).info
 
 
 def _remove_small(path: str) -> WorkspaceUsage | None:

@@ -24,6 +24,7 @@ from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skil
 
 __all__ = ["IsolationPolicy", "strength"]
 
+_CHILD_ONLY = frozenset({EntryKind.COMMAND, EntryKind.SCRIPT})
 _STRENGTH = {Isolation.INLINE: 0, Isolation.PROCESS: 1, Isolation.SANDBOX: 2}
 
 
@@ -70,8 +71,8 @@ class IsolationPolicy:
         wanted = skill.execution.isolation
         if wanted is None:
             wanted = Isolation.INLINE if self.first_party(skill) else self.default_isolation
-        if skill.entry.kind is EntryKind.COMMAND and wanted is Isolation.INLINE:
-            return Isolation.PROCESS  # a command always runs as a child process
+        if skill.entry.kind in _CHILD_ONLY and wanted is Isolation.INLINE:
+            return Isolation.PROCESS  # a command or a script always runs as a child process
         return wanted
 
     def refusal(self, skill: Skill) -> SkillPermissionError | None:

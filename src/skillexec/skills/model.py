@@ -43,6 +43,7 @@ class EntryKind(StrEnum):
     CALLABLE = "callable"  # a Python object already in memory (the @skill decorator)
     COMMAND = "command"  # an argv run as a child process: JSON on stdin, JSON on stdout
     NONE = "none"  # metadata only: listed, refused at run time
+    SCRIPT = "script"  # a bundled script run with argv and files (see skillexec.scripts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class Skill:
     source: str = ""  # which manifests it was read from, e.g. "skill.json+SKILL.md"
     manifest: dict[str, Any] = field(default_factory=dict)  # merged raw fields, unknown kept
     warnings: tuple[str, ...] = ()
+    env_paths: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

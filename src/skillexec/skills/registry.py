@@ -14,7 +14,7 @@ import json
 import platform
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,8 @@ class SkillRegistry:
         self._problems: dict[Path, tuple[LoadProblem, ...]] = {}
         self._checked: dict[str, _Failure | None] = {}
         self._lock = threading.RLock()
+        # Set by the engine: (id "<skill>:<script>", requirement) -> the derived skill.
+        self.derive: Callable[[str, str | None], Skill] | None = None
         for skill in skills:
             self.add(skill)
 
@@ -122,14 +124,21 @@ class SkillRegistry:
     # -- lookups --------------------------------------------------------------------------
 
     def get(self, id: str, requirement: str | None = None) -> Skill:
-        """The latest version of ``id`` matching ``requirement`` (semver; None for latest)."""
+        """The latest version of ``id`` matching ``requirement`` (semver; None for latest).
+
+        An id ``<skill>:<script>`` names a bundled script of a skill, derived on demand
+        (see :mod:`skillexec.scripts`) when ``derive`` is set."""
         if requirement is None:
             found = self._latest.get(id)
             if found is not None:
                 return found
+            if self.derive is not None and ":" in id:
+                return self.derive(id, None)
             raise self._not_found(id)
         versions = self._versions.get(id)
         if versions is None:
+            if self.derive is not None and ":" in id:
+                return self.derive(id, requirement)
             raise self._not_found(id)
         if is_any(requirement):
             return self.get(id)

@@ -51,7 +51,7 @@ class AttemptIO:
     stderr: Capture
     overflow: asyncio.Future[None]
     slot: CgroupSlot | None
-    kind: str  # "python" | "command"
+    kind: str  # "python" | "command" | "script"
     sandbox: bool
     max_output_bytes: int
     max_artifact_bytes: int
@@ -70,6 +70,7 @@ class AttemptIO:
         self.sock.setblocking(False)
         conn = Conn(self.sock)
         convo = asyncio.ensure_future(self._python(conn) if self.kind == "python"
+                                      else self._script(conn) if self.kind == "script"
                                       else self._command(conn))
         # Cancellation is polled with a timer rather than a task: one less task per attempt.
         loop = asyncio.get_running_loop()
@@ -252,6 +253,38 @@ class AttemptIO:
                               details={"exit_code": os.WEXITSTATUS(status),
                                        "stderr": self.stderr.tail()})
         return self._from_status(child)
+
+    # -- bundled scripts: argv and stdin in, exit code and streams out --------------------
+    async def _script(self, conn: Conn) -> Outcome:
+        data = self.attempt.input_data
+        with contextlib.suppress(OSError):  # dead already: its exit status says why
+            await conn.send(proto.encode_frame({"args": data.get("args") or [],
+                                                "stdin": data.get("stdin")}))
+        await self.stdout.eof.wait()
+        await self.stderr.eof.wait()
+        child = await self.exit_fut
+        status = child.status
+        if status is None or not os.WIFEXITED(status):
+            return self._from_status(child) if status is not None else self._fail(
+                ErrorType.EXECUTION, "child_crashed", "the script's process vanished",
+                retryable=True)
+        code = os.WEXITSTATUS(status)
+        if code == 70:  # the child could not confine itself: it said why on the socket
+            with contextlib.suppress(Exception):
+                _k, msg = await asyncio.wait_for(conn.read_frame(cap=1 << 16), 1.0)
+                if isinstance(msg, dict) and msg.get("t") == "setup_failed":
+                    return self._fail(ErrorType.RESOURCE, "isolation_unavailable",
+                                      f"the sandbox could not be applied: {msg.get('message')}",
+                                      severity=ErrorSeverity.CRITICAL)
+        out = {"exit_code": code, "stdout": self.stdout.buf.decode(errors="replace"),
+               "stderr": self.stderr.buf.decode(errors="replace")}
+        if code == 0:
+            return Outcome(output=out)
+        tail = self.stderr.tail()
+        return self._fail(ErrorType.EXECUTION, "script_exit",
+                          f"the script exited with status {code}"
+                          + (f": {tail.strip()[-500:]}" if tail.strip() else ""),
+                          details=out)
 
     # -- endings ----------------------------------------------------------------------------
     async def _ended_without_answer(self) -> Outcome:

@@ -30,6 +30,7 @@ from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import Invoker
 from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
+from skillexec.runtime.runners import _child_script
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._child_result import classify, estimated_size
 from skillexec.runtime.runners._fork import ForkPlan
@@ -88,6 +89,8 @@ class ChildSetup:
         # The descriptors of every request in the batch being forked (see _zygote._handle).
         self.batch_fds: tuple[int, ...] = ()
         self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
+        # A script parent's scripts, compiled once (see _child_script.compile_scripts).
+        self.scripts: dict[str, _child_script.Compiled] = {}
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
@@ -193,6 +196,8 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
     try:
         if req["kind"] == "command":
             _exec_command(sock, req)
+        elif req["kind"] == "script":
+            code = _child_script.run(req, sock, setup.scripts)
         else:
             code = _serve(setup, req, sock)
     except BaseException:

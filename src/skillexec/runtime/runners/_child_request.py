@@ -3,16 +3,19 @@ zygote forks it with (JSON over the zygote's socket; nothing here runs code)."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillexec.errors import DependencyError
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners.base import Attempt
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.scripts import interpreter
 from skillexec.skills.model import EntryKind
 
-__all__ = ["AttemptPlan", "child_request", "plan_attempt"]
+__all__ = ["AttemptPlan", "child_request", "plan_attempt", "script_exe"]
 
 _MB = 1024 * 1024
 
@@ -46,15 +49,19 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     limit counts only its processes. ``zygote_env``: the zygote's environment as started;
     ``env``: what it would be now (the same unless the settings changed)."""
     command = plan.command
+    skill = attempt.skill
+    script = skill.entry.kind is EntryKind.SCRIPT
+    interp = interpreter(skill.entry.file or "") if script else None
+    # Commands (node, a JVM) reserve far more address space than they use: the memory
+    # cgroup bounds them where it exists; RLIMIT_AS is a looser net.
+    big = command or (interp is not None and interp != "python")
     request: dict[str, Any] = {
-        "kind": "command" if command else "python",
+        "kind": "command" if command else "script" if script else "python",
         "workdir": str(workdir),
         "max_input_bytes": s.max_input_bytes, "max_output_bytes": plan.max_output_bytes,
         "limits": {
-            # Commands (node, a JVM) reserve far more address space than they use: the
-            # memory cgroup bounds them where it exists; RLIMIT_AS is a looser net.
-            "memory_bytes": plan.memory_mb * _MB * (4 if command else 1)
-            + (1024 * _MB if command else 0),
+            "memory_bytes": plan.memory_mb * _MB * (4 if big else 1)
+            + (1024 * _MB if big else 0),
             "cpu_seconds": plan.cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
             "open_files": s.max_open_files,
             "processes": s.max_processes * 8 if own_pids else None,
@@ -70,8 +77,21 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
         request["env_extra"] = dirs
     else:
         request["env"] = {**_spec.child_env(s, workdir), **dirs}
+    if script:
+        request["script"], request["interp"] = str(skill.entry.file), interp
+        if interp != "python":
+            request["exe"] = script_exe(s, str(interp))
     if command:
-        skill = attempt.skill
         request["exe"] = _spec.command_exe(s, skill) or skill.entry.command[0]
         request["argv"] = _spec.argv(skill)
     return request
+
+
+def script_exe(s: IsolationSettings, interp: str) -> str:
+    """The program that runs a script (``node``, ``bash``), found on the allowed PATH only;
+    refused (``interpreter_unavailable``) when the operator's PATH has none."""
+    exe = shutil.which(interp, path=":".join(s.path_allowlist))
+    if exe is None:
+        raise DependencyError(f"no {interp!r} on the allowed PATH ({':'.join(s.path_allowlist)})"
+                              f" to run this script", code="interpreter_unavailable")
+    return exe

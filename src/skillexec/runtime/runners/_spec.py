@@ -6,6 +6,7 @@ comes from the skill's input, only from its manifest and the engine's settings.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.scripts import preload_modules
 from skillexec.skills.model import EntryKind, Permission, Skill
 
 __all__ = ["argv", "child_env", "command_exe", "needed_paths", "python_paths", "read_paths",
@@ -37,16 +39,25 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
     db_only = Permission.DATABASE_ACCESS in perms and Permission.NETWORK_ACCESS not in perms
     entry = skill.entry
     needed = needed_paths(settings, skill)
+    script = entry.kind is EntryKind.SCRIPT
+    sessions = [str(settings.work_root / ".sessions")] if script and settings.work_root else []
+    for path in sessions:
+        os.makedirs(path, mode=0o755, exist_ok=True)  # Landlock names only what exists
     return {
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
-                  "file": str(entry.file) if entry.file else None, "attr": entry.attr,
-                  "path": str(skill.path) if skill.path else None,
-                  "default_config": skill.default_config},
+                  "file": None if script or not entry.file else str(entry.file),
+                  "attr": entry.attr, "path": str(skill.path) if skill.path else None,
+                  "default_config": skill.default_config,
+                  "env_paths": list(skill.env_paths),
+                  "preload": list(_preload(str(skill.path), skill.env_paths))
+                  if script and skill.path else []},
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,
         "netns": mech["netns"], "uid": uid, "gid": uid,
         "read_paths": _outermost(needed),
-        "write_paths": ([work_root] if work_root else []) + file_writes,
+        # A script parent's children may work in a session's folder (each child's own
+        # Landlock layer narrows this to its workspace alone).
+        "write_paths": ([work_root] if work_root else []) + sessions + file_writes,
         "child_write_paths": file_writes,
         "connect_ports": list(policy.database_ports) if db_only else [],
         "tcp_only": db_only,  # seccomp: IP sockets only for TCP, whose ports Landlock checks
@@ -80,16 +91,27 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
         paths.append(str(skill.path))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
-    exe = command_exe(settings, skill)
-    if exe:
-        # The program itself, not its folder (which may be the engine's or anyone's).
-        paths.append(os.path.realpath(exe))
+    paths += skill.env_paths  # the skill's provisioned environment (site-packages)
+    exes = [command_exe(settings, skill)]
+    if skill.entry.kind is EntryKind.SCRIPT:
+        exes += [shutil.which(p, path=":".join(settings.path_allowlist))
+                 for p in ("node", "bash")]
+    for exe in exes:
+        if exe:
+            # The program itself, not its folder (which may be the engine's or anyone's).
+            paths.append(os.path.realpath(exe))
     if Permission.SYSTEM_INFO in perms:
         paths += ["/proc", "/sys"]
     if Permission.FILE_READ in perms:
         paths += [str(p) for p in settings.permission_policy.file_read_paths]
     paths += [str(p) for p in settings.extra_read_paths]
     return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+
+
+@functools.lru_cache(maxsize=256)
+def _preload(folder: str, env_paths: tuple[str, ...]) -> tuple[str, ...]:
+    """What a skill's script parent pre-imports (read once per folder and environment)."""
+    return preload_modules(Path(folder), env_paths)
 
 
 def python_paths() -> list[str]:

@@ -25,6 +25,7 @@ child's confinement is prepared here beforehand (``_child.prepare``).
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import resource
@@ -40,7 +41,7 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _fork
+from skillexec.runtime.runners import _child, _child_script, _fork
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
@@ -181,13 +182,15 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     if spec["seccomp"]:
         seccomp.install_filter(seccomp.build_filter(tcp_only=bool(spec.get("tcp_only"))))
     sk = spec["skill"]
-    invoker = None
+    invoker, compiled = None, {}
     if sk["kind"] == EntryKind.PYTHON.value:
         skill = Skill(id=sk["id"], version=sk["version"],
                       entry=Entry(kind=EntryKind.PYTHON, file=Path(sk["file"]), attr=sk["attr"]),
                       path=Path(sk["path"]) if sk["path"] else None,
                       default_config=sk["default_config"])
         invoker = load_invoker(skill)
+    elif sk["kind"] == EntryKind.SCRIPT.value:
+        compiled = _preload(sk)
     if invoker is not None and invoker.is_async:
         import asyncio  # noqa: F401 - warm it for async skills only: it costs every fork
     # Made here once rather than in each child: what a child allocates or first touches
@@ -197,6 +200,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         invoker=invoker, sandbox=sandbox, allow_network=allow_network,
         landlock_rules=child_rules, skill_id=sk["id"], log=log, zygote_pid=os.getpid())
     setup.started_with(start_env)
+    setup.scripts = compiled
     # The rule fds stay open here (each child's ruleset is built from them) but not in
     # the children: see _serve and _child._confine.
     setup.rule_fds = tuple(fd for fd, _ in (*read_fds, *child_write_fds))
@@ -207,6 +211,26 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     gc.collect()
     gc.freeze()
     return setup, statm_fd
+
+
+def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
+    """A script parent: the skill's environment first on sys.path, and what its scripts
+    import at top level imported once here, so that each forked child finds it loaded.
+    Confined already: this is the skill's (or its packages') code. A module that fails to
+    import is left for the script, whose traceback then says so. The scripts themselves
+    are compiled here, never run: a child then only checks that its file is unchanged."""
+    sys.path[:0] = [str(p) for p in sk.get("env_paths") or ()]
+    for name in sk.get("preload") or ():
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # nothing the imports printed may reach a child's own stdout
+        except Exception:
+            pass
+    return _child_script.compile_scripts(sk.get("path"))
 
 
 def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:

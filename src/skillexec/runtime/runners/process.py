@@ -26,25 +26,45 @@ import time
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorInfo
+from skillexec.errors import ErrorInfo, SkillExecError
 from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._attempt_metrics import ms_since, net_counters, with_metrics
-from skillexec.runtime.runners._child_request import AttemptPlan, child_request, plan_attempt
+from skillexec.runtime.runners._child_request import (
+    AttemptPlan,
+    child_request,
+    plan_attempt,
+    script_exe,
+)
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
+from skillexec.runtime.runners._script_files import (
+    Snapshot,
+    chown_tree,
+    collect,
+    snapshot,
+    write_inputs,
+)
 from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.runtime.workspace import skill_slot
+from skillexec.scripts import base_id, interpreter
 from skillexec.security.uids import UidLease, lease_uid
-from skillexec.skills.model import Skill
+from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["ProcessRunner", "skill_slot"]
 
 _MB = 1024 * 1024
+
+
+def _zkey(skill: Skill) -> str:
+    """A skill's zygote: its entry's, or for its scripts one script parent per skill."""
+    if skill.entry.kind is EntryKind.SCRIPT:
+        return f"{base_id(skill)}@{skill.version}#scripts"
+    return skill.key
 
 
 class ProcessRunner:
@@ -84,12 +104,23 @@ class ProcessRunner:
         if refusal is not None:
             return Outcome(error=refusal, metrics={"wall_ms": ms_since(started)})
         workdir = attempt.context.workdir
+        root = str(workdir.parent)
+        before: Snapshot | None = None
+        if skill.entry.kind is EntryKind.SCRIPT:
+            try:
+                root, before = await self._script_inputs(attempt, workdir)
+            except SkillExecError as exc:
+                return Outcome(error=exc.info, metrics={"wall_ms": ms_since(started)})
         for tries in range(2):
-            zyg = await self._zygote(skill, str(workdir.parent))
+            zyg = await self._zygote(skill, root)
             if zyg.error is not None:
                 return Outcome(error=zyg.error, metrics={"wall_ms": ms_since(started)})
             try:
-                return await self._run_on(zyg, attempt, workdir, started)
+                outcome = await self._run_on(zyg, attempt, workdir, started)
+                if before is not None and (outcome.error is None
+                                           or outcome.error.code == "script_exit"):
+                    await self._script_outputs(attempt, workdir, before, outcome)
+                return outcome
             except ZygoteDied:
                 self._drop(skill, zyg)
                 if tries:
@@ -116,6 +147,50 @@ class ProcessRunner:
             self._pool.close()
             self._pool = None
 
+    # -- bundled scripts: files in, files out (see _script_files) ---------------------------
+    async def _script_inputs(self, attempt: Attempt, workdir: Path) -> tuple[str, Snapshot]:
+        """Before a script runs: its interpreter found, the call's files written into its
+        workspace (a session's handed to this skill's uid), what is there noted. Returns
+        the work root of the skill's script parent (that of the skill the script is of:
+        one warm parent for all its scripts) and the snapshot."""
+        skill = attempt.skill
+        interp = interpreter(skill.entry.file or "")
+        if interp != "python":
+            script_exe(self.settings, interp)
+        wr = self.settings.work_root
+        root = f"{wr}/{skill_slot(base_id(skill))}" if wr is not None else str(workdir.parent)
+        uid = self._uid(skill) if self._mechanisms(skill)["uid"] else None
+        files = attempt.input_data.get("files") or {}
+        max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
+            else 100_000
+
+        session = attempt.input_data.get("session")
+        if not files and not session:
+            return root, {}  # a fresh workspace, empty: no thread hop for nothing
+
+        def prepare() -> Snapshot:
+            if uid is not None and session:
+                chown_tree(str(workdir), uid)
+            write_inputs(str(workdir), files, uid=uid)
+            return snapshot(str(workdir), max_files=max_files)
+
+        return root, await asyncio.to_thread(prepare)
+
+    async def _script_outputs(self, attempt: Attempt, workdir: Path, before: Snapshot,
+                              outcome: Outcome) -> None:
+        """After it ran: each file it created or changed becomes an artifact (quotas as for
+        any skill's artifacts: past one, the attempt ends with its error)."""
+        ctx = attempt.context
+        max_files = ctx.workspace_quota[0] if ctx.workspace_quota else 100_000
+        if not before and _empty(str(workdir)):
+            return  # the common case: it made nothing
+        try:
+            await asyncio.to_thread(collect, str(workdir), before, max_files=max_files,
+                                    max_bytes=self.settings.max_artifact_bytes,
+                                    save=ctx.save_artifact)
+        except SkillExecError as exc:
+            outcome.output, outcome.error = None, ctx.quota_error or exc.info
+
     # -- policy and capabilities ----------------------------------------------------------
     def refusal(self, skill: Skill) -> ErrorInfo | None:
         return refusal(self.name, self.settings, self._caps, skill)
@@ -125,7 +200,7 @@ class ProcessRunner:
 
     # -- zygotes ------------------------------------------------------------------------
     async def _zygote(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
-        key = skill.key
+        key = _zkey(skill)
         zyg = self._zygotes.get(key)
         if zyg is not None and not zyg.dead and not zyg.retired and (
                 not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
@@ -162,14 +237,14 @@ class ProcessRunner:
             del self._starting[key]
 
     def _prewarm(self, skill: Skill, old: ZygoteHandle) -> None:
-        key = skill.key
+        key = _zkey(skill)
         if self._closed or key in self._replacing or key in self._starting:
             return
         self._replacing[key] = asyncio.get_running_loop().create_task(
             self._replace(skill, old, self._work_roots.get(key)))
 
     async def _replace(self, skill: Skill, old: ZygoteHandle, work_root: str | None) -> None:
-        key = skill.key
+        key = _zkey(skill)
         new: ZygoteHandle | None = None
         try:
             new = self._new_handle(skill, work_root)
@@ -192,16 +267,16 @@ class ProcessRunner:
                 del self._replacing[key]
 
     def _drop(self, skill: Skill, zyg: ZygoteHandle) -> None:
-        if self._zygotes.get(skill.key) is zyg:
-            del self._zygotes[skill.key]
+        if self._zygotes.get(_zkey(skill)) is zyg:
+            del self._zygotes[_zkey(skill)]
         zyg.retire()
 
     def _uid(self, skill: Skill) -> int:
-        lease = self._uids.get(skill.key)
+        lease = self._uids.get(_zkey(skill))
         if lease is None:
             s = self.settings
             lease = lease_uid(s.unprivileged_uid, s.unprivileged_uid_count)
-            self._uids[skill.key] = lease
+            self._uids[_zkey(skill)] = lease
         return lease.uid
 
     def _new_handle(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
@@ -257,7 +332,7 @@ class ProcessRunner:
         s = self.settings
         skill = attempt.skill
         plan = plan_attempt(s, attempt)
-        lease = self._uids.get(skill.key) if self._mechanisms(skill)["uid"] else None
+        lease = self._uids.get(_zkey(skill)) if self._mechanisms(skill)["uid"] else None
         uid = lease.uid if lease is not None else None
         if uid is not None:
             os.chown(workdir, uid, uid)
@@ -370,6 +445,14 @@ async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) 
     return child
 
 
+
+
+def _empty(folder: str) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
 
 
 def _inside(path: str, root: str | None) -> bool:

@@ -1,0 +1,100 @@
+"""``skillexec script SKILL SCRIPT [ARG]...``: run one of a skill's bundled scripts.
+
+Exit codes as ``run``: 0 the script exited 0; 1 it exited otherwise, timed out or was
+cancelled; 2 the call was refused before running (unknown skill or session, a script or
+a file outside its folder).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import error_sentence, make_console
+from skillexec.cli.safe_text import cell, json_text, safe_block
+from skillexec.task import ExecutionResult
+
+__all__ = ["read_files", "script"]
+
+
+def read_files(specs: list[str]) -> dict[str, bytes]:
+    """``--file PATH`` (copied in under its name) or ``--file DEST=PATH``."""
+    files: dict[str, bytes] = {}
+    for spec in specs:
+        dest, sep, local = spec.partition("=")
+        if not sep:
+            dest, local = Path(spec).name, spec
+        if not dest or not local:
+            opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH")
+        try:
+            files[dest] = Path(local).read_bytes()
+        except IsADirectoryError:
+            opt.fail(f"--file {spec}: {local} is a folder, not a file")
+        except OSError as exc:
+            opt.fail(f"--file {spec}: {local} cannot be read: {exc.strerror or exc}")
+    return files
+
+
+def script(
+    skill: Annotated[str, typer.Argument(metavar="SKILL", help="A skill id.")],
+    path: Annotated[str, typer.Argument(metavar="SCRIPT",
+                                        help="The script, relative to the skill's folder.")],
+    args: Annotated[list[str] | None, typer.Argument(
+        metavar="ARG", help="Passed to the script as they are (after -- if an "
+        "argument starts with -).")] = None,
+    file: Annotated[list[str] | None, typer.Option(
+        "--file", "-f", help="A file for its workspace: PATH (under its name) or "
+        "DEST=PATH (repeatable).")] = None,
+    session: Annotated[str | None, typer.Option(help="Run in this session's workspace.")]
+    = None,
+    stdin: Annotated[str | None, typer.Option(help="A file for the script's stdin, or -.")]
+    = None,
+    priority: Annotated[int | None, typer.Option(min=0, max=9)] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    skills_dir: opt.SkillsDir = None,
+    data_dir: opt.DataDir = None,
+) -> None:
+    """Run one of a skill's bundled scripts; print what it printed."""
+    if timeout is not None and not timeout > 0:
+        opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
+    files = read_files(file or [])
+    data: bytes | None = None
+    if stdin is not None:
+        try:
+            data = sys.stdin.buffer.read() if stdin == "-" else Path(stdin).read_bytes()
+        except OSError as exc:
+            opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
+
+    async def go() -> ExecutionResult:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
+                            recover=False).prepare_only(skill)
+        async with opt.engine_scope(engine):
+            return await engine.run_script(skill, path, args=list(args or []), files=files,
+                                           stdin=data, session=session, timeout=timeout,
+                                           priority=priority)
+
+    result = opt.run_async(go())
+    if as_json:
+        sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
+                                                default=str).decode()) + "\n")
+    else:
+        streams = result.output if result.ok else (result.error.details if result.error
+                                                   else {})
+        if isinstance(streams, dict):
+            if streams.get("stdout"):
+                sys.stdout.write(safe_block(str(streams["stdout"])))
+            if streams.get("stderr"):
+                sys.stderr.write(safe_block(str(streams["stderr"])))
+        for a in result.artifacts:
+            make_console(stderr=True).print(
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
+    if not result.ok:
+        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
+    from skillexec.cli.app import exit_code
+    raise typer.Exit(exit_code(result))

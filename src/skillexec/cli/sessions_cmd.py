@@ -1,0 +1,93 @@
+"""``skillexec sessions create | list | show ID | rm ID``: script sessions (DESIGN §3.5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from skillexec.cli import options as opt
+from skillexec.cli.output import print_table
+from skillexec.cli.safe_text import cell, json_text
+from skillexec.errors import SkillExecError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from skillexec.sessions import SessionStore
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="List, inspect and remove script sessions.")
+
+
+def _store(data_dir: Path | None) -> SessionStore:
+    return opt.config(skills_dir=None, data_dir=data_dir).session_store()
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).isoformat(sep=" ", timespec="seconds")
+
+
+def _json(value: object) -> None:
+    sys.stdout.write(json_text(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()) + "\n")
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+          data_dir: opt.DataDir = None) -> None:
+    """The open sessions, oldest first."""
+    sessions = _store(data_dir).list()
+    if as_json:
+        _json([s.to_dict() for s in sessions])
+        return
+    table = Table("id", "created", "expires", "files", "bytes", title="sessions")
+    for s in sessions:
+        table.add_row(cell(s.id), _when(s.created_at), _when(s.expires_at), str(s.files),
+                      str(s.bytes))
+    print_table(table)
+
+
+@app.command()
+def create(ttl: Annotated[float | None, typer.Option(
+        "--ttl", help="Seconds after its last use it is removed.")] = None,
+           data_dir: opt.DataDir = None) -> None:
+    """Open a new session; prints its id (for ``script --session``)."""
+    try:
+        sys.stdout.write(_store(data_dir).create(ttl_s=ttl) + "\n")
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+
+
+@app.command()
+def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+         data_dir: opt.DataDir = None) -> None:
+    """One session and its files."""
+    store = _store(data_dir)
+    try:
+        info, files = store.get(session_id), store.files(session_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    if as_json:
+        _json({**info.to_dict(), "files": files})
+        return
+    sys.stdout.write(f"session {cell(info.id)}: {info.files} files and folders, "
+                     f"{info.bytes} bytes, expires {_when(info.expires_at)}\n")
+    table = Table("path", "size", "modified", title="files")
+    for f in files:
+        table.add_row(cell(str(f["path"])), str(f["size"]), _when(float(f["mtime"])))
+    print_table(table)
+
+
+@app.command()
+def rm(session_id: Annotated[str, typer.Argument(metavar="ID")],
+       data_dir: opt.DataDir = None) -> None:
+    """Remove a session and its files."""
+    if not _store(data_dir).close(session_id):
+        opt.fail(f"no open session {session_id!r}")
+    sys.stdout.write(f"removed session {session_id}\n")

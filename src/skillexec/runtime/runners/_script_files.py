@@ -1,0 +1,156 @@
+"""A script's files, engine side: what the call brings into its workspace, and what the
+script made there, which becomes the call's artifacts.
+
+The workspace is the script's to shape (a session's folder may hold what earlier calls
+made: symlinks to anywhere, folders where a file is expected). Every path here is opened
+one component at a time through directory descriptors with ``O_NOFOLLOW``: nothing is
+ever written or read through a symlink, whoever runs the engine. Runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import mimetypes
+import os
+import stat
+from collections.abc import Callable, Mapping
+
+from skillexec.errors import ParameterError, ResourceError
+from skillexec.task import ArtifactRef
+
+__all__ = ["Snapshot", "chown_tree", "collect", "snapshot", "write_inputs"]
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+Snapshot = dict[str, tuple[int, int, int]]  # workspace path -> (size, mtime_ns, inode)
+
+
+def _parent_fd(root: str, rel: str, *, make: bool, uid: int | None) -> tuple[int, str]:
+    """A descriptor of ``rel``'s folder inside ``root`` (made with ``make``), and its name."""
+    parts = rel.split("/")
+    fd = os.open(root, _DIR)
+    try:
+        for part in parts[:-1]:
+            if make:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                    if uid is not None:
+                        os.chown(part, uid, uid, dir_fd=fd, follow_symlinks=False)
+                except FileExistsError:
+                    pass
+            nfd = os.open(part, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> None:
+    """Write the call's files (workspace path -> base64) into the workspace."""
+    for rel, encoded in files.items():
+        data = base64.b64decode(encoded)
+        try:
+            fd, name = _parent_fd(root, rel, make=True, uid=uid)
+            try:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    if not stat.S_ISREG(st.st_mode):
+                        os.unlink(name, dir_fd=fd)  # a link (or fifo) there is replaced
+                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                              | os.O_CLOEXEC, 0o600, dir_fd=fd)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(out, view):]
+                    if uid is not None:
+                        os.fchown(out, uid, uid)
+                finally:
+                    os.close(out)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            why = "a link or a file is in the way" if exc.errno in (
+                errno.ELOOP, errno.ENOTDIR, errno.EISDIR) else exc.strerror
+            raise ParameterError(f"file {rel!r} could not be written into the workspace: "
+                                 f"{why}", code="file_not_written") from None
+
+
+def chown_tree(root: str, uid: int) -> None:
+    """A session's folder handed to the uid of the skill that uses it now (no link
+    followed: ``lchown``)."""
+    os.chown(root, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in (*dirnames, *filenames):
+            with contextlib.suppress(OSError):
+                os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+
+
+def snapshot(root: str, *, max_files: int) -> Snapshot:
+    """The regular files under ``root`` (at most ``max_files`` entries looked at)."""
+    out: Snapshot = {}
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in filenames:
+            seen += 1
+            if seen > max_files:
+                return out
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        seen += len(dirnames)
+    return out
+
+
+def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
+            save: Callable[[str, bytes, str | None], ArtifactRef]) -> None:
+    """Save each file the script created or changed as an artifact (by path). The first
+    quota passed raises (the attempt ends with it); a file over ``max_bytes`` too."""
+    after = snapshot(root, max_files=max_files)
+    for rel in sorted(after):
+        if before.get(rel) == after[rel]:
+            continue
+        data = _read(root, rel, max_bytes)
+        if data is None:
+            continue  # gone, or replaced by a link meanwhile: nothing to keep
+        save(rel, data, mimetypes.guess_type(rel)[0])
+
+
+def _read(root: str, rel: str, max_bytes: int) -> bytes | None:
+    try:
+        fd, name = _parent_fd(root, rel, make=False, uid=None)
+    except OSError:
+        return None
+    try:
+        try:
+            f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                        dir_fd=fd)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(f)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            if st.st_size > max_bytes:
+                raise ResourceError(
+                    f"the script made {rel!r}, {st.st_size} bytes: over the cap of "
+                    f"{max_bytes} bytes for one artifact", code="artifact_too_large",
+                    details={"path": rel, "size": st.st_size, "cap": max_bytes})
+            chunks, left = [], max_bytes + 1
+            while left > 0 and (chunk := os.read(f, min(left, 1 << 20))):
+                chunks.append(chunk)
+                left -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(f)
+    finally:
+        os.close(fd)
+
+

@@ -1,0 +1,194 @@
+"""Bundled scripts as skills of their own kind (DESIGN §3.5).
+
+A call of a skill's script (``pdf`` + ``scripts/fill.py``) runs as a task of a derived
+skill, ``pdf:scripts/fill.py``: the skill's folder, permissions, limits and environment,
+an entry of kind ``script`` and a parameters schema of argv, stdin, files and session. The
+derived id is what the journal keeps, so a resumed task finds its script again (the
+registry derives it on demand), and reports count each script apart.
+
+The script path is relative to the skill's folder; anything that resolves outside it
+(``..``, a symlink, an absolute path) is refused before anything runs. Python scripts run
+in a forked child of the skill's warm script parent, which pre-imports what the skill's
+scripts import at top level (read with ``ast``: the scripts are never run there).
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import dataclasses
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from skillexec.errors import ParameterError
+from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
+
+__all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
+           "preload_modules", "script_params", "workspace_path"]
+
+SEPARATOR = ":"
+# A script's suffix -> what runs it ("python": the warm parent; others: a command).
+INTERPRETERS: Mapping[str, str] = {".py": "python", ".js": "node", ".mjs": "node",
+                                   ".cjs": "node", ".sh": "bash"}
+_MAX_SCANNED = 200  # scripts read for their imports per skill
+_NOT_PRELOADED = frozenset({"__future__", "__main__", "antigravity", "this"})
+
+_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "args": {"type": "array", "items": {"type": "string"}},
+        "stdin": {"type": ["string", "null"], "description": "base64"},
+        "files": {"type": "object", "additionalProperties": {"type": "string"},
+                  "description": "workspace path -> base64 content"},
+        "session": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+
+
+def interpreter(script: str | Path) -> str:
+    """What runs ``script``: "python", "node" or "bash" (by its suffix)."""
+    return INTERPRETERS[PurePosixPath(str(script)).suffix.lower()]
+
+
+def base_id(skill: Skill) -> str:
+    """The id of the skill a derived script skill belongs to."""
+    attr = skill.entry.attr or ""
+    return skill.id[:-len(attr) - 1] if skill.entry.kind is EntryKind.SCRIPT else skill.id
+
+
+def resolve_script(skill: Skill, script: str) -> tuple[str, Path]:
+    """The script's path relative to the skill's folder (normalised) and its real path;
+    ``ParameterError`` when it is not a script inside the folder."""
+    if skill.path is None:
+        raise ParameterError(f"skill {skill.id!r} has no folder, so no bundled scripts",
+                             code="no_skill_folder")
+    if not isinstance(script, str) or not script or "\0" in script:
+        raise ParameterError("a script is a non-empty path relative to the skill's folder",
+                             code="invalid_script_path")
+    if os.path.isabs(script) or script.startswith("~"):
+        raise ParameterError(f"script {script!r} is an absolute path; give a path relative "
+                             f"to skill {skill.id!r}'s folder", code="script_outside_skill")
+    folder = skill.path.resolve()
+    rel = os.path.normpath(script)
+    real = (folder / rel).resolve()
+    if rel.startswith("..") or not real.is_relative_to(folder) or real == folder:
+        raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
+                             "folder", code="script_outside_skill")
+    if not real.is_file():
+        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
+                             code="script_not_found", details={"script": rel})
+    if real.suffix.lower() not in INTERPRETERS:
+        raise ParameterError(f"script {rel!r} is not one skillexec runs (its suffix must be "
+                             f"one of {', '.join(INTERPRETERS)})", code="script_unsupported")
+    return rel, real
+
+
+def workspace_path(path: str) -> str:
+    """A path inside the workspace, normalised; refused when it would leave it."""
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise ParameterError("a file's workspace path must be a non-empty string",
+                             code="invalid_file_path")
+    rel = os.path.normpath(path)
+    if os.path.isabs(path) or rel == "." or rel.startswith(".."):
+        raise ParameterError(f"file {path!r} would be written outside the workspace (give a "
+                             "relative path inside it)", code="file_outside_workspace")
+    return rel
+
+
+def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
+                  stdin: bytes | str | None, session: str | None) -> dict[str, Any]:
+    """The derived skill's parameters for one call (bytes as base64: they are journaled)."""
+    if isinstance(args, str | bytes) or not all(isinstance(a, str) for a in args):
+        raise ParameterError("args must be a sequence of strings", code="invalid_script_args")
+    out: dict[str, Any] = {"args": list(args), "session": session, "stdin": None, "files": {}}
+    if stdin is not None:
+        raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
+        out["stdin"] = base64.b64encode(raw).decode()
+    for path, data in (files or {}).items():
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ParameterError(f"file {path!r}: its content must be bytes",
+                                 code="invalid_file_content")
+        out["files"][workspace_path(path)] = base64.b64encode(bytes(data)).decode()
+    return out
+
+
+def _top_imports(source: str) -> set[str]:
+    """The top-level names a module imports at its top level (also under try/if)."""
+    found: set[str] = set()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return found
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Try | ast.If):
+            stack += [*node.body, *node.orelse]
+            if isinstance(node, ast.Try):
+                for h in node.handlers:
+                    stack += h.body
+    return found
+
+
+def preload_modules(folder: Path, env_paths: Sequence[str] = ()) -> tuple[str, ...]:
+    """What the skill's Python scripts import at top level and this interpreter (with the
+    skill's environment) can find — not the skill's own modules, which stay its code."""
+    scripts = sorted(p for p in folder.rglob("*.py") if p.is_file())[:_MAX_SCANNED]
+    own = {p.stem for p in folder.rglob("*.py")} | {p.name for p in folder.rglob("*")
+                                                    if p.is_dir()}
+    names: set[str] = set()
+    for path in scripts:
+        try:
+            names |= _top_imports(path.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    names -= own | _NOT_PRELOADED
+    saved = sys.path[:]
+    sys.path[:0] = list(env_paths)
+    try:
+        found = []
+        for name in sorted(names):
+            try:
+                if name in sys.builtin_module_names or importlib.util.find_spec(name):
+                    found.append(name)
+            except (ImportError, ValueError):
+                continue
+        return tuple(found)
+    finally:
+        sys.path[:] = saved
+
+
+class ScriptCatalog:
+    """Derives (and keeps) the script skills of the skills a registry holds."""
+
+    def __init__(self) -> None:
+        self._derived: dict[tuple[str, str], tuple[Skill, Skill]] = {}
+
+    def skill(self, base: Skill, script: str) -> Skill:
+        rel, real = resolve_script(base, script)
+        key = (base.key, rel)
+        hit = self._derived.get(key)
+        if hit is not None and hit[0] is base:
+            return hit[1]
+        ex = base.execution
+        iso = ex.isolation if ex.isolation not in (None, Isolation.INLINE) else None
+        derived = dataclasses.replace(
+            base, id=f"{base.id}{SEPARATOR}{rel}", entry=Entry(kind=EntryKind.SCRIPT,
+                                                               file=real, attr=rel),
+            parameters_schema=_SCHEMA, output_schema=None, default_config={},
+            config_schema=None,
+            # Not idempotent unless the manifest says so: no automatic retry, no cache.
+            execution=dataclasses.replace(
+                ex, cacheable=False, isolation=iso,
+                max_retries=ex.max_retries if ex.idempotent else 0, fallback=None))
+        self._derived[key] = (base, derived)
+        return derived

@@ -1,0 +1,251 @@
+"""Sessions: a workspace that persists across script calls (DESIGN §3.5).
+
+An agent works in steps (extract a form's fields, then fill them): the calls of one session
+share a folder, ``<work_root>/.sessions/<id>/``, which is the workspace (cwd) of each. Its
+record (created, TTL, last use) is a small JSON file under ``<data_dir>/sessions/`` — out
+of the sandbox's reach — so sessions survive an engine restart. A session is removed once
+its TTL has passed since its last use (checked whenever sessions are used, and at start).
+
+Calls in one session run one at a time, in submit order (a FIFO lock per session, held
+from acceptance to the end); the session's quotas (bytes, files) bound its folder, checked
+while a call runs and after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from skillexec.errors import ParameterError, ResourceError
+from skillexec.runtime.workspace import remove_tree
+
+__all__ = ["SessionInfo", "SessionStore", "SessionsConfig"]
+
+_ID = re.compile(r"^s_[0-9a-f]{24}$")
+
+
+class SessionsConfig(BaseModel):
+    """The ``sessions`` section of the settings tree."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    default_ttl_s: float = Field(default=3600.0, gt=0, description="A session is removed "
+                                 "this long after its last use, unless created with a TTL.")
+    max_ttl_s: float = Field(default=86400.0, gt=0, description="Longest TTL a session may "
+                             "be created with.")
+    max_bytes: int = Field(default=256 << 20, ge=1 << 20,
+                           description="Bytes a session's workspace may hold.")
+    max_files: int = Field(default=10_000, ge=1,
+                           description="Files and folders a session's workspace may hold.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    created_at: float
+    last_used_at: float
+    ttl_s: float
+    files: int
+    bytes: int
+
+    @property
+    def expires_at(self) -> float:
+        return self.last_used_at + self.ttl_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": self.created_at,
+                "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
+                "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes}
+
+
+class SessionStore:
+    """``engine.sessions``: create, list, inspect and close sessions."""
+
+    def __init__(self, *, root: Path, records: Path, settings: SessionsConfig) -> None:
+        self.root = root  # the sessions' folders (inside the work root: the sandbox's side)
+        self.records = records  # their records (inside the data dir: the engine's side)
+        self.settings = settings
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
+
+    # -- the public calls ----------------------------------------------------------------
+    def create(self, *, ttl_s: float | None = None) -> str:
+        """A new, empty session; removed ``ttl_s`` after its last use (the setting's
+        default when None; at most ``max_ttl_s``)."""
+        s = self.settings
+        ttl = s.default_ttl_s if ttl_s is None else float(ttl_s)
+        if not 0 < ttl <= s.max_ttl_s:
+            raise ParameterError(f"a session's ttl_s must be over 0 and at most "
+                                 f"{s.max_ttl_s:g} seconds (got {ttl_s})",
+                                 code="invalid_session_ttl")
+        self.sweep()
+        if len(self._ids()) >= s.max_sessions:
+            raise ResourceError(f"{s.max_sessions} sessions are open already (the "
+                                "sessions.max_sessions setting); close one first",
+                                code="too_many_sessions", retryable=True)
+        sid = "s_" + secrets.token_hex(12)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Traversable by the skills' uids; each session's own folder is 0700 (its uid's).
+        os.chmod(self.root, 0o755)  # noqa: S103
+        os.mkdir(self.root / sid, 0o700)
+        now = time.time()
+        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl})
+        return sid
+
+    def list(self) -> builtins.list[SessionInfo]:
+        """Every open session, oldest first."""
+        self.sweep()
+        out = [info for sid in self._ids() if (info := self._info(sid)) is not None]
+        return sorted(out, key=lambda i: i.created_at)
+
+    def get(self, session_id: str) -> SessionInfo:
+        """One session (``session_not_found`` when unknown, closed or expired)."""
+        self.path(session_id)
+        info = self._info(session_id)
+        if info is None:
+            raise self._not_found(session_id)
+        return info
+
+    def files(self, session_id: str) -> builtins.list[dict[str, Any]]:
+        """The regular files in a session's folder: ``{path, size, mtime}``, by path."""
+        root = self.path(session_id)
+        out: builtins.list[dict[str, Any]] = []
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(full)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    out.append({"path": os.path.relpath(full, root), "size": st.st_size,
+                                "mtime": st.st_mtime})
+        return sorted(out, key=lambda f: str(f["path"]))
+
+    def close(self, session_id: str) -> bool:
+        """Remove a session and its files; False if there was no such session."""
+        if not _ID.match(session_id) or not (self.records / f"{session_id}.json").exists():
+            return False
+        self._remove(session_id)
+        return True
+
+    # -- for the engine ------------------------------------------------------------------
+    @property
+    def quota(self) -> tuple[int, int]:
+        """A session folder's quota: (files and folders, bytes)."""
+        return self.settings.max_files, self.settings.max_bytes
+
+    def path(self, session_id: str) -> Path:
+        """The folder of an open session (refused clearly when it is not one)."""
+        if not isinstance(session_id, str) or not _ID.match(session_id):
+            raise ParameterError(f"{session_id!r} is not a session id (they look like "
+                                 "s_ and 24 hex digits)", code="invalid_session_id")
+        rec = self._read(session_id)
+        if rec is None or not (self.root / session_id).is_dir():
+            raise self._not_found(session_id)
+        if time.time() > rec["last_used_at"] + rec["ttl_s"]:
+            self._remove(session_id)
+            raise self._not_found(session_id, expired=True)
+        return self.root / session_id
+
+    @contextlib.asynccontextmanager
+    async def turn(self, session_id: str) -> AsyncIterator[Path]:
+        """Hold the session for one call: calls wait their turn in the order they came."""
+        self.path(session_id)
+        lock = self._locks.setdefault(session_id, asyncio.Lock())  # FIFO waiters
+        self._users[session_id] = self._users.get(session_id, 0) + 1
+        try:
+            async with lock:
+                path = self.path(session_id)  # closed or expired while waiting: refused
+                try:
+                    yield path
+                finally:
+                    self._touch(session_id)
+        finally:
+            left = self._users[session_id] = self._users.get(session_id, 1) - 1
+            if left <= 0:
+                self._users.pop(session_id, None)
+                if self._locks.get(session_id) is lock:
+                    del self._locks[session_id]
+
+    def sweep(self) -> int:
+        """Remove the sessions whose TTL has passed; how many were removed."""
+        now, gone = time.time(), 0
+        for sid in self._ids():
+            rec = self._read(sid)
+            expired = rec is None or now > rec["last_used_at"] + rec["ttl_s"]
+            if expired and sid not in self._locks:  # one in use is kept until its call ends
+                self._remove(sid)
+                gone += 1
+        return gone
+
+    # -- records -------------------------------------------------------------------------
+    def _ids(self) -> builtins.list[str]:
+        try:
+            return [n[:-5] for n in os.listdir(self.records)
+                    if n.endswith(".json") and _ID.match(n[:-5])]
+        except FileNotFoundError:
+            return []
+
+    def _read(self, sid: str) -> dict[str, Any] | None:
+        try:
+            rec = orjson.loads((self.records / f"{sid}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return rec if isinstance(rec, dict) else None
+
+    def _write(self, sid: str, rec: dict[str, Any]) -> None:
+        self.records.mkdir(parents=True, exist_ok=True)
+        tmp = self.records / f".{sid}.{os.getpid()}.tmp"
+        tmp.write_bytes(orjson.dumps(rec))
+        os.replace(tmp, self.records / f"{sid}.json")
+
+    def _touch(self, sid: str) -> None:
+        rec = self._read(sid)
+        if rec is not None:
+            rec["last_used_at"] = time.time()
+            self._write(sid, rec)
+
+    def _info(self, sid: str) -> SessionInfo | None:
+        rec = self._read(sid)
+        if rec is None:
+            return None
+        files = size = 0
+        for dirpath, dirnames, filenames in os.walk(self.root / sid, followlinks=False):
+            files += len(dirnames) + len(filenames)
+            for name in filenames:
+                with contextlib.suppress(OSError):
+                    size += os.lstat(os.path.join(dirpath, name)).st_size
+        return SessionInfo(id=sid, created_at=rec["created_at"],
+                           last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
+                           files=files, bytes=size)
+
+    def _remove(self, sid: str) -> None:
+        path = self.root / sid
+        if path.is_dir():
+            with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
+                remove_tree(str(path))
+        with contextlib.suppress(FileNotFoundError):
+            (self.records / f"{sid}.json").unlink()
+        self._locks.pop(sid, None)
+
+    @staticmethod
+    def _not_found(sid: str, *, expired: bool = False) -> ParameterError:
+        why = "its TTL has passed" if expired else "it was closed, or never existed"
+        return ParameterError(f"session {sid!r} is not open ({why})",
+                              code="session_not_found", details={"session": sid})

@@ -1,0 +1,79 @@
+"""``skillexec script`` and ``skillexec sessions`` (DESIGN §4.2): exit codes 0 / 1 / 2, one
+sentence on stderr, the script's own output on stdout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._isolation import need_sandbox
+from tests.conftest import FIXTURES
+
+SKILLS = str(FIXTURES / "scripts")
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _sandbox() -> None:
+    need_sandbox()
+
+
+def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], capture_output=True,
+                          text=True, timeout=100, input=None if stdin is None
+                          else stdin.decode())
+
+
+def test_script_prints_its_output_and_exits_0() -> None:
+    p = cli("script", "pdf-forms", "scripts/echo_args.py", "--skills-dir", SKILLS, "--",
+            "-x", "a b", "$(id)")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["argv"] == ["-x", "a b", "$(id)"]
+    assert "Traceback" not in p.stderr
+
+
+def test_a_failing_script_exits_1_with_one_sentence() -> None:
+    p = cli("script", "pdf-forms", "scripts/fail.py", "--skills-dir", SKILLS)
+    assert p.returncode == 1
+    assert p.stdout == "working on it\n"
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("skillexec: failed: the script exited with status 3")
+    assert "Traceback" not in p.stderr
+
+
+def test_refusals_exit_2() -> None:
+    for args in (["pdf-forms", "../escape.py"], ["pdf-forms", "scripts/noop.py", "--session",
+                                                  "s_" + "0" * 24], ["nope", "x.py"]):
+        p = cli("script", *args, "--skills-dir", SKILLS)
+        assert p.returncode == 2, (args, p.stderr)
+        assert p.stderr.startswith("skillexec: ") and "Traceback" not in p.stderr
+
+
+def test_files_and_sessions_from_the_command_line(tmp_path: Path) -> None:
+    local = tmp_path / "values.txt"
+    local.write_text("v")
+    sid = cli("sessions", "create", "--ttl", "600").stdout.strip()
+    assert sid.startswith("s_")
+    p = cli("script", "pdf-forms", "scripts/hello.sh", "--file", str(local),
+            "--file", f"sub/copy.txt={local}", "--session", sid, "--skills-dir", SKILLS,
+            "--json", "--", "one")
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)
+    assert result["status"] == "succeeded"
+    assert [a["name"] for a in result["artifacts"]] == ["from-bash.txt"]
+    listed = json.loads(cli("sessions", "list", "--json").stdout)
+    assert [s["id"] for s in listed] == [sid]
+    shown = json.loads(cli("sessions", "show", sid, "--json").stdout)
+    assert [f["path"] for f in shown["files"]] == ["from-bash.txt", "sub/copy.txt",
+                                                    "values.txt"]
+    assert cli("sessions", "rm", sid).returncode == 0
+    gone = cli("sessions", "rm", sid)
+    assert gone.returncode == 2 and "no open session" in gone.stderr
+    missing = cli("script", "pdf-forms", "scripts/noop.py", "--file", str(tmp_path / "nope"),
+                  "--skills-dir", SKILLS)
+    assert missing.returncode == 2 and "cannot be read" in missing.stderr

@@ -1,0 +1,275 @@
+"""Bundled scripts run as tasks (DESIGN §3.5): engine.run_script through the whole pipeline,
+in the sandbox by default (as root and, in scripts/test.sh, again as nobody)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skillexec import SkillExecutionEngine
+from skillexec.errors import ParameterError
+from skillexec.scripts import script_params, workspace_path
+from skillexec.task import ExecutionResult, TaskStatus
+from tests._isolation import need_sandbox
+from tests.conftest import FIXTURES, arun
+
+SKILLS = FIXTURES / "scripts"
+PDF = "pdf-forms"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _sandbox() -> None:
+    need_sandbox()
+
+
+def make_form_pdf(fields: tuple[str, ...] = ("name", "city")) -> bytes:
+    """A one-page PDF with fillable text fields, made with pypdf."""
+    import io
+
+    from pypdf import PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
+    )
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(width=300, height=300)
+    annots = ArrayObject()
+    for i, name in enumerate(fields):
+        field = DictionaryObject({
+            NameObject("/Type"): NameObject("/Annot"),
+            NameObject("/Subtype"): NameObject("/Widget"),
+            NameObject("/FT"): NameObject("/Tx"),
+            NameObject("/T"): TextStringObject(name),
+            NameObject("/V"): TextStringObject(""),
+            NameObject("/F"): NumberObject(4),
+            NameObject("/Rect"): ArrayObject([FloatObject(20), FloatObject(200 - 40 * i),
+                                              FloatObject(200), FloatObject(220 - 40 * i)]),
+        })
+        annots.append(writer._add_object(field))
+    page[NameObject("/Annots")] = annots
+    writer._root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject(list(annots))})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def engine(tmp_path: Path, **kw: Any) -> SkillExecutionEngine:
+    return SkillExecutionEngine(skills_dir=SKILLS, data_dir=tmp_path / "data", **kw)
+
+
+def run(tmp_path: Path, script: str, **kw: Any) -> ExecutionResult:
+    async def go() -> ExecutionResult:
+        async with engine(tmp_path) as e:
+            return await e.run_script(PDF, script, **kw)
+    return arun(go())
+
+
+def test_pdf_workflow_in_one_session(tmp_path: Path) -> None:
+    """check, extract the fields, fill them: three calls sharing one session's files."""
+    from pypdf import PdfReader
+
+    async def go() -> tuple[list[ExecutionResult], bytes, list[dict[str, Any]]]:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create(ttl_s=600)
+            check = await e.run_script(PDF, "scripts/check_fillable_fields.py",
+                                       args=["form.pdf"], files={"form.pdf": make_form_pdf()},
+                                       session=sid)
+            extract = await e.run_script(PDF, "scripts/extract_form_field_info.py",
+                                         args=["form.pdf", "fields.json"], session=sid)
+            values = [{"field_id": "name", "value": "Ada"}, {"field_id": "city", "value": "Paris"}]
+            fill = await e.run_script(
+                PDF, "scripts/fill_fillable_fields.py",
+                args=["form.pdf", "values.json", "out/filled.pdf"], session=sid,
+                files={"values.json": json.dumps(values).encode(), "out/.keep": b""})
+            # Artifacts are labelled with the file's name (the artifact store keeps names
+            # flat); the session's listing has the paths.
+            out = next(iter(a for a in fill.artifacts if a.name == "filled.pdf"))
+            files = e.sessions.files(sid)
+            return [check, extract, fill], await e.artifacts.read(out.id), files
+
+    (check, extract, fill), filled, files = arun(go())
+    assert check.status is TaskStatus.SUCCEEDED, check.error
+    assert check.output["stdout"] == "This PDF has fillable form fields\n"
+    assert check.skill_id == "pdf-forms:scripts/check_fillable_fields.py"
+    assert extract.status is TaskStatus.SUCCEEDED, extract.error
+    assert [a.name for a in extract.artifacts] == ["fields.json"]  # made by the script
+    assert fill.status is TaskStatus.SUCCEEDED, fill.error
+    # Files the call brought are not artifacts; what the script made is.
+    assert [a.name for a in fill.artifacts] == ["filled.pdf"]
+    import io
+    got = {k: v.get("/V") for k, v in (PdfReader(io.BytesIO(filled)).get_fields() or {}).items()}
+    assert got == {"name": "Ada", "city": "Paris"}
+    assert {f["path"] for f in files} == {"form.pdf", "fields.json", "values.json",
+                                          "out/filled.pdf", "out/.keep"}
+
+
+def test_failing_script_exit_code_and_stderr(tmp_path: Path) -> None:
+    r = run(tmp_path, "scripts/fail.py")
+    assert r.status is TaskStatus.FAILED
+    assert r.error is not None and r.error.code == "script_exit"
+    assert "status 3" in r.error.message and "no such form" in r.error.message
+    assert r.error.details["exit_code"] == 3
+    assert r.error.details["stdout"] == "working on it\n"
+    assert r.attempts == 1  # scripts are not idempotent: never retried
+
+
+def test_uncaught_exception_is_exit_1_with_traceback(tmp_path: Path) -> None:
+    r = run(tmp_path, "scripts/crash.py")
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.details["exit_code"] == 1
+    assert "ValueError: a bug in the script" in r.error.details["stderr"]
+
+
+@pytest.mark.parametrize("script", ["../pdf-forms/../../x.py", "/etc/passwd",
+                                    "scripts/../../other/x.py", "scripts/link.py", ""])
+def test_script_outside_the_folder_is_refused_before_running(tmp_path: Path,
+                                                               script: str) -> None:
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "link.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "outside.py").write_text("open('/tmp/ran', 'w')\n")
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return await e.run_script(PDF, script)
+    r = arun(go())
+    assert r.status is TaskStatus.REJECTED
+    assert r.error is not None and r.error.type.value == "parameter_error"
+    assert r.error.code in ("script_outside_skill", "invalid_script_path")
+
+
+def test_unknown_script_and_suffix_are_refused(tmp_path: Path) -> None:
+    r = run(tmp_path, "scripts/nope.py")
+    assert r.status is TaskStatus.REJECTED and r.error is not None
+    assert r.error.code == "script_not_found"
+    r = run(tmp_path, "SKILL.md")
+    assert r.error is not None and r.error.code == "script_unsupported"
+
+
+def test_argv_is_passed_verbatim(tmp_path: Path) -> None:
+    args = ["a b", "$(touch pwned)", "; rm -rf /", "`id`", "*", "'\"", "--flag=x|y", "", "é"]
+    r = run(tmp_path, "scripts/echo_args.py", args=args, stdin="from stdin\n")
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    seen = json.loads(r.output["stdout"])
+    assert seen["argv"] == args
+    assert seen["name"] == "__main__"
+    assert seen["stdin"] == "from stdin\n"
+    assert seen["path0"].endswith("pdf-forms/scripts")  # the script's own folder first
+    assert not os.path.exists(os.path.join(seen["cwd"], "pwned"))
+
+
+def test_node_script(tmp_path: Path) -> None:
+    if shutil.which("node") is None:
+        pytest.skip("no node on this machine")
+    r = run(tmp_path, "scripts/hello.js", args=["x y", "$HOME"])
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert json.loads(r.output["stdout"])["args"] == ["x y", "$HOME"]
+    assert [a.name for a in r.artifacts] == ["from-node.txt"]
+
+
+def test_bash_script_and_its_exit_code(tmp_path: Path) -> None:
+    r = run(tmp_path, "scripts/hello.sh", args=["one", "two words", "$(id)"])
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert r.output["stdout"] == "bash got 3 args\n"
+
+    async def go() -> tuple[ExecutionResult, bytes]:
+        async with engine(tmp_path) as e:
+            ok = await e.run_script(PDF, "scripts/hello.sh", args=["one", "two words", "$(id)"])
+            return ok, await e.artifacts.read(ok.artifacts[0].id)
+    _, data = arun(go())
+    assert data == b"one\ntwo words\n$(id)\n"
+    r = run(tmp_path, "scripts/hello.sh", args=["fail"])
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.details["exit_code"] == 4 and "bash failing" in r.error.message
+
+
+def test_writing_outside_the_workspace_is_refused_by_the_sandbox(tmp_path: Path) -> None:
+    target = tmp_path / "escaped.txt"
+    os.chmod(tmp_path, 0o777)  # not the file mode: the sandbox is what must refuse
+    r = run(tmp_path, "scripts/write_outside.py", args=[str(target)])
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.code == "script_exit"
+    assert "Error" in r.error.details["stderr"]
+    assert not target.exists()
+
+
+def test_files_outside_the_workspace_are_refused(tmp_path: Path) -> None:
+    for bad in ("../x", "/etc/x", "a/../../x", "."):
+        r = run(tmp_path, "scripts/noop.py", files={bad: b"x"})
+        assert r.status is TaskStatus.REJECTED and r.error is not None
+        assert r.error.code in ("file_outside_workspace", "invalid_file_path"), bad
+
+
+def test_script_call_is_journaled(tmp_path: Path) -> None:
+    async def go() -> tuple[ExecutionResult, Any]:
+        async with engine(tmp_path) as e:
+            r = await e.run_script(PDF, "scripts/echo_args.py", args=["x"])
+            return r, await e.status(r.task_id)
+    _, info = arun(go())
+    assert info.status is TaskStatus.SUCCEEDED
+    assert info.skill_id == "pdf-forms:scripts/echo_args.py"
+
+
+def test_a_timeout_stops_the_script(tmp_path: Path) -> None:
+    r = run(tmp_path, "scripts/slow.py", args=["t", "30"], timeout=1.0)
+    assert r.status is TaskStatus.TIMED_OUT
+
+
+def test_env_paths_are_importable_by_scripts(tmp_path: Path) -> None:
+    """Skill.env_paths (set by the environment provisioner) come first on the script's
+    sys.path and are readable in the sandbox."""
+    import dataclasses
+
+    env = tmp_path / "env" / "site-packages"
+    env.mkdir(parents=True)
+    (env / "only_in_env.py").write_text("VALUE = 'from the env'\n")
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "use_env.py").write_text(
+        "import only_in_env\nprint(only_in_env.VALUE)\n")
+    os.chmod(tmp_path, 0o755)
+    for p in (tmp_path / "env", env, env / "only_in_env.py"):
+        os.chmod(p, 0o755)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
+            base = e.register(skills / PDF)
+            e.skills.add(dataclasses.replace(base, env_paths=(str(env),)))
+            return await e.run_script(PDF, "scripts/use_env.py")
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert r.output["stdout"] == "from the env\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=40))
+def test_workspace_paths_never_leave_the_workspace(path: str) -> None:
+    try:
+        rel = workspace_path(path)
+    except ParameterError:
+        return
+    root = "/ws"
+    assert os.path.normpath(os.path.join(root, rel)).startswith(root + "/")
+
+
+def test_script_params_refuse_bad_types() -> None:
+    with pytest.raises(ParameterError):
+        script_params(args="a b", files=None, stdin=None, session=None)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError):
+        script_params(args=[], files={"a": "text"}, stdin=None,  # type: ignore[dict-item]
+                      session=None)

@@ -1,0 +1,184 @@
+"""Sessions (DESIGN §3.5): a workspace that persists across script calls, one call at a
+time in submit order, removed after its TTL, bounded by quotas; in the sandbox a script
+writes only its own session's folder."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skillexec import SkillExecutionEngine
+from skillexec.config import EngineConfig
+from skillexec.task import ExecutionResult, TaskStatus
+from tests._isolation import need_sandbox
+from tests.conftest import FIXTURES, arun
+
+SKILLS = FIXTURES / "scripts"
+PDF = "pdf-forms"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _sandbox() -> None:
+    need_sandbox()
+
+
+def engine(tmp_path: Path, **sessions: Any) -> SkillExecutionEngine:
+    config = EngineConfig(skills_dir=SKILLS, data_dir=tmp_path / "data",
+                          sessions=sessions) if sessions else None
+    if config is not None:
+        return SkillExecutionEngine(config=config)
+    return SkillExecutionEngine(skills_dir=SKILLS, data_dir=tmp_path / "data")
+
+
+def test_create_list_files_close(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with engine(tmp_path) as e:
+            a = e.sessions.create(ttl_s=60)
+            b = e.sessions.create()
+            assert [s.id for s in e.sessions.list()] == [a, b]
+            assert e.sessions.get(a).ttl_s == 60
+            r = await e.run_script(PDF, "scripts/noop.py", files={"d/x.txt": b"abc"},
+                                   session=a)
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            assert [(f["path"], f["size"]) for f in e.sessions.files(a)] == [("d/x.txt", 3)]
+            assert e.sessions.files(b) == []
+            assert e.sessions.close(a) is True
+            assert e.sessions.close(a) is False
+            assert [s.id for s in e.sessions.list()] == [b]
+            gone = await e.run_script(PDF, "scripts/noop.py", session=a)
+            assert gone.status is TaskStatus.REJECTED and gone.error is not None
+            assert gone.error.code == "session_not_found"
+            bad = await e.run_script(PDF, "scripts/noop.py", session="../../etc")
+            assert bad.error is not None and bad.error.code == "invalid_session_id"
+    arun(go())
+
+
+def test_calls_in_one_session_run_one_at_a_time_in_submit_order(tmp_path: Path) -> None:
+    async def go() -> tuple[list[ExecutionResult], str]:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create()
+            calls = [e.run_script(PDF, "scripts/slow.py", args=[tag, "0.3"], session=sid)
+                     for tag in ("a", "b", "c", "d")]
+            results = await asyncio.gather(*calls)
+            out = await e.run_script(PDF, "scripts/echo_args.py", session=sid)
+            text = (Path(out.output["stdout"].split('"cwd": "')[1].split('"')[0])
+                    / "order.txt").read_text()
+            return list(results), text
+    results, order = arun(go())
+    assert all(r.status is TaskStatus.SUCCEEDED for r in results), [r.error for r in results]
+    assert order == "a><a\nb><b\nc><c\nd><d\n"  # never interleaved, in submit order
+
+
+def test_other_sessions_run_side_by_side(tmp_path: Path) -> None:
+    async def go() -> float:
+        async with engine(tmp_path) as e:
+            await e.run_script(PDF, "scripts/noop.py")  # the warm parent is up
+            ids = [e.sessions.create() for _ in range(3)]
+            t0 = time.monotonic()
+            await asyncio.gather(*(e.run_script(PDF, "scripts/slow.py", args=["x", "0.5"],
+                                                session=s) for s in ids))
+            return time.monotonic() - t0
+    assert arun(go()) < 1.4
+
+
+def test_ttl_expiry_removes_the_session(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create(ttl_s=0.3)
+            r = await e.run_script(PDF, "scripts/noop.py", files={"a": b"1"}, session=sid)
+            assert r.status is TaskStatus.SUCCEEDED
+            folder = e.sessions.path(sid)
+            await asyncio.sleep(0.5)
+            assert e.sessions.list() == []
+            assert not folder.exists()
+            late = await e.run_script(PDF, "scripts/noop.py", session=sid)
+            assert late.status is TaskStatus.REJECTED and late.error is not None
+            assert late.error.code == "session_not_found"
+            with pytest.raises(Exception, match="ttl_s"):
+                e.sessions.create(ttl_s=10 ** 9)
+    arun(go())
+
+
+def test_sessions_survive_a_restart(tmp_path: Path) -> None:
+    async def first() -> str:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create()
+            await e.run_script(PDF, "scripts/noop.py", files={"kept.txt": b"k"}, session=sid)
+            return sid
+
+    async def second(sid: str) -> list[dict[str, Any]]:
+        async with engine(tmp_path) as e:
+            return e.sessions.files(sid)
+    sid = arun(first())
+    assert [f["path"] for f in arun(second(sid))] == ["kept.txt"]
+
+
+def test_file_count_quota(tmp_path: Path) -> None:
+    async def go() -> ExecutionResult:
+        async with engine(tmp_path, max_files=20) as e:
+            sid = e.sessions.create()
+            return await e.run_script(PDF, "scripts/make_files.py", args=["50", "1"],
+                                      session=sid)
+    r = arun(go())
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.code in ("session_quota_exceeded", "workspace_quota_exceeded")
+    assert "files" in r.error.message
+
+
+def test_size_quota(tmp_path: Path) -> None:
+    async def go() -> ExecutionResult:
+        async with engine(tmp_path, max_bytes=1 << 20) as e:
+            sid = e.sessions.create()
+            return await e.run_script(PDF, "scripts/make_files.py", args=["3", str(600_000)],
+                                      session=sid)
+    r = arun(go())
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.code in ("session_quota_exceeded", "workspace_quota_exceeded")
+
+
+def test_a_script_cannot_write_another_sessions_folder(tmp_path: Path) -> None:
+    async def go() -> tuple[ExecutionResult, Path]:
+        async with engine(tmp_path) as e:
+            mine, theirs = e.sessions.create(), e.sessions.create()
+            target = e.sessions.path(theirs) / "planted.txt"
+            r = await e.run_script(PDF, "scripts/write_outside.py", args=[str(target)],
+                                   session=mine)
+            return r, target
+    r, target = arun(go())
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.code == "script_exit"
+    assert not target.exists()
+
+
+def test_links_a_script_left_are_never_followed_by_the_engine(tmp_path: Path) -> None:
+    """A session's folder is the script's to shape: the engine writes the next call's files
+    and reads artifacts without following a link out of it (it may run as root)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the engine's secret")
+
+    async def go() -> tuple[ExecutionResult, ExecutionResult, ExecutionResult]:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create()
+            planted = await e.run_script(PDF, "scripts/plant_links.py",
+                                         args=[str(outside), str(secret)], session=sid)
+            through = await e.run_script(PDF, "scripts/noop.py", session=sid,
+                                         files={"evil_dir/x.txt": b"escaped"})
+            over = await e.run_script(PDF, "scripts/noop.py", session=sid,
+                                      files={"evil_file.txt": b"replaced"})
+            return planted, through, over
+    planted, through, over = arun(go())
+    assert planted.status is TaskStatus.SUCCEEDED, planted.error
+    assert planted.artifacts == ()  # links are not files: the secret was not read
+    assert through.status is TaskStatus.FAILED and through.error is not None
+    assert through.error.code == "file_not_written"
+    assert list(outside.iterdir()) == []
+    assert over.status is TaskStatus.SUCCEEDED, over.error  # the link itself was replaced
+    assert secret.read_text() == "the engine's secret"
