@@ -75,7 +75,10 @@ CASES: list[tuple[str, BaseException, ErrorType, str, bool]] = [
     ("errno perm", OSError(errno.EROFS, "ro"), ErrorType.PERMISSION, "os_permission_denied",
      False),
     ("perm", PermissionError("no"), ErrorType.PERMISSION, "os_permission_denied", False),
-    ("import", ModuleNotFoundError("x"), ErrorType.DEPENDENCY, "import_failed", False),
+    ("import", ImportError("x"), ErrorType.DEPENDENCY, "import_failed", False),
+    # An undeclared import: the runners then name the package to declare.
+    ("missing module", ModuleNotFoundError("x", name="x"), ErrorType.DEPENDENCY,
+     "missing_module", False),
     ("cause chain", _chained(), ErrorType.NETWORK, "connection_failed", True),
     ("httpx connect", httpx.ConnectError("refused"), ErrorType.NETWORK,
      "http_transport_error", True),

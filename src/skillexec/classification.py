@@ -129,6 +129,8 @@ DEFAULT_RULES: tuple[ClassificationRule, ...] = (
     ClassificationRule(PermissionError, ErrorType.PERMISSION, "os_permission_denied", False),
     ClassificationRule(OSError, ErrorType.PERMISSION, "os_permission_denied", False,
                        errnos=_PERM_ERRNOS),
+    # An undeclared import: the runners name the package to declare (environments.modules).
+    ClassificationRule(ModuleNotFoundError, ErrorType.DEPENDENCY, "missing_module", False, _H),
     ClassificationRule(ImportError, ErrorType.DEPENDENCY, "import_failed", False, _H),
 )
 

@@ -37,6 +37,7 @@ from pydantic_settings import (
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
+    EnvironmentsConfig,
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
@@ -44,6 +45,7 @@ from skillexec.config_sections import (
     PermissionsConfig,
     QuotasConfig,
     SessionsConfig,
+    SkillOverride,
     ZygoteConfig,
     former_monitor_env,
     table,
@@ -116,6 +118,10 @@ class EngineConfig(BaseSettings):
                                    description="The journal: SQLite, or PostgreSQL.")
     sessions: SessionsConfig = Field(default_factory=SessionsConfig,
                                      description="Script sessions' TTL and quotas.")
+    environments: EnvironmentsConfig = Field(
+        default_factory=EnvironmentsConfig, description="Skill environments' installs.")
+    skills: dict[str, SkillOverride] = Field(
+        default_factory=dict, description="[skills.<id>]: per-skill overrides (entry).")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 from pydantic import (
     BaseModel,
@@ -29,12 +29,15 @@ from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
 from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.sessions import SessionsConfig
-from skillexec.skills.model import Isolation, Permission
+from skillexec.skills.model import Isolation, Permission, Skill
 from skillexec.smart.settings import SmartSettings
 
-__all__ = ["SECTIONS", "TABLES", "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved",
-           "PermissionsConfig", "QuotasConfig", "SessionsConfig", "ZygoteConfig",
-           "former_monitor_env", "table"]
+__all__ = ["SECTIONS", "TABLES", "EnvironmentsConfig", "IsolationConfig", "JournalConfig",
+           "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig", "SessionsConfig",
+           "SkillOverride", "ZygoteConfig", "former_monitor_env", "table"]
+
+if TYPE_CHECKING:
+    from skillexec.environments.manager import EnvironmentManager
 
 T = TypeVar("T")
 
@@ -170,10 +173,43 @@ class JournalConfig(_Section):
         return self.enabled
 
 
+class EnvironmentsConfig(_Section):
+    """How skill environments are installed (DESIGN §3.6): ``<data_dir>/envs``."""
+
+    installer: Literal["auto", "uv", "pip"] = Field(
+        default="auto", description="auto: uv where it is installed, else pip.")
+    index_url: str | None = Field(default=None, description="Package index (None: the "
+                                  "installer's own default or its environment variables).")
+    find_links: tuple[str, ...] = Field(default=(), description="Folders or pages of wheels "
+                                        "to install from as well.")
+    no_index: bool = Field(default=False, description="Only find_links, never an index.")
+    offline: bool = Field(default=False, description="uv: install from its cache only.")
+    install_timeout_s: float = Field(default=600.0, gt=0,
+                                     description="One environment's install at most.")
+
+    def manager(self, data_dir: Path, *, publish: Callable[[Skill], None] | None = None,
+                ) -> EnvironmentManager:
+        """The environments under ``<data_dir>/envs``, installed as this section says."""
+        from skillexec.environments.installer import InstallSettings
+        from skillexec.environments.manager import EnvironmentManager
+        return EnvironmentManager(Path(data_dir) / "envs", publish=publish,
+                                  settings=InstallSettings(
+            installer=self.installer, index_url=self.index_url, find_links=self.find_links,
+            no_index=self.no_index, offline=self.offline, timeout_s=self.install_timeout_s))
+
+
+class SkillOverride(_Section):
+    """``[skills.<id>]``: what the operator says of one skill without editing its folder."""
+
+    entry: str | None = Field(default=None, description="The entry, as 'file.py:function' or "
+                              "'file.py:Class.method' (the class made without arguments, "
+                              "the method called with the parameters).")
+
+
 SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
-    "sessions": SessionsConfig})
+    "environments": EnvironmentsConfig, "sessions": SessionsConfig})
 
 
 class Moved(Generic[T]):

@@ -78,6 +78,7 @@ class SkillExecutionEngine:
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
         self._task_for, self.recovery = p.admission.task_for, Recovery()
         self.sessions, self._scripts = p.scripts.sessions, p.scripts  # DESIGN §3.5
+        self.environments = self._envs = p.environments
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -290,6 +291,8 @@ class SkillExecutionEngine:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
             skill = self.skills.get(skill_id, opts.version)
+            if self._envs.pending and skill.key in self._envs.pending and skill.runnable:
+                skill = await self._envs.ensure(skill)  # its first call: install, off the loop
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,

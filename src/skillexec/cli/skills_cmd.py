@@ -1,4 +1,5 @@
-"""``skillexec skills list | show | validate | init``."""
+"""``skillexec skills list | show | validate | init`` (``check`` and ``install`` are in
+:mod:`skillexec.cli.skills_env_cmd`)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
-from skillexec.cli.safe_text import cell, json_text, print_json
+from skillexec.cli.safe_text import cell, json_text, print_json, safe_block
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
+    from skillexec.config import EngineConfig
+    from skillexec.environments.manager import EnvironmentManager
     from skillexec.security.isolation_policy import IsolationPolicy
     from skillexec.skills.model import Skill
     from skillexec.skills.registry import SkillRegistry
@@ -32,10 +35,19 @@ def _registry(skills_dir: Path | None) -> SkillRegistry:
     cfg = opt.config(skills_dir=skills_dir, data_dir=None)
     if cfg.skills_dir is None:
         opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+    from skillexec.skills.overrides import override_entry
     from skillexec.skills.registry import SkillRegistry
     registry = SkillRegistry()
     registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
+    for skill in registry.list():  # as the engine runs them: the operator's entries
+        entry = cfg.skills[skill.id].entry if skill.id in cfg.skills else None
+        if entry and skill.path is not None:
+            registry.add(override_entry(skill, entry))
     return registry
+
+
+def environments(cfg: EngineConfig) -> EnvironmentManager:
+    return cfg.environments.manager(cfg.data_dir)
 
 
 def _entry(skill: Skill, *, reason: bool = True) -> str:
@@ -51,50 +63,73 @@ def _entry(skill: Skill, *, reason: bool = True) -> str:
 
 
 @app.command("list")
-def list_(skills_dir: opt.SkillsDir = None,
+def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False
           ) -> None:
-    """Every skill in the folder, and every folder that could not be loaded, with why."""
+    """Every skill in the folder, and every folder that could not be loaded, with why.
+
+    For each: what it offers (an entry, scripts, instructions) and its environment."""
     registry = _registry(skills_dir)
     skills = registry.list()
-    policy = opt.config(skills_dir=skills_dir, data_dir=None).isolation_policy()
+    cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
+    policy, envs = cfg.isolation_policy(), environments(cfg)
+    states = {s.key: envs.status(s) for s in skills}
     if as_json:
-        typer.echo(json_text(orjson.dumps([{**_summary(s), "runs_as": _runs_as(policy, s)}
-                                           for s in skills]).decode()))
+        typer.echo(json_text(orjson.dumps([
+            {**_summary(s), "runs_as": _runs_as(policy, s),
+             "environment": states[s.key].to_dict()} for s in skills]).decode()))
         return
     console = make_console()
     table = Table(title=f"{len(skills)} skills")
-    for col in ("id", "version", "format", "isolation"):
+    for col in ("id", "version", "format", "isolation", "offers"):
         table.add_column(col, no_wrap=True)  # an id is copied whole into the next command
-    for col in ("entry", "description"):
+    for col in ("environment", "entry", "description"):
         table.add_column(col, overflow="fold")
     for s in skills:
         entry = cell(_entry(s, reason=False))
+        env = states[s.key]
         table.add_row(cell(s.id), cell(s.version), cell(s.source),
-                      _runs_as(policy, s),
-                      entry if s.runnable else f"[red]{entry}[/red]",
+                      _runs_as(policy, s), cell(s.offers),
+                      f"[red]{cell(env)}[/red]" if env.state == "failed" else cell(env.state),
+                      entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
     for s in skills:  # below the table, where a long reason stays readable
-        if not s.runnable:
-            console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: "
-                          f"{cell(s.entry.reason)}", soft_wrap=True)
+        if not s.runnable:  # instructions or scripts only: valid, and why no entry
+            label = ("[yellow]not runnable[/yellow]" if s.offers == "nothing"
+                     else f"[dim]no entry[/dim] ({cell(s.offers)})")
+            console.print(f"{label} {cell(s.id)}: {cell(s.entry.reason)}", soft_wrap=True)
+        if states[s.key].state == "failed":
+            console.print(f"[red]environment failed[/red] {cell(s.id)}: "
+                          f"{cell(states[s.key].reason)}", soft_wrap=True)
     for problem in registry.problems:
         console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
 
 
 @app.command()
 def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.")],
-         skills_dir: opt.SkillsDir = None,
-         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False
+         skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+         as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+         instructions: Annotated[bool, typer.Option(
+             "--instructions", help="Print its SKILL.md instructions only.")] = False,
          ) -> None:
-    """Everything known about one skill."""
+    """Everything known about one skill (--instructions: its SKILL.md body)."""
     registry = _registry(skills_dir)
     try:
         skill = registry.get(skill_id)
     except SkillExecError as exc:
         opt.fail(str(exc))
+    if instructions:
+        if skill.instructions is None:
+            opt.fail(f"skill {skill.id!r} has no instructions (no SKILL.md body)")
+        typer.echo(safe_block(skill.instructions))
+        return
+    envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
+    env = envs.status(skill)
     body = _summary(skill) | {
+        "instructions": skill.instructions,
+        "resources": [r.to_dict() for r in skill.resources],
+        "scripts": list(skill.scripts), "environment": env.to_dict(),
         "parameters_schema": skill.parameters_schema, "output_schema": skill.output_schema,
         "versions": registry.versions(skill.id), "warnings": list(skill.warnings),
         "dependencies": [f"{d.name}{d.specifier}" for d in skill.dependencies],
@@ -105,7 +140,7 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
         skill, default_timeout_s=cfg.default_timeout_s,
         default_max_retries=cfg.default_max_retries)
     try:
-        registry.check_dependencies(skill)
+        registry.check_dependencies(envs.attach(skill))  # as provisioned, if it is
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
@@ -247,7 +282,10 @@ def _runs_as(policy: IsolationPolicy, s: Skill) -> str:
 def _summary(s: Skill) -> dict[str, object]:
     return {"id": s.id, "version": s.version, "name": s.name, "description": s.description,
             "source": s.source, "path": str(s.path) if s.path else None,
-            "runnable": s.runnable, "entry": _entry(s),
+            "runnable": s.runnable, "entry": _entry(s), "offers": s.offers,
             "permissions": sorted(p.value for p in s.permissions),
             "isolation": s.execution.isolation.value if s.execution.isolation else None,
             "category": s.category, "tags": list(s.tags)}
+
+
+from skillexec.cli import skills_env_cmd  # noqa: E402, F401 - adds `check` and `install`

@@ -13,6 +13,7 @@ from typing import Any
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.config import EngineConfig, load_config
+from skillexec.environments.manager import EnvironmentManager
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex, Middleware
 from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
@@ -80,6 +81,7 @@ class Pipeline:
     executor: AsyncExecutor
     tasks: LiveTasks
     book: SkillBook
+    environments: EnvironmentManager
     admission: Admission
     attempts: AttemptLoop
     cache: ResultCache
@@ -149,8 +151,11 @@ def assemble(c: EngineConfig, given: Given, *,
     queue = TaskQueue(capacity=c.max_queue_size, aging_s=c.queue_aging_s,
                       capacity_by_priority=limits.queue_capacity_by_priority)
     tasks = LiveTasks(journal=journal, events=events)
+    environments = c.environments.manager(c.data_dir, publish=skills.add)
     book = SkillBook(skills=skills, runners=runners, policy=policy,
-                     strict_manifests=c.strict_manifests, spawn=spawn, started=started)
+                     strict_manifests=c.strict_manifests, spawn=spawn, started=started,
+                     environments=environments,
+                     entries={k: v.entry for k, v in c.skills.items() if v.entry})
     attempts = AttemptLoop(
         runners=runners, policy=policy, environment=p["environment"],
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
@@ -176,6 +181,7 @@ def assemble(c: EngineConfig, given: Given, *,
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
+        environments=environments,
         admission=Admission(config=c, runners=runners, policy=policy,
                             permissions=p["isolation"].permission_policy, skills=skills,
                             validator=p["validator"], error_handler=p["error_handler"]),

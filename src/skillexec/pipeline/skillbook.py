@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+from skillexec.environments.manager import EnvironmentManager
 from skillexec.errors import ParameterError, SkillExecError
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy, strength
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport, load_skill
 from skillexec.skills.model import EntryKind, Isolation, Skill
+from skillexec.skills.overrides import override_entry
 from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["SkillBook"]
@@ -25,8 +28,11 @@ class SkillBook:
     def __init__(self, *, skills: SkillRegistry, runners: Mapping[str, Runner],
                  policy: IsolationPolicy, strict_manifests: bool,
                  spawn: Callable[[Coroutine[Any, Any, Any]], None],
-                 started: Callable[[], bool]) -> None:
+                 started: Callable[[], bool], environments: EnvironmentManager,
+                 entries: Mapping[str, str] | None = None) -> None:
         self.skills = skills
+        self.environments = environments
+        self.entries = dict(entries or {})  # skillexec.toml [skills.<id>] entry
         self.runners = runners
         self.policy = policy
         self.strict_manifests = strict_manifests
@@ -38,6 +44,11 @@ class SkillBook:
         """Add every skill folder under ``path``; ``warm``: once started, warm them up in
         the background."""
         report = self.skills.load_dir(Path(path), strict=self.strict_manifests)
+        adopted = tuple(self._adopt(s) for s in report.skills)
+        for before, after in zip(report.skills, adopted, strict=True):
+            if after is not before:
+                self.skills.add(after)
+        report = dataclasses.replace(report, skills=adopted)
         only = self.prepare_only
         for problem in report.problems:
             # A one-call engine is not the place to hear of other skills' folders.
@@ -50,6 +61,13 @@ class SkillBook:
                     self.spawn(self.prepare(s))
         return report
 
+    def _adopt(self, skill: Skill) -> Skill:
+        """The skill as this engine runs it: the operator's entry, its environment."""
+        entry = self.entries.get(skill.id)
+        if entry is not None and skill.path is not None:
+            skill = override_entry(skill, entry)
+        return self.environments.attach(skill)
+
     def wanted(self, skill: Skill) -> bool:
         """Whether a skill is warmed up before its first call."""
         return self.prepare_only is None or skill.id in self.prepare_only
@@ -61,6 +79,7 @@ class SkillBook:
             skill = load_skill(Path(fn_or_path), strict=self.strict_manifests)
         else:
             skill = skill_of(fn_or_path)
+        skill = self._adopt(skill)
         self.skills.add(skill)
         if self.started():
             self.spawn(self.prepare(skill))
@@ -88,8 +107,8 @@ class SkillBook:
                 await self.prepare(skill)
 
     async def prepare(self, skill: Skill) -> None:
-        if not skill.runnable:
-            return
+        if not skill.runnable or skill.key in self.environments.pending:
+            return  # nothing to run, or not before its environment is made (first call)
         if self.policy.refusal(skill) is not None:
             return  # refused at each call, with the reason: nothing to warm up
         runner = self.runners.get(self.policy.isolation(skill).value)

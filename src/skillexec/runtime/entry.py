@@ -16,7 +16,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from skillexec.errors import DependencyError, ErrorInfo, ErrorSeverity, ErrorType, ExecutionError
+from skillexec.environments.modules import missing_module_message, package_for
+from skillexec.errors import (
+    DependencyError,
+    ErrorInfo,
+    ErrorSeverity,
+    ErrorType,
+    ExecutionError,
+    ParameterError,
+)
 from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["Invoker", "build_input", "interpret_result", "load_invoker"]
@@ -121,6 +129,11 @@ def _import_file(skill: Skill, file: Path) -> ModuleType:
             spec.loader.exec_module(module)
         except BaseException as exc:
             sys.modules.pop(name, None)
+            if type(exc) is ModuleNotFoundError and exc.name:
+                raise DependencyError(
+                    missing_module_message(exc.name, skill_id=skill.id), code="missing_module",
+                    details={"skill_id": skill.id, "module": exc.name.split(".")[0],
+                             "package": package_for(exc.name)}) from exc
             if isinstance(exc, ImportError | SyntaxError):
                 raise DependencyError(
                     f"skill {skill.id!r}: importing {file.name} failed: "
@@ -144,6 +157,8 @@ def _import_file(skill: Skill, file: Path) -> ModuleType:
 
 def _module_invoker(skill: Skill, module: ModuleType, attr: str | None) -> Invoker:
     target: Any
+    if attr and "." in attr:
+        return _method_invoker(skill, module, attr)
     if attr:
         target = getattr(module, attr, None)
         if target is None:
@@ -178,6 +193,43 @@ def _module_invoker(skill: Skill, module: ModuleType, attr: str | None) -> Invok
         raise DependencyError(f"skill {skill.id!r}: entry {attr!r} is not callable",
                               code="no_entry_point")
     return Invoker(call=_positional_caller(target), is_async=_is_async(target))
+
+
+def _method_invoker(skill: Skill, module: ModuleType, attr: str) -> Invoker:
+    """``Class.method`` (the operator's entry for a Py Copilot class): the class made once,
+    without arguments; the method called with the parameters as keywords."""
+    cls_name, _, method_name = attr.partition(".")
+    cls = getattr(module, cls_name, None)
+    if not inspect.isclass(cls):
+        raise DependencyError(f"skill {skill.id!r}: {module.__file__} has no class "
+                              f"{cls_name!r}", code="no_entry_point")
+    try:
+        instance = cls()
+    except TypeError as exc:
+        raise DependencyError(f"skill {skill.id!r}: class {cls_name} cannot be made without "
+                              f"arguments: {exc}", code="no_entry_point") from None
+    method = getattr(instance, method_name, None)
+    if not callable(method):
+        raise DependencyError(f"skill {skill.id!r}: class {cls_name} has no method "
+                              f"{method_name!r}", code="no_entry_point")
+    try:
+        sig: inspect.Signature | None = inspect.signature(method)
+    except (TypeError, ValueError):
+        sig = None
+    wants_context = sig is not None and "context" in sig.parameters
+
+    def call(data: dict[str, Any], ctx: Any) -> Any:
+        params = data["parameters"]
+        kwargs = {**params, "context": ctx} if wants_context else params
+        if sig is not None:
+            try:  # a Py Copilot method has no schema: its signature is the check
+                sig.bind(**kwargs)
+            except TypeError as exc:
+                raise ParameterError(f"skill {skill.id!r}: {attr}: {exc}",
+                                     code="invalid_parameters") from None
+        return method(**kwargs)
+
+    return Invoker(call=call, is_async=_is_async(method))
 
 
 def _discover(module: ModuleType) -> Any:

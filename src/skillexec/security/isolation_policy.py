@@ -71,8 +71,12 @@ class IsolationPolicy:
         wanted = skill.execution.isolation
         if wanted is None:
             wanted = Isolation.INLINE if self.first_party(skill) else self.default_isolation
-        if skill.entry.kind in _CHILD_ONLY and wanted is Isolation.INLINE:
-            return Isolation.PROCESS  # a command or a script always runs as a child process
+        if wanted is Isolation.INLINE and (skill.entry.kind in _CHILD_ONLY
+                                           or skill.env_paths):
+            # A command or a script always runs as a child process; so does a skill with an
+            # environment of its own (its packages must not be imported into the engine's
+            # process).
+            return Isolation.PROCESS
         return wanted
 
     def refusal(self, skill: Skill) -> SkillPermissionError | None:

@@ -113,8 +113,11 @@ class EntryResolver(ABC):
         sources = sorted(p.name for p in self.folder.glob("*.py") if p.is_file())
         if sources:
             shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
+            how = ("name one in entry_point as 'file:function', or in skillexec.toml "
+                   f"[skills.{self.folder.name}] entry = '{sources[0]}:Class.method'"
+                   if names_package else "name one in entry_point as 'file:function'")
             return (f"{said}, and there is no main.py or skill.py with an execute() "
-                    f"(Python files: {shown}; name one in entry_point as 'file:function')")
+                    f"(Python files: {shown}; {how})")
         if any(d.path.name == "SKILL.md" for d in self.docs):
             return f"{said}, and the folder has no Python code (SKILL.md is instructions only)"
         return f"{said}, and the folder has no Python code"

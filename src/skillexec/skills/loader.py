@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ManifestError
+from skillexec.skills.bundle import scan_bundle
 from skillexec.skills.entry_points import EntryResolver
 from skillexec.skills.fields import (
     SKILL_ID,
@@ -229,10 +230,13 @@ class _Builder(EntryResolver):
             "author": self._author(),
             "tags": self._tags(),
         }
+        resources, scripts = scan_bundle(self.folder, top_level_scripts=bool(
+            body and not parts["entry"].runnable))
         return Skill(
             id=ident, path=self.folder, execution=execution, permissions=permissions,
             config_schema=config_schema, source="+".join(d.path.name for d in self.docs),
-            manifest=manifest, warnings=tuple(self.warnings), **parts,
+            manifest=manifest, warnings=tuple(self.warnings), instructions=body or None,
+            resources=resources, scripts=scripts, **parts,
         )
 
     # -- scalar fields --------------------------------------------------------------------

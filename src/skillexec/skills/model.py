@@ -19,6 +19,7 @@ __all__ = [
     "Isolation",
     "PackageDependency",
     "Permission",
+    "Resource",
     "Skill",
     "SkillDependency",
 ]
@@ -95,6 +96,19 @@ class PackageDependency:
 
 
 @dataclass(frozen=True, slots=True)
+class Resource:
+    """A file bundled with a skill (a reference, a template, a script): its path relative
+    to the skill's folder, its size and its media type (guessed from its name)."""
+
+    path: str
+    size: int
+    mime: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "mime": self.mime}
+
+
+@dataclass(frozen=True, slots=True)
 class Skill:
     id: str
     version: str
@@ -117,6 +131,11 @@ class Skill:
     manifest: dict[str, Any] = field(default_factory=dict)  # merged raw fields, unknown kept
     warnings: tuple[str, ...] = ()
     env_paths: tuple[str, ...] = ()
+    # Agent Skills (DESIGN §3.5): the SKILL.md body (None when there is none), the other
+    # bundled files, and the bundled scripts that can be run (relative paths).
+    instructions: str | None = None
+    resources: tuple[Resource, ...] = ()
+    scripts: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -125,3 +144,14 @@ class Skill:
     @property
     def runnable(self) -> bool:
         return self.entry.runnable
+
+    @property
+    def offers(self) -> str:
+        """What a caller can use: ``entry``, ``N scripts`` (either or both), else
+        ``instructions only`` (or ``nothing`` for a folder with neither)."""
+        parts = ["entry"] if self.runnable else []
+        if self.scripts:
+            parts.append(f"{len(self.scripts)} script{'s' if len(self.scripts) != 1 else ''}")
+        if parts:
+            return " + ".join(parts)
+        return "instructions only" if self.instructions else "nothing"

@@ -327,7 +327,7 @@ def _npm_dependencies(package_json: Path) -> list[tuple[str, str]]:
 def _check_packages(skill: Skill, path: tuple[Skill, ...]) -> None:
     _check_program(skill, path)
     for dep in skill.dependencies:
-        installed = _installed_version(dep.name)
+        installed = _installed_version(dep.name, skill.env_paths)
         details = {"skill_id": skill.id, "package": dep.name, "specifier": dep.specifier,
                    "installed": installed}
         wanted = f"{dep.name!r}" + (f" {dep.specifier}" if dep.specifier else "")
@@ -347,9 +347,13 @@ def _check_packages(skill: Skill, path: tuple[Skill, ...]) -> None:
             )
 
 
-def _installed_version(name: str) -> str | None:
+def _installed_version(name: str, env_paths: tuple[str, ...] = ()) -> str | None:
+    """The version the skill imports: its environment's first, else the engine's own."""
     if name.lower() in ("python", "python3", "cpython"):
         return platform.python_version()
+    if env_paths:
+        for dist in importlib.metadata.distributions(name=name, path=list(env_paths)):
+            return dist.version
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

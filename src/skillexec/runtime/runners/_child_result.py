@@ -64,6 +64,9 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
         info = ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
                          severity=info.severity, details=info.details,
                          message=f"{name}: {exc}" if str(exc) else name)
+        if info.code == "missing_module":
+            from skillexec.environments.modules import name_the_package
+            info = name_the_package(info, exc)
     details = dict(info.details)
     details["exception"] = name
     details["retryable"] = info.retryable

@@ -183,6 +183,9 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         seccomp.install_filter(seccomp.build_filter(tcp_only=bool(spec.get("tcp_only"))))
     sk = spec["skill"]
     invoker, compiled = None, {}
+    if sk.get("env_paths"):
+        # The skill's environment first: its packages, in the versions it declared.
+        sys.path[:0] = [str(p) for p in sk["env_paths"]]
     if sk["kind"] == EntryKind.PYTHON.value:
         skill = Skill(id=sk["id"], version=sk["version"],
                       entry=Entry(kind=EntryKind.PYTHON, file=Path(sk["file"]), attr=sk["attr"]),

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from skillexec.classification import ErrorClassifier
+from skillexec.environments.modules import name_the_package
 from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
@@ -117,7 +118,10 @@ class InlineRunner:
             return Outcome(error=exc.info, metrics=_metrics(started, cpu_s),
                            traceback=traceback.format_exc())
         except Exception as exc:
-            return Outcome(error=self._classifier.classify(exc), metrics=_metrics(started, cpu_s),
+            info = self._classifier.classify(exc)
+            if info.code == "missing_module":
+                info = name_the_package(info, exc, skill_id=attempt.skill.id)
+            return Outcome(error=info, metrics=_metrics(started, cpu_s),
                            traceback=traceback.format_exc())
         output, error = interpret_result(value)
         return Outcome(output=output, error=error, metrics=_metrics(started, cpu_s))

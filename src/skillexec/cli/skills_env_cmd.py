@@ -1,0 +1,95 @@
+"""``skillexec skills check ID`` and ``skillexec skills install ID [PKG]...``: a skill's
+environment, ahead of its first call (DESIGN §3.6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import make_console
+from skillexec.cli.safe_text import cell, json_text
+from skillexec.cli.skills_cmd import _registry, app, environments
+from skillexec.errors import SkillExecError
+
+__all__ = ["check", "install"]
+
+SkillId = Annotated[str, typer.Argument(metavar="ID", help="A skill id.")]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON document.")]
+
+
+@app.command()
+def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+          as_json: AsJson = False) -> None:
+    """List the skill's imports that nothing here provides, with the package to declare.
+
+    Imports of its Python files that neither the standard library, the skill's folder nor
+    its environment provide. Exit 0 when there are none, 2 when some are missing."""
+    from skillexec.environments.imports import missing_imports
+    registry = _registry(skills_dir)
+    try:
+        skill = registry.get(skill_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
+    env = envs.status(skill)
+    missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
+    needed = [m for m in missing if not m.optional]
+    if as_json:
+        typer.echo(json_text(orjson.dumps({
+            "id": skill.id, "environment": env.to_dict(),
+            "missing": [m.to_dict() for m in missing], "ok": not needed}).decode()))
+    else:
+        console = make_console()
+        console.print(f"{cell(skill.id)}: environment {cell(env)}", soft_wrap=True)
+        if env.state == "not installed":
+            console.print(f"  install it ahead of time: skillexec skills install "
+                          f"{cell(skill.id)}", soft_wrap=True)
+        for m in missing:
+            label = "optional" if m.optional else "missing"
+            where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
+            console.print(f"  [{'yellow' if m.optional else 'red'}]{label}[/] module "
+                          f"{cell(m.module)} (package {cell(m.package)}), imported at "
+                          f"{cell(where)}", soft_wrap=True)
+        if not missing:
+            console.print("  every import resolves", soft_wrap=True)
+        elif needed:
+            pkgs = " ".join(sorted({m.package for m in needed}))
+            console.print(f"  declare them in requirements.txt, or: skillexec skills install "
+                          f"{cell(skill.id)} {cell(pkgs)}", soft_wrap=True)
+    raise typer.Exit(2 if needed else 0)
+
+
+@app.command()
+def install(skill_id: SkillId,
+            packages: Annotated[list[str] | None, typer.Argument(
+                metavar="PKG", help="Packages to add for this skill (kept).")] = None,
+            skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+            as_json: AsJson = False) -> None:
+    """Provision the skill's environment now, with PKG... added for it (kept).
+
+    Its declared packages plus PKG..., recorded for this skill under the data folder and
+    installed with it from then on."""
+    from packaging.requirements import InvalidRequirement
+    registry = _registry(skills_dir)
+    try:
+        skill = registry.get(skill_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
+    try:
+        status = envs.install(skill, packages or ())
+    except InvalidRequirement as exc:
+        opt.fail(f"not a package requirement: {exc}")
+    except SkillExecError as exc:
+        opt.fail(str(exc))
+    if as_json:
+        typer.echo(json_text(orjson.dumps({"id": skill.id, "installs": envs.installs,
+                                           "environment": status.to_dict()}).decode()))
+        return
+    made = "installed" if envs.installs else "already installed"
+    what = ", ".join(status.requirements) or "nothing to install"
+    make_console().print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
+                         f"{cell(what)})", soft_wrap=True)

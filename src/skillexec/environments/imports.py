@@ -1,0 +1,117 @@
+"""``skillexec skills check``: the imports of a skill's Python files that nothing provides.
+
+Every ``import`` in every Python file of the folder (read as syntax trees, never run; at
+the top level and nested in functions, classes, ``if`` and ``try``) whose top-level module
+is neither in the standard library, nor a module of the skill's own folder, nor installed
+in its environment or the engine's interpreter. Each comes with the package that usually
+provides it, to declare (never installed silently).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillexec.environments.modules import package_for
+from skillexec.skills.model import Skill
+
+__all__ = ["MissingImport", "missing_imports"]
+
+_MAX_FILES = 500
+_MAX_FILE_BYTES = 2 << 20
+_GUARDS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+@dataclass(frozen=True, slots=True)
+class MissingImport:
+    module: str  # the top-level name imported
+    package: str  # the distribution that usually provides it
+    files: tuple[str, ...] = ()  # where (relative paths, with line numbers)
+    optional: bool = False  # every import of it is guarded by ``except ImportError``
+
+    def to_dict(self) -> dict[str, object]:
+        return {"module": self.module, "package": self.package, "files": list(self.files),
+                "optional": self.optional}
+
+
+def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[MissingImport]:
+    """The unresolved imports of ``skill``'s Python files, sorted by module."""
+    if skill.path is None:
+        return []
+    folder = skill.path
+    search = [*env_paths, *(p for p in sys.path if p and Path(p).is_absolute())]
+    found: dict[str, tuple[list[str], bool]] = {}
+    files = [r.path for r in skill.resources if r.path.endswith(".py")][:_MAX_FILES]
+    for rel in files:
+        path = folder / rel
+        try:
+            if path.stat().st_size > _MAX_FILE_BYTES:
+                continue
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (OSError, SyntaxError, ValueError, RecursionError):
+            continue  # the runner reports a file that cannot be read or parsed
+        for name, line, guarded in _imports(tree):
+            if _local(name, path.parent, folder) or name in sys.stdlib_module_names:
+                continue
+            where, all_guarded = found.get(name, ([], True))
+            where.append(f"{rel}:{line}")
+            found[name] = (where, all_guarded and guarded)
+    missing = []
+    for name in sorted(found):
+        if importlib.machinery.PathFinder.find_spec(name, search) is not None:
+            continue
+        if name in sys.builtin_module_names:
+            continue
+        where, guarded = found[name]
+        missing.append(MissingImport(name, package_for(name), tuple(where), guarded))
+    return missing
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, int, bool]]:
+    """(top-level module, line, guarded by an ImportError handler) for each absolute import."""
+    out: list[tuple[str, int, bool]] = []
+
+    def visit(node: ast.AST, guarded: bool) -> None:
+        if isinstance(node, ast.Import):
+            out.extend((a.name.split(".")[0], node.lineno, guarded) for a in node.names)
+            return
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0 and node.module:
+                out.append((node.module.split(".")[0], node.lineno, guarded))
+            return
+        if isinstance(node, ast.Try | ast.TryStar):
+            catches = any(_catches_import_error(h) for h in node.handlers)
+            for inner in node.body:
+                visit(inner, guarded or catches)
+            rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
+            for part in rest:
+                visit(part, guarded)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded)
+
+    visit(tree, False)
+    return out
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(n, ast.Name) and n.id in _GUARDS for n in names)
+
+
+def _local(name: str, here: Path, root: Path) -> bool:
+    """A module of the skill's own: beside the importing file or in a folder above it, up
+    to the skill's folder (``from utils import x``, ``from core.frames import y``)."""
+    folder = here
+    while True:
+        if (folder / f"{name}.py").is_file() or (folder / name).is_dir():
+            return True
+        if folder == root or root not in folder.parents:
+            return False
+        folder = folder.parent

@@ -1,0 +1,133 @@
+"""Installing a requirement set into a folder, with ``uv`` (or pip where uv is absent).
+
+The packages go into ``<env>/site-packages`` (``--target``) for the engine's own
+interpreter: the skill's code runs on the engine's Python, with that folder first on its
+``sys.path``. The installer runs as a child process with an argv (never a shell) and a
+time limit; a failure is reported by its last error line, naming the package it concerns.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from skillexec.errors import DependencyError
+
+__all__ = ["InstallSettings", "install", "installer_name"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MAX_ERROR_CHARS = 400
+_MARKS = "\u00d7\u2570\u2500\u25b6\u2502 "  # uv's error tree: the cross, its branches
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallSettings:
+    installer: str = "auto"  # auto | uv | pip
+    index_url: str | None = None
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False  # only find_links (and, for uv, its cache) are used
+    offline: bool = False  # uv: its cache only, no network at all
+    timeout_s: float = 600.0
+
+
+def installer_name(settings: InstallSettings) -> str:
+    """``uv`` or ``pip``: what :func:`install` will run."""
+    if settings.installer == "pip":
+        return "pip"
+    if _uv_bin() is not None:
+        return "uv"
+    if settings.installer == "uv":
+        raise DependencyError("the installer 'uv' is not available here (pip install uv, or "
+                              "set environments.installer to 'pip')", code="installer_missing")
+    return "pip"
+
+
+def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSettings,
+            skill_id: str) -> str:
+    """Install ``requirements`` into ``site``; return the installer used. DependencyError
+    (``install_failed``) names the package and the installer's last error line."""
+    name = installer_name(settings)
+    argv = _argv(name, requirements, site, settings)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # resolve for the interpreter as it is, not as tweaked here
+    env.setdefault("UV_NO_PROGRESS", "1")
+    env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
+                              timeout=settings.timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise _failed(skill_id, requirements, name,
+                      f"the install took longer than {settings.timeout_s:g} s") from None
+    except OSError as exc:
+        raise _failed(skill_id, requirements, name,
+                      f"{name} could not be started: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        out = done.stderr.decode("utf-8", "replace") + done.stdout.decode("utf-8", "replace")
+        raise _failed(skill_id, requirements, name, _last_error_line(out) or
+                      f"{name} exited with status {done.returncode}", output=out)
+    return name
+
+
+def _argv(name: str, requirements: tuple[str, ...], site: Path,
+          s: InstallSettings) -> list[str]:
+    flags: list[str] = []
+    if s.index_url:
+        flags += ["--index-url", s.index_url]
+    for link in s.find_links:
+        flags += ["--find-links", link]
+    if s.no_index:
+        flags.append("--no-index")
+    if name == "uv":
+        uv = _uv_bin()
+        assert uv is not None  # installer_name checked it
+        if s.offline:
+            flags.append("--offline")
+        return [uv, "pip", "install", "--target", str(site), "--python", sys.executable,
+                "--quiet", "--no-progress", *flags, "--", *requirements]
+    return [sys.executable, "-m", "pip", "install", "--target", str(site), "--no-input",
+            "--quiet", "--no-warn-script-location", "--disable-pip-version-check", *flags,
+            *requirements]
+
+
+def _uv_bin() -> str | None:
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return shutil.which("uv")
+    try:
+        return str(find_uv_bin())
+    except (FileNotFoundError, OSError):
+        return shutil.which("uv")
+
+
+def _last_error_line(output: str) -> str:
+    lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line and not set(line) <= set(_MARKS)]
+    errors = [line for line in lines if line[0] in _MARKS
+              or line.lower().startswith(("error", "cause:", "caused by:"))]
+    chosen = (errors or lines or [""])[-1].lstrip(_MARKS)
+    for prefix in ("ERROR: ", "error: ", "cause: ", "Caused by: "):
+        chosen = chosen.removeprefix(prefix)
+    return chosen[:_MAX_ERROR_CHARS]
+
+
+def _failed(skill_id: str, requirements: tuple[str, ...], installer: str, why: str, *,
+            output: str = "") -> DependencyError:
+    names = [Requirement(r).name for r in requirements]
+    said = {canonicalize_name(w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", output)}
+    blamed = [n for n in names if canonicalize_name(n) in said] or names
+    which = ", ".join(repr(n) for n in blamed)
+    return DependencyError(
+        f"skill {skill_id!r}: installing the package{'s' if len(blamed) > 1 else ''} "
+        f"{which} failed ({installer}): {why}",
+        code="install_failed",
+        details={"skill_id": skill_id, "packages": blamed, "installer": installer,
+                 "reason": why})

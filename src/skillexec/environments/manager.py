@@ -1,0 +1,299 @@
+"""Skill environments (DESIGN §3.6): one folder of installed packages per requirement set.
+
+``<data_dir>/envs/<key>/site-packages`` where ``key`` hashes the normalized set (and the
+interpreter), so skills declaring the same packages share one. An environment is built in a
+temporary folder beside it and renamed into place only when the install succeeded, with a
+marker (``skillexec-env.json``) holding the resolved set: a folder without one is never
+used. A cross-process lock makes concurrent first uses (two engines, or an engine and
+``skillexec skills install``) install once. A failed install is remembered (``<key>.failed``)
+and the skill stays unavailable, with the reason, until ``skills install`` succeeds or the
+declared set changes.
+
+The engine's interpreter runs the skill: a requirement it already satisfies needs no
+environment, so a skill whose whole set is met by the engine's own packages has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.version import InvalidVersion, Version
+
+from skillexec.environments.installer import InstallSettings, install
+from skillexec.environments.requirements import RequirementSet, requirement_set
+from skillexec.errors import DependencyError, SkillExecError
+from skillexec.skills.model import Skill
+
+__all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
+
+MARKER = "skillexec-env.json"
+_EXTRAS = "extras.json"
+
+
+@dataclass(frozen=True, slots=True)
+class EnvStatus:
+    """A skill's environment: ``none needed`` | ``ready`` | ``not installed`` | ``failed``."""
+
+    state: str
+    reason: str = ""
+    key: str | None = None
+    requirements: tuple[str, ...] = ()
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"state": self.state, "reason": self.reason or None, "key": self.key,
+                "requirements": list(self.requirements), "path": self.path}
+
+    def __str__(self) -> str:
+        return f"{self.state}: {self.reason}" if self.reason else self.state
+
+
+class EnvironmentManager:
+    """Finds, builds and hands out skill environments under ``root`` (``<data_dir>/envs``)."""
+
+    def __init__(self, root: Path, *, settings: InstallSettings | None = None,
+                 publish: Callable[[Skill], None] | None = None) -> None:
+        self.root = Path(root).absolute()  # env_paths go on a zygote's sys.path: absolute
+        self.settings = settings or InstallSettings()
+        self.publish = publish  # tells the registry of a skill whose environment is ready
+        self.installs = 0  # installs this manager ran (not the ones it found made)
+        # Skills by key whose environment is not ready: the engine's hot path reads this.
+        # A requirement that cannot be read is kept as its error: each call is refused with it.
+        self.pending: dict[str, RequirementSet | SkillExecError] = {}
+        self._flights: dict[str, asyncio.Future[None]] = {}
+        self._lock = threading.Lock()
+        self._extras: dict[str, tuple[str, ...]] | None = None
+
+    # -- what a skill needs ------------------------------------------------------------------
+
+    def extras(self, skill_id: str) -> tuple[str, ...]:
+        """The packages an operator added for ``skill_id`` (``skills install ID PKG``)."""
+        if self._extras is None:
+            try:
+                raw = json.loads((self.root / _EXTRAS).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raw = {}
+            self._extras = {str(k): tuple(str(p) for p in v) for k, v in raw.items()
+                            if isinstance(v, list)} if isinstance(raw, dict) else {}
+        return self._extras.get(skill_id, ())
+
+    def requirements(self, skill: Skill) -> RequirementSet:
+        return requirement_set(skill, self.extras(skill.id))
+
+    def status(self, skill: Skill) -> EnvStatus:
+        """Where ``skill``'s environment stands, without installing anything."""
+        try:
+            reqs = self.requirements(skill)
+        except SkillExecError as exc:
+            return EnvStatus("failed", exc.message)
+        if not _needs_env(reqs):
+            return EnvStatus("none needed", requirements=reqs.requirements)
+        folder = self.root / reqs.key
+        if (folder / MARKER).is_file():
+            return EnvStatus("ready", key=reqs.key, requirements=reqs.requirements,
+                             path=str(folder))
+        failed = self._failure(reqs.key)
+        if failed:
+            return EnvStatus("failed", failed, reqs.key, reqs.requirements)
+        return EnvStatus("not installed", key=reqs.key, requirements=reqs.requirements)
+
+    def attach(self, skill: Skill) -> Skill:
+        """``skill`` with ``env_paths`` set when its environment is ready; otherwise the
+        same skill, remembered as pending (its first call provisions it)."""
+        try:
+            reqs = self.requirements(skill)
+        except SkillExecError as exc:  # a bad requirements file: each call says so
+            self.pending[skill.key] = exc
+            return skill
+        if not _needs_env(reqs):
+            self.pending.pop(skill.key, None)
+            return skill
+        site = self.root / reqs.key / "site-packages"
+        if (self.root / reqs.key / MARKER).is_file():
+            self.pending.pop(skill.key, None)
+            return dataclasses.replace(skill, env_paths=(str(site),))
+        self.pending[skill.key] = reqs
+        return skill
+
+    # -- making one ---------------------------------------------------------------------------
+
+    async def ensure(self, skill: Skill) -> Skill:
+        """The skill with its environment ready, provisioned now if need be (in a thread,
+        off the event loop; concurrent first calls share one install)."""
+        reqs = self.pending.get(skill.key)
+        if reqs is None:
+            return skill
+        if isinstance(reqs, SkillExecError):
+            raise DependencyError(f"skill {skill.id!r}: its requirements cannot be read: "
+                                  f"{reqs.message}", code="invalid_requirements",
+                                  details={"skill_id": skill.id})
+        key = reqs.key
+        if (failed := self._failure(key)) is not None:
+            raise _unavailable(skill, failed)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.get_running_loop().create_future()
+            self._flights[key] = flight
+            try:
+                await asyncio.to_thread(self.provision, skill, reqs)
+                flight.set_result(None)
+            except BaseException as exc:
+                flight.set_exception(exc)
+                flight.exception()  # retrieved: followers re-raise it, none may be waiting
+                raise
+            finally:
+                self._flights.pop(key, None)
+        else:
+            await asyncio.shield(flight)
+        ready = self.attach(skill)
+        if self.publish is not None:
+            self.publish(ready)
+        return ready
+
+    def install(self, skill: Skill, packages: Iterable[str] = ()) -> EnvStatus:
+        """``skillexec skills install``: record ``packages`` for this skill (kept across
+        restarts), forget an earlier failure, and provision now."""
+        added = [p.strip() for p in packages if p.strip()]
+        if added:
+            for p in added:
+                Requirement(p)  # a malformed name fails here, before it is recorded
+            current = self.extras(skill.id)
+            self._save_extras(skill.id, tuple(dict.fromkeys((*current, *added))))
+        reqs = self.requirements(skill)
+        if not _needs_env(reqs):
+            return self.status(skill)
+        (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
+        self.provision(skill, reqs)
+        self.attach(skill)
+        return self.status(skill)
+
+    def provision(self, skill: Skill, reqs: RequirementSet) -> Path:
+        """Build the environment of ``reqs`` unless it exists; its folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / reqs.key
+        with self._lock, _file_lock(self.root / f"{reqs.key}.lock"):
+            if (final / MARKER).is_file():
+                return final  # made meanwhile by another call or process
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{reqs.key}-", dir=self.root))
+            try:
+                site = tmp / "site-packages"
+                site.mkdir()
+                started = time.monotonic()
+                try:
+                    installer = install(reqs.requirements, site, settings=self.settings,
+                                        skill_id=skill.id)
+                except DependencyError as exc:
+                    self._remember_failure(reqs.key, exc.message)
+                    raise
+                self.installs += 1
+                resolved = sorted(f"{d.metadata['Name']}=={d.version}"
+                                  for d in importlib.metadata.distributions(path=[str(site)]))
+                (tmp / MARKER).write_text(json.dumps({
+                    "requirements": list(reqs.requirements), "resolved": resolved,
+                    "sources": list(reqs.sources), "installer": installer,
+                    "python": sys.version.split()[0], "executable": sys.executable,
+                    "install_s": round(time.monotonic() - started, 3),
+                    "created_at": time.time()}, indent=1), encoding="utf-8")
+                _make_readable(tmp)
+                if final.exists():  # a folder without a marker: a crash before the rename
+                    shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _failure(self, key: str) -> str | None:
+        try:
+            return (self.root / f"{key}.failed").read_text(encoding="utf-8") or "failed"
+        except OSError:
+            return None
+
+    def _remember_failure(self, key: str, message: str) -> None:
+        _atomic_write(self.root / f"{key}.failed", message)
+
+    def _save_extras(self, skill_id: str, packages: tuple[str, ...]) -> None:
+        self.extras(skill_id)
+        assert self._extras is not None
+        self._extras[skill_id] = packages
+        self.root.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.root / _EXTRAS, json.dumps(
+            {k: list(v) for k, v in sorted(self._extras.items())}, indent=1))
+
+
+def _needs_env(reqs: RequirementSet) -> bool:
+    """Whether some requirement is not met by the engine's own interpreter."""
+    return any(not _satisfied_here(r) for r in reqs.requirements)
+
+
+def _satisfied_here(text: str) -> bool:
+    req = Requirement(text)
+    if req.extras:
+        return False  # an extra's packages are not recorded with the distribution
+    try:
+        installed = importlib.metadata.version(req.name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if not req.specifier:
+        return True
+    try:
+        return req.specifier.contains(Version(installed), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def _unavailable(skill: Skill, reason: str) -> DependencyError:
+    return DependencyError(
+        f"{reason} (the skill stays unavailable until its requirements are fixed, or "
+        f"`skillexec skills install {skill.id}` succeeds)",
+        code="install_failed", details={"skill_id": skill.id})
+
+
+def _make_readable(folder: Path) -> None:
+    """Readable (and searchable) by everyone, writable by its owner only: the sandbox's
+    user reads the packages, nothing but the engine changes them."""
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)  # noqa: S103 - read by the sandbox
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                mode = os.stat(path).st_mode
+                os.chmod(path, 0o755 if mode & 0o100 else 0o644)
+    os.chmod(folder, 0o755)  # noqa: S103 - as above
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _file_lock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)

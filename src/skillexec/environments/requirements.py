@@ -1,0 +1,158 @@
+"""A skill's requirement set: what its environment must hold, from every place it is declared.
+
+In order (DESIGN §3.6): the manifest's ``dependencies`` (already parsed into
+``Skill.dependencies``, any of Py Copilot's three shapes), a ``requirements.txt`` in the
+folder or in ``scripts/``, PEP 723 ``# /// script`` blocks in its Python scripts, and the
+packages an operator added with ``skillexec skills install ID PKG``. The set is normalized
+(names canonical, one entry per package, sorted) so that skills declaring the same packages
+share one environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from skillexec.errors import ManifestError
+from skillexec.skills.model import Skill
+
+__all__ = ["RequirementSet", "parse_requirement_lines", "pep723_dependencies",
+           "requirement_set"]
+
+_PEP723 = re.compile(
+    r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
+_MAX_SCRIPT_BYTES = 1 << 20  # a PEP 723 block sits at the top of a script, not in 1 MiB
+_NOT_PACKAGES = frozenset({"python", "python3", "cpython"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementSet:
+    """The normalized requirements (``name[extras]specifier``), where each came from."""
+
+    requirements: tuple[str, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """The environment's folder name: the hash of the set and of the interpreter it is
+        installed for (an environment is built for one Python version and platform)."""
+        text = "\n".join((sys.implementation.cache_tag or "", sys.platform,
+                          *self.requirements))
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(Requirement(r).name for r in self.requirements)
+
+
+def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
+    """Every package ``skill`` declares, plus ``extra``; ManifestError names a bad line."""
+    found: list[Requirement] = []
+    sources: list[str] = []
+    if skill.dependencies:
+        sources.append("manifest")
+    for dep in skill.dependencies:
+        if dep.optional or dep.name.lower() in _NOT_PACKAGES:
+            continue
+        found.append(_parse(f"{dep.name}{dep.specifier}", "the manifest's dependencies"))
+    if skill.path is not None:
+        for rel in ("requirements.txt", "scripts/requirements.txt"):
+            file = skill.path / rel
+            if file.is_file():
+                sources.append(rel)
+                found += parse_requirement_lines(_read(file), where=str(file))
+        for rel in skill.scripts:
+            if rel.endswith(".py"):
+                deps = pep723_dependencies(skill.path / rel)
+                if deps:
+                    sources.append(rel)
+                    found += [_parse(d, f"{skill.path / rel}: # /// script") for d in deps]
+    extras = list(extra)
+    if extras:
+        sources.append("skills install")
+        found += [_parse(e, "the packages added with skills install") for e in extras]
+    return RequirementSet(_normalize(found), tuple(sources))
+
+
+def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
+    """A requirements file's requirements: comments, blank lines and pip options (``-r``,
+    ``--index-url``, ...) skipped; markers for another platform dropped."""
+    out: list[Requirement] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line or line.startswith("-"):
+            continue
+        req = _parse(line, f"{where}: line {number}")
+        if req.marker is None or req.marker.evaluate():
+            out.append(req)
+    return out
+
+
+def pep723_dependencies(script: Path) -> list[str]:
+    """The ``dependencies`` of a script's PEP 723 ``# /// script`` block ([] if none)."""
+    try:
+        with script.open("rb") as f:
+            text = f.read(_MAX_SCRIPT_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    for match in _PEP723.finditer(text):
+        if match.group("type") != "script":
+            continue
+        body = "".join(line[2:] if line.startswith("# ") else line[1:]
+                       for line in match.group("content").splitlines(keepends=True))
+        try:
+            meta = tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            raise ManifestError(f"{script}: its # /// script block is not valid TOML: {exc}",
+                                details={"path": str(script)}) from None
+        deps = meta.get("dependencies", [])
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            raise ManifestError(f"{script}: # /// script dependencies must be a list of "
+                                "requirement strings", details={"path": str(script)})
+        return list(deps)
+    return []
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ManifestError(f"{file}: cannot be read: {exc.strerror or exc}",
+                            details={"path": str(file)}) from None
+
+
+def _parse(text: str, where: str) -> Requirement:
+    try:
+        req = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ManifestError(f"{where}: {text!r} is not a valid requirement: {exc}",
+                            details={"requirement": text}) from None
+    if req.url:
+        # A URL installs whatever it serves: not a set two skills can share by name.
+        raise ManifestError(f"{where}: {text!r} is a URL requirement; name a package and "
+                            "a version instead", details={"requirement": text})
+    return req
+
+
+def _normalize(reqs: list[Requirement]) -> tuple[str, ...]:
+    """One entry per package: extras and specifiers merged, markers evaluated."""
+    merged: dict[str, tuple[set[str], set[str]]] = {}
+    for req in reqs:
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        extras, specs = merged.setdefault(canonicalize_name(req.name), (set(), set()))
+        extras.update(e.lower() for e in req.extras)
+        specs.update(str(s) for s in req.specifier)
+    out = []
+    for name, (extras, specs) in sorted(merged.items()):
+        ext = f"[{','.join(sorted(extras))}]" if extras else ""
+        out.append(f"{name}{ext}{','.join(sorted(specs))}")
+    return tuple(out)

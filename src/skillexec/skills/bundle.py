@@ -1,0 +1,73 @@
+"""What a skill folder bundles besides its manifests: references, templates, scripts.
+
+Agent Skills (DESIGN §3.5) ship files for a model to read and scripts for it to run. The
+walk is bounded (a folder may hold a vendored project): caches, virtual environments and
+dotfiles are skipped, symlinks are not followed, and at most ``MAX_RESOURCES`` are listed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+
+from skillexec.skills.manifest import MANIFEST_NAMES
+from skillexec.skills.model import Resource
+
+__all__ = ["MAX_RESOURCES", "SCRIPT_SUFFIXES", "scan_bundle"]
+
+MAX_RESOURCES = 500
+SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".sh"})
+_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "env",
+                        "site-packages", "dist", "build"})
+_MAX_DEPTH = 6
+# Where bundled scripts live in Agent Skills; Python files beside the manifest are the
+# skill's own modules (its entry and helpers), not scripts a model is told to run.
+_SCRIPT_DIRS = ("scripts", "bin")
+
+
+def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
+                ) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
+    """The folder's bundled files (manifests excepted) and, among them, its scripts: those
+    under ``scripts/`` (or ``bin/``), and with ``top_level_scripts`` (an Agent Skill with no
+    entry, such as Py Copilot's xlsx and its ``recalc.py``) those beside the manifest."""
+    resources: list[Resource] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        rel_root = Path(root).relative_to(folder)
+        depth = len(rel_root.parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
+                         and depth < _MAX_DEPTH)
+        for name in sorted(files):
+            if name.startswith(".") or name.endswith((".pyc", ".pyo")) or (
+                    depth == 0 and name in MANIFEST_NAMES):
+                continue
+            path = Path(root) / name
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if not path.is_file() or path.is_symlink():
+                continue
+            rel = (rel_root / name).as_posix()
+            mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
+            resources.append(Resource(rel, st.st_size, mime))
+            if len(resources) >= MAX_RESOURCES:
+                return tuple(resources), _scripts(resources, top_level_scripts)
+    return tuple(resources), _scripts(resources, top_level_scripts)
+
+
+def _scripts(resources: list[Resource], top_level: bool) -> tuple[str, ...]:
+    return tuple(r.path for r in resources
+                 if Path(r.path).suffix in SCRIPT_SUFFIXES
+                 and (any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
+                      or (top_level and "/" not in r.path))
+                 and Path(r.path).name != "__init__.py")
+
+
+def _mime_by_suffix(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return {".md": "text/markdown", ".py": "text/x-python", ".sh": "text/x-shellscript",
+            ".mjs": "text/javascript", ".ts": "text/typescript", ".yaml": "application/yaml",
+            ".yml": "application/yaml", ".toml": "application/toml", ".j2": "text/plain",
+            ".txt": "text/plain", ".xsd": "application/xml"}.get(
+                suffix, "application/octet-stream")

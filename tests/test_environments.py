@@ -1,0 +1,348 @@
+"""Skill environments (DESIGN §3.6): what a skill declares, installed from a LOCAL wheel
+(no index) at its first call or with ``skills install``, shared, reused, never
+half-made; undeclared imports named with their package."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from skillexec import SkillExecutionEngine
+from skillexec.config import EngineConfig
+from skillexec.environments.manager import MARKER
+from skillexec.environments.modules import package_for
+from skillexec.environments.requirements import parse_requirement_lines, requirement_set
+from skillexec.skills.loader import load_skill
+from skillexec.task import TaskStatus
+from tests._wheels import make_wheel
+from tests.conftest import ROOT, arun
+
+PKG, MOD = "tinypkg-envs", "tinypkg_envs"
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200", **env}
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def wheels(tmp_path: Path) -> Path:
+    folder = tmp_path / "wheels"
+    make_wheel(folder, PKG, "1.2.0", "VALUE = 42\n", module=MOD)
+    return folder
+
+
+def skill_folder(root: Path, sid: str, *, files: dict[str, str], manifest: dict[str, object]
+                 | None = None) -> Path:
+    folder = root / sid
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(json.dumps(
+        {"id": sid, "version": "1.0.0", "entry_point": "main:execute", **(manifest or {})}))
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
+USES = ("import tinypkg_envs\n"
+        "def execute(data):\n"
+        "    return {'value': tinypkg_envs.VALUE, 'file': tinypkg_envs.__file__}\n")
+
+
+def config(tmp_path: Path, links: Path, **env: object) -> EngineConfig:
+    return EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
+                        environments={"find_links": [str(links)], "no_index": True, **env})
+
+
+# -- what a skill declares ---------------------------------------------------------------
+
+
+def test_requirements_from_every_place_a_skill_declares_them(tmp_path: Path) -> None:
+    folder = skill_folder(tmp_path, "many", manifest={"dependencies": [
+        {"package_name": "Pillow", "version": ">=9", "source": "pypi"},
+        {"package_name": "left-pad", "version": "1", "source": "npm"}]}, files={
+        "main.py": "def execute(d):\n    return 1\n",
+        "requirements.txt": "# pinned\nnumpy>=1.21  # arrays\n-r other.txt\n"
+                            "pywin32; sys_platform == 'win32'\n",
+        "scripts/requirements.txt": "imageio>=2.31\n",
+        "scripts/tool.py": ("# /// script\n# requires-python = '>=3.11'\n"
+                            "# dependencies = ['Requests[socks]>=2', 'numpy<3']\n# ///\n"
+                            "print('hi')\n")})
+    reqs = requirement_set(load_skill(folder), ["rich"])
+    assert reqs.requirements == ("imageio>=2.31", "numpy<3,>=1.21", "pillow>=9",
+                                 "requests[socks]>=2", "rich")
+    assert reqs.sources == ("manifest", "requirements.txt", "scripts/requirements.txt",
+                            "scripts/tool.py", "skills install")
+
+
+@given(st.permutations(["numpy>=1", "Pillow", "rich<99", "PyYAML>=5 ; python_version>='3'"]))
+def test_the_set_and_its_key_do_not_depend_on_order_or_spelling(lines: list[str]) -> None:
+    reqs = parse_requirement_lines("\n".join(lines), where="r.txt")
+    assert sorted(str(r.name).lower() for r in reqs) == ["numpy", "pillow", "pyyaml", "rich"]
+    from skillexec.environments.requirements import _normalize
+    assert _normalize(reqs) == ("numpy>=1", "pillow", "pyyaml>=5", "rich<99")
+
+
+def test_a_bad_requirement_line_is_named(tmp_path: Path) -> None:
+    from skillexec.errors import ManifestError
+    with pytest.raises(ManifestError, match=r"r.txt: line 2: 'numpy>=>1' is not a valid"):
+        parse_requirement_lines("rich\nnumpy>=>1\n", where="r.txt")
+
+
+# -- provisioning ------------------------------------------------------------------------
+
+
+def test_first_call_provisions_and_a_second_engine_reuses(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "uses-tiny", files={
+        "main.py": USES, "requirements.txt": f"{PKG}>=1.0\n"})
+    skill_folder(tmp_path / "skills", "also-tiny", files={
+        "main.py": USES}, manifest={"dependencies": {PKG: ">=1.0"}})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config(tmp_path, links)) as engine:
+            before = engine.skills.get("uses-tiny")
+            assert before.env_paths == ()
+            results = await asyncio.gather(*(engine.execute("uses-tiny", {})
+                                              for _ in range(3)))
+            assert [r.status for r in results] == [TaskStatus.SUCCEEDED] * 3, results[0].error
+            assert engine.environments.installs == 1  # concurrent first calls: one install
+            out = results[0].output
+            assert out["value"] == 42
+            env_dir = Path(out["file"]).parents[2]
+            assert env_dir.parent == tmp_path / "data" / "envs"
+            marker = json.loads((env_dir / MARKER).read_text())
+            assert marker["requirements"] == [f"{PKG}>=1.0"]
+            assert marker["resolved"] == [f"{PKG}==1.2.0"]
+            assert engine.skills.get("uses-tiny").env_paths == (str(env_dir / "site-packages"),)
+            # The same set: the same environment, no second install.
+            other = await engine.execute("also-tiny", {})
+            assert other.status is TaskStatus.SUCCEEDED and other.output == out
+            assert engine.environments.installs == 1
+        async with SkillExecutionEngine(config=config(tmp_path, links)) as engine:
+            assert engine.skills.get("uses-tiny").env_paths  # found at load: ready
+            again = await engine.execute("uses-tiny", {})
+            assert again.status is TaskStatus.SUCCEEDED and again.output == out
+            assert engine.environments.installs == 0
+        leftovers = [p.name for p in (tmp_path / "data" / "envs").iterdir()
+                     if p.name.startswith(".tmp-")]
+        assert leftovers == []
+
+    arun(go())
+
+
+def test_the_sandbox_reads_its_environment_but_cannot_write_it(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "writer", files={"requirements.txt": f"{PKG}\n",
+        "main.py": ("import os, tinypkg_envs\n"
+                    "def execute(data):\n"
+                    "    target = os.path.join(os.path.dirname(tinypkg_envs.__file__), 'x.py')\n"
+                    "    try:\n"
+                    "        open(target, 'w').write('VALUE = 0')\n"
+                    "    except OSError as exc:\n"
+                    "        return {'read': tinypkg_envs.VALUE, 'write': type(exc).__name__}\n"
+                    "    return {'read': tinypkg_envs.VALUE, 'write': 'allowed'}\n")},
+        manifest={"execution": {"isolation": "sandbox"}})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config(tmp_path, links)) as engine:
+            if not engine.runner_allows("sandbox", engine.skills.get("writer")):
+                pytest.skip("the sandbox is not available on this machine")
+            r = await engine.execute("writer", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            assert r.output["read"] == 42 and r.output["write"] != "allowed"
+
+    arun(go())
+
+
+def test_a_failed_install_leaves_nothing_and_the_skill_unavailable(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "broken", files={
+        "main.py": USES, "requirements.txt": f"{PKG}\nno-such-package-3f9a>=1\n"})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config(tmp_path, links)) as engine:
+            r = await engine.execute("broken", {})
+            assert r.status is TaskStatus.REJECTED
+            assert r.error is not None and r.error.type.value == "dependency_error"
+            assert r.error.code == "install_failed"
+            assert "'no-such-package-3f9a'" in r.error.message
+            assert "'tinypkg-envs'" not in r.error.message  # the one at fault, not the set
+            again = await engine.execute("broken", {})  # not retried: unavailable until fixed
+            assert again.error is not None and again.error.code == "install_failed"
+            assert "stays unavailable" in again.error.message
+            assert engine.environments.installs == 0
+
+    arun(go())
+    envs = tmp_path / "data" / "envs"
+    assert not [p for p in envs.iterdir() if p.is_dir()]  # nothing half-installed
+    r = cli("skills", "list", "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    [listed] = json.loads(r.stdout)
+    assert listed["environment"]["state"] == "failed"
+    assert "no-such-package-3f9a" in listed["environment"]["reason"]
+
+
+def test_skills_install_ahead_of_time_with_extra_packages_kept(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "undeclared", files={"main.py": USES})
+    env = {"SKILLEXEC_ENVIRONMENTS__FIND_LINKS": json.dumps([str(links)]),
+           "SKILLEXEC_ENVIRONMENTS__NO_INDEX": "true"}
+    where = ("--skills-dir", str(tmp_path / "skills"), "--data-dir", str(tmp_path / "data"))
+    r = cli("skills", "check", "undeclared", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 2
+    assert f"missing module {MOD} (package {PKG})" in " ".join(r.stdout.split())
+    r = cli("skills", "install", "undeclared", PKG, "--json", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["installs"] == 1 and body["environment"]["state"] == "ready"
+    assert json.loads((tmp_path / "data" / "envs" / "extras.json").read_text()) == {
+        "undeclared": [PKG]}
+    r = cli("skills", "check", "undeclared", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "every import resolves" in r.stdout
+    r = cli("skills", "install", "undeclared", "--json", *where, cwd=tmp_path, env=env)
+    assert json.loads(r.stdout)["installs"] == 0  # kept, and already there
+
+    async def go() -> None:
+        cfg = config(tmp_path, links)
+        async with SkillExecutionEngine(config=cfg) as engine:
+            res = await engine.execute("undeclared", {})
+            assert res.status is TaskStatus.SUCCEEDED and res.output["value"] == 42
+            assert engine.environments.installs == 0
+
+    arun(go())
+
+
+def test_a_relative_data_dir_gives_absolute_env_paths(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "rel", files={"main.py": USES,
+                                                    "requirements.txt": f"{PKG}\n"})
+
+    async def go() -> None:  # the tests run in tmp_path: "data" is relative to it
+        cfg = EngineConfig(skills_dir=Path("skills"), data_dir=Path("data"),
+                           environments={"find_links": [str(links)], "no_index": True})
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("rel", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            [path] = engine.skills.get("rel").env_paths
+            assert Path(path).is_absolute() and Path(path).is_dir()
+
+    arun(go())
+
+
+def test_a_bad_requirements_file_refuses_each_call_with_the_line(tmp_path: Path) -> None:
+    skill_folder(tmp_path / "skills", "typo", files={"main.py": USES,
+                                                     "requirements.txt": "rich\nnumpy>=>1\n"})
+
+    async def go() -> None:
+        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("typo", {})
+            assert r.status is TaskStatus.REJECTED and r.error is not None
+            assert r.error.code == "invalid_requirements"
+            assert "requirements.txt: line 2: 'numpy>=>1' is not a valid requirement" \
+                in r.error.message
+
+    arun(go())
+
+
+def test_pip_is_the_fallback_installer(tmp_path: Path) -> None:
+    links = wheels(tmp_path)
+    skill_folder(tmp_path / "skills", "via-pip", files={
+        "main.py": USES, "requirements.txt": f"{PKG}==1.2.0\n"})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config(tmp_path, links,
+                                                      installer="pip")) as engine:
+            r = await engine.execute("via-pip", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+        marker = next((tmp_path / "data" / "envs").glob(f"*/{MARKER}"))
+        assert json.loads(marker.read_text())["installer"] == "pip"
+
+    arun(go())
+
+
+# -- undeclared imports ------------------------------------------------------------------
+
+
+def test_an_undeclared_import_ends_the_call_missing_module(tmp_path: Path) -> None:
+    skill_folder(tmp_path / "skills", "vision", files={
+        "main.py": "import cv2\ndef execute(data):\n    return 1\n"})
+    skill_folder(tmp_path / "skills", "late", files={
+        "main.py": "def execute(data):\n    import docx.shared\n    return 1\n"})
+    skill_folder(tmp_path / "skills", "inline-late", files={
+        "main.py": "def execute(data):\n    from bs4 import BeautifulSoup\n    return 1\n"},
+        manifest={"execution": {"isolation": "inline"}})
+
+    async def go() -> None:
+        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
+                           isolation={"trusted_skills": ["inline-late"]})
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("vision", {})
+            assert r.error is not None and r.error.type.value == "dependency_error"
+            assert r.error.code == "missing_module"
+            assert "the module 'cv2'" in r.error.message
+            assert "'opencv-python'" in r.error.message
+            late = await engine.execute("late", {})  # imported at call time
+            assert late.error is not None and late.error.code == "missing_module"
+            assert "'docx'" in late.error.message and "'python-docx'" in late.error.message
+            inline = await engine.execute("inline-late", {})  # in the engine's own process
+            assert inline.error is not None and inline.error.code == "missing_module"
+            assert inline.error.message.startswith("skill 'inline-late' imports the module "
+                                                   "'bs4', which is not installed")
+            assert inline.error.details["package"] == "beautifulsoup4"
+
+    arun(go())
+
+
+def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
+    skill_folder(tmp_path / "skills", "mixed", files={
+        "main.py": ("import os, json\nimport helpers\nfrom core.frames import f\n"
+                    "import yaml\n"
+                    "def execute(data):\n    from docx import Document\n    import bs4\n"
+                    "    return 1\n"),
+        "helpers.py": "X = 1\n",
+        "core/frames.py": "def f():\n    pass\n",
+        "scripts/opt.py": "try:\n    import fitz\nexcept ImportError:\n    fitz = None\n"})
+    r = cli("skills", "check", "mixed", "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    assert r.returncode == 2
+    body = json.loads(r.stdout)
+    found = {m["module"]: m for m in body["missing"]}
+    assert set(found) == {"docx", "bs4", "fitz"}  # yaml is installed here; the rest are local
+    assert found["docx"]["package"] == "python-docx"
+    assert found["docx"]["files"] == ["main.py:6"]
+    assert found["bs4"]["package"] == "beautifulsoup4"
+    assert found["fitz"] == {"module": "fitz", "package": "pymupdf",
+                             "files": ["scripts/opt.py:2"], "optional": True}
+
+
+def test_package_table() -> None:
+    assert [package_for(m) for m in ("PIL", "yaml", "cv2", "docx", "pptx", "bs4", "sklearn",
+                                     "fitz", "numpy", "google.protobuf", "my_mod")] == [
+        "pillow", "pyyaml", "opencv-python", "python-docx", "python-pptx", "beautifulsoup4",
+        "scikit-learn", "pymupdf", "numpy", "protobuf", "my-mod"]
+
+
+@pytest.mark.network
+def test_a_real_package_from_the_index(tmp_path: Path) -> None:
+    skill_folder(tmp_path / "skills", "real", files={
+        "requirements.txt": "tomli-w==1.0.0\n",
+        "main.py": "import tomli_w\ndef execute(data):\n    return tomli_w.dumps({'a': 1})\n"})
+
+    async def go() -> None:
+        cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("real", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            assert r.output == "a = 1\n" and engine.environments.installs == 1
+
+    arun(go())

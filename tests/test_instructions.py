@@ -1,0 +1,133 @@
+"""Agent Skills' instructions, bundled resources and scripts (DESIGN §3.5), from Python and
+from the CLI: an instructions-only skill is a valid, listed skill."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from skillexec.skills.bundle import MAX_RESOURCES
+from skillexec.skills.loader import load_skill
+from skillexec.skills.registry import SkillRegistry
+from tests.conftest import ROOT
+
+BODY = "# House style\n\nUse short sentences.\tAlways.\n\x1b[31mred\x1b[0m stays text.\n"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def agent_skill(root: Path) -> Path:
+    """The shape of Py Copilot's pdf skill: SKILL.md, references, scripts/, a license."""
+    folder = root / "house-style"
+    (folder / "scripts" / "__pycache__").mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        f"---\nname: house-style\ndescription: Our style guide.\n---\n{BODY}")
+    (folder / "skill.json").write_text(json.dumps({
+        "skill_id": "house-style", "version": "1.0.0",
+        "entry_point": "app.skills.skills.house-style", "dependencies": []}))
+    (folder / "reference.md").write_text("# Reference\n")
+    (folder / "LICENSE.txt").write_text("MIT\n")
+    (folder / "scripts" / "check.py").write_text("print('ok')\n")
+    (folder / "scripts" / "build.sh").write_text("echo ok\n")
+    (folder / "scripts" / "render.mjs").write_text("console.log('ok')\n")
+    (folder / "scripts" / "__init__.py").write_text("")
+    (folder / "scripts" / "__pycache__" / "check.cpython-311.pyc").write_bytes(b"\0")
+    (folder / ".secret").write_text("hidden\n")
+    (folder / ".venv" / "lib").mkdir(parents=True)
+    (folder / ".venv" / "lib" / "big.py").write_text("x = 1\n")
+    (folder / "node_modules" / "left-pad").mkdir(parents=True)
+    (folder / "node_modules" / "left-pad" / "index.js").write_text("\n")
+    return folder
+
+
+def test_instructions_resources_and_scripts_from_python(tmp_path: Path) -> None:
+    skill = load_skill(agent_skill(tmp_path / "skills"))
+    assert skill.instructions == BODY.strip()
+    paths = {r.path: r for r in skill.resources}
+    assert set(paths) == {"reference.md", "LICENSE.txt", "scripts/check.py",
+                          "scripts/build.sh", "scripts/render.mjs", "scripts/__init__.py"}
+    assert paths["reference.md"].mime == "text/markdown"
+    assert paths["reference.md"].size == len("# Reference\n")
+    assert paths["LICENSE.txt"].mime == "text/plain"
+    assert skill.scripts == ("scripts/build.sh", "scripts/check.py", "scripts/render.mjs")
+    assert not skill.runnable and skill.offers == "3 scripts"
+    registry = SkillRegistry([skill])
+    assert registry.get("house-style").instructions == BODY.strip()
+
+
+def test_an_instructions_only_skill_is_listed_and_offers_its_instructions(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "skills" / "tone"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: tone\ndescription: Tone.\n---\nBe kind.\n")
+    skill = load_skill(folder)
+    assert skill.offers == "instructions only" and skill.instructions == "Be kind."
+    assert skill.resources == () and skill.scripts == ()
+    r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    [listed] = json.loads(r.stdout)
+    assert listed["offers"] == "instructions only"
+    assert listed["environment"]["state"] == "none needed"
+    r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 0 and "not runnable" not in r.stdout
+    assert "instructions only" in r.stdout
+
+
+def test_a_skill_without_skill_md_has_no_instructions(tmp_path: Path) -> None:
+    folder = tmp_path / "skills" / "adder"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text('{"id": "adder", "version": "1.0.0"}')
+    (folder / "main.py").write_text("def execute(data):\n    return 1\n")
+    skill = load_skill(folder)
+    assert skill.instructions is None and skill.offers == "entry"
+    assert [r.path for r in skill.resources] == ["main.py"]
+    r = cli("skills", "show", "adder", "--instructions", "--skills-dir",
+            str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == "skillexec: skill 'adder' has no instructions (no SKILL.md body)"
+
+
+def test_cli_prints_the_instructions_with_control_characters_escaped(tmp_path: Path) -> None:
+    agent_skill(tmp_path / "skills")
+    where = ("--skills-dir", str(tmp_path / "skills"))
+    r = cli("skills", "show", "house-style", "--instructions", *where, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout
+    assert r.stdout.startswith("# House style\n\nUse short sentences.\tAlways.\n")
+    assert "red" in r.stdout and "stays text." in r.stdout
+    r = cli("skills", "show", "house-style", "--json", *where, cwd=tmp_path)
+    body = json.loads(r.stdout)
+    assert body["instructions"] == BODY.strip()  # the JSON carries the value itself
+    assert body["scripts"] == ["scripts/build.sh", "scripts/check.py", "scripts/render.mjs"]
+    assert {"path": "reference.md", "size": 12, "mime": "text/markdown"} in body["resources"]
+    assert body["offers"] == "3 scripts"
+
+
+def test_resources_are_bounded(tmp_path: Path) -> None:
+    folder = tmp_path / "skills" / "many"
+    (folder / "data").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: many\ndescription: Many.\n---\nBody.\n")
+    for i in range(MAX_RESOURCES + 50):
+        (folder / "data" / f"f{i:04}.txt").write_text("x")
+    skill = load_skill(folder)
+    assert len(skill.resources) == MAX_RESOURCES
+
+
+def test_an_agent_skill_without_entry_offers_its_top_level_scripts(tmp_path: Path) -> None:
+    """Py Copilot's xlsx: SKILL.md tells the model to run ``recalc.py`` beside it."""
+    folder = tmp_path / "skills" / "sheets"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: sheets\ndescription: S.\n---\nRun recalc.py.\n")
+    (folder / "recalc.py").write_text("print('ok')\n")
+    skill = load_skill(folder)
+    assert skill.scripts == ("recalc.py",) and skill.offers == "1 script"
+    (folder / "main.py").write_text("def execute(data):\n    return 1\n")
+    skill = load_skill(folder)  # with an entry, Python files beside it are its modules
+    assert skill.scripts == () and skill.offers == "entry"
