@@ -41,6 +41,7 @@ from skillexec.config_sections import (
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
+    McpConfig,
     Moved,
     PermissionsConfig,
     QuotasConfig,
@@ -118,6 +119,7 @@ class EngineConfig(BaseSettings):
                                    description="The journal: SQLite, or PostgreSQL.")
     sessions: SessionsConfig = Field(default_factory=SessionsConfig,
                                      description="Script sessions' TTL and quotas.")
+    mcp: McpConfig = Field(default_factory=McpConfig, description="The MCP server.")
     environments: EnvironmentsConfig = Field(
         default_factory=EnvironmentsConfig, description="Skill environments' installs.")
     skills: dict[str, SkillOverride] = Field(

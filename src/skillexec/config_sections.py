@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from skillexec.errors import ConfigError
+from skillexec.mcp.settings import McpConfig
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
 from skillexec.reliability.settings import ReliabilitySettings
@@ -33,8 +34,8 @@ from skillexec.skills.model import Isolation, Permission, Skill
 from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "EnvironmentsConfig", "IsolationConfig", "JournalConfig",
-           "LimitsConfig", "Moved", "PermissionsConfig", "QuotasConfig", "SessionsConfig",
-           "SkillOverride", "ZygoteConfig", "former_monitor_env", "table"]
+           "LimitsConfig", "McpConfig", "Moved", "PermissionsConfig", "QuotasConfig",
+           "SessionsConfig", "SkillOverride", "ZygoteConfig", "former_monitor_env", "table"]
 
 if TYPE_CHECKING:
     from skillexec.environments.manager import EnvironmentManager
@@ -209,7 +210,8 @@ class SkillOverride(_Section):
 SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "limits": LimitsConfig, "isolation": IsolationConfig, "permissions": PermissionsConfig,
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
-    "environments": EnvironmentsConfig, "sessions": SessionsConfig})
+    "environments": EnvironmentsConfig, "sessions": SessionsConfig,
+    "mcp": McpConfig})
 
 
 class Moved(Generic[T]):

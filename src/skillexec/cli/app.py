@@ -22,6 +22,7 @@ import typer
 from skillexec.cli import (
     artifacts_cmd,
     errors_cmd,
+    mcp_cmd,
     metrics_cmd,
     report_cmd,
     script_cmd,
@@ -423,6 +424,7 @@ def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
 
 
 app.command("script")(script_cmd.script)
+app.command("mcp")(mcp_cmd.mcp)
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(tasks_cmd.app, name="tasks")
