@@ -40,7 +40,9 @@ from skillexec.task import ExecutionResult
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
 
-__all__ = ["Caller", "McpServer"]
+__all__ = ["CALLER_KEY", "Caller", "McpServer", "caller_of_request"]
+
+CALLER_KEY = "skillexec_caller"  # where the HTTP middleware leaves the request's Caller
 
 Ctx = ServerRequestContext[Any, Any]
 _MAX_HANDLES = 10_000  # skill_start call ids remembered (with their owner)
@@ -91,7 +93,7 @@ class McpServer:
         self.engine = engine
         self.settings = s = settings or engine.config.mcp
         self.catalog = Catalog(engine.skills.list, s, reserved=builtins.BUILTINS)
-        self._caller = caller or (lambda _ctx: Caller())
+        self._caller = caller or caller_of_request
         self._handles: OrderedDict[str, tuple[str | None, SkillTool | None]] = OrderedDict()
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.bus = InMemorySubscriptionBus()
@@ -344,6 +346,14 @@ class McpServer:
     async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams,
                           ) -> types.GetPromptResult:
         return agent_skills.prompt(params.name, params.arguments, self.catalog)
+
+
+def caller_of_request(ctx: Ctx) -> Caller:
+    """The Caller the HTTP key middleware put on the request (stdio: the local user)."""
+    request: Any = ctx.request
+    state = getattr(request, "scope", {}).get("state") or {}
+    found = state.get(CALLER_KEY)
+    return found if isinstance(found, Caller) else Caller()
 
 
 def _ok(body: dict[str, Any]) -> types.CallToolResult:
