@@ -29,7 +29,7 @@ def write_skills(root: Path) -> Path:
     _skill(root, "echo", {
         "id": "text.echo", "version": "1.0.0", "name": "Echo",
         "description": "Repeat a text.", "entry_point": "main.py:execute",
-        "read_only": True, "idempotent": True,
+        "read_only": True, "execution": {"idempotent": True},
         "parameters_schema": {
             "type": "object", "$defs": {"count": {"type": "integer", "minimum": 1}},
             "properties": {"text": {"type": "string"}, "repeat": {"$ref": "#/$defs/count"},
@@ -53,15 +53,15 @@ def write_skills(root: Path) -> Path:
     """)
     _skill(root, "boom", {
         "id": "fail.boom", "version": "1.0.0", "entry_point": "main.py:execute",
-        "description": "Always fails.", "max_retries": 0,
+        "description": "Always fails.", "execution": {"max_retries": 0},
     }, """
         def execute(data):
             raise ValueError("the input was bad")
     """)
     _skill(root, "slow", {
         "id": "slow", "version": "1.0.0", "entry_point": "main.py:execute",
-        "description": "Reports progress while it sleeps.", "isolation": "process",
-        "max_retries": 0,
+        "description": "Reports progress while it sleeps.",
+        "execution": {"max_retries": 0},
         "parameters_schema": {"type": "object", "properties": {
             "steps": {"type": "integer"}, "delay": {"type": "number"}}},
     }, """
