@@ -109,39 +109,53 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _throughput(app: object, label: str, *, clients: int, per_client: int) -> None:
+    port = _port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+                                           log_level="warning"))
+    url = f"http://127.0.0.1:{port}/mcp"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.02)
+        for mode in ("2026-07-28", "legacy"):
+            done = 0
+
+            async def one(mode: str = mode) -> None:
+                nonlocal done
+                async with Client(streamable_http_client(  # type: ignore[arg-type]
+                        url, http_client=create_mcp_http_client()), mode=mode) as c:
+                    for _ in range(per_client):
+                        res = await c.call_tool("noop", {})
+                        assert not res.is_error
+                        done += 1
+
+            t0 = time.perf_counter()
+            async with anyio.create_task_group() as inner:
+                for _ in range(clients):
+                    inner.start_soon(one)
+            wall = time.perf_counter() - t0
+            print(f"http  {mode:>10}: {label:>13}: {clients} clients x {per_client} calls: "
+                  f"{done / wall:.0f} calls/s (clients in the same process)")
+        server.should_exit = True
+
+
 async def http(root: Path, *, clients: int, per_client: int) -> None:
-    skills = root / "skills"
-    cfg_dir = root / "http-data"
-    async with SkillExecutionEngine(skills_dir=skills, data_dir=cfg_dir) as engine:
-        port = _port()
-        server = uvicorn.Server(uvicorn.Config(http_app(McpServer(engine), authenticate=None),
-                                               host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        url = f"http://127.0.0.1:{port}/mcp"
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(server.serve)
-            while not server.started:
-                await anyio.sleep(0.02)
-            for mode in ("2026-07-28", "legacy"):
-                done = 0
+    from mcp.server import MCPServer
 
-                async def one() -> None:
-                    nonlocal done
-                    async with Client(streamable_http_client(  # type: ignore[arg-type]
-                            url, http_client=create_mcp_http_client()), mode=mode) as c:
-                        for _ in range(per_client):
-                            res = await c.call_tool("noop", {})
-                            assert not res.is_error
-                            done += 1
+    sdk = MCPServer("empty")
 
-                t0 = time.perf_counter()
-                async with anyio.create_task_group() as inner:
-                    for _ in range(clients):
-                        inner.start_soon(one)
-                wall = time.perf_counter() - t0
-                print(f"http  {mode:>10}: {clients} clients x {per_client} calls: "
-                      f"{done / wall:.0f} calls/s (including each client's connect)")
-            server.should_exit = True
+    @sdk.tool()
+    def noop() -> dict[str, object]:
+        """Does nothing."""
+        return {}
+
+    async with SkillExecutionEngine(skills_dir=root / "skills",
+                                    data_dir=root / "http-data") as engine:
+        await _throughput(http_app(McpServer(engine), authenticate=None), "skillexec",
+                          clients=clients, per_client=per_client)
+    await _throughput(sdk.streamable_http_app(), "SDK MCPServer", clients=clients,
+                      per_client=per_client)
 
 
 async def main() -> None:
