@@ -3,6 +3,7 @@ whose grants decide the tools a key sees and runs."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,9 +15,13 @@ import uvicorn
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from skillexec import SkillExecutionEngine
-from skillexec.mcp.http import http_app
+from skillexec.mcp.http import http_app, mcp_route
 from skillexec.mcp.server import Caller, McpServer
 from skillexec.task import TaskStatus
 from tests._mcp import write_skills
@@ -42,12 +47,29 @@ async def authenticate(raw: str | None) -> Caller | None:
     return KEYS.get(raw or "")
 
 
-@pytest.fixture
-async def url(tmp_path: Path) -> AsyncIterator[tuple[str, SkillExecutionEngine]]:
+def mounted(mcp: McpServer) -> Starlette:
+    """The endpoint as a route of another app, as the HTTP service mounts it."""
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with mcp.server.session_manager.run():
+            yield
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/health", health),
+                             mcp_route(mcp, authenticate=authenticate)], lifespan=lifespan)
+
+
+@pytest.fixture(params=["alone", "mounted"])
+async def url(tmp_path: Path, request: pytest.FixtureRequest,
+              ) -> AsyncIterator[tuple[str, SkillExecutionEngine]]:
     skills = write_skills(tmp_path / "skills")
     async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
         port = free_port()
-        app = http_app(McpServer(engine), authenticate=authenticate)
+        mcp = McpServer(engine)
+        app = (http_app(mcp, authenticate=authenticate) if request.param == "alone"
+               else mounted(mcp))
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                                log_level="warning", lifespan="on"))
         async with anyio.create_task_group() as tg:

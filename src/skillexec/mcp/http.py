@@ -1,19 +1,22 @@
 """The Streamable HTTP endpoint (both eras) behind API keys: ``X-API-Key`` or
 ``Authorization: Bearer``; the key's principal goes with every task it starts and its
 grants decide which skills it sees and runs. Mount it at ``/mcp`` on the HTTP service (whose
-lifespan must run ``app.state.session_manager.run()``) or serve it alone."""
+lifespan must run ``mcp.server.session_manager.run()``: :func:`mcp_route`) or serve it
+alone (:func:`http_app`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skillexec.mcp.server import CALLER_KEY, Caller, McpServer
 
-__all__ = ["Authenticate", "http_app"]
+__all__ = ["Authenticate", "http_app", "mcp_route"]
 
 Authenticate = Callable[[str | None], Awaitable[Caller | None]]
 
@@ -52,13 +55,28 @@ class _Keys:
         await self.app(scope, receive, send)
 
 
+def mcp_route(mcp: McpServer, *, authenticate: Authenticate | None, path: str = "/mcp",
+              host: str = "127.0.0.1") -> Route:
+    """The endpoint as one route to add to another app (the HTTP service:
+    ``app.router.routes.append(mcp_route(...))``), whose lifespan must then run
+    ``mcp.server.session_manager.run()``. ``authenticate=None`` serves without keys (local
+    use: the SDK's DNS-rebinding guard still admits only localhost Host and Origin headers
+    when ``host`` is a loopback address)."""
+    sdk_app = mcp.server.streamable_http_app(streamable_http_path=path, host=host)
+    endpoint: ASGIApp = next(r for r in sdk_app.routes if isinstance(r, Route)).app
+    if authenticate is not None:
+        endpoint = _Keys(endpoint, authenticate)
+    return Route(path, endpoint=endpoint, methods=["GET", "POST", "DELETE"])
+
+
 def http_app(mcp: McpServer, *, authenticate: Authenticate | None, path: str = "/mcp",
              host: str = "127.0.0.1") -> Starlette:
-    """The endpoint at ``path``. ``authenticate=None`` serves without keys (local use only:
-    the SDK's DNS-rebinding guard still admits only localhost Host and Origin headers when
-    ``host`` is a loopback address)."""
-    app = mcp.server.streamable_http_app(streamable_http_path=path, host=host)
-    app.state.session_manager = mcp.server.session_manager
-    if authenticate is not None:
-        app.add_middleware(_Keys, authenticate=authenticate)
-    return app
+    """The endpoint alone, as an app (its lifespan runs the SDK's session manager)."""
+    route = mcp_route(mcp, authenticate=authenticate, path=path, host=host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with mcp.server.session_manager.run():
+            yield
+
+    return Starlette(routes=[route], lifespan=lifespan)

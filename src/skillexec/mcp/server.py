@@ -53,7 +53,8 @@ _POLL_S = 1.0  # how often the registry is looked at for list changes
 class Caller:
     """Who sends a request (HTTP: the API key's principal and what it may run)."""
 
-    principal: str | None = None
+    # A name, or (the HTTP service's keys) its Principal: the engine checks what it may do.
+    principal: Any = None
     allows: Callable[[str], bool] = lambda _skill_id: True
 
 
