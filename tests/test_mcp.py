@@ -245,3 +245,48 @@ async def test_list_changes_reach_legacy_and_modern_clients(served: McpServer) -
             assert isinstance(events[0], ToolsListChanged)
             names = {t.name for t in (await modern.list_tools(cache_mode="bypass")).tools}
             assert "fail_boom" not in names
+
+
+async def test_large_catalogs_search_filters_and_capped_text(tmp_path: Path) -> None:
+    from skillexec.config_sections import McpConfig
+
+    skills = write_skills(tmp_path / "skills")
+    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
+        small = McpServer(engine, settings=McpConfig(search_threshold=1, max_text_chars=200,
+                                                     exclude=("fail.*",)))
+        async with Client(small.server) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert "search_skills" in names and "text_echo" not in names  # compact list
+            found = await client.call_tool("search_skills", {"query": "repeat text"})
+            matches = found.structured_content["matches"]  # type: ignore[index]
+            assert matches[0]["tool"] == "text_echo"
+            assert matches[0]["input_schema"]["required"] == ["text"]
+            gone = await client.call_tool("search_skills", {"query": "always fails"})
+            assert gone.structured_content == {"matches": []}  # excluded: not there at all
+            with pytest.raises(MCPError):
+                await client.call_tool("fail_boom", {})
+            long = await client.call_tool("text_echo", {"text": "x", "repeat": 500})
+            assert long.structured_content == {"echo": "x" * 500}  # whole
+            text = long.content[0].text  # type: ignore[union-attr]
+            assert text.endswith("the whole value is in structuredContent]")
+            assert len(text) < 300
+
+
+async def test_a_silent_skill_gets_heartbeats(tmp_path: Path) -> None:
+    from skillexec.config_sections import McpConfig
+
+    skills = write_skills(tmp_path / "skills")
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        seen.append((p, message))
+
+    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
+        server = McpServer(engine, settings=McpConfig(heartbeat_s=0.3))
+        async with Client(server.server, mode="legacy") as client:
+            await client.call_tool("slow", {"steps": 1, "delay": 2.0},
+                                   progress_callback=on_progress)
+    beats = [p for p, m in seen if m and m.startswith("running (")]
+    assert len(beats) >= 3
+    values = [p for p, _ in seen]
+    assert values == sorted(set(values)) and values[-1] == 1.0
