@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 SRC = ROOT / "src" / "skillexec"
 # Skill templates are data copied by ``skillexec skills new``, not part of the package.
 TEMPLATES = SRC / "skills" / "templates"
-ENGINE_CLIENTS = ("cli", "service", "_run", "__init__")  # front ends: they hold an engine
+ENGINE_CLIENTS = ("cli", "service", "mcp", "_run", "__init__")  # front ends: they hold an engine
 # Documented (os, sys) or the only way to it (the interpreter's thread count, for fork).
 STDLIB_PRIVATE = {("os", "_exit"), ("sys", "_current_frames"),
                   ("sys.modules['_thread']", "_count")}

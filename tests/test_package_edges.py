@@ -79,9 +79,9 @@ def test_the_settings_tree_is_above_the_components() -> None:
     edges = _graph()
     readers = {k for k, v in edges.items() if {"config", "config_sections"} & v}
     # pipeline: the engine's own stages (assembly wires the components from the tree);
-    # service: a front end, as the CLI (it reads its own [service] section).
+    # service, mcp: front ends, as the CLI (each reads its own section).
     assert readers <= {"config", "config_sections", "engine", "pipeline", "cli", "service",
-                       "_run", "__init__"}, \
+                       "mcp", "_run", "__init__"}, \
         sorted(readers)
 
 

@@ -44,6 +44,7 @@ from skillexec.config_sections import (
     IsolationConfig,
     JournalConfig,
     LimitsConfig,
+    McpConfig,
     Moved,
     PermissionsConfig,
     QuotasConfig,
@@ -141,6 +142,7 @@ class EngineConfig(BaseSettings):
                                            description="Claims, leases, workers.")
     service: ServiceConfig = Field(default_factory=ServiceConfig,
                                    description="The HTTP service (skillexec serve).")
+    mcp: McpConfig = Field(default_factory=McpConfig, description="The MCP server.")
 
     # subsystems' sections (README: "Configuration" lists their keys)
     monitor: Annotated[MonitorSettings, table("monitor")] = Field(

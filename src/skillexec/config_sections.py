@@ -34,7 +34,8 @@ from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "DistributedConfig",
            "EnvironmentsConfig",
-           "IsolationConfig", "JournalConfig", "LimitsConfig", "Moved", "PermissionsConfig",
+           "IsolationConfig", "JournalConfig", "LimitsConfig", "McpConfig", "Moved",
+           "PermissionsConfig",
            "QuotasConfig", "SecurityConfig", "ServiceConfig", "SessionsConfig", "SkillOverride",
            "ZygoteConfig",
            "former_monitor_env", "table"]
@@ -231,6 +232,24 @@ class EnvironmentsConfig(_Section):
             no_index=self.no_index, offline=self.offline, timeout_s=self.install_timeout_s))
 
 
+class McpConfig(_Section):
+    """What the MCP server publishes and how it answers."""
+
+    include: tuple[str, ...] = Field(default=(), description="Skill id globs published as "
+                                     "tools (empty: every skill).")
+    exclude: tuple[str, ...] = Field(default=(), description="Skill id globs never published.")
+    tool_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,16}$",
+                             description="Put before every skill's tool name.")
+    search_threshold: int = Field(default=64, ge=1, description="More skills than this: a "
+                                  "search_skills tool is listed too.")
+    max_text_chars: int = Field(default=20_000, ge=200, description="A result's text "
+                                "rendering is cut past this (with a note).")
+    inline_image_max_bytes: int = Field(default=256 << 10, ge=0, description="Image "
+                                        "artifacts up to this size also go inline.")
+    heartbeat_s: float = Field(default=10.0, gt=0, description="A progress notification at "
+                               "least this often while a call with a progress token runs.")
+
+
 class SkillOverride(_Section):
     """``[skills.<id>]``: what the operator says of one skill without editing its folder."""
 
@@ -335,7 +354,7 @@ SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "quotas": QuotasConfig, "zygote": ZygoteConfig, "journal": JournalConfig,
     "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
     "security": SecurityConfig, "sessions": SessionsConfig, "distributed": DistributedConfig,
-    "service": ServiceConfig})
+    "service": ServiceConfig, "mcp": McpConfig})
 
 
 class Moved(Generic[T]):

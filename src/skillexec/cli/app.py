@@ -24,6 +24,7 @@ from skillexec.cli import (
     audit_cmd,
     errors_cmd,
     keys_cmd,
+    mcp_cmd,
     metrics_cmd,
     report_cmd,
     script_cmd,
@@ -435,6 +436,7 @@ def _journal_rows(rows: list[dict[str, object]], cfg: EngineConfig) -> bool:
 app.command("serve")(serve_cmd.serve)
 app.command("script")(script_cmd.script)
 app.command("worker")(worker_cmd.worker)
+app.command("mcp")(mcp_cmd.mcp)
 app.add_typer(skills_cmd.app, name="skills")
 app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(tasks_cmd.app, name="tasks")

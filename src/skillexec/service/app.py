@@ -19,6 +19,8 @@ from starlette.routing import Match
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
+from skillexec.mcp.http import mcp_route
+from skillexec.mcp.server import Caller, McpServer
 from skillexec.service import (
     api_admin,
     api_executions,
@@ -28,7 +30,7 @@ from skillexec.service import (
     ops,
     ws,
 )
-from skillexec.service.auth import declare_security
+from skillexec.service.auth import authenticate, declare_security
 from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
 from skillexec.service.envelope import ApiError, error_body, error_for, json_response
 from skillexec.service.state import ServiceState
@@ -70,12 +72,15 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     state = ServiceState(engine, settings, insecure=insecure_no_auth)
     access = AccessLog(logging.getLogger("skillexec.http"))
 
+    mcp = McpServer(engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
         state.ready = True
         try:
-            yield
+            async with mcp.server.session_manager.run():  # /mcp: Streamable HTTP sessions
+                yield
         finally:
             state.draining.set()
             access.flush()
@@ -94,6 +99,9 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     for router in (api_skills.router, api_scripts.router, api_executions.router,
                    api_admin.router, ws.router, compat.router, ops.router):
         app.include_router(router)
+    # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4).
+    app.router.routes.append(mcp_route(mcp, authenticate=None if insecure_no_auth
+                                       else lambda raw: _mcp_caller(state, raw)))
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     _openapi(app, metrics_keyed=settings.metrics_auth)
@@ -106,6 +114,15 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
                        access_log=access)
     return app
+
+
+async def _mcp_caller(state: ServiceState, raw: str | None) -> Caller | None:
+    """The MCP caller a key stands for (None: 401), its grants deciding what it may run."""
+    try:
+        principal = await authenticate(state, raw)
+    except ApiError:
+        return None
+    return Caller(principal=principal, allows=principal.may_run)
 
 
 def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:

@@ -1,0 +1,63 @@
+"""``skillexec mcp``: the MCP server on stdin/stdout (DESIGN §4.4), or, with
+``--print-config``, the JSON to paste into Claude Desktop or an IDE."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+
+__all__ = ["mcp"]
+
+
+def _client_config(skills_dir: Path | None, data_dir: Path, include: list[str],
+                   exclude: list[str]) -> dict[str, object]:
+    args = ["-m", "skillexec", "mcp", "--data-dir", str(data_dir.resolve())]
+    if skills_dir is not None:
+        args += ["--skills-dir", str(skills_dir.resolve())]
+    for glob in include:
+        args += ["--include", glob]
+    for glob in exclude:
+        args += ["--exclude", glob]
+    # The interpreter that has skillexec installed, by absolute path: a host starts the
+    # server with a bare environment and its own working directory.
+    return {"mcpServers": {"skillexec": {"command": str(Path(sys.executable).absolute()),
+                                         "args": args}}}
+
+
+def mcp(
+    skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
+    include: Annotated[list[str] | None, typer.Option(
+        "--include", help="Publish only skills whose id matches this glob (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        "--exclude", help="Never publish skills whose id matches this glob (repeatable).")] = None,
+    print_config: Annotated[bool, typer.Option(
+        "--print-config", help="Print the mcpServers JSON for Claude Desktop or an IDE "
+        "and exit.")] = False,
+) -> None:
+    """Serve the skills as an MCP server on stdin/stdout (tools, resources, prompts)."""
+    inc, exc = list(include or ()), list(exclude or ())
+    cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
+    if print_config:
+        body = _client_config(cfg.skills_dir, cfg.data_dir, inc, exc)
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    settings = cfg.mcp
+    if inc or exc:
+        settings = settings.model_copy(update={"include": (*settings.include, *inc),
+                                               "exclude": (*settings.exclude, *exc)})
+    from skillexec.engine import SkillExecutionEngine
+    from skillexec.mcp.server import McpServer
+
+    async def serve() -> None:
+        engine = SkillExecutionEngine(config=cfg)
+        async with opt.engine_scope(engine):
+            await McpServer(engine, settings=settings).run_stdio()
+
+    opt.run_async(serve())

@@ -1,0 +1,72 @@
+"""Following one engine task for an MCP request: its progress forwarded as strictly
+increasing notifications (throttled, with a heartbeat while the skill is silent), and the
+request's cancellation turned into the task's (its process tree killed by the engine)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from skillexec.task import ExecutionResult
+
+if TYPE_CHECKING:
+    from skillexec.engine import SkillExecutionEngine
+
+__all__ = ["Report", "follow"]
+
+Report = Callable[[float, float | None, str | None], Awaitable[None]]
+_MIN_GAP_S = 0.25  # clients should rate-limit; so do we (a skill may report per row)
+_NUDGE = 1e-6  # a heartbeat must still increase (the spec: progress strictly increases)
+
+
+class _Progress:
+    def __init__(self, report: Report) -> None:
+        self.report, self.last, self.sent_at = report, 0.0, 0.0
+        self.started = time.monotonic()
+
+    async def send(self, value: float, message: str | None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if value <= self.last or (not force and now - self.sent_at < _MIN_GAP_S and value < 1):
+            return
+        self.last, self.sent_at = value, now
+        await self.report(value, 1.0, message)
+
+    async def heartbeat(self, every_s: float) -> None:
+        while True:
+            await anyio.sleep(every_s)
+            if time.monotonic() - self.sent_at >= every_s and self.last + _NUDGE < 1:
+                await self.send(self.last + _NUDGE, "running "
+                                f"({time.monotonic() - self.started:.0f} s)", force=True)
+
+
+async def _forward(engine: SkillExecutionEngine, task_id: str, progress: _Progress) -> None:
+    async for event in engine.events(task_id):
+        if event.kind == "progress" and event.fraction is not None:
+            await progress.send(min(max(float(event.fraction), 0.0), 0.999999),
+                                event.message or None)
+        if event.final:
+            return
+
+
+async def follow(engine: SkillExecutionEngine, task_id: str, *, report: Report | None,
+                 heartbeat_s: float) -> ExecutionResult:
+    """The task's result; cancelled with the request when the client cancels it."""
+    try:
+        if report is None:
+            return await engine.wait(task_id)
+        progress = _Progress(report)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_forward, engine, task_id, progress)
+            tg.start_soon(progress.heartbeat, heartbeat_s)
+            result = await engine.wait(task_id)
+            tg.cancel_scope.cancel()
+        if result.ok:
+            await progress.send(1.0, None, force=True)
+        return result
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await engine.cancel(task_id)
+        raise

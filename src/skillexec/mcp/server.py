@@ -1,0 +1,378 @@
+"""The MCP server over one engine: the SDK's low-level ``Server`` with handlers that list
+and call tools, serve resources and prompts, and publish list changes (both eras: legacy
+sessions get ``notifications/tools/list_changed``; 2026-07-28 clients their
+``subscriptions/listen`` stream)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import mcp_types as types
+from mcp import MCPError
+from mcp.server import Server, ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ToolsListChanged,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from skillexec.errors import SkillExecError
+from skillexec.mcp import agent_skills, builtins
+from skillexec.mcp.calls import Report, follow
+from skillexec.mcp.catalog import Catalog, SkillTool
+from skillexec.mcp.results import error_result, tool_result
+from skillexec.mcp.settings import McpConfig
+from skillexec.task import ExecutionResult
+
+if TYPE_CHECKING:
+    from skillexec.engine import SkillExecutionEngine
+
+__all__ = ["CALLER_KEY", "Caller", "McpServer", "caller_of_request"]
+
+CALLER_KEY = "skillexec_caller"  # where the HTTP middleware leaves the request's Caller
+
+Ctx = ServerRequestContext[Any, Any]
+_MAX_HANDLES = 10_000  # skill_start call ids remembered (with their owner)
+_POLL_S = 1.0  # how often the registry is looked at for list changes
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sends a request (HTTP: the API key's principal and what it may run)."""
+
+    # A name, or (the HTTP service's keys) its Principal: the engine checks what it may do.
+    principal: Any = None
+    allows: Callable[[str], bool] = lambda _skill_id: True
+
+
+class _Server(Server[Any]):
+    """The SDK server announcing ``listChanged`` to legacy clients on every transport (the
+    HTTP manager and the in-memory client build their options without any: SDK #2896)."""
+
+    def create_initialization_options(
+            self, notification_options: NotificationOptions | None = None,
+            experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+            extensions: dict[str, dict[str, Any]] | None = None) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(
+                tools_changed=True, prompts_changed=True, resources_changed=True),
+            experimental_capabilities, extensions)
+
+
+def _wants_progress(ctx: Ctx) -> bool:
+    """Whether the client asked for progress: a progressToken on the wire, or (the SDK's
+    in-process 2026-07-28 channel, which has no tokens) a progress callback. Without it
+    the call does not follow the task's events at all (the fast path)."""
+    meta: Any = ctx.meta or {}
+    token = meta.get("progress_token", meta.get("progressToken"))
+    if token is not None and not isinstance(token, bool):
+        return True
+    channel = getattr(ctx.session, "_request_outbound", None)
+    channel = getattr(channel, "_inner", channel)  # the 2026 era's wrapper
+    return getattr(channel, "_on_progress", None) is not None
+
+
+class McpServer:
+    """``McpServer(engine).server`` is the SDK server; ``run_stdio()`` serves stdin/stdout,
+    ``http_app()`` is the Streamable HTTP ASGI app."""
+
+    def __init__(self, engine: SkillExecutionEngine, *, settings: McpConfig | None = None,
+                 caller: Callable[[Ctx], Caller] | None = None) -> None:
+        self.engine = engine
+        self.settings = s = settings or engine.config.mcp
+        self.catalog = Catalog(engine.skills.list, s, reserved=builtins.BUILTINS)
+        self._caller = caller or caller_of_request
+        self._handles: OrderedDict[str, tuple[str | None, SkillTool | None]] = OrderedDict()
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.bus = InMemorySubscriptionBus()
+        self._lifespans = 0
+        self._watcher: anyio.CancelScope | None = None
+        self.server: Server[Any] = _Server(
+            "skillexec", version=_version(), lifespan=self._lifespan,
+            instructions="Each skill is a tool; skills' instructions are resources and "
+            "prompts; run_skill_script runs their bundled scripts.",
+            on_list_tools=self._list_tools, on_call_tool=self._call_tool,
+            on_list_resources=self._list_resources,
+            on_list_resource_templates=self._list_templates,
+            on_read_resource=self._read_resource, on_list_prompts=self._list_prompts,
+            on_get_prompt=self._get_prompt,
+            on_subscriptions_listen=ListenHandler(self.bus))
+
+    # -- running -------------------------------------------------------------------------
+
+    def init_options(self) -> InitializationOptions:
+        return self.server.create_initialization_options()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _server: Server[Any]) -> AsyncIterator[dict[str, Any]]:
+        # Entered per stdio connection, per in-memory client, once per HTTP manager: one
+        # watcher however many are open.
+        self._lifespans += 1
+        async with anyio.create_task_group() as tg:
+            if self._watcher is None:
+                self._watcher = tg.cancel_scope
+                tg.start_soon(self._watch)
+            try:
+                yield {}
+            finally:
+                self._lifespans -= 1
+                if self._watcher is tg.cancel_scope:
+                    self._watcher = None
+                tg.cancel_scope.cancel()
+
+    async def _watch(self) -> None:
+        seen = self.catalog.fingerprint()
+        while True:
+            await anyio.sleep(_POLL_S)
+            now = self.catalog.fingerprint()
+            if now != seen:
+                seen = now
+                await self.lists_changed()
+
+    async def lists_changed(self) -> None:
+        """Tell every client the tool, prompt and resource lists changed (skills reloaded)."""
+        for event in (ToolsListChanged(), PromptsListChanged(), ResourcesListChanged()):
+            await self.bus.publish(event)
+        for conn in list(self._connections):
+            for method in ("notifications/tools/list_changed",
+                           "notifications/prompts/list_changed",
+                           "notifications/resources/list_changed"):
+                await conn.notify(method, None)  # never raises: a closed stream drops it
+
+    def _seen(self, ctx: Ctx) -> None:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            conn = getattr(ctx.session, "_connection", None)
+            if conn is not None:
+                self._connections.add(conn)
+
+    async def run_stdio(self) -> None:
+        from mcp.server.stdio import stdio_server
+        async with stdio_server() as (read, write):
+            await self.server.run(read, write, self.init_options())
+
+    # -- tools -----------------------------------------------------------------------------
+
+    def _visible(self, caller: Caller) -> list[SkillTool]:
+        return [t for t in self.catalog.tools() if caller.allows(t.skill.id)]
+
+    async def _list_tools(self, ctx: Ctx, _params: types.PaginatedRequestParams | None,
+                          ) -> types.ListToolsResult:
+        self._seen(ctx)
+        visible = self._visible(self._caller(ctx))
+        large = len(visible) > self.settings.search_threshold
+        tools = builtins.builtin_tools(search=large)
+        if not large:
+            tools = [*(t.tool for t in visible), *tools]
+        return types.ListToolsResult(tools=tools)
+
+    def _skill_tool(self, name: str, caller: Caller) -> SkillTool | None:
+        found = self.catalog.by_name(name) or self.catalog.by_skill(name)
+        return found if found is not None and caller.allows(found.skill.id) else None
+
+    async def _call_tool(self, ctx: Ctx, params: types.CallToolRequestParams,
+                         ) -> types.CallToolResult:
+        self._seen(ctx)
+        caller = self._caller(ctx)
+        args = dict(params.arguments or {})
+        if params.name in builtins.BUILTINS:
+            return await self._builtin(ctx, params.name, args, caller)
+        tool = self._skill_tool(params.name, caller)
+        if tool is None or params.name != tool.name:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}")
+        task_id = await self.engine.submit(tool.skill.id, args, version=tool.skill.version,
+                                           principal=caller.principal)
+        result = await follow(self.engine, task_id, report=self._report(ctx),
+                              heartbeat_s=self.settings.heartbeat_s)
+        return await self._render(result, tool)
+
+    def _report(self, ctx: Ctx) -> Report | None:
+        if not _wants_progress(ctx):
+            return None
+        return ctx.session.report_progress
+
+    async def _render(self, result: ExecutionResult, tool: SkillTool | None,
+                      label: str | None = None) -> types.CallToolResult:
+        return await tool_result(result, wrapped=tool.wrapped if tool else False,
+                                 settings=self.settings, read=self.engine.artifacts.read,
+                                 label=label or (tool.skill.id if tool else result.skill_id))
+
+    # -- the server's own tools --------------------------------------------------------------
+
+    async def _builtin(self, ctx: Ctx, name: str, args: dict[str, Any], caller: Caller,
+                       ) -> types.CallToolResult:
+        try:
+            if name == builtins.RUN_SCRIPT:
+                return await self._run_script(args, caller)
+            if name == builtins.SESSION_CREATE:
+                ttl = args.get("ttl_s")
+                sid = self.engine.sessions.create(ttl_s=float(ttl) if ttl is not None else None)
+                return _ok({"session": sid})
+            if name == builtins.SESSION_CLOSE:
+                return _ok({"closed": self.engine.sessions.close(_text(args, "session"))})
+            if name == builtins.START:
+                return await self._start(args, caller)
+            if name == builtins.SEARCH:
+                return _ok({"matches": self._search(args, caller)})
+            if name == builtins.ARTIFACT:
+                return await self._artifact_tool(_text(args, "artifact_id"))
+            return await self._handle(ctx, name, args, caller)
+        except (SkillExecError, ValueError, TypeError) as exc:
+            return error_result(f"{name}: {str(exc).rstrip('.')}.")
+
+    async def _run_script(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
+        skill, script = _text(args, "skill"), _text(args, "script")
+        if not caller.allows(skill) or not self.catalog.visible(skill):
+            return error_result(f"run_skill_script: no skill {skill!r} here.")
+        raw_args = args.get("args") or []
+        if not isinstance(raw_args, list) or not all(isinstance(a, str) for a in raw_args):
+            return error_result("run_skill_script: 'args' must be a list of strings.")
+        files: dict[str, bytes] = {}
+        for path, content in (args.get("files") or {}).items():
+            try:
+                files[str(path)] = base64.b64decode(str(content), validate=True)
+            except (binascii.Error, ValueError):
+                return error_result(f"run_skill_script: files[{path!r}] is not base64.")
+        timeout = args.get("timeout_s")
+        result = await self.engine.run_script(
+            skill, script, args=raw_args, files=files or None, stdin=args.get("stdin"),
+            session=args.get("session"), timeout=float(timeout) if timeout else None,
+            principal=caller.principal)
+        return await self._render(result, None, label=f"{skill}:{script}")
+
+    async def _start(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
+        name = _text(args, "skill")
+        tool = self._skill_tool(name, caller)
+        if tool is None:
+            return error_result(f"skill_start: no skill or tool named {name!r}.")
+        params = args.get("arguments") or {}
+        task_id = await self.engine.submit(tool.skill.id, params, version=tool.skill.version,
+                                           principal=caller.principal)
+        self._handles[task_id] = (caller.principal, tool)
+        while len(self._handles) > _MAX_HANDLES:
+            self._handles.popitem(last=False)
+        info = await self.engine.status(task_id)
+        return _ok({"call_id": task_id, "status": info.status.value})
+
+    async def _handle(self, ctx: Ctx, name: str, args: dict[str, Any], caller: Caller,
+                      ) -> types.CallToolResult:
+        call_id = _text(args, "call_id")
+        owner = self._handles.get(call_id)
+        if owner is None or owner[0] != caller.principal:
+            return error_result(f"{name}: no call {call_id!r} (started here with "
+                                "skill_start).")
+        if name == builtins.CANCEL:
+            return _ok({"cancelled": await self.engine.cancel(call_id)})
+        if name == builtins.STATUS:
+            info = await self.engine.status(call_id)
+            return _ok({"call_id": call_id, "skill": info.skill_id,
+                        "status": info.status.value, "done": info.status.terminal,
+                        "attempts": info.attempts})
+        wait_s = min(max(float(args.get("wait_s", 20.0)), 0.0), 50.0)
+        with anyio.move_on_after(wait_s):
+            result = await follow(self.engine, call_id, report=self._report(ctx),
+                                  heartbeat_s=self.settings.heartbeat_s)
+            return await self._render(result, owner[1])
+        info = await self.engine.status(call_id)
+        return types.CallToolResult(content=[types.TextContent(
+            text=f"call {call_id} is still {info.status.value}; ask skill_result again.")],
+            structured_content={"call_id": call_id, "status": info.status.value,
+                                "done": False})
+
+    def _search(self, args: dict[str, Any], caller: Caller) -> list[dict[str, Any]]:
+        words = [w for w in _text(args, "query").lower().split() if w]
+        limit = int(args.get("limit") or 10)
+        scored = []
+        for t in self._visible(caller):
+            k = t.skill
+            hay = " ".join([k.id, k.name, k.description, *k.tags, k.category]).lower()
+            score = sum(hay.count(w) + (3 if w in k.id.lower() else 0) for w in words)
+            if score:
+                scored.append((-score, t.name, t))
+        return [{"tool": t.name, "skill_id": t.skill.id, "title": t.tool.title,
+                 "description": t.tool.description, "input_schema": t.tool.input_schema}
+                for _, _, t in sorted(scored)[:limit]]
+
+    async def _artifact(self, artifact_id: str) -> tuple[bytes, str]:
+        ref = await self.engine.artifacts.info(artifact_id)
+        return await self.engine.artifacts.read(artifact_id), ref.mime
+
+    async def _artifact_tool(self, artifact_id: str) -> types.CallToolResult:
+        data, mime = await self._artifact(artifact_id)
+        if mime.startswith("image/"):
+            return types.CallToolResult(content=[types.ImageContent(
+                data=base64.b64encode(data).decode(), mime_type=mime)])
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            return error_result(f"artifact_read: {artifact_id} is binary ({mime}, "
+                                f"{len(data)} bytes); read the resource "
+                                f"skillexec://artifacts/{artifact_id} instead.")
+        from skillexec.mcp.results import cap
+        return types.CallToolResult(content=[types.TextContent(
+            text=cap(text, self.settings.max_text_chars))])
+
+    # -- resources and prompts ---------------------------------------------------------------
+
+    async def _list_resources(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
+                              ) -> types.ListResourcesResult:
+        self._seen(ctx)
+        return types.ListResourcesResult(resources=agent_skills.resources(self.catalog))
+
+    async def _list_templates(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
+                              ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=agent_skills.templates())
+
+    async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams,
+                             ) -> types.ReadResourceResult:
+        return await agent_skills.read(str(params.uri), self.catalog, artifact=self._artifact)
+
+    async def _list_prompts(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
+                            ) -> types.ListPromptsResult:
+        self._seen(ctx)
+        return types.ListPromptsResult(prompts=agent_skills.prompts(self.catalog))
+
+    async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams,
+                          ) -> types.GetPromptResult:
+        return agent_skills.prompt(params.name, params.arguments, self.catalog)
+
+
+def caller_of_request(ctx: Ctx) -> Caller:
+    """The Caller the HTTP key middleware put on the request (stdio: the local user)."""
+    request: Any = ctx.request
+    state = getattr(request, "scope", {}).get("state") or {}
+    found = state.get(CALLER_KEY)
+    return found if isinstance(found, Caller) else Caller()
+
+
+def _ok(body: dict[str, Any]) -> types.CallToolResult:
+    import orjson
+    return types.CallToolResult(content=[types.TextContent(text=orjson.dumps(body).decode())],
+                                structured_content=body)
+
+
+def _text(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"'{key}' must be a non-empty string")
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("skillexec")
+    except PackageNotFoundError:
+        return "0"
