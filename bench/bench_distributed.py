@@ -368,7 +368,8 @@ def main() -> None:
         drop_db(pg_backend.removeprefix("db+"))
     print(f"\nthroughput, median (min-max) of {a.rounds} interleaved rounds, system-wide:")
     for arm in arms:
-        print(f"  {arm:10s} {_summary(rates[arm])} tasks/s")
+        if rates[arm]:  # --rounds 0: only the kill runs
+            print(f"  {arm:10s} {_summary(rates[arm])} tasks/s")
     for arm in ("celery", "skillexec", "baseline"):
         if lats.get(arm):
             print(f"  round trip {arm:10s} p50 {_pct(lats[arm], 0.5):.2f} ms "
