@@ -10,6 +10,7 @@ Arms, interleaved round by round (each arm's workers started fresh, queues uniqu
               client submits and waits through the journal
   fresh       Celery task that runs a fresh interpreter (``python -c pass``) per task
   sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode
+  baseline    as skillexec, its workers running the code in --baseline-src (A/B of a change)
 Throughput = N / (first submit -> last end seen by the client). Round trip = one task
 submitted and its end seen, one at a time (p50/p99). Then ``--kills`` runs of: 10 tasks
 (5 idempotent, 5 not) on two workers, kill -9 of one mid-run, a fresh worker started:
@@ -95,7 +96,7 @@ def celery_workers(broker: str, backend: str | None, queue: str, key: str,
 
 
 def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
-               rtt: int = 0) -> tuple[float, list[float]]:
+               rtt: int = 0, arm: str = "celery") -> tuple[float, list[float]]:
     sys.path.insert(0, str(HERE))
     queue, key = f"bq-{uuid.uuid4().hex[:8]}", f"bk-{uuid.uuid4().hex[:8]}"
     os.environ.update(BENCH_BROKER=broker, BENCH_BACKEND=backend or "", BENCH_KEY=key,
@@ -113,6 +114,7 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
             time.sleep(0.01)
         del warm
         r.set(key, 0)
+        cpu0 = sum(_cpu_s(p.pid) for p in procs), sum(os.times()[:2])
         t0 = time.perf_counter()
         results = [mod.app.send_task(task, args=(i,), queue=queue) for i in range(n)]
         # Every arm counts completions in Redis (the backend arm also writes its results
@@ -121,6 +123,9 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
             time.sleep(0.002)
         del results
         rate = n / (time.perf_counter() - t0)
+        COSTS.setdefault(arm, []).append((
+            0.0, (sum(_cpu_s(p.pid) for p in procs) - cpu0[0]) * 1000 / n,
+            (sum(os.times()[:2]) - cpu0[1]) * 1000 / n))
         lat: list[float] = []
         for _ in range(rtt):
             done = f"bp-{uuid.uuid4().hex[:8]}"
@@ -136,8 +141,13 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
 
 # -- skillexec -------------------------------------------------------------------------------
 
+EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings for the client and every worker
+WORKER_C = [4]  # --worker-concurrency: each throughput arm's skillexec worker's -c
+
+
 class Skx:
-    def __init__(self, root: Path, broker: str, db: str, iso: str) -> None:
+    def __init__(self, root: Path, broker: str, db: str, iso: str,
+                 src: str | None = None) -> None:
         self.root = root
         for sid, body, idem in (("noop", NOOP, "true"), ("again", LOGGED, "true"),
                                 ("once", LOGGED, "false")):
@@ -155,7 +165,9 @@ class Skx:
                     "SKILLEXEC_DISTRIBUTED__SWEEP_INTERVAL_S": "0.5",
                     "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": '["noop", "again", "once"]',
                     "SKILLEXEC_MONITOR__ENABLED": "false",
-                    "RUNS_FILE": str(root / "runs.txt")}
+                    "RUNS_FILE": str(root / "runs.txt"), **EXTRA_ENV}
+        if src is not None:  # the workers import skillexec from there (A/B of worker code)
+            self.env["PYTHONPATH"] = src
         (root / "runs.txt").touch()
 
     def worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
@@ -171,11 +183,26 @@ class Skx:
         return SkillExecutionEngine(skills_dir=self.root / "skills", data_dir=self.root / "data")
 
 
-async def _skx_run(skx: Skx, n: int, rtt: int) -> tuple[float, list[float]]:
+async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[bytes]],
+                   db: str) -> tuple[float, list[float], tuple[float, float]]:
+    """(tasks/s, round trips, (worker CPU s, client CPU s) of the throughput phase)."""
     engine = skx.engine()
     async with engine as e:  # type: ignore[attr-defined]
+        # Every worker up (its heartbeat row written) before the clock starts: a worker
+        # still importing would spend its start-up CPU inside the measured window.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with psycopg.connect(db, autocommit=True) as c:
+                try:
+                    row = c.execute("SELECT count(*) FROM skillexec_workers").fetchone()
+                except psycopg.errors.UndefinedTable:
+                    row = (0,)
+            if row and row[0] >= len(workers):
+                break
+            await asyncio.sleep(0.1)
         for _ in range(4):
             await e.execute("noop", {"n": -1})
+        cpu0 = sum(_cpu_s(p.pid) for p in workers), sum(os.times()[:2])
         t0 = time.perf_counter()
         # Many callers at once, as behind an API (Celery's client publishes one by one
         # without waiting for anything durable; skillexec's submit waits for the journal).
@@ -187,21 +214,49 @@ async def _skx_run(skx: Skx, n: int, rtt: int) -> tuple[float, list[float]]:
             r = await e.wait(t, timeout=300)
             assert r.ok, r.error
         rate = n / (time.perf_counter() - t0)
+        cpu = (sum(_cpu_s(p.pid) for p in workers) - cpu0[0],
+               sum(os.times()[:2]) - cpu0[1])
         lat = []
         for _ in range(rtt):
             t = time.perf_counter()
             await e.execute("noop", {"n": 0})
             lat.append((time.perf_counter() - t) * 1000)
-        return rate, lat
+        return rate, lat, cpu
 
 
-def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0) -> tuple[float, list[float]]:
+COSTS: dict[str, list[tuple[float, float, float]]] = {}  # arm -> (commits, worker ms, client ms)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process (and its waited-for children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _commits(db: str) -> int:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        row = c.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                        "WHERE datname = %s", (db.rsplit("/", 1)[1],)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0,
+            src: str | None = None, arm: str = "skillexec") -> tuple[float, list[float]]:
+    """Also records, per task, the arm's cost: PostgreSQL transactions (every statement
+    made in autocommit is one), worker CPU and client CPU of the throughput phase: steadier
+    than tasks/s on a box that others load."""
     db = new_db()
     with tempfile.TemporaryDirectory() as tmp:
-        skx = Skx(Path(tmp), broker, db, iso)
-        procs = [skx.worker(), skx.worker()]
+        skx = Skx(Path(tmp), broker, db, iso, src)
+        procs = [skx.worker(WORKER_C[0]), skx.worker(WORKER_C[0])]
         try:
-            return asyncio.run(_skx_run(skx, n, rtt))
+            rate, lat, (worker_s, client_s) = asyncio.run(_skx_run(skx, n, rtt, procs, db))
+            stop(procs)  # their connections close: their statistics are flushed
+            time.sleep(0.5)
+            # Transactions include the start-up's and the round trips' (a few dozen).
+            COSTS.setdefault(arm, []).append((_commits(db) / (n + rtt + 4),
+                                              worker_s * 1000 / n, client_s * 1000 / n))
+            return rate, lat
         finally:
             stop(procs)
             drop_db(db)
@@ -274,7 +329,16 @@ def main() -> None:
     ap.add_argument("--rtt", type=int, default=200)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--arms", default="celery,celery_pg,skillexec,fresh,sandboxed")
+    ap.add_argument("--baseline-src", default=None, metavar="DIR",
+                    help="arm 'baseline': skillexec workers importing from DIR (another "
+                         "checkout's src), the client as --arms skillexec")
+    ap.add_argument("--worker-concurrency", type=int, default=4,
+                    help="-c of each of the two skillexec workers of a throughput arm")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for the skillexec client and workers (repeatable)")
     a = ap.parse_args()
+    EXTRA_ENV.update(kv.split("=", 1) for kv in a.env)
+    WORKER_C[0] = a.worker_concurrency
     arms = a.arms.split(",")
     pg_backend = "db+" + new_db()
     rates: dict[str, list[float]] = {k: [] for k in arms}
@@ -282,15 +346,19 @@ def main() -> None:
     try:
         for rnd in range(a.rounds):
             for arm in arms:
-                rtt = a.rtt if rnd == 0 and arm in ("celery", "skillexec") else 0
+                rtt = a.rtt if rnd == 0 and arm in ("celery", "skillexec", "baseline") else 0
                 if arm == "celery":
                     rate, lat = celery_arm(a.broker, a.tasks, backend=None, rtt=rtt)
                 elif arm == "celery_pg":
-                    rate, lat = celery_arm(a.broker, a.tasks, backend=pg_backend)
+                    rate, lat = celery_arm(a.broker, a.tasks, backend=pg_backend, arm=arm)
                 elif arm == "fresh":
-                    rate, lat = celery_arm(a.broker, a.fresh_tasks, backend=None, task="fresh")
+                    rate, lat = celery_arm(a.broker, a.fresh_tasks, backend=None, task="fresh",
+                                           arm=arm)
+                elif arm == "baseline":
+                    rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt, src=a.baseline_src,
+                                        arm=arm)
                 elif arm == "sandboxed":
-                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox")
+                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox", arm=arm)
                 else:
                     rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt)
                 rates[arm].append(rate)
@@ -300,11 +368,17 @@ def main() -> None:
         drop_db(pg_backend.removeprefix("db+"))
     print(f"\nthroughput, median (min-max) of {a.rounds} interleaved rounds, system-wide:")
     for arm in arms:
-        print(f"  {arm:10s} {_summary(rates[arm])} tasks/s")
-    for arm in ("celery", "skillexec"):
+        if rates[arm]:  # --rounds 0: only the kill runs
+            print(f"  {arm:10s} {_summary(rates[arm])} tasks/s")
+    for arm in ("celery", "skillexec", "baseline"):
         if lats.get(arm):
             print(f"  round trip {arm:10s} p50 {_pct(lats[arm], 0.5):.2f} ms "
                   f"p99 {_pct(lats[arm], 0.99):.2f} ms ({len(lats[arm])} calls)")
+    for arm, costs in COSTS.items():
+        print(f"  cost per task {arm:10s} PostgreSQL transactions "
+              f"{statistics.median(c[0] for c in costs):.1f}, worker CPU "
+              f"{statistics.median(c[1] for c in costs):.2f} ms, client CPU "
+              f"{statistics.median(c[2] for c in costs):.2f} ms (median of rounds)")
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
                        ("sandboxed", "fresh", 2.0)):

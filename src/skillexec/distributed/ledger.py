@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from skillexec.distributed.batch import Batch
 from skillexec.errors import ResourceError
 
 __all__ = ["MIGRATIONS", "Claim", "Expired", "Ledger"]
@@ -51,23 +52,31 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE state = 'running';
     """,
 )
+_DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
 
-# One statement, one round trip: insert the first claim, or take a row that is back in the
-# queue (reaper, shutdown) or whose idempotent holder's lease ran out.
+# One statement, one round trip for every claim a node asked for meanwhile: insert the
+# first claim, or take a row that is back in the queue (reaper, shutdown) or whose
+# idempotent holder's lease ran out. Rows are taken in id order, as every batch takes
+# them, so two batches never wait for each other crosswise.
 _CLAIM = """
 INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent, priority,
                                   queue, lease_until, claimed_at)
-VALUES (%s, 1, 'running', %s, %s, %s, %s, now() + make_interval(secs => %s), now())
+SELECT t.id, 1, 'running', %s, t.idem, t.prio, t.queue, now() + make_interval(secs => %s),
+       now()
+FROM unnest(%s::text[], %s::boolean[], %s::integer[], %s::text[]) AS t(id, idem, prio, queue)
+ORDER BY t.id
 ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
     worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
 WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
-RETURNING fence
+RETURNING task_id, fence
 """
+# The fence check of every end a node made meanwhile: only the current holder's matches.
 _FINISH = """
-UPDATE skillexec_claims SET state = 'done', lease_until = NULL
-WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING task_id
+UPDATE skillexec_claims AS c SET state = 'done', lease_until = NULL
+FROM unnest(%s::text[], %s::bigint[]) AS t(id, fence)
+WHERE c.task_id = t.id AND c.fence = t.fence AND c.state = 'running' RETURNING c.task_id
 """
 _RELEASE = """
 UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
@@ -123,8 +132,14 @@ class Ledger:
     def __init__(self, url: str, *, worker_id: str, lease_s: float, pool_size: int = 4) -> None:
         self.worker_id = worker_id
         self.lease_s = lease_s
+        # Claims and fence checks commit without waiting for their WAL flush (claim() and
+        # finish() say why that is safe), set once per connection so that each is one
+        # statement, one round trip; what must be durable says so in its transaction.
         self._pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, open=False,
-                                         kwargs={"autocommit": True})
+                                         kwargs={"autocommit": True,
+                                                 "options": "-c synchronous_commit=off"})
+        self._claims: Batch[tuple[str, bool, int, str], int | None] = Batch(self._claim_many)
+        self._finishes: Batch[Claim, bool] = Batch(self._finish_many)
 
     async def open(self) -> None:
         try:
@@ -140,6 +155,7 @@ class Ledger:
     async def migrate(self) -> int:
         """Apply the migrations not yet applied; the schema version after."""
         async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(_DURABLE)
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS skillexec_ledger_version "
                                "(version integer PRIMARY KEY, applied_at timestamptz "
@@ -166,47 +182,77 @@ class Ledger:
                     queue: str) -> Claim | None:
         """Take the task, fenced; None if another holds it or it has ended.
 
-        Committed without waiting for its WAL flush (one fsync less per task): the row lock
-        decides between concurrent claimers all the same, and a claim lost to a PostgreSQL
-        crash can only let a task be claimed again, which is harmless for an idempotent
-        task, and for a non-idempotent one the journal already says it started (its start
-        is written durably before the skill runs), so the next claimer ends it
+        The claims this node asks for while one is on the wire go together in one
+        statement. Committed without waiting for its WAL flush (one fsync less per task):
+        the row lock decides between concurrent claimers all the same, and a claim lost to a
+        PostgreSQL crash can only let a task be claimed again, which is harmless for an
+        idempotent task, and for a non-idempotent one the journal already says it started
+        (its start is written durably before the skill runs), so the next claimer ends it
         ``interrupted`` instead of running it (WorkerNode.handle)."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SET LOCAL synchronous_commit = off")
-                cur = await conn.execute(_CLAIM, (task_id, self.worker_id, idempotent,
-                                                  priority, queue, self.lease_s))
-                row = await cur.fetchone()
+            fence = await self._claims.ask((task_id, idempotent, priority, queue))
         except (psycopg.Error, OSError) as exc:
             raise _unavailable(exc) from exc
-        return None if row is None else Claim(task_id, int(row[0]))
+        return None if fence is None else Claim(task_id, fence)
+
+    async def _claim_many(self, asks: list[tuple[str, bool, int, str]]) -> list[int | None]:
+        first: dict[str, tuple[str, bool, int, str]] = {}
+        for ask in asks:  # the same id twice (a message delivered twice): one may win
+            first.setdefault(ask[0], ask)
+        rows = list(first.values())
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_CLAIM, (
+                self.worker_id, self.lease_s, [r[0] for r in rows], [r[1] for r in rows],
+                [r[2] for r in rows], [r[3] for r in rows]))
+            won = {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+        answers: list[int | None] = []
+        for ask in asks:
+            answers.append(won.pop(ask[0], None))  # a repeated id's later asks get None
+        return answers
 
     async def finish(self, claim: Claim) -> bool:
         """The fence check before a terminal write: True only for the current holder.
 
+        The checks this node makes while one is on the wire go together in one statement.
         Committed without waiting for its WAL flush: the row lock and the fence check are
         what exclude a zombie, and if PostgreSQL crashed and lost this commit the claim
         would read ``running`` again, which the reaper settles against the journal's
         durable terminal row (a re-claim finds the task ended; ``interrupted`` loses to the
         guarded write). It saves one fsync per task."""
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute("SET LOCAL synchronous_commit = off")
-                cur = await conn.execute(_FINISH, (claim.task_id, claim.fence))
-                return await cur.fetchone() is not None
+            return await self._finishes.ask(claim)
         except (psycopg.Error, OSError) as exc:
             raise _unavailable(exc) from exc
 
+    async def _finish_many(self, claims: list[Claim]) -> list[bool]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_FINISH, ([c.task_id for c in claims],
+                                               [c.fence for c in claims]))
+            ended = {str(r[0]) for r in await cur.fetchall()}
+        return [c.task_id in ended for c in claims]
+
+    @property
+    def round_trips(self) -> tuple[int, int]:
+        """(statements, claims and checks they held) of the batched claims and finishes."""
+        return (self._claims.round_trips + self._finishes.round_trips,
+                self._claims.items + self._finishes.items)
+
     async def release(self, claim: Claim) -> bool:
         """Hand a claim back (shutdown): queued again under a new fence."""
-        return await self._one(_RELEASE, (claim.task_id, claim.fence)) is not None
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(_DURABLE)
+                cur = await conn.execute(_RELEASE, (claim.task_id, claim.fence))
+                return await cur.fetchone() is not None
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
 
     async def heartbeat(self, *, hostname: str, pid: int, queues: str,
                         stopping: bool = False) -> None:
         """This worker is alive: its row seen now, its running claims' leases renewed."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(_DURABLE)
                 await conn.execute(_BEAT, (self.worker_id, hostname, pid, queues, stopping))
                 await conn.execute(_RENEW, (self.lease_s, self.worker_id))
         except (psycopg.Error, OSError) as exc:
@@ -224,6 +270,7 @@ class Ledger:
                 row = await cur.fetchone()
                 if not row or not row[0]:
                     return [], [], set()
+                await conn.execute(_DURABLE)
                 cur = await conn.execute(_REAP)
                 expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3])
                            for r in await cur.fetchall()]
