@@ -152,6 +152,10 @@ def test_the_http_service_serves_mcp_with_its_own_keys(tmp_path: Path) -> None:
     with running(tmp_path) as srv:
         granted = srv.key("runner", name="mcp-runner", skills=["echo"])
         endpoint = f"{srv.base_url}/mcp"
+        with srv.client(srv.key("admin", name="boss")) as http_client:
+            done = http_client.post("/api/skills/report/execute",
+                                    json={"parameters": {"title": "private"}}).json()["data"]
+        others = f"skillexec://artifacts/{done['artifacts'][0]['id']}"
 
         async def check() -> None:
             async with client(endpoint, granted, "legacy") as c:
@@ -159,6 +163,8 @@ def test_the_http_service_serves_mcp_with_its_own_keys(tmp_path: Path) -> None:
                 assert "echo" in names and "slow" not in names
                 res = await c.call_tool("echo", {"text": "ab", "times": 2})
                 assert res.structured_content == {"text": "abab"}
+                with pytest.raises(MCPError):  # another principal's artifact: not found
+                    await c.read_resource(others)
             async with httpx2.AsyncClient() as http:
                 r = await http.post(endpoint, headers={"X-API-Key": "sk_nope_nope"}, json={})
                 assert r.status_code == 401

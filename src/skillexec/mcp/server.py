@@ -227,7 +227,7 @@ class McpServer:
             if name == builtins.SEARCH:
                 return _ok({"matches": self._search(args, caller)})
             if name == builtins.ARTIFACT:
-                return await self._artifact_tool(_text(args, "artifact_id"))
+                return await self._artifact_tool(_text(args, "artifact_id"), caller)
             return await self._handle(ctx, name, args, caller)
         except (SkillExecError, ValueError, TypeError) as exc:
             return error_result(f"{name}: {str(exc).rstrip('.')}.")
@@ -305,12 +305,13 @@ class McpServer:
                  "description": t.tool.description, "input_schema": t.tool.input_schema}
                 for _, _, t in sorted(scored)[:limit]]
 
-    async def _artifact(self, artifact_id: str) -> tuple[bytes, str]:
-        ref = await self.engine.artifacts.info(artifact_id)
-        return await self.engine.artifacts.read(artifact_id), ref.mime
+    async def _artifact(self, artifact_id: str, caller: Caller) -> tuple[bytes, str]:
+        # Another principal's artifact is "not found" to this caller (DESIGN §4.5).
+        ref = await self.engine.artifacts.info(artifact_id, principal=caller.principal)
+        return await self.engine.artifacts.read(artifact_id, principal=caller.principal), ref.mime
 
-    async def _artifact_tool(self, artifact_id: str) -> types.CallToolResult:
-        data, mime = await self._artifact(artifact_id)
+    async def _artifact_tool(self, artifact_id: str, caller: Caller) -> types.CallToolResult:
+        data, mime = await self._artifact(artifact_id, caller)
         if mime.startswith("image/"):
             return types.CallToolResult(content=[types.ImageContent(
                 data=base64.b64encode(data).decode(), mime_type=mime)])
@@ -337,7 +338,10 @@ class McpServer:
 
     async def _read_resource(self, ctx: Ctx, params: types.ReadResourceRequestParams,
                              ) -> types.ReadResourceResult:
-        return await agent_skills.read(str(params.uri), self.catalog, artifact=self._artifact)
+        caller = self._caller(ctx)
+        return await agent_skills.read(
+            str(params.uri), self.catalog,
+            artifact=lambda artifact_id: self._artifact(artifact_id, caller))
 
     async def _list_prompts(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
                             ) -> types.ListPromptsResult:
