@@ -298,3 +298,27 @@ def test_a_configuration_change_shows_as_a_new_digest(tmp_path: Path) -> None:
     digests = [r["details"]["config_sha256"] for r in started]
     assert digests[0] == digests[1] != digests[2] and len(digests[2]) == 64
     assert verify(d).ok
+
+
+def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None:
+    """The hot path makes no future per record: the records queued in one turn of the loop
+    are durable together, in order, and a failed write fails their awaitable."""
+    async def main() -> tuple[bool, list[int], str]:
+        store = SQLiteStore(tmp_path / "journal.db")
+        await store.open()
+        try:
+            log = AuditLog(store, directory=None)
+            a = log.record("task.finished", target="t1")
+            b = log.record("task.finished", target="t2")
+            same = a is b
+            await asyncio.gather(a, b)
+            seqs = [r.seq for r in await store.audit_rows()]
+            store._failure = sqlite3.OperationalError("disk I/O error")  # the writer failed
+            with pytest.raises(Exception) as err:
+                await log.record("task.finished", target="t3")
+            return same, seqs, getattr(err.value, "code", "")
+        finally:
+            store._failure = None
+            await store.close()
+    same, seqs, code = arun(main())
+    assert same and seqs == [0, 1] and code == "journal_write_failed"

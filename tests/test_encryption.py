@@ -370,3 +370,30 @@ def test_a_clear_payload_in_place_of_a_sealed_one_is_refused(
     req_err, res_err = arun(read())
     assert isinstance(req_err, ResourceError) and req_err.code == "decrypt_failed"
     assert isinstance(res_err, ResourceError) and res_err.code == "decrypt_failed"
+
+
+@skill(id="no-params", timeout=5)
+async def no_params() -> str:
+    return OUT_CANARY
+
+
+def test_empty_parameters_are_left_clear_and_read_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty object hides nothing: a call without parameters pays for no seal (the
+    no-op call's hot path), yet reads back, and its output is sealed as any."""
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", _master())
+    config = _config(tmp_path)
+
+    async def go() -> tuple[str, Any, Any]:
+        async with SkillExecutionEngine(config=config) as engine:
+            engine.register(no_params)
+            done = await engine.execute("no-params", principal="alice")
+            return (done.task_id, await engine.journal.get_request(done.task_id),
+                    await engine.status(done.task_id))
+    task_id, request, info = arun(go())
+    assert request.request.params == {} and info.result.output == OUT_CANARY
+    with sqlite3.connect(config.journal_path) as db:
+        params, result = db.execute("SELECT params, result FROM tasks WHERE task_id=?",
+                                    (task_id,)).fetchone()
+    assert params == b"{}"
+    assert OUT_CANARY.encode() not in result and "sealed" in json.loads(result)

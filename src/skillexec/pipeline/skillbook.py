@@ -121,7 +121,7 @@ class SkillBook:
 
     def isolation_of(self, skill: Skill) -> str:
         """The runner a call of this skill uses unless an advisor chooses another."""
-        return self.policy.isolation(skill).value
+        return self.policy.isolation(skill)._value_  # not .value: a Python descriptor
 
     def runner_allows(self, name: str, skill: Skill) -> bool:
         """Whether this engine's runner ``name`` exists and will run this skill here."""

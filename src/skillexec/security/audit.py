@@ -83,8 +83,8 @@ class AuditLog:
             return _DONE
         if (request_id := REQUEST_ID.get()) is not None:
             details = {**(details or {}), "request_id": request_id}
-        who = LOCAL_ID if principal is None else (
-            principal.id if isinstance(principal, Principal) else principal)
+        who = principal if principal.__class__ is str else LOCAL_ID if principal is None \
+            else principal.id if isinstance(principal, Principal) else principal
         done = self._last = self._store.audit_append(AuditEntry(
             int(time.time() * 1_000_000), who, action, target, outcome, details))
         if self._file is not None:

@@ -123,6 +123,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         self._checkpoint_interval_s = checkpoint_interval_s
         self._pending: list[_Record] = []
         self._audits = 0  # audit entries pending (most batches have none: no scan then)
+        self._audit_done: asyncio.Future[None] | None = None  # shared by a batch's entries
         self._scheduled = False
         self._write: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,6 +207,18 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             self._add((sql, args, fut))
         return fut
 
+    def _put_audit(self, entry: tuple[Any, ...]) -> asyncio.Future[None]:
+        """An audit entry: every entry of one group commit shares one future (one per task
+        would be made and resolved for a record that almost nobody awaits)."""
+        if threading.get_ident() != self._loop_thread or self._failure is not None:
+            return self._put(AUDIT_MARK, entry)
+        done = self._audit_done
+        if done is None:
+            assert self._loop is not None, "the store is not open"
+            done = self._audit_done = self._loop.create_future()
+        self._add((AUDIT_MARK, entry, done))
+        return done
+
     def _add(self, record: _Record) -> None:
         self._pending.append(record)
         if record[0] is AUDIT_MARK:
@@ -220,6 +233,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
+        shared, self._audit_done = self._audit_done, None
         if not batch or self._write is None:
             return
         conn = self._write
@@ -248,13 +262,21 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
                 else (batch, failed)
             self._failure = next((e for e in failed if e is not None), None)
             errors = failed
+        shared_error: BaseException | None = None
         for i, (_, _, fut) in enumerate(batch):
             if fut is not None and not fut.done():
                 error = errors[i] if errors is not None else None
-                if error is None:
+                if fut is shared:  # resolved below: failed if any of its entries failed
+                    shared_error = shared_error or error
+                elif error is None:
                     fut.set_result(None)
                 else:
                     fut.set_exception(self._journal_error(error))
+        if shared is not None and not shared.done():
+            if shared_error is None:
+                shared.set_result(None)
+            else:
+                shared.set_exception(self._journal_error(shared_error))
 
     def queued(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(INSERT_TASK, insert_values(task, self._codec))

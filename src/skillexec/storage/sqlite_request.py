@@ -32,8 +32,11 @@ def insert_values(task: ExecutionTask, codec: Codec = PLAIN) -> tuple[Any, ...]:
     r = task.request
     params, config = orjson.dumps(r.params), orjson.dumps(r.config)
     if codec.enabled:
-        params = codec.seal("tasks", task.task_id, "params", r.principal, params)
-        if config != b"{}":  # most calls have none: an empty object hides nothing
+        # An empty object hides nothing (most calls have no config, many no parameters),
+        # and it reads back as a purged payload does: left clear, no seal to pay for.
+        if params != b"{}":
+            params = codec.seal("tasks", task.task_id, "params", r.principal, params)
+        if config != b"{}":
             config = codec.seal("tasks", task.task_id, "config", r.principal, config)
     return (task.task_id, task.status._value_, task.started_at, task.attempts, r.skill_id,
             r.skill_version, params, config, r.priority,

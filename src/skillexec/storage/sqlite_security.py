@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS audit (
 class _Journal(Protocol):
     def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]: ...
 
+    def _put_audit(self, entry: tuple[Any, ...]) -> asyncio.Future[None]: ...
+
     async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
 
@@ -102,7 +104,7 @@ class SQLiteSecurityMixin:
     # -- the audit log -----------------------------------------------------------------------
 
     def audit_append(self: _Journal, entry: AuditEntry) -> Awaitable[None]:
-        return self._put(AUDIT_MARK, entry)
+        return self._put_audit(entry)
 
     async def audit_head(self: _Journal) -> tuple[int, bytes] | None:
         row = await self._query(lambda c: c.execute(AUDIT_HEAD).fetchone())
