@@ -42,11 +42,11 @@ class SessionFolders(Protocol):
     """What the environment needs of the sessions (skillexec.sessions.SessionStore)."""
 
     @property
-    def quota(self) -> tuple[int, int]:  # (max files, max bytes) of a session's folder
-        ...
+    def quota(self) -> tuple[int, int]:
+        """(max files, max bytes) of a session's folder."""
 
     def path(self, session_id: str) -> Path:
-        ...
+        """The folder of session ``session_id`` (its calls' workspace)."""
 
 _log = logging.getLogger("skillexec.environment")
 # A workspace with at most this many top-level entries and no folder is removed on the

@@ -21,8 +21,8 @@ from skillexec.storage.rows import (
     event,
     info,
     newest_first,
-    owned_by,
     pg,
+    task_list,
 )
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
@@ -67,16 +67,9 @@ class PostgresQueriesMixin:
                          limit: int = 50, since: float | None = None,
                          until: float | None = None,
                          principal: str | None = None) -> list[TaskInfo]:
-        where, args = created_between(since, until)
-        owned_by(principal, where, args)
-        if status is not None:
-            where.append("status=?")
-            args.append(status.value)
-        if skill_id is not None:
-            where.append("skill_id=?")
-            args.append(skill_id)
-        return [info(r, self._codec) for r in await self._rows(
-            newest_first(INFO_COLUMNS, where, args, limit), args)]
+        sql, args = task_list(status=status, skill_id=skill_id, since=since, until=until,
+                              principal=principal, limit=limit)
+        return [info(r, self._codec) for r in await self._rows(sql, args)]
 
     async def unfinished(self) -> list[StoredTask]:
         """This node's unfinished tasks (every node's for a store without a node): another

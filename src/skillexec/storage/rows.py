@@ -27,7 +27,7 @@ __all__ = ["ARTIFACT_COLUMNS", "AUDIT_HEAD", "AUDIT_INSERT", "AUDIT_MARK", "CACH
            "artifact", "audit_placed", "audit_row", "audit_since", "cache_record",
            "cache_value", "created_between", "event", "event_data", "finished_values",
            "info", "key", "key_values", "newest_first", "owned_by", "pg", "purge_where",
-           "purged_result"]
+           "purged_result", "task_list"]
 
 INFO_COLUMNS = (
     "task_id, skill_id, skill_version, status, priority, attempts, created_at, started_at,"
@@ -86,6 +86,20 @@ def owned_by(principal: str | None, where: list[str], args: list[Any]) -> None:
     else:
         where.append("principal=?")
         args.append(principal)
+
+
+def task_list(*, status: TaskStatus | None, skill_id: str | None, since: float | None,
+              until: float | None, principal: str | None, limit: int) -> tuple[str, list[Any]]:
+    """``list_tasks``'s SELECT (``INFO_COLUMNS``, newest first) and its arguments."""
+    where, args = created_between(since, until)
+    owned_by(principal, where, args)
+    if status is not None:
+        where.append("status=?")
+        args.append(status.value)
+    if skill_id is not None:
+        where.append("skill_id=?")
+        args.append(skill_id)
+    return newest_first(INFO_COLUMNS, where, args, limit), args
 
 
 def info(row: tuple[Any, ...], codec: Codec = PLAIN) -> TaskInfo:

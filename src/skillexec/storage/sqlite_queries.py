@@ -19,7 +19,7 @@ from skillexec.storage.rows import (
     created_between,
     info,
     newest_first,
-    owned_by,
+    task_list,
 )
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
@@ -56,15 +56,8 @@ class SQLiteQueriesMixin:
                          limit: int = 50, since: float | None = None,
                          until: float | None = None,
                          principal: str | None = None) -> list[TaskInfo]:
-        where, args = created_between(since, until)
-        owned_by(principal, where, args)
-        if status is not None:
-            where.append("status=?")
-            args.append(status.value)
-        if skill_id is not None:
-            where.append("skill_id=?")
-            args.append(skill_id)
-        sql = newest_first(INFO_COLUMNS, where, args, limit)
+        sql, args = task_list(status=status, skill_id=skill_id, since=since, until=until,
+                              principal=principal, limit=limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [info(r, self._codec) for r in rows]
 
