@@ -128,6 +128,25 @@ function chart(perf) {
   ctx.fillText("max " + max + " tasks per " + Math.round(perf.throughput.bin_s) + " s bin (" + perS.toFixed(2) + "/s); red: failed", 4, 12);
 }
 
+function latency(skills) {
+  const canvas = $("#latency");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const rows = skills.filter((s) => typeof s.p95_ms === "number").slice(0, 8);
+  if (!rows.length) return;
+  const max = Math.max(1, ...rows.map((s) => s.p95_ms));
+  const h = (canvas.height - 16) / rows.length;
+  const w = canvas.width - 130;
+  rows.forEach((s, i) => {
+    const y = 16 + i * h;
+    ctx.fillStyle = "#333"; ctx.fillText(s.skill, 4, y + h * 0.7);
+    ctx.fillStyle = "#9bb8e6"; ctx.fillRect(120, y + 2, Math.max(2, s.p95_ms / max * w), h - 4);
+    ctx.fillStyle = "#1f5fbf"; ctx.fillRect(120, y + 2, Math.max(2, (s.p50_ms || 0) / max * w), h - 4);
+  });
+  ctx.fillStyle = "#333";
+  ctx.fillText("latency per skill: p50 (dark), p95 (light); longest p95 " + Math.round(max) + " ms", 4, 11);
+}
+
 async function reports() {
   if (reportsRefused) return new Map();
   let perf;
@@ -139,6 +158,7 @@ async function reports() {
     return new Map();
   }
   chart(perf);
+  latency(perf.skills || []);
   const t = document.createElement("table");
   const head = t.createTHead().insertRow();
   for (const h of ["skill", "n", "p50 ms", "p95 ms", "p99 ms"]) cell(head, h);
