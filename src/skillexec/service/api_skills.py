@@ -41,11 +41,26 @@ def _state(request: Request) -> ServiceState:
     return state
 
 
-def skill_summary(state: ServiceState, skill: Skill) -> dict[str, Any]:
+def environment_state(state: ServiceState, skill: Skill) -> str:
+    """Where the skill's environment stands, from what the engine already knows (no file
+    is read: the dashboard lists every skill every few seconds)."""
+    pending = state.engine.environments.pending.get(skill.key)
+    if pending is None:
+        return "ready" if skill.env_paths else "none needed"
+    return "failed" if isinstance(pending, SkillExecError) else "not installed"
+
+
+def skill_summary(state: ServiceState, skill: Skill,
+                  circuits: dict[str, str] | None = None) -> dict[str, Any]:
+    """``circuits``: the breakers' states (asked once for a whole list)."""
+    if circuits is None:
+        circuits = state.engine.monitor.circuit_states()
     return {"id": skill.id, "name": skill.name or skill.id, "version": skill.version,
             "description": skill.description, "category": skill.category,
             "tags": list(skill.tags), "author": skill.author,
-            "isolation": state.engine.isolation_of(skill), "runnable": skill.runnable}
+            "isolation": state.engine.isolation_of(skill), "runnable": skill.runnable,
+            "offers": skill.offers, "environment": environment_state(state, skill),
+            "circuit": circuits.get(skill.id, "closed").replace("-", "_")}
 
 
 def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
@@ -70,7 +85,7 @@ def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
             # Agent Skills (DESIGN §3.5): the SKILL.md body, bundled files, runnable scripts
             "instructions": skill.instructions,
             "resources": [r.to_dict() for r in skill.resources],
-            "scripts": list(skill.scripts), "offers": skill.offers}
+            "scripts": list(skill.scripts)}
 
 
 def find_skill(state: ServiceState, skill_id: str) -> Skill:
@@ -108,7 +123,8 @@ async def list_skills(
     """Every loaded skill, by id; filtered by a search text, a tag or a category."""
     state = _state(request)
     found = matching(state, search, tag, category)
-    page = [skill_summary(state, s) for s in found[offset:offset + limit]]
+    circuits = state.engine.monitor.circuit_states()
+    page = [skill_summary(state, s, circuits) for s in found[offset:offset + limit]]
     return ok({"skills": page, "total": len(found), "offset": offset, "limit": limit},
               request.state.request_id)
 

@@ -156,6 +156,12 @@ class SkillSummary(BaseModel):
     author: str
     isolation: str
     runnable: bool
+    offers: str = Field(description="What a caller can use: entry, N scripts, instructions "
+                        "only.")
+    environment: Literal["none needed", "ready", "not installed", "failed"] = Field(
+        description="Its environment's state (not installed: the first call installs it).")
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        description="Its circuit breaker's state.")
 
 
 class SkillList(BaseModel):
@@ -180,8 +186,6 @@ class SkillDetail(SkillSummary):
     instructions: str | None = Field(description="The SKILL.md body (None: none).")
     resources: list[dict[str, Any]] = Field(description="Bundled files: {path, size, mime}.")
     scripts: list[str] = Field(description="Runnable bundled scripts (POST .../scripts).")
-    offers: str = Field(description="What a caller can use: entry, N scripts, instructions "
-                        "only.")
 
 
 class BatchData(BaseModel):

@@ -2,21 +2,27 @@
 // Text from the server is always set with textContent, never as HTML.
 "use strict";
 const $ = (sel) => document.querySelector(sel);
+const TERMINAL = ["succeeded", "failed", "cancelled", "rejected", "timed_out"];
 let key = localStorage.getItem("skillexec.key") || "";
+let reportsRefused = "";        // why this key may not read reports (asked once, not polled)
 const progress = new Map();   // task id -> {fraction, message}
 const followed = new Set();   // task ids followed over the WebSocket
 let ws = null;
+let run = null;               // the task started from the form: {id, done}
 
-function headers(extra) {
-  const h = Object.assign({}, extra || {});
-  if (key) h["X-API-Key"] = key;
-  return h;
+class ApiError extends Error {
+  constructor(status, body) {
+    const e = body.error || {};
+    super(e.message || body.detail || body.message || ("HTTP " + status));
+    this.status = status; this.code = e.code || ""; this.field = e.field || null;
+  }
 }
 
 async function api(path, options) {
-  const res = await fetch(path, Object.assign({}, options, {headers: headers(options && options.headers)}));
+  const h = Object.assign({"X-API-Key": key}, options && options.headers);
+  const res = await fetch(path, Object.assign({}, options, {headers: h}));
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.detail || body.message || ("HTTP " + res.status));
+  if (!res.ok) throw new ApiError(res.status, body);
   return body.data !== undefined ? body.data : body;
 }
 
@@ -41,10 +47,11 @@ function fill(table, rows, draw) {
 
 function when(t) { return t ? new Date(t * 1000).toLocaleTimeString() : ""; }
 
+function bar(el, fraction) { el.firstChild.style.width = Math.round(fraction * 100) + "%"; }
+
 async function health() {
   try {
-    const res = await fetch("/health");
-    const h = await res.json();
+    const h = await (await fetch("/health")).json();
     const pill = $("#health");
     pill.textContent = h.status + " · running " + h.engine.running + " · queued " + h.engine.queue_depth;
     pill.className = "pill " + (h.ready ? "ok" : "bad");
@@ -61,14 +68,12 @@ async function tasks() {
     cell(row, t.status, t.status);
     const p = progress.get(t.task_id);
     const td = row.insertCell();
-    if (p && !["succeeded", "failed", "cancelled", "rejected", "timed_out"].includes(t.status)) {
-      const bar = document.createElement("span");
-      bar.className = "bar";
-      const fillBar = document.createElement("span");
-      fillBar.style.width = Math.round(p.fraction * 100) + "%";
-      bar.appendChild(fillBar);
-      td.appendChild(bar);
-      td.appendChild(document.createTextNode(" " + p.message));
+    if (p && !TERMINAL.includes(t.status)) {
+      const b = document.createElement("span");
+      b.className = "bar";
+      b.appendChild(document.createElement("span"));
+      bar(b, p.fraction);
+      td.append(b, " " + p.message);
     }
     cell(row, t.attempts);
     cell(row, when(t.created_at));
@@ -84,15 +89,21 @@ function follow(taskId) {
 }
 
 function connect() {
+  if (!key) return;  // a WebSocket without a key is refused: not worth a failed handshake
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const q = key ? "?api_key=" + encodeURIComponent(key) : "";
-  ws = new WebSocket(proto + "//" + location.host + "/api/skills/ws" + q);
-  ws.onmessage = (m) => {
+  const sock = new WebSocket(proto + "//" + location.host + "/api/skills/ws?api_key=" + encodeURIComponent(key));
+  ws = sock;
+  sock.onopen = () => { if (run && !run.done) follow(run.id); };
+  sock.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "progress") progress.set(msg.task_id, {fraction: msg.fraction || 0, message: msg.message || ""});
     if (msg.type === "complete") { progress.delete(msg.task_id); followed.delete(msg.task_id); }
+    if (run && msg.task_id === run.id) runEvent(msg);
   };
-  ws.onclose = () => { followed.clear(); setTimeout(connect, 3000); };
+  sock.onclose = () => {
+    followed.clear();
+    if (ws === sock) { ws = null; setTimeout(connect, 3000); }
+  };
 }
 
 function chart(perf) {
@@ -117,113 +128,248 @@ function chart(perf) {
   ctx.fillText("max " + max + " tasks per " + Math.round(perf.throughput.bin_s) + " s bin (" + perS.toFixed(2) + "/s); red: failed", 4, 12);
 }
 
+function latency(skills) {
+  const canvas = $("#latency");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const rows = skills.filter((s) => typeof s.p95_ms === "number").slice(0, 8);
+  if (!rows.length) return;
+  const max = Math.max(1, ...rows.map((s) => s.p95_ms));
+  const h = (canvas.height - 16) / rows.length;
+  const w = canvas.width - 130;
+  rows.forEach((s, i) => {
+    const y = 16 + i * h;
+    ctx.fillStyle = "#333"; ctx.fillText(s.skill, 4, y + h * 0.7);
+    ctx.fillStyle = "#9bb8e6"; ctx.fillRect(120, y + 2, Math.max(2, s.p95_ms / max * w), h - 4);
+    ctx.fillStyle = "#1f5fbf"; ctx.fillRect(120, y + 2, Math.max(2, (s.p50_ms || 0) / max * w), h - 4);
+  });
+  ctx.fillStyle = "#333";
+  ctx.fillText("latency per skill: p50 (dark), p95 (light); longest p95 " + Math.round(max) + " ms", 4, 11);
+}
+
 async function reports() {
-  const perf = await api("/api/reports/performance?since=1h");
+  if (reportsRefused) return new Map();
+  let perf;
+  try { perf = await api("/api/reports/performance?since=1h"); } catch (e) {
+    if (e.status !== 403) throw e;
+    reportsRefused = "Reports need a viewer, operator or admin key (" + e.message + ").";
+    $("#perf").textContent = reportsRefused;
+    fill("#errors", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 4; });
+    return new Map();
+  }
   chart(perf);
-  const div = $("#perf");
-  div.replaceChildren();
+  latency(perf.skills || []);
   const t = document.createElement("table");
   const head = t.createTHead().insertRow();
   for (const h of ["skill", "n", "p50 ms", "p95 ms", "p99 ms"]) cell(head, h);
+  const rows = t.createTBody();
   for (const s of perf.skills || []) {
-    const r = t.insertRow();
+    const r = rows.insertRow();
     cell(r, s.skill); cell(r, s.calls);
     for (const k of ["p50_ms", "p95_ms", "p99_ms"]) cell(r, s[k] === null || s[k] === undefined ? "" : Math.round(s[k]));
   }
-  div.appendChild(t);
-  const summary = await api("/api/reports/summary?since=24h");
-  const bySkill = new Map((summary.busiest_skills || []).map((s) => [s.skill, s]));
-  const skills = await api("/api/skills?limit=500");
-  fill("#skills", skills.skills, (row, s) => {
-    const b = bySkill.get(s.id) || {};
-    cell(row, s.id); cell(row, s.version); cell(row, s.isolation);
-    cell(row, b.calls || 0);
-    cell(row, b.success_rate === undefined || b.success_rate === null ? "" : Math.round(b.success_rate * 100) + "%");
-  });
+  $("#perf").replaceChildren(t);
   const errors = await api("/api/reports/errors?since=24h");
   fill("#errors", (errors.groups || []).slice(0, 15), (row, g) => {
     cell(row, g.skill_id); cell(row, g.error_type + " / " + (g.codes || []).join(", "));
     cell(row, g.count); cell(row, g.example_message || "", "msg");
   });
+  const summary = await api("/api/reports/summary?since=24h");
+  return new Map((summary.busiest_skills || []).map((s) => [s.skill, s]));
+}
+
+async function skills() {
+  const bySkill = await reports();
+  const list = (await api("/api/skills?limit=500")).skills;
+  fill("#skills", list, (row, s) => {
+    const b = bySkill.get(s.id) || {};
+    cell(row, s.id); cell(row, s.version); cell(row, s.offers); cell(row, s.isolation);
+    cell(row, s.environment, s.environment === "failed" ? "failed" : "");
+    cell(row, s.circuit, s.circuit === "closed" ? "" : "failed");
+    cell(row, reportsRefused ? "" : b.calls || 0);
+    cell(row, b.success_rate === undefined || b.success_rate === null ? "" : Math.round(b.success_rate * 100) + "%");
+  });
   const select = $("#runskill");
-  if (!select.options.length) {
-    for (const s of skills.skills) {
+  if (!select.options.length && list.length) {
+    for (const s of list) {
       const o = document.createElement("option");
       o.value = s.id; o.textContent = s.id;
       select.appendChild(o);
     }
-    select.onchange = form;
-    if (skills.skills.length) form();
+    form();
   }
+}
+
+function input(name, schema) {
+  let el;
+  if (Array.isArray(schema.enum)) {
+    el = document.createElement("select");
+    for (const v of schema.enum) { const o = document.createElement("option"); o.value = JSON.stringify(v); o.textContent = String(v); el.appendChild(o); }
+    if (schema.default !== undefined) el.value = JSON.stringify(schema.default);
+  } else if (schema.type === "boolean") {
+    el = document.createElement("input"); el.type = "checkbox"; el.checked = !!schema.default;
+  } else if (schema.type === "object" || schema.type === "array") {
+    el = document.createElement("textarea"); el.placeholder = "JSON";
+    if (schema.default !== undefined) el.value = JSON.stringify(schema.default);
+  } else {
+    el = document.createElement("input");
+    // Numbers are typed as text: the service, not the browser, says what is wrong with one.
+    el.type = "text";
+    if (schema.type === "integer" || schema.type === "number") el.inputMode = "decimal";
+    if (schema.default !== undefined) el.value = schema.default;
+  }
+  el.name = name;
+  el.dataset.type = Array.isArray(schema.enum) ? "enum" : (schema.type || "string");
+  return el;
 }
 
 async function form() {
   const skill = await api("/api/skills/" + encodeURIComponent($("#runskill").value));
+  const info = $("#skillinfo");
+  info.replaceChildren();
+  const p = document.createElement("p");
+  p.textContent = [skill.description, "offers: " + skill.offers, "environment: " + skill.environment,
+    "circuit: " + skill.circuit].filter(Boolean).join(" · ");
+  info.appendChild(p);
+  if (skill.scripts.length) {
+    const s = document.createElement("p");
+    s.textContent = "scripts: " + skill.scripts.join(", ");
+    info.appendChild(s);
+  }
+  if (skill.instructions) {
+    const d = document.createElement("details");
+    const sum = document.createElement("summary");
+    sum.textContent = "instructions";
+    const pre = document.createElement("pre");
+    pre.textContent = skill.instructions;
+    d.append(sum, pre);
+    info.appendChild(d);
+  }
   const fields = $("#fields");
   fields.replaceChildren();
-  const props = (skill.parameters_schema && skill.parameters_schema.properties) || {};
-  const required = new Set(skill.parameters_schema.required || []);
-  for (const [name, schema] of Object.entries(props)) {
+  const schema = skill.parameters_schema || {};
+  const required = new Set(schema.required || []);
+  for (const [name, prop] of Object.entries(schema.properties || {})) {
     const label = document.createElement("label");
-    label.textContent = name + (required.has(name) ? " *" : "") + (schema.description ? " — " + schema.description : "");
-    let input;
-    if (Array.isArray(schema.enum)) {
-      input = document.createElement("select");
-      for (const v of schema.enum) { const o = document.createElement("option"); o.value = JSON.stringify(v); o.textContent = String(v); input.appendChild(o); }
-    } else if (schema.type === "boolean") {
-      input = document.createElement("input"); input.type = "checkbox"; input.checked = !!schema.default;
-    } else if (schema.type === "object" || schema.type === "array") {
-      input = document.createElement("textarea"); input.placeholder = "JSON";
-      if (schema.default !== undefined) input.value = JSON.stringify(schema.default);
-    } else {
-      input = document.createElement("input");
-      input.type = schema.type === "integer" || schema.type === "number" ? "number" : "text";
-      if (schema.type === "number") input.step = "any";
-      if (schema.default !== undefined) input.value = schema.default;
-    }
-    input.name = name;
-    input.dataset.type = Array.isArray(schema.enum) ? "enum" : (schema.type || "string");
-    label.appendChild(input);
+    label.textContent = name + (required.has(name) ? " *" : "") + (prop.description ? " — " + prop.description : "");
+    label.appendChild(input(name, prop));
     fields.appendChild(label);
   }
 }
 
-async function run(ev) {
-  ev.preventDefault();
-  const params = {};
-  for (const input of $("#fields").querySelectorAll("[name]")) {
-    const t = input.dataset.type;
-    if (t === "boolean") params[input.name] = input.checked;
-    else if (input.value === "") continue;
-    else if (t === "enum" || t === "object" || t === "array") params[input.name] = JSON.parse(input.value);
-    else if (t === "integer") params[input.name] = parseInt(input.value, 10);
-    else if (t === "number") params[input.name] = parseFloat(input.value);
-    else params[input.name] = input.value;
+function params() {
+  const out = {};
+  for (const el of $("#fields").querySelectorAll("[name]")) {
+    const t = el.dataset.type;
+    const v = el.value.trim();
+    if (t === "boolean") out[el.name] = el.checked;
+    else if (v === "") continue;
+    else if (t === "enum" || t === "object" || t === "array") {
+      try { out[el.name] = JSON.parse(v); } catch (e) { out[el.name] = v; }  // the service says why
+    } else if ((t === "integer" || t === "number") && !isNaN(Number(v))) out[el.name] = Number(v);
+    else out[el.name] = v;
   }
-  const out = $("#runresult");
-  out.textContent = "running…";
+  return out;
+}
+
+function runState(status, fraction, message) {
+  $("#runstatus").textContent = status;
+  $("#runstatus").className = status;
+  if (fraction !== null) bar($("#runbar"), fraction);
+  if (message !== null) $("#runmsg").textContent = message;
+}
+
+function runEvent(msg) {
+  if (msg.type === "progress") runState("running", msg.fraction || 0, msg.message || "");
+  else if (msg.type === "status" && !TERMINAL.includes(msg.status)) runState(msg.status, null, null);
+  else if (msg.type === "complete") showResult(msg.result, msg.status);
+}
+
+function showResult(result, status) {
+  if (!run || run.done) return;
+  run.done = true;
+  runState(status, status === "succeeded" ? 1 : null, null);
+  if (!result) return;
+  $("#runresult").textContent = JSON.stringify(result.error ? result.error : result.output, null, 2);
+  if (result.error) $("#runerror").textContent = result.error.message;
+  const list = $("#runartifacts");
+  for (const a of result.artifacts || []) {
+    const li = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = "/api/artifacts/" + encodeURIComponent(a.id);
+    link.textContent = a.name;
+    link.onclick = (ev) => { ev.preventDefault(); download(link.href, a.name); };
+    li.append(link, " (" + a.mime + ", " + a.size + " bytes)");
+    list.appendChild(li);
+  }
+}
+
+// An artifact needs the key, which a plain link cannot send: fetch it, then save the bytes.
+async function download(href, name) {
+  try {
+    const res = await fetch(href, {headers: {"X-API-Key": key}});
+    if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => ({})));
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url; a.download = name;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) { $("#runerror").textContent = e.message; }
+}
+
+async function poll(id) {
+  // The WebSocket brings progress; this brings the end even if the socket is down.
+  while (run && run.id === id && !run.done) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const t = await api("/api/executions/" + id).catch(() => null);
+    if (t && TERMINAL.includes(t.status) && run && run.id === id) showResult(t.result, t.status);
+  }
+}
+
+async function submit(ev) {
+  ev.preventDefault();
+  run = null;
+  for (const el of $("#fields").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const id of ["#runerror", "#runresult", "#runmsg"]) $(id).textContent = "";
+  $("#runartifacts").replaceChildren();
+  runState("submitting", 0, null);
   try {
     const data = await api("/api/skills/" + encodeURIComponent($("#runskill").value) + "/execute", {
       method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({parameters: params, wait: true})});
-    out.textContent = JSON.stringify(data, null, 2);
-  } catch (e) { out.textContent = e.message; }
+      body: JSON.stringify({parameters: params(), wait: false})});
+    run = {id: data.task_id, done: false};
+    runState(data.status, null, null);
+    follow(run.id);
+    poll(run.id);
+  } catch (e) {
+    runState(e.status === 401 || e.status === 403 ? "refused" : e.status === 422 ? "invalid" : "error", 0, null);
+    $("#runerror").textContent = e.message;
+    const bad = e.field && $("#fields").querySelector("[name='" + CSS.escape(e.field) + "']");
+    if (bad) bad.setAttribute("aria-invalid", "true");
+  }
 }
 
 async function refresh() {
   await health();
-  try { await tasks(); await reports(); if (!$("#notice").textContent.startsWith("Warning")) notice(""); }
-  catch (e) { notice(e.message + (key ? "" : " — enter an API key above")); }
+  if (!key) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
+  try { await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice(""); }
+  catch (e) { notice(e.message); }
 }
 
 $("#keyform").onsubmit = (ev) => {
   ev.preventDefault();
   key = $("#key").value.trim();
   localStorage.setItem("skillexec.key", key);
-  if (ws) ws.close();
+  reportsRefused = "";
+  $("#runskill").replaceChildren();
+  const old = ws;
+  ws = null;
+  if (old) old.close();
+  connect();
   refresh();
 };
-$("#runform").onsubmit = run;
+$("#runskill").onchange = form;
+$("#runform").onsubmit = submit;
 connect();
 refresh();
 setInterval(refresh, 3000);
