@@ -1,6 +1,7 @@
 """The HTTP service's cost (issue #16).
 
-Run:  .venv/bin/python bench/bench_http.py [--requests 20000] [--callers 32]
+Run:  .venv/bin/python bench/bench_http.py [--requests 20000] [--callers 32] [--rounds 2]
+          [--against ../other-worktree] [--throughput-only]
 
 Side by side in one run, on this machine, each server in its own process with the same
 uvicorn settings (uvloop and httptools where installed, no uvicorn access log), driven by
@@ -11,6 +12,8 @@ what is measured; no wrk on this machine):
      (authentication, roles, the rate limiter), validation, the SQLite journal, the audit
      log, the request id and the structured access log all on
   requests/s and p50/p99 latency each; budget: 2 >= 50% of 1's requests/s, p99 <= 2x.
+  Each server's CPU time per request too (user + system, all its threads): on a busy
+  machine the wall-clock figures drift with the neighbours' load, the CPU cost much less.
   3. 1,000 concurrent SSE subscribers (10 per task) to 100 running tasks: all get their
      terminal event; the server's RSS per subscriber.
   4. 200 concurrent waiting executions of a 0.5 s skill: wall time (budget: <= 1.5 s).
@@ -86,10 +89,12 @@ BARE = textwrap.dedent("""
 """)
 
 
-def start(script: str, data: Path) -> tuple[subprocess.Popen[str], int, str]:
-    proc = subprocess.Popen([sys.executable, "-c", script, str(data)], cwd=ROOT,
+def start(script: str, data: Path, *, root: Path = ROOT,
+          ) -> tuple[subprocess.Popen[str], int, str]:
+    """A server from ``root``'s sources (this checkout's, or another's to compare)."""
+    proc = subprocess.Popen([sys.executable, "-c", script, str(data)], cwd=root,
                             stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(root / "src")})
     assert proc.stdout is not None
     port, key = proc.stdout.readline().split()
     return proc, int(port), key
@@ -148,6 +153,12 @@ async def load(port: int, key: str, total: int, callers: int,
     for c in conns:
         c.close()
     return wall, lat
+
+
+def cpu_s(proc: psutil.Process) -> float:
+    """The process's CPU time so far, all its threads, user + system."""
+    times = proc.cpu_times()
+    return float(times.user + times.system)
 
 
 def pct(lat: list[float], q: float) -> float:
@@ -216,10 +227,46 @@ async def waiting(port: int, key: str, n: int) -> None:
           f"all answered in {wall:.2f} s (budget 1.5 s)")
 
 
+Server = tuple[int, str, psutil.Process]  # port, key ("-": none), process
+Figures = tuple[float, float, float, float]  # requests/s, p50 ms, p99 ms, CPU us/request
+
+
+async def throughput(servers: dict[str, Server], *, requests: int, callers: int,
+                     rounds: int, body: bytes) -> dict[str, Figures]:
+    """Each server in turn, ``rounds`` times (interleaved: the machine's noise hits each
+    alike), after a warm-up; wall-clock figures and the server's CPU time per request."""
+    for port, key, _proc in servers.values():
+        await load(port, key, 2000, callers, body)  # warm up
+    runs: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in servers}
+    cpu = dict.fromkeys(servers, 0.0)
+    for _ in range(rounds):
+        for name, (port, key, proc) in servers.items():
+            before = cpu_s(proc)
+            runs[name].append(await load(port, key, requests // rounds, callers, body))
+            cpu[name] += cpu_s(proc) - before
+    figures = {}
+    for name, done in runs.items():
+        wall = sum(w for w, _ in done)
+        lat = [x for _, lats in done for x in lats]
+        figures[name] = (len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99),
+                         cpu[name] / len(lat) * 1e6)
+    return figures
+
+
+def show(label: str, f: Figures) -> None:
+    print(f"{label:34s}{f[0]:8.0f} req/s  p50 {f[1]:.2f} ms  p99 {f[2]:.2f} ms  "
+          f"server CPU {f[3]:.0f} us/request")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=20_000)
     ap.add_argument("--callers", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds of each server")
+    ap.add_argument("--against", type=Path, action="append", default=[],
+                    help="another checkout (e.g. a git worktree of an older commit): its "
+                    "service is measured too, interleaved with this one")
+    ap.add_argument("--throughput-only", action="store_true", help="skip 3 and 4")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -227,34 +274,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare, bport, _ = start(BARE, Path(tmp) / "bare")
         svc, sport, key = start(SERVICE, Path(tmp) / "svc")
+        procs = [bare, svc]
+        servers = {"bare": (bport, "-", psutil.Process(bare.pid)),
+                   "svc": (sport, key, psutil.Process(svc.pid))}
+        for i, other in enumerate(args.against):
+            proc, port, k = start(SERVICE, Path(tmp) / f"against{i}", root=other)
+            procs.append(proc)
+            servers[str(other)] = (port, k, psutil.Process(proc.pid))
         try:
-            async def both() -> None:
-                await load(bport, "-", 2000, args.callers, body)  # warm up
-                await load(sport, key, 2000, args.callers, body)
-                rounds: dict[str, list[tuple[float, list[float]]]] = {"bare": [], "svc": []}
-                for _ in range(2):  # interleaved: the machine's noise hits both alike
-                    rounds["bare"].append(await load(bport, "-", args.requests // 2,
-                                                     args.callers, body))
-                    rounds["svc"].append(await load(sport, key, args.requests // 2,
-                                                    args.callers, body))
-                figures = {}
-                for name, runs in rounds.items():
-                    wall = sum(w for w, _ in runs)
-                    lat = [x for _, lats in runs for x in lats]
-                    figures[name] = (len(lat) / wall, pct(lat, 0.5), pct(lat, 0.99))
+            async def run() -> None:
+                figures = await throughput(servers, requests=args.requests,
+                                           callers=args.callers, rounds=args.rounds,
+                                           body=body)
                 b, s = figures["bare"], figures["svc"]
-                print(f"1. bare FastAPI constant:        {b[0]:8.0f} req/s  p50 {b[1]:.2f} ms  "
-                      f"p99 {b[2]:.2f} ms")
-                print(f"2. skillexec execute (all on):   {s[0]:8.0f} req/s  p50 {s[1]:.2f} ms  "
-                      f"p99 {s[2]:.2f} ms")
+                show("1. bare FastAPI constant:", b)
+                show("2. skillexec execute (all on):", s)
+                for other in args.against:
+                    show(f"   the same, {other}:", figures[str(other)])
                 print(f"   ratio: {s[0] / b[0]:.0%} of bare requests/s (budget >= 50%), p99 "
                       f"{s[2] / b[2]:.2f}x (budget <= 2x); {args.callers} keep-alive callers")
-                await waiting(sport, key, 200)
-                await sse(sport, key, 100, 10, psutil.Process(svc.pid))
+                print(f"   server CPU per request: {s[3] / b[3]:.2f}x the bare endpoint's (the "
+                      "load-independent form of the requests/s budget: <= 2x)")
+                if not args.throughput_only:
+                    await waiting(sport, key, 200)
+                    await sse(sport, key, 100, 10, psutil.Process(svc.pid))
 
-            asyncio.run(both())
+            asyncio.run(run())
         finally:
-            for p in (bare, svc):
+            for p in procs:
                 p.terminate()
                 p.wait(30)
 

@@ -50,10 +50,8 @@ class LiveTasks:
                     return info.result
                 assert self.watcher is not None  # set by the engine
                 return await self.watcher.wait_elsewhere(task_id, timeout)
-        if timeout is None:
-            return await asyncio.shield(fut)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            return await _outcome(fut, timeout)
         except TimeoutError:
             raise ResourceError(f"task {task_id} did not finish within {timeout} s",
                                 code="wait_timeout", retryable=True) from None
@@ -70,3 +68,33 @@ class LiveTasks:
         if info is None:
             raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
         return info
+
+
+async def _outcome(fut: asyncio.Future[ExecutionResult], timeout: float | None,
+                   ) -> ExecutionResult:
+    """``fut``'s result within ``timeout`` (None: no limit; TimeoutError after), never
+    cancelling ``fut`` (other callers wait on it too) when this caller gives up or is
+    cancelled: what ``wait_for(shield(fut))`` does, without the two futures, the task and
+    the callbacks those make per waiting request (the HTTP execute route's hot path)."""
+    if fut.done():
+        return fut.result()
+    if timeout is not None and timeout <= 0:
+        raise TimeoutError
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    fut.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    try:
+        await woken
+    finally:
+        fut.remove_done_callback(wake)
+        if timer is not None:
+            timer.cancel()
+    if not fut.done():
+        raise TimeoutError
+    return fut.result()

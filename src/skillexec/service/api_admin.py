@@ -150,7 +150,7 @@ async def revoke_key(request: Request,
     state = _state(request)
     if not await state.engine.keys.revoke(key_id, by=principal):
         raise not_found("key", key_id)
-    state.known_keys.clear()  # the revoked key stops working here at once
+    state.forget_keys()  # the revoked key stops working here at once
     return ok({"key_id": key_id, "revoked": True}, request.state.request_id)
 
 

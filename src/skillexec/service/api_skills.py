@@ -27,7 +27,7 @@ from skillexec.service.state import ServiceState
 from skillexec.skills.model import Skill
 from skillexec.task import TaskStatus
 
-__all__ = ["router", "skill_detail", "skill_summary"]
+__all__ = ["execute", "router", "skill_detail", "skill_summary"]
 
 router = APIRouter(prefix="/api/skills", tags=["skills"])
 
@@ -157,13 +157,19 @@ async def execute_skill(request: Request, skill_id: SkillId, body: ExecuteReques
     the service waits: 202, the task id and a ``Location``. Refusals before running are
     errors: 404 unknown skill, 422 invalid parameters (every violation in ``details``), 403
     not granted, 503 overloaded."""
-    state = _state(request)
+    return await execute(_state(request), principal, skill_id, body,
+                         request.state.request_id)
+
+
+async def execute(state: ServiceState, principal: Principal, skill_id: str,
+                  body: ExecuteRequest, rid: str) -> Response:
+    """The execute route's work, once the caller may run and the body is valid (the route
+    above and the service's express lane, :mod:`skillexec.service.express`, share it)."""
     params = {**(body.data or {}), **(body.parameters or {})}
     call = Call(skill_id, params, config=body.config, priority=body.priority,
                 timeout=body.timeout, deadline=body.deadline, max_retries=body.max_retries,
                 version=body.version, use_cache=body.cache)
     task_id = await submit(state, principal, call)
-    rid = request.state.request_id
     result = await wait_for(state, task_id, state.settings.max_wait_s if body.wait else 0.0)
     if result is not None:
         result = result_or_refusal(state, result)

@@ -32,7 +32,14 @@ from skillexec.service import (
 )
 from skillexec.service.auth import authenticate, declare_security
 from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
-from skillexec.service.envelope import ApiError, error_body, error_for, json_response
+from skillexec.service.envelope import (
+    ApiError,
+    error_body,
+    error_for,
+    error_response,
+    json_response,
+)
+from skillexec.service.express import ExpressExecute
 from skillexec.service.state import ServiceState
 
 __all__ = ["create_app"]
@@ -105,6 +112,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     _openapi(app, metrics_keyed=settings.metrics_auth)
+    app.add_middleware(ExpressExecute, state=state)  # inside CORS and the request context
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
@@ -143,8 +151,8 @@ def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:
 def _handlers(app: FastAPI, state: ServiceState) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return _error(request, exc.status, exc.code, exc.message, details=exc.api_details,
-                      field=exc.field, headers=exc.headers)
+        return error_response(exc, request_id=_rid(request), path=request.url.path,
+                              method=request.method)
 
     async def engine_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SkillExecError)

@@ -10,9 +10,10 @@ them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -24,7 +25,7 @@ from skillexec.service.envelope import ApiError
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["caller", "declare_security", "need", "principal_of_ws", "unauthenticated"]
+__all__ = ["caller", "caller_of", "declare_security", "need", "principal_of_ws", "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -48,14 +49,39 @@ async def authenticate(state: ServiceState, raw: str | None) -> Principal:
         if hit[1] > time.monotonic():
             return hit[0]
         del state.known_keys[digest]
-    principal = await state.engine.keys.authenticate(raw)
+    if ttl > 0:
+        generation = state.keys_generation
+        principal = await _look_up(state, digest, raw)
+    else:  # "the journal is asked every request": its own lookup, none shared
+        generation = -1
+        principal = await state.engine.keys.authenticate(raw)
     if principal is None:
         raise unauthenticated("the API key is not valid (unknown, revoked or expired)")
-    if ttl > 0:
+    if generation == state.keys_generation:  # no revocation here since the lookup began
         if len(state.known_keys) >= _MAX_KNOWN:
             state.known_keys.clear()
         state.known_keys[digest] = (principal, time.monotonic() + ttl)
     return principal
+
+
+async def _look_up(state: ServiceState, digest: bytes, raw: str) -> Principal | None:
+    """The journal's answer for a key, one lookup for the requests that ask at once: when
+    a busy key's cached principal expires, its concurrent requests share one lookup (one
+    thread hop) instead of each making its own. A key found invalid is looked up again by
+    each of them, so each refusal leaves its own ``auth.failed`` audit record, as before."""
+    shared = state.key_lookups.get(digest)
+    if shared is None:
+        shared = asyncio.ensure_future(state.engine.keys.authenticate(raw))
+        state.key_lookups[digest] = shared
+
+        def done(fut: asyncio.Future[Principal | None]) -> None:
+            if state.key_lookups.get(digest) is fut:  # not a newer one, after a revocation
+                del state.key_lookups[digest]
+
+        shared.add_done_callback(done)
+        return await asyncio.shield(shared)
+    principal = await asyncio.shield(shared)
+    return principal if principal is not None else await state.engine.keys.authenticate(raw)
 
 
 def _limit(state: ServiceState, principal: Principal) -> None:
@@ -91,13 +117,27 @@ def need(action: str) -> Callable[..., Awaitable[Principal]]:
 
     async def allowed(request: Request) -> Principal:
         principal = await caller(request)
-        if not principal.can(action):
-            raise ApiError(403, "PERMISSION_DENIED", f"role {principal.role.value!r} may not "
-                           f"do this ({action})", error_type=ErrorType.PERMISSION)
+        _may(principal, action)
         return principal
 
     allowed.__name__ = f"need_{action}"
     return allowed
+
+
+def _may(principal: Principal, action: str) -> None:
+    if not principal.can(action):
+        raise ApiError(403, "PERMISSION_DENIED", f"role {principal.role.value!r} may not "
+                       f"do this ({action})", error_type=ErrorType.PERMISSION)
+
+
+async def caller_of(state: ServiceState, headers: Mapping[str, str], *,
+                    action: str) -> Principal:
+    """What ``need(action)`` does, for a handler outside FastAPI's dependencies
+    (``headers``: the request's, lower-case names)."""
+    principal = await authenticate(state, _raw_key(headers))
+    _limit(state, principal)
+    _may(principal, action)
+    return principal
 
 
 def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) -> None:

@@ -12,7 +12,7 @@ answers to them), without validating each answer again on the hot path.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any, Generic, Literal, TypeVar
 
 import orjson
@@ -22,13 +22,26 @@ from starlette.responses import Response
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 
 __all__ = ["COMMON_ERRORS", "ERROR", "ApiError", "Envelope", "ErrorEnvelope", "Metadata",
-           "error_body", "error_for", "iso_now", "json_response", "not_found", "ok"]
+           "error_body", "error_for", "error_response", "iso_now", "json_response",
+           "not_found", "ok"]
 
 T = TypeVar("T")
 
 
+_SECOND: list[tuple[int, str]] = [(-1, "")]  # the last whole second and its text
+
+
 def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Now, ISO 8601 in UTC to the millisecond (``2026-12-06T04:08:21.089Z``). Every
+    answer carries one; the second's text is made once a second (a third of the cost of
+    ``datetime.now(UTC).isoformat()`` per answer)."""
+    now = time.time()
+    second, text = _SECOND[0]  # one tuple: a reader in another thread sees a whole pair
+    if second != int(now):
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _SECOND[0] = (second, text)
+    return f"{text}.{int((now - second) * 1000):03d}Z"
 
 
 class Metadata(BaseModel):
@@ -104,6 +117,13 @@ def ok(data: Any, request_id: str, *, message: str = "", status: int = 200,
     return json_response({"success": True, "data": data, "message": message, "error": None,
                           "metadata": {"timestamp": iso_now(), "request_id": request_id}},
                          status, headers)
+
+
+def error_response(exc: ApiError, *, request_id: str, path: str, method: str) -> Response:
+    """The answer for a refusal: its status, envelope and headers."""
+    return json_response(error_body(exc.code, exc.message, request_id=request_id, path=path,
+                                    method=method, details=exc.api_details, field=exc.field),
+                         exc.status, exc.headers)
 
 
 def error_body(code: str, message: str, *, request_id: str, path: str, method: str,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -27,6 +28,8 @@ from skillexec.service.state import ServiceState
 
 __all__ = ["bind", "serve"]
 
+_GEN0 = 10_000  # allocations between young collections (Python's default: 700)
+
 
 class _DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
@@ -37,6 +40,10 @@ class _DrainingServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets=sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        _settle_gc()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._loop is not None:  # a signal handler: the loop may be mid-step
@@ -57,6 +64,19 @@ class _DrainingServer(uvicorn.Server):
         finally:
             for sig, handler in before.items():
                 signal.signal(sig, handler)
+
+
+def _settle_gc() -> None:
+    """Once started: what start-up made (modules, the app, the engine) moves out of the
+    collector's sight, and the young generation is collected less often. Every full
+    collection otherwise walks all of it, on the event loop, while requests wait — the
+    stalls behind the execute route's p99 (bench_http.py). The process is ours (this is
+    ``skillexec serve``), so its collector is ours to tune; an application embedding
+    :func:`~skillexec.service.app.create_app` keeps its own."""
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, _GEN0), gen1, gen2)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -27,10 +27,20 @@ class ServiceState:
     streams_open: int = 0  # SSE and WebSocket subscriptions now
     # key digest -> (principal, until when, monotonic): see ServiceConfig.auth_cache_s
     known_keys: dict[bytes, tuple[Principal, float]] = field(default_factory=dict)
+    # key digest -> the journal lookup under way for it (shared by concurrent requests)
+    key_lookups: dict[bytes, asyncio.Future[Principal | None]] = field(default_factory=dict)
+    keys_generation: int = 0  # one more at each revocation through this service
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
                                    burst=self.settings.rate_burst)
+
+    def forget_keys(self) -> None:
+        """After a revocation here: no principal known, no lookup under way reused, and
+        none that began before it remembered when it ends."""
+        self.known_keys.clear()
+        self.key_lookups.clear()
+        self.keys_generation += 1
 
     @property
     def retry_after(self) -> dict[str, str]:
