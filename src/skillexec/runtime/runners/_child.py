@@ -360,9 +360,9 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
         inv = setup.invoker
         assert inv is not None
         if inv.is_async:
-            import asyncio
+            from skillexec.runtime.runners._coroutine import run_coroutine
 
-            value = asyncio.run(inv.call(start["input"], ctx))
+            value = run_coroutine(inv.call(start["input"], ctx))
         else:
             value = inv.call(start["input"], ctx)
     except BaseException as exc:
