@@ -1,10 +1,17 @@
-"""run_coroutine: how a child (and, once, its zygote) runs an async skill's coroutine."""
+"""run_coroutine: how a child (and, once, its zygote) runs an async skill's coroutine.
+
+Imported by every zygote before it confines itself (a zygote cannot count on reading
+skillexec's files afterwards), hence asyncio imported inside: a sync skill's zygote, and
+so each of its forks, does not carry it.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 __all__ = ["run_coroutine"]
 
@@ -15,6 +22,8 @@ def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
     but asking through signal's wrappers copies pages), ~0.4 ms of a fresh child's CPU.
     The ending is asyncio.run's: tasks left running are cancelled and awaited, async
     generators and the default executor shut down, the loop closed."""
+    import asyncio
+
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -29,7 +38,9 @@ def run_coroutine(coro: Coroutine[Any, Any, Any]) -> Any:
             loop.close()
 
 
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+def _cancel_all(loop: AbstractEventLoop) -> None:
+    import asyncio
+
     tasks = asyncio.all_tasks(loop)
     if not tasks:
         return

@@ -43,6 +43,7 @@ from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
 from skillexec.runtime.runners import _child, _child_script, _fork
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
     CLONE_NEWPID,
@@ -202,8 +203,6 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
         # Warmed for async skills only (it costs every fork): asyncio imported, and one
         # loop run and closed, so that its policy and what a first loop creates lazily
         # exist here and not in each child (~0.3 ms and ~80 page faults a call).
-        from skillexec.runtime.runners._coroutine import run_coroutine
-
         run_coroutine(_nothing())
     # Made here once rather than in each child: what a child allocates or first touches
     # costs it copy-on-write page faults (several microseconds each on a VM).
