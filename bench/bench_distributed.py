@@ -208,6 +208,7 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
         for _ in range(4):
             await e.execute("noop", {"n": -1})
         cpu0 = (sum(_cpu_s(p.pid) for p in workers), sum(os.times()[:2]), _pg_cpu_s(db))
+        faults0 = sum(_faults(p.pid) for p in workers)
         t0, WINDOW[0] = time.perf_counter(), time.time()
         # Many callers at once, as behind an API (Celery's client publishes one by one
         # without waiting for anything durable; skillexec's submit waits for the journal).
@@ -220,6 +221,7 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
             assert r.ok, r.error
         rate = n / (time.perf_counter() - t0)
         WINDOW[1] = time.time()
+        FAULTS[0] = (sum(_faults(p.pid) for p in workers) - faults0) / n
         cpu = (sum(_cpu_s(p.pid) for p in workers) - cpu0[0],
                sum(os.times()[:2]) - cpu0[1], _pg_cpu_s(db) - cpu0[2])
         lat = []
@@ -233,6 +235,8 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
 # arm -> (commits, worker ms, client ms, PostgreSQL ms) per task
 COSTS: dict[str, list[tuple[float, float, float, float]]] = {}
 INFLIGHT: dict[str, list[float]] = {}  # arm -> mean tasks in flight per worker, per round
+FAULTS = [0.0]  # minor page faults per task of the last skillexec arm's workers
+FAULTS_BY_ARM: dict[str, list[float]] = {}
 WINDOW = [0.0, 0.0]  # the throughput phase, epoch seconds (clock of this host)
 
 
@@ -264,6 +268,19 @@ def _own_cpu_s(pid: int) -> float:
     except OSError:  # ended meanwhile
         return 0.0
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _faults(pid: int) -> int:
+    """Minor page faults of a worker's process tree (with reaped children's): steadier
+    than CPU time on a loaded machine, and most of a forked child's cost."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[7]) + int(fields[8])
+    return total
 
 
 def _tree(pid: int) -> list[int]:
@@ -311,6 +328,7 @@ def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0,
             rate, lat, (worker_s, client_s, pg_s) = asyncio.run(
                 _skx_run(skx, n, rtt, procs, db))
             INFLIGHT.setdefault(arm, []).append(_in_flight(db, len(procs)))
+            FAULTS_BY_ARM.setdefault(arm, []).append(FAULTS[0])
             stop(procs)  # their connections close: their statistics are flushed
             time.sleep(0.5)
             # Transactions include the start-up's and the round trips' (a few dozen).
@@ -446,7 +464,8 @@ def main() -> None:
               f"{statistics.median(c[3] for c in costs):.2f} ms (median of rounds)")
     for arm, xs in INFLIGHT.items():
         print(f"  in flight per worker {arm:10s} mean {statistics.median(xs):.2f} of "
-              f"-c {WORKER_C[0]} (median of rounds)")
+              f"-c {WORKER_C[0]}, page faults per task "
+              f"{statistics.median(FAULTS_BY_ARM[arm]):.0f} (median of rounds)")
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
                        ("sandboxed", "fresh", 2.0), ("sandboxed_base", "fresh", 2.0)):
