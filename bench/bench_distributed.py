@@ -11,11 +11,15 @@ Arms, interleaved round by round (each arm's workers started fresh, queues uniqu
   fresh       Celery task that runs a fresh interpreter (``python -c pass``) per task
   sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode
   baseline    as skillexec, its workers running the code in --baseline-src (A/B of a change)
+  sandboxed_base  as sandboxed, its workers running the code in --baseline-src
 Throughput = N / (first submit -> last end seen by the client). Round trip = one task
 submitted and its end seen, one at a time (p50/p99). Then ``--kills`` runs of: 10 tasks
 (5 idempotent, 5 not) on two workers, kill -9 of one mid-run, a fresh worker started:
 lost tasks, tasks whose terminal state changed after it was first read, non-idempotent
 tasks run twice.
+Cost per task: CPU of the workers (with their descendants: a sandboxed skill's zygote and
+the children it forks), of the client and of the PostgreSQL backends serving the arm's
+database, over the throughput phase; and how many tasks each worker held at once on average.
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
         rate = n / (time.perf_counter() - t0)
         COSTS.setdefault(arm, []).append((
             0.0, (sum(_cpu_s(p.pid) for p in procs) - cpu0[0]) * 1000 / n,
-            (sum(os.times()[:2]) - cpu0[1]) * 1000 / n))
+            (sum(os.times()[:2]) - cpu0[1]) * 1000 / n, 0.0))
         lat: list[float] = []
         for _ in range(rtt):
             done = f"bp-{uuid.uuid4().hex[:8]}"
@@ -184,8 +188,9 @@ class Skx:
 
 
 async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[bytes]],
-                   db: str) -> tuple[float, list[float], tuple[float, float]]:
-    """(tasks/s, round trips, (worker CPU s, client CPU s) of the throughput phase)."""
+                   db: str) -> tuple[float, list[float], tuple[float, float, float]]:
+    """(tasks/s, round trips, (worker CPU s, client CPU s, PostgreSQL backends' CPU s) of
+    the throughput phase)."""
     engine = skx.engine()
     async with engine as e:  # type: ignore[attr-defined]
         # Every worker up (its heartbeat row written) before the clock starts: a worker
@@ -202,8 +207,9 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
             await asyncio.sleep(0.1)
         for _ in range(4):
             await e.execute("noop", {"n": -1})
-        cpu0 = sum(_cpu_s(p.pid) for p in workers), sum(os.times()[:2])
-        t0 = time.perf_counter()
+        cpu0 = (sum(_cpu_s(p.pid) for p in workers), sum(os.times()[:2]), _pg_cpu_s(db))
+        faults0 = sum(_faults(p.pid) for p in workers)
+        t0, WINDOW[0] = time.perf_counter(), time.time()
         # Many callers at once, as behind an API (Celery's client publishes one by one
         # without waiting for anything durable; skillexec's submit waits for the journal).
         ids: list[str] = []
@@ -214,8 +220,10 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
             r = await e.wait(t, timeout=300)
             assert r.ok, r.error
         rate = n / (time.perf_counter() - t0)
+        WINDOW[1] = time.time()
+        FAULTS[0] = (sum(_faults(p.pid) for p in workers) - faults0) / n
         cpu = (sum(_cpu_s(p.pid) for p in workers) - cpu0[0],
-               sum(os.times()[:2]) - cpu0[1])
+               sum(os.times()[:2]) - cpu0[1], _pg_cpu_s(db) - cpu0[2])
         lat = []
         for _ in range(rtt):
             t = time.perf_counter()
@@ -224,13 +232,80 @@ async def _skx_run(skx: Skx, n: int, rtt: int, workers: list[subprocess.Popen[by
         return rate, lat, cpu
 
 
-COSTS: dict[str, list[tuple[float, float, float]]] = {}  # arm -> (commits, worker ms, client ms)
+# arm -> (commits, worker ms, client ms, PostgreSQL ms) per task
+COSTS: dict[str, list[tuple[float, float, float, float]]] = {}
+INFLIGHT: dict[str, list[float]] = {}  # arm -> mean tasks in flight per worker, per round
+FAULTS = [0.0]  # minor page faults per task of the last skillexec arm's workers
+FAULTS_BY_ARM: dict[str, list[float]] = {}
+WINDOW = [0.0, 0.0]  # the throughput phase, epoch seconds (clock of this host)
+
+
+def _in_flight(db: str, workers: int) -> float:
+    """Mean number of tasks a worker held (claimed, not yet ended) over the throughput
+    phase: ``-c`` when deliveries keep every slot busy, less when the workers starve."""
+    t0, t1 = WINDOW
+    with psycopg.connect(db, autocommit=True) as c:
+        row = c.execute(
+            "SELECT sum(greatest(0, least(t.finished_at, %(t1)s)"
+            " - greatest(extract(epoch FROM c.claimed_at)::float8, %(t0)s)))"
+            " FROM tasks t JOIN skillexec_claims c USING (task_id)"
+            " WHERE t.finished_at IS NOT NULL AND c.claimed_at IS NOT NULL",
+            {"t0": t0, "t1": t1}).fetchone()
+    return float(row[0] or 0.0) / (t1 - t0) / workers if row else 0.0
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process (and its waited-for children)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU seconds of a live process, its waited-for children, and its live
+    descendants (a sandboxed skill's zygote and the children it forks and reaps are the
+    worker's grandchildren: their CPU reaches the worker's own counters only when the
+    zygote exits, after the measured window)."""
+    return sum(_own_cpu_s(p) for p in _tree(pid))
+
+
+def _own_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended meanwhile
+        return 0.0
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _faults(pid: int) -> int:
+    """Minor page faults of a worker's process tree (with reaped children's): steadier
+    than CPU time on a loaded machine, and most of a forked child's cost."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[7]) + int(fields[8])
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                parent[int(d)] = int(Path(f"/proc/{d}/stat").read_text()
+                                     .rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parent.items() if pp == p]
+    return out
+
+
+def _pg_cpu_s(db: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``db`` (this host only)."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        pids = [r[0] for r in c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                        (db.rsplit("/", 1)[1],)).fetchall()]
+    return sum(_own_cpu_s(p) for p in pids)
 
 
 def _commits(db: str) -> int:
@@ -250,12 +325,16 @@ def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0,
         skx = Skx(Path(tmp), broker, db, iso, src)
         procs = [skx.worker(WORKER_C[0]), skx.worker(WORKER_C[0])]
         try:
-            rate, lat, (worker_s, client_s) = asyncio.run(_skx_run(skx, n, rtt, procs, db))
+            rate, lat, (worker_s, client_s, pg_s) = asyncio.run(
+                _skx_run(skx, n, rtt, procs, db))
+            INFLIGHT.setdefault(arm, []).append(_in_flight(db, len(procs)))
+            FAULTS_BY_ARM.setdefault(arm, []).append(FAULTS[0])
             stop(procs)  # their connections close: their statistics are flushed
             time.sleep(0.5)
             # Transactions include the start-up's and the round trips' (a few dozen).
             COSTS.setdefault(arm, []).append((_commits(db) / (n + rtt + 4),
-                                              worker_s * 1000 / n, client_s * 1000 / n))
+                                              worker_s * 1000 / n, client_s * 1000 / n,
+                                              pg_s * 1000 / n))
             return rate, lat
         finally:
             stop(procs)
@@ -357,6 +436,9 @@ def main() -> None:
                 elif arm == "baseline":
                     rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt, src=a.baseline_src,
                                         arm=arm)
+                elif arm == "sandboxed_base":
+                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox",
+                                        src=a.baseline_src, arm=arm)
                 elif arm == "sandboxed":
                     rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox", arm=arm)
                 else:
@@ -378,10 +460,15 @@ def main() -> None:
         print(f"  cost per task {arm:10s} PostgreSQL transactions "
               f"{statistics.median(c[0] for c in costs):.1f}, worker CPU "
               f"{statistics.median(c[1] for c in costs):.2f} ms, client CPU "
-              f"{statistics.median(c[2] for c in costs):.2f} ms (median of rounds)")
+              f"{statistics.median(c[2] for c in costs):.2f} ms, PostgreSQL CPU "
+              f"{statistics.median(c[3] for c in costs):.2f} ms (median of rounds)")
+    for arm, xs in INFLIGHT.items():
+        print(f"  in flight per worker {arm:10s} mean {statistics.median(xs):.2f} of "
+              f"-c {WORKER_C[0]}, page faults per task "
+              f"{statistics.median(FAULTS_BY_ARM[arm]):.0f} (median of rounds)")
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
-                       ("sandboxed", "fresh", 2.0)):
+                       ("sandboxed", "fresh", 2.0), ("sandboxed_base", "fresh", 2.0)):
         if x in med and y in med:
             print(f"  {x}/{y}: {med[x] / med[y]:.2f}x (target >= {need}x)")
     if a.kills:

@@ -5,15 +5,26 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+import skillexec
 from skillexec.runtime.runners.process import ProcessRunner
+from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.model import Entry, EntryKind, Permission, Skill
-from tests._isolation import NOOP, attempt, settings, skill_processes, wait_gone, write_skill
+from tests._isolation import (
+    NOOP,
+    attempt,
+    need_sandbox,
+    settings,
+    skill_processes,
+    wait_gone,
+    write_skill,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,6 +88,62 @@ def test_errors_are_classified(tmp_path: Path) -> None:
             assert out.error is not None and out.error.message == "nope"
             out = await r.run(attempt(broken, tmp_path))
             assert out.error is not None and out.error.type.value == "dependency_error"
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("kind", ["process", "sandbox"])
+def test_an_async_skill_ends_as_under_asyncio_run(tmp_path: Path, kind: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child runs a coroutine on a loop of its own (not asyncio.run, which costs it
+    more): what the skill left running is cancelled and its cleanup runs, its async
+    generators are closed, its default executor shut down, before the child answers."""
+    skill = write_skill(tmp_path / "a", (
+        "import asyncio, os\n"
+        "async def _left(path):\n"
+        "    try:\n"
+        "        await asyncio.sleep(60)\n"
+        "    finally:\n"
+        "        open(path, 'w').write('cancelled')\n"
+        "async def _gen(path):\n"
+        "    try:\n"
+        "        yield 1\n"
+        "        yield 2\n"
+        "    finally:\n"
+        "        open(path, 'w').write('closed')\n"
+        "async def execute(input_data, context):\n"
+        "    loop = asyncio.get_running_loop()\n"
+        "    assert asyncio.get_event_loop() is loop\n"
+        "    left = os.path.join(str(context.workdir), 'left')\n"
+        "    gen_file = os.path.join(str(context.workdir), 'gen')\n"
+        "    asyncio.ensure_future(_left(left))\n"
+        "    g = _gen(gen_file)\n"
+        "    first = await g.__anext__()\n"
+        "    pid = await loop.run_in_executor(None, os.getpid)\n"
+        "    return {'first': first, 'pid': pid, 'dir': str(context.workdir)}\n"))
+
+    if kind == "sandbox":
+        need_sandbox()
+        # As `python -m skillexec worker` from a source checkout: skillexec's own folder is
+        # the embedding script's, which the sandbox may not read, so the zygote must have
+        # imported all it runs before it confined itself.
+        main = Path(skillexec.__file__).parent / "__main__.py"
+        monkeypatch.setattr(sys.modules["__main__"], "__file__", str(main), raising=False)
+
+    async def go() -> None:
+        r = _runner(tmp_path) if kind == "process" else SandboxRunner(
+            settings=settings(tmp_path))
+        try:
+            for _ in range(2):  # the zygote's own warm-up loop is not the child's
+                att = attempt(skill, tmp_path)
+                out = await r.run(att)
+                assert out.ok, out.error
+                assert out.output["first"] == 1 and out.output["pid"] > 0
+                wd = Path(out.output["dir"])
+                assert (wd / "left").read_text() == "cancelled"
+                assert (wd / "gen").read_text() == "closed"
         finally:
             await r.close()
 

@@ -34,6 +34,7 @@ from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
 from skillexec.runtime.runners import _child_script
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._child_result import classify, estimated_size
+from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.runtime.runners._fork import ForkPlan
 from skillexec.security import landlock
 from skillexec.security.privileges import prepare_parent_death_signal
@@ -360,9 +361,7 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
         inv = setup.invoker
         assert inv is not None
         if inv.is_async:
-            import asyncio
-
-            value = asyncio.run(inv.call(start["input"], ctx))
+            value = run_coroutine(inv.call(start["input"], ctx))
         else:
             value = inv.call(start["input"], ctx)
     except BaseException as exc:
