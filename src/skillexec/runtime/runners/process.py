@@ -160,14 +160,13 @@ class ProcessRunner:
             script_exe(self.settings, interp)
         wr = self.settings.work_root
         root = f"{wr}/{skill_slot(base_id(skill))}" if wr is not None else str(workdir.parent)
-        uid = self._uid(skill) if self._mechanisms(skill)["uid"] else None
         files = attempt.input_data.get("files") or {}
-        max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
-            else 100_000
-
         session = attempt.input_data.get("session")
         if not files and not session:
             return root, {}  # a fresh workspace, empty: no thread hop for nothing
+        uid = self._uid(skill) if self._mechanisms(skill)["uid"] else None
+        max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
+            else 100_000
 
         def prepare() -> Snapshot:
             if uid is not None and session:
