@@ -70,8 +70,7 @@ class ScriptCalls:
             if session is None:
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
-            self.sessions.path(session)  # refused here (journaled) if not open
-            async with self.sessions.turn(session):
+            async with self.sessions.turn(session):  # refused (journaled) if not open
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
         except SkillExecError as exc:

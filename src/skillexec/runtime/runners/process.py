@@ -42,7 +42,6 @@ from skillexec.runtime.runners._child_request import (
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
 from skillexec.runtime.runners._script_files import (
     Snapshot,
-    chown_tree,
     collect,
     snapshot,
     write_inputs,
@@ -169,10 +168,10 @@ class ProcessRunner:
             else 100_000
 
         def prepare() -> Snapshot:
-            if uid is not None and session:
-                chown_tree(str(workdir), uid)
             write_inputs(str(workdir), files, uid=uid)
-            return snapshot(str(workdir), max_files=max_files)
+            # One walk: a session's folder is handed to this skill's uid as it is noted.
+            return snapshot(str(workdir), max_files=max_files,
+                            uid=uid if session else None)
 
         return root, await asyncio.to_thread(prepare)
 
