@@ -273,3 +273,35 @@ def test_script_params_refuse_bad_types() -> None:
     with pytest.raises(ParameterError):
         script_params(args=[], files={"a": "text"}, stdin=None,  # type: ignore[dict-item]
                       session=None)
+
+
+def test_a_script_swapped_for_a_link_after_a_call_is_refused(tmp_path: Path) -> None:
+    """The derived skill is kept between calls, but each call resolves the script's path
+    again: a link (or a folder) put where a script was is seen at the next call."""
+    skills = tmp_path / "skills"
+    folder = skills / "swap"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: swap\ndescription: d\n---\nRun it.\n")
+    script = folder / "scripts" / "go.py"
+    script.write_text("print('inside')\n")
+    (tmp_path / "outside.py").write_text("print('outside')\n")
+
+    async def go() -> list[ExecutionResult]:
+        out = []
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            out.append(await e.run_script("swap", "scripts/go.py"))
+            script.unlink()
+            script.symlink_to(tmp_path / "outside.py")
+            out.append(await e.run_script("swap", "scripts/go.py"))
+            script.unlink()
+            script.mkdir()
+            out.append(await e.run_script("swap", "scripts/go.py"))
+            script.rmdir()
+            script.write_text("print('back')\n")
+            out.append(await e.run_script("swap", "./scripts//go.py"))
+        return out
+    first, linked, folder_there, back = arun(go())
+    assert first.ok and first.output["stdout"] == "inside\n", first.error
+    assert linked.error is not None and linked.error.code == "script_outside_skill"
+    assert folder_there.error is not None and folder_there.error.code == "script_not_found"
+    assert back.ok and back.output["stdout"] == "back\n", back.error

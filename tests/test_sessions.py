@@ -56,6 +56,9 @@ def test_create_list_files_close(tmp_path: Path) -> None:
             assert gone.error.code == "session_not_found"
             bad = await e.run_script(PDF, "scripts/noop.py", session="../../etc")
             assert bad.error is not None and bad.error.code == "invalid_session_id"
+            odd = await e.run_script(PDF, "scripts/noop.py",
+                                     session=["s_0"])  # type: ignore[arg-type]
+            assert odd.error is not None and odd.error.code == "invalid_session_id"
     arun(go())
 
 

@@ -19,9 +19,10 @@ import base64
 import dataclasses
 import importlib.util
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
@@ -52,7 +53,7 @@ _SCHEMA: dict[str, Any] = {
 
 def interpreter(script: str | Path) -> str:
     """What runs ``script``: "python", "node" or "bash" (by its suffix)."""
-    return INTERPRETERS[PurePosixPath(str(script)).suffix.lower()]
+    return INTERPRETERS[os.path.splitext(script)[1].lower()]
 
 
 def base_id(skill: Skill) -> str:
@@ -61,31 +62,49 @@ def base_id(skill: Skill) -> str:
     return skill.id[:-len(attr) - 1] if skill.entry.kind is EntryKind.SCRIPT else skill.id
 
 
-def resolve_script(skill: Skill, script: str) -> tuple[str, Path]:
+def resolve_script(skill: Skill, script: str, *,
+                   folder: str | None = None) -> tuple[str, Path]:
     """The script's path relative to the skill's folder (normalised) and its real path;
-    ``ParameterError`` when it is not a script inside the folder."""
+    ``ParameterError`` when it is not a script inside the folder. ``folder``: the folder's
+    real path when the caller knows it already (each component of a path costs a system
+    call to resolve; the script's own path is resolved on every call all the same)."""
+    path = _folder_of(skill)
+    rel = _relative(skill, script)
+    if folder is None:
+        folder = os.path.realpath(path)
+    real = os.path.realpath(os.path.join(folder, rel))
+    if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
+        raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
+                             "folder", code="script_outside_skill")
+    try:
+        regular = stat.S_ISREG(os.stat(real).st_mode)
+    except (OSError, ValueError):
+        regular = False
+    if not regular:
+        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
+                             code="script_not_found", details={"script": rel})
+    if os.path.splitext(real)[1].lower() not in INTERPRETERS:
+        raise ParameterError(f"script {rel!r} is not one skillexec runs (its suffix must be "
+                             f"one of {', '.join(INTERPRETERS)})", code="script_unsupported")
+    return rel, Path(real)
+
+
+def _folder_of(skill: Skill) -> Path:
     if skill.path is None:
         raise ParameterError(f"skill {skill.id!r} has no folder, so no bundled scripts",
                              code="no_skill_folder")
+    return skill.path
+
+
+def _relative(skill: Skill, script: str) -> str:
+    """``script`` as a normalised path relative to the skill's folder (no file looked at)."""
     if not isinstance(script, str) or not script or "\0" in script:
         raise ParameterError("a script is a non-empty path relative to the skill's folder",
                              code="invalid_script_path")
     if os.path.isabs(script) or script.startswith("~"):
         raise ParameterError(f"script {script!r} is an absolute path; give a path relative "
                              f"to skill {skill.id!r}'s folder", code="script_outside_skill")
-    folder = skill.path.resolve()
-    rel = os.path.normpath(script)
-    real = (folder / rel).resolve()
-    if rel.startswith("..") or not real.is_relative_to(folder) or real == folder:
-        raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
-                             "folder", code="script_outside_skill")
-    if not real.is_file():
-        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
-                             code="script_not_found", details={"script": rel})
-    if real.suffix.lower() not in INTERPRETERS:
-        raise ParameterError(f"script {rel!r} is not one skillexec runs (its suffix must be "
-                             f"one of {', '.join(INTERPRETERS)})", code="script_unsupported")
-    return rel, real
+    return os.path.normpath(script)
 
 
 def workspace_path(path: str) -> str:
@@ -171,14 +190,22 @@ class ScriptCatalog:
     """Derives (and keeps) the script skills of the skills a registry holds."""
 
     def __init__(self) -> None:
-        self._derived: dict[tuple[str, str], tuple[Skill, Skill]] = {}
+        # (skill key, script) -> (the skill derived from, its folder's real path, the
+        # script's real path, the derived skill). On every call the script's path is
+        # resolved again (a link swapped in meanwhile is seen); the folder's is not: if it
+        # moved, the script no longer resolves inside the old one and is refused.
+        self._derived: dict[tuple[str, str], tuple[Skill, str, Path, Skill]] = {}
 
     def skill(self, base: Skill, script: str) -> Skill:
-        rel, real = resolve_script(base, script)
-        key = (base.key, rel)
+        path = _folder_of(base)
+        key = (base.key, _relative(base, script))
         hit = self._derived.get(key)
-        if hit is not None and hit[0] is base:
-            return hit[1]
+        if hit is not None and hit[0] is not base:
+            hit = None
+        folder = hit[1] if hit is not None else os.path.realpath(path)
+        rel, real = resolve_script(base, script, folder=folder)
+        if hit is not None and hit[2] == real:
+            return hit[3]
         ex = base.execution
         iso = ex.isolation if ex.isolation not in (None, Isolation.INLINE) else None
         derived = dataclasses.replace(
@@ -190,5 +217,5 @@ class ScriptCatalog:
             execution=dataclasses.replace(
                 ex, cacheable=False, isolation=iso,
                 max_retries=ex.max_retries if ex.idempotent else 0, fallback=None))
-        self._derived[key] = (base, derived)
+        self._derived[key] = (base, folder, real, derived)
         return derived

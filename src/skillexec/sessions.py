@@ -152,9 +152,7 @@ class SessionStore:
 
     def path(self, session_id: str) -> Path:
         """The folder of an open session (refused clearly when it is not one)."""
-        if not isinstance(session_id, str) or not _ID.match(session_id):
-            raise ParameterError(f"{session_id!r} is not a session id (they look like "
-                                 "s_ and 24 hex digits)", code="invalid_session_id")
+        _check_id(session_id)
         rec = self._read(session_id)
         if rec is None or not (self.root / session_id).is_dir():
             raise self._not_found(session_id)
@@ -165,13 +163,18 @@ class SessionStore:
 
     @contextlib.asynccontextmanager
     async def turn(self, session_id: str) -> AsyncIterator[Path]:
-        """Hold the session for one call: calls wait their turn in the order they came."""
-        self.path(session_id)
+        """Hold the session for one call: calls wait their turn in the order they came. A
+        session that is not open is refused before the call waits, and again once its turn
+        has come (closed or expired meanwhile)."""
+        _check_id(session_id)
+        held = self._locks.get(session_id)
+        if held is not None and held.locked():
+            self.path(session_id)  # it would wait: refused now rather than after the wait
         lock = self._locks.setdefault(session_id, asyncio.Lock())  # FIFO waiters
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
             async with lock:
-                path = self.path(session_id)  # closed or expired while waiting: refused
+                path = self.path(session_id)  # not open (any more): refused
                 try:
                     yield path
                 finally:
@@ -249,3 +252,9 @@ class SessionStore:
         why = "its TTL has passed" if expired else "it was closed, or never existed"
         return ParameterError(f"session {sid!r} is not open ({why})",
                               code="session_not_found", details={"session": sid})
+
+
+def _check_id(session_id: object) -> None:
+    if not isinstance(session_id, str) or not _ID.match(session_id):
+        raise ParameterError(f"{session_id!r} is not a session id (they look like "
+                             "s_ and 24 hex digits)", code="invalid_session_id")

@@ -11,9 +11,7 @@ its scripts or of its entry, whichever comes first, and shared by all of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from skillexec.environments.manager import EnvironmentManager
@@ -69,9 +67,10 @@ class ScriptCalls:
                            cache=False)
         try:
             params = script_params(args=args, files=files, stdin=stdin, session=session)
-            if session is not None:
-                self.sessions.path(session)  # refused here (journaled) if not open
-            async with self._turn(session):
+            if session is None:
+                return await execute(target, params, priority=priority, timeout=timeout,
+                                     principal=principal, cache=False)
+            async with self.sessions.turn(session):  # refused (journaled) if not open
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
         except SkillExecError as exc:
@@ -83,11 +82,3 @@ class ScriptCalls:
         while True:
             await asyncio.to_thread(self.sessions.sweep)
             await asyncio.sleep(every_s)
-
-    @contextlib.asynccontextmanager
-    async def _turn(self, session: str | None) -> AsyncIterator[Path | None]:
-        if session is None:
-            yield None
-        else:
-            async with self.sessions.turn(session) as path:
-                yield path

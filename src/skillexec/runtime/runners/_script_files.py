@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.task import ArtifactRef
 
-__all__ = ["Snapshot", "chown_tree", "collect", "snapshot", "write_inputs"]
+__all__ = ["Snapshot", "collect", "snapshot", "write_inputs"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 Snapshot = dict[str, tuple[int, int, int]]  # workspace path -> (size, mtime_ns, inode)
@@ -78,27 +78,28 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
                                  f"{why}", code="file_not_written") from None
 
 
-def chown_tree(root: str, uid: int) -> None:
-    """A session's folder handed to the uid of the skill that uses it now (no link
-    followed: ``lchown``)."""
-    os.chown(root, uid, uid)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in (*dirnames, *filenames):
-            with contextlib.suppress(OSError):
-                os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
-
-
-def snapshot(root: str, *, max_files: int) -> Snapshot:
-    """The regular files under ``root`` (at most ``max_files`` entries looked at)."""
+def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
+    """The regular files under ``root`` (at most ``max_files`` entries looked at). With
+    ``uid``, on the same walk: ``root`` and everything under it handed to that uid (a
+    session's folder, to the skill that uses it now; no link followed: ``lchown``)."""
+    if uid is not None:
+        os.chown(root, uid, uid)
     out: Snapshot = {}
     seen = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
+        if uid is not None:
+            for name in dirnames:
+                _lchown(os.path.join(dirpath, name), uid)
         for name in filenames:
+            path = os.path.join(dirpath, name)
+            if uid is not None:
+                _lchown(path, uid)
             seen += 1
             if seen > max_files:
-                return out
-            path = os.path.join(dirpath, name)
+                if uid is None:
+                    return out
+                continue  # past the quota: handed over still, not looked at
             try:
                 st = os.lstat(path)
             except OSError:
@@ -107,6 +108,11 @@ def snapshot(root: str, *, max_files: int) -> Snapshot:
                 out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns, st.st_ino)
         seen += len(dirnames)
     return out
+
+
+def _lchown(path: str, uid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.chown(path, uid, uid, follow_symlinks=False)
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,

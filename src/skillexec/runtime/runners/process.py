@@ -42,7 +42,6 @@ from skillexec.runtime.runners._child_request import (
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
 from skillexec.runtime.runners._script_files import (
     Snapshot,
-    chown_tree,
     collect,
     snapshot,
     write_inputs,
@@ -160,20 +159,19 @@ class ProcessRunner:
             script_exe(self.settings, interp)
         wr = self.settings.work_root
         root = f"{wr}/{skill_slot(base_id(skill))}" if wr is not None else str(workdir.parent)
-        uid = self._uid(skill) if self._mechanisms(skill)["uid"] else None
         files = attempt.input_data.get("files") or {}
-        max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
-            else 100_000
-
         session = attempt.input_data.get("session")
         if not files and not session:
             return root, {}  # a fresh workspace, empty: no thread hop for nothing
+        uid = self._uid(skill) if self._mechanisms(skill)["uid"] else None
+        max_files = attempt.context.workspace_quota[0] if attempt.context.workspace_quota \
+            else 100_000
 
         def prepare() -> Snapshot:
-            if uid is not None and session:
-                chown_tree(str(workdir), uid)
             write_inputs(str(workdir), files, uid=uid)
-            return snapshot(str(workdir), max_files=max_files)
+            # One walk: a session's folder is handed to this skill's uid as it is noted.
+            return snapshot(str(workdir), max_files=max_files,
+                            uid=uid if session else None)
 
         return root, await asyncio.to_thread(prepare)
 
