@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/bench_audit.py [--records 1000000] [--calls 20000]
       [--journal-url postgresql://postgres@127.0.0.1/bench_audit] [--skip-throughput]
+      [--per-row 50]
 
 1. `audit verify` of a chain of N records (default 1,000,000; target < 10 s): the chain is
    made by a bulk writer (the same `audit_chain.chain` the journal uses, executemany in
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from skillexec import EngineConfig, SkillExecutionEngine, skill
 from skillexec.security.audit import AuditLog
-from skillexec.security.audit_chain import AuditEntry, chain
+from skillexec.security.audit_chain import GROUP_MAX, AuditEntry, chain, grouped
 from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import TaskStore
@@ -43,8 +44,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def build_chain(data: Path, n: int) -> float:
-    """N records like the engine's (a task.finished each), bulk-written; seconds taken."""
+def build_chain(data: Path, n: int, per_row: int = 1) -> float:
+    """N records like the engine's (a task.finished each), bulk-written ``per_row`` records
+    a row (the engine stores a group commit's records in one row); seconds taken."""
     async def schema() -> None:
         store = SQLiteStore(data / "journal.db")
         await store.open()
@@ -62,8 +64,11 @@ def build_chain(data: Path, n: int) -> float:
                               {"skill": "csv.read", "version": "1.2.0"})
                    for i in range(start, min(n, start + step))]
         rows = chain(head, entries)
+        stored = rows if per_row == 1 else [grouped(rows[i:i + per_row])
+                                            for i in range(0, len(rows), per_row)]
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO audit(seq, ts_us, body, digest) VALUES (?,?,?,?)", rows)
+        conn.executemany("INSERT INTO audit(seq, ts_us, body, digest) VALUES (?,?,?,?)",
+                         stored)
         conn.execute("COMMIT")
         head = (rows[-1].seq, rows[-1].digest)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -169,6 +174,9 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=20_000)
     ap.add_argument("--callers", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--per-row", type=int, default=1,
+                    help=f"records a row in the SQLite chain (1..{GROUP_MAX}; the engine "
+                         "stores a group commit's in one row)")
     ap.add_argument("--skip-verify", action="store_true")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--journal-url", default=None,
@@ -179,7 +187,7 @@ def main() -> None:
     if not args.skip_verify:
         url = args.journal_url
         if url is None:
-            built = build_chain(tmp / "chain", args.records)
+            built = build_chain(tmp / "chain", args.records, args.per_row)
             size_mb = (tmp / "chain" / "journal.db").stat().st_size / 2**20
             where = "SQLite"
         else:
@@ -187,7 +195,7 @@ def main() -> None:
             size_mb = _pg_size_mb(url)
             where = "PostgreSQL"
         print(f"chain of {args.records:,} records built in {built:.1f} s ({size_mb:.0f} MB "
-              f"of {where})")
+              f"of {where}, {args.per_row if url is None else 1} a row)")
         for _ in range(2):  # the second with the file in the page cache
             wall, cpu, count, ok, grew = asyncio.run(verify(tmp / "chain", url))
             print(f"audit verify: {count:,} records in {wall:.2f} s wall, {cpu:.2f} s CPU, "

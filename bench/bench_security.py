@@ -1,6 +1,10 @@
 """Cost of data protection (issue #15): encryption at rest and output filtering.
 
 Run:  .venv/bin/python bench/bench_security.py [--calls 5000] [--rounds 10] [--skill noop]
+Instructions per call of one arm (load-independent; start-up cancels in the difference):
+  valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p .venv/bin/python \
+      bench/bench_security.py --arm on --calls 500     (then --calls 1500, and --arm off)
+  per call = (Ir at 1500 - Ir at 500) / 1000  (``callgrind_annotate`` prints Ir)
 
 Side by side in one run, on this machine:
   1. engine.execute() of an inline skill, SQLite journal on, with audit + encryption +
@@ -114,8 +118,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--skill", choices=sorted(PARAMS), default="noop")
     ap.add_argument("--engine-only", action="store_true", help="skip parts 2 and 3")
+    ap.add_argument("--arm", choices=("on", "off"),
+                    help="one round of one arm only, nothing printed: for a profiler "
+                         "(callgrind: the difference of two --calls counts is per call)")
     args = ap.parse_args()
     os.environ["SKILLEXEC_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
+    if args.arm is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(one_round(args.calls, Path(tmp), protect=args.arm == "on",
+                                  skill_id=args.skill))
+        return
 
     on: list[tuple[float, float]] = []
     off: list[tuple[float, float]] = []

@@ -302,8 +302,9 @@ def test_a_configuration_change_shows_as_a_new_digest(tmp_path: Path) -> None:
 
 def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None:
     """The hot path makes no future per record: the records queued in one turn of the loop
-    are durable together, in order, and a failed write fails their awaitable."""
-    async def main() -> tuple[bool, list[int], str]:
+    are durable together, in order, in one row of the journal (one SQL row per group
+    commit, not per task), and a failed write fails their awaitable."""
+    async def main() -> tuple[bool, list[int], list[int], str]:
         store = SQLiteStore(tmp_path / "journal.db")
         await store.open()
         try:
@@ -312,13 +313,142 @@ def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None
             b = log.record("task.finished", target="t2")
             same = a is b
             await asyncio.gather(a, b)
-            seqs = [r.seq for r in await store.audit_rows()]
+            rows = [r.seq for r in await store.audit_rows()]
+            seqs = [r["seq"] for r in await log.read()]
             store._failure = sqlite3.OperationalError("disk I/O error")  # the writer failed
             with pytest.raises(Exception) as err:
                 await log.record("task.finished", target="t3")
-            return same, seqs, getattr(err.value, "code", "")
+            return same, rows, seqs, getattr(err.value, "code", "")
         finally:
             store._failure = None
             await store.close()
-    same, seqs, code = arun(main())
-    assert same and seqs == [0, 1] and code == "journal_write_failed"
+    same, rows, seqs, code = arun(main())
+    assert same and rows == [1] and seqs == [0, 1] and code == "journal_write_failed"
+
+
+# -- rows of several records (one group commit's) ----------------------------------------------
+
+def grouped_chain(data: Path, *, checkpoint_at_7: bool = False) -> None:
+    """12 records in three group commits of 4 (rows 3, 7 and 11), a checkpoint at 11 (and
+    one at 7)."""
+    async def main() -> None:
+        store = SQLiteStore(data / "journal.db")
+        await store.open()
+        try:
+            log = AuditLog(store, directory=data / "audit")
+            for g in range(3):
+                done = [log.record("task.finished", principal="p", target=f"t{4 * g + i}")
+                        for i in range(4)]
+                await done[-1]
+                if g == 1 and checkpoint_at_7:
+                    assert await log.checkpoint() == 7
+            await log.close()
+        finally:
+            await store.close()
+    data.mkdir(parents=True, exist_ok=True)
+    arun(main())
+
+
+def parts(data: Path, seq: int) -> list[bytes]:
+    return row(data, seq)[1].split(b"\n")
+
+
+def put_row(data: Path, seq: int, records: list[bytes], *, key: int | None = None) -> None:
+    ts = json.loads(records[-1])["ts"]
+    db(data).execute("UPDATE audit SET seq=?, ts_us=?, body=?, digest=? WHERE seq=?",
+                     (seq if key is None else key, ts, b"\n".join(records),
+                      hashlib.sha256(records[-1]).digest(), seq))
+
+
+@pytest.fixture()
+def groups(tmp_path: Path) -> Path:
+    d = tmp_path / "groups"
+    grouped_chain(d)
+    return d
+
+
+def test_a_group_commit_is_one_row_and_verifies(groups: Path) -> None:
+    assert [r[0] for r in db(groups).execute("SELECT seq FROM audit ORDER BY seq")] \
+        == [3, 7, 11]
+    assert len(parts(groups, 7)) == 4
+    r = verify(groups)
+    assert (r.ok, r.count, r.head_seq, r.checkpoints) == (True, 12, 11, 1)
+
+    async def read() -> list[dict[str, Any]]:
+        store = SQLiteStore(groups / "journal.db")
+        await store.open()
+        try:
+            return await AuditLog(store, directory=None).read(limit=6)
+        finally:
+            await store.close()
+    got = arun(read())
+    assert [x["seq"] for x in got] == [0, 1, 2, 3, 4, 5]
+    assert [x["target"] for x in got] == [f"t{i}" for i in range(6)]
+
+
+def test_edit_a_record_inside_a_row(groups: Path) -> None:
+    p = parts(groups, 7)
+    p[1] = p[1].replace(b'"t5"', b'"t9"')  # record 5 of row 7 (4, 5, 6, 7)
+    put_row(groups, 7, p)
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (5, "edited") and "record 5 was changed" in r.problem
+
+
+def test_edit_the_last_record_of_a_row(groups: Path) -> None:
+    p = parts(groups, 7)
+    body = b"\n".join([*p[:3], p[3].replace(b'"t7"', b'"t9"')])
+    db(groups).execute("UPDATE audit SET body=? WHERE seq=7", (body,))
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (7, "edited")
+
+
+def test_delete_a_record_inside_a_row(groups: Path) -> None:
+    p = parts(groups, 7)
+    put_row(groups, 7, p[:1] + p[2:])
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (5, "missing") and "record 5 is missing" in r.problem
+
+
+def test_delete_a_whole_row(groups: Path) -> None:
+    db(groups).execute("DELETE FROM audit WHERE seq=7")
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (4, "missing")
+
+
+def test_reorder_two_records_inside_a_row(groups: Path) -> None:
+    p = parts(groups, 7)
+    put_row(groups, 7, [p[0], p[2], p[1], p[3]])
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (5, "reordered")
+
+
+def test_insert_a_record_inside_a_row(groups: Path) -> None:
+    p = parts(groups, 7)
+    forged = canonical({"seq": 5, "ts": 1, "principal": "mallory", "action": "key.created",
+                        "target": "k", "outcome": "ok", "details": {},
+                        "prev": hashlib.sha256(p[0]).hexdigest()})
+    put_row(groups, 7, [p[0], forged, *p[1:]], key=8)
+    r = verify(groups)
+    assert not r.ok and (r.seq, r.kind) == (6, "reordered")
+
+
+def test_cut_the_tail_inside_a_row(groups: Path) -> None:
+    p = parts(groups, 11)
+    put_row(groups, 11, p[:2], key=9)
+    r = verify(groups)
+    assert not r.ok and r.kind == "truncated" and r.seq == 10 and "holds record 11" in r.problem
+
+
+def test_a_rewritten_row_behind_a_checkpoint(tmp_path: Path) -> None:
+    """Record 6 changed and the chain rebuilt after it (every digest recomputed, as a
+    writer with the journal could): the checkpoint at 7 no longer matches."""
+    d = tmp_path / "groups"
+    grouped_chain(d, checkpoint_at_7=True)
+    p = parts(d, 7)
+    p[2] = p[2].replace(b'"t6"', b'"t9"')
+    d7 = json.loads(p[3])
+    d7["prev"] = hashlib.sha256(p[2]).hexdigest()
+    p[3] = canonical(d7)
+    put_row(d, 7, p)
+    r = verify(d)
+    assert not r.ok and (r.seq, r.kind) == (7, "rewritten")

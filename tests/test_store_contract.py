@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from skillexec.errors import ResourceError
-from skillexec.security.audit_chain import AuditEntry, chain
+from skillexec.security.audit_chain import AuditEntry, AuditRow, chain, records
 from skillexec.security.audit_verify import verify_chain
 from skillexec.security.keyring import Keyring
 from skillexec.security.keys import KeyInfo, KeyRecord
@@ -287,6 +287,11 @@ def entry(i: int, who: str = "p") -> AuditEntry:
     return AuditEntry(1_000_000 + i, who, "x", str(i), "ok", {"i": i} if i % 2 else None)
 
 
+def flat(rows: list[AuditRow]) -> list[bytes]:
+    """The records the stored rows hold (a row holds one, or a group commit's), in order."""
+    return [b for r in rows for b in records(r.body)]
+
+
 def test_audit_records_chain_in_the_group_commit_of_the_task_writes(
         make_store: MakeStore) -> None:
     async def body(s: TaskStore) -> None:
@@ -297,10 +302,15 @@ def test_audit_records_chain_in_the_group_commit_of_the_task_writes(
                              s.append_event("e", {}))
         await asyncio.gather(*(s.audit_append(entry(i)) for i in range(3, 5)))
         rows = await s.audit_rows()
-        assert rows == chain(None, [entry(i) for i in range(5)])
-        assert await s.audit_head() == (4, rows[-1].digest)
-        assert await s.audit_rows(after_seq=2) == rows[3:]
-        assert await s.audit_rows(since_us=1_000_003, limit=1) == rows[3:4]
+        want = chain(None, [entry(i) for i in range(5)])
+        assert flat(rows) == [r.body for r in want]
+        last = rows[-1]  # a row: its last record's seq, time and digest
+        assert (last.seq, last.ts_us, last.digest) == (4, want[-1].ts_us, want[-1].digest)
+        assert await s.audit_head() == (4, want[-1].digest)
+        assert flat(await s.audit_rows(after_seq=2)) == [r.body for r in want[3:]]
+        since = await s.audit_rows(since_us=1_000_003, limit=1)
+        assert next(b for b in flat(since) if orjson.loads(b)["ts"] >= 1_000_003) \
+            == want[3].body
         assert (await verify_chain(s, [])).ok
 
     using(make_store, body)
@@ -316,7 +326,8 @@ def test_a_bad_record_beside_audit_entries_fails_alone(make_store: MakeStore) ->
             await again
         await asyncio.gather(*fine)
         assert await s.get(other.task_id) is not None
-        assert await s.audit_rows() == chain(None, [entry(i) for i in range(3)])
+        assert flat(await s.audit_rows()) == \
+            [r.body for r in chain(None, [entry(i) for i in range(3)])]
 
     using(make_store, body)
 
@@ -336,10 +347,9 @@ def test_two_writers_on_one_journal_never_fork_the_audit_chain(make_store: MakeS
             await asyncio.gather(*writes)
             report = await verify_chain(a, [])
             assert report.ok and report.count == 300, report
-            rows = await b.audit_rows(limit=1000)
-            assert [r.seq for r in rows] == list(range(300))
-            assert sorted(orjson.loads(r.body)["principal"] for r in rows) == \
-                ["a"] * 150 + ["b"] * 150
+            got = [orjson.loads(x) for x in flat(await b.audit_rows(limit=1000))]
+            assert [r["seq"] for r in got] == list(range(300))
+            assert sorted(r["principal"] for r in got) == ["a"] * 150 + ["b"] * 150
         finally:
             await a.close()
             await b.close()

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from skillexec.security.audit_chain import AuditEntry, AuditRow
+from skillexec.security.audit_chain import AuditEntry, AuditRow, records
 from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.security.audit_verify import VerifyReport, verify_chain
 from skillexec.security.principals import LOCAL_ID, Principal
@@ -135,6 +135,16 @@ class AuditLog:
     async def read(self, *, since: float | None = None, limit: int = 1000,
                    ) -> list[dict[str, Any]]:
         """Records (as stored, parsed), oldest first; ``since``: seconds since the epoch."""
-        rows = await self._store.audit_rows(
-            since_us=None if since is None else int(since * 1_000_000), limit=limit)
-        return [orjson.loads(r.body) for r in rows]
+        since_us = None if since is None else int(since * 1_000_000)
+        out: list[dict[str, Any]] = []
+        after = -1
+        while len(out) < limit:  # a row holds one or more records (a group commit's)
+            rows = await self._store.audit_rows(after_seq=after, since_us=since_us,
+                                                limit=limit)
+            for r in rows:
+                out.extend(d for d in map(orjson.loads, records(r.body))
+                           if since_us is None or d["ts"] >= since_us)
+            if len(rows) < limit:
+                break
+            after = rows[-1].seq
+        return out[:limit]

@@ -5,6 +5,12 @@ A record is one canonical JSON object (sorted keys, no spaces, UTF-8) holding ``
 ``principal``, ``action``, ``target``, ``outcome``, ``details`` and ``prev``, the hex SHA-256
 of the previous record's canonical bytes (64 zeros at genesis). The store keeps the exact
 bytes and their digest: verification hashes what is stored, never a re-serialization.
+
+The records of one group commit are stored in one row (:func:`grouped`): their canonical
+bytes joined by newlines (canonical JSON never holds a raw newline: orjson escapes control
+characters), keyed by the last record's seq, with the last record's time and digest. A row
+of one record is exactly a record; each record of a row still chains to the one before it,
+so verification finds the first bad record, not just the first bad row.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["GENESIS", "AuditEntry", "AuditRow", "canonical", "chain"]
+__all__ = ["GENESIS", "GROUP_MAX", "AuditEntry", "AuditRow", "canonical", "chain", "grouped",
+           "records"]
 
 GENESIS = bytes(32)
+GROUP_MAX = 64  # records per stored row at most: a page of rows stays a bounded read
+_SEP = b"\n"
 
 
 class AuditEntry(NamedTuple):
@@ -59,3 +68,17 @@ def chain(head: tuple[int, bytes] | None, entries: list[AuditEntry]) -> list[Aud
         prev = sha256(body).digest()
         out.append(AuditRow(seq, e.ts_us, body, prev))
     return out
+
+
+def grouped(rows: list[AuditRow]) -> AuditRow:
+    """Consecutive records as one stored row: the last one's seq, time and digest, their
+    bytes joined by newlines."""
+    last = rows[-1]
+    if len(rows) == 1:
+        return last
+    return AuditRow(last.seq, last.ts_us, _SEP.join([r.body for r in rows]), last.digest)
+
+
+def records(body: bytes) -> list[bytes]:
+    """The canonical bytes of each record a stored row holds, in chain order."""
+    return body.split(_SEP) if _SEP in body else [body]

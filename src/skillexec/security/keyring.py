@@ -105,10 +105,12 @@ class DataKey:
     """One principal's data key, unwrapped: its id (in every ciphertext's header and
     associated data) and a cached AESGCM (building one costs microseconds)."""
 
-    __slots__ = ("aead", "key", "key_id", "mac_key")
+    __slots__ = ("aead", "header", "key", "key_id", "kid", "mac_key")
 
     def __init__(self, key_id: int, key: bytes) -> None:
         self.key_id = key_id
+        self.kid = key_id.to_bytes(4, "big")
+        self.header = b"\x01" + self.kid  # a sealed field's version byte and key id
         self.key = key
         self.aead = AESGCM(key)
         # a separate key for content addresses: never the encryption key itself

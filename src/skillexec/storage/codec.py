@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import os
+from os import urandom
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = ["PLAIN", "Codec", "SealingCodec", "is_sealed", "open_codec"]
 _V1 = 1
 _HEADER = 1 + 4 + 12
 _SEALED_KEY = "sealed"  # the key of a JSON document's sealed part
+_NO_OUTPUT = orjson.dumps({"output": None})
 
 
 def is_sealed(blob: bytes | str | None) -> bool:
@@ -121,10 +122,13 @@ class SealingCodec(Codec):
     def seal(self, table: str, row_id: str, field: str, principal: str | None,
              data: bytes) -> bytes:
         key = self.keyring.key_for(principal)
-        kid = key.key_id.to_bytes(4, "big")
-        nonce = os.urandom(12)
-        return (bytes([_V1]) + kid + nonce
-                + key.aead.encrypt(nonce, data, _ad(kid, table, row_id, field, principal)))
+        head, tail = _ad_parts(key.kid, table, field, principal)
+        rid = row_id.encode()
+        nonce = urandom(12)
+        # the header (version, key id) is the key's, made once; the associated data is
+        # _ad's, inlined: this runs once per task with encryption on
+        return key.header + nonce + key.aead.encrypt(
+            nonce, data, head + len(rid).to_bytes(4, "big") + rid + tail)
 
     def open(self, table: str, row_id: str, field: str, principal: str | None,
              blob: bytes) -> bytes:
@@ -147,16 +151,20 @@ class SealingCodec(Codec):
 
     def seal_result(self, body: dict[str, Any], *, task_id: str,
                     principal: str | None) -> dict[str, Any]:
-        hidden: dict[str, Any] = {"output": body.get("output")}
+        output = body.get("output")
         error = body.get("error")
         if isinstance(error, dict):
-            hidden["message"] = error.get("message")
-            hidden["details"] = error.get("details")
+            hidden: dict[str, Any] = {"output": output, "message": error.get("message"),
+                                      "details": error.get("details")}
             error["message"] = ""
             error.pop("details", None)
+            plain = orjson.dumps(hidden, default=str)
+        else:  # (no output: the same bytes, sealed all the same, without encoding them)
+            plain = _NO_OUTPUT if output is None else orjson.dumps({"output": output},
+                                                                   default=str)
         body["output"] = None
         body[_SEALED_KEY] = base64.b64encode(self.seal(
-            "tasks", task_id, "result", principal, orjson.dumps(hidden, default=str))).decode()
+            "tasks", task_id, "result", principal, plain)).decode()
         return body
 
     def open_result(self, body: dict[str, Any], *, task_id: str,

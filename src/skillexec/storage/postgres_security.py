@@ -100,6 +100,6 @@ class PostgresSecurityMixin:
 
     async def audit_rows(self: _Journal, *, after_seq: int = -1, since_us: int | None = None,
                          limit: int = 10_000) -> list[AuditRow]:
-        """Records in seq order after ``after_seq`` (and at or after ``since_us``)."""
+        """Stored rows (one or more records each) in seq order after ``after_seq``."""
         sql, args = audit_since(after_seq, since_us, limit)
         return [audit_row(r) for r in await self._rows(sql, args, binary=True)]

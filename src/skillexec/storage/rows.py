@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from skillexec.security.audit_chain import AuditEntry, AuditRow, chain
+from skillexec.security.audit_chain import GROUP_MAX, AuditEntry, AuditRow, chain, grouped
 from skillexec.security.keys import KeyInfo, KeyRecord
 from skillexec.security.principals import LOCAL_ID, Role
 from skillexec.storage.codec import PLAIN, Codec
@@ -173,12 +173,27 @@ def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
     """The batch with its audit entries (``AUDIT_MARK`` records) placed in the chain after
     ``head`` (the row ``AUDIT_HEAD`` read), behind the other records; ``insert``: the
     store's spelling of ``AUDIT_INSERT``. The caller holds the chain's lock from the read
-    of the head until its commit, so the head stays the head."""
-    entries = [r for r in batch if r[0] is AUDIT_MARK]
+    of the head until its commit, so the head stays the head.
+
+    The records of a run of entries that share one future (a group commit's) are stored in
+    one row (:func:`~skillexec.security.audit_chain.grouped`): one SQL row per commit, not
+    per task; each record keeps its own place and ``prev`` in the chain."""
+    out: list[Record] = []
+    entries: list[Record] = []
+    for r in batch:
+        (entries if r[0] is AUDIT_MARK else out).append(r)
     rows = chain((head[0], bytes(head[1])) if head else None,
-                 [AuditEntry(*r[1]) for r in entries])
-    return [r for r in batch if r[0] is not AUDIT_MARK] + [
-        (insert, tuple(row), r[2]) for row, r in zip(rows, entries, strict=True)]
+                 [r[1] if r[1].__class__ is AuditEntry else AuditEntry(*r[1])
+                  for r in entries])
+    start, n = 0, len(entries)
+    while start < n:
+        fut = entries[start][2]
+        end = start + 1
+        while end < n and entries[end][2] is fut and end - start < GROUP_MAX:
+            end += 1
+        out.append((insert, tuple(grouped(rows[start:end])), fut))
+        start = end
+    return out
 
 # -- payloads in and out (sealed with encryption on) ----------------------------------------
 

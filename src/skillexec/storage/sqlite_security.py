@@ -112,7 +112,7 @@ class SQLiteSecurityMixin:
 
     async def audit_rows(self: _Journal, *, after_seq: int = -1, since_us: int | None = None,
                          limit: int = 10_000) -> list[AuditRow]:
-        """Records in seq order after ``after_seq`` (and at or after ``since_us``)."""
+        """Stored rows (one or more records each) in seq order after ``after_seq``."""
         sql, args = audit_since(after_seq, since_us, limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [audit_row(r) for r in rows]

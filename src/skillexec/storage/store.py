@@ -195,7 +195,8 @@ class TaskStore(Protocol):
 
     async def audit_rows(self, *, after_seq: int = -1, since_us: int | None = None,
                          limit: int = 10_000) -> list[AuditRow]:
-        """Records in seq order after ``after_seq`` (and with ``ts_us >= since_us``)."""
+        """Stored rows in seq order after ``after_seq`` (and with ``ts_us >= since_us``):
+        each holds one record or several (a group commit's, keyed by the last one)."""
 
 async def poll_finished(get: Callable[[str], Awaitable[TaskInfo | None]], task_id: str, *,
                         timeout_s: float | None) -> TaskInfo | None:
