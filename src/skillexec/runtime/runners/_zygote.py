@@ -17,9 +17,10 @@ stderr are a pipe the engine reads and caps; its HOME, TMPDIR and XDG folders ar
 it dies with the engine (parent-death signal, through the launcher), and reports each
 child's exit status and rusage, which only the parent can collect.
 
-Forking is the hot path: fork requests waiting together are forked back to back (see
-``_handle``), children are forked without CPython's at-fork hooks (``_fork``), and each
-child's confinement is prepared here beforehand (``_child.prepare``).
+Forking is the hot path: a call goes to a child forked ahead of it when there is one
+(``_spare``), fork requests waiting together are forked back to back (see ``_handle``),
+children are forked without CPython's at-fork hooks (``_fork``), and each child's
+confinement is prepared here beforehand (``_child.prepare``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _child_script, _fork
+from skillexec.runtime.runners import _child, _child_script, _fork, _spare
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
@@ -72,7 +73,7 @@ def main() -> None:
     ctl = socket.socket(fileno=int(spec["control_fd"]))
     try:
         _enter_namespaces(spec, ctl)
-        setup, statm_fd = _prepare(spec)
+        setup, statm_fd, kids_fd = _prepare(spec)
     except BaseException as exc:
         if isinstance(exc, SkillExecError):
             info = exc.info
@@ -86,7 +87,7 @@ def main() -> None:
         os._exit(0)
     _kill_leftovers()  # what the import started: no helper outlives it into an attempt
     proto.send_control(ctl, {"t": "ready", "pid": os.getpid()})
-    _serve(ctl, setup, statm_fd)
+    _serve(ctl, setup, statm_fd, kids_fd, spare=bool(spec.get("spare")))
 
 
 def _enter_namespaces(spec: dict[str, Any], ctl: socket.socket) -> None:
@@ -143,13 +144,14 @@ def _lower_limits(spec: dict[str, Any]) -> None:
         setrlimit(which, pair)
 
 
-def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
+def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     sys.dont_write_bytecode = True
     start_env = dict(os.environ)  # the engine's env for this zygote (see env_extra)
     set_child_subreaper()
     if spec["netns"]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    kids_fd = _open_children()
     fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
                       uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
                       keep=spec.get("keep", ()))
@@ -213,7 +215,17 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     # of copying them when the collector would touch their headers.
     gc.collect()
     gc.freeze()
-    return setup, statm_fd
+    return setup, statm_fd, kids_fd
+
+
+def _open_children() -> int:
+    """Our own list of child processes (-1 if the kernel has none): with a spare waiting,
+    the leftover sweep counts them (see ``_reap``)."""
+    # thread-self, not our pid: /proc may number processes in another PID namespace.
+    try:
+        return os.open("/proc/thread-self/children", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
 
 
 def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
@@ -235,7 +247,9 @@ def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
     return _child_script.compile_scripts(sk.get("path"))
 
 
-def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
+def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd: int, *,
+           spare: bool) -> None:
+    """The loop. ``kids_fd``: our list of children (-1: none); ``spare``: keep a spare."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)
     signal.set_wakeup_fd(wake_w)
@@ -248,12 +262,22 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     ep.register(ctl.fileno(), select.EPOLLIN)
     ep.register(wake_r, select.EPOLLIN)
     children: dict[int, int] = {}
+    spares: list[_spare.Spare] = []  # at most one
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
+    # Without a list of our children, a spare would look like a leftover to the sweep.
+    use_spare = spare and (kids_fd >= 0 or os.getpid() != 1)
     setup.close_runs = _child.fd_runs(
-        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds))
+        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds,
+         *((kids_fd,) if kids_fd >= 0 else ())))
     while True:
+        if use_spare and not spares and not retiring:
+            # Before waiting: the next call's fork, off its critical path.
+            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            new = _spare.fork_spare(setup, vsz=vsz)
+            if new is not None:
+                spares.append(new)
         readable = False
         for fd, _ in ep.poll(5.0):
             if fd == wake_r:
@@ -265,20 +289,22 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
             else:
                 readable = True
         if readable:
-            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, retiring)
-        _reap(ctl, children)
+            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, spares, retiring)
+        _reap(ctl, children, spares, kids_fd)
         if retiring and not children:
             os._exit(0)
 
 
 def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm_fd: int,
-            page: int, children: dict[int, int], retiring: bool) -> bool:
+            page: int, children: dict[int, int], spares: list[_spare.Spare],
+            retiring: bool) -> bool:
     """Everything the engine has sent so far; returns whether the zygote is retiring.
 
-    Fork requests are batched: after each fork every page this process touches is a
-    copy-on-write fault (~200 per pass of this loop), so the requests are all read and
-    prepared first, then forked back to back, then answered. Each child closes the other
-    requests' descriptors before anything else (see ``_child._confine``).
+    The first fork request goes to the spare, if there is one. The others are batched:
+    after each fork every page this process touches is a copy-on-write fault (~200 per
+    pass of this loop), so the requests are all read and prepared first, then forked back
+    to back, then answered. Each child closes the other requests' descriptors before
+    anything else (see ``_child._confine``).
     """
     batch: list[tuple[dict[str, Any], list[int], _child.ForkPrep]] = []
     for _ in range(_MAX_BATCH):
@@ -290,7 +316,9 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
         t = msg.get("t")
         if t == "fork" and not retiring:
-            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            # The spare's address space is the zygote's when it was forked.
+            vsz = spares[0].vsz if spares and not batch else \
+                int(os.pread(statm_fd, 128, 0).split()[0]) * page
             try:
                 batch.append((msg, fds, _child.prepare(setup, msg, vsz)))
             except Exception as exc:  # a malformed request: the engine's bug
@@ -302,10 +330,20 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
                 os.close(fd)
             if t == "retire":
                 retiring = True
+                for spare in spares:
+                    spare.kill()
+                spares.clear()
+    if batch and spares:
+        spare = spares.pop()
+        msg, fds, prep = batch[0]
+        if spare.hand_off(msg, fds, prep):
+            batch.pop(0)
+            _forked(ctl, msg, fds, prep, spare.pid, children)
     if not batch:
         return retiring
     setup.batch_fds = tuple(fd for _m, fds, prep in batch
                             for fd in (*fds, prep.ruleset_fd) if fd >= 0)
+    setup.batch_fds += tuple(s.sock.fileno() for s in spares)
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
@@ -319,15 +357,22 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
         pids.append(pid)
     setup.batch_fds = ()
     for (msg, fds, prep), res in zip(batch, pids, strict=True):
-        prep.close()
         if isinstance(res, OSError):
+            prep.close()
             _refuse(ctl, msg, fds, f"fork: {res}")
             continue
-        for fd in fds:
-            os.close(fd)
-        children[res] = int(msg["id"])
-        proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": res})
+        _forked(ctl, msg, fds, prep, res, children)
     return retiring
+
+
+def _forked(ctl: socket.socket, msg: dict[str, Any], fds: list[int], prep: _child.ForkPrep,
+            pid: int, children: dict[int, int]) -> None:
+    """The child for ``msg`` runs: its descriptors are its own, the engine is told."""
+    prep.close()
+    for fd in fds:
+        os.close(fd)
+    children[pid] = int(msg["id"])
+    proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": pid})
 
 
 def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -> None:
@@ -336,33 +381,44 @@ def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -
     proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
 
 
-def _kill_leftovers() -> None:
+def _kill_leftovers() -> bool:
     """As pid 1 of its PID namespace, SIGKILL every other process in it: called when no
     attempt runs, so nothing an attempt (or the import) left behind — daemons that escaped
     their session included — outlives it. (Without a namespace, only the cgroup slot and
-    process group of each attempt do that.)"""
-    if os.getpid() == 1:
-        try:
-            os.kill(-1, signal.SIGKILL)  # in a PID namespace: all but its init, us
-        except OSError:
-            pass  # ESRCH: there was nobody
+    process group of each attempt do that.) Returns whether it swept (a spare too)."""
+    if os.getpid() != 1:
+        return False
+    try:
+        os.kill(-1, signal.SIGKILL)  # in a PID namespace: all but its init, us
+    except OSError:
+        pass  # ESRCH: there was nobody
+    return True
 
 
-def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
+def _reap(ctl: socket.socket, children: dict[int, int], spares: list[_spare.Spare],
+          kids_fd: int) -> None:
     # Leftovers are swept only when wait4 says a process we did not fork is still alive.
     # Every process of our PID namespace descends from us (orphans reparent to its pid 1,
     # us, or to a subreaper that is itself one of our descendants), so "no children at
     # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
     # which is most of what a call costs the zygote's kernel time on a busy machine.
+    # A spare waiting is alive too, but runs no skill code and so has no descendants:
+    # anything left lives beside it, as another child of ours.
     while True:
         try:
             pid, status, ru = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            if not children:
-                _kill_leftovers()  # someone lives on that no attempt accounts for
+            if not children and (not spares or _more_children(kids_fd)) \
+                    and _kill_leftovers():
+                for spare in spares:
+                    spare.kill()  # killed with the rest: never handed a call
+                spares.clear()
             return
+        if spares and spares[0].pid == pid:
+            spares.pop().sock.close()  # died waiting: another is forked next pass
+            continue
         if children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
         proto.send_control(ctl, {
@@ -370,3 +426,11 @@ def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
             "inblock": ru.ru_inblock, "oublock": ru.ru_oublock, "minflt": ru.ru_minflt,
         })
+
+
+def _more_children(kids_fd: int) -> bool:
+    """Whether we have a child besides the spare (or cannot tell)."""
+    try:
+        return len(os.pread(kids_fd, 65536, 0).split()) > 1
+    except OSError:
+        return True
