@@ -100,7 +100,7 @@ def _cwd(p: psutil.Process) -> str:
 def _spares(zygotes: set[int]) -> set[int]:
     """Each live zygote's spare (runners/_spare.py): its child when that is its only one.
     Anything else left beside a spare makes two, and neither is excused; and a zygote
-    sweeps a lone leftover before it forks a spare (see _zygote._reap)."""
+    sweeps a lone leftover before it forks a spare (see runners/_reaper.py)."""
     out = set()
     for z in zygotes:
         try:

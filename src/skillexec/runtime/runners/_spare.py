@@ -16,7 +16,7 @@ filter are the zygote's, as a freshly forked child's are.
 
 Accounting: a spare is one more process of the zygote's (its uid, its cgroup slot, its
 PID namespace) while it waits. It is not an attempt's: the zygote kills it when it retires
-and leaves it out of its leftover sweep (see ``_zygote._reap``); it dies with the zygote.
+and leaves it out of its leftover sweep (see ``_reaper.reap``); it dies with the zygote.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
 from skillexec.runtime.runners import _child, _child_script, _fork, _spare
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._reaper import kill_leftovers, open_children, reap
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
     CLONE_NEWPID,
@@ -85,7 +86,7 @@ def main() -> None:
         except OSError:
             pass
         os._exit(0)
-    _kill_leftovers()  # what the import started: no helper outlives it into an attempt
+    kill_leftovers()  # what the import started: no helper outlives it into an attempt
     proto.send_control(ctl, {"t": "ready", "pid": os.getpid()})
     _serve(ctl, setup, statm_fd, kids_fd, spare=bool(spec.get("spare")))
 
@@ -151,7 +152,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     if spec["netns"]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-    kids_fd = _open_children()
+    kids_fd = open_children()
     fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
                       uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
                       keep=spec.get("keep", ()))
@@ -218,16 +219,6 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     return setup, statm_fd, kids_fd
 
 
-def _open_children() -> int:
-    """Our own list of child processes (-1 if the kernel has none): with a spare waiting,
-    the leftover sweep counts them (see ``_reap``)."""
-    # thread-self, not our pid: /proc may number processes in another PID namespace.
-    try:
-        return os.open("/proc/thread-self/children", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return -1
-
-
 def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
     """A script parent (its environment already first on sys.path): what its scripts
     import at top level imported once here, so that each forked child finds it loaded.
@@ -290,7 +281,8 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
                 readable = True
         if readable:
             retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, spares, retiring)
-        _reap(ctl, children, spares, kids_fd)
+        if reap(ctl, children, spares, kids_fd):
+            use_spare = False  # one died waiting: never fork them in a loop
         if retiring and not children:
             os._exit(0)
 
@@ -379,58 +371,3 @@ def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -
     for fd in fds:
         os.close(fd)
     proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
-
-
-def _kill_leftovers() -> bool:
-    """As pid 1 of its PID namespace, SIGKILL every other process in it: called when no
-    attempt runs, so nothing an attempt (or the import) left behind — daemons that escaped
-    their session included — outlives it. (Without a namespace, only the cgroup slot and
-    process group of each attempt do that.) Returns whether it swept (a spare too)."""
-    if os.getpid() != 1:
-        return False
-    try:
-        os.kill(-1, signal.SIGKILL)  # in a PID namespace: all but its init, us
-    except OSError:
-        pass  # ESRCH: there was nobody
-    return True
-
-
-def _reap(ctl: socket.socket, children: dict[int, int], spares: list[_spare.Spare],
-          kids_fd: int) -> None:
-    # Leftovers are swept only when wait4 says a process we did not fork is still alive.
-    # Every process of our PID namespace descends from us (orphans reparent to its pid 1,
-    # us, or to a subreaper that is itself one of our descendants), so "no children at
-    # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
-    # which is most of what a call costs the zygote's kernel time on a busy machine.
-    # A spare waiting is alive too, but runs no skill code and so has no descendants:
-    # anything left lives beside it, as another child of ours.
-    while True:
-        try:
-            pid, status, ru = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if not children and (not spares or _more_children(kids_fd)) \
-                    and _kill_leftovers():
-                for spare in spares:
-                    spare.kill()  # killed with the rest: never handed a call
-                spares.clear()
-            return
-        if spares and spares[0].pid == pid:
-            spares.pop().sock.close()  # died waiting: another is forked next pass
-            continue
-        if children.pop(pid, None) is None:
-            continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
-        proto.send_control(ctl, {
-            "t": "exited", "pid": pid, "status": status,
-            "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
-            "inblock": ru.ru_inblock, "oublock": ru.ru_oublock, "minflt": ru.ru_minflt,
-        })
-
-
-def _more_children(kids_fd: int) -> bool:
-    """Whether we have a child besides the spare (or cannot tell)."""
-    try:
-        return len(os.pread(kids_fd, 65536, 0).split()) > 1
-    except OSError:
-        return True
