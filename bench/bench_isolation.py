@@ -1,6 +1,6 @@
 """Isolated calls side by side: fresh interpreter per call vs process runner vs sandbox runner.
 
-    .venv/bin/python bench/bench_isolation.py [--quick]
+    .venv/bin/python bench/bench_isolation.py [--quick] [--no-spare]
 
 As an unprivileged user (the sandbox then stands on user namespaces): ./.venv's interpreter
 lives under /root, so use the world-readable ./.venv-user that scripts/test.sh makes as root,
@@ -16,6 +16,7 @@ interpreter is measured and printed), minor page faults per sandboxed no-op call
 zygote; each costs several microseconds on a VM), throughput of sandboxed no-op calls at
 concurrency 8,
 100 concurrent sandboxed 0.5 s sleepers, and memory (USS/PSS) per concurrent sandboxed call.
+``--no-spare``: zygotes keep no child forked ahead of the next call (``zygote_spare``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ if "--help" in sys.argv or "-h" in sys.argv:
     print(__doc__)
     sys.exit(0)
 QUICK = "--quick" in sys.argv
+SPARE = "--no-spare" not in sys.argv
 N = 30 if QUICK else 100
 NOOP = "def execute(input_data):\n    return {'ok': True}\n"
 PANDAS = ("import pandas as pd\n"
@@ -139,7 +141,7 @@ async def main() -> None:
     skills = {"noop": make(root, "noop", NOOP), "pandas": make(root, "pandas", PANDAS),
               "pillow": make(root, "pillow", PILLOW)}
     sleeper = make(root, "sleeper", SLEEP)
-    cfg = IsolationSettings(work_root=work)
+    cfg = IsolationSettings(work_root=work, zygote_spare=SPARE)
     proc, sand = ProcessRunner(settings=cfg), SandboxRunner(settings=cfg)
     rows: list[tuple[str, str, str]] = []
     results: dict[tuple[str, str], float] = {}

@@ -97,13 +97,31 @@ def _cwd(p: psutil.Process) -> str:
         return ""
 
 
+def _spares(zygotes: set[int]) -> set[int]:
+    """Each live zygote's spare (runners/_spare.py): its child when that is its only one.
+    Anything else left beside a spare makes two, and neither is excused; and a zygote
+    sweeps a lone leftover before it forks a spare (see runners/_reaper.py)."""
+    out = set()
+    for z in zygotes:
+        try:
+            with open(f"/proc/{z}/task/{z}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            continue
+        if len(kids) == 1:
+            out.add(int(kids[0]))
+    return out
+
+
 def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
     """Processes still running as one of the runner's skill uids, or (as a user without
-    root, where skills keep the user's uid) in one of its workdirs; zygotes excepted."""
+    root, where skills keep the user's uid) in one of its workdirs; zygotes and the spare
+    child each one keeps waiting for its next call excepted."""
     s = runner.settings
     lo, hi = s.unprivileged_uid, s.unprivileged_uid + s.unprivileged_uid_count
     root = str(s.work_root) + "/" if s.work_root is not None else None
     zygotes = {z.pid for z in runner._zygotes.values()}
+    zygotes |= _spares(zygotes)
     out = []
     for p in psutil.process_iter():
         try:

@@ -144,6 +144,8 @@ class ZygoteConfig(_Section):
         default=30.0, gt=0,
         description="A skill whose import takes longer fails (that skill only).")
     memory_mb: int = Field(default=2048, ge=64, description="A warm parent's own memory.")
+    spare: bool = Field(default=True,
+                        description="A warm parent keeps a child forked ahead of its next call.")
 
 
 class JournalConfig(_Section):

@@ -40,7 +40,7 @@ from skillexec.security import landlock
 from skillexec.security.privileges import prepare_parent_death_signal
 from skillexec.task import ArtifactRef
 
-__all__ = ["ChildSetup", "ForkPrep", "prepare", "run_child"]
+__all__ = ["ChildSetup", "ForkPrep", "detach", "prepare", "run_child"]
 
 # The C functions under signal.signal(): the wrappers convert to and from enums, which
 # touches (and so copies, after a fork) many pages for nothing.
@@ -200,12 +200,14 @@ def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
     return ForkPrep(setup.rlimit_plan, unset, changed, ruleset_fd, error)
 
 
-def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep) -> None:
-    """Never returns: the child ends with os._exit."""
+def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep, *,
+              detached: bool = False) -> None:
+    """Never returns: the child ends with os._exit. ``detached``: a spare (``_spare``),
+    which did ``detach`` before its call came."""
     code = 0
     sock = fds[0]  # the engine's channel, used as a raw fd (see _protocol.write_all)
     try:
-        _confine(setup, req, fds, prep)
+        _confine(setup, req, fds, prep, detached=detached)
     except BaseException as exc:
         try:
             proto.write_all(sock, proto.encode_frame(
@@ -231,25 +233,35 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
     os._exit(code)
 
 
-def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep) -> None:
-    if req.get("hello"):
-        # One byte before anything else: the engine's end has SO_PASSCRED, so the kernel
-        # hands it this process's pid as the engine's PID namespace numbers it (the zygote,
-        # in a namespace of its own, only knows ours). Sent before any of the skill's code
-        # runs, so the skill cannot forge it.
-        os.write(fds[0], proto.HELLO)
+def detach(setup: ChildSetup) -> None:
+    """What a child does first, whatever its call: none of the zygote's descriptors or
+    signal handling, a session of its own, death with the zygote. Nothing of a call in it:
+    a spare (``_spare``) does it before its call comes."""
     for low, high in setup.close_runs:
         os.closerange(low, high)
-    # Forked in a batch: the other requests' sockets, pipes and rulesets are not ours.
-    for fd in setup.batch_fds:
-        if fd not in fds and fd != prep.ruleset_fd:
-            os.close(fd)
     _signal.set_wakeup_fd(-1)
     _signal.signal(_SIGCHLD, _SIG_DFL)  # the zygote reset SIGINT, SIGHUP, SIGXCPU
     os.setsid()
     setup.set_pdeathsig()
     if os.getppid() != setup.zygote_pid:
         os._exit(72)  # the zygote died between fork and prctl
+
+
+def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep, *,
+             detached: bool) -> None:
+    if req.get("hello"):
+        # One byte before anything else: the engine's end has SO_PASSCRED, so the kernel
+        # hands it this process's pid as the engine's PID namespace numbers it (the zygote,
+        # in a namespace of its own, only knows ours). Sent before any of the skill's code
+        # runs, so the skill cannot forge it.
+        os.write(fds[0], proto.HELLO)
+    if not detached:
+        # Forked in a batch: the other requests' sockets, pipes and rulesets are not ours
+        # (nor a spare's socket: see _zygote._handle).
+        for fd in setup.batch_fds:
+            if fd not in fds and fd != prep.ruleset_fd:
+                os.close(fd)
+        detach(setup)
     # fds: [socket, stdout, stderr] (+ stdin for commands)
     os.dup2(fds[3] if len(fds) > 3 else setup.devnull, 0)
     os.dup2(fds[1], 1)

@@ -17,9 +17,10 @@ stderr are a pipe the engine reads and caps; its HOME, TMPDIR and XDG folders ar
 it dies with the engine (parent-death signal, through the launcher), and reports each
 child's exit status and rusage, which only the parent can collect.
 
-Forking is the hot path: fork requests waiting together are forked back to back (see
-``_handle``), children are forked without CPython's at-fork hooks (``_fork``), and each
-child's confinement is prepared here beforehand (``_child.prepare``).
+Forking is the hot path: a call goes to a child forked ahead of it when there is one
+(``_spare``), fork requests waiting together are forked back to back (see ``_handle``),
+children are forked without CPython's at-fork hooks (``_fork``), and each child's
+confinement is prepared here beforehand (``_child.prepare``).
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _child_script, _fork
+from skillexec.runtime.runners import _child, _child_script, _fork, _spare
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._coroutine import run_coroutine
+from skillexec.runtime.runners._reaper import kill_leftovers, open_children, reap
 from skillexec.security import fsview, landlock, seccomp
 from skillexec.security.privileges import (
     CLONE_NEWPID,
@@ -73,7 +75,7 @@ def main() -> None:
     ctl = socket.socket(fileno=int(spec["control_fd"]))
     try:
         _enter_namespaces(spec, ctl)
-        setup, statm_fd = _prepare(spec)
+        setup, statm_fd, kids_fd = _prepare(spec)
     except BaseException as exc:
         if isinstance(exc, SkillExecError):
             info = exc.info
@@ -85,9 +87,9 @@ def main() -> None:
         except OSError:
             pass
         os._exit(0)
-    _kill_leftovers()  # what the import started: no helper outlives it into an attempt
+    kill_leftovers()  # what the import started: no helper outlives it into an attempt
     proto.send_control(ctl, {"t": "ready", "pid": os.getpid()})
-    _serve(ctl, setup, statm_fd)
+    _serve(ctl, setup, statm_fd, kids_fd, spare=bool(spec.get("spare")))
 
 
 def _enter_namespaces(spec: dict[str, Any], ctl: socket.socket) -> None:
@@ -148,13 +150,14 @@ async def _nothing() -> None:
     return None
 
 
-def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
+def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     sys.dont_write_bytecode = True
     start_env = dict(os.environ)  # the engine's env for this zygote (see env_extra)
     set_child_subreaper()
     if spec["netns"]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+    kids_fd = open_children()
     fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
                       uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
                       keep=spec.get("keep", ()))
@@ -221,7 +224,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int]:
     # of copying them when the collector would touch their headers.
     gc.collect()
     gc.freeze()
-    return setup, statm_fd
+    return setup, statm_fd, kids_fd
 
 
 def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
@@ -243,7 +246,9 @@ def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
     return _child_script.compile_scripts(sk.get("path"))
 
 
-def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
+def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd: int, *,
+           spare: bool) -> None:
+    """The loop. ``kids_fd``: our list of children (-1: none); ``spare``: keep a spare."""
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda _s, _f: None)
     signal.set_wakeup_fd(wake_w)
@@ -256,12 +261,22 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
     ep.register(ctl.fileno(), select.EPOLLIN)
     ep.register(wake_r, select.EPOLLIN)
     children: dict[int, int] = {}
+    spares: list[_spare.Spare] = []  # at most one
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
+    # Without a list of our children, a spare would look like a leftover to the sweep.
+    use_spare = spare and (kids_fd >= 0 or os.getpid() != 1)
     setup.close_runs = _child.fd_runs(
-        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds))
+        (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds,
+         *((kids_fd,) if kids_fd >= 0 else ())))
     while True:
+        if use_spare and not spares and not retiring:
+            # Before waiting: the next call's fork, off its critical path.
+            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            new = _spare.fork_spare(setup, vsz=vsz)
+            if new is not None:
+                spares.append(new)
         readable = False
         for fd, _ in ep.poll(5.0):
             if fd == wake_r:
@@ -273,20 +288,23 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int) -> None:
             else:
                 readable = True
         if readable:
-            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, retiring)
-        _reap(ctl, children)
+            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, spares, retiring)
+        if reap(ctl, children, spares, kids_fd):
+            use_spare = False  # one died waiting: never fork them in a loop
         if retiring and not children:
             os._exit(0)
 
 
 def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm_fd: int,
-            page: int, children: dict[int, int], retiring: bool) -> bool:
+            page: int, children: dict[int, int], spares: list[_spare.Spare],
+            retiring: bool) -> bool:
     """Everything the engine has sent so far; returns whether the zygote is retiring.
 
-    Fork requests are batched: after each fork every page this process touches is a
-    copy-on-write fault (~200 per pass of this loop), so the requests are all read and
-    prepared first, then forked back to back, then answered. Each child closes the other
-    requests' descriptors before anything else (see ``_child._confine``).
+    The first fork request goes to the spare, if there is one. The others are batched:
+    after each fork every page this process touches is a copy-on-write fault (~200 per
+    pass of this loop), so the requests are all read and prepared first, then forked back
+    to back, then answered. Each child closes the other requests' descriptors before
+    anything else (see ``_child._confine``).
     """
     batch: list[tuple[dict[str, Any], list[int], _child.ForkPrep]] = []
     for _ in range(_MAX_BATCH):
@@ -298,7 +316,9 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
         t = msg.get("t")
         if t == "fork" and not retiring:
-            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            # The spare's address space is the zygote's when it was forked.
+            vsz = spares[0].vsz if spares and not batch else \
+                int(os.pread(statm_fd, 128, 0).split()[0]) * page
             try:
                 batch.append((msg, fds, _child.prepare(setup, msg, vsz)))
             except Exception as exc:  # a malformed request: the engine's bug
@@ -310,10 +330,20 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
                 os.close(fd)
             if t == "retire":
                 retiring = True
+                for spare in spares:
+                    spare.kill()
+                spares.clear()
+    if batch and spares:
+        spare = spares.pop()
+        msg, fds, prep = batch[0]
+        if spare.hand_off(msg, fds, prep):
+            batch.pop(0)
+            _forked(ctl, msg, fds, prep, spare.pid, children)
     if not batch:
         return retiring
     setup.batch_fds = tuple(fd for _m, fds, prep in batch
                             for fd in (*fds, prep.ruleset_fd) if fd >= 0)
+    setup.batch_fds += tuple(s.sock.fileno() for s in spares)
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
@@ -327,54 +357,25 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
         pids.append(pid)
     setup.batch_fds = ()
     for (msg, fds, prep), res in zip(batch, pids, strict=True):
-        prep.close()
         if isinstance(res, OSError):
+            prep.close()
             _refuse(ctl, msg, fds, f"fork: {res}")
             continue
-        for fd in fds:
-            os.close(fd)
-        children[res] = int(msg["id"])
-        proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": res})
+        _forked(ctl, msg, fds, prep, res, children)
     return retiring
+
+
+def _forked(ctl: socket.socket, msg: dict[str, Any], fds: list[int], prep: _child.ForkPrep,
+            pid: int, children: dict[int, int]) -> None:
+    """The child for ``msg`` runs: its descriptors are its own, the engine is told."""
+    prep.close()
+    for fd in fds:
+        os.close(fd)
+    children[pid] = int(msg["id"])
+    proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": pid})
 
 
 def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -> None:
     for fd in fds:
         os.close(fd)
     proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
-
-
-def _kill_leftovers() -> None:
-    """As pid 1 of its PID namespace, SIGKILL every other process in it: called when no
-    attempt runs, so nothing an attempt (or the import) left behind — daemons that escaped
-    their session included — outlives it. (Without a namespace, only the cgroup slot and
-    process group of each attempt do that.)"""
-    if os.getpid() == 1:
-        try:
-            os.kill(-1, signal.SIGKILL)  # in a PID namespace: all but its init, us
-        except OSError:
-            pass  # ESRCH: there was nobody
-
-
-def _reap(ctl: socket.socket, children: dict[int, int]) -> None:
-    # Leftovers are swept only when wait4 says a process we did not fork is still alive.
-    # Every process of our PID namespace descends from us (orphans reparent to its pid 1,
-    # us, or to a subreaper that is itself one of our descendants), so "no children at
-    # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
-    # which is most of what a call costs the zygote's kernel time on a busy machine.
-    while True:
-        try:
-            pid, status, ru = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if not children:
-                _kill_leftovers()  # someone lives on that no attempt accounts for
-            return
-        if children.pop(pid, None) is None:
-            continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
-        proto.send_control(ctl, {
-            "t": "exited", "pid": pid, "status": status,
-            "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
-            "inblock": ru.ru_inblock, "oublock": ru.ru_oublock, "minflt": ru.ru_minflt,
-        })

@@ -48,6 +48,7 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     # Its attempts may write there too: what a library cached at import points there.
     spec["child_write_paths"] = [*spec["child_write_paths"], private]
     spec["userns"], spec["pidns"] = mech["userns"], mech["pidns"]
+    spec["spare"] = settings.zygote_spare
     # A script parent's children may exec node or bash: room as for a command.
     command = skill.entry.kind in (EntryKind.COMMAND, EntryKind.SCRIPT)
     # What the import may take: the zygote's own memory plus the most an attempt may add on
