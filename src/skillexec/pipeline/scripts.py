@@ -70,8 +70,9 @@ class ScriptCalls:
         try:
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is not None:
-                self.sessions.path(session)  # refused here (journaled) if not open
-            async with self._turn(session):
+                # refused here (journaled) if not open, or not this principal's
+                self.sessions.path(session, principal=principal)
+            async with self._turn(session, principal):
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
         except SkillExecError as exc:
@@ -85,9 +86,10 @@ class ScriptCalls:
             await asyncio.sleep(every_s)
 
     @contextlib.asynccontextmanager
-    async def _turn(self, session: str | None) -> AsyncIterator[Path | None]:
+    async def _turn(self, session: str | None, principal: Who,
+                    ) -> AsyncIterator[Path | None]:
         if session is None:
             yield None
         else:
-            async with self.sessions.turn(session) as path:
+            async with self.sessions.turn(session, principal=principal) as path:
                 yield path
