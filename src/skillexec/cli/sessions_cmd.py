@@ -40,8 +40,10 @@ def _json(value: object) -> None:
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
           data_dir: opt.DataDir = None) -> None:
-    """The open sessions (every principal's: the command line is ``local``), oldest
-    first."""
+    """The open sessions, oldest first.
+
+    Every principal's, each with its owner: the command line is ``local``, an admin.
+    """
     sessions = _store(data_dir).list()
     if as_json:
         _json([s.to_dict() for s in sessions])
