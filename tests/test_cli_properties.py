@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rich.markup import escape
 from rich.table import Table
 
-from skillexec.cli.app import _BATCH_KEYS, _parse_line
+from skillexec.cli.batch_cmd import _BATCH_KEYS, _parse_line
 from skillexec.cli.output import plain_table
 
 cell = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)

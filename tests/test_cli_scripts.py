@@ -77,3 +77,21 @@ def test_files_and_sessions_from_the_command_line(tmp_path: Path) -> None:
     missing = cli("script", "pdf-forms", "scripts/noop.py", "--file", str(tmp_path / "nope"),
                   "--skills-dir", SKILLS)
     assert missing.returncode == 2 and "cannot be read" in missing.stderr
+
+
+def test_sessions_show_whose_they_are(tmp_path: Path) -> None:
+    """The command line is ``local`` (an admin): it lists every principal's sessions, each
+    with its owner, and may remove any."""
+    from skillexec.config import EngineConfig
+
+    data = tmp_path / "data"
+    store = EngineConfig(data_dir=data).session_store()
+    alice = store.create(principal="alice")
+    mine = cli("sessions", "create", "--data-dir", str(data)).stdout.strip()
+    listed = json.loads(cli("sessions", "list", "--json", "--data-dir", str(data)).stdout)
+    assert [(s["id"], s["principal"]) for s in listed] == [(alice, "alice"), (mine, "local")]
+    shown = json.loads(cli("sessions", "show", alice, "--json", "--data-dir", str(data)).stdout)
+    assert shown["principal"] == "alice"
+    assert [s.id for s in store.list(principal="alice")] == [alice]
+    assert [s.id for s in store.list(principal="bob")] == []
+    assert cli("sessions", "rm", alice, "--data-dir", str(data)).returncode == 0

@@ -44,3 +44,25 @@ def test_skill_bundle_and_script_runs(tmp_path: Path) -> None:
             srv.client(srv.key("viewer")) as c:
         r = c.post("/api/skills/pdf-forms/scripts", json={"script": "scripts/noop.py"})
         assert r.status_code == 403
+
+
+def test_another_principals_session_is_not_found(tmp_path: Path) -> None:
+    """A session belongs to whoever created it: another key's call naming it is refused as
+    an unknown session id is, and it never ran in that workspace."""
+    need_sandbox()
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("runner", name="alice")) as alice, \
+            srv.client(srv.key("runner", name="bob")) as bob:
+        sid = srv.engine.sessions.create(principal="alice")
+        body = {"script": "scripts/noop.py", "files": {
+            "planted.txt": base64.b64encode(b"from bob").decode()}}
+        theirs = bob.post("/api/skills/pdf-forms/scripts", json={**body, "session": sid})
+        unknown = bob.post("/api/skills/pdf-forms/scripts",
+                           json={**body, "session": "s_" + "0" * 24})
+        assert theirs.status_code == unknown.status_code == 422, theirs.text
+        assert theirs.json()["error"]["details"]["engine_code"] == "session_not_found"
+        assert unknown.json()["error"]["details"]["engine_code"] == "session_not_found"
+        assert srv.engine.sessions.files(sid) == []  # nothing of bob's landed there
+        mine = alice.post("/api/skills/pdf-forms/scripts", json={**body, "session": sid})
+        assert mine.status_code == 200 and mine.json()["data"]["status"] == "succeeded"
+        assert [f["path"] for f in srv.engine.sessions.files(sid)] == ["planted.txt"]

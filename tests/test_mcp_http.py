@@ -3,6 +3,7 @@ whose grants decide the tools a key sees and runs."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -29,7 +30,8 @@ from tests._mcp import write_skills
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 KEYS = {"k-all": Caller(principal="alice"),
-        "k-echo": Caller(principal="bob", allows=lambda skill_id: skill_id == "text.echo")}
+        "k-echo": Caller(principal="bob", allows=lambda skill_id: skill_id == "text.echo"),
+        "k-carol": Caller(principal="carol")}
 
 
 @pytest.fixture
@@ -172,3 +174,27 @@ def test_the_http_service_serves_mcp_with_its_own_keys(tmp_path: Path) -> None:
         anyio.run(check)
         tasks = srv.call(srv.engine.tasks(skill_id="echo"))
         assert tasks and tasks[0].principal == "mcp-runner"
+
+
+async def test_a_session_is_the_keys_principals(url: tuple[str, SkillExecutionEngine]) -> None:
+    """session_create makes the session the caller's: another key cannot run a script in
+    it nor close it (as for an unknown id), its owner can."""
+    endpoint, engine = url
+    async with client(endpoint, "k-all", "2026-07-28") as alice:
+        made = await alice.call_tool("session_create", {})
+        sid = made.structured_content["session"]  # type: ignore[index]
+    assert [(s.id, s.principal) for s in engine.sessions.list()] == [(sid, "alice")]
+    step = {"skill": "wc", "script": "scripts/count.py", "args": ["in.txt"],
+            "files": {"in.txt": base64.b64encode(b"one two").decode()}}
+    async with client(endpoint, "k-carol", "2026-07-28") as carol:
+        theirs = await carol.call_tool("run_skill_script", {**step, "session": sid})
+        unknown = await carol.call_tool("run_skill_script", {**step, "session": "s_" + "0" * 24})
+        assert theirs.is_error and unknown.is_error
+        closed = await carol.call_tool("session_close", {"session": sid})
+        assert closed.structured_content == {"closed": False}  # type: ignore[comparison-overlap]
+    assert engine.sessions.files(sid) == []
+    async with client(endpoint, "k-all", "2026-07-28") as alice:
+        mine = await alice.call_tool("run_skill_script", {**step, "session": sid})
+        assert not mine.is_error, mine.content
+        closed = await alice.call_tool("session_close", {"session": sid})
+        assert closed.structured_content == {"closed": True}  # type: ignore[comparison-overlap]

@@ -285,3 +285,55 @@ def test_stale_results_are_off_by_default(tmp_path: Path) -> None:
             assert r.status is TaskStatus.FAILED and not r.cached
         DOWN["flag"] = False
     arun(main())
+
+
+def test_the_cache_and_single_flight_are_each_principals_own(tmp_path: Path) -> None:
+    """Bob's identical call never gets Alice's cached result, nor joins her call in flight
+    (and after a restart neither); Alice's own repeat is a hit."""
+    CALLS.clear()
+
+    async def go() -> None:
+        async with make(tmp_path / "d") as e:
+            first = await e.execute("square", {"x": 3}, principal="alice")
+            bob = await e.execute("square", {"x": 3}, principal="bob")
+            again = await e.execute("square", {"x": 3}, principal="alice")
+            local = await e.execute("square", {"x": 3})
+            assert not first.cached and not bob.cached and not local.cached
+            assert again.cached and again.output == first.output
+            assert bob.output["run"] != first.output["run"]
+            assert CALLS["square"] == 3
+            both = await asyncio.gather(e.execute("idem", {"x": 1}, principal="alice"),
+                                        e.execute("idem", {"x": 1}, principal="bob"),
+                                        e.execute("idem", {"x": 1}, principal="bob"))
+            assert all(r.status is TaskStatus.SUCCEEDED for r in both)
+            assert CALLS["idem"] == 2  # bob's two shared one run; alice's ran apart
+            assert [bool(r.metrics.get("shared")) for r in both].count(True) == 1
+        async with make(tmp_path / "d") as e:
+            carol = await e.execute("square", {"x": 3}, principal="carol")
+            hit = await e.execute("square", {"x": 3}, principal="bob")
+            assert not carol.cached and hit.cached and hit.output == bob.output
+    arun(go())
+
+
+def test_an_operator_may_declare_a_skills_cache_shared(tmp_path: Path) -> None:
+    CALLS.clear()
+
+    async def go() -> None:
+        async with make(tmp_path / "d", shared_skills=("squ*",)) as e:
+            first = await e.execute("square", {"x": 4}, principal="alice")
+            bob = await e.execute("square", {"x": 4}, principal="bob")
+            assert not first.cached and bob.cached and bob.output == first.output
+            await e.execute("plain", {"x": 1}, principal="alice")
+    arun(go())
+    assert CALLS["square"] == 1
+    assert CacheSettings(shared_skills=["a"]).shared_skills == ("a",)  # type: ignore[arg-type]
+    assert not CacheSettings().shared("square")
+
+
+def test_shared_skills_is_a_setting(tmp_path: Path, monkeypatch: Any) -> None:
+    from skillexec.config import EngineConfig
+
+    assert EngineConfig(data_dir=tmp_path, cache={"shared_skills": ["geo.*"]}
+                        ).cache.shared("geo.lookup")
+    monkeypatch.setenv("SKILLEXEC_CACHE__SHARED_SKILLS", '["geo.*", "fx"]')
+    assert EngineConfig(data_dir=tmp_path).cache.shared_skills == ("geo.*", "fx")

@@ -185,3 +185,63 @@ def test_links_a_script_left_are_never_followed_by_the_engine(tmp_path: Path) ->
     assert list(outside.iterdir()) == []
     assert over.status is TaskStatus.SUCCEEDED, over.error  # the link itself was replaced
     assert secret.read_text() == "the engine's secret"
+
+
+def test_a_session_is_its_principals(tmp_path: Path) -> None:
+    """Another principal's session is "not found" to it, exactly as an unknown id is: it
+    cannot run a call in it (through run_script or the script skill itself), see, list or
+    close it; an operator sees and may close every one, as it does tasks."""
+    from skillexec.security.principals import Principal, Role
+    from skillexec.sessions import SessionInfo
+
+    operator = Principal("op", Role.OPERATOR)
+
+    async def go() -> None:
+        async with engine(tmp_path) as e:
+            a = e.sessions.create(principal="alice")
+            b = e.sessions.create(principal="bob")
+            mine = await e.run_script(PDF, "scripts/noop.py", files={"a.txt": b"secret"},
+                                      session=a, principal="alice")
+            assert mine.status is TaskStatus.SUCCEEDED, mine.error
+            theirs = await e.run_script(PDF, "scripts/noop.py", session=a, principal="bob")
+            unknown_id = "s_" + "0" * 24
+            unknown = await e.run_script(PDF, "scripts/noop.py", session=unknown_id,
+                                         principal="bob")
+            assert theirs.status is TaskStatus.REJECTED and theirs.error is not None
+            assert unknown.error is not None
+            assert theirs.error.code == unknown.error.code == "session_not_found"
+            assert theirs.error.message.replace(a, "?") == \
+                unknown.error.message.replace(unknown_id, "?")
+            # the script skill called directly: the sandbox's side checks the owner too
+            direct = await e.execute(f"{PDF}:scripts/noop.py", {
+                "args": [], "session": a, "stdin": None, "files": {}}, principal="bob")
+            assert direct.status is not TaskStatus.SUCCEEDED
+            assert direct.error is not None and direct.error.code == "session_not_found"
+
+            def ids(listed: list[SessionInfo]) -> list[str]:
+                return [s.id for s in listed]
+            assert ids(e.sessions.list(principal="alice")) == [a]
+            assert ids(e.sessions.list(principal="bob")) == [b]
+            assert ids(e.sessions.list(principal=operator)) == [a, b]
+            assert ids(e.sessions.list()) == [a, b]
+            assert [s.principal for s in e.sessions.list()] == ["alice", "bob"]
+            for peek in (e.sessions.get, e.sessions.files):
+                with pytest.raises(Exception, match="is not open") as err:
+                    peek(a, principal="bob")  # type: ignore[operator]
+                assert getattr(err.value, "code", None) == "session_not_found"
+            assert [f["path"] for f in e.sessions.files(a, principal=operator)] == ["a.txt"]
+            assert e.sessions.get(a, principal="alice").principal == "alice"
+            assert e.sessions.close(a, principal="bob") is False
+            assert e.sessions.get(a).id == a  # still open
+            # an operator may close any, as it may cancel any task
+            assert e.sessions.close(b, principal=operator) is True
+    arun(go())
+
+    async def after_restart() -> None:
+        async with engine(tmp_path) as e:
+            a = e.sessions.list(principal="alice")[0].id
+            assert e.sessions.list(principal="bob") == []
+            refused = await e.run_script(PDF, "scripts/noop.py", session=a, principal="bob")
+            assert refused.error is not None and refused.error.code == "session_not_found"
+            assert e.sessions.close(a, principal="alice") is True
+    arun(after_restart())

@@ -9,6 +9,14 @@ its TTL has passed since its last use (checked whenever sessions are used, and a
 Calls in one session run one at a time, in submit order (a FIFO lock per session, held
 from acceptance to the end); the session's quotas (bytes, files) bound its folder, checked
 while a call runs and after it.
+
+A session belongs to the principal who created it (kept in its record; a record from before
+principals is ``local``'s). To another principal it does not exist: the very error an
+unknown id gets, so an id is never confirmed. Reading and listing follow a task's rules
+(``read_any``: admin, operator), closing follows cancelling (``cancel_any``); running a
+call in it — acting in its owner's workspace — is its owner's only (by id: a task keeps its
+principal's id, not its role, and the sandbox checks again at the call's start).
+``principal`` None (``local``) is the engine's own trusted caller: no check, as for tasks.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
+from skillexec.security.principals import LOCAL, LOCAL_ID, Who, principal_of
 
 __all__ = ["SessionInfo", "SessionStore", "SessionsConfig"]
 
@@ -61,6 +70,7 @@ class SessionInfo:
     ttl_s: float
     files: int
     bytes: int
+    principal: str = LOCAL_ID  # whose it is
 
     @property
     def expires_at(self) -> float:
@@ -69,7 +79,8 @@ class SessionInfo:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "created_at": self.created_at,
                 "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
-                "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes}
+                "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes,
+                "principal": self.principal}
 
 
 class SessionStore:
@@ -83,9 +94,10 @@ class SessionStore:
         self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
 
     # -- the public calls ----------------------------------------------------------------
-    def create(self, *, ttl_s: float | None = None) -> str:
-        """A new, empty session; removed ``ttl_s`` after its last use (the setting's
-        default when None; at most ``max_ttl_s``)."""
+    def create(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
+        """A new, empty session of ``principal`` (None: ``local``); removed ``ttl_s`` after
+        its last use (the setting's default when None; at most ``max_ttl_s``)."""
+        owner = principal_of(principal).id  # an empty or odd principal is refused here
         s = self.settings
         ttl = s.default_ttl_s if ttl_s is None else float(ttl_s)
         if not 0 < ttl <= s.max_ttl_s:
@@ -103,26 +115,33 @@ class SessionStore:
         os.chmod(self.root, 0o755)  # noqa: S103
         os.mkdir(self.root / sid, 0o700)
         now = time.time()
-        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl})
+        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl,
+                          "principal": owner})
         return sid
 
-    def list(self) -> builtins.list[SessionInfo]:
-        """Every open session, oldest first."""
+    def list(self, *, principal: Who = None) -> builtins.list[SessionInfo]:
+        """The open sessions ``principal`` may see (its own; all with ``read_any``), oldest
+        first."""
         self.sweep()
-        out = [info for sid in self._ids() if (info := self._info(sid)) is not None]
+        who = None if principal is None else principal_of(principal)
+        only = None if who is None or who.can("read_any") else who.id
+        out = [info for sid in self._ids() if (info := self._info(sid)) is not None
+               and (only is None or info.principal == only)]
         return sorted(out, key=lambda i: i.created_at)
 
-    def get(self, session_id: str) -> SessionInfo:
-        """One session (``session_not_found`` when unknown, closed or expired)."""
-        self.path(session_id)
+    def get(self, session_id: str, *, principal: Who = None) -> SessionInfo:
+        """One session (``session_not_found`` when unknown, closed, expired or another
+        principal's)."""
+        self._open(session_id, principal, "read")
         info = self._info(session_id)
         if info is None:
             raise self._not_found(session_id)
         return info
 
-    def files(self, session_id: str) -> builtins.list[dict[str, Any]]:
+    def files(self, session_id: str, *, principal: Who = None,
+              ) -> builtins.list[dict[str, Any]]:
         """The regular files in a session's folder: ``{path, size, mtime}``, by path."""
-        root = self.path(session_id)
+        root = self._open(session_id, principal, "read")
         out: builtins.list[dict[str, Any]] = []
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
@@ -137,9 +156,13 @@ class SessionStore:
                                 "mtime": st.st_mtime})
         return sorted(out, key=lambda f: str(f["path"]))
 
-    def close(self, session_id: str) -> bool:
-        """Remove a session and its files; False if there was no such session."""
-        if not _ID.match(session_id) or not (self.records / f"{session_id}.json").exists():
+    def close(self, session_id: str, *, principal: Who = None) -> bool:
+        """Remove a session and its files; False if there was no such session (or it is
+        another principal's, which ``principal`` may not close)."""
+        if not isinstance(session_id, str) or not _ID.match(session_id):
+            return False
+        rec = self._read(session_id)
+        if rec is None or not self._allowed(rec, principal, "close"):
             return False
         self._remove(session_id)
         return True
@@ -150,11 +173,16 @@ class SessionStore:
         """A session folder's quota: (files and folders, bytes)."""
         return self.settings.max_files, self.settings.max_bytes
 
-    def path(self, session_id: str) -> Path:
-        """The folder of an open session (refused clearly when it is not one)."""
+    def path(self, session_id: str, *, principal: Who = None) -> Path:
+        """The folder of an open session that ``principal`` may run calls in (refused
+        clearly when it is not one; as unknown when it is another principal's)."""
+        return self._open(session_id, principal, "use")
+
+    def _open(self, session_id: str, principal: Who, action: str) -> Path:
         _check_id(session_id)
         rec = self._read(session_id)
-        if rec is None or not (self.root / session_id).is_dir():
+        if rec is None or not (self.root / session_id).is_dir() \
+                or not self._allowed(rec, principal, action):
             raise self._not_found(session_id)
         if time.time() > rec["last_used_at"] + rec["ttl_s"]:
             self._remove(session_id)
@@ -162,19 +190,21 @@ class SessionStore:
         return self.root / session_id
 
     @contextlib.asynccontextmanager
-    async def turn(self, session_id: str) -> AsyncIterator[Path]:
+    async def turn(self, session_id: str, *, principal: Who = None) -> AsyncIterator[Path]:
         """Hold the session for one call: calls wait their turn in the order they came. A
-        session that is not open is refused before the call waits, and again once its turn
-        has come (closed or expired meanwhile)."""
+        session that is not open (or not ``principal``'s) is refused before the call waits,
+        and again once its turn has come (closed or expired meanwhile)."""
         _check_id(session_id)
         held = self._locks.get(session_id)
         if held is not None and held.locked():
-            self.path(session_id)  # it would wait: refused now rather than after the wait
+            # it would wait: refused now rather than after the wait
+            self.path(session_id, principal=principal)
         lock = self._locks.setdefault(session_id, asyncio.Lock())  # FIFO waiters
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
             async with lock:
-                path = self.path(session_id)  # not open (any more): refused
+                # not open (any more), or not this principal's: refused
+                path = self.path(session_id, principal=principal)
                 try:
                     yield path
                 finally:
@@ -198,6 +228,19 @@ class SessionStore:
         return gone
 
     # -- records -------------------------------------------------------------------------
+    @staticmethod
+    def _allowed(rec: dict[str, Any], principal: Who, action: str) -> bool:
+        """May ``principal`` (None: the trusted caller) read, use or close this session?"""
+        if principal is None:
+            return True
+        who = principal_of(principal)
+        owner = rec.get("principal") or LOCAL_ID  # a record from before principals: local's
+        if action == "read":
+            return who.may_read_task(owner)
+        if action == "close":
+            return who.may_cancel_task(owner)
+        return owner == who.id or who is LOCAL  # use: the owner's workspace
+
     def _ids(self) -> builtins.list[str]:
         try:
             return [n[:-5] for n in os.listdir(self.records)
@@ -236,7 +279,8 @@ class SessionStore:
                     size += os.lstat(os.path.join(dirpath, name)).st_size
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
-                           files=files, bytes=size)
+                           files=files, bytes=size,
+                           principal=str(rec.get("principal") or LOCAL_ID))
 
     def _remove(self, sid: str) -> None:
         path = self.root / sid

@@ -96,5 +96,5 @@ def script(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
-    from skillexec.cli.app import exit_code
+    from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))

@@ -40,15 +40,18 @@ def _json(value: object) -> None:
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
           data_dir: opt.DataDir = None) -> None:
-    """The open sessions, oldest first."""
+    """The open sessions, oldest first.
+
+    Every principal's, each with its owner: the command line is ``local``, an admin.
+    """
     sessions = _store(data_dir).list()
     if as_json:
         _json([s.to_dict() for s in sessions])
         return
-    table = Table("id", "created", "expires", "files", "bytes", title="sessions")
+    table = Table("id", "principal", "created", "expires", "files", "bytes", title="sessions")
     for s in sessions:
-        table.add_row(cell(s.id), _when(s.created_at), _when(s.expires_at), str(s.files),
-                      str(s.bytes))
+        table.add_row(cell(s.id), cell(s.principal), _when(s.created_at), _when(s.expires_at),
+                      str(s.files), str(s.bytes))
     print_table(table)
 
 
@@ -76,7 +79,8 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
     if as_json:
         _json({**info.to_dict(), "files": files})
         return
-    sys.stdout.write(f"session {cell(info.id)}: {info.files} files and folders, "
+    sys.stdout.write(f"session {cell(info.id)} of {cell(info.principal)}: {info.files} "
+                     "files and folders, "
                      f"{info.bytes} bytes, expires {_when(info.expires_at)}\n")
     table = Table("path", "size", "modified", title="files")
     for f in files:

@@ -218,10 +218,12 @@ class McpServer:
                 return await self._run_script(args, caller)
             if name == builtins.SESSION_CREATE:
                 ttl = args.get("ttl_s")
-                sid = self.engine.sessions.create(ttl_s=float(ttl) if ttl is not None else None)
+                sid = self.engine.sessions.create(ttl_s=float(ttl) if ttl is not None else None,
+                                                  principal=caller.principal)
                 return _ok({"session": sid})
-            if name == builtins.SESSION_CLOSE:
-                return _ok({"closed": self.engine.sessions.close(_text(args, "session"))})
+            if name == builtins.SESSION_CLOSE:  # another principal's: not closed, not confirmed
+                return _ok({"closed": self.engine.sessions.close(
+                    _text(args, "session"), principal=caller.principal)})
             if name == builtins.START:
                 return await self._start(args, caller)
             if name == builtins.SEARCH:

@@ -23,9 +23,14 @@ _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def cache_key(skill_id: str, version: str, params: Mapping[str, Any],
-              config: Mapping[str, Any]) -> str:
-    """sha256 of the canonical call: sorted-key JSON of skill id, version, params, config."""
-    body = orjson.dumps([skill_id, version, params, config], option=_SORTED, default=str)
+              config: Mapping[str, Any], principal: str | None = None) -> str:
+    """sha256 of the canonical call: sorted-key JSON of skill id, version, params, config,
+    and whose call it is (None: ``local``, or a skill whose cache is shared — the key of
+    before principals, so those entries stay valid)."""
+    call: list[Any] = [skill_id, version, params, config]
+    if principal is not None:
+        call.append(principal)  # a longer list: never the key of a call without one
+    body = orjson.dumps(call, option=_SORTED, default=str)
     return hashlib.sha256(body).hexdigest()
 
 

@@ -3,7 +3,8 @@ call already running, before it takes a worker slot.
 
 Only skills marked ``execution.cacheable`` are cached; single-flight applies to those and to
 ``idempotent`` ones. ``cache=False`` on a call bypasses both (it neither reads the cache nor
-joins a flight), though a cacheable skill's fresh result still refreshes the cache. A cached
+joins a flight), though a cacheable skill's fresh result still refreshes the cache. Entries
+and flights are each principal's own unless ``shared_skills`` names the skill. A cached
 entry lives ``cache_ttl`` seconds (the manifest's, else ``default_ttl_s``); when a skill's
 newest version changes, the entries of its other versions are dropped.
 """
@@ -76,9 +77,11 @@ class ExecutionOptimizer:
         ttl = skill.execution.cache_ttl_s
         return ttl if ttl is not None else self.settings.default_ttl_s
 
-    @staticmethod
-    def key(task: ExecutionTask) -> str:
-        return cache_key(task.skill_id, task.skill_version, task.params, task.config)
+    def key(self, task: ExecutionTask) -> str:
+        """The call's cache and single-flight key: per principal (one is never answered
+        with another's result), unless the operator declared the skill's cache shared."""
+        who = None if self.settings.shared(task.skill_id) else task.principal
+        return cache_key(task.skill_id, task.skill_version, task.params, task.config, who)
 
     async def lookup(self, key: str, skill: Skill, latest_version: str) -> CacheRecord | None:
         """The cached result of this call, if there is a live one."""

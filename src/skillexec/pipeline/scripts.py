@@ -70,7 +70,8 @@ class ScriptCalls:
             if session is None:
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
-            async with self.sessions.turn(session):  # refused (journaled) if not open
+            # refused (journaled) if not open, or not this principal's
+            async with self.sessions.turn(session, principal=principal):
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
         except SkillExecError as exc:

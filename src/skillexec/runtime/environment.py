@@ -45,8 +45,9 @@ class SessionFolders(Protocol):
     def quota(self) -> tuple[int, int]:
         """(max files, max bytes) of a session's folder."""
 
-    def path(self, session_id: str) -> Path:
-        """The folder of session ``session_id`` (its calls' workspace)."""
+    def path(self, session_id: str, *, principal: str | None = None) -> Path:
+        """The folder of session ``session_id`` (its calls' workspace), if ``principal``'s
+        (None: ``local``, the trusted caller); else refused as an unknown session."""
 
 _log = logging.getLogger("skillexec.environment")
 # A workspace with at most this many top-level entries and no folder is removed on the
@@ -156,7 +157,9 @@ class ExecutionEnvironment:
         may write)."""
         session = task.params.get("session")
         if session and self.sessions is not None:
-            path = str(self.sessions.path(session))
+            # The owner's check again: a script skill called directly (not through
+            # run_script) must not reach another principal's session either.
+            path = str(self.sessions.path(session, principal=task.principal))
             self._in_session.add(path)
             return path, self.sessions.quota
         return (f"{self._work_root_str}/{skill_slot(base_id(skill))}/"

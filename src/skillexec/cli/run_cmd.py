@@ -1,0 +1,123 @@
+"""``skillexec run``: one skill's call, its output printed; and the exit codes every command
+that runs a call shares.
+
+Exit codes: 0 the skill succeeded; 1 it failed, timed out or was cancelled; 2 the request
+was refused before running (unknown skill, invalid parameters, missing dependency, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from skillexec.cli import options as opt
+from skillexec.cli.render import error_sentence, make_console
+from skillexec.cli.safe_text import cell, json_text, safe_block
+from skillexec.task import ExecutionResult, TaskStatus
+
+__all__ = ["exit_code", "parse_params", "run"]
+
+
+def exit_code(result: ExecutionResult) -> int:
+    if result.status is TaskStatus.SUCCEEDED:
+        return 0
+    if result.status is TaskStatus.REJECTED:
+        return 2
+    if result.error is not None and result.error.code == "no_entry_point":
+        return 2  # the entry could not even be found: nothing of the skill ran
+    return 1
+
+
+def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if params_file is not None:
+        try:
+            raw = (sys.stdin.buffer.read() if params_file == "-"
+                   else Path(params_file).read_bytes())
+        except IsADirectoryError:
+            opt.fail(f"--params {params_file}: is a folder, not a JSON file")
+        except OSError as exc:
+            opt.fail(f"--params {params_file}: cannot be read: {exc.strerror or exc}")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            opt.fail(f"--params {params_file}: not UTF-8 text ({exc.reason} at byte "
+                     f"{exc.start})")
+        try:
+            loaded = orjson.loads(raw) if raw.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            problem = ("nested more than 254 levels deep" if "depth limit" in str(exc)
+                       else str(exc))
+            opt.fail(f"--params {params_file}: not valid JSON ({problem})")
+        if not isinstance(loaded, dict):
+            opt.fail(f"--params {params_file}: expected a JSON object, got "
+                     f"{type(loaded).__name__}")
+        params.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            opt.fail(f"-p {pair!r}: expected key=value")
+        # Values stay strings: the validator coerces them to the schema's types.
+        params[key.strip()] = value
+    return params
+
+
+def run(
+    skill: Annotated[str, typer.Argument(metavar="SKILL",
+                                         help="A skill id, or the path of a skill folder.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p",
+                                                    help="key=value (repeatable).")] = None,
+    params: Annotated[str | None, typer.Option("--params",
+                                               help="A JSON file of parameters, or -.")] = None,
+    priority: Annotated[int | None, typer.Option(min=0, max=9)] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per attempt.")] = None,
+    deadline: Annotated[float | None, typer.Option(
+        help="Seconds for the whole call, every attempt and wait included.")] = None,
+    version: Annotated[str | None, typer.Option(help="Semver requirement, e.g. ^1.2")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    skills_dir: opt.SkillsDir = None,
+    data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
+) -> None:
+    """Run one skill and print its output."""
+    if timeout is not None and not timeout > 0:  # also NaN, which compares false
+        opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
+    if deadline is not None and not 0 < deadline < float("inf"):
+        opt.fail(f"--deadline {deadline}: must be a number of seconds above 0")
+    values = parse_params(param or [], params)
+
+    async def go() -> ExecutionResult:
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
+                            recover=False).prepare_only(skill)
+        async with opt.engine_scope(engine):
+            opt.left_notice(engine)
+            skill_id = skill
+            folder = Path(skill)
+            if folder.is_dir() and skill not in engine.skills:
+                from skillexec.skills.loader import is_skill_folder, load_skills
+                if not is_skill_folder(folder) and load_skills(folder).skills:
+                    opt.fail(f"{folder} is a folder of skills, not one skill: pass "
+                             f"--skills-dir {folder} and a skill id")
+                skill_id = engine.register(folder).id
+            return await engine.execute(skill_id, values, priority=priority, timeout=timeout,
+                                        deadline=deadline, version=version)
+
+    result = opt.run_async(go())
+    if as_json:
+        sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
+                                                default=str).decode()) + "\n")
+    elif result.ok:
+        out = result.output
+        text = out if isinstance(out, str) else orjson.dumps(
+            out, option=orjson.OPT_INDENT_2, default=str).decode()
+        sys.stdout.write(safe_block(text) + "\n")
+        for a in result.artifacts:
+            make_console(stderr=True).print(
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
+    if not result.ok:
+        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
+    raise typer.Exit(exit_code(result))
