@@ -139,6 +139,10 @@ class AlertManager:
                     last = self._last_sent.get(key)
                     if last is not None and now - last < rule.cooldown_s:
                         self._active.add(key)
+                        # Not sent again, yet firing: as measured when it breached again.
+                        if key not in self._firing:
+                            self._firing[key] = self._alert(rule, subject, value, now,
+                                                            "firing")
                         continue  # deduplicated: sent recently
                     self._active.add(key)
                     self._last_sent[key] = now
@@ -179,7 +183,8 @@ class AlertManager:
         return frozenset(self._active)
 
     def firing(self) -> list[Alert]:
-        """The alerts active now, each as it was last sent (newest first)."""
+        """The alerts active now (newest first), each as last sent, or — when the cooldown held
+        back a repeat after it had resolved — as measured when it breached again."""
         return sorted(self._firing.values(), key=lambda a: -a.at)
 
     async def run(self, interval_s: float) -> None:

@@ -57,8 +57,8 @@ class AlertsData(BaseModel):
                              "monitor and its alerts are on, and the loop runs).")
     interval_s: float | None = Field(description="How often the rules are evaluated.")
     rules: list[RuleModel]
-    active: list[AlertModel] = Field(description="Firing now, newest first, as each was last "
-                                     "sent.")
+    active: list[AlertModel] = Field(description="Firing now, newest first: each as last "
+                                     "sent (or, held back by its cooldown, as last breached).")
     recent: list[AlertModel] = Field(description="Sent since `since` (fired and resolved), "
                                      "newest first, at most `limit`.")
     truncated: bool = Field(description="More were sent since `since` than are listed.")
