@@ -96,3 +96,21 @@ def test_without_alerts_the_route_says_nothing_is_evaluated(tmp_path) -> None:
             srv.client(srv.key("viewer")) as v:
         data = v.get("/api/alerts").json()["data"]
     assert data["evaluating"] is False and data["active"] == [] and data["recent"] == []
+
+
+def test_the_newest_are_listed_however_many_the_journal_holds(tmp_path) -> None:
+    """The journal reads oldest first: more alerts than one page of it still list the newest."""
+    with running(tmp_path, monitor={"alerts": False}) as srv:
+        async def journal() -> None:
+            for i in range(1205):
+                await srv.engine.journal.append_event("alert", {
+                    "rule": "r", "metric": "queue_depth", "subject": f"s{i}", "value": i,
+                    "threshold": 0, "condition": ">", "severity": "info", "state": "firing",
+                    "at": 1e9 + i, "message": f"number {i}"})
+            await srv.engine.journal.append_event("alert", {"state": "unknown"})  # skipped
+
+        srv.call(journal(), timeout=120)
+        with srv.client(srv.key("viewer")) as v:
+            data = v.get("/api/alerts", params={"since": "all", "limit": 3}).json()["data"]
+    assert [a["subject"] for a in data["recent"]] == ["s1204", "s1203", "s1202"]
+    assert data["recent"][0]["at"] == 1e9 + 1204 and data["truncated"] is True

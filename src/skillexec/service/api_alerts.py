@@ -9,6 +9,7 @@ journal, as ``skillexec report alerts`` shows them.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,12 +22,13 @@ from skillexec.service.api_admin import SINCE
 from skillexec.service.auth import need
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
 from skillexec.service.state import ServiceState
+from skillexec.storage.store import TaskStore
 
 __all__ = ["AlertModel", "AlertsData", "router"]
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
-_READ_AT_MOST = 10_000  # journal events read per request; alerts are deduplicated (cooldown)
+_PAGE = 1000  # journal events read at once (the journal reads oldest first)
 
 
 class AlertModel(BaseModel):
@@ -83,6 +85,24 @@ def _alert(data: dict[str, Any], at: float) -> dict[str, Any] | None:
             "at": _number(data.get("at")) or at, "message": str(data.get("message", ""))}
 
 
+async def _newest(store: TaskStore, since: float, limit: int) -> tuple[list[dict[str, Any]],
+                                                                      int]:
+    """The newest ``limit`` alerts journaled since ``since`` (oldest first) and how many
+    there were: the journal reads forward, so it is read in pages, keeping only the tail."""
+    tail: deque[dict[str, Any]] = deque(maxlen=limit)
+    total, last_seq = 0, -1
+    while True:
+        page = await store.read_events("alert", since=since, limit=_PAGE)
+        new = [e for e in page if int(e["seq"]) > last_seq]
+        alerts = [a for e in new if isinstance(e.get("data"), dict)
+                  and (a := _alert(e["data"], float(e["at"]))) is not None]
+        tail.extend(alerts)
+        total += len(alerts)
+        if len(page) < _PAGE or not new:
+            return list(tail), total
+        last_seq, since = int(new[-1]["seq"]), float(new[-1]["at"])
+
+
 @router.get("/alerts", operation_id="list_alerts", response_model=Envelope[AlertsData],
             responses={**COMMON_ERRORS, 422: ERROR})
 async def list_alerts(
@@ -99,10 +119,7 @@ async def list_alerts(
         raise ApiError(422, "INVALID_REQUEST", str(exc), field="since") from None
     monitor = state.engine.monitor
     manager = monitor.alerts
-    events = await state.engine.journal.read_events("alert", since=start or 0.0,
-                                                    limit=_READ_AT_MOST)
-    recent = [a for e in reversed(events) if isinstance(e.get("data"), dict)
-              and (a := _alert(e["data"], float(e["at"]))) is not None]
+    recent, total = await _newest(state.engine.journal, start or 0.0, limit)
     active = [] if manager is None else [_alert(a.to_dict(), a.at) for a in manager.firing()]
     rules = [] if manager is None else [
         {"name": r.name, "metric": r.metric, "condition": r.condition,
@@ -110,6 +127,5 @@ async def list_alerts(
          "skill": r.skill} for r in manager.rules]
     data = {"evaluating": monitor.alert_loop_running,
             "interval_s": monitor.settings.alert_interval_s if manager is not None else None,
-            "rules": rules, "active": active, "recent": recent[:limit],
-            "truncated": len(recent) > limit or len(events) >= _READ_AT_MOST}
+            "rules": rules, "active": active, "recent": recent[::-1], "truncated": total > limit}
     return ok(data, request.state.request_id)
