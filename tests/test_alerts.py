@@ -110,14 +110,18 @@ def test_error_rate_fires_dedupes_resolves_and_cools_down(tmp_path: Path, webhoo
             for _ in range(6):
                 await engine.execute("flip", {"fail": True})
             await evaluate()  # 60%: fires
+            assert [(a.key, a.state) for a in alerts.firing()] == [(("errors", "flip"), "firing")]
             await evaluate()  # still breached: deduplicated
             clock.now += 61  # a fresh window
             for _ in range(5):
                 await engine.execute("flip", {"fail": False})
             await evaluate()  # 0%: resolved
+            assert alerts.firing() == []
             for _ in range(10):
                 await engine.execute("flip", {"fail": True})
             await evaluate()  # breached again within the cooldown: not sent
+            (held,) = alerts.firing()  # ... but firing (GET /api/alerts shows it)
+            assert held.key == ("errors", "flip") and held.value == pytest.approx(10 / 15)
             clock.now += 601
             for _ in range(5):
                 await engine.execute("flip", {"fail": True})

@@ -54,6 +54,12 @@ async def dashdemo(text: str,
     return {"words": words, "repeat": repeat}
 
 
+# One failed call of a skill fires this rule (boom fails in the fixture), checked often.
+MONITOR = {"alert_interval_s": 0.2, "alert_rules": [
+    {"name": "any_error", "metric": "error_rate", "condition": ">", "threshold": 0.5,
+     "min_calls": 1, "severity": "critical"}]}
+
+
 def _chromium() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium") or CHROMIUM
 
@@ -100,7 +106,7 @@ class Visit:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     sync_playwright = _playwright_or_skip()
-    with running(tmp_path_factory.mktemp("dash")) as srv:
+    with running(tmp_path_factory.mktemp("dash"), monitor=MONITOR) as srv:
         async def add() -> None:
             srv.engine.register(dashdemo)
             srv.engine.register(EXAMPLES / "word-freq")  # instructions and a script
@@ -300,4 +306,22 @@ def test_a_key_without_the_role_sees_the_refusal(site: Site,
     assert page.text_content("#runstatus") == "refused"
     assert v.statuses == [(403, site.server.base_url + "/api/skills/echo/execute")]
     assert _unexpected_console(v, 403) == [] and v.errors == [] and v.failed == []
+    _offline(v, site)
+
+
+def test_the_alerts_panel_shows_the_fired_alert(site: Site,
+                                                visit: Callable[[str], Visit]) -> None:
+    v = visit("viewer")
+    page = v.page
+    page.wait_for_function("""[...document.querySelectorAll('#alerts tbody tr')].some(r =>
+        r.cells.length === 6 && r.cells[0].textContent === 'firing now'
+        && r.cells[3].textContent === 'boom')""")
+    rows = _table(page, "#alerts")
+    now = next(r for r in rows if r[0] == "firing now" and r[3] == "boom")
+    assert now[1:3] == ["critical", "any_error"] and "error_rate of boom" in now[5]
+    assert ["fired", "critical", "any_error", "boom"] in [r[:4] for r in rows]
+    assert "1 firing · 1 rule, checked every 0.2 s" in page.text_content("#alertinfo")
+    assert page.eval_on_selector("#alerts tbody td.firing", "td => getComputedStyle(td).color") \
+        == "rgb(192, 57, 43)"
+    assert v.problems() == [] and v.statuses == []
     _offline(v, site)

@@ -260,7 +260,7 @@ def test_openapi_declares_every_route_its_errors_and_the_key_schemes(admin) -> N
                  "/api/skills/batch-execute", "/api/executions", "/api/executions/{task_id}",
                  "/api/executions/{task_id}/events", "/api/artifacts/{artifact_id}",
                  "/api/reports/{kind}", "/api/keys", "/api/keys/{key_id}", "/api/audit",
-                 "/api/v1/skills", "/api/v1/skills/{skill_id}",
+                 "/api/alerts", "/api/v1/skills", "/api/v1/skills/{skill_id}",
                  "/api/v1/skills/{skill_id}/execute", "/health", "/metrics"):
         assert path in paths, path
     op_ids = [op["operationId"] for p in paths.values() for op in p.values()]
@@ -286,7 +286,7 @@ def test_the_dashboard_is_served_whole_from_the_service(srv) -> None:
     for text in (page.text, js.text, css.text):
         assert "http://" not in text and "https://" not in text  # no CDN
     for route in ("/api/executions", "/api/skills/ws", "/api/reports/performance",
-                  "/api/reports/errors", "/execute"):
+                  "/api/reports/errors", "/api/alerts", "/execute"):
         assert route in js.text
     assert "innerHTML" not in js.text  # server text is set as text, never as markup
 

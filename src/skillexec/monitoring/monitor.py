@@ -83,6 +83,7 @@ class ExecutionMonitor(Middleware):
             circuits=self.circuit_states, running_by_skill=self.running_by_skill,
             threads_stuck=sv.threads_stuck))
         self._loop_wanted = bool(s.enabled and s.alerts)
+        self._loop_started = False
         if s.enabled:
             sv.events.log = self.event_log
             from skillexec.monitoring.tracing import tracing_middleware
@@ -210,6 +211,16 @@ class ExecutionMonitor(Middleware):
 
     # -- alerts --------------------------------------------------------------------------------
 
+    def start_alert_loop(self) -> None:
+        """Evaluate the rules from now on, not only from the first finished task (a service
+        must see another engine's open breaker or the machine's memory before any call)."""
+        if self._loop_wanted:
+            self._start_alert_loop()
+
+    @property
+    def alert_loop_running(self) -> bool:
+        return self._loop_started
+
     def _start_alert_loop(self) -> None:
         self._loop_wanted = False
         alerts = self.alerts
@@ -217,6 +228,7 @@ class ExecutionMonitor(Middleware):
             return
         try:
             self.services.spawn(alerts.run(self.settings.alert_interval_s))
+            self._loop_started = True
         except RuntimeError:  # no running loop: the next finish will try again
             self._loop_wanted = True
 

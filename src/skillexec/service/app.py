@@ -23,6 +23,7 @@ from skillexec.mcp.http import mcp_route
 from skillexec.mcp.server import Caller, McpServer
 from skillexec.service import (
     api_admin,
+    api_alerts,
     api_executions,
     api_scripts,
     api_skills,
@@ -84,6 +85,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
+        engine.monitor.start_alert_loop()  # not only from the first finished task: /api/alerts
         state.ready = True
         try:
             async with mcp.server.session_manager.run():  # /mcp: Streamable HTTP sessions
@@ -104,7 +106,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                       {"name": "py-copilot"}, {"name": "operations"}])
     app.state.service = state
     for router in (api_skills.router, api_scripts.router, api_executions.router,
-                   api_admin.router, ws.router, compat.router, ops.router):
+                   api_admin.router, api_alerts.router, ws.router, compat.router, ops.router):
         app.include_router(router)
     # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4).
     app.router.routes.append(mcp_route(mcp, authenticate=None if insecure_no_auth

@@ -155,6 +155,7 @@ async function reports() {
     reportsRefused = "Reports need a viewer, operator or admin key (" + e.message + ").";
     $("#perf").textContent = reportsRefused;
     fill("#errors", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 4; });
+    fill("#alerts", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 6; });
     return new Map();
   }
   chart(perf);
@@ -174,8 +175,28 @@ async function reports() {
     cell(row, g.skill_id); cell(row, g.error_type + " / " + (g.codes || []).join(", "));
     cell(row, g.count); cell(row, g.example_message || "", "msg");
   });
+  await alerts();
   const summary = await api("/api/reports/summary?since=24h");
   return new Map((summary.busiest_skills || []).map((s) => [s.skill, s]));
+}
+
+// Firing now first (as each was last sent), then what was sent in the last 24 hours.
+async function alerts() {
+  const a = await api("/api/alerts?since=24h&limit=15");
+  $("#alertinfo").textContent = a.evaluating
+    ? "(" + a.active.length + " firing · " + a.rules.length + (a.rules.length === 1 ? " rule" : " rules") + ", checked every " + a.interval_s + " s)"
+    : "(the rules are not evaluated by this service)";
+  const rows = a.active.map((x) => Object.assign({}, x, {state: "firing now"}))
+    .concat(a.recent.map((x) => Object.assign({}, x, {state: x.state === "firing" ? "fired" : x.state})));
+  if (!rows.length) {
+    fill("#alerts", ["none in the last 24 hours"], (row, text) => { cell(row, text, "msg").colSpan = 6; });
+    return;
+  }
+  fill("#alerts", rows, (row, x) => {
+    cell(row, x.state, x.state === "firing now" ? "firing" : x.state);
+    cell(row, x.severity); cell(row, x.rule); cell(row, x.subject); cell(row, when(x.at));
+    cell(row, x.message, "msg");
+  });
 }
 
 async function skills() {
