@@ -57,10 +57,15 @@ MANIFEST = """{{"id": "{id}", "version": "1.0.0", "entry_point": "main:execute",
  "execution": {{"idempotent": {idem}, "isolation": "{iso}", "timeout": 60}}}}"""
 
 
+LOG_STATEMENTS = [False]  # --log-statements: every statement in the server's log
+
+
 def new_db() -> str:
     name = f"skx_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
+        if LOG_STATEMENTS[0]:  # to account for a task's statements (the server's log)
+            c.execute(f"ALTER DATABASE {name} SET log_min_duration_statement = 0")
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
@@ -336,7 +341,11 @@ def main() -> None:
                     help="-c of each of the two skillexec workers of a throughput arm")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="a setting for the skillexec client and workers (repeatable)")
+    ap.add_argument("--log-statements", action="store_true",
+                    help="log every statement of the arms' databases (server log), to "
+                         "account for a task's statements")
     a = ap.parse_args()
+    LOG_STATEMENTS[0] = a.log_statements
     EXTRA_ENV.update(kv.split("=", 1) for kv in a.env)
     WORKER_C[0] = a.worker_concurrency
     arms = a.arms.split(",")
