@@ -146,6 +146,7 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
 
 # -- skillexec -------------------------------------------------------------------------------
 
+_IDS_PER_MESSAGE = "SKILLEXEC_DISTRIBUTED__IDS_PER_MESSAGE"
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings for the client and every worker
 WORKER_C = [4]  # --worker-concurrency: each throughput arm's skillexec worker's -c
 
@@ -171,6 +172,9 @@ class Skx:
                     "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": '["noop", "again", "once"]',
                     "SKILLEXEC_MONITOR__ENABLED": "false",
                     "RUNS_FILE": str(root / "runs.txt"), **EXTRA_ENV}
+        # The client's own settings: for workers of older code, one task id per message
+        # (the message format they read; and how the client published before).
+        self.client_env = {_IDS_PER_MESSAGE: "1"} if src is not None else {}
         if src is not None:  # the workers import skillexec from there (A/B of worker code)
             self.env["PYTHONPATH"] = src
         (root / "runs.txt").touch()
@@ -183,7 +187,8 @@ class Skx:
             stdout=subprocess.DEVNULL, stderr=open(self.root / "workers.log", "ab"))
 
     def engine(self) -> object:
-        os.environ.update(self.env)
+        os.environ.pop(_IDS_PER_MESSAGE, None)  # an earlier arm's
+        os.environ.update({**self.env, **self.client_env})
         from skillexec import SkillExecutionEngine
         return SkillExecutionEngine(skills_dir=self.root / "skills", data_dir=self.root / "data")
 

@@ -211,3 +211,32 @@ def test_wait_finished_hears_of_an_end_another_process_wrote(tmp_path: Path) -> 
             await reader.close()
 
     arun(go())
+
+
+def test_fenced_ends_ride_in_one_group_commit_with_other_records(db: str) -> None:
+    """Starts and fenced ends made in one turn go in one transaction (not the one-by-one
+    fallback), each end answering whether its fence was current."""
+    async def go() -> tuple[list[bool], int]:
+        ledger = _ledger(db, "a")
+        await ledger.open()
+        journal = PostgresStore(db)
+        await journal.open()
+        try:
+            tasks = [_task(f"{n:024d}") for n in range(4)]
+            await asyncio.gather(*(journal.queued(t) for t in tasks))
+            claims = [await ledger.claim(t.task_id, idempotent=True, priority=5, queue="q")
+                      for t in tasks]
+            before = journal.commits
+            stale = Claim(tasks[3].task_id, 99)  # not the current fence: refused
+            fences = [*[c.fence for c in claims if c is not None][:3], stale.fence]
+            starts = [journal.started(t) for t in tasks]
+            ends = [journal.finished_fenced(t, _result(t.task_id, n), [], fence=f)
+                    for n, (t, f) in enumerate(zip(tasks, fences, strict=True))]
+            await asyncio.gather(*starts)
+            held = [await e for e in ends]
+            return held, journal.commits - before
+        finally:
+            await journal.close()
+            await ledger.close()
+
+    assert arun(go()) == ([True, True, True, False], 1)

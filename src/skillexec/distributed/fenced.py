@@ -32,9 +32,9 @@ class _FoldedJournal(Protocol):
     @property
     def codec(self) -> Codec: ...
 
-    async def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
-                              history: list[dict[str, Any]], *, fence: int,
-                              output_json: bytes | None = None) -> bool: ...
+    def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
+                        history: list[dict[str, Any]], *, fence: int,
+                        output_json: bytes | None = None) -> Awaitable[bool]: ...
 
 
 class FencedStore:

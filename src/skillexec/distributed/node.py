@@ -145,6 +145,14 @@ class WorkerNode:
         """No lease renewal for half a lease: stop starting work (fence ourselves)."""
         return time.monotonic() - self._renewed_mono > self.settings.lease_s / 2
 
+    # -- deliveries -------------------------------------------------------------------------
+
+    async def handle_many(self, task_ids: list[str]) -> list[Delivery]:
+        """One message's ids, run side by side (their claims share a statement)."""
+        if len(task_ids) == 1:
+            return [await self.handle(task_ids[0])]
+        return list(await asyncio.gather(*(self.handle(t) for t in task_ids)))
+
     # -- one delivery -------------------------------------------------------------------------
 
     async def handle(self, task_id: str) -> Delivery:

@@ -259,17 +259,22 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         return self._put(_FINISHED, finished_values(task, result, history, output_json,
                                                     self._codec))
 
-    async def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
-                              history: list[dict[str, Any]], *, fence: int,
-                              output_json: bytes | None = None) -> bool:
+    def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
+                        history: list[dict[str, Any]], *, fence: int,
+                        output_json: bytes | None = None) -> Awaitable[bool]:
         """The end of a task claimed under ``fence`` in the ledger's ``skillexec_claims`` of
         this database: written (and the claim ``done``) only if the fence is current; True
-        then. Group-committed with the journal's other records."""
+        then. Group-committed with the journal's other records (queued now, as ``finished``
+        is)."""
         values = finished_values(task, result, history, output_json, self._codec)
+        return self._fence_answer(task.task_id, self._put(_FENCED_FINISHED,
+                                                          (task.task_id, fence, *values)))
+
+    async def _fence_answer(self, task_id: str, written: Awaitable[None]) -> bool:
         try:
-            await self._put(_FENCED_FINISHED, (task.task_id, fence, *values))
+            await written
         finally:
-            held = self.fence_held.pop(task.task_id, False)
+            held = self.fence_held.pop(task_id, False)
         return held
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
@@ -311,11 +316,13 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[R
             end += 1
         if sql is _FENCED_FINISHED:  # each answers whether its fence was current
             run = [r[1] for r in batch[start:end]]
-            await cur.executemany(sql, run, returning=True)
+            # A cursor of its own: the shared one's results are the statements' before.
+            fenced = cur.connection.cursor()
+            await fenced.executemany(sql, run, returning=True)
             for args in run:
-                row = await cur.fetchone()
+                row = await fenced.fetchone()
                 fence_held[args[0]] = bool(row and row[0])
-                cur.nextset()
+                fenced.nextset()
         elif end - start == 1:
             await cur.execute(sql, batch[start][1])
         else:
