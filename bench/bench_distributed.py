@@ -162,7 +162,10 @@ class Skx:
             (d / "main.py").write_text(body)
             (d / "skill.json").write_text(MANIFEST.format(
                 id=sid, idem=idem, iso=iso if sid == "noop" else "inline"))
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")},
+        # Not PYTHONPATH: an earlier baseline arm's must not make this arm's workers import
+        # the other checkout (it did: every round after the first ran the baseline twice).
+        self.env = {**{k: v for k, v in os.environ.items()
+                       if not k.startswith("SKILLEXEC_") and k != "PYTHONPATH"},
                     "SKILLEXEC_BROKER_URL": broker, "SKILLEXEC_JOURNAL__URL": db,
                     "SKILLEXEC_DISTRIBUTED__DATABASE_URL": db,
                     "SKILLEXEC_DISTRIBUTED__QUEUE": f"sq-{uuid.uuid4().hex[:8]}",
@@ -188,7 +191,8 @@ class Skx:
 
     def engine(self) -> object:
         os.environ.pop(_IDS_PER_MESSAGE, None)  # an earlier arm's
-        os.environ.update({**self.env, **self.client_env})
+        os.environ.update({**{k: v for k, v in self.env.items() if k != "PYTHONPATH"},
+                           **self.client_env})
         from skillexec import SkillExecutionEngine
         return SkillExecutionEngine(skills_dir=self.root / "skills", data_dir=self.root / "data")
 
