@@ -61,10 +61,15 @@ MANIFEST = """{{"id": "{id}", "version": "1.0.0", "entry_point": "main:execute",
  "execution": {{"idempotent": {idem}, "isolation": "{iso}", "timeout": 60}}}}"""
 
 
+LOG_STATEMENTS = [False]  # --log-statements: every statement in the server's log
+
+
 def new_db() -> str:
     name = f"skx_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as c:
         c.execute(f"CREATE DATABASE {name}")
+        if LOG_STATEMENTS[0]:  # to account for a task's statements (the server's log)
+            c.execute(f"ALTER DATABASE {name} SET log_min_duration_statement = 0")
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
@@ -145,6 +150,7 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
 
 # -- skillexec -------------------------------------------------------------------------------
 
+_IDS_PER_MESSAGE = "SKILLEXEC_DISTRIBUTED__IDS_PER_MESSAGE"
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings for the client and every worker
 WORKER_C = [4]  # --worker-concurrency: each throughput arm's skillexec worker's -c
 
@@ -160,7 +166,10 @@ class Skx:
             (d / "main.py").write_text(body)
             (d / "skill.json").write_text(MANIFEST.format(
                 id=sid, idem=idem, iso=iso if sid == "noop" else "inline"))
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")},
+        # Not PYTHONPATH: an earlier baseline arm's must not make this arm's workers import
+        # the other checkout (it did: every round after the first ran the baseline twice).
+        self.env = {**{k: v for k, v in os.environ.items()
+                       if not k.startswith("SKILLEXEC_") and k != "PYTHONPATH"},
                     "SKILLEXEC_BROKER_URL": broker, "SKILLEXEC_JOURNAL__URL": db,
                     "SKILLEXEC_DISTRIBUTED__DATABASE_URL": db,
                     "SKILLEXEC_DISTRIBUTED__QUEUE": f"sq-{uuid.uuid4().hex[:8]}",
@@ -170,6 +179,9 @@ class Skx:
                     "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": '["noop", "again", "once"]',
                     "SKILLEXEC_MONITOR__ENABLED": "false",
                     "RUNS_FILE": str(root / "runs.txt"), **EXTRA_ENV}
+        # The client's own settings: for workers of older code, one task id per message
+        # (the message format they read; and how the client published before).
+        self.client_env = {_IDS_PER_MESSAGE: "1"} if src is not None else {}
         if src is not None:  # the workers import skillexec from there (A/B of worker code)
             self.env["PYTHONPATH"] = src
         (root / "runs.txt").touch()
@@ -182,7 +194,9 @@ class Skx:
             stdout=subprocess.DEVNULL, stderr=open(self.root / "workers.log", "ab"))
 
     def engine(self) -> object:
-        os.environ.update(self.env)
+        os.environ.pop(_IDS_PER_MESSAGE, None)  # an earlier arm's
+        os.environ.update({**{k: v for k, v in self.env.items() if k != "PYTHONPATH"},
+                           **self.client_env})
         from skillexec import SkillExecutionEngine
         return SkillExecutionEngine(skills_dir=self.root / "skills", data_dir=self.root / "data")
 
@@ -415,7 +429,11 @@ def main() -> None:
                     help="-c of each of the two skillexec workers of a throughput arm")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="a setting for the skillexec client and workers (repeatable)")
+    ap.add_argument("--log-statements", action="store_true",
+                    help="log every statement of the arms' databases (server log), to "
+                         "account for a task's statements")
     a = ap.parse_args()
+    LOG_STATEMENTS[0] = a.log_statements
     EXTRA_ENV.update(kv.split("=", 1) for kv in a.env)
     WORKER_C[0] = a.worker_concurrency
     arms = a.arms.split(",")

@@ -87,6 +87,39 @@ def test_many_tasks_over_two_workers_each_runs_once(cluster: Cluster) -> None:
     assert len(cluster.run_pids()) == 2, "both workers should have run tasks"
 
 
+def test_one_message_rings_for_the_tasks_of_a_loop_turn_each_runs_once(
+        cluster: Cluster) -> None:
+    """Submissions answered by one group commit leave as one message carrying their ids;
+    the worker claims and runs each once, a repeated id or an ended one in such a message
+    included."""
+    cluster.start_worker(2)
+
+    async def go() -> tuple[int, list[str]]:
+        async with _engine(cluster) as engine:
+            publisher = engine._remote.publisher if engine._remote else None
+            assert isinstance(publisher, Transport)
+            assert publisher.ids_per_message == 16  # the default
+            before = publisher.messages
+            ids = list(await asyncio.gather(*(engine.submit("again", {"n": n, "seconds": 0})
+                                              for n in range(40))))
+            await asyncio.sleep(0)  # the end of the turn: the doorbell rings
+            messages = publisher.messages - before
+            for t in ids:
+                assert (await engine.wait(t, timeout=60)).status is TaskStatus.SUCCEEDED
+            late = await engine.submit("once", {"n": 99, "seconds": 0.2})
+            publisher.publish(late, priority=5)  # the same id again, and an ended one
+            publisher.publish(ids[0], priority=5)
+            assert (await engine.wait(late, timeout=60)).status is TaskStatus.SUCCEEDED
+            await asyncio.sleep(1.0)  # time for the duplicates to arrive and be refused
+            return messages, [*ids, late]
+
+    messages, ids = arun(go())
+    # 40 ids, 16 a message: three messages (four if the group commit split them)
+    assert messages <= 4, messages
+    counts = cluster.run_counts()
+    assert [counts[t] for t in ids] == [1] * len(ids), cluster.logs()
+
+
 def test_a_message_delivered_twice_runs_once(cluster: Cluster) -> None:
     cluster.start_worker(2)
 

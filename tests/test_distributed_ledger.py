@@ -13,7 +13,9 @@ import pytest
 
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import MIGRATIONS, Claim, Ledger
+from skillexec.storage.postgres import PostgresStore
 from skillexec.storage.sqlite import SQLiteStore
+from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, Request, TaskStatus
 from tests._distributed import PG_ADMIN, drop_database, fresh_database
 from tests._distributed import need as need_services
@@ -72,17 +74,20 @@ def test_of_many_concurrent_claims_exactly_one_wins(db: str) -> None:
     assert won == [Claim("t1", 1)]
 
 
-def test_a_zombie_loses_its_terminal_write_to_the_new_fence_holder(db: str,
-                                                                   tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal_kind", ["sqlite", "postgres"])
+def test_a_zombie_loses_its_terminal_write_to_the_new_fence_holder(
+        db: str, tmp_path: Path, journal_kind: str) -> None:
     """Worker A is cut off long enough for its lease to expire; the reaper gives the
     idempotent task back, B claims and ends it; A's late end is refused, the journal keeps
-    B's."""
-    async def go() -> tuple[object, int]:
-        journal = SQLiteStore(tmp_path / "journal.db")
-        await journal.open()
+    B's. With the journal in the ledger's database the fence check is folded into the
+    terminal write: the ledger makes no round trip of its own for the ends."""
+    async def go() -> tuple[object, int, int]:
         a, b = _ledger(db, "a", lease_s=0.2), _ledger(db, "b")
         await a.open()
         await b.open()
+        journal: TaskStore = (SQLiteStore(tmp_path / "journal.db") if journal_kind == "sqlite"
+                              else PostgresStore(db))
+        await journal.open()
         try:
             zombie, holder = FencedStore(journal, a), FencedStore(journal, b)
             task = _task("t" * 24)
@@ -103,13 +108,17 @@ def test_a_zombie_loses_its_terminal_write_to_the_new_fence_holder(db: str,
             await holder.finished(task, _result(task.task_id, "holder"), [])
             info = await journal.get(task.task_id)
             assert info is not None and info.result is not None
-            return info.result.output, zombie.fenced_out
+            assert await b.state(task.task_id) == ("done", claim_b.fence)
+            return info.result.output, zombie.fenced_out, a.round_trips[0] + b.round_trips[0]
         finally:
+            await journal.close()
             await a.close()
             await b.close()
-            await journal.close()
 
-    assert arun(go()) == ("holder", 1)
+    output, fenced_out, ledger_trips = arun(go())
+    assert (output, fenced_out) == ("holder", 1)
+    # The three claims; the two ends' fence checks: two more unless folded.
+    assert ledger_trips == (5 if journal_kind == "sqlite" else 3)
 
 
 def test_the_reaper_ends_an_expired_non_idempotent_claim_and_nobody_reclaims_it(
@@ -202,3 +211,32 @@ def test_wait_finished_hears_of_an_end_another_process_wrote(tmp_path: Path) -> 
             await reader.close()
 
     arun(go())
+
+
+def test_fenced_ends_ride_in_one_group_commit_with_other_records(db: str) -> None:
+    """Starts and fenced ends made in one turn go in one transaction (not the one-by-one
+    fallback), each end answering whether its fence was current."""
+    async def go() -> tuple[list[bool], int]:
+        ledger = _ledger(db, "a")
+        await ledger.open()
+        journal = PostgresStore(db)
+        await journal.open()
+        try:
+            tasks = [_task(f"{n:024d}") for n in range(4)]
+            await asyncio.gather(*(journal.queued(t) for t in tasks))
+            claims = [await ledger.claim(t.task_id, idempotent=True, priority=5, queue="q")
+                      for t in tasks]
+            before = journal.commits
+            stale = Claim(tasks[3].task_id, 99)  # not the current fence: refused
+            fences = [*[c.fence for c in claims if c is not None][:3], stale.fence]
+            starts = [journal.started(t) for t in tasks]
+            ends = [journal.finished_fenced(t, _result(t.task_id, n), [], fence=f)
+                    for n, (t, f) in enumerate(zip(tasks, fences, strict=True))]
+            await asyncio.gather(*starts)
+            held = [await e for e in ends]
+            return held, journal.commits - before
+        finally:
+            await journal.close()
+            await ledger.close()
+
+    assert arun(go()) == ([True, True, True, False], 1)

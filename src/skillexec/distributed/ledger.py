@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
 from skillexec.errors import ResourceError
+from skillexec.storage.sqlite_request import STORED_COLUMNS
 
 __all__ = ["MIGRATIONS", "Claim", "Expired", "Ledger"]
 
@@ -71,6 +72,23 @@ ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
     worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
 WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
 RETURNING task_id, fence
+"""
+# The same claim where the journal shares the ledger's database, returning the request with
+# it (the worker reads nothing else): idempotent and priority come from the journal's row,
+# and a task the journal does not hold, or holds ended, is not claimed.
+_CLAIM_REQUEST = f"""
+WITH won AS (
+INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent, priority,
+                                  queue, lease_until, claimed_at)
+SELECT k.task_id, 1, 'running', %s, k.idempotent <> 0, k.priority, %s,
+       now() + make_interval(secs => %s), now()
+FROM tasks k WHERE k.task_id = ANY(%s::text[]) AND k.finished_at IS NULL
+ORDER BY k.task_id
+ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
+    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
+WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
+RETURNING task_id, fence)
+SELECT won.fence, {STORED_COLUMNS} FROM won JOIN tasks USING (task_id)
 """
 # The fence check of every end a node made meanwhile: only the current holder's matches.
 _FINISH = """
@@ -130,6 +148,7 @@ class Ledger:
     """Claims and leases of one node, over a small connection pool."""
 
     def __init__(self, url: str, *, worker_id: str, lease_s: float, pool_size: int = 4) -> None:
+        self.url = url
         self.worker_id = worker_id
         self.lease_s = lease_s
         # Claims and fence checks commit without waiting for their WAL flush (claim() and
@@ -140,6 +159,8 @@ class Ledger:
                                                  "options": "-c synchronous_commit=off"})
         self._claims: Batch[tuple[str, bool, int, str], int | None] = Batch(self._claim_many)
         self._finishes: Batch[Claim, bool] = Batch(self._finish_many)
+        self._requests: Batch[tuple[str, str], tuple[Any, ...] | None] = Batch(
+            self._claim_requests)
 
     async def open(self) -> None:
         try:
@@ -210,6 +231,29 @@ class Ledger:
             answers.append(won.pop(ask[0], None))  # a repeated id's later asks get None
         return answers
 
+    async def claim_request(self, task_id: str, *,
+                            queue: str) -> tuple[Claim, tuple[Any, ...]] | None:
+        """As ``claim``, for a journal in this database: the claim and the task's row
+        (``STORED_COLUMNS``) in one statement; None if it is not to be run here (no such
+        task, ended, or held by another)."""
+        try:
+            row = await self._requests.ask((task_id, queue))
+        except (psycopg.Error, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return None if row is None else (Claim(task_id, int(row[0])), row[1:])
+
+    async def _claim_requests(self, asks: list[tuple[str, str]],
+                              ) -> list[tuple[Any, ...] | None]:
+        won: dict[str, tuple[Any, ...]] = {}
+        for queue in dict.fromkeys(q for _, q in asks):
+            ids = sorted({t for t, q in asks if q == queue})
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_CLAIM_REQUEST, (self.worker_id, queue, self.lease_s,
+                                                          ids))
+                won.update((str(r[1]), tuple(r)) for r in await cur.fetchall())
+        # The same id twice (a message delivered twice): one ask wins, the others get None.
+        return [won.pop(task_id, None) for task_id, _ in asks]
+
     async def finish(self, claim: Claim) -> bool:
         """The fence check before a terminal write: True only for the current holder.
 
@@ -234,8 +278,9 @@ class Ledger:
     @property
     def round_trips(self) -> tuple[int, int]:
         """(statements, claims and checks they held) of the batched claims and finishes."""
-        return (self._claims.round_trips + self._finishes.round_trips,
-                self._claims.items + self._finishes.items)
+        return (self._claims.round_trips + self._finishes.round_trips
+                + self._requests.round_trips,
+                self._claims.items + self._finishes.items + self._requests.items)
 
     async def release(self, claim: Claim) -> bool:
         """Hand a claim back (shutdown): queued again under a new fence."""

@@ -4,9 +4,11 @@ Celery delivers task ids to its pool threads; each thread hands the id to the no
 loop (one thread, the engine's) and blocks until the task ends, so Celery's concurrency is
 the engine's and a message is acked only after its task ended (late ack). On the loop, a
 delivery is: read the journal, take the fenced claim (a duplicate or stale message is
-refused there), run the task in the engine. Beside that the node heartbeats (renewing its
-leases), and sweeps as the leader: expired leases (idempotent tasks published again,
-non-idempotent ones ended ``interrupted``) and queued tasks nobody claimed (published again).
+refused there), run the task in the engine. Where the journal is the ledger's database,
+the claim returns the request and the end carries the fence check (one statement each).
+Beside that the node heartbeats (renewing its leases), and sweeps as the leader: expired
+leases (idempotent tasks published again, non-idempotent ones ended ``interrupted``) and
+queued tasks nobody claimed (published again).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from skillexec.distributed.fenced import FencedStore
-from skillexec.distributed.ledger import Ledger
+from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.distributed.metrics import NodeMetrics
 from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecError
+from skillexec.storage.sqlite_request import stored_task
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, TaskStatus
 
@@ -142,6 +145,14 @@ class WorkerNode:
         """No lease renewal for half a lease: stop starting work (fence ourselves)."""
         return time.monotonic() - self._renewed_mono > self.settings.lease_s / 2
 
+    # -- deliveries -------------------------------------------------------------------------
+
+    async def handle_many(self, task_ids: list[str]) -> list[Delivery]:
+        """One message's ids, run side by side (their claims share a statement)."""
+        if len(task_ids) == 1:
+            return [await self.handle(task_ids[0])]
+        return list(await asyncio.gather(*(self.handle(t) for t in task_ids)))
+
     # -- one delivery -------------------------------------------------------------------------
 
     async def handle(self, task_id: str) -> Delivery:
@@ -151,19 +162,15 @@ class WorkerNode:
             await asyncio.sleep(1.0)  # not a hot loop of deliveries handed straight back
             return Delivery("requeue")
         try:
-            st = await self.journal.get_request(task_id)
-            if st is None or st.status.terminal:
-                self.metrics.refused.inc()
-                return Delivery("refused")
-            r = st.request
-            claim = await self.ledger.claim(task_id, idempotent=r.idempotent,
-                                            priority=r.priority, queue=self.queues[0])
+            got = await self._claim(task_id)
         except SkillExecError as exc:
             log.warning("task %s: cannot claim now (%s); the message goes back", task_id, exc)
             return Delivery("requeue")
-        if claim is None:  # a duplicate, or a task another worker holds or ended
+        if got is None:  # a duplicate, or a task another worker holds or ended
             self.metrics.refused.inc()
             return Delivery("refused")
+        claim, st = got
+        r = st.request
         self.metrics.claimed.inc()
         self.store.claims[task_id] = claim
         self.idempotent[task_id] = r.idempotent
@@ -181,6 +188,21 @@ class WorkerNode:
         finally:
             self.idempotent.pop(task_id, None)
         return Delivery("ran")
+
+    async def _claim(self, task_id: str) -> tuple[Claim, StoredTask] | None:
+        folded = self.store.folded
+        if folded is not None:  # one statement claims and reads the request
+            got = await self.ledger.claim_request(task_id, queue=self.queues[0])
+            if got is None:
+                return None
+            return got[0], stored_task(got[1], folded.codec)
+        st = await self.journal.get_request(task_id)
+        if st is None or st.status.terminal:
+            return None
+        r = st.request
+        claim = await self.ledger.claim(task_id, idempotent=r.idempotent,
+                                        priority=r.priority, queue=self.queues[0])
+        return None if claim is None else (claim, st)
 
     # -- liveness and recovery -----------------------------------------------------------------
 

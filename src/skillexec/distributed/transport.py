@@ -4,10 +4,18 @@ JSON only, no result backend (the journal is the result store), late ack with a 
 one (the fenced claim makes a redelivery harmless), broker priorities mapped from
 skillexec's 0-9 (9 highest): RabbitMQ queues declared with ``x-max-priority``; Redis lists
 per priority step, where 0 is served first, hence ``9 - p``.
+
+The broker is a doorbell: one message may ring for several tasks. The ids published in one
+turn of the event loop (the submissions one group commit answered) leave together at the
+end of that turn, one message per queue and priority of up to ``ids_per_message`` ids (a
+list; a single id stays a plain string). Nothing waits for a batch to fill: a lone task
+leaves on the next turn.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from celery import Celery
@@ -16,6 +24,7 @@ from kombu.entity import Queue
 __all__ = ["RUN_TASK", "Transport", "broker_priority", "celery_app"]
 
 RUN_TASK = "skillexec.run"
+log = logging.getLogger("skillexec.distributed")
 _MAX_PRIORITY = 9
 
 
@@ -58,17 +67,52 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
 
 
 class Transport:
-    """The publishing side: one task id per message."""
+    """The publishing side: the ids of one loop turn, a message per queue and priority."""
 
-    def __init__(self, broker_url: str, queue: str) -> None:
+    def __init__(self, broker_url: str, queue: str, *, ids_per_message: int = 16) -> None:
         self.broker_url = broker_url
         self.queue = queue
+        self.ids_per_message = ids_per_message
         self.app = celery_app(broker_url, [queue])
+        self._bells: dict[tuple[str, int], list[str]] = {}
+        self._ringing = False
+        self.messages = 0  # sent (tests, the bench)
 
     def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None:
-        self.app.send_task(RUN_TASK, args=(task_id,), queue=queue or self.queue,
+        """Ring for the task: at the end of this loop turn (now, outside a loop, or with
+        ``ids_per_message`` 1). A failure is logged there; the journal holds the task, and
+        the reconciler publishes it again."""
+        q = queue or self.queue
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.ids_per_message == 1:
+            self._send(q, priority, [task_id])
+            return
+        self._bells.setdefault((q, priority), []).append(task_id)
+        if not self._ringing:
+            self._ringing = True
+            loop.call_soon(self._ring)
+
+    def _ring(self) -> None:
+        self._ringing = False
+        bells, self._bells = self._bells, {}
+        for (queue, priority), ids in bells.items():
+            for lo in range(0, len(ids), self.ids_per_message):
+                chunk = ids[lo:lo + self.ids_per_message]
+                try:
+                    self._send(queue, priority, chunk)
+                except Exception as exc:  # the next sweep publishes them again
+                    log.warning("%d task ids journaled but not published (%s); a worker's "
+                                "reconciler will publish them", len(chunk), exc)
+
+    def _send(self, queue: str, priority: int, ids: list[str]) -> None:
+        one = len(ids) == 1
+        self.app.send_task(RUN_TASK, args=(ids[0] if one else ids,), queue=queue,
                            priority=broker_priority(self.broker_url, priority),
-                           task_id=task_id)
+                           task_id=ids[0] if one else None)
+        self.messages += 1
 
     def ping(self) -> None:
         """Connect to the broker once (``doctor``); raises what kombu raises."""
@@ -76,4 +120,6 @@ class Transport:
             conn.ensure_connection(max_retries=1, timeout=3)
 
     def close(self) -> None:
+        if self._bells:  # rung in a turn that never ended: send now
+            self._ring()
         self.app.close()

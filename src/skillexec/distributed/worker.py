@@ -78,9 +78,12 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     app = celery_app(broker_url, queues)
 
     @app.task(name=RUN_TASK, bind=True, acks_late=True)  # type: ignore[untyped-decorator]
-    def run(self: Any, task_id: str) -> None:
-        delivery = engine_loop.run(node.handle(task_id))
-        if delivery.outcome == "requeue":
+    def run(self: Any, task_ids: str | list[str]) -> None:
+        # A message rings for one task (a string) or several (a list, Transport).
+        ids = [task_ids] if isinstance(task_ids, str) else [str(t) for t in task_ids]
+        deliveries = engine_loop.run(node.handle_many(ids))
+        if any(d.outcome == "requeue" for d in deliveries):
+            # Back whole: its ids that ran here are refused when it comes again (ended).
             raise Reject("this worker cannot claim now", requeue=True)
 
     def on_shutdown(**_: Any) -> None:

@@ -279,7 +279,8 @@ def _remote(c: EngineConfig, journal: TaskStore, events: EventBus) -> RemoteEnqu
     from skillexec.distributed.transport import Transport  # Celery only when distributed
 
     return RemoteEnqueue(journal=journal, events=events,
-                         publisher=Transport(c.broker_url, c.distributed.queue))
+                         publisher=Transport(c.broker_url, c.distributed.queue,
+                                             ids_per_message=c.distributed.ids_per_message))
 
 
 def _observers(c: EngineConfig, services: Services) -> tuple[ExecutionMonitor, SmartExecutor]:

@@ -58,6 +58,18 @@ _FINISHED = pg(
     " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL RETURNING task_id)"
     f" SELECT pg_notify('{CHANNEL}', task_id) FROM done"
 )
+# A distributed worker's end when its ledger lives in this database: the fence check folded
+# into the guarded terminal write, one statement in the group commit's transaction (no
+# round trip of its own, and the claim's ``done`` as durable as the end). The end is written
+# only if this fence is still the current one; the row says whether it was.
+_FENCED_FINISHED = pg(
+    "WITH f AS (UPDATE skillexec_claims SET state='done', lease_until=NULL"
+    " WHERE task_id=? AND fence=? AND state='running' RETURNING task_id),"
+    " done AS (UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
+    " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL"
+    " AND EXISTS (SELECT 1 FROM f) RETURNING task_id)"
+    f" SELECT EXISTS (SELECT 1 FROM f), (SELECT pg_notify('{CHANNEL}', task_id) FROM done)"
+)
 _ARTIFACT = pg(
     "INSERT INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
     " VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET sha256=excluded.sha256,"
@@ -102,6 +114,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         self._listener: FinishedListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
+        self.fence_held: dict[str, bool] = {}  # task id -> its fenced end was the holder's
         self.commits = 0  # transactions written, and the records they held (the bench's
         self.records = 0  # mean batch size)
 
@@ -215,7 +228,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             async with conn.transaction():
                 placed = await place_audit(conn, batch)
                 async with conn.pipeline():
-                    await _execute_runs(conn.cursor(), placed)
+                    await _execute_runs(conn.cursor(), placed, self.fence_held)
             self.commits += 1
             self.records += len(batch)
             return placed, None
@@ -225,7 +238,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 return placed, [exc] * len(batch)
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
-            return await _one_by_one(self._conn, batch)
+            return await _one_by_one(self._conn, batch, self.fence_held)
         except Exception as exc:  # whatever it is, the batch's callers must not wait forever
             return placed, [exc] * len(batch)
 
@@ -245,6 +258,24 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                  output_json: bytes | None = None) -> Awaitable[None]:
         return self._put(_FINISHED, finished_values(task, result, history, output_json,
                                                     self._codec))
+
+    def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
+                        history: list[dict[str, Any]], *, fence: int,
+                        output_json: bytes | None = None) -> Awaitable[bool]:
+        """The end of a task claimed under ``fence`` in the ledger's ``skillexec_claims`` of
+        this database: written (and the claim ``done``) only if the fence is current; True
+        then. Group-committed with the journal's other records (queued now, as ``finished``
+        is)."""
+        values = finished_values(task, result, history, output_json, self._codec)
+        return self._fence_answer(task.task_id, self._put(_FENCED_FINISHED,
+                                                          (task.task_id, fence, *values)))
+
+    async def _fence_answer(self, task_id: str, written: Awaitable[None]) -> bool:
+        try:
+            await written
+        finally:
+            held = self.fence_held.pop(task_id, False)
+        return held
 
     def artifact(self, record: ArtifactRecord) -> Awaitable[None]:
         ref = record.ref
@@ -273,8 +304,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
 
 
-async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
-                        batch: list[Record]) -> None:
+async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[Record],
+                        fence_held: dict[str, bool]) -> None:
     """executemany over runs of the same statement, keeping the order of the records (the
     callers of one turn often make the same kind of record: many accepts, many ends)."""
     start, n = 0, len(batch)
@@ -283,14 +314,23 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]],
         end = start + 1
         while end < n and batch[end][0] == sql:
             end += 1
-        if end - start == 1:
+        if sql is _FENCED_FINISHED:  # each answers whether its fence was current
+            run = [r[1] for r in batch[start:end]]
+            # A cursor of its own: the shared one's results are the statements' before.
+            fenced = cur.connection.cursor()
+            await fenced.executemany(sql, run, returning=True)
+            for args in run:
+                row = await fenced.fetchone()
+                fence_held[args[0]] = bool(row and row[0])
+                fenced.nextset()
+        elif end - start == 1:
             await cur.execute(sql, batch[start][1])
         else:
             await cur.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
 
 
-async def _one_by_one(conn: _Conn, batch: list[Record],
+async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bool],
                       ) -> tuple[list[Record], list[BaseException | None]]:
     """The batch as written and each record's error. The audit entries (placed last) are
     written together in one savepoint: each follows the one before it, so they stand or
@@ -305,7 +345,10 @@ async def _one_by_one(conn: _Conn, batch: list[Record],
             for i, (sql, args, _) in enumerate(placed[:others]):
                 try:
                     async with conn.transaction():  # a savepoint
-                        await conn.execute(sql, args)
+                        cur = await conn.execute(sql, args)
+                        if sql is _FENCED_FINISHED:
+                            row = await cur.fetchone()
+                            fence_held[args[0]] = bool(row and row[0])
                 except psycopg.Error as exc:
                     if conn.broken:
                         raise
