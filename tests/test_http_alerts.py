@@ -66,7 +66,8 @@ def test_an_error_rate_alert_fires_and_resolves_in_api_alerts(tmp_path) -> None:
             body: dict[str, Any] = r.json()["data"]
             return body
 
-        data = _until(read, lambda d: bool(d["active"]))
+        # firing() is the manager's memory, the history the journal's next group commit
+        data = _until(read, lambda d: bool(d["active"]) and bool(d["recent"]))
         (active,) = data["active"]
         assert (active["rule"], active["subject"], active["state"]) == \
             ("flaky_errors", "flaky", "firing")
@@ -77,7 +78,7 @@ def test_an_error_rate_alert_fires_and_resolves_in_api_alerts(tmp_path) -> None:
         with srv.client(runner) as c:  # 2 failed of 6 (the loop may look at 2 of 4: a half)
             for _ in range(4):
                 assert c.post("/api/skills/flaky/execute", json={}).status_code == 200
-        data = _until(read, lambda d: not d["active"])
+        data = _until(read, lambda d: not d["active"] and len(d["recent"]) == 2)
         assert data["active"] == []
         assert [(a["state"], a["subject"]) for a in data["recent"]] == \
             [("resolved", "flaky"), ("firing", "flaky")]  # newest first
