@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -62,6 +63,17 @@ def fresh_database() -> str:
         conn.execute(f"CREATE DATABASE {name}")
     u = urlparse(PG_ADMIN)
     return u._replace(path=f"/{name}").geturl()
+
+
+def database(*services: str) -> Iterator[str]:
+    """A database of its own for one test, dropped after it (the body of a fixture:
+    ``yield from database(...)``); PostgreSQL and ``services`` checked first."""
+    need(PG_ADMIN, *services)
+    url = fresh_database()
+    try:
+        yield url
+    finally:
+        drop_database(url)
 
 
 def drop_database(url: str) -> None:

@@ -7,8 +7,6 @@ envelope says them, and asks nothing of any host but the server."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,13 +19,10 @@ import pytest
 from pydantic import Field
 
 from skillexec import skill
+from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip
 from tests._http import Server, running
 from tests.conftest import EXAMPLES
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 WAIT_MS = 15_000
 _gate = threading.Event()  # opened by the test once the page has shown a run half done
 
@@ -60,26 +55,6 @@ MONITOR = {"alert_interval_s": 0.2, "alert_rules": [
      "min_calls": 1, "severity": "critical"}]}
 
 
-def _chromium() -> str:
-    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium") or CHROMIUM
-
-
-def _playwright_or_skip() -> Any:
-    required = os.environ.get("SKILLEXEC_REQUIRE_SERVICES") == "1"
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "Playwright is not installed (pip install playwright)"
-    if reason is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        reason = f"Chromium is not installed ({CHROMIUM}: apt-get install -y chromium)"
-    if reason is not None:
-        if required:
-            pytest.fail(f"SKILLEXEC_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    return sync_playwright
-
-
 @dataclass
 class Site:
     server: Server
@@ -105,7 +80,7 @@ class Visit:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    sync_playwright = _playwright_or_skip()
+    sync_playwright = playwright_or_skip()
     with running(tmp_path_factory.mktemp("dash"), monitor=MONITOR) as srv:
         async def add() -> None:
             srv.engine.register(dashdemo)
@@ -120,7 +95,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             assert c.post("/api/skills/boom/execute", json={}).json()["data"]["status"] \
                 == "failed"
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             try:
                 yield Site(srv, browser, keys)
             finally:

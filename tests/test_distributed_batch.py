@@ -12,19 +12,13 @@ import pytest
 
 from skillexec.distributed.batch import Batch
 from skillexec.distributed.ledger import Claim, Ledger
-from tests._distributed import PG_ADMIN, drop_database, fresh_database
-from tests._distributed import need as need_services
+from tests._distributed import database
 from tests.conftest import arun
 
 
 @pytest.fixture
 def db() -> Iterator[str]:
-    need_services(PG_ADMIN)
-    url = fresh_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
+    yield from database()
 
 
 # -- Batch, alone ------------------------------------------------------------------------------

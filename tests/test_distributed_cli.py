@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests._distributed import PG_ADMIN, REDIS, drop_database, fresh_database
-from tests._distributed import need as need_services
+from tests._distributed import REDIS, database
 
 
 def _skillexec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -21,12 +20,7 @@ def _skillexec(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 
 @pytest.fixture
 def db() -> Iterator[str]:
-    need_services(PG_ADMIN, REDIS)
-    url = fresh_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
+    yield from database(REDIS)
 
 
 def test_doctor_says_the_broker_and_database_answer(db: str) -> None:

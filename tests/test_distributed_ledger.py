@@ -17,19 +17,13 @@ from skillexec.storage.postgres import PostgresStore
 from skillexec.storage.sqlite import SQLiteStore
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, Request, TaskStatus
-from tests._distributed import PG_ADMIN, drop_database, fresh_database
-from tests._distributed import need as need_services
+from tests._distributed import database
 from tests.conftest import arun
 
 
 @pytest.fixture
 def db() -> Iterator[str]:
-    need_services(PG_ADMIN)
-    url = fresh_database()
-    try:
-        yield url
-    finally:
-        drop_database(url)
+    yield from database()
 
 
 def _ledger(url: str, worker: str, lease_s: float = 30.0) -> Ledger:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,12 +16,8 @@ from skillexec.monitoring.report_render import to_html, to_json, to_table
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.storage.sqlite import SQLiteStore
+from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip
 from tests.conftest import arun
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 
 _tries: dict[str, int] = {}
 
@@ -166,25 +160,9 @@ def test_report_cli(journal: tuple[Path, dict[str, str]], tmp_path: Path) -> Non
     assert res.exit_code == 2
 
 
-def _browser_or_skip():  # type: ignore[no-untyped-def]
-    required = os.environ.get("SKILLEXEC_REQUIRE_SERVICES") == "1"
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "Playwright is not installed (pip install playwright)"
-    if reason is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        reason = f"Chromium is not installed ({CHROMIUM}: apt-get install -y chromium)"
-    if reason is not None:
-        if required:
-            pytest.fail(f"SKILLEXEC_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
-    return sync_playwright
-
-
 def test_html_charts_render_in_chromium(journal: tuple[Path, dict[str, str]],
                                         tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     data, ids = journal
     r = arun(_reports(data, ids))
     pages = {}
@@ -193,8 +171,7 @@ def test_html_charts_render_in_chromium(journal: tuple[Path, dict[str, str]],
         path.write_text(to_html(r[name]), encoding="utf-8")
         pages[name] = path
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists()
-                                    else shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             blocked: list[str] = []

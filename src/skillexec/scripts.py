@@ -68,10 +68,9 @@ def resolve_script(skill: Skill, script: str, *,
     ``ParameterError`` when it is not a script inside the folder. ``folder``: the folder's
     real path when the caller knows it already (each component of a path costs a system
     call to resolve; the script's own path is resolved on every call all the same)."""
-    path = _folder_of(skill)
-    rel = _relative(skill, script)
     if folder is None:
-        folder = os.path.realpath(path)
+        folder = os.path.realpath(_folder_of(skill))
+    rel = _relative(skill, script)
     real = os.path.realpath(os.path.join(folder, rel))
     if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
         raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
@@ -197,7 +196,7 @@ class ScriptCatalog:
         self._derived: dict[tuple[str, str], tuple[Skill, str, Path, Skill]] = {}
 
     def skill(self, base: Skill, script: str) -> Skill:
-        path = _folder_of(base)
+        path = _folder_of(base)  # a skill without a folder is refused first
         key = (base.key, _relative(base, script))
         hit = self._derived.get(key)
         if hit is not None and hit[0] is not base:

@@ -234,7 +234,7 @@ class SessionStore:
         if principal is None:
             return True
         who = principal_of(principal)
-        owner = rec.get("principal") or LOCAL_ID  # a record from before principals: local's
+        owner = _owner(rec)
         if action == "read":
             return who.may_read_task(owner)
         if action == "close":
@@ -280,7 +280,7 @@ class SessionStore:
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
                            files=files, bytes=size,
-                           principal=str(rec.get("principal") or LOCAL_ID))
+                           principal=_owner(rec))
 
     def _remove(self, sid: str) -> None:
         path = self.root / sid
@@ -302,3 +302,8 @@ def _check_id(session_id: object) -> None:
     if not isinstance(session_id, str) or not _ID.match(session_id):
         raise ParameterError(f"{session_id!r} is not a session id (they look like "
                              "s_ and 24 hex digits)", code="invalid_session_id")
+
+
+def _owner(rec: dict[str, Any]) -> str:
+    """Whose the session is (a record from before principals: ``local``'s)."""
+    return str(rec.get("principal") or LOCAL_ID)

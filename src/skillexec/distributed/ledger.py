@@ -61,33 +61,31 @@ _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
 # first claim, or take a row that is back in the queue (reaper, shutdown) or whose
 # idempotent holder's lease ran out. Rows are taken in id order, as every batch takes
 # them, so two batches never wait for each other crosswise.
-_CLAIM = """
-INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent, priority,
-                                  queue, lease_until, claimed_at)
+_INSERT_CLAIM = """INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent,
+                                  priority, queue, lease_until, claimed_at)"""
+_TAKE_CLAIM = """ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
+    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
+WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
+RETURNING task_id, fence"""
+_CLAIM = f"""
+{_INSERT_CLAIM}
 SELECT t.id, 1, 'running', %s, t.idem, t.prio, t.queue, now() + make_interval(secs => %s),
        now()
 FROM unnest(%s::text[], %s::boolean[], %s::integer[], %s::text[]) AS t(id, idem, prio, queue)
 ORDER BY t.id
-ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
-    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
-WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
-RETURNING task_id, fence
+{_TAKE_CLAIM}
 """
 # The same claim where the journal shares the ledger's database, returning the request with
 # it (the worker reads nothing else): idempotent and priority come from the journal's row,
 # and a task the journal does not hold, or holds ended, is not claimed.
 _CLAIM_REQUEST = f"""
 WITH won AS (
-INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent, priority,
-                                  queue, lease_until, claimed_at)
+{_INSERT_CLAIM}
 SELECT k.task_id, 1, 'running', %s, k.idempotent <> 0, k.priority, %s,
        now() + make_interval(secs => %s), now()
 FROM tasks k WHERE k.task_id = ANY(%s::text[]) AND k.finished_at IS NULL
 ORDER BY k.task_id
-ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
-    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
-WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
-RETURNING task_id, fence)
+{_TAKE_CLAIM})
 SELECT won.fence, {STORED_COLUMNS} FROM won JOIN tasks USING (task_id)
 """
 # The fence check of every end a node made meanwhile: only the current holder's matches.

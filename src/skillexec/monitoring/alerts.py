@@ -40,8 +40,9 @@ class AlertManager:
         self.store = store
         self._events = EventWriter(store)
         self.clock = clock
-        self._active: set[tuple[str, str]] = set()
-        self._firing: dict[tuple[str, str], Alert] = {}  # the last sent of each active key
+        # (rule, subject) active now -> its alert as last sent (or last breached, when the
+        # cooldown held a repeat back)
+        self._firing: dict[tuple[str, str], Alert] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self._circuit_seq = 0
 
@@ -138,23 +139,18 @@ class AlertManager:
                 if rule.breached(value):
                     last = self._last_sent.get(key)
                     if last is not None and now - last < rule.cooldown_s:
-                        self._active.add(key)
                         # Not sent again, yet firing: as measured when it breached again.
                         if key not in self._firing:
                             self._firing[key] = self._alert(rule, subject, value, now,
                                                             "firing")
                         continue  # deduplicated: sent recently
-                    self._active.add(key)
                     self._last_sent[key] = now
                     self._firing[key] = self._alert(rule, subject, value, now, "firing")
                     sent.append(self._firing[key])
-                elif key in self._active:
-                    self._active.discard(key)
-                    self._firing.pop(key, None)
+                elif self._firing.pop(key, None) is not None:
                     sent.append(self._alert(rule, subject, value, now, "resolved"))
-            for key in [k for k in self._active if k[0] == rule.name and k[1] not in seen]:
-                self._active.discard(key)  # no longer measured (the window emptied)
-                self._firing.pop(key, None)
+            for key in [k for k in self._firing if k[0] == rule.name and k[1] not in seen]:
+                del self._firing[key]  # no longer measured (the window emptied)
         for alert in sent:
             await self._deliver(alert)
         return sent
@@ -180,7 +176,7 @@ class AlertManager:
 
     @property
     def active(self) -> frozenset[tuple[str, str]]:
-        return frozenset(self._active)
+        return frozenset(self._firing)
 
     def firing(self) -> list[Alert]:
         """The alerts active now (newest first), each as last sent, or — when the cooldown held

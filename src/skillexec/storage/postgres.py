@@ -53,9 +53,10 @@ _STARTED = pg(
 )
 # Guarded: a second terminal write (another node's, a late one) matches no row, and only
 # the write that matched notifies.
+_END = ("UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
+        " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL")
 _FINISHED = pg(
-    "WITH done AS (UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
-    " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL RETURNING task_id)"
+    f"WITH done AS ({_END} RETURNING task_id)"
     f" SELECT pg_notify('{CHANNEL}', task_id) FROM done"
 )
 # A distributed worker's end when its ledger lives in this database: the fence check folded
@@ -65,9 +66,7 @@ _FINISHED = pg(
 _FENCED_FINISHED = pg(
     "WITH f AS (UPDATE skillexec_claims SET state='done', lease_until=NULL"
     " WHERE task_id=? AND fence=? AND state='running' RETURNING task_id),"
-    " done AS (UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
-    " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL"
-    " AND EXISTS (SELECT 1 FROM f) RETURNING task_id)"
+    f" done AS ({_END} AND EXISTS (SELECT 1 FROM f) RETURNING task_id)"
     f" SELECT EXISTS (SELECT 1 FROM f), (SELECT pg_notify('{CHANNEL}', task_id) FROM done)"
 )
 _ARTIFACT = pg(
