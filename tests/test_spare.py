@@ -51,7 +51,7 @@ def test_a_spare_waits_with_nothing_of_a_call_and_serves_one_call(tmp_path: Path
     skill = write_skill(tmp_path / "s", CODE, skill_id="spare")
 
     async def go() -> None:
-        r = SandboxRunner(settings=settings(tmp_path))
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
         try:
             first = await r.run(attempt(skill, tmp_path))
             assert first.ok, first.error
@@ -113,7 +113,7 @@ def test_a_spare_is_not_swept_and_leftovers_still_are(tmp_path: Path) -> None:
     skill = write_skill(tmp_path / "d", code, skill_id="daemon")
 
     async def go() -> None:
-        r = SandboxRunner(settings=settings(tmp_path))
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
         try:
             assert (await r.run(attempt(skill, tmp_path))).ok
             zygote = r._zygotes[skill.key].pid

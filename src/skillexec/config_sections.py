@@ -144,7 +144,9 @@ class ZygoteConfig(_Section):
         default=30.0, gt=0,
         description="A skill whose import takes longer fails (that skill only).")
     memory_mb: int = Field(default=2048, ge=64, description="A warm parent's own memory.")
-    spare: bool = Field(default=True,
+    # Off by default: the spare's hand-off costs ~20 % of concurrent sandboxed throughput
+    # for 0.1-0.3 ms of sequential latency (README, Benchmarks).
+    spare: bool = Field(default=False,
                         description="A warm parent keeps a child forked ahead of its next call.")
 
 

@@ -43,7 +43,7 @@ class IsolationSettings:
     zygote_import_timeout_s: float = 30.0
     zygote_memory_mb: int = 2048  # the zygote's own memory (cgroup; address space with more)
     # The zygote keeps a child forked ahead of the next call (see runners/_spare.py).
-    zygote_spare: bool = True
+    zygote_spare: bool = False
     allow_weaker_isolation: bool = False  # run anyway when a mechanism is missing
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     path_allowlist: tuple[str, ...] = field(default_factory=_default_path)
