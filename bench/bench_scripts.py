@@ -158,10 +158,16 @@ class _Arm:
     def __init__(self, name: str, tree: Path, isolation: str) -> None:
         self.name = name
         python = tree / ".venv" / "bin" / "python"
-        exe = sys.executable if tree == ROOT or not python.exists() else str(python)
+        env = dict(os.environ)
+        if tree == ROOT or python.exists():
+            exe = sys.executable if tree == ROOT else str(python)
+        else:  # a tree without a venv of its own: this interpreter, its src first
+            exe = sys.executable
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(tree / "src"), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [exe, str(Path(__file__).resolve()), "--worker", "--isolation", isolation],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree, env=env)
         assert self.proc.stdout is not None
         assert json.loads(self.proc.stdout.readline()).get("ready"), f"{name}: no worker"
         self.rows: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in _KINDS}
@@ -242,8 +248,8 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--isolation", default="sandbox", choices=("sandbox", "process"))
     ap.add_argument("--against", type=Path, action="append", default=[],
-                    help="another worktree (with its own .venv) whose engine runs in the "
-                         "same rounds")
+                    help="another worktree whose engine runs in the same rounds (with its "
+                         ".venv's python, else this one with its src first on the path)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
