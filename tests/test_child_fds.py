@@ -10,6 +10,7 @@ import os
 import resource
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
@@ -100,3 +101,87 @@ def test_a_sandboxed_child_gets_its_limits(tmp_path: Path) -> None:
     assert got["NPROC"] == [40, 40]  # its own uid (root) or user namespace: 8 x per attempt
     assert got["AS"][0] == got["AS"][1] != resource.RLIM_INFINITY
     assert got["CPU"][0] == 60  # the default CPU seconds
+
+
+def test_a_ruleset_built_ahead_confines_as_one_built_on_the_call(tmp_path: Path) -> None:
+    """The zygote builds the next child's ruleset while idle (``build_ahead``), and the call
+    adds only its workdir: the child can write there and nowhere else, read what the
+    prepared rules allow and nothing else; the one built ahead is used once."""
+    need_sandbox()
+    from skillexec.security import landlock
+
+    readable, workdir, other = tmp_path / "ro", tmp_path / "work", tmp_path / "other"
+    for d in (readable, workdir, other):
+        d.mkdir()
+    (readable / "r.txt").write_text("r")
+    (other / "secret.txt").write_text("s")
+    read_fds = landlock.open_rule_fds([str(readable), "/usr", "/lib", "/lib64", "/etc"])
+    rules = landlock.PreparedRuleset(landlock.LandlockRules(), read_fds)
+    rules.build_ahead()
+    ahead = rules.ahead_fd
+    assert ahead >= 0
+    wfds = landlock.open_rule_fds([str(workdir)])
+    ruleset = rules.build(wfds)
+    assert ruleset == ahead and rules.ahead_fd == -1  # taken, and only once
+    pid = os.fork()
+    if pid == 0:  # the child: confine, then try each access; the exit code says which held
+        code = 0
+        try:
+            from skillexec.security.privileges import set_no_new_privs
+
+            set_no_new_privs()
+            landlock.enforce(ruleset)
+            with open(workdir / "w.txt", "w") as f:
+                f.write("ok")
+            code |= 1 if (readable / "r.txt").read_text() == "r" else 0
+            for denied in (lambda: (readable / "x.txt").write_text("no"),
+                           lambda: (other / "secret.txt").read_text(),
+                           lambda: (other / "y.txt").write_text("no")):
+                try:
+                    denied()
+                except PermissionError:
+                    code |= 0
+                else:
+                    code |= 2
+        except BaseException:
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    fresh = rules.build(wfds)  # none ahead: built now
+    for fd in (ruleset, fresh, *(fd for fd, _ in (*read_fds, *wfds))):
+        os.close(fd)
+    assert fresh != ruleset and rules.ahead_fd == -1
+    assert os.waitstatus_to_exitcode(status) == 1, status
+    assert (workdir / "w.txt").read_text() == "ok"
+
+
+@pytest.mark.parametrize("spare", [False, True])
+def test_sequential_children_hold_no_ruleset_built_ahead(spare: bool, tmp_path: Path) -> None:
+    """Between calls the zygote holds the next child's ruleset; no child may keep it (nor
+    any descriptor but its channel), a spare forked while it is held included."""
+    need_sandbox()
+    code = ("import os, stat\n"
+            "def execute(d):\n"
+            "    kinds = {}\n"
+            "    for fd in range(3, 1024):\n"
+            "        try:\n"
+            "            mode = os.fstat(fd).st_mode\n"
+            "        except OSError:\n"
+            "            continue\n"
+            "        k = 'sock' if stat.S_ISSOCK(mode) else 'other'\n"
+            "        kinds[k] = kinds.get(k, 0) + 1\n"
+            "    return kinds\n")
+    skill = write_skill(tmp_path / "ahead", code)
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=spare))
+        try:
+            for _ in range(4):
+                out = await r.run(attempt(skill, tmp_path))
+                assert out.ok, out.error
+                assert out.output == {"sock": 1}, out.output
+                await asyncio.sleep(0.05)  # the zygote idles: it builds the next ruleset
+        finally:
+            await r.close()
+
+    asyncio.run(go())

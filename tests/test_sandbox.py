@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import socket
@@ -82,6 +83,38 @@ def test_network_is_granted_only_when_asked(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert got == [b"hi"]
+
+
+def test_network_counters_come_through_one_descriptor_per_zygote(tmp_path: Path) -> None:
+    # Read before and after every attempt: the zygote's /proc/<pid>/net/dev is opened
+    # once, read again from its start each time, and closed with the zygote (an open
+    # file of it keeps the network namespace alive).
+    need_sandbox()
+    skill = write_skill(tmp_path / "quiet", "def execute(d):\n    return 1\n")
+
+    def held() -> list[str]:
+        out = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/self/fd/{fd}")
+                if target.startswith("/proc/") and target.endswith("/net/dev"):
+                    out.append(target)
+        return out
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            for _ in range(3):
+                out = await r.run(attempt(skill, tmp_path, {}))
+                assert out.ok, out.error
+                assert out.metrics.get("net_rx_bytes") == 0, out.metrics
+                assert out.metrics.get("net_tx_bytes") == 0, out.metrics
+            assert len(held()) == 1, held()
+        finally:
+            await r.close()
+        assert held() == []
+
+    asyncio.run(go())
 
 
 def test_database_access_opens_only_database_ports(tmp_path: Path) -> None:

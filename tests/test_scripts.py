@@ -305,3 +305,36 @@ def test_a_script_swapped_for_a_link_after_a_call_is_refused(tmp_path: Path) -> 
     assert linked.error is not None and linked.error.code == "script_outside_skill"
     assert folder_there.error is not None and folder_there.error.code == "script_not_found"
     assert back.ok and back.output["stdout"] == "back\n", back.error
+
+
+def test_a_script_path_is_resolved_by_the_kernel_as_realpath_resolves_it(
+        tmp_path: Path) -> None:
+    """Each call resolves its script's path with one open (the kernel's answer, read back
+    from /proc) instead of an lstat per component: the same answer as realpath, links
+    inside and outside the folder included; what cannot be opened falls back to realpath."""
+    from skillexec.scripts import _opened_path, resolve_script
+    from skillexec.skills.model import Entry, EntryKind, Skill
+
+    folder = tmp_path / "real" / "skill"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "scripts" / "go.py").write_text("")
+    (folder / "scripts" / "alias.py").symlink_to("go.py")
+    (tmp_path / "outside.py").write_text("")
+    (folder / "scripts" / "out.py").symlink_to(tmp_path / "outside.py")
+    (folder / "scripts" / "dangling.py").symlink_to(tmp_path / "gone.py")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")  # the folder reached by a link
+    for path in ("scripts/go.py", "scripts/alias.py", "scripts/out.py", "scripts"):
+        got = _opened_path(str(tmp_path / "linked" / "skill" / path))
+        assert got is not None
+        assert got[0] == os.path.realpath(tmp_path / "linked" / "skill" / path)
+        assert got[1] is (path != "scripts")
+    assert _opened_path(str(folder / "scripts" / "dangling.py")) is None
+    skill = Skill(id="s", version="1", entry=Entry(kind=EntryKind.PYTHON), path=folder)
+    assert resolve_script(skill, "scripts/alias.py")[1] == folder / "scripts" / "go.py"
+    for outside in ("scripts/out.py", "scripts/dangling.py"):
+        with pytest.raises(ParameterError) as exc:
+            resolve_script(skill, outside)
+        assert exc.value.info.code == "script_outside_skill"
+    with pytest.raises(ParameterError) as exc:
+        resolve_script(skill, "scripts")
+    assert exc.value.info.code == "script_not_found"

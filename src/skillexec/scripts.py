@@ -71,14 +71,19 @@ def resolve_script(skill: Skill, script: str, *,
     if folder is None:
         folder = os.path.realpath(_folder_of(skill))
     rel = _relative(skill, script)
-    real = os.path.realpath(os.path.join(folder, rel))
+    joined = os.path.join(folder, rel)
+    found = _opened_path(joined)
+    real = found[0] if found is not None else os.path.realpath(joined)
     if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
         raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
                              "folder", code="script_outside_skill")
-    try:
-        regular = stat.S_ISREG(os.stat(real).st_mode)
-    except (OSError, ValueError):
-        regular = False
+    if found is not None:
+        regular = found[1]
+    else:
+        try:
+            regular = stat.S_ISREG(os.stat(real).st_mode)
+        except (OSError, ValueError):
+            regular = False
     if not regular:
         raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
                              code="script_not_found", details={"script": rel})
@@ -86,6 +91,25 @@ def resolve_script(skill: Skill, script: str, *,
         raise ParameterError(f"script {rel!r} is not one skillexec runs (its suffix must be "
                              f"one of {', '.join(INTERPRETERS)})", code="script_unsupported")
     return rel, Path(real)
+
+
+def _opened_path(path: str) -> tuple[str, bool] | None:
+    """``path``'s real path as the kernel resolved it in opening it, and whether it is a
+    regular file; None when it cannot be opened (the caller falls back to ``realpath``).
+    On every script call: one open instead of an ``lstat`` per component of the path."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return None  # no /proc
+    finally:
+        os.close(fd)
+    # Not a plain absolute path ("(unreachable)/..." outside our root): realpath decides.
+    return (real, regular) if real.startswith("/") and os.path.isabs(real) else None
 
 
 def _folder_of(skill: Skill) -> Path:

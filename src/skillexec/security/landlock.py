@@ -120,7 +120,7 @@ class PreparedRuleset:
     touches costs it a copy-on-write page fault.
     """
 
-    __slots__ = ("_attr", "_attr_len", "_rules", "handled_fs")
+    __slots__ = ("_attr", "_attr_len", "_rules", "ahead_fd", "handled_fs")
 
     def __init__(self, rules: LandlockRules, read_fds: Sequence[tuple[int, bool]],
                  write_fds: Sequence[tuple[int, bool]] = ()) -> None:
@@ -153,6 +153,9 @@ class PreparedRuleset:
                 b = struct.pack("=QQ", NET_CONNECT_TCP, port)
                 rule_bufs.append((port_type, ctypes.create_string_buffer(b, len(b))))
         self._rules = tuple(rule_bufs)
+        # A ruleset holding the prepared rules, built before it is needed (build_ahead):
+        # the next build() only adds its own rules to it. -1: none.
+        self.ahead_fd = -1
 
     def restrict_self(self, extra_write_fds: Sequence[tuple[int, bool]] = ()) -> None:
         """Create the ruleset, add the prepared rules and ``extra_write_fds``, enforce it."""
@@ -162,13 +165,37 @@ class PreparedRuleset:
         finally:
             os.close(ruleset)
 
+    def build_ahead(self) -> None:
+        """Build the next ruleset's prepared part now (a zygote does it while no child
+        runs): adding each rule is a system call of several microseconds, so with a score
+        of paths that is most of what preparing a child costs, on the call's path."""
+        if self.ahead_fd < 0:
+            self.ahead_fd = self._prepared()
+
     def build(self, extra_write_fds: Sequence[tuple[int, bool]] = ()) -> int:
         """A ruleset fd with the prepared rules and ``extra_write_fds``; the caller closes it.
 
         The zygote builds each child's ruleset before forking it, so the child's part is a
         single ``enforce``. A ruleset is copied into the domain when it is enforced, so the
-        fd is only ever used once, by the one child it was built for.
+        fd is only ever used once, by the one child it was built for; one built ahead is
+        taken (it then belongs to that one build alone).
         """
+        ruleset, self.ahead_fd = self.ahead_fd, -1
+        if ruleset < 0:
+            ruleset = self._prepared()
+        try:
+            if extra_write_fds:
+                rs = ctypes.c_int(ruleset)
+                path_type = ctypes.c_int(_RULE_PATH_BENEATH)
+                for fd, is_dir in extra_write_fds:
+                    _add_rule_buf(rs, path_type,
+                                  _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
+        except BaseException:
+            os.close(ruleset)
+            raise
+        return ruleset
+
+    def _prepared(self) -> int:
         ruleset = _syscall(_NR_CREATE_RULESET, self._attr, self._attr_len, _ZERO_U32)
         if ruleset < 0:
             err = ctypes.get_errno()
@@ -182,11 +209,6 @@ class PreparedRuleset:
                 if syscall(_NR_ADD_RULE, rs, rule_type, buf, _ZERO_U32) < 0:
                     err = ctypes.get_errno()
                     raise LandlockError(err, f"landlock_add_rule: {os.strerror(err)}")
-            if extra_write_fds:
-                path_type = ctypes.c_int(_RULE_PATH_BENEATH)
-                for fd, is_dir in extra_write_fds:
-                    _add_rule_buf(rs, path_type,
-                                  _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
         except BaseException:
             os.close(ruleset)
             raise

@@ -239,6 +239,8 @@ def detach(setup: ChildSetup) -> None:
     a spare (``_spare``) does it before its call comes."""
     for low, high in setup.close_runs:
         os.closerange(low, high)
+    if setup.landlock_rules is not None and setup.landlock_rules.ahead_fd >= 0:
+        os.close(setup.landlock_rules.ahead_fd)  # the zygote's next child's, built ahead
     _signal.set_wakeup_fd(-1)
     _signal.signal(_SIGCHLD, _SIG_DFL)  # the zygote reset SIGINT, SIGHUP, SIGXCPU
     os.setsid()

@@ -267,6 +267,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
     # Without a list of our children, a spare would look like a leftover to the sweep.
     use_spare = spare and (kids_fd >= 0 or os.getpid() != 1)
+    rules = setup.landlock_rules
     setup.close_runs = _child.fd_runs(
         (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds,
          *((kids_fd,) if kids_fd >= 0 else ())))
@@ -277,6 +278,13 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
             new = _spare.fork_spare(setup, vsz=vsz)
             if new is not None:
                 spares.append(new)
+        if rules is not None and not children and not retiring and rules.ahead_fd < 0:
+            # Idle (no child to share pages with): the next child's ruleset, but for its
+            # workdir, built now rather than on its call's path (see PreparedRuleset).
+            try:
+                rules.build_ahead()
+            except Exception:
+                pass  # the call's own build tries again, and reports why
         readable = False
         for fd, _ in ep.poll(5.0):
             if fd == wake_r:

@@ -27,6 +27,7 @@ import orjson
 
 from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._attempt_metrics import NetCounters
 from skillexec.runtime.runners._zygote import SPEC_ENV
 
 __all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "ZygoteDied", "ZygoteHandle"]
@@ -91,6 +92,7 @@ class ZygoteHandle:
         self.overlapped = False  # attempts ran at once: per-namespace counters are shared
         self.last_used = time.monotonic()
         self.retired = False
+        self._net: NetCounters | None = None
 
     async def start(self, *, timeout_s: float) -> None:
         loop = asyncio.get_running_loop()
@@ -247,6 +249,8 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(status=None))
         self._forks.clear()
         self._exits.clear()
+        if self._net is not None:
+            self._net.close()  # it holds the namespace: not past the zygote's life
         self._reap_self()
         self._read_output()
         self._close_output()
@@ -278,6 +282,14 @@ class ZygoteHandle:
             self._on_death()
             raise ZygoteDied(f"zygote control channel failed: {exc}") from exc
         return fut
+
+    def net_counters(self) -> tuple[int, int] | None:
+        """Bytes received and sent in the zygote's network namespace (None: unknown)."""
+        if self.dead or self.pid <= 0:
+            return None
+        if self._net is None:
+            self._net = NetCounters(self.pid)
+        return self._net.read()
 
     def rss_mb(self) -> float:
         try:

@@ -31,7 +31,7 @@ from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
-from skillexec.runtime.runners._attempt_metrics import ms_since, net_counters, with_metrics
+from skillexec.runtime.runners._attempt_metrics import ms_since, with_metrics
 from skillexec.runtime.runners._channels import NoCredentials, peer_pid
 from skillexec.runtime.runners._child_request import (
     AttemptPlan,
@@ -345,12 +345,12 @@ class ProcessRunner:
         # The zygote's network namespace is the attempt's alone, if no other attempt runs
         # in it: its counters are read here, from outside, rather than by the child (every
         # page a child touches costs it a copy-on-write fault).
-        net_before = net_counters(zyg.pid) if zyg.spec_netns and zyg.active == 1 else None
+        net_before = zyg.net_counters() if zyg.spec_netns and zyg.active == 1 else None
         try:
             outcome, child = await self._fork_and_serve(zyg, attempt, request, plan, slot)
             net = None
             if net_before is not None and zyg.active == 1:
-                after = net_counters(zyg.pid)
+                after = zyg.net_counters()
                 if after is not None:
                     net = [after[0] - net_before[0], after[1] - net_before[1]]
             return with_metrics(outcome, started, child, net, slot=slot)
