@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 from skillexec import EngineConfig, SkillExecutionEngine, TaskStatus, skill
 from skillexec.errors import ConfigError, ResourceError, SkillExecError
+from skillexec.security import nonces
 from skillexec.security.artifact_seal import CHUNK_BYTES, open_chunks, seal_to
 from skillexec.security.keyring import Keyring, load_master_key
 from skillexec.storage.codec import SealingCodec
@@ -397,3 +399,43 @@ def test_empty_parameters_are_left_clear_and_read_back(
                                     (task_id,)).fetchone()
     assert params == b"{}"
     assert OUT_CANARY.encode() not in result and "sealed" in json.loads(result)
+
+
+def test_sealed_fields_take_unique_nonces_from_the_pool_across_refills() -> None:
+    codec = _codec()
+    n = nonces.BLOCK * 3 + 7  # several refills of the pool
+    seen = {codec.seal("tasks", f"r{i}", "result", "p", b"x")[5:17] for i in range(n)}
+    assert len(seen) == n
+
+
+def test_threads_never_share_a_nonce() -> None:
+    got: list[list[bytes]] = [[] for _ in range(8)]
+
+    def draw(out: list[bytes]) -> None:
+        for _ in range(3 * nonces.BLOCK):
+            out.append(nonces.nonce())
+    threads = [threading.Thread(target=draw, args=(g,)) for g in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [x for g in got for x in g]
+    assert all(len(x) == 12 for x in every) and len(set(every)) == len(every)
+
+
+def test_a_forked_child_does_not_reuse_its_parents_nonces() -> None:
+    nonces.nonce()  # the pool now holds nonces the parent will hand out next
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next nonces go to the parent, then it exits
+        os.close(r)
+        os.write(w, b"".join(nonces.nonce() for _ in range(4)))
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        child = f.read()
+    os.waitpid(pid, 0)
+    parent = b"".join(nonces.nonce() for _ in range(4))
+    assert len(child) == 48 and child != parent
+    assert not {child[i:i + 12] for i in range(0, 48, 12)} & \
+        {parent[i:i + 12] for i in range(0, 48, 12)}

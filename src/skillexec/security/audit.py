@@ -47,6 +47,7 @@ class _Done:
 
 
 _DONE = _Done()
+_new = tuple.__new__
 
 
 # The request a record is made for (the HTTP service sets it for each request, and tasks
@@ -85,8 +86,9 @@ class AuditLog:
             details = {**(details or {}), "request_id": request_id}
         who = principal if principal.__class__ is str else LOCAL_ID if principal is None \
             else principal.id if isinstance(principal, Principal) else principal
-        done = self._last = self._store.audit_append(AuditEntry(
-            int(time.time() * 1_000_000), who, action, target, outcome, details))
+        # tuple.__new__: the entry without the NamedTuple's Python-level __new__ (per task)
+        done = self._last = self._store.audit_append(_new(AuditEntry, (
+            int(time.time() * 1_000_000), who, action, target, outcome, details)))
         if self._file is not None:
             self._since_checkpoint += 1
             if self._since_checkpoint >= self._every and self._signing is None:

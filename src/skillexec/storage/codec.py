@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from os import urandom
+from binascii import b2a_base64
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 
 from skillexec.errors import ConfigError, ResourceError
 from skillexec.security.keyring import Keyring, load_master_key
+from skillexec.security.nonces import nonce as _nonce
 
 __all__ = ["PLAIN", "Codec", "SealingCodec", "is_sealed", "open_codec"]
 
@@ -124,7 +125,7 @@ class SealingCodec(Codec):
         key = self.keyring.key_for(principal)
         head, tail = _ad_parts(key.kid, table, field, principal)
         rid = row_id.encode()
-        nonce = urandom(12)
+        nonce = _nonce()  # from a pool: one getrandom call per block, not per field
         # the header (version, key id) is the key's, made once; the associated data is
         # _ad's, inlined: this runs once per task with encryption on
         return key.header + nonce + key.aead.encrypt(
@@ -163,8 +164,9 @@ class SealingCodec(Codec):
             plain = _NO_OUTPUT if output is None else orjson.dumps({"output": output},
                                                                    default=str)
         body["output"] = None
-        body[_SEALED_KEY] = base64.b64encode(self.seal(
-            "tasks", task_id, "result", principal, plain)).decode()
+        # (b2a_base64 is what base64.b64encode calls, without its Python frame)
+        body[_SEALED_KEY] = b2a_base64(self.seal("tasks", task_id, "result", principal, plain),
+                                       newline=False).decode()
         return body
 
     def open_result(self, body: dict[str, Any], *, task_id: str,
