@@ -46,6 +46,22 @@ def _gone(pid: int, *, timeout_s: float = 5.0) -> bool:
     return False
 
 
+def _settled_fds(pid: int, *, timeout_s: float = 5.0) -> list[str]:
+    """What ``pid`` holds once it has closed the zygote's descriptors: a spare is found
+    as soon as it is forked, and may still be closing them (see _child.detach)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                held.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except FileNotFoundError:
+                pass  # closed between the listing and the read
+        if len(held) <= 5 or time.monotonic() > deadline:
+            return held
+        time.sleep(0.02)
+
+
 def test_a_spare_waits_with_nothing_of_a_call_and_serves_one_call(tmp_path: Path) -> None:
     need_sandbox()
     skill = write_skill(tmp_path / "s", CODE, skill_id="spare")
@@ -62,11 +78,10 @@ def test_a_spare_waits_with_nothing_of_a_call_and_serves_one_call(tmp_path: Path
             assert os.readlink(f"/proc/{spare}/cwd") != workdir
             with open(f"/proc/{spare}/environ", "rb") as f:
                 assert workdir.encode() not in f.read()
-            for fd in os.listdir(f"/proc/{spare}/fd"):
-                target = os.readlink(f"/proc/{spare}/fd/{fd}")
+            held = _settled_fds(spare)
+            for target in held:
                 assert not target.startswith(workdir), target
-            held = len(os.listdir(f"/proc/{spare}/fd"))
-            assert held <= 5, os.listdir(f"/proc/{spare}/fd")  # stdio, /dev/null, its socket
+            assert len(held) <= 5, held  # stdio, /dev/null, its socket
             second = await r.run(attempt(skill, tmp_path))
             assert second.ok, second.error
             assert second.output["cwd"] != workdir  # confined to its own call's workdir
