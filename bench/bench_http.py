@@ -1,7 +1,7 @@
 """The HTTP service's cost (issue #16).
 
 Run:  .venv/bin/python bench/bench_http.py [--requests 20000] [--callers 32] [--rounds 2]
-          [--against ../other-worktree] [--throughput-only]
+          [--against ../other-worktree] [--throughput-only] [--instructions 1600]
 
 Side by side in one run, on this machine, each server in its own process with the same
 uvicorn settings (uvloop and httptools where installed, no uvicorn access log), driven by
@@ -17,6 +17,9 @@ what is measured; no wrk on this machine):
   3. 1,000 concurrent SSE subscribers (10 per task) to 100 running tasks: all get their
      terminal event; the server's RSS per subscriber.
   4. 200 concurrent waiting executions of a 0.5 s skill: wall time (budget: <= 1.5 s).
+``--instructions N``: instead, each server in turn under valgrind's callgrind, the
+instructions it executes per request over N requests (uvicorn, the app, the engine, all its
+threads) — the same on a busy machine as on a quiet one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -98,6 +102,42 @@ def start(script: str, data: Path, *, root: Path = ROOT,
     assert proc.stdout is not None
     port, key = proc.stdout.readline().split()
     return proc, int(port), key
+
+
+def instructions(script: str, tmp: Path, *, root: Path, requests: int, callers: int,
+                 body: bytes) -> float:
+    """The instructions a server executes per request, all its threads (callgrind,
+    instrumenting only while the measured requests run, after a warm-up): a count that the
+    neighbours' load does not change, where wall-clock and even CPU-time figures do."""
+    tmp.mkdir(parents=True)
+    err = tmp / "stderr"  # the access log: a pipe nobody reads would fill and stall it
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+             f"--callgrind-out-file={tmp / 'callgrind.out'}", sys.executable, "-c", script,
+             str(tmp / "data")], cwd=root, stdout=subprocess.PIPE, stderr=sink, text=True,
+            env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert proc.stdout is not None
+    port, key = proc.stdout.readline().split()
+
+    def instrument(on: bool) -> None:
+        subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(proc.pid)],
+                       capture_output=True, check=True)
+
+    async def run() -> None:
+        await load(int(port), key, 640, callers, body)  # warm up
+        instrument(True)
+        await load(int(port), key, requests, callers, body)
+        instrument(False)
+
+    try:
+        asyncio.run(run())
+    finally:
+        proc.terminate()
+        proc.wait(300)
+    found = re.search(r"Collected : (\d+)", err.read_text(errors="replace"))
+    assert found is not None, err.read_text(errors="replace")[-2000:]
+    return int(found.group(1)) / requests
 
 
 class Conn:
@@ -267,10 +307,16 @@ def main() -> None:
                     help="another checkout (e.g. a git worktree of an older commit): its "
                     "service is measured too, interleaved with this one")
     ap.add_argument("--throughput-only", action="store_true", help="skip 3 and 4")
+    ap.add_argument("--instructions", type=int, default=0, metavar="REQUESTS",
+                    help="instead: each server's instructions per request over REQUESTS "
+                    "requests (e.g. 1600), under valgrind's callgrind")
     args = ap.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     body = json.dumps({"parameters": {}}).encode()
+    if args.instructions:
+        count_instructions(args.instructions, args.callers, args.against, body)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         bare, bport, _ = start(BARE, Path(tmp) / "bare")
         svc, sport, key = start(SERVICE, Path(tmp) / "svc")
@@ -304,6 +350,20 @@ def main() -> None:
             for p in procs:
                 p.terminate()
                 p.wait(30)
+
+
+def count_instructions(requests: int, callers: int, against: list[Path],
+                       body: bytes) -> None:
+    arms = [("1. bare FastAPI constant:", BARE, ROOT),
+            ("2. skillexec execute (all on):", SERVICE, ROOT),
+            *((f"   the same, {other}:", SERVICE, other) for other in against)]
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = [instructions(script, Path(tmp) / str(i), root=root, requests=requests,
+                               callers=callers, body=body)
+                  for i, (_label, script, root) in enumerate(arms)]
+    for (label, _script, _root), count in zip(arms, counts, strict=True):
+        print(f"{label:34s}{count / 1000:8.0f} k instructions/request "
+              f"({count / counts[0]:.2f}x the bare endpoint's)")
 
 
 if __name__ == "__main__":

@@ -247,6 +247,16 @@ def test_cors_for_py_copilots_frontend(tmp_path: Path) -> None:
         assert r.headers["access-control-allow-origin"] == origin
         r = c.get("/api/v1/skills", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+        # The execute route's express lane answers with the same headers.
+        r = c.post("/api/skills/echo/execute", json={}, headers={"Origin": origin,
+                                                                 "X-Request-ID": "r-1"})
+        ok_envelope(r)
+        assert r.headers["access-control-allow-origin"] == origin
+        assert "x-request-id" in r.headers["access-control-expose-headers"].lower()
+        assert r.headers["x-request-id"] == "r-1"
+        r = c.post("/api/skills/echo/execute", json={}, headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+        assert r.headers["vary"] == "Origin"
 
 
 def test_openapi_declares_every_route_its_errors_and_the_key_schemes(admin) -> None:

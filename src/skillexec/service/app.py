@@ -4,6 +4,7 @@ envelopes, and its lifespan (start the engine; on exit, drain and close it)."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
@@ -32,7 +34,7 @@ from skillexec.service import (
     ws,
 )
 from skillexec.service.auth import authenticate, declare_security
-from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext
+from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext, RequestIds
 from skillexec.service.envelope import (
     ApiError,
     error_body,
@@ -103,7 +105,8 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
         "shapes. Send an API key as `X-API-Key` or `Authorization: Bearer`.",
         openapi_tags=[{"name": "skills"}, {"name": "executions"}, {"name": "artifacts"},
                       {"name": "reports"}, {"name": "keys"}, {"name": "audit"},
-                      {"name": "py-copilot"}, {"name": "operations"}])
+                      {"name": "py-copilot"}, {"name": "operations"}],
+        **_telemetry(traced=engine.monitor.tracing is not None))
     app.state.service = state
     for router in (api_skills.router, api_scripts.router, api_executions.router,
                    api_admin.router, api_alerts.router, ws.router, compat.router, ops.router):
@@ -114,16 +117,37 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     _openapi(app, metrics_keyed=settings.metrics_auth)
-    app.add_middleware(ExpressExecute, state=state)  # inside CORS and the request context
+    cors: CORSMiddleware | None = None
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                           allow_headers=["X-API-Key", "Authorization", "Content-Type",
-                                          "X-Request-ID", "Last-Event-ID"],
-                           expose_headers=["X-Request-ID", "Location", "Retry-After"])
+        options: dict[str, Any] = {
+            "allow_origins": list(settings.cors_origins),
+            "allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
+            "allow_headers": ["X-API-Key", "Authorization", "Content-Type", "X-Request-ID",
+                              "Last-Event-ID"],
+            "expose_headers": ["X-Request-ID", "Location", "Retry-After"]}
+        app.add_middleware(CORSMiddleware, **options)
+        cors = CORSMiddleware(_unused, **options)  # the express lane's CORS headers
+    ids = RequestIds()
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
-                       access_log=access)
+                       access_log=access, ids=ids)
+    # Outside the request context and CORS: it does their work itself for what it answers.
+    app.add_middleware(ExpressExecute, state=state, ids=ids, access_log=access, cors=cors)
     return app
+
+
+async def _unused(scope: Scope, receive: Receive, send: Send) -> None:
+    raise AssertionError("only this CORSMiddleware's send() is used")
+
+
+def _telemetry(*, traced: bool) -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry (its request spans and metrics) only when the engine
+    traces too: else every request asks OpenTelemetry three times whether a provider is
+    configured — about a tenth of the execute route's HTTP cost (bench_http.py) — for
+    spans nobody asked skillexec for. A FastAPI without native telemetry has none to turn
+    off."""
+    if traced or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 async def _mcp_caller(state: ServiceState, raw: str | None) -> Caller | None:

@@ -13,11 +13,13 @@ stderr).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -27,7 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from skillexec.security.audit import REQUEST_ID
 from skillexec.service.envelope import error_body
 
-__all__ = ["AccessLog", "BodyTooLarge", "RequestContext", "valid_request_id"]
+__all__ = ["AccessLog", "BodyTooLarge", "RequestContext", "RequestIds", "bind", "unbind",
+           "valid_request_id"]
 
 _BATCH = 256  # access-log lines held at most
 _FLUSH_S = 0.25  # and for at most this long
@@ -52,6 +55,17 @@ class AccessLog:
         """Whether anyone reads the lines (else none is made)."""
         return self.logger.isEnabledFor(logging.INFO) and self.logger.hasHandlers()
 
+    def request(self, scope: Scope, rid: str, status: int, started: float) -> None:
+        """The line for one request (``started``: its ``perf_counter()``), if wanted."""
+        if self.wanted():
+            principal = scope.get("state", {}).get("principal")
+            self.add({
+                "event": "http_request", "request_id": rid,
+                "method": scope.get("method", "WS"), "path": scope["path"], "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "principal": getattr(principal, "id", None),
+                "client": (scope.get("client") or ("", 0))[0], "at": time.time()})
+
     def add(self, line: dict[str, Any]) -> None:
         self._lines.append(orjson.dumps(line).decode())
         if len(self._lines) >= _BATCH:
@@ -73,15 +87,42 @@ class BodyTooLarge(Exception):
     it could not parse; the service's handler answers 413 for it)."""
 
 
+class RequestIds:
+    """A request's id: the client's ``X-Request-ID`` when valid, else a made one — this
+    process's random prefix and a counter, unique as a uuid4 is for what they are used
+    for, without a getrandom() call per request."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._count = itertools.count(1)
+
+    def of(self, given: bytes | None) -> str:
+        """``given``: the request's first ``X-Request-ID`` header's value, if any."""
+        valid = valid_request_id(given.decode("latin-1")) if given is not None else None
+        return valid or f"{self._prefix}{next(self._count):016x}"
+
+
+Bound = tuple[Mapping[str, contextvars.Token[Any]], contextvars.Token[str | None]]
+
+
+def bind(scope: Scope, rid: str) -> Bound:
+    """The request's id where the envelope, the task logs and the audit read it."""
+    scope.setdefault("state", {})["request_id"] = rid
+    return structlog.contextvars.bind_contextvars(request_id=rid), REQUEST_ID.set(rid)
+
+
+def unbind(bound: Bound) -> None:
+    structlog.contextvars.reset_contextvars(**bound[0])
+    REQUEST_ID.reset(bound[1])
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: AccessLog) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, access_log: AccessLog,
+                 ids: RequestIds) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.log = access_log
-        # Made ids: this process's random prefix and a counter. Unique as a uuid4 is for
-        # what they are used for, without a getrandom() call per request.
-        self._prefix = secrets.token_hex(8)
-        self._count = itertools.count(1)
+        self.ids = ids
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -90,12 +131,10 @@ class RequestContext:
         given = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                given = valid_request_id(value.decode("latin-1"))
+                given = value
                 break
-        rid = given or f"{self._prefix}{next(self._count):016x}"
-        scope.setdefault("state", {})["request_id"] = rid
-        tokens = structlog.contextvars.bind_contextvars(request_id=rid)
-        audit_token = REQUEST_ID.set(rid)
+        rid = self.ids.of(given)
+        bound = bind(scope, rid)
         started = time.perf_counter()
         status = 0
         response_started = False
@@ -134,17 +173,8 @@ class RequestContext:
                 status = 413
                 await self._too_large(scope, send, rid)
         finally:
-            structlog.contextvars.reset_contextvars(**tokens)
-            REQUEST_ID.reset(audit_token)
-            if self.log.wanted():
-                principal = scope.get("state", {}).get("principal")
-                self.log.add({
-                    "event": "http_request", "request_id": rid,
-                    "method": scope.get("method", "WS"), "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "principal": getattr(principal, "id", None),
-                    "client": (scope.get("client") or ("", 0))[0], "at": time.time()})
+            unbind(bound)
+            self.log.request(scope, rid, status, started)
 
     async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
         message = f"the request body is larger than {self.max_body_bytes} bytes"

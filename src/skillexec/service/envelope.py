@@ -106,10 +106,32 @@ class ApiError(SkillExecError):
         self.headers = headers or {}
 
 
+class JsonAnswer(Response):
+    """A JSON answer whose raw headers are made at once: Starlette's generic header work
+    (lower-casing, checking for given lengths and types) cost as much as encoding the
+    body of the execute route's answer."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str] | None) -> None:
+        self.body = body
+        self.status_code = status
+        self.background = None
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+               for k, v in headers.items()] if headers else []
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
                   ) -> Response:
-    return Response(orjson.dumps(body, default=str), status_code=status, headers=headers,
-                    media_type="application/json")
+    encoded = orjson.dumps(body, default=str)
+    if status < 200 or status in (204, 304) or (headers and any(
+            k.lower() in ("content-length", "content-type") for k in headers)):
+        return Response(encoded, status_code=status, headers=headers,
+                        media_type="application/json")  # Starlette's rules for those
+    return JsonAnswer(encoded, status, headers)
 
 
 def ok(data: Any, request_id: str, *, message: str = "", status: int = 200,
