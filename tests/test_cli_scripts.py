@@ -46,6 +46,16 @@ def test_a_failing_script_exits_1_with_one_sentence() -> None:
     assert "Traceback" not in p.stderr
 
 
+def test_a_script_that_raised_ends_with_its_error_not_a_cut_traceback() -> None:
+    p = cli("script", "pdf-forms", "scripts/crash.py", "--skills-dir", SKILLS)
+    assert p.returncode == 1
+    assert "Traceback" in p.stderr  # the script's own stderr, passed through as it came
+    last = p.stderr.strip().splitlines()[-1]
+    # was "...status 1: <the last 500 characters of the traceback, escaped> [...] (stderr:"
+    assert last == ("skillexec: failed: the script exited with status 1 "
+                    "[execution_error/script_exit] (stderr: ValueError: a bug in the script)")
+
+
 def test_refusals_exit_2() -> None:
     for args in (["pdf-forms", "../escape.py"], ["pdf-forms", "scripts/noop.py", "--session",
                                                   "s_" + "0" * 24], ["nope", "x.py"]):
