@@ -129,3 +129,12 @@ def test_a_bad_log_level_is_a_usage_error_not_a_crash(ran: tuple[Path, str]) -> 
     loud = {"SKILLEXEC_MONITOR__LOG_LEVEL": "LOUD"}
     for args in (("run", "one"), ("tasks", "list")):
         one_sentence(cli(home, *args, env_extra=loud), 2, "log_level")
+
+
+def test_a_command_option_given_before_the_command_is_shown_where_it_goes(
+        ran: tuple[Path, str]) -> None:
+    home, _ = ran
+    r = cli(home, "--skills-dir", "my skills", "skills", "list")
+    one_sentence(r, 2, "--skills-dir goes after the command: "
+                 "skillexec skills list --skills-dir 'my skills'")
+    one_sentence(cli(home, "--json", "tasks", "list"), 2, "skillexec tasks list --json")
