@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,6 +106,8 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
         engine.monitor.start_alert_loop()  # not only from the first finished task: /api/alerts
+        if not insecure_no_auth:
+            await _say_when_no_key_can_get_in(engine)
         state.ready = True
         try:
             async with mcp.server.session_manager.run():  # /mcp: Streamable HTTP sessions
@@ -143,6 +146,15 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes,
                        access_log=access)
     return app
+
+
+async def _say_when_no_key_can_get_in(engine: SkillExecutionEngine) -> None:
+    """A first `skillexec serve` answers every /api request 401: say what to do about it."""
+    now = time.time()
+    if not any(k.valid(now) for k in await engine.keys.list()):
+        log.warning("no valid API key: every /api request will be refused (401); create "
+                    "one with 'skillexec keys create --name NAME --role operator', or serve "
+                    "with --insecure-no-auth for local development")
 
 
 async def _mcp_caller(state: ServiceState, raw: str | None) -> Caller | None:
