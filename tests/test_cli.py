@@ -151,6 +151,16 @@ def test_skills_init_makes_a_working_skill(tmp_path: Path) -> None:
     assert r.returncode == 2 and "not a valid skill id" in r.stderr
 
 
+def test_skills_init_puts_the_skill_where_the_other_commands_find_it(tmp_path: Path) -> None:
+    (tmp_path / "skills").mkdir()  # the default skills folder: init used to write ./NAME
+    r = cli("skills", "init", "my-tool", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "skills" / "my-tool" / "skill.json").is_file()
+    assert "try: skillexec run my-tool -p text=hello" in r.stdout
+    r = cli("skills", "show", "my-tool", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == "my-tool", r.stderr
+
+
 def test_artifacts_get_and_prune(skills: Path, tmp_path: Path) -> None:
     r = cli("run", "echo", "-p", "text=keep me", "--json", "--skills-dir", str(skills),
             cwd=tmp_path)

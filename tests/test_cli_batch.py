@@ -79,6 +79,17 @@ def test_unknown_keys_are_an_error_naming_the_line(tmp_path: Path) -> None:
     assert (tmp_path / "runs.txt").read_text().split() == ["1"]  # the bad line never ran
 
 
+def test_a_line_that_is_not_utf8_is_refused_alone(tmp_path: Path) -> None:
+    good = _jsonl({"skill": "step", "params": {"n": 1}}).encode()
+    (tmp_path / "calls.jsonl").write_bytes(good + b'{"skill": "st\xffep"}\n' + good)
+    r = cli(tmp_path, "batch", "calls.jsonl", "--json")
+    assert r.returncode == 1, r.stderr  # was exit 2 and nothing run: "not UTF-8 text"
+    results = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["status"] for x in results].count("succeeded") == 2
+    bad = [x for x in results if x["status"] == "rejected"]
+    assert len(bad) == 1 and bad[0]["error"]["message"] == "line 2: not UTF-8 text"
+
+
 def test_failures_exit_1_unless_keep_going(tmp_path: Path) -> None:
     text = _jsonl({"skill": "step", "params": {"n": 1}},
                   {"skill": "step", "params": {"n": 2, "fail": True}})

@@ -37,9 +37,11 @@ def home() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def cli(cwd: Path, *args: str, other_user: bool = False) -> subprocess.CompletedProcess[str]:
+def cli(cwd: Path, *args: str, other_user: bool = False,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "80",
-           "SKILLEXEC_TRUSTED_SKILLS": '["one"]'}  # inline: the operator names it
+           "SKILLEXEC_TRUSTED_SKILLS": '["one"]',  # inline: the operator names it
+           **(env_extra or {})}
     python = sys.executable
     extra: dict[str, Any] = {}
     if other_user:
@@ -119,3 +121,20 @@ def test_a_read_only_data_dir_and_an_unreadable_skills_dir(ran: tuple[Path, str]
     for args in (("skills", "list"), ("run", "one", "--data-dir", "/tmp"),
                  ("skills", "validate", "skills")):
         one_sentence(cli(home, *args, other_user=True), 2, "skills")
+
+
+def test_a_bad_log_level_is_a_usage_error_not_a_crash(ran: tuple[Path, str]) -> None:
+    home, _ = ran
+    one_sentence(cli(home, "serve", "--port", "0", "--log-level", "loud"), 2, "--log-level")
+    loud = {"SKILLEXEC_MONITOR__LOG_LEVEL": "LOUD"}
+    for args in (("run", "one"), ("tasks", "list")):
+        one_sentence(cli(home, *args, env_extra=loud), 2, "log_level")
+
+
+def test_a_command_option_given_before_the_command_is_shown_where_it_goes(
+        ran: tuple[Path, str]) -> None:
+    home, _ = ran
+    r = cli(home, "--skills-dir", "my skills", "skills", "list")
+    one_sentence(r, 2, "--skills-dir goes after the command: "
+                 "skillexec skills list --skills-dir 'my skills'")
+    one_sentence(cli(home, "--json", "tasks", "list"), 2, "skillexec tasks list --json")

@@ -46,6 +46,25 @@ def test_a_failing_script_exits_1_with_one_sentence() -> None:
     assert "Traceback" not in p.stderr
 
 
+def test_a_script_that_raised_ends_with_its_error_not_a_cut_traceback() -> None:
+    p = cli("script", "pdf-forms", "scripts/crash.py", "--skills-dir", SKILLS)
+    assert p.returncode == 1
+    assert "Traceback" in p.stderr  # the script's own stderr, passed through as it came
+    last = p.stderr.strip().splitlines()[-1]
+    # was "...status 1: <the last 500 characters of the traceback, escaped> [...] (stderr:"
+    assert last == ("skillexec: failed: the script exited with status 1 "
+                    "[execution_error/script_exit] (stderr: ValueError: a bug in the script)")
+
+
+def test_running_a_skill_with_no_entry_names_what_it_offers_instead() -> None:
+    p = cli("run", "pdf-forms", "--skills-dir", SKILLS)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "no_entry_point" in p.stderr
+    assert "skillexec script pdf-forms scripts/" in p.stderr and f"--skills-dir {SKILLS}" in \
+        p.stderr, p.stderr
+    assert "skillexec skills show pdf-forms --instructions" in p.stderr, p.stderr
+
+
 def test_refusals_exit_2() -> None:
     for args in (["pdf-forms", "../escape.py"], ["pdf-forms", "scripts/noop.py", "--session",
                                                   "s_" + "0" * 24], ["nope", "x.py"]):

@@ -257,3 +257,17 @@ def test_a_former_name_means_exactly_its_new_place(given_: dict[str, Any]) -> No
     assert old_way == new_way
     for old, value in given_.items():
         assert getattr(old_way, old) == value
+
+
+def test_a_variable_that_is_not_json_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pydantic-settings says 'error parsing value for field "service" from source
+    # "EnvSettingsSource"': which variable, and what it wanted, was left to guess.
+    monkeypatch.setenv("SKILLEXEC_SERVICE__HOST_NOTE", "plain")  # no JSON, not the problem
+    monkeypatch.setenv("SKILLEXEC_SERVICE__CORS_ORIGINS", "[http://localhost:5173")
+    with pytest.raises(ConfigError) as err:
+        load_config()
+    assert str(err.value).startswith("SKILLEXEC_SERVICE__CORS_ORIGINS is not valid JSON")
+    monkeypatch.delenv("SKILLEXEC_SERVICE__HOST_NOTE")
+    monkeypatch.setenv("SKILLEXEC_SERVICE__CORS_ORIGINS", "http://localhost:5173")
+    with pytest.raises(ConfigError, match="SKILLEXEC_SERVICE__CORS_ORIGINS is not valid JSON"):
+        load_config()

@@ -86,6 +86,21 @@ def test_refusals_are_http_errors_with_stable_codes(admin) -> None:
                    "METHOD_NOT_ALLOWED")
 
 
+def test_a_body_that_is_no_json_or_not_sent_as_json_is_said_so(admin) -> None:
+    for path in ("/api/skills/echo/execute", "/api/v1/skills/echo/execute"):
+        err = error_envelope(admin.post(path, content=b'{"parameters":',
+                                        headers={"content-type": "application/json"}),
+                             422, "INVALID_REQUEST")
+        assert err["field"] == "body", err  # was "14": the position, as a field name
+        assert err["message"].startswith("the body is not valid JSON (") and "14" in \
+            err["message"], err
+    err = error_envelope(admin.post("/api/skills/echo/execute", content=b'{"parameters": {}}',
+                                    headers={"content-type": "text/plain"}),
+                         422, "INVALID_REQUEST")
+    assert "Content-Type: application/json" in err["message"] and "text/plain" in \
+        err["message"], err
+
+
 def test_wait_false_answers_202_with_a_location_to_follow(admin) -> None:
     r = admin.post("/api/skills/slow/execute",
                    json={"parameters": {"seconds": 0.3}, "wait": False})

@@ -5,10 +5,12 @@ service applies at once, even to a lookup under way."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests._http import Server, running
 
@@ -95,3 +97,16 @@ def test_a_revocation_here_is_not_undone_by_a_lookup_under_way(tmp_path: Path) -
         first, after = asyncio.run(race())
         assert first == 200  # it was valid when it was looked up
         assert after == 401  # and that answer was not kept past the revocation
+
+
+def test_a_service_no_key_can_enter_says_how_to_make_one(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="skillexec.service"), running(tmp_path):
+        pass
+    said = [r.getMessage() for r in caplog.records if r.name == "skillexec.service"]
+    assert any("no valid API key" in m and "skillexec keys create" in m for m in said), said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="skillexec.service"), \
+            running(tmp_path / "open", insecure=True):
+        pass
+    assert not [r for r in caplog.records if "no valid API key" in r.getMessage()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given
@@ -70,3 +71,18 @@ def test_a_recursive_ref_ends() -> None:
         node, depth = node["properties"]["child"], depth + 1
     assert 1 < depth < 20 and "$ref" not in str(out)
     assert self_contained({"$ref": "https://example.com/s.json"}) == {}  # never fetched
+
+
+def test_a_ref_used_twice_per_level_stays_small() -> None:
+    # json-transform's condition: all/any/not of conditions. Inlined to the depth limit it
+    # was branches ** depth copies, and `skillexec mcp` never answered tools/list.
+    cond = {"anyOf": [{"type": "object", "properties": {"field": {"type": "string"}}},
+                      {"type": "object", "properties": {
+                          "all": {"type": "array", "items": {"$ref": "#/$defs/c"}}}},
+                      {"type": "object", "properties": {
+                          "any": {"type": "array", "items": {"$ref": "#/$defs/c"}}}}]}
+    schema = {"type": "object", "$defs": {"c": cond},
+              "properties": {"where": {"$ref": "#/$defs/c"}}}
+    out = input_schema(schema)
+    assert "$ref" not in str(out) and len(json.dumps(out)) < 200_000
+    assert out["properties"]["where"]["anyOf"][0]["properties"]["field"] == {"type": "string"}

@@ -38,6 +38,18 @@ def test_execute_and_submit_take_a_decorated_function(tmp_path: Path) -> None:
     arun(go())
 
 
+def test_a_config_that_is_not_a_mapping_is_rejected_like_any_bad_option(
+        tmp_path: Path) -> None:
+    async def go() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
+            r = await engine.execute(double, {"x": 4}, config=5)  # type: ignore[arg-type]
+            assert r.status is TaskStatus.REJECTED, r  # was a TypeError out of execute
+            assert r.error is not None and r.error.code == "invalid_config"
+            assert "not int" in r.error.message
+
+    arun(go())
+
+
 def test_run_writes_its_journal_in_the_data_dir_or_keeps_it_in_memory(tmp_path: Path) -> None:
     result = skillexec.run(double, {"x": 2}, data_dir=tmp_path / "here")
     assert result.output == 4

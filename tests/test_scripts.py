@@ -135,6 +135,24 @@ def test_uncaught_exception_is_exit_1_with_traceback(tmp_path: Path) -> None:
     assert "ValueError: a bug in the script" in r.error.details["stderr"]
 
 
+def test_a_long_traceback_is_cut_at_a_line_in_the_message(tmp_path: Path) -> None:
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "deep.py").write_text(
+        "def f(n):\n    return f(n - 1) if n else 1 / 0\n\nf(30)\n")
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return await e.run_script(PDF, "scripts/deep.py")
+
+    r = arun(go())
+    assert r.error is not None and r.error.code == "script_exit"
+    _, _, tail = r.error.message.partition("status 1: ")
+    stderr = "\n" + r.error.details["stderr"].strip()
+    assert stderr.endswith("\n" + tail) and len(tail) <= 500, tail[:80]  # whole lines
+    assert tail.endswith("ZeroDivisionError: division by zero")
+
+
 @pytest.mark.parametrize("script", ["../pdf-forms/../../x.py", "/etc/passwd",
                                     "scripts/../../other/x.py", "scripts/link.py", ""])
 def test_script_outside_the_folder_is_refused_before_running(tmp_path: Path,

@@ -317,6 +317,28 @@ def test_entry_point_cannot_leave_the_folder(tmp_path: Path, entry_point: str) -
         load_skill(folder)
 
 
+@pytest.mark.parametrize("manifest", ["SKILL.md", "skill.json", "skill.yaml"])
+def test_a_manifest_cannot_be_a_symlink_out_of_the_folder(tmp_path: Path,
+                                                          manifest: str) -> None:
+    # A cloned folder whose SKILL.md links to another file showed that file's body as the
+    # skill's instructions (CLI, HTTP, MCP): any file this process may read.
+    secret = {"SKILL.md": "---\nname: notes\ndescription: d\n---\nthe password is x\n",
+              "skill.json": {"id": "notes", "version": "1.0.0", "description": "token x"},
+              "skill.yaml": "id: notes\nversion: 1.0.0\ndescription: token x\n"}[manifest]
+    write(tmp_path / "private", {manifest: secret})
+    folder = tmp_path / "skills" / "notes"
+    folder.mkdir(parents=True)
+    (folder / manifest).symlink_to(tmp_path / "private" / manifest)
+    with pytest.raises(ManifestError, match="outside the skill folder"):
+        load_skill(folder)
+    report = load_skills(tmp_path / "skills")
+    assert not report.skills and "outside the skill folder" in str(report.problems)
+    (folder / manifest).unlink()  # a link inside the folder is the folder's own file
+    write(folder, {"real.txt": secret})
+    (folder / manifest).symlink_to("real.txt")
+    assert load_skill(folder).id == "notes"
+
+
 def test_py_copilot_node_skill_nested_shape(tmp_path: Path) -> None:
     folder = write(tmp_path / "web-automation", {
         "skill.json": {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -474,4 +475,29 @@ def load_config(**options: Any) -> EngineConfig:
         raise ConfigError("invalid setting " + "; ".join(problems),
                           details={"errors": problems}) from None
     except (ValueError, OSError) as exc:  # a malformed skillexec.toml
-        raise ConfigError(f"cannot read the configuration: {exc}") from None
+        raise ConfigError(_not_json(str(exc)) or f"cannot read the configuration: {exc}"
+                          ) from None
+
+
+def _not_json(message: str) -> str | None:
+    """pydantic-settings' 'error parsing value for field "service" from source
+    "EnvSettingsSource"' said as the variable that holds no JSON (its value is not echoed:
+    it may hold a secret)."""
+    found = re.search(r'field "(\w+)" from source "EnvSettingsSource"', message)
+    if found is None:
+        return None
+    name = f"SKILLEXEC_{found.group(1)}".upper()
+    bad = []
+    for key, value in sorted(os.environ.items()):
+        if key.upper() == name or key.upper().startswith(name + "__"):
+            try:
+                json.loads(value)
+            except ValueError:
+                bad.append(key)
+    if not bad:
+        return None
+    # A plain string beside it (SKILLEXEC_ISOLATION__DEFAULT_LEVEL=sandbox) is no JSON
+    # either but was not the problem: one that opens a list or table was.
+    bad = [key for key in bad if os.environ[key].lstrip()[:1] in ("[", "{")] or bad
+    return (f"{' or '.join(bad)} is not valid JSON: a list or table setting is written as JSON "
+            """(e.g. '["a", "b"]' or '{"key": 1}')""")

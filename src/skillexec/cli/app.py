@@ -7,6 +7,7 @@ order ``--help`` lists them) and turns what escapes a command into an exit code.
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sqlite3
 import sys
@@ -34,6 +35,7 @@ from skillexec.cli import (
 )
 from skillexec.cli import options as opt
 from skillexec.cli.run_cmd import exit_code
+from skillexec.cli.safe_text import safe_line
 from skillexec.errors import SkillExecError
 
 __all__ = ["app", "exit_code", "main"]
@@ -83,6 +85,24 @@ if report_cmd.app.registered_commands:  # the report commands come from their ow
     app.add_typer(report_cmd.app, name="report")
 
 
+# Options every command that reads skills or the journal takes, each after its command
+# (the first thing a user tries is often `skillexec --skills-dir DIR skills list`): whether
+# each takes a value.
+_AFTER_THE_COMMAND = {"--skills-dir": True, "--data-dir": True, "--journal-url": True,
+                      "--json": False}
+
+
+def _moved(args: list[str], option: str) -> str:
+    """``args`` as they should have been typed: ``option`` (and its value) after the command."""
+    at = next((i for i, a in enumerate(args) if a.split("=", 1)[0] == option), None)
+    if at is None:
+        return f"skillexec COMMAND {option}"
+    takes = _AFTER_THE_COMMAND[option] and "=" not in args[at]
+    moved = args[at:at + 1 + takes]
+    rest = args[:at] + args[at + 1 + takes:]
+    return safe_line(shlex.join(["skillexec", *rest, *moved]))
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Ctrl-C or SIGTERM outside a command's event loop (reading stdin, printing): said
     here, since Typer turns the KeyboardInterrupt into a silent exit 130."""
@@ -113,6 +133,10 @@ def main() -> None:
         format_message = getattr(exc, "format_message", None)
         text = format_message() if callable(format_message) else str(exc)
         message = " ".join(str(text).split())  # one line
+        option = str(getattr(exc, "option_name", "") or "")
+        top = ctx is None or getattr(ctx, "parent", None) is None
+        if top and option in _AFTER_THE_COMMAND:  # `skillexec --json tasks list`
+            message = f"{option} goes after the command: {_moved(sys.argv[1:], option)}"
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
         sys.exit(exit_code)
     except BrokenPipeError:  # `skillexec tasks list | head -1`: the reader has had enough

@@ -46,6 +46,8 @@ class _Call:
 
 
 def _parse_line(number: int, text: str) -> _Call:
+    if _undecoded(text):
+        return _Call(number, "?", {}, f"line {number}: not UTF-8 text")
     try:
         spec = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -70,13 +72,11 @@ def _parse_line(number: int, text: str) -> _Call:
 def _read_batch(file: str) -> str:
     if file == "-":
         raw = sys.stdin.buffer.read()
-        name = "stdin"
     else:
         path = Path(file)
         if not path.is_file():
             opt.fail(f"{path}: is a folder, not a JSON Lines file" if path.is_dir()
                      else f"no such file: {path}")
-        name = str(path)
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -84,7 +84,16 @@ def _read_batch(file: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        opt.fail(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        text = raw.decode("utf-8", errors="surrogateescape")
+        if all(_undecoded(ln) for ln in text.splitlines() if ln.strip()):  # another encoding
+            opt.fail(f"{file if file != '-' else 'stdin'}: not UTF-8 text ({exc.reason} at "
+                     f"byte {exc.start})")
+        return text  # a line that is not UTF-8 is refused alone, like any bad line
+
+
+def _undecoded(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (surrogateescape's lone halves)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def _refused(call: _Call) -> ExecutionResult:

@@ -25,6 +25,9 @@ _STYLE = {
 }
 
 
+_EXITS = ("script_exit",)  # its message ends with the tail of the stderr in its details
+
+
 def short(value: Any, width: int = 60) -> str:
     """One line of at most ``width`` characters (before escaping), controls escaped."""
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
@@ -36,14 +39,19 @@ def error_sentence(result: ExecutionResult) -> str:
     err = result.error
     if err is None:
         return ""
-    text = f"{err.message} [{err.type.value}/{err.code}]"
+    message = err.message
+    stderr = err.details.get("stderr")
+    if isinstance(stderr, str) and stderr.strip() and err.code in _EXITS:
+        # "exited with status 1: <the last 500 characters of stderr>" starts mid-traceback
+        # on one line; stderr's telling line, added below, says why in a few words.
+        message = message.split(": ", 1)[0]
+    text = f"{message} [{err.type.value}/{err.code}]"
     violations = err.details.get("violations") or []
     # The message already spells out the first few; add only those it left out.
     rest = [v for v in violations if isinstance(v, dict)
             and str(v.get("message", "")) not in err.message]
     if rest:
         text += "; " + "; ".join(f"{v.get('path') or '/'}: {v.get('message')}" for v in rest)
-    stderr = err.details.get("stderr")
     if isinstance(stderr, str) and stderr.strip():
         text += f" (stderr: {_telling_line(stderr)})"
     suggestions = err.details.get("suggestions")

@@ -7,17 +7,21 @@ was refused before running (unknown skill, invalid parameters, missing dependenc
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
-from skillexec.cli.safe_text import cell, json_text, safe_block
+from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.task import ExecutionResult, TaskStatus
+
+if TYPE_CHECKING:
+    from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["exit_code", "parse_params", "run"]
 
@@ -90,7 +94,10 @@ def run(
         opt.fail(f"--deadline {deadline}: must be a number of seconds above 0")
     values = parse_params(param or [], params)
 
+    hint = ""
+
     async def go() -> ExecutionResult:
+        nonlocal hint
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url,
                             recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
@@ -103,8 +110,11 @@ def run(
                     opt.fail(f"{folder} is a folder of skills, not one skill: pass "
                              f"--skills-dir {folder} and a skill id")
                 skill_id = engine.register(folder).id
-            return await engine.execute(skill_id, values, priority=priority, timeout=timeout,
-                                        deadline=deadline, version=version)
+            result = await engine.execute(skill_id, values, priority=priority,
+                                          timeout=timeout, deadline=deadline, version=version)
+            if result.error is not None and result.error.code == "no_entry_point":
+                hint = _what_it_offers(engine, skill, skill_id)
+            return result
 
     result = opt.run_async(go())
     if as_json:
@@ -119,5 +129,22 @@ def run(
             make_console(stderr=True).print(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
     if not result.ok:
-        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
+        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
+                         f"{safe_line(hint)}\n")
     raise typer.Exit(exit_code(result))
+
+
+def _what_it_offers(engine: SkillExecutionEngine, typed: str, skill_id: str) -> str:
+    """What a skill with no entry can still be used for (Py Copilot's pdf: 7 scripts and
+    instructions), as the commands that do it."""
+    found = engine.skills.get(skill_id)
+    parent = found.path.parent if found.path is not None else None
+    where = "" if parent is None or parent == Path("skills").resolve() else \
+        f" --skills-dir {shlex.quote(str(parent))}"
+    uses = []
+    if found.scripts:
+        uses.append(f"{len(found.scripts)} script(s): skillexec script {shlex.quote(typed)} "
+                    f"{shlex.quote(found.scripts[0])}{where if typed == skill_id else ''}")
+    if found.instructions:
+        uses.append(f"instructions: skillexec skills show {skill_id} --instructions{where}")
+    return f"; it offers {' and '.join(uses)}" if uses else ""

@@ -10,6 +10,8 @@ from skillexec.cli import options as opt
 
 __all__ = ["serve"]
 
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -29,6 +31,8 @@ def serve(
     from skillexec.service.server import bind
     from skillexec.service.server import serve as run_server
 
+    if log_level.lower() not in _LOG_LEVELS:  # uvicorn's own check is a KeyError
+        opt.fail(f"--log-level {log_level!r}: use one of {', '.join(_LOG_LEVELS)}")
     engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
     try:
         sock = bind(host, port)

@@ -240,12 +240,17 @@ def _syntax_error(file: Path) -> str:
 
 @app.command()
 def init(name: Annotated[str, typer.Argument(metavar="NAME", help="The new skill's id.")],
-         directory: Annotated[Path, typer.Option("--dir", help="Where to create it.")] = Path(".")
+         directory: Annotated[Path | None, typer.Option(
+             "--dir", help="Where to create it (default: the skills folder, ./skills or "
+             "SKILLEXEC_SKILLS_DIR, when there is one; else here).")] = None
          ) -> None:
-    """Create a working skill skeleton in ./NAME."""
+    """Create a working skill skeleton in the skills folder (or ./NAME)."""
     if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) or len(name) > 64:
         opt.fail(f"{name!r} is not a valid skill id: use lowercase letters, digits and "
                  "single hyphens, at most 64 characters")
+    found = opt.config(skills_dir=None, data_dir=None).skills_dir
+    if directory is None:  # where `skills list`, `show` and `run NAME` will find it
+        directory = found if found is not None and found.is_dir() else Path(".")
     target = directory / name
     if target.exists():
         opt.fail(f"{target} already exists")
@@ -253,8 +258,9 @@ def init(name: Annotated[str, typer.Argument(metavar="NAME", help="The new skill
     title = name.replace("-", " ").title()
     _copy(template, target, {"{{id}}": name, "{{name}}": title,
                              "{{module}}": name.replace("-", "_")})
-    make_console().print(f"created [bold]{target}[/bold]; try: skillexec run {target} "
-                         f"-p text=hello")
+    found_as = name if found is not None and directory == found else str(target)
+    make_console().print(f"created [bold]{target}[/bold]; try: skillexec run {found_as} "
+                         f"-p text=hello", soft_wrap=True)  # a command line is copied whole
 
 
 def _copy(src: resources.abc.Traversable, dst: Path, subst: dict[str, str]) -> None:

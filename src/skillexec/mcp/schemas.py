@@ -11,6 +11,10 @@ __all__ = ["WRAP_KEY", "input_schema", "output_schema", "self_contained"]
 
 WRAP_KEY = "result"  # a non-object output is published as {"result": output}
 _MAX_DEPTH = 12  # a recursive $ref is cut here (an open schema in its place)
+# A $ref used more than once per level (a condition that is `all`, `any` or `not` of
+# conditions) grows as branches ** depth: past this many inlined refs the rest are open
+# schemas, so a tool list stays small (3 ** 12 copies took minutes and gigabytes).
+_MAX_REFS = 256
 _DEFS = ("$defs", "definitions")
 
 
@@ -27,25 +31,28 @@ def _pointer(root: dict[str, Any], ref: str) -> Any:
     return node
 
 
-def _inline(node: Any, root: dict[str, Any], depth: int) -> Any:
+def _inline(node: Any, root: dict[str, Any], depth: int, budget: list[int]) -> Any:
     if isinstance(node, list):
-        return [_inline(n, root, depth) for n in node]
+        return [_inline(n, root, depth, budget) for n in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#"):
         target = _pointer(root, ref)
         rest = {k: v for k, v in node.items() if k != "$ref"}
-        if target is None or depth >= _MAX_DEPTH or not isinstance(target, dict):
-            # Unresolvable or too deep: an open schema (the engine still validates calls
-            # against the manifest's own schema).
-            return dict(_inline(rest, root, depth))
-        return {**_inline(target, root, depth + 1), **_inline(rest, root, depth)}
+        if (target is None or depth >= _MAX_DEPTH or budget[0] <= 0
+                or not isinstance(target, dict)):
+            # Unresolvable, too deep or too many: an open schema (the engine still
+            # validates calls against the manifest's own schema).
+            return dict(_inline(rest, root, depth, budget))
+        budget[0] -= 1
+        return {**_inline(target, root, depth + 1, budget),
+                **_inline(rest, root, depth, budget)}
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DEFS or (key == "$ref" and isinstance(value, str)):
             continue  # inlined where used; a remote $ref is never dereferenced
-        out[key] = _inline(value, root, depth)
+        out[key] = _inline(value, root, depth, budget)
     if out.get("type") == "array" and "items" not in out and "prefixItems" not in out:
         out["items"] = {}
     return out
@@ -53,7 +60,7 @@ def _inline(node: Any, root: dict[str, Any], depth: int) -> Any:
 
 def self_contained(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` with every local ``$ref`` inlined and its ``$defs`` dropped."""
-    return dict(_inline(copy.deepcopy(schema), schema, 0))
+    return dict(_inline(copy.deepcopy(schema), schema, 0, [_MAX_REFS]))
 
 
 def _object_rooted(schema: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -13,6 +14,7 @@ from skillexec.monitoring.rules import AlertRule, default_rules
 
 __all__ = ["MonitorSettings"]
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _MIN_ACCURACY = 0.004  # the sketches' finest: 7 mantissa bits, 0.39 %
 
 
@@ -50,6 +52,10 @@ class MonitorSettings:
     webhook_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
+        if self.log_level.upper() not in logging.getLevelNamesMapping():  # else a ValueError
+            # deep in logging, after the engine has started
+            raise ConfigError(f"monitor setting log_level must be one of {', '.join(_LEVELS)} "
+                              f"(got {self.log_level!r})")
         for name in ("relative_accuracy", "window_accuracy"):
             value = getattr(self, name)
             if not _MIN_ACCURACY <= value < 0.5:

@@ -63,6 +63,9 @@ class Admission:
             params = self.binary.encode(params, fields)
         validated = self.validator.validate(skill, params)
         ex = self.policy.effective(skill.execution)  # clamped to the maxima
+        if config is not None and not isinstance(config, Mapping):  # else a TypeError
+            raise ParameterError(f"config must be a mapping of the skill's settings, not "
+                                 f"{type(config).__name__}", code="invalid_config")
         cfg = {**skill.default_config, **config} if config else skill.default_config
         c = self.config
         prio = priority if priority is not None else (

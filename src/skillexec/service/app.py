@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -66,6 +67,25 @@ def _error(request: Request, status: int, code: str, message: str, *, details: A
                                     details=details, field=field), status, headers)
 
 
+def _violation(request: Request, error: Any) -> dict[str, str]:
+    """One of FastAPI's validation errors as ``{field, message, rule}``; a body that is no
+    JSON, or not sent as JSON, said so (FastAPI's are '14: JSON decode error', the field
+    being the character's position, and 'Input should be a valid dictionary')."""
+    loc, rule = tuple(error.get("loc", ())), str(error.get("type", ""))
+    field = ".".join(str(p) for p in loc[1:]) or str(loc[0] if loc else "")
+    message = str(error.get("msg", ""))
+    if loc[:1] == ("body",) and rule == "json_invalid":
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        why = str((error.get("ctx") or {}).get("error", "")).rstrip(".")
+        field, message = "body", f"the body is not valid JSON ({why or 'malformed'}{at})"
+    elif loc == ("body",) and rule == "model_attributes_type":
+        ctype = request.headers.get("content-type", "")
+        if "json" not in ctype.lower():
+            message = (f"the body must be a JSON object sent with Content-Type: "
+                       f"application/json (got {ctype or 'no Content-Type'!r})")
+    return {"field": field, "message": message, "rule": rule}
+
+
 def _methods(app: FastAPI, request: Request) -> list[str]:
     methods: set[str] = set()
     for route in app.routes:
@@ -88,6 +108,8 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.start()
         engine.monitor.start_alert_loop()  # not only from the first finished task: /api/alerts
+        if not insecure_no_auth:
+            await _say_when_no_key_can_get_in(engine)
         state.ready = True
         try:
             async with mcp.server.session_manager.run():  # /mcp: Streamable HTTP sessions
@@ -150,6 +172,15 @@ def _telemetry(*, traced: bool) -> dict[str, Any]:
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
+async def _say_when_no_key_can_get_in(engine: SkillExecutionEngine) -> None:
+    """A first `skillexec serve` answers every /api request 401: say what to do about it."""
+    now = time.time()
+    if not any(k.valid(now) for k in await engine.keys.list()):
+        log.warning("no valid API key: every /api request will be refused (401); create "
+                    "one with 'skillexec keys create --name NAME --role operator', or serve "
+                    "with --insecure-no-auth for local development")
+
+
 async def _mcp_caller(state: ServiceState, raw: str | None) -> Caller | None:
     """The MCP caller a key stands for (None: 401), its grants deciding what it may run."""
     try:
@@ -187,11 +218,10 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
 
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        details = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or
-                    str(e.get("loc", ("",))[0]), "message": str(e.get("msg", "")),
-                    "rule": str(e.get("type", ""))} for e in exc.errors()]
+        details = [_violation(request, e) for e in exc.errors()]
         first = details[0] if details else {"field": None, "message": "invalid request"}
-        where = f"{first['field']}: " if first["field"] else ""
+        where = (f"{first['field']}: " if first["field"]
+                 and not str(first["message"]).startswith("the body") else "")
         return _error(request, 422, "INVALID_REQUEST", f"{where}{first['message']}",
                       details=details, field=first["field"])
 

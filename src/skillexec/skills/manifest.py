@@ -121,6 +121,13 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
 
 def _read_text(path: Path) -> str:
     try:
+        real = path.resolve()
+        if not real.is_relative_to(path.parent.resolve()):
+            # A folder someone else made (a clone, an archive) could otherwise show any file
+            # this process may read as its instructions or description, to every client.
+            raise ManifestError(f"{path}: a symlink to {real}, outside the skill folder (a "
+                                "manifest is read only from inside its folder)",
+                                details={"path": str(path)})
         size = path.stat().st_size
         if size > MAX_MANIFEST_BYTES:
             raise ManifestError(
@@ -132,8 +139,9 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise ManifestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})",
                             details={"path": str(path)}) from None
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot be read: {exc.strerror or exc}",
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a loop of symlinks (3.11)
+        reason = exc.strerror if isinstance(exc, OSError) else None
+        raise ManifestError(f"{path}: cannot be read: {reason or exc}",
                             details={"path": str(path)}) from None
 
 

@@ -310,11 +310,10 @@ class AttemptIO:
             return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
                 missing, skill_id=base_id(self.attempt.skill)), details={
                     **out, "module": missing.split(".")[0], "package": package_for(missing)})
-        tail = self.stderr.tail()
+        tail = _whole_lines(self.stderr.tail().strip(), 500)
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}"
-                          + (f": {tail.strip()[-500:]}" if tail.strip() else ""),
-                          details=out)
+                          + (f": {tail}" if tail else ""), details=out)
 
     # -- endings ----------------------------------------------------------------------------
     async def _ended_without_answer(self) -> Outcome:
@@ -389,3 +388,12 @@ async def _missing_module(conn: Conn) -> str | None:
     module = msg.get("module") if isinstance(msg, dict) and msg.get("t") == "missing_module" \
         else None
     return module if isinstance(module, str) and _MODULE.fullmatch(module) else None
+
+
+def _whole_lines(text: str, limit: int) -> str:
+    """The last lines of ``text`` that fit in ``limit`` characters: a message that starts
+    mid-word ('ripts/fill.py", line 8') says less than one that starts at a line."""
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    return cut.split("\n", 1)[1] if "\n" in cut else cut
