@@ -356,7 +356,7 @@ class DistributedConfig(_Section):
         "and those that would start within this long behind its running tasks (by their "
         "mean duration there); it publishes the rest again for a worker with room.")
     ids_per_message: int = Field(
-        default=16, ge=1, le=1000, description="Most task ids one broker message rings for "
+        default=64, ge=1, le=1000, description="Most task ids one broker message rings for "
         "(the ids submitted in one event-loop turn go together; 1: a message per task).")
 
 
