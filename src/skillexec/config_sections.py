@@ -352,7 +352,7 @@ class DistributedConfig(_Section):
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="On SIGTERM, how long "
                                     "running tasks may finish before they are handed back.")
     claim_ahead_s: float = Field(
-        default=0.1, ge=0, description="A worker claims of a message's ids its free slots "
+        default=1.0, ge=0, description="A worker claims of a message's ids its free slots "
         "and those that would start within this long behind its running tasks (by their "
         "mean duration there); it publishes the rest again for a worker with room.")
     ids_per_message: int = Field(
