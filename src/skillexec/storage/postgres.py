@@ -354,17 +354,17 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[R
 
 async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bool],
                       ) -> tuple[list[Record], list[BaseException | None]]:
-    """The batch as written and each record's error. The audit entries (placed last) are
-    written together in one savepoint: each follows the one before it, so they stand or
-    fall as one (a chain with a hole in it would read as a deleted record)."""
+    """The batch as written and each record's error. The other records first, each in a
+    savepoint, then the audit entries (the chain's lock taken only now, as ``_commit``
+    does: every writer takes the rows it writes before the lock, so none waits for a row
+    while holding the lock) in one savepoint: each follows the one before it, so they stand
+    or fall as one (a chain with a hole in it would read as a deleted record)."""
     placed = batch
     errors: list[BaseException | None] = [None] * len(batch)
-    audits = sum(1 for r in batch if r[0] is AUDIT_MARK)
+    plain = [r for r in batch if r[0] is not AUDIT_MARK]
     try:
         async with conn.transaction():
-            placed = await place_audit(conn, batch)
-            others = len(placed) - audits
-            for i, (sql, args, _) in enumerate(placed[:others]):
+            for i, (sql, args, _) in enumerate(plain):
                 try:
                     async with conn.transaction():  # a savepoint
                         cur = await conn.execute(sql, args)
@@ -375,15 +375,16 @@ async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bo
                     if conn.broken:
                         raise
                     errors[i] = exc
-            if audits:
+            placed = await place_audit(conn, batch)  # the plain records, then the chain's
+            if len(placed) > len(plain):
                 try:
                     async with conn.transaction():
-                        await conn.cursor().executemany(placed[others][0],
-                                                        [r[1] for r in placed[others:]])
+                        await conn.cursor().executemany(placed[len(plain)][0],
+                                                        [r[1] for r in placed[len(plain):]])
                 except psycopg.Error as exc:
                     if conn.broken:
                         raise
-                    errors[others:] = [exc] * audits
+                    errors[len(plain):] = [exc] * (len(batch) - len(plain))
     except psycopg.Error as exc:  # the database itself fails: all fail
         with contextlib.suppress(psycopg.Error):
             await conn.close()
