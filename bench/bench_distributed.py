@@ -153,6 +153,8 @@ def celery_arm(broker: str, n: int, *, backend: str | None, task: str = "noop",
 _IDS_PER_MESSAGE = "SKILLEXEC_DISTRIBUTED__IDS_PER_MESSAGE"
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings for the client and every worker
 WORKER_C = [4]  # --worker-concurrency: each throughput arm's skillexec worker's -c
+BASELINE_ENV: dict[str, str] = {}  # --baseline-env KEY=VALUE: the baseline arms' only
+OLD_FORMAT = [False]  # --baseline-old-format: the baseline's workers read one id a message
 
 
 class Skx:
@@ -179,11 +181,13 @@ class Skx:
                     "SKILLEXEC_ISOLATION__TRUSTED_SKILLS": '["noop", "again", "once"]',
                     "SKILLEXEC_MONITOR__ENABLED": "false",
                     "RUNS_FILE": str(root / "runs.txt"), **EXTRA_ENV}
-        # The client's own settings: for workers of older code, one task id per message
-        # (the message format they read; and how the client published before).
-        self.client_env = {_IDS_PER_MESSAGE: "1"} if src is not None else {}
+        # The client's own settings: for workers of code older than messages of many ids
+        # (--baseline-old-format), one task id per message.
+        self.client_env = {_IDS_PER_MESSAGE: "1"} if src is not None and OLD_FORMAT[0] else {}
         if src is not None:  # the workers import skillexec from there (A/B of worker code)
             self.env["PYTHONPATH"] = src
+            self.env.update(BASELINE_ENV)  # and these settings (A/B of a setting)
+            self.client_env.update(BASELINE_ENV)
         (root / "runs.txt").touch()
 
     def worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
@@ -194,7 +198,8 @@ class Skx:
             stdout=subprocess.DEVNULL, stderr=open(self.root / "workers.log", "ab"))
 
     def engine(self) -> object:
-        os.environ.pop(_IDS_PER_MESSAGE, None)  # an earlier arm's
+        for k in (_IDS_PER_MESSAGE, *BASELINE_ENV):  # an earlier arm's
+            os.environ.pop(k, None)
         os.environ.update({**{k: v for k, v in self.env.items() if k != "PYTHONPATH"},
                            **self.client_env})
         from skillexec import SkillExecutionEngine
@@ -425,6 +430,12 @@ def main() -> None:
     ap.add_argument("--baseline-src", default=None, metavar="DIR",
                     help="arm 'baseline': skillexec workers importing from DIR (another "
                          "checkout's src), the client as --arms skillexec")
+    ap.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for the baseline arms' client and workers only (A/B of "
+                         "a setting: --baseline-src pointing at this checkout's src)")
+    ap.add_argument("--baseline-old-format", action="store_true",
+                    help="the baseline's workers predate messages of many ids: publish one "
+                         "id per message to them")
     ap.add_argument("--worker-concurrency", type=int, default=4,
                     help="-c of each of the two skillexec workers of a throughput arm")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -435,7 +446,9 @@ def main() -> None:
     a = ap.parse_args()
     LOG_STATEMENTS[0] = a.log_statements
     EXTRA_ENV.update(kv.split("=", 1) for kv in a.env)
+    BASELINE_ENV.update(kv.split("=", 1) for kv in a.baseline_env)
     WORKER_C[0] = a.worker_concurrency
+    OLD_FORMAT[0] = a.baseline_old_format
     arms = a.arms.split(",")
     pg_backend = "db+" + new_db()
     rates: dict[str, list[float]] = {k: [] for k in arms}

@@ -147,6 +147,32 @@ def test_two_engines_on_one_database_write_one_chain(tmp_path: Path, pg_url: str
         assert report.ok and report.count == 2 + 2 * 120 and report.checkpoints == 1, report
 
 
+def test_a_bad_record_beside_audit_records_fails_alone_and_the_chain_holds(
+        tmp_path: Path, pg_url: str) -> None:
+    """A group commit with a bad record is written again one record at a time (the rows
+    first, then the chain's lock and its entries): only the bad record fails."""
+    from tests.test_store_contract import task
+
+    async def main() -> tuple[list[object], VerifyReport, bool]:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            log = AuditLog(store, directory=tmp_path / "audit")
+            t, later = task(), task()
+            await store.queued(t)
+            writes = [store.queued(t), store.queued(later),  # the first: a duplicate key
+                      *(log.record("test.note", target=str(i)) for i in range(3))]
+            got = await asyncio.gather(*writes, return_exceptions=True)
+            await log.close()
+            return got, await log.verify(), await store.get(later.task_id) is not None
+        finally:
+            await store.close()
+
+    got, report, written = arun(main())
+    assert isinstance(got[0], Exception) and got[1:] == [None] * 4, got
+    assert written and report.ok and report.count == 3, report
+
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,

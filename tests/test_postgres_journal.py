@@ -111,6 +111,34 @@ def test_the_journal_goes_on_after_a_bad_record(pg_url: str) -> None:
     arun(go())
 
 
+def test_a_start_and_end_in_one_group_commit_update_the_row_once(fresh_pg: str) -> None:
+    """A short task's start and end usually meet in one group commit: the end writes what
+    the start would (status, started_at, attempts), so the row is updated once. Each UPDATE
+    writes a new version of the row, in place on its page while there is room: its ctid
+    moves by one per update."""
+    async def go() -> tuple[str, Any]:
+        s = await _opened(fresh_pg)
+        try:
+            t = task()
+            await s.queued(t)
+            t.status, t.attempts, t.started_at = TaskStatus.RUNNING, 1, time.time()
+            started = s.started(t)  # not awaited: the end joins the same commit
+            await s.finished(t, result(t), [])
+            await started
+            async with await psycopg.AsyncConnection.connect(fresh_pg) as c:
+                cur = await c.execute("SELECT ctid::text FROM tasks WHERE task_id = %s",
+                                      (t.task_id,))
+                row = await cur.fetchone()
+            return str(row[0] if row else ""), await s.get(t.task_id)
+        finally:
+            await s.close()
+
+    ctid, info = arun(go())
+    assert ctid == "(0,2)"  # inserted as (0,1), updated once
+    assert info is not None and info.status is TaskStatus.SUCCEEDED and info.attempts == 1
+    assert info.started_at is not None
+
+
 def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
     async def go() -> tuple[Any, float, Any, Any]:
         # A poll every 60 s: only the notification can answer within the test's time.

@@ -351,8 +351,12 @@ class DistributedConfig(_Section):
                                     description="How often a worker runs reaper/reconciler.")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="On SIGTERM, how long "
                                     "running tasks may finish before they are handed back.")
+    claim_ahead_s: float = Field(
+        default=1.0, ge=0, description="A worker claims of a message's ids its free slots "
+        "and those that would start within this long behind its running tasks (by their "
+        "mean duration there); it publishes the rest again for a worker with room.")
     ids_per_message: int = Field(
-        default=16, ge=1, le=1000, description="Most task ids one broker message rings for "
+        default=64, ge=1, le=1000, description="Most task ids one broker message rings for "
         "(the ids submitted in one event-loop turn go together; 1: a message per task).")
 
 

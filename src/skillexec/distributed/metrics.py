@@ -11,6 +11,9 @@ class NodeMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
         self.claimed = Counter("skillexec_worker_claims", "Fenced claims won.", registry=r)
+        self.handed_back = Counter("skillexec_worker_handed_back",
+                                   "Ids of a message published again: no room here.",
+                                   registry=r)
         self.refused = Counter("skillexec_worker_refused",
                                "Deliveries refused: duplicate, stale or already ended.",
                                registry=r)

@@ -6,6 +6,10 @@ the engine's and a message is acked only after its task ended (late ack). On the
 delivery is: read the journal, take the fenced claim (a duplicate or stale message is
 refused there), run the task in the engine. Where the journal is the ledger's database,
 the claim returns the request and the end carries the fence check (one statement each).
+A message may ring for many ids: the node claims only as many as it has room for (its free
+slots, and those that would start within ``claim_ahead_s`` behind the running ones), and
+hands the rest back to the broker for a worker with room, so that long tasks do not pile
+up on one worker while another idles.
 Beside that the node heartbeats (renewing its leases), and sweeps as the leader: expired
 leases (idempotent tasks published again, non-idempotent ones ended ``interrupted``) and
 queued tasks nobody claimed (published again).
@@ -59,6 +63,9 @@ class NodeSettings(Protocol):
     @property
     def shutdown_grace_s(self) -> float: ...
 
+    @property
+    def claim_ahead_s(self) -> float: ...
+
 
 class ClaimedRunner(Protocol):
     async def run(self, st: StoredTask) -> ExecutionResult: ...
@@ -105,7 +112,7 @@ def interrupted_info(task_id: str, skill_id: str) -> ErrorInfo:
 class WorkerNode:
     def __init__(self, *, engine: NodeEngine, store: FencedStore, ledger: Ledger,
                  publisher: Publisher, settings: NodeSettings, queues: list[str],
-                 metrics: NodeMetrics) -> None:
+                 metrics: NodeMetrics, slots: int) -> None:
         self.engine = engine
         self.store = store
         self.journal: TaskStore = store.journal()
@@ -115,6 +122,9 @@ class WorkerNode:
         self.queues = queues
         self.metrics = metrics
         self.idempotent: dict[str, bool] = {}  # claimed here: task id -> idempotent
+        self.slots = slots  # the engine's: tasks run here at once
+        self.held = 0  # ids taken from messages and not yet ended here
+        self.task_s: float | None = None  # mean time a task held a slot here (None: none yet)
         self.stopping = False
         self._renewed_mono = time.monotonic()
         self._reconciled_mono = 0.0
@@ -147,11 +157,46 @@ class WorkerNode:
 
     # -- deliveries -------------------------------------------------------------------------
 
-    async def handle_many(self, task_ids: list[str]) -> list[Delivery]:
-        """One message's ids, run side by side (their claims share a statement)."""
+    async def handle_many(self, task_ids: list[str], *, priority: int = 5,
+                          queue: str | None = None) -> list[Delivery]:
+        """One message's ids: those there is room for here are claimed (in one statement)
+        and run side by side; the rest are published again (``priority``, ``queue``: the
+        message's) for a worker with room. They were never claimed here, so nothing is
+        lost or run twice: a failed publish leaves them to the reconciler."""
+        if not (self.stopping or self.cut_off):  # else each is requeued with the message
+            take = self.room(len(task_ids))
+            for task_id in task_ids[take:]:
+                self._publish(task_id, priority, queue)
+            self.metrics.handed_back.inc(len(task_ids) - take)
+            task_ids = task_ids[:take]
+        self.held += len(task_ids)
         if len(task_ids) == 1:
-            return [await self.handle(task_ids[0])]
-        return list(await asyncio.gather(*(self.handle(t) for t in task_ids)))
+            return [await self._held(task_ids[0])]
+        return list(await asyncio.gather(*(self._held(t) for t in task_ids)))
+
+    def room(self, offered: int) -> int:
+        """How many of a message's ``offered`` ids to take: the free slots plus the tasks
+        that would start within ``claim_ahead_s`` behind the running ones (by the mean time
+        a task held a slot here; none before one has ended), and at least one, so that a
+        message is never bounced unclaimed between full workers (each Celery thread holds
+        one message: the excess is bounded by the threads)."""
+        ahead = 0
+        if self.task_s is not None:
+            ahead = int(min(self.slots * self.settings.claim_ahead_s / max(self.task_s, 1e-4),
+                            1_000_000))
+        return min(offered, max(1, self.slots + ahead - self.held))
+
+    async def _held(self, task_id: str) -> Delivery:
+        try:
+            return await self.handle(task_id)
+        finally:
+            self.held -= 1
+
+    def _learned(self, result: ExecutionResult) -> None:
+        wall_ms = result.metrics.get("wall_ms")
+        if isinstance(wall_ms, int | float):
+            s = wall_ms / 1000.0
+            self.task_s = s if self.task_s is None else self.task_s + 0.2 * (s - self.task_s)
 
     # -- one delivery -------------------------------------------------------------------------
 
@@ -185,6 +230,7 @@ class WorkerNode:
             else:
                 result = await self.engine.claimed.run(st)
                 self.metrics.finished.labels(result.status.value).inc()
+                self._learned(result)
         finally:
             self.idempotent.pop(task_id, None)
         return Delivery("ran")

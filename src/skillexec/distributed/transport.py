@@ -69,7 +69,7 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
 class Transport:
     """The publishing side: the ids of one loop turn, a message per queue and priority."""
 
-    def __init__(self, broker_url: str, queue: str, *, ids_per_message: int = 16) -> None:
+    def __init__(self, broker_url: str, queue: str, *, ids_per_message: int = 64) -> None:
         self.broker_url = broker_url
         self.queue = queue
         self.ids_per_message = ids_per_message

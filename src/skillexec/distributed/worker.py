@@ -24,7 +24,7 @@ from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Ledger
 from skillexec.distributed.metrics import NodeMetrics
 from skillexec.distributed.node import NodeEngine, NodeSettings, WorkerNode, new_worker_id
-from skillexec.distributed.transport import RUN_TASK, Transport, celery_app
+from skillexec.distributed.transport import RUN_TASK, Transport, broker_priority, celery_app
 from skillexec.errors import ConfigError
 from skillexec.storage.store import TaskStore
 
@@ -67,7 +67,8 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     publisher = Transport(broker_url, queues[0])
     engine_loop = EngineLoop()
     node = WorkerNode(engine=make_engine(store.journal()), store=store, ledger=ledger,
-                      publisher=publisher, settings=settings, queues=queues, metrics=metrics)
+                      publisher=publisher, settings=settings, queues=queues, metrics=metrics,
+                      slots=concurrency)
     try:
         engine_loop.run(node.start(), timeout_s=120)
     except BaseException:
@@ -81,7 +82,12 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     def run(self: Any, task_ids: str | list[str]) -> None:
         # A message rings for one task (a string) or several (a list, Transport).
         ids = [task_ids] if isinstance(task_ids, str) else [str(t) for t in task_ids]
-        deliveries = engine_loop.run(node.handle_many(ids))
+        # Ids handed back go where the message came from, at its priority.
+        info = self.request.delivery_info or {}
+        p, q = info.get("priority"), info.get("routing_key")
+        deliveries = engine_loop.run(node.handle_many(
+            ids, priority=broker_priority(broker_url, p) if isinstance(p, int) else 5,
+            queue=q if q in queues else None))
         if any(d.outcome == "requeue" for d in deliveries):
             # Back whole: its ids that ran here are refused when it comes again (ended).
             raise Reject("this worker cannot claim now", requeue=True)

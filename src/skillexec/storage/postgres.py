@@ -225,9 +225,18 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 self._conn = await self._connect()
             conn = self._conn
             async with conn.transaction():
-                placed = await place_audit(conn, batch)
+                # The other records first: the audit chain's lock (every node's writer takes
+                # it) is then held only for the chain's tail and the commit, not for the
+                # whole batch, so that nodes' group commits overlap instead of queueing.
+                plain = [r for r in batch if r[0] is not AUDIT_MARK]
                 async with conn.pipeline():
-                    await _execute_runs(conn.cursor(), placed, self.fence_held)
+                    await _execute_runs(conn.cursor(), _superseded_dropped(plain),
+                                        self.fence_held)
+                placed = await place_audit(conn, batch)
+                if len(placed) > len(plain):  # the chain's entries, placed after the rest
+                    async with conn.pipeline():
+                        await _execute_runs(conn.cursor(), placed[len(plain):],
+                                            self.fence_held)
             self.commits += 1
             self.records += len(batch)
             return placed, None
@@ -303,6 +312,20 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
 
 
+# Where an end's arguments hold its task id.
+_END_ID = {_FINISHED: 6, _FENCED_FINISHED: 0}
+
+
+def _superseded_dropped(records: list[Record]) -> list[Record]:
+    """The records but the start of a task whose end is in the same group commit: the end
+    writes ``started_at`` and ``attempts`` as well, so such a task's row is updated once,
+    not twice (a short task's start and end usually meet in one commit)."""
+    ended = {r[1][_END_ID[r[0]]] for r in records if r[0] in _END_ID}
+    if not ended:
+        return records
+    return [r for r in records if r[0] is not _STARTED or r[1][3] not in ended]
+
+
 async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[Record],
                         fence_held: dict[str, bool]) -> None:
     """executemany over runs of the same statement, keeping the order of the records (the
@@ -331,17 +354,17 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[R
 
 async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bool],
                       ) -> tuple[list[Record], list[BaseException | None]]:
-    """The batch as written and each record's error. The audit entries (placed last) are
-    written together in one savepoint: each follows the one before it, so they stand or
-    fall as one (a chain with a hole in it would read as a deleted record)."""
+    """The batch as written and each record's error. The other records first, each in a
+    savepoint, then the audit entries (the chain's lock taken only now, as ``_commit``
+    does: every writer takes the rows it writes before the lock, so none waits for a row
+    while holding the lock) in one savepoint: each follows the one before it, so they stand
+    or fall as one (a chain with a hole in it would read as a deleted record)."""
     placed = batch
     errors: list[BaseException | None] = [None] * len(batch)
-    audits = sum(1 for r in batch if r[0] is AUDIT_MARK)
+    plain = [r for r in batch if r[0] is not AUDIT_MARK]
     try:
         async with conn.transaction():
-            placed = await place_audit(conn, batch)
-            others = len(placed) - audits
-            for i, (sql, args, _) in enumerate(placed[:others]):
+            for i, (sql, args, _) in enumerate(plain):
                 try:
                     async with conn.transaction():  # a savepoint
                         cur = await conn.execute(sql, args)
@@ -352,15 +375,16 @@ async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bo
                     if conn.broken:
                         raise
                     errors[i] = exc
-            if audits:
+            placed = await place_audit(conn, batch)  # the plain records, then the chain's
+            if len(placed) > len(plain):
                 try:
                     async with conn.transaction():
-                        await conn.cursor().executemany(placed[others][0],
-                                                        [r[1] for r in placed[others:]])
+                        await conn.cursor().executemany(placed[len(plain)][0],
+                                                        [r[1] for r in placed[len(plain):]])
                 except psycopg.Error as exc:
                     if conn.broken:
                         raise
-                    errors[others:] = [exc] * audits
+                    errors[len(plain):] = [exc] * (len(batch) - len(plain))
     except psycopg.Error as exc:  # the database itself fails: all fail
         with contextlib.suppress(psycopg.Error):
             await conn.close()
