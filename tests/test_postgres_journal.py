@@ -143,7 +143,8 @@ def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
 
 def test_a_waiter_woken_by_the_end_reads_nothing_more(pg_url: str) -> None:
     """The notification carries the ended row: one read (before waiting), none after; a
-    result too large for a notification comes by id and is read."""
+    result too large for a notification comes by id and is read; a task expected before it
+    could end needs no read."""
     async def go() -> tuple[list[Any], list[int], list[Any]]:
         a, b = await _opened(pg_url), await _opened(pg_url)
         reads = [0]
@@ -156,9 +157,10 @@ def test_a_waiter_woken_by_the_end_reads_nothing_more(pg_url: str) -> None:
         a.get = counted  # type: ignore[method-assign]
         try:
             infos, counts, direct = [], [], []
-            for output in ({"text": "héllo ☃", "n": 2**62}, "x" * 20_000):
+            for output, flushed in (({"text": "héllo ☃", "n": 2**62}, True),
+                                    ("x" * 20_000, True), ("expected", False)):
                 t = task()
-                await a.queued(t)
+                await a.queued(t, flushed=flushed)
                 reads[0] = 0
                 waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
                 await asyncio.sleep(0.3)
@@ -174,7 +176,8 @@ def test_a_waiter_woken_by_the_end_reads_nothing_more(pg_url: str) -> None:
     infos, counts, direct = arun(go())
     assert infos == direct and infos[0].result.output == {"text": "héllo ☃", "n": 2**62}
     assert infos[0].principal == "alice" and infos[1].result.output == "x" * 20_000
-    assert counts == [1, 2]
+    # A submission this node waits for (``flushed=False``) was expected: no read at all.
+    assert counts == [1, 2, 0]
 
 
 def test_only_what_nobody_is_told_of_commits_without_a_flush(pg_url: str) -> None:
@@ -214,13 +217,17 @@ def test_only_what_nobody_is_told_of_commits_without_a_flush(pg_url: str) -> Non
     assert states == [TaskStatus.SUCCEEDED, TaskStatus.PENDING, TaskStatus.RUNNING]
 
 
-def test_a_notification_missed_while_reconnecting_is_not_a_hang(pg_url: str) -> None:
+@pytest.mark.parametrize("expected", [False, True])
+def test_a_notification_missed_while_reconnecting_is_not_a_hang(pg_url: str,
+                                                                expected: bool) -> None:
     async def go() -> Any:
         a = await _opened(pg_url, wait_poll_s=60)
         b = await _opened(pg_url)
         try:
+            if expected:  # listening first, so that the next submission is expected
+                await a.wait_finished("f" * 24, timeout_s=1)
             t = task()
-            await a.queued(t)
+            await a.queued(t, flushed=not expected)
             waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
             await asyncio.sleep(0.3)
             async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as c:

@@ -264,6 +264,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             return placed, [exc] * len(batch)
 
     def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
+        if not flushed and self._listener is not None:  # its caller waits for its end here
+            self._listener.expect(task.task_id)
         return self._put(_INSERT, (self.node, *insert_values(task, self._codec)),
                          flushed=flushed)
 

@@ -7,8 +7,9 @@ fits in a notification, else the task id alone: a waiter woken with the row retu
 no read of its own (a round trip off every distributed call's path). One listening
 connection per store fans the notifications out to the coroutines waiting on those ids.
 Notifications are not durable (one sent while the connection is down is lost), so a waiter
-reads the journal before it waits, again after a wakeup without the row, whenever the
-listener reconnects, at least every ``poll_s``, and once more at its timeout.
+reads the journal before it waits (unless it was registered, listening, before its task
+was published: ``expect``), again after a wakeup without the row, whenever the listener
+reconnects, at least every ``poll_s``, and once more at its timeout.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ NOTED = ("done d, LATERAL (SELECT json_build_array(d.task_id, d.skill_id, d.skil
          " CASE WHEN octet_length(d.result) <= 5000 THEN encode(d.result, 'base64') END,"
          " d.principal)::text AS note) n")
 Decode = Callable[[tuple[Any, ...]], TaskInfo]
+_EXPECTED_MAX = 10_000
 
 
 def noted(payload: str) -> tuple[str, list[Any] | None]:
@@ -64,9 +66,24 @@ class FinishedListener:
         self._connect_timeout_s = connect_timeout_s
         self._retry_s = retry_s
         self._waiters: dict[str, set[asyncio.Future[TaskInfo | None]]] = {}
+        # Tasks this node will wait for, registered before anyone could end them.
+        self._expected: dict[str, asyncio.Future[TaskInfo | None]] = {}
         self._listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    def expect(self, task_id: str) -> None:
+        """A task this node will wait for, before it is published (so before anyone could
+        end it): listening now, its notification is kept from here and the wait needs no
+        read first. A reconnection in between wakes it to read, as it wakes every waiter."""
+        if not self._listening.is_set():
+            return
+        fut: asyncio.Future[TaskInfo | None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(task_id, set()).add(fut)
+        self._expected[task_id] = fut
+        if len(self._expected) > _EXPECTED_MAX:  # the oldest's caller never came to wait
+            old = next(iter(self._expected))
+            self._drop(old, self._expected.pop(old))
 
     async def wait(self, task_id: str, *, timeout_s: float | None,
                    read: Callable[[str], Awaitable[TaskInfo | None]]) -> TaskInfo | None:
@@ -74,11 +91,21 @@ class FinishedListener:
         None for a task the journal does not hold."""
         self._start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        ended: TaskInfo | None = None
+        expected = self._expected.pop(task_id, None)
+        if expected is not None:
+            try:
+                with contextlib.suppress(TimeoutError):
+                    ended = await asyncio.wait_for(expected, min(self._poll_s,
+                                                                 timeout_s or 1e9))
+                    if ended is not None:
+                        return ended
+            finally:
+                self._drop(task_id, expected)
         if not self._listening.is_set():
             with contextlib.suppress(TimeoutError):  # not listening yet: polls still answer
                 await asyncio.wait_for(self._listening.wait(),
                                        min(self._poll_s, timeout_s or 1e9))
-        ended: TaskInfo | None = None
         while True:
             woken: asyncio.Future[TaskInfo | None] = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(task_id, set()).add(woken)
@@ -94,11 +121,14 @@ class FinishedListener:
                 if ended is not None:  # the row came with the notification
                     return ended
             finally:
-                waiting = self._waiters.get(task_id)
-                if waiting is not None:
-                    waiting.discard(woken)
-                    if not waiting:
-                        del self._waiters[task_id]
+                self._drop(task_id, woken)
+
+    def _drop(self, task_id: str, fut: asyncio.Future[TaskInfo | None]) -> None:
+        waiting = self._waiters.get(task_id)
+        if waiting is not None:
+            waiting.discard(fut)
+            if not waiting:
+                del self._waiters[task_id]
 
     async def close(self) -> None:
         task, self._task = self._task, None
