@@ -111,6 +111,32 @@ def test_the_journal_goes_on_after_a_bad_record(pg_url: str) -> None:
     arun(go())
 
 
+def test_a_record_failing_in_the_client_mid_pipeline_leaves_no_transaction_open(
+        pg_url: str) -> None:
+    """The group commit sends BEGIN and COMMIT itself: a record that psycopg cannot even
+    send (raised after BEGIN was queued) fails alone, and the next batch is committed
+    for other nodes to read, not left inside a transaction that never ends."""
+    async def go() -> tuple[Any, Any]:
+        a, b = await _opened(pg_url), await _opened(pg_url)
+        try:
+            t, later = task(), task()
+            bad = a._put("INSERT INTO events(kind, at, data) VALUES (%s, %s, %s)",
+                          ("e", time.time(), object()))
+            fine = a.queued(t)
+            with pytest.raises(ResourceError):
+                await bad
+            await fine
+            seen = await b.get(t.task_id)  # committed when its caller is told so
+            await a.queued(later)
+            return seen, await b.get(later.task_id)
+        finally:
+            await a.close()
+            await b.close()
+
+    seen, seen_later = arun(go())
+    assert seen is not None and seen_later is not None
+
+
 def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
     async def go() -> tuple[Any, float, Any, Any]:
         # A poll every 60 s: only the notification can answer within the test's time.

@@ -237,18 +237,25 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             if self._conn is None or self._conn.closed:
                 self._conn = await self._connect()
             conn = self._conn
-            # BEGIN, the records and COMMIT leave in one round trip (two with audit entries:
-            # the chain's head is read first), not one each.
-            async with conn.pipeline(), conn.transaction():
-                placed = await place_audit(conn, batch)
-                if all(r[2] is None or r[2] in self._unflushed for r in batch):
-                    # Nobody is told these are durable (an idempotent task's start, a
-                    # submission whose caller waits for its end, a worker thread's
-                    # artifact): no fsync of their own. The WAL is one sequence, so the task's
-                    # durable end, written after, makes them durable too.
-                    await conn.execute(_LAZY)
-                    self.unflushed_commits += 1
-                fenced = await _execute_runs(conn.cursor(), placed)
+            try:
+                # BEGIN, the records and COMMIT leave in one round trip (two with audit
+                # entries: the chain's head is read first). Not psycopg's transaction():
+                # in a pipeline it syncs at its start and end (three round trips).
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    placed = await place_audit(conn, batch)
+                    if all(r[2] is None or r[2] in self._unflushed for r in batch):
+                        # Nobody is told these are durable (an idempotent task's start, a
+                        # submission whose caller waits for its end, a worker thread's
+                        # artifact): no fsync of their own. The WAL is one sequence, so
+                        # the task's durable end, written after, makes them durable too.
+                        await conn.execute(_LAZY)
+                        self.unflushed_commits += 1
+                    fenced = await _execute_runs(conn.cursor(), placed)
+                    await conn.execute("COMMIT")
+            except Exception:
+                await _rolled_back(conn)  # never let the next batch's COMMIT end this one
+                raise
             await _fence_answers(fenced, self.fence_held)
             self.commits += 1
             self.records += len(batch)
@@ -357,6 +364,13 @@ async def _execute_runs(cur: _Cursor, batch: list[Record],
             await cur.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
     return fenced
+
+
+async def _rolled_back(conn: _Conn) -> None:
+    if not conn.closed and not conn.broken and \
+            conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("ROLLBACK")
 
 
 async def _fence_answers(fenced: list[tuple[_Cursor, list[tuple[Any, ...]]]],
