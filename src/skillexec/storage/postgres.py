@@ -240,7 +240,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             try:
                 # BEGIN, the records and COMMIT leave in one round trip (two with audit
                 # entries: the chain's head is read first). Not psycopg's transaction():
-                # in a pipeline it syncs at its start and end (three round trips).
+                # in a pipeline it syncs at its start and at its end (four round trips).
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
                     placed = await place_audit(conn, batch)
