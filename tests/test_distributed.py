@@ -160,6 +160,32 @@ def test_a_message_of_long_tasks_is_shared_with_a_worker_that_has_room(
     assert len(per_worker) == 2 and max(per_worker.values()) <= 5, per_worker
 
 
+def test_execute_is_answered_at_its_durable_end_and_runs_once(cluster: Cluster) -> None:
+    """``execute`` (a caller waiting for the end) commits its submission without waiting
+    for the flush, ``submit`` (a caller told at once) with it; each task runs once and the
+    waiter gets its result (from the end's notification, in a PostgreSQL journal)."""
+    cluster.start_worker(2)
+
+    async def go() -> tuple[list[Any], int | None, int | None]:
+        async with _engine(cluster) as engine:
+            store = engine.journal
+            results = [await engine.execute("again" if n % 2 else "once", {"n": n})
+                       for n in range(6)]
+            lazy = getattr(store, "unflushed_commits", None)
+            task_id = await engine.submit("again", {"n": 6})
+            await asyncio.sleep(0.3)  # its commit, before the end's
+            lazy_after_submit = getattr(store, "unflushed_commits", None)
+            results.append(await engine.wait(task_id, timeout=60))
+            return [r.output for r in results], lazy, lazy_after_submit
+
+    outputs, lazy, lazy_after_submit = arun(go())
+    assert outputs == [{"n": n} for n in range(7)], cluster.logs()
+    assert set(cluster.run_counts().values()) == {1}
+    if "SKILLEXEC_JOURNAL__URL" in cluster.env:  # the client's journal is PostgreSQL
+        # (the first may share its commit with the engine's own audit record, flushed)
+        assert lazy is not None and lazy >= 4 and lazy_after_submit == lazy
+
+
 def test_a_message_delivered_twice_runs_once(cluster: Cluster) -> None:
     cluster.start_worker(2)
 

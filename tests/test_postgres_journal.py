@@ -13,7 +13,7 @@ import pytest
 from skillexec.errors import ResourceError
 from skillexec.storage import postgres_schema
 from skillexec.storage.postgres import PostgresStore
-from skillexec.storage.postgres_notify import CHANNEL
+from skillexec.storage.postgres_notify import CHANNEL, noted
 from skillexec.task import TaskStatus
 from tests.conftest import arun
 from tests.test_store_contract import request, result, task
@@ -139,6 +139,32 @@ def test_a_start_and_end_in_one_group_commit_update_the_row_once(fresh_pg: str) 
     assert info.started_at is not None
 
 
+def test_a_record_failing_in_the_client_mid_pipeline_leaves_no_transaction_open(
+        pg_url: str) -> None:
+    """The group commit sends BEGIN and COMMIT itself: a record that psycopg cannot even
+    send (raised after BEGIN was queued) fails alone, and the next batch is committed
+    for other nodes to read, not left inside a transaction that never ends."""
+    async def go() -> tuple[Any, Any]:
+        a, b = await _opened(pg_url), await _opened(pg_url)
+        try:
+            t, later = task(), task()
+            bad = a._put("INSERT INTO events(kind, at, data) VALUES (%s, %s, %s)",
+                          ("e", time.time(), object()))
+            fine = a.queued(t)
+            with pytest.raises(ResourceError):
+                await bad
+            await fine
+            seen = await b.get(t.task_id)  # committed when its caller is told so
+            await a.queued(later)
+            return seen, await b.get(later.task_id)
+        finally:
+            await a.close()
+            await b.close()
+
+    seen, seen_later = arun(go())
+    assert seen is not None and seen_later is not None
+
+
 def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
     async def go() -> tuple[Any, float, Any, Any]:
         # A poll every 60 s: only the notification can answer within the test's time.
@@ -169,13 +195,93 @@ def test_wait_finished_hears_another_node_end_the_task(pg_url: str) -> None:
     assert unknown is None
 
 
-def test_a_notification_missed_while_reconnecting_is_not_a_hang(pg_url: str) -> None:
+def test_a_waiter_woken_by_the_end_reads_nothing_more(pg_url: str) -> None:
+    """The notification carries the ended row: one read (before waiting), none after; a
+    result too large for a notification comes by id and is read; a task expected before it
+    could end needs no read."""
+    async def go() -> tuple[list[Any], list[int], list[Any]]:
+        a, b = await _opened(pg_url), await _opened(pg_url)
+        reads = [0]
+        get = a.get
+
+        async def counted(task_id: str) -> Any:
+            reads[0] += 1
+            return await get(task_id)
+
+        a.get = counted  # type: ignore[method-assign]
+        try:
+            infos, counts, direct = [], [], []
+            for output, flushed in (({"text": "héllo ☃", "n": 2**62}, True),
+                                    ("x" * 20_000, True), ("expected", False)):
+                t = task()
+                await a.queued(t, flushed=flushed)
+                reads[0] = 0
+                waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
+                await asyncio.sleep(0.3)
+                await b.finished(t, result(t, output=output), [])
+                infos.append(await waiting)
+                counts.append(reads[0])
+                direct.append(await get(t.task_id))
+            return infos, counts, direct
+        finally:
+            await a.close()
+            await b.close()
+
+    infos, counts, direct = arun(go())
+    assert infos == direct and infos[0].result.output == {"text": "héllo ☃", "n": 2**62}
+    assert infos[0].principal == "alice" and infos[1].result.output == "x" * 20_000
+    # A submission this node waits for (``flushed=False``) was expected: no read at all.
+    assert counts == [1, 2, 0]
+
+
+def test_only_what_nobody_is_told_of_commits_without_a_flush(pg_url: str) -> None:
+    """A submission whose caller waits for the end, an idempotent task's start: committed
+    (other nodes read them at once) without waiting for the WAL flush; a submission, a
+    non-idempotent start, an end: flushed. A batch with one of those is flushed whole."""
+    async def go() -> tuple[list[int], Any, list[Any]]:
+        a, b = await _opened(pg_url), await _opened(pg_url)
+        try:
+            lazy = []
+            waited, told, once = task(), task(), task(request(idempotent=False))
+            await a.queued(waited, flushed=False)
+            lazy.append(a.unflushed_commits)
+            seen = await b.get(waited.task_id)  # committed: another node reads it
+            await a.queued(told)
+            await a.queued(once)
+            lazy.append(a.unflushed_commits)
+            for t in (waited, once):
+                t.status, t.attempts, t.started_at = TaskStatus.RUNNING, 1, time.time()
+            a.started(waited)
+            await asyncio.sleep(0.2)
+            lazy.append(a.unflushed_commits)
+            await a.started(once)
+            await a.finished(waited, result(waited), [])
+            lazy.append(a.unflushed_commits)
+            await asyncio.gather(a.queued(task(), flushed=False), a.queued(task()))
+            lazy.append(a.unflushed_commits)
+            states = [(await b.get(t.task_id)).status for t in (waited, told, once)]
+            return lazy, seen, states
+        finally:
+            await a.close()
+            await b.close()
+
+    lazy, seen, states = arun(go())
+    assert lazy == [1, 1, 2, 2, 2]
+    assert seen is not None and seen.status is TaskStatus.PENDING
+    assert states == [TaskStatus.SUCCEEDED, TaskStatus.PENDING, TaskStatus.RUNNING]
+
+
+@pytest.mark.parametrize("expected", [False, True])
+def test_a_notification_missed_while_reconnecting_is_not_a_hang(pg_url: str,
+                                                                expected: bool) -> None:
     async def go() -> Any:
         a = await _opened(pg_url, wait_poll_s=60)
         b = await _opened(pg_url)
         try:
+            if expected:  # listening first, so that the next submission is expected
+                await a.wait_finished("f" * 24, timeout_s=1)
             t = task()
-            await a.queued(t)
+            await a.queued(t, flushed=not expected)
             waiting = asyncio.ensure_future(a.wait_finished(t.task_id, timeout_s=30))
             await asyncio.sleep(0.3)
             async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as c:
@@ -208,7 +314,7 @@ def test_two_nodes_finishing_the_same_tasks_write_each_end_once(pg_url: str) -> 
                 *(a.finished(t, result(t, TaskStatus.SUCCEEDED, output="a"), []) for t in ts),
                 *(b.finished(t, result(t, TaskStatus.FAILED, output="b"), []) for t in ts))
             async for note in listen.notifies(timeout=2.0):
-                heard.append(note.payload)
+                heard.append(noted(note.payload)[0])
             ends = {i.task_id: i.result.output for i in await a.list_tasks(limit=n)
                     if i.result is not None}
             return ends, heard

@@ -198,7 +198,7 @@ class SkillExecutionEngine:
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, result = await self._accept(skill_id, params, CallOptions(
             config, priority, timeout, version, max_retries, principal, cache, limits,
-            deadline))
+            deadline, waits=True))
         if result is not None:
             return result
         if task.claimed:
@@ -310,7 +310,7 @@ class SkillExecutionEngine:
     async def _enqueue(self, task: ExecutionTask, opts: CallOptions,
                        ) -> tuple[ExecutionTask, ExecutionResult | None]:
         if self._remote is not None:  # distributed: published, a worker runs it
-            return await self._remote.enqueue(task)
+            return await self._remote.enqueue(task, waits=opts.waits)
         task_id = task.task_id
         self._live[task_id] = task
         task.queued_mono = time.monotonic()

@@ -27,3 +27,4 @@ class CallOptions(NamedTuple):
     cache: bool = True
     limits: CallLimits | Mapping[str, float | int | None] | None = None
     deadline: float | None = None
+    waits: bool = False  # the caller waits for the end (``execute``), told nothing before

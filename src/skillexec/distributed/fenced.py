@@ -55,15 +55,21 @@ class FencedStore:
         claim = self.claims.pop(task.task_id, None)
         if claim is None:  # not claimed here (the reaper already closed its claim)
             return self.inner.finished(task, result, history, output_json=output_json)
+        if self.folded is not None:
+            # Queued now, not from a task a turn later: the end joins the group commit of
+            # the records made with it (the audit's ``task.finished``), one fsync for both.
+            held = self.folded.finished_fenced(task, result, history, fence=claim.fence,
+                                               output_json=output_json)
+            return asyncio.ensure_future(self._folded(claim, result, held))
         return asyncio.ensure_future(self._fenced(claim, task, result, history, output_json))
+
+    async def _folded(self, claim: Claim, result: ExecutionResult,
+                      held: Awaitable[bool]) -> None:
+        if not await held:
+            self._refused(claim, result)
 
     async def _fenced(self, claim: Claim, task: ExecutionTask, result: ExecutionResult,
                       history: list[dict[str, Any]], output_json: bytes | None) -> None:
-        if self.folded is not None:
-            if not await self.folded.finished_fenced(task, result, history, fence=claim.fence,
-                                                     output_json=output_json):
-                self._refused(claim, result)
-            return
         try:
             holder = await self.ledger.finish(claim)
         except SkillExecError:

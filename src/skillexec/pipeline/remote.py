@@ -38,10 +38,16 @@ class RemoteEnqueue:
         self.events = events
         self.publisher = publisher
 
-    async def enqueue(self, task: ExecutionTask) -> tuple[ExecutionTask, None]:
+    async def enqueue(self, task: ExecutionTask, *,
+                      waits: bool = False) -> tuple[ExecutionTask, None]:
+        """``waits``: the caller waits for the task's end and is told nothing before it,
+        so the row need only be committed, not flushed, before it is published: the end's
+        durable commit flushes it (and a non-idempotent task's durable start does, before
+        it runs). A crash of the database in between loses a task nobody was told of."""
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
-        await self.journal.queued(task)  # durable before anyone hears of it
+        # In the journal before anyone hears of it; durable before its submitter does.
+        await self.journal.queued(task, flushed=not waits)
         try:
             self.publisher.publish(task.task_id, priority=task.request.priority)
         except Exception as exc:  # the journal has it: the reconciler publishes it again

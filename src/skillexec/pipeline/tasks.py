@@ -41,13 +41,7 @@ class LiveTasks:
         if fut is None:
             if task_id in self.live:
                 fut = self.waiters[task_id] = asyncio.get_running_loop().create_future()
-            else:
-                info = await self.journal.get(task_id)
-                if info is None:
-                    raise SkillNotFoundError(f"no task with id {task_id!r}",
-                                             code="task_not_found")
-                if info.result is not None:
-                    return info.result
+            else:  # ended, or another engine's (a distributed worker's): the journal's
                 assert self.watcher is not None  # set by the engine
                 return await self.watcher.wait_elsewhere(task_id, timeout)
         try:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
-from skillexec.errors import ResourceError, SkillExecError
+from skillexec.errors import ResourceError, SkillExecError, SkillNotFoundError
 from skillexec.pipeline.recovery import Recoverer
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult
@@ -40,9 +40,12 @@ class JournalWatcher:
                         await self.recoverer.end_orphan(orphan)  # its engine is gone
 
     async def wait_elsewhere(self, task_id: str, timeout: float | None) -> ExecutionResult:
-        """A task another engine owns: follow the shared journal until it ends."""
+        """A task another engine owns, or one that ended: follow the shared journal until
+        it ends (its first read also says whether the journal holds it at all)."""
         info = await self.journal.wait_finished(task_id, timeout_s=timeout)
         if info is not None and info.result is not None:
             return info.result
+        if info is None and await self.journal.get(task_id) is None:  # not a timeout
+            raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
         raise ResourceError(f"task {task_id} did not finish within {timeout} s",
                             code="wait_timeout", retryable=True)

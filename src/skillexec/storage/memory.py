@@ -60,7 +60,7 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+    def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
         return _DONE
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:

@@ -25,7 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from skillexec.errors import ResourceError
 from skillexec.storage import postgres_schema
 from skillexec.storage.codec import PLAIN, Codec
-from skillexec.storage.postgres_notify import CHANNEL, FinishedListener
+from skillexec.storage.postgres_notify import ENDED_COLUMNS, NOTE, NOTED, FinishedListener
 from skillexec.storage.postgres_purge import PostgresPurgeMixin
 from skillexec.storage.postgres_queries import PostgresQueriesMixin
 from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
@@ -35,6 +35,7 @@ from skillexec.storage.rows import (
     cache_value,
     event_data,
     finished_values,
+    info,
     pg,
 )
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
@@ -52,13 +53,10 @@ _STARTED = pg(
     " WHERE task_id=? AND finished_at IS NULL"
 )
 # Guarded: a second terminal write (another node's, a late one) matches no row, and only
-# the write that matched notifies.
+# the write that matched notifies (with the row, when it is small: ``postgres_notify``).
 _END = ("UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
         " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL")
-_FINISHED = pg(
-    f"WITH done AS ({_END} RETURNING task_id)"
-    f" SELECT pg_notify('{CHANNEL}', task_id) FROM done"
-)
+_FINISHED = pg(f"WITH done AS ({_END} RETURNING {ENDED_COLUMNS}) SELECT {NOTE} FROM {NOTED}")
 # A distributed worker's end when its ledger lives in this database: the fence check folded
 # into the guarded terminal write, one statement in the group commit's transaction (no
 # round trip of its own, and the claim's ``done`` as durable as the end). The end is written
@@ -66,8 +64,8 @@ _FINISHED = pg(
 _FENCED_FINISHED = pg(
     "WITH f AS (UPDATE skillexec_claims SET state='done', lease_until=NULL"
     " WHERE task_id=? AND fence=? AND state='running' RETURNING task_id),"
-    f" done AS ({_END} AND EXISTS (SELECT 1 FROM f) RETURNING task_id)"
-    f" SELECT EXISTS (SELECT 1 FROM f), (SELECT pg_notify('{CHANNEL}', task_id) FROM done)"
+    f" done AS ({_END} AND EXISTS (SELECT 1 FROM f) RETURNING {ENDED_COLUMNS})"
+    f" SELECT EXISTS (SELECT 1 FROM f), (SELECT {NOTE} FROM {NOTED})"
 )
 _ARTIFACT = pg(
     "INSERT INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
@@ -75,6 +73,7 @@ _ARTIFACT = pg(
     " name=excluded.name, mime=excluded.mime, size=excluded.size, task_id=excluded.task_id,"
     " created_at=excluded.created_at"
 )
+_LAZY = "SET LOCAL synchronous_commit = off"
 _EVENT = pg("INSERT INTO events(kind, at, data) VALUES (?,?,?)")
 _CACHE_PUT = pg(
     "INSERT INTO cache(key, skill_id, version, value, expires_at, created_at)"
@@ -113,9 +112,13 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         self._listener: FinishedListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
+        # Records whose callers need them committed (read by other nodes), not flushed:
+        # ``_put(flushed=False)``.
+        self._unflushed: set[asyncio.Future[None]] = set()
         self.fence_held: dict[str, bool] = {}  # task id -> its fenced end was the holder's
         self.commits = 0  # transactions written, and the records they held (the bench's
         self.records = 0  # mean batch size)
+        self.unflushed_commits = 0  # of them, those that did not wait for the WAL flush
 
     @property
     def codec(self) -> Codec:
@@ -145,7 +148,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         await pool.open(wait=True, timeout=self._connect_timeout_s)
         self._pool = pool
         self._listener = FinishedListener(self.url, poll_s=self._wait_poll_s,
-                                          connect_timeout_s=self._connect_timeout_s)
+                                          connect_timeout_s=self._connect_timeout_s,
+                                          decode=lambda row: info(row, self._codec))
         self._writer = self._loop.create_task(self._write_loop(), name="skillexec-journal-write")
 
     async def close(self) -> None:
@@ -175,7 +179,11 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _put(self, sql: str, args: tuple[Any, ...]) -> asyncio.Future[None]:
+    def _put(self, sql: str, args: tuple[Any, ...], *,
+             flushed: bool = True) -> asyncio.Future[None]:
+        """Queue a record for the next group commit; resolved once committed. ``flushed``
+        False: its caller need not know it is durable, so it may ride a transaction that
+        does not wait for the WAL flush (``_commit``)."""
         loop = self._loop
         assert loop is not None, "the store is not open"
         fut = loop.create_future()
@@ -188,6 +196,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                                             code="journal_write_failed"))
         else:
             self._add((sql, args, fut))
+            if not flushed:
+                self._unflushed.add(fut)
         return fut
 
     def _add(self, record: Record) -> None:
@@ -203,7 +213,10 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 del self._pending[:len(batch)]
                 batch, errors = await self._commit(batch)
                 for i, (_, _, fut) in enumerate(batch):
-                    if fut is None or fut.done():
+                    if fut is None:
+                        continue
+                    self._unflushed.discard(fut)
+                    if fut.done():
                         continue
                     error = errors[i] if errors is not None else None
                     if error is None:
@@ -224,19 +237,32 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             if self._conn is None or self._conn.closed:
                 self._conn = await self._connect()
             conn = self._conn
-            async with conn.transaction():
-                # The other records first: the audit chain's lock (every node's writer takes
-                # it) is then held only for the chain's tail and the commit, not for the
-                # whole batch, so that nodes' group commits overlap instead of queueing.
-                plain = [r for r in batch if r[0] is not AUDIT_MARK]
+            try:
+                # BEGIN, the records and COMMIT leave in one round trip (two with audit
+                # entries: the chain's head is read first). Not psycopg's transaction():
+                # in a pipeline it syncs at its start and at its end (four round trips).
                 async with conn.pipeline():
-                    await _execute_runs(conn.cursor(), _superseded_dropped(plain),
-                                        self.fence_held)
-                placed = await place_audit(conn, batch)
-                if len(placed) > len(plain):  # the chain's entries, placed after the rest
-                    async with conn.pipeline():
-                        await _execute_runs(conn.cursor(), placed[len(plain):],
-                                            self.fence_held)
+                    await conn.execute("BEGIN")
+                    if all(r[2] is None or r[2] in self._unflushed for r in batch):
+                        # Nobody is told these are durable (an idempotent task's start, a
+                        # submission whose caller waits for its end, a worker thread's
+                        # artifact): no fsync of their own. The WAL is one sequence, so
+                        # the task's durable end, written after, makes them durable too.
+                        await conn.execute(_LAZY)
+                        self.unflushed_commits += 1
+                    # The other records first: the audit chain's lock (every node's writer
+                    # takes it) is then held only for the chain's tail and the commit, not
+                    # for the whole batch, so that nodes' group commits overlap.
+                    plain = [r for r in batch if r[0] is not AUDIT_MARK]
+                    fenced = await _execute_runs(conn.cursor(), _superseded_dropped(plain))
+                    placed = await place_audit(conn, batch)
+                    if len(placed) > len(plain):  # the chain's entries, after the rest
+                        fenced += await _execute_runs(conn.cursor(), placed[len(plain):])
+                    await conn.execute("COMMIT")
+            except Exception:
+                await _rolled_back(conn)  # never let the next batch's COMMIT end this one
+                raise
+            await _fence_answers(fenced, self.fence_held)
             self.commits += 1
             self.records += len(batch)
             return placed, None
@@ -250,16 +276,21 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         except Exception as exc:  # whatever it is, the batch's callers must not wait forever
             return placed, [exc] * len(batch)
 
-    def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_INSERT, (self.node, *insert_values(task, self._codec)))
+    def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
+        if not flushed and self._listener is not None:  # its caller waits for its end here
+            self._listener.expect(task.task_id)
+        return self._put(_INSERT, (self.node, *insert_values(task, self._codec)),
+                         flushed=flushed)
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
+        # Only a non-idempotent task's start must be durable (at most once: before it runs);
+        # an idempotent one is run again after a crash whatever its row says.
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
-                                    task.task_id))
+                                    task.task_id), flushed=not task.request.idempotent)
 
     def retrying(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (TaskStatus.RETRYING.value, task.started_at, task.attempts,
-                                    task.task_id))
+                                    task.task_id), flushed=not task.request.idempotent)
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
@@ -312,6 +343,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
 
 
+_Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
+
 # Where an end's arguments hold its task id.
 _END_ID = {_FINISHED: 6, _FENCED_FINISHED: 0}
 
@@ -326,10 +359,12 @@ def _superseded_dropped(records: list[Record]) -> list[Record]:
     return [r for r in records if r[0] is not _STARTED or r[1][3] not in ended]
 
 
-async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[Record],
-                        fence_held: dict[str, bool]) -> None:
+async def _execute_runs(cur: _Cursor, batch: list[Record],
+                        ) -> list[tuple[_Cursor, list[tuple[Any, ...]]]]:
     """executemany over runs of the same statement, keeping the order of the records (the
-    callers of one turn often make the same kind of record: many accepts, many ends)."""
+    callers of one turn often make the same kind of record: many accepts, many ends). The
+    fenced ends' cursors, to be read once the pipeline has synced (``_fence_answers``)."""
+    fenced: list[tuple[_Cursor, list[tuple[Any, ...]]]] = []
     start, n = 0, len(batch)
     while start < n:
         sql = batch[start][0]
@@ -339,17 +374,31 @@ async def _execute_runs(cur: psycopg.AsyncCursor[tuple[Any, ...]], batch: list[R
         if sql is _FENCED_FINISHED:  # each answers whether its fence was current
             run = [r[1] for r in batch[start:end]]
             # A cursor of its own: the shared one's results are the statements' before.
-            fenced = cur.connection.cursor()
-            await fenced.executemany(sql, run, returning=True)
-            for args in run:
-                row = await fenced.fetchone()
-                fence_held[args[0]] = bool(row and row[0])
-                fenced.nextset()
+            answers = cur.connection.cursor()
+            await answers.executemany(sql, run, returning=True)
+            fenced.append((answers, run))
         elif end - start == 1:
             await cur.execute(sql, batch[start][1])
         else:
             await cur.executemany(sql, [r[1] for r in batch[start:end]])
         start = end
+    return fenced
+
+
+async def _rolled_back(conn: _Conn) -> None:
+    if not conn.closed and not conn.broken and \
+            conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("ROLLBACK")
+
+
+async def _fence_answers(fenced: list[tuple[_Cursor, list[tuple[Any, ...]]]],
+                         fence_held: dict[str, bool]) -> None:
+    for answers, run in fenced:
+        for args in run:
+            row = await answers.fetchone()
+            fence_held[args[0]] = bool(row and row[0])
+            answers.nextset()
 
 
 async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bool],

@@ -282,7 +282,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             else:
                 shared.set_exception(self._journal_error(shared_error))
 
-    def queued(self, task: ExecutionTask) -> Awaitable[None]:
+    def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
         return self._put(INSERT_TASK, insert_values(task, self._codec))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:

@@ -84,8 +84,11 @@ class TaskStore(Protocol):
 
     async def close(self) -> None: ...
 
-    def queued(self, task: ExecutionTask) -> Awaitable[None]:
-        """Record an accepted task; resolved when durable."""
+    def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
+        """Record an accepted task; resolved when durable. ``flushed=False``: resolved once
+        other nodes can read it, maybe before it is on disk, for a caller told nothing until
+        the task's end is durable (which, written after it, makes it durable too; a journal
+        that cannot tell the two apart waits for durability)."""
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         """Record that an attempt began (status, attempt number, started_at)."""
