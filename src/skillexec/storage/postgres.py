@@ -13,7 +13,6 @@ pool. The terminal write wins once across every node sharing the database, and N
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Awaitable
@@ -25,7 +24,19 @@ from psycopg_pool import AsyncConnectionPool
 from skillexec.errors import ResourceError
 from skillexec.storage import postgres_schema
 from skillexec.storage.codec import PLAIN, Codec
-from skillexec.storage.postgres_notify import ENDED_COLUMNS, NOTE, NOTED, FinishedListener
+from skillexec.storage.postgres_commit import (
+    FENCED_FINISHED,
+    FINISHED,
+    LAZY,
+    STARTED,
+    Conn,
+    execute_runs,
+    fence_answers,
+    one_by_one,
+    rolled_back,
+    superseded_dropped,
+)
+from skillexec.storage.postgres_notify import FinishedListener
 from skillexec.storage.postgres_purge import PostgresPurgeMixin
 from skillexec.storage.postgres_queries import PostgresQueriesMixin
 from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
@@ -48,32 +59,12 @@ __all__ = ["PostgresStore"]
 # With the node that accepted the task: the one that resumes it when it restarts.
 _INSERT = pg(INSERT_TASK.replace("INSERT INTO tasks(", "INSERT INTO tasks(node, ", 1)
              .replace(" VALUES (", " VALUES (?,", 1))
-_STARTED = pg(
-    "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
-    " WHERE task_id=? AND finished_at IS NULL"
-)
-# Guarded: a second terminal write (another node's, a late one) matches no row, and only
-# the write that matched notifies (with the row, when it is small: ``postgres_notify``).
-_END = ("UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
-        " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL")
-_FINISHED = pg(f"WITH done AS ({_END} RETURNING {ENDED_COLUMNS}) SELECT {NOTE} FROM {NOTED}")
-# A distributed worker's end when its ledger lives in this database: the fence check folded
-# into the guarded terminal write, one statement in the group commit's transaction (no
-# round trip of its own, and the claim's ``done`` as durable as the end). The end is written
-# only if this fence is still the current one; the row says whether it was.
-_FENCED_FINISHED = pg(
-    "WITH f AS (UPDATE skillexec_claims SET state='done', lease_until=NULL"
-    " WHERE task_id=? AND fence=? AND state='running' RETURNING task_id),"
-    f" done AS ({_END} AND EXISTS (SELECT 1 FROM f) RETURNING {ENDED_COLUMNS})"
-    f" SELECT EXISTS (SELECT 1 FROM f), (SELECT {NOTE} FROM {NOTED})"
-)
 _ARTIFACT = pg(
     "INSERT INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
     " VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET sha256=excluded.sha256,"
     " name=excluded.name, mime=excluded.mime, size=excluded.size, task_id=excluded.task_id,"
     " created_at=excluded.created_at"
 )
-_LAZY = "SET LOCAL synchronous_commit = off"
 _EVENT = pg("INSERT INTO events(kind, at, data) VALUES (?,?,?)")
 _CACHE_PUT = pg(
     "INSERT INTO cache(key, skill_id, version, value, expires_at, created_at)"
@@ -83,7 +74,6 @@ _CACHE_PUT = pg(
 )
 _CACHE_DROP_ALL = pg("DELETE FROM cache WHERE skill_id=?")
 _CACHE_DROP = pg("DELETE FROM cache WHERE skill_id=? AND version != ?")
-_Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
 
 class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMixin):
@@ -103,8 +93,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         self._pool_size = pool_size
         self._connect_timeout_s = connect_timeout_s
         self._wait_poll_s = wait_poll_s
-        self._pool: AsyncConnectionPool[_Conn] | None = None
-        self._conn: _Conn | None = None  # the writer's
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._conn: Conn | None = None  # the writer's
         self._pending: list[Record] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -139,7 +129,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             await self._conn.close()
             self._conn = None
             raise
-        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self.url, min_size=1, max_size=self._pool_size, open=False,
             kwargs={"autocommit": True}, timeout=self._connect_timeout_s,
             # A connection is checked as it is handed out: after a server restart a read
@@ -168,7 +158,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             await self._conn.close()
             self._conn = None
 
-    async def _connect(self) -> _Conn:
+    async def _connect(self) -> Conn:
         try:
             return await psycopg.AsyncConnection.connect(
                 self.url, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s)))
@@ -248,21 +238,21 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                         # submission whose caller waits for its end, a worker thread's
                         # artifact): no fsync of their own. The WAL is one sequence, so
                         # the task's durable end, written after, makes them durable too.
-                        await conn.execute(_LAZY)
+                        await conn.execute(LAZY)
                         self.unflushed_commits += 1
                     # The other records first: the audit chain's lock (every node's writer
                     # takes it) is then held only for the chain's tail and the commit, not
                     # for the whole batch, so that nodes' group commits overlap.
                     plain = [r for r in batch if r[0] is not AUDIT_MARK]
-                    fenced = await _execute_runs(conn.cursor(), _superseded_dropped(plain))
+                    fenced = await execute_runs(conn.cursor(), superseded_dropped(plain))
                     placed = await place_audit(conn, batch)
                     if len(placed) > len(plain):  # the chain's entries, after the rest
-                        fenced += await _execute_runs(conn.cursor(), placed[len(plain):])
+                        fenced += await execute_runs(conn.cursor(), placed[len(plain):])
                     await conn.execute("COMMIT")
             except Exception:
-                await _rolled_back(conn)  # never let the next batch's COMMIT end this one
+                await rolled_back(conn)  # never let the next batch's COMMIT end this one
                 raise
-            await _fence_answers(fenced, self.fence_held)
+            await fence_answers(fenced, self.fence_held)
             self.commits += 1
             self.records += len(batch)
             return placed, None
@@ -272,7 +262,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 return placed, [exc] * len(batch)
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
-            return await _one_by_one(self._conn, batch, self.fence_held)
+            return await one_by_one(self._conn, batch, self.fence_held)
         except Exception as exc:  # whatever it is, the batch's callers must not wait forever
             return placed, [exc] * len(batch)
 
@@ -285,17 +275,17 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         # Only a non-idempotent task's start must be durable (at most once: before it runs);
         # an idempotent one is run again after a crash whatever its row says.
-        return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
+        return self._put(STARTED, (task.status._value_, task.started_at, task.attempts,
                                     task.task_id), flushed=not task.request.idempotent)
 
     def retrying(self, task: ExecutionTask) -> Awaitable[None]:
-        return self._put(_STARTED, (TaskStatus.RETRYING.value, task.started_at, task.attempts,
+        return self._put(STARTED, (TaskStatus.RETRYING.value, task.started_at, task.attempts,
                                     task.task_id), flushed=not task.request.idempotent)
 
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
-        return self._put(_FINISHED, finished_values(task, result, history, output_json,
+        return self._put(FINISHED, finished_values(task, result, history, output_json,
                                                     self._codec))
 
     def finished_fenced(self, task: ExecutionTask, result: ExecutionResult,
@@ -306,7 +296,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         then. Group-committed with the journal's other records (queued now, as ``finished``
         is)."""
         values = finished_values(task, result, history, output_json, self._codec)
-        return self._fence_answer(task.task_id, self._put(_FENCED_FINISHED,
+        return self._fence_answer(task.task_id, self._put(FENCED_FINISHED,
                                                           (task.task_id, fence, *values)))
 
     async def _fence_answer(self, task_id: str, written: Awaitable[None]) -> bool:
@@ -341,101 +331,3 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         its info then, maybe unfinished; None when the journal has no such task."""
         assert self._listener is not None, "the store is not open"
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
-
-
-_Cursor = psycopg.AsyncCursor[tuple[Any, ...]]
-
-# Where an end's arguments hold its task id.
-_END_ID = {_FINISHED: 6, _FENCED_FINISHED: 0}
-
-
-def _superseded_dropped(records: list[Record]) -> list[Record]:
-    """The records but the start of a task whose end is in the same group commit: the end
-    writes ``started_at`` and ``attempts`` as well, so such a task's row is updated once,
-    not twice (a short task's start and end usually meet in one commit)."""
-    ended = {r[1][_END_ID[r[0]]] for r in records if r[0] in _END_ID}
-    if not ended:
-        return records
-    return [r for r in records if r[0] is not _STARTED or r[1][3] not in ended]
-
-
-async def _execute_runs(cur: _Cursor, batch: list[Record],
-                        ) -> list[tuple[_Cursor, list[tuple[Any, ...]]]]:
-    """executemany over runs of the same statement, keeping the order of the records (the
-    callers of one turn often make the same kind of record: many accepts, many ends). The
-    fenced ends' cursors, to be read once the pipeline has synced (``_fence_answers``)."""
-    fenced: list[tuple[_Cursor, list[tuple[Any, ...]]]] = []
-    start, n = 0, len(batch)
-    while start < n:
-        sql = batch[start][0]
-        end = start + 1
-        while end < n and batch[end][0] == sql:
-            end += 1
-        if sql is _FENCED_FINISHED:  # each answers whether its fence was current
-            run = [r[1] for r in batch[start:end]]
-            # A cursor of its own: the shared one's results are the statements' before.
-            answers = cur.connection.cursor()
-            await answers.executemany(sql, run, returning=True)
-            fenced.append((answers, run))
-        elif end - start == 1:
-            await cur.execute(sql, batch[start][1])
-        else:
-            await cur.executemany(sql, [r[1] for r in batch[start:end]])
-        start = end
-    return fenced
-
-
-async def _rolled_back(conn: _Conn) -> None:
-    if not conn.closed and not conn.broken and \
-            conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-        with contextlib.suppress(psycopg.Error):
-            await conn.execute("ROLLBACK")
-
-
-async def _fence_answers(fenced: list[tuple[_Cursor, list[tuple[Any, ...]]]],
-                         fence_held: dict[str, bool]) -> None:
-    for answers, run in fenced:
-        for args in run:
-            row = await answers.fetchone()
-            fence_held[args[0]] = bool(row and row[0])
-            answers.nextset()
-
-
-async def _one_by_one(conn: _Conn, batch: list[Record], fence_held: dict[str, bool],
-                      ) -> tuple[list[Record], list[BaseException | None]]:
-    """The batch as written and each record's error. The other records first, each in a
-    savepoint, then the audit entries (the chain's lock taken only now, as ``_commit``
-    does: every writer takes the rows it writes before the lock, so none waits for a row
-    while holding the lock) in one savepoint: each follows the one before it, so they stand
-    or fall as one (a chain with a hole in it would read as a deleted record)."""
-    placed = batch
-    errors: list[BaseException | None] = [None] * len(batch)
-    plain = [r for r in batch if r[0] is not AUDIT_MARK]
-    try:
-        async with conn.transaction():
-            for i, (sql, args, _) in enumerate(plain):
-                try:
-                    async with conn.transaction():  # a savepoint
-                        cur = await conn.execute(sql, args)
-                        if sql is _FENCED_FINISHED:
-                            row = await cur.fetchone()
-                            fence_held[args[0]] = bool(row and row[0])
-                except psycopg.Error as exc:
-                    if conn.broken:
-                        raise
-                    errors[i] = exc
-            placed = await place_audit(conn, batch)  # the plain records, then the chain's
-            if len(placed) > len(plain):
-                try:
-                    async with conn.transaction():
-                        await conn.cursor().executemany(placed[len(plain)][0],
-                                                        [r[1] for r in placed[len(plain):]])
-                except psycopg.Error as exc:
-                    if conn.broken:
-                        raise
-                    errors[len(plain):] = [exc] * (len(batch) - len(plain))
-    except psycopg.Error as exc:  # the database itself fails: all fail
-        with contextlib.suppress(psycopg.Error):
-            await conn.close()
-        return placed, [exc] * len(batch)
-    return placed, errors
