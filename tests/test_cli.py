@@ -90,6 +90,9 @@ def test_exit_codes_for_refused_and_failed(skills: Path, tmp_path: Path) -> None
     assert r.returncode == 1 and "timed_out" in r.stderr
     r = cli("run", "echo", "-p", "oops", "--skills-dir", str(skills), cwd=tmp_path)
     assert r.returncode == 2 and "key=value" in r.stderr
+    r = cli("run", "echo", "-p", "text=a", "-p", " text=b", "--skills-dir", str(skills),
+            cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "skillexec: parameter 'text' given twice\n"
 
 
 def test_run_a_skill_folder_by_path(skills: Path, tmp_path: Path) -> None:

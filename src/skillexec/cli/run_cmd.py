@@ -61,12 +61,18 @@ def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
             opt.fail(f"--params {params_file}: expected a JSON object, got "
                      f"{type(loaded).__name__}")
         params.update(loaded)
+    given: set[str] = set()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             opt.fail(f"-p {pair!r}: expected key=value")
-        # Values stay strings: the validator coerces them to the schema's types.
-        params[key.strip()] = value
+        key = key.strip()
+        if key in given:  # a typo or a pasted line twice: which one was meant is a guess
+            opt.fail(f"parameter {key!r} given twice")
+        given.add(key)
+        # Values stay strings: the validator coerces them to the schema's types; a -p
+        # value stands over the --params file's.
+        params[key] = value
     return params
 
 
