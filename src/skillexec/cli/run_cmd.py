@@ -18,6 +18,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
+from skillexec.errors import ErrorType
 from skillexec.task import ExecutionResult, TaskStatus
 
 if TYPE_CHECKING:
@@ -31,8 +32,11 @@ def exit_code(result: ExecutionResult) -> int:
         return 0
     if result.status is TaskStatus.REJECTED:
         return 2
-    if result.error is not None and result.error.code == "no_entry_point":
-        return 2  # the entry could not even be found: nothing of the skill ran
+    if result.error is not None and result.error.type is ErrorType.DEPENDENCY:
+        # No entry point, a module nothing provides, an entry that will not import: what
+        # the user fixes is the install, not the input or the skill's luck (README's exit
+        # codes; the HTTP API's 409 DEPENDENCY_CONFLICT).
+        return 2
     return 1
 
 
