@@ -90,6 +90,25 @@ def test_exit_codes_for_refused_and_failed(skills: Path, tmp_path: Path) -> None
     assert r.returncode == 1 and "timed_out" in r.stderr
     r = cli("run", "echo", "-p", "oops", "--skills-dir", str(skills), cwd=tmp_path)
     assert r.returncode == 2 and "key=value" in r.stderr
+    r = cli("run", "echo", "-p", "text=a", "-p", " text=b", "--skills-dir", str(skills),
+            cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr == "skillexec: parameter 'text' given twice\n"
+
+
+@pytest.mark.parametrize("isolation", ["inline", "process"])
+def test_a_module_nothing_provides_exits_2_as_a_missing_dependency(
+        tmp_path: Path, isolation: str) -> None:
+    """README's exit codes: a missing dependency is refused (2), not a failed call (1)."""
+    folder = tmp_path / "skills" / "flaky"  # a TRUSTED id: inline is allowed
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text("import nosuch_module_xyz\n\n"
+                                    "def execute(input_data, context):\n    return 1\n")
+    (folder / "skill.json").write_text(json.dumps({
+        "id": "flaky", "version": "1.0.0", "entry_point": "main:execute",
+        "execution": {"isolation": isolation, "max_retries": 0}}))
+    r = cli("run", "flaky", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "[dependency_error/missing_module]" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_run_a_skill_folder_by_path(skills: Path, tmp_path: Path) -> None:

@@ -101,6 +101,8 @@ def test_bad_input_on_every_command(ran: tuple[Path, str]) -> None:
         (("skills", "list", "--skills-dir", "afile"), 2, "is a file, not a folder"),
         (("batch", "nowhere.jsonl"), 2, "no such file"),
         (("tasks", "list", "--status", "sleeping"), 2, "--status"),
+        (("report", "suggestions", "--min-calls", "-1"), 2, "--min-calls"),
+        (("report", "suggestions", "--min-calls", "0"), 2, "--min-calls"),
     ]
     for args, code, says in cases:
         one_sentence(cli(home, *args), code, says)
@@ -138,3 +140,14 @@ def test_a_command_option_given_before_the_command_is_shown_where_it_goes(
     one_sentence(r, 2, "--skills-dir goes after the command: "
                  "skillexec skills list --skills-dir 'my skills'")
     one_sentence(cli(home, "--json", "tasks", "list"), 2, "skillexec tasks list --json")
+
+
+def test_an_option_missing_its_value_points_at_its_own_commands_help(
+        ran: tuple[Path, str]) -> None:
+    """The parser fails before the command's context exists: the help named is still the
+    command's, and an option in its place is not said to be misplaced."""
+    home, _ = ran
+    one_sentence(cli(home, "mcp", "--include"), 2, "(see 'skillexec mcp --help')")
+    r = cli(home, "skills", "list", "--data-dir")
+    one_sentence(r, 2, "(see 'skillexec skills list --help')")
+    assert "goes after the command" not in r.stderr

@@ -81,10 +81,15 @@ class Visit:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     sync_playwright = playwright_or_skip()
+    notes = tmp_path_factory.mktemp("notes") / "notes-only"  # instructions, no entry
+    notes.mkdir()
+    (notes / "SKILL.md").write_text("---\nname: notes-only\ndescription: How to write "
+                                    "release notes; nothing to execute.\n---\n\nSteps.\n")
     with running(tmp_path_factory.mktemp("dash"), monitor=MONITOR) as srv:
         async def add() -> None:
             srv.engine.register(dashdemo)
             srv.engine.register(EXAMPLES / "word-freq")  # instructions and a script
+            srv.engine.register(notes)
 
         srv.call(add())
         keys = {"viewer": srv.key("viewer"), "runner": srv.key("runner")}
@@ -266,6 +271,18 @@ def test_a_wrong_value_shows_the_envelopes_error_naming_the_field(
     assert {s for s, _ in v.statuses} == {403, 422}  # the reports a runner may not read
     assert _unexpected_console(v, 403, 422) == [] and v.errors == [] and v.failed == []
     _offline(v, site)
+
+
+def test_the_form_offers_only_skills_with_an_entry_point(
+        site: Site, visit: Callable[[str], Visit]) -> None:
+    """notes-only has instructions and no entry: listed, but not offered to execute."""
+    v = visit("runner")
+    page = v.page
+    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length > 0")
+    listed = {row[0]: row for row in _table(page, "#skills")}
+    offered = set(page.eval_on_selector_all("#runskill option", "os => os.map(o => o.value)"))
+    assert listed["notes-only"][2] == "instructions only" and "notes-only" not in offered
+    assert {"dashdemo", "echo", "word-freq"} <= offered
 
 
 def test_a_key_without_the_role_sees_the_refusal(site: Site,

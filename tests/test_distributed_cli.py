@@ -45,6 +45,18 @@ def test_doctor_without_a_broker_has_no_distributed_rows() -> None:
     assert not [r for r in json.loads(done.stdout) if r["section"] == "distributed"]
 
 
+def test_doctor_checks_a_database_given_without_a_broker(db: str) -> None:
+    """--database-url alone is checked, not silently ignored."""
+    done = _skillexec("doctor", "--json", "--database-url", db)
+    assert done.returncode == 0, done.stderr
+    rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
+    assert set(rows) == {"database"} and rows["database"]["available"]
+    down = _skillexec("doctor", "--json", "--database-url", "postgresql://postgres@127.0.0.1:1/x")
+    assert down.returncode == 1, down.stderr
+    rows = {r["mechanism"]: r for r in json.loads(down.stdout) if r["section"] == "distributed"}
+    assert not rows["database"]["available"] and "Traceback" not in down.stderr
+
+
 def test_worker_without_a_broker_or_database_refuses_in_one_sentence(tmp_path: object) -> None:
     done = _skillexec("worker")
     assert done.returncode == 2

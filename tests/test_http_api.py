@@ -77,8 +77,9 @@ def test_refusals_are_http_errors_with_stable_codes(admin) -> None:
     error_envelope(admin.post("/api/skills/echo/execute", json={"priority": 12}), 422,
                    "INVALID_REQUEST")
     error_envelope(admin.post("/api/skills/echo/execute", content=b"{not json",
-                              headers={"content-type": "application/json"}), 422,
+                              headers={"content-type": "application/json"}), 400,
                    "INVALID_REQUEST")
+    error_envelope(admin.post("/api/skills/echo/execute", json=[1]), 422, "INVALID_REQUEST")
     error_envelope(admin.get("/api/skills/nope"), 404, "SKILL_NOT_FOUND")
     error_envelope(admin.get("/api/executions/0123abcd"), 404, "TASK_NOT_FOUND")
     error_envelope(admin.get("/api/no/such/route"), 404, "NOT_FOUND")
@@ -87,16 +88,18 @@ def test_refusals_are_http_errors_with_stable_codes(admin) -> None:
 
 
 def test_a_body_that_is_no_json_or_not_sent_as_json_is_said_so(admin) -> None:
-    for path in ("/api/skills/echo/execute", "/api/v1/skills/echo/execute"):
+    """Unreadable: 400 (README, DESIGN §4.3); Py Copilot's routes keep its FastAPI's 422."""
+    for path, status in (("/api/skills/echo/execute", 400),
+                         ("/api/v1/skills/echo/execute", 422)):
         err = error_envelope(admin.post(path, content=b'{"parameters":',
                                         headers={"content-type": "application/json"}),
-                             422, "INVALID_REQUEST")
+                             status, "INVALID_REQUEST")
         assert err["field"] == "body", err  # was "14": the position, as a field name
         assert err["message"].startswith("the body is not valid JSON (") and "14" in \
             err["message"], err
     err = error_envelope(admin.post("/api/skills/echo/execute", content=b'{"parameters": {}}',
                                     headers={"content-type": "text/plain"}),
-                         422, "INVALID_REQUEST")
+                         400, "INVALID_REQUEST")
     assert "Content-Type: application/json" in err["message"] and "text/plain" in \
         err["message"], err
 

@@ -103,6 +103,23 @@ def _moved(args: list[str], option: str) -> str:
     return safe_line(shlex.join(["skillexec", *rest, *moved]))
 
 
+def _command_words(args: list[str]) -> list[str]:
+    """The (sub)commands named in ``args``: the parser raises some usage errors (an option
+    missing its value) before the command's context exists, and the help to point at is
+    still that command's."""
+    command: object = typer.main.get_command(app)
+    words: list[str] = []
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        sub = getattr(command, "commands", {}).get(arg)  # a group's subcommands
+        if sub is None:
+            break
+        words.append(arg)
+        command = sub
+    return words
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """Ctrl-C or SIGTERM outside a command's event loop (reading stdin, printing): said
     here, since Typer turns the KeyboardInterrupt into a silent exit 130."""
@@ -129,12 +146,13 @@ def main() -> None:
             getattr(exc, "show", lambda: None)()  # no arguments: the help is the answer
             sys.exit(exit_code)
         ctx = getattr(exc, "ctx", None)
-        command = ctx.command_path if ctx is not None else "skillexec"
+        words = _command_words(sys.argv[1:]) if ctx is None else []
+        command = ctx.command_path if ctx is not None else shlex.join(["skillexec", *words])
         format_message = getattr(exc, "format_message", None)
         text = format_message() if callable(format_message) else str(exc)
         message = " ".join(str(text).split())  # one line
         option = str(getattr(exc, "option_name", "") or "")
-        top = ctx is None or getattr(ctx, "parent", None) is None
+        top = not words if ctx is None else getattr(ctx, "parent", None) is None
         if top and option in _AFTER_THE_COMMAND:  # `skillexec --json tasks list`
             message = f"{option} goes after the command: {_moved(sys.argv[1:], option)}"
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")

@@ -28,8 +28,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
     """What isolation this machine can give, mechanism by mechanism; and the journal.
 
     With a PostgreSQL journal: whether its database answers and is migrated; with a broker
-    (distributed mode): whether the broker and the claims' database answer (exit 1 when
-    one of them cannot be reached).
+    (distributed mode): whether the broker and the claims' database answer; with
+    --database-url alone, that database (exit 1 when one of them cannot be reached).
     """
     from rich.table import Table
 
@@ -39,7 +39,8 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False,
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     journal_ok = _journal_rows(rows, cfg)
     distributed = worker_cmd.doctor_rows(worker_cmd.distributed_config(
-        cfg, broker_url=broker_url, database_url=database_url))
+        cfg, broker_url=broker_url, database_url=database_url),
+        database_given=database_url is not None)
     rows += distributed
     if as_json:
         sys.stdout.write(orjson.dumps(rows).decode() + "\n")

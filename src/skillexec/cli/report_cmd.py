@@ -138,7 +138,7 @@ def alerts(since: Since = "7d", until: Until = None, fmt: Format = "table",
 def suggestions(since: Since = "7d", until: Until = None,
                 fmt: Format = "table",
                 min_calls: Annotated[int, typer.Option(
-                    help="Calls of a skill needed before it is judged.")] = 20,
+                    min=1, help="Calls of a skill needed before it is judged.")] = 20,
                 output: Output = None,
                 skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
                 journal_url: opt.JournalUrl = None) -> None:

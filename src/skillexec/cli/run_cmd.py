@@ -18,6 +18,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
+from skillexec.errors import ErrorType
 from skillexec.task import ExecutionResult, TaskStatus
 
 if TYPE_CHECKING:
@@ -31,8 +32,11 @@ def exit_code(result: ExecutionResult) -> int:
         return 0
     if result.status is TaskStatus.REJECTED:
         return 2
-    if result.error is not None and result.error.code == "no_entry_point":
-        return 2  # the entry could not even be found: nothing of the skill ran
+    if result.error is not None and result.error.type is ErrorType.DEPENDENCY:
+        # No entry point, a module nothing provides, an entry that will not import: what
+        # the user fixes is the install, not the input or the skill's luck (README's exit
+        # codes; the HTTP API's 409 DEPENDENCY_CONFLICT).
+        return 2
     return 1
 
 
@@ -61,12 +65,18 @@ def parse_params(pairs: list[str], params_file: str | None) -> dict[str, Any]:
             opt.fail(f"--params {params_file}: expected a JSON object, got "
                      f"{type(loaded).__name__}")
         params.update(loaded)
+    given: set[str] = set()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             opt.fail(f"-p {pair!r}: expected key=value")
-        # Values stay strings: the validator coerces them to the schema's types.
-        params[key.strip()] = value
+        key = key.strip()
+        if key in given:  # a typo or a pasted line twice: which one was meant is a guess
+            opt.fail(f"parameter {key!r} given twice")
+        given.add(key)
+        # Values stay strings: the validator coerces them to the schema's types; a -p
+        # value stands over the --params file's.
+        params[key] = value
     return params
 
 

@@ -97,21 +97,16 @@ def worker(
     raise typer.Exit(code)
 
 
-def doctor_rows(cfg: EngineConfig) -> list[dict[str, Any]]:
-    """Whether the broker and the database of distributed mode answer (none: embedded)."""
-    if cfg.broker_url is None:
+def doctor_rows(cfg: EngineConfig, *, database_given: bool = False) -> list[dict[str, Any]]:
+    """Whether the broker and the database of distributed mode answer (none: embedded).
+
+    ``database_given``: the user named the claims' database, so it is checked even without
+    a broker (an option that is asked for is never silently ignored)."""
+    if cfg.broker_url is None and not database_given:
         return []
     rows: list[dict[str, Any]] = []
-    from skillexec.distributed.transport import Transport
-
-    transport = Transport(cfg.broker_url, cfg.distributed.queue)
-    try:
-        transport.ping()
-        rows.append(_row("broker", True, "answers"))
-    except Exception as exc:
-        rows.append(_row("broker", False, f"does not answer: {opt.reason(exc)}"))
-    finally:
-        transport.close()
+    if cfg.broker_url is not None:
+        rows.append(_broker_row(cfg.broker_url, cfg.distributed.queue))
     url = cfg.distributed.database_url
     if url is None:
         rows.append(_row("database", False, "distributed.database_url is not set"))
@@ -132,6 +127,19 @@ def doctor_rows(cfg: EngineConfig) -> list[dict[str, Any]]:
     except SkillExecError as exc:
         rows.append(_row("database", False, str(exc)))
     return rows
+
+
+def _broker_row(broker_url: str, queue: str) -> dict[str, Any]:
+    from skillexec.distributed.transport import Transport
+
+    transport = Transport(broker_url, queue)
+    try:
+        transport.ping()
+        return _row("broker", True, "answers")
+    except Exception as exc:
+        return _row("broker", False, f"does not answer: {opt.reason(exc)}")
+    finally:
+        transport.close()
 
 
 def _row(name: str, ok: bool, detail: str) -> dict[str, Any]:

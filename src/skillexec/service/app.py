@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -84,6 +84,17 @@ def _violation(request: Request, error: Any) -> dict[str, str]:
             message = (f"the body must be a JSON object sent with Content-Type: "
                        f"application/json (got {ctype or 'no Content-Type'!r})")
     return {"field": field, "message": message, "rule": rule}
+
+
+def _unreadable(request: Request, errors: Sequence[Any]) -> bool:
+    """Whether the body could not be read as JSON at all: malformed, or not sent as JSON."""
+    json_sent = "json" in request.headers.get("content-type", "").lower()
+    for e in errors:
+        loc, rule = tuple(e.get("loc", ())), e.get("type")
+        if (loc[:1] == ("body",) and rule == "json_invalid") or (
+                loc == ("body",) and rule == "model_attributes_type" and not json_sent):
+            return True
+    return False
 
 
 def _methods(app: FastAPI, request: Request) -> list[str]:
@@ -222,7 +233,12 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
         first = details[0] if details else {"field": None, "message": "invalid request"}
         where = (f"{first['field']}: " if first["field"]
                  and not str(first["message"]).startswith("the body") else "")
-        return _error(request, 422, "INVALID_REQUEST", f"{where}{first['message']}",
+        # A body that cannot be read as JSON is a bad request (400, README and DESIGN
+        # §4.3); one that reads but breaks the schema, 422. Py Copilot's routes answer as
+        # its FastAPI does: 422 for both.
+        status = 400 if _unreadable(request, exc.errors()) and not \
+            request.url.path.startswith(compat.router.prefix) else 422
+        return _error(request, status, "INVALID_REQUEST", f"{where}{first['message']}",
                       details=details, field=first["field"])
 
     async def http_error(request: Request, exc: Exception) -> Response:

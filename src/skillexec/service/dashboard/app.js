@@ -211,8 +211,11 @@ async function skills() {
     cell(row, b.success_rate === undefined || b.success_rate === null ? "" : Math.round(b.success_rate * 100) + "%");
   });
   const select = $("#runskill");
-  if (!select.options.length && list.length) {
-    for (const s of list) {
+  // Only skills with an entry point: one with scripts or instructions only cannot be
+  // executed (the API would answer 409 no_entry_point).
+  const runnable = list.filter((s) => s.runnable);
+  if (!select.options.length && runnable.length) {
+    for (const s of runnable) {
       const o = document.createElement("option");
       o.value = s.id; o.textContent = s.id;
       select.appendChild(o);
