@@ -4,9 +4,11 @@ which of them it is cancelling; and how to hear of a task's end, here or elsewhe
 from __future__ import annotations
 
 import asyncio
+import math
 
 from skillexec.errors import ResourceError, SkillNotFoundError
 from skillexec.events import EventBus
+from skillexec.pipeline.deadlines import Deadlines
 from skillexec.pipeline.watcher import JournalWatcher
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo
@@ -22,6 +24,7 @@ class LiveTasks:
         self.waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
         self.cancelling: set[str] = set()  # ids this engine is cancelling
         self.watcher: JournalWatcher | None = None  # for tasks another engine owns
+        self._deadlines: Deadlines | None = None  # when timed waits give up
 
     def ended(self, task: ExecutionTask, result: ExecutionResult) -> None:
         """Forget a task that ended; wake its waiter and subscribers."""
@@ -45,10 +48,16 @@ class LiveTasks:
                 assert self.watcher is not None  # set by the engine
                 return await self.watcher.wait_elsewhere(task_id, timeout)
         try:
-            return await _outcome(fut, timeout)
+            return await _outcome(fut, timeout, self._deadlines_of(fut.get_loop()))
         except TimeoutError:
             raise ResourceError(f"task {task_id} did not finish within {timeout} s",
                                 code="wait_timeout", retryable=True) from None
+
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> Deadlines:
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:  # an engine used on a new loop
+            deadlines = self._deadlines = Deadlines(loop)
+        return deadlines
 
     async def status(self, task_id: str) -> TaskInfo:
         task = self.live.get(task_id)
@@ -65,7 +74,7 @@ class LiveTasks:
 
 
 async def _outcome(fut: asyncio.Future[ExecutionResult], timeout: float | None,
-                   ) -> ExecutionResult:
+                   deadlines: Deadlines) -> ExecutionResult:
     """``fut``'s result within ``timeout`` (None: no limit; TimeoutError after), never
     cancelling ``fut`` (other callers wait on it too) when this caller gives up or is
     cancelled: what ``wait_for(shield(fut))`` does, without the two futures, the task and
@@ -82,13 +91,23 @@ async def _outcome(fut: asyncio.Future[ExecutionResult], timeout: float | None,
             woken.set_result(None)
 
     fut.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake) if timeout is not None else None
+    # A finite timeout is an entry on the shared deadlines' heap, not a timer of its own
+    # (NaN and inf keep the loop's timer, and with it what the loop does with them).
+    shared, timer = False, None
+    if timeout is not None:
+        if timeout < math.inf:
+            shared = True
+            deadlines.add(timeout, woken)
+        else:
+            timer = loop.call_later(timeout, wake)
     try:
         await woken
     finally:
         fut.remove_done_callback(wake)
         if timer is not None:
             timer.cancel()
+        elif shared and fut.done():
+            deadlines.ended()
     if not fut.done():
         raise TimeoutError
     return fut.result()
