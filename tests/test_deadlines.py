@@ -55,3 +55,22 @@ def test_ended_waits_are_swept_off_the_heap() -> None:
         deadlines.add(0.01, late)
         await asyncio.wait_for(late, 1)  # the timer was armed again for the earliest
     arun(main())
+
+
+def test_a_cancelled_or_timed_out_waiter_leaves_the_others_waiting(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "data") as e:
+            e.register(slow)
+            task_id = await e.submit("slow", {"seconds": 0.3})
+            kept = asyncio.ensure_future(e.wait(task_id))
+            gone = asyncio.ensure_future(e.wait(task_id, timeout=10))
+            await asyncio.sleep(0.01)
+            gone.cancel()
+            with pytest.raises(ResourceError):
+                await e.wait(task_id, timeout=0.01)
+            waiting = e._tasks.waiters[task_id]
+            assert len(waiting) == 1  # the cancelled and the timed-out one are forgotten
+            assert (await kept).ok
+            assert gone.cancelled()
+            assert task_id not in e._tasks.waiters
+    arun(main())

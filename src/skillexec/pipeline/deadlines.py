@@ -15,6 +15,7 @@ import heapq
 import itertools
 import math
 import time
+from typing import Any
 
 __all__ = ["Deadlines"]
 
@@ -29,13 +30,13 @@ _SWEEP_AFTER = 256
 class Deadlines:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._heap: list[tuple[float, int, asyncio.Future[Any]]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._armed_at_s = math.inf
         self._ended = 0  # entries on the heap whose wait ended before its deadline
 
-    def add(self, timeout_s: float, woken: asyncio.Future[None]) -> None:
+    def add(self, timeout_s: float, woken: asyncio.Future[Any]) -> None:
         """Wake ``woken`` (unless done by then) ``timeout_s`` from now (finite, > 0)."""
         when = self.loop.time() + timeout_s
         heapq.heappush(self._heap, (when, next(self._seq), woken))
