@@ -45,8 +45,15 @@ class Access:
 
     async def check(self, task_id: str, principal: Who) -> None:
         """Raise "not found" unless ``principal`` (None: no check) may read this task."""
-        if principal is not None:
+        if principal is None:
+            return
+        # A live task answers from memory: no TaskInfo built only to read its owner (the
+        # execute route's wait asks this once per call).
+        task = self._tasks.live.get(task_id)
+        if task is None:
             await self.status(task_id, principal)
+        elif not principal_of(principal).may_read_task(task.request.principal):
+            raise not_found(task_id)
 
     async def may_cancel(self, task_id: str, principal: Who) -> None:
         if principal is None:

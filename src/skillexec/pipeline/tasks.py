@@ -4,9 +4,11 @@ which of them it is cancelling; and how to hear of a task's end, here or elsewhe
 from __future__ import annotations
 
 import asyncio
+import math
 
 from skillexec.errors import ResourceError, SkillNotFoundError
 from skillexec.events import EventBus
+from skillexec.pipeline.deadlines import Deadlines
 from skillexec.pipeline.watcher import JournalWatcher
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo
@@ -19,36 +21,61 @@ class LiveTasks:
         self.journal = journal
         self.events = events
         self.live: dict[str, ExecutionTask] = {}
-        self.waiters: dict[str, asyncio.Future[ExecutionResult]] = {}
+        self.waiters: dict[str, list[asyncio.Future[ExecutionResult | None]]] = {}
         self.cancelling: set[str] = set()  # ids this engine is cancelling
         self.watcher: JournalWatcher | None = None  # for tasks another engine owns
+        self._deadlines: Deadlines | None = None  # when timed waits give up
 
     def ended(self, task: ExecutionTask, result: ExecutionResult) -> None:
-        """Forget a task that ended; wake its waiter and subscribers."""
+        """Forget a task that ended; wake its waiters and subscribers."""
         task_id = task.task_id
         self.live.pop(task_id, None)
         event_log = self.events.log
         if event_log is not None and task_id in event_log.kept:
             event_log.ended(task_id)
         self.cancelling.discard(task_id)
-        fut = self.waiters.pop(task_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(result)
+        for woken in self.waiters.pop(task_id, ()):
+            if not woken.done():  # else it gave up (a timeout) or was cancelled
+                woken.set_result(result)
         self.events.status(task)
 
     async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
-        fut = self.waiters.get(task_id)
-        if fut is None:
-            if task_id in self.live:
-                fut = self.waiters[task_id] = asyncio.get_running_loop().create_future()
-            else:  # ended, or another engine's (a distributed worker's): the journal's
-                assert self.watcher is not None  # set by the engine
-                return await self.watcher.wait_elsewhere(task_id, timeout)
+        """The task's result; each waiter has a future of its own, woken by ended() or by
+        its deadline (so that a waiter giving up, or cancelled, cancels nobody else's)."""
+        if task_id not in self.live:  # ended, or another engine's (a distributed worker's)
+            assert self.watcher is not None  # set by the engine
+            return await self.watcher.wait_elsewhere(task_id, timeout)
+        if timeout is not None and timeout <= 0:
+            raise _timed_out(task_id, timeout)
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[ExecutionResult | None] = loop.create_future()
+        waiting = self.waiters.get(task_id)
+        if waiting is None:
+            self.waiters[task_id] = [woken]
+        else:
+            waiting.append(woken)
         try:
-            return await _outcome(fut, timeout)
-        except TimeoutError:
-            raise ResourceError(f"task {task_id} did not finish within {timeout} s",
-                                code="wait_timeout", retryable=True) from None
+            result = await _outcome(woken, timeout, self._deadlines_of(loop))
+        except BaseException:  # cancelled: a long task must not keep every waiter gone
+            self._forget(task_id, woken)
+            raise
+        if result is None:
+            self._forget(task_id, woken)
+            raise _timed_out(task_id, timeout)
+        return result
+
+    def _forget(self, task_id: str, woken: asyncio.Future[ExecutionResult | None]) -> None:
+        waiting = self.waiters.get(task_id)
+        if waiting is not None and woken in waiting:
+            waiting.remove(woken)
+            if not waiting:
+                del self.waiters[task_id]
+
+    def _deadlines_of(self, loop: asyncio.AbstractEventLoop) -> Deadlines:
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:  # an engine used on a new loop
+            deadlines = self._deadlines = Deadlines(loop)
+        return deadlines
 
     async def status(self, task_id: str) -> TaskInfo:
         task = self.live.get(task_id)
@@ -64,31 +91,32 @@ class LiveTasks:
         return info
 
 
-async def _outcome(fut: asyncio.Future[ExecutionResult], timeout: float | None,
-                   ) -> ExecutionResult:
-    """``fut``'s result within ``timeout`` (None: no limit; TimeoutError after), never
-    cancelling ``fut`` (other callers wait on it too) when this caller gives up or is
-    cancelled: what ``wait_for(shield(fut))`` does, without the two futures, the task and
-    the callbacks those make per waiting request (the HTTP execute route's hot path)."""
-    if fut.done():
-        return fut.result()
-    if timeout is not None and timeout <= 0:
-        raise TimeoutError
-    loop = asyncio.get_running_loop()
-    woken: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not woken.done():
-            woken.set_result(None)
-
-    fut.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake) if timeout is not None else None
+async def _outcome(woken: asyncio.Future[ExecutionResult | None], timeout: float | None,
+                   deadlines: Deadlines) -> ExecutionResult | None:
+    """What ``woken`` is given: the result, or None once ``timeout`` (None: no limit) has
+    passed. A finite timeout is an entry on the shared deadlines' heap, not a timer of its
+    own (NaN and inf keep the loop's timer, and with it what the loop does with them)."""
+    timer = None
+    if timeout is not None:
+        if timeout < math.inf:
+            deadlines.add(timeout, woken)
+        else:
+            timer = asyncio.get_running_loop().call_later(timeout, _wake, woken)
     try:
-        await woken
+        result = await woken
     finally:
-        fut.remove_done_callback(wake)
         if timer is not None:
             timer.cancel()
-    if not fut.done():
-        raise TimeoutError
-    return fut.result()
+    if result is not None and timeout is not None and timer is None:
+        deadlines.ended()
+    return result
+
+
+def _wake(woken: asyncio.Future[ExecutionResult | None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
+def _timed_out(task_id: str, timeout: float | None) -> ResourceError:
+    return ResourceError(f"task {task_id} did not finish within {timeout} s",
+                         code="wait_timeout", retryable=True)

@@ -110,7 +110,9 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a call go through now? In half-open, a True is one of the probes."""
-        st = self.state
+        st = self._state
+        if st is BreakerState.OPEN:  # only an open one may have moved on (the property)
+            st = self.state
         if st is BreakerState.CLOSED:
             return True
         if st is BreakerState.OPEN:
@@ -134,7 +136,9 @@ class CircuitBreaker:
 
     def record(self, ok: bool) -> None:
         """The result of one attempt of this skill."""
-        st = self.state
+        st = self._state
+        if st is BreakerState.OPEN:  # only an open one may have moved on (the property)
+            st = self.state
         now = self._clock()
         if st is BreakerState.OPEN:
             return  # a call admitted before it opened: says nothing new
