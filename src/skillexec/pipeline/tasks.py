@@ -97,17 +97,23 @@ async def _outcome(woken: asyncio.Future[ExecutionResult | None], timeout: float
     passed. A finite timeout is an entry on the shared deadlines' heap, not a timer of its
     own (NaN and inf keep the loop's timer, and with it what the loop does with them)."""
     timer = None
+    on_heap = False
     if timeout is not None:
         if timeout < math.inf:
             deadlines.add(timeout, woken)
+            on_heap = True
         else:
             timer = asyncio.get_running_loop().call_later(timeout, _wake, woken)
     try:
         result = await woken
+    except BaseException:
+        if on_heap:
+            deadlines.ended()  # cancelled before its deadline: its entry is swept like any
+        raise
     finally:
         if timer is not None:
             timer.cancel()
-    if result is not None and timeout is not None and timer is None:
+    if on_heap and result is not None:
         deadlines.ended()
     return result
 
