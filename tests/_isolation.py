@@ -164,4 +164,19 @@ def wait_gone(runner: ProcessRunner, *, timeout_s: float = 3.0) -> list[psutil.P
     return left
 
 
+# A skill that answers what its child holds above stdio, by kind (after a pause, so that
+# concurrent children overlap).
+HELD_FDS = ("import os, stat, time\n"
+            "def execute(d):\n"
+            "    kinds = {}\n"
+            "    for fd in range(3, 1024):\n"
+            "        try:\n"
+            "            mode = os.fstat(fd).st_mode\n"
+            "        except OSError:\n"
+            "            continue\n"
+            "        k = 'sock' if stat.S_ISSOCK(mode) else 'fifo' if stat.S_ISFIFO(mode) \\\n"
+            "            else 'dir' if stat.S_ISDIR(mode) else 'other'\n"
+            "        kinds[k] = kinds.get(k, 0) + 1\n"
+            "    time.sleep(0.05)\n"
+            "    return kinds\n")
 NOOP = "def execute(input_data):\n    return {'ok': True, 'x': input_data.get('x')}\n"

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from skillexec.runtime.runners._child import fd_runs
 from skillexec.runtime.runners.sandbox import SandboxRunner
-from tests._isolation import attempt, need_sandbox, settings, write_skill
+from tests._isolation import HELD_FDS, attempt, need_sandbox, settings, write_skill
 
 
 @hyp_settings(deadline=None)  # pure, but the machine is shared: no wall-clock deadline
@@ -160,18 +160,7 @@ def test_sequential_children_hold_no_ruleset_built_ahead(spare: bool, tmp_path: 
     """Between calls the zygote holds the next child's ruleset; no child may keep it (nor
     any descriptor but its channel), a spare forked while it is held included."""
     need_sandbox()
-    code = ("import os, stat\n"
-            "def execute(d):\n"
-            "    kinds = {}\n"
-            "    for fd in range(3, 1024):\n"
-            "        try:\n"
-            "            mode = os.fstat(fd).st_mode\n"
-            "        except OSError:\n"
-            "            continue\n"
-            "        k = 'sock' if stat.S_ISSOCK(mode) else 'other'\n"
-            "        kinds[k] = kinds.get(k, 0) + 1\n"
-            "    return kinds\n")
-    skill = write_skill(tmp_path / "ahead", code)
+    skill = write_skill(tmp_path / "ahead", HELD_FDS)
 
     async def go() -> None:
         r = SandboxRunner(settings=settings(tmp_path, zygote_spare=spare))

@@ -19,7 +19,16 @@ from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.security import seccomp
 from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.model import Entry, EntryKind, Permission, Skill
-from tests._isolation import REQUIRE, attempt, need, need_sandbox, settings, wait_gone, write_skill
+from tests._isolation import (
+    HELD_FDS,
+    REQUIRE,
+    attempt,
+    need,
+    need_sandbox,
+    settings,
+    wait_gone,
+    write_skill,
+)
 
 pytestmark = pytest.mark.timeout(60)
 ALL = frozenset(Permission)
@@ -320,20 +329,7 @@ def test_concurrent_children_hold_no_sibling_descriptors(tmp_path: Path) -> None
     # The zygote forks queued requests back to back; each child must close the other
     # requests' sockets, pipes and Landlock rulesets before the skill runs.
     need_sandbox()
-    code = ("import os, stat, time\n"
-            "def execute(d):\n"
-            "    kinds = {}\n"
-            "    for fd in range(3, 1024):\n"
-            "        try:\n"
-            "            mode = os.fstat(fd).st_mode\n"
-            "        except OSError:\n"
-            "            continue\n"
-            "        k = 'sock' if stat.S_ISSOCK(mode) else 'fifo' if stat.S_ISFIFO(mode) \\\n"
-            "            else 'dir' if stat.S_ISDIR(mode) else 'other'\n"
-            "        kinds[k] = kinds.get(k, 0) + 1\n"
-            "    time.sleep(0.05)\n"
-            "    return kinds\n")
-    skill = write_skill(tmp_path / "fds", code)
+    skill = write_skill(tmp_path / "fds", HELD_FDS)
 
     async def go() -> None:
         r = SandboxRunner(settings=settings(tmp_path))
