@@ -42,7 +42,7 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _child_script, _fork, _spare
+from skillexec.runtime.runners import _child, _child_env, _child_script, _fork, _spare
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.runtime.runners._reaper import kill_leftovers, open_children, reap
@@ -355,13 +355,16 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
+        undo = _child_env.env_ahead(setup, prep)
+        pid: int | OSError
         try:
             pid = _fork.fork(plan)
         except OSError as exc:
-            pids.append(exc)
-            continue
+            pid = exc
         if pid == 0:
             _child.run_child(setup, msg, fds, prep)  # never returns
+        if undo is not None:
+            _child_env.env_back(undo)
         pids.append(pid)
     setup.batch_fds = ()
     for (msg, fds, prep), res in zip(batch, pids, strict=True):
