@@ -191,6 +191,26 @@ def test_argv_is_passed_verbatim(tmp_path: Path) -> None:
     assert not os.path.exists(os.path.join(seen["cwd"], "pwned"))
 
 
+def test_calls_in_one_parent_each_see_their_own_run(tmp_path: Path) -> None:
+    """A call without stdin has its run set up by the warm parent before the fork (its
+    ``__main__``, argv and path), which puts its own back after: call after call, with
+    or without stdin, each script sees its own arguments and its folder first, once."""
+    async def go() -> list[ExecutionResult]:
+        async with engine(tmp_path) as e:
+            return [await e.run_script(PDF, "scripts/echo_args.py", args=[f"call {i}"],
+                                       stdin="in\n" if i == 2 else None) for i in range(4)]
+    results = arun(go())
+    for i, r in enumerate(results):
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        seen = json.loads(r.output["stdout"])
+        assert seen["argv"] == [f"call {i}"]
+        assert seen["stdin"] == ("in\n" if i == 2 else "")
+        assert seen["name"] == "__main__" and seen["main"] is True
+        assert seen["file"].endswith("pdf-forms/scripts/echo_args.py")
+        assert seen["path0"].endswith("pdf-forms/scripts")
+        assert seen["path1"] != seen["path0"]  # not left there by an earlier call
+
+
 def test_node_script(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         pytest.skip("no node on this machine")

@@ -61,6 +61,7 @@ class AttemptIO:
     max_artifact_bytes: int
     cpu_limit_s: float | None
     stdin_fd: int | None = None
+    args_sent: bool = False  # a script's arguments went with the fork request (see _script)
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
@@ -282,10 +283,10 @@ class AttemptIO:
 
     # -- bundled scripts: argv and stdin in, exit code and streams out --------------------
     async def _script(self, conn: Conn) -> Outcome:
-        data = self.attempt.input_data
+        data = self.attempt.input_data  # its "go" (it is in its cgroups now), with its input
         with contextlib.suppress(OSError):  # dead already: its exit status says why
-            await conn.send(proto.encode_frame({"args": data.get("args") or [],
-                                                "stdin": data.get("stdin")}))
+            await conn.send(proto.GO_FRAME if self.args_sent else proto.encode_frame(
+                {"args": data.get("args") or [], "stdin": data.get("stdin")}))
         await self.stdout.eof.wait()
         await self.stderr.eof.wait()
         child = await self.exit_fut

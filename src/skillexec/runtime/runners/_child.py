@@ -121,7 +121,7 @@ class ForkPrep:
     the zygote redoes the same work on pages it has already copied."""
 
     __slots__ = ("env_bytes", "env_in_place", "env_set", "env_unset", "rlimits",
-                 "ruleset_error", "ruleset_fd")
+                 "ruleset_error", "ruleset_fd", "staged")
 
     def __init__(self, rlimits: RlimitPlan, env_unset: list[str],
                  env_set: list[tuple[str, str]], ruleset_fd: int,
@@ -141,6 +141,8 @@ class ForkPrep:
         # Set by the zygote when it forks with this environment already its own (see
         # env_ahead): the child then has nothing to change.
         self.env_in_place = False
+        # Set by a script parent: the script's run set up before the fork (see stage).
+        self.staged: _child_script.Staged | None = None
 
     def close(self) -> None:
         """In the zygote, once the child is forked (or was not)."""
@@ -218,7 +220,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
         if req["kind"] == "command":
             _exec_command(sock, req)
         elif req["kind"] == "script":
-            code = _child_script.run(req, sock, setup.scripts)
+            code = _child_script.run(req, sock, setup.scripts, prep.staged)
         else:
             code = _serve(setup, req, sock)
     except BaseException:

@@ -42,6 +42,9 @@ def plan_attempt(s: IsolationSettings, attempt: Attempt) -> AttemptPlan:
         command=skill.entry.kind is EntryKind.COMMAND)
 
 
+_ARGS_IN_REQUEST = 16 * 1024  # characters of arguments sent with a fork request, at most
+
+
 def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
                   workdir: Path, own_pids: bool, hello: bool) -> dict[str, Any]:
     """``own_pids``: the child runs under a uid or user namespace of its own, so a process
@@ -85,6 +88,12 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
         request["hello"] = True
     if script:
         request["script"], request["interp"] = str(skill.entry.file), interp
+        data = attempt.input_data
+        args = [str(a) for a in data.get("args") or ()]
+        if data.get("stdin") is None and sum(len(a) for a in args) <= _ARGS_IN_REQUEST:
+            # With the request, so that a script parent sets the script's run up before
+            # the fork (see _child_script.stage); the engine then sends only its "go".
+            request["args"] = args
         if interp != "python":
             request["exe"] = script_exe(s, str(interp))
     if command:

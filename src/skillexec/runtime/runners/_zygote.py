@@ -355,7 +355,13 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
+        # What the child would otherwise write itself (each write a copy-on-write fault),
+        # made ours until it is forked: its environment, and a script's run.
         undo = _child_env.env_ahead(setup, prep)
+        try:
+            prep.staged = _child_script.stage(setup.scripts, msg) if setup.scripts else None
+        except Exception:
+            prep.staged = None  # a malformed request: the child reports what is wrong
         pid: int | OSError
         try:
             pid = _fork.fork(plan)
@@ -363,6 +369,8 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             pid = exc
         if pid == 0:
             _child.run_child(setup, msg, fds, prep)  # never returns
+        if prep.staged is not None:
+            _child_script.unstage(prep.staged)
         if undo is not None:
             _child_env.env_back(undo)
         pids.append(pid)
