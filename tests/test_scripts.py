@@ -211,6 +211,31 @@ def test_calls_in_one_parent_each_see_their_own_run(tmp_path: Path) -> None:
         assert seen["path1"] != seen["path0"]  # not left there by an earlier call
 
 
+def test_a_scripts_arguments_never_reach_its_warm_parent(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    """The parent sets a call's run up before the fork, but its arguments go to the child
+    alone: what the parent's memory held, later calls' children (other callers' too)
+    would inherit."""
+    import orjson
+
+    from skillexec.runtime.runners._zygote_handle import ZygoteHandle
+
+    sent: list[bytes] = []
+    fork = ZygoteHandle.fork
+
+    async def spy(self: ZygoteHandle, request: dict[str, Any], fds: list[int]) -> Any:
+        sent.append(orjson.dumps(request))
+        return await fork(self, request, fds)
+
+    monkeypatch.setattr(ZygoteHandle, "fork", spy)
+    args = ["s3cr3t-argument", "", "é\x01"]
+    r = run(tmp_path, "scripts/echo_args.py", args=args)
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert json.loads(r.output["stdout"])["argv"] == args
+    assert sent and not any(b"s3cr3t" in m for m in sent)
+
+
 def test_node_script(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         pytest.skip("no node on this machine")

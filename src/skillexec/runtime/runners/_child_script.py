@@ -64,16 +64,18 @@ def stage(compiled: dict[str, Compiled], req: dict[str, Any]) -> Staged | None:
     """In the script parent, just before forking the child for ``req``: its ``__main__``,
     ``sys.argv`` and ``sys.path[0]`` made the parent's own, for the child to inherit (a
     child that made them itself would pay copy-on-write faults for each object it writes).
-    Only for a compiled Python script whose arguments came with the request (no stdin:
-    see ``_child_request``); None otherwise, and the child sets itself up as before.
-    ``unstage`` puts the parent's back."""
-    if req.get("kind") != "script" or req.get("interp") != "python" or "args" not in req:
+    Only for a compiled Python script called without stdin (whose arguments then come
+    as a plain frame: see ``_child_request.args_frame``); None otherwise, and the child
+    sets itself up as before. The arguments are the child's alone: ``sys.argv`` is only
+    the script's path here. ``unstage`` puts the parent's back."""
+    if req.get("kind") != "script" or req.get("interp") != "python" \
+            or not req.get("args_frame"):
         return None
     script = str(req["script"])
     code = _unchanged(compiled.get(script), script)
     if code is None:
         return None
-    argv = [script, *(str(a) for a in req["args"])]
+    argv = [script]
     main = types.ModuleType("__main__")
     main.__dict__.update(__file__=script, __cached__=None, __loader__=None,
                          __package__=None, __spec__=None, __builtins__=builtins)
@@ -96,13 +98,18 @@ def unstage(staged: Staged) -> None:
 def run(req: dict[str, Any], sock: int, compiled: dict[str, Compiled],
         staged: Staged | None = None) -> int:
     """The script's exit code (an interpreter's exec does not return)."""
-    # With its arguments in the request, the engine's frame is only its "go": by then it
-    # has moved this process into its cgroups (nothing of the script runs before).
+    # The engine's frame is its "go" too: by then it has moved this process into its
+    # cgroups (nothing of the script runs before).
     kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
     script = str(req["script"])
+    if kind == proto.KIND_BYTES:  # the arguments alone (see _child_request.args_frame)
+        args = start.decode().split("\0")[:-1]
+        if staged is not None:
+            if args:
+                sys.argv = [script, *args]
+        else:
+            start = {"args": args, "stdin": None}
     if staged is None:
-        if kind == proto.KIND_BYTES:  # the go frame: the arguments came with the request
-            start = {"args": req.get("args") or [], "stdin": None}
         args = [str(a) for a in start["args"]]
         if start.get("stdin") is not None:
             _stdin(base64.b64decode(start["stdin"]))

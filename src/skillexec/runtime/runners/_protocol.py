@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 
 __all__ = [
-    "GO_FRAME",
     "HEADER_SIZE",
     "HELLO",
     "KIND_BYTES",
@@ -61,10 +60,6 @@ class FrameTooLarge(ProtocolError):
 def encode_frame(payload: Any, *, kind: int = KIND_JSON) -> bytes:
     body = payload if kind == KIND_BYTES else orjson.dumps(payload)
     return _HEADER.pack(len(body), kind) + body
-
-
-# An empty frame: a script's "go" when its arguments came with the fork request.
-GO_FRAME = encode_frame(b"", kind=KIND_BYTES)
 
 
 def parse_header(data: bytes | bytearray) -> tuple[int, int]:
