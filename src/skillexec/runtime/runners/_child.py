@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -95,6 +95,9 @@ class ChildSetup:
         self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
         # A script parent's scripts, compiled once (see _child_script.compile_scripts).
         self.scripts: dict[str, _child_script.Compiled] = {}
+        # What puts the zygote's own environment and __main__ back after a fork (see
+        # _zygote._handle): run once that child is gone, or before the next fork.
+        self.undo: list[Callable[[], None]] = []
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 

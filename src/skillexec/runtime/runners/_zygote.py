@@ -272,9 +272,12 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
         (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds,
          *((kids_fd,) if kids_fd >= 0 else ())))
     while True:
+        if setup.undo and not children:
+            _child_env.restore(setup)  # no child alive: no page written now is copied
         if use_spare and not spares and not retiring:
             # Before waiting: the next call's fork, off its critical path.
             vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            _child_env.restore(setup)
             new = _spare.fork_spare(setup, vsz=vsz)
             if new is not None:
                 spares.append(new)
@@ -355,13 +358,7 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
-        # What the child would otherwise write itself (each write a copy-on-write fault),
-        # made ours until it is forked: its environment, and a script's run.
-        undo = _child_env.env_ahead(setup, prep)
-        try:
-            prep.staged = _child_script.stage(setup.scripts, msg) if setup.scripts else None
-        except Exception:
-            prep.staged = None  # a malformed request: the child reports what is wrong
+        _child_env.ahead(setup, msg, prep)  # what the child would write, ours till forked
         pid: int | OSError
         try:
             pid = _fork.fork(plan)
@@ -369,10 +366,6 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             pid = exc
         if pid == 0:
             _child.run_child(setup, msg, fds, prep)  # never returns
-        if prep.staged is not None:
-            _child_script.unstage(prep.staged)
-        if undo is not None:
-            _child_env.env_back(undo)
         pids.append(pid)
     setup.batch_fds = ()
     for (msg, fds, prep), res in zip(batch, pids, strict=True):
