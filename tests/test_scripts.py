@@ -229,10 +229,11 @@ def test_a_scripts_arguments_never_reach_its_warm_parent(tmp_path: Path,
         return await fork(self, request, fds)
 
     monkeypatch.setattr(ZygoteHandle, "fork", spy)
-    args = ["s3cr3t-argument", "", "é\x01"]
-    r = run(tmp_path, "scripts/echo_args.py", args=args)
-    assert r.status is TaskStatus.SUCCEEDED, r.error
-    assert json.loads(r.output["stdout"])["argv"] == args
+    # The plain frame, and (an argument with a NUL cannot be NUL-ended) the JSON one.
+    for args in (["s3cr3t-argument", "", "é\x01"], ["s3cr3t\x00nul"]):
+        r = run(tmp_path, "scripts/echo_args.py", args=args)
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        assert json.loads(r.output["stdout"])["argv"] == args
     assert sent and not any(b"s3cr3t" in m for m in sent)
 
 
