@@ -191,6 +191,52 @@ def test_argv_is_passed_verbatim(tmp_path: Path) -> None:
     assert not os.path.exists(os.path.join(seen["cwd"], "pwned"))
 
 
+def test_calls_in_one_parent_each_see_their_own_run(tmp_path: Path) -> None:
+    """A call without stdin has its run set up by the warm parent before the fork (its
+    ``__main__``, argv and path), which puts its own back after: call after call, with
+    or without stdin, each script sees its own arguments and its folder first, once."""
+    async def go() -> list[ExecutionResult]:
+        async with engine(tmp_path) as e:
+            return [await e.run_script(PDF, "scripts/echo_args.py", args=[f"call {i}"],
+                                       stdin="in\n" if i == 2 else None) for i in range(4)]
+    results = arun(go())
+    for i, r in enumerate(results):
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        seen = json.loads(r.output["stdout"])
+        assert seen["argv"] == [f"call {i}"]
+        assert seen["stdin"] == ("in\n" if i == 2 else "")
+        assert seen["name"] == "__main__" and seen["main"] is True
+        assert seen["file"].endswith("pdf-forms/scripts/echo_args.py")
+        assert seen["path0"].endswith("pdf-forms/scripts")
+        assert seen["path1"] != seen["path0"]  # not left there by an earlier call
+
+
+def test_a_scripts_arguments_never_reach_its_warm_parent(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    """The parent sets a call's run up before the fork, but its arguments go to the child
+    alone: what the parent's memory held, later calls' children (other callers' too)
+    would inherit."""
+    import orjson
+
+    from skillexec.runtime.runners._zygote_handle import ZygoteHandle
+
+    sent: list[bytes] = []
+    fork = ZygoteHandle.fork
+
+    async def spy(self: ZygoteHandle, request: dict[str, Any], fds: list[int]) -> Any:
+        sent.append(orjson.dumps(request))
+        return await fork(self, request, fds)
+
+    monkeypatch.setattr(ZygoteHandle, "fork", spy)
+    # The plain frame, and (an argument with a NUL cannot be NUL-ended) the JSON one.
+    for args in (["s3cr3t-argument", "", "é\x01"], ["s3cr3t\x00nul"]):
+        r = run(tmp_path, "scripts/echo_args.py", args=args)
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        assert json.loads(r.output["stdout"])["argv"] == args
+    assert sent and not any(b"s3cr3t" in m for m in sent)
+
+
 def test_node_script(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         pytest.skip("no node on this machine")

@@ -26,6 +26,7 @@ from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Capture, Conn
+from skillexec.runtime.runners._child_request import args_frame
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
@@ -61,6 +62,7 @@ class AttemptIO:
     max_artifact_bytes: int
     cpu_limit_s: float | None
     stdin_fd: int | None = None
+    args_sent: bool = False  # a script's arguments go as a bytes frame (see args_frame)
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
@@ -282,10 +284,12 @@ class AttemptIO:
 
     # -- bundled scripts: argv and stdin in, exit code and streams out --------------------
     async def _script(self, conn: Conn) -> Outcome:
-        data = self.attempt.input_data
+        data = self.attempt.input_data  # its "go" (it is in its cgroups now), with its input
         with contextlib.suppress(OSError):  # dead already: its exit status says why
-            await conn.send(proto.encode_frame({"args": data.get("args") or [],
-                                                "stdin": data.get("stdin")}))
+            await conn.send(proto.encode_frame(args_frame(data.get("args") or ()),
+                                               kind=proto.KIND_BYTES) if self.args_sent
+                            else proto.encode_frame({"args": data.get("args") or [],
+                                                     "stdin": data.get("stdin")}))
         await self.stdout.eof.wait()
         await self.stderr.eof.wait()
         child = await self.exit_fut

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from skillexec.runtime.entry import Invoker
 from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
 from skillexec.runtime.runners import _child_script
 from skillexec.runtime.runners import _protocol as proto
+from skillexec.runtime.runners._child_env import EnvBytes, fsencode, set_env
 from skillexec.runtime.runners._child_result import classify, estimated_size
 from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.runtime.runners._fork import ForkPlan
@@ -48,11 +49,6 @@ _signal: Any = importlib.import_module("_signal")
 _SIGCHLD = int(signal.SIGCHLD)
 _SIGTERM = int(signal.SIGTERM)
 _SIG_DFL = int(signal.SIG_DFL)
-_FS_ENCODING = sys.getfilesystemencoding()
-
-
-def _fsencode(text: str) -> bytes:
-    return text.encode(_FS_ENCODING, "surrogateescape")  # as os.environ encodes
 
 
 class ChildSetup:
@@ -99,6 +95,9 @@ class ChildSetup:
         self.rule_fds: tuple[int, ...] = ()  # O_PATH fds the prepared Landlock rules name
         # A script parent's scripts, compiled once (see _child_script.compile_scripts).
         self.scripts: dict[str, _child_script.Compiled] = {}
+        # What puts the zygote's own environment and __main__ back after a fork (see
+        # _zygote._handle): run once that child is gone, or before the next fork.
+        self.undo: list[Callable[[], None]] = []
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
@@ -124,8 +123,8 @@ class ForkPrep:
     what a child computes or allocates itself costs it copy-on-write page faults, while
     the zygote redoes the same work on pages it has already copied."""
 
-    __slots__ = ("env_bytes", "env_set", "env_unset", "rlimits", "ruleset_error",
-                 "ruleset_fd")
+    __slots__ = ("env_bytes", "env_in_place", "env_set", "env_unset", "rlimits",
+                 "ruleset_error", "ruleset_fd", "staged")
 
     def __init__(self, rlimits: RlimitPlan, env_unset: list[str],
                  env_set: list[tuple[str, str]], ruleset_fd: int,
@@ -134,14 +133,19 @@ class ForkPrep:
         self.env_unset = env_unset
         self.env_set = env_set
         # The same, encoded as os.environ stores them (None: could not be encoded here).
-        self.env_bytes: tuple[list[bytes], list[tuple[bytes, bytes]]] | None = None
+        self.env_bytes: EnvBytes | None = None
         try:
-            self.env_bytes = ([_fsencode(k) for k in env_unset],
-                              [(_fsencode(k), _fsencode(v)) for k, v in env_set])
+            self.env_bytes = ([fsencode(k) for k in env_unset],
+                              [(fsencode(k), fsencode(v)) for k, v in env_set])
         except (TypeError, UnicodeError):
             pass
         self.ruleset_fd = ruleset_fd
         self.ruleset_error = ruleset_error
+        # Set by the zygote when it forks with this environment already its own (see
+        # env_ahead): the child then has nothing to change.
+        self.env_in_place = False
+        # Set by a script parent: the script's run set up before the fork (see stage).
+        self.staged: _child_script.Staged | None = None
 
     def close(self) -> None:
         """In the zygote, once the child is forked (or was not)."""
@@ -219,7 +223,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
         if req["kind"] == "command":
             _exec_command(sock, req)
         elif req["kind"] == "script":
-            code = _child_script.run(req, sock, setup.scripts)
+            code = _child_script.run(req, sock, setup.scripts, prep.staged)
         else:
             code = _serve(setup, req, sock)
     except BaseException:
@@ -276,17 +280,10 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
     for which, pair in prep.rlimits:
         setrlimit(which, pair)
     os.chdir(req["workdir"])
-    data = getattr(os.environ, "_data", None)
-    if type(data) is dict and prep.env_bytes is not None:
-        # What os.environ's __setitem__/__delitem__ do, with the keys and values encoded
-        # by the zygote: its Python-level encoders cost a child a few dozen page faults.
-        unset_b, set_b = prep.env_bytes
-        for kb in unset_b:
-            os.unsetenv(kb)
-            data.pop(kb, None)
-        for kb, vb in set_b:
-            os.putenv(kb, vb)
-            data[kb] = vb
+    if prep.env_in_place:
+        pass  # the zygote forked it with its environment (see env_ahead)
+    elif type(getattr(os.environ, "_data", None)) is dict and prep.env_bytes is not None:
+        set_env(*prep.env_bytes)
     else:
         environ = os.environ
         for k in prep.env_unset:

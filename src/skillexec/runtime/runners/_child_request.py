@@ -15,7 +15,7 @@ from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.scripts import interpreter
 from skillexec.skills.model import EntryKind
 
-__all__ = ["AttemptPlan", "child_request", "plan_attempt", "script_exe"]
+__all__ = ["AttemptPlan", "args_frame", "child_request", "plan_attempt", "script_exe"]
 
 _MB = 1024 * 1024
 
@@ -85,6 +85,13 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
         request["hello"] = True
     if script:
         request["script"], request["interp"] = str(skill.entry.file), interp
+        data = attempt.input_data
+        if data.get("stdin") is None and args_frame(data.get("args") or ()) is not None:
+            # Its script parent sets its run up before the fork (see _child_script.stage)
+            # and the child reads only its arguments, as one plain frame. The arguments
+            # never reach the parent: what its memory held would be inherited (freed, not
+            # wiped) by the children of later calls, other callers' included.
+            request["args_frame"] = True
         if interp != "python":
             request["exe"] = script_exe(s, str(interp))
     if command:
@@ -101,3 +108,13 @@ def script_exe(s: IsolationSettings, interp: str) -> str:
         raise DependencyError(f"no {interp!r} on the allowed PATH ({':'.join(s.path_allowlist)})"
                               f" to run this script", code="interpreter_unavailable")
     return exe
+
+
+def args_frame(args: Any) -> bytes | None:
+    """A script's arguments as the body of a bytes frame: each one UTF-8 and NUL-ended
+    (no argument holds a NUL: no program's argv can). None if one cannot be sent so."""
+    try:
+        out = b"".join(str(a).encode() + b"\0" for a in args)
+    except UnicodeError:
+        return None
+    return None if out.count(b"\0") != len(args) else out

@@ -22,7 +22,7 @@ from typing import Any
 
 from skillexec.runtime.runners import _protocol as proto
 
-__all__ = ["run"]
+__all__ = ["Staged", "run", "stage", "unstage"]
 
 
 Compiled = tuple[int, int, CodeType]  # the file's (mtime_ns, size) when compiled, its code
@@ -45,23 +45,87 @@ def compile_scripts(folder: str | None) -> dict[str, Compiled]:
     return out
 
 
-def run(req: dict[str, Any], sock: int, compiled: dict[str, Compiled]) -> int:
-    """The script's exit code (an interpreter's exec does not return)."""
-    _kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
-    args = [str(a) for a in start["args"]]
+class Staged:
+    """A Python script's run set up in the script parent just before its child's fork
+    (see ``stage``): what the zygote puts back once the child is forked."""
+
+    __slots__ = ("argv", "code", "main", "path0", "saved_main")
+
+    def __init__(self, code: CodeType, main: types.ModuleType, argv: list[str], path0: str,
+                 saved_main: types.ModuleType | None) -> None:
+        self.code = code
+        self.main = main
+        self.argv = argv
+        self.path0 = path0
+        self.saved_main = saved_main
+
+
+def stage(compiled: dict[str, Compiled], req: dict[str, Any]) -> Staged | None:
+    """In the script parent, just before forking the child for ``req``: its ``__main__``,
+    ``sys.argv`` and ``sys.path[0]`` made the parent's own, for the child to inherit (a
+    child that made them itself would pay copy-on-write faults for each object it writes).
+    Only for a compiled Python script called without stdin (whose arguments then come
+    as a plain frame: see ``_child_request.args_frame``); None otherwise, and the child
+    sets itself up as before. The arguments are the child's alone: ``sys.argv`` is only
+    the script's path here. ``unstage`` puts the parent's back."""
+    if req.get("kind") != "script" or req.get("interp") != "python" \
+            or not req.get("args_frame"):
+        return None
     script = str(req["script"])
-    if start.get("stdin") is not None:
-        _stdin(base64.b64decode(start["stdin"]))
-    if req["interp"] != "python":
-        argv = [str(req["interp"]), script, *args]
-        try:
-            os.execve(req["exe"], argv, dict(os.environ))
-        except OSError as exc:
-            os.write(2, f"{argv[0]}: {exc}\n".encode(errors="replace"))
-            return 127
-    sys.argv = [script, *args]
-    sys.path.insert(0, os.path.dirname(script))
+    code = _unchanged(compiled.get(script), script)
+    if code is None:
+        return None
+    argv = [script]
+    main = types.ModuleType("__main__")
+    main.__dict__.update(__file__=script, __cached__=None, __loader__=None,
+                         __package__=None, __spec__=None, __builtins__=builtins)
+    staged = Staged(code, main, sys.argv, os.path.dirname(script), sys.modules.get("__main__"))
+    sys.argv = argv
+    sys.path.insert(0, staged.path0)
+    sys.modules["__main__"] = main
+    return staged
+
+
+def unstage(staged: Staged) -> None:
+    """In the script parent, once the child is forked."""
+    sys.argv = staged.argv
+    if sys.path and sys.path[0] == staged.path0:
+        del sys.path[0]
+    if staged.saved_main is not None:
+        sys.modules["__main__"] = staged.saved_main
+
+
+def run(req: dict[str, Any], sock: int, compiled: dict[str, Compiled],
+        staged: Staged | None = None) -> int:
+    """The script's exit code (an interpreter's exec does not return)."""
+    # The engine's frame is its "go" too: by then it has moved this process into its
+    # cgroups (nothing of the script runs before).
+    kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
+    script = str(req["script"])
+    if kind == proto.KIND_BYTES:  # the arguments alone (see _child_request.args_frame)
+        args = start.decode().split("\0")[:-1]
+        if staged is not None:
+            if args:
+                sys.argv = [script, *args]
+        else:
+            start = {"args": args, "stdin": None}
+    if staged is None:
+        args = [str(a) for a in start["args"]]
+        if start.get("stdin") is not None:
+            _stdin(base64.b64decode(start["stdin"]))
+        if req["interp"] != "python":
+            argv = [str(req["interp"]), script, *args]
+            try:
+                os.execve(req["exe"], argv, dict(os.environ))
+            except OSError as exc:
+                os.write(2, f"{argv[0]}: {exc}\n".encode(errors="replace"))
+                return 127
+        sys.argv = [script, *args]
+        sys.path.insert(0, os.path.dirname(script))
     try:
+        if staged is not None:  # its parent set it up (see stage)
+            exec(staged.code, staged.main.__dict__)  # noqa: S102 - the skill's, sandboxed
+            return 0
         code = _unchanged(compiled.get(script), script)
         if code is None:
             runpy.run_path(script, run_name="__main__")

@@ -42,7 +42,7 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _child_script, _fork, _spare
+from skillexec.runtime.runners import _child, _child_env, _child_script, _fork, _spare
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.runtime.runners._reaper import kill_leftovers, open_children, reap
@@ -272,9 +272,12 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
         (ep.fileno(), ctl.fileno(), wake_r, wake_w, statm_fd, *setup.rule_fds,
          *((kids_fd,) if kids_fd >= 0 else ())))
     while True:
+        if setup.undo and not children:
+            _child_env.restore(setup)  # no child alive: no page written now is copied
         if use_spare and not spares and not retiring:
             # Before waiting: the next call's fork, off its critical path.
             vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            _child_env.restore(setup)
             new = _spare.fork_spare(setup, vsz=vsz)
             if new is not None:
                 spares.append(new)
@@ -355,11 +358,12 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     for msg, fds, prep in batch:
+        _child_env.ahead(setup, msg, prep)  # what the child would write, ours till forked
+        pid: int | OSError
         try:
             pid = _fork.fork(plan)
         except OSError as exc:
-            pids.append(exc)
-            continue
+            pid = exc
         if pid == 0:
             _child.run_child(setup, msg, fds, prep)  # never returns
         pids.append(pid)

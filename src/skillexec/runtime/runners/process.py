@@ -421,7 +421,8 @@ class ProcessRunner:
                            kind=request["kind"], sandbox=self.sandbox,
                            max_output_bytes=plan.max_output_bytes,
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
-                           stdin_fd=in_w if command else None)
+                           stdin_fd=in_w if command else None,
+                           args_sent="args_frame" in request)
             in_w = -1
             outcome = await io.run()
             return outcome, await _reap(io, exit_fut, outcome)
