@@ -151,3 +151,11 @@ def test_an_option_missing_its_value_points_at_its_own_commands_help(
     r = cli(home, "skills", "list", "--data-dir")
     one_sentence(r, 2, "(see 'skillexec skills list --help')")
     assert "goes after the command" not in r.stderr
+
+
+def test_serve_on_a_data_folder_it_cannot_open_says_so_in_one_sentence(home: Path) -> None:
+    """The engine starts before uvicorn's lifespan: a journal that cannot be opened is the
+    command's one sentence and exit 2, not uvicorn's traceback and exit 3."""
+    (home / "data" / "journal.db").mkdir(parents=True)  # a folder where the file goes
+    r = cli(home, "serve", "--port", "0", "--data-dir", "data")
+    one_sentence(r, 2, "cannot open the data folder data")

@@ -27,6 +27,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API of one engine until SIGTERM or Ctrl-C (which drain it first)."""
     import signal
+    import sqlite3
 
     from skillexec.service.server import bind
     from skillexec.service.server import serve as run_server
@@ -44,5 +45,7 @@ def serve(
     try:
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
                    log_level=log_level.lower(), access_log=access_log)
+    except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
+        opt.fail(f"cannot open the data folder {engine.config.data_dir}: {opt.reason(exc)}")
     finally:
         sock.close()
