@@ -191,6 +191,16 @@ def test_argv_is_passed_verbatim(tmp_path: Path) -> None:
     assert not os.path.exists(os.path.join(seen["cwd"], "pwned"))
 
 
+def test_an_argument_holding_a_nul_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """No argv can carry a NUL: a bash script's exec failed on it (exit 71, no stderr, no
+    reason given); now every script's call is refused naming the argument."""
+    for script in ("scripts/hello.sh", "scripts/echo_args.py"):
+        r = run(tmp_path, script, args=["fine", "a\0b"])
+        assert r.status is TaskStatus.REJECTED, (script, r.status, r.error)
+        assert r.error is not None and r.error.code == "invalid_script_args"
+        assert "argument 2" in r.error.message and "NUL" in r.error.message
+
+
 def test_node_script(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         pytest.skip("no node on this machine")

@@ -147,6 +147,10 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
     """The derived skill's parameters for one call (bytes as base64: they are journaled)."""
     if isinstance(args, str | bytes) or not all(isinstance(a, str) for a in args):
         raise ParameterError("args must be a sequence of strings", code="invalid_script_args")
+    for n, arg in enumerate(args, 1):
+        if "\0" in arg:  # no argv carries one: exec refuses it, with no reason for the caller
+            raise ParameterError(f"argument {n} holds a NUL character, which no program's "
+                                 "arguments can carry", code="invalid_script_args")
     out: dict[str, Any] = {"args": list(args), "session": session, "stdin": None, "files": {}}
     if stdin is not None:
         raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
