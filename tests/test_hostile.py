@@ -409,6 +409,35 @@ def test_slow_import_fails_that_skill_only(runner_cls: type[ProcessRunner],
 
 
 @pytest.mark.parametrize("runner_cls", LEVELS)
+def test_a_failed_warm_up_is_the_next_calls_answer_not_a_second_import(
+        runner_cls: type[ProcessRunner], tmp_path: Path) -> None:
+    """A skill whose import timed out at its warm-up (prepare) is not imported again by the
+    call right after: that call ends import_timeout at once (`skillexec run` of a hanging
+    skill took twice zygote_import_timeout_s); the call after it tries the import again."""
+    _need_level(runner_cls)
+    slow = load_skill(HOSTILE / "zygote_import_slow")
+
+    async def go() -> None:
+        r = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=2))
+        try:
+            await r.prepare(slow)
+            t0 = time.monotonic()
+            first = await r.run(attempt(slow, tmp_path, timeout_s=60))
+            took = time.monotonic() - t0
+            assert first.error is not None and first.error.code == "import_timeout"
+            assert took < 1.5, took  # the warm-up's answer, not another 2 s import
+            t0 = time.monotonic()
+            second = await r.run(attempt(slow, tmp_path, timeout_s=60))
+            assert second.error is not None and second.error.code == "import_timeout"
+            assert time.monotonic() - t0 >= 2  # imported again
+        finally:
+            await r.close()
+        assert not processes_in(tmp_path / "work")
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("runner_cls", LEVELS)
 def test_import_is_bounded_like_an_attempt(runner_cls: type[ProcessRunner],
                                            tmp_path: Path) -> None:
     """The zygote's rlimits (and cgroup) hold before the skill's module-level code runs."""
