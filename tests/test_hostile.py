@@ -437,6 +437,35 @@ def test_a_failed_warm_up_is_the_next_calls_answer_not_a_second_import(
     asyncio.run(go())
 
 
+def test_skills_warm_up_side_by_side_so_hanging_imports_do_not_add_up(tmp_path: Path) -> None:
+    """An engine's start waits for its skills' warm-ups together: three skills whose import
+    hangs cost one zygote_import_timeout_s, not three (`skillexec serve` answered nothing
+    until each had timed out in turn), and the good skill beside them runs."""
+    need_sandbox()
+    skills = tmp_path / "skills"
+    for n in range(3):
+        shutil.copytree(HOSTILE / "zygote_import_slow", skills / f"slow{n}")
+        manifest = skills / f"slow{n}" / "skill.json"
+        manifest.write_text(manifest.read_text().replace('"zygote-import-slow"', f'"slow{n}"'))
+    (skills / "normal").mkdir()
+    (skills / "normal" / "main.py").write_text(NOOP)
+    (skills / "normal" / "skill.json").write_text(json.dumps(
+        {"id": "normal", "version": "1.0.0", "entry_point": "main:execute"}))
+    from skillexec import SkillExecutionEngine
+    from skillexec.config import EngineConfig
+
+    async def go() -> tuple[float, Any]:
+        engine = SkillExecutionEngine(config=EngineConfig(
+            skills_dir=skills, data_dir=tmp_path / "data", zygote={"import_timeout_s": 3}))
+        t0 = time.monotonic()
+        async with engine:
+            took = time.monotonic() - t0
+            return took, await engine.execute("normal", {"x": 1})
+    took, ok = asyncio.run(go())
+    assert ok.status.value == "succeeded", ok.error
+    assert took < 7, took  # one after the other: at least 9 s
+
+
 @pytest.mark.parametrize("runner_cls", LEVELS)
 def test_import_is_bounded_like_an_attempt(runner_cls: type[ProcessRunner],
                                            tmp_path: Path) -> None:
