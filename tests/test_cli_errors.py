@@ -159,3 +159,13 @@ def test_serve_on_a_data_folder_it_cannot_open_says_so_in_one_sentence(home: Pat
     (home / "data" / "journal.db").mkdir(parents=True)  # a folder where the file goes
     r = cli(home, "serve", "--port", "0", "--data-dir", "data")
     one_sentence(r, 2, "cannot open the data folder data")
+
+
+def test_serve_and_script_take_the_journal_url_as_every_journal_command_does(
+        home: Path) -> None:
+    """README: --journal-url goes with every command that reads the journal; serve and
+    script said 'No such option'. An unreachable database is then one sentence."""
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    for args in (("serve", "--port", "0"), ("script", "one", "scripts/x.py")):
+        r = cli(home, *args, "--journal-url", url)
+        one_sentence(r, 2, "cannot reach the journal database")

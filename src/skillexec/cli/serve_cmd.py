@@ -24,6 +24,7 @@ def serve(
         "--access-log/--no-access-log", help="One JSON line per request on stderr.")] = True,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Serve the HTTP API of one engine until SIGTERM or Ctrl-C (which drain it first)."""
     import signal
@@ -34,7 +35,7 @@ def serve(
 
     if log_level.lower() not in _LOG_LEVELS:  # uvicorn's own check is a KeyError
         opt.fail(f"--log-level {log_level!r}: use one of {', '.join(_LOG_LEVELS)}")
-    engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
+    engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
     try:
         sock = bind(host, port)
     except OSError as exc:
