@@ -169,6 +169,7 @@ def test_script_outside_the_folder_is_refused_before_running(tmp_path: Path,
     assert r.status is TaskStatus.REJECTED
     assert r.error is not None and r.error.type.value == "parameter_error"
     assert r.error.code in ("script_outside_skill", "invalid_script_path")
+    assert "''s" not in r.error.message  # "skill 'pdf-forms''s folder" read badly
 
 
 def test_unknown_script_and_suffix_are_refused(tmp_path: Path) -> None:

@@ -75,8 +75,8 @@ def resolve_script(skill: Skill, script: str, *,
     found = _opened_path(joined)
     real = found[0] if found is not None else os.path.realpath(joined)
     if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
-        raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
-                             "folder", code="script_outside_skill")
+        raise ParameterError(f"script {script!r} resolves outside the folder of skill "
+                             f"{skill.id!r}", code="script_outside_skill")
     if found is not None:
         regular = found[1]
     else:
@@ -126,7 +126,7 @@ def _relative(skill: Skill, script: str) -> str:
                              code="invalid_script_path")
     if os.path.isabs(script) or script.startswith("~"):
         raise ParameterError(f"script {script!r} is an absolute path; give a path relative "
-                             f"to skill {skill.id!r}'s folder", code="script_outside_skill")
+                             f"to the folder of skill {skill.id!r}", code="script_outside_skill")
     return os.path.normpath(script)
 
 
