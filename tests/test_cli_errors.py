@@ -169,3 +169,10 @@ def test_serve_and_script_take_the_journal_url_as_every_journal_command_does(
     for args in (("serve", "--port", "0"), ("script", "one", "scripts/x.py")):
         r = cli(home, *args, "--journal-url", url)
         one_sentence(r, 2, "cannot reach the journal database")
+
+
+def test_a_report_range_given_backwards_is_refused(ran: tuple[Path, str]) -> None:
+    """A --since later than --until printed an empty report of a backwards range."""
+    home, _ = ran
+    one_sentence(cli(home, "report", "summary", "--since", "2d", "--until", "3d"), 2,
+                 "--since 2d is later than --until 3d")
