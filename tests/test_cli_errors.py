@@ -176,3 +176,13 @@ def test_a_report_range_given_backwards_is_refused(ran: tuple[Path, str]) -> Non
     home, _ = ran
     one_sentence(cli(home, "report", "summary", "--since", "2d", "--until", "3d"), 2,
                  "--since 2d is later than --until 3d")
+
+
+def test_a_requirement_packaging_cannot_read_is_one_plain_sentence(
+        ran: tuple[Path, str]) -> None:
+    """packaging's three-line message (why, the text, a caret) was printed as escaped
+    \\u000a; now the text and why, on one line."""
+    home, _ = ran
+    r = cli(home, "skills", "install", "one", "bad pkg!!")
+    one_sentence(r, 2, "not a package requirement: 'bad pkg!!' (Expected ")
+    assert "\\u000a" not in r.stderr

@@ -82,7 +82,10 @@ def install(skill_id: SkillId,
     try:
         status = envs.install(skill, packages or ())
     except InvalidRequirement as exc:
-        opt.fail(f"not a package requirement: {exc}")
+        # packaging's message is three lines (why, the text, a caret under the place).
+        why, *shown = str(exc).splitlines()
+        text = f" {shown[0].strip()!r}" if shown else ""
+        opt.fail(f"not a package requirement:{text} ({why.rstrip('.')})")
     except SkillExecError as exc:
         opt.fail(str(exc))
     if as_json:
