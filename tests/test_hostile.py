@@ -430,6 +430,17 @@ def test_a_failed_warm_up_is_the_next_calls_answer_not_a_second_import(
             second = await r.run(attempt(slow, tmp_path, timeout_s=60))
             assert second.error is not None and second.error.code == "import_timeout"
             assert time.monotonic() - t0 >= 2  # imported again
+            # A call that waited on the warm-up itself had its answer: the next one imports.
+            r2 = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=2))
+            try:
+                _, waited = await asyncio.gather(
+                    r2.prepare(slow), r2.run(attempt(slow, tmp_path, timeout_s=60)))
+                assert waited.error is not None and waited.error.code == "import_timeout"
+                t0 = time.monotonic()
+                after = await r2.run(attempt(slow, tmp_path, timeout_s=60))
+                assert after.error is not None and time.monotonic() - t0 >= 2
+            finally:
+                await r2.close()
         finally:
             await r.close()
         assert not processes_in(tmp_path / "work")

@@ -122,6 +122,9 @@ class ProcessRunner:
         for tries in range(2):
             zyg = await self._zygote(skill, root)
             if zyg.error is not None:
+                # Answered now (this call waited on the failed warm-up itself): the next
+                # call tries the import again.
+                self._failed_warmups.pop(_zkey(skill), None)
                 return Outcome(error=zyg.error, metrics={"wall_ms": ms_since(started)})
             try:
                 outcome = await self._run_on(zyg, attempt, workdir, started)
