@@ -269,7 +269,7 @@ def test_skills_commands_on_folders_that_cannot_run(tmp_path: Path) -> None:
     assert "no-such-pkg-3f9a" in body["dependencies_ok"]
     r = cli("skills", "validate", str(docs), cwd=tmp_path)
     out = " ".join(r.stdout.split())
-    assert r.returncode == 2 and "SKILL.md is instructions only" in out
+    assert r.returncode == 2 and "SKILL.md is instructions for a model" in out
     assert "warning not runnable on this machine" in out and "no-such-pkg-3f9a" in out
     r = cli("skills", "validate", str(typo), cwd=tmp_path)
     assert r.returncode == 2 and "main.py: line 1:" in r.stdout

@@ -151,3 +151,38 @@ def test_an_option_missing_its_value_points_at_its_own_commands_help(
     r = cli(home, "skills", "list", "--data-dir")
     one_sentence(r, 2, "(see 'skillexec skills list --help')")
     assert "goes after the command" not in r.stderr
+
+
+def test_serve_on_a_data_folder_it_cannot_open_says_so_in_one_sentence(home: Path) -> None:
+    """The engine starts before uvicorn's lifespan: a journal that cannot be opened is the
+    command's one sentence and exit 2, not uvicorn's traceback and exit 3."""
+    (home / "data" / "journal.db").mkdir(parents=True)  # a folder where the file goes
+    r = cli(home, "serve", "--port", "0", "--data-dir", "data")
+    one_sentence(r, 2, "cannot open the data folder data")
+
+
+def test_serve_and_script_take_the_journal_url_as_every_journal_command_does(
+        home: Path) -> None:
+    """README: --journal-url goes with every command that reads the journal; serve and
+    script said 'No such option'. An unreachable database is then one sentence."""
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    for args in (("serve", "--port", "0"), ("script", "one", "scripts/x.py")):
+        r = cli(home, *args, "--journal-url", url)
+        one_sentence(r, 2, "cannot reach the journal database")
+
+
+def test_a_report_range_given_backwards_is_refused(ran: tuple[Path, str]) -> None:
+    """A --since later than --until printed an empty report of a backwards range."""
+    home, _ = ran
+    one_sentence(cli(home, "report", "summary", "--since", "2d", "--until", "3d"), 2,
+                 "--since 2d is later than --until 3d")
+
+
+def test_a_requirement_packaging_cannot_read_is_one_plain_sentence(
+        ran: tuple[Path, str]) -> None:
+    """packaging's three-line message (why, the text, a caret) was printed as escaped
+    \\u000a; now the text and why, on one line."""
+    home, _ = ran
+    r = cli(home, "skills", "install", "one", "bad pkg!!")
+    one_sentence(r, 2, "not a package requirement: 'bad pkg!!' (Expected ")
+    assert "\\u000a" not in r.stderr

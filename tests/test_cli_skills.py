@@ -44,3 +44,19 @@ def test_an_entry_point_naming_a_missing_function_is_refused(tmp_path: Path) -> 
     assert r.returncode == 2, r.stderr  # refused before running, not failed
     assert "defines no 'exec'" in r.stderr and len(r.stderr.splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+def test_validate_blames_the_linked_copy_not_the_folder_it_points_at(tmp_path: Path) -> None:
+    """A symlink to a skill folder beside it defines that skill twice: the link is the
+    invalid one (its target was reported invalid); an error is reported once."""
+    skills = tmp_path / "skills"
+    _folder(skills / "real", {"id": "real", "version": "1.0.0", "entry_point": "main:execute"},
+            "def execute(input_data):\n    return 1\n")
+    (skills / "zlink").symlink_to(skills / "real")
+    _folder(skills / "bad-id", {"id": "bad id!", "version": "1.0.0"}, "x = 1\n")
+    r = cli("skills", "validate", str(skills), "--json", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    found = {Path(f["path"]).name: f for f in json.loads(r.stdout)}
+    assert found["real"]["ok"] is True, found["real"]
+    assert found["zlink"]["ok"] is False and "already defined" in found["zlink"]["errors"][0]
+    assert len(found["bad-id"]["errors"]) == len(set(found["bad-id"]["errors"])) == 1

@@ -62,6 +62,21 @@ def test_invalid_settings_name_what_is_wrong(setup: dict[str, object], named: st
     assert named in str(info.value)
 
 
+@pytest.mark.parametrize("content", [b"max_concurrency = [\n", b"\xff\xfe = 1\n"])
+def test_a_configuration_file_that_cannot_be_read_is_named(
+        content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which file: the working directory's skillexec.toml, or SKILLEXEC_CONFIG's."""
+    (tmp_path / "skillexec.toml").write_bytes(content)
+    with pytest.raises(ConfigError, match=r"cannot read the configuration file skillexec\.toml"):
+        load_config()
+    other = tmp_path / "conf" / "other.toml"
+    other.parent.mkdir()
+    other.write_bytes(content)
+    monkeypatch.setenv("SKILLEXEC_CONFIG", str(other))
+    with pytest.raises(ConfigError, match=f"cannot read the configuration file {other}: "):
+        load_config()
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in EngineConfig.model_fields:

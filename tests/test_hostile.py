@@ -409,6 +409,75 @@ def test_slow_import_fails_that_skill_only(runner_cls: type[ProcessRunner],
 
 
 @pytest.mark.parametrize("runner_cls", LEVELS)
+def test_a_failed_warm_up_is_the_next_calls_answer_not_a_second_import(
+        runner_cls: type[ProcessRunner], tmp_path: Path) -> None:
+    """A skill whose import timed out at its warm-up (prepare) is not imported again by the
+    call right after: that call ends import_timeout at once (`skillexec run` of a hanging
+    skill took twice zygote_import_timeout_s); the call after it tries the import again."""
+    _need_level(runner_cls)
+    slow = load_skill(HOSTILE / "zygote_import_slow")
+
+    async def go() -> None:
+        r = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=2))
+        try:
+            await r.prepare(slow)
+            t0 = time.monotonic()
+            first = await r.run(attempt(slow, tmp_path, timeout_s=60))
+            took = time.monotonic() - t0
+            assert first.error is not None and first.error.code == "import_timeout"
+            assert took < 1.5, took  # the warm-up's answer, not another 2 s import
+            t0 = time.monotonic()
+            second = await r.run(attempt(slow, tmp_path, timeout_s=60))
+            assert second.error is not None and second.error.code == "import_timeout"
+            assert time.monotonic() - t0 >= 2  # imported again
+            # A call that waited on the warm-up itself had its answer: the next one imports.
+            r2 = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=2))
+            try:
+                _, waited = await asyncio.gather(
+                    r2.prepare(slow), r2.run(attempt(slow, tmp_path, timeout_s=60)))
+                assert waited.error is not None and waited.error.code == "import_timeout"
+                t0 = time.monotonic()
+                after = await r2.run(attempt(slow, tmp_path, timeout_s=60))
+                assert after.error is not None and time.monotonic() - t0 >= 2
+            finally:
+                await r2.close()
+        finally:
+            await r.close()
+        assert not processes_in(tmp_path / "work")
+
+    asyncio.run(go())
+
+
+def test_skills_warm_up_side_by_side_so_hanging_imports_do_not_add_up(tmp_path: Path) -> None:
+    """An engine's start waits for its skills' warm-ups together: three skills whose import
+    hangs cost one zygote_import_timeout_s, not three (`skillexec serve` answered nothing
+    until each had timed out in turn), and the good skill beside them runs."""
+    need_sandbox()
+    skills = tmp_path / "skills"
+    for n in range(3):
+        shutil.copytree(HOSTILE / "zygote_import_slow", skills / f"slow{n}")
+        manifest = skills / f"slow{n}" / "skill.json"
+        manifest.write_text(manifest.read_text().replace('"zygote-import-slow"', f'"slow{n}"'))
+    (skills / "normal").mkdir()
+    (skills / "normal" / "main.py").write_text(NOOP)
+    (skills / "normal" / "skill.json").write_text(json.dumps(
+        {"id": "normal", "version": "1.0.0", "entry_point": "main:execute"}))
+    from skillexec import SkillExecutionEngine
+    from skillexec.config import EngineConfig
+
+    async def go() -> tuple[float, Any]:
+        engine = SkillExecutionEngine(config=EngineConfig(
+            skills_dir=skills, data_dir=tmp_path / "data", zygote={"import_timeout_s": 3}))
+        t0 = time.monotonic()
+        async with engine:
+            took = time.monotonic() - t0
+            return took, await engine.execute("normal", {"x": 1})
+    took, ok = asyncio.run(go())
+    assert ok.status.value == "succeeded", ok.error
+    assert took < 7, took  # one after the other: at least 9 s
+
+
+@pytest.mark.parametrize("runner_cls", LEVELS)
 def test_import_is_bounded_like_an_attempt(runner_cls: type[ProcessRunner],
                                            tmp_path: Path) -> None:
     """The zygote's rlimits (and cgroup) hold before the skill's module-level code runs."""

@@ -66,3 +66,40 @@ def test_another_principals_session_is_not_found(tmp_path: Path) -> None:
         mine = alice.post("/api/skills/pdf-forms/scripts", json={**body, "session": sid})
         assert mine.status_code == 200 and mine.json()["data"]["status"] == "succeeded"
         assert [f["path"] for f in srv.engine.sessions.files(sid)] == ["planted.txt"]
+
+
+def test_a_key_opens_uses_reads_and_closes_its_own_session_over_http(tmp_path: Path) -> None:
+    """The scripts route takes a session, but nothing over HTTP made one: a session created
+    by the command line is local's, which a key may not use. /api/sessions does it."""
+    need_sandbox()
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("runner", name="alice")) as alice, \
+            srv.client(srv.key("runner", name="bob")) as bob, \
+            srv.client(srv.key("viewer")) as viewer:
+        r = alice.post("/api/sessions", json={"ttl_s": 600})
+        assert r.status_code == 201, r.text
+        made = r.json()["data"]
+        sid = made["id"]
+        assert made["principal"] == "alice" and made["ttl_s"] == 600
+        body = {"script": "scripts/noop.py", "session": sid,
+                "files": {"in/a.txt": base64.b64encode(b"kept").decode()}}
+        r = alice.post("/api/skills/pdf-forms/scripts", json=body)
+        assert r.status_code == 200 and r.json()["data"]["status"] == "succeeded", r.text
+        r = alice.get(f"/api/sessions/{sid}")
+        assert r.status_code == 200, r.text
+        assert [f["path"] for f in r.json()["data"]["files"]] == ["in/a.txt"]
+        assert [s["id"] for s in alice.get("/api/sessions").json()["data"]] == [sid]
+        assert bob.get("/api/sessions").json()["data"] == []  # not his
+        for call in (bob.get(f"/api/sessions/{sid}"), bob.delete(f"/api/sessions/{sid}")):
+            assert call.status_code == 404, call.text  # as an unknown id
+            assert call.json()["error"]["code"] == "SESSION_NOT_FOUND"
+        assert viewer.post("/api/sessions", json={}).status_code == 403  # no runs: no use
+        r = alice.post("/api/sessions", json={"ttl_s": 1e9})  # cut to sessions.max_ttl_s
+        assert r.status_code == 201 and r.json()["data"]["ttl_s"] == 86400, r.text
+        assert alice.delete(f"/api/sessions/{r.json()['data']['id']}").status_code == 200
+        for bad in ({"ttl_s": 0}, {"ttl_s": 5e-324}, {"ttl_s": True}, {"ttl": 5}):
+            assert alice.post("/api/sessions", json=bad).status_code == 422, bad
+        r = alice.delete(f"/api/sessions/{sid}")
+        assert r.status_code == 200, r.text
+        assert alice.get(f"/api/sessions/{sid}").status_code == 404
+        assert alice.post("/api/sessions").status_code == 201  # no body: the default TTL

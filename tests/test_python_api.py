@@ -50,6 +50,25 @@ def test_a_config_that_is_not_a_mapping_is_rejected_like_any_bad_option(
     arun(go())
 
 
+@pytest.mark.parametrize(("option", "code"), [
+    ({"priority": "5"}, "invalid_priority"), ({"priority": True}, "invalid_priority"),
+    ({"priority": 2.5}, "invalid_priority"), ({"timeout": "10"}, "invalid_timeout"),
+    ({"max_retries": "1"}, "invalid_max_retries"), ({"max_retries": -1}, "invalid_max_retries"),
+])
+def test_an_option_of_the_wrong_type_is_rejected_not_raised(
+        option: dict[str, object], code: str, tmp_path: Path) -> None:
+    """priority="5" was a TypeError out of execute (a comparison of int and str), and
+    max_retries=-1 ran as if it were 0."""
+    async def go() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
+            r = await engine.execute(double, {"x": 4}, **option)  # type: ignore[arg-type]
+            assert r.status is TaskStatus.REJECTED, r
+            assert r.error is not None and r.error.code == code, r.error
+            assert (await engine.execute(double, {"x": 4})).output == 8  # still healthy
+
+    arun(go())
+
+
 def test_run_writes_its_journal_in_the_data_dir_or_keeps_it_in_memory(tmp_path: Path) -> None:
     result = skillexec.run(double, {"x": 2}, data_dir=tmp_path / "here")
     assert result.output == 4

@@ -169,6 +169,7 @@ def test_script_outside_the_folder_is_refused_before_running(tmp_path: Path,
     assert r.status is TaskStatus.REJECTED
     assert r.error is not None and r.error.type.value == "parameter_error"
     assert r.error.code in ("script_outside_skill", "invalid_script_path")
+    assert "''s" not in r.error.message  # "skill 'pdf-forms''s folder" read badly
 
 
 def test_unknown_script_and_suffix_are_refused(tmp_path: Path) -> None:
@@ -229,12 +230,21 @@ def test_a_scripts_arguments_never_reach_its_warm_parent(tmp_path: Path,
         return await fork(self, request, fds)
 
     monkeypatch.setattr(ZygoteHandle, "fork", spy)
-    # The plain frame, and (an argument with a NUL cannot be NUL-ended) the JSON one.
-    for args in (["s3cr3t-argument", "", "é\x01"], ["s3cr3t\x00nul"]):
+    for args in (["s3cr3t-argument", "", "é\x01"], ["s3cr3t", "ü"]):
         r = run(tmp_path, "scripts/echo_args.py", args=args)
         assert r.status is TaskStatus.SUCCEEDED, r.error
         assert json.loads(r.output["stdout"])["argv"] == args
     assert sent and not any(b"s3cr3t" in m for m in sent)
+
+
+def test_an_argument_holding_a_nul_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """No argv can carry a NUL: a bash script's exec failed on it (exit 71, no stderr, no
+    reason given); now every script's call is refused naming the argument."""
+    for script in ("scripts/hello.sh", "scripts/echo_args.py"):
+        r = run(tmp_path, script, args=["fine", "a\0b"])
+        assert r.status is TaskStatus.REJECTED, (script, r.status, r.error)
+        assert r.error is not None and r.error.code == "invalid_script_args"
+        assert "argument 2" in r.error.message and "NUL" in r.error.message
 
 
 def test_node_script(tmp_path: Path) -> None:

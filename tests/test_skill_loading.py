@@ -684,7 +684,14 @@ def test_py_copilot_package_entry_point_is_explained_not_called_missing(tmp_path
     docs = write(tmp_path / "notes", {
         "skill.json": {**meta, "skill_id": "notes", "entry_point": "app.skills.skills.notes.x"},
         "SKILL.md": "---\nname: notes\ndescription: Team notes.\n---\nRead me.\n"})
-    assert "no Python code (SKILL.md is instructions only)" in load_skill(docs).entry.reason
+    assert "no Python file at its top level (SKILL.md is instructions for a model)" in \
+        load_skill(docs).entry.reason
+    # Its bundled scripts are Python code all the same: the reason must not deny them.
+    (docs / "scripts").mkdir()
+    (docs / "scripts" / "fill.py").write_text("print('filled')\n")
+    scripted = load_skill(docs)
+    assert scripted.scripts == ("scripts/fill.py",) and not scripted.runnable
+    assert "no Python code" not in scripted.entry.reason
     bare = write(tmp_path / "bare", {"skill.json": {"id": "bare", "version": "1.0.0"}})
     assert load_skill(bare).entry.reason.startswith("no entry_point, command or main_file")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -475,6 +476,10 @@ def load_config(**options: Any) -> EngineConfig:
         raise ConfigError("invalid setting " + "; ".join(problems),
                           details={"errors": problems}) from None
     except (ValueError, OSError) as exc:  # a malformed skillexec.toml
+        if isinstance(exc, tomllib.TOMLDecodeError | UnicodeDecodeError | OSError):
+            # Which file: the working directory's, or SKILLEXEC_CONFIG's.
+            where = os.environ.get("SKILLEXEC_CONFIG") or "skillexec.toml"
+            raise ConfigError(f"cannot read the configuration file {where}: {exc}") from None
         raise ConfigError(_not_json(str(exc)) or f"cannot read the configuration: {exc}"
                           ) from None
 

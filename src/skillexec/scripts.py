@@ -75,8 +75,8 @@ def resolve_script(skill: Skill, script: str, *,
     found = _opened_path(joined)
     real = found[0] if found is not None else os.path.realpath(joined)
     if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
-        raise ParameterError(f"script {script!r} resolves outside skill {skill.id!r}'s "
-                             "folder", code="script_outside_skill")
+        raise ParameterError(f"script {script!r} resolves outside the folder of skill "
+                             f"{skill.id!r}", code="script_outside_skill")
     if found is not None:
         regular = found[1]
     else:
@@ -126,7 +126,7 @@ def _relative(skill: Skill, script: str) -> str:
                              code="invalid_script_path")
     if os.path.isabs(script) or script.startswith("~"):
         raise ParameterError(f"script {script!r} is an absolute path; give a path relative "
-                             f"to skill {skill.id!r}'s folder", code="script_outside_skill")
+                             f"to the folder of skill {skill.id!r}", code="script_outside_skill")
     return os.path.normpath(script)
 
 
@@ -147,6 +147,10 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
     """The derived skill's parameters for one call (bytes as base64: they are journaled)."""
     if isinstance(args, str | bytes) or not all(isinstance(a, str) for a in args):
         raise ParameterError("args must be a sequence of strings", code="invalid_script_args")
+    for n, arg in enumerate(args, 1):
+        if "\0" in arg:  # no argv carries one: exec refuses it, with no reason for the caller
+            raise ParameterError(f"argument {n} holds a NUL character, which no program's "
+                                 "arguments can carry", code="invalid_script_args")
     out: dict[str, Any] = {"args": list(args), "session": session, "stdin": None, "files": {}}
     if stdin is not None:
         raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)

@@ -93,9 +93,13 @@ def _bounds(since: str, until: str | None) -> tuple[float | None, float | None]:
     from skillexec.monitoring.reports import parse_since
 
     try:
-        return parse_since(since), parse_since(until)
+        start, end = parse_since(since), parse_since(until)
     except ValueError as exc:
         opt.fail(str(exc))
+    if start is not None and end is not None and start > end:  # else an empty report
+        opt.fail(f"--since {since} is later than --until {until}: nothing lies between "
+                 "(--since is the older end of the range)")
+    return start, end
 
 
 @app.command()

@@ -59,6 +59,7 @@ def script(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Run one of a skill's bundled scripts; print what it printed."""
     if timeout is not None and not timeout > 0:
@@ -72,8 +73,8 @@ def script(
             opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
 
     async def go() -> ExecutionResult:
-        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir,
-                            recover=False).prepare_only(skill)
+        engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
+                            journal_url=journal_url).prepare_only(skill)
         async with opt.engine_scope(engine):
             return await engine.run_script(skill, path, args=list(args or []), files=files,
                                            stdin=data, session=session, timeout=timeout,

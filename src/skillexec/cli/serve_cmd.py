@@ -24,16 +24,18 @@ def serve(
         "--access-log/--no-access-log", help="One JSON line per request on stderr.")] = True,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
+    journal_url: opt.JournalUrl = None,
 ) -> None:
     """Serve the HTTP API of one engine until SIGTERM or Ctrl-C (which drain it first)."""
     import signal
+    import sqlite3
 
     from skillexec.service.server import bind
     from skillexec.service.server import serve as run_server
 
     if log_level.lower() not in _LOG_LEVELS:  # uvicorn's own check is a KeyError
         opt.fail(f"--log-level {log_level!r}: use one of {', '.join(_LOG_LEVELS)}")
-    engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir)
+    engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -44,5 +46,7 @@ def serve(
     try:
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
                    log_level=log_level.lower(), access_log=access_log)
+    except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
+        opt.fail(f"cannot open the data folder {engine.config.data_dir}: {opt.reason(exc)}")
     finally:
         sock.close()

@@ -192,9 +192,11 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
         folders = {path.resolve(): ""}
     else:
         report = load_skills(path, strict=strict)
-        folders = {s.path.resolve(): "" for s in report.skills if s.path is not None}
+        # Not resolved: a symlink to a folder beside it is its own entry, and the problem
+        # the loader found with it (the same id and version twice) is the link's.
+        folders = {s.path.absolute(): "" for s in report.skills if s.path is not None}
         for p in report.problems:  # e.g. the same id and version twice
-            folders[p.path.resolve()] = p.reason
+            folders[p.path.absolute()] = p.reason
     validator = ParameterValidator()
     policy = opt.config(skills_dir=None, data_dir=None).isolation_policy()
     findings: list[dict[str, Any]] = []
@@ -220,6 +222,7 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
                 warnings.append(f"not runnable on this machine: {exc}")
             if (refused := policy.refusal(skill)) is not None:  # the operator may name it
                 warnings.append(f"refused by this engine's policy: {refused.message}")
+        errors = list(dict.fromkeys(errors))  # a field read twice is wrong once
         findings.append({"path": str(folder), "id": skill.id if skill else None,
                          "version": skill.version if skill else None,
                          "source": skill.source if skill else None,

@@ -82,7 +82,10 @@ def install(skill_id: SkillId,
     try:
         status = envs.install(skill, packages or ())
     except InvalidRequirement as exc:
-        opt.fail(f"not a package requirement: {exc}")
+        # packaging's message is three lines (why, the text, a caret under the place).
+        why, *shown = str(exc).splitlines()
+        text = f" {shown[0].strip()!r}" if shown else ""
+        opt.fail(f"not a package requirement:{text} ({why.rstrip('.')})")
     except SkillExecError as exc:
         opt.fail(str(exc))
     if as_json:
@@ -93,3 +96,8 @@ def install(skill_id: SkillId,
     what = ", ".join(status.requirements) or "nothing to install"
     make_console().print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
                          f"{cell(what)})", soft_wrap=True)
+    if packages:
+        # An engine reads a skill's packages when it loads the skill: one serving now kept
+        # answering missing_module, with this very command as the advice.
+        typer.echo("an engine already running (serve, mcp, worker) uses these packages "
+                   "from its next start")

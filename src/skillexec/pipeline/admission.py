@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from skillexec.config import EngineConfig
 from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
@@ -70,15 +70,19 @@ class Admission:
         c = self.config
         prio = priority if priority is not None else (
             ex.priority if ex.priority is not None else c.default_priority)
-        if not 0 <= prio <= 9:
-            raise ParameterError(f"priority must be between 0 and 9 (got {prio})",
+        # Of the wrong type (priority="5" from Python), each was a TypeError out of execute.
+        if not (_whole(prio) and 0 <= prio <= 9):
+            raise ParameterError(f"priority must be a whole number from 0 to 9 (got {prio!r})",
                                  code="invalid_priority")
         timeout_s = timeout if timeout is not None else (ex.timeout_s or c.default_timeout_s)
-        if not 0 < timeout_s < math.inf:  # NaN fails this too
+        if not (_number(timeout_s) and 0 < timeout_s < math.inf):  # NaN fails this too
             raise ParameterError(f"timeout must be a positive number of seconds "
-                                 f"(got {timeout_s})", code="invalid_timeout")
+                                 f"(got {timeout_s!r})", code="invalid_timeout")
         retries = max_retries if max_retries is not None else (
             ex.max_retries if ex.max_retries is not None else c.default_max_retries)
+        if not (_whole(retries) and retries >= 0):
+            raise ParameterError(f"max_retries must be a whole number of at least 0 (got "
+                                 f"{retries!r})", code="invalid_max_retries")
         # A call may tighten, never pass the operator's maxima either.
         req = Request(skill.id, skill.version, validated, dict(cfg), prio,
                       float(min(timeout_s, self.policy.max_timeout_s)),
@@ -91,7 +95,7 @@ class Admission:
     def refused(self, task_id: str, skill_id: str, version: str | None,
                 priority: int | None, principal: Who) -> ExecutionTask:
         """The task a refused request is recorded as (it ends ``rejected`` at once)."""
-        prio = priority if priority is not None and 0 <= priority <= 9 \
+        prio = priority if _whole(priority) and 0 <= priority <= 9 \
             else self.config.default_priority
         return ExecutionTask.of(task_id, Request(skill_id, version or "", {}, {}, prio, 0.0, 0,
                                                  False, time.time(),
@@ -105,6 +109,14 @@ class Admission:
                 f"skill {skill.id!r} needs isolation {isolation.value!r}, which this engine "
                 "does not provide", code="isolation_unavailable")
         return runner
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _runner_accepts(skill: Skill, runner: Runner) -> None:

@@ -29,6 +29,7 @@ from skillexec.service import (
     api_alerts,
     api_executions,
     api_scripts,
+    api_sessions,
     api_skills,
     compat,
     ops,
@@ -136,13 +137,15 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
         description="Run AI-assistant skills over HTTP: validated, queued, isolated, "
         "measured. `/api/...` answers in envelopes; `/api/v1/skills...` in Py Copilot's "
         "shapes. Send an API key as `X-API-Key` or `Authorization: Bearer`.",
-        openapi_tags=[{"name": "skills"}, {"name": "executions"}, {"name": "artifacts"},
+        openapi_tags=[{"name": "skills"}, {"name": "sessions"}, {"name": "executions"},
+                      {"name": "artifacts"},
                       {"name": "reports"}, {"name": "keys"}, {"name": "audit"},
                       {"name": "py-copilot"}, {"name": "operations"}],
         **_telemetry(traced=engine.monitor.tracing is not None))
     app.state.service = state
-    for router in (api_skills.router, api_scripts.router, api_executions.router,
-                   api_admin.router, api_alerts.router, ws.router, compat.router, ops.router):
+    for router in (api_skills.router, api_scripts.router, api_sessions.router,
+                   api_executions.router, api_admin.router, api_alerts.router, ws.router,
+                   compat.router, ops.router):
         app.include_router(router)
     # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4).
     app.router.routes.append(mcp_route(mcp, authenticate=None if insecure_no_auth

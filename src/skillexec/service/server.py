@@ -32,14 +32,25 @@ _GEN0 = 10_000  # allocations between young collections (Python's default: 700)
 
 
 class _DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
+    def __init__(self, config: uvicorn.Config, state: ServiceState, *, banner: str) -> None:
         super().__init__(config)
         self._service = state
+        self._banner = banner
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        await super().serve(sockets=sockets)
+        # Started here, on uvicorn's loop, before its lifespan (whose start() is then a
+        # no-op): an engine that cannot start (a data folder it cannot open, a journal
+        # database it cannot reach) raises to the caller, not into uvicorn's traceback.
+        engine = self._service.engine
+        await engine.start()
+        sys.stderr.write(self._banner)
+        sys.stderr.flush()
+        try:
+            await super().serve(sockets=sockets)
+        finally:  # a no-op once the lifespan has closed it
+            await engine.close(grace_s=self._service.settings.shutdown_grace_s)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -114,14 +125,11 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
         app, log_level=log_level, access_log=False,  # our access log is structured
         timeout_graceful_shutdown=max(1, int(state.settings.shutdown_grace_s) or 1),
         lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
-    server = _DrainingServer(config, state)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(f"skillexec: serving http://{shown}:{port} (API docs at /docs, "
-                     "dashboard at /)\n")
+    banner = f"skillexec: serving http://{shown}:{port} (API docs at /docs, dashboard at /)\n"
     if insecure_no_auth:
-        sys.stderr.write("skillexec: WARNING: authentication is DISABLED "
-                         "(--insecure-no-auth): anyone who can reach this port can run "
-                         "skills as admin. For local development only.\n")
-    sys.stderr.flush()
-    server.run(sockets=[sock])
+        banner += ("skillexec: WARNING: authentication is DISABLED (--insecure-no-auth): "
+                   "anyone who can reach this port can run skills as admin. For local "
+                   "development only.\n")
+    _DrainingServer(config, state, banner=banner).run(sockets=[sock])

@@ -118,9 +118,11 @@ class EntryResolver(ABC):
                    if names_package else "name one in entry_point as 'file:function'")
             return (f"{said}, and there is no main.py or skill.py with an execute() "
                     f"(Python files: {shown}; {how})")
+        # "at its top level": its bundled scripts (scripts/, bin/) may well be Python.
         if any(d.path.name == "SKILL.md" for d in self.docs):
-            return f"{said}, and the folder has no Python code (SKILL.md is instructions only)"
-        return f"{said}, and the folder has no Python code"
+            return (f"{said}, and the folder has no Python file at its top level (SKILL.md is "
+                    "instructions for a model)")
+        return f"{said}, and the folder has no Python file at its top level"
 
     def _command_entry(self, command: Any) -> Entry:
         if isinstance(command, str):

@@ -140,8 +140,8 @@ class ZygoteHandle:
         except ZygoteDied:
             if self.error is None:
                 self.error = ErrorInfo(type=ErrorType.EXECUTION, code="zygote_failed",
-                                       message=f"skill {skill_id!r}'s zygote exited while "
-                                               f"starting")
+                                       message=f"the zygote of skill {skill_id!r} exited "
+                                               f"while starting")
             self.kill()
         if self.error is not None:
             self._read_output()
@@ -156,7 +156,7 @@ class ZygoteHandle:
             if not self.pid:  # fail closed: its children could not be told apart
                 self.error = ErrorInfo(
                     type=ErrorType.RESOURCE, code="isolation_unavailable",
-                    message=f"skill {skill_id!r}'s zygote cannot be found in /proc")
+                    message=f"the zygote of skill {skill_id!r} cannot be found in /proc")
                 self.pid = self.proc.pid
                 self.kill()
 

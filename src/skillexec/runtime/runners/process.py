@@ -81,6 +81,7 @@ class ProcessRunner:
         # close() must leave none behind.
         self._handles: set[ZygoteHandle] = set()
         self._starting: dict[str, asyncio.Future[ZygoteHandle]] = {}
+        self._failed_warmups: dict[str, ZygoteHandle] = {}  # see prepare
         # Replacements warmed in the background for zygotes close to their attempt cap, so
         # that recycling one does not stall the attempts that arrive meanwhile.
         self._replacing: dict[str, asyncio.Task[None]] = {}
@@ -95,7 +96,14 @@ class ProcessRunner:
     async def prepare(self, skill: Skill) -> None:
         if self.refusal(skill) is None:
             wr = self.settings.work_root
-            await self._zygote(skill, f"{wr}/{skill_slot(skill.id)}" if wr is not None else None)
+            zyg = await self._zygote(
+                skill, f"{wr}/{skill_slot(skill.id)}" if wr is not None else None)
+            if zyg.error is not None:
+                # A warm-up that failed (the import raised, hung, or the zygote died) is the
+                # next call's answer as it is, not imported again right away: a hanging
+                # import cost that call zygote_import_timeout_s a second time (`skillexec
+                # run` of such a skill took twice as long). The calls after it try again.
+                self._failed_warmups[_zkey(skill)] = zyg
 
     async def run(self, attempt: Attempt) -> Outcome:
         started = time.perf_counter()
@@ -114,6 +122,9 @@ class ProcessRunner:
         for tries in range(2):
             zyg = await self._zygote(skill, root)
             if zyg.error is not None:
+                # Answered now (this call waited on the failed warm-up itself): the next
+                # call tries the import again.
+                self._failed_warmups.pop(_zkey(skill), None)
                 return Outcome(error=zyg.error, metrics={"wall_ms": ms_since(started)})
             try:
                 outcome = await self._run_on(zyg, attempt, workdir, started)
@@ -205,6 +216,8 @@ class ProcessRunner:
                 not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
                 or _inside(work_root, self._work_roots.get(key))):
             return zyg
+        if zyg is not None and self._failed_warmups.pop(key, None) is zyg:
+            return zyg  # its error is this call's (see prepare)
         rep = self._replacing.get(key)
         if rep is not None:
             # Its replacement is warming up: wait for it rather than start a second one.
