@@ -166,9 +166,11 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     # Outside the request context and CORS: it does their work itself for what it answers.
     app.add_middleware(ExpressExecute, state=state, ids=ids, access_log=access, cors=cors)
     handlers = app.exception_handlers
-    app.state.front_door = front_door(app, state=state, ids=ids, access_log=access,
-                                      cors=cors, crash=handlers.get(Exception) or
-                                      handlers.get(500))
+    # With the engine tracing, FastAPI's own request spans and metrics are made at its
+    # entry: every request goes that way then, the execute route's too.
+    app.state.front_door = app if engine.monitor.tracing is not None else front_door(
+        app, state=state, ids=ids, access_log=access, cors=cors,
+        crash=handlers.get(Exception) or handlers.get(500))
     return app
 
 
