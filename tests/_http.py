@@ -22,6 +22,7 @@ import uvicorn
 from skillexec import SkillExecutionEngine, skill
 from skillexec.config import EngineConfig
 from skillexec.service import create_app
+from skillexec.service.app import served
 from skillexec.service.server import bind
 from skillexec.service.state import ServiceState
 
@@ -94,7 +95,7 @@ def running(tmp_path: Path, *, insecure: bool = False, service: dict[str, Any] |
     app = create_app(engine, insecure_no_auth=insecure)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+    uv = uvicorn.Server(uvicorn.Config(served(app), log_level="warning", access_log=False,
                                        timeout_graceful_shutdown=5, lifespan="on"))
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_until_complete,

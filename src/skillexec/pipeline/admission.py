@@ -20,7 +20,7 @@ from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
-from skillexec.security.principals import Who, principal_id, principal_of
+from skillexec.security.principals import Principal, Who, principal_id, principal_of
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionTask, Request
@@ -54,7 +54,10 @@ class Admission:
                  timeout: float | None, max_retries: int | None,
                  principal: Who, deadline: float | None) -> ExecutionTask:
         """Run every check, then the task this request becomes (parameters validated)."""
-        self.authorize(principal_of(principal), skill)  # first: may this principal run it?
+        # First: may this principal run it? (A Principal is its own: principal_of would
+        # first compare it with a name, a dataclass __eq__ call.)
+        self.authorize(principal if principal.__class__ is Principal
+                       else principal_of(principal), skill)
         _runnable(skill)
         runner = self._runner(skill)
         for check in self.checks:

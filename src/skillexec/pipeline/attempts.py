@@ -275,7 +275,8 @@ class AttemptLoop:
             self.validator.validate_output(skill, outcome.output, size=len(encoded))
         except SkillExecError as exc:
             return Outcome(error=exc.info, metrics=outcome.metrics)
-        return Outcome(output=outcome.output, metrics=outcome.metrics, output_json=encoded)
+        outcome.output_json = encoded  # this attempt's own outcome: no copy to make
+        return outcome
 
 
 def _entry(task: ExecutionTask, skill: Skill, outcome: Outcome,

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
@@ -44,10 +44,10 @@ from skillexec.service.envelope import (
     error_response,
     json_response,
 )
-from skillexec.service.express import ExpressExecute
+from skillexec.service.express import ExpressExecute, front_door
 from skillexec.service.state import ServiceState
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "served"]
 
 log = logging.getLogger("skillexec.service")
 
@@ -168,7 +168,20 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                        access_log=access, ids=ids)
     # Outside the request context and CORS: it does their work itself for what it answers.
     app.add_middleware(ExpressExecute, state=state, ids=ids, access_log=access, cors=cors)
+    handlers = app.exception_handlers
+    # With the engine tracing, FastAPI's own request spans and metrics are made at its
+    # entry: every request goes that way then, the execute route's too.
+    app.state.front_door = app if engine.monitor.tracing is not None else front_door(
+        app, state=state, ids=ids, access_log=access, cors=cors,
+        crash=handlers.get(Exception) or handlers.get(500))
     return app
+
+
+def served(app: FastAPI) -> ASGIApp:
+    """What a server runs for an app of :func:`create_app` (its execute route's requests
+    answered before the app's outer layers: :func:`~skillexec.service.express.front_door`)."""
+    front: ASGIApp = app.state.front_door
+    return front
 
 
 async def _unused(scope: Scope, receive: Receive, send: Send) -> None:

@@ -23,7 +23,7 @@ from types import FrameType
 import uvicorn
 
 from skillexec.engine import SkillExecutionEngine
-from skillexec.service.app import create_app
+from skillexec.service.app import create_app, served
 from skillexec.service.state import ServiceState
 
 __all__ = ["bind", "serve"]
@@ -122,7 +122,7 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
     app = create_app(engine, insecure_no_auth=insecure_no_auth)
     state: ServiceState = app.state.service
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=False,  # our access log is structured
+        served(app), log_level=log_level, access_log=False,  # our access log is structured
         timeout_graceful_shutdown=max(1, int(state.settings.shutdown_grace_s) or 1),
         lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
     host, port = sock.getsockname()[:2]

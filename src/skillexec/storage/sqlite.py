@@ -21,10 +21,11 @@ from typing import Any
 from skillexec.errors import ResourceError
 from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.rows import event, event_data, finished_values
+from skillexec.storage.sqlite_binding import finished_row, variants
 from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.sqlite_purge import SQLiteVacuumMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
-from skillexec.storage.sqlite_request import INSERT_TASK, insert_values
+from skillexec.storage.sqlite_request import INSERT_TASK, insert_row
 from skillexec.storage.sqlite_security import (
     AUDIT_MARK,
     SECURITY_SCHEMA,
@@ -107,6 +108,11 @@ _ARTIFACT = (
     " VALUES (?,?,?,?,?,?,?)"
 )
 _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
+# The rows of every task, bound without sqlite3's adapter lookups (sqlite_binding): a
+# task's insert (started_at, principal, deadline_s often absent; params, config) and its
+# end (history mostly absent; result).
+_INSERTS = variants(INSERT_TASK, (2, 13, 14))
+_ENDS = variants(_FINISHED, (5,))
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
 
@@ -283,7 +289,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
                 shared.set_exception(self._journal_error(shared_error))
 
     def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
-        return self._put(INSERT_TASK, insert_values(task, self._codec))
+        return self._put(*insert_row(task, _INSERTS, self._codec))
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         return self._put(_STARTED, (task.status._value_, task.started_at, task.attempts,
@@ -296,8 +302,8 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
-        return self._put(_FINISHED, finished_values(task, result, history, output_json,
-                                                    self._codec))
+        return self._put(*finished_row(_ENDS, finished_values(task, result, history,
+                                                              output_json, self._codec)))
 
     def append_event(self, kind: str, data: dict[str, Any]) -> Awaitable[None]:
         return self._put(_EVENT, (kind, time.time(), event_data(kind, data, self._codec)))

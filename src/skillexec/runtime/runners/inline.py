@@ -14,7 +14,6 @@ A cancelled coroutine has unwound when its ``await`` returns: an async attempt i
 from __future__ import annotations
 
 import asyncio
-import heapq
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from skillexec.environments.modules import name_the_package
 from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
+from skillexec.runtime.runners.inline_watchdog import Watchdog
 from skillexec.skills.model import Skill
 from skillexec.units import duration
 
@@ -43,7 +43,7 @@ class InlineRunner:
         self.threads_stuck = 0
         self._invokers: dict[str, Invoker] = {}
         self._classifier = classifier or ErrorClassifier()
-        self._dog: _Watchdog | None = None
+        self._dog: Watchdog | None = None
 
     def refusal(self, skill: Skill) -> ErrorInfo | None:
         return None
@@ -67,7 +67,8 @@ class InlineRunner:
         try:
             inv = self._invoker(attempt.skill)
             if inv.is_async:
-                watch = self._watchdog().watch(timeout_s)
+                dog = self._watchdog()
+                watch = dog.watch(timeout_s)
                 try:
                     value = await inv.call(attempt.input_data, ctx)
                 except asyncio.CancelledError:
@@ -78,7 +79,7 @@ class InlineRunner:
                         raise _Deadline from None
                     raise
                 finally:
-                    watch.task = None
+                    dog.ended(watch)
             else:
                 if self.threads_stuck >= self.thread_pool_size:
                     raise ResourceError(
@@ -142,10 +143,10 @@ class InlineRunner:
     def _unstuck(self) -> None:
         self.threads_stuck -= 1
 
-    def _watchdog(self) -> _Watchdog:
+    def _watchdog(self) -> Watchdog:
         dog = self._dog
         if dog is None or dog.loop is not asyncio.get_running_loop():
-            dog = self._dog = _Watchdog(asyncio.get_running_loop())
+            dog = self._dog = Watchdog(asyncio.get_running_loop())
         return dog
 
     async def close(self) -> None:
@@ -154,64 +155,6 @@ class InlineRunner:
 
 class _Deadline(Exception):
     pass
-
-
-class _Watch:
-    __slots__ = ("deadline", "expired", "seq", "task")
-
-    def __init__(self, deadline: float, seq: int, task: asyncio.Task[Any] | None) -> None:
-        self.deadline = deadline
-        self.seq = seq
-        self.task = task
-        self.expired = False
-
-    def __lt__(self, other: _Watch) -> bool:
-        return (self.deadline, self.seq) < (other.deadline, other.seq)
-
-
-class _Watchdog:
-    """Deadlines of running coroutines, all served by one timer.
-
-    ``asyncio.timeout`` arms and cancels a timer per call, which at thousands of calls a
-    second is a large share of the engine's overhead. Here a call pushes its deadline on a
-    heap; the one timer is re-armed only when a deadline earlier than the armed one arrives,
-    and when it fires it cancels every task past its deadline (the caller turns that
-    cancellation into a timeout, as ``asyncio.timeout`` does).
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._heap: list[_Watch] = []
-        self._seq = 0
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed_at = float("inf")
-
-    def watch(self, timeout_s: float) -> _Watch:
-        self._seq += 1
-        w = _Watch(self.loop.time() + timeout_s, self._seq, asyncio.current_task())
-        heapq.heappush(self._heap, w)
-        if w.deadline < self._armed_at:
-            self._arm(w.deadline)
-        return w
-
-    def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._armed_at = when
-        self._handle = self.loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._armed_at = float("inf")
-        now = self.loop.time()
-        heap = self._heap
-        while heap and (heap[0].deadline <= now or heap[0].task is None):
-            w = heapq.heappop(heap)
-            if w.task is not None:
-                w.expired = True
-                w.task.cancel()
-        if heap:
-            self._arm(heap[0].deadline)
 
 
 def _call_measured(call: Any, data: dict[str, Any], ctx: Any) -> tuple[Any, float]:
