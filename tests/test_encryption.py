@@ -374,6 +374,36 @@ def test_a_clear_payload_in_place_of_a_sealed_one_is_refused(
     assert isinstance(res_err, ResourceError) and res_err.code == "decrypt_failed"
 
 
+def test_a_forged_purge_flag_cannot_put_a_clear_output_in_place_of_a_sealed_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The purge flag is in clear: a journal edited to drop the sealed part and say
+    "purged" beside a clear output of its own shows no output, never the forged one."""
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", _master())
+    config = _config(tmp_path)
+    ok_id, fail_id, _ = _run_some(config)
+    with sqlite3.connect(config.journal_path) as db:
+        for task_id in (ok_id, fail_id):
+            result = db.execute("SELECT result FROM tasks WHERE task_id=?",
+                                (task_id,)).fetchone()[0]
+            body = json.loads(result)
+            body.pop("sealed")
+            body["purged"] = True
+            body["output"] = {"said": "forged output"}
+            if isinstance(body.get("error"), dict):
+                body["error"]["message"] = "forged message"
+                body["error"]["details"] = {"forged": True}
+            db.execute("UPDATE tasks SET result=? WHERE task_id=?", (json.dumps(body), task_id))
+
+    async def read() -> list[Any]:
+        async with SkillExecutionEngine(config=config.model_copy(update={"recover": False})) \
+                as engine:
+            return [await engine.wait(t, principal="alice") for t in (ok_id, fail_id)]
+    ok, failed = arun(read())
+    assert ok.output is None
+    assert failed.error is not None and "forged" not in failed.error.message
+    assert "forged" not in json.dumps(failed.error.details or {})
+
+
 @skill(id="no-params", timeout=5)
 async def no_params() -> str:
     return OUT_CANARY

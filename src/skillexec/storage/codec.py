@@ -173,7 +173,16 @@ class SealingCodec(Codec):
                     principal: str | None) -> dict[str, Any]:
         sealed = body.pop(_SEALED_KEY, None)
         if sealed is None:
-            self._clear_allowed("tasks", task_id, purged=body.get("purged") is True)
+            purged = body.get("purged") is True
+            self._clear_allowed("tasks", task_id, purged=purged)
+            if purged:
+                # A purge leaves nothing to read, and its flag is in clear: whatever sits
+                # beside it was put there, so it is never shown as the task's.
+                body["output"] = None
+                error = body.get("error")
+                if isinstance(error, dict):
+                    error["message"] = "(purged)"  # as storage.rows.purged_result writes it
+                    error.pop("details", None)
             return body
         hidden = orjson.loads(self.open("tasks", task_id, "result", principal,
                                         base64.b64decode(sealed)))
