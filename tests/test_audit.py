@@ -327,9 +327,8 @@ def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None
 
 
 def test_the_engines_task_records_are_canonical(tmp_path: Path) -> None:
-    """A task's records are written without sorting their keys again (their details are
-    built in sorted order): the bytes must still be the canonical ones, for a success, a
-    failure with its code, a refusal, and a record made for an HTTP request."""
+    """A task's records (written through the audit log's positional path) are canonical:
+    for a success, a refusal with its code, and a record made for an HTTP request."""
     async def main() -> None:
         async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
             e.register(add)

@@ -15,7 +15,6 @@ from skillexec.events import TaskEvent
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.security.audit import AuditLog
-from skillexec.security.audit_chain import Sorted
 from skillexec.security.principals import Who, principal_of
 from skillexec.storage.store import ArtifactRecord, TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
@@ -123,15 +122,14 @@ class Access:
 
     def _what(self, task: ExecutionTask, code: str | None) -> dict[str, Any]:
         """Which skill, which version, under which isolation, accepted when (µs); and the
-        error's code if it failed. Its keys are in sorted order (``Sorted``): the audit
-        record's canonical JSON needs no sort then."""
+        error's code if it failed."""
         req = task.request
-        what = Sorted() if code is None else Sorted(code=code)
-        what["isolation"] = task.runner or (self._book.isolation_of(task.skill)
-                                            if task.skill else None)
-        what["skill"] = req.skill_id
-        what["submitted_us"] = int(req.created_at * 1_000_000)
-        what["version"] = req.skill_version
+        what = {"skill": req.skill_id, "version": req.skill_version,
+                "isolation": task.runner or (self._book.isolation_of(task.skill)
+                                             if task.skill else None),
+                "submitted_us": int(req.created_at * 1_000_000)}
+        if code is not None:
+            what["code"] = code
         return what
 
 def not_found(task_id: str) -> SkillNotFoundError:

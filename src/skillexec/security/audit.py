@@ -94,9 +94,10 @@ class AuditLog:
     def task(self, action: str, principal: str | None, target: str, outcome: str,
              details: dict[str, Any]) -> None:
         """``record`` for the engine's records of a task (once per task: its hot path):
-        positional, ``principal`` a task's (None: ``local``). The caller checks ``enabled``."""
-        if (request_id := REQUEST_ID.get()) is not None:  # (a plain dict: sorted when written)
-            details = {**details, "request_id": request_id}
+        positional, ``principal`` a task's (None: ``local``), ``details`` a dict of its own
+        (extended here). The caller checks ``enabled``."""
+        if (request_id := REQUEST_ID.get()) is not None:
+            details["request_id"] = request_id
         self._queue(_new(AuditEntry, (int(time.time() * 1_000_000),
                                       LOCAL_ID if principal is None else principal, action,
                                       target, outcome, details)))

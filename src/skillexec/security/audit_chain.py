@@ -21,21 +21,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-__all__ = ["GENESIS", "GROUP_MAX", "AuditEntry", "AuditRow", "Sorted", "canonical", "chain",
-           "grouped", "records"]
+__all__ = ["GENESIS", "GROUP_MAX", "AuditEntry", "AuditRow", "canonical", "chain", "grouped",
+           "records"]
 
 GENESIS = bytes(32)
 GROUP_MAX = 64  # records per stored row at most: a page of rows stays a bounded read
 _SEP = b"\n"
 _new = tuple.__new__
-
-
-class Sorted(dict[str, Any]):
-    """Details whose keys were inserted in sorted order and whose values are scalars (the
-    engine's records of a task): their record's canonical JSON is written in the order
-    its keys were inserted, without sorting them again (same bytes, less work)."""
-
-    __slots__ = ()
 
 
 class AuditEntry(NamedTuple):
@@ -70,12 +62,9 @@ def chain(head: tuple[int, bytes] | None, entries: list[AuditEntry]) -> list[Aud
     sha256, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
     for ts_us, principal, action, target, outcome, details in entries:
         seq += 1
-        # The keys in sorted order: with details that are Sorted too, the insertion order
-        # is the canonical order (tests check both ways give the same bytes).
         body = dumps({"action": action, "details": details or {}, "outcome": outcome,
                       "prev": prev.hex(), "principal": principal, "seq": seq, "target": target,
-                      "ts": ts_us}, option=0 if details.__class__ is Sorted else sort,
-                     default=str)
+                      "ts": ts_us}, option=sort, default=str)
         prev = sha256(body).digest()
         # tuple.__new__: the row without the NamedTuple's Python-level __new__ (per record)
         out.append(_new(AuditRow, (seq, ts_us, body, prev)))
