@@ -77,7 +77,7 @@ def grouped(rows: list[AuditRow]) -> AuditRow:
     last = rows[-1]
     if len(rows) == 1:
         return last
-    return AuditRow(last.seq, last.ts_us, _SEP.join([r.body for r in rows]), last.digest)
+    return _new(AuditRow, (last[0], last[1], _SEP.join([r[2] for r in rows]), last[3]))
 
 
 def records(body: bytes) -> list[bytes]:
