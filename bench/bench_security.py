@@ -3,8 +3,14 @@
 Run:  .venv/bin/python bench/bench_security.py [--calls 5000] [--rounds 10] [--skill noop]
 Instructions per call of one arm (load-independent; start-up cancels in the difference):
   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p .venv/bin/python \
-      bench/bench_security.py --arm on --calls 500     (then --calls 1500, and --arm off)
-  per call = (Ir at 1500 - Ir at 500) / 1000  (``callgrind_annotate`` prints Ir)
+      bench/bench_security.py --arm on --calls 1500    (then --calls 3500, and --arm off)
+  per call = (Ir at 3500 - Ir at 1500) / 2000  (``callgrind_annotate`` prints Ir)
+  Both runs must pass the first audit checkpoint (record 1000, 200 warm-up calls included):
+  its first-time imports otherwise land in the difference. Even so, totals vary by ~10k a
+  call from run to run (asyncio's timer heap, the WAL checkpointer thread): compare the
+  inclusive counts of the functions that changed (``callgrind_annotate --inclusive=yes``).
+  Under valgrind, OpenSSL runs SHA-256 without the CPU's SHA extensions: each audit
+  record's hash counts ~9k instructions that take ~0.2 µs on this machine.
 
 Side by side in one run, on this machine:
   1. engine.execute() of an inline skill, SQLite journal on, with audit + encryption +

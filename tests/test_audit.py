@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from skillexec import SkillExecutionEngine, skill
 from skillexec.config import load_config
 from skillexec.errors import ConfigError
-from skillexec.security.audit import AuditLog, VerifyReport
+from skillexec.security.audit import REQUEST_ID, AuditLog, VerifyReport
 from skillexec.security.audit_chain import AuditEntry, canonical
 from skillexec.storage.sqlite import SQLiteStore
 from tests.conftest import ROOT, arun
@@ -324,6 +324,54 @@ def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None
             await store.close()
     same, rows, seqs, code = arun(main())
     assert same and rows == [1] and seqs == [0, 1] and code == "journal_write_failed"
+
+
+def test_the_engines_task_records_are_canonical(tmp_path: Path) -> None:
+    """A task's records (written through the audit log's positional path) are canonical:
+    for a success, a refusal with its code, and a record made for an HTTP request."""
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
+            e.register(add)
+            assert (await e.execute("add", {"a": 1})).ok
+            assert not (await e.execute("add", {"a": "x"})).ok
+            assert not (await e.execute("nope")).ok
+            token = REQUEST_ID.set("req-1")
+            try:
+                assert (await e.execute("add", {"a": 2})).ok
+            finally:
+                REQUEST_ID.reset(token)
+    arun(main())
+    bodies = [part for (body,) in db(tmp_path / "d").execute("SELECT body FROM audit")
+              for part in bytes(body).split(b"\n")]
+    records = [json.loads(b) for b in bodies]
+    assert [r["action"] for r in records] == ["engine.started", "task.finished",
+                                              "task.refused", "task.refused", "task.finished"]
+    assert records[2]["details"]["code"] and records[4]["details"]["request_id"] == "req-1"
+    assert all(b == canonical(r) for b, r in zip(bodies, records, strict=True))
+    assert verify(tmp_path / "d").ok
+
+
+def test_a_writer_whose_head_is_stale_chains_after_the_real_head(tmp_path: Path) -> None:
+    """A writer takes the head it committed last as the head (no SELECT per commit); when
+    another writer appended since (here a row of three records, keyed by its last seq),
+    its guarded INSERT fails and it places its records after the head it then reads."""
+    async def main() -> list[tuple[int, str]]:
+        path = tmp_path / "journal.db"
+        a, b = SQLiteStore(path), SQLiteStore(path)
+        await a.open()
+        await b.open()
+        try:
+            await a.audit_append(AuditEntry(1, "p", "x", "a1", "ok", None))
+            await asyncio.gather(*(b.audit_append(AuditEntry(2, "p", "x", f"b{i}", "ok", None))
+                                   for i in range(3)))
+            await a.audit_append(AuditEntry(3, "p", "x", "a2", "ok", None))
+            return [(r["seq"], r["target"]) for r in await AuditLog(a, directory=None).read()]
+        finally:
+            await a.close()
+            await b.close()
+    assert arun(main()) == [(0, "a1"), (1, "b0"), (2, "b1"), (3, "b2"), (4, "a2")]
+    report = verify(tmp_path)
+    assert report.ok and report.count == 5
 
 
 # -- rows of several records (one group commit's) ----------------------------------------------

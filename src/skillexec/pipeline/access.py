@@ -8,6 +8,7 @@ Operators and admins see every task (``read_any``, ``cancel_any``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from skillexec.errors import ErrorType, SkillNotFoundError
 from skillexec.events import TaskEvent
@@ -99,35 +100,37 @@ class Access:
     def submitted(self, task: ExecutionTask) -> None:
         """Audit (``audit.task_submissions`` on): a task was accepted. Queued before the
         task's own row, so that both go in one group commit."""
-        if self._audit.enabled and self._audit.task_submissions:
-            req = task.request
-            self._audit.record("task.submitted", principal=req.principal,
-                               target=task.task_id, details=self._what(task))
+        audit = self._audit
+        if audit.enabled and audit.task_submissions:
+            audit.task("task.submitted", task.request.principal, task.task_id, "ok",
+                       self._what(task, None))
 
     def ended(self, task: ExecutionTask, result: ExecutionResult) -> None:
         """Audit: a task ended (with what it ran: by default the one record of a task that
         ran, its submission folded in); a refusal says why, a permission refused is its
         own action."""
-        if not self._audit.enabled:
+        audit = self._audit
+        if not audit.enabled:
             return
         err, status = result.error, result.status
         action = "task.finished"
-        details = self._what(task)
-        if err is not None:
-            details["code"] = err.code
-            if status is TaskStatus.REJECTED:
-                action = "permission.denied" if err.type is ErrorType.PERMISSION \
-                    else "task.refused"
-        self._audit.record(action, principal=task.request.principal, target=task.task_id,
-                           outcome=status._value_, details=details)
+        if err is not None and status is TaskStatus.REJECTED:
+            action = "permission.denied" if err.type is ErrorType.PERMISSION \
+                else "task.refused"
+        audit.task(action, task.request.principal, task.task_id, status._value_,
+                   self._what(task, None if err is None else err.code))
 
-    def _what(self, task: ExecutionTask) -> dict[str, object]:
-        """Which skill, which version, under which isolation, accepted when (µs)."""
+    def _what(self, task: ExecutionTask, code: str | None) -> dict[str, Any]:
+        """Which skill, which version, under which isolation, accepted when (µs); and the
+        error's code if it failed."""
         req = task.request
-        return {"skill": req.skill_id, "version": req.skill_version,
+        what = {"skill": req.skill_id, "version": req.skill_version,
                 "isolation": task.runner or (self._book.isolation_of(task.skill)
                                              if task.skill else None),
                 "submitted_us": int(req.created_at * 1_000_000)}
+        if code is not None:
+            what["code"] = code
+        return what
 
 def not_found(task_id: str) -> SkillNotFoundError:
     # The very error an unknown id gets: another principal's task is not even confirmed.

@@ -64,6 +64,7 @@ class AuditLog:
         self.enabled = enabled
         self.task_submissions = task_submissions  # a record at acceptance too
         self._store = store
+        self._append = store.audit_append
         self._file = CheckpointFile(directory) if directory is not None else None
         self._every = checkpoint_every
         self._since_checkpoint = 0
@@ -86,9 +87,23 @@ class AuditLog:
             details = {**(details or {}), "request_id": request_id}
         who = principal if principal.__class__ is str else LOCAL_ID if principal is None \
             else principal.id if isinstance(principal, Principal) else principal
-        # tuple.__new__: the entry without the NamedTuple's Python-level __new__ (per task)
-        done = self._last = self._store.audit_append(_new(AuditEntry, (
-            int(time.time() * 1_000_000), who, action, target, outcome, details)))
+        # tuple.__new__: the entry without the NamedTuple's Python-level __new__
+        return self._queue(_new(AuditEntry, (int(time.time() * 1_000_000), who, action,
+                                             target, outcome, details)))
+
+    def task(self, action: str, principal: str | None, target: str, outcome: str,
+             details: dict[str, Any]) -> None:
+        """``record`` for the engine's records of a task (once per task: its hot path):
+        positional, ``principal`` a task's (None: ``local``), ``details`` a dict of its own
+        (extended here). The caller checks ``enabled``."""
+        if (request_id := REQUEST_ID.get()) is not None:
+            details["request_id"] = request_id
+        self._queue(_new(AuditEntry, (int(time.time() * 1_000_000),
+                                      LOCAL_ID if principal is None else principal, action,
+                                      target, outcome, details)))
+
+    def _queue(self, entry: AuditEntry) -> Awaitable[None]:
+        done = self._last = self._append(entry)
         if self._file is not None:
             self._since_checkpoint += 1
             if self._since_checkpoint >= self._every and self._signing is None:

@@ -62,9 +62,9 @@ def chain(head: tuple[int, bytes] | None, entries: list[AuditEntry]) -> list[Aud
     sha256, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
     for ts_us, principal, action, target, outcome, details in entries:
         seq += 1
-        body = dumps({"seq": seq, "ts": ts_us, "principal": principal, "action": action,
-                      "target": target, "outcome": outcome, "details": details or {},
-                      "prev": prev.hex()}, option=sort, default=str)
+        body = dumps({"action": action, "details": details or {}, "outcome": outcome,
+                      "prev": prev.hex(), "principal": principal, "seq": seq, "target": target,
+                      "ts": ts_us}, option=sort, default=str)
         prev = sha256(body).digest()
         # tuple.__new__: the row without the NamedTuple's Python-level __new__ (per record)
         out.append(_new(AuditRow, (seq, ts_us, body, prev)))
@@ -77,7 +77,7 @@ def grouped(rows: list[AuditRow]) -> AuditRow:
     last = rows[-1]
     if len(rows) == 1:
         return last
-    return AuditRow(last.seq, last.ts_us, _SEP.join([r.body for r in rows]), last.digest)
+    return _new(AuditRow, (last[0], last[1], _SEP.join([r[2] for r in rows]), last[3]))
 
 
 def records(body: bytes) -> list[bytes]:

@@ -46,6 +46,7 @@ class CheckpointFile:
         self.path = directory / "checkpoints.jsonl"
         self.key_path = directory / "signing.key"
         self._key: Ed25519PrivateKey | None = None
+        self._public: str | None = None  # the key's public half in hex (derived once)
 
     def _signing_key(self, *, create: bool) -> Ed25519PrivateKey | None:
         if self._key is not None:
@@ -80,9 +81,10 @@ class CheckpointFile:
         """Sign and append the head ``(seq, digest)``."""
         key = self._signing_key(create=True)
         assert key is not None
+        if self._public is None:  # deriving it costs a scalar multiplication: once
+            self._public = _public_hex(key.public_key())
         signed = {"seq": seq, "digest": digest.hex(), "ts": int(time.time() * 1e6)}
-        line = {**signed, "key": _public_hex(key.public_key()),
-                "sig": key.sign(canonical(signed)).hex()}
+        line = {**signed, "key": self._public, "sig": key.sign(canonical(signed)).hex()}
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "ab") as f:
             f.write(orjson.dumps(line) + b"\n")

@@ -191,7 +191,7 @@ def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
         end = start + 1
         while end < n and entries[end][2] is fut and end - start < GROUP_MAX:
             end += 1
-        out.append((insert, tuple(grouped(rows[start:end])), fut))
+        out.append((insert, grouped(rows[start:end]), fut))  # (a tuple already)
         start = end
     return out
 

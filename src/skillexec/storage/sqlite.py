@@ -30,6 +30,7 @@ from skillexec.storage.sqlite_security import (
     AUDIT_MARK,
     SECURITY_SCHEMA,
     SQLiteSecurityMixin,
+    commit_audited,
     place_audit,
 )
 from skillexec.storage.store import ArtifactRecord
@@ -130,6 +131,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         self._pending: list[_Record] = []
         self._audits = 0  # audit entries pending (most batches have none: no scan then)
         self._audit_done: asyncio.Future[None] | None = None  # shared by a batch's entries
+        self._head: tuple[int, bytes] | None = None  # the chain's head as last written here
         self._scheduled = False
         self._write: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -218,11 +220,20 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         would be made and resolved for a record that almost nobody awaits)."""
         if threading.get_ident() != self._loop_thread or self._failure is not None:
             return self._put(AUDIT_MARK, entry)
+        loop = self._loop
+        assert loop is not None, "the store is not open"
         done = self._audit_done
         if done is None:
-            assert self._loop is not None, "the store is not open"
-            done = self._audit_done = self._loop.create_future()
-        self._add((AUDIT_MARK, entry, done))
+            done = self._audit_done = loop.create_future()
+        # _add, inlined (once per task)
+        pending = self._pending
+        pending.append((AUDIT_MARK, entry, done))
+        self._audits += 1
+        if len(pending) >= self._max_batch:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         return done
 
     # The audit log's writes come here directly (the mixin's method is one frame more,
@@ -248,19 +259,20 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             return
         conn = self._write
         errors: list[BaseException | None] | None = None
-        # Audit entries take their place in the chain inside the transaction: the write
-        # lock is taken first (IMMEDIATE), so the head read there is still the head.
+        # Audit entries take their place in the chain inside the transaction
+        # (sqlite_security.commit_audited).
         audited, self._audits = self._audits > 0, 0
         given = batch
         try:
             if audited:
-                conn.execute("BEGIN IMMEDIATE")
-                batch = place_audit(conn, batch)
+                batch, self._head = commit_audited(conn, batch, self._head,
+                                                   _execute_grouped)
             else:
                 conn.execute("BEGIN")
-            _execute_grouped(conn, batch)
-            conn.execute("COMMIT")
+                _execute_grouped(conn, batch)
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._head = None  # read again at the next commit
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:

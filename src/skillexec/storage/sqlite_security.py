@@ -18,6 +18,7 @@ from skillexec.security.audit_chain import AuditEntry, AuditRow
 from skillexec.security.keys import KeyRecord
 from skillexec.storage.rows import (
     AUDIT_HEAD,
+    AUDIT_INSERT,
     AUDIT_MARK,
     KEY_COLUMNS,
     KEY_PUT,
@@ -29,7 +30,8 @@ from skillexec.storage.rows import (
     key_values,
 )
 
-__all__ = ["AUDIT_MARK", "SECURITY_SCHEMA", "SQLiteSecurityMixin", "place_audit"]
+__all__ = ["AUDIT_MARK", "SECURITY_SCHEMA", "SQLiteSecurityMixin", "commit_audited",
+           "place_audit"]
 
 SECURITY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -64,11 +66,55 @@ class _Journal(Protocol):
     async def _query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any: ...
 
 
-def place_audit(conn: sqlite3.Connection, batch: list[Record]) -> list[Record]:
-    """The batch with its audit entries placed in the chain, after the other records (in a
-    transaction that holds the write lock: the head read here stays the head). Called for
-    a batch that holds some (the writer counts them as they are queued)."""
-    return audit_placed(conn.execute(AUDIT_HEAD).fetchone(), batch)
+# The first audit row of a commit placed after a head known without reading it: its time is
+# NULL, which the column refuses (IntegrityError), unless the table's last seq is still that
+# head's (max over the primary key: one seek, in the INSERT itself).
+_GUARDED_INSERT = ("INSERT INTO audit(seq, ts_us, body, digest) VALUES"
+                   " (?, CASE WHEN (SELECT max(seq) FROM audit) IS ? THEN ? END, ?, ?)")
+
+
+def place_audit(conn: sqlite3.Connection, batch: list[Record],
+                head: tuple[int, bytes] | None = None) -> list[Record]:
+    """The batch with its audit entries placed in the chain after ``head``, after the other
+    records (in a transaction that holds the write lock). ``head`` None: it is read here;
+    given, the first audit row's INSERT fails unless it is still the table's head. Called
+    for a batch that holds some (the writer counts them as they are queued)."""
+    if head is None:
+        return audit_placed(conn.execute(AUDIT_HEAD).fetchone(), batch)
+    placed = audit_placed(head, batch)
+    i = len(placed) - 1
+    while i > 0 and placed[i - 1][0] is AUDIT_INSERT:
+        i -= 1
+    seq, ts_us, body, digest = placed[i][1]
+    placed[i] = (_GUARDED_INSERT, (seq, head[0], ts_us, body, digest), placed[i][2])
+    return placed
+
+
+def commit_audited(conn: sqlite3.Connection, batch: list[Record],
+                   head: tuple[int, bytes] | None,
+                   write: Callable[[sqlite3.Connection, list[Record]], None],
+                   ) -> tuple[list[Record], tuple[int, bytes]]:
+    """Write a batch that holds audit entries in one transaction: the batch as written
+    and the chain's new head.
+
+    ``head``: the head this journal's writer committed last (None: not known), taken as
+    the head without a SELECT per group commit. Should another writer have appended
+    since, the guarded INSERT of this batch's first audit row fails, and the batch is
+    placed again after the head read from the table (two writers never fork the chain)."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")  # the write lock first: the head stays the head
+        placed = place_audit(conn, batch, head)
+        try:
+            write(conn, placed)
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            if head is None:
+                raise
+            conn.execute("ROLLBACK")
+            head = None
+            continue
+        last = placed[-1][1]  # the audit rows are placed last: (seq, ..., digest)
+        return placed, (last[0], last[-1])
 
 
 class SQLiteSecurityMixin:
