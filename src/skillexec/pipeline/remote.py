@@ -8,6 +8,7 @@ worker's side: a task a worker claimed from the journal runs through this engine
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,20 +42,35 @@ class RemoteEnqueue:
     async def enqueue(self, task: ExecutionTask, *,
                       waits: bool = False) -> tuple[ExecutionTask, None]:
         """``waits``: the caller waits for the task's end and is told nothing before it,
-        so the row need only be committed, not flushed, before it is published: the end's
-        durable commit flushes it (and a non-idempotent task's durable start does, before
-        it runs). A crash of the database in between loses a task nobody was told of."""
+        so the row need only be committed, not flushed, before anyone relies on it: the
+        end's durable commit flushes it (and a non-idempotent task's durable start does,
+        before it runs). A crash of the database in between loses a task nobody was told
+        of. Such a task is also published while its commit is on the wire, not after:
+        the commit's round trip overlaps the publish and the delivery, and a worker whose
+        claim finds no row yet tries again for a while (``WorkerNode``). A submission that
+        never commits (its submitter died, the commit failed) is then rung for but never
+        run: the worker finds no row, and the caller was told nothing (or an error)."""
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
-        # In the journal before anyone hears of it; durable before its submitter does.
-        await self.journal.queued(task, flushed=not waits)
+        # Queued for the journal's next group commit now: its writer sends the commit
+        # while the bell, rung at the end of this loop turn, is sent by the transport's
+        # own thread (Transport.publish), which runs once this thread waits.
+        written = asyncio.ensure_future(self.journal.queued(task, flushed=not waits))
+        if waits:
+            self._publish(task)
+            await written
+        else:  # durable before its submitter, or anyone else, hears of it
+            await written
+            self._publish(task)
+        self.events.status(task)
+        return task, None
+
+    def _publish(self, task: ExecutionTask) -> None:
         try:
             self.publisher.publish(task.task_id, priority=task.request.priority)
         except Exception as exc:  # the journal has it: the reconciler publishes it again
             log.warning("task %s journaled but not published (%s); a worker's reconciler "
                         "will publish it", task.task_id, exc)
-        self.events.status(task)
-        return task, None
 
 
 class ClaimedRuns:
