@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ def _engine(c: Cluster) -> SkillExecutionEngine:
 
 def test_a_message_ahead_of_its_rows_commit_waits_for_it_and_runs_once(
         cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The submission's commit lands 0.5 s after its message was published: the worker's
+    """The submission's commit lands 0.5 s after it was sent and its message published
+    (``when_sent``; the SQLite journal has none, given here as PostgreSQL's): the worker's
     claim finds no row, tries again, and runs the task once when the row is there; the
     waiting caller gets its result. (A worker that refused the message at once would leave
     the task to the reconciler, a minute away.)"""
@@ -62,14 +63,24 @@ def test_a_message_ahead_of_its_rows_commit_waits_for_it_and_runs_once(
             assert engine._remote is not None
             store = engine._remote.journal
             real = store.queued
+            landings: list[asyncio.Future[None]] = []
 
             def late(task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
+                written = asyncio.get_running_loop().create_future()
+
                 async def landing() -> None:  # the commit is slow to land
                     await asyncio.sleep(0.5)
                     await real(task, flushed=flushed)
-                return landing()
+                    written.set_result(None)
+                landings.append(asyncio.ensure_future(landing()))
+                return written
+
+            def when_sent(written: Awaitable[None], callback: Callable[[], None]) -> bool:
+                callback()  # on the wire now: the message leaves ahead of the row
+                return True
 
             monkeypatch.setattr(store, "queued", late)
+            monkeypatch.setattr(store, "when_sent", when_sent, raising=False)
             results = [await asyncio.wait_for(engine.execute(sid, {"n": n}), 30)
                        for n, sid in enumerate(("once", "again"))]
             return [(r.status, r.output) for r in results]

@@ -8,7 +8,6 @@ worker's side: a task a worker claimed from the journal runs through this engine
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,21 +44,19 @@ class RemoteEnqueue:
         so the row need only be committed, not flushed, before anyone relies on it: the
         end's durable commit flushes it (and a non-idempotent task's durable start does,
         before it runs). A crash of the database in between loses a task nobody was told
-        of. Such a task is also published while its commit is on the wire, not after:
-        the commit's round trip overlaps the publish and the delivery, and a worker whose
-        claim finds no row yet tries again for a while (``WorkerNode``). A submission that
-        never commits (its submitter died, the commit failed) is then rung for but never
-        run: the worker finds no row, and the caller was told nothing (or an error)."""
+        of. Such a task is also published as soon as its commit is on the wire, not after
+        its reply (a journal with ``when_sent``): the commit lands at the server while the
+        message travels, and a worker whose claim finds no row yet tries again for a
+        while (``WorkerNode``). A commit that fails after its bell rang is its caller's error,
+        and one whose submitter died on the way was told to nobody: a worker that heard of
+        either drops the message once its retries find no row."""
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
-        # Queued for the journal's next group commit now: its writer sends the commit
-        # while the bell, rung at the end of this loop turn, is sent by the transport's
-        # own thread (Transport.publish), which runs once this thread waits.
-        written = asyncio.ensure_future(self.journal.queued(task, flushed=not waits))
-        if waits:
-            self._publish(task)
+        written = self.journal.queued(task, flushed=not waits)
+        when_sent = getattr(self.journal, "when_sent", None) if waits else None
+        if when_sent is not None and when_sent(written, lambda: self._publish(task)):
             await written
-        else:  # durable before its submitter, or anyone else, hears of it
+        else:  # in the journal before anyone hears of it; durable before its submitter
             await written
             self._publish(task)
         self.events.status(task)
