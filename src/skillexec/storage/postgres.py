@@ -236,8 +236,9 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 self._conn = await self._connect()
             conn = self._conn
             try:
-                # BEGIN, the records and COMMIT leave in one round trip (two with audit
-                # entries: the chain's head is read first). Not psycopg's transaction():
+                # BEGIN, the records and COMMIT leave in one round trip (two with several
+                # audit entries: the chain's head is read first; a lone one, a task's end's,
+                # the database places itself). Not psycopg's transaction():
                 # in a pipeline it syncs at its start and at its end (four round trips).
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
@@ -253,7 +254,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                     # for the whole batch, so that nodes' group commits overlap.
                     plain = [r for r in batch if r[0] is not AUDIT_MARK]
                     fenced = await execute_runs(conn.cursor(), superseded_dropped(plain))
-                    placed = await place_audit(conn, batch)
+                    placed = await place_audit(conn, batch, in_one_trip=True)
                     if len(placed) > len(plain):  # the chain's entries, after the rest
                         fenced += await execute_runs(conn.cursor(), placed[len(plain):])
                     await conn.execute("COMMIT")
