@@ -211,9 +211,9 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                     if fut is None:
                         continue
                     self._unflushed.discard(fut)
-                    sent = self._on_sent.pop(fut, None)
-                    if sent is not None and (errors is None or errors[i] is None):
-                        sent()  # written, by the one-by-one retry
+                    if fut in self._on_sent and (errors is None or errors[i] is None):
+                        self._announce(fut)  # written, by the one-by-one retry
+                    self._on_sent.pop(fut, None)
                     if fut.done():
                         continue
                     error = errors[i] if errors is not None else None
@@ -294,12 +294,16 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         flush them only as it waits for the replies), then their ``when_sent`` callbacks."""
         conn.pgconn.flush()  # non-blocking: what the socket does not take, the sync sends
         for _, _, fut in batch:
-            sent = self._on_sent.pop(fut, None) if fut is not None else None
-            if sent is not None:
-                try:
-                    sent()
-                except Exception:  # a callback's failure is its own, not the commit's
-                    log.exception("a when_sent callback failed")
+            if fut is not None:
+                self._announce(fut)
+
+    def _announce(self, fut: asyncio.Future[None]) -> None:
+        sent = self._on_sent.pop(fut, None)
+        if sent is not None:
+            try:
+                sent()
+            except Exception:  # a callback's failure is its own, not the commit's
+                log.exception("a when_sent callback failed")
 
     def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
         if not flushed and self._listener is not None:  # its caller waits for its end here
