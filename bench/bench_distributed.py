@@ -13,7 +13,10 @@ Arms, interleaved round by round (each arm's workers started fresh, queues uniqu
   baseline    as skillexec, its workers running the code in --baseline-src (A/B of a change)
   sandboxed_base  as sandboxed, its workers running the code in --baseline-src
 Throughput = N / (first submit -> last end seen by the client). Round trip = one task
-submitted and its end seen, one at a time (p50/p99). Then ``--kills`` runs of: 10 tasks
+submitted and its end seen, one at a time (p50/p99). ``--rtt-only``: only round trips,
+interleaved call by call between the arms (celery, skillexec, baseline: every arm's workers
+up at once, each skillexec arm's client a process of its own running the arm's code), p50
+per round and overall. Then ``--kills`` runs of: 10 tasks
 (5 idempotent, 5 not) on two workers, kill -9 of one mid-run, a fresh worker started:
 lost tasks, tasks whose terminal state changed after it was first read, non-idempotent
 tasks run twice.
@@ -409,6 +412,87 @@ def kill_arm(broker: str, kills: int) -> tuple[int, int, int]:
     return totals[0], totals[1], totals[2]
 
 
+def rtt_only(broker: str, arms: list[str], rounds: int, calls: int,
+             baseline_src: str | None) -> None:
+    """Round trips alone, one call of each arm in turn (the machine's load shifts alike for
+    every arm), ``rounds`` x ``calls`` each."""
+    sys.path.insert(0, str(HERE))
+    queue, key = f"bq-{uuid.uuid4().hex[:8]}", f"bk-{uuid.uuid4().hex[:8]}"
+    os.environ.update(BENCH_BROKER=broker, BENCH_BACKEND="", BENCH_KEY=key,
+                      BENCH_COUNTER=broker)
+    import _celery_noop
+    r = redis.Redis.from_url(broker)
+    procs: list[subprocess.Popen[bytes]] = []
+    clients: dict[str, subprocess.Popen[str]] = {}
+    dbs: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            if "celery" in arms:
+                procs += celery_workers(broker, None, queue, key, broker)
+            for arm in arms:
+                if arm not in ("skillexec", "baseline"):
+                    continue
+                src = baseline_src if arm == "baseline" else str(HERE.parent / "src")
+                db = new_db()
+                dbs.append(db)
+                skx = Skx(Path(tmp) / arm, broker, db, "inline",
+                          src if arm == "baseline" else None)
+                skx.env["PYTHONPATH"] = src
+                procs += [skx.worker(4), skx.worker(4)]
+                clients[arm] = subprocess.Popen(
+                    [sys.executable, str(HERE / "_rtt_client.py"), str(skx.root), "2"],
+                    env={**skx.env, **skx.client_env}, cwd=skx.root, text=True,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            for arm, c in clients.items():
+                assert c.stdout is not None
+                if c.stdout.readline().strip() != "ready":
+                    raise RuntimeError(f"the {arm} client did not start")
+            lat: dict[str, list[list[float]]] = {a: [] for a in arms}
+            for _ in range(rounds):
+                for a in arms:
+                    lat[a].append([])
+                for _ in range(calls):
+                    for a in arms:
+                        if a == "celery":
+                            done = f"bp-{uuid.uuid4().hex[:8]}"
+                            t = time.perf_counter()
+                            _celery_noop.app.send_task("ping", args=(done,), queue=queue)
+                            r.blpop([done], timeout=30)
+                            lat[a][-1].append((time.perf_counter() - t) * 1000)
+                            continue
+                        c = clients[a]
+                        assert c.stdin is not None and c.stdout is not None
+                        c.stdin.write("go\n")
+                        c.stdin.flush()
+                        lat[a][-1].append(float(c.stdout.readline()))
+            print(f"round trip p50 per round (ms), {calls} calls each, interleaved:")
+            for a in arms:
+                per = " ".join(f"{_pct(x, 0.5):.2f}" for x in lat[a])
+                every = [v for x in lat[a] for v in x]
+                print(f"  {a:10s} {per}   all: p50 {_pct(every, 0.5):.2f} "
+                      f"p99 {_pct(every, 0.99):.2f}")
+            if "celery" in arms:
+                for a in arms:
+                    if a != "celery":
+                        ratios = [_pct(x, 0.5) / _pct(y, 0.5)
+                                  for x, y in zip(lat[a], lat["celery"], strict=True)]
+                        print(f"  {a}/celery p50 per round: "
+                              + " ".join(f"{q:.2f}x" for q in ratios)
+                              + f"  median {statistics.median(ratios):.2f}x (target <= 2x)")
+        finally:
+            for c in clients.values():
+                if c.stdin is not None:
+                    c.stdin.close()
+                try:
+                    c.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    c.kill()
+            stop(procs)
+            _celery_noop.app.close()
+            for db in dbs:
+                drop_db(db)
+
+
 def _summary(xs: list[float]) -> str:
     return f"{statistics.median(xs):.0f} ({min(xs):.0f}-{max(xs):.0f})"
 
@@ -443,6 +527,9 @@ def main() -> None:
     ap.add_argument("--log-statements", action="store_true",
                     help="log every statement of the arms' databases (server log), to "
                          "account for a task's statements")
+    ap.add_argument("--rtt-only", action="store_true",
+                    help="only round trips: --rounds x --rtt calls per arm of --arms "
+                         "(celery, skillexec, baseline), interleaved call by call")
     a = ap.parse_args()
     LOG_STATEMENTS[0] = a.log_statements
     EXTRA_ENV.update(kv.split("=", 1) for kv in a.env)
@@ -450,6 +537,9 @@ def main() -> None:
     WORKER_C[0] = a.worker_concurrency
     OLD_FORMAT[0] = a.baseline_old_format
     arms = a.arms.split(",")
+    if a.rtt_only:
+        rtt_only(a.broker, arms, a.rounds, a.rtt, a.baseline_src)
+        return
     pg_backend = "db+" + new_db()
     rates: dict[str, list[float]] = {k: [] for k in arms}
     lats: dict[str, list[float]] = {k: [] for k in arms}

@@ -213,3 +213,35 @@ def test_cli_keys_and_audit_through_journal_url(tmp_path: Path, pg_url: str) -> 
                cwd=tmp_path)
     assert down.returncode == 2 and "s3cret" not in down.stderr
     assert down.stderr.startswith("skillexec: cannot reach the journal database")
+
+
+def test_a_lone_entry_placed_by_the_database_is_the_record_the_chain_would_make(
+        tmp_path: Path, pg_url: str) -> None:
+    """A group commit holding one audit entry lets the database place it after the head
+    (no read of the head first): byte for byte the record ``chain`` makes, whatever its
+    details hold (keys named prev and seq, quotes, the placeholders' own spelling,
+    newlines, non-ASCII), and the chain verifies."""
+    from skillexec.security.audit_chain import AuditEntry, chain
+
+    tricky: list[dict[str, Any]] = [
+        {}, {"prev": "", "seq": 0}, {"x": '"prev":"","seq":0', "nested": {"prev": ""}},
+        {"q": 'a"b\\c\n', "é": "ü✓"}, {"seq": [0, {"prev": ""}]}]
+    entries = [AuditEntry(1_700_000_000_000_000 + i, "alice", "test.tricky", f'ta"rget{i}',
+                          "ok", d) for i, d in enumerate(tricky)]
+
+    async def main() -> list[tuple[int, bytes, bytes]]:
+        store = PostgresStore(pg_url)
+        await store.open()
+        try:
+            for e in entries:  # one commit each: each a lone entry
+                await store.audit_append(e)
+        finally:
+            await store.close()
+        with psycopg.connect(pg_url) as conn:
+            return [(int(r[0]), bytes(r[1]), bytes(r[2])) for r in conn.execute(
+                "SELECT seq, body, digest FROM audit ORDER BY seq")]
+
+    rows = arun(main())
+    assert [(r.seq, r.body, r.digest) for r in chain(None, entries)] == rows
+    report = verify(tmp_path / "data", pg_url)
+    assert report.ok, report

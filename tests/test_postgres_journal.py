@@ -371,3 +371,34 @@ def test_the_journal_reconnects_after_the_server_drops_it(pg_url: str) -> None:
 
     failed, (now, before) = arun(go())
     assert failed <= 1 and now is not None and before is not None
+
+
+def test_when_sent_is_called_with_the_commit_on_the_wire_before_its_reply(
+        pg_url: str) -> None:
+    """``when_sent``: the callback runs once the record's transaction was sent, before its
+    reply resolves the write (an execute()'s task is published then); for a record that
+    fails, maybe (if the error came back first, never), the failure being the write's
+    error; a write already resolved is refused (False)."""
+    async def go() -> tuple[list[str], bool, bool]:
+        s = await _opened(pg_url)
+        try:
+            seen: list[str] = []
+            t = task()
+            written = s.queued(t, flushed=False)
+            assert s.when_sent(written, lambda: seen.append(
+                "sent" if not written.done() else "after the reply"))
+            await written
+            again = s.queued(t)  # the same id: this record fails
+            assert s.when_sent(again, lambda: seen.append(
+                "sent" if not again.done() else "after the reply"))
+            with pytest.raises(ResourceError):
+                await again
+            done = s.queued(task())
+            await done
+            return seen, s.when_sent(done, lambda: seen.append("late")), \
+                await s.get(t.task_id) is not None
+        finally:
+            await s.close()
+
+    seen, late, stored = arun(go())
+    assert seen in (["sent"], ["sent", "sent"]) and late is False and stored

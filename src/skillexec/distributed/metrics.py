@@ -17,6 +17,9 @@ class NodeMetrics:
         self.refused = Counter("skillexec_worker_refused",
                                "Deliveries refused: duplicate, stale or already ended.",
                                registry=r)
+        self.unseen = Counter("skillexec_worker_unseen",
+                              "Claims tried again: the task was not in the journal yet.",
+                              registry=r)
         self.finished = Counter("skillexec_worker_finished", "Tasks run to their end here.",
                                 ["status"], registry=r)
         self.reaped = Counter("skillexec_worker_reaped", "Expired leases taken back.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import socket
@@ -39,6 +40,18 @@ __all__ = ["ClaimedRunner", "NodeEngine", "NodeSettings", "WorkerNode", "new_wor
 
 log = logging.getLogger("skillexec.distributed")
 _STARTED = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING})
+# A claim that finds no row is tried again after each pause (3.9 s in all), then dropped.
+_UNSEEN_PAUSES_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class _Absent(enum.Enum):
+    """What a claim that took nothing found in the journal (``WorkerNode._claim``)."""
+
+    ABSENT = 0  # no such task (yet)
+    AGAIN = 1  # none when the claim looked, one now
+
+
+_ABSENT, _AGAIN = _Absent.ABSENT, _Absent.AGAIN
 
 
 class NodeSettings(Protocol):
@@ -207,7 +220,7 @@ class WorkerNode:
             await asyncio.sleep(1.0)  # not a hot loop of deliveries handed straight back
             return Delivery("requeue")
         try:
-            got = await self._claim(task_id)
+            got = await self._claim_seen(task_id)
         except SkillExecError as exc:
             log.warning("task %s: cannot claim now (%s); the message goes back", task_id, exc)
             return Delivery("requeue")
@@ -235,15 +248,46 @@ class WorkerNode:
             self.idempotent.pop(task_id, None)
         return Delivery("ran")
 
-    async def _claim(self, task_id: str) -> tuple[Claim, StoredTask] | None:
+    async def _claim_seen(self, task_id: str) -> tuple[Claim, StoredTask] | None:
+        """The claim; for a task the journal does not hold yet, tried again for a bounded
+        time: an ``execute``'s task is published while its submission's commit is on the
+        wire (RemoteEnqueue.enqueue), so its message may overtake its row. Past the bound
+        the message is dropped: the submission never committed (nobody was told of it),
+        or, committed later still, the reconciler publishes it."""
+        for pause in (*_UNSEEN_PAUSES_S, None):
+            got = await self._claim(task_id)
+            if got is _AGAIN:  # the row landed between the claim and the read
+                got = await self._claim(task_id, seen=True)
+            if not isinstance(got, _Absent):
+                return got
+            if pause is None or self.stopping:
+                log.warning("task %s: not in the journal; its message is dropped (a "
+                            "task journaled later is published again by the reconciler)",
+                            task_id)
+                return None
+            self.metrics.unseen.inc()
+            await asyncio.sleep(pause)
+        return None
+
+    async def _claim(self, task_id: str, *, seen: bool = False,
+                     ) -> tuple[Claim, StoredTask] | _Absent | None:
+        """The claim and the task's request; None: not to be run here (a duplicate, held
+        by another, ended); ``_ABSENT``: the journal does not hold the task; ``_AGAIN``:
+        it did not at the claim, it does now. ``seen``: the journal held it before."""
         folded = self.store.folded
         if folded is not None:  # one statement claims and reads the request
             got = await self.ledger.claim_request(task_id, queue=self.queues[0])
-            if got is None:
+            if got is not None:
+                return got[0], stored_task(got[1], folded.codec)
+            if seen:
                 return None
-            return got[0], stored_task(got[1], folded.codec)
+            # Refused: read why. A message delivered twice is rare; the case to tell apart
+            # is a row not there yet (an execute()'s), or not when the claim looked.
+            return _AGAIN if await self.journal.get_request(task_id) is not None else _ABSENT
         st = await self.journal.get_request(task_id)
-        if st is None or st.status.terminal:
+        if st is None:
+            return _ABSENT
+        if st.status.terminal:
             return None
         r = st.request
         claim = await self.ledger.claim(task_id, idempotent=r.idempotent,

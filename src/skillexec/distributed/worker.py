@@ -3,9 +3,10 @@
 Why threads and one event-loop thread: the engine is asyncio, and Celery has no asyncio
 pool (celery-aio-pool is a pre-release). A prefork pool would need an engine per child and
 gives nothing here: the skill itself already runs in the engine's runners (threads,
-processes, sandboxes). So Celery's pool threads only wait: each hands its task id to the
-loop (``run_coroutine_threadsafe``) and blocks until the task ended, which is also what
-makes late ack mean "acked once the journal holds the end".
+processes, sandboxes). So Celery's pool threads only wait: the consumer thread hands a
+message's task ids to the loop as it receives it (``EarlyStarts``, on ``task_received``),
+and the pool thread that runs the Celery task blocks until those tasks ended, which is also
+what makes late ack mean "acked once the journal holds the end".
 """
 
 from __future__ import annotations
@@ -15,15 +16,22 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from celery.exceptions import Reject
-from celery.signals import worker_shutting_down
+from celery.signals import task_received, worker_shutting_down
 
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Ledger
 from skillexec.distributed.metrics import NodeMetrics
-from skillexec.distributed.node import NodeEngine, NodeSettings, WorkerNode, new_worker_id
+from skillexec.distributed.node import (
+    Delivery,
+    NodeEngine,
+    NodeSettings,
+    WorkerNode,
+    new_worker_id,
+)
 from skillexec.distributed.transport import RUN_TASK, Transport, broker_priority, celery_app
 from skillexec.errors import ConfigError
 from skillexec.storage.store import TaskStore
@@ -49,6 +57,53 @@ class EngineLoop:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+
+
+class EarlyStarts:
+    """A message's ids handed to the node's loop by Celery's consumer thread as it
+    receives the message, not later by the pool thread that runs the task: the loop starts
+    the claim while the pool thread is still waking (one thread hop less before the claim).
+    The pool thread then only waits for what was started (late ack: acked once the ends
+    are journaled). Celery's prefetch still bounds the messages received, hence started."""
+
+    def __init__(self, engine_loop: EngineLoop, node: WorkerNode, broker_url: str,
+                 queues: list[str]) -> None:
+        self.engine_loop = engine_loop
+        self.node = node
+        self.broker_url = broker_url
+        self.queues = queues
+        self._started: dict[str, list[Future[list[Delivery]]]] = {}
+        self._lock = threading.Lock()
+
+    def received(self, request: Any = None, **_: Any) -> None:
+        if getattr(request, "name", None) != RUN_TASK or not request.args:
+            return
+        started = self.start(request.args[0], request.delivery_info)
+        with self._lock:
+            self._started.setdefault(request.id, []).append(started)
+
+    def pop(self, message_id: str) -> Future[list[Delivery]] | None:
+        """What was started for this message (a message published twice under one id
+        carries the same ids: either start serves either)."""
+        with self._lock:
+            started = self._started.get(message_id)
+            if not started:
+                return None
+            first = started.pop(0)
+            if not started:
+                del self._started[message_id]
+            return first
+
+    def start(self, task_ids: str | list[str],
+              delivery_info: dict[str, Any] | None) -> Future[list[Delivery]]:
+        # A message rings for one task (a string) or several (a list, Transport).
+        ids = [task_ids] if isinstance(task_ids, str) else [str(t) for t in task_ids]
+        # Ids handed back go where the message came from, at its priority.
+        info = delivery_info or {}
+        p, q = info.get("priority"), info.get("routing_key")
+        return asyncio.run_coroutine_threadsafe(self.node.handle_many(
+            ids, priority=broker_priority(self.broker_url, p) if isinstance(p, int) else 5,
+            queue=q if q in self.queues else None), self.engine_loop.loop)
 
 
 def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
@@ -77,20 +132,20 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     if metrics_port is not None:
         metrics.serve(metrics_port)
     app = celery_app(broker_url, queues)
+    early = EarlyStarts(engine_loop, node, broker_url, queues)
 
     @app.task(name=RUN_TASK, bind=True, acks_late=True)  # type: ignore[untyped-decorator]
     def run(self: Any, task_ids: str | list[str]) -> None:
-        # A message rings for one task (a string) or several (a list, Transport).
-        ids = [task_ids] if isinstance(task_ids, str) else [str(t) for t in task_ids]
-        # Ids handed back go where the message came from, at its priority.
-        info = self.request.delivery_info or {}
-        p, q = info.get("priority"), info.get("routing_key")
-        deliveries = engine_loop.run(node.handle_many(
-            ids, priority=broker_priority(broker_url, p) if isinstance(p, int) else 5,
-            queue=q if q in queues else None))
+        # Started when the consumer received the message (EarlyStarts); else here.
+        started = early.pop(self.request.id)
+        if started is None:
+            started = early.start(task_ids, self.request.delivery_info)
+        deliveries = started.result()
         if any(d.outcome == "requeue" for d in deliveries):
             # Back whole: its ids that ran here are refused when it comes again (ended).
             raise Reject("this worker cannot claim now", requeue=True)
+
+    task_received.connect(early.received, weak=False)
 
     def on_shutdown(**_: Any) -> None:
         # Warm shutdown waits for the running handlers; after the grace period, give back
@@ -111,6 +166,7 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     finally:
         done.set()
         worker_shutting_down.disconnect(on_shutdown)
+        task_received.disconnect(early.received)
         try:
             engine_loop.run(node.close(grace_s=settings.shutdown_grace_s), timeout_s=120)
         finally:

@@ -41,20 +41,33 @@ class RemoteEnqueue:
     async def enqueue(self, task: ExecutionTask, *,
                       waits: bool = False) -> tuple[ExecutionTask, None]:
         """``waits``: the caller waits for the task's end and is told nothing before it,
-        so the row need only be committed, not flushed, before it is published: the end's
-        durable commit flushes it (and a non-idempotent task's durable start does, before
-        it runs). A crash of the database in between loses a task nobody was told of."""
+        so the row need only be committed, not flushed, before anyone relies on it: the
+        end's durable commit flushes it (and a non-idempotent task's durable start does,
+        before it runs). A crash of the database in between loses a task nobody was told
+        of. Such a task is also published as soon as its commit is on the wire, not after
+        its reply (a journal with ``when_sent``): the commit lands at the server while the
+        message travels, and a worker whose claim finds no row yet tries again for a
+        while (``WorkerNode``). A commit that fails after its bell rang is its caller's error,
+        and one whose submitter died on the way was told to nobody: a worker that heard of
+        either drops the message once its retries find no row."""
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
-        # In the journal before anyone hears of it; durable before its submitter does.
-        await self.journal.queued(task, flushed=not waits)
+        written = self.journal.queued(task, flushed=not waits)
+        when_sent = getattr(self.journal, "when_sent", None) if waits else None
+        if when_sent is not None and when_sent(written, lambda: self._publish(task)):
+            await written
+        else:  # in the journal before anyone hears of it; durable before its submitter
+            await written
+            self._publish(task)
+        self.events.status(task)
+        return task, None
+
+    def _publish(self, task: ExecutionTask) -> None:
         try:
             self.publisher.publish(task.task_id, priority=task.request.priority)
         except Exception as exc:  # the journal has it: the reconciler publishes it again
             log.warning("task %s journaled but not published (%s); a worker's reconciler "
                         "will publish it", task.task_id, exc)
-        self.events.status(task)
-        return task, None
 
 
 class ClaimedRuns:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 
 __all__ = ["GENESIS", "GROUP_MAX", "AuditEntry", "AuditRow", "canonical", "chain", "grouped",
-           "records"]
+           "records", "unplaced"]
 
 GENESIS = bytes(32)
 GROUP_MAX = 64  # records per stored row at most: a page of rows stays a bounded read
@@ -69,6 +69,26 @@ def chain(head: tuple[int, bytes] | None, entries: list[AuditEntry]) -> list[Aud
         # tuple.__new__: the row without the NamedTuple's Python-level __new__ (per record)
         out.append(_new(AuditRow, (seq, ts_us, body, prev)))
     return out
+
+
+def _record(seq: int, ts_us: int, principal: str, action: str, target: str, outcome: str,
+            details: Mapping[str, Any] | None, prev: str) -> dict[str, Any]:
+    # the record of chain()'s loop, which builds it inline (once per record)
+    return {"action": action, "details": details or {}, "outcome": outcome, "prev": prev,
+            "principal": principal, "seq": seq, "target": target, "ts": ts_us}
+
+
+def unplaced(entry: AuditEntry) -> tuple[bytes, bytes, bytes]:
+    """The entry's canonical bytes around its two unknowns, for a database to place it
+    after its chain's head itself (one round trip, no read of the head first): the bytes
+    are ``a + prev's hex + b + seq in decimal + c``. Keys are sorted, so ``prev`` and
+    ``seq`` are the last keys of those names (``details`` sorts before both, and after
+    them come only strings and a number), and a quote inside a string is escaped: the
+    last ``"prev":""`` and ``"seq":0`` are the record's own."""
+    body = orjson.dumps(_record(0, *entry, ""), option=orjson.OPT_SORT_KEYS, default=str)
+    i = body.rindex(b'"prev":""') + len(b'"prev":"')
+    j = body.rindex(b'"seq":0') + len(b'"seq":')
+    return body[:i], body[i:j], body[j + 1:]
 
 
 def grouped(rows: list[AuditRow]) -> AuditRow:

@@ -13,9 +13,10 @@ pool. The terminal write wins once across every node sharing the database, and N
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -55,6 +56,8 @@ from skillexec.storage.url import redacted
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["PostgresStore"]
+
+log = logging.getLogger("skillexec.storage")
 
 # With the node that accepted the task: the one that resumes it when it restarts.
 _INSERT = pg(INSERT_TASK.replace("INSERT INTO tasks(", "INSERT INTO tasks(node, ", 1)
@@ -105,6 +108,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         # Records whose callers need them committed (read by other nodes), not flushed:
         # ``_put(flushed=False)``.
         self._unflushed: set[asyncio.Future[None]] = set()
+        # Called once a record's transaction is on the wire, before its reply (when_sent).
+        self._on_sent: dict[asyncio.Future[None], Callable[[], None]] = {}
         self.fence_held: dict[str, bool] = {}  # task id -> its fenced end was the holder's
         self.commits = 0  # transactions written, and the records they held (the bench's
         self.records = 0  # mean batch size)
@@ -206,6 +211,9 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                     if fut is None:
                         continue
                     self._unflushed.discard(fut)
+                    if fut in self._on_sent and (errors is None or errors[i] is None):
+                        self._announce(fut)  # written, by the one-by-one retry
+                    self._on_sent.pop(fut, None)
                     if fut.done():
                         continue
                     error = errors[i] if errors is not None else None
@@ -228,8 +236,9 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 self._conn = await self._connect()
             conn = self._conn
             try:
-                # BEGIN, the records and COMMIT leave in one round trip (two with audit
-                # entries: the chain's head is read first). Not psycopg's transaction():
+                # BEGIN, the records and COMMIT leave in one round trip (two with several
+                # audit entries: the chain's head is read first; a lone one, a task's end's,
+                # the database places itself). Not psycopg's transaction():
                 # in a pipeline it syncs at its start and at its end (four round trips).
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
@@ -245,10 +254,12 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                     # for the whole batch, so that nodes' group commits overlap.
                     plain = [r for r in batch if r[0] is not AUDIT_MARK]
                     fenced = await execute_runs(conn.cursor(), superseded_dropped(plain))
-                    placed = await place_audit(conn, batch)
+                    placed = await place_audit(conn, batch, in_one_trip=True)
                     if len(placed) > len(plain):  # the chain's entries, after the rest
                         fenced += await execute_runs(conn.cursor(), placed[len(plain):])
                     await conn.execute("COMMIT")
+                    if self._on_sent:
+                        self._sent(conn, batch)
             except Exception:
                 await rolled_back(conn)  # never let the next batch's COMMIT end this one
                 raise
@@ -265,6 +276,34 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             return await one_by_one(self._conn, batch, self.fence_held)
         except Exception as exc:  # whatever it is, the batch's callers must not wait forever
             return placed, [exc] * len(batch)
+
+    def when_sent(self, written: Awaitable[None], callback: Callable[[], None]) -> bool:
+        """Call ``callback`` once the transaction of the record ``written`` (what a write
+        method returned, not yet resolved) is on the wire, before its reply (``written``
+        says whether it committed; of a failing one, maybe never); True if so. (An
+        ``execute``'s task is published then: the commit lands at the server while the
+        message travels, RemoteEnqueue.enqueue.)"""
+        if not isinstance(written, asyncio.Future) or written.done() or \
+                written in self._on_sent:
+            return False
+        self._on_sent[written] = callback
+        return True
+
+    def _sent(self, conn: Conn, batch: list[Record]) -> None:
+        """The batch's statements, COMMIT included, pushed out now (the pipeline would
+        flush them only as it waits for the replies), then their ``when_sent`` callbacks."""
+        conn.pgconn.flush()  # non-blocking: what the socket does not take, the sync sends
+        for _, _, fut in batch:
+            if fut is not None:
+                self._announce(fut)
+
+    def _announce(self, fut: asyncio.Future[None]) -> None:
+        sent = self._on_sent.pop(fut, None)
+        if sent is not None:
+            try:
+                sent()
+            except Exception:  # a callback's failure is its own, not the commit's
+                log.exception("a when_sent callback failed")
 
     def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
         if not flushed and self._listener is not None:  # its caller waits for its end here

@@ -6,7 +6,10 @@ entry, and the writer places the batch's entries in the chain inside the transac
 writes them. Every node sharing the database takes the same transaction-scoped advisory lock
 (``AUDIT_LOCK_KEY``) before it reads the chain's head, and holds it until its commit; the
 head is read by a statement of its own after the lock is held (under READ COMMITTED each
-statement sees what was committed when it began), so two engines never fork the chain.
+statement sees what was committed when it began), so two engines never fork the chain. A
+batch with one entry (a task's end and its record, mostly) is not read first: its insert
+reads the head itself and builds the record around it (``audit_chain.unplaced``), so the
+commit stays one round trip.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from skillexec.security.audit_chain import AuditEntry, AuditRow
+from skillexec.security.audit_chain import GENESIS, AuditEntry, AuditRow, unplaced
 from skillexec.security.keys import KeyRecord
 from skillexec.storage.rows import (
     AUDIT_HEAD,
@@ -55,12 +58,34 @@ class _Journal(Protocol):
     async def _row(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> Any: ...
 
 
-async def place_audit(conn: _Conn, batch: list[Record]) -> list[Record]:
+# One entry placed by the database after the head it reads (``unplaced``): the statement
+# runs after the lock's, so it sees the head every writer leaves under that lock.
+_INSERT_AFTER_HEAD = """
+INSERT INTO audit(seq, ts_us, body, digest)
+SELECT h.seq + 1, %s, b.body, sha256(b.body)
+FROM (SELECT seq, digest FROM audit UNION ALL SELECT -1, %s::bytea
+      ORDER BY seq DESC LIMIT 1) h
+CROSS JOIN LATERAL (SELECT %s::bytea || convert_to(encode(h.digest, 'hex'), 'UTF8')
+                           || %s::bytea || convert_to((h.seq + 1)::text, 'UTF8')
+                           || %s::bytea AS body) b
+"""
+
+
+async def place_audit(conn: _Conn, batch: list[Record], *,
+                      in_one_trip: bool = False) -> list[Record]:
     """The batch with its audit entries placed in the chain, after the other records; in a
-    transaction of ``conn``, which holds the chain's lock from here to its end."""
-    if not any(r[0] is AUDIT_MARK for r in batch):
+    transaction of ``conn``, which holds the chain's lock from here to its end.
+    ``in_one_trip`` (a pipeline's caller): a lone entry (a task's end, mostly) is placed by
+    the database, so that the head is not read first (a round trip before the commit)."""
+    entries = [r for r in batch if r[0] is AUDIT_MARK]
+    if not entries:
         return batch
     await conn.execute(_LOCK, (AUDIT_LOCK_KEY,))
+    if in_one_trip and len(entries) == 1:
+        _, entry, fut = entries[0]
+        e = entry if entry.__class__ is AuditEntry else AuditEntry(*entry)
+        return [r for r in batch if r[0] is not AUDIT_MARK] + [
+            (_INSERT_AFTER_HEAD, (e.ts_us, GENESIS, *unplaced(e)), fut)]
     head = await (await conn.execute(_HEAD)).fetchone()
     return audit_placed(head, batch, insert=_INSERT)
 
