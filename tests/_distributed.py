@@ -145,6 +145,23 @@ class Cluster:
         return {line.split()[1] for line in self.runs.read_text().splitlines() if line}
 
 
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str, *,
+            pg_journal: bool = False, **settings: str) -> Iterator[Cluster]:
+    """A cluster on a fresh database (dropped after), its settings in the environment;
+    ``pg_journal``: the journal in the same database as the claims."""
+    need(PG_ADMIN, broker)
+    url = fresh_database()
+    c = Cluster(tmp_path, broker, url, **settings)
+    if pg_journal:
+        c.env["SKILLEXEC_JOURNAL__URL"] = url
+    c.apply_env(monkeypatch)
+    try:
+        yield c
+    finally:
+        c.stop()
+        drop_database(url)
+
+
 def wait_until(predicate: object, timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:

@@ -21,38 +21,20 @@ from skillexec.distributed.transport import Transport
 from skillexec.pipeline.recovery import task_from_stored
 from tests._distributed import (
     AMQP,
-    PG_ADMIN,
     REDIS,
     Cluster,
-    drop_database,
-    fresh_database,
     wait_until,
 )
-from tests._distributed import need as need_services
+from tests._distributed import cluster as cluster_of
 from tests.conftest import arun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def _cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str, *,
-             pg_journal: bool = False, **settings: str) -> Iterator[Cluster]:
-    need_services(PG_ADMIN, broker)
-    url = fresh_database()
-    cluster = Cluster(tmp_path, broker, url, **settings)
-    if pg_journal:  # the journal in the same database as the claims
-        cluster.env["SKILLEXEC_JOURNAL__URL"] = url
-    cluster.apply_env(monkeypatch)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-        drop_database(url)
-
-
 @pytest.fixture(params=["redis", "amqp", "redis+pg-journal"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    yield from _cluster(tmp_path, monkeypatch, AMQP if request.param == "amqp" else REDIS,
+    yield from cluster_of(tmp_path, monkeypatch, AMQP if request.param == "amqp" else REDIS,
                         pg_journal=request.param.endswith("pg-journal"), lease_s="2",
                         heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="1.5")
 
@@ -60,7 +42,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture(params=["sqlite-journal", "pg-journal"])
 def redis_cluster(request: pytest.FixtureRequest, tmp_path: Path,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    yield from _cluster(tmp_path, monkeypatch, REDIS, pg_journal=request.param == "pg-journal",
+    yield from cluster_of(tmp_path, monkeypatch, REDIS, pg_journal=request.param == "pg-journal",
                         lease_s="2", heartbeat_s="0.5",
                         sweep_interval_s="0.5", reconcile_after_s="1.5")
 
@@ -319,7 +301,7 @@ def test_priorities_hold_across_the_broker(redis_cluster: Cluster) -> None:
 def test_sigterm_finishes_within_the_grace_then_hands_back(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
-    gen = _cluster(tmp_path, monkeypatch, REDIS, lease_s="2", heartbeat_s="0.5",
+    gen = cluster_of(tmp_path, monkeypatch, REDIS, lease_s="2", heartbeat_s="0.5",
                    sweep_interval_s="0.5", reconcile_after_s="30", shutdown_grace_s="0.5")
     c = next(gen)
     try:
@@ -385,7 +367,7 @@ def test_a_worker_seals_what_it_writes_in_an_encrypted_postgresql_journal(
 
     from tests._postgres import table_bytes
     canary = 7_318_204_559  # the parameter, and the output that echoes it
-    for c in _cluster(tmp_path, monkeypatch, REDIS, pg_journal=True, lease_s="2",
+    for c in cluster_of(tmp_path, monkeypatch, REDIS, pg_journal=True, lease_s="2",
                       heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="1.5"):
         extra = {"SKILLEXEC_SECURITY__ENCRYPTION": "true",
                  "SKILLEXEC_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),

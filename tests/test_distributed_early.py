@@ -21,8 +21,8 @@ import pytest
 from skillexec import SkillExecutionEngine, TaskStatus
 from skillexec.distributed.transport import Transport
 from skillexec.task import ExecutionTask
-from tests._distributed import PG_ADMIN, REDIS, Cluster, drop_database, fresh_database
-from tests._distributed import need as need_services
+from tests._distributed import REDIS, Cluster
+from tests._distributed import cluster as cluster_of
 from tests.conftest import arun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -31,18 +31,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 @pytest.fixture(params=["sqlite-journal", "pg-journal"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
-    need_services(PG_ADMIN, REDIS)
-    url = fresh_database()
-    c = Cluster(tmp_path, REDIS, url, lease_s="2", heartbeat_s="0.5",
-                sweep_interval_s="0.5", reconcile_after_s="60")
-    if request.param == "pg-journal":  # the claim reads the request in the same statement
-        c.env["SKILLEXEC_JOURNAL__URL"] = url
-    c.apply_env(monkeypatch)
-    try:
-        yield c
-    finally:
-        c.stop()
-        drop_database(url)
+    # pg-journal: the claim reads the request in the same statement
+    yield from cluster_of(tmp_path, monkeypatch, REDIS,
+                          pg_journal=request.param == "pg-journal", lease_s="2",
+                          heartbeat_s="0.5", sweep_interval_s="0.5", reconcile_after_s="60")
 
 
 def _engine(c: Cluster) -> SkillExecutionEngine:
