@@ -40,13 +40,14 @@ from skillexec.runtime.runners._child_request import (
     script_exe,
 )
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
+from skillexec.runtime.runners._script_end import kernel_cpu_s
 from skillexec.runtime.runners._script_files import (
     Snapshot,
     collect,
     snapshot,
     write_inputs,
 )
-from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners._zygote_handle import ChildExit, ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
@@ -90,6 +91,7 @@ class ProcessRunner:
         self._uids: dict[str, UidLease] = {}
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Task[None]] = set()  # see _settle
         self._closed = False
 
     # -- Runner protocol ------------------------------------------------------------------
@@ -140,6 +142,8 @@ class ProcessRunner:
 
     async def close(self) -> None:
         self._closed = True
+        for settling in list(self._settling):
+            settling.cancel()  # their slots are killed with the pool, below
         for rep in list(self._replacing.values()):
             rep.cancel()
         self._replacing.clear()
@@ -359,8 +363,10 @@ class ProcessRunner:
         # in it: its counters are read here, from outside, rather than by the child (every
         # page a child touches costs it a copy-on-write fault).
         net_before = zyg.net_counters() if zyg.spec_netns and zyg.active == 1 else None
+        exiting: asyncio.Future[Any] | None = None
         try:
-            outcome, child = await self._fork_and_serve(zyg, attempt, request, plan, slot)
+            outcome, child, exiting = await self._fork_and_serve(zyg, attempt, request, plan,
+                                                                 slot)
             net = None
             if net_before is not None and zyg.active == 1:
                 after = zyg.net_counters()
@@ -371,14 +377,34 @@ class ProcessRunner:
             zyg.active -= 1
             zyg.last_used = time.monotonic()
             if slot is not None and self._pool is not None:
-                slot.kill_all()
-                self._pool.release(slot)
+                if exiting is not None and not exiting.done():
+                    self._settle(exiting, slot)  # off the call's path (see _script_end)
+                else:
+                    slot.kill_all()
+                    self._pool.release(slot)
             self._after_attempt(skill, zyg)
+
+    def _settle(self, exiting: asyncio.Future[Any], slot: CgroupSlot) -> None:
+        """A slot whose child answered before its exit: emptied and released once the child
+        is gone (nothing it started outlives it: it was killed with its group already)."""
+        async def settle() -> None:
+            try:
+                await asyncio.wait((exiting,), timeout=5.0)
+            finally:
+                slot.kill_all()
+                if self._pool is not None:
+                    self._pool.release(slot)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
                               request: dict[str, Any], plan: AttemptPlan,
-                              slot: CgroupSlot | None) -> tuple[Outcome, Any]:
-        """Fork the child, serve it until it answers or fails; its exit status with it."""
+                              slot: CgroupSlot | None,
+                              ) -> tuple[Outcome, Any, asyncio.Future[Any] | None]:
+        """Fork the child, serve it until it answers or fails; its exit status with it, and
+        the future of its exit when it answered before it (its slot is settled later)."""
         s = self.settings
         command = plan.command
         engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -418,7 +444,7 @@ class ProcessRunner:
                     return Outcome(error=ErrorInfo(
                         type=ErrorType.RESOURCE, code="isolation_unavailable",
                         message=f"the skill's child could not be identified: {exc}")), (
-                        exit_fut.result() if exit_fut.done() else None)
+                        exit_fut.result() if exit_fut.done() else None), None
             pid, exit_fut = await forked
             if zyg.pidns:
                 pid = host
@@ -438,7 +464,9 @@ class ProcessRunner:
                            args_sent="args_frame" in request)
             in_w = -1
             outcome = await io.run()
-            return outcome, await _reap(io, exit_fut, outcome)
+            if io.early is not None:
+                return outcome, _answered(io, exit_fut), exit_fut
+            return outcome, await _reap(io, exit_fut, outcome), None
         except BaseException:
             if io is not None:
                 io.kill()
@@ -463,6 +491,21 @@ class ProcessRunner:
         elif (s.zygote_max_attempts >= 100 and not zyg.retired
               and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
             self._prewarm(skill, zyg)
+
+
+def _answered(io: AttemptIO, exit_fut: asyncio.Future[ChildExit]) -> ChildExit:
+    """A script's child that said it ended: stopped now (it is exiting already; whatever it
+    started too). Its resource usage: the zygote's report if it came already, else the
+    child's own account, but never less CPU time than the kernel counted so far."""
+    early = io.early
+    assert early is not None
+    if exit_fut.done() and exit_fut.result().status is not None:
+        return exit_fut.result()
+    io.stop()
+    kernel = kernel_cpu_s(io.pid)
+    if kernel is not None and kernel > (early.cpu_s or 0.0):
+        return dataclasses.replace(early, cpu_s=kernel)
+    return early
 
 
 async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) -> Any:
