@@ -5,7 +5,7 @@ last act, once its streams are flushed. The engine answers from that frame: wait
 the exit instead costs the teardown of an address space as large as the warm parent's
 (milliseconds here, more on a loaded machine), then the zygote's wake-up, ``wait4`` and
 report — none of which the answer needs. What is left of the child is killed and its
-cgroup slot settled off the call's path (``ProcessRunner._settle``).
+cgroup slot settled off the call's path (``settle_later``).
 
 Everything the child says is untrusted: the frame could be forged by the script itself,
 which gains nothing by it (the exit code is its own to choose, and it is killed once the
@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import socket
 from typing import Any
 
+from skillexec.runtime.limits import CgroupPool, CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 
-__all__ = ["ScriptEnd", "kernel_cpu_s", "read_to_end"]
+__all__ = ["ScriptEnd", "answered", "kernel_cpu_s", "read_to_end", "settle_later"]
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")  # the child's word
 _FRAME_CAP = 1 << 16
@@ -94,3 +96,35 @@ def kernel_cpu_s(pid: int) -> float | None:
             return int(f.read().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
+
+
+def answered(early: ChildExit | None, exit_fut: asyncio.Future[ChildExit],
+             pid: int) -> ChildExit:
+    """The exit of a script's child that said it ended (stopped by the caller): the
+    zygote's report if it came already, else the child's own account, but never less CPU
+    time than the kernel has counted for it."""
+    assert early is not None
+    if exit_fut.done() and exit_fut.result().status is not None:
+        return exit_fut.result()
+    kernel = kernel_cpu_s(pid)
+    if kernel is not None and kernel > (early.cpu_s or 0.0):
+        return dataclasses.replace(early, cpu_s=kernel)
+    return early
+
+
+def settle_later(exiting: asyncio.Future[Any], slot: CgroupSlot, pool: CgroupPool | None,
+                 tasks: set[asyncio.Task[None]]) -> None:
+    """The cgroup slot of a child that answered before its exit: emptied and released to
+    ``pool`` once the child is gone (killed already, with what it started), in a task
+    kept in ``tasks`` (the runner cancels them when it closes; its pool kills the rest)."""
+    async def settle() -> None:
+        try:
+            await asyncio.wait((exiting,), timeout=5.0)
+        finally:
+            slot.kill_all()
+            if pool is not None:
+                pool.release(slot)
+
+    task = asyncio.get_running_loop().create_task(settle())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -40,14 +40,14 @@ from skillexec.runtime.runners._child_request import (
     script_exe,
 )
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
-from skillexec.runtime.runners._script_end import kernel_cpu_s
+from skillexec.runtime.runners._script_end import answered, settle_later
 from skillexec.runtime.runners._script_files import (
     Snapshot,
     collect,
     snapshot,
     write_inputs,
 )
-from skillexec.runtime.runners._zygote_handle import ChildExit, ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_setup import new_zygote, sweep_stale
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
@@ -91,7 +91,7 @@ class ProcessRunner:
         self._uids: dict[str, UidLease] = {}
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
-        self._settling: set[asyncio.Task[None]] = set()  # see _settle
+        self._settling: set[asyncio.Task[None]] = set()  # see settle_later
         self._closed = False
 
     # -- Runner protocol ------------------------------------------------------------------
@@ -378,26 +378,11 @@ class ProcessRunner:
             zyg.last_used = time.monotonic()
             if slot is not None and self._pool is not None:
                 if exiting is not None and not exiting.done():
-                    self._settle(exiting, slot)  # off the call's path (see _script_end)
+                    settle_later(exiting, slot, self._pool, self._settling)
                 else:
                     slot.kill_all()
                     self._pool.release(slot)
             self._after_attempt(skill, zyg)
-
-    def _settle(self, exiting: asyncio.Future[Any], slot: CgroupSlot) -> None:
-        """A slot whose child answered before its exit: emptied and released once the child
-        is gone (nothing it started outlives it: it was killed with its group already)."""
-        async def settle() -> None:
-            try:
-                await asyncio.wait((exiting,), timeout=5.0)
-            finally:
-                slot.kill_all()
-                if self._pool is not None:
-                    self._pool.release(slot)
-
-        task = asyncio.get_running_loop().create_task(settle())
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
 
     async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
                               request: dict[str, Any], plan: AttemptPlan,
@@ -465,7 +450,8 @@ class ProcessRunner:
             in_w = -1
             outcome = await io.run()
             if io.early is not None:
-                return outcome, _answered(io, exit_fut), exit_fut
+                io.stop()  # it is exiting already; whatever it started too
+                return outcome, answered(io.early, exit_fut, io.pid), exit_fut
             return outcome, await _reap(io, exit_fut, outcome), None
         except BaseException:
             if io is not None:
@@ -491,21 +477,6 @@ class ProcessRunner:
         elif (s.zygote_max_attempts >= 100 and not zyg.retired
               and zyg.attempts >= s.zygote_max_attempts - s.zygote_max_attempts // 20):
             self._prewarm(skill, zyg)
-
-
-def _answered(io: AttemptIO, exit_fut: asyncio.Future[ChildExit]) -> ChildExit:
-    """A script's child that said it ended: stopped now (it is exiting already; whatever it
-    started too). Its resource usage: the zygote's report if it came already, else the
-    child's own account, but never less CPU time than the kernel counted so far."""
-    early = io.early
-    assert early is not None
-    if exit_fut.done() and exit_fut.result().status is not None:
-        return exit_fut.result()
-    io.stop()
-    kernel = kernel_cpu_s(io.pid)
-    if kernel is not None and kernel > (early.cpu_s or 0.0):
-        return dataclasses.replace(early, cpu_s=kernel)
-    return early
 
 
 async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) -> Any:
