@@ -24,7 +24,9 @@ Each engine runs in a worker process of its own (``--worker``), started with the
 driven in the same rounds, each tree's calls right after the other's. CPU per call is
 printed beside the wall times, being much less load-dependent: the engine process's own
 (``time.process_time``), its zygotes' (``/proc/<pid>/schedstat``, all of them, per call) and the
-call's child (its rusage, the ``cpu_ms`` metric).
+call's child (its rusage, the ``cpu_ms`` metric: a script's child that answers before
+its exit reports its own, to the script's end); and, as "reaped", every child's CPU as its
+zygote reaped it, exit included (the zygotes' cutime + cstime).
 """
 
 from __future__ import annotations
@@ -111,6 +113,22 @@ def _cpu_s(pids: list[int]) -> float:
     return total
 
 
+def _reaped_cpu_s(pids: list[int]) -> float:
+    """CPU seconds of the processes' reaped children (cutime + cstime, in clock ticks: the
+    kernel keeps them exact and truncates the running total, so a mean over many calls
+    is good to a tick over the whole run). A call's child is counted whole, its exit
+    included, whenever its zygote reaps it (the call may have answered before)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[13]) + int(fields[14])) * _TICK_S
+    return total
+
+
 async def _worker(isolation: str) -> None:
     from skillexec import SkillExecutionEngine
     from skillexec.config import EngineConfig
@@ -141,12 +159,14 @@ async def _worker(isolation: str) -> None:
                 kind, n = line.split()
                 rows = []
                 for _ in range(int(n)):
+                    k0 = _reaped_cpu_s(zygotes)
                     z0, c0, t0 = _cpu_s(zygotes), time.process_time(), time.perf_counter()
                     r = await calls[kind]()
                     wall = (time.perf_counter() - t0) * 1000
                     cpu = (time.process_time() - c0) * 1000
                     rows.append((wall, cpu, (_cpu_s(zygotes) - z0) * 1000,
-                                 r.metrics.get("cpu_ms") or 0.0))
+                                 r.metrics.get("cpu_ms") or 0.0,
+                                 (_reaped_cpu_s(zygotes) - k0) * 1000))
                     assert r.ok, r.error
                 print(json.dumps(rows), flush=True)
     finally:
@@ -170,7 +190,7 @@ class _Arm:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree, env=env)
         assert self.proc.stdout is not None
         assert json.loads(self.proc.stdout.readline()).get("ready"), f"{name}: no worker"
-        self.rows: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in _KINDS}
+        self.rows: dict[str, list[tuple[float, ...]]] = {k: [] for k in _KINDS}
 
     def run(self, kind: str, n: int) -> None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -228,18 +248,23 @@ def _report(isolation: str, arms: list[_Arm], fresh: dict[str, list[float]],
         f50, f95 = _quantiles(samples)
         print(f"  fresh {name:<16} p50 {f50:8.2f}  p95 {f95:8.2f}  ({len(samples)} runs)")
     print(f"{'tree':<22}{'call':<20}{'p50':>8}{'p95':>8}{'fresh/p50':>10}"
-          f"{'CPU engine':>11}{'zygote':>8}{'child':>8}{'total':>8}")
+          f"{'CPU engine':>11}{'zygote':>8}{'child':>8}{'total':>8}{'reaped':>8}")
     for kind, (label, against) in _KINDS.items():
         for arm in arms:
             rows = arm.rows[kind]
             w50, w95 = _quantiles([r[0] for r in rows])
             ratio = f"{_quantiles(fresh[against])[0] / w50:9.1f}x" if against else f"{'':>10}"
             cpu = [statistics.mean(r[i] for r in rows) for i in (1, 2, 3)]
+            reaped = statistics.mean(r[4] for r in rows)
             print(f"{arm.name[-21:]:<22}{label:<20}{w50:>8.2f}{w95:>8.2f}{ratio}"
-                  f"{cpu[0]:>11.2f}{cpu[1]:>8.2f}{cpu[2]:>8.2f}{sum(cpu):>8.2f}")
+                  f"{cpu[0]:>11.2f}{cpu[1]:>8.2f}{cpu[2]:>8.2f}{sum(cpu):>8.2f}"
+                  f"{reaped:>8.2f}")
     n = len(arms[0].rows["noop"])
     print(f"({n} warm calls per kind and tree; CPU: mean ms per call of the engine process, "
-          f"of its zygotes (/proc/<pid>/schedstat) and of the call's child; "
+          f"of its zygotes (/proc/<pid>/schedstat) and of the call's child (its cpu_ms: "
+          f"to the script's end, its exit's teardown left out where the call answered "
+          f"before it); reaped: the children's CPU as their zygotes reaped them, exits "
+          f"included (cutime + cstime, mean of clock ticks); "
           f"session: its folder holds {_SESSION_FILES} files)")
 
 

@@ -101,3 +101,47 @@ def test_each_sandboxed_attempt_sees_its_own_folders_in_its_environment(
     for o in outs:
         assert o["py"] == o["c"] == [o["workdir"]] * 2 == [o["cwd"]] * 2
     assert len({str(o["cwd"]) for o in outs}) == 3  # each its own, none left from the last
+
+
+def test_the_zygote_takes_a_childs_writes_over_only_while_calls_come_one_at_a_time() -> None:
+    """With several calls waiting or running, the zygote (one process, one core) is what
+    they queue on: their children write their own environments, side by side."""
+    from skillexec.runtime.runners._child_env import worth_ahead
+
+    assert worth_ahead(waiting=1, running=0)
+    assert worth_ahead(waiting=1, running=1)  # the call before, still exiting
+    assert not worth_ahead(waiting=2, running=0)
+    assert not worth_ahead(waiting=1, running=2)
+
+
+def test_concurrent_sandboxed_attempts_each_see_their_own_environment(tmp_path: Path) -> None:
+    """Forked in batches, their environments written by the children themselves: each
+    attempt's HOME and TMPDIR are still its own, in os.environ and the C environment."""
+    need_sandbox()
+    code = ("import ctypes, os, time\n"
+            "libc = ctypes.CDLL(None)\n"
+            "libc.getenv.restype = ctypes.c_char_p\n"
+            "def execute(d, context):\n"
+            "    time.sleep(0.05)\n"
+            "    return {'cwd': os.getcwd(), 'workdir': str(context.workdir),\n"
+            "            'py': [os.environ.get('HOME'), os.environ.get('TMPDIR')],\n"
+            "            'c': [libc.getenv(b'HOME').decode(), libc.getenv(b'TMPDIR').decode()]}\n")
+    skill = write_skill(tmp_path / "envs", code)
+
+    async def go() -> list[dict[str, object]]:
+        r = SandboxRunner(settings=settings(tmp_path))
+        try:
+            await r.prepare(skill)
+
+            async def one() -> dict[str, object]:
+                out = await r.run(attempt(skill, tmp_path))
+                assert out.ok, out.error
+                return dict(out.output)
+            return list(await asyncio.gather(*[one() for _ in range(8)]))
+        finally:
+            await r.close()
+
+    outs = asyncio.run(go())
+    for o in outs:
+        assert o["py"] == o["c"] == [o["workdir"]] * 2 == [o["cwd"]] * 2
+    assert len({str(o["cwd"]) for o in outs}) == 8

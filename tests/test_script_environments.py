@@ -11,6 +11,7 @@ import os
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -20,8 +21,8 @@ from skillexec import SkillExecutionEngine
 from skillexec.config import EngineConfig
 from skillexec.environments.manager import MARKER
 from skillexec.runtime.runners import _protocol as proto
-from skillexec.runtime.runners._attempt import _missing_module
 from skillexec.runtime.runners._channels import Conn
+from skillexec.runtime.runners._script_end import read_to_end
 from skillexec.task import ExecutionResult, TaskStatus
 from tests._isolation import need_sandbox
 from tests._wheels import make_wheel
@@ -189,7 +190,8 @@ def test_the_child_s_word_on_a_missing_module_is_checked(module: object,
             engine_end.setblocking(False)
             child_end.sendall(proto.encode_frame({"t": kind, "module": module}))
             child_end.close()
-            return await _missing_module(Conn(engine_end))
+            exited: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            return (await read_to_end(Conn(engine_end), engine_end, exited)).missing_module
     got = arun(go())
     valid = (kind == "missing_module" and isinstance(module, str)
              and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module, re.ASCII) is not None

@@ -3,9 +3,11 @@ in the sandbox by default (as root and, in scripts/test.sh, again as nobody)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,42 @@ def test_argv_is_passed_verbatim(tmp_path: Path) -> None:
     assert seen["stdin"] == "from stdin\n"
     assert seen["path0"].endswith("pdf-forms/scripts")  # the script's own folder first
     assert not os.path.exists(os.path.join(seen["cwd"], "pwned"))
+
+
+def test_a_script_is_answered_at_its_end_not_once_its_exit_is_reported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child says its script ended (exit code, CPU time) as its last act: the call is
+    answered then, its output whole, rather than once the zygote has reaped the child and
+    reported its exit (after the teardown of a copy of the warm parent's address space:
+    milliseconds). Here each such report reaches the engine 3 s late."""
+    from skillexec.runtime.runners._zygote_handle import ZygoteHandle
+
+    dispatch = ZygoteHandle._dispatch
+
+    def late(self: ZygoteHandle, msg: dict[str, Any]) -> None:
+        if msg.get("t") == "exited":
+            asyncio.get_running_loop().call_later(3.0, dispatch, self, msg)
+        else:
+            dispatch(self, msg)
+
+    monkeypatch.setattr(ZygoteHandle, "_dispatch", late)
+
+    async def go() -> tuple[list[ExecutionResult], float]:
+        async with engine(tmp_path) as e:
+            await e.run_script(PDF, "scripts/noop.py")  # the script parent started
+            t0 = time.monotonic()
+            rs = [await e.run_script(PDF, "scripts/fail.py"),
+                  await e.run_script(PDF, "scripts/echo_args.py", args=["x"])]
+            return rs, time.monotonic() - t0
+    (failed, echoed), took_s = arun(go())
+    assert took_s < 2.5
+    assert failed.error is not None and failed.error.code == "script_exit"
+    assert failed.error.details["exit_code"] == 3
+    assert failed.error.details["stdout"] == "working on it\n"
+    assert "no such form" in failed.error.details["stderr"]
+    assert echoed.status is TaskStatus.SUCCEEDED, echoed.error
+    assert json.loads(echoed.output["stdout"])["argv"] == ["x"]
+    assert echoed.metrics["cpu_ms"] > 0
 
 
 def test_calls_in_one_parent_each_see_their_own_run(tmp_path: Path) -> None:

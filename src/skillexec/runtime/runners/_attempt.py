@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import re
 import signal
 import socket
 import time
@@ -27,6 +26,7 @@ from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._child_request import args_frame
+from skillexec.runtime.runners._script_end import read_to_end
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
@@ -36,7 +36,6 @@ from skillexec.units import duration
 __all__ = ["AttemptIO", "Capture"]
 
 _SLACK_BYTES = 64 * 1024
-_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")  # the child's word
 # An attempt still running after this long has its workspace measured (in a worker thread,
 # stopping at the quota), and again each time as long after: a skill filling the disk is
 # stopped within seconds, not at its deadline. Shorter attempts are checked once, at the end.
@@ -67,6 +66,9 @@ class AttemptIO:
     killed: bool = False
     setup_failure: str | None = None
     quota_error: ErrorInfo | None = None
+    # A script's end as its child told it, before its exit (see _script_end): the attempt
+    # answers without waiting for the exit, which is then settled off the call's path.
+    early: ChildExit | None = None
     _ended: bool = False
     _quota_timer: asyncio.TimerHandle | None = None
 
@@ -290,27 +292,35 @@ class AttemptIO:
                                                kind=proto.KIND_BYTES) if self.args_sent
                             else proto.encode_frame({"args": data.get("args") or [],
                                                      "stdin": data.get("stdin")}))
-        await self.stdout.eof.wait()
-        await self.stderr.eof.wait()
-        child = await self.exit_fut
+        said = await read_to_end(conn, self.sock, self.exit_fut)
+        if said.end is not None and not data.get("session"):
+            # Its streams were flushed before it said so: what they hold is all of it. (A
+            # session's folder outlives the call: there the exit is awaited, so that no
+            # write of the process lands after the folder was looked at.)
+            child = self.early = said.end
+            self.stdout.drain()
+            self.stderr.drain()
+            if self.stdout.overflowed or self.stderr.overflowed:
+                return self._interrupted("overflow", self.attempt.limits.timeout_s)
+        else:
+            await self.stdout.eof.wait()
+            await self.stderr.eof.wait()
+            child = await self.exit_fut
         status = child.status
         if status is None or not os.WIFEXITED(status):
             return self._from_status(child) if status is not None else self._fail(
                 ErrorType.EXECUTION, "child_crashed", "the script's process vanished",
                 retryable=True)
         code = os.WEXITSTATUS(status)
-        if code == 70:  # the child could not confine itself: it said why on the socket
-            with contextlib.suppress(Exception):
-                _k, msg = await asyncio.wait_for(conn.read_frame(cap=1 << 16), 1.0)
-                if isinstance(msg, dict) and msg.get("t") == "setup_failed":
-                    return self._fail(ErrorType.RESOURCE, "isolation_unavailable",
-                                      f"the sandbox could not be applied: {msg.get('message')}",
-                                      severity=ErrorSeverity.CRITICAL)
+        if code == 70 and said.setup_failed is not None:  # it could not confine itself
+            return self._fail(ErrorType.RESOURCE, "isolation_unavailable",
+                              f"the sandbox could not be applied: {said.setup_failed}",
+                              severity=ErrorSeverity.CRITICAL)
         out = {"exit_code": code, "stdout": self.stdout.buf.decode(errors="replace"),
                "stderr": self.stderr.buf.decode(errors="replace")}
         if code == 0:
             return Outcome(output=out)
-        if (missing := await _missing_module(conn)) is not None:
+        if (missing := said.missing_module) is not None:
             return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
                 missing, skill_id=base_id(self.attempt.skill)), details={
                     **out, "module": missing.split(".")[0], "package": package_for(missing)})
@@ -372,6 +382,16 @@ class AttemptIO:
                                        retryable=retryable, severity=severity,
                                        details=details or {}))
 
+    def stop(self) -> None:
+        """A child that said it ended (see _script_end): SIGKILL it, its process group and
+        what is in its cgroups, without waiting for any of them to be gone."""
+        self.killed = True
+        if not self.exit_fut.done() and self.pid > 0:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.slot is not None:
+            self.slot.signal_all()
+
     def kill(self) -> None:
         """SIGKILL the child's process group and everything left in its cgroups."""
         self.killed = True
@@ -380,18 +400,6 @@ class AttemptIO:
                 os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:
             self.slot.kill_all()
-
-
-async def _missing_module(conn: Conn) -> str | None:
-    """The module a failed script's child said nothing provides (it writes that before it
-    exits, so the frame is in the socket already, or the socket is at its end)."""
-    try:
-        _k, msg = await asyncio.wait_for(conn.read_frame(cap=1 << 12), 0.5)
-    except (EOFError, OSError, TimeoutError, proto.ProtocolError, proto.FrameTooLarge):
-        return None
-    module = msg.get("module") if isinstance(msg, dict) and msg.get("t") == "missing_module" \
-        else None
-    return module if isinstance(module, str) and _MODULE.fullmatch(module) else None
 
 
 def _whole_lines(text: str, limit: int) -> str:

@@ -79,23 +79,30 @@ class Capture:
         os.set_blocking(fd, False)
         asyncio.get_running_loop().add_reader(fd, self._on_readable)
 
-    def _on_readable(self) -> None:
+    def _on_readable(self) -> bool:
+        """Read what the pipe holds (one read); False when it held nothing."""
         try:
             chunk = os.read(self.fd, 256 * 1024)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             chunk = b""
         if not chunk:
             self.close()
-            return
+            return False
         if len(self.buf) + len(chunk) > self.cap:
             self.overflowed = True
             if not self._overflow.done():
                 self._overflow.set_result(None)
             self.close()
-            return
+            return False
         self.buf += chunk
+        return True
+
+    def drain(self) -> None:
+        """Everything the pipe holds now (the writer is done: see _child_script.end)."""
+        while self.fd >= 0 and self._on_readable():
+            pass
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -209,6 +209,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
     """Never returns: the child ends with os._exit. ``detached``: a spare (``_spare``),
     which did ``detach`` before its call came."""
     code = 0
+    me = -1
     sock = fds[0]  # the engine's channel, used as a raw fd (see _protocol.write_all)
     try:
         _confine(setup, req, fds, prep, detached=detached)
@@ -223,6 +224,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
         if req["kind"] == "command":
             _exec_command(sock, req)
         elif req["kind"] == "script":
+            me = os.getpid()
             code = _child_script.run(req, sock, setup.scripts, prep.staged)
         else:
             code = _serve(setup, req, sock)
@@ -234,6 +236,8 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
                 stream.flush()
             except Exception:
                 pass
+    if req["kind"] == "script" and os.getpid() == me:  # not a process the script forked
+        _child_script.end(sock, code)
     os._exit(code)
 
 

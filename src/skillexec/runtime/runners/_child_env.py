@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from skillexec.runtime.runners._child import ChildSetup, ForkPrep
 
 __all__ = ["EnvBytes", "EnvSwap", "ahead", "env_ahead", "env_back", "fsencode", "restore",
-           "set_env"]
+           "set_env", "worth_ahead"]
 
 EnvBytes = tuple[list[bytes], list[tuple[bytes, bytes]]]  # (to unset, to set), encoded
 _FS_ENCODING = sys.getfilesystemencoding()
@@ -48,6 +48,16 @@ def ahead(setup: ChildSetup, req: dict[str, Any], prep: ForkPrep) -> None:
         prep.staged = None  # a malformed request: the child reports what is wrong
     if prep.staged is not None:
         setup.undo.append(functools.partial(_child_script.unstage, prep.staged))
+
+
+def worth_ahead(*, waiting: int, running: int) -> bool:
+    """Whether the zygote makes a child's writes its own before the fork (``ahead``), with
+    ``waiting`` fork requests in hand and ``running`` children alive. Only while calls come
+    one at a time (the one before may still be exiting): with several at once the zygote
+    is what they all queue on, one core, while children run side by side — there the
+    work it took over cost ~0.2 ms of its CPU per call and 10-15 % of the throughput of
+    sandboxed no-op calls at concurrency 8 (interleaved A/B, on vs off)."""
+    return waiting <= 1 and running <= 1
 
 
 def restore(setup: ChildSetup) -> None:

@@ -357,8 +357,10 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     setup.batch_fds += tuple(s.sock.fileno() for s in spares)
     plan = setup.fork_plan
     pids: list[int | OSError] = []
+    ahead = _child_env.worth_ahead(waiting=len(batch), running=len(children))
     for msg, fds, prep in batch:
-        _child_env.ahead(setup, msg, prep)  # what the child would write, ours till forked
+        if ahead:
+            _child_env.ahead(setup, msg, prep)  # ours till forked
         pid: int | OSError
         try:
             pid = _fork.fork(plan)

@@ -40,6 +40,7 @@ from skillexec.runtime.runners._child_request import (
     script_exe,
 )
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
+from skillexec.runtime.runners._script_end import answered, settle_later
 from skillexec.runtime.runners._script_files import (
     Snapshot,
     collect,
@@ -90,6 +91,7 @@ class ProcessRunner:
         self._uids: dict[str, UidLease] = {}
         self._pool: CgroupPool | None = None
         self._janitor: asyncio.Task[None] | None = None
+        self._settling: set[asyncio.Task[None]] = set()  # see settle_later
         self._closed = False
 
     # -- Runner protocol ------------------------------------------------------------------
@@ -140,6 +142,8 @@ class ProcessRunner:
 
     async def close(self) -> None:
         self._closed = True
+        for settling in list(self._settling):
+            settling.cancel()  # their slots are killed with the pool, below
         for rep in list(self._replacing.values()):
             rep.cancel()
         self._replacing.clear()
@@ -359,8 +363,10 @@ class ProcessRunner:
         # in it: its counters are read here, from outside, rather than by the child (every
         # page a child touches costs it a copy-on-write fault).
         net_before = zyg.net_counters() if zyg.spec_netns and zyg.active == 1 else None
+        exiting: asyncio.Future[Any] | None = None
         try:
-            outcome, child = await self._fork_and_serve(zyg, attempt, request, plan, slot)
+            outcome, child, exiting = await self._fork_and_serve(zyg, attempt, request, plan,
+                                                                 slot)
             net = None
             if net_before is not None and zyg.active == 1:
                 after = zyg.net_counters()
@@ -371,14 +377,19 @@ class ProcessRunner:
             zyg.active -= 1
             zyg.last_used = time.monotonic()
             if slot is not None and self._pool is not None:
-                slot.kill_all()
-                self._pool.release(slot)
+                if exiting is not None and not exiting.done():
+                    settle_later(exiting, slot, self._pool, self._settling)
+                else:
+                    slot.kill_all()
+                    self._pool.release(slot)
             self._after_attempt(skill, zyg)
 
     async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
                               request: dict[str, Any], plan: AttemptPlan,
-                              slot: CgroupSlot | None) -> tuple[Outcome, Any]:
-        """Fork the child, serve it until it answers or fails; its exit status with it."""
+                              slot: CgroupSlot | None,
+                              ) -> tuple[Outcome, Any, asyncio.Future[Any] | None]:
+        """Fork the child, serve it until it answers or fails; its exit status with it, and
+        the future of its exit when it answered before it (its slot is settled later)."""
         s = self.settings
         command = plan.command
         engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -418,7 +429,7 @@ class ProcessRunner:
                     return Outcome(error=ErrorInfo(
                         type=ErrorType.RESOURCE, code="isolation_unavailable",
                         message=f"the skill's child could not be identified: {exc}")), (
-                        exit_fut.result() if exit_fut.done() else None)
+                        exit_fut.result() if exit_fut.done() else None), None
             pid, exit_fut = await forked
             if zyg.pidns:
                 pid = host
@@ -438,7 +449,10 @@ class ProcessRunner:
                            args_sent="args_frame" in request)
             in_w = -1
             outcome = await io.run()
-            return outcome, await _reap(io, exit_fut, outcome)
+            if io.early is not None:
+                io.stop()  # it is exiting already; whatever it started too
+                return outcome, answered(io.early, exit_fut, io.pid), exit_fut
+            return outcome, await _reap(io, exit_fut, outcome), None
         except BaseException:
             if io is not None:
                 io.kill()
