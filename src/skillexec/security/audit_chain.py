@@ -83,26 +83,30 @@ def chain_grouped(head: tuple[int, bytes] | None, marked: list[tuple[Any, Any, A
     out: list[tuple[AuditRow, Any]] = []
     sha256, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
     bodies: list[bytes] = []
+    n = 0  # len(bodies)
     key: Any = None
     h: Any = None
     ts_us = 0
     for _, entry, now in marked:
-        if bodies and (now is not key or len(bodies) >= GROUP_MAX):
-            body = bodies[0] if len(bodies) == 1 else _SEP.join(bodies)
-            out.append((_new(AuditRow, (seq, ts_us, body, h.digest())), key))
+        if n and (now is not key or n >= GROUP_MAX):
+            out.append((_new(AuditRow, (seq, ts_us, bodies[0] if n == 1 else _SEP.join(bodies),
+                                        h.digest())), key))
             bodies = []
+            n = 0
         key = now
         ts_us, principal, action, target, outcome, details = entry
         seq += 1
+        # (default and option passed by position: orjson parses no keywords then)
         body = dumps({"action": action, "details": details or {}, "outcome": outcome,
                       "prev": prev_hex, "principal": principal, "seq": seq, "target": target,
-                      "ts": ts_us}, option=sort, default=str)
+                      "ts": ts_us}, str, sort)
         h = sha256(body)
         prev_hex = h.hexdigest()  # the next record's prev (the digest: only a row's last)
         bodies.append(body)
-    if bodies:
-        body = bodies[0] if len(bodies) == 1 else _SEP.join(bodies)
-        out.append((_new(AuditRow, (seq, ts_us, body, h.digest())), key))
+        n += 1
+    if n:
+        out.append((_new(AuditRow, (seq, ts_us, bodies[0] if n == 1 else _SEP.join(bodies),
+                                    h.digest())), key))
     return out
 
 

@@ -178,10 +178,9 @@ def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
     The records of a run of entries that share one future (a group commit's) are stored in
     one row (:func:`~skillexec.security.audit_chain.grouped`): one SQL row per commit, not
     per task; each record keeps its own place and ``prev`` in the chain."""
-    out: list[Record] = []
-    entries: list[Record] = []
-    for r in batch:
-        (entries if r[0] is AUDIT_MARK else out).append(r)
+    mark = AUDIT_MARK
+    entries = [r for r in batch if r[0] is mark]
+    out = [r for r in batch if r[0] is not mark] if len(entries) < len(batch) else []
     out += [(insert, row, fut) for row, fut in chain_grouped(
         (head[0], bytes(head[1])) if head else None, entries)]
     return out
