@@ -23,7 +23,14 @@ from skillexec import SkillExecutionEngine, skill
 from skillexec.config import load_config
 from skillexec.errors import ConfigError
 from skillexec.security.audit import REQUEST_ID, AuditLog, VerifyReport
-from skillexec.security.audit_chain import AuditEntry, canonical
+from skillexec.security.audit_chain import (
+    GROUP_MAX,
+    AuditEntry,
+    canonical,
+    chain,
+    chain_grouped,
+    grouped,
+)
 from skillexec.storage.sqlite import SQLiteStore
 from tests.conftest import ROOT, arun
 
@@ -251,6 +258,30 @@ def test_canonical_json_is_sorted_compact_utf8(value: dict[str, Any]) -> None:
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical(value) == expected.encode()
     assert json.loads(canonical(value)) == value
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.text(max_size=6),
+                          st.none() | st.dictionaries(st.text(max_size=4), st.integers(-9, 9))),
+                max_size=150),
+       st.none() | st.tuples(st.integers(0, 10**6), st.binary(min_size=32, max_size=32)))
+def test_chain_grouped_is_grouped_chain_by_run(runs: list[tuple[int, str, Any]],
+                                              head: tuple[int, bytes] | None) -> None:
+    """The writer's fused path stores exactly what grouped(chain(...)) would: one row per
+    run of entries sharing a key, at most GROUP_MAX records each."""
+    keys = [object() for _ in range(3)]
+    marked = [(None, AuditEntry(i, who, "act", "t", "ok", details), keys[k])
+              for i, (k, who, details) in enumerate(runs)]
+    rows = chain(head, [m[1] for m in marked])
+    expected = []
+    start = 0
+    while start < len(marked):
+        end = start + 1
+        while (end < len(marked) and marked[end][2] is marked[start][2]
+               and end - start < GROUP_MAX):
+            end += 1
+        expected.append((grouped(rows[start:end]), marked[start][2]))
+        start = end
+    assert chain_grouped(head, marked) == expected
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

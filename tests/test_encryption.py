@@ -431,6 +431,46 @@ def test_empty_parameters_are_left_clear_and_read_back(
     assert OUT_CANARY.encode() not in result and "sealed" in json.loads(result)
 
 
+@skill(id="nothing", timeout=5)
+async def nothing() -> None:
+    return None
+
+
+def test_no_output_and_no_error_is_left_clear_and_read_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sealed {"output": null} would hide nothing its length does not show: a call that
+    returns None without an error pays for no seal (the no-op call's hot path) and reads
+    back from a new engine; a clear output or error text in its place is still refused."""
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", _master())
+    config = _config(tmp_path)
+
+    async def run() -> str:
+        async with SkillExecutionEngine(config=config) as engine:
+            engine.register(nothing)
+            done = await engine.execute("nothing", principal="alice")
+            assert done.status is TaskStatus.SUCCEEDED
+            return done.task_id
+    task_id = arun(run())
+    with sqlite3.connect(config.journal_path) as db:
+        result = db.execute("SELECT result FROM tasks WHERE task_id=?", (task_id,)).fetchone()[0]
+    body = json.loads(result)
+    assert "sealed" not in body and body["output"] is None and body["error"] is None
+
+    async def read() -> Any:
+        async with SkillExecutionEngine(config=config.model_copy(update={"recover": False})) \
+                as engine:
+            return await engine.wait(task_id, principal="alice")
+    assert arun(read()).output is None
+    for forged in ({"output": "forged"}, {"error": {"type": "execution", "code": "x",
+                                                    "message": "forged", "retryable": False}}):
+        with sqlite3.connect(config.journal_path) as db:
+            db.execute("UPDATE tasks SET result=? WHERE task_id=?",
+                       (json.dumps({**body, **forged}), task_id))
+        with pytest.raises(ResourceError) as err:
+            arun(read())
+        assert err.value.code == "decrypt_failed"
+
+
 def test_sealed_fields_take_unique_nonces_from_the_pool_across_refills() -> None:
     codec = _codec()
     n = nonces.BLOCK * 3 + 7  # several refills of the pool

@@ -22,7 +22,7 @@ from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex
 from skillexec.optimization.optimizer import ExecutionOptimizer
-from skillexec.pipeline.output_filter import OutputFilter
+from skillexec.pipeline.output_filter import UNMASKED, OutputFilter
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
@@ -231,7 +231,9 @@ class AttemptLoop:
                     over := await self.environment.finish(ctx)) is not None:
                 outcome = Outcome(error=over, metrics=outcome.metrics)
             outcome = self._measured(task, skill, runner, attempt, outcome, cut)
-            if self.output_filter.enabled:
+            # (a scalar output without an error has nothing to mask: no call for it)
+            if self.output_filter.enabled and (outcome.error is not None or not isinstance(
+                    outcome.output, UNMASKED)):
                 outcome = self.output_filter.outcome(task, outcome)
             for mw in hooks.after_attempt:
                 try:

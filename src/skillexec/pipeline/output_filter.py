@@ -24,10 +24,10 @@ from skillexec.runtime.runners.base import Outcome
 from skillexec.security.redaction import mask, mask_value
 from skillexec.task import ExecutionTask
 
-__all__ = ["OutputFilter"]
+__all__ = ["UNMASKED", "OutputFilter"]
 
 Progress = Callable[[float, str], None]
-_SCALARS = (type(None), bool, int, float)
+UNMASKED = (type(None), bool, int, float)  # outputs with no text to mask
 
 
 class OutputFilter:
@@ -77,7 +77,7 @@ class OutputFilter:
     def outcome(self, task: ExecutionTask, outcome: Outcome) -> Outcome:
         if not self.applies(task):
             return outcome
-        if outcome.error is None and isinstance(outcome.output, _SCALARS):
+        if outcome.error is None and isinstance(outcome.output, UNMASKED):
             return outcome  # nothing to mask, and no secret to look up (the hot path)
         exact = self.secrets(task)
         if outcome.error is not None:

@@ -32,7 +32,6 @@ __all__ = ["PLAIN", "Codec", "SealingCodec", "is_sealed", "open_codec"]
 _V1 = 1
 _HEADER = 1 + 4 + 12
 _SEALED_KEY = "sealed"  # the key of a JSON document's sealed part
-_NO_OUTPUT = orjson.dumps({"output": None})
 
 
 def is_sealed(blob: bytes | str | None) -> bool:
@@ -160,9 +159,13 @@ class SealingCodec(Codec):
             error["message"] = ""
             error.pop("details", None)
             plain = orjson.dumps(hidden, default=str)
-        else:  # (no output: the same bytes, sealed all the same, without encoding them)
-            plain = _NO_OUTPUT if output is None else orjson.dumps({"output": output},
-                                                                   default=str)
+        elif output is None:
+            # Nothing to hide: no output and no error. A sealed {"output": null} would say
+            # as much by its length, and a journal's writer could already blank an output
+            # in clear (the purge flag): the seal would protect nothing (open_result).
+            return body
+        else:
+            plain = orjson.dumps({"output": output}, default=str)
         body["output"] = None
         # (b2a_base64 is what base64.b64encode calls, without its Python frame)
         body[_SEALED_KEY] = b2a_base64(self.seal("tasks", task_id, "result", principal, plain),
@@ -173,6 +176,8 @@ class SealingCodec(Codec):
                     principal: str | None) -> dict[str, Any]:
         sealed = body.pop(_SEALED_KEY, None)
         if sealed is None:
+            if body.get("output") is None and body.get("error") is None:
+                return body  # nothing was sealed: no output, no error (seal_result)
             purged = body.get("purged") is True
             self._clear_allowed("tasks", task_id, purged=purged)
             if purged:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from skillexec.security.audit_chain import GROUP_MAX, AuditEntry, AuditRow, chain, grouped
+from skillexec.security.audit_chain import AuditRow, chain_grouped
 from skillexec.security.keys import KeyInfo, KeyRecord
 from skillexec.security.principals import LOCAL_ID, Role
 from skillexec.storage.codec import PLAIN, Codec
@@ -178,21 +178,11 @@ def audit_placed(head: tuple[Any, ...] | None, batch: list[Record], *,
     The records of a run of entries that share one future (a group commit's) are stored in
     one row (:func:`~skillexec.security.audit_chain.grouped`): one SQL row per commit, not
     per task; each record keeps its own place and ``prev`` in the chain."""
-    out: list[Record] = []
-    entries: list[Record] = []
-    for r in batch:
-        (entries if r[0] is AUDIT_MARK else out).append(r)
-    rows = chain((head[0], bytes(head[1])) if head else None,
-                 [r[1] if r[1].__class__ is AuditEntry else AuditEntry(*r[1])
-                  for r in entries])
-    start, n = 0, len(entries)
-    while start < n:
-        fut = entries[start][2]
-        end = start + 1
-        while end < n and entries[end][2] is fut and end - start < GROUP_MAX:
-            end += 1
-        out.append((insert, grouped(rows[start:end]), fut))  # (a tuple already)
-        start = end
+    mark = AUDIT_MARK
+    entries = [r for r in batch if r[0] is mark]
+    out = [r for r in batch if r[0] is not mark] if len(entries) < len(batch) else []
+    out += [(insert, row, fut) for row, fut in chain_grouped(
+        (head[0], bytes(head[1])) if head else None, entries)]
     return out
 
 # -- payloads in and out (sealed with encryption on) ----------------------------------------
@@ -211,7 +201,8 @@ def finished_values(task: ExecutionTask, result: ExecutionResult,
     kept = orjson.dumps(history, default=str) if keep else None
     if codec.enabled:
         principal = task.request.principal
-        body = codec.seal_result(body, task_id=task.task_id, principal=principal)
+        if result.output is not None or result.error is not None:  # (else: nothing to seal)
+            body = codec.seal_result(body, task_id=task.task_id, principal=principal)
         if kept is not None:
             kept = codec.seal("tasks", task.task_id, "history", principal, kept)
     return (result.status._value_, result.finished_at, result.started_at, result.attempts,
