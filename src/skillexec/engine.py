@@ -290,14 +290,14 @@ class SkillExecutionEngine:
                     raise  # a refusal
                 except Exception:
                     self.middleware.failed(mw, "on_submit")
+            # Checked before the cache: bad limits fail alike whether or not a result is kept.
+            limits = None if opts.limits is None else CallLimits.of(opts.limits)
             ex, key = skill.execution, None
             if (ex.cacheable or ex.idempotent) and self.optimizer.enabled:
                 key = self.optimizer.key(task)
                 if opts.cache and (hit := await self._cache.shortcut(task, skill, key)):
                     return hit
-            self.resources.admit(task, skill, None if opts.limits is None else
-                                 CallLimits.of(opts.limits), timeout_given=opts.timeout
-                                 is not None)
+            self.resources.admit(task, skill, limits, timeout_given=opts.timeout is not None)
             if key is not None:
                 self.optimizer.lead(key, task, skill, bypass=not opts.cache)
         except (SkillExecError, ValueError) as exc:  # ValueError: limits= that are not limits
