@@ -275,6 +275,7 @@ class SkillExecutionEngine:
             if self._closing:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
+            self._pipeline.book.refresh()  # another process's `skills install ID PKG`
             skill = self.skills.get(skill_id, opts.version)
             if self.environments.pending and skill.runnable:
                 skill = await self._scripts.ready(skill)  # first call: install, off the loop

@@ -212,11 +212,12 @@ class ProcessRunner:
     async def _zygote(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
         key = _zkey(skill)
         zyg = self._zygotes.get(key)
-        if zyg is not None and not zyg.dead and not zyg.retired and (
+        same_env = zyg is not None and zyg.env_paths == skill.env_paths
+        if zyg is not None and same_env and not zyg.dead and not zyg.retired and (
                 not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
                 or _inside(work_root, self._work_roots.get(key))):
             return zyg
-        if zyg is not None and self._failed_warmups.pop(key, None) is zyg:
+        if zyg is not None and self._failed_warmups.pop(key, None) is zyg and same_env:
             return zyg  # its error is this call's (see prepare)
         rep = self._replacing.get(key)
         if rep is not None:
