@@ -93,7 +93,9 @@ class SkillExecutionEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def start(self) -> None:
+    async def start(self, *, warm_in_background: bool = False) -> None:
+        """Open the journal, load and warm up the skills; ``warm_in_background``: without
+        waiting for the warm-up (a call waits for its own skill's, and has its outcome)."""
         if self._started:
             return
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ class SkillExecutionEngine:
         self._started = True
         if self.config.skills_dir is not None:
             self._pipeline.book.load(self.config.skills_dir, warm=False)  # warmed up just below
-        await self._pipeline.book.prepare_all()
+        warm = self._pipeline.book.prepare_all()
+        self._spawn(warm) if warm_in_background else await warm
         await self.middleware.start(self.services)
         self._access.started(self.config.data_dir, self.config.digest())
         if self._pipeline.lock.take():

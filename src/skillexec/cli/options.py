@@ -94,11 +94,12 @@ def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) ->
 
 
 @contextlib.asynccontextmanager
-async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecutionEngine]:
+async def engine_scope(engine: SkillExecutionEngine, *, warm_in_background: bool = False,
+                       ) -> AsyncIterator[SkillExecutionEngine]:
     """``async with engine`` that, when the command is interrupted, cancels what the engine
     accepted (after ``interrupt_grace_s``) and journals each end before it closes."""
     try:
-        await engine.start()
+        await engine.start(warm_in_background=warm_in_background)
     except (OSError, sqlite3.Error) as exc:
         fail(f"cannot open the data folder {engine.config.data_dir}: {reason(exc)}")
     try:
