@@ -95,7 +95,7 @@ class SkillExecutionEngine:
 
     async def start(self, *, warm_in_background: bool = False) -> None:
         """Open the journal, load and warm up the skills; ``warm_in_background``: without
-        waiting for the warm-up (a call waits for its own skill's, and has its outcome)."""
+        waiting for the warm-up (a call waits for its own skill's, within its timeout)."""
         if self._started:
             return
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

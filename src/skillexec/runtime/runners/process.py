@@ -54,6 +54,7 @@ from skillexec.runtime.workspace import skill_slot
 from skillexec.scripts import base_id, interpreter
 from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import EntryKind, Skill
+from skillexec.units import duration
 
 __all__ = ["ProcessRunner", "skill_slot"]
 
@@ -120,7 +121,9 @@ class ProcessRunner:
             except SkillExecError as exc:
                 return Outcome(error=exc.info, metrics={"wall_ms": ms_since(started)})
         for tries in range(2):
-            zyg = await self._zygote(skill, root)
+            zyg = await self._zygote_in_time(attempt, root, started)
+            if isinstance(zyg, Outcome):
+                return zyg  # still importing when the attempt's time was up
             if zyg.error is not None:
                 # Answered now (this call waited on the failed warm-up itself): the next
                 # call tries the import again.
@@ -248,6 +251,30 @@ class ProcessRunner:
             raise
         finally:
             del self._starting[key]
+
+    async def _zygote_in_time(self, attempt: Attempt, root: str, started: float,
+                              ) -> ZygoteHandle | Outcome:
+        """The skill's warm parent; one still to start (a warm-up under way, a first use)
+        waited for only within the attempt's timeout: the call ends then, the import goes
+        on, bounded by zygote_import_timeout_s (a 2 s call waited out a 30 s import)."""
+        skill = attempt.skill
+        ready = self._zygotes.get(_zkey(skill))
+        if ready is not None and not ready.dead and not ready.retired:
+            return await self._zygote(skill, root)
+        job = asyncio.ensure_future(self._zygote(skill, root))
+        limit_s = attempt.limits.timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), max(
+                0.0, limit_s - (time.perf_counter() - started)))
+        except TimeoutError:
+            job.add_done_callback(_retrieved)
+            return Outcome(error=ErrorInfo(
+                ErrorType.TIMEOUT, "execution_timeout",
+                f"skill {skill.id!r} did not finish within {duration(limit_s)}: it was still "
+                f"importing (its warm-up goes on, for at most "
+                f"{duration(self.settings.zygote_import_timeout_s)}: "
+                f"zygote_import_timeout_s)", retryable=True, details={"importing": True}),
+                metrics={"wall_ms": ms_since(started)})
 
     def _prewarm(self, skill: Skill, old: ZygoteHandle) -> None:
         key = _zkey(skill)
@@ -490,6 +517,11 @@ def _empty(folder: str) -> bool:
             return next(it, None) is None
     except OSError:
         return False
+
+
+def _retrieved(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()  # a warm-up nobody waits for any more: its failure is its skill's
 
 
 def _inside(path: str, root: str | None) -> bool:
