@@ -337,3 +337,30 @@ def test_shared_skills_is_a_setting(tmp_path: Path, monkeypatch: Any) -> None:
                         ).cache.shared("geo.lookup")
     monkeypatch.setenv("SKILLEXEC_CACHE__SHARED_SKILLS", '["geo.*", "fx"]')
     assert EngineConfig(data_dir=tmp_path).cache.shared_skills == ("geo.*", "fx")
+
+
+BAD_LIMITS: list[Any] = [
+    {"wall_s": -1}, {"memory_mb": 0}, {"cpu_seconds": float("nan")},
+    {"wall_s": float("inf")}, {"memory_mb": "lots"}, {"memory_mb": [512]},
+    {"memory_mb": True}, {"memory_mb": 1.5}, {"gpu": 1}, "wall_s=1", 5]
+
+
+def test_bad_limits_fail_alike_whether_or_not_the_result_is_cached(tmp_path: Path) -> None:
+    """A cache hit answered before limits= was read: the same bad limits were refused on a
+    miss and silently ignored on a hit (and a list or a negative number was taken)."""
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as e:
+            e.register(square)
+            for bad in BAD_LIMITS:  # no result kept yet
+                r = await e.execute("square", {"x": 7}, limits=bad)
+                assert r.status is TaskStatus.REJECTED and r.error is not None, bad
+                assert r.error.code == "invalid_limits", (bad, r.error)
+            assert (await e.execute("square", {"x": 7})).ok  # now it is kept
+            for bad in BAD_LIMITS:
+                r = await e.execute("square", {"x": 7}, limits=bad)
+                assert not r.cached and r.status is TaskStatus.REJECTED, bad
+                assert r.error is not None and r.error.code == "invalid_limits"
+                assert "limit" in r.error.message
+            hit = await e.execute("square", {"x": 7}, limits={"wall_s": 5, "memory_mb": None})
+            assert hit.ok and hit.cached
+    arun(main())

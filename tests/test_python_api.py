@@ -54,6 +54,8 @@ def test_a_config_that_is_not_a_mapping_is_rejected_like_any_bad_option(
     ({"priority": "5"}, "invalid_priority"), ({"priority": True}, "invalid_priority"),
     ({"priority": 2.5}, "invalid_priority"), ({"timeout": "10"}, "invalid_timeout"),
     ({"max_retries": "1"}, "invalid_max_retries"), ({"max_retries": -1}, "invalid_max_retries"),
+    ({"version": 1}, "invalid_version_requirement"),  # was an AttributeError out of execute
+    ({"version": ["1.2.0"]}, "invalid_version_requirement"),
 ])
 def test_an_option_of_the_wrong_type_is_rejected_not_raised(
         option: dict[str, object], code: str, tmp_path: Path) -> None:

@@ -98,9 +98,9 @@ def test_pdf_workflow_in_one_session(tmp_path: Path) -> None:
                 PDF, "scripts/fill_fillable_fields.py",
                 args=["form.pdf", "values.json", "out/filled.pdf"], session=sid,
                 files={"values.json": json.dumps(values).encode(), "out/.keep": b""})
-            # Artifacts are labelled with the file's name (the artifact store keeps names
-            # flat); the session's listing has the paths.
-            out = next(iter(a for a in fill.artifacts if a.name == "filled.pdf"))
+            # Artifacts are labelled with the file's path in the workspace, as the
+            # session's listing has it.
+            out = next(iter(a for a in fill.artifacts if a.name == "out/filled.pdf"))
             files = e.sessions.files(sid)
             return [check, extract, fill], await e.artifacts.read(out.id), files
 
@@ -112,7 +112,7 @@ def test_pdf_workflow_in_one_session(tmp_path: Path) -> None:
     assert [a.name for a in extract.artifacts] == ["fields.json"]  # made by the script
     assert fill.status is TaskStatus.SUCCEEDED, fill.error
     # Files the call brought are not artifacts; what the script made is.
-    assert [a.name for a in fill.artifacts] == ["filled.pdf"]
+    assert [a.name for a in fill.artifacts] == ["out/filled.pdf"]
     import io
     got = {k: v.get("/V") for k, v in (PdfReader(io.BytesIO(filled)).get_fields() or {}).items()}
     assert got == {"name": "Ada", "city": "Paris"}

@@ -40,10 +40,22 @@ _OCTET_STREAM = "application/octet-stream"
 
 
 def safe_name(name: str) -> str:
-    """A display name with no directory part, no control characters, at most 200 chars."""
-    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
-    base = _UNSAFE.sub("_", base).strip(" .")
-    return base[:200] or "artifact"
+    """A display name: the relative path a skill gave (``out/a.txt`` and ``b/a.txt`` stay
+    apart), each part without control or odd characters, at most 200 chars. A path that is
+    absolute or climbs out of its folder (``..``) has no place under the workspace: only its
+    file name is kept. The name is a label, never opened: the store is by content."""
+    parts = [p for p in str(name).replace("\\", "/").split("/") if p not in ("", ".")]
+    if str(name).replace("\\", "/").startswith("/") or ".." in parts:
+        parts = parts[-1:]
+    parts = [c for c in (_UNSAFE.sub("_", p).strip(" .") for p in parts) if c]
+    if not parts:
+        return "artifact"
+    out = parts[-1][:200]
+    for part in reversed(parts[:-1]):  # the file's own name first; folders while they fit
+        if len(part) + 1 + len(out) > 200:
+            break
+        out = f"{part}/{out}"
+    return out
 
 
 def safe_mime(mime: object) -> str | None:

@@ -93,7 +93,9 @@ class SkillExecutionEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def start(self) -> None:
+    async def start(self, *, warm_in_background: bool = False) -> None:
+        """Open the journal, load and warm up the skills; ``warm_in_background``: without
+        waiting for the warm-up (a call waits for its own skill's, within its timeout)."""
         if self._started:
             return
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,8 @@ class SkillExecutionEngine:
         self._started = True
         if self.config.skills_dir is not None:
             self._pipeline.book.load(self.config.skills_dir, warm=False)  # warmed up just below
-        await self._pipeline.book.prepare_all()
+        warm = self._pipeline.book.prepare_all()
+        self._spawn(warm) if warm_in_background else await warm
         await self.middleware.start(self.services)
         self._access.started(self.config.data_dir, self.config.digest())
         if self._pipeline.lock.take():
@@ -275,6 +278,7 @@ class SkillExecutionEngine:
             if self._closing:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
                                     retryable=True)
+            self._pipeline.book.refresh()  # another process's `skills install ID PKG`
             skill = self.skills.get(skill_id, opts.version)
             if self.environments.pending and skill.runnable:
                 skill = await self._scripts.ready(skill)  # first call: install, off the loop
@@ -290,14 +294,14 @@ class SkillExecutionEngine:
                     raise  # a refusal
                 except Exception:
                     self.middleware.failed(mw, "on_submit")
+            # Checked before the cache: bad limits fail alike whether or not a result is kept.
+            limits = None if opts.limits is None else CallLimits.of(opts.limits)
             ex, key = skill.execution, None
             if (ex.cacheable or ex.idempotent) and self.optimizer.enabled:
                 key = self.optimizer.key(task)
                 if opts.cache and (hit := await self._cache.shortcut(task, skill, key)):
                     return hit
-            self.resources.admit(task, skill, None if opts.limits is None else
-                                 CallLimits.of(opts.limits), timeout_given=opts.timeout
-                                 is not None)
+            self.resources.admit(task, skill, limits, timeout_given=opts.timeout is not None)
             if key is not None:
                 self.optimizer.lead(key, task, skill, bypass=not opts.cache)
         except (SkillExecError, ValueError) as exc:  # ValueError: limits= that are not limits

@@ -9,6 +9,7 @@ check, a walk of only the places the plan marks, and one compiled ``is_valid``; 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -63,9 +64,14 @@ class ParameterValidator:
             raise ParameterError(f"parameters for skill {skill.id!r} must be a JSON object, "
                                  f"not {type(params).__name__}", code="parameters_not_object")
         try:
-            size = len(orjson.dumps(data))
+            raw = orjson.dumps(data)
         except TypeError as exc:
             raise _not_json(skill, exc, data) from None
+        # orjson writes NaN and the infinities as null: the skill would get None, and the
+        # schema's error would say "got null". Looked for only when a null was written.
+        if b"null" in raw and _json_problem(data, "", 0) is not None:
+            raise _not_json(skill, ValueError("not JSON"), data)
+        size = len(raw)
         if size > self.max_param_bytes:
             raise ParameterError(
                 f"parameters for skill {skill.id!r} are {size} bytes of JSON, over the "
@@ -152,7 +158,10 @@ def _json_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
         except UnicodeEncodeError:
             return where, "holds text that is not valid Unicode (a lone surrogate)"
         return None
-    if isinstance(value, bool) or value is None or isinstance(value, float):
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (
+            where, f"is {value!r}, a number JSON cannot represent")
+    if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
         if not _I64_MIN <= value <= _U64_MAX:

@@ -57,7 +57,8 @@ def mcp(
 
     async def serve() -> None:
         engine = SkillExecutionEngine(config=cfg)
-        async with opt.engine_scope(engine):
+        # A client's initialize is answered while a skill's import hangs (warmed apart).
+        async with opt.engine_scope(engine, warm_in_background=True):
             await McpServer(engine, settings=settings).run_stdio()
 
     opt.run_async(serve())

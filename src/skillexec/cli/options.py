@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
 __all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
            "engine_scope", "fail", "left_notice", "open_journal", "reason", "run_async",
            "with_journal"]
+_NEARLY_FULL_BYTES = 1 << 20  # below this, an I/O error is most likely a full disk
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
@@ -94,13 +97,15 @@ def left_notice(engine: SkillExecutionEngine, *, exclude: Sequence[str] = ()) ->
 
 
 @contextlib.asynccontextmanager
-async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecutionEngine]:
+async def engine_scope(engine: SkillExecutionEngine, *, warm_in_background: bool = False,
+                       ) -> AsyncIterator[SkillExecutionEngine]:
     """``async with engine`` that, when the command is interrupted, cancels what the engine
     accepted (after ``interrupt_grace_s``) and journals each end before it closes."""
     try:
-        await engine.start()
+        await engine.start(warm_in_background=warm_in_background)
     except (OSError, sqlite3.Error) as exc:
-        fail(f"cannot open the data folder {engine.config.data_dir}: {reason(exc)}")
+        fail(f"cannot open the data folder {engine.config.data_dir}: "
+             f"{reason(exc, folder=engine.config.data_dir)}")
     try:
         yield engine
     except asyncio.CancelledError:
@@ -110,15 +115,26 @@ async def engine_scope(engine: SkillExecutionEngine) -> AsyncIterator[SkillExecu
         await engine.close()
 
 
-def reason(exc: BaseException) -> str:
-    """What went wrong, as the end of a sentence (no exception class names)."""
+def reason(exc: BaseException, *, folder: str | Path | None = None) -> str:
+    """What went wrong, as the end of a sentence (no exception class names). ``folder``:
+    where it happened, looked at when the error may be a full disk (SQLite says only
+    "disk I/O error" when it cannot grow its shared-memory file)."""
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror or exc}{where}"
-    text = str(exc)
-    if "readonly database" in text or "read-only" in text:
-        return f"{text} (SQLite needs to write beside its journal even to read it)"
-    return text or type(exc).__name__
+        text = f"{exc.strerror or exc}{where}"
+    else:
+        text = str(exc) or type(exc).__name__
+        if "readonly database" in text or "read-only" in text:
+            return f"{text} (SQLite needs to write beside its journal even to read it)"
+    if folder is not None and ("I/O error" in text or "disk is full" in text
+                               or getattr(exc, "errno", None) == errno.ENOSPC):
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            return text
+        if free < _NEARLY_FULL_BYTES:
+            text += f" (the disk holding {folder} is full: {free // 1024} KiB free)"
+    return text
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -165,7 +181,8 @@ async def open_journal(cfg: EngineConfig, *, make: bool = False) -> TaskStore:
     try:
         await store.open()
     except (OSError, sqlite3.Error) as exc:
-        fail(f"cannot open the journal {cfg.journal_where}: {reason(exc)}")
+        fail(f"cannot open the journal {cfg.journal_where}: "
+             f"{reason(exc, folder=Path(cfg.journal_where).parent)}")
     except SkillExecError as exc:  # a database that cannot be reached (its own sentence)
         fail(str(exc))
     return store

@@ -47,6 +47,7 @@ def serve(
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
                    log_level=log_level.lower(), access_log=access_log)
     except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
-        opt.fail(f"cannot open the data folder {engine.config.data_dir}: {opt.reason(exc)}")
+        opt.fail(f"cannot open the data folder {engine.config.data_dir}: "
+                 f"{opt.reason(exc, folder=engine.config.data_dir)}")
     finally:
         sock.close()

@@ -97,7 +97,5 @@ def install(skill_id: SkillId,
     make_console().print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
                          f"{cell(what)})", soft_wrap=True)
     if packages:
-        # An engine reads a skill's packages when it loads the skill: one serving now kept
-        # answering missing_module, with this very command as the advice.
-        typer.echo("an engine already running (serve, mcp, worker) uses these packages "
-                   "from its next start")
+        typer.echo("an engine already running (serve, mcp) uses these packages from its "
+                   "next call of this skill; a worker, from its next start")

@@ -42,6 +42,8 @@ __all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
 
 MARKER = "skillexec-env.json"
 _EXTRAS = "extras.json"
+_NOTHING: frozenset[str] = frozenset()
+_RECHECK_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,19 +79,49 @@ class EnvironmentManager:
         self._flights: dict[str, asyncio.Future[None]] = {}
         self._lock = threading.Lock()
         self._extras: dict[str, tuple[str, ...]] | None = None
+        self._extras_path = str(self.root / _EXTRAS)
+        self._extras_stamp: tuple[int, int, int] | None = None  # of the extras.json read
+        self._recheck_at = 0.0  # monotonic: when changed() looks at extras.json again
 
     # -- what a skill needs ------------------------------------------------------------------
 
     def extras(self, skill_id: str) -> tuple[str, ...]:
         """The packages an operator added for ``skill_id`` (``skills install ID PKG``)."""
         if self._extras is None:
+            # Stamped before it is read: a file replaced in between is read again later.
+            self._extras_stamp = self._stamp()
             try:
-                raw = json.loads((self.root / _EXTRAS).read_text(encoding="utf-8"))
+                raw = json.loads(Path(self._extras_path).read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 raw = {}
             self._extras = {str(k): tuple(str(p) for p in v) for k, v in raw.items()
                             if isinstance(v, list)} if isinstance(raw, dict) else {}
         return self._extras.get(skill_id, ())
+
+    def changed(self) -> frozenset[str]:
+        """The ids whose added packages changed since they were read: ``skills install ID
+        PKG`` in another process (a running engine saw them only at its next start). Seen
+        by every call that starts ``_RECHECK_S`` or more after that install ended: one
+        ``stat`` per interval (a stat per call was 2% of a no-op call's CPU)."""
+        if self._extras is not None:
+            now = time.monotonic()
+            if now < self._recheck_at:
+                return _NOTHING
+            self._recheck_at = now + _RECHECK_S
+            if self._stamp() == self._extras_stamp:
+                return _NOTHING
+        before = self._extras or {}
+        self._extras = None
+        self.extras("")
+        after: dict[str, tuple[str, ...]] = self._extras or {}
+        return frozenset(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._extras_path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size, st.st_ino
 
     def requirements(self, skill: Skill) -> RequirementSet:
         return requirement_set(skill, self.extras(skill.id))
@@ -121,13 +153,14 @@ class EnvironmentManager:
             return skill
         if not _needs_env(reqs):
             self.pending.pop(skill.key, None)
-            return skill
+            return dataclasses.replace(skill, env_paths=()) if skill.env_paths else skill
         site = self.root / reqs.key / "site-packages"
         if (self.root / reqs.key / MARKER).is_file():
             self.pending.pop(skill.key, None)
             return dataclasses.replace(skill, env_paths=(str(site),))
         self.pending[skill.key] = reqs
-        return skill
+        # An environment of the set before (packages added since) is not this one's.
+        return dataclasses.replace(skill, env_paths=()) if skill.env_paths else skill
 
     # -- making one ---------------------------------------------------------------------------
 

@@ -100,9 +100,10 @@ class Admission:
         """The task a refused request is recorded as (it ends ``rejected`` at once)."""
         prio = priority if _whole(priority) and 0 <= priority <= 9 \
             else self.config.default_priority
-        return ExecutionTask.of(task_id, Request(skill_id, version or "", {}, {}, prio, 0.0, 0,
-                                                 False, time.time(),
-                                                 principal_id(principal)))
+        # A version that is not text (version=["1"]) is the refusal's reason, not a column.
+        return ExecutionTask.of(task_id, Request(
+            skill_id, version if isinstance(version, str) else "", {}, {}, prio, 0.0, 0,
+            False, time.time(), principal_id(principal)))
 
     def _runner(self, skill: Skill) -> Runner:
         isolation = self.policy.isolation(skill)  # refused here if it asks for too little

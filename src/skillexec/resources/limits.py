@@ -7,6 +7,7 @@ default, and the call's own ``limits=``, which can only tighten what the first t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -52,21 +53,22 @@ class CallLimits:
 
     @classmethod
     def of(cls, value: CallLimits | Mapping[str, float | int | None] | None) -> CallLimits:
+        """``value`` checked: a mapping of the four limits, each a positive finite number
+        or None (ValueError naming the first that is not)."""
         if value is None:
             return _NO_LIMITS
         if isinstance(value, CallLimits):
             return value
-        unknown = set(value) - {"memory_mb", "cpu_seconds", "wall_s", "max_output_bytes"}
+        if not isinstance(value, Mapping):
+            raise ValueError(f"limits must be a mapping of {', '.join(_KINDS)}; got "
+                             f"{type(value).__name__}")
+        unknown = [str(k) for k in value if k not in _KINDS]
         if unknown:
-            raise ValueError(f"unknown limits: {', '.join(sorted(unknown))}")
-        mem = value.get("memory_mb")
-        out = value.get("max_output_bytes")
-        cpu = value.get("cpu_seconds")
-        wall = value.get("wall_s")
-        return cls(memory_mb=None if mem is None else int(mem),
-                   cpu_seconds=None if cpu is None else float(cpu),
-                   wall_s=None if wall is None else float(wall),
-                   max_output_bytes=None if out is None else int(out))
+            raise ValueError(f"unknown limits: {', '.join(sorted(unknown))} (known: "
+                             f"{', '.join(_KINDS)})")
+        mem, cpu, wall, out = (_limit(value, k) for k in _KINDS)
+        return cls(memory_mb=None if mem is None else int(mem), cpu_seconds=cpu,
+                   wall_s=wall, max_output_bytes=None if out is None else int(out))
 
     @property
     def empty(self) -> bool:
@@ -74,6 +76,20 @@ class CallLimits:
 
 
 _NO_LIMITS = CallLimits()
+_KINDS = ("memory_mb", "cpu_seconds", "wall_s", "max_output_bytes")
+
+
+def _limit(value: Mapping[str, object], kind: str) -> float | None:
+    """One limit of a call's ``limits=``: None, or a positive finite number. A bool is not a
+    number here, and a string is not parsed: ``limits`` come from code, not a command line."""
+    v = value.get(kind)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"limit {kind} must be a positive number; got {v!r}")
+    if kind in ("memory_mb", "max_output_bytes") and v != int(v):
+        raise ValueError(f"limit {kind} must be a whole number; got {v!r}")
+    return float(v)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,7 +65,10 @@ async def get_artifact(
 
 
 def quoted(name: str) -> str:
-    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    """An artifact's name as a download's file name: a folder in it (``out/a.txt``) becomes
+    ``out_a.txt``, one name a browser saves as it is, distinct from ``b/a.txt``'s."""
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_"
+                   for c in name)
 
 
 ReportKind = Literal["summary", "performance", "errors"]

@@ -44,7 +44,9 @@ class _DrainingServer(uvicorn.Server):
         # no-op): an engine that cannot start (a data folder it cannot open, a journal
         # database it cannot reach) raises to the caller, not into uvicorn's traceback.
         engine = self._service.engine
-        await engine.start()
+        # Warmed up in the background: a skill whose import hangs holds up its own calls,
+        # not /health and every other skill's (the service was unreachable meanwhile).
+        await engine.start(warm_in_background=True)
         sys.stderr.write(self._banner)
         sys.stderr.flush()
         try:

@@ -113,7 +113,7 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
         data = _load_yaml(path, text)
     if not isinstance(data, dict):
         raise ManifestError(
-            f"{path}: the manifest must be an object of fields, not {type(data).__name__}",
+            f"{path}: the manifest must be an object of fields, not {_kind(data)}",
             details={"path": str(path)},
         )
     return ManifestDoc(path=path, fields=_hoist_nested_shape(data))
@@ -312,3 +312,17 @@ def _agent_fields(path: Path, front: dict[str, Any]) -> dict[str, Any]:
                 fields[key] = meta[key]
     return fields
 
+
+def _kind(value: object) -> str:
+    """What a manifest's document is, in JSON's and YAML's words (not Python's NoneType)."""
+    if value is None:
+        return "null (an empty document)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__

@@ -135,6 +135,12 @@ class SkillRegistry:
             if self.derive is not None and ":" in id:
                 return self.derive(id, None)
             raise self._not_found(id)
+        if not isinstance(requirement, str):  # from code: version=1 raised AttributeError
+            raise ParameterError(
+                f"a version requirement is text such as '1.2.3' or '^1.2' (got "
+                f"{type(requirement).__name__} {requirement!r})",
+                code="invalid_version_requirement",
+                details={"skill_id": id, "requirement": repr(requirement)})
         versions = self._versions.get(id)
         if versions is None:
             if self.derive is not None and ":" in id:

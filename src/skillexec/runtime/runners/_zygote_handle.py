@@ -70,6 +70,8 @@ class ZygoteHandle:
         self.pidns = bool(spec.get("pidns"))
         self.userns = bool(spec.get("userns"))
         self.uid: int | None = spec.get("uid")  # its identity, leased (None: the engine's)
+        # The skill environment it imported from: another one needs another parent.
+        self.env_paths = tuple(spec.get("skill", {}).get("env_paths", ()))
         # The zygote's HOME/TMPDIR/XDG folder: removed once it is dead.
         self.private_dir = private_dir
         self._out_fd = -1

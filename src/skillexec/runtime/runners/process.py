@@ -55,6 +55,7 @@ from skillexec.runtime.workspace import skill_slot
 from skillexec.scripts import base_id, interpreter
 from skillexec.security.uids import UidLease, lease_uid
 from skillexec.skills.model import EntryKind, Skill
+from skillexec.units import duration
 
 __all__ = ["ProcessRunner", "skill_slot"]
 
@@ -122,7 +123,9 @@ class ProcessRunner:
             except SkillExecError as exc:
                 return Outcome(error=exc.info, metrics={"wall_ms": ms_since(started)})
         for tries in range(2):
-            zyg = await self._zygote(skill, root)
+            zyg = await self._zygote_in_time(attempt, root, started)
+            if isinstance(zyg, Outcome):
+                return zyg  # still importing when the attempt's time was up
             if zyg.error is not None:
                 # Answered now (this call waited on the failed warm-up itself): the next
                 # call tries the import again.
@@ -216,11 +219,12 @@ class ProcessRunner:
     async def _zygote(self, skill: Skill, work_root: str | None) -> ZygoteHandle:
         key = _zkey(skill)
         zyg = self._zygotes.get(key)
-        if zyg is not None and not zyg.dead and not zyg.retired and (
+        same_env = zyg is not None and zyg.env_paths == skill.env_paths
+        if zyg is not None and same_env and not zyg.dead and not zyg.retired and (
                 not self.sandbox or work_root is None or self._work_roots.get(key) == work_root
                 or _inside(work_root, self._work_roots.get(key))):
             return zyg
-        if zyg is not None and self._failed_warmups.pop(key, None) is zyg:
+        if zyg is not None and self._failed_warmups.pop(key, None) is zyg and same_env:
             return zyg  # its error is this call's (see prepare)
         rep = self._replacing.get(key)
         if rep is not None:
@@ -251,6 +255,30 @@ class ProcessRunner:
             raise
         finally:
             del self._starting[key]
+
+    async def _zygote_in_time(self, attempt: Attempt, root: str, started: float,
+                              ) -> ZygoteHandle | Outcome:
+        """The skill's warm parent; one still to start (a warm-up under way, a first use)
+        waited for only within the attempt's timeout: the call ends then, the import goes
+        on, bounded by zygote_import_timeout_s (a 2 s call waited out a 30 s import)."""
+        skill = attempt.skill
+        ready = self._zygotes.get(_zkey(skill))
+        if ready is not None and not ready.dead and not ready.retired:
+            return await self._zygote(skill, root)
+        job = asyncio.ensure_future(self._zygote(skill, root))
+        limit_s = attempt.limits.timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), max(
+                0.0, limit_s - (time.perf_counter() - started)))
+        except TimeoutError:
+            job.add_done_callback(_retrieved)
+            return Outcome(error=ErrorInfo(
+                ErrorType.TIMEOUT, "execution_timeout",
+                f"skill {skill.id!r} did not finish within {duration(limit_s)}: it was still "
+                f"importing (its warm-up goes on, for at most "
+                f"{duration(self.settings.zygote_import_timeout_s)}: "
+                f"zygote_import_timeout_s)", retryable=True, details={"importing": True}),
+                metrics={"wall_ms": ms_since(started)})
 
     def _prewarm(self, skill: Skill, old: ZygoteHandle) -> None:
         key = _zkey(skill)
@@ -503,6 +531,11 @@ def _empty(folder: str) -> bool:
             return next(it, None) is None
     except OSError:
         return False
+
+
+def _retrieved(job: asyncio.Future[Any]) -> None:
+    if not job.cancelled():
+        job.exception()  # a warm-up nobody waits for any more: its failure is its skill's
 
 
 def _inside(path: str, root: str | None) -> bool:
