@@ -161,7 +161,7 @@ async def main() -> None:
             await fresh_call(skill)
             fl = await lat(lambda s=skill: fresh_call(s), N // 2)
             pl = await lat(lambda: via(proc), N)
-            zpid = sand._zygotes[skill.key].pid
+            zpid = sand.zygotes.live[skill.key].pid
             f0, t0 = faults(zpid), time.process_time()
             sl = await lat(lambda: via(sand), N)
             f1, t1 = faults(zpid), time.process_time()
@@ -197,7 +197,7 @@ async def main() -> None:
         # 100 concurrent sleepers, and memory of the children while they sleep
         await sand.prepare(sleeper)
         await sand.run(att(sleeper, work))
-        zpid = sand._zygotes[sleeper.key].pid
+        zpid = sand.zygotes.live[sleeper.key].pid
         mem: list[tuple[float, float]] = []
 
         async def sample() -> None:

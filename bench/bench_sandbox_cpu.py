@@ -74,7 +74,7 @@ async def run(calls: int, rounds: int, profile: bool, spare: bool, conc: int) ->
             assert (await runner.run(attempt(skill, work))).ok
         # The zygote's host pid (the handle resolves the launcher's child); its own child,
         # when it has one, is a spare.
-        zpid = runner._zygotes[skill.key].pid
+        zpid = runner.zygotes.live[skill.key].pid
         rows = []
         for _ in range(rounds):
             prof = cProfile.Profile(time.process_time) if profile else None

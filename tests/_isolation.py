@@ -120,7 +120,7 @@ def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
     s = runner.settings
     lo, hi = s.unprivileged_uid, s.unprivileged_uid + s.unprivileged_uid_count
     root = str(s.work_root) + "/" if s.work_root is not None else None
-    zygotes = {z.pid for z in runner._zygotes.values()}
+    zygotes = {z.pid for z in runner.zygotes.live.values()}
     if s.zygote_spare:  # without spares a zygote's only child is a call's
         zygotes |= _spares(zygotes)
     out = []

@@ -247,18 +247,19 @@ def test_zygote_lifecycle(tmp_path: Path) -> None:
         r = _runner(tmp_path, zygote_max_attempts=3, zygote_idle_s=0.3)
         try:
             await r.prepare(skill)
-            first = r._zygotes[skill.key].pid
+            first = r.zygotes.live[skill.key].pid
             os.kill(first, signal.SIGKILL)  # dies: restarted on the next attempt
             await asyncio.sleep(0.1)
             assert (await r.run(attempt(skill, tmp_path))).ok
-            second = r._zygotes[skill.key].pid
+            second = r.zygotes.live[skill.key].pid
             assert second != first
             for _ in range(3):
                 assert (await r.run(attempt(skill, tmp_path))).ok
-            assert skill.key not in r._zygotes or r._zygotes[skill.key].pid != second  # recycled
+            live = r.zygotes.live
+            assert skill.key not in live or live[skill.key].pid != second  # recycled
             assert (await r.run(attempt(skill, tmp_path))).ok
             await asyncio.sleep(1.0)  # idle: evicted, costs nothing
-            assert skill.key not in r._zygotes
+            assert skill.key not in r.zygotes.live
             assert (await r.run(attempt(skill, tmp_path))).ok
         finally:
             await r.close()
@@ -278,7 +279,7 @@ def test_refusals_before_running(tmp_path: Path) -> None:
             assert out.error is not None and out.error.type.value == "permission_error"
             assert out.error.code == "permission_not_granted"
             assert "network_access" in out.error.message and "net" in out.error.message
-            assert not r._zygotes  # refused before anything started
+            assert not r.zygotes.live  # refused before anything started
             out = await r.run(attempt(fn, tmp_path))
             assert out.error is not None and out.error.code == "entry_not_isolatable"
             out = await r.run(attempt(none, tmp_path))

@@ -273,7 +273,7 @@ def test_fails_closed_without_a_mechanism(tmp_path: Path) -> None:
                 assert out.ok, out.error
             else:
                 assert out.error is not None and out.error.code == "isolation_unavailable"
-                assert "Landlock" in out.error.message and not r._zygotes
+                assert "Landlock" in out.error.message and not r.zygotes.live
         finally:
             await r.close()
 

@@ -71,7 +71,7 @@ def test_a_spare_waits_with_nothing_of_a_call_and_serves_one_call(tmp_path: Path
         try:
             first = await r.run(attempt(skill, tmp_path))
             assert first.ok, first.error
-            zygote = r._zygotes[skill.key].pid
+            zygote = r.zygotes.live[skill.key].pid
             spare = _spare_of(zygote)
             # While it waits: none of the call's descriptors, cwd or environment.
             workdir = first.output["cwd"]
@@ -104,7 +104,7 @@ def test_without_spares_no_child_waits(tmp_path: Path) -> None:
         try:
             out = await r.run(attempt(skill, tmp_path))
             assert out.ok, out.error
-            zygote = r._zygotes[skill.key].pid
+            zygote = r.zygotes.live[skill.key].pid
             time.sleep(0.2)
             assert _children(zygote) == []
         finally:
@@ -131,7 +131,7 @@ def test_a_spare_is_not_swept_and_leftovers_still_are(tmp_path: Path) -> None:
         r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
         try:
             assert (await r.run(attempt(skill, tmp_path))).ok
-            zygote = r._zygotes[skill.key].pid
+            zygote = r.zygotes.live[skill.key].pid
             spare = _spare_of(zygote)
             time.sleep(0.3)
             assert _children(zygote) == [spare]  # still waiting: nothing to sweep
