@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from skillexec.distributed.fenced import FencedStore
@@ -234,3 +235,41 @@ def test_fenced_ends_ride_in_one_group_commit_with_other_records(db: str) -> Non
             await ledger.close()
 
     assert arun(go()) == ([True, True, True, False], 1)
+
+
+def test_a_fenced_end_sends_its_commit_without_waiting_for_the_server(db: str) -> None:
+    """A group commit holding a fenced end leaves whole (COMMIT included) before any reply:
+    its ``when_sent`` callbacks run while the fenced end still waits, server-side, for a
+    row lock. (executemany with ``returning`` waited for the end's rows first: a round trip
+    more on every distributed task's end.)"""
+    async def go() -> tuple[bool, bool, bool]:
+        ledger = _ledger(db, "a")
+        await ledger.open()
+        journal = PostgresStore(db)
+        await journal.open()
+        try:
+            ended, other = _task("0" * 24), _task("1" * 24)
+            await journal.queued(ended)
+            claim = await ledger.claim(ended.task_id, idempotent=True, priority=5, queue="q")
+            assert claim is not None
+            async with await psycopg.AsyncConnection.connect(db) as holder:
+                await holder.execute("SELECT 1 FROM skillexec_claims WHERE task_id = %s"
+                                     " FOR UPDATE", (ended.task_id,))
+                sent = asyncio.Event()
+                end = journal.finished_fenced(ended, _result(ended.task_id, 1), [],
+                                              fence=claim.fence)
+                written = journal.queued(other, flushed=False)
+                assert journal.when_sent(written, sent.set)
+                try:
+                    await asyncio.wait_for(sent.wait(), 5.0)
+                    before_reply = True
+                except TimeoutError:
+                    before_reply = False
+                await holder.rollback()  # the lock goes: the fenced end is written
+            await written
+            return before_reply, await end, (await journal.get(other.task_id)) is not None
+        finally:
+            await journal.close()
+            await ledger.close()
+
+    assert arun(go()) == (True, True, True)

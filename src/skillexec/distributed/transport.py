@@ -23,6 +23,8 @@ from celery import Celery
 from celery.utils import uuid
 from kombu.entity import Queue
 
+from skillexec.distributed.bell import RedisBell
+
 __all__ = ["RUN_TASK", "Transport", "broker_priority", "celery_app"]
 
 RUN_TASK = "skillexec.run"
@@ -80,6 +82,11 @@ class Transport:
         self._ringing = False
         self._lock = threading.Lock()  # the producer's (close() may come from elsewhere)
         self._producer: Any = None  # kombu's Producer, held: see _send
+        # On Redis, a queue's first message goes through kombu (which declares the queue),
+        # the others straight onto its list (RedisBell: a fifth of kombu's CPU).
+        self._bell = RedisBell(broker_url, RUN_TASK) if broker_url.startswith("redis://") \
+            else None
+        self._declared: set[str] = set()
         self.messages = 0  # sent (tests, the bench)
 
     def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None:
@@ -116,6 +123,11 @@ class Transport:
         queue's declaration cached on it by kombu): ``send_task`` would take one from the
         pool and route each message, about twice the CPU of the message itself."""
         one = len(ids) == 1
+        if self._bell is not None and queue in self._declared:
+            self._bell.ring(queue, broker_priority(self.broker_url, priority),
+                            ids[0] if one else uuid(), ids[0] if one else ids)
+            self.messages += 1
+            return
         args = (ids[0] if one else ids,)
         amqp = self.app.amqp
         q = amqp.queues[queue]
@@ -131,6 +143,7 @@ class Transport:
             except Exception:
                 self._release()  # a new connection for the next message
                 raise
+        self._declared.add(queue)
         self.messages += 1
 
     def _release(self) -> None:
@@ -148,4 +161,6 @@ class Transport:
             self._ring()
         with self._lock:
             self._release()
+        if self._bell is not None:
+            self._bell.close()
         self.app.close()

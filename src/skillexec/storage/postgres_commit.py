@@ -51,12 +51,12 @@ def superseded_dropped(records: list[Record]) -> list[Record]:
     return [r for r in records if r[0] is not STARTED or r[1][3] not in ended]
 
 
-async def execute_runs(cur: Cursor, batch: list[Record],
-                       ) -> list[tuple[Cursor, list[tuple[Any, ...]]]]:
+async def execute_runs(cur: Cursor, batch: list[Record]) -> list[tuple[Cursor, str]]:
     """executemany over runs of the same statement, keeping the order of the records (the
     callers of one turn often make the same kind of record: many accepts, many ends). The
-    fenced ends' cursors, to be read once the pipeline has synced (``fence_answers``)."""
-    fenced: list[tuple[Cursor, list[tuple[Any, ...]]]] = []
+    fenced ends' cursors and task ids, to be read once the pipeline has synced
+    (``fence_answers``)."""
+    fenced: list[tuple[Cursor, str]] = []
     start, n = 0, len(batch)
     while start < n:
         sql = batch[start][0]
@@ -64,11 +64,14 @@ async def execute_runs(cur: Cursor, batch: list[Record],
         while end < n and batch[end][0] == sql:
             end += 1
         if sql is FENCED_FINISHED:  # each answers whether its fence was current
-            run = [r[1] for r in batch[start:end]]
-            # A cursor of its own: the shared one's results are the statements' before.
-            answers = cur.connection.cursor()
-            await answers.executemany(sql, run, returning=True)
-            fenced.append((answers, run))
+            for _, args, _ in batch[start:end]:
+                # A cursor of its own each (the shared one's results are the statements'
+                # before), and execute, not executemany: in a pipeline, executemany with
+                # ``returning`` waits for its rows before it returns, a round trip before
+                # the COMMIT is even sent (a distributed task's end took two, not one).
+                answers = cur.connection.cursor()
+                await answers.execute(sql, args)
+                fenced.append((answers, args[0]))
         elif end - start == 1:
             await cur.execute(sql, batch[start][1])
         else:
@@ -84,13 +87,11 @@ async def rolled_back(conn: Conn) -> None:
             await conn.execute("ROLLBACK")
 
 
-async def fence_answers(fenced: list[tuple[Cursor, list[tuple[Any, ...]]]],
+async def fence_answers(fenced: list[tuple[Cursor, str]],
                          fence_held: dict[str, bool]) -> None:
-    for answers, run in fenced:
-        for args in run:
-            row = await answers.fetchone()
-            fence_held[args[0]] = bool(row and row[0])
-            answers.nextset()
+    for answers, task_id in fenced:
+        row = await answers.fetchone()
+        fence_held[task_id] = bool(row and row[0])
 
 
 async def one_by_one(conn: Conn, batch: list[Record], fence_held: dict[str, bool],
