@@ -9,7 +9,11 @@ import subprocess
 import sys
 from functools import cache
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # a CLI process for every command's help
 
 # Options every command that uses them shares; the README says so once, below its synopsis.
 _SHARED = {"--help", "--skills-dir", "--data-dir", "--journal-url"}
