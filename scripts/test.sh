@@ -60,7 +60,7 @@ if [ "$as_nobody" = 1 ]; then
   user_venv_pid=$!
 fi
 
-pytest -q -n "$workers" --dist loadgroup "$@" || status=$?
+pytest -q -n "$workers" --dist load "$@" || status=$?
 
 if wait "$mypy_pid"; then
   cat "$logs/mypy.log"
@@ -80,7 +80,7 @@ if [ "$as_nobody" = 1 ]; then
   setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups --reset-env \
     env HOME="$user_home" TMPDIR="$user_home" PYTHONDONTWRITEBYTECODE=1 \
     SKILLEXEC_REQUIRE_SANDBOX="${SKILLEXEC_REQUIRE_SANDBOX:-0}" \
-    "$user_venv/bin/python" -m pytest -q -p no:cacheprovider -n "$workers" --dist loadgroup \
+    "$user_venv/bin/python" -m pytest -q -p no:cacheprovider -n "$workers" --dist load \
     "${user_tests[@]}" || status=$?
 fi
 exit "$status"
