@@ -55,6 +55,17 @@ def _rows(data: Path) -> list[tuple[str, str, float | None]]:
         return db.execute("SELECT task_id, status, finished_at FROM tasks").fetchall()
 
 
+def _submitted(tmp_path: Path) -> int:
+    """The calls in the journal: on a loaded machine the first two may start running while
+    the batch is still submitting the others."""
+    if not (tmp_path / ".skillexec" / "journal.db").exists():
+        return 0  # (connecting would make the file before the engine does)
+    try:
+        return len(_rows(tmp_path / ".skillexec"))
+    except sqlite3.Error:  # its schema not made yet
+        return 0
+
+
 def _start_batch(tmp_path: Path, n: int, seconds: float, *, then_s: float | None = None,
                  **extra: str) -> subprocess.Popen[str]:
     """A batch of ``n`` calls, two at a time: the first two take ``seconds``, the others
@@ -69,7 +80,7 @@ def _start_batch(tmp_path: Path, n: int, seconds: float, *, then_s: float | None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # two calls running, the rest queued
         runs = tmp_path / "runs.txt"
-        if runs.exists() and len(runs.read_text().split()) >= 2:
+        if runs.exists() and len(runs.read_text().split()) >= 2 and _submitted(tmp_path) >= n:
             break
         time.sleep(0.05)
     else:
