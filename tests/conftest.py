@@ -17,6 +17,12 @@ EXAMPLES = ROOT / "examples" / "skills"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The long tests (marked slow) first: on several workers (scripts/test.sh) one of them
+    # started last would keep its worker busy alone after the others have run out of tests.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def arun(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 

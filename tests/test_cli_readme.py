@@ -3,27 +3,68 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import cache
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow  # fifty commands' help, read from a CLI process
 
 # Options every command that uses them shares; the README says so once, below its synopsis.
 _SHARED = {"--help", "--skills-dir", "--data-dir", "--journal-url"}
 _OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])")
 
 
+# One CLI process answers every command's --help: skillexec's main(), as `python -m
+# skillexec` runs it, with that command's argv; fifty processes would each pay the import.
+_SERVE_HELP = """
+import contextlib, io, json, sys
+from skillexec.cli import main
+for line in sys.stdin:
+    sys.argv = ["python -m skillexec", *json.loads(line), "--help"]
+    out, code = io.StringIO(), 0
+    with contextlib.redirect_stdout(out):
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+    print(json.dumps([code, out.getvalue()]), flush=True)
+"""
+_server: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _help_server() -> Iterator[None]:
+    yield
+    for proc in _server:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    _server.clear()
+
+
 @cache
 def help_text(*path: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "250",
-           "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
-    r = subprocess.run([sys.executable, "-m", "skillexec", *path, "--help"], env=env,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, (path, r.stderr)
-    return r.stdout
+    if not _server:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "250",
+               "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
+        _server.append(subprocess.Popen([sys.executable, "-c", _SERVE_HELP], env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True))
+    proc = _server[0]
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps(path) + "\n")
+    proc.stdin.flush()
+    code, out = json.loads(proc.stdout.readline())
+    assert code in (0, None), (path, code)
+    return str(out)
 
 
 def _panel(text: str, title: str) -> list[str]:

@@ -55,6 +55,17 @@ def _rows(data: Path) -> list[tuple[str, str, float | None]]:
         return db.execute("SELECT task_id, status, finished_at FROM tasks").fetchall()
 
 
+def _submitted(tmp_path: Path) -> int:
+    """The calls in the journal: on a loaded machine the first two may start running while
+    the batch is still submitting the others."""
+    if not (tmp_path / ".skillexec" / "journal.db").exists():
+        return 0  # (connecting would make the file before the engine does)
+    try:
+        return len(_rows(tmp_path / ".skillexec"))
+    except sqlite3.Error:  # its schema not made yet
+        return 0
+
+
 def _start_batch(tmp_path: Path, n: int, seconds: float, *, then_s: float | None = None,
                  **extra: str) -> subprocess.Popen[str]:
     """A batch of ``n`` calls, two at a time: the first two take ``seconds``, the others
@@ -69,7 +80,7 @@ def _start_batch(tmp_path: Path, n: int, seconds: float, *, then_s: float | None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # two calls running, the rest queued
         runs = tmp_path / "runs.txt"
-        if runs.exists() and len(runs.read_text().split()) >= 2:
+        if runs.exists() and len(runs.read_text().split()) >= 2 and _submitted(tmp_path) >= n:
             break
         time.sleep(0.05)
     else:
@@ -160,12 +171,28 @@ def test_interrupted_run_journals_its_task_cancelled(skills: Path, tmp_path: Pat
     assert status == "cancelled" and finished
 
 
+_READ_SYSCALL = {"x86_64": 0, "aarch64": 63}[os.uname().machine]
+
+
+def _wait_reading_stdin(proc: subprocess.Popen[str], timeout_s: float = 60) -> None:
+    """Until ``proc`` is blocked in read(0, ...) (its /proc syscall line: number, then the
+    first argument): a fixed sleep is too short while the machine is loaded."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        with open(f"/proc/{proc.pid}/syscall") as f:
+            fields = f.read().split()
+        if len(fields) > 1 and fields[0] == str(_READ_SYSCALL) and int(fields[1], 16) == 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the batch never read its stdin (exit {proc.poll()})")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_while_reading_stdin(tmp_path: Path, sig: signal.Signals) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "skillexec", "batch", "-"], cwd=tmp_path,
                             env=_env(tmp_path), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # started, waiting for lines that never come
+    _wait_reading_stdin(proc)  # started, waiting for lines that never come
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130 and err == "skillexec: interrupted\n", err

@@ -99,6 +99,42 @@ def _pg_holds(url: str, needle: str) -> list[str]:
 _TABLES = ("tasks", "artifacts", "events", "cache")
 
 
+def test_a_transaction_older_than_the_purge_in_another_database_is_waited_for(
+        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VACUUM FULL's own snapshot reaches back to the oldest transaction running in any
+    database: one still open there when the purge commits would keep the erased rows in the
+    table's new file (seen when other test sessions share the server)."""
+    import threading
+
+    import psycopg
+
+    from tests._postgres import ADMIN
+
+    monkeypatch.setenv("SKILLEXEC_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    config = _config(tmp_path, False, pg_url)
+    other = psycopg.connect(ADMIN)
+    other.execute("SELECT pg_current_xact_id()")  # a transaction with an xid, left open
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(config=config) as engine:
+            engine.register(keeper)
+            await _run_for(engine, "alice")
+            ends = threading.Timer(1.0, other.commit)
+            ends.start()
+            try:
+                return await engine.purge(principal="alice")
+            finally:
+                ends.join()
+
+    try:
+        outcome = arun(go())
+    finally:
+        other.close()
+    assert outcome.tasks == 3
+    for canary in _canaries("alice"):
+        assert _held(config, canary) == []
+
+
 @pytest.mark.parametrize("encryption", [False, True])
 def test_purge_leaves_no_trace_and_spares_others(tmp_path: Path, encryption: bool,
                                                  journal_url: str | None,

@@ -157,7 +157,9 @@ def test_file_grants(tmp_path: Path) -> None:
     (shared_in / "data.txt").write_text("payload")
     shared_out = tmp_path / "shared_out"
     shared_out.mkdir()
-    uid = 61000 + os.getpid() % 1000  # the one uid this test's runner hands out
+    # The one uid this test's runners hand out: from a random range of its own, not the
+    # default one, which the engines of other tests (other workers) draw from meanwhile.
+    uid = settings(tmp_path).unprivileged_uid
     os.chown(shared_out, uid, uid) if os.geteuid() == 0 else None
     code = ("def execute(d):\n"
             "    text = open(d['src']).read()\n"

@@ -70,7 +70,7 @@ class PostgresPurgeMixin:
                                            before=before)
                 cur = await conn.execute("SELECT pg_current_xact_id()::text::bigint")
                 row = await cur.fetchone()
-                xid = int(row[0]) % 2**32 if row else 0
+                xid = int(row[0]) if row else 0
             if report.tasks or report.artifacts:
                 await _horizon_passed(conn, xid)
                 # VACUUM runs outside a transaction: the pool's connections autocommit.
@@ -82,12 +82,16 @@ class PostgresPurgeMixin:
 async def _horizon_passed(conn: _Conn, xid: int) -> None:
     """Wait (a while) until no snapshot in this database predates the purge's commit: a
     row version a live snapshot may still see is "recently dead", and VACUUM, FULL too,
-    keeps it (measured: an auto-analyze running then left erased text in the new file)."""
+    keeps it (measured: an auto-analyze running then left erased text in the new file).
+    Nor may any transaction older than the purge still run, in any database: a snapshot
+    taken from now on (VACUUM FULL's own is one) would reach back to it."""
     for _ in range(_HORIZON_TRIES):
         cur = await conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
-            " AND age(backend_xmin) >= age(%s::xid)", (str(xid),))
+            " AND age(backend_xmin) >= age(%s::xid)"
+            " OR pg_snapshot_xmin(pg_current_snapshot())::text::bigint <= %s",
+            (str(xid % 2**32), xid))
         row = await cur.fetchone()
         if not row or not row[0]:
             return
