@@ -22,6 +22,19 @@ _REQ = {"workdir": "/nonexistent",
                    "file_size_bytes": 1 << 20, "processes": None}}
 
 
+def _env_skill(*, sleep_s: float) -> str:
+    """A skill that reports its cwd, its workdir, and HOME and TMPDIR as Python and as C
+    (a program it starts) see them, after ``sleep_s``."""
+    return ("import ctypes, os, time\n"
+            "libc = ctypes.CDLL(None)\n"
+            "libc.getenv.restype = ctypes.c_char_p\n"
+            "def execute(d, context):\n"
+            f"    time.sleep({sleep_s})\n"
+            "    return {'cwd': os.getcwd(), 'workdir': str(context.workdir),\n"
+            "            'py': [os.environ.get('HOME'), os.environ.get('TMPDIR')],\n"
+            "            'c': [libc.getenv(b'HOME').decode(), libc.getenv(b'TMPDIR').decode()]}\n")
+
+
 def _c_getenv(name: str) -> str | None:
     libc = ctypes.CDLL(None)
     libc.getenv.restype = ctypes.c_char_p
@@ -76,14 +89,7 @@ def test_each_sandboxed_attempt_sees_its_own_folders_in_its_environment(
     """Through a zygote, attempt after attempt: HOME and TMPDIR are that attempt's workdir
     in os.environ and in the C environment a program it starts inherits."""
     need_sandbox()
-    code = ("import ctypes, os\n"
-            "libc = ctypes.CDLL(None)\n"
-            "libc.getenv.restype = ctypes.c_char_p\n"
-            "def execute(d, context):\n"
-            "    return {'cwd': os.getcwd(), 'workdir': str(context.workdir),\n"
-            "            'py': [os.environ.get('HOME'), os.environ.get('TMPDIR')],\n"
-            "            'c': [libc.getenv(b'HOME').decode(), libc.getenv(b'TMPDIR').decode()]}\n")
-    skill = write_skill(tmp_path / "envs", code)
+    skill = write_skill(tmp_path / "envs", _env_skill(sleep_s=0.0))
 
     async def go() -> list[dict[str, object]]:
         r = SandboxRunner(settings=settings(tmp_path))
@@ -118,15 +124,7 @@ def test_concurrent_sandboxed_attempts_each_see_their_own_environment(tmp_path: 
     """Forked in batches, their environments written by the children themselves: each
     attempt's HOME and TMPDIR are still its own, in os.environ and the C environment."""
     need_sandbox()
-    code = ("import ctypes, os, time\n"
-            "libc = ctypes.CDLL(None)\n"
-            "libc.getenv.restype = ctypes.c_char_p\n"
-            "def execute(d, context):\n"
-            "    time.sleep(0.05)\n"
-            "    return {'cwd': os.getcwd(), 'workdir': str(context.workdir),\n"
-            "            'py': [os.environ.get('HOME'), os.environ.get('TMPDIR')],\n"
-            "            'c': [libc.getenv(b'HOME').decode(), libc.getenv(b'TMPDIR').decode()]}\n")
-    skill = write_skill(tmp_path / "envs", code)
+    skill = write_skill(tmp_path / "envs", _env_skill(sleep_s=0.05))
 
     async def go() -> list[dict[str, object]]:
         r = SandboxRunner(settings=settings(tmp_path))

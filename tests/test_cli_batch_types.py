@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_cli_errors import cli
+from tests.test_cli_errors import cli, inline_skill
 
 
 def test_a_batch_line_with_a_version_that_is_not_text_is_refused_alone(tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    folder = tmp_path / "skills" / "one"
-    folder.mkdir(parents=True)
-    (folder / "main.py").write_text("def execute(data):\n    return {'ok': True}\n")
-    (folder / "skill.json").write_text(json.dumps({
-        "id": "one", "version": "1.0.0", "entry_point": "main:execute",
-        "execution": {"isolation": "inline"}}))
+    inline_skill(tmp_path)
     (tmp_path / "b.jsonl").write_text("\n".join(json.dumps(line) for line in (
         {"skill": "one"}, {"skill": "one", "version": 7}, {"skill": "one", "version": ["1"]},
         {"skill": "one", "version": "^1"})) + "\n")

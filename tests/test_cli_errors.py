@@ -57,6 +57,18 @@ def cli(cwd: Path, *args: str, other_user: bool = False,
 _OTHER_PYTHON = shutil.which(f"python3.{sys.version_info.minor}", path="/usr/bin:/bin")
 
 
+def inline_skill(tmp_path: Path) -> None:
+    """``tmp_path/skills/one``: an inline skill answering {"ok": true}; tmp_path readable
+    by all (the CLI may run as another user)."""
+    tmp_path.chmod(0o755)
+    folder = tmp_path / "skills" / "one"
+    folder.mkdir(parents=True)
+    (folder / "main.py").write_text("def execute(data):\n    return {'ok': True}\n")
+    (folder / "skill.json").write_text(json.dumps({
+        "id": "one", "version": "1.0.0", "entry_point": "main:execute",
+        "execution": {"isolation": "inline"}}))
+
+
 def one_sentence(r: subprocess.CompletedProcess[str], code: int, says: str) -> None:
     assert "Traceback" not in r.stderr + r.stdout, r.stderr
     assert r.returncode == code, (r.returncode, r.stderr)

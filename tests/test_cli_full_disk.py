@@ -3,7 +3,6 @@ when it cannot grow its shared-memory file, which sent a user looking for a brok
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_errors import cli, one_sentence
+from tests.test_cli_errors import cli, inline_skill, one_sentence
 
 
 @pytest.fixture()
@@ -32,13 +31,7 @@ def small_disk() -> Iterator[Path]:
 
 
 def test_a_full_disk_is_said_to_be_full(small_disk: Path, tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    folder = tmp_path / "skills" / "one"
-    folder.mkdir(parents=True)
-    (folder / "main.py").write_text("def execute(data):\n    return {'ok': True}\n")
-    (folder / "skill.json").write_text(json.dumps({
-        "id": "one", "version": "1.0.0", "entry_point": "main:execute",
-        "execution": {"isolation": "inline"}}))
+    inline_skill(tmp_path)
     data = str(small_disk / "data")
     r = cli(tmp_path, "run", "one", "--data-dir", data)
     assert r.returncode == 0, r.stderr

@@ -104,7 +104,10 @@ class SkillExecutionEngine:
         if self.config.skills_dir is not None:
             self._pipeline.book.load(self.config.skills_dir, warm=False)  # warmed up just below
         warm = self._pipeline.book.prepare_all()
-        self._spawn(warm) if warm_in_background else await warm
+        if warm_in_background:
+            self._spawn(warm)
+        else:
+            await warm
         await self.middleware.start(self.services)
         self._access.started(self.config.data_dir, self.config.digest())
         if self._pipeline.lock.take():

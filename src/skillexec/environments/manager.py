@@ -88,15 +88,18 @@ class EnvironmentManager:
     def extras(self, skill_id: str) -> tuple[str, ...]:
         """The packages an operator added for ``skill_id`` (``skills install ID PKG``)."""
         if self._extras is None:
-            # Stamped before it is read: a file replaced in between is read again later.
-            self._extras_stamp = self._stamp()
-            try:
-                raw = json.loads(Path(self._extras_path).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                raw = {}
-            self._extras = {str(k): tuple(str(p) for p in v) for k, v in raw.items()
-                            if isinstance(v, list)} if isinstance(raw, dict) else {}
+            self._extras = self._read_extras()
         return self._extras.get(skill_id, ())
+
+    def _read_extras(self) -> dict[str, tuple[str, ...]]:
+        # Stamped before it is read: a file replaced in between is read again later.
+        self._extras_stamp = self._stamp()
+        try:
+            raw = json.loads(Path(self._extras_path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raw = {}
+        return {str(k): tuple(str(p) for p in v) for k, v in raw.items()
+                if isinstance(v, list)} if isinstance(raw, dict) else {}
 
     def changed(self) -> frozenset[str]:
         """The ids whose added packages changed since they were read: ``skills install ID
@@ -111,9 +114,7 @@ class EnvironmentManager:
             if self._stamp() == self._extras_stamp:
                 return _NOTHING
         before = self._extras or {}
-        self._extras = None
-        self.extras("")
-        after: dict[str, tuple[str, ...]] = self._extras or {}
+        after = self._extras = self._read_extras()
         return frozenset(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
     def _stamp(self) -> tuple[int, int, int] | None:

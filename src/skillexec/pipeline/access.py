@@ -114,18 +114,11 @@ class Access:
             return
         err, status = result.error, result.status
         action = "task.finished"
-        if err is not None:
-            if status is TaskStatus.REJECTED:
-                action = "permission.denied" if err.type is ErrorType.PERMISSION \
-                    else "task.refused"
-            what = self._what(task, err.code)
-        else:  # _what, inlined (once per task that succeeded)
-            req = task.request
-            what = {"skill": req.skill_id, "version": req.skill_version,
-                    "isolation": task.runner or (self._book.policy.isolation(
-                        task.skill)._value_ if task.skill else None),
-                    "submitted_us": int(req.created_at * 1_000_000)}
-        audit.task(action, task.request.principal, task.task_id, status._value_, what)
+        if err is not None and status is TaskStatus.REJECTED:
+            action = "permission.denied" if err.type is ErrorType.PERMISSION \
+                else "task.refused"
+        audit.task(action, task.request.principal, task.task_id, status._value_,
+                   self._what(task, None if err is None else err.code))
 
     def _what(self, task: ExecutionTask, code: str | None) -> dict[str, Any]:
         """Which skill, which version, under which isolation, accepted when (µs); and the

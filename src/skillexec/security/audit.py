@@ -98,15 +98,9 @@ class AuditLog:
         (extended here). The caller checks ``enabled``."""
         if (request_id := REQUEST_ID.get()) is not None:
             details["request_id"] = request_id
-        # _queue, inlined (once per task)
-        done = self._last = self._append(_new(AuditEntry, (
-            int(time.time() * 1_000_000), LOCAL_ID if principal is None else principal,
-            action, target, outcome, details)))
-        if self._file is not None:
-            self._since_checkpoint += 1
-            if self._since_checkpoint >= self._every and self._signing is None:
-                self._since_checkpoint = 0
-                self._signing = asyncio.get_running_loop().create_task(self._sign(done))
+        self._queue(_new(AuditEntry, (int(time.time() * 1_000_000),
+                                      LOCAL_ID if principal is None else principal, action,
+                                      target, outcome, details)))
 
     def _queue(self, entry: AuditEntry) -> Awaitable[None]:
         done = self._last = self._append(entry)

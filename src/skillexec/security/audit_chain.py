@@ -56,19 +56,9 @@ def canonical(value: Mapping[str, Any]) -> bytes:
 
 
 def chain(head: tuple[int, bytes] | None, entries: list[AuditEntry]) -> list[AuditRow]:
-    """The rows that follow ``head`` (the last record's seq and digest; None: genesis)."""
-    seq, prev = head if head is not None else (-1, GENESIS)
-    out: list[AuditRow] = []
-    sha256, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
-    for ts_us, principal, action, target, outcome, details in entries:
-        seq += 1
-        body = dumps({"action": action, "details": details or {}, "outcome": outcome,
-                      "prev": prev.hex(), "principal": principal, "seq": seq, "target": target,
-                      "ts": ts_us}, option=sort, default=str)
-        prev = sha256(body).digest()
-        # tuple.__new__: the row without the NamedTuple's Python-level __new__ (per record)
-        out.append(_new(AuditRow, (seq, ts_us, body, prev)))
-    return out
+    """The rows that follow ``head`` (the last record's seq and digest; None: genesis),
+    one a record: ``chain_grouped`` with each entry a run of its own."""
+    return [row for row, _ in chain_grouped(head, [(None, e, object()) for e in entries])]
 
 
 def chain_grouped(head: tuple[int, bytes] | None, marked: list[tuple[Any, Any, Any]],
@@ -112,7 +102,7 @@ def chain_grouped(head: tuple[int, bytes] | None, marked: list[tuple[Any, Any, A
 
 def _record(seq: int, ts_us: int, principal: str, action: str, target: str, outcome: str,
             details: Mapping[str, Any] | None, prev: str) -> dict[str, Any]:
-    # the record of chain()'s loop, which builds it inline (once per record)
+    # the record of chain_grouped()'s loop, which builds it inline (once per record)
     return {"action": action, "details": details or {}, "outcome": outcome, "prev": prev,
             "principal": principal, "seq": seq, "target": target, "ts": ts_us}
 

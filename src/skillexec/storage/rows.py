@@ -201,7 +201,8 @@ def finished_values(task: ExecutionTask, result: ExecutionResult,
     kept = orjson.dumps(history, default=str) if keep else None
     if codec.enabled:
         principal = task.request.principal
-        if result.output is not None or result.error is not None:  # (else: nothing to seal)
+        # (here, not only in seal_result: the body's output may be a Fragment of null)
+        if result.output is not None or result.error is not None:
             body = codec.seal_result(body, task_id=task.task_id, principal=principal)
         if kept is not None:
             kept = codec.seal("tasks", task.task_id, "history", principal, kept)
