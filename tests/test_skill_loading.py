@@ -57,7 +57,8 @@ def test_one_broken_skill_never_stops_the_others() -> None:
     ("folder", "says"),
     [
         ("broken-json", r"skill\.json: invalid JSON at line 5 column"),
-        ("bad-front-matter", r"SKILL\.md: invalid YAML at line 3"),
+        # line 4 of the file ("metadata:", where the list is found open), not of the YAML
+        ("bad-front-matter", r"SKILL\.md: invalid YAML at line 4"),
         ("reserved-config", r"skill\.json: parameters_schema: declares 'config'"),
         ("bad-execution", r"skill\.json: execution\.priority must be a whole number from 0 to 9"),
     ],
