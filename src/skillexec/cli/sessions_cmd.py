@@ -92,6 +92,8 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
 def rm(session_id: Annotated[str, typer.Argument(metavar="ID")],
        data_dir: opt.DataDir = None) -> None:
     """Remove a session and its files."""
-    if not _store(data_dir).close(session_id):
-        opt.fail(f"no open session {session_id!r}")
+    try:
+        _store(data_dir).remove(session_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
     sys.stdout.write(f"removed session {session_id}\n")
