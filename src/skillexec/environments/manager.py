@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
@@ -37,6 +38,9 @@ from skillexec.environments.installer import InstallSettings, install
 from skillexec.environments.requirements import RequirementSet, requirement_set
 from skillexec.errors import DependencyError, SkillExecError
 from skillexec.skills.model import Skill
+
+if TYPE_CHECKING:
+    from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
 
@@ -162,6 +166,37 @@ class EnvironmentManager:
         self.pending[skill.key] = reqs
         # An environment of the set before (packages added since) is not this one's.
         return dataclasses.replace(skill, env_paths=()) if skill.env_paths else skill
+
+    def refresh(self, registry: SkillRegistry) -> None:
+        """Attach again what another process changed, for a view that lists every skill
+        (the HTTP skill list) without waiting for each one's next call: packages added
+        (``skills install ID PKG``), and pending environments made or failed meanwhile
+        (``skills install ID``): one ``stat`` per pending skill (a failure is read by
+        :meth:`state_of`)."""
+        keys = {f"{sid}@{v}" for sid in self.changed() for v in registry.versions(sid)}
+        keys.update(k for k, reqs in list(self.pending.items())
+                    if isinstance(reqs, RequirementSet)
+                    and (self.root / reqs.key / MARKER).is_file())
+        for key in keys:
+            sid, _, version = key.rpartition("@")
+            try:
+                skill = registry.get(sid, version)
+            except SkillExecError:
+                continue  # removed meanwhile
+            fresh = self.attach(skill)
+            if fresh is not skill:
+                registry.add(fresh)
+
+    def state_of(self, skill: Skill) -> str:
+        """Where ``skill``'s environment stands, from what this manager knows (see
+        :meth:`refresh`): ``ready``, ``none needed``, ``not installed`` or ``failed``."""
+        pending = self.pending.get(skill.key)
+        if pending is None:
+            return "ready" if skill.env_paths else "none needed"
+        if isinstance(pending, SkillExecError) or (
+                self.root / f"{pending.key}.failed").is_file():
+            return "failed"
+        return "not installed"
 
     # -- making one ---------------------------------------------------------------------------
 
