@@ -234,19 +234,27 @@ class EnvironmentManager:
         return ready
 
     def install(self, skill: Skill, packages: Iterable[str] = ()) -> EnvStatus:
-        """``skillexec skills install``: record ``packages`` for this skill (kept across
-        restarts), forget an earlier failure, and provision now."""
-        added = [p.strip() for p in packages if p.strip()]
+        """``skillexec skills install``: forget an earlier failure and provision now, with
+        ``packages`` added for this skill (kept across restarts once installed; a failed
+        install leaves the skill's packages as they were)."""
+        added = [p.strip() for p in packages]
+        for p in added:
+            Requirement(p)  # a malformed name (or none) fails here, before it is recorded
+        before = self.extras(skill.id)
         if added:
-            for p in added:
-                Requirement(p)  # a malformed name fails here, before it is recorded
-            current = self.extras(skill.id)
-            self._save_extras(skill.id, tuple(dict.fromkeys((*current, *added))))
-        reqs = self.requirements(skill)
-        if not _needs_env(reqs):
-            return self.status(skill)
-        (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
-        self.provision(skill, reqs)
+            self._save_extras(skill.id, tuple(dict.fromkeys((*before, *added))))
+        try:
+            reqs = self.requirements(skill)
+            if not _needs_env(reqs):
+                return self.status(skill)
+            (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
+            self.provision(skill, reqs)
+        except BaseException:
+            # Recorded only once installed: a mistyped package would otherwise make the
+            # skill unavailable for good (every later install retries it).
+            if added:
+                self._save_extras(skill.id, before)
+            raise
         self.attach(skill)
         return self.status(skill)
 
@@ -300,7 +308,10 @@ class EnvironmentManager:
     def _save_extras(self, skill_id: str, packages: tuple[str, ...]) -> None:
         self.extras(skill_id)
         assert self._extras is not None
-        self._extras[skill_id] = packages
+        if packages:
+            self._extras[skill_id] = packages
+        else:
+            self._extras.pop(skill_id, None)
         self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.root / _EXTRAS, json.dumps(
             {k: list(v) for k, v in sorted(self._extras.items())}, indent=1))
