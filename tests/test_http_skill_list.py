@@ -51,7 +51,8 @@ def test_the_environment_column_sees_another_process_install(tmp_path: Path) -> 
     "none needed") until that skill's next call."""
     links = wheels(tmp_path)
     skills = tmp_path / "skills"
-    for sid, deps in (("declares", [PKG]), ("undeclared", []), ("broken", [])):
+    for sid, deps in (("declares", [PKG]), ("undeclared", []),
+                      ("broken", ["skillexec-no-such==9"])):
         folder = skills / sid
         folder.mkdir(parents=True)
         (folder / "skill.json").write_text(json.dumps({
@@ -70,8 +71,8 @@ def test_the_environment_column_sees_another_process_install(tmp_path: Path) -> 
                 "declares", "undeclared", "broken")}
 
         assert states() == {"declares": "not installed", "undeclared": "none needed",
-                            "broken": "none needed"}
-        for args in (("declares",), ("undeclared", PKG), ("broken", "skillexec-no-such==9")):
+                            "broken": "not installed"}
+        for args in (("declares",), ("undeclared", PKG), ("broken",)):
             cli("skills", "install", *args, *where, cwd=tmp_path, env=env)
         assert states() == {"declares": "ready", "undeclared": "ready", "broken": "failed"}
         assert c.get("/api/skills/undeclared").json()["data"]["environment"] == "ready"
