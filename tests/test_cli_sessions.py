@@ -36,3 +36,11 @@ def test_rm_of_a_removed_session_says_it_is_not_open(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert again.stderr == cli(data, "sessions", "show", sid).stderr == (
         f"skillexec: session {sid!r} is not open (it was closed, or never existed)\n")
+
+
+@pytest.mark.parametrize("ttl", ["-5", "0", "99999999"])
+def test_create_names_the_option_the_user_gave(tmp_path: Path, ttl: str) -> None:
+    p = cli(tmp_path / "data", "sessions", "create", "--ttl", ttl)
+    # was: "a session's ttl_s must be ... (got -5.0)": the API's field, not the option
+    assert (p.returncode, p.stdout) == (2, "")
+    assert p.stderr == f"skillexec: --ttl {ttl}: must be over 0 and at most 86400 seconds\n"
