@@ -58,6 +58,7 @@ from skillexec.config_sections import (
     former_monitor_env,
     table,
 )
+from skillexec.config_urls import broker_url as checked_broker_url
 from skillexec.errors import ConfigError
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
@@ -240,16 +241,7 @@ class EngineConfig(BaseSettings):
                            f"{', '.join([*SECTIONS, *TABLES])}")
         return getattr(self, name)
 
-    @field_validator("broker_url", mode="before")
-    @classmethod
-    def _broker(cls, value: Any) -> Any:
-        # Before the pattern: its message showed the user a regular expression.
-        from skillexec.storage.url import redacted
-        if isinstance(value, str) and value and not re.match(r"(redis|rediss|amqp|amqps)://",
-                                                             value):
-            raise ValueError(f"{redacted(value)!r} is not a broker URL: use "
-                             "redis://host:6379/0 or amqp://user@host:5672//")
-        return value
+    _broker = field_validator("broker_url", mode="before")(checked_broker_url)
 
     @field_validator("skills_dir", "data_dir", mode="before")
     @classmethod
