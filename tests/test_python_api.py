@@ -90,4 +90,4 @@ def test_a_cache_flag_that_is_not_a_boolean_is_named_with_its_value(tmp_path: Pa
     result = skillexec.run(double, {"x": 2}, data_dir=tmp_path / "d", cache="no")
     assert result.status is TaskStatus.REJECTED and result.error is not None
     assert result.error.code == "invalid_cache"
-    assert result.error.message == "cache must be True or False, not 'no'"
+    assert result.error.message == "cache must be true or false, not 'no'"

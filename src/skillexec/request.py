@@ -35,6 +35,6 @@ class CallOptions(NamedTuple):
         """The call's own limits (``ValueError``: they are not limits), once its flag is
         known to be one: ``cache="no"`` or ``cache=0.5`` would be read by its truth."""
         if self.cache.__class__ is not bool:
-            raise ParameterError(f"cache must be True or False, not {brief(self.cache)}",
+            raise ParameterError(f"cache must be true or false, not {brief(self.cache)}",
                                  code="invalid_cache", details={"option": "cache"})
         return None if self.limits is None else CallLimits.of(self.limits)
