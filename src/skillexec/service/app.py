@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -45,6 +47,7 @@ from skillexec.service.envelope import (
 from skillexec.service.express import ExpressExecute, front_door
 from skillexec.service.mcp_mount import LazyMcp
 from skillexec.service.state import ServiceState
+from skillexec.storage.url import redacted
 
 __all__ = ["create_app", "served"]
 
@@ -203,9 +206,16 @@ async def _say_when_no_key_can_get_in(engine: SkillExecutionEngine) -> None:
     """A first `skillexec serve` answers every /api request 401: say what to do about it."""
     now = time.time()
     if not any(k.valid(now) for k in await engine.keys.list()):
+        # The keys are the journal's: the command must name the same one, or it makes a
+        # key this service never sees.
+        cfg = engine.config
+        where = (f" --journal-url {shlex.quote(redacted(cfg.journal.url))}"
+                 if cfg.journal_is_shared and cfg.journal.url else
+                 "" if cfg.data_dir == Path(".skillexec") else
+                 f" --data-dir {shlex.quote(str(cfg.data_dir))}")
         log.warning("no valid API key: every /api request will be refused (401); create "
-                    "one with 'skillexec keys create --name NAME --role operator', or serve "
-                    "with --insecure-no-auth for local development")
+                    "one with 'skillexec keys create --name NAME --role operator%s', or "
+                    "serve with --insecure-no-auth for local development", where)
 
 
 async def _mcp_caller(state: ServiceState, raw: str | None) -> Any:
