@@ -198,7 +198,7 @@ def test_cli_keys_and_audit_through_journal_url(tmp_path: Path, pg_url: str) -> 
     assert cli("keys", "revoke", key["key_id"], *other, cwd=tmp_path).returncode == 0
     assert not arun(check(key["key"]))
     again = cli("keys", "revoke", key["key_id"], *where, cwd=tmp_path)
-    assert again.returncode == 1 and again.stderr.startswith("skillexec: no valid key")
+    assert again.returncode == 2 and again.stderr.startswith("skillexec: no valid key")
 
     shown = cli("audit", "show", "--json", *other, cwd=tmp_path)
     actions = [json.loads(x)["action"] for x in shown.stdout.splitlines()]

@@ -119,3 +119,18 @@ def test_json_streams_each_result_as_it_ends(tmp_path: Path) -> None:
     assert time.monotonic() - seen_at > 1
     assert [json.loads(x)["output"] for x in rest.splitlines()] == [1]
     assert "by status" in err and "by status" not in rest  # stdout: only the JSON lines
+
+
+def test_a_line_takes_every_call_option_and_a_flag_must_be_one(tmp_path: Path) -> None:
+    """deadline, max_retries and cache were "unknown key(s)"; cache="no" is refused by the
+    engine (it was read as true wherever it was accepted)."""
+    text = _jsonl({"skill": "step", "params": {"n": 1}, "deadline": 30, "max_retries": 1,
+                   "cache": False},
+                  {"skill": "step", "params": {"n": 2}, "cache": "no"})
+    r = cli(tmp_path, "batch", "-", "--json", stdin=text)
+    results = {x["line"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert results[1]["status"] == "succeeded", results[1]
+    assert results[2]["status"] == "rejected"
+    assert results[2]["error"]["code"] == "invalid_cache"
+    assert results[2]["error"]["message"] == "cache must be true or false, not 'no'"
+    assert (tmp_path / "runs.txt").read_text().split() == ["1"]

@@ -92,7 +92,7 @@ def test_files_and_sessions_from_the_command_line(tmp_path: Path) -> None:
                                                     "values.txt"]
     assert cli("sessions", "rm", sid).returncode == 0
     gone = cli("sessions", "rm", sid)
-    assert gone.returncode == 2 and "no open session" in gone.stderr
+    assert gone.returncode == 2 and "is not open" in gone.stderr
     missing = cli("script", "pdf-forms", "scripts/noop.py", "--file", str(tmp_path / "nope"),
                   "--skills-dir", SKILLS)
     assert missing.returncode == 2 and "cannot be read" in missing.stderr

@@ -60,3 +60,29 @@ def test_validate_blames_the_linked_copy_not_the_folder_it_points_at(tmp_path: P
     assert found["real"]["ok"] is True, found["real"]
     assert found["zlink"]["ok"] is False and "already defined" in found["zlink"]["errors"][0]
     assert len(found["bad-id"]["errors"]) == len(set(found["bad-id"]["errors"])) == 1
+
+
+def test_validate_accepts_an_agent_skill_and_refuses_a_folder_that_offers_nothing(
+        tmp_path: Path) -> None:
+    """Py Copilot's 18 skills were each "invalid" (no executable entry), though `skills list`
+    lists them as offering their instructions or scripts, and 6 of them run end to end."""
+    skills = tmp_path / "skills"
+    scripts = skills / "with-scripts"
+    (scripts / "scripts").mkdir(parents=True)
+    (scripts / "SKILL.md").write_text("---\nname: with-scripts\ndescription: D.\n---\nRun it.\n")
+    (scripts / "scripts" / "go.py").write_text("print(1)\n")
+    empty = skills / "empty"
+    empty.mkdir()
+    (empty / "skill.json").write_text('{"id": "empty", "version": "1.0.0"}')
+    r = cli("skills", "validate", str(skills), "--json", cwd=tmp_path)
+    found = {f["id"]: f for f in json.loads(r.stdout)}
+    assert r.returncode == 2  # for the empty one
+    assert found["with-scripts"]["ok"] is True, found["with-scripts"]
+    assert found["with-scripts"]["warnings"][0].startswith(
+        "no executable entry (it offers 1 script): ")
+    assert found["empty"]["ok"] is False
+    assert found["empty"]["errors"] == [
+        "no executable entry: no entry_point, command or main_file is given, and the folder "
+        "has no Python file at its top level"]
+    r = cli("skills", "validate", str(scripts), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout

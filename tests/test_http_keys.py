@@ -104,7 +104,9 @@ def test_a_service_no_key_can_enter_says_how_to_make_one(
     with caplog.at_level(logging.WARNING, logger="skillexec.service"), running(tmp_path):
         pass
     said = [r.getMessage() for r in caplog.records if r.name == "skillexec.service"]
-    assert any("no valid API key" in m and "skillexec keys create" in m for m in said), said
+    # with the service's own data folder: a key made in another is never seen here
+    assert any("no valid API key" in m and "'skillexec keys create --name NAME --role "
+               f"operator --data-dir {tmp_path / 'data'}'" in m for m in said), said
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="skillexec.service"), \
             running(tmp_path / "open", insecure=True):

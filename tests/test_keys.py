@@ -154,7 +154,8 @@ def test_cli_create_shows_once_list_revoke(tmp_path: Path) -> None:
     assert cli("keys", "revoke", key_id, cwd=tmp_path).returncode == 0
     assert arun(check(raw)) is None
     again = cli("keys", "revoke", key_id, cwd=tmp_path)
-    assert again.returncode == 1 and again.stderr.startswith("skillexec: no valid key")
+    # not a valid key (any more): bad input, exit 2 as for every id the journal lacks
+    assert again.returncode == 2 and again.stderr.startswith("skillexec: no valid key")
     bad = cli("keys", "create", "--name", "x", "--role", "boss", cwd=tmp_path)
     assert bad.returncode == 2 and "boss" in bad.stderr and "Traceback" not in bad.stderr
     as_json = cli("keys", "create", "--name", "bob", "--json", cwd=tmp_path)

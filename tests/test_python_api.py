@@ -56,6 +56,9 @@ def test_a_config_that_is_not_a_mapping_is_rejected_like_any_bad_option(
     ({"max_retries": "1"}, "invalid_max_retries"), ({"max_retries": -1}, "invalid_max_retries"),
     ({"version": 1}, "invalid_version_requirement"),  # was an AttributeError out of execute
     ({"version": ["1.2.0"]}, "invalid_version_requirement"),
+    # Each was read by its truth: "no" and "false" used the cache, 0 bypassed it.
+    ({"cache": "no"}, "invalid_cache"), ({"cache": "false"}, "invalid_cache"),
+    ({"cache": 0}, "invalid_cache"), ({"cache": None}, "invalid_cache"),
 ])
 def test_an_option_of_the_wrong_type_is_rejected_not_raised(
         option: dict[str, object], code: str, tmp_path: Path) -> None:
@@ -81,3 +84,10 @@ def test_run_writes_its_journal_in_the_data_dir_or_keeps_it_in_memory(tmp_path: 
     assert in_memory.output == 6
     assert not (tmp_path / "mem" / "journal.db").exists()
     assert "journal" in (skillexec.run.__doc__ or "")
+
+
+def test_a_cache_flag_that_is_not_a_boolean_is_named_with_its_value(tmp_path: Path) -> None:
+    result = skillexec.run(double, {"x": 2}, data_dir=tmp_path / "d", cache="no")
+    assert result.status is TaskStatus.REJECTED and result.error is not None
+    assert result.error.code == "invalid_cache"
+    assert result.error.message == "cache must be true or false, not 'no'"

@@ -57,7 +57,8 @@ def test_one_broken_skill_never_stops_the_others() -> None:
     ("folder", "says"),
     [
         ("broken-json", r"skill\.json: invalid JSON at line 5 column"),
-        ("bad-front-matter", r"SKILL\.md: invalid YAML at line 3"),
+        # line 4 of the file ("metadata:", where the list is found open), not of the YAML
+        ("bad-front-matter", r"SKILL\.md: invalid YAML at line 4"),
         ("reserved-config", r"skill\.json: parameters_schema: declares 'config'"),
         ("bad-execution", r"skill\.json: execution\.priority must be a whole number from 0 to 9"),
     ],
@@ -486,6 +487,11 @@ def test_skill_dependency_shapes(tmp_path: Path, raw: Any, expected: tuple[Any, 
         ("dependencies", {"pandas": "=>1.5"}, "gives 'pandas' an invalid version specifier"),
         ("dependencies", ["pandas>>1"], "invalid requirement 'pandas>>1'"),
         ("dependencies", 42, "dependencies must be a list or an object"),
+        # Each was optional by its truth: a package the skill needs, never checked.
+        ("dependencies", {"pandas": {"version": ">=1", "optional": "no"}},
+         r"'pandas'\.optional must be true or false, not 'no'"),
+        ("dependencies", [{"package_name": "pandas", "source": "pip", "optional": 1}],
+         r"'pandas'\.optional must be true or false, not 1"),
         ("tags", {"a": 1}, "tags must be a list of words"),
         ("output_schema", [1], "output_schema must be an object"),
     ],

@@ -7,12 +7,14 @@ never paths: nothing a skill says can make the store write outside its folder.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import mimetypes
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from skillexec.errors import ResourceError, SkillNotFoundError
 from skillexec.security.artifact_seal import address, open_chunks, seal_to
+from skillexec.security.keyring import DataKey
 from skillexec.security.principals import Who
 from skillexec.storage.codec import PLAIN, Codec, SealingCodec
 from skillexec.storage.store import ArtifactRecord, TaskStore
@@ -123,18 +126,12 @@ class ArtifactManager:
         digest = address(key, data) if key is not None else hashlib.sha256(data).hexdigest()
         target = self._file(digest)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    if key is not None:
-                        seal_to(fh, data, key=key, owner=principal, digest=digest)
-                    else:
-                        fh.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                self._write(target, data, key, principal, digest)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                raise self._full(name, len(data), exc.errno) from None
         label = safe_name(name)
         # An invalid media type is stored as octet-stream, not refused: the bytes are the
         # artifact, the label only a hint (and never raw text for a terminal or a browser).
@@ -147,6 +144,34 @@ class ArtifactManager:
         # task never names an artifact the journal does not know.
         self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=time.time()))
         return ref
+
+    def _write(self, target: Path, data: bytes, key: DataKey | None, principal: str | None,
+               digest: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                if key is not None:
+                    seal_to(fh, data, key=key, owner=principal, digest=digest)
+                else:
+                    fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _full(self, name: str, size: int, number: int) -> ResourceError:
+        """What a full disk is to a save: a resource error that says so (retryable: space
+        may be freed), not the skill's failure ("[Errno 28]" in an execution_error)."""
+        try:
+            free = f"{shutil.disk_usage(self.root).free // 1024} KiB free"
+        except OSError:
+            free = "free space unknown"
+        what = "full" if number == errno.ENOSPC else "over its disk quota"
+        return ResourceError(f"artifact {safe_name(name)!r} ({size} bytes) was not saved: the "
+                             f"disk holding "
+                             f"{self.root} is {what} ({free})", code="disk_full",
+                             retryable=True, details={"path": str(self.root)})
 
     async def info(self, artifact_id: str, *, principal: Who = None) -> ArtifactRef:
         """``principal``: whose eyes; another's artifact is "not found" to a runner."""

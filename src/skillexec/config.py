@@ -58,6 +58,7 @@ from skillexec.config_sections import (
     former_monitor_env,
     table,
 )
+from skillexec.config_urls import broker_url as checked_broker_url
 from skillexec.errors import ConfigError
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
@@ -239,6 +240,8 @@ class EngineConfig(BaseSettings):
             raise KeyError(f"no settings section {name!r}; sections: "
                            f"{', '.join([*SECTIONS, *TABLES])}")
         return getattr(self, name)
+
+    _broker = field_validator("broker_url", mode="before")(checked_broker_url)
 
     @field_validator("skills_dir", "data_dir", mode="before")
     @classmethod

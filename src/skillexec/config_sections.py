@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from skillexec.config_urls import postgresql_url
 from skillexec.errors import ConfigError
 from skillexec.monitoring.settings import MonitorSettings
 from skillexec.optimization.settings import CacheSettings
@@ -339,6 +340,8 @@ class DistributedConfig(_Section):
     database_url: str | None = Field(
         default=None, description="PostgreSQL holding claims, leases and workers "
         "(postgresql://...); required with a broker.")
+
+    _postgresql = field_validator("database_url")(postgresql_url)
     queue: str = Field(default="skillexec", min_length=1, max_length=200,
                        pattern=r"^[A-Za-z0-9_.:-]+$", description="Broker queue tasks go to.")
     lease_s: float = Field(default=15.0, gt=0, description="A claim not renewed for this long "

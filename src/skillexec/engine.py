@@ -298,7 +298,7 @@ class SkillExecutionEngine:
                 except Exception:
                     self.middleware.failed(mw, "on_submit")
             # Checked before the cache: bad limits fail alike whether or not a result is kept.
-            limits = None if opts.limits is None else CallLimits.of(opts.limits)
+            limits = opts.own_limits()
             ex, key = skill.execution, None
             if (ex.cacheable or ex.idempotent) and self.optimizer.enabled:
                 key = self.optimizer.key(task)

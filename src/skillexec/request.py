@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from skillexec.errors import ParameterError
 from skillexec.resources.limits import CallLimits
 from skillexec.security.principals import Who
+from skillexec.skills.fields import brief
 
 __all__ = ["CallOptions"]
 
@@ -28,3 +30,11 @@ class CallOptions(NamedTuple):
     limits: CallLimits | Mapping[str, float | int | None] | None = None
     deadline: float | None = None
     waits: bool = False  # the caller waits for the end (``execute``), told nothing before
+
+    def own_limits(self) -> CallLimits | None:
+        """The call's own limits (``ValueError``: they are not limits), once its flag is
+        known to be one: ``cache="no"`` or ``cache=0.5`` would be read by its truth."""
+        if self.cache.__class__ is not bool:
+            raise ParameterError(f"cache must be true or false, not {brief(self.cache)}",
+                                 code="invalid_cache", details={"option": "cache"})
+        return None if self.limits is None else CallLimits.of(self.limits)

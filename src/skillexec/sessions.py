@@ -167,6 +167,13 @@ class SessionStore:
         self._remove(session_id)
         return True
 
+    def remove(self, session_id: str, *, principal: Who = None) -> None:
+        """:meth:`close`, refused as :meth:`get` refuses (``invalid_session_id``,
+        ``session_not_found``): the command line words an unknown id one way."""
+        self._open(session_id, principal, "close")
+        if not self.close(session_id, principal=principal):  # closed meanwhile
+            raise self._not_found(session_id)
+
     # -- for the engine ------------------------------------------------------------------
     @property
     def quota(self) -> tuple[int, int]:

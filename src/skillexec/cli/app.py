@@ -11,7 +11,7 @@ import shlex
 import signal
 import sqlite3
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -43,6 +43,23 @@ __all__ = ["app", "exit_code", "main"]
 app = typer.Typer(name="skillexec", no_args_is_help=True, add_completion=True,
                   pretty_exceptions_enable=False, pretty_exceptions_show_locals=False,
                   help="Run AI-assistant skills: validated, queued, isolated, measured.")
+
+
+def _flags_take_no_value() -> None:
+    """Typer's rich help shows a flag's type, ``--json <bool>``, as if it took a value
+    (``--json true`` is then "unexpected extra argument"); its plain help does not."""
+    option: Any = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None:
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+
+
+_flags_take_no_value()
 
 
 def _print_version(value: bool) -> None:
@@ -150,7 +167,8 @@ def main() -> None:
         command = ctx.command_path if ctx is not None else shlex.join(["skillexec", *words])
         format_message = getattr(exc, "format_message", None)
         text = format_message() if callable(format_message) else str(exc)
-        message = " ".join(str(text).split())  # one line
+        # one line, without pydantic's "Value error, " (Typer converts values with it)
+        message = " ".join(str(text).split()).replace(": Value error, ", ": ")
         option = str(getattr(exc, "option_name", "") or "")
         top = not words if ctx is None else getattr(ctx, "parent", None) is None
         if top and option in _AFTER_THE_COMMAND:  # `skillexec --json tasks list`

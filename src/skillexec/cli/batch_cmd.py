@@ -32,7 +32,9 @@ __all__ = ["batch"]
 T = TypeVar("T")
 
 
-_BATCH_KEYS = ("skill", "params", "priority", "timeout", "version", "config")
+# What execute() takes from a caller, but its principal (the command line's) and limits.
+_BATCH_KEYS = ("skill", "params", "priority", "timeout", "version", "config", "deadline",
+               "max_retries", "cache")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,8 @@ async def _settled(fut: asyncio.Future[T]) -> T:
 def batch(
     file: Annotated[str, typer.Argument(
         metavar="FILE.jsonl|-", help="JSON Lines: {skill, params, priority, timeout, version, "
-                                     "config} per line; - reads stdin.")],
+                                     "config, deadline, max_retries, cache} per line; - reads "
+                                     "stdin.")],
     concurrency: Annotated[int, typer.Option(min=1, help="Calls in flight at once.")] = 16,
     as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON result per line, as each call ends.")] = False,

@@ -127,7 +127,7 @@ def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="A key id.")
            data_dir: opt.DataDir = None, journal_url: opt.JournalUrl = None) -> None:
     """Revoke a key: refused from its next use on."""
     if not with_keys(data_dir, journal_url, lambda keys: keys.revoke(key_id)):
-        opt.fail(f"no valid key with id {key_id!r}", 1)
+        opt.fail(f"no valid key with id {key_id!r}")  # an unknown id: bad input, exit 2
     typer.echo(f"key {key_id} revoked")
 
 

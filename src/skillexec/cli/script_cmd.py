@@ -7,6 +7,7 @@ a file outside its folder).
 
 from __future__ import annotations
 
+import posixpath
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,12 +26,18 @@ __all__ = ["read_files", "script"]
 def read_files(specs: list[str]) -> dict[str, bytes]:
     """``--file PATH`` (copied in under its name) or ``--file DEST=PATH``."""
     files: dict[str, bytes] = {}
+    named: dict[str, str] = {}  # destination -> the --file that gave it
     for spec in specs:
         dest, sep, local = spec.partition("=")
         if not sep:
             dest, local = Path(spec).name, spec
         if not dest or not local:
             opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH")
+        if (first := named.get(key := posixpath.normpath(dest))) is not None:
+            # the later file replaced the earlier one, silently
+            opt.fail(f"--file {spec}: {dest} is given twice (--file {first} first); name "
+                     "another destination with DEST=PATH")
+        named[key] = spec
         try:
             files[dest] = Path(local).read_bytes()
         except IsADirectoryError:

@@ -60,9 +60,13 @@ def create(ttl: Annotated[float | None, typer.Option(
         "--ttl", help="Seconds after its last use it is removed.")] = None,
            data_dir: opt.DataDir = None) -> None:
     """Open a new session; prints its id (for ``script --session``)."""
+    store = _store(data_dir)
     try:
-        sys.stdout.write(_store(data_dir).create(ttl_s=ttl) + "\n")
+        sys.stdout.write(store.create(ttl_s=ttl) + "\n")
     except SkillExecError as exc:
+        if exc.code == "invalid_session_ttl":  # the API's words name its field, ttl_s
+            opt.fail(f"--ttl {ttl:.15g}: must be over 0 and at most "
+                     f"{store.settings.max_ttl_s:g} seconds")
         opt.fail(str(exc))
 
 
@@ -92,6 +96,8 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
 def rm(session_id: Annotated[str, typer.Argument(metavar="ID")],
        data_dir: opt.DataDir = None) -> None:
     """Remove a session and its files."""
-    if not _store(data_dir).close(session_id):
-        opt.fail(f"no open session {session_id!r}")
+    try:
+        _store(data_dir).remove(session_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
     sys.stdout.write(f"removed session {session_id}\n")

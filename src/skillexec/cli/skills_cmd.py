@@ -211,11 +211,14 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
             except SkillExecError as exc:
                 if exc.code != "invalid_parameters":  # a missing required value is expected
                     errors.append(str(exc))
-            if not skill.runnable:
+            if not skill.runnable and skill.offers == "nothing":
                 errors.append(f"no executable entry: {skill.entry.reason}")
+            elif not skill.runnable:  # an Agent Skill: valid, used by its instructions/scripts
+                warnings.append(f"no executable entry (it offers {skill.offers}): "
+                                f"{skill.entry.reason}")
             elif skill.entry.file is not None and (syntax := _syntax_error(skill.entry.file)):
                 errors.append(syntax)
-            warnings = list(skill.warnings)
+            warnings += skill.warnings
             try:  # what is missing here may be installed where the skill will run
                 SkillRegistry([skill]).check_dependencies(skill)
             except SkillExecError as exc:

@@ -3,7 +3,7 @@ environment, ahead of its first call (DESIGN §3.6)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -13,6 +13,10 @@ from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 from skillexec.cli.skills_cmd import _registry, app, environments
 from skillexec.errors import SkillExecError
+
+if TYPE_CHECKING:
+    from skillexec.environments.manager import EnvironmentManager
+    from skillexec.skills.model import Skill
 
 __all__ = ["check", "install"]
 
@@ -55,11 +59,23 @@ def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.Dat
                           f"{cell(where)}", soft_wrap=True)
         if not missing:
             console.print("  every import resolves", soft_wrap=True)
-        elif needed:
-            pkgs = " ".join(sorted({m.package for m in needed}))
+        elif undeclared := _undeclared(envs, skill, {m.package for m in needed}):
+            # Declared ones are the environment's to install (said above), not to declare.
             console.print(f"  declare them in requirements.txt, or: skillexec skills install "
-                          f"{cell(skill.id)} {cell(pkgs)}", soft_wrap=True)
+                          f"{cell(skill.id)} {cell(' '.join(undeclared))}", soft_wrap=True)
     raise typer.Exit(2 if needed else 0)
+
+
+def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
+    """Those of ``packages`` that the skill's requirements do not name."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    try:
+        reqs = envs.requirements(skill).requirements
+    except SkillExecError:
+        reqs = ()
+    declared = {canonicalize_name(Requirement(r).name) for r in reqs}
+    return sorted(p for p in packages if canonicalize_name(p) not in declared)
 
 
 @app.command()
@@ -87,7 +103,9 @@ def install(skill_id: SkillId,
         text = f" {shown[0].strip()!r}" if shown else ""
         opt.fail(f"not a package requirement:{text} ({why.rstrip('.')})")
     except SkillExecError as exc:
-        opt.fail(str(exc))
+        kept = (f"; {', '.join(packages)} not added: the skill's packages are as they were"
+                if packages else "")
+        opt.fail(f"{str(exc).rstrip('.')}{kept}")
     if as_json:
         typer.echo(json_text(orjson.dumps({"id": skill.id, "installs": envs.installs,
                                            "environment": status.to_dict()}).decode()))

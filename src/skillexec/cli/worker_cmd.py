@@ -47,7 +47,8 @@ def distributed_config(cfg: EngineConfig, *, broker_url: str | None,
         return EngineConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        opt.fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        opt.fail(f"{'.'.join(str(p) for p in first['loc'])}: "
+                 f"{str(first['msg']).removeprefix('Value error, ')}")
 
 
 def worker(

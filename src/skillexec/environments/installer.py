@@ -109,14 +109,32 @@ def _uv_bin() -> str | None:
 
 
 def _last_error_line(output: str) -> str:
-    lines = [_ANSI.sub("", line).strip() for line in output.splitlines()]
-    lines = [line for line in lines if line and not set(line) <= set(_MARKS)]
+    lines: list[str] = []
+    indents: list[int] = []
+    for raw in output.splitlines():
+        line = _ANSI.sub("", raw).rstrip()
+        text = line.strip()
+        if not text or set(text) <= set(_MARKS):
+            continue
+        indent = len(line) - len(line.lstrip())
+        # uv wraps a message at the terminal's width: a line indented past the one before
+        # it, and not a message of its own, goes on with it (the reason was cut mid-way).
+        if lines and indent > indents[-1] and not _starts_message(text):
+            lines[-1] += " " + text
+        else:
+            lines.append(text)
+            indents.append(indent)
     errors = [line for line in lines if line[0] in _MARKS
               or line.lower().startswith(("error", "cause:", "caused by:"))]
     chosen = (errors or lines or [""])[-1].lstrip(_MARKS)
     for prefix in ("ERROR: ", "error: ", "cause: ", "Caused by: "):
         chosen = chosen.removeprefix(prefix)
     return chosen[:_MAX_ERROR_CHARS]
+
+
+def _starts_message(text: str) -> bool:
+    return text[0] in _MARKS or text.lower().startswith(
+        ("error", "warning", "cause:", "caused by:", "hint:", "help:", "note:"))
 
 
 def _failed(skill_id: str, requirements: tuple[str, ...], installer: str, why: str, *,

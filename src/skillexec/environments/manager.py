@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
@@ -37,6 +38,9 @@ from skillexec.environments.installer import InstallSettings, install
 from skillexec.environments.requirements import RequirementSet, requirement_set
 from skillexec.errors import DependencyError, SkillExecError
 from skillexec.skills.model import Skill
+
+if TYPE_CHECKING:
+    from skillexec.skills.registry import SkillRegistry
 
 __all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
 
@@ -163,6 +167,37 @@ class EnvironmentManager:
         # An environment of the set before (packages added since) is not this one's.
         return dataclasses.replace(skill, env_paths=()) if skill.env_paths else skill
 
+    def refresh(self, registry: SkillRegistry) -> None:
+        """Attach again what another process changed, for a view that lists every skill
+        (the HTTP skill list) without waiting for each one's next call: packages added
+        (``skills install ID PKG``), and pending environments made or failed meanwhile
+        (``skills install ID``): one ``stat`` per pending skill (a failure is read by
+        :meth:`state_of`)."""
+        keys = {f"{sid}@{v}" for sid in self.changed() for v in registry.versions(sid)}
+        keys.update(k for k, reqs in list(self.pending.items())
+                    if isinstance(reqs, RequirementSet)
+                    and (self.root / reqs.key / MARKER).is_file())
+        for key in keys:
+            sid, _, version = key.rpartition("@")
+            try:
+                skill = registry.get(sid, version)
+            except SkillExecError:
+                continue  # removed meanwhile
+            fresh = self.attach(skill)
+            if fresh is not skill:
+                registry.add(fresh)
+
+    def state_of(self, skill: Skill) -> str:
+        """Where ``skill``'s environment stands, from what this manager knows (see
+        :meth:`refresh`): ``ready``, ``none needed``, ``not installed`` or ``failed``."""
+        pending = self.pending.get(skill.key)
+        if pending is None:
+            return "ready" if skill.env_paths else "none needed"
+        if isinstance(pending, SkillExecError) or (
+                self.root / f"{pending.key}.failed").is_file():
+            return "failed"
+        return "not installed"
+
     # -- making one ---------------------------------------------------------------------------
 
     async def ensure(self, skill: Skill) -> Skill:
@@ -199,19 +234,27 @@ class EnvironmentManager:
         return ready
 
     def install(self, skill: Skill, packages: Iterable[str] = ()) -> EnvStatus:
-        """``skillexec skills install``: record ``packages`` for this skill (kept across
-        restarts), forget an earlier failure, and provision now."""
-        added = [p.strip() for p in packages if p.strip()]
+        """``skillexec skills install``: forget an earlier failure and provision now, with
+        ``packages`` added for this skill (kept across restarts once installed; a failed
+        install leaves the skill's packages as they were)."""
+        added = [p.strip() for p in packages]
+        for p in added:
+            Requirement(p)  # a malformed name (or none) fails here, before it is recorded
+        before = self.extras(skill.id)
         if added:
-            for p in added:
-                Requirement(p)  # a malformed name fails here, before it is recorded
-            current = self.extras(skill.id)
-            self._save_extras(skill.id, tuple(dict.fromkeys((*current, *added))))
-        reqs = self.requirements(skill)
-        if not _needs_env(reqs):
-            return self.status(skill)
-        (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
-        self.provision(skill, reqs)
+            self._save_extras(skill.id, tuple(dict.fromkeys((*before, *added))))
+        try:
+            reqs = self.requirements(skill)
+            if not _needs_env(reqs):
+                return self.status(skill)
+            (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
+            self.provision(skill, reqs)
+        except BaseException:
+            # Recorded only once installed: a mistyped package would otherwise make the
+            # skill unavailable for good (every later install retries it).
+            if added:
+                self._save_extras(skill.id, before)
+            raise
         self.attach(skill)
         return self.status(skill)
 
@@ -265,7 +308,10 @@ class EnvironmentManager:
     def _save_extras(self, skill_id: str, packages: tuple[str, ...]) -> None:
         self.extras(skill_id)
         assert self._extras is not None
-        self._extras[skill_id] = packages
+        if packages:
+            self._extras[skill_id] = packages
+        else:
+            self._extras.pop(skill_id, None)
         self.root.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.root / _EXTRAS, json.dumps(
             {k: list(v) for k, v in sorted(self._extras.items())}, indent=1))

@@ -140,5 +140,16 @@ class Catalog:
         self._refresh()
         return self._prompt_names
 
+    def not_a_tool(self, skill_id: str) -> str | None:
+        """Why a visible skill is not a tool, and what it offers instead; None: no such
+        skill here."""
+        skill = next((k for k in self.skills() if k.id == skill_id), None)
+        if skill is None or skill.runnable:
+            return None
+        prompt = self.prompts().get(skill.id)
+        return (f"it has no entry to call (it offers {skill.offers})"
+                + ("; run its scripts with run_skill_script" if skill.scripts else "")
+                + (f"; its instructions are the prompt {prompt!r}" if prompt else ""))
+
     def skills(self) -> list[Skill]:
         return [k for k in self._skills() if self.visible(k.id)]

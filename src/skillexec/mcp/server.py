@@ -30,7 +30,7 @@ from mcp.server.subscriptions import (
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from skillexec.errors import SkillExecError
-from skillexec.mcp import agent_skills, builtins
+from skillexec.mcp import agent_skills, arguments, builtins
 from skillexec.mcp.calls import Report, follow
 from skillexec.mcp.catalog import Catalog, SkillTool
 from skillexec.mcp.results import error_result, tool_result
@@ -191,12 +191,18 @@ class McpServer:
             return await self._builtin(ctx, params.name, args, caller)
         tool = self._skill_tool(params.name, caller)
         if tool is None or params.name != tool.name:
-            raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}")
+            raise MCPError(types.INVALID_PARAMS, self._no_tool("unknown tool", params.name,
+                                                               caller))
         task_id = await self.engine.submit(tool.skill.id, args, version=tool.skill.version,
                                            principal=caller.principal)
         result = await follow(self.engine, task_id, report=self._report(ctx),
                               heartbeat_s=self.settings.heartbeat_s)
         return await self._render(result, tool)
+
+    def _no_tool(self, said: str, name: str, caller: Caller) -> str:
+        # A skill with no entry is no tool: what it offers instead (it said "no skill").
+        hint = self.catalog.not_a_tool(name) if caller.allows(name) else None
+        return f"{name!r} is not a tool: {hint}" if hint else f"{said} {name!r}"
 
     def _report(self, ctx: Ctx) -> Report | None:
         if not _wants_progress(ctx):
@@ -217,25 +223,24 @@ class McpServer:
             if name == builtins.RUN_SCRIPT:
                 return await self._run_script(args, caller)
             if name == builtins.SESSION_CREATE:
-                ttl = args.get("ttl_s")
-                sid = self.engine.sessions.create(ttl_s=float(ttl) if ttl is not None else None,
+                sid = self.engine.sessions.create(ttl_s=arguments.seconds(args, "ttl_s"),
                                                   principal=caller.principal)
                 return _ok({"session": sid})
             if name == builtins.SESSION_CLOSE:  # another principal's: not closed, not confirmed
                 return _ok({"closed": self.engine.sessions.close(
-                    _text(args, "session"), principal=caller.principal)})
+                    arguments.text(args, "session"), principal=caller.principal)})
             if name == builtins.START:
                 return await self._start(args, caller)
             if name == builtins.SEARCH:
                 return _ok({"matches": self._search(args, caller)})
             if name == builtins.ARTIFACT:
-                return await self._artifact_tool(_text(args, "artifact_id"), caller)
+                return await self._artifact_tool(arguments.text(args, "artifact_id"), caller)
             return await self._handle(ctx, name, args, caller)
         except (SkillExecError, ValueError, TypeError) as exc:
             return error_result(f"{name}: {str(exc).rstrip('.')}.")
 
     async def _run_script(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
-        skill, script = _text(args, "skill"), _text(args, "script")
+        skill, script = arguments.text(args, "skill"), arguments.text(args, "script")
         if not caller.allows(skill) or not self.catalog.visible(skill):
             return error_result(f"run_skill_script: no skill {skill!r} here.")
         raw_args = args.get("args") or []
@@ -247,18 +252,19 @@ class McpServer:
                 files[str(path)] = base64.b64decode(str(content), validate=True)
             except (binascii.Error, ValueError):
                 return error_result(f"run_skill_script: files[{path!r}] is not base64.")
-        timeout = args.get("timeout_s")
+        # 0 was "not given" (the default timeout): the engine refuses it, as for any call
         result = await self.engine.run_script(
             skill, script, args=raw_args, files=files or None, stdin=args.get("stdin"),
-            session=args.get("session"), timeout=float(timeout) if timeout else None,
+            session=args.get("session"), timeout=arguments.seconds(args, "timeout_s"),
             principal=caller.principal)
         return await self._render(result, None, label=f"{skill}:{script}")
 
     async def _start(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
-        name = _text(args, "skill")
+        name = arguments.text(args, "skill")
         tool = self._skill_tool(name, caller)
         if tool is None:
-            return error_result(f"skill_start: no skill or tool named {name!r}.")
+            return error_result("skill_start: " + self._no_tool(
+                "no skill or tool named", name, caller) + ".")
         params = args.get("arguments") or {}
         task_id = await self.engine.submit(tool.skill.id, params, version=tool.skill.version,
                                            principal=caller.principal)
@@ -270,7 +276,7 @@ class McpServer:
 
     async def _handle(self, ctx: Ctx, name: str, args: dict[str, Any], caller: Caller,
                       ) -> types.CallToolResult:
-        call_id = _text(args, "call_id")
+        call_id = arguments.text(args, "call_id")
         owner = self._handles.get(call_id)
         if owner is None or owner[0] != caller.principal:
             return error_result(f"{name}: no call {call_id!r} (started here with "
@@ -282,7 +288,8 @@ class McpServer:
             return _ok({"call_id": call_id, "skill": info.skill_id,
                         "status": info.status.value, "done": info.status.terminal,
                         "attempts": info.attempts})
-        wait_s = min(max(float(args.get("wait_s", 20.0)), 0.0), 50.0)
+        given = arguments.seconds(args, "wait_s")
+        wait_s = min(max(20.0 if given is None else given, 0.0), 50.0)
         with anyio.move_on_after(wait_s):
             result = await follow(self.engine, call_id, report=self._report(ctx),
                                   heartbeat_s=self.settings.heartbeat_s)
@@ -294,8 +301,8 @@ class McpServer:
                                 "done": False})
 
     def _search(self, args: dict[str, Any], caller: Caller) -> list[dict[str, Any]]:
-        words = [w for w in _text(args, "query").lower().split() if w]
-        limit = int(args.get("limit") or 10)
+        words = [w for w in arguments.text(args, "query").lower().split() if w]
+        limit = arguments.count(args, "limit", default=10)
         scored = []
         for t in self._visible(caller):
             k = t.skill
@@ -367,13 +374,6 @@ def _ok(body: dict[str, Any]) -> types.CallToolResult:
     import orjson
     return types.CallToolResult(content=[types.TextContent(text=orjson.dumps(body).decode())],
                                 structured_content=body)
-
-
-def _text(args: dict[str, Any], key: str) -> str:
-    value = args.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"'{key}' must be a non-empty string")
-    return value
 
 
 def _version() -> str:

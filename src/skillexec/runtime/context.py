@@ -16,6 +16,8 @@ __all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
 
 ProgressSink = Callable[[float, str], None]
 ArtifactSink = Callable[[str, bytes, "str | None"], ArtifactRef]
+# Save errors that end the attempt, whatever the skill does with the exception.
+_ENDS_ATTEMPT = frozenset({"artifact_quota_exceeded", "disk_full"})
 
 
 class SkillContext:
@@ -134,8 +136,9 @@ class SkillContext:
         try:
             return self._artifact_sink(name, payload, mime)
         except SkillExecError as exc:
-            # Kept even if the skill catches it: the attempt ends resource_error regardless.
-            if exc.code == "artifact_quota_exceeded" and self.quota_error is None:
+            # Kept even if the skill catches it: the attempt ends resource_error regardless
+            # (a full disk too: the skill would report the lost file as its own failure).
+            if exc.code in _ENDS_ATTEMPT and self.quota_error is None:
                 self.quota_error = exc.info
             raise
 

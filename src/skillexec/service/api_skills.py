@@ -42,12 +42,15 @@ def _state(request: Request) -> ServiceState:
 
 
 def environment_state(state: ServiceState, skill: Skill) -> str:
-    """Where the skill's environment stands, from what the engine already knows (no file
-    is read: the dashboard lists every skill every few seconds)."""
-    pending = state.engine.environments.pending.get(skill.key)
-    if pending is None:
-        return "ready" if skill.env_paths else "none needed"
-    return "failed" if isinstance(pending, SkillExecError) else "not installed"
+    """Where the skill's environment stands (the dashboard lists every skill every few
+    seconds: a stat per skill still waiting for its environment, no more)."""
+    return state.engine.environments.state_of(skill)
+
+
+def fresh_skills(state: ServiceState) -> None:
+    """What another process changed (``skillexec skills install``) seen now, not at each
+    skill's next call."""
+    state.engine.environments.refresh(state.engine.skills)
 
 
 def skill_summary(state: ServiceState, skill: Skill,
@@ -122,6 +125,7 @@ async def list_skills(
 ) -> Response:
     """Every loaded skill, by id; filtered by a search text, a tag or a category."""
     state = _state(request)
+    fresh_skills(state)
     found = matching(state, search, tag, category)
     circuits = state.engine.monitor.circuit_states()
     page = [skill_summary(state, s, circuits) for s in found[offset:offset + limit]]
@@ -136,6 +140,7 @@ async def get_skill(request: Request, skill_id: SkillId,
     """One skill: its manifest's fields, schemas, versions, and what it bundles (its
     instructions, resources and scripts)."""
     state = _state(request)
+    fresh_skills(state)
     return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
 
 

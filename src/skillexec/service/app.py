@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,14 +18,12 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.mcp.http import mcp_route
-from skillexec.mcp.server import Caller, McpServer
 from skillexec.service import (
     api_admin,
     api_alerts,
@@ -45,7 +45,9 @@ from skillexec.service.envelope import (
     json_response,
 )
 from skillexec.service.express import ExpressExecute, front_door
+from skillexec.service.mcp_mount import LazyMcp
 from skillexec.service.state import ServiceState
+from skillexec.storage.url import redacted
 
 __all__ = ["create_app", "served"]
 
@@ -114,7 +116,10 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
     state = ServiceState(engine, settings, insecure=insecure_no_auth)
     access = AccessLog(logging.getLogger("skillexec.http"))
 
-    mcp = McpServer(engine)
+    # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4); its SDK is
+    # loaded once the service answers (LazyMcp).
+    mcp = LazyMcp(engine, authenticate=None if insecure_no_auth
+                  else lambda raw: _mcp_caller(state, raw))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,7 +129,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
             await _say_when_no_key_can_get_in(engine)
         state.ready = True
         try:
-            async with mcp.server.session_manager.run():  # /mcp: Streamable HTTP sessions
+            async with mcp.running():  # /mcp: Streamable HTTP sessions
                 yield
         finally:
             state.draining.set()
@@ -147,9 +152,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                    api_executions.router, api_admin.router, api_alerts.router, ws.router,
                    compat.router, ops.router):
         app.include_router(router)
-    # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4).
-    app.router.routes.append(mcp_route(mcp, authenticate=None if insecure_no_auth
-                                       else lambda raw: _mcp_caller(state, raw)))
+    app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     _openapi(app, metrics_keyed=settings.metrics_auth)
@@ -203,13 +206,22 @@ async def _say_when_no_key_can_get_in(engine: SkillExecutionEngine) -> None:
     """A first `skillexec serve` answers every /api request 401: say what to do about it."""
     now = time.time()
     if not any(k.valid(now) for k in await engine.keys.list()):
+        # The keys are the journal's: the command must name the same one, or it makes a
+        # key this service never sees.
+        cfg = engine.config
+        where = (f" --journal-url {shlex.quote(redacted(cfg.journal.url))}"
+                 if cfg.journal_is_shared and cfg.journal.url else
+                 "" if cfg.data_dir == Path(".skillexec") else
+                 f" --data-dir {shlex.quote(str(cfg.data_dir))}")
         log.warning("no valid API key: every /api request will be refused (401); create "
-                    "one with 'skillexec keys create --name NAME --role operator', or serve "
-                    "with --insecure-no-auth for local development")
+                    "one with 'skillexec keys create --name NAME --role operator%s', or "
+                    "serve with --insecure-no-auth for local development", where)
 
 
-async def _mcp_caller(state: ServiceState, raw: str | None) -> Caller | None:
+async def _mcp_caller(state: ServiceState, raw: str | None) -> Any:
     """The MCP caller a key stands for (None: 401), its grants deciding what it may run."""
+    from skillexec.mcp.server import Caller  # loaded by then (LazyMcp)
+
     try:
         principal = await authenticate(state, raw)
     except ApiError:

@@ -192,7 +192,7 @@ def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDep
     if isinstance(raw, dict):
         for name, spec in raw.items():
             if isinstance(spec, dict):
-                items.append((name, spec.get("version"), bool(spec.get("optional"))))
+                items.append((name, spec.get("version"), _optional(spec, name, where)))
             else:
                 items.append((name, spec, False))
     elif isinstance(raw, list):
@@ -205,7 +205,7 @@ def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDep
                 name = item.get("package_name") or item.get("name") or item.get("package")
                 spec = next((item[k] for k in ("version", "version_spec", "specifier")
                              if item.get(k) is not None), None)
-                items.append((name, spec, bool(item.get("optional"))))
+                items.append((name, spec, _optional(item, name, where)))
             else:
                 raise ManifestError(f"{where} has an entry {brief(item)} that is neither a "
                                     "requirement string nor an object",
@@ -215,6 +215,15 @@ def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDep
                             details={"field": "dependencies"})
     return tuple(PackageDependency(str(name), _specifier(name, spec, where), optional)
                  for name, spec, optional in items)
+
+
+def _optional(entry: dict[str, Any], name: Any, where: str) -> bool:
+    # "optional": "no" was true by its truth: a package the skill needs, never checked.
+    value = entry.get("optional", False)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise ManifestError(f"{where}: {brief(name)}.optional must be true or false, not "
+                        f"{brief(value)}", details={"field": "dependencies"})
 
 
 def _requirement(text: str, where: str) -> list[tuple[Any, Any, bool]]:

@@ -53,8 +53,27 @@ class ManifestDoc:
     warnings: tuple[str, ...] = field(default=())
 
 
+class _GivenTwice(yaml.constructor.ConstructorError):
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(None, None, f"the key {key!r} is given twice", again)
+        self.key, self.first = key, first
+
+
 class _PlainLoader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags as plain data and timestamps as strings."""
+    """SafeLoader that reads unknown tags as plain data and timestamps as strings, and
+    refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode):
+                continue  # '<<' merges may override; a complex key is refused below
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise _GivenTwice(key, seen[key], key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_plain(loader: yaml.SafeLoader, suffix: Any, node: yaml.Node | None = None) -> Any:
@@ -100,7 +119,11 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
     data: Any
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as dup:
+            raise ManifestError(f"{path}: the key {dup.key!r} is given twice in one object "
+                                "(JSON keeps only the last); say it once",
+                                details={"path": str(path), "key": dup.key}) from None
         except json.JSONDecodeError as exc:
             raise ManifestError(
                 f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
@@ -117,6 +140,21 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
             details={"path": str(path)},
         )
     return ManifestDoc(path=path, fields=_hoist_nested_shape(data))
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def _read_text(path: Path) -> str:
@@ -185,14 +223,21 @@ def _check_shape(path: Path, data: Any) -> None:
     size(data, 0)
 
 
-def _load_yaml(path: Path, text: str) -> Any:
+def _load_yaml(path: Path, text: str, *, first_line: int = 1) -> Any:
+    """``first_line``: the file's line the text starts at (SKILL.md's front matter: 2)."""
     try:
         data = safe_yaml_load(text)
     except RecursionError:
         raise _too_deep(path) from None
+    except _GivenTwice as exc:
+        assert exc.problem_mark is not None
+        raise ManifestError(
+            f"{path}: the key {exc.key!r} is given twice (lines {exc.first.line + first_line}"
+            f" and {exc.problem_mark.line + first_line}); say it once",
+            details={"path": str(path), "key": str(exc.key)}) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        where = f" at line {mark.line + first_line} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError(f"{path}: invalid YAML{where}: {problem}",
                             details={"path": str(path)}) from None
@@ -227,7 +272,7 @@ def _hoist_nested_shape(data: dict[str, Any]) -> dict[str, Any]:
 
 def _read_skill_md(path: Path, text: str, *, strict: bool) -> ManifestDoc:
     front_text, body = _split_front_matter(path, text)
-    front = _load_yaml(path, front_text) if front_text.strip() else {}
+    front = _load_yaml(path, front_text, first_line=2) if front_text.strip() else {}
     if not isinstance(front, dict):
         raise ManifestError(
             f"{path}: the front matter must be a mapping of keys, not {type(front).__name__}",

@@ -1,0 +1,46 @@
+"""``skillexec sessions show`` and ``sessions rm`` refuse an id alike: one sentence, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def cli(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skillexec", *args, "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=60, cwd=data.parent)
+
+
+@pytest.mark.parametrize(("session_id", "says"), [
+    ("s_" + "0" * 24, "session 's_000000000000000000000000' is not open (it was closed, "
+                      "or never existed)"),
+    ("nope", "'nope' is not a session id (they look like s_ and 24 hex digits)"),
+])
+def test_show_and_rm_word_an_unknown_id_the_same(tmp_path: Path, session_id: str,
+                                                 says: str) -> None:
+    data = tmp_path / "data"
+    shown, removed = cli(data, "sessions", "show", session_id), \
+        cli(data, "sessions", "rm", session_id)
+    for p in (shown, removed):  # rm said "no open session 'nope'" for both
+        assert (p.returncode, p.stdout, p.stderr) == (2, "", f"skillexec: {says}\n")
+
+
+def test_rm_of_a_removed_session_says_it_is_not_open(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    sid = cli(data, "sessions", "create").stdout.strip()
+    assert cli(data, "sessions", "rm", sid).stdout == f"removed session {sid}\n"
+    again = cli(data, "sessions", "rm", sid)
+    assert again.returncode == 2
+    assert again.stderr == cli(data, "sessions", "show", sid).stderr == (
+        f"skillexec: session {sid!r} is not open (it was closed, or never existed)\n")
+
+
+@pytest.mark.parametrize("ttl", ["-5", "0", "99999999"])
+def test_create_names_the_option_the_user_gave(tmp_path: Path, ttl: str) -> None:
+    p = cli(tmp_path / "data", "sessions", "create", "--ttl", ttl)
+    # was: "a session's ttl_s must be ... (got -5.0)": the API's field, not the option
+    assert (p.returncode, p.stdout) == (2, "")
+    assert p.stderr == f"skillexec: --ttl {ttl}: must be over 0 and at most 86400 seconds\n"
