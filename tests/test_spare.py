@@ -175,11 +175,72 @@ def test_a_call_whose_spare_died_is_forked_afresh(tmp_path: Path) -> None:
             zyg = r.zygotes.live[skill.key]
             spare = await _placed(zyg)
             os.kill(spare.host, signal.SIGKILL)
-            out = await r.run(attempt(skill, tmp_path))  # before or after its exit is told
+            # Reaped by its zygote, while the engine (its loop blocked here) has not heard
+            # yet: the call names it, the zygote refuses, the call is forked afresh.
+            deadline = time.monotonic() + 10
+            while os.path.exists(f"/proc/{spare.host}") and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert not spare.exit_fut.done()
+            out = await r.run(attempt(skill, tmp_path))
             assert out.ok, out.error
             assert out.output["pid"] != spare.pid
             assert zyg.spares_off  # one died waiting: no more for this zygote
+            await asyncio.sleep(0.1)
+            assert zyg.spare is None and not zyg.spare_making
             assert (await r.run(attempt(skill, tmp_path))).ok
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_a_spare_that_died_waiting_is_not_named(tmp_path: Path) -> None:
+    need_sandbox()
+    skill = write_skill(tmp_path / "s", CODE, skill_id="dead")
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
+        try:
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            zyg = r.zygotes.live[skill.key]
+            spare = await _placed(zyg)
+            os.kill(spare.host, signal.SIGKILL)
+            await asyncio.wait_for(asyncio.shield(spare.exit_fut), 10)
+            assert zyg.spare is None and zyg.spares_off
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok, out.error
+            assert out.output["pid"] != spare.pid
+        finally:
+            await r.close()
+
+    asyncio.run(go())
+
+
+def test_a_spare_asked_for_is_declined_when_a_call_comes_first(tmp_path: Path) -> None:
+    """The zygote forks a spare only with no child alive; a call that comes before it
+    did takes the moment instead (the spare would compete with it), and spares stay on."""
+    need_sandbox()
+    skill = write_skill(tmp_path / "s", CODE, skill_id="busy2")
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
+        try:
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            zyg = r.zygotes.live[skill.key]
+            await _placed(zyg)
+            slow = asyncio.ensure_future(r.run(attempt(skill, tmp_path, {"sleep": 0.5})))
+            while zyg.spare is not None:  # the slow call took it
+                await asyncio.sleep(0.01)
+            cgroups = r.zygotes.cgroups
+            making = asyncio.ensure_future(_spare_engine.make(
+                zyg, r.zygotes.slot, cgroups.release if cgroups else lambda _s: None))
+            await asyncio.sleep(0.1)  # asked for, held by the zygote: a call runs
+            assert zyg.spare_making and len(_children(zyg.pid)) == 1
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok, out.error
+            await asyncio.wait_for(making, 10)
+            assert zyg.spare is None and not zyg.spares_off
+            assert (await slow).ok
         finally:
             await r.close()
 

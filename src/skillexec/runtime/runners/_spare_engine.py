@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,14 @@ import orjson
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners._channels import peer_pid
 from skillexec.runtime.runners._child_request import first_frame
-from skillexec.runtime.runners._zygote_handle import ChildExit, ZygoteHandle
+from skillexec.runtime.runners._zygote_handle import ChildExit, SpareBusy, ZygoteHandle
 from skillexec.runtime.runners.base import Attempt
 
-__all__ = ["ReadySpare", "make", "send_first", "take"]
+__all__ = ["ReadySpare", "make", "send_first", "take", "want"]
+
+# How long a zygote stays without a call before a spare is made: calls that come back to
+# back (a batch, a loop) would each compete with one being made, and fork fresh anyway.
+QUIET_S = 0.003
 
 
 @dataclass(slots=True, eq=False)
@@ -85,6 +90,25 @@ def _free(slot: CgroupSlot, release: Callable[[CgroupSlot], None]) -> None:
     release(slot)
 
 
+def want(zyg: ZygoteHandle, slot_of: Callable[[], CgroupSlot | None],
+         release: Callable[[CgroupSlot], None], jobs: set[asyncio.Task[None]]) -> None:
+    """A zygote's call ended: a spare made for its next call if none comes meanwhile."""
+    if zyg.active or zyg.spare is not None or zyg.spare_making or zyg.spares_off:
+        return
+    loop = asyncio.get_running_loop()
+
+    def quiet() -> None:
+        if zyg.active or zyg.dead or zyg.retired or zyg.spare is not None \
+                or zyg.spare_making or zyg.spares_off \
+                or time.monotonic() - zyg.last_used < QUIET_S * 0.9:
+            return
+        job = loop.create_task(make(zyg, slot_of, release))
+        jobs.add(job)
+        job.add_done_callback(jobs.discard)
+
+    loop.call_later(QUIET_S, quiet)
+
+
 def take(zyg: ZygoteHandle) -> ReadySpare | None:
     """The zygote's spare for a call, if it has one alive (it is then the call's)."""
     spare: ReadySpare | None = zyg.spare
@@ -136,7 +160,7 @@ async def make(zyg: ZygoteHandle, slot_of: Callable[[], CgroupSlot | None],
     except BaseException as exc:
         if forked is not None:
             forked.add_done_callback(_retrieved)  # its failure is this one's, or moot
-        if not isinstance(exc, asyncio.CancelledError):
+        if not isinstance(exc, (asyncio.CancelledError, SpareBusy)):
             zyg.spares_off = True
         if spare is not None:
             spare.discard()

@@ -336,6 +336,10 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
                     spare.kill()
                 while pending:
                     _refuse(ctl, *pending.pop(), "zygote is retiring", spare=True)
+    if batch and pending:
+        # A call came before the spare was forked: it would compete with it (the engine
+        # asks again once calls stop coming).
+        _refuse(ctl, *pending.pop(), "a call came first", spare="busy")
     if not batch:
         return retiring
     setup.batch_fds = tuple(fd for _m, fds, prep in batch
@@ -378,8 +382,8 @@ def _forked(ctl: socket.socket, msg: dict[str, Any], fds: list[int], prep: _chil
 
 
 def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str, *,
-            spare: bool = False) -> None:
+            spare: bool | str = False) -> None:
     for fd in fds:
         os.close(fd)
     proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why,
-                             **({"spare": True} if spare else {})})
+                             **({"spare": spare} if spare else {})})

@@ -30,7 +30,8 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._attempt_metrics import NetCounters
 from skillexec.runtime.runners._zygote import SPEC_ENV
 
-__all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "SpareGone", "ZygoteDied", "ZygoteHandle"]
+__all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "SpareBusy", "SpareGone", "ZygoteDied",
+           "ZygoteHandle"]
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 
@@ -54,6 +55,10 @@ class ZygoteDied(Exception):
 
 class SpareGone(Exception):
     """The zygote made no spare when asked, or a call named one it no longer has."""
+
+
+class SpareBusy(SpareGone):
+    """The zygote made no spare when asked because a call came first (ask again later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +233,9 @@ class ZygoteHandle:
         elif t == "fork_failed":
             fut = self._forks.pop(int(msg["id"]), None)
             if fut is not None and not fut.done():
-                fut.set_exception((SpareGone if msg.get("spare") else ZygoteDied)(
-                    str(msg.get("message"))))
+                spare = msg.get("spare")
+                fut.set_exception((SpareBusy if spare == "busy" else SpareGone if spare
+                                   else ZygoteDied)(str(msg.get("message"))))
         elif t == "exited":
             ex = self._exits.pop(int(msg["pid"]), None)
             if ex is not None and not ex.done():

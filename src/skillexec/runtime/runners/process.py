@@ -236,13 +236,10 @@ class ProcessRunner:
                     slot.kill_all()
                     cgroups.release(slot)
             self.zygotes.after_attempt(skill, zyg)
-            if s.zygote_spare and zyg.active == 0 and not (
-                    zyg.dead or zyg.retired or zyg.spare or zyg.spare_making or zyg.spares_off):
+            if s.zygote_spare and not self._closed:
                 # The next call's child, forked and placed while none runs.
-                job = asyncio.ensure_future(_spare_engine.make(
-                    zyg, self.zygotes.slot, self.zygotes.release_slot))
-                self._settling.add(job)
-                job.add_done_callback(self._settling.discard)
+                _spare_engine.want(zyg, self.zygotes.slot, self.zygotes.release_slot,
+                                   self._settling)
 
     async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
                               request: dict[str, Any], plan: AttemptPlan,
