@@ -46,7 +46,7 @@ async def _gone(pid: int, *, timeout_s: float = 10.0) -> bool:
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
                     return True  # dead, not reaped yet by whoever now owns it
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped (before or while read)
             return True
         await asyncio.sleep(0.01)
     return False

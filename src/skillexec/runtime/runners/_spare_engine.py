@@ -165,6 +165,8 @@ async def make(zyg: ZygoteHandle, slot_of: Callable[[], CgroupSlot | None],
         if spare is not None:
             spare.discard()
         else:
+            # Not found: never named by a call, it waits (holding nothing of any) until
+            # its zygote retires; closed here are only the channels it would have used.
             engine_sock.close()
             os.close(out_r)
             os.close(err_r)
