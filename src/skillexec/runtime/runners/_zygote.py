@@ -258,7 +258,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
         if pending and not children and not retiring:
             # The spare the engine asked for: forked now that it competes with no call.
             _spare.fork_pending(ctl, setup, pending, spares,
-                                int(os.pread(statm_fd, 128, 0).split()[0]) * page)
+                                int(os.pread(statm_fd, 128, 0).split()[0]) * page, rbuf)
         if rules is not None and not children and not retiring and rules.ahead_fd < 0:
             # Idle (no child to share pages with): the next child's ruleset, but for its
             # workdir, built now rather than on its call's path (see PreparedRuleset).
