@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scripts.py [--quick] [--isolation sandbox|process]
                                             [--against ../other-worktree ...]
+                                            [--spacing-ms 30]
 
 Two scripts of one skill: a no-op, and one that imports pypdf at top level (the skill's
 script parent pre-imports it once, so the no-op's child is forked from a parent holding
@@ -18,6 +19,10 @@ costs beyond it is the script path's own (workspace, session turn, artifact scan
 setup); and the no-op in a session whose folder holds ``_SESSION_FILES`` files (written by
 a first call): the folder is handed to the skill's uid and noted before, and scanned for
 artifacts after, every call.
+
+``--spacing-ms N``: each call starts N ms after the one before ended (as an agent's calls
+come), rather than right after it: what a call finds after a quiet spell (a cgroup attach
+then waits for an RCU grace period).
 
 Each engine runs in a worker process of its own (``--worker``), started with the tree's own
 ``.venv/bin/python``; ``--against DIR`` adds another tree's engine (a baseline checkout)
@@ -129,7 +134,7 @@ def _reaped_cpu_s(pids: list[int]) -> float:
     return total
 
 
-async def _worker(isolation: str) -> None:
+async def _worker(isolation: str, spacing_s: float) -> None:
     from skillexec import SkillExecutionEngine
     from skillexec.config import EngineConfig
 
@@ -159,6 +164,8 @@ async def _worker(isolation: str) -> None:
                 kind, n = line.split()
                 rows = []
                 for _ in range(int(n)):
+                    if spacing_s:
+                        await asyncio.sleep(spacing_s)
                     k0 = _reaped_cpu_s(zygotes)
                     z0, c0, t0 = _cpu_s(zygotes), time.process_time(), time.perf_counter()
                     r = await calls[kind]()
@@ -175,7 +182,7 @@ async def _worker(isolation: str) -> None:
 
 # -- the driver ---------------------------------------------------------------------------
 class _Arm:
-    def __init__(self, name: str, tree: Path, isolation: str) -> None:
+    def __init__(self, name: str, tree: Path, isolation: str, spacing_ms: float) -> None:
         self.name = name
         python = tree / ".venv" / "bin" / "python"
         env = dict(os.environ)
@@ -186,7 +193,8 @@ class _Arm:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(tree / "src"), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [exe, str(Path(__file__).resolve()), "--worker", "--isolation", isolation],
+            [exe, str(Path(__file__).resolve()), "--worker", "--isolation", isolation,
+             "--spacing-ms", str(spacing_ms)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tree, env=env)
         assert self.proc.stdout is not None
         assert json.loads(self.proc.stdout.readline()).get("ready"), f"{name}: no worker"
@@ -214,14 +222,15 @@ def _fresh(script: Path, cwd: Path) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def main(rounds: int, per_round: int, isolation: str, against: list[Path]) -> None:
+def main(rounds: int, per_round: int, isolation: str, against: list[Path],
+         spacing_ms: float) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-scripts-fresh-"))
     arms: list[_Arm] = []
     try:
         skill = _make_skills(root) / "bench-scripts" / "scripts"
-        arms.append(_Arm("this tree", ROOT, isolation))
+        arms.append(_Arm("this tree", ROOT, isolation, spacing_ms))
         for tree in against:
-            arms.append(_Arm(str(tree), tree.resolve(), isolation))
+            arms.append(_Arm(str(tree), tree.resolve(), isolation, spacing_ms))
         fresh: dict[str, list[float]] = {n: [] for n in _SKILL}
         load = [os.getloadavg()[0]]
         for i in range(rounds):
@@ -233,7 +242,7 @@ def main(rounds: int, per_round: int, isolation: str, against: list[Path]) -> No
                 for _ in range(max(1, per_round // 4)):
                     fresh[name].append(_fresh(skill / name, root))
             load.append(os.getloadavg()[0])
-        _report(isolation, arms, fresh, load)
+        _report(isolation, arms, fresh, load, spacing_ms)
     finally:
         for arm in arms:
             arm.close()
@@ -241,8 +250,9 @@ def main(rounds: int, per_round: int, isolation: str, against: list[Path]) -> No
 
 
 def _report(isolation: str, arms: list[_Arm], fresh: dict[str, list[float]],
-            load: list[float]) -> None:
-    print(f"bundled scripts, {isolation} (warm engine.run_script, one call after another) "
+            load: list[float], spacing_ms: float) -> None:
+    spaced = f"{spacing_ms:g} ms apart" if spacing_ms else "one call after another"
+    print(f"bundled scripts, {isolation} (warm engine.run_script, {spaced}) "
           f"vs a fresh `python script.py`; ms; load average {min(load):.1f}-{max(load):.1f}")
     for name, samples in fresh.items():
         f50, f95 = _quantiles(samples)
@@ -275,9 +285,12 @@ if __name__ == "__main__":
     ap.add_argument("--against", type=Path, action="append", default=[],
                     help="another worktree whose engine runs in the same rounds (with its "
                          ".venv's python, else this one with its src first on the path)")
+    ap.add_argument("--spacing-ms", type=float, default=0.0,
+                    help="each call this long after the one before ended")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        asyncio.run(_worker(a.isolation))
+        asyncio.run(_worker(a.isolation, a.spacing_ms / 1000))
     else:
-        main(3 if a.quick else 5, 20 if a.quick else 60, a.isolation, a.against)
+        main(3 if a.quick else 5, 20 if a.quick else 60, a.isolation, a.against,
+             a.spacing_ms)

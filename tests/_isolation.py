@@ -97,10 +97,11 @@ def _cwd(p: psutil.Process) -> str:
         return ""
 
 
-def _spares(zygotes: set[int]) -> set[int]:
-    """Each live zygote's spare (runners/_spare.py): its child when that is its only one.
-    Anything else left beside a spare makes two, and neither is excused; and a zygote
-    sweeps a lone leftover before it forks a spare (see runners/_reaper.py)."""
+def _spares(zygotes: set[int], root: str | None) -> set[int]:
+    """Each live zygote's spare (runners/_spare.py): its child when that is its only one
+    and it is in no workdir (a call's child works in its own). Anything else left beside
+    a spare makes two, and neither is excused; and a zygote sweeps a lone leftover before
+    it forks a spare (see runners/_reaper.py)."""
     out = set()
     for z in zygotes:
         try:
@@ -109,7 +110,12 @@ def _spares(zygotes: set[int]) -> set[int]:
         except OSError:
             continue
         if len(kids) == 1:
-            out.add(int(kids[0]))
+            try:
+                cwd = os.readlink(f"/proc/{kids[0]}/cwd")
+            except OSError:
+                continue
+            if root is None or not (cwd + "/").startswith(root):
+                out.add(int(kids[0]))
     return out
 
 
@@ -122,7 +128,7 @@ def skill_processes(runner: ProcessRunner) -> list[psutil.Process]:
     root = str(s.work_root) + "/" if s.work_root is not None else None
     zygotes = {z.pid for z in runner.zygotes.live.values()}
     if s.zygote_spare:  # without spares a zygote's only child is a call's
-        zygotes |= _spares(zygotes)
+        zygotes |= _spares(zygotes, root)
     out = []
     for p in psutil.process_iter():
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ async def test_cancelling_the_request_cancels_the_task_and_its_process(
 
     async with Client(served.server, mode=mode) as client:  # type: ignore[arg-type]
         await client.call_tool("slow", {"steps": 1, "delay": 0})  # its warm parent is up
-        before = descendants()
+        before = await _settled()
         with anyio.move_on_after(20) as scope:
             async with anyio.create_task_group() as tg:
                 async def call() -> None:
@@ -129,7 +130,9 @@ async def test_cancelling_the_request_cancels_the_task_and_its_process(
                                            progress_callback=on_progress)
                 tg.start_soon(call)
                 await started.wait()
-                assert descendants() - before, "the attempt's process is not there"
+                # A new process, or the spare that was waiting (its cwd is its call's now).
+                assert {p for p in descendants() if before.get(p, "") != _cwd(p)}, \
+                    "the attempt's process is not there"
                 tg.cancel_scope.cancel()  # the client sends notifications/cancelled
         assert not scope.cancelled_caught
     tasks = [t for t in await served.engine.tasks(skill_id="slow")]
@@ -138,15 +141,36 @@ async def test_cancelling_the_request_cancels_the_task_and_its_process(
             await anyio.sleep(0.05)
     assert info.status is TaskStatus.CANCELLED
     with anyio.fail_after(10):
-        while _new_but_spares(before):
+        # Nothing new is left, nor the spare that took the call (its cwd was its call's).
+        while _new_but_spares(before) or [p for p in descendants()
+                                          if p in before and before[p] != _cwd(p)]:
             await anyio.sleep(0.05)
 
 
-def _new_but_spares(before: set[int]) -> set[int]:
+def _cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+async def _settled() -> dict[int, str | None]:
+    """Descendants (and their cwds) once they stay the same for a while: a zygote's spare
+    is made once its call is done (runners/_spare_engine.py)."""
+    seen: dict[int, str | None] = {}
+    while True:
+        now = {p: _cwd(p) for p in descendants()}
+        if now == seen:
+            return now
+        seen = now
+        await anyio.sleep(0.3)
+
+
+def _new_but_spares(before: dict[int, str | None]) -> set[int]:
     """Descendants not there before, except a zygote's new spare (runners/_spare.py): the
     only live child of a zygote that was there before. The attempt's process lingering
     beside it makes two children, and neither is excused."""
-    new = descendants() - before
+    new = descendants() - set(before)
     for pid in list(new):
         try:
             parent = psutil.Process(pid).parent()

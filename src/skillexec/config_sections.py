@@ -145,10 +145,11 @@ class ZygoteConfig(_Section):
         default=30.0, gt=0,
         description="A skill whose import takes longer fails (that skill only).")
     memory_mb: int = Field(default=2048, ge=64, description="A warm parent's own memory.")
-    # Off by default: the spare's hand-off costs ~20 % of concurrent sandboxed throughput
-    # for 0.1-0.3 ms of sequential latency (README, Benchmarks).
-    spare: bool = Field(default=False,
-                        description="A warm parent keeps a child forked ahead of its next call.")
+    # Made only while a warm parent has no call (see runners/_spare.py): calls one at a
+    # time each skip the fork and the cgroup attach; overlapping calls fork as before.
+    spare: bool = Field(default=True,
+                        description="A warm parent keeps a child forked ahead of its next "
+                                    "call, already in its cgroup slot.")
 
 
 class JournalConfig(_Section):

@@ -25,7 +25,7 @@ from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Capture, Conn
-from skillexec.runtime.runners._child_request import args_frame
+from skillexec.runtime.runners._child_request import first_frame
 from skillexec.runtime.runners._script_end import read_to_end
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, Outcome
@@ -62,6 +62,7 @@ class AttemptIO:
     cpu_limit_s: float | None
     stdin_fd: int | None = None
     args_sent: bool = False  # a script's arguments go as a bytes frame (see args_frame)
+    first_rest: bytes | None = None  # what is left of a first frame sent early (spare)
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
@@ -176,11 +177,9 @@ class AttemptIO:
     # -- Python skills: frames both ways ------------------------------------------------
     async def _python(self, conn: Conn) -> Outcome:
         ctx = self.attempt.context
-        start = {"input": self.attempt.input_data, "context": {
-            "task_id": ctx.task_id, "skill_id": ctx.skill_id, "attempt": ctx.attempt,
-            "config": ctx.config, "deadline": ctx.deadline, "trace": ctx.trace}}
         try:
-            await conn.send(proto.encode_frame(start))
+            await conn.send(first_frame(self.attempt, self.kind, args_sent=False)
+                            if self.first_rest is None else self.first_rest)
         except (TypeError, orjson.JSONEncodeError) as exc:
             self.kill()
             return self._fail(ErrorType.PARAMETER, "input_not_json",
@@ -288,10 +287,8 @@ class AttemptIO:
     async def _script(self, conn: Conn) -> Outcome:
         data = self.attempt.input_data  # its "go" (it is in its cgroups now), with its input
         with contextlib.suppress(OSError):  # dead already: its exit status says why
-            await conn.send(proto.encode_frame(args_frame(data.get("args") or ()),
-                                               kind=proto.KIND_BYTES) if self.args_sent
-                            else proto.encode_frame({"args": data.get("args") or [],
-                                                     "stdin": data.get("stdin")}))
+            await conn.send(first_frame(self.attempt, self.kind, args_sent=self.args_sent)
+                            if self.first_rest is None else self.first_rest)
         said = await read_to_end(conn, self.sock, self.exit_fut)
         if said.end is not None and not data.get("session"):
             # Its streams were flushed before it said so: what they hold is all of it. (A

@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import DependencyError
+from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners.base import Attempt
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.scripts import interpreter
 from skillexec.skills.model import EntryKind
 
-__all__ = ["AttemptPlan", "args_frame", "child_request", "plan_attempt", "script_exe"]
+__all__ = ["AttemptPlan", "args_frame", "child_request", "first_frame", "plan_attempt",
+           "script_exe"]
 
 _MB = 1024 * 1024
 
@@ -98,6 +100,21 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
         request["exe"] = _spec.command_exe(s, skill) or skill.entry.command[0]
         request["argv"] = _spec.argv(skill)
     return request
+
+
+def first_frame(attempt: Attempt, kind: str, *, args_sent: bool) -> bytes:
+    """The first frame a child of ``kind`` reads: a Python entry's input and context, or
+    a script's arguments (and stdin). TypeError or orjson's error: the input is not JSON."""
+    if kind == "script":
+        data = attempt.input_data
+        args = data.get("args") or ()
+        if args_sent:
+            return proto.encode_frame(args_frame(args), kind=proto.KIND_BYTES)
+        return proto.encode_frame({"args": args or [], "stdin": data.get("stdin")})
+    ctx = attempt.context
+    return proto.encode_frame({"input": attempt.input_data, "context": {
+        "task_id": ctx.task_id, "skill_id": ctx.skill_id, "attempt": ctx.attempt,
+        "config": ctx.config, "deadline": ctx.deadline, "trace": ctx.trace}})
 
 
 def script_exe(s: IsolationSettings, interp: str) -> str:

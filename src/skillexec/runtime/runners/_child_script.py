@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import importlib
 import os
 import resource
 import runpy
@@ -23,7 +24,7 @@ from typing import Any
 
 from skillexec.runtime.runners import _protocol as proto
 
-__all__ = ["Staged", "end", "run", "stage", "unstage"]
+__all__ = ["Staged", "end", "preload", "run", "stage", "unstage"]
 
 
 Compiled = tuple[int, int, CodeType]  # the file's (mtime_ns, size) when compiled, its code
@@ -44,6 +45,25 @@ def compile_scripts(folder: str | None) -> dict[str, Compiled]:
         except (OSError, SyntaxError, ValueError):
             continue  # the child compiles it, and reports what is wrong
     return out
+
+
+def preload(sk: dict[str, Any]) -> dict[str, Compiled]:
+    """A script parent (its environment already first on sys.path): what its scripts
+    import at top level imported once here, so that each forked child finds it loaded.
+    Confined already: this is the skill's (or its packages') code. A module that fails to
+    import is left for the script, whose traceback then says so. The scripts themselves
+    are compiled here, never run: a child then only checks that its file is unchanged."""
+    for name in sk.get("preload") or ():
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit):
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # nothing the imports printed may reach a child's own stdout
+        except Exception:
+            pass
+    return compile_scripts(sk.get("path"))
 
 
 class Staged:

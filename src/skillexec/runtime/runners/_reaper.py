@@ -60,14 +60,13 @@ def reap(ctl: socket.socket, children: dict[int, int], spares: list[Spare],
             if not children and (not spares or _more_children(kids_fd)) \
                     and kill_leftovers():
                 for spare in spares:
-                    spare.kill()  # killed with the rest: never handed a call
-                spares.clear()
+                    spare.kill()  # killed with the rest: never handed a call (reaped next)
             return spare_died
         if spares and spares[0].pid == pid:
+            # Told as any child's exit: the engine frees the slot it holds for it.
             spares.pop().sock.close()
             spare_died = True
-            continue
-        if children.pop(pid, None) is None:
+        elif children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,

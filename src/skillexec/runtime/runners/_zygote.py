@@ -26,7 +26,6 @@ confinement is prepared here beforehand (``_child.prepare``).
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import os
 import resource
@@ -201,7 +200,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
                       default_config=sk["default_config"])
         invoker = load_invoker(skill)
     elif sk["kind"] == EntryKind.SCRIPT.value:
-        compiled = _preload(sk)
+        compiled = _child_script.preload(sk)
     if invoker is not None and invoker.is_async:
         # Warmed for async skills only (it costs every fork): asyncio imported, and one
         # loop run and closed, so that its policy and what a first loop creates lazily
@@ -227,25 +226,6 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     return setup, statm_fd, kids_fd
 
 
-def _preload(sk: dict[str, Any]) -> dict[str, _child_script.Compiled]:
-    """A script parent (its environment already first on sys.path): what its scripts
-    import at top level imported once here, so that each forked child finds it loaded.
-    Confined already: this is the skill's (or its packages') code. A module that fails to
-    import is left for the script, whose traceback then says so. The scripts themselves
-    are compiled here, never run: a child then only checks that its file is unchanged."""
-    for name in sk.get("preload") or ():
-        try:
-            importlib.import_module(name)
-        except (Exception, SystemExit):
-            pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()  # nothing the imports printed may reach a child's own stdout
-        except Exception:
-            pass
-    return _child_script.compile_scripts(sk.get("path"))
-
-
 def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd: int, *,
            spare: bool) -> None:
     """The loop. ``kids_fd``: our list of children (-1: none); ``spare``: keep a spare."""
@@ -262,6 +242,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
     ep.register(wake_r, select.EPOLLIN)
     children: dict[int, int] = {}
     spares: list[_spare.Spare] = []  # at most one
+    pending: list[tuple[dict[str, Any], list[int]]] = []  # a spare asked for (at most one)
     retiring = False
     page = os.sysconf("SC_PAGE_SIZE")
     rbuf = bytearray(proto.CONTROL_MAX_BYTES)
@@ -274,13 +255,10 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
     while True:
         if setup.undo and not children:
             _child_env.restore(setup)  # no child alive: no page written now is copied
-        if use_spare and not spares and not retiring:
-            # Before waiting: the next call's fork, off its critical path.
-            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
-            _child_env.restore(setup)
-            new = _spare.fork_spare(setup, vsz=vsz)
-            if new is not None:
-                spares.append(new)
+        if pending and not children and not retiring:
+            # The spare the engine asked for: forked now that it competes with no call.
+            _spare.fork_pending(ctl, setup, pending, spares,
+                                int(os.pread(statm_fd, 128, 0).split()[0]) * page, rbuf)
         if rules is not None and not children and not retiring and rules.ahead_fd < 0:
             # Idle (no child to share pages with): the next child's ruleset, but for its
             # workdir, built now rather than on its call's path (see PreparedRuleset).
@@ -299,7 +277,8 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
             else:
                 readable = True
         if readable:
-            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, spares, retiring)
+            retiring = _handle(ctl, rbuf, setup, statm_fd, page, children, spares, retiring,
+                               pending if use_spare else None)
         if reap(ctl, children, spares, kids_fd):
             use_spare = False  # one died waiting: never fork them in a loop
         if retiring and not children:
@@ -308,10 +287,11 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
 
 def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm_fd: int,
             page: int, children: dict[int, int], spares: list[_spare.Spare],
-            retiring: bool) -> bool:
+            retiring: bool, pending: list[tuple[dict[str, Any], list[int]]] | None) -> bool:
     """Everything the engine has sent so far; returns whether the zygote is retiring.
+    ``pending``: where a spare asked for waits to be forked (None: spares are off).
 
-    The first fork request goes to the spare, if there is one. The others are batched:
+    A fork request naming the spare goes to it (see ``_spare``). The others are batched:
     after each fork every page this process touches is a copy-on-write fault (~200 per
     pass of this loop), so the requests are all read and prepared first, then forked back
     to back, then answered. Each child closes the other requests' descriptors before
@@ -326,16 +306,27 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
         except (EOFError, OSError):
             os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
         t = msg.get("t")
+        named = t == "fork" and "spare" in msg
         if t == "fork" and not retiring:
-            # The spare's address space is the zygote's when it was forked.
-            vsz = spares[0].vsz if spares and not batch else \
+            # A spare's address space is the zygote's when it was forked.
+            vsz = spares[0].vsz if named and spares else \
                 int(os.pread(statm_fd, 128, 0).split()[0]) * page
             try:
-                batch.append((msg, fds, _child.prepare(setup, msg, vsz)))
+                prep = _child.prepare(setup, msg, vsz)
             except Exception as exc:  # a malformed request: the engine's bug
                 _refuse(ctl, msg, fds, f"bad request: {exc!r}")
+                continue
+            if not named:
+                batch.append((msg, fds, prep))
+            elif served := _spare.serve_call(msg, prep, spares):
+                _forked(ctl, msg, fds, prep, served, children)
+            else:
+                prep.close()
+                _refuse(ctl, msg, fds, "the spare is gone", spare=True)
         elif t == "fork":
-            _refuse(ctl, msg, fds, "zygote is retiring")
+            _refuse(ctl, msg, fds, "zygote is retiring", spare=named)
+        elif t == "spare":
+            _spare.requested(ctl, msg, fds, None if retiring else pending)
         else:
             for fd in fds:
                 os.close(fd)
@@ -343,18 +334,19 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
                 retiring = True
                 for spare in spares:
                     spare.kill()
-                spares.clear()
-    if batch and spares:
-        spare = spares.pop()
-        msg, fds, prep = batch[0]
-        if spare.hand_off(msg, fds, prep):
-            batch.pop(0)
-            _forked(ctl, msg, fds, prep, spare.pid, children)
+                while pending:
+                    _refuse(ctl, *pending.pop(), "zygote is retiring", spare=True)
+    if batch and pending:
+        # A call came before the spare was forked: it would compete with it (the engine
+        # asks again once calls stop coming).
+        _refuse(ctl, *pending.pop(), "a call came first", spare="busy")
     if not batch:
         return retiring
     setup.batch_fds = tuple(fd for _m, fds, prep in batch
                             for fd in (*fds, prep.ruleset_fd) if fd >= 0)
+    # Nor a spare's socket, nor what a spare asked for holds (another call's channels).
     setup.batch_fds += tuple(s.sock.fileno() for s in spares)
+    setup.batch_fds += tuple(fd for _m, fds in pending or () for fd in fds)
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     ahead = _child_env.worth_ahead(waiting=len(batch), running=len(children))
@@ -389,7 +381,9 @@ def _forked(ctl: socket.socket, msg: dict[str, Any], fds: list[int], prep: _chil
     proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": pid})
 
 
-def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str) -> None:
+def _refuse(ctl: socket.socket, msg: dict[str, Any], fds: list[int], why: str, *,
+            spare: bool | str = False) -> None:
     for fd in fds:
         os.close(fd)
-    proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why})
+    proto.send_control(ctl, {"t": "fork_failed", "id": msg.get("id"), "message": why,
+                             **({"spare": spare} if spare else {})})

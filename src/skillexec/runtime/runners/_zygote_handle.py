@@ -30,7 +30,8 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._attempt_metrics import NetCounters
 from skillexec.runtime.runners._zygote import SPEC_ENV
 
-__all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "ZygoteDied", "ZygoteHandle"]
+__all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "SpareBusy", "SpareGone", "ZygoteDied",
+           "ZygoteHandle"]
 
 OUTPUT_TAIL_BYTES = 64 * 1024
 
@@ -50,6 +51,14 @@ main()
 
 class ZygoteDied(Exception):
     pass
+
+
+class SpareGone(Exception):
+    """The zygote made no spare when asked, or a call named one it no longer has."""
+
+
+class SpareBusy(SpareGone):
+    """The zygote made no spare when asked because a call came first (ask again later)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,11 @@ class ZygoteHandle:
         self.last_used = time.monotonic()
         self.retired = False
         self._net: NetCounters | None = None
+        # Its spare, forked and in a cgroup slot (a _spare_engine.ReadySpare), and whether
+        # one is being made, or spares are off for good (one died or could not be placed).
+        self.spare: Any = None
+        self.spare_making = False
+        self.spares_off = False
 
     async def start(self, *, timeout_s: float) -> None:
         loop = asyncio.get_running_loop()
@@ -211,14 +225,17 @@ class ZygoteHandle:
         if t == "forked":
             fut = self._forks.pop(int(msg["id"]), None)
             pid = int(msg["pid"])
-            ex_fut: asyncio.Future[ChildExit] = asyncio.get_running_loop().create_future()
-            self._exits[pid] = ex_fut
+            ex_fut = self._exits.get(pid)  # a spare's, named by a call
+            if ex_fut is None:
+                ex_fut = self._exits[pid] = asyncio.get_running_loop().create_future()
             if fut is not None and not fut.done():
                 fut.set_result((pid, ex_fut))
         elif t == "fork_failed":
             fut = self._forks.pop(int(msg["id"]), None)
             if fut is not None and not fut.done():
-                fut.set_exception(ZygoteDied(str(msg.get("message"))))
+                spare = msg.get("spare")
+                fut.set_exception((SpareBusy if spare == "busy" else SpareGone if spare
+                                   else ZygoteDied)(str(msg.get("message"))))
         elif t == "exited":
             ex = self._exits.pop(int(msg["pid"]), None)
             if ex is not None and not ex.done():
@@ -251,6 +268,9 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(status=None))
         self._forks.clear()
         self._exits.clear()
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            spare.discard()
         if self._net is not None:
             self._net.close()  # it holds the namespace: not past the zygote's life
         self._reap_self()
@@ -263,12 +283,13 @@ class ZygoteHandle:
             done, self.on_death = self.on_death, None
             done()
 
-    async def fork(self, request: dict[str, Any], fds: list[int],
+    async def fork(self, request: dict[str, Any], fds: list[int], *, kind: str = "fork",
                    ) -> asyncio.Future[tuple[int, asyncio.Future[ChildExit]]]:
-        """Ask for a child; the future (awaited by the caller, as late as it can: other
-        news of the child may come first) resolves to its pid as the zygote sees it (in
-        its PID namespace, if it has one) and the future of its exit, or fails with
-        ZygoteDied."""
+        """Ask for a child (``kind`` "spare": a spare, see ``_spare``); the future
+        (awaited by the caller, as late as it can: other news of the child may come
+        first) resolves to its pid as the zygote sees it (in its PID namespace, if it
+        has one) and the future of its exit, or fails with ZygoteDied (SpareGone: no
+        spare made, or the one named is gone)."""
         if self.dead or self._sock is None:
             raise ZygoteDied("zygote is not running")
         self._next_id += 1
@@ -276,7 +297,7 @@ class ZygoteHandle:
         fut: asyncio.Future[tuple[int, asyncio.Future[ChildExit]]] = (
             asyncio.get_running_loop().create_future())
         self._forks[rid] = fut
-        msg = dict(request, t="fork", id=rid)
+        msg = dict(request, t=kind, id=rid)
         try:
             await _send_with_fds(self._sock, msg, fds)
         except OSError as exc:

@@ -174,6 +174,11 @@ class ZygotePool:
                                       use_memory=self._caps.cgroup_memory)
         return self.cgroups.lease()
 
+    def release_slot(self, slot: CgroupSlot) -> None:
+        """A slot back to the pool it came from (emptied first by the caller)."""
+        if self.cgroups is not None and not self._closed:
+            self.cgroups.release(slot)
+
     async def close(self) -> None:
         self._closed = True
         for rep in list(self._replacing.values()):

@@ -29,6 +29,7 @@ from typing import Any
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.capabilities import detect_capabilities
 from skillexec.runtime.limits import CgroupSlot
+from skillexec.runtime.runners import _spare_engine
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._attempt_metrics import ms_since, with_metrics
 from skillexec.runtime.runners._channels import NoCredentials, peer_pid
@@ -46,7 +47,8 @@ from skillexec.runtime.runners._script_files import (
     snapshot,
     write_inputs,
 )
-from skillexec.runtime.runners._zygote_handle import ZygoteDied, ZygoteHandle
+from skillexec.runtime.runners._spare_engine import ReadySpare, send_first
+from skillexec.runtime.runners._zygote_handle import SpareGone, ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
@@ -183,11 +185,16 @@ class ProcessRunner:
         uid = zyg.uid
         if uid is not None:
             os.chown(workdir, uid, uid)
-        slot = self.zygotes.slot()
+        # A spare (forked ahead, in a slot already) serves any call but a command's.
+        spare = None if plan.command else _spare_engine.take(zyg)
+        slot = spare.slot if spare is not None else self.zygotes.slot()
         if slot is not None:
             slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
         request = child_request(s, attempt, plan, workdir=workdir,
-                                own_pids=uid is not None or zyg.userns, hello=zyg.pidns)
+                                own_pids=uid is not None or zyg.userns,
+                                hello=zyg.pidns and spare is None)
+        if spare is not None:
+            request["spare"] = spare.pid
         zyg.active += 1
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
@@ -197,8 +204,21 @@ class ProcessRunner:
         net_before = zyg.net_counters() if zyg.spec_netns and zyg.active == 1 else None
         exiting: asyncio.Future[Any] | None = None
         try:
-            outcome, child, exiting = await self._fork_and_serve(zyg, attempt, request, plan,
-                                                                 slot)
+            try:
+                outcome, child, exiting = await self._fork_and_serve(
+                    zyg, attempt, request, plan, slot, spare)
+            except SpareGone:  # it died after it was placed: forked as before, elsewhere
+                assert spare is not None
+                spare.slot = slot
+                spare.discard()
+                zyg.spares_off = True  # as when one dies waiting: none in a loop
+                slot = self.zygotes.slot()
+                if slot is not None:
+                    slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
+                del request["spare"]
+                request["hello"] = zyg.pidns
+                outcome, child, exiting = await self._fork_and_serve(
+                    zyg, attempt, request, plan, slot, None)
             net = None
             if net_before is not None and zyg.active == 1:
                 after = zyg.net_counters()
@@ -216,37 +236,52 @@ class ProcessRunner:
                     slot.kill_all()
                     cgroups.release(slot)
             self.zygotes.after_attempt(skill, zyg)
+            if s.zygote_spare and not self._closed:
+                # The next call's child, forked and placed while none runs.
+                _spare_engine.want(zyg, self.zygotes.slot, self.zygotes.release_slot,
+                                   self._settling)
 
     async def _fork_and_serve(self, zyg: ZygoteHandle, attempt: Attempt,
                               request: dict[str, Any], plan: AttemptPlan,
-                              slot: CgroupSlot | None,
+                              slot: CgroupSlot | None, spare: ReadySpare | None,
                               ) -> tuple[Outcome, Any, asyncio.Future[Any] | None]:
-        """Fork the child, serve it until it answers or fails; its exit status with it, and
-        the future of its exit when it answered before it (its slot is settled later)."""
+        """Fork the child (or hand the call to ``spare``), serve it until it answers or
+        fails; its exit status with it, and the future of its exit when it answered before
+        it (its slot is settled later). SpareGone: ``spare`` was gone (nothing ran)."""
         s = self.settings
         command = plan.command
-        engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        if zyg.pidns:
-            # Before the fork: the child's hello then carries its pid (see peer_pid).
-            engine_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            engine_sock.setblocking(False)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
-        child_fds = [child_sock.fileno(), out_w, err_w] + ([in_r] if command else [])
+        first_rest: bytes | None = None
+        if spare is not None:
+            engine_sock, out_r, err_r, in_w = spare.sock, spare.out_r, spare.err_r, -1
+            spare.out_r = spare.err_r = -1
+        else:
+            engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            if zyg.pidns:
+                # Before the fork: the child's hello then carries its pid (see peer_pid).
+                engine_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+                engine_sock.setblocking(False)
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
+            child_fds = [child_sock.fileno(), out_w, err_w] + ([in_r] if command else [])
         overflow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         io: AttemptIO | None = None
         stdout = stderr = None
         try:
-            try:
-                forked = await zyg.fork(request, child_fds)
-            finally:
-                child_sock.close()
-                for fd in (out_w, err_w, in_r):
-                    if fd >= 0:
-                        os.close(fd)
-            host = 0
-            if zyg.pidns:
+            if spare is not None:
+                forked = await zyg.fork(request, [])
+                # In its slot already: its input goes now, not after the zygote's answer.
+                first_rest = send_first(engine_sock, attempt, request)
+            else:
+                try:
+                    forked = await zyg.fork(request, child_fds)
+                finally:
+                    child_sock.close()
+                    for fd in (out_w, err_w, in_r):
+                        if fd >= 0:
+                            os.close(fd)
+            host = spare.host if spare is not None else 0
+            if zyg.pidns and spare is None:
                 # The zygote's number is its namespace's; the kernel gives ours, with the
                 # child's first byte. Awaited first: the zygote's answer is usually in by
                 # then (one wake-up, not two). 0: the child is gone already (nothing left
@@ -264,9 +299,9 @@ class ProcessRunner:
                         message=f"the skill's child could not be identified: {exc}")), (
                         exit_fut.result() if exit_fut.done() else None), None
             pid, exit_fut = await forked
-            if zyg.pidns:
+            if zyg.pidns or spare is not None:
                 pid = host
-            if slot is not None and pid > 0:
+            if slot is not None and pid > 0 and spare is None:
                 with contextlib.suppress(OSError):  # it died already: its exit status says
                     slot.add(pid)
             stdout = Capture(out_r, cap=plan.max_output_bytes if command
@@ -279,7 +314,7 @@ class ProcessRunner:
                            max_output_bytes=plan.max_output_bytes,
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None,
-                           args_sent="args_frame" in request)
+                           args_sent="args_frame" in request, first_rest=first_rest)
             in_w = -1
             outcome = await io.run()
             if io.early is not None:

@@ -42,8 +42,9 @@ class IsolationSettings:
     # A skill whose import (its zygote's start) takes longer fails with import_timeout.
     zygote_import_timeout_s: float = 30.0
     zygote_memory_mb: int = 2048  # the zygote's own memory (cgroup; address space with more)
-    # The zygote keeps a child forked ahead of the next call (see runners/_spare.py).
-    zygote_spare: bool = False
+    # The zygote keeps a child forked ahead of the next call, in its cgroup slot already,
+    # while no call runs (see runners/_spare.py).
+    zygote_spare: bool = True
     allow_weaker_isolation: bool = False  # run anyway when a mechanism is missing
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     path_allowlist: tuple[str, ...] = field(default_factory=_default_path)
