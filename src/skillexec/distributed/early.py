@@ -61,7 +61,6 @@ class SentClaim:
         loop = asyncio.get_running_loop()
         got: asyncio.Future[list[pq.abc.PGresult]] = loop.create_future()
         results: list[pq.abc.PGresult] = []
-        fd = pg.socket
         ok = False
 
         def read() -> None:
@@ -79,6 +78,7 @@ class SentClaim:
                     got.set_exception(exc)
 
         try:
+            fd = pg.socket  # read once: a connection that fails has none to unwatch
             while pg.flush():  # rarely: the socket did not take the whole statement at once
                 sent: asyncio.Future[None] = loop.create_future()
                 loop.add_writer(fd, _resolve, sent)
