@@ -214,3 +214,37 @@ def test_a_worker_claims_a_lone_task_as_its_message_arrives(cluster: Cluster) ->
     assert set(cluster.run_counts().values()) == {1}
     wait_until(lambda: _metric(port, "skillexec_worker_early_claims_total") >= 4, 10,
                "the early claims counted")
+
+
+def test_an_early_claim_waits_in_the_server_for_a_row_about_to_commit(db: str) -> None:
+    """The claim reaches the server while the task's submission is still uncommitted: the
+    server waits (``wait_s``) before the claim, which then sees the row and takes it (not
+    refused, to be tried again from the worker after a pause)."""
+    async def go() -> Any:
+        journal, ledger = await _opened(db, "a")
+        early = EarlyClaims(ledger, queue="q", wait_s=30.0)
+        try:
+            await journal.queued(_task("template"))
+            early.open()
+            with psycopg.connect(db) as submitter:  # a transaction of its own, left open
+                columns = ("skill_id, skill_version, status, priority, params, config,"
+                           " timeout_s, max_retries, idempotent, principal, created_at, node")
+                submitter.execute(f"INSERT INTO tasks(task_id, {columns}) SELECT 't1',"
+                                  f" {columns} FROM tasks WHERE task_id = 'template'")
+                sent = early.send("t1")
+                assert sent is not None
+                answer = asyncio.ensure_future(sent.answer())
+                with psycopg.connect(db, autocommit=True) as admin:
+                    wait_until(lambda: admin.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND"
+                        " wait_event = 'PgSleep'", (APP_NAME,)).fetchone() is not None, 10,
+                        "the early claim waiting in the server")
+                submitter.commit()
+            got = await asyncio.wait_for(answer, 30)
+            return got and got[0]
+        finally:
+            early.close()
+            await ledger.close()
+            await journal.close()
+
+    assert arun(go()) == Claim("t1", 1)

@@ -16,7 +16,6 @@ and made again in the background; meanwhile every claim takes the loop's way.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from psycopg import pq
 from psycopg.adapt import Transformer
 
 from skillexec.distributed.ledger import CLAIM_REQUEST, Claim, Ledger, unavailable
+from skillexec.storage.postgres_quick import flushed, replies
 
 __all__ = ["APP_NAME", "EarlyClaims", "SentClaim"]
 
@@ -39,10 +39,14 @@ _PREPARE = ("PREPARE skillexec_early_claim (text, text, float8, text) AS "
             + _ONE.replace("%s", "$1", 1).replace("%s", "$2", 1).replace("%s", "$3", 1)
             .replace("%s", "$4", 1))
 
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+# Sent before the claim, in the same packet: a task whose row is not there yet (its
+# submission's commit still on its way through the server, under load: one claim in five)
+# is given a millisecond, waited for in the server, before the claim (a statement of its
+# own: it sees what committed meanwhile). Else its claim, refused, tries again from the
+# worker after a pause, two or three round trips later (``WorkerNode._claim_seen``).
+_WAIT = b"skillexec_early_wait"
+_PREPARE_WAIT = ("PREPARE skillexec_early_wait (text) AS SELECT pg_sleep({wait_s!r})"
+                 " WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE task_id = $1)")
 
 
 class SentClaim:
@@ -58,40 +62,12 @@ class SentClaim:
         (no such task yet, ended, or held by another). Raises ``ResourceError`` when the
         answer cannot be read (the claim may have been taken: the lease decides then)."""
         pg = self._conn.pgconn
-        loop = asyncio.get_running_loop()
-        got: asyncio.Future[list[pq.abc.PGresult]] = loop.create_future()
-        results: list[pq.abc.PGresult] = []
         ok = False
-
-        def read() -> None:
-            try:
-                pg.consume_input()
-                while not pg.is_busy():
-                    res = pg.get_result()
-                    if res is None:
-                        if not got.done():
-                            got.set_result(results)
-                        return
-                    results.append(res)
-            except Exception as exc:  # libpq's OperationalError: the connection failed
-                if not got.done():
-                    got.set_exception(exc)
-
         try:
-            fd = pg.socket  # read once: a connection that fails has none to unwatch
-            while pg.flush():  # rarely: the socket did not take the whole statement at once
-                sent: asyncio.Future[None] = loop.create_future()
-                loop.add_writer(fd, _resolve, sent)
-                try:
-                    await sent
-                finally:
-                    loop.remove_writer(fd)
-            loop.add_reader(fd, read)
-            try:
-                read()  # what already came
-                answer = self._rows(await got)
-            finally:
-                loop.remove_reader(fd)
+            await flushed(pg)
+            results = await replies(pg)
+            pg.exit_pipeline_mode()
+            answer = self._rows(results)
             ok = True
             return answer
         except (psycopg.Error, OSError) as exc:
@@ -100,9 +76,10 @@ class SentClaim:
             self._owner.answered(self._conn, ok=ok)
 
     def _rows(self, results: list[pq.abc.PGresult]) -> tuple[Claim, tuple[Any, ...]] | None:
-        res = results[-1] if results else None
+        res = results[-1] if len(results) == 2 else None  # the wait's, the claim's
         if res is None or res.status != pq.ExecStatus.TUPLES_OK:
-            message = res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) if res else None
+            failed = next((r for r in results if r.status != pq.ExecStatus.TUPLES_OK), None)
+            message = failed.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) if failed else None
             raise psycopg.OperationalError(
                 (message or b"no answer").decode("utf-8", "replace"))
         if res.ntuples == 0:
@@ -117,8 +94,10 @@ class SentClaim:
 class EarlyClaims:
     """Sends claims from any thread, one at a time; ``SentClaim.answer`` reads each."""
 
-    def __init__(self, ledger: Ledger, *, queue: str, retry_s: float = 5.0) -> None:
+    def __init__(self, ledger: Ledger, *, queue: str, retry_s: float = 5.0,
+                 wait_s: float = 0.001) -> None:
         self.url = ledger.url
+        self.wait_s = float(wait_s)  # for a task's row not there yet, before the claim
         self.retry_s = retry_s  # between attempts to connect again, after a failure
         self._params = [ledger.worker_id.encode(), queue.encode(),
                         repr(float(ledger.lease_s)).encode()]
@@ -140,6 +119,7 @@ class EarlyClaims:
                                               application_name=APP_NAME,
                                               options="-c synchronous_commit=off")
             conn.execute(_PREPARE)
+            conn.execute(_PREPARE_WAIT.format(wait_s=self.wait_s))
         except psycopg.Error as exc:
             log.warning("early claims are off for now: %s", exc)
             if conn is not None:
@@ -165,8 +145,12 @@ class EarlyClaims:
                 self._reconnect()
                 self._lock.release()
                 return None
-            conn.pgconn.send_query_prepared(_NAME, [*self._params, task_id.encode()])
-            conn.pgconn.flush()
+            pg, key = conn.pgconn, task_id.encode()
+            pg.enter_pipeline_mode()
+            pg.send_query_prepared(_WAIT, [key])
+            pg.send_query_prepared(_NAME, [*self._params, key])
+            pg.pipeline_sync()
+            pg.flush()
         except Exception as exc:
             log.warning("early claim of task %s not sent (%s)", task_id, exc)
             self._drop(conn)

@@ -25,7 +25,7 @@ from skillexec.storage.postgres_commit import FENCED_FINISHED, LAZY, Conn, super
 from skillexec.storage.postgres_security import lone_audit
 from skillexec.storage.rows import AUDIT_MARK, Record
 
-__all__ = ["MAX_RECORDS", "QuickCommit", "StatementFailed"]
+__all__ = ["MAX_RECORDS", "QuickCommit", "StatementFailed", "flushed", "replies"]
 
 MAX_RECORDS = 32  # larger batches: psycopg's executemany runs cost less per record
 _PLACEHOLDER = re.compile(r"%s|%%")
@@ -124,9 +124,9 @@ class QuickCommit:
                     pg.send_prepare(name, query, typed[0])
                 pg.send_query_prepared(name, params, typed[1])
             pg.pipeline_sync()
-            await _flushed(conn)
+            await flushed(pg)
             sent()
-            results = await _replies(conn)
+            results = await replies(pg)
             pg.exit_pipeline_mode()
         except BaseException:
             # Results never read, or a socket that failed: the connection cannot go on.
@@ -177,8 +177,8 @@ def _message(res: pq.abc.PGresult, conn: Conn) -> str:
     return raw.decode(conn.info.encoding, "replace")
 
 
-async def _flushed(conn: Conn) -> None:
-    pg = conn.pgconn
+async def flushed(pg: pq.abc.PGconn) -> None:
+    """What libpq holds of the statements sent, written (waiting for the socket if full)."""
     loop = asyncio.get_running_loop()
     fd = pg.socket  # read once: a failed connection has none, it must still be unwatched
     while pg.flush():  # rarely: a batch larger than the socket takes at once
@@ -190,9 +190,8 @@ async def _flushed(conn: Conn) -> None:
             loop.remove_writer(fd)
 
 
-async def _replies(conn: Conn) -> list[pq.abc.PGresult]:
-    """Every result up to the pipeline's sync (not included)."""
-    pg = conn.pgconn
+async def replies(pg: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Every result up to the pipeline's sync (not included), read as they come."""
     loop = asyncio.get_running_loop()
     results: list[pq.abc.PGresult] = []
     synced: asyncio.Future[None] = loop.create_future()
