@@ -6,6 +6,8 @@ the engine's and a message is acked only after its task ended (late ack). On the
 delivery is: read the journal, take the fenced claim (a duplicate or stale message is
 refused there), run the task in the engine. Where the journal is the ledger's database,
 the claim returns the request and the end carries the fence check (one statement each).
+A message's lone id may come with its claim already on the wire, sent by the thread that
+received the message (``EarlyClaims``); the loop then only reads its answer.
 A message may ring for many ids: the node claims only as many as it has room for (its free
 slots, and those that would start within ``claim_ahead_s`` behind the running ones), and
 hands the rest back to the broker for a worker with room, so that long tasks do not pile
