@@ -83,7 +83,11 @@ def install(role: str, directory: str) -> None:
     if os.environ.get("HOPS_PROFILE") and role == "W":
         _profile_loop(worker, directory)
     from skillexec.pipeline import remote
-    _wrap(worker.EarlyStarts, "received", "received", None)
+    _wrap(worker.EarlyStarts, "received", "received", "received.end")
+    _wrap(kredis.Channel, "_brpop_start", "brpop.start", None)
+    from skillexec.distributed import early
+    _wrap(early.EarlyClaims, "send", None, "claim.sent")
+    _wrap(early.SentClaim, "answer", "claim.answer", "claim.answered")
     _wrap(worker.EarlyStarts, "pop", "pool.pop", None)
     _wrap(node.WorkerNode, "handle_many", "loop.handle", "handled")
     _wrap(ledger.Ledger, "_claim_requests", "claim.begin", "claim.acked")

@@ -83,8 +83,8 @@ CHAINS = {
     "celery": ["C.send", "B.brpop.read", "B.kombu.callback", "B.task.start", "B.task.end",
                "C.popped"],
     "skillexec": ["C.execute.enter", "C.commit.begin", "C.commit.sent", "C.publish.begin",
-                  "W.brpop.read", "W.kombu.callback", "W.received", "W.loop.handle",
-                  "W.claim.begin", "W.claim.acked", "W.run.begin", "W.finish.call",
+                  "W.brpop.read", "W.kombu.callback", "W.received", "W.claim.sent",
+                  "W.loop.handle", "W.claim.answered", "W.run.begin", "W.finish.call",
                   "W.commit.begin", "W.commit.placed", "C.notify.heard", "C.execute.return"],
 }
 

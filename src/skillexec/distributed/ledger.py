@@ -19,7 +19,7 @@ from skillexec.distributed.batch import Batch
 from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
-__all__ = ["MIGRATIONS", "Claim", "Expired", "Ledger"]
+__all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
 
 log = logging.getLogger("skillexec.distributed")
 
@@ -78,7 +78,7 @@ ORDER BY t.id
 # The same claim where the journal shares the ledger's database, returning the request with
 # it (the worker reads nothing else): idempotent and priority come from the journal's row,
 # and a task the journal does not hold, or holds ended, is not claimed.
-_CLAIM_REQUEST = f"""
+CLAIM_REQUEST = f"""
 WITH won AS (
 {_INSERT_CLAIM}
 SELECT k.task_id, 1, 'running', %s, k.idempotent <> 0, k.priority, %s,
@@ -166,7 +166,7 @@ class Ledger:
             await self.migrate()
         except (psycopg.Error, TimeoutError, OSError) as exc:
             await self._pool.close()
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def close(self) -> None:
         await self._pool.close()
@@ -195,7 +195,7 @@ class Ledger:
                 cur = await conn.execute(sql, args)
                 return await cur.fetchone()
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def claim(self, task_id: str, *, idempotent: bool, priority: int,
                     queue: str) -> Claim | None:
@@ -211,7 +211,7 @@ class Ledger:
         try:
             fence = await self._claims.ask((task_id, idempotent, priority, queue))
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return None if fence is None else Claim(task_id, fence)
 
     async def _claim_many(self, asks: list[tuple[str, bool, int, str]]) -> list[int | None]:
@@ -237,7 +237,7 @@ class Ledger:
         try:
             row = await self._requests.ask((task_id, queue))
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         return None if row is None else (Claim(task_id, int(row[0])), row[1:])
 
     async def _claim_requests(self, asks: list[tuple[str, str]],
@@ -246,7 +246,7 @@ class Ledger:
         for queue in dict.fromkeys(q for _, q in asks):
             ids = sorted({t for t, q in asks if q == queue})
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_CLAIM_REQUEST, (self.worker_id, queue, self.lease_s,
+                cur = await conn.execute(CLAIM_REQUEST, (self.worker_id, queue, self.lease_s,
                                                           ids))
                 won.update((str(r[1]), tuple(r)) for r in await cur.fetchall())
         # The same id twice (a message delivered twice): one ask wins, the others get None.
@@ -264,7 +264,7 @@ class Ledger:
         try:
             return await self._finishes.ask(claim)
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def _finish_many(self, claims: list[Claim]) -> list[bool]:
         async with self._pool.connection() as conn:
@@ -288,7 +288,7 @@ class Ledger:
                 cur = await conn.execute(_RELEASE, (claim.task_id, claim.fence))
                 return await cur.fetchone() is not None
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def heartbeat(self, *, hostname: str, pid: int, queues: str,
                         stopping: bool = False) -> None:
@@ -299,7 +299,7 @@ class Ledger:
                 await conn.execute(_BEAT, (self.worker_id, hostname, pid, queues, stopping))
                 await conn.execute(_RENEW, (self.lease_s, self.worker_id))
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def sweep(self, candidates: list[tuple[str, bool, int, str]], *,
                     reconcile_after_s: float) -> tuple[list[Expired], list[str], set[str]]:
@@ -331,7 +331,7 @@ class Ledger:
                 done = {t for t, s in states.items() if s == "done"}
                 return expired, again, done
         except (psycopg.Error, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
 
     async def state(self, task_id: str) -> tuple[str, int] | None:
         """(state, fence) of a task's claim, or None (never claimed)."""
@@ -343,6 +343,6 @@ class Ledger:
         await self._one("SELECT 1", ())
 
 
-def _unavailable(exc: BaseException) -> ResourceError:
+def unavailable(exc: BaseException) -> ResourceError:
     return ResourceError(f"the distributed ledger (PostgreSQL) is unavailable: {exc}",
                          code="ledger_unavailable", retryable=True)

@@ -17,6 +17,9 @@ class NodeMetrics:
         self.refused = Counter("skillexec_worker_refused",
                                "Deliveries refused: duplicate, stale or already ended.",
                                registry=r)
+        self.early = Counter("skillexec_worker_early_claims",
+                             "Claims sent by the thread that received the message.",
+                             registry=r)
         self.unseen = Counter("skillexec_worker_unseen",
                               "Claims tried again: the task was not in the journal yet.",
                               registry=r)

@@ -6,6 +6,8 @@ the engine's and a message is acked only after its task ended (late ack). On the
 delivery is: read the journal, take the fenced claim (a duplicate or stale message is
 refused there), run the task in the engine. Where the journal is the ledger's database,
 the claim returns the request and the end carries the fence check (one statement each).
+A message's lone id may come with its claim already on the wire, sent by the thread that
+received the message (``EarlyClaims``); the loop then only reads its answer.
 A message may ring for many ids: the node claims only as many as it has room for (its free
 slots, and those that would start within ``claim_ahead_s`` behind the running ones), and
 hands the rest back to the broker for a worker with room, so that long tasks do not pile
@@ -24,19 +26,27 @@ import logging
 import os
 import socket
 import time
-import uuid
-from dataclasses import dataclass
-from typing import Protocol
 
+from skillexec.distributed.early import SentClaim
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.distributed.metrics import NodeMetrics
+from skillexec.distributed.node_types import (
+    ClaimedRunner,
+    Delivery,
+    NodeEngine,
+    NodeSettings,
+    Publisher,
+    interrupted_info,
+    new_worker_id,
+)
 from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecError
 from skillexec.storage.sqlite_request import stored_task
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, TaskStatus
 
-__all__ = ["ClaimedRunner", "NodeEngine", "NodeSettings", "WorkerNode", "new_worker_id"]
+__all__ = ["ClaimedRunner", "Delivery", "NodeEngine", "NodeSettings", "WorkerNode",
+           "new_worker_id"]
 
 log = logging.getLogger("skillexec.distributed")
 _STARTED = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING})
@@ -52,74 +62,6 @@ class _Absent(enum.Enum):
 
 
 _ABSENT, _AGAIN = _Absent.ABSENT, _Absent.AGAIN
-
-
-class NodeSettings(Protocol):
-    """What a worker reads of the ``distributed`` settings (given its section, never the
-    settings tree)."""
-
-    @property
-    def database_url(self) -> str | None: ...
-
-    @property
-    def lease_s(self) -> float: ...
-
-    @property
-    def heartbeat_s(self) -> float: ...
-
-    @property
-    def reconcile_after_s(self) -> float: ...
-
-    @property
-    def sweep_interval_s(self) -> float: ...
-
-    @property
-    def shutdown_grace_s(self) -> float: ...
-
-    @property
-    def claim_ahead_s(self) -> float: ...
-
-
-class ClaimedRunner(Protocol):
-    async def run(self, st: StoredTask) -> ExecutionResult: ...
-
-    async def end(self, st: StoredTask, error: ErrorInfo, *,
-                  status: TaskStatus | None = None) -> ExecutionResult: ...
-
-
-class NodeEngine(Protocol):
-    """The narrow view of the engine a worker drives."""
-
-    @property
-    def claimed(self) -> ClaimedRunner: ...
-
-    async def start(self) -> None: ...
-
-    async def close(self, *, grace_s: float = 30.0) -> None: ...
-
-    async def cancel(self, task_id: str) -> bool: ...
-
-
-class Publisher(Protocol):
-    def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What became of one message: ran, refused (duplicate/stale/ended), or requeue."""
-
-    outcome: str
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def interrupted_info(task_id: str, skill_id: str) -> ErrorInfo:
-    return ErrorInfo(type=ErrorType.EXECUTION, code="interrupted", retryable=False,
-                     message=f"the worker running task {task_id} stopped (its lease ran "
-                             f"out); skill {skill_id!r} is not idempotent, so it was not "
-                             "re-run")
 
 
 class WorkerNode:
@@ -171,11 +113,16 @@ class WorkerNode:
     # -- deliveries -------------------------------------------------------------------------
 
     async def handle_many(self, task_ids: list[str], *, priority: int = 5,
-                          queue: str | None = None) -> list[Delivery]:
+                          queue: str | None = None,
+                          sent: SentClaim | None = None) -> list[Delivery]:
         """One message's ids: those there is room for here are claimed (in one statement)
         and run side by side; the rest are published again (``priority``, ``queue``: the
         message's) for a worker with room. They were never claimed here, so nothing is
-        lost or run twice: a failed publish leaves them to the reconciler."""
+        lost or run twice: a failed publish leaves them to the reconciler. ``sent``: the
+        claim of the message's one id, already on the wire (``early_ok``)."""
+        if sent is not None:
+            self.held += 1
+            return [await self._held(sent.task_id, sent)]
         if not (self.stopping or self.cut_off):  # else each is requeued with the message
             take = self.room(len(task_ids))
             for task_id in task_ids[take:]:
@@ -199,9 +146,17 @@ class WorkerNode:
                             1_000_000))
         return min(offered, max(1, self.slots + ahead - self.held))
 
-    async def _held(self, task_id: str) -> Delivery:
+    @property
+    def early_ok(self) -> bool:
+        """Whether a message's lone id may be claimed as the message arrives (by the thread
+        that received it, ``EarlyClaims``): room for it here, and not stopping. Read from
+        that thread: a flag that turns meanwhile only means that a task claimed just before
+        the turn runs here (``handle``), as one claimed just before would."""
+        return not (self.stopping or self.cut_off) and self.held < self.slots
+
+    async def _held(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
         try:
-            return await self.handle(task_id)
+            return await self.handle(task_id, sent)
         finally:
             self.held -= 1
 
@@ -213,14 +168,21 @@ class WorkerNode:
 
     # -- one delivery -------------------------------------------------------------------------
 
-    async def handle(self, task_id: str) -> Delivery:
-        if self.stopping:
-            return Delivery("requeue")
-        if self.cut_off:
-            await asyncio.sleep(1.0)  # not a hot loop of deliveries handed straight back
-            return Delivery("requeue")
+    async def handle(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
+        got: tuple[Claim, StoredTask] | None = None
         try:
-            got = await self._claim_seen(task_id)
+            if sent is not None:  # claimed on arrival: what it won runs, stopping or not
+                self.metrics.early.inc()
+                early = await sent.answer()
+                if early is not None and self.store.folded is not None:
+                    got = early[0], stored_task(early[1], self.store.folded.codec)
+            if got is None:
+                if self.stopping:
+                    return Delivery("requeue")
+                if self.cut_off:
+                    await asyncio.sleep(1.0)  # not a hot loop of deliveries handed back
+                    return Delivery("requeue")
+                got = await self._claim_seen(task_id)
         except SkillExecError as exc:
             log.warning("task %s: cannot claim now (%s); the message goes back", task_id, exc)
             return Delivery("requeue")

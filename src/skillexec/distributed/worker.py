@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from celery.exceptions import Reject
 from celery.signals import task_received, worker_shutting_down
 
+from skillexec.distributed.early import EarlyClaims, SentClaim
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.ledger import Ledger
 from skillexec.distributed.metrics import NodeMetrics
@@ -32,6 +33,7 @@ from skillexec.distributed.node import (
     WorkerNode,
     new_worker_id,
 )
+from skillexec.distributed.pool import waiting_pool
 from skillexec.distributed.transport import RUN_TASK, Transport, broker_priority, celery_app
 from skillexec.errors import ConfigError
 from skillexec.storage.store import TaskStore
@@ -67,20 +69,31 @@ class EarlyStarts:
     are journaled). Celery's prefetch still bounds the messages received, hence started."""
 
     def __init__(self, engine_loop: EngineLoop, node: WorkerNode, broker_url: str,
-                 queues: list[str]) -> None:
+                 queues: list[str], early: EarlyClaims | None = None) -> None:
         self.engine_loop = engine_loop
         self.node = node
         self.broker_url = broker_url
         self.queues = queues
+        self.early = early  # a lone id's claim sent from here, as its message arrives
         self._started: dict[str, list[Future[list[Delivery]]]] = {}
         self._lock = threading.Lock()
 
     def received(self, request: Any = None, **_: Any) -> None:
         if getattr(request, "name", None) != RUN_TASK or not request.args:
             return
-        started = self.start(request.args[0], request.delivery_info)
+        ids = request.args[0]
+        sent = None
+        if self.early is not None and isinstance(ids, str) and self.node.early_ok:
+            sent = self.early.send(ids)
+        started = self.start(ids, request.delivery_info, sent=sent)
         with self._lock:
             self._started.setdefault(request.id, []).append(started)
+
+    def peek(self, message_id: str) -> Future[list[Delivery]] | None:
+        """What was started first for this message (left for ``pop``)."""
+        with self._lock:
+            started = self._started.get(message_id)
+            return started[0] if started else None
 
     def pop(self, message_id: str) -> Future[list[Delivery]] | None:
         """What was started for this message (a message published twice under one id
@@ -94,8 +107,8 @@ class EarlyStarts:
                 del self._started[message_id]
             return first
 
-    def start(self, task_ids: str | list[str],
-              delivery_info: dict[str, Any] | None) -> Future[list[Delivery]]:
+    def start(self, task_ids: str | list[str], delivery_info: dict[str, Any] | None, *,
+              sent: SentClaim | None = None) -> Future[list[Delivery]]:
         # A message rings for one task (a string) or several (a list, Transport).
         ids = [task_ids] if isinstance(task_ids, str) else [str(t) for t in task_ids]
         # Ids handed back go where the message came from, at its priority.
@@ -103,7 +116,7 @@ class EarlyStarts:
         p, q = info.get("priority"), info.get("routing_key")
         return asyncio.run_coroutine_threadsafe(self.node.handle_many(
             ids, priority=broker_priority(self.broker_url, p) if isinstance(p, int) else 5,
-            queue=q if q in self.queues else None), self.engine_loop.loop)
+            queue=q if q in self.queues else None, sent=sent), self.engine_loop.loop)
 
 
 def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
@@ -132,7 +145,11 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     if metrics_port is not None:
         metrics.serve(metrics_port)
     app = celery_app(broker_url, queues)
-    early = EarlyStarts(engine_loop, node, broker_url, queues)
+    claims = None
+    if store.folded is not None:  # the claim and the request in one statement
+        claims = EarlyClaims(ledger, queue=queues[0])
+        claims.open()
+    early = EarlyStarts(engine_loop, node, broker_url, queues, claims)
 
     @app.task(name=RUN_TASK, bind=True, acks_late=True)  # type: ignore[untyped-decorator]
     def run(self: Any, task_ids: str | list[str]) -> None:
@@ -159,7 +176,10 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     done = threading.Event()
     worker_shutting_down.connect(on_shutdown, weak=False)
     try:
-        app.worker_main(["worker", "--pool=threads", f"--concurrency={concurrency}",
+        # Celery's threads pool, but a message started on arrival takes a thread only once
+        # its tasks ended (the pool's class is given as the setting: -P names built-ins).
+        app.conf.worker_pool = waiting_pool(early.peek)
+        app.worker_main(["worker", f"--concurrency={concurrency}",
                          f"--queues={','.join(queues)}", f"--loglevel={loglevel}",
                          "--without-gossip", "--without-mingle",
                          f"--hostname=skillexec.{os.getpid()}@%h"])
@@ -172,4 +192,6 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
         finally:
             engine_loop.stop()
             publisher.close()
+            if claims is not None:
+                claims.close()
     return 0

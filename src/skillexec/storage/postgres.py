@@ -40,6 +40,7 @@ from skillexec.storage.postgres_commit import (
 from skillexec.storage.postgres_notify import FinishedListener
 from skillexec.storage.postgres_purge import PostgresPurgeMixin
 from skillexec.storage.postgres_queries import PostgresQueriesMixin
+from skillexec.storage.postgres_quick import QuickCommit, StatementFailed
 from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
 from skillexec.storage.rows import (
     AUDIT_MARK,
@@ -110,6 +111,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         self._unflushed: set[asyncio.Future[None]] = set()
         # Called once a record's transaction is on the wire, before its reply (when_sent).
         self._on_sent: dict[asyncio.Future[None], Callable[[], None]] = {}
+        self.quick = QuickCommit()  # small group commits in one packet
         self.fence_held: dict[str, bool] = {}  # task id -> its fenced end was the holder's
         self.commits = 0  # transactions written, and the records they held (the bench's
         self.records = 0  # mean batch size)
@@ -235,6 +237,22 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             if self._conn is None or self._conn.closed:
                 self._conn = await self._connect()
             conn = self._conn
+            # Nobody is told these are durable (an idempotent task's start, a submission
+            # whose caller waits for its end, a worker thread's artifact): no fsync of
+            # their own. The WAL is one sequence, so the task's durable end, written
+            # after, makes them durable too.
+            lazy = all(r[2] is None or r[2] in self._unflushed for r in batch)
+            self.unflushed_commits += lazy
+            if self.quick.fits(batch):  # one packet (postgres_quick)
+                try:
+                    placed = await self.quick.write(conn, batch, lazy=lazy,
+                                                     sent=lambda: self._sent(conn, batch),
+                                                     fence_held=self.fence_held)
+                    self.commits += 1
+                    self.records += len(batch)
+                    return placed, None
+                except StatementFailed:
+                    await rolled_back(conn)  # psycopg's way now, failing only what fails
             try:
                 # BEGIN, the records and COMMIT leave in one round trip (two with several
                 # audit entries: the chain's head is read first; a lone one, a task's end's,
@@ -242,13 +260,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 # in a pipeline it syncs at its start and at its end (four round trips).
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
-                    if all(r[2] is None or r[2] in self._unflushed for r in batch):
-                        # Nobody is told these are durable (an idempotent task's start, a
-                        # submission whose caller waits for its end, a worker thread's
-                        # artifact): no fsync of their own. The WAL is one sequence, so
-                        # the task's durable end, written after, makes them durable too.
+                    if lazy:
                         await conn.execute(LAZY)
-                        self.unflushed_commits += 1
                     # The other records first: the audit chain's lock (every node's writer
                     # takes it) is then held only for the chain's tail and the commit, not
                     # for the whole batch, so that nodes' group commits overlap.
@@ -258,8 +271,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                     if len(placed) > len(plain):  # the chain's entries, after the rest
                         fenced += await execute_runs(conn.cursor(), placed[len(plain):])
                     await conn.execute("COMMIT")
-                    if self._on_sent:
-                        self._sent(conn, batch)
+                    self._sent(conn, batch)
             except Exception:
                 await rolled_back(conn)  # never let the next batch's COMMIT end this one
                 raise
@@ -292,6 +304,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
     def _sent(self, conn: Conn, batch: list[Record]) -> None:
         """The batch's statements, COMMIT included, pushed out now (the pipeline would
         flush them only as it waits for the replies), then their ``when_sent`` callbacks."""
+        if not self._on_sent:
+            return
         conn.pgconn.flush()  # non-blocking: what the socket does not take, the sync sends
         for _, _, fut in batch:
             if fut is not None:

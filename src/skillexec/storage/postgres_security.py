@@ -37,7 +37,7 @@ from skillexec.storage.rows import (
     pg,
 )
 
-__all__ = ["AUDIT_LOCK_KEY", "PostgresSecurityMixin", "place_audit"]
+__all__ = ["AUDIT_LOCK_KEY", "PostgresSecurityMixin", "lone_audit", "place_audit"]
 
 # pg_advisory_xact_lock's key for the chain: "skillaud" on 8 bytes, fixed so that every node
 # takes the same (and apart from the migrations' key).
@@ -82,12 +82,23 @@ async def place_audit(conn: _Conn, batch: list[Record], *,
         return batch
     await conn.execute(_LOCK, (AUDIT_LOCK_KEY,))
     if in_one_trip and len(entries) == 1:
-        _, entry, fut = entries[0]
-        e = entry if entry.__class__ is AuditEntry else AuditEntry(*entry)
-        return [r for r in batch if r[0] is not AUDIT_MARK] + [
-            (_INSERT_AFTER_HEAD, (e.ts_us, GENESIS, *unplaced(e)), fut)]
+        return [r for r in batch if r[0] is not AUDIT_MARK] + lone_audit(batch)[1:]
     head = await (await conn.execute(_HEAD)).fetchone()
     return audit_placed(head, batch, insert=_INSERT)
+
+
+def lone_audit(batch: list[Record]) -> list[Record]:
+    """The statements that place the batch's one audit entry, the database reading the
+    chain's head itself: the chain's lock, then the entry's insert (with the entry's
+    waiter); none without an entry. For a caller that sends them without waiting."""
+    entries = [r for r in batch if r[0] is AUDIT_MARK]
+    if not entries:
+        return []
+    assert len(entries) == 1, "one entry: the head is read by the insert itself"
+    _, entry, fut = entries[0]
+    e = entry if entry.__class__ is AuditEntry else AuditEntry(*entry)
+    return [(_LOCK, (AUDIT_LOCK_KEY,), None),
+            (_INSERT_AFTER_HEAD, (e.ts_us, GENESIS, *unplaced(e)), fut)]
 
 
 class PostgresSecurityMixin:
