@@ -135,6 +135,11 @@ def test_uncaught_exception_is_exit_1_with_traceback(tmp_path: Path) -> None:
     assert r.status is TaskStatus.FAILED and r.error is not None
     assert r.error.details["exit_code"] == 1
     assert "ValueError: a bug in the script" in r.error.details["stderr"]
+    # As `python crash.py` prints it: from the script's own frame, none of the engine's.
+    lines = r.error.details["stderr"].splitlines()
+    assert lines[0] == "Traceback (most recent call last):", lines
+    assert lines[1].startswith('  File "') and "crash.py" in lines[1], lines
+    assert "skillexec" not in r.error.details["stderr"]
 
 
 def test_a_long_traceback_is_cut_at_a_line_in_the_message(tmp_path: Path) -> None:

@@ -159,10 +159,22 @@ def run(req: dict[str, Any], sock: int, compiled: dict[str, Compiled],
     except SystemExit as exc:
         return _exit_code(exc.code)
     except BaseException as exc:
-        traceback.print_exc()
+        _print_traceback(exc, script)
         _tell_missing_module(exc, sock)
         return 1
     return 0
+
+
+def _print_traceback(exc: BaseException, script: str) -> None:
+    """As ``python script.py`` prints it: from the script's first frame on, none of ours
+    (nor runpy's) before it; the whole of it if the script has no frame in it (an error
+    of ours, or a SyntaxError, which names its file and line without one)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename != script:
+        tb = tb.tb_next
+    if tb is None and not isinstance(exc, SyntaxError):
+        tb = exc.__traceback__
+    traceback.print_exception(type(exc), exc, tb)
 
 
 def end(sock: int, code: int) -> None:
