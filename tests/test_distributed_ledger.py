@@ -150,10 +150,38 @@ def test_a_renewed_lease_is_not_reaped(db: str) -> None:
             assert claim is not None
             for _ in range(4):
                 await asyncio.sleep(0.25)
-                await a.heartbeat(hostname="h", pid=1, queues="q")
+                await a.heartbeat(hostname="h", pid=1, queues="q", held=["t3"])
             expired, _, _ = await b.sweep([], reconcile_after_s=60)
             assert expired == []
             assert await a.finish(claim)
+        finally:
+            await a.close()
+            await b.close()
+
+    arun(go())
+
+
+def test_a_claim_its_worker_never_heard_of_is_not_renewed_and_is_taken_back(
+        db: str) -> None:
+    """A claim whose answer was lost on its way back (the connection dropped) is held by
+    nobody: the worker's heartbeats renew the claims it holds only, so its lease runs out
+    and the reaper returns the task to the queue, rather than keeping it running (and
+    never run) for as long as that worker lives."""
+    async def go() -> None:
+        a, b = _ledger(db, "a", lease_s=0.5), _ledger(db, "b")
+        await a.open()
+        await b.open()
+        try:
+            held = await a.claim("t4", idempotent=True, priority=5, queue="q")
+            lost = await a.claim("t5", idempotent=True, priority=5, queue="q")
+            assert held is not None and lost is not None
+            for _ in range(4):
+                await asyncio.sleep(0.25)
+                await a.heartbeat(hostname="h", pid=1, queues="q", held=["t4"])
+            expired, _, _ = await b.sweep([], reconcile_after_s=60)
+            assert [e.task_id for e in expired] == ["t5"]
+            assert await b.state("t5") == ("queued", lost.fence + 1)
+            assert await a.finish(held)
         finally:
             await a.close()
             await b.close()

@@ -9,6 +9,7 @@ Every comparison of time uses the database clock (``now()``), never a node's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,7 @@ ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), stopping = EXCLUDED.stopp
 """
 _RENEW = """
 UPDATE skillexec_claims SET lease_until = now() + make_interval(secs => %s)
-WHERE worker_id = %s AND state = 'running'
+WHERE worker_id = %s AND state = 'running' AND task_id = ANY(%s)
 """
 _REAP = """
 UPDATE skillexec_claims SET state = CASE WHEN idempotent THEN 'queued' ELSE 'done' END,
@@ -291,13 +292,17 @@ class Ledger:
             raise unavailable(exc) from exc
 
     async def heartbeat(self, *, hostname: str, pid: int, queues: str,
-                        stopping: bool = False) -> None:
-        """This worker is alive: its row seen now, its running claims' leases renewed."""
+                        held: Collection[str], stopping: bool = False) -> None:
+        """This worker is alive: its row seen now, and the leases of the claims it holds
+        (``held``: task ids) renewed. Only those: a claim the ledger gave this worker but
+        whose answer never reached it (a connection lost on the way back) is held by
+        nobody; renewed with the rest, it would stay running until the worker died, its
+        task never run. Left alone, its lease runs out and the reaper takes it back."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(_DURABLE)
                 await conn.execute(_BEAT, (self.worker_id, hostname, pid, queues, stopping))
-                await conn.execute(_RENEW, (self.lease_s, self.worker_id))
+                await conn.execute(_RENEW, (self.lease_s, self.worker_id, list(held)))
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
 

@@ -102,7 +102,8 @@ class WorkerNode:
         await self.engine.close(grace_s=grace_s)
         with contextlib.suppress(SkillExecError):
             await self.ledger.heartbeat(hostname=socket.gethostname(), pid=os.getpid(),
-                                        queues=",".join(self.queues), stopping=True)
+                                        queues=",".join(self.queues),
+                                        held=list(self.store.claims), stopping=True)
         await self.ledger.close()
 
     @property
@@ -260,7 +261,8 @@ class WorkerNode:
 
     async def _beat(self) -> None:
         await self.ledger.heartbeat(hostname=socket.gethostname(), pid=os.getpid(),
-                                    queues=",".join(self.queues), stopping=self.stopping)
+                                    queues=",".join(self.queues),
+                                    held=list(self.store.claims), stopping=self.stopping)
         self._renewed_mono = time.monotonic()
 
     async def _heartbeat_loop(self) -> None:
