@@ -123,10 +123,10 @@ class ExecutionEnvironment:
         self._artifacts = artifacts
         self._logger = logger
         self._cleanups: set[threading.Thread] = set()
-        # Empty workspaces kept for the next isolated attempt of the same skill, and the
-        # tasks that keep (or remove) those of attempts whose processes are still ending.
+        # Empty workspaces kept for the next isolated attempt of the same skill, and those
+        # of attempts whose processes are still ending (kept or removed once they are).
         self.spares = WorkspaceSpares()
-        self._recycling: dict[asyncio.Task[None], str] = {}
+        self._recycling: dict[str, asyncio.Future[bool]] = {}
         self._in_session: set[str] = set()  # workspaces that are a session's folder
         self._workspace_quota = (self.quotas.max_workspace_files, self.quotas.max_workspace_bytes)
 
@@ -200,23 +200,23 @@ class ExecutionEnvironment:
                     return ctx.quota_error
             elif ctx.workdir_empty:
                 ctx.forget_workdir()
-                self._recycle_later(path, settled)
+                self._recycling[path] = settled
+                settled.add_done_callback(functools.partial(self._recycle, path))
                 return ctx.quota_error
         return ctx.quota_error or self._workspace_error(await self._release(ctx))
 
     async def recycled(self) -> None:
         """Once the workspaces of the attempts that answered so far are kept or removed."""
         while self._recycling:
-            await asyncio.wait(list(self._recycling))
+            await asyncio.wait(list(self._recycling.values()))
+            await asyncio.sleep(0)  # their callbacks run after the futures' waiters
 
-    def _recycle_later(self, path: str, settled: asyncio.Future[bool]) -> None:
-        async def recycle() -> None:
-            if not (await settled and self.spares.put(path)) and _remove_small(path) is None:
-                await asyncio.to_thread(_remove_or_log, path)
-
-        task = asyncio.get_running_loop().create_task(recycle())
-        self._recycling[task] = path
-        task.add_done_callback(lambda t: self._recycling.pop(t, None))
+    def _recycle(self, path: str, settled: asyncio.Future[bool]) -> None:
+        """An empty workspace whose attempt's processes are gone (``settled`` True) or may
+        not be: kept as a spare, else removed."""
+        kept = self._recycling.pop(path, None) is not None and settled.result()
+        if not (kept and self.spares.put(path)) and _remove_small(path) is None:
+            self._remove_later(path)
 
     def discard(self, ctx: SkillContext) -> None:
         """Remove the workspace without waiting (an attempt that ended by an exception or
@@ -229,6 +229,9 @@ class ExecutionEnvironment:
             return
         path = str(ctx.workdir)
         ctx.forget_workdir()
+        self._remove_later(path)
+
+    def _remove_later(self, path: str) -> None:
         # Not a daemon: exiting waits for the folder to go rather than leave it behind.
         t = threading.Thread(target=self._cleanup, args=(path,), name="skillexec-cleanup",
                              daemon=False)
@@ -246,12 +249,10 @@ class ExecutionEnvironment:
         still being removed, then remove the skills' folders left empty under the work
         root (each skill's attempts live in a folder of its own: see ``skill_slot``)."""
         deadline = time.monotonic() + grace_s
-        left: list[str] = []
         if self._recycling:  # their attempts' runners are closed: settled, all of them
-            _done, late = await asyncio.wait(list(self._recycling), timeout=grace_s)
-            for task in late:
-                left.append(self._recycling.pop(task))
-                task.cancel()
+            await asyncio.wait(list(self._recycling.values()), timeout=grace_s)
+            await asyncio.sleep(0)
+        left, self._recycling = list(self._recycling), {}
         for t in list(self._cleanups):
             await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic()))
         spares = left + self.spares.drain()
