@@ -208,9 +208,15 @@ class WorkspaceSpares:
         spares = self._spares.get(folder)
         while spares:
             path, dev, ino = spares.pop()
-            st = self._pristine(path, chown=False)
-            if st is not None and st.st_ino == ino and st.st_dev == dev:
-                return path
+            try:
+                st = os.lstat(path)
+                if (st.st_ino == ino and st.st_dev == dev and st.st_uid == self._ids[0]
+                        and st.st_mode == stat.S_IFDIR | 0o700 and _empty(path) and all(
+                            name in _LABELS
+                            for name in os.listxattr(path, follow_symlinks=False))):
+                    return path
+            except OSError:
+                continue
         return None
 
     def put(self, path: str) -> bool:
@@ -219,37 +225,39 @@ class WorkspaceSpares:
         spares = self._spares.setdefault(path.rpartition("/")[0], [])
         if len(spares) >= self._per_folder:
             return False
-        st = self._pristine(path, chown=True)
-        if st is None:
-            return False
-        spares.append((path, st.st_dev, st.st_ino))
-        return True
-
-    def _pristine(self, path: str, *, chown: bool) -> os.stat_result | None:
-        """The stat of ``path`` if it is what ``mkdir`` makes (see the class), else None.
-        ``chown``: the engine's first (whatever of the skill's uid still held the folder
-        open can create nothing in it past that point), then checked."""
         try:
             fd = os.open(path, _DIR_FLAGS)
         except OSError:
-            return None  # a symlink, gone, unreadable: not a spare
+            return False  # a symlink, gone, unreadable: removed as any workspace
         try:
-            if chown:
-                os.fchown(fd, *self._ids)
+            # The engine's first: whatever of the skill's uid still held it open can create
+            # nothing in it past this point. Then it is checked.
+            os.fchown(fd, *self._ids)
             st = os.fstat(fd)
-            if st.st_mode != stat.S_IFDIR | 0o700 or st.st_uid != self._ids[0]:
-                return None
-            if any(name not in _LABELS for name in os.listxattr(fd)):
-                return None
-            with os.scandir(fd) as it:
-                return st if next(it, None) is None else None
+            if (st.st_mode != stat.S_IFDIR | 0o700 or st.st_uid != self._ids[0]
+                    or any(name not in _LABELS for name in os.listxattr(fd))):
+                return False
         except OSError:
-            return None
+            return False
         finally:
             os.close(fd)
+        # By its path (a scandir of a descriptor costs a dup and three fcntl): should it
+        # have been swapped meanwhile, take() finds another inode and hands nothing out.
+        if not _empty(path):
+            return False
+        spares.append((path, st.st_dev, st.st_ino))
+        return True
 
     def drain(self) -> list[str]:
         """Every spare, forgotten (the caller removes them)."""
         out = [path for spares in self._spares.values() for path, _d, _i in spares]
         self._spares.clear()
         return out
+
+
+def _empty(path: str) -> bool:
+    try:
+        with os.scandir(path) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
