@@ -80,7 +80,7 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
 # Driven by their own tests below (they need a second skill, a setting or a check of their own).
 SPECIAL = {"zygote_engine_killed", "zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
            "zygote_patch_landlock", "zygote_home_writes", "uid_victim", "uid_attacker",
-           "script_reader"}  # script_reader: bundled scripts, tests/test_scripts_hostile.py
+           "script_reader", "workspace_planter"}  # bundled scripts: test_scripts_hostile.py
 SECRET = "s3cr3t-token-for-the-hostile-test"
 _ROOT = Path(__file__).resolve().parent.parent
 

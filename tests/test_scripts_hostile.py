@@ -69,3 +69,56 @@ def test_a_bash_script_reaches_no_network_and_leaves_nothing_behind(tmp_path: Pa
     left = [p for p in psutil.process_iter(["cmdline"])
             if p.info["cmdline"] and p.info["cmdline"][:2] == ["sleep", "297.531"]]
     assert not left
+
+
+def test_a_script_leaves_nothing_for_a_later_call(tmp_path: Path) -> None:
+    """Whatever a script leaves in its workspace (files and folders, an attribute on the
+    folder, its mode opened or locked, a daemon writing after the call answered), no later
+    call finds it, of its own skill or of another. An empty workspace is kept for its
+    skill's next call (no mkdir, no rmdir on the path) only once every process of the
+    call is gone, and only if it is still an empty 0700 folder, the engine's again;
+    anything else is removed, as a workspace always was."""
+    import shutil
+
+    skills = tmp_path / "skills"
+    shutil.copytree(HOSTILE / "workspace_planter", skills / "workspace_planter")
+    other = skills / "workspace_looker"
+    (other / "scripts").mkdir(parents=True)
+    (other / "skill.json").write_text((skills / "workspace_planter" / "skill.json").read_text()
+                                      .replace("workspace_planter", "workspace_looker"))
+    shutil.copy(skills / "workspace_planter" / "scripts" / "look.py", other / "scripts")
+    for path in (tmp_path, *skills.rglob("*")):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    hows = ("files", "attributes", "empty-attribute", "locked", "daemon")
+
+    async def go() -> tuple[list[dict[str, object]], list[tuple[int, str]], bool]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            environment = e._pipeline.attempts.environment
+
+            async def look(skill: str = "workspace_planter") -> dict[str, object]:
+                r = await e.run_script(skill, "scripts/look.py")
+                assert r.status is TaskStatus.SUCCEEDED, r.error
+                await environment.recycled()
+                seen: dict[str, object] = json.loads(r.output["stdout"])
+                return seen
+
+            looks = [await look(), await look(), await look("workspace_looker")]
+            planted: list[tuple[int, str]] = []
+            for how in hows:
+                # Its own success is not the point (the sandbox may refuse some of it).
+                r = await e.run_script("workspace_planter", "scripts/plant.py", args=[how])
+                await environment.recycled()
+                if how != "daemon" and r.output and r.output["stdout"]:  # (it may write none)
+                    planted.append((len(looks),
+                                    json.loads(r.output["stdout"].splitlines()[0])["cwd"]))
+                looks += [await look(), await look("workspace_looker")]
+            runner = e._pipeline.runners["sandbox"]
+            return looks, planted, getattr(runner, "zygotes").cgroups is not None
+    looks, planted, settled = arun(go())
+    for seen in looks:
+        assert seen["entries"] == [] and seen["mode"] == "0o700" and seen["xattrs"] == [], seen
+    # A workspace something was left in is never handed out again.
+    assert planted and all(cwd not in {s["cwd"] for s in looks[after:]}
+                           for after, cwd in planted), (planted, looks)
+    if settled:  # where the runner can tell its processes are gone: a spare, kept
+        assert looks[0]["cwd"] == looks[1]["cwd"], looks[:2]

@@ -202,7 +202,8 @@ class AttemptLoop:
             timeout_s = max(0.001, task_deadline - time.time())
         ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
                                        progress=self.output_filter.progress(
-                                           task, self.events.progress_sink(task)))
+                                           task, self.events.progress_sink(task)),
+                                       reuse=getattr(runner, "settles_workdirs", False))
         self.contexts[task.task_id] = ctx
         ex = self.policy.effective(skill.execution)
         params = task.params

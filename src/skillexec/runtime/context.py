@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -27,9 +28,9 @@ class SkillContext:
     """
 
     __slots__ = ("_artifact_sink", "_cancel_event", "_cancelled", "_log", "_progress_sink",
-                 "_workdir", "_workdir_made", "attempt", "config", "deadline",
-                 "max_message_bytes", "quota_error", "secrets", "skill_id", "task_id",
-                 "trace", "workspace_quota")
+                 "_spare", "_workdir", "_workdir_made", "attempt", "config", "deadline",
+                 "max_message_bytes", "quota_error", "secrets", "settled", "skill_id",
+                 "task_id", "trace", "workdir_empty", "workspace_quota")
 
     def __init__(
         self,
@@ -48,6 +49,7 @@ class SkillContext:
         max_message_bytes: int | None = None,
         workspace_quota: tuple[int, int] | None = None,
         secrets: Mapping[str, str] | None = None,
+        spare: Callable[[], str | None] | None = None,
     ) -> None:
         self.task_id = task_id
         self.skill_id = skill_id
@@ -55,6 +57,14 @@ class SkillContext:
         # Most skills never touch their folder or logger, so neither is made until asked for.
         self._workdir = workdir
         self._workdir_made = False
+        # Engine side: an empty workspace a finished attempt of this skill left (see
+        # workspace.WorkspaceSpares), taken instead of making one.
+        self._spare = spare
+        # Engine side, set by an isolated runner: resolves True once no process of the
+        # attempt can still run (False: not known), so the workspace may be kept as a
+        # spare; and whether the runner saw the workspace empty once the attempt answered.
+        self.settled: asyncio.Future[bool] | None = None
+        self.workdir_empty = False
         self.config = config
         # What the operator hands this skill ([security] skill_secrets): never journaled,
         # and masked in whatever the skill returns or says.
@@ -79,12 +89,18 @@ class SkillContext:
 
     @property
     def workdir(self) -> Path:
-        """A fresh private folder for this attempt, made on first use."""
-        path = self._workdir if isinstance(self._workdir, Path) else Path(self._workdir)
-        if not self._workdir_made:
+        """A fresh private folder for this attempt, made (or taken) on first use."""
+        made = self._workdir
+        if self._workdir_made and isinstance(made, Path):
+            return made
+        spare = self._spare() if self._spare is not None else None
+        if spare is not None:
+            path = Path(spare)
+        else:
+            path = self._workdir if isinstance(self._workdir, Path) else Path(self._workdir)
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._workdir = path
-            self._workdir_made = True
+        self._workdir = path
+        self._workdir_made = True
         return path
 
     @property
@@ -99,6 +115,7 @@ class SkillContext:
     def forget_workdir(self) -> None:
         """Engine side: the folder is being removed; nothing more is made in it."""
         self._workdir_made = False
+        self._spare = None
 
     @property
     def log(self) -> logging.Logger | logging.LoggerAdapter[logging.Logger]:

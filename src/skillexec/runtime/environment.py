@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -25,6 +26,7 @@ from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
 from skillexec.runtime.workspace import (
+    WorkspaceSpares,
     WorkspaceUsage,
     measure_tree,
     quota_error,
@@ -121,12 +123,18 @@ class ExecutionEnvironment:
         self._artifacts = artifacts
         self._logger = logger
         self._cleanups: set[threading.Thread] = set()
+        # Empty workspaces kept for the next isolated attempt of the same skill, and those
+        # of attempts whose processes are still ending (kept or removed once they are).
+        self.spares = WorkspaceSpares()
+        self._recycling: dict[str, asyncio.Future[bool]] = {}
         self._in_session: set[str] = set()  # workspaces that are a session's folder
         self._workspace_quota = (self.quotas.max_workspace_files, self.quotas.max_workspace_bytes)
 
     def context(self, task: ExecutionTask, *, deadline: float, saved: list[ArtifactRef],
                 progress: ProgressSink | None, trace: dict[str, str] | None = None,
-                ) -> SkillContext:
+                reuse: bool = False) -> SkillContext:
+        """``reuse``: the attempt runs isolated (its runner says when its processes are
+        gone): it may take a spare workspace, and leave its own as one."""
         task_id = task.task_id
         quotas = self.quotas
         save = _ArtifactSaver(self._artifacts, quotas, task_id, saved, task.principal)
@@ -135,6 +143,9 @@ class ExecutionEnvironment:
             workdir, workspace_quota = self._script_workdir(task, skill)
         else:
             workdir = f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}"
+        spare = None
+        if reuse and not self.keep_workdirs and workdir not in self._in_session:
+            spare = functools.partial(self.spares.take, workdir.rpartition("/")[0])
         ctx = SkillContext(
             task_id=task_id,
             skill_id=task.skill_id,
@@ -148,6 +159,7 @@ class ExecutionEnvironment:
             max_message_bytes=quotas.max_message_bytes,
             workspace_quota=workspace_quota,
             secrets=self.secrets.get(task.skill_id) if self.secrets else None,
+            spare=spare,
         )
         return ctx
 
@@ -177,8 +189,34 @@ class ExecutionEnvironment:
             usage = await asyncio.to_thread(measure_tree, path, max_files=files, max_bytes=size)
             return ctx.quota_error or _session_quota(quota_error(
                 usage, max_files=files, max_bytes=size))
-        over = self._workspace_error(await self._release(ctx)) if ctx.workdir_made else None
-        return ctx.quota_error or over
+        if not ctx.workdir_made:
+            return ctx.quota_error
+        if (settled := ctx.settled) is not None and not self.keep_workdirs:
+            # Empty: kept as a spare (no rmdir now, no mkdir for the next attempt), nothing
+            # over a quota. Its processes still ending: kept (or removed) once they are gone.
+            if settled.done():
+                if settled.result() and self.spares.put(path):
+                    ctx.forget_workdir()
+                    return ctx.quota_error
+            elif ctx.workdir_empty:
+                ctx.forget_workdir()
+                self._recycling[path] = settled
+                settled.add_done_callback(functools.partial(self._recycle, path))
+                return ctx.quota_error
+        return ctx.quota_error or self._workspace_error(await self._release(ctx))
+
+    async def recycled(self) -> None:
+        """Once the workspaces of the attempts that answered so far are kept or removed."""
+        while self._recycling:
+            await asyncio.wait(list(self._recycling.values()))
+            await asyncio.sleep(0)  # their callbacks run after the futures' waiters
+
+    def _recycle(self, path: str, settled: asyncio.Future[bool]) -> None:
+        """An empty workspace whose attempt's processes are gone (``settled`` True) or may
+        not be: kept as a spare, else removed."""
+        kept = self._recycling.pop(path, None) is not None and settled.result()
+        if not (kept and self.spares.put(path)) and _remove_small(path) is None:
+            self._remove_later(path)
 
     def discard(self, ctx: SkillContext) -> None:
         """Remove the workspace without waiting (an attempt that ended by an exception or
@@ -191,6 +229,9 @@ class ExecutionEnvironment:
             return
         path = str(ctx.workdir)
         ctx.forget_workdir()
+        self._remove_later(path)
+
+    def _remove_later(self, path: str) -> None:
         # Not a daemon: exiting waits for the folder to go rather than leave it behind.
         t = threading.Thread(target=self._cleanup, args=(path,), name="skillexec-cleanup",
                              daemon=False)
@@ -208,9 +249,14 @@ class ExecutionEnvironment:
         still being removed, then remove the skills' folders left empty under the work
         root (each skill's attempts live in a folder of its own: see ``skill_slot``)."""
         deadline = time.monotonic() + grace_s
+        if self._recycling:  # their attempts' runners are closed: settled, all of them
+            await asyncio.wait(list(self._recycling.values()), timeout=grace_s)
+            await asyncio.sleep(0)
+        left, self._recycling = list(self._recycling), {}
         for t in list(self._cleanups):
             await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic()))
-        await asyncio.to_thread(_remove_empty_slots, self._work_root_str)
+        spares = left + self.spares.drain()
+        await asyncio.to_thread(_remove_spares_and_slots, spares, self._work_root_str)
 
     async def _release(self, ctx: SkillContext) -> WorkspaceUsage:
         path = str(ctx.workdir)
@@ -297,6 +343,12 @@ def _remove_or_log(path: str) -> WorkspaceUsage:
 
 def _remove_quietly(path: str) -> None:
     _remove_or_log(path)
+
+
+def _remove_spares_and_slots(spares: list[str], work_root: str) -> None:
+    for path in spares:
+        _remove_quietly(path)
+    _remove_empty_slots(work_root)
 
 
 def _remove_empty_slots(work_root: str) -> None:

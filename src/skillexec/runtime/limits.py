@@ -137,6 +137,7 @@ class CgroupSlot:
     _pids_max_set: str | None = None
     _mem_limit_set: str | None = None
     _clean: bool = False  # nothing was added since kill_all last saw the slot empty
+    _ready: bool = False  # peak and OOM count reset since its last attempt (see rearm)
 
     def __post_init__(self) -> None:
         self._procs = tuple(f"{d}/cgroup.procs" for d in (self.pids_dir, self.memory_dir)
@@ -162,9 +163,26 @@ class CgroupSlot:
                 with contextlib.suppress(OSError):
                     _write(self._mem_limit, limit)
                     self._mem_limit_set = limit
-            with contextlib.suppress(OSError):
-                _write(self._mem_usage, "0")
-            self.oom_kills_before = self._oom_kills()
+            if not self._ready:
+                self._reset_memory()
+        self._ready = False
+
+    def rearm(self) -> None:
+        """Once emptied after an attempt: the next one's peak and OOM count reset now,
+        off its path (nothing runs in an empty slot to move them until it does)."""
+        if self.memory_dir is not None and self._clean:
+            self._reset_memory()
+            self._ready = True
+
+    def _reset_memory(self) -> None:
+        with contextlib.suppress(OSError):
+            _write(self._mem_usage, "0")
+        self.oom_kills_before = self._oom_kills()
+
+    @property
+    def emptied(self) -> bool:
+        """Seen empty by ``kill_all`` since a process was last added."""
+        return self._clean
 
     def add(self, pid: int) -> None:
         """Move ``pid`` in (engine side, before the child reads its input)."""

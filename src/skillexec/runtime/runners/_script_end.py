@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import re
 import socket
 from typing import Any
@@ -26,7 +27,7 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 
-__all__ = ["ScriptEnd", "answered", "kernel_cpu_s", "read_to_end", "settle_later"]
+__all__ = ["ScriptEnd", "answered", "kernel_cpu_s", "read_to_end", "release", "settle_later"]
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")  # the child's word
 _FRAME_CAP = 1 << 16
@@ -91,11 +92,16 @@ def kernel_cpu_s(pid: int) -> float | None:
     schedstat, in ns); None when it cannot be read (gone already)."""
     if pid <= 0:
         return None
+    try:  # os calls, not open(): io's layers cost more than the system calls here
+        fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None  # reaped already (the zygote's report is on its way)
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as f:
-            return int(f.read().split()[0]) / 1e9
+        return int(os.read(fd, 256).split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
+    finally:
+        os.close(fd)
 
 
 def answered(early: ChildExit | None, exit_fut: asyncio.Future[ChildExit],
@@ -112,19 +118,36 @@ def answered(early: ChildExit | None, exit_fut: asyncio.Future[ChildExit],
     return early
 
 
+def release(slot: CgroupSlot, pool: CgroupPool | None) -> bool:
+    """Kill what is left in an attempt's slot and give it back to ``pool``, made ready for
+    its next attempt (its peak and OOM count reset now, not on that attempt's path).
+    True if the slot was seen empty."""
+    slot.kill_all()
+    emptied = slot.emptied
+    if emptied:
+        slot.rearm()
+    if pool is not None:
+        pool.release(slot)
+    return emptied
+
+
 def settle_later(exiting: asyncio.Future[Any], slot: CgroupSlot, pool: CgroupPool | None,
-                 tasks: set[asyncio.Task[None]]) -> None:
+                 tasks: set[asyncio.Task[None]], settled: asyncio.Future[bool]) -> None:
     """The cgroup slot of a child that answered before its exit: emptied and released to
     ``pool`` once the child is gone (killed already, with what it started), in a task
-    kept in ``tasks`` (the runner cancels them when it closes; its pool kills the rest)."""
+    kept in ``tasks`` (the runner cancels them when it closes; its pool kills the rest).
+    ``settled`` then says whether every process of the attempt was seen gone."""
     async def settle() -> None:
         try:
             await asyncio.wait((exiting,), timeout=5.0)
         finally:
-            slot.kill_all()
-            if pool is not None:
-                pool.release(slot)
+            settled.set_result(release(slot, pool) and exiting.done())
+
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not settled.done():  # cancelled before it ran
+            settled.set_result(False)
 
     task = asyncio.get_running_loop().create_task(settle())
     tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    task.add_done_callback(done)

@@ -40,7 +40,7 @@ from skillexec.runtime.runners._child_request import (
     script_exe,
 )
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
-from skillexec.runtime.runners._script_end import answered, settle_later
+from skillexec.runtime.runners._script_end import answered, release, settle_later
 from skillexec.runtime.runners._script_files import (
     Snapshot,
     collect,
@@ -64,6 +64,9 @@ _MB = 1024 * 1024
 
 class ProcessRunner:
     name = "process"
+    # Its attempts say when their processes are gone (SkillContext.settled): their empty
+    # workspaces may be kept for the next (runtime.workspace.WorkspaceSpares).
+    settles_workdirs = True
 
     def __init__(self, *, settings: IsolationSettings | None = None, sandbox: bool = False,
                  ) -> None:
@@ -161,7 +164,8 @@ class ProcessRunner:
         ctx = attempt.context
         max_files = ctx.workspace_quota[0] if ctx.workspace_quota else 100_000
         if not before and _empty(str(workdir)):
-            return  # the common case: it made nothing
+            ctx.workdir_empty = True  # the common case: it made nothing (seen once)
+            return
         try:
             await asyncio.to_thread(collect, str(workdir), before, max_files=max_files,
                                     max_bytes=self.settings.max_artifact_bytes,
@@ -203,6 +207,7 @@ class ProcessRunner:
         # page a child touches costs it a copy-on-write fault).
         net_before = zyg.net_counters() if zyg.spec_netns and zyg.active == 1 else None
         exiting: asyncio.Future[Any] | None = None
+        child: Any = None
         try:
             try:
                 outcome, child, exiting = await self._fork_and_serve(
@@ -230,11 +235,16 @@ class ProcessRunner:
             zyg.last_used = time.monotonic()
             cgroups = self.zygotes.cgroups
             if slot is not None and cgroups is not None:
+                # Whether every process of the attempt is gone: its child seen to exit,
+                # and its slot seen empty (the workspace may then be kept: see
+                # ExecutionEnvironment.finish).
+                settled = attempt.context.settled = asyncio.get_running_loop().create_future()
                 if exiting is not None and not exiting.done():
-                    settle_later(exiting, slot, cgroups, self._settling)
+                    settle_later(exiting, slot, cgroups, self._settling, settled)
                 else:
-                    slot.kill_all()
-                    cgroups.release(slot)
+                    exited = exiting is not None or (child is not None
+                                                      and child.status is not None)
+                    settled.set_result(release(slot, cgroups) and exited)
             self.zygotes.after_attempt(skill, zyg)
             if s.zygote_spare and not self._closed:
                 # The next call's child, forked and placed while none runs.
