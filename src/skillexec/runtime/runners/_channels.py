@@ -14,7 +14,7 @@ import orjson
 
 from skillexec.runtime.runners import _protocol as proto
 
-__all__ = ["Capture", "Conn", "NoCredentials", "peer_pid"]
+__all__ = ["Capture", "Conn", "NoCredentials", "peer_pid", "socket_pair"]
 
 _UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 _CMSG_UCRED = socket.CMSG_SPACE(_UCRED.size)
@@ -22,6 +22,17 @@ _CMSG_UCRED = socket.CMSG_SPACE(_UCRED.size)
 
 class NoCredentials(Exception):
     """The child's first byte came without its credentials, or was not the hello."""
+
+
+def socket_pair(*, passcred: bool) -> tuple[socket.socket, socket.socket]:
+    """The engine's (non-blocking) and a child's ends of its socket. ``passcred``: the
+    child's first bytes will carry its pid as the engine's namespace numbers it (see
+    ``peer_pid``), which must be asked for before the child can send them."""
+    engine_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if passcred:
+        engine_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    engine_end.setblocking(False)
+    return engine_end, child_end
 
 
 async def peer_pid(sock: socket.socket) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from skillexec.runtime.limits import CgroupSlot
-from skillexec.runtime.runners._channels import peer_pid
+from skillexec.runtime.runners._channels import peer_pid, socket_pair
 from skillexec.runtime.runners._child_request import first_frame
 from skillexec.runtime.runners._zygote_handle import ChildExit, SpareBusy, ZygoteHandle
 from skillexec.runtime.runners.base import Attempt
@@ -127,10 +127,7 @@ async def make(zyg: ZygoteHandle, slot_of: Callable[[], CgroupSlot | None],
     """Ask ``zyg`` for a spare and place it (see the module's doc); ``zyg.spare`` once done.
     Any failure turns spares off for this zygote."""
     zyg.spare_making = True
-    engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    if zyg.pidns:
-        engine_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-    engine_sock.setblocking(False)
+    engine_sock, child_sock = socket_pair(passcred=zyg.pidns)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     spare: ReadySpare | None = None

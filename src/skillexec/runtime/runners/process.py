@@ -32,7 +32,7 @@ from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _spare_engine
 from skillexec.runtime.runners._attempt import AttemptIO, Capture
 from skillexec.runtime.runners._attempt_metrics import ms_since, with_metrics
-from skillexec.runtime.runners._channels import NoCredentials, peer_pid
+from skillexec.runtime.runners._channels import NoCredentials, peer_pid, socket_pair
 from skillexec.runtime.runners._child_request import (
     AttemptPlan,
     child_request,
@@ -265,11 +265,7 @@ class ProcessRunner:
             engine_sock, out_r, err_r, in_w = spare.sock, spare.out_r, spare.err_r, -1
             spare.out_r = spare.err_r = -1
         else:
-            engine_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            if zyg.pidns:
-                # Before the fork: the child's hello then carries its pid (see peer_pid).
-                engine_sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-                engine_sock.setblocking(False)
+            engine_sock, child_sock = socket_pair(passcred=zyg.pidns)
             out_r, out_w = os.pipe2(os.O_CLOEXEC)
             err_r, err_w = os.pipe2(os.O_CLOEXEC)
             in_r, in_w = os.pipe2(os.O_CLOEXEC) if command else (-1, -1)
