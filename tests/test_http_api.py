@@ -117,6 +117,7 @@ def test_wait_false_answers_202_with_a_location_to_follow(admin) -> None:
     while info["status"] != "succeeded" and time.monotonic() < deadline:
         time.sleep(0.05)
         info = ok_envelope(admin.get(r.headers["location"]))
+    assert info["status"] == "succeeded", info  # what it was instead, if it was not
     assert info["result"]["output"] == {"done": True, "steps": 5}
 
 
