@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from skillexec.cli.safe_text import cell, safe_line
+from skillexec.cli.safe_text import escape_markup as escape
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
 from skillexec.units import duration, duration_ms
 

@@ -18,15 +18,34 @@ import re
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape as escape_markup
 
-__all__ = ["cell", "cells", "for_terminal", "json_text", "print_json", "safe_block",
-           "safe_line"]
+__all__ = ["cell", "cells", "escape_markup", "for_terminal", "json_text", "print_json",
+           "safe_block", "safe_line"]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")  # one line: every control, \n too
 _BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")  # lines kept: \n and \t pass
 _JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")  # what orjson leaves raw
+
+
+# A '[' with the backslashes before it; and the rest of a tag, if it would open one.
+_MARKUP = re.compile(r"(\\*)(\[(?:[a-z#/@][^[]*?])?)")
+
+
+def escape_markup(text: str) -> str:
+    """``text`` as Rich markup that renders as ``text``. Rich's own ``escape`` leaves a
+    '[' that opens no tag as it is, but its renderer still reads a backslash before any
+    '[' as escaping it: a skill's ``\\[`` was printed ``[``. A would-be tag gets each
+    backslash before it doubled and one more (as Rich does); any other '[' one more
+    backslash, which the renderer drops. A trailing backslash is doubled as Rich does (so
+    that a closing tag after it stays a tag)."""
+    def sub(m: re.Match[str]) -> str:
+        slashes, bracket = m.groups()
+        return f"{slashes}{slashes}\\{bracket}" if len(bracket) > 1 else f"{slashes}\\["
+    out = _MARKUP.sub(sub, text) if "[" in text else text
+    if out.endswith("\\") and not out.endswith("\\\\"):
+        out += "\\"
+    return out
 
 
 def _u(match: re.Match[str]) -> str:
