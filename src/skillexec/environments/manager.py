@@ -167,16 +167,20 @@ class EnvironmentManager:
         # An environment of the set before (packages added since) is not this one's.
         return dataclasses.replace(skill, env_paths=()) if skill.env_paths else skill
 
-    def refresh(self, registry: SkillRegistry) -> None:
-        """Attach again what another process changed, for a view that lists every skill
-        (the HTTP skill list) without waiting for each one's next call: packages added
-        (``skills install ID PKG``), and pending environments made or failed meanwhile
-        (``skills install ID``): one ``stat`` per pending skill (a failure is read by
-        :meth:`state_of`)."""
-        keys = {f"{sid}@{v}" for sid in self.changed() for v in registry.versions(sid)}
-        keys.update(k for k, reqs in list(self.pending.items())
-                    if isinstance(reqs, RequirementSet)
-                    and (self.root / reqs.key / MARKER).is_file())
+    def refresh(self, registry: SkillRegistry, *, pending: bool = True) -> None:
+        """Attach again what another process changed: packages added (``skills install
+        ID PKG``; every call's check, see :meth:`changed`), and with ``pending``, for a view
+        that lists every skill (the HTTP skill list) without waiting for each one's next
+        call, pending environments made or failed meanwhile (``skills install ID``): one
+        ``stat`` per pending skill (a failure is read by :meth:`state_of`)."""
+        changed = self.changed()
+        if not changed and not pending:
+            return
+        keys = {f"{sid}@{v}" for sid in changed for v in registry.versions(sid)}
+        if pending:
+            keys.update(k for k, reqs in list(self.pending.items())
+                        if isinstance(reqs, RequirementSet)
+                        and (self.root / reqs.key / MARKER).is_file())
         for key in keys:
             sid, _, version = key.rpartition("@")
             try:

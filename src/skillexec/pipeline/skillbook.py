@@ -74,12 +74,7 @@ class SkillBook:
         """Skills whose packages another process changed (``skillexec skills install ID
         PKG``) attached again: their next call finds, or provisions, the new set, and their
         runner warms a new parent (it keys a parent by its environment too)."""
-        for skill_id in self.environments.changed():
-            for version in self.skills.versions(skill_id):
-                skill = self.skills.get(skill_id, version)
-                fresh = self.environments.attach(skill)
-                if fresh is not skill:
-                    self.skills.add(fresh)
+        self.environments.refresh(self.skills, pending=False)
 
     def wanted(self, skill: Skill) -> bool:
         """Whether a skill is warmed up before its first call."""
