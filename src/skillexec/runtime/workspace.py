@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from skillexec.errors import ErrorInfo, ResourceError
 
-__all__ = ["WorkspaceSpares", "WorkspaceUsage", "measure_tree", "quota_error", "remove_tree",
-           "skill_slot"]
+__all__ = ["WorkspaceSpares", "WorkspaceUsage", "is_empty", "measure_tree", "quota_error",
+           "remove_tree", "skill_slot"]
 
 _MAX_DEPTH = 48
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -211,7 +211,7 @@ class WorkspaceSpares:
             try:
                 st = os.lstat(path)
                 if (st.st_ino == ino and st.st_dev == dev and st.st_uid == self._ids[0]
-                        and st.st_mode == stat.S_IFDIR | 0o700 and _empty(path) and all(
+                        and st.st_mode == stat.S_IFDIR | 0o700 and is_empty(path) and all(
                             name in _LABELS
                             for name in os.listxattr(path, follow_symlinks=False))):
                     return path
@@ -243,7 +243,7 @@ class WorkspaceSpares:
             os.close(fd)
         # By its path (a scandir of a descriptor costs a dup and three fcntl): should it
         # have been swapped meanwhile, take() finds another inode and hands nothing out.
-        if not _empty(path):
+        if not is_empty(path):
             return False
         spares.append((path, st.st_dev, st.st_ino))
         return True
@@ -255,7 +255,8 @@ class WorkspaceSpares:
         return out
 
 
-def _empty(path: str) -> bool:
+def is_empty(path: str) -> bool:
+    """Whether ``path`` is a folder with nothing in it (False if it cannot be read)."""
     try:
         with os.scandir(path) as it:
             return next(it, None) is None

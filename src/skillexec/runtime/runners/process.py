@@ -52,7 +52,7 @@ from skillexec.runtime.runners._zygote_handle import SpareGone, ZygoteDied, Zygo
 from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
-from skillexec.runtime.workspace import skill_slot
+from skillexec.runtime.workspace import is_empty, skill_slot
 from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import EntryKind, Skill
 
@@ -163,7 +163,7 @@ class ProcessRunner:
         any skill's artifacts: past one, the attempt ends with its error)."""
         ctx = attempt.context
         max_files = ctx.workspace_quota[0] if ctx.workspace_quota else 100_000
-        if not before and _empty(str(workdir)):
+        if not before and is_empty(str(workdir)):
             ctx.workdir_empty = True  # the common case: it made nothing (seen once)
             return
         try:
@@ -356,15 +356,3 @@ async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) 
         outcome.error = dataclasses.replace(outcome.error, details={
             **outcome.error.details, "attempt_may_still_run": True})
     return child
-
-
-
-
-def _empty(folder: str) -> bool:
-    try:
-        with os.scandir(folder) as it:
-            return next(it, None) is None
-    except OSError:
-        return False
-
-
