@@ -7,6 +7,7 @@ envelope says them, and asks nothing of any host but the server."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -114,12 +115,14 @@ def visit(site: Site) -> Iterator[Callable[[str], Visit]]:
     contexts: list[Any] = []
     here = urlsplit(site.server.base_url).netloc
 
-    def open_as(role: str) -> Visit:
+    def open_as(role: str, *, before: Callable[[Any], None] | None = None) -> Visit:
         ctx = site.browser.new_context(accept_downloads=True)
         contexts.append(ctx)
         page = ctx.new_page()
         page.set_default_timeout(WAIT_MS)
         v = Visit(page)
+        if before is not None:
+            before(page)
         ctx.route("**/*", lambda route: route.continue_()
                   if urlsplit(route.request.url).netloc == here else route.abort())
         page.on("console", lambda m: v.console.append(f"{m.type}: {m.text}")
@@ -271,6 +274,39 @@ def test_a_wrong_value_shows_the_envelopes_error_naming_the_field(
     assert {s for s, _ in v.statuses} == {403, 422}  # the reports a runner may not read
     assert _unexpected_console(v, 403, 422) == [] and v.errors == [] and v.failed == []
     _offline(v, site)
+
+
+def test_the_form_is_the_picked_skills_whichever_answer_comes_last(
+        site: Site, visit: Callable[..., Visit]) -> None:
+    """The first skill's form is asked for as the list fills; the user picks another before
+    it came back. Its late answer must not draw the first skill's fields over the picked
+    one's (seen in CI: the field the user was about to fill was gone)."""
+    held: list[Any] = []
+
+    def hold_the_first(page: Any) -> None:
+        def on(route: Any) -> None:
+            if not held:
+                held.append(route)
+            else:
+                route.fallback()
+        page.route(re.compile(r".*/api/skills/[^/?]+$"), on)
+
+    v = visit("runner", before=hold_the_first)
+    page = v.page
+    first = page.eval_on_selector("#runskill", "s => s.options[0].value")
+    assert held and held[0].request.url.endswith("/" + first)
+    picked = "dashdemo" if first != "dashdemo" else "echo"
+    field_name = "repeat" if picked == "dashdemo" else "text"
+    page.select_option("#runskill", picked)
+    page.wait_for_selector(f"#fields [name={field_name}]")
+    names = "fs => fs.map(f => f.name)"
+    drawn = page.eval_on_selector_all("#fields [name]", names)
+    with page.expect_response(held[0].request.url):
+        held[0].fallback()
+    page.wait_for_timeout(300)  # the late answer's JSON read and handled
+    assert page.eval_on_selector_all("#fields [name]", names) == drawn
+    assert page.eval_on_selector("#runskill", "s => s.value") == picked
+    assert v.errors == [] and v.failed == []
 
 
 def test_the_form_offers_only_skills_with_an_entry_point(

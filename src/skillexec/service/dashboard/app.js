@@ -247,8 +247,14 @@ function input(name, schema) {
   return el;
 }
 
+let formFor = "";
 async function form() {
-  const skill = await api("/api/skills/" + encodeURIComponent($("#runskill").value));
+  // The first skill's form is asked for as the list fills and again when the user picks
+  // one: answers can arrive in either order, and only the current choice's may draw.
+  const id = $("#runskill").value;
+  formFor = id;
+  const skill = await api("/api/skills/" + encodeURIComponent(id));
+  if (formFor !== id || $("#runskill").value !== id) return;
   const info = $("#skillinfo");
   info.replaceChildren();
   const p = document.createElement("p");
