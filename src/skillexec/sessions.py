@@ -257,10 +257,24 @@ class SessionStore:
 
     def _read(self, sid: str) -> dict[str, Any] | None:
         try:
-            rec = orjson.loads((self.records / f"{sid}.json").read_bytes())
+            fd = os.open(self.records / f"{sid}.json", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            used = os.fstat(fd).st_mtime
+            chunks = []
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            rec = orjson.loads(b"".join(chunks))
         except (OSError, orjson.JSONDecodeError):
             return None
-        return rec if isinstance(rec, dict) else None
+        finally:
+            os.close(fd)
+        if not isinstance(rec, dict) or not isinstance(rec.get("last_used_at"), (int, float)):
+            return None
+        # A use is marked on the record's mtime (see _touch).
+        rec["last_used_at"] = max(rec["last_used_at"], used)
+        return rec
 
     def _write(self, sid: str, rec: dict[str, Any]) -> None:
         self.records.mkdir(parents=True, exist_ok=True)
@@ -269,10 +283,10 @@ class SessionStore:
         os.replace(tmp, self.records / f"{sid}.json")
 
     def _touch(self, sid: str) -> None:
-        rec = self._read(sid)
-        if rec is not None:
-            rec["last_used_at"] = time.time()
-            self._write(sid, rec)
+        """A use, marked on the record's mtime: rewriting the record (a rename over it)
+        made ext4 write its blocks out at once, ~1 ms on every call's path."""
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (closed, expired)
+            os.utime(self.records / f"{sid}.json")
 
     def _info(self, sid: str) -> SessionInfo | None:
         rec = self._read(sid)

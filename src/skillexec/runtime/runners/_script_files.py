@@ -81,38 +81,77 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
 def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     """The regular files under ``root`` (at most ``max_files`` entries looked at). With
     ``uid``, on the same walk: ``root`` and everything under it handed to that uid (a
-    session's folder, to the skill that uses it now; no link followed: ``lchown``)."""
+    session's folder, to the skill that uses it now; no link followed: ``lchown``).
+
+    ``root`` is handed over last, once all under it is: a folder already ``uid``'s was
+    handed to it whole by an earlier walk (a skill's processes make only files of their
+    own uid, and the engine writes a call's files as the skill's), so the walk only
+    looks, as calls of one skill in a row find."""
     if uid is not None:
-        os.chown(root, uid, uid)
+        try:
+            if os.stat(root, follow_symlinks=False).st_uid == uid:
+                uid = None
+        except OSError:
+            pass
     out: Snapshot = {}
-    seen = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        if uid is not None:
-            for name in dirnames:
-                _lchown(os.path.join(dirpath, name), uid)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if uid is not None:
-                _lchown(path, uid)
-            seen += 1
-            if seen > max_files:
-                if uid is None:
-                    return out
-                continue  # past the quota: handed over still, not looked at
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns, st.st_ino)
-        seen += len(dirnames)
+    _walk(root, "", out, max_files, uid, 0)
+    if uid is not None:
+        _lchown(root, uid)
     return out
 
 
 def _lchown(path: str, uid: int) -> None:
     with contextlib.suppress(OSError):
         os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _walk(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
+          seen: int) -> int:
+    """One folder of ``snapshot``'s walk, then its subfolders (top down, sorted; a link
+    to a folder is handed over and counted as one, never entered). Returns the count of
+    entries seen so far, or -1 once past ``max_files`` without ``uid`` (stop)."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return seen  # unreadable: skipped, as os.walk does
+    dirs: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        (dirs if is_dir else files).append(entry)
+    dirs.sort(key=lambda e: e.name)
+    if uid is not None:
+        for entry in dirs:
+            _lchown(entry.path, uid)
+    for entry in files:
+        if uid is not None:
+            _lchown(entry.path, uid)
+        seen += 1
+        if seen > max_files:
+            if uid is None:
+                return -1
+            continue  # past the quota: handed over still, not looked at
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    seen += len(dirs)
+    for entry in dirs:
+        try:
+            if entry.is_symlink():
+                continue
+        except OSError:
+            continue
+        seen = _walk(entry.path, f"{prefix}{entry.name}/", out, max_files, uid, seen)
+        if seen < 0:
+            return -1
+    return seen
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
