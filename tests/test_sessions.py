@@ -298,3 +298,33 @@ def test_a_session_passes_between_skills_and_back(tmp_path: Path) -> None:
     for r in runs:
         assert r.status is TaskStatus.SUCCEEDED, (r.error, r.output)
     assert sizes == {"a.txt": 3, "b.txt": 2, "d/x.txt": 3, "d/y.txt": 1}
+
+
+def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
+    """A script may nest folders deeper than Python's recursion limit: the engine's walks
+    (the session handed over and noted, the artifacts looked for, the files listed) go
+    through them all, where they used to end the call with an internal error."""
+    skills = tmp_path / "skills"
+    (skills / "deep" / "scripts").mkdir(parents=True)
+    (skills / "deep" / "SKILL.md").write_text(
+        "---\nname: deep\ndescription: nests folders\n---\n\nNest.\n")
+    (skills / "deep" / "scripts" / "nest.py").write_text(
+        "import os\nfor _ in range(1100):\n    os.makedirs('d', exist_ok=True)\n"
+        "    os.chdir('d')\n"
+        "with open('bottom.txt', 'w') as f:\n    f.write('x')\n")
+
+    async def go() -> tuple[list[ExecutionResult], list[str], int]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            runs = [await e.run_script("deep", "scripts/nest.py", session=sid),
+                    await e.run_script("deep", "scripts/nest.py", session=sid),
+                    await e.run_script("deep", "scripts/nest.py")]
+            listed = [f["path"] for f in e.sessions.files(sid)]
+            return runs, listed, e.sessions.get(sid).files
+    runs, listed, count = arun(go())
+    for r in runs:
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+    bottom = "d/" * 1100 + "bottom.txt"
+    assert listed == [bottom]
+    assert count == 1100 + 1
+    assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]

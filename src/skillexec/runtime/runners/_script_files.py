@@ -94,7 +94,16 @@ def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
         except OSError:
             pass
     out: Snapshot = {}
-    _walk(root, "", out, max_files, uid, 0)
+    # Top down, each folder's subfolders in name order; a stack, not recursion: a script
+    # may leave folders nested deeper than Python's recursion limit.
+    stack = [(root, "")]
+    seen = 0
+    while stack:
+        path, prefix = stack.pop()
+        seen, subs = _folder(path, prefix, out, max_files, uid, seen)
+        if seen < 0:
+            break
+        stack.extend(reversed(subs))
     if uid is not None:
         _lchown(root, uid)
     return out
@@ -105,16 +114,17 @@ def _lchown(path: str, uid: int) -> None:
         os.chown(path, uid, uid, follow_symlinks=False)
 
 
-def _walk(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
-          seen: int) -> int:
-    """One folder of ``snapshot``'s walk, then its subfolders (top down, sorted; a link
-    to a folder is handed over and counted as one, never entered). Returns the count of
-    entries seen so far, or -1 once past ``max_files`` without ``uid`` (stop)."""
+def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
+            seen: int) -> tuple[int, list[tuple[str, str]]]:
+    """One folder of ``snapshot``'s walk: its files noted (and everything in it handed to
+    ``uid``). Returns the count of entries seen so far (-1 once past ``max_files``
+    without ``uid``: stop) and the subfolders to walk (a link to a folder is handed over
+    and counted, never entered)."""
     try:
         with os.scandir(path) as it:
             entries = list(it)
     except OSError:
-        return seen  # unreadable: skipped, as os.walk does
+        return seen, []  # unreadable: skipped, as os.walk does
     dirs: list[os.DirEntry[str]] = []
     files: list[os.DirEntry[str]] = []
     for entry in entries:
@@ -133,7 +143,7 @@ def _walk(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None
         seen += 1
         if seen > max_files:
             if uid is None:
-                return -1
+                return -1, []
             continue  # past the quota: handed over still, not looked at
         try:
             st = entry.stat(follow_symlinks=False)
@@ -141,17 +151,12 @@ def _walk(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None
             continue
         if stat.S_ISREG(st.st_mode):
             out[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
-    seen += len(dirs)
+    subs = []
     for entry in dirs:
-        try:
-            if entry.is_symlink():
-                continue
-        except OSError:
-            continue
-        seen = _walk(entry.path, f"{prefix}{entry.name}/", out, max_files, uid, seen)
-        if seen < 0:
-            return -1
-    return seen
+        with contextlib.suppress(OSError):
+            if not entry.is_symlink():
+                subs.append((entry.path, f"{prefix}{entry.name}/"))
+    return seen + len(dirs), subs
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
