@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from skillexec.distributed.ledger import MIGRATIONS, Ledger
 from tests._distributed import REDIS, database
+from tests.conftest import arun
 
 
 def _skillexec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,7 +30,28 @@ def test_doctor_says_the_broker_and_database_answer(db: str) -> None:
     assert done.returncode == 0, done.stderr
     rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
     assert rows["broker"]["available"] and rows["database"]["available"]
-    assert "schema version 1" in rows["database"]["detail"]
+    assert "no ledger tables yet" in rows["database"]["detail"]
+    # A check changes nothing in the database it looks at: a worker makes the tables.
+    assert _tables(db) == []
+    arun(_migrated(db))
+    done = _skillexec("doctor", "--json", "--database-url", db)
+    rows = {r["mechanism"]: r for r in json.loads(done.stdout) if r["section"] == "distributed"}
+    assert rows["database"]["available"], rows
+    assert f"schema version {len(MIGRATIONS)} of {len(MIGRATIONS)}" in rows["database"]["detail"]
+
+
+def _tables(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'skillexec%'").fetchall()]
+
+
+async def _migrated(url: str) -> None:
+    ledger = Ledger(url, worker_id="test", lease_s=1.0, pool_size=1)
+    await ledger.open()  # as a worker starting does: the tables made
+    await ledger.close()
 
 
 def test_doctor_says_which_one_does_not_answer() -> None:

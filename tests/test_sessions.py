@@ -245,3 +245,86 @@ def test_a_session_is_its_principals(tmp_path: Path) -> None:
             assert refused.error is not None and refused.error.code == "session_not_found"
             assert e.sessions.close(a, principal="alice") is True
     arun(after_restart())
+
+
+def test_a_call_keeps_its_session_alive(tmp_path: Path) -> None:
+    """A session's TTL runs from its last use: a call made before it ran out restarts it
+    (the use is marked on the session's record, also for another engine reading it)."""
+    async def go() -> tuple[float, float, list[str], float]:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create(ttl_s=1.0)
+            created = e.sessions.get(sid).last_used_at
+            await asyncio.sleep(0.6)
+            r = await e.run_script(PDF, "scripts/noop.py", session=sid)
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            used = e.sessions.get(sid).last_used_at
+            await asyncio.sleep(0.6)  # past created + ttl_s, within used + ttl_s
+            alive = [s.id for s in e.sessions.list()]
+            assert sid in alive
+            r = await e.run_script(PDF, "scripts/noop.py", session=sid)
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+        async with engine(tmp_path) as again:  # as a later engine reads the record
+            later = again.sessions.get(sid).last_used_at
+        return created, used, alive, later
+    created, used, _alive, later = arun(go())
+    assert used >= created + 0.5 and later >= used + 0.5
+
+
+def test_a_session_passes_between_skills_and_back(tmp_path: Path) -> None:
+    """One session used by two skills in turn (each its own uid when the engine runs as
+    root): each call may read and change what the other skill's calls made there, and two
+    calls of one skill in a row find it as the last one left it."""
+    skills = tmp_path / "skills"
+    script = ("import sys\nfor p in sys.argv[1:]:\n"
+              "    with open(p, 'a') as f:\n        f.write('+')\n")
+    for name in ("alpha", "beta"):
+        (skills / name / "scripts").mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: appends to files\n---\n\nAppend.\n")
+        (skills / name / "scripts" / "append.py").write_text(script)
+
+    async def go() -> tuple[list[ExecutionResult], dict[str, int]]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            runs = []
+            for skill, paths in (("alpha", ["a.txt", "d/x.txt"]), ("beta", ["a.txt", "b.txt"]),
+                                 ("alpha", ["b.txt", "d/x.txt"]), ("alpha", ["a.txt"]),
+                                 ("beta", ["d/x.txt", "d/y.txt"])):
+                runs.append(await e.run_script(skill, "scripts/append.py", args=paths,
+                                               session=sid,
+                                               files={"d/x.txt": b""} if not runs else None))
+            return runs, {f["path"]: f["size"] for f in e.sessions.files(sid)}
+    runs, sizes = arun(go())
+    for r in runs:
+        assert r.status is TaskStatus.SUCCEEDED, (r.error, r.output)
+    assert sizes == {"a.txt": 3, "b.txt": 2, "d/x.txt": 3, "d/y.txt": 1}
+
+
+def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
+    """A script may nest folders deeper than Python's recursion limit: the engine's walks
+    (the session handed over and noted, the artifacts looked for, the files listed) go
+    through them all, where they used to end the call with an internal error."""
+    skills = tmp_path / "skills"
+    (skills / "deep" / "scripts").mkdir(parents=True)
+    (skills / "deep" / "SKILL.md").write_text(
+        "---\nname: deep\ndescription: nests folders\n---\n\nNest.\n")
+    (skills / "deep" / "scripts" / "nest.py").write_text(
+        "import os\nfor _ in range(1100):\n    os.makedirs('d', exist_ok=True)\n"
+        "    os.chdir('d')\n"
+        "with open('bottom.txt', 'w') as f:\n    f.write('x')\n")
+
+    async def go() -> tuple[list[ExecutionResult], list[str], int]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            runs = [await e.run_script("deep", "scripts/nest.py", session=sid),
+                    await e.run_script("deep", "scripts/nest.py", session=sid),
+                    await e.run_script("deep", "scripts/nest.py")]
+            listed = [f["path"] for f in e.sessions.files(sid)]
+            return runs, listed, e.sessions.get(sid).files
+    runs, listed, count = arun(go())
+    for r in runs:
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+    bottom = "d/" * 1100 + "bottom.txt"
+    assert listed == [bottom]
+    assert count == 1100 + 1
+    assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]

@@ -112,21 +112,32 @@ def doctor_rows(cfg: EngineConfig, *, database_given: bool = False) -> list[dict
     if url is None:
         rows.append(_row("database", False, "distributed.database_url is not set"))
         return rows
-    from skillexec.distributed.ledger import Ledger
+    import psycopg
 
-    async def check() -> int:
+    from skillexec.distributed.ledger import MIGRATIONS, Ledger, unavailable
+
+    async def check() -> int | None:
+        # Read only: a check changes nothing in the database it looks at (a worker makes
+        # and migrates the tables when it starts).
         ledger = Ledger(url, worker_id="doctor", lease_s=1.0, pool_size=1)
-        await ledger.open()
+        await ledger.open(migrate=False)
         try:
-            return await ledger.migrate()
+            return await ledger.schema_version()
+        except (psycopg.Error, OSError) as exc:
+            raise unavailable(exc) from exc
         finally:
             await ledger.close()
 
     try:
         version = asyncio.run(check())
-        rows.append(_row("database", True, f"answers; ledger schema version {version}"))
     except SkillExecError as exc:
         rows.append(_row("database", False, str(exc)))
+        return rows
+    latest = len(MIGRATIONS)
+    rows.append(_row("database", True, "answers; " + (
+        "no ledger tables yet: the first worker to start makes them" if version is None
+        else f"ledger schema version {version} of {latest}" + (
+            "" if version >= latest else ": the next worker to start migrates it"))))
     return rows
 
 

@@ -161,10 +161,11 @@ class Ledger:
         self._requests: Batch[tuple[str, str], tuple[Any, ...] | None] = Batch(
             self._claim_requests)
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         try:
             await self._pool.open(wait=True, timeout=10.0)
-            await self.migrate()
+            if migrate:
+                await self.migrate()
         except (psycopg.Error, TimeoutError, OSError) as exc:
             await self._pool.close()
             raise unavailable(exc) from exc
@@ -189,6 +190,18 @@ class Ledger:
                 await conn.execute("INSERT INTO skillexec_ledger_version(version) "
                                    "VALUES (%s)", (version,))
             return len(MIGRATIONS)
+
+    async def schema_version(self) -> int | None:
+        """The schema version applied, read only (None: no worker made the tables yet)."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT to_regclass('skillexec_ledger_version')")
+            row = await cur.fetchone()
+            if row is None or row[0] is None:
+                return None
+            cur = await conn.execute("SELECT coalesce(max(version), 0) "
+                                     "FROM skillexec_ledger_version")
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
 
     async def _one(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
         try:

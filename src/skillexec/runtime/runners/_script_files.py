@@ -81,38 +81,82 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
 def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     """The regular files under ``root`` (at most ``max_files`` entries looked at). With
     ``uid``, on the same walk: ``root`` and everything under it handed to that uid (a
-    session's folder, to the skill that uses it now; no link followed: ``lchown``)."""
+    session's folder, to the skill that uses it now; no link followed: ``lchown``).
+
+    ``root`` is handed over last, once all under it is: a folder already ``uid``'s was
+    handed to it whole by an earlier walk (a skill's processes make only files of their
+    own uid, and the engine writes a call's files as the skill's), so the walk only
+    looks, as calls of one skill in a row find."""
     if uid is not None:
-        os.chown(root, uid, uid)
+        try:
+            if os.stat(root, follow_symlinks=False).st_uid == uid:
+                uid = None
+        except OSError:
+            pass
     out: Snapshot = {}
+    # Top down, each folder's subfolders in name order; a stack, not recursion: a script
+    # may leave folders nested deeper than Python's recursion limit.
+    stack = [(root, "")]
     seen = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        if uid is not None:
-            for name in dirnames:
-                _lchown(os.path.join(dirpath, name), uid)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if uid is not None:
-                _lchown(path, uid)
-            seen += 1
-            if seen > max_files:
-                if uid is None:
-                    return out
-                continue  # past the quota: handed over still, not looked at
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if stat.S_ISREG(st.st_mode):
-                out[os.path.relpath(path, root)] = (st.st_size, st.st_mtime_ns, st.st_ino)
-        seen += len(dirnames)
+    while stack:
+        path, prefix = stack.pop()
+        seen, subs = _folder(path, prefix, out, max_files, uid, seen)
+        if seen < 0:
+            break
+        stack.extend(reversed(subs))
+    if uid is not None:
+        _lchown(root, uid)
     return out
 
 
 def _lchown(path: str, uid: int) -> None:
     with contextlib.suppress(OSError):
         os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
+            seen: int) -> tuple[int, list[tuple[str, str]]]:
+    """One folder of ``snapshot``'s walk: its files noted (and everything in it handed to
+    ``uid``). Returns the count of entries seen so far (-1 once past ``max_files``
+    without ``uid``: stop) and the subfolders to walk (a link to a folder is handed over
+    and counted, never entered)."""
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return seen, []  # unreadable: skipped, as os.walk does
+    dirs: list[os.DirEntry[str]] = []
+    files: list[os.DirEntry[str]] = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        (dirs if is_dir else files).append(entry)
+    dirs.sort(key=lambda e: e.name)
+    if uid is not None:
+        for entry in dirs:
+            _lchown(entry.path, uid)
+    for entry in files:
+        if uid is not None:
+            _lchown(entry.path, uid)
+        seen += 1
+        if seen > max_files:
+            if uid is None:
+                return -1, []
+            continue  # past the quota: handed over still, not looked at
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    subs = []
+    for entry in dirs:
+        with contextlib.suppress(OSError):
+            if not entry.is_symlink():
+                subs.append((entry.path, f"{prefix}{entry.name}/"))
+    return seen + len(dirs), subs
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
