@@ -131,14 +131,17 @@ class Cluster:
         from skillexec.distributed.transport import celery_app
 
         want = {str(p.pid) for p in self.workers}
-        control = celery_app(self.env["SKILLEXEC_BROKER_URL"], [self.queue]).control
+        app = celery_app(self.env["SKILLEXEC_BROKER_URL"], [self.queue])
 
         def answered() -> bool:
             # Every test's workers share the broker: ours are named skillexec.<pid>@host.
-            names = {name for reply in control.ping(timeout=0.5) for name in reply}
+            names = {name for reply in app.control.ping(timeout=0.5) for name in reply}
             return want <= {n.split("@")[0].removeprefix("skillexec.") for n in names}
 
-        wait_until(answered, timeout_s, f"{len(want)} workers consuming")
+        try:
+            wait_until(answered, timeout_s, f"{len(want)} workers consuming")
+        finally:
+            app.close()
 
     def stop(self) -> None:
         for p in self.workers:
