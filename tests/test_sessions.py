@@ -5,10 +5,13 @@ writes only its own session's folder."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from skillexec import SkillExecutionEngine
@@ -328,3 +331,31 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
     assert listed == [bottom]
     assert count == 1100 + 1
     assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]
+
+
+def test_a_file_name_that_is_not_utf8_is_listed(tmp_path: Path) -> None:
+    """A script may name a file with bytes that are not UTF-8: the session's listing shows
+    them escaped (it carried lone surrogates, which JSON and the terminal refuse: the
+    HTTP route answered 500 and `sessions show` failed)."""
+    skills = tmp_path / "skills"
+    (skills / "odd" / "scripts").mkdir(parents=True)
+    (skills / "odd" / "SKILL.md").write_text("---\nname: odd\ndescription: odd names\n---\n\nx\n")
+    (skills / "odd" / "scripts" / "make.py").write_text(
+        "import os\nos.mkdir(b'dir\\xff')\nwith open(b'dir\\xff/a\\xfe.txt', 'wb') as f:\n"
+        "    f.write(b'x')\n")
+    data = tmp_path / "d"
+
+    async def go() -> tuple[ExecutionResult, str, list[dict[str, Any]]]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as e:
+            sid = e.sessions.create()
+            r = await e.run_script("odd", "scripts/make.py", session=sid)
+            return r, sid, e.sessions.files(sid)
+    r, sid, files = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert [f["path"] for f in files] == ["dir\\xff/a\\xfe.txt"]
+    orjson.dumps(files)
+    shown = subprocess.run([sys.executable, "-m", "skillexec", "sessions", "show", sid,
+                            "--data-dir", str(data)], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "dir\\xff/a\\xfe.txt" in shown.stdout

@@ -147,7 +147,8 @@ class SessionStore:
             with contextlib.suppress(OSError):
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(st.st_mode):
-                    out.append({"path": rel, "size": st.st_size, "mtime": st.st_mtime})
+                    out.append({"path": _shown(rel), "size": st.st_size,
+                                "mtime": st.st_mtime})
         return sorted(out, key=lambda f: str(f["path"]))
 
     def close(self, session_id: str, *, principal: Who = None) -> bool:
@@ -333,6 +334,17 @@ def _tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
             yield prefix + entry.name, entry, folder
             if folder:
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
+
+
+def _shown(rel: str) -> str:
+    """A path as it can be shown and sent as JSON: bytes that are not UTF-8 in a name a
+    script made (``\\xff``) written out, not carried as lone surrogates (which no JSON
+    encoder or UTF-8 terminal takes)."""
+    try:
+        rel.encode()
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def _check_id(session_id: object) -> None:
