@@ -561,6 +561,7 @@ def test_private_home_and_tmp_leave_nothing_behind(runner_cls: type[ProcessRunne
     assert not left, left
 
 
+@pytest.mark.deep_tree
 @pytest.mark.parametrize("runner_cls", LEVELS)
 def test_a_home_nested_past_the_recursion_limit_is_removed(runner_cls: type[ProcessRunner],
                                                             tmp_path: Path) -> None:

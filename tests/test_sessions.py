@@ -303,6 +303,7 @@ def test_a_session_passes_between_skills_and_back(tmp_path: Path) -> None:
     assert sizes == {"a.txt": 3, "b.txt": 2, "d/x.txt": 3, "d/y.txt": 1}
 
 
+@pytest.mark.deep_tree
 def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
     """A script may nest folders deeper than Python's recursion limit: the engine's walks
     (the session handed over and noted, the artifacts looked for, the files listed) go
@@ -323,7 +324,9 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
                     await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py")]
             listed = [f["path"] for f in e.sessions.files(sid)]
-            return runs, listed, e.sessions.get(sid).files
+            count = e.sessions.get(sid).files
+            assert e.sessions.close(sid)  # the engine removes it, however deep
+            return runs, listed, count
     runs, listed, count = arun(go())
     for r in runs:
         assert r.status is TaskStatus.SUCCEEDED, r.error
