@@ -46,3 +46,36 @@ def test_lone_surrogates_in_progress_and_artifact_names(level: str, tmp_path: Pa
     assert status is TaskStatus.SUCCEEDED
     assert messages == ["half ? done"]
     assert len(names) == 1 and names[0].startswith("a") and names[0].endswith("b.txt")
+
+
+RAISES = """
+def execute(input_data):
+    raise ValueError("bad \\\\ud800 value".encode().decode("unicode_escape"))
+"""
+
+
+@pytest.mark.parametrize("level", ["inline", "sandbox"])
+def test_an_exception_whose_text_utf8_cannot_carry(level: str, tmp_path: Path) -> None:
+    """Its message becomes the call's error, '?' for the surrogate: inline it crashed the
+    engine's execute (the journal refused the text), sandboxed the child could not send
+    its answer ('child_crashed')."""
+    if level == "sandbox":
+        need_sandbox()
+    folder = tmp_path / "skills" / "raiser"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(
+        '{"id": "raiser", "version": "1.0.0", "entry_point": "main:execute"}')
+    (folder / "main.py").write_text(RAISES)
+
+    async def go() -> tuple[str, str, str]:
+        config = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                              isolation={"default_level": level})
+        async with SkillExecutionEngine(config=config) as e:
+            r = await e.execute("raiser", {}, max_retries=0)
+            assert r.error is not None
+            info = await e.status(r.task_id)
+            assert info.result is not None and info.result.error is not None
+            return r.error.code, r.error.message, info.result.error.message
+    code, message, journaled = arun(go())
+    assert code == "skill_raised"
+    assert message == journaled == "ValueError: bad ? value"
