@@ -39,7 +39,7 @@ def _audit(data_dir: Any, journal_url: str | None) -> tuple[Any, Any]:
 async def _open(cfg: Any, directory: Any) -> tuple[AuditLog, TaskStore]:
     from skillexec.security.audit import AuditLog
     store = await opt.open_journal(cfg)
-    return AuditLog(store, directory=directory), store
+    return AuditLog(store, directory=directory, journal=cfg.journal_identity), store
 
 
 @app.command()

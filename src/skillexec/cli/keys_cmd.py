@@ -45,7 +45,8 @@ def with_keys(data_dir: Path | None, journal_url: str | None,
 
         store = await opt.open_journal(cfg, make=True)
         audit = AuditLog(store, directory=cfg.data_dir / "audit", enabled=cfg.audit.enabled,
-                         checkpoint_every=cfg.audit.checkpoint_every)
+                         checkpoint_every=cfg.audit.checkpoint_every,
+                         journal=cfg.journal_identity)
         try:
             return await use(KeyManager(store, audit=audit.record))
         except SkillExecError as exc:

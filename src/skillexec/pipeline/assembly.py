@@ -260,7 +260,8 @@ def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
     audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
                      else c.data_dir / "audit", enabled=c.audit.enabled,
                      checkpoint_every=c.audit.checkpoint_every,
-                     task_submissions=c.audit.task_submissions)
+                     task_submissions=c.audit.task_submissions,
+                     journal=c.journal_identity)
     purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
                     optimizer=p["optimizer"], retention_days=c.security.retention_days,
                     interval_s=c.security.retention_interval_s,
