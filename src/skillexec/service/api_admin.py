@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
+from skillexec.security.keys import MAX_LIFETIME_S
 from skillexec.security.principals import Principal, Role
 from skillexec.service.auth import caller, need
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
@@ -123,7 +124,7 @@ class KeyCreate(BaseModel):
     skills: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")]] | None = \
         Field(None, min_length=1, description="Skill ids or patterns it may run (none: every "
               "skill).")
-    expires_in_s: float | None = Field(None, gt=0, le=10 * 365 * 86400)
+    expires_in_s: float | None = Field(None, gt=0, le=MAX_LIFETIME_S)
 
     _numbers = field_validator("expires_in_s", mode="before")(not_bool)
 
