@@ -82,7 +82,8 @@ def show(since: Annotated[str | None, typer.Option(
          journal_url: opt.JournalUrl = None) -> None:
     """The audit records, oldest first."""
     cfg, directory = _audit(data_dir, journal_url)
-    since_s = None if since is None else time.time() - parse_age(since)
+    # longer ago than 1970: every record
+    since_s = None if since is None else max(0.0, time.time() - parse_age(since))
 
     async def go() -> list[dict[str, Any]]:
         audit, store = await _open(cfg, directory)
