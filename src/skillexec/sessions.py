@@ -294,8 +294,8 @@ class SessionStore:
 
     def _hold(self, sid: str) -> int:
         """A shared lock on the session's lock file, held while a call uses it: another
-        process's sweep sees the session in use (see :meth:`_in_use`)."""
-        self.records.mkdir(parents=True, exist_ok=True)
+        process's sweep sees the session in use (see :meth:`_in_use`). The records' folder
+        is there: the session's record was just read."""
         fd = os.open(self.records / f"{sid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_SH)
         return fd
