@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -186,7 +187,7 @@ class SessionStore:
         if rec is None or not (self.root / session_id).is_dir() \
                 or not self._allowed(rec, principal, action):
             raise self._not_found(session_id)
-        if time.time() > rec["last_used_at"] + rec["ttl_s"]:
+        if time.time() > rec["last_used_at"] + rec["ttl_s"] and not self._in_use(session_id):
             self._remove(session_id)
             raise self._not_found(session_id, expired=True)
         return self.root / session_id
@@ -207,10 +208,12 @@ class SessionStore:
             async with lock:
                 # not open (any more), or not this principal's: refused
                 path = self.path(session_id, principal=principal)
+                flock_fd = self._hold(session_id)  # in use, for other processes' sweeps too
                 try:
                     yield path
                 finally:
                     self._touch(session_id)
+                    os.close(flock_fd)
         finally:
             left = self._users[session_id] = self._users.get(session_id, 1) - 1
             if left <= 0:
@@ -224,7 +227,7 @@ class SessionStore:
         for sid in self._ids():
             rec = self._read(sid)
             expired = rec is None or now > rec["last_used_at"] + rec["ttl_s"]
-            if expired and sid not in self._locks:  # one in use is kept until its call ends
+            if expired and not self._in_use(sid):  # one in use is kept until its call ends
                 self._remove(sid)
                 gone += 1
         return gone
@@ -298,13 +301,39 @@ class SessionStore:
                            files=files, bytes=size,
                            principal=_owner(rec))
 
+    def _hold(self, sid: str) -> int:
+        """A shared lock on the session's lock file, held while a call uses it: another
+        process's sweep sees the session in use (see :meth:`_in_use`). The records' folder
+        is there: the session's record was just read."""
+        fd = os.open(self.records / f"{sid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    def _in_use(self, sid: str) -> bool:
+        """A call of this process holds or awaits it, or one of another process runs in it
+        (its lock file is locked)."""
+        if sid in self._locks:
+            return True
+        try:
+            fd = os.open(self.records / f"{sid}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def _remove(self, sid: str) -> None:
         path = self.root / sid
         if path.is_dir():
             with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
                 remove_tree(str(path))
-        with contextlib.suppress(FileNotFoundError):
-            (self.records / f"{sid}.json").unlink()
+        for name in (f"{sid}.json", f"{sid}.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.records / name).unlink()
         self._locks.pop(sid, None)
 
     @staticmethod
