@@ -5,6 +5,7 @@ writes only its own session's folder."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -362,3 +363,33 @@ def test_a_file_name_that_is_not_utf8_is_listed(tmp_path: Path) -> None:
                            timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "dir\\xff/a\\xfe.txt" in shown.stdout
+
+
+def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path) -> None:
+    """Where fs.protected_hardlinks is off, a script may hard-link a file it does not own
+    into its session: when the session passes to another skill, only what the last skill
+    owned is handed over, never that file (chowning the link, as root, would give the other
+    file away)."""
+    if os.geteuid() != 0:
+        pytest.skip("skills have users of their own only when the engine runs as root")
+    skills = tmp_path / "skills"
+    for name in ("alpha", "beta"):
+        (skills / name / "scripts").mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: noop\n---\n\nx\n")
+        (skills / name / "scripts" / "noop.py").write_text("")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("root's")
+    outside.chmod(0o600)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            first = await e.run_script("alpha", "scripts/noop.py", session=sid)
+            # As a script could where hard links are not protected (the test is root).
+            os.link(outside, e.sessions.path(sid) / "linked.txt")
+            second = await e.run_script("beta", "scripts/noop.py", session=sid)
+            return [first, second]
+    for r in arun(go()):
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert outside.stat().st_uid == 0 and outside.read_text() == "root's"

@@ -83,14 +83,18 @@ def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     ``uid``, on the same walk: ``root`` and everything under it handed to that uid (a
     session's folder, to the skill that uses it now; no link followed: ``lchown``).
 
+    Only what the folder's last user owns is handed over: a hard link a script made to
+    somebody else's file (where ``fs.protected_hardlinks`` is off) is never chowned.
     ``root`` is handed over last, once all under it is: a folder already ``uid``'s was
     handed to it whole by an earlier walk (a skill's processes make only files of their
     own uid, and the engine writes a call's files as the skill's), so the walk only
     looks, as calls of one skill in a row find."""
+    hand: tuple[int, int] | None = None  # (from, to)
     if uid is not None:
         try:
-            if os.stat(root, follow_symlinks=False).st_uid == uid:
-                uid = None
+            owner = os.stat(root, follow_symlinks=False).st_uid
+            if owner != uid:
+                hand = (owner, uid)
         except OSError:
             pass
     out: Snapshot = {}
@@ -100,26 +104,28 @@ def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     seen = 0
     while stack:
         path, prefix = stack.pop()
-        seen, subs = _folder(path, prefix, out, max_files, uid, seen)
+        seen, subs = _folder(path, prefix, out, max_files, hand, seen)
         if seen < 0:
             break
         stack.extend(reversed(subs))
-    if uid is not None:
-        _lchown(root, uid)
+    if hand is not None:
+        with contextlib.suppress(OSError):
+            os.chown(root, hand[1], hand[1], follow_symlinks=False)
     return out
 
 
-def _lchown(path: str, uid: int) -> None:
+def _hand(entry: os.DirEntry[str], hand: tuple[int, int]) -> None:
     with contextlib.suppress(OSError):
-        os.chown(path, uid, uid, follow_symlinks=False)
+        if entry.stat(follow_symlinks=False).st_uid == hand[0]:
+            os.chown(entry.path, hand[1], hand[1], follow_symlinks=False)
 
 
-def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
-            seen: int) -> tuple[int, list[tuple[str, str]]]:
-    """One folder of ``snapshot``'s walk: its files noted (and everything in it handed to
-    ``uid``). Returns the count of entries seen so far (-1 once past ``max_files``
-    without ``uid``: stop) and the subfolders to walk (a link to a folder is handed over
-    and counted, never entered)."""
+def _folder(path: str, prefix: str, out: Snapshot, max_files: int,
+            hand: tuple[int, int] | None, seen: int) -> tuple[int, list[tuple[str, str]]]:
+    """One folder of ``snapshot``'s walk: its files noted (and with ``hand``, (from, to)
+    uids, what ``from`` owns in it handed to ``to``). Returns the count of entries seen so
+    far (-1 once past ``max_files`` without ``hand``: stop) and the subfolders to walk (a
+    link to a folder is handed over and counted, never entered)."""
     try:
         with os.scandir(path) as it:
             entries = list(it)
@@ -134,15 +140,15 @@ def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | No
             is_dir = False
         (dirs if is_dir else files).append(entry)
     dirs.sort(key=lambda e: e.name)
-    if uid is not None:
+    if hand is not None:
         for entry in dirs:
-            _lchown(entry.path, uid)
+            _hand(entry, hand)
     for entry in files:
-        if uid is not None:
-            _lchown(entry.path, uid)
+        if hand is not None:
+            _hand(entry, hand)
         seen += 1
         if seen > max_files:
-            if uid is None:
+            if hand is None:
                 return -1, []
             continue  # past the quota: handed over still, not looked at
         try:
