@@ -369,7 +369,8 @@ def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path)
     """Where fs.protected_hardlinks is off, a script may hard-link a file it does not own
     into its session: when the session passes to another skill, only what the last skill
     owned is handed over, never that file (chowning the link, as root, would give the other
-    file away)."""
+    file away), and a call's file of that name replaces the link (writing through it would
+    overwrite the other file)."""
     if os.geteuid() != 0:
         pytest.skip("skills have users of their own only when the engine runs as root")
     skills = tmp_path / "skills"
@@ -389,7 +390,11 @@ def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path)
             # As a script could where hard links are not protected (the test is root).
             os.link(outside, e.sessions.path(sid) / "linked.txt")
             second = await e.run_script("beta", "scripts/noop.py", session=sid)
-            return [first, second]
+            # A call's file of that name replaces the link, never writes through it.
+            third = await e.run_script("beta", "scripts/noop.py", session=sid,
+                                       files={"linked.txt": b"the call's"})
+            assert (e.sessions.path(sid) / "linked.txt").read_bytes() == b"the call's"
+            return [first, second, third]
     for r in arun(go()):
         assert r.status is TaskStatus.SUCCEEDED, r.error
     assert outside.stat().st_uid == 0 and outside.read_text() == "root's"

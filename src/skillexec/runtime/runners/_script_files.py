@@ -55,11 +55,12 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
         try:
             fd, name = _parent_fd(root, rel, make=True, uid=uid)
             try:
+                # Whatever is there by that name is replaced, never written through: a
+                # link, or a hard link a script made to somebody else's file (possible
+                # where fs.protected_hardlinks is off), which the engine would overwrite.
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                    if not stat.S_ISREG(st.st_mode):
-                        os.unlink(name, dir_fd=fd)  # a link (or fifo) there is replaced
-                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                    os.unlink(name, dir_fd=fd)
+                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                               | os.O_CLOEXEC, 0o600, dir_fd=fd)
                 try:
                     view = memoryview(data)
@@ -73,7 +74,7 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
                 os.close(fd)
         except OSError as exc:
             why = "a link or a file is in the way" if exc.errno in (
-                errno.ELOOP, errno.ENOTDIR, errno.EISDIR) else exc.strerror
+                errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else exc.strerror
             raise ParameterError(f"file {rel!r} could not be written into the workspace: "
                                  f"{why}", code="file_not_written") from None
 
