@@ -398,3 +398,30 @@ def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path)
     for r in arun(go()):
         assert r.status is TaskStatus.SUCCEEDED, r.error
     assert outside.stat().st_uid == 0 and outside.read_text() == "root's"
+
+
+def test_a_hard_link_to_somebody_elses_file_is_never_an_artifact(tmp_path: Path) -> None:
+    """A hard link that appears in the workspace during a call (a script can make one where
+    fs.protected_hardlinks is off) to a file the workspace's owner does not own is not read
+    for the caller: the engine, as root, would hand out any file of the machine."""
+    if os.geteuid() != 0:
+        pytest.skip("skills have users of their own only when the engine runs as root")
+    skills = tmp_path / "skills"
+    (skills / "waits" / "scripts").mkdir(parents=True)
+    (skills / "waits" / "SKILL.md").write_text("---\nname: waits\ndescription: w\n---\n\nx\n")
+    (skills / "waits" / "scripts" / "wait.py").write_text(
+        "import time\ntime.sleep(0.8)\nwith open('mine.txt', 'w') as f:\n    f.write('mine')\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the skill's")
+    secret.chmod(0o600)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            call = asyncio.ensure_future(e.run_script("waits", "scripts/wait.py", session=sid))
+            await asyncio.sleep(0.4)
+            os.link(secret, e.sessions.path(sid) / "loot.txt")  # as a script could
+            return await call
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert [a.name for a in r.artifacts] == ["mine.txt"]

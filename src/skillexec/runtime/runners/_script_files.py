@@ -171,16 +171,23 @@ def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
     """Save each file the script created or changed as an artifact (by path). The first
     quota passed raises (the attempt ends with it); a file over ``max_bytes`` too."""
     after = snapshot(root, max_files=max_files)
+    try:
+        owner = os.stat(root, follow_symlinks=False).st_uid
+    except OSError:
+        return
     for rel in sorted(after):
         if before.get(rel) == after[rel]:
             continue
-        data = _read(root, rel, max_bytes)
+        data = _read(root, rel, max_bytes, owner)
         if data is None:
             continue  # gone, or replaced by a link meanwhile: nothing to keep
         save(rel, data, mimetypes.guess_type(rel)[0])
 
 
-def _read(root: str, rel: str, max_bytes: int) -> bytes | None:
+def _read(root: str, rel: str, max_bytes: int, owner: int) -> bytes | None:
+    """A file's bytes, or None if it is not the script's to give: gone, not a regular
+    file, or a hard link to a file the workspace's owner does not own (possible where
+    fs.protected_hardlinks is off: the engine, maybe root, would read it for the caller)."""
     try:
         fd, name = _parent_fd(root, rel, make=False, uid=None)
     except OSError:
@@ -193,7 +200,7 @@ def _read(root: str, rel: str, max_bytes: int) -> bytes | None:
             return None
         try:
             st = os.fstat(f)
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode) or (st.st_nlink > 1 and st.st_uid != owner):
                 return None
             if st.st_size > max_bytes:
                 raise ResourceError(
