@@ -47,7 +47,9 @@ def verify(data: Path, url: str) -> VerifyReport:
         store = PostgresStore(url)
         await store.open()
         try:
-            return await AuditLog(store, directory=data / "audit").verify()
+            # the checkpoints signed for this journal (a data folder keeps each journal's)
+            journal = load_config(data_dir=data, journal_url=url).journal_identity
+            return await AuditLog(store, directory=data / "audit", journal=journal).verify()
         finally:
             await store.close()
     return arun(main())

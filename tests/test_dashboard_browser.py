@@ -353,3 +353,24 @@ def test_the_alerts_panel_shows_the_fired_alert(site: Site,
         == "rgb(192, 57, 43)"
     assert v.problems() == [] and v.statuses == []
     _offline(v, site)
+
+
+def test_a_skill_s_text_shows_its_control_characters_escaped(
+        site: Site, visit: Callable[[str], Visit]) -> None:
+    """A right-to-left override in an output reordered what the page showed ('a\u202eb'
+    drew 'a' then 'b' reversed onward: an output or a name could spoof another); the page
+    shows it escaped, as the command line does."""
+    _gate.set()
+    v = visit("runner")
+    page = v.page
+    page.select_option("#runskill", "dashdemo")
+    page.wait_for_selector("#fields [name=mood]")
+    page.fill("#fields [name=text]", "exe.\u202etxt\u0085")
+    page.fill("#fields [name=repeat]", "1")
+    page.click("#runform button[type=submit]")
+    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    out = page.text_content("#runresult")
+    assert "\u202e" not in out and "\u0085" not in out, out
+    assert "exe.\\u202etxt" in out, out
+    page.wait_for_function("""[...document.querySelectorAll('#runartifacts a')].length > 0""")
+    assert _unexpected_console(v, 403) == [] and v.errors == []

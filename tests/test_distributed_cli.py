@@ -90,3 +90,31 @@ def test_worker_without_a_broker_or_database_refuses_in_one_sentence(tmp_path: o
     assert "Traceback" not in done.stderr
     done = _skillexec("worker", "--broker-url", "http://x")
     assert done.returncode == 2 and "broker_url" in done.stderr, done.stderr
+
+
+def test_a_worker_s_bad_log_level_is_refused_before_it_starts(db: str) -> None:
+    """It was Celery's to refuse, after the node had started: 'internal error:
+    BadParameter: ...', exit 1."""
+    done = _skillexec("worker", "--broker-url", REDIS, "--database-url", db,
+                      "--loglevel", "bogus")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("skillexec: --loglevel bogus:"), done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "warning" in done.stderr.lower()
+
+
+def test_a_worker_s_metrics_port_in_use_is_named(db: str) -> None:
+    """'skillexec: Address already in use' named neither the option nor the port (and came
+    after the node had registered)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _skillexec("worker", "--broker-url", REDIS, "--database-url", db,
+                          "--metrics-port", str(port), "--loglevel", "info")
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"skillexec: --metrics-port {port}:"), done.stderr
+    assert f"127.0.0.1:{port}" in line and "in use" in line

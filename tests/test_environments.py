@@ -71,14 +71,16 @@ def test_requirements_from_every_place_a_skill_declares_them(tmp_path: Path) -> 
         {"package_name": "left-pad", "version": "1", "source": "npm"}]}, files={
         "main.py": "def execute(d):\n    return 1\n",
         "requirements.txt": "# pinned\nnumpy>=1.21  # arrays\n-r other.txt\n"
+                            "--index-url https://example.invalid/simple\n"
                             "pywin32; sys_platform == 'win32'\n",
+        "other.txt": "PyYAML>=6\n-r requirements.txt\n",  # included, and back: once each
         "scripts/requirements.txt": "imageio>=2.31\n",
         "scripts/tool.py": ("# /// script\n# requires-python = '>=3.11'\n"
                             "# dependencies = ['Requests[socks]>=2', 'numpy<3']\n# ///\n"
                             "print('hi')\n")})
     reqs = requirement_set(load_skill(folder), ["rich"])
     assert reqs.requirements == ("imageio>=2.31", "numpy<3,>=1.21", "pillow>=9",
-                                 "requests[socks]>=2", "rich")
+                                 "pyyaml>=6", "requests[socks]>=2", "rich")
     assert reqs.sources == ("manifest", "requirements.txt", "scripts/requirements.txt",
                             "scripts/tool.py", "skills install")
 
@@ -89,6 +91,21 @@ def test_the_set_and_its_key_do_not_depend_on_order_or_spelling(lines: list[str]
     assert sorted(str(r.name).lower() for r in reqs) == ["numpy", "pillow", "pyyaml", "rich"]
     from skillexec.environments.requirements import _normalize
     assert _normalize(reqs) == ("numpy>=1", "pillow", "pyyaml>=5", "rich<99")
+
+
+def test_an_include_outside_the_folder_or_missing_is_named(tmp_path: Path) -> None:
+    """``-r`` is followed inside the skill's folder only (a skill whose requirements.txt
+    was ``-r base.txt`` used to be provisioned with nothing, and fail on its imports)."""
+    from skillexec.errors import ManifestError
+    (tmp_path / "secret.txt").write_text("leftpad\n")
+    out = skill_folder(tmp_path / "a", "out", files={
+        "main.py": "def execute(d):\n    return 1\n", "requirements.txt": "-r ../../secret.txt\n"})
+    with pytest.raises(ManifestError, match=r"line 1: '../../secret.txt' is outside the skill"):
+        requirement_set(load_skill(out))
+    gone = skill_folder(tmp_path / "b", "gone", files={
+        "main.py": "def execute(d):\n    return 1\n", "requirements.txt": "--requirement=x.txt\n"})
+    with pytest.raises(ManifestError, match=r"the included file 'x.txt' does not exist"):
+        requirement_set(load_skill(gone))
 
 
 def test_a_bad_requirement_line_is_named(tmp_path: Path) -> None:

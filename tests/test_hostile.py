@@ -80,7 +80,8 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
 # Driven by their own tests below (they need a second skill, a setting or a check of their own).
 SPECIAL = {"zygote_engine_killed", "zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
            "zygote_patch_landlock", "zygote_home_writes", "uid_victim", "uid_attacker",
-           "script_reader", "workspace_planter"}  # bundled scripts: test_scripts_hostile.py
+           "script_reader", "workspace_planter",  # bundled scripts: test_scripts_hostile.py
+           "zygote_home_nested"}
 SECRET = "s3cr3t-token-for-the-hostile-test"
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -558,6 +559,29 @@ def test_private_home_and_tmp_leave_nothing_behind(runner_cls: type[ProcessRunne
         assert {n for n in new if "home-writes" in n or n.startswith(".zygote-")} == set(), d
     left = [str(p) for p in (tmp_path / "work").rglob(".zygote-*")]
     assert not left, left
+
+
+@pytest.mark.deep_tree
+@pytest.mark.parametrize("runner_cls", LEVELS)
+def test_a_home_nested_past_the_recursion_limit_is_removed(runner_cls: type[ProcessRunner],
+                                                            tmp_path: Path) -> None:
+    """The import nests 1,100 folders in the zygote's HOME: the runner still closes, and
+    leaves nothing behind."""
+    _need_level(runner_cls)
+    skill = load_skill(HOSTILE / "zygote_home_nested")
+
+    async def go() -> str:
+        r = runner_cls(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.ok, out.error
+            return str(out.output["home"])
+        finally:
+            await r.close()
+
+    home = asyncio.run(go())
+    assert not os.path.exists(home), f"{home} outlived the engine"
+    assert not list((tmp_path / "work").rglob(".zygote-*"))
 
 
 # -- unique identities: skills, runners and engines cannot reach each other ---------------

@@ -136,3 +136,16 @@ def test_a_task_running_at_one_scrape_is_counted_when_it_ends(tmp_path: Path) ->
     assert 'status="succeeded"' not in during
     assert 'skillexec_journal_tasks{skill="slowly",status="succeeded"} 1.0' in after
     assert 'status="running"' not in after
+
+
+def test_an_ipv6_address_is_printed_as_a_url(tmp_path: Path) -> None:
+    """'serving metrics at http://::1:9464/metrics' is no URL: an IPv6 host is bracketed,
+    as `serve` prints it."""
+    done = _cli("metrics", "serve", "--host", "::1", "--port", "0", "--duration", "0.2",
+                cwd=tmp_path)
+    _out, err = done.communicate(timeout=60)
+    if "cannot listen" in err:
+        pytest.skip("no IPv6 loopback here")
+    assert done.returncode == 0, err
+    url = re.search(r"http://\S+/metrics", err)
+    assert url is not None and url.group(0).startswith("http://[::1]:"), err

@@ -164,3 +164,25 @@ def test_cli_create_shows_once_list_revoke(tmp_path: Path) -> None:
     actions = [json.loads(line)["action"] for line in
                cli("audit", "show", "--json", cwd=tmp_path).stdout.splitlines()]
     assert actions.count("key.created") == 2 and actions.count("key.revoked") == 2
+
+
+def test_a_lifetime_beyond_ten_years_is_refused_and_one_already_kept_is_listed(
+        tmp_path: Path) -> None:
+    """--expires 99999999999d was taken (expiry in the year 273 million): every `keys list`
+    after it failed 'internal error: ValueError: year 273792727 is out of range'. The HTTP
+    route already caps a key's lifetime at ten years; the engine's API did not."""
+    async def refused() -> None:
+        with pytest.raises(ParameterError, match="10 years"):
+            await KeyManager(MemoryStore()).create(name="x", role="runner", expires_s=1e12)
+    arun(refused())
+    bad = cli("keys", "create", "--name", "x", "--expires", "99999999999d", cwd=tmp_path)
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.startswith("skillexec: --expires 99999999999d:"), bad.stderr
+    made = cli("keys", "create", "--name", "x", "--expires", "3650d", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    key_id = made.stdout.strip().split("_")[1]
+    with sqlite3.connect(tmp_path / ".skillexec" / "journal.db") as db:  # an older engine's
+        db.execute("UPDATE api_keys SET expires_at = 8.6e15 WHERE key_id = ?", (key_id,))
+    listed = cli("keys", "list", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert key_id in listed.stdout and "valid" in listed.stdout

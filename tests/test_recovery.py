@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from skillexec import ExecutionResult, SkillExecutionEngine, TaskStatus
+from skillexec.cli.options import engine_alive
 from skillexec.config import load_config
 from skillexec.engine import Recovery
 from tests.conftest import ROOT, arun
@@ -256,3 +257,61 @@ def test_a_resumed_task_keeps_its_deadline(tmp_path: Path) -> None:
     assert result.error.details["deadline_s"] == 4.0
     assert result.finished_at is not None
     assert result.finished_at - result.created_at < 4.0 + 2.0  # counted from acceptance
+
+
+def test_an_engine_does_not_recover_the_tasks_of_one_still_running(tmp_path: Path) -> None:
+    """Engine ``a`` holds the data directory, ``b`` starts beside it (no lock) and runs a
+    call; ``a`` stops. ``c``, starting now, took ``b``'s running task for a stopped engine's
+    leftover: it ended it failed/interrupted while ``b`` still ran it (``b``'s own end then
+    lost, the journal contradicting what ``b``'s caller was told); with recover=false it
+    reported it as left by a process that stopped."""
+    skills = make_skills(tmp_path)
+    data = tmp_path / "data"
+    os.environ["RUNS_FILE"] = str(tmp_path / "runs.txt")
+
+    async def go() -> tuple[Recovery, Recovery, ExecutionResult, Recovery]:
+        a = SkillExecutionEngine(skills_dir=skills, data_dir=data)
+        await a.start()
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as b:
+            await a.close()
+            task_id = await b.submit("once", {"n": 1, "seconds": 1.5})
+            await asyncio.sleep(0.3)  # running in b
+            assert engine_alive(data)  # `tasks purge` and `keys rotate-master` wait for b
+            async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as c:
+                recovered = c.recovery
+            async with SkillExecutionEngine(skills_dir=skills, data_dir=data,
+                                            config=load_config(recover=False)) as d:
+                left = d.recovery
+            result = await b.wait(task_id, timeout=10)
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as e:
+            alone = e.recovery  # nobody else runs: nothing is left to recover
+        assert not engine_alive(data)
+        return recovered, left, result, alone
+
+    try:
+        recovered, left, result, alone = arun(go())
+    finally:
+        del os.environ["RUNS_FILE"]
+    assert recovered == Recovery() and left == Recovery(), (recovered, left)
+    assert result.status is TaskStatus.SUCCEEDED and result.output == {"n": 1}
+    assert alone == Recovery()
+    with sqlite3.connect(data / "journal.db") as db:
+        rows = db.execute("SELECT status FROM tasks").fetchall()
+    assert rows == [("succeeded",)]
+
+
+def test_an_engine_alone_still_recovers_a_stopped_one_s_tasks(tmp_path: Path) -> None:
+    """The check above needs every engine's shared hold: one killed holds nothing."""
+    skills, data, ids, _ = _killed_mid_run(tmp_path)
+
+    async def go() -> Recovery:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data,
+                                        config=load_config(recover=False)) as engine:
+            return engine.recovery
+
+    os.environ["RUNS_FILE"] = str(tmp_path / "runs.txt")
+    try:
+        rec = arun(go())
+    finally:
+        del os.environ["RUNS_FILE"]
+    assert rec.left and set(rec.left) <= set(ids["again"] + ids["once"])

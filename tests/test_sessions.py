@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from skillexec import SkillExecutionEngine
@@ -301,6 +304,7 @@ def test_a_session_passes_between_skills_and_back(tmp_path: Path) -> None:
     assert sizes == {"a.txt": 3, "b.txt": 2, "d/x.txt": 3, "d/y.txt": 1}
 
 
+@pytest.mark.deep_tree
 def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
     """A script may nest folders deeper than Python's recursion limit: the engine's walks
     (the session handed over and noted, the artifacts looked for, the files listed) go
@@ -321,12 +325,15 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
                     await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py")]
             listed = [f["path"] for f in e.sessions.files(sid)]
-            return runs, listed, e.sessions.get(sid).files
+            count = e.sessions.get(sid).files
+            assert e.sessions.close(sid)  # the engine removes it, however deep
+            return runs, listed, count
     try:
         runs, listed, count = arun(go())
     finally:
-        # pytest removes old temporary folders recursively: this one, left, made every
-        # later pytest session of the same user end in a RecursionError (tests passed).
+        # pytest removes old temporary folders recursively: one this deep, left (the
+        # test failed before the close, say), made every later pytest session of the
+        # same user end in a RecursionError, all its tests passed.
         _remove_without_recursion(tmp_path / "d")
     for r in runs:
         assert r.status is TaskStatus.SUCCEEDED, r.error
@@ -334,6 +341,96 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
     assert listed == [bottom]
     assert count == 1100 + 1
     assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]
+
+
+def test_a_file_name_that_is_not_utf8_is_listed(tmp_path: Path) -> None:
+    """A script may name a file with bytes that are not UTF-8: the session's listing shows
+    them escaped (it carried lone surrogates, which JSON and the terminal refuse: the
+    HTTP route answered 500 and `sessions show` failed)."""
+    skills = tmp_path / "skills"
+    (skills / "odd" / "scripts").mkdir(parents=True)
+    (skills / "odd" / "SKILL.md").write_text("---\nname: odd\ndescription: odd names\n---\n\nx\n")
+    (skills / "odd" / "scripts" / "make.py").write_text(
+        "import os\nos.mkdir(b'dir\\xff')\nwith open(b'dir\\xff/a\\xfe.txt', 'wb') as f:\n"
+        "    f.write(b'x')\n")
+    data = tmp_path / "d"
+
+    async def go() -> tuple[ExecutionResult, str, list[dict[str, Any]]]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as e:
+            sid = e.sessions.create()
+            r = await e.run_script("odd", "scripts/make.py", session=sid)
+            return r, sid, e.sessions.files(sid)
+    r, sid, files = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert [f["path"] for f in files] == ["dir\\xff/a\\xfe.txt"]
+    orjson.dumps(files)
+    shown = subprocess.run([sys.executable, "-m", "skillexec", "sessions", "show", sid,
+                            "--data-dir", str(data)], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "dir\\xff/a\\xfe.txt" in shown.stdout
+
+
+def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path) -> None:
+    """Where fs.protected_hardlinks is off, a script may hard-link a file it does not own
+    into its session: when the session passes to another skill, only what the last skill
+    owned is handed over, never that file (chowning the link, as root, would give the other
+    file away), and a call's file of that name replaces the link (writing through it would
+    overwrite the other file)."""
+    if os.geteuid() != 0:
+        pytest.skip("skills have users of their own only when the engine runs as root")
+    skills = tmp_path / "skills"
+    for name in ("alpha", "beta"):
+        (skills / name / "scripts").mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: noop\n---\n\nx\n")
+        (skills / name / "scripts" / "noop.py").write_text("")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("root's")
+    outside.chmod(0o600)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            first = await e.run_script("alpha", "scripts/noop.py", session=sid)
+            # As a script could where hard links are not protected (the test is root).
+            os.link(outside, e.sessions.path(sid) / "linked.txt")
+            second = await e.run_script("beta", "scripts/noop.py", session=sid)
+            # A call's file of that name replaces the link, never writes through it.
+            third = await e.run_script("beta", "scripts/noop.py", session=sid,
+                                       files={"linked.txt": b"the call's"})
+            assert (e.sessions.path(sid) / "linked.txt").read_bytes() == b"the call's"
+            return [first, second, third]
+    for r in arun(go()):
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert outside.stat().st_uid == 0 and outside.read_text() == "root's"
+
+
+def test_a_hard_link_to_somebody_elses_file_is_never_an_artifact(tmp_path: Path) -> None:
+    """A hard link that appears in the workspace during a call (a script can make one where
+    fs.protected_hardlinks is off) to a file the workspace's owner does not own is not read
+    for the caller: the engine, as root, would hand out any file of the machine."""
+    if os.geteuid() != 0:
+        pytest.skip("skills have users of their own only when the engine runs as root")
+    skills = tmp_path / "skills"
+    (skills / "waits" / "scripts").mkdir(parents=True)
+    (skills / "waits" / "SKILL.md").write_text("---\nname: waits\ndescription: w\n---\n\nx\n")
+    (skills / "waits" / "scripts" / "wait.py").write_text(
+        "import time\ntime.sleep(0.8)\nwith open('mine.txt', 'w') as f:\n    f.write('mine')\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the skill's")
+    secret.chmod(0o600)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            sid = e.sessions.create()
+            call = asyncio.ensure_future(e.run_script("waits", "scripts/wait.py", session=sid))
+            await asyncio.sleep(0.4)
+            os.link(secret, e.sessions.path(sid) / "loot.txt")  # as a script could
+            return await call
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert [a.name for a in r.artifacts] == ["mine.txt"]
 
 
 def _remove_without_recursion(top: Path) -> None:

@@ -603,6 +603,22 @@ def test_oversized_and_non_utf8_manifests_are_refused(tmp_path: Path) -> None:
         load_skill(tmp_path / "latin")
 
 
+def test_a_lone_surrogate_escape_refuses_that_manifest_only(tmp_path: Path) -> None:
+    """JSON's and YAML's "\\ud800" escapes make text no JSON encoder or UTF-8 terminal
+    takes: that manifest is refused, naming the text (every listing of the skills failed
+    on it: `skills list` ended in an internal error), and the others load."""
+    write(tmp_path, {"j/skill.json": '{"id": "j", "description": "bad \\ud800 json"}',
+                     "y/skill.yaml": 'id: y\ndescription: "bad \\udcff yaml"\n',
+                     "m/SKILL.md": '---\nname: m\ndescription: "x \\ud83d"\n---\n\nBody.\n',
+                     "ok/skill.json": {"id": "ok", "description": "caf\u00e9 \u2713"}})
+    report = load_skills(tmp_path)
+    assert [s.id for s in report.skills] == ["ok"]
+    reasons = sorted(p.reason for p in report.problems)
+    assert len(reasons) == 3
+    assert all("is not valid Unicode text (a lone surrogate" in r for r in reasons)
+    assert all(r.encode() for r in reasons)
+
+
 # -- parameters schema -------------------------------------------------------------------
 
 

@@ -339,6 +339,15 @@ class EngineConfig(BaseSettings):
         return sqlite_path(self.journal.url, self.journal_path)
 
     @property
+    def journal_identity(self) -> str | None:
+        """Which journal, for what the data directory keeps per journal (the audit chain's
+        checkpoints): None for its own file, else the journal's name without a password."""
+        if not self.journal_is_shared and \
+                Path(self.journal_location).resolve() == self.journal_path.resolve():
+            return None
+        return self.journal_where
+
+    @property
     def journal_where(self) -> str:
         """The journal, named for a message: its file, or its URL without the password."""
         from skillexec.storage.factory import where

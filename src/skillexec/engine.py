@@ -110,7 +110,7 @@ class SkillExecutionEngine:
             await warm
         await self.middleware.start(self.services)
         self._access.started(self.config.data_dir, self.config.digest())
-        if self._pipeline.lock.take():
+        if self._pipeline.lock.take(warn=self.config.recover):
             self.recovery = await self._pipeline.recoverer.at_start(recover=self.config.recover)
         for job in self._pipeline.background():  # cancel requests, retention, sessions
             self._spawn(job)

@@ -31,6 +31,7 @@ __all__ = [
     "SkillTimeoutError",
     "TransientError",
     "Violation",
+    "utf8_text",
 ]
 
 
@@ -52,6 +53,19 @@ class ErrorSeverity(StrEnum):
     CRITICAL = "critical"
 
 
+def utf8_text(text: str) -> str:
+    """``text`` as UTF-8 can carry it (JSON, the journal, a terminal): a lone surrogate —
+    what decoding bytes that were not UTF-8 leaves, in a file name or an exception's
+    message — becomes '?'."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode()
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """What went wrong, as stored and reported: ``{type, code, message, retryable, severity}``."""
@@ -62,6 +76,12 @@ class ErrorInfo:
     retryable: bool = False
     severity: ErrorSeverity = ErrorSeverity.MEDIUM
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A skill's exception may carry text UTF-8 cannot (the journal refused it, and the
+        # call that raised it crashed the engine's execute).
+        if isinstance(self.message, str) and not self.message.isascii():
+            object.__setattr__(self, "message", utf8_text(self.message))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from skillexec.errors import SkillExecError
 from skillexec.storage.store import TaskStore
-from skillexec.task import ExecutionResult
+from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["Engine", "ReplayOutcome", "replay"]
 
@@ -56,6 +56,12 @@ async def replay(engine: Engine, task_ids: list[str], *,
         st = await store.get_request(task_id)
         if st is None:
             return ReplayOutcome(task_id, None, None, f"no task with id {task_id!r}")
+        if st.status is TaskStatus.REJECTED:
+            # A refusal is journaled without its parameters and config (they may be what
+            # was wrong): submitting its row would run a call nobody made.
+            return ReplayOutcome(task_id, None, None, (
+                "it was rejected before it ran, and a refused call's "
+                "parameters are not kept: make the call again"))
         try:
             r = st.request
             new_id = await engine.submit(r.skill_id, r.params, config=r.config,

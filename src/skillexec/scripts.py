@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
+from skillexec.skills.bundle import python_files
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 
 __all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
@@ -188,9 +189,9 @@ def _top_imports(source: str) -> set[str]:
 def preload_modules(folder: Path, env_paths: Sequence[str] = ()) -> tuple[str, ...]:
     """What the skill's Python scripts import at top level and this interpreter (with the
     skill's environment) can find — not the skill's own modules, which stay its code."""
-    scripts = sorted(p for p in folder.rglob("*.py") if p.is_file())[:_MAX_SCANNED]
-    own = {p.stem for p in folder.rglob("*.py")} | {p.name for p in folder.rglob("*")
-                                                    if p.is_dir()}
+    files, folders = python_files(folder)
+    scripts = files[:_MAX_SCANNED]
+    own = {p.stem for p in files} | folders
     names: set[str] = set()
     for path in scripts:
         try:

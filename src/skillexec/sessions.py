@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import fcntl
 import os
 import re
 import secrets
@@ -147,7 +148,8 @@ class SessionStore:
             with contextlib.suppress(OSError):
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(st.st_mode):
-                    out.append({"path": rel, "size": st.st_size, "mtime": st.st_mtime})
+                    out.append({"path": _shown(rel), "size": st.st_size,
+                                "mtime": st.st_mtime})
         return sorted(out, key=lambda f: str(f["path"]))
 
     def close(self, session_id: str, *, principal: Who = None) -> bool:
@@ -185,7 +187,7 @@ class SessionStore:
         if rec is None or not (self.root / session_id).is_dir() \
                 or not self._allowed(rec, principal, action):
             raise self._not_found(session_id)
-        if time.time() > rec["last_used_at"] + rec["ttl_s"]:
+        if time.time() > rec["last_used_at"] + rec["ttl_s"] and not self._in_use(session_id):
             self._remove(session_id)
             raise self._not_found(session_id, expired=True)
         return self.root / session_id
@@ -206,10 +208,12 @@ class SessionStore:
             async with lock:
                 # not open (any more), or not this principal's: refused
                 path = self.path(session_id, principal=principal)
+                flock_fd = self._hold(session_id)  # in use, for other processes' sweeps too
                 try:
                     yield path
                 finally:
                     self._touch(session_id)
+                    os.close(flock_fd)
         finally:
             left = self._users[session_id] = self._users.get(session_id, 1) - 1
             if left <= 0:
@@ -223,7 +227,7 @@ class SessionStore:
         for sid in self._ids():
             rec = self._read(sid)
             expired = rec is None or now > rec["last_used_at"] + rec["ttl_s"]
-            if expired and sid not in self._locks:  # one in use is kept until its call ends
+            if expired and not self._in_use(sid):  # one in use is kept until its call ends
                 self._remove(sid)
                 gone += 1
         return gone
@@ -297,13 +301,39 @@ class SessionStore:
                            files=files, bytes=size,
                            principal=_owner(rec))
 
+    def _hold(self, sid: str) -> int:
+        """A shared lock on the session's lock file, held while a call uses it: another
+        process's sweep sees the session in use (see :meth:`_in_use`). The records' folder
+        is there: the session's record was just read."""
+        fd = os.open(self.records / f"{sid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd
+
+    def _in_use(self, sid: str) -> bool:
+        """A call of this process holds or awaits it, or one of another process runs in it
+        (its lock file is locked)."""
+        if sid in self._locks:
+            return True
+        try:
+            fd = os.open(self.records / f"{sid}.lock", os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def _remove(self, sid: str) -> None:
         path = self.root / sid
         if path.is_dir():
             with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
                 remove_tree(str(path))
-        with contextlib.suppress(FileNotFoundError):
-            (self.records / f"{sid}.json").unlink()
+        for name in (f"{sid}.json", f"{sid}.lock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.records / name).unlink()
         self._locks.pop(sid, None)
 
     @staticmethod
@@ -333,6 +363,17 @@ def _tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
             yield prefix + entry.name, entry, folder
             if folder:
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
+
+
+def _shown(rel: str) -> str:
+    """A path as it can be shown and sent as JSON: bytes that are not UTF-8 in a name a
+    script made (``\\xff``) written out, not carried as lone surrogates (which no JSON
+    encoder or UTF-8 terminal takes)."""
+    try:
+        rel.encode()
+        return rel
+    except UnicodeEncodeError:
+        return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
 def _check_id(session_id: object) -> None:

@@ -35,6 +35,17 @@ def parse_age(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2) or "d"]
 
 
+def _elsewhere(data_dir: Path | None, journal_url: str | None) -> str:
+    """Why a record's file may be missing here: with a shared journal, it is another
+    node's (artifacts are files in the data folder of the node that ran the task)."""
+    cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
+    if not cfg.journal_is_shared:
+        return ""
+    return ("; the journal is shared, and an artifact's bytes stay in the data folder of "
+            f"the node that ran its task, not this one's ({cfg.data_dir}): read it there, "
+            "or give every node one --data-dir on a shared file system")
+
+
 async def _manager(data_dir: Path | None,
                    journal_url: str | None) -> tuple[ArtifactManager, TaskStore]:
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
@@ -101,8 +112,10 @@ def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifa
             try:
                 data = await manager.read(artifact_id)
             except OSError as exc:
+                why = _elsewhere(data_dir, journal_url) \
+                    if isinstance(exc, FileNotFoundError) else ""
                 opt.fail(f"artifact {artifact_id}: its stored file cannot be read: "
-                         f"{exc.strerror or exc}")
+                         f"{exc.strerror or exc}{why}")
             return data, await store.get_artifact(artifact_id)
         finally:
             await store.close()

@@ -39,7 +39,7 @@ def _audit(data_dir: Any, journal_url: str | None) -> tuple[Any, Any]:
 async def _open(cfg: Any, directory: Any) -> tuple[AuditLog, TaskStore]:
     from skillexec.security.audit import AuditLog
     store = await opt.open_journal(cfg)
-    return AuditLog(store, directory=directory), store
+    return AuditLog(store, directory=directory, journal=cfg.journal_identity), store
 
 
 @app.command()
@@ -82,7 +82,8 @@ def show(since: Annotated[str | None, typer.Option(
          journal_url: opt.JournalUrl = None) -> None:
     """The audit records, oldest first."""
     cfg, directory = _audit(data_dir, journal_url)
-    since_s = None if since is None else time.time() - parse_age(since)
+    # longer ago than 1970: every record
+    since_s = None if since is None else max(0.0, time.time() - parse_age(since))
 
     async def go() -> list[dict[str, Any]]:
         audit, store = await _open(cfg, directory)

@@ -45,7 +45,8 @@ def with_keys(data_dir: Path | None, journal_url: str | None,
 
         store = await opt.open_journal(cfg, make=True)
         audit = AuditLog(store, directory=cfg.data_dir / "audit", enabled=cfg.audit.enabled,
-                         checkpoint_every=cfg.audit.checkpoint_every)
+                         checkpoint_every=cfg.audit.checkpoint_every,
+                         journal=cfg.journal_identity)
         try:
             return await use(KeyManager(store, audit=audit.record))
         except SkillExecError as exc:
@@ -62,7 +63,12 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def _when(at: float | None) -> str:
-    return "-" if at is None else dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M")
+    if at is None:
+        return "-"
+    try:
+        return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):  # a key an older engine let outlive 9999
+        return "after 9999"
 
 
 @app.command()
@@ -82,7 +88,12 @@ def create(
     journal_url: opt.JournalUrl = None,
 ) -> None:
     """Make a key and print it, once."""
+    from skillexec.security.keys import MAX_LIFETIME_S
+
     expires_s = None if expires is None else parse_age(expires)
+    if expires_s is not None and not 0 < expires_s <= MAX_LIFETIME_S:
+        opt.fail(f"--expires {expires}: a key lives over 0 and at most {MAX_LIFETIME_S // 86400}d "
+                 "(ten years); leave it out for a key that lasts until revoked")
     info, raw = with_keys(data_dir, journal_url, lambda keys: keys.create(
         name=name, role=role, skills=_names(skills), permissions=_names(permissions),
         expires_s=expires_s))

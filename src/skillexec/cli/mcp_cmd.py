@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
 from skillexec.cli import options as opt
+
+if TYPE_CHECKING:
+    from skillexec.engine import SkillExecutionEngine
 
 __all__ = ["mcp"]
 
@@ -59,6 +63,19 @@ def mcp(
         engine = SkillExecutionEngine(config=cfg)
         # A client's initialize is answered while a skill's import hangs (warmed apart).
         async with opt.engine_scope(engine, warm_in_background=True):
+            _unmatched(engine, inc, exc)
             await McpServer(engine, settings=settings).run_stdio()
 
     opt.run_async(serve())
+
+
+def _unmatched(engine: SkillExecutionEngine, include: list[str], exclude: list[str]) -> None:
+    """A note on stderr (the protocol is on stdout) for each glob of the command's that
+    matches no loaded skill: a typo in --include would serve no skill at all, silently."""
+    ids = sorted({k.id for k in engine.skills.list()})
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    for option, globs in (("--include", include), ("--exclude", exclude)):
+        for glob in globs:
+            if not any(fnmatch.fnmatchcase(i, glob) for i in ids):
+                sys.stderr.write(f"skillexec: note: {option} {glob!r} matches no skill "
+                                 f"(loaded: {shown or 'none'})\n")

@@ -46,7 +46,8 @@ def serve(
     if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
         sys.stderr.write(f"skillexec: no journal at {cfg.journal_where} yet: serving its "
                          "metrics once something has run there\n")
-    sys.stderr.write(f"skillexec: serving metrics at http://{host}:{server.server_port}"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL has it
+    sys.stderr.write(f"skillexec: serving metrics at http://{shown}:{server.server_port}"
                      "/metrics\n")
     sys.stderr.flush()
     try:

@@ -207,9 +207,15 @@ def _exists(cfg: EngineConfig) -> None:
     is made (migrated) by whoever opens it first."""
     if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
         fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+
+
 def engine_alive(data_dir: Path) -> bool:
-    """Whether an engine holds the data directory's lock (it recovers and cancels there)."""
-    lock = data_dir / "engine.lock"
+    """Whether an engine runs on the data directory: the one holding its lock (it
+    recovers and cancels there) or any other (each holds ``live.lock`` shared)."""
+    return any(_locked(data_dir / name) for name in ("engine.lock", "live.lock"))
+
+
+def _locked(lock: Path) -> bool:
     try:
         fd = os.open(lock, os.O_RDONLY)
     except FileNotFoundError:

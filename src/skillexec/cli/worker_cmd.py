@@ -24,6 +24,9 @@ DatabaseUrl = Annotated[str | None, typer.Option(
     "SKILLEXEC_DISTRIBUTED__DATABASE_URL).")]
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")  # Celery's (FATAL: CRITICAL)
+
+
 def distributed_config(cfg: EngineConfig, *, broker_url: str | None,
                        database_url: str | None) -> EngineConfig:
     """``cfg`` with the command's --broker-url / --database-url, validated; the claims'
@@ -71,6 +74,8 @@ def worker(
         opt.config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
                    journal_url=journal_url),
         broker_url=broker_url, database_url=database_url)
+    if loglevel.upper() not in _LEVELS:  # else Celery's to refuse, after the node started
+        opt.fail(f"--loglevel {loglevel}: use one of {', '.join(_LEVELS).lower()}")
     if cfg.broker_url is None:
         opt.fail("a worker needs a broker: --broker-url or SKILLEXEC_BROKER_URL")
     names = [q.strip() for q in (queues or cfg.distributed.queue).split(",") if q.strip()]
@@ -92,7 +97,7 @@ def worker(
     try:
         code = run_worker(broker_url=cfg.broker_url, settings=cfg.distributed, journal=journal,
                           make_engine=make_engine, concurrency=concurrency, queues=names,
-                          metrics_port=metrics_port, loglevel=loglevel)
+                          metrics_port=metrics_port, loglevel=loglevel.upper())
     except SkillExecError as exc:
         opt.fail(str(exc))
     raise typer.Exit(code)

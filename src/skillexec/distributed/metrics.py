@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from skillexec.errors import ConfigError
+
 __all__ = ["NodeMetrics"]
 
 
@@ -33,4 +35,8 @@ class NodeMetrics:
                                 "Terminal writes refused: the fence had moved on.", registry=r)
 
     def serve(self, port: int) -> None:
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        try:
+            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {port}: cannot listen on 127.0.0.1:{port}: "
+                              f"{exc.strerror or exc}", code="metrics_port") from None

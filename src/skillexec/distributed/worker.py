@@ -137,13 +137,13 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     node = WorkerNode(engine=make_engine(store.journal()), store=store, ledger=ledger,
                       publisher=publisher, settings=settings, queues=queues, metrics=metrics,
                       slots=concurrency)
+    if metrics_port is not None:  # a port in use is refused before the node registers
+        metrics.serve(metrics_port)
     try:
         engine_loop.run(node.start(), timeout_s=120)
     except BaseException:
         engine_loop.stop()
         raise
-    if metrics_port is not None:
-        metrics.serve(metrics_port)
     app = celery_app(broker_url, queues)
     claims = None
     if store.folded is not None:  # the claim and the request in one statement

@@ -68,7 +68,7 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
             file = skill.path / rel
             if file.is_file():
                 sources.append(rel)
-                found += parse_requirement_lines(_read(file), where=str(file))
+                found += _requirements_file(file, skill.path, seen=set())
         for rel in skill.scripts:
             if rel.endswith(".py"):
                 deps = pep723_dependencies(skill.path / rel)
@@ -84,7 +84,8 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
 
 def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
     """A requirements file's requirements: comments, blank lines and pip options (``-r``,
-    ``--index-url``, ...) skipped; markers for another platform dropped."""
+    followed by the folder's reader, ``--index-url``, ...) skipped; markers for another
+    platform dropped."""
     out: list[Requirement] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
@@ -93,6 +94,41 @@ def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
         req = _parse(line, f"{where}: line {number}")
         if req.marker is None or req.marker.evaluate():
             out.append(req)
+    return out
+
+
+_INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s*=\s*|\s+|(?=[^\s-]))(?P<file>\S+)$")
+_MAX_INCLUDES = 16
+
+
+def _requirements_file(file: Path, root: Path, *, seen: set[Path]) -> list[Requirement]:
+    """A requirements file's requirements, with those of the files it includes (``-r
+    base.txt``, relative to it): only files inside the skill's folder, each once. An
+    include was skipped like any pip option, and a skill whose requirements.txt was only
+    ``-r base.txt`` was provisioned with nothing."""
+    real = file.resolve()
+    if real in seen:
+        return []
+    seen.add(real)
+    text = _read(file)
+    out = parse_requirement_lines(text, where=str(file))
+    for number, raw in enumerate(text.splitlines(), start=1):
+        match = _INCLUDE.match(re.sub(r"(^|\s)#.*$", "", raw).strip())
+        if match is None:
+            continue
+        where = f"{file}: line {number}"
+        included = (file.parent / match.group("file")).resolve()
+        if not included.is_relative_to(root.resolve()):
+            raise ManifestError(f"{where}: {match.group('file')!r} is outside the skill's "
+                                "folder (an included requirements file must be inside it)",
+                                details={"path": str(file)})
+        if not included.is_file():
+            raise ManifestError(f"{where}: the included file {match.group('file')!r} does "
+                                "not exist", details={"path": str(file)})
+        if len(seen) >= _MAX_INCLUDES:
+            raise ManifestError(f"{where}: more than {_MAX_INCLUDES} requirements files "
+                                "include each other", details={"path": str(file)})
+        out += _requirements_file(included, root, seen=seen)
     return out
 
 

@@ -30,6 +30,7 @@ from skillexec.task import TaskInfo, TaskStatus
 __all__ = ["ExecutionReportGenerator", "parse_since"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LAST_S = 253402300799.0  # 9999-12-31 23:59:59 UTC, the last time datetime holds
 
 
 def parse_since(text: str | None, *, now: float | None = None) -> float | None:
@@ -39,16 +40,21 @@ def parse_since(text: str | None, *, now: float | None = None) -> float | None:
         return None
     now = time.time() if now is None else now
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2)]
+    if m:  # longer ago than 1970: everything (a journal's times are never older)
+        return max(0.0, now - float(m.group(1)) * _UNITS[m.group(2)])
+    why = f"not a duration (30m, 1h, 2d), date or timestamp: {text!r}"
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         pass
+    else:  # seconds since 1970, up to the end of year 9999 (no nan, no infinity)
+        if not 0.0 <= value <= _LAST_S:
+            raise ValueError(why)
+        return value
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise ValueError(f"not a duration (30m, 1h, 2d), date or timestamp: {text!r}") from None
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(why) from None
 
 
 def _wall(info: TaskInfo) -> float | None:

@@ -242,7 +242,7 @@ def assemble(c: EngineConfig, given: Given, *,
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record), access=access,
         scripts=ScriptCalls(skills=skills, sessions=p["sessions"], environments=environments),
-        remote=_remote(c, journal, events),
+        remote=_remote(c, journal, events, tasks.published),
         claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
 
 
@@ -260,7 +260,8 @@ def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
     audit = AuditLog(journal, directory=None if isinstance(journal, MemoryStore)
                      else c.data_dir / "audit", enabled=c.audit.enabled,
                      checkpoint_every=c.audit.checkpoint_every,
-                     task_submissions=c.audit.task_submissions)
+                     task_submissions=c.audit.task_submissions,
+                     journal=c.journal_identity)
     purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
                     optimizer=p["optimizer"], retention_days=c.security.retention_days,
                     interval_s=c.security.retention_interval_s,
@@ -273,12 +274,13 @@ def _audit_purge(audit: AuditLog, data: dict[str, Any]) -> None:
     audit.record("tasks.purged", target=str(data.get("principal") or "*"), details=data)
 
 
-def _remote(c: EngineConfig, journal: TaskStore, events: EventBus) -> RemoteEnqueue | None:
+def _remote(c: EngineConfig, journal: TaskStore, events: EventBus,
+            published: dict[str, None]) -> RemoteEnqueue | None:
     if c.broker_url is None:
         return None
     from skillexec.distributed.transport import Transport  # Celery only when distributed
 
-    return RemoteEnqueue(journal=journal, events=events,
+    return RemoteEnqueue(journal=journal, events=events, published=published,
                          publisher=Transport(c.broker_url, c.distributed.queue,
                                              ids_per_message=c.distributed.ids_per_message))
 

@@ -18,6 +18,8 @@ from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["Cancellation"]
 
+_REMOTE_END_S = 5.0  # an interrupted command waits this long for published tasks to end
+
 
 class Cancellation:
     def __init__(self, *, tasks: LiveTasks, queue: TaskQueue, executor: AsyncExecutor,
@@ -61,30 +63,58 @@ class Cancellation:
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Cancel every queued task now, give running ones ``grace_s`` to finish, then cancel
-        them; return once every one of them has its end in the journal.
+        them; return once every one of them has its end in the journal. In distributed mode
+        the tasks this engine published are asked to cancel through the journal after the
+        same grace (their ends waited for ``_REMOTE_END_S`` at most: one still queued with
+        no worker to end it keeps the request for the worker that claims it).
 
         What an interrupted CLI command does (Ctrl-C, SIGTERM), so that nothing it accepted
         is left ``running`` for another command to find. A second interruption (the caller
         cancelled again) ends the grace at once; the ends are still written."""
         live = self.tasks.live
         ids = list(live)
+        # Distributed: what this engine published runs on workers; its cancellation goes
+        # through the journal, as engine.cancel's does (a worker sees it within 0.5 s).
+        remote = [t for t in self.tasks.published if t not in live]
         for task_id in ids:
             task = live.get(task_id)
             if task is not None and task.status in (TaskStatus.PENDING, TaskStatus.QUEUED):
                 await self.cancel(task_id)
-        waits = [asyncio.ensure_future(self.tasks.wait(t)) for t in ids if t in live]
-        if waits and grace_s > 0:
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self.tasks.wait(t)) for t in ids if t in live]
+        elsewhere: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self.journal.wait_finished(t, timeout_s=None))
+            for t in remote]
+        if (waits or elsewhere) and grace_s > 0:
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait(waits, timeout=grace_s)
+                await asyncio.wait(waits + elsewhere, timeout=grace_s)
         for task_id in list(live):
             await self.cancel(task_id)
+        for task_id, end in zip(remote, elsewhere, strict=True):
+            if not end.done():
+                await self.journal.request_cancel(task_id)
         if waits:
             ends = asyncio.gather(*waits, return_exceptions=True)
             # Shielded: a further interruption must not leave a task without its end.
             while not ends.done():
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(ends)
-        return ids
+        await _ended_elsewhere(elsewhere)
+        return ids + remote
+
+
+async def _ended_elsewhere(ends: list[asyncio.Future[Any]]) -> None:
+    """Wait (a while: a queued task may have no worker to end it yet, and then its
+    cancellation stays asked in the journal for the worker that claims it) for the ends of
+    published tasks whose cancellation was asked."""
+    pending = [e for e in ends if not e.done()]
+    if pending:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait(pending, timeout=_REMOTE_END_S)
+    for e in ends:
+        e.cancel()
+        if e.done() and not e.cancelled():
+            e.exception()  # retrieved: a journal error here is not worth a warning
 
 
 def _unbegun(task: asyncio.Task[Any]) -> bool:

@@ -32,11 +32,16 @@ class Publisher(Protocol):
     def publish(self, task_id: str, *, priority: int, queue: str | None = None) -> None: ...
 
 
+_MAX_PUBLISHED = 100_000  # ids remembered for an interruption (LiveTasks.published)
+
+
 class RemoteEnqueue:
-    def __init__(self, *, journal: TaskStore, events: EventBus, publisher: Publisher) -> None:
+    def __init__(self, *, journal: TaskStore, events: EventBus, publisher: Publisher,
+                 published: dict[str, None] | None = None) -> None:
         self.journal = journal
         self.events = events
         self.publisher = publisher
+        self.published = {} if published is None else published
 
     async def enqueue(self, task: ExecutionTask, *,
                       waits: bool = False) -> tuple[ExecutionTask, None]:
@@ -59,6 +64,10 @@ class RemoteEnqueue:
         else:  # in the journal before anyone hears of it; durable before its submitter
             await written
             self._publish(task)
+        published = self.published
+        published[task.task_id] = None
+        if len(published) > _MAX_PUBLISHED:  # never waited for (submit only): long ended
+            del published[next(iter(published))]
         self.events.status(task)
         return task, None
 

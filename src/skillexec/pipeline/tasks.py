@@ -23,6 +23,9 @@ class LiveTasks:
         self.live: dict[str, ExecutionTask] = {}
         self.waiters: dict[str, list[asyncio.Future[ExecutionResult | None]]] = {}
         self.cancelling: set[str] = set()  # ids this engine is cancelling
+        # Distributed: ids this engine published for a worker to run, until their end is
+        # seen here (what an interrupted command cancels too; the oldest go past a bound).
+        self.published: dict[str, None] = {}
         self.watcher: JournalWatcher | None = None  # for tasks another engine owns
         self._deadlines: Deadlines | None = None  # when timed waits give up
 
@@ -44,7 +47,9 @@ class LiveTasks:
         its deadline (so that a waiter giving up, or cancelled, cancels nobody else's)."""
         if task_id not in self.live:  # ended, or another engine's (a distributed worker's)
             assert self.watcher is not None  # set by the engine
-            return await self.watcher.wait_elsewhere(task_id, timeout)
+            ended = await self.watcher.wait_elsewhere(task_id, timeout)
+            self.published.pop(task_id, None)  # its end is seen
+            return ended
         if timeout is not None and timeout <= 0:
             raise _timed_out(task_id, timeout)
         loop = asyncio.get_running_loop()

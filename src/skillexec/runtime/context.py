@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorInfo, SkillExecError
+from skillexec.errors import ErrorInfo, SkillExecError, utf8_text
 from skillexec.task import ArtifactRef
 
 __all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
@@ -140,7 +140,7 @@ class SkillContext:
         """Report progress in [0, 1]; values outside are clamped, a message longer than
         ``max_message_bytes`` (UTF-8) is cut, with a marker saying how long it was."""
         if self._progress_sink is not None:
-            text = str(message)
+            text = utf8_text(str(message))
             if self.max_message_bytes is not None:
                 text = cut_message(text, self.max_message_bytes)
             self._progress_sink(min(1.0, max(0.0, float(fraction))), text)
@@ -151,7 +151,8 @@ class SkillContext:
             raise RuntimeError("this context cannot store artifacts")
         payload = data.encode() if isinstance(data, str) else bytes(data)
         try:
-            return self._artifact_sink(name, payload, mime)
+            return self._artifact_sink(utf8_text(name) if isinstance(name, str) else name,
+                                       payload, mime)
         except SkillExecError as exc:
             # Kept even if the skill catches it: the attempt ends resource_error regardless
             # (a full disk too: the skill would report the lost file as its own failure).

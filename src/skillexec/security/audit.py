@@ -60,12 +60,14 @@ class AuditLog:
     """``directory`` None: no checkpoints (a memory journal's chain dies with it)."""
 
     def __init__(self, store: AuditStore, *, directory: Path | None, enabled: bool = True,
-                 checkpoint_every: int = 1000, task_submissions: bool = False) -> None:
+                 checkpoint_every: int = 1000, task_submissions: bool = False,
+                 journal: str | None = None) -> None:
         self.enabled = enabled
         self.task_submissions = task_submissions  # a record at acceptance too
         self._store = store
         self._append = store.audit_append
-        self._file = CheckpointFile(directory) if directory is not None else None
+        self._file = CheckpointFile(directory, journal=journal) \
+            if directory is not None else None
         self._every = checkpoint_every
         self._since_checkpoint = 0
         self._signing: asyncio.Task[None] | None = None

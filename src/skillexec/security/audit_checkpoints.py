@@ -5,11 +5,14 @@ head's seq and digest, signed with Ed25519 (over the canonical JSON of ``{digest
 A journal cut behind a checkpoint, rewritten, or replaced by an older copy no longer
 reaches that line's seq and digest. The signing key, 32 raw bytes in
 ``<data_dir>/audit/signing.key``, is created on first use with mode 0600 and refused if
-anyone but its owner may read it.
+anyone but its owner may read it. A data directory used with another journal too
+(``journal.url``) keeps that journal's checkpoints apart, in
+``checkpoints-<16 hex of the journal's name>.jsonl``: each chain has its own heads.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -41,9 +44,13 @@ class Checkpoint:
 
 
 class CheckpointFile:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, journal: str | None = None) -> None:
+        """``journal``: which journal's chain (its name without a password); None for the
+        data directory's own file."""
         self.directory = directory
-        self.path = directory / "checkpoints.jsonl"
+        self.path = directory / ("checkpoints.jsonl" if journal is None else
+                                 "checkpoints-"
+                                 f"{hashlib.sha256(journal.encode()).hexdigest()[:16]}.jsonl")
         self.key_path = directory / "signing.key"
         self._key: Ed25519PrivateKey | None = None
         self._public: str | None = None  # the key's public half in hex (derived once)

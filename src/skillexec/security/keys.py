@@ -24,9 +24,11 @@ from skillexec.errors import ParameterError
 from skillexec.security.principals import LOCAL, LOCAL_ID, Principal, Role
 from skillexec.skills.model import Permission
 
-__all__ = ["MAX_VALID_PER_NAME", "KeyInfo", "KeyManager", "KeyRecord", "KeyStore", "key_digest"]
+__all__ = ["MAX_LIFETIME_S", "MAX_VALID_PER_NAME", "KeyInfo", "KeyManager", "KeyRecord",
+           "KeyStore", "key_digest"]
 
 MAX_VALID_PER_NAME = 2  # the old and the new key, while clients move over
+MAX_LIFETIME_S = 10 * 365 * 86400  # a key's longest lifetime (expires_s)
 _KEY = re.compile(r"sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _DUMMY = hashlib.sha256(b"no such key").digest()  # compared against when the id is unknown
@@ -125,9 +127,9 @@ class KeyManager:
             raise ParameterError(f"role {role!r} is not one of "
                                  f"{', '.join(r.value for r in Role)}",
                                  code="invalid_key") from None
-        if expires_s is not None and not 0 < expires_s < float("inf"):
-            raise ParameterError(f"expires_s must be a positive number of seconds "
-                                 f"(got {expires_s})", code="invalid_key")
+        if expires_s is not None and not 0 < expires_s <= MAX_LIFETIME_S:
+            raise ParameterError(f"expires_s must be over 0 and at most 10 years "
+                                 f"({MAX_LIFETIME_S} s; got {expires_s})", code="invalid_key")
         grants = _grants(skills, "skills")
         ceiling = _grants(permissions, "permissions")
         if ceiling is not None:

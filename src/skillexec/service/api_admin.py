@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
+from skillexec.security.keys import MAX_LIFETIME_S
 from skillexec.security.principals import Principal, Role
 from skillexec.service.auth import caller, need
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
@@ -31,9 +32,14 @@ def _state(request: Request) -> ServiceState:
 
 
 # What parse_since reads: a duration ago, epoch seconds, a date (no time: a pattern for
-# every valid time would be longer than its parser), or all.
-SINCE = (r"^(all|[0-9]{1,9}(\.[0-9]{1,6})?[smhdw]?|[0-9]{4}-(0[1-9]|1[0-2])-"
-         r"(0[1-9]|1[0-9]|2[0-8]))$")
+# every valid time would be longer than its parser), or all. Exactly the valid dates of
+# years 1000-8999 (leap days included), so that what the schema allows is never refused.
+_MONTH_DAY = (r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+              r"|02-(0[1-9]|1[0-9]|2[0-8]))")
+_LEAP_DAY = (r"([1-8][0-9](0[48]|[2468][048]|[13579][26])"
+             r"|(1[26]|2[048]|3[26]|4[048]|5[26]|6[048]|7[26]|8[048])00)-02-29")
+SINCE = (rf"^(all|[0-9]{{1,9}}(\.[0-9]{{1,6}})?[smhdw]?|[1-8][0-9]{{3}}-{_MONTH_DAY}"
+         rf"|{_LEAP_DAY})$")
 
 
 def _since(text: str | None) -> float | None:
@@ -118,7 +124,7 @@ class KeyCreate(BaseModel):
     skills: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.*?\[\]-]{1,200}$")]] | None = \
         Field(None, min_length=1, description="Skill ids or patterns it may run (none: every "
               "skill).")
-    expires_in_s: float | None = Field(None, gt=0, le=10 * 365 * 86400)
+    expires_in_s: float | None = Field(None, gt=0, le=MAX_LIFETIME_S)
 
     _numbers = field_validator("expires_in_s", mode="before")(not_bool)
 

@@ -81,6 +81,10 @@ def _violation(request: Request, error: Any) -> dict[str, str]:
         at = f" at character {loc[1]}" if len(loc) > 1 else ""
         why = str((error.get("ctx") or {}).get("error", "")).rstrip(".")
         field, message = "body", f"the body is not valid JSON ({why or 'malformed'}{at})"
+    elif loc[:1] == ("query",) and field in ("since", "until") \
+            and rule == "string_pattern_mismatch":  # not the pattern, which no one reads
+        message = f"not a duration (30m, 1h, 2d), a date (YYYY-MM-DD) or all: " \
+                  f"{error.get('input')!r}"
     elif loc == ("body",) and rule == "model_attributes_type":
         ctype = request.headers.get("content-type", "")
         if "json" not in ctype.lower():

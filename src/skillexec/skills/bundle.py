@@ -14,7 +14,7 @@ from pathlib import Path
 from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Resource
 
-__all__ = ["MAX_RESOURCES", "SCRIPT_SUFFIXES", "scan_bundle"]
+__all__ = ["MAX_RESOURCES", "SCRIPT_SUFFIXES", "python_files", "scan_bundle"]
 
 MAX_RESOURCES = 500
 SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".sh"})
@@ -36,10 +36,10 @@ def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
         rel_root = Path(root).relative_to(folder)
         depth = len(rel_root.parts)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
-                         and depth < _MAX_DEPTH)
+                         and depth < _MAX_DEPTH and _named(d))
         for name in sorted(files):
             if name.startswith(".") or name.endswith((".pyc", ".pyo")) or (
-                    depth == 0 and name in MANIFEST_NAMES):
+                    depth == 0 and name in MANIFEST_NAMES) or not _named(name):
                 continue
             path = Path(root) / name
             try:
@@ -54,6 +54,46 @@ def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
             if len(resources) >= MAX_RESOURCES:
                 return tuple(resources), _scripts(resources, top_level_scripts)
     return tuple(resources), _scripts(resources, top_level_scripts)
+
+
+def python_files(folder: Path) -> tuple[list[Path], set[str]]:
+    """The Python files of a skill's folder (by path) and the names of its folders,
+    walked as ``scan_bundle`` walks it: bounded in depth, no link followed, caches and
+    virtual environments skipped (a folder may be nested or vendored deep)."""
+    found: list[Path] = []
+    folders: set[str] = set()
+    stack = [(folder, 0)]
+    while stack:
+        path, depth = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or not _named(name):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.add(name)
+                    if name not in _SKIP_DIRS and depth + 1 < _MAX_DEPTH:
+                        stack.append((Path(entry.path), depth + 1))
+                elif name.endswith(".py") and entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+    return sorted(found), folders
+
+
+def _named(name: str) -> bool:
+    """Whether a file's name is text: one that is not UTF-8 cannot be named by any call
+    (JSON, a terminal), and is not offered."""
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _scripts(resources: list[Resource], top_level: bool) -> tuple[str, ...]:

@@ -197,6 +197,16 @@ def _check_shape(path: Path, data: Any) -> None:
 
     def size(value: Any, depth: int) -> int:
         if not isinstance(value, dict | list):
+            if isinstance(value, str) and not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    # A "\ud800" escape: no JSON encoder or UTF-8 terminal takes it (every
+                    # listing of the skills failed on it, not only this skill's).
+                    raise ManifestError(
+                        f"{path}: {ascii(value)[:80]} is not valid Unicode text (a lone "
+                        "surrogate, from an escape such as \\ud800)",
+                        details={"path": str(path)}) from None
             return 1
         key = id(value)
         if key in sizes:

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from skillexec.errors import ErrorInfo, ErrorType
+from skillexec.errors import ErrorInfo, ErrorType, utf8_text
 from skillexec.runtime.context import SkillContext
 from skillexec.runtime.entry import Invoker
 from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
@@ -382,7 +382,7 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
     except BaseException as exc:
         info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
         chan.send({"t": "result", "ok": False, "error": info.to_dict(),
-                   "traceback": traceback.format_exc(limit=50)[-64 * 1024:]})
+                   "traceback": utf8_text(traceback.format_exc(limit=50)[-64 * 1024:])})
         return 0
     if os.getpid() != me:
         os._exit(0)

@@ -28,16 +28,14 @@ __all__ = ["Staged", "end", "preload", "run", "stage", "unstage"]
 
 
 Compiled = tuple[int, int, CodeType]  # the file's (mtime_ns, size) when compiled, its code
-_MAX_COMPILED = 200
+MAX_COMPILED = 200
 
 
-def compile_scripts(folder: str | None) -> dict[str, Compiled]:
+def compile_scripts(paths: list[str]) -> dict[str, Compiled]:
     """In the script parent: each Python script of the skill compiled (never run), so that
     a child skips reading and compiling it (and the page faults that would cost it)."""
     out: dict[str, Compiled] = {}
-    if not folder:
-        return out
-    for path in sorted(Path(folder).rglob("*.py"))[:_MAX_COMPILED]:
+    for path in map(Path, paths[:MAX_COMPILED]):
         try:
             st = path.stat()
             out[os.path.realpath(path)] = (st.st_mtime_ns, st.st_size,
@@ -63,7 +61,7 @@ def preload(sk: dict[str, Any]) -> dict[str, Compiled]:
             stream.flush()  # nothing the imports printed may reach a child's own stdout
         except Exception:
             pass
-    return compile_scripts(sk.get("path"))
+    return compile_scripts(list(sk.get("compile") or ()))
 
 
 class Staged:

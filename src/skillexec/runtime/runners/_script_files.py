@@ -55,11 +55,12 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
         try:
             fd, name = _parent_fd(root, rel, make=True, uid=uid)
             try:
+                # Whatever is there by that name is replaced, never written through: a
+                # link, or a hard link a script made to somebody else's file (possible
+                # where fs.protected_hardlinks is off), which the engine would overwrite.
                 with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                    if not stat.S_ISREG(st.st_mode):
-                        os.unlink(name, dir_fd=fd)  # a link (or fifo) there is replaced
-                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                    os.unlink(name, dir_fd=fd)
+                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                               | os.O_CLOEXEC, 0o600, dir_fd=fd)
                 try:
                     view = memoryview(data)
@@ -73,7 +74,7 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
                 os.close(fd)
         except OSError as exc:
             why = "a link or a file is in the way" if exc.errno in (
-                errno.ELOOP, errno.ENOTDIR, errno.EISDIR) else exc.strerror
+                errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else exc.strerror
             raise ParameterError(f"file {rel!r} could not be written into the workspace: "
                                  f"{why}", code="file_not_written") from None
 
@@ -83,14 +84,18 @@ def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     ``uid``, on the same walk: ``root`` and everything under it handed to that uid (a
     session's folder, to the skill that uses it now; no link followed: ``lchown``).
 
+    Only what the folder's last user owns is handed over: a hard link a script made to
+    somebody else's file (where ``fs.protected_hardlinks`` is off) is never chowned.
     ``root`` is handed over last, once all under it is: a folder already ``uid``'s was
     handed to it whole by an earlier walk (a skill's processes make only files of their
     own uid, and the engine writes a call's files as the skill's), so the walk only
     looks, as calls of one skill in a row find."""
+    hand: tuple[int, int] | None = None  # (from, to)
     if uid is not None:
         try:
-            if os.stat(root, follow_symlinks=False).st_uid == uid:
-                uid = None
+            owner = os.stat(root, follow_symlinks=False).st_uid
+            if owner != uid:
+                hand = (owner, uid)
         except OSError:
             pass
     out: Snapshot = {}
@@ -100,26 +105,28 @@ def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
     seen = 0
     while stack:
         path, prefix = stack.pop()
-        seen, subs = _folder(path, prefix, out, max_files, uid, seen)
+        seen, subs = _folder(path, prefix, out, max_files, hand, seen)
         if seen < 0:
             break
         stack.extend(reversed(subs))
-    if uid is not None:
-        _lchown(root, uid)
+    if hand is not None:
+        with contextlib.suppress(OSError):
+            os.chown(root, hand[1], hand[1], follow_symlinks=False)
     return out
 
 
-def _lchown(path: str, uid: int) -> None:
+def _hand(entry: os.DirEntry[str], hand: tuple[int, int]) -> None:
     with contextlib.suppress(OSError):
-        os.chown(path, uid, uid, follow_symlinks=False)
+        if entry.stat(follow_symlinks=False).st_uid == hand[0]:
+            os.chown(entry.path, hand[1], hand[1], follow_symlinks=False)
 
 
-def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | None,
-            seen: int) -> tuple[int, list[tuple[str, str]]]:
-    """One folder of ``snapshot``'s walk: its files noted (and everything in it handed to
-    ``uid``). Returns the count of entries seen so far (-1 once past ``max_files``
-    without ``uid``: stop) and the subfolders to walk (a link to a folder is handed over
-    and counted, never entered)."""
+def _folder(path: str, prefix: str, out: Snapshot, max_files: int,
+            hand: tuple[int, int] | None, seen: int) -> tuple[int, list[tuple[str, str]]]:
+    """One folder of ``snapshot``'s walk: its files noted (and with ``hand``, (from, to)
+    uids, what ``from`` owns in it handed to ``to``). Returns the count of entries seen so
+    far (-1 once past ``max_files`` without ``hand``: stop) and the subfolders to walk (a
+    link to a folder is handed over and counted, never entered)."""
     try:
         with os.scandir(path) as it:
             entries = list(it)
@@ -134,15 +141,15 @@ def _folder(path: str, prefix: str, out: Snapshot, max_files: int, uid: int | No
             is_dir = False
         (dirs if is_dir else files).append(entry)
     dirs.sort(key=lambda e: e.name)
-    if uid is not None:
+    if hand is not None:
         for entry in dirs:
-            _lchown(entry.path, uid)
+            _hand(entry, hand)
     for entry in files:
-        if uid is not None:
-            _lchown(entry.path, uid)
+        if hand is not None:
+            _hand(entry, hand)
         seen += 1
         if seen > max_files:
-            if uid is None:
+            if hand is None:
                 return -1, []
             continue  # past the quota: handed over still, not looked at
         try:
@@ -164,16 +171,23 @@ def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
     """Save each file the script created or changed as an artifact (by path). The first
     quota passed raises (the attempt ends with it); a file over ``max_bytes`` too."""
     after = snapshot(root, max_files=max_files)
+    try:
+        owner = os.stat(root, follow_symlinks=False).st_uid
+    except OSError:
+        return
     for rel in sorted(after):
         if before.get(rel) == after[rel]:
             continue
-        data = _read(root, rel, max_bytes)
+        data = _read(root, rel, max_bytes, owner)
         if data is None:
             continue  # gone, or replaced by a link meanwhile: nothing to keep
         save(rel, data, mimetypes.guess_type(rel)[0])
 
 
-def _read(root: str, rel: str, max_bytes: int) -> bytes | None:
+def _read(root: str, rel: str, max_bytes: int, owner: int) -> bytes | None:
+    """A file's bytes, or None if it is not the script's to give: gone, not a regular
+    file, or a hard link to a file the workspace's owner does not own (possible where
+    fs.protected_hardlinks is off: the engine, maybe root, would read it for the caller)."""
     try:
         fd, name = _parent_fd(root, rel, make=False, uid=None)
     except OSError:
@@ -186,7 +200,7 @@ def _read(root: str, rel: str, max_bytes: int) -> bytes | None:
             return None
         try:
             st = os.fstat(f)
-            if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode) or (st.st_nlink > 1 and st.st_uid != owner):
                 return None
             if st.st_size > max_bytes:
                 raise ResourceError(

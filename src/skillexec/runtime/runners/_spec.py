@@ -16,8 +16,10 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+from skillexec.runtime.runners._child_script import MAX_COMPILED
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.scripts import preload_modules
+from skillexec.skills.bundle import python_files
 from skillexec.skills.model import EntryKind, Permission, Skill
 
 __all__ = ["argv", "command_exe", "needed_paths", "python_paths", "read_paths",
@@ -50,6 +52,10 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
                   "default_config": skill.default_config,
                   "env_paths": list(skill.env_paths),
                   "preload": list(_preload(str(skill.path), skill.env_paths))
+                  if script and skill.path else [],
+                  # The scripts its parent compiles (found here: the walk that bounds it
+                  # is not imported into a zygote).
+                  "compile": [str(p) for p in python_files(skill.path)[0][:MAX_COMPILED]]
                   if script and skill.path else []},
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,

@@ -353,6 +353,10 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     for msg, fds, prep in batch:
         if ahead:
             _child_env.ahead(setup, msg, prep)  # ours till forked
+        elif setup.undo:
+            # The call before's environment and script run, made ours ahead of its fork
+            # and kept while children live: not this child's to inherit.
+            _child_env.restore(setup)
         pid: int | OSError
         try:
             pid = _fork.fork(plan)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._attempt_metrics import NetCounters
 from skillexec.runtime.runners._zygote import SPEC_ENV
+from skillexec.runtime.workspace import remove_tree
 
 __all__ = ["OUTPUT_TAIL_BYTES", "ChildExit", "SpareBusy", "SpareGone", "ZygoteDied",
            "ZygoteHandle"]
@@ -277,7 +277,10 @@ class ZygoteHandle:
         self._read_output()
         self._close_output()
         if self.private_dir is not None:
-            shutil.rmtree(self.private_dir, ignore_errors=True)
+            # What the skill's import left there may nest deeper than shutil.rmtree's
+            # recursion goes (its RecursionError ended engine.close).
+            with contextlib.suppress(OSError):
+                remove_tree(self.private_dir)
             self.private_dir = None
         if self.on_death is not None:
             done, self.on_death = self.on_death, None

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._zygote_handle import ZygoteHandle
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.runtime.workspace import remove_tree
 from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["new_zygote", "sweep_stale"]
@@ -90,4 +90,5 @@ def sweep_stale(work_root: str) -> None:
                 pass
             except OSError:
                 continue
-            shutil.rmtree(entry.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(entry.path)  # however deep a skill nested it

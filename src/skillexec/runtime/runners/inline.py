@@ -21,7 +21,7 @@ from typing import Any
 
 from skillexec.classification import ErrorClassifier
 from skillexec.environments.modules import name_the_package
-from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
+from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError, utf8_text
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.inline_watchdog import Watchdog
@@ -117,13 +117,13 @@ class InlineRunner:
                 message=message, details=details), metrics=_metrics(started, cpu_s))
         except SkillExecError as exc:
             return Outcome(error=exc.info, metrics=_metrics(started, cpu_s),
-                           traceback=traceback.format_exc())
+                           traceback=utf8_text(traceback.format_exc()))
         except Exception as exc:
             info = self._classifier.classify(exc)
             if info.code == "missing_module":
                 info = name_the_package(info, exc, skill_id=attempt.skill.id)
             return Outcome(error=info, metrics=_metrics(started, cpu_s),
-                           traceback=traceback.format_exc())
+                           traceback=utf8_text(traceback.format_exc()))
         output, error = interpret_result(value)
         return Outcome(output=output, error=error, metrics=_metrics(started, cpu_s))
 

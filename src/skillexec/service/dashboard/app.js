@@ -32,9 +32,17 @@ function notice(text) {
   n.textContent = text || "";
 }
 
+// Text a skill controls is shown with its control characters escaped (\uXXXX), as the
+// command line shows it: C0 but newline and tab, DEL, C1, and the bidi overrides and
+// isolates, which reorder what follows them (an output or a name could spoof another).
+const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+function safe(text) {
+  return String(text).replace(HIDDEN, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
 function cell(row, text, cls) {
   const td = row.insertCell();
-  td.textContent = text === null || text === undefined ? "" : String(text);
+  td.textContent = text === null || text === undefined ? "" : safe(text);
   if (cls) td.className = cls;
   return td;
 }
@@ -73,7 +81,7 @@ async function tasks() {
       b.className = "bar";
       b.appendChild(document.createElement("span"));
       bar(b, p.fraction);
-      td.append(b, " " + p.message);
+      td.append(b, " " + safe(p.message));
     }
     cell(row, t.attempts);
     cell(row, when(t.created_at));
@@ -258,12 +266,12 @@ async function form() {
   const info = $("#skillinfo");
   info.replaceChildren();
   const p = document.createElement("p");
-  p.textContent = [skill.description, "offers: " + skill.offers, "environment: " + skill.environment,
-    "circuit: " + skill.circuit].filter(Boolean).join(" · ");
+  p.textContent = safe([skill.description, "offers: " + skill.offers, "environment: " + skill.environment,
+    "circuit: " + skill.circuit].filter(Boolean).join(" · "));
   info.appendChild(p);
   if (skill.scripts.length) {
     const s = document.createElement("p");
-    s.textContent = "scripts: " + skill.scripts.join(", ");
+    s.textContent = safe("scripts: " + skill.scripts.join(", "));
     info.appendChild(s);
   }
   if (skill.instructions) {
@@ -271,7 +279,7 @@ async function form() {
     const sum = document.createElement("summary");
     sum.textContent = "instructions";
     const pre = document.createElement("pre");
-    pre.textContent = skill.instructions;
+    pre.textContent = safe(skill.instructions);
     d.append(sum, pre);
     info.appendChild(d);
   }
@@ -281,7 +289,7 @@ async function form() {
   const required = new Set(schema.required || []);
   for (const [name, prop] of Object.entries(schema.properties || {})) {
     const label = document.createElement("label");
-    label.textContent = name + (required.has(name) ? " *" : "") + (prop.description ? " — " + prop.description : "");
+    label.textContent = safe(name + (required.has(name) ? " *" : "") + (prop.description ? " — " + prop.description : ""));
     label.appendChild(input(name, prop));
     fields.appendChild(label);
   }
@@ -306,7 +314,7 @@ function runState(status, fraction, message) {
   $("#runstatus").textContent = status;
   $("#runstatus").className = status;
   if (fraction !== null) bar($("#runbar"), fraction);
-  if (message !== null) $("#runmsg").textContent = message;
+  if (message !== null) $("#runmsg").textContent = safe(message);
 }
 
 function runEvent(msg) {
@@ -320,16 +328,16 @@ function showResult(result, status) {
   run.done = true;
   runState(status, status === "succeeded" ? 1 : null, null);
   if (!result) return;
-  $("#runresult").textContent = JSON.stringify(result.error ? result.error : result.output, null, 2);
-  if (result.error) $("#runerror").textContent = result.error.message;
+  $("#runresult").textContent = safe(JSON.stringify(result.error ? result.error : result.output, null, 2));
+  if (result.error) $("#runerror").textContent = safe(result.error.message);
   const list = $("#runartifacts");
   for (const a of result.artifacts || []) {
     const li = document.createElement("li");
     const link = document.createElement("a");
     link.href = "/api/artifacts/" + encodeURIComponent(a.id);
-    link.textContent = a.name;
+    link.textContent = safe(a.name);
     link.onclick = (ev) => { ev.preventDefault(); download(link.href, a.name); };
-    li.append(link, " (" + a.mime + ", " + a.size + " bytes)");
+    li.append(link, safe(" (" + a.mime + ", " + a.size + " bytes)"));
     list.appendChild(li);
   }
 }
@@ -344,7 +352,7 @@ async function download(href, name) {
     a.href = url; a.download = name;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
-  } catch (e) { $("#runerror").textContent = e.message; }
+  } catch (e) { $("#runerror").textContent = safe(e.message); }
 }
 
 async function poll(id) {
@@ -373,7 +381,7 @@ async function submit(ev) {
     poll(run.id);
   } catch (e) {
     runState(e.status === 401 || e.status === 403 ? "refused" : e.status === 422 ? "invalid" : "error", 0, null);
-    $("#runerror").textContent = e.message;
+    $("#runerror").textContent = safe(e.message);
     const bad = e.field && $("#fields").querySelector("[name='" + CSS.escape(e.field) + "']");
     if (bad) bad.setAttribute("aria-invalid", "true");
   }
