@@ -123,6 +123,26 @@ class Cluster:
         self.workers.append(p)
         return p
 
+    def wait_consuming(self, timeout_s: float = 60) -> None:
+        """Until every worker started answers a Celery ping: its consumer runs (Celery
+        starts remote control after the task consumer, and answers on the same loop). A
+        worker registered in the ledger may not consume yet, and the tasks a test submits
+        then all go to the first worker up."""
+        from skillexec.distributed.transport import celery_app
+
+        want = {str(p.pid) for p in self.workers}
+        app = celery_app(self.env["SKILLEXEC_BROKER_URL"], [self.queue])
+
+        def answered() -> bool:
+            # Every test's workers share the broker: ours are named skillexec.<pid>@host.
+            names = {name for reply in app.control.ping(timeout=0.5) for name in reply}
+            return want <= {n.split("@")[0].removeprefix("skillexec.") for n in names}
+
+        try:
+            wait_until(answered, timeout_s, f"{len(want)} workers consuming")
+        finally:
+            app.close()
+
     def stop(self) -> None:
         for p in self.workers:
             if p.poll() is None:

@@ -54,6 +54,7 @@ def _engine(c: Cluster) -> SkillExecutionEngine:
 def test_many_tasks_over_two_workers_each_runs_once(cluster: Cluster) -> None:
     cluster.start_worker(2)
     cluster.start_worker(2)
+    cluster.wait_consuming()  # else the first worker up may run all 120 before the other
 
     async def go() -> list[TaskStatus]:
         async with _engine(cluster) as engine:
@@ -103,21 +104,6 @@ def test_one_message_rings_for_the_tasks_of_a_loop_turn_each_runs_once(
     assert [counts[t] for t in ids] == [1] * len(ids), cluster.logs()
 
 
-def _workers_up(c: Cluster, n: int) -> None:
-    import psycopg
-
-    def up() -> bool:
-        with psycopg.connect(c.env["SKILLEXEC_DISTRIBUTED__DATABASE_URL"],
-                             autocommit=True) as conn:
-            try:
-                row = conn.execute("SELECT count(*) FROM skillexec_workers").fetchone()
-            except psycopg.errors.UndefinedTable:
-                return False
-        return bool(row and row[0] >= n)
-
-    wait_until(up, 60, f"{n} workers registered")
-
-
 def test_a_message_of_long_tasks_is_shared_with_a_worker_that_has_room(
         cluster: Cluster) -> None:
     """One message rings for 8 one-second tasks; a worker claims what it has room for (2
@@ -125,7 +111,7 @@ def test_a_message_of_long_tasks_is_shared_with_a_worker_that_has_room(
     runs its share instead of idling while they queue on the first. Each runs once."""
     cluster.start_worker(2)
     cluster.start_worker(2)
-    _workers_up(cluster, 2)
+    cluster.wait_consuming()  # registered in the ledger is not consuming yet
 
     async def go() -> list[str]:
         async with _engine(cluster) as engine:

@@ -460,3 +460,33 @@ def test_middleware_hooks_async_and_plain(tmp_path: Path) -> None:
     arun(main())
     assert seen == ["submit echo-mw", "before 1", "after ok", "finish succeeded",
                     "finish rejected"]
+
+
+def test_a_task_read_while_its_end_is_journaled_has_its_result(tmp_path: Path) -> None:
+    """Between a task's end and the journal's record of it, a read answered from the live
+    task said ``succeeded`` with no result (GET /api/executions/ID once failed CI so): a
+    poller that stopped at that status found nothing. Here the end's write is held back
+    until the read is done."""
+    async def main() -> None:
+        async with engine(tmp_path) as e:
+            store = e.journal
+            real = store.finished
+            held = asyncio.Event()
+            reached = asyncio.Event()
+
+            async def late(*args: Any, **kw: Any) -> None:
+                written = real(*args, **kw)  # queued now, awaited once the read is done
+                reached.set()
+                await held.wait()
+                await written
+
+            store.finished = late  # type: ignore[method-assign]
+            task_id = await e.submit("add", {"a": 1})
+            await reached.wait()
+            info = await e.status(task_id)
+            held.set()
+            assert info.status is TaskStatus.SUCCEEDED
+            assert info.result is not None and info.result.output == 3
+            assert info.finished_at is not None
+            assert (await e.wait(task_id, timeout=5)).output == 3
+    arun(main())

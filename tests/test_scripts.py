@@ -258,6 +258,27 @@ def test_calls_in_one_parent_each_see_their_own_run(tmp_path: Path) -> None:
         assert seen["path1"] != seen["path0"]  # not left there by an earlier call
 
 
+def test_a_call_forked_beside_two_running_children_sees_its_own_run(tmp_path: Path) -> None:
+    """What made test_calls_in_one_parent_each_see_their_own_run fail in CI when the
+    children of the calls before had not been reaped yet; here two calls are kept running
+    (their children alive) while a third forks."""
+    async def go() -> ExecutionResult:
+        async with engine(tmp_path) as e:
+            await e.run_script(PDF, "scripts/noop.py")  # the script parent started
+            a = asyncio.ensure_future(e.run_script(PDF, "scripts/slow.py", args=["a", "2"]))
+            await asyncio.sleep(0.5)
+            b = asyncio.ensure_future(e.run_script(PDF, "scripts/slow.py", args=["b", "2"]))
+            await asyncio.sleep(0.5)
+            try:
+                return await e.run_script(PDF, "scripts/echo_args.py", args=["c"])
+            finally:
+                await asyncio.gather(a, b)
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    seen = json.loads(r.output["stdout"])
+    assert seen["path0"].endswith("pdf-forms/scripts") and seen["path1"] != seen["path0"]
+
+
 def test_a_scripts_arguments_never_reach_its_warm_parent(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           ) -> None:

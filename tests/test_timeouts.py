@@ -58,6 +58,19 @@ async def slow(context: SkillContext) -> str:
     return "late"
 
 
+_stalls: dict[str, int] = {}
+
+
+@skill(id="stall", timeout=30, max_retries=5)
+async def stall(key: str) -> str:
+    """Fails at once the first time (retryable), then hangs: only a deadline ends it."""
+    _stalls[key] = _stalls.get(key, 0) + 1
+    if _stalls[key] == 1:
+        raise ConnectionError("not yet")
+    await asyncio.sleep(60)
+    return "late"
+
+
 async def _until_free(engine: SkillExecutionEngine) -> None:
     stuck = engine.services.threads_stuck
     end = time.monotonic() + 10
@@ -68,7 +81,7 @@ async def _until_free(engine: SkillExecutionEngine) -> None:
 
 def _engine(tmp_path: Path, **config: Any) -> SkillExecutionEngine:
     engine = SkillExecutionEngine(config=EngineConfig(data_dir=tmp_path / "d", **config))
-    for fn in (charge, lookup, slow):
+    for fn in (charge, lookup, slow, stall):
         engine.register(fn)
     return engine
 
@@ -134,20 +147,28 @@ def test_every_attempt_gets_the_whole_timeout_and_metrics_cover_all(tmp_path: Pa
 
 
 def test_an_overall_deadline_is_its_own_setting(tmp_path: Path) -> None:
+    """The deadline bounds the call, its retries and their waits included: the first
+    attempt fails at once and is retried, the second hangs and the deadline cuts it. (A
+    first attempt that timed out 200 ms before the deadline raced it: on a loaded
+    machine it ended too late for a retry, and the call ended on that attempt's own
+    timeout instead.)"""
     async def go() -> None:
         async with _engine(tmp_path, retry_base_delay_s=0.01,
                            reliability={"jitter": "none"}) as engine:
-            r = await engine.execute("slow", max_retries=5, deadline=0.5)
-            assert r.status is TaskStatus.TIMED_OUT and r.attempts == 2
+            r = await engine.execute("stall", {"key": "a"}, deadline=0.5)
+            assert r.status is TaskStatus.TIMED_OUT and r.attempts == 2, r.error
             assert r.error is not None and r.error.code == "deadline_exceeded"
             assert "deadline of 500 ms" in r.error.message
-            assert 450 <= r.metrics["wall_ms"] < 1500  # six 300 ms attempts would be 1.8 s
+            # no earlier than the deadline; cut by it, not by the attempt's own 30 s
+            assert 450 <= r.metrics["wall_ms"] < 30_000
             bad = await engine.execute("slow", deadline=-1)
             assert bad.error is not None and bad.error.code == "invalid_deadline"
         async with _engine(tmp_path / "b", default_deadline_s=0.4) as engine:
-            r = await engine.execute("slow")
-            assert r.error is not None and r.error.code == "deadline_exceeded"
+            r = await engine.execute("stall", {"key": "b"})
+            assert r.attempts == 2 and r.error is not None, r.error
+            assert r.error.code == "deadline_exceeded"
 
+    _stalls.clear()
     arun(go())
 
 

@@ -375,7 +375,7 @@ class SkillExecutionEngine:
         outcome = self._output_filter.final_error(task, outcome)  # a refusal may quote secrets
         result = result_of(task, outcome, status, artifacts, cached)
         metrics, status = result.metrics, result.status
-        task.status = status
+        task.status, task.result = status, result
         self._access.ended(task, result)
         try:
             await self._store.finished(task, result, history or [],

@@ -124,6 +124,9 @@ class ExecutionTask:
     predicted_ms: float | None = None  # expected duration of an attempt, from history
     p_fail: float | None = None  # predicted probability that the task fails
     advice: object = None  # what the SmartExecutor keeps of this task; opaque to the rest
+    # Its result from its end on, while the journal records it (a read of the live task
+    # then answers with it, not an ended status without one).
+    result: ExecutionResult | None = None
 
     @classmethod
     def of(cls, task_id: str, request: Request, *, status: TaskStatus = TaskStatus.PENDING,

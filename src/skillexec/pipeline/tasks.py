@@ -85,11 +85,15 @@ class LiveTasks:
     async def status(self, task_id: str) -> TaskInfo:
         task = self.live.get(task_id)
         if task is not None:
+            # Ended, its end not journaled yet: the result it ended with, as the journal
+            # will answer (an ended status alone told a poller to stop, with nothing).
+            result = task.result
             return TaskInfo(task_id=task_id, skill_id=task.request.skill_id,
                             skill_version=task.request.skill_version, status=task.status,
                             priority=task.request.priority, attempts=task.attempts,
                             created_at=task.request.created_at, started_at=task.started_at,
-                            principal=task.request.principal)
+                            finished_at=None if result is None else result.finished_at,
+                            result=result, principal=task.request.principal)
         info = await self.journal.get(task_id)
         if info is None:
             raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
