@@ -1,11 +1,12 @@
 """An attempt's workspace on disk: how much it holds, and removing it whatever a skill made.
 
 A skill controls the shape of its workspace: a tree thousands of folders deep, hundreds of
-thousands of files, symlinks to anywhere, folders it made unreadable. Both walks here are
-iterative (no recursion limit), work through directory file descriptors (no path grows past
-PATH_MAX, no symlink is ever followed) and keep a bounded number of descriptors open: a
-folder found deeper than ``_MAX_DEPTH`` is first moved up to the workspace's top, so depth
-costs passes, not descriptors. They run in a worker thread, never on the event loop.
+thousands of files, symlinks to anywhere, folders it made unreadable or read-only. Both
+walks here are iterative (no recursion limit), work through directory file descriptors (no
+path grows past PATH_MAX, no symlink is ever followed) and keep a bounded number of
+descriptors open: a folder found deeper than ``_MAX_DEPTH`` is first moved up to the
+workspace's top, so depth costs passes, not descriptors. They run in a worker thread, never
+on the event loop.
 """
 
 from __future__ import annotations
