@@ -81,7 +81,7 @@ EXPECT: dict[str, tuple[tuple[str, str | None] | None, tuple[str, str | None] | 
 SPECIAL = {"zygote_engine_killed", "zygote_import_hog", "zygote_import_fails", "zygote_import_slow",
            "zygote_patch_landlock", "zygote_home_writes", "uid_victim", "uid_attacker",
            "script_reader", "workspace_planter",  # bundled scripts: test_scripts_hostile.py
-           "zygote_home_nested", "quota_locked_folders"}
+           "zygote_home_nested"}
 SECRET = "s3cr3t-token-for-the-hostile-test"
 _ROOT = Path(__file__).resolve().parent.parent
 
