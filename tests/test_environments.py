@@ -108,6 +108,29 @@ def test_an_include_outside_the_folder_or_missing_is_named(tmp_path: Path) -> No
         requirement_set(load_skill(gone))
 
 
+def test_a_requirements_file_linked_out_of_the_folder_is_not_read(tmp_path: Path) -> None:
+    """A skill folder someone else made (a clone, an archive) with requirements.txt, or
+    its scripts/ folder, a symlink out of it: the engine (maybe root) read the target, any
+    file it may read, and a call's error (to an HTTP or MCP caller) quoted its first line
+    as 'not a valid requirement'; a line that parsed was sent to the index as a package."""
+    from skillexec.errors import ManifestError
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$s3cr3t-hash:19000:0:99999:7:::\n")
+    secret.chmod(0o600)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "requirements.txt").symlink_to(secret)
+    top = skill_folder(tmp_path / "a", "top", files={"main.py": "def execute(d):\n    return 1\n"})
+    (top / "requirements.txt").symlink_to(secret)
+    nested = skill_folder(tmp_path / "b", "nested", files={
+        "main.py": "def execute(d):\n    return 1\n"})
+    (nested / "scripts").symlink_to(tmp_path / "elsewhere")
+    for folder, rel in ((top, "requirements.txt"), (nested, "scripts/requirements.txt")):
+        with pytest.raises(ManifestError) as info:
+            requirement_set(load_skill(folder))
+        assert "s3cr3t" not in str(info.value) and "s3cr3t" not in repr(info.value.details)
+        assert f"{rel}: a symlink out of the skill's folder" in str(info.value)
+
+
 def test_a_bad_requirement_line_is_named(tmp_path: Path) -> None:
     from skillexec.errors import ManifestError
     with pytest.raises(ManifestError, match=r"r.txt: line 2: 'numpy>=>1' is not a valid"):

@@ -584,6 +584,32 @@ def test_a_home_nested_past_the_recursion_limit_is_removed(runner_cls: type[Proc
     assert not list((tmp_path / "work").rglob(".zygote-*"))
 
 
+def test_read_only_folders_do_not_hide_a_workspace_from_its_quota(tmp_path: Path) -> None:
+    """The skill makes files past the quota, then its folders and the workspace itself
+    read-only (0500). As an ordinary user the engine could unlink nothing there: the
+    workspace stayed on disk for good, counted as empty (no quota error past the running
+    check's second). The call must end with the quota named and leave nothing behind."""
+    need_sandbox()
+    from skillexec import SkillExecutionEngine
+    from skillexec.config import EngineConfig
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=EngineConfig(
+                data_dir=tmp_path / "d", max_workspace_files=100)) as engine:
+            engine.register(HOSTILE / "quota_locked_folders")
+            # Warm first: the second call is over long before the running check's first look.
+            first = await engine.execute("quota-locked-folders", {"files": 0})
+            assert first.ok, first.error
+            r = await engine.execute("quota-locked-folders", {"files": 200})
+            assert r.error is not None, r.output
+            assert (r.error.type.value, r.error.code) == ("resource_error",
+                                                           "workspace_quota_exceeded")
+    asyncio.run(go())
+    work = tmp_path / "d" / "work"
+    left = [str(p) for p in work.rglob("*") if p.parent != work] if work.exists() else []
+    assert not left, left
+
+
 # -- unique identities: skills, runners and engines cannot reach each other ---------------
 @pytest.mark.parametrize("where", ["one engine", "two engines", "a process engine"])
 def test_skills_cannot_reach_each_other(where: str, tmp_path: Path) -> None:

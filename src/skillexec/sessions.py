@@ -93,6 +93,7 @@ class SessionStore:
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
+        self._closing: set[str] = set()  # closed while calls held or awaited them
 
     # -- the public calls ----------------------------------------------------------------
     def create(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
@@ -111,13 +112,15 @@ class SessionStore:
                                 "sessions.max_sessions setting); close one first",
                                 code="too_many_sessions", retryable=True)
         sid = "s_" + secrets.token_hex(12)
+        now = time.time()
+        # The record first: a folder without one is a closed session's, which a sweep (of
+        # any process) removes.
+        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl,
+                          "principal": owner})
         self.root.mkdir(parents=True, exist_ok=True)
         # Traversable by the skills' uids; each session's own folder is 0700 (its uid's).
         os.chmod(self.root, 0o755)  # noqa: S103
         os.mkdir(self.root / sid, 0o700)
-        now = time.time()
-        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl,
-                          "principal": owner})
         return sid
 
     def list(self, *, principal: Who = None) -> builtins.list[SessionInfo]:
@@ -126,8 +129,11 @@ class SessionStore:
         self.sweep()
         who = None if principal is None else principal_of(principal)
         only = None if who is None or who.can("read_any") else who.id
-        out = [info for sid in self._ids() if (info := self._info(sid)) is not None
-               and (only is None or info.principal == only)]
+        # Whose each is, from its record, before its folder is walked: another principal's
+        # sessions (a thousand of ten thousand files each) cost a listing nothing.
+        out = [info for sid in self._ids() if (rec := self._read(sid)) is not None
+               and (only is None or _owner(rec) == only)
+               and (info := self._info(sid, rec)) is not None]
         return sorted(out, key=lambda i: i.created_at)
 
     def get(self, session_id: str, *, principal: Who = None) -> SessionInfo:
@@ -203,6 +209,7 @@ class SessionStore:
             # it would wait: refused now rather than after the wait
             self.path(session_id, principal=principal)
         lock = self._locks.setdefault(session_id, asyncio.Lock())  # FIFO waiters
+        closed = False
         self._users[session_id] = self._users.get(session_id, 0) + 1
         try:
             async with lock:
@@ -212,14 +219,19 @@ class SessionStore:
                 try:
                     yield path
                 finally:
-                    self._touch(session_id)
+                    closed = not self._touch(session_id)
                     os.close(flock_fd)
         finally:
             left = self._users[session_id] = self._users.get(session_id, 1) - 1
+            if closed:  # by another process: this process's calls that wait are refused
+                self._closing.add(session_id)
             if left <= 0:
                 self._users.pop(session_id, None)
                 if self._locks.get(session_id) is lock:
                     del self._locks[session_id]
+                if session_id in self._closing:  # closed while in use: gone with its last call
+                    self._closing.discard(session_id)
+                    await asyncio.to_thread(self._remove, session_id)
 
     def sweep(self) -> int:
         """Remove the sessions whose TTL has passed; how many were removed."""
@@ -230,6 +242,13 @@ class SessionStore:
             if expired and not self._in_use(sid):  # one in use is kept until its call ends
                 self._remove(sid)
                 gone += 1
+        # A folder whose record is gone: a session closed while a call of another process
+        # (or a killed one) ran in it.
+        with contextlib.suppress(FileNotFoundError):
+            for sid in os.listdir(self.root):
+                if _ID.match(sid) and not (self.records / f"{sid}.json").exists() \
+                        and not self._in_use(sid):
+                    self._remove(sid)
         return gone
 
     # -- records -------------------------------------------------------------------------
@@ -280,14 +299,18 @@ class SessionStore:
         tmp.write_bytes(orjson.dumps(rec))
         os.replace(tmp, self.records / f"{sid}.json")
 
-    def _touch(self, sid: str) -> None:
+    def _touch(self, sid: str) -> bool:
         """A use, marked on the record's mtime: rewriting the record (a rename over it)
-        made ext4 write its blocks out at once, ~1 ms on every call's path."""
-        with contextlib.suppress(FileNotFoundError):  # removed meanwhile (closed, expired)
+        made ext4 write its blocks out at once, ~1 ms on every call's path. False: the
+        record is gone (closed meanwhile)."""
+        try:
             os.utime(self.records / f"{sid}.json")
+        except FileNotFoundError:
+            return False
+        return True
 
-    def _info(self, sid: str) -> SessionInfo | None:
-        rec = self._read(sid)
+    def _info(self, sid: str, rec: dict[str, Any] | None = None) -> SessionInfo | None:
+        rec = self._read(sid) if rec is None else rec
         if rec is None:
             return None
         files = size = 0
@@ -327,14 +350,22 @@ class SessionStore:
         return False
 
     def _remove(self, sid: str) -> None:
+        """Close a session: its record goes now (no call gets in any more); its folder and
+        lock file too unless a call runs in it, whose end removes them (see :meth:`turn`;
+        one of another process: :meth:`sweep`). Removed under a call, the folder lost the
+        call's files, and was often left behind for good as the script made more."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.records / f"{sid}.json").unlink()
+        if self._in_use(sid):
+            if sid in self._locks:
+                self._closing.add(sid)
+            return
         path = self.root / sid
         if path.is_dir():
             with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
                 remove_tree(str(path))
-        for name in (f"{sid}.json", f"{sid}.lock"):
-            with contextlib.suppress(FileNotFoundError):
-                (self.records / name).unlink()
-        self._locks.pop(sid, None)
+        with contextlib.suppress(FileNotFoundError):
+            (self.records / f"{sid}.lock").unlink()
 
     @staticmethod
     def _not_found(sid: str, *, expired: bool = False) -> ParameterError:

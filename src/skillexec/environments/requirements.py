@@ -67,6 +67,8 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
         for rel in ("requirements.txt", "scripts/requirements.txt"):
             file = skill.path / rel
             if file.is_file():
+                _inside(file, skill.path, f"{file}: a symlink out of the skill's folder (a "
+                        "requirements file is read only from inside it)")
                 sources.append(rel)
                 found += _requirements_file(file, skill.path, seen=set())
         for rel in skill.scripts:
@@ -118,10 +120,8 @@ def _requirements_file(file: Path, root: Path, *, seen: set[Path]) -> list[Requi
             continue
         where = f"{file}: line {number}"
         included = (file.parent / match.group("file")).resolve()
-        if not included.is_relative_to(root.resolve()):
-            raise ManifestError(f"{where}: {match.group('file')!r} is outside the skill's "
-                                "folder (an included requirements file must be inside it)",
-                                details={"path": str(file)})
+        _inside(included, root, f"{where}: {match.group('file')!r} is outside the skill's "
+                "folder (an included requirements file must be inside it)")
         if not included.is_file():
             raise ManifestError(f"{where}: the included file {match.group('file')!r} does "
                                 "not exist", details={"path": str(file)})
@@ -130,6 +130,15 @@ def _requirements_file(file: Path, root: Path, *, seen: set[Path]) -> list[Requi
                                 "include each other", details={"path": str(file)})
         out += _requirements_file(included, root, seen=seen)
     return out
+
+
+def _inside(file: Path, root: Path, why: str) -> None:
+    """ManifestError ``why`` unless ``file``, links resolved, is inside ``root``: a folder
+    someone else made (a clone, an archive) could link any file the engine may read, which
+    a call's error would then quote as 'not a valid requirement' (as manifests: see
+    skills.manifest)."""
+    if not file.resolve().is_relative_to(root.resolve()):
+        raise ManifestError(why, details={"path": str(file)})
 
 
 def pep723_dependencies(script: Path) -> list[str]:

@@ -1,11 +1,12 @@
 """An attempt's workspace on disk: how much it holds, and removing it whatever a skill made.
 
 A skill controls the shape of its workspace: a tree thousands of folders deep, hundreds of
-thousands of files, symlinks to anywhere, folders it made unreadable. Both walks here are
-iterative (no recursion limit), work through directory file descriptors (no path grows past
-PATH_MAX, no symlink is ever followed) and keep a bounded number of descriptors open: a
-folder found deeper than ``_MAX_DEPTH`` is first moved up to the workspace's top, so depth
-costs passes, not descriptors. They run in a worker thread, never on the event loop.
+thousands of files, symlinks to anywhere, folders it made unreadable or read-only. Both
+walks here are iterative (no recursion limit), work through directory file descriptors (no
+path grows past PATH_MAX, no symlink is ever followed) and keep a bounded number of
+descriptors open: a folder found deeper than ``_MAX_DEPTH`` is first moved up to the
+workspace's top, so depth costs passes, not descriptors. They run in a worker thread, never
+on the event loop.
 """
 
 from __future__ import annotations
@@ -63,6 +64,19 @@ def _open_dir(name: str, parent_fd: int) -> int:
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
 
 
+def _opened_up(fd: int) -> None:
+    with contextlib.suppress(OSError):  # not its owner: the unlink or rename says why
+        os.fchmod(fd, 0o700)
+
+
+def _writable(name: str, parent_fd: int) -> None:
+    fd = _open_dir(name, parent_fd)
+    try:
+        _opened_up(fd)
+    finally:
+        os.close(fd)
+
+
 def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
     """Visit (and with ``remove``, delete) everything under ``root_fd``, one pass.
 
@@ -97,11 +111,18 @@ def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
                 continue
             if len(stack) >= _MAX_DEPTH:
                 if remove:
+                    if st.st_mode & 0o200 == 0:  # a folder moves only if writable (its '..')
+                        _writable(entry.name, fd)
                     os.rename(entry.name, f".deep-{secrets.token_hex(8)}", src_dir_fd=fd,
                               dst_dir_fd=root_fd)
                     yield None
                 continue
             child = _open_dir(entry.name, fd)
+            if remove and st.st_mode & 0o700 != 0o700:
+                # A folder the skill made read-only (0500) opens, but nothing in it can be
+                # unlinked by its owner without root's CAP_DAC_OVERRIDE: opened up first.
+                # Known from the entry's stat: no system call for an ordinary folder.
+                _opened_up(child)
             stack.append((child, os.scandir(child), entry.name))
     finally:  # stopped early (a measure past its limit, an error): close what is open
         for fd, entries, _ in stack:
@@ -152,6 +173,8 @@ def remove_tree(path: str) -> WorkspaceUsage:
         raise
     files = used = 0
     try:
+        if os.fstat(root_fd).st_mode & 0o700 != 0o700:  # the workspace itself, likewise
+            _opened_up(root_fd)
         while True:
             moved = 0
             for st in _walk(root_fd, remove=True):
