@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.config import EngineConfig
+from skillexec.errors import CancelledError as SkillExecCancelled
 from skillexec.errors import ParameterError, ResourceError, SkillExecError
 from skillexec.events import TaskEvent
 from skillexec.middleware import Middleware
@@ -64,6 +65,7 @@ class SkillExecutionEngine:
         self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
         self._started = self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._cut_short: set[asyncio.Task[Any]] = set()  # the tasks close() cancelled
         p = self._pipeline = assemble(
             config, Given(middleware, runners, store, retry_strategy, resources, optimizer),
             finish=self._finish, spawn=self._spawn, started=lambda: self._started,
@@ -122,7 +124,8 @@ class SkillExecutionEngine:
             return
         self._closing = True
         await self.executor.drain(grace_s=grace_s)
-        for t in (*self.executor.running.values(), *self._background):
+        self._cut_short = set(self.executor.running.values())
+        for t in (*self._cut_short, *self._background):
             t.cancel()
         await asyncio.gather(*self.executor.running.values(), *self._background,
                              return_exceptions=True)
@@ -207,10 +210,30 @@ class SkillExecutionEngine:
             deadline, waits=True))
         if result is not None:
             return result
-        if task.claimed:
-            self.executor.adopt(task)
-            return await self._run(task)
-        return await self.wait(task.task_id)
+        try:
+            if task.claimed:
+                self.executor.adopt(task)
+                return await self._run(task)
+            return await self.wait(task.task_id)
+        except asyncio.CancelledError:
+            if (closed := self._closed_under(task.task_id)) is None:
+                raise
+            raise closed from None
+
+    def _closed_under(self, task_id: str) -> SkillExecError | None:
+        """What a caller whose call :meth:`close` cut short gets: an error saying so, not a
+        CancelledError its app never asked for (close cancels the caller's own coroutine
+        when the task ran in it); a caller that was cancelled itself stays cancelled."""
+        me = asyncio.current_task()
+        ours = me is not None and me in self._cut_short
+        if not self._closing or me is None or me.cancelling() != int(ours):
+            return None
+        if ours:
+            me.uncancel()
+        return SkillExecCancelled(
+            f"the engine closed before task {task_id} ended; the journal keeps it, and the "
+            "next engine on this data directory resumes it", code="engine_closed",
+            details={"task_id": task_id})
 
     async def run_script(
         self, skill_id: str, script: str, *, args: Sequence[str] = (),
