@@ -82,3 +82,32 @@ def test_a_script_the_engine_closes_under_raises_engine_closed(tmp_path: Path) -
             assert all(t.status.value != "rejected" for t in await again.tasks())
 
     asyncio.run(main())
+
+
+def test_a_caller_that_gives_up_on_a_queued_call_cancels_it(tmp_path: Path) -> None:
+    """``asyncio.wait_for(engine.execute(...), t)`` stops the call whether it had a slot
+    (it ran in the caller's coroutine) or waited in the queue: a queued one must not run
+    later for nobody, side effects and all."""
+    runs: list[float] = []
+
+    @skill("counted")
+    async def counted(seconds: float = 0.6) -> bool:
+        runs.append(seconds)
+        await asyncio.sleep(seconds)
+        return True
+
+    async def main() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "data",
+                                        max_concurrency=1) as engine:
+            engine.register(counted)
+            first = asyncio.ensure_future(engine.execute("counted", {}))
+            await asyncio.sleep(0.1)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(engine.execute("counted", {"seconds": 0.05}), 0.2)
+            assert (await first).status.value == "succeeded"
+            await asyncio.sleep(0.5)
+            statuses = sorted(t.status.value for t in await engine.tasks())
+            assert statuses == ["cancelled", "succeeded"]
+            assert runs == [0.6]
+
+    asyncio.run(main())

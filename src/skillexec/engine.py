@@ -217,6 +217,9 @@ class SkillExecutionEngine:
             return await self.wait(task.task_id)
         except asyncio.CancelledError:
             if (closed := self._closed_under(task.task_id)) is None:
+                if not task.claimed:  # queued: as a task run in the caller's coroutine,
+                    # the caller giving up stops it, rather than it running for nobody later
+                    self._spawn(self._pipeline.cancellation.cancel(task.task_id))
                 raise
             raise closed from None
 
