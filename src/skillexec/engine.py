@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.config import EngineConfig
-from skillexec.errors import CancelledError as SkillExecCancelled
 from skillexec.errors import ParameterError, ResourceError, SkillExecError
 from skillexec.events import TaskEvent
 from skillexec.middleware import Middleware
@@ -65,7 +64,6 @@ class SkillExecutionEngine:
         self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
         self._started = self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
-        self._cut_short: set[asyncio.Task[Any]] = set()  # the tasks close() cancelled
         p = self._pipeline = assemble(
             config, Given(middleware, runners, store, retry_strategy, resources, optimizer),
             finish=self._finish, spawn=self._spawn, started=lambda: self._started,
@@ -81,6 +79,7 @@ class SkillExecutionEngine:
         self.environments, self.audit, self.keys = p.environments, p.audit, p.keys
         self._output_filter, self.purger, self._scripts = p.attempts.output_filter, p.purger, \
             p.scripts
+        self._caller_cancelled = p.cancellation.caller_cancelled  # execute() cancelled
         self.purge, self.sessions = p.purger.purge, p.scripts.sessions  # §4.5, §3.5
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
@@ -124,8 +123,7 @@ class SkillExecutionEngine:
             return
         self._closing = True
         await self.executor.drain(grace_s=grace_s)
-        self._cut_short = set(self.executor.running.values())
-        for t in (*self._cut_short, *self._background):
+        for t in (*self._pipeline.cancellation.cutting(), *self._background):
             t.cancel()
         await asyncio.gather(*self.executor.running.values(), *self._background,
                              return_exceptions=True)
@@ -199,10 +197,9 @@ class SkillExecutionEngine:
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
         deadline: float | None = None,
     ) -> ExecutionResult:
-        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
-
-        When a slot is free the task runs in the caller's own coroutine (no task to spawn,
-        no future to wake); cancelling the caller cancels it. A cache hit takes no slot."""
+        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`). With a
+        free slot it runs in the caller's coroutine (no task to spawn, no future to wake);
+        cancelling the caller cancels it, queued or running. A cache hit takes no slot."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, result = await self._accept(skill_id, params, CallOptions(
@@ -211,32 +208,10 @@ class SkillExecutionEngine:
         if result is not None:
             return result
         try:
-            if task.claimed:
-                self.executor.adopt(task)
-                return await self._run(task)
-            return await self.wait(task.task_id)
-        except asyncio.CancelledError:
-            if (closed := self._closed_under(task.task_id)) is None:
-                if not task.claimed:  # queued: as a task run in the caller's coroutine,
-                    # the caller giving up stops it, rather than it running for nobody later
-                    self._spawn(self._pipeline.cancellation.cancel(task.task_id))
-                raise
-            raise closed from None
-
-    def _closed_under(self, task_id: str) -> SkillExecError | None:
-        """What a caller whose call :meth:`close` cut short gets: an error saying so, not a
-        CancelledError its app never asked for (close cancels the caller's own coroutine
-        when the task ran in it); a caller that was cancelled itself stays cancelled."""
-        me = asyncio.current_task()
-        ours = me is not None and me in self._cut_short
-        if not self._closing or me is None or me.cancelling() != int(ours):
-            return None
-        if ours:
-            me.uncancel()
-        return SkillExecCancelled(
-            f"the engine closed before task {task_id} ended; the journal keeps it, and the "
-            "next engine on this data directory resumes it", code="engine_closed",
-            details={"task_id": task_id})
+            return await (self._run(self.executor.adopted(task)) if task.claimed
+                          else self.wait(task.task_id))
+        except asyncio.CancelledError as exc:  # the caller's, or close() cut it short
+            raise self._caller_cancelled(task, exc, self._closing, self._spawn) from None
 
     async def run_script(
         self, skill_id: str, script: str, *, args: Sequence[str] = (),
