@@ -103,3 +103,33 @@ def test_a_key_opens_uses_reads_and_closes_its_own_session_over_http(tmp_path: P
         assert r.status_code == 200, r.text
         assert alice.get(f"/api/sessions/{sid}").status_code == 404
         assert alice.post("/api/sessions").status_code == 201  # no body: the default TTL
+
+
+def test_a_script_whose_caller_hung_up_is_cancelled(tmp_path: Path) -> None:
+    """A model's tool call that gives up (its HTTP client's timeout) leaves no script
+    behind: the route answers no task id, so nobody could follow or cancel it, and in a
+    session it would hold the session's one-at-a-time turn from the call that retries."""
+    need_sandbox()
+    import time
+
+    import httpx
+
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("runner")) as c:
+        sid = c.post("/api/sessions", json={}).json()["data"]["id"]
+        step = {"script": "scripts/slow.py", "session": sid}
+        with pytest.raises(httpx.TimeoutException):
+            c.post("/api/skills/pdf-forms/scripts", json={**step, "args": ["a", "60"]},
+                   timeout=1.5)
+        deadline = time.monotonic() + 15
+        while True:
+            tasks = srv.call(srv.engine.tasks(skill_id="pdf-forms:scripts/slow.py"))
+            if (tasks and tasks[0].status.terminal) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert [t.status.value for t in tasks] == ["cancelled"]
+        started = time.monotonic()
+        r = c.post("/api/skills/pdf-forms/scripts", json={**step, "args": ["b", "0"]},
+                   timeout=30)
+        assert r.status_code == 200 and r.json()["data"]["status"] == "succeeded", r.text
+        assert time.monotonic() - started < 15

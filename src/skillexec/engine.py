@@ -79,6 +79,7 @@ class SkillExecutionEngine:
         self.environments, self.audit, self.keys = p.environments, p.audit, p.keys
         self._output_filter, self.purger, self._scripts = p.attempts.output_filter, p.purger, \
             p.scripts
+        self._caller_cancelled = p.cancellation.caller_cancelled  # execute() cancelled
         self.purge, self.sessions = p.purger.purge, p.scripts.sessions  # §4.5, §3.5
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
@@ -122,7 +123,7 @@ class SkillExecutionEngine:
             return
         self._closing = True
         await self.executor.drain(grace_s=grace_s)
-        for t in (*self.executor.running.values(), *self._background):
+        for t in (*self._pipeline.cancellation.cutting(), *self._background):
             t.cancel()
         await asyncio.gather(*self.executor.running.values(), *self._background,
                              return_exceptions=True)
@@ -196,10 +197,9 @@ class SkillExecutionEngine:
         limits: CallLimits | Mapping[str, float | int | None] | None = None,
         deadline: float | None = None,
     ) -> ExecutionResult:
-        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`).
-
-        When a slot is free the task runs in the caller's own coroutine (no task to spawn,
-        no future to wake); cancelling the caller cancels it. A cache hit takes no slot."""
+        """Submit and wait: the result of one call (``skill_id`` as for :meth:`submit`). With a
+        free slot it runs in the caller's coroutine (no task to spawn, no future to wake);
+        cancelling the caller cancels it, queued or running. A cache hit takes no slot."""
         if not isinstance(skill_id, str):
             skill_id, version = self._pipeline.book.ref(skill_id, version)
         task, result = await self._accept(skill_id, params, CallOptions(
@@ -207,10 +207,11 @@ class SkillExecutionEngine:
             deadline, waits=True))
         if result is not None:
             return result
-        if task.claimed:
-            self.executor.adopt(task)
-            return await self._run(task)
-        return await self.wait(task.task_id)
+        try:
+            return await (self._run(self.executor.adopted(task)) if task.claimed
+                          else self.wait(task.task_id))
+        except asyncio.CancelledError as exc:  # the caller's, or close() cut it short
+            raise self._caller_cancelled(task, exc, self._closing, self._spawn) from None
 
     async def run_script(
         self, skill_id: str, script: str, *, args: Sequence[str] = (),

@@ -327,9 +327,12 @@ class McpServer:
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            return error_result(f"artifact_read: {artifact_id} is binary ({mime}, "
-                                f"{len(data)} bytes); read the resource "
-                                f"skillexec://artifacts/{artifact_id} instead.")
+            # The tool exists for hosts that let only the user read resources: pointing
+            # the model at the resource would leave a binary artifact out of its reach.
+            return types.CallToolResult(content=[types.EmbeddedResource(
+                type="resource", resource=types.BlobResourceContents(
+                    uri=f"skillexec://artifacts/{artifact_id}", mime_type=mime,
+                    blob=base64.b64encode(data).decode()))])
         from skillexec.mcp.results import cap
         return types.CallToolResult(content=[types.TextContent(
             text=cap(text, self.settings.max_text_chars))])

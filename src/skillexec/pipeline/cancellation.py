@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from skillexec.errors import CancelledError
 from skillexec.pipeline.recovery import Recoverer, cancelled_info
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.runtime.runners.base import Outcome
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.storage.store import TaskStore
-from skillexec.task import ExecutionResult, TaskStatus
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["Cancellation"]
 
@@ -32,6 +33,34 @@ class Cancellation:
         self.recoverer = recoverer
         self.journal = journal
         self.finish = finish
+        self.cut_short: set[asyncio.Task[Any]] = set()  # the tasks the engine's close cancelled
+
+    def cutting(self) -> set[asyncio.Task[Any]]:
+        """The running tasks the engine's close is about to cancel (remembered: some are
+        ``execute()`` callers' own coroutines, see :meth:`caller_cancelled`)."""
+        self.cut_short = set(self.executor.running.values())
+        return self.cut_short
+
+    def caller_cancelled(self, task: ExecutionTask, exc: asyncio.CancelledError,
+                         closing: bool, spawn: Callable[[Coroutine[Any, Any, Any]], None],
+                         ) -> BaseException:
+        """What ``execute()``'s caller raises for the CancelledError it got. ``exc`` when the
+        caller was cancelled (its own or its app's doing): so is its task, also when it
+        waited in the queue, rather than it running for nobody later. Else the engine's
+        close cut the call short (it cancels the caller's own coroutine when the task ran
+        in it), which the app did not ask for: an error saying so; the journal keeps it."""
+        me = asyncio.current_task()
+        ours = me is not None and me in self.cut_short
+        if not closing or me is None or me.cancelling() != int(ours):
+            if not task.claimed:  # queued (one that ran in the caller's coroutine is ended)
+                spawn(self.cancel(task.task_id))
+            return exc
+        if ours:
+            me.uncancel()
+        return CancelledError(
+            f"the engine closed before task {task.task_id} ended; the journal keeps it, and "
+            "the next engine on this data directory resumes it", code="engine_closed",
+            details={"task_id": task.task_id})
 
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task. False if it had already finished."""

@@ -75,6 +75,8 @@ class ScriptCalls:
                 return await execute(target, params, priority=priority, timeout=timeout,
                                      principal=principal, cache=False)
         except SkillExecError as exc:
+            if exc.code == "engine_closed":
+                raise  # the task ran and stays in the journal: not a refusal to record
             return (await reject(target, exc, opts))[1]
 
     async def sweeper(self) -> None:

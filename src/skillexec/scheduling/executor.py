@@ -74,6 +74,11 @@ class AsyncExecutor:
         assert current is not None
         self.running[task.task_id] = current
 
+    def adopted(self, task: ExecutionTask) -> ExecutionTask:
+        """:meth:`adopt`, then the task."""
+        self.adopt(task)
+        return task
+
     def release(self, task: ExecutionTask) -> None:
         """A task ended: free its slot and start what waits."""
         self.slots -= 1

@@ -3,6 +3,7 @@ through the engine's ``run_script`` (the whole pipeline: journal, isolation, lim
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Annotated
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
+from skillexec.errors import ErrorType
 from skillexec.security.principals import Principal
 from skillexec.service.api_skills import find_skill
 from skillexec.service.auth import need
@@ -67,9 +69,30 @@ async def run_skill_script(
     refuse_if_draining(state)
     may_run(principal, skill_id)
     find_skill(state, skill_id)
-    result = await state.engine.run_script(
+    run = asyncio.ensure_future(state.engine.run_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal.id)
-    return ok(result_or_refusal(state, result).to_dict(), request.state.request_id)
+        principal=principal.id))
+    gone = asyncio.ensure_future(_hung_up(request))
+    try:
+        await asyncio.wait((run, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not run.done():
+            # The caller never got the task id, so nobody could follow or cancel the
+            # script; in a session it would also hold the turn of the call that retries.
+            # Cancelling run_script's await cancels its task (the process tree too).
+            run.cancel()
+        await asyncio.gather(run, gone, return_exceptions=True)
+    if run.cancelled():
+        raise ApiError(499, "CLIENT_CLOSED", "the client closed the request; the script "
+                       "was cancelled", error_type=ErrorType.CANCELLED)
+    return ok(result_or_refusal(state, run.result()).to_dict(), request.state.request_id)
+
+
+async def _hung_up(request: Request) -> None:
+    """Returns when the client disconnects (the body was read already: what comes next on
+    ``receive`` is only ever ``http.disconnect``)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
