@@ -370,10 +370,7 @@ def test_a_session_passes_between_skills_and_back(tmp_path: Path) -> None:
     script = ("import sys\nfor p in sys.argv[1:]:\n"
               "    with open(p, 'a') as f:\n        f.write('+')\n")
     for name in ("alpha", "beta"):
-        (skills / name / "scripts").mkdir(parents=True)
-        (skills / name / "SKILL.md").write_text(
-            f"---\nname: {name}\ndescription: appends to files\n---\n\nAppend.\n")
-        (skills / name / "scripts" / "append.py").write_text(script)
+        _script_skill(skills, name, "append.py", script)
 
     async def go() -> tuple[list[ExecutionResult], dict[str, int]]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
@@ -398,10 +395,8 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
     (the session handed over and noted, the artifacts looked for, the files listed) go
     through them all, where they used to end the call with an internal error."""
     skills = tmp_path / "skills"
-    (skills / "deep" / "scripts").mkdir(parents=True)
-    (skills / "deep" / "SKILL.md").write_text(
-        "---\nname: deep\ndescription: nests folders\n---\n\nNest.\n")
-    (skills / "deep" / "scripts" / "nest.py").write_text(
+    _script_skill(
+        skills, "deep", "nest.py",
         "import os\nfor _ in range(1100):\n    os.makedirs('d', exist_ok=True)\n"
         "    os.chdir('d')\n"
         "with open('bottom.txt', 'w') as f:\n    f.write('x')\n")
@@ -430,9 +425,8 @@ def test_a_file_name_that_is_not_utf8_is_listed(tmp_path: Path) -> None:
     them escaped (it carried lone surrogates, which JSON and the terminal refuse: the
     HTTP route answered 500 and `sessions show` failed)."""
     skills = tmp_path / "skills"
-    (skills / "odd" / "scripts").mkdir(parents=True)
-    (skills / "odd" / "SKILL.md").write_text("---\nname: odd\ndescription: odd names\n---\n\nx\n")
-    (skills / "odd" / "scripts" / "make.py").write_text(
+    _script_skill(
+        skills, "odd", "make.py",
         "import os\nos.mkdir(b'dir\\xff')\nwith open(b'dir\\xff/a\\xfe.txt', 'wb') as f:\n"
         "    f.write(b'x')\n")
     data = tmp_path / "d"
@@ -463,10 +457,7 @@ def test_a_hard_link_to_somebody_elses_file_is_never_handed_over(tmp_path: Path)
         pytest.skip("skills have users of their own only when the engine runs as root")
     skills = tmp_path / "skills"
     for name in ("alpha", "beta"):
-        (skills / name / "scripts").mkdir(parents=True)
-        (skills / name / "SKILL.md").write_text(
-            f"---\nname: {name}\ndescription: noop\n---\n\nx\n")
-        (skills / name / "scripts" / "noop.py").write_text("")
+        _script_skill(skills, name, "noop.py", "")
     outside = tmp_path / "outside.txt"
     outside.write_text("root's")
     outside.chmod(0o600)
@@ -495,9 +486,8 @@ def test_a_hard_link_to_somebody_elses_file_is_never_an_artifact(tmp_path: Path)
     if os.geteuid() != 0:
         pytest.skip("skills have users of their own only when the engine runs as root")
     skills = tmp_path / "skills"
-    (skills / "waits" / "scripts").mkdir(parents=True)
-    (skills / "waits" / "SKILL.md").write_text("---\nname: waits\ndescription: w\n---\n\nx\n")
-    (skills / "waits" / "scripts" / "wait.py").write_text(
+    _script_skill(
+        skills, "waits", "wait.py",
         "import time\ntime.sleep(0.8)\nwith open('mine.txt', 'w') as f:\n    f.write('mine')\n")
     secret = tmp_path / "secret.txt"
     secret.write_text("not the skill's")
@@ -513,3 +503,11 @@ def test_a_hard_link_to_somebody_elses_file_is_never_an_artifact(tmp_path: Path)
     r = arun(go())
     assert r.status is TaskStatus.SUCCEEDED, r.error
     assert [a.name for a in r.artifacts] == ["mine.txt"]
+
+
+def _script_skill(skills: Path, name: str, script: str, text: str) -> None:
+    """An Agent Skill of one script, ``scripts/<script>``, under ``skills``."""
+    (skills / name / "scripts").mkdir(parents=True)
+    (skills / name / "SKILL.md").write_text(
+        f"---\nname: {name}\ndescription: runs {script}\n---\n\nx\n")
+    (skills / name / "scripts" / script).write_text(text)

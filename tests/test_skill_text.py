@@ -22,15 +22,19 @@ def execute(input_data, context=None):
 """
 
 
-@pytest.mark.parametrize("level", ["inline", "sandbox"])
-def test_lone_surrogates_in_progress_and_artifact_names(level: str, tmp_path: Path) -> None:
+def _skill(tmp_path: Path, skill_id: str, main: str, level: str) -> None:
     if level == "sandbox":
         need_sandbox()
-    folder = tmp_path / "skills" / "odd-text"
+    folder = tmp_path / "skills" / skill_id
     folder.mkdir(parents=True)
     (folder / "skill.json").write_text(
-        '{"id": "odd-text", "version": "1.0.0", "entry_point": "main:execute"}')
-    (folder / "main.py").write_text(MAIN)
+        f'{{"id": "{skill_id}", "version": "1.0.0", "entry_point": "main:execute"}}')
+    (folder / "main.py").write_text(main)
+
+
+@pytest.mark.parametrize("level", ["inline", "sandbox"])
+def test_lone_surrogates_in_progress_and_artifact_names(level: str, tmp_path: Path) -> None:
+    _skill(tmp_path, "odd-text", MAIN, level)
 
     async def go() -> tuple[TaskStatus, list[str], list[str]]:
         config = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
@@ -59,13 +63,7 @@ def test_an_exception_whose_text_utf8_cannot_carry(level: str, tmp_path: Path) -
     """Its message becomes the call's error, '?' for the surrogate: inline it crashed the
     engine's execute (the journal refused the text), sandboxed the child could not send
     its answer ('child_crashed')."""
-    if level == "sandbox":
-        need_sandbox()
-    folder = tmp_path / "skills" / "raiser"
-    folder.mkdir(parents=True)
-    (folder / "skill.json").write_text(
-        '{"id": "raiser", "version": "1.0.0", "entry_point": "main:execute"}')
-    (folder / "main.py").write_text(RAISES)
+    _skill(tmp_path, "raiser", RAISES, level)
 
     async def go() -> tuple[str, str, str]:
         config = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
