@@ -21,12 +21,11 @@ import importlib.util
 import os
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
-from skillexec.skills.bundle import python_files
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 
 __all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
@@ -186,12 +185,13 @@ def _top_imports(source: str) -> set[str]:
     return found
 
 
-def preload_modules(folder: Path, env_paths: Sequence[str] = ()) -> tuple[str, ...]:
-    """What the skill's Python scripts import at top level and this interpreter (with the
+def preload_modules(files: Sequence[Path], folders: Collection[str],
+                    env_paths: Sequence[str] = ()) -> tuple[str, ...]:
+    """What the skill's Python scripts (``files``, its folder's ``folders``: see
+    ``skills.bundle.python_files``) import at top level and this interpreter (with the
     skill's environment) can find — not the skill's own modules, which stay its code."""
-    files, folders = python_files(folder)
     scripts = files[:_MAX_SCANNED]
-    own = {p.stem for p in files} | folders
+    own = {p.stem for p in files} | set(folders)
     names: set[str] = set()
     for path in scripts:
         try:

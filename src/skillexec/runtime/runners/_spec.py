@@ -45,18 +45,17 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
     sessions = [str(settings.work_root / ".sessions")] if script and settings.work_root else []
     for path in sessions:
         os.makedirs(path, mode=0o755, exist_ok=True)  # Landlock names only what exists
+    # What a script parent pre-imports and compiles (found here: the walk that bounds it
+    # is not imported into a zygote).
+    preload, compiled = _script_parent(str(skill.path), skill.env_paths) \
+        if script and skill.path else ((), ())
     return {
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": None if script or not entry.file else str(entry.file),
                   "attr": entry.attr, "path": str(skill.path) if skill.path else None,
                   "default_config": skill.default_config,
                   "env_paths": list(skill.env_paths),
-                  "preload": list(_preload(str(skill.path), skill.env_paths))
-                  if script and skill.path else [],
-                  # The scripts its parent compiles (found here: the walk that bounds it
-                  # is not imported into a zygote).
-                  "compile": [str(p) for p in python_files(skill.path)[0][:MAX_COMPILED]]
-                  if script and skill.path else []},
+                  "preload": list(preload), "compile": list(compiled)},
         "landlock": mech["landlock"], "seccomp": mech["seccomp"],
         "allow_network": Permission.NETWORK_ACCESS in perms,
         "netns": mech["netns"], "uid": uid, "gid": uid,
@@ -117,9 +116,13 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _preload(folder: str, env_paths: tuple[str, ...]) -> tuple[str, ...]:
-    """What a skill's script parent pre-imports (read once per folder and environment)."""
-    return preload_modules(Path(folder), env_paths)
+def _script_parent(folder: str, env_paths: tuple[str, ...],
+                   ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a skill's script parent pre-imports and the scripts it compiles (its folder
+    walked once per folder and environment)."""
+    files, folders = python_files(Path(folder))
+    return (preload_modules(files, folders, env_paths),
+            tuple(str(p) for p in files[:MAX_COMPILED]))
 
 
 def python_paths() -> list[str]:
