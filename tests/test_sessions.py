@@ -106,12 +106,13 @@ print(open("in.txt").read())
 """
 
 
-def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("off_loop", [False, True], ids=["close", "aclose"])
+def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path, off_loop: bool) -> None:
     """Closed while a call ran in it, a session's folder was removed under the call (its
     script lost its files: a FileNotFoundError of its own) and, as the script made files
     meanwhile, often left behind for good: its record gone, never listed nor swept. Now
     the session is closed at once (no other call gets in) and its folder removed when
-    the call ends."""
+    the call ends. ``aclose`` (its removal in a thread) keeps that."""
     skills = tmp_path / "skills"
     (skills / "late" / "scripts").mkdir(parents=True)
     (skills / "late" / "SKILL.md").write_text("---\nname: late\ndescription: reads late"
@@ -127,8 +128,13 @@ def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path) -> None:
                 session=sid))
             while not (folder / "f0").exists():
                 await asyncio.sleep(0.02)
-            assert e.sessions.close(sid) is True
-            assert e.sessions.list() == [] and e.sessions.close(sid) is False
+            if off_loop:
+                assert await e.sessions.aclose(sid) is True
+                assert await e.sessions.alist() == []
+                assert await e.sessions.aclose(sid) is False
+            else:
+                assert e.sessions.close(sid) is True
+                assert e.sessions.list() == [] and e.sessions.close(sid) is False
             refused = await e.run_script("late", "scripts/late.py", args=["0"], session=sid)
             r = await call
             assert not folder.exists(), "the folder outlived the call of a closed session"

@@ -94,6 +94,7 @@ class SessionStore:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
         self._closing: set[str] = set()  # closed while calls held or awaited them
+        self._creating = asyncio.Lock()  # acreate: one count-and-create at a time
 
     # -- the public calls ----------------------------------------------------------------
     def create(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
@@ -167,6 +168,42 @@ class SessionStore:
         if rec is None or not self._allowed(rec, principal, "close"):
             return False
         self._remove(session_id)
+        return True
+
+    # -- the same, off the event loop -----------------------------------------------------
+    # A session may hold thousands of files: walking or removing its folder on the engine's
+    # event loop stalled every other call meanwhile. What decides (the record, whether a
+    # call uses it) stays on the loop; the walk or the removal goes to a thread. A call
+    # that gets its turn after the record went is refused, so none runs in a folder being
+    # removed.
+
+    async def acreate(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
+        """:meth:`create`, its sweep and count off the loop (one create at a time in this
+        process: two at once would both pass the count)."""
+        async with self._creating:
+            return await asyncio.to_thread(self.create, ttl_s=ttl_s, principal=principal)
+
+    async def alist(self, *, principal: Who = None) -> builtins.list[SessionInfo]:
+        """:meth:`list`, its sweep and its walk of each session's folder off the loop."""
+        return await asyncio.to_thread(self.list, principal=principal)
+
+    async def aget(self, session_id: str, *, principal: Who = None,
+                   ) -> tuple[SessionInfo, builtins.list[dict[str, Any]]]:
+        """:meth:`get` and :meth:`files` together, off the loop."""
+        def read() -> tuple[SessionInfo, builtins.list[dict[str, Any]]]:
+            return (self.get(session_id, principal=principal),
+                    self.files(session_id, principal=principal))
+        return await asyncio.to_thread(read)
+
+    async def aclose(self, session_id: str, *, principal: Who = None) -> bool:
+        """:meth:`close`, the folder's removal off the loop."""
+        if not isinstance(session_id, str) or not _ID.match(session_id):
+            return False
+        rec = self._read(session_id)
+        if rec is None or not self._allowed(rec, principal, "close"):
+            return False
+        if self._unlist(session_id):
+            await asyncio.to_thread(self._erase, session_id)
         return True
 
     def remove(self, session_id: str, *, principal: Who = None) -> None:
@@ -354,12 +391,22 @@ class SessionStore:
         lock file too unless a call runs in it, whose end removes them (see :meth:`turn`;
         one of another process: :meth:`sweep`). Removed under a call, the folder lost the
         call's files, and was often left behind for good as the script made more."""
+        if self._unlist(sid):
+            self._erase(sid)
+
+    def _unlist(self, sid: str) -> bool:
+        """The first half of :meth:`_remove`: the record goes; True when no call uses the
+        session, so its folder may go now (else the end of the call that does removes it)."""
         with contextlib.suppress(FileNotFoundError):
             (self.records / f"{sid}.json").unlink()
         if self._in_use(sid):
             if sid in self._locks:
                 self._closing.add(sid)
-            return
+            return False
+        return True
+
+    def _erase(self, sid: str) -> None:
+        """The second half of :meth:`_remove`: the folder (maybe large) and the lock file."""
         path = self.root / sid
         if path.is_dir():
             with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
