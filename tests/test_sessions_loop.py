@@ -69,3 +69,49 @@ def test_listing_and_closing_a_large_session_do_not_stall_the_loop(tmp_path: Pat
         assert closed["data"] == {"id": sid, "closed": True}
         assert not folder.exists() and not os.path.exists(folder)
         assert lag < took / 3, f"closing stalled the loop {lag:.3f} s of its {took:.3f} s"
+
+
+def test_each_principal_has_its_own_share_of_the_sessions(tmp_path: Path) -> None:
+    """One key could open every session the engine allows (``max_sessions``, shared by all)
+    and leave the others none: each principal has its own cap too, named when it refuses."""
+    sessions = {"max_sessions": 3, "max_sessions_per_principal": 2}
+    with running(tmp_path, sessions=sessions) as srv, \
+            srv.client(srv.key("runner", name="alice")) as alice, \
+            srv.client(srv.key("runner", name="bob")) as bob:
+        for _ in range(2):
+            assert alice.post("/api/sessions", json={}).status_code == 201
+        r = alice.post("/api/sessions", json={})
+        assert r.status_code == 503, r.text
+        err = r.json()["error"]
+        assert err["details"]["engine_code"] == "too_many_principal_sessions"
+        assert "sessions.max_sessions_per_principal" in err["message"]
+        assert bob.post("/api/sessions", json={}).status_code == 201  # his own share
+        r = bob.post("/api/sessions", json={})  # within his share, but all 3 are taken
+        assert r.status_code == 503
+        assert r.json()["error"]["details"]["engine_code"] == "too_many_sessions"
+        assert "sessions.max_sessions setting" in r.json()["error"]["message"]
+        mine = alice.get("/api/sessions").json()["data"]
+        assert alice.delete(f"/api/sessions/{mine[0]['id']}").status_code == 200
+        assert alice.post("/api/sessions", json={}).status_code == 201
+
+
+def test_the_python_api_caps_each_principal_and_all_of_them(tmp_path: Path) -> None:
+    from skillexec import SkillExecutionEngine
+    from skillexec.config import EngineConfig
+    from skillexec.errors import ResourceError
+
+    engine = SkillExecutionEngine(config=EngineConfig(
+        data_dir=tmp_path / "data",
+        sessions={"max_sessions": 3, "max_sessions_per_principal": 2}))
+    store = engine.sessions
+    first = [store.create(), store.create()]  # local's (no principal): its share too
+    with pytest.raises(ResourceError) as refused:
+        store.create()
+    assert refused.value.code == "too_many_principal_sessions"
+    assert refused.value.details["setting"] == "sessions.max_sessions_per_principal"
+    store.create(principal="carol")
+    with pytest.raises(ResourceError) as full:
+        store.create(principal="dave")
+    assert full.value.code == "too_many_sessions"
+    assert store.close(first[0])
+    assert store.create().startswith("s_")

@@ -60,7 +60,11 @@ class SessionsConfig(BaseModel):
                            description="Bytes a session's workspace may hold.")
     max_files: int = Field(default=10_000, ge=1,
                            description="Files and folders a session's workspace may hold.")
-    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once, of "
+                              "all principals together.")
+    max_sessions_per_principal: int = Field(
+        default=100, ge=1, description="Sessions one principal may have open at once (so "
+        "that one cannot take all of max_sessions from the others).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +112,22 @@ class SessionStore:
                                  f"{s.max_ttl_s:g} seconds (got {ttl_s})",
                                  code="invalid_session_ttl")
         self.sweep()
-        if len(self._ids()) >= s.max_sessions:
+        ids = self._ids()
+        if len(ids) >= s.max_sessions:
             raise ResourceError(f"{s.max_sessions} sessions are open already (the "
                                 "sessions.max_sessions setting); close one first",
-                                code="too_many_sessions", retryable=True)
+                                code="too_many_sessions", retryable=True,
+                                details={"limit": s.max_sessions,
+                                         "setting": "sessions.max_sessions"})
+        mine = sum(1 for sid in ids if (rec := self._read(sid)) is not None
+                   and _owner(rec) == owner)
+        if mine >= s.max_sessions_per_principal:
+            raise ResourceError(f"principal {owner!r} has {mine} sessions open already, its "
+                                f"most (the sessions.max_sessions_per_principal setting: "
+                                f"{s.max_sessions_per_principal}); close one first",
+                                code="too_many_principal_sessions", retryable=True,
+                                details={"limit": s.max_sessions_per_principal,
+                                         "setting": "sessions.max_sessions_per_principal"})
         sid = "s_" + secrets.token_hex(12)
         now = time.time()
         # The record first: a folder without one is a closed session's, which a sweep (of
