@@ -407,14 +407,15 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
         "    os.chdir('d')\n"
         "with open('bottom.txt', 'w') as f:\n    f.write('x')\n")
 
-    async def go() -> tuple[list[ExecutionResult], list[str], int]:
+    async def go() -> tuple[list[ExecutionResult], list[str], tuple[int, int]]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
             sid = e.sessions.create()
             runs = [await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py")]
             listed = [f["path"] for f in e.sessions.files(sid)]
-            count = e.sessions.get(sid).files
+            info = e.sessions.get(sid)
+            count = (info.files, info.entries)
             assert e.sessions.close(sid)  # the engine removes it, however deep
             return runs, listed, count
     runs, listed, count = arun(go())  # the tree goes after the test (deep_tree), pass or fail
@@ -422,7 +423,7 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
         assert r.status is TaskStatus.SUCCEEDED, r.error
     bottom = "d/" * 1100 + "bottom.txt"
     assert listed == [bottom]
-    assert count == 1100 + 1
+    assert count == (1, 1100 + 1)  # one file; with its folders, the entries
     assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]
 
 

@@ -76,6 +76,9 @@ class SessionInfo:
     files: int
     bytes: int
     principal: str = LOCAL_ID  # whose it is
+    # Everything in its folder: files, folders, links (what sessions.max_files bounds);
+    # ``files`` and ``bytes`` are its regular files, as ``SessionStore.files`` lists them.
+    entries: int = 0
 
     @property
     def expires_at(self) -> float:
@@ -85,7 +88,7 @@ class SessionInfo:
         return {"id": self.id, "created_at": self.created_at,
                 "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
                 "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes,
-                "principal": self.principal}
+                "entries": self.entries, "principal": self.principal}
 
 
 class SessionStore:
@@ -164,15 +167,13 @@ class SessionStore:
 
     def files(self, session_id: str, *, principal: Who = None,
               ) -> builtins.list[dict[str, Any]]:
-        """The regular files in a session's folder: ``{path, size, mtime}``, by path."""
+        """The regular files in a session's folder (hidden ones too; no folder, no link):
+        ``{path, size, mtime}``, by path. :meth:`get`'s ``files`` and ``bytes`` count them."""
         root = self._open(session_id, principal, "read")
         out: builtins.list[dict[str, Any]] = []
-        for rel, entry, _folder in _tree(str(root)):
-            with contextlib.suppress(OSError):
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    out.append({"path": _shown(rel), "size": st.st_size,
-                                "mtime": st.st_mtime})
+        for rel, entry, folder in _tree(str(root)):
+            if not folder and (st := _regular(entry)) is not None:
+                out.append({"path": _shown(rel), "size": st.st_size, "mtime": st.st_mtime})
         return sorted(out, key=lambda f: str(f["path"]))
 
     def close(self, session_id: str, *, principal: Who = None) -> bool:
@@ -366,16 +367,18 @@ class SessionStore:
         rec = self._read(sid) if rec is None else rec
         if rec is None:
             return None
-        files = size = 0
+        # ``files`` and ``bytes`` are what :meth:`files` lists (regular files, hidden ones
+        # too; never a folder nor a link): a count that took folders and links in said 5
+        # files of a listing of 2. ``entries`` is what the ``max_files`` quota counts.
+        files = size = entries = 0
         for _rel, entry, folder in _tree(str(self.root / sid)):
-            files += 1
-            if not folder:
-                with contextlib.suppress(OSError):
-                    size += entry.stat(follow_symlinks=False).st_size
+            entries += 1
+            if not folder and (st := _regular(entry)) is not None:
+                files += 1
+                size += st.st_size
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
-                           files=files, bytes=size,
-                           principal=_owner(rec))
+                           files=files, bytes=size, principal=_owner(rec), entries=entries)
 
     def _hold(self, sid: str) -> int:
         """A shared lock on the session's lock file, held while a call uses it: another
@@ -457,6 +460,15 @@ def _tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
             yield prefix + entry.name, entry, folder
             if folder:
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
+
+
+def _regular(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The entry's own status when it is a regular file (a link is not followed)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def _shown(rel: str) -> str:
