@@ -379,7 +379,8 @@ class SkillExecutionEngine:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._tasks.ended(task, result)
         self.resources.finished(task.request.skill_id, task.request.principal, metrics,
-                                ok=status is TaskStatus.SUCCEEDED, cached=cached)
+                                ok=status is TaskStatus.SUCCEEDED, cached=cached,
+                                refused=status is TaskStatus.REJECTED)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:
             await self._cache.land(flight, task, result, outcome)
