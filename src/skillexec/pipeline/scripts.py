@@ -87,6 +87,8 @@ class ScriptCalls:
                   stdin: bytes | str | None = None, session: str | None = None,
                   timeout: float | None = None, priority: int | None = None,
                   principal: Who = None) -> ExecutionResult:
+        """Run a skill's bundled script as a task and answer its result (``engine.run_script``;
+        in a session, once the session's earlier calls have ended)."""
         assert self._execute is not None and self._reject is not None  # bound by the engine
         execute = self._execute
         target = f"{skill_id}{SEPARATOR}{script}"
@@ -185,9 +187,10 @@ class ScriptCalls:
     async def close(self) -> None:
         """Stop the holders of the calls still held (their tasks stay queued in the journal,
         for the next engine to resume)."""
-        for holder in self._holders:
+        holders = list(self._holders)
+        for holder in holders:
             holder.cancel()
-        await asyncio.gather(*self._holders, return_exceptions=True)
+        await asyncio.gather(*holders, return_exceptions=True)
 
     async def sweeper(self) -> None:
         """Remove expired sessions now and then, while the engine runs."""
