@@ -44,3 +44,30 @@ def test_create_names_the_option_the_user_gave(tmp_path: Path, ttl: str) -> None
     # was: "a session's ttl_s must be ... (got -5.0)": the API's field, not the option
     assert (p.returncode, p.stdout) == (2, "")
     assert p.stderr == f"skillexec: --ttl {ttl}: must be over 0 and at most 86400 seconds\n"
+
+
+def test_a_sessions_file_count_is_what_its_listing_shows(tmp_path: Path) -> None:
+    """``files`` (list, show) counted every entry, folders and links too: 5 "files" beside a
+    listing of 2. Now ``files`` and ``bytes`` are the listed files' (hidden ones too), and
+    ``entries`` is everything, what the ``sessions.max_files`` quota counts."""
+    import json
+    import os
+
+    from skillexec.config import EngineConfig
+
+    data = tmp_path / "data"
+    sid = cli(data, "sessions", "create").stdout.strip()
+    folder = EngineConfig(data_dir=data).session_store().root / sid
+    (folder / ".hidden").write_bytes(b"12345")
+    (folder / "d").mkdir()
+    (folder / "d" / "a.txt").write_bytes(b"abc")
+    (folder / "empty").mkdir()
+    os.symlink("d/a.txt", folder / "link")
+    shown = json.loads(cli(data, "sessions", "show", sid, "--json").stdout)
+    listed = json.loads(cli(data, "sessions", "list", "--json").stdout)
+    assert [f["path"] for f in shown["files"]] == [".hidden", "d/a.txt"]
+    assert listed[0]["files"] == len(shown["files"]) == 2
+    assert listed[0]["bytes"] == sum(f["size"] for f in shown["files"]) == 8
+    assert listed[0]["entries"] == 5
+    text = cli(data, "sessions", "show", sid).stdout
+    assert f"session {sid} of local: 2 files, 8 bytes (5 entries" in text

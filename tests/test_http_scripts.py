@@ -133,3 +133,52 @@ def test_a_script_whose_caller_hung_up_is_cancelled(tmp_path: Path) -> None:
                    timeout=30)
         assert r.status_code == 200 and r.json()["data"]["status"] == "succeeded", r.text
         assert time.monotonic() - started < 15
+
+
+def test_a_script_submitted_without_waiting_is_followed_to_its_end(tmp_path: Path) -> None:
+    """``wait: false`` (as execute takes it): 202, the task id and a Location, followed
+    with GET /api/executions/{id}, its SSE events, and DELETE to cancel it."""
+    need_sandbox()
+    import time
+
+    from tests._http import sse_events
+
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("runner")) as c:
+        r = c.post("/api/skills/pdf-forms/scripts",
+                   json={"script": "scripts/make_files.py", "args": ["2", "3"], "wait": False})
+        assert r.status_code == 202, r.text
+        task_id = r.json()["data"]["task_id"]
+        assert r.headers["Location"] == f"/api/executions/{task_id}"
+        events = sse_events(c.get(f"/api/executions/{task_id}/events").text)
+        assert json.loads(events[-1]["data"])["status"] == "succeeded"
+        done = c.get(r.headers["Location"]).json()["data"]
+        assert done["status"] == "succeeded", done
+        made = done["result"]["artifacts"]
+        assert sorted(a["name"] for a in made) == ["made/f0.bin", "made/f1.bin"]
+        assert c.get(f"/api/artifacts/{made[0]['id']}").content == b"xxx"
+        # refused before it runs: the same errors as waiting
+        r = c.post("/api/skills/pdf-forms/scripts",
+                   json={"script": "../outside.py", "wait": False})
+        assert r.status_code == 422 and \
+            r.json()["error"]["details"]["engine_code"] == "script_outside_skill"
+        r = c.post("/api/skills/pdf-forms/scripts", json={
+            "script": "scripts/noop.py", "session": "s_" + "0" * 24, "wait": False})
+        assert r.status_code == 422, r.text  # as the waiting call's refusal
+        assert r.json()["error"]["details"]["engine_code"] == "session_not_found"
+        assert c.post("/api/skills/pdf-forms/scripts",
+                      json={"script": "scripts/noop.py", "wait": "no"}).status_code == 422
+        # a long one in a session, cancelled; the session's next call then runs
+        sid = c.post("/api/sessions", json={}).json()["data"]["id"]
+        r = c.post("/api/skills/pdf-forms/scripts", json={
+            "script": "scripts/slow.py", "args": ["a", "60"], "session": sid, "wait": False})
+        assert r.status_code == 202, r.text
+        long_id = r.json()["data"]["task_id"]
+        assert c.delete(f"/api/executions/{long_id}").status_code == 200
+        deadline = time.monotonic() + 30
+        while c.get(f"/api/executions/{long_id}").json()["data"]["status"] != "cancelled":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r = c.post("/api/skills/pdf-forms/scripts",
+                   json={"script": "scripts/slow.py", "args": ["b", "0"], "session": sid})
+        assert r.status_code == 200 and r.json()["data"]["status"] == "succeeded", r.text

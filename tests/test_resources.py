@@ -258,7 +258,8 @@ def test_usage_accounting(tmp_path: Path) -> None:
             assert u["skills"]["big"]["cpu_seconds"] >= 0
             assert u["principals"]["ann"]["calls"] == 3
             assert u["principals"]["bob"]["calls"] == 1
-            assert u["skills"]["nope"]["failures"] == 1
+            # refused (unknown skill), not failed: it never ran
+            assert (u["skills"]["nope"]["failures"], u["skills"]["nope"]["refusals"]) == (0, 1)
         # The same accounts, read back from the journal (past runs included).
         from skillexec.resources.usage_report import usage_report
         from skillexec.storage.sqlite import SQLiteStore
@@ -270,7 +271,8 @@ def test_usage_accounting(tmp_path: Path) -> None:
         finally:
             await store.close()
         assert r["skills"]["big"]["calls"] == 3 and r["principals"]["ann"]["calls"] == 3
-        assert r["principals"]["bob"]["calls"] == 1 and r["skills"]["nope"]["failures"] == 1
+        assert r["principals"]["bob"]["calls"] == 1
+        assert (r["skills"]["nope"]["failures"], r["skills"]["nope"]["refusals"]) == (0, 1)
         assert r["skills"]["big"]["wall_seconds"] == pytest.approx(
             u["skills"]["big"]["wall_seconds"], rel=1e-3)
     arun(main())

@@ -106,12 +106,13 @@ print(open("in.txt").read())
 """
 
 
-def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("off_loop", [False, True], ids=["close", "aclose"])
+def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path, off_loop: bool) -> None:
     """Closed while a call ran in it, a session's folder was removed under the call (its
     script lost its files: a FileNotFoundError of its own) and, as the script made files
     meanwhile, often left behind for good: its record gone, never listed nor swept. Now
     the session is closed at once (no other call gets in) and its folder removed when
-    the call ends."""
+    the call ends. ``aclose`` (its removal in a thread) keeps that."""
     skills = tmp_path / "skills"
     (skills / "late" / "scripts").mkdir(parents=True)
     (skills / "late" / "SKILL.md").write_text("---\nname: late\ndescription: reads late"
@@ -127,8 +128,13 @@ def test_closing_a_session_in_use_waits_for_its_call(tmp_path: Path) -> None:
                 session=sid))
             while not (folder / "f0").exists():
                 await asyncio.sleep(0.02)
-            assert e.sessions.close(sid) is True
-            assert e.sessions.list() == [] and e.sessions.close(sid) is False
+            if off_loop:
+                assert await e.sessions.aclose(sid) is True
+                assert await e.sessions.alist() == []
+                assert await e.sessions.aclose(sid) is False
+            else:
+                assert e.sessions.close(sid) is True
+                assert e.sessions.list() == [] and e.sessions.close(sid) is False
             refused = await e.run_script("late", "scripts/late.py", args=["0"], session=sid)
             r = await call
             assert not folder.exists(), "the folder outlived the call of a closed session"
@@ -401,14 +407,15 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
         "    os.chdir('d')\n"
         "with open('bottom.txt', 'w') as f:\n    f.write('x')\n")
 
-    async def go() -> tuple[list[ExecutionResult], list[str], int]:
+    async def go() -> tuple[list[ExecutionResult], list[str], tuple[int, int]]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
             sid = e.sessions.create()
             runs = [await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py", session=sid),
                     await e.run_script("deep", "scripts/nest.py")]
             listed = [f["path"] for f in e.sessions.files(sid)]
-            count = e.sessions.get(sid).files
+            info = e.sessions.get(sid)
+            count = (info.files, info.entries)
             assert e.sessions.close(sid)  # the engine removes it, however deep
             return runs, listed, count
     runs, listed, count = arun(go())  # the tree goes after the test (deep_tree), pass or fail
@@ -416,7 +423,7 @@ def test_folders_nested_past_pythons_recursion_limit(tmp_path: Path) -> None:
         assert r.status is TaskStatus.SUCCEEDED, r.error
     bottom = "d/" * 1100 + "bottom.txt"
     assert listed == [bottom]
-    assert count == 1100 + 1
+    assert count == (1, 1100 + 1)  # one file; with its folders, the entries
     assert [a.name.endswith("d/bottom.txt") for a in runs[2].artifacts] == [True]
 
 

@@ -84,6 +84,11 @@ class SkillExecutionEngine:
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
         self._remote, self.claimed = p.remote, p.claimed  # distributed mode (a worker's claims)
+        p.scripts.bind(execute=self.execute, accept=self._accept, reject=lambda t, e, o:
+                       self._reject(new_task_id(), t, None, e, o))
+        # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
+        # run_script answers its result; submit_script its task id, as submit does.
+        self.run_script, self.submit_script = p.scripts.run, p.scripts.submit
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -213,18 +218,6 @@ class SkillExecutionEngine:
         except asyncio.CancelledError as exc:  # the caller's, or close() cut it short
             raise self._caller_cancelled(task, exc, self._closing, self._spawn) from None
 
-    async def run_script(
-        self, skill_id: str, script: str, *, args: Sequence[str] = (),
-        files: Mapping[str, bytes] | None = None, stdin: bytes | str | None = None,
-        session: str | None = None, timeout: float | None = None, priority: int | None = None,
-        principal: Who = None,
-    ) -> ExecutionResult:
-        """Run a skill's bundled script as a task (DESIGN §3.5; skillexec.pipeline.scripts)."""
-        return await self._scripts.run(
-            skill_id, script, execute=self.execute, args=args, files=files, stdin=stdin,
-            reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o),
-            session=session, timeout=timeout, priority=priority, principal=principal)
-
     async def wait(self, task_id: str, timeout: float | None = None, *,
                    principal: Who = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
@@ -322,7 +315,7 @@ class SkillExecutionEngine:
         task_id = task.task_id
         self._live[task_id] = task
         task.queued_mono = time.monotonic()
-        if self.executor.claim(task):
+        if not opts.held and self.executor.claim(task):
             # Free capacity: accepted and started in one journal write.
             task.claimed = True
             task.status = TaskStatus.RUNNING
@@ -331,7 +324,8 @@ class SkillExecutionEngine:
         else:
             task.status = TaskStatus.QUEUED
             try:
-                self._queue.push(task)
+                if not opts.held:  # held: queued at its session's turn (pipeline.scripts)
+                    self._queue.push(task)
             except ResourceError as exc:
                 self._live.pop(task_id, None)
                 return await self._reject(task_id, task.skill_id, task.skill_version, exc,
@@ -385,7 +379,8 @@ class SkillExecutionEngine:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._tasks.ended(task, result)
         self.resources.finished(task.request.skill_id, task.request.principal, metrics,
-                                ok=status is TaskStatus.SUCCEEDED, cached=cached)
+                                ok=status is TaskStatus.SUCCEEDED, cached=cached,
+                                refused=status is TaskStatus.REJECTED)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:
             await self._cache.land(flight, task, result, outcome)

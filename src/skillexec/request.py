@@ -30,6 +30,9 @@ class CallOptions(NamedTuple):
     limits: CallLimits | Mapping[str, float | int | None] | None = None
     deadline: float | None = None
     waits: bool = False  # the caller waits for the end (``execute``), told nothing before
+    # Accepted and journaled, but not queued: its session's turn queues it (a script
+    # submitted in a session, see skillexec.pipeline.scripts).
+    held: bool = False
 
     def own_limits(self) -> CallLimits | None:
         """The call's own limits (``ValueError``: they are not limits), once its flag is

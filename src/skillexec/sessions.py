@@ -60,7 +60,11 @@ class SessionsConfig(BaseModel):
                            description="Bytes a session's workspace may hold.")
     max_files: int = Field(default=10_000, ge=1,
                            description="Files and folders a session's workspace may hold.")
-    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions open at once, of "
+                              "all principals together.")
+    max_sessions_per_principal: int = Field(
+        default=100, ge=1, description="Sessions one principal may have open at once (so "
+        "that one cannot take all of max_sessions from the others).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,9 @@ class SessionInfo:
     files: int
     bytes: int
     principal: str = LOCAL_ID  # whose it is
+    # Everything in its folder: files, folders, links (what sessions.max_files bounds);
+    # ``files`` and ``bytes`` are its regular files, as ``SessionStore.files`` lists them.
+    entries: int = 0
 
     @property
     def expires_at(self) -> float:
@@ -81,7 +88,7 @@ class SessionInfo:
         return {"id": self.id, "created_at": self.created_at,
                 "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
                 "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes,
-                "principal": self.principal}
+                "entries": self.entries, "principal": self.principal}
 
 
 class SessionStore:
@@ -94,6 +101,7 @@ class SessionStore:
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}  # calls holding or awaiting each session's lock
         self._closing: set[str] = set()  # closed while calls held or awaited them
+        self._creating = asyncio.Lock()  # acreate: one count-and-create at a time
 
     # -- the public calls ----------------------------------------------------------------
     def create(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
@@ -107,10 +115,22 @@ class SessionStore:
                                  f"{s.max_ttl_s:g} seconds (got {ttl_s})",
                                  code="invalid_session_ttl")
         self.sweep()
-        if len(self._ids()) >= s.max_sessions:
+        ids = self._ids()
+        if len(ids) >= s.max_sessions:
             raise ResourceError(f"{s.max_sessions} sessions are open already (the "
                                 "sessions.max_sessions setting); close one first",
-                                code="too_many_sessions", retryable=True)
+                                code="too_many_sessions", retryable=True,
+                                details={"limit": s.max_sessions,
+                                         "setting": "sessions.max_sessions"})
+        mine = sum(1 for sid in ids if (rec := self._read(sid)) is not None
+                   and _owner(rec) == owner)
+        if mine >= s.max_sessions_per_principal:
+            raise ResourceError(f"principal {owner!r} has {mine} sessions open already, its "
+                                f"most (the sessions.max_sessions_per_principal setting: "
+                                f"{s.max_sessions_per_principal}); close one first",
+                                code="too_many_principal_sessions", retryable=True,
+                                details={"limit": s.max_sessions_per_principal,
+                                         "setting": "sessions.max_sessions_per_principal"})
         sid = "s_" + secrets.token_hex(12)
         now = time.time()
         # The record first: a folder without one is a closed session's, which a sweep (of
@@ -147,15 +167,13 @@ class SessionStore:
 
     def files(self, session_id: str, *, principal: Who = None,
               ) -> builtins.list[dict[str, Any]]:
-        """The regular files in a session's folder: ``{path, size, mtime}``, by path."""
+        """The regular files in a session's folder (hidden ones too; no folder, no link):
+        ``{path, size, mtime}``, by path. :meth:`get`'s ``files`` and ``bytes`` count them."""
         root = self._open(session_id, principal, "read")
         out: builtins.list[dict[str, Any]] = []
-        for rel, entry, _folder in _tree(str(root)):
-            with contextlib.suppress(OSError):
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode):
-                    out.append({"path": _shown(rel), "size": st.st_size,
-                                "mtime": st.st_mtime})
+        for rel, entry, folder in _tree(str(root)):
+            if not folder and (st := _regular(entry)) is not None:
+                out.append({"path": _shown(rel), "size": st.st_size, "mtime": st.st_mtime})
         return sorted(out, key=lambda f: str(f["path"]))
 
     def close(self, session_id: str, *, principal: Who = None) -> bool:
@@ -167,6 +185,42 @@ class SessionStore:
         if rec is None or not self._allowed(rec, principal, "close"):
             return False
         self._remove(session_id)
+        return True
+
+    # -- the same, off the event loop -----------------------------------------------------
+    # A session may hold thousands of files: walking or removing its folder on the engine's
+    # event loop stalled every other call meanwhile. What decides (the record, whether a
+    # call uses it) stays on the loop; the walk or the removal goes to a thread. A call
+    # that gets its turn after the record went is refused, so none runs in a folder being
+    # removed.
+
+    async def acreate(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
+        """:meth:`create`, its sweep and count off the loop (one create at a time in this
+        process: two at once would both pass the count)."""
+        async with self._creating:
+            return await asyncio.to_thread(self.create, ttl_s=ttl_s, principal=principal)
+
+    async def alist(self, *, principal: Who = None) -> builtins.list[SessionInfo]:
+        """:meth:`list`, its sweep and its walk of each session's folder off the loop."""
+        return await asyncio.to_thread(self.list, principal=principal)
+
+    async def aget(self, session_id: str, *, principal: Who = None,
+                   ) -> tuple[SessionInfo, builtins.list[dict[str, Any]]]:
+        """:meth:`get` and :meth:`files` together, off the loop."""
+        def read() -> tuple[SessionInfo, builtins.list[dict[str, Any]]]:
+            return (self.get(session_id, principal=principal),
+                    self.files(session_id, principal=principal))
+        return await asyncio.to_thread(read)
+
+    async def aclose(self, session_id: str, *, principal: Who = None) -> bool:
+        """:meth:`close`, the folder's removal off the loop."""
+        if not isinstance(session_id, str) or not _ID.match(session_id):
+            return False
+        rec = self._read(session_id)
+        if rec is None or not self._allowed(rec, principal, "close"):
+            return False
+        if self._unlist(session_id):
+            await asyncio.to_thread(self._erase, session_id)
         return True
 
     def remove(self, session_id: str, *, principal: Who = None) -> None:
@@ -313,16 +367,18 @@ class SessionStore:
         rec = self._read(sid) if rec is None else rec
         if rec is None:
             return None
-        files = size = 0
+        # ``files`` and ``bytes`` are what :meth:`files` lists (regular files, hidden ones
+        # too; never a folder nor a link): a count that took folders and links in said 5
+        # files of a listing of 2. ``entries`` is what the ``max_files`` quota counts.
+        files = size = entries = 0
         for _rel, entry, folder in _tree(str(self.root / sid)):
-            files += 1
-            if not folder:
-                with contextlib.suppress(OSError):
-                    size += entry.stat(follow_symlinks=False).st_size
+            entries += 1
+            if not folder and (st := _regular(entry)) is not None:
+                files += 1
+                size += st.st_size
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
-                           files=files, bytes=size,
-                           principal=_owner(rec))
+                           files=files, bytes=size, principal=_owner(rec), entries=entries)
 
     def _hold(self, sid: str) -> int:
         """A shared lock on the session's lock file, held while a call uses it: another
@@ -354,12 +410,22 @@ class SessionStore:
         lock file too unless a call runs in it, whose end removes them (see :meth:`turn`;
         one of another process: :meth:`sweep`). Removed under a call, the folder lost the
         call's files, and was often left behind for good as the script made more."""
+        if self._unlist(sid):
+            self._erase(sid)
+
+    def _unlist(self, sid: str) -> bool:
+        """The first half of :meth:`_remove`: the record goes; True when no call uses the
+        session, so its folder may go now (else the end of the call that does removes it)."""
         with contextlib.suppress(FileNotFoundError):
             (self.records / f"{sid}.json").unlink()
         if self._in_use(sid):
             if sid in self._locks:
                 self._closing.add(sid)
-            return
+            return False
+        return True
+
+    def _erase(self, sid: str) -> None:
+        """The second half of :meth:`_remove`: the folder (maybe large) and the lock file."""
         path = self.root / sid
         if path.is_dir():
             with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
@@ -394,6 +460,15 @@ def _tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
             yield prefix + entry.name, entry, folder
             if folder:
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
+
+
+def _regular(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The entry's own status when it is a regular file (a link is not followed)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
 
 
 def _shown(rel: str) -> str:

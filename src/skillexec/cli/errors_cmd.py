@@ -96,21 +96,23 @@ def _print_report(report: ErrorReport, *, tracebacks: bool, console: Console) ->
     console.print(
         f"{report.tasks_scanned} tasks read; {report.tasks_with_failures} with a failed "
         f"attempt ({report.failed_attempts} failed attempts), {report.recovered_tasks} of "
-        f"them recovered ({report.recovery_rate:.1%}); {report.dead_letters} dead letters",
+        f"them recovered ({report.recovery_rate:.1%}); {report.refused_tasks} refused "
+        f"before they ran; {report.dead_letters} dead letters",
         soft_wrap=True)
     if not report.groups:
         console.print("no failures")
         return
     table = Table(title="failures by skill, type and fingerprint")
     for col, justify in (("skill", "left"), ("type", "left"), ("fingerprint", "left"),
-                         ("count", "right"), ("tasks", "right"), ("recovered", "right"),
+                         ("count", "right"), ("refused", "right"), ("tasks", "right"),
+                         ("recovered", "right"),
                          ("mean attempts", "right"), ("first seen", "left"),
                          ("last seen", "left")):
         table.add_column(col, justify=justify,  # type: ignore[arg-type]
                          no_wrap=col == "skill")
     for g in report.groups:
         table.add_row(cell(g.skill_id), cell(g.error_type), cell(g.fingerprint[:80]),
-                      str(g.count),
+                      str(g.count), str(g.refusals),
                       str(g.tasks), f"{g.recovery_rate:.0%}", f"{g.mean_attempts:.2f}",
                       _stamp(g.first_seen), _stamp(g.last_seen))
     print_table(table, console=console)

@@ -84,8 +84,8 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
         _json({**info.to_dict(), "files": files})
         return
     sys.stdout.write(f"session {cell(info.id)} of {cell(info.principal)}: {info.files} "
-                     "files and folders, "
-                     f"{info.bytes} bytes, expires {_when(info.expires_at)}\n")
+                     f"files, {info.bytes} bytes ({info.entries} entries with its folders "
+                     f"and links), expires {_when(info.expires_at)}\n")
     table = Table("path", "size", "modified", title="files")
     for f in files:
         table.add_row(cell(str(f["path"])), str(f["size"]), _when(float(f["mtime"])))

@@ -223,11 +223,11 @@ class McpServer:
             if name == builtins.RUN_SCRIPT:
                 return await self._run_script(args, caller)
             if name == builtins.SESSION_CREATE:
-                sid = self.engine.sessions.create(ttl_s=arguments.seconds(args, "ttl_s"),
-                                                  principal=caller.principal)
+                sid = await self.engine.sessions.acreate(
+                    ttl_s=arguments.seconds(args, "ttl_s"), principal=caller.principal)
                 return _ok({"session": sid})
             if name == builtins.SESSION_CLOSE:  # another principal's: not closed, not confirmed
-                return _ok({"closed": self.engine.sessions.close(
+                return _ok({"closed": await self.engine.sessions.aclose(
                     arguments.text(args, "session"), principal=caller.principal)})
             if name == builtins.START:
                 return await self._start(args, caller)

@@ -120,6 +120,7 @@ class Pipeline:
 
     async def close(self) -> None:
         """Release what the stages hold, the journal last (they may still write to it)."""
+        await self.scripts.close()
         for runner in self.runners.values():
             await runner.close()
         await self.attempts.environment.close()
@@ -241,7 +242,9 @@ def assemble(c: EngineConfig, given: Given, *,
         lock=DataDirLock(c.data_dir),
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record), access=access,
-        scripts=ScriptCalls(skills=skills, sessions=p["sessions"], environments=environments),
+        scripts=ScriptCalls(skills=skills, sessions=p["sessions"], environments=environments,
+                            queue=queue, executor=executor, tasks=tasks, finish=finish,
+                            distributed=c.broker_url is not None),
         remote=_remote(c, journal, events, tasks.published),
         claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
 

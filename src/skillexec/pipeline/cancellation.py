@@ -74,7 +74,7 @@ class Cancellation:
         cancelling = self.tasks.cancelling
         if task.status.terminal or task_id in cancelling:
             return not task.status.terminal
-        if self.queue.discard(task_id):
+        if self.queue.discard(task_id) or self.executor.unhold(task_id):
             await self.finish(task, Outcome(error=cancelled_info()),
                               status=TaskStatus.CANCELLED)
             return True

@@ -3,9 +3,16 @@
 The call becomes a task of the derived skill ``<skill>:<script>`` (see
 :mod:`skillexec.scripts`), through the whole pipeline like any call; a call in a session
 waits for the session's earlier calls first (one at a time, in submit order). A script
-runs in the environment of the skill it belongs to (what the skill's requirements files,
-manifest and scripts' PEP 723 blocks declare): provisioned at the first call of any of
-its scripts or of its entry, whichever comes first, and shared by all of them.
+submitted (``engine.submit_script``) in a session is journaled and answered with its id at
+once, but held outside the queue until its turn comes: a holder coroutine lines up for the
+session's turn at submit, queues the task then, and keeps the turn until the task ends. A
+held task counts as busy for the engine's close (which waits for it within its grace, and
+otherwise leaves it queued in the journal, as any queued task), and cancelling it ends it
+at once (``AsyncExecutor.unhold``).
+
+A script runs in the environment of the skill it belongs to (what the skill's requirements
+files, manifest and scripts' PEP 723 blocks declare): provisioned at the first call of any
+of its scripts or of its entry, whichever comes first, and shared by all of them.
 """
 
 from __future__ import annotations
@@ -15,29 +22,47 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from skillexec.environments.manager import EnvironmentManager
-from skillexec.errors import SkillExecError
+from skillexec.errors import ParameterError, SkillExecError
+from skillexec.pipeline.tasks import LiveTasks
 from skillexec.request import CallOptions
+from skillexec.runtime.runners.base import Outcome
+from skillexec.scheduling.executor import AsyncExecutor
+from skillexec.scheduling.queue import TaskQueue
 from skillexec.scripts import SEPARATOR, ScriptCatalog, base_id, script_params
 from skillexec.security.principals import Who
 from skillexec.sessions import SessionStore
 from skillexec.skills.model import EntryKind, Skill
 from skillexec.skills.registry import SkillRegistry
-from skillexec.task import ExecutionResult
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["ScriptCalls"]
 
 Execute = Callable[..., Awaitable[ExecutionResult]]
 Reject = Callable[[str, SkillExecError, CallOptions], Awaitable[tuple[Any, ExecutionResult]]]
+Accept = Callable[[str, Mapping[str, Any], CallOptions],
+                  Awaitable[tuple[ExecutionTask, ExecutionResult | None]]]
+Finish = Callable[..., Awaitable[ExecutionResult]]
 
 
 class ScriptCalls:
     def __init__(self, *, skills: SkillRegistry, sessions: SessionStore,
-                 environments: EnvironmentManager) -> None:
+                 environments: EnvironmentManager, queue: TaskQueue, executor: AsyncExecutor,
+                 tasks: LiveTasks, finish: Finish, distributed: bool = False) -> None:
         self.skills = skills
         self.sessions = sessions
         self.environments = environments
         self.catalog = ScriptCatalog()
         skills.derive = self.derive
+        self.queue, self.executor, self.tasks, self.finish = queue, executor, tasks, finish
+        self.distributed = distributed
+        self._holders: set[asyncio.Task[None]] = set()  # submitted scripts' session turns
+        # The engine's own calls, bound once it is made (see bind).
+        self._execute: Execute | None = None
+        self._accept: Accept | None = None
+        self._reject: Reject | None = None
+
+    def bind(self, *, execute: Execute, accept: Accept, reject: Reject) -> None:
+        self._execute, self._accept, self._reject = execute, accept, reject
 
     def derive(self, id: str, requirement: str | None) -> Skill:
         """The registry's hook: ``<skill>:<script>`` -> the derived script skill."""
@@ -57,11 +82,15 @@ class ScriptCalls:
             return skill
         return self.catalog.skill(await envs.ensure(base), skill.entry.attr or "")
 
-    async def run(self, skill_id: str, script: str, *, execute: Execute, reject: Reject,
-                  args: Sequence[str] = (), files: Mapping[str, bytes] | None = None,
+    async def run(self, skill_id: str, script: str, *, args: Sequence[str] = (),
+                  files: Mapping[str, bytes] | None = None,
                   stdin: bytes | str | None = None, session: str | None = None,
                   timeout: float | None = None, priority: int | None = None,
                   principal: Who = None) -> ExecutionResult:
+        """Run a skill's bundled script as a task and answer its result (``engine.run_script``;
+        in a session, once the session's earlier calls have ended)."""
+        assert self._execute is not None and self._reject is not None  # bound by the engine
+        execute = self._execute
         target = f"{skill_id}{SEPARATOR}{script}"
         opts = CallOptions(priority=priority, timeout=timeout, principal=principal,
                            cache=False)
@@ -77,7 +106,91 @@ class ScriptCalls:
         except SkillExecError as exc:
             if exc.code == "engine_closed":
                 raise  # the task ran and stays in the journal: not a refusal to record
-            return (await reject(target, exc, opts))[1]
+            return (await self._reject(target, exc, opts))[1]
+
+    async def submit(self, skill_id: str, script: str, *, args: Sequence[str] = (),
+                     files: Mapping[str, bytes] | None = None,
+                     stdin: bytes | str | None = None, session: str | None = None,
+                     timeout: float | None = None, priority: int | None = None,
+                     principal: Who = None) -> str:
+        """:meth:`run`'s call, answered with its task id once the journal holds it (a
+        refused call's too: its task ended ``rejected`` with the reason)."""
+        assert self._accept is not None and self._reject is not None  # bound by the engine
+        target = f"{skill_id}{SEPARATOR}{script}"
+        opts = CallOptions(priority=priority, timeout=timeout, principal=principal,
+                           cache=False)
+        try:
+            params = script_params(args=args, files=files, stdin=stdin, session=session)
+            if session is None:
+                task, _ = await self._accept(target, params, opts)
+                if task.claimed:
+                    self.executor.start(task)
+                return task.task_id
+            if self.distributed:
+                raise ParameterError(
+                    "a script submitted without waiting cannot take a session's turn in "
+                    "distributed mode: run it waiting for its result (run_script)",
+                    code="session_submit_distributed", details={"session": session})
+            # refused now (journaled) if not open, or not this principal's
+            self.sessions.path(session, principal=principal)
+        except SkillExecError as exc:
+            return (await self._reject(target, exc, opts))[1].task_id
+        return await self._held(target, params, CallOptions(
+            priority=priority, timeout=timeout, principal=principal, cache=False, held=True),
+            session)
+
+    async def _held(self, target: str, params: Mapping[str, Any], opts: CallOptions,
+                    session: str) -> str:
+        """Accept a call in a session, held until its turn: it lines up for the turn before
+        it is accepted (submit order is turn order), and is queued once the turn comes."""
+        assert self._accept is not None
+        loop = asyncio.get_running_loop()
+        accepted: asyncio.Future[ExecutionTask | None] = loop.create_future()
+        holder = loop.create_task(self._hold(session, opts.principal, accepted))
+        self._holders.add(holder)
+        holder.add_done_callback(self._holders.discard)
+        try:
+            task, result = await self._accept(target, params, opts)
+        except BaseException:
+            accepted.set_result(None)
+            raise
+        if result is None:  # accepted (not refused): held until its turn
+            self.executor.held[task.task_id] = holder
+        accepted.set_result(None if result is not None else task)
+        return task.task_id
+
+    async def _hold(self, session: str, principal: Who,
+                    accepted: asyncio.Future[ExecutionTask | None]) -> None:
+        """A submitted call's turn in its session: queue its task when the turn comes, and
+        keep the turn until the task ends. Cancelled: the task was cancelled while it waited
+        (its end is written by whoever cancelled it), or the engine closed (it stays queued
+        in the journal)."""
+        task: ExecutionTask | None = None
+        try:
+            async with self.sessions.turn(session, principal=principal):
+                task = await accepted
+                if task is None or self.executor.held.pop(task.task_id, None) is None:
+                    return  # refused at acceptance, or cancelled meanwhile
+                try:
+                    self.queue.push(task)
+                except SkillExecError as exc:  # a full queue
+                    await self.finish(task, Outcome(error=exc.info),
+                                      status=TaskStatus.REJECTED)
+                    return
+                self.executor.dispatch()
+                await self.tasks.wait(task.task_id)
+        except SkillExecError as exc:  # the turn refused it: the session closed meanwhile
+            task = task if task is not None else await accepted
+            if task is not None and self.executor.held.pop(task.task_id, None) is not None:
+                await self.finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+
+    async def close(self) -> None:
+        """Stop the holders of the calls still held (their tasks stay queued in the journal,
+        for the next engine to resume)."""
+        holders = list(self._holders)
+        for holder in holders:
+            holder.cancel()
+        await asyncio.gather(*holders, return_exceptions=True)
 
     async def sweeper(self) -> None:
         """Remove expired sessions now and then, while the engine runs."""

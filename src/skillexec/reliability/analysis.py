@@ -45,6 +45,7 @@ class ErrorGroup:
     fingerprint: str
     codes: set[str] = field(default_factory=set)
     count: int = 0  # failed attempts (a refusal counts as one)
+    refusals: int = 0  # of count, the tasks refused before they ran (no attempt)
     first_seen: float = 0.0
     last_seen: float = 0.0
     example_message: str = ""
@@ -73,7 +74,8 @@ class ErrorGroup:
     def to_dict(self) -> dict[str, Any]:
         return {"skill_id": self.skill_id, "error_type": self.error_type,
                 "fingerprint": self.fingerprint, "codes": sorted(self.codes),
-                "count": self.count, "tasks": self.tasks, "recovered": self.recovered,
+                "count": self.count, "refusals": self.refusals, "tasks": self.tasks,
+                "recovered": self.recovered,
                 "recovery_rate": round(self.recovery_rate, 4),
                 "mean_attempts": round(self.mean_attempts, 3),
                 "first_seen": self.first_seen, "last_seen": self.last_seen,
@@ -87,8 +89,9 @@ class ErrorReport:
     since: float | None
     until: float | None
     tasks_scanned: int = 0
-    tasks_with_failures: int = 0
+    tasks_with_failures: int = 0  # tasks that ran and had an attempt fail
     failed_attempts: int = 0
+    refused_tasks: int = 0  # refused before they ran (their errors are in the groups too)
     recovered_tasks: int = 0
     dead_letters: int = 0
     breaker_transitions: list[dict[str, Any]] = field(default_factory=list)
@@ -105,6 +108,7 @@ class ErrorReport:
                 "tasks_scanned": self.tasks_scanned,
                 "tasks_with_failures": self.tasks_with_failures,
                 "failed_attempts": self.failed_attempts,
+                "refused_tasks": self.refused_tasks,
                 "recovered_tasks": self.recovered_tasks,
                 "recovery_rate": round(self.recovery_rate, 4),
                 "dead_letters": self.dead_letters,
@@ -124,11 +128,15 @@ async def error_report(store: TaskStore, *, since: float | None = None,
         if not failures:
             continue
         ok = info.status is TaskStatus.SUCCEEDED
-        report.tasks_with_failures += 1
+        # Refused before it ran (invalid parameters, unknown skill, rate limited): no
+        # attempt failed, so neither a task with failures nor a failed attempt.
+        refused = info.status is TaskStatus.REJECTED
+        report.refused_tasks += refused
+        report.tasks_with_failures += not refused
         report.recovered_tasks += ok
         when = info.finished_at or info.started_at or info.created_at
         for skill_id, err, tb in failures:
-            report.failed_attempts += 1
+            report.failed_attempts += not refused
             etype = str(err.get("type", "execution_error"))
             message = str(err.get("message", ""))
             key = (skill_id, etype, fingerprint(message))
@@ -139,6 +147,7 @@ async def error_report(store: TaskStore, *, since: float | None = None,
                                              last_seen=when, example_message=message,
                                              example_task_id=info.task_id)
             g.count += 1
+            g.refusals += refused
             g.codes.add(str(err.get("code", "")))
             g.first_seen = min(g.first_seen, info.created_at)
             g.last_seen = max(g.last_seen, when)

@@ -61,7 +61,8 @@ class ResourceManager:
         self.running_by_skill: dict[str, int] = {}
         self.running_by_principal: dict[str, int] = {}
         self.ledger = UsageLedger()
-        self.finished = self.ledger.record  # (skill_id, principal, metrics, *, ok, cached)
+        # (skill_id, principal, metrics, *, ok, cached, refused)
+        self.finished = self.ledger.record
         self.counters: dict[str, int] = {
             "refused_pressure": 0, "refused_rate": 0, "deferred_pressure": 0,
             "deferred_skill_limit": 0, "deferred_principal_limit": 0,

@@ -38,7 +38,10 @@ class UsageCollector(Collector):
             calls = CounterMetricFamily(f"skillexec_{scope}_calls",
                                         f"Finished tasks, by {scope}.", labels=[scope])
             failures = CounterMetricFamily(f"skillexec_{scope}_failures",
-                                           f"Tasks that did not succeed, by {scope}.",
+                                           f"Tasks that ran and did not succeed, by {scope}.",
+                                           labels=[scope])
+            refusals = CounterMetricFamily(f"skillexec_{scope}_refusals",
+                                           f"Tasks refused before they ran, by {scope}.",
                                            labels=[scope])
             cpu = CounterMetricFamily(f"skillexec_{scope}_cpu_seconds",
                                       f"CPU seconds used where runners measured it, by {scope}.",
@@ -50,11 +53,12 @@ class UsageCollector(Collector):
             for name, u in accounts.items():
                 calls.add_metric([name], u["calls"])
                 failures.add_metric([name], u["failures"])
+                refusals.add_metric([name], u["refusals"])
                 cpu.add_metric([name], u["cpu_seconds"])
                 wall.add_metric([name], u["wall_seconds"])
                 if u["peak_memory_mb"] is not None:
                     peak.add_metric([name], u["peak_memory_mb"])
-            yield from (calls, failures, cpu, wall, peak)
+            yield from (calls, failures, refusals, cpu, wall, peak)
         limits = GaugeMetricFamily("skillexec_skill_concurrency_limit",
                                    "Per-skill concurrency limits in force (configured, declared "
                                    "or set by adaptive tuning).", labels=["skill"])
@@ -73,7 +77,7 @@ def _fold(accounts: dict[str, dict[str, Any]],
             out[key] = dict(u)
             continue
         acc = out[key]
-        for field in ("calls", "failures", "cached", "cpu_seconds", "wall_seconds"):
+        for field in ("calls", "failures", "refusals", "cached", "cpu_seconds", "wall_seconds"):
             acc[field] += u[field]
         if u["peak_memory_mb"] is not None:
             acc["peak_memory_mb"] = max(acc["peak_memory_mb"] or 0.0, u["peak_memory_mb"])

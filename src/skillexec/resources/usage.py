@@ -11,17 +11,24 @@ from typing import Any
 
 __all__ = ["UsageLedger"]
 
-# fields of one account: calls, failures, cached, cpu_ms, wall_ms, peak_memory_mb (or -1)
-_CALLS, _FAILURES, _CACHED, _CPU_MS, _WALL_MS, _PEAK_MB = range(6)
+# fields of one account: calls, failures, cached, cpu_ms, wall_ms, peak_memory_mb (or -1),
+# refusals
+_CALLS, _FAILURES, _CACHED, _CPU_MS, _WALL_MS, _PEAK_MB, _REFUSALS = range(7)
 
 
 def _new() -> list[float]:
-    return [0, 0, 0, 0.0, 0.0, -1.0]
+    return [0, 0, 0, 0.0, 0.0, -1.0, 0]
 
 
-def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool) -> None:
+def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool,
+         refused: bool) -> None:
     acc[_CALLS] += 1
-    if not ok:
+    # A call refused before it ran (invalid parameters, unknown skill, rate limited) is a
+    # refusal, not a failure: it was counted as one, and a skill's failures said nothing of
+    # how it runs.
+    if refused:
+        acc[_REFUSALS] += 1
+    elif not ok:
         acc[_FAILURES] += 1
     if cached:
         acc[_CACHED] += 1
@@ -38,7 +45,8 @@ def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool) -
 
 def _as_dict(acc: list[float]) -> dict[str, Any]:
     return {"calls": int(acc[_CALLS]), "failures": int(acc[_FAILURES]),
-            "cached": int(acc[_CACHED]), "cpu_seconds": round(acc[_CPU_MS] / 1000.0, 6),
+            "refusals": int(acc[_REFUSALS]), "cached": int(acc[_CACHED]),
+            "cpu_seconds": round(acc[_CPU_MS] / 1000.0, 6),
             "wall_seconds": round(acc[_WALL_MS] / 1000.0, 6),
             "peak_memory_mb": None if acc[_PEAK_MB] < 0 else acc[_PEAK_MB]}
 
@@ -55,16 +63,16 @@ class UsageLedger:
         self._max = max_keys
 
     def record(self, skill_id: str, principal: str | None, metrics: Mapping[str, Any], *,
-               ok: bool, cached: bool) -> None:
+               ok: bool, cached: bool, refused: bool = False) -> None:
         acc = self._skills.get(skill_id)
         if acc is None:
             acc = self._account(self._skills, skill_id)
-        _add(acc, metrics, ok, cached)
+        _add(acc, metrics, ok, cached, refused)
         if principal is not None:
             pacc = self._principals.get(principal)
             if pacc is None:
                 pacc = self._account(self._principals, principal)
-            _add(pacc, metrics, ok, cached)
+            _add(pacc, metrics, ok, cached, refused)
 
     def _account(self, accounts: dict[str, list[float]], key: str) -> list[float]:
         if len(accounts) >= self._max:
@@ -76,6 +84,8 @@ class UsageLedger:
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``{"skills": {id: usage}, "principals": {name: usage}}``; each usage is
-        ``{calls, failures, cached, cpu_seconds, wall_seconds, peak_memory_mb}``."""
+        ``{calls, failures, refusals, cached, cpu_seconds, wall_seconds, peak_memory_mb}``:
+        ``failures`` the calls that ran and did not succeed (cancelled ones too),
+        ``refusals`` those refused before they ran (status ``rejected``)."""
         return {"skills": {k: _as_dict(v) for k, v in sorted(self._skills.items())},
                 "principals": {k: _as_dict(v) for k, v in sorted(self._principals.items())}}

@@ -46,6 +46,9 @@ class AsyncExecutor:
         self.gate = gate
         self.slots = 0  # tasks holding a slot
         self.running: dict[str, asyncio.Task[Any]] = {}  # task id -> what runs it
+        # Accepted tasks held outside the queue until their session's turn (a script
+        # submitted in a session, see skillexec.pipeline.scripts): id -> its turn's holder.
+        self.held: dict[str, asyncio.Task[Any]] = {}
 
     def claim(self, task: ExecutionTask | None = None) -> bool:
         """Take a slot for a new task if one is free and nothing waits before it."""
@@ -111,9 +114,18 @@ class AsyncExecutor:
             self.slots += 1
             self.start(task)
 
+    def unhold(self, task_id: str) -> bool:
+        """Let go of a held task (it is being cancelled): its holder leaves the session's
+        line. False if it is not held."""
+        holder = self.held.pop(task_id, None)
+        if holder is None:
+            return False
+        holder.cancel()
+        return True
+
     @property
     def busy(self) -> bool:
-        return bool(self.slots or len(self.queue))
+        return bool(self.slots or len(self.queue) or self.held)
 
     async def drain(self, *, grace_s: float) -> None:
         """Wait up to ``grace_s`` for the queued and running tasks to finish."""

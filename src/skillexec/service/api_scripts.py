@@ -9,16 +9,16 @@ import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from starlette.responses import Response
 
 from skillexec.errors import ErrorType
 from skillexec.security.principals import Principal
-from skillexec.service.api_skills import find_skill
+from skillexec.service.api_skills import find_skill, submitted
 from skillexec.service.auth import need
-from skillexec.service.calls import may_run, refuse_if_draining, result_or_refusal
+from skillexec.service.calls import may_run, refuse_if_draining, result_or_refusal, wait_for
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
-from skillexec.service.models import ResultModel, not_bool
+from skillexec.service.models import ResultModel, Submitted, not_bool
 from skillexec.service.state import ServiceState
 
 __all__ = ["router"]
@@ -39,6 +39,9 @@ class ScriptRequest(BaseModel):
                                 "its folder is the workspace, kept between calls.")
     timeout: float | None = Field(None, gt=0, le=86400, description="Seconds.")
     priority: int | None = Field(None, ge=0, le=9)
+    wait: StrictBool = Field(True, description="True: answer with the result (200); false: "
+                             "answer at once with the task id (202 and Location), to follow "
+                             "at /api/executions/{task_id}.")
 
     _numbers = field_validator("timeout", "priority", mode="before")(not_bool)
 
@@ -56,19 +59,25 @@ def _decoded(files: dict[str, str]) -> dict[str, bytes]:
 
 @router.post("/{skill_id}/scripts", operation_id="run_skill_script",
              response_model=Envelope[ResultModel],
-             responses={**COMMON_ERRORS, 404: ERROR, 409: ERROR, 413: ERROR, 503: ERROR})
+             responses={**COMMON_ERRORS, 202: {"model": Envelope[Submitted],
+                                                "description": "Accepted (wait: false)."},
+                        404: ERROR, 409: ERROR, 413: ERROR, 503: ERROR})
 async def run_skill_script(
     request: Request, body: ScriptRequest,
     skill_id: Annotated[str, Path(min_length=1, max_length=200)],
     principal: Annotated[Principal, Depends(need("run"))],
 ) -> Response:
     """Run a bundled script with arguments and files, and answer its result (its exit
-    status, stdout and stderr in ``output``; files it wrote are artifacts). Refusals before
-    it runs are errors as for execute (404, 422 ``script_outside_skill``, 403, 503)."""
+    status, stdout and stderr in ``output``; files it wrote are artifacts). ``wait: false``:
+    202, the task id and a ``Location`` at once (in a session the script still takes its
+    turn). Refusals before it runs are errors as for execute (404, 422
+    ``script_outside_skill``, 403, 503)."""
     state: ServiceState = request.app.state.service
     refuse_if_draining(state)
     may_run(principal, skill_id)
     find_skill(state, skill_id)
+    if not body.wait:
+        return await _submit(state, body, skill_id, principal, request.state.request_id)
     run = asyncio.ensure_future(state.engine.run_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
@@ -88,6 +97,22 @@ async def run_skill_script(
         raise ApiError(499, "CLIENT_CLOSED", "the client closed the request; the script "
                        "was cancelled", error_type=ErrorType.CANCELLED)
     return ok(result_or_refusal(state, run.result()).to_dict(), request.state.request_id)
+
+
+async def _submit(state: ServiceState, body: ScriptRequest, skill_id: str,
+                  principal: Principal, rid: str) -> Response:
+    """``wait: false``: accepted, answered with where to follow it (as execute answers)."""
+    task_id = await state.engine.submit_script(
+        skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
+        session=body.session, timeout=body.timeout, priority=body.priority,
+        principal=principal.id)
+    result = await wait_for(state, task_id, 0.0)
+    if result is not None:  # ended already: a refusal is its HTTP error, as execute's
+        status = result_or_refusal(state, result).status
+    else:
+        status = (await state.engine.status(task_id, principal=principal)).status
+    return ok(submitted(task_id, status), rid, status=202,
+              headers={"Location": f"/api/executions/{task_id}"}, message="accepted")
 
 
 async def _hung_up(request: Request) -> None:

@@ -65,16 +65,16 @@ async def create_session(
     # operator's, not in the published schema. The answer says what was given.
     ttl = None if body is None or body.ttl_s is None else \
         min(body.ttl_s, sessions.settings.max_ttl_s)
-    sid = sessions.create(ttl_s=ttl, principal=principal)
+    sid = await sessions.acreate(ttl_s=ttl, principal=principal)
     return ok(sessions.get(sid, principal=principal).to_dict(), request.state.request_id,
-              status=201)
+              status=201)  # a new folder, empty: nothing to walk
 
 
 @router.get("", operation_id="list_sessions", responses=COMMON_ERRORS)
 async def list_sessions(request: Request,
                         principal: Annotated[Principal, Depends(need("run"))]) -> Response:
     """The open sessions the caller may see: its own (every one for operators, admins)."""
-    infos = _state(request).engine.sessions.list(principal=principal)
+    infos = await _state(request).engine.sessions.alist(principal=principal)
     return ok([i.to_dict() for i in infos], request.state.request_id)
 
 
@@ -85,8 +85,7 @@ async def get_session(request: Request, session_id: SessionId,
     """One session, with its files (``{path, size, mtime}``)."""
     sessions = _state(request).engine.sessions
     try:
-        info = sessions.get(session_id, principal=principal)
-        files = sessions.files(session_id, principal=principal)
+        info, files = await sessions.aget(session_id, principal=principal)
     except SkillExecError as exc:
         raise _not_found(exc, session_id) from None
     return ok(info.to_dict() | {"files": files}, request.state.request_id)
@@ -97,7 +96,7 @@ async def get_session(request: Request, session_id: SessionId,
 async def close_session(request: Request, session_id: SessionId,
                         principal: Annotated[Principal, Depends(need("run"))]) -> Response:
     """Close a session and remove its files."""
-    if not _state(request).engine.sessions.close(session_id, principal=principal):
+    if not await _state(request).engine.sessions.aclose(session_id, principal=principal):
         raise ApiError(404, "SESSION_NOT_FOUND", f"no open session with id {session_id!r}",
                        error_type=ErrorType.DEPENDENCY)
     return ok({"id": session_id, "closed": True}, request.state.request_id)

@@ -27,7 +27,7 @@ from skillexec.service.state import ServiceState
 from skillexec.skills.model import Skill
 from skillexec.task import TaskStatus
 
-__all__ = ["execute", "router", "skill_detail", "skill_summary"]
+__all__ = ["execute", "router", "skill_detail", "skill_summary", "submitted"]
 
 router = APIRouter(prefix="/api/skills", tags=["skills"])
 
@@ -144,7 +144,8 @@ async def get_skill(request: Request, skill_id: SkillId,
     return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
 
 
-def _submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:
+def submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:
+    """Where to follow an accepted task (a 202's data)."""
     return {"task_id": task_id, "status": status.value,
             "location": f"/api/executions/{task_id}",
             "events": f"/api/executions/{task_id}/events"}
@@ -184,7 +185,7 @@ async def execute(state: ServiceState, principal: Principal, skill_id: str,
         status = result.status
     else:
         status = (await state.engine.status(task_id, principal=principal)).status
-    return ok(_submitted(task_id, status), rid, status=202,
+    return ok(submitted(task_id, status), rid, status=202,
               headers={"Location": f"/api/executions/{task_id}"},
               message="accepted")
 
@@ -215,7 +216,7 @@ async def batch_execute(request: Request, body: BatchRequest,
         for task_id, res in zip(ids, done, strict=True):
             if res is None:
                 info = await state.engine.status(task_id, principal=principal)
-                results.append(_submitted(task_id, info.status))
+                results.append(submitted(task_id, info.status))
                 continue
             results.append(res.to_dict())
             ok_count += res.ok
@@ -223,7 +224,7 @@ async def batch_execute(request: Request, body: BatchRequest,
     else:
         for task_id in ids:
             info = await state.engine.status(task_id, principal=principal)
-            results.append(_submitted(task_id, info.status))
+            results.append(submitted(task_id, info.status))
             failed += info.status is TaskStatus.REJECTED
     return ok({"results": results, "total_time_ms": (time.perf_counter() - started) * 1000,
                "success_count": ok_count, "failed_count": failed}, request.state.request_id)
