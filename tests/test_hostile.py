@@ -883,3 +883,25 @@ def test_nothing_outlives_a_killed_engine(runner_cls: type[ProcessRunner],
 
             lease_uid(uid, 1).release()
     assert not left, f"outlived the engine: {left}"
+
+
+def test_a_skills_error_reaches_python_m_skillexec(tmp_path: Path) -> None:
+    """``python -m skillexec``: its __main__ lies in skillexec's own package folder, which
+    was hidden as an embedding script's folder where the source is outside the
+    interpreter's prefix (an editable install, as here); a sandboxed skill that raised then
+    crashed its child (exit 71, retried) instead of failing with its own error."""
+    need_sandbox()
+    folder = tmp_path / "raiser"
+    folder.mkdir()
+    (folder / "skill.json").write_text(json.dumps(
+        {"id": "raiser", "version": "1.0.0", "entry_point": "main:execute"}))
+    (folder / "main.py").write_text("def execute(data):\n    raise RuntimeError('the skill "
+                                    "says no')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "skillexec", "run", str(folder), "--json",
+         "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    result = json.loads(done.stdout)
+    assert result["error"]["code"] == "skill_raised", result["error"]
+    assert "the skill says no" in result["error"]["message"]
+    assert result["attempts"] == 1

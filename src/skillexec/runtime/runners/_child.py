@@ -380,7 +380,15 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
         else:
             value = inv.call(start["input"], ctx)
     except BaseException as exc:
-        info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
+        try:
+            info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
+        except Exception as why:
+            # The skill's error is still the answer (a crash without one was retried as
+            # the engine's fault): only its finer classification is lost.
+            info = ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised",
+                             message=utf8_text(f"{type(exc).__name__}: {exc}"[:4096]),
+                             details={"exception": type(exc).__name__,
+                                      "unclassified": f"{type(why).__name__}: {why}"[:512]})
         chan.send({"t": "result", "ok": False, "error": info.to_dict(),
                    "traceback": utf8_text(traceback.format_exc(limit=50)[-64 * 1024:])})
         return 0
