@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -18,6 +20,8 @@ import pytest
 from skillexec import SkillExecutionEngine
 from skillexec.config import EngineConfig
 from skillexec.task import TaskStatus
+from tests._isolation import need_sandbox
+from tests._wheels import make_wheel
 from tests.conftest import arun
 
 pytestmark = pytest.mark.timeout(180)
@@ -98,3 +102,47 @@ def test_building_from_source_is_the_operators_choice(tmp_path: Path) -> None:
 
     arun(go())
     assert (tmp_path / "built-by").exists()  # the same sdist builds when allowed
+
+
+class _SysPathSpy:
+    """A meta path finder that notes, at every top-level lookup in this process, whether
+    a skill environment was on sys.path (it finds nothing itself)."""
+
+    def __init__(self, envs: Path) -> None:
+        self.envs = str(envs)
+        self.seen: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if path is None and any(p.startswith(self.envs) for p in sys.path):
+            self.seen.append(name)
+
+
+def test_a_skills_environment_never_joins_the_engines_sys_path(tmp_path: Path) -> None:
+    """Finding what a skill's scripts import put its environment first on the engine's own
+    sys.path for a moment: an import anywhere in the engine then (a lazy one, another
+    thread's) took the skill's package of that name, run as the engine's user."""
+    need_sandbox()
+    links = tmp_path / "wheels"
+    make_wheel(links, "shadow-h14", "1.0.0", "VALUE = 1\n", module="shadow_h14")
+    folder = tmp_path / "skills" / "shadowed"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: shadowed\ndescription: d.\n---\n\nRun it.\n")
+    (folder / "requirements.txt").write_text("shadow-h14==1.0.0\n")
+    (folder / "scripts" / "use.py").write_text("import shadow_h14\nprint(shadow_h14.VALUE)\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill
+    config = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
+                          environments={"find_links": [str(links)], "no_index": True})
+    spy = _SysPathSpy(tmp_path / "data" / "envs")
+    sys.meta_path.insert(0, spy)  # type: ignore[arg-type]
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config) as engine:
+            r = await engine.run_script("shadowed", "scripts/use.py")
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            assert r.output["stdout"] == "1\n"
+
+    try:
+        arun(go())
+    finally:
+        sys.meta_path.remove(spy)  # type: ignore[arg-type]
+    assert spy.seen == [], f"looked up with the skill's environment on sys.path: {spy.seen}"
