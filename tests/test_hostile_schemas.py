@@ -58,6 +58,27 @@ def test_a_call_against_an_exploding_schema_is_refused_not_run(tmp_path: Path) -
     assert "$ref" in error["message"]
 
 
+def id_chain(depth: int, *, anchors: bool) -> dict[str, Any]:
+    """The same chain, each link named by its ``$id`` (resolved inside the document,
+    nothing fetched) or by an ``$anchor``."""
+    def name(i: int) -> dict[str, str]:
+        return {"$anchor": f"a{i}"} if anchors else {"$id": f"https://x.test/d{i}"}
+
+    def ref(i: int) -> dict[str, str]:
+        return {"$ref": f"#a{i}"} if anchors else {"$ref": f"https://x.test/d{i}"}
+
+    defs = {f"d{i}": {**name(i), "anyOf": [ref(i + 1), ref(i + 1)]} for i in range(depth)}
+    defs[f"d{depth}"] = {**name(depth), "type": "integer"}
+    return {"type": "object", "properties": {"x": ref(0)}, "$defs": defs}
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_a_chain_named_by_id_or_anchor_is_seen(anchors: bool) -> None:
+    with pytest.raises(ManifestError) as caught:
+        ParameterValidator().validate(skill(id_chain(40, anchors=anchors)), {"x": "abc"})
+    assert caught.value.code == "invalid_schema"
+
+
 @pytest.mark.parametrize("through", ["default", "enum", "const"])
 def test_a_chain_through_properties_named_like_keywords_is_seen(through: str) -> None:
     with pytest.raises(ManifestError) as caught:
