@@ -905,3 +905,30 @@ def test_a_skills_error_reaches_python_m_skillexec(tmp_path: Path) -> None:
     assert result["error"]["code"] == "skill_raised", result["error"]
     assert "the skill says no" in result["error"]["message"]
     assert result["attempts"] == 1
+
+
+@pytest.mark.parametrize("runner_cls", LEVELS)
+def test_an_exception_whose_str_raises_is_still_the_skills_error(
+        runner_cls: type[ProcessRunner], tmp_path: Path) -> None:
+    """Reporting it called str() on it, which raised again: the child died without an
+    answer (child_crashed, retryable, so run three times) instead of failing once."""
+    _need_level(runner_cls)
+    skill = write_skill(tmp_path / "weird", (
+        "class Weird(Exception):\n"
+        "    def __str__(self):\n"
+        "        raise ValueError('no str for you')\n"
+        "def execute(data):\n"
+        "    raise Weird()\n"))
+
+    async def go() -> None:
+        r = runner_cls(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.error is not None
+            assert out.error.code == "skill_raised", out.error
+            assert not out.error.retryable
+            assert "Weird" in out.error.message
+        finally:
+            await r.close()
+
+    asyncio.run(go())

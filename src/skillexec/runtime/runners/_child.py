@@ -357,6 +357,14 @@ class _Channel:
                            sha256=r["sha256"])
 
 
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in: a skill's exception may raise from its own __str__."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<its str() failed>"
+
+
 def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
     _kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
     cancel = setup.cancel
@@ -386,9 +394,9 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
             # The skill's error is still the answer (a crash without one was retried as
             # the engine's fault): only its finer classification is lost.
             info = ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised",
-                             message=utf8_text(f"{type(exc).__name__}: {exc}"[:4096]),
-                             details={"exception": type(exc).__name__,
-                                      "unclassified": f"{type(why).__name__}: {why}"[:512]})
+                             message=utf8_text(f"{type(exc).__name__}: {_text(exc)}"[:4096]),
+                             details={"exception": type(exc).__name__, "retryable": False,
+                                      "unclassified": f"{type(why).__name__}: {_text(why)}"[:512]})
         chan.send({"t": "result", "ok": False, "error": info.to_dict(),
                    "traceback": utf8_text(traceback.format_exc(limit=50)[-64 * 1024:])})
         return 0
