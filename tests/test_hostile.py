@@ -907,27 +907,45 @@ def test_a_skills_error_reaches_python_m_skillexec(tmp_path: Path) -> None:
     assert result["attempts"] == 1
 
 
+# A skill's failure whose report raised in the child: it died without an answer
+# (child_crashed, retryable, so the call ran three times) instead of failing once.
+REPORT_BREAKERS = {
+    "str_raises": ("class Weird(Exception):\n"
+                   "    def __str__(self):\n"
+                   "        raise ValueError('no str for you')\n"
+                   "def execute(data):\n"
+                   "    raise Weird()\n", "skill_raised", "Weird"),
+    "details_not_json": ("from skillexec.errors import ExecutionError\n"
+                         "def execute(data):\n"
+                         "    raise ExecutionError('own words', code='own_code',\n"
+                         "                         details={'x': object()})\n",
+                         "own_code", "own words"),
+    "result_unreadable": ("class D(dict):\n"
+                          "    def keys(self):\n"
+                          "        raise RuntimeError('keys')\n"
+                          "    def values(self):\n"
+                          "        raise RuntimeError('values')\n"
+                          "def execute(data):\n"
+                          "    return D(a=1)\n", "output_not_json", "RuntimeError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPORT_BREAKERS))
 @pytest.mark.parametrize("runner_cls", LEVELS)
-def test_an_exception_whose_str_raises_is_still_the_skills_error(
-        runner_cls: type[ProcessRunner], tmp_path: Path) -> None:
-    """Reporting it called str() on it, which raised again: the child died without an
-    answer (child_crashed, retryable, so run three times) instead of failing once."""
+def test_a_failure_whose_report_raises_is_still_answered(
+        runner_cls: type[ProcessRunner], case: str, tmp_path: Path) -> None:
     _need_level(runner_cls)
-    skill = write_skill(tmp_path / "weird", (
-        "class Weird(Exception):\n"
-        "    def __str__(self):\n"
-        "        raise ValueError('no str for you')\n"
-        "def execute(data):\n"
-        "    raise Weird()\n"))
+    code, expected, said = REPORT_BREAKERS[case]
+    skill = write_skill(tmp_path / "breaker", code)
 
     async def go() -> None:
         r = runner_cls(settings=settings(tmp_path))
         try:
             out = await r.run(attempt(skill, tmp_path))
             assert out.error is not None
-            assert out.error.code == "skill_raised", out.error
+            assert out.error.code == expected, out.error
             assert not out.error.retryable
-            assert "Weird" in out.error.message
+            assert said in out.error.message
         finally:
             await r.close()
 
