@@ -373,7 +373,7 @@ def _error_frame(info: ErrorInfo, trace: str) -> bytes:
         return proto.encode_frame({"t": "result", "ok": False, "error": info.to_dict(),
                                    "traceback": trace})
     except (TypeError, ValueError):
-        plain = ErrorInfo(type=info.type, code=info.code, message=utf8_text(_text(info.message)),
+        plain = ErrorInfo(type=info.type, code=info.code, message=utf8_text(str(info.message)),
                           retryable=info.retryable, severity=info.severity,
                           details={"details_not_json": True, "retryable": info.retryable})
         return proto.encode_frame({"t": "result", "ok": False, "error": plain.to_dict(),
