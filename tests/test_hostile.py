@@ -883,3 +883,70 @@ def test_nothing_outlives_a_killed_engine(runner_cls: type[ProcessRunner],
 
             lease_uid(uid, 1).release()
     assert not left, f"outlived the engine: {left}"
+
+
+def test_a_skills_error_reaches_python_m_skillexec(tmp_path: Path) -> None:
+    """``python -m skillexec``: its __main__ lies in skillexec's own package folder, which
+    was hidden as an embedding script's folder where the source is outside the
+    interpreter's prefix (an editable install, as here); a sandboxed skill that raised then
+    crashed its child (exit 71, retried) instead of failing with its own error."""
+    need_sandbox()
+    folder = tmp_path / "raiser"
+    folder.mkdir()
+    (folder / "skill.json").write_text(json.dumps(
+        {"id": "raiser", "version": "1.0.0", "entry_point": "main:execute"}))
+    (folder / "main.py").write_text("def execute(data):\n    raise RuntimeError('the skill "
+                                    "says no')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "skillexec", "run", str(folder), "--json",
+         "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    result = json.loads(done.stdout)
+    assert result["error"]["code"] == "skill_raised", result["error"]
+    assert "the skill says no" in result["error"]["message"]
+    assert result["attempts"] == 1
+
+
+# A skill's failure whose report raised in the child: it died without an answer
+# (child_crashed, retryable, so the call ran three times) instead of failing once.
+REPORT_BREAKERS = {
+    "str_raises": ("class Weird(Exception):\n"
+                   "    def __str__(self):\n"
+                   "        raise ValueError('no str for you')\n"
+                   "def execute(data):\n"
+                   "    raise Weird()\n", "skill_raised", "Weird"),
+    "details_not_json": ("from skillexec.errors import ExecutionError\n"
+                         "def execute(data):\n"
+                         "    raise ExecutionError('own words', code='own_code',\n"
+                         "                         details={'x': object()})\n",
+                         "own_code", "own words"),
+    "result_unreadable": ("class D(dict):\n"
+                          "    def keys(self):\n"
+                          "        raise RuntimeError('keys')\n"
+                          "    def values(self):\n"
+                          "        raise RuntimeError('values')\n"
+                          "def execute(data):\n"
+                          "    return D(a=1)\n", "output_not_json", "RuntimeError"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPORT_BREAKERS))
+@pytest.mark.parametrize("runner_cls", LEVELS)
+def test_a_failure_whose_report_raises_is_still_answered(
+        runner_cls: type[ProcessRunner], case: str, tmp_path: Path) -> None:
+    _need_level(runner_cls)
+    code, expected, said = REPORT_BREAKERS[case]
+    skill = write_skill(tmp_path / "breaker", code)
+
+    async def go() -> None:
+        r = runner_cls(settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(skill, tmp_path))
+            assert out.error is not None
+            assert out.error.code == expected, out.error
+            assert not out.error.retryable
+            assert said in out.error.message
+        finally:
+            await r.close()
+
+    asyncio.run(go())

@@ -224,6 +224,8 @@ class EnvironmentsConfig(_Section):
                                         "to install from as well.")
     no_index: bool = Field(default=False, description="Only find_links, never an index.")
     offline: bool = Field(default=False, description="uv: install from its cache only.")
+    build_from_source: bool = Field(default=False, description="Also build packages that "
+                                    "have no wheel (their build code runs unconfined).")
     install_timeout_s: float = Field(default=600.0, gt=0,
                                      description="One environment's install at most.")
 
@@ -235,7 +237,8 @@ class EnvironmentsConfig(_Section):
         return EnvironmentManager(Path(data_dir) / "envs", publish=publish,
                                   settings=InstallSettings(
             installer=self.installer, index_url=self.index_url, find_links=self.find_links,
-            no_index=self.no_index, offline=self.offline, timeout_s=self.install_timeout_s))
+            no_index=self.no_index, offline=self.offline,
+            build_from_source=self.build_from_source, timeout_s=self.install_timeout_s))
 
 
 class McpConfig(_Section):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import importlib.machinery
 import importlib.util
 import os
 import stat
@@ -199,19 +200,20 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
         except OSError:
             continue
     names -= own | _NOT_PRELOADED
-    saved = sys.path[:]
-    sys.path[:0] = list(env_paths)
-    try:
-        found = []
-        for name in sorted(names):
-            try:
-                if name in sys.builtin_module_names or importlib.util.find_spec(name):
-                    found.append(name)
-            except (ImportError, ValueError):
-                continue
-        return tuple(found)
-    finally:
-        sys.path[:] = saved
+    # The environment is searched by name, never put on this process's sys.path: for that
+    # moment any import in the engine (a lazy one, another thread's) took a module of the
+    # skill's packages first, a wheel's "ssl" or "uuid" run as the engine's user.
+    search = list(env_paths)
+    found = []
+    for name in sorted(names):
+        try:
+            if (name in sys.builtin_module_names
+                    or (search and importlib.machinery.PathFinder.find_spec(name, search))
+                    or importlib.util.find_spec(name)):
+                found.append(name)
+        except (ImportError, ValueError):
+            continue
+    return tuple(found)
 
 
 class ScriptCatalog:

@@ -21,6 +21,7 @@ import orjson
 
 from skillexec._coercion import Node, Planner, apply_object
 from skillexec._schema_errors import pointer, summary, violations
+from skillexec._schema_size import MAX_EXPANDED_SUBSCHEMAS, expanded_size
 from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError
 from skillexec.skills.model import Skill
 
@@ -189,6 +190,11 @@ def _json_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
 
 
 def _compile(skill: Skill, schema: Any, field: str) -> _Compiled:
+    if expanded_size(schema) > MAX_EXPANDED_SUBSCHEMAS:
+        raise ManifestError(
+            f"skill {skill.id!r} has a {field} of more than {MAX_EXPANDED_SUBSCHEMAS} "
+            "subschemas once its $refs are followed (a validator would try each of them)",
+            code="invalid_schema", details={"skill": skill.id, "field": field})
     try:  # offline: a manifest must not make the engine fetch URLs
         validator = jsonschema_rs.validator_for(schema, offline=True)
     except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError, ValueError,

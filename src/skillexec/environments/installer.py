@@ -25,6 +25,8 @@ __all__ = ["InstallSettings", "install", "installer_name"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAX_ERROR_CHARS = 400
+# uv's and pip's words for "no wheel fits", where an sdist may be all there is.
+_NO_WHEEL = re.compile(r"no usable wheels|No matching distribution found")
 _MARKS = "\u00d7\u2570\u2500\u25b6\u2502 "  # uv's error tree: the cross, its branches
 
 
@@ -35,6 +37,10 @@ class InstallSettings:
     find_links: tuple[str, ...] = ()
     no_index: bool = False  # only find_links (and, for uv, its cache) are used
     offline: bool = False  # uv: its cache only, no network at all
+    # Building an sdist runs its build backend's code as the engine's user (root, with the
+    # engine's environment and data directory) outside any sandbox: a skill's author picks
+    # the package, so only wheels unless the operator says otherwise.
+    build_from_source: bool = False
     timeout_s: float = 600.0
 
 
@@ -71,8 +77,11 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
                       f"{name} could not be started: {exc.strerror or exc}") from None
     if done.returncode != 0:
         out = done.stderr.decode("utf-8", "replace") + done.stdout.decode("utf-8", "replace")
-        raise _failed(skill_id, requirements, name, _last_error_line(out) or
-                      f"{name} exited with status {done.returncode}", output=out)
+        why = _last_error_line(out) or f"{name} exited with status {done.returncode}"
+        if not settings.build_from_source and _NO_WHEEL.search(out):
+            why += (" (only wheels are installed: building from source runs the package's "
+                    "own code, see environments.build_from_source)")
+        raise _failed(skill_id, requirements, name, why, output=out)
     return name
 
 
@@ -85,6 +94,8 @@ def _argv(name: str, requirements: tuple[str, ...], site: Path,
         flags += ["--find-links", link]
     if s.no_index:
         flags.append("--no-index")
+    if not s.build_from_source:
+        flags += ["--only-binary", ":all:"]
     if name == "uv":
         uv = _uv_bin()
         assert uv is not None  # installer_name checked it

@@ -357,6 +357,29 @@ class _Channel:
                            sha256=r["sha256"])
 
 
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in: a skill's exception may raise from its own __str__."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<its str() failed>"
+
+
+def _error_frame(info: ErrorInfo, trace: str) -> bytes:
+    """The frame reporting the skill's error. Its details are the skill's (a SkillExecError
+    it raised) and may not be JSON: then they are dropped, not the answer (a frame that
+    could not be encoded ended the child without one, retried as a crash)."""
+    try:
+        return proto.encode_frame({"t": "result", "ok": False, "error": info.to_dict(),
+                                   "traceback": trace})
+    except (TypeError, ValueError):
+        plain = ErrorInfo(type=info.type, code=info.code, message=utf8_text(str(info.message)),
+                          retryable=info.retryable, severity=info.severity,
+                          details={"details_not_json": True, "retryable": info.retryable})
+        return proto.encode_frame({"t": "result", "ok": False, "error": plain.to_dict(),
+                                   "traceback": trace})
+
+
 def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
     _kind, start = proto.read_frame_fd(sock, cap=int(req["max_input_bytes"]))
     cancel = setup.cancel
@@ -380,14 +403,29 @@ def _serve(setup: ChildSetup, req: dict[str, Any], sock: int) -> int:
         else:
             value = inv.call(start["input"], ctx)
     except BaseException as exc:
-        info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
-        chan.send({"t": "result", "ok": False, "error": info.to_dict(),
-                   "traceback": utf8_text(traceback.format_exc(limit=50)[-64 * 1024:])})
+        try:
+            info = classify(exc, sandbox=setup.sandbox, allow_network=setup.allow_network)
+        except Exception as why:
+            # The skill's error is still the answer (a crash without one was retried as
+            # the engine's fault): only its finer classification is lost.
+            info = ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised",
+                             message=utf8_text(f"{type(exc).__name__}: {_text(exc)}"[:4096]),
+                             details={"exception": type(exc).__name__, "retryable": False,
+                                      "unclassified": f"{type(why).__name__}: {_text(why)}"[:512]})
+        chan.send_encoded(_error_frame(
+            info, utf8_text(traceback.format_exc(limit=50)[-64 * 1024:])))
         return 0
     if os.getpid() != me:
         os._exit(0)
     cap = int(req["max_output_bytes"])
-    estimate = estimated_size(value, cap)
+    try:
+        estimate = estimated_size(value, cap)
+    except Exception as exc:  # a container of the skill's own whose methods raise
+        chan.send({"t": "result", "ok": False, "error": ErrorInfo(
+            type=ErrorType.EXECUTION, code="output_not_json",
+            message=utf8_text(f"the skill's result cannot be read: {type(exc).__name__}: "
+                              f"{_text(exc)}"[:4096])).to_dict()})
+        return 0
     if estimate > cap:
         chan.send({"t": "result", "ok": False, "error": ErrorInfo(
             type=ErrorType.RESOURCE, code="output_too_large",

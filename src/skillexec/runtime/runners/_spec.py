@@ -175,7 +175,12 @@ def _engine_private_dirs(settings: IsolationSettings) -> list[str]:
     dirs = [os.getcwd()]
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
-    if main_file:
+    # ``python -m skillexec``: __main__ is skillexec's own (in its package folder, which the
+    # zygote must read), not an embedding script; with the source outside the interpreter's
+    # prefix (an editable install) that folder was hidden and a skill's error crashed its
+    # child (its report imports from there).
+    spec = getattr(main, "__spec__", None)
+    if main_file and getattr(spec, "name", None) != "skillexec.__main__":
         script_dir = os.path.dirname(os.path.realpath(main_file))
         prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
         # An installed entry point (the skillexec CLI, pytest) is the interpreter's own.
