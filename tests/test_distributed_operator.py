@@ -110,3 +110,15 @@ def test_a_worker_validates_the_parameters_with_its_own_copy_of_the_skill(
     assert bad.error is not None and bad.error.code == "invalid_parameters", bad  # type: ignore[attr-defined]
     assert good.output == {"n": 7}, good  # type: ignore[attr-defined]
     assert len(lab.run_counts()) == 1, lab.logs()  # the refused call never reached the skill
+
+
+def test_a_worker_whose_journal_database_is_missing_says_so_last(db: str) -> None:
+    """The sentence was followed by asyncio's 'Task was destroyed but it is pending!' for
+    the ledger's pool, opened before the journal failed and never closed."""
+    base = db.rsplit("/", 1)[0]
+    done = _skillexec("worker", "--broker-url", REDIS, "--database-url", db,
+                      "--journal-url", f"{base}/skx_no_such_journal")
+    assert done.returncode == 2, done.stderr
+    assert "Task was destroyed" not in done.stderr, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("skillexec: ") and "does not exist" in line, done.stderr

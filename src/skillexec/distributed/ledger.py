@@ -17,8 +17,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
-from skillexec.errors import ResourceError
+from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
+from skillexec.storage.url import redacted
 
 __all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
 
@@ -162,6 +163,7 @@ class Ledger:
             self._claim_requests)
 
     async def open(self, *, migrate: bool = True) -> None:
+        await self._reachable()
         try:
             await self._pool.open(wait=True, timeout=10.0)
             if migrate:
@@ -172,6 +174,22 @@ class Ledger:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    async def _reachable(self) -> None:
+        """One connection before the pool's, for its error: the pool's says only that it
+        waited 10 s (the reason, a database that does not exist, a role refused, a
+        malformed URL, was left in its log lines)."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
+        except psycopg.ProgrammingError as exc:  # libpq could not parse it
+            raise ConfigError(f"distributed.database_url {redacted(self.url)!r} is not a "
+                              f"valid PostgreSQL URL: {_said(exc, self.url)}",
+                              code="invalid_config") from None
+        except (psycopg.Error, OSError) as exc:
+            raise ResourceError(
+                f"the distributed ledger (PostgreSQL) is unavailable: {_said(exc, self.url)}",
+                code="ledger_unavailable", retryable=True) from None
+        await conn.close()
 
     async def migrate(self) -> int:
         """Apply the migrations not yet applied; the schema version after."""
@@ -359,6 +377,12 @@ class Ledger:
 
     async def ping(self) -> None:
         await self._one("SELECT 1", ())
+
+
+def _said(exc: BaseException, url: str) -> str:
+    """libpq's message on one line, the URL's password (libpq quotes a URL it cannot parse)
+    masked."""
+    return " ".join(str(exc).replace(url, redacted(url)).split())
 
 
 def unavailable(exc: BaseException) -> ResourceError:

@@ -89,7 +89,11 @@ class WorkerNode:
 
     async def start(self) -> None:
         await self.ledger.open()
-        await self.engine.start()
+        try:
+            await self.engine.start()
+        except BaseException:  # the pool closed, not left pending behind the error
+            await self.ledger.close()
+            raise
         await self._beat()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._heartbeat_loop()),
