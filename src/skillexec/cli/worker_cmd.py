@@ -102,6 +102,8 @@ def worker(
                           metrics_port=metrics_port, loglevel=loglevel.upper())
     except SkillExecError as exc:
         opt.fail(str(exc))
+    if code:  # Celery's unrecoverable error, logged above: not a clean shutdown
+        opt.fail("the worker stopped on an error its log names above", code)
     raise typer.Exit(code)
 
 
