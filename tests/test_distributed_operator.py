@@ -122,3 +122,31 @@ def test_a_worker_whose_journal_database_is_missing_says_so_last(db: str) -> Non
     assert "Task was destroyed" not in done.stderr, done.stderr
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith("skillexec: ") and "does not exist" in line, done.stderr
+
+
+def test_following_a_task_a_worker_runs_ends_with_its_end(lab: Cluster, tmp_path: Path) -> None:
+    """``engine.events(id)`` (the service's event stream and WebSocket) of a task run by a
+    worker gave what the journal said at the start, then nothing: no event of another
+    node's task comes to this node's bus, so the stream never ended."""
+    import asyncio
+
+    lab.start_worker()
+    lab.wait_consuming()
+
+    async def follow() -> list[str]:
+        cfg = EngineConfig(skills_dir=lab.skills, data_dir=tmp_path / "client")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            task_id = await engine.submit("again", {"n": 1, "seconds": 0.5})
+
+            async def statuses() -> list[str]:
+                return [str(e.status.value) async for e in engine.events(task_id)
+                        if e.status is not None]
+
+            # Generous: the task takes 0.5 s; the old code waited here forever.
+            return await asyncio.wait_for(statuses(), timeout=60)
+
+    from tests.conftest import arun
+
+    seen = arun(follow())
+    assert seen[-1] == "succeeded", seen
+    assert lab.run_counts(), lab.logs()
