@@ -150,3 +150,76 @@ def test_following_a_task_a_worker_runs_ends_with_its_end(lab: Cluster, tmp_path
     seen = arun(follow())
     assert seen[-1] == "succeeded", seen
     assert lab.run_counts(), lab.logs()
+
+
+class _Proxy:
+    """A TCP proxy to PostgreSQL that refuses (accepts and closes) until ``up``."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target = target
+        self.up = False
+        self.refused = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.up:
+                self.refused += 1
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: object, b: object) -> None:
+        import socket
+
+        assert isinstance(a, socket.socket) and isinstance(b, socket.socket)
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            b.close()
+
+
+def test_a_worker_started_while_its_database_is_unreachable_starts_when_it_answers(
+        lab: Cluster, tmp_path: Path) -> None:
+    """The ledger's opening tries for 10 s (as its pool did) before it names the refusal."""
+    from urllib.parse import urlparse
+
+    from tests._distributed import wait_until
+
+    url = lab.env["SKILLEXEC_DISTRIBUTED__DATABASE_URL"]
+    u = urlparse(url)
+    proxy = _Proxy((u.hostname or "127.0.0.1", u.port or 5432))
+    proxied = u._replace(netloc=f"{u.username}@127.0.0.1:{proxy.port}").geturl()
+    lab.env["SKILLEXEC_DISTRIBUTED__DATABASE_URL"] = lab.env["SKILLEXEC_JOURNAL__URL"] = proxied
+    worker = lab.start_worker()
+    wait_until(lambda: proxy.refused >= 2, 30, "the worker trying its database")
+    proxy.up = True
+    lab.wait_consuming()
+    assert worker.poll() is None, lab.logs()
+
+    async def call() -> object:
+        cfg = EngineConfig(skills_dir=lab.skills, data_dir=tmp_path / "client")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            return await engine.execute("again", {"n": 3})
+
+    from tests.conftest import arun
+
+    assert arun(call()).output == {"n": 3}  # type: ignore[attr-defined]

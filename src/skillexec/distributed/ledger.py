@@ -17,9 +17,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
-from skillexec.errors import ConfigError, ResourceError
+from skillexec.distributed.reach import reachable
+from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
-from skillexec.storage.url import redacted
 
 __all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
 
@@ -58,6 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
 _DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
+_OPEN_S = 10.0  # how long a ledger opening waits for its database (starting, or made late)
 
 # One statement, one round trip for every claim a node asked for meanwhile: insert the
 # first claim, or take a row that is back in the queue (reaper, shutdown) or whose
@@ -163,9 +164,9 @@ class Ledger:
             self._claim_requests)
 
     async def open(self, *, migrate: bool = True) -> None:
-        await self._reachable()
+        await reachable(self.url, wait_s=_OPEN_S)
         try:
-            await self._pool.open(wait=True, timeout=10.0)
+            await self._pool.open(wait=True, timeout=_OPEN_S)
             if migrate:
                 await self.migrate()
         except (psycopg.Error, TimeoutError, OSError) as exc:
@@ -174,22 +175,6 @@ class Ledger:
 
     async def close(self) -> None:
         await self._pool.close()
-
-    async def _reachable(self) -> None:
-        """One connection before the pool's, for its error: the pool's says only that it
-        waited 10 s (the reason, a database that does not exist, a role refused, a
-        malformed URL, was left in its log lines)."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=10)
-        except psycopg.ProgrammingError as exc:  # libpq could not parse it
-            raise ConfigError(f"distributed.database_url {redacted(self.url)!r} is not a "
-                              f"valid PostgreSQL URL: {_said(exc, self.url)}",
-                              code="invalid_config") from None
-        except (psycopg.Error, OSError) as exc:
-            raise ResourceError(
-                f"the distributed ledger (PostgreSQL) is unavailable: {_said(exc, self.url)}",
-                code="ledger_unavailable", retryable=True) from None
-        await conn.close()
 
     async def migrate(self) -> int:
         """Apply the migrations not yet applied; the schema version after."""
@@ -377,12 +362,6 @@ class Ledger:
 
     async def ping(self) -> None:
         await self._one("SELECT 1", ())
-
-
-def _said(exc: BaseException, url: str) -> str:
-    """libpq's message on one line, the URL's password (libpq quotes a URL it cannot parse)
-    masked."""
-    return " ".join(str(exc).replace(url, redacted(url)).split())
 
 
 def unavailable(exc: BaseException) -> ResourceError:
