@@ -223,3 +223,40 @@ def test_a_worker_started_while_its_database_is_unreachable_starts_when_it_answe
     from tests.conftest import arun
 
     assert arun(call()).output == {"n": 3}  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def backlog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+    # The reconciler out of the way: it published a queued task again after 30 s, and the
+    # worker that claimed it then saw its cancellation; nothing else ended it before.
+    yield from cluster(tmp_path, monkeypatch, REDIS, pg_journal=True,
+                       reconcile_after_s="3600", shutdown_grace_s="0")
+
+
+def test_a_queued_task_cancelled_from_another_node_ends_while_workers_are_busy(
+        backlog: Cluster, tmp_path: Path) -> None:
+    """``tasks cancel`` said 'cancelled', and the task stayed ``queued`` behind a busy
+    worker until a worker claimed it (its turn, or the reconciler's publish 30 s on)."""
+    import asyncio
+
+    backlog.start_worker(1)
+    backlog.wait_consuming()
+
+    async def call() -> tuple[str, int]:
+        cfg = EngineConfig(skills_dir=backlog.skills, data_dir=tmp_path / "client")
+        async with SkillExecutionEngine(config=cfg) as engine:
+            ids = []
+            for n in range(8):  # one message each: more than the worker's prefetch holds
+                ids.append(await engine.submit("again", {"n": n, "seconds": 300}))
+            last = ids[-1]
+            assert await engine.cancel(last)
+            ended = await engine.wait(last, timeout=60)
+            for task_id in ids[:-1]:
+                await engine.cancel(task_id)
+            await asyncio.gather(*(engine.wait(t, timeout=60) for t in ids[:-1]))
+            return ended.status.value, ended.attempts
+
+    from tests.conftest import arun
+
+    status, attempts = arun(call())
+    assert (status, attempts) == ("cancelled", 0), backlog.logs()
