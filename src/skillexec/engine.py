@@ -249,8 +249,7 @@ class SkillExecutionEngine:
     async def events(self, task_id: str | None = None, *,
                      principal: Who = None) -> AsyncIterator[TaskEvent]:
         """Follow one task's events from its start to its end (or every task's)."""
-        first = await self._access.first_event(task_id, principal)
-        async for event in self.events_bus.subscribe(task_id, first, journal=self._store.get):
+        async for event in self._access.follow(self.events_bus, task_id, principal):
             yield event
 
     @property

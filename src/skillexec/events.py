@@ -255,13 +255,16 @@ class EventBus:
 
     async def subscribe(self, task_id: str | None = None, first: TaskEvent | None = None, *,
                         journal: Callable[[str], Awaitable[TaskState | None]] | None = None,
+                        ended: Callable[[str], Awaitable[TaskState | None]] | None = None,
                         ) -> AsyncIterator[TaskEvent]:
         """Events of one task (until its final one) or of all tasks (until cancelled).
 
         With a log, a task's events so far are replayed first (from the task's start, in
         place of ``first``), then the live ones follow, none twice: a live task is rebuilt
         in the same step as the queue is registered; one that has already ended is rebuilt
-        from ``journal`` (its record), and nothing more will come for it.
+        from ``journal`` (its record), and nothing more will come for it. ``ended``: for a
+        task another engine runs, whose events never come here, its end (awaited beside
+        the queue; the final event is made from it).
         """
         q: asyncio.Queue[TaskEvent] = asyncio.Queue(self._max_pending)
         if task_id is None:
@@ -284,6 +287,10 @@ class EventBus:
                 yield first
                 if first.final and task_id is not None:
                     return
+            if ended is not None and task_id is not None:
+                async for event in _until_ended(q, ended(task_id), task_id):
+                    yield event
+                return
             while True:
                 event = await q.get()
                 yield event
@@ -298,3 +305,28 @@ class EventBus:
                     subs.discard(q)
                     if not subs:
                         del self._by_task[task_id]
+
+
+async def _until_ended(q: asyncio.Queue[TaskEvent], ended: Awaitable[TaskState | None],
+                       task_id: str) -> AsyncIterator[TaskEvent]:
+    """The queue's events until the final one, which ``ended`` makes when the queue has
+    none (the task runs on another engine)."""
+    ending = asyncio.ensure_future(ended)
+    try:
+        while True:
+            getting = asyncio.ensure_future(q.get())
+            await asyncio.wait((getting, ending), return_when=asyncio.FIRST_COMPLETED)
+            if getting.done():
+                event = getting.result()
+            else:
+                getting.cancel()  # still waiting: no event taken from the queue
+                state = ending.result()
+                if state is None or not state.status.terminal:  # no such task: nothing comes
+                    return
+                event = TaskEvent(task_id, "status", state.status, state.attempts,
+                                  at=getattr(state, "finished_at", None))
+            yield event
+            if event.final:
+                return
+    finally:
+        ending.cancel()

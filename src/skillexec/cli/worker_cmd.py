@@ -81,6 +81,8 @@ def worker(
     names = [q.strip() for q in (queues or cfg.distributed.queue).split(",") if q.strip()]
     if not names:
         opt.fail("--queues: give at least one queue name")
+    for name in names:
+        _check_queue(cfg, name)
     from skillexec.distributed.worker import run_worker
     from skillexec.engine import SkillExecutionEngine
 
@@ -100,7 +102,23 @@ def worker(
                           metrics_port=metrics_port, loglevel=loglevel.upper())
     except SkillExecError as exc:
         opt.fail(str(exc))
+    if code:  # Celery's unrecoverable error, logged above: not a clean shutdown
+        opt.fail("the worker stopped on an error its log names above", code)
     raise typer.Exit(code)
+
+
+def _check_queue(cfg: EngineConfig, name: str) -> None:
+    """A --queues name under distributed.queue's rule: the broker takes any text from
+    Redis, but RabbitMQ ends the worker on a name over 255 bytes, and clients can only
+    send to a name the setting accepts."""
+    from pydantic import ValidationError
+
+    try:
+        type(cfg.distributed).model_validate({**cfg.distributed.model_dump(), "queue": name})
+    except ValidationError:
+        shown = name if len(name) <= 60 else name[:60] + "..."
+        opt.fail(f"--queues: {shown!r} is not a queue name: use letters, digits and _ . : - "
+                 "(1 to 200 characters)")
 
 
 def doctor_rows(cfg: EngineConfig, *, database_given: bool = False) -> list[dict[str, Any]]:

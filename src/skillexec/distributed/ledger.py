@@ -17,6 +17,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
+from skillexec.distributed.reach import reachable
 from skillexec.errors import ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
@@ -57,6 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
 _DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
+_OPEN_S = 10.0  # how long a ledger opening waits for its database (starting, or made late)
 
 # One statement, one round trip for every claim a node asked for meanwhile: insert the
 # first claim, or take a row that is back in the queue (reaper, shutdown) or whose
@@ -162,8 +164,9 @@ class Ledger:
             self._claim_requests)
 
     async def open(self, *, migrate: bool = True) -> None:
+        await reachable(self.url, wait_s=_OPEN_S)
         try:
-            await self._pool.open(wait=True, timeout=10.0)
+            await self._pool.open(wait=True, timeout=_OPEN_S)
             if migrate:
                 await self.migrate()
         except (psycopg.Error, TimeoutError, OSError) as exc:

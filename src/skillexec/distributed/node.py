@@ -89,7 +89,11 @@ class WorkerNode:
 
     async def start(self) -> None:
         await self.ledger.open()
-        await self.engine.start()
+        try:
+            await self.engine.start()
+        except BaseException:  # the pool closed, not left pending behind the error
+            await self.ledger.close()
+            raise
         await self._beat()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._heartbeat_loop()),
@@ -329,6 +333,19 @@ class WorkerNode:
         if expired or again:
             log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
                         len(expired), len(again))
+        await self._end_cancelled()
+
+    async def _end_cancelled(self) -> None:
+        """End the tasks whose cancellation was asked while they waited in the broker: a
+        queued task is nobody's to see the request until a worker claims it (its turn
+        behind a backlog, or the reconciler's publish). Each is claimed here (fenced: one
+        worker wins, and none while a live lease holds it: its worker sees the request
+        itself) and, its request seen, ended ``cancelled`` without running."""
+        if self.stopping or self.cut_off:
+            return
+        for task_id in await self.journal.cancel_requests():
+            if task_id not in self.store.claims:  # held here: the engine cancels it
+                await self.handle(task_id)
 
     def _publish(self, task_id: str, priority: int, queue: str | None) -> None:
         try:

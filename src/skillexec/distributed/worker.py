@@ -127,12 +127,17 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     if settings.database_url is None:
         raise ConfigError("distributed mode needs PostgreSQL: set distributed.database_url "
                           "(SKILLEXEC_DISTRIBUTED__DATABASE_URL)", code="no_database_url")
+    publisher = Transport(broker_url, queues[0])
+    try:
+        _refuses(publisher)
+    except BaseException:
+        publisher.close()
+        raise
     worker_id = new_worker_id()
     ledger = Ledger(settings.database_url, worker_id=worker_id, lease_s=settings.lease_s)
     store = FencedStore(journal, ledger)
     metrics = NodeMetrics()
     metrics.fenced_out.set_function(lambda: store.fenced_out)
-    publisher = Transport(broker_url, queues[0])
     engine_loop = EngineLoop()
     node = WorkerNode(engine=make_engine(store.journal()), store=store, ledger=ledger,
                       publisher=publisher, settings=settings, queues=queues, metrics=metrics,
@@ -179,10 +184,12 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
         # Celery's threads pool, but a message started on arrival takes a thread only once
         # its tasks ended (the pool's class is given as the setting: -P names built-ins).
         app.conf.worker_pool = waiting_pool(early.peek)
-        app.worker_main(["worker", f"--concurrency={concurrency}",
-                         f"--queues={','.join(queues)}", f"--loglevel={loglevel}",
-                         "--without-gossip", "--without-mingle",
-                         f"--hostname=skillexec.{os.getpid()}@%h"])
+        # app.start, not worker_main, for Celery's exit code: an unrecoverable error (a
+        # broker that closed on the worker) is not a clean shutdown.
+        code = app.start(["worker", f"--concurrency={concurrency}",
+                          f"--queues={','.join(queues)}", f"--loglevel={loglevel}",
+                          "--without-gossip", "--without-mingle",
+                          f"--hostname=skillexec.{os.getpid()}@%h"])
     finally:
         done.set()
         worker_shutting_down.disconnect(on_shutdown)
@@ -194,4 +201,22 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
             publisher.close()
             if claims is not None:
                 claims.close()
-    return 0
+    return int(code or 0)
+
+
+# What a broker says when it will not have this worker (its login, its virtual host): no
+# retry changes that. Whatever else (not answering yet) is Celery's to retry at start.
+_REFUSALS = ("ACCESS_REFUSED", "NOT_ALLOWED", "WRONGPASS", "NOAUTH", "invalid password",
+             "invalid username-password")
+
+
+def _refuses(transport: Transport) -> None:
+    """One connection to the broker before the node registers: one that refuses this
+    worker is said in one sentence, where Celery ended on it with its traceback."""
+    try:
+        transport.ping()
+    except Exception as exc:
+        said = " ".join(str(exc).split())
+        if any(r.lower() in said.lower() for r in _REFUSALS):
+            raise ConfigError(f"the broker refused this worker: {said}",
+                              code="broker_refused") from None

@@ -7,11 +7,12 @@ Operators and admins see every task (``read_any``, ``cancel_any``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ErrorType, SkillNotFoundError
-from skillexec.events import TaskEvent
+from skillexec.events import EventBus, TaskEvent
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.security.audit import AuditLog
@@ -43,6 +44,25 @@ class Access:
         return await self._journal.list_tasks(
             status=status, skill_id=skill_id, limit=limit,
             principal=None if who is None or who.can("read_any") else who.id)
+
+    async def follow(self, bus: EventBus, task_id: str | None,
+                     principal: Who) -> AsyncIterator[TaskEvent]:
+        """``engine.events``: a task's events from its start to its end (every task's:
+        ``read_any`` only)."""
+        first = await self.first_event(task_id, principal)
+        ended = None
+        if task_id is not None and task_id not in self._tasks.live:
+            # Another engine runs it (a worker, in distributed mode; another process on
+            # the same journal): none of its events comes to this bus, so its end is read
+            # from the journal.
+            journal = self._journal
+
+            async def ended(tid: str) -> TaskInfo | None:
+                return await journal.wait_finished(tid, timeout_s=None)
+
+        async for event in bus.subscribe(task_id, first, journal=self._journal.get,
+                                         ended=ended):
+            yield event
 
     async def check(self, task_id: str, principal: Who) -> None:
         """Raise "not found" unless ``principal`` (None: no check) may read this task."""

@@ -84,8 +84,11 @@ class AttemptLoop:
         saved: list[ArtifactRef] = []
         reraise = False
         try:
-            if skill is None:  # recovered from the journal
+            if skill is None:  # recovered from the journal, or claimed from another node
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+                # Under this node's copy of the skill, which is what runs: the submitter's
+                # copy (another node's, or before a restart) may have accepted other input.
+                task.params = self.validator.validate(skill, task.params)
             outcome, skill = await self._attempts(task, skill, history, saved)
         except asyncio.CancelledError:
             by_engine = task.task_id in self.cancelling
