@@ -5,6 +5,7 @@
   that command answered ``no skill '/path'; no skills are loaded`` (exit 2).
 - The ``artifact ID: NAME (MIME, N B)`` line was wrapped at 80 columns when stderr is not a
   terminal (``2>&1 | grep artifact`` lost its mime type and size to the next line).
+- A script's own option (``--path``) before ``--`` got only "No such option".
 - A script that died of a chained exception was summed up by the chain's cause (Py
   Copilot's ``convert_pdf_to_images.py``: ``FileNotFoundError: ... 'pdfinfo'``), not by the
   exception that ended it (``PDFInfoNotInstalledError: ... Is poppler installed?``).
@@ -82,3 +83,18 @@ def test_a_chained_traceback_is_summed_up_by_the_exception_that_ended_it(
     assert last == ("skillexec: failed: the script exited with status 1 "
                     "[execution_error/script_exit] "
                     "(stderr: RuntimeError: no input: pass in.txt with -f)"), p.stderr
+
+
+def test_a_scripts_own_option_is_refused_with_where_it_goes(tmp_path: Path) -> None:
+    """Py Copilot's ``init_skill.py NAME --path DIR``: ``--path`` is the script's, and the
+    refusal says how to hand it over, not only that ``skillexec script`` has no such option."""
+    _skill(tmp_path)
+    p = _cli(tmp_path, "script", "notes", "scripts/add.py", "x", "--path", "out",
+             "--skills-dir", str(tmp_path))
+    assert (p.returncode, p.stdout) == (2, "")
+    assert p.stderr.startswith(
+        "skillexec: No such option: --path; a script's own options go after --: "
+        "skillexec script SKILL SCRIPT [--session ID ...] -- ARG... (see '"), p.stderr
+    ok = _cli(tmp_path, "script", "notes", "scripts/add.py", "--skills-dir", str(tmp_path),
+              "--", "x", "--path", "out")
+    assert (ok.returncode, ok.stdout) == (0, "added\n"), ok.stderr
