@@ -36,6 +36,7 @@ def serve(
     if log_level.lower() not in _LOG_LEVELS:  # uvicorn's own check is a KeyError
         opt.fail(f"--log-level {log_level!r}: use one of {', '.join(_LOG_LEVELS)}")
     engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
+    opt.no_skills_note(engine.config, serves="it serves")
     try:
         sock = bind(host, port)
     except OSError as exc:
