@@ -5,6 +5,8 @@
   that command answered ``no skill '/path'; no skills are loaded`` (exit 2).
 - The ``artifact ID: NAME (MIME, N B)`` line was wrapped at 80 columns when stderr is not a
   terminal (``2>&1 | grep artifact`` lost its mime type and size to the next line).
+- A script that timed out lost what it had printed: Py Copilot's ``init-artifact.sh``
+  said only "did not finish within 1 min", not that it hung at "Installing pnpm...".
 - A script's own option (``--path``) before ``--`` got only "No such option".
 - A script that died of a chained exception was summed up by the chain's cause (Py
   Copilot's ``convert_pdf_to_images.py``: ``FileNotFoundError: ... 'pdfinfo'``), not by the
@@ -38,6 +40,10 @@ def _skill(root: Path) -> Path:
         "    open('missing-input.txt')\n"
         "except FileNotFoundError:\n"
         "    raise RuntimeError('no input: pass in.txt with -f')\n", encoding="utf-8")
+    (folder / "scripts" / "setup.sh").write_text(
+        "echo 'pnpm not found. Installing pnpm...'\n"
+        "echo 'npm warn: retrying the registry' >&2\n"
+        "exec sleep 120\n", encoding="utf-8")
     return folder
 
 
@@ -98,3 +104,14 @@ def test_a_scripts_own_option_is_refused_with_where_it_goes(tmp_path: Path) -> N
     ok = _cli(tmp_path, "script", "notes", "scripts/add.py", "--skills-dir", str(tmp_path),
               "--", "x", "--path", "out")
     assert (ok.returncode, ok.stdout) == (0, "added\n"), ok.stderr
+
+
+def test_a_timed_out_script_shows_what_it_printed_before_it_hung(tmp_path: Path) -> None:
+    _skill(tmp_path)
+    p = _cli(tmp_path, "script", "notes", "scripts/setup.sh", "--timeout", "10",
+             "--skills-dir", str(tmp_path))
+    assert (p.returncode, p.stdout) == (1, "pnpm not found. Installing pnpm...\n"), p.stderr
+    assert p.stderr == (
+        "npm warn: retrying the registry\n"
+        "skillexec: timed_out: skill 'notes:scripts/setup.sh' did not finish within 10 s "
+        "[timeout_error/execution_timeout] (stderr: npm warn: retrying the registry)\n")
