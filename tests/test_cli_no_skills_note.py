@@ -53,8 +53,10 @@ def test_serve_without_a_skills_folder_says_it_serves_none(tmp_path: Path) -> No
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        first = proc.stderr.readline()  # said before it listens: the first line
+        said = [proc.stderr.readline() for _ in range(3)]  # said once it started
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    assert first == NOTE.format(serves="it serves")
+    assert said[0].startswith("skillexec: serving http://127.0.0.1:"), said
+    assert said[1].startswith("skillexec: WARNING: authentication is DISABLED"), said
+    assert said[2] == NOTE.format(serves="it serves")

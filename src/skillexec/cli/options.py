@@ -65,13 +65,14 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
     return cfg
 
 
-def no_skills_note(cfg: EngineConfig, *, serves: str) -> None:
-    """One line on stderr when a serving command found no skills folder: it would start
-    and answer, serving no skill, and nothing else would say why."""
-    if cfg.skills_dir is None:
-        sys.stderr.write(f"skillexec: note: no skills folder (no --skills-dir, "
-                         f"SKILLEXEC_SKILLS_DIR or ./skills here): {serves} no skill; pass "
-                         f"--skills-dir DIR\n")
+def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
+    """The line for stderr when a serving command found no skills folder (else ""): it
+    starts and answers, serving no skill, and nothing else would say why. Said once it
+    started: a command that cannot start says that alone, in one sentence."""
+    if cfg.skills_dir is not None:
+        return ""
+    return (f"skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
+            f"./skills here): {serves} no skill; pass --skills-dir DIR\n")
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,

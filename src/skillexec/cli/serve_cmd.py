@@ -36,7 +36,6 @@ def serve(
     if log_level.lower() not in _LOG_LEVELS:  # uvicorn's own check is a KeyError
         opt.fail(f"--log-level {log_level!r}: use one of {', '.join(_LOG_LEVELS)}")
     engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
-    opt.no_skills_note(engine.config, serves="it serves")
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -46,7 +45,8 @@ def serve(
         signal.signal(sig, signal.SIG_DFL)
     try:
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
-                   log_level=log_level.lower(), access_log=access_log)
+                   log_level=log_level.lower(), access_log=access_log,
+                   notes=opt.no_skills_note(engine.config, serves="it serves"))
     except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
         opt.fail(f"cannot open the data folder {engine.config.data_dir}: "
                  f"{opt.reason(exc, folder=engine.config.data_dir)}")
