@@ -47,7 +47,7 @@ def test_a_skills_saved_names_keep_folders_but_never_climb_or_start_at_root(
             assert r.ok, r.error
             return [a.name for a in r.artifacts]
     assert arun(go()) == ["out/a.txt", "b/a.txt", "passwd", "y.txt", "z.txt", "c/d.txt",
-                          "e/f.txt", "artifact", "dir/__2Jclear.txt"]
+                          "e/f.txt", "artifact", "dir/_[2Jclear.txt"]
 
 
 def test_a_download_names_a_nested_artifact_by_its_whole_path(tmp_path: Path) -> None:
@@ -68,3 +68,26 @@ def test_a_download_names_a_nested_artifact_by_its_whole_path(tmp_path: Path) ->
                    for a in arts[:2]]
     assert [a["name"] for a in arts[:2]] == ["out/a.txt", "b/a.txt"]
     assert got == ['attachment; filename="out_a.txt"', 'attachment; filename="b_a.txt"']
+
+
+def test_an_unpacked_office_files_parts_keep_their_names(tmp_path: Path) -> None:
+    """Py Copilot's ``docx/ooxml/scripts/unpack.py``: every Office file holds
+    ``[Content_Types].xml`` and ``_rels/.rels``; they came back as ``_Content_Types_.xml``
+    and ``_rels/rels``, names a repacked file cannot use."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "office"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: office\ndescription: Unpack. Use it.\n---\n")
+    (folder / "scripts" / "unpack.py").write_text(
+        "import pathlib\n"
+        "for name in ('un/[Content_Types].xml', 'un/_rels/.rels', 'un/word/document.xml'):\n"
+        "    p = pathlib.Path(name); p.parent.mkdir(parents=True, exist_ok=True)\n"
+        "    p.write_text(name)\n")
+
+    async def go() -> list[str]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "data") as e:
+            r = await e.run_script("office", "scripts/unpack.py")
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            return sorted(a.name for a in r.artifacts)
+    assert arun(go()) == ["un/[Content_Types].xml", "un/_rels/.rels", "un/word/document.xml"]

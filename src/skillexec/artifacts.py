@@ -32,7 +32,9 @@ from skillexec.task import ArtifactRef
 __all__ = ["ArtifactManager", "PruneReport", "SaveObserver", "safe_mime", "safe_name"]
 
 _log = logging.getLogger("skillexec.artifacts")
-_UNSAFE = re.compile(r"[^\w.\- ()+,@=]")
+# Brackets and a leading dot are kept: every Office file has "[Content_Types].xml" and
+# "_rels/.rels", and a script that unpacks one must get those names back.
+_UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@=]")
 # RFC 6838 section 4.2: type "/" subtype, each a restricted-name (a letter or digit first,
 # at most 127 characters); then RFC 2045 parameters, "; name=value" with token values.
 _NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
@@ -50,7 +52,7 @@ def safe_name(name: str) -> str:
     parts = [p for p in str(name).replace("\\", "/").split("/") if p not in ("", ".")]
     if str(name).replace("\\", "/").startswith("/") or ".." in parts:
         parts = parts[-1:]
-    parts = [c for c in (_UNSAFE.sub("_", p).strip(" .") for p in parts) if c]
+    parts = [c for c in (_UNSAFE.sub("_", p).lstrip(" ").rstrip(" .") for p in parts) if c]
     if not parts:
         return "artifact"
     out = parts[-1][:200]

@@ -173,6 +173,12 @@ def main() -> None:
         top = not words if ctx is None else getattr(ctx, "parent", None) is None
         if top and option in _AFTER_THE_COMMAND:  # `skillexec --json tasks list`
             message = f"{option} goes after the command: {_moved(sys.argv[1:], option)}"
+        elif (getattr(ctx, "info_name", None) == "script"
+              and type(exc).__name__ == "NoSuchOption"):
+            # `script skill-creator scripts/init_skill.py NAME --path out`: the option was
+            # the script's (most bundled scripts take flags), which only `--` hands over
+            message += ("; a script's own options go after --: skillexec script SKILL SCRIPT "
+                        "[--session ID ...] -- ARG...")
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")
         sys.exit(exit_code)
     except BrokenPipeError:  # `skillexec tasks list | head -1`: the reader has had enough

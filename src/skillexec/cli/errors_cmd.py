@@ -80,7 +80,7 @@ def errors(
     target = output or Path("errors-report.html")
     _write(target, console.export_html(inline_styles=True) if fmt == "html"
            else console.export_text())
-    make_console(stderr=True).print(f"wrote {target}", markup=False)
+    make_console(stderr=True).print(f"wrote {target}", markup=False, soft_wrap=True)
 
 
 def _write(target: Path, text: str) -> None:
@@ -181,7 +181,8 @@ def replay(
             sys.stdout.write(json_text(orjson.dumps(o.to_dict(), default=str).decode()) + "\n")
             continue
         if o.new_task_id is None:
-            console.print(f"{cell(o.original_task_id)}: not replayed: {cell(o.error)}")
+            console.print(f"{cell(o.original_task_id)}: not replayed: {cell(o.error)}",
+                          soft_wrap=True)
             continue
         res = o.result
         what = ""

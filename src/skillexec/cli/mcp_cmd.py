@@ -49,6 +49,8 @@ def mcp(
     inc, exc = list(include or ()), list(exclude or ())
     cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir, journal_url=journal_url)
     if print_config:
+        # the host starts it in a working directory of its own: ./skills will not be there
+        sys.stderr.write(opt.no_skills_note(cfg, serves="the server this starts serves"))
         body = _client_config(cfg.skills_dir, cfg.data_dir, inc, exc)
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
@@ -63,6 +65,7 @@ def mcp(
         engine = SkillExecutionEngine(config=cfg)
         # A client's initialize is answered while a skill's import hangs (warmed apart).
         async with opt.engine_scope(engine, warm_in_background=True):
+            sys.stderr.write(opt.no_skills_note(cfg, serves="it serves"))
             _unmatched(engine, inc, exc)
             await McpServer(engine, settings=settings).run_stdio()
 

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.storage.store import TaskStore
 
 __all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
-           "engine_scope", "fail", "left_notice", "open_journal", "reason", "run_async",
-           "with_journal"]
+           "engine_scope", "fail", "left_notice", "no_skills_note", "open_journal", "reason",
+           "run_async", "with_journal"]
 _NEARLY_FULL_BYTES = 1 << 20  # below this, an I/O error is most likely a full disk
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -63,6 +63,16 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
     if cfg.skills_dir is None and Path("skills").is_dir():
         return cfg.model_copy(update={"skills_dir": Path("skills")})
     return cfg
+
+
+def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
+    """The line for stderr when a serving command found no skills folder (else ""): it
+    starts and answers, serving no skill, and nothing else would say why. Said once it
+    started: a command that cannot start says that alone, in one sentence."""
+    if cfg.skills_dir is not None:
+        return ""
+    return (f"skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
+            f"./skills here): {serves} no skill; pass --skills-dir DIR\n")
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,

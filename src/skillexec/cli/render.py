@@ -26,6 +26,7 @@ _STYLE = {
 
 
 _EXITS = ("script_exit",)  # its message ends with the tail of the stderr in its details
+_TRACEBACK = "Traceback (most recent call last):"
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -62,9 +63,14 @@ def error_sentence(result: ExecutionResult) -> str:
 
 def _telling_line(stderr: str) -> str:
     """The line of a failed command's stderr that says what went wrong: the first one that
-    names an error (``Error: Cannot find module 'x'``, ``ValueError: ...``), else the last."""
+    names an error (``Error: Cannot find module 'x'``, ``ValueError: ...``), else the last.
+    After a Python traceback, the last one: in a chain ("During handling of the above
+    exception ...") the first is the cause, the last the exception that ended the script."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for line in lines:
+    candidates = lines
+    if _TRACEBACK in lines:
+        candidates = lines[len(lines) - lines[::-1].index(_TRACEBACK):][::-1]
+    for line in candidates:
         head = line.split(":", 1)[0]
         if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
             return short(line, 200)

@@ -71,7 +71,7 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
     if fmt == "html":
         target = output or Path(f"{kind}-report.html")
         target.write_text(to_html(report), encoding="utf-8")
-        make_console(stderr=True).print(f"wrote {target}")
+        make_console(stderr=True).print(f"wrote {cell(target)}", soft_wrap=True)
     elif fmt == "json":
         text = json_text(to_json(report)) + "\n"
         if output is not None:
@@ -259,4 +259,4 @@ def _emit(kind: str, parts: list[Any], fmt: str, output: Path | None) -> None:
     except OSError as exc:
         opt.fail(f"--output {target}: cannot be written: {exc.strerror or exc}")
     if fmt == "html" or output is not None:
-        make_console(stderr=True).print(f"wrote {cell(target)}")
+        make_console(stderr=True).print(f"wrote {cell(target)}", soft_wrap=True)

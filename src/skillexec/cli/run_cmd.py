@@ -24,7 +24,7 @@ from skillexec.task import ExecutionResult, TaskStatus
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
 
-__all__ = ["exit_code", "parse_params", "run"]
+__all__ = ["exit_code", "parse_params", "run", "skill_by_id_or_folder"]
 
 
 def exit_code(result: ExecutionResult) -> int:
@@ -112,14 +112,7 @@ def run(
                             recover=False).prepare_only(skill)
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
-            skill_id = skill
-            folder = Path(skill)
-            if folder.is_dir() and skill not in engine.skills:
-                from skillexec.skills.loader import is_skill_folder, load_skills
-                if not is_skill_folder(folder) and load_skills(folder).skills:
-                    opt.fail(f"{folder} is a folder of skills, not one skill: pass "
-                             f"--skills-dir {folder} and a skill id")
-                skill_id = engine.register(folder).id
+            skill_id = skill_by_id_or_folder(engine, skill)
             result = await engine.execute(skill_id, values, priority=priority,
                                           timeout=timeout, deadline=deadline, version=version)
             if result.error is not None and result.error.code == "no_entry_point":
@@ -137,11 +130,25 @@ def run(
         sys.stdout.write(safe_block(text) + "\n")
         for a in result.artifacts:
             make_console(stderr=True).print(
-                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
+                soft_wrap=True)  # one line whatever the width: grep finds it whole
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
                          f"{safe_line(hint)}\n")
     raise typer.Exit(exit_code(result))
+
+
+def skill_by_id_or_folder(engine: SkillExecutionEngine, skill: str) -> str:
+    """The id of ``skill``: an id the engine has, or the path of a skill folder, which is
+    registered (``run`` and ``script`` take either, as the README's ``SKILL`` says)."""
+    folder = Path(skill)
+    if skill in engine.skills or not folder.is_dir():
+        return skill
+    from skillexec.skills.loader import is_skill_folder, load_skills
+    if not is_skill_folder(folder) and load_skills(folder).skills:
+        opt.fail(f"{folder} is a folder of skills, not one skill: pass "
+                 f"--skills-dir {folder} and a skill id")
+    return engine.register(folder).id
 
 
 def _what_it_offers(engine: SkillExecutionEngine, typed: str, skill_id: str) -> str:

@@ -48,7 +48,8 @@ def read_files(specs: list[str]) -> dict[str, bytes]:
 
 
 def script(
-    skill: Annotated[str, typer.Argument(metavar="SKILL", help="A skill id.")],
+    skill: Annotated[str, typer.Argument(
+        metavar="SKILL", help="A skill id, or the path of a skill folder.")],
     path: Annotated[str, typer.Argument(metavar="SCRIPT",
                                         help="The script, relative to the skill's folder.")],
     args: Annotated[list[str] | None, typer.Argument(
@@ -83,8 +84,10 @@ def script(
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
                             journal_url=journal_url).prepare_only(skill)
         async with opt.engine_scope(engine):
-            return await engine.run_script(skill, path, args=list(args or []), files=files,
-                                           stdin=data, session=session, timeout=timeout,
+            from skillexec.cli.run_cmd import skill_by_id_or_folder
+            return await engine.run_script(skill_by_id_or_folder(engine, skill), path,
+                                           args=list(args or []), files=files, stdin=data,
+                                           session=session, timeout=timeout,
                                            priority=priority)
 
     result = opt.run_async(go())
@@ -101,7 +104,8 @@ def script(
                 sys.stderr.write(safe_block(str(streams["stderr"])))
         for a in result.artifacts:
             make_console(stderr=True).print(
-                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)")
+                f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
+                soft_wrap=True)  # one line whatever the width: grep finds it whole
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
     from skillexec.cli.run_cmd import exit_code

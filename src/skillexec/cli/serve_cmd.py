@@ -45,7 +45,8 @@ def serve(
         signal.signal(sig, signal.SIG_DFL)
     try:
         run_server(engine, sock, insecure_no_auth=insecure_no_auth,
-                   log_level=log_level.lower(), access_log=access_log)
+                   log_level=log_level.lower(), access_log=access_log,
+                   notes=opt.no_skills_note(engine.config, serves="it serves"))
     except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
         opt.fail(f"cannot open the data folder {engine.config.data_dir}: "
                  f"{opt.reason(exc, folder=engine.config.data_dir)}")

@@ -114,10 +114,11 @@ def cancel(task_id: Annotated[str, typer.Argument(metavar="ID", help="A task id.
                                  "status": final.status.value if final else None,
                                  "ended": ended}).decode())
     elif ended and final is not None:
-        make_console().print(f"task {task_id} {final.status.value}", markup=False)
+        make_console().print(f"task {task_id} {final.status.value}", markup=False,
+                             soft_wrap=True)
     else:
         make_console().print(f"cancellation of {task_id} requested; the engine running it "
-                             "ends it", markup=False)
+                             "ends it", markup=False, soft_wrap=True)
 
 
 @app.command()

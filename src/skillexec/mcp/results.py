@@ -98,8 +98,13 @@ async def tool_result(result: ExecutionResult, *, wrapped: bool, settings: McpCo
         code = f" ({err.type.value}/{err.code})" if err else ""
         text = f"{label} {result.status.value}{code}: {msg.rstrip('.')}."
         lines = _violations(err.details) if err else []
-        if err and isinstance(err.details.get("stderr"), str) and err.details["stderr"]:
-            lines.append("stderr:\n" + cap(err.details["stderr"], settings.max_text_chars // 2))
+        # A script's streams say why it failed: many print their error on stdout
+        # (Py Copilot's thumbnail.py: "Error: ... 'soffice'") and leave stderr empty.
+        details = err.details if err else {}
+        for stream in ("stdout", "stderr"):
+            said = details.get(stream)
+            if isinstance(said, str) and said:
+                lines.append(f"{stream}:\n" + cap(said, settings.max_text_chars // 2))
         out = error_result(cap(text, settings.max_text_chars), violations=lines, meta=meta)
         out.content.extend(await _artifact_blocks(result.artifacts, settings=settings,
                                                   read=read))

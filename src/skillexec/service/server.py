@@ -110,9 +110,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
           insecure_no_auth: bool = False, log_level: str = "warning",
-          access_log: bool = True) -> None:
+          access_log: bool = True, notes: str = "") -> None:
     """Serve until SIGTERM/SIGINT (blocking). ``access_log``: one JSON line per request
-    on stderr (the ``skillexec.http`` logger; an application may route it elsewhere)."""
+    on stderr (the ``skillexec.http`` logger; an application may route it elsewhere).
+    ``notes``: lines for stderr after the banner, once the service has started."""
     if access_log:
         http_log = logging.getLogger("skillexec.http")
         if not http_log.handlers:
@@ -134,4 +135,5 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
         banner += ("skillexec: WARNING: authentication is DISABLED (--insecure-no-auth): "
                    "anyone who can reach this port can run skills as admin. For local "
                    "development only.\n")
+    banner += notes
     _DrainingServer(config, state, banner=banner).run(sockets=[sock])

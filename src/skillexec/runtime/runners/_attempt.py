@@ -145,9 +145,13 @@ class AttemptIO:
             return self._fail(ErrorType.RESOURCE, "output_too_large",
                               f"the skill wrote more than {cap} bytes to {which}",
                               details={"stream": which, "cap": cap})
+        # What a script printed before it hung says where it hung ("Installing pnpm...").
+        said = {} if self.kind == "python" else {
+            "stdout": self.stdout.buf.decode(errors="replace"),
+            "stderr": self.stderr.buf.decode(errors="replace")}
         return self._fail(ErrorType.TIMEOUT, "execution_timeout",
                           f"skill {self.attempt.skill.id!r} did not finish within "
-                          f"{duration(timeout_s)}", retryable=True)
+                          f"{duration(timeout_s)}", retryable=True, details=said or None)
 
     def _check_workspace(self) -> None:
         quota = self.attempt.context.workspace_quota

@@ -1,0 +1,62 @@
+"""A serving command run where there is no skills folder says so.
+
+``skillexec mcp --print-config`` run outside a project printed a config with no
+``--skills-dir``: pasted into a host (which starts the server in a working directory of its
+own) it served no skill, and nothing said why. ``skillexec mcp`` itself, and ``serve``,
+started and answered the same way, silently. Each now says it on stderr, naming the fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+NOTE = ("skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
+        "./skills here): {serves} no skill; pass --skills-dir DIR\n")
+
+
+def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SKILLEXEC_SKILLS_DIR"}
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_print_config_without_a_skills_folder_says_it_would_serve_none(
+        tmp_path: Path) -> None:
+    p = _cli(tmp_path, "mcp", "--print-config")
+    assert p.returncode == 0
+    assert "--skills-dir" not in json.loads(p.stdout)["mcpServers"]["skillexec"]["args"]
+    assert p.stderr == NOTE.format(serves="the server this starts serves")
+
+    (tmp_path / "skills").mkdir()
+    found = _cli(tmp_path, "mcp", "--print-config")
+    assert (found.returncode, found.stderr) == (0, "")
+    assert str(tmp_path / "skills") in json.loads(found.stdout)["mcpServers"]["skillexec"][
+        "args"]
+
+
+def test_the_stdio_server_without_a_skills_folder_says_it_serves_none(
+        tmp_path: Path) -> None:
+    p = _cli(tmp_path, "mcp", "--data-dir", str(tmp_path / "data"))  # stdin closed: it ends
+    assert (p.returncode, p.stdout) == (0, "")
+    assert p.stderr == NOTE.format(serves="it serves")
+
+
+def test_serve_without_a_skills_folder_says_it_serves_none(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SKILLEXEC_SKILLS_DIR"}
+    proc = subprocess.Popen([sys.executable, "-m", "skillexec", "serve", "--port", "0",
+                             "--insecure-no-auth", "--data-dir", str(tmp_path / "data")],
+                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        said = [proc.stderr.readline() for _ in range(3)]  # said once it started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert said[0].startswith("skillexec: serving http://127.0.0.1:"), said
+    assert said[1].startswith("skillexec: WARNING: authentication is DISABLED"), said
+    assert said[2] == NOTE.format(serves="it serves")
