@@ -3,7 +3,10 @@
 Run:  .venv/bin/python bench/bench_distributed.py [--tasks 2000] [--rounds 3] [--kills 20]
       (needs Redis, PostgreSQL; the Celery arms need sqlalchemy for db+postgresql://)
 
-Arms, interleaved round by round (each arm's workers started fresh, queues unique):
+Arms, interleaved round by round (each arm's workers started fresh, queues unique), their
+order rotated by one each round and PostgreSQL checkpointed before each: no arm always
+runs right after the same other one (the Celery + PostgreSQL arm leaves a thousand result
+rows' WAL and dirty buffers behind; the fresh arm a hundred exited interpreters):
   celery      bare Celery no-op, no result backend (completion counted in Redis)
   celery_pg   bare Celery no-op with the PostgreSQL result backend (db+postgresql://)
   skillexec   distributed skillexec: validation, PostgreSQL journal, fenced claim; the
@@ -74,6 +77,13 @@ def new_db() -> str:
         if LOG_STATEMENTS[0]:  # to account for a task's statements (the server's log)
             c.execute(f"ALTER DATABASE {name} SET log_min_duration_statement = 0")
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def _settle() -> None:
+    """What the arm before left to PostgreSQL written out now, not during this arm."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute("CHECKPOINT")
+    time.sleep(0.5)
 
 
 def drop_db(url: str) -> None:
@@ -545,7 +555,8 @@ def main() -> None:
     lats: dict[str, list[float]] = {k: [] for k in arms}
     try:
         for rnd in range(a.rounds):
-            for arm in arms:
+            for arm in arms[rnd % len(arms):] + arms[:rnd % len(arms)]:
+                _settle()
                 rtt = a.rtt if rnd == 0 and arm in ("celery", "skillexec", "baseline") else 0
                 if arm == "celery":
                     rate, lat = celery_arm(a.broker, a.tasks, backend=None, rtt=rtt)
