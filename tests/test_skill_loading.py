@@ -169,6 +169,19 @@ def test_agent_skill_with_metadata_entry_point() -> None:
     assert skill.tags == ("pdf", "text")
 
 
+def test_a_top_level_version_is_used_and_said_to_be_outside_the_specification(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "versioned"
+    folder.mkdir()
+    (folder / "SKILL.md").write_text("---\nname: versioned\ndescription: Has a version.\n"
+                                     "version: 1.4.0\n---\n# Versioned\n")
+    skill = load_skill(folder)
+    assert skill.version == "1.4.0"
+    assert not any("unknown front matter key 'version'" in w for w in skill.warnings)
+    assert any("'version' is not in the Agent Skills specification (read as the skill's "
+               "version" in w for w in skill.warnings)
+
+
 def test_strict_mode_follows_the_agent_skills_specification() -> None:
     with pytest.raises(ManifestError, match="unknown front matter key 'author'"):
         load_skill(SKILLS / "pdf-extract", strict=True)

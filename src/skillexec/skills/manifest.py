@@ -40,6 +40,9 @@ MAX_MANIFEST_VALUES = 100_000  # values once YAML aliases are expanded (a "billi
 _SKILL_MD_KEYS = frozenset(
     {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
 )
+# Outside the specification, yet read where a skill puts them at the top (as skill.json has
+# them): saying "unknown" of a key that sets the skill's version would be untrue.
+_READ_AT_TOP = frozenset({"version", "entry_point", "command"})
 _AGENT_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -346,7 +349,10 @@ def _check_agent_skill(path: Path, front: dict[str, Any]) -> tuple[list[str], li
     if tools is not None and not isinstance(tools, str):
         problems.append("'allowed-tools' must be a space-separated string")
     unknown = sorted(str(k) for k in front if k not in _SKILL_MD_KEYS)
-    notes = [f"unknown front matter key {k!r} (kept)" for k in unknown]
+    notes = [f"front matter key {k!r} is not in the Agent Skills specification (read as "
+             f"the skill's {k}; metadata.{k} is where the specification keeps it)"
+             if k in _READ_AT_TOP else f"unknown front matter key {k!r} (kept)"
+             for k in unknown]
     return problems, notes
 
 
