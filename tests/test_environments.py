@@ -240,6 +240,8 @@ def test_skills_install_ahead_of_time_with_extra_packages_kept(tmp_path: Path) -
     r = cli("skills", "check", "undeclared", *where, cwd=tmp_path, env=env)
     assert r.returncode == 2
     assert f"missing module {MOD} (package {PKG})" in " ".join(r.stdout.split())
+    # Not "none needed" above a module it needs.
+    assert "environment none declared" in r.stdout and "none needed" not in r.stdout
     r = cli("skills", "install", "undeclared", PKG, "--json", *where, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
     body = json.loads(r.stdout)

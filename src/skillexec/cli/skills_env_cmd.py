@@ -47,7 +47,9 @@ def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.Dat
             "missing": [m.to_dict() for m in missing], "ok": not needed}).decode()))
     else:
         console = make_console()
-        console.print(f"{cell(skill.id)}: environment {cell(env)}", soft_wrap=True)
+        # "none needed" is what the skill declares; with imports missing, one is needed.
+        shown = "none declared" if env.state == "none needed" and needed else str(env)
+        console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
         if env.state == "not installed":
             console.print(f"  install it ahead of time: skillexec skills install "
                           f"{cell(skill.id)}", soft_wrap=True)
