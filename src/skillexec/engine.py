@@ -84,8 +84,8 @@ class SkillExecutionEngine:
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
         self._remote, self.claimed = p.remote, p.claimed  # distributed mode (a worker's claims)
-        p.scripts.bind(execute=self.execute, accept=self._accept, reject=lambda t, e, o:
-                       self._reject(new_task_id(), t, None, e, o))
+        p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
+                       reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
         # run_script answers its result; submit_script its task id, as submit does.
         self.run_script, self.submit_script = p.scripts.run, p.scripts.submit

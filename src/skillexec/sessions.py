@@ -179,10 +179,7 @@ class SessionStore:
     def close(self, session_id: str, *, principal: Who = None) -> bool:
         """Remove a session and its files; False if there was no such session (or it is
         another principal's, which ``principal`` may not close)."""
-        if not isinstance(session_id, str) or not _ID.match(session_id):
-            return False
-        rec = self._read(session_id)
-        if rec is None or not self._allowed(rec, principal, "close"):
+        if not self._closable(session_id, principal):
             return False
         self._remove(session_id)
         return True
@@ -214,10 +211,7 @@ class SessionStore:
 
     async def aclose(self, session_id: str, *, principal: Who = None) -> bool:
         """:meth:`close`, the folder's removal off the loop."""
-        if not isinstance(session_id, str) or not _ID.match(session_id):
-            return False
-        rec = self._read(session_id)
-        if rec is None or not self._allowed(rec, principal, "close"):
+        if not self._closable(session_id, principal):
             return False
         if self._unlist(session_id):
             await asyncio.to_thread(self._erase, session_id)
@@ -404,6 +398,13 @@ class SessionStore:
         finally:
             os.close(fd)
         return False
+
+    def _closable(self, session_id: object, principal: Who) -> bool:
+        """Whether ``session_id`` names an open session ``principal`` may close."""
+        if not isinstance(session_id, str) or not _ID.match(session_id):
+            return False
+        rec = self._read(session_id)
+        return rec is not None and self._allowed(rec, principal, "close")
 
     def _remove(self, sid: str) -> None:
         """Close a session: its record goes now (no call gets in any more); its folder and

@@ -38,6 +38,7 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 __all__ = ["ScriptCalls"]
 
 Execute = Callable[..., Awaitable[ExecutionResult]]
+Submit = Callable[..., Awaitable[str]]
 Reject = Callable[[str, SkillExecError, CallOptions], Awaitable[tuple[Any, ExecutionResult]]]
 Accept = Callable[[str, Mapping[str, Any], CallOptions],
                   Awaitable[tuple[ExecutionTask, ExecutionResult | None]]]
@@ -58,11 +59,14 @@ class ScriptCalls:
         self._holders: set[asyncio.Task[None]] = set()  # submitted scripts' session turns
         # The engine's own calls, bound once it is made (see bind).
         self._execute: Execute | None = None
+        self._submit: Submit | None = None
         self._accept: Accept | None = None
         self._reject: Reject | None = None
 
-    def bind(self, *, execute: Execute, accept: Accept, reject: Reject) -> None:
-        self._execute, self._accept, self._reject = execute, accept, reject
+    def bind(self, *, execute: Execute, submit: Submit, accept: Accept,
+             reject: Reject) -> None:
+        self._execute, self._submit = execute, submit
+        self._accept, self._reject = accept, reject
 
     def derive(self, id: str, requirement: str | None) -> Skill:
         """The registry's hook: ``<skill>:<script>`` -> the derived script skill."""
@@ -91,18 +95,14 @@ class ScriptCalls:
         in a session, once the session's earlier calls have ended)."""
         assert self._execute is not None and self._reject is not None  # bound by the engine
         execute = self._execute
-        target = f"{skill_id}{SEPARATOR}{script}"
-        opts = CallOptions(priority=priority, timeout=timeout, principal=principal,
-                           cache=False)
+        target, opts = _call(skill_id, script, priority, timeout, principal)
         try:
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
-                return await execute(target, params, priority=priority, timeout=timeout,
-                                     principal=principal, cache=False)
+                return await execute(target, params, **_given(opts))
             # refused (journaled) if not open, or not this principal's
             async with self.sessions.turn(session, principal=principal):
-                return await execute(target, params, priority=priority, timeout=timeout,
-                                     principal=principal, cache=False)
+                return await execute(target, params, **_given(opts))
         except SkillExecError as exc:
             if exc.code == "engine_closed":
                 raise  # the task ran and stays in the journal: not a refusal to record
@@ -115,17 +115,14 @@ class ScriptCalls:
                      principal: Who = None) -> str:
         """:meth:`run`'s call, answered with its task id once the journal holds it (a
         refused call's too: its task ended ``rejected`` with the reason)."""
-        assert self._accept is not None and self._reject is not None  # bound by the engine
-        target = f"{skill_id}{SEPARATOR}{script}"
-        opts = CallOptions(priority=priority, timeout=timeout, principal=principal,
-                           cache=False)
+        assert self._submit is not None and self._reject is not None  # bound by the engine
+        # held: in a session, queued only at its turn (see _held)
+        target, opts = _call(skill_id, script, priority, timeout, principal,
+                             held=session is not None)
         try:
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
-                task, _ = await self._accept(target, params, opts)
-                if task.claimed:
-                    self.executor.start(task)
-                return task.task_id
+                return await self._submit(target, params, **_given(opts))
             if self.distributed:
                 raise ParameterError(
                     "a script submitted without waiting cannot take a session's turn in "
@@ -135,9 +132,7 @@ class ScriptCalls:
             self.sessions.path(session, principal=principal)
         except SkillExecError as exc:
             return (await self._reject(target, exc, opts))[1].task_id
-        return await self._held(target, params, CallOptions(
-            priority=priority, timeout=timeout, principal=principal, cache=False, held=True),
-            session)
+        return await self._held(target, params, opts, session)
 
     async def _held(self, target: str, params: Mapping[str, Any], opts: CallOptions,
                     session: str) -> str:
@@ -198,3 +193,15 @@ class ScriptCalls:
         while True:
             await asyncio.to_thread(self.sessions.sweep)
             await asyncio.sleep(every_s)
+
+
+def _call(skill_id: str, script: str, priority: int | None, timeout: float | None,
+          principal: Who, *, held: bool = False) -> tuple[str, CallOptions]:
+    """A script call's task: its derived skill's id, and its options (never cached)."""
+    return f"{skill_id}{SEPARATOR}{script}", CallOptions(
+        priority=priority, timeout=timeout, principal=principal, cache=False, held=held)
+
+
+def _given(opts: CallOptions) -> dict[str, Any]:
+    """``opts`` as the keywords of ``engine.execute`` and ``engine.submit``."""
+    return {k: getattr(opts, k) for k in ("priority", "timeout", "principal", "cache")}
