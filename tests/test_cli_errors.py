@@ -90,6 +90,7 @@ def ran(home: Path) -> tuple[Path, str]:
     return home, json.loads(r.stdout)["artifacts"][0]["id"]
 
 
+@pytest.mark.timeout(600)  # 21 CLI starts: over 120 s at a load of 40
 def test_bad_input_on_every_command(ran: tuple[Path, str]) -> None:
     home, art = ran
     (home / "afile").write_text("x")
@@ -121,6 +122,7 @@ def test_bad_input_on_every_command(ran: tuple[Path, str]) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a command as another user")
+@pytest.mark.timeout(600)
 def test_a_read_only_data_dir_and_an_unreadable_skills_dir(ran: tuple[Path, str]) -> None:
     home, _ = ran
     for path in (home, *home.rglob("*")):  # everything readable, nothing writable by others
