@@ -86,3 +86,40 @@ def test_validate_accepts_an_agent_skill_and_refuses_a_folder_that_offers_nothin
         "has no Python file at its top level"]
     r = cli("skills", "validate", str(scripts), cwd=tmp_path)
     assert r.returncode == 0, r.stdout
+
+
+def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) -> None:
+    """`skills show ID` printed the JSON document (it is behind --json): a person reads what
+    the skill offers, its parameters with their types and defaults, how it runs, its
+    environment and where it was loaded from."""
+    skills = tmp_path / "skills"
+    _folder(skills / "greet", {
+        "id": "greet", "version": "1.2.0", "description": "Says hello.",
+        "parameters_schema": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "description": "Who to greet."},
+            "times": {"type": "integer", "default": 2},
+            "tone": {"enum": ["warm", "dry"], "default": "warm"}}},
+        "dependencies": ["no-such-pkg-5e1c>=1"]},
+        "def execute(input_data, context):\n    return 1\n")
+    (skills / "greet" / "scripts").mkdir()
+    (skills / "greet" / "scripts" / "wave.py").write_text("print('o/')\n")
+    r = cli("skills", "show", "greet", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert not out.lstrip().startswith("{"), out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert lines[0] == "greet 1.2.0" and lines[1] == "Says hello."
+    assert f"loaded from {skills / 'greet'} (skill.json)" in lines
+    assert "offers entry + 1 script" in lines and "entry main.py:(discovered)" in lines
+    assert "scripts scripts/wave.py" in lines
+    assert "name: string, required — Who to greet." in lines
+    assert "times: integer, default 2" in lines
+    assert 'tone: one of "warm", "dry", default "warm"' in lines
+    assert any(line.startswith("runs as sandbox, timeout ") for line in lines), out
+    assert "environment not installed (requires no-such-pkg-5e1c>=1)" in lines
+    assert any(line.startswith("dependencies ") and "no-such-pkg-5e1c" in line
+               for line in lines), out
+    r = cli("skills", "show", "greet", "--json", "--skills-dir", str(skills), cwd=tmp_path)
+    body = json.loads(r.stdout)
+    assert body["id"] == "greet" and body["scripts"] == ["scripts/wave.py"]
+    assert body["parameters_schema"]["properties"]["times"]["default"] == 2

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +15,7 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
-from skillexec.cli.safe_text import cell, json_text, print_json, safe_block
+from skillexec.cli.safe_text import cell, json_text, safe_block
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -113,7 +112,9 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
          instructions: Annotated[bool, typer.Option(
              "--instructions", help="Print its SKILL.md instructions only.")] = False,
          ) -> None:
-    """Everything known about one skill (--instructions: its SKILL.md body)."""
+    """One skill: what it offers, its parameters, how it runs here, where it is.
+
+    --json: everything known, as one document; --instructions: its SKILL.md body."""
     registry = _registry(skills_dir)
     try:
         skill = registry.get(skill_id)
@@ -144,11 +145,11 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
-    text = json_text(orjson.dumps(body, default=str).decode())
-    if as_json or not sys.stdout.isatty():
-        typer.echo(text)
+    if as_json:
+        typer.echo(json_text(orjson.dumps(body, default=str).decode()))
     else:
-        print_json(make_console(), text)
+        from skillexec.cli.skill_show import print_skill
+        print_skill(make_console(), body)
 
 
 @app.command()
