@@ -146,6 +146,10 @@ class AttemptIO:
                               f"the skill wrote more than {cap} bytes to {which}",
                               details={"stream": which, "cap": cap})
         # What a script printed before it hung says where it hung ("Installing pnpm...").
+        # Read what the pipes hold still: a line written just before the kill is in them.
+        if self.kind != "python":
+            self.stdout.drain()
+            self.stderr.drain()
         said = {} if self.kind == "python" else {
             "stdout": self.stdout.buf.decode(errors="replace"),
             "stderr": self.stderr.buf.decode(errors="replace")}
