@@ -12,7 +12,8 @@ from skillexec.units import duration
 
 __all__ = ["print_skill"]
 
-_MAX_LISTED = 20  # scripts or resources named one by one; past it, a count and --json
+_MAX_SCRIPTS = 20  # named one by one; past it, a count and where to see them all
+_MAX_FILES = 8  # a schema folder holds dozens: the first few say what kind they are
 
 
 def print_skill(console: Console, body: dict[str, Any]) -> None:
@@ -36,7 +37,7 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
     line("entry", entry if body["runnable"] else f"[dim]{entry}[/dim]")
     scripts = list(body.get("scripts") or ())
     if scripts:
-        line("scripts", _listed(scripts, what="scripts", skill_id=body["id"]))
+        line("scripts", _listed(scripts, _MAX_SCRIPTS, what="scripts", skill_id=body["id"]))
         console.print(f"  run one: skillexec script {cell(body['id'])} {cell(scripts[0])} "
                       "[ARG]...", soft_wrap=True, highlight=False)
     if body.get("instructions"):
@@ -45,7 +46,7 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
              f"(skillexec skills show {cell(body['id'])} --instructions)")
     resources = [r["path"] for r in body.get("resources") or () if r["path"] not in scripts]
     if resources:
-        line("files", _listed(resources, what="files", skill_id=body["id"]))
+        line("files", _listed(resources, _MAX_FILES, what="files", skill_id=body["id"]))
     if body["runnable"]:
         _parameters(console, body.get("parameters_schema") or {})
     if body["runnable"] or scripts:  # instructions alone run nowhere here
@@ -66,10 +67,10 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
                       highlight=False)
 
 
-def _listed(items: list[str], *, what: str, skill_id: str) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
-    if len(items) > _MAX_LISTED:
-        shown += (f", and {len(items) - _MAX_LISTED} more {what} (skillexec skills show "
+def _listed(items: list[str], most: int, *, what: str, skill_id: str) -> str:
+    shown = ", ".join(items[:most])
+    if len(items) > most:
+        shown += (f", and {len(items) - most} more {what} (skillexec skills show "
                   f"{skill_id} --json)")
     return cell(shown)
 
