@@ -216,7 +216,19 @@ def _exists(cfg: EngineConfig) -> None:
     """A SQLite journal must be there already (reading never makes one); a PostgreSQL one
     is made (migrated) by whoever opens it first."""
     if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
-        fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+        fail(no_journal(cfg))
+
+
+def no_journal(cfg: EngineConfig) -> str:
+    """Why a reading command found no SQLite journal, and where it looked. Run from
+    another folder than the one that ran the skill, it looks in that folder's own
+    ``.skillexec``: "here" did not say which folder nor how to point at the other."""
+    text = (f"no journal at {Path(cfg.journal_where).absolute()}: nothing has run with this "
+            "data folder yet")
+    if cfg.data_dir == Path(".skillexec") and cfg.journal.url is None:  # relative: the default
+        text += (" (by default each folder keeps its own, in ./.skillexec: run this where "
+                 "the skill ran, or give --data-dir)")
+    return text
 
 
 def engine_alive(data_dir: Path) -> bool:
