@@ -123,3 +123,25 @@ def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) 
     body = json.loads(r.stdout)
     assert body["id"] == "greet" and body["scripts"] == ["scripts/wave.py"]
     assert body["parameters_schema"]["properties"]["times"]["default"] == 2
+
+
+def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
+    """`-p precison=2` (a typo) was accepted in silence: the schema allows other keys, so
+    the call ran with the default precision. The command now says the key is not one of
+    the skill's parameters, and which one was likely meant."""
+    skills = tmp_path / "skills"
+    _folder(skills / "rounder", {
+        "id": "rounder", "version": "1.0.0",
+        "parameters_schema": {"type": "object", "properties": {
+            "value": {"type": "number"}, "precision": {"type": "integer", "default": 6}}}},
+        "def execute(input_data, context):\n"
+        "    return round(input_data['value'], input_data.get('precision', 6))\n")
+    where = ("--skills-dir", str(skills), "--data-dir", str(tmp_path / "d"))
+    r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precison=2", *where,
+            cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "1.234568", r.stderr
+    assert ("note: 'precison' is not one of the parameters of skill 'rounder' (did you mean "
+            "'precision'?); it was passed on as given") in r.stderr
+    r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precision=2", *where,
+            cwd=tmp_path)
+    assert (r.returncode, r.stdout.strip()) == (0, "1.23") and "note:" not in r.stderr
