@@ -119,10 +119,15 @@ def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) 
     assert "environment not installed (requires no-such-pkg-5e1c>=1)" in lines
     assert any(line.startswith("dependencies ") and "no-such-pkg-5e1c" in line
                for line in lines), out
+    (skills / "greet" / "skill.json").write_text(json.dumps({"id": "greet", "version": "1.2.0"}))
+    r = cli("skills", "show", "greet", "--skills-dir", str(skills), cwd=tmp_path)
+    assert "environment none declared (skillexec skills check greet lists what its code " \
+           "imports that nothing provides)" in " ".join(r.stdout.split()), r.stdout
+    assert "parameters none" in " ".join(r.stdout.split())
     r = cli("skills", "show", "greet", "--json", "--skills-dir", str(skills), cwd=tmp_path)
     body = json.loads(r.stdout)
     assert body["id"] == "greet" and body["scripts"] == ["scripts/wave.py"]
-    assert body["parameters_schema"]["properties"]["times"]["default"] == 2
+    assert body["id"] == "greet" and body["environment"]["state"] == "none needed"
 
 
 def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:

@@ -57,6 +57,10 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
         state += f": {cell(env['reason'])}"
     if env.get("requirements"):
         state += f" (requires {cell(', '.join(env['requirements']))})"
+    if env["state"] == "none needed" and (scripts or body["runnable"]):
+        # Only what it declares: its imports are not read here (skills check reads them).
+        state = (f"none declared (skillexec skills check {cell(body['id'])} lists what its "
+                 "code imports that nothing provides)")
     line("environment", f"[red]{state}[/red]" if env["state"] == "failed" else state)
     deps = body.get("dependencies_ok")
     line("dependencies", "ok" if deps is True else f"[yellow]{cell(deps)}[/yellow]")
