@@ -24,10 +24,11 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.config import EngineConfig
     from skillexec.engine import SkillExecutionEngine
     from skillexec.storage.store import TaskStore
+    from skillexec.task import ExecutionResult
 
 __all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
-           "engine_scope", "fail", "left_notice", "no_skills_note", "open_journal", "reason",
-           "run_async", "with_journal"]
+           "engine_scope", "fail", "left_notice", "no_skills_hint", "no_skills_note",
+           "open_journal", "reason", "run_async", "with_journal"]
 _NEARLY_FULL_BYTES = 1 << 20  # below this, an I/O error is most likely a full disk
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -73,6 +74,17 @@ def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
         return ""
     return (f"skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
             f"./skills here): {serves} no skill; pass --skills-dir DIR\n")
+
+
+def no_skills_hint(engine: SkillExecutionEngine, result: ExecutionResult) -> str:
+    """What ends a calling command's refusal of an unknown skill when there is no skills
+    folder at all (else ""): run from another folder than the project's, "no skills are
+    loaded" did not say why none were."""
+    if engine.config.skills_dir is not None or result.error is None \
+            or result.error.code != "skill_not_found":
+        return ""
+    return ("; no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
+            "pass --skills-dir DIR")
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,

@@ -119,6 +119,7 @@ def run(
                                           timeout=timeout, deadline=deadline, version=version)
             if result.error is not None and result.error.code == "no_entry_point":
                 hint = _what_it_offers(engine, skill, skill_id)
+            hint = hint or opt.no_skills_hint(engine, result)
             return result
 
     result = opt.run_async(go())

@@ -81,15 +81,20 @@ def script(
         except OSError as exc:
             opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
 
+    hint = ""
+
     async def go() -> ExecutionResult:
+        nonlocal hint
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
                             journal_url=journal_url).prepare_only(skill)
         async with opt.engine_scope(engine):
             from skillexec.cli.run_cmd import skill_by_id_or_folder
-            return await engine.run_script(skill_by_id_or_folder(engine, skill), path,
-                                           args=list(args or []), files=files, stdin=data,
-                                           session=session, timeout=timeout,
-                                           priority=priority)
+            result = await engine.run_script(skill_by_id_or_folder(engine, skill), path,
+                                             args=list(args or []), files=files, stdin=data,
+                                             session=session, timeout=timeout,
+                                             priority=priority)
+            hint = opt.no_skills_hint(engine, result)
+            return result
 
     result = opt.run_async(go())
     if as_json:
@@ -108,7 +113,8 @@ def script(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
                 soft_wrap=True)  # one line whatever the width: grep finds it whole
     if not result.ok:
-        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
+        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
+                         f"{hint}\n")
         if session is None and result.attempts:  # it ran: it may have looked for them
             for note in _unsent_files(args or [], sent=files):
                 sys.stderr.write(f"note: {note}\n")
