@@ -150,3 +150,20 @@ def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> 
     r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precision=2", *where,
             cwd=tmp_path)
     assert (r.returncode, r.stdout.strip()) == (0, "1.23") and "note:" not in r.stderr
+
+
+def test_list_says_a_shared_reason_for_no_entry_once(tmp_path: Path) -> None:
+    """Anthropic's 17 Agent Skills listed 17 lines below the table, each the same sentence
+    (SKILL.md gives no entry_point ...). Skills that share a reason now share its line."""
+    skills = tmp_path / "skills"
+    for name in ("alpha", "beta", "gamma"):
+        (skills / name).mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: Does {name}.\n---\nSteps.\n")
+    (skills / "gamma" / "scripts").mkdir()
+    (skills / "gamma" / "scripts" / "go.py").write_text("print(1)\n")
+    r = cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert out.count("SKILL.md gives no metadata.entry_point") == 1, r.stdout
+    assert "no entry alpha, beta, gamma: SKILL.md gives no metadata.entry_point" in out, out

@@ -93,11 +93,23 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
                       entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
-    for s in skills:  # below the table, where a long reason stays readable
-        if not s.runnable:  # instructions or scripts only: valid, and why no entry
-            label = ("[yellow]not runnable[/yellow]" if s.offers == "nothing"
-                     else f"[dim]no entry[/dim] ({cell(s.offers)})")
-            console.print(f"{label} {cell(s.id)}: {cell(s.entry.reason)}", soft_wrap=True)
+    # Below the table, where a long reason stays readable; once for the skills that share
+    # it (a folder of Agent Skills gives each the same sentence).
+    no_entry: dict[str, list[Skill]] = {}
+    for s in skills:
+        if not s.runnable and s.offers != "nothing":  # valid: instructions or scripts only
+            no_entry.setdefault(s.entry.reason, []).append(s)
+    for reason, same in no_entry.items():
+        if len(same) == 1:
+            console.print(f"[dim]no entry[/dim] ({cell(same[0].offers)}) {cell(same[0].id)}: "
+                          f"{cell(reason)}", soft_wrap=True)
+        else:
+            ids = ", ".join(cell(s.id) for s in same)  # what each offers: the table says
+            console.print(f"[dim]no entry[/dim] {ids}: {cell(reason)}", soft_wrap=True)
+    for s in skills:
+        if not s.runnable and s.offers == "nothing":
+            console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: {cell(s.entry.reason)}",
+                          soft_wrap=True)
         if states[s.key].state == "failed":
             console.print(f"[red]environment failed[/red] {cell(s.id)}: "
                           f"{cell(states[s.key].reason)}", soft_wrap=True)
