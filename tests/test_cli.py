@@ -148,7 +148,7 @@ def test_skills_commands(skills: Path, tmp_path: Path) -> None:
     r = cli("skills", "list", "--json", "--skills-dir", str(skills), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert [s["id"] for s in json.loads(r.stdout)] == ["echo", "slow"]
-    r = cli("skills", "show", "echo", "--skills-dir", str(skills), cwd=tmp_path)
+    r = cli("skills", "show", "echo", "--json", "--skills-dir", str(skills), cwd=tmp_path)
     assert r.returncode == 0 and '"parameters_schema"' in r.stdout
     r = cli("skills", "validate", str(skills / "echo"), cwd=tmp_path)
     assert r.returncode == 0 and "ok" in r.stdout
@@ -263,7 +263,7 @@ def test_skills_commands_on_folders_that_cannot_run(tmp_path: Path) -> None:
     assert "no entry (instructions only) house-style: entry_point " \
            "'app.skills.skills.house-style' is a Py Copilot package path" \
         in " ".join(r.stdout.split())
-    r = cli("skills", "show", "house-style", *where, cwd=tmp_path)
+    r = cli("skills", "show", "house-style", "--json", *where, cwd=tmp_path)
     body = json.loads(r.stdout)
     assert body["entry"].startswith("none (entry_point") and "[red]" not in r.stdout
     assert "no-such-pkg-3f9a" in body["dependencies_ok"]

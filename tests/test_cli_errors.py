@@ -200,3 +200,25 @@ def test_a_requirement_packaging_cannot_read_is_one_plain_sentence(
     r = cli(home, "skills", "install", "one", "bad pkg!!")
     one_sentence(r, 2, "not a package requirement: 'bad pkg!!' (Expected ")
     assert "\\u000a" not in r.stderr
+
+
+def test_reading_commands_run_elsewhere_say_where_the_journal_is_looked_for(
+        ran: tuple[Path, str]) -> None:
+    """A new user ran a skill in one folder and asked for its artifact from another: "no
+    journal at .skillexec/journal.db: nothing has run here yet" named neither the folder
+    looked in nor how to point at the one that ran."""
+    home, art = ran
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+    where = elsewhere / ".skillexec" / "journal.db"
+    for args in (("artifacts", "get", art), ("tasks", "list"), ("metrics", "show")):
+        r = cli(elsewhere, *args)
+        one_sentence(r, 2, f"no journal at {where}: nothing has run with this data folder "
+                           "yet (by default each folder keeps its own, in ./.skillexec: "
+                           "run this where the skill ran, or give --data-dir)")
+    r = cli(elsewhere, "tasks", "list", "--data-dir", str(home / "empty"))
+    one_sentence(r, 2, f"no journal at {home / 'empty' / 'journal.db'}: nothing has run with "
+                       "this data folder yet")
+    assert "by default" not in r.stderr
+    r = cli(elsewhere, "artifacts", "get", art, "--data-dir", str(home / ".skillexec"))
+    assert (r.returncode, r.stdout) == (0, "hello"), r.stderr

@@ -60,3 +60,20 @@ def test_serve_without_a_skills_folder_says_it_serves_none(tmp_path: Path) -> No
     assert said[0].startswith("skillexec: serving http://127.0.0.1:"), said
     assert said[1].startswith("skillexec: WARNING: authentication is DISABLED"), said
     assert said[2] == NOTE.format(serves="it serves")
+
+
+def test_run_and_script_without_a_skills_folder_say_where_skills_come_from(
+        tmp_path: Path) -> None:
+    """`skillexec run unit-convert` from another folder than the project's: "no skill
+    'unit-convert'; no skills are loaded", and not why none were. Each now names the fix."""
+    fix = ("no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): pass "
+           "--skills-dir DIR")
+    for args in (("run", "unit-convert", "-p", "value=1"), ("script", "pdf", "scripts/a.py")):
+        p = _cli(tmp_path, *args, "--data-dir", str(tmp_path / "data"))
+        assert p.returncode == 2, p.stderr
+        assert p.stderr.startswith("skillexec: rejected: no skill ") and p.stderr.endswith(
+            f"; {fix}\n"), p.stderr
+        assert len(p.stderr.splitlines()) == 1
+    (tmp_path / "skills").mkdir()
+    p = _cli(tmp_path, "run", "unit-convert", "--data-dir", str(tmp_path / "data"))
+    assert p.returncode == 2 and "no skills folder" not in p.stderr, p.stderr

@@ -31,3 +31,43 @@ def test_two_files_for_one_destination_are_refused(tmp_path: Path, files: tuple[
     assert (p.returncode, p.stdout) == (2, "")
     assert p.stderr == (f"skillexec: {says}; name another destination with DEST=PATH\n")
     assert not (tmp_path / "data").exists()  # refused before an engine was made
+
+
+def _reader(root: Path) -> Path:
+    skill = root / "skills" / "reader"
+    (skill / "scripts").mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: reader\ndescription: Reads a file.\n---\nRead.\n")
+    (skill / "scripts" / "read.py").write_text(
+        "import sys\nprint(open(sys.argv[1]).read().upper())\n")
+    return root / "skills"
+
+
+def _script(cwd: Path, skills: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skillexec", "script", "reader",
+                           "scripts/read.py", *args, "--data-dir", str(cwd / "data"),
+                           "--skills-dir", str(skills)],
+                          capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
+    """A new user's first call names a file of the folder they are in: the script, in a
+    workspace of its own, said only FileNotFoundError. The command now says which argument
+    is a file here and the -f that would have sent it."""
+    skills = _reader(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "more.txt").write_text("more")
+    p = _script(tmp_path, skills, "notes.txt")
+    assert p.returncode == 1 and "FileNotFoundError" in p.stderr, p.stderr
+    assert ("note: notes.txt is a file here, but the script runs in a workspace of its own "
+            "that holds only what -f sends: add -f notes.txt") in p.stderr
+    p = _script(tmp_path, skills, str(tmp_path / "sub" / "more.txt"))
+    assert p.returncode == 1
+    assert (f"note: {tmp_path / 'sub' / 'more.txt'} is a file here, but the script runs in "
+            "a workspace of its own that holds only what -f sends: add -f "
+            f"{tmp_path / 'sub' / 'more.txt'} and give it as more.txt") in p.stderr
+    p = _script(tmp_path, skills, "sub/more.txt")
+    assert "a workspace of its own that holds only what -f sends: add -f " \
+           "sub/more.txt=sub/more.txt" in p.stderr, p.stderr
+    p = _script(tmp_path, skills, "notes.txt", "-f", "notes.txt")
+    assert (p.returncode, p.stdout) == (0, "HELLO\n") and "note:" not in p.stderr, p.stderr

@@ -86,3 +86,84 @@ def test_validate_accepts_an_agent_skill_and_refuses_a_folder_that_offers_nothin
         "has no Python file at its top level"]
     r = cli("skills", "validate", str(scripts), cwd=tmp_path)
     assert r.returncode == 0, r.stdout
+
+
+def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) -> None:
+    """`skills show ID` printed the JSON document (it is behind --json): a person reads what
+    the skill offers, its parameters with their types and defaults, how it runs, its
+    environment and where it was loaded from."""
+    skills = tmp_path / "skills"
+    _folder(skills / "greet", {
+        "id": "greet", "version": "1.2.0", "description": "Says hello.",
+        "parameters_schema": {"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string", "description": "Who to greet."},
+            "times": {"type": "integer", "default": 2},
+            "tone": {"enum": ["warm", "dry"], "default": "warm"}}},
+        "dependencies": ["no-such-pkg-5e1c>=1"]},
+        "def execute(input_data, context):\n    return 1\n")
+    (skills / "greet" / "scripts").mkdir()
+    (skills / "greet" / "scripts" / "wave.py").write_text("print('o/')\n")
+    r = cli("skills", "show", "greet", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert not out.lstrip().startswith("{"), out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert lines[0] == "greet 1.2.0" and lines[1] == "Says hello."
+    assert f"loaded from {skills / 'greet'} (skill.json)" in lines
+    assert "offers entry + 1 script" in lines and "entry main.py:(discovered)" in lines
+    assert "scripts scripts/wave.py" in lines
+    assert "name: string, required — Who to greet." in lines
+    assert "times: integer, default 2" in lines
+    assert 'tone: one of "warm", "dry", default "warm"' in lines
+    assert any(line.startswith("runs as sandbox, timeout ") for line in lines), out
+    assert "environment not installed (requires no-such-pkg-5e1c>=1)" in lines
+    assert any(line.startswith("dependencies ") and "no-such-pkg-5e1c" in line
+               for line in lines), out
+    (skills / "greet" / "skill.json").write_text(json.dumps({"id": "greet", "version": "1.2.0"}))
+    r = cli("skills", "show", "greet", "--skills-dir", str(skills), cwd=tmp_path)
+    assert "environment none declared (skillexec skills check greet lists what its code " \
+           "imports that nothing provides)" in " ".join(r.stdout.split()), r.stdout
+    assert "parameters none" in " ".join(r.stdout.split())
+    r = cli("skills", "show", "greet", "--json", "--skills-dir", str(skills), cwd=tmp_path)
+    body = json.loads(r.stdout)
+    assert body["id"] == "greet" and body["scripts"] == ["scripts/wave.py"]
+    assert body["id"] == "greet" and body["environment"]["state"] == "none needed"
+
+
+def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
+    """`-p precison=2` (a typo) was accepted in silence: the schema allows other keys, so
+    the call ran with the default precision. The command now says the key is not one of
+    the skill's parameters, and which one was likely meant."""
+    skills = tmp_path / "skills"
+    _folder(skills / "rounder", {
+        "id": "rounder", "version": "1.0.0",
+        "parameters_schema": {"type": "object", "properties": {
+            "value": {"type": "number"}, "precision": {"type": "integer", "default": 6}}}},
+        "def execute(input_data, context):\n"
+        "    return round(input_data['value'], input_data.get('precision', 6))\n")
+    where = ("--skills-dir", str(skills), "--data-dir", str(tmp_path / "d"))
+    r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precison=2", *where,
+            cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == "1.234568", r.stderr
+    assert ("note: 'precison' is not one of the parameters of skill 'rounder' (did you mean "
+            "'precision'?); it was passed on as given") in r.stderr
+    r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precision=2", *where,
+            cwd=tmp_path)
+    assert (r.returncode, r.stdout.strip()) == (0, "1.23") and "note:" not in r.stderr
+
+
+def test_list_says_a_shared_reason_for_no_entry_once(tmp_path: Path) -> None:
+    """Anthropic's 17 Agent Skills listed 17 lines below the table, each the same sentence
+    (SKILL.md gives no entry_point ...). Skills that share a reason now share its line."""
+    skills = tmp_path / "skills"
+    for name in ("alpha", "beta", "gamma"):
+        (skills / name).mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: Does {name}.\n---\nSteps.\n")
+    (skills / "gamma" / "scripts").mkdir()
+    (skills / "gamma" / "scripts" / "go.py").write_text("print(1)\n")
+    r = cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert out.count("SKILL.md gives no metadata.entry_point") == 1, r.stdout
+    assert "no entry alpha, beta, gamma: SKILL.md gives no metadata.entry_point" in out, out

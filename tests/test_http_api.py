@@ -328,3 +328,13 @@ def test_a_key_revoked_elsewhere_stops_within_auth_cache_s(tmp_path: Path) -> No
             srv.call(srv.engine.keys.revoke(key.split("_")[1]))  # as the CLI would
             time.sleep(0.6)
             assert c.get("/api/skills").status_code == 401
+
+
+def test_an_unknown_skill_is_answered_with_the_closest_ids(admin) -> None:
+    """GET /api/skills/ecoh (and a script call on it) said only "no skill with id 'ecoh'",
+    where the command line and the execute route suggest 'echo'."""
+    for r in (admin.get("/api/skills/ecoh"),
+              admin.post("/api/skills/ecoh/scripts", json={"script": "scripts/x.py"})):
+        err = error_envelope(r, 404, "SKILL_NOT_FOUND")
+        assert err["message"].startswith("no skill 'ecoh'; did you mean 'echo'"), err
+        assert "echo" in err["details"]["suggestions"], err

@@ -162,8 +162,8 @@ def test_skills_show_prints_the_effective_values(tmp_path: Path, mark: Path) -> 
 
     def show(sid: str) -> dict[str, Any]:
         r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "show", sid,
-                            "--skills-dir", str(skills)], env=env, cwd=tmp_path, text=True,
-                           capture_output=True, timeout=60, check=False)
+                            "--json", "--skills-dir", str(skills)], env=env, cwd=tmp_path,
+                           text=True, capture_output=True, timeout=60, check=False)
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)["execution"]  # type: ignore[no-any-return]
 

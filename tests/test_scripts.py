@@ -371,6 +371,45 @@ def test_a_timeout_stops_the_script(tmp_path: Path) -> None:
     assert r.status is TaskStatus.TIMED_OUT
 
 
+def test_what_a_script_printed_before_its_timeout_is_kept(tmp_path: Path) -> None:
+    """Its stdout is a pipe: Python buffered the lines in the child, and the kill at the
+    timeout lost them (its stderr was kept). Line by line now, as in a terminal, so it holds
+    also for a script that ignores the signals a polite stop would send."""
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "hang.py").write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('step 1 done')\nprint('installing pnpm...')\n"
+        "print('to stderr', file=sys.stderr)\ntime.sleep(60)\n")
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return await e.run_script(PDF, "scripts/hang.py", timeout=1.5)
+    r = arun(go())
+    assert r.status is TaskStatus.TIMED_OUT and r.error is not None
+    assert r.error.details["stdout"] == "step 1 done\ninstalling pnpm...\n", r.error.details
+    assert r.error.details["stderr"] == "to stderr\n"
+
+
+def test_a_script_past_the_stream_cap_is_told_where_large_output_goes(tmp_path: Path) -> None:
+    """A script that prints a whole extracted text (over the 1 MiB cap of each stream) was
+    told only that it wrote too much: the message now says where large output goes."""
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "flood.py").write_text("print('x' * (2 << 20))\n")
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return await e.run_script(PDF, "scripts/flood.py")
+    r = arun(go())
+    assert r.status is TaskStatus.FAILED and r.error is not None
+    assert r.error.code == "output_too_large" and r.error.details["stream"] == "stdout"
+    assert r.error.message.endswith("bytes to stdout (each stream's cap); write large "
+                                    "output to a file in the workspace instead: the files "
+                                    "a script writes are the call's artifacts"), r.error
+
+
 def test_env_paths_are_importable_by_scripts(tmp_path: Path) -> None:
     """Skill.env_paths (set by the environment provisioner) come first on the script's
     sys.path and are readable in the sandbox."""

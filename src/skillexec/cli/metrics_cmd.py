@@ -74,5 +74,5 @@ def show(data_dir: opt.DataDir = None,
 
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     if not cfg.journal_is_shared and not Path(cfg.journal_location).exists():
-        opt.fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+        opt.fail(opt.no_journal(cfg))
     sys.stdout.write(generate_latest(metrics_registry(journal=cfg.journal_location)).decode())

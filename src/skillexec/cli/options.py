@@ -24,10 +24,11 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.config import EngineConfig
     from skillexec.engine import SkillExecutionEngine
     from skillexec.storage.store import TaskStore
+    from skillexec.task import ExecutionResult
 
 __all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
-           "engine_scope", "fail", "left_notice", "no_skills_note", "open_journal", "reason",
-           "run_async", "with_journal"]
+           "engine_scope", "fail", "left_notice", "no_skills_hint", "no_skills_note",
+           "open_journal", "reason", "run_async", "with_journal"]
 _NEARLY_FULL_BYTES = 1 << 20  # below this, an I/O error is most likely a full disk
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -73,6 +74,17 @@ def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
         return ""
     return (f"skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
             f"./skills here): {serves} no skill; pass --skills-dir DIR\n")
+
+
+def no_skills_hint(engine: SkillExecutionEngine, result: ExecutionResult) -> str:
+    """What ends a calling command's refusal of an unknown skill when there is no skills
+    folder at all (else ""): run from another folder than the project's, "no skills are
+    loaded" did not say why none were."""
+    if engine.config.skills_dir is not None or result.error is None \
+            or result.error.code != "skill_not_found":
+        return ""
+    return ("; no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
+            "pass --skills-dir DIR")
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,
@@ -216,7 +228,19 @@ def _exists(cfg: EngineConfig) -> None:
     """A SQLite journal must be there already (reading never makes one); a PostgreSQL one
     is made (migrated) by whoever opens it first."""
     if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
-        fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+        fail(no_journal(cfg))
+
+
+def no_journal(cfg: EngineConfig) -> str:
+    """Why a reading command found no SQLite journal, and where it looked. Run from
+    another folder than the one that ran the skill, it looks in that folder's own
+    ``.skillexec``: "here" did not say which folder nor how to point at the other."""
+    text = (f"no journal at {Path(cfg.journal_where).absolute()}: nothing has run with this "
+            "data folder yet")
+    if cfg.data_dir == Path(".skillexec") and cfg.journal.url is None:  # relative: the default
+        text += (" (by default each folder keeps its own, in ./.skillexec: run this where "
+                 "the skill ran, or give --data-dir)")
+    return text
 
 
 def engine_alive(data_dir: Path) -> bool:

@@ -105,6 +105,7 @@ def run(
     values = parse_params(param or [], params)
 
     hint = ""
+    notes: list[str] = []
 
     async def go() -> ExecutionResult:
         nonlocal hint
@@ -113,13 +114,17 @@ def run(
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
             skill_id = skill_by_id_or_folder(engine, skill)
+            notes.extend(_unnamed_params(engine, skill_id, values, version=version))
             result = await engine.execute(skill_id, values, priority=priority,
                                           timeout=timeout, deadline=deadline, version=version)
             if result.error is not None and result.error.code == "no_entry_point":
                 hint = _what_it_offers(engine, skill, skill_id)
+            hint = hint or opt.no_skills_hint(engine, result)
             return result
 
     result = opt.run_async(go())
+    for note in notes:
+        sys.stderr.write(f"note: {safe_line(note)}\n")
     if as_json:
         sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
                                                 default=str).decode()) + "\n")
@@ -165,3 +170,33 @@ def _what_it_offers(engine: SkillExecutionEngine, typed: str, skill_id: str) -> 
     if found.instructions:
         uses.append(f"instructions: skillexec skills show {skill_id} --instructions{where}")
     return f"; it offers {' and '.join(uses)}" if uses else ""
+
+
+def _unnamed_params(engine: SkillExecutionEngine, skill_id: str, values: dict[str, Any], *,
+                    version: str | None) -> list[str]:
+    """The parameters given that the skill's schema does not name, where it names some and
+    says nothing of others: valid JSON Schema, so the call runs, but a typo (``precison``)
+    left the skill on its default without a word. An explicit ``additionalProperties``
+    (true or a schema) means the skill takes other keys: nothing is said then."""
+    import difflib
+
+    from skillexec.errors import SkillExecError
+    try:
+        found = engine.skills.get(skill_id, version)
+    except SkillExecError:
+        return []  # the call is refused, and says why
+    schema = found.parameters_schema
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict) or not props or "additionalProperties" in schema \
+            or "patternProperties" in schema:
+        return []
+    notes = []
+    for key in values:
+        if key in props:
+            continue
+        close = difflib.get_close_matches(key, [str(p) for p in props], n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]!r}?)" if close else \
+            f" (its parameters: {', '.join(map(str, props))})"
+        notes.append(f"{key!r} is not one of the parameters of skill {found.id!r}{guess}; "
+                     "it was passed on as given")
+    return notes

@@ -7,6 +7,7 @@ a file outside its folder).
 
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import typer
 
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
-from skillexec.cli.safe_text import cell, json_text, safe_block
+from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.task import ExecutionResult
 
 __all__ = ["read_files", "script"]
@@ -80,15 +81,20 @@ def script(
         except OSError as exc:
             opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
 
+    hint = ""
+
     async def go() -> ExecutionResult:
+        nonlocal hint
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
                             journal_url=journal_url).prepare_only(skill)
         async with opt.engine_scope(engine):
             from skillexec.cli.run_cmd import skill_by_id_or_folder
-            return await engine.run_script(skill_by_id_or_folder(engine, skill), path,
-                                           args=list(args or []), files=files, stdin=data,
-                                           session=session, timeout=timeout,
-                                           priority=priority)
+            result = await engine.run_script(skill_by_id_or_folder(engine, skill), path,
+                                             args=list(args or []), files=files, stdin=data,
+                                             session=session, timeout=timeout,
+                                             priority=priority)
+            hint = opt.no_skills_hint(engine, result)
+            return result
 
     result = opt.run_async(go())
     if as_json:
@@ -107,6 +113,37 @@ def script(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
                 soft_wrap=True)  # one line whatever the width: grep finds it whole
     if not result.ok:
-        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}\n")
+        sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
+                         f"{hint}\n")
+        if session is None and result.attempts:  # it ran: it may have looked for them
+            for note in _unsent_files(args or [], sent=files):
+                sys.stderr.write(f"note: {note}\n")
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
+
+
+
+def _unsent_files(args: list[str], *, sent: dict[str, bytes]) -> list[str]:
+    """The arguments that name a file here that ``-f`` did not send. The script runs in a
+    workspace of its own: a new user's first call names the file beside them, and the
+    script's own error (FileNotFoundError) does not say why it is not there."""
+    given = {posixpath.normpath(dest) for dest in sent}
+    notes = []
+    for arg in args:
+        rel = posixpath.normpath(arg)
+        if arg.startswith("-") or rel in given:
+            continue
+        try:
+            here = Path(arg).is_file()
+        except (OSError, ValueError):
+            continue
+        if not here:
+            continue
+        name = Path(arg).name
+        if os.path.isabs(arg) or rel.startswith(".."):  # -f PATH puts it at its name
+            add = f"-f {arg} and give it as {name}"
+        else:
+            add = f"-f {arg}" if rel == name else f"-f {rel}={arg}"
+        notes.append(safe_line(f"{arg} is a file here, but the script runs in a workspace of "
+                               f"its own that holds only what -f sends: add {add}"))
+    return notes

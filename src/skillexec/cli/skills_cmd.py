@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +15,7 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
-from skillexec.cli.safe_text import cell, json_text, print_json, safe_block
+from skillexec.cli.safe_text import cell, json_text, safe_block
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -94,11 +93,23 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
                       entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
-    for s in skills:  # below the table, where a long reason stays readable
-        if not s.runnable:  # instructions or scripts only: valid, and why no entry
-            label = ("[yellow]not runnable[/yellow]" if s.offers == "nothing"
-                     else f"[dim]no entry[/dim] ({cell(s.offers)})")
-            console.print(f"{label} {cell(s.id)}: {cell(s.entry.reason)}", soft_wrap=True)
+    # Below the table, where a long reason stays readable; once for the skills that share
+    # it (a folder of Agent Skills gives each the same sentence).
+    no_entry: dict[str, list[Skill]] = {}
+    for s in skills:
+        if not s.runnable and s.offers != "nothing":  # valid: instructions or scripts only
+            no_entry.setdefault(s.entry.reason, []).append(s)
+    for reason, same in no_entry.items():
+        if len(same) == 1:
+            console.print(f"[dim]no entry[/dim] ({cell(same[0].offers)}) {cell(same[0].id)}: "
+                          f"{cell(reason)}", soft_wrap=True)
+        else:
+            ids = ", ".join(cell(s.id) for s in same)  # what each offers: the table says
+            console.print(f"[dim]no entry[/dim] {ids}: {cell(reason)}", soft_wrap=True)
+    for s in skills:
+        if not s.runnable and s.offers == "nothing":
+            console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: {cell(s.entry.reason)}",
+                          soft_wrap=True)
         if states[s.key].state == "failed":
             console.print(f"[red]environment failed[/red] {cell(s.id)}: "
                           f"{cell(states[s.key].reason)}", soft_wrap=True)
@@ -113,7 +124,9 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
          instructions: Annotated[bool, typer.Option(
              "--instructions", help="Print its SKILL.md instructions only.")] = False,
          ) -> None:
-    """Everything known about one skill (--instructions: its SKILL.md body)."""
+    """One skill: what it offers, its parameters, how it runs here, where it is.
+
+    --json: everything known, as one document; --instructions: its SKILL.md body."""
     registry = _registry(skills_dir)
     try:
         skill = registry.get(skill_id)
@@ -144,11 +157,11 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
         body["dependencies_ok"] = True
     except SkillExecError as exc:
         body["dependencies_ok"] = str(exc)
-    text = json_text(orjson.dumps(body, default=str).decode())
-    if as_json or not sys.stdout.isatty():
-        typer.echo(text)
+    if as_json:
+        typer.echo(json_text(orjson.dumps(body, default=str).decode()))
     else:
-        print_json(make_console(), text)
+        from skillexec.cli.skill_show import print_skill
+        print_skill(make_console(), body)
 
 
 @app.command()

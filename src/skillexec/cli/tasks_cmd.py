@@ -142,7 +142,7 @@ def purge(
     cutoff = _instant(before) if before is not None else None
     cfg = opt.config(skills_dir=None, data_dir=data_dir, journal_url=journal_url)
     if not cfg.journal_is_shared and not Path(cfg.journal_where).exists():
-        opt.fail(f"no journal at {cfg.journal_where}: nothing has run here yet")
+        opt.fail(opt.no_journal(cfg))
     if opt.engine_alive(cfg.data_dir):
         opt.fail(f"an engine is running on {cfg.data_dir}: stop it first (its keys and "
                  "caches would outlive the purge)")

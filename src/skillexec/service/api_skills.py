@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from skillexec.errors import SkillExecError
+from skillexec.errors import ErrorType, SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.auth import need
 from skillexec.service.calls import Call, result_or_refusal, submit, wait_for
@@ -94,8 +94,14 @@ def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
 def find_skill(state: ServiceState, skill_id: str) -> Skill:
     try:
         return state.engine.skills.get(skill_id)
-    except SkillExecError:
-        raise not_found("skill", skill_id) from None
+    except SkillExecError as exc:
+        if exc.code != "skill_not_found":
+            raise not_found("skill", skill_id) from None
+        # The registry's sentence: the closest ids, as the CLI and execute say (every id
+        # is listed to any key that may read one already: GET /api/skills).
+        raise ApiError(404, "SKILL_NOT_FOUND", str(exc), details={
+            "suggestions": list(exc.details.get("suggestions") or [])},
+            error_type=ErrorType.DEPENDENCY) from None
 
 
 def matching(state: ServiceState, search: str | None, tag: str | None,

@@ -143,9 +143,14 @@ class AttemptIO:
             which = "stdout" if self.stdout.overflowed else "stderr"
             cap = self.stdout.cap if which == "stdout" else self.stderr.cap
             return self._fail(ErrorType.RESOURCE, "output_too_large",
-                              f"the skill wrote more than {cap} bytes to {which}",
+                              f"the skill wrote more than {cap} bytes to {which}" + (
+                                  _TO_A_FILE if self.kind == "script" else ""),
                               details={"stream": which, "cap": cap})
         # What a script printed before it hung says where it hung ("Installing pnpm...").
+        # Read what the pipes hold still: a line written just before the kill is in them.
+        if self.kind != "python":
+            self.stdout.drain()
+            self.stderr.drain()
         said = {} if self.kind == "python" else {
             "stdout": self.stdout.buf.decode(errors="replace"),
             "stderr": self.stderr.buf.decode(errors="replace")}
@@ -401,6 +406,11 @@ class AttemptIO:
                 os.killpg(self.pid, signal.SIGKILL)
         if self.slot is not None:
             self.slot.kill_all()
+
+
+# A script's output that does not fit a stream (its whole extracted text) has a place.
+_TO_A_FILE = (" (each stream's cap); write large output to a file in the workspace instead: "
+              "the files a script writes are the call's artifacts")
 
 
 def _whole_lines(text: str, limit: int) -> str:

@@ -61,7 +61,21 @@ def preload(sk: dict[str, Any]) -> dict[str, Compiled]:
             stream.flush()  # nothing the imports printed may reach a child's own stdout
         except Exception:
             pass
+    _line_buffered(sys.stdout)
     return compile_scripts(list(sk.get("compile") or ()))
+
+
+def _line_buffered(stream: object) -> None:
+    """A script's stdout is a pipe, which Python buffers in blocks: what a script printed
+    before its timeout's SIGKILL (or a crash) was lost, while its stderr was kept. Each
+    line is written as it ends, as in a terminal, whatever the script does with signals.
+    Set here once, in the script parent: every child forked from it inherits it."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(line_buffering=True)
+        except (ValueError, OSError):
+            pass  # closed or replaced by a preloaded module: the script sees it as it is
 
 
 class Staged:
