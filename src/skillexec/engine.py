@@ -213,8 +213,11 @@ class SkillExecutionEngine:
         if result is not None:
             return result
         try:
-            return await (self._run(self.executor.adopted(task)) if task.claimed
-                          else self.wait(task.task_id))
+            if task.claimed:
+                ran = await self._run(self.executor.adopted(task))
+                if ran is not None:  # None: a worker's claim handed back, never a call's
+                    return ran
+            return await self.wait(task.task_id)
         except asyncio.CancelledError as exc:  # the caller's, or close() cut it short
             raise self._caller_cancelled(task, exc, self._closing, self._spawn) from None
 
