@@ -382,7 +382,8 @@ class SkillExecutionEngine:
         self._tasks.ended(task, result)
         self.resources.finished(task.request.skill_id, task.request.principal, metrics,
                                 ok=status is TaskStatus.SUCCEEDED, cached=cached,
-                                refused=status is TaskStatus.REJECTED)
+                                refused=status is TaskStatus.REJECTED,
+                                cancelled=status is TaskStatus.CANCELLED)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:
             await self._cache.land(flight, task, result, outcome)
