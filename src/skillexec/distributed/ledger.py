@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
 from skillexec.distributed.reach import reachable
-from skillexec.errors import ResourceError
+from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
 __all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
@@ -181,6 +181,9 @@ class Ledger:
         except (psycopg.Error, TimeoutError, OSError) as exc:
             await self._pool.close()
             raise unavailable(exc) from exc
+        except BaseException:
+            await self._pool.close()
+            raise
 
     async def close(self) -> None:
         await self._pool.close()
@@ -197,6 +200,10 @@ class Ledger:
                                      "FROM skillexec_ledger_version")
             row = await cur.fetchone()
             done = int(row[0]) if row else 0
+            if done > len(MIGRATIONS):  # a newer skillexec's: what it changed, this misreads
+                raise ConfigError(f"the distributed ledger's schema is version {done}, newer "
+                                  f"than this skillexec knows ({len(MIGRATIONS)}): a node runs "
+                                  "a newer skillexec; upgrade this one", code="ledger_schema_newer")
             for version, sql in enumerate(MIGRATIONS[done:], start=done + 1):
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO skillexec_ledger_version(version) "
