@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from skillexec import SkillExecutionEngine, TaskStatus, skill
+from skillexec.reliability.analysis import error_report
 from skillexec.resources.usage_report import usage_report
 from tests._distributed import REDIS, Cluster, wait_until
 from tests._distributed import cluster as cluster_of
@@ -36,7 +37,7 @@ def _counts(u: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 def test_usage_counts_cancelled_calls_apart_from_failures(tmp_path: Path) -> None:
-    async def go() -> tuple[dict[str, Any], dict[str, Any], str]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any]]:
         async with SkillExecutionEngine(data_dir=tmp_path / ".skillexec") as e:
             e.register(nap)
             assert (await e.execute("nap", {"seconds": 0}, principal="ann")).ok
@@ -45,14 +46,16 @@ def test_usage_counts_cancelled_calls_apart_from_failures(tmp_path: Path) -> Non
             assert await e.cancel(task_id)
             assert (await e.wait(task_id, timeout=30)).status is TaskStatus.CANCELLED
             return e.resources.usage(), await usage_report(e.journal), \
-                e.monitor.prometheus_text()
+                e.monitor.prometheus_text(), (await error_report(e.journal)).to_dict()
 
-    live, journal, metrics = arun(go())
+    live, journal, metrics, errors = arun(go())
     for u in (live, journal):
         assert _counts(u["skills"]["nap"]) == (2, 0, 0, 1)
         assert _counts(u["principals"]["ann"]) == (2, 0, 0, 1)
     assert 'skillexec_skill_cancellations_total{skill="nap"} 1.0' in metrics
     assert 'skillexec_skill_failures_total{skill="nap"} 0.0' in metrics
+    # Nor is it a failure in the errors report: no attempt of it failed.
+    assert (errors["tasks_with_failures"], errors["failed_attempts"]) == (0, 0), errors
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
 
