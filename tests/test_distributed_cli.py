@@ -134,3 +134,8 @@ def test_a_worker_older_than_the_ledgers_schema_refuses_to_start(db: str) -> Non
     line = done.stderr.strip().splitlines()[-1]
     assert f"schema is version {newer}" in line and "upgrade" in line, done.stderr
     assert "Traceback" not in done.stderr
+    doctor = _skillexec("doctor", "--json", "--database-url", db)
+    rows = {r["mechanism"]: r for r in json.loads(doctor.stdout)
+            if r["section"] == "distributed"}
+    assert rows["database"]["available"] is False, rows
+    assert "newer than this skillexec" in rows["database"]["detail"]

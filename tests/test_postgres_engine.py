@@ -240,3 +240,8 @@ def test_a_node_older_than_the_journals_schema_refuses_it(tmp_path: Path) -> Non
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
         assert out.stderr.startswith(f"skillexec: the journal's schema is version {newer}")
         assert "upgrade" in out.stderr
+        doctor = _cli("doctor", "--json", "--journal-url", url)
+        rows = {r["mechanism"]: r for r in json.loads(doctor.stdout)
+                if r["section"] == "journal"}
+        assert rows["journal schema"]["available"] is False, rows
+        assert "newer than this skillexec" in rows["journal schema"]["detail"]

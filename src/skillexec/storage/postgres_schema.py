@@ -177,7 +177,8 @@ async def health(url: str, *, connect_timeout_s: float) -> list[tuple[str, bool,
         rows.append(("journal schema", False, f"not migrated yet (latest {latest()}): the "
                                               "first engine that opens it migrates it"))
     else:
-        rows.append(("journal schema", have >= latest(),
+        rows.append(("journal schema", have == latest(),
                      f"version {have} of {latest()}" + (
-                         "" if have >= latest() else ": the next engine to start migrates it")))
+                         "" if have == latest() else ": the next engine to start migrates it"
+                         if have < latest() else ": newer than this skillexec: upgrade it")))
     return rows
