@@ -114,10 +114,12 @@ class Cluster:
             if k.startswith("SKILLEXEC_") or k == "RUNS_FILE":
                 monkeypatch.setenv(k, v)
 
-    def start_worker(self, concurrency: int = 2, *extra: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, concurrency: int = 2, *extra: str,
+                     skills_dir: Path | None = None) -> subprocess.Popen[bytes]:
         log = open(self.root / f"worker{len(self.workers)}.log", "wb")  # noqa: SIM115
+        skills = self.skills if skills_dir is None else skills_dir
         p = subprocess.Popen(
-            [sys.executable, "-m", "skillexec", "worker", "--skills-dir", str(self.skills),
+            [sys.executable, "-m", "skillexec", "worker", "--skills-dir", str(skills),
              "--data-dir", str(self.data), "-c", str(concurrency), *extra],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
         self.workers.append(p)

@@ -118,3 +118,24 @@ def test_a_worker_s_metrics_port_in_use_is_named(db: str) -> None:
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith(f"skillexec: --metrics-port {port}:"), done.stderr
     assert f"127.0.0.1:{port}" in line and "in use" in line
+
+
+def test_a_worker_older_than_the_ledgers_schema_refuses_to_start(db: str) -> None:
+    """A node running an older skillexec than the one that last migrated the ledger: it ran
+    on what it did not know (the migrations past its own were skipped silently)."""
+    import psycopg
+
+    arun(_migrated(db))
+    newer = len(MIGRATIONS) + 1
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("INSERT INTO skillexec_ledger_version(version) VALUES (%s)", (newer,))
+    done = _skillexec("worker", "--broker-url", REDIS, "--database-url", db)
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert f"schema is version {newer}" in line and "upgrade" in line, done.stderr
+    assert "Traceback" not in done.stderr
+    doctor = _skillexec("doctor", "--json", "--database-url", db)
+    rows = {r["mechanism"]: r for r in json.loads(doctor.stdout)
+            if r["section"] == "distributed"}
+    assert rows["database"]["available"] is False, rows
+    assert "newer than this skillexec" in rows["database"]["detail"]

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from skillexec import EngineConfig, SkillExecutionEngine, TaskStatus, skill
+from skillexec.storage import postgres_schema
 from skillexec.storage.postgres import PostgresStore
 from tests.conftest import ROOT, arun
 from tests.test_recovery import DRIVER, TRUSTED, make_skills
@@ -221,3 +222,26 @@ async def _open_once(url: str) -> None:
     store = PostgresStore(url)
     await store.open()
     await store.close()
+
+
+def test_a_node_older_than_the_journals_schema_refuses_it(tmp_path: Path) -> None:
+    """A newer skillexec migrated the journal: an older one ran on tables it did not know
+    (the migrations past its own were skipped silently); it now says so and stops."""
+    from tests._distributed import database
+
+    for url in database():
+        first = _cli("tasks", "list", "--journal-url", url)  # makes the tables
+        assert first.returncode == 0, first.stderr
+        newer = postgres_schema.latest() + 1
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("INSERT INTO schema_version(version, name, applied_at)"
+                         " VALUES (%s, 'from a newer skillexec', 0)", (newer,))
+        out = _cli("tasks", "list", "--journal-url", url)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.startswith(f"skillexec: the journal's schema is version {newer}")
+        assert "upgrade" in out.stderr
+        doctor = _cli("doctor", "--json", "--journal-url", url)
+        rows = {r["mechanism"]: r for r in json.loads(doctor.stdout)
+                if r["section"] == "journal"}
+        assert rows["journal schema"]["available"] is False, rows
+        assert "newer than this skillexec" in rows["journal schema"]["detail"]

@@ -213,8 +213,11 @@ class SkillExecutionEngine:
         if result is not None:
             return result
         try:
-            return await (self._run(self.executor.adopted(task)) if task.claimed
-                          else self.wait(task.task_id))
+            if task.claimed:
+                ran = await self._run(self.executor.adopted(task))
+                if ran is not None:  # None: a worker's claim handed back, never a call's
+                    return ran
+            return await self.wait(task.task_id)
         except asyncio.CancelledError as exc:  # the caller's, or close() cut it short
             raise self._caller_cancelled(task, exc, self._closing, self._spawn) from None
 
@@ -379,7 +382,8 @@ class SkillExecutionEngine:
         self._tasks.ended(task, result)
         self.resources.finished(task.request.skill_id, task.request.principal, metrics,
                                 ok=status is TaskStatus.SUCCEEDED, cached=cached,
-                                refused=status is TaskStatus.REJECTED)
+                                refused=status is TaskStatus.REJECTED,
+                                cancelled=status is TaskStatus.CANCELLED)
         flight = self.optimizer.landed(task.task_id)
         if flight is not None:
             await self._cache.land(flight, task, result, outcome)

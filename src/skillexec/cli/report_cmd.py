@@ -229,12 +229,12 @@ def usage(since: Since = "24h", until: Until = None, fmt: Format = "table",
         if not rows:
             continue
         table = Table(title=f"Usage by {title}")
-        for col in (title, "calls", "failures", "refusals", "cached", "CPU", "wall",
-                    "peak memory"):
+        for col in (title, "calls", "failures", "refusals", "cancelled", "cached", "CPU",
+                    "wall", "peak memory"):
             table.add_column(col, justify="left" if col == title else "right")
         for name, u in sorted(rows.items(), key=lambda kv: -kv[1]["wall_seconds"]):
             table.add_row(cell(name), str(u["calls"]), str(u["failures"]), str(u["refusals"]),
-                          str(u["cached"]),
+                          str(u["cancellations"]), str(u["cached"]),
                           duration(u["cpu_seconds"]), duration(u["wall_seconds"]),
                           "-" if u["peak_memory_mb"] is None
                           else f"{number(u['peak_memory_mb'])} MB")

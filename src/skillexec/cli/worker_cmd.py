@@ -157,10 +157,12 @@ def doctor_rows(cfg: EngineConfig, *, database_given: bool = False) -> list[dict
         rows.append(_row("database", False, str(exc)))
         return rows
     latest = len(MIGRATIONS)
-    rows.append(_row("database", True, "answers; " + (
+    newer = version is not None and version > latest  # this node's workers would refuse it
+    rows.append(_row("database", not newer, "answers; " + (
         "no ledger tables yet: the first worker to start makes them" if version is None
         else f"ledger schema version {version} of {latest}" + (
-            "" if version >= latest else ": the next worker to start migrates it"))))
+            ": newer than this skillexec: upgrade it" if newer else "" if version == latest
+            else ": the next worker to start migrates it"))))
     return rows
 
 

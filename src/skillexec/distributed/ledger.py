@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
 from skillexec.distributed.reach import reachable
-from skillexec.errors import ResourceError
+from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
 __all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
@@ -54,6 +54,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX skillexec_claims_worker ON skillexec_claims (worker_id)
         WHERE state = 'running';
     """,
+    # Claims given back unstarted (a worker without the skill, a start the journal could
+    # not write): bounded, so that a task no worker can run ends instead of going round.
+    "ALTER TABLE skillexec_claims ADD COLUMN handed_back integer NOT NULL DEFAULT 0",
 )
 _DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
@@ -101,6 +104,12 @@ _RELEASE = """
 UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
     lease_until = NULL, published_at = now()
 WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING task_id
+"""
+_HAND_BACK = """
+UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
+    lease_until = NULL, published_at = now(), handed_back = handed_back + 1
+WHERE task_id = %s AND fence = %s AND state = 'running' AND handed_back < %s
+RETURNING handed_back
 """
 _BEAT = """
 INSERT INTO skillexec_workers (worker_id, hostname, pid, queues, stopping)
@@ -172,6 +181,9 @@ class Ledger:
         except (psycopg.Error, TimeoutError, OSError) as exc:
             await self._pool.close()
             raise unavailable(exc) from exc
+        except BaseException:
+            await self._pool.close()
+            raise
 
     async def close(self) -> None:
         await self._pool.close()
@@ -188,6 +200,10 @@ class Ledger:
                                      "FROM skillexec_ledger_version")
             row = await cur.fetchone()
             done = int(row[0]) if row else 0
+            if done > len(MIGRATIONS):  # a newer skillexec's: what it changed, this misreads
+                raise ConfigError(f"the distributed ledger's schema is version {done}, newer "
+                                  f"than this skillexec knows ({len(MIGRATIONS)}): a node runs "
+                                  "a newer skillexec; upgrade this one", code="ledger_schema_newer")
             for version, sql in enumerate(MIGRATIONS[done:], start=done + 1):
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO skillexec_ledger_version(version) "
@@ -304,6 +320,19 @@ class Ledger:
                 await conn.execute(_DURABLE)
                 cur = await conn.execute(_RELEASE, (claim.task_id, claim.fence))
                 return await cur.fetchone() is not None
+        except (psycopg.Error, OSError) as exc:
+            raise unavailable(exc) from exc
+
+    async def hand_back(self, claim: Claim, *, most: int) -> int | None:
+        """Give back a claim whose task did not start here: queued again under a new fence,
+        as ``release``, unless it was given back ``most`` times already; how many times it
+        has been (None: not given back, the bound reached or the claim no longer ours)."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(_DURABLE)
+                cur = await conn.execute(_HAND_BACK, (claim.task_id, claim.fence, most))
+                row = await cur.fetchone()
+                return None if row is None else int(row[0])
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
 

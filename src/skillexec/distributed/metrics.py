@@ -14,7 +14,8 @@ class NodeMetrics:
         self.registry = r = CollectorRegistry()
         self.claimed = Counter("skillexec_worker_claims", "Fenced claims won.", registry=r)
         self.handed_back = Counter("skillexec_worker_handed_back",
-                                   "Ids of a message published again: no room here.",
+                                   "Ids published again for another worker: no room "
+                                   "here, or claimed and not startable here.",
                                    registry=r)
         self.refused = Counter("skillexec_worker_refused",
                                "Deliveries refused: duplicate, stale or already ended.",

@@ -29,6 +29,7 @@ import time
 
 from skillexec.distributed.early import SentClaim
 from skillexec.distributed.fenced import FencedStore
+from skillexec.distributed.handback import hand_back_unstarted
 from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.distributed.metrics import NodeMetrics
 from skillexec.distributed.node_types import (
@@ -37,6 +38,7 @@ from skillexec.distributed.node_types import (
     NodeEngine,
     NodeSettings,
     Publisher,
+    Unstarted,
     interrupted_info,
     new_worker_id,
 )
@@ -131,7 +133,7 @@ class WorkerNode:
         if not (self.stopping or self.cut_off):  # else each is requeued with the message
             take = self.room(len(task_ids))
             for task_id in task_ids[take:]:
-                self._publish(task_id, priority, queue)
+                self.publish(task_id, priority, queue)
             self.metrics.handed_back.inc(len(task_ids) - take)
             task_ids = task_ids[:take]
         self.held += len(task_ids)
@@ -209,6 +211,9 @@ class WorkerNode:
                 await self.engine.claimed.end(st, interrupted_info(task_id, r.skill_id))
             else:
                 result = await self.engine.claimed.run(st)
+                if isinstance(result, Unstarted):  # the skill never ran here
+                    await hand_back_unstarted(self, claim, st, result)
+                    return Delivery("ran")
                 self.metrics.finished.labels(result.status.value).inc()
                 self._learned(result)
         finally:
@@ -312,7 +317,7 @@ class WorkerNode:
         for e in expired:
             self.metrics.reaped.labels("requeued" if e.idempotent else "interrupted").inc()
             if e.idempotent:
-                self._publish(e.task_id, e.priority, e.queue)
+                self.publish(e.task_id, e.priority, e.queue)
                 continue
             st = await self.journal.get_request(e.task_id)
             if st is not None and not st.status.terminal:
@@ -322,7 +327,7 @@ class WorkerNode:
         for task_id in again:
             self.metrics.republished.inc()
             priority = next(c[2] for c in candidates if c[0] == task_id)
-            self._publish(task_id, priority, None)
+            self.publish(task_id, priority, None)
         for task_id in done:  # the ledger saw its end, the journal never did
             st = await self.journal.get_request(task_id)
             if st is not None and not st.status.terminal:
@@ -347,7 +352,7 @@ class WorkerNode:
             if task_id not in self.store.claims:  # held here: the engine cancels it
                 await self.handle(task_id)
 
-    def _publish(self, task_id: str, priority: int, queue: str | None) -> None:
+    def publish(self, task_id: str, priority: int, queue: str | None) -> None:
         try:
             self.publisher.publish(task_id, priority=priority, queue=queue)
         except Exception as exc:  # the next sweep publishes it again
@@ -367,7 +372,7 @@ class WorkerNode:
                 with contextlib.suppress(SkillExecError):
                     if await self.ledger.release(claim):
                         st = await self.journal.get_request(task_id)
-                        self._publish(task_id, st.request.priority if st else 5, None)
+                        self.publish(task_id, st.request.priority if st else 5, None)
                         handed.append(task_id)
             await self.engine.cancel(task_id)
         return handed

@@ -3,6 +3,7 @@ delivery came to, and the error of a task whose worker vanished."""
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
 import uuid
@@ -14,7 +15,7 @@ from skillexec.storage.store import StoredTask
 from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["ClaimedRunner", "Delivery", "NodeEngine", "NodeSettings", "Publisher",
-           "interrupted_info", "new_worker_id"]
+           "Unstarted", "interrupted_info", "new_worker_id"]
 
 
 class NodeSettings(Protocol):
@@ -43,8 +44,15 @@ class NodeSettings(Protocol):
     def claim_ahead_s(self) -> float: ...
 
 
+class Unstarted(enum.Enum):
+    """Why a claimed task did not start on its worker (the worker hands it back)."""
+
+    NO_SKILL = "its skill is not on this node"
+    START_NOT_WRITTEN = "the journal could not record its start"
+
+
 class ClaimedRunner(Protocol):
-    async def run(self, st: StoredTask) -> ExecutionResult: ...
+    async def run(self, st: StoredTask) -> ExecutionResult | Unstarted: ...
 
     async def end(self, st: StoredTask, error: ErrorInfo, *,
                   status: TaskStatus | None = None) -> ExecutionResult: ...

@@ -66,6 +66,10 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
         # turns them on through remote control, which stays on): three event messages per
         # task would cost more than the no-op itself.
         worker_hijack_root_logger=False, worker_enable_remote_control=True,
+        # The broker lost (restarted, the connection closed): the tasks running here run on
+        # to their journaled end; their redelivered messages are refused by the claim (a
+        # live lease, or ended). Celery 6 would cancel them instead: pinned, not inherited.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app
 

@@ -23,7 +23,7 @@ from skillexec.monitoring.monitor import ExecutionMonitor, MonitorSettings
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.access import Access
 from skillexec.pipeline.admission import Admission
-from skillexec.pipeline.attempts import AttemptLoop
+from skillexec.pipeline.attempts import AttemptLoop, Finish
 from skillexec.pipeline.authorization import Authorization
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
@@ -246,7 +246,15 @@ def assemble(c: EngineConfig, given: Given, *,
                             queue=queue, executor=executor, tasks=tasks, finish=finish,
                             distributed=c.broker_url is not None),
         remote=_remote(c, journal, events, tasks.published),
-        claimed=ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish))
+        claimed=_claimed(attempts, tasks, queue, executor, finish, skills))
+
+
+def _claimed(attempts: AttemptLoop, tasks: LiveTasks, queue: TaskQueue, executor: AsyncExecutor,
+             finish: Finish, skills: SkillRegistry) -> ClaimedRuns:
+    claimed = ClaimedRuns(tasks=tasks, queue=queue, executor=executor, finish=finish,
+                          skills=skills)
+    attempts.hand_back = claimed.hand_back  # a worker's claim that did not start goes back
+    return claimed
 
 
 def _admission(c: EngineConfig, p: dict[str, Any], policy: IsolationPolicy) -> Admission:

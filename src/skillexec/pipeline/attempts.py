@@ -38,7 +38,7 @@ from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskStat
 from skillexec.units import duration
 from skillexec.validation import ParameterValidator
 
-__all__ = ["AttemptLoop", "output_limit", "result_of"]
+__all__ = ["AttemptLoop", "StartNotWritten", "output_limit", "result_of"]
 
 log = logging.getLogger("skillexec.engine")
 
@@ -47,6 +47,13 @@ _NO_STALE = frozenset({ErrorType.PARAMETER, ErrorType.PERMISSION, ErrorType.DEPE
                        ErrorType.CANCELLED})
 
 Finish = Callable[..., Awaitable[ExecutionResult]]
+
+
+class StartNotWritten(ResourceError):
+    """The journal could not record the first start of a task that is not idempotent:
+    its skill did not run (a distributed worker hands such a task back)."""
+
+    code = "journal_write_failed"
 
 
 class AttemptLoop:
@@ -58,7 +65,8 @@ class AttemptLoop:
                  journal: TaskStore, hooks: HookIndex,
                  optimizer: ExecutionOptimizer, max_output_bytes: int,
                  cancelling: set[str], closing: Callable[[], bool], finish: Finish,
-                 output_filter: OutputFilter | None = None) -> None:
+                 output_filter: OutputFilter | None = None,
+                 hand_back: Callable[[ExecutionTask], bool] | None = None) -> None:
         self.runners = runners
         self.output_filter = output_filter or OutputFilter(enabled=False)
         self.policy = policy
@@ -75,14 +83,18 @@ class AttemptLoop:
         self.contexts: dict[str, Any] = {}  # task id -> the running attempt's SkillContext
         self.closing = closing
         self.finish = finish
+        # Whether a task whose skill never started may be given back, not ended (True: it
+        # was, a distributed worker's claim); None: every such task ends.
+        self.hand_back = hand_back
         self.binary = BinaryFields()
 
-    async def run(self, task: ExecutionTask) -> ExecutionResult:
-        """Run a task that holds a slot through its attempts; release the slot; finish it."""
+    async def run(self, task: ExecutionTask) -> ExecutionResult | None:
+        """Run a task that holds a slot through its attempts; release the slot; finish it
+        (None: handed back unstarted, ``hand_back``)."""
         skill = task.skill
         history: list[dict[str, Any]] = []
         saved: list[ArtifactRef] = []
-        reraise = False
+        reraise = handed = False
         try:
             if skill is None:  # recovered from the journal, or claimed from another node
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
@@ -102,6 +114,9 @@ class AttemptLoop:
                 reraise = True  # the caller of execute() was cancelled: so is its task
             outcome = Outcome(error=cancelled_info(),  # the last attempt's measures
                               metrics=history[-1]["metrics"] if history else {})
+        except StartNotWritten as exc:
+            handed = self.hand_back is not None and self.hand_back(task)
+            outcome = Outcome(error=exc.info)
         except SkillExecError as exc:
             outcome = Outcome(error=exc.info)
         except Exception as exc:  # a bug in the engine itself must still end the task
@@ -110,6 +125,8 @@ class AttemptLoop:
                                                    code="engine_error").info)
         finally:
             self.executor.release(task)
+        if handed:  # not ended here: another claim runs it (its waiters were told)
+            return None
         result = await self.finish(task, outcome, history=history,
                                    artifacts=saved, cached="stale_s" in outcome.metrics)
         if reraise:
@@ -171,7 +188,14 @@ class AttemptLoop:
         written = self.journal.started(task)
         if not task.request.idempotent:
             # At most once: the journal knows the attempt began before it does.
-            await written
+            try:
+                await written
+            except SkillExecError as exc:
+                if task.attempts > 1:  # it ran before: this attempt's failure is the task's
+                    raise
+                # Its skill never ran here (whether the start reached the journal or not:
+                # a claim that finds it started ends it, never runs it again).
+                raise StartNotWritten(exc.message, retryable=True) from exc
 
     def _retrying(self, task: ExecutionTask) -> None:
         task.status = TaskStatus.RETRYING

@@ -13,13 +13,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from skillexec.errors import ErrorInfo
+from skillexec.distributed.node_types import Unstarted
+from skillexec.errors import ErrorInfo, SkillNotFoundError
 from skillexec.events import EventBus
 from skillexec.pipeline.recovery import task_from_stored
-from skillexec.pipeline.tasks import LiveTasks
+from skillexec.pipeline.tasks import HandedBack, LiveTasks
 from skillexec.runtime.runners.base import Outcome
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
+from skillexec.skills.registry import SkillRegistry
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
@@ -81,21 +83,45 @@ class RemoteEnqueue:
 
 class ClaimedRuns:
     def __init__(self, *, tasks: LiveTasks, queue: TaskQueue, executor: AsyncExecutor,
-                 finish: Callable[..., Awaitable[ExecutionResult]]) -> None:
+                 finish: Callable[..., Awaitable[ExecutionResult]],
+                 skills: SkillRegistry) -> None:
         self.tasks = tasks
         self.queue = queue
         self.executor = executor
         self.finish = finish
+        self.skills = skills
+        self._claims: set[str] = set()  # ids run here for a claim (may be handed back)
 
-    async def run(self, st: StoredTask) -> ExecutionResult:
-        """Run a task this node claimed; its result once it ends."""
+    async def run(self, st: StoredTask) -> ExecutionResult | Unstarted:
+        """Run a task this node claimed; its result once it ends, or why it did not start
+        here (the node's to hand back: the skill is not on this node, or the journal could
+        not record the start of a task that is not idempotent)."""
+        try:
+            self.skills.get(st.request.skill_id, st.request.skill_version)
+        except SkillNotFoundError:
+            return Unstarted.NO_SKILL
         task = task_from_stored(st)
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
-        self.tasks.live[task.task_id] = task
-        self.queue.push(task)
-        self.executor.dispatch()
-        return await self.tasks.wait(task.task_id)
+        task_id = task.task_id
+        self.tasks.live[task_id] = task
+        self._claims.add(task_id)
+        try:
+            self.queue.push(task)
+            self.executor.dispatch()
+            return await self.tasks.wait(task_id, here=True)
+        except HandedBack:
+            return Unstarted.START_NOT_WRITTEN
+        finally:
+            self._claims.discard(task_id)
+
+    def hand_back(self, task: ExecutionTask) -> bool:
+        """The attempt loop's question for a task that did not start: True (and its waiters
+        told) if it is a claim of this node's, to be handed back rather than ended."""
+        if task.task_id not in self._claims:
+            return False
+        self.tasks.handed_back(task.task_id)
+        return True
 
     async def end(self, st: StoredTask, error: ErrorInfo, *,
                   status: TaskStatus | None = None) -> ExecutionResult:

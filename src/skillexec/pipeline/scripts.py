@@ -124,9 +124,14 @@ class ScriptCalls:
             if session is None:
                 return await self._submit(target, params, **_given(opts))
             if self.distributed:
+                # Held for its turn, the task waits queued in the journal: a worker's
+                # reconciler would publish it out of turn, and the turn is this engine's.
                 raise ParameterError(
-                    "a script submitted without waiting cannot take a session's turn in "
-                    "distributed mode: run it waiting for its result (run_script)",
+                    "a script submitted without waiting cannot take its session's turn in "
+                    "distributed mode: the turn is kept by the engine that submitted it, "
+                    "and a task held for its turn waits queued in the journal, where a "
+                    "worker's reconciler would publish it out of turn; call run_script "
+                    "(it waits for the turn and the result), or submit it without a session",
                     code="session_submit_distributed", details={"session": session})
             # refused now (journaled) if not open, or not this principal's
             self.sessions.path(session, principal=principal)

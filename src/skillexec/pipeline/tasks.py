@@ -13,7 +13,12 @@ from skillexec.pipeline.watcher import JournalWatcher
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo
 
-__all__ = ["LiveTasks"]
+__all__ = ["HandedBack", "LiveTasks"]
+
+
+class HandedBack(Exception):
+    """A claimed task given back before its skill started here (a distributed worker):
+    not ended, another claim runs it."""
 
 
 class LiveTasks:
@@ -42,9 +47,28 @@ class LiveTasks:
                 woken.set_result(result)
         self.events.status(task)
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> ExecutionResult:
+    def handed_back(self, task_id: str) -> None:
+        """Forget a claimed task given back unstarted: its waiters here hear ``HandedBack``
+        (``wait`` follows it elsewhere for all but the claim's own)."""
+        self.live.pop(task_id, None)
+        self.cancelling.discard(task_id)
+        for woken in self.waiters.pop(task_id, ()):
+            if not woken.done():
+                woken.set_exception(HandedBack(task_id))
+
+    async def wait(self, task_id: str, timeout: float | None = None, *,
+                   here: bool = False) -> ExecutionResult:
         """The task's result; each waiter has a future of its own, woken by ended() or by
-        its deadline (so that a waiter giving up, or cancelled, cancels nobody else's)."""
+        its deadline (so that a waiter giving up, or cancelled, cancels nobody else's).
+        ``here``: raise ``HandedBack`` if the task is given back, not follow it."""
+        try:
+            return await self._wait(task_id, timeout)
+        except HandedBack:
+            if here:
+                raise
+            return await self._wait(task_id, timeout)  # now another node's to run
+
+    async def _wait(self, task_id: str, timeout: float | None) -> ExecutionResult:
         if task_id not in self.live:  # ended, or another engine's (a distributed worker's)
             assert self.watcher is not None  # set by the engine
             ended = await self.watcher.wait_elsewhere(task_id, timeout)

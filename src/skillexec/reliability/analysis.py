@@ -124,7 +124,9 @@ async def error_report(store: TaskStore, *, since: float | None = None,
     report.tasks_scanned = len(infos)
     groups: dict[tuple[str, str, str], ErrorGroup] = {}
     for info in infos:
-        failures = await _failures(store, info)
+        # A cancellation is its caller's withdrawal, not a failure of the skill (as in the
+        # usage accounts): a task cancelled with no failed attempt is not in this report.
+        failures = [f for f in await _failures(store, info) if f[1].get("type") != "cancelled"]
         if not failures:
             continue
         ok = info.status is TaskStatus.SUCCEEDED

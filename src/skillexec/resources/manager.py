@@ -61,7 +61,7 @@ class ResourceManager:
         self.running_by_skill: dict[str, int] = {}
         self.running_by_principal: dict[str, int] = {}
         self.ledger = UsageLedger()
-        # (skill_id, principal, metrics, *, ok, cached, refused)
+        # (skill_id, principal, metrics, *, ok, cached, refused, cancelled)
         self.finished = self.ledger.record
         self.counters: dict[str, int] = {
             "refused_pressure": 0, "refused_rate": 0, "deferred_pressure": 0,

@@ -43,6 +43,9 @@ class UsageCollector(Collector):
             refusals = CounterMetricFamily(f"skillexec_{scope}_refusals",
                                            f"Tasks refused before they ran, by {scope}.",
                                            labels=[scope])
+            cancellations = CounterMetricFamily(f"skillexec_{scope}_cancellations",
+                                                f"Tasks cancelled, by {scope}.",
+                                                labels=[scope])
             cpu = CounterMetricFamily(f"skillexec_{scope}_cpu_seconds",
                                       f"CPU seconds used where runners measured it, by {scope}.",
                                       labels=[scope])
@@ -54,11 +57,12 @@ class UsageCollector(Collector):
                 calls.add_metric([name], u["calls"])
                 failures.add_metric([name], u["failures"])
                 refusals.add_metric([name], u["refusals"])
+                cancellations.add_metric([name], u["cancellations"])
                 cpu.add_metric([name], u["cpu_seconds"])
                 wall.add_metric([name], u["wall_seconds"])
                 if u["peak_memory_mb"] is not None:
                     peak.add_metric([name], u["peak_memory_mb"])
-            yield from (calls, failures, refusals, cpu, wall, peak)
+            yield from (calls, failures, refusals, cancellations, cpu, wall, peak)
         limits = GaugeMetricFamily("skillexec_skill_concurrency_limit",
                                    "Per-skill concurrency limits in force (configured, declared "
                                    "or set by adaptive tuning).", labels=["skill"])
@@ -77,7 +81,8 @@ def _fold(accounts: dict[str, dict[str, Any]],
             out[key] = dict(u)
             continue
         acc = out[key]
-        for field in ("calls", "failures", "refusals", "cached", "cpu_seconds", "wall_seconds"):
+        for field in ("calls", "failures", "refusals", "cancellations", "cached", "cpu_seconds",
+                      "wall_seconds"):
             acc[field] += u[field]
         if u["peak_memory_mb"] is not None:
             acc["peak_memory_mb"] = max(acc["peak_memory_mb"] or 0.0, u["peak_memory_mb"])

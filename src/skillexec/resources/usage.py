@@ -12,22 +12,24 @@ from typing import Any
 __all__ = ["UsageLedger"]
 
 # fields of one account: calls, failures, cached, cpu_ms, wall_ms, peak_memory_mb (or -1),
-# refusals
-_CALLS, _FAILURES, _CACHED, _CPU_MS, _WALL_MS, _PEAK_MB, _REFUSALS = range(7)
+# refusals, cancellations
+_CALLS, _FAILURES, _CACHED, _CPU_MS, _WALL_MS, _PEAK_MB, _REFUSALS, _CANCELLED = range(8)
 
 
 def _new() -> list[float]:
-    return [0, 0, 0, 0.0, 0.0, -1.0, 0]
+    return [0, 0, 0, 0.0, 0.0, -1.0, 0, 0]
 
 
 def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool,
-         refused: bool) -> None:
+         refused: bool, cancelled: bool) -> None:
     acc[_CALLS] += 1
     # A call refused before it ran (invalid parameters, unknown skill, rate limited) is a
-    # refusal, not a failure: it was counted as one, and a skill's failures said nothing of
-    # how it runs.
+    # refusal, and one its caller withdrew a cancellation, not a failure: counted as
+    # failures, they made a skill look broken when nothing was wrong with how it runs.
     if refused:
         acc[_REFUSALS] += 1
+    elif cancelled:
+        acc[_CANCELLED] += 1
     elif not ok:
         acc[_FAILURES] += 1
     if cached:
@@ -45,7 +47,8 @@ def _add(acc: list[float], metrics: Mapping[str, Any], ok: bool, cached: bool,
 
 def _as_dict(acc: list[float]) -> dict[str, Any]:
     return {"calls": int(acc[_CALLS]), "failures": int(acc[_FAILURES]),
-            "refusals": int(acc[_REFUSALS]), "cached": int(acc[_CACHED]),
+            "refusals": int(acc[_REFUSALS]), "cancellations": int(acc[_CANCELLED]),
+            "cached": int(acc[_CACHED]),
             "cpu_seconds": round(acc[_CPU_MS] / 1000.0, 6),
             "wall_seconds": round(acc[_WALL_MS] / 1000.0, 6),
             "peak_memory_mb": None if acc[_PEAK_MB] < 0 else acc[_PEAK_MB]}
@@ -63,16 +66,17 @@ class UsageLedger:
         self._max = max_keys
 
     def record(self, skill_id: str, principal: str | None, metrics: Mapping[str, Any], *,
-               ok: bool, cached: bool, refused: bool = False) -> None:
+               ok: bool, cached: bool, refused: bool = False,
+               cancelled: bool = False) -> None:
         acc = self._skills.get(skill_id)
         if acc is None:
             acc = self._account(self._skills, skill_id)
-        _add(acc, metrics, ok, cached, refused)
+        _add(acc, metrics, ok, cached, refused, cancelled)
         if principal is not None:
             pacc = self._principals.get(principal)
             if pacc is None:
                 pacc = self._account(self._principals, principal)
-            _add(pacc, metrics, ok, cached, refused)
+            _add(pacc, metrics, ok, cached, refused, cancelled)
 
     def _account(self, accounts: dict[str, list[float]], key: str) -> list[float]:
         if len(accounts) >= self._max:
@@ -84,8 +88,9 @@ class UsageLedger:
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``{"skills": {id: usage}, "principals": {name: usage}}``; each usage is
-        ``{calls, failures, refusals, cached, cpu_seconds, wall_seconds, peak_memory_mb}``:
-        ``failures`` the calls that ran and did not succeed (cancelled ones too),
-        ``refusals`` those refused before they ran (status ``rejected``)."""
+        ``{calls, failures, refusals, cancellations, cached, cpu_seconds, wall_seconds,
+        peak_memory_mb}``: ``failures`` the calls that ran and did not succeed,
+        ``refusals`` those refused before they ran (status ``rejected``),
+        ``cancellations`` those cancelled (status ``cancelled``)."""
         return {"skills": {k: _as_dict(v) for k, v in sorted(self._skills.items())},
                 "principals": {k: _as_dict(v) for k, v in sorted(self._principals.items())}}

@@ -29,7 +29,8 @@ async def usage_report(store: TaskStore, *, since: float | None = None,
             continue
         ledger.record(t.skill_id, principals.get(t.task_id), r.metrics,
                       ok=t.status is TaskStatus.SUCCEEDED, cached=r.cached,
-                      refused=t.status is TaskStatus.REJECTED)
+                      refused=t.status is TaskStatus.REJECTED,
+                      cancelled=t.status is TaskStatus.CANCELLED)
     snap = ledger.snapshot()
     return {"kind": "usage", "generated_at": time.time(),
             "range": {"since": since, "until": until if until is not None else time.time()},

@@ -13,6 +13,8 @@ import time
 
 import psycopg
 
+from skillexec.errors import ConfigError
+
 __all__ = ["LOCK_KEY", "MIGRATIONS", "latest", "migrate", "version"]
 
 # pg_advisory_xact_lock's key: "skillexec" on 8 bytes, fixed so that every node takes the same.
@@ -130,6 +132,10 @@ async def migrate(conn: psycopg.AsyncConnection[tuple[object, ...]], *,
             " name text NOT NULL, applied_at double precision NOT NULL)")
         done = {int(str(r[0])) for r in await (await conn.execute(
             "SELECT version FROM schema_version")).fetchall()}
+        if done and max(done) > latest():  # a newer skillexec's tables: this one misreads them
+            raise ConfigError(f"the journal's schema is version {max(done)}, newer than this "
+                              f"skillexec knows ({latest()}): a node runs a newer skillexec; "
+                              "upgrade this one", code="journal_schema_newer")
         for number, name, ddl in MIGRATIONS:
             if number in done or (upto is not None and number > upto):
                 continue
@@ -171,7 +177,8 @@ async def health(url: str, *, connect_timeout_s: float) -> list[tuple[str, bool,
         rows.append(("journal schema", False, f"not migrated yet (latest {latest()}): the "
                                               "first engine that opens it migrates it"))
     else:
-        rows.append(("journal schema", have >= latest(),
+        rows.append(("journal schema", have == latest(),
                      f"version {have} of {latest()}" + (
-                         "" if have >= latest() else ": the next engine to start migrates it")))
+                         "" if have == latest() else ": the next engine to start migrates it"
+                         if have < latest() else ": newer than this skillexec: upgrade it")))
     return rows

@@ -1,0 +1,88 @@
+"""Handing back a claimed task that did not start on this worker.
+
+Two reasons: its skill is not on this worker (a node started with another skills folder),
+or the journal could not record the start of a task that is not idempotent (the connection
+lost as it was written). Either way the skill never ran here, so the task is safe to give
+to another claim: released in the ledger under a new fence (``queued``, so the fence still
+decides who runs it) and published again after a pause that grows with each hand-back, so
+that a worker able to run it may take it. The ledger counts the hand-backs: at the bound
+the task ends, its error naming why, instead of going round forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from skillexec.distributed.ledger import Claim
+from skillexec.distributed.node_types import Unstarted
+from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.storage.store import StoredTask
+
+if TYPE_CHECKING:
+    from skillexec.distributed.node import WorkerNode
+
+__all__ = ["MOST_HAND_BACKS", "hand_back_unstarted"]
+
+log = logging.getLogger("skillexec.distributed")
+MOST_HAND_BACKS = 8  # then the task ends: no worker could start it
+_PAUSE_S = 0.25  # before the n-th publish: 0.25 s * 2^(n-1) (0.25 … 32 s, 64 s in all)
+_LEDGER_TRIES = 3  # the ledger itself may be what failed a moment ago
+
+
+async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
+                              why: Unstarted) -> None:
+    task_id, r = claim.task_id, st.request
+    try:
+        count = await _released(node, claim)
+    except SkillExecError as exc:
+        # Not renewed from now on: its lease runs out and the reaper decides (an idempotent
+        # task is published again; another ends ``interrupted``, never run twice).
+        node.store.claims.pop(task_id, None)
+        log.warning("task %s: %s, and the ledger could not take it back (%s); the reaper "
+                    "will once its lease runs out", task_id, why.value, exc)
+        return
+    if count is not None:
+        node.store.claims.pop(task_id, None)
+        node.metrics.handed_back.inc()
+        pause_s = _PAUSE_S * 2 ** (count - 1)
+        log.warning("task %s: %s (skill %r %s); handed back for another worker (%d of %d), "
+                    "published again in %.2f s", task_id, why.value, r.skill_id,
+                    r.skill_version, count, MOST_HAND_BACKS, pause_s)
+        asyncio.get_running_loop().call_later(pause_s, node.publish, task_id, r.priority,
+                                              None)
+        return
+    state = await node.ledger.state(task_id)
+    if state != ("running", claim.fence):  # no longer ours: its holder decides
+        node.store.claims.pop(task_id, None)
+        return
+    error = _ended(task_id, r.skill_id, r.skill_version, why)
+    log.warning("task %s: %s", task_id, error.message)
+    await node.engine.claimed.end(st, error)
+
+
+async def _released(node: WorkerNode, claim: Claim) -> int | None:
+    for attempt in range(_LEDGER_TRIES):
+        try:
+            return await node.ledger.hand_back(claim, most=MOST_HAND_BACKS)
+        except SkillExecError:
+            if attempt == _LEDGER_TRIES - 1:
+                raise
+            await asyncio.sleep(0.5)
+    return None
+
+
+def _ended(task_id: str, skill_id: str, version: str, why: Unstarted) -> ErrorInfo:
+    if why is Unstarted.NO_SKILL:
+        return ErrorInfo(
+            type=ErrorType.DEPENDENCY, code="skill_not_on_workers", retryable=False,
+            message=f"no worker that claimed task {task_id} has skill {skill_id!r} "
+                    f"(version {version}): it was handed back {MOST_HAND_BACKS} times; start "
+                    "a worker whose --skills-dir holds it, and submit again",
+            details={"skill_id": skill_id, "skill_version": version})
+    return ErrorInfo(
+        type=ErrorType.RESOURCE, code="journal_write_failed", retryable=True,
+        message=f"the journal could not record the start of task {task_id} (skill "
+                f"{skill_id!r}) on any worker that claimed it ({MOST_HAND_BACKS} times); "
+                "it never ran")
