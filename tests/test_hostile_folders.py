@@ -1,5 +1,6 @@
 """A skill folder as a hostile author ships it: the files the engine reads for itself —
-package.json, requirements.txt — made into FIFOs or grown past any real size.
+package.json, requirements.txt, its Python scripts — made into FIFOs or grown past any
+real size.
 
 The engine reads them in its own process (checking a Node skill's npm packages, gathering a
 skill's requirement set): what it opens there must never block it or fill its memory.
@@ -17,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from skillexec import SkillExecutionEngine
 from skillexec.environments.requirements import requirement_set
 from skillexec.errors import ManifestError
 from skillexec.skills.loader import load_skill
-from tests.conftest import ROOT
+from skillexec.task import ExecutionResult, TaskStatus
+from tests._isolation import need_sandbox
+from tests.conftest import ROOT, arun
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -83,3 +87,28 @@ def test_a_requirements_file_past_any_real_size_is_refused_unread(tmp_path: Path
                                             r"over the limit of \d+ bytes") as info:
         requirement_set(skill)
     assert len(info.value.message) < 300
+
+
+def test_a_huge_bundled_script_does_not_stop_the_others(tmp_path: Path) -> None:
+    """The engine reads a skill's Python scripts for the modules its warm parent imports
+    ahead: a sparse script of a terabyte was read whole, and every script call of the
+    skill failed with 'internal error: MemoryError()' (where it fit in memory, the engine
+    held it). A script past any real size is not read; the others still run."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "bundle"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: bundle\ndescription: Two scripts.\n---\nx\n")
+    (folder / "scripts" / "ok.py").write_text("print('hi')\n")
+    with (folder / "scripts" / "huge.py").open("w") as f:
+        f.write("import json\n")
+        f.truncate(1 << 40)
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "data") as e:
+            return await e.run_script("bundle", "scripts/ok.py", timeout=30)
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert r.output["stdout"] == "hi\n"
