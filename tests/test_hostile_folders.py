@@ -112,3 +112,20 @@ def test_a_huge_bundled_script_does_not_stop_the_others(tmp_path: Path) -> None:
     r = arun(go())
     assert r.status is TaskStatus.SUCCEEDED, r.error
     assert r.output["stdout"] == "hi\n"
+
+
+@pytest.mark.parametrize("entry", ["main:execute", "main.py"])
+def test_a_huge_entry_file_is_not_parsed_by_the_engine(tmp_path: Path, entry: str) -> None:
+    """Loading a skill parsed its entry file in the engine, to find what it defines: a
+    sparse main.py of a terabyte was read whole (the folder failed with a MemoryError
+    where it did not fit; where it did, the engine held it and its syntax tree). Past any
+    real size it is not parsed: the skill loads, and its own confined import reports."""
+    folder = tmp_path / "huge-entry"
+    folder.mkdir()
+    (folder / "skill.json").write_text(json.dumps(
+        {"id": "huge-entry", "version": "1.0.0", "entry_point": entry}))
+    with (folder / "main.py").open("w") as f:
+        f.write("def execute(input_data):\n    return 1\n")
+        f.truncate(1 << 40)
+    skill = load_skill(folder)
+    assert skill.runnable and skill.entry.file == folder / "main.py", skill.entry

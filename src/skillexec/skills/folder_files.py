@@ -9,11 +9,16 @@ blocking, checked to be a regular file, read up to a cap.
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 from pathlib import Path
 
-__all__ = ["FolderFileTooLarge", "read_folder_file"]
+__all__ = ["MAX_PARSED_BYTES", "FolderFileTooLarge", "python_tree", "read_folder_file"]
+
+# A Python file the engine parses (never runs) to see what it defines: past this size its
+# syntax tree alone could take gigabytes of the engine's memory; real entries are far smaller.
+MAX_PARSED_BYTES = 2 << 20
 
 
 class FolderFileTooLarge(ValueError):
@@ -48,3 +53,16 @@ def read_folder_file(path: Path, *, max_bytes: int) -> bytes | None:
         return data
     finally:
         os.close(fd)
+
+
+def python_tree(path: Path) -> ast.Module | None:
+    """``path`` parsed (never run); None when that cannot be known here: not a regular
+    file, past MAX_PARSED_BYTES, or not Python this interpreter reads (the skill's own
+    confined import then says what is wrong), or unreadable."""
+    try:
+        data = read_folder_file(path, max_bytes=MAX_PARSED_BYTES)
+        if data is None:
+            return None
+        return ast.parse(data, filename=str(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return None
