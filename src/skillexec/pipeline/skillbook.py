@@ -51,6 +51,7 @@ class SkillBook:
             if after is not before:
                 self.skills.add(after)
         report = dataclasses.replace(report, skills=adopted)
+        self._claims()
         only = self.prepare_only
         for problem in report.problems:
             # A one-call engine is not the place to hear of other skills' folders.
@@ -69,6 +70,11 @@ class SkillBook:
         if entry is not None and skill.path is not None:
             skill = override_entry(skill, entry)
         return self.environments.attach(skill)
+
+    def _claims(self) -> None:
+        """The folders claiming each trusted id, told to the policy (see its ``claims``)."""
+        self.policy.claims({i: {str(s.path) for s in self.skills.every_version(i)
+                                if s.path is not None} for i in self.policy.trusted_skills})
 
     def refresh(self) -> None:
         """Skills whose packages another process changed (``skillexec skills install ID
@@ -89,6 +95,7 @@ class SkillBook:
             skill = skill_of(fn_or_path)
         skill = self._adopt(skill)
         self.skills.add(skill)
+        self._claims()
         if self.started():
             self.spawn(self.prepare(skill))
         return skill

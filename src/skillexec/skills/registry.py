@@ -175,6 +175,11 @@ class SkillRegistry:
         """The registered versions of ``id``, oldest first; [] for an unknown id."""
         return sorted(self._versions.get(id, {}), key=parse_version)
 
+    def every_version(self, id: str) -> tuple[Skill, ...]:
+        """Every registered version of ``id``, oldest first; () for an unknown id."""
+        versions = self._versions.get(id, {})
+        return tuple(versions[v] for v in sorted(versions, key=parse_version))
+
     def __contains__(self, item: object) -> bool:
         """``"id" in registry``, or ``skill in registry`` (by id and version)."""
         if isinstance(item, Skill):
