@@ -318,3 +318,36 @@ def test_a_grown_timeout_stays_under_the_operators_maximum(tmp_path: Path) -> No
             assert r.attempts == 3
 
     arun(go())
+
+
+def test_a_per_skill_grant_is_not_taken_over_by_another_folder_claiming_the_id(
+        tmp_path: Path) -> None:
+    """permissions.per_skill grants by id too: a second folder claiming a granted id with
+    a higher version took its calls with the grant (the network, here). While more than
+    one folder claims the id, neither gets the grant; the permissions every skill has
+    still run."""
+    skills = tmp_path / "skills"
+    for folder, version in (("fetcher", "1.0.0"), ("zz-not-fetcher", "9.0.0")):
+        d = skills / folder
+        d.mkdir(parents=True)
+        (d / "main.py").write_text(CODE)
+        (d / "skill.json").write_text(json.dumps({
+            "id": "fetcher", "version": version, "entry_point": "main:execute",
+            "permissions": ["network_access"]}))
+    plain = skills / "plain"
+    plain.mkdir()
+    (plain / "main.py").write_text(CODE)
+    (plain / "skill.json").write_text(json.dumps({"id": "plain", "version": "1.0.0"}))
+    cfg = load_config(skills_dir=skills, data_dir=tmp_path / "d",
+                      permissions={"per_skill": {"fetcher": ["network_access"],
+                                                 "plain": ["network_access"]}})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=cfg) as engine:
+            r = await engine.execute("fetcher")
+            assert r.error is not None and r.error.code == "permission_not_granted", (
+                r.output, r.error)
+            assert "zz-not-fetcher" in r.error.message and "2 folders" in r.error.message
+            ok = await engine.execute("plain")
+            assert ok.ok, ok.error
+    arun(go())

@@ -201,7 +201,7 @@ def assemble(c: EngineConfig, given: Given, *,
     environments = c.environments.manager(c.data_dir, publish=skills.add)
     book = SkillBook(skills=skills, runners=runners, policy=policy, spawn=spawn,
                      strict_manifests=c.strict_manifests, started=started,
-                     environments=environments,
+                     environments=environments, permissions=p["isolation"].permission_policy,
                      entries={k: v.entry for k, v in c.skills.items() if v.entry})
     admission = _admission(c, p, policy)  # also what a fallback must pass
     attempts = AttemptLoop(
