@@ -249,3 +249,33 @@ def test_task_lists_show_a_runner_only_its_own(tmp_path: Path) -> None:
                 assert [t.task_id for t in await e.tasks(principal=who)] == everyone
             assert await e.tasks(principal=Principal("v", Role.VIEWER)) == []
     arun(main())
+
+
+@skill(id="lure", max_retries=0)
+def lure(url: str = "x") -> str:
+    raise RuntimeError("failing on purpose, so that its fallback runs")
+
+
+def test_a_fallback_is_held_to_the_callers_grants(tmp_path: Path) -> None:
+    """A manifest's ``execution.fallback`` is a request too: it named a skill the caller
+    may not run (not among its key's skills, or over its permission ceiling), and a call
+    of a skill that failed on purpose ran that one with the caller's parameters. The
+    fallback is checked as the call was; refused, the call ends with its own error."""
+    import dataclasses
+
+    async def main() -> None:
+        async with _engine(tmp_path) as e:
+            s = lure.__skill__  # type: ignore[attr-defined]
+            e.register(dataclasses.replace(
+                s, execution=dataclasses.replace(s.execution, fallback="fetch")))
+            for who in (Principal("k1", Role.RUNNER, frozenset({"lure"})),
+                        Principal("k2", Role.RUNNER, permissions=frozenset({"file_read"}))):
+                r = await e.execute("lure", {"url": "secret-endpoint"}, principal=who)
+                assert r.status is TaskStatus.FAILED and r.output is None, (who, r.output)
+                assert r.error is not None and "on purpose" in r.error.message
+                decisions = [h["decision"] for h in await e.history(r.task_id)]
+                assert not any(d.startswith("fallback") for d in decisions), decisions
+            # whoever may run it still gets it
+            r = await e.execute("lure", {"url": "y"}, principal=Principal("op", Role.OPERATOR))
+            assert r.ok and r.output == "y"
+    arun(main())

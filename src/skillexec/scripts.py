@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
+from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 
 __all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
@@ -37,6 +38,9 @@ SEPARATOR = ":"
 INTERPRETERS: Mapping[str, str] = {".py": "python", ".js": "node", ".mjs": "node",
                                    ".cjs": "node", ".sh": "bash"}
 _MAX_SCANNED = 200  # scripts read for their imports per skill
+# Past this a script is not read for its imports (read whole by the engine, a sparse
+# file of a terabyte failed every call of its skill); as skills check reads them.
+_MAX_SCANNED_BYTES = 2 << 20
 _NOT_PRELOADED = frozenset({"__future__", "__main__", "antigravity", "this"})
 
 _SCHEMA: dict[str, Any] = {
@@ -196,9 +200,11 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
     names: set[str] = set()
     for path in scripts:
         try:
-            names |= _top_imports(path.read_text(encoding="utf-8", errors="replace"))
-        except OSError:
+            data = read_folder_file(path, max_bytes=_MAX_SCANNED_BYTES)
+        except ValueError:  # too large: its imports are its own to make
             continue
+        if data is not None:
+            names |= _top_imports(data.decode("utf-8", errors="replace"))
     names -= own | _NOT_PRELOADED
     # The environment is searched by name, never put on this process's sys.path: for that
     # moment any import in the engine (a lazy one, another thread's) took a module of the

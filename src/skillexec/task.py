@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from skillexec.errors import ErrorInfo
 
 if TYPE_CHECKING:
+    from skillexec.security.principals import Principal
     from skillexec.skills.model import Skill
 
 __all__ = [
@@ -116,6 +117,9 @@ class ExecutionTask:
     started_at: float | None = None
     queued_mono: float = 0.0  # monotonic clock when queued: queue wait and aging
     skill: Skill | None = None  # resolved at admission; not stored
+    # The caller as admitted (its grants and permission ceiling: a fallback is checked
+    # against them); not stored, so None for a task recovered or claimed from the journal.
+    who: Principal | None = None
     claimed: bool = False  # a slot was taken for it at acceptance: its caller starts it
     timeout_fixed: bool = False  # the caller chose the timeout: no advisor changes it
     retries_fixed: bool = False  # the caller chose max_retries

@@ -22,6 +22,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from skillexec.errors import ManifestError
+from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
+from skillexec.skills.manifest import MAX_MANIFEST_BYTES
 from skillexec.skills.model import Skill
 
 __all__ = ["RequirementSet", "parse_requirement_lines", "pep723_dependencies",
@@ -168,10 +170,15 @@ def pep723_dependencies(script: Path) -> list[str]:
 
 def _read(file: Path) -> str:
     try:
-        return file.read_text(encoding="utf-8", errors="replace")
+        data = read_folder_file(file, max_bytes=MAX_MANIFEST_BYTES)
+    except FolderFileTooLarge as exc:
+        raise ManifestError(str(exc), details={"path": str(file), "size": exc.size}) from None
     except OSError as exc:
         raise ManifestError(f"{file}: cannot be read: {exc.strerror or exc}",
                             details={"path": str(file)}) from None
+    if data is None:  # replaced meanwhile by a FIFO, a device, a folder
+        raise ManifestError(f"{file}: not a regular file", details={"path": str(file)})
+    return data.decode("utf-8", errors="replace")
 
 
 def _parse(text: str, where: str) -> Requirement:

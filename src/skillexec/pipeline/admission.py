@@ -13,14 +13,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 from skillexec.config import EngineConfig
-from skillexec.errors import DependencyError, ParameterError, ResourceError, SkillExecError
+from skillexec.errors import (
+    DependencyError,
+    ParameterError,
+    ResourceError,
+    SkillExecError,
+    SkillPermissionError,
+)
 from skillexec.pipeline.authorization import Authorization
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.policy import PermissionPolicy
-from skillexec.security.principals import Principal, Who, principal_id, principal_of
+from skillexec.security.principals import LOCAL, Principal, Who, principal_id, principal_of
 from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionTask, Request
@@ -56,8 +62,8 @@ class Admission:
         """Run every check, then the task this request becomes (parameters validated)."""
         # First: may this principal run it? (A Principal is its own: principal_of would
         # first compare it with a name, a dataclass __eq__ call.)
-        self.authorize(principal if principal.__class__ is Principal
-                       else principal_of(principal), skill)
+        who = principal if principal.__class__ is Principal else principal_of(principal)
+        self.authorize(who, skill)
         _runnable(skill)
         runner = self._runner(skill)
         for check in self.checks:
@@ -92,8 +98,28 @@ class Admission:
                       min(retries, self.policy.max_retries),
                       ex.idempotent, time.time(), principal_id(principal), deadline)
         return ExecutionTask(task_id, req, validated, req.timeout_s, req.max_retries,
-                             skill=skill, timeout_fixed=timeout is not None,
+                             skill=skill, who=who, timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)
+
+    def fallback(self, task: ExecutionTask, skill: Skill) -> None:
+        """Raise a SkillExecError unless ``skill`` may run as ``task``'s fallback: every
+        check a call of it by the same caller passes. A manifest's ``fallback`` is a
+        request, never a grant: a skill that fails on purpose must not reach one its
+        caller may not run."""
+        who = task.who
+        if who is None:
+            if task.principal is not None:  # recovered or claimed: its grants are not here
+                raise SkillPermissionError(
+                    f"the fallback {skill.id!r} of a task of principal {task.principal!r} "
+                    "recovered from the journal is not run (its grants are not known here)",
+                    code="skill_not_granted",
+                    details={"principal": task.principal, "skill_id": skill.id})
+            who = LOCAL
+        self.authorize(who, skill)
+        _runnable(skill)
+        runner = self._runner(skill)
+        for check in self.checks:
+            check(skill, runner)
 
     def refused(self, task_id: str, skill_id: str, version: str | None,
                 priority: int | None, principal: Who) -> ExecutionTask:

@@ -201,14 +201,15 @@ def assemble(c: EngineConfig, given: Given, *,
     environments = c.environments.manager(c.data_dir, publish=skills.add)
     book = SkillBook(skills=skills, runners=runners, policy=policy, spawn=spawn,
                      strict_manifests=c.strict_manifests, started=started,
-                     environments=environments,
+                     environments=environments, permissions=p["isolation"].permission_policy,
                      entries={k: v.entry for k, v in c.skills.items() if v.entry})
+    admission = _admission(c, p, policy)  # also what a fallback must pass
     attempts = AttemptLoop(
         runners=runners, policy=policy, environment=p["environment"],
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
         events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
-        finish=finish, output_filter=OutputFilter(
+        finish=finish, admit_fallback=admission.fallback, output_filter=OutputFilter(
             enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
             sensitive=c.settings_of("monitor").sensitive_params, handed=p["secrets"]))
     executor = attempts.executor = AsyncExecutor(
@@ -234,7 +235,7 @@ def assemble(c: EngineConfig, given: Given, *,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
         environments=environments,
-        admission=_admission(c, p, policy),
+        admission=admission,
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),

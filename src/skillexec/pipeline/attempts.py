@@ -66,8 +66,12 @@ class AttemptLoop:
                  optimizer: ExecutionOptimizer, max_output_bytes: int,
                  cancelling: set[str], closing: Callable[[], bool], finish: Finish,
                  output_filter: OutputFilter | None = None,
-                 hand_back: Callable[[ExecutionTask], bool] | None = None) -> None:
+                 hand_back: Callable[[ExecutionTask], bool] | None = None,
+                 admit_fallback: Callable[[ExecutionTask, Skill], None] | None = None) -> None:
         self.runners = runners
+        # Raises to refuse a fallback (its caller may not run it); None: the engine's
+        # admission is not wired in (a loop made on its own), and no fallback runs.
+        self.admit_fallback = admit_fallback
         self.output_filter = output_filter or OutputFilter(enabled=False)
         self.policy = policy
         self.environment = environment
@@ -163,6 +167,10 @@ class AttemptLoop:
                 await asyncio.sleep(decision.delay_s)
             elif decision.action == "fallback" and decision.fallback:
                 fallback_used = True
+                refused = self._refused_fallback(task, decision.fallback)
+                if refused is not None:
+                    history[-1]["decision"] = refused
+                    break
                 skill = self.skills.get(decision.fallback)
                 runner = self.runners[self.policy.isolation(skill).value]
                 task.params = self.validator.validate(skill, task.params)
@@ -177,6 +185,17 @@ class AttemptLoop:
             if stale is not None:
                 outcome = stale
         return outcome, skill
+
+    def _refused_fallback(self, task: ExecutionTask, fallback: str) -> str | None:
+        """Why ``fallback`` may not run for ``task`` (the decision recorded instead),
+        or None: it may."""
+        try:
+            if self.admit_fallback is None:
+                return f"give up: no fallback to {fallback} (not admitted)"
+            self.admit_fallback(task, self.skills.get(fallback))
+        except SkillExecError as exc:
+            return f"give up: fallback to {fallback} refused ({exc.info.code}: {exc.info.message})"
+        return None
 
     async def _begin(self, task: ExecutionTask) -> None:
         task.attempts += 1

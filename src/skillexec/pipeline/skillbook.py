@@ -13,6 +13,7 @@ from skillexec.environments.manager import EnvironmentManager
 from skillexec.errors import ParameterError, SkillExecError
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy, strength
+from skillexec.security.policy import PermissionPolicy
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport, load_skill
 from skillexec.skills.model import EntryKind, Isolation, Skill
@@ -31,8 +32,10 @@ class SkillBook:
                  policy: IsolationPolicy, strict_manifests: bool,
                  spawn: Callable[[Coroutine[Any, Any, Any]], None],
                  started: Callable[[], bool], environments: EnvironmentManager,
-                 entries: Mapping[str, str] | None = None) -> None:
+                 entries: Mapping[str, str] | None = None,
+                 permissions: PermissionPolicy | None = None) -> None:
         self.skills = skills
+        self.permissions = permissions  # per-skill grants: told which folders claim an id
         self.environments = environments
         self.entries = dict(entries or {})  # skillexec.toml [skills.<id>] entry
         self.runners = runners
@@ -51,6 +54,7 @@ class SkillBook:
             if after is not before:
                 self.skills.add(after)
         report = dataclasses.replace(report, skills=adopted)
+        self._claims()
         only = self.prepare_only
         for problem in report.problems:
             # A one-call engine is not the place to hear of other skills' folders.
@@ -69,6 +73,16 @@ class SkillBook:
         if entry is not None and skill.path is not None:
             skill = override_entry(skill, entry)
         return self.environments.attach(skill)
+
+    def _claims(self) -> None:
+        """The folders claiming each trusted or granted id, told to the policies (see
+        their ``claims``)."""
+        granted = self.permissions.per_skill if self.permissions is not None else {}
+        folders = {i: {str(s.path) for s in self.skills.every_version(i) if s.path is not None}
+                   for i in {*self.policy.trusted_skills, *granted}}
+        self.policy.claims(folders)
+        if self.permissions is not None:
+            self.permissions.claims(folders)
 
     def refresh(self) -> None:
         """Skills whose packages another process changed (``skillexec skills install ID
@@ -89,6 +103,7 @@ class SkillBook:
             skill = skill_of(fn_or_path)
         skill = self._adopt(skill)
         self.skills.add(skill)
+        self._claims()
         if self.started():
             self.spawn(self.prepare(skill))
         return skill

@@ -16,6 +16,7 @@ engine, ``skills show``) reads.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -56,13 +57,29 @@ class IsolationPolicy:
         default_factory=dict, init=False, compare=False, repr=False)
     _clamped: dict[int, tuple[ExecutionSettings, ExecutionSettings]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
+    # Trusted ids that more than one skill folder claims -> those folders (see ``claims``).
+    _contested: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
+
+    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
+        """Told, once skills are loaded, the folders that claim each trusted id. Trust is
+        by id, and an id is whatever a manifest says: a second folder claiming a trusted
+        id with a higher version took its calls, and ran with its trust (inline: in the
+        engine's process). While more than one folder claims it, neither is trusted."""
+        contested = {i: tuple(sorted(f)) for i, f in folders.items()
+                     if i in self.trusted_skills and len(set(f)) > 1}
+        if contested != self._contested:
+            self._contested.clear()
+            self._contested.update(contested)
+            self._levels.clear()  # levels answered under the old claims
 
     def first_party(self, skill: Skill) -> bool:
         return skill.entry.kind is EntryKind.CALLABLE
 
     def floor(self, skill: Skill) -> Isolation:
         """The weakest level ``skill`` may run at."""
-        if self.first_party(skill) or skill.id in self.trusted_skills:
+        if self.first_party(skill) or (skill.id in self.trusted_skills
+                                       and skill.id not in self._contested):
             return Isolation.INLINE
         return self.default_isolation
 
@@ -86,6 +103,13 @@ class IsolationPolicy:
         floor = self.floor(skill)
         if strength(wanted) >= strength(floor):
             return None
+        if (folders := self._contested.get(skill.id)) is not None:
+            return SkillPermissionError(
+                f"skill {skill.id!r} is in trusted_skills, but {len(folders)} folders claim "
+                f"that id ({', '.join(folders)}): none is trusted until only one does",
+                code="isolation_not_allowed",
+                details={"skill_id": skill.id, "asked": wanted.value, "allowed": floor.value,
+                         "setting": "trusted_skills", "folders": list(folders)})
         return SkillPermissionError(
             f"skill {skill.id!r} asks for isolation {wanted.value!r}, weaker than the "
             f"operator's {floor.value!r}; to allow it, add {skill.id!r} to the trusted_skills "

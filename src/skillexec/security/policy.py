@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +31,20 @@ class PermissionPolicy:
     file_read_paths: tuple[Path, ...] = ()
     file_write_paths: tuple[Path, ...] = ()
     database_ports: tuple[int, ...] = DEFAULT_DATABASE_PORTS
+    # Ids of per_skill that more than one skill folder claims -> those folders.
+    _contested: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
+
+    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
+        """Told, once skills are loaded, the folders that claim each id of ``per_skill``:
+        a grant is by id, and an id is whatever a manifest says (a second folder claiming
+        it with a higher version took its calls, with the grant). While more than one
+        folder claims an id, its per-skill grant is given to none of them."""
+        contested = {i: tuple(sorted(set(f))) for i, f in folders.items()
+                     if i in self.per_skill and len(set(f)) > 1}
+        if contested != self._contested:
+            self._contested.clear()
+            self._contested.update(contested)
 
     def granted_for(self, skill_id: str) -> frozenset[Permission]:
         return self.allowed | self.per_skill.get(skill_id, frozenset())
@@ -38,6 +52,15 @@ class PermissionPolicy:
     def check(self, skill: Skill) -> frozenset[Permission]:
         """The permissions granted to ``skill``; raises if it requests one the policy refuses."""
         refused = skill.permissions - self.granted_for(skill.id)
+        folders = self._contested.get(skill.id) if self._contested else None
+        if folders is not None and not refused and skill.permissions - self.allowed:
+            names = ", ".join(sorted(p.value for p in skill.permissions - self.allowed))
+            raise SkillPermissionError(
+                f"skill {skill.id!r} is granted {names} by permissions_per_skill, but "
+                f"{len(folders)} folders claim that id ({', '.join(folders)}): none gets "
+                "the grant until only one does", code="permission_not_granted",
+                details={"skill_id": skill.id, "folders": list(folders),
+                         "refused": sorted(p.value for p in skill.permissions - self.allowed)})
         if refused:
             names = ", ".join(sorted(p.value for p in refused))
             raise SkillPermissionError(

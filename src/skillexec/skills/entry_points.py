@@ -15,6 +15,7 @@ from typing import Any
 
 from skillexec.errors import ManifestError
 from skillexec.skills.fields import brief
+from skillexec.skills.folder_files import python_tree
 from skillexec.skills.manifest import ManifestDoc
 from skillexec.skills.model import Entry, EntryKind
 
@@ -207,9 +208,8 @@ def _defines_execute(path: Path, *, unreadable: bool = True) -> bool:
     report the real import error)."""
     if not path.is_file():
         return False
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, OSError, RecursionError):
+    tree = python_tree(path)
+    if tree is None:
         return unreadable
     names = {"execute", "execute_async"}
     for node in tree.body:
@@ -229,9 +229,8 @@ def _top_level_names(path: Path) -> set[str] | None:
     """The names a module defines at its top level, read from its syntax tree (never run);
     None when that cannot be known (unparsable, ``import *``, a module ``__getattr__``,
     ``globals()`` written to)."""
-    try:
-        tree = ast.parse(path.read_bytes(), filename=str(path))
-    except (SyntaxError, ValueError, OSError, RecursionError):
+    tree = python_tree(path)
+    if tree is None:
         return None
     names: set[str] = set()
     todo: list[ast.stmt] = list(tree.body)

@@ -13,6 +13,7 @@ import ast
 import dataclasses
 from pathlib import Path
 
+from skillexec.skills.folder_files import MAX_PARSED_BYTES, read_folder_file
 from skillexec.skills.model import Entry, EntryKind, Skill
 
 __all__ = ["override_entry"]
@@ -51,8 +52,12 @@ def _resolve(skill: Skill, text: str) -> Entry:
 def _defines(file: Path, names: list[str]) -> str:
     """'' when ``file`` defines ``names`` (a function or class, then a method in it)."""
     try:
-        tree = ast.parse(file.read_bytes(), filename=str(file))
-    except (SyntaxError, ValueError, OSError, RecursionError) as exc:
+        data = read_folder_file(file, max_bytes=MAX_PARSED_BYTES)
+    except ValueError:
+        return ""  # too large to parse here: its own confined import says if it is not
+    try:
+        tree = ast.parse(data if data is not None else b"", filename=str(file))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return f"{file.name} cannot be parsed: {exc}"
     top = {n.name: n for n in tree.body
            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}

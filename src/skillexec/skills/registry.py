@@ -23,6 +23,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from skillexec.errors import DependencyError, ManifestError, ParameterError, SkillNotFoundError
+from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.loader import LoadProblem, LoadReport, load_skills
 from skillexec.skills.model import EntryKind, Skill
 from skillexec.skills.semver import best_match, is_any, parse_version
@@ -174,6 +175,11 @@ class SkillRegistry:
         """The registered versions of ``id``, oldest first; [] for an unknown id."""
         return sorted(self._versions.get(id, {}), key=parse_version)
 
+    def every_version(self, id: str) -> tuple[Skill, ...]:
+        """Every registered version of ``id``, oldest first; () for an unknown id."""
+        versions = self._versions.get(id, {})
+        return tuple(versions[v] for v in sorted(versions, key=parse_version))
+
     def __contains__(self, item: object) -> bool:
         """``"id" in registry``, or ``skill in registry`` (by id and version)."""
         if isinstance(item, Skill):
@@ -279,6 +285,8 @@ class SkillRegistry:
 
 
 _UNCHECKED = object()
+# package.json lists packages; npm's own registry refuses manifests far smaller than this.
+_MAX_PACKAGE_JSON_BYTES = 1 << 20
 
 
 def _latest_version(versions: dict[str, Skill]) -> str:
@@ -320,9 +328,10 @@ def _check_program(skill: Skill, path: tuple[Skill, ...]) -> None:
 
 def _npm_dependencies(package_json: Path) -> list[tuple[str, str]]:
     try:
-        data = json.loads(package_json.read_text(encoding="utf-8"))
+        raw = read_folder_file(package_json, max_bytes=_MAX_PACKAGE_JSON_BYTES)
+        data = json.loads(raw) if raw is not None else None
     except (OSError, ValueError, RecursionError):
-        return []  # no package.json, or one npm itself would reject: Node reports it
+        return []  # a package.json npm itself would reject (or none): Node reports it
     deps = data.get("dependencies") if isinstance(data, dict) else None
     if not isinstance(deps, dict):
         return []

@@ -29,6 +29,7 @@ __all__ = ["Staged", "end", "preload", "run", "stage", "unstage"]
 
 Compiled = tuple[int, int, CodeType]  # the file's (mtime_ns, size) when compiled, its code
 MAX_COMPILED = 200
+MAX_COMPILED_BYTES = 2 << 20  # a larger script is compiled by its own call's child
 
 
 def compile_scripts(paths: list[str]) -> dict[str, Compiled]:
@@ -38,9 +39,11 @@ def compile_scripts(paths: list[str]) -> dict[str, Compiled]:
     for path in map(Path, paths[:MAX_COMPILED]):
         try:
             st = path.stat()
+            if st.st_size > MAX_COMPILED_BYTES:
+                continue  # a sparse terabyte ended the parent, and every script call with it
             out[os.path.realpath(path)] = (st.st_mtime_ns, st.st_size,
                               compile(path.read_bytes(), str(path), "exec", dont_inherit=True))
-        except (OSError, SyntaxError, ValueError):
+        except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
             continue  # the child compiles it, and reports what is wrong
     return out
 
