@@ -52,6 +52,7 @@ from skillexec.scheduling.queue import TaskQueue
 from skillexec.security.audit import AuditLog
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.security.keys import KeyManager
+from skillexec.security.secret_grants import SecretGrants
 from skillexec.services import Services
 from skillexec.skills.model import Isolation
 from skillexec.skills.registry import SkillRegistry
@@ -159,7 +160,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
         journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
-        codec=codec, secrets=secrets,
+        codec=codec, secrets=secrets, secret_grants=SecretGrants(ids=frozenset(secrets)),
         validator=ParameterValidator(coerce=c.coerce_parameters,
                                      max_param_bytes=c.max_param_bytes,
                                      max_output_bytes=c.max_output_bytes),
@@ -202,7 +203,8 @@ def assemble(c: EngineConfig, given: Given, *,
     book = SkillBook(skills=skills, runners=runners, policy=policy, spawn=spawn,
                      strict_manifests=c.strict_manifests, started=started,
                      environments=environments, permissions=p["isolation"].permission_policy,
-                     entries={k: v.entry for k, v in c.skills.items() if v.entry})
+                     entries={k: v.entry for k, v in c.skills.items() if v.entry},
+                     secrets=p["secret_grants"])
     admission = _admission(c, p, policy)  # also what a fallback must pass
     attempts = AttemptLoop(
         runners=runners, policy=policy, environment=p["environment"],
@@ -234,8 +236,7 @@ def assemble(c: EngineConfig, given: Given, *,
         error_handler=p["error_handler"], artifacts=p["artifacts"], runners=runners,
         hooks=p["hooks"], events=events, resources=resources, optimizer=p["optimizer"],
         queue=queue, executor=executor, tasks=tasks, book=book, attempts=attempts,
-        environments=environments,
-        admission=admission,
+        environments=environments, admission=admission,
         cache=ResultCache(optimizer=p["optimizer"], skills=skills, journal=journal,
                           events=events, live=tasks.live, cancelling=tasks.cancelling,
                           finish=finish),
@@ -259,10 +260,14 @@ def _claimed(attempts: AttemptLoop, tasks: LiveTasks, queue: TaskQueue, executor
 
 
 def _admission(c: EngineConfig, p: dict[str, Any], policy: IsolationPolicy) -> Admission:
-    return Admission(config=c, runners=p["runners"], policy=policy,
-                     permissions=p["isolation"].permission_policy, skills=p["skills"],
-                     validator=p["validator"], error_handler=p["error_handler"],
-                     authorization=Authorization(role_permissions=c.access.role_permissions))
+    admission = Admission(
+        config=c, runners=p["runners"], policy=policy,
+        permissions=p["isolation"].permission_policy, skills=p["skills"],
+        validator=p["validator"], error_handler=p["error_handler"],
+        authorization=Authorization(role_permissions=c.access.role_permissions))
+    grants: SecretGrants = p["secret_grants"]
+    admission.checks.insert(1, lambda skill, _: grants.check(skill))
+    return admission
 
 
 def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,

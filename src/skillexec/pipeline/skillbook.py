@@ -14,6 +14,7 @@ from skillexec.errors import ParameterError, SkillExecError
 from skillexec.runtime.runners.base import Runner
 from skillexec.security.isolation_policy import IsolationPolicy, strength
 from skillexec.security.policy import PermissionPolicy
+from skillexec.security.secret_grants import SecretGrants
 from skillexec.skills.decorator import skill_of
 from skillexec.skills.loader import LoadReport, load_skill
 from skillexec.skills.model import EntryKind, Isolation, Skill
@@ -33,9 +34,11 @@ class SkillBook:
                  spawn: Callable[[Coroutine[Any, Any, Any]], None],
                  started: Callable[[], bool], environments: EnvironmentManager,
                  entries: Mapping[str, str] | None = None,
-                 permissions: PermissionPolicy | None = None) -> None:
+                 permissions: PermissionPolicy | None = None,
+                 secrets: SecretGrants | None = None) -> None:
         self.skills = skills
         self.permissions = permissions  # per-skill grants: told which folders claim an id
+        self.secrets = secrets or SecretGrants()  # and the ids secrets are handed to
         self.environments = environments
         self.entries = dict(entries or {})  # skillexec.toml [skills.<id>] entry
         self.runners = runners
@@ -75,12 +78,13 @@ class SkillBook:
         return self.environments.attach(skill)
 
     def _claims(self) -> None:
-        """The folders claiming each trusted or granted id, told to the policies (see
-        their ``claims``)."""
+        """The folders claiming each trusted or granted id (permissions, secrets), told to
+        the policies (see their ``claims``)."""
         granted = self.permissions.per_skill if self.permissions is not None else {}
         folders = {i: {str(s.path) for s in self.skills.every_version(i) if s.path is not None}
-                   for i in {*self.policy.trusted_skills, *granted}}
+                   for i in {*self.policy.trusted_skills, *granted, *self.secrets.ids}}
         self.policy.claims(folders)
+        self.secrets.claims(folders)
         if self.permissions is not None:
             self.permissions.claims(folders)
 

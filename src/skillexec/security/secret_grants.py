@@ -1,0 +1,46 @@
+"""SecretGrants: the skill ids ``[security] skill_secrets`` hands secrets to, held to one
+folder each.
+
+Secrets are handed by id, and an id is whatever a manifest says: a second folder claiming
+a granted id with a higher version took its calls, and the secrets with them. The skill
+book tells this object which folders claim each granted id (after every load and
+register); while more than one does, every call of that id is refused before anything
+runs, so nothing is handed to either folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from skillexec.errors import SkillPermissionError
+from skillexec.skills.model import Skill
+
+__all__ = ["SecretGrants"]
+
+
+@dataclass
+class SecretGrants:
+    ids: frozenset[str] = frozenset()  # the ids secrets are handed to
+    _contested: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
+
+    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
+        """Told the folders that claim each id (ids not granted secrets are ignored)."""
+        contested = {i: tuple(sorted(set(f))) for i, f in folders.items()
+                     if i in self.ids and len(set(f)) > 1}
+        if contested != self._contested:
+            self._contested.clear()
+            self._contested.update(contested)
+
+    def check(self, skill: Skill) -> None:
+        """Raise unless ``skill`` may be handed its id's secrets (or it is handed none)."""
+        folders = self._contested.get(skill.id) if self._contested else None
+        if folders is None:
+            return
+        raise SkillPermissionError(
+            f"skill {skill.id!r} is handed secrets by skill_secrets, but {len(folders)} "
+            f"folders claim that id ({', '.join(folders)}): no call of it runs until only "
+            "one does", code="secret_not_granted",
+            details={"skill_id": skill.id, "folders": list(folders),
+                     "setting": "skill_secrets"})
