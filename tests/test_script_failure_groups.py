@@ -88,3 +88,47 @@ def test_the_summary_shows_a_failed_script_by_its_exception(failed_twice: Path) 
     [top] = json.loads(r.stdout)["top_errors"]
     assert top["code"] == "script_exit" and top["count"] == 3
     assert top["example"].startswith("the script exited with status 1: FileNotFoundError")
+
+
+def test_ctrl_c_on_a_script_keeps_what_it_had_printed(tmp_path: Path) -> None:
+    """Ctrl-C on `skillexec script` printed only "interrupted": what the script had said
+    (which step it was at) was lost, and its journaled cancelled result had no streams. Now
+    they are kept in the result's error details, as a timed-out script's are, and printed
+    before "interrupted"."""
+    import signal
+    import time
+
+    need_sandbox()
+    folder = tmp_path / "skills" / "forms"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: forms\ndescription: Fill forms.\n---\n")
+    (folder / "scripts" / "hang.py").write_text(
+        "import sys, time\nprint('step 1 of 3 done', flush=True)\n"
+        "print('working on page 7', file=sys.stderr, flush=True)\n"
+        "open('started.marker', 'w').close()\ntime.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_INTERRUPT_GRACE_S": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skillexec", "script", "forms", "scripts/hang.py",
+         "--skills-dir", "skills", "--data-dir", "data"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Its marker (in its workspace) is written after both lines were flushed.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list(
+                (tmp_path / "data").rglob("started.marker")):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert out == "step 1 of 3 done\n"
+    assert err.splitlines()[-2:] == ["working on page 7", "skillexec: interrupted"], err
+    r = cli(tmp_path, "tasks", "list", "--json", "--data-dir", "data")
+    [task] = json.loads(r.stdout)
+    r = cli(tmp_path, "tasks", "show", task["task_id"], "--json", "--data-dir", "data")
+    error = json.loads(r.stdout)["result"]["error"]
+    assert error["code"] == "cancelled", error
+    assert error["details"]["stdout"] == "step 1 of 3 done\n"
+    assert error["details"]["stderr"] == "working on page 7\n"

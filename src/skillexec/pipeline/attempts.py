@@ -28,7 +28,13 @@ from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
-from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
+from skillexec.runtime.runners.base import (
+    Attempt,
+    AttemptLimits,
+    CancelledWithStreams,
+    Outcome,
+    Runner,
+)
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.skills.model import Skill
@@ -90,7 +96,7 @@ class AttemptLoop:
                 # copy (another node's, or before a restart) may have accepted other input.
                 task.params = self.validator.validate(skill, task.params)
             outcome, skill = await self._attempts(task, skill, history, saved)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             by_engine = task.task_id in self.cancelling
             if self.closing() and not by_engine:
                 raise  # shutting down: the journal keeps the task for the next start
@@ -100,8 +106,13 @@ class AttemptLoop:
                     current.uncancel()
             else:
                 reraise = True  # the caller of execute() was cancelled: so is its task
-            outcome = Outcome(error=cancelled_info(),  # the last attempt's measures
+            cancelled = cancelled_info()
+            if isinstance(exc, CancelledWithStreams):  # what the script had printed
+                cancelled = dataclasses.replace(cancelled, details=exc.streams)
+            outcome = Outcome(error=cancelled,  # the last attempt's measures
                               metrics=history[-1]["metrics"] if history else {})
+            if cancelled.details and self.output_filter.enabled:  # masked, as any output
+                outcome = self.output_filter.outcome(task, outcome)
         except SkillExecError as exc:
             outcome = Outcome(error=exc.info)
         except Exception as exc:  # a bug in the engine itself must still end the task
