@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +133,40 @@ def test_ctrl_c_on_a_script_keeps_what_it_had_printed(tmp_path: Path) -> None:
     assert error["code"] == "cancelled", error
     assert error["details"]["stdout"] == "step 1 of 3 done\n"
     assert error["details"]["stderr"] == "working on page 7\n"
+
+
+def test_a_cancelled_scripts_streams_are_masked_as_any_output(tmp_path: Path) -> None:
+    """The streams a cancelled script leaves in its result pass the output filter: a token
+    it printed is masked there and in the journal, as in a finished script's output."""
+    import asyncio
+    import time
+
+    from skillexec import SkillExecutionEngine
+    from tests.conftest import arun
+    from tests.test_redaction import GH
+
+    need_sandbox()
+    folder = tmp_path / "skills" / "forms"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: forms\ndescription: Fill forms.\n---\n")
+    (folder / "scripts" / "hang.py").write_text(
+        f"import time\nprint('logging in with {GH}', flush=True)\n"
+        "open('started.marker', 'w').close()\ntime.sleep(120)\n")
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "d") as engine:
+            task_id = await engine.submit_script("forms", "scripts/hang.py")
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not list(
+                    (tmp_path / "d").rglob("started.marker")):
+                await asyncio.sleep(0.1)
+            await engine.cancel(task_id)
+            return await engine.wait(task_id)
+
+    result = arun(go())
+    assert result.status.value == "cancelled" and result.error.code == "cancelled"
+    assert result.error.details["stdout"] == "logging in with [REDACTED:github_token]\n"
+    journal = (tmp_path / "d" / "journal.db").read_bytes() + b"".join(
+        p.read_bytes() for p in (tmp_path / "d").glob("journal.db-*"))
+    assert GH.encode() not in journal

@@ -107,12 +107,11 @@ class AttemptLoop:
             else:
                 reraise = True  # the caller of execute() was cancelled: so is its task
             cancelled = cancelled_info()
-            if isinstance(exc, CancelledWithStreams):  # what the script had printed
+            if isinstance(exc, CancelledWithStreams):  # what the script had printed (masked
+                # with the end's error, as every ending error is: see engine._finish)
                 cancelled = dataclasses.replace(cancelled, details=exc.streams)
             outcome = Outcome(error=cancelled,  # the last attempt's measures
                               metrics=history[-1]["metrics"] if history else {})
-            if cancelled.details and self.output_filter.enabled:  # masked, as any output
-                outcome = self.output_filter.outcome(task, outcome)
         except SkillExecError as exc:
             outcome = Outcome(error=exc.info)
         except Exception as exc:  # a bug in the engine itself must still end the task
