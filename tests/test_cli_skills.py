@@ -167,3 +167,27 @@ def test_list_says_a_shared_reason_for_no_entry_once(tmp_path: Path) -> None:
     out = " ".join(r.stdout.split())
     assert out.count("SKILL.md gives no metadata.entry_point") == 1, r.stdout
     assert "no entry alpha, beta, gamma: SKILL.md gives no metadata.entry_point" in out, out
+
+
+def test_batch_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
+    """A batch line's params were taken as they came: `precison` (a typo) left the skill on
+    its default, with no word, where `run -p precison=2` notes it. Each such line now gets
+    the same note, with its line number."""
+    skills = tmp_path / "skills"
+    _folder(skills / "rounder", {
+        "id": "rounder", "version": "1.0.0",
+        "parameters_schema": {"type": "object", "properties": {
+            "value": {"type": "number"}, "precision": {"type": "integer", "default": 6}}}},
+        "def execute(input_data, context):\n"
+        "    return round(input_data['value'], input_data.get('precision', 6))\n")
+    lines = [{"skill": "rounder", "params": {"value": 1.23456789, "precision": 2}},
+             {"skill": "rounder", "params": {"value": 1.23456789, "precison": 2}}]
+    (tmp_path / "calls.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = cli("batch", "calls.jsonl", "--json", "--skills-dir", str(skills), "--data-dir",
+            str(tmp_path / "d"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    outputs = {row["line"]: row["output"] for row in map(json.loads, r.stdout.splitlines())}
+    assert outputs == {1: 1.23, 2: 1.234568}
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
+    assert notes == ["note: line 2: 'precison' is not one of the parameters of skill "
+                     "'rounder' (did you mean 'precision'?); it was passed on as given"]

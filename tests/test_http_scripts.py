@@ -182,3 +182,19 @@ def test_a_script_submitted_without_waiting_is_followed_to_its_end(tmp_path: Pat
         r = c.post("/api/skills/pdf-forms/scripts",
                    json={"script": "scripts/slow.py", "args": ["b", "0"], "session": sid})
         assert r.status_code == 200 and r.json()["data"]["status"] == "succeeded", r.text
+
+
+def test_the_errors_report_shows_a_failed_script_by_its_exception(tmp_path: Path) -> None:
+    """GET /api/reports/errors and /summary showed a failed script by the stderr tail in its
+    message; they now show the exception that ended it, as the CLI's reports do."""
+    need_sandbox()
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("operator")) as c:
+        r = c.post("/api/skills/pdf-forms/scripts", json={"script": "scripts/crash.py"})
+        assert r.json()["data"]["status"] == "failed", r.text
+        [group] = c.get("/api/reports/errors").json()["data"]["groups"]
+        assert group["example_message"] == ("the script exited with status 1: ValueError: a "
+                                            "bug in the script")
+        assert "Traceback" in group["example_traceback"]
+        [top] = c.get("/api/reports/summary").json()["data"]["top_errors"]
+        assert top["example"] == group["example_message"]

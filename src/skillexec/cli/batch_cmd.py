@@ -17,7 +17,8 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, metrics_table, results_table
-from skillexec.cli.safe_text import json_text
+from skillexec.cli.run_cmd import unnamed_params
+from skillexec.cli.safe_text import json_text, safe_line
 from skillexec.errors import SkillExecError
 from skillexec.task import ExecutionResult, TaskStatus
 
@@ -153,6 +154,10 @@ def batch(
             started = time.perf_counter()
             todo = sorted((c for c in calls if not c.problem),
                           key=lambda c: -_priority(engine, c))
+            for call in (c for c in calls if not c.problem):  # before they run, in file order
+                for note in unnamed_params(engine, call.skill, call.options["params"],
+                                           version=call.options.get("version")):
+                    sys.stderr.write(f"note: {safe_line(f'line {call.line}: {note}')}\n")
             # Highest priority first, file order within a priority: what the queue would do
             # with everything submitted at once (the first calls take free slots directly).
             ids: dict[str, _Call] = {}

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from skillexec.cli.safe_text import cell, safe_line
 from skillexec.cli.safe_text import escape_markup as escape
+from skillexec.script_stderr import SCRIPT_EXIT, telling_line
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
 from skillexec.units import duration, duration_ms
 
@@ -23,10 +24,6 @@ _STYLE = {
     TaskStatus.SUCCEEDED: "green", TaskStatus.FAILED: "red", TaskStatus.TIMED_OUT: "yellow",
     TaskStatus.CANCELLED: "magenta", TaskStatus.REJECTED: "red",
 }
-
-
-_EXITS = ("script_exit",)  # its message ends with the tail of the stderr in its details
-_TRACEBACK = "Traceback (most recent call last):"
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -42,7 +39,7 @@ def error_sentence(result: ExecutionResult) -> str:
         return ""
     message = err.message
     stderr = err.details.get("stderr")
-    if isinstance(stderr, str) and stderr.strip() and err.code in _EXITS:
+    if isinstance(stderr, str) and stderr.strip() and err.code == SCRIPT_EXIT:
         # "exited with status 1: <the last 500 characters of stderr>" starts mid-traceback
         # on one line; stderr's telling line, added below, says why in a few words.
         message = message.split(": ", 1)[0]
@@ -54,27 +51,11 @@ def error_sentence(result: ExecutionResult) -> str:
     if rest:
         text += "; " + "; ".join(f"{v.get('path') or '/'}: {v.get('message')}" for v in rest)
     if isinstance(stderr, str) and stderr.strip():
-        text += f" (stderr: {_telling_line(stderr)})"
+        text += f" (stderr: {short(telling_line(stderr), 200)})"
     suggestions = err.details.get("suggestions")
     if suggestions and "did you mean" not in err.message:
         text += f" (did you mean: {', '.join(str(s) for s in suggestions)}?)"
     return safe_line(text)  # a skill's message: one line, no control characters
-
-
-def _telling_line(stderr: str) -> str:
-    """The line of a failed command's stderr that says what went wrong: the first one that
-    names an error (``Error: Cannot find module 'x'``, ``ValueError: ...``), else the last.
-    After a Python traceback, the last one: in a chain ("During handling of the above
-    exception ...") the first is the cause, the last the exception that ended the script."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    candidates = lines
-    if _TRACEBACK in lines:
-        candidates = lines[len(lines) - lines[::-1].index(_TRACEBACK):][::-1]
-    for line in candidates:
-        head = line.split(":", 1)[0]
-        if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
-            return short(line, 200)
-    return short(lines[-1], 200)
 
 
 def status_text(status: TaskStatus) -> str:

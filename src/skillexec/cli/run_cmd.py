@@ -24,7 +24,7 @@ from skillexec.task import ExecutionResult, TaskStatus
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
 
-__all__ = ["exit_code", "parse_params", "run", "skill_by_id_or_folder"]
+__all__ = ["exit_code", "parse_params", "run", "skill_by_id_or_folder", "unnamed_params"]
 
 
 def exit_code(result: ExecutionResult) -> int:
@@ -114,7 +114,7 @@ def run(
         async with opt.engine_scope(engine):
             opt.left_notice(engine)
             skill_id = skill_by_id_or_folder(engine, skill)
-            notes.extend(_unnamed_params(engine, skill_id, values, version=version))
+            notes.extend(unnamed_params(engine, skill_id, values, version=version))
             result = await engine.execute(skill_id, values, priority=priority,
                                           timeout=timeout, deadline=deadline, version=version)
             if result.error is not None and result.error.code == "no_entry_point":
@@ -172,7 +172,7 @@ def _what_it_offers(engine: SkillExecutionEngine, typed: str, skill_id: str) -> 
     return f"; it offers {' and '.join(uses)}" if uses else ""
 
 
-def _unnamed_params(engine: SkillExecutionEngine, skill_id: str, values: dict[str, Any], *,
+def unnamed_params(engine: SkillExecutionEngine, skill_id: str, values: dict[str, Any], *,
                     version: str | None) -> list[str]:
     """The parameters given that the skill's schema does not name, where it names some and
     says nothing of others: valid JSON Schema, so the call runs, but a typo (``precison``)

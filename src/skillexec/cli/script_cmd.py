@@ -7,11 +7,12 @@ a file outside its folder).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import posixpath
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -21,7 +22,12 @@ from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.task import ExecutionResult
 
+if TYPE_CHECKING:
+    from skillexec.engine import SkillExecutionEngine
+
 __all__ = ["read_files", "script"]
+
+_ENDED_S = 30.0  # cancel_all returns once the end is journaled: a bound, not a wait
 
 
 def read_files(specs: list[str]) -> dict[str, bytes]:
@@ -89,10 +95,16 @@ def script(
                             journal_url=journal_url).prepare_only(skill)
         async with opt.engine_scope(engine):
             from skillexec.cli.run_cmd import skill_by_id_or_folder
-            result = await engine.run_script(skill_by_id_or_folder(engine, skill), path,
-                                             args=list(args or []), files=files, stdin=data,
-                                             session=session, timeout=timeout,
-                                             priority=priority)
+            # Submitted, then waited for: on Ctrl-C its id says whose end to print.
+            task_id = await engine.submit_script(
+                skill_by_id_or_folder(engine, skill), path, args=list(args or []),
+                files=files, stdin=data, session=session, timeout=timeout, priority=priority)
+            try:
+                result = await engine.wait(task_id)
+            except asyncio.CancelledError:
+                if not as_json:
+                    await _print_cancelled(engine, task_id)
+                raise
             hint = opt.no_skills_hint(engine, result)
             return result
 
@@ -101,13 +113,7 @@ def script(
         sys.stdout.write(json_text(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2,
                                                 default=str).decode()) + "\n")
     else:
-        streams = result.output if result.ok else (result.error.details if result.error
-                                                   else {})
-        if isinstance(streams, dict):
-            if streams.get("stdout"):
-                sys.stdout.write(safe_block(str(streams["stdout"])))
-            if streams.get("stderr"):
-                sys.stderr.write(safe_block(str(streams["stderr"])))
+        _print_streams(result)
         for a in result.artifacts:
             make_console(stderr=True).print(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
@@ -121,6 +127,29 @@ def script(
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
 
+
+
+def _print_streams(result: ExecutionResult) -> None:
+    """What the script printed, each stream where it went (a failed or cancelled script's
+    are in its error's details)."""
+    streams = result.output if result.ok else (result.error.details if result.error else {})
+    if isinstance(streams, dict):
+        if streams.get("stdout"):
+            sys.stdout.write(safe_block(str(streams["stdout"])))
+        if streams.get("stderr"):
+            sys.stderr.write(safe_block(str(streams["stderr"])))
+
+
+async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
+    """Interrupted: end the script (after the grace engine_scope would give it), then print
+    what it had printed, kept in its cancelled result, before the command says
+    "interrupted"."""
+    await engine.cancel_all(grace_s=engine.config.interrupt_grace_s)
+    try:
+        ended = await asyncio.wait_for(engine.wait(task_id), _ENDED_S)
+    except (asyncio.CancelledError, TimeoutError):
+        return  # interrupted again, or it did not end: "interrupted" alone, as before
+    _print_streams(ended)
 
 
 def _unsent_files(args: list[str], *, sent: dict[str, bytes]) -> list[str]:

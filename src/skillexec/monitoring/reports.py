@@ -24,6 +24,7 @@ from typing import Any
 from skillexec.monitoring.logs import redact
 from skillexec.monitoring.metrics import ExecutionMetrics
 from skillexec.monitoring.stats import VERDICTS, in_latency, percentile, success_rate
+from skillexec.script_stderr import error_headline
 from skillexec.storage.store import TaskStore
 from skillexec.task import TaskInfo, TaskStatus
 
@@ -134,7 +135,8 @@ class ExecutionReportGenerator:
             if err is not None:
                 e = errors.setdefault((err.type.value, err.code), {
                     "type": err.type.value, "code": err.code, "count": 0,
-                    "example": err.message[:300], "skills": set()})
+                    "example": error_headline(err.code, err.message, err.details)[:300],
+                    "skills": set()})
                 e["count"] += 1
                 e["skills"].add(t.skill_id)
         top_errors = sorted(errors.values(), key=lambda e: -e["count"])[:10]

@@ -28,7 +28,13 @@ from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.entry import build_input
 from skillexec.runtime.environment import ExecutionEnvironment
-from skillexec.runtime.runners.base import Attempt, AttemptLimits, Outcome, Runner
+from skillexec.runtime.runners.base import (
+    Attempt,
+    AttemptLimits,
+    CancelledWithStreams,
+    Outcome,
+    Runner,
+)
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.security.isolation_policy import IsolationPolicy
 from skillexec.skills.model import Skill
@@ -106,7 +112,7 @@ class AttemptLoop:
                 # copy (another node's, or before a restart) may have accepted other input.
                 task.params = self.validator.validate(skill, task.params)
             outcome, skill = await self._attempts(task, skill, history, saved)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             by_engine = task.task_id in self.cancelling
             if self.closing() and not by_engine:
                 raise  # shutting down: the journal keeps the task for the next start
@@ -116,7 +122,11 @@ class AttemptLoop:
                     current.uncancel()
             else:
                 reraise = True  # the caller of execute() was cancelled: so is its task
-            outcome = Outcome(error=cancelled_info(),  # the last attempt's measures
+            cancelled = cancelled_info()
+            if isinstance(exc, CancelledWithStreams):  # what the script had printed (masked
+                # with the end's error, as every ending error is: see engine._finish)
+                cancelled = dataclasses.replace(cancelled, details=exc.streams)
+            outcome = Outcome(error=cancelled,  # the last attempt's measures
                               metrics=history[-1]["metrics"] if history else {})
         except StartNotWritten as exc:
             handed = self.hand_back is not None and self.hand_back(task)

@@ -5,7 +5,9 @@ what changes from one occurrence to the next (numbers, ids, hex, paths, quoted v
 replaced, so ``"connection to 10.0.0.7:5432 reset after 31 ms"`` and the same with other
 numbers are one group. Each group has its counts, first and last seen, its recovery rate
 (the share of its tasks that still succeeded after the failed attempt), the mean attempts
-of its tasks, and one example message and traceback.
+of its tasks, and one example message and traceback. A failed script (``script_exit``) is
+grouped and shown by the line of its stderr that says what went wrong (its exception), its
+stderr standing for the traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from skillexec.script_stderr import SCRIPT_EXIT, error_headline
 from skillexec.storage.store import TaskStore
 from skillexec.task import TaskInfo, TaskStatus
 
@@ -140,7 +143,15 @@ async def error_report(store: TaskStore, *, since: float | None = None,
         for skill_id, err, tb in failures:
             report.failed_attempts += not refused
             etype = str(err.get("type", "execution_error"))
-            message = str(err.get("message", ""))
+            details = err.get("details")
+            code = str(err.get("code", ""))
+            # A failed script by what its stderr says went wrong, not by its message's
+            # stderr tail (which starts wherever 500 characters back fell).
+            message = error_headline(code, str(err.get("message", "")),
+                                     details if isinstance(details, dict) else {})
+            if code == SCRIPT_EXIT and not tb and isinstance(details, dict):
+                stderr = details.get("stderr")
+                tb = stderr[-4000:] if isinstance(stderr, str) and stderr.strip() else None
             key = (skill_id, etype, fingerprint(message))
             g = groups.get(key)
             if g is None:
@@ -150,7 +161,7 @@ async def error_report(store: TaskStore, *, since: float | None = None,
                                              example_task_id=info.task_id)
             g.count += 1
             g.refusals += refused
-            g.codes.add(str(err.get("code", "")))
+            g.codes.add(code)
             g.first_seen = min(g.first_seen, info.created_at)
             g.last_seen = max(g.last_seen, when)
             if tb and not g.example_traceback:

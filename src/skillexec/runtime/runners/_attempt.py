@@ -28,7 +28,7 @@ from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._child_request import first_frame
 from skillexec.runtime.runners._script_end import read_to_end
 from skillexec.runtime.runners._zygote_handle import ChildExit
-from skillexec.runtime.runners.base import Attempt, Outcome
+from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
 from skillexec.scripts import base_id
 from skillexec.units import duration
@@ -121,9 +121,12 @@ class AttemptIO:
                                  else self._command(conn))
             except asyncio.CancelledError:
                 # Ours only if nobody else cancelled the task meanwhile (the engine's own
-                # cancellation of the attempt propagates as it is).
+                # cancellation of the attempt propagates; a script's, with what it printed:
+                # the cancelled result keeps it, as a timed-out script's does).
                 if not interrupted or task.uncancel() > cancelling:
-                    raise
+                    if self.kind == "python":
+                        raise
+                    raise CancelledWithStreams(self._streams_so_far()) from None
                 outcome = self._interrupted(interrupted[0], timeout_s)
         finally:
             self._ended = True  # an interrupt still queued on the loop is now a no-op
@@ -147,16 +150,18 @@ class AttemptIO:
                                   _TO_A_FILE if self.kind == "script" else ""),
                               details={"stream": which, "cap": cap})
         # What a script printed before it hung says where it hung ("Installing pnpm...").
-        # Read what the pipes hold still: a line written just before the kill is in them.
-        if self.kind != "python":
-            self.stdout.drain()
-            self.stderr.drain()
-        said = {} if self.kind == "python" else {
-            "stdout": self.stdout.buf.decode(errors="replace"),
-            "stderr": self.stderr.buf.decode(errors="replace")}
+        said = {} if self.kind == "python" else self._streams_so_far()
         return self._fail(ErrorType.TIMEOUT, "execution_timeout",
                           f"skill {self.attempt.skill.id!r} did not finish within "
                           f"{duration(timeout_s)}", retryable=True, details=said or None)
+
+    def _streams_so_far(self) -> dict[str, str]:
+        """What a script printed until now. Read what the pipes hold still: a line written
+        just before it was stopped is in them."""
+        self.stdout.drain()
+        self.stderr.drain()
+        return {"stdout": self.stdout.buf.decode(errors="replace"),
+                "stderr": self.stderr.buf.decode(errors="replace")}
 
     def _check_workspace(self) -> None:
         quota = self.attempt.context.workspace_quota

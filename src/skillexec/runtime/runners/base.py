@@ -8,6 +8,7 @@ runner must stop its work before letting :class:`asyncio.CancelledError` through
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,7 +16,7 @@ from skillexec.errors import ErrorInfo
 from skillexec.runtime.context import SkillContext
 from skillexec.skills.model import Skill
 
-__all__ = ["Attempt", "AttemptLimits", "Outcome", "Runner"]
+__all__ = ["Attempt", "AttemptLimits", "CancelledWithStreams", "Outcome", "Runner"]
 
 
 # The records of one attempt (its limits, the attempt, its outcome) are plain slotted
@@ -56,6 +57,16 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class CancelledWithStreams(asyncio.CancelledError):
+    """An attempt of a script cancelled from outside (its task was cancelled: Ctrl-C, a
+    cancel call), with what the script had printed so far: the cancelled result keeps it,
+    as a timed-out script's keeps its own, for it says where the script was."""
+
+    def __init__(self, streams: dict[str, str]) -> None:
+        super().__init__("cancelled")
+        self.streams = streams
 
 
 @runtime_checkable
