@@ -121,4 +121,6 @@ def test_the_task_knows_nothing_of_the_smart_executor() -> None:
     tree = ast.parse(Path(skillexec.task.__file__).read_text())
     imported = {n.module for n in ast.walk(tree)
                 if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("skillexec")}
-    assert imported <= {"skillexec.errors", "skillexec.skills.model"}, imported
+    # principals: the admitted caller's type (``ExecutionTask.who``), for annotations only.
+    assert imported <= {"skillexec.errors", "skillexec.skills.model",
+                        "skillexec.security.principals"}, imported
