@@ -356,6 +356,10 @@ class DistributedConfig(_Section):
         "published again (a lost message).")
     sweep_interval_s: float = Field(default=2.0, gt=0,
                                     description="How often a worker runs reaper/reconciler.")
+    hand_back_pause_s: float = Field(
+        default=0.25, gt=0, le=60, description="A claimed task that could not start on its "
+        "worker (its skill is not there) is published again after this, doubled at each "
+        "hand-back; after 8 it ends failed.")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="On SIGTERM, how long "
                                     "running tasks may finish before they are handed back.")
     claim_ahead_s: float = Field(

@@ -27,7 +27,6 @@ __all__ = ["MOST_HAND_BACKS", "hand_back_unstarted"]
 
 log = logging.getLogger("skillexec.distributed")
 MOST_HAND_BACKS = 8  # then the task ends: no worker could start it
-_PAUSE_S = 0.25  # before the n-th publish: 0.25 s * 2^(n-1) (0.25 … 32 s, 64 s in all)
 _LEDGER_TRIES = 3  # the ledger itself may be what failed a moment ago
 
 
@@ -46,7 +45,8 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     if count is not None:
         node.store.claims.pop(task_id, None)
         node.metrics.handed_back.inc()
-        pause_s = _PAUSE_S * 2 ** (count - 1)
+        # Before the n-th publish: hand_back_pause_s * 2^(n-1) (default 0.25 … 32 s, 64 in all)
+        pause_s = node.settings.hand_back_pause_s * 2 ** (count - 1)
         log.warning("task %s: %s (skill %r %s); handed back for another worker (%d of %d), "
                     "published again in %.2f s", task_id, why.value, r.skill_id,
                     r.skill_version, count, MOST_HAND_BACKS, pause_s)

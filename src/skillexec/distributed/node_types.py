@@ -41,6 +41,9 @@ class NodeSettings(Protocol):
     def shutdown_grace_s(self) -> float: ...
 
     @property
+    def hand_back_pause_s(self) -> float: ...
+
+    @property
     def claim_ahead_s(self) -> float: ...
 
 
