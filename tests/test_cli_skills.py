@@ -130,17 +130,22 @@ def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) 
     assert body["id"] == "greet" and body["environment"]["state"] == "none needed"
 
 
-def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
-    """`-p precison=2` (a typo) was accepted in silence: the schema allows other keys, so
-    the call ran with the default precision. The command now says the key is not one of
-    the skill's parameters, and which one was likely meant."""
-    skills = tmp_path / "skills"
+def _rounder(skills: Path) -> None:
+    """A skill whose schema names `value` and `precision` and leaves other keys allowed."""
     _folder(skills / "rounder", {
         "id": "rounder", "version": "1.0.0",
         "parameters_schema": {"type": "object", "properties": {
             "value": {"type": "number"}, "precision": {"type": "integer", "default": 6}}}},
         "def execute(input_data, context):\n"
         "    return round(input_data['value'], input_data.get('precision', 6))\n")
+
+
+def test_run_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
+    """`-p precison=2` (a typo) was accepted in silence: the schema allows other keys, so
+    the call ran with the default precision. The command now says the key is not one of
+    the skill's parameters, and which one was likely meant."""
+    skills = tmp_path / "skills"
+    _rounder(skills)
     where = ("--skills-dir", str(skills), "--data-dir", str(tmp_path / "d"))
     r = cli("run", "rounder", "-p", "value=1.23456789", "-p", "precison=2", *where,
             cwd=tmp_path)
@@ -174,12 +179,7 @@ def test_batch_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -
     its default, with no word, where `run -p precison=2` notes it. Each such line now gets
     the same note, with its line number."""
     skills = tmp_path / "skills"
-    _folder(skills / "rounder", {
-        "id": "rounder", "version": "1.0.0",
-        "parameters_schema": {"type": "object", "properties": {
-            "value": {"type": "number"}, "precision": {"type": "integer", "default": 6}}}},
-        "def execute(input_data, context):\n"
-        "    return round(input_data['value'], input_data.get('precision', 6))\n")
+    _rounder(skills)
     lines = [{"skill": "rounder", "params": {"value": 1.23456789, "precision": 2}},
              {"skill": "rounder", "params": {"value": 1.23456789, "precison": 2}}]
     (tmp_path / "calls.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))

@@ -89,12 +89,7 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(cluster: Cluster,
 
     async def go() -> dict[str, tuple[str, TaskStatus]]:
         async with SkillExecutionEngine(skills_dir=c.skills, data_dir=c.data) as engine:
-            ids: dict[str, str] = {}
-            for n in range(6):
-                skill = "again" if n % 2 else "once"
-                ids[await engine.submit(skill, {"n": n, "seconds": 1})] = skill
-            await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) >= 1, 60,
-                                    "a task running")
+            ids = await _submit_until_one_runs(engine, c)
             redis.kill()
             await asyncio.sleep(1)
             redis.start()
@@ -114,6 +109,16 @@ def test_redis_killed_and_restarted_mid_run_loses_nothing(cluster: Cluster,
         if skill == "once":
             assert counts[task_id] == 1, (task_id, counts)
     assert all(w.poll() is None for w in c.workers), c.logs()  # the workers reconnected
+
+
+async def _submit_until_one_runs(engine: SkillExecutionEngine, c: Cluster) -> dict[str, str]:
+    """Six tasks of 1 s, idempotent and not in turn (task id -> skill), once one runs."""
+    ids: dict[str, str] = {}
+    for n in range(6):
+        skill = "again" if n % 2 else "once"
+        ids[await engine.submit(skill, {"n": n, "seconds": 1})] = skill
+    await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) >= 1, 60, "a task running")
+    return ids
 
 
 def _worker_ports(pid: int, broker_port: int) -> set[int]:
@@ -161,12 +166,7 @@ def test_a_workers_rabbitmq_connections_closed_mid_run_lose_nothing(
 
         async def go() -> tuple[dict[str, tuple[str, TaskStatus]], int]:
             async with SkillExecutionEngine(skills_dir=c.skills, data_dir=c.data) as engine:
-                ids: dict[str, str] = {}
-                for n in range(6):
-                    skill = "again" if n % 2 else "once"
-                    ids[await engine.submit(skill, {"n": n, "seconds": 1})] = skill
-                await asyncio.to_thread(wait_until, lambda: len(c.run_counts()) >= 1, 60,
-                                        "a task running")
+                ids = await _submit_until_one_runs(engine, c)
                 ports = _worker_ports(worker.pid, urlparse(AMQP).port or 5672)
                 closed = await asyncio.to_thread(_close_rabbitmq_connections, ports)
                 for n in range(6, 10):

@@ -63,11 +63,7 @@ class Admission:
         # First: may this principal run it? (A Principal is its own: principal_of would
         # first compare it with a name, a dataclass __eq__ call.)
         who = principal if principal.__class__ is Principal else principal_of(principal)
-        self.authorize(who, skill)
-        _runnable(skill)
-        runner = self._runner(skill)
-        for check in self.checks:
-            check(skill, runner)
+        self._admit(who, skill)
         if fields := self.binary.of(skill):  # bytes for "format": "binary" properties
             params = self.binary.encode(params, fields)
         validated = self.validator.validate(skill, params)
@@ -115,6 +111,10 @@ class Admission:
                     code="skill_not_granted",
                     details={"principal": task.principal, "skill_id": skill.id})
             who = LOCAL
+        self._admit(who, skill)
+
+    def _admit(self, who: Principal, skill: Skill) -> None:
+        """Every check a call of ``skill`` by ``who`` must pass before it is accepted."""
         self.authorize(who, skill)
         _runnable(skill)
         runner = self._runner(skill)

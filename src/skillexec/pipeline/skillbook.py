@@ -78,15 +78,18 @@ class SkillBook:
         return self.environments.attach(skill)
 
     def _claims(self) -> None:
-        """The folders claiming each trusted or granted id (permissions, secrets), told to
-        the policies (see their ``claims``)."""
+        """The trusted or granted ids (permissions, secrets) that more than one folder
+        claims, with those folders, told to the policies (see their ``claims``)."""
         granted = self.permissions.per_skill if self.permissions is not None else {}
-        folders = {i: {str(s.path) for s in self.skills.every_version(i) if s.path is not None}
-                   for i in {*self.policy.trusted_skills, *granted, *self.secrets.ids}}
-        self.policy.claims(folders)
-        self.secrets.claims(folders)
+        contested: dict[str, tuple[str, ...]] = {}
+        for i in {*self.policy.trusted_skills, *granted, *self.secrets.ids}:
+            folders = {str(s.path) for s in self.skills.every_version(i) if s.path is not None}
+            if len(folders) > 1:
+                contested[i] = tuple(sorted(folders))
+        self.policy.claims(contested)
+        self.secrets.claims(contested)
         if self.permissions is not None:
-            self.permissions.claims(folders)
+            self.permissions.claims(contested)
 
     def refresh(self) -> None:
         """Skills whose packages another process changed (``skillexec skills install ID

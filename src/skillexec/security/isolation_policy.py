@@ -16,7 +16,7 @@ engine, ``skills show``) reads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,13 +61,13 @@ class IsolationPolicy:
     _contested: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
 
-    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
-        """Told, once skills are loaded, the folders that claim each trusted id. Trust is
-        by id, and an id is whatever a manifest says: a second folder claiming a trusted
-        id with a higher version took its calls, and ran with its trust (inline: in the
-        engine's process). While more than one folder claims it, neither is trusted."""
-        contested = {i: tuple(sorted(f)) for i, f in folders.items()
-                     if i in self.trusted_skills and len(set(f)) > 1}
+    def claims(self, contested: Mapping[str, tuple[str, ...]]) -> None:
+        """Told, once skills are loaded, the ids more than one folder claims (and those
+        folders). Trust is by id, and an id is whatever a manifest says: a second folder
+        claiming a trusted id with a higher version took its calls, and ran with its trust
+        (inline: in the engine's process). While more than one folder claims it, neither
+        is trusted."""
+        contested = {i: f for i, f in contested.items() if i in self.trusted_skills}
         if contested != self._contested:
             self._contested.clear()
             self._contested.update(contested)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -35,13 +35,12 @@ class PermissionPolicy:
     _contested: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
 
-    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
-        """Told, once skills are loaded, the folders that claim each id of ``per_skill``:
-        a grant is by id, and an id is whatever a manifest says (a second folder claiming
-        it with a higher version took its calls, with the grant). While more than one
-        folder claims an id, its per-skill grant is given to none of them."""
-        contested = {i: tuple(sorted(set(f))) for i, f in folders.items()
-                     if i in self.per_skill and len(set(f)) > 1}
+    def claims(self, contested: Mapping[str, tuple[str, ...]]) -> None:
+        """Told, once skills are loaded, the ids more than one folder claims (and those
+        folders): a grant is by id, and an id is whatever a manifest says (a second folder
+        claiming it with a higher version took its calls, with the grant). While more than
+        one folder claims an id, its per-skill grant is given to none of them."""
+        contested = {i: f for i, f in contested.items() if i in self.per_skill}
         if contested != self._contested:
             self._contested.clear()
             self._contested.update(contested)

@@ -10,7 +10,7 @@ runs, so nothing is handed to either folder.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from skillexec.errors import SkillPermissionError
@@ -25,10 +25,10 @@ class SecretGrants:
     _contested: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
 
-    def claims(self, folders: Mapping[str, Collection[str]]) -> None:
-        """Told the folders that claim each id (ids not granted secrets are ignored)."""
-        contested = {i: tuple(sorted(set(f))) for i, f in folders.items()
-                     if i in self.ids and len(set(f)) > 1}
+    def claims(self, contested: Mapping[str, tuple[str, ...]]) -> None:
+        """Told the ids more than one folder claims, and those folders (ids handed no
+        secrets are ignored)."""
+        contested = {i: f for i, f in contested.items() if i in self.ids}
         if contested != self._contested:
             self._contested.clear()
             self._contested.update(contested)
