@@ -315,3 +315,36 @@ def test_an_engine_alone_still_recovers_a_stopped_one_s_tasks(tmp_path: Path) ->
     finally:
         del os.environ["RUNS_FILE"]
     assert rec.left and set(rec.left) <= set(ids["again"] + ids["once"])
+
+
+def test_a_recovered_task_is_admitted_again_under_the_folder_found_at_restart(
+        tmp_path: Path) -> None:
+    """Killed mid-run; before the restart a second folder claims the trusted id ``again``
+    (at a higher version, asking for inline). Its resumed tasks end refused, naming both
+    folders, every one of them terminal: the claim made no trusted id of it, and none ran."""
+    skills, data, ids, runs = _killed_mid_run(tmp_path)
+    with sqlite3.connect(data / "journal.db") as db:
+        left = {t for (t,) in db.execute(
+            "SELECT task_id FROM tasks WHERE finished_at IS NULL AND skill_id = 'again'")}
+    assert left, "every task of 'again' ended before the kill"
+    claimer = skills / "zz-claimer"
+    claimer.mkdir()
+    (claimer / "skill.json").write_text(MANIFEST.format(id="again", idem="true").replace(
+        '"1.0.0"', '"9.0.0"'))
+    (claimer / "main.py").write_text(
+        f"def execute(input_data, context):\n    open({str(tmp_path / 'hijack')!r}, 'w')\n")
+    os.environ["RUNS_FILE"] = str(runs)
+
+    async def resume() -> dict[str, ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=data) as engine:
+            return {t: await engine.wait(t, timeout=30) for t in left}
+
+    try:
+        results = arun(resume())
+    finally:
+        del os.environ["RUNS_FILE"]
+    for result in results.values():
+        assert result.status is TaskStatus.FAILED, result
+        assert result.error is not None and result.error.code == "isolation_not_allowed"
+        assert "zz-claimer" in result.error.message
+    assert not (tmp_path / "hijack").exists()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorType, SkillNotFoundError
+from skillexec.errors import ErrorType, SkillExecError, SkillNotFoundError
 from skillexec.events import EventBus, TaskEvent
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -145,12 +145,19 @@ class Access:
         error's code if it failed."""
         req = task.request
         what = {"skill": req.skill_id, "version": req.skill_version,
-                "isolation": task.runner or (self._book.isolation_of(task.skill)
-                                             if task.skill else None),
+                "isolation": task.runner or self._isolation(task),
                 "submitted_us": int(req.created_at * 1_000_000)}
         if code is not None:
             what["code"] = code
         return what
+
+    def _isolation(self, task: ExecutionTask) -> str | None:
+        if task.skill is None:
+            return None
+        try:
+            return self._book.isolation_of(task.skill)
+        except SkillExecError:  # refused (the reason is the task's error): none it ran at
+            return None
 
 def not_found(task_id: str) -> SkillNotFoundError:
     # The very error an unknown id gets: another principal's task is not even confirmed.

@@ -116,6 +116,13 @@ class Admission:
     def _admit(self, who: Principal, skill: Skill) -> None:
         """Every check a call of ``skill`` by ``who`` must pass before it is accepted."""
         self.authorize(who, skill)
+        self.recheck(skill)
+
+    def recheck(self, skill: Skill) -> None:
+        """The checks of ``skill`` itself (not of its caller, whose grants were checked
+        where the task was accepted), for a task read from the journal: a worker's claim,
+        or a task recovered after a restart. The skill found here under that id may not be
+        the one admitted there, and this node's settings are its own."""
         _runnable(skill)
         runner = self._runner(skill)
         for check in self.checks:

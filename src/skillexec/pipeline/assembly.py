@@ -211,9 +211,8 @@ def assemble(c: EngineConfig, given: Given, *,
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
         events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
-        finish=finish, admit_fallback=admission.fallback, output_filter=OutputFilter(
-            enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
-            sensitive=c.settings_of("monitor").sensitive_params, handed=p["secrets"]))
+        finish=finish, admit_fallback=admission.fallback, admit_stored=admission.recheck,
+        output_filter=_output_filter(c, p))
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)
@@ -257,6 +256,12 @@ def _claimed(attempts: AttemptLoop, tasks: LiveTasks, queue: TaskQueue, executor
                           skills=skills)
     attempts.hand_back = claimed.hand_back  # a worker's claim that did not start goes back
     return claimed
+
+
+def _output_filter(c: EngineConfig, p: dict[str, Any]) -> OutputFilter:
+    return OutputFilter(enabled=c.security.redact, exempt=c.security.redact_exempt_skills,
+                        sensitive=c.settings_of("monitor").sensitive_params,
+                        handed=p["secrets"])
 
 
 def _admission(c: EngineConfig, p: dict[str, Any], policy: IsolationPolicy) -> Admission:

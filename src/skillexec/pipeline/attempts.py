@@ -73,11 +73,16 @@ class AttemptLoop:
                  cancelling: set[str], closing: Callable[[], bool], finish: Finish,
                  output_filter: OutputFilter | None = None,
                  hand_back: Callable[[ExecutionTask], bool] | None = None,
-                 admit_fallback: Callable[[ExecutionTask, Skill], None] | None = None) -> None:
+                 admit_fallback: Callable[[ExecutionTask, Skill], None] | None = None,
+                 admit_stored: Callable[[Skill], None] | None = None) -> None:
         self.runners = runners
         # Raises to refuse a fallback (its caller may not run it); None: the engine's
         # admission is not wired in (a loop made on its own), and no fallback runs.
         self.admit_fallback = admit_fallback
+        # Raises to refuse a task read from the journal (recovered, or a worker's claim)
+        # whose skill this node's policy would not admit now: it was admitted elsewhere,
+        # or before a restart, against another folder or other settings.
+        self.admit_stored = admit_stored
         self.output_filter = output_filter or OutputFilter(enabled=False)
         self.policy = policy
         self.environment = environment
@@ -108,6 +113,8 @@ class AttemptLoop:
         try:
             if skill is None:  # recovered from the journal, or claimed from another node
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+                if self.admit_stored is not None:
+                    self.admit_stored(skill)
                 # Under this node's copy of the skill, which is what runs: the submitter's
                 # copy (another node's, or before a restart) may have accepted other input.
                 task.params = self.validator.validate(skill, task.params)
