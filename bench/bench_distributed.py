@@ -12,7 +12,10 @@ rows' WAL and dirty buffers behind; the fresh arm a hundred exited interpreters)
   skillexec   distributed skillexec: validation, PostgreSQL journal, fenced claim; the
               client submits and waits through the journal
   fresh       Celery task that runs a fresh interpreter (``python -c pass``) per task
-  sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode
+  sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode: a
+              plain function, as ``python -c pass`` is a plain program
+  sandboxed_async  the same no-op as an ``async def`` (its child runs an event loop:
+              what an async skill costs beyond a plain one; sessions 8-14 measured this one)
   baseline    as skillexec, its workers running the code in --baseline-src (A/B of a change)
   sandboxed_base  as sandboxed, its workers running the code in --baseline-src
 Throughput = N / (first submit -> last end seen by the client). Round trip = one task
@@ -51,6 +54,10 @@ PG_ADMIN = os.environ.get("SKILLEXEC_TEST_PG", "postgresql://postgres@127.0.0.1:
 
 NOOP = """
 async def execute(input_data, context):
+    return {"n": input_data["n"]}
+"""
+SYNC_NOOP = """
+def execute(input_data, context):
     return {"n": input_data["n"]}
 """
 LOGGED = """
@@ -172,9 +179,10 @@ OLD_FORMAT = [False]  # --baseline-old-format: the baseline's workers read one i
 
 class Skx:
     def __init__(self, root: Path, broker: str, db: str, iso: str,
-                 src: str | None = None) -> None:
+                 src: str | None = None, *, sync: bool = False) -> None:
         self.root = root
-        for sid, body, idem in (("noop", NOOP, "true"), ("again", LOGGED, "true"),
+        for sid, body, idem in (("noop", SYNC_NOOP if sync else NOOP, "true"),
+                                ("again", LOGGED, "true"),
                                 ("once", LOGGED, "false")):
             d = root / "skills" / sid
             d.mkdir(parents=True, exist_ok=True)
@@ -348,13 +356,14 @@ def _commits(db: str) -> int:
 
 
 def skx_arm(broker: str, n: int, *, iso: str = "inline", rtt: int = 0,
-            src: str | None = None, arm: str = "skillexec") -> tuple[float, list[float]]:
+            src: str | None = None, arm: str = "skillexec",
+            sync: bool = False) -> tuple[float, list[float]]:
     """Also records, per task, the arm's cost: PostgreSQL transactions (every statement
     made in autocommit is one), worker CPU and client CPU of the throughput phase: steadier
     than tasks/s on a box that others load."""
     db = new_db()
     with tempfile.TemporaryDirectory() as tmp:
-        skx = Skx(Path(tmp), broker, db, iso, src)
+        skx = Skx(Path(tmp), broker, db, iso, src, sync=sync)
         procs = [skx.worker(WORKER_C[0]), skx.worker(WORKER_C[0])]
         try:
             rate, lat, (worker_s, client_s, pg_s) = asyncio.run(
@@ -520,7 +529,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rtt", type=int, default=200)
     ap.add_argument("--kills", type=int, default=20)
-    ap.add_argument("--arms", default="celery,celery_pg,skillexec,fresh,sandboxed")
+    ap.add_argument("--arms",
+                    default="celery,celery_pg,skillexec,fresh,sandboxed,sandboxed_async")
     ap.add_argument("--baseline-src", default=None, metavar="DIR",
                     help="arm 'baseline': skillexec workers importing from DIR (another "
                          "checkout's src), the client as --arms skillexec")
@@ -570,9 +580,10 @@ def main() -> None:
                                         arm=arm)
                 elif arm == "sandboxed_base":
                     rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox",
-                                        src=a.baseline_src, arm=arm)
-                elif arm == "sandboxed":
-                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox", arm=arm)
+                                        src=a.baseline_src, arm=arm, sync=True)
+                elif arm in ("sandboxed", "sandboxed_async"):
+                    rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox", arm=arm,
+                                        sync=arm == "sandboxed")
                 else:
                     rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt)
                 rates[arm].append(rate)
@@ -600,7 +611,8 @@ def main() -> None:
               f"{statistics.median(FAULTS_BY_ARM[arm]):.0f} (median of rounds)")
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
-                       ("sandboxed", "fresh", 2.0), ("sandboxed_base", "fresh", 2.0)):
+                       ("sandboxed", "fresh", 2.0), ("sandboxed_async", "fresh", 2.0),
+                       ("sandboxed_base", "fresh", 2.0)):
         if x in med and y in med:
             print(f"  {x}/{y}: {med[x] / med[y]:.2f}x (target >= {need}x)")
     if a.kills:
