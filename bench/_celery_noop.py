@@ -36,3 +36,15 @@ def fresh(n: int) -> int:
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     _r.incr(os.environ["BENCH_KEY"])
     return n
+
+
+_ASYNC_NOOP = "import asyncio\nasync def execute(n):\n    return n\nasyncio.run(execute(1))\n"
+
+
+@app.task(name="fresh_async")
+def fresh_async(n: int) -> int:
+    """The async no-op as a fresh interpreter runs it: ``asyncio.run`` of a coroutine (the
+    peer of skillexec's ``sandboxed_async`` arm, as ``fresh`` is of ``sandboxed``)."""
+    subprocess.run([sys.executable, "-c", _ASYNC_NOOP], check=True)
+    _r.incr(os.environ["BENCH_KEY"])
+    return n

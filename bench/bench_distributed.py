@@ -12,6 +12,7 @@ rows' WAL and dirty buffers behind; the fresh arm a hundred exited interpreters)
   skillexec   distributed skillexec: validation, PostgreSQL journal, fenced claim; the
               client submits and waits through the journal
   fresh       Celery task that runs a fresh interpreter (``python -c pass``) per task
+  fresh_async as fresh, the interpreter running the async no-op (``asyncio.run``)
   sandboxed   skillexec no-op skill at isolation ``sandbox`` through distributed mode: a
               plain function, as ``python -c pass`` is a plain program
   sandboxed_async  the same no-op as an ``async def`` (its child runs an event loop:
@@ -530,7 +531,8 @@ def main() -> None:
     ap.add_argument("--rtt", type=int, default=200)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--arms",
-                    default="celery,celery_pg,skillexec,fresh,sandboxed,sandboxed_async")
+                    default="celery,celery_pg,skillexec,fresh,sandboxed,fresh_async,"
+                            "sandboxed_async")
     ap.add_argument("--baseline-src", default=None, metavar="DIR",
                     help="arm 'baseline': skillexec workers importing from DIR (another "
                          "checkout's src), the client as --arms skillexec")
@@ -572,8 +574,8 @@ def main() -> None:
                     rate, lat = celery_arm(a.broker, a.tasks, backend=None, rtt=rtt)
                 elif arm == "celery_pg":
                     rate, lat = celery_arm(a.broker, a.tasks, backend=pg_backend, arm=arm)
-                elif arm == "fresh":
-                    rate, lat = celery_arm(a.broker, a.fresh_tasks, backend=None, task="fresh",
+                elif arm in ("fresh", "fresh_async"):
+                    rate, lat = celery_arm(a.broker, a.fresh_tasks, backend=None, task=arm,
                                            arm=arm)
                 elif arm == "baseline":
                     rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt, src=a.baseline_src,
@@ -611,7 +613,8 @@ def main() -> None:
               f"{statistics.median(FAULTS_BY_ARM[arm]):.0f} (median of rounds)")
     med = {k: statistics.median(v) for k, v in rates.items() if v}
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
-                       ("sandboxed", "fresh", 2.0), ("sandboxed_async", "fresh", 2.0),
+                       ("sandboxed", "fresh", 2.0), ("sandboxed_async", "fresh_async", 2.0),
+                       ("sandboxed_async", "fresh", 2.0),
                        ("sandboxed_base", "fresh", 2.0)):
         if x in med and y in med:
             print(f"  {x}/{y}: {med[x] / med[y]:.2f}x (target >= {need}x)")
