@@ -191,3 +191,23 @@ def test_batch_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
     assert notes == ["note: line 2: 'precison' is not one of the parameters of skill "
                      "'rounder' (did you mean 'precision'?); it was passed on as given"]
+
+
+def test_list_folds_py_copilot_package_paths_into_one_line(tmp_path: Path) -> None:
+    """Py Copilot's own folder listed 13 near-identical lines below the table: each reason
+    named its own ``app.skills.skills.<folder>`` path, so no two were the same sentence.
+    The path is the folder's in every one of them: they now share one line."""
+    skills = tmp_path / "skills"
+    for name in ("alpha", "beta", "gamma"):
+        (skills / name).mkdir(parents=True)
+        (skills / name / "skill.json").write_text(json.dumps(
+            {"name": name, "version": "1.0.0", "description": f"Does {name}.",
+             "entry_point": f"app.skills.skills.{name}"}))
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: Does {name}.\n---\nSteps.\n")
+    r = cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert out.count("is a Py Copilot package path") == 1, r.stdout
+    assert "no entry alpha, beta, gamma: entry_point 'app.skills.skills.<folder>' is a " \
+           "Py Copilot package path" in out, out

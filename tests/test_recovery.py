@@ -322,7 +322,7 @@ def test_a_recovered_task_is_admitted_again_under_the_folder_found_at_restart(
     """Killed mid-run; before the restart a second folder claims the trusted id ``again``
     (at a higher version, asking for inline). Its resumed tasks end refused, naming both
     folders, every one of them terminal: the claim made no trusted id of it, and none ran."""
-    skills, data, ids, runs = _killed_mid_run(tmp_path)
+    skills, data, _, runs = _killed_mid_run(tmp_path)
     with sqlite3.connect(data / "journal.db") as db:
         left = {t for (t,) in db.execute(
             "SELECT task_id FROM tasks WHERE finished_at IS NULL AND skill_id = 'again'")}

@@ -61,6 +61,12 @@ def _entry(skill: Skill, *, reason: bool = True) -> str:
     return f"none ({e.reason})" if e.reason and reason else "none"
 
 
+# Py Copilot names each folder as a package of its host (app.skills.skills.<folder>): the
+# reasons of its folders differ only there, and share one line below the table.
+_PACKAGE_PATH = re.compile(r"'app\.skills\.skills\.[^'\s]*'")
+_ANY_FOLDER = "'app.skills.skills.<folder>'"
+
+
 @app.command("list")
 def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False
@@ -98,11 +104,11 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
     no_entry: dict[str, list[Skill]] = {}
     for s in skills:
         if not s.runnable and s.offers != "nothing":  # valid: instructions or scripts only
-            no_entry.setdefault(s.entry.reason, []).append(s)
+            no_entry.setdefault(_PACKAGE_PATH.sub(_ANY_FOLDER, s.entry.reason), []).append(s)
     for reason, same in no_entry.items():
         if len(same) == 1:
             console.print(f"[dim]no entry[/dim] ({cell(same[0].offers)}) {cell(same[0].id)}: "
-                          f"{cell(reason)}", soft_wrap=True)
+                          f"{cell(same[0].entry.reason)}", soft_wrap=True)
         else:
             ids = ", ".join(cell(s.id) for s in same)  # what each offers: the table says
             console.print(f"[dim]no entry[/dim] {ids}: {cell(reason)}", soft_wrap=True)
