@@ -211,3 +211,6 @@ def test_list_folds_py_copilot_package_paths_into_one_line(tmp_path: Path) -> No
     assert out.count("is a Py Copilot package path") == 1, r.stdout
     assert "no entry alpha, beta, gamma: entry_point 'app.skills.skills.<folder>' is a " \
            "Py Copilot package path" in out, out
+    # and what can be done with them: said once
+    assert out.count("skillexec skills show ID --instructions") == 1, out
+    assert "skillexec script ID SCRIPT" in out, out

@@ -112,6 +112,10 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
         else:
             ids = ", ".join(cell(s.id) for s in same)  # what each offers: the table says
             console.print(f"[dim]no entry[/dim] {ids}: {cell(reason)}", soft_wrap=True)
+    if no_entry:  # what a user can do with them all the same
+        console.print("[dim]a skill with no entry still serves its instructions (skillexec "
+                      "skills show ID --instructions) and runs its scripts (skillexec script "
+                      "ID SCRIPT [ARG...])[/dim]", soft_wrap=True)
     for s in skills:
         if not s.runnable and s.offers == "nothing":
             console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: {cell(s.entry.reason)}",
