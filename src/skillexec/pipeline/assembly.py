@@ -243,11 +243,19 @@ def assemble(c: EngineConfig, given: Given, *,
         lock=DataDirLock(c.data_dir),
         services=services, monitor=monitor, smart=smart, audit=audit,
         keys=KeyManager(journal, audit=audit.record), access=access,
-        scripts=ScriptCalls(skills=skills, sessions=p["sessions"], environments=environments,
-                            queue=queue, executor=executor, tasks=tasks, finish=finish,
-                            distributed=c.broker_url is not None),
+        scripts=_script_calls(c, p, attempts, environments, queue, executor, tasks, finish),
         remote=_remote(c, journal, events, tasks.published),
         claimed=_claimed(attempts, tasks, queue, executor, finish, skills))
+
+
+def _script_calls(c: EngineConfig, p: dict[str, Any], attempts: AttemptLoop,
+                  environments: EnvironmentManager, queue: TaskQueue, executor: AsyncExecutor,
+                  tasks: LiveTasks, finish: Finish) -> ScriptCalls:
+    scripts = ScriptCalls(skills=p["skills"], sessions=p["sessions"], environments=environments,
+                          queue=queue, executor=executor, tasks=tasks, finish=finish,
+                          distributed=c.broker_url is not None)
+    attempts.ready = scripts.ready  # a task read from the journal: its environment made here
+    return scripts
 
 
 def _claimed(attempts: AttemptLoop, tasks: LiveTasks, queue: TaskQueue, executor: AsyncExecutor,

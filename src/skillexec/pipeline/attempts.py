@@ -101,6 +101,10 @@ class AttemptLoop:
         # Whether a task whose skill never started may be given back, not ended (True: it
         # was, a distributed worker's claim); None: every such task ends.
         self.hand_back = hand_back
+        # A skill with its environment ready (provisioned now if this node has not made
+        # it yet), for a task read from the journal: the engine's own calls do this as they
+        # are accepted; a fresh worker's first claim of the skill does it here. None: as is.
+        self.ready: Callable[[Skill], Awaitable[Skill]] | None = None
         self.binary = BinaryFields()
 
     async def run(self, task: ExecutionTask) -> ExecutionResult | None:
@@ -113,6 +117,8 @@ class AttemptLoop:
         try:
             if skill is None:  # recovered from the journal, or claimed from another node
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+                if self.ready is not None:  # its environment, made at its first call here
+                    skill = task.skill = await self.ready(skill)
                 if self.admit_stored is not None:
                     self.admit_stored(skill)
                 # Under this node's copy of the skill, which is what runs: the submitter's
