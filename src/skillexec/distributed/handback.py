@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import TYPE_CHECKING
 
 from skillexec.distributed.ledger import Claim
@@ -45,8 +46,12 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     if count is not None:
         node.store.claims.pop(task_id, None)
         node.metrics.handed_back.inc()
-        # Before the n-th publish: hand_back_pause_s * 2^(n-1) (default 0.25 … 32 s, 64 in all)
-        pause_s = node.settings.hand_back_pause_s * 2 ** (count - 1)
+        # Before the n-th publish: hand_back_pause_s * 2^(n-1) (default 0.25 … 32 s, 64 in
+        # all), jittered by ±50 %: without it, Redis gave the task back to this worker every
+        # time. Kombu's BRPOP times out each second and is sent again, so a whole-second pause
+        # published just before this worker's BRPOP ran out: the longest waiter, which Redis
+        # serves first, was this worker again.
+        pause_s = node.settings.hand_back_pause_s * 2 ** (count - 1) * random.uniform(0.5, 1.5)
         log.warning("task %s: %s (skill %r %s); handed back for another worker (%d of %d), "
                     "published again in %.2f s", task_id, why.value, r.skill_id,
                     r.skill_version, count, MOST_HAND_BACKS, pause_s)
