@@ -159,6 +159,7 @@ class Access:
         except SkillExecError:  # refused (the reason is the task's error): none it ran at
             return None
 
+
 def not_found(task_id: str) -> SkillNotFoundError:
     # The very error an unknown id gets: another principal's task is not even confirmed.
     return SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
