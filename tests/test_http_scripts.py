@@ -198,3 +198,39 @@ def test_the_errors_report_shows_a_failed_script_by_its_exception(tmp_path: Path
         assert "Traceback" in group["example_traceback"]
         [top] = c.get("/api/reports/summary").json()["data"]["top_errors"]
         assert top["example"] == group["example_message"]
+
+
+def test_a_bundled_file_is_read_over_http(tmp_path: Path) -> None:
+    """An instructions-only skill's SKILL.md sends the model to its reference files
+    (``see forms.md``): GET /api/skills/{id} listed them, and nothing over HTTP served
+    them (MCP did, as resources). Only the files the skill bundles are served."""
+    skills = tmp_path / "skills"
+    folder = skills / "guide"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        "---\nname: guide\ndescription: Fill forms.\n---\nRead forms.md first.\n")
+    (folder / "forms.md").write_text("# Forms\nStep one.\n")
+    (folder / "templates").mkdir()
+    (folder / "templates" / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    (folder / "scripts" / "go.py").write_text("print('go')\n")
+    (tmp_path / "secret.txt").write_text("not the skill's\n")
+    (folder / "link.md").symlink_to(tmp_path / "secret.txt")
+    with running(tmp_path / "srv", skills_dir=skills) as srv, \
+            srv.client(srv.key("viewer")) as c:
+        r = c.get("/api/skills/guide/files/forms.md")
+        assert r.status_code == 200, r.text
+        assert r.text == "# Forms\nStep one.\n"
+        assert r.headers["content-type"].startswith("text/markdown")
+        r = c.get("/api/skills/guide/files/templates/logo.png")
+        assert (r.status_code, r.content) == (200, b"\x89PNG\r\n\x1a\nfake")
+        assert r.headers["content-type"] == "image/png"
+        assert c.get("/api/skills/guide/files/scripts/go.py").text == "print('go')\n"
+        # (escaped, so that the client does not fold the ``..`` away before sending)
+        for bad in ("link.md", "..%2F..%2Fsecret.txt", "templates%2F..%2F..%2Fsecret.txt",
+                    "nope.md", "%2Fetc%2Fpasswd"):
+            r = c.get(f"/api/skills/guide/files/{bad}")
+            assert r.status_code == 404, (bad, r.text)
+            assert "not the skill's" not in r.text and "root:" not in r.text
+        assert c.get("/api/skills/nope/files/forms.md").status_code == 404
+    with running(tmp_path / "srv2", skills_dir=skills) as srv, srv.client(None) as c:
+        assert c.get("/api/skills/guide/files/forms.md").status_code == 401

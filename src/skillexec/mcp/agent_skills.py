@@ -5,16 +5,16 @@ loads the instructions, and artifacts under ``skillexec://artifacts/{id}``."""
 from __future__ import annotations
 
 import base64
-import mimetypes
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import mcp_types as types
 from mcp import MCPError
 
+from skillexec.errors import SkillExecError
 from skillexec.mcp.catalog import Catalog
 from skillexec.mcp.results import ARTIFACT_URI
+from skillexec.skills.bundle import bundled_file
 from skillexec.skills.model import Skill
 
 __all__ = ["SKILL_URI", "prompt", "prompts", "read", "resources", "templates"]
@@ -23,7 +23,6 @@ SKILL_URI = "skillexec://skills/"
 _TEXTUAL = ("application/json", "application/xml", "application/javascript",
             "application/x-sh", "application/x-python", "application/toml",
             "application/yaml", "application/x-yaml")
-_MAX_READ = 8 << 20  # a bundled file larger than this is not served
 
 
 def _not_found(uri: str, why: str) -> MCPError:
@@ -71,17 +70,11 @@ def _contents(uri: str, data: bytes, mime: str) -> Any:
 
 
 def _bundled(skill: Skill, rel: str, uri: str) -> tuple[bytes, str]:
-    listed = {r.path: r.mime for r in skill.resources}
-    listed.update({s: mimetypes.guess_type(s)[0] or "text/plain" for s in skill.scripts})
-    if rel not in listed or skill.path is None:
-        raise _not_found(uri, f"skill {skill.id!r} bundles no file {rel!r}")
-    root = skill.path.resolve()
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
-        raise _not_found(uri, f"{rel!r} is not a file inside the skill's folder")
-    if target.stat().st_size > _MAX_READ:
-        raise _not_found(uri, f"{rel!r} is larger than {_MAX_READ} bytes")
-    return Path(target).read_bytes(), listed[rel] or "application/octet-stream"
+    try:
+        path, mime = bundled_file(skill, rel)
+        return path.read_bytes(), mime
+    except (SkillExecError, OSError) as exc:
+        raise _not_found(uri, str(exc)) from None
 
 
 async def read(uri: str, catalog: Catalog, *,

@@ -24,6 +24,7 @@ from skillexec.service.models import (
     Submitted,
 )
 from skillexec.service.state import ServiceState
+from skillexec.skills.bundle import bundled_file
 from skillexec.skills.model import Skill
 from skillexec.task import TaskStatus
 
@@ -148,6 +149,28 @@ async def get_skill(request: Request, skill_id: SkillId,
     state = _state(request)
     fresh_skills(state)
     return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
+
+
+@router.get(
+    "/{skill_id}/files/{path:path}", operation_id="get_skill_file", response_class=Response,
+    responses={200: {"description": "The bundled file's bytes, with its mime type.",
+                     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+               **AUTH_ERRORS, 404: E})
+async def get_skill_file(request: Request, skill_id: SkillId,
+                         path: Annotated[str, Path(min_length=1, max_length=1000)],
+                         principal: Annotated[Principal, Depends(need("skills"))]) -> Response:
+    """A file the skill bundles (one of its ``resources`` or ``scripts``): what its
+    instructions send a model to read (``forms.md``, a template)."""
+    state = _state(request)
+    fresh_skills(state)
+    skill = find_skill(state, skill_id)
+    try:
+        found, mime = bundled_file(skill, path)
+        data = await asyncio.to_thread(found.read_bytes)
+    except (SkillExecError, OSError):
+        raise ApiError(404, "NOT_FOUND", f"skill {skill_id!r} bundles no file {path!r}",
+                       error_type=ErrorType.DEPENDENCY) from None
+    return Response(data, media_type=mime)
 
 
 def submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:

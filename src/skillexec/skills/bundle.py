@@ -11,12 +11,15 @@ import mimetypes
 import os
 from pathlib import Path
 
+from skillexec.errors import SkillNotFoundError
 from skillexec.skills.manifest import MANIFEST_NAMES
-from skillexec.skills.model import Resource
+from skillexec.skills.model import Resource, Skill
 
-__all__ = ["MAX_RESOURCES", "SCRIPT_SUFFIXES", "python_files", "scan_bundle"]
+__all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
+           "python_files", "scan_bundle"]
 
 MAX_RESOURCES = 500
+MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
 SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".sh"})
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "env",
                         "site-packages", "dist", "build"})
@@ -54,6 +57,31 @@ def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
             if len(resources) >= MAX_RESOURCES:
                 return tuple(resources), _scripts(resources, top_level_scripts)
     return tuple(resources), _scripts(resources, top_level_scripts)
+
+
+def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
+    """The file ``rel`` that ``skill`` bundles (one its listing names: a resource or a
+    script), as a path inside its folder, and its mime type; what the HTTP service and the
+    MCP server serve. ``SkillNotFoundError`` (``bundled_file_not_found``) for anything else:
+    a name not listed, a path that leaves the folder (a symlink the listing skipped, one
+    swapped in since), a file grown past ``MAX_BUNDLED_READ``."""
+    listed = {r.path: r.mime for r in skill.resources}
+    listed.update({s: mimetypes.guess_type(s)[0] or "text/plain" for s in skill.scripts})
+    if rel not in listed or skill.path is None:
+        raise _not_bundled(skill, rel, "is not a file it bundles")
+    root = skill.path.resolve()
+    target = (root / rel).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise _not_bundled(skill, rel, "is not a file inside its folder")
+    if target.stat().st_size > MAX_BUNDLED_READ:
+        raise _not_bundled(skill, rel, f"is larger than {MAX_BUNDLED_READ} bytes")
+    return target, listed[rel] or "application/octet-stream"
+
+
+def _not_bundled(skill: Skill, rel: str, why: str) -> SkillNotFoundError:
+    return SkillNotFoundError(f"{rel!r} of skill {skill.id!r} {why}",
+                              code="bundled_file_not_found",
+                              details={"skill_id": skill.id, "path": rel})
 
 
 def python_files(folder: Path) -> tuple[list[Path], set[str]]:
