@@ -21,8 +21,8 @@ from skillexec.middleware import Middleware
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured
-from skillexec.pipeline.attempts import output_limit, result_of
 from skillexec.pipeline.recovery import Recovery
+from skillexec.pipeline.results import output_limit, result_of
 from skillexec.reliability.retry import RetryStrategy
 from skillexec.request import CallOptions
 from skillexec.resources.limits import CallLimits
