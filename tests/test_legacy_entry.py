@@ -146,3 +146,23 @@ def test_the_override_from_skillexec_toml_through_the_cli(tmp_path: Path) -> Non
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["output"]["total"] == 5
+
+
+def test_a_folder_whose_python_files_are_scripts_is_not_told_to_name_one_as_entry(
+        tmp_path: Path) -> None:
+    """Py Copilot's xlsx: its only Python file, ``recalc.py``, is a command-line program.
+    The reason said to name it in skillexec.toml as ``'recalc.py:Class.method'``; it now
+    says it is a script, which ``skillexec script`` runs."""
+    folder = tmp_path / "skills" / "sheets"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(json.dumps(
+        {"skill_id": "sheets", "version": "1.0.0", "entry_point": "app.skills.skills.sheets"}))
+    (folder / "SKILL.md").write_text("---\nname: sheets\ndescription: Sheets.\n---\nGo.\n")
+    (folder / "recalc.py").write_text(
+        "import sys\n\ndef main():\n    print(sys.argv)\n\nif __name__ == '__main__':\n"
+        "    main()\n")
+    skill = load_skill(folder)
+    assert skill.entry.kind is EntryKind.NONE and skill.scripts == ("recalc.py",)
+    reason = skill.entry.reason
+    assert "(recalc.py) are scripts" in reason and "skillexec script" in reason, reason
+    assert "Class.method" not in reason

@@ -112,6 +112,12 @@ class EntryResolver(ABC):
         else:
             said = "no entry_point, command or main_file is given"
         sources = sorted(p.name for p in self.folder.glob("*.py") if p.is_file())
+        if sources and all(_runs_as_script(self.folder / name) for name in sources[:20]):
+            # Py Copilot's xlsx: recalc.py is a command-line script, not an entry to name.
+            shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
+            return (f"{said}, and its Python files ({shown}) are scripts (each has an "
+                    "`if __name__ == \"__main__\"` block): they run with `skillexec script`, "
+                    "not as its entry")
         if sources:
             shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
             how = ("name one in entry_point as 'file:function', or in skillexec.toml "
@@ -200,6 +206,17 @@ def _names_package(point: str, folder_name: str) -> bool:
     parts = [p for p in re.split(r"[.:/]", point) if p]
     return bool(parts) and (parts[-1] == folder_name
                             or (len(parts) > 2 and parts[:2] == ["app", "skills"]))
+
+
+def _runs_as_script(path: Path) -> bool:
+    """Does this file run as a program (a module-level ``if __name__ == "__main__":``)?"""
+    tree = python_tree(path)
+    return tree is not None and any(
+        isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__"
+                for c in node.test.comparators)
+        for node in tree.body)
 
 
 def _defines_execute(path: Path, *, unreadable: bool = True) -> bool:
