@@ -4,6 +4,7 @@ loads the instructions, and artifacts under ``skillexec://artifacts/{id}``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -69,10 +70,10 @@ def _contents(uri: str, data: bytes, mime: str) -> Any:
                                       blob=base64.b64encode(data).decode())
 
 
-def _bundled(skill: Skill, rel: str, uri: str) -> tuple[bytes, str]:
+async def _bundled(skill: Skill, rel: str, uri: str) -> tuple[bytes, str]:
     try:
         path, mime = bundled_file(skill, rel)
-        return path.read_bytes(), mime
+        return await asyncio.to_thread(path.read_bytes), mime  # up to 8 MB: off the loop
     except (SkillExecError, OSError) as exc:
         raise _not_found(uri, str(exc)) from None
 
@@ -95,7 +96,7 @@ async def read(uri: str, catalog: Catalog, *,
     if rel == "SKILL.md" and skill.instructions is not None:
         return types.ReadResourceResult(contents=[types.TextResourceContents(
             uri=uri, mime_type="text/markdown", text=skill.instructions)])
-    data, mime = _bundled(skill, rel, uri)
+    data, mime = await _bundled(skill, rel, uri)
     return types.ReadResourceResult(contents=[_contents(uri, data, mime)])
 
 
