@@ -359,7 +359,7 @@ class DistributedConfig(_Section):
     hand_back_pause_s: float = Field(
         default=0.25, gt=0, le=60, description="A claimed task that could not start on its "
         "worker (its skill is not there) is published again after this, doubled at each "
-        "hand-back; after 8 it ends failed.")
+        "hand-back and jittered by ±50 %; after 8 it ends failed.")
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="On SIGTERM, how long "
                                     "running tasks may finish before they are handed back.")
     claim_ahead_s: float = Field(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from skillexec.errors import SkillPermissionError
+from skillexec.security.claims import keep_contested
 from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skill
 
 __all__ = ["IsolationPolicy", "strength"]
@@ -67,10 +68,7 @@ class IsolationPolicy:
         claiming a trusted id with a higher version took its calls, and ran with its trust
         (inline: in the engine's process). While more than one folder claims it, neither
         is trusted."""
-        contested = {i: f for i, f in contested.items() if i in self.trusted_skills}
-        if contested != self._contested:
-            self._contested.clear()
-            self._contested.update(contested)
+        if keep_contested(self._contested, contested, self.trusted_skills):
             self._levels.clear()  # levels answered under the old claims
 
     def first_party(self, skill: Skill) -> bool:

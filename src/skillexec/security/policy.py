@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from skillexec.errors import SkillPermissionError
+from skillexec.security.claims import keep_contested
 from skillexec.skills.model import Permission, Skill
 
 __all__ = ["DEFAULT_DATABASE_PORTS", "PermissionPolicy"]
@@ -40,10 +41,7 @@ class PermissionPolicy:
         folders): a grant is by id, and an id is whatever a manifest says (a second folder
         claiming it with a higher version took its calls, with the grant). While more than
         one folder claims an id, its per-skill grant is given to none of them."""
-        contested = {i: f for i, f in contested.items() if i in self.per_skill}
-        if contested != self._contested:
-            self._contested.clear()
-            self._contested.update(contested)
+        keep_contested(self._contested, contested, self.per_skill)
 
     def granted_for(self, skill_id: str) -> frozenset[Permission]:
         return self.allowed | self.per_skill.get(skill_id, frozenset())

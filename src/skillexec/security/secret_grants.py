@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from skillexec.errors import SkillPermissionError
+from skillexec.security.claims import keep_contested
 from skillexec.skills.model import Skill
 
 __all__ = ["SecretGrants"]
@@ -28,10 +29,7 @@ class SecretGrants:
     def claims(self, contested: Mapping[str, tuple[str, ...]]) -> None:
         """Told the ids more than one folder claims, and those folders (ids handed no
         secrets are ignored)."""
-        contested = {i: f for i, f in contested.items() if i in self.ids}
-        if contested != self._contested:
-            self._contested.clear()
-            self._contested.update(contested)
+        keep_contested(self._contested, contested, self.ids)
 
     def check(self, skill: Skill) -> None:
         """Raise unless ``skill`` may be handed its id's secrets (or it is handed none)."""

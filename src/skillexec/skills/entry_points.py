@@ -112,14 +112,13 @@ class EntryResolver(ABC):
         else:
             said = "no entry_point, command or main_file is given"
         sources = sorted(p.name for p in self.folder.glob("*.py") if p.is_file())
+        shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
         if sources and all(_runs_as_script(self.folder / name) for name in sources[:20]):
             # Py Copilot's xlsx: recalc.py is a command-line script, not an entry to name.
-            shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
             return (f"{said}, and its Python files ({shown}) are scripts (each has an "
                     "`if __name__ == \"__main__\"` block): they run with `skillexec script`, "
                     "not as its entry")
         if sources:
-            shown = ", ".join(sources[:3]) + (", ..." if len(sources) > 3 else "")
             how = ("name one in entry_point as 'file:function', or in skillexec.toml "
                    f"[skills.{self.folder.name}] entry = '{sources[0]}:Class.method'"
                    if names_package else "name one in entry_point as 'file:function'")
