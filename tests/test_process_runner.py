@@ -483,3 +483,27 @@ def test_uid_leases_stay_exclusive_while_released_and_taken_in_a_race(tmp_path: 
     assert all(p.returncode == 0 for p in procs), outs
     assert sum(int(o) for o, _ in outs) > 0
     assert os.listdir(lock_dir) == []
+
+
+@pytest.mark.parametrize("kind", ["process", "sandbox"])
+def test_a_sync_skills_zygote_does_not_carry_asyncio(tmp_path: Path, kind: str) -> None:
+    """asyncio (with ssl, ~3 MB of a zygote's anonymous memory) is imported by a zygote only
+    for an async skill: every fork copies the page tables of what the zygote holds."""
+    sync = write_skill(tmp_path / "s", (
+        "import sys\n"
+        "def execute(input_data, context):\n"
+        "    return {'asyncio': 'asyncio' in sys.modules, 'ssl': 'ssl' in sys.modules}\n"))
+    if kind == "sandbox":
+        need_sandbox()
+
+    async def go() -> None:
+        r = _runner(tmp_path) if kind == "process" else SandboxRunner(
+            settings=settings(tmp_path))
+        try:
+            out = await r.run(attempt(sync, tmp_path))
+            assert out.ok, out.error
+            assert out.output == {"asyncio": False, "ssl": False}
+        finally:
+            await r.close()
+
+    asyncio.run(go())

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skillexec.errors import ErrorInfo, SkillExecError, utf8_text
 from skillexec.task import ArtifactRef
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["ArtifactSink", "ProgressSink", "SkillContext", "cut_message"]
 
