@@ -96,8 +96,10 @@ def test_a_spare_is_the_zygotes_own_waits_in_its_slot_with_nothing_of_a_call(
             held = [os.readlink(f"/proc/{spare.host}/fd/{fd}")
                     for fd in os.listdir(f"/proc/{spare.host}/fd")]
             assert not [t for t in held if t.startswith(str(tmp_path))], held
-            # stdio, /dev/null, its socket to the zygote, its call's socket and pipes.
-            assert len(held) <= 8, held
+            # stdio, /dev/null, its socket to the zygote, its call's socket and pipes, its
+            # Landlock ruleset (not enforced yet: its call's workdir is still to be added).
+            assert len(held) <= 9, held
+            assert held.count("anon_inode:[landlock-ruleset]") <= 1, held
             second = await r.run(attempt(skill, tmp_path))
             assert second.ok, second.error
             assert second.output["pid"] == spare.pid  # it served this call ...
@@ -176,7 +178,7 @@ def test_a_call_whose_spare_died_is_forked_afresh(tmp_path: Path) -> None:
             spare = await _placed(zyg)
             os.kill(spare.host, signal.SIGKILL)
             # Reaped by its zygote, while the engine (its loop blocked here) has not heard
-            # yet: the call names it, the zygote refuses, the call is forked afresh.
+            # yet: the call finds its socket closed, and is forked afresh.
             deadline = time.monotonic() + 10
             while os.path.exists(f"/proc/{spare.host}") and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -329,10 +331,9 @@ def test_a_spare_is_not_swept_and_leftovers_still_are(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_handing_a_call_to_a_spare_costs_its_zygote_few_page_faults(tmp_path: Path) -> None:
-    """After a spare's fork every page the zygote writes is a copy-on-write fault; what a
-    hand-off writes is written once beforehand (``_spare._warm``): ~65 faults on the
-    call's path here, ~155 without."""
+def test_a_call_a_spare_serves_costs_its_zygote_nothing(tmp_path: Path) -> None:
+    """The call goes straight to the spare: its zygote, which would take a copy-on-write
+    fault for every page it wrote while the spare shares them, does nothing meanwhile."""
     need_sandbox()
     code = "import time\ndef execute(d):\n    time.sleep(0.2)\n    return 1\n"
     skill = write_skill(tmp_path / "s", code, skill_id="faults")
@@ -352,14 +353,54 @@ def test_handing_a_call_to_a_spare_costs_its_zygote_few_page_faults(tmp_path: Pa
                 await asyncio.sleep(0.05)  # its fork's own faults are behind us
                 before = faults(zyg.pid)
                 call = asyncio.ensure_future(r.run(attempt(skill, tmp_path)))
-                while not os.readlink(f"/proc/{spare.host}/cwd").startswith(str(tmp_path)):
-                    await asyncio.sleep(0.005)  # handed off: it works in its call's folder
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)  # the call runs (for 0.2 s)
                 counts.append(faults(zyg.pid) - before)
+                assert not spare.exit_fut.done()
                 assert (await call).ok
-            assert sorted(counts)[2] < 110, counts
+            assert sorted(counts)[2] == 0, counts
         finally:
             await r.close()
 
     asyncio.run(go())
 
+
+def test_a_spare_serves_its_call_in_the_calls_workdir_and_writes_nowhere_else(
+        tmp_path: Path) -> None:
+    """The spare adds its call's workdir to the Landlock ruleset it was forked with, and
+    enforces it before any of the skill's code runs: the call writes there, and not in a
+    sibling's folder."""
+    need_sandbox()
+    code = ("import os\n"
+            "def execute(d):\n"
+            "    open('mine', 'w').write('x')\n"
+            "    try:\n"
+            "        open(os.path.join(d['sibling'], 'theirs'), 'w').write('x')\n"
+            "        wrote = 'allowed'\n"
+            "    except OSError:\n"
+            "        wrote = 'refused'\n"
+            "    return {'pid': os.getpid(), 'cwd': os.getcwd(), 'sibling': wrote,\n"
+            "            'home': os.environ['HOME']}\n")
+    skill = write_skill(tmp_path / "s", code, skill_id="own-dir")
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
+        try:
+            first_att = attempt(skill, tmp_path, {"sibling": str(tmp_path)})
+            first = await r.run(first_att)
+            assert first.ok, first.error
+            assert first.output["sibling"] == "refused"  # a forked child's layer
+            zyg = r.zygotes.live[skill.key]
+            for _ in range(2):
+                spare = await _placed(zyg)
+                att = attempt(skill, tmp_path, {"sibling": str(first_att.context.workdir)})
+                out = await r.run(att)
+                assert out.ok, out.error
+                assert out.output["pid"] == spare.pid
+                assert out.output["cwd"] == out.output["home"] == str(att.context.workdir)
+                assert (att.context.workdir / "mine").read_text() == "x"
+                assert out.output["sibling"] == "refused"
+                assert not (first_att.context.workdir / "theirs").exists()
+        finally:
+            await r.close()
+
+    asyncio.run(go())

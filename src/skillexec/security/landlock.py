@@ -184,16 +184,21 @@ class PreparedRuleset:
         if ruleset < 0:
             ruleset = self._prepared()
         try:
-            if extra_write_fds:
-                rs = ctypes.c_int(ruleset)
-                path_type = ctypes.c_int(_RULE_PATH_BENEATH)
-                for fd, is_dir in extra_write_fds:
-                    _add_rule_buf(rs, path_type,
-                                  _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
+            self.add_writes(ruleset, extra_write_fds)
         except BaseException:
             os.close(ruleset)
             raise
         return ruleset
+
+    def add_writes(self, ruleset: int, write_fds: Sequence[tuple[int, bool]]) -> None:
+        """Add rules allowing writes beneath ``write_fds`` to ``ruleset`` (one of ours, not
+        enforced yet: a spare adds its call's workdir to the one built for it)."""
+        if write_fds:
+            rs = ctypes.c_int(ruleset)
+            path_type = ctypes.c_int(_RULE_PATH_BENEATH)
+            for fd, is_dir in write_fds:
+                _add_rule_buf(rs, path_type,
+                              _path_rule(self.handled_fs, self.handled_fs, fd, is_dir))
 
     def _prepared(self) -> int:
         ruleset = _syscall(_NR_CREATE_RULESET, self._attr, self._attr_len, _ZERO_U32)

@@ -154,9 +154,11 @@ class ForkPrep:
             self.ruleset_fd = -1
 
 
-def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
+def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int, *,
+            ruleset: bool = True) -> ForkPrep:
     """In the zygote, before forking the child for ``req``; never raises for a bad request
-    (the child reports it as a setup failure instead, and so fails closed)."""
+    (the child reports it as a setup failure instead, and so fails closed). ``ruleset``
+    False: no Landlock ruleset (a spare brings its own: see ``_spare``)."""
     lim = req["limits"]
     as_bytes = lim.get("memory_bytes")
     # Limits rarely change between a skill's attempts: the last plan is reused as it is.
@@ -187,7 +189,7 @@ def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int) -> ForkPrep:
         unset = [k for k in base if k not in env]
         changed = [(k, v) for k, v in env.items() if base.get(k) != v]
     ruleset_fd, error = -1, None
-    if setup.landlock_rules is not None:
+    if setup.landlock_rules is not None and ruleset:
         # A second layer on top of the zygote's: writes only in this attempt's workdir.
         # (O_PATH opens are not subject to Landlock, so the zygote can name the workdir.)
         try:

@@ -43,6 +43,8 @@ HELLO = b"H"
 _HEADER = struct.Struct(">IB")
 HEADER_SIZE = _HEADER.size
 CONTROL_MAX_BYTES = 256 * 1024
+# A call's request as a spare reads it (see _spare): a request the zygote would take.
+SPARE_REQUEST_MAX_BYTES = CONTROL_MAX_BYTES
 CONTROL_MAX_FDS = 8
 
 

@@ -9,7 +9,7 @@ import signal
 import socket
 
 from skillexec.runtime.runners import _protocol as proto
-from skillexec.runtime.runners._spare import Spare
+from skillexec.runtime.runners._spare import Spare, settle
 
 __all__ = ["kill_leftovers", "open_children", "reap"]
 
@@ -49,23 +49,29 @@ def reap(ctl: socket.socket, children: dict[int, int], spares: list[Spare],
     # all" (ECHILD) means nothing else is left; kill(-1) walks every process on the host,
     # which is most of what a call costs the zygote's kernel time on a busy machine.
     # A spare waiting is alive too, but runs no skill code and so has no descendants:
-    # anything left lives beside it, as another child of ours.
+    # anything left lives beside it, as another child of ours. One a call took is that
+    # call's child (``settle``: it says so before any of the skill's code runs).
     spare_died = False
+    settle(spares, children)
     while True:
         try:
             pid, status, ru = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return spare_died
         if pid == 0:
+            if not children and (not spares or _more_children(kids_fd)):
+                settle(spares, children)  # taken since: its call's processes are not left
             if not children and (not spares or _more_children(kids_fd)) \
                     and kill_leftovers():
                 for spare in spares:
                     spare.kill()  # killed with the rest: never handed a call (reaped next)
             return spare_died
         if spares and spares[0].pid == pid:
-            # Told as any child's exit: the engine frees the slot it holds for it.
-            spares.pop().sock.close()
-            spare_died = True
+            # Told as any child's exit: the engine frees the slot it holds for it. Unless
+            # a call took it, it died waiting.
+            spare = spares.pop()
+            spare_died = not spare.claimed()
+            spare.sock.close()
         elif children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
         proto.send_control(ctl, {

@@ -1,7 +1,7 @@
 """Engine side of a zygote's spare (see ``_spare``): asked for once the zygote has no call
 left, found by the kernel's credentials on its socket, moved into a cgroup slot of its own,
-and only then named by the next call, which then waits for no fork, no attach and no
-"forked"/go round trip: its first frame is sent with the request.
+and only then given to the next call (any but a command's), which sends its request and
+first frame straight to it: no fork, no attach, no word with the zygote on its path.
 
 The attach is what a call saves most when calls are spaced out (as an agent's are): a
 cgroup v1 attach after a quiet spell waits for an RCU grace period (~6 ms here, against
@@ -26,12 +26,13 @@ from typing import Any
 import orjson
 
 from skillexec.runtime.limits import CgroupSlot
+from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import peer_pid, socket_pair
 from skillexec.runtime.runners._child_request import first_frame
-from skillexec.runtime.runners._zygote_handle import ChildExit, SpareBusy, ZygoteHandle
+from skillexec.runtime.runners._zygote_handle import ChildExit, SpareBusy, SpareGone, ZygoteHandle
 from skillexec.runtime.runners.base import Attempt
 
-__all__ = ["ReadySpare", "make", "send_first", "take", "want"]
+__all__ = ["ReadySpare", "make", "send_call", "take", "want"]
 
 # How long a zygote stays without a call before a spare is made: calls that come back to
 # back (a batch, a loop) would each compete with one being made, and fork fresh anyway.
@@ -71,18 +72,36 @@ class ReadySpare:
         self.out_r = self.err_r = -1
 
 
-def send_first(sock: socket.socket, attempt: Attempt, request: dict[str, Any]) -> bytes | None:
-    """A call's first frame, sent to its spare now, as far as the socket takes it without
-    waiting; what is left to send (b"": nothing), or None: not sent (not JSON: the
-    attempt says so)."""
+def send_call(sock: socket.socket, attempt: Attempt, request: dict[str, Any]) -> bytes | None:
+    """A call's request and first frame, sent to its spare now, as far as the socket takes
+    them without waiting; what is left to send (b"": nothing), or None: the first frame was
+    not sent (not JSON: the attempt says so), the request was, whole. SpareGone: the spare
+    is gone (its end is closed): nothing of the call ran."""
+    head = proto.encode_frame(request)
+    if len(head) > proto.SPARE_REQUEST_MAX_BYTES + proto.HEADER_SIZE:  # huge secrets: forked
+        raise SpareGone("the request is too large for a spare")
     try:
-        frame = first_frame(attempt, request["kind"], args_sent="args_frame" in request)
+        frame = head + first_frame(attempt, request["kind"],
+                                   args_sent="args_frame" in request)
     except (TypeError, orjson.JSONEncodeError):
-        return None
+        frame = head
+        tail: bytes | None = None
+    else:
+        tail = b""
     try:
-        return frame[sock.send(frame):]
-    except OSError:  # full (a large input), or gone: the attempt sends it, or finds out
-        return frame
+        sent = sock.send(frame)
+    except (BrokenPipeError, ConnectionResetError) as exc:
+        raise SpareGone(f"the spare is gone: {exc}") from exc
+    except OSError:  # full (a large input): the attempt sends the rest
+        sent = 0
+    if tail is None:
+        if sent < len(frame):  # rare (a request is small): the rest, blocking a moment
+            with contextlib.suppress(OSError):
+                sock.setblocking(True)
+                sock.sendall(frame[sent:])
+                sock.setblocking(False)
+        return None
+    return frame[sent:]
 
 
 def _free(slot: CgroupSlot, release: Callable[[CgroupSlot], None]) -> None:
@@ -162,8 +181,7 @@ async def make(zyg: ZygoteHandle, slot_of: Callable[[], CgroupSlot | None],
         if spare is not None:
             spare.discard()
         else:
-            # Not found: never named by a call, it waits (holding nothing of any) until
-            # its zygote retires; closed here are only the channels it would have used.
+            # Not found: never given a call, it sees its socket close now and exits.
             engine_sock.close()
             os.close(out_r)
             os.close(err_r)

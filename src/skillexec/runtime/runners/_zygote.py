@@ -255,10 +255,12 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
     while True:
         if setup.undo and not children:
             _child_env.restore(setup)  # no child alive: no page written now is copied
-        if pending and not children and not retiring:
-            # The spare the engine asked for: forked now that it competes with no call.
-            _spare.fork_pending(ctl, setup, pending, spares,
-                                int(os.pread(statm_fd, 128, 0).split()[0]) * page, rbuf)
+        if pending and not retiring:
+            _spare.settle(spares, children)
+            if not children:
+                # The spare the engine asked for: forked now that it competes with no call.
+                _spare.fork_pending(ctl, setup, pending, spares,
+                                    int(os.pread(statm_fd, 128, 0).split()[0]) * page)
         if rules is not None and not children and not retiring and rules.ahead_fd < 0:
             # Idle (no child to share pages with): the next child's ruleset, but for its
             # workdir, built now rather than on its call's path (see PreparedRuleset).
@@ -291,11 +293,11 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
     """Everything the engine has sent so far; returns whether the zygote is retiring.
     ``pending``: where a spare asked for waits to be forked (None: spares are off).
 
-    A fork request naming the spare goes to it (see ``_spare``). The others are batched:
-    after each fork every page this process touches is a copy-on-write fault (~200 per
-    pass of this loop), so the requests are all read and prepared first, then forked back
-    to back, then answered. Each child closes the other requests' descriptors before
-    anything else (see ``_child._confine``).
+    Fork requests are batched: after each fork every page this process touches is a
+    copy-on-write fault (~200 per pass of this loop), so the requests are all read and
+    prepared first, then forked back to back, then answered. Each child closes the other
+    requests' descriptors before anything else (see ``_child._confine``). (A call that
+    takes a spare never comes here: see ``_spare``.)
     """
     batch: list[tuple[dict[str, Any], list[int], _child.ForkPrep]] = []
     for _ in range(_MAX_BATCH):
@@ -306,25 +308,16 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
         except (EOFError, OSError):
             os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
         t = msg.get("t")
-        named = t == "fork" and "spare" in msg
         if t == "fork" and not retiring:
-            # A spare's address space is the zygote's when it was forked.
-            vsz = spares[0].vsz if named and spares else \
-                int(os.pread(statm_fd, 128, 0).split()[0]) * page
+            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
             try:
                 prep = _child.prepare(setup, msg, vsz)
             except Exception as exc:  # a malformed request: the engine's bug
                 _refuse(ctl, msg, fds, f"bad request: {exc!r}")
                 continue
-            if not named:
-                batch.append((msg, fds, prep))
-            elif served := _spare.serve_call(msg, prep, spares):
-                _forked(ctl, msg, fds, prep, served, children)
-            else:
-                prep.close()
-                _refuse(ctl, msg, fds, "the spare is gone", spare=True)
+            batch.append((msg, fds, prep))
         elif t == "fork":
-            _refuse(ctl, msg, fds, "zygote is retiring", spare=named)
+            _refuse(ctl, msg, fds, "zygote is retiring")
         elif t == "spare":
             _spare.requested(ctl, msg, fds, None if retiring else pending)
         else:
@@ -332,6 +325,7 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
                 os.close(fd)
             if t == "retire":
                 retiring = True
+                _spare.settle(spares, children)  # a spare running a call ends it first
                 for spare in spares:
                     spare.kill()
                 while pending:

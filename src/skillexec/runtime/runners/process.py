@@ -47,7 +47,7 @@ from skillexec.runtime.runners._script_files import (
     snapshot,
     write_inputs,
 )
-from skillexec.runtime.runners._spare_engine import ReadySpare, send_first
+from skillexec.runtime.runners._spare_engine import ReadySpare, send_call
 from skillexec.runtime.runners._zygote_handle import SpareGone, ZygoteDied, ZygoteHandle
 from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
@@ -197,8 +197,6 @@ class ProcessRunner:
         request = child_request(s, attempt, plan, workdir=workdir,
                                 own_pids=uid is not None or zyg.userns,
                                 hello=zyg.pidns and spare is None)
-        if spare is not None:
-            request["spare"] = spare.pid
         zyg.active += 1
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
@@ -220,7 +218,6 @@ class ProcessRunner:
                 slot = self.zygotes.slot()
                 if slot is not None:
                     slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
-                del request["spare"]
                 request["hello"] = zyg.pidns
                 outcome, child, exiting = await self._fork_and_serve(
                     zyg, attempt, request, plan, slot, None)
@@ -275,9 +272,12 @@ class ProcessRunner:
         stdout = stderr = None
         try:
             if spare is not None:
-                forked = await zyg.fork(request, [])
-                # In its slot already: its input goes now, not after the zygote's answer.
-                first_rest = send_first(engine_sock, attempt, request)
+                if spare.exit_fut.done():
+                    raise SpareGone("the spare died waiting")
+                # In its slot already: the call goes to it, not to the zygote.
+                forked = asyncio.get_running_loop().create_future()
+                forked.set_result((spare.pid, spare.exit_fut))
+                first_rest = send_call(engine_sock, attempt, request)
             else:
                 try:
                     forked = await zyg.fork(request, child_fds)
