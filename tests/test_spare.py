@@ -404,3 +404,36 @@ def test_a_spare_serves_its_call_in_the_calls_workdir_and_writes_nowhere_else(
             await r.close()
 
     asyncio.run(go())
+
+
+def test_a_retiring_zygote_leaves_its_spare_to_the_engine(tmp_path: Path) -> None:
+    """A call may have taken the spare (its request sent) when the engine retires the
+    zygote, before the spare could say so to its zygote: the zygote kills no spare then
+    (the engine stops one it still holds) and exits once the spare is gone."""
+    need_sandbox()
+    skill = write_skill(tmp_path / "s", CODE, skill_id="retired")
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
+        try:
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            zyg = r.zygotes.live[skill.key]
+            await _placed(zyg)
+            taken = _spare_engine.take(zyg)  # as a call takes it, a moment before it says
+            assert taken is not None
+            zyg.active += 1  # that call runs
+            r.zygotes.drop(skill, zyg)  # retired: told to the zygote
+            await asyncio.sleep(0.3)
+            assert not taken.exit_fut.done(), "the zygote killed a spare a call had taken"
+            assert _children(zyg.pid) == [taken.host]
+            zyg.active -= 1
+            taken.discard()  # the call's end (here: it never came)
+            await asyncio.wait_for(asyncio.shield(taken.exit_fut), 10)
+            deadline = time.monotonic() + 10
+            while os.path.exists(f"/proc/{zyg.pid}") and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert not os.path.exists(f"/proc/{zyg.pid}")  # then it exited
+        finally:
+            await r.close()
+
+    asyncio.run(go())

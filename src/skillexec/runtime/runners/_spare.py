@@ -26,8 +26,9 @@ nor the secrets in it), and its uid, namespaces and seccomp filter are the zygot
 freshly forked child's are.
 
 Accounting: a spare is one more process of the zygote's (its uid, its PID namespace)
-while it waits. It is not an attempt's: the zygote kills it when it retires and leaves it
-out of its leftover sweep (see ``_reaper.reap``); it dies with the zygote; its exit is
+while it waits. It is not an attempt's: the zygote leaves it out of its leftover sweep (see
+``_reaper.reap``); when the zygote retires, the engine stops it unless a call has it (the
+zygote, which may not know yet, exits once it is gone); it dies with the zygote; its exit is
 reported as any child's, so that the engine frees its slot.
 """
 

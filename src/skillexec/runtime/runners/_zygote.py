@@ -283,7 +283,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
                                pending if use_spare else None)
         if reap(ctl, children, spares, kids_fd):
             use_spare = False  # one died waiting: never fork them in a loop
-        if retiring and not children:
+        if retiring and not children and not spares:
             os._exit(0)
 
 
@@ -324,10 +324,10 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             for fd in fds:
                 os.close(fd)
             if t == "retire":
+                # Its spare is left to the engine, which stops it unless a call has it (a
+                # call may have sent it its request a moment ago, before it could say so):
+                # the loop exits once no child and no spare is left.
                 retiring = True
-                _spare.settle(spares, children)  # a spare running a call ends it first
-                for spare in spares:
-                    spare.kill()
                 while pending:
                     _refuse(ctl, *pending.pop(), "zygote is retiring", spare=True)
     if batch and pending:

@@ -329,6 +329,9 @@ class ZygoteHandle:
         self.retired = True
         if self.dead or self._sock is None:
             return
+        if self.spare is not None:  # (one a call has taken is that call's to end)
+            spare, self.spare = self.spare, None
+            spare.discard()
         if self.active == 0:
             self.kill()
             return
