@@ -19,6 +19,7 @@ rows' WAL and dirty buffers behind; the fresh arm a hundred exited interpreters)
               what an async skill costs beyond a plain one; sessions 8-14 measured this one)
   baseline    as skillexec, its workers running the code in --baseline-src (A/B of a change)
   sandboxed_base  as sandboxed, its workers running the code in --baseline-src
+  sandboxed_async_base  as sandboxed_async, its workers running the code in --baseline-src
 Throughput = N / (first submit -> last end seen by the client). Round trip = one task
 submitted and its end seen, one at a time (p50/p99). ``--rtt-only``: only round trips,
 interleaved call by call between the arms (celery, skillexec, baseline: every arm's workers
@@ -580,9 +581,10 @@ def main() -> None:
                 elif arm == "baseline":
                     rate, lat = skx_arm(a.broker, a.tasks, rtt=rtt, src=a.baseline_src,
                                         arm=arm)
-                elif arm == "sandboxed_base":
+                elif arm in ("sandboxed_base", "sandboxed_async_base"):
                     rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox",
-                                        src=a.baseline_src, arm=arm, sync=True)
+                                        src=a.baseline_src, arm=arm,
+                                        sync=arm == "sandboxed_base")
                 elif arm in ("sandboxed", "sandboxed_async"):
                     rate, lat = skx_arm(a.broker, a.fresh_tasks, iso="sandbox", arm=arm,
                                         sync=arm == "sandboxed")
@@ -615,7 +617,8 @@ def main() -> None:
     for x, y, need in (("skillexec", "celery", 1.0), ("skillexec", "celery_pg", 1.5),
                        ("sandboxed", "fresh", 2.0), ("sandboxed_async", "fresh_async", 2.0),
                        ("sandboxed_async", "fresh", 2.0),
-                       ("sandboxed_base", "fresh", 2.0)):
+                       ("sandboxed_base", "fresh", 2.0),
+                       ("sandboxed_async_base", "fresh_async", 2.0)):
         if x in med and y in med:
             print(f"  {x}/{y}: {med[x] / med[y]:.2f}x (target >= {need}x)")
     if a.kills:
