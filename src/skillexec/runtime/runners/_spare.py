@@ -168,8 +168,11 @@ def _wait(setup: _child.ChildSetup, own: socket.socket, zygote_end: socket.socke
             # the skill's code runs: the engine's end learns our pid from it.
             os.write(sock, proto.HELLO)
         # The pages what a call runs first writes (refcounts of the objects it touches
-        # included) are copied now rather than on the call's path.
+        # included) are copied now rather than on the call's path; the last call's limits
+        # plan is kept (a call with the same limits reuses it).
+        key, plan = setup.rlimit_key, setup.rlimit_plan
         _child.prepare(setup, orjson.loads(_SHAPE), vsz, ruleset=False)
+        setup.rlimit_key, setup.rlimit_plan = key, plan
         _rehearse(setup)
         _kind, req = proto.read_frame_fd(sock, cap=proto.SPARE_REQUEST_MAX_BYTES)
         # The zygote's to know before any of the skill's code runs (see settle).
