@@ -201,6 +201,20 @@ def _check(name: str, out: Outcome, expected: tuple[str, str | None], targets: _
         assert not processes_in(HOSTILE / name), "the import's daemon outlived the attempt"
 
 
+LEAVE_PROCESSES = {"daemon", "fork_bomb", "zygote_import_daemon"}
+
+
+async def _spare_placed(zyg: Any, timeout_s: float = 3.0) -> bool:
+    """Whether the zygote has a spare placed within ``timeout_s`` (none if spares went off,
+    or the zygote is gone)."""
+    deadline = time.monotonic() + timeout_s
+    while zyg.spare is None:
+        if zyg.spares_off or zyg.dead or zyg.retired or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 def _run(runner_cls: type[ProcessRunner], name: str, tmp_path: Path,
          expected: tuple[str, str | None], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SECRET_TOKEN", SECRET)
@@ -219,6 +233,19 @@ def _run(runner_cls: type[ProcessRunner], name: str, tmp_path: Path,
             out = await runner.run(att)
             _check(name, out, expected, targets, att.context.workdir)
             assert not wait_gone(runner), f"{name} left processes running"
+            # Again, from a spare: forked ahead, it confines itself once its call comes.
+            # (What a call leaves running may be swept with the spare, which turns spares
+            # off for that zygote: then there is none.)
+            zyg = runner.zygotes.live.get(skill.key)
+            placed = zyg is not None and await _spare_placed(zyg)
+            assert placed or name in LEAVE_PROCESSES, f"{name}: no spare"
+            if placed and zyg is not None:
+                spare = zyg.spare
+                att = attempt(skill, tmp_path, targets.params(name))
+                out = await runner.run(att)
+                assert zyg.spare is not spare, "the spare did not serve the call"
+                _check(name, out, expected, targets, att.context.workdir)
+                assert not wait_gone(runner), f"{name} left processes running (spare)"
             # Still healthy: the same skill's zygote and a normal skill both still work.
             ok = await runner.run(attempt(normal, tmp_path, {"x": 1}, timeout_s=10))
             assert ok.ok and ok.output == {"ok": True, "x": 1}, ok.error
