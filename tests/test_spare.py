@@ -437,3 +437,31 @@ def test_a_retiring_zygote_leaves_its_spare_to_the_engine(tmp_path: Path) -> Non
             await r.close()
 
     asyncio.run(go())
+
+
+def test_a_call_whose_spare_dies_before_taking_it_is_forked_afresh(tmp_path: Path) -> None:
+    """The call was sent to the spare, which died before it said it had it (a sweep of
+    what an earlier call left, say): none of the skill ran, so the call is forked afresh
+    rather than failed."""
+    need_sandbox()
+    skill = write_skill(tmp_path / "s", CODE, skill_id="unclaimed")
+
+    async def go() -> None:
+        r = SandboxRunner(settings=settings(tmp_path, zygote_spare=True))
+        try:
+            assert (await r.run(attempt(skill, tmp_path))).ok
+            zyg = r.zygotes.live[skill.key]
+            spare = await _placed(zyg)
+            os.kill(spare.host, signal.SIGSTOP)  # it cannot read its call, nor take it
+            call = asyncio.ensure_future(r.run(attempt(skill, tmp_path)))
+            while zyg.spare is spare:  # the call took it and sent it its request
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.05)
+            os.kill(spare.host, signal.SIGKILL)
+            out = await asyncio.wait_for(call, 20)
+            assert out.ok, out.error
+            assert out.output["pid"] != spare.pid
+        finally:
+            await r.close()
+
+    asyncio.run(go())

@@ -70,12 +70,18 @@ def reap(ctl: socket.socket, children: dict[int, int], spares: list[Spare],
             # Told as any child's exit: the engine frees the slot it holds for it. Unless
             # a call took it, it died waiting.
             spare = spares.pop()
-            spare_died = not spare.claimed()
+            unclaimed = not spare.claimed()
+            spare_died = spare_died or unclaimed
             spare.sock.close()
         elif children.pop(pid, None) is None:
             continue  # an orphaned grandchild that reparented to us: reaped, nothing to say
+        else:
+            unclaimed = False
         proto.send_control(ctl, {
             "t": "exited", "pid": pid, "status": status,
+            # A spare that ran nothing of a call (one the engine had just sent a call to
+            # forks that call afresh).
+            **({"unclaimed": True} if unclaimed else {}),
             "utime": ru.ru_utime, "stime": ru.ru_stime, "maxrss_kb": ru.ru_maxrss,
             "inblock": ru.ru_inblock, "oublock": ru.ru_oublock, "minflt": ru.ru_minflt,
         })

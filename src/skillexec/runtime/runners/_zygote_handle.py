@@ -69,6 +69,7 @@ class ChildExit:
     inblock: int | None = None
     oublock: int | None = None
     minflt: int | None = None  # page faults: on a VM each costs several microseconds
+    unclaimed: bool = False  # a spare that ended before it took a call (ran none of it)
 
 
 class ZygoteHandle:
@@ -242,7 +243,8 @@ class ZygoteHandle:
                 ex.set_result(ChildExit(
                     status=int(msg["status"]), cpu_s=float(msg["utime"]) + float(msg["stime"]),
                     maxrss_kb=int(msg["maxrss_kb"]), inblock=int(msg["inblock"]),
-                    oublock=int(msg["oublock"]), minflt=int(msg.get("minflt", 0))))
+                    oublock=int(msg["oublock"]), minflt=int(msg.get("minflt", 0)),
+                    unclaimed=bool(msg.get("unclaimed"))))
         elif t == "ready":
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(None)

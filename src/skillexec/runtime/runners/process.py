@@ -327,6 +327,8 @@ class ProcessRunner:
                            args_sent="args_frame" in request, first_rest=first_rest)
             in_w = -1
             outcome = await io.run()
+            if spare is not None and outcome.error is not None and await _unclaimed(exit_fut):
+                raise SpareGone("the spare ended before it took the call")  # none of it ran
             if io.early is not None:
                 io.stop()  # it is exiting already; whatever it started too
                 return outcome, answered(io.early, exit_fut, io.pid), exit_fut
@@ -356,6 +358,13 @@ def _place(slot: CgroupSlot, pid: int) -> asyncio.Future[None]:
 def _add(slot: CgroupSlot, pid: int) -> None:
     with contextlib.suppress(OSError):  # it died already: its exit status says
         slot.add(pid)
+
+
+async def _unclaimed(exit_fut: asyncio.Future[Any]) -> bool:
+    """Whether a spare that failed its call ended before it took it (its zygote says so)."""
+    if not exit_fut.done():
+        await asyncio.wait((exit_fut,), timeout=1.0)
+    return exit_fut.done() and bool(getattr(exit_fut.result(), "unclaimed", False))
 
 
 async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) -> Any:
