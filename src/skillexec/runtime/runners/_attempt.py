@@ -25,6 +25,7 @@ from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Capture, Conn
+from skillexec.runtime.runners._child_exit import exit_error
 from skillexec.runtime.runners._child_request import first_frame
 from skillexec.runtime.runners._script_end import read_to_end
 from skillexec.runtime.runners._zygote_handle import ChildExit
@@ -354,37 +355,8 @@ class AttemptIO:
         return self._from_status(child)
 
     def _from_status(self, child: ChildExit) -> Outcome:
-        status = child.status
-        if status is None:
-            return self._fail(ErrorType.EXECUTION, "child_crashed",
-                              "the child process vanished (its zygote died)", retryable=True)
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = str(sig)
-            cpu = child.cpu_s or 0.0
-            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and self.cpu_limit_s is not None
-                                         and cpu >= self.cpu_limit_s):
-                return self._fail(ErrorType.RESOURCE, "cpu_limit_exceeded",
-                                  f"the skill used more than {self.cpu_limit_s:g} s of CPU")
-            if sig == signal.SIGKILL and self.slot is not None and self.slot.oom_killed():
-                return self._fail(ErrorType.RESOURCE, "memory_limit_exceeded",
-                                  "the skill exceeded its memory limit (killed by the kernel)")
-            if sig == signal.SIGSYS:
-                return self._fail(ErrorType.PERMISSION, "sandbox_denied",
-                                  "the sandbox killed the skill for a forbidden system call")
-            return self._fail(ErrorType.EXECUTION, "child_crashed",
-                              f"the child process was killed by {name}",
-                              details={"signal": name, "stderr": self.stderr.tail()})
-        code = os.WEXITSTATUS(status)
-        if self.slot is not None and self.slot.oom_killed():
-            return self._fail(ErrorType.RESOURCE, "memory_limit_exceeded",
-                              "the skill exceeded its memory limit")
-        return self._fail(ErrorType.EXECUTION, "child_crashed",
-                          f"the child process exited with status {code} without an answer",
-                          details={"exit_code": code, "stderr": self.stderr.tail()})
+        return Outcome(error=exit_error(child, cpu_limit_s=self.cpu_limit_s, slot=self.slot,
+                                        stderr_tail=self.stderr.tail))
 
     def _fail(self, etype: ErrorType, code: str, message: str, *, retryable: bool = False,
               severity: ErrorSeverity = ErrorSeverity.MEDIUM,
