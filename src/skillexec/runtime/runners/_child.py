@@ -14,6 +14,7 @@ only makes system calls with what it was handed, and touches as few objects as i
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -21,8 +22,8 @@ import resource
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NoReturn
 
 from skillexec.runtime.entry import Invoker
 from skillexec.runtime.limits import RlimitPlan, hard_limits, rlimit_plan
@@ -34,7 +35,8 @@ from skillexec.runtime.runners._fork import ForkPlan
 from skillexec.security import landlock
 from skillexec.security.privileges import prepare_parent_death_signal
 
-__all__ = ["ChildSetup", "ForkPrep", "detach", "prepare", "run_child"]
+__all__ = ["ChildSetup", "ForkPrep", "detach", "prepare", "run_child", "setup_failed",
+           "workdir_fds"]
 
 # The C functions under signal.signal(): the wrappers convert to and from enums, which
 # touches (and so copies, after a fork) many pages for nothing.
@@ -186,17 +188,35 @@ def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int, *,
         # A second layer on top of the zygote's: writes only in this attempt's workdir.
         # (O_PATH opens are not subject to Landlock, so the zygote can name the workdir.)
         try:
-            wfds = landlock.open_rule_fds((req["workdir"],))
-            try:
-                if not wfds:
-                    raise landlock.LandlockError(f"cannot open the workdir {req['workdir']!r}")
+            with workdir_fds(req["workdir"]) as wfds:
                 ruleset_fd = setup.landlock_rules.build(wfds)
-            finally:
-                for fd, _ in wfds:
-                    os.close(fd)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
     return ForkPrep(setup.rlimit_plan, unset, changed, ruleset_fd, error)
+
+
+@contextlib.contextmanager
+def workdir_fds(workdir: str) -> Iterator[list[tuple[int, bool]]]:
+    """The workdir's O_PATH descriptor as a Landlock rule names it, closed after. (O_PATH
+    opens are not subject to Landlock, so a confined zygote or spare can name it.)"""
+    wfds = landlock.open_rule_fds((workdir,))
+    try:
+        if not wfds:
+            raise landlock.LandlockError(f"cannot open the workdir {workdir!r}")
+        yield wfds
+    finally:
+        for fd, _ in wfds:
+            os.close(fd)
+
+
+def setup_failed(sock: int, exc: BaseException) -> NoReturn:
+    """A child that could not be confined for its call says why and ends (fail closed)."""
+    try:
+        proto.write_all(sock, proto.encode_frame(
+            {"t": "setup_failed", "message": f"{type(exc).__name__}: {exc}"}))
+    except OSError:
+        pass
+    os._exit(70)
 
 
 def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkPrep, *,
@@ -209,12 +229,7 @@ def run_child(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: Fork
     try:
         _confine(setup, req, fds, prep, detached=detached)
     except BaseException as exc:
-        try:
-            proto.write_all(sock, proto.encode_frame(
-                {"t": "setup_failed", "message": f"{type(exc).__name__}: {exc}"}))
-        except OSError:
-            pass
-        os._exit(70)
+        setup_failed(sock, exc)
     try:
         if req["kind"] == "command":
             _exec_command(sock, req)

@@ -61,10 +61,9 @@ def reap(ctl: socket.socket, children: dict[int, int], spares: list[Spare],
         if pid == 0:
             if not children and (not spares or _more_children(kids_fd)):
                 settle(spares, children)  # taken since: its call's processes are not left
-            if not children and (not spares or _more_children(kids_fd)) \
-                    and kill_leftovers():
-                for spare in spares:
-                    spare.kill()  # killed with the rest: never handed a call (reaped next)
+                if not children and kill_leftovers():
+                    for spare in spares:
+                        spare.kill()  # killed with the rest: never given a call (reaped next)
             return spare_died
         if spares and spares[0].pid == pid:
             # Told as any child's exit: the engine frees the slot it holds for it. Unless

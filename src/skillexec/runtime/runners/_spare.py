@@ -186,22 +186,11 @@ def _wait(setup: _child.ChildSetup, own: socket.socket, zygote_end: socket.socke
         if rules is not None:
             if ruleset_fd < 0:
                 raise landlock.LandlockError("no Landlock ruleset")
-            wfds = landlock.open_rule_fds((req["workdir"],))
-            try:
-                if not wfds:
-                    raise landlock.LandlockError(f"cannot open the workdir {req['workdir']!r}")
+            with _child.workdir_fds(req["workdir"]) as wfds:
                 rules.add_writes(ruleset_fd, wfds)
-            finally:
-                for fd, _ in wfds:
-                    os.close(fd)
             prep.ruleset_fd = ruleset_fd  # enforced by _confine, as a forked child's
     except BaseException as exc:
-        try:
-            proto.write_all(sock, proto.encode_frame(
-                {"t": "setup_failed", "message": f"{type(exc).__name__}: {exc}"}))
-        except OSError:
-            pass
-        os._exit(70)
+        _child.setup_failed(sock, exc)
     _child.run_child(setup, req, fds, prep, detached=True)
     os._exit(71)  # not reached: run_child ends the process
 

@@ -81,27 +81,25 @@ def send_call(sock: socket.socket, attempt: Attempt, request: dict[str, Any]) ->
     if len(head) > proto.SPARE_REQUEST_MAX_BYTES + proto.HEADER_SIZE:  # huge secrets: forked
         raise SpareGone("the request is too large for a spare")
     try:
-        frame = head + first_frame(attempt, request["kind"],
-                                   args_sent="args_frame" in request)
+        first: bytes | None = first_frame(attempt, request["kind"],
+                                          args_sent="args_frame" in request)
     except (TypeError, orjson.JSONEncodeError):
-        frame = head
-        tail: bytes | None = None
-    else:
-        tail = b""
+        first = None
+    frame = head + (first or b"")
     try:
         sent = sock.send(frame)
     except (BrokenPipeError, ConnectionResetError) as exc:
         raise SpareGone(f"the spare is gone: {exc}") from exc
     except OSError:  # full (a large input): the attempt sends the rest
         sent = 0
-    if tail is None:
-        if sent < len(frame):  # rare (a request is small): the rest, blocking a moment
-            with contextlib.suppress(OSError):
-                sock.setblocking(True)
-                sock.sendall(frame[sent:])
-                sock.setblocking(False)
-        return None
-    return frame[sent:]
+    if first is not None:
+        return frame[sent:]
+    if sent < len(frame):  # rare (a request is small): the rest, blocking a moment
+        with contextlib.suppress(OSError):
+            sock.setblocking(True)
+            sock.sendall(frame[sent:])
+            sock.setblocking(False)
+    return None
 
 
 def _free(slot: CgroupSlot, release: Callable[[CgroupSlot], None]) -> None:

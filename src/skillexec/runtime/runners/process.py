@@ -272,8 +272,6 @@ class ProcessRunner:
         stdout = stderr = None
         try:
             if spare is not None:
-                if spare.exit_fut.done():
-                    raise SpareGone("the spare died waiting")
                 # In its slot already: the call goes to it, not to the zygote.
                 forked = asyncio.get_running_loop().create_future()
                 forked.set_result((spare.pid, spare.exit_fut))
@@ -364,7 +362,7 @@ async def _unclaimed(exit_fut: asyncio.Future[Any]) -> bool:
     """Whether a spare that failed its call ended before it took it (its zygote says so)."""
     if not exit_fut.done():
         await asyncio.wait((exit_fut,), timeout=1.0)
-    return exit_fut.done() and bool(getattr(exit_fut.result(), "unclaimed", False))
+    return exit_fut.done() and bool(exit_fut.result().unclaimed)
 
 
 async def _reap(io: AttemptIO, exit_fut: asyncio.Future[Any], outcome: Outcome) -> Any:
