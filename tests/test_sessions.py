@@ -167,9 +167,9 @@ def test_a_listing_walks_only_the_folders_it_shows(tmp_path: Path,
     """A principal's listing counted the files of every session, anyone's, before
     keeping its own: one caller's thousand sessions of ten thousand files each held the
     server's loop for every other caller's GET /sessions (30 of 9,000: 0.7 s)."""
-    import skillexec.sessions as sessions_module
+    from skillexec import _session_folder
     walked: list[str] = []
-    real = sessions_module._tree
+    real = _session_folder.tree
 
     def spy(root: str) -> Any:
         walked.append(Path(root).name)
@@ -179,7 +179,7 @@ def test_a_listing_walks_only_the_folders_it_shows(tmp_path: Path,
         async with engine(tmp_path) as e:
             theirs = [e.sessions.create(principal="alice") for _ in range(3)]
             mine = e.sessions.create(principal="bob")
-            monkeypatch.setattr(sessions_module, "_tree", spy)
+            monkeypatch.setattr(_session_folder, "tree", spy)  # as usage() looks it up
             assert [s.id for s in e.sessions.list(principal="bob")] == [mine]
             assert walked == [mine]
             walked.clear()

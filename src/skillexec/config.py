@@ -18,17 +18,13 @@ section; ``config.<old name>`` still reads the value (see ``FORMER_NAMES``).
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from skillexec._config_errors import config_error
+from skillexec._config_former import FormerEnv, Placed, placed
 from skillexec.config_sections import (
     SECTIONS,
     TABLES,
@@ -262,9 +260,9 @@ class EngineConfig(BaseSettings):
         toml_file = Path(os.environ.get("SKILLEXEC_CONFIG", "skillexec.toml"))
         # Former flat names are put in their sections source by source, so that precedence
         # holds between a former name in one source and the current one in another.
-        return tuple(_Placed(settings_cls, source) for source in (
+        return tuple(Placed(settings_cls, source, _placed) for source in (
             init_settings, TomlConfigSettingsSource(settings_cls, toml_file), env_settings,
-            _FormerEnv(settings_cls)))
+            FormerEnv(settings_cls, FORMER_NAMES)))
 
     def isolation_settings(self) -> IsolationSettings:
         """What the process and sandbox runners are told."""
@@ -406,59 +404,7 @@ del _FORMERLY[("journal", "url")]  # journal_url: the name the distributed docs 
 
 
 def _placed(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Input with the former flat names put in their sections (both given: an error)."""
-    out = dict(data)
-    if "journal" in out and not isinstance(out["journal"], Mapping | JournalConfig):
-        out["journal"] = {"enabled": out["journal"]}
-    for old in [k for k in out if k in FORMER_NAMES]:
-        section, key = FORMER_NAMES[old]
-        value = out.pop(old)
-        given = out.get(section, {})
-        merged = dict(given.model_dump() if isinstance(given, SECTIONS[section]) else given)
-        if key in merged and not isinstance(given, SECTIONS[section]):
-            raise ValueError(f"{old} and {section}.{key} are the same setting, given twice "
-                             f"(keep {section}.{key})")
-        merged[key] = value
-        out[section] = merged
-    return out
-
-
-class _Placed(PydanticBaseSettingsSource):
-    """A source whose former flat names are put in their sections."""
-
-    def __init__(self, settings_cls: type[BaseSettings],
-                 inner: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self.inner = inner
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # all done in __call__
-
-    def __call__(self) -> dict[str, Any]:
-        return _placed(self.inner())
-
-
-class _FormerEnv(PydanticBaseSettingsSource):
-    """``SKILLEXEC_<FORMER FLAT NAME>`` variables, read below the current scheme."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # all done in __call__
-
-    def __call__(self) -> dict[str, Any]:
-        env = {k.upper(): v for k, v in os.environ.items()}
-        found: dict[str, Any] = {}
-        for old in FORMER_NAMES:
-            raw = env.get(f"SKILLEXEC_{old.upper()}")
-            if raw is not None:
-                text = raw.strip()
-                found[old] = json.loads(text) if text[:1] in ("[", "{") else raw
-        return found
-
-
-def _without_secret(given: Any) -> Any:
-    """An input echoed in an error: a URL's password is not (journal_url, ...)."""
-    from skillexec.storage.url import redacted
-    return redacted(given) if isinstance(given, str) else given
+    return placed(data, former=FORMER_NAMES, sections=SECTIONS)
 
 
 def load_config(**options: Any) -> EngineConfig:
@@ -469,52 +415,5 @@ def load_config(**options: Any) -> EngineConfig:
                           "which is not a file")
     try:
         return EngineConfig(**options)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            if err["loc"]:
-                where = ".".join(str(p) for p in err["loc"])
-                former = _FORMERLY.get(tuple(map(str, err["loc"][:2])))
-                if former is not None:
-                    where += f" (formerly {former})"
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                given = err.get("input")
-                # A whole section is not echoed: it may hold a secret (a webhook URL's token)
-                # beside the key that is wrong, and the message names that key already.
-                shown = "" if isinstance(given, Mapping) else f" (got {_without_secret(given)!r})"
-                problems.append(f"{where}: {msg}{shown}")
-            else:  # a check across settings: its message names the setting
-                problems.append(str(err["msg"]).removeprefix("Value error, "))
-        raise ConfigError("invalid setting " + "; ".join(problems),
-                          details={"errors": problems}) from None
-    except (ValueError, OSError) as exc:  # a malformed skillexec.toml
-        if isinstance(exc, tomllib.TOMLDecodeError | UnicodeDecodeError | OSError):
-            # Which file: the working directory's, or SKILLEXEC_CONFIG's.
-            where = os.environ.get("SKILLEXEC_CONFIG") or "skillexec.toml"
-            raise ConfigError(f"cannot read the configuration file {where}: {exc}") from None
-        raise ConfigError(_not_json(str(exc)) or f"cannot read the configuration: {exc}"
-                          ) from None
-
-
-def _not_json(message: str) -> str | None:
-    """pydantic-settings' 'error parsing value for field "service" from source
-    "EnvSettingsSource"' said as the variable that holds no JSON (its value is not echoed:
-    it may hold a secret)."""
-    found = re.search(r'field "(\w+)" from source "EnvSettingsSource"', message)
-    if found is None:
-        return None
-    name = f"SKILLEXEC_{found.group(1)}".upper()
-    bad = []
-    for key, value in sorted(os.environ.items()):
-        if key.upper() == name or key.upper().startswith(name + "__"):
-            try:
-                json.loads(value)
-            except ValueError:
-                bad.append(key)
-    if not bad:
-        return None
-    # A plain string beside it (SKILLEXEC_ISOLATION__DEFAULT_LEVEL=sandbox) is no JSON
-    # either but was not the problem: one that opens a list or table was.
-    bad = [key for key in bad if os.environ[key].lstrip()[:1] in ("[", "{")] or bad
-    return (f"{' or '.join(bad)} is not valid JSON: a list or table setting is written as JSON "
-            """(e.g. '["a", "b"]' or '{"key": 1}')""")
+    except (ValueError, OSError) as exc:  # ValidationError too; a malformed skillexec.toml
+        raise config_error(exc, formerly=_FORMERLY) from None

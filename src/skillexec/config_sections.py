@@ -6,32 +6,25 @@ subsystems and are validated here, so that an unknown key is named wherever it i
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
     field_validator,
     model_validator,
 )
 
+from skillexec._config_former import Moved
+from skillexec._config_tables import TABLES, former_monitor_env, table
 from skillexec.config_urls import postgresql_url
 from skillexec.errors import ConfigError
-from skillexec.monitoring.settings import MonitorSettings
-from skillexec.optimization.settings import CacheSettings
-from skillexec.reliability.settings import ReliabilitySettings
-from skillexec.resources.limits import PressureSettings, ResourceLimits
 from skillexec.sessions import SessionsConfig
 from skillexec.skills.model import Isolation, Permission, Skill
-from skillexec.smart.settings import SmartSettings
 
 __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "DistributedConfig",
            "EnvironmentsConfig",
@@ -43,9 +36,6 @@ __all__ = ["SECTIONS", "TABLES", "AccessConfig", "AuditConfig", "DistributedConf
 
 if TYPE_CHECKING:
     from skillexec.environments.manager import EnvironmentManager
-
-T = TypeVar("T")
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
@@ -377,92 +367,3 @@ SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
     "environments": EnvironmentsConfig, "access": AccessConfig, "audit": AuditConfig,
     "security": SecurityConfig, "sessions": SessionsConfig, "distributed": DistributedConfig,
     "service": ServiceConfig, "mcp": McpConfig})
-
-
-class Moved(Generic[T]):
-    """A flat setting of earlier releases, now a key of a section: reading
-    ``config.<old>`` reads ``config.<section>.<key>``, and the old name is accepted as input
-    (keyword, skillexec.toml, environment) and put in its place."""
-
-    def __init__(self, section: str, key: str = "") -> None:
-        self.section = section
-        self.key = key
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.key = self.key or name
-
-    @overload
-    def __get__(self, obj: None, owner: type) -> Moved[T]: ...
-    @overload
-    def __get__(self, obj: object, owner: type) -> T: ...
-    def __get__(self, obj: object | None, owner: type) -> Any:
-        if obj is None:
-            return self
-        return getattr(getattr(obj, self.section), self.key)
-
-
-# the sub-models: a [table] in skillexec.toml, SKILLEXEC_<TABLE>__<KEY>, or SKILLEXEC_<TABLE>
-TABLES: Mapping[str, type[Any]] = MappingProxyType({
-    "monitor": MonitorSettings, "reliability": ReliabilitySettings,
-    "resources": ResourceLimits, "pressure": PressureSettings, "cache": CacheSettings,
-    "smart": SmartSettings})
-
-# a table's keys whose values are lists or mappings: from the environment, a JSON string
-# (or, for a list of names, comma-separated names)
-_STRUCTURED = ("frozenset", "tuple", "Mapping", "dict", "CallLimits", "list")
-
-
-def table(name: str) -> WrapValidator:
-    """Validates one table: an unknown key is an error naming it and the known ones."""
-    cls = TABLES[name]
-    known = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-
-    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, Mapping):
-            unknown = sorted(set(value) - set(known))
-            if unknown:
-                raise ValueError(f"unknown setting(s) {', '.join(map(str, unknown))}; "
-                                 f"known: {', '.join(sorted(known))}")
-            value = {k: _decoded(v, known[k]) for k, v in value.items()}
-        try:
-            if name == "monitor" and isinstance(value, dict):  # rules have their own parser
-                value = _with_rules(value)
-            return handler(value)
-        except (ConfigError, TypeError) as exc:  # a table's own checks
-            raise ValueError(str(exc)) from None
-
-    return WrapValidator(validate)
-
-
-def _decoded(value: Any, annotation: str) -> Any:
-    if not isinstance(value, str) or not annotation.startswith(_STRUCTURED):
-        return value
-    text = value.strip()
-    if text[:1] in ("[", "{"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc}") from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _with_rules(value: dict[str, Any]) -> dict[str, Any]:
-    from skillexec.monitoring.rules import AlertRule
-
-    rules = value.get("alert_rules")
-    if rules is not None and not isinstance(rules, str):
-        value["alert_rules"] = tuple(
-            r if isinstance(r, AlertRule) else AlertRule.from_dict(r) for r in rules)
-    return value
-
-
-def former_monitor_env(environ: Mapping[str, str]) -> list[str]:
-    """The monitor's former variables (``SKILLEXEC_MONITOR_X``), now ``..._MONITOR__X``."""
-    prefix = "SKILLEXEC_MONITOR_"
-    names = {f.name.upper() for f in dataclasses.fields(MonitorSettings)}
-    return sorted(k for k in environ
-                  if k.upper().startswith(prefix) and k.upper()[len(prefix):] in names)
-
-

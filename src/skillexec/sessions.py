@@ -26,25 +26,22 @@ import builtins
 import contextlib
 import fcntl
 import os
-import re
 import secrets
-import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from skillexec import _session_folder as folder
+from skillexec import _session_records as record
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
 from skillexec.security.principals import LOCAL, LOCAL_ID, Who, principal_of
 
 __all__ = ["SessionInfo", "SessionStore", "SessionsConfig"]
-
-_ID = re.compile(r"^s_[0-9a-f]{24}$")
 
 
 class SessionsConfig(BaseModel):
@@ -115,14 +112,14 @@ class SessionStore:
                                  f"{s.max_ttl_s:g} seconds (got {ttl_s})",
                                  code="invalid_session_ttl")
         self.sweep()
-        ids = self._ids()
+        ids = record.ids(self.records)
         if len(ids) >= s.max_sessions:
             raise ResourceError(f"{s.max_sessions} sessions are open already (the "
                                 "sessions.max_sessions setting); close one first",
                                 code="too_many_sessions", retryable=True,
                                 details={"limit": s.max_sessions,
                                          "setting": "sessions.max_sessions"})
-        mine = sum(1 for sid in ids if (rec := self._read(sid)) is not None
+        mine = sum(1 for sid in ids if (rec := record.read(self.records, sid)) is not None
                    and _owner(rec) == owner)
         if mine >= s.max_sessions_per_principal:
             raise ResourceError(f"principal {owner!r} has {mine} sessions open already, its "
@@ -135,8 +132,8 @@ class SessionStore:
         now = time.time()
         # The record first: a folder without one is a closed session's, which a sweep (of
         # any process) removes.
-        self._write(sid, {"created_at": now, "last_used_at": now, "ttl_s": ttl,
-                          "principal": owner})
+        record.write(self.records, sid, {"created_at": now, "last_used_at": now,
+                                          "ttl_s": ttl, "principal": owner})
         self.root.mkdir(parents=True, exist_ok=True)
         # Traversable by the skills' uids; each session's own folder is 0700 (its uid's).
         os.chmod(self.root, 0o755)  # noqa: S103
@@ -151,7 +148,8 @@ class SessionStore:
         only = None if who is None or who.can("read_any") else who.id
         # Whose each is, from its record, before its folder is walked: another principal's
         # sessions (a thousand of ten thousand files each) cost a listing nothing.
-        out = [info for sid in self._ids() if (rec := self._read(sid)) is not None
+        out = [info for sid in record.ids(self.records)
+               if (rec := record.read(self.records, sid)) is not None
                and (only is None or _owner(rec) == only)
                and (info := self._info(sid, rec)) is not None]
         return sorted(out, key=lambda i: i.created_at)
@@ -169,12 +167,7 @@ class SessionStore:
               ) -> builtins.list[dict[str, Any]]:
         """The regular files in a session's folder (hidden ones too; no folder, no link):
         ``{path, size, mtime}``, by path. :meth:`get`'s ``files`` and ``bytes`` count them."""
-        root = self._open(session_id, principal, "read")
-        out: builtins.list[dict[str, Any]] = []
-        for rel, entry, folder in _tree(str(root)):
-            if not folder and (st := _regular(entry)) is not None:
-                out.append({"path": _shown(rel), "size": st.st_size, "mtime": st.st_mtime})
-        return sorted(out, key=lambda f: str(f["path"]))
+        return folder.listing(str(self._open(session_id, principal, "read")))
 
     def close(self, session_id: str, *, principal: Who = None) -> bool:
         """Remove a session and its files; False if there was no such session (or it is
@@ -237,7 +230,7 @@ class SessionStore:
 
     def _open(self, session_id: str, principal: Who, action: str) -> Path:
         _check_id(session_id)
-        rec = self._read(session_id)
+        rec = record.read(self.records, session_id)
         if rec is None or not (self.root / session_id).is_dir() \
                 or not self._allowed(rec, principal, action):
             raise self._not_found(session_id)
@@ -267,7 +260,7 @@ class SessionStore:
                 try:
                     yield path
                 finally:
-                    closed = not self._touch(session_id)
+                    closed = not record.touch(self.records, session_id)
                     os.close(flock_fd)
         finally:
             left = self._users[session_id] = self._users.get(session_id, 1) - 1
@@ -284,8 +277,8 @@ class SessionStore:
     def sweep(self) -> int:
         """Remove the sessions whose TTL has passed; how many were removed."""
         now, gone = time.time(), 0
-        for sid in self._ids():
-            rec = self._read(sid)
+        for sid in record.ids(self.records):
+            rec = record.read(self.records, sid)
             expired = rec is None or now > rec["last_used_at"] + rec["ttl_s"]
             if expired and not self._in_use(sid):  # one in use is kept until its call ends
                 self._remove(sid)
@@ -294,7 +287,7 @@ class SessionStore:
         # (or a killed one) ran in it.
         with contextlib.suppress(FileNotFoundError):
             for sid in os.listdir(self.root):
-                if _ID.match(sid) and not (self.records / f"{sid}.json").exists() \
+                if record.SESSION_ID.match(sid) and not (self.records / f"{sid}.json").exists() \
                         and not self._in_use(sid):
                     self._remove(sid)
         return gone
@@ -313,63 +306,11 @@ class SessionStore:
             return who.may_cancel_task(owner)
         return owner == who.id or who is LOCAL  # use: the owner's workspace
 
-    def _ids(self) -> builtins.list[str]:
-        try:
-            return [n[:-5] for n in os.listdir(self.records)
-                    if n.endswith(".json") and _ID.match(n[:-5])]
-        except FileNotFoundError:
-            return []
-
-    def _read(self, sid: str) -> dict[str, Any] | None:
-        try:
-            fd = os.open(self.records / f"{sid}.json", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            used = os.fstat(fd).st_mtime
-            chunks = []
-            while chunk := os.read(fd, 65536):
-                chunks.append(chunk)
-            rec = orjson.loads(b"".join(chunks))
-        except (OSError, orjson.JSONDecodeError):
-            return None
-        finally:
-            os.close(fd)
-        if not isinstance(rec, dict) or not isinstance(rec.get("last_used_at"), (int, float)):
-            return None
-        # A use is marked on the record's mtime (see _touch).
-        rec["last_used_at"] = max(rec["last_used_at"], used)
-        return rec
-
-    def _write(self, sid: str, rec: dict[str, Any]) -> None:
-        self.records.mkdir(parents=True, exist_ok=True)
-        tmp = self.records / f".{sid}.{os.getpid()}.tmp"
-        tmp.write_bytes(orjson.dumps(rec))
-        os.replace(tmp, self.records / f"{sid}.json")
-
-    def _touch(self, sid: str) -> bool:
-        """A use, marked on the record's mtime: rewriting the record (a rename over it)
-        made ext4 write its blocks out at once, ~1 ms on every call's path. False: the
-        record is gone (closed meanwhile)."""
-        try:
-            os.utime(self.records / f"{sid}.json")
-        except FileNotFoundError:
-            return False
-        return True
-
     def _info(self, sid: str, rec: dict[str, Any] | None = None) -> SessionInfo | None:
-        rec = self._read(sid) if rec is None else rec
+        rec = record.read(self.records, sid) if rec is None else rec
         if rec is None:
             return None
-        # ``files`` and ``bytes`` are what :meth:`files` lists (regular files, hidden ones
-        # too; never a folder nor a link): a count that took folders and links in said 5
-        # files of a listing of 2. ``entries`` is what the ``max_files`` quota counts.
-        files = size = entries = 0
-        for _rel, entry, folder in _tree(str(self.root / sid)):
-            entries += 1
-            if not folder and (st := _regular(entry)) is not None:
-                files += 1
-                size += st.st_size
+        files, size, entries = folder.usage(str(self.root / sid))
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
                            files=files, bytes=size, principal=_owner(rec), entries=entries)
@@ -401,9 +342,9 @@ class SessionStore:
 
     def _closable(self, session_id: object, principal: Who) -> bool:
         """Whether ``session_id`` names an open session ``principal`` may close."""
-        if not isinstance(session_id, str) or not _ID.match(session_id):
+        if not isinstance(session_id, str) or not record.SESSION_ID.match(session_id):
             return False
-        rec = self._read(session_id)
+        rec = record.read(self.records, session_id)
         return rec is not None and self._allowed(rec, principal, "close")
 
     def _remove(self, sid: str) -> None:
@@ -441,50 +382,8 @@ class SessionStore:
                               code="session_not_found", details={"session": sid})
 
 
-def _tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:
-    """Every entry under ``root``: its path relative to it, the entry, and whether it is a
-    folder (a link is never followed). A stack, not recursion: a script may leave folders
-    nested deeper than Python's recursion limit."""
-    stack = [(root, "")]
-    while stack:
-        path, prefix = stack.pop()
-        try:
-            with os.scandir(path) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                folder = entry.is_dir(follow_symlinks=False)
-            except OSError:
-                folder = False
-            yield prefix + entry.name, entry, folder
-            if folder:
-                stack.append((entry.path, f"{prefix}{entry.name}/"))
-
-
-def _regular(entry: os.DirEntry[str]) -> os.stat_result | None:
-    """The entry's own status when it is a regular file (a link is not followed)."""
-    try:
-        st = entry.stat(follow_symlinks=False)
-    except OSError:
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
-
-
-def _shown(rel: str) -> str:
-    """A path as it can be shown and sent as JSON: bytes that are not UTF-8 in a name a
-    script made (``\\xff``) written out, not carried as lone surrogates (which no JSON
-    encoder or UTF-8 terminal takes)."""
-    try:
-        rel.encode()
-        return rel
-    except UnicodeEncodeError:
-        return os.fsencode(rel).decode("utf-8", "backslashreplace")
-
-
 def _check_id(session_id: object) -> None:
-    if not isinstance(session_id, str) or not _ID.match(session_id):
+    if not isinstance(session_id, str) or not record.SESSION_ID.match(session_id):
         raise ParameterError(f"{session_id!r} is not a session id (they look like "
                              "s_ and 24 hex digits)", code="invalid_session_id")
 
