@@ -4,6 +4,7 @@
 const $ = (sel) => document.querySelector(sel);
 const TERMINAL = ["succeeded", "failed", "cancelled", "rejected", "timed_out"];
 let key = localStorage.getItem("skillexec.key") || "";
+let open = false;             // the server asks no key (skillexec serve --insecure-no-auth)
 let reportsRefused = "";        // why this key may not read reports (asked once, not polled)
 const progress = new Map();   // task id -> {fraction, message}
 const followed = new Set();   // task ids followed over the WebSocket
@@ -63,6 +64,7 @@ async function health() {
     const pill = $("#health");
     pill.textContent = h.status + " · running " + h.engine.running + " · queued " + h.engine.queue_depth;
     pill.className = "pill " + (h.ready ? "ok" : "bad");
+    open = String(h.auth || "").startsWith("DISABLED");
     if (h.warning) notice("Warning: " + h.warning);
   } catch (e) { $("#health").textContent = "unreachable"; }
 }
@@ -97,7 +99,9 @@ function follow(taskId) {
 }
 
 function connect() {
-  if (!key) return;  // a WebSocket without a key is refused: not worth a failed handshake
+  // A WebSocket without a key is refused (unless the server asks none): not worth a
+  // failed handshake.
+  if (ws || (!key && !open)) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const sock = new WebSocket(proto + "//" + location.host + "/api/skills/ws?api_key=" + encodeURIComponent(key));
   ws = sock;
@@ -389,7 +393,8 @@ async function submit(ev) {
 
 async function refresh() {
   await health();
-  if (!key) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
+  if (!key && !open) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
+  connect();  // once /health has said whether a key is needed
   try { await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice(""); }
   catch (e) { notice(e.message); }
 }
