@@ -86,11 +86,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     notes.mkdir()
     (notes / "SKILL.md").write_text("---\nname: notes-only\ndescription: How to write "
                                     "release notes; nothing to execute.\n---\n\nSteps.\n")
+    upper = notes.parent / "upper-file"  # instructions and a Python script, no entry
+    (upper / "scripts").mkdir(parents=True)
+    (upper / "SKILL.md").write_text("---\nname: upper-file\ndescription: Upper-cases a "
+                                    "file.\n---\n\nRun scripts/upper.py IN OUT.\n")
+    (upper / "scripts" / "upper.py").write_text(
+        "import pathlib, sys\n"
+        "text = pathlib.Path(sys.argv[1]).read_text()\n"
+        "pathlib.Path(sys.argv[2]).write_text(text.upper())\n"
+        "print(f'wrote {sys.argv[2]}: {len(text)} characters')\n")
     with running(tmp_path_factory.mktemp("dash"), monitor=MONITOR) as srv:
         async def add() -> None:
             srv.engine.register(dashdemo)
             srv.engine.register(EXAMPLES / "word-freq")  # instructions and a script
             srv.engine.register(notes)
+            srv.engine.register(upper)
 
         srv.call(add())
         keys = {"viewer": srv.key("viewer"), "runner": srv.key("runner")}
@@ -309,16 +319,54 @@ def test_the_form_is_the_picked_skills_whichever_answer_comes_last(
     assert v.errors == [] and v.failed == []
 
 
-def test_the_form_offers_only_skills_with_an_entry_point(
+def test_the_form_offers_only_skills_with_something_to_run(
         site: Site, visit: Callable[[str], Visit]) -> None:
-    """notes-only has instructions and no entry: listed, but not offered to execute."""
+    """notes-only has instructions and no entry: listed, but not offered to execute;
+    upper-file has a script and no entry: offered, to run its script."""
     v = visit("runner")
     page = v.page
     page.wait_for_function("document.querySelectorAll('#skills tbody tr').length > 0")
     listed = {row[0]: row for row in _table(page, "#skills")}
     offered = set(page.eval_on_selector_all("#runskill option", "os => os.map(o => o.value)"))
     assert listed["notes-only"][2] == "instructions only" and "notes-only" not in offered
-    assert {"dashdemo", "echo", "word-freq"} <= offered
+    assert {"dashdemo", "echo", "word-freq", "upper-file"} <= offered
+
+
+def test_run_a_bundled_script_with_arguments_and_a_file(
+        site: Site, visit: Callable[[str], Visit]) -> None:
+    """A skill's script, as a model's shell tool runs it: arguments one a line, a file put
+    in its workspace; its output shown, the file it wrote an artifact. A script that fails
+    shows its exit status and what it printed."""
+    v = visit("runner")
+    page = v.page
+    page.select_option("#runskill", "upper-file")
+    page.wait_for_selector("#runwhat option[value='scripts/upper.py']", state="attached")
+    assert page.is_visible("#runwhat") and page.is_visible("#runargs")
+    page.fill("#runargs", "in.txt\nout.txt")
+    page.set_input_files("#runfiles", files=[{"name": "in.txt", "mimeType": "text/plain",
+                                              "buffer": b"hello"}])
+    page.click("#runform button[type=submit]")
+    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    assert "wrote out.txt: 5 characters" in page.text_content("#runresult")
+    link = page.locator("#runartifacts a", has_text="out.txt")
+    with page.expect_download() as dl:
+        link.click()
+    assert Path(dl.value.path()).read_bytes() == b"HELLO"
+    assert [a for a in page.eval_on_selector_all("#runartifacts a", "as => as.map(a => "
+                                                 "a.textContent)")] == ["out.txt"]
+    # No arguments: the script's IndexError, as it printed it, and its exit status.
+    page.fill("#runargs", "")
+    page.set_input_files("#runfiles", files=[])
+    page.click("#runform button[type=submit]")
+    page.wait_for_function("document.querySelector('#runstatus').textContent === 'failed'")
+    assert "exited with status 1" in page.text_content("#runerror")
+    assert "IndexError" in page.text_content("#runresult")
+    # Picking a skill with an entry point shows its form again, with no script to choose.
+    page.select_option("#runskill", "dashdemo")
+    page.wait_for_selector("#fields [name=mood]")
+    assert not page.is_visible("#runwhat")
+    assert _unexpected_console(v, 403) == [] and v.errors == [] and v.failed == []
+    _offline(v, site)
 
 
 def test_a_key_without_the_role_sees_the_refusal(site: Site,

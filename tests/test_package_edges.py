@@ -79,9 +79,10 @@ def test_the_settings_tree_is_above_the_components() -> None:
     edges = _graph()
     readers = {k for k, v in edges.items() if {"config", "config_sections"} & v}
     # pipeline: the engine's own stages (assembly wires the components from the tree);
-    # service, mcp: front ends, as the CLI (each reads its own section).
-    assert readers <= {"config", "config_sections", "engine", "pipeline", "cli", "service",
-                       "mcp", "_run", "__init__"}, \
+    # service, mcp: front ends, as the CLI (each reads its own section); _config_storage:
+    # the tree's own (a mixin of EngineConfig's).
+    assert readers <= {"config", "config_sections", "_config_storage", "engine", "pipeline",
+                       "cli", "service", "mcp", "_run", "__init__"}, \
         sorted(readers)
 
 

@@ -223,9 +223,9 @@ async function skills() {
     cell(row, b.success_rate === undefined || b.success_rate === null ? "" : Math.round(b.success_rate * 100) + "%");
   });
   const select = $("#runskill");
-  // Only skills with an entry point: one with scripts or instructions only cannot be
-  // executed (the API would answer 409 no_entry_point).
-  const runnable = list.filter((s) => s.runnable);
+  // Skills with an entry point or bundled scripts: one with instructions only has nothing
+  // to run (the API would answer 409 no_entry_point).
+  const runnable = list.filter((s) => s.runnable || /\bscripts?$/.test(s.offers));
   if (!select.options.length && runnable.length) {
     for (const s of runnable) {
       const o = document.createElement("option");
@@ -287,8 +287,37 @@ async function form() {
     d.append(sum, pre);
     info.appendChild(d);
   }
+  // What to run: its entry point (a form from its parameters' schema) or one of its
+  // bundled scripts (arguments and files, as a model's shell tool would give them).
+  const what = $("#runwhat");
+  what.replaceChildren();
+  for (const c of (skill.runnable ? [""] : []).concat(skill.scripts)) {
+    const o = document.createElement("option");
+    o.value = c; o.textContent = c ? "script " + safe(c) : "its entry point";
+    what.appendChild(o);
+  }
+  what.hidden = !skill.scripts.length;
+  what.onchange = () => drawFields(skill);
+  drawFields(skill);
+}
+
+function drawFields(skill) {
   const fields = $("#fields");
   fields.replaceChildren();
+  if ($("#runwhat").value) {
+    const args = document.createElement("label");
+    args.textContent = "arguments — one a line, passed as they are (no shell)";
+    const ta = document.createElement("textarea");
+    ta.id = "runargs"; ta.rows = 3;
+    args.appendChild(ta);
+    const files = document.createElement("label");
+    files.textContent = "files for its workspace, each under its own name";
+    const fi = document.createElement("input");
+    fi.type = "file"; fi.id = "runfiles"; fi.multiple = true;
+    files.appendChild(fi);
+    fields.append(args, files);
+    return;
+  }
   const schema = skill.parameters_schema || {};
   const required = new Set(schema.required || []);
   for (const [name, prop] of Object.entries(schema.properties || {})) {
@@ -310,6 +339,23 @@ function params() {
       try { out[el.name] = JSON.parse(v); } catch (e) { out[el.name] = v; }  // the service says why
     } else if ((t === "integer" || t === "number") && !isNaN(Number(v))) out[el.name] = Number(v);
     else out[el.name] = v;
+  }
+  return out;
+}
+
+function scriptArgs() {
+  const text = $("#runargs").value;
+  return text === "" ? [] : text.replace(/\n$/, "").split("\n");
+}
+
+// The chosen files as the API takes them: name -> the bytes, base64.
+async function workspaceFiles() {
+  const out = {};
+  for (const f of $("#runfiles").files) {
+    const bytes = new Uint8Array(await f.arrayBuffer());
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    out[f.name] = btoa(bin);
   }
   return out;
 }
@@ -376,9 +422,15 @@ async function submit(ev) {
   $("#runartifacts").replaceChildren();
   runState("submitting", 0, null);
   try {
-    const data = await api("/api/skills/" + encodeURIComponent($("#runskill").value) + "/execute", {
-      method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({parameters: params(), wait: false})});
+    const skill = encodeURIComponent($("#runskill").value);
+    const script = $("#runwhat").value;
+    const data = script
+      ? await api("/api/skills/" + skill + "/scripts", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({script: script, args: scriptArgs(), files: await workspaceFiles(), wait: false})})
+      : await api("/api/skills/" + skill + "/execute", {
+        method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({parameters: params(), wait: false})});
     run = {id: data.task_id, done: false};
     runState(data.status, null, null);
     follow(run.id);
