@@ -146,6 +146,31 @@ def test_artifacts_get_escapes_for_a_terminal_only(skills: Path, tmp_path: Path)
     assert b"\x1b" not in seen and b"data\\u001b[2J" in seen, seen
 
 
+def test_a_scripts_colours_are_dropped_and_the_rest_escaped(tmp_path: Path) -> None:
+    """What a script that colours its messages printed reads as text on the terminal (it
+    showed ``\\u001b[0;31mError``); a control sequence that is no colour is still escaped;
+    ``--json`` keeps every byte."""
+    d = tmp_path / "skills" / "colours"
+    (d / "scripts").mkdir(parents=True)
+    (d / "SKILL.md").write_text("---\nname: colours\ndescription: prints in colour\n---\n")
+    (d / "scripts" / "say.py").write_text(
+        "import sys\n"
+        "print('\\033[1;32mdone\\033[0m: 3 files\\033[2J')\n"
+        "print('\\033[0;31mError: x.pdf not found\\033[0m', file=sys.stderr)\n"
+        "sys.exit(1)\n")
+    r = cli("script", "colours", "scripts/say.py", "--skills-dir", str(tmp_path / "skills"),
+            cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == "done: 3 files\\u001b[2J\n"
+    _clean(r.stdout)
+    _clean(r.stderr)
+    assert r.stderr.startswith("Error: x.pdf not found\n"), r.stderr
+    j = cli("script", "colours", "scripts/say.py", "--json", "--skills-dir",
+            str(tmp_path / "skills"), cwd=tmp_path)
+    assert json.loads(j.stdout)["error"]["details"]["stdout"] == \
+        "\x1b[1;32mdone\x1b[0m: 3 files\x1b[2J\n"
+
+
 # -- the helpers, for any text ----------------------------------------------------------------
 
 
@@ -161,6 +186,22 @@ def test_safe_block_keeps_lines_and_tabs_only(text: str) -> None:
     out = safe_block(text)
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
     assert out.count("\n") == text.count("\n") and out.count("\t") == text.count("\t")
+
+
+@given(st.text(), st.lists(st.sampled_from(["\x1b[0m", "\x1b[31m", "\x1b[1;32m",
+                                            "\x1b[38:5:208m", "\x1b[m"]), max_size=4))
+def test_colour_codes_are_dropped_and_nothing_else(text: str, codes: list[str]) -> None:
+    """A script's coloured messages read as text (escaped, ``\\u001b[0;31mError`` buried
+    them); dropping a code never leaves a control character raw, even where dropping one
+    joins what was around it into another."""
+    coloured = "".join(c + t for c, t in zip(codes, [text] * len(codes), strict=True)) + text
+    plain = text * (len(codes) + 1)
+    assert safe_block(coloured) == safe_block(plain) or "\x1b" in text
+    assert safe_line(coloured) == safe_line(plain) or "\x1b" in text
+    for out in (safe_block("\x1b" + coloured), safe_line("\x1b\x1b[31m[m" + coloured)):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+    assert safe_block("\x1b[0;31mError: no x.pdf\x1b[0m\n\x1b[2J") == \
+        "Error: no x.pdf\n\\u001b[2J"
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),

@@ -6,7 +6,9 @@ behind bidi overrides or start a line that looks like the CLI's own ("✓ succee
 such character is written as a visible ``\\uXXXX`` escape — the JSON spelling, so escaped JSON
 text is still the same JSON: C0 controls (``\\n`` and ``\\t`` kept only where a layout needs
 lines), DEL, C1 controls (``\\x9b`` is a CSI on some terminals), and the bidi embeddings,
-overrides and isolates (U+202A to U+202E, U+2066 to U+2069).
+overrides and isolates (U+202A to U+202E, U+2066 to U+2069). Colour and style codes (SGR,
+``ESC [ … m``) are dropped instead: they only style text, and escaped they made the output of
+a script that colours its messages unreadable (``\u001b[0;31mError``).
 
 ``--json`` output stays exact JSON: orjson escapes C0 itself, and :func:`json_text` escapes the
 rest the JSON way, which parses to the same value.
@@ -26,6 +28,7 @@ _BIDI = "\u202a-\u202e\u2066-\u2069"
 _LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")  # one line: every control, \n too
 _BLOCK = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")  # lines kept: \n and \t pass
 _JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")  # what orjson leaves raw
+_SGR = re.compile("\x1b\\[[0-9;:]*m")  # a colour or style: dropped before the escaping
 
 
 # A '[' with the backslashes before it; and the rest of a tag, if it would open one.
@@ -55,13 +58,17 @@ def _u(match: re.Match[str]) -> str:
 def safe_line(text: object) -> str:
     """``text`` on one line, every control character (newline included) escaped."""
     s = text if isinstance(text, str) else str(text)
-    return _LINE.sub(_u, s) if _LINE.search(s) else s
+    if not _LINE.search(s):
+        return s
+    return _LINE.sub(_u, _SGR.sub("", s) if "\x1b" in s else s)
 
 
 def safe_block(text: object) -> str:
     """``text`` with its lines and tabs kept, every other control character escaped."""
     s = text if isinstance(text, str) else str(text)
-    return _BLOCK.sub(_u, s) if _BLOCK.search(s) else s
+    if not _BLOCK.search(s):
+        return s
+    return _BLOCK.sub(_u, _SGR.sub("", s) if "\x1b" in s else s)
 
 
 def cell(text: object) -> str:

@@ -36,9 +36,11 @@ function notice(text) {
 // Text a skill controls is shown with its control characters escaped (\uXXXX), as the
 // command line shows it: C0 but newline and tab, DEL, C1, and the bidi overrides and
 // isolates, which reorder what follows them (an output or a name could spoof another).
+// Colour and style codes (ESC [ ... m) are dropped first, as the command line drops them.
 const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+const SGR = /\u001b\[[0-9;:]*m/g;
 function safe(text) {
-  return String(text).replace(HIDDEN, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  return String(text).replace(SGR, "").replace(HIDDEN, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
 function cell(row, text, cls) {
