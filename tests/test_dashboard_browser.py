@@ -336,7 +336,8 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
         site: Site, visit: Callable[[str], Visit]) -> None:
     """A skill's script, as a model's shell tool runs it: arguments one a line, a file put
     in its workspace; its output shown, the file it wrote an artifact. A script that fails
-    shows its exit status and what it printed."""
+    shows its exit status and what it printed. In a session made from the page, a second
+    run reads what the first wrote, and the page lists the session's files."""
     v = visit("runner")
     page = v.page
     page.select_option("#runskill", "upper-file")
@@ -361,6 +362,24 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
     page.wait_for_function("document.querySelector('#runstatus').textContent === 'failed'")
     assert "exited with status 1" in page.text_content("#runerror")
     assert "IndexError" in page.text_content("#runresult")
+    # In a session, step after step: the second run reads what the first one wrote.
+    page.select_option("#runsession", "new")
+    page.fill("#runargs", "in.txt\nout.txt")
+    page.set_input_files("#runfiles", files=[{"name": "in.txt", "mimeType": "text/plain",
+                                              "buffer": b"step one"}])
+    page.click("#runform button[type=submit]")
+    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    session = page.eval_on_selector("#runsession", "s => s.value")
+    assert session.startswith("s_")  # made, and picked for the runs that follow
+    page.fill("#runargs", "out.txt\nout2.txt")
+    page.set_input_files("#runfiles", files=[])
+    page.click("#runform button[type=submit]")
+    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    assert "wrote out2.txt: 8 characters" in page.text_content("#runresult")
+    page.wait_for_function("document.querySelector('#sessionfiles').textContent"
+                           ".includes('out2.txt')")
+    assert page.text_content("#sessionfiles") == \
+        f"session {session} holds: in.txt, out.txt, out2.txt"
     # Picking a skill with an entry point shows its form again, with no script to choose.
     page.select_option("#runskill", "dashdemo")
     page.wait_for_selector("#fields [name=mood]")

@@ -317,7 +317,18 @@ function drawFields(skill) {
     const fi = document.createElement("input");
     fi.type = "file"; fi.id = "runfiles"; fi.multiple = true;
     files.appendChild(fi);
-    fields.append(args, files);
+    const where = document.createElement("label");
+    where.textContent = "workspace";
+    const box = document.createElement("select");
+    box.id = "runsession";
+    for (const [v, t] of [["", "a fresh one (nothing kept)"], ["new", "a new session (files kept from run to run)"]]) {
+      const o = document.createElement("option"); o.value = v; o.textContent = t; box.appendChild(o);
+    }
+    where.appendChild(box);
+    fields.append(args, files, where);
+    api("/api/sessions").then((list) => {
+      for (const x of list) addSession(x.id);
+    }).catch(() => {});  // a key that may not run cannot list them either: fresh only
     return;
   }
   const schema = skill.parameters_schema || {};
@@ -343,6 +354,30 @@ function params() {
     else out[el.name] = v;
   }
   return out;
+}
+
+function addSession(id) {
+  const box = $("#runsession");
+  if (!box || box.querySelector("option[value='" + CSS.escape(id) + "']")) return;
+  const o = document.createElement("option");
+  o.value = id; o.textContent = "session " + safe(id);
+  box.appendChild(o);
+}
+
+// A session's workspace (a script's files stay there for its next run): asked for now
+// when "a new session" is picked, then picked for the runs that follow.
+async function runSession() {
+  const box = $("#runsession");
+  if (box.value !== "new") return box.value || null;
+  const made = await api("/api/sessions", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
+  addSession(made.id);
+  box.value = made.id;
+  return made.id;
+}
+
+async function showSessionFiles(id) {
+  const s = await api("/api/sessions/" + encodeURIComponent(id)).catch(() => null);
+  if (s) $("#sessionfiles").textContent = safe("session " + id + " holds: " + (s.files.map((f) => f.path).join(", ") || "nothing"));
 }
 
 function scriptArgs() {
@@ -379,6 +414,7 @@ function showResult(result, status) {
   if (!run || run.done) return;
   run.done = true;
   runState(status, status === "succeeded" ? 1 : null, null);
+  if (run.session) showSessionFiles(run.session);
   if (!result) return;
   $("#runresult").textContent = safe(JSON.stringify(result.error ? result.error : result.output, null, 2));
   if (result.error) $("#runerror").textContent = safe(result.error.message);
@@ -420,20 +456,22 @@ async function submit(ev) {
   ev.preventDefault();
   run = null;
   for (const el of $("#fields").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const id of ["#runerror", "#runresult", "#runmsg"]) $(id).textContent = "";
+  for (const id of ["#runerror", "#runresult", "#runmsg", "#sessionfiles"]) $(id).textContent = "";
   $("#runartifacts").replaceChildren();
   runState("submitting", 0, null);
   try {
     const skill = encodeURIComponent($("#runskill").value);
     const script = $("#runwhat").value;
+    const session = script ? await runSession() : null;
     const data = script
       ? await api("/api/skills/" + skill + "/scripts", {
         method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({script: script, args: scriptArgs(), files: await workspaceFiles(), wait: false})})
+        body: JSON.stringify({script: script, args: scriptArgs(), files: await workspaceFiles(),
+                              session: session, wait: false})})
       : await api("/api/skills/" + skill + "/execute", {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({parameters: params(), wait: false})});
-    run = {id: data.task_id, done: false};
+    run = {id: data.task_id, done: false, session: session};
     runState(data.status, null, null);
     follow(run.id);
     poll(run.id);
