@@ -174,6 +174,29 @@ def test_list_says_a_shared_reason_for_no_entry_once(tmp_path: Path) -> None:
     assert "no entry alpha, beta, gamma: SKILL.md gives no metadata.entry_point" in out, out
 
 
+def test_list_does_not_name_a_whole_folder_without_an_entry(tmp_path: Path) -> None:
+    """K-Dense's folder of 163 Agent Skills printed one line of 163 ids below the table
+    (each skill's entry column says it already): past ten, the line counts them instead."""
+    skills = tmp_path / "skills"
+    names = [f"s{i:02d}" for i in range(12)]
+    for name in names:
+        (skills / name).mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: Does {name}.\n---\nSteps.\n")
+    r = cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "no entry (every skill listed): SKILL.md gives no metadata.entry_point" in out, out
+    assert "s00, s01" not in out
+    (skills / "runner").mkdir()
+    (skills / "runner" / "main.py").write_text("def execute(d):\n    return 1\n")
+    (skills / "runner" / "skill.json").write_text(json.dumps(
+        {"id": "runner", "version": "1.0.0", "entry_point": "main:execute"}))
+    out = " ".join(cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
+                   .stdout.split())
+    assert "no entry (12 of the 13 skills; the entry column shows which): SKILL.md" in out, out
+
+
 def test_batch_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:
     """A batch line's params were taken as they came: `precison` (a typo) left the skill on
     its default, with no word, where `run -p precison=2` notes it. Each such line now gets

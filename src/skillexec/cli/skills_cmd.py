@@ -63,6 +63,7 @@ def _entry(skill: Skill, *, reason: bool = True) -> str:
 
 # Py Copilot names each folder as a package of its host (app.skills.skills.<folder>): the
 # reasons of its folders differ only there, and share one line below the table.
+_NAMED_AT_MOST = 10  # skills that share a reason for no entry, named on its line
 _PACKAGE_PATH = re.compile(r"'app\.skills\.skills\.[^'\s]*'")
 _ANY_FOLDER = "'app.skills.skills.<folder>'"
 
@@ -109,9 +110,13 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
         if len(same) == 1:
             console.print(f"[dim]no entry[/dim] ({cell(same[0].offers)}) {cell(same[0].id)}: "
                           f"{cell(same[0].entry.reason)}", soft_wrap=True)
-        else:
+        elif len(same) <= _NAMED_AT_MOST:
             ids = ", ".join(cell(s.id) for s in same)  # what each offers: the table says
             console.print(f"[dim]no entry[/dim] {ids}: {cell(reason)}", soft_wrap=True)
+        else:  # a folder of Agent Skills: a line of 160 ids says nothing the table does not
+            which = "every skill listed" if len(same) == len(skills) else \
+                f"{len(same)} of the {len(skills)} skills; the entry column shows which"
+            console.print(f"[dim]no entry[/dim] ({which}): {cell(reason)}", soft_wrap=True)
     if no_entry:  # what a user can do with them all the same
         console.print("[dim]a skill with no entry still serves its instructions (skillexec "
                       "skills show ID --instructions) and runs its scripts (skillexec script "
