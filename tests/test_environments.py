@@ -369,6 +369,29 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
                              "files": ["scripts/opt.py:2"], "optional": True}
 
 
+def test_skills_check_without_an_id_checks_the_whole_folder(tmp_path: Path) -> None:
+    """A folder of 163 Agent Skills could only be checked one id at a time: without an id,
+    every skill is checked; those with something to do are shown, then a count."""
+    skills = tmp_path / "skills"
+    skill_folder(skills, "fine", files={"main.py": "import json\ndef execute(d):\n    "
+                                                   "return 1\n"})
+    skill_folder(skills, "needs", files={"main.py": "import bs4\ndef execute(d):\n    "
+                                                    "return 1\n"})
+    where = ("--skills-dir", str(skills), "--data-dir", str(tmp_path / "data"))
+    r = cli("skills", "check", *where, cwd=tmp_path, env={})
+    assert r.returncode == 2, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "missing module bs4 (package beautifulsoup4)" in out
+    assert "fine:" not in out  # nothing to do for it: not shown
+    assert out.endswith("2 skills checked: 1 resolve every import, 1 miss modules")
+    body = json.loads(cli("skills", "check", "--json", *where, cwd=tmp_path, env={}).stdout)
+    assert {d["id"]: d["ok"] for d in body} == {"fine": True, "needs": False}
+    both = cli("skills", "check", "fine", "needs", *where, cwd=tmp_path, env={})
+    assert both.returncode == 2 and "fine: environment none needed" in both.stdout
+    one = cli("skills", "check", "fine", *where, cwd=tmp_path, env={})
+    assert one.returncode == 0 and "every import resolves" in one.stdout
+
+
 def test_package_table() -> None:
     assert [package_for(m) for m in ("PIL", "yaml", "cv2", "docx", "pptx", "bs4", "sklearn",
                                      "fitz", "numpy", "google.protobuf", "my_mod")] == [

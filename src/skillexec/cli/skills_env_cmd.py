@@ -1,4 +1,4 @@
-"""``skillexec skills check ID`` and ``skillexec skills install ID [PKG]...``: a skill's
+"""``skillexec skills check [ID]...`` and ``skillexec skills install ID [PKG]...``: a skill's
 environment, ahead of its first call (DESIGN §3.6)."""
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from skillexec.cli.skills_cmd import _registry, app, environments
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:
-    from skillexec.environments.manager import EnvironmentManager
+    from rich.console import Console
+
+    from skillexec.environments.imports import MissingImport
+    from skillexec.environments.manager import EnvironmentManager, EnvStatus
     from skillexec.skills.model import Skill
 
 __all__ = ["check", "install"]
@@ -25,47 +28,63 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON document.")]
 
 
 @app.command()
-def check(skill_id: SkillId, skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+def check(skill_ids: Annotated[list[str] | None, typer.Argument(
+              metavar="[ID]...", help="Skill ids (none: every skill of the folder).")] = None,
+          skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: AsJson = False) -> None:
-    """List the skill's imports that nothing here provides, with the package to declare.
+    """List a skill's imports that nothing here provides, with the package to declare.
 
     Imports of its Python files that neither the standard library, the skill's folder nor
-    its environment provide. Exit 0 when there are none, 2 when some are missing."""
+    its environment provide. Without an ID, every skill of the folder: those with something
+    to do are shown, then a count. Exit 0 when there are none, 2 when some are missing."""
     from skillexec.environments.imports import missing_imports
     registry = _registry(skills_dir)
     try:
-        skill = registry.get(skill_id)
+        skills = [registry.get(i) for i in skill_ids] if skill_ids else registry.list()
     except SkillExecError as exc:
         opt.fail(str(exc))
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
-    env = envs.status(skill)
-    missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
-    needed = [m for m in missing if not m.optional]
+    console = make_console()
+    docs, short = [], 0
+    for skill in skills:
+        env = envs.status(skill)
+        missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
+        needed = [m for m in missing if not m.optional]
+        short += bool(needed)
+        if as_json:
+            docs.append({"id": skill.id, "environment": env.to_dict(),
+                         "missing": [m.to_dict() for m in missing], "ok": not needed})
+        elif skill_ids or needed or env.state in ("not installed", "failed"):
+            _report(console, envs, skill, env, missing, needed)
     if as_json:
-        typer.echo(json_text(orjson.dumps({
-            "id": skill.id, "environment": env.to_dict(),
-            "missing": [m.to_dict() for m in missing], "ok": not needed}).decode()))
-    else:
-        console = make_console()
-        # "none needed" is what the skill declares; with imports missing, one is needed.
-        shown = "none declared" if env.state == "none needed" and needed else str(env)
-        console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
-        if env.state == "not installed":
-            console.print(f"  install it ahead of time: skillexec skills install "
-                          f"{cell(skill.id)}", soft_wrap=True)
-        for m in missing:
-            label = "optional" if m.optional else "missing"
-            where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
-            console.print(f"  [{'yellow' if m.optional else 'red'}]{label}[/] module "
-                          f"{cell(m.module)} (package {cell(m.package)}), imported at "
-                          f"{cell(where)}", soft_wrap=True)
-        if not missing:
-            console.print("  every import resolves", soft_wrap=True)
-        elif undeclared := _undeclared(envs, skill, {m.package for m in needed}):
-            # Declared ones are the environment's to install (said above), not to declare.
-            console.print(f"  declare them in requirements.txt, or: skillexec skills install "
-                          f"{cell(skill.id)} {cell(' '.join(undeclared))}", soft_wrap=True)
-    raise typer.Exit(2 if needed else 0)
+        typer.echo(json_text(orjson.dumps(docs[0] if skill_ids and len(skill_ids) == 1
+                                          else docs).decode()))
+    elif not skill_ids:
+        console.print(f"{len(skills)} skills checked: {len(skills) - short} resolve every "
+                      f"import, {short} miss modules", soft_wrap=True)
+    raise typer.Exit(2 if short else 0)
+
+
+def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
+            missing: list[MissingImport], needed: list[MissingImport]) -> None:
+    # "none needed" is what the skill declares; with imports missing, one is needed.
+    shown = "none declared" if env.state == "none needed" and needed else str(env)
+    console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
+    if env.state == "not installed":
+        console.print(f"  install it ahead of time: skillexec skills install "
+                      f"{cell(skill.id)}", soft_wrap=True)
+    for m in missing:
+        label = "optional" if m.optional else "missing"
+        where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
+        console.print(f"  [{'yellow' if m.optional else 'red'}]{label}[/] module "
+                      f"{cell(m.module)} (package {cell(m.package)}), imported at "
+                      f"{cell(where)}", soft_wrap=True)
+    if not missing:
+        console.print("  every import resolves", soft_wrap=True)
+    elif undeclared := _undeclared(envs, skill, {m.package for m in needed}):
+        # Declared ones are the environment's to install (said above), not to declare.
+        console.print(f"  declare them in requirements.txt, or: skillexec skills install "
+                      f"{cell(skill.id)} {cell(' '.join(undeclared))}", soft_wrap=True)
 
 
 def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
