@@ -29,7 +29,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON document.")]
 
 @app.command()
 def check(skill_ids: Annotated[list[str] | None, typer.Argument(
-              metavar="[ID]...", help="Skill ids (none: every skill of the folder).")] = None,
+              metavar="ID", help="Skill ids (none: every skill of the folder).")] = None,
           skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: AsJson = False) -> None:
     """List a skill's imports that nothing here provides, with the package to declare.
