@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from tests.conftest import ROOT
 from tests.test_cli import cli
 
 
@@ -195,6 +199,28 @@ def test_list_does_not_name_a_whole_folder_without_an_entry(tmp_path: Path) -> N
     out = " ".join(cli("skills", "list", "--skills-dir", str(skills), cwd=tmp_path)
                    .stdout.split())
     assert "no entry (12 of the 13 skills; the entry column shows which): SKILL.md" in out, out
+
+
+def test_show_prints_a_file_the_skill_bundles_and_nothing_else(tmp_path: Path) -> None:
+    """The HTTP service and MCP served a skill's bundled files (the forms.md its
+    instructions send a model to), the command line only listed them: ``--file`` prints
+    one, byte for byte to a pipe; a file it does not list is refused by name."""
+    skill = tmp_path / "skills" / "forms"
+    (skill / "references").mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: forms\ndescription: Fills forms.\n---\n"
+                                    "Read references/forms.md first.\n")
+    (skill / "references" / "forms.md").write_bytes(b"# Forms\n\x1b[2Jstep 1\n")
+    (tmp_path / "secret.txt").write_text("not the skill's")
+    where = ("--skills-dir", str(tmp_path / "skills"))
+    r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "show", "forms",
+                        "--file", "references/forms.md", *where], cwd=tmp_path,
+                       env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                       capture_output=True, timeout=60, check=False)
+    assert (r.returncode, r.stdout) == (0, b"# Forms\n\x1b[2Jstep 1\n"), r.stderr
+    for rel in ("../secret.txt", "SKILL.md", "references/none.md"):
+        bad = cli("skills", "show", "forms", "--file", rel, *where, cwd=tmp_path)
+        assert bad.returncode == 2 and bad.stdout == "", (rel, bad.stdout)
+        assert f"skill 'forms' bundles no file {rel!r}" in bad.stderr, bad.stderr
 
 
 def test_batch_points_out_a_parameter_its_schema_does_not_name(tmp_path: Path) -> None:

@@ -138,15 +138,22 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
          as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
          instructions: Annotated[bool, typer.Option(
              "--instructions", help="Print its SKILL.md instructions only.")] = False,
+         file: Annotated[str | None, typer.Option(
+             "--file", metavar="PATH", help="Print a file it bundles (one of its files or "
+             "scripts, as its instructions name it).")] = None,
          ) -> None:
     """One skill: what it offers, its parameters, how it runs here, where it is.
 
-    --json: everything known, as one document; --instructions: its SKILL.md body."""
+    --json: everything known, as one document; --instructions: its SKILL.md body; --file
+    PATH: a file it bundles (its bytes to a pipe; on a terminal, as text, escaped)."""
     registry = _registry(skills_dir)
     try:
         skill = registry.get(skill_id)
     except SkillExecError as exc:
         opt.fail(str(exc))
+    if file is not None:
+        _print_bundled(skill, file)
+        return
     if instructions:
         if skill.instructions is None:
             opt.fail(f"skill {skill.id!r} has no instructions (no SKILL.md body)")
@@ -326,6 +333,22 @@ def _summary(s: Skill) -> dict[str, object]:
             "permissions": sorted(p.value for p in s.permissions),
             "isolation": s.execution.isolation.value if s.execution.isolation else None,
             "category": s.category, "tags": list(s.tags)}
+
+
+def _print_bundled(skill: Skill, rel: str) -> None:
+    """A file the skill lists (as the HTTP service and MCP serve it): nothing else of its
+    folder, no link, nothing over the size they serve."""
+    import sys
+
+    from skillexec.cli.safe_text import for_terminal
+    from skillexec.skills.bundle import bundled_file
+    try:
+        data = bundled_file(skill, rel)[0].read_bytes()
+    except (SkillExecError, OSError):
+        opt.fail(f"skill {skill.id!r} bundles no file {rel!r} (skillexec skills show "
+                 f"{skill.id} lists its files and scripts)")
+    sys.stdout.buffer.write(for_terminal(data) if sys.stdout.isatty() else data)
+    sys.stdout.flush()
 
 
 from skillexec.cli import skills_env_cmd  # noqa: E402, F401 - adds `check` and `install`
