@@ -392,6 +392,33 @@ def test_skills_check_without_an_id_checks_the_whole_folder(tmp_path: Path) -> N
     assert one.returncode == 0 and "every import resolves" in one.stdout
 
 
+def test_skills_install_without_an_id_provisions_every_skill_not_ready(
+        tmp_path: Path) -> None:
+    """Ahead of a folder's first calls: every skill whose declared environment is not
+    installed, in turn; one that cannot be installed says why, fails the command (exit 1),
+    and leaves the others installed."""
+    links = wheels(tmp_path)
+    skills = tmp_path / "skills"
+    for sid in ("one", "two"):  # the same set of packages: one environment, shared
+        skill_folder(skills, sid, files={"main.py": USES, "requirements.txt": f"{PKG}\n"})
+    skill_folder(skills, "bad", files={"main.py": "def execute(d):\n    return 1\n",
+                                       "requirements.txt": "no-such-package-3f9a\n"})
+    skill_folder(skills, "plain", files={"main.py": "def execute(d):\n    return 1\n"})
+    env = {"SKILLEXEC_ENVIRONMENTS__FIND_LINKS": json.dumps([str(links)]),
+           "SKILLEXEC_ENVIRONMENTS__NO_INDEX": "true"}
+    where = ("--skills-dir", str(skills), "--data-dir", str(tmp_path / "data"))
+    r = cli("skills", "install", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 1, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "one: environment ready" in out and "two:" not in out  # shared: ready already
+    assert "bad: not installed:" in out and "no-such-package-3f9a" in out
+    assert "plain" not in out  # nothing declared: nothing to install
+    assert out.endswith("1 environments installed, 1 failed")
+    listed = {d["id"]: d["environment"]["state"] for d in json.loads(cli(
+        "skills", "list", "--json", *where, cwd=tmp_path, env=env).stdout)}
+    assert listed == {"one": "ready", "two": "ready", "bad": "failed", "plain": "none needed"}
+
+
 def test_package_table() -> None:
     assert [package_for(m) for m in ("PIL", "yaml", "cv2", "docx", "pptx", "bs4", "sklearn",
                                      "fitz", "numpy", "google.protobuf", "my_mod")] == [

@@ -1,8 +1,9 @@
-"""``skillexec skills check [ID]...`` and ``skillexec skills install ID [PKG]...``: a skill's
+"""``skillexec skills check [ID]...`` and ``skillexec skills install [ID [PKG]...]``: a skill's
 environment, ahead of its first call (DESIGN §3.6)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
@@ -100,7 +101,9 @@ def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> l
 
 
 @app.command()
-def install(skill_id: SkillId,
+def install(skill_id: Annotated[str | None, typer.Argument(
+                metavar="ID", help="A skill id (none: every skill of the folder whose "
+                "environment is not ready).")] = None,
             packages: Annotated[list[str] | None, typer.Argument(
                 metavar="PKG", help="Packages to add for this skill (kept).")] = None,
             skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
@@ -108,7 +111,12 @@ def install(skill_id: SkillId,
     """Provision the skill's environment now, with PKG... added for it (kept).
 
     Its declared packages plus PKG..., recorded for this skill under the data folder and
-    installed with it from then on."""
+    installed with it from then on. Without an ID, every skill of the folder whose declared
+    environment is not installed (or failed) is provisioned, one after another; exit 1 if
+    one fails (the others are kept)."""
+    if skill_id is None:
+        _install_all(skills_dir, data_dir, as_json)
+        return
     from packaging.requirements import InvalidRequirement
     registry = _registry(skills_dir)
     try:
@@ -138,3 +146,34 @@ def install(skill_id: SkillId,
     if packages:
         typer.echo("an engine already running (serve, mcp) uses these packages from its "
                    "next call of this skill; a worker, from its next start")
+
+
+def _install_all(skills_dir: Path | None, data_dir: Path | None, as_json: bool) -> None:
+    """Every skill whose declared environment is not ready, provisioned in turn (skills that
+    share a set of packages share its environment: the first one installs it)."""
+    registry = _registry(skills_dir)
+    envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
+    console = make_console()
+    docs, failed = [], 0
+    for skill in registry.list():
+        if envs.status(skill).state not in ("not installed", "failed"):
+            continue
+        try:
+            status = envs.install(skill)
+            doc = {"id": skill.id, "ok": True, "environment": status.to_dict()}
+            line = f"{cell(skill.id)}: environment {cell(status.state)} " \
+                   f"({cell(', '.join(status.requirements))})"
+        except SkillExecError as exc:
+            failed += 1
+            doc = {"id": skill.id, "ok": False, "error": str(exc)}
+            line = f"{cell(skill.id)}: [red]not installed[/red]: {cell(str(exc))}"
+        if as_json:
+            docs.append(doc)
+        else:
+            console.print(line, soft_wrap=True)
+    if as_json:
+        typer.echo(json_text(orjson.dumps(docs).decode()))
+    else:
+        console.print(f"{envs.installs} environments installed, {failed} failed",
+                      soft_wrap=True)
+    raise typer.Exit(1 if failed else 0)
