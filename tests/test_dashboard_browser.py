@@ -348,7 +348,8 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
                                               "buffer": b"hello"}])
     page.click("#runform button[type=submit]")
     page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
-    assert "wrote out.txt: 5 characters" in page.text_content("#runresult")
+    assert page.text_content("#runresult") == \
+        "exit code 0\n— stdout —\nwrote out.txt: 5 characters\n"  # as a terminal shows it
     link = page.locator("#runartifacts a", has_text="out.txt")
     with page.expect_download() as dl:
         link.click()
@@ -361,7 +362,8 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
     page.click("#runform button[type=submit]")
     page.wait_for_function("document.querySelector('#runstatus').textContent === 'failed'")
     assert "exited with status 1" in page.text_content("#runerror")
-    assert "IndexError" in page.text_content("#runresult")
+    shown = page.text_content("#runresult")
+    assert shown.startswith("exit code 1\n— stderr —\nTraceback") and "IndexError" in shown
     # In a session, step after step: the second run reads what the first one wrote.
     page.select_option("#runsession", "new")
     page.fill("#runargs", "in.txt\nout.txt")

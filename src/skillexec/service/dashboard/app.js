@@ -416,7 +416,15 @@ function showResult(result, status) {
   runState(status, status === "succeeded" ? 1 : null, null);
   if (run.session) showSessionFiles(run.session);
   if (!result) return;
-  $("#runresult").textContent = safe(JSON.stringify(result.error ? result.error : result.output, null, 2));
+  // A script's run: its exit code, then what it printed, as a terminal would show it.
+  const streams = result.error ? result.error.details : result.output;
+  if (run.script && streams && typeof streams === "object" && ("stdout" in streams || "stderr" in streams)) {
+    const parts = "exit_code" in streams ? ["exit code " + streams.exit_code] : [];
+    for (const k of ["stdout", "stderr"]) if (streams[k]) parts.push("— " + k + " —\n" + streams[k]);
+    $("#runresult").textContent = safe(parts.join("\n"));
+  } else {
+    $("#runresult").textContent = safe(JSON.stringify(result.error ? result.error : result.output, null, 2));
+  }
   if (result.error) $("#runerror").textContent = safe(result.error.message);
   const list = $("#runartifacts");
   for (const a of result.artifacts || []) {
@@ -471,7 +479,7 @@ async function submit(ev) {
       : await api("/api/skills/" + skill + "/execute", {
         method: "POST", headers: {"Content-Type": "application/json"},
         body: JSON.stringify({parameters: params(), wait: false})});
-    run = {id: data.task_id, done: false, session: session};
+    run = {id: data.task_id, done: false, session: session, script: script};
     runState(data.status, null, null);
     follow(run.id);
     poll(run.id);
