@@ -41,7 +41,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import NoReturn
+from collections.abc import Iterator
+from typing import Any, NoReturn
 
 _NOOP = compile("", "noop.py", "exec")
 _WARMUP = 50
@@ -58,6 +59,18 @@ def _libc_fork() -> ctypes._CFuncPtr:
     fork = ctypes.PyDLL(None).fork  # PyDLL: the GIL stays held (see _fork in skillexec)
     fork.restype = ctypes.c_int
     return fork
+
+
+def _reaped(flags: int) -> Iterator[tuple[int, int, Any]]:
+    """The children that ended (``flags`` 0: every child, each waited for)."""
+    while True:
+        try:
+            pid, status, ru = os.wait4(-1, flags)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status, ru
 
 
 def _run_call(sock: socket.socket) -> NoReturn:
@@ -86,13 +99,7 @@ def _zygote(ctl: socket.socket, heavy: str) -> NoReturn:
                         pass
                 except BlockingIOError:
                     pass
-                while True:
-                    try:
-                        pid, status, ru = os.wait4(-1, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if pid == 0:
-                        break
+                for pid, status, ru in _reaped(os.WNOHANG):
                     ctl.send(json.dumps({"t": "exited", "pid": pid, "status": status,
                                          "utime": ru.ru_utime}).encode())
                 continue
@@ -180,19 +187,11 @@ def _calls_chain(n: int, heavy: str) -> list[float]:
         assert json.loads(a.recv(65536))["ok"]
         a.close()
         lat.append((time.perf_counter() - t0) * 1000)
-        while True:  # reaped off the call's path, as a zygote does
-            try:
-                pid, _status, _ru = os.wait4(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
+        for _ in _reaped(os.WNOHANG):  # off the call's path, as a zygote reaps
+            pass
     mine.close()
-    while True:
-        try:
-            os.wait4(-1, 0)
-        except ChildProcessError:
-            break
+    for _ in _reaped(0):
+        pass
     return lat[_WARMUP:]
 
 

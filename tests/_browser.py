@@ -37,3 +37,11 @@ def playwright_or_skip() -> Any:
             pytest.fail(f"SKILLEXEC_REQUIRE_SERVICES=1 but {reason}")
         pytest.skip(reason)
     return sync_playwright
+
+
+def table(page: Any, selector: str) -> list[list[str]]:
+    """A table's body as the page shows it: each row's cells' text, trimmed."""
+    rows: list[list[str]] = page.eval_on_selector_all(
+        selector + " tbody tr",
+        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))")
+    return rows

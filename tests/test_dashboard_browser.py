@@ -20,7 +20,7 @@ import pytest
 from pydantic import Field
 
 from skillexec import skill
-from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip
+from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip, table
 from tests._http import Server, running
 from tests.conftest import EXAMPLES
 
@@ -177,13 +177,6 @@ _BARS = """(sel) => { const c = document.querySelector(sel);
     return n; }"""
 
 
-def _table(page: Any, selector: str) -> list[list[str]]:
-    rows: list[list[str]] = page.eval_on_selector_all(
-        selector + " tbody tr",
-        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))")
-    return rows
-
-
 def test_dashboard_loads_clean_and_shows_everything(site: Site,
                                                    visit: Callable[[str], Visit]) -> None:
     v = visit("viewer")
@@ -191,7 +184,7 @@ def test_dashboard_loads_clean_and_shows_everything(site: Site,
     page.wait_for_function("document.querySelectorAll('#skills tbody tr').length >= 7")
     page.wait_for_function("document.querySelectorAll('#errors tbody tr').length >= 1")
     page.wait_for_function("document.querySelectorAll('#tasks tbody tr').length >= 4")
-    skills = {r[0]: r for r in _table(page, "#skills")}
+    skills = {r[0]: r for r in table(page, "#skills")}
     heads = page.eval_on_selector_all("#skills thead th", "hs => hs.map(h => h.textContent)")
     col = {h: i for i, h in enumerate(heads)}
     assert {"offers", "environment", "circuit"} <= set(col)
@@ -201,11 +194,11 @@ def test_dashboard_loads_clean_and_shows_everything(site: Site,
     assert skills["echo"][col["circuit"]] == "closed"
     assert skills["echo"][col["calls (24h)"]] == "3"
     assert skills["boom"][col["success"]] == "0%"
-    tasks = _table(page, "#tasks")
+    tasks = table(page, "#tasks")
     assert {(t[1], t[2]) for t in tasks} >= {("echo", "succeeded"), ("boom", "failed")}
-    errors = {r[0]: r for r in _table(page, "#errors")}
+    errors = {r[0]: r for r in table(page, "#errors")}
     assert "it broke on purpose" in errors["boom"][3]
-    perf = {r[0]: r for r in _table(page, "#perf")}
+    perf = {r[0]: r for r in table(page, "#perf")}
     assert perf["echo"][1] == "3" and perf["echo"][2] != ""  # calls, p50 ms
     # Both charts are drawn: bars in the charts' blue, not only their captions.
     for chart in ("#chart", "#latency"):
@@ -326,7 +319,7 @@ def test_the_form_offers_only_skills_with_something_to_run(
     v = visit("runner")
     page = v.page
     page.wait_for_function("document.querySelectorAll('#skills tbody tr').length > 0")
-    listed = {row[0]: row for row in _table(page, "#skills")}
+    listed = {row[0]: row for row in table(page, "#skills")}
     offered = set(page.eval_on_selector_all("#runskill option", "os => os.map(o => o.value)"))
     assert listed["notes-only"][2] == "instructions only" and "notes-only" not in offered
     assert {"dashdemo", "echo", "word-freq", "upper-file"} <= offered
@@ -413,7 +406,7 @@ def test_the_alerts_panel_shows_the_fired_alert(site: Site,
     page.wait_for_function("""[...document.querySelectorAll('#alerts tbody tr')].some(r =>
         r.cells.length === 6 && r.cells[0].textContent === 'firing now'
         && r.cells[3].textContent === 'boom')""")
-    rows = _table(page, "#alerts")
+    rows = table(page, "#alerts")
     now = next(r for r in rows if r[0] == "firing now" and r[3] == "boom")
     assert now[1:3] == ["critical", "any_error"] and "error_rate of boom" in now[5]
     assert ["fired", "critical", "any_error", "boom"] in [r[:4] for r in rows]

@@ -7,19 +7,11 @@ tests' module holds Playwright's loop for all of its tests.)"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip
+from tests._browser import CHROMIUM_ARGS, chromium, playwright_or_skip, table
 from tests._http import running
 
 WAIT_MS = 15_000
-
-
-def _table(page: Any, selector: str) -> list[list[str]]:
-    rows: list[list[str]] = page.eval_on_selector_all(
-        selector + " tbody tr",
-        "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent.trim()))")
-    return rows
 
 
 def test_a_server_without_keys_shows_everything_without_asking_for_one(
@@ -42,9 +34,9 @@ def test_a_server_without_keys_shows_everything_without_asking_for_one(
                 page.wait_for_selector("#runskill option[value=echo]", state="attached")
                 page.wait_for_function(
                     "() => document.querySelectorAll('#tasks tbody tr').length > 0")
-                assert "echo" in [r[0] for r in _table(page, "#skills")]
+                assert "echo" in [r[0] for r in table(page, "#skills")]
                 assert any(r[1] == "echo" and r[2] == "succeeded"
-                           for r in _table(page, "#tasks"))
+                           for r in table(page, "#tasks"))
                 assert (page.text_content("#notice") or "").startswith(
                     "Warning: authentication is disabled")
                 page.wait_for_function(

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check", "install"]
 
-SkillId = Annotated[str, typer.Argument(metavar="ID", help="A skill id.")]
 AsJson = Annotated[bool, typer.Option("--json", help="One JSON document.")]
+_NOT_READY = ("not installed", "failed")  # environment states an install would change
 
 
 @app.command()
@@ -55,7 +55,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
                          "missing": [m.to_dict() for m in missing], "ok": not needed})
-        elif skill_ids or needed or env.state in ("not installed", "failed"):
+        elif skill_ids or needed or env.state in _NOT_READY:
             _report(console, envs, skill, env, missing, needed)
     if as_json:
         typer.echo(json_text(orjson.dumps(docs[0] if skill_ids and len(skill_ids) == 1
@@ -156,20 +156,19 @@ def _install_all(skills_dir: Path | None, data_dir: Path | None, as_json: bool) 
     console = make_console()
     docs, failed = [], 0
     for skill in registry.list():
-        if envs.status(skill).state not in ("not installed", "failed"):
+        if envs.status(skill).state not in _NOT_READY:
             continue
         try:
             status = envs.install(skill)
-            doc = {"id": skill.id, "ok": True, "environment": status.to_dict()}
-            line = f"{cell(skill.id)}: environment {cell(status.state)} " \
-                   f"({cell(', '.join(status.requirements))})"
         except SkillExecError as exc:
             failed += 1
-            doc = {"id": skill.id, "ok": False, "error": str(exc)}
+            docs.append({"id": skill.id, "ok": False, "error": str(exc)})
             line = f"{cell(skill.id)}: [red]not installed[/red]: {cell(str(exc))}"
-        if as_json:
-            docs.append(doc)
         else:
+            docs.append({"id": skill.id, "ok": True, "environment": status.to_dict()})
+            line = f"{cell(skill.id)}: environment {cell(status.state)} " \
+                   f"({cell(', '.join(status.requirements))})"
+        if not as_json:
             console.print(line, soft_wrap=True)
     if as_json:
         typer.echo(json_text(orjson.dumps(docs).decode()))

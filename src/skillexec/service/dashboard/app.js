@@ -471,14 +471,12 @@ async function submit(ev) {
     const skill = encodeURIComponent($("#runskill").value);
     const script = $("#runwhat").value;
     const session = script ? await runSession() : null;
-    const data = script
-      ? await api("/api/skills/" + skill + "/scripts", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({script: script, args: scriptArgs(), files: await workspaceFiles(),
-                              session: session, wait: false})})
-      : await api("/api/skills/" + skill + "/execute", {
-        method: "POST", headers: {"Content-Type": "application/json"},
-        body: JSON.stringify({parameters: params(), wait: false})});
+    const [path, body] = script
+      ? ["/scripts", {script: script, args: scriptArgs(), files: await workspaceFiles(), session: session}]
+      : ["/execute", {parameters: params()}];
+    const data = await api("/api/skills/" + skill + path, {
+      method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify(Object.assign(body, {wait: false}))});
     run = {id: data.task_id, done: false, session: session, script: script};
     runState(data.status, null, null);
     follow(run.id);
