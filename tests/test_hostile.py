@@ -417,7 +417,7 @@ def test_slow_import_fails_that_skill_only(runner_cls: type[ProcessRunner],
     normal = write_skill(tmp_path / "normal", NOOP)
 
     async def go() -> None:
-        r = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=1.5))
+        r = runner_cls(settings=settings(tmp_path, zygote_import_timeout_s=5.0))
         try:
             t0 = time.monotonic()
             bad, ok = await asyncio.gather(r.run(attempt(slow, tmp_path, timeout_s=60)),
