@@ -87,8 +87,8 @@ class IsolationConfig(_Section):
     @field_validator("trusted_skills")
     @classmethod
     def _skill_ids(cls, value: frozenset[str]) -> frozenset[str]:
-        from skillexec.skills.fields import SKILL_ID
-        bad = sorted(v for v in value if not SKILL_ID.match(v))
+        from skillexec.skills.fields import SKILL_REF
+        bad = sorted(v for v in value if not SKILL_REF.match(v))
         if bad:
             raise ValueError(f"not skill ids (exact ids only, no patterns): {', '.join(bad)}")
         return value

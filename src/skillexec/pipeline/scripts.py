@@ -69,8 +69,13 @@ class ScriptCalls:
         self._accept, self._reject = accept, reject
 
     def derive(self, id: str, requirement: str | None) -> Skill:
-        """The registry's hook: ``<skill>:<script>`` -> the derived script skill."""
+        """The registry's hook: ``<skill>:<script>`` -> the derived script skill. A plugin's
+        skill has a separator in its id (``<plugin>:<skill>``): the longest known one is it."""
         base, _, script = id.partition(SEPARATOR)
+        at = len(base)
+        while (at := id.find(SEPARATOR, at + 1)) > 0:
+            if id[:at] in self.skills:
+                base, script = id[:at], id[at + 1:]
         return self.catalog.skill(self.skills.get(base, requirement), script)
 
     async def ready(self, skill: Skill) -> Skill:

@@ -27,6 +27,7 @@ from skillexec.skills.semver import parse_requirement
 
 __all__ = [
     "SKILL_ID",
+    "SKILL_REF",
     "brief",
     "parse_execution",
     "parse_packages",
@@ -34,7 +35,11 @@ __all__ = [
     "parse_skill_dependencies",
 ]
 
-SKILL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+SKILL_ID = re.compile(f"^{_ID}$")
+# What names a skill: its id, or a plugin's skill as Claude Code names it, "<plugin>:<id>"
+# (see skills.plugins). A manifest declares only the id.
+SKILL_REF = re.compile(f"^(?:{_ID}:)?{_ID}$")
 _BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
 _BRIEF.maxstring = _BRIEF.maxother = 80
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxset = 5
@@ -82,7 +87,7 @@ _PERMISSION_ALIASES: dict[str, tuple[Permission, ...]] = {
 }
 _PYTHON_SOURCES = frozenset({"", "pip", "pypi", "python", "conda"})
 _SKILL_DEP = re.compile(
-    r"^(?P<id>[A-Za-z0-9][A-Za-z0-9._-]*?)\s*(?:@\s*(?P<at>.+)|(?P<op>(?:\^|~|[<>=!]=?).+))?$"
+    r"^(?P<id>[A-Za-z0-9][A-Za-z0-9._:-]*?)\s*(?:@\s*(?P<at>.+)|(?P<op>(?:\^|~|[<>=!]=?).+))?$"
 )
 
 
@@ -141,7 +146,7 @@ def _check_setting(kind: str, value: Any) -> Any:
             except ValueError:
                 return _INVALID
         case _:
-            return value if isinstance(value, str) and SKILL_ID.match(value) else _INVALID
+            return value if isinstance(value, str) and SKILL_REF.match(value) else _INVALID
 
 
 def parse_permissions(
@@ -281,7 +286,7 @@ def parse_skill_dependencies(
                             details={"field": "skill_dependencies"})
     deps: list[SkillDependency] = []
     for ident, requirement in pairs:
-        if not isinstance(ident, str) or not SKILL_ID.match(ident):
+        if not isinstance(ident, str) or not SKILL_REF.match(ident):
             raise ManifestError(f"{where} names an invalid skill id {ident!r}",
                                 details={"field": "skill_dependencies"})
         req = "*" if requirement in (None, "") else str(requirement).strip()

@@ -29,6 +29,7 @@ from skillexec.skills.fields import (
 )
 from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, read_manifest
 from skillexec.skills.model import Skill
+from skillexec.skills.plugins import plugin_of
 from skillexec.skills.schema import normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 
@@ -202,6 +203,8 @@ class _Builder(EntryResolver):
 
     def build(self) -> Skill:
         ident = self._id()
+        if (plugin := plugin_of(self.folder)) is not None:
+            ident = f"{plugin}:{ident}"  # as Claude Code names a plugin's skill
         execution, exec_warnings = parse_execution(
             self.fields.get("execution"), where=self.where("execution"), strict=self.strict)
         permissions, perm_warnings = parse_permissions(

@@ -1,0 +1,158 @@
+"""Claude Code plugin marketplaces: each plugin's skills load as ``<plugin>:<skill>``.
+
+In a marketplace (terrylica/cc-skills has 45 plugins and 241 skills) several plugins carry a
+skill of the same name (``setup``, ``health``, ``install``): skillexec loaded the first and
+set the others aside as "already defined", 26 skills in that folder. Claude Code names a
+plugin's skill ``<plugin>:<skill>``; skillexec now does too, and runs their scripts by it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from skillexec import SkillExecutionEngine
+from skillexec.config import EngineConfig
+from skillexec.mcp.server import McpServer
+from skillexec.skills import load_skills
+from tests._isolation import need_sandbox
+
+pytestmark = pytest.mark.timeout(120)
+
+_HELLO = "import json, sys\nprint(json.dumps({'plugin': %r, 'argv': sys.argv[1:]}))\n"
+
+
+def _skill(folder: Path, plugin: str, *, name: str = "setup") -> None:
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        f"---\nname: {name}\ndescription: Set up {plugin}.\n---\n"
+        f"Run `scripts/hello.py` with the host's name.\n")
+    (folder / "scripts" / "hello.py").write_text(_HELLO % plugin)
+
+
+def marketplace(root: Path) -> Path:
+    """A marketplace in the shapes of real ones: a plugin with ``.claude-plugin/plugin.json``
+    (its name not its folder's), one with ``plugin.json`` at its top (older layout), one the
+    marketplace lists without a manifest of its own, one in neither (a plain folder), and
+    skills at the marketplace's own top (its entry at ``./`` is not a plugin of its own)."""
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "marketplace.json").write_text(json.dumps({
+        "name": "market", "plugins": [
+            {"name": "gamma", "source": "./plugins/gamma", "strict": False},
+            {"name": "bundle", "source": "./", "strict": False,
+             "skills": ["./skills/top"]}]}))
+    alpha = root / "plugins" / "alpha"
+    (alpha / ".claude-plugin").mkdir(parents=True)
+    (alpha / ".claude-plugin" / "plugin.json").write_text('{"name": "alpha-tools"}')
+    (root / "plugins" / "beta").mkdir(parents=True)
+    (root / "plugins" / "beta" / "plugin.json").write_text('{"name": "beta", "version": "2"}')
+    for plugin in ("alpha", "beta", "gamma", "delta"):
+        _skill(root / "plugins" / plugin / "skills" / "setup", plugin)
+    _skill(root / "plugins" / "beta" / "skills" / "health", "beta", name="health")
+    _skill(root / "skills" / "top", "market", name="top")
+    return root
+
+
+def test_every_plugins_skills_load_under_the_plugins_name(tmp_path: Path) -> None:
+    report = load_skills(marketplace(tmp_path / "market"))
+    assert report.problems == ()
+    assert sorted(s.id for s in report.skills) == [
+        "alpha-tools:setup", "beta:health", "beta:setup", "gamma:setup", "setup", "top"]
+    # One plugin's view: its skills folder alone names them the same way.
+    alone = load_skills(tmp_path / "market" / "plugins" / "beta" / "skills")
+    assert sorted(s.id for s in alone.skills) == ["beta:health", "beta:setup"]
+
+
+@pytest.mark.parametrize("manifest", [
+    "not json", '{"name": "../up"}', '{"name": 7}', '{"name": "x"}' + " " * (1024 * 1024),
+    '["a list"]'])
+def test_a_plugin_manifest_is_read_for_a_name_only(tmp_path: Path, manifest: str) -> None:
+    plugin = tmp_path / "skills-root" / "odd"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text(manifest)
+    _skill(plugin / "skills" / "setup", "odd")
+    report = load_skills(tmp_path / "skills-root")
+    assert [s.id for s in report.skills] == ["odd:setup"], report.problems  # the folder's
+
+
+def test_trusted_skills_may_name_a_plugins_skill() -> None:
+    cfg = EngineConfig.model_validate({"isolation": {"trusted_skills": ["alpha-tools:setup"]}})
+    assert cfg.isolation.trusted_skills == frozenset({"alpha-tools:setup"})
+
+
+def test_a_plugins_script_runs_by_its_name(tmp_path: Path) -> None:
+    need_sandbox()
+    root = marketplace(tmp_path / "market")
+
+    async def go() -> None:
+        async with SkillExecutionEngine(skills_dir=root, data_dir=tmp_path / "data") as eng:
+            for skill_id, plugin in (("alpha-tools:setup", "alpha"), ("beta:setup", "beta"),
+                                     ("setup", "delta")):
+                res = await eng.run_script(skill_id, "scripts/hello.py", args=["h1"])
+                assert res.ok, res.error
+                assert json.loads(res.output["stdout"]) == {"plugin": plugin, "argv": ["h1"]}
+                assert res.skill_id == f"{skill_id}:scripts/hello.py"
+            # The derived id the journal keeps finds its script again (a resumed task).
+            derived = eng.skills.get("gamma:setup:scripts/hello.py")
+            assert derived.path == root / "plugins" / "gamma" / "skills" / "setup"
+
+    import asyncio
+    asyncio.run(go())
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "skillexec", *args], capture_output=True,
+                          text=True, timeout=100)
+
+
+def test_the_cli_runs_and_shows_a_plugins_skill(tmp_path: Path) -> None:
+    need_sandbox()
+    root = str(marketplace(tmp_path / "market"))
+    data = str(tmp_path / "data")
+    p = _cli("script", "beta:health", "scripts/hello.py", "x y", "--skills-dir", root,
+             "--data-dir", data)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"plugin": "beta", "argv": ["x y"]}
+    shown = _cli("skills", "show", "alpha-tools:setup", "--skills-dir", root)
+    assert shown.returncode == 0, shown.stderr
+    assert "skillexec script alpha-tools:setup scripts/hello.py" in shown.stdout
+    listed = _cli("skills", "list", "--skills-dir", root)
+    assert "already defined" not in listed.stdout + listed.stderr
+    # A plugin's name alone is not a skill: the error points at its skills.
+    wrong = _cli("script", "beta", "scripts/hello.py", "--skills-dir", root,
+                 "--data-dir", data)
+    assert wrong.returncode == 2
+    assert "Traceback" not in wrong.stderr
+    assert "'beta:health'" in wrong.stderr and "'beta:setup'" in wrong.stderr
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
+    async with SkillExecutionEngine(skills_dir=marketplace(tmp_path / "market"),
+                                    data_dir=tmp_path / "data") as engine:
+        yield McpServer(engine)
+
+
+@pytest.mark.anyio
+async def test_an_mcp_client_sees_and_runs_each_plugins_skill(served: McpServer) -> None:
+    need_sandbox()
+    async with Client(served.server) as client:  # type: ignore[arg-type]
+        prompts = {p.name for p in (await client.list_prompts()).prompts}
+        # Names clients accept ([A-Za-z0-9_-]), one per skill.
+        assert {"alpha-tools_setup", "beta_setup", "gamma_setup", "setup"} <= prompts
+        res = await client.call_tool("run_skill_script", {
+            "skill": "gamma:setup", "script": "scripts/hello.py", "args": ["m"]})
+        assert not res.is_error, res.content
+        text = "\n".join(c.text for c in res.content if c.type == "text")
+        assert json.loads(json.loads(text)["stdout"]) == {"plugin": "gamma", "argv": ["m"]}
