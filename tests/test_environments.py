@@ -366,7 +366,33 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
     assert found["docx"]["files"] == ["main.py:6"]
     assert found["bs4"]["package"] == "beautifulsoup4"
     assert found["fitz"] == {"module": "fitz", "package": "pymupdf",
-                             "files": ["scripts/opt.py:2"], "optional": True}
+                             "files": ["scripts/opt.py:2"], "optional": True,
+                             "reference": False}
+
+
+def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
+        tmp_path: Path) -> None:
+    """Seen in terrylica/cc-skills: Notion's skill has tests that put ``../scripts`` on the
+    path and ``import add_blocks``, and a template in ``references/`` has ``import
+    your_module``. ``skills check`` called both missing and told the user to install the
+    packages ``add-blocks`` and ``your-module``: whatever the index holds under those names."""
+    skill_folder(tmp_path / "skills", "notion", files={
+        "scripts/add_blocks.py": "import notion_client\n",
+        "scripts/lib/util.py": "X = 1\n",
+        "tests/test_blocks.py": "import sys\nimport add_blocks\nfrom lib.util import X\n",
+        "references/template.py": "import your_module\nimport notion_client\n",
+        "assets/example.py": "import pandas_ta\n"})
+    where = ("--skills-dir", str(tmp_path / "skills"), "--data-dir", str(tmp_path / "data"))
+    r = cli("skills", "check", "notion", "--json", *where, cwd=tmp_path, env={})
+    assert r.returncode == 2, r.stderr
+    found = {m["module"]: m for m in json.loads(r.stdout)["missing"]}
+    assert set(found) == {"notion_client", "your_module", "pandas_ta"}
+    assert found["notion_client"]["reference"] is False  # scripts/ imports it too
+    assert found["your_module"]["reference"] and found["pandas_ta"]["reference"]
+    text = " ".join(cli("skills", "check", "notion", *where, cwd=tmp_path, env={})
+                    .stdout.split())
+    assert "reference-only module your_module (package your-module)" in text
+    assert text.endswith("skillexec skills install notion notion-client")
 
 
 def test_skills_check_without_an_id_checks_the_whole_folder(tmp_path: Path) -> None:

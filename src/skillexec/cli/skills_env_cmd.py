@@ -50,7 +50,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     for skill in skills:
         env = envs.status(skill)
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
-        needed = [m for m in missing if not m.optional]
+        needed = [m for m in missing if m.needed]
         short += bool(needed)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
@@ -75,9 +75,9 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  install it ahead of time: skillexec skills install "
                       f"{cell(skill.id)}", soft_wrap=True)
     for m in missing:
-        label = "optional" if m.optional else "missing"
+        label = "missing" if m.needed else "optional" if m.optional else "reference-only"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
-        console.print(f"  [{'yellow' if m.optional else 'red'}]{label}[/] module "
+        console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)} (package {cell(m.package)}), imported at "
                       f"{cell(where)}", soft_wrap=True)
     if not missing:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import importlib.machinery
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ __all__ = ["MissingImport", "missing_imports"]
 _MAX_FILES = 500
 _MAX_FILE_BYTES = 2 << 20
 _GUARDS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_MATERIAL = frozenset({"references", "reference", "assets", "templates", "examples"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,18 @@ class MissingImport:
     package: str  # the distribution that usually provides it
     files: tuple[str, ...] = ()  # where (relative paths, with line numbers)
     optional: bool = False  # every import of it is guarded by ``except ImportError``
+    # Every import of it is in material for a model to read or copy (references/,
+    # assets/, templates/, examples/), not in code the skill runs: its template's
+    # ``import your_module`` is no package to install.
+    reference: bool = False
+
+    @property
+    def needed(self) -> bool:
+        return not (self.optional or self.reference)
 
     def to_dict(self) -> dict[str, object]:
         return {"module": self.module, "package": self.package, "files": list(self.files),
-                "optional": self.optional}
+                "optional": self.optional, "reference": self.reference}
 
 
 def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[MissingImport]:
@@ -44,8 +53,9 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
         return []
     folder = skill.path
     search = [*env_paths, *(p for p in sys.path if p and Path(p).is_absolute())]
-    found: dict[str, tuple[list[str], bool]] = {}
+    found: dict[str, tuple[list[str], bool, bool]] = {}
     files = [r.path for r in skill.resources if r.path.endswith(".py")][:_MAX_FILES]
+    own = _own_modules(r.path for r in skill.resources)
     for rel in files:
         path = folder / rel
         try:
@@ -55,19 +65,21 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
         except (OSError, SyntaxError, ValueError, RecursionError):
             continue  # the runner reports a file that cannot be read or parsed
         for name, line, guarded in _imports(tree):
-            if _local(name, path.parent, folder) or name in sys.stdlib_module_names:
+            if (name in own or _local(name, path.parent, folder)
+                    or name in sys.stdlib_module_names):
                 continue
-            where, all_guarded = found.get(name, ([], True))
+            where, all_guarded, all_material = found.get(name, ([], True, True))
             where.append(f"{rel}:{line}")
-            found[name] = (where, all_guarded and guarded)
+            found[name] = (where, all_guarded and guarded,
+                           all_material and rel.split("/", 1)[0] in _MATERIAL)
     missing = []
     for name in sorted(found):
         if importlib.machinery.PathFinder.find_spec(name, search) is not None:
             continue
         if name in sys.builtin_module_names:
             continue
-        where, guarded = found[name]
-        missing.append(MissingImport(name, package_for(name), tuple(where), guarded))
+        where, guarded, material = found[name]
+        missing.append(MissingImport(name, package_for(name), tuple(where), guarded, material))
     return missing
 
 
@@ -103,6 +115,20 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
         return True
     names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
     return any(isinstance(n, ast.Name) and n.id in _GUARDS for n in names)
+
+
+def _own_modules(paths: Iterable[str]) -> frozenset[str]:
+    """What the skill's own files could be imported as, wherever they are in its folder:
+    its tests put ``../scripts`` on ``sys.path`` and import ``add_blocks`` (Notion's skill
+    in terrylica/cc-skills). Named as a package to install, such a module would send the
+    user to whatever the package index holds under that name."""
+    names: set[str] = set()
+    for rel in paths:
+        *folders, file = rel.split("/")
+        names.update(folders)
+        if file.endswith(".py"):
+            names.add(file[:-3])
+    return frozenset(names)
 
 
 def _local(name: str, here: Path, root: Path) -> bool:
