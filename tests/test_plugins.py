@@ -130,6 +130,11 @@ def test_the_cli_runs_and_shows_a_plugins_skill(tmp_path: Path) -> None:
     assert wrong.returncode == 2
     assert "Traceback" not in wrong.stderr
     assert "'beta:health'" in wrong.stderr and "'beta:setup'" in wrong.stderr
+    # A typo is named whole, not by the part before its first colon ("no skill 'alpha-tools'").
+    typo = _cli("script", "alpha-tools:setpu", "scripts/hello.py", "--skills-dir", root,
+                "--data-dir", data)
+    assert typo.returncode == 2
+    assert "no skill 'alpha-tools:setpu'; did you mean 'alpha-tools:setup'" in typo.stderr
 
 
 @pytest.fixture

@@ -78,6 +78,12 @@ class ScriptCalls:
                 base, script = id[:at], id[at + 1:]
         return self.catalog.skill(self.skills.get(base, requirement), script)
 
+    def _known(self, skill_id: str) -> None:
+        """SkillNotFoundError naming ``skill_id`` as given: the derived id's lookup could
+        only name a part of it (``itp`` of ``itp:audit:scripts/x.py``)."""
+        if skill_id not in self.skills:
+            raise self.skills.not_found(skill_id)
+
     async def ready(self, skill: Skill) -> Skill:
         """``skill`` with its environment ready, provisioned now at its first call (off the
         loop; ``DependencyError`` when the install fails). A script skill's environment is
@@ -102,6 +108,7 @@ class ScriptCalls:
         execute = self._execute
         target, opts = _call(skill_id, script, priority, timeout, principal)
         try:
+            self._known(skill_id)
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
                 return await execute(target, params, **_given(opts))
@@ -125,6 +132,7 @@ class ScriptCalls:
         target, opts = _call(skill_id, script, priority, timeout, principal,
                              held=session is not None)
         try:
+            self._known(skill_id)
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
                 return await self._submit(target, params, **_given(opts))

@@ -86,7 +86,7 @@ class SkillRegistry:
         with self._lock:
             current = self._versions.get(id)
             if current is None:
-                raise self._not_found(id)
+                raise self.not_found(id)
             if version is None:
                 removed = tuple(current.values())
                 self._publish(id, {})
@@ -135,7 +135,7 @@ class SkillRegistry:
                 return found
             if self.derive is not None and ":" in id:
                 return self.derive(id, None)
-            raise self._not_found(id)
+            raise self.not_found(id)
         if not isinstance(requirement, str):  # from code: version=1 raised AttributeError
             raise ParameterError(
                 f"a version requirement is text such as '1.2.3' or '^1.2' (got "
@@ -146,7 +146,7 @@ class SkillRegistry:
         if versions is None:
             if self.derive is not None and ":" in id:
                 return self.derive(id, requirement)
-            raise self._not_found(id)
+            raise self.not_found(id)
         if is_any(requirement):
             return self.get(id)
         if requirement.count(".") >= 2 and requirement in versions:
@@ -193,7 +193,7 @@ class SkillRegistry:
     def __iter__(self) -> Iterator[Skill]:
         return iter(self.list())
 
-    def _not_found(self, id: str) -> SkillNotFoundError:
+    def not_found(self, id: str) -> SkillNotFoundError:
         known = sorted(self._latest)
         suggestions = difflib.get_close_matches(id, known, n=3, cutoff=0.6)
         lowered = id.lower()
