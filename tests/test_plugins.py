@@ -161,3 +161,19 @@ async def test_an_mcp_client_sees_and_runs_each_plugins_skill(served: McpServer)
         assert not res.is_error, res.content
         text = "\n".join(c.text for c in res.content if c.type == "text")
         assert json.loads(json.loads(text)["stdout"]) == {"plugin": "gamma", "argv": ["m"]}
+
+
+def test_a_folder_linked_twice_is_loaded_once(tmp_path: Path) -> None:
+    """UiPath's repository is one plugin (``.claude-plugin/plugin.json`` at its top) and
+    links ``plugins/uipath`` to its own top: each of its skills was found twice and the
+    second refused as "already defined"."""
+    root = tmp_path / "repo"
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "plugin.json").write_text('{"name": "acme"}')
+    _skill(root / "skills" / "admin", "acme", name="admin")
+    (root / "plugins").mkdir()
+    (root / "plugins" / "acme").symlink_to("..")
+    report = load_skills(root)
+    assert report.problems == ()
+    assert [s.id for s in report.skills] == ["acme:admin"]
+    assert report.skills[0].path == root / "skills" / "admin"  # the shallowest path

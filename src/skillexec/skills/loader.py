@@ -90,6 +90,9 @@ def _skill_folders(root: Path) -> list[Path]:
         return [root]
     found: list[Path] = []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
+    # Each folder once, by its real path, at its shallowest: UiPath's repository links
+    # plugins/uipath to its own top, which showed every skill again, "already defined".
+    seen = {os.path.realpath(root)}
     while queue:
         folder, depth = queue.popleft()
         try:
@@ -99,6 +102,10 @@ def _skill_folders(root: Path) -> list[Path]:
         for child in children:
             if child.name.startswith(".") or child.name in _SKIP_DIRS:
                 continue
+            real = os.path.realpath(child)
+            if real in seen:
+                continue
+            seen.add(real)
             if is_skill_folder(child):
                 found.append(child)
             elif depth + 1 < _MAX_DEPTH:
