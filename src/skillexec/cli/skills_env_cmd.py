@@ -39,6 +39,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     its environment provide. Without an ID, every skill of the folder: those with something
     to do are shown, then a count. Exit 0 when there are none, 2 when some are missing."""
     from skillexec.environments.imports import missing_imports
+    from skillexec.environments.python_version import python_mismatch
     registry = _registry(skills_dir)
     try:
         skills = [registry.get(i) for i in skill_ids] if skill_ids else registry.list()
@@ -46,23 +47,32 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         opt.fail(str(exc))
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
-    docs, short = [], 0
+    docs, short, other_python = [], 0, 0
     for skill in skills:
         env = envs.status(skill)
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
         needed = [m for m in missing if m.needed]
         short += bool(needed)
+        # Scripts that ask for another Python: said, not counted (most run all the same).
+        python = {rel: asked for rel in skill.scripts if skill.path is not None
+                  and (asked := python_mismatch(skill.path / rel))}
+        other_python += bool(python)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
-                         "missing": [m.to_dict() for m in missing], "ok": not needed})
-        elif skill_ids or needed or env.state in _NOT_READY:
+                         "missing": [m.to_dict() for m in missing], "ok": not needed,
+                         "python": python})
+        elif skill_ids or needed or python or env.state in _NOT_READY:
             _report(console, envs, skill, env, missing, needed)
+            for rel, asked in python.items():
+                console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
     if as_json:
         typer.echo(json_text(orjson.dumps(docs[0] if skill_ids and len(skill_ids) == 1
                                           else docs).decode()))
     elif not skill_ids:
         console.print(f"{len(skills)} skills checked: {len(skills) - short} resolve every "
-                      f"import, {short} miss modules", soft_wrap=True)
+                      f"import, {short} miss modules" + (
+                          f"; {other_python} have scripts that ask for another Python"
+                          if other_python else ""), soft_wrap=True)
     raise typer.Exit(2 if short else 0)
 
 

@@ -17,6 +17,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -26,7 +27,7 @@ from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
 from skillexec.skills.manifest import MAX_MANIFEST_BYTES
 from skillexec.skills.model import Skill
 
-__all__ = ["RequirementSet", "parse_requirement_lines", "pep723_dependencies",
+__all__ = ["RequirementSet", "parse_requirement_lines", "pep723_block", "pep723_dependencies",
            "requirement_set"]
 
 _PEP723 = re.compile(
@@ -145,27 +146,32 @@ def _inside(file: Path, root: Path, why: str) -> None:
 
 def pep723_dependencies(script: Path) -> list[str]:
     """The ``dependencies`` of a script's PEP 723 ``# /// script`` block ([] if none)."""
+    deps = pep723_block(script).get("dependencies", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise ManifestError(f"{script}: # /// script dependencies must be a list of "
+                            "requirement strings", details={"path": str(script)})
+    return list(deps)
+
+
+def pep723_block(script: Path) -> dict[str, Any]:
+    """A script's PEP 723 ``# /// script`` block as TOML ({} if it has none or cannot be
+    read); ManifestError when the block is not TOML."""
     try:
         with script.open("rb") as f:
             text = f.read(_MAX_SCRIPT_BYTES).decode("utf-8", errors="replace")
     except OSError:
-        return []
+        return {}
     for match in _PEP723.finditer(text):
         if match.group("type") != "script":
             continue
         body = "".join(line[2:] if line.startswith("# ") else line[1:]
                        for line in match.group("content").splitlines(keepends=True))
         try:
-            meta = tomllib.loads(body)
+            return tomllib.loads(body)
         except tomllib.TOMLDecodeError as exc:
             raise ManifestError(f"{script}: its # /// script block is not valid TOML: {exc}",
                                 details={"path": str(script)}) from None
-        deps = meta.get("dependencies", [])
-        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
-            raise ManifestError(f"{script}: # /// script dependencies must be a list of "
-                                "requirement strings", details={"path": str(script)})
-        return list(deps)
-    return []
+    return {}
 
 
 def _read(file: Path) -> str:

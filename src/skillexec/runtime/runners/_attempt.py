@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from skillexec.environments.modules import missing_module_message, package_for
+from skillexec.environments.python_version import python_mismatch
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
 from skillexec.runtime.limits import CgroupSlot
@@ -27,7 +28,7 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Capture, Conn
 from skillexec.runtime.runners._child_exit import exit_error
 from skillexec.runtime.runners._child_request import first_frame
-from skillexec.runtime.runners._script_end import read_to_end
+from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
@@ -336,10 +337,14 @@ class AttemptIO:
             return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
                 missing, skill_id=base_id(self.attempt.skill)), details={
                     **out, "module": missing.split(".")[0], "package": package_for(missing)})
-        tail = _whole_lines(self.stderr.tail().strip(), 500)
+        tail = whole_lines(self.stderr.tail().strip(), 500)
+        script = self.attempt.skill.entry.file
+        asked = python_mismatch(script) if script is not None else None  # a likely cause
+        if asked:
+            out["requires_python"] = asked
         return self._fail(ErrorType.EXECUTION, "script_exit",
-                          f"the script exited with status {code}"
-                          + (f": {tail}" if tail else ""), details=out)
+                          f"the script exited with status {code}" + (f": {tail}" if tail else "")
+                          + (f" (the script {asked})" if asked else ""), details=out)
 
     # -- endings ----------------------------------------------------------------------------
     async def _ended_without_answer(self) -> Outcome:
@@ -389,11 +394,3 @@ class AttemptIO:
 _TO_A_FILE = (" (each stream's cap); write large output to a file in the workspace instead: "
               "the files a script writes are the call's artifacts")
 
-
-def _whole_lines(text: str, limit: int) -> str:
-    """The last lines of ``text`` that fit in ``limit`` characters: a message that starts
-    mid-word ('ripts/fill.py", line 8') says less than one that starts at a line."""
-    if len(text) <= limit:
-        return text
-    cut = text[-limit:]
-    return cut.split("\n", 1)[1] if "\n" in cut else cut

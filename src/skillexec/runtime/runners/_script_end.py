@@ -27,7 +27,8 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._channels import Conn
 from skillexec.runtime.runners._zygote_handle import ChildExit
 
-__all__ = ["ScriptEnd", "answered", "kernel_cpu_s", "read_to_end", "release", "settle_later"]
+__all__ = ["ScriptEnd", "answered", "kernel_cpu_s", "read_to_end", "release", "settle_later",
+           "whole_lines"]
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")  # the child's word
 _FRAME_CAP = 1 << 16
@@ -151,3 +152,12 @@ def settle_later(exiting: asyncio.Future[Any], slot: CgroupSlot, pool: CgroupPoo
     task = asyncio.get_running_loop().create_task(settle())
     tasks.add(task)
     task.add_done_callback(done)
+
+
+def whole_lines(text: str, limit: int) -> str:
+    """The last lines of ``text`` that fit in ``limit`` characters: a message that starts
+    mid-word ('ripts/fill.py", line 8') says less than one that starts at a line."""
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    return cut.split("\n", 1)[1] if "\n" in cut else cut
