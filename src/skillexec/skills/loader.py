@@ -90,8 +90,9 @@ def _skill_folders(root: Path) -> list[Path]:
         return [root]
     found: list[Path] = []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
-    # Each folder once, by its real path, at its shallowest: UiPath's repository links
-    # plugins/uipath to its own top, which showed every skill again, "already defined".
+    # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
+    # repository links plugins/uipath to its own top, which showed every skill again,
+    # "already defined". A link to a skill folder is still a second definition, said so.
     seen = {os.path.realpath(root)}
     while queue:
         folder, depth = queue.popleft()
@@ -102,13 +103,10 @@ def _skill_folders(root: Path) -> list[Path]:
         for child in children:
             if child.name.startswith(".") or child.name in _SKIP_DIRS:
                 continue
-            real = os.path.realpath(child)
-            if real in seen:
-                continue
-            seen.add(real)
             if is_skill_folder(child):
                 found.append(child)
-            elif depth + 1 < _MAX_DEPTH:
+            elif depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
+                seen.add(real)
                 queue.append((child, depth + 1))
     return sorted(found)
 
