@@ -178,6 +178,31 @@ def test_list_says_a_shared_reason_for_no_entry_once(tmp_path: Path) -> None:
     assert "no entry alpha, beta, gamma: SKILL.md gives no metadata.entry_point" in out, out
 
 
+def test_list_with_a_text_shows_the_skills_that_hold_it(tmp_path: Path) -> None:
+    """A marketplace of 241 skills (or OOMOL's 1,051) listed whole: ``skills list TEXT``
+    keeps those whose id, name or description holds it, in any case, as the HTTP API's
+    ``search`` does."""
+    skills = tmp_path / "skills"
+    for name, about in (("pdf-fill", "Fill forms."), ("slides", "Make PDF decks."),
+                        ("gifs", "Animated images.")):
+        (skills / name).mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: {about}\n---\nSteps.\n")
+    (skills / "broken").mkdir()
+    (skills / "broken" / "SKILL.md").write_text("no front matter\n")
+    where = ("--skills-dir", str(skills))
+    doc = json.loads(cli("skills", "list", "pdf", "--json", *where, cwd=tmp_path).stdout)
+    assert [d["id"] for d in doc] == ["pdf-fill", "slides"]
+    r = cli("skills", "list", "PDF", *where, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "pdf-fill" in r.stdout and "slides" in r.stdout and "gifs" not in r.stdout
+    assert "not loaded" not in r.stdout  # the folder's problems: in the whole list
+    none = cli("skills", "list", "zebra", *where, cwd=tmp_path)
+    assert none.returncode == 0, none.stderr
+    assert " ".join(none.stdout.split()) == (
+        "no skill's id, name or description holds 'zebra' (of the 3 skills)")
+
+
 def test_list_does_not_name_a_whole_folder_without_an_entry(tmp_path: Path) -> None:
     """K-Dense's folder of 163 Agent Skills printed one line of 163 ids below the table
     (each skill's entry column says it already): past ten, the line counts them instead."""

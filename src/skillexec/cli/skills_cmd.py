@@ -69,14 +69,17 @@ _ANY_FOLDER = "'app.skills.skills.<folder>'"
 
 
 @app.command("list")
-def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
+def list_(search: Annotated[str | None, typer.Argument(
+              metavar="TEXT", help="Only the skills whose id, name or description holds "
+              "it (in any case).")] = None,
+          skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
           as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False
           ) -> None:
     """Every skill in the folder, and every folder that could not be loaded, with why.
 
     For each: what it offers (an entry, scripts, instructions) and its environment."""
     registry = _registry(skills_dir)
-    skills = registry.list()
+    skills = registry.list(search)
     cfg = opt.config(skills_dir=skills_dir, data_dir=data_dir)
     policy, envs = cfg.isolation_policy(), environments(cfg)
     states = {s.key: envs.status(s) for s in skills}
@@ -86,7 +89,12 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
              "environment": states[s.key].to_dict()} for s in skills]).decode()))
         return
     console = make_console()
-    table = Table(title=f"{len(skills)} skills")
+    if search and not skills:
+        console.print(f"no skill's id, name or description holds {cell(search)!r} (of the "
+                      f"{len(registry)} skills)", soft_wrap=True)
+        return
+    table = Table(title=f"{len(skills)} skills" if not search
+                  else f"{len(skills)} of {len(registry)} skills hold {cell(search)!r}")
     for col in ("id", "version", "format", "isolation", "offers"):
         table.add_column(col, no_wrap=True)  # an id is copied whole into the next command
     for col in ("environment", "entry", "description"):
@@ -128,7 +136,7 @@ def list_(skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
         if states[s.key].state == "failed":
             console.print(f"[red]environment failed[/red] {cell(s.id)}: "
                           f"{cell(states[s.key].reason)}", soft_wrap=True)
-    for problem in registry.problems:
+    for problem in () if search else registry.problems:  # the folder's, not the search's
         console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
 
 

@@ -107,17 +107,8 @@ def find_skill(state: ServiceState, skill_id: str) -> Skill:
 
 def matching(state: ServiceState, search: str | None, tag: str | None,
              category: str | None) -> list[Skill]:
-    out = []
-    needle = (search or "").lower()
-    for skill in sorted(state.engine.skills.list(), key=lambda s: s.id):
-        if tag and tag not in skill.tags:
-            continue
-        if category and skill.category != category:
-            continue
-        if needle and needle not in f"{skill.id} {skill.name} {skill.description}".lower():
-            continue
-        out.append(skill)
-    return out
+    return [skill for skill in state.engine.skills.list(search)
+            if (not tag or tag in skill.tags) and (not category or skill.category == category)]
 
 
 @router.get("", operation_id="list_skills", response_model=Envelope[SkillList],

@@ -166,10 +166,15 @@ class SkillRegistry:
         self.check_dependencies(skill)
         return skill
 
-    def list(self) -> list[Skill]:
-        """The latest version of each skill, sorted by id."""
+    def list(self, search: str | None = None) -> list[Skill]:
+        """The latest version of each skill, sorted by id; with ``search``, those whose id,
+        name or description holds it (in any case): one of a marketplace's 241."""
         latest = self._latest
-        return [latest[i] for i in sorted(latest)]
+        found = [latest[i] for i in sorted(latest)]
+        if not search:
+            return found
+        needle = search.lower()
+        return [s for s in found if needle in f"{s.id} {s.name} {s.description}".lower()]
 
     def versions(self, id: str) -> builtins.list[str]:
         """The registered versions of ``id``, oldest first; [] for an unknown id."""
