@@ -203,6 +203,33 @@ def test_list_with_a_text_shows_the_skills_that_hold_it(tmp_path: Path) -> None:
         "no skill's id, name or description holds 'zebra' (of the 3 skills)")
 
 
+def test_show_and_check_take_the_path_of_a_skill_folder(tmp_path: Path) -> None:
+    """``run`` and ``script`` took a skill folder's path; ``skills show`` said "no skills
+    folder: pass --skills-dir", though the user had named the folder itself."""
+    skill = tmp_path / "market" / "plugins" / "docs" / "skills" / "check"
+    (skill / "scripts").mkdir(parents=True)
+    (skill.parent.parent / "plugin.json").write_text('{"name": "docs"}')
+    (skill / "SKILL.md").write_text("---\nname: check\ndescription: Checks.\n---\nSteps.\n")
+    (skill / "scripts" / "go.py").write_text("import bs4\n")
+    shown = cli("skills", "show", str(skill), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("docs:check 1.0.0")
+    assert cli("skills", "show", str(skill), "--file", "scripts/go.py",
+               cwd=tmp_path).stdout == "import bs4\n"
+    checked = cli("skills", "check", str(skill), "--json", cwd=tmp_path)
+    assert checked.returncode == 2, checked.stderr
+    assert [m["module"] for m in json.loads(checked.stdout)["missing"]] == ["bs4"]
+    many = cli("skills", "show", str(skill.parent), cwd=tmp_path)
+    assert many.returncode == 2
+    assert many.stderr.strip() == (f"skillexec: {skill.parent} is a folder of skills, not one "
+                                   f"skill: pass --skills-dir {skill.parent} and a skill id")
+    (tmp_path / "empty").mkdir()
+    empty = cli("skills", "show", str(tmp_path / "empty"), cwd=tmp_path)
+    assert empty.returncode == 2
+    assert "empty: no skill.json, skill.yaml or SKILL.md" in empty.stderr
+    assert "Traceback" not in many.stderr + empty.stderr
+
+
 def test_list_does_not_name_a_whole_folder_without_an_entry(tmp_path: Path) -> None:
     """K-Dense's folder of 163 Agent Skills printed one line of 163 ids below the table
     (each skill's entry column says it already): past ten, the line counts them instead."""

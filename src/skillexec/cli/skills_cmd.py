@@ -30,19 +30,49 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True, help="Find, inspect, check and create skills.")
 
 
-def _registry(skills_dir: Path | None) -> SkillRegistry:
+def _registry(skills_dir: Path | None, *, folder: Path | None = None) -> SkillRegistry:
+    """The skills of the skills folder (or of ``folder`` alone), as the engine has them."""
     cfg = opt.config(skills_dir=skills_dir, data_dir=None)
-    if cfg.skills_dir is None:
+    where = folder or cfg.skills_dir
+    if where is None:
         opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
     from skillexec.skills.overrides import override_entry
     from skillexec.skills.registry import SkillRegistry
     registry = SkillRegistry()
-    registry.load_dir(cfg.skills_dir, strict=cfg.strict_manifests)
+    registry.load_dir(where, strict=cfg.strict_manifests)
     for skill in registry.list():  # as the engine runs them: the operator's entries
         entry = cfg.skills[skill.id].entry if skill.id in cfg.skills else None
         if entry and skill.path is not None:
             registry.add(override_entry(skill, entry))
     return registry
+
+
+def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, Skill]:
+    """The skill ``skill_id`` names, and the registry it is in: an id of the skills folder,
+    or the path of one skill's folder (``run`` and ``script`` take either); one sentence
+    and exit 2 when neither."""
+    from skillexec.skills.loader import is_skill_folder
+    registry = None
+    if opt.config(skills_dir=skills_dir, data_dir=None).skills_dir is not None:
+        registry = _registry(skills_dir)
+        if skill_id in registry:
+            return registry, registry.get(skill_id)
+    folder = Path(skill_id)
+    if folder.is_dir():
+        alone = _registry(skills_dir, folder=folder)
+        found = alone.list()
+        if is_skill_folder(folder) and found:
+            return alone, found[0]
+        opt.fail(alone.problems[0].reason if is_skill_folder(folder) and alone.problems
+                 else f"{folder} is a folder of skills, not one skill: pass --skills-dir "
+                 f"{folder} and a skill id" if found
+                 else f"{folder}: no skill.json, skill.yaml or SKILL.md")
+    if registry is None:
+        opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+    try:
+        return registry, registry.get(skill_id)
+    except SkillExecError as exc:
+        opt.fail(str(exc))
 
 
 def environments(cfg: EngineConfig) -> EnvironmentManager:
@@ -141,7 +171,8 @@ def list_(search: Annotated[str | None, typer.Argument(
 
 
 @app.command()
-def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.")],
+def show(skill_id: Annotated[str, typer.Argument(
+             metavar="ID", help="A skill id, or the path of a skill folder.")],
          skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
          as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
          instructions: Annotated[bool, typer.Option(
@@ -154,11 +185,7 @@ def show(skill_id: Annotated[str, typer.Argument(metavar="ID", help="A skill id.
 
     --json: everything known, as one document; --instructions: its SKILL.md body; --file
     PATH: a file it bundles (its bytes to a pipe; on a terminal, as text, escaped)."""
-    registry = _registry(skills_dir)
-    try:
-        skill = registry.get(skill_id)
-    except SkillExecError as exc:
-        opt.fail(str(exc))
+    registry, skill = find_skill(skill_id, skills_dir)
     if file is not None:
         _print_bundled(skill, file)
         return

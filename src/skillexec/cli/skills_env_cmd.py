@@ -12,7 +12,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
-from skillexec.cli.skills_cmd import _registry, app, environments
+from skillexec.cli.skills_cmd import _registry, app, environments, find_skill
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:
@@ -40,11 +40,8 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     to do are shown, then a count. Exit 0 when there are none, 2 when some are missing."""
     from skillexec.environments.imports import missing_imports
     from skillexec.environments.python_version import python_mismatch
-    registry = _registry(skills_dir)
-    try:
-        skills = [registry.get(i) for i in skill_ids] if skill_ids else registry.list()
-    except SkillExecError as exc:
-        opt.fail(str(exc))
+    skills = [find_skill(i, skills_dir)[1] for i in skill_ids] if skill_ids \
+        else _registry(skills_dir).list()
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
     docs, short, other_python = [], 0, 0
@@ -128,11 +125,7 @@ def install(skill_id: Annotated[str | None, typer.Argument(
         _install_all(skills_dir, data_dir, as_json)
         return
     from packaging.requirements import InvalidRequirement
-    registry = _registry(skills_dir)
-    try:
-        skill = registry.get(skill_id)
-    except SkillExecError as exc:
-        opt.fail(str(exc))
+    skill = find_skill(skill_id, skills_dir)[1]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     try:
         status = envs.install(skill, packages or ())
