@@ -61,12 +61,13 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
     if folder.is_dir():
         alone = _registry(skills_dir, folder=folder)
         found = alone.list()
-        if is_skill_folder(folder) and found:
-            return alone, found[0]
-        opt.fail(alone.problems[0].reason if is_skill_folder(folder) and alone.problems
-                 else f"{folder} is a folder of skills, not one skill: pass --skills-dir "
-                 f"{folder} and a skill id" if found
-                 else f"{folder}: no skill.json, skill.yaml or SKILL.md")
+        if not is_skill_folder(folder):
+            opt.fail(f"{folder} is a folder of skills, not one skill: pass --skills-dir "
+                     f"{folder} and a skill id" if found
+                     else f"{folder}: no skill.json, skill.yaml or SKILL.md")
+        if not found:  # it did not load: why
+            opt.fail(alone.problems[0].reason if alone.problems else f"{folder}: not loaded")
+        return alone, found[0]
     if registry is None:
         opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
     try:
