@@ -198,7 +198,7 @@ async def report(folder: Path, *, install_undeclared: bool) -> list[Row]:
                     except SkillExecError as exc:
                         row.why = exc.message
                 undeclared = [m for m in missing_imports(
-                    skill, env_paths=envs.attach(skill).env_paths) if not m.optional]
+                    skill, env_paths=envs.attach(skill).env_paths) if m.needed]
                 row.undeclared = [f"{m.module}->{m.package}" for m in undeclared]
                 extra = sorted({m.package for m in undeclared})
                 bounds = _OPERATOR_BOUNDS.get(skill.id, [])
