@@ -77,3 +77,20 @@ def test_run_and_script_without_a_skills_folder_say_where_skills_come_from(
     (tmp_path / "skills").mkdir()
     p = _cli(tmp_path, "run", "unit-convert", "--data-dir", str(tmp_path / "data"))
     assert p.returncode == 2 and "no skills folder" not in p.stderr, p.stderr
+
+
+def test_a_project_whose_skills_are_where_claude_code_keeps_them_is_told_so(
+        tmp_path: Path) -> None:
+    """A Claude Code project keeps its skills in ``.claude/skills``: run there, skillexec
+    said "pass --skills-dir DIR" and left the user to guess which."""
+    skill = tmp_path / ".claude" / "skills" / "hello"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: hello\ndescription: Says hi.\n---\nSay hi.\n")
+    fix = ("no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): pass "
+           "--skills-dir .claude/skills (its skills are there)")
+    listed = _cli(tmp_path, "skills", "list")
+    assert (listed.returncode, listed.stderr) == (2, f"skillexec: {fix}\n")
+    ran = _cli(tmp_path, "script", "hello", "scripts/a.py", "--data-dir", str(tmp_path / "d"))
+    assert ran.returncode == 2 and ran.stderr.endswith(f"; {fix}\n"), ran.stderr
+    found = _cli(tmp_path, "skills", "list", "--skills-dir", ".claude/skills")
+    assert found.returncode == 0 and "hello" in found.stdout, found.stderr

@@ -66,6 +66,18 @@ def config(*, skills_dir: Path | None, data_dir: Path | None,
     return cfg
 
 
+# Where other tools keep a project's skills: named when ./skills is not there but one is.
+_ELSEWHERE = (".claude/skills", ".agents/skills", ".codex/skills")
+
+
+def skills_dir_hint() -> str:
+    """The ``--skills-dir`` to pass when this folder keeps its skills where Claude Code or
+    another agent does; else "pass --skills-dir DIR"."""
+    here = next((d for d in _ELSEWHERE if Path(d).is_dir()), None)
+    return f"pass --skills-dir {here} (its skills are there)" if here \
+        else "pass --skills-dir DIR"
+
+
 def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
     """The line for stderr when a serving command found no skills folder (else ""): it
     starts and answers, serving no skill, and nothing else would say why. Said once it
@@ -73,7 +85,7 @@ def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
     if cfg.skills_dir is not None:
         return ""
     return (f"skillexec: note: no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or "
-            f"./skills here): {serves} no skill; pass --skills-dir DIR\n")
+            f"./skills here): {serves} no skill; {skills_dir_hint()}\n")
 
 
 def no_skills_hint(engine: SkillExecutionEngine, result: ExecutionResult) -> str:
@@ -84,7 +96,7 @@ def no_skills_hint(engine: SkillExecutionEngine, result: ExecutionResult) -> str
             or result.error.code != "skill_not_found":
         return ""
     return ("; no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
-            "pass --skills-dir DIR")
+            + skills_dir_hint())
 
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,

@@ -35,7 +35,8 @@ def _registry(skills_dir: Path | None, *, folder: Path | None = None) -> SkillRe
     cfg = opt.config(skills_dir=skills_dir, data_dir=None)
     where = folder or cfg.skills_dir
     if where is None:
-        opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+        opt.fail(f"no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
+                 f"{opt.skills_dir_hint()}")
     from skillexec.skills.overrides import override_entry
     from skillexec.skills.registry import SkillRegistry
     registry = SkillRegistry()
@@ -69,7 +70,8 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
             opt.fail(alone.problems[0].reason if alone.problems else f"{folder}: not loaded")
         return alone, found[0]
     if registry is None:
-        opt.fail("no skills folder: pass --skills-dir, or run where ./skills exists")
+        opt.fail(f"no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
+                 f"{opt.skills_dir_hint()}")
     try:
         return registry, registry.get(skill_id)
     except SkillExecError as exc:
