@@ -167,3 +167,34 @@ def test_wildcard_is_the_range_it_leaves_open(
 ) -> None:
     assert matches(text(v), f"{major}.x") is (v[0] == major)
     assert matches(text(v), f"{major}.{minor}.*") is (v[:2] == (major, minor))
+
+
+# -- pre-releases PEP 440 has no word for ----------------------------------------------------
+
+def test_a_semver_pre_release_with_any_words_is_a_version() -> None:
+    """secondsky/claude-skills' turborepo skill says ``version: 2.8.3-canary.4``: valid
+    semantic versioning, refused as "malformed" (packaging knows only a/b/rc/dev/post)."""
+    from skillexec.skills.semver import parse_version
+    assert parse_version("2.8.3-canary.4").is_prerelease
+    assert parse_version("2.8.2") < parse_version("2.8.3-canary.4") < parse_version("2.8.3")
+    assert parse_version("2.8.3-canary.4") < parse_version("2.8.3-canary.10")
+    assert parse_version("1.0.0-canary.4") != parse_version("1.0.0-next.4")
+    assert matches("2.8.3-canary.4", "^2.8.3-canary.1")
+    assert not matches("2.8.3-canary.4", "^2.0")  # npm: no pre-release from a plain range
+    assert best_match(["2.8.2", "2.8.3-canary.4"], "*") == "2.8.2"
+    with pytest.raises(ValueError, match=r"invalid version '2\.8\.3-canary\.\.4'"):
+        parse_version("2.8.3-canary..4")
+
+
+words = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True).filter(
+    lambda w: w not in ("a", "b", "c", "rc", "alpha", "beta", "pre", "preview", "dev",
+                        "post", "r", "rev", "final"))
+
+
+@given(triples, words, st.integers(0, 50), st.integers(0, 50))
+def test_semver_pre_releases_order_by_number_and_stay_below_their_release(
+        v: tuple[int, int, int], word: str, n: int, m: int) -> None:
+    from skillexec.skills.semver import parse_version
+    a, b = parse_version(f"{text(v)}-{word}.{n}"), parse_version(f"{text(v)}-{word}.{m}")
+    assert a.is_prerelease and a < parse_version(text(v))
+    assert (a < b) == (n < m) and (a == b) == (n == m)

@@ -1,7 +1,8 @@
 """Semantic-version requirements for skills: ``^1.2``, ``~1.4.0``, ``>=1.0 <2.0``, ``1.x``, ``||``.
 
 Versions are parsed by :class:`packaging.version.Version`, leniently (``"1"`` is 1.0.0,
-``"v1.2"`` is 1.2, ``"1.0.0-beta.1"`` is a pre-release). The requirement grammar is npm's,
+``"v1.2"`` is 1.2, ``"1.0.0-beta.1"`` is a pre-release; so is ``"2.8.3-canary.4"``, which
+PEP 440 has no word for: see ``parse_version``). The requirement grammar is npm's,
 plus PEP 440's ``~=`` and ``==``, with these choices:
 
 - ``,`` and whitespace both mean AND; ``||`` means OR.
@@ -29,6 +30,8 @@ _OPERATORS = ("~=", ">=", "<=", "==", "!=", "^", "~", ">", "<", "=")
 _TOKEN = re.compile(r"^(~=|>=|<=|==|!=|\^|~|>|<|=)?\s*(\S+)$")
 _WILDCARD = re.compile(r"^(?:(\d+)(?:\.(\d+))?\.)?[xX*](?:\.[xX*])*$")
 _HYPHEN = re.compile(r"^(\S+)\s+-\s+(\S+)$")
+_SEMVER_PRE = re.compile(r"^(?P<core>\d+\.\d+\.\d+)-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)"
+                         r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +67,16 @@ def parse_version(text: str) -> Version:
     try:
         return Version(cleaned)
     except InvalidVersion:
-        raise ValueError(
-            f"invalid version {text!r}: expected a semantic version such as 1.2.3"
-        ) from None
+        pass
+    if (m := _SEMVER_PRE.match(cleaned)) is not None:
+        # A semantic version's pre-release that PEP 440 has no word for (2.8.3-canary.4,
+        # 1.0.0-next.1, 3.0.0-x.7.z.92): a development release of it, numbered by its first
+        # number, its text kept (hex: any identifier is a valid label) as a local label, so
+        # that two such versions stay two. Build metadata has no precedence (semver §10).
+        number = next((w for w in m["pre"].split(".") if w.isdigit()), "0")
+        return Version(f"{m['core']}.dev{int(number)}+x{m['pre'].encode().hex()}")
+    raise ValueError(
+        f"invalid version {text!r}: expected a semantic version such as 1.2.3") from None
 
 
 def is_any(requirement: str | None) -> bool:
