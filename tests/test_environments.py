@@ -395,6 +395,26 @@ def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
     assert text.endswith("skillexec skills install notion notion-client")
 
 
+def test_skills_check_takes_an_import_error_fallback_as_optional(tmp_path: Path) -> None:
+    """takusaotome's timezone tracker: ``try: from zoneinfo import ZoneInfo`` / ``except
+    ImportError: from backports.zoneinfo import ZoneInfo``. The fallback was called missing
+    (package 'backports'), though zoneinfo is in the standard library."""
+    code = ("try:\n    from zoneinfo import ZoneInfo\nexcept ImportError:\n"
+            "    from backports.zoneinfo import ZoneInfo\n"
+            "try:\n    import orjson as json\nexcept (ImportError, OSError):\n"
+            "    import simplejson as json\n"
+            "try:\n    import missing_first\nexcept ValueError:\n    import missing_second\n"
+            "from fpdf import FPDF\n")
+    skill_folder(tmp_path / "skills", "tz", files={"scripts/track.py": code})
+    r = cli("skills", "check", "tz", "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    found = {m["module"]: m for m in json.loads(r.stdout)["missing"]}
+    assert found["backports"]["optional"] and found["simplejson"]["optional"]
+    assert not found["missing_second"]["optional"]  # ValueError's handler: not a fallback
+    assert found["fpdf"]["package"] == "fpdf2"  # PyFPDF ("fpdf") is unmaintained since 2017
+    assert r.returncode == 2  # missing_first, missing_second, fpdf
+
+
 def test_skills_check_without_an_id_checks_the_whole_folder(tmp_path: Path) -> None:
     """A folder of 163 Agent Skills could only be checked one id at a time: without an id,
     every skill is checked; those with something to do are shown, then a count."""

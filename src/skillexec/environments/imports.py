@@ -99,7 +99,11 @@ def _imports(tree: ast.Module) -> list[tuple[str, int, bool]]:
             catches = any(_catches_import_error(h) for h in node.handlers)
             for inner in node.body:
                 visit(inner, guarded or catches)
-            rest: list[ast.AST] = [*node.handlers, *node.orelse, *node.finalbody]
+            # A handler of ImportError imports the fallback (``except ImportError: from
+            # backports.zoneinfo import ZoneInfo``): needed only where the first is missing.
+            for handler in node.handlers:
+                visit(handler, guarded or _catches_import_error(handler))
+            rest: list[ast.AST] = [*node.orelse, *node.finalbody]
             for part in rest:
                 visit(part, guarded)
             return

@@ -30,6 +30,8 @@ _PACKAGES: dict[str, str] = {
     "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "sentence_transformers":
     "sentence-transformers", "speech_recognition": "SpeechRecognition",
     "telegram": "python-telegram-bot", "discord": "discord.py", "pkg_resources": "setuptools",
+    # The maintained fork; the package "fpdf" is PyFPDF 1.7, unmaintained since 2017.
+    "fpdf": "fpdf2",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
