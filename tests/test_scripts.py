@@ -323,6 +323,31 @@ def test_node_script(tmp_path: Path) -> None:
     assert [a.name for a in r.artifacts] == ["from-node.txt"]
 
 
+def test_a_commonjs_script_is_a_script(tmp_path: Path) -> None:
+    """superpowers' brainstorming skill bundles scripts/server.cjs: skillexec had an
+    interpreter for .cjs, but listed the file as a resource, not a script."""
+    from skillexec.scripts import INTERPRETERS
+    from skillexec.skills.bundle import SCRIPT_SUFFIXES
+    assert set(INTERPRETERS) == SCRIPT_SUFFIXES
+    if shutil.which("node") is None:
+        pytest.skip("no node on this machine")
+    folder = tmp_path / "skills" / "brainstorm"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: brainstorm\ndescription: Ideas.\n---\nGo.\n")
+    (folder / "scripts" / "server.cjs").write_text(
+        "console.log(JSON.stringify({kind: typeof require, args: process.argv.slice(2)}));\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "data") as e:
+            assert e.skills.get("brainstorm").scripts == ("scripts/server.cjs",)
+            return await e.run_script("brainstorm", "scripts/server.cjs", args=["a b"])
+    r = arun(go())
+    assert r.ok, r.error
+    assert json.loads(r.output["stdout"]) == {"kind": "function", "args": ["a b"]}
+
+
 def test_bash_script_and_its_exit_code(tmp_path: Path) -> None:
     r = run(tmp_path, "scripts/hello.sh", args=["one", "two words", "$(id)"])
     assert r.status is TaskStatus.SUCCEEDED, r.error

@@ -20,7 +20,8 @@ __all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
-SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".sh"})
+# What skillexec.scripts.INTERPRETERS runs (superpowers' brainstorming bundles a .cjs).
+SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".cjs", ".sh"})
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "env",
                         "site-packages", "dist", "build"})
 _MAX_DEPTH = 6
@@ -135,7 +136,7 @@ def _scripts(resources: list[Resource], top_level: bool) -> tuple[str, ...]:
 def _mime_by_suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return {".md": "text/markdown", ".py": "text/x-python", ".sh": "text/x-shellscript",
-            ".mjs": "text/javascript", ".ts": "text/typescript", ".yaml": "application/yaml",
-            ".yml": "application/yaml", ".toml": "application/toml", ".j2": "text/plain",
-            ".txt": "text/plain", ".xsd": "application/xml"}.get(
+            ".mjs": "text/javascript", ".cjs": "text/javascript", ".ts": "text/typescript",
+            ".yaml": "application/yaml", ".yml": "application/yaml", ".toml": "application/toml",
+            ".j2": "text/plain", ".txt": "text/plain", ".xsd": "application/xml"}.get(
                 suffix, "application/octet-stream")
