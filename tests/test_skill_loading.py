@@ -549,6 +549,24 @@ def test_skill_md_name_must_match_the_folder(tmp_path: Path) -> None:
         load_skill(folder, strict=True)
 
 
+def test_skill_md_whose_name_is_a_title_takes_the_folders_name_for_its_id(
+        tmp_path: Path) -> None:
+    """agentskillexchange's 2,922 skills: ``name: "ACF to Gutenberg Block Migrator"`` in
+    the folder ``acf-to-gutenberg-block-migrator``. 2,920 were refused ("not a valid skill
+    id"); lenient mode now takes the folder's name for the id (the specification has them
+    equal) and keeps the title as the skill's name."""
+    folder = write(tmp_path / "acf-migrator", {"SKILL.md": (
+        '---\nname: "ACF to Gutenberg Block Migrator"\ndescription: Migrates.\n---\nGo.\n')})
+    skill = load_skill(folder)
+    assert (skill.id, skill.name) == ("acf-migrator", "ACF to Gutenberg Block Migrator")
+    assert any("'name' must be 1-64 lowercase letters" in w for w in skill.warnings)
+    with pytest.raises(ManifestError, match="'name' must be 1-64 lowercase"):
+        load_skill(folder, strict=True)
+    odd = write(tmp_path / "Not An Id", {"SKILL.md": "---\nname: A Title\ndescription: d\n---\n"})
+    with pytest.raises(ManifestError, match="'Not An Id' is not a valid skill id"):
+        load_skill(odd)  # neither is an id: said of the folder's name
+
+
 def test_skill_md_without_name_uses_the_folder(tmp_path: Path) -> None:
     folder = write(tmp_path / "helper", {"SKILL.md": "---\ndescription: helps\n---\n"})
     skill = load_skill(folder)

@@ -360,9 +360,14 @@ def _agent_fields(path: Path, front: dict[str, Any]) -> dict[str, Any]:
     """Front matter in skill.json vocabulary; unknown keys pass through as they are."""
     fields = {k: v for k, v in front.items() if k not in ("name", "allowed-tools")}
     name = front.get("name")
-    ident = name if isinstance(name, str) and name else path.parent.name
+    # A name that is a title, not an id ("ACF to Gutenberg Block Migrator": 2,920 of
+    # agentskillexchange's 2,922 skills), leaves the folder's name as the id, as the
+    # specification has them equal; the title is kept as the name. (Strict mode refused
+    # it already, above.)
+    titled = isinstance(name, str) and bool(name.strip()) and not SKILL_ID.match(name)
+    ident = name if isinstance(name, str) and name and not titled else path.parent.name
     fields["id"] = ident
-    fields["name"] = ident
+    fields["name"] = name.strip() if titled and isinstance(name, str) else ident
     if "allowed-tools" in front:
         fields["allowed_tools"] = front["allowed-tools"]
     meta = front.get("metadata")
