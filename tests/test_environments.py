@@ -470,6 +470,9 @@ def test_package_table() -> None:
                                      "fitz", "numpy", "google.protobuf", "my_mod")] == [
         "pillow", "pyyaml", "opencv-python", "python-docx", "python-pptx", "beautifulsoup4",
         "scikit-learn", "pymupdf", "numpy", "protobuf", "my-mod"]
+    # Import names whose package is named otherwise, seen in real skills' imports.
+    assert [package_for(m) for m in ("Bio", "tdc", "umap", "fpdf", "git")] == [
+        "biopython", "pytdc", "umap-learn", "fpdf2", "gitpython"]
 
 
 @pytest.mark.network

@@ -32,6 +32,11 @@ _PACKAGES: dict[str, str] = {
     "telegram": "python-telegram-bot", "discord": "discord.py", "pkg_resources": "setuptools",
     # The maintained fork; the package "fpdf" is PyFPDF 1.7, unmaintained since 2017.
     "fpdf": "fpdf2",
+    # Seen in scientific and developer skills (K-Dense's, cc-skills'): the index's names.
+    "Bio": "biopython", "tdc": "pytdc", "umap": "umap-learn", "faiss": "faiss-cpu",
+    "git": "gitpython", "github": "pygithub", "jose": "python-jose", "nacl": "pynacl",
+    "googleapiclient": "google-api-python-client", "mpl_toolkits": "matplotlib",
+    "OpenGL": "pyopengl", "kafka": "kafka-python",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
