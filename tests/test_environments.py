@@ -409,10 +409,34 @@ def test_skills_check_takes_an_import_error_fallback_as_optional(tmp_path: Path)
     r = cli("skills", "check", "tz", "--json", "--skills-dir", str(tmp_path / "skills"),
             "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
     found = {m["module"]: m for m in json.loads(r.stdout)["missing"]}
-    assert found["backports"]["optional"] and found["simplejson"]["optional"]
+    assert found["backports.zoneinfo"]["optional"] and found["simplejson"]["optional"]
+    assert found["backports.zoneinfo"]["package"] == "backports-zoneinfo"
     assert not found["missing_second"]["optional"]  # ValueError's handler: not a fallback
     assert found["fpdf"]["package"] == "fpdf2"  # PyFPDF ("fpdf") is unmaintained since 2017
     assert r.returncode == 2  # missing_first, missing_second, fpdf
+
+
+def test_skills_check_names_a_namespace_packages_distribution(tmp_path: Path) -> None:
+    """``from google.cloud import storage`` was reported as the module 'google', package
+    'google': an unrelated project on the index. Under a namespace package the package is
+    named by the next parts."""
+    code = ("from google.cloud import storage\nimport google.auth.transport.requests\n"
+            "from google import genai_never_installed\nimport azure.storage.blob\n"
+            "from azure.identity import DefaultAzureCredential\nimport google.protobuf\n"
+            "import os.path\n")
+    skill_folder(tmp_path / "skills", "cloud", files={"scripts/up.py": code})
+    r = cli("skills", "check", "cloud", "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    found = {m["module"]: m["package"] for m in json.loads(r.stdout)["missing"]}
+    assert "google" not in found and "azure" not in found, found
+    assert found["google.cloud.storage"] == "google-cloud-storage"
+    assert found["google.genai_never_installed"] == "google-genai-never-installed"
+    assert found["azure.storage.blob"] == "azure-storage-blob"
+    assert found["azure.identity"] == "azure-identity"
+    assert "os" not in found
+    # Installed here or not: where missing, each is named by its package.
+    assert found.get("google.auth", "google-auth") == "google-auth"
+    assert found.get("google.protobuf", "protobuf") == "protobuf"
 
 
 def test_skills_check_without_an_id_checks_the_whole_folder(tmp_path: Path) -> None:
@@ -473,6 +497,10 @@ def test_package_table() -> None:
     # Import names whose package is named otherwise, seen in real skills' imports.
     assert [package_for(m) for m in ("Bio", "tdc", "umap", "fpdf", "git")] == [
         "biopython", "pytdc", "umap-learn", "fpdf2", "gitpython"]
+    assert [package_for(m) for m in ("backports.zoneinfo", "google.cloud.storage.blob",
+                                     "google.oauth2.credentials", "azure.core.exceptions",
+                                     "numpy.linalg")] == [
+        "backports-zoneinfo", "google-cloud-storage", "google-auth", "azure-core", "numpy"]
 
 
 @pytest.mark.network

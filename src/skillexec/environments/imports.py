@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ast
 import importlib.machinery
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillexec.environments.modules import package_for
+from skillexec.environments.modules import module_key, package_for
 from skillexec.skills.model import Skill
 
 __all__ = ["MissingImport", "missing_imports"]
@@ -74,7 +75,7 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
                            all_material and rel.split("/", 1)[0] in _MATERIAL)
     missing = []
     for name in sorted(found):
-        if importlib.machinery.PathFinder.find_spec(name, search) is not None:
+        if _resolves(name, search):
             continue
         if name in sys.builtin_module_names:
             continue
@@ -89,11 +90,15 @@ def _imports(tree: ast.Module) -> list[tuple[str, int, bool]]:
 
     def visit(node: ast.AST, guarded: bool) -> None:
         if isinstance(node, ast.Import):
-            out.extend((a.name.split(".")[0], node.lineno, guarded) for a in node.names)
+            out.extend((module_key(a.name), node.lineno, guarded) for a in node.names)
             return
         if isinstance(node, ast.ImportFrom):
             if node.level == 0 and node.module:
-                out.append((node.module.split(".")[0], node.lineno, guarded))
+                # from google import genai: under a namespace package, the imported name
+                # may be the part that names the package (module_key stops where it does).
+                first = node.names[0].name if node.names else "*"
+                full = node.module if first == "*" else f"{node.module}.{first}"
+                out.append((module_key(full), node.lineno, guarded))
             return
         if isinstance(node, ast.Try | ast.TryStar):
             catches = any(_catches_import_error(h) for h in node.handlers)
@@ -119,6 +124,14 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
         return True
     names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
     return any(isinstance(n, ast.Name) and n.id in _GUARDS for n in names)
+
+
+def _resolves(name: str, search: Sequence[str]) -> bool:
+    """Whether ``name`` (a top-level module, or a namespace package's ``backports.zoneinfo``)
+    is found on ``search``, without importing anything."""
+    *parents, last = name.split(".")
+    where = [os.path.join(p, *parents) for p in search] if parents else list(search)
+    return importlib.machinery.PathFinder.find_spec(last, where) is not None
 
 
 def _own_modules(paths: Iterable[str]) -> frozenset[str]:

@@ -11,7 +11,7 @@ import re
 
 from skillexec.errors import ErrorInfo
 
-__all__ = ["missing_module_message", "name_the_package", "package_for"]
+__all__ = ["missing_module_message", "module_key", "name_the_package", "package_for"]
 
 # Import names that differ from their distribution's name; any other is its own name.
 _PACKAGES: dict[str, str] = {
@@ -39,19 +39,38 @@ _PACKAGES: dict[str, str] = {
     "OpenGL": "pyopengl", "kafka": "kafka-python",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# Namespace packages: many distributions share the top-level name, and the package is named
+# by the next part (backports.zoneinfo, google.auth, azure.identity), or the one after it
+# under these (google.cloud.storage, azure.storage.blob). Their top-level name alone is no
+# package to install: "google" on the index is not Google's.
+_NAMESPACES = frozenset({"backports", "google", "azure", "jaraco", "zope", "ruamel",
+                         "sphinxcontrib"})
+_DEEPER = frozenset({("google", "cloud"), ("azure", "mgmt"), ("azure", "storage"),
+                     ("azure", "keyvault"), ("azure", "ai")})
+_PACKAGES.update({"google.oauth2": "google-auth", "google.protobuf": "protobuf"})
+
+
+def module_key(module: str) -> str:
+    """The part of a dotted import name that names its distribution: the top-level module,
+    or more of it under a namespace package (``backports.zoneinfo``)."""
+    parts = module.split(".")
+    if parts[0] not in _NAMESPACES or len(parts) < 2:
+        return parts[0]
+    depth = 3 if tuple(parts[:2]) in _DEEPER and len(parts) > 2 else 2
+    return ".".join(parts[:depth])
 
 
 def package_for(module: str) -> str:
     """The distribution that usually provides ``module`` (a dotted import name)."""
     if module in _PACKAGES:
         return _PACKAGES[module]
-    top = module.split(".", 1)[0]
-    return _PACKAGES.get(top, top.replace("_", "-").lower())
+    key = module_key(module)
+    return _PACKAGES.get(key, key.replace("_", "-").replace(".", "-").lower())
 
 
 def missing_module_message(module: str, *, skill_id: str | None = None) -> str:
     """One sentence: the module, the package to declare, and where to declare it."""
-    top = module.split(".", 1)[0] if _NAME.match(module) else module
+    top = module_key(module) if _NAME.match(module) else module
     package = package_for(top)
     who = f"skill {skill_id!r} imports" if skill_id else "the skill imports"
     fix = (f" (or run: skillexec skills install {skill_id} {package})" if skill_id else "")
@@ -71,5 +90,5 @@ def name_the_package(info: ErrorInfo, exc: BaseException, *, skill_id: str | Non
     return ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
                      severity=info.severity,
                      message=missing_module_message(link.name, skill_id=skill_id),
-                     details={**info.details, "module": link.name.split(".")[0],
+                     details={**info.details, "module": module_key(link.name),
                               "package": package_for(link.name)})

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from skillexec.environments.modules import missing_module_message, package_for
+from skillexec.environments.modules import missing_module_message, module_key, package_for
 from skillexec.errors import (
     DependencyError,
     ErrorInfo,
@@ -132,7 +132,7 @@ def _import_file(skill: Skill, file: Path) -> ModuleType:
             if type(exc) is ModuleNotFoundError and exc.name:
                 raise DependencyError(
                     missing_module_message(exc.name, skill_id=skill.id), code="missing_module",
-                    details={"skill_id": skill.id, "module": exc.name.split(".")[0],
+                    details={"skill_id": skill.id, "module": module_key(exc.name),
                              "package": package_for(exc.name)}) from exc
             if isinstance(exc, ImportError | SyntaxError):
                 raise DependencyError(

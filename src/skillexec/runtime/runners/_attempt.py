@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from skillexec.environments.modules import missing_module_message, package_for
+from skillexec.environments.modules import missing_module_message, module_key, package_for
 from skillexec.environments.python_version import python_mismatch
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
@@ -336,7 +336,7 @@ class AttemptIO:
         if (missing := said.missing_module) is not None:
             return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
                 missing, skill_id=base_id(self.attempt.skill)), details={
-                    **out, "module": missing.split(".")[0], "package": package_for(missing)})
+                    **out, "module": module_key(missing), "package": package_for(missing)})
         tail = whole_lines(self.stderr.tail().strip(), 500)
         script = self.attempt.skill.entry.file
         asked = python_mismatch(script) if script is not None else None  # a likely cause
