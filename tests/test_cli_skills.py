@@ -219,6 +219,9 @@ def test_show_and_check_take_the_path_of_a_skill_folder(tmp_path: Path) -> None:
     checked = cli("skills", "check", str(skill), "--json", cwd=tmp_path)
     assert checked.returncode == 2, checked.stderr
     assert [m["module"] for m in json.loads(checked.stdout)["missing"]] == ["bs4"]
+    said = " ".join(cli("skills", "check", str(skill), cwd=tmp_path).stdout.split())
+    # The fix it names takes the folder as it was given (its id needs --skills-dir).
+    assert said.endswith(f"or: skillexec skills install {skill} beautifulsoup4"), said
     many = cli("skills", "show", str(skill.parent), cwd=tmp_path)
     assert many.returncode == 2
     assert many.stderr.strip() == (f"skillexec: {skill.parent} is a folder of skills, not one "

@@ -3,6 +3,7 @@ environment, ahead of its first call (DESIGN §3.6)."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -40,12 +41,14 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     to do are shown, then a count. Exit 0 when there are none, 2 when some are missing."""
     from skillexec.environments.imports import missing_imports
     from skillexec.environments.python_version import python_mismatch
-    skills = [find_skill(i, skills_dir)[1] for i in skill_ids] if skill_ids \
-        else _registry(skills_dir).list()
+    # Each with the name the user gave it (a folder's path is the next command's ID too).
+    named = [(find_skill(i, skills_dir)[1], i) for i in skill_ids] if skill_ids \
+        else [(s, s.id) for s in _registry(skills_dir).list()]
+    skills = [skill for skill, _ in named]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
     docs, short, other_python = [], 0, 0
-    for skill in skills:
+    for skill, name in named:
         env = envs.status(skill)
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
         needed = [m for m in missing if m.needed]
@@ -59,7 +62,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
                          "missing": [m.to_dict() for m in missing], "ok": not needed,
                          "python": python})
         elif skill_ids or needed or python or env.state in _NOT_READY:
-            _report(console, envs, skill, env, missing, needed)
+            _report(console, envs, skill, env, missing, needed, name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
     if as_json:
@@ -74,13 +77,13 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
 
 
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
-            missing: list[MissingImport], needed: list[MissingImport]) -> None:
+            missing: list[MissingImport], needed: list[MissingImport], *, name: str) -> None:
     # "none needed" is what the skill declares; with imports missing, one is needed.
     shown = "none declared" if env.state == "none needed" and needed else str(env)
     console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
     if env.state == "not installed":
         console.print(f"  install it ahead of time: skillexec skills install "
-                      f"{cell(skill.id)}", soft_wrap=True)
+                      f"{cell(name)}", soft_wrap=True)
     for m in missing:
         label = "missing" if m.needed else "optional" if m.optional else "reference-only"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
@@ -92,7 +95,7 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     elif undeclared := _undeclared(envs, skill, {m.package for m in needed}):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
-                      f"{cell(skill.id)} {cell(' '.join(undeclared))}", soft_wrap=True)
+                      f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
 
 
 def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
