@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -395,6 +396,14 @@ def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
     assert text.endswith("skillexec skills install notion notion-client")
 
 
+def checked(tmp_path: Path, skill_id: str) -> tuple[int, dict[str, Any]]:
+    """``skills check ID --json`` of tmp_path's skills: its exit code, and what it found
+    missing by module."""
+    r = cli("skills", "check", skill_id, "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    return r.returncode, {m["module"]: m for m in json.loads(r.stdout)["missing"]}
+
+
 def test_skills_check_takes_an_import_error_fallback_as_optional(tmp_path: Path) -> None:
     """takusaotome's timezone tracker: ``try: from zoneinfo import ZoneInfo`` / ``except
     ImportError: from backports.zoneinfo import ZoneInfo``. The fallback was called missing
@@ -406,14 +415,12 @@ def test_skills_check_takes_an_import_error_fallback_as_optional(tmp_path: Path)
             "try:\n    import missing_first\nexcept ValueError:\n    import missing_second\n"
             "from fpdf import FPDF\n")
     skill_folder(tmp_path / "skills", "tz", files={"scripts/track.py": code})
-    r = cli("skills", "check", "tz", "--json", "--skills-dir", str(tmp_path / "skills"),
-            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
-    found = {m["module"]: m for m in json.loads(r.stdout)["missing"]}
+    returncode, found = checked(tmp_path, "tz")
     assert found["backports.zoneinfo"]["optional"] and found["simplejson"]["optional"]
     assert found["backports.zoneinfo"]["package"] == "backports-zoneinfo"
     assert not found["missing_second"]["optional"]  # ValueError's handler: not a fallback
     assert found["fpdf"]["package"] == "fpdf2"  # PyFPDF ("fpdf") is unmaintained since 2017
-    assert r.returncode == 2  # missing_first, missing_second, fpdf
+    assert returncode == 2  # missing_first, missing_second, fpdf
 
 
 def test_skills_check_names_a_namespace_packages_distribution(tmp_path: Path) -> None:
@@ -425,9 +432,7 @@ def test_skills_check_names_a_namespace_packages_distribution(tmp_path: Path) ->
             "from azure.identity import DefaultAzureCredential\nimport google.protobuf\n"
             "import os.path\n")
     skill_folder(tmp_path / "skills", "cloud", files={"scripts/up.py": code})
-    r = cli("skills", "check", "cloud", "--json", "--skills-dir", str(tmp_path / "skills"),
-            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
-    found = {m["module"]: m["package"] for m in json.loads(r.stdout)["missing"]}
+    found = {module: m["package"] for module, m in checked(tmp_path, "cloud")[1].items()}
     assert "google" not in found and "azure" not in found, found
     assert found["google.cloud.storage"] == "google-cloud-storage"
     assert found["google.genai_never_installed"] == "google-genai-never-installed"

@@ -78,6 +78,12 @@ def skills_dir_hint() -> str:
         else "pass --skills-dir DIR"
 
 
+def not_one_skill(folder: Path) -> str:
+    """The sentence for a folder of skills given where one skill's folder is taken."""
+    return (f"{folder} is a folder of skills, not one skill: pass --skills-dir {folder} and "
+            "a skill id")
+
+
 def no_skills_note(cfg: EngineConfig, *, serves: str) -> str:
     """The line for stderr when a serving command found no skills folder (else ""): it
     starts and answers, serving no skill, and nothing else would say why. Said once it

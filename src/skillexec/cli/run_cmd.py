@@ -151,8 +151,7 @@ def skill_by_id_or_folder(engine: SkillExecutionEngine, skill: str) -> str:
         return skill
     from skillexec.skills.loader import is_skill_folder, load_skills
     if not is_skill_folder(folder) and load_skills(folder).skills:
-        opt.fail(f"{folder} is a folder of skills, not one skill: pass "
-                 f"--skills-dir {folder} and a skill id")
+        opt.fail(opt.not_one_skill(folder))
     return engine.register(folder).id
 
 

@@ -57,18 +57,19 @@ def _u(match: re.Match[str]) -> str:
 
 def safe_line(text: object) -> str:
     """``text`` on one line, every control character (newline included) escaped."""
-    s = text if isinstance(text, str) else str(text)
-    if not _LINE.search(s):
-        return s
-    return _LINE.sub(_u, _SGR.sub("", s) if "\x1b" in s else s)
+    return _escaped(_LINE, text)
 
 
 def safe_block(text: object) -> str:
     """``text`` with its lines and tabs kept, every other control character escaped."""
+    return _escaped(_BLOCK, text)
+
+
+def _escaped(controls: re.Pattern[str], text: object) -> str:
     s = text if isinstance(text, str) else str(text)
-    if not _BLOCK.search(s):
+    if not controls.search(s):
         return s
-    return _BLOCK.sub(_u, _SGR.sub("", s) if "\x1b" in s else s)
+    return controls.sub(_u, _SGR.sub("", s) if "\x1b" in s else s)
 
 
 def cell(text: object) -> str:

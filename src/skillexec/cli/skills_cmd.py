@@ -53,25 +53,21 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
     or the path of one skill's folder (``run`` and ``script`` take either); one sentence
     and exit 2 when neither."""
     from skillexec.skills.loader import is_skill_folder
-    registry = None
-    if opt.config(skills_dir=skills_dir, data_dir=None).skills_dir is not None:
-        registry = _registry(skills_dir)
-        if skill_id in registry:
-            return registry, registry.get(skill_id)
+    has_folder = opt.config(skills_dir=skills_dir, data_dir=None).skills_dir is not None
+    registry = _registry(skills_dir) if has_folder else None
+    if registry is not None and skill_id in registry:
+        return registry, registry.get(skill_id)
     folder = Path(skill_id)
     if folder.is_dir():
         alone = _registry(skills_dir, folder=folder)
         found = alone.list()
         if not is_skill_folder(folder):
-            opt.fail(f"{folder} is a folder of skills, not one skill: pass --skills-dir "
-                     f"{folder} and a skill id" if found
+            opt.fail(opt.not_one_skill(folder) if found
                      else f"{folder}: no skill.json, skill.yaml or SKILL.md")
         if not found:  # it did not load: why
             opt.fail(alone.problems[0].reason if alone.problems else f"{folder}: not loaded")
         return alone, found[0]
-    if registry is None:
-        opt.fail(f"no skills folder (no --skills-dir, SKILLEXEC_SKILLS_DIR or ./skills here): "
-                 f"{opt.skills_dir_hint()}")
+    registry = registry or _registry(skills_dir)  # with no skills folder, it says so
     try:
         return registry, registry.get(skill_id)
     except SkillExecError as exc:

@@ -44,7 +44,6 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     # Each with the name the user gave it (a folder's path is the next command's ID too).
     named = [(find_skill(i, skills_dir)[1], i) for i in skill_ids] if skill_ids \
         else [(s, s.id) for s in _registry(skills_dir).list()]
-    skills = [skill for skill, _ in named]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
     docs, short, other_python = [], 0, 0
@@ -69,7 +68,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         typer.echo(json_text(orjson.dumps(docs[0] if skill_ids and len(skill_ids) == 1
                                           else docs).decode()))
     elif not skill_ids:
-        console.print(f"{len(skills)} skills checked: {len(skills) - short} resolve every "
+        console.print(f"{len(named)} skills checked: {len(named) - short} resolve every "
                       f"import, {short} miss modules" + (
                           f"; {other_python} have scripts that ask for another Python"
                           if other_python else ""), soft_wrap=True)

@@ -36,7 +36,7 @@ _PACKAGES: dict[str, str] = {
     "Bio": "biopython", "tdc": "pytdc", "umap": "umap-learn", "faiss": "faiss-cpu",
     "git": "gitpython", "github": "pygithub", "jose": "python-jose", "nacl": "pynacl",
     "googleapiclient": "google-api-python-client", "mpl_toolkits": "matplotlib",
-    "OpenGL": "pyopengl", "kafka": "kafka-python",
+    "OpenGL": "pyopengl", "kafka": "kafka-python", "google.oauth2": "google-auth",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # Namespace packages: many distributions share the top-level name, and the package is named
@@ -47,7 +47,6 @@ _NAMESPACES = frozenset({"backports", "google", "azure", "jaraco", "zope", "ruam
                          "sphinxcontrib"})
 _DEEPER = frozenset({("google", "cloud"), ("azure", "mgmt"), ("azure", "storage"),
                      ("azure", "keyvault"), ("azure", "ai")})
-_PACKAGES.update({"google.oauth2": "google-auth", "google.protobuf": "protobuf"})
 
 
 def module_key(module: str) -> str:

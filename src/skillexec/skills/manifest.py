@@ -364,10 +364,11 @@ def _agent_fields(path: Path, front: dict[str, Any]) -> dict[str, Any]:
     # agentskillexchange's 2,922 skills), leaves the folder's name as the id, as the
     # specification has them equal; the title is kept as the name. (Strict mode refused
     # it already, above.)
-    titled = isinstance(name, str) and bool(name.strip()) and not SKILL_ID.match(name)
-    ident = name if isinstance(name, str) and name and not titled else path.parent.name
-    fields["id"] = ident
-    fields["name"] = name.strip() if titled and isinstance(name, str) else ident
+    if isinstance(name, str) and name.strip() and not SKILL_ID.match(name):
+        fields["id"], fields["name"] = path.parent.name, name.strip()
+    else:
+        fields["id"] = fields["name"] = name if isinstance(name, str) and name \
+            else path.parent.name
     if "allowed-tools" in front:
         fields["allowed_tools"] = front["allowed-tools"]
     meta = front.get("metadata")

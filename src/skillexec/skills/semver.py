@@ -31,7 +31,7 @@ _TOKEN = re.compile(r"^(~=|>=|<=|==|!=|\^|~|>|<|=)?\s*(\S+)$")
 _WILDCARD = re.compile(r"^(?:(\d+)(?:\.(\d+))?\.)?[xX*](?:\.[xX*])*$")
 _HYPHEN = re.compile(r"^(\S+)\s+-\s+(\S+)$")
 _SEMVER_PRE = re.compile(r"^(?P<core>\d+\.\d+\.\d+)-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)"
-                         r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
+                         r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
 
 
 @dataclass(frozen=True, slots=True)
