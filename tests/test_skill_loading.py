@@ -21,6 +21,7 @@ from skillexec.skills import (
     is_skill_folder,
     load_skill,
     load_skills,
+    manifest,
     normalize_parameters_schema,
 )
 
@@ -637,7 +638,8 @@ def test_oversized_and_non_utf8_manifests_are_refused(tmp_path: Path) -> None:
 def test_a_lone_surrogate_escape_refuses_that_manifest_only(tmp_path: Path) -> None:
     """JSON's and YAML's "\\ud800" escapes make text no JSON encoder or UTF-8 terminal
     takes: that manifest is refused, naming the text (every listing of the skills failed
-    on it: `skills list` ended in an internal error), and the others load."""
+    on it: `skills list` ended in an internal error), and the others load. (libyaml refuses
+    the YAML escapes itself, at their line and column.)"""
     write(tmp_path, {"j/skill.json": '{"id": "j", "description": "bad \\ud800 json"}',
                      "y/skill.yaml": 'id: y\ndescription: "bad \\udcff yaml"\n',
                      "m/SKILL.md": '---\nname: m\ndescription: "x \\ud83d"\n---\n\nBody.\n',
@@ -646,7 +648,9 @@ def test_a_lone_surrogate_escape_refuses_that_manifest_only(tmp_path: Path) -> N
     assert [s.id for s in report.skills] == ["ok"]
     reasons = sorted(p.reason for p in report.problems)
     assert len(reasons) == 3
-    assert all("is not valid Unicode text (a lone surrogate" in r for r in reasons)
+    assert all("is not valid Unicode text (a lone surrogate" in r
+               or "invalid Unicode character escape" in r for r in reasons)
+    assert "lone surrogate" in next(r for r in reasons if "skill.json" in r)
     assert all(r.encode() for r in reasons)
 
 
@@ -777,6 +781,10 @@ def test_empty_manifest_says_it_is_empty(tmp_path: Path, name: str) -> None:
          "nested more than 64 levels deep"),
         ("skill.yaml", "id: d\nx: " + "[" * 5000 + "]" * 5000 + "\n",
          "nested more than 64 levels deep"),
+        ("skill.yaml", "id: d\nx: " + "[" * 400_000 + "]" * 400_000 + "\n",
+         "nested more than 64 levels deep"),
+        ("skill.yaml", "id: d\nx:\n" + "".join(" " * i + "k:\n" for i in range(1, 1300)),
+         "nested more than 64 levels deep"),
         ("skill.yaml", "id: d\nx: &x [*x]\n", "a YAML alias refers to a value that contains it"),
         ("skill.yaml", "id: d\n" + "".join(
             f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else "'x'"] * 9) + "]\n"
@@ -785,9 +793,15 @@ def test_empty_manifest_says_it_is_empty(tmp_path: Path, name: str) -> None:
          "a YAML alias refers to a value that contains it"),
     ],
 )
+@pytest.mark.parametrize("parser", ["libyaml", "python"])
 def test_manifests_that_would_hang_or_crash_a_reader_are_refused(
-    tmp_path: Path, name: str, content: str, says: str
+    tmp_path: Path, name: str, content: str, says: str, parser: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if parser == "python":  # where libyaml is absent or older than 0.2.5
+        monkeypatch.setattr(manifest, "_LOADERS", (manifest._PlainLoader,))
+    else:
+        assert manifest._LOADERS[0] is not manifest._PlainLoader, "libyaml is not in use"
     folder = write(tmp_path / "d", {name: content})
     with pytest.raises(ManifestError, match=re.escape(says)) as info:
         load_skill(folder)

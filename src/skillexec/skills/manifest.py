@@ -62,9 +62,8 @@ class _GivenTwice(yaml.constructor.ConstructorError):
         self.key, self.first = key, first
 
 
-class _PlainLoader(yaml.SafeLoader):
-    """SafeLoader that reads unknown tags as plain data and timestamps as strings, and
-    refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
+class _PlainMapping:
+    """Refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Mark] = {}
@@ -72,11 +71,29 @@ class _PlainLoader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
                     key_node, yaml.ScalarNode):
                 continue  # '<<' merges may override; a complex key is refused below
-            key = self.construct_object(key_node)
+            key = self.construct_object(key_node)  # type: ignore[attr-defined]
             if key in seen:
                 raise _GivenTwice(key, seen[key], key_node.start_mark)
             seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc, no-any-return]
+
+
+class _PlainLoader(_PlainMapping, yaml.SafeLoader):
+    """SafeLoader that reads unknown tags as plain data and timestamps as strings."""
+
+
+def _c_loader() -> type[yaml.SafeLoader] | None:
+    # libyaml parses ten times faster than PyYAML's Python (a 3,000-skill folder loads in
+    # half the time); from 0.2.5 it refuses nesting over 1,000 levels itself, so that a
+    # hostile '[[[[...' cannot recurse through the C stack. Older or absent: Python's.
+    c_loader = getattr(yaml, "CSafeLoader", None)
+    try:
+        version = tuple(yaml._yaml.get_version())
+    except AttributeError:
+        return None
+    if c_loader is None or version < (0, 2, 5):
+        return None
+    return type("_CPlainLoader", (_PlainMapping, c_loader), {})
 
 
 def _construct_plain(loader: yaml.SafeLoader, suffix: Any, node: yaml.Node | None = None) -> Any:
@@ -97,14 +114,16 @@ def _construct_timestamp_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
     return loader.construct_scalar(node)  # type: ignore[arg-type]
 
 
-_PlainLoader.add_constructor(None, _construct_plain)
-_PlainLoader.add_multi_constructor("", _construct_plain)
-_PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_text)
+_LOADERS = tuple(loader for loader in (_c_loader(), _PlainLoader) if loader is not None)
+for _loader in _LOADERS:
+    _loader.add_constructor(None, _construct_plain)
+    _loader.add_multi_constructor("", _construct_plain)
+    _loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_text)
 
 
 def safe_yaml_load(text: str) -> Any:
     """Parse YAML without ever constructing Python objects from tags."""
-    return yaml.load(text, Loader=_PlainLoader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_LOADERS[0])  # noqa: S506 - a SafeLoader subclass
 
 
 def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
@@ -249,6 +268,8 @@ def _load_yaml(path: Path, text: str, *, first_line: int = 1) -> Any:
             f" and {exc.problem_mark.line + first_line}); say it once",
             details={"path": str(path), "key": str(exc.key)}) from None
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):
+            raise _too_deep(path) from None  # libyaml's own limit
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + first_line} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
