@@ -178,3 +178,26 @@ def test_a_folder_linked_twice_is_loaded_once(tmp_path: Path) -> None:
     assert [s.id for s in report.skills] == ["acme:admin"]
     assert report.skills[0].path == root / "skills" / "admin"  # the shallowest path
 
+
+
+def test_a_plugins_own_skill_folders_are_its(tmp_path: Path) -> None:
+    """plugin.json's ``skills`` names folders of skills or skill folders beside the default
+    ``skills/``; a path that leaves the plugin names nothing of it."""
+    root = tmp_path / "root"
+    tools = root / "tools"
+    (tools / ".claude-plugin").mkdir(parents=True)
+    (tools / ".claude-plugin" / "plugin.json").write_text(json.dumps(
+        {"name": "tools", "skills": ["./custom/skills/", "./extra/one", "../outside"]}))
+    _skill(tools / "skills" / "setup", "tools")
+    _skill(tools / "custom" / "skills" / "deploy", "tools", name="deploy")
+    _skill(tools / "extra" / "one", "tools", name="one")
+    _skill(tools / "extra" / "two", "tools", name="two")  # not named: a plain skill
+    _skill(root / "outside", "none", name="outside")
+    lone = root / "lone"
+    (lone / ".claude-plugin").mkdir(parents=True)
+    (lone / ".claude-plugin" / "plugin.json").write_text('{"name": "lone", "skills": "./kit"}')
+    _skill(lone / "kit" / "build", "lone", name="build")
+    report = load_skills(root)
+    assert report.problems == ()
+    assert sorted(s.id for s in report.skills) == [
+        "lone:build", "outside", "tools:deploy", "tools:one", "tools:setup", "two"]

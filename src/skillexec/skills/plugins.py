@@ -23,18 +23,42 @@ __all__ = ["plugin_of"]
 
 _MAX_BYTES = 1024 * 1024
 _MARKETPLACE_LEVELS = 3  # <market>/plugins/<plugin>: the marketplace is at most this far up
+_DECLARED_LEVELS = 4  # <plugin>/a/b/c/<skill>: how far up a plugin.json's "skills" may reach
 
 
 def plugin_of(skill_folder: Path) -> str | None:
-    """The name of the plugin ``skill_folder`` is a skill of (``<plugin>/skills/<name>``),
-    or None when it is not one."""
-    if skill_folder.parent.name != "skills":
-        return None
-    plugin = skill_folder.parent.parent
-    for manifest in (plugin / ".claude-plugin" / "plugin.json", plugin / "plugin.json"):
+    """The name of the plugin ``skill_folder`` is a skill of, or None when it is not one."""
+    if skill_folder.parent.name == "skills":
+        plugin = skill_folder.parent.parent
+        for manifest in (plugin / ".claude-plugin" / "plugin.json", plugin / "plugin.json"):
+            if manifest.is_file():
+                return _name(_read(manifest)) or _valid(plugin.name)
+        if (listed := _listed(plugin)) is not None:
+            return listed
+    return _declared(skill_folder)
+
+
+def _declared(skill_folder: Path) -> str | None:
+    """The plugin whose ``plugin.json`` names, in ``skills``, this folder or the folder it
+    is in. The nearest plugin above decides; a path that leaves the plugin is not its."""
+    wanted = {os.path.realpath(skill_folder), os.path.realpath(skill_folder.parent)}
+    above = skill_folder.parent
+    for _ in range(_DECLARED_LEVELS):
+        manifest = above / ".claude-plugin" / "plugin.json"
         if manifest.is_file():
-            return _name(_read(manifest)) or _valid(plugin.name)
-    return _listed(plugin)
+            doc = _read(manifest)
+            paths = doc.get("skills") if isinstance(doc, dict) else None
+            top = os.path.realpath(above)
+            for path in [paths] if isinstance(paths, str) else (
+                    paths if isinstance(paths, list) else ()):
+                target = os.path.realpath(above / path) if isinstance(path, str) else ""
+                if target in wanted and target.startswith(top + os.sep):
+                    return _name(doc) or _valid(above.name)
+            return None
+        if above.parent == above:
+            return None
+        above = above.parent
+    return None
 
 
 def _listed(plugin: Path) -> str | None:
