@@ -201,3 +201,64 @@ def test_a_plugins_own_skill_folders_are_its(tmp_path: Path) -> None:
     assert report.problems == ()
     assert sorted(s.id for s in report.skills) == [
         "lone:build", "outside", "tools:deploy", "tools:one", "tools:setup", "two"]
+
+
+_USES_LIB = ("import os, sys\n"
+             "sys.path.insert(0, os.path.join(os.path.dirname(__file__), '../../../scripts/lib'))\n"
+             "import shared\nprint(shared.GREETING, sys.argv[1:])\n")
+
+
+def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
+    """power-platform-skills: 34 of power-pages' 38 skill scripts load the plugin's
+    ``scripts/lib``, and its SKILL.md files run the plugin's own scripts
+    (``${CLAUDE_PLUGIN_ROOT}/scripts/x.js``). Claude Code ships the plugin whole; in the
+    sandbox a plugin's skill reads (never writes) its plugin's folder, and runs its scripts
+    by paths relative to the skill. A plain skill still reads only its own folder."""
+    need_sandbox()
+    root = tmp_path / "skills"
+    plugin = root / "pages"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "pages"}')
+    (plugin / "scripts" / "lib").mkdir(parents=True)
+    (plugin / "scripts" / "lib" / "shared.py").write_text("GREETING = 'from the plugin'\n")
+    (plugin / "scripts" / "status.py").write_text(
+        "import pathlib\nprint('status', pathlib.Path(__file__).name)\n"
+        "pathlib.Path(__file__).with_name('scribble.txt').write_text('x')\n")
+    site = plugin / "skills" / "site"
+    _skill(site, "pages", name="site")
+    (site / "SKILL.md").write_text(
+        "---\nname: site\ndescription: Site.\n---\n"
+        "Run `node ${CLAUDE_PLUGIN_ROOT}/scripts/status.py`, then "
+        "`${CLAUDE_SKILL_DIR}/scripts/uses_lib.py`.\n")
+    (site / "scripts" / "uses_lib.py").write_text(_USES_LIB)
+    plain = root / "plain"
+    _skill(plain, "none", name="plain")
+    (plain / "scripts" / "uses_lib.py").write_text(_USES_LIB.replace("../../..", "../.."))
+    (root / "scripts" / "lib").mkdir(parents=True)
+    (root / "scripts" / "lib" / "shared.py").write_text("GREETING = 'not yours'\n")
+
+    async def go() -> None:
+        async with SkillExecutionEngine(skills_dir=root, data_dir=tmp_path / "data") as eng:
+            skill = eng.skills.get("pages:site")
+            assert skill.instructions is not None
+            assert "`node ../../scripts/status.py`" in skill.instructions
+            assert "`./scripts/uses_lib.py`" in skill.instructions
+            res = await eng.run_script("pages:site", "./scripts/uses_lib.py", args=["a"])
+            assert res.ok, res.error
+            assert res.output["stdout"] == "from the plugin ['a']\n"
+            # The plugin's own script: it runs, and cannot write beside itself.
+            res = await eng.run_script("pages:site", "../../scripts/status.py")
+            assert not res.ok and "status status.py" in res.error.details["stdout"]
+            assert "PermissionError" in res.error.details["stderr"]
+            assert not (plugin / "scripts" / "scribble.txt").exists()
+            for escape in ("../../../plain/scripts/hello.py", "../../../../etc/passwd"):
+                res = await eng.run_script("pages:site", escape)
+                assert res.error is not None and res.error.code == "script_outside_skill"
+                assert "outside the plugin folder of skill 'pages:site'" in res.error.message
+            res = await eng.run_script("plain", "scripts/uses_lib.py")  # not a plugin
+            assert not res.ok and "ModuleNotFoundError" in res.error.details["stderr"]
+            res = await eng.run_script("plain", "../scripts/lib/shared.py")
+            assert res.error is not None and res.error.code == "script_outside_skill"
+
+    import asyncio
+    asyncio.run(go())

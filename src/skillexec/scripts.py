@@ -67,20 +67,25 @@ def base_id(skill: Skill) -> str:
     return skill.id[:-len(attr) - 1] if skill.entry.kind is EntryKind.SCRIPT else skill.id
 
 
-def resolve_script(skill: Skill, script: str, *,
-                   folder: str | None = None) -> tuple[str, Path]:
+def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
+                   scope: str | None = None) -> tuple[str, Path]:
     """The script's path relative to the skill's folder (normalised) and its real path;
-    ``ParameterError`` when it is not a script inside the folder. ``folder``: the folder's
-    real path when the caller knows it already (each component of a path costs a system
+    ``ParameterError`` when it is not a script inside the folder, or for a plugin's skill,
+    inside the plugin's folder (``../../scripts/x.js``). ``folder`` and ``scope``: their
+    real paths when the caller knows them already (each component of a path costs a system
     call to resolve; the script's own path is resolved on every call all the same)."""
     if folder is None:
         folder = os.path.realpath(_folder_of(skill))
+    if scope is None:
+        scope = scope_of(skill, folder)
     rel = _relative(skill, script)
     joined = os.path.join(folder, rel)
     found = _opened_path(joined)
     real = found[0] if found is not None else os.path.realpath(joined)
-    if rel.startswith("..") or not real.startswith(folder.rstrip("/") + "/"):
-        raise ParameterError(f"script {script!r} resolves outside the folder of skill "
+    if (rel.startswith("..") and scope == folder) or not real.startswith(
+            scope.rstrip("/") + "/"):
+        where = "the folder" if scope == folder else "the plugin folder"
+        raise ParameterError(f"script {script!r} resolves outside {where} of skill "
                              f"{skill.id!r}", code="script_outside_skill")
     if found is not None:
         regular = found[1]
@@ -115,6 +120,12 @@ def _opened_path(path: str) -> tuple[str, bool] | None:
         os.close(fd)
     # Not a plain absolute path ("(unreachable)/..." outside our root): realpath decides.
     return (real, regular) if real.startswith("/") and os.path.isabs(real) else None
+
+
+def scope_of(skill: Skill, folder: str) -> str:
+    """The real path a skill's scripts must lie in: its plugin's folder, else its own
+    (``folder``, already resolved)."""
+    return os.path.realpath(skill.plugin_root) if skill.plugin_root else folder
 
 
 def _folder_of(skill: Skill) -> Path:
@@ -226,11 +237,12 @@ class ScriptCatalog:
     """Derives (and keeps) the script skills of the skills a registry holds."""
 
     def __init__(self) -> None:
-        # (skill key, script) -> (the skill derived from, its folder's real path, the
-        # script's real path, the derived skill). On every call the script's path is
-        # resolved again (a link swapped in meanwhile is seen); the folder's is not: if it
-        # moved, the script no longer resolves inside the old one and is refused.
-        self._derived: dict[tuple[str, str], tuple[Skill, str, Path, Skill]] = {}
+        # (skill key, script) -> (the skill derived from, its folder's real path, the real
+        # path its scripts must lie in, the script's real path, the derived skill). On
+        # every call the script's path is resolved again (a link swapped in meanwhile is
+        # seen); the folder's is not: if it moved, the script no longer resolves inside
+        # the old one and is refused.
+        self._derived: dict[tuple[str, str], tuple[Skill, str, str, Path, Skill]] = {}
 
     def skill(self, base: Skill, script: str) -> Skill:
         path = _folder_of(base)  # a skill without a folder is refused first
@@ -239,9 +251,10 @@ class ScriptCatalog:
         if hit is not None and hit[0] is not base:
             hit = None
         folder = hit[1] if hit is not None else os.path.realpath(path)
-        rel, real = resolve_script(base, script, folder=folder)
-        if hit is not None and hit[2] == real:
-            return hit[3]
+        scope = hit[2] if hit is not None else scope_of(base, folder)
+        rel, real = resolve_script(base, script, folder=folder, scope=scope)
+        if hit is not None and hit[3] == real:
+            return hit[4]
         ex = base.execution
         iso = ex.isolation if ex.isolation not in (None, Isolation.INLINE) else None
         derived = dataclasses.replace(
@@ -253,5 +266,5 @@ class ScriptCatalog:
             execution=dataclasses.replace(
                 ex, cacheable=False, isolation=iso,
                 max_retries=ex.max_retries if ex.idempotent else 0, fallback=None))
-        self._derived[key] = (base, folder, real, derived)
+        self._derived[key] = (base, folder, scope, real, derived)
         return derived

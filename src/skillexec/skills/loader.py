@@ -29,7 +29,7 @@ from skillexec.skills.fields import (
 )
 from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, read_manifest
 from skillexec.skills.model import Skill
-from skillexec.skills.plugins import plugin_of
+from skillexec.skills.plugins import plugin_of, with_claude_paths
 from skillexec.skills.schema import normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 
@@ -208,8 +208,9 @@ class _Builder(EntryResolver):
 
     def build(self) -> Skill:
         ident = self._id()
-        if (plugin := plugin_of(self.folder)) is not None:
-            ident = f"{plugin}:{ident}"  # as Claude Code names a plugin's skill
+        plugin = plugin_of(self.folder)
+        if plugin is not None and plugin.name is not None:
+            ident = f"{plugin.name}:{ident}"  # as Claude Code names a plugin's skill
         execution, exec_warnings = parse_execution(
             self.fields.get("execution"), where=self.where("execution"), strict=self.strict)
         permissions, perm_warnings = parse_permissions(
@@ -220,6 +221,8 @@ class _Builder(EntryResolver):
         config_schema = self._mapping("config_schema")
         manifest = dict(self.fields)
         body = next((d.body for d in self.docs if d.body is not None), None)
+        if body:
+            body = with_claude_paths(body, folder=self.folder, plugin=plugin)
         if body and "instructions" not in manifest:
             manifest["instructions"] = body
         parts: dict[str, Any] = {
@@ -241,7 +244,8 @@ class _Builder(EntryResolver):
         resources, scripts = scan_bundle(self.folder, top_level_scripts=bool(
             body and not parts["entry"].runnable))
         return Skill(
-            id=ident, path=self.folder, execution=execution, permissions=permissions,
+            id=ident, path=self.folder, plugin_root=plugin.root if plugin else None,
+            execution=execution, permissions=permissions,
             config_schema=config_schema, source="+".join(d.path.name for d in self.docs),
             manifest=manifest, warnings=tuple(self.warnings), instructions=body or None,
             resources=resources, scripts=scripts, **parts,

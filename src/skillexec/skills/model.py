@@ -116,6 +116,9 @@ class Skill:
     name: str = ""
     description: str = ""
     path: Path | None = None  # the skill's folder; None for decorated functions
+    # The Claude Code plugin's folder the skill is in: what its scripts may read and run
+    # beside its own folder (the plugin is what Claude Code ships whole).
+    plugin_root: Path | None = None
     parameters_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     output_schema: dict[str, Any] | None = None
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)

@@ -16,29 +16,39 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from skillexec.skills.fields import SKILL_ID
 
-__all__ = ["plugin_of"]
+__all__ = ["Plugin", "plugin_of", "with_claude_paths"]
 
 _MAX_BYTES = 1024 * 1024
 _MARKETPLACE_LEVELS = 3  # <market>/plugins/<plugin>: the marketplace is at most this far up
 _DECLARED_LEVELS = 4  # <plugin>/a/b/c/<skill>: how far up a plugin.json's "skills" may reach
 
 
-def plugin_of(skill_folder: Path) -> str | None:
-    """The name of the plugin ``skill_folder`` is a skill of, or None when it is not one."""
+class Plugin(NamedTuple):
+    """The plugin a skill belongs to: its name (None where neither its manifest nor its
+    folder gives a valid one) and its folder, ``${CLAUDE_PLUGIN_ROOT}``, which Claude Code
+    ships whole: its skills' scripts use what it holds beside them (``scripts/lib``)."""
+
+    name: str | None
+    root: Path
+
+
+def plugin_of(skill_folder: Path) -> Plugin | None:
+    """The plugin ``skill_folder`` is a skill of, or None when it is not one."""
     if skill_folder.parent.name == "skills":
         plugin = skill_folder.parent.parent
         for manifest in (plugin / ".claude-plugin" / "plugin.json", plugin / "plugin.json"):
             if manifest.is_file():
-                return _name(_read(manifest)) or _valid(plugin.name)
+                return Plugin(_name(_read(manifest)) or _valid(plugin.name), plugin)
         if (listed := _listed(plugin)) is not None:
             return listed
     return _declared(skill_folder)
 
 
-def _declared(skill_folder: Path) -> str | None:
+def _declared(skill_folder: Path) -> Plugin | None:
     """The plugin whose ``plugin.json`` names, in ``skills``, this folder or the folder it
     is in. The nearest plugin above decides; a path that leaves the plugin is not its."""
     wanted = {os.path.realpath(skill_folder), os.path.realpath(skill_folder.parent)}
@@ -53,7 +63,7 @@ def _declared(skill_folder: Path) -> str | None:
                     paths if isinstance(paths, list) else ()):
                 target = os.path.realpath(above / path) if isinstance(path, str) else ""
                 if target in wanted and target.startswith(top + os.sep):
-                    return _name(doc) or _valid(above.name)
+                    return Plugin(_name(doc) or _valid(above.name), above)
             return None
         if above.parent == above:
             return None
@@ -61,7 +71,7 @@ def _declared(skill_folder: Path) -> str | None:
     return None
 
 
-def _listed(plugin: Path) -> str | None:
+def _listed(plugin: Path) -> Plugin | None:
     """The plugin's name where a marketplace above it lists its folder as a plugin's
     source. A source that is the marketplace's own folder is not a plugin of its own:
     several plugins may share it (Anthropic's ``skills`` lists two at ``./``)."""
@@ -77,7 +87,7 @@ def _listed(plugin: Path) -> str | None:
                 if (isinstance(source, str) and source.startswith("./")
                         and os.path.realpath(above / source) == real
                         and real != os.path.realpath(above)):
-                    return _name(entry) or _valid(plugin.name)
+                    return Plugin(_name(entry) or _valid(plugin.name), plugin)
             return None
         if above.parent == above:
             return None
@@ -101,3 +111,16 @@ def _name(doc: object) -> str | None:
 
 def _valid(name: str) -> str | None:
     return name if SKILL_ID.match(name) else None
+
+
+def with_claude_paths(text: str, *, folder: Path, plugin: Plugin | None) -> str:
+    """A skill's instructions with Claude Code's ``${CLAUDE_SKILL_DIR}`` and (in a plugin)
+    ``${CLAUDE_PLUGIN_ROOT}`` written as skillexec names every bundled path: relative to
+    the skill's folder (``./scripts/x.py``, ``../../scripts/lib.js``), the way a model then
+    passes them to ``run_skill_script`` or reads them as the skill's files."""
+    if "${CLAUDE_" not in text:
+        return text
+    text = text.replace("${CLAUDE_SKILL_DIR}", ".")
+    if plugin is not None:
+        text = text.replace("${CLAUDE_PLUGIN_ROOT}", os.path.relpath(plugin.root, folder))
+    return text

@@ -94,6 +94,8 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
     paths: list[str] = [*_SYSTEM_READ, *ambient]
     if skill.path is not None:
         paths.append(str(skill.path))
+    if skill.plugin_root is not None:  # read only, as its own folder: what Claude Code ships
+        paths.append(str(skill.plugin_root))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
     # Its environment's packages: read only (the write set is the workspace alone), and
