@@ -248,7 +248,7 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
             assert res.output["stdout"] == "from the plugin ['a']\n"
             # The plugin's own script: it runs, and cannot write beside itself.
             res = await eng.run_script("pages:site", "../../scripts/status.py")
-            assert not res.ok and "status status.py" in res.error.details["stdout"]
+            assert res.error is not None and "status status.py" in res.error.details["stdout"]
             assert "PermissionError" in res.error.details["stderr"]
             assert not (plugin / "scripts" / "scribble.txt").exists()
             for escape in ("../../../plain/scripts/hello.py", "../../../../etc/passwd"):
@@ -256,7 +256,8 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
                 assert res.error is not None and res.error.code == "script_outside_skill"
                 assert "outside the plugin folder of skill 'pages:site'" in res.error.message
             res = await eng.run_script("plain", "scripts/uses_lib.py")  # not a plugin
-            assert not res.ok and "ModuleNotFoundError" in res.error.details["stderr"]
+            assert res.error is not None
+            assert "ModuleNotFoundError" in res.error.details["stderr"]
             res = await eng.run_script("plain", "../scripts/lib/shared.py")
             assert res.error is not None and res.error.code == "script_outside_skill"
 
