@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skillexec.errors import ManifestError
 from skillexec.runtime.entry import build_input, interpret_result, load_invoker
@@ -166,7 +169,7 @@ def test_agent_skill_with_metadata_entry_point() -> None:
     assert skill.manifest["instructions"].startswith("# PDF extract")
     assert skill.manifest["license"] == "Apache-2.0"
     assert skill.manifest["allowed_tools"] == "Read Bash(python:*)"
-    assert any("unknown front matter key 'author'" in w for w in skill.warnings)
+    assert any("key 'author' is not in the Agent Skills specification" in w for w in skill.warnings)
     assert skill.tags == ("pdf", "text")
 
 
@@ -184,7 +187,7 @@ def test_a_top_level_version_is_used_and_said_to_be_outside_the_specification(
 
 
 def test_strict_mode_follows_the_agent_skills_specification() -> None:
-    with pytest.raises(ManifestError, match="unknown front matter key 'author'"):
+    with pytest.raises(ManifestError, match="key 'author' is not in the Agent Skills spec"):
         load_skill(SKILLS / "pdf-extract", strict=True)
     report = load_skills(SKILLS, strict=True)
     assert "pdf-extract" in {p.path.name for p in report.problems}
@@ -537,7 +540,8 @@ def test_skill_md_soft_violations_warn_in_lenient_mode(tmp_path: Path) -> None:
     assert skill.id == "My_Notes"
     text = " ".join(skill.warnings)
     assert "'name' must be 1-64 lowercase letters" in text
-    assert "'description' is required" in text
+    assert "'description' is missing: using the first paragraph of the instructions" in text
+    assert skill.description == "Body"
     assert "'metadata' must map strings to strings" in text
     with pytest.raises(ManifestError, match="'name' must be 1-64 lowercase"):
         load_skill(folder, strict=True)
@@ -574,6 +578,50 @@ def test_skill_md_without_name_uses_the_folder(tmp_path: Path) -> None:
     assert skill.id == "helper"
     assert any("'name' is required (using the folder name 'helper')" in w
                for w in skill.warnings)
+
+
+@pytest.mark.parametrize(
+    ("content", "description", "says"),
+    [
+        # Qwayk's 22 of 52: Markdown alone. Claude Code: the folder's name, the first
+        # paragraph.
+        ("# Notes\n\nKeeps notes in a folder,\none per day.\n\n## Use\nRun it.\n",
+         "Keeps notes in a folder, one per day.", "no YAML front matter"),
+        ("\n\n---\nname: notes\ndescription: Keeps notes.\n---\nBody.\n", "Keeps notes.",
+         "blank lines before the front matter's first '---'"),
+        # Qwayk's youtube: an unquoted ': ' in a one-line value.
+        ("---\nname: notes\ndescription: Fetch YouTube: transcripts, chapters\n"
+         "metadata:\n  version: '2'\n---\nBody.\n", "Fetch YouTube: transcripts, chapters",
+         "line 3: 'description' is not valid YAML (an unquoted ': ' in it?); read as plain"),
+    ],
+)
+def test_skill_md_as_claude_code_reads_it(tmp_path: Path, content: str, description: str,
+                                          says: str) -> None:
+    folder = write(tmp_path / "notes", {"SKILL.md": content})
+    skill = load_skill(folder)
+    assert (skill.id, skill.description) == ("notes", description)
+    assert any(says in w for w in skill.warnings), skill.warnings
+    with pytest.raises(ManifestError):
+        load_skill(folder, strict=True)
+
+
+@pytest.mark.parametrize("content", [
+    "---\nname: x\nmetadata:\n  a: b: c\n---\nBody.\n",  # nested: not guessed at
+    "---\n- item\nname: x\ndescription: a: b\n---\nBody.\n",  # not keys from the top
+    "---\nname: x\nname: y\ndescription: a: b\n---\nBody.\n",  # a key twice
+])
+def test_front_matter_read_key_by_key_only_where_one_line_fails(
+        tmp_path: Path, content: str) -> None:
+    with pytest.raises(ManifestError, match=r"SKILL.md: (invalid YAML|the key 'name')"):
+        load_skill(write(tmp_path / "x", {"SKILL.md": content}))
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True),
+                       st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+                               max_size=30), min_size=1, max_size=6))
+def test_key_by_key_reads_what_yaml_reads(front: dict[str, str]) -> None:
+    text = yaml.safe_dump(front, allow_unicode=True, width=10_000)
+    assert manifest._by_key(text) == (front, [])
 
 
 @pytest.mark.parametrize(
@@ -884,3 +932,65 @@ def test_odd_values_give_a_short_error_naming_the_field(tmp_path: Path, field: s
     with pytest.raises(ManifestError, match=re.escape(says)) as info:
         load_skill(folder)
     assert len(info.value.message) < 300
+
+
+def test_invalid_yaml_names_the_line_of_the_mistake(tmp_path: Path) -> None:
+    """power-platform-skills' add-sample-data had a stray 'pps.' on line 4; the parser
+    notices at line 5, a valid one."""
+    folder = write(tmp_path / "x", {"SKILL.md": (
+        "---\nname: x\ndescription: d\npps.\nuser-invocable: true\n---\nBody\n")})
+    with pytest.raises(ManifestError, match=re.escape(
+            "invalid YAML at line 5 column 1: could not find expected ':' (while scanning a "
+            "simple key at line 4)")):
+        load_skill(folder)
+
+
+def test_claude_codes_keys_are_known_and_instructions_need_no_version(tmp_path: Path) -> None:
+    """power-platform-skills: 478 lines of warnings for 87 skills that Claude Code loads
+    cleanly ('user-invocable', 'model', ... called unknown; every skill "version is
+    missing"); strict mode said "(kept)" of what it refused."""
+    folder = write(tmp_path / "site", {"SKILL.md": (
+        "---\nname: site\ndescription: Builds a site.\nuser-invocable: true\nmodel: haiku\n"
+        "argument-hint: '[name]'\ndisable-model-invocation: false\npermissions: [file_read]\n"
+        "frobnicate: 1\n---\nBody.\n")})
+    skill = load_skill(folder)
+    assert skill.manifest["model"] == "haiku"
+    assert sorted(skill.warnings) == [
+        "SKILL.md: front matter key 'permissions' is not in the Agent Skills specification "
+        "(read as the skill's permissions, as skill.json has it)",
+        "SKILL.md: unknown front matter key 'frobnicate' (kept)"]
+    with pytest.raises(ManifestError) as caught:
+        load_skill(folder, strict=True)
+    assert "'model' is Claude Code's, not in the Agent Skills specification" in (
+        caught.value.message)
+    assert "unknown front matter key 'frobnicate';" in caught.value.message + ";"
+    assert "(kept)" not in caught.value.message
+
+
+@pytest.mark.parametrize("value", ["'true'", "false", "yes", "[1, 2]"])
+def test_a_metadata_flag_named_entry_point_is_not_an_entry(tmp_path: Path, value: str) -> None:
+    """aws-agent-skills: ``metadata: {entry_point: 'true'}`` marks where its pipeline starts;
+    it is not code to run, and the skill loads as instructions."""
+    folder = write(tmp_path / "aws-orchestrator", {"SKILL.md": (
+        f"---\nname: aws-orchestrator\ndescription: Routes.\nmetadata:\n  entry_point: {value}\n"
+        "  version: 0.1.0\n---\nBody.\n")})
+    skill = load_skill(folder)
+    assert (skill.runnable, skill.version) == (False, "0.1.0")
+    assert skill.manifest["metadata"]["entry_point"] == yaml.safe_load(value)
+
+
+def test_a_wrapper_folder_leaves_the_id_to_its_parent(tmp_path: Path) -> None:
+    """bio-skills-hub: ``<owner>__<slug>/files/SKILL.md``, many named by a Chinese title;
+    each took the id 'files' and all but one were refused as "already defined"."""
+    write(tmp_path, {
+        "a__radar/files/SKILL.md": '---\nname: "医药政策雷达"\ndescription: Radar.\n---\nB.\n',
+        "b__bulletin/files/SKILL.md": '---\nname: "学术会议晨报"\n---\nMorning news.\n',
+        "c__medical/files/SKILL.md": "---\nname: medical\ndescription: Records.\n---\nB.\n",
+        "tool/v2/skill.json": {"version": "2.0.0", "entry_point": "main:run"},
+        "tool/v2/main.py": "def run(d):\n    return d\n",
+    })
+    report = load_skills(tmp_path)
+    assert report.problems == ()
+    assert sorted((s.id, s.name) for s in report.skills) == [
+        ("a__radar", "医药政策雷达"), ("b__bulletin", "学术会议晨报"),
+        ("medical", "medical"), ("tool", "tool")]

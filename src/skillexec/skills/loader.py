@@ -27,7 +27,7 @@ from skillexec.skills.fields import (
     parse_permissions,
     parse_skill_dependencies,
 )
-from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, read_manifest
+from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, folder_id, read_manifest
 from skillexec.skills.model import Skill
 from skillexec.skills.plugins import plugin_of, with_claude_paths
 from skillexec.skills.schema import normalize_parameters_schema
@@ -270,8 +270,8 @@ class _Builder(EntryResolver):
         if not present:
             if self.strict:
                 raise self.fail("id", "is missing")
-            self.warn("id", f"is missing; using the folder name {self.folder.name!r}")
-            ident = self.folder.name
+            ident = folder_id(self.folder)
+            self.warn("id", f"is missing; using the folder name {ident!r}")
         else:
             ident = self._text(present[0])
             others = {self._text(k) for k in present[1:]} - {ident}
@@ -284,7 +284,11 @@ class _Builder(EntryResolver):
 
     def _version(self) -> str:
         if self.fields.get("version") in (None, ""):
-            self.warn("version", "is missing; using 1.0.0")
+            # Said of code, whose version keys its cache and runs; the Agent Skills
+            # specification gives instructions none.
+            if any(k in self.fields for k in ("entry_point", "command", "main_file")) or any(
+                    d.path.name != "SKILL.md" for d in self.docs):
+                self.warn("version", "is missing; using 1.0.0")
             return "1.0.0"
         text = self._text("version")
         try:

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_MANIFEST_BYTES",
     "ManifestDoc",
     "read_manifest",
+    "folder_id",
     "safe_yaml_load",
 ]
 
@@ -43,7 +44,22 @@ _SKILL_MD_KEYS = frozenset(
 # Outside the specification, yet read where a skill puts them at the top (as skill.json has
 # them): saying "unknown" of a key that sets the skill's version would be untrue.
 _READ_AT_TOP = frozenset({"version", "entry_point", "command"})
+# The rest of skill.json's vocabulary, read where a SKILL.md has it at its top.
+_SKILLEXEC_KEYS = frozenset({
+    "id", "skill_id", "main_file", "permissions", "execution", "dependencies",
+    "skill_dependencies", "parameters", "parameters_schema", "input_schema", "inputSchema",
+    "output_schema", "default_config", "config_schema", "tags", "category", "author"})
+# Claude Code's own keys beside the specification's (its skills reference): they steer
+# Claude Code, not a run, and are kept; only strict mode, the specification's, names them.
+_CLAUDE_CODE_KEYS = frozenset({
+    "argument-hint", "disable-model-invocation", "user-invocable", "model", "effort",
+    "context", "agent", "hooks", "paths", "shell", "when_to_use"})
 _AGENT_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# A one-line plain value: not quoted, not a flow collection, anchor, alias, tag or block.
+_WRAPPERS = frozenset({"files", "file", "skill", "src", "content", "package", "dist",
+                       "latest", "current", "main"})
+_VERSIONED = re.compile(r"^v?\d+(\.\d+)*$")
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*):\s+([^\s\"'\[{&*!|>%@`].*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +70,10 @@ class ManifestDoc:
     fields: dict[str, Any]
     body: str | None = None  # SKILL.md: the Markdown instructions after the front matter
     warnings: tuple[str, ...] = field(default=())
+
+
+class _InvalidYaml(ManifestError):
+    """Text that is not YAML (as opposed to YAML that is not a manifest)."""
 
 
 class _GivenTwice(yaml.constructor.ConstructorError):
@@ -273,8 +293,13 @@ def _load_yaml(path: Path, text: str, *, first_line: int = 1) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + first_line} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"{path}: invalid YAML{where}: {problem}",
-                            details={"path": str(path)}) from None
+        # Where the parser noticed is often the line after the mistake: "could not find
+        # expected ':'" at line 5, for a stray word on line 4; the context names line 4.
+        context, at = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and at is not None and mark is not None and at.line != mark.line:
+            problem += f" ({context} at line {at.line + first_line})"
+        raise _InvalidYaml(f"{path}: invalid YAML{where}: {problem}",
+                           details={"path": str(path)}) from None
     _check_shape(path, data)
     return data
 
@@ -305,44 +330,124 @@ def _hoist_nested_shape(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_skill_md(path: Path, text: str, *, strict: bool) -> ManifestDoc:
-    front_text, body = _split_front_matter(path, text)
-    front = _load_yaml(path, front_text, first_line=2) if front_text.strip() else {}
+    front_text, body, read_notes = _split_front_matter(path, text, strict=strict)
+    front = _front_matter(path, front_text, strict=strict, notes=read_notes)
     if not isinstance(front, dict):
         raise ManifestError(
             f"{path}: the front matter must be a mapping of keys, not {type(front).__name__}",
             details={"path": str(path)},
         )
-    problems, notes = _check_agent_skill(path, front)
+    problems, notes = _check_agent_skill(path, front, strict=strict)
     if strict and (problems or notes):
         raise ManifestError(f"{path}: " + "; ".join(problems + notes),
                             details={"path": str(path), "problems": problems + notes})
-    warnings = tuple(f"{path.name}: {p}" for p in problems + notes)
+    description = front.get("description")
+    if not (isinstance(description, str) and description.strip()) and (
+            paragraph := _first_paragraph(body)):
+        # Claude Code's reading: "if omitted, the first paragraph of the content".
+        front = {**front, "description": paragraph}
+        problems = [p.replace("is required: 1-1024 characters",
+                              "is missing: using the first paragraph of the instructions")
+                    for p in problems]
+    if not front_text.strip() and "description" not in front:
+        raise ManifestError(f"{path}: no YAML front matter, and no paragraph to read a "
+                            "description from: start the file with '---', name and "
+                            "description, '---'", details={"path": str(path)})
+    warnings = tuple(f"{path.name}: {p}" for p in read_notes + problems + notes)
     return ManifestDoc(path=path, fields=_agent_fields(path, front), body=body.strip(),
                        warnings=warnings)
 
 
-def _split_front_matter(path: Path, text: str) -> tuple[str, str]:
+def _split_front_matter(path: Path, text: str, *, strict: bool) -> tuple[str, str, list[str]]:
+    """(front matter, body, what was read leniently). Claude Code loads a SKILL.md with
+    no front matter (its folder's name, its first paragraph) or with blank lines before it
+    (Qwayk's 22 of 52, a ClawHub skill); strict mode keeps the specification's rule."""
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
+    start = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    opened = bool(lines) and lines[start].strip() == "---"
+    garbled = not opened and bool(lines) and lines[start].lstrip().startswith("---")
+    if garbled or (strict and not (opened and start == 0)):
         raise ManifestError(
             f"{path}: no YAML front matter: the file must start with a '---' line, then "
             "name and description, then another '---' line",
             details={"path": str(path)},
         )
-    for i in range(1, len(lines)):
+    if not opened:
+        return "", text, ["no YAML front matter: the folder's name is the skill's id"]
+    for i in range(start + 1, len(lines)):
         if lines[i].rstrip() == "---":
-            return "".join(lines[1:i]), "".join(lines[i + 1:])
+            notes = ["blank lines before the front matter's first '---'"] if start else []
+            return "".join(lines[start + 1:i]), "".join(lines[i + 1:]), notes
     raise ManifestError(f"{path}: the front matter is not closed by a '---' line",
                         details={"path": str(path)})
 
 
-def _check_agent_skill(path: Path, front: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _front_matter(path: Path, text: str, *, strict: bool, notes: list[str]) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return _load_yaml(path, text, first_line=2)
+    except _InvalidYaml:
+        if strict or (by_line := _by_key(text)) is None:
+            raise
+        front, plain = by_line
+        _check_shape(path, front)
+        notes += [f"line {n + 2}: {k!r} is not valid YAML (an unquoted ': ' in it?); read "
+                  "as plain text" for n, k in plain]
+        return front
+
+
+def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
+    """Front matter that YAML refuses, read key by key: each top-level key's lines as
+    YAML, and where a one-line ``key: value`` fails (``description: Fetch: transcripts``,
+    which Claude Code reads), its value as plain text. None when anything else fails."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines)
+              if line[:1] not in ("", " ", "\t", "#", "-") and line.strip()]
+    if not starts or any(line.strip() and not line.lstrip().startswith("#")
+                         for line in lines[:starts[0]]):
+        return None
+    front: dict[str, Any] = {}
+    plain: list[tuple[int, str]] = []
+    for n, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        block = "\n".join(lines[n:end])
+        try:
+            value = safe_yaml_load(block)
+        except (yaml.YAMLError, RecursionError):
+            match = _KEY_LINE.match(lines[n])
+            if match is None or any(line.strip() for line in lines[n + 1:end]):
+                return None
+            value = {match[1]: match[2].strip()}
+            plain.append((n, match[1]))
+        if not isinstance(value, dict) or len(value) != 1 or set(value) & set(front):
+            return None
+        front.update(value)
+    return front, plain
+
+
+def _first_paragraph(body: str) -> str:
+    """The body's first paragraph of text (headings, rules and code fences skipped), as
+    one line, at most 1,024 characters."""
+    para: list[str] = []
+    for line in body.splitlines():
+        text = line.strip()
+        if not text or text.startswith(("#", "```", "---", "<!--")):
+            if para:
+                break
+            continue
+        para.append(text)
+    return " ".join(para)[:1024]
+
+
+def _check_agent_skill(path: Path, front: dict[str, Any], *,
+                       strict: bool) -> tuple[list[str], list[str]]:
     """The Agent Skills specification's rules: (violations, unknown keys)."""
     problems: list[str] = []
     name = front.get("name")
     folder = path.parent.name
     if name is None:
-        problems.append(f"'name' is required (using the folder name {folder!r})")
+        problems.append(f"'name' is required (using the folder name "
+                        f"{folder_id(path.parent)!r})")
     elif not isinstance(name, str) or not 1 <= len(name) <= 64 or not _AGENT_NAME.match(name):
         problems.append(
             f"'name' must be 1-64 lowercase letters, digits and single hyphens, not {name!r}"
@@ -369,11 +474,21 @@ def _check_agent_skill(path: Path, front: dict[str, Any]) -> tuple[list[str], li
     tools = front.get("allowed-tools")
     if tools is not None and not isinstance(tools, str):
         problems.append("'allowed-tools' must be a space-separated string")
-    unknown = sorted(str(k) for k in front if k not in _SKILL_MD_KEYS)
-    notes = [f"front matter key {k!r} is not in the Agent Skills specification (read as "
-             f"the skill's {k}; metadata.{k} is where the specification keeps it)"
-             if k in _READ_AT_TOP else f"unknown front matter key {k!r} (kept)"
-             for k in unknown]
+    notes = []
+    for k in sorted(str(k) for k in front if k not in _SKILL_MD_KEYS):
+        if k in _READ_AT_TOP:
+            notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
+                         f"(read as the skill's {k}; metadata.{k} is where the specification "
+                         "keeps it)")
+        elif k in _SKILLEXEC_KEYS:
+            notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
+                         f"(read as the skill's {k}, as skill.json has it)")
+        elif k in _CLAUDE_CODE_KEYS:
+            if strict:
+                notes.append(f"front matter key {k!r} is Claude Code's, not in the Agent "
+                             "Skills specification")
+        else:
+            notes.append(f"unknown front matter key {k!r}" + ("" if strict else " (kept)"))
     return problems, notes
 
 
@@ -386,19 +501,43 @@ def _agent_fields(path: Path, front: dict[str, Any]) -> dict[str, Any]:
     # specification has them equal; the title is kept as the name. (Strict mode refused
     # it already, above.)
     if isinstance(name, str) and name.strip() and not SKILL_ID.match(name):
-        fields["id"], fields["name"] = path.parent.name, name.strip()
+        fields["id"], fields["name"] = folder_id(path.parent), name.strip()
     else:
         fields["id"] = fields["name"] = name if isinstance(name, str) and name \
-            else path.parent.name
+            else folder_id(path.parent)
     if "allowed-tools" in front:
         fields["allowed_tools"] = front["allowed-tools"]
     meta = front.get("metadata")
     if isinstance(meta, dict):
         # The specification has no entry and no version; metadata is where they live.
         for key in ("entry_point", "command", "version", "author", "category"):
-            if key in meta and key not in fields:
+            if key in meta and key not in fields and _meant_as(key, meta[key]):
                 fields[key] = meta[key]
     return fields
+
+
+def folder_id(folder: Path) -> str:
+    """The id a skill without one takes from its folder: the folder's name, or where that
+    is a wrapper's ('files', 'src', a version), its parent's. bio-skills-hub keeps each
+    skill in ``<owner>__<slug>/files/``: its skills named by a title all became 'files'."""
+    name = folder.name
+    if (name.lower() in _WRAPPERS or _VERSIONED.match(name)) and SKILL_ID.match(
+            folder.parent.name):
+        return folder.parent.name
+    return name
+
+
+def _meant_as(key: str, value: object) -> bool:
+    """Whether ``metadata``'s ``value``, free-form under the specification, is this field:
+    aws-agent-skills' ``entry_point: 'true'`` marks a skill the others start from, and
+    refused 80 of them as "entry_point must be a file or module"."""
+    if key == "entry_point":
+        return isinstance(value, str) and any(c in value for c in ":./")
+    if key == "command":
+        return isinstance(value, str | list) and bool(value)
+    if key == "version":
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def _kind(value: object) -> str:
