@@ -263,3 +263,30 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
 
     import asyncio
     asyncio.run(go())
+
+
+def test_a_marketplace_lists_its_plugins_however_deep(tmp_path: Path) -> None:
+    """jeremylongshore's marketplace lists 456 plugins as ``./plugins/<category>/<plugin>``:
+    their 2,994 skills lay five folders down, below the walk's reach, and none loaded."""
+    root = tmp_path / "market"
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "marketplace.json").write_text(json.dumps({"plugins": [
+        {"name": "deep", "source": "./plugins/devops/ci/deep"},
+        {"name": "solo", "source": "./providers/claude/a/b/solo"},
+        {"name": "away", "source": "./../elsewhere"}]}))
+    _skill(root / "plugins" / "devops" / "ci" / "deep" / "skills" / "setup", "deep")
+    _skill(root / "providers" / "claude" / "a" / "b" / "solo", "solo", name="solo")
+    _skill(tmp_path / "elsewhere" / "skills" / "far", "away", name="far")
+    report = load_skills(root)
+    assert report.problems == ()
+    assert sorted(s.id for s in report.skills) == ["deep:setup", "solo"]
+
+
+def test_a_skills_folder_that_is_a_skill_still_shows_those_below(tmp_path: Path) -> None:
+    """grahama1970/agent-skills: a stray skills/SKILL.md made the folder one skill, and
+    its 86 skill folders were never read."""
+    root = tmp_path / "skills"
+    _skill(root, "top", name="skills")
+    _skill(root / "one", "x", name="one")
+    _skill(root / "group" / "two", "x", name="two")
+    assert sorted(s.id for s in load_skills(root).skills) == ["one", "skills", "two"]

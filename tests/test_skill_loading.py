@@ -994,3 +994,27 @@ def test_a_wrapper_folder_leaves_the_id_to_its_parent(tmp_path: Path) -> None:
     assert sorted((s.id, s.name) for s in report.skills) == [
         ("a__radar", "医药政策雷达"), ("b__bulletin", "学术会议晨报"),
         ("medical", "medical"), ("tool", "tool")]
+
+
+def test_an_agent_skill_loads_without_fields_claude_code_does_not_read(tmp_path: Path) -> None:
+    """richfrem/agent-plugins-skills: ``dependencies: ['pip:docx']``; alirezarezvani's:
+    ``dependencies: None (prompt-only)``; jeremylongshore's: ``permissions: {files: rw}``.
+    Each refused a skill Claude Code loads. Strict mode, and skill.json, still refuse."""
+    folder = write(tmp_path / "rsvp", {"SKILL.md": (
+        "---\nname: rsvp\ndescription: Reads fast.\ndependencies: ['pip:docx']\n"
+        "permissions: {files: rw}\n---\nBody.\n")})
+    skill = load_skill(folder)
+    assert (skill.dependencies, skill.permissions) == ((), frozenset())
+    assert any(w.startswith("SKILL.md: dependencies has an invalid requirement 'pip:docx'")
+               and w.endswith("(set aside)") for w in skill.warnings), skill.warnings
+    assert any("permissions" in w and w.endswith("(set aside)") for w in skill.warnings)
+    with pytest.raises(ManifestError, match="not in the Agent Skills specification"):
+        load_skill(folder, strict=True)
+    coded = write(tmp_path / "coded", {"skill.json": {
+        "id": "coded", "version": "1.0.0", "dependencies": ["pip:docx"]}})
+    with pytest.raises(ManifestError, match="invalid requirement 'pip:docx'"):
+        load_skill(coded)
+    bad_entry = write(tmp_path / "entry", {"SKILL.md": (
+        "---\nname: entry\ndescription: d\nentry_point: 7\n---\nBody.\n")})
+    with pytest.raises(ManifestError, match="entry_point"):
+        load_skill(bad_entry)

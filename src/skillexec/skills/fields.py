@@ -235,7 +235,9 @@ def _requirement(text: str, where: str) -> list[tuple[Any, Any, bool]]:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise ManifestError(f"{where} has an invalid requirement {brief(text)}: {exc}",
+        # packaging draws a caret under the fault on further lines; a message is one line.
+        problem = str(exc).splitlines()[0] if str(exc) else "not a requirement"
+        raise ManifestError(f"{where} has an invalid requirement {brief(text)}: {problem}",
                             details={"field": "dependencies"}) from None
     if req.marker is not None and not req.marker.evaluate():
         return []  # for another platform or Python version

@@ -29,7 +29,7 @@ from skillexec.skills.fields import (
 )
 from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, folder_id, read_manifest
 from skillexec.skills.model import Skill
-from skillexec.skills.plugins import plugin_of, with_claude_paths
+from skillexec.skills.plugins import marketplace_sources, plugin_of, with_claude_paths
 from skillexec.skills.schema import normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 
@@ -37,6 +37,7 @@ __all__ = ["LoadProblem", "LoadReport", "check_skill", "is_skill_folder", "load_
            "load_skills"]
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+_NEVER_ASIDE = frozenset({"entry_point", "command", "main_file", "id", "skill_id", "name"})
 _MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
 
 
@@ -86,9 +87,9 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
 
 
 def _skill_folders(root: Path) -> list[Path]:
-    if is_skill_folder(root):
-        return [root]
-    found: list[Path] = []
+    # A skills folder may be a skill itself and hold others (grahama1970's has a stray
+    # SKILL.md at its top): Claude Code reads <dir>/*/SKILL.md, so the walk goes on below.
+    found: list[Path] = [root] if is_skill_folder(root) else []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
     # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
     # repository links plugins/uipath to its own top, which showed every skill again,
@@ -100,6 +101,14 @@ def _skill_folders(root: Path) -> list[Path]:
             children = sorted(p for p in folder.iterdir() if p.is_dir())
         except OSError:
             continue
+        # A marketplace's plugins are walked as from the top, however deep it lists them.
+        for source in marketplace_sources(folder):
+            if (real := os.path.realpath(source)) not in seen and source.is_dir():
+                seen.add(real)
+                if is_skill_folder(source):
+                    found.append(source)
+                else:
+                    queue.append((source, 0))
         for child in children:
             if child.name.startswith(".") or child.name in _SKIP_DIRS:
                 continue
@@ -108,7 +117,7 @@ def _skill_folders(root: Path) -> list[Path]:
             elif depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
                 seen.add(real)
                 queue.append((child, depth + 1))
-    return sorted(found)
+    return sorted(set(found))  # a marketplace may list a skill folder a walk finds too
 
 
 def load_skill(folder: Path, *, strict: bool = False) -> Skill:
@@ -128,7 +137,35 @@ def load_skill(folder: Path, *, strict: bool = False) -> Skill:
             pass
         raise ManifestError(f"{folder}: no skill.json, skill.yaml or SKILL.md{hint}",
                             details={"path": str(folder)})
-    return _Builder(folder, docs, strict=strict).build()
+    try:
+        return _Builder(folder, docs, strict=strict).build()
+    except ManifestError as exc:
+        if strict or any(d.path.name != "SKILL.md" for d in docs):
+            raise
+        return _without_unread_fields(folder, docs, exc)
+
+
+def _without_unread_fields(folder: Path, docs: list[ManifestDoc],
+                           exc: ManifestError) -> Skill:
+    """An Agent Skill whose skill.json-style field cannot be read (richfrem's
+    ``dependencies: ['pip:docx']``, a ``permissions`` of prose): Claude Code reads no such
+    field and loads the skill; so does lenient mode, without the field, saying so. What
+    decides what runs (an entry, a command) is never set aside."""
+    docs = [dataclasses.replace(d, fields=copy.deepcopy(d.fields)) for d in docs]
+    notes: list[str] = []
+    for _ in range(16):  # a bound: each turn sets one field aside
+        key = exc.details.get("field")
+        if not isinstance(key, str) or key.split(".")[0] in _NEVER_ASIDE or not _set_aside(
+                docs, key):
+            raise exc
+        notes.append(exc.message.removeprefix(f"{folder}{os.sep}") + " (set aside)")
+        try:
+            skill = _Builder(folder, docs, strict=False).build()
+        except ManifestError as again:
+            exc = again
+            continue
+        return dataclasses.replace(skill, warnings=skill.warnings + tuple(notes))
+    raise exc
 
 
 def check_skill(folder: Path, *, strict: bool = False) -> tuple[Skill | None, list[str]]:

@@ -26,8 +26,8 @@ __all__ = [
     "MANIFEST_NAMES",
     "MAX_MANIFEST_BYTES",
     "ManifestDoc",
-    "read_manifest",
     "folder_id",
+    "read_manifest",
     "safe_yaml_load",
 ]
 

@@ -20,10 +20,10 @@ from typing import NamedTuple
 
 from skillexec.skills.fields import SKILL_ID
 
-__all__ = ["Plugin", "plugin_of", "with_claude_paths"]
+__all__ = ["Plugin", "marketplace_sources", "plugin_of", "with_claude_paths"]
 
 _MAX_BYTES = 1024 * 1024
-_MARKETPLACE_LEVELS = 3  # <market>/plugins/<plugin>: the marketplace is at most this far up
+_MARKETPLACE_LEVELS = 6  # <market>/plugins/<category>/<plugin>: how far up a marketplace is
 _DECLARED_LEVELS = 4  # <plugin>/a/b/c/<skill>: how far up a plugin.json's "skills" may reach
 
 
@@ -93,6 +93,26 @@ def _listed(plugin: Path) -> Plugin | None:
             return None
         above = above.parent
     return None
+
+
+def marketplace_sources(folder: Path) -> list[Path]:
+    """The plugin folders a marketplace at ``folder`` lists by a relative ``source``, inside
+    it (jeremylongshore's lists 456 as ``./plugins/<category>/<plugin>``, deeper than a
+    walk of folders goes); none where ``folder`` is no marketplace."""
+    market = folder / ".claude-plugin" / "marketplace.json"
+    if not market.is_file():
+        return []
+    doc = _read(market)
+    entries = doc.get("plugins") if isinstance(doc, dict) else None
+    top = os.path.realpath(folder)
+    sources = []
+    for entry in entries if isinstance(entries, list) else ():
+        source = entry.get("source") if isinstance(entry, dict) else None
+        if isinstance(source, str) and source.startswith("./"):
+            path = Path(os.path.normpath(folder / source))
+            if os.path.realpath(path).startswith(top + os.sep):
+                sources.append(path)
+    return sources
 
 
 def _read(path: Path) -> object:
