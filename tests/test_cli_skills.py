@@ -189,7 +189,7 @@ def test_list_with_a_text_shows_the_skills_that_hold_it(tmp_path: Path) -> None:
         (skills / name / "SKILL.md").write_text(
             f"---\nname: {name}\ndescription: {about}\n---\nSteps.\n")
     (skills / "broken").mkdir()
-    (skills / "broken" / "SKILL.md").write_text("no front matter\n")
+    (skills / "broken" / "SKILL.md").write_text("---\nname: broken\n")  # never closed
     where = ("--skills-dir", str(skills))
     doc = json.loads(cli("skills", "list", "pdf", "--json", *where, cwd=tmp_path).stdout)
     assert [d["id"] for d in doc] == ["pdf-fill", "slides"]
@@ -318,3 +318,23 @@ def test_list_folds_py_copilot_package_paths_into_one_line(tmp_path: Path) -> No
     # and what can be done with them: said once
     assert out.count("skillexec skills show ID --instructions") == 1, out
     assert "skillexec script ID SCRIPT" in out, out
+
+
+def test_a_skill_that_did_not_load_is_named_with_why(tmp_path: Path) -> None:
+    """power-platform-skills, Qwayk, richfrem: a folder refused at load was answered "no skill
+    'x'; did you mean <another>?" by show, script, run, check and install."""
+    skills = tmp_path / "skills"
+    for name in ("add-sample-data", "add-dataverse"):
+        (skills / name).mkdir(parents=True)
+    (skills / "add-dataverse" / "SKILL.md").write_text(
+        "---\nname: add-dataverse\ndescription: d\n---\nSteps.\n")
+    (skills / "add-sample-data" / "SKILL.md").write_text(
+        "---\nname: add-sample-data\ndescription: d\npps.\nuser-invocable: true\n---\nB.\n")
+    where = ("--skills-dir", str(skills))
+    for args in (("skills", "show", "add-sample-data"), ("skills", "check", "add-sample-data"),
+                 ("script", "add-sample-data", "scripts/x.py"), ("run", "add-sample-data")):
+        r = cli(*args, *where, cwd=tmp_path)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.count("was not loaded") == 1, (args, r.stderr)
+        assert "skill 'add-sample-data' was not loaded: " in r.stderr
+        assert "invalid YAML at line 5 column 1" in r.stderr and "did you mean" not in r.stderr

@@ -240,7 +240,8 @@ def test_skills_install_ahead_of_time_with_extra_packages_kept(tmp_path: Path) -
     where = ("--skills-dir", str(tmp_path / "skills"), "--data-dir", str(tmp_path / "data"))
     r = cli("skills", "check", "undeclared", *where, cwd=tmp_path, env=env)
     assert r.returncode == 2
-    assert f"missing module {MOD} (package {PKG})" in " ".join(r.stdout.split())
+    assert (f"missing module {MOD} (package {PKG}, guessed from the module's name)"
+            in " ".join(r.stdout.split()))  # declared, it would be the author's word
     # Not "none needed" above a module it needs.
     assert "environment none declared" in r.stdout and "none needed" not in r.stdout
     r = cli("skills", "install", "undeclared", PKG, "--json", *where, cwd=tmp_path, env=env)
@@ -368,7 +369,7 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
     assert found["bs4"]["package"] == "beautifulsoup4"
     assert found["fitz"] == {"module": "fitz", "package": "pymupdf",
                              "files": ["scripts/opt.py:2"], "optional": True,
-                             "reference": False}
+                             "reference": False, "guessed": False}
 
 
 def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
@@ -392,7 +393,8 @@ def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
     assert found["your_module"]["reference"] and found["pandas_ta"]["reference"]
     text = " ".join(cli("skills", "check", "notion", *where, cwd=tmp_path, env={})
                     .stdout.split())
-    assert "reference-only module your_module (package your-module)" in text
+    assert ("reference-only module your_module (package your-module, guessed from the "
+            "module's name)") in text
     assert text.endswith("skillexec skills install notion notion-client")
 
 

@@ -267,3 +267,21 @@ def test_fixture_dependencies(tmp_path: Path) -> None:
     (folder / "skill.json").write_text(json.dumps(manifest))
     reg.load_dir(folder)
     reg.check_dependencies(reg.get("report-generator"))
+
+
+def test_a_dependency_that_names_a_loaded_skill_is_no_package(tmp_path: Path) -> None:
+    """aws-agent-skills: ``dependencies: [aws-orchestrator]`` names the skill its pipeline
+    starts from; calls were refused, "needs the Python package 'aws-orchestrator'"."""
+    for name, deps in (("lambda-deployer", "[aws-orchestrator]"), ("aws-orchestrator", "[]")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: d\ndependencies: {deps}\n---\nBody.\n")
+    registry = SkillRegistry()
+    registry.load_dir(tmp_path)
+    registry.check_dependencies(registry.get("lambda-deployer"))
+    (tmp_path / "aws-orchestrator" / "SKILL.md").unlink()
+    (tmp_path / "aws-orchestrator").rmdir()
+    alone = SkillRegistry()
+    alone.load_dir(tmp_path)
+    with pytest.raises(DependencyError, match="needs the Python package 'aws-orchestrator'"):
+        alone.check_dependencies(alone.get("lambda-deployer"))

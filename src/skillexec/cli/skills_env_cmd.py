@@ -14,12 +14,13 @@ from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 from skillexec.cli.skills_cmd import _registry, app, environments, find_skill
+from skillexec.environments.modules import GUESSED
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from skillexec.environments.imports import MissingImport
+    from skillexec.environments.imports import Coverage, MissingImport
     from skillexec.environments.manager import EnvironmentManager, EnvStatus
     from skillexec.skills.model import Skill
 
@@ -37,64 +38,138 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     """List a skill's imports that nothing here provides, with the package to declare.
 
     Imports of its Python files that neither the standard library, the skill's folder nor
-    its environment provide. Without an ID, every skill of the folder: those with something
-    to do are shown, then a count. Exit 0 when there are none, 2 when some are missing."""
-    from skillexec.environments.imports import missing_imports
+    its environment provide; Node and shell scripts are counted, not read. Without an ID,
+    every skill of the folder: those with something to do are shown, then a count (and the
+    folders that could not be loaded). Exit 0 when there are none, 2 when some are missing."""
+    from skillexec.environments.imports import coverage, missing_imports
     from skillexec.environments.python_version import python_mismatch
     # Each with the name the user gave it (a folder's path is the next command's ID too).
-    named = [(find_skill(i, skills_dir)[1], i) for i in skill_ids] if skill_ids \
-        else [(s, s.id) for s in _registry(skills_dir).list()]
+    registry = None if skill_ids else _registry(skills_dir)
+    named = [(s, s.id) for s in registry.list()] if registry is not None \
+        else [(find_skill(i, skills_dir)[1], i) for i in skill_ids or ()]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
-    docs, short, other_python = [], 0, 0
+    docs, tally = [], _Tally()
     for skill, name in named:
         env = envs.status(skill)
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
         needed = [m for m in missing if m.needed]
-        short += bool(needed)
+        read = coverage(skill)
         # Scripts that ask for another Python: said, not counted (most run all the same).
         python = {rel: asked for rel in skill.scripts if skill.path is not None
                   and (asked := python_mismatch(skill.path / rel))}
-        other_python += bool(python)
+        tally.add(read, short=bool(needed), other_python=bool(python))
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
                          "missing": [m.to_dict() for m in missing], "ok": not needed,
-                         "python": python})
+                         "python": python, "read": read.to_dict(),
+                         "not_packages": list(_named_skills(envs, skill))})
         elif skill_ids or needed or python or env.state in _NOT_READY:
-            _report(console, envs, skill, env, missing, needed, name=shlex.quote(name))
+            _report(console, envs, skill, env, missing, needed, read, name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
+    refused = len(registry.problems) if registry is not None else 0
+    # A folder that did not load was not checked: a count of the rest alone reads as all.
+    not_loaded = (f"{refused} skill folder{'s' if refused != 1 else ''} could not be loaded "
+                  "(skillexec skills list says why)" if refused else "")
     if as_json:
         typer.echo(json_text(orjson.dumps(docs[0] if skill_ids and len(skill_ids) == 1
                                           else docs).decode()))
-    elif not skill_ids:
-        console.print(f"{len(named)} skills checked: {len(named) - short} resolve every "
-                      f"import, {short} miss modules" + (
-                          f"; {other_python} have scripts that ask for another Python"
-                          if other_python else ""), soft_wrap=True)
-    raise typer.Exit(2 if short else 0)
+        if not_loaded:
+            typer.echo(f"skillexec: {not_loaded}", err=True)
+    elif registry is not None:
+        console.print("; ".join(filter(None, (tally.summary(), not_loaded))), soft_wrap=True)
+    raise typer.Exit(2 if tally.short else 0)
+
+
+class _Tally:
+    """The counts of a whole folder's check, for its summary line."""
+
+    def __init__(self) -> None:
+        self.checked = self.short = self.other_python = self.no_python = 0
+        self.node = self.shell = self.node_skills = self.shell_skills = 0
+
+    def add(self, read: Coverage, *, short: bool, other_python: bool) -> None:
+        self.checked += 1
+        self.short += short
+        self.other_python += other_python
+        self.no_python += not read.python
+        self.node += read.node
+        self.node_skills += bool(read.node)
+        self.shell += read.shell
+        self.shell_skills += bool(read.shell)
+
+    def summary(self) -> str:
+        # A skill without Python files resolves every import only vacuously: not counted so.
+        ok = self.checked - self.short - self.no_python
+        parts = [f"{self.checked} skills checked: {ok} resolve every import, {self.short} "
+                 f"miss modules" + (f", {self.no_python} have no Python files"
+                                    if self.no_python else "")]
+        what = [f"the {part} of {_n(n, kind)} (in {_n(skills, 'skill')})"
+                for part, n, kind, skills in (
+                    ("requires", self.node, "Node script", self.node_skills),
+                    ("commands", self.shell, "shell script", self.shell_skills)) if n]
+        if what:
+            parts.append(f"not checked: {' and '.join(what)}")
+        if self.other_python:
+            parts.append(f"{self.other_python} have scripts that ask for another Python")
+        return "; ".join(parts)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
-            missing: list[MissingImport], needed: list[MissingImport], *, name: str) -> None:
+            missing: list[MissingImport], needed: list[MissingImport], read: Coverage, *,
+            name: str) -> None:
     # "none needed" is what the skill declares; with imports missing, one is needed.
     shown = "none declared" if env.state == "none needed" and needed else str(env)
     console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
     if env.state == "not installed":
         console.print(f"  install it ahead of time: skillexec skills install "
                       f"{cell(name)}", soft_wrap=True)
+    _say_named_skills(console, _named_skills(envs, skill))
+    # A guess the skill declares itself is the author's word, not only the module's name.
+    unsure = set(_undeclared(envs, skill, {m.package for m in missing if m.guessed}))
     for m in missing:
         label = "missing" if m.needed else "optional" if m.optional else "reference-only"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
+        package = f"{m.package}, {GUESSED}" if m.package in unsure else m.package
         console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
-                      f"{cell(m.module)} (package {cell(m.package)}), imported at "
+                      f"{cell(m.module)} (package {cell(package)}), imported at "
                       f"{cell(where)}", soft_wrap=True)
+    unread = read.unchecked()
     if not missing:
-        console.print("  every import resolves", soft_wrap=True)
-    elif undeclared := _undeclared(envs, skill, {m.package for m in needed}):
+        # Only what was read is vouched for: a Node script's requires are not imports.
+        said = ("every import resolves" if read.python
+                else "no Python files" if unread else "no Python files: nothing to check")
+        console.print(f"  {'; '.join(filter(None, (said, unread)))}", soft_wrap=True)
+    elif unread:
+        console.print(f"  {unread}", soft_wrap=True)
+    if missing and (undeclared := _undeclared(envs, skill, {m.package for m in needed})):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
+
+
+def _named_skills(envs: EnvironmentManager, skill: Skill) -> tuple[str, ...]:
+    """The skill's declared dependencies that name skills of its folder (not installed)."""
+    try:
+        return envs.requirements(skill).skills
+    except SkillExecError:
+        return ()
+
+
+def _say_named_skills(console: Console, names: tuple[str, ...]) -> None:
+    if len(names) == 1:
+        console.print(f"  [yellow]not a package[/]: its dependency {cell(names[0])} names a "
+                      "skill of its folder, not a Python package: nothing is installed for "
+                      "it", soft_wrap=True)
+    elif names:
+        console.print(f"  [yellow]not packages[/]: its dependencies {cell(', '.join(names))} "
+                      "name skills of its folder, not Python packages: nothing is installed "
+                      "for them", soft_wrap=True)
 
 
 def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
@@ -142,12 +217,16 @@ def install(skill_id: Annotated[str | None, typer.Argument(
         opt.fail(f"{str(exc).rstrip('.')}{kept}")
     if as_json:
         typer.echo(json_text(orjson.dumps({"id": skill.id, "installs": envs.installs,
-                                           "environment": status.to_dict()}).decode()))
+                                           "environment": status.to_dict(),
+                                           "not_packages": list(_named_skills(envs, skill)),
+                                           }).decode()))
         return
     made = "installed" if envs.installs else "already installed"
     what = ", ".join(status.requirements) or "nothing to install"
-    make_console().print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
-                         f"{cell(what)})", soft_wrap=True)
+    console = make_console()
+    console.print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
+                  f"{cell(what)})", soft_wrap=True)
+    _say_named_skills(console, _named_skills(envs, skill))
     if packages:
         typer.echo("an engine already running (serve, mcp) uses these packages from its "
                    "next call of this skill; a worker, from its next start")
@@ -175,6 +254,7 @@ def _install_all(skills_dir: Path | None, data_dir: Path | None, as_json: bool) 
                    f"({cell(', '.join(status.requirements))})"
         if not as_json:
             console.print(line, soft_wrap=True)
+            _say_named_skills(console, _named_skills(envs, skill))
     if as_json:
         typer.echo(json_text(orjson.dumps(docs).decode()))
     else:

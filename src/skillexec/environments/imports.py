@@ -17,15 +17,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from skillexec.environments.modules import module_key, package_for
+from skillexec.environments.modules import module_key, package_for, package_guessed
 from skillexec.skills.model import Skill
 
-__all__ = ["MissingImport", "missing_imports"]
+__all__ = ["Coverage", "MissingImport", "coverage", "is_own_module", "missing_imports"]
 
 _MAX_FILES = 500
 _MAX_FILE_BYTES = 2 << 20
 _GUARDS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _MATERIAL = frozenset({"references", "reference", "assets", "templates", "examples"})
+_NODE = frozenset({".js", ".mjs", ".cjs"})
+_SHELL = frozenset({".sh"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +45,52 @@ class MissingImport:
     def needed(self) -> bool:
         return not (self.optional or self.reference)
 
+    @property
+    def guessed(self) -> bool:
+        """The package is the module's name made into one, not a known mapping."""
+        return package_guessed(self.module)
+
     def to_dict(self) -> dict[str, object]:
         return {"module": self.module, "package": self.package, "files": list(self.files),
-                "optional": self.optional, "reference": self.reference}
+                "optional": self.optional, "reference": self.reference,
+                "guessed": self.guessed}
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What ``missing_imports`` reads of a skill, and the scripts it cannot read: a Node
+    script's ``require`` and a shell script's commands are not Python imports."""
+
+    python: int = 0  # Python files read
+    python_skipped: int = 0  # past the number of files read
+    node: int = 0  # Node scripts (.js, .mjs, .cjs) among the skill's scripts
+    shell: int = 0
+
+    def unchecked(self) -> str:
+        """What was not read, as a phrase ("" if everything was)."""
+        parts = [(n, f"the {what} of {n} {noun}{'' if n == 1 else 's'}")
+                 for n, what, noun in ((self.node, "requires", "Node script"),
+                                       (self.shell, "commands", "shell script"),
+                                       (self.python_skipped, "imports", "Python file"))
+                 if n]
+        if not parts:
+            return ""
+        past = f" past the first {_MAX_FILES}" if self.python_skipped else ""
+        verb = "is" if len(parts) == 1 and parts[0][0] == 1 else "are"
+        return f"{' and '.join(p for _, p in parts)}{past} {verb} not checked"
+
+    def to_dict(self) -> dict[str, int]:
+        return {"python_files": self.python, "python_files_not_read": self.python_skipped,
+                "node_scripts_not_checked": self.node, "shell_scripts_not_checked": self.shell}
+
+
+def coverage(skill: Skill) -> Coverage:
+    """What ``skills check`` reads of ``skill`` and what it leaves unread."""
+    python = sum(r.path.endswith(".py") for r in skill.resources)
+    suffixes = [os.path.splitext(s)[1].lower() for s in skill.scripts]
+    return Coverage(python=min(python, _MAX_FILES), python_skipped=max(python - _MAX_FILES, 0),
+                    node=sum(s in _NODE for s in suffixes),
+                    shell=sum(s in _SHELL for s in suffixes))
 
 
 def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[MissingImport]:
@@ -158,3 +203,16 @@ def _local(name: str, here: Path, root: Path) -> bool:
         if folder == root or root not in folder.parents:
             return False
         folder = folder.parent
+
+
+def is_own_module(skill: Skill, module: str, *, beside: Path | None = None) -> bool:
+    """Whether ``module`` (a dotted import name) names the skill's own files, as ``skills
+    check`` decides it: a file or folder name anywhere in its folder, or a module beside
+    ``beside`` (the importing file's folder) or in a folder above it, up to the skill's."""
+    if skill.path is None:
+        return False
+    name = module_key(module)
+    if name in _own_modules(r.path for r in skill.resources):
+        return True
+    root = skill.path.resolve()
+    return beside is not None and _local(name, beside.resolve(), root)

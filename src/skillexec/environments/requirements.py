@@ -1,11 +1,16 @@
 """A skill's requirement set: what its environment must hold, from every place it is declared.
 
 In order (DESIGN §3.6): the manifest's ``dependencies`` (already parsed into
-``Skill.dependencies``, any of Py Copilot's three shapes), a ``requirements.txt`` in the
-folder or in ``scripts/``, PEP 723 ``# /// script`` blocks in its Python scripts, and the
-packages an operator added with ``skillexec skills install ID PKG``. The set is normalized
-(names canonical, one entry per package, sorted) so that skills declaring the same packages
-share one environment.
+``Skill.dependencies``, any of Py Copilot's three shapes), a ``requirements.txt`` or a
+``pyproject.toml`` (its PEP 621 ``[project] dependencies``) in the folder or in ``scripts/``,
+PEP 723 ``# /// script`` blocks in its Python scripts, and the packages an operator added
+with ``skillexec skills install ID PKG``. The set is normalized (names canonical, one entry
+per package, sorted) so that skills declaring the same packages share one environment.
+
+A manifest dependency that is the name of a skill folder beside this one (a SKILL.md's
+``dependencies: [aws-orchestrator]``, naming a sibling skill) is not a package: it is kept
+out of the set and listed apart. Installed from the index, it would be whatever anyone
+registered under that name.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from packaging.utils import canonicalize_name
 
 from skillexec.errors import ManifestError
 from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
+from skillexec.skills.loader import is_skill_folder
 from skillexec.skills.manifest import MAX_MANIFEST_BYTES
 from skillexec.skills.model import Skill
 
@@ -34,6 +40,7 @@ _PEP723 = re.compile(
     r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 _MAX_SCRIPT_BYTES = 1 << 20  # a PEP 723 block sits at the top of a script, not in 1 MiB
 _NOT_PACKAGES = frozenset({"python", "python3", "cpython"})
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # never "..", never a path
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,7 @@ class RequirementSet:
 
     requirements: tuple[str, ...]
     sources: tuple[str, ...]
+    skills: tuple[str, ...] = ()  # manifest dependencies that name a skill: not installed
 
     @property
     def key(self) -> str:
@@ -60,31 +68,82 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
     """Every package ``skill`` declares, plus ``extra``; ManifestError names a bad line."""
     found: list[Requirement] = []
     sources: list[str] = []
+    skills: list[str] = []
     if skill.dependencies:
         sources.append("manifest")
     for dep in skill.dependencies:
         if dep.optional or dep.name.lower() in _NOT_PACKAGES:
             continue
+        if _names_a_skill(dep.name, skill.path):
+            skills.append(dep.name)
+            continue
         found.append(_parse(f"{dep.name}{dep.specifier}", "the manifest's dependencies"))
     if skill.path is not None:
-        for rel in ("requirements.txt", "scripts/requirements.txt"):
-            file = skill.path / rel
-            if file.is_file():
-                _inside(file, skill.path, f"{file}: a symlink out of the skill's folder (a "
-                        "requirements file is read only from inside it)")
-                sources.append(rel)
-                found += _requirements_file(file, skill.path, seen=set())
-        for rel in skill.scripts:
-            if rel.endswith(".py"):
-                deps = pep723_dependencies(skill.path / rel)
-                if deps:
-                    sources.append(rel)
-                    found += [_parse(d, f"{skill.path / rel}: # /// script") for d in deps]
+        found += _declared_in_folder(skill.path, skill.scripts, sources,
+                                     scope=skill.plugin_root or skill.path)
     extras = list(extra)
     if extras:
         sources.append("skills install")
         found += [_parse(e, "the packages added with skills install") for e in extras]
-    return RequirementSet(_normalize(found), tuple(sources))
+    return RequirementSet(_normalize(found), tuple(sources), tuple(skills))
+
+
+def _declared_in_folder(folder: Path, scripts: Iterable[str], sources: list[str], *,
+                        scope: Path) -> list[Requirement]:
+    """The requirements of the folder's files; each file read is added to ``sources``.
+    ``scope``: where a link may lead, the skill's folder or its plugin's (richfrem's skills
+    link requirements.txt to their plugin's own)."""
+    found: list[Requirement] = []
+    for rel in ("requirements.txt", "scripts/requirements.txt"):
+        file = folder / rel
+        if file.is_file():
+            _inside(file, scope, f"{file}: a symlink out of the skill's folder (a "
+                    "requirements file is read only from inside it)")
+            sources.append(rel)
+            found += _requirements_file(file, scope, seen=set())
+    for rel in ("pyproject.toml", "scripts/pyproject.toml"):
+        file = folder / rel
+        if file.is_file():
+            _inside(file, scope, f"{file}: a symlink out of the skill's folder (a "
+                    "pyproject.toml is read only from inside it)")
+            declared = _pyproject_dependencies(file)
+            if declared:
+                sources.append(rel)
+                found += declared
+    for rel in scripts:
+        if rel.endswith(".py"):
+            deps = pep723_dependencies(folder / rel)
+            if deps:
+                sources.append(rel)
+                found += [_parse(d, f"{folder / rel}: # /// script") for d in deps]
+    return found
+
+
+def _names_a_skill(name: str, folder: Path | None) -> bool:
+    """Whether ``name`` is a skill folder beside ``folder`` (or ``folder`` itself): the
+    skills of one folder are its registry's, whose ids are their folders' names."""
+    if folder is None or not _FOLDER_NAME.fullmatch(name):
+        return False
+    return is_skill_folder(folder.parent / name)
+
+
+def _pyproject_dependencies(file: Path) -> list[Requirement]:
+    """PEP 621 ``[project] dependencies`` of ``file`` ([] without one); ManifestError
+    naming the file when it is not TOML or the list is malformed, as for a requirements
+    file. Its optional dependencies are a developer's extras, not the skill's needs."""
+    try:
+        data = tomllib.loads(_read(file))
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{file}: not valid TOML: {exc}",
+                            details={"path": str(file)}) from None
+    project = data.get("project")
+    if not isinstance(project, dict) or "dependencies" not in project:
+        return []  # a tool's settings only, or dependencies computed by its build backend
+    deps = project["dependencies"]
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise ManifestError(f"{file}: [project] dependencies must be a list of requirement "
+                            "strings", details={"path": str(file)})
+    return [_parse(d, f"{file}: [project] dependencies") for d in deps]
 
 
 def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
@@ -191,7 +250,8 @@ def _parse(text: str, where: str) -> Requirement:
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
-        raise ManifestError(f"{where}: {text!r} is not a valid requirement: {exc}",
+        problem = str(exc).splitlines()[0] if str(exc) else "not a requirement"  # no caret
+        raise ManifestError(f"{where}: {text!r} is not a valid requirement: {problem}",
                             details={"requirement": text}) from None
     if req.url:
         # A URL installs whatever it serves: not a set two skills can share by name.

@@ -60,9 +60,9 @@ class SkillBook:
         self._claims()
         only = self.prepare_only
         for problem in report.problems:
-            # A one-call engine is not the place to hear of other skills' folders.
-            level = (logging.WARNING if only is None or problem.path.name in only
-                     or str(problem.path) in only else logging.DEBUG)
+            # A one-call engine is not the place to hear of other skills' folders; of its
+            # own, the refusal of the call says why (the registry's not_found).
+            level = logging.WARNING if only is None else logging.DEBUG
             log.log(level, "skill at %s not loaded: %s", problem.path, problem.reason)
         if warm and self.started():
             for s in report.skills:

@@ -11,6 +11,7 @@ it, so reading a manifest can never run code.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -107,9 +108,9 @@ def _c_loader() -> type[yaml.SafeLoader] | None:
     # half the time); from 0.2.5 it refuses nesting over 1,000 levels itself, so that a
     # hostile '[[[[...' cannot recurse through the C stack. Older or absent: Python's.
     c_loader = getattr(yaml, "CSafeLoader", None)
-    try:
-        version = tuple(yaml._yaml.get_version())
-    except AttributeError:
+    try:  # the C extension's own module: its version is public there, not on yaml
+        version = tuple(importlib.import_module("yaml._yaml").get_version())
+    except (ImportError, AttributeError):
         return None
     if c_loader is None or version < (0, 2, 5):
         return None

@@ -14,7 +14,7 @@ import json
 import platform
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,13 @@ class SkillRegistry:
         return iter(self.list())
 
     def not_found(self, id: str) -> SkillNotFoundError:
+        name = id.rsplit(":", 1)[-1]
+        for problem in self.problems:
+            # A folder of that name that did not load: why, not another skill's name.
+            if problem.path.name == name and "is already defined in" not in problem.reason:
+                return SkillNotFoundError(
+                    f"skill {id!r} was not loaded: {problem.reason}",
+                    details={"skill_id": id, "path": str(problem.path)})
         known = sorted(self._latest)
         suggestions = difflib.get_close_matches(id, known, n=3, cutoff=0.6)
         lowered = id.lower()
@@ -254,7 +261,7 @@ class SkillRegistry:
 
     def _check(self, skill: Skill, path: tuple[Skill, ...], done: set[str]) -> None:
         done.add(skill.key)
-        _check_packages(skill, path)
+        _check_packages(skill, path, skills=self._latest)
         for dep in skill.skill_dependencies:
             versions = self._versions.get(dep.id)
             who = _who(path)
@@ -344,9 +351,11 @@ def _npm_dependencies(package_json: Path) -> list[tuple[str, str]]:
             if isinstance(k, str) and k and ".." not in k and not k.startswith("/")]
 
 
-def _check_packages(skill: Skill, path: tuple[Skill, ...]) -> None:
+def _check_packages(skill: Skill, path: tuple[Skill, ...], *, skills: Container[str]) -> None:
     _check_program(skill, path)
     for dep in skill.dependencies:
+        if dep.name in skills and not dep.specifier:
+            continue  # aws-agent-skills' dependencies: [aws-orchestrator], a skill of theirs
         installed = _installed_version(dep.name, skill.env_paths)
         details = {"skill_id": skill.id, "package": dep.name, "specifier": dep.specifier,
                    "installed": installed}

@@ -19,7 +19,13 @@ from typing import Any
 
 import orjson
 
-from skillexec.environments.modules import missing_module_message, module_key, package_for
+from skillexec.environments.imports import is_own_module
+from skillexec.environments.modules import (
+    missing_module_message,
+    module_key,
+    own_module_message,
+    package_for,
+)
 from skillexec.environments.python_version import python_mismatch
 from skillexec.errors import ErrorInfo, ErrorSeverity, ErrorType
 from skillexec.runtime.entry import interpret_result
@@ -334,9 +340,7 @@ class AttemptIO:
         if code == 0:
             return Outcome(output=out)
         if (missing := said.missing_module) is not None:
-            return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
-                missing, skill_id=base_id(self.attempt.skill)), details={
-                    **out, "module": module_key(missing), "package": package_for(missing)})
+            return self._missing_module(missing, out)
         tail = whole_lines(self.stderr.tail().strip(), 500)
         script = self.attempt.skill.entry.file
         asked = python_mismatch(script) if script is not None else None  # a likely cause
@@ -345,6 +349,24 @@ class AttemptIO:
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}" + (f": {tail}" if tail else "")
                           + (f" (the script {asked})" if asked else ""), details=out)
+
+    def _missing_module(self, module: str, out: dict[str, Any]) -> Outcome:
+        """A script ended by an import nothing provides: the package to declare, unless the
+        module is the skill's own (``from scripts.call_api import x``, with ``scripts``
+        the skill's folder): a package of that name on the index is someone else's."""
+        skill = self.attempt.skill
+        script = skill.entry.file
+        sid = base_id(skill)
+        details = {**out, "module": module_key(module)}
+        if is_own_module(skill, module, beside=script.parent if script else None):
+            where = "the skill's folder"
+            if script is not None and skill.path is not None:
+                rel = os.path.relpath(script.parent, skill.path.resolve())
+                where = where if rel == "." else f"{rel}/"
+            return self._fail(ErrorType.DEPENDENCY, "missing_module", own_module_message(
+                module, skill_id=sid, where=where), details={**details, "own": True})
+        return self._fail(ErrorType.DEPENDENCY, "missing_module", missing_module_message(
+            module, skill_id=sid), details={**details, "package": package_for(module)})
 
     # -- endings ----------------------------------------------------------------------------
     async def _ended_without_answer(self) -> Outcome:

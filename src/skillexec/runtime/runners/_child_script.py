@@ -22,6 +22,8 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+# Loaded in the zygote already (runtime.entry imports it): no cost to a forked child.
+from skillexec.environments.modules import ending_missing_module
 from skillexec.runtime.runners import _protocol as proto
 
 __all__ = ["Staged", "end", "preload", "run", "stage", "unstage"]
@@ -211,13 +213,11 @@ def end(sock: int, code: int) -> None:
 def _tell_missing_module(exc: BaseException, sock: int) -> None:
     """An import nothing provides ended the script: the engine hears which module (from
     the exception, never the traceback's text) and names the package to declare."""
-    link: BaseException | None = exc
-    while link is not None and not (type(link) is ModuleNotFoundError and link.name):
-        link = link.__cause__ or link.__context__
-    if isinstance(link, ModuleNotFoundError) and link.name:
+    module = ending_missing_module(exc)
+    if module is not None:
         try:
             proto.write_all(sock, proto.encode_frame({"t": "missing_module",
-                                                      "module": str(link.name)[:200]}))
+                                                      "module": module[:200]}))
         except OSError:
             pass  # the engine reports the exit status and traceback instead
 
