@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from skillexec.skills.bundle import MAX_RESOURCES
+import pytest
+
+from skillexec.errors import SkillNotFoundError
+from skillexec.skills.bundle import MAX_RESOURCES, bundled_file
 from skillexec.skills.loader import load_skill
 from skillexec.skills.registry import SkillRegistry
 from tests.conftest import ROOT
@@ -116,8 +119,44 @@ def test_resources_are_bounded(tmp_path: Path) -> None:
     (folder / "SKILL.md").write_text("---\nname: many\ndescription: Many.\n---\nBody.\n")
     for i in range(MAX_RESOURCES + 50):
         (folder / "data" / f"f{i:04}.txt").write_text("x")
+    # bailian-docs-llm-wiki: the file SKILL.md names first, and the scripts, sit shallower
+    # than a full folder; a depth-first walk listed data/ and cut them, saying nothing.
+    (folder / "wiki").mkdir()
+    (folder / "wiki" / "index.md").write_text("# Index\n")
+    (folder / "scripts").mkdir()
+    (folder / "scripts" / "go.py").write_text("print('go')\n")
+    (folder / ".env").write_text("TOKEN=secret\n")
     skill = load_skill(folder)
     assert len(skill.resources) == MAX_RESOURCES
+    paths = {r.path for r in skill.resources}
+    assert {"wiki/index.md", "scripts/go.py"} <= paths and skill.scripts == ("scripts/go.py",)
+    assert any("more than 500 files" in w for w in skill.warnings)
+    unlisted = next(f"data/f{i:04}.txt" for i in range(MAX_RESOURCES + 50)
+                    if f"data/f{i:04}.txt" not in paths)
+    assert bundled_file(skill, unlisted)[0] == (folder / unlisted).resolve()
+    for hidden in (".env", "data/../.env", "SKILL.md", "nothing.txt"):
+        with pytest.raises(SkillNotFoundError):
+            bundled_file(skill, hidden)
+
+
+def test_a_plugins_skill_lists_its_links_into_the_plugin(tmp_path: Path) -> None:
+    """richfrem/agent-plugins-skills links skills' scripts to the plugin's scripts/: they
+    ran, but were not listed (the skill showed as instructions only, and check said all
+    resolved). A link out of the plugin is still not listed."""
+    plugin = tmp_path / "skills" / "kit"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "kit"}')
+    (plugin / "scripts").mkdir()
+    (plugin / "scripts" / "index.py").write_text("import chromadb\n")
+    (tmp_path / "outside.py").write_text("print('not the plugin's')\n")
+    skill_dir = plugin / "skills" / "search"
+    (skill_dir / "scripts").mkdir(parents=True)
+    (skill_dir / "SKILL.md").write_text("---\nname: search\ndescription: S.\n---\nBody.\n")
+    (skill_dir / "scripts" / "index.py").symlink_to("../../../scripts/index.py")
+    (skill_dir / "scripts" / "away.py").symlink_to(tmp_path / "outside.py")
+    skill = load_skill(skill_dir)
+    assert skill.id == "kit:search" and skill.scripts == ("scripts/index.py",)
+    assert bundled_file(skill, "scripts/index.py")[0] == plugin / "scripts" / "index.py"
 
 
 def test_an_agent_skill_without_entry_offers_its_top_level_scripts(tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 
 Agent Skills (DESIGN §3.5) ship files for a model to read and scripts for it to run. The
 walk is bounded (a folder may hold a vendored project): caches, virtual environments and
-dotfiles are skipped, symlinks are not followed, and at most ``MAX_RESOURCES`` are listed.
+dotfiles are skipped, symlinks are not followed (but for a plugin's skill, to files inside
+its plugin), and at most ``MAX_RESOURCES`` are listed, shallowest first; a file past that
+is still served by its path.
 """
 
 from __future__ import annotations
 
+import itertools
 import mimetypes
 import os
 from pathlib import Path
@@ -30,34 +33,86 @@ _MAX_DEPTH = 6
 _SCRIPT_DIRS = ("scripts", "bin")
 
 
-def scan_bundle(folder: Path, *, top_level_scripts: bool = False,
-                ) -> tuple[tuple[Resource, ...], tuple[str, ...]]:
-    """The folder's bundled files (manifests excepted) and, among them, its scripts: those
-    under ``scripts/`` (or ``bin/``), and with ``top_level_scripts`` (an Agent Skill with no
-    entry, such as Py Copilot's xlsx and its ``recalc.py``) those beside the manifest."""
+def scan_bundle(folder: Path, *, top_level_scripts: bool = False, scope: Path | None = None,
+                ) -> tuple[tuple[Resource, ...], tuple[str, ...], bool]:
+    """The folder's bundled files (manifests excepted), among them its scripts, and whether
+    the listing stopped at ``MAX_RESOURCES``. Scripts are those under ``scripts/`` (or
+    ``bin/``), and with ``top_level_scripts`` (an Agent Skill with no entry, such as Py
+    Copilot's xlsx and its ``recalc.py``) those beside the manifest. Shallowest first, so
+    that a bounded listing keeps what SKILL.md names (bailian's ``wiki/index.md`` was cut
+    by a depth-first walk). ``scope``: the plugin's folder, where a linked file may lead
+    (richfrem's skills link their scripts to the plugin's)."""
     resources: list[Resource] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        rel_root = Path(root).relative_to(folder)
-        depth = len(rel_root.parts)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS
-                         and depth < _MAX_DEPTH and _named(d))
-        for name in sorted(files):
-            if name.startswith(".") or name.endswith((".pyc", ".pyo")) or (
-                    depth == 0 and name in MANIFEST_NAMES) or not _named(name):
+    real_scope = os.path.realpath(scope) if scope is not None else None
+    level = [folder]
+    for depth in range(_MAX_DEPTH + 1):
+        below: list[Path] = []
+        files: list[list[Resource]] = []
+        for here in level:
+            found, dirs = _folder(here, folder, depth, real_scope)
+            files.append(found)
+            below += dirs if depth < _MAX_DEPTH else []
+        # The folders of one depth take turns: a data/ of 550 files leaves room for the
+        # scripts/ and wiki/ beside it.
+        for turn in itertools.zip_longest(*files):
+            for resource in turn:
+                if resource is None:
+                    continue
+                resources.append(resource)
+                if len(resources) >= MAX_RESOURCES:
+                    return _listing(resources, top_level_scripts, full=True)
+        level = below
+    return _listing(resources, top_level_scripts, full=False)
+
+
+def _listing(resources: list[Resource], top_level_scripts: bool, *, full: bool,
+             ) -> tuple[tuple[Resource, ...], tuple[str, ...], bool]:
+    listed = sorted(resources, key=lambda r: r.path)  # as chosen, shown in path order
+    return tuple(listed), _scripts(listed, top_level_scripts), full
+
+
+def _folder(here: Path, folder: Path, depth: int, scope: str | None,
+            ) -> tuple[list[Resource], list[Path]]:
+    """One folder of the walk: the files it lists, and its folders to walk next."""
+    try:
+        with os.scandir(here) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return [], []
+    rel_root = here.relative_to(folder)
+    found: list[Resource] = []
+    dirs: list[Path] = []
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not _named(name):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if name not in _SKIP_DIRS:
+                    dirs.append(Path(entry.path))
                 continue
-            path = Path(root) / name
-            try:
-                st = path.lstat()
-            except OSError:
-                continue
-            if not path.is_file() or path.is_symlink():
-                continue
-            rel = (rel_root / name).as_posix()
-            mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
-            resources.append(Resource(rel, st.st_size, mime))
-            if len(resources) >= MAX_RESOURCES:
-                return tuple(resources), _scripts(resources, top_level_scripts)
-    return tuple(resources), _scripts(resources, top_level_scripts)
+            size = _listed(entry, scope)
+        except OSError:
+            continue
+        if size is None or name.endswith((".pyc", ".pyo")) or (
+                depth == 0 and name in MANIFEST_NAMES):
+            continue
+        mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
+        found.append(Resource((rel_root / name).as_posix(), size, mime))
+    return found, dirs
+
+
+def _listed(entry: os.DirEntry[str], scope: str | None) -> int | None:
+    """The size of a regular file to list, or None: a link is listed only where it leads
+    to a file inside ``scope`` (a plugin's folder), never out of it."""
+    if entry.is_symlink():
+        real = os.path.realpath(entry.path)
+        if scope is None or not real.startswith(scope + os.sep) or not os.path.isfile(real):
+            return None
+        return os.stat(real).st_size
+    if not entry.is_file(follow_symlinks=False):
+        return None
+    return entry.stat(follow_symlinks=False).st_size
 
 
 def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
@@ -68,15 +123,34 @@ def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
     swapped in since), a file grown past ``MAX_BUNDLED_READ``."""
     listed = {r.path: r.mime for r in skill.resources}
     listed.update({s: mimetypes.guess_type(s)[0] or "text/plain" for s in skill.scripts})
-    if rel not in listed or skill.path is None:
+    if skill.path is None or (rel not in listed and not _past_the_listing(skill, rel)):
         raise _not_bundled(skill, rel, "is not a file it bundles")
-    root = skill.path.resolve()
-    target = (root / rel).resolve()
+    root = (skill.plugin_root or skill.path).resolve()
+    target = (skill.path.resolve() / rel).resolve()
     if not target.is_relative_to(root) or not target.is_file():
         raise _not_bundled(skill, rel, "is not a file inside its folder")
     if target.stat().st_size > MAX_BUNDLED_READ:
         raise _not_bundled(skill, rel, f"is larger than {MAX_BUNDLED_READ} bytes")
-    return target, listed[rel] or "application/octet-stream"
+    mime = listed.get(rel) or mimetypes.guess_type(rel, strict=False)[0] or _mime_by_suffix(rel)
+    return target, mime
+
+
+def _past_the_listing(skill: Skill, rel: str) -> bool:
+    """Whether ``rel`` may be a file the listing stopped before: the listing is full, and
+    the path is one a walk lists (no dotfile, no cache, no link of its own: the caller
+    checks it stays inside the folder)."""
+    if len(skill.resources) < MAX_RESOURCES or skill.path is None:
+        return False
+    parts = rel.split("/")
+    if any(not p or p.startswith(".") or p in _SKIP_DIRS for p in parts) or (
+            len(parts) == 1 and rel in MANIFEST_NAMES) or len(parts) > _MAX_DEPTH + 1:
+        return False
+    here = skill.path
+    for part in parts:
+        here = here / part
+        if here.is_symlink():
+            return False
+    return True
 
 
 def _not_bundled(skill: Skill, rel: str, why: str) -> SkillNotFoundError:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ManifestError
-from skillexec.skills.bundle import scan_bundle
+from skillexec.skills.bundle import MAX_RESOURCES, scan_bundle
 from skillexec.skills.entry_points import EntryResolver
 from skillexec.skills.fields import (
     SKILL_ID,
@@ -278,8 +278,13 @@ class _Builder(EntryResolver):
             "author": self._author(),
             "tags": self._tags(),
         }
-        resources, scripts = scan_bundle(self.folder, top_level_scripts=bool(
-            body and not parts["entry"].runnable))
+        resources, scripts, full = scan_bundle(
+            self.folder, top_level_scripts=bool(body and not parts["entry"].runnable),
+            scope=plugin.root if plugin else None)
+        if full:
+            self.warnings.append(f"the folder holds more than {MAX_RESOURCES} files: the "
+                                 f"first {MAX_RESOURCES} (shallowest first) are listed; the "
+                                 "others are served by their path")
         return Skill(
             id=ident, path=self.folder, plugin_root=plugin.root if plugin else None,
             execution=execution, permissions=permissions,
