@@ -22,6 +22,7 @@ from skillexec.monitoring.settings import MonitorSettings
 from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.security.redaction import KINDS, mask, mask_value, masked_text
 from skillexec.task import ExecutionTask, Request
+from tests._isolation import need_sandbox
 from tests.conftest import arun
 
 # Assembled from pieces so that this file itself does not read as holding live keys.
@@ -66,9 +67,11 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
                      ["https://example.com:8080/path", "mailto:a@b.c",
                       "ssh://git@github.com/x"]),
     "password": (["password=hunter2xyz", "api_key: 'abcd1234efgh'", "TOKEN = 0123456789ab",
-                  '{"secret": "s3cr3tvalue"}'],
+                  '{"secret": "s3cr3tvalue"}', "DB_PASS=hunter2xyz", "smtp.pass: s3cr3tvalue",
+                  "passwd: hunter2xyz", "Passphrase = correct-horse"],
                  ["the password field is required", "password=", "secretary=Jane Doe",
-                  "passwords are hashed"]),
+                  "passwords are hashed", "PASS: python3 found", "pass = compute_score(x)",
+                  "FAIL: normalize.py missing", "bypass: enabled-flag"]),
     "card_number": (["4111 1111 1111 1111", "pay 5555-5555-5555-4444 now", "378282246310005",
                      "6011111111111117"],
                     ["4111 1111 1111 1112", "1733450000000", "order 1234567890123456",
@@ -345,3 +348,25 @@ def test_a_handed_secret_is_not_taken_over_by_another_folder_claiming_the_id(
     assert "zz-thief" in taken.error.message and "2 folders" in taken.error.message
     assert taken.attempts == 0  # refused before anything ran
     assert single.ok and single.output == {"got": "[REDACTED:secret]"}, single.error
+
+
+def test_a_skills_secrets_reach_its_scripts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """spark-video's scripts read DASHSCOPE_API_KEY from their environment: handed under the
+    skill's id it never reached them (only a key 'skill:scripts/x.py' did)."""
+    need_sandbox()
+    monkeypatch.setenv("SVC_TOKEN", "plain-looking-value-77")
+    folder = tmp_path / "skills" / "video"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: video\ndescription: Makes video.\n---\nB.\n")
+    (folder / "scripts" / "env.py").write_text(
+        "import os\nprint(len(os.environ.get('SVC_TOKEN', '')), os.environ.get('SVC_TOKEN'))\n")
+    config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
+                          security={"skill_secrets": {"video": ["SVC_TOKEN"]}})
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(config=config) as engine:
+            return await engine.run_script("video", "scripts/env.py")
+    result = arun(go())
+    assert result.ok, result.error
+    assert result.output["stdout"] == "22 [REDACTED:secret]\n"

@@ -303,8 +303,8 @@ class SecurityConfig(_Section):
         "operator's choice; a manifest cannot ask for it).")
     skill_secrets: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="Skill id -> names of the engine's environment "
-        "variables handed to that skill (context.secrets; the environment of an isolated "
-        "attempt) and masked wherever they appear.")
+        "variables handed to that skill and its scripts (context.secrets; the environment "
+        "of an isolated attempt or a script) and masked wherever they appear.")
     retention_days: float | None = Field(
         default=None, gt=0, description="Purge tasks (and their artifacts) older than this, "
         "periodically (None: keep).")

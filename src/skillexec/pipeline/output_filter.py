@@ -21,6 +21,7 @@ import orjson
 from skillexec.errors import ErrorInfo
 from skillexec.monitoring.logs import secret_values
 from skillexec.runtime.runners.base import Outcome
+from skillexec.scripts import base_id
 from skillexec.security.redaction import mask, mask_value
 from skillexec.task import ExecutionTask
 
@@ -53,7 +54,10 @@ class OutputFilter:
         if config:
             found += self._values(config)
         if self.handed:
-            found += self.handed.get(task.request.skill_id, ())
+            handed = self.handed.get(task.request.skill_id)
+            if handed is None and task.skill is not None:  # a script: its skill's
+                handed = self.handed.get(base_id(task.skill))
+            found += handed or ()
         if len(found) < 2:
             return tuple(found)
         return tuple(sorted(set(found), key=len, reverse=True))

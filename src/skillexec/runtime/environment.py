@@ -158,10 +158,21 @@ class ExecutionEnvironment:
             trace=trace,
             max_message_bytes=quotas.max_message_bytes,
             workspace_quota=workspace_quota,
-            secrets=self.secrets.get(task.skill_id) if self.secrets else None,
+            secrets=self._secrets_of(task),
             spare=spare,
         )
         return ctx
+
+    def _secrets_of(self, task: ExecutionTask) -> Mapping[str, str] | None:
+        """What ``[security] skill_secrets`` hands the call: under its id, or for a script,
+        under the id of the skill it belongs to (spark-video's scripts read their settings
+        from the environment, and no key but ``skill:scripts/x.py`` reached them)."""
+        if not self.secrets:
+            return None
+        found = self.secrets.get(task.skill_id)
+        if found is None and task.skill is not None:
+            found = self.secrets.get(base_id(task.skill))
+        return found
 
     def _script_workdir(self, task: ExecutionTask, skill: Skill) -> tuple[str, tuple[int, int]]:
         """A script's workspace: its session's folder (kept, under the session's quotas),
