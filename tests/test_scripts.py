@@ -328,7 +328,10 @@ def test_a_commonjs_script_is_a_script(tmp_path: Path) -> None:
     interpreter for .cjs, but listed the file as a resource, not a script."""
     from skillexec.scripts import INTERPRETERS
     from skillexec.skills.bundle import SCRIPT_SUFFIXES
+    from skillexec.skills.entry_points import _SCRIPT_RUNNERS
     assert set(INTERPRETERS) == SCRIPT_SUFFIXES
+    # An entry file runs as the same script would (a .sh under bash, not sh).
+    assert {k: v for k, v in INTERPRETERS.items() if v != "python"} == _SCRIPT_RUNNERS
     if shutil.which("node") is None:
         pytest.skip("no node on this machine")
     folder = tmp_path / "skills" / "brainstorm"
@@ -346,6 +349,33 @@ def test_a_commonjs_script_is_a_script(tmp_path: Path) -> None:
     r = arun(go())
     assert r.ok, r.error
     assert json.loads(r.output["stdout"]) == {"kind": "function", "args": ["a b"]}
+
+
+def test_a_script_without_a_suffix_runs_by_its_first_line(tmp_path: Path) -> None:
+    """spark-video bundles scripts/bl, a bash script with no suffix: it was refused."""
+    folder = tmp_path / "skills" / "video"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: video\ndescription: V.\n---\nGo.\n")
+    (folder / "scripts" / "bl").write_text(
+        "#!/usr/bin/env bash\nset -euo pipefail\nwords=(\"$@\")\necho \"bash ${#words[@]}\"\n")
+    (folder / "scripts" / "py").write_text("#!/usr/bin/python3.11 -u\nimport sys\n"
+                                           "print('python', sys.argv[1:])\n")
+    (folder / "scripts" / "notes").write_text("just text\n")
+    (folder / "scripts" / "perl").write_text("#!/usr/bin/perl\nprint 1;\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "data") as e:
+            assert e.skills.get("video").scripts == ("scripts/bl", "scripts/py")
+            return [await e.run_script("video", script, args=["a b", "c"])
+                    for script in ("scripts/bl", "scripts/py", "scripts/perl")]
+    bl, py, perl = arun(go())
+    assert (bl.ok, py.ok) == (True, True), (bl.error, py.error)
+    assert bl.output["stdout"] == "bash 2\n"
+    assert py.output["stdout"] == "python ['a b', 'c']\n"
+    assert perl.error is not None and perl.error.code == "script_unsupported"
+    assert "its first line '#!' python, node, bash or sh" in perl.error.message
 
 
 def test_bash_script_and_its_exit_code(tmp_path: Path) -> None:

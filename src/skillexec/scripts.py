@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
+from skillexec.skills.bundle import shebang_runner
 from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 
@@ -57,8 +58,13 @@ _SCHEMA: dict[str, Any] = {
 
 
 def interpreter(script: str | Path) -> str:
-    """What runs ``script``: "python", "node" or "bash" (by its suffix)."""
-    return INTERPRETERS[os.path.splitext(script)[1].lower()]
+    """What runs ``script``: "python", "node" or "bash" (by its suffix, or where it has
+    none by its ``#!`` line); KeyError for a script skillexec does not run."""
+    suffix = os.path.splitext(script)[1].lower()
+    runner = INTERPRETERS.get(suffix) or (shebang_runner(script) if not suffix else None)
+    if runner is None:
+        raise KeyError(str(script))
+    return runner
 
 
 def base_id(skill: Skill) -> str:
@@ -97,9 +103,13 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
     if not regular:
         raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
                              code="script_not_found", details={"script": rel})
-    if os.path.splitext(real)[1].lower() not in INTERPRETERS:
+    try:
+        interpreter(real)
+    except KeyError:
         raise ParameterError(f"script {rel!r} is not one skillexec runs (its suffix must be "
-                             f"one of {', '.join(INTERPRETERS)})", code="script_unsupported")
+                             f"one of {', '.join(INTERPRETERS)}, or without one, its first "
+                             "line '#!' python, node, bash or sh)",
+                             code="script_unsupported") from None
     return rel, Path(real)
 
 

@@ -19,12 +19,14 @@ from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Resource, Skill
 
 __all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
-           "python_files", "scan_bundle"]
+           "python_files", "scan_bundle", "shebang_runner"]
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
 # What skillexec.scripts.INTERPRETERS runs (superpowers' brainstorming bundles a .cjs).
 SCRIPT_SUFFIXES = frozenset({".py", ".js", ".mjs", ".cjs", ".sh"})
+_SHEBANG_RUNNERS = {"python": "python", "node": "node", "nodejs": "node", "bash": "bash",
+                    "sh": "bash"}
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "env",
                         "site-packages", "dist", "build"})
 _MAX_DEPTH = 6
@@ -60,15 +62,15 @@ def scan_bundle(folder: Path, *, top_level_scripts: bool = False, scope: Path | 
                     continue
                 resources.append(resource)
                 if len(resources) >= MAX_RESOURCES:
-                    return _listing(resources, top_level_scripts, full=True)
+                    return _listing(resources, top_level_scripts, folder, full=True)
         level = below
-    return _listing(resources, top_level_scripts, full=False)
+    return _listing(resources, top_level_scripts, folder, full=False)
 
 
-def _listing(resources: list[Resource], top_level_scripts: bool, *, full: bool,
+def _listing(resources: list[Resource], top_level_scripts: bool, folder: Path, *, full: bool,
              ) -> tuple[tuple[Resource, ...], tuple[str, ...], bool]:
     listed = sorted(resources, key=lambda r: r.path)  # as chosen, shown in path order
-    return tuple(listed), _scripts(listed, top_level_scripts), full
+    return tuple(listed), _scripts(listed, top_level_scripts, folder), full
 
 
 def _folder(here: Path, folder: Path, depth: int, scope: str | None,
@@ -199,12 +201,32 @@ def _named(name: str) -> bool:
     return True
 
 
-def _scripts(resources: list[Resource], top_level: bool) -> tuple[str, ...]:
+def _scripts(resources: list[Resource], top_level: bool, folder: Path) -> tuple[str, ...]:
     return tuple(r.path for r in resources
-                 if Path(r.path).suffix in SCRIPT_SUFFIXES
-                 and (any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
-                      or (top_level and "/" not in r.path))
-                 and Path(r.path).name != "__init__.py")
+                 if (any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
+                     or (top_level and "/" not in r.path))
+                 and Path(r.path).name != "__init__.py"
+                 and (Path(r.path).suffix in SCRIPT_SUFFIXES
+                      or (not Path(r.path).suffix and shebang_runner(folder / r.path))))
+
+
+def shebang_runner(path: str | Path) -> str | None:
+    """What a script without a suffix asks for on its ``#!`` line, among what skillexec
+    runs ("python", "node", "bash"; ``sh`` is run by bash), or None (spark-video's
+    ``scripts/bl``, a bash script, was refused for having no suffix)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and os.path.basename(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+    if not words:
+        return None
+    return _SHEBANG_RUNNERS.get(os.path.basename(words[0]).rstrip("0123456789."))
 
 
 def _mime_by_suffix(name: str) -> str:

@@ -21,7 +21,9 @@ from skillexec.skills.model import Entry, EntryKind
 
 __all__ = ["EntryResolver"]
 
-_SCRIPT_RUNNERS = {".js": "node", ".mjs": "node", ".cjs": "node", ".sh": "sh"}
+# As skillexec.scripts.INTERPRETERS runs the same files as bundled scripts: a .sh with
+# bash's syntax (arrays, [[ ]]) failed as an entry under sh and ran as a script.
+_SCRIPT_RUNNERS = {".js": "node", ".mjs": "node", ".cjs": "node", ".sh": "bash"}
 
 
 class EntryResolver(ABC):
