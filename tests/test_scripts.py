@@ -402,6 +402,33 @@ def test_writing_outside_the_workspace_is_refused_by_the_sandbox(tmp_path: Path)
     assert r.error.code == "script_exit"
     assert "Error" in r.error.details["stderr"]
     assert not target.exists()
+    # richfrem's inventory script writes /tmp/...: the user hears that it is the sandbox.
+    assert r.error.message.endswith("(the sandbox lets a script read its skill's folder and "
+                                    "the system's, and write only in its workspace (its "
+                                    "current folder))")
+
+
+def test_a_script_without_network_is_told_why_its_lookup_failed(tmp_path: Path) -> None:
+    """cannbot's version check failed on 'Temporary failure in name resolution', with no
+    word that the sandbox has no network without the network_access permission."""
+    folder = tmp_path / "skills" / "online"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: online\ndescription: O.\n---\nGo.\n")
+    (folder / "scripts" / "look.py").write_text(
+        "import socket\nsocket.getaddrinfo('example.com', 443)\n")
+    (folder / "scripts" / "fail.sh").write_text("echo 'no luck' >&2\nexit 3\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "data") as e:
+            return [await e.run_script("online", s) for s in ("scripts/look.py",
+                                                                "scripts/fail.sh")]
+    look, fail = arun(go())
+    assert look.error is not None and look.error.code == "script_exit"
+    assert look.error.details["sandbox"] == (
+        "the skill has no network_access permission, so its sandbox has no network")
+    assert fail.error is not None and "sandbox" not in fail.error.details
 
 
 def test_files_outside_the_workspace_are_refused(tmp_path: Path) -> None:

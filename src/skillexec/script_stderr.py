@@ -9,12 +9,20 @@ the terminal's sentence and the reports' groups both read it from here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SCRIPT_EXIT", "error_headline", "telling_line"]
+__all__ = ["SCRIPT_EXIT", "error_headline", "sandbox_hint", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
+# What a refusal of the sandbox looks like from inside, in Python's, node's and the
+# shell's words (the script sees only an errno).
+_DENIED = re.compile(r"PermissionError: \[Errno (?:1|13|30)\]|Permission denied|EACCES|EPERM"
+                     r"|Read-only file system|EROFS")
+_OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
+                      r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
+                      r"|Could not resolve host|NameResolutionError")
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -48,3 +56,16 @@ def error_headline(code: str, message: str, details: Mapping[str, Any]) -> str:
     line = telling_line(stderr)
     head = message.split(": ", 1)[0]
     return f"{head}: {line}" if line else head
+
+
+def sandbox_hint(stderr: str, *, network: bool) -> str | None:
+    """Where a sandboxed script's stderr shows it met the sandbox (a write outside its
+    workspace: richfrem's inventory script writes /tmp/...; a name lookup without network:
+    cannbot's version check), the sentence that says so, which the script's own words do
+    not: nothing else tells a user this is by design. ``network``: the skill has it."""
+    if not network and _OFFLINE.search(stderr):
+        return ("the skill has no network_access permission, so its sandbox has no network")
+    if _DENIED.search(stderr):
+        return ("the sandbox lets a script read its skill's folder and the system's, and "
+                "write only in its workspace (its current folder)")
+    return None

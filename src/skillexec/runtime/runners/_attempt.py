@@ -38,7 +38,9 @@ from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
+from skillexec.script_stderr import sandbox_hint
 from skillexec.scripts import base_id
+from skillexec.skills.model import Permission
 from skillexec.units import duration
 
 __all__ = ["AttemptIO", "Capture"]
@@ -346,9 +348,14 @@ class AttemptIO:
         asked = python_mismatch(script) if script is not None else None  # a likely cause
         if asked:
             out["requires_python"] = asked
+        hint = sandbox_hint(self.stderr.tail(), network=Permission.NETWORK_ACCESS in
+                            self.attempt.skill.permissions) if self.sandbox else None
+        if hint:
+            out["sandbox"] = hint
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}" + (f": {tail}" if tail else "")
-                          + (f" (the script {asked})" if asked else ""), details=out)
+                          + (f" (the script {asked})" if asked else "")
+                          + (f" ({hint})" if hint else ""), details=out)
 
     def _missing_module(self, module: str, out: dict[str, Any]) -> Outcome:
         """A script ended by an import nothing provides: the package to declare, unless the
