@@ -188,6 +188,12 @@ def test_unknown_script_and_suffix_are_refused(tmp_path: Path) -> None:
     assert r.error.code == "script_not_found"
     r = run(tmp_path, "SKILL.md")
     assert r.error is not None and r.error.code == "script_unsupported"
+    # A folder is named as one, with the scripts there are (Qwayk's 'src', a '.').
+    for folder in ("scripts", ".", "scripts/"):
+        r = run(tmp_path, folder)
+        assert r.error is not None and r.error.code == "script_not_found"
+        assert r.error.message.startswith(f"{folder!r} is a folder of skill 'pdf-forms', not "
+                                          "a script; its scripts: scripts/"), r.error.message
 
 
 def test_argv_is_passed_verbatim(tmp_path: Path) -> None:

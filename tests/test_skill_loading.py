@@ -1018,3 +1018,17 @@ def test_an_agent_skill_loads_without_fields_claude_code_does_not_read(tmp_path:
         "---\nname: entry\ndescription: d\nentry_point: 7\n---\nBody.\n")})
     with pytest.raises(ManifestError, match="entry_point"):
         load_skill(bad_entry)
+
+
+def test_a_skill_md_inside_a_code_fence_is_read_within_it(tmp_path: Path) -> None:
+    """grahama1970's consume-book wraps its whole SKILL.md in a ````markdown fence: its raw
+    front matter became the description."""
+    folder = write(tmp_path / "consume-book", {"SKILL.md": (
+        "````markdown\n---\nname: consume-book\ndescription: Search and annotate books.\n---\n"
+        "# Consume book\n\nSteps.\n````\n")})
+    skill = load_skill(folder)
+    assert (skill.id, skill.description) == ("consume-book", "Search and annotate books.")
+    assert skill.instructions == "# Consume book\n\nSteps."
+    assert any("inside a Markdown code fence" in w for w in skill.warnings)
+    with pytest.raises(ManifestError, match="no YAML front matter"):
+        load_skill(folder, strict=True)

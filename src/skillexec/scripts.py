@@ -88,6 +88,8 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
     joined = os.path.join(folder, rel)
     found = _opened_path(joined)
     real = found[0] if found is not None else os.path.realpath(joined)
+    if real == folder:
+        raise _a_folder(skill, script, rel)
     if (rel.startswith("..") and scope == folder) or not real.startswith(
             scope.rstrip("/") + "/"):
         where = "the folder" if scope == folder else "the plugin folder"
@@ -101,7 +103,9 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
         except (OSError, ValueError):
             regular = False
     if not regular:
-        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}",
+        if os.path.isdir(real):
+            raise _a_folder(skill, script, rel)
+        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}" + _its_scripts(skill),
                              code="script_not_found", details={"script": rel})
     try:
         interpreter(real)
@@ -111,6 +115,21 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
                              "line '#!' python, node, bash or sh)",
                              code="script_unsupported") from None
     return rel, Path(real)
+
+
+def _a_folder(skill: Skill, script: str, rel: str) -> ParameterError:
+    return ParameterError(f"{script!r} is a folder of skill {skill.id!r}, not a script"
+                          + _its_scripts(skill), code="script_not_found",
+                          details={"script": rel})
+
+
+def _its_scripts(skill: Skill) -> str:
+    """"; its scripts: a, b" (the first few), or that it has none."""
+    if not skill.scripts:
+        return "; it bundles no scripts"
+    more = len(skill.scripts) - 5
+    return "; its scripts: " + ", ".join(skill.scripts[:5]) + (
+        f" and {more} more" if more > 0 else "")
 
 
 def _opened_path(path: str) -> tuple[str, bool] | None:

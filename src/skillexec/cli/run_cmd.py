@@ -159,8 +159,11 @@ def _what_it_offers(engine: SkillExecutionEngine, typed: str, skill_id: str) -> 
     """What a skill with no entry can still be used for (Py Copilot's pdf: 7 scripts and
     instructions), as the commands that do it."""
     found = engine.skills.get(skill_id)
-    parent = found.path.parent if found.path is not None else None
-    where = "" if parent is None or parent == Path("skills").resolve() else \
+    # The folder the user named (power-platform's root), else the one the skill is in.
+    given = engine.config.skills_dir
+    parent = given if given is not None else (
+        found.path.parent if found.path is not None else None)
+    where = "" if parent is None or Path(parent).resolve() == Path("skills").resolve() else \
         f" --skills-dir {shlex.quote(str(parent))}"
     uses = []
     if found.scripts:

@@ -65,7 +65,8 @@ def script(
     file: Annotated[list[str] | None, typer.Option(
         "--file", "-f", help="A file for its workspace: PATH (under its name) or "
         "DEST=PATH (repeatable).")] = None,
-    session: Annotated[str | None, typer.Option(help="Run in this session's workspace.")]
+    session: Annotated[str | None, typer.Option(
+        help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,
     stdin: Annotated[str | None, typer.Option(help="A file for the script's stdin, or -.")]
     = None,
@@ -105,7 +106,7 @@ def script(
                 if not as_json:
                     await _print_cancelled(engine, task_id)
                 raise
-            hint = opt.no_skills_hint(engine, result)
+            hint = opt.no_skills_hint(engine, result) or _session_hint(result)
             return result
 
     result = opt.run_async(go())
@@ -127,6 +128,14 @@ def script(
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
 
+
+
+def _session_hint(result: ExecutionResult) -> str:
+    """How a session is had, where the one named is not (``--session s1``)."""
+    if result.error is None or result.error.code not in ("invalid_session_id",
+                                                          "session_not_found"):
+        return ""
+    return "; open one with: skillexec sessions create"
 
 
 def _print_streams(result: ExecutionResult) -> None:

@@ -15,7 +15,7 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
-from skillexec.cli.safe_text import cell, json_text, safe_block
+from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -116,6 +116,8 @@ def list_(search: Annotated[str | None, typer.Argument(
         typer.echo(json_text(orjson.dumps([
             {**_summary(s), "runs_as": _runs_as(policy, s),
              "environment": states[s.key].to_dict()} for s in skills]).decode()))
+        for problem in () if search else registry.problems:  # stdout stays the JSON
+            typer.echo(f"skillexec: not loaded: {safe_line(problem.reason)}", err=True)
         return
     console = make_console()
     if search and not skills:

@@ -365,6 +365,10 @@ def _split_front_matter(path: Path, text: str, *, strict: bool) -> tuple[str, st
     (Qwayk's 22 of 52, a ClawHub skill); strict mode keeps the specification's rule."""
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    fence = _fenced(lines, start) if not strict else None
+    if fence is not None:  # grahama1970's consume-book: the whole file in a ````markdown
+        lines = lines[start + 1:fence]
+        start = next((i for i, line in enumerate(lines) if line.strip()), 0)
     opened = bool(lines) and lines[start].strip() == "---"
     garbled = not opened and bool(lines) and lines[start].lstrip().startswith("---")
     if garbled or (strict and not (opened and start == 0)):
@@ -378,9 +382,23 @@ def _split_front_matter(path: Path, text: str, *, strict: bool) -> tuple[str, st
     for i in range(start + 1, len(lines)):
         if lines[i].rstrip() == "---":
             notes = ["blank lines before the front matter's first '---'"] if start else []
+            if fence is not None:
+                notes = ["the file is inside a Markdown code fence ('```'); read within it"]
             return "".join(lines[start + 1:i]), "".join(lines[i + 1:]), notes
     raise ManifestError(f"{path}: the front matter is not closed by a '---' line",
                         details={"path": str(path)})
+
+
+def _fenced(lines: list[str], start: int) -> int | None:
+    """The index of the fence that closes one opened at ``start`` around the whole file
+    (a front matter right inside it), or None."""
+    opener = lines[start].strip() if start < len(lines) else ""
+    ticks = len(opener) - len(opener.lstrip("`"))
+    if ticks < 3 or not any(line.strip() == "---" for line in lines[start + 1:start + 3]):
+        return None
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=start)
+    closing = lines[last].strip()
+    return last if last > start and closing == "`" * ticks else None
 
 
 def _front_matter(path: Path, text: str, *, strict: bool, notes: list[str]) -> Any:
