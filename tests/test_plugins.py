@@ -9,10 +9,12 @@ plugin's skill ``<plugin>:<skill>``; skillexec now does too, and runs their scri
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -290,3 +292,35 @@ def test_a_skills_folder_that_is_a_skill_still_shows_those_below(tmp_path: Path)
     _skill(root / "one", "x", name="one")
     _skill(root / "group" / "two", "x", name="two")
     assert sorted(s.id for s in load_skills(root).skills) == ["one", "skills", "two"]
+
+
+def test_a_plugin_json_at_a_projects_top_opens_nothing_of_the_project(tmp_path: Path) -> None:
+    """A Grafana plugin's repository has plugin.json at its top, and may keep skills in
+    skills/: they are named as its, but read only their own folders, not the project's
+    .env. Only .claude-plugin/ (or a marketplace's list) says a folder ships whole."""
+    need_sandbox()
+    project = tmp_path / "grafana-panel"
+    project.mkdir()
+    (project / "plugin.json").write_text('{"name": "panel", "type": "panel"}')
+    (project / ".env").write_text("DB_PASSWORD=hunter2hunter2\n")
+    _skill(project / "skills" / "helper", "panel", name="helper")
+    (project / "skills" / "helper" / "scripts" / "peek.py").write_text(
+        "import sys\nprint(open(sys.argv[1]).read())\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=project / "skills",
+                                        data_dir=tmp_path / "data") as eng:
+            skill = eng.skills.get("panel:helper")
+            assert skill.plugin_root is None
+            peek = await eng.run_script("panel:helper", "scripts/peek.py",
+                                        args=[str(project / ".env")])
+            up = await eng.run_script("panel:helper", "../../plugin.json")
+            return peek, up
+
+    import asyncio
+    peek, up = asyncio.run(go())
+    assert peek.error is not None and "hunter2" not in str(peek.error.details)
+    assert ("PermissionError" in peek.error.details["stderr"]
+            or "No such file" in peek.error.details["stderr"])  # hidden, or refused
+    assert up.error is not None and up.error.code == "script_outside_skill"

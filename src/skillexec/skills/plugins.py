@@ -30,19 +30,23 @@ _DECLARED_LEVELS = 4  # <plugin>/a/b/c/<skill>: how far up a plugin.json's "skil
 class Plugin(NamedTuple):
     """The plugin a skill belongs to: its name (None where neither its manifest nor its
     folder gives a valid one) and its folder, ``${CLAUDE_PLUGIN_ROOT}``, which Claude Code
-    ships whole: its skills' scripts use what it holds beside them (``scripts/lib``)."""
+    ships whole: its skills' scripts use what it holds beside them (``scripts/lib``). The
+    folder is None where only a ``plugin.json`` at its top says it is a plugin: Grafana's
+    plugins have one too, and a project's skills/ must not open the project (its .env) to
+    them; such a folder names its skills, and gives them nothing more."""
 
     name: str | None
-    root: Path
+    root: Path | None
 
 
 def plugin_of(skill_folder: Path) -> Plugin | None:
     """The plugin ``skill_folder`` is a skill of, or None when it is not one."""
     if skill_folder.parent.name == "skills":
         plugin = skill_folder.parent.parent
-        for manifest in (plugin / ".claude-plugin" / "plugin.json", plugin / "plugin.json"):
+        for manifest, shipped in ((plugin / ".claude-plugin" / "plugin.json", plugin),
+                                  (plugin / "plugin.json", None)):
             if manifest.is_file():
-                return Plugin(_name(_read(manifest)) or _valid(plugin.name), plugin)
+                return Plugin(_name(_read(manifest)) or _valid(plugin.name), shipped)
         if (listed := _listed(plugin)) is not None:
             return listed
     return _declared(skill_folder)
@@ -141,6 +145,6 @@ def with_claude_paths(text: str, *, folder: Path, plugin: Plugin | None) -> str:
     if "${CLAUDE_" not in text:
         return text
     text = text.replace("${CLAUDE_SKILL_DIR}", ".")
-    if plugin is not None:
+    if plugin is not None and plugin.root is not None:
         text = text.replace("${CLAUDE_PLUGIN_ROOT}", os.path.relpath(plugin.root, folder))
     return text
