@@ -485,7 +485,8 @@ def test_a_script_past_the_stream_cap_is_told_where_large_output_goes(tmp_path: 
     told only that it wrote too much: the message now says where large output goes."""
     skills = tmp_path / "skills"
     shutil.copytree(SKILLS / PDF, skills / PDF)
-    (skills / PDF / "scripts" / "flood.py").write_text("print('x' * (2 << 20))\n")
+    (skills / PDF / "scripts" / "flood.py").write_text(
+        "import sys\nprint('page 1 of 900', file=sys.stderr)\nprint('x' * (2 << 20))\n")
 
     async def go() -> ExecutionResult:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
@@ -493,9 +494,13 @@ def test_a_script_past_the_stream_cap_is_told_where_large_output_goes(tmp_path: 
     r = arun(go())
     assert r.status is TaskStatus.FAILED and r.error is not None
     assert r.error.code == "output_too_large" and r.error.details["stream"] == "stdout"
-    assert r.error.message.endswith("bytes to stdout (each stream's cap); write large "
+    assert r.error.message.endswith("bytes to stdout (each stream's cap; the first 16 KiB "
+                                    "of each are in the details); write large "
                                     "output to a file in the workspace instead: the files "
                                     "a script writes are the call's artifacts"), r.error
+    # What it printed first says what it was doing (a script printing 13 MB showed nothing).
+    assert r.error.details["stdout"] == "x" * (16 << 10)
+    assert r.error.details["stderr"] == "page 1 of 900\n"
 
 
 def test_env_paths_are_importable_by_scripts(tmp_path: Path) -> None:

@@ -155,10 +155,17 @@ class AttemptIO:
         if why == "overflow":
             which = "stdout" if self.stdout.overflowed else "stderr"
             cap = self.stdout.cap if which == "stdout" else self.stderr.cap
+            details: dict[str, Any] = {"stream": which, "cap": cap}
+            if self.kind == "script":  # its start says what it was printing (13 MB of it)
+                self.stdout.drain()
+                self.stderr.drain()
+                details.update({name: bytes(stream.buf[:_HEAD_BYTES]).decode(errors="replace")
+                                for name, stream in (("stdout", self.stdout),
+                                                     ("stderr", self.stderr))})
             return self._fail(ErrorType.RESOURCE, "output_too_large",
                               f"the skill wrote more than {cap} bytes to {which}" + (
                                   _TO_A_FILE if self.kind == "script" else ""),
-                              details={"stream": which, "cap": cap})
+                              details=details)
         # What a script printed before it hung says where it hung ("Installing pnpm...").
         said = {} if self.kind == "python" else self._streams_so_far()
         return self._fail(ErrorType.TIMEOUT, "execution_timeout",
@@ -420,6 +427,8 @@ class AttemptIO:
 
 
 # A script's output that does not fit a stream (its whole extracted text) has a place.
-_TO_A_FILE = (" (each stream's cap); write large output to a file in the workspace instead: "
-              "the files a script writes are the call's artifacts")
+_TO_A_FILE = (" (each stream's cap; the first 16 KiB of each are in the details); write "
+              "large output to a file in the workspace instead: the files a script writes "
+              "are the call's artifacts")
+_HEAD_BYTES = 16 << 10
 
