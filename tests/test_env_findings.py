@@ -79,7 +79,7 @@ def test_check_does_not_vouch_for_node_or_shell_scripts(tmp_path: Path) -> None:
     assert ("no Python files; the requires of 2 Node scripts and the commands of 1 shell "
             "script are not checked") in one_line(node)
     mixed = one_line(cli(tmp_path, "skills", "check", "mixed"))
-    assert "every import resolves; the requires of 1 Node script is not checked" in mixed
+    assert "every import resolves; the requires of 1 Node script are not checked" in mixed
     assert "no Python files: nothing to check" in one_line(cli(tmp_path, "skills", "check",
                                                                "words"))
     whole = cli(tmp_path, "skills", "check")
@@ -292,3 +292,14 @@ def test_a_plugins_skill_may_link_its_requirements_to_the_plugins(tmp_path: Path
     (skill / "requirements.txt").symlink_to(tmp_path / "outside.txt")
     with pytest.raises(ManifestError, match="a symlink out of the skill's folder"):
         requirement_set(load_skill(skill))
+
+
+def test_check_reads_the_python_files_past_the_listing(tmp_path: Path) -> None:
+    """aero-agent-skills' router skill holds 993 Python files; its listing 500 files, of
+    which check read the 169 Python ones and said every import resolved."""
+    files = {f"lib/m{i:03}.py": "import json\n" for i in range(600)}
+    files["lib/zz_last.py"] = "import surely_not_a_module_here\n"
+    agent_skill(tmp_path, "router", files)
+    r = cli(tmp_path, "skills", "check", "router")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "surely_not_a_module_here" in r.stdout
