@@ -114,3 +114,15 @@ def test_sessions_show_whose_they_are(tmp_path: Path) -> None:
     assert [s.id for s in store.list(principal="alice")] == [alice]
     assert [s.id for s in store.list(principal="bob")] == []
     assert cli("sessions", "rm", alice, "--data-dir", str(data)).returncode == 0
+
+
+def test_the_sandboxs_part_in_a_failure_reaches_the_terminal(tmp_path: Path) -> None:
+    """The engine said "this was the sandbox, by design" (details.sandbox, in --json), but
+    the command line's sentence cut it with the message's stderr tail."""
+    p = cli("script", "pdf-forms", "scripts/write_outside.py", str(tmp_path / "x.txt"),
+            "--skills-dir", SKILLS, "--data-dir", str(tmp_path / "d"))
+    assert p.returncode == 1
+    last = p.stderr.strip().splitlines()[-1]
+    assert last.startswith("skillexec: failed: the script exited with status 1")
+    assert last.endswith("(the sandbox lets a script read its skill's folder and the "
+                         "system's, and write only in its workspace (its current folder))")

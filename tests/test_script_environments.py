@@ -197,3 +197,24 @@ def test_the_child_s_word_on_a_missing_module_is_checked(module: object,
              and re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module, re.ASCII) is not None
              and module.count(".") <= 20)
     assert got == (module if valid else None)
+
+
+@pytest.mark.usefixtures("_sandbox")
+def test_the_pythons_a_script_starts_see_its_environment(tmp_path: Path) -> None:
+    """classic-text-adventure's smoke test re-runs Python with sys.executable, and many
+    skills' .sh wrappers call python3: the installed packages were the warm parent's alone,
+    and they were told 'No module named ...' after skills install."""
+    script_skill(tmp_path, {
+        "requirements.txt": f"{PKG}==1.0.0\n",
+        "scripts/wrap.sh": f"exec python3 -c 'import {MOD}; print({MOD}.VALUE)'\n",
+        "scripts/again.py": ("import subprocess, sys\nsubprocess.run([sys.executable, '-c', "
+                             f"'import {MOD}; print({MOD}.VALUE)'], check=True)\n")})
+    cfg = config(tmp_path)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(config=cfg) as e:
+            return [await e.run_script(SKILL, s) for s in ("scripts/again.py",
+                                                            "scripts/wrap.sh")]
+    for r in arun(go()):
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        assert r.output["stdout"] == "from the wheel\n"

@@ -649,3 +649,34 @@ def test_skill_folders_deep_or_with_names_that_are_not_text(tmp_path: Path) -> N
                            "--skills-dir", str(skills)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_module_beyond_the_skill_is_named_as_the_sandboxs_refusal(tmp_path: Path) -> None:
+    """thoughtspot's build_erd.py puts ../../shared/erd on sys.path and imports 'parser'
+    from it: the sandbox refuses the folder, and the advice was to install 'parser', an
+    unrelated project on the index."""
+    skills = tmp_path / "skills"
+    (skills / "shared" / "erd").mkdir(parents=True)
+    (skills / "shared" / "erd" / "parser.py").write_text("X = 1\n")
+    folder = skills / "erd"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: erd\ndescription: ERDs.\n---\nGo.\n")
+    (folder / "scripts" / "build.py").write_text(
+        "import os, sys\nsys.path.insert(0, os.path.join(os.path.dirname(__file__), "
+        "'../../shared/erd'))\nimport parser\nprint(parser.X)\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    (folder / "scripts" / "typo.py").write_text(
+        (folder / "scripts" / "build.py").read_text().replace("shared/erd", "shard/erd"))
+
+    async def go() -> tuple[ExecutionResult, ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return (await e.run_script("erd", "scripts/build.py"),
+                    await e.run_script("erd", "scripts/typo.py"))
+    r, typo = arun(go())
+    assert typo.error is not None and typo.error.code == "missing_module"  # not the sandbox
+    assert r.error is not None and r.error.code == "sandbox_denied", r.error
+    assert r.error.details["module"] == "parser" and "package" not in r.error.details
+    assert "is outside the skill's folder, which the sandbox lets no skill read" in (
+        r.error.message)
+    assert r.error.details["blocked"][0].endswith("shared/erd")

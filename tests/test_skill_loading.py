@@ -609,6 +609,8 @@ def test_skill_md_as_claude_code_reads_it(tmp_path: Path, content: str, descript
     "---\nname: x\nmetadata:\n  a: b: c\n---\nBody.\n",  # nested: not guessed at
     "---\n- item\nname: x\ndescription: a: b\n---\nBody.\n",  # not keys from the top
     "---\nname: x\nname: y\ndescription: a: b\n---\nBody.\n",  # a key twice
+    # Past 200 keys (a hostile 1 MB of "kN: v: w" took minutes, quadratic): not read.
+    "---\nname: x\n" + "".join(f"k{i}: v: w\n" for i in range(300)) + "---\nBody.\n",
 ])
 def test_front_matter_read_key_by_key_only_where_one_line_fails(
         tmp_path: Path, content: str) -> None:

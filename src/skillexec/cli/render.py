@@ -52,6 +52,11 @@ def error_sentence(result: ExecutionResult) -> str:
         text += "; " + "; ".join(f"{v.get('path') or '/'}: {v.get('message')}" for v in rest)
     if isinstance(stderr, str) and stderr.strip():
         text += f" (stderr: {short(telling_line(stderr), 200)})"
+    # What the engine knows of a failed script's cause, cut above with its message.
+    for key, said in (("requires_python", "the script {}"), ("sandbox", "{}")):
+        value = err.details.get(key)
+        if err.code == SCRIPT_EXIT and isinstance(value, str) and value:
+            text += f" ({said.format(value)})"
     suggestions = err.details.get("suggestions")
     if suggestions and "did you mean" not in err.message:
         text += f" (did you mean: {', '.join(str(s) for s in suggestions)}?)"

@@ -78,11 +78,19 @@ class ScriptCalls:
                 base, script = id[:at], id[at + 1:]
         return self.catalog.skill(self.skills.get(base, requirement), script)
 
-    def _known(self, skill_id: str) -> None:
+    def _known(self, skill_id: str, target: str) -> None:
         """SkillNotFoundError naming ``skill_id`` as given: the derived id's lookup could
-        only name a part of it (``itp`` of ``itp:audit:scripts/x.py``)."""
+        only name a part of it (``itp`` of ``itp:audit:scripts/x.py``). And a refusal where
+        the script's id is also a skill's: a plugin named ``x`` with a skill ``run`` would
+        take the calls (files, stdin) meant for skill ``x``'s script ``run``."""
         if skill_id not in self.skills:
             raise self.skills.not_found(skill_id)
+        if target in self.skills:
+            raise ParameterError(
+                f"the script call {target!r} names a plugin's skill as well as a script of "
+                f"skill {skill_id!r}: refused while both are there (the plugin's folder: "
+                f"{self.skills.get(target).path})", code="script_ambiguous",
+                details={"skill_id": skill_id, "script_id": target})
 
     async def ready(self, skill: Skill) -> Skill:
         """``skill`` with its environment ready, provisioned now at its first call (off the
@@ -108,7 +116,7 @@ class ScriptCalls:
         execute = self._execute
         target, opts = _call(skill_id, script, priority, timeout, principal)
         try:
-            self._known(skill_id)
+            self._known(skill_id, target)
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
                 return await execute(target, params, **_given(opts))
@@ -132,7 +140,7 @@ class ScriptCalls:
         target, opts = _call(skill_id, script, priority, timeout, principal,
                              held=session is not None)
         try:
-            self._known(skill_id)
+            self._known(skill_id, target)
             params = script_params(args=args, files=files, stdin=stdin, session=session)
             if session is None:
                 return await self._submit(target, params, **_given(opts))

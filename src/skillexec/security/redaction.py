@@ -49,9 +49,11 @@ _RULES: tuple[tuple[str, str, bool], ...] = (
     ("jwt", r"eyJ[A-Za-z0-9_-]{8,4096}\.eyJ[A-Za-z0-9_-]{8,8192}\.[A-Za-z0-9_-]{8,4096}", True),
     ("bearer_token", r"(?:[Bb]earer|BEARER)\s{1,5}(?P<v1>[A-Za-z0-9._~+/-]{16,4096}=*)", True),
     ("url_password", r"://[^\s:/@]{1,256}:(?P<v2>[^\s@/]{1,256})@", False),
-    # A bare "pass" is a key only as a name's last part (DB_PASS, smtp_pass): "PASS:
-    # python3 found" is a test's verdict, not a credential.
-    ("password", r"(?:(?<=[_.-])(?:[Pp]ass|PASS)|[Pp]ass(?:word|wd|phrase)|"
+    # A bare "pass" is a key as a name's last part (DB_PASS, smtp.pass, &pass=, smtpPass),
+    # quoted ("pass": ...) or right before "=" (pass=...): "PASS: python3 found" is a
+    # test's verdict, not a credential.
+    ("password", r"(?:(?<=[_.&?-])(?:[Pp]ass|PASS)|(?<=[a-z])Pass|(?<=[\"'])(?:[Pp]ass|PASS)"
+                 r"(?=[\"'])|(?:[Pp]ass|PASS)(?==)|[Pp]ass(?:word|wd|phrase)|"
                  r"PASS(?:WORD|WD|PHRASE)|[Pp]wd|PWD|[Ss]ecret|SECRET|"
                  r"[Aa]pi[_-]?[Kk]ey|API[_-]?KEY|[Aa]ccess[_-]?[Kk]ey|ACCESS[_-]?KEY|"
                  r"[Aa]uth[_-]?[Tt]oken|AUTH[_-]?TOKEN|[Tt]oken|TOKEN)(?![A-Za-z0-9])"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from skillexec.errors import SkillPermissionError
 from skillexec.security.claims import keep_contested
-from skillexec.skills.model import Skill
+from skillexec.skills.model import EntryKind, Skill
 
 __all__ = ["SecretGrants"]
 
@@ -32,13 +32,25 @@ class SecretGrants:
         keep_contested(self._contested, contested, self.ids)
 
     def check(self, skill: Skill) -> None:
-        """Raise unless ``skill`` may be handed its id's secrets (or it is handed none)."""
-        folders = self._contested.get(skill.id) if self._contested else None
-        if folders is None:
+        """Raise unless ``skill`` may be handed its id's secrets (or it is handed none): a
+        script's are its skill's (``x:scripts/a.py`` gets ``x``'s), so a script of a folder
+        that claims ``x`` beside another is refused as a call of ``x`` is."""
+        if not self._contested:
             return
-        raise SkillPermissionError(
-            f"skill {skill.id!r} is handed secrets by skill_secrets, but {len(folders)} "
-            f"folders claim that id ({', '.join(folders)}): no call of it runs until only "
-            "one does", code="secret_not_granted",
-            details={"skill_id": skill.id, "folders": list(folders),
-                     "setting": "skill_secrets"})
+        for sid in _ids(skill):
+            folders = self._contested.get(sid)
+            if folders is not None:
+                raise SkillPermissionError(
+                    f"skill {sid!r} is handed secrets by skill_secrets, but {len(folders)} "
+                    f"folders claim that id ({', '.join(folders)}): no call of it runs until "
+                    "only one does", code="secret_not_granted",
+                    details={"skill_id": sid, "folders": list(folders),
+                             "setting": "skill_secrets"})
+
+
+def _ids(skill: Skill) -> tuple[str, ...]:
+    """The ids whose secrets ``skill`` is handed: its own, and a script's skill's."""
+    attr = skill.entry.attr or ""
+    if skill.entry.kind is EntryKind.SCRIPT and attr and skill.id.endswith(":" + attr):
+        return (skill.id, skill.id[:-len(attr) - 1])
+    return (skill.id,)

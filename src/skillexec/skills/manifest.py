@@ -57,6 +57,7 @@ _CLAUDE_CODE_KEYS = frozenset({
     "context", "agent", "hooks", "paths", "shell", "when_to_use"})
 _AGENT_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # A one-line plain value: not quoted, not a flow collection, anchor, alias, tag or block.
+_MAX_KEYS = 200  # a front matter read key by key: real ones have a dozen
 _WRAPPERS = frozenset({"files", "file", "skill", "src", "content", "package", "dist",
                        "latest", "current", "main"})
 _VERSIONED = re.compile(r"^v?\d+(\.\d+)*$")
@@ -423,8 +424,8 @@ def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines)
               if line[:1] not in ("", " ", "\t", "#", "-") and line.strip()]
-    if not starts or any(line.strip() and not line.lstrip().startswith("#")
-                         for line in lines[:starts[0]]):
+    if not starts or len(starts) > _MAX_KEYS or any(
+            line.strip() and not line.lstrip().startswith("#") for line in lines[:starts[0]]):
         return None
     front: dict[str, Any] = {}
     plain: list[tuple[int, str]] = []
@@ -438,7 +439,7 @@ def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
                 return None
             value = {match[1]: match[2].strip()}
             plain.append((n, match[1]))
-        if not isinstance(value, dict) or len(value) != 1 or set(value) & set(front):
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) in front:
             return None
         front.update(value)
     return front, plain

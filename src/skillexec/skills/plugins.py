@@ -13,6 +13,7 @@ or a name that is not a skill id leaves the folder's own name.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -60,14 +61,9 @@ def _declared(skill_folder: Path) -> Plugin | None:
     for _ in range(_DECLARED_LEVELS):
         manifest = above / ".claude-plugin" / "plugin.json"
         if manifest.is_file():
-            doc = _read(manifest)
-            paths = doc.get("skills") if isinstance(doc, dict) else None
-            top = os.path.realpath(above)
-            for path in [paths] if isinstance(paths, str) else (
-                    paths if isinstance(paths, list) else ()):
-                target = os.path.realpath(above / path) if isinstance(path, str) else ""
-                if target in wanted and target.startswith(top + os.sep):
-                    return Plugin(_name(doc) or _valid(above.name), above)
+            name, targets = _read_plugin(manifest)
+            if wanted & targets:
+                return Plugin(name or _valid(above.name), above)
             return None
         if above.parent == above:
             return None
@@ -84,14 +80,9 @@ def _listed(plugin: Path) -> Plugin | None:
     for _ in range(_MARKETPLACE_LEVELS):
         market = above / ".claude-plugin" / "marketplace.json"
         if market.is_file():
-            doc = _read(market)
-            entries = doc.get("plugins") if isinstance(doc, dict) else None
-            for entry in entries if isinstance(entries, list) else ():
-                source = entry.get("source") if isinstance(entry, dict) else None
-                if (isinstance(source, str) and source.startswith("./")
-                        and os.path.realpath(above / source) == real
-                        and real != os.path.realpath(above)):
-                    return Plugin(_name(entry) or _valid(plugin.name), plugin)
+            for source, name in _read_market(market):
+                if os.path.realpath(source) == real:
+                    return Plugin(name or _valid(plugin.name), plugin)
             return None
         if above.parent == above:
             return None
@@ -106,17 +97,63 @@ def marketplace_sources(folder: Path) -> list[Path]:
     market = folder / ".claude-plugin" / "marketplace.json"
     if not market.is_file():
         return []
-    doc = _read(market)
+    return [source for source, _ in _read_market(market)]
+
+
+# Each manifest is read once per version of it (its path, mtime and size), however many
+# skills ask: a marketplace of 240 entries was read and resolved again for every skill.
+_CACHED = 256
+_MAX_ENTRIES = 5000  # a marketplace's plugins, a plugin's skill folders
+_MAX_SOURCE = 1024  # characters of one relative path
+
+
+def _read_market(market: Path) -> tuple[tuple[Path, str | None], ...]:
+    """(the source folder, the entry's name) of each plugin a marketplace lists by a
+    relative path inside it, other than its own folder."""
+    try:
+        st = os.stat(market)
+    except OSError:
+        return ()
+    return _market(str(market), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _market(market: str, _mtime_ns: int, _size: int) -> tuple[tuple[Path, str | None], ...]:
+    folder = Path(market).parent.parent
+    doc = _read(Path(market))
     entries = doc.get("plugins") if isinstance(doc, dict) else None
     top = os.path.realpath(folder)
-    sources = []
-    for entry in entries if isinstance(entries, list) else ():
+    out = []
+    for entry in (entries if isinstance(entries, list) else [])[:_MAX_ENTRIES]:
         source = entry.get("source") if isinstance(entry, dict) else None
-        if isinstance(source, str) and source.startswith("./"):
+        if isinstance(source, str) and source.startswith("./") and len(source) <= _MAX_SOURCE:
             path = Path(os.path.normpath(folder / source))
             if os.path.realpath(path).startswith(top + os.sep):
-                sources.append(path)
-    return sources
+                out.append((path, _name(entry)))
+    return tuple(out)
+
+
+def _read_plugin(manifest: Path) -> tuple[str | None, frozenset[str]]:
+    """A ``.claude-plugin/plugin.json``'s name and the real paths its ``skills`` names,
+    inside the plugin."""
+    try:
+        st = os.stat(manifest)
+    except OSError:
+        return None, frozenset()
+    return _plugin(str(manifest), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=_CACHED)
+def _plugin(manifest: str, _mtime_ns: int, _size: int) -> tuple[str | None, frozenset[str]]:
+    above = Path(manifest).parent.parent
+    doc = _read(Path(manifest))
+    paths = doc.get("skills") if isinstance(doc, dict) else None
+    listed = [paths] if isinstance(paths, str) else (
+        paths[:_MAX_ENTRIES] if isinstance(paths, list) else [])
+    top = os.path.realpath(above)
+    targets = {os.path.realpath(above / p) for p in listed
+               if isinstance(p, str) and len(p) <= _MAX_SOURCE}
+    return _name(doc), frozenset(t for t in targets if t.startswith(top + os.sep))
 
 
 def _read(path: Path) -> object:
@@ -124,7 +161,7 @@ def _read(path: Path) -> object:
         with path.open("rb") as f:
             data = f.read(_MAX_BYTES + 1)
         return None if len(data) > _MAX_BYTES else json.loads(data)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

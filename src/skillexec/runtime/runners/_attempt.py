@@ -349,6 +349,15 @@ class AttemptIO:
         if code == 0:
             return Outcome(output=out)
         if (missing := said.missing_module) is not None:
+            # Folders that are there, seen from here, but not from the script's sandbox.
+            hidden = [p for p in said.blocked if self.sandbox and os.path.isdir(p)]
+            if hidden:
+                return self._fail(ErrorType.PERMISSION, "sandbox_denied", (
+                    f"skill {base_id(self.attempt.skill)!r}: the script cannot import "
+                    f"{missing!r}: the folder it looks in, {hidden[0]}, is outside the "
+                    "skill's folder, which the sandbox lets no skill read (a plugin's "
+                    "skills read their plugin's folder)"), details={
+                        **out, "module": module_key(missing), "blocked": hidden})
             return self._missing_module(missing, out)
         tail = whole_lines(self.stderr.tail().strip(), 500)
         script = self.attempt.skill.entry.file

@@ -28,6 +28,10 @@ from skillexec.runtime.runners import _protocol as proto
 
 __all__ = ["Staged", "end", "preload", "run", "stage", "unstage"]
 
+# sys.path as the script parent left it (filled by preload): a folder the script added is
+# one this is not in.
+_PARENT_PATH: set[str] = set()
+
 
 Compiled = tuple[int, int, CodeType]  # the file's (mtime_ns, size) when compiled, its code
 MAX_COMPILED = 200
@@ -67,6 +71,7 @@ def preload(sk: dict[str, Any]) -> dict[str, Compiled]:
         except Exception:
             pass
     _line_buffered(sys.stdout)
+    _PARENT_PATH.update(p for p in sys.path if isinstance(p, str))
     return compile_scripts(list(sk.get("compile") or ()))
 
 
@@ -216,10 +221,30 @@ def _tell_missing_module(exc: BaseException, sock: int) -> None:
     module = ending_missing_module(exc)
     if module is not None:
         try:
-            proto.write_all(sock, proto.encode_frame({"t": "missing_module",
-                                                      "module": module[:200]}))
+            proto.write_all(sock, proto.encode_frame({
+                "t": "missing_module", "module": module[:200], "blocked": _unreadable()}))
         except OSError:
             pass  # the engine reports the exit status and traceback instead
+
+
+def _unreadable() -> list[str]:
+    """The folders the script put on ``sys.path`` that this process cannot open: where one
+    is outside its skill (thoughtspot's ``../../shared/erd``), the sandbox's refusal (or its
+    view, which hides the folder) is why its import failed, and no package is the cure. The
+    engine, which sees the real folders, tells those from mistyped ones."""
+    found = []
+    for entry in sys.path[:64]:
+        if not isinstance(entry, str) or not entry or entry in _PARENT_PATH:
+            continue  # the parent's own entries: none the script put there
+        try:
+            os.scandir(entry).close()
+        except (PermissionError, FileNotFoundError):
+            found.append(entry[:300])
+            if len(found) == 3:
+                break
+        except OSError:
+            continue
+    return found
 
 
 def _unchanged(hit: Compiled | None, script: str) -> CodeType | None:

@@ -37,12 +37,13 @@ _FRAME_CAP = 1 << 16
 class ScriptEnd:
     """What a script's child said before it exited."""
 
-    __slots__ = ("end", "missing_module", "setup_failed")
+    __slots__ = ("blocked", "end", "missing_module", "setup_failed")
 
     def __init__(self) -> None:
         self.end: ChildExit | None = None  # its "end" frame (None: it exited without one)
         self.setup_failed: str | None = None
         self.missing_module: str | None = None
+        self.blocked: tuple[str, ...] = ()  # unreadable folders on its sys.path
 
 
 async def read_to_end(conn: Conn, sock: socket.socket,
@@ -75,6 +76,9 @@ async def read_to_end(conn: Conn, sock: socket.socket,
                 module = msg.get("module")
                 if isinstance(module, str) and _MODULE.fullmatch(module):
                     said.missing_module = module
+                    blocked = msg.get("blocked")
+                    if isinstance(blocked, list):
+                        said.blocked = tuple(str(p)[:300] for p in blocked[:3])
     finally:
         exit_fut.remove_done_callback(reaped)
 

@@ -94,7 +94,10 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
     paths: list[str] = [*_SYSTEM_READ, *ambient]
     if skill.path is not None:
         paths.append(str(skill.path))
-    if skill.plugin_root is not None:  # read only, as its own folder: what Claude Code ships
+    # Read only, as its own folder: what Claude Code ships. Not where the plugin's folder
+    # is one of the engine's (skillexec run from a cloned plugin's top: its skillexec.toml,
+    # a key file, a .env): that would open the folder whole; the skill's own stays open.
+    if skill.plugin_root is not None and os.path.realpath(skill.plugin_root) not in forbidden:
         paths.append(str(skill.plugin_root))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))

@@ -191,8 +191,10 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
     sk = spec["skill"]
     invoker, compiled = None, {}
     if sk.get("env_paths"):
-        # The skill's environment first: its packages, in the versions it declared.
+        # The skill's environment first: its packages, in the versions it declared; and for
+        # the Pythons its scripts start (a .sh wrapper's python3, sys.executable) too.
         sys.path[:0] = [str(p) for p in sk["env_paths"]]
+        start_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in sk["env_paths"])
     if sk["kind"] == EntryKind.PYTHON.value:
         skill = Skill(id=sk["id"], version=sk["version"],
                       entry=Entry(kind=EntryKind.PYTHON, file=Path(sk["file"]), attr=sk["attr"]),
