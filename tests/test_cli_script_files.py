@@ -71,3 +71,11 @@ def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
            "sub/more.txt=sub/more.txt" in p.stderr, p.stderr
     p = _script(tmp_path, skills, "notes.txt", "-f", "notes.txt")
     assert (p.returncode, p.stdout) == (0, "HELLO\n") and "note:" not in p.stderr, p.stderr
+    # A failure the file is not in (the script's missing option: cat-agent-skills' gantt)
+    # gets no note: the script said nothing of the file.
+    (skills / "reader" / "scripts" / "opts.py").write_text(
+        "import sys\nsys.exit('opts.py: error: the following arguments are required: --x')\n")
+    p = subprocess.run([sys.executable, "-m", "skillexec", "script", "reader", "scripts/opts.py",
+                        "notes.txt", "--data-dir", str(tmp_path / "data"), "--skills-dir",
+                        str(skills)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 1 and "--x" in p.stderr and "note:" not in p.stderr, p.stderr

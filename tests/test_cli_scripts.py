@@ -126,3 +126,27 @@ def test_the_sandboxs_part_in_a_failure_reaches_the_terminal(tmp_path: Path) -> 
     assert last.startswith("skillexec: failed: the script exited with status 1")
     assert last.endswith("(the sandbox lets a script read its skill's folder and the "
                          "system's, and write only in its workspace (its current folder))")
+
+
+def test_a_scripts_home_is_absolute_and_its_caches_are_no_artifacts(tmp_path: Path) -> None:
+    """microsoft/cat-agent-skills' charts: matplotlib's and fontconfig's caches in HOME
+    became 7 artifacts a chart (links a model got before the PNG); with --data-dir data,
+    HOME and TMPDIR were relative, and the caches landed in data/work/... in the
+    workspace."""
+    folder = tmp_path / "skills" / "chart"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: chart\ndescription: Charts.\n---\nGo.\n")
+    (folder / "scripts" / "plot.py").write_text(
+        "import os\nhome = os.environ['HOME']\nprint(os.path.isabs(home), "
+        "os.path.isabs(os.environ['TMPDIR']))\n"
+        "os.makedirs(os.environ['XDG_CACHE_HOME'] + '/fontconfig')\n"
+        "open(os.environ['XDG_CACHE_HOME'] + '/fontconfig/x.cache', 'w').write('c')\n"
+        "open('chart.png', 'w').write('png')\n")
+    tmp_path.chmod(0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+    p = subprocess.run([sys.executable, "-m", "skillexec", "script", "chart", "scripts/plot.py",
+                        "--skills-dir", "skills", "--data-dir", "data"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=100)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "True True\n"
+    assert [line.split(": ", 1)[1].split(" (")[0] for line in p.stderr.splitlines()
+            if line.startswith("artifact ")] == ["chart.png"]

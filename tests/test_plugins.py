@@ -233,6 +233,8 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
         "Run `node ${CLAUDE_PLUGIN_ROOT}/scripts/status.py`, then "
         "`${CLAUDE_SKILL_DIR}/scripts/uses_lib.py`.\n")
     (site / "scripts" / "uses_lib.py").write_text(_USES_LIB)
+    (site / "scripts" / "where.sh").write_text(
+        'echo "$CLAUDE_PLUGIN_ROOT" "$CLAUDE_SKILL_DIR"\n')
     plain = root / "plain"
     _skill(plain, "none", name="plain")
     (plain / "scripts" / "uses_lib.py").write_text(_USES_LIB.replace("../../..", "../.."))
@@ -248,6 +250,10 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
             res = await eng.run_script("pages:site", "./scripts/uses_lib.py", args=["a"])
             assert res.ok, res.error
             assert res.output["stdout"] == "from the plugin ['a']\n"
+            # As Claude Code names them to a skill's commands (plugins' scripts read them).
+            res = await eng.run_script("pages:site", "scripts/where.sh")
+            assert res.ok, res.error
+            assert res.output["stdout"] == f"{plugin} {site}\n"
             # The plugin's own script: it runs, and cannot write beside itself.
             res = await eng.run_script("pages:site", "../../scripts/status.py")
             assert res.error is not None and "status status.py" in res.error.details["stdout"]

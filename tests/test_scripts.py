@@ -500,7 +500,8 @@ def test_a_script_past_the_stream_cap_is_told_where_large_output_goes(tmp_path: 
                                     "a script writes are the call's artifacts"), r.error
     # What it printed first says what it was doing (a script printing 13 MB showed nothing).
     assert r.error.details["stdout"] == "x" * (16 << 10)
-    assert r.error.details["stderr"] == "page 1 of 900\n"
+    # (and maybe the BrokenPipeError it met as the engine stopped reading, before its kill)
+    assert r.error.details["stderr"].startswith("page 1 of 900\n")
 
 
 def test_env_paths_are_importable_by_scripts(tmp_path: Path) -> None:

@@ -1034,3 +1034,15 @@ def test_a_skill_md_inside_a_code_fence_is_read_within_it(tmp_path: Path) -> Non
     assert any("inside a Markdown code fence" in w for w in skill.warnings)
     with pytest.raises(ManifestError, match="no YAML front matter"):
         load_skill(folder, strict=True)
+
+
+def test_a_lowercase_skill_md_is_named_not_skipped(tmp_path: Path) -> None:
+    """microsoft/cat-agent-skills has a folder with skill.md: it was passed over silently
+    (Claude Code, on a case-sensitive system, reads SKILL.md alone, as skillexec does)."""
+    write(tmp_path, {"ok/SKILL.md": "---\nname: ok\ndescription: d\n---\nB.\n",
+                     "lower/skill.md": "---\nname: lower\ndescription: d\n---\nB.\n"})
+    report = load_skills(tmp_path)
+    assert [s.id for s in report.skills] == ["ok"]
+    assert [p.reason for p in report.problems] == [
+        f"{tmp_path / 'lower' / 'skill.md'}: the file must be named SKILL.md (Agent Skills "
+        "and Claude Code read that name alone)"]

@@ -78,3 +78,16 @@ def test_the_installers_reason_is_whole_when_it_wraps_it(
                                          find_links=(str(tmp_path / "links"),)))
     assert caught.value.message.endswith("we can conclude that your requirements are "
                                          "unsatisfiable."), caught.value.message
+
+
+def test_install_of_a_skill_that_declares_nothing_says_what_its_imports_need(
+        tmp_path: Path) -> None:
+    """cat-agent-skills: 'environment none needed (already installed: nothing to install)'
+    while skills check listed the imports nothing provides."""
+    where, env = _setup(tmp_path)
+    skill_folder(tmp_path / "skills", "bare", files={"main.py": "import cv2\n"})
+    r = cli("skills", "install", "bare", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert " ".join(r.stdout.split()) == (
+        "bare: declares no packages: nothing to install; its imports need opencv-python: "
+        "skillexec skills install bare opencv-python")

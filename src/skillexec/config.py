@@ -320,7 +320,9 @@ class EngineConfig(StorageViews, BaseSettings):
 
     @property
     def work_root(self) -> Path:
-        return self.data_dir / "work"
+        # Absolute: it becomes a script's HOME and TMPDIR (--data-dir data gave them
+        # "data/work/...", which the script then resolved inside its own workspace).
+        return (self.data_dir / "work").resolve()
 
 
 # former flat name -> (section, key); `journal` was the flag, now `journal.enabled`

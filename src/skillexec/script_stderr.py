@@ -24,6 +24,7 @@ _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError")
 _TRACEBACK = "Traceback (most recent call last):"
+_NODE_CODE = re.compile(r" \[[A-Z][A-Z0-9_]*\]$")
 
 
 def telling_line(stderr: str) -> str:
@@ -41,7 +42,8 @@ def telling_line(stderr: str) -> str:
                 return line.strip()
     lines = [ln.strip() for ln in raw if ln.strip()]
     for line in lines:
-        head = line.split(":", 1)[0]
+        # Node's "Error [ERR_MODULE_NOT_FOUND]: ..." names its code between the two.
+        head = _NODE_CODE.sub("", line.split(":", 1)[0])
         if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
             return line
     return lines[-1] if lines else ""

@@ -123,7 +123,9 @@ def script(
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
                          f"{hint}\n")
         if session is None and result.attempts:  # it ran: it may have looked for them
-            for note in _unsent_files(args or [], sent=files):
+            streams = result.error.details if result.error else {}
+            said = f"{streams.get('stderr') or ''}{streams.get('stdout') or ''}"
+            for note in _unsent_files(args or [], sent=files, said=said):
                 sys.stderr.write(f"note: {note}\n")
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
@@ -161,15 +163,16 @@ async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
     _print_streams(ended)
 
 
-def _unsent_files(args: list[str], *, sent: dict[str, bytes]) -> list[str]:
-    """The arguments that name a file here that ``-f`` did not send. The script runs in a
-    workspace of its own: a new user's first call names the file beside them, and the
-    script's own error (FileNotFoundError) does not say why it is not there."""
+def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list[str]:
+    """The arguments that name a file here that ``-f`` did not send, where what the script
+    printed names them (``said``: a failure over a missing option is not the file's). The
+    script runs in a workspace of its own: a new user's first call names the file beside
+    them, and the script's own error (FileNotFoundError) does not say why it is not there."""
     given = {posixpath.normpath(dest) for dest in sent}
     notes = []
     for arg in args:
         rel = posixpath.normpath(arg)
-        if arg.startswith("-") or rel in given:
+        if arg.startswith("-") or rel in given or Path(arg).name not in said:
             continue
         try:
             here = Path(arg).is_file()

@@ -259,15 +259,16 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
     from skillexec.skills.registry import SkillRegistry
     from skillexec.validation import ParameterValidator
-    if is_skill_folder(path):
-        folders = {path.resolve(): ""}
-    else:
-        report = load_skills(path, strict=strict)
-        # Not resolved: a symlink to a folder beside it is its own entry, and the problem
-        # the loader found with it (the same id and version twice) is the link's.
-        folders = {s.path.absolute(): "" for s in report.skills if s.path is not None}
-        for p in report.problems:  # e.g. the same id and version twice
-            folders[p.path.absolute()] = p.reason
+    # A skill folder may hold others (Agent-Skills-for-Context-Engineering's top is a
+    # skill, with 12 below it): what skills list finds, validate checks.
+    report = load_skills(path, strict=strict)
+    # Not resolved: a symlink to a folder beside it is its own entry, and the problem
+    # the loader found with it (the same id and version twice) is the link's.
+    folders = {s.path.absolute(): "" for s in report.skills if s.path is not None}
+    for p in report.problems:  # e.g. the same id and version twice
+        folders[p.path.absolute()] = p.reason
+    if is_skill_folder(path) and path.resolve() not in {f.resolve() for f in folders}:
+        folders[path.resolve()] = ""
     validator = ParameterValidator()
     policy = opt.config(skills_dir=None, data_dir=None).isolation_policy()
     findings: list[dict[str, Any]] = []
@@ -284,9 +285,13 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
                     errors.append(str(exc))
             if not skill.runnable and skill.offers == "nothing":
                 errors.append(f"no executable entry: {skill.entry.reason}")
-            elif not skill.runnable:  # an Agent Skill: valid, used by its instructions/scripts
-                warnings.append(f"no executable entry (it offers {skill.offers}): "
-                                f"{skill.entry.reason}")
+            elif not skill.runnable:  # valid, used by its instructions and scripts
+                # Said where an entry was asked for or is expected: of an Agent Skill that
+                # names none it is no warning (83 of cat-agent-skills', all well-formed).
+                if skill.source != "SKILL.md" or any(
+                        k in skill.manifest for k in ("entry_point", "command", "main_file")):
+                    warnings.append(f"no executable entry (it offers {skill.offers}): "
+                                    f"{skill.entry.reason}")
             elif skill.entry.file is not None and (syntax := _syntax_error(skill.entry.file)):
                 errors.append(syntax)
             warnings += skill.warnings

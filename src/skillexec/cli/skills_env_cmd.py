@@ -224,6 +224,15 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     made = "installed" if envs.installs else "already installed"
     what = ", ".join(status.requirements) or "nothing to install"
     console = make_console()
+    if not status.requirements:
+        # Nothing declared is no "already installed": its imports may still miss (check).
+        from skillexec.environments.imports import missing_imports
+        missing = sorted({m.package for m in missing_imports(skill) if m.needed})
+        console.print(f"{cell(skill.id)}: declares no packages: nothing to install" + (
+            f"; its imports need {cell(', '.join(missing))}: skillexec skills install "
+            f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else ""), soft_wrap=True)
+        _say_named_skills(console, _named_skills(envs, skill))
+        return
     console.print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
                   f"{cell(what)})", soft_wrap=True)
     _say_named_skills(console, _named_skills(envs, skill))

@@ -68,7 +68,10 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     skills: list[Skill] = []
     problems: list[LoadProblem] = []
     seen: dict[str, Path] = {}
-    for folder in _skill_folders(root):
+    folders, misnamed = _skill_folders(root)
+    problems += [LoadProblem(f, f"{f / 'skill.md'}: the file must be named SKILL.md (Agent "
+                                "Skills and Claude Code read that name alone)") for f in misnamed]
+    for folder in folders:
         try:
             skill = load_skill(folder, strict=strict)
         except ManifestError as exc:
@@ -86,10 +89,13 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     return LoadReport(skills=tuple(skills), problems=tuple(problems))
 
 
-def _skill_folders(root: Path) -> list[Path]:
+def _skill_folders(root: Path) -> tuple[list[Path], list[Path]]:
+    """The skill folders at or below ``root``, and the folders with a ``skill.md`` in
+    lower case, which nothing reads (cat-agent-skills has one)."""
     # A skills folder may be a skill itself and hold others (grahama1970's has a stray
     # SKILL.md at its top): Claude Code reads <dir>/*/SKILL.md, so the walk goes on below.
     found: list[Path] = [root] if is_skill_folder(root) else []
+    misnamed: list[Path] = []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
     # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
     # repository links plugins/uipath to its own top, which showed every skill again,
@@ -114,10 +120,14 @@ def _skill_folders(root: Path) -> list[Path]:
                 continue
             if is_skill_folder(child):
                 found.append(child)
-            elif depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
+                continue
+            if (child / "skill.md").is_file():
+                misnamed.append(child)
+            if depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
                 seen.add(real)
                 queue.append((child, depth + 1))
-    return sorted(set(found))  # a marketplace may list a skill folder a walk finds too
+    # A marketplace may list a skill folder a walk finds too.
+    return sorted(set(found)), sorted(set(misnamed))
 
 
 def load_skill(folder: Path, *, strict: bool = False) -> Skill:

@@ -166,6 +166,11 @@ def _folder(path: str, prefix: str, out: Snapshot, max_files: int,
     return seen + len(dirs), subs
 
 
+# The XDG folders an attempt's HOME holds (see _child_request): what libraries keep there
+# (matplotlib's font list, fontconfig's cache: 7 files a chart) is not the script's output.
+_LIBRARY_DIRS = frozenset({".cache", ".config", ".local"})
+
+
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
             save: Callable[[str, bytes, str | None], ArtifactRef]) -> None:
     """Save each file the script created or changed as an artifact (by path). The first
@@ -176,7 +181,7 @@ def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
     except OSError:
         return
     for rel in sorted(after):
-        if before.get(rel) == after[rel]:
+        if before.get(rel) == after[rel] or rel.split("/", 1)[0] in _LIBRARY_DIRS:
             continue
         data = _read(root, rel, max_bytes, owner)
         if data is None:

@@ -28,7 +28,7 @@ __all__ = ["argv", "command_exe", "needed_paths", "python_paths", "read_paths",
 _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                 "/etc/host.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates",
-                "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group",
+                "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group", "/etc/fonts",
                 "/dev/urandom", "/dev/random", "/dev/zero")
 
 
@@ -53,6 +53,10 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": None if script or not entry.file else str(entry.file),
                   "attr": entry.attr, "path": str(skill.path) if skill.path else None,
+                  # Claude Code's names for them, which plugins' scripts read: only a folder
+                  # the skill may read (see needed_paths).
+                  "plugin_root": str(skill.plugin_root) if skill.plugin_root is not None
+                  and str(skill.plugin_root) in needed else None,
                   "default_config": skill.default_config,
                   "env_paths": list(skill.env_paths),
                   "preload": list(preload), "compile": list(compiled)},

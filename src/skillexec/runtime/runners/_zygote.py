@@ -195,6 +195,12 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
         # the Pythons its scripts start (a .sh wrapper's python3, sys.executable) too.
         sys.path[:0] = [str(p) for p in sk["env_paths"]]
         start_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in sk["env_paths"])
+    if sk["kind"] == EntryKind.SCRIPT.value and sk["path"]:
+        # What Claude Code tells a skill's commands: scripts of plugins read them
+        # (process.env.CLAUDE_PLUGIN_ROOT + '/scripts/lib').
+        start_env["CLAUDE_SKILL_DIR"] = sk["path"]
+        if sk.get("plugin_root"):
+            start_env["CLAUDE_PLUGIN_ROOT"] = sk["plugin_root"]
     if sk["kind"] == EntryKind.PYTHON.value:
         skill = Skill(id=sk["id"], version=sk["version"],
                       entry=Entry(kind=EntryKind.PYTHON, file=Path(sk["file"]), attr=sk["attr"]),
