@@ -76,18 +76,11 @@ def _listing(resources: list[Resource], top_level_scripts: bool, folder: Path, *
 def _folder(here: Path, folder: Path, depth: int, scope: str | None,
             ) -> tuple[list[Resource], list[Path]]:
     """One folder of the walk: the files it lists, and its folders to walk next."""
-    try:
-        with os.scandir(here) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError:
-        return [], []
     rel_root = here.relative_to(folder)
     found: list[Resource] = []
     dirs: list[Path] = []
-    for entry in entries:
+    for entry in _visible(here):
         name = entry.name
-        if name.startswith(".") or not _named(name):
-            continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 if name not in _SKIP_DIRS:
@@ -170,15 +163,8 @@ def python_files(folder: Path) -> tuple[list[Path], set[str]]:
     stack = [(folder, 0)]
     while stack:
         path, depth = stack.pop()
-        try:
-            with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        for entry in entries:
+        for entry in _visible(path):
             name = entry.name
-            if name.startswith(".") or not _named(name):
-                continue
             try:
                 if entry.is_dir(follow_symlinks=False):
                     folders.add(name)
@@ -189,6 +175,17 @@ def python_files(folder: Path) -> tuple[list[Path], set[str]]:
             except OSError:
                 continue
     return sorted(found), folders
+
+
+def _visible(path: Path) -> list[os.DirEntry[str]]:
+    """A folder's entries a walk looks at, by name: no dotfile, none whose name is not
+    text; none where it cannot be read."""
+    try:
+        with os.scandir(path) as it:
+            return sorted((e for e in it if not e.name.startswith(".") and _named(e.name)),
+                          key=lambda e: e.name)
+    except OSError:
+        return []
 
 
 def _named(name: str) -> bool:

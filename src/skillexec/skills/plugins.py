@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -57,17 +58,11 @@ def _declared(skill_folder: Path) -> Plugin | None:
     """The plugin whose ``plugin.json`` names, in ``skills``, this folder or the folder it
     is in. The nearest plugin above decides; a path that leaves the plugin is not its."""
     wanted = {os.path.realpath(skill_folder), os.path.realpath(skill_folder.parent)}
-    above = skill_folder.parent
-    for _ in range(_DECLARED_LEVELS):
+    for above in _above(skill_folder.parent, _DECLARED_LEVELS):
         manifest = above / ".claude-plugin" / "plugin.json"
         if manifest.is_file():
             name, targets = _read_plugin(manifest)
-            if wanted & targets:
-                return Plugin(name or _valid(above.name), above)
-            return None
-        if above.parent == above:
-            return None
-        above = above.parent
+            return Plugin(name or _valid(above.name), above) if wanted & targets else None
     return None
 
 
@@ -76,18 +71,23 @@ def _listed(plugin: Path) -> Plugin | None:
     source. A source that is the marketplace's own folder is not a plugin of its own:
     several plugins may share it (Anthropic's ``skills`` lists two at ``./``)."""
     real = os.path.realpath(plugin)
-    above = plugin.parent
-    for _ in range(_MARKETPLACE_LEVELS):
+    for above in _above(plugin.parent, _MARKETPLACE_LEVELS):
         market = above / ".claude-plugin" / "marketplace.json"
         if market.is_file():
             for source, name in _read_market(market):
                 if os.path.realpath(source) == real:
                     return Plugin(name or _valid(plugin.name), plugin)
             return None
-        if above.parent == above:
-            return None
-        above = above.parent
     return None
+
+
+def _above(folder: Path, levels: int) -> Iterator[Path]:
+    """``folder`` and those above it, ``levels`` in all (fewer at the root)."""
+    for _ in range(levels):
+        yield folder
+        if folder.parent == folder:
+            return
+        folder = folder.parent
 
 
 def marketplace_sources(folder: Path) -> list[Path]:
