@@ -101,6 +101,12 @@ def test_a_scripts_own_option_is_refused_with_where_it_goes(tmp_path: Path) -> N
     assert p.stderr.startswith(
         "skillexec: No such option: --path; a script's own options go after --: "
         "skillexec script SKILL SCRIPT [--session ID ...] -- ARG... (see '"), p.stderr
+    # simota's --batch-id: click's guess among skillexec's own options ("--data-dir") is
+    # left out: the option was the script's.
+    p = _cli(tmp_path, "script", "notes", "scripts/add.py", "--batch-id", "b1",
+             "--skills-dir", str(tmp_path))
+    assert p.stderr.startswith("skillexec: No such option: --batch-id; a script's own "), (
+        p.stderr)
     ok = _cli(tmp_path, "script", "notes", "scripts/add.py", "--skills-dir", str(tmp_path),
               "--", "x", "--path", "out")
     assert (ok.returncode, ok.stdout) == (0, "added\n"), ok.stderr
@@ -115,3 +121,18 @@ def test_a_timed_out_script_shows_what_it_printed_before_it_hung(tmp_path: Path)
         "npm warn: retrying the registry\n"
         "skillexec: timed_out: skill 'notes:scripts/setup.sh' did not finish within 10 s "
         "[timeout_error/execution_timeout] (stderr: npm warn: retrying the registry)\n")
+
+
+def test_a_file_given_as_the_skill_is_named_as_a_file(tmp_path: Path) -> None:
+    """simota/agent-skills' readers named a script's file where the skill goes, and were
+    asked 'did you mean <another skill>?'."""
+    folder = tmp_path / "skills" / "notes"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: notes\ndescription: N.\n---\nGo.\n")
+    (folder / "scripts" / "go.py").write_text("print(1)\n")
+    p = subprocess.run([sys.executable, "-m", "skillexec", "script", "skills/notes/scripts/go.py",
+                        "x", "--data-dir", str(tmp_path / "d")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr == ("skillexec: skills/notes/scripts/go.py is a file, not a skill folder: "
+                        "name the skill (or its folder), then the script\n")

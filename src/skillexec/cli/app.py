@@ -7,6 +7,7 @@ order ``--help`` lists them) and turns what escapes a command into an exit code.
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 import sqlite3
@@ -176,7 +177,9 @@ def main() -> None:
         elif (getattr(ctx, "info_name", None) == "script"
               and type(exc).__name__ == "NoSuchOption"):
             # `script skill-creator scripts/init_skill.py NAME --path out`: the option was
-            # the script's (most bundled scripts take flags), which only `--` hands over
+            # the script's (most bundled scripts take flags), which only `--` hands over;
+            # click's guess among skillexec's own ("--batch-id": "--data-dir") misleads.
+            message = re.sub(r" \(Possible options?: [^)]*\)", "", message)
             message += ("; a script's own options go after --: skillexec script SKILL SCRIPT "
                         "[--session ID ...] -- ARG...")
         sys.stderr.write(f"skillexec: {message} (see '{command} --help')\n")

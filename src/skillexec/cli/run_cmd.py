@@ -147,7 +147,13 @@ def skill_by_id_or_folder(engine: SkillExecutionEngine, skill: str) -> str:
     """The id of ``skill``: an id the engine has, or the path of a skill folder, which is
     registered (``run`` and ``script`` take either, as the README's ``SKILL`` says)."""
     folder = Path(skill)
-    if skill in engine.skills or not folder.is_dir():
+    if skill in engine.skills:
+        return skill
+    if ("/" in skill or skill.endswith((".py", ".md", ".js", ".sh"))) and folder.is_file():
+        # simota's users named a script's file as the skill: "did you mean" was no help.
+        opt.fail(f"{skill} is a file, not a skill folder: name the skill (or its folder), "
+                 "then the script")
+    if not folder.is_dir():
         return skill
     from skillexec.skills.loader import is_skill_folder, load_skills
     if not is_skill_folder(folder) and load_skills(folder).skills:
