@@ -303,3 +303,14 @@ def test_check_reads_the_python_files_past_the_listing(tmp_path: Path) -> None:
     r = cli(tmp_path, "skills", "check", "router")
     assert r.returncode == 2, r.stdout + r.stderr
     assert "surely_not_a_module_here" in r.stdout
+
+
+def test_check_knows_a_declared_package_that_provides_the_same_module(tmp_path: Path) -> None:
+    """trailofbits' culture-index declares opencv-python-headless: check told it to declare
+    and install opencv-python too, which would overwrite the files of the one it has."""
+    agent_skill(tmp_path, "culture", {"requirements.txt": "opencv-python-headless\n",
+                                      "scripts/a.py": "import cv2\n"})
+    r = cli(tmp_path, "skills", "check", "culture")
+    text = one_line(r)
+    assert "missing module cv2 (package opencv-python-headless)" in text, text
+    assert "declare them" not in text and "opencv-python " not in text + " "

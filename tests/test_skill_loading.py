@@ -1046,3 +1046,16 @@ def test_a_lowercase_skill_md_is_named_not_skipped(tmp_path: Path) -> None:
     assert [p.reason for p in report.problems] == [
         f"{tmp_path / 'lower' / 'skill.md'}: the file must be named SKILL.md (Agent Skills "
         "and Claude Code read that name alone)"]
+
+
+def test_a_hidden_folder_of_skills_is_named(tmp_path: Path) -> None:
+    """openai/skills keeps its 10 skills in skills/.curated, .experimental and .system:
+    skills list showed an empty table, saying nothing."""
+    write(tmp_path, {".curated/pdf/SKILL.md": "---\nname: pdf\ndescription: d\n---\nB.\n",
+                     ".curated/doc/SKILL.md": "---\nname: doc\ndescription: d\n---\nB.\n",
+                     ".git/x/SKILL.md": "---\nname: x\ndescription: d\n---\nB.\n"})
+    report = load_skills(tmp_path)
+    assert report.skills == ()
+    assert [p.reason for p in report.problems] == [
+        f"{tmp_path / '.curated'}: folders whose names start with '.' are not read, and this "
+        "one holds 2 skill folders: pass it as --skills-dir to load them"]

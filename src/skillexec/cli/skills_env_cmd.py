@@ -14,7 +14,7 @@ from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 from skillexec.cli.skills_cmd import _registry, app, environments, find_skill
-from skillexec.environments.modules import GUESSED
+from skillexec.environments.modules import GUESSED, same_module
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:
@@ -132,10 +132,14 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     _say_named_skills(console, _named_skills(envs, skill))
     # A guess the skill declares itself is the author's word, not only the module's name.
     unsure = set(_undeclared(envs, skill, {m.package for m in missing if m.guessed}))
+    declared = _declared(envs, skill)
     for m in missing:
         label = "missing" if m.needed else "optional" if m.optional else "reference-only"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
-        package = f"{m.package}, {GUESSED}" if m.package in unsure else m.package
+        # The one the skill declares, where it declares one providing the same modules.
+        alike = sorted(same_module(m.package) & declared)
+        package = (f"{m.package}, {GUESSED}" if m.package in unsure
+                   else alike[0] if alike else m.package)
         console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)} (package {cell(package)}), imported at "
                       f"{cell(where)}", soft_wrap=True)
@@ -172,16 +176,22 @@ def _say_named_skills(console: Console, names: tuple[str, ...]) -> None:
                       "for them", soft_wrap=True)
 
 
-def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
-    """Those of ``packages`` that the skill's requirements do not name."""
+def _declared(envs: EnvironmentManager, skill: Skill) -> set[str]:
+    """The packages the skill's requirements name (canonical names)."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
     try:
         reqs = envs.requirements(skill).requirements
     except SkillExecError:
         reqs = ()
-    declared = {canonicalize_name(Requirement(r).name) for r in reqs}
-    return sorted(p for p in packages if canonicalize_name(p) not in declared)
+    return {canonicalize_name(Requirement(r).name) for r in reqs}
+
+
+def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
+    """Those of ``packages`` that the skill's requirements do not name, nor one that
+    provides the same modules (culture-index declares opencv-python-headless for cv2)."""
+    declared = _declared(envs, skill)
+    return sorted(p for p in packages if not same_module(p) & declared)
 
 
 @app.command()

@@ -12,7 +12,28 @@ import re
 from skillexec.errors import ErrorInfo
 
 __all__ = ["GUESSED", "ending_missing_module", "missing_module_message", "module_key",
-           "name_the_package", "own_module_message", "package_for", "package_guessed"]
+           "name_the_package", "own_module_message", "package_for", "package_guessed",
+           "same_module"]
+
+# Distributions that provide the same modules, of which a skill declares one: installing
+# another beside it (culture-index declares opencv-python-headless) overwrites its files.
+_ALIKE = (
+    frozenset({"opencv-python", "opencv-python-headless", "opencv-contrib-python",
+               "opencv-contrib-python-headless"}),
+    frozenset({"psycopg2", "psycopg2-binary"}),
+    frozenset({"pillow", "pillow-simd"}),
+    frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-macos"}),
+    frozenset({"faiss-cpu", "faiss-gpu"}),
+    frozenset({"onnxruntime", "onnxruntime-gpu"}),
+)
+
+
+def same_module(package: str) -> frozenset[str]:
+    """The distributions that provide what ``package`` does (canonical names), itself
+    included."""
+    name = package.lower().replace("_", "-")
+    return next((group for group in _ALIKE if name in group), frozenset({name}))
+
 
 # Import names that differ from their distribution's name; any other is its own name.
 _PACKAGES: dict[str, str] = {

@@ -19,7 +19,7 @@ from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Resource, Skill
 
 __all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
-           "python_files", "scan_bundle", "shebang_runner"]
+           "plugin_scripts", "python_files", "scan_bundle", "shebang_runner"]
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
@@ -30,6 +30,7 @@ _SHEBANG_RUNNERS = {"python": "python", "node": "node", "nodejs": "node", "bash"
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", ".venv", "env",
                         "site-packages", "dist", "build"})
 _MAX_DEPTH = 6
+_MAX_PLUGIN_SCRIPTS = 100
 # Where bundled scripts live in Agent Skills; Python files beside the manifest are the
 # skill's own modules (its entry and helpers), not scripts a model is told to run.
 _SCRIPT_DIRS = ("scripts", "bin")
@@ -205,6 +206,27 @@ def _scripts(resources: list[Resource], top_level: bool, folder: Path) -> tuple[
                  and Path(r.path).name != "__init__.py"
                  and (Path(r.path).suffix in SCRIPT_SUFFIXES
                       or (not Path(r.path).suffix and shebang_runner(folder / r.path))))
+
+
+def plugin_scripts(plugin_root: Path, folder: Path) -> tuple[str, ...]:
+    """The scripts a plugin keeps for its skills (``scripts/`` and ``bin/`` at its top, not
+    their libraries below), named from the skill's ``folder`` (``../../scripts/plan.py``),
+    as a call gives them: trailofbits' c-review runs its plan script from there, and
+    showed as "instructions only"."""
+    found: list[str] = []
+    for where in _SCRIPT_DIRS:
+        for entry in _visible(plugin_root / where):
+            path = Path(entry.path)
+            try:
+                runs = entry.is_file(follow_symlinks=False) and (path.suffix in SCRIPT_SUFFIXES or (
+                    not path.suffix and shebang_runner(path) is not None))
+            except OSError:
+                continue
+            if runs and path.name != "__init__.py":
+                found.append(os.path.relpath(path, folder))
+            if len(found) >= _MAX_PLUGIN_SCRIPTS:
+                return tuple(found)
+    return tuple(found)
 
 
 def shebang_runner(path: str | Path) -> str | None:

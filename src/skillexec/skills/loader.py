@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ManifestError
-from skillexec.skills.bundle import MAX_RESOURCES, scan_bundle
+from skillexec.skills.bundle import MAX_RESOURCES, plugin_scripts, scan_bundle
 from skillexec.skills.entry_points import EntryResolver
 from skillexec.skills.fields import (
     SKILL_ID,
@@ -37,6 +38,10 @@ __all__ = ["LoadProblem", "LoadReport", "check_skill", "is_skill_folder", "load_
            "load_skills"]
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
+# Hidden folders not even looked into for skills (a repository's, tools' caches).
+_SKIP_HIDDEN = frozenset({".git", ".github", ".venv", ".claude-plugin", ".cache", ".idea",
+                          ".vscode", ".tox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+                          ".hg", ".svn", ".skillexec"})
 _NEVER_ASIDE = frozenset({"entry_point", "command", "main_file", "id", "skill_id", "name"})
 _MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
 
@@ -68,9 +73,8 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     skills: list[Skill] = []
     problems: list[LoadProblem] = []
     seen: dict[str, Path] = {}
-    folders, misnamed = _skill_folders(root)
-    problems += [LoadProblem(f, f"{f / 'skill.md'}: the file must be named SKILL.md (Agent "
-                                "Skills and Claude Code read that name alone)") for f in misnamed]
+    folders, unread = _skill_folders(root)
+    problems += unread
     for folder in folders:
         try:
             skill = load_skill(folder, strict=strict)
@@ -89,13 +93,14 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     return LoadReport(skills=tuple(skills), problems=tuple(problems))
 
 
-def _skill_folders(root: Path) -> tuple[list[Path], list[Path]]:
-    """The skill folders at or below ``root``, and the folders with a ``skill.md`` in
-    lower case, which nothing reads (cat-agent-skills has one)."""
+def _skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
+    """The skill folders at or below ``root``, and what holds skills the walk does not
+    read: a ``skill.md`` in lower case (cat-agent-skills has one), a hidden folder of skill
+    folders (openai/skills keeps all of its in ``skills/.curated`` and two others)."""
     # A skills folder may be a skill itself and hold others (grahama1970's has a stray
     # SKILL.md at its top): Claude Code reads <dir>/*/SKILL.md, so the walk goes on below.
     found: list[Path] = [root] if is_skill_folder(root) else []
-    misnamed: list[Path] = []
+    unread: list[LoadProblem] = []
     queue: deque[tuple[Path, int]] = deque([(root, 0)])
     # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
     # repository links plugins/uipath to its own top, which showed every skill again,
@@ -116,18 +121,35 @@ def _skill_folders(root: Path) -> tuple[list[Path], list[Path]]:
                 else:
                     queue.append((source, 0))
         for child in children:
-            if child.name.startswith(".") or child.name in _SKIP_DIRS:
+            if child.name.startswith("."):
+                if child.name not in _SKIP_HIDDEN and (held := _skills_in(child)):
+                    unread.append(LoadProblem(child, (
+                        f"{child}: folders whose names start with '.' are not read, and this "
+                        f"one holds {held} skill folder{'s' if held > 1 else ''}: pass it as "
+                        "--skills-dir to load them")))
+                continue
+            if child.name in _SKIP_DIRS:
                 continue
             if is_skill_folder(child):
                 found.append(child)
                 continue
             if (child / "skill.md").is_file():
-                misnamed.append(child)
+                unread.append(LoadProblem(child, (
+                    f"{child / 'skill.md'}: the file must be named SKILL.md (Agent Skills and "
+                    "Claude Code read that name alone)")))
             if depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
                 seen.add(real)
                 queue.append((child, depth + 1))
     # A marketplace may list a skill folder a walk finds too.
-    return sorted(set(found)), sorted(set(misnamed))
+    return sorted(set(found)), unread
+
+
+def _skills_in(folder: Path) -> int:
+    """How many of ``folder``'s folders are skill folders (a hidden folder's, bounded)."""
+    try:
+        return sum(1 for p in itertools.islice(folder.iterdir(), 1000) if is_skill_folder(p))
+    except OSError:
+        return 0
 
 
 def load_skill(folder: Path, *, strict: bool = False) -> Skill:
@@ -291,6 +313,9 @@ class _Builder(EntryResolver):
         resources, scripts, full = scan_bundle(
             self.folder, top_level_scripts=bool(body and not parts["entry"].runnable),
             scope=plugin.root if plugin else None)
+        if plugin is not None and plugin.root is not None:
+            scripts += tuple(s for s in plugin_scripts(plugin.root, self.folder)
+                             if s not in scripts)
         if full:
             self.warnings.append(f"the folder holds more than {MAX_RESOURCES} files: the "
                                  f"first {MAX_RESOURCES} (shallowest first) are listed; the "
