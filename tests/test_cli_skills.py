@@ -352,3 +352,19 @@ def test_validate_checks_the_skills_below_a_folder_that_is_one(tmp_path: Path) -
     r = cli("skills", "validate", str(top), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert sorted(f["id"] for f in json.loads(r.stdout)) == ["ctx", "one", "two"]
+
+
+def test_run_of_a_plugins_skill_that_did_not_load_names_it(tmp_path: Path) -> None:
+    """`run p:s` of a plugin's skill that did not load said "no skill 'p'" (the part before
+    the colon), where show, script, check and install named it and why."""
+    plugin = tmp_path / "skills" / "mobile"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "mobile-app"}')
+    (plugin / "skills" / "add-data").mkdir(parents=True)
+    (plugin / "skills" / "add-data" / "SKILL.md").write_text(
+        "---\nname: add-data\ndescription: d\npps.\nx: 1\n---\nB.\n")
+    r = cli("run", "mobile-app:add-data", "--skills-dir", str(tmp_path / "skills"),
+            cwd=tmp_path)
+    assert r.returncode == 2
+    assert "skill 'mobile-app:add-data' was not loaded: " in r.stderr, r.stderr
+    assert "no skill 'mobile-app'" not in r.stderr

@@ -1059,3 +1059,12 @@ def test_a_hidden_folder_of_skills_is_named(tmp_path: Path) -> None:
     assert [p.reason for p in report.problems] == [
         f"{tmp_path / '.curated'}: folders whose names start with '.' are not read, and this "
         "one holds 2 skill folders: pass it as --skills-dir to load them"]
+
+
+def test_the_first_paragraph_is_prose_not_code_or_a_tag(tmp_path: Path) -> None:
+    """A description read from the body took a code block's line ($PYTHON_CMD
+    scripts/auth.py --ensure) or a lone <INSTRUCTIONS> tag."""
+    folder = write(tmp_path / "auth", {"SKILL.md": (
+        "# Auth\n\n<INSTRUCTIONS>\n\n```bash\n$PYTHON_CMD scripts/auth.py --ensure\n```\n\n"
+        "Signs the user in, once.\n")})
+    assert load_skill(folder).description == "Signs the user in, once."

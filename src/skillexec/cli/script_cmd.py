@@ -146,7 +146,11 @@ def _print_streams(result: ExecutionResult) -> None:
     streams = result.output if result.ok else (result.error.details if result.error else {})
     if isinstance(streams, dict):
         if streams.get("stdout"):
-            sys.stdout.write(safe_block(str(streams["stdout"])))
+            out = safe_block(str(streams["stdout"]))
+            # A failure's sentence follows on stderr: on a terminal it began on the line a
+            # cut-off output left open ("...yyyyskillexec: failed: ...").
+            end = "\n" if not result.ok and not out.endswith("\n") and sys.stdout.isatty() else ""
+            sys.stdout.write(out + end)
         if streams.get("stderr"):
             sys.stderr.write(safe_block(str(streams["stderr"])))
 

@@ -56,7 +56,7 @@ _PACKAGES: dict[str, str] = {
     "fpdf": "fpdf2",
     # Seen in scientific and developer skills (K-Dense's, cc-skills'): the index's names.
     "Bio": "biopython", "tdc": "pytdc", "umap": "umap-learn", "faiss": "faiss-cpu",
-    "OCP": "cadquery-ocp", "mem0": "mem0ai",
+    "OCP": "cadquery-ocp", "mem0": "mem0ai", "arango": "python-arango",
     "git": "gitpython", "github": "pygithub", "jose": "python-jose", "nacl": "pynacl",
     "googleapiclient": "google-api-python-client", "mpl_toolkits": "matplotlib",
     "OpenGL": "pyopengl", "kafka": "kafka-python", "google.oauth2": "google-auth",

@@ -449,9 +449,13 @@ def _first_paragraph(body: str) -> str:
     """The body's first paragraph of text (headings, rules and code fences skipped), as
     one line, at most 1,024 characters."""
     para: list[str] = []
+    fenced = False
     for line in body.splitlines():
         text = line.strip()
-        if not text or text.startswith(("#", "```", "---", "<!--")):
+        if text.startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced or not text or text.startswith(("#", "```", "~~~", "---", "<!--")) or (
+                text.startswith("<") and text.endswith(">")):  # code, a tag alone
             if para:
                 break
             continue

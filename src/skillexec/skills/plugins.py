@@ -74,8 +74,8 @@ def _listed(plugin: Path) -> Plugin | None:
     for above in _above(plugin.parent, _MARKETPLACE_LEVELS):
         market = above / ".claude-plugin" / "marketplace.json"
         if market.is_file():
-            for source, name in _read_market(market):
-                if os.path.realpath(source) == real:
+            for _, resolved, name in _read_market(market):
+                if resolved == real:
                     return Plugin(name or _valid(plugin.name), plugin)
             return None
     return None
@@ -97,7 +97,7 @@ def marketplace_sources(folder: Path) -> list[Path]:
     market = folder / ".claude-plugin" / "marketplace.json"
     if not market.is_file():
         return []
-    return [source for source, _ in _read_market(market)]
+    return [source for source, _, _ in _read_market(market)]
 
 
 # Each manifest is read once per version of it (its path, mtime and size), however many
@@ -107,9 +107,9 @@ _MAX_ENTRIES = 5000  # a marketplace's plugins, a plugin's skill folders
 _MAX_SOURCE = 1024  # characters of one relative path
 
 
-def _read_market(market: Path) -> tuple[tuple[Path, str | None], ...]:
-    """(the source folder, the entry's name) of each plugin a marketplace lists by a
-    relative path inside it, other than its own folder."""
+def _read_market(market: Path) -> tuple[tuple[Path, str, str | None], ...]:
+    """(the source folder, its real path, the entry's name) of each plugin a marketplace
+    lists by a relative path inside it, other than its own folder."""
     try:
         st = os.stat(market)
     except OSError:
@@ -118,7 +118,8 @@ def _read_market(market: Path) -> tuple[tuple[Path, str | None], ...]:
 
 
 @functools.lru_cache(maxsize=_CACHED)
-def _market(market: str, _mtime_ns: int, _size: int) -> tuple[tuple[Path, str | None], ...]:
+def _market(market: str, _mtime_ns: int, _size: int,
+            ) -> tuple[tuple[Path, str, str | None], ...]:
     folder = Path(market).parent.parent
     doc = _read(Path(market))
     entries = doc.get("plugins") if isinstance(doc, dict) else None
@@ -128,8 +129,8 @@ def _market(market: str, _mtime_ns: int, _size: int) -> tuple[tuple[Path, str | 
         source = entry.get("source") if isinstance(entry, dict) else None
         if isinstance(source, str) and source.startswith("./") and len(source) <= _MAX_SOURCE:
             path = Path(os.path.normpath(folder / source))
-            if os.path.realpath(path).startswith(top + os.sep):
-                out.append((path, _name(entry)))
+            if (real := os.path.realpath(path)).startswith(top + os.sep):
+                out.append((path, real, _name(entry)))
     return tuple(out)
 
 

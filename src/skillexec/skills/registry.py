@@ -134,7 +134,7 @@ class SkillRegistry:
             if found is not None:
                 return found
             if self.derive is not None and ":" in id:
-                return self.derive(id, None)
+                return self._derived(id, None)
             raise self.not_found(id)
         if not isinstance(requirement, str):  # from code: version=1 raised AttributeError
             raise ParameterError(
@@ -145,7 +145,7 @@ class SkillRegistry:
         versions = self._versions.get(id)
         if versions is None:
             if self.derive is not None and ":" in id:
-                return self.derive(id, requirement)
+                return self._derived(id, requirement)
             raise self.not_found(id)
         if is_any(requirement):
             return self.get(id)
@@ -197,6 +197,18 @@ class SkillRegistry:
 
     def __iter__(self) -> Iterator[Skill]:
         return iter(self.list())
+
+    def _derived(self, id: str, requirement: str | None) -> Skill:
+        """A script skill derived by ``derive``; where no skill of its first part is here,
+        the id as given is what is not found (``run p:s`` of a plugin's skill that did not
+        load said "no skill 'p'")."""
+        assert self.derive is not None
+        try:
+            return self.derive(id, requirement)
+        except SkillNotFoundError as exc:
+            if exc.code != "skill_not_found":
+                raise
+            raise self.not_found(id) from None
 
     def not_found(self, id: str) -> SkillNotFoundError:
         name = id.rsplit(":", 1)[-1]
