@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from skillexec.errors import SkillPermissionError
+from skillexec.scripts import base_id
 from skillexec.security.claims import keep_contested
-from skillexec.skills.model import EntryKind, Skill
+from skillexec.skills.model import Skill
 
 __all__ = ["SecretGrants"]
 
@@ -37,7 +38,7 @@ class SecretGrants:
         that claims ``x`` beside another is refused as a call of ``x`` is."""
         if not self._contested:
             return
-        for sid in _ids(skill):
+        for sid in dict.fromkeys((skill.id, base_id(skill))):
             folders = self._contested.get(sid)
             if folders is not None:
                 raise SkillPermissionError(
@@ -47,10 +48,3 @@ class SecretGrants:
                     details={"skill_id": sid, "folders": list(folders),
                              "setting": "skill_secrets"})
 
-
-def _ids(skill: Skill) -> tuple[str, ...]:
-    """The ids whose secrets ``skill`` is handed: its own, and a script's skill's."""
-    attr = skill.entry.attr or ""
-    if skill.entry.kind is EntryKind.SCRIPT and attr and skill.id.endswith(":" + attr):
-        return (skill.id, skill.id[:-len(attr) - 1])
-    return (skill.id,)

@@ -13,6 +13,7 @@ import dataclasses
 import itertools
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,21 +184,32 @@ def _without_unread_fields(folder: Path, docs: list[ManifestDoc],
     ``dependencies: ['pip:docx']``, a ``permissions`` of prose): Claude Code reads no such
     field and loads the skill; so does lenient mode, without the field, saying so. What
     decides what runs (an entry, a command) is never set aside."""
+    skill, errors = _set_aside_until_built(
+        folder, docs, exc, strict=False,
+        may=lambda key: key.split(".")[0] not in _NEVER_ASIDE)
+    if skill is None:
+        raise errors[-1]
+    notes = tuple(e.message.removeprefix(f"{folder}{os.sep}") + " (set aside)" for e in errors)
+    return dataclasses.replace(skill, warnings=skill.warnings + notes)
+
+
+def _set_aside_until_built(folder: Path, docs: list[ManifestDoc], exc: ManifestError, *,
+                           strict: bool, may: Callable[[str], bool] = lambda _: True,
+                           ) -> tuple[Skill | None, list[ManifestError]]:
+    """Build again with the field each error names set aside, one at a time: the skill
+    once what remains builds (None if a field cannot be set aside), and every error met."""
     docs = [dataclasses.replace(d, fields=copy.deepcopy(d.fields)) for d in docs]
-    notes: list[str] = []
-    for _ in range(16):  # a bound: each turn sets one field aside
+    errors = [exc]
+    for _ in range(64):  # each turn sets one field aside: a bound, not a loop forever
         key = exc.details.get("field")
-        if not isinstance(key, str) or key.split(".")[0] in _NEVER_ASIDE or not _set_aside(
-                docs, key):
-            raise exc
-        notes.append(exc.message.removeprefix(f"{folder}{os.sep}") + " (set aside)")
+        if not isinstance(key, str) or not may(key) or not _set_aside(docs, key):
+            return None, errors
         try:
-            skill = _Builder(folder, docs, strict=False).build()
+            return _Builder(folder, docs, strict=strict).build(), errors
         except ManifestError as again:
             exc = again
-            continue
-        return dataclasses.replace(skill, warnings=skill.warnings + tuple(notes))
-    raise exc
+            errors.append(again)
+    return None, errors
 
 
 def check_skill(folder: Path, *, strict: bool = False) -> tuple[Skill | None, list[str]]:
@@ -207,24 +219,15 @@ def check_skill(folder: Path, *, strict: bool = False) -> tuple[Skill | None, li
     try:
         return load_skill(folder, strict=strict), []
     except ManifestError as exc:
-        problems = [exc.message]
-        key = exc.details.get("field")
+        first = exc
     folder = Path(folder).resolve()
     try:
         docs = [read_manifest(folder / n, strict=strict)
                 for n in MANIFEST_NAMES if (folder / n).is_file()]
     except ManifestError:
-        return None, problems  # a manifest that cannot be read at all hides the rest
-    docs = [dataclasses.replace(d, fields=copy.deepcopy(d.fields)) for d in docs]
-    for _ in range(64):  # each turn sets one field aside: a bound, not a loop forever
-        if not isinstance(key, str) or not _set_aside(docs, key):
-            return None, problems
-        try:
-            return _Builder(folder, docs, strict=strict).build(), problems
-        except ManifestError as exc:
-            problems.append(exc.message)
-            key = exc.details.get("field")
-    return None, problems
+        return None, [first.message]  # a manifest that cannot be read at all hides the rest
+    skill, errors = _set_aside_until_built(folder, docs, first, strict=strict)
+    return skill, [e.message for e in errors]
 
 
 def _set_aside(docs: list[ManifestDoc], key: str) -> bool:

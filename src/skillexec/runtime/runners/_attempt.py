@@ -349,16 +349,7 @@ class AttemptIO:
         if code == 0:
             return Outcome(output=out)
         if (missing := said.missing_module) is not None:
-            # Folders that are there, seen from here, but not from the script's sandbox.
-            hidden = [p for p in said.blocked if self.sandbox and os.path.isdir(p)]
-            if hidden:
-                return self._fail(ErrorType.PERMISSION, "sandbox_denied", (
-                    f"skill {base_id(self.attempt.skill)!r}: the script cannot import "
-                    f"{missing!r}: the folder it looks in, {hidden[0]}, is outside the "
-                    "skill's folder, which the sandbox lets no skill read (a plugin's "
-                    "skills read their plugin's folder)"), details={
-                        **out, "module": module_key(missing), "blocked": hidden})
-            return self._missing_module(missing, out)
+            return self._missing_module(missing, out, blocked=said.blocked)
         tail = whole_lines(self.stderr.tail().strip(), 500)
         script = self.attempt.skill.entry.file
         asked = python_mismatch(script) if script is not None else None  # a likely cause
@@ -373,14 +364,23 @@ class AttemptIO:
                           + (f" (the script {asked})" if asked else "")
                           + (f" ({hint})" if hint else ""), details=out)
 
-    def _missing_module(self, module: str, out: dict[str, Any]) -> Outcome:
+    def _missing_module(self, module: str, out: dict[str, Any], *,
+                        blocked: tuple[str, ...]) -> Outcome:
         """A script ended by an import nothing provides: the package to declare, unless the
         module is the skill's own (``from scripts.call_api import x``, with ``scripts``
-        the skill's folder): a package of that name on the index is someone else's."""
+        the skill's folder): a package of that name on the index is someone else's; or
+        unless the folder the script looked in is there, seen from here, but hidden by its
+        sandbox (``blocked``: what it put on sys.path and could not open)."""
         skill = self.attempt.skill
         script = skill.entry.file
         sid = base_id(skill)
         details = {**out, "module": module_key(module)}
+        if hidden := [p for p in blocked if self.sandbox and os.path.isdir(p)]:
+            return self._fail(ErrorType.PERMISSION, "sandbox_denied", (
+                f"skill {sid!r}: the script cannot import {module!r}: the folder it looks "
+                f"in, {hidden[0]}, is outside the skill's folder, which the sandbox lets no "
+                "skill read (a plugin's skills read their plugin's folder)"),
+                details={**details, "blocked": hidden})
         if is_own_module(skill, module, beside=script.parent if script else None):
             where = "the skill's folder"
             if script is not None and skill.path is not None:
@@ -436,8 +436,8 @@ class AttemptIO:
 
 
 # A script's output that does not fit a stream (its whole extracted text) has a place.
-_TO_A_FILE = (" (each stream's cap; the first 16 KiB of each are in the details); write "
-              "large output to a file in the workspace instead: the files a script writes "
-              "are the call's artifacts")
-_HEAD_BYTES = 16 << 10
+_HEAD_BYTES = 16 << 10  # of each stream, kept in the details
+_TO_A_FILE = (f" (each stream's cap; the first {_HEAD_BYTES >> 10} KiB of each are in the "
+              "details); write large output to a file in the workspace instead: the files a "
+              "script writes are the call's artifacts")
 
