@@ -173,3 +173,26 @@ def test_an_agent_skill_without_entry_offers_its_top_level_scripts(tmp_path: Pat
     (folder / "main.py").write_text("def execute(data):\n    return 1\n")
     skill = load_skill(folder)  # with an entry, Python files beside it are its modules
     assert skill.scripts == () and skill.offers == "entry"
+
+
+def test_files_the_instructions_run_outside_scripts_are_scripts(tmp_path: Path) -> None:
+    """A SKILL.md that tells the model to run ``python3 tools/extract.py`` or
+    ``./deploy.sh``: those files are the skill's scripts (it showed "instructions only"),
+    while files it only mentions, or names under another folder, are not."""
+    folder = tmp_path / "skills" / "ops"
+    (folder / "tools").mkdir(parents=True)
+    (folder / "resources").mkdir()
+    (folder / "examples").mkdir()
+    (folder / "SKILL.md").write_text(
+        "---\nname: ops\ndescription: Ops.\n---\n"
+        "1. Extract: `python3 -u tools/extract.py in.pdf out.json`.\n"
+        "2. Deploy with `./resources/deploy.sh` or `bash resources/rollback.sh.`\n"
+        "3. Render: node tools/render.mjs --out x\n"
+        "See examples/sample.py for the shape; vendor/tools/extract.py is not ours.\n")
+    for rel in ("tools/extract.py", "tools/render.mjs", "tools/unused.py",
+                "resources/deploy.sh", "resources/rollback.sh", "examples/sample.py"):
+        (folder / rel).write_text("\n")
+    skill = load_skill(folder)
+    assert skill.scripts == ("resources/deploy.sh", "resources/rollback.sh",
+                             "tools/extract.py", "tools/render.mjs")
+    assert skill.offers == "4 scripts"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import mimetypes
 import os
+import re
 from pathlib import Path
 
 from skillexec.errors import SkillNotFoundError
@@ -19,7 +20,7 @@ from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Resource, Skill
 
 __all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
-           "plugin_scripts", "python_files", "scan_bundle", "shebang_runner"]
+           "named_scripts", "plugin_scripts", "python_files", "scan_bundle", "shebang_runner"]
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
@@ -34,6 +35,11 @@ _MAX_PLUGIN_SCRIPTS = 100
 # Where bundled scripts live in Agent Skills; Python files beside the manifest are the
 # skill's own modules (its entry and helpers), not scripts a model is told to run.
 _SCRIPT_DIRS = ("scripts", "bin")
+# A path the instructions tell a model to run: after an interpreter (``python3 tools/x.py``,
+# ``uv run``, ``node``, ``bash``, with options) or written as run directly (``./deploy.sh``).
+_RUN_MENTION = re.compile(
+    r"(?:(?<![\w.-])(?:python[\d.]*|uv\s+run|node|bash|sh)\s+(?:-[\w=-]+\s+)*(?:\./)?"
+    r"|(?<![\w./-])\./)([\w@+-][\w.@+/-]*)")
 
 
 def scan_bundle(folder: Path, *, top_level_scripts: bool = False, scope: Path | None = None,
@@ -206,6 +212,20 @@ def _scripts(resources: list[Resource], top_level: bool, folder: Path) -> tuple[
                  and Path(r.path).name != "__init__.py"
                  and (Path(r.path).suffix in SCRIPT_SUFFIXES
                       or (not Path(r.path).suffix and shebang_runner(folder / r.path))))
+
+
+def named_scripts(instructions: str, resources: tuple[Resource, ...],
+                  listed: tuple[str, ...]) -> tuple[str, ...]:
+    """The bundled files outside ``scripts/`` and ``bin/`` that the instructions tell a
+    model to run (``python3 tools/extract.py``, ``bash resources/deploy.sh``): scripts too,
+    listed (a skill whose SKILL.md runs only such files showed as "instructions only", and
+    MCP did not offer them to run_skill_script)."""
+    candidates = {r.path for r in resources if Path(r.path).suffix in SCRIPT_SUFFIXES
+                  and r.path not in listed and Path(r.path).name != "__init__.py"}
+    if not candidates:
+        return ()
+    named = {m.group(1).rstrip(".") for m in _RUN_MENTION.finditer(instructions)}
+    return tuple(sorted(candidates & named))
 
 
 def plugin_scripts(plugin_root: Path, folder: Path) -> tuple[str, ...]:

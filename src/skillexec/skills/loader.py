@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ManifestError
-from skillexec.skills.bundle import MAX_RESOURCES, plugin_scripts, scan_bundle
+from skillexec.skills.bundle import MAX_RESOURCES, named_scripts, plugin_scripts, scan_bundle
 from skillexec.skills.entry_points import EntryResolver
 from skillexec.skills.fields import (
     SKILL_ID,
@@ -316,6 +316,8 @@ class _Builder(EntryResolver):
         resources, scripts, full = scan_bundle(
             self.folder, top_level_scripts=bool(body and not parts["entry"].runnable),
             scope=plugin.root if plugin else None)
+        if body:
+            scripts += named_scripts(body, resources, scripts)
         if plugin is not None and plugin.root is not None:
             scripts += tuple(s for s in plugin_scripts(plugin.root, self.folder)
                              if s not in scripts)
