@@ -368,3 +368,26 @@ def test_run_of_a_plugins_skill_that_did_not_load_names_it(tmp_path: Path) -> No
     assert r.returncode == 2
     assert "skill 'mobile-app:add-data' was not loaded: " in r.stderr, r.stderr
     assert "no skill 'mobile-app'" not in r.stderr
+
+
+def test_validate_refuses_a_skill_whose_packages_cannot_be_read(tmp_path: Path) -> None:
+    """validate said "ok" of a skill whose requirements.txt holds a git URL, while `skills
+    show` said its environment failed and every call was refused; the line is named as a
+    URL, not with packaging's "Expected semicolon"."""
+    folder = tmp_path / "skills" / "fetcher"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: fetcher\ndescription: F.\n---\nRun it.\n")
+    (folder / "scripts" / "get.py").write_text("print(1)\n")
+    (folder / "requirements.txt").write_text("requests\ngit+https://example.com/x/y.git\n")
+    r = cli("skills", "validate", str(folder.parent), cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "invalid fetcher" in r.stdout
+    assert ("requirements.txt: line 2: 'git+https://example.com/x/y.git' is a URL or a "
+            "path, not a package") in r.stdout, r.stdout
+    (folder / "requirements.txt").write_text("requests\n./vendor/y\n")
+    r = cli("skills", "validate", str(folder.parent), "--json", cwd=tmp_path)
+    [found] = json.loads(r.stdout)
+    assert r.returncode == 2 and "'./vendor/y' is a URL or a path" in found["errors"][0]
+    (folder / "requirements.txt").write_text("requests>=2\n")
+    r = cli("skills", "validate", str(folder.parent), cwd=tmp_path)
+    assert r.returncode == 0 and "ok fetcher" in r.stdout, r.stdout + r.stderr

@@ -136,6 +136,15 @@ def test_a_bad_requirement_line_is_named(tmp_path: Path) -> None:
     from skillexec.errors import ManifestError
     with pytest.raises(ManifestError, match=r"r.txt: line 2: 'numpy>=>1' is not a valid"):
         parse_requirement_lines("rich\nnumpy>=>1\n", where="r.txt")
+    # pip's URL and path lines say what they are (packaging said "Expected semicolon")
+    for line in ("git+https://github.com/o/r.git", "https://x.org/p-1.0.tar.gz", ".",
+                 "./vendor/pkg", "../shared", "/opt/wheels/p-1.0-py3-none-any.whl",
+                 "dist/p-1.0-py3-none-any.whl", "hg+https://x.org/r"):
+        with pytest.raises(ManifestError, match=r"is a URL or a path, not a package"):
+            parse_requirement_lines(f"rich\n{line}\n", where="r.txt")
+    assert [str(r) for r in parse_requirement_lines(
+        "torch.utils==1\nzope.interface>=5\n", where="r.txt")] == [
+            "torch.utils==1", "zope.interface>=5"]
 
 
 # -- provisioning ------------------------------------------------------------------------

@@ -256,6 +256,7 @@ def validate(path: Annotated[Path, typer.Argument(
 
 def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     """Each skill folder at or below ``path``, with every error and warning it has."""
+    from skillexec.environments.requirements import requirement_set
     from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
     from skillexec.skills.registry import SkillRegistry
     from skillexec.validation import ParameterValidator
@@ -295,6 +296,10 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
             elif skill.entry.file is not None and (syntax := _syntax_error(skill.entry.file)):
                 errors.append(syntax)
             warnings += skill.warnings
+            try:  # an environment that cannot be made leaves the skill unavailable
+                requirement_set(skill)
+            except SkillExecError as exc:
+                errors.append(f"its packages: {exc}")
             try:  # what is missing here may be installed where the skill will run
                 SkillRegistry([skill]).check_dependencies(skill)
             except SkillExecError as exc:

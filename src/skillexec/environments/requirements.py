@@ -246,7 +246,19 @@ def _read(file: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+# A requirements line that is a URL or a path rather than a package's name (pip's
+# ``git+https://...``, ``./vendor/pkg``, ``dist/x.whl``): packaging's own message for it
+# ("Expected semicolon (after name with no version specifier)") names nothing a user wrote.
+_URL_OR_PATH = re.compile(r"^(?:[A-Za-z][\w+.-]*://|(?:git|hg|svn|bzr)\+|\.{1,2}(?:/|$)|/|~)"
+                          r"|\.(?:whl|zip|tar\.gz|tgz|tar\.bz2)$")
+
+
 def _parse(text: str, where: str) -> Requirement:
+    if _URL_OR_PATH.search(text):
+        raise ManifestError(f"{where}: {text!r} is a URL or a path, not a package; name a "
+                            "package and a version instead (skillexec installs packages "
+                            "by name, so that skills with the same set share an environment)",
+                            details={"requirement": text})
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
