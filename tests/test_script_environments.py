@@ -218,3 +218,28 @@ def test_the_pythons_a_script_starts_see_its_environment(tmp_path: Path) -> None
     for r in arun(go()):
         assert r.status is TaskStatus.SUCCEEDED, r.error
         assert r.output["stdout"] == "from the wheel\n"
+
+
+@pytest.mark.usefixtures("_sandbox")
+def test_a_wrappers_python_ending_on_a_missing_module_names_the_package(
+        tmp_path: Path) -> None:
+    """scnet-chat's SKILL.md runs ./scripts/run, a bash wrapper that execs python3: its
+    missing package ended as a plain script_exit (exit 1, no package named), where the .py
+    run directly said missing_module and how to install it."""
+    script_skill(tmp_path, {
+        "scripts/run": "#!/bin/bash\nexec python3 -c 'import bs4.element'\n",
+        # The script's own words after it: its failure, not a package to declare.
+        "scripts/later.sh": ("python3 -c 'import bs4' || true\n"
+                             "echo 'no parser found' >&2\nexit 3\n")})
+    cfg = config(tmp_path)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(config=cfg) as e:
+            return [await e.run_script(SKILL, s) for s in ("scripts/run", "scripts/later.sh")]
+    wrapped, later = arun(go())
+    err = wrapped.error
+    assert err is not None and err.code == "missing_module", err
+    assert err.details["module"] == "bs4" and err.details["package"] == "beautifulsoup4"
+    assert f"skillexec skills install {SKILL} beautifulsoup4" in err.message
+    assert later.error is not None and later.error.code == "script_exit"
+    assert later.error.details["exit_code"] == 3

@@ -13,7 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SCRIPT_EXIT", "error_headline", "sandbox_hint", "telling_line"]
+__all__ = ["SCRIPT_EXIT", "error_headline", "missing_module_in", "sandbox_hint",
+           "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -25,6 +26,9 @@ _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not
                       r"|Could not resolve host|NameResolutionError")
 _TRACEBACK = "Traceback (most recent call last):"
 _NODE_CODE = re.compile(r" \[[A-Z][A-Z0-9_]*\]$")
+# As the child's own word on a missing module is checked (see _script_end): a dotted name.
+_NO_MODULE = re.compile(r"^ModuleNotFoundError: No module named "
+                        r"'([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){0,20})'$", re.ASCII)
 
 
 def telling_line(stderr: str) -> str:
@@ -47,6 +51,15 @@ def telling_line(stderr: str) -> str:
         if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
             return line
     return lines[-1] if lines else ""
+
+
+def missing_module_in(stderr: str) -> str | None:
+    """The module a Python that the script started ended on (a shell wrapper's ``exec
+    python3 tool.py``: scnet-chat's documented ``./scripts/run``), where that is the last
+    thing the script said: a missing package, not a failure of the script's own."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    match = _NO_MODULE.match(lines[-1]) if lines else None
+    return match.group(1) if match else None
 
 
 def error_headline(code: str, message: str, details: Mapping[str, Any]) -> str:

@@ -38,7 +38,7 @@ from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
-from skillexec.script_stderr import sandbox_hint
+from skillexec.script_stderr import missing_module_in, sandbox_hint
 from skillexec.scripts import base_id
 from skillexec.skills.model import Permission
 from skillexec.units import duration
@@ -348,7 +348,7 @@ class AttemptIO:
                "stderr": self.stderr.buf.decode(errors="replace")}
         if code == 0:
             return Outcome(output=out)
-        if (missing := said.missing_module) is not None:
+        if (missing := said.missing_module or missing_module_in(self.stderr.tail())):
             return self._missing_module(missing, out, blocked=said.blocked)
         tail = whole_lines(self.stderr.tail().strip(), 500)
         script = self.attempt.skill.entry.file
