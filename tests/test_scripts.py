@@ -681,3 +681,36 @@ def test_a_module_beyond_the_skill_is_named_as_the_sandboxs_refusal(tmp_path: Pa
     assert "is outside the skill's folder, which the sandbox lets no skill read" in (
         r.error.message)
     assert r.error.details["blocked"][0].endswith("shared/erd")
+
+
+def test_a_python_scripts_programs_get_the_address_space_commands_get(tmp_path: Path) -> None:
+    """monkey-skills' epub_to_markdown.py runs pandoc, which could not start a thread under
+    the script's RLIMIT_AS (memory_mb): where a memory cgroup bounds the call, a Python
+    script's programs get the address space a command gets; where none does, RLIMIT_AS is
+    the only bound, and a refusal says that it was the limit."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "books"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: books\ndescription: B.\n---\nRun it.\n")
+    # A program that reserves 1 GiB of address space and touches none of it (as a JVM or
+    # node does): twice the skill's 512 MB.
+    (folder / "scripts" / "convert.py").write_text(
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'import mmap; "
+        "m = mmap.mmap(-1, 1 << 30); print(\"reserved\")'], check=True)\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> tuple[ExecutionResult, bool]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "d") as e:
+            r = await e.run_script("books", "scripts/convert.py")
+            cgroups = getattr(e._pipeline.runners["sandbox"], "zygotes").cgroups
+            return r, cgroups is not None and cgroups.has_memory
+    r, memory_cgroup = arun(go())
+    if memory_cgroup:
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        assert r.output["stdout"] == "reserved\n"
+    else:
+        assert r.error is not None and r.error.code == "script_exit", r.error
+        assert "its address space is limited to 512 MB, which the programs it starts share" \
+            in r.error.message, r.error.message
+        assert r.error.details["memory"].startswith("its address space is limited")

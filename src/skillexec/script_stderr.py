@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["SCRIPT_EXIT", "error_headline", "missing_module_in", "sandbox_hint",
-           "telling_line"]
+__all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
+           "sandbox_hint", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -24,6 +24,9 @@ _DENIED = re.compile(r"PermissionError: \[Errno (?:1|13|30)\]|Permission denied|
 _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError")
+# A program refused memory it only reserves (a thread's stack, node's code range).
+_NO_MEMORY = re.compile(r"Cannot allocate memory|ENOMEM|failed to reserve virtual memory"
+                        r"|Failed to reserve virtual memory|std::bad_alloc|MemoryError")
 _TRACEBACK = "Traceback (most recent call last):"
 _NODE_CODE = re.compile(r" \[[A-Z][A-Z0-9_]*\]$")
 # As the child's own word on a missing module is checked (see _script_end): a dotted name.
@@ -51,6 +54,16 @@ def telling_line(stderr: str) -> str:
         if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
             return line
     return lines[-1] if lines else ""
+
+
+def address_space_hint(stderr: str, *, limit_mb: int) -> str | None:
+    """Where a script was refused memory under an address-space limit of ``limit_mb`` (no
+    memory cgroup bounds it: RLIMIT_AS does, for the script and every program it starts),
+    the sentence that says so."""
+    if not _NO_MEMORY.search(stderr):
+        return None
+    return (f"its address space is limited to {limit_mb} MB, which the programs it starts "
+            "share: raise the skill's memory_mb, or the call's, to give them more")
 
 
 def missing_module_in(stderr: str) -> str | None:

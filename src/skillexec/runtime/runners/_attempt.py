@@ -38,7 +38,7 @@ from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
-from skillexec.script_stderr import missing_module_in, sandbox_hint
+from skillexec.script_stderr import address_space_hint, missing_module_in, sandbox_hint
 from skillexec.scripts import base_id
 from skillexec.skills.model import Permission
 from skillexec.units import duration
@@ -73,6 +73,8 @@ class AttemptIO:
     stdin_fd: int | None = None
     args_sent: bool = False  # a script's arguments go as a bytes frame (see args_frame)
     first_rest: bytes | None = None  # what is left of a first frame sent early (spare)
+    # Its RLIMIT_AS where that is its only memory bound (no memory cgroup), else None.
+    address_space_bytes: int | None = None
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
@@ -359,6 +361,9 @@ class AttemptIO:
                             self.attempt.skill.permissions) if self.sandbox else None
         if hint:
             out["sandbox"] = hint
+        elif (limit := self.address_space_bytes) and (hint := address_space_hint(
+                self.stderr.tail(), limit_mb=limit // (1 << 20))):
+            out["memory"] = hint
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}" + (f": {tail}" if tail else "")
                           + (f" (the script {asked})" if asked else "")

@@ -45,10 +45,12 @@ def plan_attempt(s: IsolationSettings, attempt: Attempt) -> AttemptPlan:
 
 
 def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
-                  workdir: Path, own_pids: bool, hello: bool) -> dict[str, Any]:
+                  workdir: Path, own_pids: bool, hello: bool,
+                  memory_cgroup: bool = False) -> dict[str, Any]:
     """``own_pids``: the child runs under a uid or user namespace of its own, so a process
     limit counts only its processes. ``hello``: the child first sends ``proto.HELLO`` on its
     socket (the engine learns its pid from it; see ``_channels.peer_pid``).
+    ``memory_cgroup``: a memory cgroup bounds the attempt.
 
     The child's environment is its zygote's as that was started (the settings' allowlist,
     read from the engine's environment once per zygote) with the attempt's own folders on
@@ -59,8 +61,10 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     script = skill.entry.kind is EntryKind.SCRIPT
     interp = interpreter(skill.entry.file or "") if script else None
     # Commands (node, a JVM) reserve far more address space than they use: the memory
-    # cgroup bounds them where it exists; RLIMIT_AS is a looser net.
-    big = command or (interp is not None and interp != "python")
+    # cgroup bounds them where it exists; RLIMIT_AS is a looser net. So do the programs a
+    # Python script starts, which inherit its limit (monkey-skills' epub_to_markdown.py
+    # runs pandoc, which could not start a thread, and "succeeded" with nothing written).
+    big = command or (interp is not None and (interp != "python" or memory_cgroup))
     request: dict[str, Any] = {
         "kind": "command" if command else "script" if script else "python",
         "workdir": str(workdir),

@@ -196,7 +196,8 @@ class ProcessRunner:
             slot.arm(memory_bytes=plan.memory_mb * _MB, max_pids=s.max_processes)
         request = child_request(s, attempt, plan, workdir=workdir,
                                 own_pids=uid is not None or zyg.userns,
-                                hello=zyg.pidns and spare is None)
+                                hello=zyg.pidns and spare is None,
+                                memory_cgroup=slot is not None and slot.memory_dir is not None)
         zyg.active += 1
         zyg.attempts += 1
         zyg.last_used = time.monotonic()
@@ -322,7 +323,9 @@ class ProcessRunner:
                            max_output_bytes=plan.max_output_bytes,
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None,
-                           args_sent="args_frame" in request, first_rest=first_rest)
+                           args_sent="args_frame" in request, first_rest=first_rest,
+                           address_space_bytes=request["limits"]["memory_bytes"]
+                           if slot is None or slot.memory_dir is None else None)
             in_w = -1
             outcome = await io.run()
             if spare is not None and outcome.error is not None and await _unclaimed(exit_fut):
