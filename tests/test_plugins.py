@@ -386,3 +386,69 @@ def test_run_from_a_plugins_top_the_engines_folder_stays_closed(
     assert r.ok, r.error
     assert "abcdef" not in r.output["stdout"] and "description: Set up plug." in (
         r.output["stdout"])
+
+
+def test_a_plugin_holding_the_engines_folders_is_not_opened_by_links_or_the_sandbox(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin's links (references/notes.md -> ../../../.env) were listed and served (CLI,
+    HTTP to a viewer, MCP) from a cloned plugin's top, where the sandbox kept it closed;
+    run from inside the plugin (its skills/ folder) as an unprivileged user, or with the
+    data dir in it, the sandbox opened the whole plugin: the journal, the signing key."""
+    from skillexec.errors import SkillNotFoundError
+    from skillexec.skills.bundle import bundled_file
+    need_sandbox()
+    plug = tmp_path / "plug"
+    (plug / ".claude-plugin").mkdir(parents=True)
+    (plug / ".claude-plugin" / "plugin.json").write_text('{"name": "plug"}')
+    (plug / ".env").write_text("operator only: abcdefabcdef\n")
+    (plug / "operator.toml").write_text("token = 'fedcbafedcba'\n")
+    (plug / ".data").mkdir()
+    (plug / "shared").mkdir()
+    (plug / "shared" / "lib.md").write_text("shared text\n")
+    a = plug / "skills" / "a"
+    _skill(a, "plug", name="a")
+    (a / "references").mkdir()
+    for name, target in (("env.md", "../../../.env"), ("conf.md", "../../../operator.toml"),
+                         ("journal.md", "../../../.data/key.bin"),
+                         ("lib.md", "../../../shared/lib.md")):
+        (a / "references" / name).symlink_to(target)
+    (a / "scripts" / "peek.py").write_text(
+        "import sys\nfor p in sys.argv[1:]:\n    try:\n        print(open(p).read())\n"
+        "    except OSError as e:\n        print(type(e).__name__)\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    def listed() -> tuple[Any, list[str]]:
+        [skill] = [s for s in load_skills(plug / "skills").skills if s.id == "plug:a"]
+        return skill, sorted(r.path for r in skill.resources if r.path.startswith("refer"))
+
+    # Run from outside: the plugin ships whole, but no link leads into a hidden folder.
+    monkeypatch.chdir(tmp_path)
+    skill, paths = listed()
+    assert skill.plugin_root is not None
+    assert paths == ["references/conf.md", "references/lib.md"]  # not the .env
+    (plug / ".data" / "key.bin").write_text("signing key\n")
+    with pytest.raises(SkillNotFoundError):
+        bundled_file(skill, "references/journal.md")
+    # From the plugin's top, or inside it: not shipped, no link into it listed or served.
+    for cwd in (plug, plug / "skills"):
+        monkeypatch.chdir(cwd)
+        skill, paths = listed()
+        assert skill.plugin_root is None and paths == [], (cwd, paths)
+        with pytest.raises(SkillNotFoundError):
+            bundled_file(skill, "references/env.md")
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=plug / "skills",
+                                        data_dir=data) as eng:
+            return await eng.run_script("plug:a", "scripts/peek.py", args=[
+                str(plug / ".env"), str(plug / "operator.toml"),
+                str(plug / "skills" / "a" / "SKILL.md")])
+
+    import asyncio
+    for cwd, data in ((plug / "skills", tmp_path / "data"), (tmp_path, plug / ".data")):
+        monkeypatch.chdir(cwd)
+        r = asyncio.run(go())
+        assert r.ok, r.error
+        out = r.output["stdout"]
+        assert "abcdef" not in out and "fedcba" not in out, (cwd, data, out)
+        assert "description: Set up plug." in out

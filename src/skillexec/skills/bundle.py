@@ -109,7 +109,8 @@ def _listed(entry: os.DirEntry[str], scope: str | None) -> int | None:
     to a file inside ``scope`` (a plugin's folder), never out of it."""
     if entry.is_symlink():
         real = os.path.realpath(entry.path)
-        if scope is None or not real.startswith(scope + os.sep) or not os.path.isfile(real):
+        if scope is None or not real.startswith(scope + os.sep) or not os.path.isfile(real) \
+                or _hidden(real[len(scope) + 1:]):
             return None
         return os.stat(real).st_size
     if not entry.is_file(follow_symlinks=False):
@@ -129,7 +130,8 @@ def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
         raise _not_bundled(skill, rel, "is not a file it bundles")
     root = (skill.plugin_root or skill.path).resolve()
     target = (skill.path.resolve() / rel).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
+    if not target.is_relative_to(root) or not target.is_file() or _hidden(
+            target.relative_to(root).as_posix()):
         raise _not_bundled(skill, rel, "is not a file inside its folder")
     if target.stat().st_size > MAX_BUNDLED_READ:
         raise _not_bundled(skill, rel, f"is larger than {MAX_BUNDLED_READ} bytes")
@@ -153,6 +155,12 @@ def _past_the_listing(skill: Skill, rel: str) -> bool:
         if here.is_symlink():
             return False
     return True
+
+
+def _hidden(rel: str) -> bool:
+    """Whether a path inside the folder, as a link leads, is in a hidden file or folder,
+    which no listing shows (a ``.env``, a ``.git``, the operator's ``.skillexec``)."""
+    return any(part.startswith(".") for part in rel.split("/"))
 
 
 def _not_bundled(skill: Skill, rel: str, why: str) -> SkillNotFoundError:

@@ -42,7 +42,27 @@ class Plugin(NamedTuple):
 
 
 def plugin_of(skill_folder: Path) -> Plugin | None:
-    """The plugin ``skill_folder`` is a skill of, or None when it is not one."""
+    """The plugin ``skill_folder`` is a skill of, or None when it is not one. Its folder is
+    not shipped (``root`` None) where it holds the engine's own: skillexec run from a
+    cloned plugin's top or from inside it (its ``skillexec.toml``, ``.env``, data dir)."""
+    found = _plugin_of(skill_folder)
+    if found is not None and found.root is not None and _holds_the_engines(found.root):
+        return Plugin(found.name, None)
+    return found
+
+
+def _holds_the_engines(folder: Path) -> bool:
+    """Whether ``folder`` is or holds the working folder, or the data or configuration
+    folder named in the environment (a link inside it would lead to the operator's files:
+    the sandbox keeps such a folder closed, and so do the listing and the file server)."""
+    top = os.path.realpath(folder)
+    engine = [os.getcwd(), os.environ.get("SKILLEXEC_DATA_DIR") or "",
+              os.path.dirname(os.environ.get("SKILLEXEC_CONFIG") or "")]
+    return any(real == top or real.startswith(top + os.sep)
+               for real in (os.path.realpath(p) for p in engine if p))
+
+
+def _plugin_of(skill_folder: Path) -> Plugin | None:
     if skill_folder.parent.name == "skills":
         plugin = skill_folder.parent.parent
         for manifest, shipped in ((plugin / ".claude-plugin" / "plugin.json", plugin),

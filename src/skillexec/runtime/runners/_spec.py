@@ -99,9 +99,11 @@ def needed_paths(settings: IsolationSettings, skill: Skill) -> list[str]:
     if skill.path is not None:
         paths.append(str(skill.path))
     # Read only, as its own folder: what Claude Code ships. Not where the plugin's folder
-    # is one of the engine's (skillexec run from a cloned plugin's top: its skillexec.toml,
-    # a key file, a .env): that would open the folder whole; the skill's own stays open.
-    if skill.plugin_root is not None and os.path.realpath(skill.plugin_root) not in forbidden:
+    # is or holds one of the engine's (skillexec run from a cloned plugin's top or inside
+    # it, a data dir in it: its skillexec.toml, a key file, a .env): that would open them;
+    # the skill's own folder stays open.
+    if skill.plugin_root is not None and not any(
+            _contains(os.path.realpath(skill.plugin_root), f) for f in forbidden):
         paths.append(str(skill.plugin_root))
     if skill.entry.file is not None:
         paths.append(str(skill.entry.file.parent))
