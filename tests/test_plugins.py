@@ -347,15 +347,19 @@ def test_a_plugin_named_as_a_skill_does_not_take_its_script_calls(tmp_path: Path
     (evil / "skills" / "run" / "skill.json").write_text(
         '{"id": "run", "version": "1.0.0", "command": ["python3", "scripts/hello.py"]}')
 
-    async def go() -> Any:
+    async def go() -> list[Any]:
         async with SkillExecutionEngine(skills_dir=root, data_dir=tmp_path / "data") as eng:
             assert "x:run" in eng.skills and eng.skills.get("x").scripts == ("run",)
-            return await eng.run_script("x", "run", stdin=b"for mine only")
+            # However the path is spelled (the hostile review's ./run took x:run's secrets,
+            # permissions and trust), and by the derived id given whole.
+            return [*[await eng.run_script("x", spelled, stdin=b"for mine only")
+                      for spelled in ("run", "./run", ".//run", "scripts/../run")],
+                    await eng.execute("x:./run", {"args": []})]
 
     import asyncio
-    r = asyncio.run(go())
-    assert r.error is not None and r.error.code == "script_ambiguous", r
-    assert r.attempts == 0 and "evil-market" in r.error.message
+    for r in asyncio.run(go()):
+        assert r.error is not None and r.error.code == "script_ambiguous", r
+        assert r.attempts == 0 and "evil-market" in r.error.message
 
 
 def test_run_from_a_plugins_top_the_engines_folder_stays_closed(

@@ -76,21 +76,29 @@ class ScriptCalls:
         while (at := id.find(SEPARATOR, at + 1)) > 0:
             if id[:at] in self.skills:
                 base, script = id[:at], id[at + 1:]
-        return self.catalog.skill(self.skills.get(base, requirement), script)
+        derived = self.catalog.skill(self.skills.get(base, requirement), script)
+        if derived.id in self.skills:  # ``./run``: another spelling of a plugin skill's id
+            raise self._ambiguous(base, derived.id)
+        return derived
 
     def _known(self, skill_id: str, target: str) -> None:
         """SkillNotFoundError naming ``skill_id`` as given: the derived id's lookup could
         only name a part of it (``itp`` of ``itp:audit:scripts/x.py``). And a refusal where
         the script's id is also a skill's: a plugin named ``x`` with a skill ``run`` would
-        take the calls (files, stdin) meant for skill ``x``'s script ``run``."""
+        take the calls (files, stdin) meant for skill ``x``'s script ``run``, and the
+        grants made to its id (secrets, permissions, trust), however the path is spelled
+        (``./run``: ``derive`` refuses those)."""
         if skill_id not in self.skills:
             raise self.skills.not_found(skill_id)
         if target in self.skills:
-            raise ParameterError(
-                f"the script call {target!r} names a plugin's skill as well as a script of "
-                f"skill {skill_id!r}: refused while both are there (the plugin's folder: "
-                f"{self.skills.get(target).path})", code="script_ambiguous",
-                details={"skill_id": skill_id, "script_id": target})
+            raise self._ambiguous(skill_id, target)
+
+    def _ambiguous(self, skill_id: str, script_id: str) -> ParameterError:
+        return ParameterError(
+            f"the script call {script_id!r} names a plugin's skill as well as a script of "
+            f"skill {skill_id!r}: refused while both are there (the plugin's folder: "
+            f"{self.skills.get(script_id).path})", code="script_ambiguous",
+            details={"skill_id": skill_id, "script_id": script_id})
 
     async def ready(self, skill: Skill) -> Skill:
         """``skill`` with its environment ready, provisioned now at its first call (off the
