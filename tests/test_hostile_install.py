@@ -146,3 +146,36 @@ def test_a_skills_environment_never_joins_the_engines_sys_path(tmp_path: Path) -
     finally:
         sys.meta_path.remove(spy)  # type: ignore[arg-type]
     assert spy.seen == [], f"looked up with the skill's environment on sys.path: {spy.seen}"
+
+
+def test_a_skills_repositorys_installer_configuration_is_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A skills repository run from its top shipped a uv.toml pointing uv at a wheel of its
+    own (a higher version of a package another skill declares): environments are shared
+    by requirement set, so the other skill imported the attacker's package."""
+    repo = tmp_path / "repo"
+    make_wheel(repo / "wheels", "sharedpkg-h14", "99.0.0", "WHO = 'attacker'\n")
+    (repo / "uv.toml").write_text('[pip]\nfind-links = ["./wheels"]\n')
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "r"\nversion = "0"\n[tool.uv.pip]\nfind-links = ["./wheels"]\n')
+    links = tmp_path / "links"
+    make_wheel(links, "sharedpkg-h14", "1.0.0", "WHO = 'index'\n")
+    folder = repo / "skills" / "victim"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(json.dumps(
+        {"id": "victim", "version": "1.0.0", "entry_point": "main:execute"}))
+    (folder / "main.py").write_text(
+        "def execute(data):\n    import sharedpkg_h14\n    return sharedpkg_h14.WHO\n")
+    (folder / "requirements.txt").write_text("sharedpkg-h14\n")
+    monkeypatch.chdir(repo)
+    config = EngineConfig(skills_dir=repo / "skills", data_dir=tmp_path / "data",
+                          environments={"find_links": [str(links)], "no_index": True,
+                                        "installer": "uv"}, isolation={"default_level":
+                                                                       "process"})
+
+    async def go() -> object:
+        async with SkillExecutionEngine(config=config) as engine:
+            r = await engine.execute("victim", {})
+            assert r.status is TaskStatus.SUCCEEDED, r.error
+            return r.output
+    assert arun(go()) == "index"

@@ -67,8 +67,12 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
     env.setdefault("UV_NO_PROGRESS", "1")
     env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
     try:
+        # From "/": uv takes a uv.toml or pyproject.toml [tool.uv] found from its working
+        # folder up as its configuration, and a skills repository run from its top could
+        # point it at a wheel it ships, for an environment other skills share. The
+        # operator's own (user and system) configuration is still read.
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
-                              timeout=settings.timeout_s, check=False)
+                              timeout=settings.timeout_s, check=False, cwd="/")
     except subprocess.TimeoutExpired:
         raise _failed(skill_id, requirements, name,
                       f"the install took longer than {settings.timeout_s:g} s") from None
@@ -90,8 +94,8 @@ def _argv(name: str, requirements: tuple[str, ...], site: Path,
     flags: list[str] = []
     if s.index_url:
         flags += ["--index-url", s.index_url]
-    for link in s.find_links:
-        flags += ["--find-links", link]
+    for link in s.find_links:  # a folder as the operator named it, from their folder
+        flags += ["--find-links", link if "://" in link else os.path.abspath(link)]
     if s.no_index:
         flags.append("--no-index")
     if not s.build_from_source:
