@@ -391,3 +391,20 @@ def test_validate_refuses_a_skill_whose_packages_cannot_be_read(tmp_path: Path) 
     (folder / "requirements.txt").write_text("requests>=2\n")
     r = cli("skills", "validate", str(folder.parent), cwd=tmp_path)
     assert r.returncode == 0 and "ok fetcher" in r.stdout, r.stdout + r.stderr
+
+
+def test_ids_are_printed_as_they_are_never_as_emoji(tmp_path: Path) -> None:
+    """rich read ':x:' in 'plug:x: SKILL.md gives ...' as an emoji code: a plugin's skill
+    showed as 'plug❌', and an author could pick names that print as another id."""
+    plugin = tmp_path / "skills" / "plug"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "plug"}')
+    (plugin / "skills" / "x").mkdir(parents=True)
+    (plugin / "skills" / "x" / "SKILL.md").write_text("---\nname: x\ndescription: D.\n---\nB.\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200",
+           "FORCE_COLOR": "1", "TERM": "xterm"}
+    r = subprocess.run([sys.executable, "-m", "skillexec", "skills", "list", "--skills-dir",
+                        str(tmp_path / "skills")], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "plug:x:" in r.stdout + r.stderr and "\u274c" not in r.stdout + r.stderr

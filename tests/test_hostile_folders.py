@@ -129,3 +129,26 @@ def test_a_huge_entry_file_is_not_parsed_by_the_engine(tmp_path: Path, entry: st
         f.truncate(1 << 40)
     skill = load_skill(folder)
     assert skill.runnable and skill.entry.file == folder / "main.py", skill.entry
+
+
+def test_a_link_out_of_the_skills_folder_is_not_walked(tmp_path: Path) -> None:
+    """A repository's skills/root -> / made the loader walk the machine: other users'
+    private skills (0700 folders, readable by a root engine) were loaded and served. A link
+    to one skill folder (as a user links their own) still loads that skill."""
+    from skillexec.skills import load_skills
+    private = tmp_path / "alice" / "skills" / "privskill"
+    private.mkdir(parents=True)
+    (private / "SKILL.md").write_text("---\nname: privskill\ndescription: P.\n---\nhunter2\n")
+    mine = tmp_path / "elsewhere" / "mine"
+    mine.mkdir(parents=True)
+    (mine / "SKILL.md").write_text("---\nname: mine\ndescription: M.\n---\nOk.\n")
+    skills = tmp_path / "repo" / "skills"
+    (skills / "inner" / "deep").mkdir(parents=True)
+    (skills / "inner" / "deep" / "SKILL.md").write_text(
+        "---\nname: deep\ndescription: D.\n---\nOk.\n")
+    (skills / "root").symlink_to(tmp_path)
+    (skills / "alice").symlink_to(tmp_path / "alice")
+    (skills / "mine").symlink_to(mine)
+    (skills / "again").symlink_to(skills / "inner")  # inside: walked (once)
+    report = load_skills(skills)
+    assert sorted(s.id for s in report.skills) == ["deep", "mine"]

@@ -456,3 +456,20 @@ def test_a_plugin_holding_the_engines_folders_is_not_opened_by_links_or_the_sand
         out = r.output["stdout"]
         assert "abcdef" not in out and "fedcba" not in out, (cwd, data, out)
         assert "description: Set up plug." in out
+
+
+def test_a_plugins_scripts_folder_linked_out_of_it_offers_nothing(tmp_path: Path) -> None:
+    """A plugin's scripts/ -> /usr/bin listed a hundred of another folder's files as the
+    skill's scripts (names from 0700 folders too, to a root engine), none of which ran."""
+    plug = tmp_path / "plug"
+    (plug / ".claude-plugin").mkdir(parents=True)
+    (plug / ".claude-plugin" / "plugin.json").write_text('{"name": "p"}')
+    _skill(plug / "skills" / "s", "p", name="s")
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret-name.py").write_text("print(1)\n")
+    (plug / "scripts").symlink_to(outside)
+    (plug / "bin").mkdir()
+    (plug / "bin" / "tool.sh").write_text("echo ok\n")
+    [skill] = load_skills(plug / "skills").skills
+    assert skill.scripts == ("scripts/hello.py", "../../bin/tool.sh")

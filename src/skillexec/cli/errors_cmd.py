@@ -75,7 +75,7 @@ def errors(
     from rich.console import Console
 
     # A file gets the drawn tables at a width a reader's editor or browser shows whole.
-    console = Console(record=True, width=160, file=io.StringIO(), highlight=False)
+    console = Console(record=True, width=160, file=io.StringIO(), highlight=False, emoji=False)
     _print_report(report, tracebacks=tracebacks, console=console)
     target = output or Path("errors-report.html")
     _write(target, console.export_html(inline_styles=True) if fmt == "html"

@@ -69,7 +69,7 @@ def _fits(console: Console, table: Table) -> bool:
 
 def print_table(table: Table, *, console: Console | None = None) -> None:
     """Print ``table`` on ``console``: drawn in a terminal where it fits, else plain."""
-    console = console or Console(highlight=False, soft_wrap=False)
+    console = console or Console(highlight=False, soft_wrap=False, emoji=False)
     if console.record or (console.is_terminal and _fits(console, table)):
         console.print(table)  # a recording console is written to a file at its own width
         return
@@ -81,7 +81,7 @@ def print_table(table: Table, *, console: Console | None = None) -> None:
 def print_report(report: RenderableType, *, console: Console | None = None) -> None:
     """A report of several tables (a Rich ``Group``): each through :func:`print_table`; in a
     pipe each plain table is headed by its title, which tells the tables apart."""
-    console = console or Console(highlight=False, soft_wrap=False)
+    console = console or Console(highlight=False, soft_wrap=False, emoji=False)
     parts = list(report.renderables) if isinstance(report, Group) else [report]
     for part in parts:
         if not isinstance(part, Table):

@@ -145,4 +145,4 @@ def tasks_table(infos: Sequence[TaskInfo]) -> Table:
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, emoji=False)

@@ -84,7 +84,7 @@ def _produce(kind: str, fmt: str, output: Path | None, data_dir: Path | None,
             from rich.console import Console
 
             with output.open("w", encoding="utf-8") as fh:
-                Console(file=fh, width=160).print(to_table(cells(report)))
+                Console(file=fh, width=160, emoji=False).print(to_table(cells(report)))
         else:
             print_report(to_table(cells(report)), console=console)
 
@@ -249,7 +249,7 @@ def _emit(kind: str, parts: list[Any], fmt: str, output: Path | None) -> None:
     if fmt == "table" and output is None:
         print_report(Group(*parts), console=make_console())
         return
-    console = Console(record=True, width=160, file=io.StringIO(), highlight=False)
+    console = Console(record=True, width=160, file=io.StringIO(), highlight=False, emoji=False)
     print_report(Group(*parts), console=console)
     target = output or Path(f"{kind}-report.html")
     text = (console.export_html(inline_styles=True) if fmt == "html"

@@ -242,7 +242,11 @@ def plugin_scripts(plugin_root: Path, folder: Path) -> tuple[str, ...]:
     as a call gives them: trailofbits' c-review runs its plan script from there, and
     showed as "instructions only"."""
     found: list[str] = []
+    top = os.path.realpath(plugin_root)
     for where in _SCRIPT_DIRS:
+        # A scripts/ linked out of the plugin (-> /usr/bin) is not its: none would run.
+        if not os.path.realpath(plugin_root / where).startswith(top + os.sep):
+            continue
         for entry in _visible(plugin_root / where):
             path = Path(entry.path)
             try:

@@ -106,7 +106,8 @@ def _skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
     # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
     # repository links plugins/uipath to its own top, which showed every skill again,
     # "already defined". A link to a skill folder is still a second definition, said so.
-    seen = {os.path.realpath(root)}
+    top = os.path.realpath(root)
+    seen = {top}
     while queue:
         folder, depth = queue.popleft()
         try:
@@ -140,7 +141,11 @@ def _skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
                     "Claude Code read that name alone)")))
             if depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
                 seen.add(real)
-                queue.append((child, depth + 1))
+                # A link to a skill folder is one skill, as its user linked it; a link to
+                # folders out of the skills folder is not walked (a repository's
+                # skills/root -> / loaded other users' private skills).
+                if real.startswith(top + os.sep):
+                    queue.append((child, depth + 1))
     # A marketplace may list a skill folder a walk finds too.
     return sorted(set(found)), unread
 
