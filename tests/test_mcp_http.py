@@ -198,3 +198,49 @@ async def test_a_session_is_the_keys_principals(url: tuple[str, SkillExecutionEn
         assert not mine.is_error, mine.content
         closed = await alice.call_tool("session_close", {"session": sid})
         assert closed.structured_content == {"closed": True}  # type: ignore[comparison-overlap]
+
+
+def test_a_keys_role_and_grants_bound_its_sessions_prompts_and_files(tmp_path: Path) -> None:
+    """Over /mcp a viewer or auditor key opened sessions (POST /api/sessions refuses both),
+    and any key listed and read every skill's prompts and files, a skill it may not run
+    included (the prompt then led the model to a tool that said "no skill here")."""
+    from tests._http import running
+
+    skills = tmp_path / "skills"
+    for name in ("guide", "other"):
+        (skills / name / "references").mkdir(parents=True)
+        (skills / name / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: D.\n---\nSecret steps of {name}.\n")
+        (skills / name / "references" / "notes.md").write_text(f"notes of {name}\n")
+    with running(tmp_path, skills_dir=skills) as srv:
+        endpoint = f"{srv.base_url}/mcp"
+        runner = srv.key("runner", name="r", skills=["guide"])
+        others = [srv.key(role, name=role) for role in ("viewer", "auditor")]
+
+        async def check() -> None:
+            async with client(endpoint, runner, "legacy") as c:
+                prompts = (await c.list_prompts()).prompts
+                assert [p.name for p in prompts] == ["guide"]
+                uris = {str(r.uri) for r in (await c.list_resources()).resources}
+                assert uris == {"skillexec://skills/guide/SKILL.md",
+                                "skillexec://skills/guide/references/notes.md"}
+                for uri in ("skillexec://skills/other/SKILL.md",
+                            "skillexec://skills/other/references/notes.md"):
+                    with pytest.raises(MCPError):
+                        await c.read_resource(uri)
+                with pytest.raises(MCPError):
+                    await c.get_prompt("other")
+                assert "Secret steps of guide" in str(await c.get_prompt("guide"))
+                made = await c.call_tool("session_create", {})
+                assert not made.is_error, made.content
+            for key in others:
+                async with client(endpoint, key, "legacy") as c:
+                    made = await c.call_tool("session_create", {})
+                    assert made.is_error and "may not" in str(made.content), made.content
+                    assert (await c.list_prompts()).prompts == []
+                    assert (await c.list_resources()).resources == []
+                    with pytest.raises(MCPError):
+                        await c.read_resource("skillexec://skills/guide/SKILL.md")
+
+        anyio.run(check)
+        assert [s.principal for s in srv.engine.sessions.list()] == ["r"]

@@ -32,9 +32,12 @@ def _not_found(uri: str, why: str) -> MCPError:
                     data={"uri": uri})
 
 
-def resources(catalog: Catalog) -> list[types.Resource]:
+def resources(catalog: Catalog, allows: Callable[[str], bool]) -> list[types.Resource]:
+    """The files of the skills ``allows`` lets the caller run (a key's grants)."""
     out: list[types.Resource] = []
     for skill in sorted(catalog.skills(), key=lambda k: k.id):
+        if not allows(skill.id):
+            continue
         base = SKILL_URI + skill.id + "/"
         if skill.instructions:
             out.append(types.Resource(
@@ -78,7 +81,7 @@ async def _bundled(skill: Skill, rel: str, uri: str) -> tuple[bytes, str]:
         raise _not_found(uri, str(exc)) from None
 
 
-async def read(uri: str, catalog: Catalog, *,
+async def read(uri: str, catalog: Catalog, *, allows: Callable[[str], bool],
                artifact: Callable[[str], Awaitable[tuple[bytes, str]]]) -> types.ReadResourceResult:
     if uri.startswith(ARTIFACT_URI):
         art_id = uri[len(ARTIFACT_URI):]
@@ -91,7 +94,7 @@ async def read(uri: str, catalog: Catalog, *,
         raise _not_found(uri, "not a skillexec:// resource")
     skill_id, _, rel = uri[len(SKILL_URI):].partition("/")
     skill = next((k for k in catalog.skills() if k.id == skill_id), None)
-    if skill is None:
+    if skill is None or not allows(skill_id):
         raise _not_found(uri, f"no skill {skill_id!r}")
     if rel == "SKILL.md" and skill.instructions is not None:
         return types.ReadResourceResult(contents=[types.TextResourceContents(
@@ -100,11 +103,11 @@ async def read(uri: str, catalog: Catalog, *,
     return types.ReadResourceResult(contents=[_contents(uri, data, mime)])
 
 
-def prompts(catalog: Catalog) -> list[types.Prompt]:
+def prompts(catalog: Catalog, allows: Callable[[str], bool]) -> list[types.Prompt]:
     names = catalog.prompts()
     out = []
     for skill in catalog.skills():
-        if skill.id in names:
+        if skill.id in names and allows(skill.id):
             out.append(types.Prompt(
                 name=names[skill.id], title=skill.name or skill.id,
                 description=f"Load the instructions of the skill {skill.id}"
@@ -115,11 +118,12 @@ def prompts(catalog: Catalog) -> list[types.Prompt]:
     return sorted(out, key=lambda p: p.name)
 
 
-def prompt(name: str, arguments: dict[str, str] | None, catalog: Catalog) -> types.GetPromptResult:
+def prompt(name: str, arguments: dict[str, str] | None, catalog: Catalog, *,
+           allows: Callable[[str], bool]) -> types.GetPromptResult:
     by_name = {v: k for k, v in catalog.prompts().items()}
     skill_id = by_name.get(name)
     skill = next((k for k in catalog.skills() if k.id == skill_id), None)
-    if skill is None or skill.instructions is None:
+    if skill is None or skill.instructions is None or not allows(skill.id):
         raise MCPError(types.INVALID_PARAMS, f"no prompt named {name!r}")
     parts = [f"Use the skill {skill.id!r}. Its instructions (SKILL.md) follow."]
     if skill.scripts:

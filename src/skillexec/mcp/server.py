@@ -55,7 +55,10 @@ class Caller:
 
     # A name, or (the HTTP service's keys) its Principal: the engine checks what it may do.
     principal: Any = None
+    # Which skills it may run, and see (their tools, prompts and files).
     allows: Callable[[str], bool] = lambda _skill_id: True
+    # Whether its role may take a route-level action ("run": sessions too), as over HTTP.
+    can: Callable[[str], bool] = lambda _action: True
 
 
 class _Server(Server[Any]):
@@ -222,6 +225,11 @@ class McpServer:
         try:
             if name == builtins.RUN_SCRIPT:
                 return await self._run_script(args, caller)
+            if name in (builtins.SESSION_CREATE, builtins.SESSION_CLOSE) \
+                    and not caller.can("run"):
+                # As POST /api/sessions: a viewer or auditor key opens none.
+                return error_result(f"{name}: this API key's role may not run skills, "
+                                    "nor open or close sessions.")
             if name == builtins.SESSION_CREATE:
                 sid = await self.engine.sessions.acreate(
                     ttl_s=arguments.seconds(args, "ttl_s"), principal=caller.principal)
@@ -342,7 +350,8 @@ class McpServer:
     async def _list_resources(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
                               ) -> types.ListResourcesResult:
         self._seen(ctx)
-        return types.ListResourcesResult(resources=agent_skills.resources(self.catalog))
+        return types.ListResourcesResult(resources=agent_skills.resources(
+            self.catalog, self._caller(ctx).allows))
 
     async def _list_templates(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
                               ) -> types.ListResourceTemplatesResult:
@@ -352,17 +361,19 @@ class McpServer:
                              ) -> types.ReadResourceResult:
         caller = self._caller(ctx)
         return await agent_skills.read(
-            str(params.uri), self.catalog,
+            str(params.uri), self.catalog, allows=caller.allows,
             artifact=lambda artifact_id: self._artifact(artifact_id, caller))
 
     async def _list_prompts(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
                             ) -> types.ListPromptsResult:
         self._seen(ctx)
-        return types.ListPromptsResult(prompts=agent_skills.prompts(self.catalog))
+        return types.ListPromptsResult(prompts=agent_skills.prompts(
+            self.catalog, self._caller(ctx).allows))
 
     async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams,
                           ) -> types.GetPromptResult:
-        return agent_skills.prompt(params.name, params.arguments, self.catalog)
+        return agent_skills.prompt(params.name, params.arguments, self.catalog,
+                                   allows=self._caller(ctx).allows)
 
 
 def caller_of_request(ctx: Ctx) -> Caller:

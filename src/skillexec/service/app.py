@@ -230,7 +230,7 @@ async def _mcp_caller(state: ServiceState, raw: str | None) -> Any:
         principal = await authenticate(state, raw)
     except ApiError:
         return None
-    return Caller(principal=principal, allows=principal.may_run)
+    return Caller(principal=principal, allows=principal.may_run, can=principal.can)
 
 
 def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:
