@@ -473,3 +473,34 @@ def test_a_plugins_scripts_folder_linked_out_of_it_offers_nothing(tmp_path: Path
     (plug / "bin" / "tool.sh").write_text("echo ok\n")
     [skill] = load_skills(plug / "skills").skills
     assert skill.scripts == ("scripts/hello.py", "../../bin/tool.sh")
+
+
+def test_a_listed_plugin_with_a_bare_plugin_json_ships_whole(tmp_path: Path) -> None:
+    """terrylica's marketplace lists 42 plugins that keep plugin.json at their top: 39 lost
+    their shared files (pushover's ../_lib/find_jingles.sh was refused, doc-tools'
+    node_modules unreadable), which a marketplace's listing ships; one not listed stays
+    closed, as Grafana's plugins are."""
+    root = tmp_path / "market"
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "marketplace.json").write_text(json.dumps({
+        "name": "m", "plugins": [{"name": "listed-name", "source": "./plugins/tools"}]}))
+    for name in ("tools", "loose"):
+        plugin = root / "plugins" / name
+        _skill(plugin / "skills" / "hello", name, name="hello")
+        (plugin / "plugin.json").write_text(json.dumps({"name": name}))
+        (plugin / "skills" / "_lib").mkdir()
+        (plugin / "skills" / "_lib" / "jingles.sh").write_text("echo jingle\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+    by_id = {s.id: s for s in load_skills(root).skills}
+    assert by_id["tools:hello"].plugin_root == root / "plugins" / "tools"
+    assert by_id["loose:hello"].plugin_root is None
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=root, data_dir=tmp_path / "d") as eng:
+            return [await eng.run_script(f"{p}:hello", "../_lib/jingles.sh")
+                    for p in ("tools", "loose")]
+
+    import asyncio
+    tools, loose = asyncio.run(go())
+    assert tools.ok and tools.output["stdout"] == "jingle\n", tools.error
+    assert loose.error is not None and loose.error.code == "script_outside_skill"

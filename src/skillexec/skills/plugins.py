@@ -65,12 +65,17 @@ def _holds_the_engines(folder: Path) -> bool:
 def _plugin_of(skill_folder: Path) -> Plugin | None:
     if skill_folder.parent.name == "skills":
         plugin = skill_folder.parent.parent
-        for manifest, shipped in ((plugin / ".claude-plugin" / "plugin.json", plugin),
-                                  (plugin / "plugin.json", None)):
-            if manifest.is_file():
-                return Plugin(_name(_read(manifest)) or _valid(plugin.name), shipped)
+        manifest = plugin / ".claude-plugin" / "plugin.json"
+        if manifest.is_file():
+            return Plugin(_name(_read(manifest)) or _valid(plugin.name), plugin)
+        # A marketplace's listing ships a plugin whole, a bare plugin.json at its top or not
+        # (terrylica's 39 such plugins lost their shared _lib/ and node_modules).
+        has_bare = (plugin / "plugin.json").is_file()
+        bare = _name(_read(plugin / "plugin.json")) if has_bare else None
         if (listed := _listed(plugin)) is not None:
-            return listed
+            return Plugin(bare or listed.name, listed.root)
+        if has_bare:
+            return Plugin(bare or _valid(plugin.name), None)
     return _declared(skill_folder)
 
 
