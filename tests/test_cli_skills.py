@@ -57,7 +57,8 @@ def test_validate_blames_the_linked_copy_not_the_folder_it_points_at(tmp_path: P
     _folder(skills / "real", {"id": "real", "version": "1.0.0", "entry_point": "main:execute"},
             "def execute(input_data):\n    return 1\n")
     (skills / "zlink").symlink_to(skills / "real")
-    _folder(skills / "bad-id", {"id": "bad id!", "version": "1.0.0"}, "x = 1\n")
+    _folder(skills / "bad-id", {"id": "bad id!", "version": "1.0.0"},
+            "def execute(d):\n    return 1\n")
     r = cli("skills", "validate", str(skills), "--json", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     found = {Path(f["path"]).name: f for f in json.loads(r.stdout)}

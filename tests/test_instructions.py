@@ -196,3 +196,21 @@ def test_files_the_instructions_run_outside_scripts_are_scripts(tmp_path: Path) 
     assert skill.scripts == ("resources/deploy.sh", "resources/rollback.sh",
                              "tools/extract.py", "tools/render.mjs")
     assert skill.offers == "4 scripts"
+
+
+def test_a_main_py_without_execute_is_a_script_not_an_entry(tmp_path: Path) -> None:
+    """openclaw's abe-expense-tracker-pro: main.py is a program (a REPL with a __main__
+    block): it was the skill's entry, an MCP tool that failed on every call, and not among
+    the scripts that `skillexec script` runs."""
+    folder = tmp_path / "skills" / "tracker"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: tracker\ndescription: T.\n---\n"
+                                     "Run `python3 main.py --name you`.\n")
+    (folder / "main.py").write_text("import sys\nif __name__ == '__main__':\n    print(1)\n")
+    skill = load_skill(folder)
+    assert not skill.runnable and skill.scripts == ("main.py",), skill.entry
+    (folder / "main.py").write_text("def execute(data):\n    return 1\n")
+    skill = load_skill(folder)
+    assert skill.runnable and skill.entry.file == folder / "main.py"
+    (folder / "main.py").write_text("def execute(:\n")  # its error is the call's to report
+    assert load_skill(folder).runnable

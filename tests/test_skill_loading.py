@@ -305,8 +305,12 @@ def test_entry_point_forms(
 
 def test_no_entry_point_uses_main_py_or_a_skill_py_with_execute(tmp_path: Path) -> None:
     a = write(tmp_path / "a", {"skill.json": {"id": "a", "version": "1.0"},
-                               "main.py": "x = 1\n"})
+                               "main.py": "def execute(d):\n    return d\n"})
     assert load_skill(a).entry.file == a.resolve() / "main.py"
+    # A main.py without execute() is a program, not the entry (openclaw's REPL).
+    a2 = write(tmp_path / "a2", {"skill.json": {"id": "a2", "version": "1.0"},
+                                 "main.py": "x = 1\n"})
+    assert load_skill(a2).entry.kind is EntryKind.NONE
     b = write(tmp_path / "b", {"skill.json": {"id": "b", "version": "1.0"},
                                "skill.py": "class B:\n    async def execute(self, d):\n"
                                            "        return d\n"})

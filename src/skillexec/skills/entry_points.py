@@ -87,7 +87,9 @@ class EntryResolver(ABC):
             path = self._inside("main_file", main_file.strip())
             if path.is_file():
                 return Entry(EntryKind.PYTHON, file=path)
-        if (self.folder / "main.py").is_file():
+        # Only with an execute(): openclaw's expense tracker's main.py is a REPL, and was
+        # published as a tool that failed on every call (and not as the script it is).
+        if _defines_execute(self.folder / "main.py"):
             return Entry(EntryKind.PYTHON, file=self.folder / "main.py")
         if _defines_execute(self.folder / "skill.py"):
             return Entry(EntryKind.PYTHON, file=self.folder / "skill.py")
