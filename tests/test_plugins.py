@@ -231,7 +231,8 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
     (site / "SKILL.md").write_text(
         "---\nname: site\ndescription: Site.\n---\n"
         "Run `node ${CLAUDE_PLUGIN_ROOT}/scripts/status.py`, then "
-        "`${CLAUDE_SKILL_DIR}/scripts/uses_lib.py`.\n")
+        "`${CLAUDE_SKILL_DIR}/scripts/uses_lib.py`.\n"
+        "## Portability with ${CLAUDE_PLUGIN_ROOT}\nOpenClaw: `{baseDir}/scripts/x.py`.\n")
     (site / "scripts" / "uses_lib.py").write_text(_USES_LIB)
     (site / "scripts" / "where.sh").write_text(
         'echo "$CLAUDE_PLUGIN_ROOT" "$CLAUDE_SKILL_DIR"\n')
@@ -247,6 +248,10 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
             assert skill.instructions is not None
             assert "`node ../../scripts/status.py`" in skill.instructions
             assert "`./scripts/uses_lib.py`" in skill.instructions
+            # Prose about the variable keeps it (richfrem's read "must use `../..`");
+            # OpenClaw's {baseDir} is the skill's folder, as ${CLAUDE_SKILL_DIR} is.
+            assert "## Portability with ${CLAUDE_PLUGIN_ROOT}\n" in skill.instructions
+            assert "`./scripts/x.py`" in skill.instructions
             res = await eng.run_script("pages:site", "./scripts/uses_lib.py", args=["a"])
             assert res.ok, res.error
             assert res.output["stdout"] == "from the plugin ['a']\n"

@@ -205,9 +205,14 @@ def with_claude_paths(text: str, *, folder: Path, plugin: Plugin | None) -> str:
     ``${CLAUDE_PLUGIN_ROOT}`` written as skillexec names every bundled path: relative to
     the skill's folder (``./scripts/x.py``, ``../../scripts/lib.js``), the way a model then
     passes them to ``run_skill_script`` or reads them as the skill's files."""
+    if "{baseDir}/" in text:  # OpenClaw's name for the skill's folder
+        text = text.replace("{baseDir}/", "./")
     if "${CLAUDE_" not in text:
         return text
     text = text.replace("${CLAUDE_SKILL_DIR}", ".")
     if plugin is not None and plugin.root is not None:
-        text = text.replace("${CLAUDE_PLUGIN_ROOT}", os.path.relpath(plugin.root, folder))
+        # Only where it opens a path: prose about the variable, and the hooks.json a model
+        # is shown how to write, keep it (richfrem's "Hook commands must use `../..`").
+        text = text.replace("${CLAUDE_PLUGIN_ROOT}/",
+                            os.path.relpath(plugin.root, folder) + "/")
     return text
