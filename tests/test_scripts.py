@@ -714,3 +714,34 @@ def test_a_python_scripts_programs_get_the_address_space_commands_get(tmp_path: 
         assert "its address space is limited to 512 MB, which the programs it starts share" \
             in r.error.message, r.error.message
         assert r.error.details["memory"].startswith("its address space is limited")
+
+
+def test_a_node_script_may_use_webassembly_where_a_cgroup_bounds_its_memory(
+        tmp_path: Path) -> None:
+    """Node's fetch() compiles its HTTP parser to WebAssembly, and V8 reserves ~10 GB of
+    address space for any wasm memory: under RLIMIT_AS of a few GB no node script could
+    make a request (Lbstrydom's openai-audit.mjs). Where a memory cgroup bounds the call,
+    programs get no RLIMIT_AS; where none does, the refusal says it was the limit."""
+    need_sandbox()
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    folder = tmp_path / "skills" / "w"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: w\ndescription: W.\n---\nRun it.\n")
+    (folder / "scripts" / "wasm.mjs").write_text(
+        "const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 1]);\n"
+        "await WebAssembly.instantiate(bytes);\nconsole.log('wasm ok');\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> tuple[ExecutionResult, bool]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "d") as e:
+            r = await e.run_script("w", "scripts/wasm.mjs")
+            cgroups = getattr(e._pipeline.runners["sandbox"], "zygotes").cgroups
+            return r, cgroups is not None and cgroups.has_memory
+    r, memory_cgroup = arun(go())
+    if memory_cgroup:
+        assert r.status is TaskStatus.SUCCEEDED, r.error
+        assert r.output["stdout"] == "wasm ok\n"
+    else:
+        assert r.error is not None and "its address space is limited to" in r.error.message

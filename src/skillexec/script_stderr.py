@@ -26,7 +26,8 @@ _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not
                       r"|Could not resolve host|NameResolutionError")
 # A program refused memory it only reserves (a thread's stack, node's code range).
 _NO_MEMORY = re.compile(r"Cannot allocate memory|ENOMEM|failed to reserve virtual memory"
-                        r"|Failed to reserve virtual memory|std::bad_alloc|MemoryError")
+                        r"|Failed to reserve virtual memory|std::bad_alloc|MemoryError"
+                        r"|Cannot allocate Wasm memory|Out of memory")
 _TRACEBACK = "Traceback (most recent call last):"
 _NODE_CODE = re.compile(r" \[[A-Z][A-Z0-9_]*\]$")
 # As the child's own word on a missing module is checked (see _script_end): a dotted name.

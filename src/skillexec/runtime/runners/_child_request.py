@@ -65,13 +65,16 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     # Python script starts, which inherit its limit (monkey-skills' epub_to_markdown.py
     # runs pandoc, which could not start a thread, and "succeeded" with nothing written).
     big = command or (interp is not None and (interp != "python" or memory_cgroup))
+    memory_bytes: int | None = plan.memory_mb * _MB * (4 if big else 1) \
+        + (1024 * _MB if big else 0)
+    if big and memory_cgroup:  # the cgroup bounds its memory; node's WebAssembly needs room
+        memory_bytes = None
     request: dict[str, Any] = {
         "kind": "command" if command else "script" if script else "python",
         "workdir": str(workdir),
         "max_input_bytes": s.max_input_bytes, "max_output_bytes": plan.max_output_bytes,
         "limits": {
-            "memory_bytes": plan.memory_mb * _MB * (4 if big else 1)
-            + (1024 * _MB if big else 0),
+            "memory_bytes": memory_bytes,
             "cpu_seconds": plan.cpu_s, "file_size_bytes": s.max_file_size_mb * _MB,
             "open_files": s.max_open_files,
             "processes": s.max_processes * 8 if own_pids else None,

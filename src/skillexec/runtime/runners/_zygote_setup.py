@@ -55,8 +55,12 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     # top (its children inherit these as their ceilings).
     as_mb = settings.zygote_memory_mb + settings.max_memory_mb * (4 if command else 1) \
         + (1024 if command else 0)
+    # Where memory cgroups bound it and its attempts, none for programs: node reserves
+    # ~10 GB of address space for any WebAssembly memory (its fetch() compiles its HTTP
+    # parser to one), and could make no request under a few GB.
+    bounded = command and slot is not None and slot.memory_dir is not None
     spec["zygote_limits"] = {
-        "address_space_bytes": as_mb * _MB,
+        "address_space_bytes": None if bounded else as_mb * _MB,
         "file_size_bytes": settings.max_file_size_mb * _MB,
         # Counted per uid: a private one, or the user's uid inside its own namespace.
         "processes": settings.max_processes * 8 if uid is not None or mech["userns"] else None,
