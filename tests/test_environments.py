@@ -533,3 +533,24 @@ def test_a_real_package_from_the_index(tmp_path: Path) -> None:
             assert r.output == "a = 1\n" and engine.environments.installs == 1
 
     arun(go())
+
+
+def test_a_symlink_stored_as_text_is_read_as_the_include_it_stands_for(tmp_path: Path) -> None:
+    """richfrem's 66 skills ship requirements.txt holding only '../../requirements.txt' (a
+    symlink git stored as text): every call was refused 'not a valid requirement'."""
+    from skillexec.errors import ManifestError
+    plugin = tmp_path / "plug"
+    (plugin / ".claude-plugin").mkdir(parents=True)
+    (plugin / ".claude-plugin" / "plugin.json").write_text('{"name": "plug"}')
+    (plugin / "requirements.txt").write_text("# standard library only\nrich>=13\n")
+    folder = plugin / "skills" / "task"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: task\ndescription: T.\n---\nRun it.\n")
+    (folder / "requirements.txt").write_text("../../requirements.txt")
+    assert requirement_set(load_skill(folder)).requirements == ("rich>=13",)
+    # In a plain skill, as any include: inside its folder only.
+    alone = skill_folder(tmp_path / "a", "alone", files={
+        "main.py": "def execute(d):\n    return 1\n", "requirements.txt": "../outside.txt\n"})
+    (tmp_path / "a" / "outside.txt").write_text("leftpad\n")
+    with pytest.raises(ManifestError, match=r"'../outside.txt' is outside the skill"):
+        requirement_set(load_skill(alone))

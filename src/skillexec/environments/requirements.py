@@ -175,6 +175,13 @@ def _requirements_file(file: Path, root: Path, *, seen: set[Path]) -> list[Requi
         return []
     seen.add(real)
     text = _read(file)
+    named = text.strip()
+    if named and "\n" not in named and not named.startswith("-") and (
+            named.startswith(".") or "/" in named) and (file.parent / named).is_file():
+        # A symlink that git stored as text (no symlinks where it was checked out, or an
+        # archive): richfrem's 66 requirements.txt are "../../requirements.txt". Read as
+        # the include it stands for, inside the folder as any include.
+        text = f"-r {named}\n"
     out = parse_requirement_lines(text, where=str(file))
     for number, raw in enumerate(text.splitlines(), start=1):
         match = _INCLUDE.match(re.sub(r"(^|\s)#.*$", "", raw).strip())
