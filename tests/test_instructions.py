@@ -214,3 +214,28 @@ def test_a_main_py_without_execute_is_a_script_not_an_entry(tmp_path: Path) -> N
     assert skill.runnable and skill.entry.file == folder / "main.py"
     (folder / "main.py").write_text("def execute(:\n")  # its error is the call's to report
     assert load_skill(folder).runnable
+
+
+def test_an_index_skill_at_the_top_does_not_own_the_skills_below_it(tmp_path: Path) -> None:
+    """Agent-Skills' top-level SKILL.md (an index) loaded as a skill with all 43 scripts of
+    the skills below it, a refused duplicate's among them: runnable under the index's id."""
+    from skillexec.skills.loader import load_skills
+    top = tmp_path / "repo"
+    (top / "backend" / "builder" / "scripts").mkdir(parents=True)
+    (top / "SKILL.md").write_text("# Agent Skills Index\n\nThe skills of this repository.\n")
+    (top / "scripts").mkdir()
+    (top / "scripts" / "index.py").write_text("print(1)\n")
+    (top / "README.md").write_text("# Repo\n")
+    builder = top / "backend" / "builder"
+    (builder / "SKILL.md").write_text("---\nname: builder\ndescription: B.\n---\nGo.\n")
+    (builder / "scripts" / "build.py").write_text("print(1)\n")
+    copy = top / "utilities" / "builder"
+    (copy / "scripts").mkdir(parents=True)
+    (copy / "SKILL.md").write_text("---\nname: builder\ndescription: B.\n---\nGo.\n")
+    (copy / "scripts" / "init.py").write_text("print(1)\n")
+    report = load_skills(top)
+    by_id = {s.id: s for s in report.skills}
+    assert sorted(by_id) == ["builder", "repo"]
+    assert by_id["repo"].scripts == ("scripts/index.py",)
+    assert sorted(r.path for r in by_id["repo"].resources) == ["README.md", "scripts/index.py"]
+    assert by_id["builder"].scripts == ("scripts/build.py",)

@@ -90,8 +90,24 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
                 folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}"))
             continue
         seen[skill.key] = folder
-        skills.append(skill)
+        skills.append(_without_nested(skill, folders) if folder == root else skill)
     return LoadReport(skills=tuple(skills), problems=tuple(problems))
+
+
+def _without_nested(skill: Skill, others: list[Path]) -> Skill:
+    """A skills folder that is a skill itself (an index SKILL.md at a repository's top)
+    without the files of the skills below it: Agent-Skills' index owned all 43 of their
+    scripts, a refused duplicate's among them, under its own id and grants."""
+    if skill.path is None:
+        return skill
+    top = os.path.realpath(skill.path)
+    real = (os.path.realpath(f) for f in others)
+    below = tuple(os.path.relpath(f, top) + "/" for f in real if f.startswith(top + os.sep))
+    if not below:
+        return skill
+    return dataclasses.replace(
+        skill, resources=tuple(r for r in skill.resources if not r.path.startswith(below)),
+        scripts=tuple(s for s in skill.scripts if not s.startswith(below)))
 
 
 def _skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
