@@ -222,3 +222,13 @@ def test_reading_commands_run_elsewhere_say_where_the_journal_is_looked_for(
     assert "by default" not in r.stderr
     r = cli(elsewhere, "artifacts", "get", art, "--data-dir", str(home / ".skillexec"))
     assert (r.returncode, r.stdout) == (0, "hello"), r.stderr
+
+
+def test_an_exposed_audit_key_at_shutdown_is_one_sentence(tmp_path: Path) -> None:
+    """A signing key others may read made every command end with a traceback (the
+    checkpoint written at shutdown refused it)."""
+    assert cli(tmp_path, "keys", "create", "--name", "a", "--role", "viewer").returncode == 0
+    (tmp_path / ".skillexec" / "audit" / "signing.key").chmod(0o644)
+    r = cli(tmp_path, "keys", "create", "--name", "b", "--role", "viewer")
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "may be read by others (mode 644): chmod 600 it" in r.stderr

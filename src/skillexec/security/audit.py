@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from skillexec.errors import SkillExecError
 from skillexec.security.audit_chain import AuditEntry, AuditRow, records
 from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.security.audit_verify import VerifyReport, verify_chain
@@ -144,6 +145,8 @@ class AuditLog:
         if self.enabled:
             try:
                 await self.checkpoint()
+            except SkillExecError as exc:  # its key's mode, say: one sentence, no traceback
+                log.error("the audit checkpoint could not be written at shutdown: %s", exc)
             except Exception:  # the engine must still close its journal; verify will say
                 log.exception("the audit checkpoint could not be written at shutdown")
 
