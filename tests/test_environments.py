@@ -372,13 +372,22 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
     assert r.returncode == 2
     body = json.loads(r.stdout)
     found = {m["module"]: m for m in body["missing"]}
-    assert set(found) == {"docx", "bs4", "fitz"}  # yaml is installed here; the rest are local
+    assert set(found) == {"docx", "bs4", "fitz", "yaml"}  # the rest are local
+    # yaml: skillexec's own environment provides it here, the skill declares none (where
+    # it is installed without skillexec's, it fails): said, not counted as missing.
+    assert found["yaml"]["borrowed"] is True and found["yaml"]["package"] == "pyyaml"
+    assert not any(found[m]["borrowed"] for m in ("docx", "bs4", "fitz"))
     assert found["docx"]["package"] == "python-docx"
     assert found["docx"]["files"] == ["main.py:6"]
     assert found["bs4"]["package"] == "beautifulsoup4"
     assert found["fitz"] == {"module": "fitz", "package": "pymupdf",
                              "files": ["scripts/opt.py:2"], "optional": True,
-                             "reference": False, "guessed": False}
+                             "reference": False, "borrowed": False, "guessed": False}
+    r = cli("skills", "check", "mixed", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    assert "borrowed module yaml (package pyyaml), imported at main.py:4: here skillexec's " \
+        "own environment provides it, not the skill's" in r.stdout, r.stdout
+    assert "skillexec skills install mixed beautifulsoup4 python-docx pyyaml" in r.stdout
 
 
 def test_skills_check_names_no_package_for_the_skills_own_modules_or_templates(
@@ -554,3 +563,16 @@ def test_a_symlink_stored_as_text_is_read_as_the_include_it_stands_for(tmp_path:
     (tmp_path / "a" / "outside.txt").write_text("leftpad\n")
     with pytest.raises(ManifestError, match=r"'../outside.txt' is outside the skill"):
         requirement_set(load_skill(alone))
+
+
+def test_check_counts_a_suffixless_shell_script_it_did_not_read(tmp_path: Path) -> None:
+    """scnet-chat's scripts/run, a bash wrapper its SKILL.md runs: not counted among the
+    shell scripts whose commands check does not read."""
+    folder = tmp_path / "skills" / "wrap"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: wrap\ndescription: W.\n---\nRun it.\n")
+    (folder / "scripts" / "run").write_text("#!/bin/bash\nexec python3 tool.py\n")
+    (folder / "scripts" / "tool.py").write_text("print(1)\n")
+    r = cli("skills", "check", "wrap", "--json", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    assert json.loads(r.stdout)["read"]["shell_scripts_not_checked"] == 1, r.stdout

@@ -134,7 +134,8 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     unsure = set(_undeclared(envs, skill, {m.package for m in missing if m.guessed}))
     declared = _declared(envs, skill)
     for m in missing:
-        label = "missing" if m.needed else "optional" if m.optional else "reference-only"
+        label = "missing" if m.needed else "optional" if m.optional else \
+            "reference-only" if m.reference else "borrowed"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
         # The one the skill declares, where it declares one providing the same modules.
         alike = sorted(same_module(m.package) & declared)
@@ -142,7 +143,9 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
                    else alike[0] if alike else m.package)
         console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)} (package {cell(package)}), imported at "
-                      f"{cell(where)}", soft_wrap=True)
+                      f"{cell(where)}" + (": here skillexec's own environment provides it, "
+                                          "not the skill's" if m.borrowed else ""),
+                      soft_wrap=True)
     unread = read.unchecked()
     if not missing:
         # Only what was read is vouched for: a Node script's requires are not imports.
@@ -151,7 +154,8 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {'; '.join(filter(None, (said, unread)))}", soft_wrap=True)
     elif unread:
         console.print(f"  {unread}", soft_wrap=True)
-    if missing and (undeclared := _undeclared(envs, skill, {m.package for m in needed})):
+    wanted = {m.package for m in missing if m.needed or m.undeclared}
+    if missing and (undeclared := _undeclared(envs, skill, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
@@ -237,7 +241,8 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     if not status.requirements:
         # Nothing declared is no "already installed": its imports may still miss (check).
         from skillexec.environments.imports import missing_imports
-        missing = sorted({m.package for m in missing_imports(skill) if m.needed})
+        missing = sorted({m.package for m in missing_imports(skill)
+                          if m.needed or m.undeclared})
         console.print(f"{cell(skill.id)}: declares no packages: nothing to install" + (
             f"; its imports need {cell(', '.join(missing))}: skillexec skills install "
             f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else ""), soft_wrap=True)

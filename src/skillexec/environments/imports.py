@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skillexec.environments.modules import module_key, package_for, package_guessed
-from skillexec.skills.bundle import MAX_RESOURCES, python_files
+from skillexec.skills.bundle import MAX_RESOURCES, python_files, shebang_runner
 from skillexec.skills.model import Skill
 
 __all__ = ["Coverage", "MissingImport", "coverage", "is_own_module", "missing_imports"]
@@ -42,10 +42,18 @@ class MissingImport:
     # assets/, templates/, examples/), not in code the skill runs: its template's
     # ``import your_module`` is no package to install.
     reference: bool = False
+    # Not in its environment, but in skillexec's own (installed with it, or with its test
+    # extras): it imports here, and nowhere the skill is installed without them.
+    borrowed: bool = False
 
     @property
     def needed(self) -> bool:
-        return not (self.optional or self.reference)
+        return not (self.optional or self.reference or self.borrowed)
+
+    @property
+    def undeclared(self) -> bool:
+        """Code the skill runs needs it, and only what happens to be here provides it."""
+        return self.borrowed and not (self.optional or self.reference)
 
     @property
     def guessed(self) -> bool:
@@ -55,7 +63,7 @@ class MissingImport:
     def to_dict(self) -> dict[str, object]:
         return {"module": self.module, "package": self.package, "files": list(self.files),
                 "optional": self.optional, "reference": self.reference,
-                "guessed": self.guessed}
+                "borrowed": self.borrowed, "guessed": self.guessed}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +106,20 @@ def _python_of(skill: Skill) -> list[str]:
 def coverage(skill: Skill) -> Coverage:
     """What ``skills check`` reads of ``skill`` and what it leaves unread."""
     python = len(_python_of(skill))
-    suffixes = [os.path.splitext(s)[1].lower() for s in skill.scripts]
+    suffixes = [_kind(skill, s) for s in skill.scripts]
     return Coverage(python=min(python, _MAX_FILES), python_skipped=max(python - _MAX_FILES, 0),
                     node=sum(s in _NODE for s in suffixes),
                     shell=sum(s in _SHELL for s in suffixes))
+
+
+def _kind(skill: Skill, script: str) -> str:
+    """A script's suffix, or for one without (scnet-chat's scripts/run), what its ``#!``
+    line runs, as a suffix."""
+    suffix = os.path.splitext(script)[1].lower()
+    if suffix or skill.path is None:
+        return suffix
+    return {"node": ".js", "bash": ".sh", "python": ".py"}.get(
+        shebang_runner(skill.path / script) or "", "")
 
 
 def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[MissingImport]:
@@ -109,7 +127,7 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
     if skill.path is None:
         return []
     folder = skill.path
-    search = [*env_paths, *(p for p in sys.path if p and Path(p).is_absolute())]
+    engine = [p for p in sys.path if p and Path(p).is_absolute()]
     found: dict[str, tuple[list[str], bool, bool]] = {}
     every = _python_of(skill)
     files = every[:_MAX_FILES]
@@ -135,12 +153,11 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
                            all_material and rel.split("/", 1)[0] in _MATERIAL)
     missing = []
     for name in sorted(found):
-        if _resolves(name, search):
-            continue
-        if name in sys.builtin_module_names:
+        if name in sys.builtin_module_names or _resolves(name, env_paths):
             continue
         where, guarded, material = found[name]
-        missing.append(MissingImport(name, package_for(name), tuple(where), guarded, material))
+        missing.append(MissingImport(name, package_for(name), tuple(where), guarded, material,
+                                     borrowed=_resolves(name, engine)))
     return missing
 
 
