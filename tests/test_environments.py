@@ -576,3 +576,19 @@ def test_check_counts_a_suffixless_shell_script_it_did_not_read(tmp_path: Path) 
     r = cli("skills", "check", "wrap", "--json", "--skills-dir", str(tmp_path / "skills"),
             "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
     assert json.loads(r.stdout)["read"]["shell_scripts_not_checked"] == 1, r.stdout
+
+
+def test_check_suggests_no_guessed_package_while_declared_ones_are_not_installed(
+        tmp_path: Path) -> None:
+    """A skill declaring sgmllib3k (which provides sgmllib) was told to install 'sgmllib',
+    a guessed name that does not exist: its declared packages come first."""
+    folder = tmp_path / "skills" / "feeds"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: feeds\ndescription: F.\n---\nRun it.\n")
+    (folder / "scripts" / "use.py").write_text("import sgmllib\n")
+    (folder / "requirements.txt").write_text("sgmllib3k\n")
+    r = cli("skills", "check", "feeds", "--skills-dir", str(tmp_path / "skills"),
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+    assert "a package it declares may provide it once installed" in r.stdout, r.stdout
+    assert "skillexec skills install feeds sgmllib" not in r.stdout
+    assert "install it ahead of time: skillexec skills install feeds" in r.stdout

@@ -133,6 +133,10 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     # A guess the skill declares itself is the author's word, not only the module's name.
     unsure = set(_undeclared(envs, skill, {m.package for m in missing if m.guessed}))
     declared = _declared(envs, skill)
+    # Declared packages not installed yet may provide a module whose package is only a
+    # guess (sgmllib3k provides sgmllib): install them first, rather than a guessed name
+    # that may not exist, or be someone else's.
+    later = unsure if declared and env.state in _NOT_READY else set()
     for m in missing:
         label = "missing" if m.needed else "optional" if m.optional else \
             "reference-only" if m.reference else "borrowed"
@@ -144,8 +148,9 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)} (package {cell(package)}), imported at "
                       f"{cell(where)}" + (": here skillexec's own environment provides it, "
-                                          "not the skill's" if m.borrowed else ""),
-                      soft_wrap=True)
+                                          "not the skill's" if m.borrowed else "")
+                      + ("; a package it declares may provide it once installed"
+                         if m.package in later else ""), soft_wrap=True)
     unread = read.unchecked()
     if not missing:
         # Only what was read is vouched for: a Node script's requires are not imports.
@@ -154,7 +159,7 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {'; '.join(filter(None, (said, unread)))}", soft_wrap=True)
     elif unread:
         console.print(f"  {unread}", soft_wrap=True)
-    wanted = {m.package for m in missing if m.needed or m.undeclared}
+    wanted = {m.package for m in missing if m.needed or m.undeclared} - later
     if missing and (undeclared := _undeclared(envs, skill, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
