@@ -91,3 +91,21 @@ def test_install_of_a_skill_that_declares_nothing_says_what_its_imports_need(
     assert " ".join(r.stdout.split()) == (
         "bare: declares no packages: nothing to install; its imports need opencv-python: "
         "skillexec skills install bare opencv-python")
+
+
+def test_added_packages_are_one_entry_each_and_can_be_removed(tmp_path: Path) -> None:
+    """extras.json kept 'aiohttp', 'AIOHTTP' and 'aiohttp>=3' side by side (each spelling a
+    new environment), and nothing but an edit by hand removed one."""
+    where, env = _setup(tmp_path)
+    skill_folder(tmp_path / "skills", "adds", files={"main.py": USES})
+    extras = tmp_path / "data" / "envs" / "extras.json"
+    for spelled in (PKG, PKG.upper(), f"{PKG}>=1"):
+        r = cli("skills", "install", "adds", spelled, *where, cwd=tmp_path, env=env)
+        assert r.returncode == 0, r.stderr
+    assert json.loads(extras.read_text()) == {"adds": [f"{PKG}>=1"]}
+    r = cli("skills", "install", "adds", "--remove", "numpy", *where, cwd=tmp_path, env=env)
+    assert r.returncode == 2 and "numpy was not added for adds" in r.stderr, r.stderr
+    r = cli("skills", "install", "adds", "--remove", PKG.replace("-", "_").upper(), *where,
+            cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(extras.read_text()) == {}

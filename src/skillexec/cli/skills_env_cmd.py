@@ -166,6 +166,13 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
 
 
+def _not_added(envs: EnvironmentManager, skill: Skill, names: list[str]) -> list[str]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    added = {canonicalize_name(Requirement(p).name) for p in envs.extras(skill.id)}
+    return [n for n in names if canonicalize_name(n.strip()) not in added]
+
+
 def _named_skills(envs: EnvironmentManager, skill: Skill) -> tuple[str, ...]:
     """The skill's declared dependencies that name skills of its folder (not installed)."""
     try:
@@ -209,6 +216,9 @@ def install(skill_id: Annotated[str | None, typer.Argument(
                 "environment is not ready).")] = None,
             packages: Annotated[list[str] | None, typer.Argument(
                 metavar="PKG", help="Packages to add for this skill (kept).")] = None,
+            remove: Annotated[list[str] | None, typer.Option(
+                "--remove", metavar="PKG", help="A package added before, to drop (by name; "
+                "repeatable).")] = None,
             skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None,
             as_json: AsJson = False) -> None:
     """Provision the skill's environment now, with PKG... added for it (kept).
@@ -224,7 +234,11 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     skill = find_skill(skill_id, skills_dir)[1]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     try:
-        status = envs.install(skill, packages or ())
+        if remove and (unknown := _not_added(envs, skill, remove)):
+            opt.fail(f"{', '.join(unknown)} was not added for {skill.id} with skills install"
+                     f" (added: {', '.join(envs.extras(skill.id)) or 'none'}); a package "
+                     "the skill declares is its author's to remove")
+        status = envs.install(skill, packages or (), remove or ())
     except InvalidRequirement as exc:
         # packaging's message is three lines (why, the text, a caret under the place).
         why, *shown = str(exc).splitlines()

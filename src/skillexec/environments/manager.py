@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skillexec.environments.installer import InstallSettings, install
@@ -237,16 +238,23 @@ class EnvironmentManager:
             self.publish(ready)
         return ready
 
-    def install(self, skill: Skill, packages: Iterable[str] = ()) -> EnvStatus:
+    def install(self, skill: Skill, packages: Iterable[str] = (),
+                remove: Iterable[str] = ()) -> EnvStatus:
         """``skillexec skills install``: forget an earlier failure and provision now, with
-        ``packages`` added for this skill (kept across restarts once installed; a failed
-        install leaves the skill's packages as they were)."""
+        ``packages`` added for this skill and ``remove`` (names) taken from what was added
+        before (kept across restarts once installed; a failed install leaves the skill's
+        packages as they were). One entry per package: ``aiohttp>=3`` replaces ``aiohttp``
+        (``AIOHTTP`` was kept beside it, and each spelling made another environment)."""
         added = [p.strip() for p in packages]
         for p in added:
             Requirement(p)  # a malformed name (or none) fails here, before it is recorded
+        gone = {canonicalize_name(r.strip()) for r in remove}
         before = self.extras(skill.id)
-        if added:
-            self._save_extras(skill.id, tuple(dict.fromkeys((*before, *added))))
+        by_name = {canonicalize_name(Requirement(p).name): p for p in (*before, *added)}
+        after = tuple(p for name, p in by_name.items() if name not in gone)
+        changed = after != before
+        if changed:
+            self._save_extras(skill.id, after)
         try:
             reqs = self.requirements(skill)
             if not _needs_env(reqs):
@@ -256,7 +264,7 @@ class EnvironmentManager:
         except BaseException:
             # Recorded only once installed: a mistyped package would otherwise make the
             # skill unavailable for good (every later install retries it).
-            if added:
+            if changed:
                 self._save_extras(skill.id, before)
             raise
         self.attach(skill)
