@@ -33,7 +33,10 @@ def skills(root: Path) -> Path:
     (folder / "SKILL.md").write_text("---\nname: audit\ndescription: audits.\n---\nRun.\n")
     files = {
         "future_ok.py": _header(">=3.99") + "print('ran anyway')\n",
-        "future_fails.py": _header(">=3.99") + "import sys\nsys.exit('bad syntax, say')\n",
+        "future_fails.py": _header(">=3.99") + (
+            "raise ImportError(\"cannot import name 'batched' from 'itertools'\")\n"),
+        # Asks for a newer Python, and fails for a cause of its own: no note.
+        "future_own.py": _header(">=3.99") + "import sys\nsys.exit('missing: in.txt')\n",
         "fine_fails.py": _header(">=3.8") + "import sys\nsys.exit('its own bug')\n",
         "plain.py": "print('no header')\n",
         "odd.py": '# /// script\n# requires-python = "not a spec"\n# ///\n',
@@ -64,13 +67,18 @@ def test_a_failing_script_says_which_python_it_asked_for(tmp_path: Path) -> None
             bad = await e.run_script("audit", "scripts/future_fails.py")
             assert bad.error is not None and bad.error.code == "script_exit"
             assert bad.error.message.startswith(
-                "the script exited with status 1: bad syntax, say (the script asks for "
-                "Python >=3.99 (its # /// script requires-python); this is Python 3.")
+                "the script exited with status 1: Traceback") and (
+                "ImportError: cannot import name 'batched' from 'itertools' (the script asks "
+                "for Python >=3.99 (its # /// script requires-python); this is Python 3."
+            ) in bad.error.message, bad.error.message
             assert bad.error.details["requires_python"].startswith("asks for Python >=3.99")
             own = await e.run_script("audit", "scripts/fine_fails.py")
             assert own.error is not None
             assert own.error.message == "the script exited with status 1: its own bug"
             assert "requires_python" not in own.error.details
+            other = await e.run_script("audit", "scripts/future_own.py")
+            assert other.error is not None
+            assert other.error.message == "the script exited with status 1: missing: in.txt"
 
     arun(go())
 
@@ -81,7 +89,8 @@ def test_skills_check_names_the_scripts_that_ask_for_another_python(tmp_path: Pa
     run = [sys.executable, "-m", "skillexec", "skills", "check", *where]
     doc = json.loads(subprocess.run([*run, "audit", "--json"], capture_output=True,
                                     text=True, timeout=60).stdout)
-    assert sorted(doc["python"]) == ["scripts/future_fails.py", "scripts/future_ok.py"]
+    assert sorted(doc["python"]) == ["scripts/future_fails.py", "scripts/future_ok.py",
+                                     "scripts/future_own.py"]
     assert doc["ok"] is True  # said, not counted as a missing module
     p = subprocess.run(run, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr

@@ -745,3 +745,45 @@ def test_a_node_script_may_use_webassembly_where_a_cgroup_bounds_its_memory(
         assert r.output["stdout"] == "wasm ok\n"
     else:
         assert r.error is not None and "its address space is limited to" in r.error.message
+
+
+def test_a_failed_scripts_hints_say_what_its_words_do_not(tmp_path: Path) -> None:
+    """A path SKILL.md gives of a bundled file (examples/spec.json) was looked up in the
+    workspace with no word; node's 'connect EACCES' printed on stdout had the file hint or
+    none; a config file above the workspace (the project's pyproject.toml, which ruff and
+    pytest look for) was refused with no word of why."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "sim"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "examples").mkdir()
+    (folder / "examples" / "spec.json").write_text("{}")
+    (folder / "SKILL.md").write_text("---\nname: sim\ndescription: S.\n---\n"
+                                     "Run `python scripts/run.py examples/spec.json`.\n")
+    (folder / "scripts" / "run.py").write_text("import sys\nopen(sys.argv[1]).read()\n")
+    (folder / "scripts" / "fetch.py").write_text(
+        "print('fetch failed: Error: connect EACCES 127.0.0.1:8123')\nraise SystemExit(1)\n")
+    (folder / "scripts" / "lint.py").write_text(
+        "import os\nhere = os.getcwd()\nwhile here != '/':\n"
+        "    here = os.path.dirname(here)\n    p = os.path.join(here, 'pyproject.toml')\n"
+        "    if os.path.exists(p):\n        open(p).read()\n        break\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> list[ExecutionResult]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "d") as e:
+            return [await e.run_script("sim", "scripts/run.py", args=["examples/spec.json"]),
+                    await e.run_script("sim", "scripts/fetch.py"),
+                    await e.run_script("sim", "scripts/lint.py")]
+    run, fetch, lint = arun(go())
+    assert run.error is not None and run.error.code == "script_exit"
+    assert run.error.details["bundled"] == (
+        "'examples/spec.json' is a file of the skill's folder, and the script runs in a "
+        "workspace of its own: send it with the call's files, or pass its path, "
+        f"{folder / 'examples' / 'spec.json'}")
+    assert fetch.error is not None
+    assert fetch.error.details["sandbox"].startswith("the skill has no network_access")
+    if lint.error is not None:  # refused (a view may hide the file instead: it then ran)
+        assert f"{tmp_path / 'pyproject.toml'} is in a folder above the workspace" in (
+            lint.error.details["sandbox"]), lint.error
+        assert "--data-dir outside the project" in lint.error.message

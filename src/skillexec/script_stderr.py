@@ -23,7 +23,8 @@ _DENIED = re.compile(r"PermissionError: \[Errno (?:1|13|30)\]|Permission denied|
                      r"|Read-only file system|EROFS")
 _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
-                      r"|Could not resolve host|NameResolutionError")
+                      r"|Could not resolve host|NameResolutionError|connect EACCES"
+                      r"|connect EPERM|Errno 101\]")
 # A program refused memory it only reserves (a thread's stack, node's code range).
 _NO_MEMORY = re.compile(r"Cannot allocate memory|ENOMEM|failed to reserve virtual memory"
                         r"|Failed to reserve virtual memory|std::bad_alloc|MemoryError"

@@ -39,10 +39,11 @@ def error_sentence(result: ExecutionResult) -> str:
         return ""
     message = err.message
     stderr = err.details.get("stderr")
-    if isinstance(stderr, str) and stderr.strip() and err.code == SCRIPT_EXIT:
+    if err.code == SCRIPT_EXIT and isinstance(err.details.get("exit_code"), int):
         # "exited with status 1: <the last 500 characters of stderr>" starts mid-traceback
-        # on one line; stderr's telling line, added below, says why in a few words.
-        message = message.split(": ", 1)[0]
+        # on one line; stderr's telling line and the hints, added below, say why in a few
+        # words (kept in the message, a hint was said twice).
+        message = f"the script exited with status {err.details['exit_code']}"
     text = f"{message} [{err.type.value}/{err.code}]"
     violations = err.details.get("violations") or []
     # The message already spells out the first few; add only those it left out.
@@ -53,7 +54,8 @@ def error_sentence(result: ExecutionResult) -> str:
     if isinstance(stderr, str) and stderr.strip():
         text += f" (stderr: {short(telling_line(stderr), 200)})"
     # What the engine knows of a failed script's cause, cut above with its message.
-    for key, said in (("requires_python", "the script {}"), ("sandbox", "{}")):
+    for key, said in (("requires_python", "the script {}"), ("sandbox", "{}"),
+                      ("memory", "{}"), ("bundled", "{}")):
         value = err.details.get(key)
         if err.code == SCRIPT_EXIT and isinstance(value, str) and value:
             text += f" ({said.format(value)})"

@@ -38,7 +38,8 @@ from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
-from skillexec.script_stderr import address_space_hint, missing_module_in, sandbox_hint
+from skillexec.script_hints import script_hints
+from skillexec.script_stderr import missing_module_in
 from skillexec.scripts import base_id
 from skillexec.skills.model import Permission
 from skillexec.units import duration
@@ -346,28 +347,30 @@ class AttemptIO:
             return self._fail(ErrorType.RESOURCE, "isolation_unavailable",
                               f"the sandbox could not be applied: {said.setup_failed}",
                               severity=ErrorSeverity.CRITICAL)
-        out = {"exit_code": code, "stdout": self.stdout.buf.decode(errors="replace"),
-               "stderr": self.stderr.buf.decode(errors="replace")}
+        stdout = self.stdout.buf.decode(errors="replace")
+        out: dict[str, Any] = {"exit_code": code, "stdout": stdout,
+                               "stderr": self.stderr.buf.decode(errors="replace")}
         if code == 0:
             return Outcome(output=out)
         if (missing := said.missing_module or missing_module_in(self.stderr.tail())):
             return self._missing_module(missing, out, blocked=said.blocked)
         tail = whole_lines(self.stderr.tail().strip(), 500)
-        script = self.attempt.skill.entry.file
-        asked = python_mismatch(script) if script is not None else None  # a likely cause
-        if asked:
-            out["requires_python"] = asked
-        hint = sandbox_hint(self.stderr.tail(), network=Permission.NETWORK_ACCESS in
-                            self.attempt.skill.permissions) if self.sandbox else None
-        if hint:
-            out["sandbox"] = hint
-        elif (limit := self.address_space_bytes) and (hint := address_space_hint(
-                self.stderr.tail(), limit_mb=limit // (1 << 20))):
-            out["memory"] = hint
+        skill = self.attempt.skill
+        script = skill.entry.file
+        limit = self.address_space_bytes
+        hints = script_hints(
+            stderr=self.stderr.tail(), stdout=stdout,
+            requires_python=python_mismatch(script) if script is not None else None,
+            sandbox=self.sandbox, network=Permission.NETWORK_ACCESS in skill.permissions,
+            address_space_mb=limit // (1 << 20) if limit else None, folder=skill.path,
+            workdir=self.attempt.context.workdir,
+            args=self.attempt.input_data.get("args") or ())
+        out.update(hints)
+        notes = "".join(f" (the script {v})" if k == "requires_python" else f" ({v})"
+                        for k, v in hints.items())
         return self._fail(ErrorType.EXECUTION, "script_exit",
                           f"the script exited with status {code}" + (f": {tail}" if tail else "")
-                          + (f" (the script {asked})" if asked else "")
-                          + (f" ({hint})" if hint else ""), details=out)
+                          + notes, details=out)
 
     def _missing_module(self, module: str, out: dict[str, Any], *,
                         blocked: tuple[str, ...]) -> Outcome:

@@ -1,0 +1,86 @@
+"""What the engine can tell of a failed script's cause, beyond its own words.
+
+A script that exits nonzero ends ``script_exit`` with its streams; where the engine knows
+something the script's words do not say (this is the sandbox, by design; the limit it met;
+a file it was given by a path of the skill's folder), a hint says so, in the failure's
+``details`` under its key and after its message. Each is said only where the script's
+output shows it (a requires-python note on a script that failed for a missing input file
+sent users after the wrong cause).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from skillexec.script_stderr import address_space_hint, sandbox_hint
+
+__all__ = ["script_hints"]
+
+# What a Python too old for the script shows (its syntax, a module or name it lacks).
+_OLD_PYTHON = re.compile(r"SyntaxError|ImportError|ModuleNotFoundError|AttributeError|NameError"
+                         r"|unsupported operand type\(s\) for \||is not subscriptable")
+# What tools look for in the folders above their working folder.
+_CONFIGS = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml",
+                      "pytest.ini", "mypy.ini", ".mypy.ini", ".flake8", ".pylintrc",
+                      "package.json", "tsconfig.json", ".editorconfig", ".git", ".gitignore",
+                      "Cargo.toml", "go.mod", ".python-version", "uv.toml", ".npmrc"})
+_CONFIG_PREFIXES = (".eslintrc", ".prettierrc", "eslint.config", "prettier.config",
+                    ".babelrc", "biome.json")
+_DENIED_PATH = re.compile(r"(?:denied|EACCES)[^\n]*?['\"]?(/[^\s'\":]+)|(/[^\s'\":]+)['\"]?"
+                          r"[^\n]*?(?:Permission denied|EACCES)")
+
+
+def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandbox: bool,
+                 network: bool, address_space_mb: int | None, folder: Path | None,
+                 workdir: Path, args: Sequence[object]) -> dict[str, str]:
+    """The hints for a failed script, by key (``requires_python``, ``sandbox``,
+    ``memory``, ``bundled``), in the order they are said."""
+    out: dict[str, str] = {}
+    if requires_python and _OLD_PYTHON.search(stderr):
+        out["requires_python"] = requires_python
+    said = stderr + "\n" + stdout[-4000:]  # many scripts print their errors on stdout
+    hint = sandbox_hint(said, network=network) if sandbox else None
+    if hint:
+        above = _above(stderr, workdir)
+        out["sandbox"] = hint if above is None else (
+            f"{hint}; {above} is in a folder above the workspace: tools that look for their "
+            "configuration in parent folders (ruff, pytest, git) find the project's there, "
+            "and may not read it: give skillexec a --data-dir outside the project")
+    elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
+        out["memory"] = hint
+    if folder is not None and (named := _bundled(args, folder, workdir)):
+        out["bundled"] = (f"{named!r} is a file of the skill's folder, and the script runs "
+                          "in a workspace of its own: send it with the call's files, or pass "
+                          f"its path, {folder / named}")
+    return out
+
+
+def _above(stderr: str, workdir: Path) -> str | None:
+    """A refused configuration file in a folder above the workspace (a project's
+    pyproject.toml), as tools that walk up from their working folder look for."""
+    work = str(workdir)
+    for match in _DENIED_PATH.finditer(stderr[-4000:]):
+        path = (match.group(1) or match.group(2)).rstrip(".,;)")
+        parent, name = os.path.split(path)
+        if parent and work.startswith(parent.rstrip("/") + "/") and (
+                name in _CONFIGS or name.startswith(_CONFIG_PREFIXES)):
+            return path
+    return None
+
+
+def _bundled(args: Sequence[object], folder: Path, workdir: Path) -> str | None:
+    """The first argument that names a file of the skill's folder and none of the
+    workspace (``examples/03_limits_to_growth.json``, as SKILL.md wrote it)."""
+    for arg in args[:64]:
+        if not isinstance(arg, str) or not arg or arg.startswith(("-", "/")) or ".." in arg \
+                or "\0" in arg or len(arg) > 512:
+            continue
+        try:
+            if (folder / arg).is_file() and not (workdir / arg).exists():
+                return arg
+        except (OSError, ValueError):
+            continue
+    return None
