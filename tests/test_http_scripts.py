@@ -40,6 +40,10 @@ def test_skill_bundle_and_script_runs(tmp_path: Path) -> None:
         assert r.status_code == 422 and r.json()["error"]["field"] == "files.x"
         r = c.post("/api/skills/nope/scripts", json={"script": "scripts/noop.py"})
         assert r.status_code == 404
+        r = c.post("/api/skills/pdf-forms/scripts", json={
+            "script": "scripts/noop.py", "env": {"LD_PRELOAD": "/tmp/x.so"}})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["engine_code"] == "invalid_script_env"
     with running(tmp_path / "v", skills_dir=FIXTURES / "scripts") as srv, \
             srv.client(srv.key("viewer")) as c:
         r = c.post("/api/skills/pdf-forms/scripts", json={"script": "scripts/noop.py"})

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from skillexec.errors import ParameterError
+from skillexec.script_env import checked_env
 from skillexec.skills.bundle import shebang_runner
 from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
@@ -52,6 +53,8 @@ _SCHEMA: dict[str, Any] = {
         "files": {"type": "object", "additionalProperties": {"type": "string"},
                   "description": "workspace path -> base64 content"},
         "session": {"type": ["string", "null"]},
+        "env": {"type": "object", "additionalProperties": {"type": "string"},
+                "description": "environment variables (see skillexec.script_env)"},
     },
     "additionalProperties": False,
 }
@@ -188,7 +191,8 @@ def workspace_path(path: str) -> str:
 
 
 def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
-                  stdin: bytes | str | None, session: str | None) -> dict[str, Any]:
+                  stdin: bytes | str | None, session: str | None,
+                  env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The derived skill's parameters for one call (bytes as base64: they are journaled)."""
     if isinstance(args, str | bytes) or not all(isinstance(a, str) for a in args):
         raise ParameterError("args must be a sequence of strings", code="invalid_script_args")
@@ -205,6 +209,8 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
             raise ParameterError(f"file {path!r}: its content must be bytes",
                                  code="invalid_file_content")
         out["files"][workspace_path(path)] = base64.b64encode(bytes(data)).decode()
+    if env:
+        out["env"] = checked_env(env)
     return out
 
 

@@ -70,6 +70,9 @@ def script(
     = None,
     stdin: Annotated[str | None, typer.Option(help="A file for the script's stdin, or -.")]
     = None,
+    env: Annotated[list[str] | None, typer.Option(
+        "--env", "-e", metavar="NAME=VALUE", help="An environment variable for the script "
+        "(repeatable; secrets go in [security] skill_secrets).")] = None,
     priority: Annotated[int | None, typer.Option(min=0, max=9)] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -81,6 +84,12 @@ def script(
     if timeout is not None and not timeout > 0:
         opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
     files = read_files(file or [])
+    variables: dict[str, str] = {}
+    for pair in env or []:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            opt.fail(f"--env {pair}: give NAME=VALUE")
+        variables[name] = value
     data: bytes | None = None
     if stdin is not None:
         try:
@@ -99,7 +108,8 @@ def script(
             # Submitted, then waited for: on Ctrl-C its id says whose end to print.
             task_id = await engine.submit_script(
                 skill_by_id_or_folder(engine, skill), path, args=list(args or []),
-                files=files, stdin=data, session=session, timeout=timeout, priority=priority)
+                files=files, stdin=data, session=session, timeout=timeout, priority=priority,
+                env=variables)
             try:
                 result = await engine.wait(task_id)
             except asyncio.CancelledError:

@@ -52,6 +52,9 @@ _TOOLS = [
             "session": {"type": "string", "description": "A session_create id: the "
                         "workspace persists across calls."},
             "stdin": {"type": "string"},
+            "env": {"type": "object", "additionalProperties": _STR, "description":
+                    "Environment variables the script reads its settings from (not PATH, "
+                    "HOME, nor ones that change what a program loads)."},
             "timeout_s": {"type": "number", "exclusiveMinimum": 0}},
             ["skill", "script"]),
         annotations=_ann("Run a skill's bundled script", read_only=False, destructive=False)),

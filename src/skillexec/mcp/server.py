@@ -261,10 +261,13 @@ class McpServer:
             except (binascii.Error, ValueError):
                 return error_result(f"run_skill_script: files[{path!r}] is not base64.")
         # 0 was "not given" (the default timeout): the engine refuses it, as for any call
+        env = args.get("env") or {}
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            return error_result("run_skill_script: 'env' must map names to text.")
         result = await self.engine.run_script(
             skill, script, args=raw_args, files=files or None, stdin=args.get("stdin"),
             session=args.get("session"), timeout=arguments.seconds(args, "timeout_s"),
-            principal=caller.principal)
+            principal=caller.principal, env=env)
         return await self._render(result, None, label=f"{skill}:{script}")
 
     async def _start(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:

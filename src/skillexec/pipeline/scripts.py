@@ -117,7 +117,8 @@ class ScriptCalls:
                   files: Mapping[str, bytes] | None = None,
                   stdin: bytes | str | None = None, session: str | None = None,
                   timeout: float | None = None, priority: int | None = None,
-                  principal: Who = None) -> ExecutionResult:
+                  principal: Who = None, env: Mapping[str, str] | None = None,
+                  ) -> ExecutionResult:
         """Run a skill's bundled script as a task and answer its result (``engine.run_script``;
         in a session, once the session's earlier calls have ended)."""
         assert self._execute is not None and self._reject is not None  # bound by the engine
@@ -125,7 +126,8 @@ class ScriptCalls:
         target, opts = _call(skill_id, script, priority, timeout, principal)
         try:
             self._known(skill_id, target)
-            params = script_params(args=args, files=files, stdin=stdin, session=session)
+            params = script_params(args=args, files=files, stdin=stdin, session=session,
+                                   env=env)
             if session is None:
                 return await execute(target, params, **_given(opts))
             # refused (journaled) if not open, or not this principal's
@@ -140,7 +142,7 @@ class ScriptCalls:
                      files: Mapping[str, bytes] | None = None,
                      stdin: bytes | str | None = None, session: str | None = None,
                      timeout: float | None = None, priority: int | None = None,
-                     principal: Who = None) -> str:
+                     principal: Who = None, env: Mapping[str, str] | None = None) -> str:
         """:meth:`run`'s call, answered with its task id once the journal holds it (a
         refused call's too: its task ended ``rejected`` with the reason)."""
         assert self._submit is not None and self._reject is not None  # bound by the engine
@@ -149,7 +151,8 @@ class ScriptCalls:
                              held=session is not None)
         try:
             self._known(skill_id, target)
-            params = script_params(args=args, files=files, stdin=stdin, session=session)
+            params = script_params(args=args, files=files, stdin=stdin, session=session,
+                                   env=env)
             if session is None:
                 return await self._submit(target, params, **_given(opts))
             if self.distributed:

@@ -37,6 +37,10 @@ class ScriptRequest(BaseModel):
     stdin: str | None = Field(None, max_length=1 << 20)
     session: str | None = Field(None, max_length=200, description="An open session's id: "
                                 "its folder is the workspace, kept between calls.")
+    env: dict[str, str] = Field(default={}, description="Environment variables for the "
+                                "script (not ones that change what a program loads or runs, "
+                                "nor HOME, PATH, TMPDIR: refused 422). Journaled with the "
+                                "call: secrets go in the operator's skill_secrets.")
     timeout: float | None = Field(None, gt=0, le=86400, description="Seconds.")
     priority: int | None = Field(None, ge=0, le=9)
     wait: StrictBool = Field(True, description="True: answer with the result (200); false: "
@@ -81,7 +85,7 @@ async def run_skill_script(
     run = asyncio.ensure_future(state.engine.run_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal.id))
+        principal=principal.id, env=body.env))
     gone = asyncio.ensure_future(_hung_up(request))
     try:
         await asyncio.wait((run, gone), return_when=asyncio.FIRST_COMPLETED)
@@ -105,7 +109,7 @@ async def _submit(state: ServiceState, body: ScriptRequest, skill_id: str,
     task_id = await state.engine.submit_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal.id)
+        principal=principal.id, env=body.env)
     result = await wait_for(state, task_id, 0.0)
     if result is not None:  # ended already: a refusal is its HTTP error, as execute's
         status = result_or_refusal(state, result).status

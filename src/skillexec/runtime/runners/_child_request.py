@@ -13,6 +13,7 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners.base import Attempt
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.script_env import checked_env
 from skillexec.scripts import interpreter
 from skillexec.skills.model import EntryKind
 
@@ -88,6 +89,10 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     secrets = attempt.context.secrets
     if secrets:  # the operator's secrets for this skill, as environment variables
         dirs = {**secrets, **dirs}
+    if script and (given := attempt.input_data.get("env")):
+        # The call's own, checked again (engine.execute of a script's id comes here without
+        # run_script's check); never over the operator's secrets or the engine's folders.
+        dirs = {**checked_env(given), **dirs}
     # Only what it adds to the zygote's own environment (smaller to send and parse).
     request["env_extra"] = dirs
     if hello:
