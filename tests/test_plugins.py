@@ -509,3 +509,31 @@ def test_a_listed_plugin_with_a_bare_plugin_json_ships_whole(tmp_path: Path) -> 
     tools, loose = asyncio.run(go())
     assert tools.ok and tools.output["stdout"] == "jingle\n", tools.error
     assert loose.error is not None and loose.error.code == "script_outside_skill"
+
+
+def test_a_plugin_file_its_instructions_name_is_served(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """monkey-skills: ${CLAUDE_PLUGIN_ROOT}/skills/thinking-session/references/x.md reads
+    as ../../skills/... in the instructions, and no route served it (the skill's sandbox
+    reads it); never a hidden file, nor one out of the plugin."""
+    from skillexec.errors import SkillNotFoundError
+    from skillexec.skills.bundle import bundled_file
+    monkeypatch.chdir(tmp_path)
+    plug = tmp_path / "plug"
+    (plug / ".claude-plugin").mkdir(parents=True)
+    (plug / ".claude-plugin" / "plugin.json").write_text('{"name": "plug"}')
+    (plug / ".env").write_text("secret\n")
+    (tmp_path / "outside.md").write_text("not the plugin's\n")
+    _skill(plug / "skills" / "a", "plug", name="a")
+    (plug / "skills" / "a" / "SKILL.md").write_text(
+        "---\nname: a\ndescription: A.\n---\n"
+        "Read `${CLAUDE_PLUGIN_ROOT}/skills/b/references/x.md`.\n")
+    (plug / "skills" / "b" / "references").mkdir(parents=True)
+    (plug / "skills" / "b" / "references" / "x.md").write_text("the schema\n")
+    [a] = [s for s in load_skills(plug / "skills").skills if s.id == "plug:a"]
+    assert "`../../skills/b/references/x.md`" in (a.instructions or "")
+    path, mime = bundled_file(a, "../../skills/b/references/x.md")
+    assert path.read_text() == "the schema\n" and mime == "text/markdown"
+    for rel in ("../../.env", "../../../outside.md", "../../skills/b/references"):
+        with pytest.raises(SkillNotFoundError):
+            bundled_file(a, rel)

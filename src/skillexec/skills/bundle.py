@@ -126,7 +126,11 @@ def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
     swapped in since), a file grown past ``MAX_BUNDLED_READ``."""
     listed = {r.path: r.mime for r in skill.resources}
     listed.update({s: mimetypes.guess_type(s)[0] or "text/plain" for s in skill.scripts})
-    if skill.path is None or (rel not in listed and not _past_the_listing(skill, rel)):
+    # A plugin's skill reads the whole plugin (what ${CLAUDE_PLUGIN_ROOT}/... names in its
+    # instructions, written ../../skills/b/references/x.md): so may whoever reads it.
+    in_plugin = skill.plugin_root is not None and rel.startswith("../")
+    if skill.path is None or (rel not in listed and not in_plugin
+                              and not _past_the_listing(skill, rel)):
         raise _not_bundled(skill, rel, "is not a file it bundles")
     root = (skill.plugin_root or skill.path).resolve()
     target = (skill.path.resolve() / rel).resolve()
