@@ -185,6 +185,8 @@ def test_dashboard_loads_clean_and_shows_everything(site: Site,
     page.wait_for_function("document.querySelectorAll('#errors tbody tr').length >= 1")
     page.wait_for_function("document.querySelectorAll('#tasks tbody tr').length >= 4")
     skills = {r[0]: r for r in table(page, "#skills")}
+    # How many there are, all of them shown (a folder of thousands showed its first 500).
+    assert page.text_content("#skillcount") == f"({len(skills)})"
     heads = page.eval_on_selector_all("#skills thead th", "hs => hs.map(h => h.textContent)")
     col = {h: i for i, h in enumerate(heads)}
     assert {"offers", "environment", "circuit"} <= set(col)

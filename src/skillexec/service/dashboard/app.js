@@ -213,9 +213,20 @@ async function alerts() {
   });
 }
 
+// Pages of the skill list read at most: a folder of thousands (a marketplace's 3,559)
+// showed its first 500 and never said more existed.
+const MAX_SKILL_PAGES = 10;
+
 async function skills() {
   const bySkill = await reports();
-  const list = (await api("/api/skills?limit=500")).skills;
+  let list = [], total = 0;
+  for (let page = 0; page < MAX_SKILL_PAGES; page++) {
+    const got = await api(`/api/skills?limit=500&offset=${list.length}`);
+    list = list.concat(got.skills); total = got.total;
+    if (list.length >= total || !got.skills.length) break;
+  }
+  $("#skillcount").textContent = list.length < total
+    ? `(the first ${list.length} of ${total}: GET /api/skills pages the rest)` : `(${total})`;
   fill("#skills", list, (row, s) => {
     const b = bySkill.get(s.id) || {};
     cell(row, s.id); cell(row, s.version); cell(row, s.offers); cell(row, s.isolation);
