@@ -351,3 +351,26 @@ def test_a_per_skill_grant_is_not_taken_over_by_another_folder_claiming_the_id(
             ok = await engine.execute("plain")
             assert ok.ok, ok.error
     arun(go())
+
+
+def test_a_skills_grant_covers_its_scripts(tmp_path: Path) -> None:
+    """permissions.per_skill keyed by a skill's id did not cover its bundled scripts: the
+    refusal named fetcher:scripts/get.py, and each script needed a grant of its own (its
+    secrets came by the skill's id)."""
+    folder = tmp_path / "skills" / "fetcher"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "skill.json").write_text(json.dumps({
+        "id": "fetcher", "version": "1.0.0", "permissions": ["network_access"]}))
+    (folder / "SKILL.md").write_text("---\nname: fetcher\ndescription: F.\n---\nGo.\n")
+    (folder / "scripts" / "get.py").write_text("print('ran')\n")
+    os.chmod(tmp_path, 0o755)
+
+    async def go(grants: dict[str, list[str]]) -> Any:
+        cfg = load_config(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                          permissions={"per_skill": grants})
+        async with SkillExecutionEngine(config=cfg) as engine:
+            return await engine.run_script("fetcher", "scripts/get.py")
+    refused = arun(go({}))
+    assert refused.error is not None and refused.error.code == "permission_not_granted"
+    granted = arun(go({"fetcher": ["network_access"]}))
+    assert granted.ok and granted.output["stdout"] == "ran\n", granted.error

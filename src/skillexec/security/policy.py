@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from skillexec.errors import SkillPermissionError
+from skillexec.scripts import base_id
 from skillexec.security.claims import keep_contested
 from skillexec.skills.model import Permission, Skill
 
@@ -47,9 +48,14 @@ class PermissionPolicy:
         return self.allowed | self.per_skill.get(skill_id, frozenset())
 
     def check(self, skill: Skill) -> frozenset[Permission]:
-        """The permissions granted to ``skill``; raises if it requests one the policy refuses."""
-        refused = skill.permissions - self.granted_for(skill.id)
-        folders = self._contested.get(skill.id) if self._contested else None
+        """The permissions granted to ``skill``; raises if it requests one the policy refuses.
+        A bundled script's call (``fetcher:scripts/get.mjs``) has its skill's grant too
+        (``fetcher``), as its secrets are: a grant had to name each script."""
+        base = base_id(skill)
+        granted = self.granted_for(skill.id) | self.per_skill.get(base, frozenset())
+        refused = skill.permissions - granted
+        folders = (self._contested.get(skill.id) or self._contested.get(base)) \
+            if self._contested else None
         if folders is not None and not refused and skill.permissions - self.allowed:
             names = ", ".join(sorted(p.value for p in skill.permissions - self.allowed))
             raise SkillPermissionError(
