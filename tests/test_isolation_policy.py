@@ -374,3 +374,26 @@ def test_a_skills_grant_covers_its_scripts(tmp_path: Path) -> None:
     assert refused.error is not None and refused.error.code == "permission_not_granted"
     granted = arun(go({"fetcher": ["network_access"]}))
     assert granted.ok and granted.output["stdout"] == "ran\n", granted.error
+
+
+def test_a_trusted_skills_scripts_are_trusted(tmp_path: Path) -> None:
+    """trusted_skills under a skill's id: its scripts' calls may run at the level its
+    manifest asks for too (each script's task id had to be named)."""
+    folder = tmp_path / "skills" / "tool"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "skill.json").write_text(json.dumps({
+        "id": "tool", "version": "1.0.0", "execution": {"isolation": "process"}}))
+    (folder / "SKILL.md").write_text("---\nname: tool\ndescription: T.\n---\nGo.\n")
+    (folder / "scripts" / "go.py").write_text("print('ran')\n")
+    os.chmod(tmp_path, 0o755)
+
+    async def go(trusted: list[str]) -> Any:
+        cfg = load_config(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                          isolation={"trusted_skills": trusted})
+        async with SkillExecutionEngine(config=cfg) as engine:
+            return await engine.run_script("tool", "scripts/go.py")
+    refused = arun(go([]))
+    assert refused.error is not None and refused.error.code == "isolation_not_allowed"
+    assert "add 'tool' to the trusted_skills" in refused.error.message
+    trusted = arun(go(["tool"]))
+    assert trusted.ok and trusted.output["stdout"] == "ran\n", trusted.error

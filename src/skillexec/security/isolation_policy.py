@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from skillexec.errors import SkillPermissionError
+from skillexec.scripts import base_id
 from skillexec.security.claims import keep_contested
 from skillexec.skills.model import EntryKind, ExecutionSettings, Isolation, Skill
 
@@ -75,9 +76,11 @@ class IsolationPolicy:
         return skill.entry.kind is EntryKind.CALLABLE
 
     def floor(self, skill: Skill) -> Isolation:
-        """The weakest level ``skill`` may run at."""
-        if self.first_party(skill) or (skill.id in self.trusted_skills
-                                       and skill.id not in self._contested):
+        """The weakest level ``skill`` may run at. A bundled script's call is trusted as
+        its skill is (as its grants and secrets go by its skill's id)."""
+        if self.first_party(skill) or any(
+                i in self.trusted_skills and i not in self._contested
+                for i in {skill.id, base_id(skill)}):
             return Isolation.INLINE
         return self.default_isolation
 
@@ -101,7 +104,8 @@ class IsolationPolicy:
         floor = self.floor(skill)
         if strength(wanted) >= strength(floor):
             return None
-        if (folders := self._contested.get(skill.id)) is not None:
+        if (folders := self._contested.get(skill.id)
+                or self._contested.get(base_id(skill))) is not None:
             return SkillPermissionError(
                 f"skill {skill.id!r} is in trusted_skills, but {len(folders)} folders claim "
                 f"that id ({', '.join(folders)}): none is trusted until only one does",
@@ -110,7 +114,8 @@ class IsolationPolicy:
                          "setting": "trusted_skills", "folders": list(folders)})
         return SkillPermissionError(
             f"skill {skill.id!r} asks for isolation {wanted.value!r}, weaker than the "
-            f"operator's {floor.value!r}; to allow it, add {skill.id!r} to the trusted_skills "
+            f"operator's {floor.value!r}; to allow it, add {base_id(skill)!r} to the "
+            "trusted_skills "
             "setting (or remove execution.isolation from its manifest)",
             code="isolation_not_allowed",
             details={"skill_id": skill.id, "asked": wanted.value, "allowed": floor.value,
