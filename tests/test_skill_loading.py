@@ -1057,10 +1057,15 @@ def test_a_hidden_folder_of_skills_is_named(tmp_path: Path) -> None:
     skills list showed an empty table, saying nothing."""
     write(tmp_path, {".curated/pdf/SKILL.md": "---\nname: pdf\ndescription: d\n---\nB.\n",
                      ".curated/doc/SKILL.md": "---\nname: doc\ndescription: d\n---\nB.\n",
-                     ".git/x/SKILL.md": "---\nname: x\ndescription: d\n---\nB.\n"})
+                     ".git/x/SKILL.md": "---\nname: x\ndescription: d\n---\nB.\n",
+                     # UiPath's .claude/skills/manage-skill-flavors was skipped silently
+                     ".claude/skills/flavors/SKILL.md": "---\nname: f\ndescription: d\n---\n"})
     report = load_skills(tmp_path)
     assert report.skills == ()
     assert [p.reason for p in report.problems] == [
+        f"{tmp_path / '.claude'}: folders whose names start with '.' are not read, and "
+        f"{tmp_path / '.claude' / 'skills'} holds 1 skill folder: pass it as --skills-dir "
+        "to load them",
         f"{tmp_path / '.curated'}: folders whose names start with '.' are not read, and this "
         "one holds 2 skill folders: pass it as --skills-dir to load them"]
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import os
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,40 +27,23 @@ from skillexec.skills.fields import (
     parse_permissions,
     parse_skill_dependencies,
 )
+from skillexec.skills.folders import LoadProblem, is_skill_folder, skill_folders, without_nested
 from skillexec.skills.manifest import MANIFEST_NAMES, ManifestDoc, folder_id, read_manifest
 from skillexec.skills.model import Skill
-from skillexec.skills.plugins import marketplace_sources, plugin_of, with_claude_paths
+from skillexec.skills.plugins import plugin_of, with_claude_paths
 from skillexec.skills.schema import normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 
 __all__ = ["LoadProblem", "LoadReport", "check_skill", "is_skill_folder", "load_skill",
            "load_skills"]
 
-_SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
-# Hidden folders not even looked into for skills (a repository's, tools' caches).
-_SKIP_HIDDEN = frozenset({".git", ".github", ".venv", ".claude-plugin", ".cache", ".idea",
-                          ".vscode", ".tox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-                          ".hg", ".svn", ".skillexec"})
 _NEVER_ASIDE = frozenset({"entry_point", "command", "main_file", "id", "skill_id", "name"})
-_MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
-
-
-@dataclass(frozen=True, slots=True)
-class LoadProblem:
-    """A folder that could not be loaded, and why."""
-
-    path: Path
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class LoadReport:
     skills: tuple[Skill, ...] = ()
     problems: tuple[LoadProblem, ...] = ()
-
-
-def is_skill_folder(path: Path) -> bool:
-    return path.is_dir() and any((path / name).is_file() for name in MANIFEST_NAMES)
 
 
 def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
@@ -74,7 +55,7 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     skills: list[Skill] = []
     problems: list[LoadProblem] = []
     seen: dict[str, Path] = {}
-    folders, unread = _skill_folders(root)
+    folders, unread = skill_folders(root)
     problems += unread
     for folder in folders:
         try:
@@ -90,88 +71,8 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
                 folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}"))
             continue
         seen[skill.key] = folder
-        skills.append(_without_nested(skill, folders) if folder == root else skill)
+        skills.append(without_nested(skill, folders) if folder == root else skill)
     return LoadReport(skills=tuple(skills), problems=tuple(problems))
-
-
-def _without_nested(skill: Skill, others: list[Path]) -> Skill:
-    """A skills folder that is a skill itself (an index SKILL.md at a repository's top)
-    without the files of the skills below it: Agent-Skills' index owned all 43 of their
-    scripts, a refused duplicate's among them, under its own id and grants."""
-    if skill.path is None:
-        return skill
-    top = os.path.realpath(skill.path)
-    real = (os.path.realpath(f) for f in others)
-    below = tuple(os.path.relpath(f, top) + "/" for f in real if f.startswith(top + os.sep))
-    if not below:
-        return skill
-    return dataclasses.replace(
-        skill, resources=tuple(r for r in skill.resources if not r.path.startswith(below)),
-        scripts=tuple(s for s in skill.scripts if not s.startswith(below)))
-
-
-def _skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
-    """The skill folders at or below ``root``, and what holds skills the walk does not
-    read: a ``skill.md`` in lower case (cat-agent-skills has one), a hidden folder of skill
-    folders (openai/skills keeps all of its in ``skills/.curated`` and two others)."""
-    # A skills folder may be a skill itself and hold others (grahama1970's has a stray
-    # SKILL.md at its top): Claude Code reads <dir>/*/SKILL.md, so the walk goes on below.
-    found: list[Path] = [root] if is_skill_folder(root) else []
-    unread: list[LoadProblem] = []
-    queue: deque[tuple[Path, int]] = deque([(root, 0)])
-    # Each folder of folders walked once, by its real path, at its shallowest: UiPath's
-    # repository links plugins/uipath to its own top, which showed every skill again,
-    # "already defined". A link to a skill folder is still a second definition, said so.
-    top = os.path.realpath(root)
-    seen = {top}
-    while queue:
-        folder, depth = queue.popleft()
-        try:
-            children = sorted(p for p in folder.iterdir() if p.is_dir())
-        except OSError:
-            continue
-        # A marketplace's plugins are walked as from the top, however deep it lists them.
-        for source in marketplace_sources(folder):
-            if (real := os.path.realpath(source)) not in seen and source.is_dir():
-                seen.add(real)
-                if is_skill_folder(source):
-                    found.append(source)
-                else:
-                    queue.append((source, 0))
-        for child in children:
-            if child.name.startswith("."):
-                if child.name not in _SKIP_HIDDEN and (held := _skills_in(child)):
-                    unread.append(LoadProblem(child, (
-                        f"{child}: folders whose names start with '.' are not read, and this "
-                        f"one holds {held} skill folder{'s' if held > 1 else ''}: pass it as "
-                        "--skills-dir to load them")))
-                continue
-            if child.name in _SKIP_DIRS:
-                continue
-            if is_skill_folder(child):
-                found.append(child)
-                continue
-            if (child / "skill.md").is_file():
-                unread.append(LoadProblem(child, (
-                    f"{child / 'skill.md'}: the file must be named SKILL.md (Agent Skills and "
-                    "Claude Code read that name alone)")))
-            if depth + 1 < _MAX_DEPTH and (real := os.path.realpath(child)) not in seen:
-                seen.add(real)
-                # A link to a skill folder is one skill, as its user linked it; a link to
-                # folders out of the skills folder is not walked (a repository's
-                # skills/root -> / loaded other users' private skills).
-                if real.startswith(top + os.sep):
-                    queue.append((child, depth + 1))
-    # A marketplace may list a skill folder a walk finds too.
-    return sorted(set(found)), unread
-
-
-def _skills_in(folder: Path) -> int:
-    """How many of ``folder``'s folders are skill folders (a hidden folder's, bounded)."""
-    try:
-        return sum(1 for p in itertools.islice(folder.iterdir(), 1000) if is_skill_folder(p))
-    except OSError:
-        return 0
 
 
 def load_skill(folder: Path, *, strict: bool = False) -> Skill:
