@@ -151,7 +151,11 @@ def test_a_plugins_skill_lists_its_links_into_the_plugin(tmp_path: Path) -> None
     (tmp_path / "outside.py").write_text("print('not the plugin's')\n")
     skill_dir = plugin / "skills" / "search"
     (skill_dir / "scripts").mkdir(parents=True)
-    (skill_dir / "SKILL.md").write_text("---\nname: search\ndescription: S.\n---\nBody.\n")
+    (skill_dir / "SKILL.md").write_text("---\nname: search\ndescription: S.\n---\n"
+                                        "Run ${CLAUDE_PLUGIN_ROOT}/scripts/index.py.\n")
+    # The repository's maintenance script, which no skill's instructions name (UiPath's
+    # 26 skills each offered 14 of them): not listed.
+    (plugin / "scripts" / "sync-version.mjs").write_text("// rewrites plugin.json\n")
     (skill_dir / "scripts" / "index.py").symlink_to("../../../scripts/index.py")
     (skill_dir / "scripts" / "away.py").symlink_to(tmp_path / "outside.py")
     skill = load_skill(skill_dir)

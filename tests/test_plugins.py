@@ -476,6 +476,8 @@ def test_a_plugins_scripts_folder_linked_out_of_it_offers_nothing(tmp_path: Path
     (plug / "scripts").symlink_to(outside)
     (plug / "bin").mkdir()
     (plug / "bin" / "tool.sh").write_text("echo ok\n")
+    with (plug / "skills" / "s" / "SKILL.md").open("a") as f:
+        f.write("Then `../../bin/tool.sh`, or secret-name.py.\n")
     [skill] = load_skills(plug / "skills").skills
     assert skill.scripts == ("scripts/hello.py", "../../bin/tool.sh")
 

@@ -240,9 +240,11 @@ class _Builder(EntryResolver):
             scope=plugin.root if plugin else None)
         if body:
             scripts += named_scripts(body, resources, scripts)
-        if plugin is not None and plugin.root is not None:
+        if plugin is not None and plugin.root is not None and body:
+            # Those its instructions name: UiPath's 26 skills each offered the repository's
+            # 14 maintenance scripts (one rewrote .cursor-plugin/plugin.json).
             scripts += tuple(s for s in plugin_scripts(plugin.root, self.folder)
-                             if s not in scripts)
+                             if s not in scripts and os.path.basename(s) in body)
         if full:
             self.warnings.append(f"the folder holds more than {MAX_RESOURCES} files: the "
                                  f"first {MAX_RESOURCES} (shallowest first) are listed; the "
