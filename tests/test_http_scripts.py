@@ -238,3 +238,16 @@ def test_a_bundled_file_is_read_over_http(tmp_path: Path) -> None:
         assert c.get("/api/skills/nope/files/forms.md").status_code == 404
     with running(tmp_path / "srv2", skills_dir=skills) as srv, srv.client(None) as c:
         assert c.get("/api/skills/guide/files/forms.md").status_code == 401
+
+
+def test_execute_of_a_skill_with_scripts_only_names_them(tmp_path: Path) -> None:
+    """POST .../execute of a skill that offers only scripts said it had no entry, and
+    nothing of the scripts route its scripts run by."""
+    with running(tmp_path, skills_dir=FIXTURES / "scripts") as srv, \
+            srv.client(srv.key("runner")) as c:
+        r = c.post("/api/skills/pdf-forms/execute", json={"parameters": {}})
+        assert r.status_code == 409, r.text
+        err = r.json()["error"]
+        assert "it offers 16 bundled scripts" in err["message"], err
+        assert "POST /api/skills/{id}/scripts" in err["message"]
+        assert "scripts/echo_args.py" in err["details"]["scripts"]

@@ -44,6 +44,8 @@ def error_sentence(result: ExecutionResult) -> str:
         # on one line; stderr's telling line and the hints, added below, say why in a few
         # words (kept in the message, a hint was said twice).
         message = f"the script exited with status {err.details['exit_code']}"
+    if err.code == "no_entry_point":  # the command line says the commands instead
+        message = message.split("; it offers ", 1)[0]
     text = f"{message} [{err.type.value}/{err.code}]"
     violations = err.details.get("violations") or []
     # The message already spells out the first few; add only those it left out.

@@ -164,9 +164,16 @@ def _runner_accepts(skill: Skill, runner: Runner) -> None:
 
 def _runnable(skill: Skill) -> None:
     if not skill.runnable:
+        # What it offers instead (the HTTP execute route said nothing of its scripts).
+        scripts = (f"; it offers {len(skill.scripts)} bundled script"
+                   f"{'s' if len(skill.scripts) != 1 else ''} ({', '.join(skill.scripts[:3])}"
+                   f"{', ...' if len(skill.scripts) > 3 else ''}): run one as a script "
+                   "(run_script, skillexec script, POST /api/skills/{id}/scripts, MCP "
+                   "run_skill_script)" if skill.scripts else "")
         raise DependencyError(
-            f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}",
-            code="no_entry_point")
+            f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}"
+            + scripts, code="no_entry_point",
+            details={"scripts": list(skill.scripts[:20])} if skill.scripts else None)
 
 
 def deadline_s(given: float | None, default: float | None) -> float:
