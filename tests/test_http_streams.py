@@ -142,8 +142,9 @@ def test_websocket_needs_a_key_when_auth_is_on(tmp_path: Path) -> None:
 
     with running(tmp_path) as srv:
         key = srv.key("operator")
-        assert asyncio.run(go(ws_url(srv))) == 403
-        assert asyncio.run(go(ws_url(srv, "?api_key=sk_0_bad"))) == 403
+        # 401, as every route answers a missing or bad key (a bare 403 before)
+        assert asyncio.run(go(ws_url(srv))) == 401
+        assert asyncio.run(go(ws_url(srv, "?api_key=sk_0_bad"))) == 401
 
         async def ok() -> str:
             async with websockets.connect(ws_url(srv, f"?api_key={key}")) as ws:

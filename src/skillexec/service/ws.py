@@ -18,13 +18,14 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.responses import JSONResponse
 
 from skillexec.errors import SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.api_executions import follow
 from skillexec.service.auth import principal_of_ws
 from skillexec.service.calls import task_info
-from skillexec.service.envelope import ApiError
+from skillexec.service.envelope import ApiError, error_body
 from skillexec.service.state import ServiceState
 from skillexec.service.streams import Subscription, event_payload
 
@@ -41,7 +42,14 @@ async def skills_ws(websocket: WebSocket) -> None:
     try:
         principal = await principal_of_ws(state, websocket.headers, websocket.query_params)
     except ApiError as exc:
-        await websocket.close(code=1008, reason=exc.message[:120])
+        # The handshake answered as any route answers a bad key (401 with the envelope;
+        # closing before accepting was a bare 403), where the server can send a response.
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            await websocket.send_denial_response(JSONResponse(error_body(
+                exc.code, exc.message, request_id="", path=websocket.url.path,
+                method="GET"), status_code=exc.status, headers=exc.headers))
+        else:
+            await websocket.close(code=1008, reason=exc.message[:120])
         return
     await websocket.accept()
     session = _Session(state, principal, websocket)
