@@ -539,3 +539,15 @@ def test_a_plugin_file_its_instructions_name_is_served(tmp_path: Path,
     for rel in ("../../.env", "../../../outside.md", "../../skills/b/references"):
         with pytest.raises(SkillNotFoundError):
             bundled_file(a, rel)
+
+
+def test_a_marketplace_too_large_to_read_is_named(tmp_path: Path) -> None:
+    """A marketplace.json over 1 MiB was ignored without a word: its plugins did not load."""
+    root = tmp_path / "market"
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "marketplace.json").write_text(
+        json.dumps({"plugins": [{"name": "p", "source": "./deep/p"}]}) + " " * (1 << 20))
+    report = load_skills(root)
+    assert [p.reason for p in report.problems] == [
+        f"{root / '.claude-plugin' / 'marketplace.json'}: larger than 1024 KiB, not read: "
+        "the plugins it lists load only where a walk of folders finds them"]

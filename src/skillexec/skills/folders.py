@@ -4,6 +4,7 @@ skill itself leaves to the skills below it."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Skill
-from skillexec.skills.plugins import marketplace_sources
+from skillexec.skills.plugins import MAX_MANIFEST_BYTES, marketplace_sources
 
 __all__ = ["LoadProblem", "is_skill_folder", "skill_folders", "without_nested"]
 
@@ -74,6 +75,12 @@ def skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
         except OSError:
             continue
         # A marketplace's plugins are walked as from the top, however deep it lists them.
+        market = folder / ".claude-plugin" / "marketplace.json"
+        with contextlib.suppress(OSError):
+            if market.stat().st_size > MAX_MANIFEST_BYTES:
+                unread.append(LoadProblem(folder, (
+                    f"{market}: larger than {MAX_MANIFEST_BYTES // 1024} KiB, not read: the "
+                    "plugins it lists load only where a walk of folders finds them")))
         for source in marketplace_sources(folder):
             if (real := os.path.realpath(source)) not in seen and source.is_dir():
                 seen.add(real)

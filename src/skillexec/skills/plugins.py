@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 from skillexec.skills.fields import SKILL_ID
 
-__all__ = ["Plugin", "marketplace_sources", "plugin_of", "with_claude_paths"]
+__all__ = ["MAX_MANIFEST_BYTES", "Plugin", "marketplace_sources", "plugin_of", "with_claude_paths"]
 
-_MAX_BYTES = 1024 * 1024
+_MAX_BYTES = MAX_MANIFEST_BYTES = 1024 * 1024
 _MARKETPLACE_LEVELS = 6  # <market>/plugins/<category>/<plugin>: how far up a marketplace is
 _DECLARED_LEVELS = 4  # <plugin>/a/b/c/<skill>: how far up a plugin.json's "skills" may reach
 
