@@ -73,7 +73,12 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
                   "smtpPass=hunter2xyz"],
                  ["the password field is required", "password=", "secretary=Jane Doe",
                   "passwords are hashed", "PASS: python3 found", "pass = compute_score(x)",
-                  "FAIL: normalize.py missing", "bypass: enabled-flag"]),
+                  "FAIL: normalize.py missing", "bypass: enabled-flag",
+                  # placeholders in instructions and usage texts (Lbstrydom's "export
+                  # OPENAI_API_KEY=sk-..." was masked, and said nothing then)
+                  "export OPENAI_API_KEY=sk-...", "token: <your-token>", "password=xxxxxx",
+                  "API_KEY=your_api_key_here", "API_KEY=${OPENAI_API_KEY}",
+                  "secret: YOUR_SECRET", "api_key=abc\u2026xyz"]),
     "card_number": (["4111 1111 1111 1111", "pay 5555-5555-5555-4444 now", "378282246310005",
                      "6011111111111117"],
                     ["4111 1111 1111 1112", "1733450000000", "order 1234567890123456",

@@ -122,8 +122,21 @@ def _replacement(m: re.Match[str]) -> str | None:
     group = _VALUE_GROUP.get(kind)
     if group is not None:
         g0, g1 = m.span(group)
+        if kind == "password" and _placeholder(m.string[g0:g1]):
+            return None
         return f"{m.string[start:g0]}[REDACTED:{kind}]{m.string[g1:m.end()]}"
     return f"[REDACTED:{kind}]"
+
+
+# A value that stands for one, in instructions and usage texts: "export OPENAI_API_KEY=
+# sk-..." was masked, and the sentence that says what to set told a user nothing.
+_PLACEHOLDER = re.compile(
+    r"\.\.\.|\u2026|^[<{\[].*[>}\]]$|^\$\{?[A-Za-z_]\w*\}?$|^(?:your|YOUR|Your|my|MY|"
+    r"example|EXAMPLE|changeme|CHANGEME|placeholder|PLACEHOLDER|dummy|DUMMY)(?:[-_]\w*)?$")
+
+
+def _placeholder(value: str) -> bool:
+    return len(set(value)) == 1 or _PLACEHOLDER.search(value) is not None
 
 
 def candidate(text: str) -> bool:
