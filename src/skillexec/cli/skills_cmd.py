@@ -135,7 +135,8 @@ def list_(search: Annotated[str | None, typer.Argument(
         env = states[s.key]
         table.add_row(cell(s.id), cell(s.version), cell(s.source),
                       _runs_as(policy, s), cell(s.offers),
-                      f"[red]{cell(env)}[/red]" if env.state == "failed" else cell(env.state),
+                      # (why, below the table: a 450-character reason widened every row)
+                      "[red]failed[/red]" if env.state == "failed" else cell(env.state),
                       entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
