@@ -71,6 +71,11 @@ def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
            "sub/more.txt=sub/more.txt" in p.stderr, p.stderr
     p = _script(tmp_path, skills, "notes.txt", "-f", "notes.txt")
     assert (p.returncode, p.stdout) == (0, "HELLO\n") and "note:" not in p.stderr, p.stderr
+    # Sent, but at its name (UiPath's audit_plan.py tasks/tasks.md): said so, not "add -f".
+    p = _script(tmp_path, skills, "sub/more.txt", "-f", "sub/more.txt")
+    assert p.returncode == 1
+    assert "note: -f sub/more.txt put it at more.txt in the script's workspace: give it as " \
+        "more.txt, or send it with -f sub/more.txt=sub/more.txt" in p.stderr, p.stderr
     # A failure the file is not in (the script's missing option: cat-agent-skills' gantt)
     # gets no note: the script said nothing of the file.
     (skills / "reader" / "scripts" / "opts.py").write_text(

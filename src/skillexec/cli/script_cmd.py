@@ -195,6 +195,10 @@ def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list
         if not here:
             continue
         name = Path(arg).name
+        if name in given and rel != name:  # sent, at its name (UiPath's tasks/tasks.md)
+            notes.append(safe_line(f"-f {arg} put it at {name} in the script's workspace: "
+                                   f"give it as {name}, or send it with -f {rel}={arg}"))
+            continue
         if os.path.isabs(arg) or rel.startswith(".."):  # -f PATH puts it at its name
             add = f"-f {arg} and give it as {name}"
         else:
