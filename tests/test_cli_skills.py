@@ -409,3 +409,16 @@ def test_ids_are_printed_as_they_are_never_as_emoji(tmp_path: Path) -> None:
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "plug:x:" in r.stdout + r.stderr and "\u274c" not in r.stdout + r.stderr
+
+
+def test_list_says_older_versions_are_not_listed(tmp_path: Path) -> None:
+    """tangled-skills keeps webfetch 1.0.0 and 0.1.0: the list showed one, saying nothing
+    of the other."""
+    for folder, version in (("webfetch", "1.0.0"), ("webfetch-0-1-0", "0.1.0")):
+        d = tmp_path / "skills" / folder
+        d.mkdir(parents=True)
+        (d / "SKILL.md").write_text(f"---\nname: webfetch\ndescription: W.\nversion: {version}"
+                                    "\n---\nGo.\n")
+    r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "older versions 1 not listed, of webfetch" in r.stdout, r.stdout

@@ -168,6 +168,14 @@ def list_(search: Annotated[str | None, typer.Argument(
         if states[s.key].state == "failed":
             console.print(f"[red]environment failed[/red] {cell(s.id)}: "
                           f"{cell(states[s.key].reason)}", soft_wrap=True)
+    older = {s.id: len(registry.versions(s.id)) - 1 for s in skills
+             if len(registry.versions(s.id)) > 1}
+    if older:  # tangled-skills' webfetch 0.1.0 beside 1.0.0: listed as one, said so
+        ids = ", ".join(cell(i) for i in list(older)[:_NAMED_AT_MOST]) + (
+            ", ..." if len(older) > _NAMED_AT_MOST else "")
+        console.print(f"[dim]older versions[/dim] {sum(older.values())} not listed, of {ids} "
+                      "(the latest is listed and called; skillexec skills show ID names them; "
+                      "run --version picks one)", soft_wrap=True)
     for problem in () if search else registry.problems:  # the folder's, not the search's
         console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
 
