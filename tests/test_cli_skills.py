@@ -422,3 +422,22 @@ def test_list_says_older_versions_are_not_listed(tmp_path: Path) -> None:
     r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "older versions 1 not listed, of webfetch" in r.stdout, r.stdout
+
+
+def test_identical_copies_are_one_line_not_one_failure_each(tmp_path: Path) -> None:
+    """yigitkonur keeps each of its 48 skills twice (skills/X and plugins/X/skills/X, the
+    same files): 48 'not loaded ... already defined' lines read as 48 failures."""
+    for where in ("a", "b"):
+        for name in ("one", "two"):
+            d = tmp_path / "skills" / where / name
+            d.mkdir(parents=True)
+            (d / "SKILL.md").write_text(f"---\nname: {name}\ndescription: D.\n---\nGo.\n")
+    other = tmp_path / "skills" / "c" / "one"
+    other.mkdir(parents=True)
+    (other / "SKILL.md").write_text("---\nname: one\ndescription: Not the same.\n---\nGo.\n")
+    r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("copies 2 folders hold an identical copy") == 1, r.stdout
+    # A different skill under the same id is still named as not loaded, with why.
+    refused = [ln for ln in r.stdout.splitlines() if ln.startswith("not loaded")]
+    assert len(refused) == 1 and "c/one" in refused[0], r.stdout

@@ -176,8 +176,31 @@ def list_(search: Annotated[str | None, typer.Argument(
         console.print(f"[dim]older versions[/dim] {sum(older.values())} not listed, of {ids} "
                       "(the latest is listed and called; skillexec skills show ID names them; "
                       "run --version picks one)", soft_wrap=True)
-    for problem in () if search else registry.problems:  # the folder's, not the search's
-        console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
+    problems = () if search else registry.problems  # the folder's, not the search's
+    # Identical copies of loaded skills (yigitkonur's 48 skills are each in skills/ and
+    # plugins/X/skills/): one line, not 48 that read as failures.
+    copies = [p for p in problems if _identical_copy(p)]
+    if copies:
+        console.print(f"[dim]copies[/dim] {len(copies)} folder{'s' if len(copies) > 1 else ''} "
+                      f"hold{'' if len(copies) > 1 else 's'} an identical copy of a skill "
+                      f"loaded from another folder (e.g. {cell(copies[0].path)}, a copy of "
+                      f"{cell(copies[0].duplicate_of)}): not loaded again", soft_wrap=True)
+    for problem in problems:
+        if problem not in copies:
+            console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
+
+
+def _identical_copy(problem: Any) -> bool:
+    """Whether a folder refused as defining a loaded skill again holds the same manifests."""
+    first = problem.duplicate_of
+    if first is None:
+        return False
+    try:
+        return all((problem.path / n).is_file() == (first / n).is_file() and (
+            not (first / n).is_file() or (problem.path / n).read_bytes()
+            == (first / n).read_bytes()) for n in ("SKILL.md", "skill.json", "skill.yaml"))
+    except OSError:
+        return False
 
 
 @app.command()

@@ -32,6 +32,7 @@ class LoadProblem:
 
     path: Path
     reason: str
+    duplicate_of: Path | None = None  # the folder that defines the same id and version
 
 
 def is_skill_folder(path: Path) -> bool:

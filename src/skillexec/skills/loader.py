@@ -68,7 +68,8 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
             continue
         if skill.key in seen:
             problems.append(LoadProblem(
-                folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}"))
+                folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}",
+                duplicate_of=seen[skill.key]))
             continue
         seen[skill.key] = folder
         skills.append(without_nested(skill, folders) if folder == root else skill)
