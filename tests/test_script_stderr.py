@@ -37,3 +37,18 @@ def test_the_sandboxs_part() -> None:
     assert offline is not None and "network_access" in offline
     assert sandbox_hint("curl: (6) Could not resolve host: x\n", network=True) is None
     assert sandbox_hint("ValueError: bad\n", network=False) is None
+
+
+@pytest.mark.timeout(20)
+def test_a_hostile_scripts_stderr_cannot_stall_the_hints() -> None:
+    """'Permission denied' and then 2,000 slashes took the hints' path pattern 22 s (cubic),
+    on the engine's event loop: every call and /health waited."""
+    from pathlib import Path
+
+    from skillexec.script_hints import script_hints
+    for stderr in ("Permission denied " + "/" * 50_000, ("EACCES " + "/x" * 2000 + "\n") * 30,
+                   "/" * 50_000 + " Permission denied"):
+        hints = script_hints(stderr=stderr, stdout="/" * 50_000, requires_python=None,
+                             sandbox=True, network=False, address_space_mb=None, folder=None,
+                             workdir=Path("/data/work/a"), args=())
+        assert hints["sandbox"].startswith("the sandbox lets a script read")

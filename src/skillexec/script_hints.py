@@ -29,8 +29,10 @@ _CONFIGS = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".r
                       "Cargo.toml", "go.mod", ".python-version", "uv.toml", ".npmrc"})
 _CONFIG_PREFIXES = (".eslintrc", ".prettierrc", "eslint.config", "prettier.config",
                     ".babelrc", "biome.json")
-_DENIED_PATH = re.compile(r"(?:denied|EACCES)[^\n]*?['\"]?(/[^\s'\":]+)|(/[^\s'\":]+)['\"]?"
-                          r"[^\n]*?(?:Permission denied|EACCES)")
+# Linear on any input: the lines that say a refusal, then the absolute paths in them (one
+# pattern with both around a path backtracked cubically on a line of slashes, on the loop).
+_REFUSAL = re.compile(r"Permission denied|EACCES")
+_PATH = re.compile(r"/[^\s'\":]{1,1024}")
 
 
 def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandbox: bool,
@@ -62,8 +64,8 @@ def _above(stderr: str, workdir: Path) -> str | None:
     """A refused configuration file in a folder above the workspace (a project's
     pyproject.toml), as tools that walk up from their working folder look for."""
     work = str(workdir)
-    for match in _DENIED_PATH.finditer(stderr[-4000:]):
-        path = (match.group(1) or match.group(2)).rstrip(".,;)")
+    lines = [ln for ln in stderr[-4000:].splitlines() if _REFUSAL.search(ln)]
+    for path in (p.rstrip(".,;)") for ln in lines[-20:] for p in _PATH.findall(ln)):
         parent, name = os.path.split(path)
         if parent and work.startswith(parent.rstrip("/") + "/") and (
                 name in _CONFIGS or name.startswith(_CONFIG_PREFIXES)):
