@@ -1,6 +1,7 @@
-"""Environment variables a caller gives a script call: they reach the script, never over
-the operator's secrets or the engine's own, and none that makes a program load or run
-something else (a caller runs a skill's scripts, never code of its own)."""
+"""Environment variables a caller gives a script call: only those the operator names for
+the skill ([permissions] script_env), never over its secrets or the engine's own, and none
+that makes a program load or run something else (a caller runs a skill's scripts, never
+code of its own: a denylist alone let TAR_OPTIONS and MAKEFILES through)."""
 
 from __future__ import annotations
 
@@ -79,18 +80,24 @@ def test_a_calls_variables_reach_its_script_never_over_the_secrets(
     skills = _skill(tmp_path)
     monkeypatch.setenv("DEPLOY_TOKEN", "operator-value-123")
     cfg = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d",
-                       security={"skill_secrets": {"vault": ["DEPLOY_TOKEN"]}})
+                       security={"skill_secrets": {"vault": ["DEPLOY_TOKEN"]}},
+                       permissions={"script_env": {"vault": ["VAULT_PATH", "DEPLOY_TOKEN"]}})
 
-    async def go() -> tuple[ExecutionResult, ExecutionResult, ExecutionResult]:
+    async def go() -> tuple[ExecutionResult, ...]:
         async with SkillExecutionEngine(config=cfg) as e:
             return (await e.run_script("vault", "scripts/show.py", env={
                         "VAULT_PATH": "vault", "DEPLOY_TOKEN": "caller-value"}),
                     await e.run_script("vault", "scripts/show.py",
                                        env={"LD_PRELOAD": "./evil.so"}),
-                    # A script's id called as a skill: the same check, in the runner.
+                    # A script's id called as a skill: the same checks, in the runner.
                     await e.execute("vault:scripts/show.py",
-                                    {"args": [], "env": {"LD_PRELOAD": "./evil.so"}}))
-    ok, refused, direct = arun(go())
+                                    {"args": [], "env": {"LD_PRELOAD": "./evil.so"}}),
+                    # Not named by the operator (TAR_OPTIONS runs a command of the caller's).
+                    await e.run_script("vault", "scripts/show.py", env={
+                        "TAR_OPTIONS": "--checkpoint-action=exec=sh evil.sh"}),
+                    await e.execute("vault:scripts/show.py",
+                                    {"args": [], "env": {"MAKEFILES": "evil.mk"}}))
+    ok, refused, direct, unnamed, unnamed_direct = arun(go())
     assert ok.ok, ok.error
     seen = json.loads(ok.output["stdout"])
     assert seen["VAULT_PATH"] == "vault" and seen["LD_PRELOAD"] is None
@@ -100,13 +107,26 @@ def test_a_calls_variables_reach_its_script_never_over_the_secrets(
     assert refused.attempts == 0 and "LD_PRELOAD may not be set by a call" in (
         refused.error.message)
     assert direct.error is not None and direct.error.code == "invalid_script_env"
+    assert unnamed.error is not None and unnamed.error.code == "script_env_not_allowed"
+    assert unnamed.attempts == 0 and unnamed.error.message.startswith(
+        "TAR_OPTIONS: not a variable a call may give the scripts of skill 'vault'")
+    assert unnamed_direct.error is not None
+    assert unnamed_direct.error.code == "script_env_not_allowed"
+
+
+def test_the_operators_list_refuses_what_no_call_may_set() -> None:
+    from skillexec.config import load_config
+    from skillexec.errors import ConfigError
+    with pytest.raises(ConfigError, match="LD_PRELOAD may not be set by a call"):
+        load_config(permissions={"script_env": {"*": ["LD_PRELOAD"]}})
 
 
 def test_the_command_line_takes_env(tmp_path: Path) -> None:
     skills = _skill(tmp_path)
     run = [sys.executable, "-m", "skillexec", "script", "vault", "scripts/show.py",
            "--skills-dir", str(skills), "--data-dir", str(tmp_path / "d")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"),
+           "SKILLEXEC_PERMISSIONS__SCRIPT_ENV": json.dumps({"*": ["VAULT_PATH", "EMPTY"]})}
     r = subprocess.run([*run, "-e", "VAULT_PATH=my vault", "--env", "EMPTY="], env=env,
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -118,3 +138,6 @@ def test_the_command_line_takes_env(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and "NODE_OPTIONS may not be set by a call" in r.stderr
     assert "Traceback" not in r.stderr
+    r = subprocess.run([*run, "-e", "OTHER=1"], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "OTHER: not a variable a call may give" in r.stderr

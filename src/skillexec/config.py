@@ -272,7 +272,8 @@ class EngineConfig(StorageViews, BaseSettings):
         policy = PermissionPolicy(
             allowed=p.allowed, per_skill=MappingProxyType(dict(p.per_skill)),
             file_read_paths=tuple(path.resolve() for path in p.file_read_paths),
-            file_write_paths=tuple(path.resolve() for path in p.file_write_paths))
+            file_write_paths=tuple(path.resolve() for path in p.file_write_paths),
+            script_env=MappingProxyType({k: frozenset(v) for k, v in p.script_env.items()}))
         return IsolationSettings(
             default_memory_mb=lim.default_memory_mb, max_memory_mb=lim.max_memory_mb,
             default_cpu_seconds=lim.default_cpu_seconds, max_cpu_seconds=lim.max_cpu_seconds,

@@ -105,6 +105,22 @@ class PermissionsConfig(_Section):
     file_read_paths: tuple[Path, ...] = Field(default=(), description="Readable with file_read.")
     file_write_paths: tuple[Path, ...] = Field(default=(),
                                                description="Writable with file_write.")
+    script_env: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Skill id (or *) -> the environment variables a "
+        "call may give that skill's scripts (run_script(env=...), skillexec script -e); none "
+        "unless named here, and never one that changes what a program loads or runs.")
+
+    @field_validator("script_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from skillexec.errors import ParameterError
+        from skillexec.script_env import checked_env
+        for skill_id, names in value.items():
+            try:
+                checked_env(dict.fromkeys(names, ""))
+            except ParameterError as exc:
+                raise ValueError(f"script_env[{skill_id!r}]: {exc.message}") from None
+        return value
 
 
 class QuotasConfig(_Section):

@@ -65,7 +65,8 @@ def _above(stderr: str, workdir: Path) -> str | None:
     pyproject.toml), as tools that walk up from their working folder look for."""
     work = str(workdir)
     lines = [ln for ln in stderr[-4000:].splitlines() if _REFUSAL.search(ln)]
-    for path in (p.rstrip(".,;)") for ln in lines[-20:] for p in _PATH.findall(ln)):
+    found: list[str] = [p for ln in lines[-20:] for p in _PATH.findall(ln)]
+    for path in (p.rstrip(".,;)") for p in found):
         parent, name = os.path.split(path)
         if parent and work.startswith(parent.rstrip("/") + "/") and (
                 name in _CONFIGS or name.startswith(_CONFIG_PREFIXES)):

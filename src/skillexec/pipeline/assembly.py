@@ -253,7 +253,8 @@ def _script_calls(c: EngineConfig, p: dict[str, Any], attempts: AttemptLoop,
                   tasks: LiveTasks, finish: Finish) -> ScriptCalls:
     scripts = ScriptCalls(skills=p["skills"], sessions=p["sessions"], environments=environments,
                           queue=queue, executor=executor, tasks=tasks, finish=finish,
-                          distributed=c.broker_url is not None)
+                          distributed=c.broker_url is not None,
+                          permissions=c.isolation_settings().permission_policy)
     attempts.ready = scripts.ready  # a task read from the journal: its environment made here
     return scripts
 

@@ -29,6 +29,7 @@ from skillexec.runtime.runners.base import Outcome
 from skillexec.scheduling.executor import AsyncExecutor
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.scripts import SEPARATOR, ScriptCatalog, base_id, script_params
+from skillexec.security.policy import PermissionPolicy
 from skillexec.security.principals import Who
 from skillexec.sessions import SessionStore
 from skillexec.skills.model import EntryKind, Skill
@@ -48,8 +49,10 @@ Finish = Callable[..., Awaitable[ExecutionResult]]
 class ScriptCalls:
     def __init__(self, *, skills: SkillRegistry, sessions: SessionStore,
                  environments: EnvironmentManager, queue: TaskQueue, executor: AsyncExecutor,
-                 tasks: LiveTasks, finish: Finish, distributed: bool = False) -> None:
+                 tasks: LiveTasks, finish: Finish, distributed: bool = False,
+                 permissions: PermissionPolicy | None = None) -> None:
         self.skills = skills
+        self.permissions = permissions or PermissionPolicy()
         self.sessions = sessions
         self.environments = environments
         self.catalog = ScriptCatalog()
@@ -93,6 +96,12 @@ class ScriptCalls:
         if target in self.skills:
             raise self._ambiguous(skill_id, target)
 
+    def _env_allowed(self, skill_id: str, env: Mapping[str, str] | None) -> None:
+        """Refused before it is queued: a variable the operator does not let calls give
+        this skill's scripts (the runner checks again: engine.execute of a script's id)."""
+        if env and (refused := self.permissions.env_refused(self.skills.get(skill_id), env)):
+            raise refused
+
     def _ambiguous(self, skill_id: str, script_id: str) -> ParameterError:
         return ParameterError(
             f"the script call {script_id!r} names a plugin's skill as well as a script of "
@@ -128,6 +137,7 @@ class ScriptCalls:
             self._known(skill_id, target)
             params = script_params(args=args, files=files, stdin=stdin, session=session,
                                    env=env)
+            self._env_allowed(skill_id, env)
             if session is None:
                 return await execute(target, params, **_given(opts))
             # refused (journaled) if not open, or not this principal's
@@ -153,6 +163,7 @@ class ScriptCalls:
             self._known(skill_id, target)
             params = script_params(args=args, files=files, stdin=stdin, session=session,
                                    env=env)
+            self._env_allowed(skill_id, env)
             if session is None:
                 return await self._submit(target, params, **_given(opts))
             if self.distributed:

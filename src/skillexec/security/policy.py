@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -33,6 +33,9 @@ class PermissionPolicy:
     file_read_paths: tuple[Path, ...] = ()
     file_write_paths: tuple[Path, ...] = ()
     database_ports: tuple[int, ...] = DEFAULT_DATABASE_PORTS
+    # Skill id (or "*") -> the variables a call may set for that skill's scripts.
+    script_env: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: MappingProxyType({}))
     # Ids of per_skill that more than one skill folder claims -> those folders.
     _contested: dict[str, tuple[str, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False)
@@ -46,6 +49,21 @@ class PermissionPolicy:
 
     def granted_for(self, skill_id: str) -> frozenset[Permission]:
         return self.allowed | self.per_skill.get(skill_id, frozenset())
+
+    def env_refused(self, skill: Skill, names: Iterable[str]) -> SkillPermissionError | None:
+        """Why a call may not give ``skill``'s script the variables ``names`` (a caller runs
+        a skill's scripts, never code of its own: which of its variables are settings the
+        operator says, per skill), or None."""
+        base = base_id(skill)
+        allowed = self.script_env.get(base, frozenset()) | self.script_env.get("*", frozenset())
+        refused = sorted(n for n in names if n not in allowed)
+        if not refused:
+            return None
+        return SkillPermissionError(
+            f"{', '.join(refused)}: not a variable a call may give the scripts of skill "
+            f"{base!r} (the operator names those in [permissions] script_env, "
+            f"{{{base!r} = [{', '.join(repr(n) for n in refused)}]}})",
+            code="script_env_not_allowed", details={"skill_id": base, "refused": refused})
 
     def check(self, skill: Skill) -> frozenset[Permission]:
         """The permissions granted to ``skill``; raises if it requests one the policy refuses.

@@ -92,7 +92,10 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     if script and (given := attempt.input_data.get("env")):
         # The call's own, checked again (engine.execute of a script's id comes here without
         # run_script's check); never over the operator's secrets or the engine's folders.
-        dirs = {**checked_env(given), **dirs}
+        given = checked_env(given)
+        if (refused := s.permission_policy.env_refused(skill, given)) is not None:
+            raise refused
+        dirs = {**given, **dirs}
     # Only what it adds to the zygote's own environment (smaller to send and parse).
     request["env_extra"] = dirs
     if hello:
