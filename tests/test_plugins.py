@@ -551,3 +551,36 @@ def test_a_marketplace_too_large_to_read_is_named(tmp_path: Path) -> None:
     assert [p.reason for p in report.problems] == [
         f"{root / '.claude-plugin' / 'marketplace.json'}: larger than 1024 KiB, not read: "
         "the plugins it lists load only where a walk of folders finds them"]
+
+
+def test_a_scripts_task_id_that_names_an_absent_plugin_skill_gets_none_of_its_grants(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain skill 'plug' with a script 'a' runs as task 'plug:a': while no plugin skill
+    plug:a was loaded (a grant made ahead, left behind, or another node's), the script got
+    plug:a's secrets, its network grant and its trust, and a key granted plug:a alone ran
+    it."""
+    from skillexec.security.principals import Principal, Role
+    need_sandbox()
+    folder = tmp_path / "skills" / "plug"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: plug\ndescription: P.\n---\nRun ./a.\n")
+    (folder / "a").write_text("#!/usr/bin/env python3\nimport os\n"
+                              "print(os.environ.get('PLUG_TOKEN', 'none'))\n")
+    os.chmod(tmp_path, 0o755)
+    monkeypatch.setenv("PLUG_TOKEN", "for-the-plugin-only")
+    cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                       security={"skill_secrets": {"plug:a": ["PLUG_TOKEN"]}},
+                       isolation={"trusted_skills": ["plug:a"]},
+                       permissions={"per_skill": {"plug:a": ["network_access"]}})
+    key = Principal("k", Role.RUNNER, skills=frozenset({"plug:a"}))
+
+    async def go() -> tuple[Any, Any]:
+        async with SkillExecutionEngine(config=cfg) as eng:
+            assert eng.skills.get("plug").scripts == ("a",)
+            return (await eng.run_script("plug", "a"),
+                    await eng.execute("plug:a", {"args": []}, principal=key))
+
+    import asyncio
+    mine, keyed = asyncio.run(go())
+    assert mine.ok and mine.output["stdout"] == "none\n", mine.error
+    assert keyed.error is not None and keyed.error.code == "skill_not_granted", keyed

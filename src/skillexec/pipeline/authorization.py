@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from skillexec.errors import SkillPermissionError
+from skillexec.scripts import base_id
 from skillexec.security.principals import LOCAL, Principal
 from skillexec.skills.model import Skill
 
@@ -35,7 +36,9 @@ class Authorization:
         """Raise SkillPermissionError if ``who`` may not run ``skill``."""
         if who is LOCAL and self._local_free:  # the CLI, unnamed Python callers: no check
             return
-        if not who.may_run(skill.id):
+        # A script's call is its skill's to grant (a key granted a plugin's skill plug:a ran
+        # plain skill plug's script a, whose task id is plug:a too).
+        if not who.may_run(base_id(skill)):
             raise SkillPermissionError(
                 f"principal {who.id!r} ({who.role.value}) may not run skill {skill.id!r}",
                 code="skill_not_granted",

@@ -169,10 +169,10 @@ class ExecutionEnvironment:
         from the environment, and no key but ``skill:scripts/x.py`` reached them)."""
         if not self.secrets:
             return None
-        found = self.secrets.get(task.skill_id)
-        if found is None and task.skill is not None:
-            found = self.secrets.get(base_id(task.skill))
-        return found
+        # A script's by its skill's id only: its own task id (plug:a for plain skill plug's
+        # script a) may be a plugin skill's, whose secrets are not its.
+        return self.secrets.get(base_id(task.skill) if task.skill is not None
+                                else task.skill_id)
 
     def _script_workdir(self, task: ExecutionTask, skill: Skill) -> tuple[str, tuple[int, int]]:
         """A script's workspace: its session's folder (kept, under the session's quotas),

@@ -78,9 +78,9 @@ class IsolationPolicy:
     def floor(self, skill: Skill) -> Isolation:
         """The weakest level ``skill`` may run at. A bundled script's call is trusted as
         its skill is (as its grants and secrets go by its skill's id)."""
-        if self.first_party(skill) or any(
-                i in self.trusted_skills and i not in self._contested
-                for i in {skill.id, base_id(skill)}):
+        base = base_id(skill)  # a script's trust is its skill's alone (not plug:a's)
+        if self.first_party(skill) or (base in self.trusted_skills
+                                       and base not in self._contested):
             return Isolation.INLINE
         return self.default_isolation
 
@@ -104,8 +104,7 @@ class IsolationPolicy:
         floor = self.floor(skill)
         if strength(wanted) >= strength(floor):
             return None
-        if (folders := self._contested.get(skill.id)
-                or self._contested.get(base_id(skill))) is not None:
+        if (folders := self._contested.get(base_id(skill))) is not None:
             return SkillPermissionError(
                 f"skill {skill.id!r} is in trusted_skills, but {len(folders)} folders claim "
                 f"that id ({', '.join(folders)}): none is trusted until only one does",

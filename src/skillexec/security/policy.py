@@ -69,11 +69,11 @@ class PermissionPolicy:
         """The permissions granted to ``skill``; raises if it requests one the policy refuses.
         A bundled script's call (``fetcher:scripts/get.mjs``) has its skill's grant too
         (``fetcher``), as its secrets are: a grant had to name each script."""
+        # A script's grant is its skill's alone: its own task id (plug:a for plain skill
+        # plug's script a) may be a plugin skill's, whose grant is not its.
         base = base_id(skill)
-        granted = self.granted_for(skill.id) | self.per_skill.get(base, frozenset())
-        refused = skill.permissions - granted
-        folders = (self._contested.get(skill.id) or self._contested.get(base)) \
-            if self._contested else None
+        refused = skill.permissions - self.granted_for(base)
+        folders = self._contested.get(base) if self._contested else None
         if folders is not None and not refused and skill.permissions - self.allowed:
             names = ", ".join(sorted(p.value for p in skill.permissions - self.allowed))
             raise SkillPermissionError(

@@ -38,13 +38,13 @@ class SecretGrants:
         that claims ``x`` beside another is refused as a call of ``x`` is."""
         if not self._contested:
             return
-        for sid in dict.fromkeys((skill.id, base_id(skill))):
-            folders = self._contested.get(sid)
-            if folders is not None:
-                raise SkillPermissionError(
-                    f"skill {sid!r} is handed secrets by skill_secrets, but {len(folders)} "
-                    f"folders claim that id ({', '.join(folders)}): no call of it runs until "
-                    "only one does", code="secret_not_granted",
-                    details={"skill_id": sid, "folders": list(folders),
-                             "setting": "skill_secrets"})
+        sid = base_id(skill)  # a script's secrets are its skill's alone
+        folders = self._contested.get(sid)
+        if folders is not None:
+            raise SkillPermissionError(
+                f"skill {sid!r} is handed secrets by skill_secrets, but {len(folders)} "
+                f"folders claim that id ({', '.join(folders)}): no call of it runs until "
+                "only one does", code="secret_not_granted",
+                details={"skill_id": sid, "folders": list(folders),
+                         "setting": "skill_secrets"})
 
