@@ -359,12 +359,19 @@ def test_a_plugin_named_as_a_skill_does_not_take_its_script_calls(tmp_path: Path
             # permissions and trust), and by the derived id given whole.
             return [*[await eng.run_script("x", spelled, stdin=b"for mine only")
                       for spelled in ("run", "./run", ".//run", "scripts/../run")],
-                    await eng.execute("x:./run", {"args": []})]
+                    await eng.execute("x:./run", {"args": []}),
+                    # Skill x's script "run:scripts/hello.py" named the plugin skill x:run's
+                    # script, run under a grant of x's alone, with x:run's secrets.
+                    await eng.run_script("x", "run:scripts/hello.py")]
 
     import asyncio
-    for r in asyncio.run(go()):
+    *spelled, other = asyncio.run(go())
+    for r in spelled:
         assert r.error is not None and r.error.code == "script_ambiguous", r
         assert r.attempts == 0 and "evil-market" in r.error.message
+    assert other.error is not None and other.error.code == "script_outside_skill", other
+    assert other.attempts == 0 and "names a script of another skill, 'x:run'" in (
+        other.error.message)
 
 
 def test_run_from_a_plugins_top_the_engines_folder_stays_closed(

@@ -95,6 +95,17 @@ class ScriptCalls:
             raise self.skills.not_found(skill_id)
         if target in self.skills:
             raise self._ambiguous(skill_id, target)
+        # The script is the skill's: "deploy:scripts/go.py" of skill acme named plugin
+        # skill acme:deploy's script (derive takes the longest known id), run under a grant
+        # of acme's alone, with acme:deploy's secrets.
+        at = len(skill_id)
+        while (at := target.find(SEPARATOR, at + 1)) > 0:
+            if target[:at] in self.skills:
+                raise ParameterError(
+                    f"script {target[len(skill_id) + 1:]!r} of skill {skill_id!r} names a "
+                    f"script of another skill, {target[:at]!r}: call that skill's script by "
+                    "its id", code="script_outside_skill",
+                    details={"skill_id": skill_id, "other": target[:at]})
 
     def _env_allowed(self, skill_id: str, env: Mapping[str, str] | None) -> None:
         """Refused before it is queued: a variable the operator does not let calls give
