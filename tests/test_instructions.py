@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -243,3 +244,14 @@ def test_an_index_skill_at_the_top_does_not_own_the_skills_below_it(tmp_path: Pa
     assert by_id["repo"].scripts == ("scripts/index.py",)
     assert sorted(r.path for r in by_id["repo"].resources) == ["README.md", "scripts/index.py"]
     assert by_id["builder"].scripts == ("scripts/build.py",)
+    # Nor runs them: a script in another skill's folder (the refused copy's) is refused.
+    import asyncio
+
+    from skillexec import SkillExecutionEngine
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=top, data_dir=tmp_path / "d") as eng:
+            return await eng.run_script("repo", "utilities/builder/scripts/init.py")
+    r = asyncio.run(go())
+    assert r.error is not None and r.error.code == "script_outside_skill", r
+    assert "is in another skill's folder" in r.error.message

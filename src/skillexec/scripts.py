@@ -30,6 +30,7 @@ from skillexec.errors import ParameterError
 from skillexec.script_env import checked_env
 from skillexec.skills.bundle import shebang_runner
 from skillexec.skills.folder_files import read_folder_file
+from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 
 __all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
@@ -268,6 +269,20 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
     return tuple(found)
 
 
+def _nested_skill(folder: str, rel: str) -> str | None:
+    """The folder of another skill that ``rel`` (a script path inside ``folder``) is in:
+    one of its folders holding a manifest of its own. (Once per script derived.)"""
+    parts = rel.split("/")[:-1]
+    here = folder
+    for part in parts:
+        if part == "..":
+            return None  # a plugin's script, by its path from the skill's folder
+        here = os.path.join(here, part)
+        if any(os.path.isfile(os.path.join(here, n)) for n in MANIFEST_NAMES):
+            return here
+    return None
+
+
 class ScriptCatalog:
     """Derives (and keeps) the script skills of the skills a registry holds."""
 
@@ -290,6 +305,12 @@ class ScriptCatalog:
         rel, real = resolve_script(base, script, folder=folder, scope=scope)
         if hit is not None and hit[3] == real:
             return hit[4]
+        if (other := _nested_skill(folder, rel)) is not None:
+            # Agent-Skills' index SKILL.md at the top ran a refused duplicate's script
+            # under its own id and grants.
+            raise ParameterError(f"script {rel!r} of skill {base.id!r} is in another skill's "
+                                 f"folder, {other}: run it as that skill's",
+                                 code="script_outside_skill", details={"folder": other})
         ex = base.execution
         iso = ex.isolation if ex.isolation not in (None, Isolation.INLINE) else None
         derived = dataclasses.replace(
