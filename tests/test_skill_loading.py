@@ -609,8 +609,28 @@ def test_skill_md_as_claude_code_reads_it(tmp_path: Path, content: str, descript
         load_skill(folder, strict=True)
 
 
+@pytest.mark.parametrize(("value", "read"), [
+    ("**Bold** summary of the skill", "**Bold** summary of the skill"),
+    ("*emphasis* text", "*emphasis* text"),
+    ("@mention and `code`", "@mention and `code`"),
+    ("**\u529f\u80fd\uff1a** first line\n  second line",
+     "**\u529f\u80fd\uff1a** first line second line"),
+])
+def test_a_value_yaml_cannot_read_plain_is_read_as_text(tmp_path: Path, value: str,
+                                                        read: str) -> None:
+    """AgentWorkers: 678 skills whose description starts with Markdown bold (YAML reads a
+    leading * as an alias) were refused; Claude Code reads them."""
+    folder = write(tmp_path / "x", {"SKILL.md": f"---\nname: x\ndescription: {value}\n"
+                                                "version: 1.0.0\n---\nBody.\n"})
+    skill = load_skill(folder)
+    assert (skill.description, skill.version) == (read, "1.0.0")
+    with pytest.raises(ManifestError):
+        load_skill(folder, strict=True)
+
+
 @pytest.mark.parametrize("content", [
     "---\nname: x\nmetadata:\n  a: b: c\n---\nBody.\n",  # nested: not guessed at
+    "---\nname: x\ndescription: **a**\nnot indented\n---\nBody.\n",  # not its lines
     "---\n- item\nname: x\ndescription: a: b\n---\nBody.\n",  # not keys from the top
     "---\nname: x\nname: y\ndescription: a: b\n---\nBody.\n",  # a key twice
     # Past 200 keys (a hostile 1 MB of "kN: v: w" took minutes, quadratic): not read.

@@ -61,7 +61,9 @@ _MAX_KEYS = 200  # a front matter read key by key: real ones have a dozen
 _WRAPPERS = frozenset({"files", "file", "skill", "src", "content", "package", "dist",
                        "latest", "current", "main"})
 _VERSIONED = re.compile(r"^v?\d+(\.\d+)*$")
-_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*):\s+([^\s\"'\[{&*!|>%@`].*)$")
+# A value that starts with *, @, % or a backtick is none YAML reads plain ("**Bold**
+# summary": AgentWorkers' 678 skills were refused): read as text, as Claude Code does.
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*):\s+([^\s\"'\[{&!|>].*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,9 +437,13 @@ def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
             value = safe_yaml_load(block)
         except (yaml.YAMLError, RecursionError):
             match = _KEY_LINE.match(lines[n])
-            if match is None or any(line.strip() for line in lines[n + 1:end]):
+            more = [line for line in lines[n + 1:end] if line.strip()]
+            # Its lines below, indented, continue it (folded with spaces, as YAML folds a
+            # plain value); anything else is a structure not guessed at.
+            if match is None or any(not line[:1].isspace() or line.lstrip().startswith("#")
+                                    for line in more):
                 return None
-            value = {match[1]: match[2].strip()}
+            value = {match[1]: " ".join([match[2].strip(), *(ln.strip() for ln in more)])}
             plain.append((n, match[1]))
         if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) in front:
             return None
