@@ -1097,3 +1097,11 @@ def test_the_first_paragraph_is_prose_not_code_or_a_tag(tmp_path: Path) -> None:
         "# Auth\n\n<INSTRUCTIONS>\n\n```bash\n$PYTHON_CMD scripts/auth.py --ensure\n```\n\n"
         "Signs the user in, once.\n")})
     assert load_skill(folder).description == "Signs the user in, once."
+
+
+def test_skills_six_folders_down_are_found(tmp_path: Path) -> None:
+    """AgentWorkers and akka keep skills at skills/<owner>/<slug>/<version>/...: folders
+    past 4 levels were dropped without a word."""
+    write(tmp_path, {"a/b/c/d/e/deep/SKILL.md": "---\nname: deep\ndescription: d\n---\nB.\n",
+                     "a/b/c/d/e/f/g/h/far/SKILL.md": "---\nname: far\ndescription: d\n---\n"})
+    assert [s.id for s in load_skills(tmp_path).skills] == ["deep"]

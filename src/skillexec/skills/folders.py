@@ -23,7 +23,9 @@ _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "venv", "site-packages"})
 _SKIP_HIDDEN = frozenset({".git", ".github", ".venv", ".claude-plugin", ".cache", ".idea",
                           ".vscode", ".tox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
                           ".hg", ".svn", ".skillexec"})
-_MAX_DEPTH = 4  # skills/<category>/<skill> is common; deeper is a project tree, not skills
+# skills/<category>/<skill> is common; AgentWorkers keeps skills/<owner>/<slug>/<version>/...
+# (50 of its folders were past 4 levels, dropped without a word); deeper is a project tree.
+_MAX_DEPTH = 6
 
 
 @dataclass(frozen=True, slots=True)
