@@ -154,6 +154,11 @@ def test_a_command_option_given_before_the_command_is_shown_where_it_goes(
     one_sentence(r, 2, "--skills-dir goes after the command: "
                  "skillexec skills list --skills-dir 'my skills'")
     one_sentence(cli(home, "--json", "tasks", "list"), 2, "skillexec tasks list --json")
+    # Right after the command: at the end it went to the script after its -- (the
+    # suggested command then found no skill), or met the script's own options.
+    r = cli(home, "--skills-dir", "s", "script", "x", "run.py", "--", "--out", "o")
+    one_sentence(r, 2, "--skills-dir goes after the command: skillexec script --skills-dir "
+                 "s x run.py -- --out o")
 
 
 def test_an_option_missing_its_value_points_at_its_own_commands_help(

@@ -118,7 +118,10 @@ def _moved(args: list[str], option: str) -> str:
     takes = _AFTER_THE_COMMAND[option] and "=" not in args[at]
     moved = args[at:at + 1 + takes]
     rest = args[:at] + args[at + 1 + takes:]
-    return safe_line(shlex.join(["skillexec", *rest, *moved]))
+    # Right after the (sub)command's words: at the end it followed a script's -- (and went
+    # to the script) or its own options (No such option: --out).
+    words = len(_command_words(rest))
+    return safe_line(shlex.join(["skillexec", *rest[:words], *moved, *rest[words:]]))
 
 
 def _command_words(args: list[str]) -> list[str]:
