@@ -441,3 +441,22 @@ def test_identical_copies_are_one_line_not_one_failure_each(tmp_path: Path) -> N
     # A different skill under the same id is still named as not loaded, with why.
     refused = [ln for ln in r.stdout.splitlines() if ln.startswith("not loaded")]
     assert len(refused) == 1 and "c/one" in refused[0], r.stdout
+
+
+def test_a_lower_case_skill_md_is_named_by_every_command_and_grouped_in_the_list(
+        tmp_path: Path) -> None:
+    """X-Skills ships 9,671 folders with skill.md: show, validate, check and script said
+    'no SKILL.md' of a folder that visibly holds one, and list printed 9,671 lines."""
+    for i in range(12):
+        d = tmp_path / "skills" / f"x{i}"
+        d.mkdir(parents=True)
+        (d / "skill.md").write_text(f"---\nname: x{i}\ndescription: d\n---\n")
+    said = "skill.md: the file must be named SKILL.md"
+    for args in (("skills", "show", "skills/x1"), ("skills", "validate", "skills/x1"),
+                 ("skills", "check", "skills/x1"), ("script", "skills/x1", "a.py")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and said in r.stderr, (args, r.stderr)
+    r = cli("skills", "list", "--skills-dir", "skills", cwd=tmp_path)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("not loaded")]
+    assert len(lines) == 1 and lines[0].startswith("not loaded 12 folders, each: "), r.stdout
+    assert lines[0].endswith("(and 11 more alike)")

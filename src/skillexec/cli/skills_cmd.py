@@ -48,6 +48,14 @@ def _registry(skills_dir: Path | None, *, folder: Path | None = None) -> SkillRe
     return registry
 
 
+def _not_a_skill(folder: Path) -> str:
+    """Why ``folder`` is no skill: its skill.md in lower case is named (X-Skills)."""
+    if (folder / "skill.md").is_file():
+        return (f"{folder / 'skill.md'}: the file must be named SKILL.md (Agent Skills and "
+                "Claude Code read that name alone)")
+    return f"{folder}: no skill.json, skill.yaml or SKILL.md"
+
+
 def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, Skill]:
     """The skill ``skill_id`` names, and the registry it is in: an id of the skills folder,
     or the path of one skill's folder (``run`` and ``script`` take either); one sentence
@@ -62,8 +70,7 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
         alone = _registry(skills_dir, folder=folder)
         found = alone.list()
         if not is_skill_folder(folder):
-            opt.fail(opt.not_one_skill(folder) if found
-                     else f"{folder}: no skill.json, skill.yaml or SKILL.md")
+            opt.fail(opt.not_one_skill(folder) if found else _not_a_skill(folder))
         if not found:  # it did not load: why
             opt.fail(alone.problems[0].reason if alone.problems else f"{folder}: not loaded")
         return alone, found[0]
@@ -185,9 +192,20 @@ def list_(search: Annotated[str | None, typer.Argument(
                       f"hold{'' if len(copies) > 1 else 's'} an identical copy of a skill "
                       f"loaded from another folder (e.g. {cell(copies[0].path)}, a copy of "
                       f"{cell(copies[0].duplicate_of)}): not loaded again", soft_wrap=True)
+    # One line for a reason many folders share (X-Skills' 9,671 lower-case skill.md).
+    by_reason: dict[str, list[Any]] = {}
     for problem in problems:
         if problem not in copies:
-            console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
+            by_reason.setdefault(problem.reason.removeprefix(str(problem.path)), []).append(
+                problem)
+    for reason, same in by_reason.items():
+        if len(same) <= _NAMED_AT_MOST:
+            for problem in same:
+                console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
+        else:
+            console.print(f"[red]not loaded[/red] {len(same)} folders, each: "
+                          f"{cell(same[0].reason)} (and {len(same) - 1} more alike)",
+                          soft_wrap=True)
 
 
 def _identical_copy(problem: Any) -> bool:
@@ -269,7 +287,7 @@ def validate(path: Annotated[Path, typer.Argument(
     except OSError as exc:
         opt.fail(f"{path}: cannot be read: {exc.strerror or exc}")
     if not findings:
-        opt.fail(f"{path}: no skill.json, skill.yaml or SKILL.md found")
+        opt.fail(_not_a_skill(path))
     if as_json:
         typer.echo(json_text(orjson.dumps(findings).decode()))
     else:

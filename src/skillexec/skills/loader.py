@@ -84,6 +84,10 @@ def load_skill(folder: Path, *, strict: bool = False) -> Skill:
         raise ManifestError(f"{folder}: {problem}", details={"path": str(folder)})
     docs = [read_manifest(folder / n, strict=strict)
             for n in MANIFEST_NAMES if (folder / n).is_file()]
+    if not docs and (folder / "skill.md").is_file():  # X-Skills' 9,671 folders
+        raise ManifestError(f"{folder / 'skill.md'}: the file must be named SKILL.md (Agent "
+                            "Skills and Claude Code read that name alone)",
+                            details={"path": str(folder)})
     if not docs:
         hint = ""
         try:
