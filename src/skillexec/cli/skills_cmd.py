@@ -198,7 +198,7 @@ def list_(search: Annotated[str | None, typer.Argument(
         if problem not in copies:
             by_reason.setdefault(problem.reason.removeprefix(str(problem.path)), []).append(
                 problem)
-    for reason, same in by_reason.items():
+    for same in by_reason.values():
         if len(same) <= _NAMED_AT_MOST:
             for problem in same:
                 console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
