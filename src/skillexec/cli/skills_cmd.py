@@ -198,13 +198,13 @@ def list_(search: Annotated[str | None, typer.Argument(
         if problem not in copies:
             by_reason.setdefault(problem.reason.removeprefix(str(problem.path)), []).append(
                 problem)
-    for same in by_reason.values():
-        if len(same) <= _NAMED_AT_MOST:
-            for problem in same:
-                console.print(f"[red]not loaded[/red] {cell(problem.reason)}", soft_wrap=True)
+    for alike in by_reason.values():
+        if len(alike) <= _NAMED_AT_MOST:
+            for refused in alike:
+                console.print(f"[red]not loaded[/red] {cell(refused.reason)}", soft_wrap=True)
         else:
-            console.print(f"[red]not loaded[/red] {len(same)} folders, each: "
-                          f"{cell(same[0].reason)} (and {len(same) - 1} more alike)",
+            console.print(f"[red]not loaded[/red] {len(alike)} folders, each: "
+                          f"{cell(alike[0].reason)} (and {len(alike) - 1} more alike)",
                           soft_wrap=True)
 
 
