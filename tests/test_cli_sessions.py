@@ -71,3 +71,22 @@ def test_a_sessions_file_count_is_what_its_listing_shows(tmp_path: Path) -> None
     assert listed[0]["entries"] == 5
     text = cli(data, "sessions", "show", sid).stdout
     assert f"session {sid} of local: 2 files, 8 bytes (5 entries" in text
+
+
+def test_a_script_in_a_session_of_another_data_dir_says_where_it_looked(
+        tmp_path: Path) -> None:
+    """A session opened in another folder (its own .skillexec) was 'not open (it was
+    closed, or never existed)', with nothing of where sessions are kept."""
+    import os
+    skills = tmp_path / "skills" / "s"
+    (skills / "scripts").mkdir(parents=True)
+    (skills / "SKILL.md").write_text("---\nname: s\ndescription: S.\n---\nGo.\n")
+    (skills / "scripts" / "a.py").write_text("print(1)\n")
+    data = tmp_path / "here"
+    r = subprocess.run([sys.executable, "-m", "skillexec", "script", "s", "scripts/a.py",
+                        "--session", "s_" + "0" * 24, "--skills-dir", str(tmp_path / "skills"),
+                        "--data-dir", str(data)], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path, env={**os.environ})
+    assert r.returncode == 2, r.stderr
+    assert (f"sessions are kept in the data dir, here {data} (one opened elsewhere: pass its "
+            "--data-dir); open one with: skillexec sessions create") in r.stderr, r.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -116,7 +117,8 @@ def script(
                 if not as_json:
                     await _print_cancelled(engine, task_id)
                 raise
-            hint = opt.no_skills_hint(engine, result) or _session_hint(result)
+            hint = opt.no_skills_hint(engine, result) or _session_hint(
+                result, engine.config.data_dir)
             return result
 
     result = opt.run_async(go())
@@ -142,12 +144,16 @@ def script(
 
 
 
-def _session_hint(result: ExecutionResult) -> str:
-    """How a session is had, where the one named is not (``--session s1``)."""
+def _session_hint(result: ExecutionResult, data_dir: Path) -> str:
+    """How a session is had, where the one named is not (``--session s1``), and where
+    they are kept (one opened in another folder is in that folder's data dir)."""
     if result.error is None or result.error.code not in ("invalid_session_id",
                                                           "session_not_found"):
         return ""
-    return "; open one with: skillexec sessions create"
+    where = ("; sessions are kept in the data dir, here "
+             f"{shlex.quote(str(data_dir))} (one opened elsewhere: pass its --data-dir)"
+             if result.error.code == "session_not_found" else "")
+    return f"{where}; open one with: skillexec sessions create"
 
 
 def _print_streams(result: ExecutionResult) -> None:
