@@ -67,6 +67,9 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
                      ["https://example.com:8080/path", "mailto:a@b.c",
                       "ssh://git@github.com/x"]),
     "password": (["password=hunter2xyz", "api_key: 'abcd1234efgh'", "TOKEN = 0123456789ab",
+                  # a key cut short or wrapped is still one (not a placeholder)
+                  "OPENAI_API_KEY=<sk-proj-abcdef1234567890abcd\u2026>",
+                  "api_key=sk-abcdef1234567890...", "token: your_key_Zq8Xw3Lm9Pt7Rv2K",
                   '{"secret": "s3cr3tvalue"}', "DB_PASS=hunter2xyz", "smtp.pass: s3cr3tvalue",
                   "passwd: hunter2xyz", "Passphrase = correct-horse",
                   '{"pass": "hunter2xyz"}', "a=1&pass=hunter2xyz", "pass=hunter2xyz",

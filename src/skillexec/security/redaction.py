@@ -135,8 +135,16 @@ _PLACEHOLDER = re.compile(
     r"example|EXAMPLE|changeme|CHANGEME|placeholder|PLACEHOLDER|dummy|DUMMY)(?:[-_]\w*)?$")
 
 
+_RUN = re.compile(r"[A-Za-z0-9]{12,}")
+
+
 def _placeholder(value: str) -> bool:
-    return len(set(value)) == 1 or _PLACEHOLDER.search(value) is not None
+    """A value that only stands for one: never one holding a run of 12 letters and digits,
+    as keys do (``<sk-proj-abcdef1234567890…>`` is one cut short, not a placeholder)."""
+    if len(set(value)) == 1:
+        return True
+    return _PLACEHOLDER.search(value) is not None and (
+        _RUN.search(value) is None or value.startswith("${"))
 
 
 def candidate(text: str) -> bool:
