@@ -557,11 +557,16 @@ def test_a_symlink_stored_as_text_is_read_as_the_include_it_stands_for(tmp_path:
     (folder / "SKILL.md").write_text("---\nname: task\ndescription: T.\n---\nRun it.\n")
     (folder / "requirements.txt").write_text("../../requirements.txt")
     assert requirement_set(load_skill(folder)).requirements == ("rich>=13",)
-    # In a plain skill, as any include: inside its folder only.
+    # In a plain skill, inside its folder only; one out of it is a path, not a package
+    # (whether it exists there is not said: that told a skill's author what the machine
+    # holds).
     alone = skill_folder(tmp_path / "a", "alone", files={
         "main.py": "def execute(d):\n    return 1\n", "requirements.txt": "../outside.txt\n"})
     (tmp_path / "a" / "outside.txt").write_text("leftpad\n")
-    with pytest.raises(ManifestError, match=r"'../outside.txt' is outside the skill"):
+    with pytest.raises(ManifestError, match=r"'../outside.txt' is a URL or a path"):
+        requirement_set(load_skill(alone))
+    (alone / "requirements.txt").write_text("../missing.txt\n")
+    with pytest.raises(ManifestError, match=r"'../missing.txt' is a URL or a path"):
         requirement_set(load_skill(alone))
 
 

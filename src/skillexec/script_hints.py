@@ -77,12 +77,17 @@ def _above(stderr: str, workdir: Path) -> str | None:
 def _bundled(args: Sequence[object], folder: Path, workdir: Path) -> str | None:
     """The first argument that names a file of the skill's folder and none of the
     workspace (``examples/03_limits_to_growth.json``, as SKILL.md wrote it)."""
+    top = os.path.realpath(folder)
     for arg in args[:64]:
         if not isinstance(arg, str) or not arg or arg.startswith(("-", "/")) or ".." in arg \
                 or "\0" in arg or len(arg) > 512:
             continue
         try:
-            if (folder / arg).is_file() and not (workdir / arg).exists():
+            # Only a file inside the folder, links resolved: a link of the skill's out of
+            # it would make the hint say whether any path of the machine exists.
+            real = os.path.realpath(folder / arg)
+            if real.startswith(top + os.sep) and os.path.isfile(real) \
+                    and not (workdir / arg).exists():
                 return arg
         except (OSError, ValueError):
             continue

@@ -16,6 +16,7 @@ registered under that name.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 import tomllib
@@ -177,7 +178,9 @@ def _requirements_file(file: Path, root: Path, *, seen: set[Path]) -> list[Requi
     text = _read(file)
     named = text.strip()
     if named and "\n" not in named and not named.startswith("-") and (
-            named.startswith(".") or "/" in named) and (file.parent / named).is_file():
+            named.startswith(".") or "/" in named) and len(named) <= 1024 and os.path.realpath(
+                file.parent / named).startswith(os.path.realpath(root) + os.sep) \
+            and (file.parent / named).is_file():
         # A symlink that git stored as text (no symlinks where it was checked out, or an
         # archive): richfrem's 66 requirements.txt are "../../requirements.txt". Read as
         # the include it stands for, inside the folder as any include.

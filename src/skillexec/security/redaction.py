@@ -122,8 +122,10 @@ def _replacement(m: re.Match[str]) -> str | None:
     group = _VALUE_GROUP.get(kind)
     if group is not None:
         g0, g1 = m.span(group)
-        if kind == "password" and _placeholder(m.string[g0:g1]):
-            return None
+        if kind == "password" and (_placeholder(m.string[g0:g1]) or (
+                m.string[g0:g0 + 1] == "/"
+                and m.string[max(0, start - 3):g0].rstrip(" =:'\"").endswith("PWD"))):
+            return None  # a placeholder, or the shell's PWD=/its/folder
         return f"{m.string[start:g0]}[REDACTED:{kind}]{m.string[g1:m.end()]}"
     return f"[REDACTED:{kind}]"
 
