@@ -591,3 +591,43 @@ def test_a_scripts_task_id_that_names_an_absent_plugin_skill_gets_none_of_its_gr
     mine, keyed = asyncio.run(go())
     assert mine.ok and mine.output["stdout"] == "none\n", mine.error
     assert keyed.error is not None and keyed.error.code == "skill_not_granted", keyed
+
+
+def test_a_plugin_holding_the_engines_data_dir_given_by_option_is_not_served(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the data dir inside a plugin by --data-dir, skillexec.toml or data_dir= (not
+    the environment the loader reads), a viewer key fetched the audit signing key and the
+    journal by ../../ paths."""
+    from skillexec.errors import SkillNotFoundError
+    from skillexec.skills.bundle import bundled_file
+    monkeypatch.chdir(tmp_path)
+    plug = tmp_path / "plug"
+    (plug / ".claude-plugin").mkdir(parents=True)
+    (plug / ".claude-plugin" / "plugin.json").write_text('{"name": "plug"}')
+    _skill(plug / "skills" / "a", "plug", name="a")
+    (plug / "scripts").mkdir()
+    (plug / "scripts" / "tool.sh").write_text("echo hi\n")
+    with (plug / "skills" / "a" / "SKILL.md").open("a") as f:
+        f.write("Then ../../scripts/tool.sh.\n")
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(skills_dir=plug / "skills",
+                                        data_dir=plug / "state") as eng:
+            return eng.skills.get("plug:a")
+
+    import asyncio
+    skill = asyncio.run(go())
+    assert (plug / "state" / "journal.db").exists()
+    assert skill.plugin_root is None and skill.scripts == ("scripts/hello.py",)
+    for rel in ("../../state/journal.db", "../../scripts/tool.sh"):
+        with pytest.raises(SkillNotFoundError):
+            bundled_file(skill, rel)
+
+    # With the data dir elsewhere, the plugin ships whole.
+    async def elsewhere() -> Any:
+        async with SkillExecutionEngine(skills_dir=plug / "skills",
+                                        data_dir=tmp_path / "d") as eng:
+            return eng.skills.get("plug:a")
+    shipped = asyncio.run(elsewhere())
+    assert shipped.plugin_root is not None
+    assert bundled_file(shipped, "../../scripts/tool.sh")[0].name == "tool.sh"

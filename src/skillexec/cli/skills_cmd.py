@@ -39,7 +39,7 @@ def _registry(skills_dir: Path | None, *, folder: Path | None = None) -> SkillRe
                  f"{opt.skills_dir_hint()}")
     from skillexec.skills.overrides import override_entry
     from skillexec.skills.registry import SkillRegistry
-    registry = SkillRegistry()
+    registry = SkillRegistry(private=(cfg.data_dir,))
     registry.load_dir(where, strict=cfg.strict_manifests)
     for skill in registry.list():  # as the engine runs them: the operator's entries
         entry = cfg.skills[skill.id].entry if skill.id in cfg.skills else None

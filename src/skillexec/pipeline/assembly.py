@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from skillexec.artifacts import ArtifactManager
@@ -159,7 +160,8 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
     if given.optimizer is not None:
         given.optimizer.bind_store(journal)  # it was made before the engine chose a store
     return dict(
-        journal=journal, skills=SkillRegistry(), runners=runners, artifacts=artifacts,
+        journal=journal, skills=SkillRegistry(private=_private_dirs(c)), runners=runners,
+        artifacts=artifacts,
         codec=codec, secrets=secrets, secret_grants=SecretGrants(ids=frozenset(secrets)),
         validator=ParameterValidator(coerce=c.coerce_parameters,
                                      max_param_bytes=c.max_param_bytes,
@@ -178,6 +180,12 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
                                                         store=journal),
         hooks=HookIndex(given.middleware), events=EventBus(), isolation=settings,
         events_writer=EventWriter(journal))
+
+
+def _private_dirs(c: EngineConfig) -> tuple[Path, ...]:
+    """The engine's folders no plugin's skill may reach: its data dir, its configuration's."""
+    config = os.environ.get("SKILLEXEC_CONFIG")
+    return (c.data_dir, *((Path(config).parent,) if config else ()))
 
 
 def _cache_settings(c: EngineConfig) -> Any:

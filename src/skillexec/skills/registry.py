@@ -8,9 +8,11 @@ readers never need one.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import difflib
 import importlib.metadata
 import json
+import os
 import platform
 import shutil
 import threading
@@ -46,7 +48,11 @@ class _Failure:
 class SkillRegistry:
     """Skills by id, several versions each; the latest non-pre-release is the default."""
 
-    def __init__(self, skills: Iterable[Skill] = ()) -> None:
+    def __init__(self, skills: Iterable[Skill] = (), *, private: Iterable[Path] = ()) -> None:
+        # The engine's own folders (its data dir, its configuration's): a plugin holding
+        # one is not shipped whole (a viewer key read the audit signing key and the
+        # journal through ../../ paths of a plugin the data dir was in).
+        self._private = tuple(os.path.realpath(p) for p in private)
         self._versions: dict[str, dict[str, Skill]] = {}
         self._latest: dict[str, Skill] = {}
         self._problems: dict[Path, tuple[LoadProblem, ...]] = {}
@@ -62,6 +68,8 @@ class SkillRegistry:
     def add(self, skill: Skill, *, replace: bool = True) -> None:
         """Register ``skill``; an equal version already there is replaced unless
         ``replace=False``, which raises ManifestError instead."""
+        if skill.plugin_root is not None and self._private:
+            skill = self._closed(skill)
         try:
             version = parse_version(skill.version)
         except ValueError as exc:
@@ -107,6 +115,16 @@ class SkillRegistry:
             self._latest.pop(id, None)
         # Any skill may depend on the one that changed.
         self._checked = {}
+
+    def _closed(self, skill: Skill) -> Skill:
+        """``skill`` as one of no plugin where its plugin's folder holds an engine folder:
+        its own folder alone (the plugin's scripts and files out of it are not its)."""
+        assert skill.plugin_root is not None
+        top = os.path.realpath(skill.plugin_root)
+        if not any(p == top or p.startswith(top + os.sep) for p in self._private):
+            return skill
+        return dataclasses.replace(skill, plugin_root=None, scripts=tuple(
+            s for s in skill.scripts if not s.startswith("../")))
 
     def load_dir(self, path: Path, *, strict: bool = False) -> LoadReport:
         """Load every skill under ``path`` and add it; problems are kept in ``problems``."""
