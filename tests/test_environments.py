@@ -597,3 +597,20 @@ def test_check_suggests_no_guessed_package_while_declared_ones_are_not_installed
     assert "a package it declares may provide it once installed" in r.stdout, r.stdout
     assert "skillexec skills install feeds sgmllib" not in r.stdout
     assert "install it ahead of time: skillexec skills install feeds" in r.stdout
+
+
+def test_a_folders_check_counts_the_skills_that_borrow_the_engines_packages(
+        tmp_path: Path) -> None:
+    """A whole folder's check counted a skill importing only what skillexec's own
+    environment provides (yaml here) among those that 'resolve every import'."""
+    skill_folder(tmp_path / "skills", "borrower", files={
+        "main.py": "import yaml\ndef execute(d):\n    return 1\n"})
+    where = ("--skills-dir", str(tmp_path / "skills"), "--data-dir", str(tmp_path / "data"))
+    r = cli("skills", "check", *where, cwd=tmp_path, env={})
+    assert r.returncode == 0, r.stderr
+    assert "1 skills checked: 0 resolve every import, 0 miss modules, 1 import what only " \
+        "skillexec's own environment provides here" in r.stdout, r.stdout
+    assert "borrowed module yaml" in r.stdout
+    r = cli("skills", "check", "--json", *where, cwd=tmp_path, env={})
+    [doc] = json.loads(r.stdout)
+    assert doc["ok"] is True and doc["borrows"] is True

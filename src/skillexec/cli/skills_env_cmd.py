@@ -58,13 +58,15 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         # Scripts that ask for another Python: said, not counted (most run all the same).
         python = {rel: asked for rel in skill.scripts if skill.path is not None
                   and (asked := python_mismatch(skill.path / rel))}
-        tally.add(read, short=bool(needed), other_python=bool(python))
+        borrowed = any(m.undeclared for m in missing)
+        tally.add(read, short=bool(needed), other_python=bool(python), borrowed=borrowed)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
                          "missing": [m.to_dict() for m in missing], "ok": not needed,
+                         "borrows": borrowed,
                          "python": python, "read": read.to_dict(),
                          "not_packages": list(_named_skills(envs, skill))})
-        elif skill_ids or needed or python or env.state in _NOT_READY:
+        elif skill_ids or needed or borrowed or python or env.state in _NOT_READY:
             _report(console, envs, skill, env, missing, needed, read, name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
@@ -86,12 +88,14 @@ class _Tally:
     """The counts of a whole folder's check, for its summary line."""
 
     def __init__(self) -> None:
-        self.checked = self.short = self.other_python = self.no_python = 0
+        self.checked = self.short = self.other_python = self.no_python = self.borrowed = 0
         self.node = self.shell = self.node_skills = self.shell_skills = 0
 
-    def add(self, read: Coverage, *, short: bool, other_python: bool) -> None:
+    def add(self, read: Coverage, *, short: bool, other_python: bool,
+            borrowed: bool = False) -> None:
         self.checked += 1
         self.short += short
+        self.borrowed += borrowed and not short
         self.other_python += other_python
         self.no_python += not read.python
         self.node += read.node
@@ -101,10 +105,11 @@ class _Tally:
 
     def summary(self) -> str:
         # A skill without Python files resolves every import only vacuously: not counted so.
-        ok = self.checked - self.short - self.no_python
+        ok = self.checked - self.short - self.no_python - self.borrowed
         parts = [f"{self.checked} skills checked: {ok} resolve every import, {self.short} "
-                 f"miss modules" + (f", {self.no_python} have no Python files"
-                                    if self.no_python else "")]
+                 f"miss modules" + (f", {self.borrowed} import what only skillexec's own "
+                                    "environment provides here" if self.borrowed else "")
+                 + (f", {self.no_python} have no Python files" if self.no_python else "")]
         what = [f"the {part} of {_n(n, kind)} (in {_n(skills, 'skill')})"
                 for part, n, kind, skills in (
                     ("requires", self.node, "Node script", self.node_skills),
