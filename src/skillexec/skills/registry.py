@@ -129,6 +129,9 @@ class SkillRegistry:
     def load_dir(self, path: Path, *, strict: bool = False) -> LoadReport:
         """Load every skill under ``path`` and add it; problems are kept in ``problems``."""
         report = load_skills(Path(path), strict=strict)
+        if self._private:  # the skills as registered (a plugin holding an engine folder closed)
+            report = dataclasses.replace(report, skills=tuple(
+                self._closed(s) if s.plugin_root is not None else s for s in report.skills))
         for skill in report.skills:
             self.add(skill)
         with self._lock:
