@@ -441,7 +441,8 @@ def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
             # Its lines below, indented, continue it (folded with spaces, as YAML folds a
             # plain value); anything else is a structure not guessed at.
             if match is None or any(not line[:1].isspace() or line.lstrip().startswith("#")
-                                    for line in more):
+                                    or ": " in line or line.rstrip().endswith(":")
+                                    for line in more):  # (a mapping meant, not text)
                 return None
             value = {match[1]: " ".join([match[2].strip(), *(ln.strip() for ln in more)])}
             plain.append((n, match[1]))
