@@ -210,13 +210,14 @@ def list_(search: Annotated[str | None, typer.Argument(
 
 def _identical_copy(problem: Any) -> bool:
     """Whether a folder refused as defining a loaded skill again holds the same manifests."""
+    from skillexec.skills.manifest import MANIFEST_NAMES
     first = problem.duplicate_of
     if first is None:
         return False
     try:
         return all((problem.path / n).is_file() == (first / n).is_file() and (
             not (first / n).is_file() or (problem.path / n).read_bytes()
-            == (first / n).read_bytes()) for n in ("SKILL.md", "skill.json", "skill.yaml"))
+            == (first / n).read_bytes()) for n in MANIFEST_NAMES)
     except OSError:
         return False
 

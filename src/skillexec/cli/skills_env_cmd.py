@@ -136,8 +136,8 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
                       f"{cell(name)}", soft_wrap=True)
     _say_named_skills(console, _named_skills(envs, skill))
     # A guess the skill declares itself is the author's word, not only the module's name.
-    unsure = set(_undeclared(envs, skill, {m.package for m in missing if m.guessed}))
     declared = _declared(envs, skill)
+    unsure = set(_undeclared(declared, {m.package for m in missing if m.guessed}))
     # Declared packages not installed yet may provide a module whose package is only a
     # guess (sgmllib3k provides sgmllib): install them first, rather than a guessed name
     # that may not exist, or be someone else's.
@@ -165,7 +165,7 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     elif unread:
         console.print(f"  {unread}", soft_wrap=True)
     wanted = {m.package for m in missing if m.needed or m.undeclared} - later
-    if missing and (undeclared := _undeclared(envs, skill, wanted)):
+    if missing and (undeclared := _undeclared(declared, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
@@ -208,10 +208,10 @@ def _declared(envs: EnvironmentManager, skill: Skill) -> set[str]:
     return {canonicalize_name(Requirement(r).name) for r in reqs}
 
 
-def _undeclared(envs: EnvironmentManager, skill: Skill, packages: set[str]) -> list[str]:
-    """Those of ``packages`` that the skill's requirements do not name, nor one that
-    provides the same modules (culture-index declares opencv-python-headless for cv2)."""
-    declared = _declared(envs, skill)
+def _undeclared(declared: set[str], packages: set[str]) -> list[str]:
+    """Those of ``packages`` that the skill's requirements (``declared``: see _declared)
+    do not name, nor one that provides the same modules (culture-index declares
+    opencv-python-headless for cv2)."""
     return sorted(p for p in packages if not same_module(p) & declared)
 
 

@@ -18,7 +18,7 @@ of its scripts or of its entry, whichever comes first, and shared by all of them
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from skillexec.environments.manager import EnvironmentManager
@@ -74,11 +74,8 @@ class ScriptCalls:
     def derive(self, id: str, requirement: str | None) -> Skill:
         """The registry's hook: ``<skill>:<script>`` -> the derived script skill. A plugin's
         skill has a separator in its id (``<plugin>:<skill>``): the longest known one is it."""
-        base, _, script = id.partition(SEPARATOR)
-        at = len(base)
-        while (at := id.find(SEPARATOR, at + 1)) > 0:
-            if id[:at] in self.skills:
-                base, script = id[:at], id[at + 1:]
+        at = max(self._known_ids(id, id.find(SEPARATOR)), default=id.find(SEPARATOR))
+        base, script = id[:at], id[at + 1:]
         derived = self.catalog.skill(self.skills.get(base, requirement), script)
         if derived.id in self.skills:  # ``./run``: another spelling of a plugin skill's id
             raise self._ambiguous(base, derived.id)
@@ -98,14 +95,20 @@ class ScriptCalls:
         # The script is the skill's: "deploy:scripts/go.py" of skill acme named plugin
         # skill acme:deploy's script (derive takes the longest known id), run under a grant
         # of acme's alone, with acme:deploy's secrets.
-        at = len(skill_id)
-        while (at := target.find(SEPARATOR, at + 1)) > 0:
-            if target[:at] in self.skills:
-                raise ParameterError(
-                    f"script {target[len(skill_id) + 1:]!r} of skill {skill_id!r} names a "
-                    f"script of another skill, {target[:at]!r}: call that skill's script by "
-                    "its id", code="script_outside_skill",
-                    details={"skill_id": skill_id, "other": target[:at]})
+        if (at := next(self._known_ids(target, len(skill_id)), None)) is not None:
+            raise ParameterError(
+                f"script {target[len(skill_id) + 1:]!r} of skill {skill_id!r} names a "
+                f"script of another skill, {target[:at]!r}: call that skill's script by "
+                "its id", code="script_outside_skill",
+                details={"skill_id": skill_id, "other": target[:at]})
+
+    def _known_ids(self, id: str, after: int) -> Iterator[int]:
+        """Where the skill ids known here that ``id`` starts with end, at a separator
+        past ``after`` (a plugin's skill has one in its id: ``<plugin>:<skill>``)."""
+        at = after
+        while (at := id.find(SEPARATOR, at + 1)) > 0:
+            if id[:at] in self.skills:
+                yield at
 
     def _env_allowed(self, skill_id: str, env: Mapping[str, str] | None) -> None:
         """Refused before it is queued: a variable the operator does not let calls give

@@ -122,10 +122,8 @@ def _replacement(m: re.Match[str]) -> str | None:
     group = _VALUE_GROUP.get(kind)
     if group is not None:
         g0, g1 = m.span(group)
-        if kind == "password" and (_placeholder(m.string[g0:g1]) or (
-                m.string[g0:g0 + 1] == "/"
-                and m.string[max(0, start - 3):g0].rstrip(" =:'\"").endswith("PWD"))):
-            return None  # a placeholder, or the shell's PWD=/its/folder
+        if kind == "password" and _kept(m.string[start:g0], m.string[g0:g1]):
+            return None
         return f"{m.string[start:g0]}[REDACTED:{kind}]{m.string[g1:m.end()]}"
     return f"[REDACTED:{kind}]"
 
@@ -140,9 +138,12 @@ _PLACEHOLDER = re.compile(
 _RUN = re.compile(r"[A-Za-z0-9]{12,}")
 
 
-def _placeholder(value: str) -> bool:
-    """A value that only stands for one: never one holding a run of 12 letters and digits,
+def _kept(key: str, value: str) -> bool:
+    """Whether a ``key=value`` match's value stays readable: the shell's ``PWD=/a/folder``,
+    or a value that only stands for one, never one holding a run of 12 letters and digits
     as keys do (``<sk-proj-abcdef1234567890…>`` is one cut short, not a placeholder)."""
+    if value.startswith("/") and key.rstrip(" =:'\"").endswith("PWD"):
+        return True
     if len(set(value)) == 1:
         return True
     return _PLACEHOLDER.search(value) is not None and (

@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from skillexec.skills.fields import SKILL_ID
 
-__all__ = ["MAX_MANIFEST_BYTES", "Plugin", "marketplace_sources", "plugin_of", "with_claude_paths"]
+__all__ = ["MAX_MANIFEST_BYTES", "Plugin", "holds", "marketplace_sources", "plugin_of",
+           "with_claude_paths"]
 
 _MAX_BYTES = MAX_MANIFEST_BYTES = 1024 * 1024
 _MARKETPLACE_LEVELS = 6  # <market>/plugins/<category>/<plugin>: how far up a marketplace is
@@ -55,11 +56,15 @@ def _holds_the_engines(folder: Path) -> bool:
     """Whether ``folder`` is or holds the working folder, or the data or configuration
     folder named in the environment (a link inside it would lead to the operator's files:
     the sandbox keeps such a folder closed, and so do the listing and the file server)."""
-    top = os.path.realpath(folder)
     engine = [os.getcwd(), os.environ.get("SKILLEXEC_DATA_DIR") or "",
               os.path.dirname(os.environ.get("SKILLEXEC_CONFIG") or "")]
-    return any(real == top or real.startswith(top + os.sep)
-               for real in (os.path.realpath(p) for p in engine if p))
+    return holds(folder, [os.path.realpath(p) for p in engine if p])
+
+
+def holds(folder: Path, reals: Iterable[str]) -> bool:
+    """Whether ``folder`` is or holds one of the real paths ``reals``."""
+    top = os.path.realpath(folder)
+    return any(real == top or real.startswith(top + os.sep) for real in reals)
 
 
 def _plugin_of(skill_folder: Path) -> Plugin | None:

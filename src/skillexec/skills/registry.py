@@ -28,6 +28,7 @@ from skillexec.errors import DependencyError, ManifestError, ParameterError, Ski
 from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.loader import LoadProblem, LoadReport, load_skills
 from skillexec.skills.model import EntryKind, Skill
+from skillexec.skills.plugins import holds
 from skillexec.skills.semver import best_match, is_any, parse_version
 
 __all__ = ["SkillRegistry"]
@@ -65,11 +66,13 @@ class SkillRegistry:
 
     # -- contents -------------------------------------------------------------------------
 
-    def add(self, skill: Skill, *, replace: bool = True) -> None:
-        """Register ``skill``; an equal version already there is replaced unless
-        ``replace=False``, which raises ManifestError instead."""
-        if skill.plugin_root is not None and self._private:
-            skill = self._closed(skill)
+    def add(self, skill: Skill, *, replace: bool = True) -> Skill:
+        """Register ``skill`` and return it as registered (a plugin's skill whose plugin
+        holds an engine folder as one of no plugin); an equal version already there is
+        replaced unless ``replace=False``, which raises ManifestError instead."""
+        if skill.plugin_root is not None and holds(skill.plugin_root, self._private):
+            skill = dataclasses.replace(skill, plugin_root=None, scripts=tuple(
+                s for s in skill.scripts if not s.startswith("../")))
         try:
             version = parse_version(skill.version)
         except ValueError as exc:
@@ -88,6 +91,7 @@ class SkillRegistry:
             updated = {v: s for v, s in current.items() if v not in same}
             updated[skill.version] = skill
             self._publish(skill.id, updated)
+        return skill
 
     def remove(self, id: str, version: str | None = None) -> tuple[Skill, ...]:
         """Unregister every version of ``id``, or only ``version``; returns what was removed."""
@@ -116,24 +120,10 @@ class SkillRegistry:
         # Any skill may depend on the one that changed.
         self._checked = {}
 
-    def _closed(self, skill: Skill) -> Skill:
-        """``skill`` as one of no plugin where its plugin's folder holds an engine folder:
-        its own folder alone (the plugin's scripts and files out of it are not its)."""
-        assert skill.plugin_root is not None
-        top = os.path.realpath(skill.plugin_root)
-        if not any(p == top or p.startswith(top + os.sep) for p in self._private):
-            return skill
-        return dataclasses.replace(skill, plugin_root=None, scripts=tuple(
-            s for s in skill.scripts if not s.startswith("../")))
-
     def load_dir(self, path: Path, *, strict: bool = False) -> LoadReport:
         """Load every skill under ``path`` and add it; problems are kept in ``problems``."""
         report = load_skills(Path(path), strict=strict)
-        if self._private:  # the skills as registered (a plugin holding an engine folder closed)
-            report = dataclasses.replace(report, skills=tuple(
-                self._closed(s) if s.plugin_root is not None else s for s in report.skills))
-        for skill in report.skills:
-            self.add(skill)
+        report = dataclasses.replace(report, skills=tuple(self.add(s) for s in report.skills))
         with self._lock:
             self._problems[Path(path).resolve()] = report.problems
         return report

@@ -74,7 +74,7 @@ class AttemptIO:
     stdin_fd: int | None = None
     args_sent: bool = False  # a script's arguments go as a bytes frame (see args_frame)
     first_rest: bytes | None = None  # what is left of a first frame sent early (spare)
-    # Its RLIMIT_AS where that is its only memory bound (no memory cgroup), else None.
+    # Its RLIMIT_AS (a script's is None where a memory cgroup bounds it instead).
     address_space_bytes: int | None = None
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False

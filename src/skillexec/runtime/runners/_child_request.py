@@ -13,7 +13,6 @@ from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners.base import Attempt
 from skillexec.runtime.runners.settings import IsolationSettings
-from skillexec.script_env import checked_env
 from skillexec.scripts import interpreter
 from skillexec.skills.model import EntryKind
 
@@ -61,15 +60,14 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     skill = attempt.skill
     script = skill.entry.kind is EntryKind.SCRIPT
     interp = interpreter(skill.entry.file or "") if script else None
-    # Commands (node, a JVM) reserve far more address space than they use: the memory
-    # cgroup bounds them where it exists; RLIMIT_AS is a looser net. So do the programs a
-    # Python script starts, which inherit its limit (monkey-skills' epub_to_markdown.py
-    # runs pandoc, which could not start a thread, and "succeeded" with nothing written).
-    big = command or (interp is not None and (interp != "python" or memory_cgroup))
-    memory_bytes: int | None = plan.memory_mb * _MB * (4 if big else 1) \
-        + (1024 * _MB if big else 0)
-    if big and memory_cgroup:  # the cgroup bounds its memory; node's WebAssembly needs room
-        memory_bytes = None
+    # Commands and scripts run programs (node, a JVM, a Python script's pandoc) that reserve
+    # far more address space than they use (node ~10 GB for any WebAssembly memory;
+    # monkey-skills' epub_to_markdown.py "succeeded" with nothing written): where the
+    # memory cgroup bounds them, no RLIMIT_AS; else a looser one than a Python entry's.
+    memory_bytes: int | None = None
+    if not (memory_cgroup and (command or script)):
+        big = command or interp not in (None, "python")
+        memory_bytes = plan.memory_mb * _MB * (4 if big else 1) + (1024 * _MB if big else 0)
     request: dict[str, Any] = {
         "kind": "command" if command else "script" if script else "python",
         "workdir": str(workdir),
@@ -90,11 +88,8 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     if secrets:  # the operator's secrets for this skill, as environment variables
         dirs = {**secrets, **dirs}
     if script and (given := attempt.input_data.get("env")):
-        # The call's own, checked again (engine.execute of a script's id comes here without
-        # run_script's check); never over the operator's secrets or the engine's folders.
-        given = checked_env(given)
-        if (refused := s.permission_policy.env_refused(skill, given)) is not None:
-            raise refused
+        # The call's own (checked before its files were written: see ProcessRunner), never
+        # over the operator's secrets or the engine's folders.
         dirs = {**given, **dirs}
     # Only what it adds to the zygote's own environment (smaller to send and parse).
     request["env_extra"] = dirs

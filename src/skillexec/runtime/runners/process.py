@@ -53,6 +53,7 @@ from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
 from skillexec.runtime.workspace import is_empty, skill_slot
+from skillexec.script_env import checked_env
 from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import EntryKind, Skill
 
@@ -131,11 +132,17 @@ class ProcessRunner:
 
     # -- bundled scripts: files in, files out (see _script_files) ---------------------------
     async def _script_inputs(self, attempt: Attempt, workdir: Path) -> tuple[str, Snapshot]:
-        """Before a script runs: its interpreter found, the call's files written into its
-        workspace (a session's handed to this skill's uid), what is there noted. Returns
-        the work root of the skill's script parent (that of the skill the script is of:
-        one warm parent for all its scripts) and the snapshot."""
+        """Before a script runs: its interpreter found, the call's environment variables
+        checked (again: engine.execute of a script's id comes here without run_script's
+        check), the call's files written into its workspace (a session's handed to this
+        skill's uid), what is there noted. Returns the work root of the skill's script
+        parent (that of the skill the script is of: one warm parent for all its scripts)
+        and the snapshot."""
         skill = attempt.skill
+        if given := attempt.input_data.get("env"):
+            refused = self.settings.permission_policy.env_refused(skill, checked_env(given))
+            if refused is not None:
+                raise refused
         interp = interpreter(skill.entry.file or "")
         if interp != "python":
             script_exe(self.settings, interp)
@@ -324,8 +331,7 @@ class ProcessRunner:
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None,
                            args_sent="args_frame" in request, first_rest=first_rest,
-                           address_space_bytes=request["limits"]["memory_bytes"]
-                           if slot is None or slot.memory_dir is None else None)
+                           address_space_bytes=request["limits"]["memory_bytes"])
             in_w = -1
             outcome = await io.run()
             if spare is not None and outcome.error is not None and await _unclaimed(exit_fut):
