@@ -465,3 +465,29 @@ def test_a_call_whose_spare_dies_before_taking_it_is_forked_afresh(tmp_path: Pat
             await r.close()
 
     asyncio.run(go())
+
+
+def test_a_spare_killed_with_the_leftovers_is_no_descriptor_of_a_child() -> None:
+    """A spare the leftover sweep killed stays listed until it is reaped, its socket closed:
+    a call forked meanwhile is not told to close it (closing -1 failed that call's
+    confinement as "the sandbox could not be applied: Bad file descriptor")."""
+    import socket
+    import subprocess
+
+    from skillexec.runtime.runners import _spare
+
+    proc = subprocess.Popen(["sleep", "30"])
+    mine, theirs = socket.socketpair()
+    try:
+        spare = _spare.Spare(proc.pid, mine)
+        r, w = os.pipe()
+        pending: list[tuple[dict[str, object], list[int]]] = [({"t": "spare"}, [r, w])]
+        assert _spare.held([spare], pending) == (mine.fileno(), r, w)
+        spare.kill()
+        assert _spare.held([spare], pending) == (r, w)
+        os.close(r)
+        os.close(w)
+    finally:
+        proc.kill()
+        proc.wait()
+        theirs.close()

@@ -48,7 +48,7 @@ from skillexec.runtime.runners import _child, _child_env, _fork
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.security import landlock
 
-__all__ = ["Spare", "fork_pending", "requested", "settle"]
+__all__ = ["Spare", "fork_pending", "held", "requested", "settle"]
 
 CLAIMED = b"C"  # what a spare sends its zygote when a call takes it
 
@@ -86,6 +86,15 @@ def settle(spares: list[Spare], children: dict[int, int]) -> None:
         spare = spares.pop()
         spare.sock.close()
         children[spare.pid] = 0
+
+
+def held(spares: list[Spare], pending: list[tuple[dict[str, Any], list[int]]]) -> tuple[int, ...]:
+    """In the zygote: its descriptors that a child forked now must close, being a spare's
+    (its socket) or another call's (what a spare asked for holds). A spare killed with the
+    leftovers has closed its socket but is listed until it is reaped: not counted (closing
+    -1 in the child would fail its call's confinement)."""
+    return (*(fd for s in spares if (fd := s.sock.fileno()) >= 0),
+            *(fd for _m, fds in pending for fd in fds))
 
 
 def requested(ctl: socket.socket, msg: dict[str, Any], fds: list[int],

@@ -346,9 +346,7 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
         return retiring
     setup.batch_fds = tuple(fd for _m, fds, prep in batch
                             for fd in (*fds, prep.ruleset_fd) if fd >= 0)
-    # Nor a spare's socket, nor what a spare asked for holds (another call's channels).
-    setup.batch_fds += tuple(s.sock.fileno() for s in spares)
-    setup.batch_fds += tuple(fd for _m, fds in pending or () for fd in fds)
+    setup.batch_fds += _spare.held(spares, pending or [])
     plan = setup.fork_plan
     pids: list[int | OSError] = []
     ahead = _child_env.worth_ahead(waiting=len(batch), running=len(children))
