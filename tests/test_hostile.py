@@ -622,7 +622,8 @@ def test_read_only_folders_do_not_hide_a_workspace_from_its_quota(tmp_path: Path
 
     async def go() -> None:
         async with SkillExecutionEngine(config=EngineConfig(
-                data_dir=tmp_path / "d", max_workspace_files=100)) as engine:
+                data_dir=tmp_path / "d", work_dir=tmp_path / "d" / "work",
+                max_workspace_files=100)) as engine:
             engine.register(HOSTILE / "quota_locked_folders")
             # Warm first: the second call is over long before the running check's first look.
             first = await engine.execute("quota-locked-folders", {"files": 0})

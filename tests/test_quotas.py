@@ -39,7 +39,8 @@ def _no_deep_leftovers(tmp_path: Path) -> Iterator[None]:
 
 def _engine(tmp_path: Path, name: str, **config: Any) -> SkillExecutionEngine:
     engine = SkillExecutionEngine(config=EngineConfig(
-        data_dir=tmp_path / "d", retry_base_delay_s=0.0, **config))
+        data_dir=tmp_path / "d", work_dir=tmp_path / "d" / "work", retry_base_delay_s=0.0,
+        **config))
     engine.register(HOSTILE / name)
     return engine
 
@@ -213,7 +214,8 @@ def test_inline_skills_have_the_same_workspace_quota(tmp_path: Path, keep: bool)
         return 20
 
     async def go() -> None:
-        cfg = EngineConfig(data_dir=tmp_path / "d", max_workspace_files=10, keep_workdirs=keep)
+        cfg = EngineConfig(data_dir=tmp_path / "d", work_dir=tmp_path / "d" / "work",
+                           max_workspace_files=10, keep_workdirs=keep)
         async with SkillExecutionEngine(config=cfg) as engine:
             engine.register(scribbler)
             r = await engine.execute("scribbler")
@@ -231,7 +233,8 @@ def test_a_cancelled_attempt_leaves_nothing_on_disk(tmp_path: Path) -> None:
         await asyncio.sleep(30)
 
     async def go() -> None:
-        async with SkillExecutionEngine(config=EngineConfig(data_dir=tmp_path / "d")) as engine:
+        async with SkillExecutionEngine(config=EngineConfig(
+                data_dir=tmp_path / "d", work_dir=tmp_path / "d" / "work")) as engine:
             engine.register(writer)
             task_id = await engine.submit("writer")
             for _ in range(200):

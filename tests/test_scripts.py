@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skillexec import SkillExecutionEngine
+from skillexec import EngineConfig, SkillExecutionEngine
 from skillexec.errors import ParameterError
 from skillexec.scripts import script_params, workspace_path
 from skillexec.task import ExecutionResult, TaskStatus
@@ -770,8 +770,11 @@ def test_a_failed_scripts_hints_say_what_its_words_do_not(tmp_path: Path) -> Non
     os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
 
     async def go() -> list[ExecutionResult]:
-        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
-                                        data_dir=tmp_path / "d") as e:
+        # Workspaces inside the project, as an operator may set them (by default they are
+        # not: see test_work_root).
+        async with SkillExecutionEngine(config=EngineConfig(
+                skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                work_dir=tmp_path / "d" / "work")) as e:
             return [await e.run_script("sim", "scripts/run.py", args=["examples/spec.json"]),
                     await e.run_script("sim", "scripts/fetch.py"),
                     await e.run_script("sim", "scripts/lint.py")]
@@ -786,4 +789,4 @@ def test_a_failed_scripts_hints_say_what_its_words_do_not(tmp_path: Path) -> Non
     if lint.error is not None:  # refused (a view may hide the file instead: it then ran)
         assert f"{tmp_path / 'pyproject.toml'} is in a folder above the workspace" in (
             lint.error.details["sandbox"]), lint.error
-        assert "--data-dir outside the project" in lint.error.message
+        assert "set work_dir (SKILLEXEC_WORK_DIR) outside the project" in lint.error.message

@@ -83,6 +83,9 @@ class EngineConfig(StorageViews, BaseSettings):
     # where things are
     skills_dir: Path | None = Field(None, description="Folder of skill folders to load at start.")
     data_dir: Path = Field(Path(".skillexec"), description="Journal and artifacts live here.")
+    work_dir: Path | None = Field(
+        None, description="Calls' workspaces and sessions' folders; default: a folder of the "
+        "user's own under /var/tmp, one per data dir, with no project above it.")
 
     # scheduling
     max_concurrency: int = Field(1000, ge=1, description="Tasks running at once, all runners.")
@@ -240,7 +243,7 @@ class EngineConfig(StorageViews, BaseSettings):
 
     _broker = field_validator("broker_url", mode="before")(checked_broker_url)
 
-    @field_validator("skills_dir", "data_dir", mode="before")
+    @field_validator("skills_dir", "data_dir", "work_dir", mode="before")
     @classmethod
     def _expand(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -285,7 +288,7 @@ class EngineConfig(StorageViews, BaseSettings):
             # stopped by it is counted over the quota (the quota's error, not the skill's EFBIG).
             max_file_size_mb=min(256, (q.max_workspace_bytes >> 20) + 1),
             allow_weaker_isolation=self.isolation.allow_weaker, permission_policy=policy,
-            work_root=self.work_root.resolve())
+            work_root=self.work_root, data_dir=self.data_dir.resolve())
 
     def isolation_policy(self) -> IsolationPolicy:
         """Which isolation level a skill runs at, and its execution settings clamped."""
@@ -303,7 +306,7 @@ class EngineConfig(StorageViews, BaseSettings):
         """The script sessions of this data directory (DESIGN §3.5)."""
         from skillexec.sessions import SessionStore
 
-        return SessionStore(root=self.work_root.resolve() / ".sessions",
+        return SessionStore(root=self.work_root / ".sessions",
                             records=self.data_dir / "sessions", settings=self.sessions)
 
     def attempt_quotas(self) -> AttemptQuotas:
@@ -323,7 +326,11 @@ class EngineConfig(StorageViews, BaseSettings):
     def work_root(self) -> Path:
         # Absolute: it becomes a script's HOME and TMPDIR (--data-dir data gave them
         # "data/work/...", which the script then resolved inside its own workspace).
-        return (self.data_dir / "work").resolve()
+        if self.work_dir is not None:
+            return self.work_dir.resolve()
+        from skillexec.runtime.work_root import default_work_root
+
+        return default_work_root(self.data_dir)
 
 
 # former flat name -> (section, key); `journal` was the flag, now `journal.enabled`

@@ -50,7 +50,7 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
         out["sandbox"] = hint if above is None else (
             f"{hint}; {above} is in a folder above the workspace: tools that look for their "
             "configuration in parent folders (ruff, pytest, git) find the project's there, "
-            "and may not read it: give skillexec a --data-dir outside the project")
+            "and may not read it: set work_dir (SKILLEXEC_WORK_DIR) outside the project")
     elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
         out["memory"] = hint
     if folder is not None and (named := _bundled(args, folder, workdir)):

@@ -371,3 +371,5 @@ def _remove_empty_slots(work_root: str) -> None:
     for path in slots:
         with contextlib.suppress(OSError):  # not empty (kept workdirs, another engine's)
             os.rmdir(path)
+    with contextlib.suppress(OSError):  # the data dir's folder under /var/tmp, if empty now
+        os.rmdir(work_root)

@@ -182,7 +182,7 @@ def _pth_entries(sitedir: str) -> list[str]:
 
 def _engine_private_dirs(settings: IsolationSettings) -> list[str]:
     """Folders no ambient read rule may cover: the working directory, the embedding
-    script's folder, the data directory (the work root's parent) and the configuration's."""
+    script's folder, the data directory and the configuration's."""
     dirs = [os.getcwd()]
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
@@ -197,8 +197,11 @@ def _engine_private_dirs(settings: IsolationSettings) -> list[str]:
         # An installed entry point (the skillexec CLI, pytest) is the interpreter's own.
         if not any(_contains(p, script_dir) for p in prefixes):
             dirs.append(script_dir)
-    if settings.work_root is not None:
-        dirs.append(str(Path(settings.work_root).parent))
+    # (Given without a data dir, as a runner's own tests do: the work root's parent, where
+    # the work root used to live.)
+    data_dir = settings.data_dir or (settings.work_root.parent if settings.work_root else None)
+    if data_dir is not None:
+        dirs.append(str(data_dir))
     config = os.environ.get("SKILLEXEC_CONFIG")
     if config:
         dirs.append(os.path.dirname(os.path.abspath(config)))

@@ -57,3 +57,4 @@ class IsolationSettings:
     use_cgroups: bool = True
     extra_read_paths: tuple[Path, ...] = ()  # readable by every sandboxed skill
     work_root: Path | None = None  # where the engine makes workdirs; learnt if None
+    data_dir: Path | None = None  # the engine's journal and artifacts: no skill's to read

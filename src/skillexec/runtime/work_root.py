@@ -1,0 +1,72 @@
+"""Where calls' workspaces and sessions' folders live by default: outside the data directory.
+
+The data directory defaults to ``./.skillexec``, inside whatever project the engine is run
+from. A workspace beneath it had that project's files above it, and the tools a script runs
+look upwards for their configuration and their repository: ruff and pytest found the
+project's ``pyproject.toml`` (which the sandbox lets them see but not read, so they failed),
+git found the project's ``.git``. So workspaces live in a folder of the user's own under
+``/var/tmp`` (on disk, unlike a ``/tmp`` that may be memory), one per data directory, with
+nothing above it but system folders: ``/var/tmp/skillexec-<uid>/<key of the data dir>``.
+
+``/var/tmp`` is every user's: the user's folder is used only if it is a real folder this
+user owns that no one else may write; otherwise (another user made it first) the engine
+falls back to ``<data dir>/work``, as it always did, and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["default_work_root"]
+
+_log = logging.getLogger("skillexec.workspace")
+_warned: set[str] = set()
+
+
+def default_work_root(data_dir: Path, *, bases: Sequence[str] | None = None) -> Path:
+    """The work root of ``data_dir`` when none is configured, made if it must be (mode 0711:
+    a skill's own uid reaches its workspace, no one else lists what is there). ``bases``:
+    where to look for the user's folder, in order (``/var/tmp``, then the temporary
+    folder)."""
+    data = os.path.realpath(data_dir)
+    key = hashlib.sha256(data.encode(errors="surrogateescape")).hexdigest()[:16]
+    for base in bases if bases is not None else ("/var/tmp", tempfile.gettempdir()):
+        if not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
+            continue
+        mine = os.path.join(base, f"skillexec-{os.geteuid()}")
+        why = _own_folder(mine) or _own_folder(os.path.join(mine, key))
+        if why is None:
+            return Path(mine) / key
+        if mine not in _warned:
+            _warned.add(mine)
+            _log.warning("%s is not a folder of this user's own (%s): workspaces live under "
+                         "the data directory instead (set work_dir to choose)", mine, why)
+    return Path(data) / "work"
+
+
+def _own_folder(path: str) -> str | None:
+    """None if ``path`` is (now) a real folder of ours that only we may write; else why not."""
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o711)  # noqa: S103 (whatever the umask; traversal only)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a folder"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}"
+    if st.st_mode & 0o022:
+        return "others may write to it"
+    return None
