@@ -73,11 +73,11 @@ class Server:
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def key(self, role: str, *, name: str | None = None,
-            skills: list[str] | None = None) -> str:
+    def key(self, role: str, *, name: str | None = None, skills: list[str] | None = None,
+            permissions: list[str] | None = None) -> str:
         """A new API key of ``role`` (made with the engine's own key API)."""
         _info, raw = self.call(self.engine.keys.create(name=name or role, role=role,
-                                                       skills=skills))
+                                                       skills=skills, permissions=permissions))
         return str(raw)
 
     def client(self, key: str | None = None, **kw: Any) -> httpx.Client:

@@ -251,3 +251,27 @@ def test_execute_of_a_skill_with_scripts_only_names_them(tmp_path: Path) -> None
         assert "it offers 16 bundled scripts" in err["message"], err
         assert "POST /api/skills/{id}/scripts" in err["message"]
         assert "scripts/echo_args.py" in err["details"]["scripts"]
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_keys_permissions_bound_its_script_calls(tmp_path: Path, wait: bool) -> None:
+    """A key limited to file_read may not run a skill that asks for network_access: not its
+    entry (/execute), nor, as it could before, one of its scripts (the route named the key's
+    principal by its id alone, which the engine took for a principal with no limit)."""
+    need_sandbox()
+    skill = tmp_path / "skills" / "netty"
+    (skill / "scripts").mkdir(parents=True)
+    (skill / "skill.json").write_text(json.dumps({
+        "id": "netty", "name": "netty", "version": "1.0.0", "description": "Reaches out.",
+        "permissions": ["network_access"]}))
+    (skill / "scripts" / "go.py").write_text("print('ran')\n")
+    with running(tmp_path, skills_dir=tmp_path / "skills",
+                 permissions={"per_skill": {"netty": ["network_access"]}}) as srv, \
+            srv.client(srv.key("runner", permissions=["file_read"])) as limited, \
+            srv.client(srv.key("runner", name="full")) as full:
+        body = {"script": "scripts/go.py", "wait": wait}
+        r = limited.post("/api/skills/netty/scripts", json=body)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["details"]["engine_code"] == "permission_beyond_grant", r.text
+        r = full.post("/api/skills/netty/scripts", json=body)
+        assert r.status_code in (200, 202), r.text

@@ -85,7 +85,7 @@ async def run_skill_script(
     run = asyncio.ensure_future(state.engine.run_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal.id, env=body.env))
+        principal=principal, env=body.env))
     gone = asyncio.ensure_future(_hung_up(request))
     try:
         await asyncio.wait((run, gone), return_when=asyncio.FIRST_COMPLETED)
@@ -109,7 +109,7 @@ async def _submit(state: ServiceState, body: ScriptRequest, skill_id: str,
     task_id = await state.engine.submit_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal.id, env=body.env)
+        principal=principal, env=body.env)
     result = await wait_for(state, task_id, 0.0)
     if result is not None:  # ended already: a refusal is its HTTP error, as execute's
         status = result_or_refusal(state, result).status
