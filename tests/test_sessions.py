@@ -228,19 +228,31 @@ def test_file_count_quota(tmp_path: Path) -> None:
                                       session=sid)
     r = arun(go())
     assert r.status is TaskStatus.FAILED and r.error is not None
-    assert r.error.code in ("session_quota_exceeded", "workspace_quota_exceeded")
-    assert "files" in r.error.message
+    assert r.error.code == "session_quota_exceeded"
+    assert "more than 20 files, sessions.max_files" in r.error.message
 
 
 def test_size_quota(tmp_path: Path) -> None:
-    async def go() -> ExecutionResult:
+    """A call that takes its session's folder over the quota ends with the quota named, and
+    the session is closed, its folder removed: left open, each next call ran and grew it
+    further (58, 115, 172 MB against a 1 MiB quota), the quota bounding nothing."""
+    async def go() -> tuple[ExecutionResult, ExecutionResult, Path, list[str]]:
         async with engine(tmp_path, max_bytes=1 << 20) as e:
             sid = e.sessions.create()
-            return await e.run_script(PDF, "scripts/make_files.py", args=["3", str(600_000)],
-                                      session=sid)
-    r = arun(go())
+            folder = e.sessions.path(sid)
+            r = await e.run_script(PDF, "scripts/make_files.py", args=["3", str(600_000)],
+                                   session=sid)
+            again = await e.run_script(PDF, "scripts/make_files.py", args=["3", "600000"],
+                                       session=sid)
+            return r, again, folder, [s.id for s in e.sessions.list()]
+    r, again, folder, listed = arun(go())
     assert r.status is TaskStatus.FAILED and r.error is not None
-    assert r.error.code in ("session_quota_exceeded", "workspace_quota_exceeded")
+    assert r.error.code == "session_quota_exceeded", r.error
+    assert f"more than {1 << 20} bytes, sessions.max_bytes): the session was closed" in (
+        r.error.message)
+    assert r.artifacts  # what it made is kept, as its artifacts
+    assert again.error is not None and again.error.code == "session_not_found", again.error
+    assert listed == [] and not folder.exists()
 
 
 def test_a_script_cannot_write_another_sessions_folder(tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ class SessionFolders(Protocol):
         """The folder of session ``session_id`` (its calls' workspace), if ``principal``'s
         (None: ``local``, the trusted caller); else refused as an unknown session."""
 
+    async def aclose(self, session_id: str, *, principal: str | None = None) -> bool:
+        """Close the session (its folder goes once no call uses it)."""
+
 _log = logging.getLogger("skillexec.environment")
 # A workspace with at most this many top-level entries and no folder is removed on the
 # loop (a few system calls): the common case, an empty or near-empty folder, pays no
@@ -198,8 +201,15 @@ class ExecutionEnvironment:
             assert self.sessions is not None
             files, size = self.sessions.quota
             usage = await asyncio.to_thread(measure_tree, path, max_files=files, max_bytes=size)
-            return ctx.quota_error or _session_quota(quota_error(
-                usage, max_files=files, max_bytes=size))
+            over = quota_error(usage, max_files=files, max_bytes=size) or (
+                ctx.quota_error if ctx.quota_error is not None
+                and ctx.quota_error.code == "workspace_quota_exceeded" else None)
+            if over is None:
+                return ctx.quota_error
+            # Closed: left open, its next call ran and grew it further (the quota bound
+            # nothing). What each call made there is that call's artifacts already.
+            await self.sessions.aclose(os.path.basename(path))
+            return _session_quota(over)
         if not ctx.workdir_made:
             return ctx.quota_error
         if (settled := ctx.settled) is not None and not self.keep_workdirs:
@@ -312,15 +322,19 @@ def _artifact_quota_error(quotas: AttemptQuotas, tally: _ArtifactSaver,
     return None
 
 
-def _session_quota(error: ErrorInfo | None) -> ErrorInfo | None:
-    if error is None:
-        return None
+def _session_quota(error: ErrorInfo) -> ErrorInfo:
+    """A session's folder over its quota (the running check's error, or the count after the
+    call), as the session's error."""
     quota = "sessions.max_files" if "files" in error.details.get("quota", "") \
         else "sessions.max_bytes"
-    return ResourceError(f"the session's folder is over its quota ({quota}): "
-                         f"{error.details.get('used')} used, {error.details.get('limit')} "
-                         "allowed", code="session_quota_exceeded",
-                         details={**error.details, "quota": quota}).info
+    what = "files" if quota == "sessions.max_files" else "bytes"
+    # (The count stops past the limit: what it says it used is only a lower bound.)
+    return ResourceError(f"the session's folder went over its quota (more than "
+                         f"{error.details.get('limit')} {what}, {quota}): the session was "
+                         "closed and its folder removed (what each call made there was kept "
+                         "as its artifacts)", code="session_quota_exceeded",
+                         details={"quota": quota, "limit": error.details.get("limit"),
+                                  "closed": True}).info
 
 
 def _remove_small(path: str) -> WorkspaceUsage | None:
