@@ -334,7 +334,10 @@ def _sweep_stale(own: Path) -> None:
             continue
         if pid == os.getpid() or Path(f"/proc/{pid}").exists():
             continue
-        slots = [d for d in base.iterdir() if d.is_dir()]
+        try:
+            slots = [d for d in base.iterdir() if d.is_dir()]
+        except OSError:
+            continue  # swept meanwhile by another engine starting beside this one
         for d in slots:
             CgroupSlot(index=-1, pids_dir=d, memory_dir=None).kill_all()
             _rmdir(d)
