@@ -346,15 +346,43 @@ def test_records_of_one_group_commit_share_one_awaitable(tmp_path: Path) -> None
             await asyncio.gather(a, b)
             rows = [r.seq for r in await store.audit_rows()]
             seqs = [r["seq"] for r in await log.read()]
-            store._failure = sqlite3.OperationalError("disk I/O error")  # the writer failed
+            store._write.execute("PRAGMA query_only = ON")  # the writer fails
             with pytest.raises(Exception) as err:
                 await log.record("task.finished", target="t3")
             return same, rows, seqs, getattr(err.value, "code", "")
         finally:
-            store._failure = None
+            store._write.execute("PRAGMA query_only = OFF")
             await store.close()
     same, rows, seqs, code = arun(main())
     assert same and rows == [1] and seqs == [0, 1] and code == "journal_write_failed"
+
+
+def test_a_journal_whose_disk_filled_writes_again_once_there_is_room(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" failed the writes of its moment, and every later
+    write after it, untried, until the engine restarted (a script had filled the data dir's
+    disk: once its workspace was removed, every call of every key still failed)."""
+    async def main() -> tuple[str, list[str]]:
+        store = SQLiteStore(tmp_path / "journal.db")
+        await store.open()
+        try:
+            log = AuditLog(store, directory=None)
+            await log.record("task.finished", target="t0")
+            pages = store._write.execute("PRAGMA page_count").fetchone()[0]
+            store._write.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+            code = ""
+            for i in range(20_000):
+                try:
+                    await log.record("task.finished", target=f"filler-{i}" + "x" * 500)
+                except Exception as exc:
+                    code = getattr(exc, "code", repr(exc))
+                    break
+            store._write.execute("PRAGMA max_page_count = 1073741823")  # room again
+            await log.record("task.finished", target="after")
+            return code, [r["target"] for r in await log.read()][-1:]
+        finally:
+            await store.close()
+    code, last = arun(main())
+    assert code == "journal_write_failed" and last == ["after"]
 
 
 def test_the_engines_task_records_are_canonical(tmp_path: Path) -> None:

@@ -243,6 +243,12 @@ def test_one_bad_record_fails_alone_in_its_group_commit(make_store: MakeStore) -
         await asyncio.gather(*fine)
         assert await s.get(other.task_id) is not None
         assert [e["kind"] for e in await s.read_events("e")] == ["e"]
+        # Nor does it fail what comes after (a failed write was remembered, and every later
+        # one refused untried: a journal that filled its disk once stayed broken for good).
+        later = task()
+        await s.queued(later)
+        await s.append_event("e", {})
+        assert await s.get(later.task_id) is not None
 
     using(make_store, body)
 

@@ -171,6 +171,9 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "queue_full": (503, "OVERLOADED"),
     "system_pressure": (503, "OVERLOADED"),
     "engine_closing": (503, "SHUTTING_DOWN"),
+    # The journal cannot be written now (its disk is full): the server's state, which
+    # passes; the same request may be tried again later.
+    "journal_write_failed": (503, "OVERLOADED"),
 }
 _BY_TYPE: dict[ErrorType, tuple[int, str]] = {
     ErrorType.PARAMETER: (422, "INVALID_PARAMETERS"),
@@ -182,8 +185,9 @@ _BY_TYPE: dict[ErrorType, tuple[int, str]] = {
 
 def error_for(info: ErrorInfo, *, retry_after_s: int) -> ApiError:
     """The HTTP refusal for an engine error that stopped a request before it ran."""
-    status, code = _BY_CODE.get(info.code) or _BY_TYPE.get(info.type) or (409, "REFUSED")
-    if status == 503 and not info.retryable:
+    by_code = _BY_CODE.get(info.code)
+    status, code = by_code or _BY_TYPE.get(info.type) or (409, "REFUSED")
+    if status == 503 and not info.retryable and by_code is None:
         status = 409  # a resource refusal that waiting will not cure (e.g. a limit)
     headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
     details: Any = {"engine_code": info.code, "type": info.type.value}

@@ -138,7 +138,6 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         self._loop_thread = 0
         self._read: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
-        self._failure: BaseException | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
 
@@ -209,8 +208,6 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             # A sync skill saving an artifact from its worker thread.
             loop.call_soon_threadsafe(self._add, (sql, args, None))
             fut.set_result(None)
-        elif self._failure is not None:
-            fut.set_exception(self._journal_error(self._failure))
         else:
             self._add((sql, args, fut))
         return fut
@@ -218,7 +215,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     def _put_audit(self, entry: tuple[Any, ...]) -> asyncio.Future[None]:
         """An audit entry: every entry of one group commit shares one future (one per task
         would be made and resolved for a record that almost nobody awaits)."""
-        if threading.get_ident() != self._loop_thread or self._failure is not None:
+        if threading.get_ident() != self._loop_thread:
             return self._put(AUDIT_MARK, entry)
         loop = self._loop
         assert loop is not None, "the store is not open"
@@ -282,7 +279,6 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             failed: list[BaseException | None] = [exc]
             batch, failed = _one_by_one(conn, given, audited) if len(given) > 1 \
                 else (batch, failed)
-            self._failure = next((e for e in failed if e is not None), None)
             errors = failed
         shared_error: BaseException | None = None
         for i, (_, _, fut) in enumerate(batch):
