@@ -11,7 +11,10 @@ use another connection in a thread (WAL lets them run beside the writer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Awaitable
@@ -150,6 +153,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._write = self._connect()
@@ -337,6 +341,20 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     def _journal_error(exc: BaseException) -> ResourceError:
         return ResourceError(f"the journal could not be written: {exc}",
                              code="journal_write_failed")
+
+def _private(path: Path) -> None:
+    """The journal readable by its owner alone: it holds every call's parameters (a script's
+    files, base64) and results. SQLite makes its -wal and -shm files with the database
+    file's mode, so the database is made 0600 before SQLite opens it; one an earlier
+    version left readable by all is narrowed (with its -wal and -shm) when it is ours."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
+    for p in (str(path), f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(OSError):
+            st = os.stat(p, follow_symlinks=False)
+            if st.st_uid == os.geteuid() and st.st_mode & 0o077 and stat.S_ISREG(st.st_mode):
+                os.chmod(p, stat.S_IMODE(st.st_mode) & 0o600)
+
 
 def _one_by_one(conn: sqlite3.Connection, batch: list[_Record], audited: bool = False,
                 ) -> tuple[list[_Record], list[BaseException | None]]:
