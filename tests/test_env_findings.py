@@ -142,7 +142,8 @@ def test_a_dependency_naming_a_sibling_skill_is_not_installed(tmp_path: Path) ->
 
 
 def test_a_dependency_named_like_no_sibling_is_still_a_package(tmp_path: Path) -> None:
-    agent_skill(tmp_path, "lonely", {}, front="dependencies:\n  - not-a-skill-9f2\n")
+    agent_skill(tmp_path, "lonely", {"scripts/run.py": "print(1)\n"},
+                front="dependencies:\n  - not-a-skill-9f2\n")
     doc = json.loads(cli(tmp_path, "skills", "check", "lonely", "--json").stdout)
     assert doc["environment"]["requirements"] == ["not-a-skill-9f2"]
     assert doc["not_packages"] == []

@@ -276,6 +276,8 @@ def test_a_dependency_that_names_a_loaded_skill_is_no_package(tmp_path: Path) ->
         (tmp_path / name).mkdir()
         (tmp_path / name / "SKILL.md").write_text(
             f"---\nname: {name}\ndescription: d\ndependencies: {deps}\n---\nBody.\n")
+    # Python of its own: a skill that runs none installs no Python package anyway.
+    (tmp_path / "lambda-deployer" / "deploy.py").write_text("print(1)\n")
     registry = SkillRegistry()
     registry.load_dir(tmp_path)
     registry.check_dependencies(registry.get("lambda-deployer"))

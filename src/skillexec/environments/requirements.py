@@ -29,6 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from skillexec.errors import ManifestError
+from skillexec.skills.bundle import runs_python
 from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
 from skillexec.skills.loader import is_skill_folder
 from skillexec.skills.manifest import MAX_MANIFEST_BYTES
@@ -70,9 +71,11 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
     found: list[Requirement] = []
     sources: list[str] = []
     skills: list[str] = []
-    if skill.dependencies:
+    # (A skill that runs no Python declares packages of another kind, or for the model.)
+    manifest = skill.dependencies if runs_python(skill) else ()
+    if manifest:
         sources.append("manifest")
-    for dep in skill.dependencies:
+    for dep in manifest:
         if dep.optional or dep.name.lower() in _NOT_PACKAGES:
             continue
         if _names_a_skill(dep.name, skill.path):

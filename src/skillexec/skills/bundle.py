@@ -17,10 +17,11 @@ from pathlib import Path
 
 from skillexec.errors import SkillNotFoundError
 from skillexec.skills.manifest import MANIFEST_NAMES
-from skillexec.skills.model import Resource, Skill
+from skillexec.skills.model import EntryKind, Resource, Skill
 
 __all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
-           "named_scripts", "plugin_scripts", "python_files", "scan_bundle", "shebang_runner"]
+           "named_scripts", "plugin_scripts", "python_files", "runs_python", "scan_bundle",
+           "shebang_runner"]
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
@@ -263,6 +264,21 @@ def plugin_scripts(plugin_root: Path, folder: Path) -> tuple[str, ...]:
             if len(found) >= _MAX_PLUGIN_SCRIPTS:
                 return tuple(found)
     return tuple(found)
+
+
+def runs_python(skill: Skill) -> bool:
+    """Whether anything of the skill runs Python: its entry, or a Python file of its folder
+    (a script, or a module a script runs). A skill that runs none declares packages of
+    another kind in its manifest (a Node skill's npm packages), or none it runs at all (an
+    instructions-only skill's ``dependencies: [torch]``, for the model's own code): no
+    Python package of those is installed or checked for it."""
+    if skill.path is None or skill.entry.kind in (EntryKind.PYTHON, EntryKind.CALLABLE):
+        return True
+    if any(s.endswith(".py") for s in skill.scripts) \
+            or any(r.path.endswith(".py") for r in skill.resources):
+        return True
+    return any(shebang_runner(skill.path / s) == "python" for s in skill.scripts
+               if not os.path.splitext(s)[1])
 
 
 def shebang_runner(path: str | Path) -> str | None:

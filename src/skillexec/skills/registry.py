@@ -25,6 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from skillexec.errors import DependencyError, ManifestError, ParameterError, SkillNotFoundError
+from skillexec.skills.bundle import runs_python
 from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.loader import LoadProblem, LoadReport, load_skills
 from skillexec.skills.model import EntryKind, Skill
@@ -376,9 +377,13 @@ def _npm_dependencies(package_json: Path) -> list[tuple[str, str]]:
 
 def _check_packages(skill: Skill, path: tuple[Skill, ...], *, skills: Container[str]) -> None:
     _check_program(skill, path)
+    if not runs_python(skill):
+        return  # its dependencies are npm's, or the model's: no Python package of them
     for dep in skill.dependencies:
-        if dep.name in skills and not dep.specifier:
-            continue  # aws-agent-skills' dependencies: [aws-orchestrator], a skill of theirs
+        if dep.name in skills:
+            # aws-agent-skills' dependencies: [aws-orchestrator], a skill of theirs; or
+            # clawsec's {"clawsec-suite": ">=0.0.10"} (as requirement_set reads them)
+            continue
         installed = _installed_version(dep.name, skill.env_paths)
         details = {"skill_id": skill.id, "package": dep.name, "specifier": dep.specifier,
                    "installed": installed}

@@ -1,0 +1,87 @@
+"""Manifest dependencies that are no Python packages of the skill's: a Node skill's npm
+packages, an instructions-only skill's packages for the model's own code, a sibling skill
+named with a version. None is installed from PyPI nor checked, and the skill runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from skillexec import EngineConfig, SkillExecutionEngine
+from tests._isolation import need_sandbox
+from tests.conftest import arun
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _write(folder: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+
+
+def _engine(root: Path) -> SkillExecutionEngine:
+    os.chmod(root, 0o755)  # the sandbox's user reads the skills (tmp_path is 0700)
+    # No index: an install attempt would fail, and the call with it.
+    return SkillExecutionEngine(config=EngineConfig(
+        skills_dir=root / "skills", data_dir=root / "data",
+        environments={"no_index": True, "find_links": [str(root)]}))
+
+
+def test_a_node_skills_npm_packages_are_not_looked_for_on_pypi(tmp_path: Path) -> None:
+    """roier-seo's front matter lists its npm packages (``dependencies: [lighthouse,
+    chrome-launcher]``): every call was refused, an install of those names from PyPI failed
+    (or would have installed someone else's package of the same name)."""
+    need_sandbox()
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    _write(tmp_path / "skills" / "seo", {
+        "SKILL.md": "---\nname: seo\ndescription: Audits.\n"
+                    "dependencies: [lighthouse, chrome-launcher]\n---\nRun scripts/audit.mjs.\n",
+        "scripts/audit.mjs": "console.log('audited', process.argv.slice(2).join(' '))\n",
+        "scripts/package.json": json.dumps({"dependencies": {"lighthouse": "^12"}})})
+
+    async def go() -> tuple[str, object]:
+        async with _engine(tmp_path) as e:
+            state = e.environments.status(e.skills.get("seo")).state
+            r = await e.run_script("seo", "scripts/audit.mjs", args=["x"])
+            return state, r.output if r.ok else r.error
+    state, out = arun(go())
+    assert state == "none needed"
+    assert isinstance(out, dict) and out["stdout"] == "audited x\n", out
+
+
+def test_an_instructions_only_skill_needs_no_environment(tmp_path: Path) -> None:
+    """Orchestra-style front matter (``dependencies: [chromadb, torch]``) on a skill with
+    nothing to run: it was 'not installed', and skills install made 5.8 GB for it."""
+    _write(tmp_path / "skills" / "chroma", {
+        "SKILL.md": "---\nname: chroma\ndescription: Vector search.\n"
+                    "dependencies: [chromadb, torch]\n---\nUse chromadb like this.\n"})
+
+    async def go() -> str:
+        async with _engine(tmp_path) as e:
+            return e.environments.status(e.skills.get("chroma")).state
+    assert arun(go()) == "none needed"
+
+
+def test_a_sibling_skill_named_with_a_version_is_no_package(tmp_path: Path) -> None:
+    """clawsec's ``"dependencies": {"clawsec-suite": ">=0.0.10"}``: a skill of the same
+    folder. skills check said so; every call was refused as a missing Python package."""
+    need_sandbox()
+    manifest = {"id": "checker", "name": "checker", "version": "1.0.0",
+                "description": "Checks.", "dependencies": {"suite": ">=0.0.10"}}
+    _write(tmp_path / "skills" / "checker", {
+        "skill.json": json.dumps(manifest), "scripts/check.py": "print('checked')\n"})
+    _write(tmp_path / "skills" / "suite", {
+        "SKILL.md": "---\nname: suite\ndescription: The suite.\n---\nUse it.\n"})
+
+    async def go() -> object:
+        async with _engine(tmp_path) as e:
+            r = await e.run_script("checker", "scripts/check.py")
+            return r.output if r.ok else r.error
+    out = arun(go())
+    assert isinstance(out, dict) and out["stdout"] == "checked\n", out
