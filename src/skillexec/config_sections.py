@@ -156,6 +156,9 @@ class ZygoteConfig(_Section):
     spare: bool = Field(default=True,
                         description="A warm parent keeps a child forked ahead of its next "
                                     "call, already in its cgroup slot.")
+    preload: bool = Field(default=True,
+                          description="A script skill's warm parent imports ahead what its "
+                                      "scripts import at their top.")
 
 
 class JournalConfig(_Section):

@@ -215,26 +215,71 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
     return out
 
 
-def _top_imports(source: str) -> set[str]:
-    """The top-level names a module imports at its top level (also under try/if)."""
-    found: set[str] = set()
+def _top_imports(source: str) -> tuple[set[str], set[str]]:
+    """The top-level names a module imports at its top level (also under try/if): those
+    before the first statement that may change what an import does, and those after it.
+    A module imported after ``os.environ["MPLBACKEND"] = "svg"`` (or a ``sys.path``
+    change, a ``chdir``, a ``load_dotenv()``) and imported ahead by the warm parent would
+    not see it, and the script would run differently from ``python script.py``."""
+    before: set[str] = set()
+    after: set[str] = set()
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
-        return found
-    stack: list[ast.stmt] = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.Import):
-            found.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Try | ast.If):
-            stack += [*node.body, *node.orelse]
-            if isinstance(node, ast.Try):
-                for h in node.handlers:
-                    stack += h.body
-    return found
+        return before, after
+    found = before
+    for top in tree.body:
+        if found is before and _configures(top):
+            found = after
+        stack: list[ast.stmt] = [top]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Import):
+                found.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Try | ast.If):
+                stack += [*node.body, *node.orelse]
+                if isinstance(node, ast.Try):
+                    for h in node.handlers:
+                        stack += h.body
+    return before, after
+
+
+# What a script's top level may do before an import to change what it imports or how:
+# set the environment (putenv, dotenv, a write to os.environ), say where modules are found
+# (sys.path, site.addsitedir, sys.modules), change the working folder (chdir).
+_CONFIGURING_CALLS = frozenset({"putenv", "unsetenv", "chdir", "addsitedir", "load_dotenv"})
+_ENVIRON_WRITES = frozenset({"update", "setdefault", "pop", "popitem", "clear",
+                             "__setitem__", "__delitem__"})
+_SYS_IMPORTING = frozenset({"path", "modules", "meta_path", "path_hooks"})
+
+
+def _configures(node: ast.stmt) -> bool:
+    """Whether top-level statement ``node`` (not itself an import) may change what a later
+    import does. Reading the environment does not (``KEY = os.environ.get("KEY")``)."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return False
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id \
+                if isinstance(f, ast.Name) else None
+            if name in _CONFIGURING_CALLS or (
+                    isinstance(f, ast.Attribute) and f.attr in _ENVIRON_WRITES
+                    and _is_environ(f.value)):
+                return True
+        elif (isinstance(sub, ast.Subscript) and isinstance(sub.ctx, ast.Store | ast.Del)
+              and _is_environ(sub.value)) or (
+                isinstance(sub, ast.Attribute) and sub.attr in _SYS_IMPORTING
+                and isinstance(sub.value, ast.Name) and sub.value.id == "sys"):
+            return True
+    return False
+
+
+def _is_environ(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+        isinstance(node, ast.Name) and node.id == "environ")
 
 
 def preload_modules(files: Sequence[Path], folders: Collection[str],
@@ -245,14 +290,17 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
     scripts = files[:_MAX_SCANNED]
     own = {p.stem for p in files} | set(folders)
     names: set[str] = set()
+    late: set[str] = set()  # imported by some script after it set what they may read
     for path in scripts:
         try:
             data = read_folder_file(path, max_bytes=_MAX_SCANNED_BYTES)
         except ValueError:  # too large: its imports are its own to make
             continue
         if data is not None:
-            names |= _top_imports(data.decode("utf-8", errors="replace"))
-    names -= own | _NOT_PRELOADED
+            first, then = _top_imports(data.decode("utf-8", errors="replace"))
+            names |= first
+            late |= then
+    names -= own | late | _NOT_PRELOADED
     # The environment is searched by name, never put on this process's sys.path: for that
     # moment any import in the engine (a lazy one, another thread's) took a module of the
     # skill's packages first, a wheel's "ssl" or "uuid" run as the engine's user.

@@ -107,9 +107,11 @@ def no_skills_hint(engine: SkillExecutionEngine, result: ExecutionResult) -> str
 
 def engine(*, skills_dir: Path | None, data_dir: Path | None,
            concurrency: int | None = None, recover: bool = True,
-           journal_url: str | None = None) -> SkillExecutionEngine:
+           journal_url: str | None = None, one_call: bool = False) -> SkillExecutionEngine:
     """``recover=False`` for a one-shot command: it runs what it was asked, never another
-    command's leftovers (``left_notice`` says they are there)."""
+    command's leftovers (``left_notice`` says they are there). ``one_call``: it makes one
+    call, so no warm parent imports ahead what other scripts of the skill import (one that
+    imports anthropic made a 1 s script take 8-11 s)."""
     try:
         cfg = config(skills_dir=skills_dir, data_dir=data_dir, concurrency=concurrency,
                      journal_url=journal_url)
@@ -117,6 +119,8 @@ def engine(*, skills_dir: Path | None, data_dir: Path | None,
         fail(str(exc))
     if not recover:
         cfg = cfg.model_copy(update={"recover": False})
+    if one_call:
+        cfg = cfg.model_copy(update={"zygote": cfg.zygote.model_copy(update={"preload": False})})
     from skillexec.engine import SkillExecutionEngine
     try:
         return SkillExecutionEngine(config=cfg)

@@ -103,7 +103,7 @@ def script(
     async def go() -> ExecutionResult:
         nonlocal hint
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
-                            journal_url=journal_url).prepare_only(skill)
+                            journal_url=journal_url, one_call=True).prepare_only(skill)
         async with opt.engine_scope(engine):
             from skillexec.cli.run_cmd import skill_by_id_or_folder
             # Submitted, then waited for: on Ctrl-C its id says whose end to print.

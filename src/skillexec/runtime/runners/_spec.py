@@ -49,6 +49,8 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
     # is not imported into a zygote).
     preload, compiled = _script_parent(str(skill.path), skill.env_paths) \
         if script and skill.path else ((), ())
+    if not settings.zygote_preload:
+        preload = ()
     return {
         "skill": {"id": skill.id, "version": skill.version, "kind": entry.kind.value,
                   "file": None if script or not entry.file else str(entry.file),

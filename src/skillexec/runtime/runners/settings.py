@@ -45,6 +45,7 @@ class IsolationSettings:
     # The zygote keeps a child forked ahead of the next call, in its cgroup slot already,
     # while no call runs (see runners/_spare.py).
     zygote_spare: bool = True
+    zygote_preload: bool = True  # a script parent imports its scripts' top-level imports
     allow_weaker_isolation: bool = False  # run anyway when a mechanism is missing
     env_allowlist: tuple[str, ...] = DEFAULT_ENV_ALLOWLIST
     path_allowlist: tuple[str, ...] = field(default_factory=_default_path)
