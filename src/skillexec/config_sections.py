@@ -61,6 +61,8 @@ class LimitsConfig(_Section):
                                  "run, whatever a manifest or a call asks.")
     max_retries: int = Field(default=10, ge=0, le=100, description="Most retries a manifest "
                              "or a call may ask for.")
+    max_open_files: int = Field(default=1024, ge=16, le=1 << 20,
+                                description="Files an isolated attempt may hold open at once.")
 
     @model_validator(mode="after")
     def _defaults_within_maxima(self) -> LimitsConfig:

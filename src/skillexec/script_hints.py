@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillexec.script_stderr import address_space_hint, sandbox_hint
+from skillexec.script_stderr import address_space_hint, open_files_hint, sandbox_hint
 
 __all__ = ["script_hints"]
 
@@ -37,9 +37,10 @@ _PATH = re.compile(r"/[^\s'\":]{1,1024}")
 
 def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandbox: bool,
                  network: bool, address_space_mb: int | None, folder: Path | None,
-                 workdir: Path, args: Sequence[object]) -> dict[str, str]:
+                 workdir: Path, args: Sequence[object],
+                 open_files: int | None = None) -> dict[str, str]:
     """The hints for a failed script, by key (``requires_python``, ``sandbox``,
-    ``memory``, ``bundled``), in the order they are said."""
+    ``memory``, ``open_files``, ``bundled``), in the order they are said."""
     out: dict[str, str] = {}
     if requires_python and _OLD_PYTHON.search(stderr):
         out["requires_python"] = requires_python
@@ -53,6 +54,8 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
             "and may not read it: set work_dir (SKILLEXEC_WORK_DIR) outside the project")
     elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
         out["memory"] = hint
+    if open_files and (hint := open_files_hint(said, limit=open_files)):
+        out["open_files"] = hint
     if folder is not None and (named := _bundled(args, folder, workdir)):
         out["bundled"] = (f"{named!r} is a file of the skill's folder, and the script runs "
                           "in a workspace of its own: send it with the call's files, or pass "

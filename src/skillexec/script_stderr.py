@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
-           "sandbox_hint", "telling_line"]
+           "open_files_hint", "sandbox_hint", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -66,6 +66,18 @@ def address_space_hint(stderr: str, *, limit_mb: int) -> str | None:
         return None
     return (f"its address space is limited to {limit_mb} MB, which the programs it starts "
             "share: raise the skill's memory_mb, or the call's, to give them more")
+
+
+_NO_FILES = re.compile(r"EMFILE|Too many open files")
+
+
+def open_files_hint(stderr: str, *, limit: int) -> str | None:
+    """Where a script ran out of file descriptors under the attempt's limit, the sentence
+    that says so (Node reports a module it could not open as one it cannot find)."""
+    if not _NO_FILES.search(stderr):
+        return None
+    return (f"it ran out of open files: an attempt may hold {limit} at once "
+            "(limits.max_open_files)")
 
 
 def missing_module_in(stderr: str) -> str | None:

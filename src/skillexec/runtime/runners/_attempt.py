@@ -76,6 +76,7 @@ class AttemptIO:
     first_rest: bytes | None = None  # what is left of a first frame sent early (spare)
     # Its RLIMIT_AS (a script's is None where a memory cgroup bounds it instead).
     address_space_bytes: int | None = None
+    open_files: int | None = None  # its RLIMIT_NOFILE, for a failed script's hint
     started: float = field(default_factory=time.perf_counter)
     killed: bool = False
     setup_failure: str | None = None
@@ -363,6 +364,7 @@ class AttemptIO:
             requires_python=python_mismatch(script) if script is not None else None,
             sandbox=self.sandbox, network=Permission.NETWORK_ACCESS in skill.permissions,
             address_space_mb=limit // (1 << 20) if limit else None, folder=skill.path,
+            open_files=self.open_files,
             workdir=self.attempt.context.workdir,
             args=self.attempt.input_data.get("args") or ())
         out.update(hints)

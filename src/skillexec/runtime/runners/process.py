@@ -331,7 +331,8 @@ class ProcessRunner:
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None,
                            args_sent="args_frame" in request, first_rest=first_rest,
-                           address_space_bytes=request["limits"]["memory_bytes"])
+                           address_space_bytes=request["limits"]["memory_bytes"],
+                           open_files=request["limits"]["open_files"])
             in_w = -1
             outcome = await io.run()
             if spare is not None and outcome.error is not None and await _unclaimed(exit_fut):

@@ -29,7 +29,7 @@ class IsolationSettings:
     max_memory_mb: int = 4096  # a manifest's execution.memory_mb may raise up to this
     default_cpu_seconds: float = 60.0
     max_cpu_seconds: float = 600.0
-    max_open_files: int = 256
+    max_open_files: int = 1024  # a shell's usual soft limit (Lighthouse's ESM graph: >256)
     max_file_size_mb: int = 256
     max_processes: int = 64  # per attempt (pids cgroup); per skill uid via RLIMIT_NPROC x8
     max_stdout_bytes: int = 1024 * 1024  # each of stdout and stderr; more kills the attempt
