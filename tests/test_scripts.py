@@ -433,7 +433,8 @@ def test_a_script_without_network_is_told_why_its_lookup_failed(tmp_path: Path) 
     look, fail = arun(go())
     assert look.error is not None and look.error.code == "script_exit"
     assert look.error.details["sandbox"] == (
-        "the skill has no network_access permission, so its sandbox has no network")
+        "the skill has no network_access permission, so its sandbox has no network (the "
+        "operator grants it: [permissions] per_skill = {'online' = [\"network_access\"]})")
     assert fail.error is not None and "sandbox" not in fail.error.details
 
 

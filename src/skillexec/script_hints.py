@@ -38,14 +38,16 @@ _PATH = re.compile(r"/[^\s'\":]{1,1024}")
 def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandbox: bool,
                  network: bool, address_space_mb: int | None, folder: Path | None,
                  workdir: Path, args: Sequence[object],
-                 open_files: int | None = None) -> dict[str, str]:
+                 open_files: int | None = None, skill_id: str = "ID",
+                 system_info: bool = False) -> dict[str, str]:
     """The hints for a failed script, by key (``requires_python``, ``sandbox``,
     ``memory``, ``open_files``, ``bundled``), in the order they are said."""
     out: dict[str, str] = {}
     if requires_python and _OLD_PYTHON.search(stderr):
         out["requires_python"] = requires_python
     said = stderr + "\n" + stdout[-4000:]  # many scripts print their errors on stdout
-    hint = sandbox_hint(said, network=network) if sandbox else None
+    hint = sandbox_hint(said, network=network, skill_id=skill_id,
+                        system_info=system_info) if sandbox else None
     if hint:
         above = _above(stderr, workdir)
         out["sandbox"] = hint if above is None else (

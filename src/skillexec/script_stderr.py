@@ -21,6 +21,9 @@ SCRIPT_EXIT = "script_exit"
 # shell's words (the script sees only an errno).
 _DENIED = re.compile(r"PermissionError: \[Errno (?:1|13|30)\]|Permission denied|EACCES|EPERM"
                      r"|Read-only file system|EROFS")
+_PROC_DENIED = re.compile(r"[\"' ](?:/proc|/sys)/[^\s\"']{0,200}[\"']?:? ?"
+                          r"(?:Permission denied|\[Errno 13\])|(?:Permission denied|EACCES|"
+                          r"\[Errno 13\])[^\n]{0,200}[\"' ](?:/proc|/sys)/")
 _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError|connect EACCES"
@@ -100,13 +103,22 @@ def error_headline(code: str, message: str, details: Mapping[str, Any]) -> str:
     return f"{head}: {line}" if line else head
 
 
-def sandbox_hint(stderr: str, *, network: bool) -> str | None:
+def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",
+                 system_info: bool = False) -> str | None:
     """Where a sandboxed script's stderr shows it met the sandbox (a write outside its
     workspace: richfrem's inventory script writes /tmp/...; a name lookup without network:
-    cannbot's version check), the sentence that says so, which the script's own words do
-    not: nothing else tells a user this is by design. ``network``: the skill has it."""
+    cannbot's version check; /proc closed: DuckDB's connect), the sentence that says so,
+    which the script's own words do not: nothing else tells a user this is by design, nor
+    how the operator grants what the skill's manifest could not ask for (a SKILL.md has no
+    permissions). ``network``, ``system_info``: the skill has it."""
     if not network and _OFFLINE.search(stderr):
-        return ("the skill has no network_access permission, so its sandbox has no network")
+        return ("the skill has no network_access permission, so its sandbox has no network "
+                f"(the operator grants it: [permissions] per_skill = "
+                f"{{{skill_id!r} = [\"network_access\"]}})")
+    if not system_info and _PROC_DENIED.search(stderr):
+        return ("the sandbox opens /proc and /sys only to a skill granted system_info (the "
+                f"operator grants it: [permissions] per_skill = "
+                f"{{{skill_id!r} = [\"system_info\"]}})")
     if _DENIED.search(stderr):
         return ("the sandbox lets a script read its skill's folder and the system's, and "
                 "write only in its workspace (its current folder)")

@@ -71,10 +71,18 @@ class SkillBook:
         return report
 
     def _adopt(self, skill: Skill) -> Skill:
-        """The skill as this engine runs it: the operator's entry, its environment."""
+        """The skill as this engine runs it: the operator's entry, the operator's grant,
+        its environment."""
         entry = self.entries.get(skill.id)
         if entry is not None and skill.path is not None:
             skill = override_entry(skill, entry)
+        granted = self.permissions.per_skill.get(skill.id) if self.permissions else None
+        if granted and not granted <= skill.permissions:
+            # The operator's word is a grant, not only a bound on what the manifest asks:
+            # an Agent Skills SKILL.md cannot ask for anything (its scripts then never
+            # had the network, however the operator granted it). While two folders claim
+            # the id, the policy refuses its calls (see PermissionPolicy.claims).
+            skill = dataclasses.replace(skill, permissions=skill.permissions | granted)
         return self.environments.attach(skill)
 
     def _claims(self) -> None:

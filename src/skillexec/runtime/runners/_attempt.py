@@ -364,7 +364,8 @@ class AttemptIO:
             requires_python=python_mismatch(script) if script is not None else None,
             sandbox=self.sandbox, network=Permission.NETWORK_ACCESS in skill.permissions,
             address_space_mb=limit // (1 << 20) if limit else None, folder=skill.path,
-            open_files=self.open_files,
+            open_files=self.open_files, skill_id=base_id(skill),
+            system_info=Permission.SYSTEM_INFO in skill.permissions,
             workdir=self.attempt.context.workdir,
             args=self.attempt.input_data.get("args") or ())
         out.update(hints)

@@ -29,6 +29,9 @@ _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                 "/etc/host.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates",
                 "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group", "/etc/fonts",
+                # Programs' own settings, which they cannot start without (LibreOffice's
+                # registry is a link there; ImageMagick's policy.xml).
+                "/etc/libreoffice", "/etc/ImageMagick-6", "/etc/ImageMagick-7",
                 "/dev/urandom", "/dev/random", "/dev/zero")
 
 
