@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +86,34 @@ def test_a_sibling_skill_named_with_a_version_is_no_package(tmp_path: Path) -> N
             return r.output if r.ok else r.error
     out = arun(go())
     assert isinstance(out, dict) and out["stdout"] == "checked\n", out
+
+
+def test_a_node_script_missing_an_npm_package_is_told_where_to_install_it(
+        tmp_path: Path) -> None:
+    """design-to-code's script ended ``execution_error/script_exit`` on Node's
+    ERR_MODULE_NOT_FOUND, its message a stack frame: now ``missing_module`` naming the
+    package, the package.json that lists it and where to run npm install."""
+    need_sandbox()
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    _write(tmp_path / "skills" / "coder", {
+        "SKILL.md": "---\nname: coder\ndescription: Codes.\n---\nRun scripts/*.\n",
+        "scripts/esm.mjs": "import coderio from 'coderio-nowhere';\nconsole.log(coderio)\n",
+        "scripts/cjs.js": "require('@ghost/pkg-nowhere/sub');\n",
+        "scripts/own.mjs": "import './nope.mjs';\n",
+        "scripts/package.json": json.dumps({"dependencies": {"coderio-nowhere": "^1"}})})
+
+    async def go() -> list[Any]:
+        async with _engine(tmp_path) as e:
+            return [(await e.run_script("coder", s)).error
+                    for s in ("scripts/esm.mjs", "scripts/cjs.js", "scripts/own.mjs")]
+    esm, cjs, own = arun(go())
+    folder = (tmp_path / "skills" / "coder" / "scripts").resolve()
+    assert (esm.type.value, esm.code) == ("dependency_error", "missing_module"), esm
+    assert esm.message == (
+        "skill 'coder': the script cannot import the npm package 'coderio-nowhere', which "
+        f"{folder / 'package.json'} lists but nobody installed: run npm install in {folder}")
+    assert esm.details["package"] == "coderio-nowhere"
+    assert cjs.code == "missing_module" and cjs.details["package"] == "@ghost/pkg-nowhere"
+    assert "which no package.json of the skill lists" in cjs.message
+    assert own.code == "script_exit", own  # a file of its own, not a package

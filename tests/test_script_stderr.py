@@ -24,6 +24,11 @@ _NODE = ("node:internal/modules/esm/resolve:854\n  throw new ERR_MODULE_NOT_FOUN
     ("Error: the input file is missing\n    at main (a.js:3)\n",
      "Error: the input file is missing"),
     ("warming up\nall done badly\n", "all done badly"),
+    # vercel-optimize's deep-dive.mjs: the line was the last of its explanation.
+    ("[deep-dive] FATAL: no linked project in /w\n(The Vercel CLI resolves team/project "
+     "from cwd; run it in the project)\n(or pass --project)\n",
+     "[deep-dive] FATAL: no linked project in /w"),
+    ("ERROR: config.yaml: no such file\nusage: tool [-h]\n", "ERROR: config.yaml: no such file"),
     ("", ""),
 ])
 def test_the_telling_line(stderr: str, line: str) -> None:

@@ -45,7 +45,8 @@ def telling_line(stderr: str) -> str:
     After a Python traceback (the last one: in a chain, "During handling of the above
     exception ..." comes after the cause), its exception: the first line after the header
     that is not indented (frames and source lines are). Otherwise the first line that names
-    an error (``Error: Cannot find module 'x'`` is followed by its stack), else the last."""
+    an error (``Error: Cannot find module 'x'`` is followed by its stack; a tool's
+    ``[deep-dive] FATAL: ...`` by lines that explain it), else the last."""
     raw = stderr.splitlines()
     header = max((i for i, ln in enumerate(raw) if ln.strip() == _TRACEBACK), default=None)
     if header is not None:
@@ -56,7 +57,8 @@ def telling_line(stderr: str) -> str:
     for line in lines:
         # Node's "Error [ERR_MODULE_NOT_FOUND]: ..." names its code between the two.
         head = _NODE_CODE.sub("", line.split(":", 1)[0])
-        if ":" in line and (head.endswith(("Error", "Exception")) or head == "error"):
+        last = head.rsplit(" ", 1)[-1].lower()
+        if ":" in line and (head.endswith(("Error", "Exception")) or last in ("error", "fatal")):
             return line
     return lines[-1] if lines else ""
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,8 +40,9 @@ from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
 from skillexec.script_hints import script_hints
+from skillexec.script_npm import missing_npm_package, npm_message
 from skillexec.script_stderr import missing_module_in
-from skillexec.scripts import base_id
+from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import Permission
 from skillexec.units import duration
 
@@ -355,9 +357,14 @@ class AttemptIO:
             return Outcome(output=out)
         if (missing := said.missing_module or missing_module_in(self.stderr.tail())):
             return self._missing_module(missing, out, blocked=said.blocked)
-        tail = whole_lines(self.stderr.tail().strip(), 500)
         skill = self.attempt.skill
         script = skill.entry.file
+        if script is not None and _runs_on_node(script) and (
+                package := missing_npm_package(self.stderr.tail())):
+            return self._fail(ErrorType.DEPENDENCY, "missing_module", npm_message(
+                package, skill_id=base_id(skill), folder=skill.path, script=script),
+                details={**out, "module": package, "package": package, "npm": True})
+        tail = whole_lines(self.stderr.tail().strip(), 500)
         limit = self.address_space_bytes
         hints = script_hints(
             stderr=self.stderr.tail(), stdout=stdout,
@@ -452,3 +459,9 @@ _TO_A_FILE = (f" (each stream's cap; the first {_HEAD_BYTES >> 10} KiB of each a
               "details); write large output to a file in the workspace instead: the files a "
               "script writes are the call's artifacts")
 
+
+def _runs_on_node(script: Path) -> bool:
+    try:
+        return interpreter(script) == "node"
+    except KeyError:
+        return False
