@@ -21,7 +21,7 @@ def test_the_skill_list_says_each_environment_and_circuit(tmp_path: Path) -> Non
     folder = tmp_path / "needs-pkg"
     folder.mkdir()
     (folder / "skill.json").write_text(json.dumps({
-        "id": "needs-pkg", "version": "1.0.0", "command": ["true"],
+        "id": "needs-pkg", "version": "1.0.0", "command": ["python3", "-m", "needs_pkg"],
         "dependencies": ["skillexec-no-such-package==1.0"]}), encoding="utf-8")
     with running(tmp_path, reliability={"breaker_consecutive_failures": 2,
                                         "breaker_open_s": 60}) as srv:

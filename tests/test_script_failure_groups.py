@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from skillexec.runtime.work_root import default_work_root
 from tests._isolation import need_sandbox
 from tests.conftest import ROOT
 
@@ -117,7 +118,7 @@ def test_ctrl_c_on_a_script_keeps_what_it_had_printed(tmp_path: Path) -> None:
         # Its marker (in its workspace) is written after both lines were flushed.
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not list(
-                (tmp_path / "data").rglob("started.marker")):
+                default_work_root(tmp_path / "data").rglob("started.marker")):
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -159,7 +160,7 @@ def test_a_cancelled_scripts_streams_are_masked_as_any_output(tmp_path: Path) ->
             task_id = await engine.submit_script("forms", "scripts/hang.py")
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and not list(
-                    (tmp_path / "d").rglob("started.marker")):
+                    engine.config.work_root.rglob("started.marker")):
                 await asyncio.sleep(0.1)
             await engine.cancel(task_id)
             return await engine.wait(task_id)

@@ -274,6 +274,12 @@ def runs_python(skill: Skill) -> bool:
     Python package of those is installed or checked for it."""
     if skill.path is None or skill.entry.kind in (EntryKind.PYTHON, EntryKind.CALLABLE):
         return True
+    command = skill.entry.command
+    if skill.entry.kind is EntryKind.COMMAND and command and os.path.basename(
+            command[0]).startswith("python"):
+        return True  # ["python3", "-m", "tool"]: a package of its dependencies
+    if skill.manifest.get("entry_point") or skill.manifest.get("main_file"):
+        return True  # a Py Copilot entry (a Python one, even where it cannot run here)
     if any(s.endswith(".py") for s in skill.scripts) \
             or any(r.path.endswith(".py") for r in skill.resources):
         return True
