@@ -203,6 +203,26 @@ def test_files_the_instructions_run_outside_scripts_are_scripts(tmp_path: Path) 
     assert skill.offers == "4 scripts"
 
 
+def test_files_run_by_the_path_the_skill_is_installed_at_are_scripts(tmp_path: Path) -> None:
+    """vercel's deploy-to-vercel runs ``bash /mnt/skills/user/deploy-to-vercel/resources/
+    deploy.sh`` (Claude.ai's path; Claude Code's is ~/.claude/skills/...): it showed as
+    "instructions only"; another skill's file by the same relative path is not its."""
+    folder = tmp_path / "skills" / "deploy-to-vercel"
+    (folder / "resources").mkdir(parents=True)
+    (folder / "lib").mkdir()
+    (folder / "SKILL.md").write_text(
+        "---\nname: deploy-to-vercel\ndescription: D.\n---\n```\n"
+        "bash /mnt/skills/user/deploy-to-vercel/resources/deploy.sh [path]\n"
+        "bash ~/.claude/skills/deploy-to-vercel/resources/deploy.sh\n"
+        "node /mnt/skills/user/other-skill/lib/build.mjs\n```\n")
+    (folder / "SKILL.md").write_text((folder / "SKILL.md").read_text() + (
+        "```js\nimport { clean } from './lib/build.mjs';\n```\n"))  # a library, imported
+    for rel in ("resources/deploy.sh", "lib/build.mjs"):
+        (folder / rel).write_text("\n")
+    skill = load_skill(folder)
+    assert skill.scripts == ("resources/deploy.sh",) and skill.offers == "1 script"
+
+
 def test_a_main_py_without_execute_is_a_script_not_an_entry(tmp_path: Path) -> None:
     """openclaw's abe-expense-tracker-pro: main.py is a program (a REPL with a __main__
     block): it was the skill's entry, an MCP tool that failed on every call, and not among

@@ -40,7 +40,13 @@ _SCRIPT_DIRS = ("scripts", "bin")
 # ``uv run``, ``node``, ``bash``, with options) or written as run directly (``./deploy.sh``).
 _RUN_MENTION = re.compile(
     r"(?:(?<![\w.-])(?:python[\d.]*|uv\s+run|node|bash|sh)\s+(?:-[\w=-]+\s+)*(?:\./)?"
-    r"|(?<![\w./-])\./)([\w@+-][\w.@+/-]*)")
+    # ./x run; not a quoted './x' (an import's: "from './lib/index.mjs'")
+    r"|(?<![\w./'\"-])\./)([\w@+-][\w.@+/-]*)")
+# The same, by a path the skill's folder has where it is installed: Claude.ai's
+# /mnt/skills/user/<name>/..., Claude Code's ~/.claude/skills/<name>/..., a {baseDir}.
+_RUN_AT = re.compile(
+    r"(?<![\w.-])(?:python[\d.]*|uv\s+run|node|bash|sh)\s+(?:-[\w=-]+\s+)*"
+    r"([~/{$][\w.@+/{}$~-]{1,400})")
 
 
 def scan_bundle(folder: Path, *, top_level_scripts: bool = False, scope: Path | None = None,
@@ -228,16 +234,21 @@ def _scripts(resources: list[Resource], top_level: bool, folder: Path) -> tuple[
 
 
 def named_scripts(instructions: str, resources: tuple[Resource, ...],
-                  listed: tuple[str, ...]) -> tuple[str, ...]:
+                  listed: tuple[str, ...], *, name: str = "") -> tuple[str, ...]:
     """The bundled files outside ``scripts/`` and ``bin/`` that the instructions tell a
-    model to run (``python3 tools/extract.py``, ``bash resources/deploy.sh``): scripts too,
-    listed (a skill whose SKILL.md runs only such files showed as "instructions only", and
-    MCP did not offer them to run_skill_script)."""
+    model to run (``python3 tools/extract.py``, ``bash resources/deploy.sh``, ``bash
+    /mnt/skills/user/<name>/resources/deploy.sh`` with ``name`` the skill's folder's):
+    scripts too, listed (a skill whose SKILL.md runs only such files showed as
+    "instructions only", and MCP did not offer them to run_skill_script)."""
     candidates = {r.path for r in resources if Path(r.path).suffix in SCRIPT_SUFFIXES
                   and r.path not in listed and Path(r.path).name != "__init__.py"}
     if not candidates:
         return ()
     named = {m.group(1).rstrip(".") for m in _RUN_MENTION.finditer(instructions)}
+    if name:
+        inside = f"/{name}/"
+        named |= {m.group(1).rpartition(inside)[2].rstrip(".")
+                  for m in _RUN_AT.finditer(instructions) if inside in m.group(1)}
     return tuple(sorted(candidates & named))
 
 

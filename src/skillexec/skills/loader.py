@@ -244,7 +244,7 @@ class _Builder(EntryResolver):
             self.folder, top_level_scripts=bool(body and not parts["entry"].runnable),
             scope=plugin.root if plugin else None)
         if body:
-            scripts += named_scripts(body, resources, scripts)
+            scripts += named_scripts(body, resources, scripts, name=self.folder.name)
         if plugin is not None and plugin.root is not None and body:
             # Those its instructions name: UiPath's 26 skills each offered the repository's
             # 14 maintenance scripts (one rewrote .cursor-plugin/plugin.json).
