@@ -21,11 +21,12 @@ from skillexec.skills import (
     PackageDependency,
     Permission,
     SkillDependency,
+    front_matter,
     is_skill_folder,
     load_skill,
     load_skills,
-    manifest,
     normalize_parameters_schema,
+    yaml_loader,
 )
 
 SKILLS = Path(__file__).resolve().parent / "fixtures" / "skills"
@@ -647,7 +648,7 @@ def test_front_matter_read_key_by_key_only_where_one_line_fails(
                                max_size=30), min_size=1, max_size=6))
 def test_key_by_key_reads_what_yaml_reads(front: dict[str, str]) -> None:
     text = yaml.safe_dump(front, allow_unicode=True, width=10_000)
-    assert manifest._by_key(text) == (front, [])
+    assert front_matter.read_by_key(text) == (front, [])
 
 
 @pytest.mark.parametrize(
@@ -873,9 +874,9 @@ def test_manifests_that_would_hang_or_crash_a_reader_are_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     if parser == "python":  # where libyaml is absent or older than 0.2.5
-        monkeypatch.setattr(manifest, "_LOADERS", (manifest._PlainLoader,))
+        monkeypatch.setattr(yaml_loader, "_LOADERS", (yaml_loader._PlainLoader,))
     else:
-        assert manifest._LOADERS[0] is not manifest._PlainLoader, "libyaml is not in use"
+        assert yaml_loader._LOADERS[0] is not yaml_loader._PlainLoader, "libyaml is not in use"
     folder = write(tmp_path / "d", {name: content})
     with pytest.raises(ManifestError, match=re.escape(says)) as info:
         load_skill(folder)

@@ -4,14 +4,13 @@ Each file is read into a :class:`ManifestDoc` whose ``fields`` use one vocabular
 ``skill.json`` one), so that the loader can merge side-by-side manifests field by field
 before turning them into a :class:`~skillexec.skills.model.Skill`.
 
-YAML is read with a SafeLoader subclass that turns any tag it does not know (Py Copilot's
-own ``skill.yaml`` files carry ``!!python/object/apply:`` tags) into the plain value under
-it, so reading a manifest can never run code.
+YAML is read with :mod:`skillexec.skills.yaml_loader`'s safe loader, so reading a manifest
+can never run code; a SKILL.md front matter YAML refuses is read key by key by
+:mod:`skillexec.skills.front_matter`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,6 +21,14 @@ import yaml
 
 from skillexec.errors import ManifestError
 from skillexec.skills.fields import SKILL_ID
+from skillexec.skills.front_matter import (
+    CLAUDE_CODE_KEYS,
+    READ_AT_TOP,
+    SKILL_MD_KEYS,
+    SKILLEXEC_KEYS,
+    read_by_key,
+)
+from skillexec.skills.yaml_loader import KeyGivenTwice, safe_yaml_load
 
 __all__ = [
     "MANIFEST_NAMES",
@@ -39,31 +46,10 @@ MAX_MANIFEST_BYTES = 1 << 20  # a manifest is metadata; anything bigger is a mis
 MAX_MANIFEST_DEPTH = 64  # levels of nesting; real manifests use fewer than ten
 MAX_MANIFEST_VALUES = 100_000  # values once YAML aliases are expanded (a "billion laughs")
 
-_SKILL_MD_KEYS = frozenset(
-    {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
-)
-# Outside the specification, yet read where a skill puts them at the top (as skill.json has
-# them): saying "unknown" of a key that sets the skill's version would be untrue.
-_READ_AT_TOP = frozenset({"version", "entry_point", "command"})
-# The rest of skill.json's vocabulary, read where a SKILL.md has it at its top.
-_SKILLEXEC_KEYS = frozenset({
-    "id", "skill_id", "main_file", "permissions", "execution", "dependencies",
-    "skill_dependencies", "parameters", "parameters_schema", "input_schema", "inputSchema",
-    "output_schema", "default_config", "config_schema", "tags", "category", "author"})
-# Claude Code's own keys beside the specification's (its skills reference): they steer
-# Claude Code, not a run, and are kept; only strict mode, the specification's, names them.
-_CLAUDE_CODE_KEYS = frozenset({
-    "argument-hint", "disable-model-invocation", "user-invocable", "model", "effort",
-    "context", "agent", "hooks", "paths", "shell", "when_to_use"})
 _AGENT_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-# A one-line plain value: not quoted, not a flow collection, anchor, alias, tag or block.
-_MAX_KEYS = 200  # a front matter read key by key: real ones have a dozen
 _WRAPPERS = frozenset({"files", "file", "skill", "src", "content", "package", "dist",
                        "latest", "current", "main"})
 _VERSIONED = re.compile(r"^v?\d+(\.\d+)*$")
-# A value that starts with *, @, % or a backtick is none YAML reads plain ("**Bold**
-# summary": AgentWorkers' 678 skills were refused): read as text, as Claude Code does.
-_KEY_LINE = re.compile(r"^([A-Za-z_][\w-]*):\s+([^\s\"'\[{&!|>].*)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,76 +64,6 @@ class ManifestDoc:
 
 class _InvalidYaml(ManifestError):
     """Text that is not YAML (as opposed to YAML that is not a manifest)."""
-
-
-class _GivenTwice(yaml.constructor.ConstructorError):
-    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
-        super().__init__(None, None, f"the key {key!r} is given twice", again)
-        self.key, self.first = key, first
-
-
-class _PlainMapping:
-    """Refuses a key given twice in one mapping (PyYAML keeps the last, silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Mark] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
-                    key_node, yaml.ScalarNode):
-                continue  # '<<' merges may override; a complex key is refused below
-            key = self.construct_object(key_node)  # type: ignore[attr-defined]
-            if key in seen:
-                raise _GivenTwice(key, seen[key], key_node.start_mark)
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)  # type: ignore[misc, no-any-return]
-
-
-class _PlainLoader(_PlainMapping, yaml.SafeLoader):
-    """SafeLoader that reads unknown tags as plain data and timestamps as strings."""
-
-
-def _c_loader() -> type[yaml.SafeLoader] | None:
-    # libyaml parses ten times faster than PyYAML's Python (a 3,000-skill folder loads in
-    # half the time); from 0.2.5 it refuses nesting over 1,000 levels itself, so that a
-    # hostile '[[[[...' cannot recurse through the C stack. Older or absent: Python's.
-    c_loader = getattr(yaml, "CSafeLoader", None)
-    try:  # the C extension's own module: its version is public there, not on yaml
-        version = tuple(importlib.import_module("yaml._yaml").get_version())
-    except (ImportError, AttributeError):
-        return None
-    if c_loader is None or version < (0, 2, 5):
-        return None
-    return type("_CPlainLoader", (_PlainMapping, c_loader), {})
-
-
-def _construct_plain(loader: yaml.SafeLoader, suffix: Any, node: yaml.Node | None = None) -> Any:
-    # Registered both as the fallback constructor (called with the node) and as the
-    # multi-constructor for every prefix (called with the tag suffix and the node).
-    target = node if node is not None else suffix
-    if isinstance(target, yaml.MappingNode):
-        return loader.construct_mapping(target, deep=True)
-    if isinstance(target, yaml.SequenceNode):
-        return loader.construct_sequence(target, deep=True)
-    if isinstance(target, yaml.ScalarNode):
-        return loader.construct_scalar(target)
-    raise yaml.constructor.ConstructorError(None, None, f"cannot read tag {suffix!r}")
-
-
-def _construct_timestamp_text(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    # Manifests end up in JSON (HTTP, journal): keep dates as the text that was written.
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_LOADERS = tuple(loader for loader in (_c_loader(), _PlainLoader) if loader is not None)
-for _loader in _LOADERS:
-    _loader.add_constructor(None, _construct_plain)
-    _loader.add_multi_constructor("", _construct_plain)
-    _loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_text)
-
-
-def safe_yaml_load(text: str) -> Any:
-    """Parse YAML without ever constructing Python objects from tags."""
-    return yaml.load(text, Loader=_LOADERS[0])  # noqa: S506 - a SafeLoader subclass
 
 
 def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
@@ -285,7 +201,7 @@ def _load_yaml(path: Path, text: str, *, first_line: int = 1) -> Any:
         data = safe_yaml_load(text)
     except RecursionError:
         raise _too_deep(path) from None
-    except _GivenTwice as exc:
+    except KeyGivenTwice as exc:
         assert exc.problem_mark is not None
         raise ManifestError(
             f"{path}: the key {exc.key!r} is given twice (lines {exc.first.line + first_line}"
@@ -410,46 +326,12 @@ def _front_matter(path: Path, text: str, *, strict: bool, notes: list[str]) -> A
     try:
         return _load_yaml(path, text, first_line=2)
     except _InvalidYaml:
-        if strict or (by_line := _by_key(text)) is None:
+        if strict or (by_key := read_by_key(text, first_line=2)) is None:
             raise
-        front, plain = by_line
+        front, read_otherwise = by_key
         _check_shape(path, front)
-        notes += [f"line {n + 2}: {k!r} is not valid YAML (an unquoted ': ' in it?); read "
-                  "as plain text" for n, k in plain]
+        notes += read_otherwise
         return front
-
-
-def _by_key(text: str) -> tuple[dict[str, Any], list[tuple[int, str]]] | None:
-    """Front matter that YAML refuses, read key by key: each top-level key's lines as
-    YAML, and where a one-line ``key: value`` fails (``description: Fetch: transcripts``,
-    which Claude Code reads), its value as plain text. None when anything else fails."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines)
-              if line[:1] not in ("", " ", "\t", "#", "-") and line.strip()]
-    if not starts or len(starts) > _MAX_KEYS or any(
-            line.strip() and not line.lstrip().startswith("#") for line in lines[:starts[0]]):
-        return None
-    front: dict[str, Any] = {}
-    plain: list[tuple[int, str]] = []
-    for n, end in zip(starts, [*starts[1:], len(lines)], strict=True):
-        block = "\n".join(lines[n:end])
-        try:
-            value = safe_yaml_load(block)
-        except (yaml.YAMLError, RecursionError):
-            match = _KEY_LINE.match(lines[n])
-            more = [line for line in lines[n + 1:end] if line.strip()]
-            # Its lines below, indented, continue it (folded with spaces, as YAML folds a
-            # plain value); anything else is a structure not guessed at.
-            if match is None or any(not line[:1].isspace() or line.lstrip().startswith("#")
-                                    or ": " in line or line.rstrip().endswith(":")
-                                    for line in more):  # (a mapping meant, not text)
-                return None
-            value = {match[1]: " ".join([match[2].strip(), *(ln.strip() for ln in more)])}
-            plain.append((n, match[1]))
-        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) in front:
-            return None
-        front.update(value)
-    return front, plain
 
 
 def _first_paragraph(body: str) -> str:
@@ -506,15 +388,15 @@ def _check_agent_skill(path: Path, front: dict[str, Any], *,
     if tools is not None and not isinstance(tools, str):
         problems.append("'allowed-tools' must be a space-separated string")
     notes = []
-    for k in sorted(str(k) for k in front if k not in _SKILL_MD_KEYS):
-        if k in _READ_AT_TOP:
+    for k in sorted(str(k) for k in front if k not in SKILL_MD_KEYS):
+        if k in READ_AT_TOP:
             notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
                          f"(read as the skill's {k}; metadata.{k} is where the specification "
                          "keeps it)")
-        elif k in _SKILLEXEC_KEYS:
+        elif k in SKILLEXEC_KEYS:
             notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
                          f"(read as the skill's {k}, as skill.json has it)")
-        elif k in _CLAUDE_CODE_KEYS:
+        elif k in CLAUDE_CODE_KEYS:
             if strict:
                 notes.append(f"front matter key {k!r} is Claude Code's, not in the Agent "
                              "Skills specification")

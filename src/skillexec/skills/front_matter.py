@@ -1,0 +1,173 @@
+"""A SKILL.md front matter that YAML refuses, read key by key as Claude Code and OpenClaw
+load it (lenient mode only): each top-level key's lines as YAML, and where one key's lines
+are not YAML, that key alone read otherwise, with a note naming it: as the JSON it is
+(OpenClaw's ``metadata`` with ``\\uD83D\\uDD2D`` escapes, which YAML refuses), or as plain
+text (``argument-hint: [pr-number] [priority]``, ``description: Fetch: transcripts``).
+One unreadable key does not cost the whole skill; anything not read with confidence (a
+structure, a key given twice, what skillexec installs or runs) leaves the whole front
+matter refused, as YAML refused it."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from skillexec.skills.yaml_loader import safe_yaml_load
+
+__all__ = ["CLAUDE_CODE_KEYS", "READ_AT_TOP", "SKILLEXEC_KEYS", "SKILL_MD_KEYS",
+           "read_by_key"]
+
+SKILL_MD_KEYS = frozenset(
+    {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
+)
+# Outside the specification, yet read where a skill puts them at the top (as skill.json has
+# them): saying "unknown" of a key that sets the skill's version would be untrue.
+READ_AT_TOP = frozenset({"version", "entry_point", "command"})
+# The rest of skill.json's vocabulary, read where a SKILL.md has it at its top.
+SKILLEXEC_KEYS = frozenset({
+    "id", "skill_id", "main_file", "permissions", "execution", "dependencies",
+    "skill_dependencies", "parameters", "parameters_schema", "input_schema", "inputSchema",
+    "output_schema", "default_config", "config_schema", "tags", "category", "author"})
+# Claude Code's own keys beside the specification's (its skills reference): they steer
+# Claude Code, not a run, and are kept; only strict mode, the specification's, names them.
+CLAUDE_CODE_KEYS = frozenset({
+    "argument-hint", "disable-model-invocation", "user-invocable", "model", "effort",
+    "context", "agent", "hooks", "paths", "shell", "when_to_use"})
+
+_MAX_KEYS = 200  # a front matter read key by key: real ones have a dozen
+# What skillexec acts on (what it installs, runs, asks for): a value YAML refuses there is
+# never guessed at ('dependencies: [ray[data], pyarrow]' read as text is no package list),
+# but set aside, as the loader sets aside such a field it cannot read; what decides what
+# runs, or which skill this is, never is (the loader's rule too).
+_ACTED_ON = READ_AT_TOP | SKILLEXEC_KEYS
+_NEVER_ASIDE = frozenset({"entry_point", "command", "main_file", "id", "skill_id"})
+# A '[' or '{' there starts a structure the skill is read from (metadata holds an entry):
+# text in brackets is no reading of it.
+_STRUCTURED = _ACTED_ON | {"metadata"}
+_ASIDE = object()
+# Prose: its lines below may hold ': ' and still be its text (ai-reverse-toolkit's
+# "  TRIGGER when: ..." under a description).
+_PROSE = frozenset({"description", "when_to_use", "argument-hint", "compatibility"})
+_KEY = re.compile(r"^([A-Za-z_][\w-]*):(?:[ \t]+(.*))?$")
+# An indented line that starts with one word and a colon names a key: a mapping meant
+# under the value, or a key indented by mistake ('  bad: here'), never read as text.
+# Prose puts words with spaces before its colon ("TRIGGER when:", "Use it for:").
+_KEY_SHAPED = re.compile(r"^\s+[A-Za-z_][\w-]*:(\s|$)")
+_LEADS = {"[": "a '[' starts a YAML list, and text follows it",
+          "{": "a '{' starts a YAML mapping, and text follows it",
+          "*": "YAML reads a leading '*' as an alias", "@": "YAML reserves a leading '@'",
+          "`": "YAML reserves a leading '`'", "%": "YAML reads a leading '%' as a directive"}
+
+
+class _GivenTwice(ValueError):
+    """A key given twice in one JSON object."""
+
+
+def read_by_key(text: str, *, first_line: int = 1) -> tuple[dict[str, Any], list[str]] | None:
+    """``text`` read key by key: (its keys, a note for each key read otherwise than as
+    YAML, naming its line: ``first_line`` is the file's line ``text`` starts at), or None
+    where anything is not read with confidence."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines)
+              if line[:1] not in ("", " ", "\t", "#", "-") and line.strip()]
+    if not starts or len(starts) > _MAX_KEYS or any(
+            line.strip() and not line.lstrip().startswith("#") for line in lines[:starts[0]]):
+        return None
+    front: dict[str, Any] = {}
+    seen: set[Any] = set()  # front's keys, and those set aside
+    notes: list[str] = []
+    for n, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        try:
+            value = safe_yaml_load("\n".join(lines[n:end]))
+        except yaml.constructor.ConstructorError:
+            return None  # a key given twice in its value: no reading around that
+        except (yaml.YAMLError, RecursionError) as exc:
+            read = _read_otherwise(lines[n:end], getattr(exc, "problem", None) or str(exc))
+            if read is None:
+                return None
+            key, as_read, how = read
+            notes.append(f"line {n + first_line}: {key!r} is not valid YAML {how}")
+            value = {key: as_read}
+        if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) in seen:
+            return None
+        seen.update(value)
+        front.update((k, v) for k, v in value.items() if v is not _ASIDE)
+    return front, notes
+
+
+def _read_otherwise(block: list[str], problem: str) -> tuple[str, Any, str] | None:
+    """One key's lines that YAML refuses (for ``problem``): (the key, its value or _ASIDE,
+    why YAML refused it and how it was read), or None."""
+    match = _KEY.match(block[0])
+    if match is None:
+        return None
+    key = match[1]
+    try:
+        read = _json_or_text(key, (match[2] or "").strip(), block[1:])
+    except _GivenTwice:
+        return None
+    if read is not None:
+        value, why, how = read
+        return key, value, f"({why or problem}); {how}"
+    if key in _ACTED_ON and key not in _NEVER_ASIDE:
+        return key, _ASIDE, (f"({problem}); set aside (a field skillexec acts on is not "
+                             "guessed at): fix the YAML to have it read")
+    return None
+
+
+def _json_or_text(key: str, rest: str, below: list[str]) -> tuple[Any, str | None, str] | None:
+    """A value YAML refuses, read as JSON or as text: (the value, why YAML refused it if
+    known, how it was read), or None."""
+    more = [line for line in below if line.strip()]
+    # Its lines below, indented, continue it; anything else is a structure not guessed at.
+    if any(not line[:1].isspace() or line.lstrip().startswith("#") for line in more):
+        return None
+    whole = "\n".join([rest, *more]).strip()
+    if whole[:1] in ("[", "{"):
+        try:  # JSON reads surrogate pairs ("\uD83D\uDD2D"), which YAML refuses
+            return _json(whole), None, "valid JSON, read as JSON"
+        except _GivenTwice:
+            raise
+        except (ValueError, RecursionError):
+            pass  # not JSON either
+    if not rest or rest[0] in "\"'&!|>" or (rest[0] in "[{" and (
+            key in _STRUCTURED or not _closed(whole))):
+        return None  # a quoted, anchored, tagged or block value, a list left open
+    prose = key in _PROSE
+    if any(_KEY_SHAPED.match(line) or (
+            not prose and (": " in line or line.rstrip().endswith(":"))) for line in more):
+        return None
+    why = _LEADS.get(rest[0]) or (
+        "an unquoted ': ' in it?" if any(": " in t for t in [rest, *more]) else None)
+    return (" ".join([rest, *(line.strip() for line in more)]), why,
+            "read as plain text (quote the value to make it valid YAML)")
+
+
+def _closed(text: str) -> bool:
+    """Whether every bracket opened in ``text`` is closed, in order: "[pr-number] [priority]"
+    is text in brackets, "[this list is never" a list left open by mistake."""
+    stack: list[str] = []
+    for c in text:
+        if c in "[{":
+            stack.append("]" if c == "[" else "}")
+        elif c in "]}" and (not stack or stack.pop() != c):
+            return False
+    return not stack
+
+
+def _json(text: str) -> Any:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise _GivenTwice(k)
+            out[k] = v
+        return out
+
+    def no_constant(name: str) -> Any:  # NaN, Infinity: no JSON encoder writes them back
+        raise ValueError(name)
+
+    return json.loads(text, object_pairs_hook=unique, parse_constant=no_constant)
