@@ -1,5 +1,5 @@
-"""SKILL.md front matter that Claude Code and OpenClaw load, read leniently key by key.
-Real folders, the real loader and the real CLI."""
+"""SKILL.md front matter that Claude Code and OpenClaw load, read leniently key by key;
+``allowed-tools`` as a list. Real folders, the real loader and the real CLI."""
 
 from __future__ import annotations
 
@@ -144,6 +144,27 @@ def test_a_nested_mapping_under_a_prose_value_keeps_the_files_own_line(
     folder = _skill_md(tmp_path, "x", "name: x\ndescription: x\n  bad: here\n")
     with pytest.raises(ManifestError, match=r"invalid YAML at line 4 column 6: mapping"):
         load_skill(folder)
+
+
+def test_allowed_tools_as_a_yaml_list_is_accepted_silently(tmp_path: Path) -> None:
+    """Claude Code reads the list form (all 27 of skills-curated's skills use it)."""
+    folder = _skill_md(tmp_path, "x", "name: x\ndescription: d\n"
+                       "allowed-tools:\n  - Read\n  - Bash(python3:*)\n")
+    skill = load_skill(folder)
+    assert not [w for w in skill.warnings if "allowed-tools" in w], skill.warnings
+    assert skill.manifest["allowed_tools"] == ["Read", "Bash(python3:*)"]
+    r = cli("skills", "validate", str(folder), cwd=tmp_path)
+    assert r.returncode == 0 and "allowed-tools" not in r.stdout, r.stdout
+    with pytest.raises(ManifestError, match="'allowed-tools' must be a space-separated"):
+        load_skill(folder, strict=True)  # the specification's form, in strict mode
+
+
+@pytest.mark.parametrize("tools", ["[Read, 3]", "[Read, [Bash]]", "{Read: yes}", "7"])
+def test_allowed_tools_that_is_not_tool_names_still_warns(tmp_path: Path, tools: str) -> None:
+    skill = load_skill(_skill_md(tmp_path, "x", f"name: x\ndescription: d\n"
+                                 f"allowed-tools: {tools}\n"))
+    assert any("'allowed-tools' must be a space-separated string or a list of tool names"
+               in w for w in skill.warnings), skill.warnings
 
 
 _PIECES = ["description: a: b", "  TRIGGER when: x", "  bad: here", "argument-hint: [a] [b]",

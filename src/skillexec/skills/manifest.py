@@ -385,8 +385,16 @@ def _check_agent_skill(path: Path, front: dict[str, Any], *,
     ):
         problems.append("'metadata' must map strings to strings")
     tools = front.get("allowed-tools")
-    if tools is not None and not isinstance(tools, str):
+    if strict and tools is not None and not isinstance(tools, str):
         problems.append("'allowed-tools' must be a space-separated string")
+    elif tools is not None and not isinstance(tools, str):
+        # Claude Code reads a YAML list of tool names too (skills-curated's 27 skills)
+        odd = [t for t in tools if not isinstance(t, str)] if isinstance(tools, list) else []
+        if odd or not isinstance(tools, list):
+            what = f" (its list holds {json.dumps(odd[0], default=str)}, not a name)" if odd \
+                else f", not {'a mapping' if isinstance(tools, dict) else _kind(tools)}"
+            problems.append("'allowed-tools' must be a space-separated string or a list of "
+                            f"tool names{what}")
     notes = []
     for k in sorted(str(k) for k in front if k not in SKILL_MD_KEYS):
         if k in READ_AT_TOP:
