@@ -1,5 +1,6 @@
 """SKILL.md front matter that Claude Code and OpenClaw load, read leniently key by key;
-``allowed-tools`` as a list. Real folders, the real loader and the real CLI."""
+``skills validate`` of a marketplace with Claude Code's ``.claude/``; ``allowed-tools`` as
+a list. Real folders, the real loader and the real CLI."""
 
 from __future__ import annotations
 
@@ -144,6 +145,48 @@ def test_a_nested_mapping_under_a_prose_value_keeps_the_files_own_line(
     folder = _skill_md(tmp_path, "x", "name: x\ndescription: x\n  bad: here\n")
     with pytest.raises(ManifestError, match=r"invalid YAML at line 4 column 6: mapping"):
         load_skill(folder)
+
+
+def _marketplace(root: Path) -> Path:
+    """oaustegard/claude-skills' shape: skills at the top, and Claude Code's project config
+    (settings, hooks, its own skills) in .claude/."""
+    top = root / "market"
+    _skill_md(top, "csv-tool", "name: csv-tool\ndescription: Reads CSV files.\n")
+    _skill_md(top, "img-tool", "name: img-tool\ndescription: Resizes images.\n")
+    claude = top / ".claude"
+    (claude / "hooks").mkdir(parents=True)
+    (claude / "settings.json").write_text('{"permissions": {"allow": []}}')
+    _skill_md(claude / "skills", "helper", "name: helper\ndescription: Helps.\n")
+    return top
+
+
+def test_validate_notes_a_hidden_folder_and_exits_0_when_every_skill_is_valid(
+        tmp_path: Path) -> None:
+    top = _marketplace(tmp_path)
+    r = cli("skills", "validate", str(top), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "invalid" not in r.stdout and r.stdout.count("ok ") == 2, r.stdout
+    [note] = [ln for ln in r.stdout.splitlines() if ln.startswith("note ")]
+    assert f"{top / '.claude'}: folders whose names start with '.' are not read" in note
+    assert "holds 1 skill folder: pass it as --skills-dir" in note
+    r = cli("skills", "validate", str(top), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(f["id"] for f in json.loads(r.stdout)) == ["csv-tool", "img-tool"]
+    assert "note: " in r.stderr and ".claude" in r.stderr  # stdout stays the JSON
+    # An invalid skill beside it is still an error, and the note no error.
+    _skill_md(top, "broken", "name: broken\ndescription: [unclosed\n")
+    r = cli("skills", "validate", str(top), "--json", cwd=tmp_path)
+    assert r.returncode == 2
+    assert [f["path"] for f in json.loads(r.stdout) if not f["ok"]] == [str(top / "broken")]
+
+
+def test_validate_of_a_folder_whose_skills_are_all_hidden_says_where_they_are(
+        tmp_path: Path) -> None:
+    top = tmp_path / "project"
+    _skill_md(top / ".claude" / "skills", "helper", "name: helper\ndescription: Helps.\n")
+    r = cli("skills", "validate", str(top), cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "pass it as --skills-dir" in r.stderr and ".claude" in r.stderr, r.stderr
 
 
 def test_allowed_tools_as_a_yaml_list_is_accepted_silently(tmp_path: Path) -> None:

@@ -284,13 +284,15 @@ def validate(path: Annotated[Path, typer.Argument(
     if not path.exists():
         opt.fail(f"no such path: {path}")
     try:
-        findings = _check(path, strict=strict)
+        findings, notes = _check(path, strict=strict)
     except OSError as exc:
         opt.fail(f"{path}: cannot be read: {exc.strerror or exc}")
-    if not findings:
-        opt.fail(_not_a_skill(path))
+    if not findings:  # skills in .claude/skills alone, say: where they are, and what to do
+        opt.fail("; ".join([_not_a_skill(path), *notes]))
     if as_json:
         typer.echo(json_text(orjson.dumps(findings).decode()))
+        for note in notes:  # stdout stays the JSON
+            typer.echo(f"skillexec: note: {safe_line(note)}", err=True)
     else:
         console = make_console()
         for f in findings:
@@ -302,11 +304,16 @@ def validate(path: Annotated[Path, typer.Argument(
                 console.print(f"  [yellow]warning[/yellow] {cell(w)}", soft_wrap=True)
             for e in f["errors"]:
                 console.print(f"  [red]error[/red] {cell(e)}", soft_wrap=True)
+        for note in notes:
+            console.print(f"[dim]note[/dim] {cell(note)}", soft_wrap=True)
     raise typer.Exit(2 if any(f["errors"] for f in findings) else 0)
 
 
-def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
-    """Each skill folder at or below ``path``, with every error and warning it has."""
+def _check(path: Path, *, strict: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each skill folder at or below ``path``, with every error and warning it has; and
+    what the walk left unread on purpose (a hidden folder of skills: Claude Code's
+    ``.claude/`` in a marketplace), a note, as ``skills list`` has it, not an invalid
+    skill."""
     from skillexec.environments.requirements import requirement_set
     from skillexec.skills.loader import check_skill, is_skill_folder, load_skills
     from skillexec.skills.registry import SkillRegistry
@@ -317,8 +324,10 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
     # Not resolved: a symlink to a folder beside it is its own entry, and the problem
     # the loader found with it (the same id and version twice) is the link's.
     folders = {s.path.absolute(): "" for s in report.skills if s.path is not None}
+    notes = [p.reason for p in report.problems if p.note]
     for p in report.problems:  # e.g. the same id and version twice
-        folders[p.path.absolute()] = p.reason
+        if not p.note:
+            folders[p.path.absolute()] = p.reason
     if is_skill_folder(path) and path.resolve() not in {f.resolve() for f in folders}:
         folders[path.resolve()] = ""
     validator = ParameterValidator()
@@ -362,7 +371,7 @@ def _check(path: Path, *, strict: bool) -> list[dict[str, Any]]:
                          "version": skill.version if skill else None,
                          "source": skill.source if skill else None,
                          "ok": not errors, "errors": errors, "warnings": warnings})
-    return findings
+    return findings, notes
 
 
 def _syntax_error(file: Path) -> str:

@@ -35,6 +35,10 @@ class LoadProblem:
     path: Path
     reason: str
     duplicate_of: Path | None = None  # the folder that defines the same id and version
+    # A folder the walk leaves unread on purpose (a hidden one: Claude Code's .claude/ of a
+    # marketplace; a marketplace.json too large), said so that its skills can be loaded
+    # another way: no broken skill, and `skills validate` no error.
+    note: bool = False
 
 
 def is_skill_folder(path: Path) -> bool:
@@ -83,7 +87,8 @@ def skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
             if market.stat().st_size > MAX_MANIFEST_BYTES:
                 unread.append(LoadProblem(folder, (
                     f"{market}: larger than {MAX_MANIFEST_BYTES // 1024} KiB, not read: the "
-                    "plugins it lists load only where a walk of folders finds them")))
+                    "plugins it lists load only where a walk of folders finds them"),
+                    note=True))
         for source in marketplace_sources(folder):
             if (real := os.path.realpath(source)) not in seen and source.is_dir():
                 seen.add(real)
@@ -100,7 +105,7 @@ def skill_folders(root: Path) -> tuple[list[Path], list[LoadProblem]]:
                         f"{child}: folders whose names start with '.' are not read, and "
                         f"{'this one' if where == child else where} holds {held} skill "
                         f"folder{'s' if held > 1 else ''}: pass it as --skills-dir to load "
-                        "them")))
+                        "them"), note=True))
                 continue
             if child.name in _SKIP_DIRS:
                 continue
