@@ -40,6 +40,7 @@ TABLE: list[tuple[str, str, dict | None, dict[str, int]]] = [
     ("GET", "/api/reports/performance", None, allowed(REPORTS, 200)),
     ("GET", "/api/reports/errors", None, allowed(REPORTS, 200)),
     ("GET", "/api/alerts", None, allowed(REPORTS, 200)),
+    ("GET", "/api/whoami", None, allowed(set(ROLES), 200)),
     ("GET", "/api/keys", None, allowed({"admin"}, 200)),
     ("POST", "/api/keys", {"name": "made", "role": "viewer"}, allowed({"admin"}, 201)),
     ("DELETE", "/api/keys/0000", None, allowed({"admin"}, 404)),

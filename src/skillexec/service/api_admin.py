@@ -12,7 +12,7 @@ from starlette.responses import FileResponse, Response
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
 from skillexec.security.keys import MAX_LIFETIME_S
-from skillexec.security.principals import Principal, Role
+from skillexec.security.principals import ACTIONS, Principal, Role
 from skillexec.service.auth import caller, need
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
 from skillexec.service.models import not_bool
@@ -127,6 +127,19 @@ class KeyCreate(BaseModel):
     expires_in_s: float | None = Field(None, gt=0, le=MAX_LIFETIME_S)
 
     _numbers = field_validator("expires_in_s", mode="before")(not_bool)
+
+
+@router.get("/whoami", operation_id="whoami", tags=["keys"],
+            response_model=Envelope[dict[str, Any]], responses=AUTH_ERRORS)
+async def whoami(request: Request, principal: Annotated[Principal, Depends(caller)]) -> Response:
+    """The key this request is made with: its principal, role, skill grants and the actions
+    its role may take (``may``), so that a client asks only for what it may read (the
+    dashboard with a runner key was refused the reports on every load)."""
+    return ok({"principal": principal.id, "key_id": principal.key_id,
+               "role": principal.role.value,
+               "skills": None if principal.skills is None else sorted(principal.skills),
+               "may": [action for action in ACTIONS if principal.can(action)]},
+              request.state.request_id)
 
 
 @router.get("/keys", operation_id="list_keys", tags=["keys"],

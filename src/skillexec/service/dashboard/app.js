@@ -5,7 +5,9 @@ const $ = (sel) => document.querySelector(sel);
 const TERMINAL = ["succeeded", "failed", "cancelled", "rejected", "timed_out"];
 let key = localStorage.getItem("skillexec.key") || "";
 let open = false;             // the server asks no key (skillexec serve --insecure-no-auth)
-let reportsRefused = "";        // why this key may not read reports (asked once, not polled)
+let reportsRefused = "";        // why this key may not read reports
+let me = null;                // this key's role and what it may do (GET /api/whoami, once a key)
+let keptSession = "";         // the workspace picked for scripts: kept as the script or skill changes
 const progress = new Map();   // task id -> {fraction, message}
 const followed = new Set();   // task ids followed over the WebSocket
 let ws = null;
@@ -76,7 +78,7 @@ async function tasks() {
   $("#taskcount").textContent = "(newest " + data.items.length + ")";
   fill("#tasks", data.items, (row, t) => {
     cell(row, t.task_id.slice(-10));
-    cell(row, t.skill_id);
+    cell(row, t.skill_id, "id");
     cell(row, t.status, t.status);
     const p = progress.get(t.task_id);
     const td = row.insertCell();
@@ -142,6 +144,18 @@ function chart(perf) {
   ctx.fillText("max " + max + " tasks per " + Math.round(perf.throughput.bin_s) + " s bin (" + perS.toFixed(2) + "/s); red: failed", 4, 12);
 }
 
+// ``text`` cut to ``width`` pixels, its middle left out: an id's start and its script's
+// name say the most.
+function fitted(ctx, text, width) {
+  if (ctx.measureText(text).width <= width) return text;
+  for (let keep = text.length - 1; keep > 1; keep--) {
+    const head = Math.ceil(keep / 2);
+    const cut = text.slice(0, head) + "\u2026" + text.slice(text.length - (keep - head));
+    if (ctx.measureText(cut).width <= width) return cut;
+  }
+  return "\u2026";
+}
+
 function latency(skills) {
   const canvas = $("#latency");
   const ctx = canvas.getContext("2d");
@@ -150,26 +164,42 @@ function latency(skills) {
   if (!rows.length) return;
   const max = Math.max(1, ...rows.map((s) => s.p95_ms));
   const h = (canvas.height - 16) / rows.length;
-  const w = canvas.width - 130;
+  // The labels' column is as wide as the longest (at most 40% of the chart), and a label
+  // longer is cut to it: a long id (a plugin's skill and its script) was drawn over the bars.
+  const names = rows.map((s) => safe(s.skill));
+  const left = Math.min(Math.round(canvas.width * 0.4),
+    Math.ceil(Math.max(...names.map((n) => ctx.measureText(n).width))) + 12);
+  const w = canvas.width - left - 4;
   rows.forEach((s, i) => {
     const y = 16 + i * h;
-    ctx.fillStyle = "#333"; ctx.fillText(s.skill, 4, y + h * 0.7);
-    ctx.fillStyle = "#9bb8e6"; ctx.fillRect(120, y + 2, Math.max(2, s.p95_ms / max * w), h - 4);
-    ctx.fillStyle = "#1f5fbf"; ctx.fillRect(120, y + 2, Math.max(2, (s.p50_ms || 0) / max * w), h - 4);
+    ctx.fillStyle = "#333"; ctx.fillText(fitted(ctx, names[i], left - 10), 4, y + h * 0.7);
+    ctx.fillStyle = "#9bb8e6"; ctx.fillRect(left, y + 2, Math.max(2, s.p95_ms / max * w), h - 4);
+    ctx.fillStyle = "#1f5fbf"; ctx.fillRect(left, y + 2, Math.max(2, (s.p50_ms || 0) / max * w), h - 4);
   });
   ctx.fillStyle = "#333";
   ctx.fillText("latency per skill: p50 (dark), p95 (light); longest p95 " + Math.round(max) + " ms", 4, 11);
 }
 
+function may(action) { return !!me && me.may.includes(action); }
+
+// Reports a key's role may not read are not asked for: each refusal (403) was a console
+// error on every load. A 403 still (the key's role changed since) says the same.
+function refuseReports(why) {
+  reportsRefused = "Reports need a viewer, operator or admin key (" + why + ").";
+  $("#perf").textContent = reportsRefused;
+  $("#alertinfo").textContent = "";
+  for (const c of ["#chart", "#latency"]) $(c).getContext("2d").clearRect(0, 0, $(c).width, $(c).height);
+  fill("#errors", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 4; });
+  fill("#alerts", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 6; });
+}
+
 async function reports() {
+  if (!reportsRefused && !may("reports")) refuseReports("this key's role is " + me.role);
   if (reportsRefused) return new Map();
   let perf;
   try { perf = await api("/api/reports/performance?since=1h"); } catch (e) {
     if (e.status !== 403) throw e;
-    reportsRefused = "Reports need a viewer, operator or admin key (" + e.message + ").";
-    $("#perf").textContent = reportsRefused;
-    fill("#errors", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 4; });
-    fill("#alerts", [reportsRefused], (row, text) => { cell(row, text, "msg").colSpan = 6; });
+    refuseReports(e.message);
     return new Map();
   }
   chart(perf);
@@ -180,7 +210,7 @@ async function reports() {
   const rows = t.createTBody();
   for (const s of perf.skills || []) {
     const r = rows.insertRow();
-    cell(r, s.skill); cell(r, s.calls);
+    cell(r, s.skill, "id"); cell(r, s.calls);
     for (const k of ["p50_ms", "p95_ms", "p99_ms"]) cell(r, s[k] === null || s[k] === undefined ? "" : Math.round(s[k]));
   }
   $("#perf").replaceChildren(t);
@@ -229,7 +259,7 @@ async function skills() {
     ? `(the first ${list.length} of ${total}: GET /api/skills pages the rest)` : `(${total})`;
   fill("#skills", list, (row, s) => {
     const b = bySkill.get(s.id) || {};
-    cell(row, s.id); cell(row, s.version); cell(row, s.offers); cell(row, s.isolation);
+    cell(row, s.id, "id"); cell(row, s.version); cell(row, s.offers); cell(row, s.isolation);
     cell(row, s.environment, s.environment === "failed" ? "failed" : "");
     cell(row, s.circuit, s.circuit === "closed" ? "" : "failed");
     cell(row, reportsRefused ? "" : b.calls || 0);
@@ -337,9 +367,16 @@ function drawFields(skill) {
     }
     where.appendChild(box);
     fields.append(args, files, where);
-    api("/api/sessions").then((list) => {
-      for (const x of list) addSession(x.id);
-    }).catch(() => {});  // a key that may not run cannot list them either: fresh only
+    // The workspace picked before stays picked as another script (or skill) is chosen:
+    // step 2 of a workflow ran, unsaid, in a fresh one.
+    if (keptSession && keptSession !== "new") addSession(keptSession);
+    box.value = keptSession;
+    box.onchange = () => { keptSession = box.value; };
+    if (may("run")) {  // a key that may not run cannot list them either: fresh only
+      api("/api/sessions").then((list) => {
+        for (const x of list) addSession(x.id);
+      }).catch(() => {});
+    }
     return;
   }
   const schema = skill.parameters_schema || {};
@@ -382,7 +419,7 @@ async function runSession() {
   if (box.value !== "new") return box.value || null;
   const made = await api("/api/sessions", {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"});
   addSession(made.id);
-  box.value = made.id;
+  box.value = keptSession = made.id;
   return made.id;
 }
 
@@ -504,7 +541,14 @@ async function refresh() {
   await health();
   if (!key && !open) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
   connect();  // once /health has said whether a key is needed
-  try { await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice(""); }
+  try {
+    if (!me) me = await api("/api/whoami");
+    if (!may("skills")) {
+      notice("This key's role (" + me.role + ") may not read skills or reports: enter a viewer key or one that may run.");
+      return;
+    }
+    await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice("");
+  }
   catch (e) { notice(e.message); }
 }
 
@@ -513,6 +557,8 @@ $("#keyform").onsubmit = (ev) => {
   key = $("#key").value.trim();
   localStorage.setItem("skillexec.key", key);
   reportsRefused = "";
+  me = null;
+  keptSession = "";  // another key's sessions are not this one's
   $("#runskill").replaceChildren();
   const old = ws;
   ws = null;
