@@ -13,7 +13,7 @@ import posixpath
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -26,7 +26,7 @@ from skillexec.task import ExecutionResult
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
 
-__all__ = ["read_files", "script"]
+__all__ = ["ScriptCommand", "read_files", "script"]
 
 _ENDED_S = 30.0  # cancel_all returns once the end is journaled: a bound, not a wait
 
@@ -53,6 +53,42 @@ def read_files(specs: list[str]) -> dict[str, bytes]:
         except OSError as exc:
             opt.fail(f"--file {spec}: {local} cannot be read: {exc.strerror or exc}")
     return files
+
+
+# What each option of ``script`` takes, as its refusal says it.
+_WANTS = {"session": "a session id", "file": "a PATH or DEST=PATH", "stdin": "a file, or -",
+          "env": "NAME=VALUE", "priority": "a priority from 0 to 9",
+          "timeout": "a number of seconds", "skills_dir": "a folder", "data_dir": "a folder",
+          "journal_url": "a journal URL"}
+
+
+class ScriptCommand(typer.core.TyperCommand):
+    """``script``'s parser, which refuses an option given where another option's value
+    goes: ``--session $SID --skills-dir DIR`` with ``$SID`` empty took ``--skills-dir`` as the
+    session id, and the call then said "no skills folder"."""
+
+    # ctx: the Context of the click that Typer vendors, a private module: not named here
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        options = {name: p for p in self.get_params(ctx) if isinstance(p, typer.core.TyperOption)
+                   for name in (*p.opts, *p.secondary_opts)}
+        at = 0
+        while at < len(args) - 1 and args[at] != "--":
+            option = options.get(args[at])
+            if option is None or option.is_flag or option.count:
+                at += 1
+                continue
+            value, name = args[at + 1], args[at + 1].split("=", 1)[0]
+            # No value of these starts with "--" (a file so named is ./--name), nor is one
+            # of this command's options ("-f"); "-" is stdin, "-1" a number refused later.
+            if value.startswith("--") or name in options:
+                wants = _WANTS.get(option.name or "", "a value")
+                got = ("--, which ends skillexec's own options" if value == "--"
+                       else f"the option {name}" if name in options
+                       else f"{name}, an option")
+                opt.fail(f"{args[at]} needs {wants} (got {got}); an empty shell variable, "
+                         "unquoted, leaves an option without its value")
+            at += 2
+        return super().parse_args(ctx, args)
 
 
 def script(

@@ -73,10 +73,32 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
             finally:
                 os.close(fd)
         except OSError as exc:
-            why = "a link or a file is in the way" if exc.errno in (
-                errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else exc.strerror
+            why = _in_the_way(root, rel) if exc.errno in (
+                errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else None
             raise ParameterError(f"file {rel!r} could not be written into the workspace: "
-                                 f"{why}", code="file_not_written") from None
+                                 f"{why or exc.strerror}", code="file_not_written") from None
+
+
+def _in_the_way(root: str, rel: str) -> str | None:
+    """What stands where ``rel`` or one of its folders goes (a session's folder named as a
+    file was "a link or a file is in the way"), said with how to get past it; None when
+    nothing is, now. Only looks (``lstat``, never through a link): the words of a refusal."""
+    parts = rel.split("/")
+    for depth in range(1, len(parts) + 1):
+        at = "/".join(parts[:depth])
+        try:
+            mode = os.lstat(os.path.join(root, at)).st_mode
+        except OSError:
+            return None
+        last = depth == len(parts)
+        if stat.S_ISLNK(mode):
+            return f"{at!r} is a link there (a file is never written through one)"
+        if last and stat.S_ISDIR(mode):
+            return (f"{at!r} is a folder there: send the file under another name, or each "
+                    f"file of a folder under its own path ({at}/NAME)")
+        if not last and not stat.S_ISDIR(mode):
+            return f"{at!r} is a file there, not a folder"
+    return None
 
 
 def snapshot(root: str, *, max_files: int, uid: int | None = None) -> Snapshot:
