@@ -7,9 +7,11 @@ import contextlib
 import errno
 import fcntl
 import os
+import pwd
 import shutil
 import signal
 import sqlite3
+import stat
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -26,9 +28,9 @@ if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.storage.store import TaskStore
     from skillexec.task import ExecutionResult
 
-__all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "config", "engine",
-           "engine_scope", "fail", "left_notice", "no_skills_hint", "no_skills_note",
-           "open_journal", "reason", "run_async", "with_journal"]
+__all__ = ["INTERRUPTED", "DataDir", "JournalUrl", "SkillsDir", "cannot_open", "config",
+           "denied", "engine", "engine_scope", "fail", "left_notice", "no_skills_hint",
+           "no_skills_note", "open_journal", "reason", "run_async", "with_journal"]
 _NEARLY_FULL_BYTES = 1 << 20  # below this, an I/O error is most likely a full disk
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
@@ -148,8 +150,7 @@ async def engine_scope(engine: SkillExecutionEngine, *, warm_in_background: bool
     try:
         await engine.start(warm_in_background=warm_in_background)
     except (OSError, sqlite3.Error) as exc:
-        fail(f"cannot open the data folder {engine.config.data_dir}: "
-             f"{reason(exc, folder=engine.config.data_dir)}")
+        fail(cannot_open(engine.config, exc))
     try:
         yield engine
     except asyncio.CancelledError:
@@ -159,10 +160,65 @@ async def engine_scope(engine: SkillExecutionEngine, *, warm_in_background: bool
         await engine.close()
 
 
+def cannot_open(cfg: EngineConfig, exc: OSError | sqlite3.Error) -> str:
+    """The sentence for a data folder an engine could not start on. One this user may not
+    write says so, naming the user and the folder: SQLite's own words were "unable to open
+    database file"."""
+    where = cfg.data_dir
+    if _refused(exc):
+        tried = getattr(exc, "filename", None) or (
+            where if cfg.journal_is_shared else cfg.journal_where)
+        why = denied(tried) or denied(where)
+        if why:
+            return (f"cannot open the data folder {where}: {why}; pass --data-dir a folder "
+                    "this user may write")
+    return f"cannot open the data folder {where}: {reason(exc, folder=where)}"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` may be the system refusing this user (SQLite does not say so)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EACCES, errno.EPERM)
+    text = str(exc)
+    return isinstance(exc, sqlite3.Error) and (
+        "unable to open database file" in text or "readonly database" in text)
+
+
+def denied(path: str | Path) -> str | None:
+    """Why this user may not write ``path`` (or make it, where it is not yet: the folder it
+    would go in), naming the user and what refuses it, its owner and mode; None when it may
+    (root may everywhere), or when that cannot be told."""
+    at = Path(os.path.abspath(path))
+    while not os.path.lexists(at) and at != at.parent:
+        at = at.parent
+    try:
+        st = os.stat(at)
+    except OSError:
+        return None
+    folder = stat.S_ISDIR(st.st_mode)
+    effective = os.access in os.supports_effective_ids
+    if os.access(at, os.W_OK | (os.X_OK if folder else 0), effective_ids=effective):
+        return None
+    uid = os.geteuid()
+    return (f"this user ({_user_name(uid)}, uid {uid}) may not write {'in ' if folder else ''}"
+            f"{at} ({_user_name(st.st_uid)}'s, mode {stat.S_IMODE(st.st_mode):04o})")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
 def reason(exc: BaseException, *, folder: str | Path | None = None) -> str:
     """What went wrong, as the end of a sentence (no exception class names). ``folder``:
     where it happened, looked at when the error may be a full disk (SQLite says only
     "disk I/O error" when it cannot grow its shared-memory file)."""
+    if _refused(exc) and isinstance(exc, OSError) and exc.filename \
+            and (why := denied(exc.filename)):
+        # "Permission denied: /data/sessions" said neither who nor which folder refused
+        return f"{exc.filename}: {why}; run as a user who may, or use a folder this user may write"
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror or exc}{where}"

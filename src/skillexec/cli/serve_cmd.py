@@ -48,7 +48,6 @@ def serve(
                    log_level=log_level.lower(), access_log=access_log,
                    notes=opt.no_skills_note(engine.config, serves="it serves"))
     except (OSError, sqlite3.Error) as exc:  # the engine's start, before uvicorn's
-        opt.fail(f"cannot open the data folder {engine.config.data_dir}: "
-                 f"{opt.reason(exc, folder=engine.config.data_dir)}")
+        opt.fail(opt.cannot_open(engine.config, exc))
     finally:
         sock.close()
