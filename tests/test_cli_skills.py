@@ -324,7 +324,7 @@ def test_list_folds_py_copilot_package_paths_into_one_line(tmp_path: Path) -> No
 
 def test_a_skill_that_did_not_load_is_named_with_why(tmp_path: Path) -> None:
     """power-platform-skills, Qwayk, richfrem: a folder refused at load was answered "no skill
-    'x'; did you mean <another>?" by show, script, run, check and install."""
+    'x' (did you mean <another>?)" by show, script, run, check and install."""
     skills = tmp_path / "skills"
     for name in ("add-sample-data", "add-dataverse"):
         (skills / name).mkdir(parents=True)

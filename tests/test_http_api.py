@@ -336,5 +336,5 @@ def test_an_unknown_skill_is_answered_with_the_closest_ids(admin) -> None:
     for r in (admin.get("/api/skills/ecoh"),
               admin.post("/api/skills/ecoh/scripts", json={"script": "scripts/x.py"})):
         err = error_envelope(r, 404, "SKILL_NOT_FOUND")
-        assert err["message"].startswith("no skill 'ecoh'; did you mean 'echo'"), err
+        assert err["message"].startswith("no skill 'ecoh' (did you mean 'echo'"), err
         assert "echo" in err["details"]["suggestions"], err

@@ -136,7 +136,7 @@ def test_the_cli_runs_and_shows_a_plugins_skill(tmp_path: Path) -> None:
     typo = _cli("script", "alpha-tools:setpu", "scripts/hello.py", "--skills-dir", root,
                 "--data-dir", data)
     assert typo.returncode == 2
-    assert "no skill 'alpha-tools:setpu'; did you mean 'alpha-tools:setup'" in typo.stderr
+    assert "no skill 'alpha-tools:setpu' (did you mean 'alpha-tools:setup'" in typo.stderr
 
 
 @pytest.fixture

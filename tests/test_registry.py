@@ -72,7 +72,7 @@ def test_unknown_id_suggests_the_closest_ids() -> None:
         reg.get("csv-stat")
     err = caught.value
     assert err.code == "skill_not_found"
-    assert "no skill 'csv-stat'; did you mean 'csv-stats'" in err.message
+    assert "no skill 'csv-stat' (did you mean 'csv-stats'" in err.message
     assert err.details["suggestions"][0] == "csv-stats"
     with pytest.raises(SkillNotFoundError) as caught:
         reg.get("csv")

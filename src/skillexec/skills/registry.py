@@ -239,7 +239,9 @@ class SkillRegistry:
             ):
                 suggestions.append(other)
         if suggestions:
-            hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+            # In parentheses: what shows the message ends its sentence after it (MCP's
+            # "... did you mean 'x'?." doubled the ending).
+            hint = " (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
         elif not known:
             hint = "; no skills are loaded"
         elif len(known) <= 10:
