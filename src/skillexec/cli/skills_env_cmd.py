@@ -143,17 +143,28 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     # that may not exist, or be someone else's.
     later = unsure if declared and env.state in _NOT_READY else set()
     for m in missing:
-        label = "missing" if m.needed else "optional" if m.optional else \
-            "reference-only" if m.reference else "borrowed"
+        label = "optional" if m.optional else "reference-only" if m.reference else \
+            "tests'" if m.tests else "unresolved" if m.unsure else \
+            "outside" if m.outside else "missing" if m.needed else "borrowed"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
         # The one the skill declares, where it declares one providing the same modules.
         alike = sorted(same_module(m.package) & declared)
         package = (f"{m.package}, {GUESSED}" if m.package in unsure
                    else alike[0] if alike else m.package)
+        # A module outside the skill is named by no package: the index's of that name is
+        # someone else's (dependency confusion), and the sandbox hides the one meant.
+        what = "" if m.outside else f" (package {cell(package)})"
         console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
-                      f"{cell(m.module)} (package {cell(package)}), imported at "
-                      f"{cell(where)}" + (": here skillexec's own environment provides it, "
-                                          "not the skill's" if m.borrowed else "")
+                      f"{cell(m.module)}{what}, imported at {cell(where)}"
+                      + (f": {cell(m.outside)}: not offered as a package (its name is only "
+                         "guessed into one, which would likely be another project)"
+                         if m.unsure else
+                         f": {cell(m.outside)}: not a package to install (one of that name "
+                         "would be another project), and the sandbox lets a skill's scripts "
+                         "read their own folder only: bundle what it needs in it"
+                         if m.outside else "")
+                      + (": here skillexec's own environment provides it, "
+                         "not the skill's" if m.borrowed else "")
                       + ("; a package it declares may provide it once installed"
                          if m.package in later else ""), soft_wrap=True)
     unread = read.unchecked()
@@ -164,7 +175,9 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {'; '.join(filter(None, (said, unread)))}", soft_wrap=True)
     elif unread:
         console.print(f"  {unread}", soft_wrap=True)
-    wanted = {m.package for m in missing if m.needed or m.undeclared} - later
+    # Neither a module outside the skill nor one only its tests import (pytest) is a
+    # package for the skill to declare.
+    wanted = {m.package for m in missing if m.installable} - later
     if missing and (undeclared := _undeclared(declared, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
@@ -265,8 +278,7 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     if not status.requirements:
         # Nothing declared is no "already installed": its imports may still miss (check).
         from skillexec.environments.imports import missing_imports
-        missing = sorted({m.package for m in missing_imports(skill)
-                          if m.needed or m.undeclared})
+        missing = sorted({m.package for m in missing_imports(skill) if m.installable})
         console.print(f"{cell(skill.id)}: declares no packages: nothing to install" + (
             f"; its imports need {cell(', '.join(missing))}: skillexec skills install "
             f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else ""), soft_wrap=True)

@@ -2,9 +2,12 @@
 
 Every ``import`` in every Python file of the folder (read as syntax trees, never run; at
 the top level and nested in functions, classes, ``if`` and ``try``) whose top-level module
-is neither in the standard library, nor a module of the skill's own folder, nor installed
-in its environment or the engine's interpreter. Each comes with the package that usually
-provides it, to declare (never installed silently).
+is neither in the standard library, nor a module of the skill's own files that the
+importing file can import, nor installed in its environment or the engine's interpreter.
+Each comes with the package that usually provides it, to declare (never installed
+silently), unless the module is outside the skill (a skill folder beside it, or a folder
+outside it that a script puts on ``sys.path``): no package provides that, and one of its
+name on the index is someone else's.
 """
 
 from __future__ import annotations
@@ -13,22 +16,24 @@ import ast
 import importlib.machinery
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillexec.environments.import_scan import Imported, OwnModules, read_imports, within
 from skillexec.environments.modules import module_key, package_for, package_guessed
 from skillexec.skills.bundle import MAX_RESOURCES, python_files, shebang_runner
+from skillexec.skills.loader import is_skill_folder
 from skillexec.skills.model import Skill
 
 __all__ = ["Coverage", "MissingImport", "coverage", "is_own_module", "missing_imports"]
 
 _MAX_FILES = 2000
 _MAX_FILE_BYTES = 2 << 20
-_GUARDS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_MAX_BESIDE = 64  # a failed script's folder: the files read for how they import a name
 _MATERIAL = frozenset({"references", "reference", "assets", "templates", "examples"})
+_TESTS = frozenset({"tests", "test", "testing"})
 _NODE = frozenset({".js", ".mjs", ".cjs"})
-_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 _SHELL = frozenset({".sh"})
 
 
@@ -37,7 +42,9 @@ class MissingImport:
     module: str  # the top-level name imported
     package: str  # the distribution that usually provides it
     files: tuple[str, ...] = ()  # where (relative paths, with line numbers)
-    optional: bool = False  # every import of it is guarded by ``except ImportError``
+    # Every import of it is guarded by an ``except ImportError`` that falls back (one that
+    # ends the program, ``sys.exit(1)``, leaves it required).
+    optional: bool = False
     # Every import of it is in material for a model to read or copy (references/,
     # assets/, templates/, examples/), not in code the skill runs: its template's
     # ``import your_module`` is no package to install.
@@ -45,15 +52,30 @@ class MissingImport:
     # Not in its environment, but in skillexec's own (installed with it, or with its test
     # extras): it imports here, and nowhere the skill is installed without them.
     borrowed: bool = False
+    # Only its tests import it (under tests/, or test_*.py, conftest.py): a script run
+    # does not need it, and a package for them is the developer's, not the skill's.
+    tests: bool = False
+    # Where it is looked for outside the skill's folder ("" if not): the sandbox hides it
+    # from the skill's scripts, and no package of its name is the module meant.
+    outside: str = ""
+    # ``outside`` says only where it may be: a folder a script puts on sys.path that
+    # cannot be looked in here. Its name is only guessed into a package: not offered.
+    unsure: bool = False
 
     @property
     def needed(self) -> bool:
-        return not (self.optional or self.reference or self.borrowed)
+        """A run of the skill's code fails without it (counted as missing)."""
+        return not (self.optional or self.reference or self.tests or self.borrowed)
 
     @property
     def undeclared(self) -> bool:
         """Code the skill runs needs it, and only what happens to be here provides it."""
-        return self.borrowed and not (self.optional or self.reference)
+        return self.borrowed and not (self.optional or self.reference or self.tests)
+
+    @property
+    def installable(self) -> bool:
+        """A package to declare or install for it: needed or borrowed, and not outside."""
+        return (self.needed or self.undeclared) and not self.outside
 
     @property
     def guessed(self) -> bool:
@@ -63,7 +85,9 @@ class MissingImport:
     def to_dict(self) -> dict[str, object]:
         return {"module": self.module, "package": self.package, "files": list(self.files),
                 "optional": self.optional, "reference": self.reference,
-                "borrowed": self.borrowed, "guessed": self.guessed}
+                "borrowed": self.borrowed, "tests": self.tests,
+                "outside": self.outside or None, "outside_unsure": self.unsure,
+                "guessed": self.guessed}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,84 +150,153 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
     """The unresolved imports of ``skill``'s Python files, sorted by module."""
     if skill.path is None:
         return []
-    folder = skill.path
+    root = os.path.normpath(os.path.abspath(skill.path))
+    scope = os.path.normpath(os.path.abspath(skill.plugin_root or skill.path))
     engine = [p for p in sys.path if p and Path(p).is_absolute()]
-    found: dict[str, tuple[list[str], bool, bool]] = {}
     every = _python_of(skill)
-    files = every[:_MAX_FILES]
-    own = _own_modules([*every, *(r.path for r in skill.resources)])
-    for rel in files:
-        path = folder / rel
-        try:
-            if path.stat().st_size > _MAX_FILE_BYTES:
-                continue
-            data = path.read_bytes()
-            if b"import" not in data:  # nothing to find: not worth a parse
-                continue
-            tree = ast.parse(data, filename=str(path))
-        except (OSError, SyntaxError, ValueError, RecursionError):
+    own = OwnModules([*every, *(r.path for r in skill.resources)])
+    seen: dict[str, _Seen] = {}
+    for rel in every[:_MAX_FILES]:
+        file = os.path.join(root, rel)
+        tree = _parse(Path(file))
+        if tree is None:
             continue  # the runner reports a file that cannot be read or parsed
-        for name, line, guarded in _imports(tree):
-            if (name in own or _local(name, path.parent, folder)
-                    or name in sys.stdlib_module_names):
+        read = read_imports(tree, Path(file))
+        here = os.path.dirname(file)
+        paths = [_seen_from_here(p, skill.path) for p in read.paths]
+        # A plugin's skills read their plugin's folder: a folder of it is in reach.
+        inside = [p for p in paths if within(p, scope)]
+        away = _Away(rel, [p for p in paths if not within(p, root)], read.unknown_paths,
+                     root, scope)
+        for imp in read.imports:
+            if imp.key in sys.stdlib_module_names or own.provides(imp, here, inside, root):
                 continue
-            where, all_guarded, all_material = found.get(name, ([], True, True))
-            where.append(f"{rel}:{line}")
-            found[name] = (where, all_guarded and guarded,
-                           all_material and rel.split("/", 1)[0] in _MATERIAL)
+            seen.setdefault(imp.key, _Seen()).add(rel, imp, away)
     missing = []
-    for name in sorted(found):
+    for name in sorted(seen):
         if name in sys.builtin_module_names or _resolves(name, env_paths):
             continue
-        where, guarded, material = found[name]
-        missing.append(MissingImport(name, package_for(name), tuple(where), guarded, material,
-                                     borrowed=_resolves(name, engine)))
+        s = seen[name]
+        outside = _sibling_skill(name, skill.path) or s.away
+        borrowed = not outside and _resolves(name, engine)
+        # A name only guessed into a package, which names a folder of the skill or may be
+        # in a folder a file puts on sys.path: most likely no package, and one of that
+        # name on the index someone else's (tracking-todos' ``from scripts import x``).
+        maybe = "" if outside or borrowed or not package_guessed(name) else (
+            _folder_named(name, own) or s.perhaps)
+        missing.append(MissingImport(
+            name, package_for(name), tuple(s.files), s.optional, s.material,
+            borrowed=borrowed, tests=s.tests_only and not s.material,
+            outside=maybe or outside, unsure=bool(maybe)))
     return missing
 
 
-def _imports(tree: ast.Module) -> list[tuple[str, int, bool]]:
-    """(top-level module, line, guarded by an ImportError handler) for each absolute import."""
-    out: list[tuple[str, int, bool]] = []
+@dataclass(frozen=True, slots=True)
+class _Away:
+    """The folders one file puts on sys.path outside the skill's folder (``folders``,
+    another skill's among them), and how many it adds that only running it tells."""
 
-    def visit(node: ast.AST, guarded: bool) -> None:
-        if isinstance(node, ast.Import):
-            out.extend((module_key(a.name), node.lineno, guarded) for a in node.names)
-            return
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                # from google import genai: under a namespace package, the imported name
-                # may be the part that names the package (module_key stops where it does).
-                first = node.names[0].name if node.names else "*"
-                full = node.module if first == "*" else f"{node.module}.{first}"
-                out.append((module_key(full), node.lineno, guarded))
-            return
-        if isinstance(node, ast.Try | ast.TryStar):
-            catches = any(_catches_import_error(h) for h in node.handlers)
-            for inner in node.body:
-                visit(inner, guarded or catches)
-            # A handler of ImportError imports the fallback (``except ImportError: from
-            # backports.zoneinfo import ZoneInfo``): needed only where the first is missing.
-            for handler in node.handlers:
-                visit(handler, guarded or _catches_import_error(handler))
-            rest: list[ast.AST] = [*node.orelse, *node.finalbody]
-            for part in rest:
-                visit(part, guarded)
-            return
-        # Imports are statements: only statement lists are walked, never an expression
-        # (most of a tree's nodes; a folder of 1,000 files was checked in 9 s).
-        for field in _BODIES:
-            for child in getattr(node, field, ()):
-                visit(child, guarded)
+    rel: str
+    folders: list[str]
+    unknown: int
+    root: str
+    scope: str  # the skill's folder, or its plugin's (which its scripts read)
 
-    visit(tree, False)
-    return out
+    def holding(self, module: str) -> str:
+        """Where ``module`` is, in a folder out of the sandbox's reach, as a phrase."""
+        folder = next((f for f in self.folders if not within(f, self.scope)
+                       and _resolves(module, [f])), None)
+        return "" if folder is None else (
+            f"{self.rel} puts {_shown(folder, self.root)} on sys.path, outside the skill's "
+            "folder, and it is there")
+
+    def perhaps(self) -> str:
+        """A folder that may hold a module not found here, as a phrase ("" if none): a
+        name only guessed into a package is then most likely a module there (a sibling
+        skill's script that puts its own sibling on sys.path in turn)."""
+        if self.folders:
+            folder = self.folders[0]
+            gone = "" if os.path.isdir(folder) else " and not here"
+            return (f"{self.rel} puts {_shown(folder, self.root)} on sys.path, outside the "
+                    f"skill's folder{gone}, which may hold it")
+        return (f"{self.rel} puts on sys.path a folder that only running it tells, which "
+                "may hold it") if self.unknown else ""
 
 
-def _catches_import_error(handler: ast.ExceptHandler) -> bool:
-    if handler.type is None:
-        return True
-    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any(isinstance(n, ast.Name) and n.id in _GUARDS for n in names)
+@dataclass(slots=True)
+class _Seen:
+    """What the imports of one module add up to, across the skill's files."""
+
+    files: list[str] = field(default_factory=list)
+    optional: bool = True
+    material: bool = True
+    tests_only: bool = True  # test files or material
+    away: str = ""  # where a folder out of the sandbox's reach holds it
+    perhaps: str = ""  # where a folder put on sys.path may hold it
+
+    def add(self, rel: str, imp: Imported, away: _Away) -> None:
+        self.files.append(f"{rel}:{imp.line}")
+        self.optional = self.optional and imp.optional
+        material = rel.split("/", 1)[0] in _MATERIAL
+        self.material = self.material and material
+        self.tests_only = self.tests_only and (material or _is_test(rel))
+        self.away = self.away or away.holding(imp.key)
+        self.perhaps = self.perhaps or away.perhaps()
+
+
+def _is_test(rel: str) -> bool:
+    *folders, file = rel.split("/")
+    return (any(f in _TESTS for f in folders) or file.startswith("test_")
+            or file.endswith("_test.py") or file == "conftest.py")
+
+
+def _parse(path: Path) -> ast.Module | None:
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+        if b"import" not in data:  # nothing to find: not worth a parse
+            return None
+        return ast.parse(data, filename=str(path))
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return None
+
+
+def _shown(folder: str, root: str) -> str:
+    """A folder as the user finds it: relative to the skill's folder when it is in the
+    skills folder holding it (``../flowing/scripts``), else as it is."""
+    return (os.path.relpath(folder, root)
+            if within(folder, os.path.dirname(root)) else folder)
+
+
+def _seen_from_here(folder: str, skill_folder: Path) -> str:
+    """``folder``, or where it is here when it is not: a script written for another machine
+    names ``/mnt/skills/user/image-to-svg/scripts``, and ``image-to-svg`` is a skill beside
+    this one (or this one)."""
+    if os.path.isdir(folder):
+        return folder
+    parts = Path(folder).parts
+    for i, part in enumerate(parts[1:], start=1):
+        beside = skill_folder.parent / part
+        if part not in (".", "..") and is_skill_folder(beside):
+            return os.path.normpath(os.path.join(os.path.abspath(beside), *parts[i + 1:]))
+    return folder
+
+
+def _folder_named(name: str, own: OwnModules) -> str:
+    folders = sorted(own.folders.get(name.split(".", 1)[0], ()))
+    return (f"it names the skill's folder {folders[0]}/, which is not on the importing "
+            "file's path" if folders else "")
+
+
+def _sibling_skill(name: str, skill_folder: Path) -> str:
+    """Where ``name`` is a skill folder beside the skill's (its registry's ids are their
+    folders' names), as a phrase; "" if it is not."""
+    top = name.split(".", 1)[0]
+    beside = skill_folder.parent / top
+    if not top.isidentifier() or beside == skill_folder or not is_skill_folder(beside):
+        return ""
+    return f"it names the skill {top!r} beside this one, outside this skill's folder"
 
 
 def _resolves(name: str, search: Sequence[str]) -> bool:
@@ -214,40 +307,37 @@ def _resolves(name: str, search: Sequence[str]) -> bool:
     return importlib.machinery.PathFinder.find_spec(last, where) is not None
 
 
-def _own_modules(paths: Iterable[str]) -> frozenset[str]:
-    """What the skill's own files could be imported as, wherever they are in its folder:
-    its tests put ``../scripts`` on ``sys.path`` and import ``add_blocks`` (Notion's skill
-    in terrylica/cc-skills). Named as a package to install, such a module would send the
-    user to whatever the package index holds under that name."""
-    names: set[str] = set()
-    for rel in paths:
-        *folders, file = rel.split("/")
-        names.update(folders)
-        if file.endswith(".py"):
-            names.add(file[:-3])
-    return frozenset(names)
-
-
-def _local(name: str, here: Path, root: Path) -> bool:
-    """A module of the skill's own: beside the importing file or in a folder above it, up
-    to the skill's folder (``from utils import x``, ``from core.frames import y``)."""
-    folder = here
-    while True:
-        if (folder / f"{name}.py").is_file() or (folder / name).is_dir():
-            return True
-        if folder == root or root not in folder.parents:
-            return False
-        folder = folder.parent
-
-
 def is_own_module(skill: Skill, module: str, *, beside: Path | None = None) -> bool:
     """Whether ``module`` (a dotted import name) names the skill's own files, as ``skills
-    check`` decides it: a file or folder name anywhere in its folder, or a module beside
-    ``beside`` (the importing file's folder) or in a folder above it, up to the skill's."""
+    check`` decides it, for a script of the folder ``beside`` (the skill's own folder when
+    None)."""
     if skill.path is None:
         return False
-    name = module_key(module)
-    if name in _own_modules(r.path for r in skill.resources):
+    root = str(skill.path.resolve())
+    here = str(beside.resolve()) if beside is not None else root
+    own = OwnModules(r.path for r in skill.resources)
+    if own.provides(Imported(module_key(module), module, 0, False), here, (), root):
         return True
-    root = skill.path.resolve()
-    return beside is not None and _local(name, beside.resolve(), root)
+    top = module.split(".", 1)[0]
+    if top not in own.folders:
+        return False
+    # A folder of that name is the module where the name is only guessed into a package
+    # (one of that name on the index is another project), or where the script's folder
+    # imports a file of it: openai-spreadsheet's examples in openpyxl/ need openpyxl.
+    return package_guessed(top) or any(
+        own.provides(imp, here, (), root) for imp in _imports_beside(Path(here), top))
+
+
+def _imports_beside(folder: Path, top: str) -> list[Imported]:
+    """The imports of ``top`` by the Python files in ``folder`` (not below it)."""
+    found: list[Imported] = []
+    try:
+        files = sorted(p for p in folder.iterdir() if p.suffix == ".py")[:_MAX_BESIDE]
+    except OSError:
+        return found
+    for path in files:
+        tree = _parse(path)
+        if tree is not None:
+            found += [i for i in read_imports(tree, path).imports
+                      if i.dotted.partition(".")[0] == top]
+    return found

@@ -79,6 +79,7 @@ _PACKAGES: dict[str, str] = {
     "vertexai": "google-cloud-aiplatform", "multipart": "python-multipart",
     "pythonjsonlogger": "python-json-logger", "RPi": "RPi.GPIO",
     "google.genai": "google-genai", "google.generativeai": "google-generativeai",
+    "tensorflow_text": "tensorflow-text",
 }
 # Modules whose package has their own name: known, not guessed (see package_guessed).
 _SAME_NAME = frozenset({
@@ -96,7 +97,8 @@ _SAME_NAME = frozenset({
     "simplejson", "weasyprint", "pdfkit", "xhtml2pdf", "ebooklib", "mutagen", "pyttsx3",
     "sounddevice", "soundfile", "librosa", "shapely", "geopandas", "folium", "statsmodels",
     "tensorflow", "keras", "xgboost", "lightgbm", "jieba", "validators", "html5lib",
-    "markdown2", "mistune", "pyzbar", "pyppeteer", "humanize", "babel",
+    "markdown2", "mistune", "pyzbar", "pyppeteer", "humanize", "babel", "pytest",
+    "mediapipe",
 })
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # Namespace packages: many distributions share the top-level name, and the package is named
