@@ -1,5 +1,6 @@
-"""``skills check`` as a new user met them on third-party skills
-(trial A: H2, M3, M4, L5): which imports are packages to install, and which are not."""
+"""``skills check`` and ``skills show`` as a new user met them on third-party skills
+(trial A: H2, M2, M3, M4, L5): which imports are packages to install, which are not, and
+what a skill declares."""
 
 from __future__ import annotations
 
@@ -141,6 +142,41 @@ def test_the_folders_a_script_puts_on_sys_path_are_told_from_its_syntax(
     assert read.paths == (f"{sk}/lib", f"{sk}/a", f"{tmp_path}/sib/scripts", "/opt/abs",
                           f"{sk}/scripts")
     assert read.unknown_paths == 2  # the workspace-relative path, and f's argument
+
+
+# -- M2: what a skill declares is not borrowed -------------------------------------------------
+
+
+def test_a_declared_package_the_engine_provides_is_neither_borrowed_nor_undeclared(
+        tmp_path: Path) -> None:
+    """x-research declares httpx in scripts/pyproject.toml, skill-creator yaml in a PEP 723
+    block: check called each module "borrowed" (skillexec's own environment provides it,
+    not the skill's) and show said "none declared"."""
+    absent("tabulate")
+    skill(tmp_path, "declares", {
+        "scripts/pyproject.toml": "[project]\nname = 'x'\nversion = '1'\n"
+                                  "dependencies = ['pyyaml']\n",
+        "scripts/use.py": "import yaml\n"})
+    skill(tmp_path, "inline", {
+        "scripts/use.py": ("# /// script\n# dependencies = ['pyyaml>=5']\n# ///\n"
+                           "import yaml\n")})
+    skill(tmp_path, "borrows", {"scripts/use.py": "import yaml\n"})
+    for name, requires in (("declares", "pyyaml"), ("inline", "pyyaml>=5")):
+        code, found, text = check(tmp_path, name)
+        assert (code, found) == (0, {}), text
+        assert text.splitlines() == [
+            f"{name}: environment none needed: skillexec's own environment provides what "
+            f"it requires ({requires})", "  every import resolves"]
+        shown = cli(tmp_path, "skills", "show", name)
+        assert shown.returncode == 0, shown.stderr
+        assert (f"environment    none needed: skillexec's own environment provides what it "
+                f"requires ({requires})") in shown.stdout, shown.stdout
+        assert "none declared" not in shown.stdout
+    code, found, text = check(tmp_path, "borrows")  # imported, not declared: borrowed
+    assert code == 0 and found["yaml"]["borrowed"] is True, text
+    assert suggestion(text) == ["pyyaml"]
+    shown = cli(tmp_path, "skills", "show", "borrows")
+    assert "environment    none declared (skillexec skills check borrows lists" in shown.stdout
 
 
 # -- M3: a folder named like a package is no module of the skill's ---------------------------

@@ -57,7 +57,12 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
         state += f": {cell(env['reason'])}"
     if env.get("requirements"):
         state += f" (requires {cell(', '.join(env['requirements']))})"
-    if env["state"] == "none needed" and (scripts or body["runnable"]):
+    if env["state"] == "none needed" and env.get("requirements"):
+        # It declares packages, and the engine's own environment satisfies them: no
+        # environment of its own, which is not "none declared".
+        state = (f"none needed: skillexec's own environment provides what it requires "
+                 f"({cell(', '.join(env['requirements']))})")
+    elif env["state"] == "none needed" and (scripts or body["runnable"]):
         # Only what it declares: its imports are not read here (skills check reads them).
         state = (f"none declared (skillexec skills check {cell(body['id'])} lists what its "
                  "code imports that nothing provides)")

@@ -52,7 +52,9 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     docs, tally = [], _Tally()
     for skill, name in named:
         env = envs.status(skill)
-        missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths)
+        declared = _declared(envs, skill)
+        missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths,
+                                  declared=declared)
         needed = [m for m in missing if m.needed]
         read = coverage(skill)
         # Scripts that ask for another Python: said, not counted (most run all the same).
@@ -67,7 +69,8 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
                          "python": python, "read": read.to_dict(),
                          "not_packages": list(_named_skills(envs, skill))})
         elif skill_ids or needed or borrowed or python or env.state in _NOT_READY:
-            _report(console, envs, skill, env, missing, needed, read, name=shlex.quote(name))
+            _report(console, envs, skill, env, missing, needed, read, declared,
+                    name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
     refused = len(registry.problems) if registry is not None else 0
@@ -126,17 +129,21 @@ def _n(count: int, noun: str) -> str:
 
 
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
-            missing: list[MissingImport], needed: list[MissingImport], read: Coverage, *,
-            name: str) -> None:
-    # "none needed" is what the skill declares; with imports missing, one is needed.
-    shown = "none declared" if env.state == "none needed" and needed else str(env)
+            missing: list[MissingImport], needed: list[MissingImport], read: Coverage,
+            declared: set[str], *, name: str) -> None:
+    shown = str(env)
+    if env.state == "none needed" and env.requirements:
+        # What it declares, skillexec's own environment provides: said, not "none".
+        shown = (f"none needed: skillexec's own environment provides what it requires "
+                 f"({', '.join(env.requirements)})")
+    elif env.state == "none needed" and needed:
+        shown = "none declared"  # with imports missing, one is needed
     console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
     if env.state == "not installed":
         console.print(f"  install it ahead of time: skillexec skills install "
                       f"{cell(name)}", soft_wrap=True)
     _say_named_skills(console, _named_skills(envs, skill))
     # A guess the skill declares itself is the author's word, not only the module's name.
-    declared = _declared(envs, skill)
     unsure = set(_undeclared(declared, {m.package for m in missing if m.guessed}))
     # Declared packages not installed yet may provide a module whose package is only a
     # guess (sgmllib3k provides sgmllib): install them first, rather than a guessed name

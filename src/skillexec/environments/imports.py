@@ -3,25 +3,30 @@
 Every ``import`` in every Python file of the folder (read as syntax trees, never run; at
 the top level and nested in functions, classes, ``if`` and ``try``) whose top-level module
 is neither in the standard library, nor a module of the skill's own files that the
-importing file can import, nor installed in its environment or the engine's interpreter.
-Each comes with the package that usually provides it, to declare (never installed
-silently), unless the module is outside the skill (a skill folder beside it, or a folder
-outside it that a script puts on ``sys.path``): no package provides that, and one of its
-name on the index is someone else's.
+importing file can import, nor installed in its environment. Each comes with the package
+that usually provides it, to declare (never installed silently), unless the module is
+outside the skill (a skill folder beside it, or a folder outside it that a script puts on
+``sys.path``): no package provides that, and one of its name on the index is someone
+else's. One the engine's interpreter provides is "borrowed" unless the skill declares
+its package.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.machinery
+import importlib.metadata
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from skillexec.environments.import_scan import Imported, OwnModules, read_imports, within
-from skillexec.environments.modules import module_key, package_for, package_guessed
+from skillexec.environments.modules import module_key, package_for, package_guessed, same_module
 from skillexec.skills.bundle import MAX_RESOURCES, python_files, shebang_runner
 from skillexec.skills.loader import is_skill_folder
 from skillexec.skills.model import Skill
@@ -50,7 +55,8 @@ class MissingImport:
     # ``import your_module`` is no package to install.
     reference: bool = False
     # Not in its environment, but in skillexec's own (installed with it, or with its test
-    # extras): it imports here, and nowhere the skill is installed without them.
+    # extras), and the skill does not declare it: it imports here, and nowhere the skill
+    # is installed without skillexec's packages.
     borrowed: bool = False
     # Only its tests import it (under tests/, or test_*.py, conftest.py): a script run
     # does not need it, and a package for them is the developer's, not the skill's.
@@ -146,8 +152,11 @@ def _kind(skill: Skill, script: str) -> str:
         shebang_runner(skill.path / script) or "", "")
 
 
-def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[MissingImport]:
-    """The unresolved imports of ``skill``'s Python files, sorted by module."""
+def missing_imports(skill: Skill, *, env_paths: Sequence[str] = (),
+                    declared: Collection[str] = ()) -> list[MissingImport]:
+    """The unresolved imports of ``skill``'s Python files, sorted by module. ``declared``:
+    the canonical names of the packages its requirements name: one the engine's
+    interpreter provides is then no borrowed module (its environment needs none)."""
     if skill.path is None:
         return []
     root = os.path.normpath(os.path.abspath(skill.path))
@@ -179,6 +188,8 @@ def missing_imports(skill: Skill, *, env_paths: Sequence[str] = ()) -> list[Miss
         s = seen[name]
         outside = _sibling_skill(name, skill.path) or s.away
         borrowed = not outside and _resolves(name, engine)
+        if borrowed and _declares(declared, name):
+            continue  # declared, and the engine's interpreter satisfies it: resolved
         # A name only guessed into a package, which names a folder of the skill or may be
         # in a folder a file puts on sys.path: most likely no package, and one of that
         # name on the index someone else's (tracking-todos' ``from scripts import x``).
@@ -297,6 +308,23 @@ def _sibling_skill(name: str, skill_folder: Path) -> str:
     if not top.isidentifier() or beside == skill_folder or not is_skill_folder(beside):
         return ""
     return f"it names the skill {top!r} beside this one, outside this skill's folder"
+
+
+def _declares(declared: Collection[str], module: str) -> bool:
+    """Whether the skill's requirements name the package providing ``module``: the one
+    usually named for it (or one alike), or the distribution providing it here."""
+    if not declared:
+        return False
+    named = {canonicalize_name(p) for p in same_module(package_for(module))}
+    return bool((named | _distributions().get(module.split(".", 1)[0], frozenset()))
+                & {canonicalize_name(d) for d in declared})
+
+
+@functools.cache
+def _distributions() -> dict[str, frozenset[str]]:
+    """The engine's top-level modules, each with the distributions providing it."""
+    return {module: frozenset(canonicalize_name(d) for d in dists)
+            for module, dists in importlib.metadata.packages_distributions().items()}
 
 
 def _resolves(name: str, search: Sequence[str]) -> bool:
