@@ -460,3 +460,20 @@ def test_a_lower_case_skill_md_is_named_by_every_command_and_grouped_in_the_list
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("not loaded")]
     assert len(lines) == 1 and lines[0].startswith("not loaded 12 folders, each: "), r.stdout
     assert lines[0].endswith("(and 11 more alike)")
+
+
+def test_a_hidden_folder_of_skills_is_a_note_of_list_and_check(tmp_path: Path) -> None:
+    """A marketplace's .claude/ (Claude Code's settings, hooks, skills) was 'not loaded' in
+    red by skills list and 'a skill folder that could not be loaded' by skills check."""
+    root = tmp_path / "skills"
+    for folder in (root / "ok", root / ".claude" / "skills" / "hidden"):
+        folder.mkdir(parents=True)
+        (folder / "SKILL.md").write_text(f"---\nname: {folder.name}\ndescription: D.\n---\nB.\n")
+    listed = cli("skills", "list", "--skills-dir", str(root), cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    out = " ".join(listed.stdout.split())
+    assert "note " in out and "folders whose names start with '.' are not read" in out, out
+    assert "not loaded" not in out
+    checked = cli("skills", "check", "--skills-dir", str(root), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "could not be loaded" not in checked.stdout + checked.stderr

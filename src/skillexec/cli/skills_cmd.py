@@ -199,11 +199,13 @@ def list_(search: Annotated[str | None, typer.Argument(
             by_reason.setdefault(problem.reason.removeprefix(str(problem.path)), []).append(
                 problem)
     for alike in by_reason.values():
+        # A hidden folder of skills, a marketplace too large: left unread on purpose.
+        label = "[dim]note[/dim]" if all(p.note for p in alike) else "[red]not loaded[/red]"
         if len(alike) <= _NAMED_AT_MOST:
             for refused in alike:
-                console.print(f"[red]not loaded[/red] {cell(refused.reason)}", soft_wrap=True)
+                console.print(f"{label} {cell(refused.reason)}", soft_wrap=True)
         else:
-            console.print(f"[red]not loaded[/red] {len(alike)} folders, each: "
+            console.print(f"{label} {len(alike)} folders, each: "
                           f"{cell(alike[0].reason)} (and {len(alike) - 1} more alike)",
                           soft_wrap=True)
 

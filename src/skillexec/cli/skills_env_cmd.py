@@ -73,7 +73,8 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
                     name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
-    refused = len(registry.problems) if registry is not None else 0
+    # (A hidden folder of skills, left unread on purpose, is a note of skills list's.)
+    refused = sum(not p.note for p in registry.problems) if registry is not None else 0
     # A folder that did not load was not checked: a count of the rest alone reads as all.
     not_loaded = (f"{refused} skill folder{'s' if refused != 1 else ''} could not be loaded "
                   "(skillexec skills list says why)" if refused else "")
