@@ -304,3 +304,31 @@ def test_remove_tree_survives_depth_symlinks_and_locked_folders(tmp_path: Path) 
     assert removed.files >= 2003
     assert not root.exists()
     assert (outside / "keep.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(("quota", "code"), [
+    ({"max_workspace_files": 5}, "workspace_quota_exceeded"),
+    ({"max_artifacts": 2}, "artifact_quota_exceeded")])
+def test_a_script_over_a_quota_keeps_what_it_said(
+        tmp_path: Path, quota: dict[str, int], code: str) -> None:
+    """A script whose files broke a quota ended with the quota's error and nothing else:
+    its exit code, stdout and stderr (where it was, what it made) were dropped."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "maker"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: maker\ndescription: M.\n---\nRun it.\n")
+    (folder / "scripts" / "make.py").write_text(
+        "import sys\nfor i in range(20):\n    open(f'f{i}.txt', 'w').write('x')\n"
+        "print('made 20 files')\nprint('all done', file=sys.stderr)\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+
+    async def go() -> Any:
+        async with SkillExecutionEngine(config=EngineConfig(
+                skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                work_dir=tmp_path / "d" / "work", quotas=quota)) as e:
+            return await e.run_script("maker", "scripts/make.py")
+    r = asyncio.run(go())
+    assert r.error is not None and r.error.code == code, r.error
+    assert r.error.details["exit_code"] == 0
+    assert r.error.details["stdout"] == "made 20 files\n"
+    assert r.error.details["stderr"] == "all done\n"

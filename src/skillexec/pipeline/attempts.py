@@ -299,7 +299,7 @@ class AttemptLoop:
             outcome = await runner.run(attempt)
             if (ctx.workdir_made or ctx.quota_error is not None) and (  # quotas: environment
                     over := await self.environment.finish(ctx)) is not None:
-                outcome = Outcome(error=over, metrics=outcome.metrics)
+                outcome = outcome.failed_with(over)
             outcome = self._measured(task, skill, runner, attempt, outcome, cut)
             # (a scalar output without an error has nothing to mask: no call for it)
             if self.output_filter.enabled and (outcome.error is not None or not isinstance(

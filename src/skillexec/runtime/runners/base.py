@@ -9,6 +9,7 @@ runner must stop its work before letting :class:`asyncio.CancelledError` through
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -57,6 +58,17 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def failed_with(self, error: ErrorInfo) -> Outcome:
+        """This attempt ended by ``error`` after all (a quota its files broke): a script's
+        exit code and streams, what it had said, are kept in the error's details, as a
+        timed-out script's are."""
+        out = self.output if isinstance(self.output, dict) and "exit_code" in self.output \
+            else self.error.details if self.error is not None else {}
+        kept = {k: out[k] for k in ("exit_code", "stdout", "stderr") if k in out}
+        if kept:
+            error = dataclasses.replace(error, details={**kept, **error.details})
+        return Outcome(error=error, metrics=self.metrics)
 
 
 class CancelledWithStreams(asyncio.CancelledError):

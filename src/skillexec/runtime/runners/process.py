@@ -178,7 +178,8 @@ class ProcessRunner:
                                     max_bytes=self.settings.max_artifact_bytes,
                                     save=ctx.save_artifact)
         except SkillExecError as exc:
-            outcome.output, outcome.error = None, ctx.quota_error or exc.info
+            failed = outcome.failed_with(ctx.quota_error or exc.info)
+            outcome.output, outcome.error = None, failed.error
 
     # -- policy and capabilities ----------------------------------------------------------
     def refusal(self, skill: Skill) -> ErrorInfo | None:
