@@ -46,3 +46,21 @@ def test_a_full_disk_is_said_to_be_full(small_disk: Path, tmp_path: Path) -> Non
     for args in (("tasks", "list"), ("run", "one")):
         one_sentence(cli(tmp_path, *args, "--data-dir", data), 2,
                      f"(the disk holding {data} is full: ")
+
+
+def test_a_callers_file_that_meets_a_full_disk_is_the_disks_fault(small_disk: Path) -> None:
+    """A call's file written into a workspace on a full disk was the caller's error
+    (parameter_error/file_not_written); it is the machine's state (resource_error/disk_full,
+    retryable once space is freed)."""
+    import base64
+
+    from skillexec.errors import ResourceError
+    from skillexec.runtime.runners._script_files import write_inputs
+
+    work = small_disk / "work"
+    work.mkdir()
+    with pytest.raises(ResourceError) as caught:
+        write_inputs(str(work), {"big.bin": base64.b64encode(b"\0" * (1 << 20)).decode()},
+                     uid=None)
+    assert caught.value.code == "disk_full" and caught.value.retryable
+    assert "could not be written into the workspace: the disk holding" in str(caught.value)

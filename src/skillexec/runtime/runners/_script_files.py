@@ -73,6 +73,12 @@ def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> Non
             finally:
                 os.close(fd)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # The machine's state, not the caller's file: retryable once space is freed.
+                raise ResourceError(
+                    f"file {rel!r} could not be written into the workspace: the disk holding "
+                    f"{root} is {'full' if exc.errno == errno.ENOSPC else 'over its quota'}",
+                    code="disk_full", retryable=True, details={"path": root}) from None
             why = _in_the_way(root, rel) if exc.errno in (
                 errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else None
             raise ParameterError(f"file {rel!r} could not be written into the workspace: "
