@@ -232,7 +232,8 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
         "---\nname: site\ndescription: Site.\n---\n"
         "Run `node ${CLAUDE_PLUGIN_ROOT}/scripts/status.py`, then "
         "`${CLAUDE_SKILL_DIR}/scripts/uses_lib.py`.\n"
-        "## Portability with ${CLAUDE_PLUGIN_ROOT}\nOpenClaw: `{baseDir}/scripts/x.py`.\n")
+        "## Portability with ${CLAUDE_PLUGIN_ROOT}\nOpenClaw: `{baseDir}/scripts/x.py`.\n"
+        "Status: `python3 {baseDir}/scripts/status.py`.\n")
     (site / "scripts" / "uses_lib.py").write_text(_USES_LIB)
     (site / "scripts" / "where.sh").write_text(
         'echo "$CLAUDE_PLUGIN_ROOT" "$CLAUDE_SKILL_DIR"\n')
@@ -252,6 +253,9 @@ def test_a_plugins_skills_use_what_the_plugin_ships(tmp_path: Path) -> None:
             # OpenClaw's {baseDir} is the skill's folder, as ${CLAUDE_SKILL_DIR} is.
             assert "## Portability with ${CLAUDE_PLUGIN_ROOT}\n" in skill.instructions
             assert "`./scripts/x.py`" in skill.instructions
+            # ... unless the file is its plugin's (last30days' {baseDir}/scripts/x.py, a
+            # script of the plugin's folder: it said ./scripts/x.py, which is not there).
+            assert "`python3 ../../scripts/status.py`" in skill.instructions
             res = await eng.run_script("pages:site", "./scripts/uses_lib.py", args=["a"])
             assert res.ok, res.error
             assert res.output["stdout"] == "from the plugin ['a']\n"

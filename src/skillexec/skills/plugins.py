@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -205,13 +206,26 @@ def _valid(name: str) -> str | None:
     return name if SKILL_ID.match(name) else None
 
 
+_BASE_DIR = re.compile(r"\{baseDir\}/([\w.@+/-]{0,300})")
+
+
+def _based(rel: str, folder: Path, plugin: Plugin | None) -> str:
+    """``{baseDir}/rel`` as a path from the skill's folder: its own file, else (in a plugin
+    whose skill wrote it for the plugin's folder: last30days' ``{baseDir}/scripts/x.py``,
+    its plugin's script) the plugin's."""
+    if plugin is not None and plugin.root is not None and rel and ".." not in rel and \
+            not (folder / rel).exists() and (plugin.root / rel).exists():
+        return os.path.relpath(plugin.root, folder) + "/" + rel
+    return "./" + rel
+
+
 def with_claude_paths(text: str, *, folder: Path, plugin: Plugin | None) -> str:
     """A skill's instructions with Claude Code's ``${CLAUDE_SKILL_DIR}`` and (in a plugin)
     ``${CLAUDE_PLUGIN_ROOT}`` written as skillexec names every bundled path: relative to
     the skill's folder (``./scripts/x.py``, ``../../scripts/lib.js``), the way a model then
     passes them to ``run_skill_script`` or reads them as the skill's files."""
     if "{baseDir}/" in text:  # OpenClaw's name for the skill's folder
-        text = text.replace("{baseDir}/", "./")
+        text = _BASE_DIR.sub(lambda m: _based(m.group(1), folder, plugin), text)
     if "${CLAUDE_" not in text:
         return text
     text = text.replace("${CLAUDE_SKILL_DIR}", ".")
