@@ -84,3 +84,38 @@ def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
                         "notes.txt", "--data-dir", str(tmp_path / "data"), "--skills-dir",
                         str(skills)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 1 and "--x" in p.stderr and "note:" not in p.stderr, p.stderr
+
+
+def test_a_folder_is_sent_with_its_files(tmp_path: Path) -> None:
+    """vercel-optimize scans a project folder: -f nextapp was refused ("a folder, not a
+    file"), and the project had to be sent file by file. A folder sends its files (not its
+    .git, node_modules, .venv, __pycache__, nor links); named without -f, it is pointed out."""
+    skill = tmp_path / "skills" / "scanner"
+    (skill / "scripts").mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: scanner\ndescription: Scans.\n---\nScan.\n")
+    (skill / "scripts" / "scan.py").write_text(
+        "import os, sys\ntop = sys.argv[1]\n"
+        "if not os.path.isdir(top):\n    sys.exit(f'{top}: no such folder')\n"
+        "print(sorted(os.path.relpath(os.path.join(d, f), top)\n"
+        "             for d, _, fs in os.walk(top) for f in fs))\n")
+    app = tmp_path / "nextapp"
+    for rel in ("app/page.tsx", ".vercel/project.json", "package.json",
+                "node_modules/react/index.js", ".git/HEAD", "app/__pycache__/x.pyc"):
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app / rel).write_text("x")
+    (app / "link.txt").symlink_to("/etc/hostname")
+
+    def scan(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "skillexec", "script", "scanner",
+                               "scripts/scan.py", *args, "--data-dir", str(tmp_path / "data"),
+                               "--skills-dir", str(tmp_path / "skills")],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    p = scan("nextapp", "-f", "nextapp")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "['.vercel/project.json', 'app/page.tsx', 'package.json']\n"
+    p = scan("code", "-f", "code=nextapp")
+    assert p.returncode == 0 and "app/page.tsx" in p.stdout, p.stderr
+    p = scan("nextapp")
+    assert p.returncode == 1
+    assert ("note: nextapp is a folder here, but the script runs in a workspace of its own "
+            "that holds only what -f sends: add -f nextapp") in p.stderr, p.stderr

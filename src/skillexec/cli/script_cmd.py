@@ -47,11 +47,37 @@ def read_files(specs: list[str]) -> dict[str, bytes]:
                      "another destination with DEST=PATH")
         named[key] = spec
         try:
-            files[dest] = Path(local).read_bytes()
-        except IsADirectoryError:
-            opt.fail(f"--file {spec}: {local} is a folder, not a file")
+            if Path(local).is_dir():
+                files.update(_folder(spec, Path(local), dest))
+            else:
+                files[dest] = Path(local).read_bytes()
         except OSError as exc:
             opt.fail(f"--file {spec}: {local} cannot be read: {exc.strerror or exc}")
+    return files
+
+
+# What a project folder holds that its scripts never read: a repository, installed
+# packages, caches (vercel-optimize scans a Next.js app; its node_modules is 200 MB).
+_NOT_SENT = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__"})
+_MAX_FOLDER_FILES = 10_000
+
+
+def _folder(spec: str, top: Path, dest: str) -> dict[str, bytes]:
+    """The files of folder ``top`` (links not followed, ``_NOT_SENT`` left out), each as
+    ``dest/relative path`` (a scanner of projects needs the folder: -f sent files only)."""
+    files: dict[str, bytes] = {}
+    for here, dirs, names in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SENT
+                         and not os.path.islink(os.path.join(here, d)))
+        for name in sorted(names):
+            path = os.path.join(here, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            if len(files) >= _MAX_FOLDER_FILES:
+                opt.fail(f"--file {spec}: {top} holds more than {_MAX_FOLDER_FILES} files; "
+                         "send the ones the script needs")
+            rel = os.path.relpath(path, top).replace(os.sep, "/")
+            files[f"{dest}/{rel}"] = Path(path).read_bytes()
     return files
 
 
@@ -101,7 +127,8 @@ def script(
         "argument starts with -).")] = None,
     file: Annotated[list[str] | None, typer.Option(
         "--file", "-f", help="A file for its workspace: PATH (under its name) or "
-        "DEST=PATH (repeatable).")] = None,
+        "DEST=PATH (repeatable); a folder sends its files, but for .git, node_modules, "
+        ".venv and __pycache__.")] = None,
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,
@@ -231,10 +258,10 @@ def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list
         if arg.startswith("-") or rel in given or Path(arg).name not in said:
             continue
         try:
-            here = Path(arg).is_file()
+            here = "file" if Path(arg).is_file() else "folder" if Path(arg).is_dir() else ""
         except (OSError, ValueError):
             continue
-        if not here:
+        if not here or (here == "folder" and any(g.startswith(rel + "/") for g in given)):
             continue
         name = Path(arg).name
         if name in given and rel != name:  # sent, at its name (UiPath's tasks/tasks.md)
@@ -245,6 +272,6 @@ def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list
             add = f"-f {arg} and give it as {name}"
         else:
             add = f"-f {arg}" if rel == name else f"-f {rel}={arg}"
-        notes.append(safe_line(f"{arg} is a file here, but the script runs in a workspace of "
-                               f"its own that holds only what -f sends: add {add}"))
+        notes.append(safe_line(f"{arg} is a {here} here, but the script runs in a workspace "
+                               f"of its own that holds only what -f sends: add {add}"))
     return notes
