@@ -125,6 +125,7 @@ class CgroupSlot:
     pids_dir: Path | None
     memory_dir: Path | None
     oom_kills_before: int = 0
+    forks_refused_before: int = 0
     # Per-attempt bookkeeping costs a handful of cgroup file operations on the engine's
     # event loop, so paths are joined once and limits are only rewritten when they change
     # (only the engine's uid may write these files; a process that could rewrite them could
@@ -163,21 +164,38 @@ class CgroupSlot:
                 with contextlib.suppress(OSError):
                     _write(self._mem_limit, limit)
                     self._mem_limit_set = limit
-            if not self._ready:
-                self._reset_memory()
+        if not self._ready:
+            self._reset_counts()
         self._ready = False
 
     def rearm(self) -> None:
-        """Once emptied after an attempt: the next one's peak and OOM count reset now,
-        off its path (nothing runs in an empty slot to move them until it does)."""
-        if self.memory_dir is not None and self._clean:
-            self._reset_memory()
+        """Once emptied after an attempt: the next one's peak, OOM and refused-fork counts
+        reset now, off its path (nothing runs in an empty slot to move them until it does)."""
+        if self._clean:
+            self._reset_counts()
             self._ready = True
 
-    def _reset_memory(self) -> None:
-        with contextlib.suppress(OSError):
-            _write(self._mem_usage, "0")
-        self.oom_kills_before = self._oom_kills()
+    def _reset_counts(self) -> None:
+        if self.memory_dir is not None:
+            with contextlib.suppress(OSError):
+                _write(self._mem_usage, "0")
+            self.oom_kills_before = self._oom_kills()
+        self.forks_refused_before = self._forks_refused()
+
+    def forks_refused(self) -> int:
+        """How many forks the pids limit refused in this attempt (a fork loop's)."""
+        return max(0, self._forks_refused() - self.forks_refused_before)
+
+    def _forks_refused(self) -> int:
+        if self.pids_dir is None:
+            return 0
+        try:
+            for line in _read(f"{self.pids_dir}/pids.events").decode().splitlines():
+                if line.startswith("max "):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     @property
     def emptied(self) -> bool:

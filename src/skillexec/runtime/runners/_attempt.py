@@ -174,6 +174,14 @@ class AttemptIO:
                               details=details)
         # What a script printed before it hung says where it hung ("Installing pnpm...").
         said = {} if self.kind == "python" else self._streams_so_far()
+        if self.slot is not None and (refused := self.slot.forks_refused()):
+            # A fork loop held down by the pids limit until its time ran out: not a slow
+            # skill to give another try (a timeout is retried).
+            return self._fail(ErrorType.RESOURCE, "process_limit_exceeded",
+                              f"skill {self.attempt.skill.id!r} kept starting processes "
+                              f"past its limit ({refused} refused) until its time ran out "
+                              f"({duration(timeout_s)})",
+                              details={**said, "forks_refused": refused})
         return self._fail(ErrorType.TIMEOUT, "execution_timeout",
                           f"skill {self.attempt.skill.id!r} did not finish within "
                           f"{duration(timeout_s)}", retryable=True, details=said or None)
