@@ -1008,9 +1008,10 @@ def test_a_metadata_flag_named_entry_point_is_not_an_entry(tmp_path: Path, value
 
 def test_a_wrapper_folder_leaves_the_id_to_its_parent(tmp_path: Path) -> None:
     """bio-skills-hub: ``<owner>__<slug>/files/SKILL.md``, many named by a Chinese title;
-    each took the id 'files' and all but one were refused as "already defined"."""
+    each took the id 'files' and all but one were refused as "already defined". (A title
+    that is an id, in any script, is the id, as an ASCII name is: see test_unicode_ids.)"""
     write(tmp_path, {
-        "a__radar/files/SKILL.md": '---\nname: "医药政策雷达"\ndescription: Radar.\n---\nB.\n',
+        "a__radar/files/SKILL.md": '---\nname: "医药 政策雷达"\ndescription: Radar.\n---\nB.\n',
         "b__bulletin/files/SKILL.md": '---\nname: "学术会议晨报"\n---\nMorning news.\n',
         "c__medical/files/SKILL.md": "---\nname: medical\ndescription: Records.\n---\nB.\n",
         "tool/v2/skill.json": {"version": "2.0.0", "entry_point": "main:run"},
@@ -1019,8 +1020,8 @@ def test_a_wrapper_folder_leaves_the_id_to_its_parent(tmp_path: Path) -> None:
     report = load_skills(tmp_path)
     assert report.problems == ()
     assert sorted((s.id, s.name) for s in report.skills) == [
-        ("a__radar", "医药政策雷达"), ("b__bulletin", "学术会议晨报"),
-        ("medical", "medical"), ("tool", "tool")]
+        ("a__radar", "医药 政策雷达"), ("medical", "medical"), ("tool", "tool"),
+        ("学术会议晨报", "学术会议晨报")]
 
 
 def test_an_agent_skill_loads_without_fields_claude_code_does_not_read(tmp_path: Path) -> None:

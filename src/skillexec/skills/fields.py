@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import reprlib
+import unicodedata
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -29,17 +30,43 @@ __all__ = [
     "SKILL_ID",
     "SKILL_REF",
     "brief",
+    "mixed_scripts",
     "parse_execution",
     "parse_packages",
     "parse_permissions",
     "parse_skill_dependencies",
 ]
 
-_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
-SKILL_ID = re.compile(f"^{_ID}$")
+# Letters and digits of any script (hermes-skills' 编程心法: Claude Code loads it), '.', '_'
+# and '-'; see also mixed_scripts.
+_ID = r"[^\W_][\w.-]{0,127}"
+SKILL_ID = re.compile(f"^{_ID}\\Z")
 # What names a skill: its id, or a plugin's skill as Claude Code names it, "<plugin>:<id>"
 # (see skills.plugins). A manifest declares only the id.
-SKILL_REF = re.compile(f"^(?:{_ID}:)?{_ID}$")
+SKILL_REF = re.compile(f"^(?:{_ID}:)?{_ID}\\Z")
+# Scripts whose letters pass for Latin ones ('pdf' spelt with a Cyrillic letter for p).
+_LOOKALIKE_SCRIPTS = ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC", "LISU")
+
+
+def mixed_scripts(ident: str) -> str | None:
+    """Why ``ident`` may not name a skill though SKILL_ID matches it: Latin letters mixed
+    with letters of a script that has look-alikes of them, so that two skills' ids read the
+    same (an operator's grant or a caller's call would go to the one not meant); else None.
+    An id all in one script, or Latin with CJK ('excel-助手'), is fine."""
+    if ident.isascii():
+        return None
+    latin = other = None
+    for ch in ident:
+        if not ch.isalpha():
+            continue
+        if ch.isascii() or unicodedata.name(ch, "").startswith("LATIN"):
+            latin = latin or ch
+        elif unicodedata.name(ch, "").startswith(_LOOKALIKE_SCRIPTS):
+            other = other or ch
+    if latin and other:
+        return (f"it mixes Latin letters with {unicodedata.name(other).split()[0].title()} "
+                f"ones ({other!r}), which can read as the same letters")
+    return None
 _BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
 _BRIEF.maxstring = _BRIEF.maxother = 80
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxset = 5

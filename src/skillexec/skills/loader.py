@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from skillexec.skills.entry_points import EntryResolver
 from skillexec.skills.fields import (
     SKILL_ID,
     brief,
+    mixed_scripts,
     parse_execution,
     parse_packages,
     parse_permissions,
@@ -288,9 +290,13 @@ class _Builder(EntryResolver):
             others = {self._text(k) for k in present[1:]} - {ident}
             if others:
                 self.warn(present[0], f"{ident!r} differs from {sorted(others)} (using {ident!r})")
+        # One spelling of each letter (a folder name from macOS is decomposed, NFD).
+        ident = unicodedata.normalize("NFC", ident)
         if not SKILL_ID.match(ident):
             raise self.fail("id", f"{ident!r} is not a valid skill id (letters, digits, '-', "
                                   "'_' and '.', starting with a letter or digit, at most 128)")
+        if why := mixed_scripts(ident):
+            raise self.fail("id", f"{ident!r} is not a valid skill id: {why}")
         return ident
 
     def _version(self) -> str:

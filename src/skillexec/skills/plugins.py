@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from skillexec.skills.fields import SKILL_ID
+from skillexec.skills.fields import SKILL_ID, mixed_scripts
 
 __all__ = ["MAX_MANIFEST_BYTES", "Plugin", "holds", "marketplace_sources", "plugin_of",
            "with_claude_paths"]
@@ -203,7 +203,7 @@ def _name(doc: object) -> str | None:
 
 
 def _valid(name: str) -> str | None:
-    return name if SKILL_ID.match(name) else None
+    return name if SKILL_ID.match(name) and mixed_scripts(name) is None else None
 
 
 _BASE_DIR = re.compile(r"\{baseDir\}/([\w.@+/-]{0,300})")
