@@ -356,9 +356,11 @@ class SkillExecutionEngine:
         # The journal keeps refusals too. Not awaited: the insert and the end written by
         # _finish go out in one group commit, so a refusal (e.g. an open circuit) answers
         # after one journal round instead of two.
-        self._store.queued(task)
-        return task, await self._finish(task, Outcome(error=exc.info),
-                                        status=TaskStatus.REJECTED)
+        recorded = self._store.queued(task)
+        result = await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+        if isinstance(recorded, asyncio.Future) and recorded.done() and recorded.exception():
+            raise recorded.exception()  # type: ignore[misc]  # (not a task id no one finds)
+        return task, result
 
     async def _finish(self, task: ExecutionTask, outcome: Outcome, *,
                       status: TaskStatus | None = None,

@@ -196,10 +196,12 @@ class BatchData(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "draining", "starting"]
+    status: Literal["ok", "draining", "starting", "journal_unwritable"]
     live: bool
     ready: bool
     auth: Literal["api-key", "DISABLED (--insecure-no-auth)"]
     version: str
     uptime_s: float
     engine: dict[str, Any]
+    journal: dict[str, Any] | None = Field(
+        None, description="Only while the journal cannot be written: {writable, error}.")

@@ -50,9 +50,12 @@ async def health(request: Request) -> Response:
     state = _state(request)
     engine = state.engine
     draining = state.draining.is_set()
-    ready = state.ready and not draining
+    # A journal that cannot be written (its disk full) refuses every call: not ready.
+    journal_error: str | None = getattr(engine.journal, "write_failure", None)
+    ready = state.ready and not draining and journal_error is None
     body: dict[str, Any] = {
-        "status": "draining" if draining else ("ok" if ready else "starting"),
+        "status": "draining" if draining else "journal_unwritable" if journal_error else (
+            "ok" if ready else "starting"),
         "live": True, "ready": ready,
         "auth": "DISABLED (--insecure-no-auth)" if state.insecure else "api-key",
         "version": version(), "uptime_s": round(time.time() - state.started_at, 3),
@@ -60,6 +63,8 @@ async def health(request: Request) -> Response:
                    "max_queue_size": engine.config.max_queue_size,
                    "max_concurrency": engine.config.max_concurrency,
                    "skills": len(engine.skills), "streams_open": state.streams_open}}
+    if journal_error is not None:
+        body["journal"] = {"writable": False, "error": journal_error}
     if state.insecure:
         body["warning"] = ("authentication is disabled: anyone who can reach this port can "
                            "run skills as admin")

@@ -102,6 +102,7 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         self._pending: list[Record] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self.write_failure: str | None = None  # why the last group commit wrote nothing
         self._writer: asyncio.Task[None] | None = None
         self._listener: FinishedListener | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,6 +210,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                 batch = self._pending[:self._max_batch]
                 del self._pending[:len(batch)]
                 batch, errors = await self._commit(batch)
+                self.write_failure = None if errors is None or not all(errors) \
+                    else " ".join(str(errors[0]).split())
                 for i, (_, _, fut) in enumerate(batch):
                     if fut is None:
                         continue

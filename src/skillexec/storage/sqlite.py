@@ -143,6 +143,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         self._read_lock = threading.Lock()
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self.write_failure: str | None = None  # why the last group commit wrote nothing
 
     @property
     def codec(self) -> Codec:
@@ -284,6 +285,9 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
             batch, failed = _one_by_one(conn, given, audited) if len(given) > 1 \
                 else (batch, failed)
             errors = failed
+        # Nothing written (a full disk), as opposed to one bad record: the journal's state,
+        # which /health reports until a commit succeeds again.
+        self.write_failure = None if errors is None or not all(errors) else str(errors[0])
         shared_error: BaseException | None = None
         for i, (_, _, fut) in enumerate(batch):
             if fut is not None and not fut.done():
@@ -340,7 +344,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
     @staticmethod
     def _journal_error(exc: BaseException) -> ResourceError:
         return ResourceError(f"the journal could not be written: {exc}",
-                             code="journal_write_failed")
+                             code="journal_write_failed", retryable=True)
 
 def _private(path: Path) -> None:
     """The journal readable by its owner alone: it holds every call's parameters (a script's
