@@ -297,3 +297,16 @@ def test_imports_only_tests_make_are_listed_not_proposed(tmp_path: Path) -> None
                                    "tests/test_tool.py": "import hypothesis_l5\n"})
     code, found, text = check(tmp_path, "only-tests")
     assert code == 0 and found["hypothesis_l5"]["tests"] and suggestion(text) == [], text
+
+
+def test_a_skill_named_after_a_library_beside_it_is_not_that_library(tmp_path: Path) -> None:
+    """K-Dense names its skills after the libraries they teach: 'import seaborn' in one
+    skill, beside a 'seaborn' skill of instructions, was "outside, not a package to install"
+    (14 wrong verdicts), and left out of the install line the script then needed."""
+    absent("tabulate")
+    skill(tmp_path, "tabulate", {"references/api.md": "How to use tabulate.\n"})
+    skill(tmp_path, "stats", {"scripts/report.py": "import tabulate\n"})
+    code, found, text = check(tmp_path, "stats")
+    assert code == 2, text
+    assert not found["tabulate"]["outside"], found
+    assert suggestion(text) == ["tabulate"], text

@@ -302,10 +302,16 @@ def _folder_named(name: str, own: OwnModules) -> str:
 
 def _sibling_skill(name: str, skill_folder: Path) -> str:
     """Where ``name`` is a skill folder beside the skill's (its registry's ids are their
-    folders' names), as a phrase; "" if it is not."""
+    folders' names) that holds a module of that name, as a phrase; "" if it is not. (Only
+    one that holds it: K-Dense names its skills after the libraries they teach, and its
+    'import matplotlib' is matplotlib's, not its matplotlib skill's.)"""
     top = name.split(".", 1)[0]
     beside = skill_folder.parent / top
     if not top.isidentifier() or beside == skill_folder or not is_skill_folder(beside):
+        return ""
+    if not any((beside / where / f"{top}.py").is_file()
+               or (beside / where / top / "__init__.py").is_file()
+               for where in ("", "scripts", "src", "lib")):
         return ""
     return f"it names the skill {top!r} beside this one, outside this skill's folder"
 
