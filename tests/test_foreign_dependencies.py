@@ -117,3 +117,30 @@ def test_a_node_script_missing_an_npm_package_is_told_where_to_install_it(
     assert cjs.code == "missing_module" and cjs.details["package"] == "@ghost/pkg-nowhere"
     assert "which no package.json of the skill lists" in cjs.message
     assert own.code == "script_exit", own  # a file of its own, not a package
+
+
+def test_dependencies_grouped_by_ecosystem_are_read_by_group(tmp_path: Path) -> None:
+    """Skilzy's skill.json: {"python": [...], "system": [...]} dropped every skill of the
+    repository ("'python' an invalid version specifier"), and {"node": ">=18"} beside a
+    Python version was PyPI's unrelated 'node', installed at the first call."""
+    from skillexec.skills.loader import load_skill
+    from skillexec.skills.model import Permission
+
+    grouped = tmp_path / "image-editor"
+    _write(grouped, {"skill.json": json.dumps({
+        "name": "image-editor", "version": "1.0.0", "description": "Edits images.",
+        "dependencies": {"python": ["Pillow>=10.0", "numpy"], "system": ["imagemagick"]},
+        "permissions": {"network": {"allowedHosts": ["api.example.com"]}}}),
+        "SKILL.md": "---\nname: image-editor\ndescription: Edits.\n---\nRun it.\n",
+        "scripts/edit.py": "print(1)\n"})
+    skill = load_skill(grouped)
+    assert [(d.name, d.specifier) for d in skill.dependencies] == [
+        ("Pillow", ">=10.0"), ("numpy", "")]
+    assert skill.permissions == frozenset({Permission.NETWORK_ACCESS})
+    assert any("permissions.network: its settings are not read" in w for w in skill.warnings)
+    runtimes = tmp_path / "pyver"
+    _write(runtimes, {"skill.json": json.dumps({
+        "name": "pyver", "version": "1.0.0", "description": "Says hi.",
+        "dependencies": {"python": ">=3.9", "node": ">=18", "requests": ">=2"}}),
+        "scripts/hi.py": "print('hi')\n"})
+    assert [d.name for d in load_skill(runtimes).dependencies] == ["requests"]

@@ -184,11 +184,18 @@ def parse_permissions(
     if raw is None:
         return frozenset(), []
     names: list[Any]
+    warnings: list[str] = []
     if isinstance(raw, dict):
-        bad = [k for k, v in raw.items() if not isinstance(v, bool)]
+        # Skilzy's {"network": {"allowedHosts": [...]}}: a request for the permission, with
+        # settings no sandbox here enforces (hosts), said so; strict mode refuses it.
+        settings = [k for k, v in raw.items() if isinstance(v, dict | list) and v]
+        bad = [k for k, v in raw.items()
+               if not isinstance(v, bool) and (strict or k not in settings)]
         if bad:
             raise ManifestError(f"{where}.{bad[0]} must be true or false",
                                 details={"field": f"permissions.{bad[0]}"})
+        warnings += [f"{where}.{k}: its settings are not read (what is asked for is the "
+                     "permission as a whole; the operator grants it or not)" for k in settings]
         names = [k for k, v in raw.items() if v]
     elif isinstance(raw, str):
         names = [p for p in re.split(r"[,\s]+", raw) if p]
@@ -198,7 +205,6 @@ def parse_permissions(
         raise ManifestError(f"{where} must be a list of permission names, not {brief(raw)}",
                             details={"field": "permissions"})
     granted: set[Permission] = set()
-    warnings: list[str] = []
     for name in names:
         text = name.strip().lower() if isinstance(name, str) else ""
         if text in _PERMISSION_ALIASES:
@@ -215,14 +221,34 @@ def parse_permissions(
     return frozenset(granted), warnings
 
 
+# Names a dependencies mapping groups packages under, and the runtimes it may give a
+# version for beside its packages (none of which is a Python package of the skill's).
+_PYTHON_GROUPS = frozenset({"python", "pip", "pypi", "py"})
+_ECOSYSTEMS = _PYTHON_GROUPS | frozenset({"system", "apt", "brew", "npm", "node", "nodejs",
+                                          "skills", "binaries", "tools", "cargo", "go"})
+_RUNTIMES = frozenset({"python", "python3", "node", "nodejs", "npm", "deno", "bun", "java",
+                       "go", "ruby", "rust", "cargo", "system"})
+
+
 def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDependency, ...]:
     """Python packages from ``{name: specifier}``, ``["pandas>=1.5", ...]`` or
     ``[{package_name, version, source, optional}, ...]``."""
     if raw in (None, "", [], {}):
         return ()
     items: list[tuple[Any, Any, bool]] = []
+    if isinstance(raw, dict) and any(
+            isinstance(k, str) and k.lower() in _ECOSYSTEMS and isinstance(v, list | dict)
+            for k, v in raw.items()):
+        # Grouped by ecosystem (Skilzy's {"python": [...], "system": [...]}): the Python
+        # group's are the packages; npm's and the system's are not this engine's to install.
+        return tuple(dep for k, v in raw.items() if isinstance(k, str)
+                     and k.lower() in _PYTHON_GROUPS
+                     for dep in parse_packages(v, where=f"{where}.{k}"))
     if isinstance(raw, dict):
         for name, spec in raw.items():
+            if isinstance(name, str) and name.lower() in _RUNTIMES:
+                continue  # {"node": ">=18"}: the runtime's version, not PyPI's 'node'
+
             if isinstance(spec, dict):
                 items.append((name, spec.get("version"), _optional(spec, name, where)))
             else:
