@@ -63,3 +63,41 @@ async def test_a_failed_scripts_stdout_reaches_the_client(served: McpServer,
         text = "\n".join(c.text for c in both.content if c.type == "text")
         assert "\nstdout:\nstep 1 done\n" in text, text
         assert text.endswith("\nstderr:\nbad argument: --size must be a number\n"), text
+
+
+async def test_a_long_script_gets_heartbeats_and_files_of_the_wrong_shape_are_said(
+        tmp_path: Path) -> None:
+    """run_skill_script sent no progress at all (a 22 s run: nothing; a host that resets its
+    timeout on progress gave up), and ``files`` as a list broke the handler ('list' object
+    has no attribute 'items', a protocol error and a traceback on stderr)."""
+    from skillexec.config_sections import McpConfig
+
+    folder = tmp_path / "skills" / "slow"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: slow\ndescription: Slow.\n---\nRun it.\n")
+    (folder / "scripts" / "wait.py").write_text("import time\ntime.sleep(2)\nprint('done')\n")
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(p: float, total: float | None, message: str | None) -> None:
+        seen.append((p, message))
+
+    async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                    data_dir=tmp_path / "data") as engine:
+        server = McpServer(engine, settings=McpConfig(heartbeat_s=0.3))
+        async with Client(server.server, mode="legacy") as client:  # type: ignore[arg-type]
+            res = await client.call_tool("run_skill_script",
+                                         {"skill": "slow", "script": "scripts/wait.py"},
+                                         progress_callback=on_progress)
+            assert not res.is_error
+            bad = [await client.call_tool("run_skill_script", {
+                "skill": "slow", "script": "scripts/wait.py", **wrong})
+                for wrong in ({"files": ["photo.png"]}, {"files": "photo.png"},
+                              {"stdin": {"a": 1}})]
+    assert len([p for p, m in seen if m and m.startswith("running (")]) >= 3
+    assert seen[-1][0] == 1.0
+    texts = ["\n".join(c.text for c in r.content if c.type == "text") for r in bad]
+    assert all(r.is_error for r in bad)
+    assert texts[0] == texts[1] == (
+        "run_skill_script: 'files' must map workspace paths to their content in base64 "
+        "({\"photo.png\": \"iVBOR...\"}).")
+    assert texts[2] == "run_skill_script: 'stdin' must be text (base64)."

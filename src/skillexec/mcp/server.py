@@ -224,7 +224,7 @@ class McpServer:
                        ) -> types.CallToolResult:
         try:
             if name == builtins.RUN_SCRIPT:
-                return await self._run_script(args, caller)
+                return await self._run_script(ctx, args, caller)
             if name in (builtins.SESSION_CREATE, builtins.SESSION_CLOSE) \
                     and not caller.can("run"):
                 # As POST /api/sessions: a viewer or auditor key opens none.
@@ -247,15 +247,23 @@ class McpServer:
         except (SkillExecError, ValueError, TypeError) as exc:
             return error_result(f"{name}: {str(exc).rstrip('.')}.")
 
-    async def _run_script(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
+    async def _run_script(self, ctx: Ctx, args: dict[str, Any], caller: Caller,
+                          ) -> types.CallToolResult:
         skill, script = arguments.text(args, "skill"), arguments.text(args, "script")
         if not caller.allows(skill) or not self.catalog.visible(skill):
             return error_result(f"run_skill_script: no skill {skill!r} here.")
         raw_args = args.get("args") or []
         if not isinstance(raw_args, list) or not all(isinstance(a, str) for a in raw_args):
             return error_result("run_skill_script: 'args' must be a list of strings.")
+        raw_files = args.get("files") or {}
+        if not isinstance(raw_files, dict):  # a model's ["photo.png"]
+            return error_result("run_skill_script: 'files' must map workspace paths to "
+                                "their content in base64 ({\"photo.png\": \"iVBOR...\"}).")
+        stdin = args.get("stdin")
+        if stdin is not None and not isinstance(stdin, str):
+            return error_result("run_skill_script: 'stdin' must be text (base64).")
         files: dict[str, bytes] = {}
-        for path, content in (args.get("files") or {}).items():
+        for path, content in raw_files.items():
             try:
                 files[str(path)] = base64.b64decode(str(content), validate=True)
             except (binascii.Error, ValueError):
@@ -264,10 +272,14 @@ class McpServer:
         env = args.get("env") or {}
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             return error_result("run_skill_script: 'env' must map names to text.")
-        result = await self.engine.run_script(
-            skill, script, args=raw_args, files=files or None, stdin=args.get("stdin"),
+        task_id = await self.engine.submit_script(
+            skill, script, args=raw_args, files=files or None, stdin=stdin,
             session=args.get("session"), timeout=arguments.seconds(args, "timeout_s"),
             principal=caller.principal, env=env)
+        # As a skill tool's call: progress and a heartbeat to a client that asks for them
+        # (a host that gives up on a silent call after 60 s), cancelled with the request.
+        result = await follow(self.engine, task_id, report=self._report(ctx),
+                              heartbeat_s=self.settings.heartbeat_s)
         return await self._render(result, None, label=f"{skill}:{script}")
 
     async def _start(self, args: dict[str, Any], caller: Caller) -> types.CallToolResult:
