@@ -386,6 +386,19 @@ def test_parameters_too_large() -> None:
     assert small.validate(mk(), {"v": "x" * 12}) == {"v": "x" * 12}  # exactly 20 bytes
 
 
+def test_a_scripts_files_over_the_limit_are_said_to_be_the_files() -> None:
+    """A 1.8 MB photo sent with -f, over MCP or HTTP was refused as "parameters ... are
+    2485079 bytes of JSON": the user sent a file, and no setting was named."""
+    import base64
+    files = {"big.jpg": base64.b64encode(b"\xff" * 3000).decode()}
+    err = errors_of(mk(), {"args": [], "files": files}, max_param_bytes=1000)
+    assert str(err).startswith("the files sent (3000 bytes, base64 in the call's parameters) "
+                               "come to ")
+    assert str(err).endswith("over the 1000-byte limit (limits.max_param_bytes)")
+    err = errors_of(mk(), {"v": "x" * 20}, max_param_bytes=20)
+    assert "limits.max_param_bytes" in str(err) and "files" not in str(err)
+
+
 def test_size_checked_before_the_schema() -> None:
     err = errors_of(mk({"not": {}}), {"v": "x" * 100}, max_param_bytes=10)
     assert err.code == "parameters_too_large"

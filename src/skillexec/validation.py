@@ -74,9 +74,16 @@ class ParameterValidator:
             raise _not_json(skill, ValueError("not JSON"), data)
         size = len(raw)
         if size > self.max_param_bytes:
+            # A script's files travel in its parameters, base64 (a 1.8 MB photo is 2.4 MB):
+            # the user sent a file, and is told so, and which setting bounds it.
+            files = data.get("files") if isinstance(data, dict) else None
+            sent = sum(len(v) for v in files.values() if isinstance(v, str)) * 3 // 4 \
+                if isinstance(files, dict) else 0
+            what = (f"the files sent ({sent} bytes, base64 in the call's parameters)"
+                    if sent > size // 2 else f"parameters for skill {skill.id!r}")
             raise ParameterError(
-                f"parameters for skill {skill.id!r} are {size} bytes of JSON, over the "
-                f"{self.max_param_bytes}-byte limit", code="parameters_too_large",
+                f"{what} come to {size} bytes of JSON, over the {self.max_param_bytes}-byte "
+                "limit (limits.max_param_bytes)", code="parameters_too_large",
                 details={"size": size, "limit": self.max_param_bytes})
         compiled = self._compiled(skill, skill.parameters_schema, "parameters_schema")
         if compiled.accepts and (compiled.accepts == "any" or not data):
