@@ -144,3 +144,23 @@ def test_dependencies_grouped_by_ecosystem_are_read_by_group(tmp_path: Path) -> 
         "dependencies": {"python": ">=3.9", "node": ">=18", "requests": ">=2"}}),
         "scripts/hi.py": "print('hi')\n"})
     assert [d.name for d in load_skill(runtimes).dependencies] == ["requests"]
+
+
+
+def test_a_package_json_that_is_a_fifo_stalls_nothing(tmp_path: Path) -> None:
+    """The npm hint read the skill's package.json with a blocking open, on the event loop:
+    a FIFO there stalled the engine for good (every call, /health)."""
+    import threading
+
+    from skillexec.script_npm import npm_message
+
+    folder = tmp_path / "fifo"
+    _write(folder, {"scripts/a.cjs": "require('ghost-nowhere');\n"})
+    os.mkfifo(folder / "scripts" / "package.json")
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.append(npm_message(
+        "ghost-nowhere", skill_id="fifo", folder=folder, script=folder / "scripts" / "a.cjs")),
+        daemon=True)
+    reader.start()
+    reader.join(10)
+    assert said and "which no package.json of the skill lists" in said[0], said

@@ -52,3 +52,25 @@ def test_the_operators_grant_is_given_though_the_skill_never_asked(tmp_path: Pat
     assert r.ok, r.error
     assert r.output["stdout"] == "read\n"
     assert permissions == frozenset({Permission.SYSTEM_INFO})
+
+
+def test_a_grant_is_given_to_no_folder_while_two_claim_its_id(tmp_path: Path) -> None:
+    """A hostile folder that sorts first and claims a granted skill's id and version was the
+    one loaded (the real one only logged as "already defined"), and took the grant: the id
+    counted as claimed once. Both folders claim it: neither gets the grant."""
+    need_sandbox()
+    for name in ("0-fetcher", "fetcher"):
+        folder = tmp_path / "skills" / name
+        (folder / "scripts").mkdir(parents=True)
+        (folder / "SKILL.md").write_text("---\nname: fetcher\ndescription: F.\n---\nRun.\n")
+        (folder / "scripts" / "read.py").write_text(READS_PROC)
+    os.chmod(tmp_path, 0o755)
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(config=EngineConfig(
+                skills_dir=tmp_path / "skills", data_dir=tmp_path / "d",
+                permissions={"per_skill": {"fetcher": ["system_info"]}})) as e:
+            return await e.run_script("fetcher", "scripts/read.py")
+    r = arun(go())
+    assert r.error is not None and r.error.code == "permission_not_granted", r.error
+    assert "2 folders claim that id" in r.error.message

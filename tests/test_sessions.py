@@ -530,3 +530,18 @@ def _script_skill(skills: Path, name: str, script: str, text: str) -> None:
     (skills / name / "SKILL.md").write_text(
         f"---\nname: {name}\ndescription: runs {script}\n---\n\nx\n")
     (skills / name / "scripts" / script).write_text(text)
+
+
+def test_no_one_else_lists_the_sessions(tmp_path: Path) -> None:
+    """A session's id is the way into its folder: the folder of the sessions' folders and
+    the records are listed by the engine's user alone (another engine's skill, given the uid
+    that last used a session here, read its files at the process level, found by listing)."""
+    import stat
+
+    async def go() -> tuple[Path, Path]:
+        async with engine(tmp_path) as e:
+            sid = e.sessions.create()
+            return e.sessions.path(sid).parent, e.sessions.records
+    root, records = arun(go())
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o711
+    assert stat.S_IMODE(os.stat(records).st_mode) == 0o700

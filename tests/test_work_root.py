@@ -141,3 +141,23 @@ def test_an_engine_leaves_no_empty_work_root_behind(tmp_path: Path) -> None:
             return e.config.work_root
     root = arun(go())
     assert not root.exists(), list(root.rglob("*"))
+
+
+def test_a_named_work_dir_keeps_what_is_not_the_engines(tmp_path: Path) -> None:
+    """With work_dir set (a folder the operator may share, /tmp), closing the engine removed
+    every empty folder in it, another program's (another user's, as root) among them, and
+    then the folder itself."""
+    need_sandbox()
+    project = _project(tmp_path)
+    shared = tmp_path / "shared"
+    (shared / "another-program").mkdir(parents=True)
+    os.chmod(shared, 0o755)
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=EngineConfig(
+                skills_dir=project / "skills", data_dir=tmp_path / "d", work_dir=shared)) as e:
+            r = await e.run_script("looker", "scripts/look.py")
+            assert r.ok, r.error
+    arun(go())
+    assert (shared / "another-program").is_dir()
+    assert not (shared / "looker").exists()  # the engine's own, empty: removed

@@ -53,7 +53,10 @@ def read(records: Path, sid: str) -> dict[str, Any] | None:
 
 def write(records: Path, sid: str, rec: dict[str, Any]) -> None:
     """Write session ``sid``'s record whole (to a temporary file renamed over it)."""
-    records.mkdir(parents=True, exist_ok=True)
+    # The engine's alone: a session's id is the way into its folder (whose parent lists
+    # none), and a skill of another engine may run as the uid that last used it.
+    records.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(records, 0o700)  # one an earlier version made 0755
     tmp = records / f".{sid}.{os.getpid()}.tmp"
     tmp.write_bytes(orjson.dumps(rec))
     os.replace(tmp, records / f"{sid}.json")

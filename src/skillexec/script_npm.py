@@ -10,7 +10,9 @@ the skill lists it, and where to run ``npm install``.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 __all__ = ["missing_npm_package", "npm_message"]
@@ -61,11 +63,21 @@ def _listing(package: str, folder: Path | None, script: Path | None) -> Path | N
 
 
 def _dependencies(package_json: Path) -> set[str]:
+    """The packages a package.json lists; a skill's file, so read as untrusted (on the
+    event loop): never through a link, never a FIFO or a device (an open that blocks
+    stalled every call of the engine), at most 1 MiB."""
     try:
-        with open(package_json, "rb") as f:
-            data = json.loads(f.read(_MAX_PACKAGE_JSON))
+        fd = os.open(package_json, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return set()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return set()
+        data = json.loads(os.read(fd, _MAX_PACKAGE_JSON))
     except (OSError, ValueError, RecursionError):
         return set()
+    finally:
+        os.close(fd)
     if not isinstance(data, dict):
         return set()
     names: set[str] = set()

@@ -135,8 +135,10 @@ class SessionStore:
         record.write(self.records, sid, {"created_at": now, "last_used_at": now,
                                           "ttl_s": ttl, "principal": owner})
         self.root.mkdir(parents=True, exist_ok=True)
-        # Traversable by the skills' uids; each session's own folder is 0700 (its uid's).
-        os.chmod(self.root, 0o755)  # noqa: S103
+        # Traversable by the skills' uids, listed by none: a session's id is the way into
+        # its folder (0700, its uid's), and a skill of another engine given that uid later
+        # could read it (the work root is in /var/tmp, beside other data dirs').
+        os.chmod(self.root, 0o711)  # noqa: S103
         os.mkdir(self.root / sid, 0o700)
         return sid
 

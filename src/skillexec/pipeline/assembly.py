@@ -171,7 +171,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
         environment=ExecutionEnvironment(
             work_root=c.work_root, artifacts=artifacts, keep_workdirs=c.keep_workdirs,
             logger=logging.getLogger("skillexec.skill"), quotas=c.attempt_quotas(),
-            secrets=secrets, sessions=sessions),
+            secrets=secrets, sessions=sessions, own_root=c.work_dir is None),
         sessions=sessions,
         resources=given.resources or ResourceManager(
             limits=c.settings_of("resources"),

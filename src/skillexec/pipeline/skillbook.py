@@ -47,11 +47,20 @@ class SkillBook:
         self.spawn = spawn
         self.started = started
         self.prepare_only: frozenset[str] | None = None  # None: every skill at start
+        # Every folder that claimed each id while this engine ran, those not registered
+        # included: one refused as defining a loaded skill's id and version again, or one
+        # an equal version replaced (a grant by id is contested whichever loaded first).
+        self._claimants: dict[str, set[str]] = {}
 
     def load(self, path: str | Path, *, warm: bool = True) -> LoadReport:
         """Add every skill folder under ``path``; ``warm``: once started, warm them up in
         the background."""
         report = self.skills.load_dir(Path(path), strict=self.strict_manifests)
+        by_folder = {str(s.path): s.id for s in report.skills if s.path is not None}
+        for problem in report.problems:
+            if problem.duplicate_of is not None and \
+                    (sid := by_folder.get(str(problem.duplicate_of))) is not None:
+                self._claimants.setdefault(sid, set()).add(str(problem.path))
         adopted = tuple(self._adopt(s) for s in report.skills)
         for before, after in zip(report.skills, adopted, strict=True):
             if after is not before:
@@ -73,6 +82,8 @@ class SkillBook:
     def _adopt(self, skill: Skill) -> Skill:
         """The skill as this engine runs it: the operator's entry, the operator's grant,
         its environment."""
+        if skill.path is not None:
+            self._claimants.setdefault(skill.id, set()).add(str(skill.path))
         entry = self.entries.get(skill.id)
         if entry is not None and skill.path is not None:
             skill = override_entry(skill, entry)
@@ -92,6 +103,7 @@ class SkillBook:
         contested: dict[str, tuple[str, ...]] = {}
         for i in {*self.policy.trusted_skills, *granted, *self.secrets.ids}:
             folders = {str(s.path) for s in self.skills.every_version(i) if s.path is not None}
+            folders |= self._claimants.get(i, set())
             if len(folders) > 1:
                 contested[i] = tuple(sorted(folders))
         self.policy.claims(contested)

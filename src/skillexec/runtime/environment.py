@@ -116,8 +116,12 @@ class ExecutionEnvironment:
     def __init__(self, *, work_root: Path, artifacts: ArtifactManager, keep_workdirs: bool,
                  logger: logging.Logger, quotas: AttemptQuotas | None = None,
                  secrets: Mapping[str, Mapping[str, str]] | None = None,
-                 sessions: SessionFolders | None = None) -> None:
+                 sessions: SessionFolders | None = None, own_root: bool = False) -> None:
         self.work_root = work_root
+        # The default root is the data dir's own folder (removed at close when left empty);
+        # one the operator named may be shared (/tmp): only this engine's slots go.
+        self._own_root = own_root
+        self._slots: set[str] = set()  # the skills' folders this engine's attempts used
         self.secrets = secrets or {}  # skill id -> the secrets handed to it
         self.sessions = sessions
         self._work_root_str = str(work_root)
@@ -146,6 +150,8 @@ class ExecutionEnvironment:
             workdir, workspace_quota = self._script_workdir(task, skill)
         else:
             workdir = f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}"
+        if workdir not in self._in_session:
+            self._slots.add(workdir.rpartition("/")[0])
         spare = None
         if reuse and not self.keep_workdirs and workdir not in self._in_session:
             spare = functools.partial(self.spares.take, workdir.rpartition("/")[0])
@@ -277,7 +283,8 @@ class ExecutionEnvironment:
         for t in list(self._cleanups):
             await asyncio.to_thread(t.join, max(0.0, deadline - time.monotonic()))
         spares = left + self.spares.drain()
-        await asyncio.to_thread(_remove_spares_and_slots, spares, self._work_root_str)
+        await asyncio.to_thread(_remove_spares_and_slots, spares, sorted(self._slots),
+                                self._work_root_str if self._own_root else None)
 
     async def _release(self, ctx: SkillContext) -> WorkspaceUsage:
         path = str(ctx.workdir)
@@ -370,20 +377,19 @@ def _remove_quietly(path: str) -> None:
     _remove_or_log(path)
 
 
-def _remove_spares_and_slots(spares: list[str], work_root: str) -> None:
+def _remove_spares_and_slots(spares: list[str], slots: list[str],
+                             own_root: str | None) -> None:
+    """The spare workspaces, then the skills' folders left empty: in the data dir's own
+    folder under /var/tmp (``own_root``) every one, then that folder if empty; in a folder
+    the operator named (which may be shared: /tmp) only those this engine's calls used."""
     for path in spares:
         _remove_quietly(path)
-    _remove_empty_slots(work_root)
-
-
-def _remove_empty_slots(work_root: str) -> None:
-    try:
-        with os.scandir(work_root) as it:
+    if own_root is not None:
+        with contextlib.suppress(OSError), os.scandir(own_root) as it:
             slots = [e.path for e in it if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return
     for path in slots:
         with contextlib.suppress(OSError):  # not empty (kept workdirs, another engine's)
             os.rmdir(path)
-    with contextlib.suppress(OSError):  # the data dir's folder under /var/tmp, if empty now
-        os.rmdir(work_root)
+    if own_root is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(own_root)

@@ -47,7 +47,7 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
     script = entry.kind is EntryKind.SCRIPT
     sessions = [str(settings.work_root / ".sessions")] if script and settings.work_root else []
     for path in sessions:
-        os.makedirs(path, mode=0o755, exist_ok=True)  # Landlock names only what exists
+        os.makedirs(path, mode=0o711, exist_ok=True)  # Landlock names only what exists
     # What a script parent pre-imports and compiles (found here: the walk that bounds it
     # is not imported into a zygote).
     preload, compiled = _script_parent(str(skill.path), skill.env_paths) \
