@@ -164,3 +164,18 @@ def test_a_package_json_that_is_a_fifo_stalls_nothing(tmp_path: Path) -> None:
     reader.start()
     reader.join(10)
     assert said and "which no package.json of the skill lists" in said[0], said
+
+
+@pytest.mark.parametrize(("command", "python"), [
+    (["/usr/bin/env", "python3", "-m", "tool"], True), (["uv", "run", "tool"], True),
+    (["python3.11", "-m", "tool"], True), (["node", "tool.js"], False)])
+def test_a_command_skill_that_starts_python_runs_python(command: list[str],
+                                                        python: bool) -> None:
+    """A command skill run by /usr/bin/env python3 or uv run had its dependencies skipped,
+    as a skill that runs no Python has."""
+    from skillexec.skills.bundle import runs_python
+    from skillexec.skills.model import Entry, EntryKind, Skill
+
+    skill = Skill(id="tool", version="1.0.0", path=Path("/nonexistent"),
+                  entry=Entry(kind=EntryKind.COMMAND, command=tuple(command)))
+    assert runs_python(skill) is python

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from skillexec import EngineConfig, SkillExecutionEngine
-from skillexec.runtime.work_root import default_work_root
+from skillexec.runtime.work_root import default_work_root, make
 from tests._isolation import need_sandbox
 from tests.conftest import arun
 
@@ -123,6 +123,8 @@ def test_the_user_folder_is_made_private_whatever_the_umask(tmp_path: Path) -> N
     old = os.umask(0o077)
     try:
         root = default_work_root(tmp_path / "d", bases=[str(shared)])
+        assert not root.exists()  # the engine's to make: a command that runs nothing, not
+        make(root)
     finally:
         os.umask(old)
     for folder in (root.parent, root):
@@ -161,3 +163,15 @@ def test_a_named_work_dir_keeps_what_is_not_the_engines(tmp_path: Path) -> None:
     arun(go())
     assert (shared / "another-program").is_dir()
     assert not (shared / "looker").exists()  # the engine's own, empty: removed
+
+
+def test_a_command_that_runs_nothing_leaves_no_work_root(tmp_path: Path) -> None:
+    """`skillexec sessions list` (and other commands that run nothing) left an empty work
+    root in /var/tmp/skillexec-<uid> each (136 of 357 folders there were empty)."""
+    import subprocess
+    import sys
+    data = tmp_path / "d"
+    p = subprocess.run([sys.executable, "-m", "skillexec", "sessions", "list",
+                        "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert not default_work_root(data).exists()

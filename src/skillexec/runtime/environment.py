@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from skillexec.artifacts import ArtifactManager
 from skillexec.errors import ErrorInfo, ResourceError
 from skillexec.runtime.context import ProgressSink, SkillContext
+from skillexec.runtime.work_root import make as work_root_made
 from skillexec.runtime.workspace import (
     WorkspaceSpares,
     WorkspaceUsage,
@@ -121,6 +122,8 @@ class ExecutionEnvironment:
         # The default root is the data dir's own folder (removed at close when left empty);
         # one the operator named may be shared (/tmp): only this engine's slots go.
         self._own_root = own_root
+        if own_root:
+            work_root_made(work_root)
         self._slots: set[str] = set()  # the skills' folders this engine's attempts used
         self.secrets = secrets or {}  # skill id -> the secrets handed to it
         self.sessions = sessions

@@ -15,6 +15,7 @@ falls back to ``<data dir>/work``, as it always did, and says so.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -23,31 +24,45 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["default_work_root"]
+__all__ = ["default_work_root", "make"]
 
 _log = logging.getLogger("skillexec.workspace")
 _warned: set[str] = set()
 
 
 def default_work_root(data_dir: Path, *, bases: Sequence[str] | None = None) -> Path:
-    """The work root of ``data_dir`` when none is configured, made if it must be (mode 0711:
-    a skill's own uid reaches its workspace, no one else lists what is there). ``bases``:
-    where to look for the user's folder, in order (``/var/tmp``, then the temporary
-    folder)."""
+    """The work root of ``data_dir`` when none is configured. The user's folder that holds
+    it is made if it must be (mode 0711: a skill's own uid reaches its workspace, no one
+    else lists what is there); the work root itself is the engine's to make (see
+    ``make``), so that a command that runs nothing leaves nothing behind. ``bases``: where
+    to look for the user's folder, in order (``/var/tmp``, then the temporary folder)."""
     data = os.path.realpath(data_dir)
     key = hashlib.sha256(data.encode(errors="surrogateescape")).hexdigest()[:16]
+    refused: list[str] = []
     for base in bases if bases is not None else ("/var/tmp", tempfile.gettempdir()):
         if not os.path.isdir(base) or not os.access(base, os.W_OK | os.X_OK):
             continue
         mine = os.path.join(base, f"skillexec-{os.geteuid()}")
-        why = _own_folder(mine) or _own_folder(os.path.join(mine, key))
+        why = _own_folder(mine)
         if why is None:
-            return Path(mine) / key
-        if mine not in _warned:
-            _warned.add(mine)
-            _log.warning("%s is not a folder of this user's own (%s): workspaces live under "
-                         "the data directory instead (set work_dir to choose)", mine, why)
-    return Path(data) / "work"
+            found = Path(mine) / key
+            break
+        refused.append(f"{mine} is not a folder of this user's own ({why})")
+    else:
+        found = Path(data) / "work"
+    for said in refused:
+        if said not in _warned:
+            _warned.add(said)
+            _log.warning("%s: workspaces live in %s instead (set work_dir to choose)",
+                         said, found)
+    return found
+
+
+def make(work_root: Path) -> None:
+    """The default work root, made (0711, whatever the umask) once an engine uses it."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(work_root, 0o700)
+        os.chmod(work_root, 0o711)  # noqa: S103 (traversal only)
 
 
 def _own_folder(path: str) -> str | None:

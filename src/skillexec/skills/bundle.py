@@ -277,6 +277,9 @@ def plugin_scripts(plugin_root: Path, folder: Path) -> tuple[str, ...]:
     return tuple(found)
 
 
+_PYTHON_LAUNCHERS = frozenset({"uv", "uvx", "pipx", "poetry", "pdm", "hatch", "conda"})
+
+
 def runs_python(skill: Skill) -> bool:
     """Whether anything of the skill runs Python: its entry, or a Python file of its folder
     (a script, or a module a script runs). A skill that runs none declares packages of
@@ -286,9 +289,14 @@ def runs_python(skill: Skill) -> bool:
     if skill.path is None or skill.entry.kind in (EntryKind.PYTHON, EntryKind.CALLABLE):
         return True
     command = skill.entry.command
-    if skill.entry.kind is EntryKind.COMMAND and command and os.path.basename(
-            command[0]).startswith("python"):
-        return True  # ["python3", "-m", "tool"]: a package of its dependencies
+    if skill.entry.kind is EntryKind.COMMAND and command:
+        # ["python3", "-m", "tool"], ["/usr/bin/env", "python3", ...], ["uv", "run", ...]:
+        # a package of its dependencies
+        words = [os.path.basename(w) for w in command[:2]]
+        if words[0] == "env":
+            words = words[1:]
+        if words and (words[0].startswith("python") or words[0] in _PYTHON_LAUNCHERS):
+            return True
     if skill.manifest.get("entry_point") or skill.manifest.get("main_file"):
         return True  # a Py Copilot entry (a Python one, even where it cannot run here)
     if any(s.endswith(".py") for s in skill.scripts) \
