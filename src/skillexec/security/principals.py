@@ -67,8 +67,11 @@ class Principal:
         return roles is not None and self.role in roles
 
     def may_run(self, skill_id: str) -> bool:
-        if self.role not in _RUNNERS:
-            return False
+        return self.role in _RUNNERS and self.granted(skill_id)
+
+    def granted(self, skill_id: str) -> bool:
+        """Whether the key's skill grants name ``skill_id`` (none: every skill), whatever
+        its role: what it is shown of the skills (a viewer reads them, runs none)."""
         grants = self.skills
         if grants is None or skill_id in grants:
             return True

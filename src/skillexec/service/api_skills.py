@@ -92,17 +92,24 @@ def skill_detail(state: ServiceState, skill: Skill) -> dict[str, Any]:
             "scripts": list(skill.scripts)}
 
 
-def find_skill(state: ServiceState, skill_id: str) -> Skill:
+def find_skill(state: ServiceState, skill_id: str, principal: Principal | None = None,
+               ) -> Skill:
+    """The skill, or 404; one the key's grants do not name is as unknown (``principal``)."""
+    if principal is not None and not principal.granted(skill_id):
+        raise not_found("skill", skill_id)
     try:
         return state.engine.skills.get(skill_id)
     except SkillExecError as exc:
         if exc.code != "skill_not_found":
             raise not_found("skill", skill_id) from None
-        # The registry's sentence: the closest ids, as the CLI and execute say (every id
-        # is listed to any key that may read one already: GET /api/skills).
-        raise ApiError(404, "SKILL_NOT_FOUND", str(exc), details={
-            "suggestions": list(exc.details.get("suggestions") or [])},
-            error_type=ErrorType.DEPENDENCY) from None
+        # The registry's sentence: the closest ids, as the CLI and execute say (those the
+        # key may see: GET /api/skills lists them).
+        suggestions = [s for s in exc.details.get("suggestions") or []
+                       if principal is None or principal.granted(s)]
+        message = str(exc) if len(suggestions) == len(exc.details.get("suggestions") or []) \
+            else f"no skill {skill_id!r}"
+        raise ApiError(404, "SKILL_NOT_FOUND", message, details={"suggestions": suggestions},
+                       error_type=ErrorType.DEPENDENCY) from None
 
 
 def matching(state: ServiceState, search: str | None, tag: str | None,
@@ -124,7 +131,8 @@ async def list_skills(
     """Every loaded skill, by id; filtered by a search text, a tag or a category."""
     state = _state(request)
     fresh_skills(state)
-    found = matching(state, search, tag, category)
+    # A key granted some skills sees those alone, as over /mcp.
+    found = [s for s in matching(state, search, tag, category) if principal.granted(s.id)]
     circuits = state.engine.monitor.circuit_states()
     page = [skill_summary(state, s, circuits) for s in found[offset:offset + limit]]
     return ok({"skills": page, "total": len(found), "offset": offset, "limit": limit},
@@ -139,7 +147,8 @@ async def get_skill(request: Request, skill_id: SkillId,
     instructions, resources and scripts)."""
     state = _state(request)
     fresh_skills(state)
-    return ok(skill_detail(state, find_skill(state, skill_id)), request.state.request_id)
+    return ok(skill_detail(state, find_skill(state, skill_id, principal)),
+              request.state.request_id)
 
 
 @router.get(
@@ -154,7 +163,7 @@ async def get_skill_file(request: Request, skill_id: SkillId,
     instructions send a model to read (``forms.md``, a template)."""
     state = _state(request)
     fresh_skills(state)
-    skill = find_skill(state, skill_id)
+    skill = find_skill(state, skill_id, principal)
     try:
         found, mime = bundled_file(skill, path)
         data = await asyncio.to_thread(found.read_bytes)

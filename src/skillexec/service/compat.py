@@ -158,7 +158,7 @@ async def v1_list_skills(
         limit = page_size
     if page is not None:
         skip = (page - 1) * limit
-    found = matching(state, search, None, None)
+    found = [s for s in matching(state, search, None, None) if principal.granted(s.id)]
     wanted = {t.strip() for t in (tags or "").split(",") if t.strip()}
     if wanted:
         found = [s for s in found if wanted & set(s.tags)]
@@ -182,6 +182,8 @@ async def v1_match(request: Request, body: V1Match,
     words = set(_WORD.findall(body.task_description.lower()))
     scored = []
     for skill in matching(state, None, None, None):
+        if not principal.granted(skill.id):
+            continue
         text = f"{skill.id} {skill.name} {skill.description} {' '.join(skill.tags)}".lower()
         common = words & set(_WORD.findall(text))
         if common:
@@ -199,7 +201,7 @@ async def v1_match(request: Request, body: V1Match,
 async def v1_get_skill(request: Request, skill_id: SkillId,
                        principal: Annotated[Principal, Depends(need("skills"))]) -> Response:
     state = _state(request)
-    skill = find_skill(state, skill_id)
+    skill = find_skill(state, skill_id, principal)
     return json_response(v1_skill(skill, _usage(state).get(skill.id, 0)))
 
 
@@ -209,7 +211,7 @@ async def v1_versions(request: Request, skill_id: SkillId,
                       principal: Annotated[Principal, Depends(need("skills"))]) -> Response:
     """The versions loaded of a skill, newest last."""
     state = _state(request)
-    find_skill(state, skill_id)
+    find_skill(state, skill_id, principal)
     return json_response([{"skill_id": skill_id, "version": v}
                           for v in state.engine.skills.versions(skill_id)])
 
@@ -220,7 +222,7 @@ async def v1_dependencies(request: Request, skill_id: SkillId,
                           principal: Annotated[Principal, Depends(need("skills"))],
                           ) -> Response:
     """What the skill needs: other skills (with a semver requirement) and packages."""
-    skill = find_skill(_state(request), skill_id)
+    skill = find_skill(_state(request), skill_id, principal)
     return json_response(
         [{"dependency_type": "skill", "name": d.id, "version_requirement": d.requirement}
          for d in skill.skill_dependencies]
@@ -246,7 +248,7 @@ async def v1_execute(
     """Run a skill and answer Py Copilot's execute shape. ``result`` is the output as text;
     ``output`` the output as it is; a run that failed is ``success: false`` with ``error``."""
     state = _state(request)
-    skill = find_skill(state, skill_id)
+    skill = find_skill(state, skill_id, principal)
     params = dict(body.params or {})
     props = skill.parameters_schema.get("properties")
     if isinstance(props, dict) and "task" in props:
