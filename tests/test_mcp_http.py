@@ -235,6 +235,10 @@ def test_a_keys_role_and_grants_bound_its_sessions_prompts_and_files(tmp_path: P
                 assert not made.is_error, made.content
             for key in others:
                 async with client(endpoint, key, "legacy") as c:
+                    # Not offered what it may not use (each said "may not run skills").
+                    offered = {t.name for t in (await c.list_tools()).tools}
+                    assert not offered & {"run_skill_script", "session_create",
+                                          "session_close", "skill_start", "skill_cancel"}
                     made = await c.call_tool("session_create", {})
                     assert made.is_error and "may not" in str(made.content), made.content
                     assert (await c.list_prompts()).prompts == []

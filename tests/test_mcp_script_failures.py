@@ -57,6 +57,11 @@ async def test_a_failed_scripts_stdout_reaches_the_client(served: McpServer,
                         "script exited with status 1.\n"
                         "stdout:\nConverting to PDF...\n"
                         "Error: [Errno 2] No such file or directory: 'soffice'\n")
+        # Whole, as a success's output is (a scanner's exit 1 is its findings report).
+        assert res.structured_content == {
+            "exit_code": 1, "stderr": "",
+            "stdout": "Converting to PDF...\nError: [Errno 2] No such file or directory: "
+                      "'soffice'\n"}
 
         both = await client.call_tool("run_skill_script",
                                       {"skill": "slides", "script": "scripts/both.py"})

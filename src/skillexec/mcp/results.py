@@ -106,6 +106,11 @@ async def tool_result(result: ExecutionResult, *, wrapped: bool, settings: McpCo
             if isinstance(said, str) and said:
                 lines.append(f"{stream}:\n" + cap(said, settings.max_text_chars // 2))
         out = error_result(cap(text, settings.max_text_chars), violations=lines, meta=meta)
+        if err is not None and err.code == "script_exit":
+            # A scanner's exit 1 means "findings": its report is on stdout, whole, for the
+            # assistant to read as it reads a success's (the text above is capped).
+            out.structured_content = {k: details[k] for k in ("exit_code", "stdout", "stderr")
+                                      if k in details}
         out.content.extend(await _artifact_blocks(result.artifacts, settings=settings,
                                                   read=read))
         return out

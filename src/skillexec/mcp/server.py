@@ -88,6 +88,12 @@ def _wants_progress(ctx: Ctx) -> bool:
     return getattr(channel, "_on_progress", None) is not None
 
 
+# The server's tools that run or hold something: a key whose role runs nothing is not
+# offered them (each answered it "this API key's role may not run skills").
+_RUNNING = frozenset({builtins.RUN_SCRIPT, builtins.SESSION_CREATE, builtins.SESSION_CLOSE,
+                      builtins.START, builtins.CANCEL})
+
+
 class McpServer:
     """``McpServer(engine).server`` is the SDK server; ``run_stdio()`` serves stdin/stdout,
     ``http_app()`` is the Streamable HTTP ASGI app."""
@@ -174,9 +180,12 @@ class McpServer:
     async def _list_tools(self, ctx: Ctx, _params: types.PaginatedRequestParams | None,
                           ) -> types.ListToolsResult:
         self._seen(ctx)
-        visible = self._visible(self._caller(ctx))
+        caller = self._caller(ctx)
+        visible = self._visible(caller)
         large = len(visible) > self.settings.search_threshold
         tools = builtins.builtin_tools(search=large)
+        if not caller.can("run"):  # a viewer's or an auditor's key: offered what it may use
+            tools = [t for t in tools if t.name not in _RUNNING]
         if not large:
             tools = [*(t.tool for t in visible), *tools]
         return types.ListToolsResult(tools=tools)
