@@ -1107,3 +1107,18 @@ def test_skills_six_folders_down_are_found(tmp_path: Path) -> None:
     write(tmp_path, {"a/b/c/d/e/deep/SKILL.md": "---\nname: deep\ndescription: d\n---\nB.\n",
                      "a/b/c/d/e/f/g/h/far/SKILL.md": "---\nname: far\ndescription: d\n---\n"})
     assert [s.id for s in load_skills(tmp_path).skills] == ["deep"]
+
+
+def test_a_skill_md_beside_a_skill_json_is_not_warned_of_what_the_json_gives(
+        tmp_path: Path) -> None:
+    """Skilzy's skill.json gives the name and description; its SKILL.md, instructions, was
+    warned "'name' is required" and "'description' is missing" on every skills show."""
+    folder = write(tmp_path / "image-editor", {
+        "skill.json": {"name": "image-editor", "version": "1.0.0", "description": "Edits."},
+        "SKILL.md": "---\nallowed-tools: Bash\n---\n\nEdit images.\n"})
+    skill = load_skill(folder)
+    assert (skill.id, skill.description) == ("image-editor", "Edits.")
+    assert not [w for w in skill.warnings if "'name'" in w or "'description'" in w], \
+        skill.warnings
+    alone = write(tmp_path / "alone", {"SKILL.md": "---\nallowed-tools: Bash\n---\n\nHi.\n"})
+    assert any("'name' is required" in w for w in load_skill(alone).warnings)

@@ -191,7 +191,19 @@ class _Builder(EntryResolver):
         for doc in reversed(docs):  # lowest precedence first, so higher ones overwrite
             self.fields.update(doc.fields)
             self.origin.update(dict.fromkeys(doc.fields, doc.path.name))
-        self.warnings: list[str] = [w for doc in docs for w in doc.warnings]
+        self.warnings: list[str] = [w for doc in docs for w in doc.warnings
+                                    if not self._given_beside(doc, w)]
+
+    def _given_beside(self, doc: ManifestDoc, warning: str) -> bool:
+        """Whether ``warning`` is SKILL.md's of a name or description that a skill.json or
+        skill.yaml beside it gives (Skilzy's: "'name' is required" of a skill it named)."""
+        if doc.path.name != "SKILL.md" or len(self.docs) == 1:
+            return False
+        others = {k for d in self.docs if d is not doc for k in d.fields}
+        said = warning.removeprefix("SKILL.md: ")
+        return (said.startswith("'name' is required") and bool(
+                    others & {"name", "id", "skill_id"})) or (
+                said.startswith("'description' is") and "description" in others)
 
     def where(self, key: str) -> str:
         return f"{self.folder / self.origin.get(key, self.docs[0].path.name)}: {key}"
