@@ -106,3 +106,20 @@ def test_a_file_sent_onto_a_folder_of_the_session_says_a_folder_is_in_the_way(
     r = _cli(tmp_path, "script", "steps", "scripts/show.py", *common,
              "-f", "nextapp/app/page.tsx=page.tsx")
     assert r.returncode == 0, r.stderr
+
+
+def test_an_option_that_names_one_thing_given_twice_is_refused(tmp_path: Path) -> None:
+    """`skillexec mcp --skills-dir a --skills-dir b` served b alone, unsaid (an integrator
+    with two skills folders found the first one's skills missing)."""
+    for argv in (["skills", "list", "--skills-dir", "a", "--skills-dir=b"],
+                 ["mcp", "--skills-dir", "a", "--skills-dir", "b"]):
+        p = subprocess.run([sys.executable, "-m", "skillexec", *argv], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path)
+        assert (p.returncode, p.stdout) == (2, "")
+        assert p.stderr.startswith("skillexec: --skills-dir is given twice: skillexec reads "
+                                   "one skills folder"), p.stderr
+    # A script's own arguments, after --, are its own.
+    p = subprocess.run([sys.executable, "-m", "skillexec", "script", "x", "y.py", "--data-dir",
+                        str(tmp_path / "d"), "--", "--data-dir", "z"], capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path)
+    assert "given twice" not in p.stderr, p.stderr

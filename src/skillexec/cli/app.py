@@ -148,9 +148,29 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# Options that name one thing, given twice: the last one alone was read, unsaid (an
+# integrator's two --skills-dir served one folder).
+_ONCE = ("--skills-dir", "--data-dir", "--journal-url", "--session", "--database-url",
+         "--broker-url")
+
+
+def _given_twice(argv: list[str]) -> str | None:
+    own = argv[:argv.index("--")] if "--" in argv else argv
+    seen = [a.split("=", 1)[0] for a in own if a.split("=", 1)[0] in _ONCE]
+    twice = next((a for a in seen if seen.count(a) > 1), None)
+    if twice is None:
+        return None
+    return (f"{twice} is given twice: skillexec reads one"
+            + (" skills folder (put the skills of both in one, or serve each with its own "
+               "engine)" if twice == "--skills-dir" else ""))
+
+
 def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
+    if (twice := _given_twice(sys.argv[1:])) is not None:
+        sys.stderr.write(f"skillexec: {twice}\n")
+        sys.exit(2)
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:
