@@ -143,7 +143,8 @@ def test_dependencies_grouped_by_ecosystem_are_read_by_group(tmp_path: Path) -> 
         "name": "pyver", "version": "1.0.0", "description": "Says hi.",
         "dependencies": {"python": ">=3.9", "node": ">=18", "requests": ">=2"}}),
         "scripts/hi.py": "print('hi')\n"})
-    assert [d.name for d in load_skill(runtimes).dependencies] == ["requests"]
+    # Python's version stays a requirement of the interpreter (checked, never installed).
+    assert [d.name for d in load_skill(runtimes).dependencies] == ["python", "requests"]
 
 
 

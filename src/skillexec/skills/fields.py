@@ -226,8 +226,9 @@ def parse_permissions(
 _PYTHON_GROUPS = frozenset({"python", "pip", "pypi", "py"})
 _ECOSYSTEMS = _PYTHON_GROUPS | frozenset({"system", "apt", "brew", "npm", "node", "nodejs",
                                           "skills", "binaries", "tools", "cargo", "go"})
-_RUNTIMES = frozenset({"python", "python3", "node", "nodejs", "npm", "deno", "bun", "java",
-                       "go", "ruby", "rust", "cargo", "system"})
+# (Not "python": its version is checked against the interpreter's, see registry.)
+_RUNTIMES = frozenset({"node", "nodejs", "npm", "deno", "bun", "java", "go", "ruby", "rust",
+                       "cargo", "system"})
 
 
 def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDependency, ...]:
