@@ -10,10 +10,10 @@ the skill lists it, and where to run ``npm install``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from pathlib import Path
+
+from skillexec.skills.folder_files import read_folder_file
 
 __all__ = ["missing_npm_package", "npm_message"]
 
@@ -67,17 +67,11 @@ def _dependencies(package_json: Path) -> set[str]:
     event loop): never through a link, never a FIFO or a device (an open that blocks
     stalled every call of the engine), at most 1 MiB."""
     try:
-        fd = os.open(package_json, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        raw = None if package_json.is_symlink() else read_folder_file(
+            package_json, max_bytes=_MAX_PACKAGE_JSON)
+        data = json.loads(raw) if raw is not None else None
+    except (OSError, ValueError, RecursionError):  # FolderFileTooLarge among them
         return set()
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return set()
-        data = json.loads(os.read(fd, _MAX_PACKAGE_JSON))
-    except (OSError, ValueError, RecursionError):
-        return set()
-    finally:
-        os.close(fd)
     if not isinstance(data, dict):
         return set()
     names: set[str] = set()

@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from skillexec.environments.import_scan import Imported, OwnModules, read_imports, within
 from skillexec.environments.modules import module_key, package_for, package_guessed, same_module
 from skillexec.skills.bundle import MAX_RESOURCES, python_files, shebang_runner
+from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.loader import is_skill_folder
 from skillexec.skills.model import Skill
 
@@ -263,10 +264,9 @@ def _is_test(rel: str) -> bool:
 
 def _parse(path: Path) -> ast.Module | None:
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            return None
-        data = path.read_bytes()
-        if b"import" not in data:  # nothing to find: not worth a parse
+        # (a FIFO named x.py is not read: its open and read would block)
+        data = read_folder_file(path, max_bytes=_MAX_FILE_BYTES)
+        if data is None or b"import" not in data:  # nothing to find: not worth a parse
             return None
         return ast.parse(data, filename=str(path))
     except (OSError, SyntaxError, ValueError, RecursionError):

@@ -124,7 +124,8 @@ class ExecutionEnvironment:
         self._own_root = own_root
         if own_root:
             work_root_made(work_root)
-        self._slots: set[str] = set()  # the skills' folders this engine's attempts used
+        # The skills' folders this engine's attempts used (in a root the operator named).
+        self._slots: set[str] = set()
         self.secrets = secrets or {}  # skill id -> the secrets handed to it
         self.sessions = sessions
         self._work_root_str = str(work_root)
@@ -153,7 +154,8 @@ class ExecutionEnvironment:
             workdir, workspace_quota = self._script_workdir(task, skill)
         else:
             workdir = f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}"
-        if workdir not in self._in_session:
+        if not self._own_root and workdir not in self._in_session:
+            # (the data dir's own root is swept whole at close: nothing to note per call)
             self._slots.add(workdir.rpartition("/")[0])
         spare = None
         if reuse and not self.keep_workdirs and workdir not in self._in_session:

@@ -18,7 +18,7 @@ import yaml
 from skillexec.skills.yaml_loader import safe_yaml_load
 
 __all__ = ["CLAUDE_CODE_KEYS", "READ_AT_TOP", "SKILLEXEC_KEYS", "SKILL_MD_KEYS",
-           "read_by_key"]
+           "JsonKeyGivenTwice", "read_by_key", "unique_keys"]
 
 SKILL_MD_KEYS = frozenset(
     {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
@@ -62,8 +62,22 @@ _LEADS = {"[": "a '[' starts a YAML list, and text follows it",
           "`": "YAML reserves a leading '`'", "%": "YAML reads a leading '%' as a directive"}
 
 
-class _GivenTwice(ValueError):
-    """A key given twice in one JSON object."""
+class JsonKeyGivenTwice(ValueError):
+    """A key given twice in one JSON object (``json`` keeps the last, silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook`` that refuses a key given twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise JsonKeyGivenTwice(key)
+        out[key] = value
+    return out
 
 
 def read_by_key(text: str, *, first_line: int = 1) -> tuple[dict[str, Any], list[str]] | None:
@@ -107,7 +121,7 @@ def _read_otherwise(block: list[str], problem: str) -> tuple[str, Any, str] | No
     key = match[1]
     try:
         read = _json_or_text(key, (match[2] or "").strip(), block[1:])
-    except _GivenTwice:
+    except JsonKeyGivenTwice:
         return None
     if read is not None:
         value, why, how = read
@@ -129,7 +143,7 @@ def _json_or_text(key: str, rest: str, below: list[str]) -> tuple[Any, str | Non
     if whole[:1] in ("[", "{"):
         try:  # JSON reads surrogate pairs ("\uD83D\uDD2D"), which YAML refuses
             return _json(whole), None, "valid JSON, read as JSON"
-        except _GivenTwice:
+        except JsonKeyGivenTwice:
             raise
         except (ValueError, RecursionError):
             pass  # not JSON either
@@ -159,15 +173,7 @@ def _closed(text: str) -> bool:
 
 
 def _json(text: str) -> Any:
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in pairs:
-            if k in out:
-                raise _GivenTwice(k)
-            out[k] = v
-        return out
-
     def no_constant(name: str) -> Any:  # NaN, Infinity: no JSON encoder writes them back
         raise ValueError(name)
 
-    return json.loads(text, object_pairs_hook=unique, parse_constant=no_constant)
+    return json.loads(text, object_pairs_hook=unique_keys, parse_constant=no_constant)

@@ -26,7 +26,9 @@ from skillexec.skills.front_matter import (
     READ_AT_TOP,
     SKILL_MD_KEYS,
     SKILLEXEC_KEYS,
+    JsonKeyGivenTwice,
     read_by_key,
+    unique_keys,
 )
 from skillexec.skills.yaml_loader import KeyGivenTwice, safe_yaml_load
 
@@ -81,8 +83,8 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
     data: Any
     if path.suffix == ".json":
         try:
-            data = json.loads(text, object_pairs_hook=_unique_keys)
-        except _DuplicateKey as dup:
+            data = json.loads(text, object_pairs_hook=unique_keys)
+        except JsonKeyGivenTwice as dup:
             raise ManifestError(f"{path}: the key {dup.key!r} is given twice in one object "
                                 "(JSON keeps only the last); say it once",
                                 details={"path": str(path), "key": dup.key}) from None
@@ -102,21 +104,6 @@ def read_manifest(path: Path, *, strict: bool = False) -> ManifestDoc:
             details={"path": str(path)},
         )
     return ManifestDoc(path=path, fields=_hoist_nested_shape(data))
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
 
 
 def _read_text(path: Path) -> str:
