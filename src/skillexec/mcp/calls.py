@@ -45,8 +45,13 @@ class _Progress:
 async def _forward(engine: SkillExecutionEngine, task_id: str, progress: _Progress) -> None:
     async for event in engine.events(task_id):
         if event.kind == "progress" and event.fraction is not None:
-            await progress.send(min(max(float(event.fraction), 0.0), 0.999999),
-                                event.message or None)
+            # Room above a skill's highest report (1.0 is the result's) for news after it.
+            value = min(max(float(event.fraction), 0.0), 0.999)
+            if event.message and value <= progress.last < 0.999999 - _NUDGE:
+                # A script's next line at the same fraction (or a next phase's lower one)
+                # is news too; the spec wants the number to increase.
+                value = progress.last + _NUDGE
+            await progress.send(value, event.message or None)
         if event.final:
             return
 

@@ -138,6 +138,11 @@ class SkillContext:
         """Seconds left before the deadline (never negative)."""
         return max(0.0, self.deadline - time.time())
 
+    @property
+    def followed(self) -> bool:
+        """Whether progress reports reach anyone (a subscriber or the event log)."""
+        return self._progress_sink is not None
+
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress in [0, 1]; values outside are clamped, a message longer than
         ``max_message_bytes`` (UTF-8) is cut, with a marker saying how long it was."""

@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -80,9 +81,11 @@ async def _readable(sock: socket.socket) -> None:
 class Capture:
     """Collects a pipe (stdout or stderr) up to ``cap`` bytes; past it, ``overflow`` is set."""
 
-    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Future[None]) -> None:
+    def __init__(self, fd: int, *, cap: int, overflow: asyncio.Future[None],
+                 tap: Callable[[bytes], None] | None = None) -> None:
         self.fd = fd
         self.cap = cap
+        self.tap = tap  # sees each chunk kept (a script's lines as its progress)
         self.buf = bytearray()
         self.overflowed = False
         self.eof = asyncio.Event()
@@ -108,6 +111,8 @@ class Capture:
             self.close()
             return False
         self.buf += chunk
+        if self.tap is not None:
+            self.tap(chunk)
         return True
 
     def drain(self) -> None:

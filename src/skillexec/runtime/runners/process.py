@@ -23,6 +23,7 @@ import dataclasses
 import os
 import socket
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from skillexec.runtime.runners._child_request import (
     script_exe,
 )
 from skillexec.runtime.runners._mechanisms import mechanisms, refusal
+from skillexec.runtime.runners._output_tap import OutputTap
 from skillexec.runtime.runners._script_end import answered, release, settle_later
 from skillexec.runtime.runners._script_files import (
     Snapshot,
@@ -279,6 +281,7 @@ class ProcessRunner:
         overflow: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         io: AttemptIO | None = None
         stdout = stderr = None
+        tap: OutputTap | None = None
         try:
             if spare is not None:
                 # In its slot already: the call goes to it, not to the zygote.
@@ -321,9 +324,13 @@ class ProcessRunner:
                 placed = _place(slot, pid)
             if placed is not None:
                 await placed  # before its input: the skill's code runs inside its limits
+            if request["kind"] == "script" and attempt.context.followed:
+                tap = OutputTap(attempt.context.progress)
             stdout = Capture(out_r, cap=plan.max_output_bytes if command
-                             else s.max_stdout_bytes, overflow=overflow)
-            stderr = Capture(err_r, cap=s.max_stdout_bytes, overflow=overflow)
+                             else s.max_stdout_bytes, overflow=overflow,
+                             tap=None if tap is None else partial(tap.feed, 1))
+            stderr = Capture(err_r, cap=s.max_stdout_bytes, overflow=overflow,
+                             tap=None if tap is None else partial(tap.feed, 2))
             out_r = err_r = -1
             io = AttemptIO(attempt=attempt, pid=pid, exit_fut=exit_fut, sock=engine_sock,
                            stdout=stdout, stderr=stderr, overflow=overflow, slot=slot,
@@ -350,6 +357,8 @@ class ProcessRunner:
             for fd in (out_r, err_r, in_w):
                 if fd >= 0:
                     os.close(fd)
+            if tap is not None:
+                tap.close()
             for cap in (stdout, stderr):
                 if cap is not None:
                     cap.close()
