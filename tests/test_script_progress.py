@@ -111,11 +111,10 @@ async def test_an_mcp_client_sees_the_lines(tmp_path: Path, anyio_backend: str) 
         seen.append((p, message))
 
     async with SkillExecutionEngine(skills_dir=_skill(tmp_path),
-                                    data_dir=tmp_path / "data") as engine:
-        async with Client(McpServer(engine).server, mode="legacy") as client:
-            res = await client.call_tool("run_skill_script", {
-                "skill": "render", "script": "scripts/steps.py"},
-                progress_callback=on_progress)
+                                    data_dir=tmp_path / "data") as engine, \
+            Client(McpServer(engine).server, mode="legacy") as client:
+        res = await client.call_tool("run_skill_script", {
+            "skill": "render", "script": "scripts/steps.py"}, progress_callback=on_progress)
     assert not res.is_error
     messages = [m for _, m in seen]
     assert [m for m in messages if m and m.startswith("page")] == [
