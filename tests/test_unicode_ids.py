@@ -74,3 +74,16 @@ def test_an_id_mixing_latin_with_look_alikes_is_refused(tmp_path: Path, name: st
 @pytest.mark.parametrize("name", ["excel-助手", "Ελληνικά", "данные"])
 def test_an_id_in_one_script_or_latin_with_cjk_is_fine(tmp_path: Path, name: str) -> None:
     assert load_skill(_skill(tmp_path, "x", name=name)).id == name
+
+
+@pytest.mark.parametrize("name", ["हिंदी-सहायक", "ภาษาไทย", "ক্যালকুলেটর", "x-हिंदी", "தமிழ்"])
+def test_an_id_written_with_vowel_signs_loads(tmp_path: Path, name: str) -> None:
+    """Hindi, Thai, Bengali and Tamil words need their scripts' combining marks, which
+    ``\\w`` does not take: such a skill was refused as a bad id."""
+    assert load_skill(_skill(tmp_path, "x", name=name)).id == name
+
+
+@pytest.mark.parametrize("name", ["pdf\u0e31", "a\u093fb"])
+def test_a_mark_on_a_letter_of_another_script_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ManifestError, match="mark .* on .* a letter of another script"):
+        load_skill(_skill(tmp_path, "x", name=name))

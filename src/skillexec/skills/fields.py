@@ -8,6 +8,7 @@ raises :class:`~skillexec.errors.ManifestError` naming the field and the value.
 
 from __future__ import annotations
 
+import itertools
 import re
 import reprlib
 import unicodedata
@@ -37,9 +38,20 @@ __all__ = [
     "parse_skill_dependencies",
 ]
 
-# Letters and digits of any script (hermes-skills' 编程心法: Claude Code loads it), '.', '_'
-# and '-'; see also mixed_scripts.
-_ID = r"[^\W_][\w.-]{0,127}"
+
+def _brahmic_marks() -> str:
+    """The combining marks of the scripts that write vowels with them (Devanagari to
+    Sinhala, Thai, Lao, Tibetan, Myanmar, Khmer): 'हिंदी' or 'ภาษาไทย' are not words
+    without them, and ``\\w`` takes none (they are not alphanumeric). Not the general
+    diacritics (U+0300...): a Latin letter with one composes to a letter, which NFC makes."""
+    blocks = ((0x0900, 0x0DFF), (0x0E00, 0x0FFF), (0x1000, 0x109F), (0x1780, 0x17FF))
+    return "".join(chr(c) for lo, hi in blocks for c in range(lo, hi + 1)
+                   if unicodedata.category(chr(c)).startswith("M"))
+
+
+# Letters and digits of any script (hermes-skills' 编程心法: Claude Code loads it), the marks
+# of those written with them, '.', '_' and '-'; see also mixed_scripts.
+_ID = f"[^\\W_][\\w{_brahmic_marks()}.-]{{0,127}}"
 SKILL_ID = re.compile(f"^{_ID}\\Z")
 # What names a skill: its id, or a plugin's skill as Claude Code names it, "<plugin>:<id>"
 # (see skills.plugins). A manifest declares only the id.
@@ -51,10 +63,16 @@ _LOOKALIKE_SCRIPTS = ("CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "COPTIC", "LI
 def mixed_scripts(ident: str) -> str | None:
     """Why ``ident`` may not name a skill though SKILL_ID matches it: Latin letters mixed
     with letters of a script that has look-alikes of them, so that two skills' ids read the
-    same (an operator's grant or a caller's call would go to the one not meant); else None.
-    An id all in one script, or Latin with CJK ('excel-助手'), is fine."""
+    same (an operator's grant or a caller's call would go to the one not meant), or a mark
+    on a letter of another script; else None. An id all in one script, or Latin with CJK
+    ('excel-助手') or Devanagari ('x-हिंदी'), is fine."""
     if ident.isascii():
         return None
+    for before, ch in itertools.pairwise(ident):
+        # A mark on a letter of another script ('pdf' + a Thai vowel sign reads as 'pdf').
+        if unicodedata.category(ch).startswith("M") and _script(before) != _script(ch):
+            return (f"it puts a {_script(ch).title()} mark ({ch!r}) on {before!r}, "
+                    "a letter of another script")
     latin = other = None
     for ch in ident:
         if not ch.isalpha():
@@ -67,6 +85,12 @@ def mixed_scripts(ident: str) -> str | None:
         return (f"it mixes Latin letters with {unicodedata.name(other).split()[0].title()} "
                 f"ones ({other!r}), which can read as the same letters")
     return None
+
+
+def _script(ch: str) -> str:
+    return unicodedata.name(ch, "?").split()[0]
+
+
 _BRIEF = reprlib.Repr()  # keyword arguments only from Python 3.12
 _BRIEF.maxstring = _BRIEF.maxother = 80
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxset = 5
