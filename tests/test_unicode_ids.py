@@ -85,5 +85,5 @@ def test_an_id_written_with_vowel_signs_loads(tmp_path: Path, name: str) -> None
 
 @pytest.mark.parametrize("name", ["pdf\u0e31", "a\u093fb"])
 def test_a_mark_on_a_letter_of_another_script_is_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ManifestError, match="mark .* on .* a letter of another script"):
+    with pytest.raises(ManifestError, match=r"mark .* on .* a letter of another script"):
         load_skill(_skill(tmp_path, "x", name=name))

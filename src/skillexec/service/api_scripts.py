@@ -1,5 +1,5 @@
 """``POST /api/skills/{id}/scripts``: run one of a skill's bundled scripts (DESIGN §3.5),
-through the engine's ``run_script`` (the whole pipeline: journal, isolation, limits)."""
+as a task of the engine's (the whole pipeline: journal, isolation, limits)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from skillexec.errors import ErrorType
 from skillexec.security.principals import Principal
 from skillexec.service.api_skills import find_skill, submitted
 from skillexec.service.auth import need
-from skillexec.service.calls import may_run, refuse_if_draining, result_or_refusal, wait_for
+from skillexec.service.calls import (
+    may_run,
+    refuse_if_draining,
+    result_or_refusal,
+    until_drained,
+    wait_for,
+)
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
 from skillexec.service.models import ResultModel, Submitted, not_bool
 from skillexec.service.state import ServiceState
@@ -80,12 +86,10 @@ async def run_skill_script(
     refuse_if_draining(state)
     may_run(principal, skill_id)
     find_skill(state, skill_id)
+    task_id = await _submit(state, body, skill_id, principal)
     if not body.wait:
-        return await _submit(state, body, skill_id, principal, request.state.request_id)
-    run = asyncio.ensure_future(state.engine.run_script(
-        skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
-        session=body.session, timeout=body.timeout, priority=body.priority,
-        principal=principal, env=body.env))
+        return await _accepted(state, task_id, principal, request.state.request_id)
+    run = asyncio.ensure_future(until_drained(state, task_id, state.engine.wait(task_id)))
     gone = asyncio.ensure_future(_hung_up(request))
     try:
         await asyncio.wait((run, gone), return_when=asyncio.FIRST_COMPLETED)
@@ -94,8 +98,8 @@ async def run_skill_script(
         if not run.done():
             # The caller never got the task id, so nobody could follow or cancel the
             # script; in a session it would also hold the turn of the call that retries.
-            # Cancelling run_script's await cancels its task (the process tree too).
             run.cancel()
+            await state.engine.cancel(task_id)  # its process tree too
         await asyncio.gather(run, gone, return_exceptions=True)
     if run.cancelled():
         raise ApiError(499, "CLIENT_CLOSED", "the client closed the request; the script "
@@ -104,12 +108,16 @@ async def run_skill_script(
 
 
 async def _submit(state: ServiceState, body: ScriptRequest, skill_id: str,
-                  principal: Principal, rid: str) -> Response:
-    """``wait: false``: accepted, answered with where to follow it (as execute answers)."""
-    task_id = await state.engine.submit_script(
+                  principal: Principal) -> str:
+    return await state.engine.submit_script(
         skill_id, body.script, args=body.args, files=_decoded(body.files), stdin=body.stdin,
         session=body.session, timeout=body.timeout, priority=body.priority,
         principal=principal, env=body.env)
+
+
+async def _accepted(state: ServiceState, task_id: str, principal: Principal,
+                    rid: str) -> Response:
+    """``wait: false``: accepted, answered with where to follow it (as execute answers)."""
     result = await wait_for(state, task_id, 0.0)
     if result is not None:  # ended already: a refusal is its HTTP error, as execute's
         status = result_or_refusal(state, result).status

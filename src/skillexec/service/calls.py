@@ -3,7 +3,8 @@ and turn a refusal into its HTTP error. Shared by both route families and the ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from skillexec.errors import ErrorType, SkillExecError
@@ -13,7 +14,7 @@ from skillexec.service.state import ServiceState
 from skillexec.task import ExecutionResult, TaskInfo, TaskStatus
 
 __all__ = ["Call", "refuse_if_draining", "result_or_refusal", "submit", "task_info",
-           "wait_for"]
+           "until_drained", "wait_for"]
 
 
 class Call:
@@ -63,13 +64,48 @@ async def submit(state: ServiceState, principal: Principal, call: Call) -> str:
 
 async def wait_for(state: ServiceState, task_id: str, wait_s: float,
                    ) -> ExecutionResult | None:
-    """The result within ``wait_s``, else None (the task goes on)."""
+    """The result within ``wait_s``, else None (the task goes on). Once the service drains,
+    the wait lasts only as long as the grace for requests (see ``until_drained``)."""
+    if wait_s <= 0:
+        return await _result(state.engine.wait(task_id, timeout=wait_s))
+    return await _result(until_drained(state, task_id, state.engine.wait(
+        task_id, timeout=wait_s)))
+
+
+async def _result(waiting: Awaitable[ExecutionResult]) -> ExecutionResult | None:
     try:
-        return await state.engine.wait(task_id, timeout=wait_s)
+        return await waiting
     except SkillExecError as exc:
         if exc.code == "wait_timeout":
             return None
         raise
+
+
+async def until_drained(state: ServiceState, task_id: str,
+                        waiting: Awaitable[ExecutionResult]) -> ExecutionResult:
+    """``waiting``, unless the service starts draining (SIGTERM) and what it waits for is
+    not done within the grace uvicorn gives a request: then 503 naming the task, which
+    goes on (the engine's close gives it the same grace; what is left of it is in the
+    journal for the next start). uvicorn would cancel the request: a bare 500."""
+    wait = asyncio.ensure_future(waiting)
+    drain = asyncio.ensure_future(state.draining.wait())
+    try:
+        await asyncio.wait((wait, drain), return_when=asyncio.FIRST_COMPLETED)
+        if not wait.done():
+            # uvicorn cancels requests at the grace's whole seconds (at least 1) after a
+            # tenth of a second of its own: answered before that.
+            grace_s = max(1, int(state.settings.shutdown_grace_s)) - 0.5
+            await asyncio.wait((wait,), timeout=grace_s)
+        if not wait.done():
+            raise ApiError(503, "SHUTTING_DOWN", f"the service is shutting down; task "
+                           f"{task_id} goes on: follow it at /api/executions/{task_id} "
+                           "once the service is back", headers=state.retry_after,
+                           error_type=ErrorType.RESOURCE, retryable=False,
+                           details={"execution_id": task_id})
+        return wait.result()
+    finally:
+        drain.cancel()
+        wait.cancel()  # only our wait: the task goes on
 
 
 def result_or_refusal(state: ServiceState, result: ExecutionResult) -> ExecutionResult:
