@@ -28,10 +28,14 @@ _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError|connect EACCES"
                       r"|connect EPERM|Errno 101\]")
-# A program refused memory it only reserves (a thread's stack, node's code range).
+# A program refused memory it only reserves (a thread's stack, node's code range), or the
+# mapping of a shared library (glibc's words for ENOMEM from mmap under RLIMIT_AS: an
+# ImportError of a compiled module that reads like a broken wheel).
 _NO_MEMORY = re.compile(r"Cannot allocate memory|ENOMEM|failed to reserve virtual memory"
                         r"|Failed to reserve virtual memory|std::bad_alloc|MemoryError"
-                        r"|Cannot allocate Wasm memory|Out of memory")
+                        r"|Cannot allocate Wasm memory|Out of memory"
+                        r"|failed to map segment from shared object"
+                        r"|cannot allocate memory in static TLS block")
 _TRACEBACK = "Traceback (most recent call last):"
 _NODE_CODE = re.compile(r" \[[A-Z][A-Z0-9_]*\]$")
 # As the child's own word on a missing module is checked (see _script_end): a dotted name.
@@ -64,13 +68,14 @@ def telling_line(stderr: str) -> str:
 
 
 def address_space_hint(stderr: str, *, limit_mb: int) -> str | None:
-    """Where a script was refused memory under an address-space limit of ``limit_mb`` (no
-    memory cgroup bounds it: RLIMIT_AS does, for the script and every program it starts),
-    the sentence that says so."""
+    """Where a script was refused memory under a limit of ``limit_mb`` (no memory cgroup
+    bounds it: rlimits do, RLIMIT_DATA of a Python script, RLIMIT_AS of a command, for it
+    and each program it starts), the sentence that says so."""
     if not _NO_MEMORY.search(stderr):
         return None
-    return (f"its address space is limited to {limit_mb} MB, which the programs it starts "
-            "share: raise the skill's memory_mb, or the call's, to give them more")
+    return (f"its memory is limited to {limit_mb} MB (no memory cgroup here: an rlimit, "
+            "for it and each program it starts): raise the skill's memory_mb, or the "
+            "call's, to give it more")
 
 
 _NO_FILES = re.compile(r"EMFILE|Too many open files")

@@ -25,7 +25,8 @@ _V1_ROOT = Path("/sys/fs/cgroup")
 
 RlimitPlan = list[tuple[int, tuple[int, int]]]
 _RLIMITS = (resource.RLIMIT_CORE, resource.RLIMIT_FSIZE, resource.RLIMIT_NOFILE,
-            resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC)
+            resource.RLIMIT_AS, resource.RLIMIT_DATA, resource.RLIMIT_CPU,
+            resource.RLIMIT_NPROC)
 
 
 def hard_limits() -> dict[int, int]:
@@ -35,7 +36,7 @@ def hard_limits() -> dict[int, int]:
 
 def rlimit_plan(hard: dict[int, int], *, address_space_bytes: int | None,
                 cpu_seconds: float | None, file_size_bytes: int, open_files: int,
-                processes: int | None) -> RlimitPlan:
+                processes: int | None, data_bytes: int | None = None) -> RlimitPlan:
     """The ``setrlimit`` calls that lower a process's limits to these (soft = hard, so the
     skill cannot raise them back), never above the current hard limits ``hard``.
 
@@ -54,6 +55,8 @@ def rlimit_plan(hard: dict[int, int], *, address_space_bytes: int | None,
                         both(resource.RLIMIT_NOFILE, open_files)]
     if address_space_bytes is not None:
         plan.append(both(resource.RLIMIT_AS, address_space_bytes))
+    if data_bytes is not None:
+        plan.append(both(resource.RLIMIT_DATA, data_bytes))
     if cpu_seconds is not None:
         soft = max(1, int(cpu_seconds + 0.999))
         # SIGXCPU at the soft limit, SIGKILL one second later if it is caught or ignored.

@@ -149,21 +149,30 @@ class ForkPrep:
             self.ruleset_fd = -1
 
 
-def prepare(setup: ChildSetup, req: dict[str, Any], vsz_bytes: int, *,
+def memory_sizes(statm_fd: int, page: int) -> tuple[int, int]:
+    """This process's address space and its data (private writable memory, the stack
+    included), in bytes: what a child's RLIMIT_AS and RLIMIT_DATA start from."""
+    fields = os.pread(statm_fd, 128, 0).split()
+    return int(fields[0]) * page, int(fields[5]) * page
+
+
+def prepare(setup: ChildSetup, req: dict[str, Any], sizes: tuple[int, int], *,
             ruleset: bool = True) -> ForkPrep:
     """In the zygote, before forking the child for ``req``; never raises for a bad request
     (the child reports it as a setup failure instead, and so fails closed). ``ruleset``
     False: no Landlock ruleset (a spare brings its own: see ``_spare``)."""
     lim = req["limits"]
-    as_bytes = lim.get("memory_bytes")
+    as_bytes, data_bytes = lim.get("memory_bytes"), lim.get("data_bytes")
     # Limits rarely change between a skill's attempts: the last plan is reused as it is.
-    key = (as_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"], lim["open_files"],
-           lim.get("processes"), vsz_bytes)
+    key = (as_bytes, data_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"],
+           lim["open_files"], lim.get("processes"), sizes)
     if key != setup.rlimit_key:
         own = setup.own_limits
+        vsz_bytes, data_now = sizes
         setup.rlimit_plan = [(which, pair) for which, pair in rlimit_plan(
             setup.hard_limits,
             address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
+            data_bytes=None if data_bytes is None else data_now + int(data_bytes),
             cpu_seconds=lim.get("cpu_seconds"),
             file_size_bytes=int(lim["file_size_bytes"]),
             open_files=int(lim["open_files"]),

@@ -113,7 +113,7 @@ def requested(ctl: socket.socket, msg: dict[str, Any], fds: list[int],
 
 def fork_pending(ctl: socket.socket, setup: _child.ChildSetup,
                  pending: list[tuple[dict[str, Any], list[int]]], spares: list[Spare],
-                 vsz: int) -> None:
+                 sizes: tuple[int, int]) -> None:
     """In the zygote, with no child alive (it would compete with one for the CPU): the
     spare asked for, forked, and the engine told its pid (as for a forked child)."""
     msg, fds = pending.pop()
@@ -124,7 +124,7 @@ def fork_pending(ctl: socket.socket, setup: _child.ChildSetup,
         if setup.landlock_rules is not None:
             ruleset_fd = setup.landlock_rules.build()  # the one built ahead, as a rule
         if not spares:
-            new = _fork_spare(setup, fds, hello=bool(msg.get("hello")), vsz=vsz,
+            new = _fork_spare(setup, fds, hello=bool(msg.get("hello")), sizes=sizes,
                               ruleset_fd=ruleset_fd)
     except Exception as exc:
         why = f"the spare's ruleset: {type(exc).__name__}: {exc}"
@@ -141,7 +141,7 @@ def fork_pending(ctl: socket.socket, setup: _child.ChildSetup,
     proto.send_control(ctl, {"t": "forked", "id": msg["id"], "pid": new.pid})
 
 
-def _fork_spare(setup: _child.ChildSetup, fds: list[int], *, hello: bool, vsz: int,
+def _fork_spare(setup: _child.ChildSetup, fds: list[int], *, hello: bool, sizes: tuple[int, int],
                 ruleset_fd: int) -> Spare | None:
     """In the zygote: a new spare holding ``fds`` (its call's socket and pipes) and
     ``ruleset_fd`` (its Landlock ruleset, but for its workdir), or None if one cannot be
@@ -159,14 +159,14 @@ def _fork_spare(setup: _child.ChildSetup, fds: list[int], *, hello: bool, vsz: i
         theirs.close()
         return None
     if pid == 0:
-        _wait(setup, theirs, mine, fds, hello=hello, vsz=vsz, ruleset_fd=ruleset_fd)
+        _wait(setup, theirs, mine, fds, hello=hello, sizes=sizes, ruleset_fd=ruleset_fd)
     theirs.close()
     mine.setblocking(False)
     return Spare(pid, mine)
 
 
 def _wait(setup: _child.ChildSetup, own: socket.socket, zygote_end: socket.socket,
-          fds: list[int], *, hello: bool, vsz: int, ruleset_fd: int) -> NoReturn:
+          fds: list[int], *, hello: bool, sizes: tuple[int, int], ruleset_fd: int) -> NoReturn:
     """In the spare: detach, say hello, wait for the call, run it (never returns)."""
     sock = fds[0]
     try:
@@ -180,7 +180,7 @@ def _wait(setup: _child.ChildSetup, own: socket.socket, zygote_end: socket.socke
         # included) are copied now rather than on the call's path; the last call's limits
         # plan is kept (a call with the same limits reuses it).
         key, plan = setup.rlimit_key, setup.rlimit_plan
-        _child.prepare(setup, orjson.loads(_SHAPE), vsz, ruleset=False)
+        _child.prepare(setup, orjson.loads(_SHAPE), sizes, ruleset=False)
         setup.rlimit_key, setup.rlimit_plan = key, plan
         _rehearse(setup)
         _kind, req = proto.read_frame_fd(sock, cap=proto.SPARE_REQUEST_MAX_BYTES)
@@ -190,7 +190,7 @@ def _wait(setup: _child.ChildSetup, own: socket.socket, zygote_end: socket.socke
     except BaseException:
         os._exit(0)  # EOF: the engine gave the spare up (or its zygote went) before a call
     try:
-        prep = _child.prepare(setup, req, vsz, ruleset=False)
+        prep = _child.prepare(setup, req, sizes, ruleset=False)
         rules = setup.landlock_rules
         if rules is not None:
             if ruleset_fd < 0:

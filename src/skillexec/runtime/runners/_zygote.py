@@ -268,7 +268,7 @@ def _serve(ctl: socket.socket, setup: _child.ChildSetup, statm_fd: int, kids_fd:
             if not children:
                 # The spare the engine asked for: forked now that it competes with no call.
                 _spare.fork_pending(ctl, setup, pending, spares,
-                                    int(os.pread(statm_fd, 128, 0).split()[0]) * page)
+                                    _child.memory_sizes(statm_fd, page))
         if rules is not None and not children and not retiring and rules.ahead_fd < 0:
             # Idle (no child to share pages with): the next child's ruleset, but for its
             # workdir, built now rather than on its call's path (see PreparedRuleset).
@@ -317,9 +317,8 @@ def _handle(ctl: socket.socket, rbuf: bytearray, setup: _child.ChildSetup, statm
             os._exit(0)  # the engine went away; children die with us (PDEATHSIG)
         t = msg.get("t")
         if t == "fork" and not retiring:
-            vsz = int(os.pread(statm_fd, 128, 0).split()[0]) * page
             try:
-                prep = _child.prepare(setup, msg, vsz)
+                prep = _child.prepare(setup, msg, _child.memory_sizes(statm_fd, page))
             except Exception as exc:  # a malformed request: the engine's bug
                 _refuse(ctl, msg, fds, f"bad request: {exc!r}")
                 continue

@@ -339,7 +339,8 @@ class ProcessRunner:
                            max_artifact_bytes=s.max_artifact_bytes, cpu_limit_s=plan.cpu_s,
                            stdin_fd=in_w if command else None,
                            args_sent="args_frame" in request, first_rest=first_rest,
-                           address_space_bytes=request["limits"]["memory_bytes"],
+                           address_space_bytes=request["limits"]["data_bytes"]
+                           or request["limits"]["memory_bytes"],
                            open_files=request["limits"]["open_files"])
             in_w = -1
             outcome = await io.run()
