@@ -9,8 +9,10 @@ from pathlib import Path
 
 
 def make_wheel(folder: Path, name: str, version: str, code: str, *,
-               module: str | None = None, requires: tuple[str, ...] = ()) -> Path:
-    """``<folder>/<name>-<version>-py3-none-any.whl`` holding ``<module>/__init__.py``."""
+               module: str | None = None, requires: tuple[str, ...] = (),
+               submodules: dict[str, str] | None = None) -> Path:
+    """``<folder>/<name>-<version>-py3-none-any.whl`` holding ``<module>/__init__.py``
+    (and ``<module>/<sub>.py`` for each of ``submodules``)."""
     folder.mkdir(parents=True, exist_ok=True)
     norm = name.replace("-", "_")
     dist = f"{norm}-{version}"
@@ -18,6 +20,7 @@ def make_wheel(folder: Path, name: str, version: str, code: str, *,
         f"Requires-Dist: {r}\n" for r in requires)
     files = {
         f"{module or norm}/__init__.py": code,
+        **{f"{module or norm}/{sub}.py": text for sub, text in (submodules or {}).items()},
         f"{dist}.dist-info/METADATA": meta,
         f"{dist}.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: skillexec-tests\n"
                                     "Root-Is-Purelib: true\nTag: py3-none-any\n"),

@@ -103,3 +103,31 @@ def test_a_one_call_command_imports_nothing_of_the_skills_other_scripts(
 def test_imports_after_a_statement_that_configures_them_are_left_to_the_script(
         source: str, imported: set[str]) -> None:
     assert _top_imports(source)[0] == imported
+
+
+def test_a_submodule_a_script_imports_is_imported_ahead(tmp_path: Path) -> None:
+    """``from scipy.optimize import curve_fit`` and ``import matplotlib.pyplot``: the warm
+    parent imported only ``scipy`` and ``matplotlib``, so every call imported the heavy
+    part itself (5.5-6.5 s a call against 3 s plainly, matplotlib's font list rebuilt in
+    each call's fresh HOME). The submodules written are imported ahead too."""
+    need_sandbox()
+    links = tmp_path / "wheels"
+    make_wheel(links, "tinypkg", "1.0.0", "", module="tinypkg",
+               submodules={"heavy": "import os\nPID = os.getpid()\n"})
+    folder = tmp_path / "skills" / "fits"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: fits\ndescription: F.\n---\nRun it.\n")
+    (folder / "requirements.txt").write_text("tinypkg==1.0.0\n")
+    (folder / "scripts" / "fit.py").write_text(
+        "import os\nfrom tinypkg.heavy import PID\nprint('ahead' if PID != os.getpid() "
+        "else 'in the call')\n")
+    os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
+    cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
+                       environments={"find_links": [str(links)], "no_index": True})
+
+    async def go() -> str:
+        async with SkillExecutionEngine(config=cfg) as e:
+            r = await e.run_script("fits", "scripts/fit.py")
+            assert r.ok, r.error
+            return str(r.output["stdout"])
+    assert arun(go()) == "ahead\n"

@@ -216,7 +216,8 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
 
 
 def _top_imports(source: str) -> tuple[set[str], set[str]]:
-    """The top-level names a module imports at its top level (also under try/if): those
+    """The modules a module imports at its top level (also under try/if), dotted as
+    written (``scipy.optimize``: its parent alone leaves the heavy part to each call): those
     before the first statement that may change what an import does, and those after it.
     A module imported after ``os.environ["MPLBACKEND"] = "svg"`` (or a ``sys.path``
     change, a ``chdir``, a ``load_dotenv()``) and imported ahead by the warm parent would
@@ -235,9 +236,9 @@ def _top_imports(source: str) -> tuple[set[str], set[str]]:
         while stack:
             node = stack.pop()
             if isinstance(node, ast.Import):
-                found.update(a.name.split(".")[0] for a in node.names)
+                found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split(".")[0])
+                found.add(node.module)
             elif isinstance(node, ast.Try | ast.If):
                 stack += [*node.body, *node.orelse]
                 if isinstance(node, ast.Try):
@@ -300,20 +301,30 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
             first, then = _top_imports(data.decode("utf-8", errors="replace"))
             names |= first
             late |= then
-    names -= own | late | _NOT_PRELOADED
+    # A package some script imports only once it has set what it reads is left whole to
+    # the scripts (its submodules import it).
+    left = own | {n.split(".")[0] for n in late} | _NOT_PRELOADED
+    names = {n for n in names if n.split(".")[0] not in left}
     # The environment is searched by name, never put on this process's sys.path: for that
     # moment any import in the engine (a lazy one, another thread's) took a module of the
-    # skill's packages first, a wheel's "ssl" or "uuid" run as the engine's user.
+    # skill's packages first, a wheel's "ssl" or "uuid" run as the engine's user. Only a
+    # package is looked for (finding a submodule imports its parent); the warm parent
+    # leaves a submodule it cannot import to the script.
     search = list(env_paths)
+    tops: dict[str, bool] = {}
     found = []
     for name in sorted(names):
-        try:
-            if (name in sys.builtin_module_names
-                    or (search and importlib.machinery.PathFinder.find_spec(name, search))
-                    or importlib.util.find_spec(name)):
-                found.append(name)
-        except (ImportError, ValueError):
-            continue
+        top = name.split(".")[0]
+        if top not in tops:
+            try:
+                tops[top] = bool(
+                    top in sys.builtin_module_names
+                    or (search and importlib.machinery.PathFinder.find_spec(top, search))
+                    or importlib.util.find_spec(top))
+            except (ImportError, ValueError):
+                tops[top] = False
+        if tops[top]:
+            found.append(name)
     return tuple(found)
 
 
