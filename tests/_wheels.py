@@ -10,9 +10,11 @@ from pathlib import Path
 
 def make_wheel(folder: Path, name: str, version: str, code: str, *,
                module: str | None = None, requires: tuple[str, ...] = (),
-               submodules: dict[str, str] | None = None) -> Path:
+               submodules: dict[str, str] | None = None,
+               console_scripts: dict[str, str] | None = None) -> Path:
     """``<folder>/<name>-<version>-py3-none-any.whl`` holding ``<module>/__init__.py``
-    (and ``<module>/<sub>.py`` for each of ``submodules``)."""
+    (and ``<module>/<sub>.py`` for each of ``submodules``; commands named in
+    ``console_scripts``, name -> ``module:function``)."""
     folder.mkdir(parents=True, exist_ok=True)
     norm = name.replace("-", "_")
     dist = f"{norm}-{version}"
@@ -22,6 +24,8 @@ def make_wheel(folder: Path, name: str, version: str, code: str, *,
         f"{module or norm}/__init__.py": code,
         **{f"{module or norm}/{sub}.py": text for sub, text in (submodules or {}).items()},
         f"{dist}.dist-info/METADATA": meta,
+        **({f"{dist}.dist-info/entry_points.txt": "[console_scripts]\n" + "".join(
+            f"{k} = {v}\n" for k, v in console_scripts.items())} if console_scripts else {}),
         f"{dist}.dist-info/WHEEL": ("Wheel-Version: 1.0\nGenerator: skillexec-tests\n"
                                     "Root-Is-Purelib: true\nTag: py3-none-any\n"),
     }

@@ -195,6 +195,11 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
         # the Pythons its scripts start (a .sh wrapper's python3, sys.executable) too.
         sys.path[:0] = [str(p) for p in sk["env_paths"]]
         start_env["PYTHONPATH"] = os.pathsep.join(str(p) for p in sk["env_paths"])
+        # Its packages' commands (tabulate, mageck, jupyter) first on PATH, as in an
+        # activated venv: their #! names the engine's Python, which PYTHONPATH completes.
+        bins = [f"{p}/bin" for p in sk["env_paths"] if os.path.isdir(f"{p}/bin")]
+        if bins:
+            start_env["PATH"] = os.pathsep.join([*bins, start_env.get("PATH", "")])
     if sk["kind"] == EntryKind.SCRIPT.value and sk["path"]:
         # What Claude Code tells a skill's commands: scripts of plugins read them
         # (process.env.CLAUDE_PLUGIN_ROOT + '/scripts/lib').
