@@ -66,6 +66,12 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
     env.pop("PYTHONPATH", None)  # resolve for the interpreter as it is, not as tweaked here
     env.setdefault("UV_NO_PROGRESS", "1")
     env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    if "UV_CACHE_DIR" not in env and "PIP_CACHE_DIR" not in env and not _usable_cache(env):
+        # A user with no writable HOME (nobody's is /nonexistent): every install failed in
+        # the cache ("failed to create directory `/nonexistent/.cache/uv`"). One beside
+        # the environments then, which the engine's user owns.
+        cache = site.parent.parent / ".cache"
+        env["UV_CACHE_DIR"], env["PIP_CACHE_DIR"] = str(cache / "uv"), str(cache / "pip")
     try:
         # From "/": uv takes a uv.toml or pyproject.toml [tool.uv] found from its working
         # folder up as its configuration, and a skills repository run from its top could
@@ -87,6 +93,18 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
                     "own code, see environments.build_from_source)")
         raise _failed(skill_id, requirements, name, why, output=out)
     return name
+
+
+def _usable_cache(env: dict[str, str]) -> bool:
+    """Whether the installers' default cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``)
+    is there to write, or can be made: its nearest existing folder is one we may write."""
+    base = env.get("XDG_CACHE_HOME") or (env["HOME"] + "/.cache" if env.get("HOME") else "")
+    if not base or not os.path.isabs(base):
+        return False
+    path = base
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
 def _argv(name: str, requirements: tuple[str, ...], site: Path,
