@@ -52,7 +52,7 @@ def test_the_child_inherits_the_attempts_environment_and_the_zygote_keeps_its_ow
     try:
         env = {k: v for k, v in before.items() if k != "SKILLEXEC_T_GONE"}
         env.update(SKILLEXEC_T_KEEP="attempt", SKILLEXEC_T_NEW="new")
-        prep = prepare(setup, {**_REQ, "env": env}, 0)
+        prep = prepare(setup, {**_REQ, "env": env}, (0, 0))
         undo = env_ahead(setup, prep)
         assert undo is not None and prep.env_in_place
         r, w = os.pipe()
@@ -105,7 +105,8 @@ def test_each_sandboxed_attempt_sees_its_own_folders_in_its_environment(
 
     outs = asyncio.run(go())
     for o in outs:
-        assert o["py"] == o["c"] == [o["workdir"]] * 2 == [o["cwd"]] * 2
+        assert o["py"] == o["c"] == [o["workdir"], f"{o['workdir']}/.tmp"]
+        assert o["cwd"] == o["workdir"]
     assert len({str(o["cwd"]) for o in outs}) == 3  # each its own, none left from the last
 
 
@@ -141,5 +142,6 @@ def test_concurrent_sandboxed_attempts_each_see_their_own_environment(tmp_path: 
 
     outs = asyncio.run(go())
     for o in outs:
-        assert o["py"] == o["c"] == [o["workdir"]] * 2 == [o["cwd"]] * 2
+        assert o["py"] == o["c"] == [o["workdir"], f"{o['workdir']}/.tmp"]
+        assert o["cwd"] == o["workdir"]
     assert len({str(o["cwd"]) for o in outs}) == 8

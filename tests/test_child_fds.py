@@ -67,7 +67,7 @@ def test_a_limit_equal_to_the_zygotes_own_is_inherited_not_set_again() -> None:
         req = {"workdir": "/nonexistent", "env_extra": {},
                "limits": {"memory_bytes": None, "cpu_seconds": 5, "open_files": 64,
                           "file_size_bytes": 256 * mb, "processes": None}}
-        plan = dict(prepare(setup, req, 0).rlimits)
+        plan = dict(prepare(setup, req, (0, 0)).rlimits)
         assert resource.RLIMIT_CORE not in plan and resource.RLIMIT_FSIZE not in plan
         assert plan[resource.RLIMIT_NOFILE] == (64, 64)  # differs from the zygote's: set
         assert plan[resource.RLIMIT_CPU][0] == 5

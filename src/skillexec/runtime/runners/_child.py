@@ -303,6 +303,10 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
     for which, pair in prep.rlimits:
         setrlimit(which, pair)
     os.chdir(req["workdir"])
+    try:
+        os.mkdir(".tmp", 0o700)  # its TMPDIR (see _child_request)
+    except OSError:
+        pass  # there already (a session's), or a file of that name: tempfile looks on
     if prep.env_in_place:
         pass  # the zygote forked it with its environment (see env_ahead)
     elif type(getattr(os.environ, "_data", None)) is dict and prep.env_bytes is not None:
@@ -315,7 +319,7 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
             environ[k] = v
     tmp: Any = sys.modules.get("tempfile")
     if tmp is not None and getattr(tmp, "tempdir", None) is not None:
-        tmp.tempdir = None  # cached by the import: TMPDIR is the workdir now
+        tmp.tempdir = None  # cached by the import: TMPDIR is the workdir's now
     if setup.landlock_rules is not None:
         if prep.ruleset_fd < 0:
             raise landlock.LandlockError(prep.ruleset_error or "no Landlock ruleset")

@@ -88,9 +88,10 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
         },
     }
     wd = str(workdir)
-    # The attempt's HOME, TMPDIR and XDG folders are its workdir (what a library cached
-    # at import stays in the zygote's private folder, which its attempts may write).
-    dirs = {"HOME": wd, "TMPDIR": wd, "XDG_CACHE_HOME": f"{wd}/.cache",
+    # The attempt's HOME, TMPDIR and XDG folders are in its workdir (what a library cached
+    # at import stays in the zygote's private folder, which its attempts may write); what
+    # is left in TMPDIR is no output (_script_files.collect), as a plain run's /tmp is not.
+    dirs = {"HOME": wd, "TMPDIR": f"{wd}/.tmp", "XDG_CACHE_HOME": f"{wd}/.cache",
             "XDG_CONFIG_HOME": f"{wd}/.config", "XDG_DATA_HOME": f"{wd}/.local"}
     secrets = attempt.context.secrets
     if secrets:  # the operator's secrets for this skill, as environment variables

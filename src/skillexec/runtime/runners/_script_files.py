@@ -194,9 +194,10 @@ def _folder(path: str, prefix: str, out: Snapshot, max_files: int,
     return seen + len(dirs), subs
 
 
-# The XDG folders an attempt's HOME holds (see _child_request): what libraries keep there
-# (matplotlib's font list, fontconfig's cache: 7 files a chart) is not the script's output.
-_LIBRARY_DIRS = frozenset({".cache", ".config", ".local"})
+# The XDG folders an attempt's HOME holds and its TMPDIR (see _child_request): what
+# libraries keep there (matplotlib's font list, fontconfig's cache: 7 files a chart) and
+# temporary files a script left (a failed one's tmpmq1kk6xr.svg) are not its output.
+_LIBRARY_DIRS = frozenset({".cache", ".config", ".local", ".tmp"})
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
