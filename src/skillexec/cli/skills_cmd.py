@@ -62,10 +62,14 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
     and exit 2 when neither."""
     from skillexec.skills.loader import is_skill_folder
     has_folder = opt.config(skills_dir=skills_dir, data_dir=None).skills_dir is not None
-    registry = _registry(skills_dir) if has_folder else None
+    folder = Path(skill_id)
+    # A path ("./pdf", "vendor/pdf") is no id: the skills folder is not loaded for it
+    # (tomevault's 61,452 skills: 100 s and 0.8 GB before one skill's `show`). A bare
+    # name that is both is the id, as before.
+    as_path = ("/" in skill_id or skill_id.startswith(".")) and folder.is_dir()
+    registry = _registry(skills_dir) if has_folder and not as_path else None
     if registry is not None and skill_id in registry:
         return registry, registry.get(skill_id)
-    folder = Path(skill_id)
     if folder.is_dir():
         alone = _registry(skills_dir, folder=folder)
         found = alone.list()
