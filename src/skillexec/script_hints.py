@@ -15,7 +15,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from skillexec.script_stderr import address_space_hint, open_files_hint, sandbox_hint
+from skillexec.script_stderr import (
+    address_space_hint,
+    network_hint,
+    open_files_hint,
+    sandbox_hint,
+)
+from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
 
 __all__ = ["script_hints"]
 
@@ -33,13 +39,17 @@ _CONFIG_PREFIXES = (".eslintrc", ".prettierrc", "eslint.config", "prettier.confi
 # pattern with both around a path backtracked cubically on a line of slashes, on the loop).
 _REFUSAL = re.compile(r"Permission denied|EACCES")
 _PATH = re.compile(r"/[^\s'\":]{1,1024}")
+# What a script that goes to the network names (a URL, a client library or program).
+_NETWORK_CODE = re.compile(rb"https?://|\b(?:requests|httpx|aiohttp|urllib3?|curl|wget|axios"
+                           rb"|fetch|websockets?|socket)\b")
+_MAX_SCANNED_BYTES = 256 * 1024
 
 
 def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandbox: bool,
                  network: bool, address_space_mb: int | None, folder: Path | None,
                  workdir: Path, args: Sequence[object],
                  open_files: int | None = None, skill_id: str = "ID",
-                 system_info: bool = False) -> dict[str, str]:
+                 system_info: bool = False, script: Path | None = None) -> dict[str, str]:
     """The hints for a failed script, by key (``requires_python``, ``sandbox``,
     ``memory``, ``open_files``, ``bundled``), in the order they are said."""
     out: dict[str, str] = {}
@@ -56,6 +66,9 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
             "and may not read it: set work_dir (SKILLEXEC_WORK_DIR) outside the project")
     elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
         out["memory"] = hint
+    elif sandbox and not network and script is not None and _goes_online(script):
+        # Its words say nothing of it (curl -s exits 6, silent), but its code goes online.
+        out["sandbox"] = network_hint(skill_id, maybe=True)
     if open_files and (hint := open_files_hint(said, limit=open_files)):
         out["open_files"] = hint
     if folder is not None and (named := _bundled(args, folder, workdir)):
@@ -63,6 +76,14 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
                           "in a workspace of its own: send it with the call's files, or pass "
                           f"its path, {folder / named}")
     return out
+
+
+def _goes_online(script: Path) -> bool:
+    try:
+        code = read_folder_file(script, max_bytes=_MAX_SCANNED_BYTES)
+    except FolderFileTooLarge:
+        return False
+    return code is not None and _NETWORK_CODE.search(code) is not None
 
 
 def _above(stderr: str, workdir: Path) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
-           "open_files_hint", "sandbox_hint", "telling_line"]
+           "network_hint", "open_files_hint", "sandbox_hint", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -110,6 +110,18 @@ def error_headline(code: str, message: str, details: Mapping[str, Any]) -> str:
     return f"{head}: {line}" if line else head
 
 
+def network_hint(skill_id: str, *, maybe: bool = False) -> str:
+    """The skill's sandbox has no network, and how the operator grants it. ``maybe``: its
+    output does not show a refusal, but its code goes online."""
+    grant = (f"the operator grants it: [permissions] per_skill = "
+             f"{{{skill_id!r} = [\"network_access\"]}}")
+    if maybe:
+        return ("the skill has no network_access permission, so its sandbox has no network; "
+                f"if the script needed it (its code goes online), {grant}")
+    return ("the skill has no network_access permission, so its sandbox has no network "
+            f"({grant})")
+
+
 def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",
                  system_info: bool = False) -> str | None:
     """Where a sandboxed script's stderr shows it met the sandbox (a write outside its
@@ -119,9 +131,7 @@ def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",
     how the operator grants what the skill's manifest could not ask for (a SKILL.md has no
     permissions). ``network``, ``system_info``: the skill has it."""
     if not network and _OFFLINE.search(stderr):
-        return ("the skill has no network_access permission, so its sandbox has no network "
-                f"(the operator grants it: [permissions] per_skill = "
-                f"{{{skill_id!r} = [\"network_access\"]}})")
+        return network_hint(skill_id)
     if not system_info and _PROC_DENIED.search(stderr):
         return ("the sandbox opens /proc and /sys only to a skill granted system_info (the "
                 f"operator grants it: [permissions] per_skill = "

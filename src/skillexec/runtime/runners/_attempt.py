@@ -381,7 +381,7 @@ class AttemptIO:
             address_space_mb=limit // (1 << 20) if limit else None, folder=skill.path,
             open_files=self.open_files, skill_id=base_id(skill),
             system_info=Permission.SYSTEM_INFO in skill.permissions,
-            workdir=self.attempt.context.workdir,
+            workdir=self.attempt.context.workdir, script=script,
             args=self.attempt.input_data.get("args") or ())
         out.update(hints)
         notes = "".join(f" (the script {v})" if k == "requires_python" else f" ({v})"
