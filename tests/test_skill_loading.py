@@ -630,7 +630,8 @@ def test_a_value_yaml_cannot_read_plain_is_read_as_text(tmp_path: Path, value: s
 
 
 @pytest.mark.parametrize("content", [
-    "---\nname: x\nmetadata:\n  a: b: c\n---\nBody.\n",  # nested: not guessed at
+    # metadata's entry, read entry by entry: one that decides what runs is not guessed at
+    "---\nname: x\nmetadata:\n  entry_point: a: b\n---\nBody.\n",
     "---\nname: x\ndescription: **a**\nnot indented\n---\nBody.\n",  # not its lines
     "---\n- item\nname: x\ndescription: a: b\n---\nBody.\n",  # not keys from the top
     "---\nname: x\nname: y\ndescription: a: b\n---\nBody.\n",  # a key twice

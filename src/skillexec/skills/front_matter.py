@@ -2,16 +2,19 @@
 load it (lenient mode only): each top-level key's lines as YAML, and where one key's lines
 are not YAML, that key alone read otherwise, with a note naming it: as the JSON it is
 (OpenClaw's ``metadata`` with ``\\uD83D\\uDD2D`` escapes, which YAML refuses), or as plain
-text (``argument-hint: [pr-number] [priority]``, ``description: Fetch: transcripts``).
-One unreadable key does not cost the whole skill; anything not read with confidence (a
-structure, a key given twice, what skillexec installs or runs) leaves the whole front
-matter refused, as YAML refused it."""
+text (``argument-hint: [pr-number] [priority]``, ``description: Fetch: transcripts``; a
+prose value that starts with a block indicator or a Markdown image, ``description: | Use
+when...``, ``description: ![](logo.png) ...``, as Claude Code's own retry reads it: the
+line, quoted). ``metadata``, a mapping of text, is read entry by entry the same way
+(``author: github: Raishin``). One unreadable key does not cost the whole skill; anything
+not read with confidence (a structure, a key given twice, what skillexec installs or runs)
+leaves the whole front matter refused, as YAML refused it."""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -49,8 +52,36 @@ _NEVER_ASIDE = frozenset({"entry_point", "command", "main_file", "id", "skill_id
 _STRUCTURED = _ACTED_ON | {"metadata"}
 _ASIDE = object()
 # Prose: its lines below may hold ': ' and still be its text (ai-reverse-toolkit's
-# "  TRIGGER when: ..." under a description).
+# "  TRIGGER when: ..." under a description); and it may start with what YAML reads as
+# a block indicator or a tag, where the line is text all the same ("| Use when...",
+# "![](logo.png) Use when...": 9,018 of tomevault's 9,022 refusals). Claude Code reads
+# such a line, retried quoted (its frontmatterParser's quoteProblematicValues), as it is.
 _PROSE = frozenset({"description", "when_to_use", "argument-hint", "compatibility"})
+# A block's indicator alone ("|", ">-", "|2 # note"): its text is on the lines below, and
+# a mistake there is no text. With text on its own line ("| Use when", ">= 3.10") it is.
+_BLOCK_HEADER = re.compile(r"^[|>][-+0-9]*[ \t]*(#.*)?$")
+
+
+class _Scope(NamedTuple):
+    """Where a key is read: the keys set aside where YAML refuses them and they are not
+    read otherwise (``acted_on``; ``never_aside``: the whole front matter refused), whether
+    those are read as JSON or text at all, the keys that take no text in brackets
+    (``structured``), and how a note names a key."""
+
+    acted_on: frozenset[str]
+    never_aside: frozenset[str]
+    acted_on_read_otherwise: bool
+    structured: frozenset[str]
+    prefix: str
+
+
+_TOP = _Scope(_ACTED_ON, _NEVER_ASIDE, True, _STRUCTURED, "")
+# metadata's entries: text to the specification, but the loader takes an entry, a command
+# and a version from them (manifest._agent_fields): those are read as YAML or not at all.
+_IN_METADATA = _Scope(frozenset({"entry_point", "command", "main_file", "version"}),
+                      frozenset({"entry_point", "command", "main_file"}), False,
+                      frozenset({"entry_point", "command", "main_file", "version"}),
+                      "metadata.")
 _KEY = re.compile(r"^([A-Za-z_][\w-]*):(?:[ \t]+(.*))?$")
 # An indented line that starts with one word and a colon names a key: a mapping meant
 # under the value, or a key indented by mistake ('  bad: here'), never read as text.
@@ -59,7 +90,10 @@ _KEY_SHAPED = re.compile(r"^\s+[A-Za-z_][\w-]*:(\s|$)")
 _LEADS = {"[": "a '[' starts a YAML list, and text follows it",
           "{": "a '{' starts a YAML mapping, and text follows it",
           "*": "YAML reads a leading '*' as an alias", "@": "YAML reserves a leading '@'",
-          "`": "YAML reserves a leading '`'", "%": "YAML reads a leading '%' as a directive"}
+          "`": "YAML reserves a leading '`'", "%": "YAML reads a leading '%' as a directive",
+          "|": "a '|' starts a YAML block, whose text goes on the lines below it",
+          ">": "a '>' starts a YAML block, whose text goes on the lines below it",
+          "!": "YAML reads a leading '!' as a tag"}
 
 
 class JsonKeyGivenTwice(ValueError):
@@ -84,6 +118,11 @@ def read_by_key(text: str, *, first_line: int = 1) -> tuple[dict[str, Any], list
     """``text`` read key by key: (its keys, a note for each key read otherwise than as
     YAML, naming its line: ``first_line`` is the file's line ``text`` starts at), or None
     where anything is not read with confidence."""
+    return _by_key(text, first_line, _TOP)
+
+
+def _by_key(text: str, first_line: int,
+            scope: _Scope) -> tuple[dict[str, Any], list[str]] | None:
     lines = text.splitlines()
     starts = [i for i, line in enumerate(lines)
               if line[:1] not in ("", " ", "\t", "#", "-") and line.strip()]
@@ -99,12 +138,20 @@ def read_by_key(text: str, *, first_line: int = 1) -> tuple[dict[str, Any], list
         except yaml.constructor.ConstructorError:
             return None  # a key given twice in its value: no reading around that
         except (yaml.YAMLError, RecursionError) as exc:
-            read = _read_otherwise(lines[n:end], getattr(exc, "problem", None) or str(exc))
-            if read is None:
-                return None
-            key, as_read, how = read
-            notes.append(f"line {n + first_line}: {key!r} is not valid YAML {how}")
-            value = {key: as_read}
+            entries = _metadata_by_entry(lines[n:end], n + first_line) \
+                if scope is _TOP else None
+            if entries is not None:
+                value, entry_notes = entries
+                notes += entry_notes
+            else:
+                read = _read_otherwise(lines[n:end],
+                                       getattr(exc, "problem", None) or str(exc), scope)
+                if read is None:
+                    return None
+                key, as_read, how = read
+                notes.append(f"line {n + first_line}: {scope.prefix + key!r} is not valid "
+                             f"YAML {how}")
+                value = {key: as_read}
         if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) in seen:
             return None
         seen.update(value)
@@ -112,27 +159,58 @@ def read_by_key(text: str, *, first_line: int = 1) -> tuple[dict[str, Any], list
     return front, notes
 
 
-def _read_otherwise(block: list[str], problem: str) -> tuple[str, Any, str] | None:
+def _metadata_by_entry(block: list[str], first_line: int
+                       ) -> tuple[dict[str, Any], list[str]] | None:
+    """``metadata:`` and its indented entries, YAML refusing one (``author: github:
+    Raishin``), read entry by entry as the top is read key by key: ({"metadata": its
+    entries}, the notes), or None where it is no such block."""
+    match = _KEY.match(block[0])
+    if match is None or match[1] != "metadata" or not (match[2] or "#").startswith("#"):
+        return None  # a value on its own line (a comment aside) is no block of entries
+    first = next((line for line in block[1:]
+                  if line.strip() and not line.lstrip().startswith("#")), None)
+    if first is None:
+        return None
+    indent = first[:len(first) - len(first.lstrip())]
+    if "\t" in indent:
+        return None
+    entries: list[str] = []
+    for line in block[1:]:
+        if line.startswith(indent):
+            entries.append(line[len(indent):])
+        elif not line.strip() or line.lstrip().startswith("#"):
+            entries.append("")
+        else:
+            return None  # one margin, or it is not read with confidence
+    read = _by_key("\n".join(entries), first_line + 1, _IN_METADATA)
+    return None if read is None else ({"metadata": read[0]}, read[1])
+
+
+def _read_otherwise(block: list[str], problem: str,
+                    scope: _Scope) -> tuple[str, Any, str] | None:
     """One key's lines that YAML refuses (for ``problem``): (the key, its value or _ASIDE,
     why YAML refused it and how it was read), or None."""
     match = _KEY.match(block[0])
     if match is None:
         return None
     key = match[1]
-    try:
-        read = _json_or_text(key, (match[2] or "").strip(), block[1:])
-    except JsonKeyGivenTwice:
-        return None
-    if read is not None:
-        value, why, how = read
-        return key, value, f"({why or problem}); {how}"
-    if key in _ACTED_ON and key not in _NEVER_ASIDE:
+    if key not in scope.acted_on or scope.acted_on_read_otherwise:
+        try:
+            read = _json_or_text(key, (match[2] or "").strip(), block[1:],
+                                 structured=scope.structured)
+        except JsonKeyGivenTwice:
+            return None
+        if read is not None:
+            value, why, how = read
+            return key, value, f"({why or problem}); {how}"
+    if key in scope.acted_on and key not in scope.never_aside:
         return key, _ASIDE, (f"({problem}); set aside (a field skillexec acts on is not "
                              "guessed at): fix the YAML to have it read")
     return None
 
 
-def _json_or_text(key: str, rest: str, below: list[str]) -> tuple[Any, str | None, str] | None:
+def _json_or_text(key: str, rest: str, below: list[str], *,
+                  structured: frozenset[str]) -> tuple[Any, str | None, str] | None:
     """A value YAML refuses, read as JSON or as text: (the value, why YAML refused it if
     known, how it was read), or None."""
     more = [line for line in below if line.strip()]
@@ -147,10 +225,12 @@ def _json_or_text(key: str, rest: str, below: list[str]) -> tuple[Any, str | Non
             raise
         except (ValueError, RecursionError):
             pass  # not JSON either
-    if not rest or rest[0] in "\"'&!|>" or (rest[0] in "[{" and (
-            key in _STRUCTURED or not _closed(whole))):
-        return None  # a quoted, anchored, tagged or block value, a list left open
     prose = key in _PROSE
+    if not rest or rest[0] in "\"'&" or (rest[0] in "!|>" and not prose) or (
+            rest[0] in "[{" and (key in structured or not _closed(whole))):
+        return None  # a quoted, anchored, tagged or block value, a list left open
+    if _BLOCK_HEADER.match(rest):
+        return None
     if any(_KEY_SHAPED.match(line) or (
             not prose and (": " in line or line.rstrip().endswith(":"))) for line in more):
         return None
