@@ -50,7 +50,9 @@ class LoadReport:
 
 def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
     """Every skill folder at or below ``root``; broken ones are reported, never raised."""
-    root = Path(root)
+    # Every folder named as load_skill names its own (resolved): a "not loaded" line named
+    # a refused manifest by its full path and a duplicate as the folder was given.
+    root = Path(root).resolve()
     if not root.is_dir():
         problem = "is a file, not a folder" if root.exists() else "no such folder"
         return LoadReport(problems=(LoadProblem(root, f"{root}: {problem}"),))
