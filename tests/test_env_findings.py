@@ -313,5 +313,5 @@ def test_check_knows_a_declared_package_that_provides_the_same_module(tmp_path: 
                                       "scripts/a.py": "import cv2\n"})
     r = cli(tmp_path, "skills", "check", "culture")
     text = one_line(r)
-    assert "missing module cv2 (package opencv-python-headless)" in text, text
+    assert "declared module cv2 (package opencv-python-headless)" in text, text
     assert "declare them" not in text and "opencv-python " not in text + " "

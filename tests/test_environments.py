@@ -383,7 +383,8 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
     assert found["fitz"] == {"module": "fitz", "package": "pymupdf",
                              "files": ["scripts/opt.py:2"], "optional": True,
                              "reference": False, "borrowed": False, "tests": False,
-                             "outside": None, "outside_unsure": False, "guessed": False}
+                             "outside": None, "outside_unsure": False, "guessed": False,
+                             "declared": False, "likely_from": []}
     r = cli("skills", "check", "mixed", "--skills-dir", str(tmp_path / "skills"),
             "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
     assert "borrowed module yaml (package pyyaml), imported at main.py:4: here skillexec's " \

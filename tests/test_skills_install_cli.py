@@ -58,11 +58,13 @@ def test_check_asks_to_install_what_is_declared_and_to_declare_only_the_rest(
     skill_folder(tmp_path / "skills", "s", files={
         "main.py": USES, "extra.py": "import cv2\n", "requirements.txt": f"{PKG}\n"})
     r = cli("skills", "check", "s", *where, cwd=tmp_path, env=env)
-    assert r.returncode == 2
+    assert r.returncode == 2  # cv2
     lines = [" ".join(line.split()) for line in r.stdout.splitlines()]
     assert lines[0] == "s: environment not installed"
     assert lines[1] == "install it ahead of time: skillexec skills install s"
-    assert f"missing module {MOD} (package {PKG}), imported at main.py:1" in lines
+    # was "missing module ...": what it declares, its first call installs
+    assert f"declared module {MOD} (package {PKG}), imported at main.py:1: not installed " \
+        "yet" in lines
     # was: "declare them in requirements.txt, or: ... install s opencv-python tinypkg-envs"
     assert lines[-1] == ("declare them in requirements.txt, or: skillexec skills install s "
                          "opencv-python")

@@ -4,6 +4,7 @@ environment, ahead of its first call (DESIGN §3.6)."""
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 from skillexec.cli.skills_cmd import _registry, app, environments, find_skill
+from skillexec.environments.brings import likely_from
 from skillexec.environments.modules import GUESSED, same_module
 from skillexec.errors import SkillExecError
 
@@ -40,7 +42,8 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     Imports of its Python files that neither the standard library, the skill's folder nor
     its environment provide; Node and shell scripts are counted, not read. Without an ID,
     every skill of the folder: those with something to do are shown, then a count (and the
-    folders that could not be loaded). Exit 0 when there are none, 2 when some are missing."""
+    folders that could not be loaded). Exit 0 when there are none, 2 when some are missing
+    (what its declared packages bring once first installed is not missing)."""
     from skillexec.environments.imports import coverage, missing_imports
     from skillexec.environments.python_version import python_mismatch
     # Each with the name the user gave it (a folder's path is the next command's ID too).
@@ -55,21 +58,27 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         declared = _declared(envs, skill)
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths,
                                   declared=declared)
-        needed = [m for m in missing if m.needed]
+        coming = {m.module: c for m in missing if (c := _coming(m, declared, env.state))}
+        # Its first call installs what it declares: only a failed install leaves it missing.
+        needed = [m for m in missing if m.needed
+                  and not (m.module in coming and env.state == "not installed")]
+        waiting = any(m.needed and m.module in coming for m in missing)
         read = coverage(skill)
         # Scripts that ask for another Python: said, not counted (most run all the same).
         python = {rel: asked for rel in skill.scripts if skill.path is not None
                   and (asked := python_mismatch(skill.path / rel))}
-        borrowed = any(m.undeclared for m in missing)
-        tally.add(read, short=bool(needed), other_python=bool(python), borrowed=borrowed)
+        borrowed = any(m.undeclared and m.module not in coming for m in missing)
+        tally.add(read, short=bool(needed), other_python=bool(python), borrowed=borrowed,
+                  waiting=waiting)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
-                         "missing": [m.to_dict() for m in missing], "ok": not needed,
+                         "missing": [_missing_doc(m, declared) for m in missing],
+                         "ok": not needed,
                          "borrows": borrowed,
                          "python": python, "read": read.to_dict(),
                          "not_packages": list(_named_skills(envs, skill))})
         elif skill_ids or needed or borrowed or python or env.state in _NOT_READY:
-            _report(console, envs, skill, env, missing, needed, read, declared,
+            _report(console, envs, skill, env, missing, needed, read, declared, coming,
                     name=shlex.quote(name))
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
@@ -93,13 +102,15 @@ class _Tally:
 
     def __init__(self) -> None:
         self.checked = self.short = self.other_python = self.no_python = self.borrowed = 0
+        self.waiting = 0
         self.node = self.shell = self.node_skills = self.shell_skills = 0
 
     def add(self, read: Coverage, *, short: bool, other_python: bool,
-            borrowed: bool = False) -> None:
+            borrowed: bool = False, waiting: bool = False) -> None:
         self.checked += 1
         self.short += short
         self.borrowed += borrowed and not short
+        self.waiting += waiting and not (short or borrowed)
         self.other_python += other_python
         self.no_python += not read.python
         self.node += read.node
@@ -109,10 +120,12 @@ class _Tally:
 
     def summary(self) -> str:
         # A skill without Python files resolves every import only vacuously: not counted so.
-        ok = self.checked - self.short - self.no_python - self.borrowed
+        ok = self.checked - self.short - self.no_python - self.borrowed - self.waiting
         parts = [f"{self.checked} skills checked: {ok} resolve every import, {self.short} "
                  f"miss modules" + (f", {self.borrowed} import what only skillexec's own "
                                     "environment provides here" if self.borrowed else "")
+                 + (f", {self.waiting} import what their declared packages provide once "
+                    "installed" if self.waiting else "")
                  + (f", {self.no_python} have no Python files" if self.no_python else "")]
         what = [f"the {part} of {_n(n, kind)} (in {_n(skills, 'skill')})"
                 for part, n, kind, skills in (
@@ -129,9 +142,44 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Coming:
+    """A module the skill's declared packages provide once its environment is installed:
+    one of them is its package (``declared``), or usually brings it (``via``: pandas brings
+    numpy). Neither is the author's to declare."""
+
+    declared: bool
+    via: tuple[str, ...] = ()
+
+
+def _declares(declared: set[str], package: str) -> bool:
+    """Whether ``package``, or one providing the same modules, is among ``declared``."""
+    from packaging.utils import canonicalize_name
+    return any(canonicalize_name(p) in declared for p in same_module(package))
+
+
+def _coming(m: MissingImport, declared: set[str], state: str) -> _Coming | None:
+    """What provides ``m`` once the environment (``state``) is installed, if anything."""
+    if not m.installable:
+        return None
+    if _declares(declared, m.package):
+        # Installed and still missing: the declared package does not provide it.
+        return _Coming(declared=True) if state in _NOT_READY else None
+    via = likely_from(m.package, declared)
+    # With the environment installed (or none needed), one only skillexec's own environment
+    # provides here is still one such a package brings wherever the skill is installed.
+    return _Coming(declared=False, via=tuple(via)) if via and (
+        state in _NOT_READY or m.borrowed) else None
+
+
+def _missing_doc(m: MissingImport, declared: set[str]) -> dict[str, object]:
+    return {**m.to_dict(), "declared": _declares(declared, m.package),
+            "likely_from": likely_from(m.package, declared)}
+
+
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
             missing: list[MissingImport], needed: list[MissingImport], read: Coverage,
-            declared: set[str], *, name: str) -> None:
+            declared: set[str], coming: dict[str, _Coming], *, name: str) -> None:
     shown = str(env)
     if env.state == "none needed" and env.requirements:
         # What it declares, skillexec's own environment provides: said, not "none".
@@ -151,9 +199,11 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     # that may not exist, or be someone else's.
     later = unsure if declared and env.state in _NOT_READY else set()
     for m in missing:
+        c = coming.get(m.module)
         label = "optional" if m.optional else "reference-only" if m.reference else \
             "tests'" if m.tests else "unresolved" if m.unsure else \
-            "outside" if m.outside else "missing" if m.needed else "borrowed"
+            "outside" if m.outside else "declared" if c and c.declared else \
+            "indirect" if c else "missing" if m.needed else "borrowed"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
         # The one the skill declares, where it declares one providing the same modules.
         alike = sorted(same_module(m.package) & declared)
@@ -162,7 +212,7 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         # A module outside the skill is named by no package: the index's of that name is
         # someone else's (dependency confusion), and the sandbox hides the one meant.
         what = "" if m.outside else f" (package {cell(package)})"
-        console.print(f"  [{'red' if m.needed else 'yellow'}]{label}[/] module "
+        console.print(f"  [{'red' if m in needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)}{what}, imported at {cell(where)}"
                       + (f": {cell(m.outside)}: not offered as a package (its name is only "
                          "guessed into one, which would likely be another project)"
@@ -171,7 +221,8 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
                          "would be another project), and the sandbox lets a skill's scripts "
                          "read their own folder only: bundle what it needs in it"
                          if m.outside else "")
-                      + (": here skillexec's own environment provides it, "
+                      + (_coming_said(c, env.state) if c else
+                         ": here skillexec's own environment provides it, "
                          "not the skill's" if m.borrowed else "")
                       + ("; a package it declares may provide it once installed"
                          if m.package in later else ""), soft_wrap=True)
@@ -185,11 +236,20 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {unread}", soft_wrap=True)
     # Neither a module outside the skill nor one only its tests import (pytest) is a
     # package for the skill to declare.
-    wanted = {m.package for m in missing if m.installable} - later
+    wanted = {m.package for m in missing if m.installable and m.module not in coming} - later
     if missing and (undeclared := _undeclared(declared, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
+
+
+def _coming_said(c: _Coming, state: str) -> str:
+    """How ``c`` comes, after a module's line (the environment's line says how to install)."""
+    if c.declared:
+        return ": not installed yet" if state == "not installed" else \
+            ": not installed: its environment failed (above)"
+    return (f": a package it declares ({', '.join(c.via)}) likely brings it"
+            + (" once installed" if state in _NOT_READY else ""))
 
 
 def _not_added(envs: EnvironmentManager, skill: Skill, names: list[str]) -> list[str]:
