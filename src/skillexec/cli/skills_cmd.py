@@ -20,7 +20,7 @@ from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.config import EngineConfig
-    from skillexec.environments.manager import EnvironmentManager
+    from skillexec.environments.manager import EnvironmentManager, EnvStatus
     from skillexec.security.isolation_policy import IsolationPolicy
     from skillexec.skills.model import Skill
     from skillexec.skills.registry import SkillRegistry
@@ -141,13 +141,15 @@ def list_(search: Annotated[str | None, typer.Argument(
         table.add_column(col, no_wrap=True)  # an id is copied whole into the next command
     for col in ("environment", "entry", "description"):
         table.add_column(col, overflow="fold")
+    undeclared = {s.key for s in skills if _none_declared(s, states[s.key])}
     for s in skills:
         entry = cell(_entry(s, reason=False))
         env = states[s.key]
         table.add_row(cell(s.id), cell(s.version), cell(s.source),
                       _runs_as(policy, s), cell(s.offers),
                       # (why, below the table: a 450-character reason widened every row)
-                      "[red]failed[/red]" if env.state == "failed" else cell(env.state),
+                      "[red]failed[/red]" if env.state == "failed" else
+                      "none declared" if s.key in undeclared else cell(env.state),
                       entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
@@ -172,6 +174,10 @@ def list_(search: Annotated[str | None, typer.Argument(
         console.print("[dim]a skill with no entry still serves its instructions (skillexec "
                       "skills show ID --instructions) and runs its scripts (skillexec script "
                       "ID SCRIPT [ARG...])[/dim]", soft_wrap=True)
+    if undeclared:  # as skills show says it: nothing here says whether its imports resolve
+        console.print("[dim]none declared[/dim]: a skill that runs code and declares no "
+                      "packages (skillexec skills check ID lists what its code imports that "
+                      "nothing provides)", soft_wrap=True)
     for s in skills:
         if not s.runnable and s.offers == "nothing":
             console.print(f"[yellow]not runnable[/yellow] {cell(s.id)}: {cell(s.entry.reason)}",
@@ -212,6 +218,14 @@ def list_(search: Annotated[str | None, typer.Argument(
             console.print(f"{label} {len(alike)} folders, each: "
                           f"{cell(alike[0].reason)} (and {len(alike) - 1} more alike)",
                           soft_wrap=True)
+
+
+def _none_declared(skill: Skill, env: EnvStatus) -> bool:
+    """Whether ``skill`` runs code and declares no packages: its environment is "none
+    needed" only by what it declares, which says nothing of what its scripts import (a
+    crispr pipeline importing pandas), so not "none needed" (skills show's words)."""
+    return env.state == "none needed" and not env.requirements and bool(
+        skill.scripts or skill.runnable)
 
 
 def _identical_copy(problem: Any) -> bool:
