@@ -394,7 +394,9 @@ def test_a_scripts_files_over_the_limit_are_said_to_be_the_files() -> None:
     err = errors_of(mk(), {"args": [], "files": files}, max_param_bytes=1000)
     assert str(err).startswith("the files sent (3000 bytes, base64 in the call's parameters) "
                                "come to ")
-    assert str(err).endswith("over the 1000-byte limit (limits.max_param_bytes)")
+    assert str(err).endswith("over the 1000-byte limit: raise limits.max_param_bytes to at "
+                             "least 4034 ([limits] max_param_bytes in skillexec.toml, or "
+                             "SKILLEXEC_LIMITS__MAX_PARAM_BYTES)")
     err = errors_of(mk(), {"v": "x" * 20}, max_param_bytes=20)
     assert "limits.max_param_bytes" in str(err) and "files" not in str(err)
 

@@ -22,6 +22,7 @@ import orjson
 from skillexec._coercion import Node, Planner, apply_object
 from skillexec._schema_errors import pointer, summary, violations
 from skillexec._schema_size import MAX_EXPANDED_SUBSCHEMAS, expanded_size
+from skillexec._setting_names import where_set
 from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError
 from skillexec.skills.model import Skill
 
@@ -75,15 +76,18 @@ class ParameterValidator:
         size = len(raw)
         if size > self.max_param_bytes:
             # A script's files travel in its parameters, base64 (a 1.8 MB photo is 2.4 MB):
-            # the user sent a file, and is told so, and which setting bounds it.
+            # the user sent a file, and is told so, which setting bounds it, and where it
+            # is set (an ordinary 1.5 MB CSV of a science skill is over the default).
             files = data.get("files") if isinstance(data, dict) else None
-            sent = sum(len(v) for v in files.values() if isinstance(v, str)) * 3 // 4 \
-                if isinstance(files, dict) else 0
+            # (less the padding: the size of the user's file, not of a third more of it)
+            sent = sum(len(v) * 3 // 4 - v[-2:].count("=") for v in files.values()
+                       if isinstance(v, str)) if isinstance(files, dict) else 0
             what = (f"the files sent ({sent} bytes, base64 in the call's parameters)"
                     if sent > size // 2 else f"parameters for skill {skill.id!r}")
             raise ParameterError(
                 f"{what} come to {size} bytes of JSON, over the {self.max_param_bytes}-byte "
-                "limit (limits.max_param_bytes)", code="parameters_too_large",
+                f"limit: raise limits.max_param_bytes to at least {size} "
+                f"({where_set('limits', 'max_param_bytes')})", code="parameters_too_large",
                 details={"size": size, "limit": self.max_param_bytes})
         compiled = self._compiled(skill, skill.parameters_schema, "parameters_schema")
         if compiled.accepts and (compiled.accepts == "any" or not data):

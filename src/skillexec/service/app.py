@@ -36,7 +36,13 @@ from skillexec.service import (
     ws,
 )
 from skillexec.service.auth import authenticate, declare_security
-from skillexec.service.context import AccessLog, BodyTooLarge, RequestContext, RequestIds
+from skillexec.service.context import (
+    AccessLog,
+    BodyTooLarge,
+    RequestContext,
+    RequestIds,
+    body_too_large,
+)
 from skillexec.service.envelope import (
     ApiError,
     error_body,
@@ -276,8 +282,8 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc.__cause__, BodyTooLarge):
-            return _error(request, 413, "PAYLOAD_TOO_LARGE", "the request body is larger "
-                          f"than {state.settings.max_body_bytes} bytes")
+            return _error(request, 413, "PAYLOAD_TOO_LARGE",
+                          body_too_large(state.settings.max_body_bytes))
         code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         headers = dict(exc.headers or {})

@@ -26,11 +26,12 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from skillexec._setting_names import where_set
 from skillexec.security.audit import REQUEST_ID
 from skillexec.service.envelope import error_body
 
-__all__ = ["AccessLog", "BodyTooLarge", "RequestContext", "RequestIds", "bind", "unbind",
-           "valid_request_id"]
+__all__ = ["AccessLog", "BodyTooLarge", "RequestContext", "RequestIds", "bind",
+           "body_too_large", "unbind", "valid_request_id"]
 
 _BATCH = 256  # access-log lines held at most
 _FLUSH_S = 0.25  # and for at most this long
@@ -85,6 +86,13 @@ class AccessLog:
 class BodyTooLarge(Exception):
     """Raised while the body is read past the limit (FastAPI wraps it in its 400 for a body
     it could not parse; the service's handler answers 413 for it)."""
+
+
+def body_too_large(limit: int) -> str:
+    """The 413's message: the limit, and where the operator raises it (a script's files,
+    base64 in the body, reach it as soon as limits.max_param_bytes is raised past it)."""
+    return (f"the request body is larger than {limit} bytes: raise service.max_body_bytes "
+            f"({where_set('service', 'max_body_bytes')})")
 
 
 class RequestIds:
@@ -177,7 +185,7 @@ class RequestContext:
             self.log.request(scope, rid, status, started)
 
     async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
-        message = f"the request body is larger than {self.max_body_bytes} bytes"
+        message = body_too_large(self.max_body_bytes)
         body = orjson.dumps(error_body("PAYLOAD_TOO_LARGE", message, request_id=rid,
                                        path=scope["path"], method=scope.get("method", "")))
         await send({"type": "http.response.start", "status": 413,
