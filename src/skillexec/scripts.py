@@ -97,8 +97,14 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
     if (rel.startswith("..") and scope == folder) or not real.startswith(
             scope.rstrip("/") + "/"):
         where = "the folder" if scope == folder else "the plugin folder"
+        # What would work: a plugin's skills run the plugin's scripts (starci-skills'
+        # SKILL.md files send the model to scripts/*.mjs at the top of their repository).
+        # Said whether or not the file is there: a caller learns nothing of the host.
+        plugin = "" if scope != folder else (
+            ": a skill runs only the files of its own folder, and a plugin's skills those of "
+            "the plugin's (a folder with .claude-plugin/plugin.json above its skills/)")
         raise ParameterError(f"script {script!r} resolves outside {where} of skill "
-                             f"{skill.id!r}", code="script_outside_skill")
+                             f"{skill.id!r}{plugin}", code="script_outside_skill")
     if found is not None:
         regular = found[1]
     else:
