@@ -17,7 +17,8 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("files", "says"), [
-    (("a/x.txt", "b/x.txt"), "--file b/x.txt: x.txt is given twice (--file a/x.txt first)"),
+    (("a/x.txt", "a/x.txt=b/x.txt"),
+     "--file a/x.txt=b/x.txt: a/x.txt is given twice (--file a/x.txt first)"),
     (("./y.txt=a/x.txt", "y.txt=b/x.txt"),
      "--file y.txt=b/x.txt: y.txt is given twice (--file ./y.txt=a/x.txt first)"),
 ])
@@ -71,11 +72,15 @@ def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
            "sub/more.txt=sub/more.txt" in p.stderr, p.stderr
     p = _script(tmp_path, skills, "notes.txt", "-f", "notes.txt")
     assert (p.returncode, p.stdout) == (0, "HELLO\n") and "note:" not in p.stderr, p.stderr
-    # Sent, but at its name (UiPath's audit_plan.py tasks/tasks.md): said so, not "add -f".
+    # Sent at its relative path (UiPath's audit_plan.py tasks/tasks.md), as read from here.
     p = _script(tmp_path, skills, "sub/more.txt", "-f", "sub/more.txt")
+    assert (p.returncode, p.stdout) == (0, "MORE\n") and "note:" not in p.stderr, p.stderr
+    # Sent from outside this folder: at its name, and said so.
+    p = _script(tmp_path, skills, str(tmp_path / "sub" / "more.txt"), "-f",
+                str(tmp_path / "sub" / "more.txt"))
     assert p.returncode == 1
-    assert "note: -f sub/more.txt put it at more.txt in the script's workspace: give it as " \
-        "more.txt, or send it with -f sub/more.txt=sub/more.txt" in p.stderr, p.stderr
+    assert f"note: -f {tmp_path / 'sub' / 'more.txt'} put it at more.txt in the script's " \
+        "workspace: give it as more.txt" in p.stderr, p.stderr
     # A failure the file is not in (the script's missing option: cat-agent-skills' gantt)
     # gets no note: the script said nothing of the file.
     (skills / "reader" / "scripts" / "opts.py").write_text(

@@ -32,13 +32,18 @@ _ENDED_S = 30.0  # cancel_all returns once the end is journaled: a bound, not a 
 
 
 def read_files(specs: list[str]) -> dict[str, bytes]:
-    """``--file PATH`` (copied in under its name) or ``--file DEST=PATH``."""
+    """``--file PATH`` or ``--file DEST=PATH``. PATH alone is copied in at the same
+    relative path when it is one under the current folder (``glyphs/upper``: the script's
+    argument ``glyphs/upper`` then names it, as run from here), else under its name."""
     files: dict[str, bytes] = {}
     named: dict[str, str] = {}  # destination -> the --file that gave it
     for spec in specs:
         dest, sep, local = spec.partition("=")
         if not sep:
-            dest, local = Path(spec).name, spec
+            rel = posixpath.normpath(spec)
+            inside = not os.path.isabs(spec) and rel not in (".", "..") \
+                and not rel.startswith("../")
+            dest, local = (rel if inside else Path(spec).name), spec
         if not dest or not local:
             opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH")
         if (first := named.get(key := posixpath.normpath(dest))) is not None:
@@ -126,9 +131,9 @@ def script(
         metavar="ARG", help="Passed to the script as they are (after -- if an "
         "argument starts with -).")] = None,
     file: Annotated[list[str] | None, typer.Option(
-        "--file", "-f", help="A file for its workspace: PATH (under its name) or "
-        "DEST=PATH (repeatable); a folder sends its files, but for .git, node_modules, "
-        ".venv and __pycache__.")] = None,
+        "--file", "-f", help="A file for its workspace: PATH (at that relative path, "
+        "or under its name if outside this folder) or DEST=PATH (repeatable); a folder "
+        "sends its files, but for .git, node_modules, .venv and __pycache__.")] = None,
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,
