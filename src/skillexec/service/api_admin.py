@@ -14,11 +14,19 @@ from skillexec.reliability.analysis import error_report
 from skillexec.security.keys import MAX_LIFETIME_S
 from skillexec.security.principals import ACTIONS, Principal, Role
 from skillexec.service.auth import caller, need
-from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
+from skillexec.service.envelope import (
+    COMMON_ERRORS,
+    ERROR,
+    ApiError,
+    Envelope,
+    download_headers,
+    not_found,
+    ok,
+)
 from skillexec.service.models import not_bool
 from skillexec.service.state import ServiceState
 
-__all__ = ["quoted", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["admin"])
 
@@ -66,15 +74,8 @@ async def get_artifact(
     record = await state.engine.journal.get_artifact(artifact_id)
     if record is None or not path.is_file():
         raise not_found("artifact", artifact_id)
-    return FileResponse(path, media_type=record.ref.mime, headers={
-        "Content-Disposition": f"attachment; filename=\"{quoted(record.ref.name)}\""})
-
-
-def quoted(name: str) -> str:
-    """An artifact's name as a download's file name: a folder in it (``out/a.txt``) becomes
-    ``out_a.txt``, one name a browser saves as it is, distinct from ``b/a.txt``'s."""
-    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_"
-                   for c in name)
+    return FileResponse(path, media_type=record.ref.mime,
+                        headers=download_headers(record.ref.name))
 
 
 ReportKind = Literal["summary", "performance", "errors"]

@@ -13,7 +13,15 @@ from skillexec.errors import ErrorType, SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.auth import need
 from skillexec.service.calls import Call, result_or_refusal, submit, wait_for
-from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, not_found, ok
+from skillexec.service.envelope import (
+    COMMON_ERRORS,
+    ERROR,
+    ApiError,
+    Envelope,
+    download_headers,
+    not_found,
+    ok,
+)
 from skillexec.service.models import (
     BatchData,
     BatchRequest,
@@ -153,7 +161,8 @@ async def get_skill(request: Request, skill_id: SkillId,
 
 @router.get(
     "/{skill_id}/files/{path:path}", operation_id="get_skill_file", response_class=Response,
-    responses={200: {"description": "The bundled file's bytes, with its mime type.",
+    responses={200: {"description": "The bundled file's bytes, with its mime type, as a "
+                     "download (`Content-Disposition: attachment`, never shown inline).",
                      "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
                **AUTH_ERRORS, 404: E})
 async def get_skill_file(request: Request, skill_id: SkillId,
@@ -170,7 +179,8 @@ async def get_skill_file(request: Request, skill_id: SkillId,
     except (SkillExecError, OSError):
         raise ApiError(404, "NOT_FOUND", f"skill {skill_id!r} bundles no file {path!r}",
                        error_type=ErrorType.DEPENDENCY) from None
-    return Response(data, media_type=mime)
+    # A download, not a page: a skill's forms.html shown here would run in the API's origin.
+    return Response(data, media_type=mime, headers=download_headers(found.name))
 
 
 def submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:

@@ -21,11 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import FileResponse, Response
 
 from skillexec.security.principals import Principal
-from skillexec.service.api_admin import quoted
 from skillexec.service.api_skills import find_skill, matching
 from skillexec.service.auth import caller, need
 from skillexec.service.calls import Call, result_or_refusal, submit, task_info, wait_for
-from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, json_response, not_found
+from skillexec.service.envelope import (
+    COMMON_ERRORS,
+    ERROR,
+    ApiError,
+    download_headers,
+    json_response,
+    not_found,
+)
 from skillexec.service.models import not_bool
 from skillexec.service.state import ServiceState
 from skillexec.skills.model import Skill
@@ -312,5 +318,4 @@ async def v1_download(request: Request, skill_id: SkillId,
     path = await state.engine.artifacts.path(artifact_id, principal=principal)  # audited
     if not path.is_file():
         raise not_found("artifact", artifact_id)
-    return FileResponse(path, media_type=ref.mime, headers={
-        "Content-Disposition": f"attachment; filename=\"{quoted(ref.name)}\""})
+    return FileResponse(path, media_type=ref.mime, headers=download_headers(ref.name))

@@ -22,8 +22,8 @@ from starlette.responses import Response
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 
 __all__ = ["COMMON_ERRORS", "ERROR", "ApiError", "Envelope", "ErrorEnvelope", "Metadata",
-           "error_body", "error_for", "error_response", "iso_now", "json_response",
-           "not_found", "ok"]
+           "download_headers", "error_body", "error_for", "error_response", "iso_now",
+           "json_response", "not_found", "ok", "quoted"]
 
 T = TypeVar("T")
 
@@ -139,6 +139,26 @@ def ok(data: Any, request_id: str, *, message: str = "", status: int = 200,
     return json_response({"success": True, "data": data, "message": message, "error": None,
                           "metadata": {"timestamp": iso_now(), "request_id": request_id}},
                          status, headers)
+
+
+def quoted(name: str) -> str:
+    """An artifact's name as a download's file name: a folder in it (``out/a.txt``) becomes
+    ``out_a.txt``, one name a browser saves as it is, distinct from ``b/a.txt``'s."""
+    return "".join(c if c.isascii() and c.isprintable() and c not in '"\\/' else "_"
+                   for c in name)
+
+
+# Bytes a skill controls (a bundled file, an artifact) are served on the API's origin,
+# where a browser keeps the dashboard's key (or a proxy adds one): saved, never shown, so
+# an HTML or SVG page there runs no script. nosniff keeps a browser from reading HTML into
+# text/plain; the policy forbids everything, should one be shown all the same.
+_DOWNLOAD = {"X-Content-Type-Options": "nosniff",
+             "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+
+def download_headers(name: str) -> dict[str, str]:
+    """The headers of a download of bytes a skill controls, saved as ``name``."""
+    return {"Content-Disposition": f'attachment; filename="{quoted(name)}"', **_DOWNLOAD}
 
 
 def error_response(exc: ApiError, *, request_id: str, path: str, method: str) -> Response:
