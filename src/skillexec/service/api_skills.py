@@ -12,7 +12,13 @@ from starlette.responses import Response
 from skillexec.errors import ErrorType, SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.auth import need
-from skillexec.service.calls import Call, result_or_refusal, submit, wait_for
+from skillexec.service.calls import (
+    Call,
+    refuse_if_draining,
+    result_or_refusal,
+    submit,
+    wait_for,
+)
 from skillexec.service.envelope import (
     COMMON_ERRORS,
     ERROR,
@@ -34,7 +40,7 @@ from skillexec.service.models import (
 from skillexec.service.state import ServiceState
 from skillexec.skills.bundle import bundled_file
 from skillexec.skills.model import Skill
-from skillexec.task import TaskStatus
+from skillexec.task import ExecutionResult, TaskStatus
 
 __all__ = ["execute", "router", "skill_detail", "skill_summary", "submitted"]
 
@@ -235,36 +241,59 @@ async def execute(state: ServiceState, principal: Principal, skill_id: str,
 async def batch_execute(request: Request, body: BatchRequest,
                         principal: Annotated[Principal, Depends(need("run"))]) -> Response:
     """Run several calls at once. Each ends on its own: a refused or failed one is a result
-    with its status and error, not an HTTP error."""
+    with its status and error, not an HTTP error. A task the key may not run refuses the
+    whole batch before any runs (403, ``field`` naming it), so a retry repeats nothing."""
     state = _state(request)
     if len(body.tasks) > state.settings.max_batch:
         raise ApiError(413, "BATCH_TOO_LARGE", f"{len(body.tasks)} tasks in one batch: at "
                        f"most {state.settings.max_batch}")
+    # All or nothing for what is known before running: a refusal part-way through left
+    # the tasks before it running, and the client, told 403 with no ids, ran them again.
+    refuse_if_draining(state)
+    for i, item in enumerate(body.tasks):
+        if not principal.may_run(item.skill_id):
+            raise ApiError(403, "PERMISSION_DENIED", f"tasks.{i}: this key may not run "
+                           f"skill {item.skill_id!r}; no task of the batch was run",
+                           field=f"tasks.{i}.skill_id", error_type=ErrorType.PERMISSION)
     started = time.perf_counter()
-    ids: list[str] = []
+    accepted: list[str | ExecutionResult] = []
     for item in body.tasks:
         params = {**(item.input_data or {}), **(item.parameters or {})}
-        ids.append(await submit(state, principal, Call(
-            item.skill_id, params, config=item.config, priority=item.priority,
-            timeout=item.timeout or body.timeout)))
+        try:
+            accepted.append(await submit(state, principal, Call(
+                item.skill_id, params, config=item.config, priority=item.priority,
+                timeout=item.timeout or body.timeout)))
+        except SkillExecError as exc:
+            # Refused once others were accepted (the service began draining, the journal
+            # could not be written): this task's outcome, the others' ids still answered.
+            accepted.append(_refused(item.skill_id, exc))
+    ids = [a for a in accepted if isinstance(a, str)]
     results: list[dict[str, Any]] = []
     ok_count = failed = 0
+    done: dict[str, ExecutionResult | None] = {}
     if body.wait:
-        done = await asyncio.gather(*(wait_for(state, t, state.settings.max_wait_s)
-                                      for t in ids))
-        for task_id, res in zip(ids, done, strict=True):
-            if res is None:
-                info = await state.engine.status(task_id, principal=principal)
-                results.append(submitted(task_id, info.status))
-                continue
+        waited = await asyncio.gather(*(wait_for(state, t, state.settings.max_wait_s)
+                                        for t in ids))
+        done = dict(zip(ids, waited, strict=True))
+    for entry in accepted:
+        res = entry if isinstance(entry, ExecutionResult) else done.get(entry)
+        if res is not None:
             results.append(res.to_dict())
             ok_count += res.ok
             failed += not res.ok
-    else:
-        for task_id in ids:
-            info = await state.engine.status(task_id, principal=principal)
-            results.append(submitted(task_id, info.status))
-            failed += info.status is TaskStatus.REJECTED
+            continue
+        assert isinstance(entry, str)
+        info = await state.engine.status(entry, principal=principal)
+        results.append(submitted(entry, info.status))
+        failed += info.status is TaskStatus.REJECTED
     return ok({"results": results, "total_time_ms": (time.perf_counter() - started) * 1000,
                "success_count": ok_count, "failed_count": failed}, request.state.request_id)
+
+
+def _refused(skill_id: str, exc: SkillExecError) -> ExecutionResult:
+    """A batch's task refused before it was given an id (its ``task_id`` empty)."""
+    now = time.time()
+    return ExecutionResult(task_id="", skill_id=skill_id, skill_version="",
+                           status=TaskStatus.REJECTED, error=exc.info, created_at=now,
+                           finished_at=now)
 
