@@ -39,7 +39,9 @@ SCRIPT = textwrap.dedent("""
     engine = SkillExecutionEngine(config=EngineConfig(
         data_dir=sys.argv[1], monitor={"tracing": sys.argv[2] == "on", "alerts": False}))
     engine.register(noop)
-    with TestClient(served(create_app(engine, insecure_no_auth=True))) as client:  # as served
+    # localhost: a server that asks no key answers no other host ("testserver")
+    with TestClient(served(create_app(engine, insecure_no_auth=True)),
+                    base_url="http://localhost") as client:  # as served
         assert client.get("/health").status_code == 200
         r = client.post("/api/skills/noop/execute", json={})
         assert r.status_code == 200, r.text

@@ -204,6 +204,9 @@ class ServiceConfig(_Section):
         "http://localhost:5173); empty: no CORS headers.")
     metrics_auth: bool = Field(default=False, description="/metrics asks for a key "
                                "(any role but auditor) when true.")
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(), description="With --insecure-no-auth, host names a request may be "
+        "addressed to (its Host header) besides localhost and IP addresses.")
     rate_per_s: float = Field(default=100.0, gt=0,
                               description="Requests per second per API key (token bucket).")
     rate_burst: int = Field(default=200, ge=1, description="Requests a key may make at once.")

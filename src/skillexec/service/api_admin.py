@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import FileResponse, Response
 
+from skillexec.errors import ErrorType
 from skillexec.monitoring.reports import ExecutionReportGenerator, parse_since
 from skillexec.reliability.analysis import error_report
 from skillexec.security.keys import MAX_LIFETIME_S
@@ -157,7 +158,12 @@ async def list_keys(request: Request,
 async def create_key(request: Request, body: KeyCreate,
                      principal: Annotated[Principal, Depends(need("keys"))]) -> Response:
     """Make a key: the answer holds it (``key``) once; only its digest is kept."""
-    engine = _state(request).engine
+    state = _state(request)
+    if state.insecure:  # whoever reached the port would keep a key once auth is back on
+        raise ApiError(403, "PERMISSION_DENIED", "no key is made while authentication is "
+                       "off (--insecure-no-auth): make one with 'skillexec keys create "
+                       "--name NAME --role ROLE'", error_type=ErrorType.PERMISSION)
+    engine = state.engine
     info, raw = await engine.keys.create(name=body.name, role=body.role, skills=body.skills,
                                          expires_s=body.expires_in_s, by=principal)
     return ok({**info.to_dict(), "key": raw}, request.state.request_id, status=201,

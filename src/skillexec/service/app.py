@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import ipaddress
 import logging
 import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -55,7 +58,7 @@ from skillexec.service.mcp_mount import LazyMcp
 from skillexec.service.state import ServiceState
 from skillexec.storage.url import redacted
 
-__all__ = ["create_app", "served"]
+__all__ = ["LocalOnly", "create_app", "served"]
 
 log = logging.getLogger("skillexec.service")
 
@@ -181,13 +184,83 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                        access_log=access, ids=ids)
     # Outside the request context and CORS: it does their work itself for what it answers.
     app.add_middleware(ExpressExecute, state=state, ids=ids, access_log=access, cors=cors)
+    if insecure_no_auth:
+        app.add_middleware(LocalOnly, allowed=settings.allowed_hosts,
+                           origins=settings.cors_origins)
     handlers = app.exception_handlers
     # With the engine tracing, FastAPI's own request spans and metrics are made at its
     # entry: every request goes that way then, the execute route's too.
-    app.state.front_door = app if engine.monitor.tracing is not None else front_door(
+    front: ASGIApp = app if engine.monitor.tracing is not None else front_door(
         app, state=state, ids=ids, access_log=access, cors=cors,
         crash=handlers.get(Exception) or handlers.get(500))
+    if insecure_no_auth and front is not app:  # the express lane answers before the app
+        front = LocalOnly(front, allowed=settings.allowed_hosts, origins=settings.cors_origins)
+    app.state.front_door = front
     return app
+
+
+class LocalOnly:
+    """With authentication off (``--insecure-no-auth``), only requests addressed to this
+    machine. A web page whose name its owner rebinds to 127.0.0.1 (DNS rebinding) is
+    same-origin with the service: it ran skills as admin and made admin keys. Its requests
+    name its host in ``Host``; ``localhost``, ``*.localhost`` (browsers resolve those
+    themselves) and IP addresses cannot be rebound, and ``allowed`` names the operator
+    trusts. A WebSocket, which a page of any origin may open, must come from such a host
+    or one of ``origins`` (the CORS origins)."""
+
+    def __init__(self, app: ASGIApp, *, allowed: Sequence[str], origins: Sequence[str],
+                 ) -> None:
+        self.app = app
+        self.allowed = frozenset(h.lower().rstrip(".") for h in allowed)
+        self.origins = frozenset(origins)
+
+    def local(self, host: str) -> bool:
+        """Whether a ``Host`` value (``name[:port]``, ``[v6][:port]``) names this machine."""
+        if host.startswith("["):
+            name = host[1:host.find("]")]
+        else:
+            name = host.rpartition(":")[0] if host.count(":") == 1 else host
+        name = name.lower().rstrip(".")
+        if name == "localhost" or name.endswith(".localhost") or name in self.allowed:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = origin = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+        refused = None
+        if host is not None and not self.local(host):
+            refused = f"a request for host {host!r}"
+        elif scope["type"] == "websocket" and origin is not None and \
+                origin not in self.origins and not self.local(urlsplit(origin).netloc):
+            refused = f"a WebSocket opened by a page of {origin!r}"
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        message = (f"{refused} is refused while authentication is off (--insecure-no-auth): "
+                   "call the service at localhost or an IP address, or add the name to "
+                   "service.allowed_hosts")
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect; closed before it is accepted: a 403
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            return
+        body = orjson.dumps(error_body("MISDIRECTED_REQUEST", message, request_id="",
+                                       path=scope["path"], method=scope["method"]))
+        await send({"type": "http.response.start", "status": 421,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def served(app: FastAPI) -> ASGIApp:
