@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from skillexec.errors import ErrorType, SkillExecError
+from skillexec.errors import ErrorType, SkillExecError, SkillNotFoundError
 from skillexec.security.principals import Principal
 from skillexec.service.auth import need
 from skillexec.service.calls import (
@@ -25,6 +25,7 @@ from skillexec.service.envelope import (
     ApiError,
     Envelope,
     download_headers,
+    error_for,
     not_found,
     ok,
 )
@@ -116,14 +117,39 @@ def find_skill(state: ServiceState, skill_id: str, principal: Principal | None =
     except SkillExecError as exc:
         if exc.code != "skill_not_found":
             raise not_found("skill", skill_id) from None
-        # The registry's sentence: the closest ids, as the CLI and execute say (those the
-        # key may see: GET /api/skills lists them).
-        suggestions = [s for s in exc.details.get("suggestions") or []
-                       if principal is None or principal.granted(s)]
-        message = str(exc) if len(suggestions) == len(exc.details.get("suggestions") or []) \
-            else f"no skill {skill_id!r}"
-        raise ApiError(404, "SKILL_NOT_FOUND", message, details={"suggestions": suggestions},
+        # The registry's sentence, as the CLI and execute say it, as the key may read it.
+        seen = as_granted(exc, principal)
+        raise ApiError(404, "SKILL_NOT_FOUND", str(seen),
+                       details={"suggestions": seen.details.get("suggestions") or []},
                        error_type=ErrorType.DEPENDENCY) from None
+
+
+def as_granted(exc: SkillExecError, principal: Principal | None) -> SkillExecError:
+    """The registry's unknown-skill error as a key granted some skills may read it: the
+    closest ids among those (GET /api/skills lists them), never the registry's list of
+    every loaded skill nor a suggestion it may not see."""
+    if principal is None or principal.skills is None or "suggestions" not in exc.details:
+        return exc
+    skill_id = exc.details.get("skill_id")
+    suggestions = [s for s in exc.details["suggestions"] if principal.granted(s)]
+    hint = (" (did you mean " + " or ".join(repr(s) for s in suggestions) + "?)"
+            if suggestions else "")
+    return SkillNotFoundError(f"no skill {skill_id!r}{hint}",
+                              details={"skill_id": skill_id, "suggestions": suggestions})
+
+
+def unknown_to(state: ServiceState, principal: Principal,
+               skill_id: str) -> SkillExecError | None:
+    """For a key granted some skills, why an id its grants cover names no skill, asked
+    before the engine is: its rejected task would keep the registry's sentence, every
+    loaded skill in it, for the key to read back."""
+    if principal.skills is None or not principal.granted(skill_id):
+        return None  # it may see every skill; or 403 (not granted) when submitted
+    try:
+        state.engine.skills.get(skill_id)
+    except SkillExecError as exc:
+        return as_granted(exc, principal) if exc.code == "skill_not_found" else None
+    return None
 
 
 def matching(state: ServiceState, search: str | None, tag: str | None,
@@ -216,6 +242,8 @@ async def execute(state: ServiceState, principal: Principal, skill_id: str,
                   body: ExecuteRequest, rid: str) -> Response:
     """The execute route's work, once the caller may run and the body is valid (the route
     above and the service's express lane, :mod:`skillexec.service.express`, share it)."""
+    if (unknown := unknown_to(state, principal, skill_id)) is not None:
+        raise error_for(unknown.info, retry_after_s=state.settings.retry_after_s)
     params = {**(body.data or {}), **(body.parameters or {})}
     call = Call(skill_id, params, config=body.config, priority=body.priority,
                 timeout=body.timeout, deadline=body.deadline, max_retries=body.max_retries,
@@ -258,6 +286,9 @@ async def batch_execute(request: Request, body: BatchRequest,
     started = time.perf_counter()
     accepted: list[str | ExecutionResult] = []
     for item in body.tasks:
+        if (unknown := unknown_to(state, principal, item.skill_id)) is not None:
+            accepted.append(_refused(item.skill_id, unknown))
+            continue
         params = {**(item.input_data or {}), **(item.parameters or {})}
         try:
             accepted.append(await submit(state, principal, Call(
