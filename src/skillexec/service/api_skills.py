@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
@@ -215,6 +217,57 @@ async def get_skill_file(request: Request, skill_id: SkillId,
     return Response(data, media_type=mime, headers=download_headers(found.name))
 
 
+_SURROGATE = ("holds a lone surrogate (an escape such as \\ud800 without its pair), which is "
+              "not Unicode text: send the character whole")
+
+
+def refuse_unstorable(value: Mapping[str, Any], field: str) -> None:
+    """422 for a ``config`` JSON cannot hold (a lone surrogate, an integer past 64 bits):
+    the engine checks parameters so, not a config, which crashed the journal's write (a
+    500). orjson's own check first (no walk for what it takes)."""
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        where, problem = _unstorable(value, field, 0) or (field, f"is not JSON ({exc})")
+        message = f"{where} {problem}"
+        raise ApiError(422, "INVALID_PARAMETERS", message, field=where,
+                       details=[{"field": where, "message": message, "rule": "json"}],
+                       ) from None
+
+
+_MAX_DEPTH = 254  # orjson's limit
+
+
+def _unstorable(value: Any, where: str, depth: int) -> tuple[str, str] | None:
+    """Where in ``value`` is what JSON cannot hold, and what it is."""
+    if depth > _MAX_DEPTH:
+        return where, f"is nested more than {_MAX_DEPTH} levels deep"
+    if isinstance(value, str):
+        return None if _unicode(value) else (where, _SURROGATE)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -(1 << 63) <= value < (1 << 64) else (
+            where, "is an integer beyond the 64-bit range: send it as a string")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not _unicode(key):
+                return where, f"has a key that {_SURROGATE}"
+            if found := _unstorable(item, f"{where}.{key}", depth + 1):
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if found := _unstorable(item, f"{where}.{i}", depth + 1):
+                return found
+    return None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def submitted(task_id: str, status: TaskStatus) -> dict[str, Any]:
     """Where to follow an accepted task (a 202's data)."""
     return {"task_id": task_id, "status": status.value,
@@ -244,6 +297,8 @@ async def execute(state: ServiceState, principal: Principal, skill_id: str,
     above and the service's express lane, :mod:`skillexec.service.express`, share it)."""
     if (unknown := unknown_to(state, principal, skill_id)) is not None:
         raise error_for(unknown.info, retry_after_s=state.settings.retry_after_s)
+    if body.config:
+        refuse_unstorable(body.config, "config")
     params = {**(body.data or {}), **(body.parameters or {})}
     call = Call(skill_id, params, config=body.config, priority=body.priority,
                 timeout=body.timeout, deadline=body.deadline, max_retries=body.max_retries,
@@ -283,6 +338,8 @@ async def batch_execute(request: Request, body: BatchRequest,
             raise ApiError(403, "PERMISSION_DENIED", f"tasks.{i}: this key may not run "
                            f"skill {item.skill_id!r}; no task of the batch was run",
                            field=f"tasks.{i}.skill_id", error_type=ErrorType.PERMISSION)
+        if item.config:
+            refuse_unstorable(item.config, f"tasks.{i}.config")
     started = time.perf_counter()
     accepted: list[str | ExecutionResult] = []
     for item in body.tasks:

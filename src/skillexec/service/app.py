@@ -367,7 +367,12 @@ def _handlers(app: FastAPI, state: ServiceState) -> None:
         return _error(request, exc.status_code, code, message, headers=headers)
 
     async def crash(request: Request, exc: Exception) -> Response:
-        log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
+        # Once: an express-lane request the app answered passes its failure up through
+        # the lane's own error handler too (this one).
+        if not getattr(exc, "_skillexec_logged", False):
+            log.error("request %s %s failed", request.method, request.url.path, exc_info=exc)
+            with contextlib.suppress(AttributeError):
+                exc._skillexec_logged = True  # type: ignore[attr-defined]
         response = _error(request, 500, "INTERNAL_ERROR", "the service failed on this "
                           f"request ({type(exc).__name__}); its id is in the logs")
         response.headers["X-Request-ID"] = _rid(request)  # outside the middleware here

@@ -70,11 +70,16 @@ class ExpressExecute:
         raw = await _body(receive, limit)
         if raw is None:  # the client went away: nothing to answer
             return
+        body: ExecuteRequest | None = None
         try:
             if len(raw) > limit:  # the request context's 413
                 raise ValueError
             body = ExecuteRequest.model_validate_json(raw)
         except (ValueError, ValidationError):  # FastAPI's answer for it, in its words
+            pass
+        if body is None:
+            # Out of the except block: a failure further in is logged alone, not chained
+            # to this validation error (twice the traceback, for nothing).
             await self.app(scope, _replay(raw, receive), send)
             return
         given = headers.get("x-request-id")
