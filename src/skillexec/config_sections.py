@@ -221,6 +221,10 @@ class ServiceConfig(_Section):
                                    "stream subscriber before it drops to the latest state.")
     sse_ping_s: float = Field(default=15.0, gt=0, description="Keep-alive comment on idle "
                               "event streams.")
+    max_streams_per_key: int = Field(default=100, ge=1, description="Event streams (SSE and "
+                                     "WebSockets) one API key may hold open (429 beyond).")
+    max_streams: int = Field(default=2000, ge=1, description="Event streams open in all "
+                             "(429 beyond).")
     shutdown_grace_s: float = Field(default=10.0, ge=0, description="On SIGTERM, how long open "
                                     "requests may finish before they are cut.")
     retry_after_s: int = Field(default=1, ge=1, description="Retry-After on 503 (overloaded "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -140,13 +141,18 @@ async def execution_events(
                                          description="Last-Event-ID, for clients that "
                                          "cannot send the header.")] = None,
 ) -> EventSourceResponse:
-    """Follow a task: its events so far, then live ones, until its terminal status."""
+    """Follow a task: its events so far, then live ones, until its terminal status. A key
+    holds at most ``service.max_streams_per_key`` streams and WebSockets open (429)."""
     state = _state(request)
     await task_info(state, principal, task_id)  # 404 before any stream begins
-    sub = await follow(state, principal, task_id, last_event_id or last_id)
+    slot = state.streams.take(principal)  # 429 before it begins, too
+    try:
+        sub = await follow(state, principal, task_id, last_event_id or last_id)
+    except BaseException:
+        slot.release()
+        raise
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        state.streams_open += 1
         draining = asyncio.ensure_future(state.draining.wait())
         nxt: asyncio.Future[tuple[Key, TaskEvent]] | None = None
         try:
@@ -164,7 +170,7 @@ async def execution_events(
                     id=event_id(key), event=event.kind,
                     data=orjson.dumps(event_payload(event, key), default=str).decode())
         finally:
-            state.streams_open -= 1
+            slot.release()
             draining.cancel()
             if nxt is not None:
                 if nxt.done():
@@ -173,5 +179,8 @@ async def execution_events(
                     nxt.cancel()
             await sub.close()
 
-    return EventSourceResponse(stream(), ping=state.settings.sse_ping_s,
+    events = stream()
+    # A stream whose client left before its first event never runs its finally.
+    weakref.finalize(events, slot.release)
+    return EventSourceResponse(events, ping=state.settings.sse_ping_s,
                                headers={"X-Accel-Buffering": "no"})

@@ -11,6 +11,7 @@ from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.security.principals import Principal
 from skillexec.service.ratelimit import RateLimiter
+from skillexec.service.streams import StreamSlots
 
 __all__ = ["ServiceState"]
 
@@ -24,7 +25,7 @@ class ServiceState:
     limiter: RateLimiter = field(init=False)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = field(default_factory=time.time)
-    streams_open: int = 0  # SSE and WebSocket subscriptions now
+    streams: StreamSlots = field(init=False)  # SSE streams and WebSockets open now
     # key digest -> (principal, until when, monotonic): see ServiceConfig.auth_cache_s
     known_keys: dict[bytes, tuple[Principal, float]] = field(default_factory=dict)
     # key digest -> the journal lookup under way for it (shared by concurrent requests)
@@ -34,6 +35,12 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
                                    burst=self.settings.rate_burst)
+        self.streams = StreamSlots(total=self.settings.max_streams,
+                                   per_key=self.settings.max_streams_per_key)
+
+    @property
+    def streams_open(self) -> int:
+        return self.streams.open
 
     def forget_keys(self) -> None:
         """After a revocation here: no principal known, no lookup under way reused, and

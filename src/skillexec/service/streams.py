@@ -25,10 +25,14 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from skillexec.errors import ErrorType
 from skillexec.events import TaskEvent
+from skillexec.security.principals import Principal
+from skillexec.service.envelope import ApiError
 from skillexec.task import TaskStatus
 
-__all__ = ["Key", "Subscription", "event_id", "event_payload", "key_of", "parse_event_id"]
+__all__ = ["Key", "StreamSlot", "StreamSlots", "Subscription", "event_id", "event_payload",
+           "key_of", "parse_event_id"]
 
 Key = tuple[int, int, int]
 _END = 1 << 40
@@ -140,3 +144,56 @@ class Subscription:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._pump
+
+
+class StreamSlot:
+    """One open stream's place, given back once (:meth:`release` may be called again)."""
+
+    __slots__ = ("_owner", "_who")
+
+    def __init__(self, owner: StreamSlots, who: str) -> None:
+        self._owner: StreamSlots | None = owner
+        self._who = who
+
+    def release(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner.give_back(self._who)
+
+
+class StreamSlots:
+    """The event streams open now (SSE and WebSockets), in all and per key: each holds a
+    connection, a file descriptor and its buffers for as long as its client likes, so one
+    key could hold the process's descriptors until no journal or socket could be opened
+    (2,000 streams from one runner key: +76 MB, +2,000 fds). Past ``total`` or ``per_key``
+    a new stream is refused (429)."""
+
+    def __init__(self, *, total: int, per_key: int) -> None:
+        self.total = total
+        self.per_key = per_key
+        self.open = 0
+        self._by_key: dict[str, int] = {}
+
+    def take(self, principal: Principal) -> StreamSlot:
+        """A place for one more stream of ``principal``'s key, or 429 (an ApiError)."""
+        who = principal.key_id or principal.id
+        held = self._by_key.get(who, 0)
+        if held >= self.per_key or self.open >= self.total:
+            mine = held >= self.per_key
+            raise ApiError(429, "TOO_MANY_STREAMS", (
+                f"this key has {held} event streams open (service.max_streams_per_key): "
+                "close one, or follow several tasks over one WebSocket" if mine else
+                f"the service has {self.open} event streams open (service.max_streams): "
+                "try again once some have ended"), headers={"Retry-After": "1"},
+                error_type=ErrorType.RESOURCE, retryable=True)
+        self._by_key[who] = held + 1
+        self.open += 1
+        return StreamSlot(self, who)
+
+    def give_back(self, who: str) -> None:
+        self.open -= 1
+        left = self._by_key.get(who, 1) - 1
+        if left > 0:
+            self._by_key[who] = left
+        else:
+            self._by_key.pop(who, None)

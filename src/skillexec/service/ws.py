@@ -7,7 +7,8 @@ name), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_
 (0-100), message, id}``, ``complete {task_id, execution_id, success, status, result}``,
 ``pong``, ``error {error_code, error_message}``. Credentials: the same headers as HTTP, or
 ``?api_key=`` (a browser cannot set headers on a WebSocket). Close codes: 1008 bad or no key,
-1001 the service is shutting down.
+1013 the key has too many streams open (``service.max_streams_per_key``), 1001 the service
+is shutting down.
 """
 
 from __future__ import annotations
@@ -51,9 +52,18 @@ async def skills_ws(websocket: WebSocket) -> None:
         else:
             await websocket.close(code=1008, reason=exc.message[:120])
         return
-    await websocket.accept()
-    session = _Session(state, principal, websocket)
-    await session.run()
+    try:
+        slot = state.streams.take(principal)
+    except ApiError as exc:  # too many open: accepted, to say why with 1013 (try later)
+        await websocket.accept()
+        await websocket.close(code=1013, reason=exc.message[:120])
+        return
+    try:
+        await websocket.accept()
+        session = _Session(state, principal, websocket)
+        await session.run()
+    finally:
+        slot.release()
 
 
 class _Session:
@@ -68,14 +78,12 @@ class _Session:
         sender = asyncio.ensure_future(self._send_loop())
         reader = asyncio.ensure_future(self._read_loop())
         draining = asyncio.ensure_future(self.state.draining.wait())
-        self.state.streams_open += 1
         try:
             await asyncio.wait((sender, reader, draining), return_when=asyncio.FIRST_COMPLETED)
             if draining.done():
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=1001, reason="the service is shutting down")
         finally:
-            self.state.streams_open -= 1
             for t in (sender, reader, draining):
                 t.cancel()
             for sub, pump in self.subs.values():
