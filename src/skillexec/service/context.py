@@ -160,11 +160,16 @@ class RequestContext:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
-            if message["type"] == "http.response.start":
+            kind = message["type"]
+            if kind in ("http.response.start", "websocket.http.response.start"):
                 status = message["status"]
                 response_started = True
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", rid.encode("latin-1"))]
+            elif kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.close" and not status:
+                status = 403  # closed before it was accepted: the server's answer
             await send(message)
 
         try:

@@ -52,6 +52,7 @@ async def skills_ws(websocket: WebSocket) -> None:
         else:
             await websocket.close(code=1008, reason=exc.message[:120])
         return
+    websocket.state.principal = principal  # for the access log
     try:
         slot = state.streams.take(principal)
     except ApiError as exc:  # too many open: accepted, to say why with 1013 (try later)
