@@ -20,6 +20,7 @@ import dataclasses
 import importlib.machinery
 import importlib.util
 import os
+import shlex
 import stat
 import sys
 from collections.abc import Collection, Mapping, Sequence
@@ -373,9 +374,15 @@ class ScriptCatalog:
         if (other := _nested_skill(folder, rel)) is not None:
             # Agent-Skills' index SKILL.md at the top ran a refused duplicate's script
             # under its own id and grants.
+            # How, said: "run it as that skill's" named no id, and a template's folder
+            # (templates/x/SKILL.md, not loaded) has none; its folder's path works for both.
+            rest = os.path.relpath(os.path.join(folder, rel), other)
             raise ParameterError(f"script {rel!r} of skill {base.id!r} is in another skill's "
-                                 f"folder, {other}: run it as that skill's",
-                                 code="script_outside_skill", details={"folder": other})
+                                 f"folder, {other}: run it as that skill's script, by that "
+                                 f"skill's id or by its folder's path (skillexec script "
+                                 f"{shlex.quote(other)} {shlex.quote(rest)})",
+                                 code="script_outside_skill",
+                                 details={"folder": other, "script": rest})
         ex = base.execution
         iso = ex.isolation if ex.isolation not in (None, Isolation.INLINE) else None
         derived = dataclasses.replace(

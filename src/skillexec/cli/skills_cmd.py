@@ -75,9 +75,14 @@ def find_skill(skill_id: str, skills_dir: Path | None) -> tuple[SkillRegistry, S
         found = alone.list()
         if not is_skill_folder(folder):
             opt.fail(opt.not_one_skill(folder) if found else _not_a_skill(folder))
-        if not found:  # it did not load: why
-            opt.fail(alone.problems[0].reason if alone.problems else f"{folder}: not loaded")
-        return alone, found[0]
+        # The folder's own skill, not the first by id of those below it (a router's
+        # leaves load with it: skills show of router zeta showed its leaf alpha).
+        own = [s for s in found if s.path is not None and s.path.resolve() == folder.resolve()]
+        if not own:  # it did not load: why
+            why = [p.reason for p in alone.problems if p.path.resolve() == folder.resolve()]
+            opt.fail(why[0] if why else alone.problems[0].reason if alone.problems
+                     else f"{folder}: not loaded")
+        return alone, own[0]
     registry = registry or _registry(skills_dir)  # with no skills folder, it says so
     try:
         return registry, registry.get(skill_id)

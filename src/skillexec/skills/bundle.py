@@ -19,9 +19,9 @@ from skillexec.errors import SkillNotFoundError
 from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import EntryKind, Resource, Skill
 
-__all__ = ["MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES", "bundled_file",
-           "named_scripts", "plugin_scripts", "python_files", "runs_python", "scan_bundle",
-           "shebang_runner"]
+__all__ = ["BUNDLE_DIRS", "MAX_BUNDLED_READ", "MAX_RESOURCES", "SCRIPT_SUFFIXES",
+           "bundled_file", "named_scripts", "nested_skill", "plugin_scripts", "python_files",
+           "runs_python", "scan_bundle", "shebang_runner"]
 
 MAX_RESOURCES = 500
 MAX_BUNDLED_READ = 8 << 20  # a bundled file larger than this is not served
@@ -36,6 +36,14 @@ _MAX_PLUGIN_SCRIPTS = 100
 # Where bundled scripts live in Agent Skills; Python files beside the manifest are the
 # skill's own modules (its entry and helpers), not scripts a model is told to run.
 _SCRIPT_DIRS = ("scripts", "bin")
+# The folders a skill keeps its own files in: the three Agent Skills names (scripts/,
+# references/, assets/), skillexec's bin/, and where skills keep templates, examples and
+# tests. A SKILL.md in them is the skill's material, not a skill: skill-creators ship a
+# template SKILL.md, validators tests/fixtures/<bad-skill>/SKILL.md (unikabiz's nine
+# invalid-* folders). Elsewhere below a skill, a folder with a manifest is a skill of its
+# own (aero-agent-skills' family routers hold 926 leaf skills at <pack>/<leaf>/SKILL.md).
+BUNDLE_DIRS = frozenset({"scripts", "bin", "references", "reference", "assets", "templates",
+                         "template", "examples", "example", "tests", "test", "fixtures"})
 # A path the instructions tell a model to run: after an interpreter (``python3 tools/x.py``,
 # ``uv run``, ``node``, ``bash``, with options) or written as run directly (``./deploy.sh``).
 _RUN_MENTION = re.compile(
@@ -97,7 +105,7 @@ def _folder(here: Path, folder: Path, depth: int, scope: str | None,
         name = entry.name
         try:
             if entry.is_dir(follow_symlinks=False):
-                if name not in _SKIP_DIRS:
+                if name not in _SKIP_DIRS and not nested_skill(folder, Path(entry.path)):
                     dirs.append(Path(entry.path))
                 continue
             size = _listed(entry, scope)
@@ -109,6 +117,19 @@ def _folder(here: Path, folder: Path, depth: int, scope: str | None,
         mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
         found.append(Resource((rel_root / name).as_posix(), size, mime))
     return found, dirs
+
+
+def nested_skill(skill_folder: Path, path: Path) -> bool:
+    """Whether ``path``, a folder below ``skill_folder``, is a skill of its own rather than
+    the skill's: it holds a manifest, and no folder on the way down is one of
+    ``BUNDLE_DIRS`` (a template or a test fixture there is the skill's material)."""
+    if not any((path / name).is_file() for name in MANIFEST_NAMES):
+        return False
+    try:
+        rel = path.relative_to(skill_folder).parts
+    except ValueError:
+        return False
+    return not any(part.lower() in BUNDLE_DIRS for part in rel)
 
 
 def _listed(entry: os.DirEntry[str], scope: str | None) -> int | None:
@@ -193,6 +214,8 @@ def python_files(folder: Path) -> tuple[list[Path], set[str]]:
             name = entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
+                    if nested_skill(folder, Path(entry.path)):
+                        continue
                     folders.add(name)
                     if name not in _SKIP_DIRS and depth + 1 < _MAX_DEPTH:
                         stack.append((Path(entry.path), depth + 1))
@@ -225,9 +248,14 @@ def _named(name: str) -> bool:
 
 
 def _scripts(resources: list[Resource], top_level: bool, folder: Path) -> tuple[str, ...]:
+    # A template's or a fixture's scripts (templates/new-skill/scripts/run.py) are no
+    # scripts of this skill: a script call refuses them as another skill's folder's.
+    held = {r.path.rpartition("/")[0] + "/" for r in resources
+            if "/" in r.path and r.path.rpartition("/")[2] in MANIFEST_NAMES}
     return tuple(r.path for r in resources
                  if (any(part in _SCRIPT_DIRS for part in r.path.split("/")[:-1])
                      or (top_level and "/" not in r.path))
+                 and not (held and r.path.startswith(tuple(held)))
                  and Path(r.path).name != "__init__.py"
                  and (Path(r.path).suffix in SCRIPT_SUFFIXES
                       or (not Path(r.path).suffix and shebang_runner(folder / r.path))))
