@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import shlex
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,12 +73,27 @@ def load_skills(root: Path, *, strict: bool = False) -> LoadReport:
             continue
         if skill.key in seen:
             problems.append(LoadProblem(
-                folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}",
+                folder, f"{folder}: skill {skill.key} is already defined in {seen[skill.key]}"
+                f": use this one by its folder's path ({_by_path(skill, folder)})",
                 duplicate_of=seen[skill.key]))
             continue
         seen[skill.key] = folder
         skills.append(without_nested(skill, folders) if folder == root else skill)
     return LoadReport(skills=tuple(skills), problems=tuple(problems))
+
+
+def _by_path(skill: Skill, folder: Path) -> str:
+    """The command that uses a skill refused as another's id by its folder's path, which
+    loads it alone: aero-agent-skills' do178c/verification and do254/verification both say
+    ``name: verification``, and the second was refused with no word of how to run it."""
+    where = shlex.quote(str(folder))
+    if skill.runnable:
+        # Not `run FOLDER`: beside a skills folder holding the other, the other's warm
+        # parent (prepared by the folder's name) ran, under this one's name.
+        return f"skillexec run {shlex.quote(skill.id)} --skills-dir {where}"
+    if skill.scripts:
+        return f"skillexec script {where} {shlex.quote(skill.scripts[0])}"
+    return f"skillexec skills show {where} --instructions"
 
 
 def load_skill(folder: Path, *, strict: bool = False) -> Skill:
