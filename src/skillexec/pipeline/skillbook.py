@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,11 +57,15 @@ class SkillBook:
         """Add every skill folder under ``path``; ``warm``: once started, warm them up in
         the background."""
         report = self.skills.load_dir(Path(path), strict=self.strict_manifests)
+        # A loaded skill's folder is its real path; the walk names the folders as ``path``
+        # was given (relative: the default "skills"), so the one a refused folder repeats is
+        # resolved to be found: else the second claim went uncounted, and a hostile folder
+        # sorted first took the id's grants.
         by_folder = {str(s.path): s.id for s in report.skills if s.path is not None}
         for problem in report.problems:
-            if problem.duplicate_of is not None and \
-                    (sid := by_folder.get(str(problem.duplicate_of))) is not None:
-                self._claimants.setdefault(sid, set()).add(str(problem.path))
+            if problem.duplicate_of is not None and (sid := by_folder.get(
+                    os.path.realpath(problem.duplicate_of))) is not None:
+                self._claimants.setdefault(sid, set()).add(os.path.realpath(problem.path))
         adopted = tuple(self._adopt(s) for s in report.skills)
         for before, after in zip(report.skills, adopted, strict=True):
             if after is not before:
