@@ -83,7 +83,7 @@ class SkillExecutionEngine:
         self.purge, self.sessions = p.purger.purge, p.scripts.sessions  # §4.5, §3.5
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
-        self._remote, self.claimed = p.remote, p.claimed  # distributed mode (a worker's claims)
+        self._remote, self.claimed, self.folders = p.remote, p.claimed, p.folders  # see Pipeline
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
                        reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):

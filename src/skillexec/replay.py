@@ -4,6 +4,10 @@
 task each, the same parameters, config, priority, timeout and retries) and journals a
 ``replayed`` event linking the old and the new task, so that ``--all-failed`` does not
 replay the same dead letter twice (see :mod:`skillexec.reliability.deadletter`).
+
+A task runs again only from the folder it ran from: where its id names another folder here
+(a second folder claiming the id, run by its path), the replay is refused, naming both
+(:mod:`skillexec.pipeline.origin`).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from skillexec.errors import SkillExecError
+from skillexec.pipeline.origin import FolderCheck
+from skillexec.skills.registry import SkillRegistry
 from skillexec.storage.store import TaskStore
-from skillexec.task import ExecutionResult, TaskStatus
+from skillexec.task import ExecutionResult, Request, TaskStatus
 
 __all__ = ["Engine", "ReplayOutcome", "replay"]
 
@@ -25,9 +31,16 @@ class Engine(Protocol):
     @property
     def journal(self) -> TaskStore: ...
 
+    @property
+    def skills(self) -> SkillRegistry: ...
+
+    @property
+    def folders(self) -> FolderCheck: ...
+
     async def submit(self, skill_id: str, params: dict[str, Any] | None = None, *,
                      config: dict[str, Any] | None = ..., priority: int | None = ...,
-                     timeout: float | None = ..., max_retries: int | None = ...,
+                     timeout: float | None = ..., version: str | None = ...,
+                     max_retries: int | None = ...,
                      principal: str | None = ..., cache: bool = ...,
                      deadline: float | None = ...) -> str: ...
 
@@ -64,10 +77,12 @@ async def replay(engine: Engine, task_ids: list[str], *,
                 "parameters are not kept: make the call again"))
         try:
             r = st.request
+            version = _version(engine, task_id, r)
             new_id = await engine.submit(r.skill_id, r.params, config=r.config,
                                          priority=r.priority, timeout=r.timeout_s or None,
-                                         max_retries=r.max_retries, principal=r.principal,
-                                         deadline=r.deadline_s, cache=False)
+                                         version=version, max_retries=r.max_retries,
+                                         principal=r.principal, deadline=r.deadline_s,
+                                         cache=False)
         except SkillExecError as exc:
             return ReplayOutcome(task_id, None, None, str(exc))
         result = await engine.wait(new_id) if wait else None
@@ -78,3 +93,24 @@ async def replay(engine: Engine, task_ids: list[str], *,
         return ReplayOutcome(task_id, new_id, result)
 
     return list(await asyncio.gather(*(one(t) for t in task_ids)))
+
+
+def _version(engine: Engine, task_id: str, r: Request) -> str | None:
+    """The version to submit: None (the latest, as a replay runs) where the id's latest is
+    in the folder the task ran from; else the task's own version, if that one is; else
+    the refusal (SkillExecError) naming both folders."""
+    skills = engine.skills
+    try:
+        latest = skills.get(r.skill_id)
+    except SkillExecError:
+        return None  # submit refuses it, and says why
+    refused = engine.folders.refusal(task_id, r, latest)
+    if refused is None:
+        return None
+    try:
+        own = skills.get(r.skill_id, r.skill_version)
+    except SkillExecError:
+        raise refused from None
+    if own is latest or engine.folders.refusal(task_id, r, own) is not None:
+        raise refused
+    return r.skill_version

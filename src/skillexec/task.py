@@ -92,6 +92,11 @@ class Request(NamedTuple):
     created_at: float
     principal: str | None = None
     deadline_s: float | None = None  # all attempts end this long after created_at
+    # The folder of the skill it was accepted for (absolute; "" for a skill with no folder,
+    # a decorated function): two folders may claim one id, so whatever runs the task again
+    # checks that its id still names this folder (skillexec.pipeline.origin). None: not
+    # known (a refusal, or a journal from before folders were kept).
+    folder: str | None = None
 
     def at_version(self, version: str) -> Request:
         """The same request, answered by another version (a single-flight follower's)."""

@@ -21,6 +21,7 @@ from skillexec.errors import (
     SkillPermissionError,
 )
 from skillexec.pipeline.authorization import Authorization
+from skillexec.pipeline.origin import folder_of
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
 from skillexec.runtime.runners.base import Runner
@@ -92,7 +93,8 @@ class Admission:
         req = Request(skill.id, skill.version, validated, dict(cfg), prio,
                       float(min(timeout_s, self.policy.max_timeout_s)),
                       min(retries, self.policy.max_retries),
-                      ex.idempotent, time.time(), principal_id(principal), deadline)
+                      ex.idempotent, time.time(), principal_id(principal), deadline,
+                      folder_of(skill))
         return ExecutionTask(task_id, req, validated, req.timeout_s, req.max_retries,
                              skill=skill, who=who, timeout_fixed=timeout is not None,
                              retries_fixed=max_retries is not None)

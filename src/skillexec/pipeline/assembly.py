@@ -29,6 +29,7 @@ from skillexec.pipeline.authorization import Authorization
 from skillexec.pipeline.cache import ResultCache
 from skillexec.pipeline.cancellation import Cancellation
 from skillexec.pipeline.lock import DataDirLock
+from skillexec.pipeline.origin import FolderCheck
 from skillexec.pipeline.output_filter import OutputFilter
 from skillexec.pipeline.purge import Purger
 from skillexec.pipeline.recovery import Recoverer
@@ -114,6 +115,7 @@ class Pipeline:
     scripts: ScriptCalls
     remote: RemoteEnqueue | None  # distributed mode: submit publishes instead of queueing
     claimed: ClaimedRuns  # a worker's claimed tasks
+    folders: FolderCheck  # whether a journaled task's id still names its folder here
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """The loops that run beside the pipeline for as long as the engine does."""
@@ -214,20 +216,21 @@ def assemble(c: EngineConfig, given: Given, *,
                      entries={k: v.entry for k, v in c.skills.items() if v.entry},
                      secrets=p["secret_grants"])
     admission = _admission(c, p, policy)  # also what a fallback must pass
+    folders = FolderCheck(claimants=book.claimants, distributed=c.broker_url is not None)
     attempts = AttemptLoop(
         runners=runners, policy=policy, environment=p["environment"],
         validator=p["validator"], skills=skills, error_handler=p["error_handler"],
         events=events, journal=journal, hooks=p["hooks"], optimizer=p["optimizer"],
         max_output_bytes=c.max_output_bytes, cancelling=tasks.cancelling, closing=closing,
         finish=finish, admit_fallback=admission.fallback, admit_stored=admission.recheck,
-        output_filter=_output_filter(c, p))
+        output_filter=_output_filter(c, p), folders=folders)
     executor = attempts.executor = AsyncExecutor(
         queue, max_concurrency=limits.max_concurrency or c.max_concurrency,
         run=attempts.run, gate=resources)
     resources.bind(journal=p["events_writer"].record, reopen=executor.reopen)
     recoverer = Recoverer(journal=journal, skills=skills, queue=queue, live=tasks.live,
                           finish=finish, dispatch=executor.dispatch,
-                          shared=c.broker_url is not None)
+                          shared=c.broker_url is not None, folders=folders)
     cancellation = Cancellation(tasks=tasks, queue=queue, executor=executor,
                                 contexts=attempts.contexts, recoverer=recoverer,
                                 journal=journal, finish=finish)
@@ -253,7 +256,7 @@ def assemble(c: EngineConfig, given: Given, *,
         keys=KeyManager(journal, audit=audit.record), access=access,
         scripts=_script_calls(c, p, attempts, environments, queue, executor, tasks, finish),
         remote=_remote(c, journal, events, tasks.published),
-        claimed=_claimed(attempts, tasks, queue, executor, finish, skills))
+        claimed=_claimed(attempts, tasks, queue, executor, finish, skills), folders=folders)
 
 
 def _script_calls(c: EngineConfig, p: dict[str, Any], attempts: AttemptLoop,

@@ -22,6 +22,7 @@ from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.origin import FolderCheck
 from skillexec.pipeline.output_filter import UNMASKED, OutputFilter
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
@@ -74,7 +75,8 @@ class AttemptLoop:
                  output_filter: OutputFilter | None = None,
                  hand_back: Callable[[ExecutionTask], bool] | None = None,
                  admit_fallback: Callable[[ExecutionTask, Skill], None] | None = None,
-                 admit_stored: Callable[[Skill], None] | None = None) -> None:
+                 admit_stored: Callable[[Skill], None] | None = None,
+                 folders: FolderCheck | None = None) -> None:
         self.runners = runners
         # Raises to refuse a fallback (its caller may not run it); None: the engine's
         # admission is not wired in (a loop made on its own), and no fallback runs.
@@ -83,6 +85,9 @@ class AttemptLoop:
         # whose skill this node's policy would not admit now: it was admitted elsewhere,
         # or before a restart, against another folder or other settings.
         self.admit_stored = admit_stored
+        # Refuses a task read from the journal whose id names another folder here than the
+        # one it was accepted for (None: a loop made on its own, which checks nothing).
+        self.folders = folders
         self.output_filter = output_filter or OutputFilter(enabled=False)
         self.policy = policy
         self.environment = environment
@@ -117,6 +122,11 @@ class AttemptLoop:
         try:
             if skill is None:  # recovered from the journal, or claimed from another node
                 skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+                # Before its environment is made: installing a folder's requirements runs
+                # that folder's code too.
+                if self.folders is not None and (refused := self.folders.refusal(
+                        task.task_id, task.request, skill)) is not None:
+                    raise refused
                 if self.ready is not None:  # its environment, made at its first call here
                     skill = task.skill = await self.ready(skill)
                 if self.admit_stored is not None:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecError
+from skillexec.pipeline.origin import FolderCheck
 from skillexec.runtime.runners.base import Outcome
 from skillexec.scheduling.queue import TaskQueue
 from skillexec.skills.registry import SkillRegistry
@@ -51,7 +52,8 @@ class Recoverer:
 
     def __init__(self, *, journal: TaskStore, skills: SkillRegistry, queue: TaskQueue,
                  live: dict[str, ExecutionTask], finish: Finish,
-                 dispatch: Callable[[], None], shared: bool = False) -> None:
+                 dispatch: Callable[[], None], shared: bool = False,
+                 folders: FolderCheck | None = None) -> None:
         self.journal = journal
         self.skills = skills
         self.queue = queue
@@ -62,6 +64,7 @@ class Recoverer:
         # Distributed mode: unfinished tasks belong to the workers' claims; the reaper and
         # the reconciler recover them, never an engine at start.
         self.shared = shared
+        self.folders = folders  # the id names the folder the task was accepted for?
 
     async def at_start(self, *, recover: bool) -> Recovery:
         """What an engine that holds the data directory's lock does at start."""
@@ -113,12 +116,18 @@ class Recoverer:
 
     def _skill_gone(self, st: StoredTask) -> ErrorInfo | None:
         try:
-            self.skills.get(st.request.skill_id, st.request.skill_version)
+            skill = self.skills.get(st.request.skill_id, st.request.skill_version)
         except SkillExecError as exc:
             return ErrorInfo(
                 type=ErrorType.EXECUTION, code="interrupted", retryable=False,
                 message=f"the engine stopped before task {st.task_id} finished, and its "
                         f"skill is no longer available: {exc}")
+        refused = self.folders.refusal(st.task_id, st.request, skill) if self.folders else None
+        if refused is not None:  # the id names another folder now: its code is not the task's
+            return ErrorInfo(
+                type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                message=f"the engine stopped before task {st.task_id} finished, and it was "
+                        f"not resumed: {refused.message}", details=refused.details)
         return None
 
     async def leave_unfinished(self) -> Recovery:

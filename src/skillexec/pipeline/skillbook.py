@@ -116,6 +116,12 @@ class SkillBook:
         if self.permissions is not None:
             self.permissions.claims(contested)
 
+    def claimants(self, id: str) -> frozenset[str]:
+        """Every folder that claimed ``id`` on this engine: those registered, and those
+        refused as defining it again (paths as they were loaded)."""
+        folders = {str(s.path) for s in self.skills.every_version(id) if s.path is not None}
+        return frozenset(folders | self._claimants.get(id, set()))
+
     def refresh(self) -> None:
         """Skills whose packages another process changed (``skillexec skills install ID
         PKG``) attached again: their next call finds, or provisions, the new set, and their

@@ -110,10 +110,17 @@ CREATE TABLE audit (
 );
 """
 
+# The folder of a task's skill (Request.folder): two folders may claim one id, and what
+# runs a task again checks that its id still names that folder (pipeline/origin.py).
+_V4 = """
+ALTER TABLE tasks ADD COLUMN folder text;
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "tasks, artifacts, events, cache", _V1),
     (2, "tasks: fillfactor 70, early autovacuum", _V2),
     (3, "api_keys, audit", _V3),
+    (4, "tasks: folder", _V4),
 )
 
 

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     principal TEXT,
     created_at REAL NOT NULL,
     deadline_s REAL,
+    folder TEXT,
     started_at REAL,
     finished_at REAL,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -113,9 +114,9 @@ _ARTIFACT = (
 )
 _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
 # The rows of every task, bound without sqlite3's adapter lookups (sqlite_binding): a
-# task's insert (started_at, principal, deadline_s often absent; params, config) and its
-# end (history mostly absent; result).
-_INSERTS = variants(INSERT_TASK, (2, 13, 14))
+# task's insert (started_at, principal, deadline_s often absent, a refusal's folder too;
+# params, config) and its end (history mostly absent; result).
+_INSERTS = variants(INSERT_TASK, (2, 13, 14, 15))
 _ENDS = variants(_FINISHED, (5,))
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
 
@@ -164,6 +165,8 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         columns = {r[1] for r in self._write.execute("PRAGMA table_info(tasks)")}
         if "deadline_s" not in columns:  # a journal from before deadlines were kept
             self._write.execute("ALTER TABLE tasks ADD COLUMN deadline_s REAL")
+        if "folder" not in columns:  # a journal from before skill folders were kept
+            self._write.execute("ALTER TABLE tasks ADD COLUMN folder TEXT")
         self._read = self._connect()
         self._stop.clear()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,

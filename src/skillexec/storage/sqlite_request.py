@@ -14,7 +14,7 @@ __all__ = ["INSERT_TASK", "STORED_COLUMNS", "insert_row", "insert_values", "stor
 
 # In Request's field order, so that a row's tail is the Request's fields.
 _REQUEST_COLUMNS = ("skill_id, skill_version, params, config, priority, timeout_s, max_retries,"
-                    " idempotent, created_at, principal, deadline_s")
+                    " idempotent, created_at, principal, deadline_s, folder")
 _N = _REQUEST_COLUMNS.count(",") + 1
 
 INSERT_TASK = (f"INSERT INTO tasks(task_id, status, started_at, attempts, {_REQUEST_COLUMNS})"
@@ -34,7 +34,7 @@ def insert_values(task: ExecutionTask, codec: Codec = PLAIN) -> tuple[Any, ...]:
     return (task.task_id, task.status._value_, task.started_at, task.attempts, r.skill_id,
             r.skill_version, params, config, r.priority,
             task.timeout_s, task.max_retries, int(r.idempotent), r.created_at, r.principal,
-            r.deadline_s)
+            r.deadline_s, r.folder)
 
 
 def insert_row(task: ExecutionTask, texts: list[str],
@@ -42,11 +42,11 @@ def insert_row(task: ExecutionTask, texts: list[str],
     """:func:`insert_values` as SQLite binds it cheapest (made here at once, not from that
     tuple): the statement among ``texts`` (``INSERT_TASK``'s
     :func:`~skillexec.storage.sqlite_binding.variants` for started_at, principal and
-    deadline_s: 2, 13, 14) that spells the absent ones NULL, and the values without them,
-    the payloads as bytearray."""
+    deadline_s and folder: 2, 13, 14, 15) that spells the absent ones NULL, and the values
+    without them, the payloads as bytearray."""
     r = task.request
     params, config = _payloads(task, codec)
-    started, principal, deadline = task.started_at, r.principal, r.deadline_s
+    started, principal, deadline, folder = task.started_at, r.principal, r.deadline_s, r.folder
     row: list[Any] = [task.task_id, task.status._value_]
     if started is not None:
         row.append(started)
@@ -56,8 +56,10 @@ def insert_row(task: ExecutionTask, texts: list[str],
         row.append(principal)
     if deadline is not None:
         row.append(deadline)
-    return texts[(started is None) | (principal is None) << 1 | (deadline is None) << 2], \
-        tuple(row)
+    if folder is not None:  # None: a refusal's (it never runs again)
+        row.append(folder)
+    return texts[(started is None) | (principal is None) << 1 | (deadline is None) << 2
+                 | (folder is None) << 3], tuple(row)
 
 
 def _payloads(task: ExecutionTask, codec: Codec) -> tuple[bytes, bytes]:
@@ -76,11 +78,12 @@ def _payloads(task: ExecutionTask, codec: Codec) -> tuple[bytes, bytes]:
 def stored_task(row: tuple[Any, ...], codec: Codec = PLAIN) -> StoredTask:
     """A row selected as ``STORED_COLUMNS``."""
     (skill_id, version, params, config, priority, timeout_s, max_retries, idempotent,
-     created_at, principal, deadline) = row[4:]
+     created_at, principal, deadline, folder) = row[4:]
     params = codec.open("tasks", row[0], "params", principal, params)
     config = codec.open("tasks", row[0], "config", principal, config)
     return StoredTask(task_id=row[0], status=TaskStatus(row[1]), attempts=row[2],
                       cancel_requested=bool(row[3]),
                       request=Request(skill_id, version, orjson.loads(params),
                                       orjson.loads(config), priority, timeout_s, max_retries,
-                                      bool(idempotent), created_at, principal, deadline))
+                                      bool(idempotent), created_at, principal, deadline,
+                                      folder))
