@@ -82,6 +82,8 @@ class ZygoteHandle:
         self.uid: int | None = spec.get("uid")  # its identity, leased (None: the engine's)
         # The skill environment it imported from: another one needs another parent.
         self.env_paths = tuple(spec.get("skill", {}).get("env_paths", ()))
+        # The folder its code came from: another folder of the same id needs another parent.
+        self.folder: str | None = spec.get("skill", {}).get("path")
         # The zygote's HOME/TMPDIR/XDG folder: removed once it is dead.
         self.private_dir = private_dir
         self._out_fd = -1

@@ -76,7 +76,10 @@ class ZygotePool:
         """The skill's zygote, started (or its start awaited) if it has none that serves."""
         key = zygote_key(skill)
         zyg = self.live.get(key)
-        same_env = zyg is not None and zyg.env_paths == skill.env_paths
+        # Its code: the same environment, and the same folder (`run ./other/adder` beside a
+        # skills folder holding adder@1.0.0 ran the warm parent of the other's code).
+        same_env = zyg is not None and zyg.env_paths == skill.env_paths and zyg.folder == (
+            str(skill.path) if skill.path else None)
         if zyg is not None and same_env and not zyg.dead and not zyg.retired and (
                 not self._sandbox or work_root is None
                 or self._work_roots.get(key) == work_root
