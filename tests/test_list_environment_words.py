@@ -47,8 +47,9 @@ def test_a_skill_that_declares_nothing_is_none_declared_not_none_needed(
 
 
 def test_no_note_where_every_skill_declares_what_it_needs(tmp_path: Path) -> None:
-    _skill(tmp_path, "fit", {"scripts/fit.py": "import pandas\n",
-                             "requirements.txt": "pandas\n"})
+    # A package no environment here has (pandas may be in the engine's own).
+    _skill(tmp_path, "fit", {"scripts/fit.py": "import skillexec_absent_pkg\n",
+                             "requirements.txt": "skillexec-absent-pkg\n"})
     r = cli("skills", "list", "--skills-dir", str(tmp_path / "skills"), "--data-dir",
             str(tmp_path / "data"), cwd=tmp_path, env={})
     assert "not installed" in " ".join(_rows(r.stdout)["fit"]), r.stdout
