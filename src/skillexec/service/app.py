@@ -4,7 +4,6 @@ envelopes, and its lifespan (start the engine; on exit, drain and close it)."""
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import inspect
 import ipaddress
 import logging
@@ -28,7 +27,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from skillexec.config_sections import ServiceConfig
 from skillexec.engine import SkillExecutionEngine
 from skillexec.errors import SkillExecError
-from skillexec.security.principals import LOCAL
 from skillexec.service import (
     api_admin,
     api_alerts,
@@ -40,7 +38,7 @@ from skillexec.service import (
     ops,
     ws,
 )
-from skillexec.service.auth import authenticate, declare_security
+from skillexec.service.auth import declare_security
 from skillexec.service.context import (
     AccessLog,
     BodyTooLarge,
@@ -133,8 +131,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
 
     # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4); its SDK is
     # loaded once the service answers (LazyMcp).
-    mcp = LazyMcp(engine, authenticate=None if insecure_no_auth
-                  else lambda raw: _mcp_caller(state, raw))
+    mcp = LazyMcp(state)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -167,8 +164,7 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
                    api_executions.router, api_admin.router, api_alerts.router, ws.router,
                    compat.router, ops.router):
         app.include_router(router)
-    app.router.routes.append(Route("/mcp", endpoint=_Principaled(mcp, insecure=insecure_no_auth),
-                                   methods=["GET", "POST", "DELETE"]))
+    app.router.routes.append(Route("/mcp", endpoint=mcp, methods=["GET", "POST", "DELETE"]))
     ops.add_metrics(app, keyed=settings.metrics_auth)
     _handlers(app, state)
     _openapi(app, metrics_keyed=settings.metrics_auth)
@@ -302,44 +298,6 @@ async def _say_when_no_key_can_get_in(engine: SkillExecutionEngine) -> None:
         log.warning("no valid API key: every /api request will be refused (401); create "
                     "one with 'skillexec keys create --name NAME --role operator%s', or "
                     "serve with --insecure-no-auth for local development", where)
-
-
-# The state of the /mcp request being answered (the access log reads its principal there):
-# the SDK's key check calls _mcp_caller with the key alone, in the request's own context.
-_MCP_REQUEST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "skillexec_mcp_request", default=None)
-
-
-class _Principaled:
-    """``/mcp``, its request's principal where the access log reads it (it said null for
-    every /mcp request, so no one could tell which key flooded it)."""
-
-    def __init__(self, app: ASGIApp, *, insecure: bool) -> None:
-        self.app = app
-        self.insecure = insecure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_state = scope.setdefault("state", {})
-        if self.insecure:
-            request_state["principal"] = LOCAL
-        token = _MCP_REQUEST.set(request_state)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _MCP_REQUEST.reset(token)
-
-
-async def _mcp_caller(state: ServiceState, raw: str | None) -> Any:
-    """The MCP caller a key stands for (None: 401), its grants deciding what it may run."""
-    from skillexec.mcp.server import Caller  # loaded by then (LazyMcp)
-
-    try:
-        principal = await authenticate(state, raw)
-    except ApiError:
-        return None
-    if (request_state := _MCP_REQUEST.get()) is not None:
-        request_state["principal"] = principal
-    return Caller(principal=principal, allows=principal.may_run, can=principal.can)
 
 
 def _openapi(app: FastAPI, *, metrics_keyed: bool) -> None:

@@ -25,7 +25,8 @@ from skillexec.service.envelope import ApiError
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["caller", "caller_of", "declare_security", "need", "principal_of_ws", "unauthenticated"]
+__all__ = ["caller", "caller_of", "declare_security", "need", "principal_of", "principal_of_ws",
+           "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -133,12 +134,20 @@ def _may(principal: Principal, action: str) -> None:
                        f"do this ({action})", error_type=ErrorType.PERMISSION)
 
 
+async def principal_of(state: ServiceState, headers: Mapping[str, str]) -> Principal:
+    """The request's principal, within its rate, for a handler outside FastAPI's
+    dependencies (``headers``: the request's, lower-case names): /mcp's requests spend the
+    key's bucket as /api's do."""
+    principal = await authenticate(state, _raw_key(headers))
+    _limit(state, principal)
+    return principal
+
+
 async def caller_of(state: ServiceState, headers: Mapping[str, str], *,
                     action: str) -> Principal:
     """What ``need(action)`` does, for a handler outside FastAPI's dependencies
     (``headers``: the request's, lower-case names)."""
-    principal = await authenticate(state, _raw_key(headers))
-    _limit(state, principal)
+    principal = await principal_of(state, headers)
     _may(principal, action)
     return principal
 

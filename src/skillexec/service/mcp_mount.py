@@ -5,6 +5,10 @@ its start), and nothing but ``/mcp`` needs it. The service starts without it: on
 listens, the SDK is imported in a worker thread (the event loop keeps answering), its session
 manager runs for the rest of the service's life, and ``/mcp`` requests that came before wait
 for it. A load that failed answers 503 with the reason; every other route is unaffected.
+
+Keys are checked here, by the service's own code (:func:`~skillexec.service.auth.principal_of`):
+a request spends its key's token bucket as on ``/api``, and a refusal (401, 429) is a
+JSON-RPC error with the same status and headers.
 """
 
 from __future__ import annotations
@@ -13,30 +17,31 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 import orjson
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from skillexec.security.principals import LOCAL
+from skillexec.service.auth import principal_of
+from skillexec.service.envelope import ApiError
+
 if TYPE_CHECKING:
-    from skillexec.engine import SkillExecutionEngine
+    from skillexec.service.state import ServiceState
 
 __all__ = ["LazyMcp"]
 
 log = logging.getLogger("skillexec.service")
 
-# The key's principal for a request (None: 401); built once the SDK is loaded.
-Authenticate = Callable[[str | None], Awaitable[Any]]
-
 
 class LazyMcp:
     """The ``/mcp`` endpoint (an ASGI app), its MCP server made in :meth:`running`."""
 
-    def __init__(self, engine: SkillExecutionEngine, *,
-                 authenticate: Authenticate | None) -> None:
-        self.engine = engine
-        self.authenticate = authenticate
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+        self.engine = state.engine
         self.endpoint: ASGIApp | None = None
         self.failure: str | None = None
         self._ready = asyncio.Event()
@@ -61,7 +66,8 @@ class LazyMcp:
             from skillexec.mcp.server import McpServer
 
             mcp = McpServer(self.engine)
-            self.endpoint = http.mcp_route(mcp, authenticate=self.authenticate).app
+            # No key check of the SDK layer's: __call__ makes the service's own first.
+            self.endpoint = http.mcp_route(mcp, authenticate=None).app
             async with mcp.server.session_manager.run():
                 self._ready.set()
                 await self._stop.wait()
@@ -76,12 +82,39 @@ class LazyMcp:
             await self._ready.wait()
         endpoint = self.endpoint
         if endpoint is not None and not self._stop.is_set():
+            if not self.state.insecure:
+                try:
+                    await self._identify(scope)
+                except ApiError as exc:
+                    await _answer(send, exc.status, -32001, exc.message, exc.headers)
+                    return
+            else:  # the access log names who called (it said null for every /mcp request)
+                scope.setdefault("state", {})["principal"] = LOCAL
             await endpoint(scope, receive, send)
             return
         why = self.failure or ("the service is stopping" if self._started
                                else "the app was served without its lifespan")
-        body = orjson.dumps({"jsonrpc": "2.0", "id": None, "error": {
-            "code": -32603, "message": f"the MCP endpoint is not available: {why}"}})
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, 503, -32603, f"the MCP endpoint is not available: {why}")
+
+    async def _identify(self, scope: Scope) -> None:
+        """The request's MCP caller, where the MCP server reads it: its key's principal
+        (ApiError 401 or 429, as on /api) and what that principal may run."""
+        from skillexec.mcp.server import CALLER_KEY, Caller  # loaded by now (_serve)
+
+        principal = await principal_of(self.state, Headers(scope=scope))
+        request_state = scope.setdefault("state", {})
+        request_state["principal"] = principal  # for the access log
+        request_state[CALLER_KEY] = Caller(
+            principal=principal, allows=principal.may_run, can=principal.can)
+
+
+async def _answer(send: Send, status: int, code: int, message: str,
+                  headers: Mapping[str, str] | None = None) -> None:
+    """A refusal as MCP clients read one: a JSON-RPC error, with the HTTP status."""
+    body = orjson.dumps({"jsonrpc": "2.0", "id": None,
+                         "error": {"code": code, "message": message}})
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"),
+        *((k.lower().encode("latin-1"), v.encode("latin-1"))
+          for k, v in (headers or {}).items())]})
+    await send({"type": "http.response.body", "body": body})
