@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -56,13 +57,16 @@ class _Keys:
 
 
 def mcp_route(mcp: McpServer, *, authenticate: Authenticate | None, path: str = "/mcp",
-              host: str = "127.0.0.1") -> Route:
+              host: str = "127.0.0.1",
+              security: TransportSecuritySettings | None = None) -> Route:
     """The endpoint as one route to add to another app (the HTTP service:
     ``app.router.routes.append(mcp_route(...))``), whose lifespan must then run
     ``mcp.server.session_manager.run()``. ``authenticate=None`` serves without keys (local
     use: the SDK's DNS-rebinding guard still admits only localhost Host and Origin headers
-    when ``host`` is a loopback address)."""
-    sdk_app = mcp.server.streamable_http_app(streamable_http_path=path, host=host)
+    when ``host`` is a loopback address). ``security``: the SDK's guard as the caller sets
+    it (the Host and Origin headers it admits), instead of the one ``host`` implies."""
+    sdk_app = mcp.server.streamable_http_app(streamable_http_path=path, host=host,
+                                             transport_security=security)
     endpoint: ASGIApp = next(r for r in sdk_app.routes if isinstance(r, Route)).app
     if authenticate is not None:
         endpoint = _Keys(endpoint, authenticate)

@@ -122,11 +122,13 @@ def _methods(app: FastAPI, request: Request) -> list[str]:
 
 
 def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None = None,
-               insecure_no_auth: bool = False, close_engine: bool = True) -> FastAPI:
+               insecure_no_auth: bool = False, close_engine: bool = True,
+               host: str | None = None) -> FastAPI:
     """The service for ``engine``. Its lifespan starts the engine and, with
-    ``close_engine``, closes it at the end (running tasks get ``shutdown_grace_s``)."""
+    ``close_engine``, closes it at the end (running tasks get ``shutdown_grace_s``).
+    ``host``: the address it listens on (a Host header that names it is its own)."""
     settings = settings or engine.config.service
-    state = ServiceState(engine, settings, insecure=insecure_no_auth)
+    state = ServiceState(engine, settings, insecure=insecure_no_auth, host=host)
     access = AccessLog(logging.getLogger("skillexec.http"))
 
     # MCP over Streamable HTTP at /mcp, with the service's keys (DESIGN §4.4); its SDK is

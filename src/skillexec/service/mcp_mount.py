@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.datastructures import Headers
@@ -67,7 +68,8 @@ class LazyMcp:
 
             mcp = McpServer(self.engine)
             # No key check of the SDK layer's: __call__ makes the service's own first.
-            self.endpoint = http.mcp_route(mcp, authenticate=None).app
+            self.endpoint = http.mcp_route(mcp, authenticate=None,
+                                           security=rebinding_guard(self.state)).app
             async with mcp.server.session_manager.run():
                 self._ready.set()
                 await self._stop.wait()
@@ -106,6 +108,42 @@ class LazyMcp:
         request_state["principal"] = principal  # for the access log
         request_state[CALLER_KEY] = Caller(
             principal=principal, allows=principal.may_run, can=principal.can)
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def rebinding_guard(state: ServiceState) -> Any:
+    """The SDK's DNS-rebinding guard (its ``TransportSecuritySettings``) for this service.
+
+    With keys it is off: every request needs a key, which a page that rebinds its name to
+    this address does not have (a browser sends none on its own), and /api answers whatever
+    Host a client uses — so /mcp does too (its guard answered 421 to every name but
+    localhost, a service on 0.0.0.0 reached by its address or behind a name included).
+    Without keys (--insecure-no-auth) a Host header is all that tells a rebound page from
+    the developer: it stays on, admitting the loopback names, the address the service
+    listens on and, for Origin, the configured CORS origins.
+    """
+    from mcp.server.transport_security import TransportSecuritySettings  # loaded by now
+
+    if not state.insecure:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    names = list(_LOOPBACK)
+    if state.host and not _unspecified(state.host):  # 0.0.0.0 is no name a client uses
+        bound = f"[{state.host}]" if ":" in state.host else state.host
+        names += [bound] if bound not in names else []
+    hosts = [h for name in names for h in (name, f"{name}:*")]  # with or without a port
+    origins = [f"{scheme}://{h}" for scheme in ("http", "https") for h in hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+        allowed_origins=[*origins, *state.settings.cors_origins])
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name
+        return False
 
 
 async def _answer(send: Send, status: int, code: int, message: str,

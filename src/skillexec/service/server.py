@@ -122,13 +122,13 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
             http_log.addHandler(handler)
             http_log.propagate = False
         http_log.setLevel(logging.INFO)
-    app = create_app(engine, insecure_no_auth=insecure_no_auth)
+    host, port = sock.getsockname()[:2]
+    app = create_app(engine, insecure_no_auth=insecure_no_auth, host=host)
     state: ServiceState = app.state.service
     config = uvicorn.Config(
         served(app), log_level=log_level, access_log=False,  # our access log is structured
         timeout_graceful_shutdown=max(1, int(state.settings.shutdown_grace_s) or 1),
         lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
-    host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     banner = f"skillexec: serving http://{shown}:{port} (API docs at /docs, dashboard at /)\n"
     if insecure_no_auth:

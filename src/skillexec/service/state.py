@@ -21,6 +21,7 @@ class ServiceState:
     engine: SkillExecutionEngine
     settings: ServiceConfig
     insecure: bool = False
+    host: str | None = None  # the address it listens on (None: not known, an app alone)
     ready: bool = False  # the engine has started
     limiter: RateLimiter = field(init=False)
     draining: asyncio.Event = field(default_factory=asyncio.Event)
