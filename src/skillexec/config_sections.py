@@ -210,6 +210,12 @@ class ServiceConfig(_Section):
     rate_per_s: float = Field(default=100.0, gt=0,
                               description="Requests per second per API key (token bucket).")
     rate_burst: int = Field(default=200, ge=1, description="Requests a key may make at once.")
+    auth_failures_per_s: float = Field(
+        default=0.5, gt=0, description="Failed key checks per second per client address "
+        "(token bucket): past them 429 before any lookup, unless the key's id names a valid "
+        "key.")
+    auth_failures_burst: int = Field(default=30, ge=1, description="Failed key checks a "
+                                     "client address may make at once.")
     auth_cache_s: float = Field(default=1.0, ge=0, description="A valid key's principal is "
                                 "reused this long (0: the journal is asked every request); "
                                 "a revocation through this service applies at once, one "

@@ -5,6 +5,12 @@ Records are queued with the task write they belong to (no commit of their own); 
 ``checkpoint_every`` records, and at close, the chain's head is signed into a file outside
 the journal (:mod:`skillexec.security.audit_checkpoints`). ``verify`` streams the chain and
 matches the checkpoints (:mod:`skillexec.security.audit_verify`).
+
+Records by no one (principal ``""``: a failed authentication) are the ones a client without
+a key can make, as many as it sends requests: past ``ANONYMOUS_PER_WINDOW`` of them in a
+``ANONYMOUS_WINDOW_S`` window they are counted instead of written, and one record per action
+and outcome sums them up when the window ends (``details.count``, the reasons, the clients
+and targets seen most). The chain keeps growing with time, never with a flood.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ from skillexec.security.audit_checkpoints import CheckpointFile
 from skillexec.security.audit_verify import VerifyReport, verify_chain
 from skillexec.security.principals import LOCAL_ID, Principal
 
-__all__ = ["REQUEST_ID", "AuditLog", "AuditStore", "VerifyReport"]
+__all__ = ["ANONYMOUS_PER_WINDOW", "ANONYMOUS_WINDOW_S", "CLIENT", "REQUEST_ID", "AuditLog",
+           "AuditStore", "VerifyReport"]
 
 log = logging.getLogger("skillexec.audit")
+
+ANONYMOUS_PER_WINDOW = 100  # records by no one written as they are, per window
+ANONYMOUS_WINDOW_S = 60.0
+_TALLIED = 1000  # distinct reasons, clients or targets counted per summary (then "other")
+_SHOWN = 10  # of which a summary names the most frequent
 
 
 class AuditStore(Protocol):
@@ -55,6 +67,46 @@ _new = tuple.__new__
 # inherit it with their context): kept in the record, so that an audit record leads to the
 # access log's line for its request, and back.
 REQUEST_ID: ContextVar[str | None] = ContextVar("skillexec_request_id", default=None)
+# The address a request came from (the HTTP service sets it while it checks a key): kept in
+# the records by no one, which have no principal to say who it was.
+CLIENT: ContextVar[str | None] = ContextVar("skillexec_client", default=None)
+
+
+class _Tally:
+    """What the records by no one of one action and outcome held back in a window were."""
+
+    __slots__ = ("clients", "count", "first_us", "last_us", "reasons", "targets")
+
+    def __init__(self, ts_us: int) -> None:
+        self.count = 0
+        self.first_us = self.last_us = ts_us
+        self.reasons: dict[str, int] = {}
+        self.clients: dict[str, int] = {}
+        self.targets: dict[str, int] = {}
+
+    def add(self, entry: AuditEntry) -> None:
+        self.count += 1
+        self.last_us = entry.ts_us
+        details = entry.details or {}
+        _bump(self.reasons, details.get("reason"))
+        _bump(self.clients, details.get("client"))
+        _bump(self.targets, entry.target)
+
+    def details(self) -> dict[str, Any]:
+        return {"count": self.count, "first_ts": self.first_us, "last_ts": self.last_us,
+                "reasons": _most(self.reasons), "clients": _most(self.clients),
+                "targets": _most(self.targets)}
+
+
+def _bump(counts: dict[str, int], value: Any) -> None:
+    if value is None or value == "":
+        return
+    key = str(value) if str(value) in counts or len(counts) < _TALLIED else "other"
+    counts[key] = counts.get(key, 0) + 1
+
+
+def _most(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:_SHOWN])
 
 
 class AuditLog:
@@ -74,6 +126,12 @@ class AuditLog:
         self._signing: asyncio.Task[None] | None = None
         self._signed: int | None = None  # seq of the last checkpoint written here
         self._last: Awaitable[None] = _DONE  # the newest record's write
+        # Records by no one: the window's start (monotonic), how many were written in it,
+        # those held back (by action and outcome), and the timer that sums them up.
+        self._anon_since = time.monotonic()
+        self._anon_written = 0
+        self._anon_held: dict[tuple[str, str], _Tally] = {}
+        self._anon_timer: asyncio.TimerHandle | None = None
 
     def record(self, action: str, *, principal: str | Principal | None = None,
                target: str = "", outcome: str = "ok",
@@ -90,9 +148,40 @@ class AuditLog:
             details = {**(details or {}), "request_id": request_id}
         who = principal if principal.__class__ is str else LOCAL_ID if principal is None \
             else principal.id if isinstance(principal, Principal) else principal
+        if who == "" and (client := CLIENT.get()) is not None:
+            details = {**(details or {}), "client": client}
         # tuple.__new__: the entry without the NamedTuple's Python-level __new__
-        return self._queue(_new(AuditEntry, (int(time.time() * 1_000_000), who, action,
-                                             target, outcome, details)))
+        entry = _new(AuditEntry, (int(time.time() * 1_000_000), who, action, target, outcome,
+                                  details))
+        return self._anonymous(entry) if who == "" else self._queue(entry)
+
+    def _anonymous(self, entry: AuditEntry) -> Awaitable[None]:
+        """A record by no one: written while its window has room, else counted."""
+        if time.monotonic() - self._anon_since >= ANONYMOUS_WINDOW_S:
+            self._sum_up()
+        if self._anon_written < ANONYMOUS_PER_WINDOW:
+            self._anon_written += 1
+            return self._queue(entry)
+        key = (entry.action, entry.outcome)
+        if (tally := self._anon_held.get(key)) is None:
+            tally = self._anon_held[key] = _Tally(entry.ts_us)
+        tally.add(entry)
+        if self._anon_timer is None:  # summed up when the window ends, if nothing else came
+            left = ANONYMOUS_WINDOW_S - (time.monotonic() - self._anon_since)
+            self._anon_timer = asyncio.get_running_loop().call_later(max(0.0, left),
+                                                                     self._sum_up)
+        return _DONE
+
+    def _sum_up(self) -> None:
+        """End the window of records by no one: one record for each kind held back."""
+        if self._anon_timer is not None:
+            self._anon_timer.cancel()
+            self._anon_timer = None
+        held, self._anon_held = self._anon_held, {}
+        self._anon_since, self._anon_written = time.monotonic(), 0
+        for (action, outcome), tally in held.items():
+            self._queue(_new(AuditEntry, (int(time.time() * 1_000_000), "", action, "",
+                                          outcome, tally.details())))
 
     def task(self, action: str, principal: str | None, target: str, outcome: str,
              details: dict[str, Any]) -> None:
@@ -140,6 +229,8 @@ class AuditLog:
 
     async def close(self) -> None:
         """At shutdown: the head is signed (after the last records are durable)."""
+        if self._anon_held:  # what a flood left uncounted in the chain goes in first
+            self._sum_up()
         if self._signing is not None:
             await asyncio.gather(self._signing, return_exceptions=True)
         if self.enabled:

@@ -3,9 +3,12 @@ roles per route, rate limits per key.
 
 Keys, principals and roles are the engine's (:mod:`skillexec.security.principals`,
 ``engine.keys``); this module only reads the request's credentials, asks the engine who they
-belong to, and answers 401 (no or bad key), 403 (the role may not) or 429 (too fast). Both
-credential schemes are declared on every keyed operation, so the OpenAPI document shows
-them.
+belong to, and answers 401 (no or bad key), 403 (the role may not) or 429 (too fast: the
+key's requests, or the client address's failed key checks). Both credential schemes are
+declared on every keyed operation, so the OpenAPI document shows them.
+
+A key not in the cache is looked up within its client address's failed key checks
+(:mod:`~skillexec.service.auth_failures`); a key in it costs neither a lookup nor a check.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from skillexec.errors import ErrorType
+from skillexec.security.audit import CLIENT
 from skillexec.security.principals import LOCAL, Principal
+from skillexec.service.auth_failures import within_failures
 from skillexec.service.envelope import ApiError
 
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["caller", "caller_of", "declare_security", "need", "principal_of", "principal_of_ws",
-           "unauthenticated"]
+__all__ = ["caller", "caller_of", "client_of", "declare_security", "need", "principal_of",
+           "principal_of_ws", "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -37,8 +42,15 @@ def unauthenticated(message: str) -> ApiError:
                     error_type=ErrorType.PERMISSION)
 
 
-async def authenticate(state: ServiceState, raw: str | None) -> Principal:
-    """The principal a raw key belongs to; 401 when none or not a valid key."""
+def client_of(scope: Mapping[str, Any]) -> str:
+    """The address a request came from ("" when the server does not say)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+async def authenticate(state: ServiceState, raw: str | None, client: str = "") -> Principal:
+    """The principal a raw key belongs to; 401 when none or not a valid key, 429 when
+    ``client`` (the request's address) has failed too often to be looked up."""
     if state.insecure:
         return LOCAL
     if not raw:
@@ -53,12 +65,16 @@ async def authenticate(state: ServiceState, raw: str | None) -> Principal:
         if hit[1] > time.monotonic():
             return hit[0]
         del state.known_keys[digest]
-    if ttl > 0:
-        generation = state.keys_generation
-        principal = await _look_up(state, digest, raw)
-    else:  # "the journal is asked every request": its own lookup, none shared
-        generation = -1
-        principal = await state.engine.keys.authenticate(raw)
+    where = CLIENT.set(client or None)  # for the audit record of a failure
+    try:
+        if ttl > 0:
+            generation = state.keys_generation
+            principal = await _look_up(state, digest, raw, client)
+        else:  # "the journal is asked every request": its own lookup, none shared
+            generation = -1
+            principal = await _checked(state, raw, client)
+    finally:
+        CLIENT.reset(where)
     if principal is None:
         raise unauthenticated("the API key is not valid (unknown, revoked or expired)")
     if generation == state.keys_generation:  # no revocation here since the lookup began
@@ -68,13 +84,19 @@ async def authenticate(state: ServiceState, raw: str | None) -> Principal:
     return principal
 
 
-async def _look_up(state: ServiceState, digest: bytes, raw: str) -> Principal | None:
+async def _look_up(state: ServiceState, digest: bytes, raw: str,
+                   client: str) -> Principal | None:
     """The journal's answer for a key, one lookup for the requests that ask at once: when
     a busy key's cached principal expires, its concurrent requests share one lookup (one
     thread hop) instead of each making its own. A key found invalid is looked up again by
-    each of them, so each refusal leaves its own ``auth.failed`` audit record, as before."""
+    each of them (each within its address's failures), so each refusal leaves its own
+    ``auth.failed`` audit record, as before."""
     shared = state.key_lookups.get(digest)
-    if shared is None:
+    if shared is not None:
+        principal = await asyncio.shield(shared)
+        return principal if principal is not None else await _checked(state, raw, client)
+
+    async def lead() -> Principal | None:
         shared = asyncio.ensure_future(state.engine.keys.authenticate(raw))
         state.key_lookups[digest] = shared
 
@@ -84,8 +106,14 @@ async def _look_up(state: ServiceState, digest: bytes, raw: str) -> Principal | 
 
         shared.add_done_callback(done)
         return await asyncio.shield(shared)
-    principal = await asyncio.shield(shared)
-    return principal if principal is not None else await state.engine.keys.authenticate(raw)
+
+    return await within_failures(state, raw, client, lead)
+
+
+async def _checked(state: ServiceState, raw: str, client: str) -> Principal | None:
+    """The engine's own lookup of a key, within the address's failures."""
+    return await within_failures(state, raw, client,
+                                 lambda: state.engine.keys.authenticate(raw))
 
 
 def _limit(state: ServiceState, principal: Principal) -> None:
@@ -110,7 +138,7 @@ async def caller(request: Request) -> Principal:
     solve on every request cost more than the lookup): the schemes are declared on each
     operation by :func:`declare_security`."""
     state: ServiceState = request.app.state.service
-    principal = await authenticate(state, _raw_key(request.headers))
+    principal = await authenticate(state, _raw_key(request.headers), client_of(request.scope))
     _limit(state, principal)
     request.state.principal = principal
     return principal
@@ -134,20 +162,21 @@ def _may(principal: Principal, action: str) -> None:
                        f"do this ({action})", error_type=ErrorType.PERMISSION)
 
 
-async def principal_of(state: ServiceState, headers: Mapping[str, str]) -> Principal:
+async def principal_of(state: ServiceState, headers: Mapping[str, str],
+                       client: str) -> Principal:
     """The request's principal, within its rate, for a handler outside FastAPI's
-    dependencies (``headers``: the request's, lower-case names): /mcp's requests spend the
-    key's bucket as /api's do."""
-    principal = await authenticate(state, _raw_key(headers))
+    dependencies (``headers``: the request's, lower-case names; ``client``: its address):
+    /mcp's requests spend the key's bucket as /api's do."""
+    principal = await authenticate(state, _raw_key(headers), client)
     _limit(state, principal)
     return principal
 
 
-async def caller_of(state: ServiceState, headers: Mapping[str, str], *,
-                    action: str) -> Principal:
+async def caller_of(state: ServiceState, headers: Mapping[str, str], *, action: str,
+                    client: str) -> Principal:
     """What ``need(action)`` does, for a handler outside FastAPI's dependencies
-    (``headers``: the request's, lower-case names)."""
-    principal = await principal_of(state, headers)
+    (``headers``: the request's, lower-case names; ``client``: its address)."""
+    principal = await principal_of(state, headers, client)
     _may(principal, action)
     return principal
 
@@ -167,10 +196,11 @@ def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) ->
                 operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
 
 
-async def principal_of_ws(state: ServiceState, headers: Any, query: Any) -> Principal:
+async def principal_of_ws(state: ServiceState, headers: Any, query: Any,
+                          client: str) -> Principal:
     """A WebSocket's principal: the same headers, or ``?api_key=`` (browsers cannot set
     headers on a WebSocket)."""
     raw = _raw_key(headers)
-    principal = await authenticate(state, raw or query.get("api_key"))
+    principal = await authenticate(state, raw or query.get("api_key"), client)
     _limit(state, principal)
     return principal

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, 
 
 from skillexec.errors import SkillExecError
 from skillexec.service.api_skills import execute
-from skillexec.service.auth import caller_of
+from skillexec.service.auth import caller_of, client_of
 from skillexec.service.context import AccessLog, RequestIds, bind, unbind
 from skillexec.service.envelope import ApiError, error_for, error_response
 from skillexec.service.models import ExecuteRequest
@@ -102,7 +102,8 @@ class ExpressExecute:
     async def _answer(self, scope: Scope, skill_id: str, body: ExecuteRequest,
                       headers: dict[str, str], rid: str) -> Response:
         try:
-            principal = await caller_of(self.state, headers, action="run")
+            principal = await caller_of(self.state, headers, action="run",
+                                        client=client_of(scope))
             scope["state"]["principal"] = principal
             return await execute(self.state, principal, skill_id, body, rid)
         except ApiError as exc:

@@ -26,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from skillexec.security.principals import LOCAL
-from skillexec.service.auth import principal_of
+from skillexec.service.auth import client_of, principal_of
 from skillexec.service.envelope import ApiError
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class LazyMcp:
         (ApiError 401 or 429, as on /api) and what that principal may run."""
         from skillexec.mcp.server import CALLER_KEY, Caller  # loaded by now (_serve)
 
-        principal = await principal_of(self.state, Headers(scope=scope))
+        principal = await principal_of(self.state, Headers(scope=scope), client_of(scope))
         request_state = scope.setdefault("state", {})
         request_state["principal"] = principal  # for the access log
         request_state[CALLER_KEY] = Caller(

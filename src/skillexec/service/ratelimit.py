@@ -1,4 +1,5 @@
-"""Per-key rate limits: a token bucket each, refilled at ``rate_per_s`` up to ``burst``."""
+"""Rate limits: a token bucket each, refilled at ``rate_per_s`` up to ``burst`` (per API key
+for requests; per client address for failed key checks)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ class RateLimiter:
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)  # the least recently seen key
         return wait
+
+    def give(self, key: str) -> None:
+        """Give back a token ``take`` spent (one held in case it was needed, and it was
+        not)."""
+        if (bucket := self._buckets.get(key)) is not None:
+            self._buckets[key] = (min(self.burst, bucket[0] + 1.0), bucket[1])
 
     @staticmethod
     def retry_after(wait_s: float) -> str:

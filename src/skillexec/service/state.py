@@ -24,6 +24,7 @@ class ServiceState:
     host: str | None = None  # the address it listens on (None: not known, an app alone)
     ready: bool = False  # the engine has started
     limiter: RateLimiter = field(init=False)
+    failures: RateLimiter = field(init=False)  # failed key checks, per client address
     draining: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = field(default_factory=time.time)
     streams: StreamSlots = field(init=False)  # SSE streams and WebSockets open now
@@ -32,12 +33,19 @@ class ServiceState:
     # key digest -> the journal lookup under way for it (shared by concurrent requests)
     key_lookups: dict[bytes, asyncio.Future[Principal | None]] = field(default_factory=dict)
     keys_generation: int = 0  # one more at each revocation through this service
+    # Key ids known valid (the journal's, read again at most every few seconds while an
+    # address is past its failures): their keys are still looked up then.
+    valid_ids: set[str] = field(default_factory=set)
+    valid_ids_at: float = float("-inf")  # when read (monotonic)
+    ids_reading: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
                                    burst=self.settings.rate_burst)
         self.streams = StreamSlots(total=self.settings.max_streams,
                                    per_key=self.settings.max_streams_per_key)
+        self.failures = RateLimiter(rate_per_s=self.settings.auth_failures_per_s,
+                                    burst=self.settings.auth_failures_burst)
 
     @property
     def streams_open(self) -> int:

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from skillexec.errors import SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.api_executions import follow
-from skillexec.service.auth import principal_of_ws
+from skillexec.service.auth import client_of, principal_of_ws
 from skillexec.service.calls import task_info
 from skillexec.service.envelope import ApiError, error_body
 from skillexec.service.state import ServiceState
@@ -41,7 +41,8 @@ _MAX_MESSAGE_BYTES = 64 << 10
 async def skills_ws(websocket: WebSocket) -> None:
     state: ServiceState = websocket.app.state.service
     try:
-        principal = await principal_of_ws(state, websocket.headers, websocket.query_params)
+        principal = await principal_of_ws(state, websocket.headers, websocket.query_params,
+                                          client_of(websocket.scope))
     except ApiError as exc:
         # The handshake answered as any route answers a bad key (401 with the envelope;
         # closing before accepting was a bare 403), where the server can send a response.
