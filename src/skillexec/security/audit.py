@@ -245,6 +245,39 @@ class AuditLog:
         checkpoints = list(self._file.read()) if self._file is not None else []
         return await verify_chain(self._store, checkpoints)
 
+    async def newest(self, *, since: float | None = None, limit: int = 1000,
+                     before: int | None = None) -> tuple[list[dict[str, Any]], int | None]:
+        """The newest ``limit`` records (as stored, parsed) newest first, since ``since``
+        (seconds since the epoch) and below seq ``before`` (the previous page's cursor),
+        and the cursor of the page before them (None: there is none, or it is older than
+        ``since``).
+
+        Records are numbered without gaps, so the page is the seqs just below ``before``,
+        read in one forward query from its first (a row holds up to GROUP_MAX records: the
+        first row read may start below it)."""
+        head = await self._store.audit_head()
+        if head is None:
+            return [], None
+        top = head[0] + 1 if before is None else min(before, head[0] + 1)
+        if top <= 0:
+            return [], None
+        low = max(0, top - limit)
+        out: list[dict[str, Any]] = []
+        after = low - 1
+        while True:
+            rows = await self._store.audit_rows(after_seq=after, limit=top - low + 1)
+            for r in rows:
+                out.extend(d for d in map(orjson.loads, records(r.body))
+                           if low <= d["seq"] < top)
+            if not rows or rows[-1].seq >= top - 1:
+                break
+            after = rows[-1].seq
+        out.reverse()
+        since_us = None if since is None else int(since * 1_000_000)
+        recent = [d for d in out if since_us is None or d["ts"] >= since_us]
+        # Older pages only while this one did not reach records older than since.
+        return recent, low if low > 0 and len(recent) == len(out) else None
+
     async def read(self, *, since: float | None = None, limit: int = 1000,
                    ) -> list[dict[str, Any]]:
         """Records (as stored, parsed), oldest first; ``since``: seconds since the epoch."""

@@ -190,12 +190,16 @@ async def read_audit(
     request: Request, principal: Annotated[Principal, Depends(need("audit"))],
     since: Annotated[str, Query(pattern=SINCE)] = "24h",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the page before: "
+                                        "the records older than it.")] = None,
     verify: Annotated[bool, Query(description="Also check the chain.")] = False,
 ) -> Response:
-    """The audit log's records (newest ``limit`` since ``since``), and its check."""
+    """The audit log's records, newest first: the newest ``limit`` since ``since`` (older
+    ones with ``cursor``: the ``next_cursor`` of the page before, null on the last), and
+    its check."""
     audit = _state(request).engine.audit
-    records = await audit.read(since=_since(since), limit=limit)
-    data: dict[str, Any] = {"records": records}
+    records, older = await audit.newest(since=_since(since), limit=limit, before=cursor)
+    data: dict[str, Any] = {"records": records, "next_cursor": older}
     if verify:
         data["verify"] = (await audit.verify()).to_dict()
     return ok(data, request.state.request_id)
