@@ -180,7 +180,7 @@ async def revoke_key(request: Request,
     state = _state(request)
     if not await state.engine.keys.revoke(key_id, by=principal):
         raise not_found("key", key_id)
-    state.forget_keys()  # the revoked key stops working here at once
+    state.revoked(key_id)  # the key stops working here at once, open WebSockets included
     return ok({"key_id": key_id, "revoked": True}, request.state.request_id)
 
 

@@ -30,8 +30,8 @@ from skillexec.service.envelope import ApiError
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["caller", "caller_of", "client_of", "declare_security", "need", "principal_of",
-           "principal_of_ws", "unauthenticated"]
+__all__ = ["authenticate", "caller", "caller_of", "client_of", "declare_security", "key_of_ws",
+           "need", "principal_of", "principal_of_ws", "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -196,11 +196,15 @@ def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) ->
                 operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
 
 
-async def principal_of_ws(state: ServiceState, headers: Any, query: Any,
-                          client: str) -> Principal:
-    """A WebSocket's principal: the same headers, or ``?api_key=`` (browsers cannot set
-    headers on a WebSocket)."""
-    raw = _raw_key(headers)
-    principal = await authenticate(state, raw or query.get("api_key"), client)
+def key_of_ws(headers: Any, query: Any) -> str | None:
+    """A WebSocket's key: the same headers, or ``?api_key=`` (browsers cannot set headers
+    on a WebSocket)."""
+    return _raw_key(headers) or query.get("api_key")
+
+
+async def principal_of_ws(state: ServiceState, raw: str | None, client: str) -> Principal:
+    """A WebSocket's principal at its handshake (its key of :func:`key_of_ws`), within the
+    key's rate."""
+    principal = await authenticate(state, raw, client)
     _limit(state, principal)
     return principal

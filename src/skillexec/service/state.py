@@ -38,6 +38,8 @@ class ServiceState:
     valid_ids: set[str] = field(default_factory=set)
     valid_ids_at: float = float("-inf")  # when read (monotonic)
     ids_reading: asyncio.Future[None] | None = None
+    # key id -> the open WebSockets made with it, each its "key revoked" event
+    sockets: dict[str, set[asyncio.Event]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.limiter = RateLimiter(rate_per_s=self.settings.rate_per_s,
@@ -57,6 +59,13 @@ class ServiceState:
         self.known_keys.clear()
         self.key_lookups.clear()
         self.keys_generation += 1
+
+    def revoked(self, key_id: str) -> None:
+        """After a revocation here: the key stops working at once, its open WebSockets
+        too (they were let in at their handshake and kept following its tasks)."""
+        self.forget_keys()
+        for ended in self.sockets.pop(key_id, ()):
+            ended.set()
 
     @property
     def retry_after(self) -> dict[str, str]:

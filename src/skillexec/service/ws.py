@@ -7,8 +7,9 @@ name), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_
 (0-100), message, id}``, ``complete {task_id, execution_id, success, status, result}``,
 ``pong``, ``error {error_code, error_message}``. Credentials: the same headers as HTTP, or
 ``?api_key=`` (a browser cannot set headers on a WebSocket). Close codes: 1008 bad or no key,
-1013 the key has too many streams open (``service.max_streams_per_key``), 1001 the service
-is shutting down.
+or the key revoked since (at once through this service; else found before the next message
+is handled or event sent, as HTTP finds it), 1013 the key has too many streams open
+(``service.max_streams_per_key``), 1001 the service is shutting down.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse
 from skillexec.errors import SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.api_executions import follow
-from skillexec.service.auth import client_of, principal_of_ws
+from skillexec.service.auth import authenticate, client_of, key_of_ws, principal_of_ws
 from skillexec.service.calls import task_info
 from skillexec.service.envelope import ApiError, error_body
 from skillexec.service.state import ServiceState
@@ -40,9 +41,10 @@ _MAX_MESSAGE_BYTES = 64 << 10
 @router.websocket("/api/skills/ws")
 async def skills_ws(websocket: WebSocket) -> None:
     state: ServiceState = websocket.app.state.service
+    raw = key_of_ws(websocket.headers, websocket.query_params)
+    client = client_of(websocket.scope)
     try:
-        principal = await principal_of_ws(state, websocket.headers, websocket.query_params,
-                                          client_of(websocket.scope))
+        principal = await principal_of_ws(state, raw, client)
     except ApiError as exc:
         # The handshake answered as any route answers a bad key (401 with the envelope;
         # closing before accepting was a bare 403), where the server can send a response.
@@ -62,17 +64,22 @@ async def skills_ws(websocket: WebSocket) -> None:
         return
     try:
         await websocket.accept()
-        session = _Session(state, principal, websocket)
+        session = _Session(state, principal, websocket, raw=raw, client=client)
         await session.run()
     finally:
         slot.release()
 
 
 class _Session:
-    def __init__(self, state: ServiceState, principal: Principal, ws: WebSocket) -> None:
+    def __init__(self, state: ServiceState, principal: Principal, ws: WebSocket, *,
+                 raw: str | None, client: str) -> None:
         self.state = state
         self.principal = principal
         self.ws = ws
+        # The key, to check again that it is still valid (it is looked up as any request's:
+        # a digest in the cache, never the key itself).
+        self.raw, self.client = raw, client
+        self.revoked = asyncio.Event()
         self.out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(256)
         self.subs: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
 
@@ -80,18 +87,43 @@ class _Session:
         sender = asyncio.ensure_future(self._send_loop())
         reader = asyncio.ensure_future(self._read_loop())
         draining = asyncio.ensure_future(self.state.draining.wait())
+        revoked = asyncio.ensure_future(self.revoked.wait())
+        key_id = self.principal.key_id
+        if key_id is not None:  # a revocation through this service ends it at once
+            self.state.sockets.setdefault(key_id, set()).add(self.revoked)
         try:
-            await asyncio.wait((sender, reader, draining), return_when=asyncio.FIRST_COMPLETED)
-            if draining.done():
+            await asyncio.wait((sender, reader, draining, revoked),
+                               return_when=asyncio.FIRST_COMPLETED)
+            if revoked.done():
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1008, reason="the API key is no longer valid "
+                                        "(revoked or expired)")
+            elif draining.done():
                 with contextlib.suppress(Exception):
                     await self.ws.close(code=1001, reason="the service is shutting down")
         finally:
-            for t in (sender, reader, draining):
+            if key_id is not None and (open_ := self.state.sockets.get(key_id)) is not None:
+                open_.discard(self.revoked)
+                if not open_:
+                    del self.state.sockets[key_id]
+            for t in (sender, reader, draining, revoked):
                 t.cancel()
             for sub, pump in self.subs.values():
                 pump.cancel()
                 await sub.close()
-            await asyncio.gather(sender, reader, draining, return_exceptions=True)
+            await asyncio.gather(sender, reader, draining, revoked, return_exceptions=True)
+
+    async def _still_valid(self) -> bool:
+        """Whether the key is still valid (a revocation made elsewhere, the CLI's, is seen
+        as HTTP sees it: within ``auth_cache_s``); when not, the socket is closed (1008)."""
+        try:
+            await authenticate(self.state, self.raw, self.client)
+        except ApiError as exc:
+            if exc.status != 401:  # too many failures from its address: not the key's fault
+                return True
+            self.revoked.set()
+            return False
+        return True
 
     async def _send_loop(self) -> None:
         while (msg := await self.out.get()) is not None:
@@ -127,6 +159,8 @@ class _Session:
             await self._handle(msg)
 
     async def _handle(self, msg: dict[str, Any]) -> None:
+        if not await self._still_valid():
+            return
         kind = msg["type"]
         if kind in ("ping", "heartbeat"):
             self._put({"type": "pong" if kind == "ping" else "heartbeat_response",
@@ -166,6 +200,8 @@ class _Session:
 
     async def _forward(self, task_id: str, sub: Subscription) -> None:
         async for key, event in sub:
+            if not await self._still_valid():
+                return
             body = event_payload(event, key)
             body["execution_id"] = task_id
             if event.final:
