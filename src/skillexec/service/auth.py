@@ -30,8 +30,8 @@ from skillexec.service.envelope import ApiError
 if TYPE_CHECKING:
     from skillexec.service.state import ServiceState
 
-__all__ = ["authenticate", "caller", "caller_of", "client_of", "declare_security", "key_of_ws",
-           "need", "principal_of", "principal_of_ws", "unauthenticated"]
+__all__ = ["WS_PROTOCOL", "authenticate", "caller", "caller_of", "client_of", "declare_security",
+           "key_of_ws", "need", "principal_of", "principal_of_ws", "unauthenticated"]
 
 _MAX_KNOWN = 10_000  # principals remembered at most (auth_cache_s)
 _CHALLENGE = {"WWW-Authenticate": 'APIKey header="X-API-Key", Bearer'}
@@ -196,10 +196,22 @@ def declare_security(schema: dict[str, Any], *, keyed: Callable[[str], bool]) ->
                 operation["security"] = [{"ApiKey": []}, {"Bearer": []}]
 
 
-def key_of_ws(headers: Any, query: Any) -> str | None:
-    """A WebSocket's key: the same headers, or ``?api_key=`` (browsers cannot set headers
-    on a WebSocket)."""
-    return _raw_key(headers) or query.get("api_key")
+WS_PROTOCOL = "skillexec"  # the subprotocol a WebSocket is answered with
+_WS_KEY = WS_PROTOCOL + ".key."  # a subprotocol holding the key (offered, never answered)
+
+
+def key_of_ws(headers: Any, query: Any, subprotocols: list[str]) -> str | None:
+    """A WebSocket's key: the same headers, else a ``skillexec.key.<key>`` subprotocol (a
+    browser cannot set headers on a WebSocket, but may offer subprotocols, which no access
+    log shows), else ``?api_key=`` (which puts the key in the URL: kept for the clients
+    that use it; the service's own logs redact it)."""
+    if raw := _raw_key(headers):
+        return raw
+    for offered in subprotocols:
+        if offered.startswith(_WS_KEY):
+            return offered[len(_WS_KEY):]
+    key: str | None = query.get("api_key")
+    return key
 
 
 async def principal_of_ws(state: ServiceState, raw: str | None, client: str) -> Principal:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import signal
 import socket
 import sys
@@ -79,6 +80,29 @@ class _DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# api_key, or api%5Fkey (which the query parser reads as api_key all the same)
+_KEY_IN_URL = re.compile(r"([?&]api(?:_|%5f)key=)[^&\s\"]*", re.IGNORECASE)
+
+
+class _NoKeyInUrls(logging.Filter):
+    """uvicorn logs a WebSocket's whole URL at info (and a request's, with its access log):
+    a key sent as ``?api_key=`` would be printed whole. It is ``[redacted]`` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+                isinstance(a, str) and "key=" in a.lower() for a in record.args):
+            record.args = tuple(_KEY_IN_URL.sub(r"\1[redacted]", a) if isinstance(a, str)
+                                else a for a in record.args)
+        return True
+
+
+def _redact_keys_in_urls() -> None:
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoKeyInUrls) for f in logger.filters):
+            logger.addFilter(_NoKeyInUrls())
+
+
 def _settle_gc() -> None:
     """Once started: what start-up made (modules, the app, the engine) moves out of the
     collector's sight, and the young generation is collected less often. Every full
@@ -129,6 +153,7 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
         served(app), log_level=log_level, access_log=False,  # our access log is structured
         timeout_graceful_shutdown=max(1, int(state.settings.shutdown_grace_s) or 1),
         lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
+    _redact_keys_in_urls()  # after the Config: it sets uvicorn's logging up
     shown = f"[{host}]" if ":" in host else host
     banner = f"skillexec: serving http://{shown}:{port} (API docs at /docs, dashboard at /)\n"
     if insecure_no_auth:

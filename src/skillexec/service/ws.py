@@ -6,7 +6,9 @@ name), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_
 ``status {task_id, status, attempt, id}``, ``progress {task_id, execution_id, progress
 (0-100), message, id}``, ``complete {task_id, execution_id, success, status, result}``,
 ``pong``, ``error {error_code, error_message}``. Credentials: the same headers as HTTP, or
-``?api_key=`` (a browser cannot set headers on a WebSocket). Close codes: 1008 bad or no key,
+(a browser cannot set headers on a WebSocket) the subprotocols ``skillexec`` and
+``skillexec.key.<key>``, answered with ``skillexec``; ``?api_key=`` still works, but puts the
+key in a URL, which proxies log. Close codes: 1008 bad or no key,
 or the key revoked since (at once through this service; else found before the next message
 is handled or event sent, as HTTP finds it), 1013 the key has too many streams open
 (``service.max_streams_per_key``), 1001 the service is shutting down.
@@ -25,7 +27,13 @@ from starlette.responses import JSONResponse
 from skillexec.errors import SkillExecError
 from skillexec.security.principals import Principal
 from skillexec.service.api_executions import follow
-from skillexec.service.auth import authenticate, client_of, key_of_ws, principal_of_ws
+from skillexec.service.auth import (
+    WS_PROTOCOL,
+    authenticate,
+    client_of,
+    key_of_ws,
+    principal_of_ws,
+)
 from skillexec.service.calls import task_info
 from skillexec.service.envelope import ApiError, error_body
 from skillexec.service.state import ServiceState
@@ -41,7 +49,8 @@ _MAX_MESSAGE_BYTES = 64 << 10
 @router.websocket("/api/skills/ws")
 async def skills_ws(websocket: WebSocket) -> None:
     state: ServiceState = websocket.app.state.service
-    raw = key_of_ws(websocket.headers, websocket.query_params)
+    offered = list(websocket.scope.get("subprotocols") or ())
+    raw = key_of_ws(websocket.headers, websocket.query_params, offered)
     client = client_of(websocket.scope)
     try:
         principal = await principal_of_ws(state, raw, client)
@@ -56,14 +65,17 @@ async def skills_ws(websocket: WebSocket) -> None:
             await websocket.close(code=1008, reason=exc.message[:120])
         return
     websocket.state.principal = principal  # for the access log
+    # A client that offered subprotocols (the dashboard: its key in one) is answered with
+    # the plain one: never the key's, which would echo it back.
+    subprotocol = WS_PROTOCOL if WS_PROTOCOL in offered else None
     try:
         slot = state.streams.take(principal)
     except ApiError as exc:  # too many open: accepted, to say why with 1013 (try later)
-        await websocket.accept()
+        await websocket.accept(subprotocol=subprotocol)
         await websocket.close(code=1013, reason=exc.message[:120])
         return
     try:
-        await websocket.accept()
+        await websocket.accept(subprotocol=subprotocol)
         session = _Session(state, principal, websocket, raw=raw, client=client)
         await session.run()
     finally:

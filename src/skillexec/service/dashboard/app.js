@@ -107,7 +107,9 @@ function connect() {
   // failed handshake.
   if (ws || (!key && !open)) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const sock = new WebSocket(proto + "//" + location.host + "/api/skills/ws?api_key=" + encodeURIComponent(key));
+  // The key goes in a subprotocol, never the URL: servers and proxies log URLs.
+  const protocols = key ? ["skillexec", "skillexec.key." + key] : ["skillexec"];
+  const sock = new WebSocket(proto + "//" + location.host + "/api/skills/ws", protocols);
   ws = sock;
   sock.onopen = () => { if (run && !run.done) follow(run.id); };
   sock.onmessage = (m) => {
