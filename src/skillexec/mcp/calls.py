@@ -57,8 +57,10 @@ async def _forward(engine: SkillExecutionEngine, task_id: str, progress: _Progre
 
 
 async def follow(engine: SkillExecutionEngine, task_id: str, *, report: Report | None,
-                 heartbeat_s: float) -> ExecutionResult:
-    """The task's result; cancelled with the request when the client cancels it."""
+                 heartbeat_s: float, owns: bool = True) -> ExecutionResult:
+    """The task's result; cancelled with the request when the client cancels it. ``owns``
+    False: the request only waits for a task started by another (``skill_result``), and
+    its end (a wait that ran out, a client that stopped waiting) leaves the task running."""
     try:
         if report is None:
             return await engine.wait(task_id)
@@ -72,6 +74,7 @@ async def follow(engine: SkillExecutionEngine, task_id: str, *, report: Report |
             await progress.send(1.0, None, force=True)
         return result
     except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True):
-            await engine.cancel(task_id)
+        if owns:
+            with anyio.CancelScope(shield=True):
+                await engine.cancel(task_id)
         raise

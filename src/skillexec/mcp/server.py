@@ -323,8 +323,9 @@ class McpServer:
         given = arguments.seconds(args, "wait_s")
         wait_s = min(max(20.0 if given is None else given, 0.0), 50.0)
         with anyio.move_on_after(wait_s):
+            # Waiting only: "still running, ask again" must be true of the call after it.
             result = await follow(self.engine, call_id, report=self._report(ctx),
-                                  heartbeat_s=self.settings.heartbeat_s)
+                                  heartbeat_s=self.settings.heartbeat_s, owns=False)
             return await self._render(result, owner[1])
         info = await self.engine.status(call_id)
         return types.CallToolResult(content=[types.TextContent(
