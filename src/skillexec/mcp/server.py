@@ -169,7 +169,12 @@ class McpServer:
 
     async def run_stdio(self) -> None:
         from mcp.server.stdio import stdio_server
-        async with stdio_server() as (read, write):
+
+        from skillexec.mcp.stdio import stdin_lines
+        # stdin read by the loop: a cancellation (SIGTERM, Ctrl-C) stops the server at
+        # once, not when the client next writes a line.
+        async with stdin_lines() as lines, \
+                stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
             await self.server.run(read, write, self.init_options())
 
     # -- tools -----------------------------------------------------------------------------
