@@ -105,6 +105,7 @@ class McpServer:
         self.catalog = Catalog(engine.skills.list, s, reserved=builtins.BUILTINS)
         self._caller = caller or caller_of_request
         self._handles: OrderedDict[str, tuple[str | None, SkillTool | None]] = OrderedDict()
+        self._open: set[str] = set()  # handles not seen ended (cancelled when stdio ends)
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self.bus = InMemorySubscriptionBus()
         self._lifespans = 0
@@ -173,9 +174,22 @@ class McpServer:
         from skillexec.mcp.stdio import stdin_lines
         # stdin read by the loop: a cancellation (SIGTERM, Ctrl-C) stops the server at
         # once, not when the client next writes a line.
-        async with stdin_lines() as lines, \
-                stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
-            await self.server.run(read, write, self.init_options())
+        try:
+            async with stdin_lines() as lines, \
+                    stdio_server(stdin=lines) as (read, write):  # type: ignore[arg-type]
+                await self.server.run(read, write, self.init_options())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._end_handles()
+
+    async def _end_handles(self) -> None:
+        """Cancel the calls started with skill_start that still run: the client is gone
+        (stdin closed) or the server stops, and their call_ids lived in this connection,
+        so no one could ever read their results. Cancelled, they are journaled as such
+        before the engine closes (which would otherwise wait for them to finish)."""
+        for call_id in sorted(self._open):
+            await self.engine.cancel(call_id)
+        self._open.clear()
 
     # -- tools -----------------------------------------------------------------------------
 
@@ -306,8 +320,9 @@ class McpServer:
         task_id = await self.engine.submit(tool.skill.id, params, version=tool.skill.version,
                                            principal=caller.principal)
         self._handles[task_id] = (caller.principal, tool)
+        self._open.add(task_id)
         while len(self._handles) > _MAX_HANDLES:
-            self._handles.popitem(last=False)
+            self._open.discard(self._handles.popitem(last=False)[0])
         info = await self.engine.status(task_id)
         return _ok({"call_id": task_id, "status": info.status.value})
 
@@ -319,9 +334,12 @@ class McpServer:
             return error_result(f"{name}: no call {call_id!r} (started here with "
                                 "skill_start).")
         if name == builtins.CANCEL:
+            self._open.discard(call_id)
             return _ok({"cancelled": await self.engine.cancel(call_id)})
         if name == builtins.STATUS:
             info = await self.engine.status(call_id)
+            if info.status.terminal:
+                self._open.discard(call_id)
             return _ok({"call_id": call_id, "skill": info.skill_id,
                         "status": info.status.value, "done": info.status.terminal,
                         "attempts": info.attempts})
@@ -331,6 +349,7 @@ class McpServer:
             # Waiting only: "still running, ask again" must be true of the call after it.
             result = await follow(self.engine, call_id, report=self._report(ctx),
                                   heartbeat_s=self.settings.heartbeat_s, owns=False)
+            self._open.discard(call_id)
             return await self._render(result, owner[1])
         info = await self.engine.status(call_id)
         return types.CallToolResult(content=[types.TextContent(
