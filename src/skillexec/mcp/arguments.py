@@ -4,12 +4,14 @@ convert string to float" (the SDK does not check a call against the tool's schem
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from skillexec.skills.fields import brief
 
-__all__ = ["count", "seconds", "text"]
+__all__ = ["count", "only", "seconds", "text"]
 
 
 def text(args: dict[str, Any], key: str) -> str:
@@ -37,3 +39,20 @@ def count(args: dict[str, Any], key: str, *, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"'{key}' must be a whole number of at least 1, not {brief(value)}")
     return value
+
+
+def only(args: dict[str, Any], names: Sequence[str]) -> None:
+    """Refuse a key the tool's schema does not name (``additionalProperties: false``),
+    with the one likely meant: ignored, a model's ``arguments`` for ``args`` ran a script
+    with none, and the call answered success."""
+    unknown = [k for k in args if k not in names]
+    if not unknown:
+        return
+    said = ", ".join(f"{k!r}{_meant(k, names)}" for k in unknown)
+    raise ValueError(f"unknown argument{'s' if len(unknown) > 1 else ''} {said}; its "
+                     f"arguments are {', '.join(names)}")
+
+
+def _meant(key: str, names: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -9,7 +9,7 @@ from typing import Any
 
 import mcp_types as types
 
-__all__ = ["BUILTINS", "SEARCH", "builtin_tools"]
+__all__ = ["BUILTINS", "SEARCH", "argument_names", "builtin_tools"]
 
 RUN_SCRIPT, SESSION_CREATE, SESSION_CLOSE = "run_skill_script", "session_create", "session_close"
 START, STATUS, RESULT, CANCEL = "skill_start", "skill_status", "skill_result", "skill_cancel"
@@ -129,3 +129,11 @@ _SEARCH = types.Tool(
 def builtin_tools(*, search: bool) -> list[types.Tool]:
     """The server's own tools (``search_skills`` only for a large catalog)."""
     return [*_TOOLS, *([_SEARCH] if search else [])]
+
+
+_ARGUMENTS = {t.name: tuple(t.input_schema["properties"]) for t in (*_TOOLS, _SEARCH)}
+
+
+def argument_names(name: str) -> tuple[str, ...]:
+    """The arguments the server's tool ``name`` takes, in its schema's order."""
+    return _ARGUMENTS[name]

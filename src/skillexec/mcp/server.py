@@ -251,6 +251,8 @@ class McpServer:
     async def _builtin(self, ctx: Ctx, name: str, args: dict[str, Any], caller: Caller,
                        ) -> types.CallToolResult:
         try:
+            # The SDK does not check a call against the tool's schema.
+            arguments.only(args, builtins.argument_names(name))
             if name == builtins.RUN_SCRIPT:
                 return await self._run_script(ctx, args, caller)
             if name in (builtins.SESSION_CREATE, builtins.SESSION_CLOSE) \
