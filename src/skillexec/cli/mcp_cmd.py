@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -20,18 +21,54 @@ __all__ = ["mcp"]
 
 
 def _client_config(skills_dir: Path | None, data_dir: Path, include: list[str],
-                   exclude: list[str]) -> dict[str, object]:
+                   exclude: list[str], journal_url: str | None) -> dict[str, object]:
     args = ["-m", "skillexec", "mcp", "--data-dir", str(data_dir.resolve())]
     if skills_dir is not None:
         args += ["--skills-dir", str(skills_dir.resolve())]
+    if journal_url is not None:
+        args += ["--journal-url", _absolute(journal_url)]
     for glob in include:
         args += ["--include", glob]
     for glob in exclude:
         args += ["--exclude", glob]
     # The interpreter that has skillexec installed, by absolute path: a host starts the
     # server with a bare environment and its own working directory.
-    return {"mcpServers": {"skillexec": {"command": str(Path(sys.executable).absolute()),
-                                         "args": args}}}
+    server: dict[str, object] = {"command": str(Path(sys.executable).absolute()),
+                                 "args": args}
+    settings = _settings_file()
+    if settings is not None:  # else the grants, limits... of ./skillexec.toml stop applying
+        server["env"] = {"SKILLEXEC_CONFIG": str(settings)}
+    return {"mcpServers": {"skillexec": server}}
+
+
+def _absolute(journal_url: str) -> str:
+    """A SQLite journal's path made absolute (it is the working directory's otherwise)."""
+    prefix = "sqlite:///"
+    if journal_url.startswith(prefix):
+        return prefix + str(Path(journal_url.removeprefix(prefix)).resolve())
+    return journal_url
+
+
+def _settings_file() -> Path | None:
+    """The skillexec.toml this command read: SKILLEXEC_CONFIG's, or the working
+    directory's."""
+    named = os.environ.get("SKILLEXEC_CONFIG")
+    found = Path(named) if named else Path("skillexec.toml")
+    return found.resolve() if found.is_file() else None
+
+
+# Settings the printed config carries as its arguments and env; other SKILLEXEC_*
+# variables are named on stderr (not copied: one may be a secret, as the master key).
+_CARRIED = frozenset({"SKILLEXEC_CONFIG", "SKILLEXEC_SKILLS_DIR", "SKILLEXEC_DATA_DIR"})
+
+
+def _uncarried_note() -> str:
+    left = sorted(k for k in os.environ if k.startswith("SKILLEXEC_") and k not in _CARRIED)
+    if not left:
+        return ""
+    return (f"skillexec: note: {', '.join(left)} set here but not in this config (a host "
+            "starts the server with a bare environment): add to its \"env\" those the "
+            "server needs\n")
 
 
 def mcp(
@@ -51,7 +88,8 @@ def mcp(
     if print_config:
         # the host starts it in a working directory of its own: ./skills will not be there
         sys.stderr.write(opt.no_skills_note(cfg, serves="the server this starts serves"))
-        body = _client_config(cfg.skills_dir, cfg.data_dir, inc, exc)
+        sys.stderr.write(_uncarried_note())
+        body = _client_config(cfg.skills_dir, cfg.data_dir, inc, exc, journal_url)
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     settings = cfg.mcp
