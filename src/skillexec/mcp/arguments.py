@@ -32,12 +32,13 @@ def seconds(args: dict[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def count(args: dict[str, Any], key: str, *, default: int) -> int:
+def count(args: dict[str, Any], key: str, *, default: int, minimum: int = 1) -> int:
     value = args.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"'{key}' must be a whole number of at least 1, not {brief(value)}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"'{key}' must be a whole number of at least {minimum}, not "
+                         f"{brief(value)}")
     return value
 
 

@@ -110,8 +110,15 @@ _TOOLS = [
     types.Tool(
         name=ARTIFACT, title="Read an artifact",
         description="The content of an artifact a call produced (its id is in the call's "
-        "result; the same as reading skillexec://artifacts/{id}).",
-        input_schema=_obj({"artifact_id": _STR}, ["artifact_id"]),
+        "result; the same as reading skillexec://artifacts/{id}). A long one comes in parts "
+        "(characters of a text, bytes of a binary file), each saying the offset of the next.",
+        input_schema=_obj({
+            "artifact_id": _STR,
+            "offset": {"type": "integer", "minimum": 0, "description": "Where to start: a "
+                       "character of a text, a byte of a binary file (default 0)."},
+            "length": {"type": "integer", "minimum": 1, "description": "How many at most "
+                       "(default and cap: a text's mcp.max_text_chars, 1 MiB of a binary)."}},
+            ["artifact_id"]),
         annotations=_ann("Read an artifact", read_only=True, idempotent=True)),
 ]
 

@@ -31,6 +31,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from skillexec.errors import SkillExecError
 from skillexec.mcp import agent_skills, arguments, builtins
+from skillexec.mcp.artifact_read import artifact_result
 from skillexec.mcp.calls import Report, follow
 from skillexec.mcp.catalog import Catalog, SkillTool
 from skillexec.mcp.results import error_result, tool_result
@@ -272,7 +273,7 @@ class McpServer:
             if name == builtins.SEARCH:
                 return _ok({"matches": self._search(args, caller)})
             if name == builtins.ARTIFACT:
-                return await self._artifact_tool(arguments.text(args, "artifact_id"), caller)
+                return await self._artifact_tool(args, caller)
             return await self._handle(ctx, name, args, caller)
         except (SkillExecError, ValueError, TypeError) as exc:
             return error_result(f"{name}: {str(exc).rstrip('.')}.")
@@ -378,23 +379,14 @@ class McpServer:
         ref = await self.engine.artifacts.info(artifact_id, principal=caller.principal)
         return await self.engine.artifacts.read(artifact_id, principal=caller.principal), ref.mime
 
-    async def _artifact_tool(self, artifact_id: str, caller: Caller) -> types.CallToolResult:
+    async def _artifact_tool(self, args: dict[str, Any], caller: Caller,
+                             ) -> types.CallToolResult:
+        artifact_id = arguments.text(args, "artifact_id")
+        offset = arguments.count(args, "offset", default=0, minimum=0)
+        length = arguments.count(args, "length", default=0) or None
         data, mime = await self._artifact(artifact_id, caller)
-        if mime.startswith("image/"):
-            return types.CallToolResult(content=[types.ImageContent(
-                data=base64.b64encode(data).decode(), mime_type=mime)])
-        try:
-            text = data.decode()
-        except UnicodeDecodeError:
-            # The tool exists for hosts that let only the user read resources: pointing
-            # the model at the resource would leave a binary artifact out of its reach.
-            return types.CallToolResult(content=[types.EmbeddedResource(
-                type="resource", resource=types.BlobResourceContents(
-                    uri=f"skillexec://artifacts/{artifact_id}", mime_type=mime,
-                    blob=base64.b64encode(data).decode()))])
-        from skillexec.mcp.results import cap
-        return types.CallToolResult(content=[types.TextContent(
-            text=cap(text, self.settings.max_text_chars))])
+        return artifact_result(artifact_id, data, mime, offset=offset, length=length,
+                               max_chars=self.settings.max_text_chars)
 
     # -- resources and prompts ---------------------------------------------------------------
 
