@@ -27,12 +27,14 @@ def artifact_uri(artifact_id: str) -> str:
     return ARTIFACT_URI + artifact_id
 
 
-def cap(text: str, limit: int) -> str:
-    """``text`` cut at ``limit`` characters, saying so (the model must know it is partial)."""
+def cap(text: str, limit: int, *,
+        whole: str | None = "the whole value is in structuredContent") -> str:
+    """``text`` cut at ``limit`` characters, saying so (the model must know it is partial)
+    and where ``whole`` it is (None: nowhere the client can read)."""
     if len(text) <= limit:
         return text
-    return (text[:limit] + f"\n[cut: {limit} of {len(text)} characters shown; the whole "
-            "value is in structuredContent]")
+    return (text[:limit] + f"\n[cut: {limit} of {len(text)} characters shown"
+            + (f"; {whole}]" if whole else "]"))
 
 
 def _json(value: Any) -> str:
@@ -104,13 +106,17 @@ async def tool_result(result: ExecutionResult, *, wrapped: bool, settings: McpCo
         for stream in ("stdout", "stderr"):
             said = details.get(stream)
             if isinstance(said, str) and said:
-                lines.append(f"{stream}:\n" + cap(said, settings.max_text_chars // 2))
-        out = error_result(cap(text, settings.max_text_chars), violations=lines, meta=meta)
-        if err is not None and err.code == "script_exit":
+                lines.append(f"{stream}:\n" + cap(
+                    said, settings.max_text_chars // 2,
+                    whole=f"the whole {stream} is in structuredContent"))
+        out = error_result(cap(text, settings.max_text_chars, whole=None), violations=lines,
+                           meta=meta)
+        streams = {k: details[k] for k in ("exit_code", "stdout", "stderr") if k in details}
+        if "stdout" in streams or "stderr" in streams:
             # A scanner's exit 1 means "findings": its report is on stdout, whole, for the
-            # assistant to read as it reads a success's (the text above is capped).
-            out.structured_content = {k: details[k] for k in ("exit_code", "stdout", "stderr")
-                                      if k in details}
+            # assistant to read as it reads a success's (the text above is capped); so is
+            # what a script that timed out, was cancelled or printed too much had said.
+            out.structured_content = streams
         out.content.extend(await _artifact_blocks(result.artifacts, settings=settings,
                                                   read=read))
         return out
