@@ -35,6 +35,7 @@ from skillexec.mcp.artifact_read import artifact_result
 from skillexec.mcp.calls import Report, follow
 from skillexec.mcp.catalog import Catalog, SkillTool
 from skillexec.mcp.results import error_result, tool_result
+from skillexec.mcp.search import rank
 from skillexec.mcp.settings import McpConfig
 from skillexec.task import ExecutionResult
 
@@ -361,18 +362,11 @@ class McpServer:
                                 "done": False})
 
     def _search(self, args: dict[str, Any], caller: Caller) -> list[dict[str, Any]]:
-        words = [w for w in arguments.text(args, "query").lower().split() if w]
-        limit = arguments.count(args, "limit", default=10)
-        scored = []
-        for t in self._visible(caller):
-            k = t.skill
-            hay = " ".join([k.id, k.name, k.description, *k.tags, k.category]).lower()
-            score = sum(hay.count(w) + (3 if w in k.id.lower() else 0) for w in words)
-            if score:
-                scored.append((-score, t.name, t))
+        found = rank(arguments.text(args, "query"), self._visible(caller),
+                     arguments.count(args, "limit", default=10))
         return [{"tool": t.name, "skill_id": t.skill.id, "title": t.tool.title,
                  "description": t.tool.description, "input_schema": t.tool.input_schema}
-                for _, _, t in sorted(scored)[:limit]]
+                for t in found]
 
     async def _artifact(self, artifact_id: str, caller: Caller) -> tuple[bytes, str]:
         # Another principal's artifact is "not found" to this caller (DESIGN §4.5).
