@@ -105,4 +105,5 @@ async def test_a_long_script_gets_heartbeats_and_files_of_the_wrong_shape_are_sa
     assert texts[0] == texts[1] == (
         "run_skill_script: 'files' must map workspace paths to their content in base64 "
         "({\"photo.png\": \"iVBOR...\"}).")
-    assert texts[2] == "run_skill_script: 'stdin' must be text (base64)."
+    assert texts[2] == ("run_skill_script: 'stdin' must be text, which the script reads as "
+                        "given (not base64).")

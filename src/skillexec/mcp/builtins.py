@@ -51,7 +51,8 @@ _TOOLS = [
                       "workspace before the script starts."},
             "session": {"type": "string", "description": "A session_create id: the "
                         "workspace persists across calls."},
-            "stdin": {"type": "string"},
+            "stdin": {"type": "string", "description": "Text the script reads on its "
+                      "stdin, as given (not base64)."},
             "env": {"type": "object", "additionalProperties": _STR, "description":
                     "Environment variables the script reads its settings from (not PATH, "
                     "HOME, nor ones that change what a program loads)."},

@@ -293,7 +293,8 @@ class McpServer:
                                 "their content in base64 ({\"photo.png\": \"iVBOR...\"}).")
         stdin = args.get("stdin")
         if stdin is not None and not isinstance(stdin, str):
-            return error_result("run_skill_script: 'stdin' must be text (base64).")
+            return error_result("run_skill_script: 'stdin' must be text, which the script "
+                                "reads as given (not base64).")
         files: dict[str, bytes] = {}
         for path, content in raw_files.items():
             try:
