@@ -37,7 +37,7 @@ from skillexec.mcp.catalog import Catalog, SkillTool
 from skillexec.mcp.results import error_result, tool_result
 from skillexec.mcp.search import rank
 from skillexec.mcp.settings import McpConfig
-from skillexec.task import ExecutionResult
+from skillexec.task import ExecutionResult, TaskStatus
 
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
@@ -324,11 +324,15 @@ class McpServer:
         params = args.get("arguments") or {}
         task_id = await self.engine.submit(tool.skill.id, params, version=tool.skill.version,
                                            principal=caller.principal)
+        info = await self.engine.status(task_id)
+        if info.status is TaskStatus.REJECTED:
+            # Refused before it ran (invalid parameters...): said now, as the direct tool
+            # call says it, not at a later skill_result.
+            return await self._render(await self.engine.wait(task_id), tool)
         self._handles[task_id] = (caller.principal, tool)
         self._open.add(task_id)
         while len(self._handles) > _MAX_HANDLES:
             self._open.discard(self._handles.popitem(last=False)[0])
-        info = await self.engine.status(task_id)
         return _ok({"call_id": task_id, "status": info.status.value})
 
     async def _handle(self, ctx: Ctx, name: str, args: dict[str, Any], caller: Caller,
