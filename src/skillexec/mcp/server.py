@@ -223,6 +223,9 @@ class McpServer:
         if params.name in builtins.BUILTINS:
             return await self._builtin(ctx, params.name, args, caller)
         tool = self._skill_tool(params.name, caller)
+        if tool is None and not caller.can("run") and self.catalog.by_name(params.name):
+            # a tool that exists: "unknown tool" would send the model looking for another
+            return error_result(f"{params.name}: this API key's role may not run skills.")
         if tool is None or params.name != tool.name:
             raise MCPError(types.INVALID_PARAMS, self._no_tool("unknown tool", params.name,
                                                                caller))
@@ -255,13 +258,13 @@ class McpServer:
         try:
             # The SDK does not check a call against the tool's schema.
             arguments.only(args, builtins.argument_names(name))
-            if name == builtins.RUN_SCRIPT:
-                return await self._run_script(ctx, args, caller)
-            if name in (builtins.SESSION_CREATE, builtins.SESSION_CLOSE) \
-                    and not caller.can("run"):
-                # As POST /api/sessions: a viewer or auditor key opens none.
+            if name in _RUNNING and not caller.can("run"):
+                # As POST /api/sessions: a viewer or auditor key runs and opens nothing (its
+                # grants hide every skill: "no skill here" was said of ones that exist).
                 return error_result(f"{name}: this API key's role may not run skills, "
                                     "nor open or close sessions.")
+            if name == builtins.RUN_SCRIPT:
+                return await self._run_script(ctx, args, caller)
             if name == builtins.SESSION_CREATE:
                 sid = await self.engine.sessions.acreate(
                     ttl_s=arguments.seconds(args, "ttl_s"), principal=caller.principal)
