@@ -34,6 +34,7 @@ from skillexec.mcp import agent_skills, arguments, builtins
 from skillexec.mcp.artifact_read import artifact_result
 from skillexec.mcp.calls import Report, follow
 from skillexec.mcp.catalog import Catalog, SkillTool
+from skillexec.mcp.pages import page
 from skillexec.mcp.results import error_result, tool_result
 from skillexec.mcp.search import rank
 from skillexec.mcp.settings import McpConfig
@@ -392,11 +393,12 @@ class McpServer:
 
     # -- resources and prompts ---------------------------------------------------------------
 
-    async def _list_resources(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
+    async def _list_resources(self, ctx: Ctx, params: types.PaginatedRequestParams | None,
                               ) -> types.ListResourcesResult:
         self._seen(ctx)
-        return types.ListResourcesResult(resources=agent_skills.resources(
-            self.catalog, self._caller(ctx).allows))
+        found, more = page(agent_skills.resources(self.catalog, self._caller(ctx).allows),
+                           params)
+        return types.ListResourcesResult(resources=found, next_cursor=more)
 
     async def _list_templates(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
                               ) -> types.ListResourceTemplatesResult:
@@ -409,11 +411,12 @@ class McpServer:
             str(params.uri), self.catalog, allows=caller.allows,
             artifact=lambda artifact_id: self._artifact(artifact_id, caller))
 
-    async def _list_prompts(self, ctx: Ctx, _p: types.PaginatedRequestParams | None,
+    async def _list_prompts(self, ctx: Ctx, params: types.PaginatedRequestParams | None,
                             ) -> types.ListPromptsResult:
         self._seen(ctx)
-        return types.ListPromptsResult(prompts=agent_skills.prompts(
-            self.catalog, self._caller(ctx).allows))
+        found, more = page(agent_skills.prompts(self.catalog, self._caller(ctx).allows),
+                           params)
+        return types.ListPromptsResult(prompts=found, next_cursor=more)
 
     async def _get_prompt(self, ctx: Ctx, params: types.GetPromptRequestParams,
                           ) -> types.GetPromptResult:
