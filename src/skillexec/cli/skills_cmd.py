@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -134,6 +135,8 @@ def list_(search: Annotated[str | None, typer.Argument(
              "environment": states[s.key].to_dict()} for s in skills]).decode()))
         for problem in () if search else registry.problems:  # stdout stays the JSON
             typer.echo(f"skillexec: not loaded: {safe_line(problem.reason)}", err=True)
+        if loose := _loose_note(registry, cfg.skills_dir, search):
+            typer.echo(f"skillexec: note: {safe_line(loose)}", err=True)
         return
     console = make_console()
     if search and not skills:
@@ -223,6 +226,24 @@ def list_(search: Annotated[str | None, typer.Argument(
             console.print(f"{label} {len(alike)} folders, each: "
                           f"{cell(alike[0].reason)} (and {len(alike) - 1} more alike)",
                           soft_wrap=True)
+    if loose := _loose_note(registry, cfg.skills_dir, search):
+        console.print(f"[dim]note[/dim] {cell(loose)}", soft_wrap=True)
+
+
+def _loose_note(registry: SkillRegistry, folder: Path | None, search: str | None) -> str:
+    """Why a folder of markdown pages loads no skill (MCP-Skills-Universe's 25,722 scraped
+    pages: an empty table, and nothing said of them); "" where skills load."""
+    if search or len(registry) or folder is None:
+        return ""
+    pages: list[Path] = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .git holds no pages of theirs
+        pages += [Path(top, n) for n in names
+                  if n.lower().endswith(".md") and n.lower() != "skill.md"]  # said above
+    if not pages:
+        return ""
+    return (f"{len(pages)} markdown files here are not in skill folders (a skill is a folder "
+            f"holding SKILL.md, or skill.json / skill.yaml), e.g. {pages[0]}")
 
 
 def _none_declared(skill: Skill, env: EnvStatus) -> bool:
