@@ -29,7 +29,7 @@ def test_the_not_loaded_line_of_a_duplicate_says_it_runs_by_its_path(tmp_path: P
         (tmp_path / "dup" / name / "scripts" / "who.sh").write_text(f"echo {name}\n")
     listed = _cli(tmp_path, "skills", "list", "--skills-dir", "dup")
     (line,) = [ln for ln in listed.stdout.splitlines() if ln.startswith("not loaded")]
-    assert "dup/b--tool" in line and "already defined in dup/a--tool" in line, line
+    assert "dup/b--tool" in line and "already defined in " in line and "dup/a--tool" in line, line
     assert "use this one by its folder's path (skillexec script " in line, line
     # What the line says works.
     ran = _cli(tmp_path, "script", "--skills-dir", "dup", "dup/b--tool", "scripts/who.sh",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Awaitable, Callable
-from pathlib import PurePosixPath
 from typing import Any
 
 import mcp_types as types
@@ -25,19 +24,6 @@ SKILL_URI = "skillexec://skills/"
 _TEXTUAL = ("application/json", "application/xml", "application/javascript",
             "application/x-sh", "application/x-python", "application/toml",
             "application/yaml", "application/x-yaml")
-
-
-# What a skill's source files are, where the system's table (mimetypes reads
-# /etc/mime.types) says otherwise or nothing: .mts is a 3D model there, .ts a Qt
-# translation, and a source map (.map, JSON) unknown; served as blobs, a 0.8 MB map was
-# 2.1 MB of base64.
-_SOURCE_MIME = {".ts": "text/typescript", ".mts": "text/typescript",
-                ".cts": "text/typescript", ".tsx": "text/typescript",
-                ".map": "application/json"}
-
-
-def _served_mime(path: str, mime: str) -> str:
-    return _SOURCE_MIME.get(PurePosixPath(path).suffix.lower(), mime)
 
 
 def _not_found(uri: str, why: str) -> MCPError:
@@ -61,7 +47,7 @@ def resources(catalog: Catalog, allows: Callable[[str], bool]) -> list[types.Res
                 size=len(skill.instructions.encode())))
         for r in skill.resources:
             out.append(types.Resource(uri=base + r.path, name=f"{skill.id}/{r.path}",
-                                      mime_type=_served_mime(r.path, r.mime), size=r.size))
+                                      mime_type=r.mime, size=r.size))
     return out
 
 
@@ -90,8 +76,7 @@ def _contents(uri: str, data: bytes, mime: str) -> Any:
 async def _bundled(skill: Skill, rel: str, uri: str) -> tuple[bytes, str]:
     try:
         path, mime = bundled_file(skill, rel)
-        # up to 8 MB: off the loop
-        return await asyncio.to_thread(path.read_bytes), _served_mime(rel, mime)
+        return await asyncio.to_thread(path.read_bytes), mime  # up to 8 MB: off the loop
     except (SkillExecError, OSError) as exc:
         raise _not_found(uri, str(exc)) from None
 

@@ -114,7 +114,7 @@ def _folder(here: Path, folder: Path, depth: int, scope: str | None,
         if size is None or name.endswith((".pyc", ".pyo")) or (
                 depth == 0 and name in MANIFEST_NAMES):
             continue
-        mime = mimetypes.guess_type(name, strict=False)[0] or _mime_by_suffix(name)
+        mime = mime_of(name)
         found.append(Resource((rel_root / name).as_posix(), size, mime))
     return found, dirs
 
@@ -153,7 +153,7 @@ def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
     a name not listed, a path that leaves the folder (a symlink the listing skipped, one
     swapped in since), a file grown past ``MAX_BUNDLED_READ``."""
     listed = {r.path: r.mime for r in skill.resources}
-    listed.update({s: mimetypes.guess_type(s)[0] or "text/plain" for s in skill.scripts})
+    listed.update({s: mime_of(s, unknown="text/plain") for s in skill.scripts})
     # A plugin's skill reads the whole plugin (what ${CLAUDE_PLUGIN_ROOT}/... names in its
     # instructions, written ../../skills/b/references/x.md): so may whoever reads it.
     in_plugin = skill.plugin_root is not None and rel.startswith("../")
@@ -167,8 +167,7 @@ def bundled_file(skill: Skill, rel: str) -> tuple[Path, str]:
         raise _not_bundled(skill, rel, "is not a file inside its folder")
     if target.stat().st_size > MAX_BUNDLED_READ:
         raise _not_bundled(skill, rel, f"is larger than {MAX_BUNDLED_READ} bytes")
-    mime = listed.get(rel) or mimetypes.guess_type(rel, strict=False)[0] or _mime_by_suffix(rel)
-    return target, mime
+    return target, listed.get(rel) or mime_of(rel)
 
 
 def _past_the_listing(skill: Skill, rel: str) -> bool:
@@ -353,10 +352,21 @@ def shebang_runner(path: str | Path) -> str | None:
     return _SHEBANG_RUNNERS.get(os.path.basename(words[0]).rstrip("0123456789."))
 
 
-def _mime_by_suffix(name: str) -> str:
+# A skill's source files, where the system's table (mimetypes reads /etc/mime.types) says
+# otherwise: .mts is a 3D model there, .ts a Qt translation, a source map (.map, JSON)
+# unknown; served as blobs, a 0.8 MB map was 2.1 MB of base64 over MCP.
+_SOURCE_MIME = {".ts": "text/typescript", ".mts": "text/typescript",
+                ".cts": "text/typescript", ".tsx": "text/typescript", ".map": "application/json"}
+# What the system's table may not know.
+_BY_SUFFIX = {".md": "text/markdown", ".py": "text/x-python", ".sh": "text/x-shellscript",
+              ".mjs": "text/javascript", ".cjs": "text/javascript",
+              ".yaml": "application/yaml", ".yml": "application/yaml",
+              ".toml": "application/toml", ".j2": "text/plain", ".txt": "text/plain",
+              ".xsd": "application/xml"}
+
+
+def mime_of(name: str, *, unknown: str = "application/octet-stream") -> str:
+    """A bundled file's mime type, by its name."""
     suffix = Path(name).suffix.lower()
-    return {".md": "text/markdown", ".py": "text/x-python", ".sh": "text/x-shellscript",
-            ".mjs": "text/javascript", ".cjs": "text/javascript", ".ts": "text/typescript",
-            ".yaml": "application/yaml", ".yml": "application/yaml", ".toml": "application/toml",
-            ".j2": "text/plain", ".txt": "text/plain", ".xsd": "application/xml"}.get(
-                suffix, "application/octet-stream")
+    return _SOURCE_MIME.get(suffix) or mimetypes.guess_type(name, strict=False)[0] \
+        or _BY_SUFFIX.get(suffix, unknown)
