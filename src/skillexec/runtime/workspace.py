@@ -24,11 +24,12 @@ from dataclasses import dataclass
 
 from skillexec.errors import ErrorInfo, ResourceError
 
-__all__ = ["WorkspaceSpares", "WorkspaceUsage", "is_empty", "measure_tree", "quota_error",
-           "remove_tree", "skill_slot"]
+__all__ = ["TMP_DIR", "WorkspaceSpares", "WorkspaceUsage", "holds_nothing", "is_empty",
+           "measure_tree", "quota_error", "remove_tree", "skill_slot"]
 
 _MAX_DEPTH = 48
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+TMP_DIR = ".tmp"  # an attempt's TMPDIR, in its workspace (see runners._child_request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,10 @@ class WorkspaceSpares:
             if (st.st_mode != stat.S_IFDIR | 0o700 or st.st_uid != self._ids[0]
                     or any(name not in _LABELS for name in os.listxattr(fd))):
                 return False
+            # Its TMPDIR is the skill's uid's to write: gone (if empty: a file there, and
+            # it is removed as any workspace), the next call's child makes its own.
+            with contextlib.suppress(FileNotFoundError):
+                os.rmdir(TMP_DIR, dir_fd=fd)
         except OSError:
             return False
         finally:
@@ -283,5 +288,19 @@ def is_empty(path: str) -> bool:
     try:
         with os.scandir(path) as it:
             return next(it, None) is None
+    except OSError:
+        return False
+
+
+def holds_nothing(path: str) -> bool:
+    """Whether a workspace holds nothing the attempt made: nothing, or its TMPDIR alone,
+    empty (a folder, not a link)."""
+    try:
+        with os.scandir(path) as it:
+            first, second = next(it, None), next(it, None)
+        if first is None:
+            return True
+        return (second is None and first.name == TMP_DIR
+                and first.is_dir(follow_symlinks=False) and is_empty(first.path))
     except OSError:
         return False

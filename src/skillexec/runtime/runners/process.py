@@ -54,7 +54,7 @@ from skillexec.runtime.runners._zygote_handle import SpareGone, ZygoteDied, Zygo
 from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
-from skillexec.runtime.workspace import is_empty, skill_slot
+from skillexec.runtime.workspace import holds_nothing, skill_slot
 from skillexec.script_env import checked_env
 from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import EntryKind, Skill
@@ -172,7 +172,7 @@ class ProcessRunner:
         any skill's artifacts: past one, the attempt ends with its error)."""
         ctx = attempt.context
         max_files = ctx.workspace_quota[0] if ctx.workspace_quota else 100_000
-        if not before and is_empty(str(workdir)):
+        if not before and holds_nothing(str(workdir)):
             ctx.workdir_empty = True  # the common case: it made nothing (seen once)
             return
         try:
