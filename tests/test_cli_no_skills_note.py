@@ -94,3 +94,15 @@ def test_a_project_whose_skills_are_where_claude_code_keeps_them_is_told_so(
     assert ran.returncode == 2 and ran.stderr.endswith(f"; {fix}\n"), ran.stderr
     found = _cli(tmp_path, "skills", "list", "--skills-dir", ".claude/skills")
     assert found.returncode == 0 and "hello" in found.stdout, found.stderr
+
+
+def test_print_config_names_only_the_engines_variables(tmp_path: Path) -> None:
+    """A test's or a shell's own SKILLEXEC_* variable (SKILLEXEC_REQUIRE_SERVICES, which CI
+    sets) is no setting of the server's: the note named it all the same."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")},
+           "SKILLEXEC_REQUIRE_SERVICES": "1", "SKILLEXEC_LIMITS__MAX_PARAM_BYTES": "9000000"}
+    p = subprocess.run([sys.executable, "-m", "skillexec", "mcp", "--print-config",
+                        "--skills-dir", str(tmp_path)], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert "SKILLEXEC_LIMITS__MAX_PARAM_BYTES" in p.stderr, p.stderr
+    assert "SKILLEXEC_REQUIRE_SERVICES" not in p.stderr, p.stderr

@@ -62,8 +62,20 @@ def _settings_file() -> Path | None:
 _CARRIED = frozenset({"SKILLEXEC_CONFIG", "SKILLEXEC_SKILLS_DIR", "SKILLEXEC_DATA_DIR"})
 
 
+def _setting(name: str) -> bool:
+    """Whether environment variable ``name`` is one the engine reads: a setting
+    (``SKILLEXEC_<FIELD>`` or ``SKILLEXEC_<SECTION>__<KEY>``), or the master key (not a
+    test's own, such as SKILLEXEC_REQUIRE_SERVICES)."""
+    from skillexec.config import FORMER_NAMES, EngineConfig
+
+    field = name.removeprefix("SKILLEXEC_").split("__", 1)[0].lower()
+    return name in ("SKILLEXEC_MASTER_KEY", "SKILLEXEC_JOURNAL_URL") or (
+        field in EngineConfig.model_fields or field in FORMER_NAMES)
+
+
 def _uncarried_note() -> str:
-    left = sorted(k for k in os.environ if k.startswith("SKILLEXEC_") and k not in _CARRIED)
+    left = sorted(k for k in os.environ
+                  if k.startswith("SKILLEXEC_") and k not in _CARRIED and _setting(k))
     if not left:
         return ""
     return (f"skillexec: note: {', '.join(left)} set here but not in this config (a host "
