@@ -25,7 +25,7 @@ _STEPS = (
     "for i in range(1, 4):\n"
     "    print(f'page {i} of 3', flush=True)\n"
     "    time.sleep(0.4)\n"
-    "sys.stderr.write('\\rsaving  50%|#####     |'); sys.stderr.flush(); time.sleep(0.4)\n"
+    "sys.stderr.write('\\rsaving  50%|#####     |\\r'); sys.stderr.flush(); time.sleep(0.4)\n"
     "print('done')\n")
 
 
@@ -69,6 +69,23 @@ def test_a_burst_is_throttled_and_its_last_line_still_reported() -> None:
 
     seen = asyncio.run(go())
     assert seen == [(1 / 500, "row 1/500 ok"), (1.0, "row 500/500 ok")]
+
+
+def test_only_whole_lines_of_at_most_4_kib_are_reported() -> None:
+    """A line cut to its end, or a bar's half-drawn state, may hold part of a secret the
+    output filter (which masks whole secrets) would not know: never reported."""
+    async def go() -> list[tuple[float, str]]:
+        seen: list[tuple[float, str]] = []
+        tap = OutputTap(lambda f, m: seen.append((f, m)), every_s=0.0)
+        tap.feed(1, b"x" * 5000 + b"sk-SECRET")  # long, not ended
+        tap.feed(1, b"TAIL\nshort\n")
+        tap.feed(2, b"\rtoken=sk-SEC")  # half drawn
+        tap.feed(2, b"RET")
+        tap.feed(1, b"y" * 4097 + b"\n")
+        tap.close()
+        return seen
+
+    assert asyncio.run(go()) == [(0.0, "short")]
 
 
 def test_nothing_is_reported_after_close() -> None:

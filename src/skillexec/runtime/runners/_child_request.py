@@ -64,18 +64,18 @@ def child_request(s: IsolationSettings, attempt: Attempt, plan: AttemptPlan, *,
     # far more address space than they use (node ~10 GB for any WebAssembly memory;
     # monkey-skills' epub_to_markdown.py "succeeded" with nothing written): where the
     # memory cgroup bounds them, no RLIMIT_AS; else a looser one than a Python entry's.
-    # A Python script's libraries and threads reserve address space as such programs do
-    # (glibc's 64 MB arena a thread, OpenBLAS's buffers): under RLIMIT_AS of memory_mb,
-    # matplotlib could not map fontTools' library ("failed to map segment from shared
-    # object"). Its memory is then bounded as RLIMIT_DATA (what it writes, reservations
-    # not), its address space as a command's.
+    # A Python script's libraries and threads reserve address space (glibc's 64 MB arena a
+    # thread, OpenBLAS's buffers): under RLIMIT_AS of memory_mb, matplotlib could not map
+    # fontTools' library ("failed to map segment from shared object"). Its memory is then
+    # RLIMIT_DATA's (what it writes privately, reservations not) and its address space
+    # 1 GB more: shared memory, which RLIMIT_DATA does not count, is bounded by that.
     memory_bytes: int | None = None
     data_bytes: int | None = None
     if not (memory_cgroup and (command or script)):
-        big = command or script or interp not in (None, "python")
+        big = command or interp not in (None, "python")
         memory_bytes = plan.memory_mb * _MB * (4 if big else 1) + (1024 * _MB if big else 0)
-        if script and interp == "python":
-            data_bytes = plan.memory_mb * _MB
+        if script and not big:
+            data_bytes, memory_bytes = memory_bytes, memory_bytes + 1024 * _MB
     request: dict[str, Any] = {
         "kind": "command" if command else "script" if script else "python",
         "workdir": str(workdir),

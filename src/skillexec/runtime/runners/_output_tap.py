@@ -2,9 +2,10 @@
 
 A bundled script cannot call ``context.progress``: what it says while it runs is what it
 prints ("Rendering page 3 of 40", a tqdm bar on stderr). The tap reads each chunk as the
-engine collects it and reports the latest complete line (``\\n`` or ``\\r`` ends one), or a
-bar as it redraws itself after a ``\\r``, at most every ``every_s`` and once more after a
-burst, so that a script printing a line per row costs a report per quarter second.
+engine collects it and reports the latest complete line (``\\n`` or ``\\r`` ends one: a bar
+redrawn after a ``\\r`` is reported as the next redraw ends it), at most every ``every_s``
+and once more after a burst, so that a script printing a line per row costs a report per
+quarter second. Only whole lines of at most 4 KiB: the output filter masks whole secrets.
 The fraction is read off the line where it says one ("45%", "3/40", "3 of 40"); else the
 last one read stands (0 at first). The engine's output filter masks secrets in the
 message as it does for a skill's own reports.
@@ -18,7 +19,8 @@ from collections.abc import Callable
 
 __all__ = ["OutputTap", "fraction_in"]
 
-_MAX_LINE_BYTES = 4096  # what a report keeps of a longer line: its end
+_MAX_LINE_BYTES = 4096  # a longer line is not reported
+_LONG = b"\x00\xff\x00"  # stands for the start of a line past _MAX_LINE_BYTES
 _ENDS = re.compile(rb"[\r\n]")
 _PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s?%")
 _OF = re.compile(r"(?<![\w/.:-])(\d{1,9})\s?(?:/|\s+of\s+)\s?(\d{1,9})(?![\w/.:-])")
@@ -45,24 +47,32 @@ class OutputTap:
         self._report = report
         self._every_s = every_s
         self._loop = asyncio.get_running_loop()
-        self._partial: dict[int, bytes] = {}  # per stream: a line not yet ended
+        # Per stream: a line not yet ended (None: one past _MAX_LINE_BYTES, never reported).
+        self._partial: dict[int, bytes | None] = {}
         self._pending: str | None = None
         self._fraction = 0.0
         self._sent_at = -every_s
         self._timer: asyncio.TimerHandle | None = None
 
     def feed(self, stream: int, chunk: bytes) -> None:
-        data = self._partial.get(stream, b"") + chunk
+        held = self._partial.get(stream, b"")
+        data = (_LONG if held is None else held) + chunk
         cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        rest = self._partial[stream] = data[cut + 1:][-_MAX_LINE_BYTES:]
-        if cut >= 0 and data[cut] == 13 and rest.strip():
-            last: bytes | None = rest  # a bar redrawn after "\r": its state now
-        else:  # only the end matters: a chunk may hold 256 KiB of lines
-            lines = _ENDS.split(data[max(0, cut - 2 * _MAX_LINE_BYTES):cut]) if cut >= 0 else []
-            last = next((ln for ln in reversed(lines) if ln.strip()), None)
+        rest = data[cut + 1:]
+        # A line is reported whole or not at all: a line cut to its end (or a bar's half
+        # drawn state) could hold part of a secret the output filter, which masks whole
+        # secrets, would not know. Past _MAX_LINE_BYTES a line is never reported.
+        self._partial[stream] = rest if len(rest) <= _MAX_LINE_BYTES and _LONG not in rest \
+            else None
+        if cut < 0:
+            return
+        # Only the end matters: a chunk may hold 256 KiB of lines.
+        lines = _ENDS.split(data[max(0, cut - 2 * _MAX_LINE_BYTES - len(_LONG)):cut])
+        last = next((ln for ln in reversed(lines) if ln.strip() and len(ln) <= _MAX_LINE_BYTES
+                     and _LONG not in ln), None)
         if last is None:
             return
-        self._pending = last[-_MAX_LINE_BYTES:].decode(errors="replace").strip()
+        self._pending = last.decode(errors="replace").strip()
         wait_s = self._sent_at + self._every_s - self._loop.time()
         if wait_s <= 0:
             self._send()
