@@ -131,3 +131,13 @@ def test_a_submodule_a_script_imports_is_imported_ahead(tmp_path: Path) -> None:
             assert r.ok, r.error
             return str(r.output["stdout"])
     assert arun(go()) == "ahead\n"
+
+
+def test_a_packages_main_is_never_imported_ahead(tmp_path: Path) -> None:
+    """``import unittest.__main__`` runs unittest as a program at import: the warm parent
+    would have run it (and met its SystemExit) before any call."""
+    from skillexec.scripts import preload_modules
+
+    script = tmp_path / "a.py"
+    script.write_text("import unittest.__main__\nimport json.decoder\n")
+    assert preload_modules([script], set()) == ("json.decoder",)

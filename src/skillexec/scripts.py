@@ -311,7 +311,9 @@ def preload_modules(files: Sequence[Path], folders: Collection[str],
     # A package some script imports only once it has set what it reads is left whole to
     # the scripts (its submodules import it).
     left = own | {n.split(".")[0] for n in late} | _NOT_PRELOADED
-    names = {n for n in names if n.split(".")[0] not in left}
+    # A package's __main__ runs the package as a program when imported (unittest's its
+    # tests, then SystemExit): never ahead.
+    names = {n for n in names if n.split(".")[0] not in left and "__main__" not in n.split(".")}
     # The environment is searched by name, never put on this process's sys.path: for that
     # moment any import in the engine (a lazy one, another thread's) took a module of the
     # skill's packages first, a wheel's "ssl" or "uuid" run as the engine's user. Only a
