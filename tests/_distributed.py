@@ -184,6 +184,19 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broker: str, *,
         drop_database(url)
 
 
+def lose_messages(queue: str) -> int:
+    """What a Redis restart without persistence does to a queue's lists (one per priority
+    step): gone; how many lists held messages."""
+    import redis
+
+    r = redis.Redis.from_url(REDIS)
+    try:
+        keys = r.keys(f"{queue}*")
+        return int(r.delete(*keys)) if keys else 0
+    finally:
+        r.close()
+
+
 def wait_until(predicate: object, timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:

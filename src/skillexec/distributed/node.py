@@ -42,7 +42,8 @@ from skillexec.distributed.node_types import (
     interrupted_info,
     new_worker_id,
 )
-from skillexec.errors import CancelledError, ErrorInfo, ErrorType, SkillExecError
+from skillexec.distributed.sweeper import Sweeper
+from skillexec.errors import CancelledError, SkillExecError
 from skillexec.storage.sqlite_request import stored_task
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, TaskStatus
@@ -84,7 +85,7 @@ class WorkerNode:
         self.task_s: float | None = None  # mean time a task held a slot here (None: none yet)
         self.stopping = False
         self._renewed_mono = time.monotonic()
-        self._reconciled_mono = 0.0
+        self.sweeper = Sweeper(self)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -300,57 +301,12 @@ class WorkerNode:
                 await self.sweep()
             except SkillExecError as exc:
                 log.warning("sweep failed: %s", exc)
+            except Exception:  # a bug: said, and the next sweep tries again (never silent)
+                log.exception("sweep failed")
 
     async def sweep(self) -> None:
-        """Reaper and reconciler (only the leader's sweep does anything)."""
-        candidates: list[tuple[str, bool, int, str]] = []
-        now = time.monotonic()
-        # Reading every unfinished task is the sweep's cost: only twice per bound.
-        if now - self._reconciled_mono >= self.settings.reconcile_after_s / 2:
-            self._reconciled_mono = now
-            bound = time.time() - self.settings.reconcile_after_s
-            candidates = [(st.task_id, st.request.idempotent, st.request.priority,
-                           self.queues[0]) for st in await self.journal.unfinished()
-                          if st.request.created_at < bound]
-        expired, again, done = await self.ledger.sweep(
-            candidates, reconcile_after_s=self.settings.reconcile_after_s)
-        for e in expired:
-            self.metrics.reaped.labels("requeued" if e.idempotent else "interrupted").inc()
-            if e.idempotent:
-                self.publish(e.task_id, e.priority, e.queue)
-                continue
-            st = await self.journal.get_request(e.task_id)
-            if st is not None and not st.status.terminal:
-                self.store.claims.pop(e.task_id, None)  # the reaper's end, not a holder's
-                await self.engine.claimed.end(st, interrupted_info(e.task_id,
-                                                                   st.request.skill_id))
-        for task_id in again:
-            self.metrics.republished.inc()
-            priority = next(c[2] for c in candidates if c[0] == task_id)
-            self.publish(task_id, priority, None)
-        for task_id in done:  # the ledger saw its end, the journal never did
-            st = await self.journal.get_request(task_id)
-            if st is not None and not st.status.terminal:
-                await self.engine.claimed.end(st, ErrorInfo(
-                    type=ErrorType.EXECUTION, code="interrupted", retryable=False,
-                    message=f"the worker ending task {task_id} stopped before the journal "
-                            "recorded its result"))
-        if expired or again:
-            log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
-                        len(expired), len(again))
-        await self._end_cancelled()
-
-    async def _end_cancelled(self) -> None:
-        """End the tasks whose cancellation was asked while they waited in the broker: a
-        queued task is nobody's to see the request until a worker claims it (its turn
-        behind a backlog, or the reconciler's publish). Each is claimed here (fenced: one
-        worker wins, and none while a live lease holds it: its worker sees the request
-        itself) and, its request seen, ended ``cancelled`` without running."""
-        if self.stopping or self.cut_off:
-            return
-        for task_id in await self.journal.cancel_requests():
-            if task_id not in self.store.claims:  # held here: the engine cancels it
-                await self.handle(task_id)
+        """Reaper and reconciler (only the leader's sweep does anything: ``Sweeper``)."""
+        await self.sweeper.sweep()
 
     def publish(self, task_id: str, priority: int, queue: str | None) -> None:
         try:

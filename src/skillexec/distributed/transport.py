@@ -58,8 +58,7 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
         task_serializer="json", accept_content=["json"], result_serializer="json",
         result_accept_content=["json"], task_ignore_result=True, result_backend=None,
         task_acks_late=True, worker_prefetch_multiplier=1,
-        task_queues=[Queue(q, queue_arguments={"x-max-priority": _MAX_PRIORITY + 1})  # type: ignore[no-untyped-call]
-                     for q in queues],
+        task_queues=[_queue(q) for q in queues],
         task_default_queue=queues[0], task_create_missing_queues=False,
         broker_transport_options=transport, broker_connection_retry_on_startup=True,
         # Celery's defaults for events (off until Flower or `celery control enable_events`
@@ -72,6 +71,11 @@ def celery_app(broker_url: str, queues: list[str]) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
     return app
+
+
+def _queue(name: str) -> Queue:
+    """A queue as every node declares it (RabbitMQ refuses one declared otherwise)."""
+    return Queue(name, queue_arguments={"x-max-priority": _MAX_PRIORITY + 1})  # type: ignore[no-untyped-call]
 
 
 class Transport:
@@ -134,7 +138,9 @@ class Transport:
             return
         args = (ids[0] if one else ids,)
         amqp = self.app.amqp
-        q = amqp.queues[queue]
+        q = amqp.queues.get(queue)
+        if q is None:  # another queue than this node's (a reconciler publishing again)
+            q = amqp.queues.add(_queue(queue))
         message = amqp.create_task_message(ids[0] if one else uuid(), RUN_TASK, args, {},
                                            argsrepr=repr(args), kwargsrepr="{}")
         with self._lock:

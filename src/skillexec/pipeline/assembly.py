@@ -322,6 +322,9 @@ def _remote(c: EngineConfig, journal: TaskStore, events: EventBus,
         return None
     from skillexec.distributed.transport import Transport  # Celery only when distributed
 
+    publishes_to = getattr(journal, "publishes_to", None)
+    if publishes_to is not None:  # its tasks are that queue's workers' to reconcile
+        publishes_to(c.distributed.queue)
     return RemoteEnqueue(journal=journal, events=events, published=published,
                          publisher=Transport(c.broker_url, c.distributed.queue,
                                              ids_per_message=c.distributed.ids_per_message))

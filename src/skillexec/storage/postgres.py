@@ -39,7 +39,7 @@ from skillexec.storage.postgres_commit import (
 )
 from skillexec.storage.postgres_notify import FinishedListener
 from skillexec.storage.postgres_purge import PostgresPurgeMixin
-from skillexec.storage.postgres_queries import PostgresQueriesMixin
+from skillexec.storage.postgres_queries import PUBLISHED, PostgresQueriesMixin
 from skillexec.storage.postgres_quick import QuickCommit, StatementFailed
 from skillexec.storage.postgres_security import PostgresSecurityMixin, place_audit
 from skillexec.storage.rows import (
@@ -92,6 +92,9 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         payloads, as the SQLite journal's does (``rows``)."""
         self.url = url
         self.node = node
+        # Who the rows this store inserts belong to: this node (an engine running them
+        # itself), or a broker queue's workers (``publishes_to``).
+        self.accepted_by = node
         self._codec = codec
         self._max_batch = max_batch
         self._pool_size = pool_size
@@ -325,8 +328,14 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
     def queued(self, task: ExecutionTask, *, flushed: bool = True) -> Awaitable[None]:
         if not flushed and self._listener is not None:  # its caller waits for its end here
             self._listener.expect(task.task_id)
-        return self._put(_INSERT, (self.node, *insert_values(task, self._codec)),
+        return self._put(_INSERT, (self.accepted_by, *insert_values(task, self._codec)),
                          flushed=flushed)
+
+    def publishes_to(self, queue: str) -> None:
+        """Distributed mode: the tasks this store journals from now on are published to the
+        broker queue ``queue``, so they are no node's to resume but that queue's workers'
+        to reconcile (``reconcilable``), whichever node submitted them."""
+        self.accepted_by = PUBLISHED + queue
 
     def started(self, task: ExecutionTask) -> Awaitable[None]:
         # Only a non-idempotent task's start must be durable (at most once: before it runs);

@@ -4,7 +4,7 @@ placeholder style, through the row mappers both share (``rows``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -29,7 +29,27 @@ from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
 from skillexec.task import TaskInfo, TaskStatus
 
-__all__ = ["PostgresQueriesMixin"]
+__all__ = ["PUBLISHED", "PostgresQueriesMixin", "Reconcilable"]
+
+# The ``node`` of a task a distributed node published (then the queue's name): a node
+# name is ``host:/path``, and a queue's name holds no space or slash.
+PUBLISHED = "broker queue "
+_RECONCILABLE = (
+    "SELECT task_id, idempotent, priority, node, created_at FROM tasks"
+    " WHERE finished_at IS NULL AND (starts_with(node, ?) OR node = ?) AND created_at < ?"
+    " AND (created_at, task_id) > (?, ?) ORDER BY created_at, task_id LIMIT ?")
+
+
+class Reconcilable(NamedTuple):
+    """An unfinished task a worker's reconciler may publish again (nothing of its payload
+    is read: a row this node cannot decrypt is reconciled all the same)."""
+
+    task_id: str
+    idempotent: bool
+    priority: int
+    queue: str | None  # the broker queue it was published to (None: this node's own)
+    created_at: float
+
 
 _Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -78,6 +98,18 @@ class PostgresQueriesMixin:
         return [stored_task(r, self._codec) for r in await self._rows(
             f"SELECT {STORED_COLUMNS} FROM tasks WHERE finished_at IS NULL{mine}"
             " ORDER BY task_id", args)]
+
+    async def reconcilable(self, *, before: float, after: tuple[float, str] = (0.0, ""),
+                           limit: int = 1000) -> list[Reconcilable]:
+        """Unfinished tasks created before ``before`` that a broker queue's workers own:
+        published by any node (``PostgresStore.publishes_to``), and this node's own; in
+        creation order after ``after`` (created_at, task_id: where the last page ended), at
+        most ``limit``."""
+        rows = await self._rows(_RECONCILABLE, (PUBLISHED, self.node, before, *after,
+                                                int(limit)))
+        return [Reconcilable(str(r[0]), bool(r[1]), int(r[2]),
+                             r[3][len(PUBLISHED):] if str(r[3]).startswith(PUBLISHED) else None,
+                             float(r[4])) for r in rows]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:

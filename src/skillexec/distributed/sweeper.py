@@ -1,0 +1,118 @@
+"""The sweep every worker runs (only the leader's, by the ledger's advisory lock, acts):
+the reaper's expired leases, the reconciler's queued tasks nobody claimed, the ends the
+journal missed, and the cancellations asked while a task waited in the broker.
+
+The reconciler reads the unfinished tasks of every node that published to a broker queue
+(``PostgresStore.reconcilable``; ids, priorities and queues, never a payload), a page at a
+time in creation order, so that a task a submitter on another machine published, its message
+lost, is published again whichever worker leads, onto the queue it was published to.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from skillexec.distributed.ledger import Expired
+from skillexec.distributed.node_types import interrupted_info
+from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
+from skillexec.storage.store import TaskStore
+
+if TYPE_CHECKING:
+    from skillexec.distributed.node import WorkerNode
+
+__all__ = ["PAGE", "Sweeper"]
+
+log = logging.getLogger("skillexec.distributed")
+PAGE = 1000  # unfinished tasks the reconciler reads per sweep (the next sweep goes on)
+Candidate = tuple[str, bool, int, str]  # task id, idempotent, priority, queue
+
+
+class Sweeper:
+    def __init__(self, node: WorkerNode) -> None:
+        self.node = node
+        self._reconciled_mono = 0.0
+        self._after: tuple[float, str] = (0.0, "")  # where the reconciler's last page ended
+
+    async def sweep(self) -> None:
+        """Reaper and reconciler (only the leader's sweep does anything)."""
+        node = self.node
+        candidates: list[Candidate] = []
+        now = time.monotonic()
+        # Reading the unfinished tasks is the sweep's cost: only twice per bound.
+        if now - self._reconciled_mono >= node.settings.reconcile_after_s / 2:
+            self._reconciled_mono = now
+            candidates = await self._candidates(time.time() - node.settings.reconcile_after_s)
+        expired, again, done = await node.ledger.sweep(
+            candidates, reconcile_after_s=node.settings.reconcile_after_s)
+        for e in expired:
+            await self._expired(e)
+        queue_of = {c[0]: (c[2], c[3]) for c in candidates}
+        for task_id in again:
+            node.metrics.republished.inc()
+            priority, queue = queue_of[task_id]
+            node.publish(task_id, priority, queue)
+        for task_id in done:  # the ledger saw its end, the journal never did
+            await self._end(task_id, functools.partial(_unrecorded_info, task_id))
+        if expired or again:
+            log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
+                        len(expired), len(again))
+        await self._end_cancelled()
+
+    async def _candidates(self, before: float) -> list[Candidate]:
+        node = self.node
+        journal: TaskStore = node.journal
+        reconcilable = getattr(journal, "reconcilable", None)
+        if reconcilable is None:  # the SQLite journal one host shares: every task in it
+            return [(st.task_id, st.request.idempotent, st.request.priority, node.queues[0])
+                    for st in await journal.unfinished() if st.request.created_at < before]
+        rows = await reconcilable(before=before, after=self._after, limit=PAGE)
+        # A full page: the next sweep reads on from its end; else from the oldest again.
+        self._after = (rows[-1].created_at, rows[-1].task_id) if len(rows) == PAGE \
+            else (0.0, "")
+        return [(r.task_id, r.idempotent, r.priority, r.queue or node.queues[0])
+                for r in rows]
+
+    async def _expired(self, e: Expired) -> None:
+        node = self.node
+        node.metrics.reaped.labels("requeued" if e.idempotent else "interrupted").inc()
+        if e.idempotent:
+            node.publish(e.task_id, e.priority, e.queue)
+            return
+        node.store.claims.pop(e.task_id, None)  # the reaper's end, not a holder's
+        await self._end(e.task_id, functools.partial(interrupted_info, e.task_id))
+
+    async def _end(self, task_id: str, error: Callable[[str], ErrorInfo]) -> None:
+        """End an unfinished task without running it (``error``: given its skill id). One
+        this worker cannot read (another keyring) is left, said, for a worker that can:
+        the rest of the sweep goes on."""
+        node = self.node
+        try:
+            st = await node.journal.get_request(task_id)
+        except SkillExecError as exc:
+            log.warning("task %s: cannot be ended here: %s", task_id, exc)
+            return
+        if st is not None and not st.status.terminal:
+            await node.engine.claimed.end(st, error(st.request.skill_id))
+
+    async def _end_cancelled(self) -> None:
+        """End the tasks whose cancellation was asked while they waited in the broker: a
+        queued task is nobody's to see the request until a worker claims it (its turn
+        behind a backlog, or the reconciler's publish). Each is claimed here (fenced: one
+        worker wins, and none while a live lease holds it: its worker sees the request
+        itself) and, its request seen, ended ``cancelled`` without running."""
+        node = self.node
+        if node.stopping or node.cut_off:
+            return
+        for task_id in await node.journal.cancel_requests():
+            if task_id not in node.store.claims:
+                await node.handle(task_id)
+
+
+def _unrecorded_info(task_id: str, _skill_id: str) -> ErrorInfo:
+    return ErrorInfo(type=ErrorType.EXECUTION, code="interrupted", retryable=False,
+                     message=f"the worker ending task {task_id} stopped before the journal "
+                             "recorded its result")
