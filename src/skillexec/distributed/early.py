@@ -56,6 +56,7 @@ class SentClaim:
         self._owner = owner
         self._conn = conn
         self.task_id = task_id
+        self.sent_mono = time.monotonic()  # its lease runs from about now
 
     async def answer(self) -> tuple[Claim, tuple[Any, ...]] | None:
         """The claim and the task's row (``STORED_COLUMNS``), or None: not to be run here

@@ -19,7 +19,7 @@ from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.errors import SkillExecError
 from skillexec.storage.codec import Codec
 from skillexec.storage.store import TaskStore
-from skillexec.task import ExecutionResult, ExecutionTask
+from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["FencedStore"]
 
@@ -60,12 +60,19 @@ class FencedStore:
             # the records made with it (the audit's ``task.finished``), one fsync for both.
             held = self.folded.finished_fenced(task, result, history, fence=claim.fence,
                                                output_json=output_json)
-            return asyncio.ensure_future(self._folded(claim, result, held))
+            return asyncio.ensure_future(self._folded(claim, task, result, history,
+                                                      output_json, held))
         return asyncio.ensure_future(self._fenced(claim, task, result, history, output_json))
 
-    async def _folded(self, claim: Claim, result: ExecutionResult,
+    async def _folded(self, claim: Claim, task: ExecutionTask, result: ExecutionResult,
+                      history: list[dict[str, Any]], output_json: bytes | None,
                       held: Awaitable[bool]) -> None:
-        if not await held:
+        if await held:
+            return
+        folded = self.folded
+        again = await self._retaken(task, result)
+        if again is None or folded is None or not await folded.finished_fenced(
+                task, result, history, fence=again.fence, output_json=output_json):
             self._refused(claim, result)
 
     async def _fenced(self, claim: Claim, task: ExecutionTask, result: ExecutionResult,
@@ -77,9 +84,31 @@ class FencedStore:
             log.warning("task %s: the ledger is unreachable, its end is not written (the "
                         "reaper will decide)", task.task_id)
         if not holder:
+            again = await self._retaken(task, result)
+            try:
+                holder = again is not None and await self.ledger.finish(again)
+            except SkillExecError:
+                holder = False
+        if not holder:
             self._refused(claim, result)
             return
         await self.inner.finished(task, result, history, output_json=output_json)
+
+    async def _retaken(self, task: ExecutionTask, result: ExecutionResult) -> Claim | None:
+        """A completed run whose end was refused: its lease had run out here (the reaper
+        queued the task again). An idempotent task's result is kept, not dropped and the
+        task run again, if nobody has claimed it since: the claim, taken back."""
+        if result.status is not TaskStatus.SUCCEEDED or not task.request.idempotent:
+            return None
+        try:
+            again = await self.ledger.retake(task.task_id)
+        except SkillExecError:
+            return None
+        if again is not None:
+            log.warning("task %s: its lease had run out before its end; nobody had claimed "
+                        "it since, so its result is kept (fence %d)", task.task_id,
+                        again.fence)
+        return again
 
     def _refused(self, claim: Claim, result: ExecutionResult) -> None:
         self.fenced_out += 1

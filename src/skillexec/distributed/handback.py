@@ -34,17 +34,18 @@ _LEDGER_TRIES = 3  # the ledger itself may be what failed a moment ago
 async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
                               why: Unstarted) -> None:
     task_id, r = claim.task_id, st.request
+    # Not renewed from now on: a claim going back is not one whose lease was lost (which
+    # the node would take back, HeldLeases).
+    node.store.claims.pop(task_id, None)
     try:
         count = await _released(node, claim)
     except SkillExecError as exc:
-        # Not renewed from now on: its lease runs out and the reaper decides (an idempotent
-        # task is published again; another ends ``interrupted``, never run twice).
-        node.store.claims.pop(task_id, None)
+        # Its lease runs out and the reaper decides (an idempotent task is published
+        # again; another ends ``interrupted``, never run twice).
         log.warning("task %s: %s, and the ledger could not take it back (%s); the reaper "
                     "will once its lease runs out", task_id, why.value, exc)
         return
     if count is not None:
-        node.store.claims.pop(task_id, None)
         node.metrics.handed_back.inc()
         # Before the n-th publish: hand_back_pause_s * 2^(n-1) (default 0.25 … 32 s, 64 in
         # all), jittered by ±50 %: without it, Redis gave the task back to this worker every
@@ -60,8 +61,8 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
         return
     state = await node.ledger.state(task_id)
     if state != ("running", claim.fence):  # no longer ours: its holder decides
-        node.store.claims.pop(task_id, None)
         return
+    node.store.claims[task_id] = claim  # still ours: the end below is fenced
     error = _ended(task_id, r.skill_id, r.skill_version, why)
     log.warning("task %s: %s", task_id, error.message)
     await node.engine.claimed.end(st, error)

@@ -21,7 +21,8 @@ from skillexec.distributed.reach import reachable
 from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
-__all__ = ["CLAIM_REQUEST", "MIGRATIONS", "Claim", "Expired", "Ledger", "unavailable"]
+__all__ = ["BEAT", "CLAIM_REQUEST", "DURABLE", "MIGRATIONS", "RENEW", "Claim", "Expired", "Ledger",
+           "unavailable"]
 
 log = logging.getLogger("skillexec.distributed")
 
@@ -58,7 +59,7 @@ MIGRATIONS: tuple[str, ...] = (
     # not write): bounded, so that a task no worker can run ends instead of going round.
     "ALTER TABLE skillexec_claims ADD COLUMN handed_back integer NOT NULL DEFAULT 0",
 )
-_DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
+DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
 _OPEN_S = 10.0  # how long a ledger opening waits for its database (starting, or made late)
@@ -111,20 +112,27 @@ UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NUL
 WHERE task_id = %s AND fence = %s AND state = 'running' AND handed_back < %s
 RETURNING handed_back
 """
-_BEAT = """
+BEAT = """
 INSERT INTO skillexec_workers (worker_id, hostname, pid, queues, stopping)
 VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (worker_id) DO UPDATE SET seen_at = now(), stopping = EXCLUDED.stopping
 """
-_RENEW = """
+# Returns what it renewed: a held claim missing there is no longer this worker's.
+RENEW = """
 UPDATE skillexec_claims SET lease_until = now() + make_interval(secs => %s)
-WHERE worker_id = %s AND state = 'running' AND task_id = ANY(%s)
+WHERE worker_id = %s AND state = 'running' AND task_id = ANY(%s) RETURNING task_id
 """
 _REAP = """
 UPDATE skillexec_claims SET state = CASE WHEN idempotent THEN 'queued' ELSE 'done' END,
     fence = fence + 1, worker_id = NULL, lease_until = NULL, published_at = now()
 WHERE state = 'running' AND lease_until < now()
 RETURNING task_id, idempotent, priority, queue
+"""
+# A claim this worker lost (its lease ran out) that nobody has taken since: taken back.
+_RETAKE = """
+UPDATE skillexec_claims SET fence = fence + 1, state = 'running', worker_id = %s,
+    lease_until = now() + make_interval(secs => %s), claimed_at = now()
+WHERE task_id = %s AND state = 'queued' RETURNING fence
 """
 _KNOWN = "SELECT task_id, state FROM skillexec_claims WHERE task_id = ANY(%s)"
 # A queued task nobody claimed: record that it was published again, once per bound.
@@ -191,7 +199,7 @@ class Ledger:
     async def migrate(self) -> int:
         """Apply the migrations not yet applied; the schema version after."""
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(_DURABLE)
+            await conn.execute(DURABLE)
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS skillexec_ledger_version "
                                "(version integer PRIMARY KEY, applied_at timestamptz "
@@ -317,7 +325,7 @@ class Ledger:
         """Hand a claim back (shutdown): queued again under a new fence."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute(_DURABLE)
+                await conn.execute(DURABLE)
                 cur = await conn.execute(_RELEASE, (claim.task_id, claim.fence))
                 return await cur.fetchone() is not None
         except (psycopg.Error, OSError) as exc:
@@ -329,7 +337,7 @@ class Ledger:
         has been (None: not given back, the bound reached or the claim no longer ours)."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute(_DURABLE)
+                await conn.execute(DURABLE)
                 cur = await conn.execute(_HAND_BACK, (claim.task_id, claim.fence, most))
                 row = await cur.fetchone()
                 return None if row is None else int(row[0])
@@ -345,11 +353,30 @@ class Ledger:
         task never run. Left alone, its lease runs out and the reaper takes it back."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute(_DURABLE)
-                await conn.execute(_BEAT, (self.worker_id, hostname, pid, queues, stopping))
-                await conn.execute(_RENEW, (self.lease_s, self.worker_id, list(held)))
+                await conn.execute(DURABLE)
+                await conn.execute(BEAT, (self.worker_id, hostname, pid, queues, stopping))
+                await conn.execute(RENEW, (self.lease_s, self.worker_id, list(held)))
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
+
+    async def renewed(self, claims: Collection[Claim]) -> set[str]:
+        """Renew these claims' leases now; the ids still this worker's (a claim whose
+        answer came late, its lease maybe run out meanwhile)."""
+        if not claims:
+            return set()
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(RENEW, (self.lease_s, self.worker_id,
+                                                 [c.task_id for c in claims]))
+                return {str(r[0]) for r in await cur.fetchall()}
+        except (psycopg.Error, OSError) as exc:
+            raise unavailable(exc) from exc
+
+    async def retake(self, task_id: str) -> Claim | None:
+        """Take back a claim this worker lost (its lease ran out: the reaper queued the task
+        again) if nobody has claimed it since; the new claim, or None."""
+        row = await self._one(_RETAKE, (self.worker_id, self.lease_s, task_id))
+        return None if row is None else Claim(task_id, int(row[0]))
 
     async def sweep(self, candidates: list[tuple[str, bool, int, str]], *,
                     reconcile_after_s: float) -> tuple[list[Expired], list[str], set[str]]:
@@ -363,7 +390,7 @@ class Ledger:
                 row = await cur.fetchone()
                 if not row or not row[0]:
                     return [], [], set()
-                await conn.execute(_DURABLE)
+                await conn.execute(DURABLE)
                 cur = await conn.execute(_REAP)
                 expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3])
                            for r in await cur.fetchall()]

@@ -12,7 +12,8 @@ A message may ring for many ids: the node claims only as many as it has room for
 slots, and those that would start within ``claim_ahead_s`` behind the running ones), and
 hands the rest back to the broker for a worker with room, so that long tasks do not pile
 up on one worker while another idles.
-Beside that the node heartbeats (renewing its leases), and sweeps as the leader: expired
+Beside that the node's leases are renewed from a thread of their own (``renewer``: a skill
+blocking this loop does not stop them), and it sweeps as the leader (``sweeper``): expired
 leases (idempotent tasks published again, non-idempotent ones ended ``interrupted``) and
 queued tasks nobody claimed (published again).
 """
@@ -30,6 +31,7 @@ import time
 from skillexec.distributed.early import SentClaim
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.handback import hand_back_unstarted
+from skillexec.distributed.leases import HeldLeases
 from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.distributed.metrics import NodeMetrics
 from skillexec.distributed.node_types import (
@@ -42,6 +44,7 @@ from skillexec.distributed.node_types import (
     interrupted_info,
     new_worker_id,
 )
+from skillexec.distributed.renewer import LeaseRenewer
 from skillexec.distributed.sweeper import Sweeper
 from skillexec.errors import CancelledError, SkillExecError
 from skillexec.storage.sqlite_request import stored_task
@@ -84,7 +87,9 @@ class WorkerNode:
         self.held = 0  # ids taken from messages and not yet ended here
         self.task_s: float | None = None  # mean time a task held a slot here (None: none yet)
         self.stopping = False
-        self._renewed_mono = time.monotonic()
+        self._renewed_mono = time.monotonic()  # before the renewer's thread starts
+        self.leases = HeldLeases(self)
+        self.renewer: LeaseRenewer | None = None
         self.sweeper = Sweeper(self)
         self._loops: list[asyncio.Task[None]] = []
 
@@ -99,14 +104,22 @@ class WorkerNode:
             raise
         await self._beat()
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._heartbeat_loop()),
-                       loop.create_task(self._sweep_loop())]
+        # Renewed from a thread: a skill blocking this loop does not stop it (renewer.py).
+        self.renewer = LeaseRenewer(self.leases, url=self.ledger.url,
+                                    worker_id=self.ledger.worker_id,
+                                    lease_s=self.settings.lease_s,
+                                    heartbeat_s=self.settings.heartbeat_s,
+                                    queues=",".join(self.queues), loop=loop)
+        self.renewer.start()
+        self._loops = [loop.create_task(self._sweep_loop())]
 
     async def close(self, *, grace_s: float) -> None:
         for t in self._loops:
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        await self.engine.close(grace_s=grace_s)
+        await self.engine.close(grace_s=grace_s)  # its last runs' leases still renewed
+        if self.renewer is not None:
+            await asyncio.to_thread(self.renewer.stop)
         with contextlib.suppress(SkillExecError):
             await self.ledger.heartbeat(hostname=socket.gethostname(), pid=os.getpid(),
                                         queues=",".join(self.queues),
@@ -116,7 +129,15 @@ class WorkerNode:
     @property
     def cut_off(self) -> bool:
         """No lease renewal for half a lease: stop starting work (fence ourselves)."""
-        return time.monotonic() - self._renewed_mono > self.settings.lease_s / 2
+        renewed = self._renewed_mono if self.renewer is None else self.renewer.renewed_mono
+        return time.monotonic() - renewed > self.settings.lease_s / 2
+
+    @property
+    def stalled(self) -> bool:
+        """The loop has not run for half a lease (read from other threads): a claim sent
+        now would wait for it, its lease running out unrenewed."""
+        return self.renewer is not None and \
+            time.monotonic() - self.renewer.loop_seen_mono > self.settings.lease_s / 2
 
     # -- deliveries -------------------------------------------------------------------------
 
@@ -160,7 +181,7 @@ class WorkerNode:
         that received it, ``EarlyClaims``): room for it here, and not stopping. Read from
         that thread: a flag that turns meanwhile only means that a task claimed just before
         the turn runs here (``handle``), as one claimed just before would."""
-        return not (self.stopping or self.cut_off) and self.held < self.slots
+        return not (self.stopping or self.cut_off or self.stalled) and self.held < self.slots
 
     async def _held(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
         try:
@@ -178,6 +199,7 @@ class WorkerNode:
 
     async def handle(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
         got: tuple[Claim, StoredTask] | None = None
+        asked_mono = time.monotonic() if sent is None else sent.sent_mono
         try:
             if sent is not None:  # claimed on arrival: what it won runs, stopping or not
                 self.metrics.early.inc()
@@ -198,10 +220,23 @@ class WorkerNode:
             self.metrics.refused.inc()
             return Delivery("refused")
         claim, st = got
+        if time.monotonic() - asked_mono > self.settings.lease_s / 2:
+            # Its answer waited for this loop: the lease may have run out meanwhile.
+            try:
+                again = await self.leases.still_ours(claim)
+            except SkillExecError as exc:
+                log.warning("task %s: its claim cannot be checked now (%s); the message "
+                            "goes back", task_id, exc)
+                return Delivery("requeue")
+            if again is None:
+                self.metrics.refused.inc()
+                return Delivery("refused")
+            claim = again
         r = st.request
         self.metrics.claimed.inc()
         self.store.claims[task_id] = claim
         self.idempotent[task_id] = r.idempotent
+        self.leases.timeouts[task_id] = r.timeout_s or 0.0
         try:
             if st.cancel_requested:
                 await self.engine.claimed.end(st, CancelledError("the task was cancelled").info,
@@ -219,6 +254,7 @@ class WorkerNode:
                 self._learned(result)
         finally:
             self.idempotent.pop(task_id, None)
+            self.leases.timeouts.pop(task_id, None)
         return Delivery("ran")
 
     async def _claim_seen(self, task_id: str) -> tuple[Claim, StoredTask] | None:
@@ -274,25 +310,6 @@ class WorkerNode:
                                     queues=",".join(self.queues),
                                     held=list(self.store.claims), stopping=self.stopping)
         self._renewed_mono = time.monotonic()
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.heartbeat_s)
-            try:
-                await self._beat()
-            except SkillExecError as exc:
-                log.warning("heartbeat failed: %s", exc)
-                if self.cut_off:
-                    await self._fence_self()
-
-    async def _fence_self(self) -> None:
-        """Cut off from the ledger: our idempotent runs will be run elsewhere; stop them
-        (their ends cannot be written anyway). Non-idempotent ones run on: they never run
-        twice, and the reaper ends them ``interrupted`` if we stay away."""
-        for task_id, idempotent in list(self.idempotent.items()):
-            if idempotent:
-                log.warning("task %s: cut off from the ledger, cancelling it here", task_id)
-                await self.engine.cancel(task_id)
 
     async def _sweep_loop(self) -> None:
         while True:
