@@ -21,8 +21,8 @@ from skillexec.distributed.reach import reachable
 from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
-__all__ = ["BEAT", "CLAIM_REQUEST", "DURABLE", "MIGRATIONS", "RENEW", "Claim", "Expired", "Ledger",
-           "unavailable"]
+__all__ = ["BEAT", "CLAIM_REQUEST", "DURABLE", "MIGRATIONS", "MOST_LOST", "RENEW", "Claim",
+           "Expired", "Ledger", "unavailable"]
 
 log = logging.getLogger("skillexec.distributed")
 
@@ -58,7 +58,15 @@ MIGRATIONS: tuple[str, ...] = (
     # Claims given back unstarted (a worker without the skill, a start the journal could
     # not write): bounded, so that a task no worker can run ends instead of going round.
     "ALTER TABLE skillexec_claims ADD COLUMN handed_back integer NOT NULL DEFAULT 0",
+    # Leases that ran out while the task ran (its worker died, or was cut off), and whose:
+    # bounded, so that a task whose run kills its worker ends instead of killing each.
+    """
+    ALTER TABLE skillexec_claims ADD COLUMN lost integer NOT NULL DEFAULT 0,
+        ADD COLUMN lost_on text[] NOT NULL DEFAULT '{}';
+    """,
 )
+# An idempotent task whose lease ran out this many times ends ``worker_lost``.
+MOST_LOST = 3
 DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
@@ -122,11 +130,14 @@ RENEW = """
 UPDATE skillexec_claims SET lease_until = now() + make_interval(secs => %s)
 WHERE worker_id = %s AND state = 'running' AND task_id = ANY(%s) RETURNING task_id
 """
-_REAP = """
-UPDATE skillexec_claims SET state = CASE WHEN idempotent THEN 'queued' ELSE 'done' END,
-    fence = fence + 1, worker_id = NULL, lease_until = NULL, published_at = now()
+# (The SET's worker_id on the right is the row's before the update: the one that lost it.)
+_REAP = f"""
+UPDATE skillexec_claims SET
+    state = CASE WHEN idempotent AND lost + 1 < {MOST_LOST} THEN 'queued' ELSE 'done' END,
+    fence = fence + 1, worker_id = NULL, lease_until = NULL, published_at = now(),
+    lost = lost + 1, lost_on = lost_on || coalesce(worker_id, '?')
 WHERE state = 'running' AND lease_until < now()
-RETURNING task_id, idempotent, priority, queue
+RETURNING task_id, idempotent, priority, queue, state, lost_on
 """
 # A claim this worker lost (its lease ran out) that nobody has taken since: taken back.
 _RETAKE = """
@@ -154,12 +165,16 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class Expired:
-    """A claim whose lease ran out, taken back by the reaper."""
+    """A claim whose lease ran out, taken back by the reaper: queued again (``requeued``)
+    or not (a non-idempotent task, or one whose workers' leases on it ran out ``MOST_LOST``
+    times); ``lost_on``: those workers, oldest first."""
 
     task_id: str
     idempotent: bool
     priority: int
     queue: str
+    requeued: bool = True
+    lost_on: tuple[str, ...] = ()
 
 
 class Ledger:
@@ -392,8 +407,8 @@ class Ledger:
                     return [], [], set()
                 await conn.execute(DURABLE)
                 cur = await conn.execute(_REAP)
-                expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3])
-                           for r in await cur.fetchall()]
+                expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3], r[4] == "queued",
+                                   tuple(r[5])) for r in await cur.fetchall()]
                 ids = [c[0] for c in candidates]
                 cur = await conn.execute(_KNOWN, (ids,))
                 states = {r[0]: r[1] for r in await cur.fetchall()}

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from skillexec.distributed.ledger import Expired
+from skillexec.distributed.ledger import MOST_LOST, Expired
 from skillexec.distributed.node_types import interrupted_info
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.storage.store import TaskStore
@@ -24,7 +24,7 @@ from skillexec.storage.store import TaskStore
 if TYPE_CHECKING:
     from skillexec.distributed.node import WorkerNode
 
-__all__ = ["PAGE", "Sweeper"]
+__all__ = ["PAGE", "Sweeper", "worker_lost_info"]
 
 log = logging.getLogger("skillexec.distributed")
 PAGE = 1000  # unfinished tasks the reconciler reads per sweep (the next sweep goes on)
@@ -78,12 +78,17 @@ class Sweeper:
 
     async def _expired(self, e: Expired) -> None:
         node = self.node
-        node.metrics.reaped.labels("requeued" if e.idempotent else "interrupted").inc()
-        if e.idempotent:
+        if e.requeued:
+            node.metrics.reaped.labels("requeued").inc()
             node.publish(e.task_id, e.priority, e.queue)
             return
+        node.metrics.reaped.labels("worker_lost" if e.idempotent else "interrupted").inc()
         node.store.claims.pop(e.task_id, None)  # the reaper's end, not a holder's
-        await self._end(e.task_id, functools.partial(interrupted_info, e.task_id))
+        if e.idempotent:  # its workers died running it, again and again: it ends
+            await self._end(e.task_id, functools.partial(worker_lost_info, e.task_id,
+                                                         lost_on=e.lost_on))
+        else:
+            await self._end(e.task_id, functools.partial(interrupted_info, e.task_id))
 
     async def _end(self, task_id: str, error: Callable[[str], ErrorInfo]) -> None:
         """End an unfinished task without running it (``error``: given its skill id). One
@@ -116,3 +121,12 @@ def _unrecorded_info(task_id: str, _skill_id: str) -> ErrorInfo:
     return ErrorInfo(type=ErrorType.EXECUTION, code="interrupted", retryable=False,
                      message=f"the worker ending task {task_id} stopped before the journal "
                              "recorded its result")
+
+
+def worker_lost_info(task_id: str, skill_id: str, *, lost_on: tuple[str, ...]) -> ErrorInfo:
+    return ErrorInfo(
+        type=ErrorType.EXECUTION, code="worker_lost", retryable=False,
+        message=f"task {task_id} (skill {skill_id!r}) lost its worker {len(lost_on)} times "
+                f"while it ran (on {', '.join(lost_on)}): its run may be what stops them (a "
+                "crash, os._exit, the memory limit), so it is not run again",
+        details={"workers": list(lost_on), "most_lost": MOST_LOST})
