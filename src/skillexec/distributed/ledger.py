@@ -436,5 +436,13 @@ class Ledger:
 
 
 def unavailable(exc: BaseException) -> ResourceError:
+    """The error of a statement that failed: the database out of reach (a lost connection,
+    a server going down: worth trying again), or refusing what it was given (a value it
+    cannot hold: the same statement fails every time)."""
+    if isinstance(exc, psycopg.Error) and not isinstance(
+            exc, psycopg.OperationalError | psycopg.InterfaceError):
+        said = " ".join(str(exc).split())
+        return ResourceError(f"the distributed ledger (PostgreSQL) refused it: {said}",
+                             code="ledger_refused", retryable=False)
     return ResourceError(f"the distributed ledger (PostgreSQL) is unavailable: {exc}",
                          code="ledger_unavailable", retryable=True)

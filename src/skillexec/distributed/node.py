@@ -28,11 +28,13 @@ import os
 import socket
 import time
 
+import psycopg
+
 from skillexec.distributed.early import SentClaim
 from skillexec.distributed.fenced import FencedStore
 from skillexec.distributed.handback import hand_back_unstarted
 from skillexec.distributed.leases import HeldLeases
-from skillexec.distributed.ledger import Claim, Ledger
+from skillexec.distributed.ledger import Claim, Ledger, unavailable
 from skillexec.distributed.metrics import NodeMetrics
 from skillexec.distributed.node_types import (
     ClaimedRunner,
@@ -44,10 +46,18 @@ from skillexec.distributed.node_types import (
     interrupted_info,
     new_worker_id,
 )
+from skillexec.distributed.poison import (
+    REQUEUE_PAUSE_S,
+    Unreadable,
+    UnreadableTasks,
+    check_keyring,
+    decoded,
+    unreadable_error,
+    valid_task_id,
+)
 from skillexec.distributed.renewer import LeaseRenewer
 from skillexec.distributed.sweeper import Sweeper
 from skillexec.errors import CancelledError, SkillExecError
-from skillexec.storage.sqlite_request import stored_task
 from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, TaskStatus
 
@@ -91,6 +101,7 @@ class WorkerNode:
         self.leases = HeldLeases(self)
         self.renewer: LeaseRenewer | None = None
         self.sweeper = Sweeper(self)
+        self.unreadable = UnreadableTasks(settings.reconcile_after_s)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -100,6 +111,12 @@ class WorkerNode:
         try:
             await self.engine.start()
         except BaseException:  # the pool closed, not left pending behind the error
+            await self.ledger.close()
+            raise
+        try:  # a keyring that is not the submitters' reads nothing: said now, in a sentence
+            await check_keyring(self.journal)
+        except BaseException:
+            await self.engine.close(grace_s=0)
             await self.ledger.close()
             raise
         await self._beat()
@@ -149,6 +166,13 @@ class WorkerNode:
         message's) for a worker with room. They were never claimed here, so nothing is
         lost or run twice: a failed publish leaves them to the reconciler. ``sent``: the
         claim of the message's one id, already on the wire (``early_ok``)."""
+        if not all(valid_task_id(t) for t in task_ids):  # never sent to the database
+            bad = [t for t in task_ids if not valid_task_id(t)]
+            log.warning("a message named %d ids that are no task ids (%s); they are dropped",
+                        len(bad), ", ".join(repr(t)[:40] for t in bad[:3]))
+            task_ids = [t for t in task_ids if valid_task_id(t)]
+            if not task_ids:
+                return [Delivery("refused")]
         if sent is not None:
             self.held += 1
             return [await self._held(sent.task_id, sent)]
@@ -205,7 +229,7 @@ class WorkerNode:
                 self.metrics.early.inc()
                 early = await sent.answer()
                 if early is not None and self.store.folded is not None:
-                    got = early[0], stored_task(early[1], self.store.folded.codec)
+                    got = decoded(early[0], early[1], self.store.folded.codec)
             if got is None:
                 if self.stopping:
                     return Delivery("requeue")
@@ -213,8 +237,17 @@ class WorkerNode:
                     await asyncio.sleep(1.0)  # not a hot loop of deliveries handed back
                     return Delivery("requeue")
                 got = await self._claim_seen(task_id)
-        except SkillExecError as exc:
-            log.warning("task %s: cannot claim now (%s); the message goes back", task_id, exc)
+        except Unreadable as exc:
+            return await self._unreadable(exc)
+        except (SkillExecError, psycopg.Error, OSError) as exc:
+            error = exc if isinstance(exc, SkillExecError) else unavailable(exc)
+            if not error.retryable:  # the same claim would fail again: not a hot loop
+                log.warning("task %s: cannot be claimed (%s); its message is dropped",
+                            task_id, error)
+                return Delivery("refused")
+            log.warning("task %s: cannot claim now (%s); the message goes back", task_id,
+                        error)
+            await asyncio.sleep(REQUEUE_PAUSE_S)  # not a hot loop while the database is away
             return Delivery("requeue")
         if got is None:  # a duplicate, or a task another worker holds or ended
             self.metrics.refused.inc()
@@ -257,6 +290,20 @@ class WorkerNode:
             self.leases.timeouts.pop(task_id, None)
         return Delivery("ran")
 
+    async def _unreadable(self, exc: Unreadable) -> Delivery:
+        """A task this worker cannot read: its claim given back (under a new fence, for a
+        worker that can read it: the reconciler publishes it again after
+        ``reconcile_after_s``) and the message dropped."""
+        self.unreadable.add(exc.task_id)
+        if exc.claim is not None:
+            with contextlib.suppress(SkillExecError):
+                await self.ledger.release(exc.claim)
+        log.warning("task %s: this worker cannot read it (%s); its message is dropped, and "
+                    "the reconciler publishes it again within reconcile_after_s for a worker "
+                    "that can", exc.task_id, exc.error)
+        self.metrics.refused.inc()
+        return Delivery("refused")
+
     async def _claim_seen(self, task_id: str) -> tuple[Claim, StoredTask] | None:
         """The claim; for a task the journal does not hold yet, tried again for a bounded
         time: an ``execute``'s task is published while its submission's commit is on the
@@ -287,13 +334,24 @@ class WorkerNode:
         if folded is not None:  # one statement claims and reads the request
             got = await self.ledger.claim_request(task_id, queue=self.queues[0])
             if got is not None:
-                return got[0], stored_task(got[1], folded.codec)
+                return decoded(got[0], got[1], folded.codec)
             if seen:
                 return None
             # Refused: read why. A message delivered twice is rare; the case to tell apart
             # is a row not there yet (an execute()'s), or not when the claim looked.
-            return _AGAIN if await self.journal.get_request(task_id) is not None else _ABSENT
-        st = await self.journal.get_request(task_id)
+            try:
+                there = await self.journal.get_request(task_id) is not None
+            except SkillExecError as exc:
+                if not unreadable_error(exc):
+                    raise
+                there = True
+            return _AGAIN if there else _ABSENT
+        try:
+            st = await self.journal.get_request(task_id)
+        except SkillExecError as exc:
+            if unreadable_error(exc):
+                raise Unreadable(task_id, None, exc) from exc
+            raise
         if st is None:
             return _ABSENT
         if st.status.terminal:

@@ -113,7 +113,7 @@ class Sweeper:
         if node.stopping or node.cut_off:
             return
         for task_id in await node.journal.cancel_requests():
-            if task_id not in node.store.claims:
+            if task_id not in node.store.claims and task_id not in node.unreadable:
                 await node.handle(task_id)
 
 

@@ -33,6 +33,7 @@ from skillexec.distributed.node import (
     WorkerNode,
     new_worker_id,
 )
+from skillexec.distributed.poison import valid_task_id
 from skillexec.distributed.pool import waiting_pool
 from skillexec.distributed.transport import RUN_TASK, Transport, broker_priority, celery_app
 from skillexec.errors import ConfigError
@@ -83,7 +84,7 @@ class EarlyStarts:
             return
         ids = request.args[0]
         sent = None
-        if self.early is not None and isinstance(ids, str) and self.node.early_ok:
+        if self.early is not None and valid_task_id(ids) and self.node.early_ok:
             sent = self.early.send(ids)
         started = self.start(ids, request.delivery_info, sent=sent)
         with self._lock:
