@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from celery.exceptions import Reject
-from celery.signals import task_received, worker_shutting_down
+from celery.signals import task_received, worker_init, worker_shutting_down
 
 from skillexec.distributed.early import EarlyClaims, SentClaim
 from skillexec.distributed.fenced import FencedStore
@@ -181,6 +181,14 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
 
     done = threading.Event()
     worker_shutting_down.connect(on_shutdown, weak=False)
+    # Celery's worker itself, for its exit code: ``app.start`` drops it (click 8.2+ returns
+    # what ``ctx.exit(1)`` gave instead of raising, and Celery ignores the return).
+    controllers: list[Any] = []
+
+    def on_init(sender: Any = None, **_: Any) -> None:
+        controllers.append(sender)
+
+    worker_init.connect(on_init, weak=False)
     try:
         # Celery's threads pool, but a message started on arrival takes a thread only once
         # its tasks ended (the pool's class is given as the setting: -P names built-ins).
@@ -191,8 +199,11 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
                           f"--queues={','.join(queues)}", f"--loglevel={loglevel}",
                           "--without-gossip", "--without-mingle",
                           f"--hostname=skillexec.{os.getpid()}@%h"])
+        if not code and controllers:
+            code = getattr(controllers[-1], "exitcode", None)
     finally:
         done.set()
+        worker_init.disconnect(on_init)
         worker_shutting_down.disconnect(on_shutdown)
         task_received.disconnect(early.received)
         try:
