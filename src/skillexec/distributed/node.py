@@ -45,6 +45,7 @@ from skillexec.distributed.node_types import (
     Unstarted,
     interrupted_info,
     new_worker_id,
+    past_deadline,
 )
 from skillexec.distributed.poison import (
     REQUEUE_PAUSE_S,
@@ -271,7 +272,9 @@ class WorkerNode:
         self.idempotent[task_id] = r.idempotent
         self.leases.timeouts[task_id] = r.timeout_s or 0.0
         try:
-            if st.cancel_requested:
+            if (late := past_deadline(st, time.time())) is not None:
+                await self.engine.claimed.end(st, late)  # its caller has given up on it
+            elif st.cancel_requested:
                 await self.engine.claimed.end(st, CancelledError("the task was cancelled").info,
                                               status=TaskStatus.CANCELLED)
             elif not r.idempotent and st.status in _STARTED:

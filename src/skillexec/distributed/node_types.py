@@ -13,9 +13,10 @@ from typing import Protocol
 from skillexec.errors import ErrorInfo, ErrorType
 from skillexec.storage.store import StoredTask
 from skillexec.task import ExecutionResult, TaskStatus
+from skillexec.units import duration
 
 __all__ = ["ClaimedRunner", "Delivery", "NodeEngine", "NodeSettings", "Publisher",
-           "Unstarted", "interrupted_info", "new_worker_id"]
+           "Unstarted", "interrupted_info", "new_worker_id", "past_deadline"]
 
 
 class NodeSettings(Protocol):
@@ -94,3 +95,15 @@ def interrupted_info(task_id: str, skill_id: str) -> ErrorInfo:
                      message=f"the worker running task {task_id} stopped (its lease ran "
                              f"out); skill {skill_id!r} is not idempotent, so it was not "
                              "re-run")
+
+
+def past_deadline(st: StoredTask, now: float) -> ErrorInfo | None:
+    """The error of a claimed task whose call's deadline (counted from its submission)
+    passed while it waited for a worker: it is not started; None: time is left."""
+    r = st.request
+    if r.deadline_s is None or now < r.created_at + r.deadline_s:
+        return None
+    return ErrorInfo(type=ErrorType.TIMEOUT, code="deadline_exceeded", retryable=False,
+                     message=f"task {st.task_id} waited for a worker past its call's "
+                             f"deadline of {duration(r.deadline_s)}: it was not started",
+                     details={"deadline_s": r.deadline_s})

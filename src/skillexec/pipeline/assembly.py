@@ -317,7 +317,7 @@ def _audit_purge(audit: AuditLog, data: dict[str, Any]) -> None:
 
 
 def _remote(c: EngineConfig, journal: TaskStore, events: EventBus,
-            published: dict[str, None]) -> RemoteEnqueue | None:
+            published: dict[str, float | None]) -> RemoteEnqueue | None:
     if c.broker_url is None:
         return None
     from skillexec.distributed.transport import Transport  # Celery only when distributed

@@ -278,7 +278,10 @@ class AttemptLoop:
         # The call's deadline comes first (no clock read without one: the common case).
         cut = task.request.deadline_s is not None and task_deadline - time.time() < timeout_s
         if cut:
-            timeout_s = max(0.001, task_deadline - time.time())
+            left_s = task_deadline - time.time()
+            if left_s <= 0:  # it waited past its deadline (queued): not started at all
+                return Outcome(error=_not_started(skill, task))
+            timeout_s = max(0.001, left_s)
         ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
                                        progress=self.output_filter.progress(
                                            task, self.events.progress_sink(task)),
@@ -380,6 +383,16 @@ def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorIn
                 f"{duration(task.deadline_s)} (attempt {task.attempts}; each attempt may "
                 f"take {duration(task.timeout_s)})",
         details={**err.details, "deadline_s": task.deadline_s})
+
+
+def _not_started(skill: Skill, task: ExecutionTask) -> ErrorInfo:
+    """An attempt whose call's deadline passed before it began: started with no time left,
+    an async skill's work before its first ``await`` would have run all the same."""
+    return ErrorInfo(
+        type=ErrorType.TIMEOUT, code="deadline_exceeded", retryable=False,
+        message=f"skill {skill.id!r} was not started: the call's deadline of "
+                f"{duration(task.deadline_s)} had passed while it waited (attempt "
+                f"{task.attempts})", details={"deadline_s": task.deadline_s})
 
 
 def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],

@@ -39,7 +39,7 @@ _MAX_PUBLISHED = 100_000  # ids remembered for an interruption (LiveTasks.publis
 
 class RemoteEnqueue:
     def __init__(self, *, journal: TaskStore, events: EventBus, publisher: Publisher,
-                 published: dict[str, None] | None = None) -> None:
+                 published: dict[str, float | None] | None = None) -> None:
         self.journal = journal
         self.events = events
         self.publisher = publisher
@@ -67,7 +67,8 @@ class RemoteEnqueue:
             await written
             self._publish(task)
         published = self.published
-        published[task.task_id] = None
+        r = task.request  # a waiter here gives up at its deadline (JournalWatcher)
+        published[task.task_id] = None if r.deadline_s is None else r.created_at + r.deadline_s
         if len(published) > _MAX_PUBLISHED:  # never waited for (submit only): long ended
             del published[next(iter(published))]
         self.events.status(task)

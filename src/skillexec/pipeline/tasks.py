@@ -29,8 +29,9 @@ class LiveTasks:
         self.waiters: dict[str, list[asyncio.Future[ExecutionResult | None]]] = {}
         self.cancelling: set[str] = set()  # ids this engine is cancelling
         # Distributed: ids this engine published for a worker to run, until their end is
-        # seen here (what an interrupted command cancels too; the oldest go past a bound).
-        self.published: dict[str, None] = {}
+        # seen here (what an interrupted command cancels too; the oldest go past a bound),
+        # and when each one's deadline passes (epoch seconds; None: it has none).
+        self.published: dict[str, float | None] = {}
         self.watcher: JournalWatcher | None = None  # for tasks another engine owns
         self._deadlines: Deadlines | None = None  # when timed waits give up
 
@@ -71,7 +72,8 @@ class LiveTasks:
     async def _wait(self, task_id: str, timeout: float | None) -> ExecutionResult:
         if task_id not in self.live:  # ended, or another engine's (a distributed worker's)
             assert self.watcher is not None  # set by the engine
-            ended = await self.watcher.wait_elsewhere(task_id, timeout)
+            ended = await self.watcher.wait_elsewhere(
+                task_id, timeout, deadline_at=self.published.get(task_id))
             self.published.pop(task_id, None)  # its end is seen
             return ended
         if timeout is not None and timeout <= 0:
