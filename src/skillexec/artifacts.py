@@ -127,7 +127,7 @@ class ArtifactManager:
         key = sealing.keyring.key_for(principal) if sealing is not None else None
         digest = address(key, data) if key is not None else hashlib.sha256(data).hexdigest()
         target = self._file(digest)
-        if not target.exists():
+        if not self._touched(target):
             try:
                 self._write(target, data, key, principal, digest)
             except OSError as exc:
@@ -146,6 +146,18 @@ class ArtifactManager:
         # task never names an artifact the journal does not know.
         self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=time.time()))
         return ref
+
+    @staticmethod
+    def _touched(target: Path) -> bool:
+        """Whether the file is already stored; touched if so, so that a sweep of files no
+        record names (a distributed worker's) never takes it for an old orphan's."""
+        try:
+            os.utime(target)
+        except FileNotFoundError:
+            return False
+        except OSError:  # there, not ours to touch (another user's): kept as it is
+            return True
+        return True
 
     def _write(self, target: Path, data: bytes, key: DataKey | None, principal: str | None,
                digest: str) -> None:

@@ -99,7 +99,8 @@ def worker(
     try:
         code = run_worker(broker_url=cfg.broker_url, settings=cfg.distributed, journal=journal,
                           make_engine=make_engine, concurrency=concurrency, queues=names,
-                          metrics_port=metrics_port, loglevel=loglevel.upper())
+                          metrics_port=metrics_port, loglevel=loglevel.upper(),
+                          artifacts_dir=cfg.artifacts_dir)
     except SkillExecError as exc:
         opt.fail(str(exc))
     if code:  # Celery's unrecoverable error, logged above: not a clean shutdown

@@ -27,6 +27,7 @@ import logging
 import os
 import socket
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -47,6 +48,7 @@ from skillexec.distributed.node_types import (
     new_worker_id,
     past_deadline,
 )
+from skillexec.distributed.orphans import OrphanFiles
 from skillexec.distributed.poison import (
     REQUEUE_PAUSE_S,
     Unreadable,
@@ -84,7 +86,7 @@ _ABSENT, _AGAIN = _Absent.ABSENT, _Absent.AGAIN
 class WorkerNode:
     def __init__(self, *, engine: NodeEngine, store: FencedStore, ledger: Ledger,
                  publisher: Publisher, settings: NodeSettings, queues: list[str],
-                 metrics: NodeMetrics, slots: int) -> None:
+                 metrics: NodeMetrics, slots: int, artifacts_dir: Path | None = None) -> None:
         self.engine = engine
         self.store = store
         self.journal: TaskStore = store.journal()
@@ -103,6 +105,10 @@ class WorkerNode:
         self.renewer: LeaseRenewer | None = None
         self.sweeper = Sweeper(self)
         self.unreadable = UnreadableTasks(settings.reconcile_after_s)
+        # Files whose records another node purged or pruned (every ten reconcile bounds).
+        self.orphans = None if artifacts_dir is None else OrphanFiles(
+            artifacts_dir, self.journal, every_s=10 * settings.reconcile_after_s,
+            min_age_s=settings.reconcile_after_s)
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------

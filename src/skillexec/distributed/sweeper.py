@@ -61,6 +61,8 @@ class Sweeper:
             log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
                         len(expired), len(again))
         await self._end_cancelled()
+        if node.orphans is not None:  # every worker, its own files
+            await node.orphans.sweep_if_due()
 
     async def _candidates(self, before: float) -> list[Candidate]:
         node = self.node

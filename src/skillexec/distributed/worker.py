@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 from celery.exceptions import Reject
@@ -123,8 +124,9 @@ class EarlyStarts:
 def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
                make_engine: Callable[[TaskStore], NodeEngine], concurrency: int,
                queues: list[str], metrics_port: int | None = None,
-               loglevel: str = "WARNING") -> int:
-    """Run until SIGTERM/SIGINT; 0 after a clean shutdown."""
+               loglevel: str = "WARNING", artifacts_dir: Path | None = None) -> int:
+    """Run until SIGTERM/SIGINT; 0 after a clean shutdown. ``artifacts_dir``: where the
+    engine keeps artifact files (those no record names any more are removed)."""
     if settings.database_url is None:
         raise ConfigError("distributed mode needs PostgreSQL: set distributed.database_url "
                           "(SKILLEXEC_DISTRIBUTED__DATABASE_URL)", code="no_database_url")
@@ -142,7 +144,7 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     engine_loop = EngineLoop()
     node = WorkerNode(engine=make_engine(store.journal()), store=store, ledger=ledger,
                       publisher=publisher, settings=settings, queues=queues, metrics=metrics,
-                      slots=concurrency)
+                      slots=concurrency, artifacts_dir=artifacts_dir)
     if metrics_port is not None:  # a port in use is refused before the node registers
         metrics.serve(metrics_port)
     try:

@@ -163,6 +163,12 @@ class PostgresQueriesMixin:
                                         " WHERE sha256 = ANY(?)"), (sorted(gone),))
             return gone - {r[0] for r in await cur.fetchall()}
 
+    async def referenced_digests(self, digests: list[str]) -> set[str]:
+        """Which of these content addresses an artifact record names (a node's file that
+        none names was purged or pruned elsewhere: ``distributed.orphans``)."""
+        return {r[0] for r in await self._rows(
+            "SELECT DISTINCT sha256 FROM artifacts WHERE sha256 = ANY(?)", (list(digests),))}
+
     # -- the result cache (ExecutionOptimizer) ------------------------------------------------
 
     async def cache_get(self, key: str) -> CacheRecord | None:
