@@ -33,7 +33,8 @@ log = logging.getLogger("skillexec.distributed")
 REQUEUE_PAUSE_S = 1.0  # before a message goes back for a database out of reach
 _TASK_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
 # A payload this node's codec cannot open: its keyring lacks the key, or the row was altered.
-_UNREADABLE = frozenset({"data_key_destroyed", "decrypt_failed", "master_key_missing"})
+_UNREADABLE = frozenset({"data_key_destroyed", "data_key_missing", "decrypt_failed",
+                         "master_key_missing"})
 
 
 def valid_task_id(value: object) -> bool:

@@ -140,14 +140,28 @@ class SealingCodec(Codec):
         kid = bytes(blob[1:5])
         key = self.keyring.key_by_id(principal, int.from_bytes(kid, "big"))
         if key is None:
-            raise ResourceError(f"{table} {row_id}: its data key was destroyed (purged)",
-                                code="data_key_destroyed")
+            raise self._no_key(table, row_id, principal, int.from_bytes(kid, "big"))
         try:
             return key.aead.decrypt(bytes(blob[5:_HEADER]), bytes(blob[_HEADER:]),
                                     _ad(kid, table, row_id, field, principal))
         except InvalidTag:
             raise ResourceError(f"{table} {row_id}: the {field} field fails its integrity "
                                 "check (altered or moved)", code="decrypt_failed") from None
+
+    def _no_key(self, table: str, row_id: str, principal: str | None,
+                key_id: int) -> ResourceError:
+        """A sealed field whose key this node's keyring lacks: destroyed by a purge, or never
+        here (another data directory's keyring sealed it: nodes must share one)."""
+        head = (f"{table} {row_id}: this node's keyring ({self.keyring.path}) has no data "
+                f"key {key_id} for " + (f"principal {principal!r}" if principal is not None
+                                 else "the local principal"))
+        share = "every node must share the submitters' keyring.json"
+        if table == "tasks" and row_id < self._sealed_since:  # older than this keyring
+            return ResourceError(f"{head}: it was sealed with another data directory's "
+                                 f"keyring ({share})", code="data_key_missing")
+        return ResourceError(f"{head}: the data key was destroyed (a purge), or another data "
+                             f"directory's keyring sealed it ({share})",
+                             code="data_key_destroyed")
 
     def seal_result(self, body: dict[str, Any], *, task_id: str,
                     principal: str | None) -> dict[str, Any]:
