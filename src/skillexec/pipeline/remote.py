@@ -130,7 +130,11 @@ class ClaimedRuns:
         worker's non-idempotent task)."""
         task = task_from_stored(st)
         self.tasks.live[task.task_id] = task
-        return await self.finish(task, Outcome(error=error), status=status)
+        # Its one entry says why (without it, a reader took the row for a clean attempt).
+        r = st.request
+        entry = {"attempt": task.attempts, "skill": f"{r.skill_id}@{r.skill_version}",
+                 "metrics": {}, "error": error.to_dict(), "decision": "ended, not run here"}
+        return await self.finish(task, Outcome(error=error), status=status, history=[entry])
 
     def held(self) -> list[str]:
         """Ids of the tasks this node holds now (queued or running)."""
