@@ -36,6 +36,7 @@ class Sweeper:
         self.node = node
         self._reconciled_mono = 0.0
         self._after: tuple[float, str] = (0.0, "")  # where the reconciler's last page ended
+        self._unrecorded: set[str] = set()  # ended in the ledger, not in the journal, lately
 
     async def sweep(self) -> None:
         """Reaper and reconciler (only the leader's sweep does anything)."""
@@ -55,8 +56,13 @@ class Sweeper:
             node.metrics.republished.inc()
             priority, queue = queue_of[task_id]
             node.publish(task_id, priority, queue)
-        for task_id in done:  # the ledger saw its end, the journal never did
-            await self._end(task_id, functools.partial(_unrecorded_info, task_id))
+        if candidates:
+            # The ledger saw its end, the journal never did: at two readings half a bound
+            # apart (a journal whose database is not the ledger's writes the end just
+            # after the ledger's, and that end may be on its way).
+            lately, self._unrecorded = self._unrecorded, done
+            for task_id in done & lately:
+                await self._end(task_id, functools.partial(_unrecorded_info, task_id))
         if expired or again:
             log.warning("sweep: %d expired leases taken back, %d queued tasks published again",
                         len(expired), len(again))
