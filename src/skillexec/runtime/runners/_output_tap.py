@@ -5,10 +5,10 @@ prints ("Rendering page 3 of 40", a tqdm bar on stderr). The tap reads each chun
 engine collects it and reports the latest complete line (``\\n`` or ``\\r`` ends one: a bar
 redrawn after a ``\\r`` is reported as the next redraw ends it), at most every ``every_s``
 and once more after a burst, so that a script printing a line per row costs a report per
-quarter second. Only whole lines of at most 4 KiB: the output filter masks whole secrets.
-The fraction is read off the line where it says one ("45%", "3/40", "3 of 40"); else the
-last one read stands (0 at first). The engine's output filter masks secrets in the
-message as it does for a skill's own reports.
+quarter second. The fraction is read off the line where it says one ("45%", "3/40", "3 of
+40"); else the last one read stands (0 at first). Only whole lines of at most 4 KiB are
+reported: the engine's output filter masks whole secrets in a message, as it does in a
+skill's own reports.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ class OutputTap:
             else None
         if cut < 0:
             return
-        # Only the end matters: a chunk may hold 256 KiB of lines.
-        lines = _ENDS.split(data[max(0, cut - 2 * _MAX_LINE_BYTES - len(_LONG)):cut])
+        # Only the end matters: a chunk may hold 256 KiB of lines. What the window cuts at
+        # its start is no whole line.
+        start = max(0, cut - 2 * _MAX_LINE_BYTES - len(_LONG))
+        lines = _ENDS.split(data[start:cut])[1 if start else 0:]
         last = next((ln for ln in reversed(lines) if ln.strip() and len(ln) <= _MAX_LINE_BYTES
                      and _LONG not in ln), None)
         if last is None:
