@@ -164,11 +164,14 @@ def prepare(setup: ChildSetup, req: dict[str, Any], sizes: tuple[int, int], *,
     lim = req["limits"]
     as_bytes, data_bytes = lim.get("memory_bytes"), lim.get("data_bytes")
     # Limits rarely change between a skill's attempts: the last plan is reused as it is.
+    vsz_bytes, data_now = sizes
+    # The data size only where a data limit starts from it: it changes more often than
+    # the address space, and each change would work the plan out again.
     key = (as_bytes, data_bytes, lim.get("cpu_seconds"), lim["file_size_bytes"],
-           lim["open_files"], lim.get("processes"), sizes)
+           lim["open_files"], lim.get("processes"), vsz_bytes,
+           None if data_bytes is None else data_now)
     if key != setup.rlimit_key:
         own = setup.own_limits
-        vsz_bytes, data_now = sizes
         setup.rlimit_plan = [(which, pair) for which, pair in rlimit_plan(
             setup.hard_limits,
             address_space_bytes=None if as_bytes is None else vsz_bytes + int(as_bytes),
