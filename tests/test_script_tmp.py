@@ -42,3 +42,37 @@ def test_temporary_files_are_not_artifacts(tmp_path: Path) -> None:
     out, plain, session = arun(go())
     assert out == ".tmp True\n"
     assert plain == session == ["out.txt"]
+
+
+def test_a_reused_workspace_keeps_a_writable_tmpdir(tmp_path: Path) -> None:
+    """An attempt that made nothing leaves its workspace, empty TMPDIR included, to the
+    next attempt of the skill (no rmdir, no mkdir on either's path): that TMPDIR is the
+    next call's to write (as root, handed to the skill's uid again) and still no output."""
+    need_sandbox()
+    folder = tmp_path / "skills" / "scratch"
+    (folder / "scripts").mkdir(parents=True)
+    (folder / "SKILL.md").write_text("---\nname: scratch\ndescription: S.\n---\nRun it.\n")
+    (folder / "scripts" / "scratch.py").write_text(
+        "import os, tempfile\n"
+        "with tempfile.TemporaryFile() as f:\n    f.write(b'x')\n"
+        "fd, name = tempfile.mkstemp()\nos.close(fd)\nos.unlink(name)\n"
+        "print(os.getcwd(), os.path.dirname(name) == os.environ['TMPDIR'], "
+        "os.access('.tmp', os.W_OK))\n")
+    os.chmod(tmp_path, 0o755)
+
+    async def go() -> list[tuple[str, list[str]]]:
+        async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
+                                        data_dir=tmp_path / "d") as e:
+            environment = e._pipeline.attempts.environment
+            out = []
+            for _ in range(3):
+                r = await e.run_script("scratch", "scripts/scratch.py")
+                assert r.ok, r.error
+                out.append((str(r.output["stdout"]), [a.name for a in r.artifacts]))
+                await environment.recycled()  # the workspace kept before the next call
+            return out
+    runs = arun(go())
+    assert [arts for _out, arts in runs] == [[], [], []]
+    cwds = {out.split()[0] for out, _a in runs}
+    assert all(out.split()[1:] == ["True", "True"] for out, _a in runs), runs
+    assert len(cwds) == 1, "the workspace was not reused"

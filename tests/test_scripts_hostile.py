@@ -89,7 +89,8 @@ def test_a_script_leaves_nothing_for_a_later_call(tmp_path: Path) -> None:
     shutil.copy(skills / "workspace_planter" / "scripts" / "look.py", other / "scripts")
     for path in (tmp_path, *skills.rglob("*")):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    hows = ("files", "attributes", "empty-attribute", "locked", "daemon")
+    hows = ("files", "attributes", "empty-attribute", "locked", "daemon", "tmp-files",
+            "tmp-attributes", "tmp-link", "tmp-daemon")
 
     async def go() -> tuple[list[dict[str, object]], list[tuple[int, str]], bool]:
         async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
@@ -108,7 +109,7 @@ def test_a_script_leaves_nothing_for_a_later_call(tmp_path: Path) -> None:
                 # Its own success is not the point (the sandbox may refuse some of it).
                 r = await e.run_script("workspace_planter", "scripts/plant.py", args=[how])
                 await environment.recycled()
-                if how != "daemon" and r.output and r.output["stdout"]:  # (it may write none)
+                if "daemon" not in how and r.output and r.output["stdout"]:  # (may write none)
                     planted.append((len(looks),
                                     json.loads(r.output["stdout"].splitlines()[0])["cwd"]))
                 looks += [await look(), await look("workspace_looker")]
@@ -119,6 +120,8 @@ def test_a_script_leaves_nothing_for_a_later_call(tmp_path: Path) -> None:
         # Nothing but its own TMPDIR, made as it starts (see _child_request).
         assert seen["entries"] == [".tmp"] and seen["mode"] == "0o700" \
             and seen["xattrs"] == [], seen
+        assert seen["tmp"] == {"dir": True, "mode": "0o700", "uid": seen["uid"],
+                               "entries": [], "xattrs": []}, seen
     # A workspace something was left in is never handed out again.
     assert planted and all(cwd not in {s["cwd"] for s in looks[after:]}
                            for after, cwd in planted), (planted, looks)

@@ -213,11 +213,13 @@ class WorkspaceSpares:
 
     A workspace is taken in (``put``) only once every process of its attempt is gone (the
     runner says so), and only if it is then, handed back to the engine's uid, a folder
-    (not a symlink) of mode 0700 with nothing in it, no extended attribute (an ACL the
-    skill set) included: from then on no skill uid can write in it. It is handed out
-    (``take``) only if it is still that same folder (device and inode) and still so: what
-    a later attempt gets is what ``mkdir`` would have made, under another name. Keyed by
-    the skill's folder under the work root: a skill's spares go to its own attempts only.
+    (not a symlink) of mode 0700 with nothing in it but its TMPDIR, handed back and checked
+    the same way and empty, no extended attribute (an ACL the skill set) on either: from
+    then on no skill uid can write in it. It is handed out (``take``) only if it is still
+    that same folder (device and inode) and still so: what a later attempt gets is what
+    ``mkdir`` and the child's own ``mkdir`` of its TMPDIR would have made, under another
+    name (the runner hands both to the attempt's uid). Keyed by the skill's folder under
+    the work root: a skill's spares go to its own attempts only.
     """
 
     __slots__ = ("_ids", "_per_folder", "_spares")
@@ -235,9 +237,8 @@ class WorkspaceSpares:
             try:
                 st = os.lstat(path)
                 if (st.st_ino == ino and st.st_dev == dev and st.st_uid == self._ids[0]
-                        and st.st_mode == stat.S_IFDIR | 0o700 and is_empty(path) and all(
-                            name in _LABELS
-                            for name in os.listxattr(path, follow_symlinks=False))):
+                        and st.st_mode == stat.S_IFDIR | 0o700 and holds_nothing(path)
+                        and _as_made(path, self._ids[0])):
                     return path
             except OSError:
                 continue
@@ -259,28 +260,59 @@ class WorkspaceSpares:
             os.fchown(fd, *self._ids)
             st = os.fstat(fd)
             if (st.st_mode != stat.S_IFDIR | 0o700 or st.st_uid != self._ids[0]
-                    or any(name not in _LABELS for name in os.listxattr(fd))):
+                    or any(name not in _LABELS for name in os.listxattr(fd))
+                    or not self._own_tmp(fd)):
                 return False
-            # Its TMPDIR is the skill's uid's to write: gone (if empty: a file there, and
-            # it is removed as any workspace), the next call's child makes its own.
-            with contextlib.suppress(FileNotFoundError):
-                os.rmdir(TMP_DIR, dir_fd=fd)
         except OSError:
             return False
         finally:
             os.close(fd)
         # By its path (a scandir of a descriptor costs a dup and three fcntl): should it
         # have been swapped meanwhile, take() finds another inode and hands nothing out.
-        if not is_empty(path):
+        if not holds_nothing(path):
             return False
         spares.append((path, st.st_dev, st.st_ino))
         return True
+
+    def _own_tmp(self, fd: int) -> bool:
+        """The workspace's TMPDIR (``fd``: the workspace, the engine's already) handed back
+        to the engine's uid too, and checked as the workspace is: kept with it, it spares
+        the child a ``mkdir`` and the engine an ``rmdir`` (another journal write each) on
+        every call. True if there is none."""
+        try:
+            tmp = os.open(TMP_DIR, _DIR_FLAGS, dir_fd=fd)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # a symlink, a file: removed as any workspace
+        try:
+            os.fchown(tmp, *self._ids)
+            st = os.fstat(tmp)
+            return (st.st_mode == stat.S_IFDIR | 0o700 and st.st_uid == self._ids[0]
+                    and all(name in _LABELS for name in os.listxattr(tmp)))
+        finally:
+            os.close(tmp)
 
     def drain(self) -> list[str]:
         """Every spare, forgotten (the caller removes them)."""
         out = [path for spares in self._spares.values() for path, _d, _i in spares]
         self._spares.clear()
         return out
+
+
+def _as_made(path: str, uid: int) -> bool:
+    """Whether a spare (checked a folder of mode 0700 that holds nothing) and its TMPDIR,
+    if it has one, carry no attribute but a security label, the TMPDIR a folder of mode
+    0700 owned by ``uid``."""
+    if any(name not in _LABELS for name in os.listxattr(path, follow_symlinks=False)):
+        return False
+    tmp = f"{path}/{TMP_DIR}"
+    try:
+        st = os.lstat(tmp)
+    except FileNotFoundError:
+        return True
+    return (st.st_mode == stat.S_IFDIR | 0o700 and st.st_uid == uid
+            and all(name in _LABELS for name in os.listxattr(tmp, follow_symlinks=False)))
 
 
 def is_empty(path: str) -> bool:

@@ -309,7 +309,7 @@ def _confine(setup: ChildSetup, req: dict[str, Any], fds: list[int], prep: ForkP
     try:
         os.mkdir(".tmp", 0o700)  # its TMPDIR (see _child_request)
     except OSError:
-        pass  # there already (a session's), or a file of that name: tempfile looks on
+        pass  # there already (a session's, a spare's), or a file: tempfile looks on
     if prep.env_in_place:
         pass  # the zygote forked it with its environment (see env_ahead)
     elif type(getattr(os.environ, "_data", None)) is dict and prep.env_bytes is not None:

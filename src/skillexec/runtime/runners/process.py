@@ -54,7 +54,7 @@ from skillexec.runtime.runners._zygote_handle import SpareGone, ZygoteDied, Zygo
 from skillexec.runtime.runners._zygote_pool import ZygotePool
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.settings import IsolationSettings
-from skillexec.runtime.workspace import holds_nothing, skill_slot
+from skillexec.runtime.workspace import TMP_DIR, holds_nothing, skill_slot
 from skillexec.script_env import checked_env
 from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import EntryKind, Skill
@@ -199,6 +199,8 @@ class ProcessRunner:
         uid = zyg.uid
         if uid is not None:
             os.chown(workdir, uid, uid)
+            with contextlib.suppress(FileNotFoundError):  # a spare's (see WorkspaceSpares)
+                os.chown(f"{workdir}/{TMP_DIR}", uid, uid, follow_symlinks=False)
         # A spare (forked ahead, in a slot already) serves any call but a command's.
         spare = None if plan.command else _spare_engine.take(zyg)
         slot = spare.slot if spare is not None else self.zygotes.slot()
