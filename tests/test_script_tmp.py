@@ -60,7 +60,7 @@ def test_a_reused_workspace_keeps_a_writable_tmpdir(tmp_path: Path) -> None:
         "os.access('.tmp', os.W_OK))\n")
     os.chmod(tmp_path, 0o755)
 
-    async def go() -> list[tuple[str, list[str]]]:
+    async def go() -> tuple[list[tuple[str, list[str]]], bool]:
         async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
                                         data_dir=tmp_path / "d") as e:
             environment = e._pipeline.attempts.environment
@@ -70,9 +70,10 @@ def test_a_reused_workspace_keeps_a_writable_tmpdir(tmp_path: Path) -> None:
                 assert r.ok, r.error
                 out.append((str(r.output["stdout"]), [a.name for a in r.artifacts]))
                 await environment.recycled()  # the workspace kept before the next call
-            return out
-    runs = arun(go())
+            # Kept only where the runner can tell the call's processes are gone (cgroups).
+            return out, getattr(e._pipeline.runners["sandbox"], "zygotes").cgroups is not None
+    runs, settled = arun(go())
     assert [arts for _out, arts in runs] == [[], [], []]
     cwds = {out.split()[0] for out, _a in runs}
     assert all(out.split()[1:] == ["True", "True"] for out, _a in runs), runs
-    assert len(cwds) == 1, "the workspace was not reused"
+    assert len(cwds) == (1 if settled else 3), cwds
