@@ -17,24 +17,26 @@ from tests._isolation import need_sandbox
 from tests.conftest import arun
 
 
-def _fail(tmp_path: Path, code: str) -> ExecutionResult:
+def _fail(tmp_path: Path, code: str, name: str = "api.sh") -> ExecutionResult:
     folder = tmp_path / "skills" / "railway"
     (folder / "scripts").mkdir(parents=True)
     (folder / "SKILL.md").write_text("---\nname: railway\ndescription: R.\n---\nRun it.\n")
-    (folder / "scripts" / "api.sh").write_text(code)
+    (folder / "scripts" / name).write_text(code)
     os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill (tmp_path is 0700)
 
     async def go() -> ExecutionResult:
         async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
                                         data_dir=tmp_path / "d") as e:
-            return await e.run_script("railway", "scripts/api.sh")
+            return await e.run_script("railway", f"scripts/{name}")
     return arun(go())
 
 
 def test_a_silent_failure_of_a_script_that_goes_online_says_the_network_is_off(
         tmp_path: Path) -> None:
     need_sandbox()
-    r = _fail(tmp_path, "#!/bin/bash\n# curl -s https://backboard.railway.com/graphql\nexit 6\n")
+    # (as curl -s exits without network: 6, silent; the call is not made here)
+    r = _fail(tmp_path, "#!/bin/bash\n[ -n \"$NEVER\" ] && curl -s "
+              "https://backboard.railway.com/graphql\nexit 6\n")
     assert r.error is not None and r.error.code == "script_exit", r.error
     hint = r.error.details["sandbox"]
     assert hint.startswith("the skill has no network_access permission"), hint
@@ -47,3 +49,21 @@ def test_a_script_that_does_not_go_online_is_told_nothing_of_the_network(
     need_sandbox()
     r = _fail(tmp_path, "#!/bin/bash\necho counting\nexit 3\n")
     assert r.error is not None and "sandbox" not in r.error.details, r.error
+
+
+def test_a_namespace_a_comment_or_its_own_error_is_no_sign_of_the_network(
+        tmp_path: Path) -> None:
+    """An SVG or DOCX writer names http:// namespaces that go nowhere; a comment's link is
+    no code; a script whose traceback ends in an error of its own, or that was called with
+    the wrong arguments (argparse's usage error), failed for that."""
+    need_sandbox()
+    for n, (name, code) in enumerate((
+            ("a.sh", "#!/bin/bash\necho '<svg xmlns=\"http://www.w3.org/2000/svg\"/>' > a.svg\n"
+                     "exit 3\n"),
+            ("b.sh", "#!/bin/bash\n# docs: https://example.com/api (curl it by hand)\nexit 3\n"),
+            ("c.py", "import socket  # noqa\nraise ValueError('bad row 3')\n"),
+            ("d.py", "import argparse\nAPI = 'https://api.example.com'\n"
+                     "p = argparse.ArgumentParser()\np.add_argument('query')\np.parse_args()\n"))):
+        r = _fail(tmp_path / str(n), code, name)
+        assert r.error is not None and r.error.code == "script_exit", r.error
+        assert "sandbox" not in r.error.details and "network" not in r.error.message, r.error

@@ -39,9 +39,21 @@ _CONFIG_PREFIXES = (".eslintrc", ".prettierrc", "eslint.config", "prettier.confi
 # pattern with both around a path backtracked cubically on a line of slashes, on the loop).
 _REFUSAL = re.compile(r"Permission denied|EACCES")
 _PATH = re.compile(r"/[^\s'\":]{1,1024}")
-# What a script that goes to the network names (a URL, a client library or program).
+# What a script that goes to the network names (a URL, a client library or program),
+# in its code: not in a comment line, nor an XML namespace or schema's name (an SVG or
+# DOCX writer's xmlns="http://www.w3.org/2000/svg" goes nowhere).
 _NETWORK_CODE = re.compile(rb"https?://|\b(?:requests|httpx|aiohttp|urllib3?|curl|wget|axios"
                            rb"|fetch|websockets?|socket)\b")
+_COMMENT_LINE = re.compile(rb"^[ \t]*(?:#|//|/?\*|<!--)")
+_NAMESPACE = re.compile(rb"xmlns(?::[\w.-]+)?\s*=\s*[\\]?[\"']https?://[^\"'\\\s]*|https?://(?:"
+                        rb"www\.w3\.org|schemas\.openxmlformats\.org|schemas\.microsoft\.com"
+                        rb"|purl\.org|ns\.adobe\.com|schemas\.xmlsoap\.org|json-schema\.org"
+                        rb"|www\.opengis\.net|xmlns\.com)/[^\"'\s]*")
+_USAGE = re.compile(r"^usage: .*(?:\n.*)*?\n[^\n]*: error: ", re.M)
+# The last line of a Python traceback, and the errors of one that went online.
+_RAISED = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b)", re.M)
+_NETWORK_ERRORS = re.compile(r"Connection|URL|HTTP|Socket|gaierror|herror|Timeout|SSL|"
+                             r"MaxRetry|Proxy|Transport|Network|Request|OSError|IOError")
 _MAX_SCANNED_BYTES = 256 * 1024
 
 
@@ -66,7 +78,8 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
             "and may not read it: set work_dir (SKILLEXEC_WORK_DIR) outside the project")
     elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
         out["memory"] = hint
-    elif sandbox and not network and script is not None and _goes_online(script):
+    elif sandbox and not network and script is not None and not _other_cause(stderr) \
+            and _goes_online(script):
         # Its words say nothing of it (curl -s exits 6, silent), but its code goes online.
         out["sandbox"] = network_hint(skill_id, maybe=True)
     if open_files and (hint := open_files_hint(said, limit=open_files)):
@@ -83,7 +96,23 @@ def _goes_online(script: Path) -> bool:
         code = read_folder_file(script, max_bytes=_MAX_SCANNED_BYTES)
     except FolderFileTooLarge:
         return False
-    return code is not None and _NETWORK_CODE.search(code) is not None
+    if code is None:
+        return False
+    return any(_NETWORK_CODE.search(_NAMESPACE.sub(b"", line)) is not None
+               for line in code.splitlines() if not _COMMENT_LINE.match(line))
+
+
+def _other_cause(stderr: str) -> bool:
+    """Whether the script's own words name a cause the network is not: a Python traceback
+    ending in an exception that is no network error (a ValueError of its own), or a usage
+    error (argparse's, exit 2: its arguments, not its network)."""
+    tail = stderr[-4000:]
+    if _USAGE.search(tail):
+        return True
+    if "Traceback (most recent call last)" not in tail:
+        return False
+    raised = _RAISED.findall(tail)
+    return bool(raised) and _NETWORK_ERRORS.search(raised[-1]) is None
 
 
 def _above(stderr: str, workdir: Path) -> str | None:
