@@ -29,6 +29,7 @@ _SYSTEM_READ = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/ld.so.cache",
                 "/etc/localtime", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                 "/etc/host.conf", "/etc/gai.conf", "/etc/ssl", "/etc/ca-certificates",
                 "/etc/pki", "/etc/mime.types", "/etc/passwd", "/etc/group", "/etc/fonts",
+                "/etc/timezone", "/etc/magic", "/etc/magic.mime",  # (file(1) warns without)
                 # Programs' own settings, which they cannot start without (LibreOffice's
                 # registry is a link there; ImageMagick's policy.xml).
                 "/etc/libreoffice", "/etc/ImageMagick-6", "/etc/ImageMagick-7",
@@ -232,10 +233,18 @@ def _outermost(paths: list[str]) -> list[str]:
     return sorted(kept)
 
 
-def zygote_env(settings: IsolationSettings) -> dict[str, str]:
+def zygote_env(settings: IsolationSettings, *, confined_reads: bool = False,
+               ) -> dict[str, str]:
+    """``confined_reads``: the skill reads only what ``read_paths`` opens (Landlock)."""
     env = {k: os.environ[k] for k in settings.env_allowlist if k in os.environ}
     env["PATH"] = ":".join(settings.path_allowlist)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if confined_reads:
+        # git stops ("unknown error occurred while reading the configuration files") on a
+        # system configuration it may not read, where a missing one is nothing: the
+        # machine's (a credential helper, an extraHeader with a token) stays closed, and
+        # git runs as on a machine without one.
+        env["GIT_CONFIG_NOSYSTEM"] = "1"
     return env
 
 

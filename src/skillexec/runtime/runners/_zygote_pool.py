@@ -241,7 +241,8 @@ class ZygotePool:
             sweep_stale(work_root)  # what a killed engine's zygotes left there
         slot = self.slot()
         zyg = new_zygote(self.settings, skill, mech=mech, uid=uid, work_root=work_root,
-                         env=_spec.zygote_env(self.settings), slot=slot)
+                         env=_spec.zygote_env(self.settings, confined_reads=mech["landlock"]),
+                         slot=slot)
         if slot is not None:
             pool = self.cgroups
 
