@@ -67,3 +67,18 @@ def test_a_namespace_a_comment_or_its_own_error_is_no_sign_of_the_network(
         r = _fail(tmp_path / str(n), code, name)
         assert r.error is not None and r.error.code == "script_exit", r.error
         assert "sandbox" not in r.error.details and "network" not in r.error.message, r.error
+
+
+def test_a_refused_connect_is_named_the_network_not_the_files(tmp_path: Path) -> None:
+    """Python says "[Errno 13] Permission denied" of a connect the sandbox refused, as of a
+    file: the hint named the workspace's write rule (trialA's load tester, 50 of 50
+    requests to 127.0.0.1 failed), and now the network and how to grant it."""
+    need_sandbox()
+    code = ("import socket, sys, urllib.request\n"
+            "try:\n    urllib.request.urlopen('http://127.0.0.1:9/', timeout=5)\n"
+            "except OSError as exc:\n    print(f'URL Error: {exc.reason}', file=sys.stderr)\n"
+            "s = socket.socket()\ns.connect(('127.0.0.1', 9))\n")
+    r = _fail(tmp_path, code, "get.py")
+    assert r.error is not None and r.error.code == "script_exit", r.error
+    hint = r.error.details["sandbox"]
+    assert hint.startswith("the skill has no network_access permission"), hint

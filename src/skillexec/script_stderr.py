@@ -27,7 +27,14 @@ _PROC_DENIED = re.compile(r"[\"' ](?:/proc|/sys)/[^\s\"']{0,200}[\"']?:? ?"
 _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError|connect EACCES"
-                      r"|connect EPERM|Errno 101\]")
+                      r"|connect EPERM|Errno 101\]"
+                      # Python's words for a connect the sandbox refused (EACCES, no path:
+                      # a file's refusal names it): urllib's, requests', its own print of
+                      # either, a traceback that ends at sock.connect.
+                      r"|(?:urlopen error|URL ?Error:?|[Cc]onnection|connect|socket)[^\n]{0,80}"
+                      r"\[Errno (?:1|13)\] (?:Permission denied|Operation not permitted)(?!:)"
+                      r"|\.connect(?:_ex)?\([^\n]{0,200}\n(?:[^\n]*\n){0,3}?"
+                      r"PermissionError: \[Errno (?:1|13)\] [^\n:]*$", re.M)
 # A program refused memory it only reserves (a thread's stack, node's code range), or the
 # mapping of a shared library (glibc's words for ENOMEM from mmap under RLIMIT_AS: an
 # ImportError of a compiled module that reads like a broken wheel).
