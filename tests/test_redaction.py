@@ -81,7 +81,9 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
                   # OPENAI_API_KEY=sk-..." was masked, and said nothing then)
                   "export OPENAI_API_KEY=sk-...", "token: <your-token>", "password=xxxxxx",
                   "API_KEY=your_api_key_here", "API_KEY=${OPENAI_API_KEY}",
-                  "secret: YOUR_SECRET", "api_key=abc\u2026xyz"]),
+                  "secret: YOUR_SECRET", "api_key=abc\u2026xyz",
+                  # a script's echo "pwd=$PWD" (trialA), the folder it is in
+                  "pwd=/home/x", "cwd_pwd: /srv/app/current/"]),
     "card_number": (["4111 1111 1111 1111", "pay 5555-5555-5555-4444 now", "378282246310005",
                      "6011111111111117"],
                     ["4111 1111 1111 1112", "1733450000000", "order 1234567890123456",
@@ -195,6 +197,8 @@ def test_outputs_and_errors_are_masked_in_results_and_journal(tmp_path: Path) ->
     ok, bad, stored, history = arun(go())
     assert ok.output == {"echo": "[REDACTED:secret]", "n": 3,
                          "note": "card [REDACTED:card_number], key [REDACTED:aws_access_key]"}
+    # Said, where nothing else would tell its user why the result differs from the skill's
+    assert ok.metrics["output_masked"] == 1 and bad.metrics["output_masked"] == 1
     assert stored.result.output == ok.output
     assert "opensesame-42" not in bad.error.message and GH not in bad.error.message
     assert "[REDACTED:secret]" in bad.error.message

@@ -88,13 +88,13 @@ class OutputFilter:
             error = self.error(outcome.error, exact)
             tb = outcome.traceback
             if error is not outcome.error or (tb and mask(tb, exact) != tb):
-                return dataclasses.replace(outcome, error=error,
+                return dataclasses.replace(outcome, error=error, metrics=_masked(outcome),
                                            traceback=mask(tb, exact) if tb else tb)
             return outcome
         output, changed = mask_value(outcome.output, exact)
         if not changed:
             return outcome
-        return dataclasses.replace(outcome, output=output,
+        return dataclasses.replace(outcome, output=output, metrics=_masked(outcome),
                                    output_json=orjson.dumps(output, default=str))
 
     def error(self, error: ErrorInfo, exact: tuple[str, ...]) -> ErrorInfo:
@@ -125,3 +125,8 @@ class OutputFilter:
             sink(fraction, message)
         return filtered
 
+
+def _masked(outcome: Outcome) -> dict[str, float | int | None]:
+    """Its metrics, saying the filter masked something (a secret scanner's findings came
+    back as ``[REDACTED:github_token]``, and nothing told its user why)."""
+    return {**outcome.metrics, "output_masked": 1}

@@ -136,13 +136,17 @@ _PLACEHOLDER = re.compile(
 
 
 _RUN = re.compile(r"[A-Za-z0-9]{12,}")
+_FOLDER_PATH = re.compile(r"/[\w.-]+(?:/[\w.-]+)+/?$")
 
 
 def _kept(key: str, value: str) -> bool:
-    """Whether a ``key=value`` match's value stays readable: the shell's ``PWD=/a/folder``,
-    or a value that only stands for one, never one holding a run of 12 letters and digits
-    as keys do (``<sk-proj-abcdef1234567890…>`` is one cut short, not a placeholder)."""
-    if value.startswith("/") and key.rstrip(" =:'\"").endswith("PWD"):
+    """Whether a ``key=value`` match's value stays readable: the shell's ``PWD=/a/folder``
+    (a script's ``echo "pwd=$PWD"`` too: a path of two or more folders, which a password
+    seldom is), or a value that only stands for one, never one holding a run of 12 letters
+    and digits as keys do (``<sk-proj-abcdef1234567890…>`` is one cut short)."""
+    name = key.rstrip(" =:'\"")
+    if value.startswith("/") and (name.endswith("PWD") or (
+            name.lower().endswith("pwd") and _FOLDER_PATH.match(value))):
         return True
     if len(set(value)) == 1:
         return True
