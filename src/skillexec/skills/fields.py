@@ -18,6 +18,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from skillexec.errors import ManifestError
+from skillexec.skills.field_shapes import names_own_files
 from skillexec.skills.model import (
     ExecutionSettings,
     Isolation,
@@ -258,8 +259,8 @@ _RUNTIMES = frozenset({"node", "nodejs", "npm", "deno", "bun", "java", "go", "ru
 def parse_packages(raw: Any, *, where: str = "dependencies") -> tuple[PackageDependency, ...]:
     """Python packages from ``{name: specifier}``, ``["pandas>=1.5", ...]`` or
     ``[{package_name, version, source, optional}, ...]``."""
-    if raw in (None, "", [], {}):
-        return ()
+    if raw in (None, "", [], {}) or names_own_files(raw):
+        return ()  # (cc-skills' {scripts: [x.py], ...}: the skill's own files, no package)
     items: list[tuple[Any, Any, bool]] = []
     if isinstance(raw, dict) and any(
             isinstance(k, str) and k.lower() in _ECOSYSTEMS and isinstance(v, list | dict)

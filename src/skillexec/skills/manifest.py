@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from skillexec.errors import ManifestError
+from skillexec.skills.field_shapes import compatibility_problem, names_own_files
 from skillexec.skills.fields import SKILL_ID
 from skillexec.skills.front_matter import (
     CLAUDE_CODE_KEYS,
@@ -359,9 +360,8 @@ def _check_agent_skill(path: Path, front: dict[str, Any], *,
         problems.append("'description' is required: 1-1024 characters")
     elif len(description) > 1024:
         problems.append(f"'description' has {len(description)} characters (at most 1024)")
-    compat = front.get("compatibility")
-    if compat is not None and (not isinstance(compat, str) or len(compat) > 500):
-        problems.append("'compatibility' must be text of at most 500 characters")
+    if (compat := compatibility_problem(front.get("compatibility"))) is not None:
+        problems.append(compat)  # a mapping is said to be no text, not to be too long
     lic = front.get("license")
     if lic is not None and not isinstance(lic, str):
         problems.append("'license' must be text")
@@ -388,6 +388,9 @@ def _check_agent_skill(path: Path, front: dict[str, Any], *,
             notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
                          f"(read as the skill's {k}; metadata.{k} is where the specification "
                          "keeps it)")
+        elif k == "dependencies" and names_own_files(front[k]):
+            notes.append(f"front matter key {k!r} lists the skill's own files (cc-skills' "
+                         "shape), not packages: no package is installed for it")
         elif k in SKILLEXEC_KEYS:
             notes.append(f"front matter key {k!r} is not in the Agent Skills specification "
                          f"(read as the skill's {k}, as skill.json has it)")
