@@ -51,7 +51,8 @@ def test_declared_packages_are_not_installed_yet_not_missing(tmp_path: Path) -> 
     r = cli("skills", "check", "fit", *where, cwd=tmp_path, env={})
     assert r.returncode == 0, r.stdout + r.stderr
     lines = _one_line(r.stdout)
-    assert lines[:2] == ["fit: environment not installed",
+    assert lines[:2] == ["fit: environment not installed (pandas, scipy, declared in "
+                         "requirements.txt)",
                          "install it ahead of time: skillexec skills install fit"]
     assert "declared module pandas (package pandas), imported at scripts/fit.py:2: not " \
         "installed yet" in lines, lines

@@ -161,7 +161,9 @@ def test_a_declared_package_the_engine_provides_is_neither_borrowed_nor_undeclar
         "scripts/use.py": ("# /// script\n# dependencies = ['pyyaml>=5']\n# ///\n"
                            "import yaml\n")})
     skill(tmp_path, "borrows", {"scripts/use.py": "import yaml\n"})
-    for name, requires in (("declares", "pyyaml"), ("inline", "pyyaml>=5")):
+    # (with the file each declares them in)
+    for name, requires in (("declares", "pyyaml, declared in scripts/pyproject.toml"),
+                           ("inline", "pyyaml>=5, declared in scripts/use.py")):
         code, found, text = check(tmp_path, name)
         assert (code, found) == (0, {}), text
         assert text.splitlines() == [

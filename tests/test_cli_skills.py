@@ -122,7 +122,8 @@ def test_show_prints_a_summary_for_a_person_and_json_on_request(tmp_path: Path) 
     assert "times: integer, default 2" in lines
     assert 'tone: one of "warm", "dry", default "warm"' in lines
     assert any(line.startswith("runs as sandbox, timeout ") for line in lines), out
-    assert "environment not installed (requires no-such-pkg-5e1c>=1)" in lines
+    assert ("environment not installed (requires no-such-pkg-5e1c>=1, declared in "
+            "skill.json)") in lines
     assert any(line.startswith("dependencies ") and "no-such-pkg-5e1c" in line
                for line in lines), out
     (skills / "greet" / "skill.json").write_text(json.dumps({"id": "greet", "version": "1.2.0"}))

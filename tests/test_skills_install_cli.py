@@ -60,7 +60,7 @@ def test_check_asks_to_install_what_is_declared_and_to_declare_only_the_rest(
     r = cli("skills", "check", "s", *where, cwd=tmp_path, env=env)
     assert r.returncode == 2  # cv2
     lines = [" ".join(line.split()) for line in r.stdout.splitlines()]
-    assert lines[0] == "s: environment not installed"
+    assert lines[0] == f"s: environment not installed ({PKG}, declared in requirements.txt)"
     assert lines[1] == "install it ahead of time: skillexec skills install s"
     # was "missing module ...": what it declares, its first call installs
     assert f"declared module {MOD} (package {PKG}), imported at main.py:1: not installed " \

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from skillexec.cli.safe_text import cell
+from skillexec.cli.skills_env_text import declared_in, npm_said, only_npm
 from skillexec.units import duration
 
 __all__ = ["print_skill"]
@@ -55,18 +56,30 @@ def print_skill(console: Console, body: dict[str, Any]) -> None:
     state = cell(env["state"])
     if env.get("reason"):
         state += f": {cell(env['reason'])}"
+    # Where its packages were declared: a plugin's skill may take its plugin's.
+    source = declared_in(env.get("sources") or (), manifest=body["source"])
     if env.get("requirements"):
-        state += f" (requires {cell(', '.join(env['requirements']))})"
+        state += f" (requires {cell(', '.join(env['requirements']))}"
+        state += f", {source})" if source else ")"
     if env["state"] == "none needed" and env.get("requirements"):
         # It declares packages, and the engine's own environment satisfies them: no
         # environment of its own, which is not "none declared".
         state = (f"none needed: skillexec's own environment provides what it requires "
-                 f"({cell(', '.join(env['requirements']))})")
+                 f"({cell(', '.join(env['requirements']))}" + (f", {source})" if source
+                                                               else ")"))
+    elif only_npm(env):
+        state = npm_said(env["npm"])  # a Node skill's packages are npm's, not none
     elif env["state"] == "none needed" and (scripts or body["runnable"]):
         # Only what it declares: its imports are not read here (skills check reads them).
         state = (f"none declared (skillexec skills check {cell(body['id'])} lists what its "
                  "code imports that nothing provides)")
-    line("environment", f"[red]{state}[/red]" if env["state"] == "failed" else state)
+    # Its npm packages, which nothing here installs: its first call fails without them.
+    unmet = env.get("npm") is not None and not env["npm"]["installed"]
+    line("environment", f"[red]{state}[/red]" if env["state"] == "failed" else
+         f"[yellow]{state}[/yellow]" if unmet and only_npm(env) else state)
+    if env.get("npm") is not None and not only_npm(env):
+        npm = npm_said(env["npm"])
+        line("npm packages", f"[yellow]{npm}[/yellow]" if unmet else npm)
     deps = body.get("dependencies_ok")
     line("dependencies", "ok" if deps is True else f"[yellow]{cell(deps)}[/yellow]")
     if body.get("permissions"):

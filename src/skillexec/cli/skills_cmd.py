@@ -17,6 +17,7 @@ from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console, short
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
+from skillexec.cli.skills_env_text import npm_column, npm_said
 from skillexec.errors import SkillExecError
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
@@ -157,7 +158,8 @@ def list_(search: Annotated[str | None, typer.Argument(
                       _runs_as(policy, s), cell(s.offers),
                       # (why, below the table: a 450-character reason widened every row)
                       "[red]failed[/red]" if env.state == "failed" else
-                      "none declared" if s.key in undeclared else cell(env.state),
+                      npm_column(env.to_dict(), "none declared" if s.key in undeclared
+                                 else cell(env.state)),
                       entry if s.runnable else f"[dim]{entry}[/dim]",
                       cell(short(s.description or "", 40)))
     print_table(table, console=console)
@@ -182,6 +184,10 @@ def list_(search: Annotated[str | None, typer.Argument(
         console.print("[dim]a skill with no entry still serves its instructions (skillexec "
                       "skills show ID --instructions) and runs its scripts (skillexec script "
                       "ID SCRIPT [ARG...])[/dim]", soft_wrap=True)
+    for s in skills:  # nothing here installs them (skills show ID words it the same)
+        if (npm := states[s.key].npm) is not None and not npm.installed:
+            console.print(f"[yellow]npm not installed[/yellow] {cell(s.id)}: "
+                          f"{npm_said(npm.to_dict(), lead=False)}", soft_wrap=True)
     if undeclared:  # as skills show says it: nothing here says whether its imports resolve
         console.print("[dim]none declared[/dim]: a skill that runs code and declares no "
                       "packages (skillexec skills check ID lists what its code imports that "
@@ -250,7 +256,7 @@ def _none_declared(skill: Skill, env: EnvStatus) -> bool:
     """Whether ``skill`` runs code and declares no packages: its environment is "none
     needed" only by what it declares, which says nothing of what its scripts import (a
     crispr pipeline importing pandas), so not "none needed" (skills show's words)."""
-    return env.state == "none needed" and not env.requirements and bool(
+    return env.state == "none needed" and not env.requirements and env.npm is None and bool(
         skill.scripts or skill.runnable)
 
 

@@ -15,6 +15,7 @@ from skillexec.cli import options as opt
 from skillexec.cli.render import make_console
 from skillexec.cli.safe_text import cell, json_text
 from skillexec.cli.skills_cmd import _registry, app, environments, find_skill
+from skillexec.cli.skills_env_text import Tally, declared_in, npm_said, only_npm, say_npm
 from skillexec.environments.brings import likely_from
 from skillexec.environments.modules import GUESSED, same_module
 from skillexec.errors import SkillExecError
@@ -43,7 +44,9 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     its environment provide; Node and shell scripts are counted, not read. Without an ID,
     every skill of the folder: those with something to do are shown, then a count (and the
     folders that could not be loaded). Exit 0 when there are none, 2 when some are missing
-    (what its declared packages bring once first installed is not missing)."""
+    (what its declared packages bring once first installed is not missing), or when the
+    npm packages a skill's package.json lists are not installed (skillexec installs none:
+    run npm install where it says)."""
     from skillexec.environments.imports import coverage, missing_imports
     from skillexec.environments.python_version import python_mismatch
     # Each with the name the user gave it (a folder's path is the next command's ID too).
@@ -52,7 +55,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         else [(find_skill(i, skills_dir)[1], i) for i in skill_ids or ()]
     envs = environments(opt.config(skills_dir=skills_dir, data_dir=data_dir))
     console = make_console()
-    docs, tally = [], _Tally()
+    docs, tally = [], Tally()
     for skill, name in named:
         env = envs.status(skill)
         declared = _declared(envs, skill)
@@ -69,15 +72,16 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
                   and (asked := python_mismatch(skill.path / rel))}
         borrowed = any(m.undeclared and m.module not in coming for m in missing)
         tally.add(read, short=bool(needed), other_python=bool(python), borrowed=borrowed,
-                  waiting=waiting)
+                  waiting=waiting, npm=env.npm_missing)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
                          "missing": [_missing_doc(m, declared) for m in missing],
-                         "ok": not needed,
+                         "ok": not needed and not env.npm_missing,
                          "borrows": borrowed,
                          "python": python, "read": read.to_dict(),
                          "not_packages": list(_named_skills(envs, skill))})
-        elif skill_ids or needed or borrowed or python or env.state in _NOT_READY:
+        elif skill_ids or needed or borrowed or python or env.state in _NOT_READY \
+                or env.npm_missing:
             _report(console, envs, skill, env, missing, needed, read, declared, coming,
                     name=shlex.quote(name))
             for rel, asked in python.items():
@@ -94,52 +98,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
             typer.echo(f"skillexec: {not_loaded}", err=True)
     elif registry is not None:
         console.print("; ".join(filter(None, (tally.summary(), not_loaded))), soft_wrap=True)
-    raise typer.Exit(2 if tally.short else 0)
-
-
-class _Tally:
-    """The counts of a whole folder's check, for its summary line."""
-
-    def __init__(self) -> None:
-        self.checked = self.short = self.other_python = self.no_python = self.borrowed = 0
-        self.waiting = 0
-        self.node = self.shell = self.node_skills = self.shell_skills = 0
-
-    def add(self, read: Coverage, *, short: bool, other_python: bool,
-            borrowed: bool = False, waiting: bool = False) -> None:
-        self.checked += 1
-        self.short += short
-        self.borrowed += borrowed and not short
-        self.waiting += waiting and not (short or borrowed)
-        self.other_python += other_python
-        self.no_python += not read.python
-        self.node += read.node
-        self.node_skills += bool(read.node)
-        self.shell += read.shell
-        self.shell_skills += bool(read.shell)
-
-    def summary(self) -> str:
-        # A skill without Python files resolves every import only vacuously: not counted so.
-        ok = self.checked - self.short - self.no_python - self.borrowed - self.waiting
-        parts = [f"{self.checked} skills checked: {ok} resolve every import, {self.short} "
-                 f"miss modules" + (f", {self.borrowed} import what only skillexec's own "
-                                    "environment provides here" if self.borrowed else "")
-                 + (f", {self.waiting} import what their declared packages provide once "
-                    "installed" if self.waiting else "")
-                 + (f", {self.no_python} have no Python files" if self.no_python else "")]
-        what = [f"the {part} of {_n(n, kind)} (in {_n(skills, 'skill')})"
-                for part, n, kind, skills in (
-                    ("requires", self.node, "Node script", self.node_skills),
-                    ("commands", self.shell, "shell script", self.shell_skills)) if n]
-        if what:
-            parts.append(f"not checked: {' and '.join(what)}")
-        if self.other_python:
-            parts.append(f"{self.other_python} have scripts that ask for another Python")
-        return "; ".join(parts)
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    raise typer.Exit(2 if tally.short or tally.npm else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,14 +139,26 @@ def _missing_doc(m: MissingImport, declared: set[str]) -> dict[str, object]:
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
             missing: list[MissingImport], needed: list[MissingImport], read: Coverage,
             declared: set[str], coming: dict[str, _Coming], *, name: str) -> None:
-    shown = str(env)
+    # What it requires and where it was declared (a plugin's skill may take its plugin's).
+    said = (f"{cell(', '.join(env.requirements))}, "
+            f"{declared_in(env.sources, manifest=skill.source)}")
+    shown = cell(env.state) + (f" ({said})" if env.requirements else "") + (
+        f": {cell(env.reason)}" if env.reason else "")
     if env.state == "none needed" and env.requirements:
         # What it declares, skillexec's own environment provides: said, not "none".
-        shown = (f"none needed: skillexec's own environment provides what it requires "
-                 f"({', '.join(env.requirements)})")
+        shown = f"none needed: skillexec's own environment provides what it requires ({said})"
+    elif only_npm(env.to_dict()) and env.npm is not None:
+        # Its packages are npm's: "none needed" said nothing of them.
+        shown = "npm packages installed" if env.npm.installed else \
+            "[red]npm packages not installed[/red]"
     elif env.state == "none needed" and needed:
         shown = "none declared"  # with imports missing, one is needed
-    console.print(f"{cell(skill.id)}: environment {cell(shown)}", soft_wrap=True)
+    console.print(f"{cell(skill.id)}: environment {shown}", soft_wrap=True)
+    if env.npm is not None and not env.npm.installed:
+        # As a Node script's missing package is said at run time (script_npm).
+        plural = "s" if len(env.npm.missing) > 1 else ""
+        console.print(f"  [red]missing[/red] npm package{plural} "
+                      f"{npm_said(env.npm.to_dict(), lead=False)}", soft_wrap=True)
     if env.state == "not installed":
         console.print(f"  install it ahead of time: skillexec skills install "
                       f"{cell(name)}", soft_wrap=True)
@@ -347,14 +318,20 @@ def install(skill_id: Annotated[str | None, typer.Argument(
         # Nothing declared is no "already installed": its imports may still miss (check).
         from skillexec.environments.imports import missing_imports
         missing = sorted({m.package for m in missing_imports(skill) if m.installable})
-        console.print(f"{cell(skill.id)}: declares no packages: nothing to install" + (
+        # A Node skill declares npm packages, which skillexec does not install.
+        what = "Python packages" if status.npm is not None else "packages"
+        console.print(f"{cell(skill.id)}: declares no {what}: nothing to install" + (
             f"; its imports need {cell(', '.join(missing))}: skillexec skills install "
             f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else ""), soft_wrap=True)
         _say_named_skills(console, _named_skills(envs, skill))
+        say_npm(console, status)
         return
+    # (a plugin's skill may take its plugin's)
+    source = declared_in(status.sources, manifest=skill.source)
     console.print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
-                  f"{cell(what)})", soft_wrap=True)
+                  f"{cell(what)}{'; ' + source if source else ''})", soft_wrap=True)
     _say_named_skills(console, _named_skills(envs, skill))
+    say_npm(console, status)
     if packages:
         typer.echo("an engine already running (serve, mcp) uses these packages from its "
                    "next call of this skill; a worker, from its next start")

@@ -27,7 +27,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skillexec.environments.installer import InstallSettings, install
+from skillexec.environments.npm import npm_packages
 from skillexec.environments.requirements import RequirementSet, requirement_set
+from skillexec.environments.status import EnvStatus
 from skillexec.errors import DependencyError, SkillExecError
 from skillexec.skills.model import Skill
 
@@ -49,24 +50,6 @@ MARKER = "skillexec-env.json"
 _EXTRAS = "extras.json"
 _NOTHING: frozenset[str] = frozenset()
 _RECHECK_S = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class EnvStatus:
-    """A skill's environment: ``none needed`` | ``ready`` | ``not installed`` | ``failed``."""
-
-    state: str
-    reason: str = ""
-    key: str | None = None
-    requirements: tuple[str, ...] = ()
-    path: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {"state": self.state, "reason": self.reason or None, "key": self.key,
-                "requirements": list(self.requirements), "path": self.path}
-
-    def __str__(self) -> str:
-        return f"{self.state}: {self.reason}" if self.reason else self.state
 
 
 class EnvironmentManager:
@@ -133,21 +116,27 @@ class EnvironmentManager:
         return requirement_set(skill, self.extras(skill.id))
 
     def status(self, skill: Skill) -> EnvStatus:
-        """Where ``skill``'s environment stands, without installing anything."""
+        """Where ``skill``'s environment stands, without installing anything; with the
+        npm packages its package.json lists, which no install of skillexec's makes."""
+        npm = npm_packages(skill.path)
         try:
             reqs = self.requirements(skill)
         except SkillExecError as exc:
-            return EnvStatus("failed", exc.message)
+            return EnvStatus("failed", exc.message, npm=npm)
+
+        def said(state: str, reason: str = "", key: str | None = None,
+                 path: str | None = None) -> EnvStatus:
+            return EnvStatus(state, reason, key, reqs.requirements, path, reqs.sources, npm)
+
         if not _needs_env(reqs):
-            return EnvStatus("none needed", requirements=reqs.requirements)
+            return said("none needed")
         folder = self.root / reqs.key
         if (folder / MARKER).is_file():
-            return EnvStatus("ready", key=reqs.key, requirements=reqs.requirements,
-                             path=str(folder))
+            return said("ready", key=reqs.key, path=str(folder))
         failed = self._failure(reqs.key)
         if failed:
-            return EnvStatus("failed", failed, reqs.key, reqs.requirements)
-        return EnvStatus("not installed", key=reqs.key, requirements=reqs.requirements)
+            return said("failed", failed, reqs.key)
+        return said("not installed", key=reqs.key)
 
     def attach(self, skill: Skill) -> Skill:
         """``skill`` with ``env_paths`` set when its environment is ready; otherwise the

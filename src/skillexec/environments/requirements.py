@@ -2,7 +2,8 @@
 
 In order (DESIGN §3.6): the manifest's ``dependencies`` (already parsed into
 ``Skill.dependencies``, any of Py Copilot's three shapes), a ``requirements.txt`` or a
-``pyproject.toml`` (its PEP 621 ``[project] dependencies``) in the folder or in ``scripts/``,
+``pyproject.toml`` (its PEP 621 ``[project] dependencies``) in the folder or in ``scripts/``
+(for a plugin's skill that runs Python and has neither, those at the plugin's top),
 PEP 723 ``# /// script`` blocks in its Python scripts, and the packages an operator added
 with ``skillexec skills install ID PKG``. The set is normalized (names canonical, one entry
 per package, sorted) so that skills declaring the same packages share one environment.
@@ -72,7 +73,8 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
     sources: list[str] = []
     skills: list[str] = []
     # (A skill that runs no Python declares packages of another kind, or for the model.)
-    manifest = skill.dependencies if runs_python(skill) else ()
+    python = runs_python(skill)
+    manifest = skill.dependencies if python else ()
     if manifest:
         sources.append("manifest")
     for dep in manifest:
@@ -85,6 +87,8 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
     if skill.path is not None:
         found += _declared_in_folder(skill.path, skill.scripts, sources,
                                      scope=skill.plugin_root or skill.path)
+        if python and skill.plugin_root is not None and not _own_files(skill.path):
+            found += _declared_by_plugin(skill.plugin_root, skill.path, sources)
     extras = list(extra)
     if extras:
         sources.append("skills install")
@@ -123,6 +127,39 @@ def _declared_in_folder(folder: Path, scripts: Iterable[str], sources: list[str]
     return found
 
 
+def _own_files(folder: Path) -> bool:
+    """Whether the skill's folder declares its packages in a file of its own (which then
+    stands for its plugin's, as the nearest pyproject.toml is uv's project)."""
+    return any((folder / rel).is_file() for rel in (
+        "requirements.txt", "scripts/requirements.txt", "pyproject.toml",
+        "scripts/pyproject.toml"))
+
+
+def _declared_by_plugin(plugin: Path, folder: Path, sources: list[str]) -> list[Requirement]:
+    """The requirements of the plugin's own ``requirements.txt`` and ``pyproject.toml``
+    (``[project] dependencies``), for a skill that runs Python and declares none in a file
+    of its own: a plugin ships its skills whole, and declares their packages once at its
+    top (fblissjr's mece-decomposer: ``dependencies = ["orjson>=3.10"]``, which the
+    ``uv run`` its SKILL.md gives reads). Each file read is added to ``sources`` by its
+    path from the skill's folder (``../../pyproject.toml``), as the plugin's files are
+    named to a model."""
+    if plugin.resolve() == folder.resolve():
+        return []  # the skill's folder is the plugin's: its files were read as its own
+    found: list[Requirement] = []
+    for name in ("requirements.txt", "pyproject.toml"):
+        file = plugin / name
+        if not file.is_file():
+            continue
+        _inside(file, plugin, f"{file}: a symlink out of the plugin's folder (a {name} is "
+                "read only from inside it)")
+        declared = (_requirements_file(file, plugin, seen=set()) if name == "requirements.txt"
+                    else _pyproject_dependencies(file))
+        if declared or name == "requirements.txt":
+            sources.append(os.path.relpath(file, folder))
+            found += declared
+    return found
+
+
 def _names_a_skill(name: str, folder: Path | None) -> bool:
     """Whether ``name`` is a skill folder beside ``folder`` (or ``folder`` itself): the
     skills of one folder are its registry's, whose ids are their folders' names."""
@@ -147,7 +184,15 @@ def _pyproject_dependencies(file: Path) -> list[Requirement]:
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise ManifestError(f"{file}: [project] dependencies must be a list of requirement "
                             "strings", details={"path": str(file)})
-    return [_parse(d, f"{file}: [project] dependencies") for d in deps]
+    # A package uv takes from a path, a git URL or the workspace (``[tool.uv.sources]``):
+    # the index's package of that name would be someone else's, so it is not installed.
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    elsewhere = uv.get("sources") if isinstance(uv, dict) else None
+    local = {canonicalize_name(k) for k in elsewhere if isinstance(k, str)} \
+        if isinstance(elsewhere, dict) else set()
+    reqs = [_parse(d, f"{file}: [project] dependencies") for d in deps]
+    return [r for r in reqs if canonicalize_name(r.name) not in local]
 
 
 def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
