@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         SkillTimeoutError,
         TransientError,
     )
+    from skillexec.events import TaskEvent
     from skillexec.middleware import Middleware
     from skillexec.runtime.context import SkillContext
     from skillexec.services import Services
@@ -55,6 +56,7 @@ _WHERE = {
     "Skill": "skillexec.skills.model",
     "ArtifactRef": "skillexec.task",
     "ExecutionResult": "skillexec.task",
+    "TaskEvent": "skillexec.events",  # what engine.events() yields
     "TaskInfo": "skillexec.task",
     "TaskStatus": "skillexec.task",
 }
@@ -100,6 +102,7 @@ __all__ = [
     "SkillNotFoundError",
     "SkillPermissionError",
     "SkillTimeoutError",
+    "TaskEvent",
     "TaskInfo",
     "TaskStatus",
     "TransientError",

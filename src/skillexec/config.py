@@ -80,37 +80,50 @@ class EngineConfig(StorageViews, BaseSettings):
         env_prefix="SKILLEXEC_", env_nested_delimiter="__", frozen=True, extra="forbid",
         validate_default=True, ignored_types=(Moved,))
 
+    # Every default is given as ``default=``: a type checker without pydantic's plugin reads
+    # the fields through dataclass_transform, which sees only that keyword; with a positional
+    # default, ``EngineConfig(max_concurrency=3)`` was an error under ``mypy --strict``.
+
     # where things are
-    skills_dir: Path | None = Field(None, description="Folder of skill folders to load at start.")
-    data_dir: Path = Field(Path(".skillexec"), description="Journal and artifacts live here.")
+    skills_dir: Path | None = Field(
+        default=None, description="Folder of skill folders to load at start.")
+    data_dir: Path = Field(
+        default=Path(".skillexec"), description="Journal and artifacts live here.")
     work_dir: Path | None = Field(
-        None, description="Calls' workspaces and sessions' folders; default: a folder of the "
-        "user's own under /var/tmp, one per data dir, with no project above it.")
+        default=None, description="Calls' workspaces and sessions' folders; default: a folder "
+        "of the user's own under /var/tmp, one per data dir, with no project above it.")
 
     # scheduling
-    max_concurrency: int = Field(1000, ge=1, description="Tasks running at once, all runners.")
-    max_queue_size: int = Field(100_000, ge=1, description="Queued tasks before submit refuses.")
+    max_concurrency: int = Field(
+        default=1000, ge=1, description="Tasks running at once, all runners.")
+    max_queue_size: int = Field(
+        default=100_000, ge=1, description="Queued tasks before submit refuses.")
     queue_aging_s: float = Field(
-        10.0, gt=0, description="A waiting task gains one priority level per this many seconds."
-    )
-    default_priority: int = Field(5, ge=0, le=9)
-    default_timeout_s: float = Field(60.0, gt=0, description="When neither call nor skill say.")
-    default_max_retries: int = Field(2, ge=0, le=100, description="Retries of retryable errors.")
-    retry_base_delay_s: float = Field(0.05, ge=0, description="First retry's backoff.")
-    retry_max_delay_s: float = Field(5.0, ge=0, description="Backoff cap.")
-    thread_pool_size: int = Field(32, ge=1, description="Threads for synchronous inline skills.")
+        default=10.0, gt=0,
+        description="A waiting task gains one priority level per this many seconds.")
+    default_priority: int = Field(default=5, ge=0, le=9)
+    default_timeout_s: float = Field(
+        default=60.0, gt=0, description="When neither call nor skill say.")
+    default_max_retries: int = Field(
+        default=2, ge=0, le=100, description="Retries of retryable errors.")
+    retry_base_delay_s: float = Field(default=0.05, ge=0, description="First retry's backoff.")
+    retry_max_delay_s: float = Field(default=5.0, ge=0, description="Backoff cap.")
+    thread_pool_size: int = Field(
+        default=32, ge=1, description="Threads for synchronous inline skills.")
 
     # timeouts (core): timeout_s is per attempt; this bounds a call over all its attempts
     default_deadline_s: float | None = Field(
-        None, gt=0, description="Time a call may take over all attempts (None: no limit).")
+        default=None, gt=0, description="Time a call may take over all attempts (None: no limit).")
 
     # calls
-    coerce_parameters: bool = Field(True, description="'3'->3, 'true'->true, 'a,b'->[..].")
-    keep_workdirs: bool = Field(False, description="Keep each attempt's folder for debugging.")
-    strict_manifests: bool = Field(False, description="SKILL.md per the spec, no extra keys.")
-    recover: bool = Field(True, description="At start, resume or close the tasks a stopped "
-                          "engine left unfinished (the CLI's one-shot commands do not).")
-    interrupt_grace_s: float = Field(2.0, ge=0, description="On Ctrl-C/SIGTERM, how long "
+    coerce_parameters: bool = Field(default=True, description="'3'->3, 'true'->true, 'a,b'->[..].")
+    keep_workdirs: bool = Field(
+        default=False, description="Keep each attempt's folder for debugging.")
+    strict_manifests: bool = Field(
+        default=False, description="SKILL.md per the spec, no extra keys.")
+    recover: bool = Field(default=True, description="At start, resume or close the tasks a "
+                          "stopped engine left unfinished (the CLI's one-shot commands do not).")
+    interrupt_grace_s: float = Field(default=2.0, ge=0, description="On Ctrl-C/SIGTERM, how long "
                                      "running calls may finish before they are cancelled.")
 
     # core sections
@@ -139,7 +152,7 @@ class EngineConfig(StorageViews, BaseSettings):
     sessions: SessionsConfig = Field(default_factory=SessionsConfig,
                                      description="Script sessions' TTL and quotas.")
     broker_url: str | None = Field(
-        None, pattern=r"^(redis|rediss|amqp|amqps)://",
+        default=None, pattern=r"^(redis|rediss|amqp|amqps)://",
         description="Distributed mode: the Celery broker (redis://, amqp://); None: embedded.")
     distributed: DistributedConfig = Field(default_factory=DistributedConfig,
                                            description="Claims, leases, workers.")

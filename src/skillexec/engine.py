@@ -70,8 +70,8 @@ class SkillExecutionEngine:
             closing=lambda: self._closing)
         self._store, self._live, self._queue = p.journal, p.tasks.live, p.queue
         self.skills, self.validator, self.artifacts = p.skills, p.validator, p.artifacts
-        self.error_handler, self.resources, self.optimizer = (p.error_handler, p.resources,
-                                                              p.optimizer)
+        self.errors = self.error_handler = p.error_handler  # DESIGN §4.1 names it engine.errors
+        self.resources, self.optimizer = p.resources, p.optimizer
         self.middleware, self.events_bus, self.executor = p.hooks, p.events, p.executor
         self.services, self.monitor, self.smart = p.services, p.monitor, p.smart
         self._tasks, self._cache, self._run = p.tasks, p.cache, p.attempts.run
