@@ -157,7 +157,12 @@ class SkillBook:
             raise ParameterError(
                 f"a skill is named by its id (a str), a @skill-decorated function or a Skill; "
                 f"got {type(ref).__name__} {ref!r}", code="invalid_skill_reference")
-        if found not in self.skills:
+        registered = self.skills.exact(found.id, found.version)
+        if registered is None or (found.entry.kind is EntryKind.CALLABLE
+                                  and registered.entry.func is not found.entry.func):
+            # A second @skill function under a registered id and version (a closure made
+            # per user or session) replaces the first, as register() does: the call runs
+            # the function it was given, never the other one's code and captured state.
             self.register(found)
         return found.id, version if version is not None else found.version
 

@@ -197,6 +197,11 @@ class SkillRegistry:
         versions = self._versions.get(id, {})
         return tuple(versions[v] for v in sorted(versions, key=parse_version))
 
+    def exact(self, id: str, version: str) -> Skill | None:
+        """The skill registered as exactly ``id`` and ``version`` (as the Skill spells it),
+        or None."""
+        return self._versions.get(id, {}).get(version)
+
     def __contains__(self, item: object) -> bool:
         """``"id" in registry``, or ``skill in registry`` (by id and version)."""
         if isinstance(item, Skill):

@@ -25,7 +25,7 @@ from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.inline_watchdog import Watchdog
-from skillexec.skills.model import Skill
+from skillexec.skills.model import Entry, Skill
 from skillexec.units import duration
 
 __all__ = ["InlineRunner"]
@@ -41,7 +41,7 @@ class InlineRunner:
         self.thread_pool_size = thread_pool_size
         # Threads still running an attempt that already timed out (they cannot be stopped).
         self.threads_stuck = 0
-        self._invokers: dict[str, Invoker] = {}
+        self._invokers: dict[str, tuple[Entry, Invoker]] = {}
         self._classifier = classifier or ErrorClassifier()
         self._dog: Watchdog | None = None
 
@@ -52,11 +52,12 @@ class InlineRunner:
         self._invoker(skill)
 
     def _invoker(self, skill: Skill) -> Invoker:
-        inv = self._invokers.get(skill.key)
-        if inv is None:
-            inv = load_invoker(skill)
-            self._invokers[skill.key] = inv
-        return inv
+        hit = self._invokers.get(skill.key)
+        if hit is None or (hit[0] is not skill.entry and hit[0] != skill.entry):
+            # A skill registered again under its id and version (another @skill closure,
+            # another entry) runs as registered now, not as first loaded.
+            hit = self._invokers[skill.key] = (skill.entry, load_invoker(skill))
+        return hit[1]
 
     async def run(self, attempt: Attempt) -> Outcome:
         started = time.perf_counter()
