@@ -6,9 +6,10 @@ Run from the repository root:
 
 ``@skill`` turns a function into a skill: the parameters schema comes from the type hints
 (so ``add("1", 2)`` is refused before it runs if the hint says ``int``), the function is
-called with the validated parameters as keyword arguments, plus ``context`` when it
-declares a parameter of that name. Decorated skills run ``inline`` (in the engine's
-process) unless told otherwise: async ones on the event loop, sync ones in a thread pool.
+called with the validated parameters, converted to their annotated types, as keyword
+arguments, plus ``context`` when it declares a parameter of that name. Decorated skills run
+``inline`` (in the engine's process): async ones on the event loop, sync ones in a thread
+pool; a skill to run isolated is a skill folder.
 """
 
 from __future__ import annotations

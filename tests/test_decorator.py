@@ -35,7 +35,7 @@ def add_numbers(a: int, b: int = 2) -> int:
     return a + b
 
 
-@skill(id="geo.distance", version="2.1.0", timeout=5, isolation="process", max_retries=1,
+@skill(id="geo.distance", version="2.1.0", timeout=5, isolation="inline", max_retries=1,
        priority=8, cacheable=True, idempotent=True, permissions=("network_access",),
        tags=("geo", "math"), output_schema={"type": "number"}, description="Distance.")
 async def distance(start: Point, end: Point, *, unit: Literal["m", "km"] = "m",
@@ -75,7 +75,7 @@ def test_decorator_with_options_on_an_async_function() -> None:
     assert (meta.id, meta.version, meta.description) == ("geo.distance", "2.1.0", "Distance.")
     ex = meta.execution
     assert (ex.timeout_s, ex.isolation, ex.max_retries, ex.priority) == (
-        5.0, Isolation.PROCESS, 1, 8)
+        5.0, Isolation.INLINE, 1, 8)
     assert (ex.cacheable, ex.idempotent) == (True, True)
     assert meta.permissions == {Permission.NETWORK_ACCESS}
     assert meta.tags == ("geo", "math")

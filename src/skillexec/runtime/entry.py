@@ -266,10 +266,17 @@ def _positional_caller(fn: Callable[..., Any]) -> Callable[[dict[str, Any], Any]
 
 
 def _decorated_invoker(fn: Callable[..., Any]) -> Invoker:
+    from skillexec.skills.decorator import parameters_converter  # not for file entries
+
     wants_context = "context" in inspect.signature(fn).parameters
+    # The journal keeps a call's JSON; the function gets its annotated types (a model, a
+    # date, a set), converted at each attempt. None: every annotation is a JSON type.
+    convert = parameters_converter(fn)
 
     def call(data: dict[str, Any], ctx: Any) -> Any:
         params = data["parameters"]
+        if convert is not None:
+            params = convert(params)
         if wants_context:
             return fn(**params, context=ctx)
         return fn(**params)
