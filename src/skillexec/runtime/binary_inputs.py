@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import mimetypes
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,26 +17,9 @@ from typing import Any
 
 from skillexec.errors import ParameterError
 from skillexec.skills.model import Skill
+from skillexec.skills.schema import Field, binary_fields
 
 __all__ = ["BinaryFields", "binary_fields"]
-
-Field = tuple[str, str]  # (property name, file suffix)
-
-
-def binary_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
-    """The top-level properties of ``schema`` that take bytes, with a file suffix."""
-    props = schema.get("properties")
-    if not isinstance(props, Mapping):
-        return ()
-    out: list[Field] = []
-    for name, prop in props.items():
-        if not isinstance(prop, Mapping):
-            continue
-        media = prop.get("contentMediaType")
-        if prop.get("format") == "binary" or isinstance(media, str):
-            suffix = (mimetypes.guess_extension(media) or "") if isinstance(media, str) else ""
-            out.append((str(name), suffix))
-    return tuple(out)
 
 
 class BinaryFields:

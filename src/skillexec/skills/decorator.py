@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, overload
 
 from skillexec.errors import ManifestError
-from skillexec.runtime.binary_inputs import binary_fields
 from skillexec.skills.fields import SKILL_ID, parse_execution, parse_permissions
 from skillexec.skills.model import Entry, EntryKind, Isolation, Permission, Skill
-from skillexec.skills.schema import normalize_parameters_schema
+from skillexec.skills.schema import binary_fields, normalize_parameters_schema
 from skillexec.skills.semver import parse_version
 from skillexec.skills.typed_parameters import TypedParameters, typed_parameters
 

@@ -7,12 +7,17 @@ Schema. Real JSON Schema is passed through unchanged.
 
 from __future__ import annotations
 
+import mimetypes
+from collections.abc import Mapping
 from typing import Any
 
 from skillexec.errors import ManifestError
 from skillexec.skills.fields import brief
 
-__all__ = ["RESERVED_PARAMETERS", "normalize_parameters_schema"]
+__all__ = ["RESERVED_PARAMETERS", "Field", "binary_fields", "normalize_parameters_schema"]
+
+# A binary parameter (DESIGN §3.5): its name, and the file suffix its media type gives.
+Field = tuple[str, str]
 
 # The entry contract (DESIGN §3.4) puts these two beside the parameters in input_data.
 RESERVED_PARAMETERS = frozenset({"parameters", "config"})
@@ -190,3 +195,19 @@ def _reject_reserved(schema: dict[str, Any], where: str) -> None:
             "input_data['config'] the skill's config); rename the parameter",
             details={"field": where, "reserved": clash},
         )
+
+
+def binary_fields(schema: Mapping[str, Any]) -> tuple[Field, ...]:
+    """The top-level properties of ``schema`` that take bytes, with a file suffix."""
+    props = schema.get("properties")
+    if not isinstance(props, Mapping):
+        return ()
+    out: list[Field] = []
+    for name, prop in props.items():
+        if not isinstance(prop, Mapping):
+            continue
+        media = prop.get("contentMediaType")
+        if prop.get("format") == "binary" or isinstance(media, str):
+            suffix = (mimetypes.guess_extension(media) or "") if isinstance(media, str) else ""
+            out.append((str(name), suffix))
+    return tuple(out)
