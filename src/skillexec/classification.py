@@ -19,6 +19,7 @@ Skills say it themselves by raising :class:`~skillexec.errors.TransientError` or
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import errno
 import socket
@@ -215,8 +216,15 @@ class ErrorClassifier:
     def classify(self, exc: BaseException) -> ErrorInfo:
         if isinstance(exc, SkillExecError):
             return exc.info
-        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         base = {"exception": type(exc).__name__}
+        if isinstance(exc, SystemExit):  # as the isolated runners report an exit call
+            return ErrorInfo(type=ErrorType.EXECUTION, code="skill_exited",
+                             message=f"the skill called exit({exc.code!r})", details=base)
+        text = _text(exc)
+        if not text and isinstance(exc, asyncio.CancelledError):
+            # Classified only when nobody cancelled the task: say so, or it reads as one.
+            text = "raised by the skill, though nobody cancelled its task"
+        message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         for link in _chain(exc):
             if isinstance(link, SkillExecError):
                 info = link.info
@@ -348,6 +356,14 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def _text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in: a skill's exception may raise from its own __str__."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<its str() failed>"
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

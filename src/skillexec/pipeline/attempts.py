@@ -119,21 +119,10 @@ class AttemptLoop:
         history: list[dict[str, Any]] = []
         saved: list[ArtifactRef] = []
         reraise = handed = False
+        escaped: BaseException | None = None
         try:
             if skill is None:  # recovered from the journal, or claimed from another node
-                skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
-                # Before its environment is made: installing a folder's requirements runs
-                # that folder's code too.
-                if self.folders is not None and (refused := self.folders.refusal(
-                        task.task_id, task.request, skill)) is not None:
-                    raise refused
-                if self.ready is not None:  # its environment, made at its first call here
-                    skill = task.skill = await self.ready(skill)
-                if self.admit_stored is not None:
-                    self.admit_stored(skill)
-                # Under this node's copy of the skill, which is what runs: the submitter's
-                # copy (another node's, or before a restart) may have accepted other input.
-                task.params = self.validator.validate(skill, task.params)
+                skill = await self._stored(task)
             outcome, skill = await self._attempts(task, skill, history, saved)
         except asyncio.CancelledError as exc:
             by_engine = task.task_id in self.cancelling
@@ -160,15 +149,40 @@ class AttemptLoop:
             log.exception("task %s failed inside the engine", task.task_id)
             outcome = Outcome(error=ExecutionError(f"internal error: {exc!r}",
                                                    code="engine_error").info)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit in the engine's code
+            # (a skill's own are its failure: the runners report them). Its task still ends
+            # and its waiters wake; then it goes on up.
+            escaped = exc
+            outcome = Outcome(error=ExecutionError(f"interrupted by {type(exc).__name__}",
+                                                   code="engine_error").info)
         finally:
             self.executor.release(task)
         if handed:  # not ended here: another claim runs it (its waiters were told)
             return None
         result = await self.finish(task, outcome, history=history,
                                    artifacts=saved, cached="stale_s" in outcome.metrics)
+        if escaped is not None:
+            raise escaped
         if reraise:
             raise asyncio.CancelledError
         return result
+
+    async def _stored(self, task: ExecutionTask) -> Skill:
+        """The skill of a task read from the journal, checked and made ready here."""
+        skill = task.skill = self.skills.get(task.skill_id, task.skill_version)
+        # Before its environment is made: installing a folder's requirements runs that
+        # folder's code too.
+        if self.folders is not None and (refused := self.folders.refusal(
+                task.task_id, task.request, skill)) is not None:
+            raise refused
+        if self.ready is not None:  # its environment, made at its first call here
+            skill = task.skill = await self.ready(skill)
+        if self.admit_stored is not None:
+            self.admit_stored(skill)
+        # Under this node's copy of the skill, which is what runs: the submitter's copy
+        # (another node's, or before a restart) may have accepted other input.
+        task.params = self.validator.validate(skill, task.params)
+        return skill
 
     async def _attempts(self, task: ExecutionTask, skill: Skill, history: list[dict[str, Any]],
                         saved: list[ArtifactRef]) -> tuple[Outcome, Skill]:

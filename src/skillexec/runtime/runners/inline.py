@@ -9,6 +9,9 @@ is idempotent. Its thread counts as stuck (:attr:`InlineRunner.threads_stuck`) u
 returns; while every thread of the pool is stuck, sync calls are refused at once
 (``inline_threads_exhausted``) instead of waiting out their timeout in the pool's queue.
 A cancelled coroutine has unwound when its ``await`` returns: an async attempt is over.
+Whatever the skill raises is the attempt's failure, a BaseException too (``sys.exit()``,
+KeyboardInterrupt, a CancelledError its task was not asked for): only a cancellation of the
+task itself goes on up.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from skillexec.classification import ErrorClassifier
 from skillexec.environments.modules import name_the_package
-from skillexec.errors import ErrorInfo, ErrorType, ResourceError, SkillExecError, utf8_text
+from skillexec.errors import ErrorInfo, ErrorType, ResourceError, utf8_text
 from skillexec.runtime.entry import Invoker, interpret_result, load_invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.inline_watchdog import Watchdog
@@ -72,13 +75,24 @@ class InlineRunner:
                 watch = dog.watch(timeout_s)
                 try:
                     value = await inv.call(attempt.input_data, ctx)
-                except asyncio.CancelledError:
+                except asyncio.CancelledError as exc:
                     if watch.expired:
                         current = asyncio.current_task()
                         if current is not None:
                             current.uncancel()
                         raise _Deadline from None
+                    if _asked_to_cancel():
+                        raise
+                    # Nobody cancelled this task: a CancelledError the skill let out (an
+                    # ``await`` of a task of its own it had cancelled) is its failure.
+                    raise _Escaped(exc) from None
+                except Exception:
                     raise
+                except BaseException as exc:
+                    # sys.exit(), KeyboardInterrupt, GeneratorExit, a BaseException of its
+                    # own: the skill's failure, not the host's; left to rise, it ended the
+                    # caller's task (or the app) with the attempt never finished.
+                    raise _Escaped(exc) from None
                 finally:
                     dog.ended(watch)
             else:
@@ -106,7 +120,14 @@ class InlineRunner:
                     ctx.cancel()
                     if not cf.cancel() and not cf.done():
                         self._stuck(cf)
-                    raise
+                    if _asked_to_cancel():
+                        raise
+                    # The thread's future itself was cancelled (the pool shut down under
+                    # it), not this task: the attempt did not run.
+                    raise ResourceError(
+                        "the attempt did not run: the engine's inline threads were shut "
+                        "down (the engine is closing)", code="engine_closing",
+                        retryable=True) from None
         except _Deadline:
             message = f"skill {attempt.skill.id!r} did not finish within {duration(timeout_s)}"
             details: dict[str, Any] = {}
@@ -116,17 +137,31 @@ class InlineRunner:
             return Outcome(error=ErrorInfo(
                 type=ErrorType.TIMEOUT, code="execution_timeout", retryable=True,
                 message=message, details=details), metrics=_metrics(started, cpu_s))
-        except SkillExecError as exc:
-            return Outcome(error=exc.info, metrics=_metrics(started, cpu_s),
-                           traceback=utf8_text(traceback.format_exc()))
+        except _Escaped as wrapped:
+            raised = wrapped.exc
+            return Outcome(error=self._classified(raised, attempt.skill),
+                           metrics=_metrics(started, cpu_s),
+                           traceback=utf8_text("".join(traceback.format_exception(raised))))
         except Exception as exc:
-            info = self._classifier.classify(exc)
-            if info.code == "missing_module":
-                info = name_the_package(info, exc, skill_id=attempt.skill.id)
-            return Outcome(error=info, metrics=_metrics(started, cpu_s),
+            return Outcome(error=self._classified(exc, attempt.skill),
+                           metrics=_metrics(started, cpu_s),
                            traceback=utf8_text(traceback.format_exc()))
         output, error = interpret_result(value)
         return Outcome(output=output, error=error, metrics=_metrics(started, cpu_s))
+
+    def _classified(self, exc: BaseException, skill: Skill) -> ErrorInfo:
+        try:
+            info = self._classifier.classify(exc)
+        except Exception as why:  # a classifier rule of a plugin's that raised
+            # The skill's error is still the answer (an engine_error blamed the engine):
+            # only its finer classification is lost.
+            return ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised",
+                             message=f"{type(exc).__name__} (not classified: "
+                                     f"{type(why).__name__})",
+                             details={"exception": type(exc).__name__})
+        if info.code == "missing_module":
+            info = name_the_package(info, exc, skill_id=skill.id)
+        return info
 
     def _stuck(self, cf: Future[Any]) -> None:
         self.threads_stuck += 1
@@ -158,9 +193,33 @@ class _Deadline(Exception):
     pass
 
 
+class _Escaped(Exception):
+    """What the skill raised that must not rise as is: a BaseException (it would end the
+    caller's task, or the app), or a StopIteration out of a thread (a future cannot carry
+    one: the attempt never ended and waited out its timeout)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(type(exc).__name__)
+        self.exc = exc
+
+
+def _asked_to_cancel() -> bool:
+    """Whether the running task was cancelled (``Task.cancel()``: its caller, the engine's
+    cancel or close) rather than handed a CancelledError from elsewhere."""
+    current = asyncio.current_task()
+    return current is None or current.cancelling() > 0
+
+
 def _call_measured(call: Any, data: dict[str, Any], ctx: Any) -> tuple[Any, float]:
     t0 = time.thread_time()
-    value = call(data, ctx)
+    try:
+        value = call(data, ctx)
+    except StopIteration as exc:
+        raise _Escaped(exc) from None
+    except Exception:
+        raise
+    except BaseException as exc:  # in a thread, sys.exit() would end only the thread
+        raise _Escaped(exc) from None
     return value, time.thread_time() - t0
 
 
