@@ -5,6 +5,7 @@ Shared by every runner that runs Python skills, in the engine's process or in a 
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import inspect
 import re
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import orjson
 
 from skillexec.environments.modules import missing_module_message, module_key, package_for
 from skillexec.errors import (
@@ -42,11 +45,41 @@ class Invoker:
 
 
 def build_input(params: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """``input_data``: each parameter at the top level, plus ``parameters`` and ``config``."""
+    """``input_data``: each parameter at the top level, plus ``parameters`` and ``config``.
+
+    Made afresh for each attempt, from the call's parameters as given: what a skill changes
+    in them (an in-process one holds the very objects) neither reaches its caller's objects
+    nor carries over to a retry, which is the same call again (as the journal, recovery and
+    ``tasks replay`` have it)."""
+    params = _fresh(params)
     data = dict(params)
     data["parameters"] = params
-    data["config"] = config
+    data["config"] = _fresh(config)
     return data
+
+
+# Values a skill cannot change in place: shared as they are. Anything else (a list, a dict)
+# sends the object through a copy.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
+def _fresh(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` the skill may change at will: a shallow one when every value is
+    immutable (the common case, a few type checks), else a deep one."""
+    if not obj:
+        return {}
+    for value in obj.values():
+        if type(value) not in _IMMUTABLE:
+            break
+    else:
+        return dict(obj)
+    try:
+        # Parameters were encoded once to be validated: a round trip is the cheapest deep
+        # copy, and gives what the journal holds (what a retry after a restart gets).
+        fresh: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+    except (TypeError, orjson.JSONEncodeError):  # a config the caller built with others
+        fresh = copy.deepcopy(obj)
+    return fresh
 
 
 def load_invoker(skill: Skill) -> Invoker:
