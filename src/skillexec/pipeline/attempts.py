@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 
-from skillexec.errors import ErrorInfo, ErrorType, ExecutionError, ResourceError, SkillExecError
+from skillexec.errors import ErrorType, ExecutionError, ResourceError, SkillExecError
 from skillexec.events import EventBus
 from skillexec.middleware import HookIndex
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.pipeline.attempt_records import entry, not_started, over_attempts, past_deadline
 from skillexec.pipeline.origin import FolderCheck
 from skillexec.pipeline.output_filter import UNMASKED, OutputFilter
+from skillexec.pipeline.output_json import checked_output
 from skillexec.pipeline.recovery import cancelled_info
 from skillexec.reliability.handler import ErrorHandler
 from skillexec.runtime.binary_inputs import BinaryFields
@@ -42,7 +44,6 @@ from skillexec.skills.model import Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.storage.store import TaskStore
 from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskStatus
-from skillexec.units import duration
 from skillexec.validation import ParameterValidator
 
 __all__ = ["AttemptLoop", "StartNotWritten"]
@@ -206,7 +207,7 @@ class AttemptLoop:
             if outcome.error is not None and decision.error is not None:
                 # Keep the error as classified (type, retryable, retry-after).
                 outcome = dataclasses.replace(outcome, error=decision.error)
-            history.append(_entry(task, skill, outcome, decision.describe()))
+            history.append(entry(task, skill, outcome, decision.describe()))
             if decision.timeout_s is not None:
                 task.timeout_s = decision.timeout_s
             if decision.action == "retry":
@@ -225,7 +226,7 @@ class AttemptLoop:
             else:
                 break
         if len(history) > 1:
-            outcome.metrics = _over_attempts(outcome.metrics, history, task.started_at)
+            outcome.metrics = over_attempts(outcome.metrics, history, task.started_at)
         outcome.metrics["queue_ms"] = queue_ms
         if outcome.error is not None and outcome.error.type not in _NO_STALE:
             stale = await self._stale(task, skill, outcome, history)
@@ -294,7 +295,7 @@ class AttemptLoop:
         if cut:
             left_s = task_deadline - time.time()
             if left_s <= 0:  # it waited past its deadline (queued): not started at all
-                return Outcome(error=_not_started(skill, task))
+                return Outcome(error=not_started(skill, task))
             timeout_s = max(0.001, left_s)
         ctx = self.environment.context(task, deadline=time.time() + timeout_s, saved=saved,
                                        progress=self.output_filter.progress(
@@ -350,7 +351,7 @@ class AttemptLoop:
         metrics = outcome.metrics
         metrics["concurrency"] = self.executor.slots
         if cut and outcome.error is not None and outcome.error.type is ErrorType.TIMEOUT:
-            outcome.error = _past_deadline(skill, task, outcome.error)
+            outcome.error = past_deadline(skill, task, outcome.error)
         # The effective limits (after the operator's clamps and the call's own) go on the
         # result; memory and CPU only where a runner enforces them.
         metrics["timeout_s"] = task.timeout_s
@@ -360,65 +361,7 @@ class AttemptLoop:
                 self.policy.resource_limits(memory_mb=limits.memory_mb,
                                             cpu_seconds=limits.cpu_seconds)
         if outcome.error is None:
-            outcome = self._check_output(skill, outcome)
+            outcome = checked_output(self.validator, skill, outcome,
+                                     decoded=getattr(runner, "outputs_json", False))
         return outcome
 
-    def _check_output(self, skill: Skill, outcome: Outcome) -> Outcome:
-        try:
-            encoded = orjson.dumps(outcome.output)
-        except TypeError as exc:
-            return Outcome(error=ExecutionError(
-                f"skill {skill.id!r} returned a value that is not JSON: {exc}",
-                code="output_not_json").info, metrics=outcome.metrics)
-        try:
-            self.validator.validate_output(skill, outcome.output, size=len(encoded))
-        except SkillExecError as exc:
-            return Outcome(error=exc.info, metrics=outcome.metrics)
-        outcome.output_json = encoded  # this attempt's own outcome: no copy to make
-        return outcome
-
-
-def _entry(task: ExecutionTask, skill: Skill, outcome: Outcome,
-           decision: str) -> dict[str, Any]:
-    err = outcome.error
-    entry: dict[str, Any] = {"attempt": task.attempts, "skill": skill.key,
-                             "metrics": outcome.metrics,
-                             "error": err.to_dict() if err else None, "decision": decision}
-    if err is not None and outcome.traceback:
-        entry["traceback"] = outcome.traceback[-4000:]
-    return entry
-
-
-def _past_deadline(skill: Skill, task: ExecutionTask, err: ErrorInfo) -> ErrorInfo:
-    """An attempt cut short by the call's deadline, not by its own timeout."""
-    return dataclasses.replace(
-        err, code="deadline_exceeded", retryable=False,
-        message=f"skill {skill.id!r} did not finish within the call's deadline of "
-                f"{duration(task.deadline_s)} (attempt {task.attempts}; each attempt may "
-                f"take {duration(task.timeout_s)})",
-        details={**err.details, "deadline_s": task.deadline_s})
-
-
-def _not_started(skill: Skill, task: ExecutionTask) -> ErrorInfo:
-    """An attempt whose call's deadline passed before it began: started with no time left,
-    an async skill's work before its first ``await`` would have run all the same."""
-    return ErrorInfo(
-        type=ErrorType.TIMEOUT, code="deadline_exceeded", retryable=False,
-        message=f"skill {skill.id!r} was not started: the call's deadline of "
-                f"{duration(task.deadline_s)} had passed while it waited (attempt "
-                f"{task.attempts})", details={"deadline_s": task.deadline_s})
-
-
-def _over_attempts(last: dict[str, Any], history: list[dict[str, Any]],
-                   started_at: float | None) -> dict[str, Any]:
-    """A retried task's metrics: wall and CPU time over all its attempts (from the first
-    one's start: no clock is read for the many tasks that ran once), the last's apart."""
-    out = dict(last)
-    out["last_attempt_wall_ms"] = last.get("wall_ms")
-    if started_at is not None:
-        out["wall_ms"] = (time.time() - started_at) * 1000.0
-    cpu = [h["metrics"].get("cpu_ms") for h in history]
-    if last.get("cpu_ms") is not None:
-        out["last_attempt_cpu_ms"] = last["cpu_ms"]
-    out["cpu_ms"] = sum(cpu) if all(c is not None for c in cpu) else None
-    return out

@@ -70,6 +70,9 @@ class ProcessRunner:
     # Its attempts say when their processes are gone (SkillContext.settled): their empty
     # workspaces may be kept for the next (runtime.workspace.WorkspaceSpares).
     settles_workdirs = True
+    # Its outputs are read from the child's JSON: already what the journal holds, and held
+    # by nobody else (the engine does not read them back from JSON once more).
+    outputs_json = True
 
     def __init__(self, *, settings: IsolationSettings | None = None, sandbox: bool = False,
                  ) -> None:
