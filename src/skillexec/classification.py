@@ -215,7 +215,7 @@ class ErrorClassifier:
 
     def classify(self, exc: BaseException) -> ErrorInfo:
         if isinstance(exc, SkillExecError):
-            return exc.info
+            return _said(exc)
         base = {"exception": type(exc).__name__}
         if isinstance(exc, SystemExit):  # as the isolated runners report an exit call
             return ErrorInfo(type=ErrorType.EXECUTION, code="skill_exited",
@@ -227,7 +227,7 @@ class ErrorClassifier:
         message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         for link in _chain(exc):
             if isinstance(link, SkillExecError):
-                info = link.info
+                info = _said(link)
                 return ErrorInfo(type=info.type, code=info.code, message=message,
                                  retryable=info.retryable, severity=info.severity,
                                  details={**info.details, **base})
@@ -260,9 +260,12 @@ class ErrorClassifier:
         envelope's ``status_code``) sets them by the status table, and ``retry_after`` or a
         ``Retry-After`` header becomes ``details["retry_after"]`` in seconds. What a skill
         said itself wins: ``retryable: true`` stays retryable, and the codes of
-        TransientError/PermanentError keep their meaning.
+        TransientError/PermanentError keep their meaning, and a ``retryable`` the skill gave
+        its error itself (``TransientError("...", retryable=False)``; ``details.retryable``,
+        as the isolated runners' child reports it) is honoured either way.
         """
         details = info.details
+        said = details.get("retryable")
         status = _as_int(details.get("status_code"))
         after = parse_retry_after(details.get("retry_after"))
         if after is None:
@@ -273,12 +276,14 @@ class ErrorClassifier:
         rule = self._codes.get(info.code)
         if rule is not None:
             out = replace(out, type=rule.error_type, severity=rule.severity,
-                          retryable=rule.retryable or info.retryable)
+                          retryable=said if isinstance(said, bool)
+                          else rule.retryable or info.retryable)
         elif status is not None:
             srule = self._status_rule(status)
             if srule is not None:
                 out = replace(out, type=srule.error_type, severity=srule.severity,
-                              retryable=srule.retryable or info.retryable)
+                              retryable=said if isinstance(said, bool)
+                              else srule.retryable or info.retryable)
         if after is not None and details.get("retry_after") != after:
             out = replace(out, details={**details, "retry_after": after})
         return out
@@ -356,6 +361,16 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def _said(exc: SkillExecError) -> ErrorInfo:
+    """A SkillExecError's info; given ``retryable=`` by whoever raised it, that goes in its
+    details too, where :meth:`ErrorClassifier.classify_info` honours it over the code's rule
+    (the class's default does not: ``TransientError("x")`` stays what its code says)."""
+    info = exc.info
+    if "retryable" in vars(exc) and "retryable" not in info.details:
+        return replace(info, details={**info.details, "retryable": exc.retryable})
+    return info
 
 
 def _text(exc: BaseException) -> str:

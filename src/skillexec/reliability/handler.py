@@ -135,7 +135,9 @@ class ErrorHandler:
             # Another attempt (or the fallback) would overlap the one that may still run.
             note = (f"not retried: the attempt's thread may still run and {skill.id!r} is "
                     "not declared idempotent")
-            err = replace(err, message=f"{err.message}; {note}",
+            # retryable False: a caller reading the contract field must not repeat what
+            # the engine has just declared unsafe to repeat.
+            err = replace(err, message=f"{err.message}; {note}", retryable=False,
                           details={**err.details, "not_retried": note})
             return Decision("give_up", reason=f"{label}; {note}", error=err)
         reason: str
