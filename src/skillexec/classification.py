@@ -220,6 +220,8 @@ class ErrorClassifier:
         if isinstance(exc, SystemExit):  # as the isolated runners report an exit call
             return ErrorInfo(type=ErrorType.EXECUTION, code="skill_exited",
                              message=f"the skill called exit({exc.code!r})", details=base)
+        if isinstance(exc, BaseExceptionGroup):  # what asyncio.TaskGroup raises
+            return self._group(exc, base)
         text = _text(exc)
         if not text and isinstance(exc, asyncio.CancelledError):
             # Classified only when nobody cancelled the task: say so, or it reads as one.
@@ -245,11 +247,31 @@ class ErrorClassifier:
                                      details=details)
             for r in self._rules:
                 if r.matches(link):
+                    if r.error_type is ErrorType.TIMEOUT:
+                        # Raised by the skill's own code (its HTTP client's, say): told
+                        # apart from the engine's timeout (execution_timeout) in words too.
+                        message = f"the skill's own operation timed out ({message})"
                     return ErrorInfo(type=r.error_type, code=r.code, message=message,
                                      retryable=r.retryable, severity=r.severity,
                                      details=dict(base))
         return ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised", message=message,
                          retryable=False, details=dict(base))
+
+    def _group(self, group: BaseExceptionGroup[BaseException],
+               base: dict[str, Any]) -> ErrorInfo:
+        """An exception group by its leaves: retryable as the first of them if every one
+        is (three ConnectionErrors are a network error worth retrying), else as its first
+        leaf that is not (one permanent failure makes the whole group's)."""
+        leaves = [self.classify(leaf) for leaf in _leaves(group)]
+        if not leaves:
+            return ErrorInfo(type=ErrorType.EXECUTION, code="skill_raised",
+                             message=f"{type(group).__name__}: {_text(group)}", details=base)
+        chosen = next((i for i in leaves if not i.retryable), leaves[0])
+        said = [i.message for i in leaves[:5]]
+        more = f" and {len(leaves) - 5} more" if len(leaves) > 5 else ""
+        return replace(chosen, message=f"{type(group).__name__}: {'; '.join(said)}{more}",
+                       details={**chosen.details, **base,
+                                "leaves": [i.code for i in leaves[:20]]})
 
     # -- errors reported as data (runners, envelopes) ------------------------------------------
 
@@ -361,6 +383,19 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """A group's innermost exceptions, first to last (at most 100)."""
+    out: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack and len(out) < 100:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(reversed(exc.exceptions))
+        else:
+            out.append(exc)
+    return out
 
 
 def _said(exc: SkillExecError) -> ErrorInfo:

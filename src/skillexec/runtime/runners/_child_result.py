@@ -60,10 +60,9 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
         # Imported on the error path only: it pulls in ssl, which every fork would pay for.
         from skillexec.classification import ErrorClassifier
 
+        # Its message too, as the inline runner reports it (an exception group's leaves,
+        # a TimeoutError of the skill's own told from the engine's timeout).
         info = ErrorClassifier().classify(exc)
-        info = ErrorInfo(type=info.type, code=info.code, retryable=info.retryable,
-                         severity=info.severity, details=info.details,
-                         message=f"{name}: {exc}" if str(exc) else name)
         if info.code == "missing_module":
             from skillexec.environments.modules import name_the_package
             info = name_the_package(info, exc)
