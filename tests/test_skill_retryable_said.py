@@ -79,6 +79,32 @@ def test_a_childs_transient_error_given_retryable_false_is_not_retried(tmp_path:
     arun(go())
 
 
+def test_a_childs_error_of_a_retryable_code_is_retried_when_it_says_nothing(
+        tmp_path: Path) -> None:
+    """The child reports every error's retryable; only one its skill gave (retryable=)
+    wins over the code's rule: ExecutionError(code="rate_limited") is retried, as inline."""
+    folder = tmp_path / "skills" / "limited"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(orjson.dumps({
+        "id": "limited", "name": "Limited", "version": "1.0.0", "description": "busy",
+        "entry_point": "main:execute", "parameters_schema": {},
+        "execution": {"isolation": "process", "max_retries": 2, "backoff": "none"}}).decode())
+    (folder / "main.py").write_text(
+        "from skillexec import ExecutionError\n"
+        "def execute(input_data):\n"
+        "    raise ExecutionError('slow down', code='rate_limited')\n")
+    config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
+                          isolation={"trusted_skills": ["limited"]})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config) as engine:
+            r = await engine.execute("limited")
+            assert r.error is not None and r.error.code == "rate_limited", r
+            assert r.attempts == 3 and r.error.retryable is True
+
+    arun(go())
+
+
 def test_a_timeout_the_engine_would_not_retry_says_it_is_not_retryable(
         tmp_path: Path) -> None:
     async def go() -> None:

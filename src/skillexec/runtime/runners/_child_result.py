@@ -42,6 +42,10 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
     name = type(exc).__name__
     if isinstance(exc, SkillExecError):
         info = exc.info
+        if "retryable" in vars(exc):  # given by whoever raised it: it wins (classification)
+            info = ErrorInfo(type=info.type, code=info.code, message=info.message,
+                             retryable=info.retryable, severity=info.severity,
+                             details={**info.details, "retryable": exc.retryable})
     elif isinstance(exc, MemoryError):
         info = ErrorInfo(type=ErrorType.RESOURCE, code="memory_limit_exceeded",
                          message="the skill ran out of its memory limit")
@@ -68,6 +72,8 @@ def classify(exc: BaseException, *, sandbox: bool, allow_network: bool) -> Error
             info = name_the_package(info, exc)
     details = dict(info.details)
     details["exception"] = name
-    details["retryable"] = info.retryable
+    # details.retryable only where the skill gave it (the classifier put it there): the
+    # engine honours it over the code's rule, and a class default ("rate_limited" raised as
+    # an ExecutionError) must stay the rule's, as inline (ErrorInfo.retryable travels too).
     return ErrorInfo(type=info.type, code=info.code, message=info.message,
                      retryable=info.retryable, severity=info.severity, details=details)
