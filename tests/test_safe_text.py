@@ -3,6 +3,7 @@ characters are escaped wherever the CLI prints what a skill said; ``--json`` sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -58,6 +59,30 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
            "SKILLEXEC_TRUSTED_SKILLS": '["forger"]'}
     return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
+
+
+def _on_a_terminal(args: list[str], *, cwd: Path) -> tuple[str, str]:
+    """The command's stdout and stderr, each a terminal of its own (a pty)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
+    (out, out_tty), (err, err_tty) = pty.openpty(), pty.openpty()
+    try:
+        try:
+            subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
+                           stdout=out_tty, stderr=err_tty, timeout=60, check=False)
+        finally:
+            os.close(out_tty)
+            os.close(err_tty)
+        got = []
+        for leader in (out, err):
+            data = b""
+            with contextlib.suppress(OSError):  # EIO: all read, the other end closed
+                while chunk := os.read(leader, 65536):
+                    data += chunk
+            got.append(data.decode().replace("\r\n", "\n"))  # the pty's own \r
+        return got[0], got[1]
+    finally:
+        os.close(out)
+        os.close(err)
 
 
 def _clean(text: str) -> None:
@@ -149,7 +174,7 @@ def test_artifacts_get_escapes_for_a_terminal_only(skills: Path, tmp_path: Path)
 def test_a_scripts_colours_are_dropped_and_the_rest_escaped(tmp_path: Path) -> None:
     """What a script that colours its messages printed reads as text on the terminal (it
     showed ``\\u001b[0;31mError``); a control sequence that is no colour is still escaped;
-    ``--json`` keeps every byte."""
+    to a pipe and with ``--json`` every byte is kept."""
     d = tmp_path / "skills" / "colours"
     (d / "scripts").mkdir(parents=True)
     (d / "SKILL.md").write_text("---\nname: colours\ndescription: prints in colour\n---\n")
@@ -158,13 +183,16 @@ def test_a_scripts_colours_are_dropped_and_the_rest_escaped(tmp_path: Path) -> N
         "print('\\033[1;32mdone\\033[0m: 3 files\\033[2J')\n"
         "print('\\033[0;31mError: x.pdf not found\\033[0m', file=sys.stderr)\n"
         "sys.exit(1)\n")
-    r = cli("script", "colours", "scripts/say.py", "--skills-dir", str(tmp_path / "skills"),
-            cwd=tmp_path)
+    argv = ["script", "colours", "scripts/say.py", "--skills-dir", str(tmp_path / "skills")]
+    out, err = _on_a_terminal(argv, cwd=tmp_path)
+    assert out == "done: 3 files\\u001b[2J\n"
+    _clean(out)
+    _clean(err)
+    assert err.startswith("Error: x.pdf not found\n"), err
+    r = cli(*argv, cwd=tmp_path)  # a pipe: the script's bytes (a CSV's \r\n, its colours)
     assert r.returncode == 1, r.stderr
-    assert r.stdout == "done: 3 files\\u001b[2J\n"
-    _clean(r.stdout)
-    _clean(r.stderr)
-    assert r.stderr.startswith("Error: x.pdf not found\n"), r.stderr
+    assert r.stdout == "\x1b[1;32mdone\x1b[0m: 3 files\x1b[2J\n"
+    assert r.stderr.startswith("\x1b[0;31mError: x.pdf not found\x1b[0m\n"), r.stderr
     j = cli("script", "colours", "scripts/say.py", "--json", "--skills-dir",
             str(tmp_path / "skills"), cwd=tmp_path)
     assert json.loads(j.stdout)["error"]["details"]["stdout"] == \

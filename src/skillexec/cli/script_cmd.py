@@ -13,7 +13,7 @@ import posixpath
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import orjson
 import typer
@@ -230,13 +230,31 @@ def _print_streams(result: ExecutionResult) -> None:
     streams = result.output if result.ok else (result.error.details if result.error else {})
     if isinstance(streams, dict):
         if streams.get("stdout"):
-            out = safe_block(str(streams["stdout"]))
+            tty = sys.stdout.isatty()
+            out = str(streams["stdout"])
             # A failure's sentence follows on stderr: on a terminal it began on the line a
             # cut-off output left open ("...yyyyskillexec: failed: ...").
-            end = "\n" if not result.ok and not out.endswith("\n") and sys.stdout.isatty() else ""
-            sys.stdout.write(out + end)
+            end = "\n" if not result.ok and not out.endswith("\n") and tty else ""
+            _write(sys.stdout, out + end, tty=tty)
         if streams.get("stderr"):
-            sys.stderr.write(safe_block(str(streams["stderr"])))
+            _write(sys.stderr, str(streams["stderr"]), tty=sys.stderr.isatty())
+
+
+def _write(stream: TextIO, text: str, *, tty: bool) -> None:
+    """``text`` made safe for a terminal, or where the stream goes to a pipe or a file,
+    exactly as the script printed it (as ``artifacts get`` does): escaped, a CSV's CRLF
+    became the text ``\\u000d`` in ``> out.csv`` and a ``| less -R`` lost its colours. UTF-8
+    whatever the locale: it is what the engine decoded the script's bytes as."""
+    if tty:
+        stream.write(safe_block(text))
+        return
+    raw = getattr(stream, "buffer", None)  # None: a stream of text only (a test's)
+    if raw is None:
+        stream.write(text)
+        return
+    stream.flush()  # what went through the text layer first stays first
+    raw.write(text.encode("utf-8", "surrogatepass"))  # never refuses a character
+    raw.flush()
 
 
 async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
