@@ -31,21 +31,24 @@ __all__ = ["ScriptCommand", "read_files", "script"]
 _ENDED_S = 30.0  # cancel_all returns once the end is journaled: a bound, not a wait
 
 
-def read_files(specs: list[str]) -> dict[str, bytes]:
-    """``--file PATH`` or ``--file DEST=PATH``. PATH alone is copied in at the same
+def read_files(specs: list[str]) -> tuple[dict[str, bytes], set[str]]:
+    """``--file PATH`` or ``--file DEST=PATH``: the files, and the destinations given
+    (normalised: ``.`` for the workspace's top). PATH alone is copied in at the same
     relative path when it is one under the current folder (``glyphs/upper``: the script's
-    argument ``glyphs/upper`` then names it, as run from here), else under its name."""
+    argument ``glyphs/upper`` then names it, as run from here; ``.`` or ``./``, this
+    folder, at the workspace's top, as ``.=.``), else under its name."""
     files: dict[str, bytes] = {}
     named: dict[str, str] = {}  # destination -> the --file that gave it
     for spec in specs:
         dest, sep, local = spec.partition("=")
         if not sep:
             rel = posixpath.normpath(spec)
-            inside = not os.path.isabs(spec) and rel not in (".", "..") \
-                and not rel.startswith("../")
-            dest, local = (rel if inside else Path(spec).name), spec
+            inside = not os.path.isabs(spec) and rel != ".." and not rel.startswith("../")
+            # the name of what it names: ".." is the parent folder's ("/" has none)
+            dest, local = (rel if inside else os.path.basename(os.path.abspath(spec))), spec
         if not dest or not local:
-            opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH")
+            opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH" if sep or not spec else
+                     f"--file {spec}: it has no name to send it under; give DEST={spec}")
         if (first := named.get(key := posixpath.normpath(dest))) is not None:
             # the later file replaced the earlier one, silently
             opt.fail(f"--file {spec}: {dest} is given twice (--file {first} first); name "
@@ -58,7 +61,7 @@ def read_files(specs: list[str]) -> dict[str, bytes]:
                 files[dest] = Path(local).read_bytes()
         except OSError as exc:
             opt.fail(f"--file {spec}: {local} cannot be read: {exc.strerror or exc}")
-    return files
+    return files, set(named)
 
 
 # What a project folder holds that its scripts never read: a repository, installed
@@ -132,7 +135,8 @@ def script(
         "argument starts with -).")] = None,
     file: Annotated[list[str] | None, typer.Option(
         "--file", "-f", help="A file for its workspace: PATH (at that relative path, "
-        "or under its name if outside this folder) or DEST=PATH (repeatable); a folder "
+        "or under its name if outside this folder; . puts this folder's files at the top) "
+        "or DEST=PATH (repeatable); a folder "
         "sends its files, but for .git, node_modules, .venv and __pycache__.")] = None,
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
@@ -152,7 +156,7 @@ def script(
     """Run one of a skill's bundled scripts; print what it printed."""
     if timeout is not None and not timeout > 0:
         opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
-    files = read_files(file or [])
+    files, sent = read_files(file or [])
     variables: dict[str, str] = {}
     for pair in env or []:
         name, eq, value = pair.partition("=")
@@ -205,7 +209,7 @@ def script(
         if session is None and result.attempts:  # it ran: it may have looked for them
             streams = result.error.details if result.error else {}
             said = f"{streams.get('stderr') or ''}{streams.get('stdout') or ''}"
-            for note in _unsent_files(args or [], sent=files, said=said):
+            for note in _unsent_files(args or [], sent=sent, files=files, said=said):
                 sys.stderr.write(f"note: {note}\n")
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
@@ -269,12 +273,14 @@ async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
     _print_streams(ended)
 
 
-def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list[str]:
+def _unsent_files(args: list[str], *, sent: set[str], files: dict[str, bytes],
+                  said: str) -> list[str]:
     """The arguments that name a file here that ``-f`` did not send, where what the script
     printed names them (``said``: a failure over a missing option is not the file's). The
     script runs in a workspace of its own: a new user's first call names the file beside
-    them, and the script's own error (FileNotFoundError) does not say why it is not there."""
-    given = {posixpath.normpath(dest) for dest in sent}
+    them, and the script's own error (FileNotFoundError) does not say why it is not there.
+    ``sent``: the destinations ``-f`` gave (``.`` too, which no file's path shows)."""
+    given = sent | {posixpath.normpath(dest) for dest in files}
     notes = []
     for arg in args:
         rel = posixpath.normpath(arg)
@@ -294,7 +300,7 @@ def _unsent_files(args: list[str], *, sent: dict[str, bytes], said: str) -> list
         if os.path.isabs(arg) or rel.startswith(".."):  # -f PATH puts it at its name
             add = f"-f {arg} and give it as {name}"
         else:
-            add = f"-f {arg}" if rel == name else f"-f {rel}={arg}"
+            add = f"-f {arg}" if rel in (name, ".") else f"-f {rel}={arg}"
         notes.append(safe_line(f"{arg} is a {here} here, but the script runs in a workspace "
                                f"of its own that holds only what -f sends: add {add}"))
     return notes
