@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from skillexec.skills.decorator import skill
     from skillexec.skills.model import Isolation, Permission, Skill
     from skillexec.task import ArtifactRef, ExecutionResult, TaskInfo, TaskStatus
+    from skillexec.workspace_files import WorkspaceFile
 
 # Public names are imported on first use (PEP 562): a skill that only needs
 # ``skillexec.TransientError`` does not pay for the engine, and neither do the warm
@@ -59,6 +60,7 @@ _WHERE = {
     "TaskEvent": "skillexec.events",  # what engine.events() yields
     "TaskInfo": "skillexec.task",
     "TaskStatus": "skillexec.task",
+    "WorkspaceFile": "skillexec.workspace_files",
 }
 
 
@@ -106,6 +108,7 @@ __all__ = [
     "TaskInfo",
     "TaskStatus",
     "TransientError",
+    "WorkspaceFile",
     "run",
     "skill",
 ]

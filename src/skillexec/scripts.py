@@ -33,6 +33,7 @@ from skillexec.skills.bundle import shebang_runner
 from skillexec.skills.folder_files import read_folder_file
 from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
+from skillexec.workspace_files import FILE_SCHEMA, WorkspaceFile, to_wire
 
 __all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
            "preload_modules", "script_params", "workspace_path"]
@@ -52,8 +53,8 @@ _SCHEMA: dict[str, Any] = {
     "properties": {
         "args": {"type": "array", "items": {"type": "string"}},
         "stdin": {"type": ["string", "null"], "description": "base64"},
-        "files": {"type": "object", "additionalProperties": {"type": "string"},
-                  "description": "workspace path -> base64 content"},
+        "files": {"type": "object", "additionalProperties": FILE_SCHEMA,
+                  "description": "workspace path -> base64 content (see workspace_files)"},
         "session": {"type": ["string", "null"]},
         "env": {"type": "object", "additionalProperties": {"type": "string"},
                 "description": "environment variables (see skillexec.script_env)"},
@@ -198,7 +199,7 @@ def workspace_path(path: str) -> str:
     return rel
 
 
-def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
+def script_params(*, args: Sequence[str], files: Mapping[str, bytes | WorkspaceFile] | None,
                   stdin: bytes | str | None, session: str | None,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The derived skill's parameters for one call (bytes as base64: they are journaled)."""
@@ -213,10 +214,8 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes] | None,
         raw = stdin.encode() if isinstance(stdin, str) else bytes(stdin)
         out["stdin"] = base64.b64encode(raw).decode()
     for path, data in (files or {}).items():
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise ParameterError(f"file {path!r}: its content must be bytes",
-                                 code="invalid_file_content")
-        out["files"][workspace_path(path)] = base64.b64encode(bytes(data)).decode()
+        rel = workspace_path(path)
+        out["files"][rel] = to_wire(rel, data)
     if env:
         out["env"] = checked_env(env)
     return out

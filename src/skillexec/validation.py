@@ -25,6 +25,7 @@ from skillexec._schema_size import MAX_EXPANDED_SUBSCHEMAS, expanded_size
 from skillexec._setting_names import where_set
 from skillexec.errors import ExecutionError, ManifestError, ParameterError, ResourceError
 from skillexec.skills.model import Skill
+from skillexec.workspace_files import wire_bytes
 
 __all__ = ["ParameterValidator"]
 
@@ -80,8 +81,7 @@ class ParameterValidator:
             # is set (an ordinary 1.5 MB CSV of a science skill is over the default).
             files = data.get("files") if isinstance(data, dict) else None
             # (less the padding: the size of the user's file, not of a third more of it)
-            sent = sum(len(v) * 3 // 4 - v[-2:].count("=") for v in files.values()
-                       if isinstance(v, str)) if isinstance(files, dict) else 0
+            sent = sum(wire_bytes(v) for v in files.values()) if isinstance(files, dict) else 0
             what = (f"the files sent ({sent} bytes, base64 in the call's parameters)"
                     if sent > size // 2 else f"parameters for skill {skill.id!r}")
             raise ParameterError(

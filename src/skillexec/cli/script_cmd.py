@@ -12,6 +12,7 @@ import os
 import posixpath
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -21,72 +22,15 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
+from skillexec.cli.script_files import read_files
 from skillexec.task import ExecutionResult
 
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
 
-__all__ = ["ScriptCommand", "read_files", "script"]
+__all__ = ["ScriptCommand", "script"]
 
 _ENDED_S = 30.0  # cancel_all returns once the end is journaled: a bound, not a wait
-
-
-def read_files(specs: list[str]) -> tuple[dict[str, bytes], set[str]]:
-    """``--file PATH`` or ``--file DEST=PATH``: the files, and the destinations given
-    (normalised: ``.`` for the workspace's top). PATH alone is copied in at the same
-    relative path when it is one under the current folder (``glyphs/upper``: the script's
-    argument ``glyphs/upper`` then names it, as run from here; ``.`` or ``./``, this
-    folder, at the workspace's top, as ``.=.``), else under its name."""
-    files: dict[str, bytes] = {}
-    named: dict[str, str] = {}  # destination -> the --file that gave it
-    for spec in specs:
-        dest, sep, local = spec.partition("=")
-        if not sep:
-            rel = posixpath.normpath(spec)
-            inside = not os.path.isabs(spec) and rel != ".." and not rel.startswith("../")
-            # the name of what it names: ".." is the parent folder's ("/" has none)
-            dest, local = (rel if inside else os.path.basename(os.path.abspath(spec))), spec
-        if not dest or not local:
-            opt.fail(f"--file {spec!r}: expected PATH or DEST=PATH" if sep or not spec else
-                     f"--file {spec}: it has no name to send it under; give DEST={spec}")
-        if (first := named.get(key := posixpath.normpath(dest))) is not None:
-            # the later file replaced the earlier one, silently
-            opt.fail(f"--file {spec}: {dest} is given twice (--file {first} first); name "
-                     "another destination with DEST=PATH")
-        named[key] = spec
-        try:
-            if Path(local).is_dir():
-                files.update(_folder(spec, Path(local), dest))
-            else:
-                files[dest] = Path(local).read_bytes()
-        except OSError as exc:
-            opt.fail(f"--file {spec}: {local} cannot be read: {exc.strerror or exc}")
-    return files, set(named)
-
-
-# What a project folder holds that its scripts never read: a repository, installed
-# packages, caches (vercel-optimize scans a Next.js app; its node_modules is 200 MB).
-_NOT_SENT = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__"})
-_MAX_FOLDER_FILES = 10_000
-
-
-def _folder(spec: str, top: Path, dest: str) -> dict[str, bytes]:
-    """The files of folder ``top`` (links not followed, ``_NOT_SENT`` left out), each as
-    ``dest/relative path`` (a scanner of projects needs the folder: -f sent files only)."""
-    files: dict[str, bytes] = {}
-    for here, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if d not in _NOT_SENT
-                         and not os.path.islink(os.path.join(here, d)))
-        for name in sorted(names):
-            path = os.path.join(here, name)
-            if os.path.islink(path) or not os.path.isfile(path):
-                continue
-            if len(files) >= _MAX_FOLDER_FILES:
-                opt.fail(f"--file {spec}: {top} holds more than {_MAX_FOLDER_FILES} files; "
-                         "send the ones the script needs")
-            rel = os.path.relpath(path, top).replace(os.sep, "/")
-            files[f"{dest}/{rel}"] = Path(path).read_bytes()
-    return files
 
 
 # What each option of ``script`` takes, as its refusal says it.
@@ -136,8 +80,9 @@ def script(
     file: Annotated[list[str] | None, typer.Option(
         "--file", "-f", help="A file for its workspace: PATH (at that relative path, "
         "or under its name if outside this folder; . puts this folder's files at the top) "
-        "or DEST=PATH (repeatable); a folder "
-        "sends its files, but for .git, node_modules, .venv and __pycache__.")] = None,
+        "or DEST=PATH (repeatable); a folder is copied as cp -a would (execute bits, "
+        "times, empty folders, links inside it), but for .git, node_modules, .venv and "
+        "__pycache__.")] = None,
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,
@@ -273,7 +218,7 @@ async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
     _print_streams(ended)
 
 
-def _unsent_files(args: list[str], *, sent: set[str], files: dict[str, bytes],
+def _unsent_files(args: list[str], *, sent: set[str], files: Mapping[str, object],
                   said: str) -> list[str]:
     """The arguments that name a file here that ``-f`` did not send, where what the script
     printed names them (``said``: a failure over a missing option is not the file's). The

@@ -9,6 +9,8 @@ from typing import Any
 
 import mcp_types as types
 
+from skillexec.workspace_files import FILE_SCHEMA
+
 __all__ = ["BUILTINS", "SEARCH", "argument_names", "builtin_tools"]
 
 RUN_SCRIPT, SESSION_CREATE, SESSION_CLOSE = "run_skill_script", "session_create", "session_close"
@@ -46,9 +48,10 @@ _TOOLS = [
                        "e.g. scripts/extract.py."},
             "args": {"type": "array", "items": _STR, "description": "Arguments, as given "
                      "(never through a shell)."},
-            "files": {"type": "object", "additionalProperties": _STR, "description":
+            "files": {"type": "object", "additionalProperties": FILE_SCHEMA, "description":
                       "Input files: relative path -> base64 content, written into the "
-                      "workspace before the script starts."},
+                      "workspace before the script starts (or an object: content, "
+                      "executable, mtime, an empty folder, a link)."},
             "session": {"type": "string", "description": "A session_create id: the "
                         "workspace persists across calls."},
             "stdin": {"type": "string", "description": "Text the script reads on its "

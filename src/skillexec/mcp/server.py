@@ -5,8 +5,6 @@ sessions get ``notifications/tools/list_changed``; 2026-07-28 clients their
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import weakref
 from collections import OrderedDict
@@ -29,7 +27,7 @@ from mcp.server.subscriptions import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from skillexec.errors import SkillExecError
+from skillexec.errors import ParameterError, SkillExecError
 from skillexec.mcp import agent_skills, arguments, builtins
 from skillexec.mcp.artifact_read import artifact_result
 from skillexec.mcp.calls import Report, follow
@@ -39,6 +37,7 @@ from skillexec.mcp.results import error_result, tool_result
 from skillexec.mcp.search import rank
 from skillexec.mcp.settings import McpConfig
 from skillexec.task import ExecutionResult, TaskStatus
+from skillexec.workspace_files import from_wire
 
 if TYPE_CHECKING:
     from skillexec.engine import SkillExecutionEngine
@@ -299,12 +298,10 @@ class McpServer:
         if stdin is not None and not isinstance(stdin, str):
             return error_result("run_skill_script: 'stdin' must be text, which the script "
                                 "reads as given (not base64).")
-        files: dict[str, bytes] = {}
-        for path, content in raw_files.items():
-            try:
-                files[str(path)] = base64.b64decode(str(content), validate=True)
-            except (binascii.Error, ValueError):
-                return error_result(f"run_skill_script: files[{path!r}] is not base64.")
+        try:  # base64 text, or an object with an execute bit, a time, a folder, a link
+            files = {str(path): from_wire(str(path), v) for path, v in raw_files.items()}
+        except ParameterError as exc:
+            return error_result(f"run_skill_script: {exc.message.rstrip('.')}.")
         # 0 was "not given" (the default timeout): the engine refuses it, as for any call
         env = args.get("env") or {}
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):

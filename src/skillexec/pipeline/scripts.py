@@ -35,6 +35,7 @@ from skillexec.sessions import SessionStore
 from skillexec.skills.model import EntryKind, Skill
 from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
+from skillexec.workspace_files import WorkspaceFile
 
 __all__ = ["ScriptCalls"]
 
@@ -137,7 +138,7 @@ class ScriptCalls:
         return self.catalog.skill(await envs.ensure(base), skill.entry.attr or "")
 
     async def run(self, skill_id: str, script: str, *, args: Sequence[str] = (),
-                  files: Mapping[str, bytes] | None = None,
+                  files: Mapping[str, bytes | WorkspaceFile] | None = None,
                   stdin: bytes | str | None = None, session: str | None = None,
                   timeout: float | None = None, priority: int | None = None,
                   principal: Who = None, env: Mapping[str, str] | None = None,
@@ -163,7 +164,7 @@ class ScriptCalls:
             return (await self._reject(target, exc, opts))[1]
 
     async def submit(self, skill_id: str, script: str, *, args: Sequence[str] = (),
-                     files: Mapping[str, bytes] | None = None,
+                     files: Mapping[str, bytes | WorkspaceFile] | None = None,
                      stdin: bytes | str | None = None, session: str | None = None,
                      timeout: float | None = None, priority: int | None = None,
                      principal: Who = None, env: Mapping[str, str] | None = None) -> str:

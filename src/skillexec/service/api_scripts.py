@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from starlette.responses import Response
 
-from skillexec.errors import ErrorType
+from skillexec.errors import ErrorType, ParameterError
 from skillexec.security.principals import Principal
 from skillexec.service.api_skills import find_skill, submitted
 from skillexec.service.auth import need
@@ -26,10 +26,25 @@ from skillexec.service.calls import (
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
 from skillexec.service.models import ResultModel, Submitted, not_bool
 from skillexec.service.state import ServiceState
+from skillexec.workspace_files import WorkspaceFile, from_wire
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/skills", tags=["skills"])
+
+
+class FileEntry(BaseModel):
+    """A file with more than its bytes (see skillexec.workspace_files): all optional."""
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field("", description="Its bytes, base64.")
+    executable: StrictBool = Field(False, description="Its owner may run it.")
+    mtime: float | None = Field(None, allow_inf_nan=False, description="Modified at, "
+                                "seconds since 1970.")
+    folder: StrictBool = Field(False, description="A folder (empty, or made for the files "
+                               "under it), no content.")
+    link: str | None = Field(None, max_length=4096, description="A symbolic link to this "
+                             "relative target, inside the workspace.")
 
 
 class ScriptRequest(BaseModel):
@@ -38,8 +53,10 @@ class ScriptRequest(BaseModel):
     script: str = Field(min_length=1, max_length=500, description="Its path in the skill's "
                         "folder, e.g. scripts/fill.py (see the skill's `scripts`).")
     args: list[Annotated[str, Field(max_length=10_000)]] = Field(default=[], max_length=1000)
-    files: dict[str, str] = Field(default={}, description="Path in the workspace -> the "
-                                  "file's bytes, base64.")
+    files: dict[str, str | FileEntry] = Field(default={}, description="Path in the "
+                                              "workspace -> the file's bytes, base64, or "
+                                              "a FileEntry (execute bit, time, folder, "
+                                              "link).")
     stdin: str | None = Field(None, max_length=1 << 20)
     session: str | None = Field(None, max_length=200, description="An open session's id: "
                                 "its folder is the workspace, kept between calls.")
@@ -56,11 +73,18 @@ class ScriptRequest(BaseModel):
     _numbers = field_validator("timeout", "priority", mode="before")(not_bool)
 
 
-def _decoded(files: dict[str, str]) -> dict[str, bytes]:
-    out = {}
-    for path, text in files.items():
+def _decoded(files: dict[str, str | FileEntry]) -> dict[str, bytes | WorkspaceFile]:
+    out: dict[str, bytes | WorkspaceFile] = {}
+    for path, value in files.items():
+        if isinstance(value, FileEntry):
+            try:  # what the engine checks is the engine's to refuse (a link out: 422)
+                out[path] = from_wire(path, value.model_dump(exclude_none=True))
+            except ParameterError as exc:
+                raise ApiError(422, "INVALID_REQUEST", exc.message,
+                               field=f"files.{path}") from None
+            continue
         try:
-            out[path] = base64.b64decode(text, validate=True)
+            out[path] = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(422, "INVALID_REQUEST", f"files.{path}: not base64",
                            field=f"files.{path}") from None

@@ -9,7 +9,6 @@ ever written or read through a symlink, whoever runs the engine. Runs in a worke
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import mimetypes
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.task import ArtifactRef
+from skillexec.workspace_files import WorkspaceFile, from_wire
 
 __all__ = ["Snapshot", "collect", "snapshot", "write_inputs"]
 
@@ -48,41 +48,93 @@ def _parent_fd(root: str, rel: str, *, make: bool, uid: int | None) -> tuple[int
     return fd, parts[-1]
 
 
-def write_inputs(root: str, files: Mapping[str, str], *, uid: int | None) -> None:
-    """Write the call's files (workspace path -> base64) into the workspace."""
-    for rel, encoded in files.items():
-        data = base64.b64decode(encoded)
+def write_inputs(root: str, files: Mapping[str, object], *, uid: int | None) -> None:
+    """Write the call's files (workspace path -> base64, or the object of
+    ``skillexec.workspace_files``) into the workspace, as ``cp -a`` would: folders first,
+    then files (their owner execute bit, their times), then links (so that no file is
+    refused for a link sent on its way), then the folders' times (deepest first: writing in
+    a folder sets its time)."""
+    entries = {rel: from_wire(rel, value) for rel, value in files.items()}
+    order = sorted(entries, key=lambda r: (0 if entries[r].folder else
+                                          2 if entries[r].link is not None else 1, r))
+    for rel in order:
+        _write(root, rel, entries[rel], uid=uid)
+    for rel in sorted((r for r in order if entries[r].folder and entries[r].mtime is not None),
+                      key=lambda r: -r.count("/")):
+        _at(root, rel, _timed(entries[rel].mtime))
+
+
+def _timed(mtime: float | None) -> Callable[[int, str], None]:
+    """What sets a name's time to ``mtime`` (None: leaves it), never through a link."""
+    def act(fd: int, name: str) -> None:
+        if mtime is not None:
+            ns = round(mtime * 1_000_000_000)
+            os.utime(name, ns=(ns, ns), dir_fd=fd, follow_symlinks=False)
+    return act
+
+
+def _write(root: str, rel: str, f: WorkspaceFile, *, uid: int | None) -> None:
+    """One entry of ``write_inputs``: a folder made (with its parents), a link or a file
+    put where whatever was there by that name is."""
+    if f.folder:  # its own folder as a parent of a name in it: made like every parent
+        _at(root, f"{rel}/.", lambda fd, name: None, uid=uid, shown=rel)
+        return
+
+    def put(fd: int, name: str) -> None:
+        # Whatever is there by that name is replaced, never written through: a link, or
+        # a hard link a script made to somebody else's file (possible where
+        # fs.protected_hardlinks is off), which the engine would overwrite.
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(name, dir_fd=fd)
+        if f.link is not None:
+            os.symlink(f.link, name, dir_fd=fd)
+            if uid is not None:
+                os.chown(name, uid, uid, dir_fd=fd, follow_symlinks=False)
+        else:
+            _file(fd, name, f, uid=uid)
+        _timed(f.mtime)(fd, name)
+
+    _at(root, rel, put, uid=uid)
+
+
+def _file(fd: int, name: str, f: WorkspaceFile, *, uid: int | None) -> None:
+    # Only the owner's execute bit is ever the caller's to give: no setuid, no group.
+    mode = 0o700 if f.executable else 0o600
+    out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                  mode, dir_fd=fd)
+    try:
+        view = memoryview(f.content)
+        while view:
+            view = view[os.write(out, view):]
+        os.fchmod(out, mode)  # as asked, whatever the engine's umask
+        if uid is not None:
+            os.fchown(out, uid, uid)
+    finally:
+        os.close(out)
+
+
+def _at(root: str, rel: str, act: Callable[[int, str], object], *, uid: int | None = None,
+        shown: str | None = None) -> None:
+    """``act(folder's descriptor, name)`` for ``rel`` in ``root``, its folders made (with
+    ``uid``: handed to it); an OSError becomes the error that names the path."""
+    try:
+        fd, name = _parent_fd(root, rel, make=True, uid=uid)
         try:
-            fd, name = _parent_fd(root, rel, make=True, uid=uid)
-            try:
-                # Whatever is there by that name is replaced, never written through: a
-                # link, or a hard link a script made to somebody else's file (possible
-                # where fs.protected_hardlinks is off), which the engine would overwrite.
-                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                    os.unlink(name, dir_fd=fd)
-                out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                              | os.O_CLOEXEC, 0o600, dir_fd=fd)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(out, view):]
-                    if uid is not None:
-                        os.fchown(out, uid, uid)
-                finally:
-                    os.close(out)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                # The machine's state, not the caller's file: retryable once space is freed.
-                raise ResourceError(
-                    f"file {rel!r} could not be written into the workspace: the disk holding "
-                    f"{root} is {'full' if exc.errno == errno.ENOSPC else 'over its quota'}",
-                    code="disk_full", retryable=True, details={"path": root}) from None
-            why = _in_the_way(root, rel) if exc.errno in (
-                errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else None
-            raise ParameterError(f"file {rel!r} could not be written into the workspace: "
-                                 f"{why or exc.strerror}", code="file_not_written") from None
+            act(fd, name)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        rel = shown or rel
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The machine's state, not the caller's file: retryable once space is freed.
+            raise ResourceError(
+                f"file {rel!r} could not be written into the workspace: the disk holding "
+                f"{root} is {'full' if exc.errno == errno.ENOSPC else 'over its quota'}",
+                code="disk_full", retryable=True, details={"path": root}) from None
+        why = _in_the_way(root, f"{rel}/." if shown else rel) if exc.errno in (
+            errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST) else None
+        raise ParameterError(f"file {rel!r} could not be written into the workspace: "
+                             f"{why or exc.strerror}", code="file_not_written") from None
 
 
 def _in_the_way(root: str, rel: str) -> str | None:
