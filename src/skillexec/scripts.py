@@ -35,10 +35,13 @@ from skillexec.skills.manifest import MANIFEST_NAMES
 from skillexec.skills.model import Entry, EntryKind, Isolation, Skill
 from skillexec.workspace_files import FILE_SCHEMA, WorkspaceFile, to_wire
 
-__all__ = ["INTERPRETERS", "SEPARATOR", "ScriptCatalog", "base_id", "interpreter",
-           "preload_modules", "script_params", "workspace_path"]
+__all__ = ["INTERPRETERS", "MAX_ARGS", "MAX_ARG_CHARS", "SEPARATOR", "ScriptCatalog", "base_id",
+           "interpreter", "preload_modules", "script_params", "workspace_path"]
 
 SEPARATOR = ":"
+# A script's arguments, alike from Python, the CLI, HTTP and MCP: one is at most what an
+# execve takes (Linux's MAX_ARG_STRLEN; a node or bash script could not start past it).
+MAX_ARG_CHARS, MAX_ARGS = 131_072, 4096
 # A script's suffix -> what runs it ("python": the warm parent; others: a command).
 INTERPRETERS: Mapping[str, str] = {".py": "python", ".js": "node", ".mjs": "node",
                                    ".cjs": "node", ".sh": "bash"}
@@ -51,7 +54,8 @@ _NOT_PRELOADED = frozenset({"__future__", "__main__", "antigravity", "this"})
 _SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "args": {"type": "array", "items": {"type": "string"}},
+        "args": {"type": "array", "maxItems": MAX_ARGS,
+                 "items": {"type": "string", "maxLength": MAX_ARG_CHARS}},
         "stdin": {"type": ["string", "null"], "description": "base64"},
         "files": {"type": "object", "additionalProperties": FILE_SCHEMA,
                   "description": "workspace path -> base64 content (see workspace_files)"},

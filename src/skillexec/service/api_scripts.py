@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from starlette.responses import Response
 
 from skillexec.errors import ErrorType, ParameterError
+from skillexec.scripts import MAX_ARG_CHARS, MAX_ARGS
 from skillexec.security.principals import Principal
 from skillexec.service.api_skills import find_skill, submitted
 from skillexec.service.auth import need
@@ -52,7 +53,8 @@ class ScriptRequest(BaseModel):
 
     script: str = Field(min_length=1, max_length=500, description="Its path in the skill's "
                         "folder, e.g. scripts/fill.py (see the skill's `scripts`).")
-    args: list[Annotated[str, Field(max_length=10_000)]] = Field(default=[], max_length=1000)
+    args: list[Annotated[str, Field(max_length=MAX_ARG_CHARS)]] = Field(
+        default=[], max_length=MAX_ARGS)
     files: dict[str, str | FileEntry] = Field(default={}, description="Path in the "
                                               "workspace -> the file's bytes, base64, or "
                                               "a FileEntry (execute bit, time, folder, "
