@@ -1,5 +1,6 @@
-"""``/api/executions...``: list (cursor pages), read, cancel, and follow a task's events
-(server-sent events, resumable with ``Last-Event-ID``)."""
+"""``/api/executions...``: list (cursor pages; ``fields=summary`` leaves the results out),
+read, cancel, and follow a task's events (server-sent events, resumable
+with ``Last-Event-ID``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -28,7 +29,7 @@ from skillexec.service.streams import (
     event_payload,
     parse_event_id,
 )
-from skillexec.task import TaskStatus
+from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["follow", "router"]
 
@@ -39,6 +40,10 @@ AUTH_ERRORS = COMMON_ERRORS  # 400, 401, 403, 422, 429
 TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$",
                              description="A task id.")]
 _CURSOR = r"^[0-9a-f]{24}$"
+# An error message in a summary is cut here: a table row needs its gist, and a skill's
+# message can be as long as it likes.
+_SUMMARY_MESSAGE = 300
+Fields = Literal["all", "summary"]
 
 
 def _state(request: Request) -> ServiceState:
@@ -55,9 +60,14 @@ async def list_executions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=_CURSOR, description="next_cursor of the "
                                         "previous page.")] = None,
+    fields: Annotated[Fields, Query(description="all: each task with its result; summary: "
+                                    "without it (no output, no artifacts), with its wall_ms, "
+                                    "its error's code and message (cut to 300 characters) "
+                                    "and its number of artifacts.")] = "all",
 ) -> Response:
     """Tasks, newest first, that this key may read (a runner: its own). A viewer sees
-    every task's state without its result (what the dashboard shows)."""
+    every task's state without its result. ``fields=summary`` (what the dashboard asks
+    for) leaves every result out: a list of large results was megabytes a page."""
     state = _state(request)
     until = None
     if cursor is not None:
@@ -74,7 +84,10 @@ async def list_executions(
         for info in batch:
             if cursor is not None and info.task_id >= cursor:
                 continue
-            if principal.may_read_task(info.principal):
+            readable = principal.may_read_task(info.principal)
+            if fields == "summary" and (readable or principal.can("reports")):
+                items.append(summary(info, readable=readable))
+            elif readable:
                 items.append(info.to_dict())
             elif principal.can("reports"):
                 # A viewer (the dashboard) sees every task's state, not what it computed.
@@ -91,6 +104,22 @@ async def list_executions(
     items = items[:limit]
     return ok({"items": items, "next_cursor": items[-1]["task_id"] if more else None},
               request.state.request_id)
+
+
+def summary(info: TaskInfo, *, readable: bool) -> dict[str, Any]:
+    """A task without its result (``fields=summary``): its state, and of its result (where
+    the caller may read it) only the wall time, the error's gist and the artifacts' count."""
+    result = info.result if readable else None
+    error = result.error if result is not None else None
+    return {"task_id": info.task_id, "skill_id": info.skill_id,
+            "skill_version": info.skill_version, "status": info.status.value,
+            "priority": info.priority, "attempts": info.attempts,
+            "created_at": info.created_at, "started_at": info.started_at,
+            "finished_at": info.finished_at, "principal": info.principal or "local",
+            "wall_ms": result.metrics.get("wall_ms") if result is not None else None,
+            "error": None if error is None else {
+                "code": error.code, "message": error.message[:_SUMMARY_MESSAGE]},
+            "artifacts": len(result.artifacts) if result is not None else 0}
 
 
 @router.get("/{task_id}", operation_id="get_execution", response_model=Envelope[ExecutionModel],

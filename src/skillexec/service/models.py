@@ -140,8 +140,33 @@ class Submitted(BaseModel):
     events: str = Field(description="Its event stream (server-sent events).")
 
 
+class ErrorGist(BaseModel):
+    code: str
+    message: str = Field(description="Cut to 300 characters.")
+
+
+class ExecutionSummary(BaseModel):
+    """A task without its result (``GET /api/executions?fields=summary``)."""
+
+    task_id: str
+    skill_id: str
+    skill_version: str
+    status: TaskStatus
+    priority: int
+    attempts: int
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    principal: str
+    wall_ms: float | None = Field(description="Its result's metrics.wall_ms (null: no "
+                                  "result yet, or one this key may not read).")
+    error: ErrorGist | None = None
+    artifacts: int = Field(description="How many artifacts its result names.")
+
+
 class ExecutionList(BaseModel):
-    items: list[ExecutionModel]
+    items: list[ExecutionModel | ExecutionSummary] = Field(
+        description="ExecutionModel; with fields=summary, ExecutionSummary.")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at "
                                     "the end.")
 

@@ -1,8 +1,10 @@
 """WebSocket ``/api/skills/ws``: subscribe to tasks, receive their progress.
 
-Client messages (JSON objects with ``type``): ``subscribe {task_id, since?}`` (``since``: an
-event id, as on the SSE stream; ``execution_id`` is accepted for ``task_id``, Py Copilot's
-name), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_id}``,
+Client messages (JSON objects with ``type``): ``subscribe {task_id, since?, result?}``
+(``since``: an event id, as on the SSE stream; ``execution_id`` is accepted for ``task_id``,
+Py Copilot's name; ``result: false``: its ``complete`` message carries ``result: null``,
+for a client that only shows the status, as the dashboard's tasks table: a result can be
+megabytes), ``unsubscribe {task_id}``, ``ping``. Server messages: ``subscribed {task_id}``,
 ``status {task_id, status, attempt, id}``, ``progress {task_id, execution_id, progress
 (0-100), message, id}``, ``complete {task_id, execution_id, success, status, result}``,
 ``pong``, ``error {error_code, error_message}``. Credentials: the same headers as HTTP, or
@@ -207,20 +209,23 @@ class _Session:
         sub = await follow(self.state, self.principal, task_id,
                            since if isinstance(since, str) else None)
         self._put({"type": "subscribed", "task_id": task_id})
-        pump = asyncio.ensure_future(self._forward(task_id, sub))
+        pump = asyncio.ensure_future(self._forward(task_id, sub,
+                                                   result=msg.get("result") is not False))
         self.subs[task_id] = (sub, pump)
 
-    async def _forward(self, task_id: str, sub: Subscription) -> None:
+    async def _forward(self, task_id: str, sub: Subscription, *, result: bool) -> None:
         async for key, event in sub:
             if not await self._still_valid():
                 return
             body = event_payload(event, key)
             body["execution_id"] = task_id
-            if event.final:
+            if event.final and not result:  # its terminal status is the event's own
+                body.update(type="complete", success=body["status"] == "succeeded",
+                            result=None)
+            elif event.final:
                 info = await self.state.engine.status(task_id, principal=self.principal)
-                result = info.result.to_dict() if info.result else None
                 body.update(type="complete", success=info.status.value == "succeeded",
-                            result=result)
+                            result=info.result.to_dict() if info.result else None)
             else:
                 body["type"] = event.kind
             await self.out.put(body)  # waits when the client is slow: the sub drops

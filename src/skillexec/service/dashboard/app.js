@@ -74,7 +74,9 @@ async function health() {
 }
 
 async function tasks() {
-  const data = await api("/api/executions?limit=30");
+  // Their summaries: the table shows no output, and the newest 30 results could be
+  // hundreds of megabytes, asked again every 3 s.
+  const data = await api("/api/executions?limit=30&fields=summary");
   $("#taskcount").textContent = "(newest " + data.items.length + ")";
   fill("#tasks", data.items, (row, t) => {
     cell(row, t.task_id.slice(-10));
@@ -91,7 +93,7 @@ async function tasks() {
     }
     cell(row, t.attempts);
     cell(row, when(t.created_at));
-    cell(row, t.result && t.result.metrics.wall_ms !== undefined ? Math.round(t.result.metrics.wall_ms) : "");
+    cell(row, typeof t.wall_ms === "number" ? Math.round(t.wall_ms) : "");
     if (["running", "queued", "retrying"].includes(t.status)) follow(t.task_id);
   });
 }
@@ -99,7 +101,8 @@ async function tasks() {
 function follow(taskId) {
   if (followed.has(taskId) || !ws || ws.readyState !== WebSocket.OPEN) return;
   followed.add(taskId);
-  ws.send(JSON.stringify({type: "subscribe", task_id: taskId}));
+  // Its end without its result (result: false): the run panel asks for its own run's once.
+  ws.send(JSON.stringify({type: "subscribe", task_id: taskId, result: false}));
 }
 
 function connect() {
@@ -457,7 +460,18 @@ function runState(status, fraction, message) {
 function runEvent(msg) {
   if (msg.type === "progress") runState("running", msg.fraction || 0, msg.message || "");
   else if (msg.type === "status" && !TERMINAL.includes(msg.status)) runState(msg.status, null, null);
-  else if (msg.type === "complete") showResult(msg.result, msg.status);
+  else if (msg.type === "complete") finish(run.id);
+}
+
+// The run's end, with its result, asked for once (the WebSocket's complete message
+// carries none); poll() asks again if this fails.
+async function finish(id) {
+  if (!run || run.id !== id || run.done || run.finishing) return;
+  run.finishing = true;
+  try {
+    const t = await api("/api/executions/" + id);
+    if (TERMINAL.includes(t.status)) showResult(t.result, t.status);
+  } catch (e) { /* poll() tries again */ } finally { if (run && run.id === id) run.finishing = false; }
 }
 
 function showResult(result, status) {
