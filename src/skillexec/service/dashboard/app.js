@@ -7,6 +7,10 @@ let key = localStorage.getItem("skillexec.key") || "";
 let open = false;             // the server asks no key (skillexec serve --insecure-no-auth)
 let reportsRefused = "";        // why this key may not read reports
 let me = null;                // this key's role and what it may do (GET /api/whoami, once a key)
+// Why the key was refused (401, or the WebSocket closed 1008): nothing more is asked with
+// it until another key is entered. A revoked key's tab asked twice a second for ever, each
+// refusal an audit record, and used up its address's allowance of failed key checks.
+let refused = "";
 let keptSession = "";         // the workspace picked for scripts: kept as the script or skill changes
 const progress = new Map();   // task id -> {fraction, message}
 const followed = new Set();   // task ids followed over the WebSocket
@@ -22,11 +26,38 @@ class ApiError extends Error {
 }
 
 async function api(path, options) {
+  if (refused) throw new ApiError(401, {message: refused});
   const h = Object.assign({"X-API-Key": key}, options && options.headers);
   const res = await fetch(path, Object.assign({}, options, {headers: h}));
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new ApiError(res.status, body);
+  if (!res.ok) {
+    const err = new ApiError(res.status, body);
+    if (res.status === 401 && !open) keyRefused(err.message);
+    throw err;
+  }
   return body.data !== undefined ? body.data : body;
+}
+
+// The key is not (or no longer) valid: stop asking with it (the polls, the WebSocket), say
+// so, and say that the run being followed is of unknown state now.
+function keyRefused(why) {
+  if (refused) return;
+  refused = why || "the API key was refused";
+  const old = ws;
+  ws = null;
+  if (old) old.close();
+  followed.clear();
+  if (run && !run.done) {
+    run.done = true;
+    runState("unknown", null, "the key was refused before this run's end was seen: " +
+      "its state is unknown (a valid key of its owner shows it in the tasks table)");
+  }
+  refusedNotice();
+}
+
+function refusedNotice() {
+  notice("The API key was refused (" + refused + "). Nothing more is asked with it: " +
+    "enter a valid key above, or forget it.");
 }
 
 function notice(text) {
@@ -108,7 +139,7 @@ function follow(taskId) {
 function connect() {
   // A WebSocket without a key is refused (unless the server asks none): not worth a
   // failed handshake.
-  if (ws || (!key && !open)) return;
+  if (ws || refused || (!key && !open)) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   // The key goes in a subprotocol, never the URL: servers and proxies log URLs.
   const protocols = key ? ["skillexec", "skillexec.key." + key] : ["skillexec"];
@@ -121,9 +152,13 @@ function connect() {
     if (msg.type === "complete") { progress.delete(msg.task_id); followed.delete(msg.task_id); }
     if (run && msg.task_id === run.id) runEvent(msg);
   };
-  sock.onclose = () => {
+  sock.onclose = (ev) => {
     followed.clear();
-    if (ws === sock) { ws = null; setTimeout(connect, 3000); }
+    if (ws !== sock) return;
+    ws = null;
+    // 1008: the key is no longer valid (revoked or expired): no reconnecting with it.
+    if (ev.code === 1008) keyRefused(ev.reason || "the key is no longer valid");
+    else setTimeout(connect, 3000);
   };
 }
 
@@ -516,11 +551,21 @@ async function download(href, name) {
 }
 
 async function poll(id) {
-  // The WebSocket brings progress; this brings the end even if the socket is down.
-  while (run && run.id === id && !run.done) {
+  // The WebSocket brings progress; this brings the end even if the socket is down. It
+  // stops when the key is refused (keyRefused says so) or the task is not this key's.
+  while (run && run.id === id && !run.done && !refused) {
     await new Promise((r) => setTimeout(r, 1000));
-    const t = await api("/api/executions/" + id).catch(() => null);
-    if (t && TERMINAL.includes(t.status) && run && run.id === id) showResult(t.result, t.status);
+    if (!run || run.id !== id || run.done || refused) return;
+    let t = null;
+    try { t = await api("/api/executions/" + id); } catch (e) {
+      if (e.status === 404) {
+        run.done = true;
+        runState("unknown", null, "this key may not read the task (" + e.message + ")");
+        return;
+      }
+      continue;
+    }
+    if (TERMINAL.includes(t.status)) showResult(t.result, t.status);
   }
 }
 
@@ -556,9 +601,10 @@ async function submit(ev) {
 async function refresh() {
   await health();
   if (!key && !open) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
-  connect();  // once /health has said whether a key is needed
+  if (refused) { refusedNotice(); return; }
   try {
     if (!me) me = await api("/api/whoami");
+    connect();  // once /health has said whether a key is needed, and the key was taken
     if (!may("skills")) {
       notice("This key's role (" + me.role + ") may not read skills or reports: enter a viewer key or one that may run.");
       return;
@@ -568,22 +614,39 @@ async function refresh() {
   catch (e) { notice(e.message); }
 }
 
-$("#keyform").onsubmit = (ev) => {
-  ev.preventDefault();
-  key = $("#key").value.trim();
-  localStorage.setItem("skillexec.key", key);
+// Another key (or none): nothing of the last one's is kept, its run included (a new key's
+// poll of it was a 404, and the panel said "running" for ever).
+function useKey(k) {
+  key = k;
+  if (key) localStorage.setItem("skillexec.key", key);
+  else localStorage.removeItem("skillexec.key");
+  refused = "";
   reportsRefused = "";
   me = null;
   keptSession = "";  // another key's sessions are not this one's
+  run = null;
+  progress.clear();
+  followed.clear();
+  runState("", 0, "");
+  for (const id of ["#runerror", "#runresult", "#sessionfiles"]) $(id).textContent = "";
+  $("#runartifacts").replaceChildren();
   $("#runskill").replaceChildren();
   const old = ws;
   ws = null;
   if (old) old.close();
-  connect();
   refresh();
+}
+
+$("#keyform").onsubmit = (ev) => {
+  ev.preventDefault();
+  useKey($("#key").value.trim());
+};
+// On a shared machine the key stays in this browser's storage until it is forgotten.
+$("#forgetkey").onclick = () => {
+  $("#key").value = "";
+  useKey("");
 };
 $("#runskill").onchange = form;
 $("#runform").onsubmit = submit;
-connect();
 refresh();
 setInterval(refresh, 3000);
