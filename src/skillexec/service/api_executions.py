@@ -1,5 +1,5 @@
 """``/api/executions...``: list (cursor pages; ``fields=summary`` leaves the results out),
-read, cancel, and follow a task's events (server-sent events, resumable
+read, cancel, read the attempts, and follow a task's events (server-sent events, resumable
 with ``Last-Event-ID``)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from skillexec.security.principals import Principal
 from skillexec.service.auth import caller
 from skillexec.service.calls import task_info
 from skillexec.service.envelope import COMMON_ERRORS, ERROR, ApiError, Envelope, ok
-from skillexec.service.models import ExecutionList, ExecutionModel
+from skillexec.service.models import AttemptModel, ExecutionList, ExecutionModel
 from skillexec.service.state import ServiceState
 from skillexec.service.streams import (
     Key,
@@ -146,6 +146,18 @@ async def cancel_execution(request: Request, task_id: TaskId,
         await state.engine.wait(task_id, timeout=5.0)  # its end journaled
     info = await task_info(state, principal, task_id)
     return ok(info.to_dict(), request.state.request_id, message="cancelled")
+
+
+@router.get("/{task_id}/attempts", operation_id="execution_attempts",
+            response_model=Envelope[list[AttemptModel]], responses={**AUTH_ERRORS, 404: E})
+async def execution_attempts(request: Request, task_id: TaskId,
+                             principal: Annotated[Principal, Depends(caller)]) -> Response:
+    """Each attempt of a task, oldest first: its metrics, its error and the decision taken
+    after it (retry, done, ...); empty before its first attempt ended."""
+    state = _state(request)
+    await task_info(state, principal, task_id)  # 404 for what it may not read
+    history = await state.engine.history(task_id, principal=principal)
+    return ok(history, request.state.request_id)
 
 
 async def follow(state: ServiceState, principal: Principal, task_id: str,

@@ -164,6 +164,15 @@ class ExecutionSummary(BaseModel):
     artifacts: int = Field(description="How many artifacts its result names.")
 
 
+class AttemptModel(BaseModel):
+    """One attempt of a task (``GET /api/executions/{id}/attempts``)."""
+
+    attempt: int
+    metrics: dict[str, Any]
+    error: ErrorInfoModel | None = None
+    decision: str | None = Field(description="What was done after it (retry, done, ...).")
+
+
 class ExecutionList(BaseModel):
     items: list[ExecutionModel | ExecutionSummary] = Field(
         description="ExecutionModel; with fields=summary, ExecutionSummary.")

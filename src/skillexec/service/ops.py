@@ -22,7 +22,7 @@ __all__ = ["add_metrics", "router", "version"]
 router = APIRouter(tags=["operations"])
 _DASHBOARD = Path(__file__).parent / "dashboard"
 _FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript",
-          "style.css": "text/css"}
+          "tasks.js": "text/javascript", "audit.js": "text/javascript", "style.css": "text/css"}
 
 
 @functools.cache  # read from the installed metadata once: /health is polled

@@ -1,5 +1,7 @@
 // skillexec dashboard: plain JS over the service's own API (no CDN, no framework).
-// Text from the server is always set with textContent, never as HTML.
+// Text from the server is always set with textContent, never as HTML. This file: the key,
+// the API, the WebSocket, reports, skills and the run form; tasks.js: the tasks table and
+// a task's view; audit.js: the audit log. They share one global scope (classic scripts).
 "use strict";
 const $ = (sel) => document.querySelector(sel);
 const TERMINAL = ["succeeded", "failed", "cancelled", "rejected", "timed_out"];
@@ -102,31 +104,6 @@ async function health() {
     open = String(h.auth || "").startsWith("DISABLED");
     if (h.warning) notice("Warning: " + h.warning);
   } catch (e) { $("#health").textContent = "unreachable"; }
-}
-
-async function tasks() {
-  // Their summaries: the table shows no output, and the newest 30 results could be
-  // hundreds of megabytes, asked again every 3 s.
-  const data = await api("/api/executions?limit=30&fields=summary");
-  $("#taskcount").textContent = "(newest " + data.items.length + ")";
-  fill("#tasks", data.items, (row, t) => {
-    cell(row, t.task_id.slice(-10));
-    cell(row, t.skill_id, "id");
-    cell(row, t.status, t.status);
-    const p = progress.get(t.task_id);
-    const td = row.insertCell();
-    if (p && !TERMINAL.includes(t.status)) {
-      const b = document.createElement("span");
-      b.className = "bar";
-      b.appendChild(document.createElement("span"));
-      bar(b, p.fraction);
-      td.append(b, " " + safe(p.message));
-    }
-    cell(row, t.attempts);
-    cell(row, when(t.created_at));
-    cell(row, typeof t.wall_ms === "number" ? Math.round(t.wall_ms) : "");
-    if (["running", "queued", "retrying"].includes(t.status)) follow(t.task_id);
-  });
 }
 
 function follow(taskId) {
@@ -297,6 +274,7 @@ async function skills() {
   }
   $("#skillcount").textContent = list.length < total
     ? `(the first ${list.length} of ${total}: GET /api/skills pages the rest)` : `(${total})`;
+  skillFilter(list.map((s) => s.id));  // tasks.js
   fill("#skills", list, (row, s) => {
     const b = bySkill.get(s.id) || {};
     cell(row, s.id, "id"); cell(row, s.version); cell(row, s.offers); cell(row, s.isolation);
@@ -513,32 +491,53 @@ function showResult(result, status) {
   if (!run || run.done) return;
   run.done = true;
   runState(status, status === "succeeded" ? 1 : null, null);
+  $("#runcancel").hidden = true;
   if (run.session) showSessionFiles(run.session);
   if (!result) return;
-  // A script's run: its exit code, then what it printed, as a terminal would show it.
-  const streams = result.error ? result.error.details : result.output;
-  if (run.script && streams && typeof streams === "object" && ("stdout" in streams || "stderr" in streams)) {
-    const parts = "exit_code" in streams ? ["exit code " + streams.exit_code] : [];
-    for (const k of ["stdout", "stderr"]) if (streams[k]) parts.push("— " + k + " —\n" + streams[k]);
-    $("#runresult").textContent = safe(parts.join("\n"));
-  } else {
-    $("#runresult").textContent = safe(JSON.stringify(result.error ? result.error : result.output, null, 2));
-  }
+  $("#runresult").textContent = resultText(result, !!run.script);
   if (result.error) $("#runerror").textContent = safe(result.error.message);
-  const list = $("#runartifacts");
-  for (const a of result.artifacts || []) {
+  artifactList($("#runartifacts"), result.artifacts, $("#runerror"));
+}
+
+// Characters of a result shown at most: the page stays responsive with a huge one, and
+// says where the whole of it is.
+const SHOWN = 1000000;
+
+// A result's output (or error) as text; a script's (``streams``: its exit code, then what
+// it printed) as a terminal would show it.
+function resultText(result, streams) {
+  const s = result.error ? result.error.details : result.output;
+  let text;
+  if (streams && s && typeof s === "object" && ("stdout" in s || "stderr" in s)) {
+    const parts = "exit_code" in s ? ["exit code " + s.exit_code] : [];
+    for (const k of ["stdout", "stderr"]) if (s[k]) parts.push("— " + k + " —\n" + s[k]);
+    text = parts.join("\n");
+  } else {
+    text = JSON.stringify(result.error ? result.error : result.output, null, 2);
+  }
+  if (text === undefined) text = "";
+  if (text.length > SHOWN) {
+    text = text.slice(0, SHOWN) + "\n… (" + text.length + " characters; the whole result: GET /api/executions/" + result.task_id + ")";
+  }
+  return safe(text);
+}
+
+// A result's artifacts as download links in ``list`` (a failed download said in ``errorEl``).
+function artifactList(list, artifacts, errorEl) {
+  list.replaceChildren();
+  for (const a of artifacts || []) {
     const li = document.createElement("li");
     const link = document.createElement("a");
     link.href = "/api/artifacts/" + encodeURIComponent(a.id);
     link.textContent = safe(a.name);
-    link.onclick = (ev) => { ev.preventDefault(); download(link.href, a.name); };
+    link.onclick = (ev) => { ev.preventDefault(); download(link.href, a.name, errorEl); };
     li.append(link, safe(" (" + a.mime + ", " + a.size + " bytes)"));
     list.appendChild(li);
   }
 }
 
 // An artifact needs the key, which a plain link cannot send: fetch it, then save the bytes.
-async function download(href, name) {
+async function download(href, name, errorEl) {
   try {
     const res = await fetch(href, {headers: {"X-API-Key": key}});
     if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => ({})));
@@ -547,7 +546,7 @@ async function download(href, name) {
     a.href = url; a.download = name;
     a.click();
     setTimeout(() => URL.revokeObjectURL(url), 60000);
-  } catch (e) { $("#runerror").textContent = safe(e.message); }
+  } catch (e) { errorEl.textContent = safe(e.message); }
 }
 
 async function poll(id) {
@@ -572,8 +571,9 @@ async function poll(id) {
 async function submit(ev) {
   ev.preventDefault();
   run = null;
+  $("#runcancel").hidden = true;
   for (const el of $("#fields").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const id of ["#runerror", "#runresult", "#runmsg", "#sessionfiles"]) $(id).textContent = "";
+  for (const id of ["#runerror", "#runresult", "#runmsg", "#sessionfiles", "#runid"]) $(id).textContent = "";
   $("#runartifacts").replaceChildren();
   runState("submitting", 0, null);
   try {
@@ -587,6 +587,8 @@ async function submit(ev) {
       method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify(Object.assign(body, {wait: false}))});
     run = {id: data.task_id, done: false, session: session, script: script};
+    $("#runid").textContent = run.id;
+    $("#runcancel").hidden = false;
     runState(data.status, null, null);
     follow(run.id);
     poll(run.id);
@@ -605,8 +607,10 @@ async function refresh() {
   try {
     if (!me) me = await api("/api/whoami");
     connect();  // once /health has said whether a key is needed, and the key was taken
+    if (may("audit")) await audit();
     if (!may("skills")) {
-      notice("This key's role (" + me.role + ") may not read skills or reports: enter a viewer key or one that may run.");
+      notice("This key's role (" + me.role + ") reads the audit log (below), not skills, tasks or " +
+        "reports: enter a viewer key or one that may run for those.");
       return;
     }
     await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice("");
@@ -628,9 +632,12 @@ function useKey(k) {
   progress.clear();
   followed.clear();
   runState("", 0, "");
-  for (const id of ["#runerror", "#runresult", "#sessionfiles"]) $(id).textContent = "";
+  for (const id of ["#runerror", "#runresult", "#sessionfiles", "#runid"]) $(id).textContent = "";
+  $("#runcancel").hidden = true;
   $("#runartifacts").replaceChildren();
   $("#runskill").replaceChildren();
+  resetTasks();  // tasks.js: the first page, no task open
+  resetAudit();  // audit.js
   const old = ws;
   ws = null;
   if (old) old.close();
@@ -646,7 +653,16 @@ $("#forgetkey").onclick = () => {
   $("#key").value = "";
   useKey("");
 };
+$("#runcancel").onclick = async () => {
+  if (!run || run.done) return;
+  try { await api("/api/executions/" + run.id, {method: "DELETE"}); } catch (e) {
+    $("#runerror").textContent = safe(e.message);
+  }
+};
 $("#runskill").onchange = form;
 $("#runform").onsubmit = submit;
-refresh();
-setInterval(refresh, 3000);
+// Once tasks.js and audit.js have been read too.
+document.addEventListener("DOMContentLoaded", () => {
+  refresh();
+  setInterval(refresh, 3000);
+});
