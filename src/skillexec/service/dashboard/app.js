@@ -127,6 +127,7 @@ function connect() {
     const msg = JSON.parse(m.data);
     if (msg.type === "progress") progress.set(msg.task_id, {fraction: msg.fraction || 0, message: msg.message || ""});
     if (msg.type === "complete") { progress.delete(msg.task_id); followed.delete(msg.task_id); }
+    liveRow(msg);  // tasks.js
     if (run && msg.task_id === run.id) runEvent(msg);
   };
   sock.onclose = (ev) => {

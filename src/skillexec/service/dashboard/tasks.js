@@ -40,19 +40,44 @@ function drawTask(row, t) {
   cell(row, t.task_id, "tid");
   cell(row, t.skill_id, "id");
   cell(row, t.status, t.status);
-  const td = row.insertCell();
-  const p = progress.get(t.task_id);
-  if (p && !TERMINAL.includes(t.status)) {
-    const b = document.createElement("span");
-    b.className = "bar";
-    b.appendChild(document.createElement("span"));
-    bar(b, p.fraction);
-    td.append(b, " " + safe(p.message));
-  }
+  progressCell(row.insertCell(), t.task_id, t.status);
   cell(row, t.attempts);
   cell(row, when(t.created_at));
   cell(row, typeof t.wall_ms === "number" ? Math.round(t.wall_ms) : "");
   if (["running", "queued", "retrying", "pending"].includes(t.status)) follow(t.task_id);
+}
+
+function progressCell(td, id, status) {
+  td.replaceChildren();
+  const p = progress.get(id);
+  if (!p || TERMINAL.includes(status)) return;
+  const b = document.createElement("span");
+  b.className = "bar";
+  b.appendChild(document.createElement("span"));
+  bar(b, p.fraction);
+  td.append(b, " " + safe(p.message));
+}
+
+// A WebSocket message about a task in the table shows in its row at once: the table was
+// only as live as its 3-s refresh, and a finished task said "running" until then.
+let tasksTimer = null;
+function liveRow(msg) {
+  if (!["status", "progress", "complete"].includes(msg.type)) return;
+  const id = String(msg.task_id || "");
+  const row = id && $("#tasks tbody").querySelector("tr[data-task='" + CSS.escape(id) + "']");
+  if (row) {
+    const status = msg.status || (msg.type === "progress" ? "running" : row.cells[2].textContent);
+    row.cells[2].textContent = safe(status);
+    row.cells[2].className = status;
+    if (msg.attempt > Number(row.cells[4].textContent)) row.cells[4].textContent = msg.attempt;
+    progressCell(row.cells[3], id, status);
+  }
+  if (msg.type !== "complete") return;
+  if (row) {  // its wall time, from the list's summary, soon after (one ask for a burst)
+    clearTimeout(tasksTimer);
+    tasksTimer = setTimeout(() => tasks().catch(() => {}), 500);
+  }
+  if (detailId === id) openTask(id);
 }
 
 // A row opens its task; a click that ends a text selection (copying the id) does not.
