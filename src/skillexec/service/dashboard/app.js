@@ -13,6 +13,11 @@ let me = null;                // this key's role and what it may do (GET /api/wh
 // it until another key is entered. A revoked key's tab asked twice a second for ever, each
 // refusal an audit record, and used up its address's allowance of failed key checks.
 let refused = "";
+// What /health said last: ok, starting, draining (shutting down), journal_unwritable, or
+// down (no answer); and how many refreshes in a row found it down (they are spaced out).
+let service = "ok";
+let downFor = 0;
+let warning = "";             // /health's warning (authentication is off)
 let keptSession = "";         // the workspace picked for scripts: kept as the script or skill changes
 const progress = new Map();   // task id -> {fraction, message}
 const followed = new Set();   // task ids followed over the WebSocket
@@ -30,7 +35,11 @@ class ApiError extends Error {
 async function api(path, options) {
   if (refused) throw new ApiError(401, {message: refused});
   const h = Object.assign({"X-API-Key": key}, options && options.headers);
-  const res = await fetch(path, Object.assign({}, options, {headers: h}));
+  let res;
+  try { res = await fetch(path, Object.assign({}, options, {headers: h})); } catch (e) {
+    // The browser's own words ("Failed to fetch") said nothing of what happened.
+    throw new ApiError(0, {message: "the service is unreachable (stopped, restarting, or the network)"});
+  }
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = new ApiError(res.status, body);
@@ -96,14 +105,43 @@ function when(t) { return t ? new Date(t * 1000).toLocaleTimeString() : ""; }
 function bar(el, fraction) { el.firstChild.style.width = Math.round(fraction * 100) + "%"; }
 
 async function health() {
+  const pill = $("#health");
   try {
-    const h = await (await fetch("/health")).json();
-    const pill = $("#health");
+    const h = await (await fetch("/health", {cache: "no-store"})).json();
     pill.textContent = h.status + " · running " + h.engine.running + " · queued " + h.engine.queue_depth;
     pill.className = "pill " + (h.ready ? "ok" : "bad");
     open = String(h.auth || "").startsWith("DISABLED");
-    if (h.warning) notice("Warning: " + h.warning);
-  } catch (e) { $("#health").textContent = "unreachable"; }
+    warning = h.warning || "";
+    service = h.status;
+    downFor = 0;
+  } catch (e) {
+    pill.textContent = "unreachable";
+    pill.className = "pill bad";
+    service = "down";
+    downFor++;
+  }
+}
+
+// The next refresh's delay: every 3 s, spaced out to 15 s while the service is down (each
+// try is a connection refused in the console).
+function nextDelay() { return downFor ? Math.min(15000, 3000 * 2 ** Math.min(downFor - 1, 3)) : 3000; }
+
+// What the page says of the service (or "" when there is nothing to say).
+function serviceNotice() {
+  if (service === "down") {
+    return "The service is unreachable (stopped, restarting, or the network): trying again in " +
+      Math.round(nextDelay() / 1000) + " s.";
+  }
+  if (service === "draining") {
+    return "The service is shutting down (draining): running tasks go on for its grace period; " +
+      "this page follows its run by polling and reconnects once the service is back.";
+  }
+  return warning ? "Warning: " + warning : "";
+}
+
+// A note beside the run's state while the page cannot follow it live.
+function runAside(text) {
+  $("#runnote").textContent = run && !run.done ? text : "";
 }
 
 function follow(taskId) {
@@ -116,13 +154,14 @@ function follow(taskId) {
 function connect() {
   // A WebSocket without a key is refused (unless the server asks none): not worth a
   // failed handshake.
-  if (ws || refused || (!key && !open)) return;
+  // Not while the service drains or is down: refresh() connects once it is back.
+  if (ws || refused || (!key && !open) || !["ok", "journal_unwritable"].includes(service)) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   // The key goes in a subprotocol, never the URL: servers and proxies log URLs.
   const protocols = key ? ["skillexec", "skillexec.key." + key] : ["skillexec"];
   const sock = new WebSocket(proto + "//" + location.host + "/api/skills/ws", protocols);
   ws = sock;
-  sock.onopen = () => { if (run && !run.done) follow(run.id); };
+  sock.onopen = () => { if (run && !run.done) { follow(run.id); runAside(""); } };
   sock.onmessage = (m) => {
     const msg = JSON.parse(m.data);
     if (msg.type === "progress") progress.set(msg.task_id, {fraction: msg.fraction || 0, message: msg.message || ""});
@@ -136,7 +175,12 @@ function connect() {
     ws = null;
     // 1008: the key is no longer valid (revoked or expired): no reconnecting with it.
     if (ev.code === 1008) keyRefused(ev.reason || "the key is no longer valid");
-    else setTimeout(connect, 3000);
+    else if (ev.code === 1001) {  // shutting down: poll() follows the run meanwhile
+      service = "draining";
+      notice(serviceNotice());
+      runAside("the service is shutting down: following this run by polling");
+    }
+    // Reconnected by refresh(), once /health answers ok.
   };
 }
 
@@ -466,14 +510,23 @@ async function workspaceFiles() {
 
 function runState(status, fraction, message) {
   $("#runstatus").textContent = status;
-  $("#runstatus").className = status;
+  $("#runstatus").className = status.split(" ")[0];
   if (fraction !== null) bar($("#runbar"), fraction);
   if (message !== null) $("#runmsg").textContent = safe(message);
 }
 
+// A state with its attempt when it is not the first ("running · attempt 2"): a retry
+// showed as "running" throughout, its bar jumping back to 0.
+function attemptState(status, attempt) {
+  if (attempt > 1) run.attempt = attempt;
+  return run.attempt > 1 && !TERMINAL.includes(status) ? status + " · attempt " + run.attempt : status;
+}
+
 function runEvent(msg) {
-  if (msg.type === "progress") runState("running", msg.fraction || 0, msg.message || "");
-  else if (msg.type === "status" && !TERMINAL.includes(msg.status)) runState(msg.status, null, null);
+  if (msg.type === "progress") runState(attemptState("running", msg.attempt), msg.fraction || 0, msg.message || "");
+  else if (msg.type === "status" && msg.status === "retrying") {
+    runState(attemptState("retrying", msg.attempt), 0, "its attempt failed: it is tried again");
+  } else if (msg.type === "status" && !TERMINAL.includes(msg.status)) runState(attemptState(msg.status, msg.attempt), null, null);
   else if (msg.type === "complete") finish(run.id);
 }
 
@@ -493,6 +546,7 @@ function showResult(result, status) {
   run.done = true;
   runState(status, status === "succeeded" ? 1 : null, null);
   $("#runcancel").hidden = true;
+  $("#runnote").textContent = "";
   if (run.session) showSessionFiles(run.session);
   if (!result) return;
   $("#runresult").textContent = resultText(result, !!run.script);
@@ -551,10 +605,11 @@ async function download(href, name, errorEl) {
 }
 
 async function poll(id) {
-  // The WebSocket brings progress; this brings the end even if the socket is down. It
-  // stops when the key is refused (keyRefused says so) or the task is not this key's.
+  // The WebSocket brings progress; this brings the end even if the socket is down (and
+  // the state while it is). It stops when the key is refused (keyRefused says so) or the
+  // task is not this key's.
   while (run && run.id === id && !run.done && !refused) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, service === "down" ? 3000 : 1000));
     if (!run || run.id !== id || run.done || refused) return;
     let t = null;
     try { t = await api("/api/executions/" + id); } catch (e) {
@@ -563,9 +618,14 @@ async function poll(id) {
         runState("unknown", null, "this key may not read the task (" + e.message + ")");
         return;
       }
+      if (e.status === 0) runAside("the service is unreachable: this run's state shows once it is back");
       continue;
     }
     if (TERMINAL.includes(t.status)) showResult(t.result, t.status);
+    else if (!ws) {
+      runState(attemptState(t.status, t.attempts), null, null);
+      if (service !== "draining") runAside("");
+    }
   }
 }
 
@@ -574,7 +634,7 @@ async function submit(ev) {
   run = null;
   $("#runcancel").hidden = true;
   for (const el of $("#fields").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const id of ["#runerror", "#runresult", "#runmsg", "#sessionfiles", "#runid"]) $(id).textContent = "";
+  for (const id of ["#runerror", "#runresult", "#runmsg", "#sessionfiles", "#runid", "#runnote"]) $(id).textContent = "";
   $("#runartifacts").replaceChildren();
   runState("submitting", 0, null);
   try {
@@ -587,7 +647,7 @@ async function submit(ev) {
     const data = await api("/api/skills/" + skill + path, {
       method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify(Object.assign(body, {wait: false}))});
-    run = {id: data.task_id, done: false, session: session, script: script};
+    run = {id: data.task_id, done: false, session: session, script: script, attempt: 1};
     $("#runid").textContent = run.id;
     $("#runcancel").hidden = false;
     runState(data.status, null, null);
@@ -603,6 +663,11 @@ async function submit(ev) {
 
 async function refresh() {
   await health();
+  if (service === "down") {
+    notice(serviceNotice());
+    runAside("the service is unreachable: this run's state shows once it is back");
+    return;
+  }
   if (!key && !open) { notice("Enter an API key above (a viewer key is enough to watch)."); return; }
   if (refused) { refusedNotice(); return; }
   try {
@@ -614,9 +679,15 @@ async function refresh() {
         "reports: enter a viewer key or one that may run for those.");
       return;
     }
-    await tasks(); await skills(); if (!$("#notice").textContent.startsWith("Warning")) notice("");
+    await tasks(); await skills();
+    notice(serviceNotice());
   }
-  catch (e) { notice(e.message); }
+  catch (e) { notice(e.status === 0 ? serviceNotice() || e.message : e.message); }
+}
+
+// refresh() again and again, each once the last is done (a slow one overlapped the next).
+async function tick() {
+  try { await refresh(); } finally { setTimeout(tick, nextDelay()); }
 }
 
 // Another key (or none): nothing of the last one's is kept, its run included (a new key's
@@ -633,7 +704,7 @@ function useKey(k) {
   progress.clear();
   followed.clear();
   runState("", 0, "");
-  for (const id of ["#runerror", "#runresult", "#sessionfiles", "#runid"]) $(id).textContent = "";
+  for (const id of ["#runerror", "#runresult", "#sessionfiles", "#runid", "#runnote"]) $(id).textContent = "";
   $("#runcancel").hidden = true;
   $("#runartifacts").replaceChildren();
   $("#runskill").replaceChildren();
@@ -663,7 +734,4 @@ $("#runcancel").onclick = async () => {
 $("#runskill").onchange = form;
 $("#runform").onsubmit = submit;
 // Once tasks.js and audit.js have been read too.
-document.addEventListener("DOMContentLoaded", () => {
-  refresh();
-  setInterval(refresh, 3000);
-});
+document.addEventListener("DOMContentLoaded", tick);
