@@ -98,6 +98,16 @@ function fill(table, rows, draw) {
   const body = $(table + " tbody");
   body.replaceChildren();
   for (const r of rows) draw(body.insertRow(), r);
+  label(body.closest("table"));
+}
+
+// Each cell's column heading, for a narrow window's layout (style.css: a row as lines of
+// "heading: value").
+function label(t) {
+  const heads = t && t.tHead && t.tHead.rows.length ? [...t.tHead.rows[0].cells].map((c) => c.textContent) : [];
+  for (const row of t ? t.tBodies[0].rows : []) {
+    [...row.cells].forEach((c, i) => { if (c.colSpan === 1 && heads[i]) c.dataset.label = heads[i]; });
+  }
 }
 
 function when(t) { return t ? new Date(t * 1000).toLocaleTimeString() : ""; }
@@ -275,6 +285,7 @@ async function reports() {
     cell(r, s.skill, "id"); cell(r, s.calls);
     for (const k of ["p50_ms", "p95_ms", "p99_ms"]) cell(r, s[k] === null || s[k] === undefined ? "" : Math.round(s[k]));
   }
+  label(t);
   $("#perf").replaceChildren(t);
   const errors = await api("/api/reports/errors?since=24h");
   fill("#errors", (errors.groups || []).slice(0, 15), (row, g) => {
