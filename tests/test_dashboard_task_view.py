@@ -149,6 +149,11 @@ def test_an_auditor_reads_the_audit_log(site: Site) -> None:
         rows = table(page, "#audit")
         assert any(r[2] == "key.created" for r in rows), rows[:5]
         assert "audit log" in page.text_content("#notice")
+        assert not page.is_visible("#tasks") and not page.is_visible("#runform")
+        # A task that succeeded is not shown as a failure (red); a failed one is.
+        shown = page.eval_on_selector_all("#audit tbody td:nth-child(5)",
+                                          "tds => tds.map(td => [td.textContent, td.className])")
+        assert ["succeeded", ""] in shown and ["failed", "failed"] in shown, shown
         assert errors == []
     finally:
         ctx.close()

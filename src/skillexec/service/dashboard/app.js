@@ -685,6 +685,8 @@ async function refresh() {
     if (!me) me = await api("/api/whoami");
     connect();  // once /health has said whether a key is needed, and the key was taken
     if (may("audit")) await audit();
+    // A key for the audit log only (auditor): the panels it may not read are not shown.
+    document.body.classList.toggle("auditonly", !may("skills"));
     if (!may("skills")) {
       notice("This key's role (" + me.role + ") reads the audit log (below), not skills, tasks or " +
         "reports: enter a viewer key or one that may run for those.");
@@ -721,6 +723,7 @@ function useKey(k) {
   $("#runskill").replaceChildren();
   resetTasks();  // tasks.js: the first page, no task open
   resetAudit();  // audit.js
+  document.body.classList.remove("auditonly");
   const old = ws;
   ws = null;
   if (old) old.close();

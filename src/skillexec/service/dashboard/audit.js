@@ -19,7 +19,7 @@ async function audit() {
     cell(row, r.principal || "(no key)", "id");
     cell(row, r.action);
     cell(row, r.target, "id");
-    cell(row, r.outcome, r.outcome === "ok" ? "" : "failed");
+    cell(row, r.outcome, ["ok", "succeeded"].includes(r.outcome) ? "" : "failed");
     cell(row, r.details && Object.keys(r.details).length ? JSON.stringify(r.details) : "", "msg");
   });
 }
