@@ -181,9 +181,9 @@ def test_dashboard_loads_clean_and_shows_everything(site: Site,
                                                    visit: Callable[[str], Visit]) -> None:
     v = visit("viewer")
     page = v.page
-    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length >= 7")
-    page.wait_for_function("document.querySelectorAll('#errors tbody tr').length >= 1")
-    page.wait_for_function("document.querySelectorAll('#tasks tbody tr').length >= 4")
+    page.wait_for_function("() => document.querySelectorAll('#skills tbody tr').length >= 7")
+    page.wait_for_function("() => document.querySelectorAll('#errors tbody tr').length >= 1")
+    page.wait_for_function("() => document.querySelectorAll('#tasks tbody tr').length >= 4")
     skills = {r[0]: r for r in table(page, "#skills")}
     # How many there are, all of them shown (a folder of thousands showed its first 500).
     assert page.text_content("#skillcount") == f"({len(skills)})"
@@ -207,7 +207,7 @@ def test_dashboard_loads_clean_and_shows_everything(site: Site,
         assert page.evaluate(_BARS, chart) > 100, chart
     # A skill's instructions and scripts, as the form's skill is picked.
     page.select_option("#runskill", "word-freq")
-    page.wait_for_function("document.querySelector('#skillinfo').textContent"
+    page.wait_for_function("() => document.querySelector('#skillinfo').textContent"
                            ".includes('scripts/word_freq.js')")
     assert "Counts words in" in page.text_content("#skillinfo")
     assert page.is_visible("#fields [name=top]")
@@ -229,18 +229,18 @@ def test_run_from_the_form_watch_progress_and_open_the_artifact(
     page.check("#fields [name=exclaim]")
     page.click("#runform button[type=submit]")
     # Half done, and the page says so before the end.
-    page.wait_for_function("document.querySelector('#runmsg').textContent.includes('step 2')")
+    page.wait_for_function("() => document.querySelector('#runmsg').textContent.includes('step 2')")
     assert page.text_content("#runstatus") in ("queued", "running")
     width = page.evaluate("document.querySelector('#runbar > span').style.width")
     assert width == "50%"
     # The live tasks table shows it running, with its progress, at its next refresh.
-    page.wait_for_function("""[...document.querySelectorAll('#tasks tbody tr')].some(r =>
+    page.wait_for_function("""() => [...document.querySelectorAll('#tasks tbody tr')].some(r =>
         r.cells[1].textContent === 'dashdemo' && r.cells[2].textContent === 'running'
         && r.cells[3].textContent.includes('step 2')
         && r.cells[3].querySelector('.bar > span').style.width === '50%')""")
     assert page.text_content("#runstatus") == "running"
     _gate.set()
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
     out = page.text_content("#runresult")
     assert "HEY! HEY! HEY!" in out
     assert page.evaluate("document.querySelector('#runbar > span').style.width") == "100%"
@@ -268,7 +268,7 @@ def test_a_wrong_value_shows_the_envelopes_error_naming_the_field(
     page.fill("#fields [name=text]", "x")
     page.fill("#fields [name=repeat]", "50")
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runerror').textContent !== ''")
+    page.wait_for_function("() => document.querySelector('#runerror').textContent !== ''")
     message = page.text_content("#runerror")
     assert "repeat" in message and "<= 10" in message
     assert page.get_attribute("#fields [name=repeat]", "aria-invalid") == "true"
@@ -319,7 +319,7 @@ def test_the_form_offers_only_skills_with_something_to_run(
     upper-file has a script and no entry: offered, to run its script."""
     v = visit("runner")
     page = v.page
-    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#skills tbody tr').length > 0")
     listed = {row[0]: row for row in table(page, "#skills")}
     offered = set(page.eval_on_selector_all("#runskill option", "os => os.map(o => o.value)"))
     assert listed["notes-only"][2] == "instructions only" and "notes-only" not in offered
@@ -341,7 +341,7 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
     page.set_input_files("#runfiles", files=[{"name": "in.txt", "mimeType": "text/plain",
                                               "buffer": b"hello"}])
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
     assert page.text_content("#runresult") == \
         "exit code 0\n— stdout —\nwrote out.txt: 5 characters\n"  # as a terminal shows it
     link = page.locator("#runartifacts a", has_text="out.txt")
@@ -354,7 +354,7 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
     page.fill("#runargs", "")
     page.set_input_files("#runfiles", files=[])
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'failed'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'failed'")
     assert "exited with status 1" in page.text_content("#runerror")
     shown = page.text_content("#runresult")
     assert shown.startswith("exit code 1\n— stderr —\nTraceback") and "IndexError" in shown
@@ -364,15 +364,15 @@ def test_run_a_bundled_script_with_arguments_and_a_file(
     page.set_input_files("#runfiles", files=[{"name": "in.txt", "mimeType": "text/plain",
                                               "buffer": b"step one"}])
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
     session = page.eval_on_selector("#runsession", "s => s.value")
     assert session.startswith("s_")  # made, and picked for the runs that follow
     page.fill("#runargs", "out.txt\nout2.txt")
     page.set_input_files("#runfiles", files=[])
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
     assert "wrote out2.txt: 8 characters" in page.text_content("#runresult")
-    page.wait_for_function("document.querySelector('#sessionfiles').textContent"
+    page.wait_for_function("() => document.querySelector('#sessionfiles').textContent"
                            ".includes('out2.txt')")
     assert page.text_content("#sessionfiles") == \
         f"session {session} holds: in.txt, out.txt, out2.txt"
@@ -391,7 +391,7 @@ def test_a_key_without_the_role_sees_the_refusal(site: Site,
     page.select_option("#runskill", "echo")
     page.wait_for_selector("#fields [name=text]")
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runerror').textContent !== ''")
+    page.wait_for_function("() => document.querySelector('#runerror').textContent !== ''")
     assert "may not" in page.text_content("#runerror")
     assert "viewer" in page.text_content("#runerror")
     assert page.text_content("#runstatus") == "refused"
@@ -404,7 +404,7 @@ def test_the_alerts_panel_shows_the_fired_alert(site: Site,
                                                 visit: Callable[[str], Visit]) -> None:
     v = visit("viewer")
     page = v.page
-    page.wait_for_function("""[...document.querySelectorAll('#alerts tbody tr')].some(r =>
+    page.wait_for_function("""() => [...document.querySelectorAll('#alerts tbody tr')].some(r =>
         r.cells.length === 6 && r.cells[0].textContent === 'firing now'
         && r.cells[3].textContent === 'boom')""")
     rows = table(page, "#alerts")
@@ -431,9 +431,9 @@ def test_a_skill_s_text_shows_its_control_characters_escaped(
     page.fill("#fields [name=text]", "exe.\u202etxt\u0085")
     page.fill("#fields [name=repeat]", "1")
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
     out = page.text_content("#runresult")
     assert "\u202e" not in out and "\u0085" not in out, out
     assert "exe.\\u202etxt" in out, out
-    page.wait_for_function("""[...document.querySelectorAll('#runartifacts a')].length > 0""")
+    page.wait_for_function("""() => [...document.querySelectorAll('#runartifacts a')].length > 0""")
     assert v.console == [] and v.errors == [] and v.statuses == []

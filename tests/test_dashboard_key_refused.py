@@ -32,12 +32,12 @@ def test_a_revoked_key_stops_the_page_and_another_key_clears_the_run(
         page.wait_for_selector("#fields [name=mood]")
         page.fill("#fields [name=text]", "hold")
         page.click("#runform button[type=submit]")
-        page.wait_for_function("document.querySelector('#runmsg').textContent"
+        page.wait_for_function("() => document.querySelector('#runmsg').textContent"
                                ".includes('step 2')")
         # Revoked elsewhere (the command line's way): the service finds it within
         # auth_cache_s, as HTTP does.
         assert srv.call(srv.engine.keys.revoke(key_id))
-        page.wait_for_function("document.querySelector('#notice').textContent"
+        page.wait_for_function("() => document.querySelector('#notice').textContent"
                                ".includes('revoked')", timeout=10_000)
         page.wait_for_timeout(1500)  # the poll's next round
         assert page.text_content("#runstatus") == "unknown"  # not "running" for ever
@@ -54,7 +54,7 @@ def test_a_revoked_key_stops_the_page_and_another_key_clears_the_run(
         page.fill("#key", site.keys["runner"])
         page.click("#keyform button[type=submit]")
         page.wait_for_selector("#runskill option[value=dashdemo]", state="attached")
-        page.wait_for_function("!document.querySelector('#notice').textContent"
+        page.wait_for_function("() => !document.querySelector('#notice').textContent"
                                ".includes('refused')")
         assert page.text_content("#runstatus") == ""
         assert page.text_content("#runmsg") == ""
@@ -70,10 +70,10 @@ def test_forget_key_removes_it_from_the_browser(
     assert page.evaluate("localStorage.getItem('skillexec.key')") == site.keys["viewer"]
     page.click("#forgetkey")
     assert page.evaluate("localStorage.getItem('skillexec.key')") is None
-    page.wait_for_function("document.querySelector('#notice').textContent"
+    page.wait_for_function("() => document.querySelector('#notice').textContent"
                            ".includes('Enter an API key')")
     page.reload()
-    page.wait_for_function("document.querySelector('#notice').textContent"
+    page.wait_for_function("() => document.querySelector('#notice').textContent"
                            ".includes('Enter an API key')")
     asked = len(_keyed(v))
     page.wait_for_timeout(3500)

@@ -49,10 +49,10 @@ def _with_history(site: Site) -> None:
 
 
 def _settled(page: Any) -> None:
-    page.wait_for_function("""[...document.querySelectorAll('#errors tbody tr')].some(r =>
+    page.wait_for_function("""() => [...document.querySelectorAll('#errors tbody tr')].some(r =>
         r.textContent.includes('averyvery'))""")
-    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length >= 7")
-    page.wait_for_function("document.querySelectorAll('#tasks tbody tr').length >= 3")
+    page.wait_for_function("() => document.querySelectorAll('#skills tbody tr').length >= 7")
+    page.wait_for_function("() => document.querySelectorAll('#tasks tbody tr').length >= 3")
 
 
 def test_a_narrow_window_shows_every_column_within_the_page(
@@ -87,7 +87,7 @@ def test_the_run_bar_is_empty_before_any_run(site: Site) -> None:
     try:
         page = ctx.new_page()
         page.goto(site.server.base_url + "/")
-        page.wait_for_function("document.querySelector('#notice').textContent !== ''")
+        page.wait_for_function("() => document.querySelector('#notice').textContent !== ''")
         width = page.eval_on_selector("#runbar > span", "s => s.getBoundingClientRect().width")
         assert width == 0
     finally:

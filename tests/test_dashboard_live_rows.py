@@ -22,16 +22,16 @@ def test_a_row_follows_its_task_over_the_websocket(site: Site,
         page.wait_for_selector("#fields [name=mood]")
         page.fill("#fields [name=text]", "live")
         page.click("#runform button[type=submit]")
-        page.wait_for_function("document.querySelector('#runid').textContent !== ''")
+        page.wait_for_function("() => document.querySelector('#runid').textContent !== ''")
         run_id = page.text_content("#runid")
         row = f"document.querySelector(\"#tasks tr[data-task='{run_id}']\")"
-        page.wait_for_function(f"{row} && {row}.cells[2].textContent === 'running'")
+        page.wait_for_function(f"() => {row} && {row}.cells[2].textContent === 'running'")
         held: list[Any] = []
         page.route("**/api/executions?*", lambda route: held.append(route))
         _gate.set()
-        page.wait_for_function("document.querySelector('#runstatus').textContent "
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
                                "=== 'succeeded'")
-        page.wait_for_function(f"{row}.cells[2].textContent === 'succeeded'", timeout=3000)
+        page.wait_for_function(f"() => {row}.cells[2].textContent === 'succeeded'", timeout=3000)
         assert page.evaluate(f"{row}.cells[3].textContent") == ""  # no bar once ended
         assert page.evaluate(f"{row}.cells[4].textContent") == "1"
         for r in held:

@@ -93,33 +93,33 @@ def test_a_drain_then_an_outage_are_said_and_the_page_comes_back(
         page.fill("#fields [name=seconds]", "5")
         page.fill("#fields [name=steps]", "50")
         page.click("#runform button[type=submit]")
-        page.wait_for_function("document.querySelector('#runmsg').textContent"
+        page.wait_for_function("() => document.querySelector('#runmsg').textContent"
                                ".startsWith('step')")
         srv.loop.call_soon_threadsafe(srv.state.draining.set)  # what SIGTERM starts
-        page.wait_for_function("document.querySelector('#notice').textContent"
+        page.wait_for_function("() => document.querySelector('#notice').textContent"
                                ".includes('shutting down')")
         assert "shutting down" in page.text_content("#runnote")
         # Followed by polling to its end, while the service drains.
-        page.wait_for_function("document.querySelector('#runstatus').textContent "
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
                                "=== 'succeeded'")
         assert '"done": true' in page.text_content("#runresult")
         assert page.text_content("#runnote") == ""
     # The port is closed now: said, not "Failed to fetch".
-    page.wait_for_function("document.querySelector('#notice').textContent"
+    page.wait_for_function("() => document.querySelector('#notice').textContent"
                            ".includes('unreachable')")
     assert "Failed to fetch" not in page.text_content("#notice")
     assert page.text_content("#health") == "unreachable"
     # Back on the same port with the same journal (its keys): the page recovers by itself.
     monkeypatch.setattr(tests._http, "bind", lambda host, _port: bind(host, port))
     with _server(tmp_path) as srv:
-        page.wait_for_function("document.querySelector('#health').textContent"
+        page.wait_for_function("() => document.querySelector('#health').textContent"
                                ".startsWith('ok')", timeout=30_000)
-        page.wait_for_function("document.querySelector('#notice').hidden")
+        page.wait_for_function("() => document.querySelector('#notice').hidden")
         page.select_option("#runskill", "slow")
         page.wait_for_selector("#fields [name=seconds]")
         page.fill("#fields [name=seconds]", "1")
         page.click("#runform button[type=submit]")
-        page.wait_for_function("document.querySelector('#runstatus').textContent "
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
                                "=== 'succeeded'")
         assert errors == []
         ctx.close()
@@ -136,11 +136,11 @@ def test_a_retried_run_shows_its_attempt(tmp_path: Path, browser: Any) -> None:
                 document.querySelector('#runstatus'), {childList: true}); }""")
         page.select_option("#runskill", "flaky")
         page.click("#runform button[type=submit]")
-        page.wait_for_function("document.querySelector('#runstatus').textContent "
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
                                "=== 'running · attempt 2'")
         assert "retrying" in page.evaluate("window.__states"), page.evaluate("window.__states")
         assert page.text_content("#runmsg") == "try 2"
-        page.wait_for_function("document.querySelector('#runstatus').textContent "
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
                                "=== 'succeeded'")
         assert errors == []
         ctx.close()

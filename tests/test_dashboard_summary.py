@@ -41,10 +41,10 @@ def test_the_tasks_table_and_the_websocket_carry_no_results(
     page.fill("#fields [name=text]", "q")
     page.fill("#fields [name=times]", str(BIG))
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'succeeded'")
-    page.wait_for_function("document.querySelector('#runresult').textContent.length > 300000")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'succeeded'")
+    page.wait_for_function("() => document.querySelector('#runresult').textContent.length > 300000")
     assert "q" * 1000 in page.text_content("#runresult")
-    page.wait_for_function("""[...document.querySelectorAll('#tasks tbody tr')].filter(r =>
+    page.wait_for_function("""() => [...document.querySelectorAll('#tasks tbody tr')].filter(r =>
         r.cells[1].textContent === 'echo' && /^[0-9]+$/.test(r.cells[6].textContent)
         ).length >= 4""")
     page.wait_for_timeout(3500)  # another refresh of the table

@@ -31,14 +31,14 @@ def test_a_row_shows_the_whole_id_and_opens_the_task(site: Site, visit: V) -> No
                      json={"parameters": {"title": "t"}}).json()["data"]["task_id"]
     v = visit("runner")
     page = v.page
-    page.wait_for_function(f"document.querySelector(\"#tasks tr[data-task='{rep}']\")")
+    page.wait_for_function(f"() => document.querySelector(\"#tasks tr[data-task='{rep}']\")")
     ids = [row[0] for row in table(page, "#tasks")]
     assert boom in ids and rep in ids  # whole ids, each one the API knows
     with srv.client(site.keys["runner"]) as c:
         assert c.get(f"/api/executions/{ids[0]}").status_code == 200
     # The failed task: its error, its attempt, the command that runs it again.
     _row_of(page, boom).click()
-    page.wait_for_function("document.querySelector('#derror').textContent !== ''")
+    page.wait_for_function("() => document.querySelector('#derror').textContent !== ''")
     assert page.text_content("#dtid") == boom
     assert "it broke on purpose" in page.text_content("#derror")
     assert "status failed" in page.text_content("#dmeta")
@@ -69,7 +69,7 @@ def test_cancel_a_running_task_from_its_view_and_the_run_panel(site: Site, visit
     viewer = visit("viewer")
     _row_of(viewer.page, slow).wait_for()
     _row_of(viewer.page, slow).click()
-    viewer.page.wait_for_function("document.querySelector('#dnote').textContent !== ''")
+    viewer.page.wait_for_function("() => document.querySelector('#dnote').textContent !== ''")
     assert "state only" in viewer.page.text_content("#dnote")  # a viewer: no result
     assert not viewer.page.is_visible("#dcancel")
     v = visit("runner")
@@ -78,11 +78,11 @@ def test_cancel_a_running_task_from_its_view_and_the_run_panel(site: Site, visit
     _row_of(page, slow).click()
     page.wait_for_selector("#dcancel:not([hidden])")
     page.click("#dcancel")
-    page.wait_for_function("document.querySelector('#dmeta').textContent"
+    page.wait_for_function("() => document.querySelector('#dmeta').textContent"
                            ".includes('status cancelled')")
     with srv.client(site.keys["runner"]) as c:
         assert c.get(f"/api/executions/{slow}").json()["data"]["status"] == "cancelled"
-    page.wait_for_function(f"""[...document.querySelectorAll('#tasks tbody tr')].some(r =>
+    page.wait_for_function(f"""() => [...document.querySelectorAll('#tasks tbody tr')].some(r =>
         r.dataset.task === '{slow}' && r.cells[2].textContent === 'cancelled')""")
     # The run panel: its task's id, and a cancel button while it runs.
     page.select_option("#runskill", "slow")
@@ -90,12 +90,12 @@ def test_cancel_a_running_task_from_its_view_and_the_run_panel(site: Site, visit
     page.fill("#fields [name=seconds]", "60")
     page.fill("#fields [name=steps]", "60")
     page.click("#runform button[type=submit]")
-    page.wait_for_function("document.querySelector('#runid').textContent.length >= 20")
+    page.wait_for_function("() => document.querySelector('#runid').textContent.length >= 20")
     run_id = page.text_content("#runid")
     with srv.client(site.keys["runner"]) as c:
         assert c.get(f"/api/executions/{run_id}").json()["data"]["skill_id"] == "slow"
     page.click("#runcancel")
-    page.wait_for_function("document.querySelector('#runstatus').textContent === 'cancelled'")
+    page.wait_for_function("() => document.querySelector('#runstatus').textContent === 'cancelled'")
     assert not page.is_visible("#runcancel")
     assert v.errors == [] and v.failed == []
 
@@ -108,25 +108,27 @@ def test_filter_by_status_and_skill_and_page_through_older_tasks(site: Site, vis
         c.post("/api/skills/boom/execute", json={})
     v = visit("runner")
     page = v.page
-    page.wait_for_function(f"document.querySelector(\"#tasks tr[data-task='{made[-1]}']\")")
+    page.wait_for_function(f"() => document.querySelector(\"#tasks tr[data-task='{made[-1]}']\")")
     first = [row[0] for row in table(page, "#tasks")]
     assert len(first) == 30 and made[0] not in first
     page.click("#taskolder")
-    page.wait_for_function("document.querySelector('#taskcount').textContent.includes('page 2')")
+    page.wait_for_function("() => document.querySelector('#taskcount').textContent"
+                           ".includes('page 2')")
     second = [row[0] for row in table(page, "#tasks")]
     assert second and not set(second) & set(first)
     assert max(second) < min(first)  # older, newest first
     page.click("#tasknewer")
-    page.wait_for_function("document.querySelector('#taskcount').textContent.includes('newest')")
+    page.wait_for_function("() => document.querySelector('#taskcount').textContent"
+                           ".includes('newest')")
     assert [row[0] for row in table(page, "#tasks")][:5] == first[:5]
     page.select_option("#fstatus", "failed")
-    page.wait_for_function("""[...document.querySelectorAll('#tasks tbody tr')].length > 0 &&
+    page.wait_for_function("""() => [...document.querySelectorAll('#tasks tbody tr')].length > 0 &&
         [...document.querySelectorAll('#tasks tbody tr')].every(r => r.cells[2].textContent
         === 'failed')""")
     assert {row[1] for row in table(page, "#tasks")} == {"boom"}
     page.select_option("#fstatus", "")
     page.select_option("#fskill", "echo")
-    page.wait_for_function("""[...document.querySelectorAll('#tasks tbody tr')].length === 30
+    page.wait_for_function("""() => [...document.querySelectorAll('#tasks tbody tr')].length === 30
         && [...document.querySelectorAll('#tasks tbody tr')].every(r => r.cells[1].textContent
         === 'echo')""")
     assert "echo" in page.text_content("#taskcount")

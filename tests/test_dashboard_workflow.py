@@ -104,8 +104,8 @@ def visit(site: Site) -> Iterator[Any]:
 
 def _run_and_wait(page: Any, status: str = "succeeded") -> None:
     page.click("#runform button[type=submit]")
-    page.wait_for_function("['succeeded', 'failed', 'rejected', 'invalid', 'refused', 'error']"
-                           ".includes(document.querySelector('#runstatus').textContent)")
+    page.wait_for_function("() => ['succeeded', 'failed', 'rejected', 'invalid', 'refused', "
+                           "'error'].includes(document.querySelector('#runstatus').textContent)")
     assert page.text_content("#runstatus") == status, page.text_content("#runerror")
 
 
@@ -153,8 +153,8 @@ def test_a_runner_key_asks_for_no_report_and_a_viewer_for_no_session(visit: Any)
     console error on every load); a viewer picking a script lists no sessions."""
     v = visit("runner")
     page = v.page
-    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length >= 4")
-    page.wait_for_function("document.querySelector('#perf').textContent.includes('viewer')")
+    page.wait_for_function("() => document.querySelectorAll('#skills tbody tr').length >= 4")
+    page.wait_for_function("() => document.querySelector('#perf').textContent.includes('viewer')")
     assert "this key's role is runner" in page.text_content("#perf")
     assert "viewer" in table(page, "#errors")[0][0] and "viewer" in table(page, "#alerts")[0][0]
     page.wait_for_timeout(3500)  # a refresh (every 3 s) asks nothing either
@@ -167,7 +167,7 @@ def test_a_runner_key_asks_for_no_report_and_a_viewer_for_no_session(visit: Any)
     page.wait_for_selector("#runskill option[value=two-steps]", state="attached")
     page.select_option("#runskill", "two-steps")
     page.wait_for_selector("#runsession")
-    page.wait_for_function("document.querySelectorAll('#perf tbody tr').length >= 3")
+    page.wait_for_function("() => document.querySelectorAll('#perf tbody tr').length >= 3")
     assert [u for u in w.urls if "/api/sessions" in u] == []
     assert w.console == [] and w.statuses == []
 
@@ -175,7 +175,8 @@ def test_a_runner_key_asks_for_no_report_and_a_viewer_for_no_session(visit: Any)
 def test_an_auditor_key_is_told_what_it_cannot_see(visit: Any) -> None:
     v = visit("auditor")
     page = v.page
-    page.wait_for_function("document.querySelector('#notice').textContent.includes('auditor')")
+    page.wait_for_function("() => document.querySelector('#notice').textContent"
+                           ".includes('auditor')")
     assert "viewer key" in page.text_content("#notice")
     assert v.console == [] and v.statuses == []
 
@@ -202,8 +203,8 @@ _LABELS_ON_BARS = """() => {
 def test_the_skills_table_fits_its_card_at_1400_px(visit: Any) -> None:
     v = visit("viewer", width=1400)
     page = v.page
-    page.wait_for_function("document.querySelectorAll('#skills tbody tr').length >= 4")
-    page.wait_for_function("document.querySelectorAll('#perf tbody tr').length >= 3")
+    page.wait_for_function("() => document.querySelectorAll('#skills tbody tr').length >= 4")
+    page.wait_for_function("() => document.querySelectorAll('#perf tbody tr').length >= 3")
     fits = page.evaluate("""() => {
         const t = document.querySelector('#skills'), s = t.closest('section');
         const env = [...t.querySelectorAll('thead th')].find(h => h.textContent === 'environment');
@@ -221,7 +222,7 @@ def test_the_latency_chart_s_labels_stay_off_its_bars(visit: Any) -> None:
     """A label longer than its column is cut in the middle; it was drawn over the bars."""
     v = visit("viewer", width=1400)
     page = v.page
-    page.wait_for_function("document.querySelectorAll('#perf tbody tr').length >= 3")
+    page.wait_for_function("() => document.querySelectorAll('#perf tbody tr').length >= 3")
     drawn = page.evaluate(_LABELS_ON_BARS)
     assert drawn["left"] < 560 and drawn["grey"] == 0, drawn
     assert v.console == [] and v.statuses == []

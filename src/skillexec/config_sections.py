@@ -204,6 +204,10 @@ class ServiceConfig(_Section):
         "http://localhost:5173); empty: no CORS headers.")
     metrics_auth: bool = Field(default=False, description="/metrics asks for a key "
                                "(any role but auditor) when true.")
+    api_docs: bool = Field(default=False, description="Serve Swagger UI at /docs and ReDoc "
+                           "at /redoc: they load their scripts from a CDN into the origin "
+                           "where the dashboard keeps its key (/openapi.json is always "
+                           "served).")
     allowed_hosts: tuple[str, ...] = Field(
         default=(), description="With --insecure-no-auth, host names a request may be "
         "addressed to (its Host header) besides localhost and IP addresses.")

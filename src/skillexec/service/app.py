@@ -156,6 +156,10 @@ def create_app(engine: SkillExecutionEngine, *, settings: ServiceConfig | None =
         description="Run AI-assistant skills over HTTP: validated, queued, isolated, "
         "measured. `/api/...` answers in envelopes; `/api/v1/skills...` in Py Copilot's "
         "shapes. Send an API key as `X-API-Key` or `Authorization: Bearer`.",
+        # Swagger UI and ReDoc pull their scripts from a CDN into the dashboard's origin,
+        # which holds its key: only when asked (the document itself is always served).
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
         openapi_tags=[{"name": "skills"}, {"name": "sessions"}, {"name": "executions"},
                       {"name": "artifacts"},
                       {"name": "reports"}, {"name": "keys"}, {"name": "audit"},

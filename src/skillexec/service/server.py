@@ -155,7 +155,8 @@ def serve(engine: SkillExecutionEngine, sock: socket.socket, *,
         lifespan="on", ws_max_size=1 << 20, proxy_headers=False)
     _redact_keys_in_urls()  # after the Config: it sets uvicorn's logging up
     shown = f"[{host}]" if ":" in host else host
-    banner = f"skillexec: serving http://{shown}:{port} (API docs at /docs, dashboard at /)\n"
+    docs = "/docs" if state.settings.api_docs else "/openapi.json"
+    banner = f"skillexec: serving http://{shown}:{port} (API docs at {docs}, dashboard at /)\n"
     if insecure_no_auth:
         banner += ("skillexec: WARNING: authentication is DISABLED (--insecure-no-auth): "
                    "anyone who can reach this port can run skills as admin. For local "

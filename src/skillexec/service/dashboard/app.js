@@ -110,7 +110,13 @@ function label(t) {
   }
 }
 
-function when(t) { return t ? new Date(t * 1000).toLocaleTimeString() : ""; }
+// A time of today as the time of day; an older one with its date (a bare time of day was
+// ambiguous for tasks more than a day old).
+function when(t) {
+  if (!t) return "";
+  const d = new Date(t * 1000);
+  return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+}
 
 function bar(el, fraction) { el.firstChild.style.width = Math.round(fraction * 100) + "%"; }
 
