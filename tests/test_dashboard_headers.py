@@ -15,8 +15,8 @@ from pathlib import Path
 from tests._http import running
 from tests.test_dashboard_browser import Site, Visit, site, visit  # noqa: F401
 
-FILES = ("/", "/dashboard/app.js", "/dashboard/tasks.js", "/dashboard/audit.js",
-         "/dashboard/style.css")
+FILES = ("/", "/dashboard/app.js", "/dashboard/run.js", "/dashboard/tasks.js",
+         "/dashboard/audit.js", "/dashboard/style.css")
 
 
 def test_head_and_the_page_s_security_headers(tmp_path: Path) -> None:

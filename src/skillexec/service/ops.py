@@ -22,7 +22,8 @@ __all__ = ["add_metrics", "router", "version"]
 router = APIRouter(tags=["operations"])
 _DASHBOARD = Path(__file__).parent / "dashboard"
 _FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript",
-          "tasks.js": "text/javascript", "audit.js": "text/javascript", "style.css": "text/css"}
+          "run.js": "text/javascript", "tasks.js": "text/javascript",
+          "audit.js": "text/javascript", "style.css": "text/css"}
 # The dashboard's page holds an API key: no other site may frame it (clickjacking), and it
 # runs, styles and connects to nothing but its own origin's files and API (it has no inline
 # script or style, no plugin; 'self' covers its WebSocket). Each file revalidated
