@@ -100,7 +100,10 @@ class SkillContext:
             path = Path(spare)
         else:
             path = self._workdir if isinstance(self._workdir, Path) else Path(self._workdir)
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.parent.is_dir():  # its skill's folder: 0711 whatever the umask
+                from skillexec.runtime.work_root import make_reachable
+                make_reachable(str(path.parent))
+            path.mkdir(mode=0o700, exist_ok=True)
         self._workdir = path
         self._workdir_made = True
         return path

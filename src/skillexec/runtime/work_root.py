@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["default_work_root", "make"]
+__all__ = ["default_work_root", "make", "make_reachable"]
 
 _log = logging.getLogger("skillexec.workspace")
 _warned: set[str] = set()
@@ -63,6 +63,24 @@ def make(work_root: Path) -> None:
     with contextlib.suppress(FileExistsError):
         os.mkdir(work_root, 0o700)
         os.chmod(work_root, 0o711)  # noqa: S103 (traversal only)
+
+
+def make_reachable(path: str) -> None:
+    """``path`` and its missing parents made, each new one 0711 whatever the umask: what
+    a skill's uid must pass through to reach its workspace or warm parent's folder. (Made
+    with the umask, 0700 under ``umask 077``, every sandboxed call failed: its uid could
+    not reach the folder its workspace is in.)"""
+    missing: list[str] = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o700)
+            os.chmod(folder, 0o711)  # noqa: S103 (traversal only)
 
 
 def _own_folder(path: str) -> str | None:

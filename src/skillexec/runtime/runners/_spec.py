@@ -18,6 +18,7 @@ from typing import Any
 
 from skillexec.runtime.runners._child_script import MAX_COMPILED
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.runtime.work_root import make_reachable
 from skillexec.scripts import preload_modules
 from skillexec.skills.bundle import python_files
 from skillexec.skills.model import EntryKind, Permission, Skill
@@ -48,7 +49,7 @@ def zygote_spec(settings: IsolationSettings, skill: Skill, mech: dict[str, bool]
     script = entry.kind is EntryKind.SCRIPT
     sessions = [str(settings.work_root / ".sessions")] if script and settings.work_root else []
     for path in sessions:
-        os.makedirs(path, mode=0o711, exist_ok=True)  # Landlock names only what exists
+        make_reachable(path)  # Landlock names only what exists
     # What a script parent pre-imports and compiles (found here: the walk that bounds it
     # is not imported into a zygote).
     preload, compiled = _script_parent(str(skill.path), skill.env_paths) \

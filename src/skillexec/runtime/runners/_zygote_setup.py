@@ -15,6 +15,7 @@ from skillexec.runtime.limits import CgroupSlot
 from skillexec.runtime.runners import _spec
 from skillexec.runtime.runners._zygote_handle import ZygoteHandle
 from skillexec.runtime.runners.settings import IsolationSettings
+from skillexec.runtime.work_root import make_reachable
 from skillexec.runtime.workspace import remove_tree
 from skillexec.skills.model import EntryKind, Skill
 
@@ -30,7 +31,7 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     """A zygote handle, not started yet; ``env`` is the zygote's base environment."""
     if work_root is not None:
         # Landlock rules need the folder to exist when the zygote confines itself.
-        os.makedirs(work_root, exist_ok=True)
+        make_reachable(work_root)
     # HOME, TMPDIR and the XDG folders of the zygote (and of its import): inside its work
     # root, removed when it dies (see ZygoteHandle._on_death). The engine's pid in the name
     # lets a later engine remove those of one that was killed.
