@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillexec._config_errors import config_error
 from skillexec.artifacts import ArtifactManager
 from skillexec.config import EngineConfig, load_config
 from skillexec.environments.manager import EnvironmentManager
@@ -137,9 +138,18 @@ def configured(config: EngineConfig | None, **overrides: Any) -> EngineConfig:
     """The engine's configuration: ``config`` (else loaded) with the arguments given."""
     if config is None:
         return load_config(**overrides)
-    if any(v is not None for v in overrides.values()):
-        return config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    return config
+    if not any(v is not None for v in overrides.values()):
+        return config
+    # Checked as the config's own fields are (model_copy's update is not: data_dir="/x"
+    # stayed a str, and max_concurrency=-3 went through).
+    out = config.model_copy()
+    try:
+        for name, value in overrides.items():
+            if value is not None:
+                out.__pydantic_validator__.validate_assignment(out, name, value)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise config_error(exc, formerly={}) from None
+    return out
 
 
 def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
