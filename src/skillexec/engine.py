@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from skillexec.middleware import Middleware
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured
+from skillexec.pipeline.intake import Intake
 from skillexec.pipeline.recovery import Recovery
 from skillexec.pipeline.results import output_limit, result_of
 from skillexec.reliability.retry import RetryStrategy
@@ -84,8 +84,11 @@ class SkillExecutionEngine:
         # As Services has them: a skill's runner; whether runner ``name`` runs a skill here.
         self.isolation_of, self.runner_allows = p.book.isolation_of, p.book.runner_allows
         self._remote, self.claimed, self.folders = p.remote, p.claimed, p.folders  # see Pipeline
+        self._intake = Intake(journal=p.journal, live=self._live, queue=p.queue,
+                              executor=p.executor, access=p.access, events=p.events,
+                              remote=p.remote, admission=p.admission, finish=self._finish)
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
-                       reject=lambda t, e, o: self._reject(new_task_id(), t, None, e, o))
+                       reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
         # run_script answers its result; submit_script its task id, as submit does.
         self.run_script, self.submit_script = p.scripts.run, p.scripts.submit
@@ -306,61 +309,9 @@ class SkillExecutionEngine:
         except (SkillExecError, ValueError) as exc:  # ValueError: limits= that are not limits
             err = exc if isinstance(exc, SkillExecError) else ParameterError(
                 str(exc), code="invalid_limits")
-            return await self._reject(task_id, skill_id, skill.version if skill else
-                                      opts.version, err, opts)
-        return await self._enqueue(task, opts)
-
-    async def _enqueue(self, task: ExecutionTask, opts: CallOptions,
-                       ) -> tuple[ExecutionTask, ExecutionResult | None]:
-        if self._remote is not None:  # distributed: published, a worker runs it
-            return await self._remote.enqueue(task, waits=opts.waits)
-        task_id = task.task_id
-        self._live[task_id] = task
-        task.queued_mono = time.monotonic()
-        if not opts.held and self.executor.claim(task):
-            # Free capacity: accepted and started in one journal write.
-            task.claimed = True
-            task.status = TaskStatus.RUNNING
-            task.attempts = 1
-            task.started_at = task.request.created_at
-        else:
-            task.status = TaskStatus.QUEUED
-            try:
-                if not opts.held:  # held: queued at its session's turn (pipeline.scripts)
-                    self._queue.push(task)
-            except ResourceError as exc:
-                self._live.pop(task_id, None)
-                return await self._reject(task_id, task.skill_id, task.skill_version, exc,
-                                          opts)
-        self._access.submitted(task)  # audited in the same group commit as the task's row
-        try:
-            await self._store.queued(task)  # durable before the caller hears of it
-        except BaseException:
-            self._live.pop(task_id, None)
-            if task.claimed:
-                self.executor.unclaim(task)
-            else:
-                self._queue.discard(task_id)
-            raise
-        if task.status is TaskStatus.QUEUED:
-            self.executor.dispatch()  # a free slot that limits kept from the queue's head
-        self.events_bus.status(task)
-        return task, None
-
-    async def _reject(self, task_id: str, skill_id: str, version: str | None,
-                      exc: SkillExecError, opts: CallOptions,
-                      ) -> tuple[ExecutionTask, ExecutionResult]:
-        task = self._pipeline.admission.refused(task_id, skill_id, version, opts.priority,
-                                                opts.principal)
-        self._live[task_id] = task
-        # The journal keeps refusals too. Not awaited: the insert and the end written by
-        # _finish go out in one group commit, so a refusal (e.g. an open circuit) answers
-        # after one journal round instead of two.
-        recorded = self._store.queued(task)
-        result = await self._finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
-        if isinstance(recorded, asyncio.Future) and recorded.done() and recorded.exception():
-            raise recorded.exception()  # type: ignore[misc]  # (not a task id no one finds)
-        return task, result
+            return await self._intake.reject(task_id, skill_id, skill.version if skill else
+                                             opts.version, err, opts)
+        return await self._intake.enqueue(task, opts)
 
     async def _finish(self, task: ExecutionTask, outcome: Outcome, *,
                       status: TaskStatus | None = None,
