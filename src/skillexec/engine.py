@@ -125,16 +125,15 @@ class SkillExecutionEngine:
             self._spawn(job)
 
     async def close(self, *, grace_s: float = 30.0) -> None:
-        """Finish what is queued and running (up to ``grace_s``), then release everything;
-        tasks still unfinished stay in the journal for the next engine to resume."""
+        """Finish what is queued and running (up to ``grace_s``), then release everything.
+        Nothing starts after the grace: tasks still unfinished stay in the journal for the
+        next engine to resume, and their callers (``execute``, ``wait``) get
+        ``engine_closed``."""
         if not self._started or self._closing:
             return
         self._closing = True
         await self.executor.drain(grace_s=grace_s)
-        for t in (*self._pipeline.cancellation.cutting(), *self._background):
-            t.cancel()
-        await asyncio.gather(*self.executor.running.values(), *self._background,
-                             return_exceptions=True)
+        await self._pipeline.cancellation.cut(self._background)
         await self._pipeline.close()
         self._pipeline.lock.release()
         self._started = False

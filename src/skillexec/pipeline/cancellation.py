@@ -17,9 +17,21 @@ from skillexec.scheduling.queue import TaskQueue
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
-__all__ = ["Cancellation"]
+__all__ = ["Cancellation", "closed_error"]
 
 _REMOTE_END_S = 5.0  # an interrupted command waits this long for published tasks to end
+# How long close() waits for the tasks it cut short to unwind: a runner stops its work
+# before it lets a cancellation through, and an inline coroutine that ignores it is let go
+# of after a grace of its own (runtime.runners.abandoning); this bounds what is left.
+_CUT_WAIT_S = 5.0
+
+
+def closed_error(task_id: str) -> CancelledError:
+    """What a caller hears of a task the engine's close left unfinished."""
+    return CancelledError(
+        f"the engine closed before task {task_id} ended; the journal keeps it, and the next "
+        "engine on this data directory resumes it", code="engine_closed",
+        details={"task_id": task_id})
 
 
 class Cancellation:
@@ -57,10 +69,30 @@ class Cancellation:
             return exc
         if ours:
             me.uncancel()
-        return CancelledError(
-            f"the engine closed before task {task.task_id} ended; the journal keeps it, and "
-            "the next engine on this data directory resumes it", code="engine_closed",
-            details={"task_id": task.task_id})
+        return closed_error(task.task_id)
+
+    async def cut(self, background: set[asyncio.Task[Any]]) -> None:
+        """The end of close's grace. Nothing starts any more (the queue stays as it is in
+        the journal), what runs and the background jobs are cancelled and waited for (up
+        to ``_CUT_WAIT_S``), and whoever still waits for a task that did not end (an
+        ``execute`` or ``wait`` caller, a queued task's too) hears ``engine_closed``
+        instead of waiting for ever."""
+        self.executor.frozen = True
+        me = asyncio.current_task()
+        ending = {t for t in (*self.cutting(), *background) if t is not me}
+        for t in ending:
+            t.cancel()
+        if ending:
+            done, _ = await asyncio.wait(ending, timeout=_CUT_WAIT_S)
+            for t in done:
+                if not t.cancelled():
+                    t.exception()  # retrieved: its caller, if any, has it too
+        waiters = self.tasks.waiters
+        for task_id, waiting in list(waiters.items()):
+            for woken in waiting:
+                if not woken.done():
+                    woken.set_exception(closed_error(task_id))
+        waiters.clear()
 
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task. False if it had already finished."""

@@ -49,10 +49,15 @@ class AsyncExecutor:
         # Accepted tasks held outside the queue until their session's turn (a script
         # submitted in a session, see skillexec.pipeline.scripts): id -> its turn's holder.
         self.held: dict[str, asyncio.Task[Any]] = {}
+        # Set when the engine's close cuts what still runs: from then on nothing starts (a
+        # slot that frees up does not pop the queue), and what is queued stays queued in
+        # the journal for the next engine (started then, it ran against a pipeline being
+        # closed: a sync skill failed "cannot schedule new futures after shutdown").
+        self.frozen = False
 
     def claim(self, task: ExecutionTask | None = None) -> bool:
         """Take a slot for a new task if one is free and nothing waits before it."""
-        if self.slots < self.max_concurrency and not self.queue.ready:
+        if self.slots < self.max_concurrency and not self.queue.ready and not self.frozen:
             gate = self.gate
             if gate is not None and task is not None and gate.gated:
                 if gate.blocked(task) is not None:
@@ -103,6 +108,8 @@ class AsyncExecutor:
             self.dispatch()
 
     def dispatch(self) -> None:
+        if self.frozen:
+            return
         gate = self.gate
         blocked = gate.blocked if gate is not None and gate.gated else None
         while self.slots < self.max_concurrency:
