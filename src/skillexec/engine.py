@@ -86,7 +86,8 @@ class SkillExecutionEngine:
         self._remote, self.claimed, self.folders = p.remote, p.claimed, p.folders  # see Pipeline
         self._intake = Intake(journal=p.journal, live=self._live, queue=p.queue,
                               executor=p.executor, access=p.access, events=p.events,
-                              remote=p.remote, admission=p.admission, finish=self._finish)
+                              remote=p.remote, admission=p.admission, finish=self._finish,
+                              cancel=p.cancellation.cancel)
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
                        reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
@@ -326,9 +327,12 @@ class SkillExecutionEngine:
         metrics, status = result.metrics, result.status
         task.status, task.result = status, result
         self._access.ended(task, result)
+        cut = False
         try:
             await self._store.finished(task, result, history or [],
                                        output_json=outcome.output_json)
+        except asyncio.CancelledError:  # the write goes on; the task must still end here
+            cut = True  # (its waiters, its flight's followers): re-raised once it has
         except SkillExecError:
             log.exception("task %s: the journal could not record its end", task.task_id)
         self._tasks.ended(task, result)
@@ -346,4 +350,6 @@ class SkillExecutionEngine:
                     await pending
             except Exception:
                 self.middleware.failed(mw, "on_finish")
+        if cut:
+            raise asyncio.CancelledError
         return result

@@ -56,6 +56,12 @@ class ResultCache:
         self.live[task.task_id] = task
         try:
             await self.journal.queued(task)
+        except asyncio.CancelledError:
+            # Its caller gave up while the row was written, which lands regardless (the
+            # journal's group commit): it ends cancelled when its leader lands, never left
+            # queued for the next engine to run for nobody.
+            self.cancelling.add(task.task_id)
+            raise
         except BaseException:
             self.live.pop(task.task_id, None)
             with contextlib.suppress(ValueError):

@@ -11,6 +11,7 @@ from skillexec.errors import ResourceError, SkillExecError
 from skillexec.events import EventBus
 from skillexec.pipeline.access import Access
 from skillexec.pipeline.admission import Admission
+from skillexec.pipeline.recovery import cancelled_info
 from skillexec.pipeline.remote import RemoteEnqueue
 from skillexec.request import CallOptions
 from skillexec.runtime.runners.base import Outcome
@@ -29,7 +30,7 @@ class Intake:
     def __init__(self, *, journal: TaskStore, live: dict[str, ExecutionTask],
                  queue: QueueBackend, executor: AsyncExecutor, access: Access,
                  events: EventBus, remote: RemoteEnqueue | None, admission: Admission,
-                 finish: Finish) -> None:
+                 finish: Finish, cancel: Callable[[str], Awaitable[bool]]) -> None:
         self.journal = journal
         self.live = live
         self.queue = queue
@@ -39,6 +40,7 @@ class Intake:
         self.remote = remote
         self.admission = admission
         self.finish = finish
+        self.cancel = cancel
 
     async def enqueue(self, task: ExecutionTask, opts: CallOptions) -> Accepted:
         """Journal an admitted task; it holds a slot (``task.claimed``) or waits queued."""
@@ -65,6 +67,9 @@ class Intake:
         self.access.submitted(task)  # audited in the same group commit as the task's row
         try:
             await self.journal.queued(task)  # durable before the caller hears of it
+        except asyncio.CancelledError:
+            await self._gave_up(task)
+            raise
         except BaseException:
             self.live.pop(task_id, None)
             if task.claimed:
@@ -76,6 +81,20 @@ class Intake:
             self.executor.dispatch()  # a free slot that limits kept from the queue's head
         self.events.status(task)
         return task, None
+
+    async def _gave_up(self, task: ExecutionTask) -> None:
+        """The caller was cancelled while its task's row was being written. The write goes
+        on regardless (it is in the journal's group commit), so the task is accepted, and
+        is ended ``cancelled`` at once, its end written after its row: left as it was, the
+        row stayed queued or running for ever and the next engine ran the call for nobody.
+        The caller still gets its CancelledError (once the end is written)."""
+        if task.claimed:  # holds a slot, not started: nobody else will end it
+            task.claimed = False
+            self.executor.unclaim(task)
+            await self.finish(task, Outcome(error=cancelled_info()),
+                              status=TaskStatus.CANCELLED)
+        else:  # queued, or already started by dispatch() meanwhile: as any cancel
+            await self.cancel(task.task_id)
 
     async def reject(self, task_id: str, skill_id: str, version: str | None,
                      exc: SkillExecError, opts: CallOptions,
