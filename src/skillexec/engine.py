@@ -88,6 +88,8 @@ class SkillExecutionEngine:
                               executor=p.executor, access=p.access, events=p.events,
                               remote=p.remote, admission=p.admission, finish=self._finish,
                               cancel=p.cancellation.cancel)
+        if p.remote is None:  # a follower whose leader was cancelled runs here
+            p.cache.rerun = p.executor.requeue
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
                        reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):

@@ -1,5 +1,7 @@
 """ResultCache: the stage that answers a call from the result cache, makes an identical
-call follow one already running (single-flight), and lands the leader's result on both."""
+call follow one already running (single-flight), and lands the leader's result on both.
+A leader that is cancelled hands the run to its first follower that is not: one caller
+giving up never cancels the identical calls of others."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
+from skillexec.errors import ResourceError
 from skillexec.events import EventBus
 from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.optimization.singleflight import Flight
@@ -36,6 +39,9 @@ class ResultCache:
         self.live = live
         self.cancelling = cancelling
         self.finish = finish
+        # Runs a follower that has to lead after all (see _promote); the engine's executor,
+        # bound by the engine (None in distributed mode: a worker runs the published task).
+        self.rerun: Callable[[ExecutionTask], None] | None = None
 
     async def shortcut(self, task: ExecutionTask, skill: Skill, key: str,
                        ) -> tuple[ExecutionTask, ExecutionResult | None] | None:
@@ -80,6 +86,15 @@ class ResultCache:
             self.optimizer.keep(flight, task.request.skill_id, task.request.skill_version, value)
         if not flight.followers:
             return
+        if result.status is TaskStatus.CANCELLED and self.rerun is not None:
+            try:
+                if self._promote(flight):
+                    return
+            except ResourceError as exc:  # a full queue: the followers are told so
+                ends = [self.finish(f, Outcome(error=exc.info), status=TaskStatus.REJECTED)
+                        for f in flight.followers]
+                await asyncio.gather(*ends)
+                return
         shared = [{"attempt": 0, "decision": "shared", "leader_task_id": task.task_id,
                    "status": result.status.value}]
         ends = []
@@ -96,3 +111,23 @@ class ResultCache:
                                   output_json=value),
                 status=result.status, history=shared))
         await asyncio.gather(*ends)
+
+    def _promote(self, flight: Flight) -> bool:
+        """The leader was cancelled (its caller gave up, or its id was cancelled), which
+        its followers did not ask for: the first of them not cancelled itself leads now
+        and runs, the others follow it. False: every follower is being cancelled."""
+        assert self.rerun is not None
+        heir = next((f for f in flight.followers if f.task_id not in self.cancelling), None)
+        if heir is None:
+            return False
+        # No await since the flight landed: no identical call has taken its key meanwhile.
+        led = self.optimizer.flights.lead(flight.key, heir.task_id,
+                                          cacheable=flight.cacheable, shared=flight.shared,
+                                          ttl_s=flight.ttl_s)
+        led.followers = [f for f in flight.followers if f is not heir]
+        try:
+            self.rerun(heir)
+        except ResourceError:
+            self.optimizer.flights.land(heir.task_id)
+            raise
+        return True

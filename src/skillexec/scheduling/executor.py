@@ -76,6 +76,15 @@ class AsyncExecutor:
         """Run a task that holds a slot in a task of its own."""
         self.running[task.task_id] = asyncio.get_running_loop().create_task(self._run(task))
 
+    def requeue(self, task: ExecutionTask) -> None:
+        """Run an accepted task that waited outside the queue (a cache follower whose
+        leader was cancelled): in a free slot now, else queued in its order (a full queue
+        raises its ResourceError)."""
+        if self.claim(task):
+            self.start(task)
+        else:
+            self.queue.push(task)
+
     def adopt(self, task: ExecutionTask) -> None:
         """The task runs in the current coroutine (``execute()``'s fast path)."""
         current = asyncio.current_task()
