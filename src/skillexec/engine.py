@@ -21,6 +21,7 @@ from skillexec.optimization.optimizer import ExecutionOptimizer
 from skillexec.pipeline.admission import deadline_s
 from skillexec.pipeline.assembly import Given, assemble, configured
 from skillexec.pipeline.intake import Intake
+from skillexec.pipeline.lifecycle import usable
 from skillexec.pipeline.recovery import Recovery
 from skillexec.pipeline.results import output_limit, result_of
 from skillexec.reliability.retry import RetryStrategy
@@ -62,7 +63,7 @@ class SkillExecutionEngine:
                                           max_concurrency=max_concurrency,
                                           default_timeout_s=default_timeout_s)
         self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
-        self._started = self._closing = False
+        self._started = self._closing = self._closed = False
         self._background: set[asyncio.Task[Any]] = set()
         p = self._pipeline = assemble(
             config, Given(middleware, runners, store, retry_strategy, resources, optimizer),
@@ -110,6 +111,7 @@ class SkillExecutionEngine:
         waiting for the warm-up (a call waits for its own skill's, within its timeout)."""
         if self._started:
             return
+        usable(self._closed)  # closed: refused, not reopened (see pipeline.lifecycle)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self._store.open()
         self._started = True
@@ -139,7 +141,7 @@ class SkillExecutionEngine:
         await self._pipeline.cancellation.cut(self._background)
         await self._pipeline.close()
         self._pipeline.lock.release()
-        self._started = False
+        self._started, self._closed = False, True
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         t = asyncio.get_running_loop().create_task(coro)
@@ -229,34 +231,41 @@ class SkillExecutionEngine:
     async def wait(self, task_id: str, timeout: float | None = None, *,
                    principal: Who = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
+        usable(self._closed)
         await self._access.check(task_id, principal)
         return await self._tasks.wait(task_id, timeout)
 
     async def status(self, task_id: str, *, principal: Who = None) -> TaskInfo:
+        usable(self._closed)
         return await self._access.status(task_id, principal)
 
     async def history(self, task_id: str, *, principal: Who = None) -> list[dict[str, Any]]:
         """Each attempt of a finished task: its timing, error and the decision taken."""
+        usable(self._closed)
         await self._access.check(task_id, principal)
         return await self._store.history(task_id)
 
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                     limit: int = 50, principal: Who = None) -> list[TaskInfo]:
+        usable(self._closed)
         return await self._access.tasks(status, skill_id, limit, principal)
 
     async def cancel(self, task_id: str, *, principal: Who = None) -> bool:
         """Cancel a queued or running task. False if it had already finished."""
+        usable(self._closed)
         await self._access.may_cancel(task_id, principal)
         return await self._pipeline.cancellation.cancel(task_id)
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Stop: cancel every queued task, give running ones ``grace_s``, then cancel them;
         return once each end is journaled (what an interrupted CLI command does)."""
+        usable(self._closed)
         return await self._pipeline.cancellation.cancel_all(grace_s=grace_s)
 
     async def events(self, task_id: str | None = None, *,
                      principal: Who = None) -> AsyncIterator[TaskEvent]:
         """Follow one task's events from its start to its end (or every task's)."""
+        usable(self._closed)
         async for event in self._access.follow(self.events_bus, task_id, principal):
             yield event
 
@@ -273,7 +282,7 @@ class SkillExecutionEngine:
     async def _accept(self, skill_id: str, params: Mapping[str, Any] | None,
                       opts: CallOptions) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
-            await self.start()
+            await self.start()  # refused once closed
         if self.resources.sampling is False and (sampler := self.resources.sampler()):
             self._spawn(sampler)
         task_id = new_task_id()
