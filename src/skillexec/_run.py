@@ -31,6 +31,15 @@ def run(skill: str | Path | Callable[..., Any], params: Mapping[str, Any] | None
     artifacts. ``journal=False`` keeps the journal in memory instead (gone when ``run``
     returns; the data directory still holds artifacts and the engine's lock).
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # none: the plain script run() is for
+        pass
+    else:
+        raise RuntimeError(
+            "skillexec.run() blocks, so it cannot be called inside a running event loop "
+            "(Jupyter, an async app): there, use `async with SkillExecutionEngine(...) as "
+            "engine:` and `await engine.execute(skill, params)`")
     from skillexec.config import load_config
     from skillexec.engine import SkillExecutionEngine
 

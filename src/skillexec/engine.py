@@ -64,6 +64,7 @@ class SkillExecutionEngine:
                                           default_timeout_s=default_timeout_s)
         self._default_deadline_s = config.default_deadline_s  # read per call: kept at hand
         self._started = self._closing = self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Task[Any]] = set()
         p = self._pipeline = assemble(
             config, Given(middleware, runners, store, retry_strategy, resources, optimizer),
@@ -109,12 +110,12 @@ class SkillExecutionEngine:
     async def start(self, *, warm_in_background: bool = False) -> None:
         """Open the journal, load and warm up the skills; ``warm_in_background``: without
         waiting for the warm-up (a call waits for its own skill's, within its timeout)."""
+        usable(self._closed, self._loop)  # closed: refused, not reopened (pipeline.lifecycle)
         if self._started:
             return
-        usable(self._closed)  # closed: refused, not reopened (see pipeline.lifecycle)
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self._store.open()
-        self._started = True
+        self._started, self._loop = True, asyncio.get_running_loop()  # the loop it serves
         if self.config.skills_dir is not None:
             self._pipeline.book.load(self.config.skills_dir, warm=False)  # warmed up just below
         warm = self._pipeline.book.prepare_all()
@@ -231,41 +232,41 @@ class SkillExecutionEngine:
     async def wait(self, task_id: str, timeout: float | None = None, *,
                    principal: Who = None) -> ExecutionResult:
         """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
-        usable(self._closed)
+        usable(self._closed, self._loop)
         await self._access.check(task_id, principal)
         return await self._tasks.wait(task_id, timeout)
 
     async def status(self, task_id: str, *, principal: Who = None) -> TaskInfo:
-        usable(self._closed)
+        usable(self._closed, self._loop)
         return await self._access.status(task_id, principal)
 
     async def history(self, task_id: str, *, principal: Who = None) -> list[dict[str, Any]]:
         """Each attempt of a finished task: its timing, error and the decision taken."""
-        usable(self._closed)
+        usable(self._closed, self._loop)
         await self._access.check(task_id, principal)
         return await self._store.history(task_id)
 
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                     limit: int = 50, principal: Who = None) -> list[TaskInfo]:
-        usable(self._closed)
+        usable(self._closed, self._loop)
         return await self._access.tasks(status, skill_id, limit, principal)
 
     async def cancel(self, task_id: str, *, principal: Who = None) -> bool:
         """Cancel a queued or running task. False if it had already finished."""
-        usable(self._closed)
+        usable(self._closed, self._loop)
         await self._access.may_cancel(task_id, principal)
         return await self._pipeline.cancellation.cancel(task_id)
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Stop: cancel every queued task, give running ones ``grace_s``, then cancel them;
         return once each end is journaled (what an interrupted CLI command does)."""
-        usable(self._closed)
+        usable(self._closed, self._loop)
         return await self._pipeline.cancellation.cancel_all(grace_s=grace_s)
 
     async def events(self, task_id: str | None = None, *,
                      principal: Who = None) -> AsyncIterator[TaskEvent]:
         """Follow one task's events from its start to its end (or every task's)."""
-        usable(self._closed)
+        usable(self._closed, self._loop)
         async for event in self._access.follow(self.events_bus, task_id, principal):
             yield event
 
@@ -283,6 +284,8 @@ class SkillExecutionEngine:
                       opts: CallOptions) -> tuple[ExecutionTask, ExecutionResult | None]:
         if not self._started:
             await self.start()  # refused once closed
+        elif asyncio.get_running_loop() is not self._loop:  # (else "Event loop is closed")
+            usable(self._closed, self._loop)
         if self.resources.sampling is False and (sampler := self.resources.sampler()):
             self._spawn(sampler)
         task_id = new_task_id()
