@@ -47,7 +47,7 @@ from skillexec.resources.pressure import PressureGauge
 from skillexec.resources.prometheus import UsageCollector
 from skillexec.runtime.environment import ExecutionEnvironment
 from skillexec.runtime.runners.base import Runner
-from skillexec.runtime.runners.inline import InlineRunner
+from skillexec.runtime.runners.coroutine_guard import GuardedInlineRunner
 from skillexec.runtime.runners.process import ProcessRunner
 from skillexec.runtime.runners.sandbox import SandboxRunner
 from skillexec.scheduling.executor import AsyncExecutor
@@ -164,7 +164,7 @@ def _components(c: EngineConfig, given: Given) -> dict[str, Any]:
                                 codec=codec)
     runners = dict(given.runners or {})
     settings = c.isolation_settings()
-    runners.setdefault(Isolation.INLINE.value, InlineRunner(
+    runners.setdefault(Isolation.INLINE.value, GuardedInlineRunner(
         thread_pool_size=c.thread_pool_size, classifier=classifier))
     runners.setdefault(Isolation.PROCESS.value, ProcessRunner(settings=settings))
     runners.setdefault(Isolation.SANDBOX.value, SandboxRunner(settings=settings))
