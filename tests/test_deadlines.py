@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from skillexec import ResourceError, SkillExecutionEngine, skill
+from skillexec import SkillExecutionEngine, skill
+from skillexec.errors import WaitTimeoutError
 from skillexec.pipeline.deadlines import Deadlines
 from tests.conftest import arun
 
@@ -28,14 +29,14 @@ def test_a_short_wait_after_a_long_one_times_out_on_time(tmp_path: Path) -> None
             long_wait = asyncio.ensure_future(e.wait(task_id, timeout=30))
             await asyncio.sleep(0)  # the long wait's deadline is armed first
             t0 = time.monotonic()
-            with pytest.raises(ResourceError) as info:
+            with pytest.raises(WaitTimeoutError) as info:
                 await e.wait(task_id, timeout=0.05)
             assert info.value.code == "wait_timeout"
             assert 0.04 <= time.monotonic() - t0 < 0.4
             short = [asyncio.ensure_future(e.wait(task_id, timeout=s))
                      for s in (0.2, 0.1, 0.15)]
             for waited in short:
-                with pytest.raises(ResourceError):
+                with pytest.raises(WaitTimeoutError):
                     await waited
             assert (await long_wait).ok  # the long wait still hears the end
             assert (await e.wait(task_id, timeout=1)).ok  # ended: answered at once
@@ -66,7 +67,7 @@ def test_a_cancelled_or_timed_out_waiter_leaves_the_others_waiting(tmp_path: Pat
             gone = asyncio.ensure_future(e.wait(task_id, timeout=10))
             await asyncio.sleep(0.01)
             gone.cancel()
-            with pytest.raises(ResourceError):
+            with pytest.raises(WaitTimeoutError):
                 await e.wait(task_id, timeout=0.01)
             waiting = e._tasks.waiters[task_id]
             assert len(waiting) == 1  # the cancelled and the timed-out one are forgotten

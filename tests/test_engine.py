@@ -341,16 +341,16 @@ def test_cancelling_the_caller_of_execute_cancels_its_task(tmp_path: Path) -> No
 
 
 def test_wait_timeout_and_unknown_task(tmp_path: Path) -> None:
-    from skillexec import ResourceError, SkillNotFoundError
+    from skillexec.errors import TaskNotFoundError, WaitTimeoutError
 
     async def main() -> None:
         async with engine(tmp_path) as e:
             task_id = await e.submit("sleepy", {"seconds": 0.5})
-            with pytest.raises(ResourceError) as info:
+            with pytest.raises(WaitTimeoutError) as info:
                 await e.wait(task_id, timeout=0.05)
             assert info.value.code == "wait_timeout"
             assert (await e.wait(task_id, timeout=5)).ok
-            with pytest.raises(SkillNotFoundError):
+            with pytest.raises(TaskNotFoundError):
                 await e.status("nope")
     arun(main())
 

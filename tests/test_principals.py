@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 
 from skillexec import SkillContext, SkillExecutionEngine, skill
 from skillexec.config import load_config
-from skillexec.errors import ConfigError, ErrorType, ParameterError, SkillNotFoundError
+from skillexec.errors import (
+    ConfigError,
+    ErrorType,
+    ParameterError,
+    SkillNotFoundError,
+    TaskNotFoundError,
+)
 from skillexec.security.principals import ACTIONS, LOCAL, Principal, Role, principal_of
 from skillexec.task import TaskStatus
 from tests.conftest import arun
@@ -145,23 +151,23 @@ def test_another_principals_task_and_artifact_are_not_found(tmp_path: Path) -> N
             assert (await e.status(task_id, principal=alice)).principal == "alice"
             assert await e.history(task_id, principal=alice) is not None
             assert await e.artifacts.read(art, principal=alice) == b"# t\n"
-            with pytest.raises(SkillNotFoundError) as unknown:
+            with pytest.raises(TaskNotFoundError) as unknown:
                 await e.status("0" * 24, principal="bob")
             for call in (e.status(task_id, principal="bob"),
                          e.wait(task_id, principal="bob"),
                          e.history(task_id, principal="bob"),
                          e.cancel(task_id, principal="bob")):
-                with pytest.raises(SkillNotFoundError) as info:
+                with pytest.raises(TaskNotFoundError) as info:
                     await call
                 # the same answer as an id that does not exist: nothing is confirmed
                 assert info.value.code == unknown.value.code == "task_not_found"
                 assert str(info.value) == str(unknown.value).replace("0" * 24, task_id)
             with pytest.raises(SkillNotFoundError, match="no artifact"):
                 await e.artifacts.read(art, principal="bob")
-            with pytest.raises(SkillNotFoundError):
+            with pytest.raises(TaskNotFoundError):
                 async for _ in e.events(task_id, principal="bob"):
                     pass
-            with pytest.raises(SkillNotFoundError):
+            with pytest.raises(TaskNotFoundError):
                 async for _ in e.events(None, principal="bob"):
                     pass
             # operators, admins and the local caller see every task
@@ -169,7 +175,7 @@ def test_another_principals_task_and_artifact_are_not_found(tmp_path: Path) -> N
                 assert (await e.status(task_id, principal=who)).task_id == task_id
                 assert await e.artifacts.read(art, principal=who) == b"# t\n"
             # a viewer sees only its own (it has none)
-            with pytest.raises(SkillNotFoundError):
+            with pytest.raises(TaskNotFoundError):
                 await e.status(task_id, principal=Principal("v", Role.VIEWER))
             reads = await _audit(e, "artifact.read")
             assert [(x["principal"], x["outcome"]) for x in reads] == [
@@ -192,7 +198,7 @@ def test_cancel_own_task_and_any_task_for_operators(tmp_path: Path) -> None:
             # a separate, older issue; let both start first)
             await asyncio.sleep(0.1)
             assert await e.cancel(mine, principal="alice")
-            with pytest.raises(SkillNotFoundError):
+            with pytest.raises(TaskNotFoundError):
                 await e.cancel(other, principal=Principal("v", Role.VIEWER))
             assert await e.cancel(other, principal=Principal("op", Role.OPERATOR))
             assert (await e.wait(other)).status is TaskStatus.CANCELLED

@@ -18,7 +18,7 @@ from skillexec.errors import ParameterError, ResourceError, SkillExecError
 from skillexec.events import TaskEvent
 from skillexec.middleware import Middleware
 from skillexec.optimization.optimizer import ExecutionOptimizer
-from skillexec.pipeline.admission import deadline_s
+from skillexec.pipeline.admission import deadline_s, wait_timeout_s
 from skillexec.pipeline.assembly import Given, assemble, configured
 from skillexec.pipeline.intake import Intake
 from skillexec.pipeline.lifecycle import usable
@@ -92,6 +92,7 @@ class SkillExecutionEngine:
                               cancel=p.cancellation.cancel)
         if p.remote is None:  # a follower whose leader was cancelled runs here
             p.cache.rerun = p.executor.requeue
+        p.cancellation.unfollow = p.cache.unfollow  # a follower cancelled ends at once
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
                        reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o))
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
@@ -231,8 +232,10 @@ class SkillExecutionEngine:
 
     async def wait(self, task_id: str, timeout: float | None = None, *,
                    principal: Who = None) -> ExecutionResult:
-        """The result of a task, once it ends (``timeout``: a ``wait_timeout`` error)."""
+        """The result of a task, once it ends (``timeout``: seconds, then a WaitTimeoutError,
+        a TimeoutError too; an unknown id: a TaskNotFoundError)."""
         usable(self._closed, self._loop)
+        timeout = wait_timeout_s(timeout)
         await self._access.check(task_id, principal)
         return await self._tasks.wait(task_id, timeout)
 
@@ -244,18 +247,25 @@ class SkillExecutionEngine:
         """Each attempt of a finished task: its timing, error and the decision taken."""
         usable(self._closed, self._loop)
         await self._access.check(task_id, principal)
-        return await self._store.history(task_id)
+        history = await self._store.history(task_id)
+        if not history and task_id not in self._live:  # none yet, or no such task
+            await self._access.status(task_id, None)  # (a TaskNotFoundError)
+        return history
 
     async def tasks(self, *, status: TaskStatus | None = None, skill_id: str | None = None,
                     limit: int = 50, principal: Who = None) -> list[TaskInfo]:
         usable(self._closed, self._loop)
         return await self._access.tasks(status, skill_id, limit, principal)
 
-    async def cancel(self, task_id: str, *, principal: Who = None) -> bool:
-        """Cancel a queued or running task. False if it had already finished."""
+    async def cancel(self, task_id: str, *, principal: Who = None,
+                     wait_s: float = 5.0) -> bool:
+        """Cancel a queued or running task: True once it has ended cancelled (or after
+        ``wait_s``, while it still unwinds; 0: at once). False if it had already ended (so
+        a second cancel); a TaskNotFoundError for an unknown id."""
         usable(self._closed, self._loop)
+        wait_s = wait_timeout_s(wait_s, name="wait_s") or 0.0
         await self._access.may_cancel(task_id, principal)
-        return await self._pipeline.cancellation.cancel(task_id)
+        return await self._pipeline.cancellation.cancel(task_id, wait_s=wait_s)
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:
         """Stop: cancel every queued task, give running ones ``grace_s``, then cancel them;

@@ -29,8 +29,10 @@ __all__ = [
     "SkillNotFoundError",
     "SkillPermissionError",
     "SkillTimeoutError",
+    "TaskNotFoundError",
     "TransientError",
     "Violation",
+    "WaitTimeoutError",
     "utf8_text",
 ]
 
@@ -265,6 +267,24 @@ class PermanentError(SkillExecError):
     error_type = ErrorType.EXECUTION
     code = "permanent_failure"
     retryable = False
+
+
+class TaskNotFoundError(SkillExecError):
+    """No task with that id (or none the principal may see: the same answer). A wrong id
+    is the caller's mistake, as a wrong parameter is; a *skill* not found is
+    :class:`SkillNotFoundError`."""
+
+    error_type = ErrorType.PARAMETER
+    code = "task_not_found"
+    severity = ErrorSeverity.LOW
+
+
+class WaitTimeoutError(SkillTimeoutError, TimeoutError):
+    """``wait(task_id, timeout=...)`` gave up; the task goes on. Also a builtin
+    TimeoutError, as ``asyncio.wait_for``'s is."""
+
+    code = "wait_timeout"
+    severity = ErrorSeverity.LOW
 
 
 _BY_TYPE: dict[ErrorType, type[SkillExecError]] = {

@@ -68,7 +68,7 @@ class HeldLeases:
         for task_id, idempotent in list(node.idempotent.items()):
             if idempotent:
                 log.warning("task %s: cut off from the ledger, cancelling it here", task_id)
-                await node.engine.cancel(task_id)
+                await node.engine.cancel(task_id, wait_s=0)  # (the next one waits not)
 
     async def still_ours(self, claim: Claim) -> Claim | None:
         """A claim whose answer came after half a lease (the loop was busy): renewed if it
@@ -97,7 +97,7 @@ class HeldLeases:
             elif node.idempotent.get(task_id):
                 log.warning("task %s: its lease ran out and another worker claimed it: "
                             "cancelling it here", task_id)
-                await node.engine.cancel(task_id)
+                await node.engine.cancel(task_id, wait_s=0)  # (lease renewal goes on)
             elif task_id in node.idempotent:
                 log.warning("task %s: its lease ran out and the reaper ended it; it is not "
                             "idempotent, so it runs on here, its end unrecorded", task_id)

@@ -414,5 +414,5 @@ class WorkerNode:
                         st = await self.journal.get_request(task_id)
                         self.publish(task_id, st.request.priority if st else 5, None)
                         handed.append(task_id)
-            await self.engine.cancel(task_id)
+            await self.engine.cancel(task_id, wait_s=0)  # their ends: the engine's close
         return handed

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from skillexec.errors import ErrorType, SkillExecError, SkillNotFoundError
+from skillexec.errors import ErrorType, SkillExecError, TaskNotFoundError
 from skillexec.events import EventBus, TaskEvent
 from skillexec.pipeline.skillbook import SkillBook
 from skillexec.pipeline.tasks import LiveTasks
@@ -92,7 +92,7 @@ class Access:
         if record.task_id is not None:
             try:
                 owner = (await self._tasks.status(record.task_id)).principal
-            except SkillNotFoundError:
+            except TaskNotFoundError:
                 owner = None  # its task is gone: only read_any may read it
         ok = who.may_read_task(owner) if record.task_id is not None else who.can("read_any")
         self._audit.record("artifact.read", principal=who, target=record.ref.id,
@@ -110,8 +110,7 @@ class Access:
         """The status event a subscription starts with (every task's: ``read_any`` only)."""
         if task_id is None:
             if principal is not None and not principal_of(principal).can("read_any"):
-                raise SkillNotFoundError("no task events for this principal",
-                                         code="task_not_found")
+                raise TaskNotFoundError("no task events for this principal")
             return None
         info = await self.status(task_id, principal)
         return TaskEvent(task_id=task_id, kind="status", status=info.status,
@@ -160,6 +159,6 @@ class Access:
             return None
 
 
-def not_found(task_id: str) -> SkillNotFoundError:
+def not_found(task_id: str) -> TaskNotFoundError:
     # The very error an unknown id gets: another principal's task is not even confirmed.
-    return SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
+    return TaskNotFoundError(f"no task with id {task_id!r}")

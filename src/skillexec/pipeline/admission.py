@@ -33,7 +33,7 @@ from skillexec.skills.registry import SkillRegistry
 from skillexec.task import ExecutionTask, Request
 from skillexec.validation import ParameterValidator
 
-__all__ = ["Admission", "Check", "deadline_s"]
+__all__ = ["Admission", "Check", "deadline_s", "wait_timeout_s"]
 
 Check = Callable[[Skill, Runner], object]  # raises to refuse; what it returns is ignored
 
@@ -176,6 +176,14 @@ def _runnable(skill: Skill) -> None:
             f"skill {skill.id!r} has no executable entry: {skill.entry.reason or 'none'}"
             + scripts, code="no_entry_point",
             details={"scripts": list(skill.scripts[:20])} if skill.scripts else None)
+
+
+def wait_timeout_s(value: float | None, *, name: str = "timeout") -> float | None:
+    """How long to wait for a task's end: None (no limit) or seconds, 0 or more."""
+    if value is not None and not (_number(value) and value >= 0):  # NaN fails this too
+        raise ParameterError(f"{name} must be a number of seconds, 0 or more (got "
+                             f"{value!r})", code=f"invalid_{name}")
+    return value
 
 
 def deadline_s(given: float | None, default: float | None) -> float:

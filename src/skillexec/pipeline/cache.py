@@ -42,6 +42,7 @@ class ResultCache:
         # Runs a follower that has to lead after all (see _promote); the engine's executor,
         # bound by the engine (None in distributed mode: a worker runs the published task).
         self.rerun: Callable[[ExecutionTask], None] | None = None
+        self.following: dict[str, Flight] = {}  # follower's task id -> the flight it follows
 
     async def shortcut(self, task: ExecutionTask, skill: Skill, key: str,
                        ) -> tuple[ExecutionTask, ExecutionResult | None] | None:
@@ -57,6 +58,7 @@ class ResultCache:
         flight = opt.follow(key, task)
         if flight is None:
             return None
+        self.following[task.task_id] = flight
         task.status = TaskStatus.QUEUED
         task.queued_mono = time.monotonic()
         self.live[task.task_id] = task
@@ -70,6 +72,7 @@ class ResultCache:
             raise
         except BaseException:
             self.live.pop(task.task_id, None)
+            self.following.pop(task.task_id, None)
             with contextlib.suppress(ValueError):
                 flight.followers.remove(task)
             raise
@@ -86,6 +89,8 @@ class ResultCache:
             self.optimizer.keep(flight, task.request.skill_id, task.request.skill_version, value)
         if not flight.followers:
             return
+        for follower in flight.followers:
+            self.following.pop(follower.task_id, None)
         if result.status is TaskStatus.CANCELLED and self.rerun is not None:
             try:
                 if self._promote(flight):
@@ -112,6 +117,15 @@ class ResultCache:
                 status=result.status, history=shared))
         await asyncio.gather(*ends)
 
+    def unfollow(self, task_id: str) -> bool:
+        """Take a follower out of its flight (it is being cancelled, and ends now rather
+        than when its leader does). False: ``task_id`` follows no flight."""
+        flight = self.following.pop(task_id, None)
+        if flight is None:
+            return False
+        flight.followers = [f for f in flight.followers if f.task_id != task_id]
+        return True
+
     def _promote(self, flight: Flight) -> bool:
         """The leader was cancelled (its caller gave up, or its id was cancelled), which
         its followers did not ask for: the first of them not cancelled itself leads now
@@ -125,6 +139,8 @@ class ResultCache:
                                           cacheable=flight.cacheable, shared=flight.shared,
                                           ttl_s=flight.ttl_s)
         led.followers = [f for f in flight.followers if f is not heir]
+        for follower in led.followers:
+            self.following[follower.task_id] = led
         try:
             self.rerun(heir)
         except ResourceError:

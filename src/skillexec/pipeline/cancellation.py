@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from skillexec.errors import CancelledError
+from skillexec.errors import CancelledError, SkillExecError, TaskNotFoundError
 from skillexec.pipeline.recovery import Recoverer, cancelled_info
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.runtime.runners.base import Outcome
@@ -46,6 +46,9 @@ class Cancellation:
         self.journal = journal
         self.finish = finish
         self.cut_short: set[asyncio.Task[Any]] = set()  # the tasks the engine's close cancelled
+        # Takes a cache follower out of its flight (the ResultCache's, bound by the engine):
+        # False if the task follows none.
+        self.unfollow: Callable[[str], bool] = lambda _: False
 
     def cutting(self) -> set[asyncio.Task[Any]]:
         """The running tasks the engine's close is about to cancel (remembered: some are
@@ -94,32 +97,45 @@ class Cancellation:
                     woken.set_exception(closed_error(task_id))
         waiters.clear()
 
-    async def cancel(self, task_id: str) -> bool:
-        """Cancel a queued or running task. False if it had already finished."""
+    async def cancel(self, task_id: str, *, wait_s: float = 0.0) -> bool:
+        """Cancel a queued or running task. False if it had already finished; a
+        TaskNotFoundError if there is no such task. ``wait_s``: return once it has ended
+        (within that long; then the cancellation goes on), so that its status says so and
+        a second cancel answers False, as for any task that ended."""
         task = self.tasks.live.get(task_id)
         if task is None:
             orphan = self.recoverer.orphans.get(task_id)
             if orphan is not None:  # left by a stopped engine; nobody else will end it
                 await self.recoverer.end_orphan(orphan)
                 return True
-            return await self.journal.request_cancel(task_id)  # another engine's, maybe
+            if await self.journal.request_cancel(task_id):  # another engine's, maybe
+                return True
+            if await self.journal.get(task_id) is None:
+                raise TaskNotFoundError(f"no task with id {task_id!r}")
+            return False
         cancelling = self.tasks.cancelling
-        if task.status.terminal or task_id in cancelling:
-            return not task.status.terminal
-        if self.queue.discard(task_id) or self.executor.unhold(task_id):
-            await self.finish(task, Outcome(error=cancelled_info()),
-                              status=TaskStatus.CANCELLED)
-            return True
-        cancelling.add(task_id)
-        ctx = self.contexts.get(task_id)
-        if ctx is not None:
-            ctx.cancel()
-        runner_task = self.executor.running.get(task_id)
-        # A task whose coroutine has not begun yet is left to begin: cancelled now, it
-        # would never enter the attempt loop that ends it (nor free its slot). The loop
-        # sees it in ``cancelling`` before its first attempt and ends it cancelled.
-        if runner_task is not None and not _unbegun(runner_task):
-            runner_task.cancel()
+        if task.status.terminal:
+            return False
+        if task_id not in cancelling:
+            if (self.queue.discard(task_id) or self.executor.unhold(task_id)
+                    or self.unfollow(task_id)):
+                await self.finish(task, Outcome(error=cancelled_info()),
+                                  status=TaskStatus.CANCELLED)
+                return True
+            cancelling.add(task_id)
+            ctx = self.contexts.get(task_id)
+            if ctx is not None:
+                ctx.cancel()
+            runner_task = self.executor.running.get(task_id)
+            # A task whose coroutine has not begun yet is left to begin: cancelled now, it
+            # would never enter the attempt loop that ends it (nor free its slot). The loop
+            # sees it in ``cancelling`` before its first attempt and ends it cancelled.
+            if runner_task is not None and not _unbegun(runner_task):
+                runner_task.cancel()
+        # (not from the task's own run, which cannot end while it waits here)
+        if wait_s > 0 and self.executor.running.get(task_id) is not asyncio.current_task():
+            with contextlib.suppress(SkillExecError):  # WaitTimeoutError: it goes on
+                await self.tasks.wait(task_id, wait_s)
         return True
 
     async def cancel_all(self, *, grace_s: float = 0.0) -> list[str]:

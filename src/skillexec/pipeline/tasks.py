@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 
-from skillexec.errors import ResourceError, SkillNotFoundError
+from skillexec.errors import TaskNotFoundError, WaitTimeoutError
 from skillexec.events import EventBus
 from skillexec.pipeline.deadlines import Deadlines
 from skillexec.pipeline.watcher import JournalWatcher
@@ -122,7 +122,7 @@ class LiveTasks:
                             result=result, principal=task.request.principal)
         info = await self.journal.get(task_id)
         if info is None:
-            raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
+            raise TaskNotFoundError(f"no task with id {task_id!r}")
         return info
 
 
@@ -158,6 +158,6 @@ def _wake(woken: asyncio.Future[ExecutionResult | None]) -> None:
         woken.set_result(None)
 
 
-def _timed_out(task_id: str, timeout: float | None) -> ResourceError:
-    return ResourceError(f"task {task_id} did not finish within {timeout} s",
-                         code="wait_timeout", retryable=True)
+def _timed_out(task_id: str, timeout: float | None) -> WaitTimeoutError:
+    return WaitTimeoutError(f"task {task_id} did not finish within {timeout} s",
+                            retryable=True)

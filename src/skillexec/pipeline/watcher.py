@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from skillexec.errors import (
     ErrorInfo,
     ErrorType,
-    ResourceError,
     SkillExecError,
-    SkillNotFoundError,
+    TaskNotFoundError,
+    WaitTimeoutError,
 )
 from skillexec.pipeline.recovery import Recoverer
 from skillexec.storage.store import TaskStore
@@ -73,9 +73,9 @@ class JournalWatcher:
         if info is not None and info.result is not None:
             return info.result
         if info is None and await self.journal.get(task_id) is None:  # not a timeout
-            raise SkillNotFoundError(f"no task with id {task_id!r}", code="task_not_found")
-        raise ResourceError(f"task {task_id} did not finish within {timeout} s",
-                            code="wait_timeout", retryable=True)
+            raise TaskNotFoundError(f"no task with id {task_id!r}")
+        raise WaitTimeoutError(f"task {task_id} did not finish within {timeout} s",
+                               retryable=True)
 
     async def _never_started(self, info: TaskInfo, timeout: float | None) -> ExecutionResult:
         """A published task nobody started by its deadline: its cancellation asked through
