@@ -30,7 +30,9 @@ if TYPE_CHECKING:
         SkillNotFoundError,
         SkillPermissionError,
         SkillTimeoutError,
+        TaskNotFoundError,
         TransientError,
+        WaitTimeoutError,
     )
     from skillexec.events import TaskEvent
     from skillexec.middleware import Middleware
@@ -106,8 +108,10 @@ __all__ = [
     "SkillTimeoutError",
     "TaskEvent",
     "TaskInfo",
+    "TaskNotFoundError",
     "TaskStatus",
     "TransientError",
+    "WaitTimeoutError",
     "WorkspaceFile",
     "run",
     "skill",
