@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from skillexec.classification import ErrorClassifier
-from skillexec.runtime.entry import Invoker, load_invoker
+from skillexec.runtime.entry import Invoker
 from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.runtime.runners.inline import InlineRunner
 from skillexec.skills.model import Skill
@@ -46,20 +46,23 @@ class GuardedInlineRunner(InlineRunner):
                  classifier: ErrorClassifier | None = None) -> None:
         super().__init__(thread_pool_size=thread_pool_size, classifier=classifier)
         self.coroutines_stuck = 0  # coroutines let go of that have not ended yet
-        self._entries: dict[str, Invoker] = {}
+        self._entries: dict[str, tuple[Invoker, Invoker]] = {}  # key -> (loaded, guarded)
         self._let_go: set[int] = set()  # id() of the contexts of attempts let go of
         self._on_their_own: set[asyncio.Task[Any]] = set()  # what drives those let go of
         self.closed = False
 
     def _invoker(self, skill: Skill) -> Invoker:
-        # The InlineRunner asks this for each attempt's entry: an async one is guarded.
-        inv = self._entries.get(skill.key)
-        if inv is None:
-            inv = load_invoker(skill)
-            if inv.is_async:
-                inv = Invoker(call=self._guarded(inv.call, skill.id), is_async=True)
-            self._entries[skill.key] = inv
-        return inv
+        # The InlineRunner asks this for each attempt's entry: an async one is guarded. Its
+        # own (loaded anew when a skill is registered again under its key: another @skill
+        # closure) is the one guarded, never one of an entry that was replaced.
+        inv = super()._invoker(skill)
+        if not inv.is_async:
+            return inv
+        hit = self._entries.get(skill.key)
+        if hit is None or hit[0] is not inv:
+            hit = self._entries[skill.key] = (
+                inv, Invoker(call=self._guarded(inv.call, skill.id), is_async=True))
+        return hit[1]
 
     def _guarded(self, call: Call, skill_id: str) -> Call:
         def guarded(data: dict[str, Any], ctx: Any) -> _Guarded:
