@@ -134,17 +134,19 @@ class _Guarded:
             try:
                 yielded = it.send(value) if error is None else it.throw(error)
             except StopIteration as stop:
-                if until is not None:  # it went on after the cancellation, then returned
-                    raise asyncio.CancelledError from None
+                if until is not None and _still(me, base):  # it went on after the
+                    raise asyncio.CancelledError from None  # cancellation, then returned
                 return stop.value
             except asyncio.CancelledError:
                 raise
             except BaseException:
-                if until is not None:  # its error comes after the cancellation
-                    raise asyncio.CancelledError from None
+                # Its own error, even after a cancellation: the cancellation may be its own
+                # code's (a TaskGroup cancels its task when a child fails, and Python 3.11's
+                # does not take that back when it was already exiting: the ExceptionGroup
+                # it raises is the skill's failure, not a cancellation of the call).
                 raise
             value = error = None
-            if until is not None and me is not None and me.cancelling() <= base:
+            if until is not None and not _still(me, base):
                 until = None  # an asyncio.timeout of its own took the cancellation back
             if until is None:
                 try:
@@ -162,6 +164,11 @@ class _Guarded:
                     asyncio.isfuture(yielded) and yielded.done()):
                 self.runner.let_go(it, yielded, self.ctx, self.skill_id)
                 raise asyncio.CancelledError
+
+
+def _still(me: asyncio.Task[Any] | None, base: int) -> bool:
+    """Whether the task is still being cancelled (its cancellation not taken back)."""
+    return me is None or me.cancelling() > base
 
 
 def _gated(waiting: Any, until: float) -> Generator[Any, Any, BaseException | None]:
