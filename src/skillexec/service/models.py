@@ -117,8 +117,8 @@ class ResultModel(BaseModel):
     finished_at: float | None = None
 
 
-class ExecutionModel(BaseModel):
-    """A task, live or finished (TaskInfo)."""
+class _TaskFields(BaseModel):
+    """What every shape of a task says of it (TaskInfo's own fields)."""
 
     task_id: str
     skill_id: str
@@ -129,6 +129,11 @@ class ExecutionModel(BaseModel):
     created_at: float
     started_at: float | None = None
     finished_at: float | None = None
+
+
+class ExecutionModel(_TaskFields):
+    """A task, live or finished (TaskInfo)."""
+
     result: ResultModel | None = None
     principal: str = Field(description="Who asked (\"local\": the CLI or Python).")
 
@@ -145,18 +150,9 @@ class ErrorGist(BaseModel):
     message: str = Field(description="Cut to 300 characters.")
 
 
-class ExecutionSummary(BaseModel):
+class ExecutionSummary(_TaskFields):
     """A task without its result (``GET /api/executions?fields=summary``)."""
 
-    task_id: str
-    skill_id: str
-    skill_version: str
-    status: TaskStatus
-    priority: int
-    attempts: int
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
     principal: str
     wall_ms: float | None = Field(description="Its result's metrics.wall_ms (null: no "
                                   "result yet, or one this key may not read).")
