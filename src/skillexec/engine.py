@@ -307,7 +307,7 @@ class SkillExecutionEngine:
             self._pipeline.book.refresh()  # another process's `skills install ID PKG`
             skill = self.skills.get(skill_id, opts.version)
             if self.environments.pending and skill.runnable:
-                skill = await self._scripts.ready(skill)  # first call: install, off the loop
+                skill = await self._scripts.ready(skill, timeout=opts.timeout)  # off the loop
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,

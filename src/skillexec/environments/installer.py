@@ -3,7 +3,9 @@
 The packages go into ``<env>/site-packages`` (``--target``) for the engine's own
 interpreter: the skill's code runs on the engine's Python, with that folder first on its
 ``sys.path``. The installer runs as a child process with an argv (never a shell) and a
-time limit; a failure is reported by its last error line, naming the package it concerns.
+time limit, in a process group of its own that dies with the thread that started it (a
+killed engine left an installer hanging on its index, with no limit, for good); a failure
+is reported by its last error line, naming the package it concerns.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from packaging.utils import canonicalize_name
 
 from skillexec.errors import DependencyError
 
-__all__ = ["InstallSettings", "install", "installer_name"]
+__all__ = ["InstallSettings", "Installers", "install", "installer_name"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAX_ERROR_CHARS = 400
@@ -56,8 +60,64 @@ def installer_name(settings: InstallSettings) -> str:
     return "pip"
 
 
+# Run before the installer (exec'd in place): it dies with the thread that started it,
+# and not at all if that thread is already gone (PR_SET_PDEATHSIG is 1, SIGKILL 9).
+_LAUNCH = ("import ctypes, os, sys\n"
+           "try:\n    ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"
+           "except (AttributeError, OSError):\n    pass\n"
+           "if os.getppid() != int(sys.argv[1]):\n    os._exit(70)\n"
+           "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+class Installers:
+    """The installers running now, each the leader of its process group: ``kill_all``
+    ends them (an engine that closes does not wait minutes for one) and starts no more."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: set[int] = set()
+        self.closed = False
+
+    def start(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self.closed:
+                raise DependencyError("the install was not started: the engine is closing",
+                                      code="install_failed", retryable=True)
+            launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, str(os.getpid())]
+            proc = subprocess.Popen([*launcher, *argv], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                    cwd="/", start_new_session=True)
+            self._groups.add(proc.pid)
+        return proc
+
+    def ended(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._groups.discard(proc.pid)
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL to its whole group (pip's build steps, uv's workers), and reaped."""
+        with self._lock:
+            if proc.pid in self._groups:
+                _killpg(proc.pid)
+        proc.kill()
+        proc.wait()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self.closed = True
+            for group in self._groups:
+                _killpg(group)
+
+
+def _killpg(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # gone already
+
+
 def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSettings,
-            skill_id: str) -> str:
+            skill_id: str, installers: Installers | None = None) -> str:
     """Install ``requirements`` into ``site``; return the installer used. DependencyError
     (``install_failed``) names the package and the installer's last error line."""
     name = installer_name(settings)
@@ -72,22 +132,33 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
         # the environments then, which the engine's user owns.
         cache = site.parent.parent / ".cache"
         env["UV_CACHE_DIR"], env["PIP_CACHE_DIR"] = str(cache / "uv"), str(cache / "pip")
+    running = installers or Installers()
     try:
-        # From "/": uv takes a uv.toml or pyproject.toml [tool.uv] found from its working
-        # folder up as its configuration, and a skills repository run from its top could
-        # point it at a wheel it ships, for an environment other skills share. The
-        # operator's own (user and system) configuration is still read.
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env,
-                              timeout=settings.timeout_s, check=False, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise _failed(skill_id, requirements, name,
-                      f"the install took longer than {settings.timeout_s:g} s") from None
+        # From "/" (Installers.start): uv takes a uv.toml or pyproject.toml [tool.uv] found
+        # from its working folder up as its configuration, and a skills repository run
+        # from its top could point it at a wheel it ships, for an environment other skills
+        # share. The operator's own (user and system) configuration is still read.
+        proc = running.start(argv, env)
     except OSError as exc:
         raise _failed(skill_id, requirements, name,
                       f"{name} could not be started: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        out = done.stderr.decode("utf-8", "replace") + done.stdout.decode("utf-8", "replace")
-        why = _last_error_line(out) or f"{name} exited with status {done.returncode}"
+    try:
+        stdout, stderr = proc.communicate(timeout=settings.timeout_s)
+    except subprocess.TimeoutExpired:
+        running.kill(proc)
+        raise _failed(skill_id, requirements, name,
+                      f"the install took longer than {settings.timeout_s:g} s") from None
+    except BaseException:  # interrupted (^C in skills install): its installer goes too
+        running.kill(proc)
+        raise
+    finally:
+        running.ended(proc)
+    if proc.returncode != 0:
+        out = stderr.decode("utf-8", "replace") + stdout.decode("utf-8", "replace")
+        why = _last_error_line(out) or f"{name} exited with status {proc.returncode}"
+        if proc.returncode < 0 or running.closed:
+            raise _failed(skill_id, requirements, name, "the install was stopped (the engine "
+                          "is closing, or the installer was killed)")
         if not settings.build_from_source and _NO_WHEEL.search(out):
             why += (" (only wheels are installed: building from source runs the package's "
                     "own code, see environments.build_from_source)")

@@ -4,10 +4,11 @@
 interpreter), so skills declaring the same packages share one. An environment is built in a
 temporary folder beside it and renamed into place only when the install succeeded, with a
 marker (``skillexec-env.json``) holding the resolved set: a folder without one is never
-used. A cross-process lock makes concurrent first uses (two engines, or an engine and
-``skillexec skills install``) install once. A failed install is remembered (``<key>.failed``)
-and the skill stays unavailable, with the reason, until ``skills install`` succeeds or the
-declared set changes.
+used. A cross-process lock per key makes concurrent first uses (two engines, or an engine
+and ``skillexec skills install``) install once; installs of other keys go on beside it, on
+threads of their own (``pool``), and a call waits for its install no longer than its
+timeout. A failed install is remembered (``<key>.failed``) and the skill stays unavailable,
+with the reason, until ``skills install`` succeeds or the declared set changes.
 
 The engine's interpreter runs the skill: a requirement it already satisfies needs no
 environment, so a skill whose whole set is met by the engine's own packages has none.
@@ -17,14 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import importlib.metadata
 import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,8 +33,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from skillexec.environments.installer import InstallSettings, install
+from skillexec.environments.installer import Installers, InstallSettings, install
+from skillexec.environments.locks import atomic_write, file_lock
 from skillexec.environments.npm import npm_packages
+from skillexec.environments.pool import InstallPool
 from skillexec.environments.requirements import RequirementSet, requirement_set
 from skillexec.environments.status import EnvStatus
 from skillexec.errors import DependencyError, SkillExecError
@@ -50,6 +51,7 @@ MARKER = "skillexec-env.json"
 _EXTRAS = "extras.json"
 _NOTHING: frozenset[str] = frozenset()
 _RECHECK_S = 0.2
+_INSTALL_THREADS = 8  # installs of different sets at once (one set installs once)
 
 
 class EnvironmentManager:
@@ -64,8 +66,11 @@ class EnvironmentManager:
         # Skills by key whose environment is not ready: the engine's hot path reads this.
         # A requirement that cannot be read is kept as its error: each call is refused with it.
         self.pending: dict[str, RequirementSet | SkillExecError] = {}
+        # Installs in progress by key: a future set by the pool's thread, never by a
+        # caller (one caller's cancellation was every follower's).
         self._flights: dict[str, asyncio.Future[None]] = {}
-        self._lock = threading.Lock()
+        self._installers = Installers()
+        self._pool = InstallPool(workers=_INSTALL_THREADS)
         self._extras: dict[str, tuple[str, ...]] | None = None
         self._extras_path = str(self.root / _EXTRAS)
         self._extras_stamp: tuple[int, int, int] | None = None  # of the extras.json read
@@ -194,9 +199,11 @@ class EnvironmentManager:
 
     # -- making one ---------------------------------------------------------------------------
 
-    async def ensure(self, skill: Skill) -> Skill:
-        """The skill with its environment ready, provisioned now if need be (in a thread,
-        off the event loop; concurrent first calls share one install)."""
+    async def ensure(self, skill: Skill, *, timeout: float | None = None) -> Skill:
+        """The skill with its environment ready, provisioned now if need be (on the pool's
+        threads, off the event loop; concurrent first calls share one install). The wait
+        ends with the caller's ``timeout`` or cancellation (``install_pending``,
+        retryable): the install goes on, for the next call."""
         reqs = self.pending.get(skill.key)
         if reqs is None:
             return skill
@@ -209,23 +216,36 @@ class EnvironmentManager:
             raise _unavailable(skill, failed)
         flight = self._flights.get(key)
         if flight is None:
-            flight = asyncio.get_running_loop().create_future()
-            self._flights[key] = flight
-            try:
-                await asyncio.to_thread(self.provision, skill, reqs)
-                flight.set_result(None)
-            except BaseException as exc:
-                flight.set_exception(exc)
-                flight.exception()  # retrieved: followers re-raise it, none may be waiting
-                raise
-            finally:
-                self._flights.pop(key, None)
-        else:
-            await asyncio.shield(flight)
+            flight = self._flights[key] = self._start(skill, reqs)
+        try:
+            await asyncio.wait_for(asyncio.shield(flight), timeout)
+        except TimeoutError:
+            raise DependencyError(
+                f"skill {skill.id!r}: its environment is still being installed; the call's "
+                f"timeout ({timeout:g} s) ended the wait, not the install, which goes on: "
+                "call it again later", code="install_pending", retryable=True,
+                details={"skill_id": skill.id, "timeout": timeout}) from None
         ready = self.attach(skill)
         if self.publish is not None:
             self.publish(ready)
         return ready
+
+    def _start(self, skill: Skill, reqs: RequirementSet) -> asyncio.Future[None]:
+        flight: asyncio.Future[None] = self._pool.submit(lambda: self.provision(skill, reqs))
+
+        def landed(done: asyncio.Future[None]) -> None:
+            if self._flights.get(reqs.key) is done:
+                del self._flights[reqs.key]
+            if not done.cancelled():
+                done.exception()  # retrieved: it may end with nobody waiting any more
+
+        flight.add_done_callback(landed)
+        return flight
+
+    def close(self) -> None:
+        """Stop the installers running now (their temporary folders go with them) and
+        start no more: an engine that closes does not wait for an index."""
+        self._installers.kill_all()
 
     def install(self, skill: Skill, packages: Iterable[str] = (),
                 remove: Iterable[str] = ()) -> EnvStatus:
@@ -263,9 +283,12 @@ class EnvironmentManager:
         """Build the environment of ``reqs`` unless it exists; its folder."""
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / reqs.key
-        with self._lock, _file_lock(self.root / f"{reqs.key}.lock"):
+        with file_lock(self.root / f"{reqs.key}.lock"):
             if (final / MARKER).is_file():
                 return final  # made meanwhile by another call or process
+            # Ours to remove, under the key's lock: a killed install's (SIGKILL, a crash).
+            for stale in self.root.glob(f".tmp-{reqs.key}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{reqs.key}-", dir=self.root))
             try:
                 site = tmp / "site-packages"
@@ -273,9 +296,10 @@ class EnvironmentManager:
                 started = time.monotonic()
                 try:
                     installer = install(reqs.requirements, site, settings=self.settings,
-                                        skill_id=skill.id)
+                                        skill_id=skill.id, installers=self._installers)
                 except DependencyError as exc:
-                    self._remember_failure(reqs.key, exc.message)
+                    if not self._installers.closed:  # (stopped by close(): not remembered)
+                        self._remember_failure(reqs.key, exc.message)
                     raise
                 self.installs += 1
                 resolved = sorted(f"{d.metadata['Name']}=={d.version}"
@@ -304,7 +328,7 @@ class EnvironmentManager:
             return None
 
     def _remember_failure(self, key: str, message: str) -> None:
-        _atomic_write(self.root / f"{key}.failed", message)
+        atomic_write(self.root / f"{key}.failed", message)
 
     def _save_extras(self, skill_id: str, packages: tuple[str, ...]) -> None:
         self.extras(skill_id)
@@ -314,7 +338,7 @@ class EnvironmentManager:
         else:
             self._extras.pop(skill_id, None)
         self.root.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.root / _EXTRAS, json.dumps(
+        atomic_write(self.root / _EXTRAS, json.dumps(
             {k: list(v) for k, v in sorted(self._extras.items())}, indent=1))
 
 
@@ -358,23 +382,3 @@ def _make_readable(folder: Path) -> None:
                 mode = os.stat(path).st_mode
                 os.chmod(path, 0o755 if mode & 0o100 else 0o644)
     os.chmod(folder, 0o755)  # noqa: S103 - as above
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-class _file_lock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)

@@ -126,6 +126,7 @@ class Pipeline:
     async def close(self) -> None:
         """Release what the stages hold, the journal last (they may still write to it)."""
         await self.scripts.close()
+        self.environments.close()  # an install under way: its installer ends now
         for runner in self.runners.values():
             await runner.close()
         await self.attempts.environment.close()

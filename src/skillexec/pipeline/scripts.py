@@ -124,18 +124,21 @@ class ScriptCalls:
             f"{self.skills.get(script_id).path})", code="script_ambiguous",
             details={"skill_id": skill_id, "script_id": script_id})
 
-    async def ready(self, skill: Skill) -> Skill:
+    async def ready(self, skill: Skill, *, timeout: float | None = None) -> Skill:
         """``skill`` with its environment ready, provisioned now at its first call (off the
-        loop; ``DependencyError`` when the install fails). A script skill's environment is
-        the one of the skill it belongs to: that skill is provisioned (and published to the
-        registry with its ``env_paths``), and the script derived again from it."""
+        loop; ``DependencyError`` when the install fails, or when it is not done within the
+        call's ``timeout``). A script skill's environment is the one of the skill it
+        belongs to: that skill is provisioned (and published to the registry with its
+        ``env_paths``), and the script derived again from it."""
         envs = self.environments
         if skill.entry.kind is not EntryKind.SCRIPT:
-            return await envs.ensure(skill) if skill.key in envs.pending else skill
+            return await envs.ensure(skill, timeout=timeout) \
+                if skill.key in envs.pending else skill
         base = self.skills.get(base_id(skill), skill.version)
         if base.key not in envs.pending:
             return skill
-        return self.catalog.skill(await envs.ensure(base), skill.entry.attr or "")
+        return self.catalog.skill(await envs.ensure(base, timeout=timeout),
+                                  skill.entry.attr or "")
 
     async def run(self, skill_id: str, script: str, *, args: Sequence[str] = (),
                   files: Mapping[str, bytes | WorkspaceFile] | None = None,
