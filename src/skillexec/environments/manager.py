@@ -33,6 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from skillexec.environments.extras import Extras
 from skillexec.environments.installer import Installers, InstallSettings, install
 from skillexec.environments.locks import atomic_write, file_lock
 from skillexec.environments.npm import npm_packages
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
 
 MARKER = "skillexec-env.json"
-_EXTRAS = "extras.json"
-_NOTHING: frozenset[str] = frozenset()
-_RECHECK_S = 0.2
 _INSTALL_THREADS = 8  # installs of different sets at once (one set installs once)
 
 
@@ -71,51 +69,17 @@ class EnvironmentManager:
         self._flights: dict[str, asyncio.Future[None]] = {}
         self._installers = Installers()
         self._pool = InstallPool(workers=_INSTALL_THREADS)
-        self._extras: dict[str, tuple[str, ...]] | None = None
-        self._extras_path = str(self.root / _EXTRAS)
-        self._extras_stamp: tuple[int, int, int] | None = None  # of the extras.json read
-        self._recheck_at = 0.0  # monotonic: when changed() looks at extras.json again
+        self._extras = Extras(self.root)
 
     # -- what a skill needs ------------------------------------------------------------------
 
     def extras(self, skill_id: str) -> tuple[str, ...]:
         """The packages an operator added for ``skill_id`` (``skills install ID PKG``)."""
-        if self._extras is None:
-            self._extras = self._read_extras()
-        return self._extras.get(skill_id, ())
-
-    def _read_extras(self) -> dict[str, tuple[str, ...]]:
-        # Stamped before it is read: a file replaced in between is read again later.
-        self._extras_stamp = self._stamp()
-        try:
-            raw = json.loads(Path(self._extras_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raw = {}
-        return {str(k): tuple(str(p) for p in v) for k, v in raw.items()
-                if isinstance(v, list)} if isinstance(raw, dict) else {}
+        return self._extras.get(skill_id)
 
     def changed(self) -> frozenset[str]:
-        """The ids whose added packages changed since they were read: ``skills install ID
-        PKG`` in another process (a running engine saw them only at its next start). Seen
-        by every call that starts ``_RECHECK_S`` or more after that install ended: one
-        ``stat`` per interval (a stat per call was 2% of a no-op call's CPU)."""
-        if self._extras is not None:
-            now = time.monotonic()
-            if now < self._recheck_at:
-                return _NOTHING
-            self._recheck_at = now + _RECHECK_S
-            if self._stamp() == self._extras_stamp:
-                return _NOTHING
-        before = self._extras or {}
-        after = self._extras = self._read_extras()
-        return frozenset(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self._extras_path)
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size, st.st_ino
+        """The ids whose added packages changed since they were read (see Extras)."""
+        return self._extras.changed()
 
     def requirements(self, skill: Skill) -> RequirementSet:
         return requirement_set(skill, self.extras(skill.id))
@@ -251,31 +215,27 @@ class EnvironmentManager:
                 remove: Iterable[str] = ()) -> EnvStatus:
         """``skillexec skills install``: forget an earlier failure and provision now, with
         ``packages`` added for this skill and ``remove`` (names) taken from what was added
-        before (kept across restarts once installed; a failed install leaves the skill's
-        packages as they were). One entry per package: ``aiohttp>=3`` replaces ``aiohttp``
-        (``AIOHTTP`` was kept beside it, and each spelling made another environment)."""
+        before, recorded once installed (kept across restarts; a failed install leaves the
+        skill's packages as they were, and another skill's, added meanwhile by another
+        process, are kept either way). One entry per package: ``aiohttp>=3`` replaces
+        ``aiohttp`` (``AIOHTTP`` was kept beside it, and each spelling made another
+        environment)."""
         added = [p.strip() for p in packages]
         for p in added:
             Requirement(p)  # a malformed name (or none) fails here, before it is recorded
         gone = {canonicalize_name(r.strip()) for r in remove}
+        self.changed()  # as the file is now
         before = self.extras(skill.id)
         by_name = {canonicalize_name(Requirement(p).name): p for p in (*before, *added)}
         after = tuple(p for name, p in by_name.items() if name not in gone)
-        changed = after != before
-        if changed:
-            self._save_extras(skill.id, after)
-        try:
-            reqs = self.requirements(skill)
-            if not _needs_env(reqs):
-                return self.status(skill)
+        # Recorded only once installed: a mistyped package would otherwise make the skill
+        # unavailable for good, and a running engine would take up a set not installed.
+        reqs = requirement_set(skill, after)
+        if _needs_env(reqs):
             (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
             self.provision(skill, reqs)
-        except BaseException:
-            # Recorded only once installed: a mistyped package would otherwise make the
-            # skill unavailable for good (every later install retries it).
-            if changed:
-                self._save_extras(skill.id, before)
-            raise
+        if after != before:
+            self._extras.record(skill.id, after)
         self.attach(skill)
         return self.status(skill)
 
@@ -329,17 +289,6 @@ class EnvironmentManager:
 
     def _remember_failure(self, key: str, message: str) -> None:
         atomic_write(self.root / f"{key}.failed", message)
-
-    def _save_extras(self, skill_id: str, packages: tuple[str, ...]) -> None:
-        self.extras(skill_id)
-        assert self._extras is not None
-        if packages:
-            self._extras[skill_id] = packages
-        else:
-            self._extras.pop(skill_id, None)
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.root / _EXTRAS, json.dumps(
-            {k: list(v) for k, v in sorted(self._extras.items())}, indent=1))
 
 
 def _needs_env(reqs: RequirementSet) -> bool:
