@@ -234,8 +234,11 @@ def test_a_failed_install_leaves_nothing_and_the_skill_unavailable(tmp_path: Pat
     arun(go())
     envs = tmp_path / "data" / "envs"
     assert not [p for p in envs.iterdir() if p.is_dir()]  # nothing half-installed
+    # (under the same installer settings: a failure under others is not this one's)
     r = cli("skills", "list", "--json", "--skills-dir", str(tmp_path / "skills"),
-            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
+            "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={
+                "SKILLEXEC_ENVIRONMENTS__FIND_LINKS": json.dumps([str(links)]),
+                "SKILLEXEC_ENVIRONMENTS__NO_INDEX": "true"})
     [listed] = json.loads(r.stdout)
     assert listed["environment"]["state"] == "failed"
     assert "no-such-package-3f9a" in listed["environment"]["reason"]

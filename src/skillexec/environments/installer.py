@@ -5,7 +5,9 @@ interpreter: the skill's code runs on the engine's Python, with that folder firs
 ``sys.path``. The installer runs as a child process with an argv (never a shell) and a
 time limit, in a process group of its own that dies with the thread that started it (a
 killed engine left an installer hanging on its index, with no limit, for good); a failure
-is reported by its last error line, naming the package it concerns.
+is reported by its last error line, naming the package it concerns, or, when the index,
+the network or the disk failed rather than the packages, the index's host
+(``details.transient``: worth trying again later, see ``install_errors``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from skillexec.environments.install_errors import index_host, transient_failure
 from skillexec.errors import DependencyError
 
 __all__ = ["InstallSettings", "Installers", "install", "installer_name"]
@@ -82,7 +85,8 @@ class Installers:
         with self._lock:
             if self.closed:
                 raise DependencyError("the install was not started: the engine is closing",
-                                      code="install_failed", retryable=True)
+                                      code="install_failed", retryable=True,
+                                      details={"transient": True})
             launcher = [sys.executable, "-I", "-S", "-c", _LAUNCH, str(os.getpid())]
             proc = subprocess.Popen([*launcher, *argv], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
@@ -117,9 +121,11 @@ def _killpg(group: int) -> None:
 
 
 def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSettings,
-            skill_id: str, installers: Installers | None = None) -> str:
+            skill_id: str | None = None, installers: Installers | None = None) -> str:
     """Install ``requirements`` into ``site``; return the installer used. DependencyError
-    (``install_failed``) names the package and the installer's last error line."""
+    (``install_failed``) names the package and the installer's last error line, or the
+    index's host for a failure of the index, the network or the disk (retryable); with
+    ``skill_id``, after the skill."""
     name = installer_name(settings)
     argv = _argv(name, requirements, site, settings)
     env = dict(os.environ)
@@ -146,8 +152,8 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
         stdout, stderr = proc.communicate(timeout=settings.timeout_s)
     except subprocess.TimeoutExpired:
         running.kill(proc)
-        raise _failed(skill_id, requirements, name,
-                      f"the install took longer than {settings.timeout_s:g} s") from None
+        raise _transient(skill_id, name, f"the install took longer than "
+                         f"{settings.timeout_s:g} s", settings, "") from None
     except BaseException:  # interrupted (^C in skills install): its installer goes too
         running.kill(proc)
         raise
@@ -157,8 +163,10 @@ def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSetti
         out = stderr.decode("utf-8", "replace") + stdout.decode("utf-8", "replace")
         why = _last_error_line(out) or f"{name} exited with status {proc.returncode}"
         if proc.returncode < 0 or running.closed:
-            raise _failed(skill_id, requirements, name, "the install was stopped (the engine "
-                          "is closing, or the installer was killed)")
+            raise _transient(skill_id, name, "the install was stopped (the engine is "
+                             "closing, or the installer was killed)", settings, out)
+        if transient_failure(out):
+            raise _transient(skill_id, name, why, settings, out)
         if not settings.build_from_source and _NO_WHEEL.search(out):
             why += (" (only wheels are installed: building from source runs the package's "
                     "own code, see environments.build_from_source)")
@@ -241,15 +249,33 @@ def _starts_message(text: str) -> bool:
         ("error", "warning", "cause:", "caused by:", "hint:", "help:", "note:"))
 
 
-def _failed(skill_id: str, requirements: tuple[str, ...], installer: str, why: str, *,
-            output: str = "") -> DependencyError:
+def _whose(skill_id: str | None) -> str:
+    return f"skill {skill_id!r}: " if skill_id else ""
+
+
+def _failed(skill_id: str | None, requirements: tuple[str, ...], installer: str, why: str,
+            *, output: str = "") -> DependencyError:
     names = [Requirement(r).name for r in requirements]
     said = {canonicalize_name(w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", output)}
     blamed = [n for n in names if canonicalize_name(n) in said] or names
     which = ", ".join(repr(n) for n in blamed)
     return DependencyError(
-        f"skill {skill_id!r}: installing the package{'s' if len(blamed) > 1 else ''} "
+        f"{_whose(skill_id)}installing the package{'s' if len(blamed) > 1 else ''} "
         f"{which} failed ({installer}): {why}",
         code="install_failed",
         details={"skill_id": skill_id, "packages": blamed, "installer": installer,
-                 "reason": why})
+                 "reason": why, "transient": False})
+
+
+def _transient(skill_id: str | None, installer: str, why: str, settings: InstallSettings,
+               output: str) -> DependencyError:
+    """A failure of the index, the network or the disk, not of the packages: it names the
+    index's host (never its credentials), and is worth trying again later."""
+    if re.search(r"No space left on device|os error 28|Errno 28", output + why):
+        where = "the disk is full"
+    else:
+        where = f"the package index at {index_host(output, settings.index_url)} failed"
+    return DependencyError(
+        f"{_whose(skill_id)}{where} ({installer}): {why}", code="install_failed",
+        retryable=True, details={"skill_id": skill_id, "installer": installer,
+                                 "reason": why, "transient": True})

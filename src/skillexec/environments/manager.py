@@ -7,8 +7,9 @@ marker (``skillexec-env.json``) holding the resolved set: a folder without one i
 used. A cross-process lock per key makes concurrent first uses (two engines, or an engine
 and ``skillexec skills install``) install once; installs of other keys go on beside it, on
 threads of their own (``pool``), and a call waits for its install no longer than its
-timeout. A failed install is remembered (``<key>.failed``) and the skill stays unavailable,
-with the reason, until ``skills install`` succeeds or the declared set changes.
+timeout. A failed install is remembered (``<key>.failed``, see ``failures``): a failure of
+the packages until ``skills install`` succeeds or the set or the installer's settings
+change, a transient one (the index, the network, the disk) until a backoff has passed.
 
 The engine's interpreter runs the skill: a requirement it already satisfies needs no
 environment, so a skill whose whole set is met by the engine's own packages has none.
@@ -34,8 +35,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from skillexec.environments.extras import Extras
+from skillexec.environments.failures import (
+    Failure,
+    failure_error,
+    for_skill,
+    read_failure,
+    settings_mark,
+    unavailable,
+)
 from skillexec.environments.installer import Installers, InstallSettings, install
-from skillexec.environments.locks import atomic_write, file_lock
+from skillexec.environments.locks import file_lock
 from skillexec.environments.npm import npm_packages
 from skillexec.environments.pool import InstallPool
 from skillexec.environments.requirements import RequirementSet, requirement_set
@@ -67,9 +76,9 @@ class EnvironmentManager:
         # Installs in progress by key: a future set by the pool's thread, never by a
         # caller (one caller's cancellation was every follower's).
         self._flights: dict[str, asyncio.Future[None]] = {}
+        self._extras = Extras(self.root)
         self._installers = Installers()
         self._pool = InstallPool(workers=_INSTALL_THREADS)
-        self._extras = Extras(self.root)
 
     # -- what a skill needs ------------------------------------------------------------------
 
@@ -104,7 +113,7 @@ class EnvironmentManager:
             return said("ready", key=reqs.key, path=str(folder))
         failed = self._failure(reqs.key)
         if failed:
-            return said("failed", failed, reqs.key)
+            return said("failed", failed.said(), reqs.key)
         return said("not installed", key=reqs.key)
 
     def attach(self, skill: Skill) -> Skill:
@@ -156,8 +165,7 @@ class EnvironmentManager:
         pending = self.pending.get(skill.key)
         if pending is None:
             return "ready" if skill.env_paths else "none needed"
-        if isinstance(pending, SkillExecError) or (
-                self.root / f"{pending.key}.failed").is_file():
+        if isinstance(pending, SkillExecError) or self._failure(pending.key) is not None:
             return "failed"
         return "not installed"
 
@@ -176,11 +184,12 @@ class EnvironmentManager:
                                   f"{reqs.message}", code="invalid_requirements",
                                   details={"skill_id": skill.id})
         key = reqs.key
-        if (failed := self._failure(key)) is not None:
-            raise _unavailable(skill, failed)
         flight = self._flights.get(key)
         if flight is None:
-            flight = self._flights[key] = self._start(skill, reqs)
+            failed = self._failure(key)
+            if failed is not None and time.time() < failed.retry_at:
+                raise unavailable(skill.id, failed)
+            flight = self._flights[key] = self._start(reqs)
         try:
             await asyncio.wait_for(asyncio.shield(flight), timeout)
         except TimeoutError:
@@ -189,13 +198,15 @@ class EnvironmentManager:
                 f"timeout ({timeout:g} s) ended the wait, not the install, which goes on: "
                 "call it again later", code="install_pending", retryable=True,
                 details={"skill_id": skill.id, "timeout": timeout}) from None
+        except DependencyError as exc:
+            raise for_skill(skill.id, exc) from None
         ready = self.attach(skill)
         if self.publish is not None:
             self.publish(ready)
         return ready
 
-    def _start(self, skill: Skill, reqs: RequirementSet) -> asyncio.Future[None]:
-        flight: asyncio.Future[None] = self._pool.submit(lambda: self.provision(skill, reqs))
+    def _start(self, reqs: RequirementSet) -> asyncio.Future[None]:
+        flight: asyncio.Future[None] = self._pool.submit(lambda: self.provision(reqs))
 
         def landed(done: asyncio.Future[None]) -> None:
             if self._flights.get(reqs.key) is done:
@@ -231,64 +242,80 @@ class EnvironmentManager:
         # Recorded only once installed: a mistyped package would otherwise make the skill
         # unavailable for good, and a running engine would take up a set not installed.
         reqs = requirement_set(skill, after)
-        if _needs_env(reqs):
-            (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
-            self.provision(skill, reqs)
+        try:
+            if _needs_env(reqs):
+                (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
+                self.provision(reqs)
+        except DependencyError as exc:
+            raise for_skill(skill.id, exc) from None
         if after != before:
             self._extras.record(skill.id, after)
         self.attach(skill)
         return self.status(skill)
 
-    def provision(self, skill: Skill, reqs: RequirementSet) -> Path:
-        """Build the environment of ``reqs`` unless it exists; its folder."""
+    def provision(self, reqs: RequirementSet) -> Path:
+        """Build the environment of ``reqs`` unless it exists; its folder. DependencyError
+        (naming no skill: the environment is every skill's with this set) when it fails."""
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / reqs.key
+        asked = time.time()
         with file_lock(self.root / f"{reqs.key}.lock"):
             if (final / MARKER).is_file():
                 return final  # made meanwhile by another call or process
+            failed = self._failure(reqs.key)
+            if failed is not None and failed.at >= asked and time.time() < failed.retry_at:
+                raise failure_error(failed)  # failed meanwhile in another process
             # Ours to remove, under the key's lock: a killed install's (SIGKILL, a crash).
             for stale in self.root.glob(f".tmp-{reqs.key}-*"):
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{reqs.key}-", dir=self.root))
             try:
-                site = tmp / "site-packages"
-                site.mkdir()
-                started = time.monotonic()
-                try:
-                    installer = install(reqs.requirements, site, settings=self.settings,
-                                        skill_id=skill.id, installers=self._installers)
-                except DependencyError as exc:
-                    if not self._installers.closed:  # (stopped by close(): not remembered)
-                        self._remember_failure(reqs.key, exc.message)
-                    raise
-                self.installs += 1
-                resolved = sorted(f"{d.metadata['Name']}=={d.version}"
-                                  for d in importlib.metadata.distributions(path=[str(site)]))
-                (tmp / MARKER).write_text(json.dumps({
-                    "requirements": list(reqs.requirements), "resolved": resolved,
-                    "sources": list(reqs.sources), "installer": installer,
-                    "python": sys.version.split()[0], "executable": sys.executable,
-                    "install_s": round(time.monotonic() - started, 3),
-                    "created_at": time.time()}, indent=1), encoding="utf-8")
-                _make_readable(tmp)
+                self._build(reqs, tmp)
                 if final.exists():  # a folder without a marker: a crash before the rename
                     shutil.rmtree(final, ignore_errors=True)
                 os.rename(tmp, final)
             finally:
                 if tmp.exists():
                     shutil.rmtree(tmp, ignore_errors=True)
+            (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
         return final
+
+    def _build(self, reqs: RequirementSet, tmp: Path) -> None:
+        site = tmp / "site-packages"
+        site.mkdir()
+        started = time.monotonic()
+        try:
+            installer = install(reqs.requirements, site, settings=self.settings,
+                                installers=self._installers)
+        except DependencyError as exc:
+            if not self._installers.closed:  # (stopped by close(): nothing to remember)
+                self._remember_failure(reqs.key, exc)
+            raise
+        self.installs += 1
+        resolved = sorted(f"{d.metadata['Name']}=={d.version}"
+                          for d in importlib.metadata.distributions(path=[str(site)]))
+        (tmp / MARKER).write_text(json.dumps({
+            "requirements": list(reqs.requirements), "resolved": resolved,
+            "sources": list(reqs.sources), "installer": installer,
+            "python": sys.version.split()[0], "executable": sys.executable,
+            "install_s": round(time.monotonic() - started, 3),
+            "created_at": time.time()}, indent=1), encoding="utf-8")
+        _make_readable(tmp)
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _failure(self, key: str) -> str | None:
-        try:
-            return (self.root / f"{key}.failed").read_text(encoding="utf-8") or "failed"
-        except OSError:
-            return None
+    def _failure(self, key: str) -> Failure | None:
+        return read_failure(self.root / f"{key}.failed", self.settings)
 
-    def _remember_failure(self, key: str, message: str) -> None:
-        atomic_write(self.root / f"{key}.failed", message)
+    def _remember_failure(self, key: str, exc: DependencyError) -> None:
+        transient = bool(exc.details.get("transient"))
+        before = self._failure(key)
+        attempts = before.attempts + 1 if before and before.transient and transient else 1
+        try:
+            Failure(exc.message, transient, settings_mark(self.settings), time.time(),
+                    attempts).write(self.root / f"{key}.failed")
+        except OSError:
+            pass  # remembered or not, this call says it
 
 
 def _needs_env(reqs: RequirementSet) -> bool:
@@ -311,12 +338,6 @@ def _satisfied_here(text: str) -> bool:
     except InvalidVersion:
         return False
 
-
-def _unavailable(skill: Skill, reason: str) -> DependencyError:
-    return DependencyError(
-        f"{reason} (the skill stays unavailable until its requirements are fixed, or "
-        f"`skillexec skills install {skill.id}` succeeds)",
-        code="install_failed", details={"skill_id": skill.id})
 
 
 def _make_readable(folder: Path) -> None:
