@@ -44,7 +44,7 @@ from skillexec.environments.failures import (
     unavailable,
 )
 from skillexec.environments.installer import Installers, InstallSettings, install
-from skillexec.environments.locks import file_lock
+from skillexec.environments.locks import file_lock, folder_error
 from skillexec.environments.npm import npm_packages
 from skillexec.environments.pool import InstallPool
 from skillexec.environments.requirements import RequirementSet, requirement_set
@@ -246,16 +246,24 @@ class EnvironmentManager:
             if _needs_env(reqs):
                 (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
                 self.provision(reqs)
+            if after != before:
+                self._extras.record(skill.id, after)
+        except OSError as exc:
+            raise for_skill(skill.id, folder_error(exc, self.root)) from None
         except DependencyError as exc:
             raise for_skill(skill.id, exc) from None
-        if after != before:
-            self._extras.record(skill.id, after)
         self.attach(skill)
         return self.status(skill)
 
     def provision(self, reqs: RequirementSet) -> Path:
         """Build the environment of ``reqs`` unless it exists; its folder. DependencyError
         (naming no skill: the environment is every skill's with this set) when it fails."""
+        try:
+            return self._provision(reqs)
+        except OSError as exc:  # the folder: not this user's, read-only, full
+            raise folder_error(exc, self.root) from None
+
+    def _provision(self, reqs: RequirementSet) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / reqs.key
         asked = time.time()
