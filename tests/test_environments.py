@@ -72,7 +72,7 @@ def test_requirements_from_every_place_a_skill_declares_them(tmp_path: Path) -> 
         {"package_name": "left-pad", "version": "1", "source": "npm"}]}, files={
         "main.py": "def execute(d):\n    return 1\n",
         "requirements.txt": "# pinned\nnumpy>=1.21  # arrays\n-r other.txt\n"
-                            "--index-url https://example.invalid/simple\n"
+                            "--prefer-binary\n"  # (an index of its own is refused)
                             "pywin32; sys_platform == 'win32'\n",
         "other.txt": "PyYAML>=6\n-r requirements.txt\n",  # included, and back: once each
         "scripts/requirements.txt": "imageio>=2.31\n",
@@ -387,7 +387,7 @@ def test_skills_check_lists_imports_nothing_provides(tmp_path: Path) -> None:
                              "files": ["scripts/opt.py:2"], "optional": True,
                              "reference": False, "borrowed": False, "tests": False,
                              "outside": None, "outside_unsure": False, "guessed": False,
-                             "declared": False, "likely_from": []}
+                             "declared": False, "likely_from": [], "elsewhere": False}
     r = cli("skills", "check", "mixed", "--skills-dir", str(tmp_path / "skills"),
             "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env={})
     assert "borrowed module yaml (package pyyaml), imported at main.py:4: here skillexec's " \

@@ -49,6 +49,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     run npm install where it says)."""
     from skillexec.environments.imports import coverage, missing_imports
     from skillexec.environments.python_version import python_mismatch
+    from skillexec.environments.tied import tied_names
     # Each with the name the user gave it (a folder's path is the next command's ID too).
     registry = None if skill_ids else _registry(skills_dir)
     named = [(s, s.id) for s in registry.list()] if registry is not None \
@@ -59,6 +60,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
     for skill, name in named:
         env = envs.status(skill)
         declared = _declared(envs, skill)
+        tied = tied_names(skill)  # never offered: see environments.tied
         missing = missing_imports(skill, env_paths=envs.attach(skill).env_paths,
                                   declared=declared)
         coming = {m.module: c for m in missing if (c := _coming(m, declared, env.state))}
@@ -75,7 +77,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
                   waiting=waiting, npm=env.npm_missing)
         if as_json:
             docs.append({"id": skill.id, "environment": env.to_dict(),
-                         "missing": [_missing_doc(m, declared) for m in missing],
+                         "missing": [_missing_doc(m, declared, tied) for m in missing],
                          "ok": not needed and not env.npm_missing,
                          "borrows": borrowed,
                          "python": python, "read": read.to_dict(),
@@ -83,7 +85,7 @@ def check(skill_ids: Annotated[list[str] | None, typer.Argument(
         elif skill_ids or needed or borrowed or python or env.state in _NOT_READY \
                 or env.npm_missing:
             _report(console, envs, skill, env, missing, needed, read, declared, coming,
-                    name=shlex.quote(name))
+                    name=shlex.quote(name), tied=tied)
             for rel, asked in python.items():
                 console.print(f"  [yellow]python[/] {cell(rel)} {cell(asked)}", soft_wrap=True)
     # (A hidden folder of skills, left unread on purpose, is a note of skills list's.)
@@ -131,14 +133,23 @@ def _coming(m: MissingImport, declared: set[str], state: str) -> _Coming | None:
         state in _NOT_READY or m.borrowed) else None
 
 
-def _missing_doc(m: MissingImport, declared: set[str]) -> dict[str, object]:
+def _missing_doc(m: MissingImport, declared: set[str], tied: frozenset[str],
+                 ) -> dict[str, object]:
     return {**m.to_dict(), "declared": _declares(declared, m.package),
-            "likely_from": likely_from(m.package, declared)}
+            "likely_from": likely_from(m.package, declared),
+            "elsewhere": _tied(m, tied)}
+
+
+def _tied(m: MissingImport, tied: frozenset[str]) -> bool:
+    """Whether the skill's requirements take ``m``'s package from another index or source."""
+    from packaging.utils import canonicalize_name
+    return canonicalize_name(m.package) in tied
 
 
 def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvStatus,
             missing: list[MissingImport], needed: list[MissingImport], read: Coverage,
-            declared: set[str], coming: dict[str, _Coming], *, name: str) -> None:
+            declared: set[str], coming: dict[str, _Coming], *, name: str,
+            tied: frozenset[str] = frozenset()) -> None:
     # What it requires and where it was declared (a plugin's skill may take its plugin's).
     said = (f"{cell(', '.join(env.requirements))}, "
             f"{declared_in(env.sources, manifest=skill.source)}")
@@ -171,8 +182,10 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
     later = unsure if declared and env.state in _NOT_READY else set()
     for m in missing:
         c = coming.get(m.module)
+        elsewhere = _tied(m, tied)
         label = "optional" if m.optional else "reference-only" if m.reference else \
-            "tests'" if m.tests else "unresolved" if m.unsure else \
+            "tests'" if m.tests else "elsewhere" if elsewhere else \
+            "unresolved" if m.unsure else \
             "outside" if m.outside else "declared" if c and c.declared else \
             "indirect" if c else "missing" if m.needed else "borrowed"
         where = ", ".join(m.files[:3]) + (", ..." if len(m.files) > 3 else "")
@@ -185,7 +198,10 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         what = "" if m.outside else f" (package {cell(package)})"
         console.print(f"  [{'red' if m in needed else 'yellow'}]{label}[/] module "
                       f"{cell(m.module)}{what}, imported at {cell(where)}"
-                      + (f": {cell(m.outside)}: not offered as a package (its name is only "
+                      + (": its requirements take it from another index or source, which "
+                         "skillexec does not install: not offered from the index (its "
+                         "package of that name may be someone else's)" if elsewhere else
+                         f": {cell(m.outside)}: not offered as a package (its name is only "
                          "guessed into one, which would likely be another project)"
                          if m.unsure else
                          f": {cell(m.outside)}: not a package to install (one of that name "
@@ -207,7 +223,8 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {unread}", soft_wrap=True)
     # Neither a module outside the skill nor one only its tests import (pytest) is a
     # package for the skill to declare.
-    wanted = {m.package for m in missing if m.installable and m.module not in coming} - later
+    wanted = {m.package for m in missing if m.installable and m.module not in coming
+              and not _tied(m, tied)} - later
     if missing and (undeclared := _undeclared(declared, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "

@@ -29,6 +29,12 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from skillexec.environments.sources import (
+    directive,
+    mask_credentials,
+    refuse_uv_index,
+    script_dependencies,
+)
 from skillexec.errors import ManifestError
 from skillexec.skills.bundle import runs_python
 from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
@@ -123,7 +129,8 @@ def _declared_in_folder(folder: Path, scripts: Iterable[str], sources: list[str]
                 found += declared
     for rel in scripts:
         if rel.endswith(".py"):
-            deps = pep723_dependencies(folder / rel)
+            deps = script_dependencies(folder / rel, read=pep723_dependencies,
+                                       block=pep723_block)
             if deps:
                 sources.append(rel)
                 found += [_parse(d, f"{folder / rel}: # /// script") for d in deps]
@@ -191,6 +198,7 @@ def _pyproject_dependencies(file: Path) -> list[Requirement]:
     # the index's package of that name would be someone else's, so it is not installed.
     tool = data.get("tool")
     uv = tool.get("uv") if isinstance(tool, dict) else None
+    refuse_uv_index(uv, where=str(file), sources=False)  # an index of its own: see sources
     elsewhere = uv.get("sources") if isinstance(uv, dict) else None
     local = {canonicalize_name(k) for k in elsewhere if isinstance(k, str)} \
         if isinstance(elsewhere, dict) else set()
@@ -199,13 +207,17 @@ def _pyproject_dependencies(file: Path) -> list[Requirement]:
 
 
 def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
-    """A requirements file's requirements: comments, blank lines and pip options (``-r``,
-    followed by the folder's reader, ``--index-url``, ...) skipped; markers for another
-    platform dropped."""
+    """A requirements file's requirements: comments and blank lines skipped; markers for
+    another platform dropped. ManifestError for an option that names an index, a source
+    or a constraints file (see sources); other pip options (``-r``, followed by the
+    folder's reader, ``--pre``, ...) are skipped."""
     out: list[Requirement] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not line or line.startswith("-"):
+        if not line:
+            continue
+        if line.startswith("-"):
+            directive(line, where=f"{where}: line {number}")
             continue
         req = _parse(line, f"{where}: line {number}")
         if req.marker is None or req.marker.evaluate():
@@ -338,6 +350,7 @@ _URL_OR_PATH = re.compile(r"^(?:[A-Za-z][\w+.-]*://|(?:git|hg|svn|bzr)\+|\.{1,2}
 
 
 def _parse(text: str, where: str) -> Requirement:
+    text = mask_credentials(text)  # quoted below: the author's credentials go nowhere
     if _URL_OR_PATH.search(text):
         raise ManifestError(f"{where}: {text!r} is a URL or a path, not a package; name a "
                             "package and a version instead (skillexec installs packages "
