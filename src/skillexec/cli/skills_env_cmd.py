@@ -347,6 +347,8 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     source = declared_in(status.sources, manifest=skill.source)
     console.print(f"{cell(skill.id)}: environment {cell(status.state)} ({made}: "
                   f"{cell(what)}{'; ' + source if source else ''})", soft_wrap=True)
+    if status.note:  # its --hash values, which pip did not check
+        console.print(f"  [yellow]note[/]: {cell(status.note)}", soft_wrap=True)
     _say_named_skills(console, _named_skills(envs, skill))
     say_npm(console, status)
     if packages:

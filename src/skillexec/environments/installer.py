@@ -121,13 +121,20 @@ def _killpg(group: int) -> None:
 
 
 def install(requirements: tuple[str, ...], site: Path, *, settings: InstallSettings,
-            skill_id: str | None = None, installers: Installers | None = None) -> str:
+            skill_id: str | None = None, hashes: tuple[str, ...] = (),
+            installers: Installers | None = None) -> str:
     """Install ``requirements`` into ``site``; return the installer used. DependencyError
     (``install_failed``) names the package and the installer's last error line, or the
     index's host for a failure of the index, the network or the disk (retryable); with
-    ``skill_id``, after the skill."""
+    ``skill_id``, after the skill. ``hashes`` (``name --hash=... ...``): checked by uv
+    (from a requirements file beside ``site``), ignored by pip, which checks none unless
+    every package, dependencies included, has one."""
     name = installer_name(settings)
     argv = _argv(name, requirements, site, settings)
+    if hashes and name == "uv":
+        listed = site.parent / "requirements.txt"
+        listed.write_text(_with_hashes(requirements, hashes), encoding="utf-8")
+        argv[argv.index("--"):] = ["-r", str(listed)]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # resolve for the interpreter as it is, not as tweaked here
     env.setdefault("UV_NO_PROGRESS", "1")
@@ -247,6 +254,13 @@ def _last_error_line(output: str) -> str:
 def _starts_message(text: str) -> bool:
     return text[0] in _MARKS or text.lower().startswith(
         ("error", "warning", "cause:", "caused by:", "hint:", "help:", "note:"))
+
+
+def _with_hashes(requirements: tuple[str, ...], hashes: tuple[str, ...]) -> str:
+    """A requirements file: each requirement with the ``--hash`` options of its name."""
+    by_name = {canonicalize_name(h.split()[0]): h.split(maxsplit=1)[1] for h in hashes}
+    return "".join(f"{r} {by_name.get(canonicalize_name(Requirement(r).name), '')}".rstrip()
+                   + "\n" for r in requirements)
 
 
 def _whose(skill_id: str | None) -> str:

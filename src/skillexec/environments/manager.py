@@ -59,6 +59,8 @@ __all__ = ["MARKER", "EnvStatus", "EnvironmentManager"]
 
 MARKER = "skillexec-env.json"
 _INSTALL_THREADS = 8  # installs of different sets at once (one set installs once)
+_HASHES_IGNORED = ("its requirements' --hash values were not checked: pip checks hashes only "
+                   "when every package, dependencies included, has one (uv checks them)")
 
 
 class EnvironmentManager:
@@ -110,7 +112,9 @@ class EnvironmentManager:
             return said("none needed")
         folder = self.root / reqs.key
         if (folder / MARKER).is_file():
-            return said("ready", key=reqs.key, path=str(folder))
+            ready = said("ready", key=reqs.key, path=str(folder))
+            return dataclasses.replace(ready, note=_HASHES_IGNORED) \
+                if reqs.hashes and _marker(folder).get("hashes") == "ignored" else ready
         failed = self._failure(reqs.key)
         if failed:
             return said("failed", failed.said(), reqs.key)
@@ -294,7 +298,7 @@ class EnvironmentManager:
         started = time.monotonic()
         try:
             installer = install(reqs.requirements, site, settings=self.settings,
-                                installers=self._installers)
+                                hashes=reqs.hashes, installers=self._installers)
         except DependencyError as exc:
             if not self._installers.closed:  # (stopped by close(): nothing to remember)
                 self._remember_failure(reqs.key, exc)
@@ -305,6 +309,7 @@ class EnvironmentManager:
         (tmp / MARKER).write_text(json.dumps({
             "requirements": list(reqs.requirements), "resolved": resolved,
             "sources": list(reqs.sources), "installer": installer,
+            "hashes": ("checked" if installer == "uv" else "ignored") if reqs.hashes else None,
             "python": sys.version.split()[0], "executable": sys.executable,
             "install_s": round(time.monotonic() - started, 3),
             "created_at": time.time()}, indent=1), encoding="utf-8")
@@ -346,6 +351,13 @@ def _satisfied_here(text: str) -> bool:
     except InvalidVersion:
         return False
 
+
+def _marker(folder: Path) -> dict[str, object]:
+    try:
+        raw = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
 
 
 def _make_readable(folder: Path) -> None:

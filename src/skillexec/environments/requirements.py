@@ -30,10 +30,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from skillexec.environments.sources import (
+    HashedRequirement,
     directive,
+    joined_lines,
     mask_credentials,
+    merged_hashes,
     refuse_uv_index,
     script_dependencies,
+    split_hashes,
 )
 from skillexec.errors import ManifestError
 from skillexec.skills.bundle import runs_python
@@ -62,13 +66,15 @@ class RequirementSet:
     requirements: tuple[str, ...]
     sources: tuple[str, ...]
     skills: tuple[str, ...] = ()  # manifest dependencies that name a skill: not installed
+    # ``name --hash=sha256:... ...`` per package whose lines give hashes (pip-compile's).
+    hashes: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """The environment's folder name: the hash of the set and of the interpreter it is
         installed for (an environment is built for one Python version and platform)."""
         text = "\n".join((sys.implementation.cache_tag or "", sys.platform,
-                          *self.requirements))
+                          *self.requirements, *self.hashes))
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
     @property
@@ -102,7 +108,8 @@ def requirement_set(skill: Skill, extra: Iterable[str] = ()) -> RequirementSet:
     if extras:
         sources.append("skills install")
         found += [_parse(e, "the packages added with skills install") for e in extras]
-    return RequirementSet(_normalize(found), tuple(sources), tuple(skills))
+    return RequirementSet(_normalize(found), tuple(sources), tuple(skills),
+                          merged_hashes(found))
 
 
 def _declared_in_folder(folder: Path, scripts: Iterable[str], sources: list[str], *,
@@ -207,19 +214,23 @@ def _pyproject_dependencies(file: Path) -> list[Requirement]:
 
 
 def parse_requirement_lines(text: str, *, where: str) -> list[Requirement]:
-    """A requirements file's requirements: comments and blank lines skipped; markers for
-    another platform dropped. ManifestError for an option that names an index, a source
-    or a constraints file (see sources); other pip options (``-r``, followed by the
-    folder's reader, ``--pre``, ...) are skipped."""
+    """A requirements file's requirements: comments and blank lines skipped, ``\\``
+    continuations joined, ``--hash`` kept with its requirement; markers for another
+    platform dropped. ManifestError for an option that names an index, a source or a
+    constraints file (see sources); other pip options (``-r``, followed by the folder's
+    reader, ``--pre``, ...) are skipped."""
     out: list[Requirement] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+    for number, line in joined_lines(text):
         if not line:
             continue
+        at = f"{where}: line {number}"
         if line.startswith("-"):
-            directive(line, where=f"{where}: line {number}")
+            directive(line, where=at)
             continue
-        req = _parse(line, f"{where}: line {number}")
+        spec, hashes = split_hashes(line, where=at)
+        req = _parse(spec, at)
+        if hashes:
+            req = HashedRequirement(str(req), hashes)
         if req.marker is None or req.marker.evaluate():
             out.append(req)
     return out

@@ -9,6 +9,9 @@ is not on that index: installed from it instead, a name would be whatever anyone
 registered there (dependency confusion). Such a skill is refused (``invalid_requirements``)
 rather than provisioned with what it did not mean, and its names are never offered as
 packages to install (``tied_names``).
+
+Also pip-compile's own shapes: ``\\`` continuations are joined, and ``--hash`` options are
+kept beside their requirement (``HashedRequirement``) for the installer to check.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from packaging.utils import canonicalize_name
 
 from skillexec.errors import ManifestError
 
-__all__ = ["directive", "mask_credentials", "refuse_uv_index", "script_dependencies",
+__all__ = ["HashedRequirement", "directive", "joined_lines", "mask_credentials",
+           "merged_hashes", "refuse_uv_index", "script_dependencies", "split_hashes",
            "tied_in_lines", "tied_in_script"]
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
@@ -31,6 +35,8 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^/@\s:]*)"
                        r"(?::(?P<password>[^/@\s]*))?@")
 _OPTION = re.compile(r"^(?P<name>--?[A-Za-z][\w-]*)(?:\s*=\s*|\s+)?(?P<value>.*)$")
+_HASH = re.compile(r"(?:^|\s)--hash(?:\s*=\s*|\s+)(?P<value>\S+)")
+_HASH_VALUE = re.compile(r"[a-z0-9]+:[0-9a-fA-F]+")
 _EGG = re.compile(r"[#&]egg=(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)")
 
 # Options that tie the file's names to an index or a source other than the operator's.
@@ -46,6 +52,14 @@ _WHY = ("skillexec installs packages by name from the operator's index only, so 
         "where it may be someone else's package (dependency confusion)")
 
 
+class HashedRequirement(Requirement):
+    """A requirement with the hashes (``sha256:...``) its line allows (pip's ``--hash``)."""
+
+    def __init__(self, text: str, hashes: tuple[str, ...]) -> None:
+        super().__init__(text)
+        self.hashes = hashes
+
+
 def mask_credentials(text: str) -> str:
     """``text`` with a URL's password (or lone token) replaced by ``****``, as pip does:
     the author's credentials would otherwise go to every caller's error and the journal."""
@@ -56,10 +70,27 @@ def mask_credentials(text: str) -> str:
     return _USERINFO.sub(masked, text)
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """Each line of a requirements file, its comment removed, with its number."""
+def joined_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Each logical line of a requirements file, comments removed, with the number of the
+    line it starts on: a line ending in ``\\`` goes on with the next (pip-compile's
+    ``name==1.0 \\`` then ``--hash=...``), as pip reads it; a comment line never does."""
+    pending: list[str] = []
+    start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
-        yield number, _COMMENT.sub("", raw).strip()
+        is_comment = raw.lstrip().startswith("#")
+        if raw.endswith("\\") and not is_comment:
+            if not pending:
+                start = number
+            pending.append(raw[:-1])
+            continue
+        if pending:
+            pending.append("" if is_comment else raw)
+            yield start, _COMMENT.sub("", " ".join(pending)).strip()
+            pending = []
+        else:
+            yield number, _COMMENT.sub("", raw).strip()
+    if pending:  # a last line that ends in a backslash
+        yield start, _COMMENT.sub("", " ".join(pending)).strip()
 
 
 def directive(line: str, *, where: str) -> None:
@@ -84,6 +115,24 @@ def directive(line: str, *, where: str) -> None:
                             "(skillexec installs the packages of the requirement lines by "
                             "name); pin the versions on those lines instead",
                             details={"requirement": shown})
+
+
+def split_hashes(line: str, *, where: str) -> tuple[str, tuple[str, ...]]:
+    """A requirement line's requirement and its ``--hash`` values; ManifestError for any
+    other option after it, or a hash that is not ``algorithm:hex``."""
+    hashes = tuple(m.group("value") for m in _HASH.finditer(line))
+    text = _HASH.sub(" ", line).strip()
+    for value in hashes:
+        if not _HASH_VALUE.fullmatch(value):
+            raise ManifestError(f"{where}: --hash={value!r} is not a hash (algorithm:hex, "
+                                "as sha256:...)",
+                                details={"requirement": mask_credentials(line)})
+    if (option := re.search(r"(?:^|\s)(--?[A-Za-z][\w-]*)", text)) is not None \
+            and " @ " not in text[:option.start()]:
+        raise ManifestError(f"{where}: {mask_credentials(line)!r}: the option "
+                            f"{option.group(1)!r} is not supported on a requirement line "
+                            "(only --hash is)", details={"requirement": mask_credentials(line)})
+    return text, hashes
 
 
 def refuse_uv_index(uv: object, *, where: str, sources: bool = True) -> None:
@@ -116,7 +165,7 @@ def tied_in_lines(text: str) -> set[str]:
     ``#egg=``, its ``name @``, or the last part of its path). Never raises."""
     names: set[str] = set()
     elsewhere = False
-    for _, line in _lines(text):
+    for _, line in joined_lines(text):
         if not line:
             continue
         option, value = _option(line) if line.startswith("-") else ("", line)
@@ -130,7 +179,7 @@ def tied_in_lines(text: str) -> set[str]:
             if req is not None and req.url:
                 names.add(req.name)
     if elsewhere:
-        names.update(r.name for _, line in _lines(text)
+        names.update(r.name for _, line in joined_lines(text)
                      if line and not line.startswith("-") and (r := _lenient(line)))
     return {canonicalize_name(n) for n in names if n}
 
@@ -179,7 +228,7 @@ def _source_name(value: str) -> str:
 
 def _lenient(text: str) -> Requirement | None:
     try:
-        return Requirement(text)
+        return Requirement(_HASH.sub(" ", text).strip())
     except InvalidRequirement:
         return None
 
@@ -195,3 +244,13 @@ def script_dependencies(script: Path, *, read: Callable[[Path], list[str]],
         refuse_uv_index(tool.get("uv") if isinstance(tool, dict) else None,
                         where=f"{script}: # /// script")
     return deps
+
+
+def merged_hashes(reqs: Iterable[Requirement]) -> tuple[str, ...]:
+    """``name --hash=...`` for each package some line gives hashes for (merged)."""
+    by_name: dict[str, set[str]] = {}
+    for req in reqs:
+        if isinstance(req, HashedRequirement) and (req.marker is None or req.marker.evaluate()):
+            by_name.setdefault(canonicalize_name(req.name), set()).update(req.hashes)
+    return tuple(f"{name} " + " ".join(f"--hash={h}" for h in sorted(hashes))
+                 for name, hashes in sorted(by_name.items()))

@@ -23,6 +23,7 @@ class EnvStatus:
     path: str | None = None
     sources: tuple[str, ...] = ()
     npm: NpmPackages | None = None
+    note: str = ""  # said beside a ready one: its --hash values not checked (pip)
 
     @property
     def npm_missing(self) -> bool:
@@ -33,7 +34,8 @@ class EnvStatus:
         return {"state": self.state, "reason": self.reason or None, "key": self.key,
                 "requirements": list(self.requirements), "path": self.path,
                 "sources": list(self.sources),
-                "npm": self.npm.to_dict() if self.npm is not None else None}
+                "npm": self.npm.to_dict() if self.npm is not None else None,
+                "note": self.note or None}
 
     def __str__(self) -> str:
         return f"{self.state}: {self.reason}" if self.reason else self.state
