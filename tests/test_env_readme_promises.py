@@ -1,5 +1,10 @@
 """What the README's "Skill environments" promises, held to.
 
+- A script whose PEP 723 block asks for another Python, and that fails saying nothing (a
+  bare exit 1) or saying so in its own words ("needs Python 3.99"), has what it asked for
+  in its failure (``details.requires_python``): only a traceback of an older Python's
+  syntax or library got it.
+- A PEP 723 block that is not TOML is refused naming the script's line.
 - A requirement URL's credentials are masked (``user:****@``) wherever the refusal is
   quoted: ``skills list``, ``skills validate``, the call's error and so the journal.
 """
@@ -15,9 +20,12 @@ from pathlib import Path
 import pytest
 
 from skillexec import SkillExecutionEngine
+from tests._isolation import need_sandbox
 from tests.conftest import ROOT, arun
 
 pytestmark = pytest.mark.timeout(180)
+
+HEADER = '# /// script\n# requires-python = ">=3.99"\n# dependencies = []\n# ///\n'
 
 
 def agent_skill(root: Path, sid: str, files: dict[str, str]) -> Path:
@@ -34,6 +42,40 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "300"}
     return subprocess.run([sys.executable, "-m", "skillexec", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def test_a_script_for_another_python_says_so_when_it_fails_silently(tmp_path: Path) -> None:
+    need_sandbox()
+    top = agent_skill(tmp_path, "pyver", {
+        "scripts/quiet.py": HEADER + "raise SystemExit(1)\n",
+        "scripts/says.py": HEADER + "import sys\nsys.exit('this tool needs Python 3.99')\n",
+        "scripts/own.py": HEADER + "import sys\nsys.exit('missing: in.txt')\n"})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(skills_dir=top, data_dir=tmp_path / "data") as e:
+            for script in ("quiet", "says"):
+                r = await e.run_script("pyver", f"scripts/{script}.py")
+                assert r.error is not None and r.error.code == "script_exit", r.error
+                assert r.error.details.get("requires_python", "").startswith(
+                    "asks for Python >=3.99"), (script, r.error)  # was: not said
+                assert "(the script asks for Python >=3.99" in r.error.message
+            own = await e.run_script("pyver", "scripts/own.py")  # its own cause: not said
+            assert own.error is not None and "requires_python" not in own.error.details
+
+    arun(go())
+
+
+def test_a_pep723_block_that_is_not_toml_is_named_by_its_line(tmp_path: Path) -> None:
+    scripts = {  # the block runs from line 2; its unfinished list ends with it, on line 4
+        "use.py": ("#!/usr/bin/env python3\n# /// script\n# requires-python = '>=3.8'\n"
+                   "# dependencies = ['x',\n# ///\nprint(1)\n"),
+        "mid.py": "# /// script\n# a = 1\n# b = = 2\n# ///\n"}
+    for script, line in (("use.py", 4), ("mid.py", 3)):
+        top = agent_skill(tmp_path / script, "bad", {f"scripts/{script}": scripts[script]})
+        r = cli("skills", "validate", str(top / "bad"), "--json", cwd=tmp_path)
+        [found] = json.loads(r.stdout)
+        assert f"scripts/{script}: line {line}: its # /// script block is not valid TOML" \
+            in " ".join(found["errors"]), (script, found["errors"])  # was: no line
 
 
 def test_credentials_in_a_requirement_url_are_masked(tmp_path: Path) -> None:

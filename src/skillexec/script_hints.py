@@ -28,6 +28,10 @@ __all__ = ["script_hints"]
 # What a Python too old for the script shows (its syntax, a module or name it lacks).
 _OLD_PYTHON = re.compile(r"SyntaxError|ImportError|ModuleNotFoundError|AttributeError|NameError"
                          r"|unsupported operand type\(s\) for \||is not subscriptable")
+# A script's own words about the Python it runs on ("needs Python 3.14", "requires Python",
+# "sys.version_info"): its version check failed, not its code.
+_ASKS_PYTHON = re.compile(r"\bpython\b[^\n]{0,40}?\b3\.\d+|\b(?:requires?|needs?)\b[^\n]{0,30}"
+                          r"\bpython\b|version_info", re.IGNORECASE)
 # What tools look for in the folders above their working folder.
 _CONFIGS = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml",
                       "pytest.ini", "mypy.ini", ".mypy.ini", ".flake8", ".pylintrc",
@@ -65,7 +69,9 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
     """The hints for a failed script, by key (``requires_python``, ``sandbox``,
     ``memory``, ``open_files``, ``bundled``), in the order they are said."""
     out: dict[str, str] = {}
-    if requires_python and _OLD_PYTHON.search(stderr):
+    # A script that says nothing (a bare exit 1) or speaks of its Python gets it too.
+    if requires_python and (_OLD_PYTHON.search(stderr) or not stderr.strip()
+                            or _ASKS_PYTHON.search(stderr + "\n" + stdout[-4000:])):
         out["requires_python"] = requires_python
     said = stderr + "\n" + stdout[-4000:]  # many scripts print their errors on stdout
     hint = sandbox_hint(said, network=network, skill_id=skill_id,

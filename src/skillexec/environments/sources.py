@@ -27,8 +27,8 @@ from packaging.utils import canonicalize_name
 from skillexec.errors import ManifestError
 
 __all__ = ["HashedRequirement", "directive", "joined_lines", "mask_credentials",
-           "merged_hashes", "refuse_uv_index", "script_dependencies", "split_hashes",
-           "tied_in_lines", "tied_in_script"]
+           "merged_hashes", "refuse_uv_index", "script_dependencies", "script_line",
+           "split_hashes", "tied_in_lines", "tied_in_script"]
 
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 # user:password@ or token@ in a URL: what pip and uv mask in their own messages.
@@ -233,12 +233,38 @@ def _lenient(text: str) -> Requirement | None:
         return None
 
 
+def script_line(script: Path, toml_message: str) -> int | None:
+    """The line of ``script`` where the TOML error ``toml_message`` of its ``# /// script``
+    block is ("at line 2, column 5" of the block; "at end of document": its last line)."""
+    try:
+        with script.open("rb") as f:
+            lines = f.read(1 << 20).decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    start = next((n for n, line in enumerate(lines) if line == "# /// script"), None)
+    if start is None:
+        return None
+    end = next((n for n in range(start + 1, len(lines)) if lines[n] == "# ///"), len(lines))
+    at = re.search(r"at line (\d+)", toml_message)
+    if at is not None:
+        return start + 1 + int(at.group(1))
+    return end  # the block's last line (1-based: the line before the closing one)
+
+
 def script_dependencies(script: Path, *, read: Callable[[Path], list[str]],
                         block: Callable[[Path], dict[str, Any]]) -> list[str]:
     """A script's PEP 723 dependencies (``read``: requirements.pep723_dependencies);
-    ManifestError when its ``[tool.uv]`` (``block``: requirements.pep723_block) names an
-    index or sources of its own."""
-    deps = read(script)
+    ManifestError when its ``[tool.uv]`` names an index or sources of its own, or when
+    the block (``block``: requirements.pep723_block) is not TOML, with the script's
+    line."""
+    try:
+        deps = read(script)
+    except ManifestError as exc:
+        if "not valid TOML" not in exc.message or (
+                line := script_line(script, exc.message)) is None:
+            raise
+        raise ManifestError(exc.message.replace(f"{script}: ", f"{script}: line {line}: ", 1),
+                            details={**exc.details, "line": line}) from None
     if deps:  # (without any, there is nothing an index of its own could be asked for)
         tool = block(script).get("tool")
         refuse_uv_index(tool.get("uv") if isinstance(tool, dict) else None,
