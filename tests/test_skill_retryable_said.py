@@ -105,6 +105,33 @@ def test_a_childs_error_of_a_retryable_code_is_retried_when_it_says_nothing(
     arun(go())
 
 
+def test_a_childs_error_whose_details_are_not_json_keeps_its_codes_rule(
+        tmp_path: Path) -> None:
+    """Details that are not JSON are dropped from the child's answer, and with them no
+    retryable the skill did not give: rate_limited is retried (it was not, reviewS)."""
+    folder = tmp_path / "skills" / "odd"
+    folder.mkdir(parents=True)
+    (folder / "skill.json").write_text(orjson.dumps({
+        "id": "odd", "name": "Odd", "version": "1.0.0", "description": "busy",
+        "entry_point": "main:execute", "parameters_schema": {},
+        "execution": {"isolation": "process", "max_retries": 2, "backoff": "none"}}).decode())
+    (folder / "main.py").write_text(
+        "from skillexec import ExecutionError\n"
+        "def execute(input_data):\n"
+        "    raise ExecutionError('slow down', code='rate_limited', details={'at': object()})\n")
+    config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
+                          isolation={"trusted_skills": ["odd"]})
+
+    async def go() -> None:
+        async with SkillExecutionEngine(config=config) as engine:
+            r = await engine.execute("odd")
+            assert r.error is not None and r.error.code == "rate_limited", r
+            assert r.error.details.get("details_not_json") is True, r.error
+            assert r.attempts == 3 and r.error.retryable is True
+
+    arun(go())
+
+
 def test_a_timeout_the_engine_would_not_retry_says_it_is_not_retryable(
         tmp_path: Path) -> None:
     async def go() -> None:

@@ -66,3 +66,26 @@ def test_registering_the_same_function_again_changes_nothing(tmp_path: Path) -> 
                 assert (await engine.execute(alice, {"n": n})).output == f"alice:{n}"
             assert engine.skills.get("whoami") is first  # not registered again per call
     arun(go())
+
+
+def make_cached_tool(user: str) -> Callable[..., Any]:
+    @skill(id="whoami-cached", cacheable=True, idempotent=True)
+    async def whoami(delay: float = 0.02) -> str:
+        await asyncio.sleep(delay)
+        return user
+    return whoami
+
+
+def test_a_cacheable_closure_answers_only_its_own_calls(tmp_path: Path) -> None:
+    """The result cache and single flight were keyed by id, version and parameters: Bob's
+    closure got Alice's cached answer, or shared her call in flight (reviewS)."""
+    alice, bob = make_cached_tool("alice"), make_cached_tool("bob")
+
+    async def go() -> None:
+        async with SkillExecutionEngine(data_dir=tmp_path / "d") as engine:
+            together = await asyncio.gather(*(
+                engine.execute(f, {}) for f in [alice, bob] * 5))
+            assert [r.output for r in together] == ["alice", "bob"] * 5
+            assert (await engine.execute(bob, {})).output == "bob"  # from the cache
+            assert (await engine.execute(alice, {})).output == "alice"
+    arun(go())

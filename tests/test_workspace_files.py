@@ -136,3 +136,13 @@ async def test_mcp(served: McpServer) -> None:
         assert res.is_error
         text = "\n".join(c.text for c in res.content if c.type == "text")
         assert "its link's target '/etc/passwd' is outside the workspace" in text, text
+
+
+def test_two_names_of_one_path_are_refused(tmp_path: Path) -> None:
+    """``x`` and ``./x`` name one workspace path: one was dropped without a word (the CLI
+    refused it; Python, HTTP and MCP did not)."""
+    from skillexec import ParameterError
+    from skillexec.scripts import script_params
+
+    with pytest.raises(ParameterError, match="twice"):
+        script_params(args=[], files={"x": b"1", "./x": b"2"}, stdin=None, session=None)

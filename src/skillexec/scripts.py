@@ -219,6 +219,9 @@ def script_params(*, args: Sequence[str], files: Mapping[str, bytes | WorkspaceF
         out["stdin"] = base64.b64encode(raw).decode()
     for path, data in (files or {}).items():
         rel = workspace_path(path)
+        if rel in out["files"]:  # x and ./x: one would be dropped without a word
+            raise ParameterError(f"files name {rel!r} twice (as {path!r} too)",
+                                 code="invalid_file_path")
         out["files"][rel] = to_wire(rel, data)
     if env:
         out["env"] = checked_env(env)

@@ -23,13 +23,17 @@ _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def cache_key(skill_id: str, version: str, params: Mapping[str, Any],
-              config: Mapping[str, Any], principal: str | None = None) -> str:
+              config: Mapping[str, Any], principal: str | None = None,
+              function: int | None = None) -> str:
     """sha256 of the canonical call: sorted-key JSON of skill id, version, params, config,
     and whose call it is (None: ``local``, or a skill whose cache is shared — the key of
-    before principals, so those entries stay valid)."""
+    before principals, so those entries stay valid); ``function``: which closure runs it
+    (see ExecutionOptimizer.key)."""
     call: list[Any] = [skill_id, version, params, config]
-    if principal is not None:
+    if principal is not None or function is not None:
         call.append(principal)  # a longer list: never the key of a call without one
+    if function is not None:
+        call.append(function)
     body = orjson.dumps(call, option=_SORTED, default=str)
     return hashlib.sha256(body).hexdigest()
 

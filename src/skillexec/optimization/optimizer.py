@@ -81,7 +81,13 @@ class ExecutionOptimizer:
         """The call's cache and single-flight key: per principal (one is never answered
         with another's result), unless the operator declared the skill's cache shared."""
         who = None if self.settings.shared(task.skill_id) else task.principal
-        return cache_key(task.skill_id, task.skill_version, task.params, task.config, who)
+        # A @skill closure made per user or session under one id and version (each with
+        # its own captured state) answers only its own calls: keyed by the function too,
+        # for this process (its cache is not kept across restarts, as its state is not).
+        func = getattr(task.skill.entry, "func", None) if task.skill is not None else None
+        mine = id(func) if getattr(func, "__closure__", None) else None
+        return cache_key(task.skill_id, task.skill_version, task.params, task.config, who,
+                         mine)
 
     async def lookup(self, key: str, skill: Skill, latest_version: str) -> CacheRecord | None:
         """The cached result of this call, if there is a live one."""

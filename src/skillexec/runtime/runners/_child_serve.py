@@ -90,7 +90,9 @@ def _error_frame(info: ErrorInfo, trace: str) -> bytes:
     except (TypeError, ValueError):
         plain = ErrorInfo(type=info.type, code=info.code, message=utf8_text(str(info.message)),
                           retryable=info.retryable, severity=info.severity,
-                          details={"details_not_json": True, "retryable": info.retryable})
+                          details={"details_not_json": True, **(
+                              {"retryable": info.details["retryable"]}
+                              if isinstance(info.details.get("retryable"), bool) else {})})
         return proto.encode_frame({"t": "result", "ok": False, "error": plain.to_dict(),
                                    "traceback": trace})
 
