@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,28 @@ def test_a_retried_run_shows_its_attempt(tmp_path: Path, browser: Any) -> None:
 
 async def _register(engine: Any) -> None:
     engine.register(flaky)
+
+
+def test_a_run_sent_as_another_skill_is_picked_waits_for_its_form(
+        tmp_path: Path, browser: Any) -> None:
+    """Run pressed while the picked skill's form was still on its way sent the fields of
+    the skill before ("invalid parameters for skill 'flaky': 'shout' is not allowed"):
+    the run waits for the form, and sends that skill's fields only."""
+    _tries["n"] = 1  # (its first attempt does not fail: one attempt is enough here)
+    with _server(tmp_path) as srv:
+        srv.call(_register(srv.engine))
+        ctx, page, errors = _open(browser, srv.base_url, srv.key("runner"))
+        page.select_option("#runskill", "slow")
+        page.wait_for_selector("#fields [name=seconds]")
+        page.fill("#fields [name=seconds]", "1")
+
+        def slowly(route: Any) -> None:
+            time.sleep(0.8)  # the form's answer comes after the click
+            route.continue_()
+        page.route("**/api/skills/flaky", slowly)
+        page.select_option("#runskill", "flaky")
+        page.click("#runform button[type=submit]")
+        page.wait_for_function("() => document.querySelector('#runstatus').textContent "
+                               "=== 'succeeded'")
+        assert errors == []
+        ctx.close()

@@ -28,11 +28,20 @@ function input(name, schema) {
 }
 
 let formFor = "";
-async function form() {
+let formReady = Promise.resolve();
+function form() {
+  // What a submit waits for: a run sent at once after another skill was picked carried
+  // the fields of the one before (refused: "'shout' is not allowed").
+  const drawn = drawForm();
+  formReady = drawn.catch(() => {});  // its own failure is said where it is drawn
+  return drawn;
+}
+async function drawForm() {
   // The first skill's form is asked for as the list fills and again when the user picks
   // one: answers can arrive in either order, and only the current choice's may draw.
   const id = $("#runskill").value;
   formFor = id;
+  $("#fields").replaceChildren();  // the last skill's fields are not this one's
   const skill = await api("/api/skills/" + encodeURIComponent(id));
   if (formFor !== id || $("#runskill").value !== id) return;
   const info = $("#skillinfo");
@@ -300,6 +309,7 @@ async function submit(ev) {
   $("#runartifacts").replaceChildren();
   runState("submitting", 0, null);
   try {
+    await formReady;
     const skill = encodeURIComponent($("#runskill").value);
     const script = $("#runwhat").value;
     const session = script ? await runSession() : null;
