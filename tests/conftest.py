@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,3 +45,22 @@ def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         monkeypatch.chdir(ROOT)
         for entry in tmp_path.iterdir():
             remove_tree(str(entry))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The backend of the ``anyio``-marked tests (the MCP SDK's): asyncio, as the engine."""
+    return "asyncio"
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Any]:
+    """An MCP server (``McpServer``) over an engine of tests._mcp's skills; a test module
+    that serves other skills defines its own."""
+    from skillexec import SkillExecutionEngine
+    from skillexec.mcp.server import McpServer
+    from tests._mcp import write_skills
+
+    skills = write_skills(tmp_path / "skills")
+    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
+        yield McpServer(engine)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +21,9 @@ from tests._mcp import PNG_1PX, write_skills
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["2026-07-28", "legacy"])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
-    skills = write_skills(tmp_path / "skills")
-    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
-        yield McpServer(engine)
 
 
 async def test_tools_are_the_skills_with_safe_names_and_self_contained_schemas(

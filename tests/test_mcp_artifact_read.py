@@ -28,11 +28,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n%%EOF\n"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def authenticate(raw: str | None) -> Caller | None:
     return Caller(principal="alice") if raw == "k-all" else None
 

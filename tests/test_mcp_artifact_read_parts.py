@@ -25,11 +25,6 @@ BLOB_BYTES = 3 << 20
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     folder = tmp_path / "skills" / "maker"
     folder.mkdir(parents=True)

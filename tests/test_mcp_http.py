@@ -34,11 +34,6 @@ KEYS = {"k-all": Caller(principal="alice"),
         "k-carol": Caller(principal="carol")}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -21,11 +21,6 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_the_readme_says_a_new_folder_needs_a_restart() -> None:
     readme = (ROOT / "README.md").read_text()
     mcp = readme[readme.index("## MCP ("):readme.index("## Configuration")]

@@ -19,11 +19,6 @@ SKILLS = 620
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     root = tmp_path / "skills"
     for i in range(SKILLS):

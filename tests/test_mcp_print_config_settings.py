@@ -22,11 +22,6 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _print_config(cwd: Path, *args: str, **env: str) -> dict[str, Any]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SKILLEXEC_")}
     out = subprocess.run(

@@ -21,11 +21,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     folder = tmp_path / "skills" / "slides"
     (folder / "scripts").mkdir(parents=True)

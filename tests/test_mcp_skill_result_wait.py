@@ -3,30 +3,13 @@ request) the call it waits for keeps running, for a later ``skill_result`` to re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import anyio
 import pytest
 from mcp import Client
 
-from skillexec import SkillExecutionEngine
 from skillexec.mcp.server import McpServer
-from tests._mcp import write_skills
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
-    skills = write_skills(tmp_path / "skills")
-    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
-        yield McpServer(engine)
 
 
 @pytest.mark.parametrize("mode", ["2026-07-28", "legacy"])

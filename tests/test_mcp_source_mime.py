@@ -26,11 +26,6 @@ FILES = {"scripts/cli.mjs": ("text/javascript", "export const x = 1;\n"),
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     folder = tmp_path / "skills" / "records"
     (folder / "scripts").mkdir(parents=True)

@@ -17,11 +17,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     folder = tmp_path / "skills" / "echo"
     (folder / "scripts").mkdir(parents=True)

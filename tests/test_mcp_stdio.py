@@ -20,11 +20,6 @@ from tests._mcp import write_skills
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def params(tmp_path: Path) -> StdioServerParameters:
     skills = write_skills(tmp_path / "skills")
     return StdioServerParameters(

@@ -5,30 +5,14 @@ timeout, and answered success."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
-from skillexec import SkillExecutionEngine
 from skillexec.mcp.server import McpServer
-from tests._mcp import write_skills
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
-    skills = write_skills(tmp_path / "skills")
-    async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "data") as engine:
-        yield McpServer(engine)
 
 
 @pytest.mark.parametrize(("tool", "args", "says"), [

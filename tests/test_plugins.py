@@ -140,11 +140,6 @@ def test_the_cli_runs_and_shows_a_plugins_skill(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     async with SkillExecutionEngine(skills_dir=marketplace(tmp_path / "market"),
                                     data_dir=tmp_path / "data") as engine:

@@ -18,6 +18,7 @@ from skillexec import (
     TransientError,
     skill,
 )
+from skillexec.task import ExecutionResult
 from tests.conftest import arun
 
 
@@ -56,80 +57,53 @@ def test_a_skills_own_retryable_is_honoured(tmp_path: Path, fn: object, attempts
     arun(go())
 
 
-def test_a_childs_transient_error_given_retryable_false_is_not_retried(tmp_path: Path) -> None:
-    folder = tmp_path / "skills" / "quota"
+def _in_a_child(tmp_path: Path, raised: str, *, max_retries: int) -> ExecutionResult:
+    """One call of a skill run in a child (process isolation) whose execute raises
+    ``raised`` (an expression of skillexec's errors), retried without backoff."""
+    folder = tmp_path / "skills" / "child"
     folder.mkdir(parents=True)
     (folder / "skill.json").write_text(orjson.dumps({
-        "id": "quota", "name": "Quota", "version": "1.0.0", "description": "spent",
+        "id": "child", "name": "Child", "version": "1.0.0", "description": "fails",
         "entry_point": "main:execute", "parameters_schema": {},
-        "execution": {"isolation": "process", "max_retries": 3}}).decode())
+        "execution": {"isolation": "process", "max_retries": max_retries,
+                      "backoff": "none"}}).decode())
     (folder / "main.py").write_text(
-        "from skillexec import TransientError\n"
-        "def execute(input_data):\n"
-        "    raise TransientError('spent', retryable=False)\n")
+        "from skillexec import ExecutionError, TransientError\n"
+        f"def execute(input_data):\n    raise {raised}\n")
     config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
-                          isolation={"trusted_skills": ["quota"]})
+                          isolation={"trusted_skills": ["child"]})
 
-    async def go() -> None:
+    async def go() -> ExecutionResult:
         async with SkillExecutionEngine(config=config) as engine:
-            r = await engine.execute("quota")
-            assert r.error is not None and r.error.code == "transient_failure", r
-            assert r.attempts == 1 and r.error.retryable is False
+            return await engine.execute("child")
+    return arun(go())
 
-    arun(go())
+
+def test_a_childs_transient_error_given_retryable_false_is_not_retried(tmp_path: Path) -> None:
+    r = _in_a_child(tmp_path, "TransientError('spent', retryable=False)", max_retries=3)
+    assert r.error is not None and r.error.code == "transient_failure", r
+    assert r.attempts == 1 and r.error.retryable is False
 
 
 def test_a_childs_error_of_a_retryable_code_is_retried_when_it_says_nothing(
         tmp_path: Path) -> None:
     """The child reports every error's retryable; only one its skill gave (retryable=)
     wins over the code's rule: ExecutionError(code="rate_limited") is retried, as inline."""
-    folder = tmp_path / "skills" / "limited"
-    folder.mkdir(parents=True)
-    (folder / "skill.json").write_text(orjson.dumps({
-        "id": "limited", "name": "Limited", "version": "1.0.0", "description": "busy",
-        "entry_point": "main:execute", "parameters_schema": {},
-        "execution": {"isolation": "process", "max_retries": 2, "backoff": "none"}}).decode())
-    (folder / "main.py").write_text(
-        "from skillexec import ExecutionError\n"
-        "def execute(input_data):\n"
-        "    raise ExecutionError('slow down', code='rate_limited')\n")
-    config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
-                          isolation={"trusted_skills": ["limited"]})
-
-    async def go() -> None:
-        async with SkillExecutionEngine(config=config) as engine:
-            r = await engine.execute("limited")
-            assert r.error is not None and r.error.code == "rate_limited", r
-            assert r.attempts == 3 and r.error.retryable is True
-
-    arun(go())
+    r = _in_a_child(tmp_path, "ExecutionError('slow down', code='rate_limited')",
+                    max_retries=2)
+    assert r.error is not None and r.error.code == "rate_limited", r
+    assert r.attempts == 3 and r.error.retryable is True
 
 
 def test_a_childs_error_whose_details_are_not_json_keeps_its_codes_rule(
         tmp_path: Path) -> None:
     """Details that are not JSON are dropped from the child's answer, and with them no
     retryable the skill did not give: rate_limited is retried (it was not, reviewS)."""
-    folder = tmp_path / "skills" / "odd"
-    folder.mkdir(parents=True)
-    (folder / "skill.json").write_text(orjson.dumps({
-        "id": "odd", "name": "Odd", "version": "1.0.0", "description": "busy",
-        "entry_point": "main:execute", "parameters_schema": {},
-        "execution": {"isolation": "process", "max_retries": 2, "backoff": "none"}}).decode())
-    (folder / "main.py").write_text(
-        "from skillexec import ExecutionError\n"
-        "def execute(input_data):\n"
-        "    raise ExecutionError('slow down', code='rate_limited', details={'at': object()})\n")
-    config = EngineConfig(data_dir=tmp_path / "d", skills_dir=tmp_path / "skills",
-                          isolation={"trusted_skills": ["odd"]})
-
-    async def go() -> None:
-        async with SkillExecutionEngine(config=config) as engine:
-            r = await engine.execute("odd")
-            assert r.error is not None and r.error.code == "rate_limited", r
-            assert r.error.details.get("details_not_json") is True, r.error
-            assert r.attempts == 3 and r.error.retryable is True
-
-    arun(go())
+    r = _in_a_child(tmp_path, "ExecutionError('slow down', code='rate_limited', "
+                    "details={'at': object()})", max_retries=2)
+    assert r.error is not None and r.error.code == "rate_limited", r
+    assert r.error.details.get("details_not_json") is True, r.error
+    assert r.attempts == 3 and r.error.retryable is True
 
 
 def test_a_timeout_the_engine_would_not_retry_says_it_is_not_retryable(

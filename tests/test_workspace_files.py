@@ -111,11 +111,6 @@ def test_http(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
     async with SkillExecutionEngine(skills_dir=_skills(tmp_path),
                                     data_dir=tmp_path / "data") as engine:

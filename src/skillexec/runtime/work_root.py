@@ -60,9 +60,7 @@ def default_work_root(data_dir: Path, *, bases: Sequence[str] | None = None) -> 
 
 def make(work_root: Path) -> None:
     """The default work root, made (0711, whatever the umask) once an engine uses it."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(work_root, 0o700)
-        os.chmod(work_root, 0o711)  # noqa: S103 (traversal only)
+    make_reachable(str(work_root))
 
 
 def make_reachable(path: str) -> None:
