@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from skillexec.security.card_number import card_span
+
 __all__ = ["KINDS", "candidate", "mask", "mask_value", "masked_text"]
 
 # (kind, pattern, bounded): every pattern starts with a literal or a character class, never
@@ -93,18 +95,6 @@ def _combined(kinds: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<{kind}>{rx})" for kind, rx, _ in _RULES if kind in kinds))
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
 def _replacement(m: re.Match[str]) -> str | None:
     """What replaces this match, or None to keep it (a look-alike)."""
     kind = m.lastgroup or "secret"
@@ -114,11 +104,11 @@ def _replacement(m: re.Match[str]) -> str | None:
         if before.isalnum() or before == "_" or (kind == "card_number" and before == "-"):
             return None
     if kind == "card_number":
-        digits = m.group(0).replace(" ", "").replace("-", "")
-        # issuers' first digits (2: Mastercard's 2-series, 3: Amex/Diners/JCB, 4: Visa,
-        # 5: Mastercard, 6: Discover/UnionPay): a 13-digit millisecond timestamp is none
-        if (digits[0] not in "23456" or not _luhn(digits) or len(set(digits)) == 1):
+        run = m.group(0)
+        span = card_span(run)
+        if span is None:
             return None
+        return f"{run[:span[0]]}[REDACTED:card_number]{run[span[1]:]}"
     group = _VALUE_GROUP.get(kind)
     if group is not None:
         g0, g1 = m.span(group)
