@@ -12,8 +12,8 @@ from __future__ import annotations
 
 __all__ = ["card_span", "is_card_number"]
 
-# (first digits, lowest, highest) -> the lengths that issuer's numbers have.
-_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = (
+# (how many first digits, lowest, highest, the lengths that issuer's numbers have)
+_ISSUERS: tuple[tuple[int, int, int, frozenset[int]], ...] = (
     (1, 4, 4, frozenset({13, 16, 19})),  # Visa
     (2, 51, 55, frozenset({16})),  # Mastercard
     (4, 2221, 2720, frozenset({16})),  # Mastercard's 2-series
