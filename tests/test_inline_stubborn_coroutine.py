@@ -85,11 +85,14 @@ def test_its_timeout_ends_the_attempt_and_the_coroutine_is_let_go(tmp_path: Path
             assert 0.5 + GRACE_S - 0.1 < took < 0.5 + GRACE_S + 1.0
             inline = engine._pipeline.runners["inline"]  # the count is the runner's
             assert getattr(inline, "coroutines_stuck") == 1
+            # Operators see it where they see stuck threads: the Prometheus scrape.
+            assert "skillexec_inline_coroutines_stuck 1.0" in engine.monitor.prometheus_text()
             # Its end is still counted: the count follows the coroutine.
             end = time.monotonic() + 10
             while getattr(inline, "coroutines_stuck") and time.monotonic() < end:
                 await asyncio.sleep(0.05)
             assert getattr(inline, "coroutines_stuck") == 0 and GAVE_IN == ["stubborn"]
+            assert "skillexec_inline_coroutines_stuck 0.0" in engine.monitor.prometheus_text()
 
             r = await engine.execute(late_answer)  # it answered after its deadline
             assert r.status is TaskStatus.TIMED_OUT, r.output

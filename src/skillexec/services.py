@@ -66,6 +66,8 @@ class Services:
     """This engine's circuit breakers, per skill, as they are now."""
     threads_stuck: Callable[[], int]
     """Worker threads of the inline runner that outlived their call's timeout."""
+    coroutines_stuck: Callable[[], int]
+    """Async skills' coroutines let go of after their call ended that still run."""
     spawn: Callable[[Coroutine[Any, Any, Any]], None]
     """Run a coroutine in the background; the engine cancels it at close."""
     journal_event: Callable[[str, dict[str, Any]], None]

@@ -81,7 +81,7 @@ class ExecutionMonitor(Middleware):
         self.registry: CollectorRegistry = make_registry(EngineCollector(
             self.metrics, running=sv.running, queue_depth=self.queue_depth,
             circuits=self.circuit_states, running_by_skill=self.running_by_skill,
-            threads_stuck=sv.threads_stuck))
+            threads_stuck=sv.threads_stuck, coroutines_stuck=sv.coroutines_stuck))
         self._loop_wanted = bool(s.enabled and s.alerts)
         self._loop_started = False
         if s.enabled:

@@ -44,6 +44,7 @@ class EngineCollector(Collector):
                  circuits: Callable[[], Mapping[str, str]],
                  running_by_skill: Callable[[], Mapping[str, int]] = dict,
                  threads_stuck: Callable[[], int] | None = None,
+                 coroutines_stuck: Callable[[], int] | None = None,
                  system: bool = True) -> None:
         self.metrics = metrics
         self._running = running
@@ -51,6 +52,7 @@ class EngineCollector(Collector):
         self._circuits = circuits
         self._running_by_skill = running_by_skill
         self._threads_stuck = threads_stuck
+        self._coroutines_stuck = coroutines_stuck
         self._system = system
 
     def describe(self) -> Iterator[Metric]:
@@ -105,6 +107,12 @@ class EngineCollector(Collector):
                 "Inline threads still running an attempt that timed out (not retried unless "
                 "idempotent; they hold a thread of the pool until they return).",
                 value=self._threads_stuck())
+        if self._coroutines_stuck is not None:
+            yield GaugeMetricFamily(
+                "skillexec_inline_coroutines_stuck",
+                "Async skills' coroutines that ignored their cancellation and still run "
+                "after their call ended (timed out or cancelled).",
+                value=self._coroutines_stuck())
         depth = self._queue_depth()
         yield GaugeMetricFamily("skillexec_queue_depth", "Tasks waiting for a slot.",
                                 value=sum(depth.values()))

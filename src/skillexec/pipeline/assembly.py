@@ -368,4 +368,5 @@ def _services(c: EngineConfig, p: dict[str, Any], book: SkillBook, tasks: LiveTa
         queue_depth=queue.depth_by_priority, running=lambda: executor.slots,
         breakers=p["error_handler"].breakers,
         threads_stuck=lambda: int(getattr(runners.get("inline"), "threads_stuck", 0)),
+        coroutines_stuck=lambda: int(getattr(runners.get("inline"), "coroutines_stuck", 0)),
         spawn=spawn, journal_event=p["events_writer"].record)
