@@ -27,7 +27,7 @@ async def served(tmp_path: Path) -> AsyncIterator[McpServer]:
         "sys.stdout.flush()\n"
         "time.sleep(60)\n")
     (folder / "scripts" / "flood.py").write_text(
-        "import sys\nsys.stdout.write(('y' * 99 + '\\n') * 40000)\n")
+        "import sys\nsys.stdout.write(('y' * 99 + '\\n') * 90000)\n")  # past the 8 MiB cap
     async with SkillExecutionEngine(skills_dir=tmp_path / "skills",
                                     data_dir=tmp_path / "data") as engine:
         yield McpServer(engine)

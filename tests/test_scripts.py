@@ -482,20 +482,24 @@ def test_what_a_script_printed_before_its_timeout_is_kept(tmp_path: Path) -> Non
 
 
 def test_a_script_past_the_stream_cap_is_told_where_large_output_goes(tmp_path: Path) -> None:
-    """A script that prints a whole extracted text (over the 1 MiB cap of each stream) was
-    told only that it wrote too much: the message now says where large output goes."""
+    """A script that prints a whole extracted text (over the cap of each stream, here set
+    to 1 MiB) was told only that it wrote too much: the message now says where large output
+    goes, and which setting is the cap."""
     skills = tmp_path / "skills"
     shutil.copytree(SKILLS / PDF, skills / PDF)
     (skills / PDF / "scripts" / "flood.py").write_text(
         "import sys\nprint('page 1 of 900', file=sys.stderr)\nprint('x' * (2 << 20))\n")
 
     async def go() -> ExecutionResult:
-        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+        config = EngineConfig(skills_dir=skills, data_dir=tmp_path / "d",
+                              limits={"max_stream_bytes": 1 << 20})
+        async with SkillExecutionEngine(config=config) as e:
             return await e.run_script(PDF, "scripts/flood.py")
     r = arun(go())
     assert r.status is TaskStatus.FAILED and r.error is not None
     assert r.error.code == "output_too_large" and r.error.details["stream"] == "stdout"
-    assert r.error.message.endswith("bytes to stdout (each stream's cap; the first 16 KiB "
+    assert r.error.message.endswith("bytes to stdout (each stream's cap, "
+                                    "limits.max_stream_bytes; the first 16 KiB "
                                     "of each are in the details); write large "
                                     "output to a file in the workspace instead: the files "
                                     "a script writes are the call's artifacts"), r.error
@@ -786,3 +790,18 @@ def test_a_failed_scripts_hints_say_what_its_words_do_not(tmp_path: Path) -> Non
         assert f"{tmp_path / 'pyproject.toml'} is in a folder above the workspace" in (
             lint.error.details["sandbox"]), lint.error
         assert "set work_dir (SKILLEXEC_WORK_DIR) outside the project" in lint.error.message
+
+
+def test_a_script_printing_a_few_megabytes_is_not_stopped(tmp_path: Path) -> None:
+    """A scanner printing its JSON findings on a real project (trialA: 1-9 MB) was stopped
+    at 1 MiB, with no setting to raise it: the cap is 8 MiB and limits.max_stream_bytes."""
+    skills = tmp_path / "skills"
+    shutil.copytree(SKILLS / PDF, skills / PDF)
+    (skills / PDF / "scripts" / "scan.py").write_text("print('y' * (3 << 20))\n")
+
+    async def go() -> ExecutionResult:
+        async with SkillExecutionEngine(skills_dir=skills, data_dir=tmp_path / "d") as e:
+            return await e.run_script(PDF, "scripts/scan.py")
+    r = arun(go())
+    assert r.status is TaskStatus.SUCCEEDED, r.error
+    assert isinstance(r.output, dict) and r.output["stdout"] == "y" * (3 << 20) + "\n"

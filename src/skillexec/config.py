@@ -296,7 +296,7 @@ class EngineConfig(StorageViews, BaseSettings):
             zygote_idle_s=z.idle_s, zygote_max_attempts=z.max_attempts,
             zygote_import_timeout_s=z.import_timeout_s, zygote_memory_mb=z.memory_mb,
             zygote_spare=z.spare, zygote_preload=z.preload, max_open_files=lim.max_open_files,
-            max_output_bytes=lim.max_output_bytes,
+            max_output_bytes=lim.max_output_bytes, max_stdout_bytes=lim.max_stream_bytes,
             max_artifact_bytes=min(lim.max_artifact_bytes, q.max_artifacts_bytes),
             # RLIMIT_FSIZE: 256 MiB, or just past a smaller workspace quota, so that one file
             # stopped by it is counted over the quota (the quota's error, not the skill's EFBIG).

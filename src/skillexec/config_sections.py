@@ -48,6 +48,10 @@ class LimitsConfig(_Section):
                                  description="Largest accepted parameters (JSON).")
     max_output_bytes: int = Field(default=16 << 20, ge=1,
                                   description="Largest accepted output (JSON).")
+    max_stream_bytes: int = Field(default=8 << 20, ge=4096,
+                                  description="Most an isolated attempt may write to stdout, "
+                                  "and to stderr, each: past it the attempt is stopped "
+                                  "(output_too_large).")
     max_artifact_bytes: int = Field(default=100 << 20, ge=1,
                                     description="Largest single artifact.")
     default_memory_mb: int = Field(default=512, ge=16,

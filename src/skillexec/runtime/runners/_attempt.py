@@ -463,9 +463,10 @@ class AttemptIO:
 
 # A script's output that does not fit a stream (its whole extracted text) has a place.
 _HEAD_BYTES = 16 << 10  # of each stream, kept in the details
-_TO_A_FILE = (f" (each stream's cap; the first {_HEAD_BYTES >> 10} KiB of each are in the "
-              "details); write large output to a file in the workspace instead: the files a "
-              "script writes are the call's artifacts")
+_TO_A_FILE = (" (each stream's cap, limits.max_stream_bytes; the first "
+              f"{_HEAD_BYTES >> 10} KiB of each are in the details); write large output to "
+              "a file in the workspace instead: the files a script writes are the call's "
+              "artifacts")
 
 
 def _runs_on_node(script: Path) -> bool:

@@ -32,7 +32,7 @@ class IsolationSettings:
     max_open_files: int = 1024  # a shell's usual soft limit (Lighthouse's ESM graph: >256)
     max_file_size_mb: int = 256
     max_processes: int = 64  # per attempt (pids cgroup); per skill uid via RLIMIT_NPROC x8
-    max_stdout_bytes: int = 1024 * 1024  # each of stdout and stderr; more kills the attempt
+    max_stdout_bytes: int = 8 << 20  # each of stdout and stderr; more kills the attempt
     max_output_bytes: int = 16 * 1024 * 1024  # the result; attempt.limits may lower it
     max_input_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 64 * 1024 * 1024
