@@ -13,9 +13,9 @@ _SCHEMA = ("CREATE TABLE tasks(task_id TEXT, status TEXT, started_at REAL, attem
            " skill_id TEXT, skill_version TEXT, params BLOB, config BLOB, priority INTEGER,"
            " timeout_s REAL, max_retries INTEGER, idempotent INTEGER, created_at REAL,"
            " principal TEXT, deadline_s REAL, folder TEXT, result BLOB, history BLOB,"
-           " finished_at REAL)")
+           " summary BLOB, finished_at REAL)")
 _END = ("UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
-        " attempts=?, result=?, history=? WHERE task_id=?")
+        " attempts=?, result=?, history=?, summary=? WHERE task_id=?")
 
 
 def _task(i: int, *, started: float | None, principal: str | None,
@@ -37,7 +37,7 @@ def _table(plain: bool) -> list[tuple[Any, ...]]:
                 task = _task(i, started=started, principal=principal, deadline=deadline,
                              folder=None if i % 3 else "/skills/noop")  # None: a refusal's
                 end = ("succeeded", 3.0 + i, 2.0, 1, b'{"output":null}',
-                       None if i % 2 else b'[{"attempt":1}]', f"t{i}")
+                       None if i % 2 else b'[{"attempt":1}]', b'{"wall_ms":1}', f"t{i}")
                 if plain:
                     conn.execute(INSERT_TASK, insert_values(task))
                     conn.execute(_END, end)
@@ -50,8 +50,8 @@ def _table(plain: bool) -> list[tuple[Any, ...]]:
                     assert all(a.__class__ in (str, int, float, bytearray) for a in args)
                     conn.execute(sql, args)
                 i += 1
-    return conn.execute("SELECT *, typeof(params), typeof(result), typeof(history) FROM tasks"
-                        " ORDER BY task_id").fetchall()
+    return conn.execute("SELECT *, typeof(params), typeof(result), typeof(history),"
+                        " typeof(summary) FROM tasks ORDER BY task_id").fetchall()
 
 
 def test_rows_store_the_same_as_plain_binding() -> None:

@@ -2,8 +2,9 @@
 
 Every store maps tasks to rows through one codec, above its SQL: the SQLite journal and any
 other store seal the same fields the same way. Sealed are the payloads: a task's
-parameters and config, its output, its error's message and details, its attempt history,
-the errors carried by events, the cached outputs. Ids, states, skills, times and metrics
+parameters and config, its output, its error's message and details (and that message's
+gist in the task's summary), its attempt history, the errors carried by events, the cached
+outputs. Ids, states, skills, times and metrics
 stay clear, so reports and statistics read them without a key.
 
 A sealed field is ``0x01 ‖ key id (4) ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag``, under
@@ -74,13 +75,14 @@ class Codec:
 
     # -- the documents that are part clear, part sealed -------------------------------------
 
-    def seal_result(self, body: dict[str, Any], *, task_id: str,
-                    principal: str | None) -> dict[str, Any]:
-        """A result's dict with its output and error text sealed (in place)."""
+    def seal_result(self, body: dict[str, Any], *, task_id: str, principal: str | None,
+                    field: str = "result") -> dict[str, Any]:
+        """A result's dict with its output and error text sealed (in place); ``field``: the
+        row's field it is stored in (a result, or its summary: ``storage.summary``)."""
         return body
 
-    def open_result(self, body: dict[str, Any], *, task_id: str,
-                    principal: str | None) -> dict[str, Any]:
+    def open_result(self, body: dict[str, Any], *, task_id: str, principal: str | None,
+                    field: str = "result") -> dict[str, Any]:
         """The result's dict with its sealed part put back (in place)."""
         if _SEALED_KEY in body:
             raise _encrypted()
@@ -163,8 +165,8 @@ class SealingCodec(Codec):
                              f"directory's keyring sealed it ({share})",
                              code="data_key_destroyed")
 
-    def seal_result(self, body: dict[str, Any], *, task_id: str,
-                    principal: str | None) -> dict[str, Any]:
+    def seal_result(self, body: dict[str, Any], *, task_id: str, principal: str | None,
+                    field: str = "result") -> dict[str, Any]:
         output = body.get("output")
         error = body.get("error")
         if isinstance(error, dict):
@@ -182,12 +184,12 @@ class SealingCodec(Codec):
             plain = orjson.dumps({"output": output}, default=str)
         body["output"] = None
         # (b2a_base64 is what base64.b64encode calls, without its Python frame)
-        body[_SEALED_KEY] = b2a_base64(self.seal("tasks", task_id, "result", principal, plain),
+        body[_SEALED_KEY] = b2a_base64(self.seal("tasks", task_id, field, principal, plain),
                                        newline=False).decode()
         return body
 
-    def open_result(self, body: dict[str, Any], *, task_id: str,
-                    principal: str | None) -> dict[str, Any]:
+    def open_result(self, body: dict[str, Any], *, task_id: str, principal: str | None,
+                    field: str = "result") -> dict[str, Any]:
         sealed = body.pop(_SEALED_KEY, None)
         if sealed is None:
             if body.get("output") is None and body.get("error") is None:
@@ -203,7 +205,7 @@ class SealingCodec(Codec):
                     error["message"] = "(purged)"  # as storage.rows.purged_result writes it
                     error.pop("details", None)
             return body
-        hidden = orjson.loads(self.open("tasks", task_id, "result", principal,
+        hidden = orjson.loads(self.open("tasks", task_id, field, principal,
                                         base64.b64decode(sealed)))
         body["output"] = hidden.get("output")
         error = body.get("error")

@@ -23,6 +23,7 @@ from skillexec.storage.store import (
     StoredTask,
     poll_finished,
 )
+from skillexec.storage.summary import TaskSummary, summary_of
 from skillexec.task import ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["MemoryStore"]
@@ -107,6 +108,16 @@ class MemoryStore:
                and (since is None or info.created_at >= since)
                and (until is None or info.created_at < until)]
         return out[:limit]
+
+    async def list_summaries(self, *, status: TaskStatus | None = None,
+                             skill_id: str | None = None, limit: int = 50,
+                             since: float | None = None, until: float | None = None,
+                             principal: str | None = None) -> list[TaskSummary]:
+        # The results are objects here: summarizing one reads three fields, decodes nothing.
+        return [TaskSummary(replace(i, result=None),
+                            None if i.result is None else summary_of(i.result))
+                for i in await self.list_tasks(status=status, skill_id=skill_id, limit=limit,
+                                               since=since, until=until, principal=principal)]
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:

@@ -24,7 +24,7 @@ STARTED = pg(
 # Guarded: a second terminal write (another node's, a late one) matches no row, and only
 # the write that matched notifies (with the row, when it is small: ``postgres_notify``).
 _END = ("UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?),"
-        " attempts=?, result=?, history=? WHERE task_id=? AND finished_at IS NULL")
+        " attempts=?, result=?, history=?, summary=? WHERE task_id=? AND finished_at IS NULL")
 FINISHED = pg(f"WITH done AS ({_END} RETURNING {ENDED_COLUMNS}) SELECT {NOTE} FROM {NOTED}")
 # A distributed worker's end when its ledger lives in this database: the fence check folded
 # into the guarded terminal write, one statement in the group commit's transaction (no
@@ -38,7 +38,7 @@ FENCED_FINISHED = pg(
 )
 
 # Where an end's arguments hold its task id.
-_END_ID = {FINISHED: 6, FENCED_FINISHED: 0}
+_END_ID = {FINISHED: 7, FENCED_FINISHED: 0}
 
 
 def superseded_dropped(records: list[Record]) -> list[Record]:

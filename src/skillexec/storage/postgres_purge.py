@@ -2,8 +2,9 @@
 payloads erased, as in the SQLite journal (the same selection and what is left, ``rows``).
 
 The rows keep their ids, skill, state, times, metrics and error codes; parameters, config,
-output, error text and history go, with the artifact records, the events about the tasks
-and the cached results of their skills, in one transaction. Then the tables are vacuumed.
+output, error text (the summary's too) and history go, with the artifact records, the
+events about the tasks and the cached results of their skills, in one transaction. Then the
+tables are vacuumed.
 
 What PostgreSQL can and cannot guarantee about the erased bytes:
 
@@ -49,7 +50,8 @@ _TABLES = ("tasks", "artifacts", "events", "cache")
 _BARRIER = "SELECT 1"
 _HORIZON_TRIES = 200  # 10 s: an analyze or a report's read, not a transaction left open
 _HORIZON_PAUSE_S = 0.05
-_SCRUB = pg("UPDATE tasks SET params=?, config=?, history=NULL, result=? WHERE task_id=?")
+_SCRUB = pg("UPDATE tasks SET params=?, config=?, history=NULL, result=?, summary=?"
+            " WHERE task_id=?")
 
 
 class _Journal(Protocol):
@@ -106,15 +108,15 @@ async def _purge_rows(conn: _Conn, *, principal: str | None, everyone: bool,
     cur = conn.cursor()
     # FOR UPDATE: a late terminal write from another node waits for the purge, then finds
     # the row finished (its guard) and writes nothing.
-    await cur.execute(pg(f"SELECT task_id, skill_id, result FROM tasks WHERE "
+    await cur.execute(pg(f"SELECT task_id, skill_id, result, summary FROM tasks WHERE "
                          f"{' AND '.join(where)} FOR UPDATE"), args)
     rows = await cur.fetchall()
     if not rows:
         return PurgeReport(tasks=0, artifacts=0, events=0, skills=(), orphans=frozenset())
     ids = [r[0] for r in rows]
     skills = sorted({r[1] for r in rows})
-    await cur.executemany(_SCRUB, [(PURGED, PURGED, purged_result(
-        bytes(r[2]) if r[2] is not None else None), r[0]) for r in rows])
+    await cur.executemany(_SCRUB, [(PURGED, PURGED, *(purged_result(
+        bytes(blob) if blob is not None else None) for blob in r[2:4]), r[0]) for r in rows])
     await cur.execute("DELETE FROM artifacts WHERE task_id = ANY(%s) RETURNING sha256", (ids,))
     digests = {r[0] for r in await cur.fetchall()}
     artifacts = cur.rowcount

@@ -27,6 +27,7 @@ from skillexec.storage.rows import (
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, CacheRecord, StoredTask
+from skillexec.storage.summary import SUMMARY_COLUMNS, TaskSummary, task_summary
 from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["PUBLISHED", "PostgresQueriesMixin", "Reconcilable"]
@@ -90,6 +91,14 @@ class PostgresQueriesMixin:
         sql, args = task_list(status=status, skill_id=skill_id, since=since, until=until,
                               principal=principal, limit=limit)
         return [info(r, self._codec) for r in await self._rows(sql, args)]
+
+    async def list_summaries(self, *, status: TaskStatus | None = None,
+                             skill_id: str | None = None, limit: int = 50,
+                             since: float | None = None, until: float | None = None,
+                             principal: str | None = None) -> list[TaskSummary]:
+        sql, args = task_list(status=status, skill_id=skill_id, since=since, until=until,
+                              principal=principal, limit=limit, columns=SUMMARY_COLUMNS)
+        return [task_summary(r, self._codec) for r in await self._rows(sql, args)]
 
     async def unfinished(self) -> list[StoredTask]:
         """This node's unfinished tasks (every node's for a store without a node): another

@@ -116,11 +116,18 @@ _V4 = """
 ALTER TABLE tasks ADD COLUMN folder text;
 """
 
+# A finished task's summary (storage.summary): what a task list shows of its result, so
+# that the list reads no result (a large bytea is stored apart, TOAST: never fetched then).
+_V5 = """
+ALTER TABLE tasks ADD COLUMN summary bytea;
+"""
+
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "tasks, artifacts, events, cache", _V1),
     (2, "tasks: fillfactor 70, early autovacuum", _V2),
     (3, "api_keys, audit", _V3),
     (4, "tasks: folder", _V4),
+    (5, "tasks: summary", _V5),
 )
 
 

@@ -20,6 +20,7 @@ from skillexec.security.keys import KeyInfo, KeyRecord
 from skillexec.security.principals import LOCAL_ID, Role
 from skillexec.storage.codec import PLAIN, Codec
 from skillexec.storage.store import ArtifactRecord, CacheRecord
+from skillexec.storage.summary import summary_json
 from skillexec.task import ArtifactRef, ExecutionResult, ExecutionTask, TaskInfo, TaskStatus
 
 __all__ = ["ARTIFACT_COLUMNS", "AUDIT_HEAD", "AUDIT_INSERT", "AUDIT_MARK", "CACHE_COLUMNS",
@@ -89,8 +90,9 @@ def owned_by(principal: str | None, where: list[str], args: list[Any]) -> None:
 
 
 def task_list(*, status: TaskStatus | None, skill_id: str | None, since: float | None,
-              until: float | None, principal: str | None, limit: int) -> tuple[str, list[Any]]:
-    """``list_tasks``'s SELECT (``INFO_COLUMNS``, newest first) and its arguments."""
+              until: float | None, principal: str | None, limit: int,
+              columns: str = INFO_COLUMNS) -> tuple[str, list[Any]]:
+    """``list_tasks``'s SELECT (``columns``, newest first) and its arguments."""
     where, args = created_between(since, until)
     owned_by(principal, where, args)
     if status is not None:
@@ -99,7 +101,7 @@ def task_list(*, status: TaskStatus | None, skill_id: str | None, since: float |
     if skill_id is not None:
         where.append("skill_id=?")
         args.append(skill_id)
-    return newest_first(INFO_COLUMNS, where, args, limit), args
+    return newest_first(columns, where, args, limit), args
 
 
 def info(row: tuple[Any, ...], codec: Codec = PLAIN) -> TaskInfo:
@@ -191,7 +193,8 @@ def finished_values(task: ExecutionTask, result: ExecutionResult,
                     history: list[dict[str, Any]], output_json: bytes | None,
                     codec: Codec) -> tuple[Any, ...]:
     """The terminal write's values: status, finished_at, started_at, attempts, result,
-    history, task_id (the result's output and error text, and the history, sealed)."""
+    history, summary, task_id (the result's output and error text, the history and the
+    summary's message, sealed)."""
     body = result.to_dict()
     if output_json is not None:  # already encoded once, to check its size
         body["output"] = orjson.Fragment(output_json)
@@ -199,15 +202,16 @@ def finished_values(task: ExecutionTask, result: ExecutionResult,
     keep = len(history) > 1 or (history and (history[0].get("error")
                                               or history[0].get("leader_task_id")))
     kept = orjson.dumps(history, default=str) if keep else None
+    principal = task.request.principal
+    summary = summary_json(result, task_id=task.task_id, principal=principal, codec=codec)
     if codec.enabled:
-        principal = task.request.principal
         # (here, not only in seal_result: the body's output may be a Fragment of null)
         if result.output is not None or result.error is not None:
             body = codec.seal_result(body, task_id=task.task_id, principal=principal)
         if kept is not None:
             kept = codec.seal("tasks", task.task_id, "history", principal, kept)
     return (result.status._value_, result.finished_at, result.started_at, result.attempts,
-            orjson.dumps(body, default=str), kept, task.task_id)
+            orjson.dumps(body, default=str), kept, summary, task.task_id)
 
 
 def event_data(kind: str, data: dict[str, Any], codec: Codec) -> bytes:
@@ -261,7 +265,8 @@ def purge_where(*, principal: str | None, everyone: bool,
 
 def purged_result(result: bytes | None) -> bytes | None:
     """A stored result with its output, error text and sealed part gone (state, times,
-    metrics and error code stay for reports), marked purged."""
+    metrics and error code stay for reports), marked purged; a stored summary likewise
+    (its wall time, error code and artifact count stay: ``storage.summary``)."""
     if not result:
         return result
     body = orjson.loads(result)

@@ -29,9 +29,9 @@ from skillexec.storage.sqlite_cache import SQLiteCacheMixin
 from skillexec.storage.sqlite_purge import SQLiteVacuumMixin
 from skillexec.storage.sqlite_queries import SQLiteQueriesMixin
 from skillexec.storage.sqlite_request import INSERT_TASK, insert_row
+from skillexec.storage.sqlite_schema import migrate
 from skillexec.storage.sqlite_security import (
     AUDIT_MARK,
-    SECURITY_SCHEMA,
     SQLiteSecurityMixin,
     commit_audited,
     place_audit,
@@ -41,72 +41,13 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    skill_id TEXT NOT NULL,
-    skill_version TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    params BLOB NOT NULL,
-    config BLOB NOT NULL,
-    timeout_s REAL NOT NULL,
-    max_retries INTEGER NOT NULL,
-    idempotent INTEGER NOT NULL,
-    principal TEXT,
-    created_at REAL NOT NULL,
-    deadline_s REAL,
-    folder TEXT,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    result BLOB,
-    history BLOB,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
--- Task ids sort by time, so the table itself is in creation order. The partial index holds
--- only unfinished tasks, and a task enters it once and leaves it once: indexing status
--- instead would move every task in and out of an index at each of its state changes.
-CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks(task_id) WHERE finished_at IS NULL;
-CREATE INDEX IF NOT EXISTS tasks_skill ON tasks(skill_id, task_id);
-CREATE TABLE IF NOT EXISTS artifacts (
-    id TEXT PRIMARY KEY,
-    sha256 TEXT NOT NULL,
-    name TEXT NOT NULL,
-    mime TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    task_id TEXT,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS artifacts_sha ON artifacts(sha256);
-CREATE INDEX IF NOT EXISTS artifacts_created ON artifacts(created_at);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    at REAL NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_kind ON events(kind, seq);
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY,
-    skill_id TEXT NOT NULL,
-    version TEXT NOT NULL,
-    value BLOB NOT NULL,
-    expires_at REAL,
-    created_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS cache_skill ON cache(skill_id, version);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');
-"""
-
 _STARTED = (
     "UPDATE tasks SET status=?, started_at=coalesce(started_at, ?), attempts=?"
     " WHERE task_id=? AND finished_at IS NULL"
 )
 _FINISHED = (
     "UPDATE tasks SET status=?, finished_at=?, started_at=coalesce(started_at, ?), attempts=?,"
-    " result=?, history=? WHERE task_id=? AND finished_at IS NULL"
+    " result=?, history=?, summary=? WHERE task_id=? AND finished_at IS NULL"
 )
 _ARTIFACT = (
     "INSERT OR REPLACE INTO artifacts(id, sha256, name, mime, size, task_id, created_at)"
@@ -115,7 +56,7 @@ _ARTIFACT = (
 _EVENT = "INSERT INTO events(kind, at, data) VALUES (?,?,?)"
 # The rows of every task, bound without sqlite3's adapter lookups (sqlite_binding): a
 # task's insert (started_at, principal, deadline_s often absent, a refusal's folder too;
-# params, config) and its end (history mostly absent; result).
+# params, config) and its end (history mostly absent; result, summary).
 _INSERTS = variants(INSERT_TASK, (2, 13, 14, 15))
 _ENDS = variants(_FINISHED, (5,))
 _Record = tuple[str, tuple[Any, ...], "asyncio.Future[None] | None"]
@@ -160,13 +101,7 @@ class SQLiteStore(SQLiteQueriesMixin, SQLiteCacheMixin, SQLiteSecurityMixin,
         self._loop_thread = threading.get_ident()
         self._write = self._connect()
         self._write.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
-        self._write.executescript(_SCHEMA)
-        self._write.executescript(SECURITY_SCHEMA)
-        columns = {r[1] for r in self._write.execute("PRAGMA table_info(tasks)")}
-        if "deadline_s" not in columns:  # a journal from before deadlines were kept
-            self._write.execute("ALTER TABLE tasks ADD COLUMN deadline_s REAL")
-        if "folder" not in columns:  # a journal from before skill folders were kept
-            self._write.execute("ALTER TABLE tasks ADD COLUMN folder TEXT")
+        migrate(self._write)
         self._read = self._connect()
         self._stop.clear()
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, daemon=True,

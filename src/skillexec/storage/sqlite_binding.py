@@ -35,7 +35,8 @@ def variants(sql: str, positions: tuple[int, ...]) -> list[str]:
 def finished_row(texts: list[str], v: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
     """The end of :func:`~skillexec.storage.rows.finished_values`'s row ``v`` (``texts``:
     its :func:`variants` for position 5): history as NULL when absent (most tasks: one
-    clean attempt); the result (4) and a history as bytearray."""
+    clean attempt); the result (4), a history and the summary (6) as bytearray."""
     if v[5] is None:
-        return texts[1], (v[0], v[1], v[2], v[3], bytearray(v[4]), v[6])
-    return texts[0], (v[0], v[1], v[2], v[3], bytearray(v[4]), bytearray(v[5]), v[6])
+        return texts[1], (v[0], v[1], v[2], v[3], bytearray(v[4]), bytearray(v[6]), v[7])
+    return texts[0], (v[0], v[1], v[2], v[3], bytearray(v[4]), bytearray(v[5]),
+                      bytearray(v[6]), v[7])

@@ -2,10 +2,10 @@
 erased so that no copy stays in the files.
 
 The rows keep their ids, skill, state, times, metrics and error codes (reports and
-statistics read those); parameters, config, output, error text and history go. With
-``secure_delete`` the freed bytes are zeroed as SQLite frees them, then ``VACUUM`` rewrites
-the database without free pages and a TRUNCATE checkpoint empties the write-ahead log, which
-still held the old pages.
+statistics read those); parameters, config, output, error text (the summary's too) and
+history go. With ``secure_delete`` the freed bytes are zeroed as SQLite frees them, then
+``VACUUM`` rewrites the database without free pages and a TRUNCATE checkpoint empties the
+write-ahead log, which still held the old pages.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def purge_rows(c: sqlite3.Connection, *, principal: str | None, everyone: bool,
     c.execute("PRAGMA secure_delete=ON")
     c.execute("BEGIN IMMEDIATE")
     try:
-        rows = c.execute(f"SELECT task_id, skill_id, result FROM tasks WHERE "
+        rows = c.execute(f"SELECT task_id, skill_id, result, summary FROM tasks WHERE "
                          f"{' AND '.join(where)}", args).fetchall()
         skills = sorted({r[1] for r in rows})
         artifacts = events = 0
@@ -55,9 +55,10 @@ def purge_rows(c: sqlite3.Connection, *, principal: str | None, everyone: bool,
             part = rows[i:i + _CHUNK]
             ids = [r[0] for r in part]
             marks = ",".join("?" * len(ids))
-            c.executemany("UPDATE tasks SET params=?, config=?, history=NULL, result=? "
-                          "WHERE task_id=?",
-                          [(PURGED, PURGED, purged_result(r[2]), r[0]) for r in part])
+            c.executemany("UPDATE tasks SET params=?, config=?, history=NULL, result=?, "
+                          "summary=? WHERE task_id=?",
+                          [(PURGED, PURGED, purged_result(r[2]), purged_result(r[3]), r[0])
+                           for r in part])
             digests = c.execute(f"SELECT DISTINCT sha256 FROM artifacts WHERE task_id IN "
                                 f"({marks})", ids).fetchall()
             artifacts += c.execute(f"DELETE FROM artifacts WHERE task_id IN ({marks})",

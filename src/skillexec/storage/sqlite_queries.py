@@ -24,6 +24,7 @@ from skillexec.storage.rows import (
 from skillexec.storage.rows import history as history_of
 from skillexec.storage.sqlite_request import STORED_COLUMNS, stored_task
 from skillexec.storage.store import ArtifactRecord, StoredTask, poll_finished
+from skillexec.storage.summary import SUMMARY_COLUMNS, TaskSummary, task_summary
 from skillexec.task import TaskInfo, TaskStatus
 
 __all__ = ["SQLiteQueriesMixin"]
@@ -60,6 +61,15 @@ class SQLiteQueriesMixin:
                               principal=principal, limit=limit)
         rows = await self._query(lambda c: c.execute(sql, args).fetchall())
         return [info(r, self._codec) for r in rows]
+
+    async def list_summaries(self, *, status: TaskStatus | None = None,
+                             skill_id: str | None = None, limit: int = 50,
+                             since: float | None = None, until: float | None = None,
+                             principal: str | None = None) -> list[TaskSummary]:
+        sql, args = task_list(status=status, skill_id=skill_id, since=since, until=until,
+                              principal=principal, limit=limit, columns=SUMMARY_COLUMNS)
+        rows = await self._query(lambda c: c.execute(sql, args).fetchall())
+        return [task_summary(r, self._codec) for r in rows]
 
     async def unfinished(self) -> list[StoredTask]:
         rows = await self._query(lambda c: c.execute(

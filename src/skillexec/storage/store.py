@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from skillexec.security.audit_chain import AuditEntry, AuditRow
 from skillexec.security.keys import KeyRecord
+from skillexec.storage.summary import TaskSummary
 from skillexec.task import (
     ArtifactRef,
     ExecutionResult,
@@ -116,6 +117,14 @@ class TaskStore(Protocol):
                          principal: str | None = None) -> list[TaskInfo]:
         """Newest first; ``since``/``until`` bound ``created_at`` (seconds since the epoch);
         ``principal``: only that principal's tasks (``local``'s are stored with NULL)."""
+
+    async def list_summaries(self, *, status: TaskStatus | None = None,
+                             skill_id: str | None = None, limit: int = 50,
+                             since: float | None = None, until: float | None = None,
+                             principal: str | None = None) -> list[TaskSummary]:
+        """``list_tasks`` without the results: each task with its result's summary (wall
+        time, error code and message cut, artifact count), read without reading the result
+        (``storage.summary``; a row journaled before summaries were kept: from its result)."""
 
     async def requests(self, *, since: float | None = None, until: float | None = None,
                        limit: int = 100_000) -> list[StoredTask]:
