@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
-from typing import Any, Protocol, cast
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar, cast
 
 from skillexec.distributed.ledger import Claim, Ledger
 from skillexec.errors import SkillExecError
@@ -24,6 +25,9 @@ from skillexec.task import ExecutionResult, ExecutionTask, TaskStatus
 __all__ = ["FencedStore"]
 
 log = logging.getLogger("skillexec.distributed")
+
+_T = TypeVar("_T")
+_FIRST_PAUSE_S = 0.25  # before an end the journal failed is written again; doubled each time
 
 
 class _FoldedJournal(Protocol):
@@ -52,28 +56,71 @@ class FencedStore:
     def finished(self, task: ExecutionTask, result: ExecutionResult,
                  history: list[dict[str, Any]], *,
                  output_json: bytes | None = None) -> Awaitable[None]:
-        claim = self.claims.pop(task.task_id, None)
+        claim = self.claims.get(task.task_id)
         if claim is None:  # not claimed here (the reaper already closed its claim)
             return self.inner.finished(task, result, history, output_json=output_json)
+        used = [claim]  # and those it is taken back as while its end is retried
         if self.folded is not None:
             # Queued now, not from a task a turn later: the end joins the group commit of
             # the records made with it (the audit's ``task.finished``), one fsync for both.
             held = self.folded.finished_fenced(task, result, history, fence=claim.fence,
                                                output_json=output_json)
-            return asyncio.ensure_future(self._folded(claim, task, result, history,
-                                                      output_json, held))
-        return asyncio.ensure_future(self._fenced(claim, task, result, history, output_json))
+            ending = self._folded(used, task, result, history, output_json, held)
+        else:
+            ending = self._fenced(claim, task, result, history, output_json)
+        return asyncio.ensure_future(self._held_until_ended(used, ending))
 
-    async def _folded(self, claim: Claim, task: ExecutionTask, result: ExecutionResult,
+    async def _held_until_ended(self, used: list[Claim], ending: Awaitable[None]) -> None:
+        """The claim stays in ``claims`` (its lease renewed) until the end is written or
+        refused: popped before, a failed write left the lease to run out under a finished
+        run, and the reaper ended it ``interrupted`` or ran it again."""
+        try:
+            await ending
+        finally:
+            if self.claims.get(used[0].task_id) in used:  # not a new claim of a new run
+                del self.claims[used[0].task_id]
+
+    async def _again(self, task_id: str, write: Callable[[], Awaitable[_T]],
+                     first: Awaitable[_T] | None = None) -> _T:
+        """``write``'s answer, asked again while the journal fails, within a lease (the
+        claim is renewed meanwhile): a database that is back in time records the end of a
+        run that finished. Past it, the failure is the caller's and the reaper decides."""
+        give_up = time.monotonic() + self.ledger.lease_s
+        pause = _FIRST_PAUSE_S
+        attempt = write() if first is None else first
+        while True:
+            try:
+                return await attempt
+            except SkillExecError as exc:
+                if not exc.retryable or time.monotonic() + pause > give_up:
+                    raise
+                log.warning("task %s: the journal could not record its end, trying again in "
+                            "%.1f s: %s", task_id, pause, exc)
+            await asyncio.sleep(pause)
+            pause *= 2
+            attempt = write()
+
+    def _current(self, used: list[Claim]) -> Claim:
+        """The claim as held now: a lease taken back while the end was retried has a new
+        fence (``leases.HeldLeases``)."""
+        claim = self.claims.get(used[0].task_id) or used[-1]
+        if claim not in used:
+            used.append(claim)
+        return claim
+
+    async def _folded(self, used: list[Claim], task: ExecutionTask, result: ExecutionResult,
                       history: list[dict[str, Any]], output_json: bytes | None,
                       held: Awaitable[bool]) -> None:
-        if await held:
-            return
         folded = self.folded
+        assert folded is not None
+        if await self._again(task.task_id, lambda: folded.finished_fenced(
+                task, result, history, fence=self._current(used).fence,
+                output_json=output_json), held):
+            return
         again = await self._retaken(task, result)
-        if again is None or folded is None or not await folded.finished_fenced(
-                task, result, history, fence=again.fence, output_json=output_json):
-            self._refused(claim, result)
+        if again is None or not await self._again(task.task_id, lambda: folded.finished_fenced(
+                task, result, history, fence=again.fence, output_json=output_json)):
+            self._refused(used[-1], result)
 
     async def _fenced(self, claim: Claim, task: ExecutionTask, result: ExecutionResult,
                       history: list[dict[str, Any]], output_json: bytes | None) -> None:
@@ -92,7 +139,9 @@ class FencedStore:
         if not holder:
             self._refused(claim, result)
             return
-        await self.inner.finished(task, result, history, output_json=output_json)
+        # The claim is ``done`` now: only the journal's (guarded) write is made again.
+        await self._again(task.task_id, lambda: self.inner.finished(
+            task, result, history, output_json=output_json))
 
     async def _retaken(self, task: ExecutionTask, result: ExecutionResult) -> Claim | None:
         """A completed run whose end was refused: its lease had run out here (the reaper

@@ -237,10 +237,29 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
     async def _commit(self, batch: list[Record],
                       ) -> tuple[list[Record], list[BaseException | None] | None]:
         """Write the batch in one transaction; return it as written (its audit entries
-        placed in the chain) and each record's error (None: all written)."""
+        placed in the chain) and each record's error (None: all written). A connection
+        that died under it (the server drops idle ones: idle_session_timeout, a pooler's
+        idle cut, a failover) is replaced and the batch sent once more: a transaction cut
+        off did not commit (bar a lost COMMIT reply: the ends are guarded and fenced then,
+        and an insert fails alone). A database refusing a new connection too is down."""
+        live = not self._lost()
+        placed, errors = await self._commit_once(batch)
+        if errors is not None and live and self._lost():
+            log.warning("the journal's connection was lost (%s); connecting again",
+                        " ".join(str(errors[0]).split()))
+            placed, errors = await self._commit_once(batch)
+        return placed, errors
+
+    def _lost(self) -> bool:
+        return self._conn is None or self._conn.closed or self._conn.broken
+
+    async def _commit_once(self, batch: list[Record],
+                           ) -> tuple[list[Record], list[BaseException | None] | None]:
         placed = batch
         try:
-            if self._conn is None or self._conn.closed:
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                if self._conn is not None:  # broken: its socket closed as well
+                    await self._conn.close()
                 self._conn = await self._connect()
             conn = self._conn
             # Nobody is told these are durable (an idempotent task's start, a submission
@@ -286,8 +305,8 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
             self.records += len(batch)
             return placed, None
         except (psycopg.Error, ResourceError) as exc:
-            if self._conn is None or self._conn.closed or self._conn.broken or len(batch) == 1:
-                # The database itself is gone: every record fails (the next batch reconnects).
+            if self._conn is None or self._lost() or len(batch) == 1:
+                # The database itself is gone: every record fails (``_commit`` reconnects).
                 return placed, [exc] * len(batch)
             # One bad record must not take the rest of its group commit with it: write them
             # again one by one, each in a savepoint, and fail only those that fail.
