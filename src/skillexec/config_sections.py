@@ -382,7 +382,8 @@ class DistributedConfig(_Section):
                        pattern=r"^[A-Za-z0-9_.:-]+$", description="Broker queue tasks go to.")
     lease_s: float = Field(default=15.0, gt=0, description="A claim not renewed for this long "
                            "is the reaper's (its worker is presumed dead).")
-    heartbeat_s: float = Field(default=2.0, gt=0, description="Lease renewal period.")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="Lease renewal period (under "
+                               "half of lease_s).")
     reconcile_after_s: float = Field(
         default=30.0, gt=0, description="A queued task nobody claimed for this long is "
         "published again (a lost message).")
@@ -401,6 +402,17 @@ class DistributedConfig(_Section):
     ids_per_message: int = Field(
         default=64, ge=1, le=1000, description="Most task ids one broker message rings for "
         "(the ids submitted in one event-loop turn go together; 1: a message per task).")
+
+    @model_validator(mode="after")
+    def _renewed_within_a_lease(self) -> DistributedConfig:
+        # A worker that has not renewed for half a lease fences itself (stops claiming,
+        # cancels its idempotent runs), and the reaper takes back what was not renewed for
+        # a lease: renewals any sparser, and healthy runs are ended or run twice.
+        if self.heartbeat_s >= self.lease_s / 2:
+            raise ValueError(f"heartbeat_s ({self.heartbeat_s:g}) must be under half of "
+                             f"lease_s ({self.lease_s:g}): leases would run out between "
+                             "renewals")
+        return self
 
 
 SECTIONS: Mapping[str, type[BaseModel]] = MappingProxyType({
