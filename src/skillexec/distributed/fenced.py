@@ -95,7 +95,7 @@ class FencedStore:
                 if not exc.retryable or time.monotonic() + pause > give_up:
                     raise
                 log.warning("task %s: the journal could not record its end, trying again in "
-                            "%.1f s: %s", task_id, pause, exc)
+                            "%g s: %s", task_id, pause, exc)
             await asyncio.sleep(pause)
             pause *= 2
             attempt = write()

@@ -168,9 +168,11 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
         deliveries = started.result()
         if any(d.outcome == "requeue" for d in deliveries):
             # Back whole: its ids that ran here are refused when it comes again (ended).
-            raise Reject("this worker cannot claim now", requeue=True)
+            raise Reject(_CANNOT_CLAIM, requeue=True)
 
     task_received.connect(early.received, weak=False)
+    celery_trace = logging.getLogger("celery.app.trace")
+    celery_trace.addFilter(_requeue_without_traceback)
 
     def on_shutdown(**_: Any) -> None:
         # Warm shutdown waits for the running handlers; after the grace period, give back
@@ -208,6 +210,7 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
         worker_init.disconnect(on_init)
         worker_shutting_down.disconnect(on_shutdown)
         task_received.disconnect(early.received)
+        celery_trace.removeFilter(_requeue_without_traceback)
         try:
             engine_loop.run(node.close(grace_s=settings.shutdown_grace_s), timeout_s=120)
         finally:
@@ -216,6 +219,19 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
             if claims is not None:
                 claims.close()
     return int(code or 0)
+
+
+_CANNOT_CLAIM = "this worker cannot claim now"
+
+
+def _requeue_without_traceback(record: logging.LogRecord) -> bool:
+    """Celery logs each Reject with its traceback, as if the handler had crashed; a
+    message given back because the claim could not be made (the database out of reach:
+    the node's log says why) keeps its one line, not the traceback."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, Reject) and exc.reason == _CANNOT_CLAIM:
+        record.exc_info = record.exc_text = None
+    return True
 
 
 # What a broker says when it will not have this worker (its login, its virtual host): no
