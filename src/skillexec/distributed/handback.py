@@ -38,14 +38,15 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     # the node would take back, HeldLeases).
     node.store.claims.pop(task_id, None)
     try:
-        count = await _released(node, claim)
+        given = await _released(node, claim)
     except SkillExecError as exc:
         # Its lease runs out and the reaper decides (an idempotent task is published
         # again; another ends ``interrupted``, never run twice).
         log.warning("task %s: %s, and the ledger could not take it back (%s); the reaper "
                     "will once its lease runs out", task_id, why.value, exc)
         return
-    if count is not None:
+    if given is not None:
+        count, queue = given  # the task's queue: a worker there may have its skill
         node.metrics.handed_back.inc()
         # Before the n-th publish: hand_back_pause_s * 2^(n-1) (default 0.25 … 32 s, 64 in
         # all), jittered by ±50 %: without it, Redis gave the task back to this worker every
@@ -57,7 +58,7 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
                     "published again in %.2f s", task_id, why.value, r.skill_id,
                     r.skill_version, count, MOST_HAND_BACKS, pause_s)
         asyncio.get_running_loop().call_later(pause_s, node.publish, task_id, r.priority,
-                                              None)
+                                              queue)
         return
     state = await node.ledger.state(task_id)
     if state != ("running", claim.fence):  # no longer ours: its holder decides
@@ -68,7 +69,7 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     await node.engine.claimed.end(st, error)
 
 
-async def _released(node: WorkerNode, claim: Claim) -> int | None:
+async def _released(node: WorkerNode, claim: Claim) -> tuple[int, str] | None:
     for attempt in range(_LEDGER_TRIES):
         try:
             return await node.ledger.hand_back(claim, most=MOST_HAND_BACKS)

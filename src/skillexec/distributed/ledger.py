@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from skillexec.distributed.batch import Batch
 from skillexec.distributed.reach import reachable
 from skillexec.errors import ConfigError, ResourceError
+from skillexec.storage.postgres_queries import PUBLISHED
 from skillexec.storage.sqlite_request import STORED_COLUMNS
 
 __all__ = ["BEAT", "CLAIM_REQUEST", "DURABLE", "MIGRATIONS", "MOST_LOST", "RENEW", "Claim",
@@ -92,11 +93,16 @@ ORDER BY t.id
 """
 # The same claim where the journal shares the ledger's database, returning the request with
 # it (the worker reads nothing else): idempotent and priority come from the journal's row,
-# and a task the journal does not hold, or holds ended, is not claimed.
+# and a task the journal does not hold, or holds ended, is not claimed. Its queue is the
+# one it was published to (the journal's ``node``), else the delivery's (``%s``): what
+# hands it back or takes it back publishes there, where its workers listen; the claimer's
+# own first queue may be one no worker with its skill consumes.
 CLAIM_REQUEST = f"""
 WITH won AS (
 {_INSERT_CLAIM}
-SELECT k.task_id, 1, 'running', %s, k.idempotent <> 0, k.priority, %s,
+SELECT k.task_id, 1, 'running', %s, k.idempotent <> 0, k.priority,
+       CASE WHEN starts_with(k.node, '{PUBLISHED}') THEN substr(k.node, {len(PUBLISHED) + 1})
+            ELSE %s END,
        now() + make_interval(secs => %s), now()
 FROM tasks k WHERE k.task_id = ANY(%s::text[]) AND k.finished_at IS NULL
 ORDER BY k.task_id
@@ -112,13 +118,13 @@ WHERE c.task_id = t.id AND c.fence = t.fence AND c.state = 'running' RETURNING c
 _RELEASE = """
 UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
     lease_until = NULL, published_at = now()
-WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING task_id
+WHERE task_id = %s AND fence = %s AND state = 'running' RETURNING queue
 """
 _HAND_BACK = """
 UPDATE skillexec_claims SET state = 'queued', fence = fence + 1, worker_id = NULL,
     lease_until = NULL, published_at = now(), handed_back = handed_back + 1
 WHERE task_id = %s AND fence = %s AND state = 'running' AND handed_back < %s
-RETURNING handed_back
+RETURNING handed_back, queue
 """
 BEAT = """
 INSERT INTO skillexec_workers (worker_id, hostname, pid, queues, stopping)
@@ -336,26 +342,29 @@ class Ledger:
                 + self._requests.round_trips,
                 self._claims.items + self._finishes.items + self._requests.items)
 
-    async def release(self, claim: Claim) -> bool:
-        """Hand a claim back (shutdown): queued again under a new fence."""
+    async def release(self, claim: Claim) -> str | None:
+        """Hand a claim back (shutdown): queued again under a new fence; the queue to
+        publish it on (the task's), or None (the claim was no longer ours)."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(DURABLE)
                 cur = await conn.execute(_RELEASE, (claim.task_id, claim.fence))
-                return await cur.fetchone() is not None
+                row = await cur.fetchone()
+                return None if row is None else str(row[0])
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
 
-    async def hand_back(self, claim: Claim, *, most: int) -> int | None:
+    async def hand_back(self, claim: Claim, *, most: int) -> tuple[int, str] | None:
         """Give back a claim whose task did not start here: queued again under a new fence,
         as ``release``, unless it was given back ``most`` times already; how many times it
-        has been (None: not given back, the bound reached or the claim no longer ours)."""
+        has been, and the queue to publish it on (None: not given back, the bound reached
+        or the claim no longer ours)."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await conn.execute(DURABLE)
                 cur = await conn.execute(_HAND_BACK, (claim.task_id, claim.fence, most))
                 row = await cur.fetchone()
-                return None if row is None else int(row[0])
+                return None if row is None else (int(row[0]), str(row[1]))
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
 

@@ -59,6 +59,7 @@ from skillexec.distributed.poison import (
     valid_task_id,
 )
 from skillexec.distributed.renewer import LeaseRenewer
+from skillexec.distributed.shutdown import hand_back_running
 from skillexec.distributed.sweeper import Sweeper
 from skillexec.errors import CancelledError, SkillExecError
 from skillexec.storage.store import StoredTask, TaskStore
@@ -180,9 +181,11 @@ class WorkerNode:
             task_ids = [t for t in task_ids if valid_task_id(t)]
             if not task_ids:
                 return [Delivery("refused")]
+        # Claimed for the queue it came from, which every republish of it goes back to.
+        came = queue if queue is not None else self.queues[0]
         if sent is not None:
             self.held += 1
-            return [await self._held(sent.task_id, sent)]
+            return [await self._held(sent.task_id, came, sent)]
         if not (self.stopping or self.cut_off):  # else each is requeued with the message
             take = self.room(len(task_ids))
             for task_id in task_ids[take:]:
@@ -191,8 +194,8 @@ class WorkerNode:
             task_ids = task_ids[:take]
         self.held += len(task_ids)
         if len(task_ids) == 1:
-            return [await self._held(task_ids[0])]
-        return list(await asyncio.gather(*(self._held(t) for t in task_ids)))
+            return [await self._held(task_ids[0], came)]
+        return list(await asyncio.gather(*(self._held(t, came) for t in task_ids)))
 
     def room(self, offered: int) -> int:
         """How many of a message's ``offered`` ids to take: the free slots plus the tasks
@@ -214,9 +217,10 @@ class WorkerNode:
         the turn runs here (``handle``), as one claimed just before would."""
         return not (self.stopping or self.cut_off or self.stalled) and self.held < self.slots
 
-    async def _held(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
+    async def _held(self, task_id: str, queue: str, sent: SentClaim | None = None
+                    ) -> Delivery:
         try:
-            return await self.handle(task_id, sent)
+            return await self.handle(task_id, sent, queue=queue)
         finally:
             self.held -= 1
 
@@ -228,7 +232,9 @@ class WorkerNode:
 
     # -- one delivery -------------------------------------------------------------------------
 
-    async def handle(self, task_id: str, sent: SentClaim | None = None) -> Delivery:
+    async def handle(self, task_id: str, sent: SentClaim | None = None, *,
+                     queue: str | None = None) -> Delivery:
+        """One task id of a message from ``queue`` (None: this worker's first)."""
         got: tuple[Claim, StoredTask] | None = None
         asked_mono = time.monotonic() if sent is None else sent.sent_mono
         try:
@@ -243,7 +249,7 @@ class WorkerNode:
                 if self.cut_off:
                     await asyncio.sleep(1.0)  # not a hot loop of deliveries handed back
                     return Delivery("requeue")
-                got = await self._claim_seen(task_id)
+                got = await self._claim_seen(task_id, queue or self.queues[0])
         except Unreadable as exc:
             return await self._unreadable(exc)
         except (SkillExecError, psycopg.Error, OSError) as exc:
@@ -313,16 +319,16 @@ class WorkerNode:
         self.metrics.refused.inc()
         return Delivery("refused")
 
-    async def _claim_seen(self, task_id: str) -> tuple[Claim, StoredTask] | None:
+    async def _claim_seen(self, task_id: str, queue: str) -> tuple[Claim, StoredTask] | None:
         """The claim; for a task the journal does not hold yet, tried again for a bounded
         time: an ``execute``'s task is published while its submission's commit is on the
         wire (RemoteEnqueue.enqueue), so its message may overtake its row. Past the bound
         the message is dropped: the submission never committed (nobody was told of it),
         or, committed later still, the reconciler publishes it."""
         for pause in (*_UNSEEN_PAUSES_S, None):
-            got = await self._claim(task_id)
+            got = await self._claim(task_id, queue)
             if got is _AGAIN:  # the row landed between the claim and the read
-                got = await self._claim(task_id, seen=True)
+                got = await self._claim(task_id, queue, seen=True)
             if not isinstance(got, _Absent):
                 return got
             if pause is None or self.stopping:
@@ -334,14 +340,15 @@ class WorkerNode:
             await asyncio.sleep(pause)
         return None
 
-    async def _claim(self, task_id: str, *, seen: bool = False,
+    async def _claim(self, task_id: str, queue: str, *, seen: bool = False,
                      ) -> tuple[Claim, StoredTask] | _Absent | None:
         """The claim and the task's request; None: not to be run here (a duplicate, held
         by another, ended); ``_ABSENT``: the journal does not hold the task; ``_AGAIN``:
-        it did not at the claim, it does now. ``seen``: the journal held it before."""
+        it did not at the claim, it does now. ``seen``: the journal held it before.
+        ``queue``: the delivery's, kept in the claim for what publishes it again."""
         folded = self.store.folded
         if folded is not None:  # one statement claims and reads the request
-            got = await self.ledger.claim_request(task_id, queue=self.queues[0])
+            got = await self.ledger.claim_request(task_id, queue=queue)
             if got is not None:
                 return decoded(got[0], got[1], folded.codec)
             if seen:
@@ -367,7 +374,7 @@ class WorkerNode:
             return None
         r = st.request
         claim = await self.ledger.claim(task_id, idempotent=r.idempotent,
-                                        priority=r.priority, queue=self.queues[0])
+                                        priority=r.priority, queue=queue)
         return None if claim is None else (claim, st)
 
     # -- liveness and recovery -----------------------------------------------------------------
@@ -401,18 +408,5 @@ class WorkerNode:
     # -- shutdown ----------------------------------------------------------------------------
 
     async def hand_back(self) -> list[str]:
-        """After the grace period: give back what still runs here. Idempotent tasks are
-        released (a new fence, queued, published) and cancelled here, their ends refused;
-        non-idempotent ones are cancelled and end ``cancelled`` (they never run twice)."""
-        self.stopping = True
-        handed: list[str] = []
-        for task_id, idempotent in list(self.idempotent.items()):
-            claim = self.store.claims.get(task_id)
-            if idempotent and claim is not None:
-                with contextlib.suppress(SkillExecError):
-                    if await self.ledger.release(claim):
-                        st = await self.journal.get_request(task_id)
-                        self.publish(task_id, st.request.priority if st else 5, None)
-                        handed.append(task_id)
-            await self.engine.cancel(task_id, wait_s=0)  # their ends: the engine's close
-        return handed
+        """After the grace period: give back what still runs here (``shutdown``)."""
+        return await hand_back_running(self)
