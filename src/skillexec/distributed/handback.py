@@ -7,6 +7,12 @@ to another claim: released in the ledger under a new fence (``queued``, so the f
 decides who runs it) and published again after a pause that grows with each hand-back, so
 that a worker able to run it may take it. The ledger counts the hand-backs: at the bound
 the task ends, its error naming why, instead of going round forever.
+
+A third: the worker gave back a claim that waited for a slot here (claimed ahead), because
+it is stopping (SIGTERM) or cut off from the ledger (``give_back_waiting``). Nothing is
+wrong with the task: it is released and published again at once, uncounted. Had it waited
+to start, the worker's end would have failed it: ``cancelled`` after the grace period, or,
+killed, ``interrupted`` by the reaper, though it never ran.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     # Not renewed from now on: a claim going back is not one whose lease was lost (which
     # the node would take back, HeldLeases).
     node.store.claims.pop(task_id, None)
+    if why is Unstarted.GIVEN_BACK:
+        await _give_back(node, claim, r.priority)
+        return
     try:
         given = await _released(node, claim)
     except SkillExecError as exc:
@@ -67,6 +76,27 @@ async def hand_back_unstarted(node: WorkerNode, claim: Claim, st: StoredTask,
     error = _ended(task_id, r.skill_id, r.skill_version, why)
     log.warning("task %s: %s", task_id, error.message)
     await node.engine.claimed.end(st, error)
+
+
+def give_back_waiting(node: WorkerNode) -> list[str]:
+    """Take every claimed task that still waits for a slot here out of the engine's queue,
+    so that it cannot start here any more; their deliveries give their claims back
+    (``_give_back``). The ids taken out."""
+    return [t for t in list(node.idempotent) if node.engine.claimed.give_back(t)]
+
+
+async def _give_back(node: WorkerNode, claim: Claim, priority: int) -> None:
+    try:
+        queue = await node.ledger.release(claim)
+    except SkillExecError as exc:
+        # Its lease runs out and the reaper publishes it again: its journal row says it
+        # never started, and this worker can no longer start it.
+        log.warning("task %s: given back unstarted, but the ledger cannot take it now (%s); "
+                    "the reaper will once its lease runs out", claim.task_id, exc)
+        return
+    if queue is not None:  # else no longer ours: the reaper or another claim has it
+        node.metrics.handed_back.inc()
+        node.publish(claim.task_id, priority, queue)
 
 
 async def _released(node: WorkerNode, claim: Claim) -> tuple[int, str] | None:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from skillexec.distributed.handback import give_back_waiting
 from skillexec.distributed.ledger import Claim
 from skillexec.errors import SkillExecError
 
@@ -65,6 +66,10 @@ class HeldLeases:
         (their ends cannot be written anyway). Non-idempotent ones run on: they never run
         twice, and the reaper ends them ``interrupted`` if we stay away."""
         node = self.node
+        # What waits for a slot here must not start: its lease runs out, and the reaper
+        # publishes it again (never started), for a worker that may run it.
+        for task_id in give_back_waiting(node):
+            log.warning("task %s: cut off from the ledger, given back unstarted", task_id)
         for task_id, idempotent in list(node.idempotent.items()):
             if idempotent:
                 log.warning("task %s: cut off from the ledger, cancelling it here", task_id)
@@ -94,6 +99,9 @@ class HeldLeases:
                 log.warning("task %s: its lease had run out (this worker could not renew "
                             "it); nobody had claimed it since: taken back, fence %d",
                             task_id, again.fence)
+            elif node.engine.claimed.give_back(task_id):  # another's now: not to start here
+                log.warning("task %s: its lease ran out before it started here; another "
+                            "worker runs it", task_id)
             elif node.idempotent.get(task_id):
                 log.warning("task %s: its lease ran out and another worker claimed it: "
                             "cancelling it here", task_id)

@@ -18,6 +18,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from skillexec.distributed.batch import Batch
 from skillexec.distributed.reach import reachable
+from skillexec.distributed.reaping import (
+    MOST_LOST,
+    Candidate,
+    Expired,
+    NeverStarted,
+    Swept,
+    sweep_in,
+)
 from skillexec.errors import ConfigError, ResourceError
 from skillexec.storage.postgres_queries import PUBLISHED
 from skillexec.storage.sqlite_request import STORED_COLUMNS
@@ -66,8 +74,6 @@ MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN lost_on text[] NOT NULL DEFAULT '{}';
     """,
 )
-# An idempotent task whose lease ran out this many times ends ``worker_lost``.
-MOST_LOST = 3
 DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
 _SWEEP_LOCK = 0x5E11E8EC02  # the reaper/reconciler leader
@@ -136,51 +142,16 @@ RENEW = """
 UPDATE skillexec_claims SET lease_until = now() + make_interval(secs => %s)
 WHERE worker_id = %s AND state = 'running' AND task_id = ANY(%s) RETURNING task_id
 """
-# (The SET's worker_id on the right is the row's before the update: the one that lost it.)
-_REAP = f"""
-UPDATE skillexec_claims SET
-    state = CASE WHEN idempotent AND lost + 1 < {MOST_LOST} THEN 'queued' ELSE 'done' END,
-    fence = fence + 1, worker_id = NULL, lease_until = NULL, published_at = now(),
-    lost = lost + 1, lost_on = lost_on || coalesce(worker_id, '?')
-WHERE state = 'running' AND lease_until < now()
-RETURNING task_id, idempotent, priority, queue, state, lost_on
-"""
 # A claim this worker lost (its lease ran out) that nobody has taken since: taken back.
 _RETAKE = """
 UPDATE skillexec_claims SET fence = fence + 1, state = 'running', worker_id = %s,
     lease_until = now() + make_interval(secs => %s), claimed_at = now()
 WHERE task_id = %s AND state = 'queued' RETURNING fence
 """
-_KNOWN = "SELECT task_id, state FROM skillexec_claims WHERE task_id = ANY(%s)"
-# A queued task nobody claimed: record that it was published again, once per bound.
-_REPUBLISH = """
-INSERT INTO skillexec_claims AS c (task_id, fence, state, idempotent, priority, queue,
-                                  published_at)
-VALUES (%s, 0, 'queued', %s, %s, %s, now())
-ON CONFLICT (task_id) DO UPDATE SET published_at = now()
-WHERE c.state = 'queued' AND c.published_at < now() - make_interval(secs => %s)
-RETURNING task_id
-"""
-
-
 @dataclass(frozen=True, slots=True)
 class Claim:
     task_id: str
     fence: int
-
-
-@dataclass(frozen=True, slots=True)
-class Expired:
-    """A claim whose lease ran out, taken back by the reaper: queued again (``requeued``)
-    or not (a non-idempotent task, or one whose workers' leases on it ran out ``MOST_LOST``
-    times); ``lost_on``: those workers, oldest first."""
-
-    task_id: str
-    idempotent: bool
-    priority: int
-    queue: str
-    requeued: bool = True
-    lost_on: tuple[str, ...] = ()
 
 
 class Ledger:
@@ -402,35 +373,21 @@ class Ledger:
         row = await self._one(_RETAKE, (self.worker_id, self.lease_s, task_id))
         return None if row is None else Claim(task_id, int(row[0]))
 
-    async def sweep(self, candidates: list[tuple[str, bool, int, str]], *,
-                    reconcile_after_s: float) -> tuple[list[Expired], list[str], set[str]]:
-        """As the leader (else nothing): take back expired claims; of ``candidates``
-        (queued journal tasks old enough: id, idempotent, priority, queue), those to publish
-        again; and which of them the ledger knows as ended (``done``)."""
+    async def sweep(self, candidates: list[Candidate], *, reconcile_after_s: float,
+                    unstarted: NeverStarted | None = None) -> Swept:
+        """As the leader (else nothing): the reaper and the reconciler (``reaping``);
+        ``unstarted``: which of some task ids the journal holds as never started."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
                                          (_SWEEP_LOCK,))
                 row = await cur.fetchone()
                 if not row or not row[0]:
-                    return [], [], set()
+                    return Swept([], [], set())
                 await conn.execute(DURABLE)
-                cur = await conn.execute(_REAP)
-                expired = [Expired(r[0], bool(r[1]), int(r[2]), r[3], r[4] == "queued",
-                                   tuple(r[5])) for r in await cur.fetchall()]
-                ids = [c[0] for c in candidates]
-                cur = await conn.execute(_KNOWN, (ids,))
-                states = {r[0]: r[1] for r in await cur.fetchall()}
-                again: list[str] = []
-                for task_id, idempotent, priority, queue in candidates:
-                    if states.get(task_id, "queued") != "queued":
-                        continue
-                    cur = await conn.execute(_REPUBLISH, (task_id, idempotent, priority,
-                                                          queue, reconcile_after_s))
-                    if await cur.fetchone() is not None:
-                        again.append(task_id)
-                done = {t for t, s in states.items() if s == "done"}
-                return expired, again, done
+                return await sweep_in(conn, candidates, lease_s=self.lease_s,
+                                      reconcile_after_s=reconcile_after_s,
+                                      unstarted=unstarted)
         except (psycopg.Error, OSError) as exc:
             raise unavailable(exc) from exc
 

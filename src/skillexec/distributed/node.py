@@ -33,7 +33,7 @@ import psycopg
 
 from skillexec.distributed.early import SentClaim
 from skillexec.distributed.fenced import FencedStore
-from skillexec.distributed.handback import hand_back_unstarted
+from skillexec.distributed.handback import give_back_waiting, hand_back_unstarted
 from skillexec.distributed.leases import HeldLeases
 from skillexec.distributed.ledger import Claim, Ledger, unavailable
 from skillexec.distributed.metrics import NodeMetrics
@@ -293,6 +293,8 @@ class WorkerNode:
                 # It began somewhere and its claim was lost (PostgreSQL crashed before the
                 # claim's commit reached disk): never run it a second time.
                 await self.engine.claimed.end(st, interrupted_info(task_id, r.skill_id))
+            elif self.stopping:  # won as the worker stopped (claimed on arrival)
+                await hand_back_unstarted(self, claim, st, Unstarted.GIVEN_BACK)
             else:
                 result = await self.engine.claimed.run(st)
                 if isinstance(result, Unstarted):  # the skill never ran here
@@ -406,6 +408,12 @@ class WorkerNode:
             log.warning("task %s: publish failed (%s)", task_id, exc)
 
     # -- shutdown ----------------------------------------------------------------------------
+
+    def drain(self) -> list[str]:
+        """SIGTERM: no new claims; what waits for a slot here goes back now (``handback``),
+        not started in the grace period, nor cancelled at its end."""
+        self.stopping = True
+        return give_back_waiting(self)
 
     async def hand_back(self) -> list[str]:
         """After the grace period: give back what still runs here (``shutdown``)."""

@@ -53,10 +53,13 @@ class Unstarted(enum.Enum):
 
     NO_SKILL = "its skill is not on this node"
     START_NOT_WRITTEN = "the journal could not record its start"
+    GIVEN_BACK = "its worker gave it back before it started"  # stopping, or cut off
 
 
 class ClaimedRunner(Protocol):
     async def run(self, st: StoredTask) -> ExecutionResult | Unstarted: ...
+
+    def give_back(self, task_id: str) -> bool: ...
 
     async def end(self, st: StoredTask, error: ErrorInfo, *,
                   status: TaskStatus | None = None) -> ExecutionResult: ...

@@ -20,6 +20,7 @@ from skillexec.distributed.ledger import MOST_LOST, Expired
 from skillexec.distributed.node_types import interrupted_info
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.storage.store import TaskStore
+from skillexec.task import TaskStatus
 
 if TYPE_CHECKING:
     from skillexec.distributed.node import WorkerNode
@@ -47,8 +48,10 @@ class Sweeper:
         if now - self._reconciled_mono >= node.settings.reconcile_after_s / 2:
             self._reconciled_mono = now
             candidates = await self._candidates(time.time() - node.settings.reconcile_after_s)
-        expired, again, done = await node.ledger.sweep(
-            candidates, reconcile_after_s=node.settings.reconcile_after_s)
+        swept = await node.ledger.sweep(candidates,
+                                        reconcile_after_s=node.settings.reconcile_after_s,
+                                        unstarted=self._never_started)
+        expired, again, done = swept.expired, swept.again, swept.done
         for e in expired:
             await self._expired(e)
         queue_of = {c[0]: (c[2], c[3]) for c in candidates}
@@ -84,9 +87,26 @@ class Sweeper:
         return [(r.task_id, r.idempotent, r.priority, r.queue or node.queues[0])
                 for r in rows]
 
+    async def _never_started(self, task_ids: list[str]) -> set[str]:
+        """Those whose journal row is still ``queued``: their skill never started (a
+        non-idempotent task's start is journaled durably before it runs). One this worker
+        cannot read counts as started: the reaper's old, safe side."""
+        never: set[str] = set()
+        for task_id in task_ids:
+            try:
+                info = await self.node.journal.get(task_id)
+            except SkillExecError:
+                continue
+            if info is not None and info.status is TaskStatus.QUEUED:
+                never.add(task_id)
+        return never
+
     async def _expired(self, e: Expired) -> None:
         node = self.node
         if e.requeued:
+            if e.unstarted:
+                log.warning("task %s: its worker is gone and it never started there; "
+                            "published again", e.task_id)
             node.metrics.reaped.labels("requeued").inc()
             node.publish(e.task_id, e.priority, e.queue)
             return

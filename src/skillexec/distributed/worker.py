@@ -175,8 +175,11 @@ def run_worker(*, broker_url: str, settings: NodeSettings, journal: TaskStore,
     celery_trace.addFilter(_requeue_without_traceback)
 
     def on_shutdown(**_: Any) -> None:
-        # Warm shutdown waits for the running handlers; after the grace period, give back
+        # What waits for a slot here goes back now (it never started: node.drain). Warm
+        # shutdown waits for the running handlers; after the grace period, give back
         # what still runs so that they return (and are acked) and others take the tasks.
+        engine_loop.loop.call_soon_threadsafe(node.drain)
+
         def later() -> None:
             if not done.wait(settings.shutdown_grace_s):
                 handed = engine_loop.run(node.hand_back(), timeout_s=60)

@@ -92,6 +92,7 @@ class ClaimedRuns:
         self.finish = finish
         self.skills = skills
         self._claims: set[str] = set()  # ids run here for a claim (may be handed back)
+        self._given_back: set[str] = set()  # of those, taken out of the queue (give_back)
 
     async def run(self, st: StoredTask) -> ExecutionResult | Unstarted:
         """Run a task this node claimed; its result once it ends, or why it did not start
@@ -112,9 +113,12 @@ class ClaimedRuns:
             self.executor.dispatch()
             return await self.tasks.wait(task_id, here=True)
         except HandedBack:
+            if task_id in self._given_back:
+                return Unstarted.GIVEN_BACK
             return Unstarted.START_NOT_WRITTEN
         finally:
             self._claims.discard(task_id)
+            self._given_back.discard(task_id)
 
     def hand_back(self, task: ExecutionTask) -> bool:
         """The attempt loop's question for a task that did not start: True (and its waiters
@@ -122,6 +126,16 @@ class ClaimedRuns:
         if task.task_id not in self._claims:
             return False
         self.tasks.handed_back(task.task_id)
+        return True
+
+    def give_back(self, task_id: str) -> bool:
+        """Take a claimed task that still waits in this engine's queue out of it, unstarted
+        (its worker is stopping, or no longer holds its lease): ``run`` returns
+        ``Unstarted.GIVEN_BACK``. False if it is not waiting here (started, or no claim)."""
+        if task_id not in self._claims or not self.queue.discard(task_id):
+            return False
+        self._given_back.add(task_id)
+        self.tasks.handed_back(task_id)
         return True
 
     async def end(self, st: StoredTask, error: ErrorInfo, *,
