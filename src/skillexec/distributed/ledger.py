@@ -73,6 +73,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE skillexec_claims ADD COLUMN lost integer NOT NULL DEFAULT 0,
         ADD COLUMN lost_on text[] NOT NULL DEFAULT '{}';
     """,
+    # Times the reconciler published a queued task again since it was last claimed: each
+    # doubles the wait before the next (a backlog is not a lost message; reaping.py).
+    "ALTER TABLE skillexec_claims ADD COLUMN republished integer NOT NULL DEFAULT 0",
 )
 DURABLE = "SET LOCAL synchronous_commit = on"  # the pool's connections default to off
 _MIGRATION_LOCK = 0x5E11E8EC01  # pg_advisory_xact_lock key: one migrator at a time
@@ -86,7 +89,8 @@ _OPEN_S = 10.0  # how long a ledger opening waits for its database (starting, or
 _INSERT_CLAIM = """INSERT INTO skillexec_claims AS c (task_id, fence, state, worker_id, idempotent,
                                   priority, queue, lease_until, claimed_at)"""
 _TAKE_CLAIM = """ON CONFLICT (task_id) DO UPDATE SET fence = c.fence + 1, state = 'running',
-    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now()
+    worker_id = EXCLUDED.worker_id, lease_until = EXCLUDED.lease_until, claimed_at = now(),
+    republished = 0
 WHERE c.state = 'queued' OR (c.state = 'running' AND c.idempotent AND c.lease_until < now())
 RETURNING task_id, fence"""
 _CLAIM = f"""

@@ -13,7 +13,7 @@ renews (its loop stuck) might yet start it: that claim is reaped as a started on
 idempotent task's start is not awaited before it runs (a crash may lose it), so its row
 cannot tell: it is queued again all the same, and its lost lease counted.
 
-The reconciler publishes again the queued tasks nobody claimed for a bound.
+The reconciler publishes again the queued tasks nobody claimed for a bound, backing off.
 """
 
 from __future__ import annotations
@@ -54,13 +54,21 @@ WHERE state = 'running' AND lease_until < now()
 RETURNING task_id, idempotent, priority, queue, state, lost_on, task_id = ANY(%(u)s::text[])
 """
 _KNOWN = "SELECT task_id, state FROM skillexec_claims WHERE task_id = ANY(%s)"
-# A queued task nobody claimed: record that it was published again, once per bound.
-_REPUBLISH = """
+# A queued task nobody claimed: record that it was published again, a bound after it was
+# published, then 1, 2, 4, 8, 16 bounds after each republish (until it is claimed). The
+# reconciler cannot tell a message waiting behind a backlog from a lost one; once per bound,
+# a backlog longer than the bound was published again whole, every bound (a 10-minute one:
+# 20 copies of each task at 30 s, each a delivery and a refused claim, on a saturated
+# cluster). Backing off, a lost message still goes again within a bound, and a backlog costs
+# a few copies (5 in 10 minutes).
+_MOST_DOUBLINGS = 4
+_REPUBLISH = f"""
 INSERT INTO skillexec_claims AS c (task_id, fence, state, idempotent, priority, queue,
                                   published_at)
 VALUES (%s, 0, 'queued', %s, %s, %s, now())
-ON CONFLICT (task_id) DO UPDATE SET published_at = now()
-WHERE c.state = 'queued' AND c.published_at < now() - make_interval(secs => %s)
+ON CONFLICT (task_id) DO UPDATE SET published_at = now(), republished = c.republished + 1
+WHERE c.state = 'queued' AND c.published_at < now() - make_interval(
+    secs => %s * (2 ^ least(c.republished, {_MOST_DOUBLINGS})))
 RETURNING task_id
 """
 
