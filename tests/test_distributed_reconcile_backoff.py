@@ -56,5 +56,5 @@ def test_a_task_waiting_in_a_backlog_is_published_again_ever_less_often(db: str)
     assert len(republished) == 5, republished
     gaps = [b - a for a, b in itertools.pairwise(republished)]
     for gap, want in zip(gaps, (0.2, 0.4, 0.8, 1.6), strict=True):
-        assert want <= gap < want + 0.3, (gaps, republished)
-    assert len(after) == 1 and 0.2 <= after[0] < 0.45, after
+        assert want - 0.05 <= gap < want + 0.3, (gaps, republished)
+    assert len(after) == 1 and 0.15 <= after[0] < 0.45, after
