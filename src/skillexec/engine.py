@@ -22,6 +22,7 @@ from skillexec.pipeline.admission import deadline_s, wait_timeout_s
 from skillexec.pipeline.assembly import Given, assemble, configured
 from skillexec.pipeline.intake import Intake
 from skillexec.pipeline.lifecycle import usable
+from skillexec.pipeline.provisioning import Provisioning
 from skillexec.pipeline.recovery import Recovery
 from skillexec.pipeline.results import output_limit, result_of
 from skillexec.reliability.retry import RetryStrategy
@@ -93,8 +94,14 @@ class SkillExecutionEngine:
         if p.remote is None:  # a follower whose leader was cancelled runs here
             p.cache.rerun = p.executor.requeue
         p.cancellation.unfollow = p.cache.unfollow  # a follower cancelled ends at once
+        # A submitted call's environment, made once its id is answered (pipeline.provisioning).
+        self._provisioning = Provisioning(
+            ready=p.scripts.ready, pending=p.scripts.pending, recheck=p.admission.recheck,
+            planned=p.environments.planned, enqueue=self._intake.enqueue, queue=p.queue,
+            executor=p.executor, events=p.events, finish=self._finish)
         p.scripts.bind(execute=self.execute, submit=self.submit, accept=self._accept,
-                       reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o))
+                       reject=lambda t, e, o: self._intake.reject(new_task_id(), t, None, e, o),
+                       provisioning=self._provisioning)
         # A skill's bundled script as a task (DESIGN §3.5, skillexec.pipeline.scripts):
         # run_script answers its result; submit_script its task id, as submit does.
         self.run_script, self.submit_script = p.scripts.run, p.scripts.submit
@@ -300,6 +307,7 @@ class SkillExecutionEngine:
             self._spawn(sampler)
         task_id = new_task_id()
         skill: Skill | None = None
+        later = False  # its environment made once its id is answered (pipeline.provisioning)
         try:
             if self._closing:
                 raise ResourceError("the engine is shutting down", code="engine_closing",
@@ -307,7 +315,12 @@ class SkillExecutionEngine:
             self._pipeline.book.refresh()  # another process's `skills install ID PKG`
             skill = self.skills.get(skill_id, opts.version)
             if self.environments.pending and skill.runnable:
-                skill = await self._scripts.ready(skill, timeout=opts.timeout)  # off the loop
+                # Made now (off the loop) for a caller who waits for the end anyway, and on
+                # a distributed engine (its workers make their own); after, for submit's.
+                later = not (opts.waits or self._remote is not None) and \
+                    self._provisioning.needed(skill)
+                skill = self._provisioning.planned(skill) if later else \
+                    await self._scripts.ready(skill, timeout=opts.timeout)
             deadline = None if opts.deadline is None and self._default_deadline_s is None \
                 else deadline_s(opts.deadline, self._default_deadline_s)
             task = self._task_for(task_id, skill, params, opts.config, opts.priority,
@@ -335,6 +348,8 @@ class SkillExecutionEngine:
                 str(exc), code="invalid_limits")
             return await self._intake.reject(task_id, skill_id, skill.version if skill else
                                              opts.version, err, opts)
+        if later and not opts.held:  # (held: its session's turn makes it, pipeline.scripts)
+            return await self._provisioning.accept(task, opts)
         return await self._intake.enqueue(task, opts)
 
     async def _finish(self, task: ExecutionTask, outcome: Outcome, *,

@@ -17,7 +17,6 @@ environment, so a skill whose whole set is met by the engine's own packages has 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib.metadata
 import json
@@ -43,6 +42,7 @@ from skillexec.environments.failures import (
     settings_mark,
     unavailable,
 )
+from skillexec.environments.flights import Flights
 from skillexec.environments.installer import Installers, InstallSettings, install
 from skillexec.environments.locks import file_lock, folder_error
 from skillexec.environments.npm import npm_packages
@@ -75,12 +75,10 @@ class EnvironmentManager:
         # Skills by key whose environment is not ready: the engine's hot path reads this.
         # A requirement that cannot be read is kept as its error: each call is refused with it.
         self.pending: dict[str, RequirementSet | SkillExecError] = {}
-        # Installs in progress by key: a future set by the pool's thread, never by a
-        # caller (one caller's cancellation was every follower's).
-        self._flights: dict[str, asyncio.Future[None]] = {}
         self._extras = Extras(self.root)
-        self._installers = Installers()
-        self._pool = InstallPool(workers=_INSTALL_THREADS)
+        self._installers = Installers()  # ``skills install``'s (a call's are its flight's)
+        # Installs in progress by key, shared by the calls that wait for them.
+        self._flights = Flights(InstallPool(workers=_INSTALL_THREADS))
 
     # -- what a skill needs ------------------------------------------------------------------
 
@@ -119,6 +117,15 @@ class EnvironmentManager:
         if failed:
             return said("failed", failed.said(), reqs.key)
         return said("not installed", key=reqs.key)
+
+    def planned(self, skill: Skill) -> Skill:
+        """``skill`` as it will be once its pending environment is made (``env_paths``
+        where :meth:`attach` will find it), for what is decided of it before then (its
+        isolation: with an environment, a child process); as it is if nothing is pending."""
+        reqs = self.pending.get(skill.key)
+        if not isinstance(reqs, RequirementSet):
+            return skill
+        return dataclasses.replace(skill, env_paths=(str(self.root / reqs.key / "site-packages"),))
 
     def attach(self, skill: Skill) -> Skill:
         """``skill`` with ``env_paths`` set when its environment is ready; otherwise the
@@ -175,11 +182,13 @@ class EnvironmentManager:
 
     # -- making one ---------------------------------------------------------------------------
 
-    async def ensure(self, skill: Skill, *, timeout: float | None = None) -> Skill:
+    async def ensure(self, skill: Skill, *, timeout: float | None = None,
+                     stop: bool = False) -> Skill:
         """The skill with its environment ready, provisioned now if need be (on the pool's
         threads, off the event loop; concurrent first calls share one install). The wait
-        ends with the caller's ``timeout`` or cancellation (``install_pending``,
-        retryable): the install goes on, for the next call."""
+        ends with the caller's ``timeout`` (``install_pending``, retryable) or cancellation:
+        the install goes on, for the next call; unless, with ``stop`` (a submitted task
+        cancelled), nobody else waits for it: then it is stopped (see ``Flights``)."""
         reqs = self.pending.get(skill.key)
         if reqs is None:
             return skill
@@ -193,9 +202,9 @@ class EnvironmentManager:
             failed = self._failure(key)
             if failed is not None and time.time() < failed.retry_at:
                 raise unavailable(skill.id, failed)
-            flight = self._flights[key] = self._start(reqs)
+            flight = self._flights.start(key, lambda own: self.provision(reqs, installers=own))
         try:
-            await asyncio.wait_for(asyncio.shield(flight), timeout)
+            await self._flights.wait(key, flight, timeout, stop=stop)
         except TimeoutError:
             raise DependencyError(
                 f"skill {skill.id!r}: its environment is still being installed; the call's "
@@ -209,22 +218,11 @@ class EnvironmentManager:
             self.publish(ready)
         return ready
 
-    def _start(self, reqs: RequirementSet) -> asyncio.Future[None]:
-        flight: asyncio.Future[None] = self._pool.submit(lambda: self.provision(reqs))
-
-        def landed(done: asyncio.Future[None]) -> None:
-            if self._flights.get(reqs.key) is done:
-                del self._flights[reqs.key]
-            if not done.cancelled():
-                done.exception()  # retrieved: it may end with nobody waiting any more
-
-        flight.add_done_callback(landed)
-        return flight
-
     def close(self) -> None:
         """Stop the installers running now (their temporary folders go with them) and
         start no more: an engine that closes does not wait for an index."""
         self._installers.kill_all()
+        self._flights.close()
 
     def install(self, skill: Skill, packages: Iterable[str] = (),
                 remove: Iterable[str] = ()) -> EnvStatus:
@@ -259,15 +257,16 @@ class EnvironmentManager:
         self.attach(skill)
         return self.status(skill)
 
-    def provision(self, reqs: RequirementSet) -> Path:
+    def provision(self, reqs: RequirementSet, *, installers: Installers | None = None) -> Path:
         """Build the environment of ``reqs`` unless it exists; its folder. DependencyError
-        (naming no skill: the environment is every skill's with this set) when it fails."""
+        (naming no skill: the environment is every skill's with this set) when it fails.
+        ``installers``: what starts the installer (a flight's own, which a stop kills)."""
         try:
-            return self._provision(reqs)
+            return self._provision(reqs, installers or self._installers)
         except OSError as exc:  # the folder: not this user's, read-only, full
             raise folder_error(exc, self.root) from None
 
-    def _provision(self, reqs: RequirementSet) -> Path:
+    def _provision(self, reqs: RequirementSet, installers: Installers) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / reqs.key
         asked = time.time()
@@ -282,7 +281,7 @@ class EnvironmentManager:
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{reqs.key}-", dir=self.root))
             try:
-                self._build(reqs, tmp)
+                self._build(reqs, tmp, installers)
                 if final.exists():  # a folder without a marker: a crash before the rename
                     shutil.rmtree(final, ignore_errors=True)
                 os.rename(tmp, final)
@@ -292,15 +291,15 @@ class EnvironmentManager:
             (self.root / f"{reqs.key}.failed").unlink(missing_ok=True)
         return final
 
-    def _build(self, reqs: RequirementSet, tmp: Path) -> None:
+    def _build(self, reqs: RequirementSet, tmp: Path, installers: Installers) -> None:
         site = tmp / "site-packages"
         site.mkdir()
         started = time.monotonic()
         try:
             installer = install(reqs.requirements, site, settings=self.settings,
-                                hashes=reqs.hashes, installers=self._installers)
+                                hashes=reqs.hashes, installers=installers)
         except DependencyError as exc:
-            if not self._installers.closed:  # (stopped by close(): nothing to remember)
+            if not installers.closed:  # (stopped, or by close(): nothing to remember)
                 self._remember_failure(reqs.key, exc)
             raise
         self.installs += 1

@@ -12,7 +12,9 @@ at once (``AsyncExecutor.unhold``).
 
 A script runs in the environment of the skill it belongs to (what the skill's requirements
 files, manifest and scripts' PEP 723 blocks declare): provisioned at the first call of any
-of its scripts or of its entry, whichever comes first, and shared by all of them.
+of its scripts or of its entry, whichever comes first, and shared by all of them. A
+submitted call's is made after its id is answered (:mod:`skillexec.pipeline.provisioning`):
+in a session, at its turn, before it is queued.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from skillexec.environments.manager import EnvironmentManager
+from skillexec.environments.requirements import RequirementSet
 from skillexec.errors import ParameterError, SkillExecError
+from skillexec.pipeline.provisioning import Provisioning
 from skillexec.pipeline.tasks import LiveTasks
 from skillexec.request import CallOptions
 from skillexec.runtime.runners.base import Outcome
@@ -66,11 +70,13 @@ class ScriptCalls:
         self._submit: Submit | None = None
         self._accept: Accept | None = None
         self._reject: Reject | None = None
+        self._provisioning: Provisioning | None = None
 
-    def bind(self, *, execute: Execute, submit: Submit, accept: Accept,
-             reject: Reject) -> None:
+    def bind(self, *, execute: Execute, submit: Submit, accept: Accept, reject: Reject,
+             provisioning: Provisioning) -> None:
         self._execute, self._submit = execute, submit
         self._accept, self._reject = accept, reject
+        self._provisioning = provisioning
 
     def derive(self, id: str, requirement: str | None) -> Skill:
         """The registry's hook: ``<skill>:<script>`` -> the derived script skill. A plugin's
@@ -124,20 +130,32 @@ class ScriptCalls:
             f"{self.skills.get(script_id).path})", code="script_ambiguous",
             details={"skill_id": skill_id, "script_id": script_id})
 
-    async def ready(self, skill: Skill, *, timeout: float | None = None) -> Skill:
+    def pending(self, skill: Skill) -> RequirementSet | SkillExecError | None:
+        """What ``skill``'s environment still needs (a script's: its skill's), or the
+        error its requirements give; None when it is ready (or none is needed)."""
+        envs = self.environments
+        if not envs.pending:
+            return None
+        if skill.entry.kind is EntryKind.SCRIPT:
+            skill = self.skills.get(base_id(skill), skill.version)
+        return envs.pending.get(skill.key)
+
+    async def ready(self, skill: Skill, *, timeout: float | None = None,
+                    stop: bool = False) -> Skill:
         """``skill`` with its environment ready, provisioned now at its first call (off the
         loop; ``DependencyError`` when the install fails, or when it is not done within the
-        call's ``timeout``). A script skill's environment is the one of the skill it
-        belongs to: that skill is provisioned (and published to the registry with its
-        ``env_paths``), and the script derived again from it."""
+        call's ``timeout``; ``stop``: a cancellation stops the install, see
+        ``EnvironmentManager.ensure``). A script skill's environment is the one of the
+        skill it belongs to: that skill is provisioned (and published to the registry with
+        its ``env_paths``), and the script derived again from it."""
         envs = self.environments
         if skill.entry.kind is not EntryKind.SCRIPT:
-            return await envs.ensure(skill, timeout=timeout) \
+            return await envs.ensure(skill, timeout=timeout, stop=stop) \
                 if skill.key in envs.pending else skill
         base = self.skills.get(base_id(skill), skill.version)
         if base.key not in envs.pending:
             return skill
-        return self.catalog.skill(await envs.ensure(base, timeout=timeout),
+        return self.catalog.skill(await envs.ensure(base, timeout=timeout, stop=stop),
                                   skill.entry.attr or "")
 
     async def run(self, skill_id: str, script: str, *, args: Sequence[str] = (),
@@ -207,7 +225,7 @@ class ScriptCalls:
         assert self._accept is not None
         loop = asyncio.get_running_loop()
         accepted: asyncio.Future[ExecutionTask | None] = loop.create_future()
-        holder = loop.create_task(self._hold(session, opts.principal, accepted))
+        holder = loop.create_task(self._hold(session, opts, accepted))
         self._holders.add(holder)
         holder.add_done_callback(self._holders.discard)
         try:
@@ -220,18 +238,23 @@ class ScriptCalls:
         accepted.set_result(None if result is not None else task)
         return task.task_id
 
-    async def _hold(self, session: str, principal: Who,
+    async def _hold(self, session: str, opts: CallOptions,
                     accepted: asyncio.Future[ExecutionTask | None]) -> None:
-        """A submitted call's turn in its session: queue its task when the turn comes, and
-        keep the turn until the task ends. Cancelled: the task was cancelled while it waited
-        (its end is written by whoever cancelled it), or the engine closed (it stays queued
-        in the journal)."""
+        """A submitted call's turn in its session: make its environment and queue its task
+        when the turn comes, and keep the turn until the task ends. Cancelled: the task was
+        cancelled while it waited (its end is written by whoever cancelled it), or the
+        engine closed (it stays queued in the journal)."""
         task: ExecutionTask | None = None
         try:
-            async with self.sessions.turn(session, principal=principal):
+            async with self.sessions.turn(session, principal=opts.principal):
                 task = await accepted
-                if task is None or self.executor.held.pop(task.task_id, None) is None:
+                if task is None or task.task_id not in self.executor.held:
                     return  # refused at acceptance, or cancelled meanwhile
+                assert self._provisioning is not None  # bound by the engine
+                # A failed install refuses it (below), as its acceptance did before.
+                await self._provisioning.make(task, opts.timeout)
+                if self.executor.held.pop(task.task_id, None) is None:
+                    return  # cancelled meanwhile
                 try:
                     self.queue.push(task)
                 except SkillExecError as exc:  # a full queue
@@ -240,7 +263,8 @@ class ScriptCalls:
                     return
                 self.executor.dispatch()
                 await self.tasks.wait(task.task_id)
-        except SkillExecError as exc:  # the turn refused it: the session closed meanwhile
+        except SkillExecError as exc:  # the turn refused it (the session closed meanwhile),
+            # or its environment could not be made
             task = task if task is not None else await accepted
             if task is not None and self.executor.held.pop(task.task_id, None) is not None:
                 await self.finish(task, Outcome(error=exc.info), status=TaskStatus.REJECTED)
@@ -248,6 +272,8 @@ class ScriptCalls:
     async def close(self) -> None:
         """Stop the holders of the calls still held (their tasks stay queued in the journal,
         for the next engine to resume)."""
+        if self._provisioning is not None:
+            await self._provisioning.close()
         holders = list(self._holders)
         for holder in holders:
             holder.cancel()
