@@ -1,5 +1,6 @@
 """What a skill's zygote is given before it starts, beyond its spec (``_spec``): its
-private HOME/TMPDIR/XDG folders, its namespaces, its own rlimits and its cgroup slot.
+private HOME/TMPDIR/XDG folders, its user's name, its namespaces, its own rlimits and its
+cgroup slot.
 
 All of it applies before the skill's import (see ``_zygote``): module-level code is as
 untrusted as a call.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import tempfile
 
 from skillexec.runtime.limits import CgroupSlot
@@ -19,7 +21,7 @@ from skillexec.runtime.work_root import make_reachable
 from skillexec.runtime.workspace import remove_tree
 from skillexec.skills.model import EntryKind, Skill
 
-__all__ = ["new_zygote", "sweep_stale"]
+__all__ = ["new_zygote", "sweep_stale", "user_name"]
 
 _MB = 1024 * 1024
 _PRIVATE_DIRS = ("tmp", ".cache", ".config", ".local")
@@ -44,6 +46,9 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     start_env = dict(env, HOME=private, TMPDIR=f"{private}/tmp",
                      XDG_CACHE_HOME=f"{private}/.cache", XDG_CONFIG_HOME=f"{private}/.config",
                      XDG_DATA_HOME=f"{private}/.local")
+    # getpass.getuser() (torch's caches, loggers) reads these first, then the passwd
+    # entry, which a skill's own uid does not have: it raised KeyError without them.
+    start_env["USER"] = start_env["LOGNAME"] = user_name(os.getuid() if uid is None else uid)
     spec = _spec.zygote_spec(settings, skill, mech, uid, work_root)
     spec["write_paths"] = [*spec["write_paths"], private]
     # Its attempts may write there too: what a library cached at import points there.
@@ -75,6 +80,15 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     zyg = ZygoteHandle(spec, env=start_env, private_dir=private)
     zyg.base_env = env
     return zyg
+
+
+def user_name(uid: int) -> str:
+    """The name a skill's scripts run under: the uid's own where it has one (the engine's
+    user, without root), else ``skill`` (a skill's own uid, which no passwd entry names)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "skill"
 
 
 def sweep_stale(work_root: str) -> None:
