@@ -248,8 +248,17 @@ def _folder(path: str, prefix: str, out: Snapshot, max_files: int,
 
 # The XDG folders an attempt's HOME holds and its TMPDIR (see _child_request): what
 # libraries keep there (matplotlib's font list, fontconfig's cache: 7 files a chart) and
-# temporary files a script left (a failed one's tmpmq1kk6xr.svg) are not its output.
-_LIBRARY_DIRS = frozenset({".cache", ".config", ".local", ".tmp"})
+# temporary files a script left (a failed one's tmpmq1kk6xr.svg) are not its output. Nor
+# what package managers, build tools and model loaders keep in HOME itself, the
+# workspace's top (an npx call left .npm/_cacache, _logs and _update-notifier-last-checked
+# among its artifacts); the same names deeper down are a project's own.
+_LIBRARY_DIRS = frozenset({
+    ".cache", ".config", ".local", ".tmp",
+    ".npm", ".yarn", ".pnpm-store", ".node-gyp", ".bun", ".deno",  # JavaScript
+    ".gradle", ".m2", ".ivy2", ".sbt",  # JVM
+    ".cargo", ".rustup", ".nuget", ".gem", ".cpan", ".cpanm", ".conda",
+    ".keras", ".u2net", ".ipython", ".jupyter",  # model downloads, notebook state
+})
 
 
 def collect(root: str, before: Snapshot, *, max_files: int, max_bytes: int,
