@@ -58,6 +58,13 @@ _USAGE = re.compile(r"^usage: .*(?:\n.*)*?\n[^\n]*: error: ", re.M)
 _RAISED = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b)", re.M)
 _NETWORK_ERRORS = re.compile(r"Connection|URL|HTTP|Socket|gaierror|herror|Timeout|SSL|"
                              r"MaxRetry|Proxy|Transport|Network|Request|OSError|IOError")
+# What a failure that met the network says in its own words (Python's, node's, curl's,
+# a tool's), beyond the refusals sandbox_hint knows.
+_NETWORK_WORDS = re.compile(r"\b(?:connect\w*|disconnected|resolv\w*|host(?:name)?s?|network"
+                            r"|offline|online|timed? ?out|timeout|unreachable|refused|socket"
+                            r"|dns|ssl|tls|certificate|proxy|download\w*|fetch\w*|upload\w*"
+                            r"|HTTP ?Error|URL ?Error|ECONN\w+|ETIMEDOUT|EAI_\w+)\b",
+                            re.IGNORECASE)
 _MAX_SCANNED_BYTES = 256 * 1024
 
 
@@ -84,9 +91,9 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
             "and may not read it: set work_dir (SKILLEXEC_WORK_DIR) outside the project")
     elif address_space_mb and (hint := address_space_hint(stderr, limit_mb=address_space_mb)):
         out["memory"] = hint
-    elif sandbox and not network and script is not None and not _other_cause(stderr) \
+    elif sandbox and not network and script is not None and _maybe_offline(stderr, stdout) \
             and _goes_online(script):
-        # Its words say nothing of it (curl -s exits 6, silent), but its code goes online.
+        # Its words show no refusal (curl -s exits 6, silent), but its code goes online.
         out["sandbox"] = network_hint(skill_id, maybe=True)
     if open_files and (hint := open_files_hint(said, limit=open_files)):
         out["open_files"] = hint
@@ -106,6 +113,18 @@ def _goes_online(script: Path) -> bool:
         return False
     return any(_NETWORK_CODE.search(_NAMESPACE.sub(b"", line)) is not None
                for line in code.splitlines() if not _COMMENT_LINE.match(line))
+
+
+def _maybe_offline(stderr: str, stdout: str) -> bool:
+    """Whether a failure whose words show no refusal could still be the network's: the
+    script said nothing (``curl -s`` exits 6 in silence), or its last words speak of a
+    connection, a host, a timeout, a download. A script that said why it failed in other
+    words (a hook's ``BLOCKED: ...``, exit 2 by design, whose code names curl among the
+    commands it screens) failed for that."""
+    if _other_cause(stderr):
+        return False
+    said = (stderr[-4000:] + "\n" + stdout[-4000:]).strip()
+    return not said or _NETWORK_WORDS.search(said) is not None
 
 
 def _other_cause(stderr: str) -> bool:
