@@ -24,6 +24,19 @@ _DENIED = re.compile(r"PermissionError: \[Errno (?:1|13|30)\]|Permission denied|
 _PROC_DENIED = re.compile(r"[\"' ](?:/proc|/sys)/[^\s\"']{0,200}[\"']?:? ?"
                           r"(?:Permission denied|\[Errno 13\])|(?:Permission denied|EACCES|"
                           r"\[Errno 13\])[^\n]{0,200}[\"' ](?:/proc|/sys)/")
+# What needs /dev/shm (a POSIX semaphore or shared memory segment: multiprocessing's locks,
+# so every Pool, ProcessPoolExecutor and Queue, and SharedMemory), as a traceback shows it.
+_SHM = re.compile(r"SemLock|_posixshmem|shm_open|sem_open|/dev/shm")
+# A refused path that is the machine's /tmp or a file or folder right in it (a fixed
+# /tmp/bathroom.svg, /tmp/outputs), in Python's, node's and the shell's words.
+# (mkdir and coreutils quote a path in U+2018/U+2019.)
+_TMP_DENIED = re.compile(r"(?:Permission denied|EACCES|EPERM|\[Errno (?:1|13|30)\]|Read-only "
+                         r"file system)[^\n]{0,200}?[\"'\u2018 ]/(?:var/)?tmp"
+                         r"(?:/[^/\s\"':\u2019]+)?/?(?:[\"':\u2019]|$)"
+                         r"|[\"'\u2018 ]/(?:var/)?tmp(?:/[^/\s\"':\u2019]+)?/?[\"'\u2019]?: "
+                         r"(?:Permission denied|Read-only file system)", re.M)
+_PROCESS_LEVEL = ("or the operator runs skills at the process level, which has no sandbox "
+                  "(isolation.default_level = \"process\")")
 _OFFLINE = re.compile(r"Temporary failure in name resolution|Name or service not known"
                       r"|getaddrinfo|EAI_AGAIN|ENOTFOUND|Network is unreachable|ENETUNREACH"
                       r"|Could not resolve host|NameResolutionError|connect EACCES"
@@ -143,6 +156,14 @@ def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",
         return ("the sandbox opens /proc and /sys only to a skill granted system_info (the "
                 f"operator grants it: [permissions] per_skill = "
                 f"{{{skill_id!r} = [\"system_info\"]}})")
+    if _DENIED.search(stderr) and _SHM.search(stderr):
+        return ("the sandbox gives a script no /dev/shm, which multiprocessing's locks and "
+                "pools (Pool, ProcessPoolExecutor, Queue) and SharedMemory need: threads work "
+                f"(ThreadPoolExecutor, multiprocessing.pool.ThreadPool), {_PROCESS_LEVEL}")
+    if _TMP_DENIED.search(stderr):
+        return ("the sandbox lets a script write only in its workspace (its current folder) "
+                "and its TMPDIR (tempfile.gettempdir()), not the machine's /tmp: give it a "
+                f"path in its workspace where it takes one, {_PROCESS_LEVEL}")
     if _DENIED.search(stderr):
         return ("the sandbox lets a script read its skill's folder and the system's, and "
                 "write only in its workspace (its current folder)")
