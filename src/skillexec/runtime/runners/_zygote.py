@@ -41,11 +41,11 @@ import orjson
 from skillexec.errors import ErrorInfo, ErrorType, SkillExecError
 from skillexec.runtime.entry import load_invoker
 from skillexec.runtime.limits import hard_limits, rlimit_plan
-from skillexec.runtime.runners import _child, _child_env, _child_script, _fork, _spare
+from skillexec.runtime.runners import _child, _child_env, _child_script, _fork, _spare, _zygote_view
 from skillexec.runtime.runners import _protocol as proto
 from skillexec.runtime.runners._coroutine import run_coroutine
 from skillexec.runtime.runners._reaper import kill_leftovers, open_children, reap
-from skillexec.security import fsview, landlock, seccomp
+from skillexec.security import landlock, seccomp
 from skillexec.security.privileges import (
     CLONE_NEWPID,
     CLONE_NEWUSER,
@@ -157,9 +157,7 @@ def _prepare(spec: dict[str, Any]) -> tuple[_child.ChildSetup, int, int]:
         unshare_network()
     statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
     kids_fd = open_children()
-    fsview.enter_view((*spec["read_paths"], *spec["write_paths"], *spec["child_write_paths"]),
-                      uid=spec["uid"], gid=spec["gid"], conceal=spec.get("conceal", ()),
-                      keep=spec.get("keep", ()))
+    _zygote_view.enter(spec, start_env["HOME"])  # fsview's, and no DNS without the network
     read_fds = landlock.open_rule_fds(spec["read_paths"])
     # What each child's own Landlock layer allows writing besides its workdir.
     child_write_fds = landlock.open_rule_fds((*spec["child_write_paths"], os.devnull))
