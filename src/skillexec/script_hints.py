@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from skillexec.script_stderr import (
     network_hint,
     open_files_hint,
     sandbox_hint,
+    shows_offline,
 )
 from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
 
-__all__ = ["script_hints"]
+__all__ = ["script_hints", "timeout_hint"]
 
 # What a Python too old for the script shows (its syntax, a module or name it lacks).
 _OLD_PYTHON = re.compile(r"SyntaxError|ImportError|ModuleNotFoundError|AttributeError|NameError"
@@ -102,6 +104,63 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
                           "in a workspace of its own: send it with the call's files, or pass "
                           f"its path, {folder / named}")
     return out
+
+
+def timeout_hint(*, stdout: str, stderr: str, workdir: Path, skill_id: str) -> str | None:
+    """For a sandboxed script without ``network_access`` that timed out: the network hint,
+    where its output or the logs its tools keep in its HOME (npm's ``.npm/_logs``: "GET
+    https://registry.npmjs.org/npm attempt 1 failed with EAI_AGAIN", while npx said
+    nothing) show a lookup or connection refused. A client that retries those until the
+    call's time runs out tells nothing else."""
+    if shows_offline(stderr[-16384:]) or shows_offline(stdout[-16384:]) \
+            or any(shows_offline(log) for log in _tool_logs(workdir)):
+        return network_hint(skill_id)
+    return None
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_LOG_DIRS = ((".npm", "_logs"),)
+_LOG_TAIL = 64 * 1024
+
+
+def _tool_logs(workdir: Path) -> list[str]:
+    """The tails of the newest few logs in the workspace's tool log folders. The workspace
+    is the script's: never through a link, nothing but regular files, never blocking."""
+    out: list[str] = []
+    for parts in _LOG_DIRS:
+        fd = -1
+        try:
+            fd = os.open(workdir, _DIR_FLAGS)
+            for part in parts:
+                nfd = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+            names = sorted(n for n in os.listdir(fd) if n.endswith(".log"))[-3:]
+            out += [t for n in names if (t := _tail(fd, n)) is not None]
+        except OSError:
+            continue
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    return out
+
+
+def _tail(dir_fd: int, name: str) -> str | None:
+    try:
+        f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                    dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        os.lseek(f, max(0, st.st_size - _LOG_TAIL), os.SEEK_SET)
+        return os.read(f, _LOG_TAIL).decode(errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(f)
 
 
 def _goes_online(script: Path) -> bool:

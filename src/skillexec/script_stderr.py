@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
-           "network_hint", "open_files_hint", "sandbox_hint", "telling_line"]
+           "network_hint", "open_files_hint", "sandbox_hint", "shows_offline", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -140,6 +140,12 @@ def network_hint(skill_id: str, *, maybe: bool = False) -> str:
                 f"if the script needed it (its code goes online), {grant}")
     return ("the skill has no network_access permission, so its sandbox has no network "
             f"({grant})")
+
+
+def shows_offline(text: str) -> bool:
+    """Whether ``text`` (a script's output, a tool's log) shows a lookup or a connection
+    that the network's absence refused."""
+    return _OFFLINE.search(text) is not None
 
 
 def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",

@@ -39,7 +39,7 @@ from skillexec.runtime.runners._script_end import read_to_end, whole_lines
 from skillexec.runtime.runners._zygote_handle import ChildExit
 from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcome
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
-from skillexec.script_hints import script_hints
+from skillexec.script_hints import script_hints, timeout_hint
 from skillexec.script_npm import missing_npm_package, npm_message
 from skillexec.script_stderr import missing_module_in
 from skillexec.scripts import base_id, interpreter
@@ -182,9 +182,16 @@ class AttemptIO:
                               f"past its limit ({refused} refused) until its time ran out "
                               f"({duration(timeout_s)})",
                               details={**said, "forks_refused": refused})
+        skill = self.attempt.skill
+        # A client retrying lookups or connections the sandbox refuses until time ran out.
+        if said and self.sandbox and Permission.NETWORK_ACCESS not in skill.permissions and (
+                hint := timeout_hint(**said, workdir=self.attempt.context.workdir,
+                                     skill_id=base_id(skill))):
+            said["sandbox"] = hint
         return self._fail(ErrorType.TIMEOUT, "execution_timeout",
-                          f"skill {self.attempt.skill.id!r} did not finish within "
-                          f"{duration(timeout_s)}", retryable=True, details=said or None)
+                          f"skill {skill.id!r} did not finish within {duration(timeout_s)}"
+                          + (f" ({said['sandbox']})" if "sandbox" in said else ""),
+                          retryable=True, details=said or None)
 
     def _streams_so_far(self) -> dict[str, str]:
         """What a script printed until now. Read what the pipes hold still: a line written
