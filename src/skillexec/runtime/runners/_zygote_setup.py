@@ -49,6 +49,10 @@ def new_zygote(settings: IsolationSettings, skill: Skill, *, mech: dict[str, boo
     # getpass.getuser() (torch's caches, loggers) reads these first, then the passwd
     # entry, which a skill's own uid does not have: it raised KeyError without them.
     start_env["USER"] = start_env["LOGNAME"] = user_name(os.getuid() if uid is None else uid)
+    if mech["netns"]:
+        # No network: npm retries any failed fetch twice, 10 s then up to 60 s apart (npx
+        # --no-install ran out a call's 60 s where it fails in 1 s); nothing to wait for.
+        start_env["npm_config_fetch_retries"] = "0"
     spec = _spec.zygote_spec(settings, skill, mech, uid, work_root)
     spec["write_paths"] = [*spec["write_paths"], private]
     # Its attempts may write there too: what a library cached at import points there.

@@ -3,12 +3,11 @@
 
 Without the network a lookup goes to the machine's DNS server through a network namespace
 with no route, and glibc answers EAI_AGAIN, "Temporary failure in name resolution": a
-failure worth retrying. npm retried it with backoff until the call's timeout (60 s of
-``npx --no-install tsc --version``, which fails in a second on a machine without DNS,
-where the answer is ENOTFOUND). The zygote's view gets an ``nsswitch.conf`` whose hosts
-come from ``/etc/hosts`` alone: ``localhost`` and what the operator put there resolve, any
-other name is EAI_NONAME, "Name or service not known" (node's ENOTFOUND, curl's "Could not
-resolve host"), which no client retries.
+failure worth retrying, and that says the wrong thing: the name is not coming. The
+zygote's view gets an ``nsswitch.conf`` whose hosts come from ``/etc/hosts`` alone:
+``localhost`` and what the operator put there resolve, any other name is EAI_NONAME, "Name
+or service not known" (node's ENOTFOUND, curl's "Could not resolve host"), which a client
+that tells the two apart does not retry. (npm retries either: see ``_zygote_setup``.)
 
 Done before the zygote drops root (or, without root, the capabilities its user namespace
 gave it) and before its Landlock rules are opened: the rule for ``/etc/nsswitch.conf``
