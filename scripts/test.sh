@@ -33,7 +33,11 @@ user_tests=(tests/test_sandbox.py tests/test_hostile.py tests/test_process_runne
   tests/test_work_root.py tests/test_journal_private.py tests/test_open_files.py
   tests/test_script_preload.py tests/test_foreign_dependencies.py tests/test_operator_grants.py
   tests/test_script_memory.py tests/test_script_env_commands.py tests/test_install_cache.py
-  tests/test_script_tmp.py tests/test_script_offline_hint.py tests/test_run_folder_same_id.py)
+  tests/test_script_tmp.py tests/test_script_offline_hint.py tests/test_run_folder_same_id.py
+  tests/test_script_user_name.py tests/test_script_home_caches.py
+  tests/test_script_network_hint_cause.py tests/test_script_shm_tmp_hint.py
+  tests/test_script_offline_names.py tests/test_script_timeout_network_hint.py
+  tests/test_script_offline_npm.py)
 as_nobody=0
 if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody >/dev/null 2>&1; then
   as_nobody=1
