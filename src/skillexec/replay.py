@@ -5,6 +5,10 @@ task each, the same parameters, config, priority, timeout and retries) and journ
 ``replayed`` event linking the old and the new task, so that ``--all-failed`` does not
 replay the same dead letter twice (see :mod:`skillexec.reliability.deadletter`).
 
+A task that has not ended is replayed only where it is a leftover of a stopped process
+(``engine.recovery.left``: this engine found it unfinished at start, alone on the data
+folder): one that an engine still runs, in this process or another, would run twice at once.
+
 A task runs again only from the folder it ran from: where its id names another folder here
 (a second folder claiming the id, run by its path), the replay is refused, naming both
 (:mod:`skillexec.pipeline.origin`).
@@ -18,6 +22,7 @@ from typing import Any, Protocol
 
 from skillexec.errors import SkillExecError
 from skillexec.pipeline.origin import FolderCheck
+from skillexec.pipeline.recovery import Recovery
 from skillexec.skills.registry import SkillRegistry
 from skillexec.storage.store import TaskStore
 from skillexec.task import ExecutionResult, Request, TaskStatus
@@ -36,6 +41,9 @@ class Engine(Protocol):
 
     @property
     def folders(self) -> FolderCheck: ...
+
+    @property
+    def recovery(self) -> Recovery: ...
 
     async def submit(self, skill_id: str, params: dict[str, Any] | None = None, *,
                      config: dict[str, Any] | None = ..., priority: int | None = ...,
@@ -75,6 +83,13 @@ async def replay(engine: Engine, task_ids: list[str], *,
             return ReplayOutcome(task_id, None, None, (
                 "it was rejected before it ran, and a refused call's "
                 "parameters are not kept: make the call again"))
+        if not st.status.terminal and task_id not in engine.recovery.left:
+            # Not a stopped process's leftover: an engine (this one, another process on the
+            # data folder, a node of the shared journal) may still run it.
+            return ReplayOutcome(task_id, None, None, (
+                f"it has not ended ({st.status.value}) and an engine may still be running "
+                f"it, here or in another process on this journal: cancel it first "
+                f"(skillexec tasks cancel {task_id}) or wait for it to end"))
         try:
             r = st.request
             version = _version(engine, task_id, r)
