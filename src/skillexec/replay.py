@@ -1,9 +1,11 @@
 """Replay of dead letters: a client of the engine, not a part of it.
 
 :func:`replay` submits the stored request of tasks that exhausted recovery again (a new
-task each, the same parameters, config, priority, timeout and retries) and journals a
-``replayed`` event linking the old and the new task, so that ``--all-failed`` does not
-replay the same dead letter twice (see :mod:`skillexec.reliability.deadletter`).
+task each, the same parameters, config, priority, timeout and retries). It claims each task
+first and journals a ``replayed`` event linking the old and the new task as soon as the new
+one is accepted (:mod:`skillexec.replay_claim`), so that neither a later ``--all-failed``
+(:mod:`skillexec.reliability.deadletter`) nor one running at the same moment replays the
+same dead letter twice.
 
 A task that has not ended is replayed only where it is a leftover of a stopped process
 (``engine.recovery.left``: this engine found it unfinished at start, alone on the data
@@ -20,11 +22,12 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from skillexec import replay_claim
 from skillexec.errors import SkillExecError
 from skillexec.pipeline.origin import FolderCheck
 from skillexec.pipeline.recovery import Recovery
 from skillexec.skills.registry import SkillRegistry
-from skillexec.storage.store import TaskStore
+from skillexec.storage.store import StoredTask, TaskStore
 from skillexec.task import ExecutionResult, Request, TaskStatus
 
 __all__ = ["Engine", "ReplayOutcome", "replay"]
@@ -68,28 +71,29 @@ class ReplayOutcome:
                 "error": self.error}
 
 
-async def replay(engine: Engine, task_ids: list[str], *,
-                 wait: bool = True) -> list[ReplayOutcome]:
-    """Submit each task's stored request again; wait for the new tasks' results."""
+async def replay(engine: Engine, task_ids: list[str], *, wait: bool = True,
+                 again: bool = True) -> list[ReplayOutcome]:
+    """Submit each task's stored request again; wait for the new tasks' results.
+
+    Each task is claimed first (:mod:`skillexec.replay_claim`): a task another replay runs
+    at the same moment is not run again here. ``again``: a task replayed before runs again
+    once that replay ended (a task named by its id); False (``--all-failed``, which runs each
+    dead letter once): one that another replay ran meanwhile is not.
+    """
     store = engine.journal
+    unique = list(dict.fromkeys(task_ids))
+    stored = dict(zip(unique, await asyncio.gather(*(store.get_request(t) for t in unique)),
+                      strict=True))
+    refused = {t: why for t, st in stored.items() if (why := _refusal(engine, t, st))}
+    claims = await replay_claim.claim(store, [t for t in unique if t not in refused],
+                                      again=again)
+    refused.update(claims.refused)
 
     async def one(task_id: str) -> ReplayOutcome:
-        st = await store.get_request(task_id)
-        if st is None:
-            return ReplayOutcome(task_id, None, None, f"no task with id {task_id!r}")
-        if st.status is TaskStatus.REJECTED:
-            # A refusal is journaled without its parameters and config (they may be what
-            # was wrong): submitting its row would run a call nobody made.
-            return ReplayOutcome(task_id, None, None, (
-                "it was rejected before it ran, and a refused call's "
-                "parameters are not kept: make the call again"))
-        if not st.status.terminal and task_id not in engine.recovery.left:
-            # Not a stopped process's leftover: an engine (this one, another process on the
-            # data folder, a node of the shared journal) may still run it.
-            return ReplayOutcome(task_id, None, None, (
-                f"it has not ended ({st.status.value}) and an engine may still be running "
-                f"it, here or in another process on this journal: cancel it first "
-                f"(skillexec tasks cancel {task_id}) or wait for it to end"))
+        st = stored[task_id]
+        if task_id in refused or st is None:
+            return ReplayOutcome(task_id, None, None, refused.get(task_id))
+        token = claims.tokens[task_id]
         try:
             r = st.request
             version = _version(engine, task_id, r)
@@ -99,15 +103,34 @@ async def replay(engine: Engine, task_ids: list[str], *,
                                          principal=r.principal, deadline=r.deadline_s,
                                          cache=False)
         except SkillExecError as exc:
+            await replay_claim.drop(store, task_id, token)
             return ReplayOutcome(task_id, None, None, str(exc))
+        # Journaled before the wait: another replay started meanwhile (or after a Ctrl-C
+        # here) sees that it was replayed, not a dead letter still to run.
+        await replay_claim.close(store, task_id, token, new_id)
         result = await engine.wait(new_id) if wait else None
-        written = store.append_event("replayed", {
-            "task_id": task_id, "new_task_id": new_id,
-            "status": result.status.value if result else None})
-        await written
         return ReplayOutcome(task_id, new_id, result)
 
-    return list(await asyncio.gather(*(one(t) for t in task_ids)))
+    done = dict(zip(unique, await asyncio.gather(*(one(t) for t in unique)), strict=True))
+    return [done[t] for t in task_ids]
+
+
+def _refusal(engine: Engine, task_id: str, st: StoredTask | None) -> str | None:
+    """Why this task is not run again at all (None: it may be)."""
+    if st is None:
+        return f"no task with id {task_id!r}"
+    if st.status is TaskStatus.REJECTED:
+        # A refusal is journaled without its parameters and config (they may be what
+        # was wrong): submitting its row would run a call nobody made.
+        return ("it was rejected before it ran, and a refused call's "
+                "parameters are not kept: make the call again")
+    if not st.status.terminal and task_id not in engine.recovery.left:
+        # Not a stopped process's leftover: an engine (this one, another process on the
+        # data folder, a node of the shared journal) may still run it.
+        return (f"it has not ended ({st.status.value}) and an engine may still be running "
+                f"it, here or in another process on this journal: cancel it first "
+                f"(skillexec tasks cancel {task_id}) or wait for it to end")
+    return None
 
 
 def _version(engine: Engine, task_id: str, r: Request) -> str | None:

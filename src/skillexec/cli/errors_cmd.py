@@ -158,7 +158,8 @@ def replay(
                 ids = [str(d["task_id"]) for d in await dead_letters(
                     _store(engine), since=start)]
             opt.left_notice(engine, exclude=ids)
-            outcomes = await replay_tasks(engine, ids)
+            # --all-failed runs each dead letter once, also beside another replay
+            outcomes = await replay_tasks(engine, ids, again=task_id is not None)
             # A leftover of a killed process, replayed, is replaced: the original ends
             # (cancelled) so that its request has run once, not once more later.
             left = set(engine.recovery.left)
