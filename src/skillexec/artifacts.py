@@ -7,6 +7,7 @@ never paths: nothing a skill says can make the store write outside its folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -127,9 +128,12 @@ class ArtifactManager:
         key = sealing.keyring.key_for(principal) if sealing is not None else None
         digest = address(key, data) if key is not None else hashlib.sha256(data).hexdigest()
         target = self._file(digest)
-        if not self._touched(target):
+        # The record's time is also the file's (see _unlink): a prune that deletes the
+        # records of this content before this one is written keeps a file saved after them.
+        created = time.time()
+        if not self._touched(target, created):
             try:
-                self._write(target, data, key, principal, digest)
+                self._write(target, data, key, principal, digest, created)
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise
@@ -144,15 +148,16 @@ class ArtifactManager:
                           size=len(data), sha256=digest)
         # The journal record is ordered before the task's terminal record, so a finished
         # task never names an artifact the journal does not know.
-        self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=time.time()))
+        self._store.artifact(ArtifactRecord(ref=ref, task_id=task_id, created_at=created))
         return ref
 
     @staticmethod
-    def _touched(target: Path) -> bool:
-        """Whether the file is already stored; touched if so, so that a sweep of files no
-        record names (a distributed worker's) never takes it for an old orphan's."""
+    def _touched(target: Path, created: float) -> bool:
+        """Whether the file is already stored; touched if so (its time set to the new
+        record's), so that neither a prune nor a sweep of files no record names (a
+        distributed worker's) takes it for an orphan while that record is on its way."""
         try:
-            os.utime(target)
+            os.utime(target, ns=_stamp(created))
         except FileNotFoundError:
             return False
         except OSError:  # there, not ours to touch (another user's): kept as it is
@@ -160,7 +165,7 @@ class ArtifactManager:
         return True
 
     def _write(self, target: Path, data: bytes, key: DataKey | None, principal: str | None,
-               digest: str) -> None:
+               digest: str, created: float) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         try:
@@ -169,6 +174,7 @@ class ArtifactManager:
                     seal_to(fh, data, key=key, owner=principal, digest=digest)
                 else:
                     fh.write(data)
+            os.utime(tmp, ns=_stamp(created))  # before it is there: never moved back
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -226,27 +232,52 @@ class ArtifactManager:
         """Forget artifacts saved more than ``older_than_s`` ago; delete unreferenced files."""
         old = await self._store.artifacts_older_than(time.time() - older_than_s)
         orphans = await self._store.delete_artifacts([r.ref.id for r in old])
-        files, freed = self._unlink(orphans)
+        newest: dict[str, float] = {}
+        for r in old:
+            newest[r.ref.sha256] = max(newest.get(r.ref.sha256, 0.0), r.created_at)
+        files, freed = self._unlink({d: newest.get(d, 0.0) for d in orphans})
         return PruneReport(records=len(old), files=files, bytes=freed)
 
-    def remove_files(self, digests: Iterable[str]) -> int:
+    def remove_files(self, digests: Iterable[str], *, saved_before: float | None = None) -> int:
         """Delete the files of these content addresses (no record refers to them); how
-        many were there."""
-        return self._unlink(digests)[0]
+        many were there. ``saved_before``: when their records began to be deleted; a file
+        saved again since is kept (its new record may not be in the journal yet)."""
+        at = time.time() if saved_before is None else saved_before
+        return self._unlink(dict.fromkeys(digests, at))[0]
 
-    def _unlink(self, digests: Iterable[str]) -> tuple[int, int]:
+    def _unlink(self, last_saved: dict[str, float]) -> tuple[int, int]:
+        """Delete each content's file unless it was saved after ``last_saved[digest]``.
+
+        A save of content already stored only touches its file (its time set to the new
+        record's) and writes its record a moment later: a prune between the two found the
+        content orphaned and deleted the file of the record about to be written. So the file
+        is first moved aside (a save from then on finds none and writes its own), and put
+        back where its time says a save came after the records deleted."""
         files = freed = 0
-        for digest in digests:
+        for digest, saved in last_saved.items():
             f = self._file(digest)
+            aside = f.with_name(f".pruned-{digest}-{secrets.token_hex(4)}")
             try:
-                freed += f.stat().st_size
-                f.unlink()
-                files += 1
+                os.rename(f, aside)
             except FileNotFoundError:
-                pass
+                continue
+            st = aside.stat()
+            if st.st_mtime_ns > _stamp(saved)[1]:
+                with contextlib.suppress(FileExistsError):  # saved anew meanwhile: the same
+                    os.link(aside, f)
+            else:
+                freed += st.st_size
+                files += 1
+            aside.unlink()
         return files, freed
 
     def _file(self, digest: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise ValueError(f"not a sha256 digest: {digest!r}")
         return self.root / digest[:2] / digest
+
+
+def _stamp(t: float) -> tuple[int, int]:
+    """A record's time as a file's (atime, mtime) in nanoseconds, compared exactly."""
+    ns = int(t * 1e9)
+    return ns, ns

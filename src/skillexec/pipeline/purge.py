@@ -63,9 +63,10 @@ class Purger:
 
     async def purge(self, *, principal: str | None, everyone: bool = False,
                     before: float | None = None) -> PurgeOutcome:
+        began = time.time()  # a file saved again since then keeps its new record's bytes
         report = await self.journal.purge(principal=principal, everyone=everyone,
                                           before=before)
-        files = self.artifacts.remove_files(report.orphans)
+        files = self.artifacts.remove_files(report.orphans, saved_before=began)
         for skill_id in report.skills:  # the in-memory copies of cached outputs too
             self.optimizer.cache.invalidate(skill_id, None)
         destroyed = False
