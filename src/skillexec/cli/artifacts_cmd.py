@@ -68,13 +68,12 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
     """The stored artifacts, newest first."""
     async def go() -> list[ArtifactRecord]:
         _, store = await _manager(data_dir, journal_url)
-        try:
-            return await store.artifacts_older_than(float("inf"))
+        try:  # the journal sorts and cuts: a listing costs what it shows, not the table
+            return await store.list_artifacts(task_id=task, limit=limit)
         finally:
             await store.close()
 
-    records = [r for r in opt.run_async(go()) if task is None or r.task_id == task]
-    records = sorted(records, key=lambda r: -r.created_at)[:limit]
+    records = opt.run_async(go())
     if as_json:
         typer.echo(json_text(orjson.dumps([_record(r) for r in records]).decode()))
         return

@@ -155,6 +155,11 @@ class MemoryStore:
     async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]:
         return [r for r in self._artifacts.values() if r.created_at < cutoff]
 
+    async def list_artifacts(self, *, task_id: str | None = None,
+                             limit: int = 100) -> list[ArtifactRecord]:
+        mine = [r for r in self._artifacts.values() if task_id is None or r.task_id == task_id]
+        return sorted(mine, key=lambda r: -r.created_at)[:limit]
+
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         gone = {self._artifacts.pop(a).ref.sha256 for a in artifact_ids if a in self._artifacts}
         still = {r.ref.sha256 for r in self._artifacts.values()}

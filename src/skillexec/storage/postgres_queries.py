@@ -160,6 +160,13 @@ class PostgresQueriesMixin:
         return [artifact(r) for r in await self._rows(
             f"SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE created_at < ?", (cutoff,))]
 
+    async def list_artifacts(self, *, task_id: str | None = None,
+                             limit: int = 100) -> list[ArtifactRecord]:
+        where, args = ("WHERE task_id=? ", (task_id,)) if task_id is not None else ("", ())
+        return [artifact(r) for r in await self._rows(
+            f"SELECT {ARTIFACT_COLUMNS} FROM artifacts {where}"
+            "ORDER BY created_at DESC LIMIT ?", (*args, int(limit)))]
+
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         assert self._pool is not None, "the store is not open"
         async with self._pool.connection() as conn, conn.transaction():

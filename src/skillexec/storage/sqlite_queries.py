@@ -118,6 +118,14 @@ class SQLiteQueriesMixin:
             " WHERE created_at < ?", (cutoff,)).fetchall())
         return [artifact(r) for r in rows]
 
+    async def list_artifacts(self, *, task_id: str | None = None,
+                             limit: int = 100) -> list[ArtifactRecord]:
+        where, args = ("WHERE task_id=? ", (task_id,)) if task_id is not None else ("", ())
+        rows = await self._query(lambda c: c.execute(
+            f"SELECT {ARTIFACT_COLUMNS} FROM artifacts {where}"
+            "ORDER BY created_at DESC LIMIT ?", (*args, int(limit))).fetchall())
+        return [artifact(r) for r in rows]
+
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         def run(c: sqlite3.Connection) -> set[str]:
             orphaned: set[str] = set()

@@ -156,6 +156,11 @@ class TaskStore(Protocol):
 
     async def artifacts_older_than(self, cutoff: float) -> list[ArtifactRecord]: ...
 
+    async def list_artifacts(self, *, task_id: str | None = None,
+                             limit: int = 100) -> list[ArtifactRecord]:
+        """The newest ``limit`` records (of ``task_id``'s artifacts only, when given), newest
+        first: read as far as asked, never the whole table."""
+
     async def delete_artifacts(self, artifact_ids: list[str]) -> set[str]:
         """Delete these records; return the sha256 digests no longer referenced at all."""
 
