@@ -1,12 +1,13 @@
-"""An attempt's workspace on disk: how much it holds, and removing it whatever a skill made.
+"""An attempt's workspace on disk: removing it whatever a skill made, and empty ones kept.
 
 A skill controls the shape of its workspace: a tree thousands of folders deep, hundreds of
 thousands of files, symlinks to anywhere, folders it made unreadable or read-only. Both
 walks here are iterative (no recursion limit), work through directory file descriptors (no
 path grows past PATH_MAX, no symlink is ever followed) and keep a bounded number of
-descriptors open: a folder found deeper than ``_MAX_DEPTH`` is first moved up to the
-workspace's top, so depth costs passes, not descriptors. They run in a worker thread, never
-on the event loop.
+descriptors open: the removal moves a folder found deeper than ``_MAX_DEPTH`` up to the
+workspace's top, so depth costs passes, not descriptors (the measure, which leaves the tree
+as it is, is :mod:`skillexec.runtime.workspace_usage`'s). They run in a worker thread,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -20,49 +21,20 @@ import re
 import secrets
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from skillexec.errors import ErrorInfo, ResourceError
+from skillexec.runtime.workspace_usage import (
+    DIR_FLAGS,
+    WorkspaceUsage,
+    measure_tree,
+    open_dir,
+    quota_error,
+)
 
 __all__ = ["TMP_DIR", "WorkspaceSpares", "WorkspaceUsage", "holds_nothing", "is_empty",
            "measure_tree", "quota_error", "remove_tree", "skill_slot"]
 
 _MAX_DEPTH = 48
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 TMP_DIR = ".tmp"  # an attempt's TMPDIR, in its workspace (see runners._child_request)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkspaceUsage:
-    files: int  # every entry: files, folders, links
-    bytes: int  # allocated on disk (st_blocks), so sparse files count what they take
-    complete: bool  # False: the walk stopped early, past a limit
-
-
-def quota_error(usage: WorkspaceUsage, *, max_files: int, max_bytes: int) -> ErrorInfo | None:
-    """The error of an attempt whose workspace holds more than the quotas allow, or None."""
-    if usage.files > max_files:
-        return ResourceError(
-            f"the skill made more than {max_files} files in its workspace (the "
-            "max_workspace_files quota)", code="workspace_quota_exceeded",
-            details={"quota": "max_workspace_files", "limit": max_files,
-                     "used": usage.files}).info
-    if usage.bytes > max_bytes:
-        return ResourceError(
-            f"the skill wrote more than {max_bytes} bytes to its workspace (the "
-            "max_workspace_bytes quota)", code="workspace_quota_exceeded",
-            details={"quota": "max_workspace_bytes", "limit": max_bytes,
-                     "used": usage.bytes}).info
-    return None
-
-
-def _open_dir(name: str, parent_fd: int) -> int:
-    try:
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-    except PermissionError:
-        # A folder the skill made unreadable (chmod 0): its owner (or root) may open it up.
-        os.chmod(name, 0o700, dir_fd=parent_fd, follow_symlinks=False)
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
 
 
 def _opened_up(fd: int) -> None:
@@ -71,19 +43,19 @@ def _opened_up(fd: int) -> None:
 
 
 def _writable(name: str, parent_fd: int) -> None:
-    fd = _open_dir(name, parent_fd)
+    fd = open_dir(name, parent_fd)
     try:
         _opened_up(fd)
     finally:
         os.close(fd)
 
 
-def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
-    """Visit (and with ``remove``, delete) everything under ``root_fd``, one pass.
+def _walk(root_fd: int) -> Iterator[os.stat_result | None]:
+    """Delete everything under ``root_fd``, one pass.
 
-    Yields the stat of each entry. With ``remove``, a folder deeper than _MAX_DEPTH is
-    moved to the top under a fresh name instead of being entered, and None is yielded for
-    it: the caller repeats passes until a pass moves nothing. Without, it is not entered.
+    Yields the stat of each entry. A folder deeper than _MAX_DEPTH is moved to the top
+    under a fresh name instead of being entered, and None is yielded for it: the caller
+    repeats passes until a pass moves nothing.
     """
     stack: list[tuple[int, Iterator[os.DirEntry[str]], str]] = [(root_fd, os.scandir(root_fd),
                                                                   "")]
@@ -97,8 +69,7 @@ def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
                     entries.close()  # type: ignore[attr-defined]
                 if stack:
                     os.close(fd)
-                    if remove:
-                        os.rmdir(name, dir_fd=stack[-1][0])
+                    os.rmdir(name, dir_fd=stack[-1][0])
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -106,26 +77,24 @@ def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
                 continue
             yield st
             if not stat.S_ISDIR(st.st_mode):
-                if remove:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.name, dir_fd=fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.name, dir_fd=fd)
                 continue
             if len(stack) >= _MAX_DEPTH:
-                if remove:
-                    if st.st_mode & 0o200 == 0:  # a folder moves only if writable (its '..')
-                        _writable(entry.name, fd)
-                    os.rename(entry.name, f".deep-{secrets.token_hex(8)}", src_dir_fd=fd,
-                              dst_dir_fd=root_fd)
-                    yield None
+                if st.st_mode & 0o200 == 0:  # a folder moves only if writable (its '..')
+                    _writable(entry.name, fd)
+                os.rename(entry.name, f".deep-{secrets.token_hex(8)}", src_dir_fd=fd,
+                          dst_dir_fd=root_fd)
+                yield None
                 continue
-            child = _open_dir(entry.name, fd)
-            if remove and st.st_mode & 0o700 != 0o700:
+            child = open_dir(entry.name, fd)
+            if st.st_mode & 0o700 != 0o700:
                 # A folder the skill made read-only (0500) opens, but nothing in it can be
                 # unlinked by its owner without root's CAP_DAC_OVERRIDE: opened up first.
                 # Known from the entry's stat: no system call for an ordinary folder.
                 _opened_up(child)
             stack.append((child, os.scandir(child), entry.name))
-    finally:  # stopped early (a measure past its limit, an error): close what is open
+    finally:  # stopped early (an error): close what is open
         for fd, entries, _ in stack:
             with contextlib.suppress(OSError, AttributeError):
                 entries.close()  # type: ignore[attr-defined]
@@ -134,37 +103,13 @@ def _walk(root_fd: int, *, remove: bool) -> Iterator[os.stat_result | None]:
                     os.close(fd)
 
 
-def measure_tree(path: str, *, max_files: int, max_bytes: int) -> WorkspaceUsage:
-    """What ``path`` holds, stopping as soon as either limit is passed.
-
-    Only for a workspace that is kept (``keep_workdirs``, debugging): it leaves the tree
-    as it is, so folders deeper than the walk's depth bound are counted, not entered.
-    """
-    try:
-        root_fd = os.open(path, _DIR_FLAGS)
-    except (FileNotFoundError, NotADirectoryError):
-        return WorkspaceUsage(files=0, bytes=0, complete=True)
-    files = used = 0
-    try:
-        for st in _walk(root_fd, remove=False):
-            if st is None:
-                continue
-            files += 1
-            used += st.st_blocks * 512
-            if files > max_files or used > max_bytes:
-                return WorkspaceUsage(files=files, bytes=used, complete=False)
-    finally:
-        os.close(root_fd)
-    return WorkspaceUsage(files=files, bytes=used, complete=True)
-
-
 def remove_tree(path: str) -> WorkspaceUsage:
     """Delete ``path`` and everything under it; returns what it held (not counting itself).
 
     A symlink at ``path`` itself is removed, never followed. Missing is not an error.
     """
     try:
-        root_fd = os.open(path, _DIR_FLAGS)
+        root_fd = os.open(path, DIR_FLAGS)
     except FileNotFoundError:
         return WorkspaceUsage(files=0, bytes=0, complete=True)
     except OSError as exc:
@@ -178,7 +123,7 @@ def remove_tree(path: str) -> WorkspaceUsage:
             _opened_up(root_fd)
         while True:
             moved = 0
-            for st in _walk(root_fd, remove=True):
+            for st in _walk(root_fd):
                 if st is None:
                     moved += 1  # a deep folder went up: the next pass takes it
                     continue
@@ -251,7 +196,7 @@ class WorkspaceSpares:
         if len(spares) >= self._per_folder:
             return False
         try:
-            fd = os.open(path, _DIR_FLAGS)
+            fd = os.open(path, DIR_FLAGS)
         except OSError:
             return False  # a symlink, gone, unreadable: removed as any workspace
         try:
@@ -280,7 +225,7 @@ class WorkspaceSpares:
         the child a ``mkdir`` and the engine an ``rmdir`` (another journal write each) on
         every call. True if there is none."""
         try:
-            tmp = os.open(TMP_DIR, _DIR_FLAGS, dir_fd=fd)
+            tmp = os.open(TMP_DIR, DIR_FLAGS, dir_fd=fd)
         except FileNotFoundError:
             return True
         except OSError:
