@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import fcntl
 import os
 import secrets
 import time
@@ -36,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from skillexec import _session_folder as folder
+from skillexec import _session_locks as locks
 from skillexec import _session_records as record
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
@@ -236,7 +236,10 @@ class SessionStore:
         if rec is None or not (self.root / session_id).is_dir() \
                 or not self._allowed(rec, principal, action):
             raise self._not_found(session_id)
-        if time.time() > rec["last_used_at"] + rec["ttl_s"] and not self._in_use(session_id):
+        # Expired unless a call runs in it now: a call of this process that only holds or
+        # awaits its turn does not count (a call's own turn kept the session it came to
+        # alive, and ran it, however long its TTL had passed).
+        if time.time() > rec["last_used_at"] + rec["ttl_s"] and not self._running(session_id):
             self._remove(session_id)
             raise self._not_found(session_id, expired=True)
         return self.root / session_id
@@ -258,7 +261,8 @@ class SessionStore:
             async with lock:
                 # not open (any more), or not this principal's: refused
                 path = self.path(session_id, principal=principal)
-                flock_fd = self._hold(session_id)  # in use, for other processes' sweeps too
+                # in use, for other processes' sweeps too
+                flock_fd = locks.hold(self.records, session_id)
                 try:
                     yield path
                 finally:
@@ -317,30 +321,14 @@ class SessionStore:
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
                            files=files, bytes=size, principal=_owner(rec), entries=entries)
 
-    def _hold(self, sid: str) -> int:
-        """A shared lock on the session's lock file, held while a call uses it: another
-        process's sweep sees the session in use (see :meth:`_in_use`). The records' folder
-        is there: the session's record was just read."""
-        fd = os.open(self.records / f"{sid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        return fd
-
     def _in_use(self, sid: str) -> bool:
         """A call of this process holds or awaits it, or one of another process runs in it
         (its lock file is locked)."""
-        if sid in self._locks:
-            return True
-        try:
-            fd = os.open(self.records / f"{sid}.lock", os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return sid in self._locks or self._running(sid)
+
+    def _running(self, sid: str) -> bool:
+        """A call runs in it, of this process or another (its lock file is locked)."""
+        return locks.running(self.records, sid)
 
     def _closable(self, session_id: object, principal: Who) -> bool:
         """Whether ``session_id`` names an open session ``principal`` may close."""
