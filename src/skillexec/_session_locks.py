@@ -1,15 +1,32 @@
-"""A session's locks across processes (a CLI beside ``serve`` on one data dir): the lock
+"""Sessions' locks across processes (a CLI beside ``serve`` on one data dir): the lock
 file ``<records>/<id>.lock`` that a call holds while it uses the session, which tells any
-process's sweep that the session is in use.
+process's sweep that the session is in use, and a lock on the records' folder itself, held
+around a count of the open sessions and the record written after it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["hold", "running"]
+__all__ = ["creating", "hold", "running"]
+
+
+@contextlib.contextmanager
+def creating(records: Path) -> Iterator[None]:
+    """One count-and-create at a time, of any process: processes that created sessions at
+    the same moment counted the same records, and each passed the limit on its count."""
+    records.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The folder itself: a lock file of its own would stay behind, beside the records.
+    fd = os.open(records, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held for a count: short (acreate waits in a thread)
+        yield
+    finally:
+        os.close(fd)
 
 
 def hold(records: Path, sid: str) -> int:

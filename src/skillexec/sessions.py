@@ -112,28 +112,29 @@ class SessionStore:
                                  f"{s.max_ttl_s:g} seconds (got {ttl_s})",
                                  code="invalid_session_ttl")
         self.sweep()
-        ids = record.ids(self.records)
-        if len(ids) >= s.max_sessions:
-            raise ResourceError(f"{s.max_sessions} sessions are open already (the "
-                                "sessions.max_sessions setting); close one first",
-                                code="too_many_sessions", retryable=True,
-                                details={"limit": s.max_sessions,
-                                         "setting": "sessions.max_sessions"})
-        mine = sum(1 for sid in ids if (rec := record.read(self.records, sid)) is not None
-                   and _owner(rec) == owner)
-        if mine >= s.max_sessions_per_principal:
-            raise ResourceError(f"principal {owner!r} has {mine} sessions open already, its "
-                                f"most (the sessions.max_sessions_per_principal setting: "
-                                f"{s.max_sessions_per_principal}); close one first",
-                                code="too_many_principal_sessions", retryable=True,
-                                details={"limit": s.max_sessions_per_principal,
-                                         "setting": "sessions.max_sessions_per_principal"})
-        sid = "s_" + secrets.token_hex(12)
-        now = time.time()
-        # The record first: a folder without one is a closed session's, which a sweep (of
-        # any process) removes.
-        record.write(self.records, sid, {"created_at": now, "last_used_at": now,
-                                          "ttl_s": ttl, "principal": owner})
+        with locks.creating(self.records):  # the count holds until the record is written
+            ids = record.ids(self.records)
+            if len(ids) >= s.max_sessions:
+                raise ResourceError(f"{s.max_sessions} sessions are open already (the "
+                                    "sessions.max_sessions setting); close one first",
+                                    code="too_many_sessions", retryable=True,
+                                    details={"limit": s.max_sessions,
+                                             "setting": "sessions.max_sessions"})
+            mine = sum(1 for sid in ids if (rec := record.read(self.records, sid)) is not None
+                       and _owner(rec) == owner)
+            if mine >= s.max_sessions_per_principal:
+                raise ResourceError(f"principal {owner!r} has {mine} sessions open already, its "
+                                    f"most (the sessions.max_sessions_per_principal setting: "
+                                    f"{s.max_sessions_per_principal}); close one first",
+                                    code="too_many_principal_sessions", retryable=True,
+                                    details={"limit": s.max_sessions_per_principal,
+                                             "setting": "sessions.max_sessions_per_principal"})
+            sid = "s_" + secrets.token_hex(12)
+            now = time.time()
+            # The record first: a folder without one is a closed session's, which a sweep (of
+            # any process) removes.
+            record.write(self.records, sid, {"created_at": now, "last_used_at": now,
+                                              "ttl_s": ttl, "principal": owner})
         self.root.mkdir(parents=True, exist_ok=True)
         # Traversable by the skills' uids, listed by none: a session's id is the way into
         # its folder (0700, its uid's), and a skill of another engine given that uid later
@@ -188,7 +189,7 @@ class SessionStore:
 
     async def acreate(self, *, ttl_s: float | None = None, principal: Who = None) -> str:
         """:meth:`create`, its sweep and count off the loop (one create at a time in this
-        process: two at once would both pass the count)."""
+        process waits for the count's lock, so that no other thread waits for it)."""
         async with self._creating:
             return await asyncio.to_thread(self.create, ttl_s=ttl_s, principal=principal)
 
