@@ -28,7 +28,6 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from skillexec import _session_folder as folder
 from skillexec import _session_locks as locks
 from skillexec import _session_records as record
+from skillexec._session_info import SessionInfo
 from skillexec.errors import ParameterError, ResourceError
 from skillexec.runtime.workspace import remove_tree
 from skillexec.security.principals import LOCAL, LOCAL_ID, Who, principal_of
@@ -62,30 +62,6 @@ class SessionsConfig(BaseModel):
     max_sessions_per_principal: int = Field(
         default=100, ge=1, description="Sessions one principal may have open at once (so "
         "that one cannot take all of max_sessions from the others).")
-
-
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    id: str
-    created_at: float
-    last_used_at: float
-    ttl_s: float
-    files: int
-    bytes: int
-    principal: str = LOCAL_ID  # whose it is
-    # Everything in its folder: files, folders, links (what sessions.max_files bounds);
-    # ``files`` and ``bytes`` are its regular files, as ``SessionStore.files`` lists them.
-    entries: int = 0
-
-    @property
-    def expires_at(self) -> float:
-        return self.last_used_at + self.ttl_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "created_at": self.created_at,
-                "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
-                "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes,
-                "entries": self.entries, "principal": self.principal}
 
 
 class SessionStore:
@@ -212,6 +188,22 @@ class SessionStore:
         if self._unlist(session_id):
             await asyncio.to_thread(self._erase, session_id)
         return True
+
+    async def aclose_all(self, *, principal: str | None, everyone: bool = False,
+                         before: float | None = None) -> int:
+        """Close the sessions of ``principal`` (None: ``local``'s; every principal's with
+        ``everyone``), only those last used before ``before`` when given: a purge of a
+        principal's data. Its sessions' folders hold files its calls were given or made,
+        never encrypted, which lived on, listed as its, until their TTL passed. How many."""
+        owner = LOCAL_ID if principal is None else principal
+        chosen = [sid for sid in record.ids(self.records)
+                  if (rec := record.read(self.records, sid)) is not None
+                  and (everyone or _owner(rec) == owner)
+                  and (before is None or rec["last_used_at"] < before)]
+        free = [sid for sid in chosen if self._unlist(sid)]  # in use: gone with its call
+        for sid in free:
+            await asyncio.to_thread(self._erase, sid)
+        return len(chosen)
 
     def remove(self, session_id: str, *, principal: Who = None) -> None:
         """:meth:`close`, refused as :meth:`get` refuses (``invalid_session_id``,

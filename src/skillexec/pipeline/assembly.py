@@ -318,7 +318,8 @@ def _security(c: EngineConfig, p: dict[str, Any], tasks: LiveTasks,
     purger = Purger(journal=journal, artifacts=p["artifacts"], codec=p["codec"],
                     optimizer=p["optimizer"], retention_days=c.security.retention_days,
                     interval_s=c.security.retention_interval_s,
-                    record_audit=lambda action, data: _audit_purge(audit, data))
+                    record_audit=lambda action, data: _audit_purge(audit, data),
+                    sessions=p["sessions"])
     return audit, Access(tasks=tasks, journal=journal, audit=audit, book=book), purger
 
 

@@ -3,9 +3,11 @@
 A purge erases, in the journal, the payloads of the finished tasks it selects (their
 parameters, config, outputs, error text, history), the records and events about their
 artifacts and failures, and the cached results of their skills; the artifact files no
-record refers to any more are deleted. With encryption, purging a principal's whole data
-(no ``before``) also destroys its data key, which makes every remaining copy of its
-ciphertexts (a backup of the journal, a file not yet deleted) unreadable for good.
+record refers to any more are deleted, and the principal's sessions (last used before the
+cutoff, with one) are closed, their folders removed. With encryption, purging a
+principal's whole data (no ``before``) also destroys its data key, which makes every
+remaining copy of its ciphertexts (a backup of the journal, a file not yet deleted)
+unreadable for good.
 
 Each purge is logged and handed to ``record_audit`` when set (the audit log's recorder,
 wired by whoever owns it): ``record_audit("purge", {...counts, principal, before})``.
@@ -22,6 +24,7 @@ from typing import Any
 
 from skillexec.artifacts import ArtifactManager
 from skillexec.optimization.optimizer import ExecutionOptimizer
+from skillexec.sessions import SessionStore
 from skillexec.storage.codec import Codec, SealingCodec
 from skillexec.storage.store import TaskStore
 
@@ -41,19 +44,22 @@ class PurgeOutcome:
     files: int
     events: int
     key_destroyed: bool
+    sessions: int = 0  # closed, their folders removed
 
     def to_dict(self) -> dict[str, Any]:
         return {"principal": self.principal, "everyone": self.everyone,
                 "before": self.before, "tasks": self.tasks, "artifacts": self.artifacts,
                 "files": self.files, "events": self.events,
-                "key_destroyed": self.key_destroyed}
+                "key_destroyed": self.key_destroyed, "sessions": self.sessions}
 
 
 class Purger:
     def __init__(self, *, journal: TaskStore, artifacts: ArtifactManager, codec: Codec,
                  optimizer: ExecutionOptimizer, retention_days: float | None,
-                 interval_s: float, record_audit: AuditRecorder | None = None) -> None:
+                 interval_s: float, record_audit: AuditRecorder | None = None,
+                 sessions: SessionStore | None = None) -> None:
         self.journal = journal
+        self.sessions = sessions
         self.artifacts = artifacts
         self.codec = codec
         self.optimizer = optimizer
@@ -69,15 +75,20 @@ class Purger:
         files = self.artifacts.remove_files(report.orphans, saved_before=began)
         for skill_id in report.skills:  # the in-memory copies of cached outputs too
             self.optimizer.cache.invalidate(skill_id, None)
+        # Its sessions too: their folders are never encrypted, so the key's destruction
+        # below does not cover them.
+        closed = 0 if self.sessions is None else await self.sessions.aclose_all(
+            principal=principal, everyone=everyone, before=before)
         destroyed = False
         if isinstance(self.codec, SealingCodec) and before is None and not everyone:
             destroyed = self.codec.keyring.destroy(principal)
         outcome = PurgeOutcome(principal=principal, everyone=everyone, before=before,
                                tasks=report.tasks, artifacts=report.artifacts, files=files,
-                               events=report.events, key_destroyed=destroyed)
-        log.info("purged %s: %d tasks, %d artifacts (%d files), %d events%s",
+                               events=report.events, key_destroyed=destroyed,
+                               sessions=closed)
+        log.info("purged %s: %d tasks, %d artifacts (%d files), %d events, %d sessions%s",
                  "every principal" if everyone else f"principal {principal!r}",
-                 outcome.tasks, outcome.artifacts, files, outcome.events,
+                 outcome.tasks, outcome.artifacts, files, outcome.events, closed,
                  ", data key destroyed" if destroyed else "")
         if self.record_audit is not None:
             try:
