@@ -1,18 +1,28 @@
 """Sessions' locks across processes (a CLI beside ``serve`` on one data dir): the lock
-file ``<records>/<id>.lock`` that a call holds while it uses the session, which tells any
-process's sweep that the session is in use, and a lock on the records' folder itself, held
-around a count of the open sessions and the record written after it.
+file ``<records>/<id>.lock`` that a call's turn holds while it uses the session; an
+exclusive lock on the session's folder itself, which each call running in it holds, however
+it came (``run_script``'s turn, a direct call of the script's id, a replay, another
+process), and a removal too; and a lock on the records' folder, held around a count of the
+open sessions and the record written after it. A call running or held by its turn, either
+lock says so to any process's sweep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["creating", "hold", "running"]
+from skillexec.errors import ParameterError, ResourceError
+
+__all__ = ["creating", "hold", "one_call", "removing", "running"]
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_POLL_S = (0.005, 0.1)  # first and longest pause between tries of a busy session's lock
 
 
 @contextlib.contextmanager
@@ -38,17 +48,83 @@ def hold(records: Path, sid: str) -> int:
     return fd
 
 
-def running(records: Path, sid: str) -> bool:
+def running(records: Path, sid: str, folder: Path) -> bool:
     """Whether a call runs in the session now, of this process or another: its lock file
-    is locked (a lock of another descriptor, even of this process, is seen)."""
+    or its folder is locked (a lock of another descriptor, even of this process, is seen)."""
+    for path, flags in ((records / f"{sid}.lock", os.O_RDWR | os.O_CLOEXEC), (folder, _DIR)):
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            continue  # none: nothing holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    return False
+
+
+@contextlib.contextmanager
+def removing(folder: Path) -> Iterator[bool]:
+    """The session's folder locked for its removal: False (nothing to do now) while a call
+    runs in it; True, and no call starts in it until it is gone (one that waited finds it
+    gone: see :func:`one_call`)."""
     try:
-        fd = os.open(records / f"{sid}.lock", os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return False
+        fd = os.open(folder, _DIR)
+    except OSError:
+        yield True  # gone already, or not a folder: the removal says what it is
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
-    return False
+
+
+async def one_call(folder: Path, *, sid: str, until: float) -> int:
+    """Take the session's folder for one call; the descriptor returned holds it until it is
+    closed. Calls of any process, made however, run in it one at a time (two at once each
+    found the other's files as its artifacts, and the later one's hand-over of the folder
+    to its uid took it from the running one). Waits, polling (a thread blocked in flock
+    would hold one of the loop's workers), until the call's deadline ``until`` (epoch
+    seconds): ``session_busy`` then; ``session_not_found`` if the folder went meanwhile."""
+    try:
+        fd = os.open(folder, _DIR)
+    except OSError:
+        raise _gone(sid) from None
+    try:
+        pause = _POLL_S[0]
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() + pause > until:
+                    raise ResourceError(
+                        f"session {sid!r} stayed in use by another call (of another process, "
+                        "or not made through run_script) for all of this call's time",
+                        code="session_busy", retryable=True, details={"session": sid}) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _POLL_S[1])
+        try:
+            now = os.stat(folder, follow_symlinks=False)
+        except OSError:
+            now = None
+        held = os.fstat(fd)
+        if now is None or (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            raise _gone(sid)  # removed while this call waited
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _gone(sid: str) -> ParameterError:
+    return ParameterError(f"session {sid!r} is not open (it was closed while this call "
+                          "waited for it, or its TTL passed)", code="session_not_found",
+                          details={"session": sid})

@@ -223,6 +223,11 @@ class SessionStore:
         clearly when it is not one; as unknown when it is another principal's)."""
         return self._open(session_id, principal, "use")
 
+    def used(self, session_id: str) -> None:
+        """Mark a use of the session (a call in it ended): its TTL runs from now."""
+        if record.SESSION_ID.match(session_id):
+            record.touch(self.records, session_id)
+
     def _open(self, session_id: str, principal: Who, action: str) -> Path:
         _check_id(session_id)
         rec = record.read(self.records, session_id)
@@ -321,7 +326,7 @@ class SessionStore:
 
     def _running(self, sid: str) -> bool:
         """A call runs in it, of this process or another (its lock file is locked)."""
-        return locks.running(self.records, sid)
+        return locks.running(self.records, sid, self.root / sid)
 
     def _closable(self, session_id: object, principal: Who) -> bool:
         """Whether ``session_id`` names an open session ``principal`` may close."""
@@ -352,9 +357,12 @@ class SessionStore:
     def _erase(self, sid: str) -> None:
         """The second half of :meth:`_remove`: the folder (maybe large) and the lock file."""
         path = self.root / sid
-        if path.is_dir():
-            with contextlib.suppress(OSError):  # whatever a script made there, deep or locked
-                remove_tree(str(path))
+        with locks.removing(path) as free:
+            if not free:  # a call started in it (a direct one): the next sweep removes it
+                return
+            if path.is_dir():
+                with contextlib.suppress(OSError):  # whatever a script made there
+                    remove_tree(str(path))
         with contextlib.suppress(FileNotFoundError):
             (self.records / f"{sid}.lock").unlink()
 

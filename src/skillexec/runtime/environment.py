@@ -55,10 +55,12 @@ class SessionFolders(Protocol):
     async def aclose(self, session_id: str, *, principal: str | None = None) -> bool:
         """Close the session (its folder goes once no call uses it)."""
 
+    def used(self, session_id: str) -> None:
+        """Mark a use of the session: its TTL runs from the end of the call."""
+
 _log = logging.getLogger("skillexec.environment")
-# A workspace with at most this many top-level entries and no folder is removed on the
-# loop (a few system calls): the common case, an empty or near-empty folder, pays no
-# thread hop.
+# At most this many top-level entries, no folder: removed on the loop (a few system
+# calls); the common case, an empty or near-empty workspace, pays no thread hop.
 _INLINE_ENTRIES = 16
 
 
@@ -138,7 +140,8 @@ class ExecutionEnvironment:
         # of attempts whose processes are still ending (kept or removed once they are).
         self.spares = WorkspaceSpares()
         self._recycling: dict[str, asyncio.Future[bool]] = {}
-        self._in_session: set[str] = set()  # workspaces that are a session's folder
+        # id() of each context of a call in a session (calls may overlap here) -> its folder
+        self._in_session: dict[int, str] = {}
         self._workspace_quota = (self.quotas.max_workspace_files, self.quotas.max_workspace_bytes)
 
     def context(self, task: ExecutionTask, *, deadline: float, saved: list[ArtifactRef],
@@ -146,19 +149,18 @@ class ExecutionEnvironment:
                 reuse: bool = False) -> SkillContext:
         """``reuse``: the attempt runs isolated (its runner says when its processes are
         gone): it may take a spare workspace, and leave its own as one."""
-        task_id = task.task_id
-        quotas = self.quotas
+        task_id, quotas = task.task_id, self.quotas
         save = _ArtifactSaver(self._artifacts, quotas, task_id, saved, task.principal)
-        skill, workspace_quota = task.skill, self._workspace_quota
+        skill, workspace_quota, session = task.skill, self._workspace_quota, False
         if skill is not None and skill.entry.kind is EntryKind.SCRIPT:
-            workdir, workspace_quota = self._script_workdir(task, skill)
+            workdir, workspace_quota, session = self._script_workdir(task, skill)
         else:
             workdir = f"{self._work_root_str}/{skill_slot(task.skill_id)}/{task_id}-{task.attempts}"
-        if not self._own_root and workdir not in self._in_session:
+        if not self._own_root and not session:
             # (the data dir's own root is swept whole at close: nothing to note per call)
             self._slots.add(workdir.rpartition("/")[0])
         spare = None
-        if reuse and not self.keep_workdirs and workdir not in self._in_session:
+        if reuse and not self.keep_workdirs and not session:
             spare = functools.partial(self.spares.take, workdir.rpartition("/")[0])
         ctx = SkillContext(
             task_id=task_id,
@@ -175,6 +177,8 @@ class ExecutionEnvironment:
             secrets=self._secrets_of(task),
             spare=spare,
         )
+        if session:
+            self._in_session[id(ctx)] = workdir
         return ctx
 
     def _secrets_of(self, task: ExecutionTask) -> Mapping[str, str] | None:
@@ -188,7 +192,8 @@ class ExecutionEnvironment:
         return self.secrets.get(base_id(task.skill) if task.skill is not None
                                 else task.skill_id)
 
-    def _script_workdir(self, task: ExecutionTask, skill: Skill) -> tuple[str, tuple[int, int]]:
+    def _script_workdir(self, task: ExecutionTask,
+                        skill: Skill) -> tuple[str, tuple[int, int], bool]:
         """A script's workspace: its session's folder (kept, under the session's quotas),
         else a fresh folder in the slot of the skill it belongs to (where its warm parent
         may write)."""
@@ -196,21 +201,20 @@ class ExecutionEnvironment:
         if session and self.sessions is not None:
             # The owner's check again: a script skill called directly (not through
             # run_script) must not reach another principal's session either.
-            path = str(self.sessions.path(session, principal=task.principal))
-            self._in_session.add(path)
-            return path, self.sessions.quota
+            return str(self.sessions.path(session, principal=task.principal)), \
+                self.sessions.quota, True
         return (f"{self._work_root_str}/{skill_slot(base_id(skill))}/"
-                f"{task.task_id}-{task.attempts}", self._workspace_quota)
+                f"{task.task_id}-{task.attempts}", self._workspace_quota, False)
 
     async def finish(self, ctx: SkillContext) -> ErrorInfo | None:
         """After an attempt: remove (or measure, when kept) its workspace; the quota it
         broke, if any (artifacts first: that one is known without touching the disk)."""
         path = str(ctx.workdir_path)
-        if path in self._in_session:
-            self._in_session.discard(path)
+        if self._in_session.pop(id(ctx), None) is not None:
             ctx.forget_workdir()  # the session keeps it: measured against its quotas
             assert self.sessions is not None
             files, size = self.sessions.quota
+            self.sessions.used(os.path.basename(path))  # a direct call's too: no turn marks it
             usage = await asyncio.to_thread(measure_tree, path, max_files=files, max_bytes=size)
             over = quota_error(usage, max_files=files, max_bytes=size) or (
                 ctx.quota_error if ctx.quota_error is not None
@@ -253,8 +257,7 @@ class ExecutionEnvironment:
     def discard(self, ctx: SkillContext) -> None:
         """Remove the workspace without waiting (an attempt that ended by an exception or
         a cancellation): in a worker thread, so the loop is never held by it."""
-        if str(ctx.workdir_path) in self._in_session:  # a session's folder outlives its calls
-            self._in_session.discard(str(ctx.workdir_path))
+        if self._in_session.pop(id(ctx), None) is not None:  # it outlives its calls
             ctx.forget_workdir()
             return
         if not ctx.workdir_made or self.keep_workdirs:
@@ -272,7 +275,7 @@ class ExecutionEnvironment:
 
     def _cleanup(self, path: str) -> None:
         try:
-            _remove_quietly(path)
+            _remove_or_log(path)
         finally:
             self._cleanups.discard(threading.current_thread())
 
@@ -378,17 +381,13 @@ def _remove_or_log(path: str) -> WorkspaceUsage:
         return WorkspaceUsage(files=0, bytes=0, complete=False)
 
 
-def _remove_quietly(path: str) -> None:
-    _remove_or_log(path)
-
-
 def _remove_spares_and_slots(spares: list[str], slots: list[str],
                              own_root: str | None) -> None:
     """The spare workspaces, then the skills' folders left empty: in the data dir's own
     folder under /var/tmp (``own_root``) every one, then that folder if empty; in a folder
     the operator named (which may be shared: /tmp) only those this engine's calls used."""
     for path in spares:
-        _remove_quietly(path)
+        _remove_or_log(path)
     if own_root is not None:
         with contextlib.suppress(OSError), os.scandir(own_root) as it:
             slots = [e.path for e in it if e.is_dir(follow_symlinks=False)]

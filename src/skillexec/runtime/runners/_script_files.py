@@ -1,5 +1,5 @@
 """A script's files, engine side: what the call brings into its workspace, and what the
-script made there, which becomes the call's artifacts.
+script made there, which becomes the call's artifacts; a session's folder held for the call.
 
 The workspace is the script's to shape (a session's folder may hold what earlier calls
 made: symlinks to anywhere, folders where a file is expected). Every path here is opened
@@ -14,16 +14,36 @@ import errno
 import mimetypes
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
-from skillexec.errors import ParameterError, ResourceError
+from skillexec._session_locks import one_call
+from skillexec.errors import ParameterError, ResourceError, SkillExecError
+from skillexec.runtime.runners.base import Attempt, Outcome
 from skillexec.task import ArtifactRef
 from skillexec.workspace_files import WorkspaceFile, from_wire
 
-__all__ = ["Snapshot", "collect", "snapshot", "write_inputs"]
+__all__ = ["Snapshot", "collect", "in_session", "snapshot", "write_inputs"]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 Snapshot = dict[str, tuple[int, int, int]]  # workspace path -> (size, mtime_ns, inode)
+
+
+async def in_session(attempt: Attempt, sid: str,
+                     run: Callable[[Attempt], Awaitable[Outcome]]) -> Outcome:
+    """``run(attempt)``, a call in session ``sid``, holding the session's folder from before
+    the call's files are written until its artifacts are saved: one call at a time in it,
+    however the call came (``run_script``'s turn, the script's id called directly, a
+    replay) and of whichever process. Busy past the call's deadline, or closed meanwhile:
+    the outcome is that error."""
+    ctx = attempt.context
+    try:
+        held = await one_call(ctx.workdir, sid=sid, until=ctx.deadline)
+    except SkillExecError as exc:
+        return Outcome(error=exc.info)
+    try:
+        return await run(attempt)
+    finally:
+        os.close(held)
 
 
 def _parent_fd(root: str, rel: str, *, make: bool, uid: int | None) -> tuple[int, str]:

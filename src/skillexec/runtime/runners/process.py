@@ -46,6 +46,7 @@ from skillexec.runtime.runners._script_end import answered, release, settle_late
 from skillexec.runtime.runners._script_files import (
     Snapshot,
     collect,
+    in_session,
     snapshot,
     write_inputs,
 )
@@ -95,6 +96,12 @@ class ProcessRunner:
                 self.zygotes.note_failed_warmup(skill, zyg)
 
     async def run(self, attempt: Attempt) -> Outcome:
+        if (sid := attempt.input_data.get("session")) and attempt.skill.entry.kind is \
+                EntryKind.SCRIPT:  # one call at a time in its folder, however it came
+            return await in_session(attempt, sid, self._run)
+        return await self._run(attempt)
+
+    async def _run(self, attempt: Attempt) -> Outcome:
         started = time.perf_counter()
         skill = attempt.skill
         refusal = self.refusal(skill)
