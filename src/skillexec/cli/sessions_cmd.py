@@ -25,8 +25,10 @@ __all__ = ["app"]
 app = typer.Typer(no_args_is_help=True, help="List, inspect and remove script sessions.")
 
 
-def _store(data_dir: Path | None) -> SessionStore:
-    return opt.config(skills_dir=None, data_dir=data_dir).session_store()
+def _store(data_dir: Path | None, skills_dir: Path | None = None) -> SessionStore:
+    # A session holds no skill's files; --skills-dir is taken (and checked) so that a command
+    # line copied from `script` works: refused, it left its error text in `SID=$(...)`.
+    return opt.config(skills_dir=skills_dir, data_dir=data_dir).session_store()
 
 
 def _when(ts: float) -> str:
@@ -39,12 +41,12 @@ def _json(value: object) -> None:
 
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
-          data_dir: opt.DataDir = None) -> None:
+          skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """The open sessions, oldest first.
 
     Every principal's, each with its owner: the command line is ``local``, an admin.
     """
-    sessions = _store(data_dir).list()
+    sessions = _store(data_dir, skills_dir).list()
     if as_json:
         _json([s.to_dict() for s in sessions])
         return
@@ -58,9 +60,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print them as JS
 @app.command()
 def create(ttl: Annotated[float | None, typer.Option(
         "--ttl", help="Seconds after its last use it is removed.")] = None,
-           data_dir: opt.DataDir = None) -> None:
+           skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """Open a new session; prints its id (for ``script --session``)."""
-    store = _store(data_dir)
+    store = _store(data_dir, skills_dir)
     try:
         sys.stdout.write(store.create(ttl_s=ttl) + "\n")
     except SkillExecError as exc:
@@ -73,9 +75,9 @@ def create(ttl: Annotated[float | None, typer.Option(
 @app.command()
 def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
          as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
-         data_dir: opt.DataDir = None) -> None:
+         skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """One session and its files."""
-    store = _store(data_dir)
+    store = _store(data_dir, skills_dir)
     try:
         info, files = store.get(session_id), store.files(session_id)
     except SkillExecError as exc:
@@ -94,10 +96,10 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
 
 @app.command()
 def rm(session_id: Annotated[str, typer.Argument(metavar="ID")],
-       data_dir: opt.DataDir = None) -> None:
+       skills_dir: opt.SkillsDir = None, data_dir: opt.DataDir = None) -> None:
     """Remove a session and its files."""
     try:
-        _store(data_dir).remove(session_id)
+        _store(data_dir, skills_dir).remove(session_id)
     except SkillExecError as exc:
         opt.fail(str(exc))
     sys.stdout.write(f"removed session {session_id}\n")
