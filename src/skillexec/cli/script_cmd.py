@@ -82,7 +82,7 @@ def script(
         "or under its name if outside this folder; . puts this folder's files at the top) "
         "or DEST=PATH (repeatable); a folder is copied as cp -a would (execute bits, "
         "times, empty folders, links inside it), but for .git, node_modules, .venv and "
-        "__pycache__.")] = None,
+        "__pycache__ (a note names them and the -f that sends them).")] = None,
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,

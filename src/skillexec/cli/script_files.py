@@ -27,6 +27,8 @@ __all__ = ["read_files"]
 # What a project folder holds that its scripts never read: a repository, installed
 # packages, caches (vercel-optimize scans a Next.js app; its node_modules is 200 MB).
 _NOT_SENT = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__"})
+# Left out without a note: a script never reads a compiled cache (Python makes it anew).
+_NOT_NOTED = frozenset({"__pycache__"})
 _MAX_FOLDER_FILES = 10_000
 _NAMED = 5  # left-out entries a note names
 
@@ -39,6 +41,7 @@ def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], set[str]]:
     folder, at the workspace's top, as ``.=.``), else under its name."""
     files: dict[str, WorkspaceFile] = {}
     named: dict[str, str] = {}  # destination -> the --file that gave it
+    notes: list[tuple[str, list[tuple[str | None, str]]]] = []  # a folder's -f, left out
     for spec in specs:
         dest, sep, local = spec.partition("=")
         if not sep:
@@ -56,16 +59,19 @@ def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], set[str]]:
         named[key] = spec
         try:
             if Path(local).is_dir():
-                left = _folder(spec, local, key, files)
-                if left:
-                    more = f" and {len(left) - _NAMED} more" if len(left) > _NAMED else ""
-                    sys.stderr.write(safe_line(f"note: -f {spec} left out "
-                                               f"{', '.join(left[:_NAMED])}{more}") + "\n")
+                notes.append((spec, _folder(spec, local, key, files)))
             else:  # a link named itself is followed, as a plain run reads it
                 files[key] = _file(local, os.stat(local))
         except OSError as exc:
             opt.fail(f"--file {spec}: {exc.filename or local} cannot be read: "
                      f"{exc.strerror or exc}")
+    for spec, entries in notes:
+        # what another -f sent (-f repo -f repo/.git) was not left out after all
+        left = [why for where, why in entries if where is None or where not in named]
+        if left:
+            more = f" and {len(left) - _NAMED} more" if len(left) > _NAMED else ""
+            sys.stderr.write(safe_line(f"note: -f {spec} left out "
+                                       f"{', '.join(left[:_NAMED])}{more}") + "\n")
     return files, set(named)
 
 
@@ -74,10 +80,12 @@ def _file(path: str, st: os.stat_result) -> WorkspaceFile:
                          executable=bool(st.st_mode & stat.S_IXUSR), mtime=st.st_mtime)
 
 
-def _folder(spec: str, top: str, dest: str, files: dict[str, WorkspaceFile]) -> list[str]:
+def _folder(spec: str, top: str, dest: str,
+            files: dict[str, WorkspaceFile]) -> list[tuple[str | None, str]]:
     """Add folder ``top`` to ``files`` as ``dest/relative path``: its folders, files and
-    links (``_NOT_SENT`` left out). Returns what else was left out, each with why."""
-    left: list[str] = []
+    links. Returns what was left out, each with why (and for a folder of ``_NOT_SENT``,
+    its path in the workspace, where another ``-f`` may have sent it)."""
+    left: list[tuple[str | None, str]] = []
     real_top = os.path.realpath(top)
 
     def add(rel: str, entry: WorkspaceFile) -> None:
@@ -87,7 +95,7 @@ def _folder(spec: str, top: str, dest: str, files: dict[str, WorkspaceFile]) -> 
         files[posixpath.normpath(f"{dest}/{rel}")] = entry
 
     def unread(exc: OSError) -> None:  # os.walk skipped a folder it could not list
-        left.append(f"{os.path.relpath(str(exc.filename), top)} ({exc.strerror})")
+        left.append((None, f"{os.path.relpath(str(exc.filename), top)} ({exc.strerror})"))
 
     if dest != ".":  # the folder itself (an empty one sent alone arrives too), its time
         add(".", WorkspaceFile(folder=True, mtime=os.stat(top).st_mtime))
@@ -100,17 +108,22 @@ def _folder(spec: str, top: str, dest: str, files: dict[str, WorkspaceFile]) -> 
             if stat.S_ISLNK(st.st_mode):
                 entry = _link(path, rel, real_top, st, dest=dest)
                 if isinstance(entry, str):
-                    left.append(f"{rel} ({entry})")
+                    left.append((None, f"{rel} ({entry})"))
                 else:
                     add(rel, entry)
             elif stat.S_ISDIR(st.st_mode):
                 if name not in _NOT_SENT:
                     kept.append(name)
                     add(rel, WorkspaceFile(folder=True, mtime=st.st_mtime))
+                elif name not in _NOT_NOTED:
+                    # Said: a git script found "not a git repo", a Node one "typescript not
+                    # installed", and nothing told the user the folder was not sent.
+                    where = posixpath.normpath(f"{dest}/{rel}")
+                    left.append((where, f"{rel} (send it with -f {_send(where, path)})"))
             elif stat.S_ISREG(st.st_mode):
                 add(rel, _file(path, st))
             else:  # a FIFO, a socket, a device: nothing a workspace is given
-                left.append(f"{rel} (not a file, a folder or a link)")
+                left.append((None, f"{rel} (not a file, a folder or a link)"))
         dirs[:] = kept
     return left
 
@@ -135,3 +148,9 @@ def _link(path: str, rel: str, real_top: str, st: os.stat_result, *,
     # hand the file to a skill nobody meant to give it to.
     there = shlex.quote(f"{posixpath.normpath(f'{dest}/{rel}')}={os.path.relpath(real)}")
     return f"a link out of it, to {target}: send that with -f {there}"
+
+
+def _send(dest: str, path: str) -> str:
+    """The ``-f`` value that sends the local ``path`` to ``dest`` in the workspace, where a
+    folder's ``-f`` left it out: PATH alone where it lands at that same path, else DEST=PATH."""
+    return shlex.quote(dest if dest == posixpath.normpath(path) else f"{dest}={path}")
