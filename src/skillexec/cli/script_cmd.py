@@ -86,7 +86,8 @@ def script(
     session: Annotated[str | None, typer.Option(
         help="Run in this session's workspace (skillexec sessions create opens one).")]
     = None,
-    stdin: Annotated[str | None, typer.Option(help="A file for the script's stdin, or -.")]
+    stdin: Annotated[str | None, typer.Option(
+        help="A file for the script's stdin, or - for this command's (else it is empty).")]
     = None,
     env: Annotated[list[str] | None, typer.Option(
         "--env", "-e", metavar="NAME=VALUE", help="An environment variable for the script "
@@ -156,6 +157,11 @@ def script(
             said = f"{streams.get('stderr') or ''}{streams.get('stdout') or ''}"
             for note in _unsent_files(args or [], sent=sent, files=files, said=said):
                 sys.stderr.write(f"note: {note}\n")
+    if stdin is None and result.attempts:
+        from skillexec.cli.stdin_unsent import stdin_holds_data
+        if stdin_holds_data():  # asked once it ran: a slow producer has written by then
+            sys.stderr.write("note: stdin holds data that was not sent to the script (its "
+                             "stdin was empty): send it with --stdin -\n")
     from skillexec.cli.run_cmd import exit_code
     raise typer.Exit(exit_code(result))
 
