@@ -1,8 +1,10 @@
 """``skillexec script SKILL SCRIPT [ARG]...``: run one of a skill's bundled scripts.
 
-Exit codes as ``run``: 0 the script exited 0; 1 it exited otherwise, timed out or was
-cancelled; 2 the call was refused before running (unknown skill or session, a script or
-a file outside its folder).
+Exit codes: 0 the script exited 0; the script's own code where it ran and exited with
+another (``script_exit``: a scanner's 2 for "blocked", argparse's 2, are what a plain run
+gives the caller's ``$?``); 1 it timed out, was cancelled or died of a signal; 2 the call
+was refused before running (unknown skill or session, a script or a file outside its
+folder); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -162,8 +164,19 @@ def script(
         if stdin_holds_data():  # asked once it ran: a slow producer has written by then
             sys.stderr.write("note: stdin holds data that was not sent to the script (its "
                              "stdin was empty): send it with --stdin -\n")
+    raise typer.Exit(_exit_code(result))
+
+
+def _exit_code(result: ExecutionResult) -> int:
+    """The script's own nonzero exit code where it ran and ended by exiting (a hook's 2
+    means "block", a scanner's 2 "findings": it became 1), else ``run``'s code."""
+    details = result.error.details if result.error is not None else None
+    code = details.get("exit_code") if isinstance(details, dict) else None
+    if result.error is not None and result.error.code == "script_exit" \
+            and isinstance(code, int) and not isinstance(code, bool) and 0 < code < 256:
+        return code
     from skillexec.cli.run_cmd import exit_code
-    raise typer.Exit(exit_code(result))
+    return exit_code(result)
 
 
 
