@@ -75,12 +75,13 @@ def test_a_local_file_named_without_file_is_pointed_out(tmp_path: Path) -> None:
     # Sent at its relative path (UiPath's audit_plan.py tasks/tasks.md), as read from here.
     p = _script(tmp_path, skills, "sub/more.txt", "-f", "sub/more.txt")
     assert (p.returncode, p.stdout) == (0, "MORE\n") and "note:" not in p.stderr, p.stderr
-    # Sent from outside this folder: at its name, and said so.
-    p = _script(tmp_path, skills, str(tmp_path / "sub" / "more.txt"), "-f",
-                str(tmp_path / "sub" / "more.txt"))
-    assert p.returncode == 1
-    assert f"note: -f {tmp_path / 'sub' / 'more.txt'} put it at more.txt in the script's " \
-        "workspace: give it as more.txt" in p.stderr, p.stderr
+    # Sent by its absolute path: at its name, the argument naming it passed as that name,
+    # and said so (the script was given a path its sandbox hides).
+    more = tmp_path / "sub" / "more.txt"
+    p = _script(tmp_path, skills, str(more), "-f", str(more))
+    assert (p.returncode, p.stdout) == (0, "MORE\n"), p.stderr
+    assert f"note: {more} is what -f {more} sent, at more.txt in the script's workspace: " \
+        "passed as more.txt" in p.stderr, p.stderr
     # A failure the file is not in (the script's missing option: cat-agent-skills' gantt)
     # gets no note: the script said nothing of the file.
     (skills / "reader" / "scripts" / "opts.py").write_text(

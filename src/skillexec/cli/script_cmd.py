@@ -24,6 +24,7 @@ import typer
 from skillexec.cli import options as opt
 from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
+from skillexec.cli.script_args import hidden_paths, to_workspace
 from skillexec.cli.script_files import read_files
 from skillexec.task import ExecutionResult
 
@@ -104,7 +105,11 @@ def script(
     """Run one of a skill's bundled scripts; print what it printed."""
     if timeout is not None and not timeout > 0:
         opt.fail(f"--timeout {timeout}: must be a number of seconds above 0")
-    files, sent = read_files(file or [])
+    files, sources = read_files(file or [])
+    sent = set(sources)
+    script_args, mapped = to_workspace(args or [], sources=sources)
+    for note in mapped:
+        sys.stderr.write(f"note: {note}\n")
     variables: dict[str, str] = {}
     for pair in env or []:
         name, eq, value = pair.partition("=")
@@ -119,16 +124,19 @@ def script(
             opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
 
     hint = ""
+    seen: list[str] | None = None
 
     async def go() -> ExecutionResult:
-        nonlocal hint
+        nonlocal hint, seen
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
                             journal_url=journal_url, one_call=True).prepare_only(skill)
         async with opt.engine_scope(engine):
             from skillexec.cli.run_cmd import skill_by_id_or_folder
             # Submitted, then waited for: on Ctrl-C its id says whose end to print.
+            skill_id = skill_by_id_or_folder(engine, skill)
+            seen = _seen(engine, skill_id)
             task_id = await engine.submit_script(
-                skill_by_id_or_folder(engine, skill), path, args=list(args or []),
+                skill_id, path, args=script_args,
                 files=files, stdin=data, session=session, timeout=timeout, priority=priority,
                 env=variables)
             try:
@@ -151,14 +159,18 @@ def script(
             make_console(stderr=True).print(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
                 soft_wrap=True)  # one line whatever the width: grep finds it whole
+    # Success too: a scan of a folder it cannot see walks nothing and says "clean".
+    hidden = hidden_paths(script_args, seen=seen) if result.attempts else {}
     if not result.ok:
         sys.stderr.write(f"skillexec: {result.status.value}: {error_sentence(result)}"
                          f"{hint}\n")
         if session is None and result.attempts:  # it ran: it may have looked for them
             streams = result.error.details if result.error else {}
             said = f"{streams.get('stderr') or ''}{streams.get('stdout') or ''}"
-            for note in _unsent_files(args or [], sent=sent, files=files, said=said):
-                sys.stderr.write(f"note: {note}\n")
+            unsent = _unsent_files(script_args, sent=sent, files=files, said=said)
+            hidden = {a: n for a, n in hidden.items() if a not in unsent} | unsent
+    for note in hidden.values():
+        sys.stderr.write(f"note: {note}\n")
     if stdin is None and result.attempts:
         from skillexec.cli.stdin_unsent import stdin_holds_data
         if stdin_holds_data():  # asked once it ran: a slow producer has written by then
@@ -178,6 +190,22 @@ def _exit_code(result: ExecutionResult) -> int:
     from skillexec.cli.run_cmd import exit_code
     return exit_code(result)
 
+
+
+def _seen(engine: SkillExecutionEngine, skill_id: str) -> list[str] | None:
+    """The folders of this machine a script of ``skill_id`` sees besides the system's (its
+    skill's, and those granted to read), or None where it is not sandboxed (or unknown:
+    the refusal says that)."""
+    from skillexec.errors import SkillExecError
+    from skillexec.skills.model import Isolation
+    try:
+        found = engine.skills.get(skill_id)
+        if engine.config.isolation_policy().isolation(found) is not Isolation.SANDBOX:
+            return None
+    except SkillExecError:
+        return None
+    folder = [str(found.path)] if found.path is not None else []
+    return [*folder, *(str(p) for p in engine.config.permissions.file_read_paths)]
 
 
 def _session_hint(result: ExecutionResult, data_dir: Path) -> str:
@@ -238,14 +266,14 @@ async def _print_cancelled(engine: SkillExecutionEngine, task_id: str) -> None:
 
 
 def _unsent_files(args: list[str], *, sent: set[str], files: Mapping[str, object],
-                  said: str) -> list[str]:
+                  said: str) -> dict[str, str]:
     """The arguments that name a file here that ``-f`` did not send, where what the script
     printed names them (``said``: a failure over a missing option is not the file's). The
     script runs in a workspace of its own: a new user's first call names the file beside
     them, and the script's own error (FileNotFoundError) does not say why it is not there.
     ``sent``: the destinations ``-f`` gave (``.`` too, which no file's path shows)."""
     given = sent | {posixpath.normpath(dest) for dest in files}
-    notes = []
+    notes: dict[str, str] = {}  # the argument -> its note
     for arg in args:
         rel = posixpath.normpath(arg)
         if arg.startswith("-") or rel in given or Path(arg).name not in said:
@@ -258,13 +286,13 @@ def _unsent_files(args: list[str], *, sent: set[str], files: Mapping[str, object
             continue
         name = Path(arg).name
         if name in given and rel != name:  # sent, at its name (UiPath's tasks/tasks.md)
-            notes.append(safe_line(f"-f {arg} put it at {name} in the script's workspace: "
-                                   f"give it as {name}, or send it with -f {rel}={arg}"))
+            notes[arg] = safe_line(f"-f {arg} put it at {name} in the script's workspace: "
+                                   f"give it as {name}, or send it with -f {rel}={arg}")
             continue
         if os.path.isabs(arg) or rel.startswith(".."):  # -f PATH puts it at its name
             add = f"-f {arg} and give it as {name}"
         else:
             add = f"-f {arg}" if rel in (name, ".") else f"-f {rel}={arg}"
-        notes.append(safe_line(f"{arg} is a {here} here, but the script runs in a workspace "
-                               f"of its own that holds only what -f sends: add {add}"))
+        notes[arg] = safe_line(f"{arg} is a {here} here, but the script runs in a workspace "
+                               f"of its own that holds only what -f sends: add {add}")
     return notes

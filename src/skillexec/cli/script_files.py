@@ -33,15 +33,17 @@ _MAX_FOLDER_FILES = 10_000
 _NAMED = 5  # left-out entries a note names
 
 
-def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], set[str]]:
-    """``--file PATH`` or ``--file DEST=PATH``: the files, and the destinations given
-    (normalised: ``.`` for the workspace's top). PATH alone is copied in at the same
-    relative path when it is one under the current folder (``glyphs/upper``: the script's
-    argument ``glyphs/upper`` then names it, as run from here; ``.`` or ``./``, this
-    folder, at the workspace's top, as ``.=.``), else under its name."""
+def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], dict[str, str]]:
+    """``--file PATH`` or ``--file DEST=PATH``: the files, and each destination given
+    (normalised: ``.`` for the workspace's top) with the local PATH it was sent from.
+    PATH alone is copied in at the same relative path when it is one under the current
+    folder (``glyphs/upper``: the script's argument ``glyphs/upper`` then names it, as run
+    from here; ``.`` or ``./``, this folder, at the workspace's top, as ``.=.``), else
+    under its name."""
     files: dict[str, WorkspaceFile] = {}
     named: dict[str, str] = {}  # destination -> the --file that gave it
     notes: list[tuple[str, list[tuple[str | None, str]]]] = []  # a folder's -f, left out
+    sources: dict[str, str] = {}  # destination -> the local path sent there
     for spec in specs:
         dest, sep, local = spec.partition("=")
         if not sep:
@@ -57,6 +59,7 @@ def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], set[str]]:
             opt.fail(f"--file {spec}: {dest} is given twice (--file {first} first); name "
                      "another destination with DEST=PATH")
         named[key] = spec
+        sources[key] = local
         try:
             if Path(local).is_dir():
                 notes.append((spec, _folder(spec, local, key, files)))
@@ -72,7 +75,7 @@ def read_files(specs: list[str]) -> tuple[dict[str, WorkspaceFile], set[str]]:
             more = f" and {len(left) - _NAMED} more" if len(left) > _NAMED else ""
             sys.stderr.write(safe_line(f"note: -f {spec} left out "
                                        f"{', '.join(left[:_NAMED])}{more}") + "\n")
-    return files, set(named)
+    return files, sources
 
 
 def _file(path: str, st: os.stat_result) -> WorkspaceFile:
