@@ -15,7 +15,7 @@ from rich.table import Table
 from skillexec.cli import options as opt
 from skillexec.cli.output import print_table
 from skillexec.cli.render import make_console
-from skillexec.cli.safe_text import cell, for_terminal, json_text
+from skillexec.cli.safe_text import cell, for_terminal, json_text, safe_line
 
 if TYPE_CHECKING:  # imported where used: `--help` must not pay for them
     from skillexec.artifacts import ArtifactManager, PruneReport
@@ -93,15 +93,29 @@ def list_(task: Annotated[str | None, typer.Option(help="Only this task's artifa
 
 
 @app.command()
-def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifact id.")],
+def get(artifact_id: Annotated[str | None, typer.Argument(
+            metavar="ID", help="An artifact id.", show_default=False)] = None,
+        task: Annotated[str | None, typer.Option(
+            help="Every artifact of this task, into the folder -o names, each at its path "
+            "in the script's workspace.")] = None,
         output: Annotated[Path | None, typer.Option(
-            "-o", "--output", help="Write the bytes to this file (default: stdout).")] = None,
+            "-o", "--output", help="Write the bytes to this file (default: stdout); with "
+            "--task, the folder to write them into.")] = None,
         as_json: Annotated[bool, typer.Option(
             "--json", help="Print the artifact's record as JSON (its bytes go to -o only).")]
         = False,
         data_dir: opt.DataDir = None,
         journal_url: opt.JournalUrl = None) -> None:
-    """Write an artifact's bytes to a file (or stdout)."""
+    """Write an artifact's bytes to a file (or stdout), or a task's artifacts to a folder."""
+    if task is not None:
+        if artifact_id is not None:
+            opt.fail(f"give an artifact id or --task {task}, not both")
+        if output is None:
+            opt.fail(f"--task {task}: name the folder to write its artifacts into with -o DIR")
+        _get_task(task, output, as_json=as_json, data_dir=data_dir, journal_url=journal_url)
+        return
+    if artifact_id is None:
+        opt.fail("give an artifact id (skillexec artifacts list shows them), or --task ID")
     if output is not None:
         _check_target(output)
 
@@ -131,6 +145,39 @@ def get(artifact_id: Annotated[str, typer.Argument(metavar="ID", help="An artifa
         body: dict[str, Any] = _record(record) if record is not None else {"id": artifact_id}
         body["written_to"] = str(output) if output is not None else None
         typer.echo(json_text(orjson.dumps(body).decode()))
+
+
+def _get_task(task: str, out: Path, *, as_json: bool, data_dir: Path | None,
+              journal_url: str | None) -> None:
+    """Every artifact of ``task`` into the folder ``out`` (``write_back``'s rules: never
+    outside it); exit 1 if one could not be written."""
+    from skillexec.cli.artifacts_out import check_out_dir, write_back
+    check_out_dir(out, option="-o")
+
+    async def go() -> tuple[list[ArtifactRecord], tuple[list[str], list[str]]]:
+        manager, store = await _manager(data_dir, journal_url)
+        try:
+            records = sorted((r for r in await store.artifacts_older_than(float("inf"))
+                              if r.task_id == task), key=lambda r: r.created_at)
+            return records, await write_back(out, [(r.ref.id, r.ref.name) for r in records],
+                                             manager.read)
+        finally:
+            await store.close()
+
+    records, (written, notes) = opt.run_async(go())
+    if not records:
+        opt.fail(f"task {task} has no artifacts here (skillexec artifacts list shows them)"
+                 f"{_elsewhere(data_dir, journal_url)}")
+    for note in notes:
+        sys.stderr.write(f"note: {note}\n")
+    if as_json:
+        typer.echo(json_text(orjson.dumps({"task_id": task, "written": [
+            str(out / name) for name in written]}).decode()))
+    else:
+        for name in written:
+            typer.echo(safe_line(str(out / name)))
+    if notes:
+        raise typer.Exit(1)
 
 
 def _check_target(output: Path) -> None:

@@ -22,6 +22,7 @@ import orjson
 import typer
 
 from skillexec.cli import options as opt
+from skillexec.cli.artifacts_out import check_out_dir, write_back
 from skillexec.cli.render import error_sentence, make_console
 from skillexec.cli.safe_text import cell, json_text, safe_block, safe_line
 from skillexec.cli.script_args import hidden_paths, to_workspace
@@ -97,6 +98,9 @@ def script(
         "(repeatable; secrets go in [security] skill_secrets).")] = None,
     priority: Annotated[int | None, typer.Option(min=0, max=9)] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="Write the files the script made or changed into DIR, "
+        "at their paths in its workspace (--out . edits -f files in place).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     skills_dir: opt.SkillsDir = None,
     data_dir: opt.DataDir = None,
@@ -123,11 +127,14 @@ def script(
         except OSError as exc:
             opt.fail(f"--stdin {stdin}: cannot be read: {exc.strerror or exc}")
 
+    if out is not None:
+        check_out_dir(out, option="--out")
     hint = ""
     seen: list[str] | None = None
+    wrote: tuple[list[str], list[str]] = ([], [])
 
     async def go() -> ExecutionResult:
-        nonlocal hint, seen
+        nonlocal hint, seen, wrote
         engine = opt.engine(skills_dir=skills_dir, data_dir=data_dir, recover=False,
                             journal_url=journal_url, one_call=True).prepare_only(skill)
         async with opt.engine_scope(engine):
@@ -147,6 +154,9 @@ def script(
                 raise
             hint = opt.no_skills_hint(engine, result) or _session_hint(
                 result, engine.config.data_dir)
+            if out is not None:  # failed too: a plain run leaves what it wrote
+                wrote = await write_back(out, [(a.id, a.name) for a in result.artifacts],
+                                         engine.artifacts.read)
             return result
 
     result = opt.run_async(go())
@@ -159,6 +169,10 @@ def script(
             make_console(stderr=True).print(
                 f"artifact {cell(a.id)}: {cell(a.name)} ({cell(a.mime)}, {a.size} B)",
                 soft_wrap=True)  # one line whatever the width: grep finds it whole
+    for name in wrote[0]:
+        sys.stderr.write(safe_line(f"wrote {out / name if out else name}") + "\n")
+    for note in wrote[1]:
+        sys.stderr.write(f"note: {note}\n")
     # Success too: a scan of a folder it cannot see walks nothing and says "clean".
     hidden = hidden_paths(script_args, seen=seen) if result.attempts else {}
     if not result.ok:
