@@ -68,9 +68,10 @@ def test_an_option_where_a_value_goes_is_refused_naming_both(tmp_path: Path) -> 
                                                                       "or - (got the option "
                                                                       "--session)"),
             # The script's own option, before --: not a session id either.
-            (("--skills-dir", str(skills), "--session", "--out", "o"), "--session needs a "
-                                                                       "session id (got --out, "
-                                                                       "an option)"),
+            (("--skills-dir", str(skills), "--session", "--format", "o"), "--session needs a "
+                                                                          "session id (got "
+                                                                          "--format, an "
+                                                                          "option)"),
             (("--skills-dir", str(skills), "--session", "--", "a"), "--session needs a session "
                                                                     "id (got --, which ends "
                                                                     "skillexec's own options)")):
