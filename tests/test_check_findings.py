@@ -226,7 +226,8 @@ def test_a_script_missing_a_package_named_like_its_folder_is_told_to_install_it(
     absent("openpyxl")
     skill(tmp_path, "sheets", {
         "references/examples/openpyxl/create.py": "from openpyxl import Workbook\n",
-        "scripts/tools.py": "from ns_m3.call_api import call\n",
+        # ns_m3/ is found in the skill's folder (last on sys.path), its module is not.
+        "scripts/tools.py": "from ns_m3.not_here import call\n",
         "ns_m3/call_api.py": "def call():\n    pass\n"})
     cfg = EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data")
 

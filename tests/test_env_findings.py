@@ -234,10 +234,12 @@ def test_a_script_missing_the_skills_own_module_names_no_package(tmp_path: Path)
     r = run_scripts(tmp_path, ["scripts/tools.py", "scripts/deep.py", "scripts/other.py"])
     own = r["scripts/tools.py"].error
     assert own is not None and own.code == "missing_module"
+    # biolib_51/ is found in the skill's folder (last on sys.path), its call_api is not.
     assert own.message == (
-        "skill 'files': the script cannot import 'biolib_51', a name of the skill's own "
-        "files, not a package to install: a script imports the skill's modules from its own "
-        "folder (scripts/), and 'biolib_51' is not there")
+        "skill 'files': the script cannot import 'biolib_51.call_api' ('biolib_51' names the "
+        "skill's own files), not a package to install: a script imports the skill's modules "
+        "from its own folder (scripts/) or, after the packages, the skill's folder, and "
+        "neither holds it")
     assert "package" not in own.details and own.details["own"] is True
     deep = r["scripts/deep.py"].error
     assert deep is not None and "'helpers' names the skill's own files" in deep.message

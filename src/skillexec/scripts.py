@@ -121,7 +121,8 @@ def resolve_script(skill: Skill, script: str, *, folder: str | None = None,
     if not regular:
         if os.path.isdir(real):
             raise _a_folder(skill, script, rel)
-        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}" + _its_scripts(skill),
+        raise ParameterError(f"skill {skill.id!r} has no script {rel!r}"
+                             + (_as_module(folder, rel) or _its_scripts(skill)),
                              code="script_not_found", details={"script": rel})
     try:
         interpreter(real)
@@ -137,6 +138,22 @@ def _a_folder(skill: Skill, script: str, rel: str) -> ParameterError:
     return ParameterError(f"{script!r} is a folder of skill {skill.id!r}, not a script"
                           + _its_scripts(skill), code="script_not_found",
                           details={"script": rel})
+
+
+def _as_module(folder: str, name: str) -> str | None:
+    """How to run ``name`` when it is a module's dotted name (``scripts.package_skill``, as
+    skill-creator's SKILL.md writes ``python -m scripts.package_skill``) whose file the
+    skill has: by that file, which finds the skill's modules as ``-m`` would."""
+    name = name.removeprefix("-m").strip()
+    if not name.replace(".", "").replace("_", "").isalnum() or "." not in name:
+        return None
+    for rel in (name.replace(".", "/") + ".py", name.replace(".", "/") + "/__main__.py"):
+        if os.path.isfile(os.path.join(folder, rel)):
+            return (f"; {name!r} is a module's name (python -m {name}): give its file, "
+                    f"{rel}, which runs with the skill's folder on its sys.path, so its "
+                    f"imports of the skill's modules (from {name.split('.')[0]}.x import y) "
+                    "work as under -m")
+    return None
 
 
 def _its_scripts(skill: Skill) -> str:

@@ -159,9 +159,14 @@ def own_module_message(module: str, *, skill_id: str, where: str) -> str:
     top = module_key(module) if _NAME.match(module) else module
     named = (f"{module!r}, a name of the skill's own files" if top == module
              else f"{module!r} ({top!r} names the skill's own files)")
+    # Both places a script's imports look in (see _child_script.preload): "from scripts.x"
+    # of a script in scripts/ is found in the skill's folder, and "not there" once named
+    # a folder that was there.
+    looked = ("the skill's folder, which does not hold it" if where == "the skill's folder"
+              else f"its own folder ({where}) or, after the packages, the skill's folder, "
+              "and neither holds it")
     return (f"skill {skill_id!r}: the script cannot import {named}, not a package to "
-            f"install: a script imports the skill's modules from its own folder ({where}), "
-            f"and {module!r} is not there")
+            f"install: a script imports the skill's modules from {looked}")
 
 
 def ending_missing_module(exc: BaseException) -> str | None:

@@ -71,6 +71,12 @@ def preload(sk: dict[str, Any]) -> dict[str, Compiled]:
         except Exception:
             pass
     _line_buffered(sys.stdout)
+    root = sk.get("path")
+    if root and root not in sys.path:
+        # Last, after the standard library and the packages: scripts written to run as
+        # ``python -m scripts.x`` from the skill's folder (skill-creator's ``from
+        # scripts.utils import ...``) find its modules, and shadow none of theirs.
+        sys.path.append(str(root))
     _PARENT_PATH.update(p for p in sys.path if isinstance(p, str))
     return compile_scripts(list(sk.get("compile") or ()))
 
