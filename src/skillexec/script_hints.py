@@ -21,6 +21,7 @@ from skillexec.script_stderr import (
     network_hint,
     open_files_hint,
     sandbox_hint,
+    self_install_hint,
     shows_offline,
 )
 from skillexec.skills.folder_files import FolderFileTooLarge, read_folder_file
@@ -76,7 +77,7 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
                  open_files: int | None = None, skill_id: str = "ID",
                  system_info: bool = False, script: Path | None = None) -> dict[str, str]:
     """The hints for a failed script, by key (``requires_python``, ``sandbox``,
-    ``memory``, ``open_files``, ``bundled``), in the order they are said."""
+    ``memory``, ``install``, ``open_files``, ``bundled``), in the order they are said."""
     out: dict[str, str] = {}
     # A script that says nothing (a bare exit 1) or speaks of its Python gets it too.
     if requires_python and (_OLD_PYTHON.search(stderr) or not stderr.strip()
@@ -97,6 +98,8 @@ def script_hints(*, stderr: str, stdout: str, requires_python: str | None, sandb
             and _goes_online(script):
         # Its words show no refusal (curl -s exits 6, silent), but its code goes online.
         out["sandbox"] = network_hint(skill_id, maybe=True)
+    if pip := self_install_hint(stderr, skill_id=skill_id):
+        out["install"] = pip
     if open_files and (hint := open_files_hint(said, limit=open_files)):
         out["open_files"] = hint
     if folder is not None and (named := _bundled(args, folder, workdir)):

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
-           "network_hint", "open_files_hint", "sandbox_hint", "shows_offline", "telling_line"]
+           "network_hint", "open_files_hint", "sandbox_hint", "self_install_hint",
+           "shows_offline", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -174,3 +175,52 @@ def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",
         return ("the sandbox lets a script read its skill's folder and the system's, and "
                 "write only in its workspace (its current folder)")
     return None
+
+
+# A pip install the script ran itself, as its stderr shows it (its own print of the
+# command, or CalledProcessError's list: ['python', '-m', 'pip', 'install', '--user', 'x']),
+# and pip's words that it failed.
+_PIP_INSTALL = re.compile(r"\bpip3?['\"]?,? +['\"]?install\b([^\n]{0,400})")
+_PIP_FAILED = re.compile(r"^ERROR: |returned non-zero exit status|externally-managed-environment"
+                         r"|No module named pip|Could not install packages", re.M)
+_VALUED = frozenset({"-r", "--requirement", "-c", "--constraint", "-e", "--editable", "-i",
+                     "--index-url", "--extra-index-url", "-f", "--find-links", "-t",
+                     "--target", "--prefix", "--root", "--python", "--platform"})
+_ENDS_COMMAND = frozenset("]);&|>#")
+_WORDS = frozenset({"and", "or", "then", "to", "first", "again", "manually", "it", "them",
+                    "the", "if", "with", "for", "in", "failed", "returned", "before"})
+_FILES = (".txt", ".whl", ".gz", ".zip", ".cfg", ".toml", ".in", ".py")
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]{0,99}[A-Za-z0-9])?)"
+                          r"(?:\[[A-Za-z0-9,._-]{1,100}\])?(?:[<>=!~]=?[^\s,'\"]{0,60})?$")
+
+
+def self_install_hint(stderr: str, *, skill_id: str) -> str | None:
+    """Where a script tried to install its packages itself (parsepdf's ``pip install
+    --user pdfplumber``, which a skill's environment refuses) and that failed, how to
+    install them: the packages its own command named (the author's word, not a guess)."""
+    if not _PIP_FAILED.search(stderr):
+        return None
+    names: list[str] = []
+    for match in _PIP_INSTALL.finditer(stderr):
+        after_option = False
+        for raw in re.split(r"[\s,'\"]+", match.group(1)):
+            token = raw.rstrip("]).;:")
+            if raw[:1] in _ENDS_COMMAND or token.lower() in _WORDS:
+                break  # the list's or the command's end: the words after it are prose
+            if token.startswith("-"):
+                # -r FILE, -i URL, --target DIR take a value; --user, --quiet do not.
+                after_option = token in _VALUED
+                continue
+            req = _REQUIREMENT.match(token)
+            if req and not after_option and req.group(1) not in names \
+                    and not req.group(1).endswith(_FILES):
+                names.append(req.group(1))
+            after_option = False
+            if token != raw and "[" not in raw:
+                break  # "...', 'pdfplumber']" ended the argv list, "(pip install x)" the aside
+    if not names:
+        return None
+    names = names[:5]
+    return (f"the script tried to install {', '.join(names)} itself, which fails here: "
+            f"skillexec installs a skill's packages, so run skillexec skills install "
+            f"{skill_id} {' '.join(names)}, or declare them in its requirements.txt")

@@ -57,7 +57,7 @@ def error_sentence(result: ExecutionResult) -> str:
         text += f" (stderr: {short(telling_line(stderr), 200)})"
     # What the engine knows of a failed script's cause, cut above with its message.
     for key, said in (("requires_python", "the script {}"), ("sandbox", "{}"),
-                      ("memory", "{}"), ("bundled", "{}")):
+                      ("memory", "{}"), ("install", "{}"), ("bundled", "{}")):
         value = err.details.get(key)
         if err.code == SCRIPT_EXIT and isinstance(value, str) and value:
             text += f" ({said.format(value)})"

@@ -223,12 +223,20 @@ def _report(console: Console, envs: EnvironmentManager, skill: Skill, env: EnvSt
         console.print(f"  {unread}", soft_wrap=True)
     # Neither a module outside the skill nor one only its tests import (pytest) is a
     # package for the skill to declare.
-    wanted = {m.package for m in missing if m.installable and m.module not in coming
-              and not _tied(m, tied)} - later
+    offered = [m for m in missing if m.installable and m.module not in coming
+               and not _tied(m, tied)]
+    # A name only guessed from its module's goes into no command to paste: the index's
+    # project of that name may be another's (elftools is pyelftools').
+    wanted = {m.package for m in offered} - later - unsure
     if missing and (undeclared := _undeclared(declared, wanted)):
         # Declared ones are the environment's to install (said above), not to declare.
         console.print(f"  declare them in requirements.txt, or: skillexec skills install "
                       f"{cell(name)} {cell(' '.join(undeclared))}", soft_wrap=True)
+    if unknown := sorted({m.module for m in offered if m.package in unsure - later}):
+        console.print(f"  find the package of module{'s' if len(unknown) > 1 else ''} "
+                      f"{cell(', '.join(unknown))} (none is known here; a package of the same "
+                      f"name may be another project), then: skillexec skills install "
+                      f"{cell(name)} PACKAGE", soft_wrap=True)
 
 
 def _coming_said(c: _Coming, state: str) -> str:
@@ -334,12 +342,17 @@ def install(skill_id: Annotated[str | None, typer.Argument(
     if not status.requirements:
         # Nothing declared is no "already installed": its imports may still miss (check).
         from skillexec.environments.imports import missing_imports
-        missing = sorted({m.package for m in missing_imports(skill) if m.installable})
+        needs = [m for m in missing_imports(skill) if m.installable]
+        missing = sorted({m.package for m in needs if not m.guessed})
+        # A name only guessed from the module's is in no command (see _report).
+        unknown = sorted({m.module for m in needs if m.guessed})
         # A Node skill declares npm packages, which skillexec does not install.
         what = "Python packages" if status.npm is not None else "packages"
         console.print(f"{cell(skill.id)}: declares no {what}: nothing to install" + (
             f"; its imports need {cell(', '.join(missing))}: skillexec skills install "
-            f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else ""), soft_wrap=True)
+            f"{cell(skill_id)} {cell(' '.join(missing))}" if missing else "") + (
+            f"; find the package of {cell(', '.join(unknown))} (none is known here)"
+            if unknown else ""), soft_wrap=True)
         _say_named_skills(console, _named_skills(envs, skill))
         say_npm(console, status)
         return

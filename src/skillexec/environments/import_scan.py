@@ -12,6 +12,7 @@ of that name on the index provides.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -54,7 +55,11 @@ def read_imports(tree: ast.Module, file: Path) -> FileImports:
     reader.visit(tree, False)
     told = [_folder(arg, reader.names, str(file)) for arg in reader.added]
     paths = tuple(dict.fromkeys(os.path.normpath(p) for p in told if p is not None))
-    return FileImports(tuple(reader.imports), paths, sum(p is None for p in told))
+    imports = reader.imports
+    if refused := reader.refused():
+        imports = [dataclasses.replace(imp, optional=False) if n in refused else imp
+                   for n, imp in enumerate(imports)]
+    return FileImports(tuple(imports), paths, sum(p is None for p in told))
 
 
 class _Reader:
@@ -65,6 +70,10 @@ class _Reader:
         self.imports: list[Imported] = []
         self.added: list[ast.expr | None] = []  # None: an addition that cannot be told
         self.names: dict[str, ast.expr] = {}  # NAME = value, first assignment of each
+        # Each fallback's imports (their indexes) and the names it binds (the modules',
+        # and flags: svgwrite = None, HAS_SVG = False); and the ifs that end the program.
+        self.fallbacks: list[tuple[range, frozenset[str]]] = []
+        self.ending_ifs: list[ast.expr] = []
 
     def visit(self, node: ast.AST, guarded: bool) -> None:
         if isinstance(node, ast.Import):
@@ -80,6 +89,8 @@ class _Reader:
         elif isinstance(node, ast.Try | ast.TryStar):
             self._try(node, guarded)
         else:
+            if isinstance(node, ast.If) and _ends_body(node.body):
+                self.ending_ifs.append(node.test)
             self._statement(node)
             for field in _BODIES:
                 for child in getattr(node, field, ()):
@@ -92,14 +103,34 @@ class _Reader:
         # optional.
         catcher = next((h for h in node.handlers if _catches_import_error(h)), None)
         falls_back = catcher is not None and not _ends(catcher)
+        first = len(self.imports)
         for inner in node.body:
             self.visit(inner, guarded or falls_back)
+        if falls_back and catcher is not None and len(self.imports) > first:
+            self.fallbacks.append((range(first, len(self.imports)),
+                                   _bound([*node.body, *catcher.body])))
         # A handler of ImportError imports the fallback (``except ImportError: from
         # backports.zoneinfo import ZoneInfo``): needed only where the first is missing.
         for handler in node.handlers:
             self.visit(handler, guarded or _catches_import_error(handler))
         for part in (*node.orelse, *node.finalbody):
             self.visit(part, guarded)
+
+    def refused(self) -> set[int]:
+        """The imports a fallback guards in vain: the program ends where the fallback is
+        met (svg_generator's ``except ImportError: svgwrite = None``, then ``if svgwrite
+        is None: raise ImportError(...)`` in the class every run uses). Such an ``if``'s
+        test names only what the fallback binds: one on other things too (an option
+        asking for the feature) leaves the import optional."""
+        found: set[int] = set()
+        for test in self.ending_ifs:
+            named = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)}
+            if not named:
+                continue
+            for indexes, bound in self.fallbacks:
+                if named <= bound:
+                    found.update(indexes)
+        return found
 
     def _statement(self, node: ast.AST) -> None:
         """Remember a name's value, and what the statement puts on sys.path."""
@@ -140,7 +171,27 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
 def _ends(handler: ast.ExceptHandler) -> bool:
     """Whether the handler always ends the program (or raises on): a statement of its own
     body, not one under an ``if``, raises or calls ``sys.exit``."""
-    for stmt in handler.body:
+    return _ends_body(handler.body)
+
+
+def _bound(body: list[ast.stmt]) -> frozenset[str]:
+    """The names the statements of ``body`` (not nested ones) bind: imports' and
+    assignments' (``import svgwrite``, ``svgwrite = None``, ``HAS_SVG = False``)."""
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, ast.ImportFrom):
+            names.update(a.asname or a.name for a in stmt.names)
+        elif isinstance(stmt, ast.Assign):
+            names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            names.add(stmt.target.id)
+    return frozenset(names)
+
+
+def _ends_body(body: list[ast.stmt]) -> bool:
+    for stmt in body:
         if isinstance(stmt, ast.Raise):
             return True
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) \

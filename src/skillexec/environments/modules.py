@@ -80,6 +80,10 @@ _PACKAGES: dict[str, str] = {
     "pythonjsonlogger": "python-json-logger", "RPi": "RPi.GPIO",
     "google.genai": "google-genai", "google.generativeai": "google-generativeai",
     "tensorflow_text": "tensorflow-text",
+    # Seen in hardware and developer skills (OhmsSweetOhms'): "elftools" on the index is
+    # not pyelftools.
+    "elftools": "pyelftools", "markdown_it": "markdown-it-py", "usb1": "libusb1",
+    "cpuinfo": "py-cpuinfo", "ruamel.yaml": "ruamel.yaml", "notion_client": "notion-client",
 }
 # Modules whose package has their own name: known, not guessed (see package_guessed).
 _SAME_NAME = frozenset({
@@ -98,7 +102,7 @@ _SAME_NAME = frozenset({
     "sounddevice", "soundfile", "librosa", "shapely", "geopandas", "folium", "statsmodels",
     "tensorflow", "keras", "xgboost", "lightgbm", "jieba", "validators", "html5lib",
     "markdown2", "mistune", "pyzbar", "pyppeteer", "humanize", "babel", "pytest",
-    "mediapipe",
+    "mediapipe", "svgwrite", "docopt", "pdfrw",
 })
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 # Namespace packages: many distributions share the top-level name, and the package is named
@@ -149,9 +153,16 @@ def missing_module_message(module: str, *, skill_id: str | None = None) -> str:
     package = package_for(top)
     guess = f" ({GUESSED})" if package_guessed(top) else ""
     who = f"skill {skill_id!r} imports" if skill_id else "the skill imports"
+    if guess:
+        # Never a ready-to-run command for a made-up name: the index's project of that name
+        # may be another's (elftools is pyelftools'; "elftools" there is not it).
+        fix = (f" (then: skillexec skills install {skill_id} PACKAGE)" if skill_id else "")
+        return (f"{who} the module {top!r}, which is not installed: find the package that "
+                f"provides it and declare that in its dependencies or requirements.txt{fix}; "
+                f"none is known for it here, and {package!r}{guess} may be another project")
     fix = (f" (or run: skillexec skills install {skill_id} {package})" if skill_id else "")
     return (f"{who} the module {top!r}, which is not installed: declare the package "
-            f"{package!r}{guess} in its dependencies or requirements.txt{fix}")
+            f"{package!r} in its dependencies or requirements.txt{fix}")
 
 
 def own_module_message(module: str, *, skill_id: str, where: str) -> str:
