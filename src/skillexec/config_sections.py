@@ -105,10 +105,13 @@ class PermissionsConfig(_Section):
 
     allowed: frozenset[Permission] = Field(
         default=frozenset({Permission.FILE_READ, Permission.FILE_WRITE}),
-        description="Manifest permissions granted to every skill.")
+        description="Manifest permissions a skill may ask for (and gets if its manifest "
+        "asks; a SKILL.md cannot ask: per_skill grants those).")
     per_skill: dict[str, frozenset[Permission]] = Field(
         default_factory=dict, description="Skill id -> further permissions granted to it.")
-    file_read_paths: tuple[Path, ...] = Field(default=(), description="Readable with file_read.")
+    file_read_paths: tuple[Path, ...] = Field(
+        default=(), description="Readable by skills granted file_read (asked for by their "
+        "manifest, or granted by per_skill).")
     file_write_paths: tuple[Path, ...] = Field(default=(),
                                                description="Writable with file_write.")
     script_env: dict[str, tuple[str, ...]] = Field(

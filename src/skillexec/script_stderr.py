@@ -9,13 +9,14 @@ the terminal's sentence and the reports' groups both read it from here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["SCRIPT_EXIT", "address_space_hint", "error_headline", "missing_module_in",
-           "network_hint", "open_files_hint", "sandbox_hint", "self_install_hint",
-           "shows_offline", "telling_line"]
+           "network_hint", "open_files_hint", "read_grant_hint", "sandbox_hint",
+           "self_install_hint", "shows_offline", "telling_line"]
 
 SCRIPT_EXIT = "script_exit"
 # What a refusal of the sandbox looks like from inside, in Python's, node's and the
@@ -147,6 +148,19 @@ def shows_offline(text: str) -> bool:
     """Whether ``text`` (a script's output, a tool's log) shows a lookup or a connection
     that the network's absence refused."""
     return _OFFLINE.search(text) is not None
+
+
+def read_grant_hint(skill_id: str, folder: str, *, file_read: bool) -> str:
+    """How the operator lets a skill's sandbox read ``folder``, outside its own (recipe-
+    manager imports its repository's ``shared/``). ``file_read``: the skill has that grant
+    already. Without it, the folder named alone opens nothing: the paths are for skills
+    granted file_read, which no SKILL.md can ask for (trialA set one and not the other)."""
+    paths = f"file_read_paths = [{json.dumps(folder)}]"
+    if file_read:
+        return f"the operator lets it read that folder: [permissions] {paths}"
+    return ("the operator lets it read that folder with both a grant and the path: "
+            f"[permissions] per_skill = {{{skill_id!r} = [\"file_read\"]}} and {paths} "
+            "(the path alone opens it to skills granted file_read only)")
 
 
 def sandbox_hint(stderr: str, *, network: bool, skill_id: str = "ID",

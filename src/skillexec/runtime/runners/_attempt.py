@@ -41,7 +41,7 @@ from skillexec.runtime.runners.base import Attempt, CancelledWithStreams, Outcom
 from skillexec.runtime.workspace import WorkspaceUsage, measure_tree, quota_error
 from skillexec.script_hints import script_hints, timeout_hint
 from skillexec.script_npm import missing_npm_package, npm_message
-from skillexec.script_stderr import missing_module_in
+from skillexec.script_stderr import missing_module_in, read_grant_hint
 from skillexec.scripts import base_id, interpreter
 from skillexec.skills.model import Permission
 from skillexec.units import duration
@@ -409,11 +409,13 @@ class AttemptIO:
         sid = base_id(skill)
         details = {**out, "module": module_key(module)}
         if hidden := [p for p in blocked if self.sandbox and os.path.isdir(p)]:
+            grant = read_grant_hint(sid, hidden[0],
+                                    file_read=Permission.FILE_READ in skill.permissions)
             return self._fail(ErrorType.PERMISSION, "sandbox_denied", (
                 f"skill {sid!r}: the script cannot import {module!r}: the folder it looks "
                 f"in, {hidden[0]}, is outside the skill's folder, which the sandbox lets no "
-                "skill read (a plugin's skills read their plugin's folder)"),
-                details={**details, "blocked": hidden})
+                f"skill read (a plugin's skills read their plugin's folder): {grant}"),
+                details={**details, "blocked": hidden, "grant": grant})
         if is_own_module(skill, module, beside=script.parent if script else None):
             where = "the skill's folder"
             if script is not None and skill.path is not None:
