@@ -25,19 +25,29 @@ def listing(root: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda f: str(f["path"]))
 
 
-def usage(root: str) -> tuple[int, int, int]:
-    """What ``root`` holds: (files, bytes, entries).
+# The folders the engine gives each call in the workspace, its TMPDIR and its HOME's XDG
+# folders (as the artifacts leave them out: see runners._script_files): none the user made.
+_INTERNAL = frozenset({".tmp", ".cache", ".config", ".local"})
+
+
+def usage(root: str) -> tuple[int, int, int, int]:
+    """What ``root`` holds: (files, bytes, entries, made).
 
     ``files`` and ``bytes`` are what :func:`listing` lists (regular files, hidden ones
     too; never a folder nor a link): a count that took folders and links in said 5 files
-    of a listing of 2. ``entries`` is what the ``max_files`` quota counts."""
-    files = size = entries = 0
-    for _rel, entry, folder in tree(root):
+    of a listing of 2. ``entries`` is what the ``max_files`` quota counts. ``made`` is
+    what the user sees of it: ``entries`` but the engine's folders (``_INTERNAL``) and
+    those beneath them; the files in them still count, as the listing shows them (a
+    session of 3 files said "12 entries")."""
+    files = size = entries = made = 0
+    for rel, entry, folder in tree(root):
         entries += 1
+        if not (folder and rel.split("/", 1)[0] in _INTERNAL):
+            made += 1
         if not folder and (st := regular(entry)) is not None:
             files += 1
             size += st.st_size
-    return files, size, entries
+    return files, size, entries, made
 
 
 def tree(root: str) -> Iterator[tuple[str, os.DirEntry[str], bool]]:

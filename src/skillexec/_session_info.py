@@ -23,6 +23,9 @@ class SessionInfo:
     # Everything in its folder: files, folders, links (what sessions.max_files bounds);
     # ``files`` and ``bytes`` are its regular files, as ``SessionStore.files`` lists them.
     entries: int = 0
+    # What the user sees of them: ``entries`` but the engine's own folders (its TMPDIR,
+    # HOME's .cache ...), which no script of theirs made (what ``sessions show`` says).
+    made: int = 0
 
     @property
     def expires_at(self) -> float:
@@ -32,4 +35,4 @@ class SessionInfo:
         return {"id": self.id, "created_at": self.created_at,
                 "last_used_at": self.last_used_at, "ttl_s": self.ttl_s,
                 "expires_at": self.expires_at, "files": self.files, "bytes": self.bytes,
-                "entries": self.entries, "principal": self.principal}
+                "entries": self.entries, "made": self.made, "principal": self.principal}

@@ -314,10 +314,11 @@ class SessionStore:
         rec = record.read(self.records, sid) if rec is None else rec
         if rec is None:
             return None
-        files, size, entries = folder.usage(str(self.root / sid))
+        files, size, entries, made = folder.usage(str(self.root / sid))
         return SessionInfo(id=sid, created_at=rec["created_at"],
                            last_used_at=rec["last_used_at"], ttl_s=rec["ttl_s"],
-                           files=files, bytes=size, principal=_owner(rec), entries=entries)
+                           files=files, bytes=size, principal=_owner(rec), entries=entries,
+                           made=made)
 
     def _in_use(self, sid: str) -> bool:
         """A call of this process holds or awaits it, or one of another process runs in it

@@ -86,7 +86,7 @@ def show(session_id: Annotated[str, typer.Argument(metavar="ID")],
         _json({**info.to_dict(), "files": files})
         return
     sys.stdout.write(f"session {cell(info.id)} of {cell(info.principal)}: {info.files} "
-                     f"files, {info.bytes} bytes ({info.entries} entries with its folders "
+                     f"files, {info.bytes} bytes ({info.made} entries with its folders "
                      f"and links), expires {_when(info.expires_at)}\n")
     table = Table("path", "size", "modified", title="files")
     for f in files:
