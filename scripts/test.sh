@@ -41,7 +41,8 @@ user_tests=(tests/test_sandbox.py tests/test_hostile.py tests/test_process_runne
   tests/test_session_quota_deep.py tests/test_session_one_call_at_a_time.py
   tests/test_cli_script_host_paths.py tests/test_cli_script_out.py
   tests/test_cli_script_left_out_note.py tests/test_cli_script_exit_code.py
-  tests/test_cli_script_stdin_note.py)
+  tests/test_cli_script_stdin_note.py tests/test_script_skill_root_imports.py
+  tests/test_sandbox_denied_read_grant.py)
 as_nobody=0
 if [ "$(id -u)" = 0 ] && [ "${SKILLEXEC_SKIP_USER_TESTS:-0}" != 1 ] && id nobody >/dev/null 2>&1; then
   as_nobody=1
