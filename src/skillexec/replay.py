@@ -89,11 +89,14 @@ async def replay(engine: Engine, task_ids: list[str], *, wait: bool = True,
                                       again=again)
     refused.update(claims.refused)
 
+    started: set[str] = set()  # claims whose submission began: theirs to end
+
     async def one(task_id: str) -> ReplayOutcome:
         st = stored[task_id]
         if task_id in refused or st is None:
             return ReplayOutcome(task_id, None, None, refused.get(task_id))
         token = claims.tokens[task_id]
+        started.add(task_id)
         try:
             r = st.request
             version = _version(engine, task_id, r)
@@ -107,11 +110,22 @@ async def replay(engine: Engine, task_ids: list[str], *, wait: bool = True,
             return ReplayOutcome(task_id, None, None, str(exc))
         # Journaled before the wait: another replay started meanwhile (or after a Ctrl-C
         # here) sees that it was replayed, not a dead letter still to run.
-        await replay_claim.close(store, task_id, token, new_id)
+        await asyncio.shield(replay_claim.close(store, task_id, token, new_id))
         result = await engine.wait(new_id) if wait else None
         return ReplayOutcome(task_id, new_id, result)
 
-    done = dict(zip(unique, await asyncio.gather(*(one(t) for t in unique)), strict=True))
+    try:
+        outcomes = await asyncio.gather(*(one(t) for t in unique))
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled caller): the claims of tasks not yet submitted
+        # are let go, or the next replay would skip them for OPEN_S as if another ran them.
+        # One whose submission began keeps its claim: it may have been accepted.
+        left = [t for t in claims.tokens if t not in started]
+        await asyncio.shield(asyncio.gather(
+            *(replay_claim.drop(store, t, claims.tokens[t]) for t in left),
+            return_exceptions=True))
+        raise
+    done = dict(zip(unique, outcomes, strict=True))
     return [done[t] for t in task_ids]
 
 

@@ -55,6 +55,18 @@ async def claim(store: TaskStore, task_ids: Sequence[str], *, again: bool) -> Cl
     may run again (a task named by its id) once that replay ended."""
     since = time.time() - OPEN_S
     mine = {t: secrets.token_hex(12) for t in dict.fromkeys(task_ids)}
+    try:
+        return await _settle(store, mine, since, again=again)
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled caller): claims left open would hold every
+        # other replay of these tasks off for OPEN_S, as if this one ran them.
+        await asyncio.shield(asyncio.gather(*(drop(store, t, tok) for t, tok in mine.items()),
+                                            return_exceptions=True))
+        raise
+
+
+async def _settle(store: TaskStore, mine: dict[str, str], since: float, *,
+                  again: bool) -> Claims:
     await asyncio.gather(*(store.append_event("replay_claim", {"task_id": t, "token": tok})
                            for t, tok in mine.items()))
     out = Claims()
