@@ -89,9 +89,8 @@ _CUT_ONCE = """
 CREATE SEQUENCE cut_once;
 CREATE FUNCTION cut_once() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- nextval is not rolled back: the first start loses its connection, and so does the
-    -- store's one resend of that batch on a new connection (a start not recorded at all)
-    IF nextval('cut_once') <= 2 THEN
+    -- nextval is not rolled back: only the first start loses its connection
+    IF nextval('cut_once') = 1 THEN
         PERFORM pg_terminate_backend(pg_backend_pid());
         PERFORM pg_sleep(5);
     END IF;

@@ -13,7 +13,9 @@ pool. The terminal write wins once across every node sharing the database, and N
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import select
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -238,17 +240,41 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
                       ) -> tuple[list[Record], list[BaseException | None] | None]:
         """Write the batch in one transaction; return it as written (its audit entries
         placed in the chain) and each record's error (None: all written). A connection
-        that died under it (the server drops idle ones: idle_session_timeout, a pooler's
-        idle cut, a failover) is replaced and the batch sent once more: a transaction cut
-        off did not commit (bar a lost COMMIT reply: the ends are guarded and fenced then,
-        and an insert fails alone). A database refusing a new connection too is down."""
-        live = not self._lost()
+        the server closed while it idled (idle_session_timeout, pg_terminate_backend, a
+        failover: the server says so and closes it, so the socket reads) is replaced
+        before the batch is sent. One that dies while the batch is in flight may have
+        committed with only its reply lost: a batch holding a task's insert asks the
+        server whether that row is there, and is sent again only if it is not (a second
+        copy would insert the task twice and write its events twice); one without is not
+        sent again (the worker writes a failed end again itself: ends are guarded)."""
+        conn = self._conn
+        if conn is not None and not self._lost() and _spoke_while_idle(conn):
+            log.warning("the journal's connection was closed by the server; connecting again")
+            with contextlib.suppress(Exception):
+                await conn.close()
+            self._conn = None
+        live = self._conn is not None and not self._lost()
         placed, errors = await self._commit_once(batch)
-        if errors is not None and live and self._lost():
-            log.warning("the journal's connection was lost (%s); connecting again",
-                        " ".join(str(errors[0]).split()))
-            placed, errors = await self._commit_once(batch)
-        return placed, errors
+        inserted = next((r[1][1] for r in batch if r[0] is _INSERT), None)
+        if errors is None or not live or not self._lost() or inserted is None:
+            return placed, errors
+        log.warning("the journal's connection was lost in a commit (%s); asking whether it "
+                    "landed", " ".join(str(errors[0]).split()))
+        try:
+            if await self._task_row_there(inserted):
+                return placed, None  # it committed: only its answer was lost
+        except (psycopg.Error, ResourceError):
+            return placed, errors  # the database is down: the batch fails
+        return await self._commit_once(batch)
+
+    async def _task_row_there(self, task_id: str) -> bool:
+        """Whether the journal holds ``task_id``'s row, asked on a new connection."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = await self._connect()
+        cur = await self._conn.execute("SELECT 1 FROM tasks WHERE task_id = %s", (task_id,))
+        return await cur.fetchone() is not None
 
     def _lost(self) -> bool:
         return self._conn is None or self._conn.closed or self._conn.broken
@@ -415,3 +441,13 @@ class PostgresStore(PostgresQueriesMixin, PostgresSecurityMixin, PostgresPurgeMi
         its info then, maybe unfinished; None when the journal has no such task."""
         assert self._listener is not None, "the store is not open"
         return await self._listener.wait(task_id, timeout_s=timeout_s, read=self.get)
+
+
+def _spoke_while_idle(conn: Conn) -> bool:
+    """Whether the server wrote to an idle connection: between transactions it says
+    nothing unless it is closing it (a FATAL message, then EOF); a poll, no read."""
+    try:
+        fd = conn.pgconn.socket
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError, psycopg.Error):
+        return True  # no socket left: it is gone
