@@ -31,7 +31,10 @@ def _create(tmp: str, limit: dict[str, int], barrier: Barrier, out: Queue[str]) 
 
 @pytest.mark.parametrize("limit", ["max_sessions", "max_sessions_per_principal"])
 def test_processes_creating_at_once_stay_within_the_limit(tmp_path: Path, limit: str) -> None:
-    ctx = mp.get_context("fork")
+    # forkserver: a child forked from a clean single-threaded server, not from this test
+    # process, whose other threads (an earlier test's executors) may hold a lock at the fork
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["skillexec.sessions"])
     for round_ in range(12):  # the race is narrow: one round in five lost it here
         tmp = tmp_path / str(round_)
         barrier, out = ctx.Barrier(PROCESSES), ctx.Queue()

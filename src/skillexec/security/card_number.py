@@ -57,20 +57,30 @@ def is_card_number(text: str) -> bool:
 
 
 def card_span(text: str) -> tuple[int, int] | None:
-    """Where in a run of digits and separators a card number is: the whole run, else the
-    longest stretch of its groups that is one (``qty 2 4111 1111 1111 1111``)."""
+    """Where in a run of digits and separators a card number is: the whole run, else a
+    stretch of it printed as a card is (``qty 2 4111 1111 1111 1111``, ``12 41111...``):
+    one group of 13-19 digits, or 3-5 groups from a group of 4. Linear in the run's
+    groups (a run of ``1 1 1 ...`` has none worth a look)."""
     if is_card_number(text):
         return 0, len(text)
-    cuts = [0] + [i + 1 for i, ch in enumerate(text) if ch in " -"] + [len(text) + 1]
-    best: tuple[int, int] | None = None
-    for i in range(len(cuts) - 1):
-        for j in range(len(cuts) - 1, i, -1):
-            a, b = cuts[i], cuts[j] - 1
-            if (best is None or b - a > best[1] - best[0]) and b - a >= 12 \
-                    and is_card_number(text[a:b]):
-                best = (a, b)
-                break
-    return best
+    groups: list[tuple[int, int]] = []
+    at = 0
+    for i, ch in enumerate(text):
+        if ch in " -":
+            groups.append((at, i))
+            at = i + 1
+    if not groups:
+        return None  # one group: the whole run, which is none
+    groups.append((at, len(text)))
+    for i, (a, b) in enumerate(groups):
+        n = b - a
+        if 13 <= n <= 19 and is_card_number(text[a:b]):
+            return a, b
+        if n == 4:
+            for j in range(min(len(groups), i + 5), i + 2, -1):  # the longest first
+                if is_card_number(text[a:groups[j - 1][1]]):
+                    return a, groups[j - 1][1]
+    return None
 
 
 def _luhn(digits: str) -> bool:
