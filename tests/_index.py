@@ -1,12 +1,14 @@
 """A package index on a local port, in a thread, for the environment tests: it serves the
 wheels of a folder (PEP 503 pages), never answers for the names in ``hang`` (an index that
-stops answering), and answers 500 to everything with ``broken``."""
+stops answering), holds back the pages of the names in ``gated`` until ``gate`` is set (an
+install as slow as a test wants), and answers 500 to everything with ``broken``."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import http.server
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,10 +24,15 @@ class Index:
     port: int = 0
     asked: list[str] = field(default_factory=list)  # the paths requested
     release: threading.Event = field(default_factory=threading.Event)
+    gated: frozenset[str] = frozenset()
+    gate: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/simple"
+
+    def was_asked(self, name: str) -> bool:
+        return any(p.startswith(f"/simple/{name}") for p in self.asked)
 
 
 def free_port() -> int:
@@ -37,8 +44,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(wheels: Path, *, hang: frozenset[str] = frozenset(), broken: bool = False,
-            port: int = 0) -> Iterator[Index]:
-    index = Index(wheels, hang, broken)
+            port: int = 0, gated: frozenset[str] = frozenset()) -> Iterator[Index]:
+    index = Index(wheels, hang, broken, gated=gated)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -58,6 +65,8 @@ def serving(wheels: Path, *, hang: frozenset[str] = frozenset(), broken: bool = 
                 if parts[1] in index.hang:
                     index.release.wait(300)  # accepted, never answered (until the end)
                     return
+                if parts[1] in index.gated:
+                    index.gate.wait(120)
                 files = sorted(f for f in index.wheels.glob("*.whl")
                                if f.name.split("-")[0].replace("_", "-") == parts[1])
                 if not files:
@@ -80,7 +89,8 @@ def serving(wheels: Path, *, hang: frozenset[str] = frozenset(), broken: bool = 
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if not getattr(self, "head", False):
-                self.wfile.write(body)
+                with contextlib.suppress(ConnectionError):  # an installer killed meanwhile
+                    self.wfile.write(body)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
@@ -91,5 +101,19 @@ def serving(wheels: Path, *, hang: frozenset[str] = frozenset(), broken: bool = 
         yield index
     finally:
         index.release.set()
+        index.gate.set()
         server.shutdown()
         server.server_close()
+
+
+def installers_running(data: Path) -> list[int]:
+    """The processes whose command line names ``data`` (an installer's --target)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(data).encode() in f.read() and int(pid) != os.getpid():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found

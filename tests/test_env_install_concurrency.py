@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 
 from skillexec import SkillExecutionEngine
 from skillexec.config import EngineConfig
-from tests._index import serving
+from tests._index import installers_running, serving
 from tests._wheels import make_wheel
 from tests.conftest import arun
 
@@ -60,19 +59,6 @@ def engine_config(tmp_path: Path, url: str) -> EngineConfig:
     return EngineConfig(skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
                         environments={"index_url": url, "install_timeout_s": 90,
                                       "installer": "uv"})
-
-
-def installers_running(data: Path) -> list[int]:
-    """The pids of processes whose command line names ``data`` (an installer's --target)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if str(data).encode() in f.read() and int(pid) != os.getpid():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 def test_slow_installs_hold_up_neither_other_skills_nor_calls_past_their_timeout(

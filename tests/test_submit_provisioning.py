@@ -16,16 +16,12 @@ names it is told to until the test lets them go: an install as slow as the test 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,6 +31,7 @@ from skillexec.config import EngineConfig
 from skillexec.errors import ErrorType
 from skillexec.events import TaskEvent
 from skillexec.task import TaskStatus
+from tests._index import Index, installers_running, serving
 from tests._isolation import need_sandbox
 from tests._wheels import make_wheel
 from tests.conftest import ROOT, arun
@@ -42,75 +39,6 @@ from tests.conftest import ROOT, arun
 pytestmark = pytest.mark.timeout(180)
 
 PKG, MOD = "gatedpkg-sp", "gatedpkg_sp"
-
-
-@dataclass
-class GatedIndex:
-    """PEP 503 pages of a folder's wheels; a page of a name in ``gated`` is answered
-    only once ``gate`` is set (an install held up as long as the test wants)."""
-
-    wheels: Path
-    gated: frozenset[str]
-    gate: threading.Event = field(default_factory=threading.Event)
-    asked: list[str] = field(default_factory=list)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/simple"
-
-    def was_asked(self, name: str) -> bool:
-        return any(p.startswith(f"/simple/{name}") for p in self.asked)
-
-
-@contextlib.contextmanager
-def gated_index(wheels: Path, gated: frozenset[str]) -> Iterator[GatedIndex]:
-    index = GatedIndex(wheels, gated)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_HEAD(self) -> None:
-            self.head = True
-            self.do_GET()
-
-        def do_GET(self) -> None:
-            index.asked.append(self.path)
-            parts = self.path.strip("/").split("/")
-            if parts[0] == "simple" and len(parts) > 1:
-                if parts[1] in index.gated:
-                    index.gate.wait(120)
-                files = sorted(f for f in index.wheels.glob("*.whl")
-                               if f.name.split("-")[0].replace("_", "-") == parts[1])
-                links = "".join(f'<a href="/files/{f.name}">{f.name}</a>' for f in files)
-                self._send(200 if files else 404,
-                           f"<html><body>{links}</body></html>".encode(), "text/html")
-            elif parts[0] == "files" and len(parts) == 2 and (index.wheels / parts[1]).is_file():
-                self._send(200, (index.wheels / parts[1]).read_bytes())
-            else:
-                self._send(404, b"")
-
-        def _send(self, status: int, body: bytes,
-                  kind: str = "application/octet-stream") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not getattr(self, "head", False):
-                with contextlib.suppress(ConnectionError):  # an installer killed meanwhile
-                    self.wfile.write(body)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    index.port = int(server.server_address[1])
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield index
-    finally:
-        index.gate.set()
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(autouse=True)
@@ -143,24 +71,11 @@ def setup(tmp_path: Path) -> Path:
     return wheels
 
 
-def engine(tmp_path: Path, index: GatedIndex, **settings: object) -> SkillExecutionEngine:
+def engine(tmp_path: Path, index: Index, **settings: object) -> SkillExecutionEngine:
     return SkillExecutionEngine(config=EngineConfig(
         skills_dir=tmp_path / "skills", data_dir=tmp_path / "data",
         environments={"index_url": index.url, "install_timeout_s": 40, "installer": "uv"},
         **settings))  # type: ignore[arg-type]
-
-
-def installers_running(data: Path) -> list[int]:
-    """The processes whose command line names ``data`` (an installer's --target)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if str(data).encode() in f.read() and int(pid) != os.getpid():
-                    found.append(int(pid))
-        except OSError:
-            continue
-    return found
 
 
 async def until(check: Callable[[], bool], *, timeout_s: float = 30.0) -> None:
@@ -181,7 +96,7 @@ async def timed_submit(e: SkillExecutionEngine, sid: str, **options: object) -> 
 def test_submit_answers_at_once_and_the_call_runs_once_its_environment_is_made(
         tmp_path: Path) -> None:
     wheels = setup(tmp_path)
-    with gated_index(wheels, frozenset({PKG})) as index:
+    with serving(wheels, gated=frozenset({PKG})) as index:
         async def go() -> None:
             async with engine(tmp_path, index, isolation={"default_level": "process"}) as e:
                 seen: list[TaskEvent] = []
@@ -218,7 +133,7 @@ def test_submit_answers_at_once_and_the_call_runs_once_its_environment_is_made(
 def test_cancel_stops_the_install_and_keeps_nothing_of_it(tmp_path: Path) -> None:
     wheels = setup(tmp_path)
     data = tmp_path / "data"
-    with gated_index(wheels, frozenset({PKG})) as index:
+    with serving(wheels, gated=frozenset({PKG})) as index:
         async def go() -> None:
             async with engine(tmp_path, index) as e:
                 task_id = await timed_submit(e, "uses")
@@ -245,7 +160,7 @@ def test_cancel_stops_the_install_and_keeps_nothing_of_it(tmp_path: Path) -> Non
 def test_a_failed_install_ends_the_submitted_task_rejected_as_execute_does(
         tmp_path: Path) -> None:
     wheels = setup(tmp_path)
-    with gated_index(wheels, frozenset({"absentpkg-a"})) as index:
+    with serving(wheels, gated=frozenset({"absentpkg-a"})) as index:
         async def go() -> None:
             async with engine(tmp_path, index) as e:
                 task_id = await timed_submit(e, "absent-a")
@@ -267,7 +182,7 @@ def test_the_calls_timeout_bounds_the_wait_for_the_install_as_before(
         tmp_path: Path) -> None:
     wheels = setup(tmp_path)
     data = tmp_path / "data"
-    with gated_index(wheels, frozenset({PKG})) as index:
+    with serving(wheels, gated=frozenset({PKG})) as index:
         async def go() -> None:
             async with engine(tmp_path, index) as e:
                 t0 = time.monotonic()
@@ -295,7 +210,7 @@ def test_a_script_submitted_in_a_session_answers_at_once_and_runs_at_its_turn(
     (folder / "requirements.txt").write_text(PKG + "\n")
     (folder / "scripts" / "show.py").write_text(f"import {MOD}\nprint({MOD}.VALUE)\n")
     os.chmod(tmp_path, 0o755)  # the sandbox's user reads the skill
-    with gated_index(wheels, frozenset({PKG})) as index:
+    with serving(wheels, gated=frozenset({PKG})) as index:
         async def go() -> None:
             async with engine(tmp_path, index) as e:
                 session = e.sessions.create()
@@ -321,7 +236,7 @@ def test_the_script_command_still_exits_2_when_the_install_fails(tmp_path: Path)
     (folder / "requirements.txt").write_text("absentpkg-c\n")
     (folder / "scripts" / "go.py").write_text("print('never')\n")
     os.chmod(tmp_path, 0o755)
-    with gated_index(wheels, frozenset()) as index:
+    with serving(wheels) as index:
         r = subprocess.run(
             [sys.executable, "-m", "skillexec", "script", "broken", "scripts/go.py",
              "--skills-dir", str(tmp_path / "skills"), "--data-dir", str(tmp_path / "data")],
