@@ -83,7 +83,9 @@ class Provisioning:
         holder.add_done_callback(self._holders.discard)
         self.executor.held[task.task_id] = holder
         try:
-            answer = await self.enqueue(task, opts._replace(held=True))  # held, not queued
+            answer = await self.enqueue(task, CallOptions(  # held, not queued
+                opts.config, opts.priority, opts.timeout, opts.version, opts.max_retries,
+                opts.principal, opts.cache, opts.limits, opts.deadline, opts.waits, held=True))
         except BaseException:
             accepted.set_result(False)
             raise
